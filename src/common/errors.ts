@@ -1,0 +1,44 @@
+/**
+ * Errors users can act on. `exitCode` follows CONTRACT.md: 2 bad usage or input, 1 runtime failure,
+ * 130 interrupted. Only the entry files turn these into `process.exit`.
+ */
+export type ExitCode = 1 | 2 | 130;
+
+export class FbmError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: ExitCode = 1,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** Bad usage or bad input: unknown flag, malformed file, invalid plan. Exit 2. */
+export class InputError extends FbmError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 2, options);
+  }
+}
+
+/** The work could not be done: not enough nodes, a round failed. Exit 1. */
+export class RuntimeFailure extends FbmError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 1, options);
+  }
+}
+
+/** Interrupted by SIGINT/SIGTERM. Exit 130. */
+export class Interrupted extends FbmError {
+  constructor(message = "Interrupted") {
+    super(message, 130);
+  }
+}
+
+/** The one line printed for an error, and its exit code; unknown errors are runtime failures. */
+export function describeError(error: unknown): { message: string; exitCode: ExitCode } {
+  if (error instanceof FbmError) return { message: error.message, exitCode: error.exitCode };
+  const message = error instanceof Error ? error.message : String(error);
+  return { message: `Unexpected failure: ${message}`, exitCode: 1 };
+}

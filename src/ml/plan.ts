@@ -1,0 +1,139 @@
+import { z } from "zod";
+import { canonicalJson, sha256Hex } from "../common/canonical-json.js";
+import { parseOrThrow } from "../common/validation.js";
+
+/**
+ * The declarative training plan. It is data, never code: layers come from an allow-list of
+ * TensorFlow.js layers with an allow-list of options each (tfjs names), so a node can check a plan
+ * completely before building it. Its canonical JSON hashes to the plan id.
+ */
+
+const activation = z.enum([
+  "linear", "relu", "relu6", "elu", "selu", "sigmoid", "hardSigmoid", "softmax",
+  "softplus", "softsign", "tanh", "swish", "mish", "gelu",
+]);
+const initializer = z.enum([
+  "glorotUniform", "glorotNormal", "heUniform", "heNormal", "leCunUniform", "leCunNormal", "zeros", "ones",
+]);
+const positiveInt = (max: number) => z.number().int().min(1).max(max);
+const size2 = z.union([positiveInt(1024), z.tuple([positiveInt(1024), positiveInt(1024)])]);
+const padding = z.enum(["valid", "same"]);
+
+const layerOptions = {
+  dense: z.strictObject({
+    units: positiveInt(65536),
+    activation: activation.optional(),
+    useBias: z.boolean().optional(),
+    kernelInitializer: initializer.optional(),
+  }),
+  dropout: z.strictObject({ rate: z.number().min(0).lt(1) }),
+  conv2d: z.strictObject({
+    filters: positiveInt(4096),
+    kernelSize: size2,
+    strides: size2.optional(),
+    padding: padding.optional(),
+    activation: activation.optional(),
+    useBias: z.boolean().optional(),
+    kernelInitializer: initializer.optional(),
+  }),
+  maxPooling2d: z.strictObject({ poolSize: size2.optional(), strides: size2.optional(), padding: padding.optional() }),
+  averagePooling2d: z.strictObject({ poolSize: size2.optional(), strides: size2.optional(), padding: padding.optional() }),
+  globalAveragePooling2d: z.strictObject({}),
+  flatten: z.strictObject({}),
+  batchNormalization: z.strictObject({
+    momentum: z.number().gt(0).lt(1).optional(),
+    epsilon: z.number().gt(0).optional(),
+  }),
+} as const;
+
+export type LayerName = keyof typeof layerOptions;
+export const allowedLayers = Object.keys(layerOptions) as LayerName[];
+
+/** Checks a single layer entry with a message that names the layer or the unknown name. */
+const layerEntry = z.record(z.string(), z.unknown()).superRefine((entry, ctx) => {
+  const keys = Object.keys(entry);
+  if (keys.length !== 1) {
+    ctx.addIssue({ code: "custom", message: `a layer is one key, its name (one of ${allowedLayers.join(", ")})` });
+    return;
+  }
+  const name = keys[0];
+  if (!(name in layerOptions)) {
+    ctx.addIssue({ code: "custom", message: `unknown layer "${name}" (allowed: ${allowedLayers.join(", ")})` });
+    return;
+  }
+  const result = layerOptions[name as LayerName].nullable().safeParse(entry[name]);
+  if (!result.success) {
+    for (const issue of result.error.issues) {
+      ctx.addIssue({ ...issue, path: [name, ...issue.path] } as never);
+    }
+  }
+});
+
+export const losses = [
+  "binaryCrossentropy", "categoricalCrossentropy", "sparseCategoricalCrossentropy",
+  "meanSquaredError", "meanAbsoluteError", "huberLoss",
+] as const;
+
+export const optimizers = ["sgd", "adam", "adamw", "rmsprop", "adagrad"] as const;
+
+export const planSchema = z.strictObject({
+  data: z.strictObject({
+    /** Target column (csv). Absent for image datasets, whose labels come from the files. */
+    target: z.string().min(1).optional(),
+    /** Feature columns (csv); default: every column but the target. */
+    features: z.array(z.string().min(1)).min(1).optional(),
+    normalize: z.enum(["none", "standard", "minmax"]).default("none"),
+    /** Image input size; images of other sizes are resized at load time. */
+    input: z.strictObject({
+      height: positiveInt(4096),
+      width: positiveInt(4096),
+      channels: z.union([z.literal(1), z.literal(3)]),
+    }).optional(),
+  }),
+  model: z.array(layerEntry).min(1),
+  loss: z.enum(losses),
+  optimizer: z.strictObject({
+    name: z.enum(optimizers),
+    learning_rate: z.number().gt(0).max(10),
+    momentum: z.number().min(0).lt(1).optional(),
+    beta1: z.number().min(0).lt(1).optional(),
+    beta2: z.number().min(0).lt(1).optional(),
+    epsilon: z.number().gt(0).optional(),
+    weight_decay: z.number().min(0).optional(),
+  }),
+});
+
+export interface LayerSpec {
+  name: LayerName;
+  options: Record<string, unknown>;
+}
+
+export type Plan = Omit<z.output<typeof planSchema>, "model"> & { model: Record<string, Record<string, unknown> | null>[] };
+
+/** Validates a plan (from YAML or from the wire); throws InputError naming the bad key's path. */
+export function parsePlan(value: unknown, root = "plan"): Plan {
+  return parseOrThrow(planSchema, value, "Invalid plan", root) as Plan;
+}
+
+/** The layers of a validated plan as name + options, options never null. */
+export function planLayers(plan: Plan): LayerSpec[] {
+  return plan.model.map((entry) => {
+    const name = Object.keys(entry)[0] as LayerName;
+    return { name, options: entry[name] ?? {} };
+  });
+}
+
+/** Canonical JSON of a plan: the exact text that travels and that is hashed. */
+export function planJson(plan: Plan): string {
+  return canonicalJson(plan);
+}
+
+/** The plan id: sha256 of its canonical JSON. */
+export function planId(plan: Plan): string {
+  return sha256Hex(planJson(plan));
+}
+
+/** Whether the plan classifies (accuracy-type metrics) rather than regresses. */
+export function isClassification(plan: Plan): boolean {
+  return plan.loss.endsWith("Crossentropy");
+}

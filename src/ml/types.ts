@@ -1,0 +1,78 @@
+/** Plain types shared by training, the wire and the aggregators. No tfjs or protobuf types here. */
+
+export type DTypeName = "float32" | "int32";
+
+/** One named tensor as flat data; `data.length` equals the product of `shape` (1 for a scalar). */
+export interface NamedTensor {
+  name: string;
+  shape: number[];
+  dtype: DTypeName;
+  data: Float32Array | Int32Array;
+}
+
+/** A dataset ready for training: `x` row-major, `rows × product(sampleShape)`; `y` one value per row (class index or target). */
+export interface Dataset {
+  x: Float32Array;
+  sampleShape: number[];
+  y: Float32Array;
+  rows: number;
+  /** Feature column names (csv) in the order of `x`. */
+  features?: string[];
+  /** Class names (images, idx), index = label. */
+  classes?: string[];
+}
+
+/** Per-column sufficient statistics, summed across nodes before round 1. */
+export interface ColumnStats {
+  name: string;
+  count: number;
+  sum: number;
+  sumSquares: number;
+  min: number;
+  max: number;
+}
+
+/** Global input scaling: x' = (x - shift) / scale, per feature column. */
+export interface Normalization {
+  method: "none" | "standard" | "minmax";
+  columns: string[];
+  shift: number[];
+  scale: number[];
+}
+
+export interface TrainingArgs {
+  /** Local epochs; ignored when `updates` > 0. */
+  epochs: number;
+  /** A fixed number of local batches (0: use epochs). */
+  updates: number;
+  batchSize: number;
+  testRatio: number;
+  testOnGlobal: boolean;
+  testOnLocal: boolean;
+  metrics: string[];
+  seed: number;
+  /** FedProx proximal coefficient (0: plain local training). */
+  fedproxMu: number;
+}
+
+export interface MetricValues {
+  values: Record<string, number>;
+  samples: number;
+}
+
+export interface TrainResult {
+  params: NamedTensor[];
+  sampleCount: number;
+  trainLoss: number;
+  globalMetrics?: MetricValues;
+  localMetrics?: MetricValues;
+  seconds: number;
+}
+
+/** Training progress a node reports while it trains. */
+export interface ProgressEvent {
+  epoch: number;
+  step: number;
+  totalSteps: number;
+  loss: number;
+}
