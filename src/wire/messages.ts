@@ -1,0 +1,65 @@
+import type { ColumnStats, Normalization, NamedTensor, TrainingArgs, TrainResult } from "../ml/types.js";
+
+/** Plain TypeScript shapes of what travels; only src/wire knows the generated protobuf types. */
+
+/** What a node tells the researcher about a dataset: never its path. */
+export interface DatasetInfo {
+  id: string;
+  name: string;
+  type: string;
+  tags: string[];
+  description: string;
+  shape: number[];
+  columns: { name: string; dtype: string }[];
+  sampleCount: number;
+  classes: { name: string; count: number }[];
+  target: string;
+  createdAt: string;
+}
+
+export interface TrainTaskBody {
+  kind: "train";
+  datasetId: string;
+  planId: string;
+  planJson: string;
+  args: TrainingArgs;
+  normalization?: Normalization;
+  round: number;
+  params: NamedTensor[];
+}
+
+export type TaskBody =
+  | { kind: "ping" }
+  | { kind: "list" }
+  | { kind: "search"; tags: string[] }
+  | { kind: "stats"; datasetId: string; planJson: string }
+  | TrainTaskBody;
+
+export interface TaskEnvelope {
+  taskId: string;
+  experiment: string;
+  body: TaskBody;
+}
+
+export type ReplyBody =
+  | { kind: "ping"; version: string; backend: string }
+  | { kind: "datasets"; datasets: DatasetInfo[] }
+  | { kind: "stats"; columns: ColumnStats[] }
+  | { kind: "train"; result: TrainResult }
+  | { kind: "error"; code: string; message: string; planId?: string };
+
+export interface ReplyEnvelope {
+  taskId: string;
+  nodeId: string;
+  body: ReplyBody;
+}
+
+export type FeedbackBody =
+  | { kind: "progress"; epoch: number; step: number; totalSteps: number; loss: number }
+  | { kind: "log"; level: string; message: string };
+
+export interface FeedbackEnvelope {
+  nodeId: string;
+  taskId: string;
+  body: FeedbackBody;
+}

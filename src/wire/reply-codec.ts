@@ -1,0 +1,122 @@
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { ReplyChunkSchema, ReplySchema, type Reply, type ReplyChunk } from "../gen/fbm/v1/researcher_pb.js";
+import type { MetricValues, NamedTensor } from "../ml/types.js";
+import type { ReplyBody, ReplyEnvelope } from "./messages.js";
+import { fromHeaderPb, readHeadedStream, toHeaderPb } from "./params-codec.js";
+import { DEFAULT_CHUNK_BYTES, toChunks, toParamsHeader } from "./tensor-bytes.js";
+import { WireError } from "./wire-error.js";
+
+/** A reply as the chunks of one ReplyTask request: the Reply message, then its parameter bytes. */
+export function* encodeReply(envelope: ReplyEnvelope, chunkBytes = DEFAULT_CHUNK_BYTES): Generator<ReplyChunk> {
+  const reply = create(ReplySchema, { taskId: envelope.taskId, nodeId: envelope.nodeId, kind: toKindInit(envelope.body) });
+  yield create(ReplyChunkSchema, { part: { case: "reply", value: reply } });
+  if (envelope.body.kind === "train") {
+    for (const data of toChunks(envelope.body.result.params, chunkBytes)) {
+      yield create(ReplyChunkSchema, { part: { case: "data", value: data } });
+    }
+  }
+}
+
+function toKindInit(body: ReplyBody): MessageInitShape<typeof ReplySchema>["kind"] {
+  switch (body.kind) {
+    case "ping":
+      return { case: "ping", value: { version: body.version, backend: body.backend } };
+    case "datasets":
+      return {
+        case: "datasets",
+        value: {
+          datasets: body.datasets.map((d) => ({
+            ...d,
+            sampleCount: BigInt(d.sampleCount),
+            classes: d.classes.map((c) => ({ name: c.name, count: BigInt(c.count) })),
+          })),
+        },
+      };
+    case "stats":
+      return { case: "stats", value: { columns: body.columns.map((c) => ({ ...c, count: BigInt(c.count) })) } };
+    case "train": {
+      const r = body.result;
+      return {
+        case: "train",
+        value: {
+          sampleCount: BigInt(r.sampleCount),
+          trainLoss: r.trainLoss,
+          seconds: r.seconds,
+          globalMetrics: toMetricsInit(r.globalMetrics),
+          localMetrics: toMetricsInit(r.localMetrics),
+          params: toHeaderPb(toParamsHeader(r.params)),
+        },
+      };
+    }
+    case "error":
+      return { case: "error", value: { code: body.code, message: body.message, planId: body.planId ?? "" } };
+  }
+}
+
+function toMetricsInit(m: MetricValues | undefined) {
+  return m ? { values: m.values, samples: BigInt(m.samples) } : undefined;
+}
+
+/** The reply carried by a ReplyTask request stream. */
+export async function decodeReply(stream: AsyncIterable<ReplyChunk>, options: { maxBytes?: number } = {}): Promise<ReplyEnvelope> {
+  const read = await readHeadedStream(
+    parts(stream),
+    (reply: Reply) => fromHeaderPb(reply.kind.case === "train" ? reply.kind.value.params : undefined),
+    options,
+  );
+  if (!read) throw new WireError("Reply stream is empty");
+  const { message: reply, params } = read;
+  return { taskId: reply.taskId, nodeId: reply.nodeId, body: toReplyBody(reply, params) };
+}
+
+async function* parts(stream: AsyncIterable<ReplyChunk>) {
+  for await (const chunk of stream) {
+    if (chunk.part.case === "reply") yield { kind: "message" as const, message: chunk.part.value };
+    else if (chunk.part.case === "data") yield { kind: "data" as const, data: chunk.part.value };
+    else throw new WireError("Reply stream carries an empty chunk");
+  }
+}
+
+function toReplyBody(reply: Reply, params: NamedTensor[]): ReplyBody {
+  const kind = reply.kind;
+  switch (kind.case) {
+    case "ping":
+      return { kind: "ping", version: kind.value.version, backend: kind.value.backend };
+    case "datasets":
+      return {
+        kind: "datasets",
+        datasets: kind.value.datasets.map((d) => ({
+          id: d.id, name: d.name, type: d.type, tags: [...d.tags], description: d.description, shape: [...d.shape],
+          columns: d.columns.map((c) => ({ name: c.name, dtype: c.dtype })),
+          sampleCount: Number(d.sampleCount),
+          classes: d.classes.map((c) => ({ name: c.name, count: Number(c.count) })),
+          target: d.target, createdAt: d.createdAt,
+        })),
+      };
+    case "stats":
+      return {
+        kind: "stats",
+        columns: kind.value.columns.map((c) => ({
+          name: c.name, count: Number(c.count), sum: c.sum, sumSquares: c.sumSquares, min: c.min, max: c.max,
+        })),
+      };
+    case "train": {
+      const t = kind.value;
+      return {
+        kind: "train",
+        result: {
+          params,
+          sampleCount: Number(t.sampleCount),
+          trainLoss: t.trainLoss,
+          seconds: t.seconds,
+          globalMetrics: t.globalMetrics ? { values: { ...t.globalMetrics.values }, samples: Number(t.globalMetrics.samples) } : undefined,
+          localMetrics: t.localMetrics ? { values: { ...t.localMetrics.values }, samples: Number(t.localMetrics.samples) } : undefined,
+        },
+      };
+    }
+    case "error":
+      return { kind: "error", code: kind.value.code, message: kind.value.message, planId: kind.value.planId || undefined };
+    default:
+      throw new WireError("Reply of an unknown kind");
+  }
+}

@@ -1,0 +1,99 @@
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { TaskChunkSchema, TaskSchema, type Task, type TaskChunk } from "../gen/fbm/v1/researcher_pb.js";
+import type { NamedTensor } from "../ml/types.js";
+import { toChunks, toParamsHeader, DEFAULT_CHUNK_BYTES } from "./tensor-bytes.js";
+import type { TaskBody, TaskEnvelope } from "./messages.js";
+import { fromHeaderPb, readHeadedStream, toHeaderPb } from "./params-codec.js";
+import { WireError } from "./wire-error.js";
+
+/** A task as the chunks of one GetTask response: the Task message, then its parameter bytes. */
+export function* encodeTask(envelope: TaskEnvelope, chunkBytes = DEFAULT_CHUNK_BYTES): Generator<TaskChunk> {
+  const task = create(TaskSchema, { taskId: envelope.taskId, experiment: envelope.experiment, kind: toKindInit(envelope.body) });
+  yield create(TaskChunkSchema, { part: { case: "task", value: task } });
+  if (envelope.body.kind === "train") {
+    for (const data of toChunks(envelope.body.params, chunkBytes)) {
+      yield create(TaskChunkSchema, { part: { case: "data", value: data } });
+    }
+  }
+}
+
+function toKindInit(body: TaskBody): MessageInitShape<typeof TaskSchema>["kind"] {
+  switch (body.kind) {
+    case "ping":
+      return { case: "ping", value: {} };
+    case "list":
+      return { case: "list", value: {} };
+    case "search":
+      return { case: "search", value: { tags: body.tags } };
+    case "stats":
+      return { case: "stats", value: { datasetId: body.datasetId, planJson: body.planJson } };
+    case "train": {
+      const n = body.normalization;
+      return {
+        case: "train",
+        value: {
+          datasetId: body.datasetId,
+          planId: body.planId,
+          planJson: body.planJson,
+          round: body.round,
+          args: { ...body.args },
+          normalization: n ? { method: n.method, columns: n.columns, shift: n.shift, scale: n.scale } : undefined,
+          params: toHeaderPb(toParamsHeader(body.params)),
+        },
+      };
+    }
+  }
+}
+
+/** The task carried by a GetTask response stream; undefined when the poll window ended empty. */
+export async function decodeTask(stream: AsyncIterable<TaskChunk>, options: { maxBytes?: number } = {}): Promise<TaskEnvelope | undefined> {
+  const read = await readHeadedStream(parts(stream), (task: Task) => fromHeaderPb(task.kind.case === "train" ? task.kind.value.params : undefined), options);
+  if (!read) return undefined;
+  const { message: task, params } = read;
+  return { taskId: task.taskId, experiment: task.experiment, body: toTaskBody(task, params) };
+}
+
+async function* parts(stream: AsyncIterable<TaskChunk>) {
+  for await (const chunk of stream) {
+    if (chunk.part.case === "task") yield { kind: "message" as const, message: chunk.part.value };
+    else if (chunk.part.case === "data") yield { kind: "data" as const, data: chunk.part.value };
+    else throw new WireError("Task stream carries an empty chunk");
+  }
+}
+
+function toTaskBody(task: Task, params: NamedTensor[]): TaskBody {
+  const kind = task.kind;
+  switch (kind.case) {
+    case "ping":
+      return { kind: "ping" };
+    case "list":
+      return { kind: "list" };
+    case "search":
+      return { kind: "search", tags: [...kind.value.tags] };
+    case "stats":
+      return { kind: "stats", datasetId: kind.value.datasetId, planJson: kind.value.planJson };
+    case "train": {
+      const t = kind.value;
+      const a = t.args;
+      if (!a) throw new WireError("Train task has no training arguments");
+      const n = t.normalization;
+      return {
+        kind: "train",
+        datasetId: t.datasetId,
+        planId: t.planId,
+        planJson: t.planJson,
+        round: t.round,
+        args: {
+          epochs: a.epochs, updates: a.updates, batchSize: a.batchSize, testRatio: a.testRatio,
+          testOnGlobal: a.testOnGlobal, testOnLocal: a.testOnLocal, metrics: [...a.metrics], seed: a.seed, fedproxMu: a.fedproxMu,
+        },
+        normalization: n && n.method
+          ? { method: n.method as "none" | "standard" | "minmax", columns: [...n.columns], shift: [...n.shift], scale: [...n.scale] }
+          : undefined,
+        params,
+      };
+    }
+    default:
+      throw new WireError("Task of an unknown kind (is this node older than the researcher?)");
+  }
+}

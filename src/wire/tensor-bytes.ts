@@ -1,0 +1,160 @@
+import type { DTypeName, NamedTensor } from "../ml/types.js";
+import { WireError } from "./wire-error.js";
+
+/**
+ * Named tensors as they travel: a header (name, shape, dtype per tensor) plus one run of raw
+ * little-endian bytes, tensor after tensor without padding, cut into chunks. The only place that
+ * turns tensors into bytes and back.
+ */
+
+export interface TensorSpec {
+  name: string;
+  shape: number[];
+  dtype: DTypeName;
+}
+
+export interface ParamsHeader {
+  tensors: TensorSpec[];
+  totalBytes: number;
+}
+
+/** About 1 MiB: small enough for any proxy, large enough that per-message overhead vanishes. */
+export const DEFAULT_CHUNK_BYTES = 1 << 20;
+
+const BYTES_PER_ELEMENT = 4;
+const littleEndianHost = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+export function elementCount(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+/** The header describing `tensors`; checks that each tensor's data fits its shape. */
+export function toParamsHeader(tensors: readonly NamedTensor[]): ParamsHeader {
+  let totalBytes = 0;
+  const specs = tensors.map((t) => {
+    if (t.data.length !== elementCount(t.shape)) {
+      throw new WireError(`Tensor "${t.name}" has ${t.data.length} values but shape [${t.shape}] needs ${elementCount(t.shape)}`);
+    }
+    totalBytes += t.data.length * BYTES_PER_ELEMENT;
+    return { name: t.name, shape: [...t.shape], dtype: t.dtype };
+  });
+  return { tensors: specs, totalBytes };
+}
+
+/** The raw little-endian bytes of `tensors`, as chunks of at most `chunkBytes`. */
+export function* toChunks(tensors: readonly NamedTensor[], chunkBytes = DEFAULT_CHUNK_BYTES): Generator<Uint8Array> {
+  if (chunkBytes < BYTES_PER_ELEMENT || chunkBytes % BYTES_PER_ELEMENT !== 0) {
+    throw new WireError(`Chunk size must be a positive multiple of 4, got ${chunkBytes}`);
+  }
+  let chunk = new Uint8Array(chunkBytes);
+  let used = 0;
+  for (const tensor of tensors) {
+    const bytes = tensorBytes(tensor);
+    let offset = 0;
+    while (offset < bytes.length) {
+      const n = Math.min(chunkBytes - used, bytes.length - offset);
+      chunk.set(bytes.subarray(offset, offset + n), used);
+      used += n;
+      offset += n;
+      if (used === chunkBytes) {
+        yield chunk;
+        chunk = new Uint8Array(chunkBytes);
+        used = 0;
+      }
+    }
+  }
+  if (used > 0) yield chunk.subarray(0, used);
+}
+
+function tensorBytes(tensor: NamedTensor): Uint8Array {
+  const view = new Uint8Array(tensor.data.buffer, tensor.data.byteOffset, tensor.data.byteLength);
+  if (littleEndianHost) return view;
+  const out = new Uint8Array(view.length);
+  const dv = new DataView(out.buffer);
+  tensor.data.forEach((v, i) => {
+    if (tensor.dtype === "int32") dv.setInt32(i * 4, v, true);
+    else dv.setFloat32(i * 4, v, true);
+  });
+  return out;
+}
+
+/**
+ * Rebuilds tensors from a header and its chunks, holding only the output buffers (O(model)).
+ * `push` rejects bytes past the header's total; `finish` rejects a stream that ended short.
+ */
+export interface ParamsAssembler {
+  push(chunk: Uint8Array): void;
+  finish(): NamedTensor[];
+  readonly received: number;
+}
+
+export function fromChunks(header: ParamsHeader, options: { maxBytes?: number } = {}): ParamsAssembler {
+  const expected = toCheckedTotal(header, options.maxBytes);
+  const buffer = new Uint8Array(expected);
+  let received = 0;
+  return {
+    get received() {
+      return received;
+    },
+    push(chunk) {
+      if (received + chunk.length > expected) {
+        throw new WireError(`Parameter stream is longer than its header says (${expected} bytes)`);
+      }
+      buffer.set(chunk, received);
+      received += chunk.length;
+    },
+    finish() {
+      if (received !== expected) {
+        throw new WireError(`Parameter stream ended after ${received} of ${expected} bytes`);
+      }
+      return splitTensors(header, buffer);
+    },
+  };
+}
+
+/** Both-in-one convenience for tests and small payloads. */
+export function fromBytes(header: ParamsHeader, chunks: Iterable<Uint8Array>, options: { maxBytes?: number } = {}): NamedTensor[] {
+  const assembler = fromChunks(header, options);
+  for (const chunk of chunks) assembler.push(chunk);
+  return assembler.finish();
+}
+
+function toCheckedTotal(header: ParamsHeader, maxBytes = Number.MAX_SAFE_INTEGER): number {
+  let total = 0;
+  for (const spec of header.tensors) {
+    if (spec.dtype !== "float32" && spec.dtype !== "int32") {
+      throw new WireError(`Tensor "${spec.name}" has unsupported dtype "${spec.dtype}"`);
+    }
+    if (spec.shape.some((d) => !Number.isInteger(d) || d < 0)) {
+      throw new WireError(`Tensor "${spec.name}" has an invalid shape [${spec.shape}]`);
+    }
+    total += elementCount(spec.shape) * BYTES_PER_ELEMENT;
+  }
+  if (total !== header.totalBytes) {
+    throw new WireError(`Parameter header says ${header.totalBytes} bytes but its tensors need ${total}`);
+  }
+  if (total > maxBytes) {
+    throw new WireError(`Parameters of ${total} bytes exceed the limit of ${maxBytes} bytes`);
+  }
+  return total;
+}
+
+function splitTensors(header: ParamsHeader, buffer: Uint8Array): NamedTensor[] {
+  const dv = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+  let offset = 0;
+  return header.tensors.map((spec) => {
+    const n = elementCount(spec.shape);
+    const data = spec.dtype === "int32" ? new Int32Array(n) : new Float32Array(n);
+    if (littleEndianHost) {
+      new Uint8Array(data.buffer).set(buffer.subarray(offset, offset + n * 4));
+    } else {
+      for (let i = 0; i < n; i++) {
+        data[i] = spec.dtype === "int32" ? dv.getInt32(offset + i * 4, true) : dv.getFloat32(offset + i * 4, true);
+      }
+    }
+    offset += n * 4;
+    return { name: spec.name, shape: [...spec.shape], dtype: spec.dtype, data };
+  });
+}
