@@ -46,15 +46,27 @@ function toKindInit(body: TaskBody): MessageInitShape<typeof TaskSchema>["kind"]
 }
 
 /** The task carried by a GetTask response stream; undefined when the poll window ended empty. */
-export async function decodeTask(stream: AsyncIterable<TaskChunk>, options: { maxBytes?: number } = {}): Promise<TaskEnvelope | undefined> {
-  const read = await readHeadedStream(parts(stream), (task: Task) => fromHeaderPb(task.kind.case === "train" ? task.kind.value.params : undefined), options);
+export async function decodeTask(stream: AsyncIterable<TaskChunk>, options: { maxBytes?: number; onOpen?: () => void } = {}): Promise<TaskEnvelope | undefined> {
+  const read = await readHeadedStream(parts(stream, options.onOpen), (task: Task) => fromHeaderPb(task.kind.case === "train" ? task.kind.value.params : undefined), options);
   if (!read) return undefined;
   const { message: task, params } = read;
   return { taskId: task.taskId, experiment: task.experiment, body: toTaskBody(task, params) };
 }
 
-async function* parts(stream: AsyncIterable<TaskChunk>) {
+/** The chunk a researcher sends as soon as it accepts a poll, so the node knows it is connected. */
+export function pollAccepted(): TaskChunk {
+  return create(TaskChunkSchema, {});
+}
+
+async function* parts(stream: AsyncIterable<TaskChunk>, onOpen?: () => void) {
+  let first = true;
   for await (const chunk of stream) {
+    if (first && chunk.part.case === undefined) {
+      onOpen?.();
+      first = false;
+      continue;
+    }
+    first = false;
     if (chunk.part.case === "task") yield { kind: "message" as const, message: chunk.part.value };
     else if (chunk.part.case === "data") yield { kind: "data" as const, data: chunk.part.value };
     else throw new WireError("Task stream carries an empty chunk");

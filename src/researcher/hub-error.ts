@@ -1,0 +1,17 @@
+/** Why the hub refused something a node sent; the service maps `reason` to a Connect code. */
+export type HubErrorReason = "unknown_task" | "wrong_node" | "duplicate_reply" | "identity_in_use" | "closed";
+
+export class HubError extends Error {
+  override name = "HubError";
+  constructor(readonly reason: HubErrorReason, message: string) {
+    super(message);
+  }
+}
+
+/** A task's node went away (stopped polling) or the task timed out before a reply came. */
+export class TaskFailure extends Error {
+  override name = "TaskFailure";
+  constructor(readonly reason: "node_lost" | "timeout" | "aborted", message: string) {
+    super(message);
+  }
+}
