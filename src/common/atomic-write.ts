@@ -1,0 +1,39 @@
+import { randomBytes } from "node:crypto";
+import { open, rename, unlink } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+
+/**
+ * Replaces `path` with `content` atomically: writes a temp file in the same folder, fsyncs it, renames
+ * it over the target, then fsyncs the folder. Readers see the old file or the new one, never a mix;
+ * a crash leaves at most a stray `.<name>.<hex>.tmp` file, never a truncated target.
+ */
+export async function writeFileAtomic(path: string, content: string | Uint8Array): Promise<void> {
+  const dir = dirname(path);
+  const temp = join(dir, `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
+  let renamed = false;
+  try {
+    const file = await open(temp, "wx", 0o600);
+    try {
+      await file.writeFile(content);
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    await rename(temp, path);
+    renamed = true;
+    await syncFolder(dir);
+  } finally {
+    if (!renamed) await unlink(temp).catch(() => {});
+  }
+}
+
+/** Makes the rename durable; some platforms (Windows) cannot open folders, which is fine there. */
+async function syncFolder(dir: string): Promise<void> {
+  const handle = await open(dir, "r").catch(() => undefined);
+  if (handle === undefined) return;
+  try {
+    await handle.sync().catch(() => {});
+  } finally {
+    await handle.close();
+  }
+}

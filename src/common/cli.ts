@@ -1,0 +1,71 @@
+import { CommanderError, type Command } from "@commander-js/extra-typings";
+import { describeError } from "./errors.js";
+
+/** Shared plumbing of both CLIs: output sinks, exit codes, stop signals. */
+
+export interface CliIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  /** Stops long-running commands; when absent they listen for SIGINT/SIGTERM themselves. */
+  signal?: AbortSignal;
+  /** Whether stderr is a terminal (live progress lines); default false. */
+  isTty?: boolean;
+}
+
+export const processIo: CliIo = {
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+  isTty: process.stderr.isTTY === true,
+};
+
+/**
+ * Parses and runs `program` (built with `.exitOverride()`), returning the exit code of CONTRACT.md:
+ * 0 ok, 2 usage or input, 1 runtime, 130 interrupted; errors print one line, stacks only with --debug.
+ */
+export async function runProgram(program: Command<any, any, any>, argv: string[], io: CliIo): Promise<number> {
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.code === "commander.helpDisplayed" || error.code === "commander.version") return 0;
+      if (error.code === "commander.help") return 2; // a command group without its sub-command: help was printed
+      io.stderr(`Error: ${usageMessage(error.message)}\n`);
+      return 2;
+    }
+    const { message, exitCode } = describeError(error);
+    io.stderr(`Error: ${message}\n`);
+    if (argv.includes("--debug") && error instanceof Error && error.stack) io.stderr(`${error.stack}\n`);
+    return exitCode;
+  }
+}
+
+/** Commander's `error: unknown option '--x'\n(Did you mean --y?)` as one sentence with a hint. */
+export function usageMessage(message: string): string {
+  const text = message.replace(/^error: /, "").replace(/\n\((Did you mean[^)]*)\)/, (_, hint: string) => `; ${hint.toLowerCase()}`);
+  const line = text.replace(/\s*\n\s*/g, " ").trim();
+  return `${line.charAt(0).toUpperCase()}${line.slice(1)} (see --help)`;
+}
+
+/** Runs `action` with a signal that aborts on SIGINT/SIGTERM (or the given one), removing the handlers after. */
+export async function withStopSignal<T>(given: AbortSignal | undefined, action: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  if (given !== undefined) return action(given);
+  const controller = new AbortController();
+  const stop = () => controller.abort();
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+  try {
+    return await action(controller.signal);
+  } finally {
+    process.off("SIGINT", stop);
+    process.off("SIGTERM", stop);
+  }
+}
+
+/** Sub-commands built in other files do not see the program's exitOverride/output/help settings: copy them down. */
+export function inheritSettings(parent: Command<any, any, any>): void {
+  for (const child of parent.commands) {
+    child.copyInheritedSettings(parent);
+    inheritSettings(child);
+  }
+}

@@ -1,0 +1,49 @@
+import { stat } from "node:fs/promises";
+import { InputError } from "../common/errors.js";
+import { loadCsv } from "../ml/data/csv.js";
+import { fingerprintFile } from "../ml/data/fingerprint.js";
+import type { Plan } from "../ml/plan.js";
+import type { Dataset } from "../ml/types.js";
+import type { DatasetEntry } from "./catalogue.js";
+
+/**
+ * Loads a catalogued dataset the way a plan wants it, after checking that its files are still the
+ * ones registered (sha256). Keeps the last few loads, keyed by file size and mtime, so a run's rounds
+ * read the files once.
+ */
+export interface DatasetLoader {
+  load(entry: DatasetEntry, plan: Plan): Promise<Dataset>;
+}
+
+export function createDatasetLoader(options: { capacity?: number } = {}): DatasetLoader {
+  const capacity = options.capacity ?? 2;
+  const cache = new Map<string, Dataset>();
+  return {
+    async load(entry, plan) {
+      const info = await stat(entry.path).catch(() => undefined);
+      if (!info) throw new InputError(`Dataset "${entry.name}" (${entry.id}): its file ${entry.path} is gone; re-register it with \`fbm-node dataset add\``);
+      const key = JSON.stringify([entry.id, entry.sha256, info.size, info.mtimeMs, plan.data]);
+      const hit = cache.get(key);
+      if (hit) return hit;
+      if (await fingerprintFile(entry.path) !== entry.sha256) {
+        throw new InputError(
+          `Dataset "${entry.name}" (${entry.id}) changed since it was registered: ` +
+            `run \`fbm-node dataset rm ${entry.id}\` and \`fbm-node dataset add\` again to register the new version`,
+        );
+      }
+      const data = await read(entry, plan);
+      cache.set(key, data);
+      while (cache.size > capacity) cache.delete(cache.keys().next().value!);
+      return data;
+    },
+  };
+}
+
+async function read(entry: DatasetEntry, plan: Plan): Promise<Dataset> {
+  switch (entry.type) {
+    case "csv":
+      return loadCsv(entry.path, { target: plan.data.target, features: plan.data.features });
+    default:
+      throw new InputError(`Dataset "${entry.name}" has type "${entry.type}", which this node cannot train on yet`);
+  }
+}

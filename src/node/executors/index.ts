@@ -1,0 +1,34 @@
+import { FbmError } from "../../common/errors.js";
+import { toDatasetInfo } from "../catalogue.js";
+import type { TaskExecutor } from "../poll-loop.js";
+import type { NodeRuntime } from "./runtime.js";
+import { executeStats, executeTrain } from "./train.js";
+
+export type { NodeRuntime } from "./runtime.js";
+
+/** Dispatches each task kind; errors become error replies with a machine-readable code. */
+export function createExecutor(runtime: NodeRuntime): TaskExecutor {
+  return async (task, context) => {
+    const body = task.body;
+    try {
+      switch (body.kind) {
+        case "ping":
+          return { kind: "ping", version: runtime.version, backend: runtime.backend };
+        case "list":
+          return { kind: "datasets", datasets: runtime.catalogue.listDatasets().map(toDatasetInfo) };
+        case "search":
+          return { kind: "datasets", datasets: runtime.catalogue.findByTags(body.tags).map(toDatasetInfo) };
+        case "stats":
+          return await executeStats(runtime, body.datasetId, body.planJson);
+        case "train":
+          return await executeTrain(runtime, body, context);
+      }
+    } catch (error) {
+      if (context.signal.aborted) return { kind: "error", code: "node_stopping", message: "The node is shutting down" };
+      const message = error instanceof Error ? error.message : String(error);
+      const code = error instanceof FbmError ? (error.exitCode === 2 ? "invalid_input" : "failed") : "internal";
+      if (code === "internal") runtime.log(`Unexpected error in a ${body.kind} task: ${error instanceof Error ? error.stack : message}`);
+      return { kind: "error", code, message };
+    }
+  };
+}

@@ -1,0 +1,15 @@
+import type { Plan } from "../../ml/plan.js";
+import type { ReplyBody } from "../../wire/index.js";
+import type { Catalogue } from "../catalogue.js";
+import type { DatasetLoader } from "../dataset-loader.js";
+
+/** What task executors need from the running node. */
+export interface NodeRuntime {
+  catalogue: Catalogue;
+  loader: DatasetLoader;
+  version: string;
+  backend: string;
+  /** Undefined when the node may train this plan; otherwise the error reply to send. */
+  authorizePlan(planId: string, plan: Plan): Promise<ReplyBody | undefined>;
+  log(line: string): void;
+}

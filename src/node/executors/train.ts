@@ -1,0 +1,65 @@
+import { FbmError } from "../../common/errors.js";
+import { sha256Hex } from "../../common/canonical-json.js";
+import { columnStats } from "../../ml/normalize.js";
+import { parsePlan, type Plan } from "../../ml/plan.js";
+import { trainLocal } from "../../ml/train.js";
+import type { ReplyBody, TrainTaskBody } from "../../wire/index.js";
+import type { TaskContext } from "../poll-loop.js";
+import type { NodeRuntime } from "./runtime.js";
+
+/** Checks the plan the researcher sent: its id is its hash, and it passes the node's own validation. */
+export function checkPlan(planId: string, planJson: string): Plan {
+  if (sha256Hex(planJson) !== planId) {
+    throw new FbmError(`Plan id ${planId.slice(0, 12)} does not match the plan's content`, 2);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(planJson);
+  } catch {
+    throw new FbmError("The plan is not valid JSON", 2);
+  }
+  return parsePlan(value);
+}
+
+function datasetOf(runtime: NodeRuntime, id: string) {
+  const entry = runtime.catalogue.getDataset(id);
+  if (!entry) throw new FbmError(`No dataset ${id} on this node (was it removed?)`, 1);
+  return entry;
+}
+
+/** Local training (or, with no epochs and no updates, validation only) on one catalogued dataset. */
+export async function executeTrain(runtime: NodeRuntime, task: TrainTaskBody, context: TaskContext): Promise<ReplyBody> {
+  const plan = checkPlan(task.planId, task.planJson);
+  const refusal = await runtime.authorizePlan(task.planId, plan);
+  if (refusal) return refusal;
+  const entry = datasetOf(runtime, task.datasetId);
+  const data = await runtime.loader.load(entry, plan);
+  let lastSent = 0;
+  const result = await trainLocal({
+    plan, data, params: task.params, args: task.args, normalization: task.normalization, round: task.round, signal: context.signal,
+    onProgress: (p) => {
+      const now = Date.now();
+      if (now - lastSent < 1000 && p.step < p.totalSteps) return;
+      lastSent = now;
+      context.feedback({ kind: "progress", ...p });
+    },
+  });
+  if (task.args.epochs === 0 && task.args.updates === 0) {
+    runtime.log(`Validated the global model on "${entry.name}": ${formatMetrics(result.globalMetrics?.values)}`);
+  } else {
+    runtime.log(`Round ${task.round}: trained on "${entry.name}" (${result.sampleCount} samples) in ${result.seconds.toFixed(1)} s, loss ${result.trainLoss.toFixed(4)}`);
+  }
+  return { kind: "train", result };
+}
+
+/** Per-column count/sum/sum of squares/min/max of the features the plan uses, for global scaling. */
+export async function executeStats(runtime: NodeRuntime, datasetId: string, planJson: string): Promise<ReplyBody> {
+  const plan = parsePlan(JSON.parse(planJson));
+  const entry = datasetOf(runtime, datasetId);
+  const data = await runtime.loader.load(entry, plan);
+  return { kind: "stats", columns: columnStats(data) };
+}
+
+function formatMetrics(values: Record<string, number> | undefined): string {
+  return values ? Object.entries(values).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(", ") : "no test rows";
+}

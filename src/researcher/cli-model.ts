@@ -1,0 +1,60 @@
+import { Command } from "@commander-js/extra-typings";
+import type { CliIo } from "../common/cli.js";
+import { InputError } from "../common/errors.js";
+import { selectBackend } from "../ml/backend.js";
+import { loadCsv } from "../ml/data/csv.js";
+import { createRowSource, allRows } from "../ml/batches.js";
+import { evaluateModel, predictWithModel } from "../ml/evaluate.js";
+import { loadModel } from "../ml/export.js";
+import { taskKind } from "../ml/metrics.js";
+
+/** `evaluate` and `predict`: an exported model on a local file, prepared exactly as in training. */
+export function modelCommands(io: CliIo, globals: () => { json?: true }): Command<any, any, any>[] {
+  const evaluate = new Command("evaluate")
+    .description("metrics of an exported model on a local CSV file")
+    .requiredOption("--model <dir>", "exported model folder (<out>/<name>/model)")
+    .requiredOption("--data <file>", "CSV file with the same columns as in training")
+    .option("--target <col>", "target column (default: the plan's)")
+    .action(async (options) => {
+      await selectBackend();
+      const exported = await loadModel(options.model);
+      const target = options.target ?? exported.plan.data.target;
+      if (!target) throw new InputError("No target column: pass --target");
+      const data = await loadCsv(options.data, { target, features: exported.features });
+      try {
+        const kind = taskKind(exported.plan);
+        const result = await evaluateModel(exported.model, createRowSource(data, exported.normalization), {
+          plan: exported.plan, metrics: [...defaultMetricsFor(kind), "loss"], indices: allRows(data.rows),
+        });
+        const out = { samples: result.samples, metrics: result.values };
+        if (globals().json) io.stdout(`${JSON.stringify(out)}\n`);
+        else io.stderr(`${result.samples} samples  ${Object.entries(result.values).map(([k, v]) => `${k} ${v.toFixed(4)}`).join("  ")}\n`);
+      } finally {
+        exported.model.dispose();
+      }
+    });
+
+  const predict = new Command("predict")
+    .description("predictions of an exported model for each row of a local CSV file")
+    .requiredOption("--model <dir>", "exported model folder (<out>/<name>/model)")
+    .requiredOption("--data <file>", "CSV file with the feature columns used in training")
+    .action(async (options) => {
+      await selectBackend();
+      const exported = await loadModel(options.model);
+      const data = await loadCsv(options.data, { features: exported.features });
+      try {
+        const p = await predictWithModel(exported.model, data, exported.normalization);
+        const rows = Array.from({ length: p.rows }, (_, r) => Array.from(p.values.subarray(r * p.outputs, (r + 1) * p.outputs)));
+        const predictions = p.outputs === 1 ? rows.map((r) => r[0]) : rows;
+        if (globals().json) io.stdout(`${JSON.stringify({ outputs: p.outputs, predictions })}\n`);
+        else io.stdout(predictions.map((r) => (Array.isArray(r) ? r.join(",") : String(r))).join("\n") + "\n");
+      } finally {
+        exported.model.dispose();
+      }
+    });
+  return [evaluate, predict];
+}
+
+function defaultMetricsFor(kind: ReturnType<typeof taskKind>): string[] {
+  return kind === "binary" ? ["accuracy", "precision", "recall", "f1", "auc"] : kind === "multiclass" ? ["accuracy", "f1"] : ["mse", "mae", "r2"];
+}

@@ -1,0 +1,79 @@
+import { Command } from "@commander-js/extra-typings";
+import { inheritSettings, processIo, runProgram, withStopSignal, type CliIo } from "../common/cli.js";
+import { Interrupted } from "../common/errors.js";
+import { packageVersion } from "../common/version.js";
+import { selectBackend } from "../ml/backend.js";
+import { loadExperiment } from "./config.js";
+import { createExperiment } from "./experiment.js";
+import { createProgressPrinter } from "./progress-printer.js";
+import { listDatasets } from "./list-datasets.js";
+import { modelCommands } from "./cli-model.js";
+
+/** The `fbm-researcher` program; never exits the process (see runResearcherCli). */
+export function createResearcherCli(io: CliIo = processIo): Command<any, any, any> {
+  const program = new Command("fbm-researcher")
+    .description("The fbm researcher: serves nodes, runs federated experiments, evaluates exported models")
+    .version(packageVersion(), "-V, --version", "print the version")
+    .option("--json", "machine output on stdout (JSON Lines for runs)")
+    .option("--debug", "print stack traces with errors")
+    .exitOverride()
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr, outputError: () => {} })
+    .argument("[experiment]", "experiment YAML file to run")
+    .option("--listen <host:port>", "address nodes connect to", "127.0.0.1:50051")
+    .option("--out <dir>", "parent folder of the run folder <out>/<name>/", "runs")
+    .option("--resume", "continue the run folder's last complete round")
+    .action(async (file, options) => {
+      if (!file) {
+        program.help({ error: true });
+        return;
+      }
+      const config = await loadExperiment(file);
+      const json = program.opts().json === true;
+      const print = createProgressPrinter(io.stderr, { isTty: io.isTty });
+      await selectBackend({ log: json ? undefined : (line) => io.stderr(`${line}\n`) });
+      await withStopSignal(io.signal, async (signal) => {
+        const experiment = createExperiment(config, {
+          listen: options.listen, outDir: options.out, resume: options.resume === true, signal,
+          log: (line) => io.stderr(`${line}\n`),
+        });
+        try {
+          for await (const event of experiment.run()) {
+            if (json) {
+              if (event.event !== "progress") io.stdout(`${JSON.stringify(event)}\n`);
+            } else print(event);
+          }
+        } catch (error) {
+          if (signal.aborted) throw new Interrupted("Interrupted: the run folder keeps the last complete round (continue with --resume)");
+          if (json) io.stdout(`${JSON.stringify({ event: "error", message: error instanceof Error ? error.message : String(error) })}\n`);
+          throw error;
+        }
+      });
+    });
+
+  program
+    .command("datasets")
+    .description("serve until nodes answer, then print the datasets they hold (never paths)")
+    .option("--tags <a,b>", "only datasets carrying all these tags")
+    .option("--listen <host:port>", "address nodes connect to", "127.0.0.1:50051")
+    .option("--wait <seconds>", "how long to wait for nodes", "10")
+    .action(async (options) => {
+      const tags = options.tags ? options.tags.split(",").map((t) => t.trim()).filter(Boolean) : [];
+      const result = await withStopSignal(io.signal, (signal) =>
+        listDatasets({ tags, listen: options.listen, waitSeconds: Number(options.wait), signal, log: (l) => io.stderr(`${l}\n`) }));
+      if (program.opts().json) io.stdout(`${JSON.stringify(result)}\n`);
+      else {
+        for (const node of result) {
+          io.stderr(`${node.name} (${node.node}): ${node.datasets.length} dataset(s)\n`);
+          for (const d of node.datasets) io.stderr(`  ${d.id}  ${d.name}  ${d.type}  [${d.tags.join(", ")}]  ${d.sampleCount} samples  shape [${d.shape.join(", ")}]\n`);
+        }
+      }
+    });
+
+  for (const command of modelCommands(io, () => program.opts())) program.addCommand(command);
+  inheritSettings(program);
+  return program;
+}
+
+export function runResearcherCli(argv: string[], io: CliIo = processIo): Promise<number> {
+  return runProgram(createResearcherCli(io), argv, io);
+}
