@@ -1,12 +1,17 @@
 import { Command } from "@commander-js/extra-typings";
 import type { CliIo } from "../common/cli.js";
 import { InputError } from "../common/errors.js";
-import { selectBackend } from "../ml/backend.js";
-import { loadCsv } from "../ml/data/csv.js";
-import { createRowSource, allRows } from "../ml/batches.js";
-import { evaluateModel, predictWithModel } from "../ml/evaluate.js";
-import { loadModel } from "../ml/export.js";
-import { taskKind } from "../ml/metrics.js";
+import type { TaskKind } from "../ml/metrics.js";
+
+/** TensorFlow.js and the data readers, loaded when a command runs (keeps --help fast). */
+async function ml() {
+  const [backend, csv, batches, evaluate, exported, metrics] = await Promise.all([
+    import("../ml/backend.js"), import("../ml/data/csv.js"), import("../ml/batches.js"),
+    import("../ml/evaluate.js"), import("../ml/export.js"), import("../ml/metrics.js"),
+  ]);
+  await backend.selectBackend();
+  return { ...csv, ...batches, ...evaluate, ...exported, ...metrics };
+}
 
 /** `evaluate` and `predict`: an exported model on a local file, prepared exactly as in training. */
 export function modelCommands(io: CliIo, globals: () => { json?: true }): Command<any, any, any>[] {
@@ -16,7 +21,7 @@ export function modelCommands(io: CliIo, globals: () => { json?: true }): Comman
     .requiredOption("--data <file>", "CSV file with the same columns as in training")
     .option("--target <col>", "target column (default: the plan's)")
     .action(async (options) => {
-      await selectBackend();
+      const { loadModel, loadCsv, taskKind, evaluateModel, createRowSource, allRows } = await ml();
       const exported = await loadModel(options.model);
       const target = options.target ?? exported.plan.data.target;
       if (!target) throw new InputError("No target column: pass --target");
@@ -39,7 +44,7 @@ export function modelCommands(io: CliIo, globals: () => { json?: true }): Comman
     .requiredOption("--model <dir>", "exported model folder (<out>/<name>/model)")
     .requiredOption("--data <file>", "CSV file with the feature columns used in training")
     .action(async (options) => {
-      await selectBackend();
+      const { loadModel, loadCsv, predictWithModel } = await ml();
       const exported = await loadModel(options.model);
       const data = await loadCsv(options.data, { features: exported.features });
       try {
@@ -55,6 +60,6 @@ export function modelCommands(io: CliIo, globals: () => { json?: true }): Comman
   return [evaluate, predict];
 }
 
-function defaultMetricsFor(kind: ReturnType<typeof taskKind>): string[] {
+function defaultMetricsFor(kind: TaskKind): string[] {
   return kind === "binary" ? ["accuracy", "precision", "recall", "f1", "auc"] : kind === "multiclass" ? ["accuracy", "f1"] : ["mse", "mae", "r2"];
 }

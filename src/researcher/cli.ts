@@ -2,12 +2,10 @@ import { Command } from "@commander-js/extra-typings";
 import { inheritSettings, processIo, runProgram, withStopSignal, type CliIo } from "../common/cli.js";
 import { Interrupted } from "../common/errors.js";
 import { packageVersion } from "../common/version.js";
-import { selectBackend } from "../ml/backend.js";
-import { loadExperiment } from "./config.js";
-import { createExperiment } from "./experiment.js";
 import { createProgressPrinter } from "./progress-printer.js";
-import { listDatasets } from "./list-datasets.js";
 import { modelCommands } from "./cli-model.js";
+
+// Commands load their heavy modules (TensorFlow.js, the server) on use, so --help stays fast.
 
 /** The `fbm-researcher` program; never exits the process (see runResearcherCli). */
 export function createResearcherCli(io: CliIo = processIo): Command<any, any, any> {
@@ -22,18 +20,22 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
     .option("--listen <host:port>", "address nodes connect to", "127.0.0.1:50051")
     .option("--out <dir>", "parent folder of the run folder <out>/<name>/", "runs")
     .option("--resume", "continue the run folder's last complete round")
+    .option("--trace <file>", "append every message received from nodes to FILE (JSON lines, parameters as shapes)")
     .action(async (file, options) => {
       if (!file) {
         program.help({ error: true });
         return;
       }
+      const { loadExperiment } = await import("./config.js");
+      const { createExperiment } = await import("./experiment.js");
+      const { selectBackend } = await import("../ml/backend.js");
       const config = await loadExperiment(file);
       const json = program.opts().json === true;
       const print = createProgressPrinter(io.stderr, { isTty: io.isTty });
       await selectBackend({ log: json ? undefined : (line) => io.stderr(`${line}\n`) });
       await withStopSignal(io.signal, async (signal) => {
         const experiment = createExperiment(config, {
-          listen: options.listen, outDir: options.out, resume: options.resume === true, signal,
+          listen: options.listen, outDir: options.out, resume: options.resume === true, signal, traceFile: options.trace,
           log: (line) => io.stderr(`${line}\n`),
         });
         try {
@@ -58,6 +60,7 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
     .option("--wait <seconds>", "how long to wait for nodes", "10")
     .action(async (options) => {
       const tags = options.tags ? options.tags.split(",").map((t) => t.trim()).filter(Boolean) : [];
+      const { listDatasets } = await import("./list-datasets.js");
       const result = await withStopSignal(io.signal, (signal) =>
         listDatasets({ tags, listen: options.listen, waitSeconds: Number(options.wait), signal, log: (l) => io.stderr(`${l}\n`) }));
       if (program.opts().json) io.stdout(`${JSON.stringify(result)}\n`);

@@ -16,6 +16,7 @@ import { startServer } from "./server.js";
 import { runTrainRound, type NodeUpdate } from "./train-round.js";
 import { decodeParams, encodeParams } from "./params-json.js";
 import { exportModel } from "./export-model.js";
+import { createTrace } from "./trace.js";
 
 export interface ExperimentOptions {
   /** HOST:PORT to serve on (default 127.0.0.1:50051); ignored when `hub` is given. */
@@ -24,6 +25,8 @@ export interface ExperimentOptions {
   outDir?: string;
   /** Continue from the run folder's last complete round. */
   resume?: boolean;
+  /** Append every message received from nodes to this file as JSON lines (parameters as shapes only). */
+  traceFile?: string;
   /** Serve through this hub instead of starting a server (tests, embedding). */
   hub?: Hub;
   signal?: AbortSignal;
@@ -61,7 +64,10 @@ async function runExperiment(config: Experiment, options: ExperimentOptions, emi
   const log = options.log ?? (() => {});
   const folder = await openRunFolder(options.outDir ?? "runs", config.name, { resume: options.resume ?? false });
   const hub = options.hub ?? createHub();
-  const server = options.hub ? undefined : await startServer({ listen: options.listen ?? "127.0.0.1:50051", hub, log });
+  const server = options.hub ? undefined : await startServer({
+    listen: options.listen ?? "127.0.0.1:50051", hub, log,
+    onReceived: options.traceFile ? createTrace(options.traceFile) : undefined,
+  });
   const onNode = ({ state, node }: { state: "connected" | "lost"; node: { nodeId: string; name: string } }) =>
     emit({ event: "node", state, node: node.nodeId, name: node.name });
   hub.on("node", onNode);

@@ -9,6 +9,8 @@ export interface ServiceOptions {
   /** Largest parameter payload accepted in one reply (default 2 GiB). */
   maxParamBytes?: number;
   log?: (line: string) => void;
+  /** Sees every reply and feedback a node sent, decoded (an audit trail: `--trace`). */
+  onReceived?: (message: { rpc: "ReplyTask" | "Feedback"; value: unknown }) => void;
 }
 
 const codeOf: Record<HubErrorReason, Code> = {
@@ -60,6 +62,7 @@ export function createResearcherService(hub: Hub, options: ServiceOptions = {}):
     async replyTask(requests) {
       try {
         const reply = await decodeReply(requests, { maxBytes });
+        options.onReceived?.({ rpc: "ReplyTask", value: reply });
         hub.deliver(reply);
         return {};
       } catch (error) {
@@ -69,6 +72,7 @@ export function createResearcherService(hub: Hub, options: ServiceOptions = {}):
 
     async feedback(req) {
       const feedback = decodeFeedback(req);
+      options.onReceived?.({ rpc: "Feedback", value: feedback });
       if (feedback) hub.feedback(feedback);
       return {};
     },

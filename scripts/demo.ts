@@ -1,0 +1,58 @@
+// npm run demo: three hospital nodes with synthetic tabular data and one researcher, all on this
+// machine over loopback, running examples/demo/experiment.yaml end to end.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { prepareNodes, runFederation } from "./lib/federation.js";
+import { writeTabularCsv } from "./lib/synthetic.js";
+
+const keep = process.argv.includes("--keep");
+const dir = mkdtempSync(join(tmpdir(), "fbm-demo-"));
+const say = (line: string) => process.stderr.write(`${line}\n`);
+const fmt = (m: Record<string, number> = {}) => Object.entries(m).map(([k, v]) => `${k} ${v.toFixed(3)}`).join("  ");
+
+try {
+  const sites = [
+    { name: "hospital-a", rows: 600, shift: 0 },
+    { name: "hospital-b", rows: 400, shift: 0.3 },
+    { name: "hospital-c", rows: 250, shift: -0.3 },
+  ];
+  const nodes = sites.map((site, i) => {
+    const csv = join(dir, `${site.name}.csv`);
+    writeTabularCsv(csv, { rows: site.rows, seed: 100 + i, shift: site.shift });
+    return { name: site.name, datasets: [["--type", "csv", "--path", csv, "--tags", "demo,tabular", "--target", "label"]] };
+  });
+  say(`Demo folder: ${dir}`);
+  say(`Registering datasets on ${nodes.length} nodes (fbm-node init, dataset add)...`);
+  const homes = prepareNodes(dir, nodes);
+  say("Starting the researcher and the nodes (fbm-researcher --json, fbm-node serve)...");
+  const run = await runFederation({
+    experiment: resolve(import.meta.dirname, "../examples/demo/experiment.yaml"),
+    homes,
+    outDir: join(dir, "runs"),
+    onEvent: (e) => {
+      if (e.event === "listening") say(`Researcher listening on ${e.url}`);
+      if (e.event === "node" && e.state === "connected") say(`Node ${e.name} connected`);
+      if (e.event === "round") say(`round ${e.round}/${e.rounds}  loss ${e.loss.toFixed(4)}  global ${fmt(e.metrics.global)}  local ${fmt(e.metrics.local)}`);
+      if (e.event === "error") say(`error: ${e.message}`);
+    },
+  });
+  const done = run.events.find((e) => e.event === "done");
+  const first = run.events.find((e) => e.event === "round");
+  if (run.code !== 0 || !done || !first) {
+    say(run.researcherStderr.trim());
+    throw new Error(`The researcher exited with ${run.code}`);
+  }
+  const before = first.metrics.global?.accuracy;
+  const after = done.metrics.accuracy;
+  console.log(JSON.stringify({ rounds: done.rounds, first_round_global: first.metrics.global, final: done.metrics, model: done.model }));
+  say(`\nFinal validation of the exported model on the nodes' test splits: ${fmt(done.metrics)}`);
+  say(`Accuracy of the global model: ${before.toFixed(3)} before round 1 -> ${after.toFixed(3)} after round ${done.rounds}`);
+  say(keep ? `Kept ${dir} (model in ${done.model})` : "Run with -- --keep to keep the demo folder and model.");
+  if (!(after > before)) throw new Error("The final model is not better than the initial one");
+} catch (error) {
+  say(`Demo failed: ${error instanceof Error ? error.message : String(error)}`);
+  process.exitCode = 1;
+} finally {
+  if (!keep) rmSync(dir, { recursive: true, force: true });
+}

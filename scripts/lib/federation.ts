@@ -1,0 +1,104 @@
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { createInterface } from "node:readline";
+import { join, resolve } from "node:path";
+
+/**
+ * A researcher and its nodes as real processes on this machine, talking over loopback HTTP/2:
+ * what `npm run demo` runs and what the end-to-end tests drive.
+ */
+
+const repo = resolve(import.meta.dirname, "../..");
+export const nodeBin = join(repo, "bin/fbm-node.js");
+export const researcherBin = join(repo, "bin/fbm-researcher.js");
+
+export interface NodeSpec {
+  name: string;
+  /** Arguments of `fbm-node dataset add` for each dataset, e.g. ["--type","csv","--path",f,"--tags","x","--target","y"]. */
+  datasets: string[][];
+  /** Extra `fbm-node config set KEY VALUE` pairs before serving. */
+  config?: [string, string][];
+}
+
+export interface FederationRun {
+  events: Record<string, any>[];
+  code: number | null;
+  researcherStderr: string;
+  nodeLogs: Record<string, string>;
+}
+
+/** Runs a CLI to completion; throws with its stderr when it fails. */
+export function cli(bin: string, args: string[], options: { env?: NodeJS.ProcessEnv } = {}): { stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [bin, ...args], { encoding: "utf8", env: options.env ?? process.env });
+  if (r.status !== 0) throw new Error(`${bin} ${args.join(" ")} exited ${r.status}: ${r.stderr}`);
+  return { stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Creates each node's home and registers its datasets (the operator's part). */
+export function prepareNodes(dir: string, nodes: NodeSpec[]): string[] {
+  return nodes.map((node) => {
+    const home = join(dir, node.name);
+    cli(nodeBin, ["--home", home, "init", "--name", node.name]);
+    for (const args of node.datasets) cli(nodeBin, ["--home", home, "dataset", "add", ...args]);
+    for (const [k, v] of node.config ?? []) cli(nodeBin, ["--home", home, "config", "set", k, v]);
+    return home;
+  });
+}
+
+/**
+ * Starts `fbm-researcher EXPERIMENT --json` on a free port, then one `fbm-node serve` per home, and
+ * collects the JSON events until the researcher exits. Nodes are stopped with SIGTERM at the end.
+ */
+export async function runFederation(options: {
+  experiment: string;
+  homes: string[];
+  outDir: string;
+  researcherArgs?: string[];
+  onEvent?: (event: Record<string, any>) => void;
+  env?: NodeJS.ProcessEnv;
+  timeoutMs?: number;
+}): Promise<FederationRun> {
+  const env = options.env ?? process.env;
+  const researcher = spawn(process.execPath, [
+    researcherBin, options.experiment, "--listen", "127.0.0.1:0", "--out", options.outDir, "--json", ...(options.researcherArgs ?? []),
+  ], { env, stdio: ["ignore", "pipe", "pipe"] });
+  const nodes: ChildProcess[] = [];
+  const nodeLogs: Record<string, string> = {};
+  const events: Record<string, any>[] = [];
+  let researcherStderr = "";
+  researcher.stderr!.on("data", (d) => (researcherStderr += d));
+  const timer = setTimeout(() => researcher.kill("SIGKILL"), options.timeoutMs ?? 300_000);
+  const exited = new Promise<number | null>((done) => researcher.on("exit", (code) => done(code)));
+  try {
+    for await (const line of createInterface({ input: researcher.stdout! })) {
+      const event = JSON.parse(line) as Record<string, any>;
+      events.push(event);
+      options.onEvent?.(event);
+      if (event.event === "listening") {
+        for (const home of options.homes) {
+          const node = spawn(process.execPath, [nodeBin, "--home", home, "serve", "--researcher", event.url], { env, stdio: ["ignore", "ignore", "pipe"] });
+          nodeLogs[home] = "";
+          node.stderr!.on("data", (d) => (nodeLogs[home] += d));
+          nodes.push(node);
+        }
+      }
+    }
+    return { events, code: await exited, researcherStderr, nodeLogs };
+  } finally {
+    clearTimeout(timer);
+    researcher.kill("SIGKILL");
+    await stopAll(nodes);
+  }
+}
+
+/** SIGTERM, then SIGKILL after 5 s for any process that does not stop. */
+export async function stopAll(processes: ChildProcess[]): Promise<void> {
+  await Promise.all(processes.map((p) => new Promise<void>((done) => {
+    if (p.exitCode !== null || p.signalCode !== null) return done();
+    const kill = setTimeout(() => p.kill("SIGKILL"), 5000);
+    p.once("exit", () => {
+      clearTimeout(kill);
+      done();
+    });
+    p.kill("SIGTERM");
+  })));
+}

@@ -1,0 +1,91 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { cli, prepareNodes, researcherBin, runFederation, type FederationRun } from "../../scripts/lib/federation.js";
+import { writeTabularCsv } from "../../scripts/lib/synthetic.js";
+
+/** Every file below `dir`, recursively. */
+function files(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    return statSync(path).isDirectory() ? files(path) : [path];
+  });
+}
+
+describe("a researcher and two node processes over HTTP/2 (port 0)", { timeout: 240_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), "fbm-e2e-"));
+  const csvs = [join(dir, "site-one-private.csv"), join(dir, "site-two-private.csv")];
+  const trace = join(dir, "trace.jsonl");
+  let run: FederationRun;
+
+  before(async () => {
+    csvs.forEach((path, i) => writeTabularCsv(path, { rows: 400, seed: i + 1, features: 4, noise: 0 }));
+    const homes = prepareNodes(dir, csvs.map((path, i) => ({
+      name: `node-${i}`,
+      datasets: [["--type", "csv", "--path", path, "--tags", "e2e,tabular", "--target", "label"]],
+    })));
+    const experiment = join(dir, "experiment.yaml");
+    writeFileSync(experiment, [
+      "name: separable",
+      "tags: [e2e]",
+      "rounds: 3",
+      "nodes: {min: 2, wait: 60s}",
+      "plan:",
+      "  data: {target: label, normalize: standard}",
+      "  model: [{dense: {units: 8, activation: relu}}, {dense: {units: 1, activation: sigmoid}}]",
+      "  loss: binaryCrossentropy",
+      "  optimizer: {name: adam, learning_rate: 0.05}",
+      "training: {epochs: 3, batch_size: 16, test_ratio: 0.25, metrics: [accuracy, auc], seed: 3}",
+    ].join("\n"));
+    run = await runFederation({ experiment, homes, outDir: join(dir, "runs"), researcherArgs: ["--trace", trace] });
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("runs 3 rounds of FedAvg and exits 0", () => {
+    assert.equal(run.code, 0, run.researcherStderr);
+    const rounds = run.events.filter((e) => e.event === "round");
+    assert.deepEqual(rounds.map((e) => e.round), [1, 2, 3]);
+    for (const r of rounds) {
+      assert.equal(r.nodes.length, 2);
+      assert.equal(r.nodes.reduce((s: number, n: { samples: number }) => s + n.samples, 0), 600);
+    }
+  });
+
+  it("prints JSON Lines events in order: listening, nodes, rounds, done", () => {
+    const kinds = run.events.map((e) => e.event);
+    assert.equal(kinds[0], "listening");
+    assert.equal(kinds.at(-1), "done");
+    assert.equal(kinds.filter((k) => k === "node").length >= 2, true);
+  });
+
+  it("reaches accuracy above 0.9 on separable data", () => {
+    const done = run.events.at(-1)!;
+    assert.ok(done.metrics.accuracy > 0.9, JSON.stringify(done.metrics));
+    const last = run.events.filter((e) => e.event === "round").at(-1)!;
+    assert.ok(last.metrics.local.accuracy > 0.9, JSON.stringify(last.metrics));
+  });
+
+  it("exports a model that `fbm-researcher evaluate` scores on a local file", () => {
+    const done = run.events.at(-1)!;
+    const heldOut = join(dir, "held-out.csv");
+    writeTabularCsv(heldOut, { rows: 200, seed: 99, features: 4, noise: 0 });
+    const { stdout } = cli(researcherBin, ["evaluate", "--model", done.model, "--data", heldOut, "--json"]);
+    const result = JSON.parse(stdout);
+    assert.equal(result.samples, 200);
+    assert.ok(result.metrics.accuracy > 0.9, stdout);
+  });
+
+  it("never lets a dataset path reach the researcher or its files", () => {
+    const received = readFileSync(trace, "utf8");
+    assert.ok(received.includes('"rpc":"ReplyTask"'), "the trace recorded the nodes' replies");
+    const written = files(join(dir, "runs")).map((f) => readFileSync(f).toString("latin1"));
+    const seen = [received, JSON.stringify(run.events), run.researcherStderr, ...written];
+    for (const path of csvs) {
+      for (const needle of [path, "private.csv"]) {
+        assert.ok(!seen.some((text) => text.includes(needle)), `found "${needle}" in researcher data`);
+      }
+    }
+  });
+});
