@@ -1,0 +1,33 @@
+import { createFedAvg, createFedProx } from "./fedavg.js";
+import { createFedAvgM } from "./fedavgm.js";
+import { createFedOpt } from "./fedopt.js";
+import { createScaffold } from "./scaffold.js";
+import { createFedMedian, createTrimmedMean } from "./coordinate-wise.js";
+import { createKrum, createMultiKrum } from "./krum.js";
+import type { AggregatorConfig } from "./options.js";
+import type { Aggregator } from "./types.js";
+
+export type { AggregateInput, AggregateOutput, Aggregator, AggregatorState, NodeArgs, Update } from "./types.js";
+export {
+  aggregatorDefaults, aggregatorNames, aggregatorSchema, minimumUpdates, parseAggregatorConfig,
+  type AggregatorConfig, type AggregatorName,
+} from "./options.js";
+export { createFedAvg, createFedProx, createFedAvgM, createFedOpt, createScaffold };
+export { createFedMedian, createTrimmedMean, createKrum, createMultiKrum };
+
+/** The aggregator a validated config names (see `parseAggregatorConfig` for YAML-shaped input). */
+export function createAggregator(config: AggregatorConfig): Aggregator {
+  switch (config.name) {
+    case "fedavg": return createFedAvg();
+    case "fedavgm": return createFedAvgM(config);
+    case "fedprox": return createFedProx(config);
+    case "scaffold": return createScaffold(config);
+    case "fedadam":
+    case "fedyogi":
+    case "fedadagrad": return createFedOpt(config.name, config);
+    case "fedmedian": return createFedMedian();
+    case "trimmed_mean": return createTrimmedMean(config);
+    case "krum": return createKrum(config);
+    case "multikrum": return createMultiKrum(config);
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * The aggregator contract: pure functions over `Float32Array`s and sample counts (Flower's strategy
+ * "aggregate" half). No tfjs, no server, no I/O; inputs are never mutated and outputs are new arrays.
+ */
+
+/** One node's reply for a round: its locally trained parameters, in the order of the global model. */
+export interface Update {
+  nodeId: string;
+  /** Training samples behind the update; the weight of weighted aggregators (0 = no weight). */
+  samples: number;
+  /** One flat array per tensor, same order and lengths as `global`. */
+  params: Float32Array[];
+  /** SCAFFOLD only: the node's control-variate change Δc_i = c_i⁺ − c_i, shaped like `params`. */
+  controlDelta?: Float32Array[];
+}
+
+/**
+ * What an aggregator carries from round to round (momentum, control variates…). Plain JSON:
+ * tensors are stored as `number[]`, so a breakpoint can `JSON.stringify` it and resume with `JSON.parse`.
+ * The first round starts from `{}`.
+ */
+export interface AggregatorState {
+  [key: string]: unknown;
+}
+
+export interface AggregateInput {
+  /** Round number, used in error messages only. */
+  round: number;
+  /** The global parameters the nodes started the round from. */
+  global: Float32Array[];
+  updates: Update[];
+  /** State returned by the previous round, or `{}`. */
+  state: AggregatorState;
+  /** SCAFFOLD: N, the number of nodes in the federation (default: the number of updates). */
+  totalNodes?: number;
+}
+
+export interface AggregateOutput {
+  params: Float32Array[];
+  state: AggregatorState;
+}
+
+/** Values every train task of the round must carry for the nodes' side of the algorithm. */
+export interface NodeArgs {
+  /** FedProx: coefficient μ of the proximal term (μ/2)·‖w − w_global‖². */
+  fedproxMu?: number;
+  /** SCAFFOLD: the server control variate c, shaped like the global parameters. */
+  scaffoldControl?: Float32Array[];
+}
+
+export interface Aggregator {
+  readonly name: string;
+  /** What the nodes need this round besides the global parameters; `{}` for most aggregators. */
+  nodeArgs(input: { global: Float32Array[]; state: AggregatorState }): NodeArgs;
+  /** New global parameters and state. Throws RuntimeFailure on no or malformed updates. */
+  aggregate(input: AggregateInput): AggregateOutput;
+}
