@@ -1,0 +1,8 @@
+/** The library behind the CLIs: run experiments from scripts and notebooks. */
+export { createExperiment, type ExperimentOptions } from "./researcher/experiment.js";
+export type { ExperimentEvent } from "./researcher/events.js";
+export { loadExperiment, parseExperiment, type Experiment } from "./researcher/config.js";
+export { createAggregator, type Aggregator, type AggregatorConfig } from "./researcher/aggregators/index.js";
+export { parsePlan, planId, type Plan } from "./ml/plan.js";
+export { loadModel, saveModel } from "./ml/export.js";
+export { selectBackend } from "./ml/backend.js";
