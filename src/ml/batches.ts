@@ -1,0 +1,63 @@
+import * as tf from "@tensorflow/tfjs";
+import { InputError } from "../common/errors.js";
+import { positionScaling } from "./normalize.js";
+import { createRng, deriveSeed } from "./rng.js";
+import type { Dataset, Normalization } from "./types.js";
+
+/** Row selection and batch tensors: the dataset stays one flat array; batches are gathered (and scaled) on demand. */
+
+/** Seeded train/test split of row indices: the same seed and row count always give the same split. */
+export function splitRows(rows: number, testRatio: number, seed: number): { train: Int32Array; test: Int32Array } {
+  if (!(testRatio >= 0 && testRatio < 1)) {
+    throw new InputError(`Invalid test ratio ${testRatio}: use a number from 0 up to (not including) 1`);
+  }
+  const order = createRng(deriveSeed(seed, "split")).shuffle(Int32Array.from({ length: rows }, (_, i) => i));
+  let testCount = Math.round(rows * testRatio);
+  if (testRatio > 0 && rows >= 2) testCount = Math.min(Math.max(testCount, 1), rows - 1);
+  return { test: order.slice(0, testCount).sort(), train: order.slice(testCount).sort() };
+}
+
+/** Gathers rows of a dataset into batch tensors, applying the normalization if one is given. */
+export interface RowSource {
+  readonly data: Dataset;
+  /** x of the given rows, shape [n, ...sampleShape]. */
+  x(indices: ArrayLike<number>): tf.Tensor;
+  /** y of the given rows as a flat array. */
+  y(indices: ArrayLike<number>): Float32Array;
+}
+
+export function createRowSource(data: Dataset, normalization?: Normalization): RowSource {
+  const width = data.sampleShape.reduce((a, b) => a * b, 1);
+  if (data.x.length !== data.rows * width || data.y.length !== data.rows) {
+    throw new InputError(
+      `Invalid dataset: ${data.x.length} values and ${data.y.length} labels do not make ` +
+        `${data.rows} rows of shape [${data.sampleShape.join(", ")}]`,
+    );
+  }
+  const scaling = normalization && normalization.method !== "none" ? positionScaling(data, normalization) : undefined;
+  return {
+    data,
+    x(indices) {
+      const out = new Float32Array(indices.length * width);
+      for (let r = 0; r < indices.length; r++) {
+        const from = indices[r] * width;
+        if (scaling) {
+          for (let c = 0; c < width; c++) out[r * width + c] = (data.x[from + c] - scaling.shift[c]) / scaling.scale[c];
+        } else {
+          out.set(data.x.subarray(from, from + width), r * width);
+        }
+      }
+      return tf.tensor(out, [indices.length, ...data.sampleShape]);
+    },
+    y(indices) {
+      const out = new Float32Array(indices.length);
+      for (let r = 0; r < indices.length; r++) out[r] = data.y[indices[r]];
+      return out;
+    },
+  };
+}
+
+/** All row indices 0..rows-1. */
+export function allRows(rows: number): Int32Array {
+  return Int32Array.from({ length: rows }, (_, i) => i);
+}

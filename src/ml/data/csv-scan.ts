@@ -1,0 +1,177 @@
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { open } from "node:fs/promises";
+import { parse, type Options } from "csv-parse";
+import { InputError } from "../../common/errors.js";
+import { checkFile, readerContext, type ReadAction } from "./reader-errors.js";
+
+/** Column types of a numeric CSV: `int64` when every cell is written as an integer, else `float64`. */
+export type CsvDType = "int64" | "float64";
+
+/** What one streaming pass over a CSV learns. */
+export interface CsvInfo {
+  columns: string[];
+  dtypes: CsvDType[];
+  /** Data rows (the header is not counted). */
+  rows: number;
+  /** sha256 of the file's bytes. */
+  sha256: string;
+  /** The field delimiter found on the header line: `,`, `;` or a tab. */
+  delimiter: string;
+}
+
+export interface CsvScanHandlers {
+  /** Called once with the header; may throw (an InputError) to stop the scan. */
+  header?: (columns: string[]) => void;
+  /** Called for each data row; `values` is reused between calls, copy what you keep. */
+  row?: (values: Float64Array) => void;
+}
+
+const INTEGER = /^[+-]?\d+$/;
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+/** A bad record, found by its index; its line number is looked up only then (see lineOfRecord). */
+class RecordProblem {
+  constructor(readonly record: number, readonly describe: (line: number) => string) {}
+}
+
+/**
+ * Streams a numeric CSV with a header row once, checking every cell, and hashes the bytes on the way.
+ * Errors are one-line InputErrors like `Cannot register dataset "x.csv": column "age" has a
+ * non-numeric value "abc" on line 17`.
+ */
+export async function scanCsv(path: string, action: ReadAction, handlers: CsvScanHandlers = {}): Promise<CsvInfo> {
+  await checkFile(path, action);
+  const context = readerContext(action, path);
+  const options: Options = {
+    bom: true, delimiter: await sniffDelimiter(path), relax_column_count: true, skip_empty_lines: true, trim: true,
+  };
+  const hash = createHash("sha256");
+  let columns: string[] | undefined;
+  let dtypes: CsvDType[] = [];
+  let values = new Float64Array(0);
+  let records = 0;
+
+  const onRecord = (record: string[]) => {
+    records++;
+    if (columns === undefined) {
+      columns = checkHeader(record, context);
+      dtypes = columns.map(() => "int64");
+      values = new Float64Array(columns.length);
+      handlers.header?.(columns);
+      return;
+    }
+    const width = columns.length;
+    if (record.length !== width) {
+      const n = record.length;
+      throw new RecordProblem(records, (line) => `line ${line} has ${n} field${n === 1 ? "" : "s"}, the header has ${width}`);
+    }
+    for (let c = 0; c < width; c++) {
+      const cell = record[c];
+      if (dtypes[c] === "int64" && INTEGER.test(cell)) {
+        values[c] = Number(cell);
+      } else if (DECIMAL.test(cell)) {
+        dtypes[c] = "float64";
+        values[c] = Number(cell);
+      } else {
+        const what = cell === "" ? "an empty value" : `a non-numeric value ${JSON.stringify(cell)}`;
+        const name = columns[c];
+        throw new RecordProblem(records, (line) => `column "${name}" has ${what} on line ${line}`);
+      }
+    }
+    handlers.row?.(values);
+  };
+
+  try {
+    await streamRecords(path, options, onRecord, (chunk) => hash.update(chunk));
+  } catch (error) {
+    if (error instanceof InputError) throw error;
+    if (error instanceof RecordProblem) {
+      throw new InputError(`${context}: ${error.describe(await lineOfRecord(path, options, error.record))}`);
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    throw new InputError(`${context}: ${message.replace(/\s+/g, " ")}`, { cause: error });
+  }
+  if (columns === undefined) throw new InputError(`${context}: the file is empty; a header row naming the columns is required`);
+  if (records === 1) throw new InputError(`${context}: the file has a header but no data rows`);
+  return { columns, dtypes, rows: records - 1, sha256: hash.digest("hex"), delimiter: options.delimiter as string };
+}
+
+/** Feeds each parsed record to `onRecord` (data events: far cheaper than async iteration per record). */
+function streamRecords(
+  path: string,
+  options: Options,
+  onRecord: (record: string[]) => void,
+  onBytes: (chunk: Buffer) => void = () => {},
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const input = createReadStream(path);
+    const parser = parse(options);
+    let settled = false;
+    const fail = (error: unknown) => {
+      if (settled) return;
+      settled = true;
+      input.destroy();
+      parser.destroy();
+      reject(error);
+    };
+    input.on("data", (chunk) => onBytes(chunk as Buffer));
+    input.once("error", fail);
+    parser.once("error", fail);
+    parser.on("data", (record: string[]) => {
+      if (settled) return;
+      try {
+        onRecord(record);
+      } catch (error) {
+        fail(error);
+      }
+    });
+    parser.once("end", () => {
+      settled = true;
+      resolve();
+    });
+    input.pipe(parser);
+  });
+}
+
+/** The line on which record number `target` (1-based, header included) ends; a second pass, only for errors. */
+async function lineOfRecord(path: string, options: Options, target: number): Promise<number> {
+  let line = 0;
+  let count = 0;
+  const found = new Error("found");
+  await streamRecords(path, { ...options, info: true }, (item) => {
+    const { info } = item as unknown as { info: { lines: number } };
+    if (++count === target) {
+      line = info.lines;
+      throw found;
+    }
+  }).catch((error: unknown) => {
+    if (error !== found) throw error;
+  });
+  return line;
+}
+
+function checkHeader(record: string[], context: string): string[] {
+  const seen = new Set<string>();
+  record.forEach((name, i) => {
+    if (name === "") throw new InputError(`${context}: column ${i + 1} has an empty name in the header (line 1)`);
+    if (seen.has(name)) throw new InputError(`${context}: column "${name}" appears twice in the header (line 1)`);
+    seen.add(name);
+  });
+  return record;
+}
+
+/** Picks `,`, `;` or tab, whichever occurs most on the first line; `,` when none does. */
+async function sniffDelimiter(path: string): Promise<string> {
+  const handle = await open(path, "r");
+  try {
+    const buffer = Buffer.alloc(64 * 1024);
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+    const firstLine = buffer.subarray(0, bytesRead).toString("utf8").split(/\r?\n/, 1)[0] ?? "";
+    const counts = [",", ";", "\t"].map((d) => [d, firstLine.split(d).length - 1] as const);
+    const best = counts.reduce((a, b) => (b[1] > a[1] ? b : a));
+    return best[1] > 0 ? best[0] : ",";
+  } finally {
+    await handle.close();
+  }
+}

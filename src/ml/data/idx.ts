@@ -1,0 +1,97 @@
+import { readFile } from "node:fs/promises";
+import { gunzipSync } from "node:zlib";
+import { InputError } from "../../common/errors.js";
+import type { Dataset } from "../types.js";
+import { fingerprintFiles } from "./fingerprint.js";
+import { checkFile, readerContext, type ReadAction } from "./reader-errors.js";
+
+/** IDX magic numbers (unsigned bytes, 3 resp. 1 dimensions), as in the MNIST files. */
+export const IDX_IMAGES_MAGIC = 0x00000803;
+export const IDX_LABELS_MAGIC = 0x00000801;
+
+/** What registering an IDX pair learns: image size, per-label counts, fingerprint of both files. */
+export interface IdxInfo {
+  count: number;
+  height: number;
+  width: number;
+  /** One entry per label value 0..max, named by the value ("0", "1", …). */
+  classes: { name: string; count: number }[];
+  /** sha256 over both files (fingerprintFiles, images first). */
+  sha256: string;
+}
+
+interface IdxFile {
+  dims: number[];
+  data: Uint8Array;
+}
+
+/** Checks an IDX images/labels pair (plain or gzip): magic numbers, sizes, equal counts. */
+export async function inspectIdx(imagesPath: string, labelsPath: string): Promise<IdxInfo> {
+  const { images, labels } = await readPair(imagesPath, labelsPath, "register");
+  const [count, height, width] = images.dims;
+  const counts: number[] = [];
+  for (const label of labels.data) counts[label] = (counts[label] ?? 0) + 1;
+  const classes = Array.from(counts, (n, label) => ({ name: String(label), count: n ?? 0 }));
+  return { count, height, width, classes, sha256: await fingerprintFiles([imagesPath, labelsPath]) };
+}
+
+/**
+ * Reads an IDX pair into a Dataset: `x` pixels scaled to [0, 1], sample shape [height, width, 1];
+ * `y` the label; classes "0".."max label".
+ */
+export async function loadIdx(imagesPath: string, labelsPath: string): Promise<Dataset> {
+  const { images, labels } = await readPair(imagesPath, labelsPath, "load");
+  const [count, height, width] = images.dims;
+  const x = new Float32Array(images.data.length);
+  for (let i = 0; i < x.length; i++) x[i] = images.data[i] / 255;
+  const y = Float32Array.from(labels.data);
+  const maxLabel = labels.data.reduce((a, b) => Math.max(a, b), 0);
+  const classes = Array.from({ length: maxLabel + 1 }, (_, i) => String(i));
+  return { x, sampleShape: [height, width, 1], y, rows: count, classes };
+}
+
+async function readPair(imagesPath: string, labelsPath: string, action: ReadAction) {
+  const images = await readIdx(imagesPath, IDX_IMAGES_MAGIC, action);
+  const labels = await readIdx(labelsPath, IDX_LABELS_MAGIC, action);
+  if (images.dims[0] !== labels.dims[0]) {
+    throw new InputError(
+      `${readerContext(action, imagesPath)}: it holds ${images.dims[0]} images but labels file "${labelsPath}" holds ${labels.dims[0]} labels`,
+    );
+  }
+  return { images, labels };
+}
+
+/** Reads one IDX file of unsigned bytes, gunzipping when it starts with the gzip signature. */
+async function readIdx(path: string, magic: number, action: ReadAction): Promise<IdxFile> {
+  await checkFile(path, action);
+  const context = readerContext(action, path);
+  let bytes: Uint8Array = await readFile(path);
+  if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
+    try {
+      bytes = gunzipSync(bytes);
+    } catch (error) {
+      throw new InputError(`${context}: the gzip data is corrupt or truncated (${(error as Error).message})`);
+    }
+  }
+  const kind = magic === IDX_IMAGES_MAGIC ? "images" : "labels";
+  const hex = (n: number) => `0x${n.toString(16).padStart(8, "0")}`;
+  if (bytes.length < 4) throw new InputError(`${context}: the file is truncated (${bytes.length} bytes, not even an IDX header)`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const found = view.getUint32(0);
+  if (found !== magic) {
+    const swapped = found === (magic === IDX_IMAGES_MAGIC ? IDX_LABELS_MAGIC : IDX_IMAGES_MAGIC);
+    const hint = swapped ? `; it looks like an IDX ${kind === "images" ? "labels" : "images"} file, are --path and --labels swapped?` : "";
+    throw new InputError(`${context}: not an IDX ${kind} file (magic number ${hex(found)}, expected ${hex(magic)})${hint}`);
+  }
+  const rank = magic & 0xff;
+  const headerBytes = 4 + 4 * rank;
+  if (bytes.length < headerBytes) throw new InputError(`${context}: the file is truncated inside its ${headerBytes}-byte header`);
+  const dims = Array.from({ length: rank }, (_, i) => view.getUint32(4 + 4 * i));
+  const expected = headerBytes + dims.reduce((a, b) => a * b, 1);
+  if (bytes.length !== expected) {
+    const what = kind === "images" ? `${dims[0]} images of ${dims[1]}×${dims[2]}` : `${dims[0]} labels`;
+    const problem = bytes.length < expected ? "is truncated" : "is too long";
+    throw new InputError(`${context}: the file ${problem}: its header announces ${what} (${expected} bytes) but it has ${bytes.length} bytes`);
+  }
+  return { dims, data: bytes.subarray(headerBytes) };
+}

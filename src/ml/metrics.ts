@@ -1,0 +1,153 @@
+import { InputError } from "../common/errors.js";
+import type { Plan } from "./plan.js";
+
+/**
+ * Validation metrics as pure functions over flat arrays. `yTrue` holds one value per row (class index or
+ * target); `yPred` holds `rows × outputs` probabilities (softmax), `rows × 1` (sigmoid) or values.
+ */
+
+export type TaskKind = "binary" | "multiclass" | "regression";
+
+export const classificationMetrics = ["accuracy", "precision", "recall", "f1", "auc"] as const;
+export const regressionMetrics = ["mse", "mae", "r2"] as const;
+
+/** What a plan predicts, from its loss. */
+export function taskKind(plan: Pick<Plan, "loss">): TaskKind {
+  if (plan.loss === "binaryCrossentropy") return "binary";
+  if (plan.loss.endsWith("Crossentropy")) return "multiclass";
+  return "regression";
+}
+
+/** The metrics used when a training request names none. */
+export function defaultMetrics(kind: TaskKind): string[] {
+  return kind === "regression" ? ["mse"] : ["accuracy"];
+}
+
+/** Throws InputError unless every name is a metric for this kind of task or "loss" (the plan's loss). */
+export function checkMetricNames(names: string[], kind: TaskKind): void {
+  const allowed: readonly string[] = [...(kind === "regression" ? regressionMetrics : classificationMetrics), "loss"];
+  for (const name of names) {
+    if (allowed.includes(name)) continue;
+    const known = [...classificationMetrics, ...regressionMetrics] as readonly string[];
+    const reason = known.includes(name) ? `it does not apply to ${kind} plans` : "it is not a known metric";
+    throw new InputError(`Cannot compute metric "${name}": ${reason} (use ${allowed.join(", ")})`);
+  }
+}
+
+/** Computes the named metrics; multiclass precision, recall, f1 and auc are macro averages. */
+export function computeMetrics(names: string[], yTrue: Float32Array, yPred: Float32Array, kind: TaskKind): Record<string, number> {
+  checkMetricNames(names, kind);
+  if (names.includes("loss")) throw new InputError(`Cannot compute metric "loss" from predictions alone: use evaluateModel()`);
+  const rows = yTrue.length;
+  if (rows === 0 || yPred.length % rows !== 0) {
+    throw new InputError(`Cannot compute metrics: ${yPred.length} predictions do not fit ${rows} rows`);
+  }
+  const width = yPred.length / rows;
+  const out: Record<string, number> = {};
+  if (kind === "regression") {
+    if (width !== 1) throw new InputError(`Cannot compute regression metrics: expected 1 output per row, got ${width}`);
+    for (const name of names) out[name] = regression(name, yTrue, yPred);
+    return out;
+  }
+  const classes = kind === "binary" ? 2 : Math.max(width, 2);
+  const predicted = predictedClasses(yPred, rows, width, kind);
+  const counts = confusion(yTrue, predicted, classes);
+  // Like scikit-learn's macro average: over the classes that occur in the labels or the predictions.
+  const occurs = (c: number) => counts.matrix[c].some((v) => v > 0) || counts.matrix.some((row) => row[c] > 0);
+  const positives = kind === "binary" ? [1] : [...Array(classes).keys()].filter(occurs);
+  for (const name of names) {
+    if (name === "accuracy") out[name] = counts.correct / rows;
+    else if (name === "auc") out[name] = mean(positives.map((c) => rocAuc(yTrue, scores(yPred, rows, width, c), c)), true);
+    else out[name] = mean(positives.map((c) => perClass(name, counts.matrix, c)), false);
+  }
+  return out;
+}
+
+function predictedClasses(yPred: Float32Array, rows: number, width: number, kind: TaskKind): Int32Array {
+  const result = new Int32Array(rows);
+  for (let r = 0; r < rows; r++) {
+    if (kind === "binary" && width === 1) {
+      result[r] = yPred[r] >= 0.5 ? 1 : 0;
+      continue;
+    }
+    let best = 0;
+    for (let c = 1; c < width; c++) if (yPred[r * width + c] > yPred[r * width + best]) best = c;
+    result[r] = best;
+  }
+  return result;
+}
+
+/** Score of class `c` per row; a single sigmoid column is the score of class 1. */
+function scores(yPred: Float32Array, rows: number, width: number, c: number): Float64Array {
+  const s = new Float64Array(rows);
+  for (let r = 0; r < rows; r++) s[r] = width === 1 ? (c === 1 ? yPred[r] : 1 - yPred[r]) : yPred[r * width + c];
+  return s;
+}
+
+function confusion(yTrue: Float32Array, predicted: Int32Array, classes: number): { matrix: number[][]; correct: number } {
+  const matrix = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
+  let correct = 0;
+  for (let r = 0; r < yTrue.length; r++) {
+    const t = yTrue[r];
+    if (!Number.isInteger(t) || t < 0 || t >= classes) {
+      throw new InputError(`Cannot compute metrics: label ${t} on row ${r + 1} is not a class index below ${classes}`);
+    }
+    matrix[t][predicted[r]]++;
+    if (t === predicted[r]) correct++;
+  }
+  return { matrix, correct };
+}
+
+/** Precision, recall or f1 of one class; 0 when undefined (no predicted or no actual positives). */
+function perClass(name: string, m: number[][], c: number): number {
+  const tp = m[c][c];
+  const predicted = m.reduce((sum, row) => sum + row[c], 0);
+  const actual = m[c].reduce((a, b) => a + b, 0);
+  const precision = predicted === 0 ? 0 : tp / predicted;
+  const recall = actual === 0 ? 0 : tp / actual;
+  if (name === "precision") return precision;
+  if (name === "recall") return recall;
+  return precision + recall === 0 ? 0 : (2 * precision * recall) / (precision + recall);
+}
+
+/** ROC AUC by the rank-sum (Mann–Whitney) formula with average ranks for ties; NaN with one class only. */
+export function rocAuc(yTrue: Float32Array, score: Float64Array, positive: number): number {
+  const order = [...score.keys()].sort((a, b) => score[a] - score[b]);
+  let rankSum = 0;
+  let nPos = 0;
+  for (let i = 0; i < order.length; ) {
+    let j = i;
+    while (j + 1 < order.length && score[order[j + 1]] === score[order[i]]) j++;
+    const rank = (i + j) / 2 + 1;
+    for (let k = i; k <= j; k++) if (yTrue[order[k]] === positive) { rankSum += rank; nPos++; }
+    i = j + 1;
+  }
+  const nNeg = order.length - nPos;
+  if (nPos === 0 || nNeg === 0) return Number.NaN;
+  return (rankSum - (nPos * (nPos + 1)) / 2) / (nPos * nNeg);
+}
+
+function regression(name: string, yTrue: Float32Array, yPred: Float32Array): number {
+  const n = yTrue.length;
+  let se = 0, ae = 0, sum = 0;
+  for (let i = 0; i < n; i++) {
+    const d = yTrue[i] - yPred[i];
+    se += d * d;
+    ae += Math.abs(d);
+    sum += yTrue[i];
+  }
+  if (name === "mse") return se / n;
+  if (name === "mae") return ae / n;
+  const mu = sum / n;
+  let tot = 0;
+  for (let i = 0; i < n; i++) tot += (yTrue[i] - mu) ** 2;
+  // Like scikit-learn: a constant target gives 1 for a perfect fit, else 0.
+  if (tot === 0) return se === 0 ? 1 : 0;
+  return 1 - se / tot;
+}
+
+/** Mean of values; with `skipNaN`, classes whose metric is undefined are left out. */
+function mean(values: number[], skipNaN: boolean): number {
+  const kept = skipNaN ? values.filter((v) => !Number.isNaN(v)) : values;
+  return kept.length === 0 ? Number.NaN : kept.reduce((a, b) => a + b, 0) / kept.length;
+}

@@ -1,0 +1,87 @@
+import * as tf from "@tensorflow/tfjs";
+import { InputError } from "../common/errors.js";
+import { planLayers, type LayerSpec, type Plan } from "./plan.js";
+import { deriveSeed } from "./rng.js";
+
+export { getParams, setParams, paramCount, paramNames } from "./params.js";
+
+/**
+ * Builds the tfjs model a plan describes. Initial weights depend only on the seed (each layer's
+ * initializer gets its own derived seed), so every node and the researcher start from the same model.
+ */
+export function buildModel(plan: Plan, sampleShape: number[], options: { seed: number }): tf.Sequential {
+  if (sampleShape.length === 0 || sampleShape.some((d) => !Number.isInteger(d) || d < 1)) {
+    throw new InputError(`Cannot build the model: sample shape [${sampleShape.join(", ")}] is not a list of positive sizes`);
+  }
+  const model = tf.sequential();
+  planLayers(plan).forEach((spec, index) => {
+    const layer = createLayer(spec, index, options.seed, index === 0 ? sampleShape : undefined);
+    try {
+      model.add(layer);
+    } catch (error) {
+      model.dispose();
+      const message = error instanceof Error ? error.message.split("\n")[0] : String(error);
+      throw new InputError(`Cannot build the model: layer ${index} (${spec.name}) does not fit its input: ${message}`);
+    }
+  });
+  const outputShape = model.outputs[0].shape;
+  if (outputShape.length !== 2) {
+    model.dispose();
+    throw new InputError(
+      `Cannot build the model: its output has shape [${outputShape.slice(1).join(", ")}] per sample; ` +
+        `end with dense layers after a flatten or globalAveragePooling2d layer`,
+    );
+  }
+  return model;
+}
+
+/** Number of model outputs per sample (classes for softmax, 1 for sigmoid or regression). */
+export function outputUnits(model: tf.LayersModel): number {
+  return model.outputs[0].shape[1] as number;
+}
+
+type Initializer = ReturnType<typeof tf.initializers.zeros>;
+
+/** A seeded kernel initializer by its plan name (tfjs names). */
+function kernelInitializer(name: unknown, seed: number): Initializer {
+  switch (name ?? "glorotUniform") {
+    case "glorotUniform": return tf.initializers.glorotUniform({ seed });
+    case "glorotNormal": return tf.initializers.glorotNormal({ seed });
+    case "heUniform": return tf.initializers.heUniform({ seed });
+    case "heNormal": return tf.initializers.heNormal({ seed });
+    case "leCunUniform": return tf.initializers.leCunUniform({ seed });
+    case "leCunNormal": return tf.initializers.leCunNormal({ seed });
+    case "zeros": return tf.initializers.zeros();
+    case "ones": return tf.initializers.ones();
+    default: throw new InputError(`Cannot build the model: unknown kernelInitializer "${String(name)}"`);
+  }
+}
+
+/** One tfjs layer from a plan entry; its name is "<index>.<layer>", e.g. "0.dense". */
+function createLayer(spec: LayerSpec, index: number, seed: number, inputShape?: number[]): tf.layers.Layer {
+  // Plan options use tfjs names already (checked by the plan schema); casts hand them over as typed args.
+  const o = spec.options;
+  type Args<F extends (args: never) => unknown> = Parameters<F>[0];
+  const base = { name: `${index}.${spec.name}`, ...(inputShape ? { inputShape } : {}) };
+  const kernel = () => kernelInitializer(o.kernelInitializer, deriveSeed(seed, index, "kernel"));
+  switch (spec.name) {
+    case "dense":
+      return tf.layers.dense({ ...o, ...base, kernelInitializer: kernel(), biasInitializer: "zeros" } as Args<typeof tf.layers.dense>);
+    case "conv2d":
+      return tf.layers.conv2d({ ...o, ...base, kernelInitializer: kernel(), biasInitializer: "zeros" } as Args<typeof tf.layers.conv2d>);
+    case "dropout":
+      return tf.layers.dropout({ ...o, ...base, seed: deriveSeed(seed, index, "dropout") } as Args<typeof tf.layers.dropout>);
+    case "maxPooling2d":
+      return tf.layers.maxPooling2d({ ...o, ...base } as Args<typeof tf.layers.maxPooling2d>);
+    case "averagePooling2d":
+      return tf.layers.averagePooling2d({ ...o, ...base } as Args<typeof tf.layers.averagePooling2d>);
+    case "globalAveragePooling2d":
+      return tf.layers.globalAveragePooling2d({ ...base });
+    case "flatten":
+      return tf.layers.flatten({ ...base });
+    case "batchNormalization":
+      return tf.layers.batchNormalization({ ...o, ...base } as Args<typeof tf.layers.batchNormalization>);
+    default:
+      throw new InputError(`Cannot build the model: layer "${String(spec.name)}" is not allowed`);
+  }
+}

@@ -1,0 +1,95 @@
+import * as tf from "@tensorflow/tfjs";
+import { InputError } from "../common/errors.js";
+import type { NamedTensor } from "./types.js";
+
+/**
+ * Model weights as plain named tensors. Names come from the layer's position and kind plus the weight's
+ * own name ("0.dense.kernel", "2.batchNormalization.moving_mean"), never from tfjs's global name
+ * counters, so two processes building the same plan agree on them.
+ */
+
+const layerKinds: Record<string, string> = {
+  Dense: "dense",
+  Dropout: "dropout",
+  Conv2D: "conv2d",
+  MaxPooling2D: "maxPooling2d",
+  AveragePooling2D: "averagePooling2d",
+  GlobalAveragePooling2D: "globalAveragePooling2d",
+  Flatten: "flatten",
+  BatchNormalization: "batchNormalization",
+};
+
+interface WeightSlot {
+  name: string;
+  layer: tf.layers.Layer;
+  shape: number[];
+}
+
+/** Every weight of the model (trainable and not) in a fixed order, with its stable name. */
+function weightSlots(model: tf.LayersModel): WeightSlot[] {
+  return model.layers.flatMap((layer, index) => {
+    const kind = layerKinds[layer.getClassName()] ?? layer.getClassName();
+    return layer.weights.map((w) => ({
+      name: `${index}.${kind}.${w.originalName.split("/").pop()}`,
+      layer,
+      shape: [...w.shape] as number[],
+    }));
+  });
+}
+
+/** The stable names of the model's weights, in `getParams` order. */
+export function paramNames(model: tf.LayersModel): string[] {
+  return weightSlots(model).map((slot) => slot.name);
+}
+
+/** Copies all weights out of the model (the copies do not alias tfjs memory). */
+export function getParams(model: tf.LayersModel): NamedTensor[] {
+  const slots = weightSlots(model);
+  const values = model.layers.flatMap((layer) => layer.getWeights());
+  return slots.map((slot, i) => {
+    const tensor = values[i];
+    const data = tensor.dtype === "int32" ? Int32Array.from(tensor.dataSync()) : Float32Array.from(tensor.dataSync());
+    return { name: slot.name, shape: slot.shape, dtype: tensor.dtype === "int32" ? "int32" : "float32", data };
+  });
+}
+
+/** Loads named tensors into the model; throws InputError when names, count or shapes differ. */
+export function setParams(model: tf.LayersModel, params: NamedTensor[]): void {
+  const slots = weightSlots(model);
+  const byName = new Map(params.map((p) => [p.name, p]));
+  if (byName.size !== params.length) throw new InputError("Cannot set model parameters: a tensor name appears twice");
+  const missing = slots.filter((s) => !byName.has(s.name)).map((s) => s.name);
+  const extra = params.filter((p) => !slots.some((s) => s.name === p.name)).map((p) => p.name);
+  if (missing.length > 0 || extra.length > 0) {
+    const parts = [
+      missing.length > 0 ? `missing ${missing.map((n) => `"${n}"`).join(", ")}` : "",
+      extra.length > 0 ? `unexpected ${extra.map((n) => `"${n}"`).join(", ")}` : "",
+    ].filter(Boolean);
+    throw new InputError(`Cannot set model parameters: they do not match the plan's model (${parts.join("; ")})`);
+  }
+  for (const slot of slots) {
+    const p = byName.get(slot.name)!;
+    const size = slot.shape.reduce((a, b) => a * b, 1);
+    if (p.shape.length !== slot.shape.length || p.shape.some((d, i) => d !== slot.shape[i]) || p.data.length !== size) {
+      throw new InputError(
+        `Cannot set model parameters: "${slot.name}" has shape [${p.shape.join(", ")}] ` +
+          `(${p.data.length} values), the model expects [${slot.shape.join(", ")}]`,
+      );
+    }
+  }
+  for (const layer of model.layers) {
+    const mine = slots.filter((s) => s.layer === layer);
+    if (mine.length === 0) continue;
+    const tensors = mine.map((s) => {
+      const p = byName.get(s.name)!;
+      return tf.tensor(p.data, s.shape, p.dtype);
+    });
+    layer.setWeights(tensors);
+    tf.dispose(tensors);
+  }
+}
+
+/** Total number of scalar values in a parameter list. */
+export function paramCount(params: NamedTensor[]): number {
+  return params.reduce((sum, p) => sum + p.data.length, 0);
+}

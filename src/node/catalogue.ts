@@ -1,0 +1,154 @@
+import { randomBytes } from "node:crypto";
+import { isAbsolute } from "node:path";
+import { createStore, type Row, type Store } from "tinybase";
+import { InputError } from "../common/errors.js";
+import type { DatasetInfo } from "../wire/messages.js";
+import { createJsonFilePersister } from "./json-file-persister.js";
+
+export type DatasetType = "csv" | "idx" | "images";
+
+/** One registered dataset. Everything but `path`/`labelsPath` may leave the node (see toDatasetInfo). */
+export interface DatasetEntry extends DatasetInfo {
+  type: DatasetType;
+  /** sha256 of the file (csv), of both files (idx) or of every image (images), see fingerprint.ts. */
+  sha256: string;
+  /** Absolute path of the CSV, the IDX images file or the image folder. */
+  path: string;
+  /** Absolute path of the IDX labels file ("" for other types). */
+  labelsPath: string;
+}
+
+/** What a caller gives to register a dataset; the catalogue adds id and createdAt. */
+export type DatasetDraft = Pick<DatasetEntry, "name" | "type" | "tags" | "shape" | "sampleCount" | "sha256" | "path">
+  & Partial<Pick<DatasetEntry, "description" | "target" | "columns" | "classes" | "labelsPath">>;
+
+/** The node's dataset catalogue: a TinyBase `datasets` table saved atomically to one JSON file. */
+export interface Catalogue {
+  /** Registers a dataset and saves; refuses tags that conflict with a registered dataset's. */
+  addDataset(draft: DatasetDraft): Promise<DatasetEntry>;
+  listDatasets(): DatasetEntry[];
+  getDataset(id: string): DatasetEntry | undefined;
+  /** Removes and saves; returns the removed entry, or undefined when there was none. */
+  removeDataset(id: string): Promise<DatasetEntry | undefined>;
+  /** Datasets carrying every one of `tags` (all datasets for an empty list). */
+  findByTags(tags: string[]): DatasetEntry[];
+  /** Datasets whose tag set contains, or is contained in, `tags` (Fed-BioMed's conflict rule). */
+  findConflicts(tags: string[]): DatasetEntry[];
+  /** Re-reads the file (another process may have changed it). */
+  reload(): Promise<void>;
+  /** Keeps the store in step with the file from now on (for long-running `serve`). */
+  watch(): Promise<void>;
+  close(): Promise<void>;
+  readonly store: Store;
+}
+
+const TABLE = "datasets";
+const schema = {
+  [TABLE]: {
+    name: { type: "string" },
+    type: { type: "string" },
+    tags: { type: "array", default: [] },
+    description: { type: "string", default: "" },
+    shape: { type: "array", default: [] },
+    columns: { type: "array", default: [] },
+    target: { type: "string", default: "" },
+    sampleCount: { type: "number", default: 0 },
+    classes: { type: "array", default: [] },
+    sha256: { type: "string", default: "" },
+    createdAt: { type: "string", default: "" },
+    path: { type: "string", default: "" },
+    labelsPath: { type: "string", default: "" },
+  },
+} as const;
+
+/** Opens the catalogue at `path` (created on first save; a missing file is an empty catalogue). */
+export async function createCatalogue(options: { path: string }): Promise<Catalogue> {
+  const store = createStore().setTablesSchema(schema);
+  const file = createJsonFilePersister(store, options.path, "catalogue");
+  await file.load();
+
+  const get = (id: string) => (store.hasRow(TABLE, id) ? rowToEntry(id, store.getRow(TABLE, id)) : undefined);
+  const list = () => store.getRowIds(TABLE).map((id) => rowToEntry(id, store.getRow(TABLE, id)));
+  const findConflicts = (tags: string[]) =>
+    list().filter((entry) => isSubset(tags, entry.tags) || isSubset(entry.tags, tags));
+
+  return {
+    store,
+    listDatasets: list,
+    getDataset: get,
+    findByTags: (tags) => list().filter((entry) => isSubset(tags, entry.tags)),
+    findConflicts,
+    async addDataset(draft) {
+      const entry = newEntry(draft, (id) => store.hasRow(TABLE, id));
+      const conflict = findConflicts(entry.tags)[0];
+      if (conflict !== undefined) {
+        throw new InputError(
+          `Cannot register dataset "${entry.name}": its tags (${entry.tags.join(", ")}) conflict with dataset ` +
+            `"${conflict.name}" (${conflict.id}, tags ${conflict.tags.join(", ")}): one tag set contains the other, ` +
+            "so a search could not tell them apart; use tags that differ",
+        );
+      }
+      const { id, ...cells } = entry;
+      store.transaction(() => store.setRow(TABLE, id, cells as unknown as Row));
+      await file.save().catch((error: unknown) => {
+        store.delRow(TABLE, id);
+        throw error;
+      });
+      return entry;
+    },
+    async removeDataset(id) {
+      const entry = get(id);
+      if (entry === undefined) return undefined;
+      store.transaction(() => store.delRow(TABLE, id));
+      await file.save();
+      return entry;
+    },
+    reload: () => file.load(),
+    watch: () => file.startAutoLoad(),
+    close: () => file.destroy(),
+  };
+}
+
+/** What may leave the node: every field but the paths and the fingerprint. */
+export function toDatasetInfo(entry: DatasetEntry): DatasetInfo {
+  const { id, name, type, tags, description, shape, columns, sampleCount, classes, target, createdAt } = entry;
+  return { id, name, type, tags, description, shape, columns, sampleCount, classes, target, createdAt };
+}
+
+/** A new random id, `ds_` + 12 hex digits. */
+export function newDatasetId(): string {
+  return `ds_${randomBytes(6).toString("hex")}`;
+}
+
+function newEntry(draft: DatasetDraft, taken: (id: string) => boolean): DatasetEntry {
+  const tags = [...new Set(draft.tags.map((tag) => tag.trim()).filter((tag) => tag !== ""))];
+  if (tags.length === 0) throw new InputError(`Cannot register dataset "${draft.name}": it needs at least one tag`);
+  if (draft.name.trim() === "") throw new InputError("Cannot register dataset: its name is empty");
+  if (!isAbsolute(draft.path)) throw new InputError(`Cannot register dataset "${draft.name}": path "${draft.path}" is not absolute`);
+  let id = newDatasetId();
+  while (taken(id)) id = newDatasetId();
+  return {
+    id,
+    name: draft.name.trim(),
+    type: draft.type,
+    tags,
+    description: draft.description ?? "",
+    shape: draft.shape,
+    columns: draft.columns ?? [],
+    target: draft.target ?? "",
+    sampleCount: draft.sampleCount,
+    classes: draft.classes ?? [],
+    sha256: draft.sha256,
+    createdAt: new Date().toISOString(),
+    path: draft.path,
+    labelsPath: draft.labelsPath ?? "",
+  };
+}
+
+function rowToEntry(id: string, row: Row): DatasetEntry {
+  return { id, ...(row as unknown as Omit<DatasetEntry, "id">) };
+}
+
+function isSubset(small: string[], big: string[]): boolean {
+  return small.every((tag) => big.includes(tag));
+}

@@ -1,0 +1,36 @@
+import type { CliIo } from "../common/cli.js";
+import { resolveHome } from "./home.js";
+
+/** Options every command takes. */
+export interface GlobalOptions {
+  home?: string;
+  json?: true;
+  debug?: true;
+}
+
+/** What each command needs from the program: output and the global options. */
+export interface CliContext {
+  io: CliIo;
+  globals(): GlobalOptions;
+  /** The absolute home folder (`--home`, `$FBM_NODE_HOME`, `./fbm-node`). */
+  homeDir(): string;
+  /** The command's result: JSON on stdout with `--json`, else `human` (if any) on stderr. */
+  result(value: unknown, human?: string): void;
+  /** A human message on stderr. */
+  say(line: string): void;
+}
+
+export function createCliContext(io: CliIo, globals: () => GlobalOptions): CliContext {
+  return {
+    io,
+    globals,
+    homeDir: () => resolveHome(globals().home),
+    result(value, human) {
+      if (globals().json) io.stdout(`${JSON.stringify(value)}\n`);
+      else if (human !== undefined) io.stderr(`${human}\n`);
+    },
+    say(line) {
+      io.stderr(`${line}\n`);
+    },
+  };
+}

@@ -1,0 +1,66 @@
+import { Command, Option } from "@commander-js/extra-typings";
+import { InputError } from "../common/errors.js";
+import type { CliContext } from "./cli-context.js";
+import { datasetDetails, datasetTable } from "./cli-format.js";
+import { datasetTypes, describeDataset, parseTags } from "./dataset-draft.js";
+import { loadHome } from "./home.js";
+
+/** `fbm-node dataset add|list|show|rm`: the catalogue from the command line. */
+export function datasetCommand(ctx: CliContext): Command {
+  const dataset = new Command("dataset").description("register, list, show and remove local datasets");
+
+  dataset
+    .command("add")
+    .description("register a dataset: its files are checked and fingerprinted, then catalogued")
+    .addOption(new Option("--type <type>", "dataset type").choices(datasetTypes).makeOptionMandatory())
+    .requiredOption("--path <path>", "CSV file, IDX images file, or folder of class sub-folders")
+    .requiredOption("--tags <tags>", "comma-separated tags researchers search for, e.g. breast-cancer,site-a")
+    .option("--name <name>", "display name (default: the file name)")
+    .option("--description <text>", "free text shown to researchers")
+    .option("--target <column>", "csv: the target column for supervised plans")
+    .option("--labels <path>", "idx: the labels file")
+    .action(async (options) => {
+      const tags = parseTags(options.tags);
+      const home = await loadHome(ctx.homeDir());
+      const draft = await describeDataset({ ...options, tags });
+      const entry = await home.catalogue.addDataset(draft);
+      ctx.result(entry, `Registered dataset ${entry.id} "${entry.name}" (${entry.type}, ${entry.sampleCount} samples, tags ${entry.tags.join(", ")})`);
+    });
+
+  dataset
+    .command("list")
+    .description("list registered datasets (--json: an array)")
+    .action(async () => {
+      const home = await loadHome(ctx.homeDir());
+      const entries = home.catalogue.listDatasets();
+      ctx.result(entries, datasetTable(entries));
+    });
+
+  dataset
+    .command("show")
+    .description("show one dataset (--json: an object)")
+    .argument("<id>", "dataset id, as listed by `dataset list`")
+    .action(async (id) => {
+      const home = await loadHome(ctx.homeDir());
+      const entry = home.catalogue.getDataset(id);
+      if (entry === undefined) throw unknownDataset(id);
+      ctx.result(entry, datasetDetails(entry));
+    });
+
+  dataset
+    .command("rm")
+    .description("remove a dataset from the catalogue (its files are not touched)")
+    .argument("<id>", "dataset id, as listed by `dataset list`")
+    .action(async (id) => {
+      const home = await loadHome(ctx.homeDir());
+      const entry = await home.catalogue.removeDataset(id);
+      if (entry === undefined) throw unknownDataset(id);
+      ctx.result({ removed: entry.id }, `Removed dataset ${entry.id} "${entry.name}"`);
+    });
+
+  return dataset;
+}
+
+function unknownDataset(id: string): InputError {
+  return new InputError(`No dataset with id "${id}" in this node's catalogue; see \`fbm-node dataset list\``);
+}

@@ -1,0 +1,37 @@
+import type { DatasetEntry } from "./catalogue.js";
+
+/** Plain-text table: a header row and left-aligned columns two spaces apart. */
+export function formatTable(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
+  const line = (cells: string[]) => cells.map((cell, i) => cell.padEnd(widths[i])).join("  ").trimEnd();
+  return [line(header), ...rows.map(line)].join("\n");
+}
+
+/** The `dataset list` table. */
+export function datasetTable(entries: DatasetEntry[]): string {
+  if (entries.length === 0) return "No datasets registered; add one with `fbm-node dataset add`.";
+  return formatTable(
+    ["ID", "NAME", "TYPE", "SAMPLES", "SHAPE", "TAGS"],
+    entries.map((e) => [e.id, e.name, e.type, String(e.sampleCount), e.shape.join("×"), e.tags.join(",")]),
+  );
+}
+
+/** The `dataset show` key/value listing. */
+export function datasetDetails(entry: DatasetEntry): string {
+  const lines: [string, string][] = [
+    ["id", entry.id],
+    ["name", entry.name],
+    ["type", entry.type],
+    ["tags", entry.tags.join(", ")],
+    ["samples", String(entry.sampleCount)],
+    ["shape", entry.shape.join(" × ")],
+  ];
+  if (entry.description !== "") lines.splice(4, 0, ["description", entry.description]);
+  if (entry.columns.length > 0) lines.push(["columns", entry.columns.map((c) => `${c.name} (${c.dtype})`).join(", ")]);
+  if (entry.target !== "") lines.push(["target", entry.target]);
+  if (entry.classes.length > 0) lines.push(["classes", entry.classes.map((c) => `${c.name} (${c.count})`).join(", ")]);
+  lines.push(["sha256", entry.sha256], ["created", entry.createdAt], ["path", entry.path]);
+  if (entry.labelsPath !== "") lines.push(["labels", entry.labelsPath]);
+  const width = Math.max(...lines.map(([key]) => key.length));
+  return lines.map(([key, value]) => `${`${key}:`.padEnd(width + 2)}${value}`).join("\n");
+}

@@ -1,0 +1,96 @@
+import { basename, extname, resolve } from "node:path";
+import { InputError } from "../common/errors.js";
+import { inspectCsv, selectCsvColumns } from "../ml/data/csv.js";
+import { inspectIdx } from "../ml/data/idx.js";
+import { inspectImageFolder } from "../ml/data/images.js";
+import type { DatasetDraft, DatasetType } from "./catalogue.js";
+
+export const datasetTypes: readonly DatasetType[] = ["csv", "idx", "images"];
+
+/** What `dataset add` was given, before any file is read. */
+export interface DatasetRequest {
+  type: DatasetType;
+  path: string;
+  tags: string[];
+  name?: string;
+  description?: string;
+  /** csv: the target column (checked against the header). */
+  target?: string;
+  /** idx: the labels file. */
+  labels?: string;
+}
+
+/** Splits `--tags a,b` into trimmed, distinct, non-empty tags; at least one is required. */
+export function parseTags(text: string): string[] {
+  const tags = [...new Set(text.split(",").map((tag) => tag.trim()).filter((tag) => tag !== ""))];
+  if (tags.length === 0) throw new InputError("--tags needs at least one tag, e.g. --tags breast-cancer,hospital-a");
+  return tags;
+}
+
+/**
+ * Reads and checks the files of a dataset (every cell of a CSV, every image) and returns the catalogue
+ * draft: shape, columns, sample count, classes and fingerprint. Bad files throw InputErrors naming them.
+ */
+export async function describeDataset(request: DatasetRequest): Promise<DatasetDraft> {
+  const path = resolve(request.path);
+  if (request.target !== undefined && request.type !== "csv") {
+    throw new InputError(`--target applies to csv datasets only; ${request.type} datasets take labels from their files`);
+  }
+  if (request.labels !== undefined && request.type !== "idx") {
+    throw new InputError("--labels applies to idx datasets only");
+  }
+  const common = {
+    name: request.name ?? defaultName(path),
+    tags: request.tags,
+    description: request.description ?? "",
+    path,
+  };
+  switch (request.type) {
+    case "csv": {
+      const info = await inspectCsv(request.path);
+      if (request.target !== undefined) selectCsvColumns(request.path, info.columns, { target: request.target });
+      return {
+        ...common,
+        type: "csv",
+        shape: [info.rows, info.columns.length],
+        columns: info.columns.map((name, i) => ({ name, dtype: info.dtypes[i] })),
+        target: request.target ?? "",
+        sampleCount: info.rows,
+        sha256: info.sha256,
+      };
+    }
+    case "idx": {
+      if (request.labels === undefined) {
+        throw new InputError("--labels is required for idx datasets (the labels file, e.g. train-labels-idx1-ubyte.gz)");
+      }
+      const info = await inspectIdx(request.path, request.labels);
+      return {
+        ...common,
+        type: "idx",
+        shape: [info.count, info.height, info.width, 1],
+        classes: info.classes,
+        sampleCount: info.count,
+        sha256: info.sha256,
+        labelsPath: resolve(request.labels),
+      };
+    }
+    case "images": {
+      const info = await inspectImageFolder(request.path);
+      return {
+        ...common,
+        type: "images",
+        shape: [info.count, info.height, info.width, info.channels],
+        classes: info.classes,
+        sampleCount: info.count,
+        sha256: info.sha256,
+      };
+    }
+    default:
+      throw new InputError(`Unknown dataset type "${String(request.type)}" (types: ${datasetTypes.join(", ")})`);
+  }
+}
+
+/** `heart.csv` → `heart`, `train-images-idx3-ubyte.gz` → `train-images-idx3-ubyte`, a folder → its name. */
+function defaultName(path: string): string {
+  return basename(path, extname(path)) || basename(path);
+}

@@ -1,0 +1,95 @@
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+import { z } from "zod";
+import { InputError } from "../common/errors.js";
+
+/** The node's `config.json`. Snake-case keys, as typed by `fbm-node config get/set`. */
+export interface NodeConfig {
+  node_id: string;
+  name: string;
+  /** Where `serve` connects, e.g. `http://127.0.0.1:50051`. */
+  researcher: string;
+  /** true (default): train only plans the operator approved; false: train any valid plan. */
+  plan_approval: boolean;
+  /** Largest model (parameter count) the node builds; bigger plans are refused before any allocation. */
+  max_params: number;
+  created_at: string;
+}
+
+export const DEFAULT_RESEARCHER = "http://127.0.0.1:50051";
+export const DEFAULT_MAX_PARAMS = 10_000_000;
+
+/** Keys `config set` may change; `node_id` and `created_at` are read-only. */
+export const settableKeys = ["plan_approval", "max_params", "researcher", "name"] as const;
+export type SettableKey = (typeof settableKeys)[number];
+export const readableKeys = ["node_id", "created_at", ...settableKeys] as const;
+export type ReadableKey = (typeof readableKeys)[number];
+
+const httpUrl = z.string().refine(isHttpUrl, { message: "must be an http(s) URL like http://127.0.0.1:50051" });
+
+export const nodeConfigSchema = z.strictObject({
+  node_id: z.string().regex(/^node_[0-9a-f]{12}$/, "must be node_ followed by 12 hex digits"),
+  name: z.string().min(1),
+  researcher: httpUrl,
+  plan_approval: z.boolean(),
+  max_params: z.number().int().positive().default(DEFAULT_MAX_PARAMS),
+  created_at: z.string(),
+});
+
+/** A fresh config: random node id, host-based name unless given, default researcher URL, approval on. */
+export function newNodeConfig(options: { name?: string; researcher?: string } = {}): NodeConfig {
+  const config: NodeConfig = {
+    node_id: `node_${randomBytes(6).toString("hex")}`,
+    name: options.name ?? `${hostname() || "node"}`,
+    researcher: DEFAULT_RESEARCHER,
+    plan_approval: true,
+    max_params: DEFAULT_MAX_PARAMS,
+    created_at: new Date().toISOString(),
+  };
+  if (options.researcher !== undefined) config.researcher = parseConfigValue("researcher", options.researcher) as string;
+  if (options.name !== undefined) config.name = parseConfigValue("name", options.name) as string;
+  return config;
+}
+
+/** Turns the text of `config set KEY VALUE` into the stored value, or throws a message saying what fits. */
+export function parseConfigValue(key: string, value: string): string | boolean | number {
+  const known = (settableKeys as readonly string[]).includes(key);
+  if (!known) {
+    const readOnly = (readableKeys as readonly string[]).includes(key);
+    throw new InputError(
+      readOnly
+        ? `Config key "${key}" is read-only (settable: ${settableKeys.join(", ")})`
+        : `Unknown config key "${key}" (keys: ${readableKeys.join(", ")})`,
+    );
+  }
+  if (key === "plan_approval") {
+    if (value === "true" || value === "false") return value === "true";
+    throw new InputError(`Config key "plan_approval" must be true or false, got "${value}"`);
+  }
+  if (key === "max_params") {
+    const n = /^\d[\d_]*$/.test(value.trim()) ? Number(value.trim().replace(/_/g, "")) : Number.NaN;
+    if (Number.isSafeInteger(n) && n > 0) return n;
+    throw new InputError(`Config key "max_params" must be a positive whole number of parameters like 10000000, got "${value}"`);
+  }
+  if (key === "researcher") {
+    if (isHttpUrl(value)) return value.replace(/\/+$/, "");
+    throw new InputError(`Config key "researcher" must be an http(s) URL like ${DEFAULT_RESEARCHER}, got "${value}"`);
+  }
+  if (value.trim() === "") throw new InputError(`Config key "name" must not be empty`);
+  return value.trim();
+}
+
+/** Checks a key for `config get`. */
+export function checkReadableKey(key: string): ReadableKey {
+  if ((readableKeys as readonly string[]).includes(key)) return key as ReadableKey;
+  throw new InputError(`Unknown config key "${key}" (keys: ${readableKeys.join(", ")})`);
+}
+
+function isHttpUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === "http:" || url.protocol === "https:") && url.host !== "";
+  } catch {
+    return false;
+  }
+}

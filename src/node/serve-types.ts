@@ -1,0 +1,14 @@
+/** What `fbm-node serve` hands to `serveNode` (src/node/serve.ts). */
+export interface ServeOptions {
+  /** Absolute node home folder (config.json, catalogue.json). */
+  homeDir: string;
+  /** Overrides the config's researcher URL for this run (already validated). */
+  researcher?: string;
+  /** Aborted on SIGINT/SIGTERM: finish or drop the current task, close streams, resolve. */
+  signal: AbortSignal;
+  /** One human-readable line to the operator (stderr). */
+  log: (line: string) => void;
+}
+
+/** Connects to the researcher and pulls tasks until `signal` aborts. */
+export type ServeNode = (options: ServeOptions) => Promise<void>;

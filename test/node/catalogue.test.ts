@@ -1,0 +1,125 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { createCatalogue, toDatasetInfo, type DatasetDraft } from "../../src/node/catalogue.js";
+
+const root = mkdtempSync(join(tmpdir(), "fbm-catalogue-"));
+after(() => rmSync(root, { recursive: true, force: true }));
+let n = 0;
+const freshPath = () => join(mkdtempSync(join(root, `c${n++}-`)), "catalogue.json");
+
+function draft(name: string, tags: string[]): DatasetDraft {
+  return {
+    name,
+    type: "csv",
+    tags,
+    shape: [10, 3],
+    columns: [{ name: "a", dtype: "int64" }, { name: "b", dtype: "float64" }, { name: "y", dtype: "int64" }],
+    target: "y",
+    sampleCount: 10,
+    sha256: "0".repeat(64),
+    path: `/data/${name}.csv`,
+  };
+}
+
+describe("createCatalogue()", () => {
+  it("addDataset() assigns a ds_ id and createdAt, and the entry survives a reload from the file", async () => {
+    const path = freshPath();
+    const catalogue = await createCatalogue({ path });
+    const entry = await catalogue.addDataset({ ...draft("heart", ["heart", "site-a"]), description: "UCI" });
+    assert.match(entry.id, /^ds_[0-9a-f]{12}$/);
+    assert.ok(!Number.isNaN(Date.parse(entry.createdAt)));
+
+    const reopened = await createCatalogue({ path });
+    assert.deepEqual(reopened.listDatasets(), [entry]);
+    assert.deepEqual(reopened.getDataset(entry.id), entry);
+    assert.equal(reopened.getDataset(entry.id)?.description, "UCI");
+    assert.deepEqual(reopened.getDataset(entry.id)?.columns[1], { name: "b", dtype: "float64" });
+  });
+
+  it("removeDataset() removes and saves; an unknown id returns undefined", async () => {
+    const path = freshPath();
+    const catalogue = await createCatalogue({ path });
+    const a = await catalogue.addDataset(draft("a", ["a"]));
+    const b = await catalogue.addDataset(draft("b", ["b"]));
+    assert.deepEqual(await catalogue.removeDataset(a.id), a);
+    assert.equal(await catalogue.removeDataset(a.id), undefined);
+    const reopened = await createCatalogue({ path });
+    assert.deepEqual(reopened.listDatasets().map((e) => e.id), [b.id]);
+  });
+
+  it("findByTags() returns datasets carrying all the tags", async () => {
+    const catalogue = await createCatalogue({ path: freshPath() });
+    const a = await catalogue.addDataset(draft("a", ["cancer", "site-a", "train"]));
+    const b = await catalogue.addDataset(draft("b", ["cancer", "site-b"]));
+    const ids = (tags: string[]) => catalogue.findByTags(tags).map((e) => e.id);
+    assert.deepEqual(ids(["cancer"]), [a.id, b.id]);
+    assert.deepEqual(ids(["cancer", "train"]), [a.id]);
+    assert.deepEqual(ids(["cancer", "nope"]), []);
+    assert.deepEqual(ids([]), [a.id, b.id]);
+  });
+
+  it("refuses a dataset whose tags equal, contain or are contained in another's, and saves nothing", async () => {
+    const path = freshPath();
+    const catalogue = await createCatalogue({ path });
+    const first = await catalogue.addDataset(draft("first", ["cancer", "site-a"]));
+    const before = readFileSync(path);
+    for (const tags of [["site-a", "cancer"], ["cancer"], ["cancer", "site-a", "extra"]]) {
+      await assert.rejects(catalogue.addDataset(draft("second", tags)), {
+        name: "InputError",
+        message: new RegExp(`^Cannot register dataset "second": its tags \\(.*\\) conflict with dataset "first" \\(${first.id}`),
+      });
+    }
+    assert.deepEqual(readFileSync(path), before);
+    assert.equal(catalogue.listDatasets().length, 1);
+    await catalogue.addDataset(draft("second", ["cancer", "site-b"]));
+    assert.equal(catalogue.listDatasets().length, 2);
+  });
+
+  it("returned entries are copies: changing them does not change the catalogue", async () => {
+    const catalogue = await createCatalogue({ path: freshPath() });
+    const entry = await catalogue.addDataset(draft("a", ["a"]));
+    catalogue.getDataset(entry.id)?.tags.push("mutated");
+    catalogue.listDatasets()[0].shape.push(99);
+    assert.deepEqual(catalogue.getDataset(entry.id)?.tags, ["a"]);
+    assert.deepEqual(catalogue.getDataset(entry.id)?.shape, [10, 3]);
+  });
+
+  it("saves atomically: after many saves the folder holds only the catalogue file", async () => {
+    const path = freshPath();
+    const catalogue = await createCatalogue({ path });
+    for (let i = 0; i < 5; i++) await catalogue.addDataset(draft(`d${i}`, [`t${i}`]));
+    const first = catalogue.listDatasets()[0];
+    await catalogue.removeDataset(first.id);
+    assert.deepEqual(readdirSync(join(path, "..")), ["catalogue.json"]);
+    assert.equal(JSON.parse(readFileSync(path, "utf8"))[0].datasets[first.id], undefined);
+  });
+
+  it("a missing file is an empty catalogue; a corrupt one is an InputError naming the file", async () => {
+    const path = freshPath();
+    assert.deepEqual((await createCatalogue({ path })).listDatasets(), []);
+    writeFileSync(path, "{ not json");
+    await assert.rejects(createCatalogue({ path }), { name: "InputError", message: new RegExp(`catalogue "${path}" is not valid JSON`) });
+  });
+
+  it("reload() picks up what another catalogue object saved", async () => {
+    const path = freshPath();
+    const reader = await createCatalogue({ path });
+    const writer = await createCatalogue({ path });
+    const entry = await writer.addDataset(draft("a", ["a"]));
+    assert.equal(reader.getDataset(entry.id), undefined);
+    await reader.reload();
+    assert.deepEqual(reader.getDataset(entry.id), entry);
+  });
+
+  it("toDatasetInfo() keeps everything but the paths and fingerprint", async () => {
+    const catalogue = await createCatalogue({ path: freshPath() });
+    const entry = await catalogue.addDataset(draft("a", ["a"]));
+    const info = toDatasetInfo(entry);
+    assert.equal(JSON.stringify(info).includes("/data/"), false);
+    const { path: _path, labelsPath: _labels, sha256: _sha, ...rest } = entry;
+    assert.deepEqual(info, rest);
+  });
+});

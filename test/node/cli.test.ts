@@ -1,0 +1,162 @@
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PNG } from "pngjs";
+import { after, before, describe, it } from "node:test";
+import { runNodeCli } from "../../src/node/cli.js";
+import type { DatasetEntry } from "../../src/node/catalogue.js";
+
+const root = mkdtempSync(join(tmpdir(), "fbm-cli-"));
+after(() => rmSync(root, { recursive: true, force: true }));
+
+async function run(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = "";
+  let stderr = "";
+  const code = await runNodeCli(argv, { stdout: (s) => (stdout += s), stderr: (s) => (stderr += s) });
+  return { code, stdout, stderr };
+}
+
+function file(name: string, text: string): string {
+  const path = join(root, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+describe("fbm-node CLI", () => {
+  const home = join(root, "home");
+  const good = file("heart.csv", "age,chol,target\n63,233,1\n37,250,0\n41,204.5,1\n");
+
+  before(async () => {
+    const init = await run("init", "--home", home, "--name", "site-a", "--json");
+    assert.equal(init.code, 0, init.stderr);
+    assert.match(JSON.parse(init.stdout).node_id, /^node_[0-9a-f]{12}$/);
+    const add = await run("dataset", "add", "--home", home, "--type", "csv", "--path", good, "--tags", "heart,site-a");
+    assert.equal(add.code, 0, add.stderr);
+  });
+
+  const badInput: [string, string[], RegExp][] = [
+    ["a missing CSV", ["--path", join(root, "nope.csv"), "--tags", "x"], /^Cannot register dataset: file ".*nope\.csv" does not exist$/],
+    ["a ragged row", ["--path", file("ragged.csv", "a,b,c\n1,2,3\n4,5\n"), "--tags", "x"], /"[^"]*ragged\.csv": line 3 has 2 fields, the header has 3$/],
+    ["a non-numeric cell", ["--path", file("word.csv", "a,age\n1,2\n3,4\n5,abc\n"), "--tags", "x"], /: column "age" has a non-numeric value "abc" on line 4$/],
+    ["an unknown target column", ["--path", good, "--tags", "x", "--target", "diagnosis"], /: no column "diagnosis" \(columns: age, chol, target\)$/],
+    ["an unknown flag", ["--path", good, "--tags", "x", "--colour", "red"], /^Unknown option '--colour' \(see --help\)$/],
+    ["no --tags", ["--path", good], /^Required option '--tags <tags>' not specified/],
+    ["empty --tags", ["--path", good, "--tags", " , "], /^--tags needs at least one tag/],
+    ["tags conflicting with a registered dataset", ["--path", good, "--tags", "heart"], /conflict with dataset "heart"/],
+    ["--labels on a csv dataset", ["--path", good, "--tags", "x", "--labels", good], /^--labels applies to idx datasets only$/],
+  ];
+  for (const [name, args, message] of badInput) {
+    it(`dataset add with ${name} exits 2, prints one error line and leaves the catalogue as it was`, async () => {
+      const catalogue = join(home, "catalogue.json");
+      const before = readFileSync(catalogue);
+      const result = await run("dataset", "add", "--home", home, "--type", "csv", ...args, "--json");
+      assert.equal(result.code, 2);
+      assert.equal(result.stdout, "");
+      const lines = result.stderr.split("\n").filter((line) => line !== "");
+      assert.equal(lines.length, 1, result.stderr);
+      assert.match(lines[0].replace(/^Error: /, ""), message);
+      assert.ok(lines[0].startsWith("Error: "));
+      assert.deepEqual(readFileSync(catalogue), before);
+    });
+  }
+
+  it("dataset add / list / show / rm round trip with --json", async () => {
+    const path = file("more.csv", "x,y\n0.5,1\n1.5,0\n");
+    const added = await run("dataset", "add", "--home", home, "--type", "csv", "--path", path, "--tags", "more",
+      "--name", "More", "--description", "two rows", "--target", "y", "--json");
+    assert.equal(added.code, 0, added.stderr);
+    const entry = JSON.parse(added.stdout) as DatasetEntry;
+    assert.deepEqual(
+      [entry.name, entry.type, entry.tags, entry.shape, entry.sampleCount, entry.target, entry.description, entry.path],
+      ["More", "csv", ["more"], [2, 2], 2, "y", "two rows", path],
+    );
+    assert.deepEqual(entry.columns, [{ name: "x", dtype: "float64" }, { name: "y", dtype: "int64" }]);
+
+    const list = await run("dataset", "list", "--home", home, "--json");
+    assert.deepEqual((JSON.parse(list.stdout) as DatasetEntry[]).map((e) => e.name), ["heart", "More"]);
+    const show = await run("dataset", "show", entry.id, "--home", home, "--json");
+    assert.deepEqual(JSON.parse(show.stdout), entry);
+
+    const rm = await run("dataset", "rm", entry.id, "--home", home, "--json");
+    assert.deepEqual([rm.code, JSON.parse(rm.stdout)], [0, { removed: entry.id }]);
+    const again = await run("dataset", "show", entry.id, "--home", home);
+    assert.equal(again.code, 2);
+    assert.equal(again.stderr, `Error: No dataset with id "${entry.id}" in this node's catalogue; see \`fbm-node dataset list\`\n`);
+  });
+
+  it("dataset add --type idx and --type images record shape, classes and labels path", async () => {
+    const idxFile = (name: string, magic: number, dims: number[], data: number[]) => {
+      const header = Buffer.alloc(4 + 4 * dims.length);
+      header.writeUInt32BE(magic, 0);
+      dims.forEach((d, i) => header.writeUInt32BE(d, 4 + 4 * i));
+      const path = join(root, name);
+      writeFileSync(path, Buffer.concat([header, Buffer.from(data)]));
+      return path;
+    };
+    const images = idxFile("imgs-idx3-ubyte", 0x803, [2, 1, 3], [0, 1, 2, 3, 4, 5]);
+    const labels = idxFile("lbls-idx1-ubyte", 0x801, [2], [7, 7]);
+    const idx = await run("dataset", "add", "--home", home, "--type", "idx", "--path", images, "--labels", labels, "--tags", "digits", "--json");
+    assert.equal(idx.code, 0, idx.stderr);
+    const idxEntry = JSON.parse(idx.stdout) as DatasetEntry;
+    assert.deepEqual([idxEntry.name, idxEntry.shape, idxEntry.sampleCount, idxEntry.labelsPath], ["imgs-idx3-ubyte", [2, 1, 3, 1], 2, labels]);
+    assert.deepEqual(idxEntry.classes.at(-1), { name: "7", count: 2 });
+
+    const dir = join(root, "xray");
+    for (const cls of ["normal", "pneumonia"]) {
+      mkdirSync(join(dir, cls), { recursive: true });
+      writeFileSync(join(dir, cls, "1.png"), PNG.sync.write(new PNG({ width: 3, height: 2 })));
+    }
+    const img = await run("dataset", "add", "--home", home, "--type", "images", "--path", dir, "--tags", "xray", "--json");
+    assert.equal(img.code, 0, img.stderr);
+    const imgEntry = JSON.parse(img.stdout) as DatasetEntry;
+    assert.deepEqual([imgEntry.name, imgEntry.shape, imgEntry.classes.map((c) => c.name)], ["xray", [2, 2, 3, 1], ["normal", "pneumonia"]]);
+    for (const entry of [idxEntry, imgEntry]) assert.equal((await run("dataset", "rm", entry.id, "--home", home)).code, 0);
+  });
+
+  it("without --json, human output goes to stderr and stdout stays empty", async () => {
+    const list = await run("dataset", "list", "--home", home);
+    assert.equal(list.code, 0);
+    assert.equal(list.stdout, "");
+    assert.match(list.stderr, /^ID\s+NAME\s+TYPE\s+SAMPLES\s+SHAPE\s+TAGS\n.*heart\s+csv\s+3\s+3×3\s+heart,site-a\n$/);
+  });
+
+  it("init refuses to overwrite an existing home (exit 2)", async () => {
+    const config = readFileSync(join(home, "config.json"));
+    const result = await run("init", "--home", home);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /^Error: A node home already exists at .*; use another --home or remove it first\n$/);
+    assert.deepEqual(readFileSync(join(home, "config.json")), config);
+  });
+
+  it("commands on a folder without a home say to run init", async () => {
+    const missing = join(root, "no-home");
+    const result = await run("dataset", "list", "--home", missing);
+    assert.equal(result.code, 2);
+    assert.equal(result.stderr, `Error: No node home at ${missing}: run \`fbm-node init --home ${missing}\` first\n`);
+  });
+
+  it("config get/set: values on stdout, bad values exit 2", async () => {
+    assert.equal((await run("config", "get", "plan_approval", "--home", home)).stdout, "true\n");
+    assert.equal((await run("config", "set", "plan_approval", "false", "--home", home)).code, 0);
+    assert.equal((await run("config", "get", "plan_approval", "--home", home, "--json")).stdout, "false\n");
+    const bad = await run("config", "set", "plan_approval", "maybe", "--home", home);
+    assert.deepEqual([bad.code, bad.stderr], [2, 'Error: Config key "plan_approval" must be true or false, got "maybe"\n']);
+  });
+
+  it("serve with a malformed --researcher exits 2 before connecting", async () => {
+    const result = await run("serve", "--home", home, "--researcher", "not a url");
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /^Error: Config key "researcher" must be an http\(s\) URL/);
+  });
+
+  it("--version prints the package version; --help exits 0; a group without its command exits 2", async () => {
+    const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+    assert.deepEqual(await run("--version"), { code: 0, stdout: `${pkg.version}\n`, stderr: "" });
+    const help = await run("dataset", "add", "--help");
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /--tags <tags>/);
+    assert.match(help.stdout, /--home <dir>/);
+    assert.equal((await run("dataset")).code, 2);
+  });
+});
