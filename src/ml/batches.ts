@@ -35,6 +35,7 @@ export function createRowSource(data: Dataset, normalization?: Normalization): R
     );
   }
   const scaling = normalization && normalization.method !== "none" ? positionScaling(data, normalization) : undefined;
+  const k = data.xScale ?? 1;
   return {
     data,
     x(indices) {
@@ -42,7 +43,9 @@ export function createRowSource(data: Dataset, normalization?: Normalization): R
       for (let r = 0; r < indices.length; r++) {
         const from = indices[r] * width;
         if (scaling) {
-          for (let c = 0; c < width; c++) out[r * width + c] = (data.x[from + c] - scaling.shift[c]) / scaling.scale[c];
+          for (let c = 0; c < width; c++) out[r * width + c] = (data.x[from + c] * k - scaling.shift[c]) / scaling.scale[c];
+        } else if (k !== 1 || !(data.x instanceof Float32Array)) {
+          for (let c = 0; c < width; c++) out[r * width + c] = data.x[from + c] * k;
         } else {
           out.set(data.x.subarray(from, from + width), r * width);
         }

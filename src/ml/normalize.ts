@@ -12,9 +12,10 @@ export function columnStats(data: Dataset): ColumnStats[] {
   const names = columnNames(data);
   const stats = names.map((name) => ({ name, count: 0, sum: 0, sumSquares: 0, min: Infinity, max: -Infinity }));
   const perColumn = names.length > 1;
+  const k = data.xScale ?? 1;
   for (let r = 0; r < data.rows; r++) {
     for (let c = 0; c < width; c++) {
-      const v = data.x[r * width + c];
+      const v = data.x[r * width + c] * k;
       const s = stats[perColumn ? c : 0];
       s.count++;
       s.sum += v;
@@ -76,11 +77,12 @@ export function applyNormalization(data: Dataset, norm: Normalization): Dataset 
   const { shift, scale } = positionScaling(data, norm);
   const width = shift.length;
   const x = new Float32Array(data.x.length);
+  const k = data.xScale ?? 1;
   for (let i = 0; i < x.length; i++) {
     const c = i % width;
-    x[i] = (data.x[i] - shift[c]) / scale[c];
+    x[i] = (data.x[i] * k - shift[c]) / scale[c];
   }
-  return { ...data, x };
+  return { ...data, x, xScale: undefined };
 }
 
 /**

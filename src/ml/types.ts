@@ -12,7 +12,10 @@ export interface NamedTensor {
 
 /** A dataset ready for training: `x` row-major, `rows × product(sampleShape)`; `y` one value per row (class index or target). */
 export interface Dataset {
-  x: Float32Array;
+  /** Feature values; image pixels may stay bytes (4× less memory), read as `x[i] * xScale`. */
+  x: Float32Array | Uint8Array;
+  /** Factor applied to `x` values when read (e.g. 1/255 for byte pixels); default 1. */
+  xScale?: number;
   sampleShape: number[];
   y: Float32Array;
   rows: number;

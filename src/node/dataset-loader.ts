@@ -1,7 +1,10 @@
 import { stat } from "node:fs/promises";
 import { InputError } from "../common/errors.js";
 import { loadCsv } from "../ml/data/csv.js";
-import { fingerprintFile } from "../ml/data/fingerprint.js";
+import { idxFingerprint, loadIdx } from "../ml/data/idx.js";
+import { loadImageFolder } from "../ml/data/images.js";
+import { fingerprintFile, fingerprintFiles } from "../ml/data/fingerprint.js";
+import { listImageFolder } from "../ml/data/images.js";
 import type { Plan } from "../ml/plan.js";
 import type { Dataset } from "../ml/types.js";
 import type { DatasetEntry } from "./catalogue.js";
@@ -25,7 +28,7 @@ export function createDatasetLoader(options: { capacity?: number } = {}): Datase
       const key = JSON.stringify([entry.id, entry.sha256, info.size, info.mtimeMs, plan.data]);
       const hit = cache.get(key);
       if (hit) return hit;
-      if (await fingerprintFile(entry.path) !== entry.sha256) {
+      if (await fingerprint(entry) !== entry.sha256) {
         throw new InputError(
           `Dataset "${entry.name}" (${entry.id}) changed since it was registered: ` +
             `run \`fbm-node dataset rm ${entry.id}\` and \`fbm-node dataset add\` again to register the new version`,
@@ -39,11 +42,34 @@ export function createDatasetLoader(options: { capacity?: number } = {}): Datase
   };
 }
 
+/** The fingerprint as registration computed it (see src/node/dataset-draft.ts). */
+async function fingerprint(entry: DatasetEntry): Promise<string> {
+  switch (entry.type) {
+    case "csv":
+      return fingerprintFile(entry.path);
+    case "idx":
+      return idxFingerprint(entry.path, entry.labelsPath);
+    case "images":
+      return fingerprintFiles((await listImageFolder(entry.path, "load")).files.map((f) => f.path), { root: entry.path });
+  }
+}
+
 async function read(entry: DatasetEntry, plan: Plan): Promise<Dataset> {
   switch (entry.type) {
     case "csv":
       return loadCsv(entry.path, { target: plan.data.target, features: plan.data.features });
-    default:
-      throw new InputError(`Dataset "${entry.name}" has type "${entry.type}", which this node cannot train on yet`);
+    case "idx": {
+      const data = await loadIdx(entry.path, entry.labelsPath);
+      const input = plan.data.input;
+      if (input && (input.height !== data.sampleShape[0] || input.width !== data.sampleShape[1] || input.channels !== 1)) {
+        throw new InputError(
+          `Dataset "${entry.name}" holds ${data.sampleShape[0]}×${data.sampleShape[1]} grayscale images but the plan's input is ` +
+            `${input.height}×${input.width}×${input.channels}: set plan.data.input to {height: ${data.sampleShape[0]}, width: ${data.sampleShape[1]}, channels: 1}`,
+        );
+      }
+      return data;
+    }
+    case "images":
+      return loadImageFolder(entry.path, plan.data.input);
   }
 }

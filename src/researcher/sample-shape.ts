@@ -24,7 +24,15 @@ export function inputOf(plan: Plan, dataset: DatasetInfo): { sampleShape: number
 /** Every participant must present the same inputs, or their updates could not be averaged. */
 export function commonInput(plan: Plan, datasets: { name: string; dataset: DatasetInfo }[]): { sampleShape: number[]; features?: string[] } {
   const first = inputOf(plan, datasets[0].dataset);
+  const classNames = (d: DatasetInfo) => d.classes.map((c) => c.name).join(", ");
   for (const { name, dataset } of datasets.slice(1)) {
+    // Image folders number their classes by sorted folder name: a missing class would shift the labels.
+    if (dataset.type === "images" && datasets[0].dataset.type === "images" && classNames(dataset) !== classNames(datasets[0].dataset)) {
+      throw new InputError(
+        `Node ${name}'s dataset "${dataset.name}" has classes [${classNames(dataset)}] but ${datasets[0].name}'s has ` +
+          `[${classNames(datasets[0].dataset)}]: every node needs the same class folders`,
+      );
+    }
     const other = inputOf(plan, dataset);
     if (JSON.stringify(other) !== JSON.stringify(first)) {
       throw new InputError(

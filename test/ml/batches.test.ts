@@ -43,6 +43,16 @@ describe("createRowSource", () => {
     tf.dispose(x);
   });
 
+  it("reads byte pixels through xScale, with and without normalization", async () => {
+    await selectBackend({ prefer: "cpu" });
+    const data = { x: Uint8Array.from([0, 255, 51, 102]), xScale: 1 / 255, y: Float32Array.from([0, 1]), rows: 2, sampleShape: [2, 1, 1] };
+    const plain = createRowSource(data).x(Int32Array.from([1, 0]));
+    assert.deepEqual([...(await plain.data())].map((v) => +v.toFixed(6)), [0.2, 0.4, 0, 1]);
+    const scaled = createRowSource(data, { method: "standard", columns: ["pixels"], shift: [0.5], scale: [0.5] }).x(Int32Array.from([0]));
+    assert.deepEqual([...(await scaled.data())].map((v) => +v.toFixed(6)), [-1, 1]);
+    tf.dispose([plain, scaled]);
+  });
+
   it("rejects a dataset whose sizes do not agree", () => {
     assert.throws(() => createRowSource({ x: new Float32Array(5), y: new Float32Array(2), rows: 2, sampleShape: [2] }), /5 values and 2 labels do not make 2 rows/);
   });

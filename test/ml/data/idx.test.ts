@@ -33,12 +33,13 @@ describe("IDX reader", () => {
     assert.match(info.sha256, /^[0-9a-f]{64}$/);
   });
 
-  it("loadIdx() scales pixels to [0, 1] with sample shape [h, w, 1], and reads gzip files alike", async () => {
+  it("loadIdx() keeps pixel bytes read as [0, 1] (xScale 1/255), sample shape [h, w, 1], and reads gzip files alike", async () => {
     for (const [imgs, lbls] of [[images, labels], [idx("images.gz", [3, 2, 2], pixels, { gzip: true }), idx("labels.gz", [3], [1, 0, 1], { gzip: true })]]) {
       const data = await loadIdx(imgs, lbls);
       assert.deepEqual(data.sampleShape, [2, 2, 1]);
       assert.equal(data.rows, 3);
-      assert.deepEqual([...data.x.slice(0, 4)], [0, 1, 0.2, 0.4].map((v) => Math.fround(v)));
+      assert.ok(data.x instanceof Uint8Array);
+      assert.deepEqual([...data.x.slice(0, 4)].map((v) => v * data.xScale!), [0, 1, 0.2, 0.4]);
       assert.deepEqual([...data.y], [1, 0, 1]);
       assert.deepEqual(data.classes, ["0", "1"]);
     }
