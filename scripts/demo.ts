@@ -1,9 +1,11 @@
 // npm run demo: three hospital nodes with synthetic tabular data and one researcher, all on this
 // machine over loopback, running examples/demo/experiment.yaml end to end.
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { prepareNodes, runFederation } from "./lib/federation.js";
+import { planId } from "../src/ml/plan.js";
+import { parseExperiment } from "../src/researcher/config.js";
+import { cli, nodeBin, nodeIdOf, prepareNodes, runFederation } from "./lib/federation.js";
 import { writeTabularCsv } from "./lib/synthetic.js";
 
 const keep = process.argv.includes("--keep");
@@ -25,16 +27,36 @@ try {
   say(`Demo folder: ${dir}`);
   say(`Registering datasets on ${nodes.length} nodes (fbm-node init, dataset add)...`);
   const homes = prepareNodes(dir, nodes);
+  const homeOf = new Map(homes.map((home) => [nodeIdOf(home), home]));
+  const experiment = resolve(import.meta.dirname, "../examples/demo/experiment.yaml");
+  const plan = planId(parseExperiment(readFileSync(experiment, "utf8"), experiment).plan);
+  say(`The experiment's plan id is ${plan.slice(0, 12)} (sha256 of its canonical JSON); each node must approve it`);
   say("Starting the researcher and the nodes (fbm-researcher --json, fbm-node serve)...");
+  // Each hospital's operator reviews the plan the researcher asked for and approves it, while the
+  // researcher waits for approval (nodes.wait in the experiment file).
+  let shown = false;
+  const approve = (node: string, id: string) => {
+    const home = homeOf.get(node)!;
+    if (!shown) {
+      say(`  $ fbm-node --home ${home} plan show ${id.slice(0, 12)}`);
+      say(cli(nodeBin, ["--home", home, "plan", "show", id.slice(0, 12)]).stderr.trimEnd().replace(/^/gm, "    "));
+      shown = true;
+    }
+    say(`  $ fbm-node --home ${home} plan approve ${id.slice(0, 12)}`);
+    say(`  ${cli(nodeBin, ["--home", home, "plan", "approve", id.slice(0, 12)]).stderr.trim()}`);
+  };
   const run = await runFederation({
-    experiment: resolve(import.meta.dirname, "../examples/demo/experiment.yaml"),
+    experiment,
     homes,
     outDir: join(dir, "runs"),
     onEvent: (e) => {
       if (e.event === "listening") say(`Researcher listening on ${e.url}`);
       if (e.event === "node" && e.state === "connected") say(`Node ${e.name} connected`);
       if (e.event === "round") say(`round ${e.round}/${e.rounds}  loss ${e.loss.toFixed(4)}  global ${fmt(e.metrics.global)}  local ${fmt(e.metrics.local)}`);
-      if (e.event === "error") say(`error: ${e.message}`);
+      if (e.event === "error" && e.code === "plan_not_approved" && e.plan === plan) {
+        say(`Asked to approve: ${e.message}`);
+        approve(e.node, e.plan);
+      } else if (e.event === "error") say(`error: ${e.message}`);
     },
   });
   const done = run.events.find((e) => e.event === "done");

@@ -1,4 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { join, resolve } from "node:path";
 
@@ -26,22 +27,39 @@ export interface FederationRun {
   nodeLogs: Record<string, string>;
 }
 
+/**
+ * The command line that starts CLI `bin`: a `.js`/`.ts` entry (the repo's bin shims) runs under this
+ * node; any other path is an executable of its own (the single executables of `npm run build`).
+ */
+export function commandLine(bin: string, args: string[]): [string, string[]] {
+  return /\.[cm]?[jt]s$/.test(bin) ? [process.execPath, [bin, ...args]] : [bin, args];
+}
+
 /** Runs a CLI to completion; throws with its stderr when it fails. */
-export function cli(bin: string, args: string[], options: { env?: NodeJS.ProcessEnv } = {}): { stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [bin, ...args], { encoding: "utf8", env: options.env ?? process.env });
+export function cli(bin: string, args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): { stdout: string; stderr: string } {
+  const r = spawnSync(...commandLine(bin, args), { encoding: "utf8", env: options.env ?? process.env, cwd: options.cwd });
   if (r.status !== 0) throw new Error(`${bin} ${args.join(" ")} exited ${r.status}: ${r.stderr}`);
   return { stdout: r.stdout, stderr: r.stderr };
 }
 
-/** Creates each node's home and registers its datasets (the operator's part). */
-export function prepareNodes(dir: string, nodes: NodeSpec[]): string[] {
+/**
+ * Creates each node's home and registers its datasets (the operator's part). Nodes keep the default
+ * `plan_approval true` (train only plans their operator approved) unless `planApproval` is false.
+ */
+export function prepareNodes(dir: string, nodes: NodeSpec[], options: { planApproval?: boolean } = {}): string[] {
   return nodes.map((node) => {
     const home = join(dir, node.name);
     cli(nodeBin, ["--home", home, "init", "--name", node.name]);
     for (const args of node.datasets) cli(nodeBin, ["--home", home, "dataset", "add", ...args]);
+    if (options.planApproval === false) cli(nodeBin, ["--home", home, "config", "set", "plan_approval", "false"]);
     for (const [k, v] of node.config ?? []) cli(nodeBin, ["--home", home, "config", "set", k, v]);
     return home;
   });
+}
+
+/** The node id in a home's config.json (what the researcher's events call the node). */
+export function nodeIdOf(home: string): string {
+  return (JSON.parse(readFileSync(join(home, "config.json"), "utf8")) as { node_id: string }).node_id;
 }
 
 /**
@@ -56,11 +74,15 @@ export async function runFederation(options: {
   onEvent?: (event: Record<string, any>) => void;
   env?: NodeJS.ProcessEnv;
   timeoutMs?: number;
+  /** The CLIs to run (default: the repo's bin shims) and their working directory; see commandLine(). */
+  researcherBin?: string;
+  nodeBin?: string;
+  cwd?: string;
 }): Promise<FederationRun> {
-  const env = options.env ?? process.env;
-  const researcher = spawn(process.execPath, [
-    researcherBin, options.experiment, "--listen", "127.0.0.1:0", "--out", options.outDir, "--json", ...(options.researcherArgs ?? []),
-  ], { env, stdio: ["ignore", "pipe", "pipe"] });
+  const { env = process.env, cwd } = options;
+  const researcher = spawn(...commandLine(options.researcherBin ?? researcherBin, [
+    options.experiment, "--listen", "127.0.0.1:0", "--out", options.outDir, "--json", ...(options.researcherArgs ?? []),
+  ]), { env, cwd, stdio: ["ignore", "pipe", "pipe"] });
   const nodes: ChildProcess[] = [];
   const nodeLogs: Record<string, string> = {};
   const events: Record<string, any>[] = [];
@@ -75,7 +97,9 @@ export async function runFederation(options: {
       options.onEvent?.(event);
       if (event.event === "listening") {
         for (const home of options.homes) {
-          const node = spawn(process.execPath, [nodeBin, "--home", home, "serve", "--researcher", event.url], { env, stdio: ["ignore", "ignore", "pipe"] });
+          const node = spawn(...commandLine(options.nodeBin ?? nodeBin, ["--home", home, "serve", "--researcher", event.url]), {
+            env, cwd, stdio: ["ignore", "ignore", "pipe"],
+          });
           nodeLogs[home] = "";
           node.stderr!.on("data", (d) => (nodeLogs[home] += d));
           nodes.push(node);

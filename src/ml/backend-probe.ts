@@ -2,6 +2,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { isSingleExecutable } from "../common/sea.js";
+import { packageVersion } from "../common/version.js";
 import { hasEmbeddedWasm } from "./wasm-assets.js";
 
 /**
@@ -10,15 +11,16 @@ import { hasEmbeddedWasm } from "./wasm-assets.js";
  */
 export function probeBackend(env: Record<string, string | undefined> = process.env): string {
   const forced = env.FBM_BACKEND?.trim();
+  if (forced === "tensorflow" && isSingleExecutable()) return "tensorflow (FBM_BACKEND), which a single executable cannot load";
   if (forced) return `${forced} (FBM_BACKEND)`;
   if (nativeAddonInstalled()) return "tensorflow (native)";
   const wasm = wasmDetail(env.FBM_WASM_PATH);
   return wasm === undefined ? "cpu" : `wasm (${wasm})`;
 }
 
-/** The two-line `--version` text of both CLIs: the package version, then the backend. */
-export function versionText(version: string): string {
-  return `${version}\ntfjs backend: ${probeBackend()}`;
+/** The two-line `--version` text of both CLIs: the package version, then the backend, e.g. "tfjs backend: wasm (SIMD)". */
+export function versionText(): string {
+  return `${packageVersion()}\ntfjs backend: ${probeBackend()}`;
 }
 
 /** tfjs's own SIMD probe (flags_wasm.ts): a tiny module using one SIMD instruction. */

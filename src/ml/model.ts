@@ -3,7 +3,7 @@ import { InputError } from "../common/errors.js";
 import { planLayers, type LayerSpec, type Plan } from "./plan.js";
 import { deriveSeed } from "./rng.js";
 
-export { getParams, setParams, paramCount, paramNames } from "./params.js";
+export { getParams, setParams, paramCount, paramNames, trainableParamNames } from "./params.js";
 
 /**
  * Builds the tfjs model a plan describes. Initial weights depend only on the seed (each layer's

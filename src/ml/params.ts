@@ -37,6 +37,14 @@ function weightSlots(model: tf.LayersModel): WeightSlot[] {
   });
 }
 
+/** The stable names of the model's trainable weights, in `model.trainableWeights` order. */
+export function trainableParamNames(model: tf.LayersModel): string[] {
+  return model.layers.flatMap((layer, index) => {
+    const kind = layerKinds[layer.getClassName()] ?? layer.getClassName();
+    return layer.trainableWeights.map((w) => `${index}.${kind}.${w.originalName.split("/").pop()}`);
+  });
+}
+
 /** The stable names of the model's weights, in `getParams` order. */
 export function paramNames(model: tf.LayersModel): string[] {
   return weightSlots(model).map((slot) => slot.name);

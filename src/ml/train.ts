@@ -4,7 +4,7 @@ import { createRowSource, splitRows } from "./batches.js";
 import { evaluateModel } from "./evaluate.js";
 import { checkLabels, computeLoss, labelTensor } from "./losses.js";
 import { checkMetricNames, defaultMetrics, taskKind } from "./metrics.js";
-import { buildModel, getParams, outputUnits, setParams } from "./model.js";
+import { buildModel, getParams, outputUnits, setParams, trainableParamNames } from "./model.js";
 import { createOptimizer } from "./optimizer.js";
 import type { Plan } from "./plan.js";
 import { createRng, deriveSeed } from "./rng.js";
@@ -19,6 +19,11 @@ export interface TrainOptions {
   normalization?: Normalization;
   /** Round number: varies batch order and dropout masks between rounds (the test split never varies). */
   round?: number;
+  /**
+   * SCAFFOLD's drift correction `c − c_i`, by parameter name: added to the gradient of each trainable
+   * weight at every step (names without an entry, e.g. batchnorm statistics, are not corrected).
+   */
+  gradientCorrection?: NamedTensor[];
   onProgress?: (event: ProgressEvent) => void;
   signal?: AbortSignal;
 }
@@ -41,6 +46,7 @@ export async function trainLocal(options: TrainOptions): Promise<TrainResult> {
   const optimizer = createOptimizer(plan.optimizer);
   const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
   let anchors: tf.Tensor[] = [];
+  let corrections: (tf.Tensor | undefined)[] = [];
   try {
     if (options.params) setParams(model, options.params);
     checkLabels(plan.loss, options.data.y, outputUnits(model));
@@ -48,6 +54,7 @@ export async function trainLocal(options: TrainOptions): Promise<TrainResult> {
       when && split.test.length > 0 ? evaluateModel(model, source, { plan, metrics, indices: split.test }) : undefined;
     const globalMetrics = await validate(args.testOnGlobal);
     if (args.fedproxMu > 0) anchors = variables.map((v) => tf.clone(v));
+    if (options.gradientCorrection) corrections = correctionTensors(model, options.gradientCorrection);
 
     const stepsPerEpoch = Math.ceil(split.train.length / args.batchSize);
     const totalSteps = args.updates > 0 ? args.updates : args.epochs * stepsPerEpoch;
@@ -91,6 +98,9 @@ export async function trainLocal(options: TrainOptions): Promise<TrainResult> {
           dataLoss = tf.keep(computeLoss(plan.loss, y, prediction));
           return anchors.length > 0 ? tf.add(dataLoss, proximalTerm(variables, anchors, args.fedproxMu)) : dataLoss;
         }, variables);
+        corrections.forEach((c, i) => {
+          if (c) grads[variables[i].name] = tf.add(grads[variables[i].name], c);
+        });
         optimizer.step(variables, grads);
         return dataLoss!;
       });
@@ -104,12 +114,28 @@ export async function trainLocal(options: TrainOptions): Promise<TrainResult> {
       ...(globalMetrics ? { globalMetrics } : {}),
       ...(localMetrics ? { localMetrics } : {}),
       seconds: (performance.now() - started) / 1000,
+      steps: totalSteps,
     };
   } finally {
     tf.dispose(anchors);
+    tf.dispose(corrections.filter((c): c is tf.Tensor => c !== undefined));
     optimizer.dispose();
     model.dispose();
   }
+}
+
+/** The correction tensors aligned with the model's trainable variables (undefined: no correction). */
+function correctionTensors(model: tf.LayersModel, correction: NamedTensor[]): (tf.Tensor | undefined)[] {
+  const byName = new Map(correction.map((t) => [t.name, t]));
+  return trainableParamNames(model).map((name, i) => {
+    const t = byName.get(name);
+    if (!t) return undefined;
+    const shape = model.trainableWeights[i].shape as number[];
+    if (t.shape.join(",") !== shape.join(",")) {
+      throw new InputError(`Cannot train: correction "${name}" has shape [${t.shape}], the weight has [${shape}]`);
+    }
+    return tf.tensor(t.data, shape, "float32");
+  });
 }
 
 /** FedProx: mu/2 · ||w − w_global||² over the trainable weights. */

@@ -70,6 +70,8 @@ export interface TrainResult {
   globalMetrics?: MetricValues;
   localMetrics?: MetricValues;
   seconds: number;
+  /** Local optimizer steps taken (SCAFFOLD's K); stays on the node. */
+  steps?: number;
 }
 
 /** Training progress a node reports while it trains. */

@@ -1,8 +1,12 @@
 import { Command } from "@commander-js/extra-typings";
 import { inheritSettings, processIo, runProgram, withStopSignal, type CliIo } from "../common/cli.js";
-import { packageVersion } from "../common/version.js";
+import { printVersion, versionOption } from "../common/version-option.js";
+import { versionText } from "../ml/backend-probe.js";
 import { createCliContext, type CliContext } from "./cli-context.js";
 import { datasetCommand } from "./cli-dataset.js";
+import { planCommand } from "./cli-plan.js";
+import { identityCommand } from "./cli-identity.js";
+import { readNodeIdentity } from "./identity.js";
 import { getConfig, initHome, loadHome, setConfig } from "./home.js";
 import { parseConfigValue } from "./node-config.js";
 import type { ServeNode } from "./serve-types.js";
@@ -13,7 +17,7 @@ export type { CliIo } from "../common/cli.js";
 export function createNodeCli(io: CliIo = processIo): Command {
   const program = new Command("fbm-node")
     .description("A hospital node of fbm: keeps a catalogue of local datasets and trains plans for a researcher")
-    .version(packageVersion(), "-V, --version", "print the version")
+    .addOption(versionOption()).on("option:version", printVersion(io, versionText))
     .option("--home <dir>", "node home folder (default: $FBM_NODE_HOME, else ./fbm-node)")
     .option("--json", "machine output: one JSON value on stdout")
     .option("--debug", "print stack traces with errors")
@@ -24,16 +28,19 @@ export function createNodeCli(io: CliIo = processIo): Command {
 
   program
     .command("init")
-    .description("create the node home: config.json and an empty catalogue")
+    .description("create the node home: config.json, an empty catalogue and the node's TLS key pair (node.key, node.crt)")
     .option("--name <name>", "node name shown to researchers (default: the host name)")
     .option("--researcher <url>", "researcher URL (default: http://127.0.0.1:50051)")
     .action(async (options) => {
       const dir = ctx.homeDir();
       const config = await initHome(dir, options);
-      ctx.result({ home: dir, ...config }, `Created node home ${dir}\nnode id: ${config.node_id}`);
+      const fingerprint = (await readNodeIdentity(dir))?.fingerprint;
+      ctx.result({ home: dir, ...config, fingerprint }, `Created node home ${dir}\nnode id: ${config.node_id}\nfingerprint: ${fingerprint}`);
     });
 
   program.addCommand(datasetCommand(ctx));
+  program.addCommand(planCommand(ctx));
+  program.addCommand(identityCommand(ctx));
   program.addCommand(configCommand(ctx));
 
   program
@@ -64,7 +71,7 @@ function configCommand(ctx: CliContext): Command {
   const config = new Command("config").description("read or change the node config");
   config
     .command("get")
-    .description("print one config value (keys: node_id, created_at, plan_approval, researcher, name)")
+    .description("print one config value (keys: node_id, created_at, plan_approval, max_params, researcher, researcher_cert, researcher_fingerprint, name)")
     .argument("<key>")
     .action(async (key) => {
       const value = await getConfig(ctx.homeDir(), key);
@@ -73,7 +80,7 @@ function configCommand(ctx: CliContext): Command {
     });
   config
     .command("set")
-    .description("change one config value (keys: plan_approval true|false, researcher URL, name)")
+    .description("change one config value (keys: plan_approval true|false, max_params N, researcher URL, researcher_cert PATH, researcher_fingerprint sha256:…, name)")
     .argument("<key>")
     .argument("<value>")
     .action(async (key, value) => {

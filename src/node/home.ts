@@ -4,6 +4,7 @@ import { InputError } from "../common/errors.js";
 import { parseOrThrow } from "../common/validation.js";
 import { writeFileAtomic } from "../common/atomic-write.js";
 import { createCatalogue, type Catalogue } from "./catalogue.js";
+import { createNodeIdentity, identityPaths } from "./identity.js";
 import {
   checkReadableKey, newNodeConfig, nodeConfigSchema, parseConfigValue, type NodeConfig,
 } from "./node-config.js";
@@ -27,10 +28,10 @@ export function resolveHome(flag?: string, env: NodeJS.ProcessEnv = process.env)
   return resolve(flag || env.FBM_NODE_HOME || "fbm-node");
 }
 
-/** Creates `config.json` and an empty catalogue in `dir`; refuses if a home is already there. */
+/** Creates `config.json`, an empty catalogue and the node's key pair in `dir`; refuses if a home is already there. */
 export async function initHome(dir: string, options: { name?: string; researcher?: string } = {}): Promise<NodeConfig> {
   const paths = homePaths(dir);
-  for (const file of [paths.config, paths.catalogue]) {
+  for (const file of [paths.config, paths.catalogue, ...Object.values(identityPaths(dir))]) {
     if (await exists(file)) {
       throw new InputError(`A node home already exists at ${dir} (found ${file}); use another --home or remove it first`);
     }
@@ -40,6 +41,7 @@ export async function initHome(dir: string, options: { name?: string; researcher
   const catalogue = await createCatalogue({ path: paths.catalogue });
   await writeFileAtomic(paths.catalogue, `${JSON.stringify(catalogue.store.getContent(), null, 2)}\n`);
   await catalogue.close();
+  await createNodeIdentity(dir, config.node_id);
   await writeConfig(dir, config);
   return config;
 }
@@ -72,7 +74,7 @@ export async function loadHome(dir: string): Promise<NodeHome> {
 /** The value of one config key (`config get`). */
 export async function getConfig(dir: string, key: string): Promise<string | boolean | number> {
   const config = await readConfig(dir);
-  return config[checkReadableKey(key)];
+  return config[checkReadableKey(key)] ?? "";
 }
 
 /** Sets one config key from its text form (`config set`), validated, saved atomically; returns the new config. */

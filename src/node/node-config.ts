@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { z } from "zod";
 import { InputError } from "../common/errors.js";
+import { parsePinValue } from "./researcher-pin.js";
 
 /** The node's `config.json`. Snake-case keys, as typed by `fbm-node config get/set`. */
 export interface NodeConfig {
@@ -13,6 +14,9 @@ export interface NodeConfig {
   plan_approval: boolean;
   /** Largest model (parameter count) the node builds; bigger plans are refused before any allocation. */
   max_params: number;
+  /** TLS pin of the researcher (see researcher-pin.ts): path to its PEM certificate, or its sha256 fingerprint. */
+  researcher_cert?: string;
+  researcher_fingerprint?: string;
   created_at: string;
 }
 
@@ -20,7 +24,7 @@ export const DEFAULT_RESEARCHER = "http://127.0.0.1:50051";
 export const DEFAULT_MAX_PARAMS = 10_000_000;
 
 /** Keys `config set` may change; `node_id` and `created_at` are read-only. */
-export const settableKeys = ["plan_approval", "max_params", "researcher", "name"] as const;
+export const settableKeys = ["plan_approval", "max_params", "researcher", "researcher_cert", "researcher_fingerprint", "name"] as const;
 export type SettableKey = (typeof settableKeys)[number];
 export const readableKeys = ["node_id", "created_at", ...settableKeys] as const;
 export type ReadableKey = (typeof readableKeys)[number];
@@ -33,6 +37,8 @@ export const nodeConfigSchema = z.strictObject({
   researcher: httpUrl,
   plan_approval: z.boolean(),
   max_params: z.number().int().positive().default(DEFAULT_MAX_PARAMS),
+  researcher_cert: z.string().optional(),
+  researcher_fingerprint: z.string().optional(),
   created_at: z.string(),
 });
 
@@ -71,6 +77,7 @@ export function parseConfigValue(key: string, value: string): string | boolean |
     if (Number.isSafeInteger(n) && n > 0) return n;
     throw new InputError(`Config key "max_params" must be a positive whole number of parameters like 10000000, got "${value}"`);
   }
+  if (key === "researcher_cert" || key === "researcher_fingerprint") return parsePinValue(key, value);
   if (key === "researcher") {
     if (isHttpUrl(value)) return value.replace(/\/+$/, "");
     throw new InputError(`Config key "researcher" must be an http(s) URL like ${DEFAULT_RESEARCHER}, got "${value}"`);

@@ -1,11 +1,13 @@
-import { createGrpcTransport } from "@connectrpc/connect-node";
 import { selectBackend } from "../ml/backend.js";
 import { createResearcherClient } from "../wire/index.js";
 import { createDatasetLoader } from "./dataset-loader.js";
 import { createExecutor } from "./executors/index.js";
-import { loadHome } from "./home.js";
+import { homePaths, loadHome } from "./home.js";
+import { createPlanGate } from "./plan-gate.js";
+import { createPlanRegistry } from "./plan-registry.js";
 import { runPollLoop } from "./poll-loop.js";
 import type { ServeOptions } from "./serve-types.js";
+import { createNodeTransport } from "./transport.js";
 import { packageVersion } from "../common/version.js";
 
 /** `fbm-node serve`: open the home, pick the tfjs backend, then pull and run tasks until stopped. */
@@ -13,8 +15,11 @@ export async function serveNode(options: ServeOptions): Promise<void> {
   const home = await loadHome(options.homeDir);
   const { config, catalogue } = home;
   const researcher = options.researcher ?? config.researcher;
+  const transport = await createNodeTransport({ url: researcher, homeDir: home.dir, config, log: options.log });
   const backend = await selectBackend({ log: options.log });
   await catalogue.watch();
+  // The registry re-reads plans.json on every request: `fbm-node plan approve` may run while serving.
+  const registry = await createPlanRegistry({ path: homePaths(home.dir).plans });
   options.log(`Node ${config.name} (${config.node_id}): ${catalogue.listDatasets().length} dataset(s); researcher ${researcher}`);
   if (!config.plan_approval) options.log("plan_approval is false: this node trains any valid plan without asking");
   const executor = createExecutor({
@@ -22,13 +27,15 @@ export async function serveNode(options: ServeOptions): Promise<void> {
     loader: createDatasetLoader(),
     version: packageVersion(),
     backend,
-    // Plan approval (a registry of approved plan ids) is not built yet; every valid plan is trained.
-    authorizePlan: async () => undefined,
+    authorizePlan: createPlanGate({
+      registry, catalogue, homeDir: home.dir, researcher, log: options.log,
+      policy: { name: config.name, planApproval: config.plan_approval, maxParams: config.max_params },
+    }),
     log: options.log,
   });
   try {
     await runPollLoop({
-      client: createResearcherClient(createGrpcTransport({ baseUrl: researcher })),
+      client: createResearcherClient(transport),
       researcherUrl: researcher,
       nodeId: config.node_id,
       name: config.name,
@@ -38,6 +45,7 @@ export async function serveNode(options: ServeOptions): Promise<void> {
       log: options.log,
     });
   } finally {
+    await registry.close();
     await catalogue.close();
   }
   options.log("Stopped");

@@ -20,6 +20,7 @@ export function modelCommands(io: CliIo, globals: () => { json?: true }): Comman
     .requiredOption("--model <dir>", "exported model folder (<out>/<name>/model)")
     .requiredOption("--data <file>", "CSV file with the same columns as in training")
     .option("--target <col>", "target column (default: the plan's)")
+    .option("--json", "print the result as one JSON object on stdout")
     .action(async (options) => {
       const { loadModel, loadCsv, taskKind, evaluateModel, createRowSource, allRows } = await ml();
       const exported = await loadModel(options.model);
@@ -32,7 +33,7 @@ export function modelCommands(io: CliIo, globals: () => { json?: true }): Comman
           plan: exported.plan, metrics: [...defaultMetricsFor(kind), "loss"], indices: allRows(data.rows),
         });
         const out = { samples: result.samples, metrics: result.values };
-        if (globals().json) io.stdout(`${JSON.stringify(out)}\n`);
+        if (options.json || globals().json) io.stdout(`${JSON.stringify(out)}\n`);
         else io.stderr(`${result.samples} samples  ${Object.entries(result.values).map(([k, v]) => `${k} ${v.toFixed(4)}`).join("  ")}\n`);
       } finally {
         exported.model.dispose();
@@ -43,6 +44,7 @@ export function modelCommands(io: CliIo, globals: () => { json?: true }): Comman
     .description("predictions of an exported model for each row of a local CSV file")
     .requiredOption("--model <dir>", "exported model folder (<out>/<name>/model)")
     .requiredOption("--data <file>", "CSV file with the feature columns used in training")
+    .option("--json", "print the predictions as one JSON object on stdout")
     .action(async (options) => {
       const { loadModel, loadCsv, predictWithModel } = await ml();
       const exported = await loadModel(options.model);
@@ -51,7 +53,7 @@ export function modelCommands(io: CliIo, globals: () => { json?: true }): Comman
         const p = await predictWithModel(exported.model, data, exported.normalization);
         const rows = Array.from({ length: p.rows }, (_, r) => Array.from(p.values.subarray(r * p.outputs, (r + 1) * p.outputs)));
         const predictions = p.outputs === 1 ? rows.map((r) => r[0]) : rows;
-        if (globals().json) io.stdout(`${JSON.stringify({ outputs: p.outputs, predictions })}\n`);
+        if (options.json || globals().json) io.stdout(`${JSON.stringify({ outputs: p.outputs, predictions })}\n`);
         else io.stdout(predictions.map((r) => (Array.isArray(r) ? r.join(",") : String(r))).join("\n") + "\n");
       } finally {
         exported.model.dispose();

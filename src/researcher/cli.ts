@@ -1,9 +1,11 @@
 import { Command } from "@commander-js/extra-typings";
 import { inheritSettings, processIo, runProgram, withStopSignal, type CliIo } from "../common/cli.js";
-import { Interrupted } from "../common/errors.js";
-import { packageVersion } from "../common/version.js";
+import { InputError, Interrupted } from "../common/errors.js";
+import { printVersion, versionOption } from "../common/version-option.js";
+import { versionText } from "../ml/backend-probe.js";
 import { createProgressPrinter } from "./progress-printer.js";
 import { modelCommands } from "./cli-model.js";
+import { tlsFromFlags, trustCommands } from "./cli-trust.js";
 
 // Commands load their heavy modules (TensorFlow.js, the server) on use, so --help stays fast.
 
@@ -11,21 +13,26 @@ import { modelCommands } from "./cli-model.js";
 export function createResearcherCli(io: CliIo = processIo): Command<any, any, any> {
   const program = new Command("fbm-researcher")
     .description("The fbm researcher: serves nodes, runs federated experiments, evaluates exported models")
-    .version(packageVersion(), "-V, --version", "print the version")
+    .addOption(versionOption()).on("option:version", printVersion(io, versionText))
     .option("--json", "machine output on stdout (JSON Lines for runs)")
     .option("--debug", "print stack traces with errors")
     .exitOverride()
+    .enablePositionalOptions()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr, outputError: () => {} })
     .argument("[experiment]", "experiment YAML file to run")
     .option("--listen <host:port>", "address nodes connect to", "127.0.0.1:50051")
     .option("--out <dir>", "parent folder of the run folder <out>/<name>/", "runs")
     .option("--resume", "continue the run folder's last complete round")
     .option("--trace <file>", "append every message received from nodes to FILE (JSON lines, parameters as shapes)")
+    .option("--cert <file>", "serve HTTPS with this certificate (fbm-researcher cert generate); nodes need mutual TLS")
+    .option("--key <file>", "private key of --cert")
+    .option("--allow-list <file>", "node certificates accepted with --cert (default: fbm-researcher/allowed-nodes.json)")
     .action(async (file, options) => {
       if (!file) {
         program.help({ error: true });
         return;
       }
+      const tls = tlsFromFlags(options);
       const { loadExperiment } = await import("./config.js");
       const { createExperiment } = await import("./experiment.js");
       const { selectBackend } = await import("../ml/backend.js");
@@ -36,7 +43,7 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
       await withStopSignal(io.signal, async (signal) => {
         const experiment = createExperiment(config, {
           listen: options.listen, outDir: options.out, resume: options.resume === true, signal, traceFile: options.trace,
-          log: (line) => io.stderr(`${line}\n`),
+          tls, log: (line) => io.stderr(`${line}\n`),
         });
         try {
           for await (const event of experiment.run()) {
@@ -57,13 +64,19 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
     .description("serve until nodes answer, then print the datasets they hold (never paths)")
     .option("--tags <a,b>", "only datasets carrying all these tags")
     .option("--listen <host:port>", "address nodes connect to", "127.0.0.1:50051")
-    .option("--wait <seconds>", "how long to wait for nodes", "10")
+    .option("--wait <seconds>", "how long to collect answers from nodes", "10")
+    .option("--nodes <n>", "stop waiting once this many nodes answered")
+    .option("--json", "print one JSON array (per node: id, name, datasets) on stdout")
+    .option("--cert <file>", "serve HTTPS with this certificate; nodes need mutual TLS")
+    .option("--key <file>", "private key of --cert")
+    .option("--allow-list <file>", "node certificates accepted with --cert (default: fbm-researcher/allowed-nodes.json)")
     .action(async (options) => {
+      const tls = tlsFromFlags(options);
       const tags = options.tags ? options.tags.split(",").map((t) => t.trim()).filter(Boolean) : [];
       const { listDatasets } = await import("./list-datasets.js");
       const result = await withStopSignal(io.signal, (signal) =>
-        listDatasets({ tags, listen: options.listen, waitSeconds: Number(options.wait), signal, log: (l) => io.stderr(`${l}\n`) }));
-      if (program.opts().json) io.stdout(`${JSON.stringify(result)}\n`);
+        listDatasets({ tags, listen: options.listen, waitSeconds: Number(options.wait), nodes: options.nodes === undefined ? undefined : positiveInt(options.nodes, "--nodes"), tls, signal, log: (l) => io.stderr(`${l}\n`) }));
+      if (options.json || program.opts().json) io.stdout(`${JSON.stringify(result)}\n`);
       else {
         for (const node of result) {
           io.stderr(`${node.name} (${node.node}): ${node.datasets.length} dataset(s)\n`);
@@ -73,8 +86,15 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
     });
 
   for (const command of modelCommands(io, () => program.opts())) program.addCommand(command);
+  for (const command of trustCommands(io, () => program.opts())) program.addCommand(command);
   inheritSettings(program);
   return program;
+}
+
+function positiveInt(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InputError(`Invalid ${flag} "${value}": give a whole number above 0`);
+  return n;
 }
 
 export function runResearcherCli(argv: string[], io: CliIo = processIo): Promise<number> {

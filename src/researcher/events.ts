@@ -33,5 +33,5 @@ export type ExperimentEvent =
       metrics: { global?: Record<string, number>; local?: Record<string, number> };
       seconds: number;
     }
-  | { event: "error"; message: string; round?: number; node?: string }
+  | { event: "error"; message: string; round?: number; node?: string; code?: string; plan?: string }
   | { event: "done"; rounds: number; metrics: Record<string, number>; model: string; run: string };

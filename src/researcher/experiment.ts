@@ -5,6 +5,7 @@ import { combineStats } from "../ml/normalize.js";
 import { planId, planJson } from "../ml/plan.js";
 import type { ColumnStats, NamedTensor, Normalization, TrainingArgs } from "../ml/types.js";
 import { createAggregator, type AggregatorState } from "./aggregators/index.js";
+import { awaitPlanApproval } from "./approval.js";
 import type { Experiment } from "./config.js";
 import type { ExperimentEvent, NodeFailure } from "./events.js";
 import { createHub, type Hub } from "./hub.js";
@@ -12,7 +13,7 @@ import { openRunFolder } from "./run-folder.js";
 import { createRoster, type Participant } from "./roster.js";
 import { commonInput } from "./sample-shape.js";
 import { selectNodes, weightedMetrics } from "./selection.js";
-import { startServer } from "./server.js";
+import { startServer, type ResearcherTls } from "./server.js";
 import { runTrainRound, type NodeUpdate } from "./train-round.js";
 import { decodeParams, encodeParams } from "./params-json.js";
 import { exportModel } from "./export-model.js";
@@ -21,6 +22,8 @@ import { createTrace } from "./trace.js";
 export interface ExperimentOptions {
   /** HOST:PORT to serve on (default 127.0.0.1:50051); ignored when `hub` is given. */
   listen?: string;
+  /** Serve HTTPS with mutual TLS: certificate, key and node allow-list files (see startServer). */
+  tls?: ResearcherTls;
   /** Parent of the run folder (default ./runs). */
   outDir?: string;
   /** Continue from the run folder's last complete round. */
@@ -65,7 +68,7 @@ async function runExperiment(config: Experiment, options: ExperimentOptions, emi
   const folder = await openRunFolder(options.outDir ?? "runs", config.name, { resume: options.resume ?? false });
   const hub = options.hub ?? createHub();
   const server = options.hub ? undefined : await startServer({
-    listen: options.listen ?? "127.0.0.1:50051", hub, log,
+    listen: options.listen ?? "127.0.0.1:50051", hub, log, tls: options.tls,
     onReceived: options.traceFile ? createTrace(options.traceFile) : undefined,
   });
   const onNode = ({ state, node }: { state: "connected" | "lost"; node: { nodeId: string; name: string } }) =>
@@ -95,10 +98,17 @@ async function runExperiment(config: Experiment, options: ExperimentOptions, emi
     const first = await roster.waitFor(config.nodes.min, { waitMs: config.nodes.waitMs, signal: options.signal });
     emit({ event: "datasets", nodes: first.map((p) => ({ node: p.node, name: p.name, dataset: p.dataset.id, samples: p.dataset.sampleCount })) });
     const input = saved ? { sampleShape: saved.sampleShape, features: saved.features } : commonInput(plan, first);
+    let global: NamedTensor[] = saved ? decodeParams(saved.params) : initialParams(config, input.sampleShape);
+    // Nodes train only plans their operators approved: learn that now, not from a failed round 1.
+    await awaitPlanApproval({
+      hub, experiment: config.name, participants: first, planId: id, planJson: json, global,
+      args: { ...config.training, fedproxMu: 0 }, waitMs: config.nodes.waitMs, timeoutMs: config.nodes.roundTimeoutMs,
+      signal: options.signal,
+      onRefusal: (f) => emit({ event: "error", node: f.node, code: f.code, plan: id, message: `${f.name}: ${f.message}` }),
+    });
     const normalization = saved ? saved.normalization : await gatherNormalization(hub, config, first, json);
     if (normalization && !saved) emit({ event: "normalization", method: normalization.method, columns: normalization.columns });
 
-    let global: NamedTensor[] = saved ? decodeParams(saved.params) : initialParams(config, input.sampleShape);
     let state: AggregatorState = saved?.aggregatorState ?? {};
     const history: unknown[] = saved?.history ?? [];
     const args: TrainingArgs = { ...config.training, fedproxMu: 0 };

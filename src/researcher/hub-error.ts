@@ -1,5 +1,5 @@
 /** Why the hub refused something a node sent; the service maps `reason` to a Connect code. */
-export type HubErrorReason = "unknown_task" | "wrong_node" | "duplicate_reply" | "identity_in_use" | "closed";
+export type HubErrorReason = "unknown_task" | "wrong_node" | "duplicate_reply" | "invalid_reply" | "identity_in_use" | "closed";
 
 export class HubError extends Error {
   override name = "HubError";
@@ -8,10 +8,10 @@ export class HubError extends Error {
   }
 }
 
-/** A task's node went away (stopped polling) or the task timed out before a reply came. */
+/** A task's node went away (stopped polling), the task timed out, or the node's reply was refused on arrival. */
 export class TaskFailure extends Error {
   override name = "TaskFailure";
-  constructor(readonly reason: "node_lost" | "timeout" | "aborted", message: string) {
+  constructor(readonly reason: "node_lost" | "timeout" | "aborted" | "bad_reply" | "invalid_update", message: string) {
     super(message);
   }
 }

@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
-import type { FeedbackEnvelope, ReplyBody, ReplyEnvelope, TaskBody, TaskEnvelope } from "../wire/index.js";
+import { toParamsHeader, type FeedbackEnvelope, type ReplyBody, type ReplyEnvelope, type ReplyHead, type TaskBody, type TaskEnvelope } from "../wire/index.js";
 import { HubError, TaskFailure } from "./hub-error.js";
+import { headProblem } from "./reply-check.js";
 
 /**
  * The researcher's switchboard, free of any transport: nodes long-poll for tasks, the runner sends
@@ -34,6 +35,14 @@ export interface Hub extends EventEmitter<HubEvents> {
   nextTask(hello: NodeHello, options: { signal: AbortSignal; waitMs?: number }): Promise<TaskEnvelope | undefined>;
   /** Puts back a task whose sending failed half-way (the node's stream broke). */
   requeue(nodeId: string, task: TaskEnvelope): void;
+  /**
+   * Checks a reply's head before its parameter bytes are read (same checks as `deliver`, plus the reply
+   * kind and a train reply's tensors against the model sent) and returns the parameter bytes it may
+   * carry. A head that cannot answer the task fails the task at once (TaskFailure) and throws.
+   */
+  admit(head: ReplyHead): number;
+  /** Fails an admitted task whose reply stream then broke or lied (bad_reply), if still outstanding. */
+  abandon(taskId: string, nodeId: string, message: string): void;
   /** A node's reply; throws HubError for a task that was not sent to that node, or twice. */
   deliver(reply: ReplyEnvelope): void;
   feedback(f: FeedbackEnvelope): void;
@@ -53,6 +62,7 @@ export interface HubOptions {
 
 interface Outstanding {
   nodeId: string;
+  task: TaskEnvelope;
   resolve: (body: ReplyBody) => void;
   reject: (error: Error) => void;
 }
@@ -117,6 +127,25 @@ export function createHub(options: HubOptions = {}): Hub {
     return record;
   }
 
+  function answerable(reply: { taskId: string; nodeId: string }): Outstanding {
+    const o = outstanding.get(reply.taskId);
+    if (!o) {
+      if (answered.has(reply.taskId)) throw new HubError("duplicate_reply", `Task ${reply.taskId} was already answered`);
+      throw new HubError("unknown_task", `No task ${reply.taskId} is waiting for a reply`);
+    }
+    if (o.nodeId !== reply.nodeId) {
+      throw new HubError("wrong_node", `Task ${reply.taskId} was not sent to node ${reply.nodeId}`);
+    }
+    return o;
+  }
+
+  /** Takes a task out of the outstanding set as answered; the caller resolves or rejects it. */
+  function settle(taskId: string, o: Outstanding): Outstanding {
+    outstanding.delete(taskId);
+    answered.add(taskId);
+    return o;
+  }
+
   const hub = Object.assign(emitter, {
     register(hello: NodeHello): NodeRecord {
       if (closed) throw new HubError("closed", "The researcher is shutting down");
@@ -158,19 +187,26 @@ export function createHub(options: HubOptions = {}): Hub {
       queues.set(nodeId, queue);
     },
 
+    admit(head: ReplyHead): number {
+      const o = answerable(head);
+      const problem = headProblem(o.task.body, head);
+      if (problem) {
+        settle(head.taskId, o).reject(new TaskFailure(problem.code, problem.message));
+        throw new HubError("invalid_reply", `Task ${head.taskId} cannot take this reply: ${problem.message}`);
+      }
+      touch(head.nodeId);
+      return o.task.body.kind === "train" ? toParamsHeader(o.task.body.params).totalBytes : 0;
+    },
+
+    abandon(taskId: string, nodeId: string, message: string): void {
+      const o = outstanding.get(taskId);
+      if (o?.nodeId === nodeId) settle(taskId, o).reject(new TaskFailure("bad_reply", message));
+    },
+
     deliver(reply: ReplyEnvelope): void {
-      const o = outstanding.get(reply.taskId);
-      if (!o) {
-        if (answered.has(reply.taskId)) throw new HubError("duplicate_reply", `Task ${reply.taskId} was already answered`);
-        throw new HubError("unknown_task", `No task ${reply.taskId} is waiting for a reply`);
-      }
-      if (o.nodeId !== reply.nodeId) {
-        throw new HubError("wrong_node", `Task ${reply.taskId} was not sent to node ${reply.nodeId}`);
-      }
+      const o = answerable(reply);
       touch(reply.nodeId);
-      outstanding.delete(reply.taskId);
-      answered.add(reply.taskId);
-      o.resolve(reply.body);
+      settle(reply.taskId, o).resolve(reply.body);
     },
 
     feedback(f: FeedbackEnvelope): void {
@@ -198,6 +234,7 @@ export function createHub(options: HubOptions = {}): Hub {
         const onAbort = () => fail(new TaskFailure("aborted", "Stopped"));
         outstanding.set(task.taskId, {
           nodeId,
+          task,
           resolve: (reply) => {
             cleanup();
             resolve(reply);

@@ -3,6 +3,7 @@ import type { Hub } from "./hub.js";
 import { TaskFailure } from "./hub-error.js";
 import type { NodeFailure } from "./events.js";
 import type { Participant } from "./roster.js";
+import { tensorsProblem } from "./reply-check.js";
 
 /** One node's successful local training. */
 export interface NodeUpdate {
@@ -46,7 +47,7 @@ export async function runTrainRound(input: RoundInput): Promise<{ updates: NodeU
       }, { timeoutMs: input.timeoutMs, signal: input.signal, experiment: input.experiment });
       if (reply.kind === "error") return fail(reply.code, reply.message);
       if (reply.kind !== "train") return fail("bad_reply", `Node answered a train task with a ${reply.kind} reply`);
-      const problem = checkUpdate(reply.result, input.global);
+      const problem = checkUpdate(reply.result, input.global, participant.dataset.sampleCount || undefined);
       if (problem) return fail("invalid_update", problem);
       updates.push({ participant, result: reply.result });
     } catch (error) {
@@ -59,20 +60,20 @@ export async function runTrainRound(input: RoundInput): Promise<{ updates: NodeU
   return { updates: updates.sort(order), failures: failures.sort(order) };
 }
 
-/** Why an update cannot be aggregated (names, shapes, dtypes, non-finite values, sample count), or undefined. */
-export function checkUpdate(result: TrainResult, global: NamedTensor[]): string | undefined {
+/**
+ * Why an update cannot be aggregated (names, shapes, dtypes, non-finite values, a sample count that is
+ * not a positive integer or exceeds `maxSamples`, the size of the dataset the node announced), or undefined.
+ */
+export function checkUpdate(result: TrainResult, global: NamedTensor[], maxSamples = 1e12): string | undefined {
   if (!Number.isInteger(result.sampleCount) || result.sampleCount <= 0 || result.sampleCount > 1e12) {
     return `sample count ${result.sampleCount} is not a positive integer`;
   }
-  if (result.params.length !== global.length) {
-    return `it has ${result.params.length} tensors, the model has ${global.length}`;
+  if (result.sampleCount > maxSamples) {
+    return `sample count ${result.sampleCount} exceeds the ${maxSamples} samples of its dataset`;
   }
-  for (let i = 0; i < global.length; i++) {
-    const got = result.params[i];
-    const want = global[i];
-    if (got.name !== want.name || got.dtype !== want.dtype || got.shape.join(",") !== want.shape.join(",")) {
-      return `tensor ${i} is "${got.name}" [${got.shape}] ${got.dtype}, expected "${want.name}" [${want.shape}] ${want.dtype}`;
-    }
+  const problem = tensorsProblem(result.params, global);
+  if (problem) return problem;
+  for (const got of result.params) {
     for (const v of got.data) {
       if (!Number.isFinite(v)) return `tensor "${got.name}" contains ${v}`;
     }

@@ -2,8 +2,8 @@
 export { ResearcherService, type GetTaskRequest } from "../gen/fbm/v1/researcher_pb.js";
 export * from "./messages.js";
 export { encodeTask, decodeTask, pollAccepted } from "./task-codec.js";
-export { encodeReply, decodeReply } from "./reply-codec.js";
+export { encodeReply, decodeReply, type ReplyHead } from "./reply-codec.js";
 export { encodeFeedback, decodeFeedback } from "./feedback-codec.js";
 export { toChunks, fromChunks, fromBytes, toParamsHeader, DEFAULT_CHUNK_BYTES, type ParamsHeader, type TensorSpec } from "./tensor-bytes.js";
-export { WireError } from "./wire-error.js";
+export { WireError, WireLimitError } from "./wire-error.js";
 export { createResearcherClient, type ResearcherClient } from "./client.js";

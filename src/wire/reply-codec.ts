@@ -3,8 +3,8 @@ import { ReplyChunkSchema, ReplySchema, type Reply, type ReplyChunk } from "../g
 import type { MetricValues, NamedTensor } from "../ml/types.js";
 import type { ReplyBody, ReplyEnvelope } from "./messages.js";
 import { fromHeaderPb, readHeadedStream, toHeaderPb } from "./params-codec.js";
-import { DEFAULT_CHUNK_BYTES, toChunks, toParamsHeader } from "./tensor-bytes.js";
-import { WireError } from "./wire-error.js";
+import { DEFAULT_CHUNK_BYTES, toChunks, toParamsHeader, type ParamsHeader } from "./tensor-bytes.js";
+import { WireError, WireLimitError } from "./wire-error.js";
 
 /** A reply as the chunks of one ReplyTask request: the Reply message, then its parameter bytes. */
 export function* encodeReply(envelope: ReplyEnvelope, chunkBytes = DEFAULT_CHUNK_BYTES): Generator<ReplyChunk> {
@@ -57,13 +57,32 @@ function toMetricsInit(m: MetricValues | undefined) {
   return m ? { values: m.values, samples: BigInt(m.samples) } : undefined;
 }
 
-/** The reply carried by a ReplyTask request stream. */
-export async function decodeReply(stream: AsyncIterable<ReplyChunk>, options: { maxBytes?: number } = {}): Promise<ReplyEnvelope> {
-  const read = await readHeadedStream(
-    parts(stream),
-    (reply: Reply) => fromHeaderPb(reply.kind.case === "train" ? reply.kind.value.params : undefined),
-    options,
-  );
+/** What a reply says about itself before its parameter bytes arrive. */
+export interface ReplyHead {
+  taskId: string;
+  nodeId: string;
+  kind: ReplyBody["kind"] | "unknown";
+  params: ParamsHeader;
+}
+
+/**
+ * The reply carried by a ReplyTask request stream. `admit` sees the reply's head before any parameter
+ * bytes are read: it may throw to refuse the reply, and returns the most parameter bytes it accepts.
+ */
+export async function decodeReply(
+  stream: AsyncIterable<ReplyChunk>,
+  options: { maxBytes?: number; admit?: (head: ReplyHead) => number } = {},
+): Promise<ReplyEnvelope> {
+  const headerOf = (reply: Reply): ParamsHeader => {
+    const params = fromHeaderPb(reply.kind.case === "train" ? reply.kind.value.params : undefined);
+    const kind = reply.kind.case === undefined ? "unknown" : reply.kind.case;
+    const limit = options.admit?.({ taskId: reply.taskId, nodeId: reply.nodeId, kind, params });
+    if (limit !== undefined && params.totalBytes > limit) {
+      throw new WireLimitError(`The reply announces ${params.totalBytes} parameter bytes; at most ${limit} are accepted for this task`);
+    }
+    return params;
+  };
+  const read = await readHeadedStream(parts(stream), headerOf, options);
   if (!read) throw new WireError("Reply stream is empty");
   const { message: reply, params } = read;
   return { taskId: reply.taskId, nodeId: reply.nodeId, body: toReplyBody(reply, params) };

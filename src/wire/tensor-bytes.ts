@@ -1,5 +1,5 @@
 import type { DTypeName, NamedTensor } from "../ml/types.js";
-import { WireError } from "./wire-error.js";
+import { WireError, WireLimitError } from "./wire-error.js";
 
 /**
  * Named tensors as they travel: a header (name, shape, dtype per tensor) plus one run of raw
@@ -136,7 +136,7 @@ function toCheckedTotal(header: ParamsHeader, maxBytes = Number.MAX_SAFE_INTEGER
     throw new WireError(`Parameter header says ${header.totalBytes} bytes but its tensors need ${total}`);
   }
   if (total > maxBytes) {
-    throw new WireError(`Parameters of ${total} bytes exceed the limit of ${maxBytes} bytes`);
+    throw new WireLimitError(`Parameters of ${total} bytes exceed the limit of ${maxBytes} bytes`);
   }
   return total;
 }

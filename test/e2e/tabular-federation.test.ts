@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { cli, prepareNodes, researcherBin, runFederation, type FederationRun } from "../../scripts/lib/federation.js";
 import { writeTabularCsv } from "../../scripts/lib/synthetic.js";
+import { readSafetensors } from "../support/safetensors-reader.js";
 
 /** Every file below `dir`, recursively. */
 function files(dir: string): string[] {
@@ -25,7 +26,7 @@ describe("a researcher and two node processes over HTTP/2 (port 0)", { timeout: 
     const homes = prepareNodes(dir, csvs.map((path, i) => ({
       name: `node-${i}`,
       datasets: [["--type", "csv", "--path", path, "--tags", "e2e,tabular", "--target", "label"]],
-    })));
+    })), { planApproval: false });
     const experiment = join(dir, "experiment.yaml");
     writeFileSync(experiment, [
       "name: separable",
@@ -75,6 +76,23 @@ describe("a researcher and two node processes over HTTP/2 (port 0)", { timeout: 
     const result = JSON.parse(stdout);
     assert.equal(result.samples, 200);
     assert.ok(result.metrics.accuracy > 0.9, stdout);
+  });
+
+  it("exports model.safetensors holding exactly the tfjs model's weights", () => {
+    const model = run.events.at(-1)!.model as string;
+    const manifest = JSON.parse(readFileSync(join(model, "model.json"), "utf8")).weightsManifest[0];
+    const weights = readFileSync(join(model, manifest.paths[0]));
+    const safetensors = readSafetensors(readFileSync(join(model, "model.safetensors")));
+    const names = Object.keys(safetensors.tensors);
+    assert.equal(names.length, manifest.weights.length);
+    let offset = 0;
+    manifest.weights.forEach((w: { name: string; shape: number[] }, i: number) => {
+      const n = w.shape.reduce((a, b) => a * b, 1);
+      const tfjs = Array.from({ length: n }, (_, k) => weights.readFloatLE(offset + 4 * k));
+      offset += 4 * n;
+      assert.deepEqual(safetensors.tensors[names[i]].shape, w.shape, w.name);
+      assert.deepEqual(safetensors.tensors[names[i]].values, tfjs, w.name);
+    });
   });
 
   it("never lets a dataset path reach the researcher or its files", () => {

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { PNG } from "pngjs";
 import { after, before, describe, it } from "node:test";
 import { runNodeCli } from "../../src/node/cli.js";
+import { probeBackend } from "../../src/ml/backend-probe.js";
 import type { DatasetEntry } from "../../src/node/catalogue.js";
 
 const root = mkdtempSync(join(tmpdir(), "fbm-cli-"));
@@ -152,7 +153,7 @@ describe("fbm-node CLI", () => {
 
   it("--version prints the package version; --help exits 0; a group without its command exits 2", async () => {
     const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
-    assert.deepEqual(await run("--version"), { code: 0, stdout: `${pkg.version}\n`, stderr: "" });
+    assert.deepEqual(await run("--version"), { code: 0, stdout: `${pkg.version}\ntfjs backend: ${probeBackend()}\n`, stderr: "" });
     const help = await run("dataset", "add", "--help");
     assert.equal(help.code, 0);
     assert.match(help.stdout, /--tags <tags>/);

@@ -19,9 +19,9 @@ export function createExecutor(runtime: NodeRuntime): TaskExecutor {
         case "search":
           return { kind: "datasets", datasets: runtime.catalogue.findByTags(body.tags).map(toDatasetInfo) };
         case "stats":
-          return await executeStats(runtime, body.datasetId, body.planJson);
+          return await executeStats(runtime, body.datasetId, body.planJson, task.experiment);
         case "train":
-          return await executeTrain(runtime, body, context);
+          return await executeTrain(runtime, body, context, task.experiment);
       }
     } catch (error) {
       if (context.signal.aborted) return { kind: "error", code: "node_stopping", message: "The node is shutting down" };

@@ -9,7 +9,7 @@ export interface NodeRuntime {
   loader: DatasetLoader;
   version: string;
   backend: string;
-  /** Undefined when the node may train this plan; otherwise the error reply to send. */
-  authorizePlan(planId: string, plan: Plan): Promise<ReplyBody | undefined>;
+  /** Undefined when the node may run this plan (for this experiment, on this dataset); otherwise the error reply to send. */
+  authorizePlan(planId: string, plan: Plan, request?: { experiment?: string; datasetId?: string }): Promise<ReplyBody | undefined>;
   log(line: string): void;
 }

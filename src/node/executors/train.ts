@@ -1,7 +1,7 @@
 import { FbmError } from "../../common/errors.js";
 import { sha256Hex } from "../../common/canonical-json.js";
 import { columnStats } from "../../ml/normalize.js";
-import { parsePlan, type Plan } from "../../ml/plan.js";
+import { parsePlan, planId, type Plan } from "../../ml/plan.js";
 import { trainLocal } from "../../ml/train.js";
 import type { ReplyBody, TrainTaskBody } from "../../wire/index.js";
 import type { TaskContext } from "../poll-loop.js";
@@ -28,9 +28,9 @@ function datasetOf(runtime: NodeRuntime, id: string) {
 }
 
 /** Local training (or, with no epochs and no updates, validation only) on one catalogued dataset. */
-export async function executeTrain(runtime: NodeRuntime, task: TrainTaskBody, context: TaskContext): Promise<ReplyBody> {
+export async function executeTrain(runtime: NodeRuntime, task: TrainTaskBody, context: TaskContext, experiment?: string): Promise<ReplyBody> {
   const plan = checkPlan(task.planId, task.planJson);
-  const refusal = await runtime.authorizePlan(task.planId, plan);
+  const refusal = await runtime.authorizePlan(task.planId, plan, { experiment, datasetId: task.datasetId });
   if (refusal) return refusal;
   const entry = datasetOf(runtime, task.datasetId);
   const data = await runtime.loader.load(entry, plan);
@@ -44,7 +44,9 @@ export async function executeTrain(runtime: NodeRuntime, task: TrainTaskBody, co
       context.feedback({ kind: "progress", ...p });
     },
   });
-  if (task.args.epochs === 0 && task.args.updates === 0) {
+  if (task.args.epochs === 0 && task.args.updates === 0 && !task.args.testOnGlobal && !task.args.testOnLocal) {
+    runtime.log(`Plan ${task.planId.slice(0, 12)} is ready to train on "${entry.name}" (${result.sampleCount} training samples)`);
+  } else if (task.args.epochs === 0 && task.args.updates === 0) {
     runtime.log(`Validated the global model on "${entry.name}": ${formatMetrics(result.globalMetrics?.values)}`);
   } else {
     runtime.log(`Round ${task.round}: trained on "${entry.name}" (${result.sampleCount} samples) in ${result.seconds.toFixed(1)} s, loss ${result.trainLoss.toFixed(4)}`);
@@ -53,8 +55,11 @@ export async function executeTrain(runtime: NodeRuntime, task: TrainTaskBody, co
 }
 
 /** Per-column count/sum/sum of squares/min/max of the features the plan uses, for global scaling. */
-export async function executeStats(runtime: NodeRuntime, datasetId: string, planJson: string): Promise<ReplyBody> {
+export async function executeStats(runtime: NodeRuntime, datasetId: string, planJson: string, experiment?: string): Promise<ReplyBody> {
   const plan = parsePlan(JSON.parse(planJson));
+  // A stats task carries no plan id: the plan's own (canonical) id is the one the operator approves.
+  const refusal = await runtime.authorizePlan(planId(plan), plan, { experiment, datasetId });
+  if (refusal) return refusal;
   const entry = datasetOf(runtime, datasetId);
   const data = await runtime.loader.load(entry, plan);
   return { kind: "stats", columns: columnStats(data) };

@@ -1,0 +1,45 @@
+import { fork, type ChildProcess } from "node:child_process";
+
+/** Helper processes of a benchmark: a TypeScript file run with tsx, talking over the IPC channel. */
+
+/** Starts `file` (a .ts path) under tsx with an IPC channel; its stdout/stderr go to ours. */
+export function forkTs(file: string, args: string[] = []): ChildProcess {
+  return fork(file, args, { execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+}
+
+/** The next message from `child` of the given `type`; rejects when the child exits first. */
+export function nextMessage<T extends { type: string }>(child: ChildProcess, type: T["type"]): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (message: unknown) => {
+      if ((message as { type?: string } | null)?.type !== type) return;
+      cleanup();
+      resolve(message as T);
+    };
+    const onExit = (code: number | null, signal: string | null) => {
+      cleanup();
+      reject(new Error(`Helper process exited (${signal ?? `code ${code}`}) before sending "${type}"`));
+    };
+    const cleanup = () => {
+      child.off("message", onMessage);
+      child.off("exit", onExit);
+    };
+    child.on("message", onMessage);
+    child.on("exit", onExit);
+  });
+}
+
+/** Resolves when `child` has exited; rejects on a non-zero exit code. */
+export function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return child.exitCode === 0 ? Promise.resolve() : Promise.reject(new Error(`Helper process exited with code ${child.exitCode}`));
+  return new Promise((resolve, reject) => {
+    child.once("exit", (code, signal) =>
+      code === 0 ? resolve() : reject(new Error(`Helper process exited (${signal ?? `code ${code}`})`)));
+  });
+}
+
+/** Sends a message to the parent (a helper's side of the channel); resolves once it is written. */
+export function toParent<T extends { type: string }>(message: T): Promise<void> {
+  const send = process.send?.bind(process);
+  if (!send) throw new Error("This helper runs only as a child of a benchmark (no IPC channel)");
+  return new Promise((resolve, reject) => send(message, undefined, {}, (error) => (error ? reject(error) : resolve())));
+}

@@ -1,0 +1,49 @@
+/**
+ * Helper process of bench/transfer.ts: a node that polls the researcher with the real client and
+ * poll loop, and answers each train task with the parameters it received (no training). It tells the
+ * parent when a task has fully arrived (with its memory peak while receiving), and its peak since then on request.
+ * Usage (from the benchmark): echo-node.ts <researcher url>
+ */
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { runPollLoop, type TaskExecutor } from "../../src/node/poll-loop.js";
+import { createResearcherClient } from "../../src/wire/index.js";
+import { toParent } from "./child.js";
+import { createMemorySampler, type MemoryFigures } from "./memory.js";
+
+/** Messages from the parent. */
+export type EchoCommand = { type: "reset" } | { type: "report" } | { type: "stop" };
+/** Messages to the parent; `at` is epoch milliseconds (performance.timeOrigin + now), comparable across processes. */
+export type EchoEvent = { type: "received"; at: number; peak: MemoryFigures } | { type: "peaks"; peak: MemoryFigures };
+
+const baseUrl = process.argv[2];
+// The node's own limit on one message (src/node/transport.ts); parameter chunks are about 1 MiB.
+const client = createResearcherClient(createGrpcTransport({ baseUrl, readMaxBytes: 16 * 1024 * 1024 }));
+const sampler = createMemorySampler({ intervalMs: 50 });
+const stop = new AbortController();
+
+const echo: TaskExecutor = async (task) => {
+  const at = performance.timeOrigin + performance.now();
+  // The peak while the task arrived; from here on, the peak while the echo goes back.
+  const peak = sampler.peak();
+  sampler.reset();
+  await toParent({ type: "received", at, peak });
+  if (task.body.kind !== "train") return { kind: "error", code: "unsupported", message: `echo node ignores ${task.body.kind} tasks` };
+  return { kind: "train", result: { params: task.body.params, sampleCount: 1, trainLoss: 0, seconds: 0 } };
+};
+
+const onCommand = (command: EchoCommand) => {
+  if (command.type === "reset") sampler.reset();
+  else if (command.type === "report") void toParent({ type: "peaks", peak: sampler.peak() });
+  else stop.abort();
+};
+process.on("message", onCommand);
+// Stop with the benchmark, even when it dies without saying so.
+process.once("disconnect", () => stop.abort());
+
+await runPollLoop({
+  client, researcherUrl: baseUrl, nodeId: "bench-node", name: "bench-node", version: "bench",
+  execute: echo, signal: stop.signal, log: () => {}, waitSeconds: 5,
+});
+sampler.stop();
+process.off("message", onCommand);
+if (process.connected) process.disconnect();

@@ -1,0 +1,53 @@
+import type { SecureClientSessionOptions } from "node:http2";
+import type { Transport } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { InputError } from "../common/errors.js";
+import { isLoopbackHost } from "../common/loopback.js";
+import { readNodeIdentity } from "./identity.js";
+import { pinHelp, pinnedFingerprint } from "./researcher-pin.js";
+import { pinnedConnection } from "./pinned-tls.js";
+
+/** Largest single message the node accepts from the researcher (parameter chunks are about 1 MiB). */
+const READ_MAX_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The node's connection to the researcher. `http://` is cleartext h2c (a warning unless loopback);
+ * `https://` is mutual TLS: the node presents its own certificate (node.crt) and accepts only the
+ * researcher certificate pinned in its config. A mismatch is logged once per presented certificate and
+ * the connection fails; the poll loop keeps retrying with backoff, so fixing the pin (or the
+ * researcher) needs no restart of anything but the fix.
+ */
+export async function createNodeTransport(options: {
+  url: string;
+  homeDir: string;
+  config: { researcher_cert?: string; researcher_fingerprint?: string };
+  log: (line: string) => void;
+}): Promise<Transport> {
+  const url = new URL(options.url);
+  if (url.protocol === "http:") {
+    if (!isLoopbackHost(url.hostname)) {
+      options.log(`Warning: connecting to ${options.url} in cleartext (no TLS): use an https:// researcher URL and pin its certificate`);
+    }
+    return createGrpcTransport({ baseUrl: options.url, readMaxBytes: READ_MAX_BYTES });
+  }
+  const pin = pinnedFingerprint(options.config);
+  if (!pin) throw new InputError(`The researcher ${options.url} uses TLS but no researcher certificate is pinned: ${pinHelp}`);
+  const identity = await readNodeIdentity(options.homeDir);
+  if (!identity) {
+    throw new InputError(`This node has no key pair for TLS (node.crt, node.key in ${options.homeDir}): create one with \`fbm-node identity\``);
+  }
+  const reported = new Set<string>();
+  const nodeOptions: SecureClientSessionOptions = {
+    createConnection: pinnedConnection({
+      pin, cert: identity.cert, key: identity.key,
+      onMismatch: (error) => {
+        const key = error.presented ?? "none";
+        if (reported.has(key)) return;
+        reported.add(key);
+        options.log(`Refusing the researcher at ${options.url}: ${error.message}. If the researcher really changed its certificate, ` +
+          "confirm the new fingerprint with them and pin it (fbm-node config set researcher_fingerprint …)");
+      },
+    }),
+  };
+  return createGrpcTransport({ baseUrl: options.url, readMaxBytes: READ_MAX_BYTES, nodeOptions });
+}

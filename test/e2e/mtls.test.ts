@@ -1,0 +1,94 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { cli, nodeBin, nodeIdOf, prepareNodes, researcherBin, runFederation, type FederationRun } from "../../scripts/lib/federation.js";
+import { writeTabularCsv } from "../../scripts/lib/synthetic.js";
+
+/**
+ * Mutual TLS between real processes: a researcher serving HTTPS with an allow-list, and three nodes:
+ * one allowed, one whose certificate is not on the list, one that pins another researcher certificate.
+ * The operators' steps are the documented commands (cert generate, identity, node allow, config set).
+ */
+describe("mutual TLS between a researcher and node processes (port 0)", { timeout: 180_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), "fbm-e2e-mtls-"));
+  const trust = join(dir, "researcher");
+  const allowList = join(trust, "allowed-nodes.json");
+  const tlsArgs = ["--cert", join(trust, "researcher.crt"), "--key", join(trust, "researcher.key"), "--allow-list", allowList];
+  const experiment = (name: string, min: number, wait: string) => {
+    const path = join(dir, `${name}.yaml`);
+    writeFileSync(path, [
+      `name: ${name}`, "tags: [e2e]", "rounds: 1", `nodes: {min: ${min}, wait: ${wait}}`,
+      "plan:", "  data: {target: label}",
+      "  model: [{dense: {units: 4, activation: relu}}, {dense: {units: 1, activation: sigmoid}}]",
+      "  loss: binaryCrossentropy", "  optimizer: {name: sgd, learning_rate: 0.1}",
+      "training: {epochs: 1, batch_size: 16, test_ratio: 0.25, seed: 1}",
+    ].join("\n"));
+    return path;
+  };
+  const identity = (home: string) => JSON.parse(cli(nodeBin, ["--home", home, "identity", "--json"]).stdout) as { node_id: string; fingerprint: string };
+  let homes: Record<"allowed" | "stranger" | "misled", string>;
+  let researcherFingerprint = "";
+  let refused: FederationRun;
+  let trained: FederationRun;
+
+  before(async () => {
+    researcherFingerprint = JSON.parse(cli(researcherBin, ["cert", "generate", "--out", trust, "--host", "127.0.0.1,localhost", "--json"]).stdout).fingerprint;
+    cli(researcherBin, ["cert", "generate", "--out", join(dir, "impostor")]);
+    const csv = join(dir, "site.csv");
+    writeTabularCsv(csv, { rows: 60, seed: 1, features: 3, noise: 0 });
+    const datasets = [["--type", "csv", "--path", csv, "--tags", "e2e", "--target", "label"]];
+    const [allowed, stranger, misled] = prepareNodes(dir, [
+      { name: "allowed", datasets, config: [["researcher_fingerprint", researcherFingerprint]] },
+      { name: "stranger", datasets, config: [["researcher_cert", join(trust, "researcher.crt")]] },
+      { name: "misled", datasets, config: [["researcher_cert", join(dir, "impostor", "researcher.crt")]] },
+    ], { planApproval: false });
+    homes = { allowed, stranger, misled };
+    // The misled node is on the allow-list too: only its pin keeps it away.
+    for (const home of [allowed, misled]) {
+      const id = identity(home);
+      cli(researcherBin, ["node", "allow", id.fingerprint, "--node-id", id.node_id, "--allow-list", allowList]);
+    }
+    refused = await runFederation({
+      experiment: experiment("refused", 2, "12s"), homes: [allowed, stranger, misled], outDir: join(dir, "runs"), researcherArgs: tlsArgs, timeoutMs: 90_000,
+    });
+    trained = await runFederation({
+      experiment: experiment("trained", 1, "60s"), homes: [allowed], outDir: join(dir, "runs"), researcherArgs: tlsArgs, timeoutMs: 90_000,
+    });
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("serves https", () => {
+    assert.match(refused.events[0]?.url ?? "", /^https:\/\/127\.0\.0\.1:\d+$/);
+  });
+
+  it("refuses a node whose certificate is not on the allow-list and logs the attempt once", () => {
+    const fp = identity(homes.stranger).fingerprint;
+    const lines = refused.researcherStderr.split("\n").filter((l) => l.includes(fp));
+    assert.equal(lines.length, 1, refused.researcherStderr);
+    assert.match(lines[0], new RegExp(`^Refused node ${fp} from 127\\.0\\.0\\.1 \\(claiming node id ${nodeIdOf(homes.stranger)}\\): its certificate is not on the allow-list`));
+    assert.match(refused.nodeLogs[homes.stranger], /unauthenticated.*is not on the researcher's allow-list/i);
+  });
+
+  it("a node pinning another researcher certificate refuses to connect, and says so", () => {
+    const log = refused.nodeLogs[homes.misled];
+    assert.ok(log.includes(`Refusing the researcher at ${refused.events[0].url}: the researcher presented certificate ${researcherFingerprint} but this node pins`), log);
+    assert.doesNotMatch(log, /Connected to researcher/);
+  });
+
+  it("fails the run for lack of nodes: only the allowed node connected", () => {
+    assert.equal(refused.code, 1, refused.researcherStderr);
+    const connected = refused.events.filter((e) => e.event === "node" && e.state === "connected").map((e) => e.name);
+    assert.deepEqual(connected, ["allowed"]);
+    assert.match(refused.researcherStderr.trimEnd().split("\n").at(-1) ?? "", /^Error: Only 1 of the 2 nodes needed/);
+  });
+
+  it("an allowed node trains to done over mutual TLS", () => {
+    assert.equal(trained.code, 0, trained.researcherStderr);
+    const done = trained.events.at(-1);
+    assert.equal(done?.event, "done");
+    const round = trained.events.find((e) => e.event === "round");
+    assert.deepEqual(round?.nodes.map((n: { name: string }) => n.name), ["allowed"]);
+  });
+});
