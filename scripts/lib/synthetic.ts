@@ -1,4 +1,4 @@
-import { writeFileSync } from "node:fs";
+import { readFileSync, unlinkSync, writeFileSync } from "node:fs";
 import { createRng } from "../../src/ml/rng.js";
 
 /**
@@ -19,4 +19,20 @@ export function writeTabularCsv(path: string, options: { rows: number; seed: num
     lines.push([...z.map((v, i) => (v * scales[i] + 3 * scales[i]).toFixed(4)), score > 0 ? 1 : 0].join(","));
   }
   writeFileSync(path, lines.join("\n") + "\n");
+}
+
+/**
+ * Label-skewed site data (non-IID, as hospitals with different case mixes): rows drawn from the same
+ * rule as writeTabularCsv until `rows` rows with the given share of label 1 are collected.
+ */
+export function writeSkewedCsv(path: string, options: { rows: number; seed: number; positiveShare: number; features?: number }): void {
+  const pool = `${path}.pool`;
+  writeTabularCsv(pool, { rows: options.rows * 6, seed: options.seed, features: options.features, noise: 0.1 });
+  const [header, ...lines] = readFileSync(pool, "utf8").trim().split("\n");
+  unlinkSync(pool);
+  const wantPositive = Math.round(options.rows * options.positiveShare);
+  const positive = lines.filter((l) => l.endsWith(",1")).slice(0, wantPositive);
+  const negative = lines.filter((l) => l.endsWith(",0")).slice(0, options.rows - positive.length);
+  const rows = [...positive, ...negative].sort((a, b) => (a < b ? -1 : 1));
+  writeFileSync(path, [header, ...rows].join("\n") + "\n");
 }

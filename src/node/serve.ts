@@ -2,6 +2,7 @@ import { selectBackend } from "../ml/backend.js";
 import { createResearcherClient } from "../wire/index.js";
 import { createDatasetLoader } from "./dataset-loader.js";
 import { createExecutor } from "./executors/index.js";
+import { createControlStore } from "./executors/scaffold.js";
 import { homePaths, loadHome } from "./home.js";
 import { createPlanGate } from "./plan-gate.js";
 import { createPlanRegistry } from "./plan-registry.js";
@@ -31,6 +32,7 @@ export async function serveNode(options: ServeOptions): Promise<void> {
       registry, catalogue, homeDir: home.dir, researcher, log: options.log,
       policy: { name: config.name, planApproval: config.plan_approval, maxParams: config.max_params },
     }),
+    controls: createControlStore(),
     log: options.log,
   });
   try {

@@ -18,6 +18,7 @@ import { runTrainRound, type NodeUpdate } from "./train-round.js";
 import { decodeParams, encodeParams } from "./params-json.js";
 import { exportModel } from "./export-model.js";
 import { createTrace } from "./trace.js";
+import { expectedReply, withControl } from "../wire/index.js";
 
 export interface ExperimentOptions {
   /** HOST:PORT to serve on (default 127.0.0.1:50051); ignored when `hub` is given. */
@@ -122,9 +123,11 @@ async function runExperiment(config: Experiment, options: ExperimentOptions, emi
       }
       const chosen = selectNodes(roster.participants(), { sample: config.nodes.sample, min: config.nodes.min, seed: config.training.seed, round });
       const nodeArgs = aggregator.nodeArgs({ global: global.map((t) => t.data as Float32Array), state });
+      const scaffold = nodeArgs.scaffoldControl !== undefined;
       const { updates, failures } = await runTrainRound({
         hub, experiment: config.name, participants: chosen, round, planId: id, planJson: json,
-        args: { ...args, fedproxMu: nodeArgs.fedproxMu ?? 0 }, normalization, global,
+        args: { ...args, fedproxMu: nodeArgs.fedproxMu ?? 0 }, normalization,
+        global: withControl(global, nodeArgs.scaffoldControl), expected: expectedReply(global, scaffold),
         timeoutMs: config.nodes.roundTimeoutMs, signal: options.signal,
       });
       for (const f of failures) emit({ event: "error", round, node: f.node, message: `${f.name}: ${f.message}` });
@@ -132,7 +135,13 @@ async function runExperiment(config: Experiment, options: ExperimentOptions, emi
       const out = aggregator.aggregate({
         round,
         global: global.map((t) => t.data as Float32Array),
-        updates: updates.map((u) => ({ nodeId: u.participant.node, samples: u.result.sampleCount, params: u.result.params.map((p) => p.data as Float32Array) })),
+        updates: updates.map((u) => {
+          const tensors = u.result.params.map((p) => p.data as Float32Array);
+          return {
+            nodeId: u.participant.node, samples: u.result.sampleCount, params: tensors.slice(0, global.length),
+            ...(scaffold ? { controlDelta: tensors.slice(global.length) } : {}),
+          };
+        }),
         state,
         totalNodes: roster.participants().length,
       });

@@ -1,5 +1,5 @@
 import type { NamedTensor } from "../ml/types.js";
-import type { ReplyHead, TaskBody, TensorSpec } from "../wire/index.js";
+import { replyTensorsFor, type ReplyHead, type TaskBody, type TensorSpec } from "../wire/index.js";
 
 /**
  * Checks on what a node announces before the researcher reads the rest: a reply of the kind its task
@@ -20,7 +20,7 @@ export function headProblem(task: TaskBody, head: ReplyHead): { code: "bad_reply
     return { code: "bad_reply", message: `it answered a ${task.kind} task with a ${head.kind} reply` };
   }
   if (head.kind === "train" && task.kind === "train") {
-    const problem = tensorsProblem(head.params.tensors, task.params);
+    const problem = tensorsProblem(head.params.tensors, replyTensorsFor(task.params));
     if (problem) return { code: "invalid_update", message: problem };
   }
   return undefined;

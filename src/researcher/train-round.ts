@@ -21,6 +21,8 @@ export interface RoundInput {
   args: TrainingArgs;
   normalization?: Normalization;
   global: NamedTensor[];
+  /** The tensors each reply must hold (default: `global`'s names and shapes). */
+  expected?: NamedTensor[];
   timeoutMs: number;
   signal?: AbortSignal;
 }
@@ -47,7 +49,7 @@ export async function runTrainRound(input: RoundInput): Promise<{ updates: NodeU
       }, { timeoutMs: input.timeoutMs, signal: input.signal, experiment: input.experiment });
       if (reply.kind === "error") return fail(reply.code, reply.message);
       if (reply.kind !== "train") return fail("bad_reply", `Node answered a train task with a ${reply.kind} reply`);
-      const problem = checkUpdate(reply.result, input.global, participant.dataset.sampleCount || undefined);
+      const problem = checkUpdate(reply.result, input.expected ?? input.global, participant.dataset.sampleCount || undefined);
       if (problem) return fail("invalid_update", problem);
       updates.push({ participant, result: reply.result });
     } catch (error) {

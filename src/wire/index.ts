@@ -7,3 +7,4 @@ export { encodeFeedback, decodeFeedback } from "./feedback-codec.js";
 export { toChunks, fromChunks, fromBytes, toParamsHeader, DEFAULT_CHUNK_BYTES, type ParamsHeader, type TensorSpec } from "./tensor-bytes.js";
 export { WireError, WireLimitError } from "./wire-error.js";
 export { createResearcherClient, type ResearcherClient } from "./client.js";
+export { CONTROL_PREFIX, DELTA_PREFIX, expectedReply, replyTensorsFor, withControl } from "./scaffold-tensors.js";

@@ -2,6 +2,7 @@ import type { Plan } from "../../ml/plan.js";
 import type { ReplyBody } from "../../wire/index.js";
 import type { Catalogue } from "../catalogue.js";
 import type { DatasetLoader } from "../dataset-loader.js";
+import type { ControlStore } from "./scaffold.js";
 
 /** What task executors need from the running node. */
 export interface NodeRuntime {
@@ -11,5 +12,7 @@ export interface NodeRuntime {
   backend: string;
   /** Undefined when the node may run this plan (for this experiment, on this dataset); otherwise the error reply to send. */
   authorizePlan(planId: string, plan: Plan, request?: { experiment?: string; datasetId?: string }): Promise<ReplyBody | undefined>;
+  /** SCAFFOLD's local control variates, per experiment and plan. */
+  controls: ControlStore;
   log(line: string): void;
 }

@@ -6,6 +6,7 @@ import { trainLocal } from "../../ml/train.js";
 import type { ReplyBody, TrainTaskBody } from "../../wire/index.js";
 import type { TaskContext } from "../poll-loop.js";
 import type { NodeRuntime } from "./runtime.js";
+import { controlUpdate, correctionFor, splitControl } from "./scaffold.js";
 
 /** Checks the plan the researcher sent: its id is its hash, and it passes the node's own validation. */
 export function checkPlan(planId: string, planJson: string): Plan {
@@ -34,9 +35,13 @@ export async function executeTrain(runtime: NodeRuntime, task: TrainTaskBody, co
   if (refusal) return refusal;
   const entry = datasetOf(runtime, task.datasetId);
   const data = await runtime.loader.load(entry, plan);
+  const { model: global, control } = splitControl(task.params);
+  const controlKey = `${experiment ?? ""}/${task.planId}`;
+  const training = task.args.epochs > 0 || task.args.updates > 0;
   let lastSent = 0;
   const result = await trainLocal({
-    plan, data, params: task.params, args: task.args, normalization: task.normalization, round: task.round, signal: context.signal,
+    plan, data, params: global, args: task.args, normalization: task.normalization, round: task.round, signal: context.signal,
+    gradientCorrection: control && training ? correctionFor(control, runtime.controls.get(controlKey)) : undefined,
     onProgress: (p) => {
       const now = Date.now();
       if (now - lastSent < 1000 && p.step < p.totalSteps) return;
@@ -50,6 +55,15 @@ export async function executeTrain(runtime: NodeRuntime, task: TrainTaskBody, co
     runtime.log(`Validated the global model on "${entry.name}": ${formatMetrics(result.globalMetrics?.values)}`);
   } else {
     runtime.log(`Round ${task.round}: trained on "${entry.name}" (${result.sampleCount} samples) in ${result.seconds.toFixed(1)} s, loss ${result.trainLoss.toFixed(4)}`);
+  }
+  if (control) {
+    // SCAFFOLD: keep c_i⁺ here, send Δc_i beside the parameters (zero when only validating).
+    const { next, delta } = controlUpdate({
+      global, trained: result.params, control, local: runtime.controls.get(controlKey),
+      steps: training ? result.steps ?? 0 : 0, learningRate: plan.optimizer.learning_rate,
+    });
+    if (training) runtime.controls.set(controlKey, next);
+    result.params = [...result.params, ...(training ? delta : delta.map((d) => ({ ...d, data: new Float32Array(d.data.length) })))];
   }
   return { kind: "train", result };
 }

@@ -1,0 +1,56 @@
+import type { NamedTensor } from "../../ml/types.js";
+import { CONTROL_PREFIX, DELTA_PREFIX } from "../../wire/index.js";
+
+/**
+ * The node's half of SCAFFOLD (Karimireddy et al., 2020, option II). The researcher sends its control
+ * variate c as extra tensors named `scaffold.c:<param>`; the node keeps its own c_i per experiment and
+ * plan, trains with the gradient correction c − c_i, then sends back Δc_i = c_i⁺ − c_i as tensors named
+ * `scaffold.dc:<param>`, where c_i⁺ = c_i − c + (x − y) / (K·η).
+ */
+
+export interface ControlStore {
+  get(key: string): NamedTensor[] | undefined;
+  set(key: string, value: NamedTensor[]): void;
+}
+
+/** In memory: a node restarted mid-experiment starts again from c_i = 0, as a new node would. */
+export function createControlStore(): ControlStore {
+  const store = new Map<string, NamedTensor[]>();
+  return { get: (k) => store.get(k), set: (k, v) => void store.set(k, v) };
+}
+
+/** Splits a task's tensors into the model's and the server control variate (absent: not SCAFFOLD). */
+export function splitControl(params: NamedTensor[]): { model: NamedTensor[]; control?: NamedTensor[] } {
+  const model = params.filter((p) => !p.name.startsWith(CONTROL_PREFIX));
+  const control = params
+    .filter((p) => p.name.startsWith(CONTROL_PREFIX))
+    .map((p) => ({ ...p, name: p.name.slice(CONTROL_PREFIX.length) }));
+  return control.length ? { model, control } : { model };
+}
+
+const zerosLike = (ts: NamedTensor[]) => ts.map((t) => ({ ...t, data: new Float32Array(t.data.length) }));
+const combine = (a: NamedTensor[], b: NamedTensor[], f: (x: number, y: number) => number): NamedTensor[] =>
+  a.map((t, i) => ({ ...t, data: Float32Array.from(t.data, (v, j) => f(v, b[i].data[j])) }));
+
+/** The correction c − c_i for this round's training. */
+export function correctionFor(control: NamedTensor[], local: NamedTensor[] | undefined): NamedTensor[] {
+  return combine(control, local ?? zerosLike(control), (c, ci) => c - ci);
+}
+
+/** c_i⁺ and the Δc_i tensors to send (named with DELTA_PREFIX). */
+export function controlUpdate(options: {
+  global: NamedTensor[];
+  trained: NamedTensor[];
+  control: NamedTensor[];
+  local?: NamedTensor[];
+  steps: number;
+  learningRate: number;
+}): { next: NamedTensor[]; delta: NamedTensor[] } {
+  const { global, trained, control, steps, learningRate } = options;
+  const local = options.local ?? zerosLike(control);
+  const k = steps * learningRate;
+  const drift = combine(global, trained, (x, y) => (k > 0 ? (x - y) / k : 0));
+  const next = local.map((t, i) => ({ ...t, data: Float32Array.from(t.data, (ci, j) => ci - control[i].data[j] + drift[i].data[j]) }));
+  const delta = combine(next, local, (n, ci) => n - ci).map((t) => ({ ...t, name: `${DELTA_PREFIX}${t.name}` }));
+  return { next, delta };
+}

@@ -1,0 +1,120 @@
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { nodeBin, prepareNodes, stopAll } from "../../scripts/lib/federation.js";
+import { writeSkewedCsv } from "../../scripts/lib/synthetic.js";
+import { parseExperiment } from "../../src/researcher/config.js";
+import { createExperiment } from "../../src/researcher/experiment.js";
+import type { ExperimentEvent } from "../../src/researcher/events.js";
+import { selectBackend } from "../../src/ml/backend.js";
+import { runPollLoop } from "../../src/node/poll-loop.js";
+import { createResearcherClient } from "../../src/wire/index.js";
+
+/** A free loopback port (so node processes can be pointed at researchers started later). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((done) => server.close(done));
+  return port;
+}
+
+function experimentYaml(name: string, aggregator: string, min: number): string {
+  return [
+    `name: ${name}`,
+    "tags: [skewed]",
+    "rounds: 6",
+    `nodes: {min: ${min}, wait: 90s}`,
+    "plan:",
+    "  data: {target: label, normalize: standard}",
+    "  model: [{dense: {units: 8, activation: relu}}, {dense: {units: 1, activation: sigmoid}}]",
+    "  loss: binaryCrossentropy",
+    "  optimizer: {name: sgd, learning_rate: 0.1}",
+    "training: {epochs: 2, batch_size: 16, test_ratio: 0.25, metrics: [accuracy], seed: 4}",
+    `aggregator: ${aggregator}`,
+  ].join("\n");
+}
+
+/**
+ * Three hospital node processes with label-skewed data (90% negatives, 90% positives, balanced),
+ * kept running while researchers with different aggregators come and go on one port.
+ */
+describe("aggregators on non-IID data with real node processes", { timeout: 600_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), "fbm-e2e-agg-"));
+  let port = 0;
+  let nodes: ChildProcess[] = [];
+
+  before(async () => {
+    await selectBackend({ prefer: "cpu" });
+    port = await freePort();
+    const shares = [0.1, 0.9, 0.5];
+    const homes = prepareNodes(dir, shares.map((positiveShare, i) => {
+      const path = join(dir, `site-${i}.csv`);
+      writeSkewedCsv(path, { rows: 240, seed: 40 + i, positiveShare, features: 4 });
+      return { name: `site-${i}`, datasets: [["--type", "csv", "--path", path, "--tags", "skewed", "--target", "label"]] };
+    }), { planApproval: false });
+    nodes = homes.map((home) => spawn(process.execPath, [nodeBin, "--home", home, "serve", "--researcher", `http://127.0.0.1:${port}`], { stdio: "ignore" }));
+  });
+  after(async () => {
+    await stopAll(nodes);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function run(name: string, aggregator: string, min = 3): Promise<Extract<ExperimentEvent, { event: "done" }>> {
+    const experiment = createExperiment(parseExperiment(experimentYaml(name, aggregator, min), `${name}.yaml`), {
+      listen: `127.0.0.1:${port}`, outDir: join(dir, "runs"),
+    });
+    let done: ExperimentEvent | undefined;
+    for await (const event of experiment.run()) if (event.event === "done") done = event;
+    assert.ok(done && done.event === "done");
+    return done;
+  }
+
+  for (const [aggregator, target] of [["{name: fedprox, mu: 0.05}", 0.85], ["{name: scaffold}", 0.85], ["{name: fedadam, server_lr: 0.1}", 0.85]] as const) {
+    it(`${aggregator} reaches accuracy above ${target}`, async () => {
+      const done = await run(aggregator.replace(/\W+/g, "-").replace(/^-|-$/g, ""), aggregator);
+      assert.ok(done.metrics.accuracy > target, JSON.stringify(done.metrics));
+    });
+  }
+
+  describe("with a fourth node that sends its parameters scaled ×100", () => {
+    const stop = new AbortController();
+    before(() => {
+      const client = createResearcherClient(createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}` }));
+      void runPollLoop({
+        client, researcherUrl: "", nodeId: "attacker", name: "attacker", version: "0", signal: stop.signal, log: () => {},
+        backoff: { initialMs: 100, maxMs: 500 }, waitSeconds: 5,
+        execute: async (task) => {
+          if (task.body.kind === "search") {
+            return { kind: "datasets", datasets: [{
+              id: "ds_evil", name: "evil", type: "csv", tags: ["skewed"], description: "", shape: [240, 5],
+              columns: ["x1", "x2", "x3", "x4", "label"].map((name) => ({ name, dtype: "float64" })),
+              sampleCount: 240, classes: [], target: "label", createdAt: "2026-01-01T00:00:00Z",
+            }] };
+          }
+          if (task.body.kind === "stats") {
+            return { kind: "stats", columns: ["x1", "x2", "x3", "x4"].map((name) => ({ name, count: 1, sum: 0, sumSquares: 0, min: 0, max: 0 })) };
+          }
+          if (task.body.kind === "train") {
+            const params = task.body.params.map((p) => ({ ...p, data: Float32Array.from(p.data, (v) => v * 100) }));
+            return { kind: "train", result: { params, sampleCount: 180, trainLoss: 0.1, seconds: 0 } };
+          }
+          return { kind: "error", code: "unsupported", message: "no" };
+        },
+      });
+    });
+    after(() => stop.abort());
+
+    it("fedmedian still learns while fedavg is ruined", async () => {
+      const median = await run("median-attacked", "{name: fedmedian}", 4);
+      const mean = await run("fedavg-attacked", "{name: fedavg}", 4);
+      assert.ok(median.metrics.accuracy > 0.85, `fedmedian ${JSON.stringify(median.metrics)}`);
+      assert.ok(mean.metrics.accuracy < 0.7, `fedavg ${JSON.stringify(mean.metrics)}`);
+    });
+  });
+});
