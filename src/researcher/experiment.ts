@@ -149,12 +149,13 @@ async function runExperiment(config: Experiment, options: ExperimentOptions, emi
       state = out.state;
       const event = roundEvent(config, round, updates, failures, performance.now() - started);
       history.push(event);
-      emit(event);
+      // The breakpoint is on disk before anyone hears of the round: a kill after the event loses nothing.
       await folder.writeHistory(history);
       await folder.writeState({
         version: 1, planId: id, round, params: encodeParams(global), aggregatorState: state,
         normalization, sampleShape: input.sampleShape, features: input.features, history,
       } satisfies Breakpoint);
+      emit(event);
     }
 
     const final = await finalValidation(hub, config, roster.participants(), { id, json, args, normalization, global }, options.signal);
