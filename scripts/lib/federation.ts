@@ -1,5 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { createInterface } from "node:readline";
 import { join, resolve } from "node:path";
 
@@ -33,6 +34,15 @@ export interface FederationRun {
  */
 export function commandLine(bin: string, args: string[]): [string, string[]] {
   return /\.[cm]?[jt]s$/.test(bin) ? [process.execPath, [bin, ...args]] : [bin, args];
+}
+
+/** A free loopback port, for node processes pointed at researchers started later. */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((done) => server.close(done));
+  return port;
 }
 
 /** Runs a CLI to completion; throws with its stderr when it fails. */

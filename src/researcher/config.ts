@@ -4,13 +4,14 @@ import { z } from "zod";
 import { InputError } from "../common/errors.js";
 import { formatIssue } from "../common/validation.js";
 import { isClassification, planSchema, type Plan } from "../ml/plan.js";
+import type { TrainingArgs } from "../ml/types.js";
+import { classificationMetrics, regressionMetrics } from "../ml/metrics.js";
 import { aggregatorSchema, minimumUpdates, type AggregatorConfig } from "./aggregators/options.js";
 import { durationSchema } from "./duration.js";
 
 /** experiment.yaml (CONTRACT.md): read, validated strictly, defaults filled, keys in camelCase. */
 
-export const classificationMetrics = ["accuracy", "precision", "recall", "f1", "auc"] as const;
-export const regressionMetrics = ["mse", "mae", "r2"] as const;
+export { classificationMetrics, regressionMetrics };
 export type MetricName = (typeof classificationMetrics)[number] | (typeof regressionMetrics)[number];
 
 export interface Experiment {
@@ -29,19 +30,8 @@ export interface Experiment {
     onFailure: "stop" | "continue";
   };
   plan: Plan;
-  /** Shaped like the ml `TrainingArgs` (less fedproxMu, which the aggregator supplies). */
-  training: {
-    epochs: number;
-    /** A fixed number of local batches; 0: use epochs. */
-    updates: number;
-    batchSize: number;
-    testRatio: number;
-    testOnGlobal: boolean;
-    testOnLocal: boolean;
-    /** Empty: the default metrics for the plan's loss. */
-    metrics: MetricName[];
-    seed: number;
-  };
+  /** The ml `TrainingArgs` less fedproxMu, which the aggregator supplies; empty metrics: the loss's defaults. */
+  training: Omit<TrainingArgs, "fedproxMu" | "metrics"> & { metrics: MetricName[] };
   aggregator: AggregatorConfig;
 }
 

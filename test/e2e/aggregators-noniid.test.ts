@@ -1,12 +1,11 @@
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { nodeBin, prepareNodes, stopAll } from "../../scripts/lib/federation.js";
+import { freePort, nodeBin, prepareNodes, stopAll } from "../../scripts/lib/federation.js";
 import { writeSkewedCsv } from "../../scripts/lib/synthetic.js";
 import { parseExperiment } from "../../src/researcher/config.js";
 import { createExperiment } from "../../src/researcher/experiment.js";
@@ -15,14 +14,6 @@ import { selectBackend } from "../../src/ml/backend.js";
 import { runPollLoop } from "../../src/node/poll-loop.js";
 import { createResearcherClient } from "../../src/wire/index.js";
 
-/** A free loopback port (so node processes can be pointed at researchers started later). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((done) => server.close(done));
-  return port;
-}
 
 function experimentYaml(name: string, aggregator: string, min: number): string {
   return [

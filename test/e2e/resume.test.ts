@@ -1,21 +1,13 @@
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { after, before, describe, it } from "node:test";
-import { nodeBin, prepareNodes, researcherBin, stopAll } from "../../scripts/lib/federation.js";
+import { freePort, nodeBin, prepareNodes, researcherBin, stopAll } from "../../scripts/lib/federation.js";
 import { writeTabularCsv } from "../../scripts/lib/synthetic.js";
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((done) => server.close(done));
-  return port;
-}
 
 /** Runs `fbm-researcher` with --json; `killAfter` SIGKILLs it once that round's event is printed. */
 async function researcher(args: string[], killAfter?: number): Promise<{ code: number | null; events: any[]; stderr: string }> {
