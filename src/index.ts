@@ -6,3 +6,6 @@ export { createAggregator, type Aggregator, type AggregatorConfig } from "./rese
 export { parsePlan, planId, type Plan } from "./ml/plan.js";
 export { loadModel, saveModel } from "./ml/export.js";
 export { selectBackend } from "./ml/backend.js";
+export type { ResearcherTls } from "./researcher/server-tls.js";
+export { generateKeyPair, fingerprintOfPem, parseFingerprint, type KeyPair } from "./common/certificates.js";
+export { allowNode, readAllowList, type AllowEntry } from "./researcher/allow-list.js";

@@ -12,7 +12,7 @@ import { fingerprintOfDer } from "../common/certificates.js";
 export class PinMismatchError extends Error {
   override name = "PinMismatchError";
   constructor(readonly presented: string | undefined, readonly pinned: string) {
-    super(`the researcher presented certificate ${presented ?? "(none)"} but this node pins ${pinned}: refusing to connect`);
+    super(`the researcher's certificate ${presented ?? "(none)"} does not match the pinned ${pinned}: refusing to connect`);
   }
 }
 

@@ -44,8 +44,8 @@ export async function createNodeTransport(options: {
         const key = error.presented ?? "none";
         if (reported.has(key)) return;
         reported.add(key);
-        options.log(`Refusing the researcher at ${options.url}: ${error.message}. If the researcher really changed its certificate, ` +
-          "confirm the new fingerprint with them and pin it (fbm-node config set researcher_fingerprint …)");
+        options.log(`Refusing the researcher at ${options.url}: its certificate ${key} does not match the pinned ${pin}. ` +
+          "If the researcher really changed its certificate, confirm the new fingerprint with them and pin it (fbm-node config set researcher_fingerprint …)");
       },
     }),
   };

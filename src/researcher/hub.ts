@@ -45,6 +45,7 @@ export interface Hub extends EventEmitter<HubEvents> {
   abandon(taskId: string, nodeId: string, message: string): void;
   /** A node's reply; throws HubError for a task that was not sent to that node, or twice. */
   deliver(reply: ReplyEnvelope): void;
+  /** Marks the node alive; emits the feedback only when it concerns a task outstanding for that node. */
   feedback(f: FeedbackEnvelope): void;
   /** Queues a task for a node and resolves with its reply. */
   send(nodeId: string, body: TaskBody, options?: { timeoutMs?: number; signal?: AbortSignal; experiment?: string }): Promise<ReplyBody>;
@@ -82,6 +83,7 @@ export function createHub(options: HubOptions = {}): Hub {
   const polling = new Map<string, number>();
   const outstanding = new Map<string, Outstanding>();
   const answered = new Set<string>();
+  const receiving = new Set<string>(); // admitted replies whose bytes are still arriving
   let closed = false;
 
   const sweep = setInterval(() => {
@@ -142,6 +144,7 @@ export function createHub(options: HubOptions = {}): Hub {
   /** Takes a task out of the outstanding set as answered; the caller resolves or rejects it. */
   function settle(taskId: string, o: Outstanding): Outstanding {
     outstanding.delete(taskId);
+    receiving.delete(taskId);
     answered.add(taskId);
     return o;
   }
@@ -189,12 +192,15 @@ export function createHub(options: HubOptions = {}): Hub {
 
     admit(head: ReplyHead): number {
       const o = answerable(head);
+      // One stream per task: a second one while the first is arriving would double the memory held.
+      if (receiving.has(head.taskId)) throw new HubError("duplicate_reply", `A reply to task ${head.taskId} is already arriving`);
       const problem = headProblem(o.task.body, head);
       if (problem) {
         settle(head.taskId, o).reject(new TaskFailure(problem.code, problem.message));
         throw new HubError("invalid_reply", `Task ${head.taskId} cannot take this reply: ${problem.message}`);
       }
       touch(head.nodeId);
+      receiving.add(head.taskId);
       return o.task.body.kind === "train" ? toParamsHeader(o.task.body.params).totalBytes : 0;
     },
 
@@ -211,7 +217,8 @@ export function createHub(options: HubOptions = {}): Hub {
 
     feedback(f: FeedbackEnvelope): void {
       touch(f.nodeId);
-      emitter.emit("feedback", f);
+      // Progress counts only for a task this node is working on; anything else is dropped.
+      if (outstanding.get(f.taskId)?.nodeId === f.nodeId) emitter.emit("feedback", f);
     },
 
     send(nodeId: string, body: TaskBody, opts: { timeoutMs?: number; signal?: AbortSignal; experiment?: string } = {}): Promise<ReplyBody> {
@@ -222,6 +229,7 @@ export function createHub(options: HubOptions = {}): Hub {
         let timer: NodeJS.Timeout | undefined;
         const cleanup = () => {
           if (timer) clearTimeout(timer);
+          receiving.delete(task.taskId);
           opts.signal?.removeEventListener("abort", onAbort);
           const queue = queues.get(nodeId);
           if (queue) queues.set(nodeId, queue.filter((t) => t.taskId !== task.taskId));

@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { cli, nodeBin, nodeIdOf, prepareNodes, researcherBin, runFederation, type FederationRun } from "../../scripts/lib/federation.js";
 import { writeTabularCsv } from "../../scripts/lib/synthetic.js";
+import { fingerprintOfPem } from "../../src/common/certificates.js";
 
 /**
  * Mutual TLS between real processes: a researcher serving HTTPS with an allow-list, and three nodes:
@@ -27,7 +28,7 @@ describe("mutual TLS between a researcher and node processes (port 0)", { timeou
     ].join("\n"));
     return path;
   };
-  const identity = (home: string) => JSON.parse(cli(nodeBin, ["--home", home, "identity", "--json"]).stdout) as { node_id: string; fingerprint: string };
+  const fingerprintOf = (home: string) => fingerprintOfPem(readFileSync(join(home, "node.crt"), "utf8"));
   let homes: Record<"allowed" | "stranger" | "misled", string>;
   let researcherFingerprint = "";
   let refused: FederationRun;
@@ -47,11 +48,11 @@ describe("mutual TLS between a researcher and node processes (port 0)", { timeou
     homes = { allowed, stranger, misled };
     // The misled node is on the allow-list too: only its pin keeps it away.
     for (const home of [allowed, misled]) {
-      const id = identity(home);
+      const id = JSON.parse(cli(nodeBin, ["--home", home, "identity", "--json"]).stdout) as { node_id: string; fingerprint: string };
       cli(researcherBin, ["node", "allow", id.fingerprint, "--node-id", id.node_id, "--allow-list", allowList]);
     }
     refused = await runFederation({
-      experiment: experiment("refused", 2, "12s"), homes: [allowed, stranger, misled], outDir: join(dir, "runs"), researcherArgs: tlsArgs, timeoutMs: 90_000,
+      experiment: experiment("refused", 2, "10s"), homes: [allowed, stranger, misled], outDir: join(dir, "runs"), researcherArgs: tlsArgs, timeoutMs: 90_000,
     });
     trained = await runFederation({
       experiment: experiment("trained", 1, "60s"), homes: [allowed], outDir: join(dir, "runs"), researcherArgs: tlsArgs, timeoutMs: 90_000,
@@ -64,7 +65,7 @@ describe("mutual TLS between a researcher and node processes (port 0)", { timeou
   });
 
   it("refuses a node whose certificate is not on the allow-list and logs the attempt once", () => {
-    const fp = identity(homes.stranger).fingerprint;
+    const fp = fingerprintOf(homes.stranger);
     const lines = refused.researcherStderr.split("\n").filter((l) => l.includes(fp));
     assert.equal(lines.length, 1, refused.researcherStderr);
     assert.match(lines[0], new RegExp(`^Refused node ${fp} from 127\\.0\\.0\\.1 \\(claiming node id ${nodeIdOf(homes.stranger)}\\): its certificate is not on the allow-list`));
@@ -73,7 +74,8 @@ describe("mutual TLS between a researcher and node processes (port 0)", { timeou
 
   it("a node pinning another researcher certificate refuses to connect, and says so", () => {
     const log = refused.nodeLogs[homes.misled];
-    assert.ok(log.includes(`Refusing the researcher at ${refused.events[0].url}: the researcher presented certificate ${researcherFingerprint} but this node pins`), log);
+    const pinned = fingerprintOfPem(readFileSync(join(dir, "impostor", "researcher.crt"), "utf8"));
+    assert.ok(log.includes(`Refusing the researcher at ${refused.events[0].url}: its certificate ${researcherFingerprint} does not match the pinned ${pinned}.`), log);
     assert.doesNotMatch(log, /Connected to researcher/);
   });
 

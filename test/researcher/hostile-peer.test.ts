@@ -28,6 +28,8 @@ const global: NamedTensor[] = [
 ];
 const honestParams = global.map((t) => ({ ...t, data: (t.data as Float32Array).map((v) => v + 1) }));
 const codes: Record<string, Code | "ok"> = {};
+const progress: string[] = [];
+const onAdmit: Record<string, () => void> = {};
 
 function participant(node: string): Participant {
   return {
@@ -39,12 +41,12 @@ function participant(node: string): Participant {
 const result = (params: NamedTensor[], sampleCount = 10): TrainResult => ({ params, sampleCount, trainLoss: 0.5, seconds: 0 });
 const train = (task: TaskEnvelope, nodeId: string, r: TrainResult): ReplyEnvelope => ({ taskId: task.taskId, nodeId, body: { kind: "train", result: r } });
 
-async function* stream(chunks: Iterable<ReplyChunk>): AsyncIterable<ReplyChunk> {
+async function* stream(chunks: Iterable<ReplyChunk> | AsyncIterable<ReplyChunk>): AsyncIterable<ReplyChunk> {
   yield* chunks;
 }
 
 /** Sends raw ReplyTask chunks and records the Connect code the researcher answered with. */
-async function send(label: string, chunks: Iterable<ReplyChunk>): Promise<void> {
+async function send(label: string, chunks: Iterable<ReplyChunk> | AsyncIterable<ReplyChunk>): Promise<void> {
   const raw = createClient(ResearcherService, createGrpcTransport({ baseUrl: server.url }));
   try {
     await raw.replyTask(stream(chunks));
@@ -60,6 +62,10 @@ const headOnly = (envelope: ReplyEnvelope) => [...encodeReply(envelope)].slice(0
 /** Each scripted node: poll until its task arrives, then misbehave (or not) in its own way. */
 const scripts: Record<string, (task: TaskEnvelope) => Promise<void>> = {
   async honest(task) {
+    const node = createResearcherClient(createGrpcTransport({ baseUrl: server.url }));
+    const body = { kind: "progress" as const, epoch: 1, step: 1, totalSteps: 2, loss: 0.5 };
+    await node.feedback({ nodeId: "thief", taskId: task.taskId, body });
+    await node.feedback({ nodeId: "honest", taskId: task.taskId, body });
     await send("another node's task", encodeReply(train(task, "thief", result(honestParams))));
     await send("honest reply", encodeReply(train(task, "honest", result(honestParams))));
     await send("duplicate reply", encodeReply(train(task, "honest", result(honestParams))));
@@ -81,6 +87,23 @@ const scripts: Record<string, (task: TaskEnvelope) => Promise<void>> = {
   async long(task) {
     await send("stream longer than the model", [...encodeReply(train(task, "long", result(honestParams))), data(new Uint8Array(8))]);
   },
+  async twice(task) {
+    // Holds a first (poisoned) stream open after its head, and meanwhile tries a second, clean one.
+    const poisoned = honestParams.map((t) => ({ ...t, data: new Float32Array(t.data.length).fill(Infinity) }));
+    const chunks = [...encodeReply(train(task, "twice", result(poisoned)))];
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const admitted = new Promise<void>((resolve) => (onAdmit.twice = resolve));
+    const first = send("first of two concurrent streams", (async function* () {
+      yield chunks[0];
+      await gate;
+      yield* chunks.slice(1);
+    })());
+    await admitted;
+    await send("second concurrent stream", encodeReply(train(task, "twice", result(honestParams))));
+    release();
+    await first;
+  },
   async kind(task) {
     await send("reply of the wrong kind", encodeReply({ taskId: task.taskId, nodeId: "kind", body: { kind: "stats", columns: [] } }));
   },
@@ -88,6 +111,13 @@ const scripts: Record<string, (task: TaskEnvelope) => Promise<void>> = {
 
 before(async () => {
   hub = createHub({ pollWindowMs: 500 });
+  hub.on("feedback", (f) => progress.push(f.nodeId));
+  const admit = hub.admit.bind(hub);
+  hub.admit = (head) => {
+    const limit = admit(head);
+    onAdmit[head.nodeId]?.();
+    return limit;
+  };
   server = await startServer({ listen: "127.0.0.1:0", hub });
 });
 after(() => server.close());
@@ -123,12 +153,16 @@ describe("hostile peers during a training round", () => {
       "oversized chunk": Code.ResourceExhausted,
       "stream longer than the model": Code.InvalidArgument,
       "reply of the wrong kind": Code.InvalidArgument,
+      "first of two concurrent streams": "ok",
+      "second concurrent stream": Code.AlreadyExists,
     });
   });
 
   it("records every lying node as a failure with a reason, without waiting for the round timeout", () => {
     const failures = Object.fromEntries(round.failures.map((f) => [f.node, f]));
-    assert.deepEqual(Object.keys(failures).sort(), ["count", "kind", "long", "nan", "oversize", "shapes"]);
+    assert.deepEqual(Object.keys(failures).sort(), ["count", "kind", "long", "nan", "oversize", "shapes", "twice"]);
+    assert.equal(failures.twice.code, "invalid_update");
+    assert.match(failures.twice.message, /contains Infinity/);
     assert.equal(failures.shapes.code, "invalid_update");
     assert.match(failures.shapes.message, /tensor 0 is "dense\/kernel" \[4\] float32, expected "dense\/kernel" \[2,2\] float32/);
     assert.equal(failures.nan.code, "invalid_update");
@@ -141,6 +175,10 @@ describe("hostile peers during a training round", () => {
     assert.match(failures.long.message, /longer than its header says/);
     assert.equal(failures.kind.code, "bad_reply");
     assert.match(failures.kind.message, /answered a train task with a stats reply/);
+  });
+
+  it("shows progress only from the node a task was sent to", () => {
+    assert.deepEqual(progress, ["honest"]);
   });
 
   it("aggregates the honest node's update alone", () => {

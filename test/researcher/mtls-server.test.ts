@@ -134,7 +134,7 @@ describe("researcher over mutual TLS", () => {
     await assert.rejects(c.getTask(hello("node_allowed"), {}), (e) => e instanceof ConnectError && /refusing to connect/.test(e.message));
     await assert.rejects(c.getTask(hello("node_allowed"), {}));
     assert.equal(log.length, 1, log.join("\n"));
-    assert.ok(log[0].includes(`presented certificate ${researcherFingerprint} but this node pins ${wrong}`), log[0]);
+    assert.ok(log[0].startsWith(`Refusing the researcher at ${server.url}: its certificate ${researcherFingerprint} does not match the pinned ${wrong}.`), log[0]);
   });
 
   it("an https researcher without a pin is refused before connecting, with the command that pins it", async () => {
