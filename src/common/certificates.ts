@@ -74,7 +74,7 @@ export function parseFingerprint(text: string): string {
 
 /** @peculiar/x509 takes about a second to load: only commands that make certificates pay for it. */
 async function loadX509() {
-  await import("./reflect-metadata.js");
+  await import("reflect-metadata"); // the Reflect metadata API @peculiar/x509 (tsyringe) needs at load time
   return import("@peculiar/x509");
 }
 
