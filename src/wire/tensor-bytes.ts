@@ -141,15 +141,21 @@ function toCheckedTotal(header: ParamsHeader, maxBytes = Number.MAX_SAFE_INTEGER
   return total;
 }
 
+/**
+ * The tensors as views into the reassembled buffer (no second copy of the model) on little-endian
+ * hosts; the buffer is fresh and every tensor starts at a multiple of 4 bytes, so views are aligned.
+ */
 function splitTensors(header: ParamsHeader, buffer: Uint8Array): NamedTensor[] {
   const dv = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
   let offset = 0;
   return header.tensors.map((spec) => {
     const n = elementCount(spec.shape);
-    const data = spec.dtype === "int32" ? new Int32Array(n) : new Float32Array(n);
-    if (littleEndianHost) {
-      new Uint8Array(data.buffer).set(buffer.subarray(offset, offset + n * 4));
+    let data: Float32Array | Int32Array;
+    if (littleEndianHost && (buffer.byteOffset + offset) % 4 === 0) {
+      const Typed = spec.dtype === "int32" ? Int32Array : Float32Array;
+      data = new Typed(buffer.buffer as ArrayBuffer, buffer.byteOffset + offset, n);
     } else {
+      data = spec.dtype === "int32" ? new Int32Array(n) : new Float32Array(n);
       for (let i = 0; i < n; i++) {
         data[i] = spec.dtype === "int32" ? dv.getInt32(offset + i * 4, true) : dv.getFloat32(offset + i * 4, true);
       }

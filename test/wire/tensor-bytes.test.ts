@@ -80,3 +80,12 @@ describe("tensor bytes", () => {
     assert.throws(() => toParamsHeader([{ name: "a", shape: [3], dtype: "float32", data: new Float32Array(2) }]), /has 2 values but shape \[3\] needs 3/);
   });
 });
+
+describe("fromBytes memory", () => {
+  it("returns tensors that share one buffer instead of copying each (little-endian hosts)", () => {
+    const tensors = [tensor("a", [3]), tensor("b", [2, 2])];
+    const back = fromBytes(toParamsHeader(tensors), [...toChunks(tensors, 8)]);
+    assert.equal(back[0].data.buffer, back[1].data.buffer);
+    assert.equal(back[1].data.byteOffset, 12);
+  });
+});
