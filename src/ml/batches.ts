@@ -28,7 +28,8 @@ export interface RowSource {
 
 export function createRowSource(data: Dataset, normalization?: Normalization): RowSource {
   const width = data.sampleShape.reduce((a, b) => a * b, 1);
-  if (data.x.length !== data.rows * width || data.y.length !== data.rows) {
+  // No labels at all is fine for prediction; some labels is a broken dataset.
+  if (data.x.length !== data.rows * width || (data.y.length !== data.rows && data.y.length !== 0)) {
     throw new InputError(
       `Invalid dataset: ${data.x.length} values and ${data.y.length} labels do not make ` +
         `${data.rows} rows of shape [${data.sampleShape.join(", ")}]`,

@@ -37,6 +37,8 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
       const { createExperiment } = await import("./experiment.js");
       const { selectBackend } = await import("../ml/backend.js");
       const config = await loadExperiment(file);
+      const { parseListen } = await import("./server.js");
+      parseListen(options.listen); // bad input fails before anything is loaded or written
       const json = program.opts().json === true;
       const print = createProgressPrinter(io.stderr, { isTty: io.isTty });
       await selectBackend({ log: json ? undefined : (line) => io.stderr(`${line}\n`) });

@@ -23,7 +23,11 @@ export async function openRunFolder(outDir: string, name: string, options: { res
   if (exists && !options.resume) {
     throw new InputError(`Run folder ${dir} already holds a run: pass --resume to continue it, or choose another --out or name`);
   }
-  await mkdir(dir, { recursive: true });
+  // Created on the first write, so a run that fails before round 1 leaves nothing behind.
+  const write = async (name: string, content: string) => {
+    await mkdir(dir, { recursive: true });
+    await writeFileAtomic(join(dir, name), content);
+  };
   return {
     dir,
     modelDir: join(dir, "model"),
@@ -36,7 +40,7 @@ export async function openRunFolder(outDir: string, name: string, options: { res
         throw new InputError(`Cannot resume: ${statePath} is not valid JSON`);
       }
     },
-    writeState: (state) => writeFileAtomic(statePath, JSON.stringify(state)),
-    writeHistory: (lines) => writeFileAtomic(join(dir, "history.jsonl"), lines.map((l) => JSON.stringify(l) + "\n").join("")),
+    writeState: (state) => write("state.json", JSON.stringify(state)),
+    writeHistory: (lines) => write("history.jsonl", lines.map((l) => JSON.stringify(l) + "\n").join("")),
   };
 }

@@ -68,7 +68,7 @@ describe("a researcher and two node processes over HTTP/2 (port 0)", { timeout: 
     assert.ok(last.metrics.local.accuracy > 0.9, JSON.stringify(last.metrics));
   });
 
-  it("exports a model that `fbm-researcher evaluate` scores on a local file", () => {
+  it("exports a model that `fbm-researcher evaluate` scores and `predict` applies on a local file", () => {
     const done = run.events.at(-1)!;
     const heldOut = join(dir, "held-out.csv");
     writeTabularCsv(heldOut, { rows: 200, seed: 99, features: 4, noise: 0 });
@@ -76,6 +76,10 @@ describe("a researcher and two node processes over HTTP/2 (port 0)", { timeout: 
     const result = JSON.parse(stdout);
     assert.equal(result.samples, 200);
     assert.ok(result.metrics.accuracy > 0.9, stdout);
+    const predicted = JSON.parse(cli(researcherBin, ["predict", "--model", done.model, "--data", heldOut, "--json"]).stdout);
+    assert.equal(predicted.outputs, 1);
+    assert.equal(predicted.predictions.length, 200);
+    assert.ok(predicted.predictions.every((p: number) => p >= 0 && p <= 1));
   });
 
   it("exports model.safetensors holding exactly the tfjs model's weights", () => {

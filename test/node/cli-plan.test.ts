@@ -4,18 +4,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { parsePlan, planId, planJson } from "../../src/ml/plan.js";
-import { runNodeCli } from "../../src/node/cli.js";
+import { nodeCli } from "../support/cli.js";
 import { createPlanRegistry } from "../../src/node/plan-registry.js";
 
 const root = mkdtempSync(join(tmpdir(), "fbm-cli-plan-"));
 after(() => rmSync(root, { recursive: true, force: true }));
 
-async function run(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  const code = await runNodeCli(argv, { stdout: (s) => (stdout += s), stderr: (s) => (stderr += s) });
-  return { code, stdout, stderr };
-}
+const run = nodeCli;
 
 const mlp = parsePlan({
   data: { target: "diagnosis", normalize: "standard" },

@@ -4,19 +4,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PNG } from "pngjs";
 import { after, before, describe, it } from "node:test";
-import { runNodeCli } from "../../src/node/cli.js";
+import { nodeCli } from "../support/cli.js";
 import { probeBackend } from "../../src/ml/backend-probe.js";
 import type { DatasetEntry } from "../../src/node/catalogue.js";
 
 const root = mkdtempSync(join(tmpdir(), "fbm-cli-"));
 after(() => rmSync(root, { recursive: true, force: true }));
 
-async function run(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  const code = await runNodeCli(argv, { stdout: (s) => (stdout += s), stderr: (s) => (stderr += s) });
-  return { code, stdout, stderr };
-}
+const run = nodeCli;
 
 function file(name: string, text: string): string {
   const path = join(root, name);

@@ -5,17 +5,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { generateKeyPair } from "../../src/common/certificates.js";
-import { runNodeCli } from "../../src/node/cli.js";
+import { nodeCli } from "../support/cli.js";
 
 const root = mkdtempSync(join(tmpdir(), "fbm-identity-"));
 after(() => rmSync(root, { recursive: true, force: true }));
 
-async function run(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  const code = await runNodeCli(argv, { stdout: (s) => (stdout += s), stderr: (s) => (stderr += s) });
-  return { code, stdout, stderr };
-}
+const run = nodeCli;
 
 const fingerprintOf = (path: string) => `sha256:${new X509Certificate(readFileSync(path)).fingerprint256.replace(/:/g, "").toLowerCase()}`;
 

@@ -4,17 +4,12 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { runResearcherCli } from "../../src/researcher/cli.js";
+import { researcherCli } from "../support/cli.js";
 
 const root = mkdtempSync(join(tmpdir(), "fbm-trust-"));
 after(() => rmSync(root, { recursive: true, force: true }));
 
-async function run(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  const code = await runResearcherCli(argv, { stdout: (s) => (stdout += s), stderr: (s) => (stderr += s) });
-  return { code, stdout, stderr };
-}
+const run = researcherCli;
 
 describe("fbm-researcher cert and node commands", () => {
   const dir = join(root, "trust");
