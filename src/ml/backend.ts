@@ -21,7 +21,7 @@ export interface BackendOptions {
   log?: (line: string) => void;
   /**
    * Directory holding the tfjs-backend-wasm `.wasm` files. Default: `$FBM_WASM_PATH`, else the installed
-   * package's `dist/`. A single-executable build extracts its embedded copies and points here.
+   * package's `dist/`. A single executable uses the copies embedded in it (wasm-assets.ts) unless this is set.
    */
   wasmPath?: string;
   /** Environment to read `FBM_BACKEND`/`FBM_WASM_PATH` from (default `process.env`). */
