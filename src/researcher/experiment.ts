@@ -5,6 +5,7 @@ import { combineStats } from "../ml/normalize.js";
 import { planId, planJson } from "../ml/plan.js";
 import type { ColumnStats, NamedTensor, Normalization, TrainingArgs } from "../ml/types.js";
 import { createAggregator, type AggregatorState } from "./aggregators/index.js";
+import { createRunningMean } from "./aggregators/running-mean.js";
 import { awaitPlanApproval } from "./approval.js";
 import type { Experiment } from "./config.js";
 import type { ExperimentEvent, NodeFailure } from "./events.js";
@@ -124,7 +125,9 @@ async function runExperiment(config: Experiment, options: ExperimentOptions, emi
       const chosen = selectNodes(roster.participants(), { sample: config.nodes.sample, min: config.nodes.min, seed: config.training.seed, round });
       const nodeArgs = aggregator.nodeArgs({ global: global.map((t) => t.data as Float32Array), state });
       const scaffold = nodeArgs.scaffoldControl !== undefined;
+      const running = aggregator.foldable && !scaffold ? createRunningMean(global.map((t) => t.data.length)) : undefined;
       const { updates, failures } = await runTrainRound({
+        fold: running && ((u) => running.add(u.result.params.map((p) => p.data as Float32Array), u.result.sampleCount)),
         hub, experiment: config.name, participants: chosen, round, planId: id, planJson: json,
         args: { ...args, fedproxMu: nodeArgs.fedproxMu ?? 0 }, normalization,
         global: withControl(global, nodeArgs.scaffoldControl), expected: expectedReply(global, scaffold),
@@ -135,7 +138,7 @@ async function runExperiment(config: Experiment, options: ExperimentOptions, emi
       const out = aggregator.aggregate({
         round,
         global: global.map((t) => t.data as Float32Array),
-        updates: updates.map((u) => {
+        updates: running ? [running.result()] : updates.map((u) => {
           const tensors = u.result.params.map((p) => p.data as Float32Array);
           return {
             nodeId: u.participant.node, samples: u.result.sampleCount, params: tensors.slice(0, global.length),

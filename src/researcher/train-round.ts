@@ -24,6 +24,11 @@ export interface RoundInput {
   /** The tensors each reply must hold (default: `global`'s names and shapes). */
   expected?: NamedTensor[];
   timeoutMs: number;
+  /**
+   * Takes each valid update as it arrives (a running aggregate); its parameters are then dropped from
+   * the returned update, so a round holds O(model) instead of O(model × nodes).
+   */
+  fold?: (update: NodeUpdate) => void;
   signal?: AbortSignal;
 }
 
@@ -51,7 +56,12 @@ export async function runTrainRound(input: RoundInput): Promise<{ updates: NodeU
       if (reply.kind !== "train") return fail("bad_reply", `Node answered a train task with a ${reply.kind} reply`);
       const problem = checkUpdate(reply.result, input.expected ?? input.global, participant.dataset.sampleCount || undefined);
       if (problem) return fail("invalid_update", problem);
-      updates.push({ participant, result: reply.result });
+      const update = { participant, result: reply.result };
+      if (input.fold) {
+        input.fold(update);
+        update.result = { ...update.result, params: [] };
+      }
+      updates.push(update);
     } catch (error) {
       if (error instanceof TaskFailure) return fail(error.reason, error.message);
       fail("internal", error instanceof Error ? error.message : String(error));

@@ -3,7 +3,7 @@ import type { AggregateInput, AggregateOutput, Aggregator } from "./types.js";
 
 /** FedAvg (McMahan et al. 2017): the mean of the nodes' parameters weighted by their sample counts. */
 export function createFedAvg(): Aggregator {
-  return { name: "fedavg", nodeArgs: () => ({}), aggregate: (input) => weightedAverage("fedavg", input) };
+  return { name: "fedavg", foldable: true, nodeArgs: () => ({}), aggregate: (input) => weightedAverage("fedavg", input) };
 }
 
 /**
@@ -13,6 +13,7 @@ export function createFedAvg(): Aggregator {
 export function createFedProx(options: { mu: number }): Aggregator {
   return {
     name: "fedprox",
+    foldable: true,
     nodeArgs: () => ({ fedproxMu: options.mu }),
     aggregate: (input) => weightedAverage("fedprox", input),
   };

@@ -10,6 +10,7 @@ export function createFedAvgM(options: { serverLr: number; momentum: number }): 
   const name = "fedavgm";
   return {
     name,
+    foldable: true,
     nodeArgs: () => ({}),
     aggregate(input) {
       checkUpdates(name, input);

@@ -28,6 +28,7 @@ export function createFedOpt(variant: FedOptVariant, options: FedOptOptions): Ag
 
   return {
     name: variant,
+    foldable: true,
     nodeArgs: () => ({}),
     aggregate(input) {
       checkUpdates(variant, input);

@@ -50,6 +50,11 @@ export interface NodeArgs {
 
 export interface Aggregator {
   readonly name: string;
+  /**
+   * True when the result depends on the updates only through their sample-weighted mean (and total
+   * samples): replies can then be folded into a running sum as they arrive, O(model) memory.
+   */
+  readonly foldable?: boolean;
   /** What the nodes need this round besides the global parameters; `{}` for most aggregators. */
   nodeArgs(input: { global: Float32Array[]; state: AggregatorState }): NodeArgs;
   /** New global parameters and state. Throws RuntimeFailure on no or malformed updates. */

@@ -1,0 +1,44 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { createAggregator } from "../../../src/researcher/aggregators/index.js";
+import { createRunningMean } from "../../../src/researcher/aggregators/running-mean.js";
+
+const f = (...v: number[]) => Float32Array.from(v);
+
+describe("createRunningMean", () => {
+  const global = [f(0, 0, 0), f(1)];
+  const updates = [
+    { nodeId: "a", samples: 10, params: [f(1, 2, 3), f(4)] },
+    { nodeId: "b", samples: 30, params: [f(5, -2, 7), f(0)] },
+    { nodeId: "c", samples: 60, params: [f(0.5, 0.25, -1), f(2)] },
+  ];
+
+  it("folds updates into their sample-weighted mean (hand-computed)", () => {
+    const mean = createRunningMean([3, 1]);
+    for (const u of updates) mean.add(u.params, u.samples);
+    const r = mean.result();
+    assert.equal(r.samples, 100);
+    assert.equal(mean.count, 3);
+    // (10·1 + 30·5 + 60·0.5)/100 = 1.9; (20 − 60 + 15)/100 = −0.25; (30 + 210 − 60)/100 = 1.8; (40 + 0 + 120)/100 = 1.6
+    assert.deepEqual([...r.params[0]], [1.9, -0.25, 1.8].map(Math.fround));
+    assert.deepEqual([...r.params[1]], [Math.fround(1.6)]);
+  });
+
+  for (const name of ["fedavg", "fedavgm", "fedadam", "fedyogi", "fedadagrad"] as const) {
+    it(`gives ${name} the same result as the full list of updates (it is foldable)`, () => {
+      const aggregator = createAggregator(name === "fedavg" ? { name } : (name === "fedavgm" ? { name, serverLr: 1, momentum: 0.9 } : name === "fedadagrad" ? { name, serverLr: 0.1, beta1: 0, tau: 1e-3 } : { name, serverLr: 0.1, beta1: 0.9, beta2: 0.99, tau: 1e-3 }));
+      assert.equal(aggregator.foldable, true);
+      const mean = createRunningMean([3, 1]);
+      for (const u of updates) mean.add(u.params, u.samples);
+      const full = aggregator.aggregate({ round: 1, global, updates, state: {} });
+      const folded = aggregator.aggregate({ round: 1, global, updates: [mean.result()], state: {} });
+      full.params.forEach((t, i) => t.forEach((v, k) => assert.ok(Math.abs(v - folded.params[i][k]) < 1e-6)));
+    });
+  }
+
+  it("is not used by aggregators that need every update", () => {
+    for (const config of [{ name: "fedmedian" }, { name: "krum", f: 0 }, { name: "trimmed_mean", beta: 0.1 }, { name: "scaffold", serverLr: 1 }] as const) {
+      assert.notEqual(createAggregator(config).foldable, true, config.name);
+    }
+  });
+});
