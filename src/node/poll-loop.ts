@@ -25,6 +25,8 @@ export interface PollLoopOptions {
   log: (line: string) => void;
   waitSeconds?: number;
   backoff?: { initialMs: number; maxMs: number };
+  /** How often a running task says it is alive (default 10 s; the researcher's loss timeout is ~65 s). */
+  heartbeatMs?: number;
   maxParamBytes?: number;
 }
 
@@ -67,10 +69,13 @@ async function runTask(task: TaskEnvelope, options: PollLoopOptions): Promise<vo
     client.feedback({ nodeId: options.nodeId, taskId: task.taskId, body }).catch(() => undefined);
   };
   let body: ReplyBody;
+  const heartbeat = setInterval(() => feedback({ kind: "heartbeat" }), options.heartbeatMs ?? 10_000);
   try {
     body = await options.execute(task, { signal, feedback });
   } catch (error) {
     body = { kind: "error", code: signal.aborted ? "node_stopping" : "internal", message: reason(error) };
+  } finally {
+    clearInterval(heartbeat);
   }
   if (body.kind === "error") log(`Task ${task.body.kind} failed: ${body.message}`);
   try {

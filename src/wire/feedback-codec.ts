@@ -1,16 +1,20 @@
-import { create } from "@bufbuild/protobuf";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { FeedbackRequestSchema, type FeedbackRequest } from "../gen/fbm/v1/researcher_pb.js";
-import type { FeedbackEnvelope } from "./messages.js";
+import type { FeedbackBody, FeedbackEnvelope } from "./messages.js";
 
 export function encodeFeedback(f: FeedbackEnvelope): FeedbackRequest {
-  const b = f.body;
-  return create(FeedbackRequestSchema, {
-    nodeId: f.nodeId,
-    taskId: f.taskId,
-    kind: b.kind === "progress"
-      ? { case: "progress", value: { epoch: b.epoch, step: b.step, totalSteps: b.totalSteps, loss: b.loss } }
-      : { case: "log", value: { level: b.level, message: b.message } },
-  });
+  return create(FeedbackRequestSchema, { nodeId: f.nodeId, taskId: f.taskId, kind: toKindInit(f.body) });
+}
+
+function toKindInit(b: FeedbackBody): MessageInitShape<typeof FeedbackRequestSchema>["kind"] {
+  switch (b.kind) {
+    case "progress":
+      return { case: "progress", value: { epoch: b.epoch, step: b.step, totalSteps: b.totalSteps, loss: b.loss } };
+    case "log":
+      return { case: "log", value: { level: b.level, message: b.message } };
+    case "heartbeat":
+      return { case: "heartbeat", value: {} };
+  }
 }
 
 /** Undefined for a feedback of a kind this researcher does not know (newer node): ignored, not an error. */
@@ -21,5 +25,6 @@ export function decodeFeedback(req: FeedbackRequest): FeedbackEnvelope | undefin
     return { nodeId: req.nodeId, taskId: req.taskId, body: { kind: "progress", epoch, step, totalSteps, loss } };
   }
   if (k.case === "log") return { nodeId: req.nodeId, taskId: req.taskId, body: { kind: "log", level: k.value.level, message: k.value.message } };
+  if (k.case === "heartbeat") return { nodeId: req.nodeId, taskId: req.taskId, body: { kind: "heartbeat" } };
   return undefined;
 }

@@ -56,7 +56,8 @@ export interface ReplyEnvelope {
 
 export type FeedbackBody =
   | { kind: "progress"; epoch: number; step: number; totalSteps: number; loss: number }
-  | { kind: "log"; level: string; message: string };
+  | { kind: "log"; level: string; message: string }
+  | { kind: "heartbeat" };
 
 export interface FeedbackEnvelope {
   nodeId: string;

@@ -85,6 +85,28 @@ describe("researcher service (in-memory transport)", () => {
     hub.close();
   });
 
+  it("keeps a node that is busy with a long task alive through heartbeats", async () => {
+    const hub = createHub({ pollWindowMs: 50, lostAfterMs: 150 });
+    const client = memoryClient(hub);
+    const stop = new AbortController();
+    const slow: TaskExecutor = async () => {
+      await new Promise((r) => setTimeout(r, 600)); // four times the loss timeout
+      return { kind: "ping", version: "t", backend: "cpu" };
+    };
+    const loop = runPollLoop({ client, researcherUrl: "mem", nodeId: "n1", name: "n1", version: "t", execute: slow, signal: stop.signal, log: () => {}, waitSeconds: 1, heartbeatMs: 40 });
+    try {
+      await until(() => hub.nodes().some((n) => n.online));
+      const lost: string[] = [];
+      hub.on("node", (e) => e.state === "lost" && lost.push(e.node.nodeId));
+      assert.equal((await hub.send("n1", { kind: "ping" }, { timeoutMs: 5000 })).kind, "ping");
+      assert.deepEqual(lost, []);
+    } finally {
+      stop.abort();
+      hub.close();
+      await loop;
+    }
+  });
+
   it("fails a node's outstanding task as soon as the node is lost", async () => {
     const hub = createHub({ pollWindowMs: 20, lostAfterMs: 100 });
     const client = memoryClient(hub);
