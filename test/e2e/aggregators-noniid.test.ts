@@ -67,8 +67,9 @@ describe("aggregators on non-IID data with real node processes", { timeout: 600_
   }
 
   for (const [aggregator, target] of [["{name: fedprox, mu: 0.05}", 0.85], ["{name: scaffold}", 0.85], ["{name: fedadam, server_lr: 0.1}", 0.85]] as const) {
-    it(`${aggregator} reaches accuracy above ${target}`, async () => {
+    it(`${aggregator} reaches accuracy above ${target}`, async (t) => {
       const done = await run(aggregator.replace(/\W+/g, "-").replace(/^-|-$/g, ""), aggregator);
+      t.diagnostic(`final accuracy ${done.metrics.accuracy.toFixed(3)}`);
       assert.ok(done.metrics.accuracy > target, JSON.stringify(done.metrics));
     });
   }
@@ -101,9 +102,10 @@ describe("aggregators on non-IID data with real node processes", { timeout: 600_
     });
     after(() => stop.abort());
 
-    it("fedmedian still learns while fedavg is ruined", async () => {
+    it("fedmedian still learns while fedavg is ruined", async (t) => {
       const median = await run("median-attacked", "{name: fedmedian}", 4);
       const mean = await run("fedavg-attacked", "{name: fedavg}", 4);
+      t.diagnostic(`final accuracy under attack: fedmedian ${median.metrics.accuracy.toFixed(3)}, fedavg ${mean.metrics.accuracy.toFixed(3)}`);
       assert.ok(median.metrics.accuracy > 0.85, `fedmedian ${JSON.stringify(median.metrics)}`);
       assert.ok(mean.metrics.accuracy < 0.7, `fedavg ${JSON.stringify(mean.metrics)}`);
     });

@@ -61,8 +61,9 @@ describe("a researcher and two node processes over HTTP/2 (port 0)", { timeout: 
     assert.equal(kinds.filter((k) => k === "node").length >= 2, true);
   });
 
-  it("reaches accuracy above 0.9 on separable data", () => {
+  it("reaches accuracy above 0.9 on separable data", (t) => {
     const done = run.events.at(-1)!;
+    t.diagnostic(`final accuracy ${done.metrics.accuracy}`);
     assert.ok(done.metrics.accuracy > 0.9, JSON.stringify(done.metrics));
     const last = run.events.filter((e) => e.event === "round").at(-1)!;
     assert.ok(last.metrics.local.accuracy > 0.9, JSON.stringify(last.metrics));
