@@ -46,9 +46,14 @@ try {
   console.log(`generated and wrote both pairs in ${seconds(performance.now() - started, 1)}`);
 
   const float32Bytes = count * size * size * 4;
-  for (const [format, [images, labels]] of Object.entries(files)) {
+  const runs: [string, string[], string][] = [
+    ["in-memory", files.plain, "memory"],
+    ["streamed", files.plain, "stream"],
+    ["gzip", files.gzip, "memory"],
+  ];
+  for (const [format, [images, labels], mode] of runs) {
     started = performance.now();
-    const child = forkTs(helper, [images, labels, String(updates)]);
+    const child = forkTs(helper, [images, labels, String(updates), mode]);
     const r = await nextMessage<IdxTrainResult>(child, "result");
     await exited(child);
     report(format, r, float32Bytes, performance.now() - started);

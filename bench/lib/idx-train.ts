@@ -2,11 +2,12 @@
  * Helper process of bench/node-memory.ts: what a node does with an IDX dataset, alone in its process so
  * the memory peaks are the node's own. Loads the pair with `loadIdx`, trains the small CNN with
  * `trainLocal` on the wasm backend, samples `process.memoryUsage()` every 50 ms, and sends the figures.
- * Usage (from the benchmark): idx-train.ts <images> <labels> <updates> (0: one epoch)
+ * Usage (from the benchmark): idx-train.ts <images> <labels> <updates> (0: one epoch) [stream]
  */
 import { statSync } from "node:fs";
 import { selectBackend } from "../../src/ml/backend.js";
 import { loadIdx } from "../../src/ml/data/idx.js";
+import { openIdx } from "../../src/ml/data/idx-stream.js";
 import { parsePlan } from "../../src/ml/plan.js";
 import { trainLocal } from "../../src/ml/train.js";
 import type { TrainingArgs } from "../../src/ml/types.js";
@@ -45,7 +46,7 @@ const cnnPlan = parsePlan({
 });
 
 async function main(): Promise<void> {
-  const [images, labels, updatesText] = process.argv.slice(2);
+  const [images, labels, updatesText, mode] = process.argv.slice(2);
   let backend = "";
   await selectBackend({ prefer: "wasm", log: (line) => (backend = line.replace(/^tfjs backend: /, "")) });
   forceGc();
@@ -53,7 +54,8 @@ async function main(): Promise<void> {
   const baseline = current();
 
   const started = performance.now();
-  const data = await loadIdx(images, labels);
+  // "stream": images stay on disk, read row by row (what a node does with a plain IDX file).
+  const data = mode === "stream" ? await openIdx(images, labels) : await loadIdx(images, labels);
   const loadMs = performance.now() - started;
   const peakLoad = sampler.peak();
   const afterLoad = current();

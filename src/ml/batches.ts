@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { InputError } from "../common/errors.js";
 import { positionScaling } from "./normalize.js";
+import { checkDataset, readRowInto, rowWidth } from "./rows.js";
 import { createRng, deriveSeed } from "./rng.js";
 import type { Dataset, Normalization } from "./types.js";
 
@@ -27,28 +28,18 @@ export interface RowSource {
 }
 
 export function createRowSource(data: Dataset, normalization?: Normalization): RowSource {
-  const width = data.sampleShape.reduce((a, b) => a * b, 1);
   // No labels at all is fine for prediction; some labels is a broken dataset.
-  if (data.x.length !== data.rows * width || (data.y.length !== data.rows && data.y.length !== 0)) {
-    throw new InputError(
-      `Invalid dataset: ${data.x.length} values and ${data.y.length} labels do not make ` +
-        `${data.rows} rows of shape [${data.sampleShape.join(", ")}]`,
-    );
-  }
+  checkDataset(data, { labels: "optional" });
+  const width = rowWidth(data);
   const scaling = normalization && normalization.method !== "none" ? positionScaling(data, normalization) : undefined;
-  const k = data.xScale ?? 1;
   return {
     data,
     x(indices) {
       const out = new Float32Array(indices.length * width);
       for (let r = 0; r < indices.length; r++) {
-        const from = indices[r] * width;
+        readRowInto(data, indices[r], out, r * width);
         if (scaling) {
-          for (let c = 0; c < width; c++) out[r * width + c] = (data.x[from + c] * k - scaling.shift[c]) / scaling.scale[c];
-        } else if (k !== 1 || !(data.x instanceof Float32Array)) {
-          for (let c = 0; c < width; c++) out[r * width + c] = data.x[from + c] * k;
-        } else {
-          out.set(data.x.subarray(from, from + width), r * width);
+          for (let c = 0, i = r * width; c < width; c++, i++) out[i] = (out[i] - scaling.shift[c]) / scaling.scale[c];
         }
       }
       return tf.tensor(out, [indices.length, ...data.sampleShape]);

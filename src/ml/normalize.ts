@@ -1,4 +1,5 @@
 import { InputError } from "../common/errors.js";
+import { checkDataset, readRowInto, rowWidth } from "./rows.js";
 import type { ColumnStats, Dataset, Normalization } from "./types.js";
 
 /**
@@ -8,14 +9,16 @@ import type { ColumnStats, Dataset, Normalization } from "./types.js";
 
 /** Per-feature-column sums of a dataset; image data (rank > 1) is one pseudo-column "pixels". */
 export function columnStats(data: Dataset): ColumnStats[] {
+  checkDataset(data, { labels: "optional" });
   const width = rowWidth(data);
   const names = columnNames(data);
   const stats = names.map((name) => ({ name, count: 0, sum: 0, sumSquares: 0, min: Infinity, max: -Infinity }));
   const perColumn = names.length > 1;
-  const k = data.xScale ?? 1;
+  const row = new Float32Array(width);
   for (let r = 0; r < data.rows; r++) {
+    readRowInto(data, r, row, 0);
     for (let c = 0; c < width; c++) {
-      const v = data.x[r * width + c] * k;
+      const v = row[c];
       const s = stats[perColumn ? c : 0];
       s.count++;
       s.sum += v;
@@ -74,15 +77,15 @@ export function combineStats(perNode: ColumnStats[][], method: Normalization["me
 
 /** Returns a copy of the dataset with x' = (x - shift) / scale; the input is not changed. */
 export function applyNormalization(data: Dataset, norm: Normalization): Dataset {
+  checkDataset(data, { labels: "optional" });
   const { shift, scale } = positionScaling(data, norm);
   const width = shift.length;
-  const x = new Float32Array(data.x.length);
-  const k = data.xScale ?? 1;
-  for (let i = 0; i < x.length; i++) {
-    const c = i % width;
-    x[i] = (data.x[i] * k - shift[c]) / scale[c];
+  const x = new Float32Array(data.rows * width);
+  for (let r = 0; r < data.rows; r++) {
+    readRowInto(data, r, x, r * width);
+    for (let c = 0, i = r * width; c < width; c++, i++) x[i] = (x[i] - shift[c]) / scale[c];
   }
-  return { ...data, x, xScale: undefined };
+  return { ...data, x, xScale: undefined, readRow: undefined, close: undefined };
 }
 
 /**
@@ -111,13 +114,6 @@ export function positionScaling(data: Dataset, norm: Normalization): { shift: Fl
   return { shift, scale };
 }
 
-function rowWidth(data: Dataset): number {
-  const width = data.sampleShape.reduce((a, b) => a * b, 1);
-  if (data.x.length !== data.rows * width) {
-    throw new InputError(`Invalid dataset: ${data.x.length} values do not make ${data.rows} rows of shape [${data.sampleShape.join(", ")}]`);
-  }
-  return width;
-}
 
 function sum(values: number[]): number {
   return values.reduce((a, b) => a + b, 0);

@@ -23,6 +23,13 @@ export interface Dataset {
   features?: string[];
   /** Class names (images, idx), index = label. */
   classes?: string[];
+  /**
+   * Rows read from disk on demand instead of held in `x` (then empty): copies row `row`'s values,
+   * already multiplied by `xScale`, into `out` at `offset`.
+   */
+  readRow?: (row: number, out: Float32Array, offset: number) => void;
+  /** Releases what `readRow` keeps open (a file descriptor). */
+  close?: () => void;
 }
 
 /** Per-column sufficient statistics, summed across nodes before round 1. */

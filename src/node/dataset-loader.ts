@@ -1,10 +1,10 @@
 import { stat } from "node:fs/promises";
 import { InputError } from "../common/errors.js";
 import { loadCsv } from "../ml/data/csv.js";
-import { idxFingerprint, loadIdx } from "../ml/data/idx.js";
-import { loadImageFolder } from "../ml/data/images.js";
+import { idxFingerprint } from "../ml/data/idx.js";
+import { openIdx } from "../ml/data/idx-stream.js";
 import { fingerprintFile, fingerprintFiles } from "../ml/data/fingerprint.js";
-import { listImageFolder } from "../ml/data/images.js";
+import { listImageFolder, loadImageFolder } from "../ml/data/images.js";
 import type { Plan } from "../ml/plan.js";
 import type { Dataset } from "../ml/types.js";
 import type { DatasetEntry } from "./catalogue.js";
@@ -36,7 +36,11 @@ export function createDatasetLoader(options: { capacity?: number } = {}): Datase
       }
       const data = await read(entry, plan);
       cache.set(key, data);
-      while (cache.size > capacity) cache.delete(cache.keys().next().value!);
+      while (cache.size > capacity) {
+        const oldest = cache.keys().next().value!;
+        cache.get(oldest)?.close?.();
+        cache.delete(oldest);
+      }
       return data;
     },
   };
@@ -59,9 +63,10 @@ async function read(entry: DatasetEntry, plan: Plan): Promise<Dataset> {
     case "csv":
       return loadCsv(entry.path, { target: plan.data.target, features: plan.data.features });
     case "idx": {
-      const data = await loadIdx(entry.path, entry.labelsPath);
+      const data = await openIdx(entry.path, entry.labelsPath);
       const input = plan.data.input;
       if (input && (input.height !== data.sampleShape[0] || input.width !== data.sampleShape[1] || input.channels !== 1)) {
+        data.close?.();
         throw new InputError(
           `Dataset "${entry.name}" holds ${data.sampleShape[0]}×${data.sampleShape[1]} grayscale images but the plan's input is ` +
             `${input.height}×${input.width}×${input.channels}: set plan.data.input to {height: ${data.sampleShape[0]}, width: ${data.sampleShape[1]}, channels: 1}`,

@@ -47,12 +47,20 @@ export function idxFingerprint(imagesPath: string, labelsPath: string): Promise<
  * `y` the label; classes "0".."max label".
  */
 export async function loadIdx(imagesPath: string, labelsPath: string): Promise<Dataset> {
-  const { images, labels } = await readPair(imagesPath, labelsPath, "load");
+  const images = await readIdx(imagesPath, IDX_IMAGES_MAGIC, "load");
   const [count, height, width] = images.dims;
-  const y = Float32Array.from(labels.data);
-  const maxLabel = labels.data.reduce((a, b) => Math.max(a, b), 0);
-  const classes = Array.from({ length: maxLabel + 1 }, (_, i) => String(i));
+  const { y, classes } = await readLabels(labelsPath, count, imagesPath);
   return { x: images.data, xScale: 1 / 255, sampleShape: [height, width, 1], y, rows: count, classes };
+}
+
+/** The labels of an IDX pair whose images file holds `count` images; y as float labels, classes "0".."max". */
+export async function readLabels(labelsPath: string, count: number, imagesPath: string): Promise<{ y: Float32Array; classes: string[] }> {
+  const labels = await readIdx(labelsPath, IDX_LABELS_MAGIC, "load");
+  if (labels.dims[0] !== count) {
+    throw new InputError(`${readerContext("load", imagesPath)}: it holds ${count} images but labels file "${labelsPath}" holds ${labels.dims[0]} labels`);
+  }
+  const maxLabel = labels.data.reduce((a, b) => Math.max(a, b), 0);
+  return { y: Float32Array.from(labels.data), classes: Array.from({ length: maxLabel + 1 }, (_, i) => String(i)) };
 }
 
 async function readPair(imagesPath: string, labelsPath: string, action: ReadAction) {
@@ -78,10 +86,19 @@ async function readIdx(path: string, magic: number, action: ReadAction): Promise
       throw new InputError(`${context}: the gzip data is corrupt or truncated (${(error as Error).message})`);
     }
   }
+  const { dims, headerBytes } = checkIdxHeader(bytes, bytes.length, magic, context);
+  return { dims, data: bytes.subarray(headerBytes) };
+}
+
+/**
+ * Checks an IDX header (magic number, rank, sizes) against the length of the whole (uncompressed)
+ * file; `head` needs only the header's bytes. Returns the dimensions and the header size.
+ */
+export function checkIdxHeader(head: Uint8Array, fileLength: number, magic: number, context: string): { dims: number[]; headerBytes: number } {
   const kind = magic === IDX_IMAGES_MAGIC ? "images" : "labels";
   const hex = (n: number) => `0x${n.toString(16).padStart(8, "0")}`;
-  if (bytes.length < 4) throw new InputError(`${context}: the file is truncated (${bytes.length} bytes, not even an IDX header)`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (fileLength < 4) throw new InputError(`${context}: the file is truncated (${fileLength} bytes, not even an IDX header)`);
+  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
   const found = view.getUint32(0);
   if (found !== magic) {
     const swapped = found === (magic === IDX_IMAGES_MAGIC ? IDX_LABELS_MAGIC : IDX_IMAGES_MAGIC);
@@ -90,13 +107,13 @@ async function readIdx(path: string, magic: number, action: ReadAction): Promise
   }
   const rank = magic & 0xff;
   const headerBytes = 4 + 4 * rank;
-  if (bytes.length < headerBytes) throw new InputError(`${context}: the file is truncated inside its ${headerBytes}-byte header`);
+  if (fileLength < headerBytes || head.length < headerBytes) throw new InputError(`${context}: the file is truncated inside its ${headerBytes}-byte header`);
   const dims = Array.from({ length: rank }, (_, i) => view.getUint32(4 + 4 * i));
   const expected = headerBytes + dims.reduce((a, b) => a * b, 1);
-  if (bytes.length !== expected) {
+  if (fileLength !== expected) {
     const what = kind === "images" ? `${dims[0]} images of ${dims[1]}×${dims[2]}` : `${dims[0]} labels`;
-    const problem = bytes.length < expected ? "is truncated" : "is too long";
-    throw new InputError(`${context}: the file ${problem}: its header announces ${what} (${expected} bytes) but it has ${bytes.length} bytes`);
+    const problem = fileLength < expected ? "is truncated" : "is too long";
+    throw new InputError(`${context}: the file ${problem}: its header announces ${what} (${expected} bytes) but it has ${fileLength} bytes`);
   }
-  return { dims, data: bytes.subarray(headerBytes) };
+  return { dims, headerBytes };
 }
