@@ -1,6 +1,7 @@
-import { readFile } from "node:fs/promises";
+import { createReadStream } from "node:fs";
+import { open, readFile } from "node:fs/promises";
 import { resolve } from "node:path";
-import { gunzipSync } from "node:zlib";
+import { createGunzip } from "node:zlib";
 import { InputError } from "../../common/errors.js";
 import type { Dataset } from "../types.js";
 import { fingerprintFiles } from "./fingerprint.js";
@@ -78,16 +79,59 @@ async function readPair(imagesPath: string, labelsPath: string, action: ReadActi
 async function readIdx(path: string, magic: number, action: ReadAction): Promise<IdxFile> {
   await checkFile(path, action);
   const context = readerContext(action, path);
-  let bytes: Uint8Array = await readFile(path);
-  if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
-    try {
-      bytes = gunzipSync(bytes);
-    } catch (error) {
-      throw new InputError(`${context}: the gzip data is corrupt or truncated (${(error as Error).message})`);
-    }
-  }
-  const { dims, headerBytes } = checkIdxHeader(bytes, bytes.length, magic, context);
+  const { bytes, length } = (await isGzip(path)) ? await gunzipIdx(path, magic, context) : await readWhole(path);
+  const { dims, headerBytes } = checkIdxHeader(bytes, length, magic, context);
   return { dims, data: bytes.subarray(headerBytes) };
+}
+
+async function readWhole(path: string): Promise<{ bytes: Uint8Array; length: number }> {
+  const bytes = await readFile(path);
+  return { bytes, length: bytes.length };
+}
+
+async function isGzip(path: string): Promise<boolean> {
+  const handle = await open(path, "r");
+  try {
+    const { buffer, bytesRead } = await handle.read(Buffer.alloc(2), 0, 2, 0);
+    return bytesRead === 2 && buffer[0] === 0x1f && buffer[1] === 0x8b;
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Gunzips an IDX file straight into a buffer sized from its header, so memory holds the data once
+ * (not the compressed file, the inflated pieces and their concatenation). `length` is how many
+ * bytes the stream really had, for checkIdxHeader's truncated / too-long messages.
+ */
+async function gunzipIdx(path: string, magic: number, context: string): Promise<{ bytes: Uint8Array; length: number }> {
+  let head = new Uint8Array(0);
+  let out: Uint8Array | undefined;
+  let length = 0;
+  try {
+    for await (const piece of createReadStream(path).pipe(createGunzip())) {
+      let chunk = piece as Uint8Array;
+      if (!out) {
+        head = Buffer.concat([head, chunk]);
+        if (head.length < 4) continue;
+        const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
+        if (view.getUint32(0) !== magic) checkIdxHeader(head, head.length, magic, context); // throws: wrong magic
+        const rank = magic & 0xff;
+        const headerBytes = 4 + 4 * rank;
+        if (head.length < headerBytes) continue;
+        const values = Array.from({ length: rank }, (_, i) => view.getUint32(4 + 4 * i)).reduce((a, b) => a * b, 1);
+        if (headerBytes + values > 2 ** 31) throw new InputError(`${context}: its header announces ${values} bytes of data, more than this reader accepts (2 GiB)`);
+        out = new Uint8Array(headerBytes + values);
+        chunk = head;
+      }
+      if (length < out.length) out.set(chunk.subarray(0, out.length - length), length);
+      length += chunk.length;
+    }
+  } catch (error) {
+    if (error instanceof InputError) throw error;
+    throw new InputError(`${context}: the gzip data is corrupt or truncated (${(error as Error).message})`);
+  }
+  return out ? { bytes: out, length } : { bytes: head, length: head.length };
 }
 
 /**
