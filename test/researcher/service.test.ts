@@ -86,11 +86,11 @@ describe("researcher service (in-memory transport)", () => {
   });
 
   it("keeps a node that is busy with a long task alive through heartbeats", async () => {
-    const hub = createHub({ pollWindowMs: 50, lostAfterMs: 150 });
+    const hub = createHub({ pollWindowMs: 50, lostAfterMs: 400 });
     const client = memoryClient(hub);
     const stop = new AbortController();
     const slow: TaskExecutor = async () => {
-      await new Promise((r) => setTimeout(r, 600)); // four times the loss timeout
+      await new Promise((r) => setTimeout(r, 1500)); // almost four times the loss timeout
       return { kind: "ping", version: "t", backend: "cpu" };
     };
     const loop = runPollLoop({ client, researcherUrl: "mem", nodeId: "n1", name: "n1", version: "t", execute: slow, signal: stop.signal, log: () => {}, waitSeconds: 1, heartbeatMs: 40 });
@@ -150,7 +150,7 @@ describe("researcher server (real HTTP/2 on port 0)", () => {
   });
 
   it("lets a node that started first connect once the researcher is up, logging the outage once", async () => {
-    const hub = createHub({ pollWindowMs: 500 });
+    const hub = createHub({ pollWindowMs: 5000 });
     // Reserve a free port, then release it so the node sees "connection refused" first.
     const probe = await startServer({ listen: "127.0.0.1:0", hub: createHub() });
     const port = probe.port;
@@ -161,13 +161,13 @@ describe("researcher server (real HTTP/2 on port 0)", () => {
     const client = createResearcherClient(createGrpcTransport({ baseUrl: url }));
     const loop = runPollLoop({
       client, researcherUrl: url, nodeId: "n1", name: "n1", version: "t", execute: echo, signal: stop.signal,
-      log: (l) => lines.push(l), waitSeconds: 1, backoff: { initialMs: 20, maxMs: 80 },
+      log: (l) => lines.push(l), waitSeconds: 5, backoff: { initialMs: 20, maxMs: 80 },
     });
     await new Promise((r) => setTimeout(r, 400));
     const server = await startServer({ listen: `127.0.0.1:${port}`, hub });
     cleanups.push(() => server.close());
     await until(() => hub.nodes().some((n) => n.online));
-    await until(() => lines.some((l) => l.startsWith("Connected")), 900); // before the 1 s poll window ends
+    await until(() => lines.some((l) => l.startsWith("Connected")), 4500); // before the 5 s poll window ends
     stop.abort();
     await loop;
     assert.equal(lines.filter((l) => l.includes("not reachable")).length, 1, lines.join("\n"));
