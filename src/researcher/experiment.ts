@@ -19,7 +19,7 @@ import { runTrainRound, type NodeUpdate } from "./train-round.js";
 import { decodeParams, encodeParams } from "./params-json.js";
 import { exportModel } from "./export-model.js";
 import { createTrace } from "./trace.js";
-import { expectedReply, withControl } from "../wire/index.js";
+import { expectedReply, withControl, type FeedbackEnvelope } from "../wire/index.js";
 
 export interface ExperimentOptions {
   /** HOST:PORT to serve on (default 127.0.0.1:50051); ignored when `hub` is given. */
@@ -77,9 +77,9 @@ async function runExperiment(config: Experiment, options: ExperimentOptions, emi
     emit({ event: "node", state, node: node.nodeId, name: node.name });
   hub.on("node", onNode);
   let round = 0;
-  const onFeedback = (f: { nodeId: string; body: { kind: string } & Record<string, unknown> }) => {
+  const onFeedback = (f: FeedbackEnvelope) => {
     if (f.body.kind !== "progress") return;
-    const b = f.body as unknown as { epoch: number; step: number; totalSteps: number; loss: number };
+    const b = f.body;
     const name = hub.nodes().find((n) => n.nodeId === f.nodeId)?.name ?? f.nodeId;
     emit({ event: "progress", round, node: f.nodeId, name, epoch: b.epoch, step: b.step, total_steps: b.totalSteps, loss: b.loss });
   };
