@@ -1,22 +1,18 @@
 import { planLayers, type Plan } from "../ml/plan.js";
-import type { DatasetInfo } from "../wire/index.js";
+import { planInput, type DatasetShape } from "../ml/plan-input.js";
 
 /**
  * How big a plan's model is, computed from layer shapes alone: nothing is allocated, so a node can
  * refuse an oversized plan before TensorFlow.js builds it. Follows tfjs's shape rules (channels last).
  */
 
-/** The per-sample input a plan sees on a dataset, or undefined when the plan does not fit the dataset. */
-export function sampleShapeOf(plan: Plan, dataset: Pick<DatasetInfo, "type" | "columns" | "shape">): number[] | undefined {
-  if (dataset.type === "csv") {
-    const target = plan.data.target;
-    const features = plan.data.features ?? dataset.columns.map((c) => c.name).filter((c) => c !== target);
-    return [features.length];
+/** The per-sample input of a plan on a catalogued dataset (planInput), or undefined where it cannot be told. */
+export function sampleShapeOf(plan: Plan, dataset: DatasetShape): number[] | undefined {
+  try {
+    return planInput(plan, dataset).sampleShape;
+  } catch {
+    return undefined; // the task then fails on the dataset, with its own message, before any model is built
   }
-  const input = plan.data.input;
-  if (input) return [input.height, input.width, input.channels];
-  const [, h, w, c] = dataset.shape;
-  return h && w ? [h, w, c ?? 1] : undefined;
 }
 
 /**

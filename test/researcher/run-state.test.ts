@@ -8,7 +8,8 @@ import { parsePlan } from "../../src/ml/plan.js";
 import { decodeParams, encodeParams } from "../../src/researcher/params-json.js";
 import { createProgressPrinter } from "../../src/researcher/progress-printer.js";
 import { openRunFolder } from "../../src/researcher/run-folder.js";
-import { commonInput, inputOf } from "../../src/researcher/sample-shape.js";
+import { planInput } from "../../src/ml/plan-input.js";
+import { commonInput } from "../../src/researcher/sample-shape.js";
 import type { DatasetInfo } from "../../src/wire/index.js";
 
 const dir = mkdtempSync(join(tmpdir(), "fbm-run-state-"));
@@ -50,7 +51,7 @@ describe("inputs across nodes", () => {
   });
 
   it("uses every column but the target as features", () => {
-    assert.deepEqual(inputOf(plan, csv(["a", "y", "b"])), { sampleShape: [2], features: ["a", "b"] });
+    assert.deepEqual(planInput(plan, csv(["a", "y", "b"])), { sampleShape: [2], features: ["a", "b"] });
   });
 
   it("refuses nodes whose columns differ, naming both", () => {

@@ -1,0 +1,30 @@
+import { InputError } from "../common/errors.js";
+import type { Plan } from "./plan.js";
+
+/** What sizing a plan's input needs to know of a dataset: a catalogue entry, or what a node announced. */
+export interface DatasetShape {
+  type: string;
+  /** [rows, columns] for csv; [count, height, width, channels] for images. */
+  shape: number[];
+  columns: { name: string }[];
+}
+
+/**
+ * The per-sample input shape a plan sees on a dataset, and (csv) its feature columns: the plan's
+ * `features`, else every column but the target; for images the plan's `input`, else the images' own
+ * size. The researcher and every node apply this one rule, so they build the same model.
+ */
+export function planInput(plan: Plan, dataset: DatasetShape): { sampleShape: number[]; features?: string[] } {
+  if (dataset.type === "csv") {
+    const columns = dataset.columns.map((c) => c.name);
+    const target = plan.data.target;
+    if (!target) throw new InputError(`plan.data.target is required for csv datasets (columns: ${columns.join(", ")})`);
+    const features = plan.data.features ?? columns.filter((c) => c !== target);
+    return { sampleShape: [features.length], features };
+  }
+  const input = plan.data.input;
+  if (input) return { sampleShape: [input.height, input.width, input.channels] };
+  const [, h, w, c] = dataset.shape;
+  if (h && w) return { sampleShape: [h, w, c ?? 1] };
+  throw new InputError(`plan.data.input {height, width, channels} is required for ${dataset.type} datasets`);
+}
