@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { setTimeout as wait } from "node:timers/promises";
 import type { FeedbackBody, ReplyBody, ResearcherClient, TaskEnvelope } from "../wire/index.js";
 
 /**
@@ -55,7 +56,7 @@ export async function runPollLoop(options: PollLoopOptions): Promise<void> {
         log(`Researcher at ${options.researcherUrl} is not reachable (${reason(error)}); retrying with backoff up to ${backoff.maxMs / 1000} s`);
       }
       connected = false;
-      await sleep(jitter(delay), signal);
+      await wait(jitter(delay), undefined, { signal }).catch(() => undefined); // aborted: the loop ends
       delay = Math.min(delay * 2, backoff.maxMs);
       continue;
     }
@@ -91,16 +92,4 @@ function reason(error: unknown): string {
 
 function jitter(ms: number): number {
   return ms * (0.8 + Math.random() * 0.4);
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 }

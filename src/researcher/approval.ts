@@ -1,3 +1,4 @@
+import { setTimeout as delay } from "node:timers/promises";
 import { RuntimeFailure } from "../common/errors.js";
 import type { NamedTensor, TrainingArgs } from "../ml/types.js";
 import type { NodeFailure } from "./events.js";
@@ -61,7 +62,7 @@ export async function awaitPlanApproval(input: ApprovalInput): Promise<void> {
         : " (set nodes.wait to wait for approval)";
       throw refusedBy(input.planId, pending, waited);
     }
-    await sleep(retryMs, input.signal);
+    await delay(retryMs, undefined, { signal: input.signal });
     asking = input.participants.filter((p) => pending.some((f) => f.node === p.node));
   }
 }
@@ -75,20 +76,4 @@ function refusedBy(planId: string, refusals: NodeFailure[], suffix: string): Run
 function printable(text: string): string {
   const line = text.replace(/[\u0000-\u001f\u007f-\u009f]+/g, " ").trim();
   return line.length > 500 ? `${line.slice(0, 500)}…` : line;
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason ?? new Error("Aborted"));
-    const done = () => {
-      signal?.removeEventListener("abort", stop);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    const stop = () => {
-      clearTimeout(timer);
-      reject(signal?.reason ?? new Error("Aborted"));
-    };
-    signal?.addEventListener("abort", stop, { once: true });
-  });
 }
