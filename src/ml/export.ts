@@ -5,12 +5,13 @@ import path from "node:path";
 import { InputError } from "../common/errors.js";
 import { buildModel, setParams } from "./model.js";
 import { parsePlan, planId, planJson, type Plan } from "./plan.js";
+import { toSafetensors } from "./safetensors.js";
 import type { NamedTensor, Normalization } from "./types.js";
 
 /**
  * The exported model directory: a TensorFlow.js layers model (`model.json` + `weights.bin`, loadable by
- * `tf.loadLayersModel`), the plan (`plan.json`) and what `evaluate`/`predict` need to prepare raw files
- * the way training did (`fbm-model.json`).
+ * `tf.loadLayersModel`), the same weights as `model.safetensors`, the plan (`plan.json`) and what
+ * `evaluate`/`predict` need to prepare raw files the way training did (`fbm-model.json`).
  */
 
 export interface ModelInfo {
@@ -68,6 +69,8 @@ export async function saveModel(dir: string, options: SaveOptions): Promise<void
     await fs.writeFile(path.join(temp, "weights.bin"), new Uint8Array(tf.io.CompositeArrayBuffer.join(weightData!)));
     await fs.writeFile(path.join(temp, "plan.json"), planJson(options.plan) + "\n");
     await fs.writeFile(path.join(temp, metaFile), JSON.stringify(meta, null, 2) + "\n");
+    // The same weights for users of other frameworks, named as in the plan.
+    await fs.writeFile(path.join(temp, "model.safetensors"), toSafetensors(options.params, { format: "pt", producer: "fbm", plan_id: meta.planId }));
     await replaceDir(temp, path.resolve(dir));
   } catch (error) {
     await fs.rm(temp, { recursive: true, force: true });

@@ -3,8 +3,8 @@ import { InputError } from "../common/errors.js";
 import { loadCsv } from "../ml/data/csv.js";
 import { idxFingerprint } from "../ml/data/idx.js";
 import { openIdx } from "../ml/data/idx-stream.js";
-import { fingerprintFile, fingerprintFiles } from "../ml/data/fingerprint.js";
-import { listImageFolder, loadImageFolder } from "../ml/data/images.js";
+import { fingerprintFile } from "../ml/data/fingerprint.js";
+import { imageFolderFingerprint, loadImageFolder } from "../ml/data/images.js";
 import type { Plan } from "../ml/plan.js";
 import type { Dataset } from "../ml/types.js";
 import type { DatasetEntry } from "./catalogue.js";
@@ -54,7 +54,7 @@ async function fingerprint(entry: DatasetEntry): Promise<string> {
     case "idx":
       return idxFingerprint(entry.path, entry.labelsPath);
     case "images":
-      return fingerprintFiles((await listImageFolder(entry.path, "load")).files.map((f) => f.path), { root: entry.path });
+      return imageFolderFingerprint(entry.path);
   }
 }
 

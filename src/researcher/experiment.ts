@@ -17,7 +17,7 @@ import { selectNodes, weightedMetrics } from "./selection.js";
 import { startServer, type ResearcherTls } from "./server.js";
 import { runTrainRound, type NodeUpdate } from "./train-round.js";
 import { decodeParams, encodeParams } from "./params-json.js";
-import { exportModel } from "./export-model.js";
+import { saveModel } from "../ml/export.js";
 import { createTrace } from "./trace.js";
 import { expectedReply, withControl, type FeedbackEnvelope } from "../wire/index.js";
 
@@ -162,7 +162,7 @@ async function runExperiment(config: Experiment, options: ExperimentOptions, emi
     }
 
     const final = await finalValidation(hub, config, roster.participants(), { id, json, args, normalization, global }, options.signal);
-    await exportModel(folder.modelDir, { plan, params: global, sampleShape: input.sampleShape, normalization, features: input.features });
+    await saveModel(folder.modelDir, { plan, params: global, sampleShape: input.sampleShape, normalization, features: input.features });
     emit({ event: "done", rounds: config.rounds, metrics: final ?? {}, model: folder.modelDir, run: folder.dir });
   } finally {
     roster.close();

@@ -33,7 +33,7 @@ describe("saveModel / loadModel", () => {
   it("writes a TensorFlow.js layers model, the plan and the preparation metadata", async () => {
     const dir = path.join(temp, "model-a");
     await saveModel(dir, { plan, params: seededParams(), sampleShape: [4], normalization, features: data.features });
-    assert.deepEqual(fs.readdirSync(dir).sort(), ["fbm-model.json", "model.json", "plan.json", "weights.bin"]);
+    assert.deepEqual(fs.readdirSync(dir).sort(), ["fbm-model.json", "model.json", "model.safetensors", "plan.json", "weights.bin"]);
     const modelJson = JSON.parse(fs.readFileSync(path.join(dir, "model.json"), "utf8"));
     assert.equal(modelJson.format, "layers-model");
     assert.deepEqual(modelJson.weightsManifest[0].paths, ["weights.bin"]);

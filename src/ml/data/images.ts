@@ -70,8 +70,14 @@ export async function inspectImageFolder(dir: string): Promise<ImageFolderInfo> 
     height: first!.height,
     width: first!.width,
     channels: color ? 3 : 1,
-    sha256: await fingerprintFiles(files.map((f) => f.path), { root: dir }),
+    sha256: await imageFolderFingerprint(dir, files),
   };
+}
+
+/** The fingerprint of an image folder: every image's sha256 and its name relative to the folder. */
+export async function imageFolderFingerprint(dir: string, files?: { path: string }[]): Promise<string> {
+  const listed = files ?? (await listImageFolder(dir, "load")).files;
+  return fingerprintFiles(listed.map((f) => f.path), { root: dir });
 }
 
 /**
