@@ -1,7 +1,7 @@
 import { Command } from "@commander-js/extra-typings";
 import type { CliIo } from "../common/cli.js";
 import { InputError } from "../common/errors.js";
-import type { TaskKind } from "../ml/metrics.js";
+import { classificationMetrics, regressionMetrics, type TaskKind } from "../ml/metrics.js"; // no tfjs: cheap to load
 
 /** TensorFlow.js and the data readers, loaded when a command runs (keeps --help fast). */
 async function ml() {
@@ -62,6 +62,8 @@ export function modelCommands(io: CliIo, globals: () => { json?: true }): Comman
   return [evaluate, predict];
 }
 
+/** Everything `evaluate` reports: every metric of the task's kind (multiclass: accuracy and macro f1). */
 function defaultMetricsFor(kind: TaskKind): string[] {
-  return kind === "binary" ? ["accuracy", "precision", "recall", "f1", "auc"] : kind === "multiclass" ? ["accuracy", "f1"] : ["mse", "mae", "r2"];
+  if (kind === "multiclass") return ["accuracy", "f1"];
+  return [...(kind === "binary" ? classificationMetrics : regressionMetrics)];
 }
