@@ -49,9 +49,9 @@ export async function executeTrain(runtime: NodeRuntime, task: TrainTaskBody, co
       context.feedback({ kind: "progress", ...p });
     },
   });
-  if (task.args.epochs === 0 && task.args.updates === 0 && !task.args.testOnGlobal && !task.args.testOnLocal) {
+  if (!training && !task.args.testOnGlobal && !task.args.testOnLocal) {
     runtime.log(`Plan ${task.planId.slice(0, 12)} is ready to train on "${entry.name}" (${result.sampleCount} training samples)`);
-  } else if (task.args.epochs === 0 && task.args.updates === 0) {
+  } else if (!training) {
     runtime.log(`Validated the global model on "${entry.name}": ${formatMetrics(result.globalMetrics?.values)}`);
   } else {
     runtime.log(`Round ${task.round}: trained on "${entry.name}" (${result.sampleCount} samples) in ${result.seconds.toFixed(1)} s, loss ${result.trainLoss.toFixed(4)}`);
