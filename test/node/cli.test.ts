@@ -42,18 +42,57 @@ describe("fbm-node CLI", () => {
     ["tags conflicting with a registered dataset", ["--path", good, "--tags", "heart"], /conflict with dataset "heart"/],
     ["--labels on a csv dataset", ["--path", good, "--tags", "x", "--labels", good], /^--labels applies to idx datasets only$/],
   ];
+  /** `dataset add ARGS` must exit 2 with one `Error:` line matching `message`, the catalogue untouched. */
+  async function expectRefused(args: string[], message: RegExp): Promise<void> {
+    const catalogue = join(home, "catalogue.json");
+    const before = readFileSync(catalogue);
+    const result = await run("dataset", "add", "--home", home, ...args, "--json");
+    assert.equal(result.code, 2);
+    assert.equal(result.stdout, "");
+    const lines = result.stderr.split("\n").filter((line) => line !== "");
+    assert.equal(lines.length, 1, result.stderr);
+    assert.match(lines[0].replace(/^Error: /, ""), message);
+    assert.ok(lines[0].startsWith("Error: "));
+    assert.deepEqual(readFileSync(catalogue), before);
+  }
+
   for (const [name, args, message] of badInput) {
     it(`dataset add with ${name} exits 2, prints one error line and leaves the catalogue as it was`, async () => {
-      const catalogue = join(home, "catalogue.json");
-      const before = readFileSync(catalogue);
-      const result = await run("dataset", "add", "--home", home, "--type", "csv", ...args, "--json");
-      assert.equal(result.code, 2);
-      assert.equal(result.stdout, "");
-      const lines = result.stderr.split("\n").filter((line) => line !== "");
-      assert.equal(lines.length, 1, result.stderr);
-      assert.match(lines[0].replace(/^Error: /, ""), message);
-      assert.ok(lines[0].startsWith("Error: "));
-      assert.deepEqual(readFileSync(catalogue), before);
+      await expectRefused(["--type", "csv", ...args], message);
+    });
+  }
+
+  /** An IDX file of unsigned bytes: magic, dimensions, then `data` (which may be shorter than announced). */
+  const idx = (name: string, magic: number, dims: number[], data: number[]) => {
+    const header = Buffer.alloc(4 + 4 * dims.length);
+    header.writeUInt32BE(magic, 0);
+    dims.forEach((d, i) => header.writeUInt32BE(d, 4 + 4 * i));
+    const path = join(root, name);
+    writeFileSync(path, Buffer.concat([header, Buffer.from(data)]));
+    return path;
+  };
+  const noClasses = join(root, "flat-folder");
+  const corrupt = join(root, "corrupt-png");
+  const badImageInput: [string, () => string[], RegExp][] = [
+    ["a wrong IDX magic number", () => ["--type", "idx", "--path", idx("bad-magic", 0x12345678, [2, 1, 2], [1, 2, 3, 4]), "--labels", idx("l1", 0x801, [2], [0, 1])], /bad-magic": not an IDX images file \(magic number 0x12345678/],
+    ["a truncated IDX file", () => ["--type", "idx", "--path", idx("short-idx", 0x803, [2, 1, 2], [1, 2, 3]), "--labels", idx("l2", 0x801, [2], [0, 1])], /short-idx": the file is truncated/],
+    ["more labels than images", () => ["--type", "idx", "--path", idx("two-imgs", 0x803, [2, 1, 2], [1, 2, 3, 4]), "--labels", idx("three-lbls", 0x801, [3], [0, 1, 1])], /holds 2 images but labels file "[^"]*three-lbls" holds 3 labels/],
+    ["a folder without class sub-folders", () => {
+      mkdirSync(noClasses, { recursive: true });
+      writeFileSync(join(noClasses, "loose.png"), "not a folder of classes");
+      return ["--type", "images", "--path", noClasses];
+    }, /flat-folder": it has no class sub-folders/],
+    ["a corrupt PNG", () => {
+      mkdirSync(join(corrupt, "cats"), { recursive: true });
+      const png = new PNG({ width: 2, height: 2 });
+      writeFileSync(join(corrupt, "cats", "ok.png"), PNG.sync.write(png));
+      writeFileSync(join(corrupt, "cats", "broken.png"), Buffer.from("\x89PNG\r\n\x1a\n garbage"));
+      return ["--type", "images", "--path", corrupt];
+    }, /image "[^"]*broken\.png" cannot be decoded/],
+  ];
+  for (const [name, args, message] of badImageInput) {
+    it(`dataset add with ${name} exits 2, names the problem and leaves the catalogue as it was`, async () => {
+      await expectRefused([...args(), "--tags", "imgs"], message);
     });
   }
 
