@@ -23,6 +23,8 @@ export interface RowSource {
   readonly data: Dataset;
   /** x of the given rows, shape [n, ...sampleShape]. */
   x(indices: ArrayLike<number>): tf.Tensor;
+  /** The same values written into `out` (row after row) instead of a new tensor. */
+  xInto(indices: ArrayLike<number>, out: Float32Array): void;
   /** y of the given rows as a flat array. */
   y(indices: ArrayLike<number>): Float32Array;
 }
@@ -32,18 +34,22 @@ export function createRowSource(data: Dataset, normalization?: Normalization): R
   checkDataset(data, { labels: "optional" });
   const width = rowWidth(data);
   const scaling = normalization && normalization.method !== "none" ? positionScaling(data, normalization) : undefined;
+  function xInto(indices: ArrayLike<number>, out: Float32Array): void {
+    for (let r = 0; r < indices.length; r++) {
+      readRowInto(data, indices[r], out, r * width);
+      if (scaling) {
+        for (let c = 0, i = r * width; c < width; c++, i++) out[i] = (out[i] - scaling.shift[c]) / scaling.scale[c];
+      }
+    }
+  }
   return {
     data,
     x(indices) {
       const out = new Float32Array(indices.length * width);
-      for (let r = 0; r < indices.length; r++) {
-        readRowInto(data, indices[r], out, r * width);
-        if (scaling) {
-          for (let c = 0, i = r * width; c < width; c++, i++) out[i] = (out[i] - scaling.shift[c]) / scaling.scale[c];
-        }
-      }
+      xInto(indices, out);
       return tf.tensor(out, [indices.length, ...data.sampleShape]);
     },
+    xInto,
     y(indices) {
       const out = new Float32Array(indices.length);
       for (let r = 0; r < indices.length; r++) out[r] = data.y[indices[r]];

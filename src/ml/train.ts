@@ -2,12 +2,15 @@ import * as tf from "@tensorflow/tfjs";
 import { InputError } from "../common/errors.js";
 import { createRowSource, splitRows } from "./batches.js";
 import { evaluateModel } from "./evaluate.js";
-import { checkLabels, computeLoss, labelTensor } from "./losses.js";
+import { checkLabels } from "./losses.js";
 import { checkMetricNames, defaultMetrics, taskKind } from "./metrics.js";
 import { buildModel, getParams, outputUnits, setParams, trainableParamNames } from "./model.js";
 import { createOptimizer } from "./optimizer.js";
 import type { Plan } from "./plan.js";
 import { createRng, deriveSeed } from "./rng.js";
+import { chooseEngine } from "./engine/choose-engine.js";
+import { currentBackend } from "./backend.js";
+import { createKernelStepper, createTfjsStepper, type Stepper } from "./steppers.js";
 import type { Dataset, NamedTensor, Normalization, ProgressEvent, TrainingArgs, TrainResult } from "./types.js";
 
 export interface TrainOptions {
@@ -26,12 +29,19 @@ export interface TrainOptions {
   gradientCorrection?: NamedTensor[];
   onProgress?: (event: ProgressEvent) => void;
   signal?: AbortSignal;
+  /** Most threads training may use (default: every core; tiny models use one). */
+  threads?: number;
 }
+
+/** How often the loss is read for progress reports, and how often training yields to the event loop (ms). */
+const progressInterval = 250;
+const yieldInterval = 20;
 
 /**
  * One node's local training: seeded train/test split, optional validation of the received parameters,
  * `epochs` or `updates` mini-batch steps with the plan's loss and optimizer (plus the FedProx term),
- * then validation of the trained parameters. Yields to the event loop between batches.
+ * then validation of the trained parameters. Steps run on fbm's kernels when they cover the model
+ * (engine/choose-engine.ts), else on tfjs; training yields to the event loop every few milliseconds.
  */
 export async function trainLocal(options: TrainOptions): Promise<TrainResult> {
   const started = performance.now();
@@ -47,6 +57,10 @@ export async function trainLocal(options: TrainOptions): Promise<TrainResult> {
   const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
   let anchors: tf.Tensor[] = [];
   let corrections: (tf.Tensor | undefined)[] = [];
+  let runner: Stepper | undefined;
+  let engine = "";
+  let lossSum = 0;
+  let lossCount = 0;
   try {
     if (options.params) setParams(model, options.params);
     checkLabels(plan.loss, options.data.y, outputUnits(model));
@@ -59,13 +73,19 @@ export async function trainLocal(options: TrainOptions): Promise<TrainResult> {
     const stepsPerEpoch = Math.ceil(split.train.length / args.batchSize);
     const totalSteps = args.updates > 0 ? args.updates : args.epochs * stepsPerEpoch;
     const rng = createRng(deriveSeed(args.seed, "batches", options.round ?? 0));
-    const dropouts = model.layers.filter((l) => l.getClassName() === "Dropout") as unknown as { seed?: number }[];
+    const choice = totalSteps > 0
+      ? chooseEngine({ model, plan, backend: currentBackend(), batchSize: args.batchSize, threads: options.threads })
+      : ({ engine: "tfjs", reason: "no training steps" } as const);
+    engine = choice.engine === "kernels" ? `kernels, ${choice.threads} thread${choice.threads > 1 ? "s" : ""}` : `tfjs (${choice.reason})`;
+    const context = { model, source, variables, anchors, corrections, plan, args, maxRows: Math.min(args.batchSize, split.train.length) };
+    runner = choice.engine === "kernels"
+      ? createKernelStepper(choice.spec, choice.threads, context)
+      : createTfjsStepper({ ...context, optimizer, rng });
     const order = Int32Array.from(split.train);
-    const units = outputUnits(model);
     let position = order.length;
     let epoch = 0;
-    let lossSum = 0;
-    let lossCount = 0;
+    let lastReport = performance.now();
+    let lastYield = lastReport;
     for (let step = 0; step < totalSteps; step++) {
       signal?.throwIfAborted();
       if (position >= order.length) {
@@ -73,38 +93,30 @@ export async function trainLocal(options: TrainOptions): Promise<TrainResult> {
         position = 0;
         epoch++;
         // Epoch mode reports the last epoch's mean loss; update mode the mean over all updates.
-        if (args.updates <= 0) lossSum = lossCount = 0;
+        if (args.updates <= 0 && lossCount > 0) {
+          await runner.takeLoss();
+          lossSum = lossCount = 0;
+        }
       }
       const batch = order.subarray(position, position + args.batchSize);
       position += batch.length;
-      // A fresh dropout seed per step: tfjs reuses a layer's seed, which would repeat one mask forever.
-      for (const layer of dropouts) layer.seed = rng.int(0x7fffffff);
-      const loss = trainStep(batch);
-      lossSum += (await loss.data())[0];
+      runner.step(batch);
       lossCount++;
-      loss.dispose();
-      options.onProgress?.({ epoch, step: step + 1, totalSteps, loss: lossSum / lossCount });
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      // The loss is read from the engine only for progress reports (a few a second) and at the end.
+      const now = performance.now();
+      const last = step + 1 === totalSteps;
+      if (last || (options.onProgress && now - lastReport >= progressInterval)) {
+        lossSum += await runner.takeLoss();
+        lastReport = now;
+        options.onProgress?.({ epoch, step: step + 1, totalSteps, loss: lossSum / lossCount });
+      }
+      if (now - lastYield >= yieldInterval) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        lastYield = performance.now();
+      }
     }
     signal?.throwIfAborted();
-
-    function trainStep(batch: Int32Array): tf.Scalar {
-      return tf.tidy(() => {
-        const x = source.x(batch);
-        const y = labelTensor(plan.loss, source.y(batch), units);
-        let dataLoss: tf.Scalar | undefined;
-        const { grads } = tf.variableGrads(() => {
-          const prediction = model.apply(x, { training: true }) as tf.Tensor;
-          dataLoss = tf.keep(computeLoss(plan.loss, y, prediction));
-          return anchors.length > 0 ? tf.add(dataLoss, proximalTerm(variables, anchors, args.fedproxMu)) : dataLoss;
-        }, variables);
-        corrections.forEach((c, i) => {
-          if (c) grads[variables[i].name] = tf.add(grads[variables[i].name], c);
-        });
-        optimizer.step(variables, grads);
-        return dataLoss!;
-      });
-    }
+    await runner.finish();
 
     const localMetrics = await validate(args.testOnLocal);
     return {
@@ -115,8 +127,10 @@ export async function trainLocal(options: TrainOptions): Promise<TrainResult> {
       ...(localMetrics ? { localMetrics } : {}),
       seconds: (performance.now() - started) / 1000,
       steps: totalSteps,
+      engine,
     };
   } finally {
+    runner?.close();
     tf.dispose(anchors);
     tf.dispose(corrections.filter((c): c is tf.Tensor => c !== undefined));
     optimizer.dispose();
@@ -136,12 +150,6 @@ function correctionTensors(model: tf.LayersModel, correction: NamedTensor[]): (t
     }
     return tf.tensor(t.data, shape, "float32");
   });
-}
-
-/** FedProx: mu/2 · ||w − w_global||² over the trainable weights. */
-function proximalTerm(variables: tf.Variable[], anchors: tf.Tensor[], mu: number): tf.Scalar {
-  const squares = variables.map((v, i) => tf.sum(tf.square(tf.sub(v, anchors[i]))));
-  return tf.mul(mu / 2, tf.addN(squares)) as tf.Scalar;
 }
 
 function checkArgs(args: TrainingArgs, rows: number): void {

@@ -79,6 +79,8 @@ export interface TrainResult {
   seconds: number;
   /** Local optimizer steps taken (SCAFFOLD's K); stays on the node. */
   steps?: number;
+  /** Which engine ran the steps, e.g. "kernels, 2 threads" or "tfjs (…reason)"; stays on the node. */
+  engine?: string;
 }
 
 /** Training progress a node reports while it trains. */

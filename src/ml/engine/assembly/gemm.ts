@@ -1,0 +1,153 @@
+// AssemblyScript (compiled to WebAssembly SIMD by `npm run build:kernels`, not by tsc).
+// Single-precision matrix multiply, the one routine every dense and convolution pass runs through.
+
+/**
+ * C[M,N] = beta·C + A·B, beta 0 or 1. A's element (i, k) is at a + 4·(i·ars + k·acs), so A can be read
+ * transposed in place (ars = 1, acs = rows); B and C are row-major with leading dimensions ldb, ldc.
+ * Register blocking: 4 rows × 8 columns (8 f32x4 accumulators), then 4-column and scalar edges.
+ */
+export function gemm(
+  M: i32, N: i32, K: i32,
+  a: usize, ars: i32, acs: i32,
+  b: usize, ldb: i32,
+  c: usize, ldc: i32,
+  beta: i32,
+): void {
+  const aRow = <usize>ars << 2;
+  const aCol = <usize>acs << 2;
+  const bRow = <usize>ldb << 2;
+  const cRow = <usize>ldc << 2;
+  let i = 0;
+  for (; i + 4 <= M; i += 4) {
+    const a0 = a + <usize>i * aRow;
+    const c0 = c + <usize>i * cRow;
+    let j = 0;
+    for (; j + 8 <= N; j += 8) block4x8(K, a0, aRow, aCol, b + (<usize>j << 2), bRow, c0 + (<usize>j << 2), cRow, beta);
+    for (; j + 4 <= N; j += 4) block4x4(K, a0, aRow, aCol, b + (<usize>j << 2), bRow, c0 + (<usize>j << 2), cRow, beta);
+    for (; j < N; j++) {
+      for (let r = 0; r < 4; r++) {
+        scalarDot(K, a0 + <usize>r * aRow, aCol, b + (<usize>j << 2), bRow, c0 + <usize>r * cRow + (<usize>j << 2), beta);
+      }
+    }
+  }
+  for (; i < M; i++) {
+    const a0 = a + <usize>i * aRow;
+    const c0 = c + <usize>i * cRow;
+    let j = 0;
+    for (; j + 8 <= N; j += 8) block1x8(K, a0, aCol, b + (<usize>j << 2), bRow, c0 + (<usize>j << 2), beta);
+    for (; j < N; j++) scalarDot(K, a0, aCol, b + (<usize>j << 2), bRow, c0 + (<usize>j << 2), beta);
+  }
+}
+
+// @ts-ignore: decorator
+@inline
+function block4x8(K: i32, a: usize, aRow: usize, aCol: usize, b: usize, bRow: usize, c: usize, cRow: usize, beta: i32): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  const a1 = a + aRow, a2 = a1 + aRow, a3 = a2 + aRow;
+  let ak: usize = 0;
+  let bk = b;
+  for (let k = 0; k < K; k++) {
+    const b0 = v128.load(bk);
+    const b1 = v128.load(bk, 16);
+    const x0 = f32x4.splat(load<f32>(a + ak));
+    c00 = f32x4.add(c00, f32x4.mul(x0, b0));
+    c01 = f32x4.add(c01, f32x4.mul(x0, b1));
+    const x1 = f32x4.splat(load<f32>(a1 + ak));
+    c10 = f32x4.add(c10, f32x4.mul(x1, b0));
+    c11 = f32x4.add(c11, f32x4.mul(x1, b1));
+    const x2 = f32x4.splat(load<f32>(a2 + ak));
+    c20 = f32x4.add(c20, f32x4.mul(x2, b0));
+    c21 = f32x4.add(c21, f32x4.mul(x2, b1));
+    const x3 = f32x4.splat(load<f32>(a3 + ak));
+    c30 = f32x4.add(c30, f32x4.mul(x3, b0));
+    c31 = f32x4.add(c31, f32x4.mul(x3, b1));
+    ak += aCol;
+    bk += bRow;
+  }
+  const r1 = c + cRow, r2 = r1 + cRow, r3 = r2 + cRow;
+  if (beta != 0) {
+    c00 = f32x4.add(c00, v128.load(c)); c01 = f32x4.add(c01, v128.load(c, 16));
+    c10 = f32x4.add(c10, v128.load(r1)); c11 = f32x4.add(c11, v128.load(r1, 16));
+    c20 = f32x4.add(c20, v128.load(r2)); c21 = f32x4.add(c21, v128.load(r2, 16));
+    c30 = f32x4.add(c30, v128.load(r3)); c31 = f32x4.add(c31, v128.load(r3, 16));
+  }
+  v128.store(c, c00); v128.store(c, c01, 16);
+  v128.store(r1, c10); v128.store(r1, c11, 16);
+  v128.store(r2, c20); v128.store(r2, c21, 16);
+  v128.store(r3, c30); v128.store(r3, c31, 16);
+}
+
+// @ts-ignore: decorator
+@inline
+function block4x4(K: i32, a: usize, aRow: usize, aCol: usize, b: usize, bRow: usize, c: usize, cRow: usize, beta: i32): void {
+  let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0), c3 = f32x4.splat(0);
+  const a1 = a + aRow, a2 = a1 + aRow, a3 = a2 + aRow;
+  let ak: usize = 0;
+  let bk = b;
+  for (let k = 0; k < K; k++) {
+    const b0 = v128.load(bk);
+    c0 = f32x4.add(c0, f32x4.mul(f32x4.splat(load<f32>(a + ak)), b0));
+    c1 = f32x4.add(c1, f32x4.mul(f32x4.splat(load<f32>(a1 + ak)), b0));
+    c2 = f32x4.add(c2, f32x4.mul(f32x4.splat(load<f32>(a2 + ak)), b0));
+    c3 = f32x4.add(c3, f32x4.mul(f32x4.splat(load<f32>(a3 + ak)), b0));
+    ak += aCol;
+    bk += bRow;
+  }
+  const r1 = c + cRow, r2 = r1 + cRow, r3 = r2 + cRow;
+  if (beta != 0) {
+    c0 = f32x4.add(c0, v128.load(c));
+    c1 = f32x4.add(c1, v128.load(r1));
+    c2 = f32x4.add(c2, v128.load(r2));
+    c3 = f32x4.add(c3, v128.load(r3));
+  }
+  v128.store(c, c0);
+  v128.store(r1, c1);
+  v128.store(r2, c2);
+  v128.store(r3, c3);
+}
+
+// @ts-ignore: decorator
+@inline
+function block1x8(K: i32, a: usize, aCol: usize, b: usize, bRow: usize, c: usize, beta: i32): void {
+  let c0 = f32x4.splat(0), c1 = f32x4.splat(0);
+  let ak: usize = 0;
+  let bk = b;
+  for (let k = 0; k < K; k++) {
+    const x = f32x4.splat(load<f32>(a + ak));
+    c0 = f32x4.add(c0, f32x4.mul(x, v128.load(bk)));
+    c1 = f32x4.add(c1, f32x4.mul(x, v128.load(bk, 16)));
+    ak += aCol;
+    bk += bRow;
+  }
+  if (beta != 0) {
+    c0 = f32x4.add(c0, v128.load(c));
+    c1 = f32x4.add(c1, v128.load(c, 16));
+  }
+  v128.store(c, c0);
+  v128.store(c, c1, 16);
+}
+
+// @ts-ignore: decorator
+@inline
+function scalarDot(K: i32, a: usize, aCol: usize, b: usize, bRow: usize, c: usize, beta: i32): void {
+  let sum: f32 = 0;
+  let ak: usize = 0;
+  let bk = b;
+  for (let k = 0; k < K; k++) {
+    sum += load<f32>(a + ak) * load<f32>(bk);
+    ak += aCol;
+    bk += bRow;
+  }
+  store<f32>(c, beta != 0 ? load<f32>(c) + sum : sum);
+}
+
+/** dst[cols, rows] = src[rows, cols]ᵀ. */
+export function transpose(src: usize, rows: i32, cols: i32, dst: usize): void {
+  for (let r = 0; r < rows; r++) {
+    const s = src + ((<usize>r * <usize>cols) << 2);
+    for (let c = 0; c < cols; c++) store<f32>(dst + ((<usize>c * <usize>rows + <usize>r) << 2), load<f32>(s + (<usize>c << 2)));
+  }
+}

@@ -1,0 +1,13 @@
+// AssemblyScript entry of fbm's training kernels: `npm run build:kernels` compiles this folder to
+// WebAssembly SIMD and writes src/ml/engine/kernels-wasm.ts. Memory is laid out by the TypeScript side;
+// nothing here allocates.
+export { gemm, transpose } from "./gemm";
+export {
+  activationBackward, biasActivation, col2im, columnSums, im2col, maxPool, maxPoolBackward, softmaxBackward,
+} from "./layers";
+export { adagrad, adam, axpy, lossForward, momentum, rmsprop, scale, sgd } from "./loss-optim";
+
+/** First byte the TypeScript side may use: everything below belongs to static data. */
+export function heapBase(): usize {
+  return (__heap_base + 15) & ~15;
+}

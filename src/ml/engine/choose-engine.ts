@@ -1,0 +1,55 @@
+import { availableParallelism } from "node:os";
+import type * as tf from "@tensorflow/tfjs";
+import { InputError } from "../../common/errors.js";
+import type { Plan } from "../plan.js";
+import { describeNetwork, inputSize, type NetworkSpec, outputSize } from "./network.js";
+
+/**
+ * Which engine runs local training steps: fbm's kernels (WebAssembly SIMD, whole step in one module,
+ * on worker threads when that pays) or TensorFlow.js's general path (layers the kernels lack, native
+ * TensorFlow when it is installed, or `FBM_ENGINE=tfjs`). Evaluation and export always use tfjs.
+ */
+export type EngineChoice =
+  | { engine: "kernels"; spec: NetworkSpec; threads: number; reason?: undefined }
+  | { engine: "tfjs"; reason: string };
+
+/** Below this much arithmetic per step, handing a step to other cores costs more than it saves. */
+const minFlopsPerThread = 2e6;
+
+export function chooseEngine(options: {
+  model: tf.LayersModel;
+  plan: Plan;
+  backend: string | undefined;
+  batchSize: number;
+  /** Most threads to use; default: every core. */
+  threads?: number;
+  env?: Record<string, string | undefined>;
+}): EngineChoice {
+  const env = options.env ?? process.env;
+  const forced = env.FBM_ENGINE?.trim();
+  if (forced && forced !== "tfjs" && forced !== "kernels") {
+    throw new InputError(`Unknown training engine "${forced}" (FBM_ENGINE): use kernels or tfjs`);
+  }
+  if (forced === "tfjs") return { engine: "tfjs", reason: "FBM_ENGINE=tfjs" };
+  if (options.backend === "tensorflow" && forced !== "kernels") return { engine: "tfjs", reason: "native TensorFlow is installed" };
+  const spec = describeNetwork(options.model, options.plan.loss);
+  if ("unsupported" in spec) return { engine: "tfjs", reason: `the kernels do not cover ${spec.unsupported}` };
+  const most = options.threads ?? availableParallelism();
+  if (!Number.isInteger(most) || most < 1) throw new InputError(`Invalid thread count ${most}: use a positive integer`);
+  const perStep = flopsPerSample(spec) * options.batchSize;
+  const useful = Math.max(1, Math.min(most, Math.floor(perStep / minFlopsPerThread), options.batchSize));
+  return { engine: "kernels", spec, threads: useful };
+}
+
+/** Arithmetic of one training step per sample (forward, weight gradients, input gradients past layer 0). */
+export function flopsPerSample(spec: NetworkSpec): number {
+  let total = 0;
+  spec.layers.forEach((op, l) => {
+    if (op.kind === "maxPool") return;
+    const macs = op.kind === "dense" ? op.inputs * op.units : op.oh * op.ow * op.filters * op.kh * op.kw * op.c;
+    total += 2 * macs * (l === 0 ? 2 : 3);
+  });
+  // Elementwise work (activations, loss, pooling) is small beside the products; count one op per value.
+  for (const op of spec.layers) total += inputSize(op) + outputSize(op);
+  return total;
+}

@@ -1,0 +1,64 @@
+import { kernelsWasmBase64 } from "./kernels-wasm.js";
+
+/**
+ * fbm's own WebAssembly SIMD training kernels (source: ./assembly/, built by `npm run build:kernels`).
+ * Each instance has its own memory; the caller lays buffers out with `alloc` and reads them through views.
+ * Pointers are byte offsets into that memory.
+ */
+export interface Kernels {
+  gemm(M: number, N: number, K: number, a: number, ars: number, acs: number, b: number, ldb: number, c: number, ldc: number, beta: number): void;
+  transpose(src: number, rows: number, cols: number, dst: number): void;
+  biasActivation(y: number, rows: number, cols: number, bias: number, act: number): void;
+  activationBackward(dz: number, y: number, n: number, act: number): void;
+  softmaxBackward(dy: number, y: number, rows: number, cols: number, dz: number): void;
+  columnSums(dz: number, rows: number, cols: number, db: number): void;
+  im2col(x: number, ...shape: number[]): void;
+  col2im(dcols: number, ...shape: number[]): void;
+  maxPool(x: number, ...shapeAndOutputs: number[]): void;
+  maxPoolBackward(dy: number, argmax: number, outputs: number, dx: number, inputs: number): void;
+  lossForward(kind: number, p: number, y: number, rows: number, units: number, divisor: number, dp: number): number;
+  axpy(n: number, alpha: number, x: number, y: number): void;
+  scale(n: number, s: number, x: number): void;
+  sgd(n: number, lr: number, w: number, g: number): void;
+  momentum(n: number, lr: number, m: number, w: number, g: number, acc: number): void;
+  adam(n: number, lr: number, b1: number, b2: number, eps: number, c1: number, c2: number, w: number, g: number, m: number, v: number): void;
+  rmsprop(n: number, lr: number, rho: number, mu: number, eps: number, w: number, g: number, ms: number, mom: number): void;
+  adagrad(n: number, lr: number, eps: number, w: number, g: number, acc: number): void;
+}
+
+export interface KernelInstance {
+  readonly kernels: Kernels;
+  /** Reserves `bytes` (16-byte aligned), growing the memory as needed; returns the pointer. */
+  alloc(bytes: number): number;
+  /** A float32 view of `length` values at `ptr` (re-take views after `alloc`: growing detaches them). */
+  f32(ptr: number, length: number): Float32Array;
+  i32(ptr: number, length: number): Int32Array;
+}
+
+let compiled: WebAssembly.Module | undefined;
+
+/** The compiled kernels module (compiled once per thread, from the bytes embedded in kernels-wasm.ts). */
+export function kernelsModule(): WebAssembly.Module {
+  compiled ??= new WebAssembly.Module(Buffer.from(kernelsWasmBase64, "base64"));
+  return compiled;
+}
+
+/** A fresh kernels instance with its own memory. */
+export function createKernelInstance(): KernelInstance {
+  const instance = new WebAssembly.Instance(kernelsModule(), {});
+  const exports = instance.exports as unknown as Kernels & { memory: WebAssembly.Memory; heapBase(): number };
+  const memory = exports.memory;
+  let top = exports.heapBase();
+  return {
+    kernels: exports,
+    alloc(bytes) {
+      const ptr = top;
+      top = Math.ceil((top + bytes) / 16) * 16;
+      const missing = top - memory.buffer.byteLength;
+      if (missing > 0) memory.grow(Math.ceil(missing / 65536));
+      return ptr;
+    },
+    f32: (ptr, length) => new Float32Array(memory.buffer, ptr, length),
+    i32: (ptr, length) => new Int32Array(memory.buffer, ptr, length),
+  };
+}

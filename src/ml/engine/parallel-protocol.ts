@@ -1,0 +1,83 @@
+import type { NetworkSpec } from "./network.js";
+import type { TrainerOptions } from "./trainer.js";
+
+/**
+ * The shared memory between the training thread and its workers: one SharedArrayBuffer, laid out by
+ * `layoutShared`, with an Int32 control block driven by Atomics (no messages per step).
+ */
+
+/** Control slots (Int32). */
+export const ctl = {
+  /** Bumped by the main thread for each command; workers wait on it. */
+  generation: 0,
+  command: 1,
+  /** Workers that finished the current command (monotonic). */
+  done: 2,
+  /** Workers whose gradient for the current step is in its slot (monotonic). */
+  gradsReady: 3,
+  /** Batch slot (0/1) and row count of the current step. */
+  slot: 4,
+  rows: 5,
+  /** Set to 1 by a worker that failed; its message follows by postMessage. */
+  failed: 6,
+} as const;
+export const controlSlots = 8;
+
+export const commands = { step: 1, readParams: 2, release: 3 } as const;
+
+/** What a worker needs to join a run (sent once by postMessage). */
+export interface WorkerInit {
+  index: number;
+  threads: number;
+  spec: NetworkSpec;
+  options: TrainerOptions;
+  shared: SharedArrayBuffer;
+}
+
+export interface SharedLayout {
+  control: Int32Array;
+  /** Two batch slots each of x and labels (the main thread fills one while workers read the other). */
+  x: [Float32Array, Float32Array];
+  labels: [Float32Array, Float32Array];
+  /** Gradient slots by step parity, then worker: grads[parity][worker]. */
+  grads: Float32Array[][];
+  /** Each worker's Σ loss of its rows, per step. */
+  loss: Float64Array;
+  /** Parameters in (initial values for every worker) and out (worker 0's, on readParams). */
+  params: Float32Array;
+  anchor: Float32Array;
+  correction: Float32Array;
+}
+
+export function sharedBytes(spec: NetworkSpec, options: TrainerOptions, threads: number): number {
+  return layoutShared(undefined, spec, options, threads).bytes;
+}
+
+/** Views over `buffer` (or, with no buffer, just the size it must have). */
+export function layoutShared(
+  buffer: SharedArrayBuffer | undefined, spec: NetworkSpec, options: TrainerOptions, threads: number,
+): SharedLayout & { bytes: number } {
+  const P = spec.tensorSizes.reduce((a, b) => a + b, 0);
+  let offset = 0;
+  const take = <T>(make: (b: SharedArrayBuffer, at: number, n: number) => T, n: number, width: number): T => {
+    offset = Math.ceil(offset / 8) * 8;
+    const at = offset;
+    offset += n * width;
+    return buffer ? make(buffer, at, n) : (undefined as T);
+  };
+  const f32 = (n: number) => take((b, at, len) => new Float32Array(b, at, len), n, 4);
+  const control = take((b, at, n) => new Int32Array(b, at, n), controlSlots, 4);
+  const x: [Float32Array, Float32Array] = [f32(options.maxRows * spec.inputSize), f32(options.maxRows * spec.inputSize)];
+  const labels: [Float32Array, Float32Array] = [f32(options.maxRows), f32(options.maxRows)];
+  const grads = [0, 1].map(() => Array.from({ length: threads }, () => f32(P)));
+  const loss = take((b, at, n) => new Float64Array(b, at, n), threads, 8);
+  const params = f32(P);
+  const anchor = f32(options.fedproxMu > 0 ? P : 0);
+  const correction = f32(options.correction ? P : 0);
+  return { control, x, labels, grads, loss, params, anchor, correction, bytes: offset };
+}
+
+/** Rows [from, to) of a batch of `rows` that worker `index` of `threads` takes. */
+export function sliceOf(rows: number, index: number, threads: number): [number, number] {
+  return [Math.floor((rows * index) / threads), Math.floor((rows * (index + 1)) / threads)];
+}

@@ -1,0 +1,240 @@
+import type { Plan } from "../plan.js";
+import { createKernelInstance, type KernelInstance } from "./kernels.js";
+import { activationCodes, inputSize, type LayerOp, type NetworkSpec, outputSize } from "./network.js";
+
+/** The optimizer as plain data, with tfjs's defaults filled in (engine/assembly/loss-optim.ts applies it). */
+export interface OptimizerSpec {
+  name: Plan["optimizer"]["name"];
+  lr: number;
+  momentum: number;
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+  /** Weight decay: decoupled (w ← w·(1 − lr·wd) before the step) for adamw, an L2 gradient term otherwise. */
+  decay: number;
+}
+
+/** AdamW's default decay when the plan names none (PyTorch's default), as in ml/optimizer.ts. */
+const adamwDefaultDecay = 0.01;
+/** tfjs's float32 backend epsilon, which its Adagrad adds under the square root. */
+const backendEpsilon = 1e-7;
+
+export function optimizerSpec(spec: Plan["optimizer"]): OptimizerSpec {
+  return {
+    name: spec.name,
+    lr: spec.learning_rate,
+    momentum: spec.momentum ?? 0,
+    beta1: spec.beta1 ?? 0.9,
+    beta2: spec.beta2 ?? 0.999,
+    epsilon: spec.epsilon ?? 1e-7,
+    decay: spec.weight_decay ?? (spec.name === "adamw" ? adamwDefaultDecay : 0),
+  };
+}
+
+export interface TrainerOptions {
+  /** Most rows one `computeGradients` call handles. */
+  maxRows: number;
+  optimizer: OptimizerSpec;
+  /** FedProx coefficient: the gradient gains mu·(w − w_global). */
+  fedproxMu: number;
+  /** SCAFFOLD: a correction vector is added to the gradient at every step. */
+  correction: boolean;
+}
+
+/**
+ * One copy of a network in a kernels instance: parameters, gradients, optimizer state and every buffer a
+ * step needs, laid out once. A step is `x`/`labels` filled by the caller, `computeGradients`, then
+ * `applyUpdate`; only the gradients of weights are computed (never of the input batch).
+ */
+export interface NetworkTrainer {
+  readonly paramCount: number;
+  /** Views into the instance's memory (stable: all memory is reserved up front). */
+  readonly params: Float32Array;
+  readonly grads: Float32Array;
+  /** The global parameters FedProx pulls towards (valid when fedproxMu > 0). */
+  readonly anchor: Float32Array;
+  /** SCAFFOLD's c − c_i (valid when `correction`). */
+  readonly correction: Float32Array;
+  readonly x: Float32Array;
+  readonly labels: Float32Array;
+  /** Forward and backward over the first `rows` rows of x; the loss is divided by `divisor`. Returns Σ loss. */
+  computeGradients(rows: number, divisor: number): number;
+  /** grads += other (another thread's gradient of its slice of the batch). */
+  addToGrads(other: Float32Array): void;
+  /** Gradient terms (FedProx, SCAFFOLD, L2) and the optimizer step, in the order the tfjs path applies them. */
+  applyUpdate(): void;
+}
+
+interface LayerBuffers {
+  op: LayerOp;
+  out: number;
+  argmax: number;
+  weight: number;
+  bias: number;
+  gWeight: number;
+  gBias: number;
+}
+
+export function createNetworkTrainer(spec: NetworkSpec, options: TrainerOptions, instance: KernelInstance = createKernelInstance()): NetworkTrainer {
+  const k = instance.kernels;
+  const R = options.maxRows;
+  const P = spec.tensorSizes.reduce((a, b) => a + b, 0);
+  const f32 = (count: number) => instance.alloc(count * 4);
+  const paramsPtr = f32(P);
+  const gradsPtr = f32(P);
+  const o = options.optimizer;
+  const stateCount = o.name === "adam" || o.name === "adamw" || o.name === "rmsprop" ? 2 : o.name === "sgd" && o.momentum === 0 ? 0 : 1;
+  const state = [0, 1].map((i) => (i < stateCount ? f32(P) : 0));
+  // tfjs's Adagrad starts its accumulator at 0.1 (ml/optimizer.ts passes that value).
+  if (o.name === "adagrad") instance.f32(state[0], P).fill(0.1);
+  const anchorPtr = options.fedproxMu > 0 ? f32(P) : 0;
+  const correctionPtr = options.correction ? f32(P) : 0;
+  const otherGrads = f32(P);
+  const xPtr = f32(R * spec.inputSize);
+  const labelsPtr = f32(R);
+
+  // Parameters sit in trainable-weight order; each layer's buffers point into them.
+  let offset = 0;
+  const next = (count: number) => {
+    const at = offset;
+    offset += count;
+    return at * 4;
+  };
+  const layers: LayerBuffers[] = spec.layers.map((op) => {
+    const hasWeights = op.kind !== "maxPool";
+    const weightCount = op.kind === "dense" ? op.inputs * op.units : op.kind === "conv2d" ? op.kh * op.kw * op.c * op.filters : 0;
+    const biasCount = op.kind !== "maxPool" && op.bias ? (op.kind === "dense" ? op.units : op.filters) : 0;
+    const w = hasWeights ? next(weightCount) : -1;
+    const b = biasCount > 0 ? next(biasCount) : -1;
+    return {
+      op,
+      out: f32(R * outputSize(op)),
+      argmax: op.kind === "maxPool" ? instance.alloc(R * outputSize(op) * 4) : 0,
+      weight: w < 0 ? 0 : paramsPtr + w,
+      bias: b < 0 ? 0 : paramsPtr + b,
+      gWeight: w < 0 ? 0 : gradsPtr + w,
+      gBias: b < 0 ? 0 : gradsPtr + b,
+    };
+  });
+  const largest = Math.max(spec.inputSize, ...spec.layers.map(outputSize));
+  const deltaA = f32(R * largest);
+  const deltaB = f32(R * largest);
+  const conv = spec.layers.filter((op) => op.kind === "conv2d");
+  const patchCount = Math.max(0, ...conv.map((op) => R * op.oh * op.ow * op.kh * op.kw * op.c));
+  const patches = patchCount > 0 ? f32(patchCount) : 0;
+  const patchGrads = patchCount > 0 ? f32(patchCount) : 0;
+  const transposed = f32(Math.max(1, ...spec.layers.map((op) => (op.kind === "maxPool" ? 0 : inputSize(op) * outputSize(op)))));
+  let steps = 0;
+
+  const windowArgs = (op: LayerOp & { kind: "conv2d" | "maxPool" }, rows: number) =>
+    [rows, op.h, op.w, op.c, op.kh, op.kw, op.sh, op.sw, op.pt, op.pl, op.oh, op.ow] as const;
+
+  function forward(rows: number): void {
+    let input = xPtr;
+    for (const layer of layers) {
+      const op = layer.op;
+      if (op.kind === "dense") {
+        k.gemm(rows, op.units, op.inputs, input, op.inputs, 1, layer.weight, op.units, layer.out, op.units, 0);
+        k.biasActivation(layer.out, rows, op.units, layer.bias, op.act);
+      } else if (op.kind === "conv2d") {
+        const K = op.kh * op.kw * op.c;
+        const M = rows * op.oh * op.ow;
+        k.im2col(input, ...windowArgs(op, rows), patches);
+        k.gemm(M, op.filters, K, patches, K, 1, layer.weight, op.filters, layer.out, op.filters, 0);
+        k.biasActivation(layer.out, M, op.filters, layer.bias, op.act);
+      } else {
+        k.maxPool(input, ...windowArgs(op, rows), layer.out, layer.argmax);
+      }
+      input = layer.out;
+    }
+  }
+
+  function backward(rows: number, divisor: number): number {
+    const last = layers[layers.length - 1];
+    const units = spec.outputUnits;
+    // delta holds ∂loss/∂(layer output), turned into ∂loss/∂(pre-activation) in place.
+    let delta = deltaA;
+    let spare = deltaB;
+    const loss = k.lossForward(spec.loss, last.out, labelsPtr, rows, units, divisor, spare);
+    if ((last.op as { act: number }).act === activationCodes.softmax) {
+      k.softmaxBackward(spare, last.out, rows, units, delta);
+    } else {
+      [delta, spare] = [spare, delta];
+    }
+    for (let l = layers.length - 1; l >= 0; l--) {
+      const layer = layers[l];
+      const op = layer.op;
+      const input = l > 0 ? layers[l - 1].out : xPtr;
+      const wantInput = l > 0;
+      if (op.kind === "dense") {
+        if (l < layers.length - 1 || op.act !== activationCodes.softmax) k.activationBackward(delta, layer.out, rows * op.units, op.act);
+        k.gemm(op.inputs, op.units, rows, input, 1, op.inputs, delta, op.units, layer.gWeight, op.units, 0);
+        if (layer.bias) k.columnSums(delta, rows, op.units, layer.gBias);
+        if (wantInput) {
+          k.transpose(layer.weight, op.inputs, op.units, transposed);
+          k.gemm(rows, op.inputs, op.units, delta, op.units, 1, transposed, op.inputs, spare, op.inputs, 0);
+        }
+      } else if (op.kind === "conv2d") {
+        const K = op.kh * op.kw * op.c;
+        const M = rows * op.oh * op.ow;
+        k.activationBackward(delta, layer.out, M * op.filters, op.act);
+        k.im2col(input, ...windowArgs(op, rows), patches);
+        k.gemm(K, op.filters, M, patches, 1, K, delta, op.filters, layer.gWeight, op.filters, 0);
+        if (layer.bias) k.columnSums(delta, M, op.filters, layer.gBias);
+        if (wantInput) {
+          k.transpose(layer.weight, K, op.filters, transposed);
+          k.gemm(M, K, op.filters, delta, op.filters, 1, transposed, K, patchGrads, K, 0);
+          k.col2im(patchGrads, ...windowArgs(op, rows), spare);
+        }
+      } else if (wantInput) {
+        k.maxPoolBackward(delta, layer.argmax, rows * outputSize(op), spare, rows * inputSize(op));
+      }
+      [delta, spare] = [spare, delta];
+    }
+    return loss;
+  }
+
+  return {
+    paramCount: P,
+    params: instance.f32(paramsPtr, P),
+    grads: instance.f32(gradsPtr, P),
+    anchor: instance.f32(anchorPtr, anchorPtr ? P : 0),
+    correction: instance.f32(correctionPtr, correctionPtr ? P : 0),
+    x: instance.f32(xPtr, R * spec.inputSize),
+    labels: instance.f32(labelsPtr, R),
+    computeGradients(rows, divisor) {
+      forward(rows);
+      return backward(rows, divisor);
+    },
+    addToGrads(other) {
+      instance.f32(otherGrads, P).set(other);
+      k.axpy(P, 1, otherGrads, gradsPtr);
+    },
+    applyUpdate() {
+      if (anchorPtr) {
+        k.axpy(P, options.fedproxMu, paramsPtr, gradsPtr);
+        k.axpy(P, -options.fedproxMu, anchorPtr, gradsPtr);
+      }
+      if (correctionPtr) k.axpy(P, 1, correctionPtr, gradsPtr);
+      if (o.decay > 0 && o.name === "adamw") k.scale(P, 1 - o.lr * o.decay, paramsPtr);
+      else if (o.decay > 0) k.axpy(P, o.decay, paramsPtr, gradsPtr);
+      steps++;
+      switch (o.name) {
+        case "sgd":
+          if (o.momentum) k.momentum(P, o.lr, o.momentum, paramsPtr, gradsPtr, state[0]);
+          else k.sgd(P, o.lr, paramsPtr, gradsPtr);
+          break;
+        case "adam":
+        case "adamw":
+          k.adam(P, o.lr, o.beta1, o.beta2, o.epsilon, 1 - o.beta1 ** steps, 1 - o.beta2 ** steps, paramsPtr, gradsPtr, state[0], state[1]);
+          break;
+        case "rmsprop":
+          k.rmsprop(P, o.lr, 0.9, o.momentum, o.epsilon, paramsPtr, gradsPtr, state[0], state[1]);
+          break;
+        case "adagrad":
+          k.adagrad(P, o.lr, backendEpsilon, paramsPtr, gradsPtr, state[0]);
+          break;
+      }
+    },
+  };
+}
