@@ -6,7 +6,7 @@ import { kernelsWasmBase64 } from "./kernels-wasm.js";
  * Pointers are byte offsets into that memory.
  */
 export interface Kernels {
-  gemm(M: number, N: number, K: number, a: number, ars: number, acs: number, b: number, ldb: number, c: number, ldc: number, beta: number): void;
+  gemm(M: number, N: number, K: number, a: number, ars: number, acs: number, b: number, ldb: number, c: number, ldc: number, beta: number, pack: number): void;
   transpose(src: number, rows: number, cols: number, dst: number): void;
   biasActivation(y: number, rows: number, cols: number, bias: number, act: number): void;
   activationBackward(dz: number, y: number, n: number, act: number): void;
@@ -50,7 +50,7 @@ export function createKernelInstance(): KernelInstance {
   const memory = exports.memory;
   let top = exports.heapBase();
   return {
-    kernels: exports,
+    kernels: { ...exports },
     alloc(bytes) {
       const ptr = top;
       top = Math.ceil((top + bytes) / 16) * 16;

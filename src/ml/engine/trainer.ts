@@ -16,6 +16,8 @@ export interface OptimizerSpec {
 
 /** AdamW's default decay when the plan names none (PyTorch's default), as in ml/optimizer.ts. */
 const adamwDefaultDecay = 0.01;
+/** Convolution patches up to this many floats (64 MiB) are kept between the forward and backward pass. */
+const keepPatchesUpTo = 16 * 1024 * 1024;
 /** tfjs's float32 backend epsilon, which its Adagrad adds under the square root. */
 const backendEpsilon = 1e-7;
 
@@ -119,10 +121,14 @@ export function createNetworkTrainer(spec: NetworkSpec, options: TrainerOptions,
   const largest = Math.max(spec.inputSize, ...spec.layers.map(outputSize));
   const deltaA = f32(R * largest);
   const deltaB = f32(R * largest);
-  const conv = spec.layers.filter((op) => op.kind === "conv2d");
-  const patchCount = Math.max(0, ...conv.map((op) => R * op.oh * op.ow * op.kh * op.kw * op.c));
-  const patches = patchCount > 0 ? f32(patchCount) : 0;
-  const patchGrads = patchCount > 0 ? f32(patchCount) : 0;
+  // Convolution patches: kept from the forward pass for the filter gradient when they are small, else
+  // rebuilt in the backward pass in one shared buffer (large images would need gigabytes otherwise).
+  const patchesOf = (op: LayerOp) => (op.kind === "conv2d" ? R * op.oh * op.ow * op.kh * op.kw * op.c : 0);
+  const largestPatches = Math.max(0, ...spec.layers.map(patchesOf));
+  const sharedPatches = largestPatches > 0 ? f32(largestPatches) : 0;
+  const patchGrads = largestPatches > 0 ? f32(largestPatches) : 0;
+  const keptPatches = spec.layers.map((op) => (patchesOf(op) > 0 && patchesOf(op) <= keepPatchesUpTo ? f32(patchesOf(op)) : 0));
+  const pack = f32(256 * 8);
   const transposed = f32(Math.max(1, ...spec.layers.map((op) => (op.kind === "maxPool" ? 0 : inputSize(op) * outputSize(op)))));
   let steps = 0;
 
@@ -131,16 +137,17 @@ export function createNetworkTrainer(spec: NetworkSpec, options: TrainerOptions,
 
   function forward(rows: number): void {
     let input = xPtr;
-    for (const layer of layers) {
+    for (const [l, layer] of layers.entries()) {
       const op = layer.op;
       if (op.kind === "dense") {
-        k.gemm(rows, op.units, op.inputs, input, op.inputs, 1, layer.weight, op.units, layer.out, op.units, 0);
+        k.gemm(rows, op.units, op.inputs, input, op.inputs, 1, layer.weight, op.units, layer.out, op.units, 0, pack);
         k.biasActivation(layer.out, rows, op.units, layer.bias, op.act);
       } else if (op.kind === "conv2d") {
         const K = op.kh * op.kw * op.c;
         const M = rows * op.oh * op.ow;
+        const patches = keptPatches[l] || sharedPatches;
         k.im2col(input, ...windowArgs(op, rows), patches);
-        k.gemm(M, op.filters, K, patches, K, 1, layer.weight, op.filters, layer.out, op.filters, 0);
+        k.gemm(M, op.filters, K, patches, K, 1, layer.weight, op.filters, layer.out, op.filters, 0, pack);
         k.biasActivation(layer.out, M, op.filters, layer.bias, op.act);
       } else {
         k.maxPool(input, ...windowArgs(op, rows), layer.out, layer.argmax);
@@ -168,22 +175,23 @@ export function createNetworkTrainer(spec: NetworkSpec, options: TrainerOptions,
       const wantInput = l > 0;
       if (op.kind === "dense") {
         if (l < layers.length - 1 || op.act !== activationCodes.softmax) k.activationBackward(delta, layer.out, rows * op.units, op.act);
-        k.gemm(op.inputs, op.units, rows, input, 1, op.inputs, delta, op.units, layer.gWeight, op.units, 0);
+        k.gemm(op.inputs, op.units, rows, input, 1, op.inputs, delta, op.units, layer.gWeight, op.units, 0, pack);
         if (layer.bias) k.columnSums(delta, rows, op.units, layer.gBias);
         if (wantInput) {
           k.transpose(layer.weight, op.inputs, op.units, transposed);
-          k.gemm(rows, op.inputs, op.units, delta, op.units, 1, transposed, op.inputs, spare, op.inputs, 0);
+          k.gemm(rows, op.inputs, op.units, delta, op.units, 1, transposed, op.inputs, spare, op.inputs, 0, pack);
         }
       } else if (op.kind === "conv2d") {
         const K = op.kh * op.kw * op.c;
         const M = rows * op.oh * op.ow;
         k.activationBackward(delta, layer.out, M * op.filters, op.act);
-        k.im2col(input, ...windowArgs(op, rows), patches);
-        k.gemm(K, op.filters, M, patches, 1, K, delta, op.filters, layer.gWeight, op.filters, 0);
+        const patches = keptPatches[l] || sharedPatches;
+        if (!keptPatches[l]) k.im2col(input, ...windowArgs(op, rows), patches);
+        k.gemm(K, op.filters, M, patches, 1, K, delta, op.filters, layer.gWeight, op.filters, 0, pack);
         if (layer.bias) k.columnSums(delta, M, op.filters, layer.gBias);
         if (wantInput) {
           k.transpose(layer.weight, K, op.filters, transposed);
-          k.gemm(M, K, op.filters, delta, op.filters, 1, transposed, K, patchGrads, K, 0);
+          k.gemm(M, K, op.filters, delta, op.filters, 1, transposed, K, patchGrads, K, 0, pack);
           k.col2im(patchGrads, ...windowArgs(op, rows), spare);
         }
       } else if (wantInput) {

@@ -34,8 +34,7 @@ function workerSource(): string {
 }
 
 function startWorker(): PooledWorker {
-  const worker = new Worker(workerSource(), { eval: true, stdout: false, stderr: false });
-  worker.unref();
+  const worker = new Worker(workerSource(), { eval: true });
   const pending: ((message: { released?: boolean; error?: string }) => void)[] = [];
   let dead: string | undefined;
   worker.on("message", (message) => pending.shift()?.(message));
@@ -49,6 +48,9 @@ function startWorker(): PooledWorker {
     const at = idle.findIndex((p) => p.worker === worker);
     if (at >= 0) idle.splice(at, 1);
   });
+  // After the listeners: adding a message listener refs the worker again, and a sleeping pool must not
+  // keep the process alive.
+  worker.unref();
   return {
     worker,
     next: () => (dead ? Promise.resolve({ error: dead }) : new Promise((resolve) => pending.push(resolve))),

@@ -1,41 +1,63 @@
 // AssemblyScript (compiled to WebAssembly SIMD by `npm run build:kernels`, not by tsc).
 // Single-precision matrix multiply, the one routine every dense and convolution pass runs through.
 
+/** Depth of one pass over K: a packed 8-column sliver of B (KC × 8 floats, 8 KiB) stays in L1. */
+const KC = 256;
+
 /**
  * C[M,N] = beta·C + A·B, beta 0 or 1. A's element (i, k) is at a + 4·(i·ars + k·acs), so A can be read
  * transposed in place (ars = 1, acs = rows); B and C are row-major with leading dimensions ldb, ldc.
- * Register blocking: 4 rows × 8 columns (8 f32x4 accumulators), then 4-column and scalar edges.
+ * `pack` is scratch for KC × 8 floats. K is cut into passes of KC; in each pass every 8-column sliver of
+ * B is copied to `pack` (contiguous, so it stays in L1 while all rows use it), then 4 × 8 register
+ * blocks (8 f32x4 accumulators) run over it; edges take 1 × 8, 4-column and scalar paths.
  */
 export function gemm(
   M: i32, N: i32, K: i32,
   a: usize, ars: i32, acs: i32,
   b: usize, ldb: i32,
   c: usize, ldc: i32,
-  beta: i32,
+  beta: i32, pack: usize,
 ): void {
   const aRow = <usize>ars << 2;
   const aCol = <usize>acs << 2;
   const bRow = <usize>ldb << 2;
   const cRow = <usize>ldc << 2;
-  let i = 0;
-  for (; i + 4 <= M; i += 4) {
-    const a0 = a + <usize>i * aRow;
-    const c0 = c + <usize>i * cRow;
+  if (K == 0) {
+    if (beta == 0) for (let i = 0; i < M; i++) memory.fill(c + <usize>i * cRow, 0, <usize>N << 2);
+    return;
+  }
+  for (let p = 0; p < K; p += KC) {
+    const kc = min(KC, K - p);
+    const first = p == 0 ? beta : 1;
+    const ap = a + <usize>p * aCol;
+    const bp = b + <usize>p * bRow;
     let j = 0;
-    for (; j + 8 <= N; j += 8) block4x8(K, a0, aRow, aCol, b + (<usize>j << 2), bRow, c0 + (<usize>j << 2), cRow, beta);
-    for (; j + 4 <= N; j += 4) block4x4(K, a0, aRow, aCol, b + (<usize>j << 2), bRow, c0 + (<usize>j << 2), cRow, beta);
-    for (; j < N; j++) {
-      for (let r = 0; r < 4; r++) {
-        scalarDot(K, a0 + <usize>r * aRow, aCol, b + (<usize>j << 2), bRow, c0 + <usize>r * cRow + (<usize>j << 2), beta);
+    for (; j + 8 <= N; j += 8) {
+      const sliver = bp + (<usize>j << 2);
+      for (let k = 0; k < kc; k++) {
+        const from = sliver + <usize>k * bRow;
+        const to = pack + (<usize>k << 5);
+        v128.store(to, v128.load(from));
+        v128.store(to, v128.load(from, 16), 16);
+      }
+      let i = 0;
+      for (; i + 4 <= M; i += 4) {
+        block4x8(kc, ap + <usize>i * aRow, aRow, aCol, pack, 32, c + <usize>i * cRow + (<usize>j << 2), cRow, first);
+      }
+      for (; i < M; i++) block1x8(kc, ap + <usize>i * aRow, aCol, pack, 32, c + <usize>i * cRow + (<usize>j << 2), first);
+    }
+    for (; j + 4 <= N; j += 4) {
+      let i = 0;
+      for (; i + 4 <= M; i += 4) {
+        block4x4(kc, ap + <usize>i * aRow, aRow, aCol, bp + (<usize>j << 2), bRow, c + <usize>i * cRow + (<usize>j << 2), cRow, first);
+      }
+      for (; i < M; i++) {
+        for (let jj = j; jj < j + 4; jj++) scalarDot(kc, ap + <usize>i * aRow, aCol, bp + (<usize>jj << 2), bRow, c + <usize>i * cRow + (<usize>jj << 2), first);
       }
     }
-  }
-  for (; i < M; i++) {
-    const a0 = a + <usize>i * aRow;
-    const c0 = c + <usize>i * cRow;
-    let j = 0;
-    for (; j + 8 <= N; j += 8) block1x8(K, a0, aCol, b + (<usize>j << 2), bRow, c0 + (<usize>j << 2), beta);
-    for (; j < N; j++) scalarDot(K, a0, aCol, b + (<usize>j << 2), bRow, c0 + (<usize>j << 2), beta);
+    for (; j < N; j++) {
+      for (let i = 0; i < M; i++) scalarDot(kc, ap + <usize>i * aRow, aCol, bp + (<usize>j << 2), bRow, c + <usize>i * cRow + (<usize>j << 2), first);
+    }
   }
 }
 
@@ -52,16 +74,16 @@ function block4x8(K: i32, a: usize, aRow: usize, aCol: usize, b: usize, bRow: us
   for (let k = 0; k < K; k++) {
     const b0 = v128.load(bk);
     const b1 = v128.load(bk, 16);
-    const x0 = f32x4.splat(load<f32>(a + ak));
+    const x0 = v128.load32_splat(a + ak);
     c00 = f32x4.add(c00, f32x4.mul(x0, b0));
     c01 = f32x4.add(c01, f32x4.mul(x0, b1));
-    const x1 = f32x4.splat(load<f32>(a1 + ak));
+    const x1 = v128.load32_splat(a1 + ak);
     c10 = f32x4.add(c10, f32x4.mul(x1, b0));
     c11 = f32x4.add(c11, f32x4.mul(x1, b1));
-    const x2 = f32x4.splat(load<f32>(a2 + ak));
+    const x2 = v128.load32_splat(a2 + ak);
     c20 = f32x4.add(c20, f32x4.mul(x2, b0));
     c21 = f32x4.add(c21, f32x4.mul(x2, b1));
-    const x3 = f32x4.splat(load<f32>(a3 + ak));
+    const x3 = v128.load32_splat(a3 + ak);
     c30 = f32x4.add(c30, f32x4.mul(x3, b0));
     c31 = f32x4.add(c31, f32x4.mul(x3, b1));
     ak += aCol;
@@ -89,10 +111,10 @@ function block4x4(K: i32, a: usize, aRow: usize, aCol: usize, b: usize, bRow: us
   let bk = b;
   for (let k = 0; k < K; k++) {
     const b0 = v128.load(bk);
-    c0 = f32x4.add(c0, f32x4.mul(f32x4.splat(load<f32>(a + ak)), b0));
-    c1 = f32x4.add(c1, f32x4.mul(f32x4.splat(load<f32>(a1 + ak)), b0));
-    c2 = f32x4.add(c2, f32x4.mul(f32x4.splat(load<f32>(a2 + ak)), b0));
-    c3 = f32x4.add(c3, f32x4.mul(f32x4.splat(load<f32>(a3 + ak)), b0));
+    c0 = f32x4.add(c0, f32x4.mul(v128.load32_splat(a + ak), b0));
+    c1 = f32x4.add(c1, f32x4.mul(v128.load32_splat(a1 + ak), b0));
+    c2 = f32x4.add(c2, f32x4.mul(v128.load32_splat(a2 + ak), b0));
+    c3 = f32x4.add(c3, f32x4.mul(v128.load32_splat(a3 + ak), b0));
     ak += aCol;
     bk += bRow;
   }
@@ -116,7 +138,7 @@ function block1x8(K: i32, a: usize, aCol: usize, b: usize, bRow: usize, c: usize
   let ak: usize = 0;
   let bk = b;
   for (let k = 0; k < K; k++) {
-    const x = f32x4.splat(load<f32>(a + ak));
+    const x = v128.load32_splat(a + ak);
     c0 = f32x4.add(c0, f32x4.mul(x, v128.load(bk)));
     c1 = f32x4.add(c1, f32x4.mul(x, v128.load(bk, 16)));
     ak += aCol;

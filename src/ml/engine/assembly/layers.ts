@@ -136,19 +136,43 @@ export function im2col(
   for (let b = 0; b < batch; b++) {
     const xb = x + ((<usize>b * <usize>H * <usize>W * <usize>C) << 2);
     for (let oh = 0; oh < OH; oh++) {
+      const rowsInside = oh * SH - PT >= 0 && oh * SH - PT + KH <= H;
       for (let ow = 0; ow < OW; ow++) {
+        if (rowsInside && ow * SW - PL >= 0 && ow * SW - PL + KW <= W) {
+          // Window inside the image: each kernel row is KW·C contiguous input values.
+          const span = KW * C;
+          for (let kh = 0; kh < KH; kh++) {
+            copyFloats(out, xb + ((<usize>((oh * SH + kh - PT) * W + ow * SW - PL) * <usize>C) << 2), span);
+            out += <usize>span << 2;
+          }
+          continue;
+        }
         for (let kh = 0; kh < KH; kh++) {
           const ih = oh * SH + kh - PT;
           for (let kw = 0; kw < KW; kw++) {
             const iw = ow * SW + kw - PL;
             if (ih < 0 || ih >= H || iw < 0 || iw >= W) memory.fill(out, 0, rowBytes);
-            else memory.copy(out, xb + ((<usize>(ih * W + iw) * <usize>C) << 2), rowBytes);
+            else copyFloats(out, xb + ((<usize>(ih * W + iw) * <usize>C) << 2), C);
             out += rowBytes;
           }
         }
       }
     }
   }
+}
+
+/** Copies n floats; short runs (a few channels) by hand, where memory.copy's call would dominate. */
+// @ts-ignore: decorator
+@inline
+function copyFloats(to: usize, from: usize, n: i32): void {
+  if (n > 64) {
+    memory.copy(to, from, <usize>n << 2);
+    return;
+  }
+  let i: usize = 0;
+  const bytes = <usize>n << 2;
+  for (; i + 16 <= bytes; i += 16) v128.store(to + i, v128.load(from + i));
+  for (; i < bytes; i += 4) store<f32>(to + i, load<f32>(from + i));
 }
 
 /** The adjoint of im2col: dx (zeroed first) accumulates every patch gradient at its input position. */
@@ -198,19 +222,38 @@ export function maxPool(
   y: usize, argmax: usize,
 ): void {
   let o: usize = 0;
+  const lanes = i32x4(0, 1, 2, 3);
   for (let b = 0; b < batch; b++) {
     const base = b * H * W * C;
     for (let oh = 0; oh < OH; oh++) {
+      const h0 = max(oh * SH - PT, 0);
+      const h1 = min(oh * SH - PT + PH, H);
       for (let ow = 0; ow < OW; ow++) {
-        for (let c = 0; c < C; c++) {
+        const w0 = max(ow * SW - PL, 0);
+        const w1 = min(ow * SW - PL + PW, W);
+        let c = 0;
+        // Four channels at once: lanes keep their maximum and its index; strict > keeps the first.
+        for (; c + 4 <= C; c += 4) {
+          const first = base + (h0 * W + w0) * C + c;
+          let best = v128.load(x + (<usize>first << 2));
+          let at = i32x4.add(i32x4.splat(first), lanes);
+          for (let ih = h0; ih < h1; ih++) {
+            for (let iw = w0; iw < w1; iw++) {
+              const index = base + (ih * W + iw) * C + c;
+              const v = v128.load(x + (<usize>index << 2));
+              const greater = f32x4.gt(v, best);
+              best = v128.bitselect(v, best, greater);
+              at = v128.bitselect(i32x4.add(i32x4.splat(index), lanes), at, greater);
+            }
+          }
+          v128.store(y + ((o + <usize>c) << 2), best);
+          v128.store(argmax + ((o + <usize>c) << 2), at);
+        }
+        for (; c < C; c++) {
           let best: f32 = -Infinity;
           let at = -1;
-          for (let ph = 0; ph < PH; ph++) {
-            const ih = oh * SH + ph - PT;
-            if (ih < 0 || ih >= H) continue;
-            for (let pw = 0; pw < PW; pw++) {
-              const iw = ow * SW + pw - PL;
-              if (iw < 0 || iw >= W) continue;
+          for (let ih = h0; ih < h1; ih++) {
+            for (let iw = w0; iw < w1; iw++) {
               const index = base + (ih * W + iw) * C + c;
               const v = load<f32>(x + (<usize>index << 2));
               if (at < 0 || v > best) {
@@ -219,10 +262,10 @@ export function maxPool(
               }
             }
           }
-          store<f32>(y + (o << 2), best);
-          store<i32>(argmax + (o << 2), at);
-          o++;
+          store<f32>(y + ((o + <usize>c) << 2), best);
+          store<i32>(argmax + ((o + <usize>c) << 2), at);
         }
+        o += <usize>C;
       }
     }
   }
