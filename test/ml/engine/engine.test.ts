@@ -1,0 +1,176 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import * as tf from "@tensorflow/tfjs";
+import { selectBackend } from "../../../src/ml/backend.js";
+import { chooseEngine } from "../../../src/ml/engine/choose-engine.js";
+import { createNetworkTrainer, optimizerSpec } from "../../../src/ml/engine/trainer.js";
+import { describeNetwork } from "../../../src/ml/engine/network.js";
+import { computeLoss, labelTensor } from "../../../src/ml/losses.js";
+import { buildModel } from "../../../src/ml/model.js";
+import { parsePlan } from "../../../src/ml/plan.js";
+import { trainLocal } from "../../../src/ml/train.js";
+import type { Dataset, NamedTensor, TrainResult } from "../../../src/ml/types.js";
+import { imageData, linearData, separableData, threeClassData, trainingArgs } from "../synthetic.js";
+
+/**
+ * The kernels engine against tfjs's general path (the reference): same data, same batches, same seeds,
+ * so the trained parameters must agree up to float rounding.
+ */
+
+before(() => selectBackend({ prefer: "cpu" }));
+after(() => delete process.env.FBM_ENGINE);
+
+async function trainWith(engine: "tfjs" | "kernels", options: Parameters<typeof trainLocal>[0]): Promise<TrainResult> {
+  process.env.FBM_ENGINE = engine;
+  try {
+    return await trainLocal(options);
+  } finally {
+    delete process.env.FBM_ENGINE;
+  }
+}
+
+/** Largest |a − b| / max(1, |b|) over all parameters. */
+function relativeDifference(a: NamedTensor[], b: NamedTensor[]): number {
+  let worst = 0;
+  a.forEach((t, i) => t.data.forEach((v, j) => (worst = Math.max(worst, Math.abs(v - b[i].data[j]) / Math.max(1, Math.abs(b[i].data[j]))))));
+  return worst;
+}
+
+const dense = (units: number, activation?: string) => ({ dense: { units, ...(activation ? { activation } : {}) } });
+const image = { input: { height: 6, width: 6, channels: 1 } };
+const cases: { name: string; plan: Record<string, unknown>; data: Dataset; extra?: Record<string, number> }[] = [
+  { name: "relu/sigmoid, binary cross-entropy, sgd", data: separableData(200),
+    plan: { data: {}, model: [dense(8, "relu"), dense(1, "sigmoid")], loss: "binaryCrossentropy", optimizer: { name: "sgd", learning_rate: 0.1 } } },
+  { name: "tanh/softmax, sparse categorical cross-entropy, adam", data: threeClassData(200),
+    plan: { data: {}, model: [dense(8, "tanh"), dense(3, "softmax")], loss: "sparseCategoricalCrossentropy", optimizer: { name: "adam", learning_rate: 0.01 } } },
+  { name: "elu/linear, mean squared error, sgd momentum, FedProx", data: linearData(200), extra: { fedproxMu: 0.1 },
+    plan: { data: {}, model: [dense(4, "elu"), dense(1)], loss: "meanSquaredError", optimizer: { name: "sgd", learning_rate: 0.05, momentum: 0.9 } } },
+  { name: "sigmoid/linear, huber, rmsprop", data: linearData(200),
+    plan: { data: {}, model: [dense(4, "sigmoid"), dense(1)], loss: "huberLoss", optimizer: { name: "rmsprop", learning_rate: 0.01 } } },
+  { name: "relu6/linear, mean absolute error, adagrad", data: linearData(200),
+    plan: { data: {}, model: [dense(4, "relu6"), dense(1)], loss: "meanAbsoluteError", optimizer: { name: "adagrad", learning_rate: 0.1 } } },
+  { name: "no bias, sgd with L2 weight decay", data: separableData(200),
+    plan: { data: {}, model: [{ dense: { units: 6, activation: "relu", useBias: false } }, dense(1, "sigmoid")], loss: "binaryCrossentropy", optimizer: { name: "sgd", learning_rate: 0.1, weight_decay: 0.01 } } },
+  { name: "CNN: conv same + max pool + strided conv, categorical cross-entropy, adamw", data: imageData(60),
+    plan: { data: image, model: [{ conv2d: { filters: 3, kernelSize: 3, activation: "relu", padding: "same" } }, { maxPooling2d: { poolSize: 2 } },
+      { conv2d: { filters: 4, kernelSize: 2, strides: 2, activation: "relu" } }, { flatten: {} }, dense(2, "softmax")],
+    loss: "categoricalCrossentropy", optimizer: { name: "adamw", learning_rate: 0.01 } } },
+  { name: "CNN: valid conv, overlapping same-padded pooling (window 3, stride 2), sgd", data: imageData(40, 7),
+    plan: { data: { input: { height: 7, width: 7, channels: 1 } }, model: [{ conv2d: { filters: 2, kernelSize: 2, activation: "tanh" } },
+      { maxPooling2d: { poolSize: 3, strides: 2, padding: "same" } }, { flatten: {} }, dense(2, "softmax")],
+    loss: "sparseCategoricalCrossentropy", optimizer: { name: "sgd", learning_rate: 0.2 } } },
+];
+
+describe("the kernels engine trains to the parameters of tfjs's path", () => {
+  for (const c of cases) {
+    it(c.name, async () => {
+      const plan = parsePlan(c.plan);
+      const args = trainingArgs({ epochs: 3, ...c.extra });
+      const reference = await trainWith("tfjs", { plan, data: c.data, args });
+      const fast = await trainWith("kernels", { plan, data: c.data, args, threads: 1 });
+      assert.equal(fast.engine, "kernels, 1 thread");
+      assert.match(reference.engine ?? "", /^tfjs/);
+      const difference = relativeDifference(fast.params, reference.params);
+      assert.ok(difference < 1e-4, `parameters differ by ${difference}`);
+      assert.ok(Math.abs(fast.trainLoss - reference.trainLoss) < 1e-4, `loss ${fast.trainLoss} vs ${reference.trainLoss}`);
+    });
+  }
+
+  it("applies SCAFFOLD's gradient correction like the tfjs path", async () => {
+    const plan = parsePlan(cases[0].plan);
+    const model = buildModel(plan, [4], { seed: 1 });
+    const correction = model.trainableWeights.map((w, i) => ({
+      name: ["0.dense.kernel", "0.dense.bias", "1.dense.kernel", "1.dense.bias"][i], shape: w.shape as number[], dtype: "float32" as const,
+      data: Float32Array.from({ length: w.shape.reduce((a, b) => a * (b ?? 1), 1) as number }, (_, j) => ((j % 5) - 2) * 0.01),
+    }));
+    model.dispose();
+    const args = trainingArgs({ epochs: 2 });
+    const reference = await trainWith("tfjs", { plan, data: separableData(200), args, gradientCorrection: correction });
+    const fast = await trainWith("kernels", { plan, data: separableData(200), args, gradientCorrection: correction, threads: 1 });
+    assert.ok(relativeDifference(fast.params, reference.params) < 1e-5);
+    const uncorrected = await trainWith("kernels", { plan, data: separableData(200), args, threads: 1 });
+    assert.ok(relativeDifference(uncorrected.params, reference.params) > 1e-3, "the correction changed nothing");
+  });
+});
+
+describe("a CNN's gradients", () => {
+  it("equal tfjs's (cpu) for every trainable weight", () => {
+    const plan = parsePlan(cases[6].plan);
+    const data = imageData(5);
+    const model = buildModel(plan, [6, 6, 1], { seed: 3 });
+    const spec = describeNetwork(model, plan.loss);
+    assert.ok(!("unsupported" in spec));
+    const trainer = createNetworkTrainer(spec, { maxRows: 5, optimizer: optimizerSpec(plan.optimizer), fedproxMu: 0, correction: false });
+    let at = 0;
+    for (const w of model.trainableWeights) {
+      const values = w.read().dataSync() as Float32Array;
+      trainer.params.set(values, at);
+      at += values.length;
+    }
+    trainer.x.set(data.x as Float32Array);
+    trainer.labels.set(data.y);
+    const lossSum = trainer.computeGradients(5, 5);
+    const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+    const { value, grads } = tf.variableGrads(() => {
+      const y = labelTensor(plan.loss, data.y, 2);
+      return computeLoss(plan.loss, y, model.apply(tf.tensor(data.x, [5, 6, 6, 1]), { training: true }) as tf.Tensor);
+    }, variables);
+    assert.ok(Math.abs(lossSum / 5 - value.dataSync()[0]) < 1e-5);
+    at = 0;
+    for (const v of variables) {
+      const expected = grads[v.name].dataSync();
+      const actual = trainer.grads.subarray(at, at + expected.length);
+      for (let i = 0; i < expected.length; i++) assert.ok(Math.abs(actual[i] - expected[i]) < 1e-5, `${v.name}[${i}]: ${actual[i]} vs ${expected[i]}`);
+      at += expected.length;
+    }
+    tf.dispose([value, ...Object.values(grads)]);
+    model.dispose();
+  });
+});
+
+describe("chooseEngine()", () => {
+  const plan = (model: unknown[], loss = "sparseCategoricalCrossentropy") =>
+    parsePlan({ data: image, model, loss, optimizer: { name: "sgd", learning_rate: 0.1 } });
+  const tail = [{ flatten: {} }, dense(2, "softmax")];
+  const table: [string, unknown[], RegExp][] = [
+    ["dropout", [{ conv2d: { filters: 2, kernelSize: 3 } }, { dropout: { rate: 0.5 } }, ...tail], /Dropout/],
+    ["batch normalization", [{ conv2d: { filters: 2, kernelSize: 3 } }, { batchNormalization: {} }, ...tail], /BatchNormalization/],
+    ["average pooling", [{ averagePooling2d: { poolSize: 2 } }, ...tail], /AveragePooling2D/],
+    ["an activation the kernels lack", [{ conv2d: { filters: 2, kernelSize: 3, activation: "gelu" } }, ...tail], /activation "gelu"/],
+  ];
+  for (const [what, layers, reason] of table) {
+    it(`leaves a model with ${what} on tfjs and says why`, () => {
+      const p = plan(layers);
+      const model = buildModel(p, [6, 6, 1], { seed: 1 });
+      const choice = chooseEngine({ model, plan: p, backend: "wasm", batchSize: 8, env: {} });
+      model.dispose();
+      assert.equal(choice.engine, "tfjs");
+      assert.match(choice.reason ?? "", reason);
+    });
+  }
+
+  it("prefers native TensorFlow when it is the backend, and obeys FBM_ENGINE", () => {
+    const p = plan([{ conv2d: { filters: 2, kernelSize: 3 } }, ...tail]);
+    const model = buildModel(p, [6, 6, 1], { seed: 1 });
+    assert.equal(chooseEngine({ model, plan: p, backend: "wasm", batchSize: 8, env: {} }).engine, "kernels");
+    assert.equal(chooseEngine({ model, plan: p, backend: "tensorflow", batchSize: 8, env: {} }).engine, "tfjs");
+    assert.equal(chooseEngine({ model, plan: p, backend: "tensorflow", batchSize: 8, env: { FBM_ENGINE: "kernels" } }).engine, "kernels");
+    assert.equal(chooseEngine({ model, plan: p, backend: "wasm", batchSize: 8, env: { FBM_ENGINE: "tfjs" } }).engine, "tfjs");
+    assert.throws(() => chooseEngine({ model, plan: p, backend: "wasm", batchSize: 8, env: { FBM_ENGINE: "fast" } }), /Unknown training engine "fast"/);
+    model.dispose();
+  });
+
+  it("uses more threads only when a step has enough arithmetic to share", () => {
+    const small = parsePlan({ data: {}, model: [dense(1, "sigmoid")], loss: "binaryCrossentropy", optimizer: { name: "sgd", learning_rate: 0.1 } });
+    const big = parsePlan({ data: {}, model: [dense(256, "relu"), dense(10, "softmax")], loss: "sparseCategoricalCrossentropy", optimizer: { name: "sgd", learning_rate: 0.1 } });
+    const threadsFor = (p: typeof small, inputs: number, threads: number) => {
+      const model = buildModel(p, [inputs], { seed: 1 });
+      const choice = chooseEngine({ model, plan: p, backend: "wasm", batchSize: 64, threads, env: {} });
+      model.dispose();
+      return choice.engine === "kernels" ? choice.threads : 0;
+    };
+    assert.equal(threadsFor(small, 30, 8), 1);
+    assert.equal(threadsFor(big, 784, 4), 4);
+    assert.equal(threadsFor(big, 784, 1), 1);
+  });
+});

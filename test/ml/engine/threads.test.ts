@@ -1,0 +1,84 @@
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { selectBackend } from "../../../src/ml/backend.js";
+import { parsePlan } from "../../../src/ml/plan.js";
+import { trainLocal } from "../../../src/ml/train.js";
+import type { NamedTensor } from "../../../src/ml/types.js";
+import { imageData, separableData, trainingArgs } from "../synthetic.js";
+
+/** Data-parallel training on worker threads: same result for a thread count, close to one thread's. */
+
+before(() => selectBackend({ prefer: "cpu" }));
+
+/** Big enough that a step is worth sharing (choose-engine.ts), small enough to be quick. */
+const mlp = parsePlan({
+  data: {},
+  model: [{ dense: { units: 300, activation: "relu" } }, { dense: { units: 10, activation: "relu" } }, { dense: { units: 1, activation: "sigmoid" } }],
+  loss: "binaryCrossentropy",
+  optimizer: { name: "adam", learning_rate: 0.002 },
+});
+const data = separableData(400, 200);
+const args = trainingArgs({ epochs: 2, batchSize: 32, fedproxMu: 0.01 });
+
+function relativeDifference(a: NamedTensor[], b: NamedTensor[]): number {
+  let worst = 0;
+  a.forEach((t, i) => t.data.forEach((v, j) => (worst = Math.max(worst, Math.abs(v - b[i].data[j]) / Math.max(1, Math.abs(b[i].data[j]))))));
+  return worst;
+}
+
+describe("training on worker threads", () => {
+  it("is bit-for-bit deterministic for a thread count and within 1e-5 of one thread (2 and 3 threads)", async () => {
+    const one = await trainLocal({ plan: mlp, data, args, threads: 1 });
+    assert.equal(one.engine, "kernels, 1 thread");
+    for (const threads of [2, 3]) {
+      const a = await trainLocal({ plan: mlp, data, args, threads });
+      const b = await trainLocal({ plan: mlp, data, args, threads });
+      assert.equal(a.engine, `kernels, ${threads} threads`);
+      assert.deepEqual(a.params, b.params);
+      assert.equal(a.trainLoss, b.trainLoss);
+      const difference = relativeDifference(a.params, one.params);
+      assert.ok(difference < 1e-5, `${threads} threads differ from 1 by ${difference}`);
+      assert.ok(Math.abs(a.trainLoss - one.trainLoss) < 1e-5, `loss ${a.trainLoss} vs ${one.trainLoss}`);
+    }
+  });
+
+  it("trains a CNN on two threads to one thread's parameters", async () => {
+    const cnn = parsePlan({
+      data: { input: { height: 12, width: 12, channels: 1 } },
+      model: [
+        { conv2d: { filters: 8, kernelSize: 3, activation: "relu" } }, { maxPooling2d: { poolSize: 2 } },
+        { conv2d: { filters: 16, kernelSize: 3, activation: "relu", padding: "same" } }, { flatten: {} },
+        { dense: { units: 2, activation: "softmax" } },
+      ],
+      loss: "sparseCategoricalCrossentropy",
+      optimizer: { name: "sgd", learning_rate: 0.05, momentum: 0.9 },
+    });
+    const images = imageData(96, 12);
+    const cnnArgs = trainingArgs({ epochs: 2, batchSize: 32 });
+    const one = await trainLocal({ plan: cnn, data: images, args: cnnArgs, threads: 1 });
+    const two = await trainLocal({ plan: cnn, data: images, args: cnnArgs, threads: 2 });
+    assert.equal(two.engine, "kernels, 2 threads");
+    assert.ok(relativeDifference(two.params, one.params) < 1e-5);
+  });
+
+  it("lets the process exit afterwards: the sleeping threads hold nothing open", async () => {
+    const script = `
+      import { trainLocal } from ${JSON.stringify(new URL("../../../src/ml/train.ts", import.meta.url).href)};
+      import { parsePlan } from ${JSON.stringify(new URL("../../../src/ml/plan.ts", import.meta.url).href)};
+      import { separableData, trainingArgs } from ${JSON.stringify(new URL("../synthetic.ts", import.meta.url).href)};
+      const plan = parsePlan(${JSON.stringify(mlp)});
+      const result = await trainLocal({ plan, data: separableData(200, 200), args: trainingArgs({ updates: 5, batchSize: 32 }), threads: 2 });
+      console.log(result.engine);`;
+    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+      cwd: fileURLToPath(new URL("../../..", import.meta.url)), stdio: ["ignore", "pipe", "inherit"],
+    });
+    let out = "";
+    child.stdout.on("data", (chunk) => (out += chunk));
+    const [code] = await once(child, "exit");
+    assert.equal(code, 0);
+    assert.equal(out.trim(), "kernels, 2 threads");
+  });
+});
