@@ -17,14 +17,17 @@ export interface NodeConfig {
   /** TLS pin of the researcher (see researcher-pin.ts): path to its PEM certificate, or its sha256 fingerprint. */
   researcher_cert?: string;
   researcher_fingerprint?: string;
+  /** Most threads local training uses: "auto" (every core) or a count. */
+  threads: "auto" | number;
   created_at: string;
 }
 
 export const DEFAULT_RESEARCHER = "http://127.0.0.1:50051";
 export const DEFAULT_MAX_PARAMS = 10_000_000;
+const maxThreads = 1024;
 
 /** Keys `config set` may change; `node_id` and `created_at` are read-only. */
-export const settableKeys = ["plan_approval", "max_params", "researcher", "researcher_cert", "researcher_fingerprint", "name"] as const;
+export const settableKeys = ["plan_approval", "max_params", "threads", "researcher", "researcher_cert", "researcher_fingerprint", "name"] as const;
 export type SettableKey = (typeof settableKeys)[number];
 export const readableKeys = ["node_id", "created_at", ...settableKeys] as const;
 export type ReadableKey = (typeof readableKeys)[number];
@@ -39,6 +42,7 @@ export const nodeConfigSchema = z.strictObject({
   max_params: z.number().int().positive().default(DEFAULT_MAX_PARAMS),
   researcher_cert: z.string().optional(),
   researcher_fingerprint: z.string().optional(),
+  threads: z.union([z.literal("auto"), z.number().int().min(1).max(maxThreads)]).default("auto"),
   created_at: z.string(),
 });
 
@@ -50,6 +54,7 @@ export function newNodeConfig(options: { name?: string; researcher?: string } = 
     researcher: DEFAULT_RESEARCHER,
     plan_approval: true,
     max_params: DEFAULT_MAX_PARAMS,
+    threads: "auto",
     created_at: new Date().toISOString(),
   };
   if (options.researcher !== undefined) config.researcher = parseConfigValue("researcher", options.researcher) as string;
@@ -76,6 +81,12 @@ export function parseConfigValue(key: string, value: string): string | boolean |
     const n = /^\d[\d_]*$/.test(value.trim()) ? Number(value.trim().replace(/_/g, "")) : Number.NaN;
     if (Number.isSafeInteger(n) && n > 0) return n;
     throw new InputError(`Config key "max_params" must be a positive whole number of parameters like 10000000, got "${value}"`);
+  }
+  if (key === "threads") {
+    if (value.trim() === "auto") return "auto";
+    const n = /^\d+$/.test(value.trim()) ? Number(value.trim()) : Number.NaN;
+    if (Number.isInteger(n) && n >= 1 && n <= maxThreads) return n;
+    throw new InputError(`Config key "threads" must be auto (every core) or a whole number from 1 to ${maxThreads}, got "${value}"`);
   }
   if (key === "researcher_cert" || key === "researcher_fingerprint") return parsePinValue(key, value);
   if (key === "researcher") {

@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { selectBackend } from "../ml/backend.js";
 import { createResearcherClient } from "../wire/index.js";
 import { createDatasetLoader } from "./dataset-loader.js";
@@ -23,11 +24,13 @@ export async function serveNode(options: ServeOptions): Promise<void> {
   const registry = await createPlanRegistry({ path: homePaths(home.dir).plans });
   options.log(`Node ${config.name} (${config.node_id}): ${catalogue.listDatasets().length} dataset(s); researcher ${researcher}`);
   if (!config.plan_approval) options.log("plan_approval is false: this node trains any valid plan without asking");
+  options.log(`Training on up to ${config.threads === "auto" ? `${availableParallelism()} threads (every core)` : `${config.threads} thread(s)`}`);
   const executor = createExecutor({
     catalogue,
     loader: createDatasetLoader(),
     version: packageVersion(),
     backend,
+    ...(config.threads === "auto" ? {} : { threads: config.threads }),
     authorizePlan: createPlanGate({
       registry, catalogue, homeDir: home.dir, researcher, log: options.log,
       policy: { name: config.name, planApproval: config.plan_approval, maxParams: config.max_params },

@@ -148,3 +148,25 @@ describe("fbm-node config max_params", () => {
     });
   }
 });
+
+describe("fbm-node config threads", () => {
+  const home = join(root, "threads-home");
+  before(async () => assert.equal((await run("init", "--home", home)).code, 0));
+
+  it("defaults to auto (every core), takes a count, and goes back to auto", async () => {
+    assert.equal((await run("config", "get", "threads", "--home", home)).stdout, "auto\n");
+    assert.equal((await run("config", "set", "threads", "2", "--home", home)).code, 0);
+    assert.equal((await run("config", "get", "threads", "--home", home, "--json")).stdout, "2\n");
+    assert.equal((await run("config", "set", "threads", "auto", "--home", home)).code, 0);
+    assert.equal((await run("config", "get", "threads", "--home", home, "--json")).stdout, '"auto"\n');
+  });
+
+  for (const value of ["0", "-1", "1.5", "all", "5000"]) {
+    it(`refuses "${value}" with exit 2 and leaves the config as it was`, async () => {
+      const result = await run("config", "set", "threads", value, "--home", home);
+      assert.deepEqual([result.code, result.stderr],
+        [2, `Error: Config key "threads" must be auto (every core) or a whole number from 1 to 1024, got "${value}"\n`]);
+      assert.equal((await run("config", "get", "threads", "--home", home)).stdout, "auto\n");
+    });
+  }
+});

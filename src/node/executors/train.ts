@@ -41,6 +41,7 @@ export async function executeTrain(runtime: NodeRuntime, task: TrainTaskBody, co
   let lastSent = 0;
   const result = await trainLocal({
     plan, data, params: global, args: task.args, normalization: task.normalization, round: task.round, signal: context.signal,
+    threads: runtime.threads,
     gradientCorrection: control && training ? correctionFor(control, runtime.controls.get(controlKey)) : undefined,
     onProgress: (p) => {
       const now = Date.now();
@@ -54,7 +55,7 @@ export async function executeTrain(runtime: NodeRuntime, task: TrainTaskBody, co
   } else if (!training) {
     runtime.log(`Validated the global model on "${entry.name}": ${formatMetrics(result.globalMetrics?.values)}`);
   } else {
-    runtime.log(`Round ${task.round}: trained on "${entry.name}" (${result.sampleCount} samples) in ${result.seconds.toFixed(1)} s, loss ${result.trainLoss.toFixed(4)}`);
+    runtime.log(`Round ${task.round}: trained on "${entry.name}" (${result.sampleCount} samples) in ${result.seconds.toFixed(1)} s (${result.engine}), loss ${result.trainLoss.toFixed(4)}`);
   }
   if (control) {
     // SCAFFOLD: keep c_i⁺ here, send Δc_i beside the parameters (zero when only validating).
