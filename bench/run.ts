@@ -13,7 +13,7 @@ import { machineLine } from "./lib/machine.js";
 
 const dir = fileURLToPath(new URL(".", import.meta.url));
 /** Known benchmarks first, in this order; any other bench/*.ts follows alphabetically. */
-const order = ["wasm-cnn", "node-memory", "transfer", "aggregate"];
+const order = ["train", "wasm-cnn", "node-memory", "transfer", "aggregate"];
 const found = readdirSync(dir).filter((f) => f.endsWith(".ts") && f !== "run.ts").map((f) => f.slice(0, -3));
 const all = [...order.filter((n) => found.includes(n)), ...found.filter((n) => !order.includes(n)).sort()];
 

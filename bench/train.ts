@@ -1,0 +1,291 @@
+/**
+ * Local training speed: fbm's own training path (`trainLocal`, src/ml/train.ts) on three models —
+ * logistic regression, an MLP 784-128-10 and a small CNN (bench/lib/train-models.ts) — at 1 thread and
+ * at all threads, against PyTorch on 1 CPU thread (bench/torch/train_bench.py, one persistent process)
+ * when `python3 -c "import torch"` works. Runs alternate fbm 1 thread, torch, fbm all threads, torch, …
+ * Prints samples/s, the arithmetic per step and the GFLOP/s it reaches; never fails on timing.
+ * Run: node --import tsx bench/train.ts [--quick] [--reps N] [--seconds S per run] [--no-torch]
+ *      (FBM_BENCH_PYTHON picks the interpreter, default /usr/bin/python3)
+ */
+import { spawn, spawnSync } from "node:child_process";
+import os from "node:os";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { selectBackend } from "../src/ml/backend.js";
+import { trainLocal, type TrainOptions } from "../src/ml/train.js";
+import type { Dataset, TrainingArgs } from "../src/ml/types.js";
+import { hasFlag, isQuick, numberFlag } from "./lib/flags.js";
+import { machineLine } from "./lib/machine.js";
+import { benchData, benchModels, benchRows, benchSeed, flopParts, stepFlops, type BenchModel } from "./lib/train-models.js";
+
+const quick = isQuick();
+const reps = numberFlag("reps", quick ? 3 : 5);
+const allThreads = os.availableParallelism();
+const python = process.env.FBM_BENCH_PYTHON || "/usr/bin/python3";
+const script = fileURLToPath(new URL("./torch/train_bench.py", import.meta.url));
+/** The issue's targets for fbm samples/s ÷ torch (1 thread) samples/s. */
+const target = { one: 0.3, all: 0.5 };
+/** Seconds a timed run should last; its steps are calibrated per model and per engine (fbm, torch). */
+const runSeconds = numberFlag("seconds", quick ? 0.4 : 1.5);
+
+let backendLine = "tfjs backend: unknown";
+await selectBackend({ log: (line) => (backendLine = line) });
+console.log(machineLine(backendLine.replace(/^tfjs backend: /, "")));
+console.log(backendLine);
+
+const torch = await startTorch();
+const threadCounts = allThreads > 1 ? [1, allThreads] : [1];
+const threadsLabel = (n: number) => `fbm ${n} thread${n === 1 ? "" : "s"}`;
+
+const cores = os.cpus().length;
+console.log(
+  [
+    `train: trainLocal (src/ml/train.ts), seeded synthetic data made in code, ${benchRows} samples, testRatio 0,`,
+    "  no validation. Time: wall clock around one trainLocal call (model build, the steps, reading the",
+    "  weights back), after one untimed warm-up call per configuration (compile, worker start excluded).",
+    `  Steps: sized per model and engine so a run lasts about ${runSeconds} s (untimed calibration runs of fbm`,
+    "  at 1 thread, whose steps the all-threads row reuses, and of torch); samples/s compare across them.",
+    `  Threads: trainLocal option \`threads\` = 1 and = os.availableParallelism() = ${allThreads}; an engine`,
+    "  without that option ignores it (then both fbm rows measure the same thing).",
+    `  ${reps} repetition${reps === 1 ? "" : "s"} per model, interleaved: ` +
+      `${threadCounts.map((n) => `${threadsLabel(n)}, torch`).join(", ")}, …`,
+    "  FLOP/step: forward + backward, multiply-add = 2 FLOPs, weight gradients always, input gradients",
+    "  except into the input batch; bias, activations, pooling, loss, optimizer update counted as 0.",
+  ].join("\n"),
+);
+const load = os.loadavg()[0];
+if (load > 0.5) {
+  console.log(
+    `load average before the runs: ${load.toFixed(2)} on ${cores} cores — other processes compete for the CPU,\n` +
+      "  these figures understate both engines and vary more than usual",
+  );
+}
+if (typeof torch === "string") console.log(`torch: ${torch}`);
+else {
+  console.log(
+    `torch ${torch.info.torch} (${python}), one persistent process, 1 thread: set_num_threads(1),\n` +
+      "  OMP/MKL/OPENBLAS_NUM_THREADS=1; same layers, batch, optimizer and data recipe (NCHW);\n" +
+      "  its own clock around model build + steps (batch gather, forward, backward, step, loss.item())",
+  );
+  const blasLine = `torch BLAS (its dense layers; convs use oneDNN): ${torch.info.blas}`;
+  console.log(blasLine.length <= 100 ? blasLine : blasLine.replace(": ", ":\n  "));
+  if (/\/blas\/libblas\.so/.test(torch.info.blas)) {
+    console.log(
+      "  that is the reference (netlib) BLAS: torch's dense layers run far below their usual speed;\n" +
+        "  `apt-get install libopenblas0-pthread` (or LD_LIBRARY_PATH=<dir of OpenBLAS's libblas.so.3>)\n" +
+        "  gives a representative baseline",
+    );
+  }
+}
+console.log(`targets (issue; information only): fbm/torch samples/s ≥ ${target.one} at 1 thread, ≥ ${target.all} at all threads`);
+
+const columns: [string, number][] = [
+  ["config", 16], ["steps", 9], ["median s", 10], ["min s", 9], ["samples/s", 11], ["ms/step", 9],
+  ["GFLOP/s", 9], ["fbm/torch", 11], ["target", 8],
+];
+const row = (cells: string[]) =>
+  cells.map((c, i) => (i === 0 ? `  ${c.padEnd(columns[0][1] - 2)}` : c.padStart(columns[i][1]))).join("").trimEnd();
+console.log(`\n${row(columns.map(([name]) => name))}`);
+
+const summary: string[] = [];
+try {
+  for (const model of benchModels) await benchModel(model);
+} finally {
+  if (typeof torch !== "string") await torch.stop();
+}
+console.log(`\nfbm samples/s ÷ torch 1-thread samples/s (medians; targets ≥ ${target.one} at 1 thread, ≥ ${target.all} at all):`);
+for (const line of summary) console.log(`  ${line}`);
+
+// A worker pool trainLocal left running would keep this process alive: say so, and exit anyway.
+setTimeout(() => {
+  console.log("note: the process did not exit by itself: something trainLocal started (worker threads?) keeps it alive");
+  process.exit(process.exitCode ?? 0);
+}, 2_000).unref();
+
+interface Timed {
+  seconds: number;
+  loss: number;
+}
+
+async function benchModel(model: BenchModel): Promise<void> {
+  const flops = stepFlops(model.plan, model.sampleShape, model.batchSize);
+  const [total, prefix] = flopParts(flops.total);
+  const part = (f: number) => flopParts(f).join(" ");
+  console.log(`${model.name} ${model.layers}`);
+  console.log(
+    `  ${model.training}; ${total} ${prefix}FLOP/step (fwd ${part(flops.forward)} + bwd ${part(flops.backward)})`,
+  );
+  const data = benchData(model);
+  const fbm = new Map<number, Timed[]>(threadCounts.map((n) => [n, []]));
+  const theirs: Timed[] = [];
+  let torchError = "";
+  const torchRun = async (runSteps: number): Promise<Timed | undefined> => {
+    if (typeof torch === "string" || torchError) return undefined;
+    try {
+      return await torch.run(model, runSteps);
+    } catch (error) {
+      torchError = error instanceof Error ? error.message : String(error);
+      return undefined;
+    }
+  };
+
+  const warmup = Math.max(3, Math.round(model.firstSteps / 4));
+  for (const n of threadCounts) await fbmRun(model, data, warmup, n);
+  await torchRun(warmup);
+  const steps = await calibrate(async (s) => (await fbmRun(model, data, s, 1)).seconds, model.firstSteps);
+  const torchSteps = await calibrate(async (s) => (await torchRun(s))?.seconds, model.firstSteps);
+  for (let rep = 0; rep < reps; rep++) {
+    for (const n of threadCounts) {
+      fbm.get(n)!.push(await fbmRun(model, data, steps!, n));
+      const t = torchSteps === undefined ? undefined : await torchRun(torchSteps);
+      if (t) theirs.push(t);
+    }
+  }
+
+  const rateOf = (runs: Timed[], runSteps: number) => (runSteps * model.batchSize) / median(runs.map((r) => r.seconds));
+  const torchRate = theirs.length > 0 ? rateOf(theirs, torchSteps!) : undefined;
+  const ratios: string[] = [];
+  const line = (label: string, runs: Timed[], runSteps: number, goal?: number) => {
+    const med = median(runs.map((r) => r.seconds));
+    const rate = rateOf(runs, runSteps);
+    const ratio = torchRate && goal !== undefined ? rate / torchRate : undefined;
+    if (ratio !== undefined) ratios.push(`${label.replace("fbm ", "")} ${ratio.toFixed(2)}`);
+    console.log(row([
+      label, String(runSteps), med.toFixed(3), Math.min(...runs.map((r) => r.seconds)).toFixed(3),
+      Math.round(rate).toLocaleString("en-US"), ((med / runSteps) * 1000).toFixed(med / runSteps < 1e-3 ? 3 : 2),
+      gflops((flops.total * runSteps) / med / 1e9),
+      ratio === undefined ? (goal === undefined ? "" : "—") : ratio.toFixed(2),
+      goal === undefined ? "" : `≥ ${goal}`,
+    ]));
+  };
+  for (const n of threadCounts) line(threadsLabel(n), fbm.get(n)!, steps!, n === 1 ? target.one : target.all);
+  if (theirs.length > 0) line("torch 1 thread", theirs, torchSteps!);
+  else if (torchError) console.log(`  torch 1 thread: failed (${torchError})`);
+  // Every run of a configuration has the same seed, data and steps: its loss should repeat exactly.
+  const lossText = (runs: Timed[]) => {
+    const lo = Math.min(...runs.map((r) => r.loss));
+    const hi = Math.max(...runs.map((r) => r.loss));
+    return hi - lo <= 1e-3 * Math.max(1, Math.abs(hi)) ? lo.toFixed(3) : `${lo.toFixed(3)}…${hi.toFixed(3)} (runs differ!)`;
+  };
+  const losses = [
+    ...threadCounts.map((n) => `${threadsLabel(n).replace("fbm ", "")} ${lossText(fbm.get(n)!)}`),
+    ...(theirs.length > 0 ? [`torch ${lossText(theirs)}`] : []),
+  ];
+  console.log(`  train loss of a run (sanity): fbm ${losses.join(", ")}`);
+  summary.push(`${model.name.padEnd(7)} ${ratios.length > 0 ? ratios.join(", ") : "no torch figure"}`);
+}
+
+/**
+ * Steps for a run of about `runSeconds`: times runs of `first` steps, then more (×100 at most each time)
+ * until a run is long enough to extrapolate from. Undefined when `run` gives no time (no torch).
+ */
+async function calibrate(run: (steps: number) => Promise<number | undefined>, first: number): Promise<number | undefined> {
+  let steps = first;
+  for (let attempt = 0; attempt < 4; attempt++) {
+    const seconds = await run(steps);
+    if (seconds === undefined) return undefined;
+    const wanted = roundSteps((steps * runSeconds) / Math.max(seconds, 1e-4));
+    if (seconds >= runSeconds / 4) return wanted;
+    steps = Math.min(wanted, steps * 100);
+  }
+  return steps;
+}
+
+/** Two significant digits, at least 2, at most 10 million: 64_213 → 64_000. */
+function roundSteps(steps: number): number {
+  const unit = 10 ** Math.max(0, Math.floor(Math.log10(Math.max(steps, 1))) - 1);
+  return Math.min(10_000_000, Math.max(2, Math.round(steps / unit) * unit));
+}
+
+/** One timed trainLocal call: `steps` updates at `threads` threads, wall clock around the call. */
+async function fbmRun(model: BenchModel, data: Dataset, steps: number, threads: number): Promise<Timed> {
+  const args: TrainingArgs = {
+    epochs: 0, updates: steps, batchSize: model.batchSize, testRatio: 0, testOnGlobal: false, testOnLocal: false,
+    metrics: [], seed: benchSeed, fedproxMu: 0,
+  };
+  // Typed so that it compiles with and without `threads` in TrainOptions; an engine without it ignores it.
+  const options: TrainOptions & { threads?: number } = { plan: model.plan, data, args, threads };
+  const started = performance.now();
+  const result = await trainLocal(options);
+  return { seconds: (performance.now() - started) / 1000, loss: result.trainLoss };
+}
+
+interface TorchInfo {
+  torch: string;
+  threads: number;
+  blas: string;
+}
+interface TorchReply {
+  samples_per_s?: number;
+  seconds?: number;
+  loss?: number;
+  error?: string;
+}
+interface Torch {
+  info: TorchInfo;
+  run(model: BenchModel, steps: number): Promise<Timed>;
+  stop(): Promise<void>;
+}
+
+/** The persistent PyTorch process, or why there is none. */
+async function startTorch(): Promise<Torch | string> {
+  if (hasFlag("no-torch")) return "not run (--no-torch)";
+  const probe = spawnSync(python, ["-c", "import torch"], { encoding: "utf8", timeout: 120_000 });
+  if (probe.error || probe.status !== 0) {
+    const why = probe.error?.message ?? (probe.stderr.trim().split("\n").pop() || `exit code ${probe.status}`);
+    return (
+      `not available (${python} -c "import torch": ${why});\n` +
+      "  install it with `apt-get install python3-torch` for the comparison; fbm figures only"
+    );
+  }
+  const child = spawn(python, [script], {
+    env: { ...process.env, OMP_NUM_THREADS: "1", MKL_NUM_THREADS: "1", OPENBLAS_NUM_THREADS: "1" },
+    stdio: ["pipe", "pipe", "inherit"],
+  });
+  child.stdin.on("error", () => {}); // a dead process shows as the end of its output instead
+  const exited = new Promise<void>((resolve) => {
+    child.once("exit", () => resolve());
+    child.once("error", () => resolve());
+  });
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const next = async <T>(): Promise<T> => {
+    const line = await lines.next();
+    if (line.done) throw new Error(`the torch process (${script}) exited`);
+    return JSON.parse(line.value) as T;
+  };
+  try {
+    const info = await next<TorchInfo>();
+    return {
+      info,
+      async run(model, steps) {
+        const command = { model: model.name, steps, batch: model.batchSize, rows: benchRows, seed: benchSeed };
+        child.stdin.write(`${JSON.stringify(command)}\n`);
+        const reply = await next<TorchReply>();
+        if (reply.error || reply.seconds === undefined) throw new Error(reply.error ?? "no time in the reply");
+        return { seconds: reply.seconds, loss: reply.loss ?? Number.NaN };
+      },
+      async stop() {
+        child.stdin.end(`${JSON.stringify({ quit: true })}\n`);
+        await exited;
+      },
+    };
+  } catch (error) {
+    child.kill();
+    return `failed to start (${error instanceof Error ? error.message : String(error)}); fbm figures only`;
+  }
+}
+
+/** GFLOP/s with 3 significant digits below 10 ("0.0388", "1.67"), one decimal above. */
+function gflops(value: number): string {
+  return value >= 10 ? value.toFixed(1) : value.toPrecision(3);
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
+function mean(values: number[]): number {
+  return values.reduce((a, b) => a + b, 0) / values.length;
+}
