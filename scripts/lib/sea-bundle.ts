@@ -5,6 +5,7 @@ import { build, type Plugin } from "esbuild";
  * top-level await and no import()); returns the files that went in, repo-relative, for sea-fresh.ts.
  */
 export async function bundleCli(options: { repo: string; entry: string; outfile: string }): Promise<string[]> {
+  const worker = await bundleTrainingWorker(options.repo);
   const result = await build({
     absWorkingDir: options.repo,
     entryPoints: [options.entry],
@@ -21,10 +22,33 @@ export async function bundleCli(options: { repo: string; entry: string; outfile:
     // Our lazy `await import("./x.js")` become bundled require()s; none may stay import() (the code cache forbids it).
     supported: { "dynamic-import": false },
     // CommonJS has no import.meta: give code that asks (createRequire, dirname) the executable's location.
-    define: { "import.meta.url": "__fbm_import_meta_url", "import.meta.dirname": "__dirname" },
+    define: {
+      "import.meta.url": "__fbm_import_meta_url",
+      "import.meta.dirname": "__dirname",
+      // The training threads' code travels inside the executable as a string (engine/worker-pool.ts).
+      __FBM_ENGINE_WORKER__: JSON.stringify(worker.code),
+    },
     banner: { js: 'var __fbm_import_meta_url = require("node:url").pathToFileURL(__filename).href;' },
   });
-  return Object.keys(result.metafile.inputs).filter((input) => !input.startsWith("unavailable:"));
+  const inputs = [...Object.keys(result.metafile.inputs), ...worker.inputs];
+  return [...new Set(inputs)].filter((input) => !input.startsWith("unavailable:"));
+}
+
+/** The training thread (src/ml/engine/worker.ts) as one CommonJS script for `new Worker(code, { eval: true })`. */
+async function bundleTrainingWorker(repo: string): Promise<{ code: string; inputs: string[] }> {
+  const result = await build({
+    absWorkingDir: repo,
+    entryPoints: ["src/ml/engine/worker.ts"],
+    write: false,
+    bundle: true,
+    platform: "node",
+    format: "cjs",
+    target: "node20",
+    minify: true,
+    metafile: true,
+    logLevel: "warning",
+  });
+  return { code: result.outputFiles[0].text, inputs: Object.keys(result.metafile.inputs) };
 }
 
 /**
