@@ -81,7 +81,7 @@ describe("the kernels engine trains to the parameters of tfjs's path", () => {
     const model = buildModel(plan, [4], { seed: 1 });
     const correction = model.trainableWeights.map((w, i) => ({
       name: ["0.dense.kernel", "0.dense.bias", "1.dense.kernel", "1.dense.bias"][i], shape: w.shape as number[], dtype: "float32" as const,
-      data: Float32Array.from({ length: w.shape.reduce((a, b) => a * (b ?? 1), 1) as number }, (_, j) => ((j % 5) - 2) * 0.01),
+      data: Float32Array.from({ length: (w.shape as number[]).reduce((a, b) => a * b, 1) }, (_, j) => ((j % 5) - 2) * 0.01),
     }));
     model.dispose();
     const args = trainingArgs({ epochs: 2 });

@@ -102,8 +102,8 @@ describe("convolution through im2col, gemm and col2im", () => {
       const [ty, tdx, tdk] = tf.tidy(() => {
         const tx = tf.tensor4d(x, [o.batch, o.h, o.w, o.c]);
         const tk = tf.tensor4d(kernel, [o.k, o.k, o.c, o.f]);
-        const f = (a: tf.Tensor4D, b: tf.Tensor4D) => tf.conv2d(a, b, o.s, o.pad);
-        const grads = tf.grads((a: tf.Tensor4D, b: tf.Tensor4D) => f(a, b))([tx, tk], tf.tensor4d(dy, [o.batch, oh, ow, o.f]));
+        const f = (a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, o.s, o.pad);
+        const grads = tf.grads((a: tf.Tensor, b: tf.Tensor) => f(a, b))([tx, tk], tf.tensor4d(dy, [o.batch, oh, ow, o.f]));
         return [f(tx, tk).dataSync(), grads[0].dataSync(), grads[1].dataSync()];
       });
       assertClose(k.f32(y, M * o.f), ty, 1e-4, "output");
@@ -127,7 +127,7 @@ describe("max pooling", () => {
       k.kernels.maxPoolBackward(pdy, argmax, outputs, dx, x.length);
       const [ty, tdx] = tf.tidy(() => {
         const tx = tf.tensor4d(x, [o.batch, o.h, o.w, o.c]);
-        const f = (a: tf.Tensor4D) => tf.maxPool(a, o.k, o.s, o.pad);
+        const f = (a: tf.Tensor) => tf.maxPool(a as tf.Tensor4D, o.k, o.s, o.pad);
         return [f(tx).dataSync(), tf.grad(f)(tx, tf.tensor4d(dy, [o.batch, oh, ow, o.c])).dataSync()];
       });
       assertClose(k.f32(y, outputs), ty, 0, "output");
@@ -146,7 +146,7 @@ describe("activations and losses", () => {
       const { k, ptrs } = place([z, bias, dy, rows * cols]);
       k.kernels.biasActivation(ptrs[0], rows, cols, ptrs[1], act);
       const [ty, tdz] = tf.tidy(() => {
-        const f = (t: tf.Tensor2D) => {
+        const f = (t: tf.Tensor) => {
           const s = tf.add(t, tf.tensor1d(bias)) as tf.Tensor2D;
           const fns: Record<string, (u: tf.Tensor2D) => tf.Tensor> = {
             relu: tf.relu, sigmoid: tf.sigmoid, tanh: tf.tanh, relu6: tf.relu6, elu: tf.elu, softmax: (u) => tf.softmax(u),
