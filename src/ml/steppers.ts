@@ -35,9 +35,14 @@ export interface StepperContext {
   maxRows: number;
 }
 
-/** Steps on fbm's kernels; weights move into the kernels' memory once and back once. */
-export function createKernelStepper(spec: NetworkSpec, threads: number, context: StepperContext): Stepper {
-  const { variables, args } = context;
+/**
+ * Steps on fbm's kernels; weights move into the kernels' memory once and back once. Dropout seeds come
+ * from the run's generator exactly as on the tfjs path (one per dropout layer per step), so both engines
+ * see the same batches; the masks themselves are the kernels' own.
+ */
+export function createKernelStepper(spec: NetworkSpec, threads: number, context: StepperContext & { rng: Rng }): Stepper {
+  const { variables, args, rng } = context;
+  const seeds = new Int32Array(spec.layers.filter((op) => op.kind === "dropout").length);
   const flat = (tensors: (tf.Tensor | undefined)[]) => {
     const out = new Float32Array(spec.tensorSizes.reduce((a, b) => a + b, 0));
     let at = 0;
@@ -63,7 +68,10 @@ export function createKernelStepper(spec: NetworkSpec, threads: number, context:
   };
   const runner = threads > 1 ? createParallelRunner(init, threads) : createLocalRunner(init);
   return {
-    step: (batch) => runner.step(batch),
+    step(batch) {
+      for (let i = 0; i < seeds.length; i++) seeds[i] = rng.int(0x7fffffff);
+      runner.step(batch, seeds);
+    },
     takeLoss: async () => runner.takeLoss(),
     async finish() {
       const trained = await runner.finish();

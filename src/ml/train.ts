@@ -79,7 +79,7 @@ export async function trainLocal(options: TrainOptions): Promise<TrainResult> {
     engine = choice.engine === "kernels" ? `kernels, ${choice.threads} thread${choice.threads > 1 ? "s" : ""}` : `tfjs (${choice.reason})`;
     const context = { model, source, variables, anchors, corrections, plan, args, maxRows: Math.min(args.batchSize, split.train.length) };
     runner = choice.engine === "kernels"
-      ? createKernelStepper(choice.spec, choice.threads, context)
+      ? createKernelStepper(choice.spec, choice.threads, { ...context, rng })
       : createTfjsStepper({ ...context, optimizer, rng });
     const order = Int32Array.from(split.train);
     let position = order.length;

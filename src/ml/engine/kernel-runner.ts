@@ -9,7 +9,7 @@ import { discardWorkers, returnWorkers, takeWorkers } from "./worker-pool.js";
 export interface KernelRunner {
   readonly threads: number;
   /** Gathers the batch's rows and runs one optimizer step (on threads: starts it; the next call waits). */
-  step(batch: Int32Array): void;
+  step(batch: Int32Array, dropoutSeeds: ArrayLike<number>): void;
   /** Σ of the per-step mean losses since the last call. */
   takeLoss(): number;
   /** Waits for the last step and returns the trained parameters (flat, trainable-weight order). */
@@ -37,10 +37,10 @@ export function createLocalRunner(init: RunnerInit): KernelRunner {
   let loss = 0;
   return {
     threads: 1,
-    step(batch) {
+    step(batch, dropoutSeeds) {
       init.source.xInto(batch, trainer.x);
       for (let r = 0; r < batch.length; r++) trainer.labels[r] = labels[batch[r]];
-      loss += trainer.computeGradients(batch.length, batch.length) / batch.length;
+      loss += trainer.computeGradients(batch.length, batch.length, 0, dropoutSeeds) / batch.length;
       trainer.applyUpdate();
     },
     takeLoss() {
@@ -105,9 +105,10 @@ export function createParallelRunner(init: RunnerInit, threads: number): KernelR
 
   return {
     threads,
-    step(batch) {
+    step(batch, dropoutSeeds) {
       const slot = steps % 2;
       init.source.xInto(batch, shared.x[slot]);
+      shared.seeds[slot].set(dropoutSeeds);
       const y = shared.labels[slot];
       for (let r = 0; r < batch.length; r++) y[r] = labels[batch[r]];
       wait();

@@ -16,6 +16,8 @@ export interface Kernels {
   col2im(dcols: number, ...shape: number[]): void;
   maxPool(x: number, ...shapeAndOutputs: number[]): void;
   maxPoolBackward(dy: number, argmax: number, outputs: number, dx: number, inputs: number): void;
+  dropout(x: number, rows: number, cols: number, rate: number, seed: number, rowOffset: number, out: number, mask: number): void;
+  multiply(a: number, b: number, n: number, out: number): void;
   lossForward(kind: number, p: number, y: number, rows: number, units: number, divisor: number, dp: number): number;
   axpy(n: number, alpha: number, x: number, y: number): void;
   scale(n: number, s: number, x: number): void;

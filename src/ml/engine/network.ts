@@ -4,9 +4,9 @@ import type { Plan } from "../plan.js";
 /**
  * A model the fast path can train, as plain data (it crosses to worker threads): the layer shapes and
  * activations read off the built tfjs model, so both paths agree on every size. Layers the kernels do not
- * cover (dropout, batch normalization, average pooling, rarer activations) leave the model on tfjs.
+ * cover (batch normalization, average pooling, rarer activations) leave the model on tfjs.
  */
-export type LayerOp = DenseOp | Conv2dOp | MaxPoolOp;
+export type LayerOp = DenseOp | Conv2dOp | MaxPoolOp | DropoutOp;
 
 export interface DenseOp {
   kind: "dense";
@@ -34,6 +34,13 @@ export interface Conv2dOp extends Window {
 
 export interface MaxPoolOp extends Window {
   kind: "maxPool";
+}
+
+/** Inverted dropout over `size` values per sample; its masks come from the run's seeded generator. */
+export interface DropoutOp {
+  kind: "dropout";
+  size: number;
+  rate: number;
 }
 
 export interface NetworkSpec {
@@ -89,15 +96,18 @@ export function describeNetwork(model: tf.LayersModel, loss: Plan["loss"]): Netw
     } else if (kind === "MaxPooling2D") {
       if (config.dataFormat !== "channelsLast") return { unsupported: "channels-first pooling" };
       layers.push({ kind: "maxPool", ...windowOf(shape, pair(config.poolSize), pair(config.strides), String(config.padding), outShape) });
+    } else if (kind === "Dropout") {
+      if (config.noiseShape != null) return { unsupported: "dropout with a noise shape" };
+      layers.push({ kind: "dropout", size: size(shape), rate: Number(config.rate) });
     } else if (kind !== "Flatten") {
       return { unsupported: `layer ${kind}` };
     }
     shape = outShape;
   }
-  if (layers.length === 0) return { unsupported: "a model without weights" };
   if (model.trainableWeights.length !== tensorSizes.length || model.weights.length !== tensorSizes.length) {
     return { unsupported: "weights the kernels do not know" };
   }
+  if (layers.every((op) => op.kind === "dropout" || op.kind === "maxPool")) return { unsupported: "a model without weights" };
   const last = layers[layers.length - 1];
   if (last.kind !== "dense" || (last.act === activationCodes.softmax) !== (lossCodes[loss] === 1)) {
     return { unsupported: "a last layer other than dense (softmax exactly for the categorical losses)" };
@@ -108,11 +118,13 @@ export function describeNetwork(model: tf.LayersModel, loss: Plan["loss"]): Netw
 /** Output elements per sample of a layer. */
 export function outputSize(op: LayerOp): number {
   if (op.kind === "dense") return op.units;
+  if (op.kind === "dropout") return op.size;
   return op.oh * op.ow * (op.kind === "conv2d" ? op.filters : op.c);
 }
 
 /** Input elements per sample of a layer. */
 export function inputSize(op: LayerOp): number {
+  if (op.kind === "dropout") return op.size;
   return op.kind === "dense" ? op.inputs : op.h * op.w * op.c;
 }
 

@@ -39,6 +39,8 @@ export interface SharedLayout {
   /** Two batch slots each of x and labels (the main thread fills one while workers read the other). */
   x: [Float32Array, Float32Array];
   labels: [Float32Array, Float32Array];
+  /** Dropout seeds of the step in each slot. */
+  seeds: [Int32Array, Int32Array];
   /** Gradient slots by step parity, then worker: grads[parity][worker]. */
   grads: Float32Array[][];
   /** Each worker's Σ loss of its rows, per step. */
@@ -69,12 +71,15 @@ export function layoutShared(
   const control = take((b, at, n) => new Int32Array(b, at, n), controlSlots, 4);
   const x: [Float32Array, Float32Array] = [f32(options.maxRows * spec.inputSize), f32(options.maxRows * spec.inputSize)];
   const labels: [Float32Array, Float32Array] = [f32(options.maxRows), f32(options.maxRows)];
+  const dropouts = spec.layers.filter((op) => op.kind === "dropout").length;
+  const i32 = (n: number) => take((b, at, len) => new Int32Array(b, at, len), n, 4);
+  const seeds: [Int32Array, Int32Array] = [i32(dropouts), i32(dropouts)];
   const grads = [0, 1].map(() => Array.from({ length: threads }, () => f32(P)));
   const loss = take((b, at, n) => new Float64Array(b, at, n), threads, 8);
   const params = f32(P);
   const anchor = f32(options.fedproxMu > 0 ? P : 0);
   const correction = f32(options.correction ? P : 0);
-  return { control, x, labels, grads, loss, params, anchor, correction, bytes: offset };
+  return { control, x, labels, seeds, grads, loss, params, anchor, correction, bytes: offset };
 }
 
 /** Rows [from, to) of a batch of `rows` that worker `index` of `threads` takes. */

@@ -1,6 +1,6 @@
 import type { Plan } from "../plan.js";
 import { createKernelInstance, type KernelInstance } from "./kernels.js";
-import { activationCodes, inputSize, type LayerOp, type NetworkSpec, outputSize } from "./network.js";
+import { activationCodes, type Conv2dOp, inputSize, type LayerOp, type MaxPoolOp, type NetworkSpec, outputSize } from "./network.js";
 
 /** The optimizer as plain data, with tfjs's defaults filled in (engine/assembly/loss-optim.ts applies it). */
 export interface OptimizerSpec {
@@ -59,8 +59,13 @@ export interface NetworkTrainer {
   readonly correction: Float32Array;
   readonly x: Float32Array;
   readonly labels: Float32Array;
-  /** Forward and backward over the first `rows` rows of x; the loss is divided by `divisor`. Returns Σ loss. */
-  computeGradients(rows: number, divisor: number): number;
+  /** Dropout layers in the network: `computeGradients` takes one mask seed per layer per step. */
+  readonly dropouts: number;
+  /**
+   * Forward and backward over the first `rows` rows of x; the loss is divided by `divisor`. Returns Σ loss.
+   * `rowOffset` is the first row's position in the whole batch (a thread's slice), `seeds` the dropout seeds.
+   */
+  computeGradients(rows: number, divisor: number, rowOffset?: number, seeds?: ArrayLike<number>): number;
   /** grads += other (another thread's gradient of its slice of the batch). */
   addToGrads(other: Float32Array): void;
   /** Gradient terms (FedProx, SCAFFOLD, L2) and the optimizer step, in the order the tfjs path applies them. */
@@ -70,6 +75,7 @@ export interface NetworkTrainer {
 interface LayerBuffers {
   op: LayerOp;
   out: number;
+  /** Max pooling: index of each maximum; dropout: the step's mask. */
   argmax: number;
   weight: number;
   bias: number;
@@ -103,15 +109,15 @@ export function createNetworkTrainer(spec: NetworkSpec, options: TrainerOptions,
     return at * 4;
   };
   const layers: LayerBuffers[] = spec.layers.map((op) => {
-    const hasWeights = op.kind !== "maxPool";
+    const hasWeights = op.kind === "dense" || op.kind === "conv2d";
     const weightCount = op.kind === "dense" ? op.inputs * op.units : op.kind === "conv2d" ? op.kh * op.kw * op.c * op.filters : 0;
-    const biasCount = op.kind !== "maxPool" && op.bias ? (op.kind === "dense" ? op.units : op.filters) : 0;
+    const biasCount = hasWeights && op.bias ? (op.kind === "dense" ? op.units : op.filters) : 0;
     const w = hasWeights ? next(weightCount) : -1;
     const b = biasCount > 0 ? next(biasCount) : -1;
     return {
       op,
       out: f32(R * outputSize(op)),
-      argmax: op.kind === "maxPool" ? instance.alloc(R * outputSize(op) * 4) : 0,
+      argmax: op.kind === "maxPool" || op.kind === "dropout" ? instance.alloc(R * outputSize(op) * 4) : 0,
       weight: w < 0 ? 0 : paramsPtr + w,
       bias: b < 0 ? 0 : paramsPtr + b,
       gWeight: w < 0 ? 0 : gradsPtr + w,
@@ -129,14 +135,16 @@ export function createNetworkTrainer(spec: NetworkSpec, options: TrainerOptions,
   const patchGrads = largestPatches > 0 ? f32(largestPatches) : 0;
   const keptPatches = spec.layers.map((op) => (patchesOf(op) > 0 && patchesOf(op) <= keepPatchesUpTo ? f32(patchesOf(op)) : 0));
   const pack = f32(256 * 8);
-  const transposed = f32(Math.max(1, ...spec.layers.map((op) => (op.kind === "maxPool" ? 0 : inputSize(op) * outputSize(op)))));
+  const transposed = f32(Math.max(1, ...spec.layers.map((op) => (op.kind === "dense" || op.kind === "conv2d" ? inputSize(op) * outputSize(op) : 0))));
+  const dropouts = spec.layers.filter((op) => op.kind === "dropout").length;
   let steps = 0;
 
-  const windowArgs = (op: LayerOp & { kind: "conv2d" | "maxPool" }, rows: number) =>
+  const windowArgs = (op: Conv2dOp | MaxPoolOp, rows: number) =>
     [rows, op.h, op.w, op.c, op.kh, op.kw, op.sh, op.sw, op.pt, op.pl, op.oh, op.ow] as const;
 
-  function forward(rows: number): void {
+  function forward(rows: number, rowOffset: number, seeds: ArrayLike<number>): void {
     let input = xPtr;
+    let dropout = 0;
     for (const [l, layer] of layers.entries()) {
       const op = layer.op;
       if (op.kind === "dense") {
@@ -149,8 +157,10 @@ export function createNetworkTrainer(spec: NetworkSpec, options: TrainerOptions,
         k.im2col(input, ...windowArgs(op, rows), patches);
         k.gemm(M, op.filters, K, patches, K, 1, layer.weight, op.filters, layer.out, op.filters, 0, pack);
         k.biasActivation(layer.out, M, op.filters, layer.bias, op.act);
-      } else {
+      } else if (op.kind === "maxPool") {
         k.maxPool(input, ...windowArgs(op, rows), layer.out, layer.argmax);
+      } else {
+        k.dropout(input, rows, op.size, op.rate, seeds[dropout++] >>> 0, rowOffset, layer.out, layer.argmax);
       }
       input = layer.out;
     }
@@ -194,8 +204,10 @@ export function createNetworkTrainer(spec: NetworkSpec, options: TrainerOptions,
           k.gemm(M, K, op.filters, delta, op.filters, 1, transposed, K, patchGrads, K, 0, pack);
           k.col2im(patchGrads, ...windowArgs(op, rows), spare);
         }
-      } else if (wantInput) {
+      } else if (op.kind === "maxPool" && wantInput) {
         k.maxPoolBackward(delta, layer.argmax, rows * outputSize(op), spare, rows * inputSize(op));
+      } else if (op.kind === "dropout" && wantInput) {
+        k.multiply(delta, layer.argmax, rows * op.size, spare);
       }
       [delta, spare] = [spare, delta];
     }
@@ -210,8 +222,10 @@ export function createNetworkTrainer(spec: NetworkSpec, options: TrainerOptions,
     correction: instance.f32(correctionPtr, correctionPtr ? P : 0),
     x: instance.f32(xPtr, R * spec.inputSize),
     labels: instance.f32(labelsPtr, R),
-    computeGradients(rows, divisor) {
-      forward(rows);
+    dropouts,
+    computeGradients(rows, divisor, rowOffset = 0, seeds = []) {
+      if (seeds.length < dropouts) throw new Error(`computeGradients needs ${dropouts} dropout seed(s)`);
+      forward(rows, rowOffset, seeds);
       return backward(rows, divisor);
     },
     addToGrads(other) {

@@ -45,7 +45,7 @@ function join(init: WorkerInit): void {
       const [from, to] = sliceOf(rows, init.index, init.threads);
       trainer.x.set(shared.x[slot].subarray(from * width, to * width));
       trainer.labels.set(shared.labels[slot].subarray(from, to));
-      shared.loss[init.index] = trainer.computeGradients(to - from, rows);
+      shared.loss[init.index] = trainer.computeGradients(to - from, rows, from, shared.seeds[slot]);
       const mine = shared.grads[step % 2];
       mine[init.index].set(trainer.grads);
       Atomics.add(control, ctl.gradsReady, 1);

@@ -166,3 +166,37 @@ describe("activations and losses", () => {
     }
   });
 });
+
+describe("dropout()", () => {
+  it("keeps about 1 − rate of the values, scaled by 1/(1 − rate); the backward pass applies the same mask", () => {
+    const [rows, cols, rate] = [50, 200, 0.3];
+    const x = random(rows * cols);
+    const dy = random(rows * cols);
+    const { k, ptrs } = place([x, rows * cols, rows * cols, dy, rows * cols]);
+    const [px, out, mask, pdy, dx] = ptrs;
+    k.kernels.dropout(px, rows, cols, rate, 1234, 0, out, mask);
+    k.kernels.multiply(pdy, mask, rows * cols, dx);
+    const m = k.f32(mask, rows * cols);
+    const kept = m.filter((v) => v !== 0);
+    assert.ok(Math.abs(kept.length / m.length - (1 - rate)) < 0.02, `kept ${kept.length / m.length}`);
+    assert.ok(kept.every((v) => Math.abs(v - 1 / (1 - rate)) < 1e-6));
+    const y = k.f32(out, rows * cols);
+    const g = k.f32(dx, rows * cols);
+    for (let i = 0; i < m.length; i++) {
+      assert.equal(y[i], Math.fround(x[i] * m[i]));
+      assert.equal(g[i], Math.fround(dy[i] * m[i]));
+    }
+  });
+
+  it("draws each row's mask from (seed, row): a slice of the batch gets the rows' own masks", () => {
+    const [rows, cols] = [6, 9];
+    const x = random(rows * cols);
+    const { k, ptrs } = place([x, rows * cols, rows * cols, rows * cols, rows * cols]);
+    k.kernels.dropout(ptrs[0], rows, cols, 0.5, 99, 0, ptrs[1], ptrs[2]);
+    // Rows 2..5 alone, as a thread holding that slice would run them.
+    k.kernels.dropout(ptrs[0] + 2 * cols * 4, rows - 2, cols, 0.5, 99, 2, ptrs[3], ptrs[4]);
+    assert.deepEqual(k.f32(ptrs[4], (rows - 2) * cols), k.f32(ptrs[2] + 2 * cols * 4, (rows - 2) * cols));
+    k.kernels.dropout(ptrs[0], rows, cols, 0.5, 100, 0, ptrs[3], ptrs[4]);
+    assert.notDeepEqual(k.f32(ptrs[4], rows * cols), k.f32(ptrs[2], rows * cols));
+  });
+});

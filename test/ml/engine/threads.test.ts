@@ -16,7 +16,10 @@ before(() => selectBackend({ prefer: "cpu" }));
 /** Big enough that a step is worth sharing (choose-engine.ts), small enough to be quick. */
 const mlp = parsePlan({
   data: {},
-  model: [{ dense: { units: 300, activation: "relu" } }, { dense: { units: 10, activation: "relu" } }, { dense: { units: 1, activation: "sigmoid" } }],
+  model: [
+    { dense: { units: 300, activation: "relu" } }, { dropout: { rate: 0.2 } },
+    { dense: { units: 10, activation: "relu" } }, { dense: { units: 1, activation: "sigmoid" } },
+  ],
   loss: "binaryCrossentropy",
   optimizer: { name: "adam", learning_rate: 0.002 },
 });

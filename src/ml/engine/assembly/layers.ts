@@ -282,3 +282,49 @@ export function maxPoolBackward(dy: usize, argmax: usize, outputs: i32, dx: usiz
     }
   }
 }
+
+// @ts-ignore: decorator
+@inline
+function mix(value: u32): u32 {
+  let x = value;
+  x ^= x >>> 16;
+  x *= 0x7feb352d;
+  x ^= x >>> 15;
+  x *= 0x846ca68b;
+  x ^= x >>> 16;
+  return x;
+}
+
+/**
+ * Inverted dropout: out = x · mask, mask = 1/(1 − rate) with probability 1 − rate, else 0 (kept in `mask`
+ * for the backward pass). Each row's draws depend only on (seed, rowOffset + r), so a batch cut between
+ * threads gets the masks it would get on one thread.
+ */
+export function dropout(x: usize, rows: i32, cols: i32, rate: f32, seed: u32, rowOffset: i32, out: usize, mask: usize): void {
+  const keep: f32 = 1 / (1 - rate);
+  let o: usize = 0;
+  for (let r = 0; r < rows; r++) {
+    let state = mix(seed ^ mix(<u32>(rowOffset + r) + 0x9e3779b9));
+    for (let c = 0; c < cols; c++) {
+      state += 0x6d2b79f5;
+      const u = <f32>(mix(state) >>> 8) * (1.0 / 16777216.0);
+      const m: f32 = u >= rate ? keep : 0;
+      store<f32>(mask + o, m);
+      store<f32>(out + o, load<f32>(x + o) * m);
+      o += 4;
+    }
+  }
+}
+
+/** out[i] = a[i] · b[i]. */
+export function multiply(a: usize, b: usize, n: i32, out: usize): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 2;
+    v128.store(out + o, f32x4.mul(v128.load(a + o), v128.load(b + o)));
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    store<f32>(out + o, load<f32>(a + o) * load<f32>(b + o));
+  }
+}
