@@ -45,7 +45,7 @@ export function chooseEngine(options: {
 export function flopsPerSample(spec: NetworkSpec): number {
   let total = 0;
   spec.layers.forEach((op, l) => {
-    if (op.kind === "maxPool" || op.kind === "dropout") return;
+    if (op.kind !== "dense" && op.kind !== "conv2d") return;
     const macs = op.kind === "dense" ? op.inputs * op.units : op.oh * op.ow * op.filters * op.kh * op.kw * op.c;
     total += 2 * macs * (l === 0 ? 2 : 3);
   });

@@ -15,6 +15,8 @@ export interface Kernels {
   im2col(x: number, ...shape: number[]): void;
   col2im(dcols: number, ...shape: number[]): void;
   maxPool(x: number, ...shapeAndOutputs: number[]): void;
+  avgPool(x: number, ...shapeAndOutput: number[]): void;
+  avgPoolBackward(dy: number, ...shapeAndOutput: number[]): void;
   maxPoolBackward(dy: number, argmax: number, outputs: number, dx: number, inputs: number): void;
   dropout(x: number, rows: number, cols: number, rate: number, seed: number, rowOffset: number, out: number, mask: number): void;
   multiply(a: number, b: number, n: number, out: number): void;

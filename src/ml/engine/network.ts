@@ -4,9 +4,9 @@ import type { Plan } from "../plan.js";
 /**
  * A model the fast path can train, as plain data (it crosses to worker threads): the layer shapes and
  * activations read off the built tfjs model, so both paths agree on every size. Layers the kernels do not
- * cover (batch normalization, average pooling, rarer activations) leave the model on tfjs.
+ * cover (batch normalization, same-padded average pooling, rarer activations) leave the model on tfjs.
  */
-export type LayerOp = DenseOp | Conv2dOp | MaxPoolOp | DropoutOp;
+export type LayerOp = DenseOp | Conv2dOp | MaxPoolOp | AvgPoolOp | DropoutOp;
 
 export interface DenseOp {
   kind: "dense";
@@ -34,6 +34,11 @@ export interface Conv2dOp extends Window {
 
 export interface MaxPoolOp extends Window {
   kind: "maxPool";
+}
+
+/** Average pooling over unpadded windows; global average pooling is one window over the whole image. */
+export interface AvgPoolOp extends Window {
+  kind: "avgPool";
 }
 
 /** Inverted dropout over `size` values per sample; its masks come from the run's seeded generator. */
@@ -96,6 +101,15 @@ export function describeNetwork(model: tf.LayersModel, loss: Plan["loss"]): Netw
     } else if (kind === "MaxPooling2D") {
       if (config.dataFormat !== "channelsLast") return { unsupported: "channels-first pooling" };
       layers.push({ kind: "maxPool", ...windowOf(shape, pair(config.poolSize), pair(config.strides), String(config.padding), outShape) });
+    } else if (kind === "AveragePooling2D") {
+      // tfjs's same-padded average pooling divides by the window's valid count forward but by the full
+      // window backward; the kernels would have to copy that, so such layers stay on tfjs.
+      if (config.dataFormat !== "channelsLast" || config.padding !== "valid") return { unsupported: "same-padded average pooling" };
+      layers.push({ kind: "avgPool", ...windowOf(shape, pair(config.poolSize), pair(config.strides), "valid", outShape) });
+    } else if (kind === "GlobalAveragePooling2D") {
+      if (config.dataFormat !== "channelsLast") return { unsupported: "channels-first pooling" };
+      const [h, w, c] = shape;
+      layers.push({ kind: "avgPool", h, w, c, kh: h, kw: w, sh: 1, sw: 1, pt: 0, pl: 0, oh: 1, ow: 1 });
     } else if (kind === "Dropout") {
       if (config.noiseShape != null) return { unsupported: "dropout with a noise shape" };
       layers.push({ kind: "dropout", size: size(shape), rate: Number(config.rate) });
@@ -107,7 +121,7 @@ export function describeNetwork(model: tf.LayersModel, loss: Plan["loss"]): Netw
   if (model.trainableWeights.length !== tensorSizes.length || model.weights.length !== tensorSizes.length) {
     return { unsupported: "weights the kernels do not know" };
   }
-  if (layers.every((op) => op.kind === "dropout" || op.kind === "maxPool")) return { unsupported: "a model without weights" };
+  if (layers.every((op) => op.kind !== "dense" && op.kind !== "conv2d")) return { unsupported: "a model without weights" };
   const last = layers[layers.length - 1];
   if (last.kind !== "dense" || (last.act === activationCodes.softmax) !== (lossCodes[loss] === 1)) {
     return { unsupported: "a last layer other than dense (softmax exactly for the categorical losses)" };

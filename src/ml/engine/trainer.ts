@@ -159,6 +159,8 @@ export function createNetworkTrainer(spec: NetworkSpec, options: TrainerOptions,
         k.biasActivation(layer.out, M, op.filters, layer.bias, op.act);
       } else if (op.kind === "maxPool") {
         k.maxPool(input, ...windowArgs(op, rows), layer.out, layer.argmax);
+      } else if (op.kind === "avgPool") {
+        k.avgPool(input, rows, op.h, op.w, op.c, op.kh, op.kw, op.sh, op.sw, op.oh, op.ow, layer.out);
       } else {
         k.dropout(input, rows, op.size, op.rate, seeds[dropout++] >>> 0, rowOffset, layer.out, layer.argmax);
       }
@@ -206,6 +208,8 @@ export function createNetworkTrainer(spec: NetworkSpec, options: TrainerOptions,
         }
       } else if (op.kind === "maxPool" && wantInput) {
         k.maxPoolBackward(delta, layer.argmax, rows * outputSize(op), spare, rows * inputSize(op));
+      } else if (op.kind === "avgPool" && wantInput) {
+        k.avgPoolBackward(delta, rows, op.h, op.w, op.c, op.kh, op.kw, op.sh, op.sw, op.oh, op.ow, spare);
       } else if (op.kind === "dropout" && wantInput) {
         k.multiply(delta, layer.argmax, rows * op.size, spare);
       }

@@ -59,6 +59,10 @@ const cases: { name: string; plan: Record<string, unknown>; data: Dataset; extra
     plan: { data: { input: { height: 7, width: 7, channels: 1 } }, model: [{ conv2d: { filters: 2, kernelSize: 2, activation: "tanh" } },
       { maxPooling2d: { poolSize: 3, strides: 2, padding: "same" } }, { flatten: {} }, dense(2, "softmax")],
     loss: "sparseCategoricalCrossentropy", optimizer: { name: "sgd", learning_rate: 0.2 } } },
+  { name: "CNN: average pooling and global average pooling, rmsprop", data: imageData(40, 8),
+    plan: { data: { input: { height: 8, width: 8, channels: 1 } }, model: [{ conv2d: { filters: 4, kernelSize: 3, activation: "relu" } },
+      { averagePooling2d: { poolSize: 2 } }, { conv2d: { filters: 5, kernelSize: 2, activation: "elu" } }, { globalAveragePooling2d: {} }, dense(2, "softmax")],
+    loss: "sparseCategoricalCrossentropy", optimizer: { name: "rmsprop", learning_rate: 0.01 } } },
 ];
 
 describe("the kernels engine trains to the parameters of tfjs's path", () => {
@@ -159,7 +163,7 @@ describe("chooseEngine()", () => {
   const tail = [{ flatten: {} }, dense(2, "softmax")];
   const table: [string, unknown[], RegExp][] = [
     ["batch normalization", [{ conv2d: { filters: 2, kernelSize: 3 } }, { batchNormalization: {} }, ...tail], /BatchNormalization/],
-    ["average pooling", [{ averagePooling2d: { poolSize: 2 } }, ...tail], /AveragePooling2D/],
+    ["same-padded average pooling", [{ averagePooling2d: { poolSize: 2, padding: "same" } }, ...tail], /same-padded average pooling/],
     ["an activation the kernels lack", [{ conv2d: { filters: 2, kernelSize: 3, activation: "gelu" } }, ...tail], /activation "gelu"/],
   ];
   for (const [what, layers, reason] of table) {

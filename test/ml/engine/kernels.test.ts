@@ -136,6 +136,28 @@ describe("max pooling", () => {
   }
 });
 
+describe("average pooling", () => {
+  for (const o of windows.filter((w) => w.pad === "valid")) {
+    it(`forward and gradient match tfjs cpu: batch ${o.batch}, ${o.h}×${o.w}×${o.c}, window ${o.k}, stride ${o.s}`, () => {
+      const { oh, ow } = geometry(o);
+      const x = random(o.batch * o.h * o.w * o.c);
+      const outputs = o.batch * oh * ow * o.c;
+      const dy = random(outputs);
+      const { k, ptrs } = place([x, outputs, dy, x.length]);
+      const shape = [o.batch, o.h, o.w, o.c, o.k, o.k, o.s, o.s, oh, ow];
+      k.kernels.avgPool(ptrs[0], ...shape, ptrs[1]);
+      k.kernels.avgPoolBackward(ptrs[2], ...shape, ptrs[3]);
+      const [ty, tdx] = tf.tidy(() => {
+        const f = (a: tf.Tensor) => tf.avgPool(a as tf.Tensor4D, o.k, o.s, "valid");
+        const tx = tf.tensor4d(x, [o.batch, o.h, o.w, o.c]);
+        return [f(tx).dataSync(), tf.grad(f)(tx, tf.tensor4d(dy, [o.batch, oh, ow, o.c])).dataSync()];
+      });
+      assertClose(k.f32(ptrs[1], outputs), ty, 1e-5, "output");
+      assertClose(k.f32(ptrs[3], x.length), tdx, 1e-5, "gradient");
+    });
+  }
+});
+
 describe("activations and losses", () => {
   it("biasActivation and activationBackward agree with tfjs for each activation", () => {
     const [rows, cols] = [3, 7];

@@ -3,7 +3,7 @@
 // nothing here allocates.
 export { gemm, transpose } from "./gemm";
 export {
-  activationBackward, biasActivation, col2im, columnSums, dropout, im2col, maxPool, maxPoolBackward, multiply, softmaxBackward,
+  activationBackward, avgPool, avgPoolBackward, biasActivation, col2im, columnSums, dropout, im2col, maxPool, maxPoolBackward, multiply, softmaxBackward,
 } from "./layers";
 export { adagrad, adam, axpy, lossForward, momentum, rmsprop, scale, sgd } from "./loss-optim";
 

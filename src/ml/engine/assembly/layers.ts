@@ -328,3 +328,64 @@ export function multiply(a: usize, b: usize, n: i32, out: usize): void {
     store<f32>(out + o, load<f32>(a + o) * load<f32>(b + o));
   }
 }
+
+/** Average pooling over unpadded windows (each output is its window's mean); four channels at a time. */
+export function avgPool(
+  x: usize, batch: i32, H: i32, W: i32, C: i32,
+  PH: i32, PW: i32, SH: i32, SW: i32, OH: i32, OW: i32, y: usize,
+): void {
+  const scale: f32 = 1 / <f32>(PH * PW);
+  let o: usize = 0;
+  for (let b = 0; b < batch; b++) {
+    const base = b * H * W * C;
+    for (let oh = 0; oh < OH; oh++) {
+      for (let ow = 0; ow < OW; ow++) {
+        let c = 0;
+        for (; c + 4 <= C; c += 4) {
+          let sum = f32x4.splat(0);
+          for (let ph = 0; ph < PH; ph++) {
+            for (let pw = 0; pw < PW; pw++) {
+              sum = f32x4.add(sum, v128.load(x + (<usize>(base + ((oh * SH + ph) * W + ow * SW + pw) * C + c) << 2)));
+            }
+          }
+          v128.store(y + ((o + <usize>c) << 2), f32x4.mul(sum, f32x4.splat(scale)));
+        }
+        for (; c < C; c++) {
+          let sum: f32 = 0;
+          for (let ph = 0; ph < PH; ph++) {
+            for (let pw = 0; pw < PW; pw++) sum += load<f32>(x + (<usize>(base + ((oh * SH + ph) * W + ow * SW + pw) * C + c) << 2));
+          }
+          store<f32>(y + ((o + <usize>c) << 2), sum * scale);
+        }
+        o += <usize>C;
+      }
+    }
+  }
+}
+
+/** The adjoint of avgPool: dx (zeroed first) receives dy / window size over each output's window. */
+export function avgPoolBackward(
+  dy: usize, batch: i32, H: i32, W: i32, C: i32,
+  PH: i32, PW: i32, SH: i32, SW: i32, OH: i32, OW: i32, dx: usize,
+): void {
+  memory.fill(dx, 0, (<usize>batch * <usize>H * <usize>W * <usize>C) << 2);
+  const scale: f32 = 1 / <f32>(PH * PW);
+  let o: usize = 0;
+  for (let b = 0; b < batch; b++) {
+    const base = b * H * W * C;
+    for (let oh = 0; oh < OH; oh++) {
+      for (let ow = 0; ow < OW; ow++) {
+        for (let c = 0; c < C; c++) {
+          const g = load<f32>(dy + ((o + <usize>c) << 2)) * scale;
+          for (let ph = 0; ph < PH; ph++) {
+            for (let pw = 0; pw < PW; pw++) {
+              const p = dx + (<usize>(base + ((oh * SH + ph) * W + ow * SW + pw) * C + c) << 2);
+              store<f32>(p, load<f32>(p) + g);
+            }
+          }
+        }
+        o += <usize>C;
+      }
+    }
+  }
+}
