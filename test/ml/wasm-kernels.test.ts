@@ -59,7 +59,7 @@ before(async () => {
 describe("registerWasmTrainingKernels()", () => {
   it("names the kernels it provides and can be called again", () => {
     const names = registerWasmTrainingKernels();
-    assert.deepEqual(names, ["Conv2DBackpropFilter", "MaxPoolGrad"]);
+    assert.deepEqual(names, ["BatchMatMul", "Conv2DBackpropFilter", "Conv2DBackpropInput", "MaxPoolGrad"]);
     assert.deepEqual(registerWasmTrainingKernels(), names);
     for (const name of names) assert.ok(tf.getKernel(name, "wasm"), name);
   });
@@ -92,6 +92,23 @@ describe("Conv2DBackpropFilter on wasm", () => {
     });
   }
 
+  for (const { pad, strides, inC, outC, filter } of cases) {
+    it(`Conv2DBackpropInput matches cpu: pad ${pad}, stride ${strides}, filter ${filter.join("x")}`, async () => {
+      const xShape: Shape4 = [2, 7, 6, inC];
+      const info = tf.backend_util.computeConv2DInfo(xShape, filter, strides, 1, pad);
+      const ws = random(tf.util.sizeFromShape(filter));
+      const dys = random(tf.util.sizeFromShape(info.outShape));
+      assert.equal(info.outShape[3], outC);
+      const { cpu, wasm } = await onBoth(() => runKernel(
+        "Conv2DBackpropInput",
+        { dy: tf.tensor4d(dys, info.outShape), filter: tf.tensor4d(ws, filter) },
+        { strides, pad, dataFormat: "NHWC", inputShape: xShape },
+      ));
+      assert.ok(cpu.some((v) => v !== 0));
+      assertClose(wasm, cpu, "dx");
+    });
+  }
+
   it("rejects NCHW data with a message naming the format", async () => {
     await tf.setBackend("wasm");
     assert.throws(
@@ -99,6 +116,36 @@ describe("Conv2DBackpropFilter on wasm", () => {
         { strides: 1, pad: "valid", dataFormat: "NCHW", filterShape: [3, 3, 1, 1] }),
       /supports NHWC only, not "NCHW"/,
     );
+  });
+});
+
+describe("BatchMatMul on wasm", () => {
+  const random = seeded(3);
+  const cases: [number, number, number, number, boolean, boolean][] = [];
+  for (const [transposeA, transposeB] of [[true, false], [false, true], [true, true], [false, false]] as const) {
+    for (const [batch, m, k, n] of [[1, 5, 7, 3], [1, 64, 33, 10], [3, 4, 9, 17], [2, 1, 300, 8]]) cases.push([batch, m, k, n, transposeA, transposeB]);
+  }
+  for (const [batch, m, k, n, transposeA, transposeB] of cases) {
+    it(`matches cpu: ${batch} × (${m}×${k}) · (${k}×${n}), transposeA ${transposeA}, transposeB ${transposeB}`, async () => {
+      const aShape = transposeA ? [batch, k, m] : [batch, m, k];
+      const bShape = transposeB ? [batch, n, k] : [batch, k, n];
+      const as = random(batch * m * k);
+      const bs = random(batch * k * n);
+      const { cpu, wasm } = await onBoth(() => runKernel(
+        "BatchMatMul", { a: tf.tensor3d(as, aShape as [number, number, number]), b: tf.tensor3d(bs, bShape as [number, number, number]) },
+        { transposeA, transposeB },
+      ));
+      assertClose(wasm, cpu, "product");
+    });
+  }
+
+  it("broadcasts a batch of one against a batch of three", async () => {
+    const as = random(2 * 3);
+    const bs = random(3 * 2 * 4);
+    const { cpu, wasm } = await onBoth(() => runKernel(
+      "BatchMatMul", { a: tf.tensor3d(as, [1, 2, 3]), b: tf.tensor3d(bs, [3, 2, 4]) }, { transposeA: true, transposeB: false },
+    ));
+    assertClose(wasm, cpu, "product");
   });
 });
 

@@ -34,6 +34,10 @@ export interface KernelInstance {
   readonly kernels: Kernels;
   /** Reserves `bytes` (16-byte aligned), growing the memory as needed; returns the pointer. */
   alloc(bytes: number): number;
+  /** Frees everything reserved since `mark` (a value `alloc` returned or `top()`); memory stays grown. */
+  release(mark: number): void;
+  /** The next free byte. */
+  top(): number;
   /** A float32 view of `length` values at `ptr` (re-take views after `alloc`: growing detaches them). */
   f32(ptr: number, length: number): Float32Array;
   i32(ptr: number, length: number): Int32Array;
@@ -62,6 +66,10 @@ export function createKernelInstance(): KernelInstance {
       if (missing > 0) memory.grow(Math.ceil(missing / 65536));
       return ptr;
     },
+    release(mark) {
+      top = mark;
+    },
+    top: () => top,
     f32: (ptr, length) => new Float32Array(memory.buffer, ptr, length),
     i32: (ptr, length) => new Int32Array(memory.buffer, ptr, length),
   };

@@ -1,14 +1,15 @@
 import "@tensorflow/tfjs-backend-wasm";
 import { getKernel, registerKernel, unregisterKernel } from "@tensorflow/tfjs";
 import type { KernelConfig } from "@tensorflow/tfjs";
-import { conv2DBackpropFilterConfig } from "./conv2d-backprop-filter.js";
-import { maxPoolGradConfig } from "./max-pool-grad.js";
+import { batchMatMulConfig, conv2DBackpropFilterConfig, conv2DBackpropInputConfig, maxPoolGradConfig } from "./fast-kernels.js";
 
 /**
- * Kernels that CNN training needs on the wasm backend of tfjs 4.22: Conv2DBackpropFilter is missing,
- * and the package's MaxPoolGrad drops the gradient of every window whose maximum is not positive.
+ * Kernels that training needs on the wasm backend of tfjs 4.22, for models outside fbm's own engine:
+ * Conv2DBackpropFilter is missing; the package's MaxPoolGrad drops the gradient of every window whose
+ * maximum is not positive; its Conv2DBackpropInput and transposed BatchMatMul are far slower than the
+ * forward pass. All four run on fbm's SIMD kernels (fast-kernels.ts).
  */
-const trainingKernels: KernelConfig[] = [conv2DBackpropFilterConfig, maxPoolGradConfig];
+const trainingKernels: KernelConfig[] = [batchMatMulConfig, conv2DBackpropFilterConfig, conv2DBackpropInputConfig, maxPoolGradConfig];
 
 /**
  * Registers (or replaces) the wasm kernels that CNN training needs and returns their names.
