@@ -1,6 +1,7 @@
 import { RuntimeFailure } from "../../common/errors.js";
 import type { RowSource } from "../batches.js";
 import type { NetworkSpec } from "./network.js";
+import { participate } from "./data-parallel-step.js";
 import { commands, ctl, layoutShared, type SharedLayout } from "./parallel-protocol.js";
 import { createNetworkTrainer, type TrainerOptions } from "./trainer.js";
 import { discardWorkers, returnWorkers, takeWorkers } from "./worker-pool.js";
@@ -8,7 +9,7 @@ import { discardWorkers, returnWorkers, takeWorkers } from "./worker-pool.js";
 /** Local training steps on fbm's kernels, on this thread or on worker threads. */
 export interface KernelRunner {
   readonly threads: number;
-  /** Gathers the batch's rows and runs one optimizer step (on threads: starts it; the next call waits). */
+  /** Gathers the batch's rows and runs one optimizer step. */
   step(batch: Int32Array, dropoutSeeds: ArrayLike<number>): void;
   /** Σ of the per-step mean losses since the last call. */
   takeLoss(): number;
@@ -54,9 +55,10 @@ export function createLocalRunner(init: RunnerInit): KernelRunner {
 }
 
 /**
- * Data-parallel steps on `threads` workers (worker.ts): the batch is cut into equal slices, each thread
- * computes its slice's gradient, and all apply the sum, so the result is the same for a given thread
- * count on every run. This thread only gathers batches, the next while the workers run the current one.
+ * Data-parallel steps on `threads` threads: this one (participant 0) and `threads − 1` workers
+ * (worker.ts). This thread gathers each batch into shared memory, wakes the workers, and takes the first
+ * slice itself; all meet once per step (data-parallel-step.ts). The result depends only on the thread
+ * count, never on timing.
  */
 export function createParallelRunner(init: RunnerInit, threads: number): KernelRunner {
   const bytes = layoutShared(undefined, init.spec, init.options, threads).bytes;
@@ -65,75 +67,56 @@ export function createParallelRunner(init: RunnerInit, threads: number): KernelR
   if (init.anchor) shared.anchor.set(init.anchor);
   if (init.correction) shared.correction.set(init.correction);
   const { control } = shared;
-  const workers = takeWorkers(threads);
+  const rowsPerThread = Math.max(1, Math.ceil(init.options.maxRows / threads));
+  const trainer = createNetworkTrainer(init.spec, { ...init.options, maxRows: rowsPerThread });
+  trainer.params.set(init.params);
+  if (init.anchor) trainer.anchor.set(init.anchor);
+  if (init.correction) trainer.correction.set(init.correction);
+  const workers = takeWorkers(threads - 1);
   const endings = workers.map((w) => w.next());
   let failure: string | undefined;
   endings.forEach((ending) => void ending.then((m) => (failure ??= m.error)));
-  workers.forEach((w, index) => w.worker.postMessage({ index, threads, spec: init.spec, options: init.options, shared: shared.control.buffer }));
+  workers.forEach((w, i) => w.worker.postMessage({ index: i + 1, threads, spec: init.spec, options: init.options, shared: shared.control.buffer }));
   const labels = init.source.data.y;
-  let expectedDone = 0;
+  const check = () => {
+    if (Atomics.load(control, ctl.failed) !== 0) throw new RuntimeFailure(`A training thread failed${failure ? `: ${failure}` : ""}`);
+  };
   let steps = 0;
-  let lossSteps = 0;
   let loss = 0;
-  let closed = false;
+  let clean = true;
 
-  /** Posts a command to every worker. */
   const post = (command: number) => {
     Atomics.store(control, ctl.command, command);
-    expectedDone += threads;
     Atomics.add(control, ctl.generation, 1);
     Atomics.notify(control, ctl.generation);
   };
-  /** Blocks until every worker finished the last command (checking for a failed worker every second). */
-  const wait = () => {
-    for (;;) {
-      const done = Atomics.load(control, ctl.done);
-      if (done >= expectedDone) break;
-      if (Atomics.load(control, ctl.failed) !== 0 || failure) {
-        throw new RuntimeFailure(`A training thread failed${failure ? `: ${failure}` : ""}`);
-      }
-      Atomics.wait(control, ctl.done, done, 1000);
-    }
-    // Steps finished since the last wait: their losses are in the workers' slots (only the last one is
-    // unread, because step() reads the previous step's losses before starting the next).
-    if (lossSteps < steps) {
-      loss += collectLoss(shared, threads) / lastRows;
-      lossSteps = steps;
-    }
-  };
-  let lastRows = 0;
 
   return {
     threads,
     step(batch, dropoutSeeds) {
+      clean = false;
       const slot = steps % 2;
       init.source.xInto(batch, shared.x[slot]);
-      shared.seeds[slot].set(dropoutSeeds);
       const y = shared.labels[slot];
       for (let r = 0; r < batch.length; r++) y[r] = labels[batch[r]];
-      wait();
+      shared.seeds[slot].set(dropoutSeeds);
       Atomics.store(control, ctl.slot, slot);
       Atomics.store(control, ctl.rows, batch.length);
-      lastRows = batch.length;
       post(commands.step);
+      participate({ trainer, shared, index: 0, threads, step: steps, slot, rows: batch.length, check });
+      loss += collectLoss(shared, threads) / batch.length;
       steps++;
+      clean = true;
     },
     takeLoss() {
-      wait();
       const value = loss;
       loss = 0;
       return value;
     },
-    async finish() {
-      wait();
-      post(commands.readParams);
-      wait();
-      return Float32Array.from(shared.params);
-    },
+    finish: async () => Float32Array.from(trainer.params),
     close() {
-      if (closed) return;
-      closed = true;
-      if (failure || Atomics.load(control, ctl.failed) !== 0 || Atomics.load(control, ctl.done) < expectedDone) {
+      if (!clean || failure || Atomics.load(control, ctl.failed) !== 0) {
+        // A step that did not finish may leave workers waiting at its barrier: end them.
         discardWorkers(workers);
         return;
       }

@@ -11,19 +11,17 @@ export const ctl = {
   /** Bumped by the main thread for each command; workers wait on it. */
   generation: 0,
   command: 1,
-  /** Workers that finished the current command (monotonic). */
-  done: 2,
-  /** Workers whose gradient for the current step is in its slot (monotonic). */
+  /** Participants whose gradient for the current step is in its slot (monotonic). */
   gradsReady: 3,
   /** Batch slot (0/1) and row count of the current step. */
   slot: 4,
   rows: 5,
-  /** Set to 1 by a worker that failed; its message follows by postMessage. */
+  /** Set to 1 by a worker that failed (its message follows by postMessage); wakes waiters on gradsReady. */
   failed: 6,
 } as const;
 export const controlSlots = 8;
 
-export const commands = { step: 1, readParams: 2, release: 3 } as const;
+export const commands = { step: 1, release: 3 } as const;
 
 /** What a worker needs to join a run (sent once by postMessage). */
 export interface WorkerInit {
@@ -43,9 +41,9 @@ export interface SharedLayout {
   seeds: [Int32Array, Int32Array];
   /** Gradient slots by step parity, then worker: grads[parity][worker]. */
   grads: Float32Array[][];
-  /** Each worker's Σ loss of its rows, per step. */
+  /** Each participant's Σ loss of its rows, per step. */
   loss: Float64Array;
-  /** Parameters in (initial values for every worker) and out (worker 0's, on readParams). */
+  /** Initial parameters, for every participant. */
   params: Float32Array;
   anchor: Float32Array;
   correction: Float32Array;

@@ -28,7 +28,7 @@ function workerSource(): string {
       parentPort.postMessage({ error: "cannot load the training thread: " + e.message });
       const control = new Int32Array(init.shared, 0, 8);
       Atomics.store(control, ${ctl.failed}, 1);
-      Atomics.notify(control, ${ctl.done});
+      Atomics.notify(control, ${ctl.gradsReady});
     });
   });`;
 }
