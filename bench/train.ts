@@ -12,6 +12,7 @@ import os from "node:os";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { selectBackend } from "../src/ml/backend.js";
+import { createKernelInstance } from "../src/ml/engine/kernels.js";
 import { trainLocal, type TrainOptions } from "../src/ml/train.js";
 import type { Dataset, TrainingArgs } from "../src/ml/types.js";
 import { hasFlag, isQuick, numberFlag } from "./lib/flags.js";
@@ -77,6 +78,7 @@ else {
     );
   }
 }
+console.log(gemmCeiling());
 console.log(`targets (issue; information only): fbm/torch samples/s ≥ ${target.one} at 1 thread, ≥ ${target.all} at all threads`);
 
 const columns: [string, number][] = [
@@ -288,4 +290,33 @@ function median(values: number[]): number {
 
 function mean(values: number[]): number {
   return values.reduce((a, b) => a + b, 0) / values.length;
+}
+
+/**
+ * The ceiling the layers work against: fbm's SIMD matrix multiply alone (one thread, operands in cache),
+ * at the shapes of the MLP's first layer and of a square product.
+ */
+function gemmCeiling(): string {
+  const k = createKernelInstance();
+  const shapes: [number, number, number][] = [[64, 128, 784], [256, 256, 256]];
+  const figures = shapes.map(([M, N, K]) => {
+    const a = k.alloc(4 * M * K);
+    const b = k.alloc(4 * K * N);
+    const c = k.alloc(4 * M * N);
+    const pack = k.alloc(4 * 256 * 8);
+    k.f32(a, M * K).fill(0.5);
+    k.f32(b, K * N).fill(0.25);
+    const run = (n: number) => {
+      for (let i = 0; i < n; i++) k.kernels.gemm(M, N, K, a, K, 1, b, N, c, N, 0, pack);
+    };
+    run(20);
+    let best = Infinity;
+    for (let rep = 0; rep < 5; rep++) {
+      const started = performance.now();
+      run(20);
+      best = Math.min(best, (performance.now() - started) / 20);
+    }
+    return `${M}×${K}·${K}×${N} ${((2 * M * N * K) / best / 1e6).toFixed(1)} GFLOP/s`;
+  });
+  return `fbm kernels' matrix multiply alone (1 thread, best of 5): ${figures.join(", ")}`;
 }
