@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { planId } from "../src/ml/plan.js";
-import { parseExperiment } from "../src/researcher/config.js";
+import { parseExperiment } from "../src/researcher/run/config.js";
 import { cli, nodeBin, nodeIdOf, prepareNodes, runFederation } from "./lib/federation.js";
 import { writeTabularCsv } from "./lib/synthetic.js";
 

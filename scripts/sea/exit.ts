@@ -1,4 +1,4 @@
-/** Exits with `code` once stdout and stderr have drained (what src/{node,researcher}/main.ts do). */
+/** Exits with `code` once stdout and stderr have drained (what src/node/main.ts and src/researcher/cli/main.ts do). */
 export async function exitWhenFlushed(code: number): Promise<never> {
   await Promise.all([process.stdout, process.stderr].map((stream) => new Promise((done) => stream.write("", done))));
   process.exit(code);

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { planId } from "../../src/ml/plan.js";
-import { parseExperiment } from "../../src/researcher/config.js";
+import { parseExperiment } from "../../src/researcher/run/config.js";
 import { cli, nodeBin, nodeIdOf, prepareNodes, runFederation } from "../../scripts/lib/federation.js";
 import { writeTabularCsv } from "../../scripts/lib/synthetic.js";
 
