@@ -1,5 +1,5 @@
 /**
- * Errors users can act on. `exitCode` follows CONTRACT.md: 2 bad usage or input, 1 runtime failure,
+ * Errors users can act on. `exitCode` is what README.md (Using it) documents: 2 bad usage or input, 1 runtime failure,
  * 130 interrupted. Only the entry files turn these into `process.exit`.
  */
 export type ExitCode = 1 | 2 | 130;

@@ -9,7 +9,7 @@ import { classificationMetrics, regressionMetrics } from "../../ml/metrics.js";
 import { aggregatorSchema, minimumUpdates, type AggregatorConfig } from "../aggregators/options.js";
 import { durationSchema } from "./duration.js";
 
-/** experiment.yaml (CONTRACT.md): read, validated strictly, defaults filled, keys in camelCase. */
+/** experiment.yaml (README.md, section experiment.yaml): read, validated strictly, defaults filled, keys in camelCase. */
 
 export { classificationMetrics, regressionMetrics };
 export type MetricName = (typeof classificationMetrics)[number] | (typeof regressionMetrics)[number];

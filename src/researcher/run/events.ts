@@ -1,4 +1,4 @@
-/** The events a run yields; `--json` prints each as one line (CONTRACT.md). */
+/** The events a run yields; `--json` prints each as one line (README.md, Using it, lists them). */
 
 export interface NodeResult {
   node: string;
