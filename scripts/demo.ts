@@ -7,6 +7,7 @@ import { planId } from "../src/ml/plan.js";
 import { parseExperiment } from "../src/researcher/run/config.js";
 import { cli, nodeBin, nodeIdOf, prepareNodes, runFederation } from "./lib/federation.js";
 import { writeTabularCsv } from "./lib/synthetic.js";
+import { errorMessage } from "../src/common/errors.js";
 
 const keep = process.argv.includes("--keep");
 const dir = mkdtempSync(join(tmpdir(), "fbm-demo-"));
@@ -73,7 +74,7 @@ try {
   say(keep ? `Kept ${dir} (model in ${done.model})` : "Run with -- --keep to keep the demo folder and model.");
   if (!(after > before)) throw new Error("The final model is not better than the initial one");
 } catch (error) {
-  say(`Demo failed: ${error instanceof Error ? error.message : String(error)}`);
+  say(`Demo failed: ${errorMessage(error)}`);
   process.exitCode = 1;
 } finally {
   if (!keep) rmSync(dir, { recursive: true, force: true });

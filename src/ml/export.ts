@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
-import { InputError } from "../common/errors.js";
+import { errorMessage, InputError } from "../common/errors.js";
 import { buildModel, setParams } from "./model.js";
 import { parsePlan, planId, planJson, type Plan } from "./plan.js";
 import { toSafetensors } from "./safetensors.js";
@@ -101,7 +101,7 @@ export async function loadModel(dir: string): Promise<ModelInfo & { model: tf.La
       return await fs.readFile(path.join(dir, name));
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      const why = code === "ENOENT" ? "it does not exist" : String((error as Error).message);
+      const why = code === "ENOENT" ? "it does not exist" : errorMessage(error);
       throw new InputError(`Cannot load model from "${dir}": cannot read ${name}: ${why} (is this an fbm model directory?)`);
     }
   };
@@ -110,7 +110,7 @@ export async function loadModel(dir: string): Promise<ModelInfo & { model: tf.La
     try {
       return JSON.parse(text) as Record<string, unknown>;
     } catch (error) {
-      throw new InputError(`Cannot load model from "${dir}": ${name} is not valid JSON: ${(error as Error).message}`);
+      throw new InputError(`Cannot load model from "${dir}": ${name} is not valid JSON: ${errorMessage(error)}`);
     }
   };
   const [modelJson, planValue, meta] = await Promise.all([json("model.json"), json("plan.json"), json(metaFile)]);
@@ -128,7 +128,7 @@ export async function loadModel(dir: string): Promise<ModelInfo & { model: tf.La
   try {
     model = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
   } catch (error) {
-    throw new InputError(`Cannot load model from "${dir}": model.json or weights.bin is invalid: ${(error as Error).message}`);
+    throw new InputError(`Cannot load model from "${dir}": model.json or weights.bin is invalid: ${errorMessage(error)}`);
   }
   return {
     model,

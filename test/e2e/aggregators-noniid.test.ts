@@ -96,7 +96,7 @@ describe("aggregators on non-IID data with real node processes", { timeout: 600_
             const params = task.body.params.map((p) => ({ ...p, data: Float32Array.from(p.data, (v) => v * 100) }));
             return { kind: "train", result: { params, sampleCount: 180, trainLoss: 0.1, seconds: 0 } };
           }
-          return { kind: "error", code: "unsupported", message: "no" };
+          return { kind: "error", code: "invalid_input", message: "no" };
         },
       });
     });

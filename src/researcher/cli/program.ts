@@ -1,6 +1,6 @@
 import { Command } from "@commander-js/extra-typings";
 import { inheritSettings, processIo, runProgram, withStopSignal, type CliIo } from "../../common/cli.js";
-import { InputError, Interrupted } from "../../common/errors.js";
+import { errorMessage, InputError, Interrupted } from "../../common/errors.js";
 import { printVersion, versionOption } from "../../common/version-option.js";
 import { versionText } from "../../ml/backend-probe.js";
 import { createProgressPrinter } from "./progress-printer.js";
@@ -55,7 +55,7 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
           }
         } catch (error) {
           if (signal.aborted) throw new Interrupted("Interrupted: the run folder keeps the last complete round (continue with --resume)");
-          if (json) io.stdout(`${JSON.stringify({ event: "error", message: error instanceof Error ? error.message : String(error) })}\n`);
+          if (json) io.stdout(`${JSON.stringify({ event: "error", message: errorMessage(error) })}\n`);
           throw error;
         }
       });

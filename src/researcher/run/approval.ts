@@ -1,13 +1,30 @@
 import { setTimeout as delay } from "node:timers/promises";
 import { RuntimeFailure } from "../../common/errors.js";
 import type { NamedTensor, TrainingArgs } from "../../ml/types.js";
+import type { ReplyErrorCode } from "../../wire/index.js";
 import type { NodeFailure } from "./events.js";
 import type { Hub } from "../server/hub.js";
 import type { Participant } from "./roster.js";
 import { runTrainRound } from "./train-round.js";
 
-/** Reply codes with which a node refuses to run a plan: only the first can change while we wait. */
-export const refusalCodes = ["plan_not_approved", "plan_rejected", "plan_too_large"] as const;
+/**
+ * What the approval check does with each error a node may answer it with: wait for the operator
+ * (ask again while `nodes.wait` lasts), stop the run now, or leave it to round 1 to report.
+ */
+const onError: Record<ReplyErrorCode, "wait" | "refused" | "round 1"> = {
+  plan_not_approved: "wait",
+  plan_rejected: "refused",
+  plan_too_large: "refused",
+  invalid_input: "round 1",
+  failed: "round 1",
+  internal: "round 1",
+  node_stopping: "round 1",
+};
+
+/** What to do about one node's failure; failures on the researcher's side (a lost node, a timeout) go to round 1. */
+function decide(f: NodeFailure): "wait" | "refused" | "round 1" {
+  return Object.hasOwn(onError, f.code) ? onError[f.code as ReplyErrorCode] : "round 1";
+}
 
 export interface ApprovalInput {
   hub: Hub;
@@ -45,15 +62,13 @@ export async function awaitPlanApproval(input: ApprovalInput): Promise<void> {
       args: { ...input.args, epochs: 0, updates: 0, testOnGlobal: false, testOnLocal: false, fedproxMu: 0 },
       global: input.global, timeoutMs: input.timeoutMs, signal: input.signal,
     });
-    const refusals = failures
-      .filter((f) => (refusalCodes as readonly string[]).includes(f.code))
-      .map((f) => ({ ...f, message: printable(f.message) }));
+    const refusals = failures.filter((f) => decide(f) !== "round 1").map((f) => ({ ...f, message: printable(f.message) }));
     for (const f of refusals) {
       if (reported.has(`${f.node} ${f.code}`)) continue;
       reported.add(`${f.node} ${f.code}`);
       input.onRefusal(f);
     }
-    const pending = refusals.filter((f) => f.code === "plan_not_approved");
+    const pending = refusals.filter((f) => decide(f) === "wait");
     if (refusals.length === 0) return;
     if (pending.length < refusals.length) throw refusedBy(input.planId, refusals, "");
     if (Date.now() + retryMs > deadline) {

@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { parseDocument } from "yaml";
 import { z } from "zod";
-import { InputError } from "../../common/errors.js";
+import { errorMessage, InputError } from "../../common/errors.js";
 import { formatIssue } from "../../common/validation.js";
 import { isClassification, planSchema, type Plan } from "../../ml/plan.js";
 import type { TrainingArgs } from "../../ml/types.js";
@@ -117,7 +117,7 @@ export async function loadExperiment(path: string): Promise<Experiment> {
     text = await readFile(path, "utf8");
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    const why = code === "ENOENT" ? "no such file" : code === "EISDIR" ? "it is a folder" : (error as Error).message;
+    const why = code === "ENOENT" ? "no such file" : code === "EISDIR" ? "it is a folder" : errorMessage(error);
     throw new InputError(`Cannot read experiment "${path}": ${why}`, { cause: error });
   }
   return parseExperiment(text, path);

@@ -1,3 +1,6 @@
+import type { ReplyErrorCode } from "../../wire/index.js";
+import type { TaskFailureReason } from "../server/hub-error.js";
+
 /** The events a run yields; `--json` prints each as one line (README.md, Using it, lists them). */
 
 export interface NodeResult {
@@ -10,10 +13,13 @@ export interface NodeResult {
   local?: Record<string, number>;
 }
 
+/** Why a node's task failed: the code of the node's error reply, or why the researcher gave up on it. */
+export type FailureCode = ReplyErrorCode | TaskFailureReason;
+
 export interface NodeFailure {
   node: string;
   name: string;
-  code: string;
+  code: FailureCode;
   message: string;
 }
 
@@ -33,5 +39,5 @@ export type ExperimentEvent =
       metrics: { global?: Record<string, number>; local?: Record<string, number> };
       seconds: number;
     }
-  | { event: "error"; message: string; round?: number; node?: string; code?: string; plan?: string }
+  | { event: "error"; message: string; round?: number; node?: string; code?: FailureCode; plan?: string }
   | { event: "done"; rounds: number; metrics: Record<string, number>; model: string; run: string };

@@ -34,7 +34,7 @@ export async function federatedRound(
     global: withControl(global, nodeArgs.scaffoldControl), expected: expectedReply(global, scaffold),
     timeoutMs: config.nodes.roundTimeoutMs, signal,
   });
-  for (const f of failures) run.emit({ event: "error", round, node: f.node, message: `${f.name}: ${f.message}` });
+  for (const f of failures) run.emit({ event: "error", round, node: f.node, code: f.code, message: `${f.name}: ${f.message}` });
   checkRound(config, round, updates, failures);
   const out = aggregator.aggregate({
     round,

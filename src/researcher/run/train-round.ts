@@ -1,9 +1,10 @@
 import type { NamedTensor, Normalization, TrainingArgs, TrainResult } from "../../ml/types.js";
 import type { Hub } from "../server/hub.js";
 import { TaskFailure } from "../server/hub-error.js";
-import type { NodeFailure } from "./events.js";
+import type { FailureCode, NodeFailure } from "./events.js";
 import type { Participant } from "./roster.js";
 import { tensorsProblem } from "../server/reply-check.js";
+import { errorMessage } from "../../common/errors.js";
 
 /** One node's successful local training. */
 export interface NodeUpdate {
@@ -40,7 +41,7 @@ export async function runTrainRound(input: RoundInput): Promise<{ updates: NodeU
   const updates: NodeUpdate[] = [];
   const failures: NodeFailure[] = [];
   await Promise.all(input.participants.map(async (participant) => {
-    const fail = (code: string, message: string) => failures.push({ node: participant.node, name: participant.name, code, message });
+    const fail = (code: FailureCode, message: string) => failures.push({ node: participant.node, name: participant.name, code, message });
     try {
       const reply = await input.hub.send(participant.node, {
         kind: "train",
@@ -64,7 +65,7 @@ export async function runTrainRound(input: RoundInput): Promise<{ updates: NodeU
       updates.push(update);
     } catch (error) {
       if (error instanceof TaskFailure) return fail(error.reason, error.message);
-      fail("internal", error instanceof Error ? error.message : String(error));
+      fail("internal", errorMessage(error));
     }
   }));
   const order = (a: { node: string } | NodeUpdate, b: { node: string } | NodeUpdate) =>

@@ -4,7 +4,7 @@ import { dirname } from "node:path";
 import { z } from "zod";
 import { parseFingerprint } from "../../common/certificates.js";
 import { writeFileAtomic } from "../../common/atomic-write.js";
-import { InputError } from "../../common/errors.js";
+import { errorMessage, InputError } from "../../common/errors.js";
 import { parseOrThrow } from "../../common/validation.js";
 
 /**
@@ -27,7 +27,7 @@ const entrySchema = z.strictObject({
     try {
       return parseFingerprint(value);
     } catch (error) {
-      ctx.addIssue({ code: "custom", message: (error as Error).message });
+      ctx.addIssue({ code: "custom", message: errorMessage(error) });
       return z.NEVER;
     }
   }),
@@ -47,13 +47,13 @@ export function readAllowList(path: string, options: { missingOk?: boolean } = {
       if (options.missingOk) return [];
       throw new InputError(`No allow-list at ${path}: allow each node first with \`fbm-researcher node allow FINGERPRINT --allow-list ${path}\``);
     }
-    throw new InputError(`Cannot read allow-list ${path}: ${(error as Error).message}`);
+    throw new InputError(`Cannot read allow-list ${path}: ${errorMessage(error)}`);
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new InputError(`Allow-list ${path} is not valid JSON (${(error as Error).message})`);
+    throw new InputError(`Allow-list ${path} is not valid JSON (${errorMessage(error)})`);
   }
   return parseOrThrow(fileSchema, json, `Invalid allow-list ${path}`).nodes;
 }

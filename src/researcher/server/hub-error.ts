@@ -8,10 +8,13 @@ export class HubError extends Error {
   }
 }
 
+/** Why the researcher gave up on a task: its node went away, it timed out, the run stopped, or the reply was unusable. */
+export type TaskFailureReason = "node_lost" | "timeout" | "aborted" | "bad_reply" | "invalid_update";
+
 /** A task's node went away (stopped polling), the task timed out, or the node's reply was refused on arrival. */
 export class TaskFailure extends Error {
   override name = "TaskFailure";
-  constructor(readonly reason: "node_lost" | "timeout" | "aborted" | "bad_reply" | "invalid_update", message: string) {
+  constructor(readonly reason: TaskFailureReason, message: string) {
     super(message);
   }
 }

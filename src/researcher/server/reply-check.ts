@@ -1,4 +1,5 @@
 import type { NamedTensor } from "../../ml/types.js";
+import type { TaskFailureReason } from "./hub-error.js";
 import { replyTensorsFor, type ReplyHead, type TaskBody, type TensorSpec } from "../../wire/index.js";
 
 /**
@@ -15,7 +16,7 @@ const answers: Record<TaskBody["kind"], string> = {
 };
 
 /** Why a reply head cannot answer `task` (and the failure code the runner records), or undefined. */
-export function headProblem(task: TaskBody, head: ReplyHead): { code: "bad_reply" | "invalid_update"; message: string } | undefined {
+export function headProblem(task: TaskBody, head: ReplyHead): { code: Extract<TaskFailureReason, "bad_reply" | "invalid_update">; message: string } | undefined {
   if (head.kind !== "error" && head.kind !== answers[task.kind]) {
     return { code: "bad_reply", message: `it answered a ${task.kind} task with a ${head.kind} reply` };
   }

@@ -2,7 +2,7 @@ import type { SecureServerOptions } from "node:http2";
 import { createSecureContext } from "node:tls";
 import type { ContextValues } from "@connectrpc/connect";
 import { fingerprintOfPem } from "../../common/certificates.js";
-import { InputError } from "../../common/errors.js";
+import { errorMessage, InputError } from "../../common/errors.js";
 import { readPem } from "../../common/key-files.js";
 import { openAllowList } from "./allow-list.js";
 import { createNodeAuthenticator, peerContextValues, type NodeAuthenticator, type NodeServerRequest } from "./node-auth.js";
@@ -35,7 +35,7 @@ export async function loadServerTls(files: ResearcherTls, log?: (line: string) =
   try {
     createSecureContext({ cert, key });
   } catch (error) {
-    throw new InputError(`Cannot use ${files.cert} with ${files.key}: ${(error as Error).message} (do they belong together?)`);
+    throw new InputError(`Cannot use ${files.cert} with ${files.key}: ${errorMessage(error)} (do they belong together?)`);
   }
   const allowList = openAllowList(files.allowList);
   const count = allowList.entries().length;

@@ -2,6 +2,7 @@ import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@conn
 import {
   decodeFeedback, decodeReply, encodeTask, pollAccepted, ResearcherService, WireError, WireLimitError, type TaskEnvelope,
 } from "../../wire/index.js";
+import { errorStack } from "../../common/errors.js";
 import { HubError, type HubErrorReason } from "./hub-error.js";
 import type { Hub } from "./hub.js";
 import { peerKey, type NodeAuthenticator } from "./node-auth.js";
@@ -32,7 +33,7 @@ function toConnectError(error: unknown, log?: (line: string) => void): ConnectEr
   if (error instanceof HubError) return new ConnectError(error.message, codeOf[error.reason]);
   if (error instanceof WireLimitError) return new ConnectError(error.message, Code.ResourceExhausted);
   if (error instanceof WireError) return new ConnectError(error.message, Code.InvalidArgument);
-  log?.(`internal error: ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
+  log?.(`internal error: ${errorStack(error)}`);
   return new ConnectError("Internal error", Code.Internal);
 }
 
