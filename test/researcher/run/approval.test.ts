@@ -71,7 +71,7 @@ describe("awaitPlanApproval()", () => {
   it("with nodes.wait, asks again only the nodes still pending until their operators approve, reporting each refusal once", async () => {
     const { hub, sent } = scriptedHub({ node_a: [pending("site-a"), pending("site-a"), pending("site-a"), ok], node_b: [ok] });
     const refusals: NodeFailure[] = [];
-    await awaitPlanApproval(input(hub, refusals, { waitMs: 10_000 }));
+    await awaitPlanApproval(input(hub, refusals, { waitMs: 600_000 }));
     assert.deepEqual(sent.map((s) => s.node).sort(), ["node_a", "node_a", "node_a", "node_a", "node_b"]);
     assert.equal(refusals.length, 1);
   });

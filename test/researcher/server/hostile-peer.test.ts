@@ -13,6 +13,7 @@ import { runTrainRound } from "../../../src/researcher/run/train-round.js";
 import {
   createResearcherClient, encodeReply, ResearcherService, type ReplyEnvelope, type TaskEnvelope,
 } from "../../../src/wire/index.js";
+import { DEADLINE_MS, until } from "../../support/wait.js";
 
 /**
  * Scripted nodes that lie, against a real server (h2c on port 0) while the runner trains one round:
@@ -110,7 +111,7 @@ const scripts: Record<string, (task: TaskEnvelope) => Promise<void>> = {
 };
 
 before(async () => {
-  hub = createHub({ pollWindowMs: 500 });
+  hub = createHub({ pollWindowMs: 500, lostAfterMs: DEADLINE_MS });
   hub.on("feedback", (f) => progress.push(f.nodeId));
   const admit = hub.admit.bind(hub);
   hub.admit = (head) => {
@@ -133,11 +134,11 @@ describe("hostile peers during a training round", () => {
       while (!task) task = await node.getTask({ nodeId: name, name, sessionId: name, version: "t", waitSeconds: 1 }, {});
       await scripts[name](task);
     });
-    while (hub.nodes().filter((n) => n.online).length < names.length) await new Promise((r) => setTimeout(r, 10));
+    await until(() => hub.nodes().filter((n) => n.online).length === names.length, "every node to poll");
     round = await runTrainRound({
       hub, experiment: "e", participants: names.map(participant), round: 1, planId: "p", planJson: "{}",
       args: { epochs: 1, updates: 0, batchSize: 1, testRatio: 0, testOnGlobal: false, testOnLocal: false, metrics: [], seed: 0, fedproxMu: 0 },
-      global, timeoutMs: 20_000,
+      global, timeoutMs: DEADLINE_MS,
     });
     await Promise.all(loops);
   });

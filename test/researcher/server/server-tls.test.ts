@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -13,6 +13,7 @@ import { allowNode } from "../../../src/researcher/server/allow-list.js";
 import { createHub, type Hub } from "../../../src/researcher/server/hub.js";
 import { startServer, type ResearcherServer } from "../../../src/researcher/server/server.js";
 import { createResearcherClient, type ReplyBody } from "../../../src/wire/index.js";
+import { DEADLINE_MS, until } from "../../support/wait.js";
 
 /** A researcher serving mutual TLS on port 0, and nodes connecting through `createNodeTransport`. */
 
@@ -25,7 +26,8 @@ let researcherFingerprint: string;
 const nodes: Record<string, { dir: string; identity: NodeIdentity }> = {};
 
 const ping: ReplyBody = { kind: "ping", version: "t", backend: "cpu" };
-const hello = (nodeId: string) => ({ nodeId, name: nodeId, sessionId: `s-${nodeId}`, version: "t", waitSeconds: 1 });
+/** A poll of `waitSeconds` (default: until the test's deadline, so a task sent meanwhile is never missed). */
+const hello = (nodeId: string, waitSeconds = DEADLINE_MS / 1000) => ({ nodeId, name: nodeId, sessionId: `s-${nodeId}`, version: "t", waitSeconds });
 const isCode = (code: Code, message?: RegExp) => (e: unknown) => e instanceof ConnectError && e.code === code && (!message || message.test(e.message));
 
 async function client(node: string, options: { pin?: string; log?: string[] } = {}) {
@@ -34,14 +36,6 @@ async function client(node: string, options: { pin?: string; log?: string[] } = 
     log: (line) => options.log?.push(line),
   });
   return createResearcherClient(transport);
-}
-
-async function until(condition: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > end) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 before(async () => {
@@ -54,7 +48,7 @@ before(async () => {
   }
   await allowNode(allowList, { fingerprint: nodes.allowed.identity.fingerprint, name: "allowed" });
   await allowNode(allowList, { fingerprint: nodes.bound.identity.fingerprint, node_id: "node_bound" });
-  hub = createHub({ pollWindowMs: 300 });
+  hub = createHub({ pollWindowMs: DEADLINE_MS });
   server = await startServer({ listen: "127.0.0.1:0", hub, tls: { ...files, allowList }, log: (l) => researcherLog.push(l) });
 });
 after(async () => {
@@ -71,8 +65,8 @@ describe("researcher over mutual TLS", () => {
   it("lets an allowed node poll, take a task and answer it", async () => {
     const c = await client("allowed");
     const polled = c.getTask(hello("node_allowed"), {});
-    await until(() => hub.nodes().some((n) => n.nodeId === "node_allowed"));
-    const pending = hub.send("node_allowed", { kind: "ping" }, { timeoutMs: 5000 });
+    await until(() => hub.nodes().some((n) => n.nodeId === "node_allowed"), "node_allowed to poll");
+    const pending = hub.send("node_allowed", { kind: "ping" }, { timeoutMs: DEADLINE_MS });
     const task = await polled;
     assert.ok(task);
     await c.reply({ taskId: task.taskId, nodeId: "node_allowed", body: ping });
@@ -99,9 +93,10 @@ describe("researcher over mutual TLS", () => {
   it("accepts a node allowed while serving, without a restart", async () => {
     const c = await client("late");
     await assert.rejects(c.getTask(hello("node_late"), {}), isCode(Code.Unauthenticated));
-    await new Promise((r) => setTimeout(r, 20)); // a distinct modification time
+    const listed = statSync(allowList).mtimeMs;
+    await until(() => Date.now() > listed + 1, "the clock to pass the allow-list's modification time");
     await allowNode(allowList, { fingerprint: nodes.late.identity.fingerprint });
-    assert.equal(await c.getTask(hello("node_late"), {}), undefined); // an empty poll window: accepted
+    assert.equal(await c.getTask(hello("node_late", 1), {}), undefined); // an empty poll window: accepted
   });
 
   it("binds a node id to one certificate: no other allowed certificate can claim it (PermissionDenied)", async () => {
@@ -117,8 +112,8 @@ describe("researcher over mutual TLS", () => {
     const owner = await client("allowed");
     const other = await client("late");
     const polled = owner.getTask(hello("node_allowed"), {});
-    await until(() => hub.nodes().some((n) => n.nodeId === "node_allowed" && n.online));
-    const pending = hub.send("node_allowed", { kind: "ping" }, { timeoutMs: 5000 });
+    await until(() => hub.nodes().some((n) => n.nodeId === "node_allowed" && n.online), "node_allowed to poll");
+    const pending = hub.send("node_allowed", { kind: "ping" }, { timeoutMs: DEADLINE_MS });
     const task = await polled;
     assert.ok(task);
     await assert.rejects(other.reply({ taskId: task.taskId, nodeId: "node_allowed", body: ping }), isCode(Code.PermissionDenied));
