@@ -67,8 +67,8 @@ export async function saveModel(dir: string, options: SaveOptions): Promise<void
   try {
     await fs.writeFile(path.join(temp, "model.json"), JSON.stringify(modelJson));
     await fs.writeFile(path.join(temp, "weights.bin"), new Uint8Array(tf.io.CompositeArrayBuffer.join(weightData!)));
-    await fs.writeFile(path.join(temp, "plan.json"), planJson(options.plan) + "\n");
-    await fs.writeFile(path.join(temp, metaFile), JSON.stringify(meta, null, 2) + "\n");
+    await fs.writeFile(path.join(temp, "plan.json"), `${planJson(options.plan)}\n`);
+    await fs.writeFile(path.join(temp, metaFile), `${JSON.stringify(meta, null, 2)}\n`);
     // The same weights for users of other frameworks, named as in the plan.
     await fs.writeFile(path.join(temp, "model.safetensors"), toSafetensors(options.params, { format: "pt", producer: "fbm", plan_id: meta.planId }));
     await replaceDir(temp, path.resolve(dir));

@@ -22,7 +22,9 @@ describe("a researcher and two node processes over HTTP/2 (port 0)", { timeout: 
   let run: FederationRun;
 
   before(async () => {
-    csvs.forEach((path, i) => writeTabularCsv(path, { rows: 400, seed: i + 1, features: 4, noise: 0 }));
+    csvs.forEach((path, i) => {
+      writeTabularCsv(path, { rows: 400, seed: i + 1, features: 4, noise: 0 });
+    });
     const homes = await prepareNodes(dir, csvs.map((path, i) => ({
       name: `node-${i}`,
       datasets: [["--type", "csv", "--path", path, "--tags", "e2e,tabular", "--target", "label"]],

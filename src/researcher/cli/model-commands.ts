@@ -54,7 +54,7 @@ export function modelCommands(io: CliIo, globals: () => { json?: true }): Comman
         const rows = Array.from({ length: p.rows }, (_, r) => Array.from(p.values.subarray(r * p.outputs, (r + 1) * p.outputs)));
         const predictions = p.outputs === 1 ? rows.map((r) => r[0]) : rows;
         if (options.json || globals().json) io.stdout(`${JSON.stringify({ outputs: p.outputs, predictions })}\n`);
-        else io.stdout(predictions.map((r) => (Array.isArray(r) ? r.join(",") : String(r))).join("\n") + "\n");
+        else io.stdout(`${predictions.map((r) => (Array.isArray(r) ? r.join(",") : String(r))).join("\n")}\n`);
       } finally {
         exported.model.dispose();
       }

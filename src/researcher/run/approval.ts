@@ -89,6 +89,7 @@ function refusedBy(planId: string, refusals: NodeFailure[], suffix: string): Run
 
 /** A peer's text on one line, bounded: it ends up in the researcher's terminal. */
 function printable(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it removes
   const line = text.replace(/[\u0000-\u001f\u007f-\u009f]+/g, " ").trim();
   return line.length > 500 ? `${line.slice(0, 500)}…` : line;
 }

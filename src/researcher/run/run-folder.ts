@@ -41,6 +41,6 @@ export async function openRunFolder(outDir: string, name: string, options: { res
       }
     },
     writeState: (state) => write("state.json", JSON.stringify(state)),
-    writeHistory: (lines) => write("history.jsonl", lines.map((l) => JSON.stringify(l) + "\n").join("")),
+    writeHistory: (lines) => write("history.jsonl", lines.map((l) => `${JSON.stringify(l)}\n`).join("")),
   };
 }

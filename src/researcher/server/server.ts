@@ -78,7 +78,9 @@ async function listen(options: ServerOptions): Promise<ResearcherServer> {
       options.hub.close();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const s of sessions) s.close();
-      const timer = setTimeout(() => sessions.forEach((s) => s.destroy()), 2000);
+      const timer = setTimeout(() => {
+        for (const s of sessions) s.destroy();
+      }, 2000);
       await closed;
       clearTimeout(timer);
     },

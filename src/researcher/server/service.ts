@@ -1,6 +1,6 @@
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import {
-  decodeFeedback, decodeReply, encodeTask, pollAccepted, ResearcherService, WireError, WireLimitError, type TaskEnvelope,
+  decodeFeedback, decodeReply, encodeTask, pollAccepted, type ResearcherService, WireError, WireLimitError, type TaskEnvelope,
 } from "../../wire/index.js";
 import { errorStack } from "../../common/errors.js";
 import { HubError, type HubErrorReason } from "./hub-error.js";

@@ -43,7 +43,7 @@ describe("fbm-researcher cert and node commands", () => {
   });
 
   it("node allow adds a normalized fingerprint (optionally bound to a node id) and node list shows it", async () => {
-    const colons = "AB:".repeat(31) + "AB";
+    const colons = `${"AB:".repeat(31)}AB`;
     const r = await run("node", "allow", colons, "--name", "hospital-a", "--node-id", "node_0123456789ab", "--allow-list", allowList);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /^Allowed sha256:(ab){32} \(hospital-a\) as node_0123456789ab in /);
