@@ -18,7 +18,7 @@ function experimentYaml(name: string, aggregator: string, min: number): string {
     `name: ${name}`,
     "tags: [skewed]",
     "rounds: 6",
-    `nodes: {min: ${min}, wait: 90s}`,
+    `nodes: {min: ${min}, wait: 5m}`,
     "plan:",
     "  data: {target: label, normalize: standard}",
     "  model: [{dense: {units: 8, activation: relu}}, {dense: {units: 1, activation: sigmoid}}]",
