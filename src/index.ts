@@ -1,6 +1,7 @@
 /** The library behind the CLIs: run experiments from scripts and notebooks. */
 export { createExperiment, type ExperimentOptions } from "./researcher/run/experiment.js";
-export type { ExperimentEvent } from "./researcher/run/events.js";
+export type { ExperimentEvent, FailureCode, NodeFailure } from "./researcher/run/events.js";
+export type { ReplyErrorCode } from "./wire/index.js";
 export { loadExperiment, parseExperiment, type Experiment } from "./researcher/run/config.js";
 export { createAggregator, type Aggregator, type AggregatorConfig } from "./researcher/aggregators/index.js";
 export { parsePlan, planId, type Plan } from "./ml/plan.js";
