@@ -29,8 +29,6 @@ export interface FederationRun {
   code: number | null;
   researcherStderr: string;
   nodeLogs: Record<string, string>;
-  /** The researcher URL the nodes were given (a gate in front of the researcher's own). */
-  nodeUrl: string;
 }
 
 /**
@@ -204,7 +202,7 @@ export async function runFederation(options: {
   const nodes = await startNodes(options.homes, { ...options, https });
   try {
     const run = await runResearcher({ ...options, gate: nodes.gate });
-    return { events: run.events, code: run.code, researcherStderr: run.stderr, nodeLogs: nodes.logs, nodeUrl: nodes.url };
+    return { events: run.events, code: run.code, researcherStderr: run.stderr, nodeLogs: nodes.logs };
   } finally {
     await nodes.stop();
   }
