@@ -6,8 +6,8 @@
  * Run: node --import tsx bench/transfer.ts [--quick]
  */
 import { fileURLToPath } from "node:url";
-import { createHub } from "../src/researcher/hub.js";
-import { startServer } from "../src/researcher/server.js";
+import { createHub } from "../src/researcher/server/hub.js";
+import { startServer } from "../src/researcher/server/server.js";
 import type { TaskBody } from "../src/wire/index.js";
 import { exited, forkTs, nextMessage } from "./lib/child.js";
 import type { EchoCommand, EchoEvent } from "./lib/echo-node.js";

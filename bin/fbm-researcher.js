@@ -3,4 +3,4 @@
 import { register } from "tsx/esm/api";
 
 register();
-await import("../src/researcher/main.ts");
+await import("../src/researcher/cli/main.ts");

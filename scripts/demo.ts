@@ -4,9 +4,10 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { planId } from "../src/ml/plan.js";
-import { parseExperiment } from "../src/researcher/config.js";
-import { cli, nodeBin, nodeIdOf, prepareNodes, runFederation } from "./lib/federation.js";
+import { parseExperiment } from "../src/researcher/run/config.js";
+import { fbmNode, nodeIdOf, prepareNodes, runFederation } from "./lib/federation.js";
 import { writeTabularCsv } from "./lib/synthetic.js";
+import { errorMessage } from "../src/common/errors.js";
 
 const keep = process.argv.includes("--keep");
 const dir = mkdtempSync(join(tmpdir(), "fbm-demo-"));
@@ -26,7 +27,7 @@ try {
   });
   say(`Demo folder: ${dir}`);
   say(`Registering datasets on ${nodes.length} nodes (fbm-node init, dataset add)...`);
-  const homes = prepareNodes(dir, nodes);
+  const homes = await prepareNodes(dir, nodes);
   const homeOf = new Map(homes.map((home) => [nodeIdOf(home), home]));
   const experiment = resolve(import.meta.dirname, "../examples/demo/experiment.yaml");
   const plan = planId(parseExperiment(readFileSync(experiment, "utf8"), experiment).plan);
@@ -35,15 +36,22 @@ try {
   // Each hospital's operator reviews the plan the researcher asked for and approves it, while the
   // researcher waits for approval (nodes.wait in the experiment file).
   let shown = false;
+  let approving = Promise.resolve();
   const approve = (node: string, id: string) => {
     const home = homeOf.get(node)!;
-    if (!shown) {
-      say(`  $ fbm-node --home ${home} plan show ${id.slice(0, 12)}`);
-      say(cli(nodeBin, ["--home", home, "plan", "show", id.slice(0, 12)]).stderr.trimEnd().replace(/^/gm, "    "));
-      shown = true;
-    }
-    say(`  $ fbm-node --home ${home} plan approve ${id.slice(0, 12)}`);
-    say(`  ${cli(nodeBin, ["--home", home, "plan", "approve", id.slice(0, 12)]).stderr.trim()}`);
+    const show = !shown;
+    shown = true;
+    // One operator at a time, in the order the researcher asked; runFederation does not wait for them.
+    approving = approving.then(async () => {
+      if (show) {
+        say(`  $ fbm-node --home ${home} plan show ${id.slice(0, 12)}`);
+        say((await fbmNode("--home", home, "plan", "show", id.slice(0, 12))).stderr.trimEnd().replace(/^/gm, "    "));
+      }
+      say(`  $ fbm-node --home ${home} plan approve ${id.slice(0, 12)}`);
+      say(`  ${(await fbmNode("--home", home, "plan", "approve", id.slice(0, 12))).stderr.trim()}`);
+    }).catch((error) => {
+      say(`Could not approve on ${home}: ${errorMessage(error)}`);
+    });
   };
   const run = await runFederation({
     experiment,
@@ -73,7 +81,7 @@ try {
   say(keep ? `Kept ${dir} (model in ${done.model})` : "Run with -- --keep to keep the demo folder and model.");
   if (!(after > before)) throw new Error("The final model is not better than the initial one");
 } catch (error) {
-  say(`Demo failed: ${error instanceof Error ? error.message : String(error)}`);
+  say(`Demo failed: ${errorMessage(error)}`);
   process.exitCode = 1;
 } finally {
   if (!keep) rmSync(dir, { recursive: true, force: true });

@@ -27,7 +27,7 @@ const echo: TaskExecutor = async (task) => {
   const peak = sampler.peak();
   sampler.reset();
   await toParent({ type: "received", at, peak });
-  if (task.body.kind !== "train") return { kind: "error", code: "unsupported", message: `echo node ignores ${task.body.kind} tasks` };
+  if (task.body.kind !== "train") return { kind: "error", code: "invalid_input", message: `echo node ignores ${task.body.kind} tasks` };
   return { kind: "train", result: { params: task.body.params, sampleCount: 1, trainLoss: 0, seconds: 0 } };
 };
 

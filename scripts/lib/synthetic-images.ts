@@ -43,7 +43,9 @@ export function writeIdx(imagesPath: string, labelsPath: string, data: { pixels:
   const header = (magic: number, dims: number[]) => {
     const b = Buffer.alloc(4 + 4 * dims.length);
     b.writeUInt32BE(magic, 0);
-    dims.forEach((d, i) => b.writeUInt32BE(d, 4 + 4 * i));
+    dims.forEach((d, i) => {
+      b.writeUInt32BE(d, 4 + 4 * i);
+    });
     return b;
   };
   const write = (path: string, bytes: Buffer) => writeFileSync(path, path.endsWith(".gz") ? gzipSync(bytes) : bytes);

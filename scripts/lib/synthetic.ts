@@ -18,7 +18,7 @@ export function writeTabularCsv(path: string, options: { rows: number; seed: num
     const score = z.reduce((s, v, i) => s + v * weights[i], 0) + (options.noise ?? 0.3) * gauss();
     lines.push([...z.map((v, i) => (v * scales[i] + 3 * scales[i]).toFixed(4)), score > 0 ? 1 : 0].join(","));
   }
-  writeFileSync(path, lines.join("\n") + "\n");
+  writeFileSync(path, `${lines.join("\n")}\n`);
 }
 
 /**
@@ -34,5 +34,5 @@ export function writeSkewedCsv(path: string, options: { rows: number; seed: numb
   const positive = lines.filter((l) => l.endsWith(",1")).slice(0, wantPositive);
   const negative = lines.filter((l) => l.endsWith(",0")).slice(0, options.rows - positive.length);
   const rows = [...positive, ...negative].sort((a, b) => (a < b ? -1 : 1));
-  writeFileSync(path, [header, ...rows].join("\n") + "\n");
+  writeFileSync(path, `${[header, ...rows].join("\n")}\n`);
 }

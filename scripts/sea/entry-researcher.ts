@@ -1,6 +1,6 @@
-// Entry of the `fbm-researcher` single executable: src/researcher/main.ts without top-level await
+// Entry of the `fbm-researcher` single executable: src/researcher/cli/main.ts without top-level await
 // (a SEA's main script is CommonJS in Node 20); bundled by scripts/build.ts.
-import { runResearcherCli } from "../../src/researcher/cli.js";
+import { runResearcherCli } from "../../src/researcher/cli/program.js";
 import { exitOnCrash, exitWhenFlushed } from "./exit.js";
 
 runResearcherCli(process.argv.slice(2)).then(exitWhenFlushed, exitOnCrash);

@@ -1,4 +1,6 @@
-/** Exits with `code` once stdout and stderr have drained (what src/{node,researcher}/main.ts do). */
+import { errorMessage } from "../../src/common/errors.js";
+
+/** Exits with `code` once stdout and stderr have drained (what src/node/main.ts and src/researcher/cli/main.ts do). */
 export async function exitWhenFlushed(code: number): Promise<never> {
   await Promise.all([process.stdout, process.stderr].map((stream) => new Promise((done) => stream.write("", done))));
   process.exit(code);
@@ -6,6 +8,6 @@ export async function exitWhenFlushed(code: number): Promise<never> {
 
 /** Last resort for a CLI promise that rejects (the CLIs map errors themselves): one line, exit 1. */
 export function exitOnCrash(error: unknown): void {
-  process.stderr.write(`Error: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.stderr.write(`Error: ${errorMessage(error)}\n`);
   process.exit(1);
 }

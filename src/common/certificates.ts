@@ -1,6 +1,6 @@
 import { createHash, webcrypto, X509Certificate } from "node:crypto";
 import { isIP } from "node:net";
-import { InputError } from "./errors.js";
+import { errorMessage, InputError } from "./errors.js";
 
 /**
  * Self-signed ECDSA P-256 certificates and their sha256 fingerprints. Peers pin each other by
@@ -58,7 +58,7 @@ export function fingerprintOfPem(pem: string, source = "the certificate"): strin
   try {
     cert = new X509Certificate(pem);
   } catch (error) {
-    throw new InputError(`Cannot read ${source}: not a PEM certificate (${(error as Error).message})`);
+    throw new InputError(`Cannot read ${source}: not a PEM certificate (${errorMessage(error)})`);
   }
   return fingerprintOfDer(cert.raw);
 }

@@ -19,7 +19,7 @@ export const processIo: CliIo = {
 };
 
 /**
- * Parses and runs `program` (built with `.exitOverride()`), returning the exit code of CONTRACT.md:
+ * Parses and runs `program` (built with `.exitOverride()`), returning the exit code README.md documents (Using it):
  * 0 ok, 2 usage or input, 1 runtime, 130 interrupted; errors print one line, stacks only with --debug.
  */
 export async function runProgram(program: Command<any, any, any>, argv: string[], io: CliIo): Promise<number> {

@@ -1,5 +1,5 @@
 /**
- * Errors users can act on. `exitCode` follows CONTRACT.md: 2 bad usage or input, 1 runtime failure,
+ * Errors users can act on. `exitCode` is what README.md (Using it) documents: 2 bad usage or input, 1 runtime failure,
  * 130 interrupted. Only the entry files turn these into `process.exit`.
  */
 export type ExitCode = 1 | 2 | 130;
@@ -36,9 +36,20 @@ export class Interrupted extends FbmError {
   }
 }
 
+/** The message of any thrown value: an Error's (or error-like object's) message, else the value as text. */
+export function errorMessage(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  if (typeof error === "object" && error !== null && "message" in error) return String(error.message);
+  return String(error);
+}
+
+/** The stack of a thrown Error (its message if it has none), else the value as text: for logs of unexpected errors. */
+export function errorStack(error: unknown): string {
+  return error instanceof Error ? (error.stack ?? error.message) : String(error);
+}
+
 /** The one line printed for an error, and its exit code; unknown errors are runtime failures. */
 export function describeError(error: unknown): { message: string; exitCode: ExitCode } {
   if (error instanceof FbmError) return { message: error.message, exitCode: error.exitCode };
-  const message = error instanceof Error ? error.message : String(error);
-  return { message: `Unexpected failure: ${message}`, exitCode: 1 };
+  return { message: `Unexpected failure: ${errorMessage(error)}`, exitCode: 1 };
 }

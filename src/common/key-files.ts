@@ -2,7 +2,7 @@ import { chmod, mkdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { KeyPair } from "./certificates.js";
 import { writeFileAtomic } from "./atomic-write.js";
-import { InputError } from "./errors.js";
+import { errorMessage, InputError } from "./errors.js";
 
 /** Where a key pair named `base` lives in `dir`: `<base>.crt` (shareable) and `<base>.key` (secret). */
 export function keyPairPaths(dir: string, base: string): { cert: string; key: string } {
@@ -37,7 +37,7 @@ export async function readPem(path: string, what: string): Promise<string> {
     text = await readFile(path, "utf8");
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new InputError(`Cannot read ${what} ${path}: ${code === "ENOENT" ? "no such file" : (error as Error).message}`);
+    throw new InputError(`Cannot read ${what} ${path}: ${code === "ENOENT" ? "no such file" : errorMessage(error)}`);
   }
   if (!text.includes("-----BEGIN ")) throw new InputError(`Cannot read ${what} ${path}: it is not a PEM file`);
   return text;

@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
-import { InputError, RuntimeFailure } from "../common/errors.js";
+import { errorMessage, InputError, RuntimeFailure } from "../common/errors.js";
 import { embeddedWasmPaths } from "./wasm-assets.js";
 
 /**
@@ -121,7 +121,5 @@ function withSeparator(dir: string): string {
 }
 
 function firstLine(error: unknown): string {
-  const message = error instanceof Error ? error.message : typeof error === "object" && error && "message" in error
-    ? String((error as { message: unknown }).message) : String(error);
-  return message.split("\n")[0].trim().replace(/\.$/, "");
+  return errorMessage(error).split("\n")[0].trim().replace(/\.$/, "");
 }

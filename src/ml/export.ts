@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
-import { InputError } from "../common/errors.js";
+import { errorMessage, InputError } from "../common/errors.js";
 import { buildModel, setParams } from "./model.js";
 import { parsePlan, planId, planJson, type Plan } from "./plan.js";
 import { toSafetensors } from "./safetensors.js";
@@ -67,8 +67,8 @@ export async function saveModel(dir: string, options: SaveOptions): Promise<void
   try {
     await fs.writeFile(path.join(temp, "model.json"), JSON.stringify(modelJson));
     await fs.writeFile(path.join(temp, "weights.bin"), new Uint8Array(tf.io.CompositeArrayBuffer.join(weightData!)));
-    await fs.writeFile(path.join(temp, "plan.json"), planJson(options.plan) + "\n");
-    await fs.writeFile(path.join(temp, metaFile), JSON.stringify(meta, null, 2) + "\n");
+    await fs.writeFile(path.join(temp, "plan.json"), `${planJson(options.plan)}\n`);
+    await fs.writeFile(path.join(temp, metaFile), `${JSON.stringify(meta, null, 2)}\n`);
     // The same weights for users of other frameworks, named as in the plan.
     await fs.writeFile(path.join(temp, "model.safetensors"), toSafetensors(options.params, { format: "pt", producer: "fbm", plan_id: meta.planId }));
     await replaceDir(temp, path.resolve(dir));
@@ -101,7 +101,7 @@ export async function loadModel(dir: string): Promise<ModelInfo & { model: tf.La
       return await fs.readFile(path.join(dir, name));
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      const why = code === "ENOENT" ? "it does not exist" : String((error as Error).message);
+      const why = code === "ENOENT" ? "it does not exist" : errorMessage(error);
       throw new InputError(`Cannot load model from "${dir}": cannot read ${name}: ${why} (is this an fbm model directory?)`);
     }
   };
@@ -110,7 +110,7 @@ export async function loadModel(dir: string): Promise<ModelInfo & { model: tf.La
     try {
       return JSON.parse(text) as Record<string, unknown>;
     } catch (error) {
-      throw new InputError(`Cannot load model from "${dir}": ${name} is not valid JSON: ${(error as Error).message}`);
+      throw new InputError(`Cannot load model from "${dir}": ${name} is not valid JSON: ${errorMessage(error)}`);
     }
   };
   const [modelJson, planValue, meta] = await Promise.all([json("model.json"), json("plan.json"), json(metaFile)]);
@@ -128,7 +128,7 @@ export async function loadModel(dir: string): Promise<ModelInfo & { model: tf.La
   try {
     model = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
   } catch (error) {
-    throw new InputError(`Cannot load model from "${dir}": model.json or weights.bin is invalid: ${(error as Error).message}`);
+    throw new InputError(`Cannot load model from "${dir}": model.json or weights.bin is invalid: ${errorMessage(error)}`);
   }
   return {
     model,

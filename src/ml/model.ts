@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
-import { InputError } from "../common/errors.js";
+import { errorMessage, InputError } from "../common/errors.js";
 import { planLayers, type LayerSpec, type Plan } from "./plan.js";
 import { deriveSeed } from "./rng.js";
 
@@ -20,7 +20,7 @@ export function buildModel(plan: Plan, sampleShape: number[], options: { seed: n
       model.add(layer);
     } catch (error) {
       model.dispose();
-      const message = error instanceof Error ? error.message.split("\n")[0] : String(error);
+      const message = errorMessage(error).split("\n")[0];
       throw new InputError(`Cannot build the model: layer ${index} (${spec.name}) does not fit its input: ${message}`);
     }
   });

@@ -24,7 +24,10 @@ export function checkDataset(data: Dataset, options: { labels: "required" | "opt
  * `offset`, whether the dataset holds them in memory or reads them from disk.
  */
 export function readRowInto(data: Dataset, row: number, out: Float32Array, offset: number): void {
-  if (data.readRow) return data.readRow(row, out, offset);
+  if (data.readRow) {
+    data.readRow(row, out, offset);
+    return;
+  }
   const width = rowWidth(data);
   const from = row * width;
   const k = data.xScale ?? 1;

@@ -1,6 +1,6 @@
 import { mkdir, readFile, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { InputError } from "../common/errors.js";
+import { errorMessage, InputError } from "../common/errors.js";
 import { parseOrThrow } from "../common/validation.js";
 import { writeFileAtomic } from "../common/atomic-write.js";
 import { createCatalogue, type Catalogue } from "./catalogue.js";
@@ -59,7 +59,7 @@ export async function readConfig(dir: string): Promise<NodeConfig> {
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new InputError(`Node config ${path} is not valid JSON (${(error as Error).message})`);
+    throw new InputError(`Node config ${path} is not valid JSON (${errorMessage(error)})`);
   }
   return parseOrThrow(nodeConfigSchema, json, `Invalid node config ${path}`);
 }

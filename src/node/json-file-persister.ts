@@ -2,7 +2,7 @@ import { unwatchFile, watchFile } from "node:fs";
 import { readFile } from "node:fs/promises";
 import type { Content, Store } from "tinybase";
 import { createCustomPersister, type Persister } from "tinybase/persisters";
-import { InputError, RuntimeFailure } from "../common/errors.js";
+import { errorMessage, InputError, RuntimeFailure } from "../common/errors.js";
 import { writeFileAtomic } from "../common/atomic-write.js";
 
 /** A TinyBase store saved to one JSON file, where load and save throw instead of failing silently. */
@@ -42,8 +42,7 @@ export function createJsonFilePersister(store: Store, path: string, what: string
     await action();
     if (failure === undefined) return;
     if (failure instanceof InputError) throw failure;
-    const message = failure instanceof Error ? failure.message : String(failure);
-    throw new RuntimeFailure(`Cannot ${verb} ${what} "${path}": ${message}`, { cause: failure });
+    throw new RuntimeFailure(`Cannot ${verb} ${what} "${path}": ${errorMessage(failure)}`, { cause: failure });
   };
   return {
     load: () => run(() => persister.load(), "read"),
@@ -69,7 +68,7 @@ async function readContent(path: string, what: string): Promise<Content | undefi
   try {
     content = JSON.parse(text);
   } catch (error) {
-    throw new InputError(`The ${what} "${path}" is not valid JSON (${(error as Error).message}); restore it from a backup or remove it`);
+    throw new InputError(`The ${what} "${path}" is not valid JSON (${errorMessage(error)}); restore it from a backup or remove it`);
   }
   const isObject = (v: unknown) => v !== null && typeof v === "object" && !Array.isArray(v);
   if (!Array.isArray(content) || content.length !== 2 || !isObject(content[0]) || !isObject(content[1])) {

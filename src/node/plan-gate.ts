@@ -2,7 +2,7 @@ import { planJson, type Plan } from "../ml/plan.js";
 import type { ReplyBody } from "../wire/index.js";
 import type { Catalogue } from "./catalogue.js";
 import type { PlanRegistry } from "./plan-registry.js";
-import { countPlanParams, sampleShapeOf } from "./plan-size.js";
+import { countPlanParams, sampleShapeOf } from "../ml/plan-size.js";
 
 /** What the gate knows about a request beyond the plan: which experiment asks, for which dataset. */
 export interface PlanRequest {

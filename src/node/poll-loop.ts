@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as wait } from "node:timers/promises";
 import type { FeedbackBody, ReplyBody, ResearcherClient, TaskEnvelope } from "../wire/index.js";
+import { errorMessage } from "../common/errors.js";
 
 /**
  * The node's main loop: poll the researcher for a task, run it, reply, poll again. When the
@@ -53,7 +54,7 @@ export async function runPollLoop(options: PollLoopOptions): Promise<void> {
     } catch (error) {
       if (signal.aborted) break;
       if (connected !== false) {
-        log(`Researcher at ${options.researcherUrl} is not reachable (${reason(error)}); retrying with backoff up to ${backoff.maxMs / 1000} s`);
+        log(`Researcher at ${options.researcherUrl} is not reachable (${errorMessage(error)}); retrying with backoff up to ${backoff.maxMs / 1000} s`);
       }
       connected = false;
       await wait(jitter(delay), undefined, { signal }).catch(() => undefined); // aborted: the loop ends
@@ -74,7 +75,7 @@ async function runTask(task: TaskEnvelope, options: PollLoopOptions): Promise<vo
   try {
     body = await options.execute(task, { signal, feedback });
   } catch (error) {
-    body = { kind: "error", code: signal.aborted ? "node_stopping" : "internal", message: reason(error) };
+    body = { kind: "error", code: signal.aborted ? "node_stopping" : "internal", message: errorMessage(error) };
   } finally {
     clearInterval(heartbeat);
   }
@@ -82,12 +83,8 @@ async function runTask(task: TaskEnvelope, options: PollLoopOptions): Promise<vo
   try {
     await client.reply({ taskId: task.taskId, nodeId: options.nodeId, body }, { timeoutMs: 600_000 });
   } catch (error) {
-    log(`Could not send the ${task.body.kind} reply: ${reason(error)}`);
+    log(`Could not send the ${task.body.kind} reply: ${errorMessage(error)}`);
   }
-}
-
-function reason(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 function jitter(ms: number): number {

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { fingerprintOfPem, parseFingerprint } from "../common/certificates.js";
-import { InputError } from "../common/errors.js";
+import { errorMessage, InputError } from "../common/errors.js";
 
 /**
  * The researcher a node trusts over TLS, pinned in its config: `researcher_cert` (path to the
@@ -45,6 +45,6 @@ function readCert(path: string): string {
     return readFileSync(path, "utf8");
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new InputError(`Cannot read the researcher certificate ${path}: ${code === "ENOENT" ? "no such file" : (error as Error).message}`);
+    throw new InputError(`Cannot read the researcher certificate ${path}: ${code === "ENOENT" ? "no such file" : errorMessage(error)}`);
   }
 }

@@ -1,3 +1,4 @@
+import type { ReplyErrorCode } from "./error-codes.js";
 import type { ColumnStats, Normalization, NamedTensor, TrainingArgs, TrainResult } from "../ml/types.js";
 
 /** Plain TypeScript shapes of what travels; only src/wire knows the generated protobuf types. */
@@ -46,7 +47,7 @@ export type ReplyBody =
   | { kind: "datasets"; datasets: DatasetInfo[] }
   | { kind: "stats"; columns: ColumnStats[] }
   | { kind: "train"; result: TrainResult }
-  | { kind: "error"; code: string; message: string; planId?: string };
+  | { kind: "error"; code: ReplyErrorCode; message: string; planId?: string };
 
 export interface ReplyEnvelope {
   taskId: string;

@@ -1,6 +1,7 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { ReplyChunkSchema, ReplySchema, type Reply, type ReplyChunk } from "../gen/fbm/v1/researcher_pb.js";
 import type { MetricValues, NamedTensor } from "../ml/types.js";
+import { readErrorCode } from "./error-codes.js";
 import type { ReplyBody, ReplyEnvelope } from "./messages.js";
 import { fromHeaderPb, readHeadedStream, toHeaderPb } from "./params-codec.js";
 import { DEFAULT_CHUNK_BYTES, toChunks, toParamsHeader, type ParamsHeader } from "./tensor-bytes.js";
@@ -134,7 +135,7 @@ function toReplyBody(reply: Reply, params: NamedTensor[]): ReplyBody {
       };
     }
     case "error":
-      return { kind: "error", code: kind.value.code, message: kind.value.message, planId: kind.value.planId || undefined };
+      return { kind: "error", ...readErrorCode(kind.value.code, kind.value.message), planId: kind.value.planId || undefined };
     default:
       throw new WireError("Reply of an unknown kind");
   }

@@ -99,7 +99,7 @@ function toTaskBody(task: Task, params: NamedTensor[]): TaskBody {
           epochs: a.epochs, updates: a.updates, batchSize: a.batchSize, testRatio: a.testRatio,
           testOnGlobal: a.testOnGlobal, testOnLocal: a.testOnLocal, metrics: [...a.metrics], seed: a.seed, fedproxMu: a.fedproxMu,
         },
-        normalization: n && n.method
+        normalization: n?.method
           ? { method: n.method as "none" | "standard" | "minmax", columns: [...n.columns], shift: [...n.shift], scale: [...n.scale] }
           : undefined,
         params,

@@ -1,26 +1,24 @@
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { freePort, nodeBin, prepareNodes, stopAll } from "../../scripts/lib/federation.js";
+import { DEADLINE_MS, prepareNodes, startNodes, type NodeProcesses } from "../../scripts/lib/federation.js";
 import { writeSkewedCsv } from "../../scripts/lib/synthetic.js";
-import { parseExperiment } from "../../src/researcher/config.js";
-import { createExperiment } from "../../src/researcher/experiment.js";
-import type { ExperimentEvent } from "../../src/researcher/events.js";
+import { parseExperiment } from "../../src/researcher/run/config.js";
+import { createExperiment } from "../../src/researcher/run/experiment.js";
+import type { ExperimentEvent } from "../../src/researcher/run/events.js";
 import { selectBackend } from "../../src/ml/backend.js";
 import { runPollLoop } from "../../src/node/poll-loop.js";
 import { createResearcherClient } from "../../src/wire/index.js";
-
 
 function experimentYaml(name: string, aggregator: string, min: number): string {
   return [
     `name: ${name}`,
     "tags: [skewed]",
     "rounds: 6",
-    `nodes: {min: ${min}, wait: 90s}`,
+    `nodes: {min: ${min}, wait: 5m}`,
     "plan:",
     "  data: {target: label, normalize: standard}",
     "  model: [{dense: {units: 8, activation: relu}}, {dense: {units: 1, activation: sigmoid}}]",
@@ -33,35 +31,40 @@ function experimentYaml(name: string, aggregator: string, min: number): string {
 
 /**
  * Three hospital node processes with label-skewed data (90% negatives, 90% positives, balanced),
- * kept running while researchers with different aggregators come and go on one port.
+ * kept running (behind one gate) while researchers with different aggregators come and go.
  */
-describe("aggregators on non-IID data with real node processes", { timeout: 600_000 }, () => {
+describe("aggregators on non-IID data with real node processes", { timeout: 3 * DEADLINE_MS }, () => {
   const dir = mkdtempSync(join(tmpdir(), "fbm-e2e-agg-"));
-  let port = 0;
-  let nodes: ChildProcess[] = [];
+  let nodes: NodeProcesses;
 
   before(async () => {
     await selectBackend({ prefer: "cpu" });
-    port = await freePort();
     const shares = [0.1, 0.9, 0.5];
-    const homes = prepareNodes(dir, shares.map((positiveShare, i) => {
+    const homes = await prepareNodes(dir, shares.map((positiveShare, i) => {
       const path = join(dir, `site-${i}.csv`);
       writeSkewedCsv(path, { rows: 240, seed: 40 + i, positiveShare, features: 4 });
       return { name: `site-${i}`, datasets: [["--type", "csv", "--path", path, "--tags", "skewed", "--target", "label"]] };
     }), { planApproval: false });
-    nodes = homes.map((home) => spawn(process.execPath, [nodeBin, "--home", home, "serve", "--researcher", `http://127.0.0.1:${port}`], { stdio: "ignore" }));
+    nodes = await startNodes(homes);
   });
   after(async () => {
-    await stopAll(nodes);
+    await nodes?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 
   async function run(name: string, aggregator: string, min = 3): Promise<Extract<ExperimentEvent, { event: "done" }>> {
     const experiment = createExperiment(parseExperiment(experimentYaml(name, aggregator, min), `${name}.yaml`), {
-      listen: `127.0.0.1:${port}`, outDir: join(dir, "runs"),
+      listen: "127.0.0.1:0", outDir: join(dir, "runs"),
     });
     let done: ExperimentEvent | undefined;
-    for await (const event of experiment.run()) if (event.event === "done") done = event;
+    try {
+      for await (const event of experiment.run()) {
+        if (event.event === "listening") nodes.gate.open(event.url);
+        if (event.event === "done") done = event;
+      }
+    } finally {
+      nodes.gate.shut();
+    }
     assert.ok(done && done.event === "done");
     return done;
   }
@@ -77,7 +80,7 @@ describe("aggregators on non-IID data with real node processes", { timeout: 600_
   describe("with a fourth node that sends its parameters scaled ×100", () => {
     const stop = new AbortController();
     before(() => {
-      const client = createResearcherClient(createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}` }));
+      const client = createResearcherClient(createGrpcTransport({ baseUrl: nodes.url }));
       void runPollLoop({
         client, researcherUrl: "", nodeId: "attacker", name: "attacker", version: "0", signal: stop.signal, log: () => {},
         backoff: { initialMs: 100, maxMs: 500 }, waitSeconds: 5,
@@ -96,7 +99,7 @@ describe("aggregators on non-IID data with real node processes", { timeout: 600_
             const params = task.body.params.map((p) => ({ ...p, data: Float32Array.from(p.data, (v) => v * 100) }));
             return { kind: "train", result: { params, sampleCount: 180, trainLoss: 0.1, seconds: 0 } };
           }
-          return { kind: "error", code: "unsupported", message: "no" };
+          return { kind: "error", code: "invalid_input", message: "no" };
         },
       });
     });

@@ -4,10 +4,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { nodeBin, prepareNodes, researcherBin, stopAll } from "../../scripts/lib/federation.js";
+import { DEADLINE_MS, prepareNodes, researcherBin, startNodes } from "../../scripts/lib/federation.js";
 import { writeTabularCsv } from "../../scripts/lib/synthetic.js";
 
-describe("fbm-researcher datasets", { timeout: 120_000 }, () => {
+describe("fbm-researcher datasets", { timeout: 3 * DEADLINE_MS }, () => {
   const dir = mkdtempSync(join(tmpdir(), "fbm-e2e-ds-"));
   after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -18,25 +18,32 @@ describe("fbm-researcher datasets", { timeout: 120_000 }, () => {
       return path;
     };
     const add = (name: string, tags: string) => ["--type", "csv", "--path", csv(name), "--tags", tags, "--name", name];
-    const homes = prepareNodes(dir, [
+    const homes = await prepareNodes(dir, [
       { name: "alpha", datasets: [add("alpha-heart", "x,heart"), add("alpha-lung", "y")] },
       { name: "beta", datasets: [add("beta-heart", "x,heart,2024"), add("beta-skin", "z")] },
       { name: "gamma", datasets: [add("gamma-lung", "y,lung")] },
     ]);
-    const researcher = spawn(process.execPath, [researcherBin, "datasets", "--tags", "x,heart", "--listen", "127.0.0.1:0", "--wait", "120", "--nodes", "3", "--json"], { stdio: ["ignore", "pipe", "pipe"] });
-    const nodes: ReturnType<typeof spawn>[] = [];
+    // The nodes run first, behind a gate the researcher's address is given to once it listens.
+    const nodes = await startNodes(homes);
     let stdout = "";
     let stderr = "";
-    researcher.stdout!.on("data", (d) => (stdout += d));
-    researcher.stderr!.on("data", (d) => {
-      stderr += d;
-      const url = /Listening on (\S+);/.exec(stderr)?.[1];
-      if (url && nodes.length === 0) {
-        for (const home of homes) nodes.push(spawn(process.execPath, [nodeBin, "--home", home, "serve", "--researcher", url], { stdio: "ignore" }));
-      }
-    });
-    const code = await new Promise<number | null>((done) => researcher.on("exit", done));
-    await stopAll(nodes);
+    let code: number | null;
+    try {
+      const researcher = spawn(process.execPath, [
+        researcherBin, "datasets", "--tags", "x,heart", "--listen", "127.0.0.1:0", "--wait", String(DEADLINE_MS / 1000), "--nodes", "3", "--json",
+      ], { stdio: ["ignore", "pipe", "pipe"] });
+      const deadline = setTimeout(() => researcher.kill("SIGKILL"), DEADLINE_MS + 60_000);
+      researcher.stdout!.on("data", (d) => (stdout += d));
+      researcher.stderr!.on("data", (d) => {
+        stderr += d;
+        const url = /Listening on (\S+);/.exec(stderr)?.[1];
+        if (url) nodes.gate.open(url);
+      });
+      code = await new Promise<number | null>((done) => researcher.on("exit", done));
+      clearTimeout(deadline);
+    } finally {
+      await nodes.stop();
+    }
     assert.equal(code, 0, stderr);
 
     const result = JSON.parse(stdout) as { name: string; datasets: { name: string; tags: string[] }[] }[];

@@ -3,10 +3,10 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { prepareNodes, runFederation, type FederationRun } from "../../scripts/lib/federation.js";
+import { DEADLINE_MS, prepareNodes, runFederation, type FederationRun } from "../../scripts/lib/federation.js";
 import { makeImages, writeIdx, writePngFolder } from "../../scripts/lib/synthetic-images.js";
 
-describe("a CNN trained on two IDX nodes and one PNG-folder node", { timeout: 300_000 }, () => {
+describe("a CNN trained on two IDX nodes and one PNG-folder node", { timeout: 3 * DEADLINE_MS }, () => {
   const dir = mkdtempSync(join(tmpdir(), "fbm-e2e-img-"));
   const size = 12;
   let run: FederationRun;
@@ -20,13 +20,13 @@ describe("a CNN trained on two IDX nodes and one PNG-folder node", { timeout: 30
     });
     const folder = join(dir, "site2-png");
     writePngFolder(folder, makeImages({ count: 150, size, seed: 30 }), size);
-    const homes = prepareNodes(dir, [...idxNodes, { name: "png-2", datasets: [["--type", "images", "--path", folder, "--tags", "shapes"]] }], { planApproval: false });
+    const homes = await prepareNodes(dir, [...idxNodes, { name: "png-2", datasets: [["--type", "images", "--path", folder, "--tags", "shapes"]] }], { planApproval: false });
     const experiment = join(dir, "cnn.yaml");
     writeFileSync(experiment, [
       "name: shapes-cnn",
       "tags: [shapes]",
       "rounds: 3",
-      "nodes: {min: 3, wait: 60s}",
+      "nodes: {min: 3, wait: 5m}",
       "plan:",
       `  data: {input: {height: ${size}, width: ${size}, channels: 1}}`,
       "  model:",

@@ -3,7 +3,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { cli, nodeBin, nodeIdOf, prepareNodes, researcherBin, runFederation, type FederationRun } from "../../scripts/lib/federation.js";
+import {
+  DEADLINE_MS, fbmNode, fbmResearcher, nodeIdOf, prepareNodes, runResearcher, startNodes, type NodeProcesses, type ResearcherRun,
+} from "../../scripts/lib/federation.js";
 import { writeTabularCsv } from "../../scripts/lib/synthetic.js";
 import { fingerprintOfPem } from "../../src/common/certificates.js";
 
@@ -11,8 +13,9 @@ import { fingerprintOfPem } from "../../src/common/certificates.js";
  * Mutual TLS between real processes: a researcher serving HTTPS with an allow-list, and three nodes:
  * one allowed, one whose certificate is not on the list, one that pins another researcher certificate.
  * The operators' steps are the documented commands (cert generate, identity, node allow, config set).
+ * The same three node processes serve two researcher runs: one that needs two nodes, one that needs one.
  */
-describe("mutual TLS between a researcher and node processes (port 0)", { timeout: 180_000 }, () => {
+describe("mutual TLS between a researcher and node processes (port 0)", { timeout: 3 * DEADLINE_MS }, () => {
   const dir = mkdtempSync(join(tmpdir(), "fbm-e2e-mtls-"));
   const trust = join(dir, "researcher");
   const allowList = join(trust, "allowed-nodes.json");
@@ -31,16 +34,17 @@ describe("mutual TLS between a researcher and node processes (port 0)", { timeou
   const fingerprintOf = (home: string) => fingerprintOfPem(readFileSync(join(home, "node.crt"), "utf8"));
   let homes: Record<"allowed" | "stranger" | "misled", string>;
   let researcherFingerprint = "";
-  let refused: FederationRun;
-  let trained: FederationRun;
+  let nodes: NodeProcesses;
+  let refused: ResearcherRun;
+  let trained: ResearcherRun;
 
   before(async () => {
-    researcherFingerprint = JSON.parse(cli(researcherBin, ["cert", "generate", "--out", trust, "--host", "127.0.0.1,localhost", "--json"]).stdout).fingerprint;
-    cli(researcherBin, ["cert", "generate", "--out", join(dir, "impostor")]);
+    researcherFingerprint = JSON.parse((await fbmResearcher("cert", "generate", "--out", trust, "--host", "127.0.0.1,localhost", "--json")).stdout).fingerprint;
+    await fbmResearcher("cert", "generate", "--out", join(dir, "impostor"));
     const csv = join(dir, "site.csv");
     writeTabularCsv(csv, { rows: 60, seed: 1, features: 3, noise: 0 });
     const datasets = [["--type", "csv", "--path", csv, "--tags", "e2e", "--target", "label"]];
-    const [allowed, stranger, misled] = prepareNodes(dir, [
+    const [allowed, stranger, misled] = await prepareNodes(dir, [
       { name: "allowed", datasets, config: [["researcher_fingerprint", researcherFingerprint]] },
       { name: "stranger", datasets, config: [["researcher_cert", join(trust, "researcher.crt")]] },
       { name: "misled", datasets, config: [["researcher_cert", join(dir, "impostor", "researcher.crt")]] },
@@ -48,17 +52,20 @@ describe("mutual TLS between a researcher and node processes (port 0)", { timeou
     homes = { allowed, stranger, misled };
     // The misled node is on the allow-list too: only its pin keeps it away.
     for (const home of [allowed, misled]) {
-      const id = JSON.parse(cli(nodeBin, ["--home", home, "identity", "--json"]).stdout) as { node_id: string; fingerprint: string };
-      cli(researcherBin, ["node", "allow", id.fingerprint, "--node-id", id.node_id, "--allow-list", allowList]);
+      const id = JSON.parse((await fbmNode("--home", home, "identity", "--json")).stdout) as { node_id: string; fingerprint: string };
+      await fbmResearcher("node", "allow", id.fingerprint, "--node-id", id.node_id, "--allow-list", allowList);
     }
-    refused = await runFederation({
-      experiment: experiment("refused", 2, "10s"), homes: [allowed, stranger, misled], outDir: join(dir, "runs"), researcherArgs: tlsArgs, timeoutMs: 90_000,
-    });
-    trained = await runFederation({
-      experiment: experiment("trained", 1, "60s"), homes: [allowed], outDir: join(dir, "runs"), researcherArgs: tlsArgs, timeoutMs: 90_000,
-    });
+    // The nodes run before the researcher starts, so nodes.wait only has to cover connections already made.
+    nodes = await startNodes([allowed, stranger, misled], { https: true });
+    const run = (name: string, min: number, wait: string) =>
+      runResearcher({ experiment: experiment(name, min, wait), outDir: join(dir, "runs"), researcherArgs: tlsArgs, gate: nodes.gate });
+    refused = await run("refused", 2, "10s");
+    trained = await run("trained", 1, "10m");
   });
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  after(async () => {
+    await nodes?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   it("serves https", () => {
     assert.match(refused.events[0]?.url ?? "", /^https:\/\/127\.0\.0\.1:\d+$/);
@@ -66,28 +73,28 @@ describe("mutual TLS between a researcher and node processes (port 0)", { timeou
 
   it("refuses a node whose certificate is not on the allow-list and logs the attempt once", () => {
     const fp = fingerprintOf(homes.stranger);
-    const lines = refused.researcherStderr.split("\n").filter((l) => l.includes(fp));
-    assert.equal(lines.length, 1, refused.researcherStderr);
+    const lines = refused.stderr.split("\n").filter((l) => l.includes(fp));
+    assert.equal(lines.length, 1, refused.stderr);
     assert.match(lines[0], new RegExp(`^Refused node ${fp} from 127\\.0\\.0\\.1 \\(claiming node id ${nodeIdOf(homes.stranger)}\\): its certificate is not on the allow-list`));
-    assert.match(refused.nodeLogs[homes.stranger], /unauthenticated.*is not on the researcher's allow-list/i);
+    assert.match(nodes.logs[homes.stranger], /unauthenticated.*is not on the researcher's allow-list/i);
   });
 
   it("a node pinning another researcher certificate refuses to connect, and says so", () => {
-    const log = refused.nodeLogs[homes.misled];
+    const log = nodes.logs[homes.misled];
     const pinned = fingerprintOfPem(readFileSync(join(dir, "impostor", "researcher.crt"), "utf8"));
-    assert.ok(log.includes(`Refusing the researcher at ${refused.events[0].url}: its certificate ${researcherFingerprint} does not match the pinned ${pinned}.`), log);
+    assert.ok(log.includes(`Refusing the researcher at ${nodes.url}: its certificate ${researcherFingerprint} does not match the pinned ${pinned}.`), log);
     assert.doesNotMatch(log, /Connected to researcher/);
   });
 
   it("fails the run for lack of nodes: only the allowed node connected", () => {
-    assert.equal(refused.code, 1, refused.researcherStderr);
+    assert.equal(refused.code, 1, refused.stderr);
     const connected = refused.events.filter((e) => e.event === "node" && e.state === "connected").map((e) => e.name);
     assert.deepEqual(connected, ["allowed"]);
-    assert.match(refused.researcherStderr.trimEnd().split("\n").at(-1) ?? "", /^Error: Only 1 of the 2 nodes needed/);
+    assert.match(refused.stderr.trimEnd().split("\n").at(-1) ?? "", /^Error: Only 1 of the 2 nodes needed/);
   });
 
   it("an allowed node trains to done over mutual TLS", () => {
-    assert.equal(trained.code, 0, trained.researcherStderr);
+    assert.equal(trained.code, 0, trained.stderr);
     const done = trained.events.at(-1);
     assert.equal(done?.event, "done");
     const round = trained.events.find((e) => e.event === "round");

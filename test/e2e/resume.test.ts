@@ -1,48 +1,28 @@
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { after, before, describe, it } from "node:test";
-import { freePort, nodeBin, prepareNodes, researcherBin, stopAll } from "../../scripts/lib/federation.js";
+import { DEADLINE_MS, prepareNodes, runResearcher, startNodes, type NodeProcesses } from "../../scripts/lib/federation.js";
 import { writeTabularCsv } from "../../scripts/lib/synthetic.js";
 
-
-/** Runs `fbm-researcher` with --json; `killAfter` SIGKILLs it once that round's event is printed. */
-async function researcher(args: string[], killAfter?: number): Promise<{ code: number | null; events: any[]; stderr: string }> {
-  const child = spawn(process.execPath, [researcherBin, ...args, "--json"], { stdio: ["ignore", "pipe", "pipe"] });
-  let stderr = "";
-  child.stderr!.on("data", (d) => (stderr += d));
-  const exited = new Promise<number | null>((done) => child.on("exit", (code) => done(code)));
-  const events: any[] = [];
-  for await (const line of createInterface({ input: child.stdout! })) {
-    const event = JSON.parse(line);
-    events.push(event);
-    if (event.event === "round" && event.round === killAfter) child.kill("SIGKILL");
-  }
-  return { code: await exited, events, stderr };
-}
-
-describe("--resume after the researcher process is killed", { timeout: 300_000 }, () => {
+describe("--resume after the researcher process is killed", { timeout: 3 * DEADLINE_MS }, () => {
   const dir = mkdtempSync(join(tmpdir(), "fbm-e2e-resume-"));
-  let nodes: ChildProcess[] = [];
-  let port = 0;
+  let nodes: NodeProcesses;
   const experiment = join(dir, "experiment.yaml");
 
   before(async () => {
-    port = await freePort();
-    const homes = prepareNodes(dir, [0, 1].map((i) => {
+    const homes = await prepareNodes(dir, [0, 1].map((i) => {
       const path = join(dir, `site-${i}.csv`);
       writeTabularCsv(path, { rows: 200, seed: 60 + i, features: 4 });
       return { name: `site-${i}`, datasets: [["--type", "csv", "--path", path, "--tags", "resume", "--target", "label"]] };
     }), { planApproval: false });
-    nodes = homes.map((home) => spawn(process.execPath, [nodeBin, "--home", home, "serve", "--researcher", `http://127.0.0.1:${port}`], { stdio: "ignore" }));
+    nodes = await startNodes(homes);
     writeFileSync(experiment, [
       "name: resumable",
       "tags: [resume]",
       "rounds: 4",
-      "nodes: {min: 2, wait: 90s}",
+      "nodes: {min: 2, wait: 5m}",
       "plan:",
       "  data: {target: label, normalize: minmax}",
       "  model: [{dense: {units: 6, activation: tanh}}, {dropout: {rate: 0.2}}, {dense: {units: 1, activation: sigmoid}}]",
@@ -53,23 +33,27 @@ describe("--resume after the researcher process is killed", { timeout: 300_000 }
     ].join("\n"));
   });
   after(async () => {
-    await stopAll(nodes);
+    await nodes?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 
   it("ends with the same weights as a run that was never interrupted", async () => {
-    const listen = ["--listen", `127.0.0.1:${port}`];
-    const straight = await researcher([experiment, ...listen, "--out", join(dir, "straight")]);
+    // A run killed (SIGKILL) once round `killAfter` is announced: the breakpoint is then on disk.
+    const run = (out: string, options: { resume?: boolean; killAfter?: number } = {}) => runResearcher({
+      experiment, outDir: join(dir, out), researcherArgs: options.resume ? ["--resume"] : [], gate: nodes.gate,
+      killWhen: (e) => e.event === "round" && e.round === options.killAfter,
+    });
+    const straight = await run("straight");
     assert.equal(straight.code, 0, straight.stderr);
 
-    const interrupted = await researcher([experiment, ...listen, "--out", join(dir, "interrupted")], 2);
+    const interrupted = await run("interrupted", { killAfter: 2 });
     assert.equal(interrupted.code, null, "killed by SIGKILL");
     assert.deepEqual(interrupted.events.filter((e) => e.event === "round").map((e) => e.round), [1, 2]);
 
-    const refused = await researcher([experiment, ...listen, "--out", join(dir, "interrupted")]);
+    const refused = await run("interrupted");
     assert.equal(refused.code, 2, "an existing run folder needs --resume");
 
-    const resumed = await researcher([experiment, ...listen, "--out", join(dir, "interrupted"), "--resume"]);
+    const resumed = await run("interrupted", { resume: true });
     assert.equal(resumed.code, 0, resumed.stderr);
     assert.deepEqual(resumed.events.filter((e) => e.event === "round").map((e) => e.round), [3, 4]);
 

@@ -4,7 +4,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpat
 import { tmpdir } from "node:os";
 import { delimiter, dirname, join, relative } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { cli, runFederation } from "../../scripts/lib/federation.js";
+import { DEADLINE_MS, cli, runFederation } from "../../scripts/lib/federation.js";
 import { buildExecutables, exeSuffix, repo, targets } from "../../scripts/lib/sea-build.js";
 import { executablesAreFresh } from "../../scripts/lib/sea-fresh.js";
 import { writeTabularCsv } from "../../scripts/lib/synthetic.js";
@@ -17,7 +17,7 @@ function ancestors(dir: string): string[] {
 
 const supported = process.platform === "linux" || process.platform === "darwin";
 
-describe("the single executables, copied alone into an empty folder outside the repo", { timeout: 420_000, skip: !supported && "SEA build tested on Linux/macOS" }, () => {
+describe("the single executables, copied alone into an empty folder outside the repo", { timeout: 4 * DEADLINE_MS, skip: !supported && "SEA build tested on Linux/macOS" }, () => {
   const dir = realpathSync(mkdtempSync(join(tmpdir(), "fbm-sea-")));
   const fbmNode = join(dir, "fbm-node");
   const fbmResearcher = join(dir, "fbm-researcher");
@@ -62,7 +62,7 @@ describe("the single executables, copied alone into an empty folder outside the 
     });
     const experiment = join(dir, "tabular.yaml");
     writeFileSync(experiment, [
-      "name: tabular", "tags: [sea-csv]", "rounds: 2", "nodes: {min: 2, wait: 60s}",
+      "name: tabular", "tags: [sea-csv]", "rounds: 2", "nodes: {min: 2, wait: 5m}",
       "plan:", "  data: {target: label, normalize: standard}",
       "  model: [{dense: {units: 8, activation: relu}}, {dense: {units: 1, activation: sigmoid}}]",
       "  loss: binaryCrossentropy", "  optimizer: {name: adam, learning_rate: 0.05}",
@@ -92,7 +92,7 @@ describe("the single executables, copied alone into an empty folder outside the 
     });
     const experiment = join(dir, "cnn.yaml");
     writeFileSync(experiment, [
-      "name: cnn", "tags: [sea-idx]", "rounds: 2", "nodes: {min: 2, wait: 60s}",
+      "name: cnn", "tags: [sea-idx]", "rounds: 2", "nodes: {min: 2, wait: 5m}",
       "plan:", `  data: {input: {height: ${size}, width: ${size}, channels: 1}}`,
       "  model:",
       "    - conv2d: {filters: 16, kernelSize: 3, activation: relu, padding: same}",

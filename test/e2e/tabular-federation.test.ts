@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { cli, prepareNodes, researcherBin, runFederation, type FederationRun } from "../../scripts/lib/federation.js";
+import { DEADLINE_MS, fbmResearcher, prepareNodes, runFederation, type FederationRun } from "../../scripts/lib/federation.js";
 import { writeTabularCsv } from "../../scripts/lib/synthetic.js";
 import { readSafetensors } from "../support/safetensors-reader.js";
 
@@ -15,15 +15,17 @@ function files(dir: string): string[] {
   });
 }
 
-describe("a researcher and two node processes over HTTP/2 (port 0)", { timeout: 240_000 }, () => {
+describe("a researcher and two node processes over HTTP/2 (port 0)", { timeout: 3 * DEADLINE_MS }, () => {
   const dir = mkdtempSync(join(tmpdir(), "fbm-e2e-"));
   const csvs = [join(dir, "site-one-private.csv"), join(dir, "site-two-private.csv")];
   const trace = join(dir, "trace.jsonl");
   let run: FederationRun;
 
   before(async () => {
-    csvs.forEach((path, i) => writeTabularCsv(path, { rows: 400, seed: i + 1, features: 4, noise: 0 }));
-    const homes = prepareNodes(dir, csvs.map((path, i) => ({
+    csvs.forEach((path, i) => {
+      writeTabularCsv(path, { rows: 400, seed: i + 1, features: 4, noise: 0 });
+    });
+    const homes = await prepareNodes(dir, csvs.map((path, i) => ({
       name: `node-${i}`,
       datasets: [["--type", "csv", "--path", path, "--tags", "e2e,tabular", "--target", "label"]],
     })), { planApproval: false });
@@ -32,7 +34,7 @@ describe("a researcher and two node processes over HTTP/2 (port 0)", { timeout: 
       "name: separable",
       "tags: [e2e]",
       "rounds: 3",
-      "nodes: {min: 2, wait: 60s}",
+      "nodes: {min: 2, wait: 5m}",
       "plan:",
       "  data: {target: label, normalize: standard}",
       "  model: [{dense: {units: 8, activation: relu}}, {dense: {units: 1, activation: sigmoid}}]",
@@ -69,15 +71,15 @@ describe("a researcher and two node processes over HTTP/2 (port 0)", { timeout: 
     assert.ok(last.metrics.local.accuracy > 0.9, JSON.stringify(last.metrics));
   });
 
-  it("exports a model that `fbm-researcher evaluate` scores and `predict` applies on a local file", () => {
+  it("exports a model that `fbm-researcher evaluate` scores and `predict` applies on a local file", async () => {
     const done = run.events.at(-1)!;
     const heldOut = join(dir, "held-out.csv");
     writeTabularCsv(heldOut, { rows: 200, seed: 99, features: 4, noise: 0 });
-    const { stdout } = cli(researcherBin, ["evaluate", "--model", done.model, "--data", heldOut, "--json"]);
+    const { stdout } = await fbmResearcher("evaluate", "--model", done.model, "--data", heldOut, "--json");
     const result = JSON.parse(stdout);
     assert.equal(result.samples, 200);
     assert.ok(result.metrics.accuracy > 0.9, stdout);
-    const predicted = JSON.parse(cli(researcherBin, ["predict", "--model", done.model, "--data", heldOut, "--json"]).stdout);
+    const predicted = JSON.parse((await fbmResearcher("predict", "--model", done.model, "--data", heldOut, "--json")).stdout);
     assert.equal(predicted.outputs, 1);
     assert.equal(predicted.predictions.length, 200);
     assert.ok(predicted.predictions.every((p: number) => p >= 0 && p <= 1));

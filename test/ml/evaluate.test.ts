@@ -38,13 +38,17 @@ describe("predict", () => {
     const result = await predict({ plan: logisticPlan(), data: rows, params: handWeights() });
     assert.equal(result.rows, 3);
     assert.equal(result.outputs, 1);
-    [2, -1, -2].forEach((z, i) => assert.ok(Math.abs(result.values[i] - sigmoid(z)) < 1e-6));
+    [2, -1, -2].forEach((z, i) => {
+      assert.ok(Math.abs(result.values[i] - sigmoid(z)) < 1e-6);
+    });
   });
 
   it("applies the normalization to rows first", async () => {
     const normalization = { method: "standard" as const, columns: rows.features, shift: [1, 0, 0, 0], scale: [1, 1, 1, 1] };
     const result = await predict({ plan: logisticPlan(), data: rows, params: handWeights(), normalization });
-    [1, -2, -3].forEach((z, i) => assert.ok(Math.abs(result.values[i] - sigmoid(z)) < 1e-6));
+    [1, -2, -3].forEach((z, i) => {
+      assert.ok(Math.abs(result.values[i] - sigmoid(z)) < 1e-6);
+    });
   });
 
   it("predicts in batches: many rows give the same values as a model called on all at once", async () => {

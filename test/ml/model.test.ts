@@ -32,7 +32,7 @@ describe("buildModel", () => {
     const c = buildModel(logisticPlan(), [4], { seed: 2 });
     assert.deepEqual(getParams(a), getParams(b));
     assert.notDeepEqual(getParams(a)[0].data, getParams(c)[0].data);
-    [a, b, c].forEach((m) => m.dispose());
+    for (const m of [a, b, c]) m.dispose();
   });
 
   it("builds every allowed layer, images in and one row of class scores out", () => {

@@ -22,7 +22,9 @@ describe("trainLocal with a SCAFFOLD gradient correction", () => {
       const before = plain.params.find((q) => q.name === p.name)!;
       const c = correction.find((q) => q.name === p.name);
       // Both runs take their one step from the same weights with the same batch: only −0.1 × c differs.
-      p.data.forEach((v, i) => assert.ok(Math.abs(v - before.data[i] - (c ? -0.1 * c.data[i] : 0)) < 1e-6, `${p.name}[${i}]`));
+      p.data.forEach((v, i) => {
+        assert.ok(Math.abs(v - before.data[i] - (c ? -0.1 * c.data[i] : 0)) < 1e-6, `${p.name}[${i}]`);
+      });
     }
   });
 

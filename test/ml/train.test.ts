@@ -16,7 +16,11 @@ before(() => selectBackend({ prefer: "cpu" }));
 const data = separableData(200);
 function distance(a: NamedTensor[], b: NamedTensor[]): number {
   let sum = 0;
-  a.forEach((p, i) => p.data.forEach((v, j) => (sum += (v - b[i].data[j]) ** 2)));
+  a.forEach((p, i) => {
+    p.data.forEach((v, j) => {
+      sum += (v - b[i].data[j]) ** 2;
+    });
+  });
   return Math.sqrt(sum);
 }
 const rowsOf = (d: Dataset, rows: Int32Array): Dataset => ({

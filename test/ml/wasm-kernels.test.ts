@@ -232,7 +232,9 @@ describe("training a CNN on wasm", () => {
     assertClose([wasm.loss], [cpu.loss], "loss");
     assert.equal(wasm.grads.length, 10);
     // Biases right before batch normalization have a true gradient of 0: both backends give ~1e-8 noise.
-    cpu.grads.forEach((g, i) => assertClose(wasm.grads[i], g, `gradient of weight ${i}`, 1e-6));
+    cpu.grads.forEach((g, i) => {
+      assertClose(wasm.grads[i], g, `gradient of weight ${i}`, 1e-6);
+    });
   });
 
   it("lowers the loss in a few optimizer steps", async () => {

@@ -66,7 +66,9 @@ describe("fbm-node CLI", () => {
   const idx = (name: string, magic: number, dims: number[], data: number[]) => {
     const header = Buffer.alloc(4 + 4 * dims.length);
     header.writeUInt32BE(magic, 0);
-    dims.forEach((d, i) => header.writeUInt32BE(d, 4 + 4 * i));
+    dims.forEach((d, i) => {
+      header.writeUInt32BE(d, 4 + 4 * i);
+    });
     const path = join(root, name);
     writeFileSync(path, Buffer.concat([header, Buffer.from(data)]));
     return path;
@@ -124,7 +126,9 @@ describe("fbm-node CLI", () => {
     const idxFile = (name: string, magic: number, dims: number[], data: number[]) => {
       const header = Buffer.alloc(4 + 4 * dims.length);
       header.writeUInt32BE(magic, 0);
-      dims.forEach((d, i) => header.writeUInt32BE(d, 4 + 4 * i));
+      dims.forEach((d, i) => {
+      header.writeUInt32BE(d, 4 + 4 * i);
+    });
       const path = join(root, name);
       writeFileSync(path, Buffer.concat([header, Buffer.from(data)]));
       return path;

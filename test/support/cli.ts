@@ -1,6 +1,6 @@
 import type { CliIo } from "../../src/common/cli.js";
 import { runNodeCli } from "../../src/node/cli.js";
-import { runResearcherCli } from "../../src/researcher/cli.js";
+import { runResearcherCli } from "../../src/researcher/cli/program.js";
 
 export interface CliResult {
   code: number;

@@ -85,6 +85,12 @@ describe("reply codec", () => {
   it("rejects an empty reply stream", async () => {
     await assert.rejects(decodeReply(stream([])), /empty/);
   });
+
+  it("reads an error code it does not know as \"failed\", keeping the code in the message", async () => {
+    const unknown = { kind: "error", code: "dataset_changed", message: "gone" } as unknown as ReplyEnvelope["body"]; // a node of another version
+    const reply = await decodeReply(stream(encodeReply({ taskId: "t6", nodeId: "n1", body: unknown })));
+    assert.deepEqual(reply.body, { kind: "error", code: "failed", message: 'gone (code "dataset_changed")', planId: undefined });
+  });
 });
 
 describe("feedback codec", () => {

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { open } from "node:fs/promises";
 import { parse, type Options } from "csv-parse";
-import { InputError } from "../../common/errors.js";
+import { errorMessage, InputError } from "../../common/errors.js";
 import { checkFile, readerContext, type ReadAction } from "./reader-errors.js";
 
 /** Column types of a numeric CSV: `int64` when every cell is written as an integer, else `float64`. */
@@ -89,8 +89,7 @@ export async function scanCsv(path: string, action: ReadAction, handlers: CsvSca
     if (error instanceof RecordProblem) {
       throw new InputError(`${context}: ${error.describe(await lineOfRecord(path, options, error.record))}`);
     }
-    const message = error instanceof Error ? error.message : String(error);
-    throw new InputError(`${context}: ${message.replace(/\s+/g, " ")}`, { cause: error });
+    throw new InputError(`${context}: ${errorMessage(error).replace(/\s+/g, " ")}`, { cause: error });
   }
   if (columns === undefined) throw new InputError(`${context}: the file is empty; a header row naming the columns is required`);
   if (records === 1) throw new InputError(`${context}: the file has a header but no data rows`);

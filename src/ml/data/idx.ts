@@ -2,7 +2,7 @@ import { createReadStream } from "node:fs";
 import { open, readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { createGunzip } from "node:zlib";
-import { InputError } from "../../common/errors.js";
+import { errorMessage, InputError } from "../../common/errors.js";
 import type { Dataset } from "../types.js";
 import { fingerprintFiles } from "./fingerprint.js";
 import { checkFile, readerContext, type ReadAction } from "./reader-errors.js";
@@ -129,7 +129,7 @@ async function gunzipIdx(path: string, magic: number, context: string): Promise<
     }
   } catch (error) {
     if (error instanceof InputError) throw error;
-    throw new InputError(`${context}: the gzip data is corrupt or truncated (${(error as Error).message})`);
+    throw new InputError(`${context}: the gzip data is corrupt or truncated (${errorMessage(error)})`);
   }
   return out ? { bytes: out, length } : { bytes: head, length: head.length };
 }

@@ -1,6 +1,6 @@
 import { readdir, readFile } from "node:fs/promises";
 import { extname, join } from "node:path";
-import { InputError } from "../../common/errors.js";
+import { errorMessage, InputError } from "../../common/errors.js";
 import type { Dataset } from "../types.js";
 import { fingerprintFiles } from "./fingerprint.js";
 import { decodeImage, resizeInto, type ImageSize, type RgbaImage } from "./image-pixels.js";
@@ -105,7 +105,7 @@ async function readImage(path: string, dir: string, action: ReadAction): Promise
   try {
     return decodeImage(await readFile(path));
   } catch (error) {
-    const reason = (error instanceof Error ? error.message : String(error)).replace(/\s+/g, " ");
+    const reason = errorMessage(error).replace(/\s+/g, " ");
     throw new InputError(`${readerContext(action, dir)}: image "${path}" cannot be decoded (${reason})`);
   }
 }

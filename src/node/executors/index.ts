@@ -1,4 +1,4 @@
-import { FbmError } from "../../common/errors.js";
+import { errorMessage, errorStack, FbmError } from "../../common/errors.js";
 import { toDatasetInfo } from "../catalogue.js";
 import type { TaskExecutor } from "../poll-loop.js";
 import type { NodeRuntime } from "./runtime.js";
@@ -25,9 +25,9 @@ export function createExecutor(runtime: NodeRuntime): TaskExecutor {
       }
     } catch (error) {
       if (context.signal.aborted) return { kind: "error", code: "node_stopping", message: "The node is shutting down" };
-      const message = error instanceof Error ? error.message : String(error);
+      const message = errorMessage(error);
       const code = error instanceof FbmError ? (error.exitCode === 2 ? "invalid_input" : "failed") : "internal";
-      if (code === "internal") runtime.log(`Unexpected error in a ${body.kind} task: ${error instanceof Error ? error.stack : message}`);
+      if (code === "internal") runtime.log(`Unexpected error in a ${body.kind} task: ${errorStack(error)}`);
       return { kind: "error", code, message };
     }
   };

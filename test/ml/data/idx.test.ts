@@ -13,7 +13,9 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 function idx(name: string, dims: number[], data: number[], options: { gzip?: boolean; magic?: number } = {}): string {
   const header = Buffer.alloc(4 + 4 * dims.length);
   header.writeUInt32BE(options.magic ?? 0x00000800 + dims.length, 0);
-  dims.forEach((d, i) => header.writeUInt32BE(d, 4 + 4 * i));
+  dims.forEach((d, i) => {
+    header.writeUInt32BE(d, 4 + 4 * i);
+  });
   const bytes = Buffer.concat([header, Buffer.from(data)]);
   const path = join(dir, name);
   writeFileSync(path, options.gzip ? gzipSync(bytes) : bytes);

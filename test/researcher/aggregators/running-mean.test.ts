@@ -32,7 +32,11 @@ describe("createRunningMean", () => {
       for (const u of updates) mean.add(u.params, u.samples);
       const full = aggregator.aggregate({ round: 1, global, updates, state: {} });
       const folded = aggregator.aggregate({ round: 1, global, updates: [mean.result()], state: {} });
-      full.params.forEach((t, i) => t.forEach((v, k) => assert.ok(Math.abs(v - folded.params[i][k]) < 1e-6)));
+      full.params.forEach((t, i) => {
+        t.forEach((v, k) => {
+          assert.ok(Math.abs(v - folded.params[i][k]) < 1e-6);
+        });
+      });
     });
   }
 

@@ -767,7 +767,7 @@ export const TrainReplySchema: GenMessage<TrainReply> = /*@__PURE__*/
  */
 export type ErrorReply = Message<"fbm.v1.ErrorReply"> & {
   /**
-   * Machine-readable reason, e.g. "plan_not_approved", "dataset_changed", "invalid_plan".
+   * Machine-readable reason: one of the codes in src/wire/error-codes.ts, e.g. "plan_not_approved".
    *
    * @generated from field: string code = 1;
    */

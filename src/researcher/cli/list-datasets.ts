@@ -1,0 +1,62 @@
+import { InputError } from "../../common/errors.js";
+import type { DatasetInfo } from "../../wire/index.js";
+import { createHub } from "../server/hub.js";
+import { startServer, type ResearcherTls } from "../server/server.js";
+
+export interface NodeDatasets {
+  node: string;
+  name: string;
+  datasets: DatasetInfo[];
+}
+
+/**
+ * `fbm-researcher datasets`: serve for `waitSeconds` (or until `nodes` nodes answered), ask every node
+ * that connects for its datasets (matching `tags`, or all), and return them per node. What nodes send
+ * carries no paths.
+ */
+export async function listDatasets(options: {
+  tags: string[];
+  listen: string;
+  waitSeconds: number;
+  /** Stop waiting once this many nodes answered. */
+  nodes?: number;
+  /** Serve HTTPS with mutual TLS (see startServer). */
+  tls?: ResearcherTls;
+  signal?: AbortSignal;
+  log?: (line: string) => void;
+}): Promise<NodeDatasets[]> {
+  if (!(options.waitSeconds > 0)) throw new InputError(`Invalid --wait "${options.waitSeconds}": give a number of seconds above 0`);
+  const hub = createHub({ pollWindowMs: 5000 });
+  const server = await startServer({ listen: options.listen, hub, tls: options.tls, log: options.log });
+  options.log?.(`Listening on ${server.url}; collecting datasets for ${options.waitSeconds} s`);
+  const results = new Map<string, Promise<NodeDatasets | undefined>>();
+  let answered = 0;
+  let enough = () => {};
+  const ask = (nodeId: string, name: string) => {
+    if (results.has(nodeId)) return;
+    const body = options.tags.length ? { kind: "search" as const, tags: options.tags } : { kind: "list" as const };
+    results.set(nodeId, hub.send(nodeId, body, { timeoutMs: options.waitSeconds * 1000 + 5000 }).then(
+      (reply) => {
+        if (reply.kind !== "datasets") return undefined;
+        if (++answered >= (options.nodes ?? Infinity)) enough();
+        return { node: nodeId, name, datasets: reply.datasets };
+      },
+      () => undefined,
+    ));
+  };
+  hub.on("node", ({ state, node }) => state === "connected" && ask(node.nodeId, node.name));
+  try {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, options.waitSeconds * 1000);
+      enough = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      options.signal?.addEventListener("abort", enough, { once: true });
+    });
+    const settled = await Promise.all(results.values());
+    return settled.filter((r): r is NodeDatasets => r !== undefined).sort((a, b) => a.name.localeCompare(b.name));
+  } finally {
+    await server.close();
+  }
+}

@@ -1,0 +1,6 @@
+import { runResearcherCli } from "./program.js";
+
+/** Entry point of `fbm-researcher`: the only place that exits the process (after output is flushed). */
+const code = await runResearcherCli(process.argv.slice(2));
+await Promise.all([process.stdout, process.stderr].map((stream) => new Promise((done) => stream.write("", done))));
+process.exit(code);

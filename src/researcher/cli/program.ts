@@ -1,0 +1,104 @@
+import { Command } from "@commander-js/extra-typings";
+import { inheritSettings, processIo, runProgram, withStopSignal, type CliIo } from "../../common/cli.js";
+import { errorMessage, InputError, Interrupted } from "../../common/errors.js";
+import { printVersion, versionOption } from "../../common/version-option.js";
+import { versionText } from "../../ml/backend-probe.js";
+import { createProgressPrinter } from "./progress-printer.js";
+import { modelCommands } from "./model-commands.js";
+import { tlsFromFlags, trustCommands } from "./trust-commands.js";
+
+// Commands load their heavy modules (TensorFlow.js, the server) on use, so --help stays fast.
+
+/** The `fbm-researcher` program; never exits the process (see runResearcherCli). */
+export function createResearcherCli(io: CliIo = processIo): Command<any, any, any> {
+  const program = new Command("fbm-researcher")
+    .description("The fbm researcher: serves nodes, runs federated experiments, evaluates exported models")
+    .addOption(versionOption()).on("option:version", printVersion(io, versionText))
+    .option("--json", "machine output on stdout (JSON Lines for runs)")
+    .option("--debug", "print stack traces with errors")
+    .exitOverride()
+    .enablePositionalOptions()
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr, outputError: () => {} })
+    .argument("[experiment]", "experiment YAML file to run")
+    .option("--listen <host:port>", "address nodes connect to", "127.0.0.1:50051")
+    .option("--out <dir>", "parent folder of the run folder <out>/<name>/", "runs")
+    .option("--resume", "continue the run folder's last complete round")
+    .option("--trace <file>", "append every message received from nodes to FILE (JSON lines, parameters as shapes)")
+    .option("--cert <file>", "serve HTTPS with this certificate (fbm-researcher cert generate); nodes need mutual TLS")
+    .option("--key <file>", "private key of --cert")
+    .option("--allow-list <file>", "node certificates accepted with --cert (default: fbm-researcher/allowed-nodes.json)")
+    .action(async (file, options) => {
+      if (!file) {
+        program.help({ error: true });
+        return;
+      }
+      const tls = tlsFromFlags(options);
+      const { loadExperiment } = await import("../run/config.js");
+      const { createExperiment } = await import("../run/experiment.js");
+      const { selectBackend } = await import("../../ml/backend.js");
+      const config = await loadExperiment(file);
+      const { parseListen } = await import("../server/server.js");
+      parseListen(options.listen); // bad input fails before anything is loaded or written
+      const json = program.opts().json === true;
+      const print = createProgressPrinter(io.stderr, { isTty: io.isTty });
+      await selectBackend({ log: json ? undefined : (line) => io.stderr(`${line}\n`) });
+      await withStopSignal(io.signal, async (signal) => {
+        const experiment = createExperiment(config, {
+          listen: options.listen, outDir: options.out, resume: options.resume === true, signal, traceFile: options.trace,
+          tls, log: (line) => io.stderr(`${line}\n`),
+        });
+        try {
+          for await (const event of experiment.run()) {
+            if (json) {
+              if (event.event !== "progress") io.stdout(`${JSON.stringify(event)}\n`);
+            } else print(event);
+          }
+        } catch (error) {
+          if (signal.aborted) throw new Interrupted("Interrupted: the run folder keeps the last complete round (continue with --resume)");
+          if (json) io.stdout(`${JSON.stringify({ event: "error", message: errorMessage(error) })}\n`);
+          throw error;
+        }
+      });
+    });
+
+  program
+    .command("datasets")
+    .description("serve until nodes answer, then print the datasets they hold (never paths)")
+    .option("--tags <a,b>", "only datasets carrying all these tags")
+    .option("--listen <host:port>", "address nodes connect to", "127.0.0.1:50051")
+    .option("--wait <seconds>", "how long to collect answers from nodes", "10")
+    .option("--nodes <n>", "stop waiting once this many nodes answered")
+    .option("--json", "print one JSON array (per node: id, name, datasets) on stdout")
+    .option("--cert <file>", "serve HTTPS with this certificate; nodes need mutual TLS")
+    .option("--key <file>", "private key of --cert")
+    .option("--allow-list <file>", "node certificates accepted with --cert (default: fbm-researcher/allowed-nodes.json)")
+    .action(async (options) => {
+      const tls = tlsFromFlags(options);
+      const tags = options.tags ? options.tags.split(",").map((t) => t.trim()).filter(Boolean) : [];
+      const { listDatasets } = await import("./list-datasets.js");
+      const result = await withStopSignal(io.signal, (signal) =>
+        listDatasets({ tags, listen: options.listen, waitSeconds: Number(options.wait), nodes: options.nodes === undefined ? undefined : positiveInt(options.nodes, "--nodes"), tls, signal, log: (l) => io.stderr(`${l}\n`) }));
+      if (options.json || program.opts().json) io.stdout(`${JSON.stringify(result)}\n`);
+      else {
+        for (const node of result) {
+          io.stderr(`${node.name} (${node.node}): ${node.datasets.length} dataset(s)\n`);
+          for (const d of node.datasets) io.stderr(`  ${d.id}  ${d.name}  ${d.type}  [${d.tags.join(", ")}]  ${d.sampleCount} samples  shape [${d.shape.join(", ")}]\n`);
+        }
+      }
+    });
+
+  for (const command of modelCommands(io, () => program.opts())) program.addCommand(command);
+  for (const command of trustCommands(io, () => program.opts())) program.addCommand(command);
+  inheritSettings(program);
+  return program;
+}
+
+function positiveInt(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InputError(`Invalid ${flag} "${value}": give a whole number above 0`);
+  return n;
+}
+
+export function runResearcherCli(argv: string[], io: CliIo = processIo): Promise<number> {
+  return runProgram(createResearcherCli(io), argv, io);
+}

@@ -1,6 +1,0 @@
-import { runResearcherCli } from "./cli.js";
-
-/** Entry point of `fbm-researcher`: the only place that exits the process (after output is flushed). */
-const code = await runResearcherCli(process.argv.slice(2));
-await Promise.all([process.stdout, process.stderr].map((stream) => new Promise((done) => stream.write("", done))));
-process.exit(code);

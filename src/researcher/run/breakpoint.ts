@@ -1,0 +1,41 @@
+import { RuntimeFailure } from "../../common/errors.js";
+import type { Normalization } from "../../ml/types.js";
+import type { AggregatorState } from "../aggregators/index.js";
+import { decodeParams, encodeParams } from "./params-json.js";
+import type { RunInputs, TrainingState } from "./run-context.js";
+import type { RunFolder } from "./run-folder.js";
+
+/** state.json: everything needed to continue as if never stopped. */
+interface Breakpoint {
+  version: 1;
+  planId: string;
+  round: number;
+  params: ReturnType<typeof encodeParams>;
+  aggregatorState: AggregatorState;
+  normalization?: Normalization;
+  sampleShape: number[];
+  features?: string[];
+  history: unknown[];
+}
+
+/** The run folder's breakpoint, if any; throws RuntimeFailure when it was saved for another plan. */
+export async function readBreakpoint(folder: RunFolder, planId: string): Promise<{ inputs: RunInputs; training: TrainingState } | undefined> {
+  const saved = await folder.readState<Breakpoint>();
+  if (!saved) return undefined;
+  if (saved.planId !== planId) {
+    throw new RuntimeFailure(`Cannot resume ${folder.dir}: it was trained with another plan (${saved.planId.slice(0, 12)}), this experiment's plan is ${planId.slice(0, 12)}`);
+  }
+  return {
+    inputs: { sampleShape: saved.sampleShape, features: saved.features, normalization: saved.normalization },
+    training: { round: saved.round, global: decodeParams(saved.params), aggregatorState: saved.aggregatorState, history: saved.history },
+  };
+}
+
+/** Saves history.jsonl and state.json after a complete round. */
+export async function writeBreakpoint(folder: RunFolder, planId: string, inputs: RunInputs, training: TrainingState): Promise<void> {
+  await folder.writeHistory(training.history);
+  await folder.writeState({
+    version: 1, planId, round: training.round, params: encodeParams(training.global), aggregatorState: training.aggregatorState,
+    normalization: inputs.normalization, sampleShape: inputs.sampleShape, features: inputs.features, history: training.history,
+  } satisfies Breakpoint);
+}

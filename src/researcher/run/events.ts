@@ -1,0 +1,43 @@
+import type { ReplyErrorCode } from "../../wire/index.js";
+import type { TaskFailureReason } from "../server/hub-error.js";
+
+/** The events a run yields; `--json` prints each as one line (README.md, Using it, lists them). */
+
+export interface NodeResult {
+  node: string;
+  name: string;
+  samples: number;
+  loss: number;
+  seconds: number;
+  global?: Record<string, number>;
+  local?: Record<string, number>;
+}
+
+/** Why a node's task failed: the code of the node's error reply, or why the researcher gave up on it. */
+export type FailureCode = ReplyErrorCode | TaskFailureReason;
+
+export interface NodeFailure {
+  node: string;
+  name: string;
+  code: FailureCode;
+  message: string;
+}
+
+export type ExperimentEvent =
+  | { event: "listening"; url: string }
+  | { event: "node"; state: "connected" | "lost"; node: string; name: string }
+  | { event: "datasets"; nodes: { node: string; name: string; dataset: string; samples: number }[] }
+  | { event: "normalization"; method: string; columns: string[] }
+  | { event: "progress"; round: number; node: string; name: string; epoch: number; step: number; total_steps: number; loss: number }
+  | {
+      event: "round";
+      round: number;
+      rounds: number;
+      nodes: NodeResult[];
+      failed: NodeFailure[];
+      loss: number;
+      metrics: { global?: Record<string, number>; local?: Record<string, number> };
+      seconds: number;
+    }
+  | { event: "error"; message: string; round?: number; node?: string; code?: FailureCode; plan?: string }
+  | { event: "done"; rounds: number; metrics: Record<string, number>; model: string; run: string };

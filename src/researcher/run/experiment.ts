@@ -1,0 +1,166 @@
+import { createChannel } from "../../common/channel.js";
+import { saveModel } from "../../ml/export.js";
+import { buildModel, getParams } from "../../ml/model.js";
+import { planId, planJson } from "../../ml/plan.js";
+import type { NamedTensor } from "../../ml/types.js";
+import type { FeedbackEnvelope } from "../../wire/index.js";
+import { createAggregator } from "../aggregators/index.js";
+import { createHub, type Hub, type HubEvents } from "../server/hub.js";
+import { startServer, type ResearcherTls } from "../server/server.js";
+import { createTrace } from "../server/trace.js";
+import { awaitPlanApproval } from "./approval.js";
+import { readBreakpoint, writeBreakpoint } from "./breakpoint.js";
+import type { Experiment } from "./config.js";
+import type { ExperimentEvent } from "./events.js";
+import { federatedRound } from "./federated-round.js";
+import { gatherNormalization } from "./normalization.js";
+import { createRoster, type Participant } from "./roster.js";
+import type { RunContext, RunInputs, TrainingState } from "./run-context.js";
+import { openRunFolder } from "./run-folder.js";
+import { commonInput } from "./sample-shape.js";
+import { weightedMetrics } from "./selection.js";
+import { runTrainRound } from "./train-round.js";
+
+export interface ExperimentOptions {
+  /** HOST:PORT to serve on (default 127.0.0.1:50051); ignored when `hub` is given. */
+  listen?: string;
+  /** Serve HTTPS with mutual TLS: certificate, key and node allow-list files (see startServer). */
+  tls?: ResearcherTls;
+  /** Parent of the run folder (default ./runs). */
+  outDir?: string;
+  /** Continue from the run folder's last complete round. */
+  resume?: boolean;
+  /** Append every message received from nodes to this file as JSON lines (parameters as shapes only). */
+  traceFile?: string;
+  /** Serve through this hub instead of starting a server (tests, embedding). */
+  hub?: Hub;
+  signal?: AbortSignal;
+  log?: (line: string) => void;
+}
+
+/**
+ * An experiment as library code: `run()` yields the events the CLI prints. Serves, waits for nodes
+ * holding datasets with the tags, gathers normalization statistics, trains `rounds` rounds, exports.
+ */
+export function createExperiment(config: Experiment, options: ExperimentOptions = {}) {
+  return {
+    run(): AsyncIterable<ExperimentEvent> {
+      const channel = createChannel<ExperimentEvent>();
+      runExperiment(config, options, (e) => channel.push(e)).then(() => channel.close(), (error) => channel.fail(error));
+      return channel;
+    },
+  };
+}
+
+async function runExperiment(config: Experiment, options: ExperimentOptions, emit: (e: ExperimentEvent) => void): Promise<void> {
+  const { run, close } = await startRun(config, options, emit);
+  try {
+    const aggregator = createAggregator(config.aggregator);
+    const saved = await resumePoint(run, options.resume === true);
+    const nodes = await waitForNodes(run);
+    const input = saved?.inputs ?? commonInput(config.plan, nodes);
+    let training = saved?.training ?? firstState(config, input.sampleShape);
+    // Nodes train only plans their operators approved: learn that now, not from a failed round 1.
+    await approvePlan(run, nodes, training.global);
+    const inputs: RunInputs = saved?.inputs ?? { ...input, normalization: await gatherNormalization(run, nodes) };
+    while (training.round < config.rounds) {
+      run.round = training.round + 1;
+      const { training: next, event } = await federatedRound(run, aggregator, inputs, training);
+      // The breakpoint is on disk before anyone hears of the round: a kill after the event loses nothing.
+      await writeBreakpoint(run.folder, run.plan.id, inputs, next);
+      emit(event);
+      training = next;
+    }
+    await finish(run, inputs, training.global);
+  } finally {
+    await close();
+  }
+}
+
+/** Opens the run folder, serves (or uses the given hub), relays node and progress events, starts the roster. */
+async function startRun(config: Experiment, options: ExperimentOptions, emit: (e: ExperimentEvent) => void) {
+  const log = options.log ?? (() => {});
+  const folder = await openRunFolder(options.outDir ?? "runs", config.name, { resume: options.resume ?? false });
+  const hub = options.hub ?? createHub();
+  const server = options.hub ? undefined : await startServer({
+    listen: options.listen ?? "127.0.0.1:50051", hub, log, tls: options.tls,
+    onReceived: options.traceFile ? createTrace(options.traceFile) : undefined,
+  });
+  const onNode = ({ state, node }: HubEvents["node"][0]) => emit({ event: "node", state, node: node.nodeId, name: node.name });
+  hub.on("node", onNode);
+  const roster = createRoster(hub, { tags: config.tags, experiment: config.name, log });
+  const run: RunContext = {
+    config, hub, roster, folder, emit, log, signal: options.signal, round: 0,
+    plan: { id: planId(config.plan), json: planJson(config.plan) },
+  };
+  const onFeedback = (f: FeedbackEnvelope) => {
+    if (f.body.kind !== "progress") return;
+    const b = f.body;
+    const name = hub.nodes().find((n) => n.nodeId === f.nodeId)?.name ?? f.nodeId;
+    emit({ event: "progress", round: run.round, node: f.nodeId, name, epoch: b.epoch, step: b.step, total_steps: b.totalSteps, loss: b.loss });
+  };
+  hub.on("feedback", onFeedback);
+  if (server) emit({ event: "listening", url: server.url });
+  const close = async () => {
+    roster.close();
+    hub.off("node", onNode);
+    hub.off("feedback", onFeedback);
+    await server?.close();
+  };
+  return { run, close };
+}
+
+/** With --resume, the breakpoint to continue from (none: start from round 1). */
+async function resumePoint(run: RunContext, resume: boolean) {
+  if (!resume) return undefined;
+  const saved = await readBreakpoint(run.folder, run.plan.id);
+  if (!saved) run.log(`Nothing to resume in ${run.folder.dir}: starting from round 1`);
+  return saved;
+}
+
+/** The first `nodes.min` participants (and any that arrive with them), announced as a `datasets` event. */
+async function waitForNodes(run: RunContext): Promise<Participant[]> {
+  const { min, waitMs } = run.config.nodes;
+  const nodes = await run.roster.waitFor(min, { waitMs, signal: run.signal });
+  run.emit({ event: "datasets", nodes: nodes.map((p) => ({ node: p.node, name: p.name, dataset: p.dataset.id, samples: p.dataset.sampleCount })) });
+  return nodes;
+}
+
+/** Round 0: the plan's model, initialized with the experiment's seed. */
+function firstState(config: Experiment, sampleShape: number[]): TrainingState {
+  const model = buildModel(config.plan, sampleShape, { seed: config.training.seed });
+  try {
+    return { round: 0, global: getParams(model), aggregatorState: {}, history: [] };
+  } finally {
+    model.dispose();
+  }
+}
+
+async function approvePlan(run: RunContext, nodes: Participant[], global: NamedTensor[]): Promise<void> {
+  const { config, plan } = run;
+  await awaitPlanApproval({
+    hub: run.hub, experiment: config.name, participants: nodes, planId: plan.id, planJson: plan.json, global,
+    args: { ...config.training, fedproxMu: 0 }, waitMs: config.nodes.waitMs, timeoutMs: config.nodes.roundTimeoutMs,
+    signal: run.signal,
+    onRefusal: (f) => run.emit({ event: "error", node: f.node, code: f.code, plan: plan.id, message: `${f.name}: ${f.message}` }),
+  });
+}
+
+/** Validates the final model on every node's test split (an evaluate-only train task), exports it, says `done`. */
+async function finish(run: RunContext, inputs: RunInputs, global: NamedTensor[]): Promise<void> {
+  const { config, roster } = run;
+  run.round = config.rounds + 1;
+  const participants = roster.participants();
+  let metrics: Record<string, number> | undefined;
+  if (config.training.testRatio > 0 && participants.length > 0) {
+    const { updates } = await runTrainRound({
+      hub: run.hub, experiment: config.name, participants, round: config.rounds + 1, planId: run.plan.id, planJson: run.plan.json,
+      args: { ...config.training, fedproxMu: 0, epochs: 0, updates: 0, testOnGlobal: true, testOnLocal: false },
+      normalization: inputs.normalization, global, timeoutMs: config.nodes.roundTimeoutMs, signal: run.signal,
+    });
+    metrics = weightedMetrics(updates.map((u) => ({ values: u.result.globalMetrics?.values, samples: u.result.globalMetrics?.samples ?? 0 })));
+  }
+  const { folder } = run;
+  await saveModel(folder.modelDir, { plan: config.plan, params: global, sampleShape: inputs.sampleShape, normalization: inputs.normalization, features: inputs.features });
+  run.emit({ event: "done", rounds: config.rounds, metrics: metrics ?? {}, model: folder.modelDir, run: folder.dir });
+}

@@ -1,0 +1,37 @@
+import type { NamedTensor, Normalization } from "../../ml/types.js";
+import type { AggregatorState } from "../aggregators/index.js";
+import type { Hub } from "../server/hub.js";
+import type { Experiment } from "./config.js";
+import type { ExperimentEvent } from "./events.js";
+import type { Roster } from "./roster.js";
+import type { RunFolder } from "./run-folder.js";
+
+/** What every step of one experiment run shares. */
+export interface RunContext {
+  config: Experiment;
+  hub: Hub;
+  roster: Roster;
+  folder: RunFolder;
+  plan: { id: string; json: string };
+  emit: (event: ExperimentEvent) => void;
+  log: (line: string) => void;
+  signal?: AbortSignal;
+  /** The round being trained (0 before round 1), for progress events. */
+  round: number;
+}
+
+/** What every node's data goes through, fixed once the first nodes are known. */
+export interface RunInputs {
+  sampleShape: number[];
+  features?: string[];
+  normalization?: Normalization;
+}
+
+/** Where training stands after a complete round (round 0: the initial parameters). */
+export interface TrainingState {
+  round: number;
+  global: NamedTensor[];
+  aggregatorState: AggregatorState;
+  /** The round events so far: history.jsonl. */
+  history: unknown[];
+}

@@ -1,0 +1,95 @@
+import type { NamedTensor, Normalization, TrainingArgs, TrainResult } from "../../ml/types.js";
+import type { Hub } from "../server/hub.js";
+import { TaskFailure } from "../server/hub-error.js";
+import type { FailureCode, NodeFailure } from "./events.js";
+import type { Participant } from "./roster.js";
+import { tensorsProblem } from "../server/reply-check.js";
+import { errorMessage } from "../../common/errors.js";
+
+/** One node's successful local training. */
+export interface NodeUpdate {
+  participant: Participant;
+  result: TrainResult;
+}
+
+export interface RoundInput {
+  hub: Hub;
+  experiment: string;
+  participants: Participant[];
+  round: number;
+  planId: string;
+  planJson: string;
+  args: TrainingArgs;
+  normalization?: Normalization;
+  global: NamedTensor[];
+  /** The tensors each reply must hold (default: `global`'s names and shapes). */
+  expected?: NamedTensor[];
+  timeoutMs: number;
+  /**
+   * Takes each valid update as it arrives (a running aggregate); its parameters are then dropped from
+   * the returned update, so a round holds O(model) instead of O(model × nodes).
+   */
+  fold?: (update: NodeUpdate) => void;
+  signal?: AbortSignal;
+}
+
+/**
+ * Sends one train task to each participant at once and gathers what comes back. Failed, late and
+ * malformed replies are data (NodeFailure), never throws: the strategy decides what they mean.
+ */
+export async function runTrainRound(input: RoundInput): Promise<{ updates: NodeUpdate[]; failures: NodeFailure[] }> {
+  const updates: NodeUpdate[] = [];
+  const failures: NodeFailure[] = [];
+  await Promise.all(input.participants.map(async (participant) => {
+    const fail = (code: FailureCode, message: string) => failures.push({ node: participant.node, name: participant.name, code, message });
+    try {
+      const reply = await input.hub.send(participant.node, {
+        kind: "train",
+        datasetId: participant.dataset.id,
+        planId: input.planId,
+        planJson: input.planJson,
+        args: input.args,
+        normalization: input.normalization,
+        round: input.round,
+        params: input.global,
+      }, { timeoutMs: input.timeoutMs, signal: input.signal, experiment: input.experiment });
+      if (reply.kind === "error") return fail(reply.code, reply.message);
+      if (reply.kind !== "train") return fail("bad_reply", `Node answered a train task with a ${reply.kind} reply`);
+      const problem = checkUpdate(reply.result, input.expected ?? input.global, participant.dataset.sampleCount || undefined);
+      if (problem) return fail("invalid_update", problem);
+      const update = { participant, result: reply.result };
+      if (input.fold) {
+        input.fold(update);
+        update.result = { ...update.result, params: [] };
+      }
+      updates.push(update);
+    } catch (error) {
+      if (error instanceof TaskFailure) return fail(error.reason, error.message);
+      fail("internal", errorMessage(error));
+    }
+  }));
+  const order = (a: { node: string } | NodeUpdate, b: { node: string } | NodeUpdate) =>
+    ("participant" in a ? a.participant.node : a.node).localeCompare("participant" in b ? b.participant.node : b.node);
+  return { updates: updates.sort(order), failures: failures.sort(order) };
+}
+
+/**
+ * Why an update cannot be aggregated (names, shapes, dtypes, non-finite values, a sample count that is
+ * not a positive integer or exceeds `maxSamples`, the size of the dataset the node announced), or undefined.
+ */
+export function checkUpdate(result: TrainResult, global: NamedTensor[], maxSamples = 1e12): string | undefined {
+  if (!Number.isInteger(result.sampleCount) || result.sampleCount <= 0 || result.sampleCount > 1e12) {
+    return `sample count ${result.sampleCount} is not a positive integer`;
+  }
+  if (result.sampleCount > maxSamples) {
+    return `sample count ${result.sampleCount} exceeds the ${maxSamples} samples of its dataset`;
+  }
+  const problem = tensorsProblem(result.params, global);
+  if (problem) return problem;
+  for (const got of result.params) {
+    for (const v of got.data) {
+      if (!Number.isFinite(v)) return `tensor "${got.name}" contains ${v}`;
+    }
+  }
+  return undefined;
+}

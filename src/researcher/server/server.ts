@@ -1,0 +1,88 @@
+import http2 from "node:http2";
+import type { AddressInfo } from "node:net";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { ResearcherService } from "../../wire/index.js";
+import { InputError, RuntimeFailure } from "../../common/errors.js";
+import { isLoopbackHost } from "../../common/loopback.js";
+import type { Hub } from "./hub.js";
+import { createResearcherService, type ServiceOptions } from "./service.js";
+import { loadServerTls, type ResearcherTls } from "./server-tls.js";
+
+export type { ResearcherTls } from "./server-tls.js";
+
+/** The researcher's HTTP/2 server (Connect, gRPC and gRPC-Web on one port). */
+export interface ResearcherServer {
+  /** Base URL nodes connect to, e.g. http://127.0.0.1:50051 (https:// with TLS) */
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+export interface ServerOptions extends ServiceOptions {
+  /** HOST:PORT; port 0 asks the OS for a free port. */
+  listen: string;
+  hub: Hub;
+  /** Serve HTTPS with mutual TLS: only nodes on the allow-list get in. Without it, cleartext h2c. */
+  tls?: ResearcherTls;
+}
+
+export function parseListen(listen: string): { host: string; port: number } {
+  const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(listen);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) throw new InputError(`Invalid listen address "${listen}": expected HOST:PORT, e.g. 127.0.0.1:50051`);
+  return { host: m[1].replace(/^\[|\]$/g, ""), port };
+}
+
+/** Starts serving `options.hub`; the server owns the hub from here: `close()`, or a failure to start, closes it. */
+export async function startServer(options: ServerOptions): Promise<ResearcherServer> {
+  try {
+    return await listen(options);
+  } catch (error) {
+    options.hub.close();
+    throw error;
+  }
+}
+
+async function listen(options: ServerOptions): Promise<ResearcherServer> {
+  const { host, port } = parseListen(options.listen);
+  const tls = options.tls ? await loadServerTls(options.tls, options.log) : undefined;
+  const service = createResearcherService(options.hub, { ...options, authenticator: tls?.authenticator ?? options.authenticator });
+  const handler = connectNodeAdapter({
+    routes: (router) => router.service(ResearcherService, service),
+    readMaxBytes: 4 * 1024 * 1024,
+    contextValues: tls?.contextValues,
+  });
+  const server = tls ? http2.createSecureServer(tls.serverOptions, handler) : http2.createServer(handler);
+  if (!tls && !isLoopbackHost(host)) {
+    options.log?.(`Warning: serving cleartext HTTP/2 on ${options.listen}, beyond this machine; give --cert/--key (fbm-researcher cert generate) to use TLS`);
+  }
+  const sessions = new Set<http2.ServerHttp2Session>();
+  server.on("session", (s) => {
+    sessions.add(s);
+    s.on("close", () => sessions.delete(s));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (e: NodeJS.ErrnoException) =>
+      reject(e.code === "EADDRINUSE"
+        ? new RuntimeFailure(`Cannot listen on ${options.listen}: the address is in use (pick another with --listen)`)
+        : new RuntimeFailure(`Cannot listen on ${options.listen}: ${e.message}`)),
+    );
+    server.listen(port, host, () => resolve());
+  });
+  const actual = (server.address() as AddressInfo).port;
+  const urlHost = host.includes(":") ? `[${host}]` : host;
+  return {
+    url: `${tls ? "https" : "http"}://${urlHost}:${actual}`,
+    port: actual,
+    async close() {
+      options.hub.close();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const s of sessions) s.close();
+      const timer = setTimeout(() => {
+        for (const s of sessions) s.destroy();
+      }, 2000);
+      await closed;
+      clearTimeout(timer);
+    },
+  };
+}

@@ -1,0 +1,112 @@
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import {
+  decodeFeedback, decodeReply, encodeTask, pollAccepted, type ResearcherService, WireError, WireLimitError, type TaskEnvelope,
+} from "../../wire/index.js";
+import { errorStack } from "../../common/errors.js";
+import { HubError, type HubErrorReason } from "./hub-error.js";
+import type { Hub } from "./hub.js";
+import { peerKey, type NodeAuthenticator } from "./node-auth.js";
+
+/** Thin Connect edge over the hub: authenticate, translate, check, log, delegate. */
+
+export interface ServiceOptions {
+  /** Largest parameter payload accepted in one reply (default 2 GiB); train replies are held to the model's size. */
+  maxParamBytes?: number;
+  /** Mutual TLS: who may call, and which node id each certificate may act as. Absent: no caller checks (loopback h2c). */
+  authenticator?: NodeAuthenticator;
+  log?: (line: string) => void;
+  /** Sees every reply and feedback a node sent, decoded (an audit trail: `--trace`). */
+  onReceived?: (message: { rpc: "ReplyTask" | "Feedback"; value: unknown }) => void;
+}
+
+const codeOf: Record<HubErrorReason, Code> = {
+  unknown_task: Code.NotFound,
+  wrong_node: Code.PermissionDenied,
+  duplicate_reply: Code.AlreadyExists,
+  invalid_reply: Code.InvalidArgument,
+  identity_in_use: Code.AlreadyExists,
+  closed: Code.Unavailable,
+};
+
+function toConnectError(error: unknown, log?: (line: string) => void): ConnectError {
+  if (error instanceof ConnectError) return error;
+  if (error instanceof HubError) return new ConnectError(error.message, codeOf[error.reason]);
+  if (error instanceof WireLimitError) return new ConnectError(error.message, Code.ResourceExhausted);
+  if (error instanceof WireError) return new ConnectError(error.message, Code.InvalidArgument);
+  log?.(`internal error: ${errorStack(error)}`);
+  return new ConnectError("Internal error", Code.Internal);
+}
+
+function requireId(value: string, what: string): void {
+  if (!/^[A-Za-z0-9_.-]{1,128}$/.test(value)) {
+    throw new ConnectError(`Invalid ${what} "${value.slice(0, 40)}"`, Code.InvalidArgument);
+  }
+}
+
+function requireText(value: string, what: string, max: number): void {
+  if (value.length > max) throw new ConnectError(`The ${what} is longer than ${max} characters`, Code.InvalidArgument);
+}
+
+export function createResearcherService(hub: Hub, options: ServiceOptions = {}): ServiceImpl<typeof ResearcherService> {
+  const maxBytes = options.maxParamBytes ?? 2 ** 31;
+  const authorize = (ctx: HandlerContext, nodeId?: string) => options.authenticator?.authorize(ctx.values.get(peerKey), nodeId);
+  return {
+    async *getTask(req, ctx) {
+      requireId(req.nodeId, "node id");
+      requireText(req.nodeName, "node name", 200);
+      requireText(req.sessionId, "session id", 128);
+      authorize(ctx, req.nodeId);
+      let task: TaskEnvelope | undefined;
+      try {
+        const hello = { nodeId: req.nodeId, name: req.nodeName || req.nodeId, sessionId: req.sessionId, version: req.version.slice(0, 64) };
+        hub.register(hello);
+        yield pollAccepted();
+        task = await hub.nextTask(hello, { signal: ctx.signal, waitMs: req.waitSeconds ? req.waitSeconds * 1000 : undefined });
+      } catch (error) {
+        throw toConnectError(error, options.log);
+      }
+      if (!task) return;
+      let sent = false;
+      try {
+        yield* encodeTask(task);
+        sent = true;
+      } finally {
+        if (!sent) hub.requeue(req.nodeId, task);
+      }
+    },
+
+    async replyTask(requests, ctx) {
+      authorize(ctx);
+      let admitted: { taskId: string; nodeId: string } | undefined;
+      try {
+        const reply = await decodeReply(requests, {
+          maxBytes,
+          admit(head) {
+            requireId(head.nodeId, "node id");
+            authorize(ctx, head.nodeId);
+            const limit = hub.admit(head);
+            admitted = head;
+            return limit;
+          },
+        });
+        options.onReceived?.({ rpc: "ReplyTask", value: reply });
+        hub.deliver(reply);
+        return {};
+      } catch (error) {
+        const connectError = toConnectError(error, options.log);
+        // The node does not resend a reply: a stream that broke or lied after its head fails the task now.
+        if (admitted) hub.abandon(admitted.taskId, admitted.nodeId, `its reply was refused: ${connectError.rawMessage}`);
+        throw connectError;
+      }
+    },
+
+    async feedback(req, ctx) {
+      requireId(req.nodeId, "node id");
+      authorize(ctx, req.nodeId);
+      const feedback = decodeFeedback(req);
+      options.onReceived?.({ rpc: "Feedback", value: feedback });
+      if (feedback) hub.feedback(feedback);
+      return {};
+    },
+  };
+}

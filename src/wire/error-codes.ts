@@ -1,0 +1,32 @@
+/**
+ * Why a node answered a task with an error reply (`ErrorReply.code` on the wire). Nodes send them
+ * (plan-gate.ts, executors/index.ts, poll-loop.ts); the researcher decides per code what to do while it
+ * awaits plan approval (run/approval.ts) and reports each in its `error` events.
+ */
+export const replyErrorCodes = [
+  /** The node's operator has not decided on the plan yet (it may still approve it). */
+  "plan_not_approved",
+  /** The node's operator rejected the plan. */
+  "plan_rejected",
+  /** The plan's model has more parameters than the node's `max_params`. */
+  "plan_too_large",
+  /** The task cannot run on this node's data or with this plan (an InputError on the node). */
+  "invalid_input",
+  /** The task failed on the node (a RuntimeFailure there). */
+  "failed",
+  /** An unexpected error on the node; the node logs its stack. */
+  "internal",
+  /** The node is shutting down. */
+  "node_stopping",
+] as const;
+
+export type ReplyErrorCode = (typeof replyErrorCodes)[number];
+
+/**
+ * An error reply's code and message as read off the wire: a code we do not know (a node of another
+ * version) becomes "failed", and the message keeps it.
+ */
+export function readErrorCode(code: string, message: string): { code: ReplyErrorCode; message: string } {
+  if ((replyErrorCodes as readonly string[]).includes(code)) return { code: code as ReplyErrorCode, message };
+  return { code: "failed", message: `${message} (code "${code.slice(0, 64)}")` };
+}

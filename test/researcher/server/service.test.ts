@@ -1,0 +1,182 @@
+import assert from "node:assert/strict";
+import { after, describe, it } from "node:test";
+import { Code, ConnectError, createRouterTransport } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { createHub } from "../../../src/researcher/server/hub.js";
+import { createResearcherService } from "../../../src/researcher/server/service.js";
+import { startServer } from "../../../src/researcher/server/server.js";
+import { TaskFailure } from "../../../src/researcher/server/hub-error.js";
+import { runPollLoop, type TaskExecutor } from "../../../src/node/poll-loop.js";
+import { createResearcherClient, ResearcherService, type ReplyBody } from "../../../src/wire/index.js";
+import { DEADLINE_MS, until } from "../../support/wait.js";
+
+/** A poll that lasts as long as the hub lets it (its poll window), so a task sent meanwhile is never missed. */
+const hello = (nodeId: string, sessionId = "s1") => ({ nodeId, name: nodeId, sessionId, version: "t", waitSeconds: DEADLINE_MS / 1000 });
+
+function memoryClient(hub: ReturnType<typeof createHub>) {
+  const transport = createRouterTransport(({ service }) => service(ResearcherService, createResearcherService(hub)));
+  return createResearcherClient(transport);
+}
+
+const echo: TaskExecutor = async (task) => {
+  if (task.body.kind === "train") {
+    return {
+      kind: "train",
+      result: {
+        params: task.body.params.map((p) => ({ ...p, data: (p.data as Float32Array).map((v) => v * 2) })),
+        sampleCount: 10, trainLoss: 0.1, seconds: 0,
+      },
+    };
+  }
+  return { kind: "ping", version: "t", backend: "cpu" };
+};
+
+describe("researcher service (in-memory transport)", () => {
+  it("hands a queued task to the polling node and resolves with its reply", async () => {
+    const hub = createHub({ pollWindowMs: 1000 });
+    const client = memoryClient(hub);
+    const stop = new AbortController();
+    const loop = runPollLoop({ client, researcherUrl: "mem", nodeId: "n1", name: "n1", version: "t", execute: echo, signal: stop.signal, log: () => {} , waitSeconds: 1 });
+    await until(() => hub.nodes().some((n) => n.nodeId === "n1" && n.online), "n1 to poll");
+    const reply = await hub.send("n1", { kind: "ping" }, { timeoutMs: DEADLINE_MS });
+    assert.deepEqual(reply, { kind: "ping", version: "t", backend: "cpu" });
+    stop.abort();
+    await loop;
+    hub.close();
+  });
+
+  it("ends an idle poll empty when the window passes", async () => {
+    const hub = createHub({ pollWindowMs: 50 });
+    const client = memoryClient(hub);
+    assert.equal(await client.getTask(hello("n1"), {}), undefined);
+    hub.close();
+  });
+
+  it("refuses a second process claiming a connected node id", async () => {
+    const hub = createHub({ pollWindowMs: 200, lostAfterMs: DEADLINE_MS });
+    const client = memoryClient(hub);
+    const first = client.getTask(hello("n1", "a"), {});
+    await assert.rejects(client.getTask(hello("n1", "b"), {}), (e) => e instanceof ConnectError && e.code === Code.AlreadyExists && /another process/.test(e.message));
+    await first;
+    hub.close();
+  });
+
+  it("rejects replies for unknown tasks, another node's task, and duplicates", async () => {
+    const hub = createHub({ pollWindowMs: DEADLINE_MS });
+    const client = memoryClient(hub);
+    const body: ReplyBody = { kind: "ping", version: "t", backend: "cpu" };
+    await assert.rejects(client.reply({ taskId: "nope", nodeId: "n1", body }), (e) => e instanceof ConnectError && e.code === Code.NotFound);
+
+    const polled = client.getTask(hello("n1"), {});
+    await until(() => hub.nodes().length === 1, "n1 to poll");
+    const pending = hub.send("n1", { kind: "ping" });
+    const task = await polled;
+    assert.ok(task);
+    await assert.rejects(client.reply({ taskId: task.taskId, nodeId: "n2", body }), (e) => e instanceof ConnectError && e.code === Code.PermissionDenied);
+    await client.reply({ taskId: task.taskId, nodeId: "n1", body });
+    assert.deepEqual(await pending, body);
+    await assert.rejects(client.reply({ taskId: task.taskId, nodeId: "n1", body }), (e) => e instanceof ConnectError && e.code === Code.AlreadyExists);
+    hub.close();
+  });
+
+  it("keeps a node that is busy with a long task alive through heartbeats", async () => {
+    // The hub's clock moves 300 ms per heartbeat the node sends: five heartbeats make a task of 1.5 s,
+    // almost four times the 400 ms after which a silent node is lost. The task ends after the fifth.
+    let clock = 0;
+    const hub = createHub({ pollWindowMs: 50, lostAfterMs: 400, now: () => clock });
+    const client = memoryClient(hub);
+    const stop = new AbortController();
+    let heartbeats = 0;
+    let finish = () => {};
+    hub.on("feedback", (f) => {
+      if (f.body.kind !== "heartbeat") return;
+      clock += 300;
+      if (++heartbeats === 5) finish();
+    });
+    const slow: TaskExecutor = async () => {
+      await new Promise<void>((done) => (finish = done));
+      return { kind: "ping", version: "t", backend: "cpu" };
+    };
+    const loop = runPollLoop({ client, researcherUrl: "mem", nodeId: "n1", name: "n1", version: "t", execute: slow, signal: stop.signal, log: () => {}, waitSeconds: 1, heartbeatMs: 40 });
+    try {
+      await until(() => hub.nodes().some((n) => n.online), "n1 to poll");
+      const lost: string[] = [];
+      hub.on("node", (e) => e.state === "lost" && lost.push(e.node.nodeId));
+      assert.equal((await hub.send("n1", { kind: "ping" }, { timeoutMs: DEADLINE_MS })).kind, "ping");
+      assert.ok(clock >= 1500, `the task took ${clock} ms of the hub's time`);
+      assert.deepEqual(lost, []);
+    } finally {
+      stop.abort();
+      hub.close();
+      await loop;
+    }
+  });
+
+  it("fails a node's outstanding task as soon as the node is lost", async () => {
+    const hub = createHub({ pollWindowMs: 20, lostAfterMs: 100 });
+    const client = memoryClient(hub);
+    const polled = client.getTask(hello("n1"), {});
+    await until(() => hub.nodes().length === 1, "n1 to poll");
+    const pending = hub.send("n1", { kind: "ping" });
+    await polled; // the node took the task and then went silent
+    await assert.rejects(pending, (e) => e instanceof TaskFailure && e.reason === "node_lost");
+    assert.equal(hub.nodes()[0].online, false);
+    hub.close();
+  });
+});
+
+describe("researcher server (real HTTP/2 on port 0)", () => {
+  const cleanups: (() => Promise<void> | void)[] = [];
+  after(async () => {
+    for (const c of cleanups.reverse()) await c();
+  });
+
+  it("streams a multi-chunk train task out and the node's parameters back", async () => {
+    const hub = createHub({ pollWindowMs: 1000 });
+    const server = await startServer({ listen: "127.0.0.1:0", hub });
+    cleanups.push(() => server.close());
+    const client = createResearcherClient(createGrpcTransport({ baseUrl: server.url }));
+    const stop = new AbortController();
+    const loop = runPollLoop({ client, researcherUrl: server.url, nodeId: "n1", name: "n1", version: "t", execute: echo, signal: stop.signal, log: () => {}, waitSeconds: 1 });
+    await until(() => hub.nodes().some((n) => n.online), "n1 to poll");
+    const big = new Float32Array(700_000).map((_, i) => i % 1000);
+    const reply = await hub.send("n1", {
+      kind: "train", datasetId: "d", planId: "p", planJson: "{}", round: 1,
+      args: { epochs: 1, updates: 0, batchSize: 1, testRatio: 0, testOnGlobal: false, testOnLocal: false, metrics: [], seed: 0, fedproxMu: 0 },
+      params: [{ name: "w", shape: [700, 1000], dtype: "float32", data: big }],
+    }, { timeoutMs: DEADLINE_MS });
+    assert.equal(reply.kind, "train");
+    if (reply.kind !== "train") return;
+    const back = reply.result.params[0].data;
+    assert.equal(back.length, big.length);
+    assert.equal(back[123_456], (123_456 % 1000) * 2);
+    stop.abort();
+    await loop;
+  });
+
+  it("lets a node that started first connect once the researcher is up, logging the outage once", async () => {
+    // A poll window longer than the test's deadline: "Connected" must come when the poll opens, not when it ends.
+    const hub = createHub({ pollWindowMs: 10 * DEADLINE_MS });
+    // Reserve a free port, then release it so the node sees "connection refused" first.
+    const probe = await startServer({ listen: "127.0.0.1:0", hub: createHub() });
+    const port = probe.port;
+    await probe.close();
+    const url = `http://127.0.0.1:${port}`;
+    const lines: string[] = [];
+    const stop = new AbortController();
+    const client = createResearcherClient(createGrpcTransport({ baseUrl: url }));
+    const loop = runPollLoop({
+      client, researcherUrl: url, nodeId: "n1", name: "n1", version: "t", execute: echo, signal: stop.signal,
+      log: (l) => lines.push(l), waitSeconds: 10 * DEADLINE_MS / 1000, backoff: { initialMs: 20, maxMs: 80 },
+    });
+    await until(() => lines.some((l) => l.includes("not reachable")), "the node to find the researcher unreachable");
+    const server = await startServer({ listen: `127.0.0.1:${port}`, hub });
+    cleanups.push(() => server.close());
+    await until(() => hub.nodes().some((n) => n.online), "n1 to poll");
+    await until(() => lines.some((l) => l.startsWith("Connected")), "the node to say it connected");
+    stop.abort();
+    await loop;
+    assert.equal(lines.filter((l) => l.includes("not reachable")).length, 1, lines.join("\n"));
+    assert.equal(lines.filter((l) => l.startsWith("Connected")).length, 1);
+  });
+});
