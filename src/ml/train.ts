@@ -149,9 +149,11 @@ function checkArgs(args: TrainingArgs, rows: number): void {
     throw new InputError(`Cannot train: ${what}`);
   };
   if (rows < 1) fail("the dataset has no rows");
-  if (!Number.isInteger(args.batchSize) || args.batchSize < 1) fail(`batch size ${args.batchSize} is not a positive integer`);
+  if (!Number.isInteger(args.batchSize) || args.batchSize < 1)
+    fail(`batch size ${args.batchSize} is not a positive integer`);
   if (!Number.isInteger(args.epochs) || args.epochs < 0) fail(`epochs ${args.epochs} is not a non-negative integer`);
-  if (!Number.isInteger(args.updates) || args.updates < 0) fail(`updates ${args.updates} is not a non-negative integer`);
+  if (!Number.isInteger(args.updates) || args.updates < 0)
+    fail(`updates ${args.updates} is not a non-negative integer`);
   // epochs 0 and updates 0: validation only (the researcher's final evaluation of the global model).
   if (!(args.fedproxMu >= 0)) fail(`FedProx mu ${args.fedproxMu} is negative`);
 }

@@ -24,7 +24,14 @@ export const DEFAULT_RESEARCHER = "http://127.0.0.1:50051";
 export const DEFAULT_MAX_PARAMS = 10_000_000;
 
 /** Keys `config set` may change; `node_id` and `created_at` are read-only. */
-export const settableKeys = ["plan_approval", "max_params", "researcher", "researcher_cert", "researcher_fingerprint", "name"] as const;
+export const settableKeys = [
+  "plan_approval",
+  "max_params",
+  "researcher",
+  "researcher_cert",
+  "researcher_fingerprint",
+  "name",
+] as const;
 export type SettableKey = (typeof settableKeys)[number];
 export const readableKeys = ["node_id", "created_at", ...settableKeys] as const;
 export type ReadableKey = (typeof readableKeys)[number];
@@ -52,7 +59,8 @@ export function newNodeConfig(options: { name?: string; researcher?: string } = 
     max_params: DEFAULT_MAX_PARAMS,
     created_at: new Date().toISOString(),
   };
-  if (options.researcher !== undefined) config.researcher = parseConfigValue("researcher", options.researcher) as string;
+  if (options.researcher !== undefined)
+    config.researcher = parseConfigValue("researcher", options.researcher) as string;
   if (options.name !== undefined) config.name = parseConfigValue("name", options.name) as string;
   return config;
 }
@@ -75,7 +83,9 @@ export function parseConfigValue(key: string, value: string): string | boolean |
   if (key === "max_params") {
     const n = /^\d[\d_]*$/.test(value.trim()) ? Number(value.trim().replace(/_/g, "")) : Number.NaN;
     if (Number.isSafeInteger(n) && n > 0) return n;
-    throw new InputError(`Config key "max_params" must be a positive whole number of parameters like 10000000, got "${value}"`);
+    throw new InputError(
+      `Config key "max_params" must be a positive whole number of parameters like 10000000, got "${value}"`,
+    );
   }
   if (key === "researcher_cert" || key === "researcher_fingerprint") return parsePinValue(key, value);
   if (key === "researcher") {

@@ -1,7 +1,7 @@
-import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
 import path from "node:path";
+import { before, describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { registerWasmTrainingKernels } from "../../src/ml/wasm-kernels/index.js";
@@ -70,7 +70,12 @@ describe("Conv2DBackpropFilter on wasm", () => {
   const cases = [];
   for (const pad of ["valid", "same", 1] as const) {
     for (const strides of [1, 2]) {
-      for (const [inC, outC, fh, fw] of [[1, 4, 3, 3], [3, 6, 3, 3], [8, 5, 2, 3], [2, 1, 1, 1]]) {
+      for (const [inC, outC, fh, fw] of [
+        [1, 4, 3, 3],
+        [3, 6, 3, 3],
+        [8, 5, 2, 3],
+        [2, 1, 1, 1],
+      ]) {
         cases.push({ pad, strides, inC, outC, filter: [fh, fw, inC, outC] as Shape4 });
       }
     }
@@ -82,11 +87,13 @@ describe("Conv2DBackpropFilter on wasm", () => {
       const xs = random(tf.util.sizeFromShape(xShape));
       const dys = random(tf.util.sizeFromShape(info.outShape));
       assert.equal(info.outShape[3], outC);
-      const { cpu, wasm } = await onBoth(() => runKernel(
-        "Conv2DBackpropFilter",
-        { x: tf.tensor4d(xs, xShape), dy: tf.tensor4d(dys, info.outShape) },
-        { strides, pad, dataFormat: "NHWC", filterShape: filter },
-      ));
+      const { cpu, wasm } = await onBoth(() =>
+        runKernel(
+          "Conv2DBackpropFilter",
+          { x: tf.tensor4d(xs, xShape), dy: tf.tensor4d(dys, info.outShape) },
+          { strides, pad, dataFormat: "NHWC", filterShape: filter },
+        ),
+      );
       assert.ok(cpu.some((v) => v !== 0));
       assertClose(wasm, cpu, "dW");
     });
@@ -95,8 +102,12 @@ describe("Conv2DBackpropFilter on wasm", () => {
   it("rejects NCHW data with a message naming the format", async () => {
     await tf.setBackend("wasm");
     assert.throws(
-      () => runKernel("Conv2DBackpropFilter", { x: tf.ones([1, 1, 4, 4]), dy: tf.ones([1, 1, 2, 2]) },
-        { strides: 1, pad: "valid", dataFormat: "NCHW", filterShape: [3, 3, 1, 1] }),
+      () =>
+        runKernel(
+          "Conv2DBackpropFilter",
+          { x: tf.ones([1, 1, 4, 4]), dy: tf.ones([1, 1, 2, 2]) },
+          { strides: 1, pad: "valid", dataFormat: "NCHW", filterShape: [3, 3, 1, 1] },
+        ),
       /supports NHWC only, not "NCHW"/,
     );
   });
@@ -107,7 +118,11 @@ describe("MaxPoolGrad on wasm", () => {
   const cases = [];
   for (const pad of ["valid", "same"] as const) {
     for (const strides of [1, 2]) {
-      for (const [size, channels] of [[2, 1], [3, 3], [2, 8]]) {
+      for (const [size, channels] of [
+        [2, 1],
+        [3, 3],
+        [2, 8],
+      ]) {
         for (const values of ["signed", "relu"] as const) cases.push({ pad, strides, size, channels, values });
       }
     }
@@ -119,12 +134,17 @@ describe("MaxPoolGrad on wasm", () => {
       // Relu-like inputs have many tied zeros: both backends must pick the first maximum of a window.
       const xs = random(tf.util.sizeFromShape(xShape)).map((v) => (values === "relu" ? Math.max(0, v) : v));
       const dys = random(tf.util.sizeFromShape(info.outShape));
-      const { cpu, wasm } = await onBoth(() => tf.tidy(() => {
-        const x = tf.tensor4d(xs, xShape);
-        const y = tf.maxPool(x, size, strides, pad);
-        return runKernel("MaxPoolGrad", { dy: tf.tensor4d(dys, info.outShape), input: x, output: y },
-          { filterSize: size, strides, pad });
-      }));
+      const { cpu, wasm } = await onBoth(() =>
+        tf.tidy(() => {
+          const x = tf.tensor4d(xs, xShape);
+          const y = tf.maxPool(x, size, strides, pad);
+          return runKernel(
+            "MaxPoolGrad",
+            { dy: tf.tensor4d(dys, info.outShape), input: x, output: y },
+            { filterSize: size, strides, pad },
+          );
+        }),
+      );
       assertClose(wasm, cpu, "dx");
     });
   }
@@ -133,7 +153,9 @@ describe("MaxPoolGrad on wasm", () => {
     await tf.setBackend("wasm");
     const dx = tf.tidy(() => {
       const x = tf.tensor4d([-3, -1, -2, -4], [1, 2, 2, 1]);
-      return tf.grad((t: tf.Tensor) => tf.maxPool(t as tf.Tensor4D, 2, 2, "valid").sum())(x).dataSync();
+      return tf
+        .grad((t: tf.Tensor) => tf.maxPool(t as tf.Tensor4D, 2, 2, "valid").sum())(x)
+        .dataSync();
     });
     assert.deepEqual(Array.from(dx), [0, 1, 0, 0]);
   });
@@ -143,11 +165,29 @@ describe("MaxPoolGrad on wasm", () => {
 function buildCnn(options: { dropout?: boolean; seed?: number } = {}): tf.Sequential {
   const init = () => tf.initializers.glorotUniform({ seed: options.seed });
   const model = tf.sequential();
-  model.add(tf.layers.conv2d({ inputShape: [10, 10, 2], filters: 4, kernelSize: 3, padding: "same", activation: "relu", kernelInitializer: init() }));
+  model.add(
+    tf.layers.conv2d({
+      inputShape: [10, 10, 2],
+      filters: 4,
+      kernelSize: 3,
+      padding: "same",
+      activation: "relu",
+      kernelInitializer: init(),
+    }),
+  );
   model.add(tf.layers.conv2d({ filters: 6, kernelSize: 3, strides: 2, padding: "valid", kernelInitializer: init() }));
   model.add(tf.layers.batchNormalization({}));
   model.add(tf.layers.maxPooling2d({ poolSize: 2, strides: 1, padding: "same" }));
-  model.add(tf.layers.conv2d({ filters: 5, kernelSize: 3, strides: 2, padding: "same", activation: "relu", kernelInitializer: init() }));
+  model.add(
+    tf.layers.conv2d({
+      filters: 5,
+      kernelSize: 3,
+      strides: 2,
+      padding: "same",
+      activation: "relu",
+      kernelInitializer: init(),
+    }),
+  );
   model.add(tf.layers.averagePooling2d({ poolSize: 2, strides: 1, padding: "valid" }));
   if (options.dropout) model.add(tf.layers.dropout({ rate: 0.2, seed: options.seed }));
   model.add(tf.layers.globalAveragePooling2d({}));
@@ -176,7 +216,9 @@ describe("training a CNN on wasm", () => {
         const y = tf.oneHot(tf.tensor1d(labels, "int32"), 3);
         const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
         const { value, grads } = tf.variableGrads(
-          () => crossEntropy(y, model.apply(x, { training: true }) as tf.Tensor), vars);
+          () => crossEntropy(y, model.apply(x, { training: true }) as tf.Tensor),
+          vars,
+        );
         return { loss: value.dataSync()[0], grads: vars.map((v) => grads[v.name].dataSync() as Float32Array) };
       });
       model.dispose();

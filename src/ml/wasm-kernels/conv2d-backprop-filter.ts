@@ -1,5 +1,5 @@
-import { backend_util, Conv2DBackpropFilter } from "@tensorflow/tfjs";
 import type { Conv2DBackpropFilterAttrs, KernelConfig, KernelFunc, TensorInfo } from "@tensorflow/tfjs";
+import { backend_util, Conv2DBackpropFilter } from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { heapViews } from "./heap-views.js";
 import { toPlanar } from "./planar.js";
@@ -15,16 +15,30 @@ export function conv2DBackpropFilter(args: {
   backend: BackendWasm;
   attrs: Conv2DBackpropFilterAttrs;
 }): TensorInfo {
-  const { inputs: { x, dy }, backend, attrs } = args;
+  const {
+    inputs: { x, dy },
+    backend,
+    attrs,
+  } = args;
   const dataFormat = backend_util.convertConv2DDataFormat(attrs.dataFormat);
   if (dataFormat !== "channelsLast") {
     throw new Error(`Conv2DBackpropFilter on the wasm backend supports NHWC only, not "${attrs.dataFormat}"`);
   }
   const info = backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number], attrs.filterShape, attrs.strides, 1,
-    attrs.pad, attrs.dimRoundingMode, false, dataFormat,
+    x.shape as [number, number, number, number],
+    attrs.filterShape,
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    false,
+    dataFormat,
   );
-  const { inputs: [xNhwc, dyNhwc], output: dW, outInfo } = heapViews(backend, [x, dy], info.filterShape);
+  const {
+    inputs: [xNhwc, dyNhwc],
+    output: dW,
+    outInfo,
+  } = heapViews(backend, [x, dy], info.filterShape);
   const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels } = info;
   const { filterHeight, filterWidth, strideHeight, strideWidth } = info;
   const top = info.padInfo.top;

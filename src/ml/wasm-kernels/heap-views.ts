@@ -1,4 +1,4 @@
-import type { DataType, TensorInfo, backend_util } from "@tensorflow/tfjs";
+import type { backend_util, DataType, TensorInfo } from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 
 /** Typed-array views onto the wasm heap for a kernel's inputs and its freshly made, zeroed output. */

@@ -1,6 +1,6 @@
 import "@tensorflow/tfjs-backend-wasm";
-import { getKernel, registerKernel, unregisterKernel } from "@tensorflow/tfjs";
 import type { KernelConfig } from "@tensorflow/tfjs";
+import { getKernel, registerKernel, unregisterKernel } from "@tensorflow/tfjs";
 import { conv2DBackpropFilterConfig } from "./conv2d-backprop-filter.js";
 import { maxPoolGradConfig } from "./max-pool-grad.js";
 

@@ -1,5 +1,5 @@
-import { backend_util, MaxPoolGrad } from "@tensorflow/tfjs";
 import type { KernelConfig, KernelFunc, MaxPoolGradAttrs, TensorInfo } from "@tensorflow/tfjs";
+import { backend_util, MaxPoolGrad } from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { heapViews } from "./heap-views.js";
 
@@ -13,12 +13,24 @@ export function maxPoolGrad(args: {
   backend: BackendWasm;
   attrs: MaxPoolGradAttrs;
 }): TensorInfo {
-  const { inputs: { dy, input }, backend, attrs } = args;
+  const {
+    inputs: { dy, input },
+    backend,
+    attrs,
+  } = args;
   const info = backend_util.computePool2DInfo(
-    input.shape as [number, number, number, number], attrs.filterSize, attrs.strides, 1,
-    attrs.pad, attrs.dimRoundingMode,
+    input.shape as [number, number, number, number],
+    attrs.filterSize,
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
   );
-  const { inputs: [xs, dys], output: dx, outInfo } = heapViews(backend, [input, dy], input.shape);
+  const {
+    inputs: [xs, dys],
+    output: dx,
+    outInfo,
+  } = heapViews(backend, [input, dy], input.shape);
   const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, strideHeight, strideWidth } = info;
   const { effectiveFilterHeight, effectiveFilterWidth } = info;
   const top = info.padInfo.top;

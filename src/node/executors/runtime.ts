@@ -11,7 +11,11 @@ export interface NodeRuntime {
   version: string;
   backend: string;
   /** Undefined when the node may run this plan (for this experiment, on this dataset); otherwise the error reply to send. */
-  authorizePlan(planId: string, plan: Plan, request?: { experiment?: string; datasetId?: string }): Promise<ReplyBody | undefined>;
+  authorizePlan(
+    planId: string,
+    plan: Plan,
+    request?: { experiment?: string; datasetId?: string },
+  ): Promise<ReplyBody | undefined>;
   /** SCAFFOLD's local control variates, per experiment and plan. */
   controls: ControlStore;
   log(line: string): void;
