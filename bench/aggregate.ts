@@ -5,13 +5,21 @@
  * Run: node --import tsx bench/aggregate.ts [--quick] [--repeats N]
  */
 import { fileURLToPath } from "node:url";
+import type { AggregateRun } from "./lib/aggregate-one.js";
 import { exited, forkTs, nextMessage } from "./lib/child.js";
 import { isQuick, numberFlag } from "./lib/flags.js";
 import { machineLine, mib } from "./lib/machine.js";
-import type { AggregateRun } from "./lib/aggregate-one.js";
 
 const quick = isQuick();
-const sizes = quick ? [{ nodes: 10, params: 100_000 }, { nodes: 3, params: 1_000_000 }] : [{ nodes: 10, params: 1_000_000 }, { nodes: 3, params: 10_000_000 }];
+const sizes = quick
+  ? [
+      { nodes: 10, params: 100_000 },
+      { nodes: 3, params: 1_000_000 },
+    ]
+  : [
+      { nodes: 10, params: 1_000_000 },
+      { nodes: 3, params: 10_000_000 },
+    ];
 const repeats = numberFlag("repeats", quick ? 2 : 3);
 const aggregators = ["fedavg", "fedmedian", "trimmed_mean", "krum"];
 const helper = fileURLToPath(new URL("./lib/aggregate-one.ts", import.meta.url));
@@ -21,7 +29,9 @@ console.log(
   `aggregate: ${aggregators.join(", ")}; float32 updates of one tensor around a global model; ${repeats} calls each, ` +
     "the first cold; peak rss sampled every 5 ms from a worker thread during the first call, over the rss before it",
 );
-console.log(`${"nodes × params".padEnd(18)}${"aggregator".padEnd(24)}${"first call".padEnd(12)}${"later calls".padEnd(13)}${"M values/s".padEnd(12)}${"inputs".padEnd(12)}${"peak rss over baseline".padEnd(24)}output`);
+console.log(
+  `${"nodes × params".padEnd(18)}${"aggregator".padEnd(24)}${"first call".padEnd(12)}${"later calls".padEnd(13)}${"M values/s".padEnd(12)}${"inputs".padEnd(12)}${"peak rss over baseline".padEnd(24)}output`,
+);
 for (const { nodes, params } of sizes) {
   for (const name of aggregators) {
     const child = forkTs(helper, [name, String(nodes), String(params), String(repeats)]);
@@ -34,7 +44,12 @@ for (const { nodes, params } of sizes) {
 function row(nodes: number, params: number, r: AggregateRun): string {
   const later = r.ms.slice(1);
   const steady = later.length > 0 ? later.reduce((a, b) => a + b, 0) / later.length : r.ms[0];
-  const label = r.config.name === "krum" ? `krum (f ${r.config.f})` : r.config.name === "trimmed_mean" ? `trimmed_mean (cuts ${Math.floor(r.config.beta * nodes)}+${Math.floor(r.config.beta * nodes)})` : r.config.name;
+  const label =
+    r.config.name === "krum"
+      ? `krum (f ${r.config.f})`
+      : r.config.name === "trimmed_mean"
+        ? `trimmed_mean (cuts ${Math.floor(r.config.beta * nodes)}+${Math.floor(r.config.beta * nodes)})`
+        : r.config.name;
   return [
     `${nodes} × ${params.toLocaleString("en-US")}`.padEnd(18),
     label.padEnd(24),

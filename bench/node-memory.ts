@@ -9,12 +9,12 @@ import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { selectBackend } from "../src/ml/backend.js";
 import { makeImages, writeIdx } from "../scripts/lib/synthetic-images.js";
+import { selectBackend } from "../src/ml/backend.js";
 import { exited, forkTs, nextMessage } from "./lib/child.js";
 import { hasFlag, isQuick, numberFlag } from "./lib/flags.js";
-import { formatPeaks, machineLine, mib, seconds } from "./lib/machine.js";
 import type { IdxTrainResult } from "./lib/idx-train.js";
+import { formatPeaks, machineLine, mib, seconds } from "./lib/machine.js";
 
 const size = 28;
 const quick = isQuick();
@@ -78,5 +78,7 @@ function report(format: string, r: IdxTrainResult, float32Bytes: number, wallMs:
   console.log(`${tag}peak load + training     ${formatPeaks(r.peak)}`);
   console.log(`${tag}after training + full GC ${formatPeaks(r.retained)}`);
   const growth = r.peak.rss - r.baseline.rss;
-  console.log(`${tag}peak rss ${mib(r.peak.rss)} = baseline + ${mib(growth)}, the dataset's ${mib(r.datasetBytes)} included`);
+  console.log(
+    `${tag}peak rss ${mib(r.peak.rss)} = baseline + ${mib(growth)}, the dataset's ${mib(r.datasetBytes)} included`,
+  );
 }

@@ -14,7 +14,9 @@ import { machineLine } from "./lib/machine.js";
 const dir = fileURLToPath(new URL(".", import.meta.url));
 /** Known benchmarks first, in this order; any other bench/*.ts follows alphabetically. */
 const order = ["train", "wasm-cnn", "node-memory", "transfer", "aggregate"];
-const found = readdirSync(dir).filter((f) => f.endsWith(".ts") && f !== "run.ts").map((f) => f.slice(0, -3));
+const found = readdirSync(dir)
+  .filter((f) => f.endsWith(".ts") && f !== "run.ts")
+  .map((f) => f.slice(0, -3));
 const all = [...order.filter((n) => found.includes(n)), ...found.filter((n) => !order.includes(n)).sort()];
 
 const quick = isQuick();
@@ -34,7 +36,9 @@ function argsFor(name: string): string[] {
 
 function runOne(name: string): Promise<{ code: number; ms: number }> {
   const started = performance.now();
-  const child = spawn(process.execPath, ["--import", "tsx", `${dir}${name}.ts`, ...argsFor(name)], { stdio: "inherit" });
+  const child = spawn(process.execPath, ["--import", "tsx", `${dir}${name}.ts`, ...argsFor(name)], {
+    stdio: "inherit",
+  });
   return new Promise((resolve) => {
     child.once("error", () => resolve({ code: 1, ms: performance.now() - started }));
     child.once("exit", (code, signal) => resolve({ code: code ?? (signal ? 1 : 0), ms: performance.now() - started }));
@@ -52,5 +56,8 @@ for (const name of names) {
   results.push({ name, ...(await runOne(name)) });
 }
 console.log("\n=== summary ===");
-for (const r of results) console.log(`${r.name.padEnd(14)}${r.code === 0 ? "ok" : `FAILED (exit ${r.code})`} in ${(r.ms / 1000).toFixed(1)} s`);
+for (const r of results)
+  console.log(
+    `${r.name.padEnd(14)}${r.code === 0 ? "ok" : `FAILED (exit ${r.code})`} in ${(r.ms / 1000).toFixed(1)} s`,
+  );
 if (results.some((r) => r.code !== 0)) process.exitCode = 1;

@@ -13,11 +13,19 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { selectBackend } from "../src/ml/backend.js";
 import { createKernelInstance } from "../src/ml/engine/kernels.js";
-import { trainLocal, type TrainOptions } from "../src/ml/train.js";
+import { type TrainOptions, trainLocal } from "../src/ml/train.js";
 import type { Dataset, TrainingArgs } from "../src/ml/types.js";
 import { hasFlag, isQuick, numberFlag } from "./lib/flags.js";
 import { machineLine } from "./lib/machine.js";
-import { benchData, benchModels, benchRows, benchSeed, flopParts, stepFlops, type BenchModel } from "./lib/train-models.js";
+import {
+  type BenchModel,
+  benchData,
+  benchModels,
+  benchRows,
+  benchSeed,
+  flopParts,
+  stepFlops,
+} from "./lib/train-models.js";
 
 const quick = isQuick();
 const reps = numberFlag("reps", quick ? 3 : 5);
@@ -79,14 +87,26 @@ else {
   }
 }
 console.log(gemmCeiling());
-console.log(`targets (issue; information only): fbm/torch samples/s ≥ ${target.one} at 1 thread, ≥ ${target.all} at all threads`);
+console.log(
+  `targets (issue; information only): fbm/torch samples/s ≥ ${target.one} at 1 thread, ≥ ${target.all} at all threads`,
+);
 
 const columns: [string, number][] = [
-  ["config", 16], ["steps", 9], ["median s", 10], ["min s", 9], ["samples/s", 11], ["ms/step", 9],
-  ["GFLOP/s", 9], ["fbm/torch", 11], ["target", 8],
+  ["config", 16],
+  ["steps", 9],
+  ["median s", 10],
+  ["min s", 9],
+  ["samples/s", 11],
+  ["ms/step", 9],
+  ["GFLOP/s", 9],
+  ["fbm/torch", 11],
+  ["target", 8],
 ];
 const row = (cells: string[]) =>
-  cells.map((c, i) => (i === 0 ? `  ${c.padEnd(columns[0][1] - 2)}` : c.padStart(columns[i][1]))).join("").trimEnd();
+  cells
+    .map((c, i) => (i === 0 ? `  ${c.padEnd(columns[0][1] - 2)}` : c.padStart(columns[i][1])))
+    .join("")
+    .trimEnd();
 console.log(`\n${row(columns.map(([name]) => name))}`);
 
 const summary: string[] = [];
@@ -95,12 +115,16 @@ try {
 } finally {
   if (typeof torch !== "string") await torch.stop();
 }
-console.log(`\nfbm samples/s ÷ torch 1-thread samples/s (medians; targets ≥ ${target.one} at 1 thread, ≥ ${target.all} at all):`);
+console.log(
+  `\nfbm samples/s ÷ torch 1-thread samples/s (medians; targets ≥ ${target.one} at 1 thread, ≥ ${target.all} at all):`,
+);
 for (const line of summary) console.log(`  ${line}`);
 
 // A worker pool trainLocal left running would keep this process alive: say so, and exit anyway.
 setTimeout(() => {
-  console.log("note: the process did not exit by itself: something trainLocal started (worker threads?) keeps it alive");
+  console.log(
+    "note: the process did not exit by itself: something trainLocal started (worker threads?) keeps it alive",
+  );
   process.exit(process.exitCode ?? 0);
 }, 2_000).unref();
 
@@ -152,13 +176,19 @@ async function benchModel(model: BenchModel): Promise<void> {
     const rate = rateOf(runs, runSteps);
     const ratio = torchRate && goal !== undefined ? rate / torchRate : undefined;
     if (ratio !== undefined) ratios.push(`${label.replace("fbm ", "")} ${ratio.toFixed(2)}`);
-    console.log(row([
-      label, String(runSteps), med.toFixed(3), Math.min(...runs.map((r) => r.seconds)).toFixed(3),
-      Math.round(rate).toLocaleString("en-US"), ((med / runSteps) * 1000).toFixed(med / runSteps < 1e-3 ? 3 : 2),
-      gflops((flops.total * runSteps) / med / 1e9),
-      ratio === undefined ? (goal === undefined ? "" : "—") : ratio.toFixed(2),
-      goal === undefined ? "" : `≥ ${goal}`,
-    ]));
+    console.log(
+      row([
+        label,
+        String(runSteps),
+        med.toFixed(3),
+        Math.min(...runs.map((r) => r.seconds)).toFixed(3),
+        Math.round(rate).toLocaleString("en-US"),
+        ((med / runSteps) * 1000).toFixed(med / runSteps < 1e-3 ? 3 : 2),
+        gflops((flops.total * runSteps) / med / 1e9),
+        ratio === undefined ? (goal === undefined ? "" : "—") : ratio.toFixed(2),
+        goal === undefined ? "" : `≥ ${goal}`,
+      ]),
+    );
   };
   for (const n of threadCounts) line(threadsLabel(n), fbm.get(n)!, steps!, n === 1 ? target.one : target.all);
   if (theirs.length > 0) line("torch 1 thread", theirs, torchSteps!);
@@ -167,7 +197,9 @@ async function benchModel(model: BenchModel): Promise<void> {
   const lossText = (runs: Timed[]) => {
     const lo = Math.min(...runs.map((r) => r.loss));
     const hi = Math.max(...runs.map((r) => r.loss));
-    return hi - lo <= 1e-3 * Math.max(1, Math.abs(hi)) ? lo.toFixed(3) : `${lo.toFixed(3)}…${hi.toFixed(3)} (runs differ!)`;
+    return hi - lo <= 1e-3 * Math.max(1, Math.abs(hi))
+      ? lo.toFixed(3)
+      : `${lo.toFixed(3)}…${hi.toFixed(3)} (runs differ!)`;
   };
   const losses = [
     ...threadCounts.map((n) => `${threadsLabel(n).replace("fbm ", "")} ${lossText(fbm.get(n)!)}`),
@@ -181,7 +213,10 @@ async function benchModel(model: BenchModel): Promise<void> {
  * Steps for a run of about `runSeconds`: times runs of `first` steps, then more (×100 at most each time)
  * until a run is long enough to extrapolate from. Undefined when `run` gives no time (no torch).
  */
-async function calibrate(run: (steps: number) => Promise<number | undefined>, first: number): Promise<number | undefined> {
+async function calibrate(
+  run: (steps: number) => Promise<number | undefined>,
+  first: number,
+): Promise<number | undefined> {
   let steps = first;
   for (let attempt = 0; attempt < 4; attempt++) {
     const seconds = await run(steps);
@@ -202,8 +237,15 @@ function roundSteps(steps: number): number {
 /** One timed trainLocal call: `steps` updates at `threads` threads, wall clock around the call. */
 async function fbmRun(model: BenchModel, data: Dataset, steps: number, threads: number): Promise<Timed> {
   const args: TrainingArgs = {
-    epochs: 0, updates: steps, batchSize: model.batchSize, testRatio: 0, testOnGlobal: false, testOnLocal: false,
-    metrics: [], seed: benchSeed, fedproxMu: 0,
+    epochs: 0,
+    updates: steps,
+    batchSize: model.batchSize,
+    testRatio: 0,
+    testOnGlobal: false,
+    testOnLocal: false,
+    metrics: [],
+    seed: benchSeed,
+    fedproxMu: 0,
   };
   // Typed so that it compiles with and without `threads` in TrainOptions; an engine without it ignores it.
   const options: TrainOptions & { threads?: number } = { plan: model.plan, data, args, threads };
@@ -288,17 +330,16 @@ function median(values: number[]): number {
   return s.length % 2 === 1 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
-function mean(values: number[]): number {
-  return values.reduce((a, b) => a + b, 0) / values.length;
-}
-
 /**
  * The ceiling the layers work against: fbm's SIMD matrix multiply alone (one thread, operands in cache),
  * at the shapes of the MLP's first layer and of a square product.
  */
 function gemmCeiling(): string {
   const k = createKernelInstance();
-  const shapes: [number, number, number][] = [[64, 128, 784], [256, 256, 256]];
+  const shapes: [number, number, number][] = [
+    [64, 128, 784],
+    [256, 256, 256],
+  ];
   const figures = shapes.map(([M, N, K]) => {
     const a = k.alloc(4 * M * K);
     const b = k.alloc(4 * K * N);

@@ -14,7 +14,14 @@ import type { EchoCommand, EchoEvent } from "./lib/echo-node.js";
 import { isQuick } from "./lib/flags.js";
 import { rawHttp2Rate } from "./lib/h2-baseline.js";
 import { machineLine, mib, seconds } from "./lib/machine.js";
-import { copyRates, createMemorySampler, current, forceGc, type MemoryFigures, type MemorySampler } from "./lib/memory.js";
+import {
+  copyRates,
+  createMemorySampler,
+  current,
+  forceGc,
+  type MemoryFigures,
+  type MemorySampler,
+} from "./lib/memory.js";
 
 const sizesMiB = isQuick() ? [1, 16, 64] : [1, 16, 64, 256];
 const helper = fileURLToPath(new URL("./lib/echo-node.ts", import.meta.url));
@@ -31,7 +38,9 @@ console.log(
   `memory copy on this machine: ${copy.freshMiBps.toFixed(0)} MiB/s into fresh 1 MiB buffers, ` +
     `${copy.reusedMiBps.toFixed(0)} MiB/s into a reused one (the gap is first-touch page faults)`,
 );
-console.log(`bare node:http2 download over loopback (64 MiB in 1 MiB writes, no Connect/protobuf): ${(await rawHttp2Rate(64)).toFixed(0)} MiB/s`);
+console.log(
+  `bare node:http2 download over loopback (64 MiB in 1 MiB writes, no Connect/protobuf): ${(await rawHttp2Rate(64)).toFixed(0)} MiB/s`,
+);
 
 const hub = createHub({ pollWindowMs: 5_000 });
 const server = await startServer({ listen: "127.0.0.1:0", hub });
@@ -73,8 +82,22 @@ async function roundTrip(params: Float32Array, sampler: MemorySampler) {
     return event;
   });
   const body: TaskBody = {
-    kind: "train", datasetId: "bench", planId: "bench", planJson: "{}", round: 1,
-    args: { epochs: 1, updates: 0, batchSize: 1, testRatio: 0, testOnGlobal: false, testOnLocal: false, metrics: [], seed: 0, fedproxMu: 0 },
+    kind: "train",
+    datasetId: "bench",
+    planId: "bench",
+    planJson: "{}",
+    round: 1,
+    args: {
+      epochs: 1,
+      updates: 0,
+      batchSize: 1,
+      testRatio: 0,
+      testOnGlobal: false,
+      testOnLocal: false,
+      metrics: [],
+      seed: 0,
+      fedproxMu: 0,
+    },
     params: [{ name: "kernel", shape: [params.length / 1024, 1024], dtype: "float32", data: params }],
   };
   const sent = epochMs();
@@ -87,15 +110,31 @@ async function roundTrip(params: Float32Array, sampler: MemorySampler) {
   if (echoed.length !== params.length || echoed[params.length - 1] !== params[params.length - 1]) {
     throw new Error("The echoed parameters differ from the ones sent");
   }
-  return { outMs: arrived - sent, backMs: back - arrived, totalMs: back - sent, researcherOut: researcherOut!, researcherBack, nodeOut };
+  return {
+    outMs: arrived - sent,
+    backMs: back - arrived,
+    totalMs: back - sent,
+    researcherOut: researcherOut!,
+    researcherBack,
+    nodeOut,
+  };
 }
 
-function report(size: number, r: Awaited<ReturnType<typeof roundTrip>>, baseline: MemoryFigures, nodeBack: MemoryFigures): void {
+function report(
+  size: number,
+  r: Awaited<ReturnType<typeof roundTrip>>,
+  baseline: MemoryFigures,
+  nodeBack: MemoryFigures,
+): void {
   const leg = (ms: number) => `${seconds(ms, 3)} (${(size / (ms / 1000)).toFixed(1)} MiB/s)`;
   const mem = (m: MemoryFigures) => `rss ${mib(m.rss)} / arrayBuffers ${mib(m.arrayBuffers)}`;
   const pad = " ".repeat(9);
-  console.log(`${`${size} MiB`.padEnd(9)}round trip ${seconds(r.totalMs, 3)}; out ${leg(r.outMs)}; back ${leg(r.backMs)}`);
-  console.log(`${pad}researcher: before ${mem(baseline)} (the model included); peak sending ${mem(r.researcherOut)}; peak receiving ${mem(r.researcherBack)}`);
+  console.log(
+    `${`${size} MiB`.padEnd(9)}round trip ${seconds(r.totalMs, 3)}; out ${leg(r.outMs)}; back ${leg(r.backMs)}`,
+  );
+  console.log(
+    `${pad}researcher: before ${mem(baseline)} (the model included); peak sending ${mem(r.researcherOut)}; peak receiving ${mem(r.researcherBack)}`,
+  );
   console.log(`${pad}node:       peak receiving ${mem(r.nodeOut)}; peak sending back ${mem(nodeBack)}`);
 }
 async function until(condition: () => boolean, ms: number): Promise<void> {

@@ -56,16 +56,26 @@ async function topKernels(count: number, profiled = 5): Promise<string[]> {
   }
   model.dispose();
   tf.dispose([x, y]);
-  return [...byName].sort((a, b) => b[1] - a[1]).slice(0, count).map(([n, ms]) => `${n} ${(ms / profiled).toFixed(2)} ms`);
+  return [...byName]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, count)
+    .map(([n, ms]) => `${n} ${(ms / profiled).toFixed(2)} ms`);
 }
 
 tf.enableProdMode(); // no debug checks, no "install tfjs-node" banner
 registerWasmTrainingKernels();
 const cpus = os.cpus();
 console.log(`machine: ${cpus[0]?.model ?? "unknown"}, ${cpus.length} cores, node ${process.version}`);
-console.log(`wasm: SIMD ${await tf.env().getAsync("WASM_HAS_SIMD_SUPPORT")}, threads ${await tf.env().getAsync("WASM_HAS_MULTITHREAD_SUPPORT")}`);
-console.log(`model: conv 8 3x3 relu, maxpool 2, conv 16 3x3 relu, maxpool 2, flatten, dense 10; batch ${batch}, 28x28x1`);
-for (const [backend, steps] of [["wasm", wasmSteps], ["cpu", cpuSteps]] as const) {
+console.log(
+  `wasm: SIMD ${await tf.env().getAsync("WASM_HAS_SIMD_SUPPORT")}, threads ${await tf.env().getAsync("WASM_HAS_MULTITHREAD_SUPPORT")}`,
+);
+console.log(
+  `model: conv 8 3x3 relu, maxpool 2, conv 16 3x3 relu, maxpool 2, flatten, dense 10; batch ${batch}, 28x28x1`,
+);
+for (const [backend, steps] of [
+  ["wasm", wasmSteps],
+  ["cpu", cpuSteps],
+] as const) {
   const { msPerStep, loss } = await timeSteps(backend, steps);
   console.log(`${backend.padEnd(4)}: ${msPerStep.toFixed(1)} ms/step over ${steps} steps (loss ${loss.toFixed(3)})`);
 }

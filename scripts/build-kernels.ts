@@ -48,7 +48,9 @@ if (process.argv.includes("--check")) {
     committed = readFileSync(target, "utf8");
   } catch {}
   if (committed !== text) {
-    process.stderr.write("src/ml/engine/kernels-wasm.ts is not what its source compiles to: run npm run build:kernels and commit\n");
+    process.stderr.write(
+      "src/ml/engine/kernels-wasm.ts is not what its source compiles to: run npm run build:kernels and commit\n",
+    );
     process.exit(1);
   }
   process.stderr.write("kernels-wasm.ts matches its source\n");

@@ -3,16 +3,19 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { errorMessage } from "../src/common/errors.js";
 import { planId } from "../src/ml/plan.js";
 import { parseExperiment } from "../src/researcher/run/config.js";
 import { fbmNode, nodeIdOf, prepareNodes, runFederation } from "./lib/federation.js";
 import { writeTabularCsv } from "./lib/synthetic.js";
-import { errorMessage } from "../src/common/errors.js";
 
 const keep = process.argv.includes("--keep");
 const dir = mkdtempSync(join(tmpdir(), "fbm-demo-"));
 const say = (line: string) => process.stderr.write(`${line}\n`);
-const fmt = (m: Record<string, number> = {}) => Object.entries(m).map(([k, v]) => `${k} ${v.toFixed(3)}`).join("  ");
+const fmt = (m: Record<string, number> = {}) =>
+  Object.entries(m)
+    .map(([k, v]) => `${k} ${v.toFixed(3)}`)
+    .join("  ");
 
 try {
   const sites = [
@@ -23,7 +26,10 @@ try {
   const nodes = sites.map((site, i) => {
     const csv = join(dir, `${site.name}.csv`);
     writeTabularCsv(csv, { rows: site.rows, seed: 100 + i, shift: site.shift });
-    return { name: site.name, datasets: [["--type", "csv", "--path", csv, "--tags", "demo,tabular", "--target", "label"]] };
+    return {
+      name: site.name,
+      datasets: [["--type", "csv", "--path", csv, "--tags", "demo,tabular", "--target", "label"]],
+    };
   });
   say(`Demo folder: ${dir}`);
   say(`Registering datasets on ${nodes.length} nodes (fbm-node init, dataset add)...`);
@@ -42,16 +48,18 @@ try {
     const show = !shown;
     shown = true;
     // One operator at a time, in the order the researcher asked; runFederation does not wait for them.
-    approving = approving.then(async () => {
-      if (show) {
-        say(`  $ fbm-node --home ${home} plan show ${id.slice(0, 12)}`);
-        say((await fbmNode("--home", home, "plan", "show", id.slice(0, 12))).stderr.trimEnd().replace(/^/gm, "    "));
-      }
-      say(`  $ fbm-node --home ${home} plan approve ${id.slice(0, 12)}`);
-      say(`  ${(await fbmNode("--home", home, "plan", "approve", id.slice(0, 12))).stderr.trim()}`);
-    }).catch((error) => {
-      say(`Could not approve on ${home}: ${errorMessage(error)}`);
-    });
+    approving = approving
+      .then(async () => {
+        if (show) {
+          say(`  $ fbm-node --home ${home} plan show ${id.slice(0, 12)}`);
+          say((await fbmNode("--home", home, "plan", "show", id.slice(0, 12))).stderr.trimEnd().replace(/^/gm, "    "));
+        }
+        say(`  $ fbm-node --home ${home} plan approve ${id.slice(0, 12)}`);
+        say(`  ${(await fbmNode("--home", home, "plan", "approve", id.slice(0, 12))).stderr.trim()}`);
+      })
+      .catch((error) => {
+        say(`Could not approve on ${home}: ${errorMessage(error)}`);
+      });
   };
   const run = await runFederation({
     experiment,
@@ -60,7 +68,10 @@ try {
     onEvent: (e) => {
       if (e.event === "listening") say(`Researcher listening on ${e.url}`);
       if (e.event === "node" && e.state === "connected") say(`Node ${e.name} connected`);
-      if (e.event === "round") say(`round ${e.round}/${e.rounds}  loss ${e.loss.toFixed(4)}  global ${fmt(e.metrics.global)}  local ${fmt(e.metrics.local)}`);
+      if (e.event === "round")
+        say(
+          `round ${e.round}/${e.rounds}  loss ${e.loss.toFixed(4)}  global ${fmt(e.metrics.global)}  local ${fmt(e.metrics.local)}`,
+        );
       if (e.event === "error" && e.code === "plan_not_approved" && e.plan === plan) {
         say(`Asked to approve: ${e.message}`);
         approve(e.node, e.plan);
@@ -75,9 +86,18 @@ try {
   }
   const before = first.metrics.global?.accuracy;
   const after = done.metrics.accuracy;
-  console.log(JSON.stringify({ rounds: done.rounds, first_round_global: first.metrics.global, final: done.metrics, model: done.model }));
+  console.log(
+    JSON.stringify({
+      rounds: done.rounds,
+      first_round_global: first.metrics.global,
+      final: done.metrics,
+      model: done.model,
+    }),
+  );
   say(`\nFinal validation of the exported model on the nodes' test splits: ${fmt(done.metrics)}`);
-  say(`Accuracy of the global model: ${before.toFixed(3)} before round 1 -> ${after.toFixed(3)} after round ${done.rounds}`);
+  say(
+    `Accuracy of the global model: ${before.toFixed(3)} before round 1 -> ${after.toFixed(3)} after round ${done.rounds}`,
+  );
   say(keep ? `Kept ${dir} (model in ${done.model})` : "Run with -- --keep to keep the demo folder and model.");
   if (!(after > before)) throw new Error("The final model is not better than the initial one");
 } catch (error) {

@@ -6,11 +6,13 @@ import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 
 function find(dir) {
-  return readdirSync(dir).sort().flatMap((name) => {
-    const path = join(dir, name);
-    if (statSync(path).isDirectory()) return find(path);
-    return name.endsWith(".test.ts") ? [path] : [];
-  });
+  return readdirSync(dir)
+    .sort()
+    .flatMap((name) => {
+      const path = join(dir, name);
+      if (statSync(path).isDirectory()) return find(path);
+      return name.endsWith(".test.ts") ? [path] : [];
+    });
 }
 
 const unit = process.argv.includes("--unit");
@@ -19,9 +21,7 @@ const e2e = join("test", "e2e");
 const all = find("test");
 const ordered = [...all.filter((f) => f.startsWith(e2e)), ...all.filter((f) => !f.startsWith(e2e))];
 const files = args.some((a) => a.endsWith(".ts")) ? [] : ordered.filter((f) => !unit || !f.startsWith(e2e));
-const result = spawnSync(
-  process.execPath,
-  ["--import", "tsx", "--test", "--test-concurrency=2", ...args, ...files],
-  { stdio: "inherit" },
-);
+const result = spawnSync(process.execPath, ["--import", "tsx", "--test", "--test-concurrency=2", ...args, ...files], {
+  stdio: "inherit",
+});
 process.exit(result.status ?? 1);

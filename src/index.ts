@@ -1,12 +1,13 @@
 /** The library behind the CLIs: run experiments from scripts and notebooks. */
-export { createExperiment, type ExperimentOptions } from "./researcher/run/experiment.js";
-export type { ExperimentEvent, FailureCode, NodeFailure } from "./researcher/run/events.js";
-export type { ReplyErrorCode } from "./wire/index.js";
-export { loadExperiment, parseExperiment, type Experiment } from "./researcher/run/config.js";
-export { createAggregator, type Aggregator, type AggregatorConfig } from "./researcher/aggregators/index.js";
-export { parsePlan, planId, type Plan } from "./ml/plan.js";
-export { loadModel, saveModel } from "./ml/export.js";
+
+export { fingerprintOfPem, generateKeyPair, type KeyPair, parseFingerprint } from "./common/certificates.js";
 export { selectBackend } from "./ml/backend.js";
+export { loadModel, saveModel } from "./ml/export.js";
+export { type Plan, parsePlan, planId } from "./ml/plan.js";
+export { type Aggregator, type AggregatorConfig, createAggregator } from "./researcher/aggregators/index.js";
+export { type Experiment, loadExperiment, parseExperiment } from "./researcher/run/config.js";
+export type { ExperimentEvent, FailureCode, NodeFailure } from "./researcher/run/events.js";
+export { createExperiment, type ExperimentOptions } from "./researcher/run/experiment.js";
+export { type AllowEntry, allowNode, readAllowList } from "./researcher/server/allow-list.js";
 export type { ResearcherTls } from "./researcher/server/server-tls.js";
-export { generateKeyPair, fingerprintOfPem, parseFingerprint, type KeyPair } from "./common/certificates.js";
-export { allowNode, readAllowList, type AllowEntry } from "./researcher/server/allow-list.js";
+export type { ReplyErrorCode } from "./wire/index.js";

@@ -4,8 +4,14 @@
  * updates of `params` float32 values around a global model, then times `repeats` aggregations.
  * Usage (from the benchmark): aggregate-one.ts <aggregator> <nodes> <params> <repeats>
  */
-import { createAggregator, minimumUpdates, type AggregatorConfig, type Update } from "../../src/researcher/aggregators/index.js";
+
 import { createRng } from "../../src/ml/rng.js";
+import {
+  type AggregatorConfig,
+  createAggregator,
+  minimumUpdates,
+  type Update,
+} from "../../src/researcher/aggregators/index.js";
 import { toParent } from "./child.js";
 import { createRssWatcher, forceGc } from "./memory.js";
 

@@ -1,4 +1,4 @@
-import { fork, type ChildProcess } from "node:child_process";
+import { type ChildProcess, fork } from "node:child_process";
 
 /** Helper processes of a benchmark: a TypeScript file run with tsx, talking over the IPC channel. */
 
@@ -30,10 +30,14 @@ export function nextMessage<T extends { type: string }>(child: ChildProcess, typ
 
 /** Resolves when `child` has exited; rejects on a non-zero exit code. */
 export function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return child.exitCode === 0 ? Promise.resolve() : Promise.reject(new Error(`Helper process exited with code ${child.exitCode}`));
+  if (child.exitCode !== null)
+    return child.exitCode === 0
+      ? Promise.resolve()
+      : Promise.reject(new Error(`Helper process exited with code ${child.exitCode}`));
   return new Promise((resolve, reject) => {
     child.once("exit", (code, signal) =>
-      code === 0 ? resolve() : reject(new Error(`Helper process exited (${signal ?? `code ${code}`})`)));
+      code === 0 ? resolve() : reject(new Error(`Helper process exited (${signal ?? `code ${code}`})`)),
+    );
   });
 }
 

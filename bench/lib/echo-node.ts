@@ -27,7 +27,8 @@ const echo: TaskExecutor = async (task) => {
   const peak = sampler.peak();
   sampler.reset();
   await toParent({ type: "received", at, peak });
-  if (task.body.kind !== "train") return { kind: "error", code: "invalid_input", message: `echo node ignores ${task.body.kind} tasks` };
+  if (task.body.kind !== "train")
+    return { kind: "error", code: "invalid_input", message: `echo node ignores ${task.body.kind} tasks` };
   return { kind: "train", result: { params: task.body.params, sampleCount: 1, trainLoss: 0, seconds: 0 } };
 };
 
@@ -41,8 +42,15 @@ process.on("message", onCommand);
 process.once("disconnect", () => stop.abort());
 
 await runPollLoop({
-  client, researcherUrl: baseUrl, nodeId: "bench-node", name: "bench-node", version: "bench",
-  execute: echo, signal: stop.signal, log: () => {}, waitSeconds: 5,
+  client,
+  researcherUrl: baseUrl,
+  nodeId: "bench-node",
+  name: "bench-node",
+  version: "bench",
+  execute: echo,
+  signal: stop.signal,
+  log: () => {},
+  waitSeconds: 5,
 });
 sampler.stop();
 process.off("message", onCommand);

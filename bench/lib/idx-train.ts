@@ -37,9 +37,12 @@ export interface IdxTrainResult {
 const cnnPlan = parsePlan({
   data: {},
   model: [
-    { conv2d: { filters: 8, kernelSize: 3, activation: "relu" } }, { maxPooling2d: {} },
-    { conv2d: { filters: 16, kernelSize: 3, activation: "relu" } }, { maxPooling2d: {} },
-    { flatten: {} }, { dense: { units: 10, activation: "softmax" } },
+    { conv2d: { filters: 8, kernelSize: 3, activation: "relu" } },
+    { maxPooling2d: {} },
+    { conv2d: { filters: 16, kernelSize: 3, activation: "relu" } },
+    { maxPooling2d: {} },
+    { flatten: {} },
+    { dense: { units: 10, activation: "softmax" } },
   ],
   loss: "sparseCategoricalCrossentropy",
   optimizer: { name: "adam", learning_rate: 0.001 },
@@ -61,8 +64,15 @@ async function main(): Promise<void> {
   const afterLoad = current();
 
   const args: TrainingArgs = {
-    epochs: 1, updates: Number(updatesText), batchSize: 32, testRatio: 0.1, testOnGlobal: false, testOnLocal: true,
-    metrics: ["accuracy"], seed: 1, fedproxMu: 0,
+    epochs: 1,
+    updates: Number(updatesText),
+    batchSize: 32,
+    testRatio: 0.1,
+    testOnGlobal: false,
+    testOnLocal: true,
+    metrics: ["accuracy"],
+    seed: 1,
+    fedproxMu: 0,
   };
   const stepTimes: number[] = [];
   const result = await trainLocal({ plan: cnnPlan, data, args, onProgress: () => stepTimes.push(performance.now()) });
@@ -73,10 +83,22 @@ async function main(): Promise<void> {
   // Steps between the first and the last progress event: excludes model building and validation.
   const stepsPerSecond = steps > 1 ? ((steps - 1) * 1000) / (stepTimes[steps - 1] - stepTimes[0]) : Number.NaN;
   await toParent({
-    type: "result", backend, rows: data.rows, loadMs, baseline, afterLoad, peakLoad, peak, retained, steps, stepsPerSecond,
+    type: "result",
+    backend,
+    rows: data.rows,
+    loadMs,
+    baseline,
+    afterLoad,
+    peakLoad,
+    peak,
+    retained,
+    steps,
+    stepsPerSecond,
     fileBytes: statSync(images).size + statSync(labels).size,
     datasetBytes: data.x.byteLength + data.y.byteLength,
-    trainLoss: result.trainLoss, accuracy: result.localMetrics?.values.accuracy ?? Number.NaN, trainSeconds: result.seconds,
+    trainLoss: result.trainLoss,
+    accuracy: result.localMetrics?.values.accuracy ?? Number.NaN,
+    trainSeconds: result.seconds,
   } satisfies IdxTrainResult);
   process.disconnect();
 }

@@ -3,7 +3,7 @@
  * seeded synthetic data they train on, and the arithmetic of one training step computed from the layer
  * shapes. bench/torch/train_bench.py builds the same models and data recipes in PyTorch.
  */
-import { parsePlan, planLayers, type LayerSpec, type Plan } from "../../src/ml/plan.js";
+import { type LayerSpec, type Plan, parsePlan, planLayers } from "../../src/ml/plan.js";
 import { createRng } from "../../src/ml/rng.js";
 import type { Dataset } from "../../src/ml/types.js";
 
@@ -174,14 +174,21 @@ function layerMacs(spec: LayerSpec, input: Shape): LayerMacs {
   const free = (outShape: Shape, weighted = false) => ({ outShape, weighted, forward: 0, weightGrad: 0, inputGrad: 0 });
   const cost = (() => {
     switch (spec.name) {
-      case "dense": return denseMacs(input, spec.options);
-      case "conv2d": return conv2dMacs(input, spec.options);
+      case "dense":
+        return denseMacs(input, spec.options);
+      case "conv2d":
+        return conv2dMacs(input, spec.options);
       case "maxPooling2d":
-      case "averagePooling2d": return poolMacs(input, spec.options);
-      case "globalAveragePooling2d": return free([input[input.length - 1]]);
-      case "flatten": return free([product(input)]);
-      case "dropout": return free(input);
-      case "batchNormalization": return free(input, true);
+      case "averagePooling2d":
+        return poolMacs(input, spec.options);
+      case "globalAveragePooling2d":
+        return free([input[input.length - 1]]);
+      case "flatten":
+        return free([product(input)]);
+      case "dropout":
+        return free(input);
+      case "batchNormalization":
+        return free(input, true);
     }
   })();
   return { layer: spec.name, ...cost };
@@ -198,7 +205,11 @@ export function planMacs(plan: Plan, sampleShape: number[]): LayerMacs[] {
 }
 
 /** FLOPs of one training step (forward + backward) for a batch, by the convention above. */
-export function stepFlops(plan: Plan, sampleShape: number[], batchSize: number): { forward: number; backward: number; total: number } {
+export function stepFlops(
+  plan: Plan,
+  sampleShape: number[],
+  batchSize: number,
+): { forward: number; backward: number; total: number } {
   let forward = 0;
   let backward = 0;
   let weightedBefore = false;

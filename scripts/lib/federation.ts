@@ -1,7 +1,7 @@
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { createInterface } from "node:readline";
 import { join, resolve } from "node:path";
+import { createInterface } from "node:readline";
 import type { CliIo } from "../../src/common/cli.js";
 import { runNodeCli } from "../../src/node/cli.js";
 import { runResearcherCli } from "../../src/researcher/cli/program.js";
@@ -40,8 +40,16 @@ export function commandLine(bin: string, args: string[]): [string, string[]] {
 }
 
 /** Runs a CLI to completion; throws with its stderr when it fails. */
-export function cli(bin: string, args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): { stdout: string; stderr: string } {
-  const r = spawnSync(...commandLine(bin, args), { encoding: "utf8", env: options.env ?? process.env, cwd: options.cwd });
+export function cli(
+  bin: string,
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
+): { stdout: string; stderr: string } {
+  const r = spawnSync(...commandLine(bin, args), {
+    encoding: "utf8",
+    env: options.env ?? process.env,
+    cwd: options.cwd,
+  });
   if (r.status !== 0) throw new Error(`${bin} ${args.join(" ")} exited ${r.status}: ${r.stderr}`);
   return { stdout: r.stdout, stderr: r.stderr };
 }
@@ -54,7 +62,11 @@ export function cli(bin: string, args: string[], options: { env?: NodeJS.Process
 export const fbmNode = (...args: string[]) => inProcess(runNodeCli, "fbm-node", args);
 export const fbmResearcher = (...args: string[]) => inProcess(runResearcherCli, "fbm-researcher", args);
 
-async function inProcess(run: (argv: string[], io: CliIo) => Promise<number>, name: string, args: string[]): Promise<{ stdout: string; stderr: string }> {
+async function inProcess(
+  run: (argv: string[], io: CliIo) => Promise<number>,
+  name: string,
+  args: string[],
+): Promise<{ stdout: string; stderr: string }> {
   let stdout = "";
   let stderr = "";
   const code = await run(args, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t) });
@@ -67,7 +79,11 @@ async function inProcess(run: (argv: string[], io: CliIo) => Promise<number>, na
  * Nodes keep the default `plan_approval true` (train only plans their operator approved) unless
  * `planApproval` is false.
  */
-export async function prepareNodes(dir: string, nodes: NodeSpec[], options: { planApproval?: boolean } = {}): Promise<string[]> {
+export async function prepareNodes(
+  dir: string,
+  nodes: NodeSpec[],
+  options: { planApproval?: boolean } = {},
+): Promise<string[]> {
   const homes: string[] = [];
   for (const node of nodes) {
     const home = join(dir, node.name);
@@ -103,13 +119,16 @@ export interface NodeProcesses {
  * and resolves once each has said which researcher it serves (it then connects at once). Throws with
  * the node's log if one exits first.
  */
-export async function startNodes(homes: string[], options: {
-  https?: boolean;
-  env?: NodeJS.ProcessEnv;
-  cwd?: string;
-  nodeBin?: string;
-  timeoutMs?: number;
-} = {}): Promise<NodeProcesses> {
+export async function startNodes(
+  homes: string[],
+  options: {
+    https?: boolean;
+    env?: NodeJS.ProcessEnv;
+    cwd?: string;
+    nodeBin?: string;
+    timeoutMs?: number;
+  } = {},
+): Promise<NodeProcesses> {
   const gate = await createGate();
   const url = `${options.https ? "https" : "http"}://127.0.0.1:${gate.port}`;
   const logs: Record<string, string> = {};
@@ -119,15 +138,25 @@ export async function startNodes(homes: string[], options: {
     await gate.close();
   };
   try {
-    await Promise.all(homes.map((home) => {
-      const node = spawn(...commandLine(options.nodeBin ?? nodeBin, ["--home", home, "serve", "--researcher", url]), {
-        env: options.env ?? process.env, cwd: options.cwd, stdio: ["ignore", "ignore", "pipe"],
-      });
-      processes.push(node);
-      logs[home] = "";
-      node.stderr!.on("data", (d) => (logs[home] += d));
-      return waitFor(node, () => /dataset\(s\); researcher /.test(logs[home]), `node ${home} to start`, options.timeoutMs, () => logs[home]);
-    }));
+    await Promise.all(
+      homes.map((home) => {
+        const node = spawn(...commandLine(options.nodeBin ?? nodeBin, ["--home", home, "serve", "--researcher", url]), {
+          env: options.env ?? process.env,
+          cwd: options.cwd,
+          stdio: ["ignore", "ignore", "pipe"],
+        });
+        processes.push(node);
+        logs[home] = "";
+        node.stderr!.on("data", (d) => (logs[home] += d));
+        return waitFor(
+          node,
+          () => /dataset\(s\); researcher /.test(logs[home]),
+          `node ${home} to start`,
+          options.timeoutMs,
+          () => logs[home],
+        );
+      }),
+    );
   } catch (error) {
     await stop();
     throw error;
@@ -157,9 +186,18 @@ export async function runResearcher(options: {
   researcherBin?: string;
   timeoutMs?: number;
 }): Promise<ResearcherRun> {
-  const researcher = spawn(...commandLine(options.researcherBin ?? researcherBin, [
-    options.experiment, "--listen", "127.0.0.1:0", "--out", options.outDir, "--json", ...(options.researcherArgs ?? []),
-  ]), { env: options.env ?? process.env, cwd: options.cwd, stdio: ["ignore", "pipe", "pipe"] });
+  const researcher = spawn(
+    ...commandLine(options.researcherBin ?? researcherBin, [
+      options.experiment,
+      "--listen",
+      "127.0.0.1:0",
+      "--out",
+      options.outDir,
+      "--json",
+      ...(options.researcherArgs ?? []),
+    ]),
+    { env: options.env ?? process.env, cwd: options.cwd, stdio: ["ignore", "pipe", "pipe"] },
+  );
   const events: Record<string, any>[] = [];
   let stderr = "";
   researcher.stderr!.on("data", (d) => (stderr += d));
@@ -209,7 +247,13 @@ export async function runFederation(options: {
 }
 
 /** Resolves once `ready()` holds (checked on each output of `child`), rejects if `child` exits first or after `timeoutMs`. */
-function waitFor(child: ChildProcess, ready: () => boolean, what: string, timeoutMs = DEADLINE_MS, log = () => ""): Promise<void> {
+function waitFor(
+  child: ChildProcess,
+  ready: () => boolean,
+  what: string,
+  timeoutMs = DEADLINE_MS,
+  log = () => "",
+): Promise<void> {
   return new Promise((resolve, reject) => {
     const check = () => {
       if (!ready()) return;
@@ -237,13 +281,18 @@ function waitFor(child: ChildProcess, ready: () => boolean, what: string, timeou
 
 /** SIGTERM, then SIGKILL after 5 s for any process that does not stop. */
 export async function stopAll(processes: ChildProcess[]): Promise<void> {
-  await Promise.all(processes.map((p) => new Promise<void>((done) => {
-    if (p.exitCode !== null || p.signalCode !== null) return done();
-    const kill = setTimeout(() => p.kill("SIGKILL"), 5000);
-    p.once("exit", () => {
-      clearTimeout(kill);
-      done();
-    });
-    p.kill("SIGTERM");
-  })));
+  await Promise.all(
+    processes.map(
+      (p) =>
+        new Promise<void>((done) => {
+          if (p.exitCode !== null || p.signalCode !== null) return done();
+          const kill = setTimeout(() => p.kill("SIGKILL"), 5000);
+          p.once("exit", () => {
+            clearTimeout(kill);
+            done();
+          });
+          p.kill("SIGTERM");
+        }),
+    ),
+  );
 }

@@ -50,13 +50,16 @@ export async function buildExecutables(options: BuildOptions = {}): Promise<Buil
       const inputs = await bundleCli({ repo, entry: target.entry, outfile: bundle });
       const config = join(work, `${target.name}.sea.json`);
       const blob = join(work, `${target.name}.blob`);
-      writeFileSync(config, JSON.stringify({
-        main: bundle,
-        output: blob,
-        disableExperimentalSEAWarning: true,
-        useCodeCache: true, // about twice as fast a start; built for this platform only
-        assets: Object.fromEntries(embeddedWasmFiles.map((name) => [name, join(repo, wasmDir, name)])),
-      }));
+      writeFileSync(
+        config,
+        JSON.stringify({
+          main: bundle,
+          output: blob,
+          disableExperimentalSEAWarning: true,
+          useCodeCache: true, // about twice as fast a start; built for this platform only
+          assets: Object.fromEntries(embeddedWasmFiles.map((name) => [name, join(repo, wasmDir, name)])),
+        }),
+      );
       run(process.execPath, ["--experimental-sea-config", config]);
       const path = join(outDir, `${target.name}${exeSuffix}`);
       const partial = join(work, `${target.name}${exeSuffix}`);
@@ -72,7 +75,9 @@ export async function buildExecutables(options: BuildOptions = {}): Promise<Buil
       recordInputs(outDir, target.name, [...inputs, ...buildFiles()], repo);
       const bytes = statSync(path).size;
       built.push({ name: target.name, path, bytes });
-      log(`${path}  ${(bytes / 2 ** 20).toFixed(1)} MiB  (JavaScript bundle ${(statSync(bundle).size / 2 ** 20).toFixed(1)} MiB)`);
+      log(
+        `${path}  ${(bytes / 2 ** 20).toFixed(1)} MiB  (JavaScript bundle ${(statSync(bundle).size / 2 ** 20).toFixed(1)} MiB)`,
+      );
     }
     return built;
   } finally {
@@ -94,7 +99,9 @@ function prepareBaseBinary(work: string, strip: boolean, log: (line: string) => 
   if (!strip || process.platform !== "linux") return base;
   const stripped = spawnSync("strip", ["--strip-all", base], { encoding: "utf8" });
   if (stripped.status === 0 && spawnSync(base, ["-e", "process.exit(7)"]).status === 7) return base;
-  log(`Not stripping the node binary (${stripped.error?.message ?? (stripped.stderr.trim() || "the stripped copy does not run")})`);
+  log(
+    `Not stripping the node binary (${stripped.error?.message ?? (stripped.stderr.trim() || "the stripped copy does not run")})`,
+  );
   copyFileSync(process.execPath, base);
   return base;
 }
@@ -111,6 +118,8 @@ function run(command: string, args: string[]): void {
   const result = spawnSync(command, args, { encoding: "utf8" });
   if (result.status !== 0) {
     const output = `${result.stdout ?? ""}${result.stderr ?? ""}`.trim();
-    throw new Error(`${command} ${args.join(" ")} failed (${result.error?.message ?? `exit ${result.status}`}): ${output}`);
+    throw new Error(
+      `${command} ${args.join(" ")} failed (${result.error?.message ?? `exit ${result.status}`}): ${output}`,
+    );
   }
 }

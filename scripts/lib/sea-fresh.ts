@@ -19,7 +19,10 @@ function recordFile(outDir: string, name: string): string {
 
 /** Writes the hashes of `files` (paths relative to `root`) that executable `name` was built from. */
 export function recordInputs(outDir: string, name: string, files: string[], root: string): void {
-  const record: InputsRecord = { node: process.version, files: Object.fromEntries(files.map((f) => [f, hashFile(join(root, f))])) };
+  const record: InputsRecord = {
+    node: process.version,
+    files: Object.fromEntries(files.map((f) => [f, hashFile(join(root, f))])),
+  };
   const file = recordFile(outDir, name);
   mkdirSync(join(outDir, ".build"), { recursive: true });
   writeFileSync(`${file}.${process.pid}`, `${JSON.stringify(record, null, 1)}\n`);

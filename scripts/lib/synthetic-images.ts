@@ -9,7 +9,10 @@ import { createRng } from "../../src/ml/rng.js";
  * bar, 2 a diagonal, 3 a square outline (as many classes as asked, up to 4), at random positions with
  * noise. A CNN separates them easily; a linear model on raw pixels much less so.
  */
-export function makeImages(options: { count: number; size: number; classes?: number; seed: number }): { pixels: Uint8Array; labels: Uint8Array } {
+export function makeImages(options: { count: number; size: number; classes?: number; seed: number }): {
+  pixels: Uint8Array;
+  labels: Uint8Array;
+} {
   const { count, size } = options;
   const classes = Math.min(options.classes ?? 3, 4);
   const rng = createRng(options.seed);
@@ -31,7 +34,10 @@ export function makeImages(options: { count: number; size: number; classes?: num
     }
     if (label === 3) {
       for (let k = 0; k < 5; k++) {
-        set(at, at + k); set(at + 4, at + k); set(at + k, at); set(at + k, at + 4);
+        set(at, at + k);
+        set(at + 4, at + k);
+        set(at + k, at);
+        set(at + k, at + 4);
       }
     }
   }
@@ -39,7 +45,12 @@ export function makeImages(options: { count: number; size: number; classes?: num
 }
 
 /** Writes an MNIST-format pair (IDX, gzip when the name ends in .gz). */
-export function writeIdx(imagesPath: string, labelsPath: string, data: { pixels: Uint8Array; labels: Uint8Array }, size: number): void {
+export function writeIdx(
+  imagesPath: string,
+  labelsPath: string,
+  data: { pixels: Uint8Array; labels: Uint8Array },
+  size: number,
+): void {
   const header = (magic: number, dims: number[]) => {
     const b = Buffer.alloc(4 + 4 * dims.length);
     b.writeUInt32BE(magic, 0);

@@ -6,7 +6,10 @@ import { createRng } from "../../src/ml/rng.js";
  * binary label from a fixed linear rule plus noise, so the task is learnable but not trivial.
  * `shift` moves one site's feature means (sites differ, as hospitals do).
  */
-export function writeTabularCsv(path: string, options: { rows: number; seed: number; features?: number; noise?: number; shift?: number }): void {
+export function writeTabularCsv(
+  path: string,
+  options: { rows: number; seed: number; features?: number; noise?: number; shift?: number },
+): void {
   const rng = createRng(options.seed);
   const k = options.features ?? 6;
   const gauss = () => Math.sqrt(-2 * Math.log(1 - rng.next())) * Math.cos(2 * Math.PI * rng.next());
@@ -25,7 +28,10 @@ export function writeTabularCsv(path: string, options: { rows: number; seed: num
  * Label-skewed site data (non-IID, as hospitals with different case mixes): rows drawn from the same
  * rule as writeTabularCsv until `rows` rows with the given share of label 1 are collected.
  */
-export function writeSkewedCsv(path: string, options: { rows: number; seed: number; positiveShare: number; features?: number }): void {
+export function writeSkewedCsv(
+  path: string,
+  options: { rows: number; seed: number; positiveShare: number; features?: number },
+): void {
   const pool = `${path}.pool`;
   writeTabularCsv(pool, { rows: options.rows * 6, seed: options.seed, features: options.features, noise: 0.1 });
   const [header, ...lines] = readFileSync(pool, "utf8").trim().split("\n");

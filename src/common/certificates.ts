@@ -19,7 +19,11 @@ export interface KeyPair {
 const algorithm = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
 
 /** A fresh key pair and a certificate for `commonName`, valid for `hosts` (DNS names or IPs) and `days`. */
-export async function generateKeyPair(options: { commonName: string; hosts?: string[]; days?: number }): Promise<KeyPair> {
+export async function generateKeyPair(options: {
+  commonName: string;
+  hosts?: string[];
+  days?: number;
+}): Promise<KeyPair> {
   const x509 = await loadX509();
   const crypto = webcrypto as unknown as Crypto;
   const keys = await crypto.subtle.generateKey(algorithm, true, ["sign", "verify"]);
@@ -30,21 +34,30 @@ export async function generateKeyPair(options: { commonName: string; hosts?: str
     new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
   ];
   if (hosts.length > 0) {
-    extensions.push(new x509.SubjectAlternativeNameExtension(
-      hosts.map((h) => ({ type: isIP(h) ? "ip" as const : "dns" as const, value: h })),
-    ));
+    extensions.push(
+      new x509.SubjectAlternativeNameExtension(
+        hosts.map((h) => ({ type: isIP(h) ? ("ip" as const) : ("dns" as const), value: h })),
+      ),
+    );
   }
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    name: [{ CN: [options.commonName] }],
-    keys,
-    signingAlgorithm: algorithm,
-    notBefore: new Date(now - 60_000),
-    notAfter: new Date(now + (options.days ?? 3650) * 86_400_000),
-    extensions,
-  }, crypto);
+  const cert = await x509.X509CertificateGenerator.createSelfSigned(
+    {
+      name: [{ CN: [options.commonName] }],
+      keys,
+      signingAlgorithm: algorithm,
+      notBefore: new Date(now - 60_000),
+      notAfter: new Date(now + (options.days ?? 3650) * 86_400_000),
+      extensions,
+    },
+    crypto,
+  );
   const pkcs8 = await crypto.subtle.exportKey("pkcs8", keys.privateKey);
   const certPem = cert.toString("pem");
-  return { cert: `${certPem.trim()}\n`, key: toPem(new Uint8Array(pkcs8), "PRIVATE KEY"), fingerprint: fingerprintOfPem(certPem) };
+  return {
+    cert: `${certPem.trim()}\n`,
+    key: toPem(new Uint8Array(pkcs8), "PRIVATE KEY"),
+    fingerprint: fingerprintOfPem(certPem),
+  };
 }
 
 /** The fingerprint of a DER certificate. */
@@ -65,7 +78,11 @@ export function fingerprintOfPem(pem: string, source = "the certificate"): strin
 
 /** Normalizes a typed fingerprint to `sha256:<hex>`, or throws InputError naming what was wrong. */
 export function parseFingerprint(text: string): string {
-  const hex = text.trim().replace(/^sha256[:=]?/i, "").replace(/:/g, "").toLowerCase();
+  const hex = text
+    .trim()
+    .replace(/^sha256[:=]?/i, "")
+    .replace(/:/g, "")
+    .toLowerCase();
   if (!/^[0-9a-f]{64}$/.test(hex)) {
     throw new InputError(`Invalid fingerprint "${text}": expected sha256: followed by 64 hex digits (colons allowed)`);
   }
@@ -79,6 +96,8 @@ async function loadX509() {
 }
 
 function toPem(der: Uint8Array, label: string): string {
-  const base64 = Buffer.from(der).toString("base64").replace(/.{1,64}/g, "$&\n");
+  const base64 = Buffer.from(der)
+    .toString("base64")
+    .replace(/.{1,64}/g, "$&\n");
   return `-----BEGIN ${label}-----\n${base64}-----END ${label}-----\n`;
 }

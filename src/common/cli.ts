@@ -1,4 +1,4 @@
-import { CommanderError, type Command } from "@commander-js/extra-typings";
+import { type Command, CommanderError } from "@commander-js/extra-typings";
 import { describeError } from "./errors.js";
 
 /** Shared plumbing of both CLIs: output sinks, exit codes, stop signals. */
@@ -42,13 +42,18 @@ export async function runProgram(program: Command<any, any, any>, argv: string[]
 
 /** Commander's `error: unknown option '--x'\n(Did you mean --y?)` as one sentence with a hint. */
 export function usageMessage(message: string): string {
-  const text = message.replace(/^error: /, "").replace(/\n\((Did you mean[^)]*)\)/, (_, hint: string) => `; ${hint.toLowerCase()}`);
+  const text = message
+    .replace(/^error: /, "")
+    .replace(/\n\((Did you mean[^)]*)\)/, (_, hint: string) => `; ${hint.toLowerCase()}`);
   const line = text.replace(/\s*\n\s*/g, " ").trim();
   return `${line.charAt(0).toUpperCase()}${line.slice(1)} (see --help)`;
 }
 
 /** Runs `action` with a signal that aborts on SIGINT/SIGTERM (or the given one), removing the handlers after. */
-export async function withStopSignal<T>(given: AbortSignal | undefined, action: (signal: AbortSignal) => Promise<T>): Promise<T> {
+export async function withStopSignal<T>(
+  given: AbortSignal | undefined,
+  action: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
   if (given !== undefined) return action(given);
   const controller = new AbortController();
   const stop = () => controller.abort();

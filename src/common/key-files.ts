@@ -1,7 +1,7 @@
 import { chmod, mkdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
-import type { KeyPair } from "./certificates.js";
 import { writeFileAtomic } from "./atomic-write.js";
+import type { KeyPair } from "./certificates.js";
 import { errorMessage, InputError } from "./errors.js";
 
 /** Where a key pair named `base` lives in `dir`: `<base>.crt` (shareable) and `<base>.key` (secret). */
@@ -13,12 +13,19 @@ export function keyPairPaths(dir: string, base: string): { cert: string; key: st
  * Writes a key pair: the key readable by its owner only (0600), the certificate world-readable.
  * Refuses to replace existing files unless `force`: a new key changes the fingerprint peers pinned.
  */
-export async function writeKeyPair(dir: string, base: string, pair: KeyPair, options: { force?: boolean } = {}): Promise<{ cert: string; key: string }> {
+export async function writeKeyPair(
+  dir: string,
+  base: string,
+  pair: KeyPair,
+  options: { force?: boolean } = {},
+): Promise<{ cert: string; key: string }> {
   const paths = keyPairPaths(dir, base);
   if (!options.force) {
     for (const file of [paths.cert, paths.key]) {
       if (await stat(file).catch(() => undefined)) {
-        throw new InputError(`${file} already exists: peers pinned its fingerprint; pass --force to replace it (they must pin the new one)`);
+        throw new InputError(
+          `${file} already exists: peers pinned its fingerprint; pass --force to replace it (they must pin the new one)`,
+        );
       }
     }
   }

@@ -11,7 +11,8 @@ import { hasEmbeddedWasm } from "./wasm-assets.js";
  */
 export function probeBackend(env: Record<string, string | undefined> = process.env): string {
   const forced = env.FBM_BACKEND?.trim();
-  if (forced === "tensorflow" && isSingleExecutable()) return "tensorflow (FBM_BACKEND), which a single executable cannot load";
+  if (forced === "tensorflow" && isSingleExecutable())
+    return "tensorflow (FBM_BACKEND), which a single executable cannot load";
   if (forced) return `${forced} (FBM_BACKEND)`;
   if (nativeAddonInstalled()) return "tensorflow (native)";
   const wasm = wasmDetail(env.FBM_WASM_PATH);
@@ -24,7 +25,9 @@ export function versionText(): string {
 }
 
 /** tfjs's own SIMD probe (flags_wasm.ts): a tiny module using one SIMD instruction. */
-const simdModule = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 4, 1, 96, 0, 0, 3, 2, 1, 0, 10, 9, 1, 7, 0, 65, 0, 253, 15, 26, 11]);
+const simdModule = new Uint8Array([
+  0, 97, 115, 109, 1, 0, 0, 0, 1, 4, 1, 96, 0, 0, 3, 2, 1, 0, 10, 9, 1, 7, 0, 65, 0, 253, 15, 26, 11,
+]);
 
 function wasmDetail(wasmPath: string | undefined): string | undefined {
   if (typeof WebAssembly === "undefined") return undefined;
@@ -41,7 +44,9 @@ function nativeAddonInstalled(): boolean {
   if (isSingleExecutable()) return false;
   const lib = packageDir("@tensorflow/tfjs-node", "lib");
   if (lib === undefined || !existsSync(lib)) return false;
-  return readdirSync(lib).some((dir) => dir.startsWith("napi-v") && existsSync(path.join(lib, dir, "tfjs_binding.node")));
+  return readdirSync(lib).some(
+    (dir) => dir.startsWith("napi-v") && existsSync(path.join(lib, dir, "tfjs_binding.node")),
+  );
 }
 
 /** `<package root>/<sub>` of an installed package, or undefined when it is not installed. */

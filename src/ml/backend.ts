@@ -1,7 +1,7 @@
-import * as tf from "@tensorflow/tfjs";
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
+import * as tf from "@tensorflow/tfjs";
 import { errorMessage, InputError, RuntimeFailure } from "../common/errors.js";
 import { embeddedWasmPaths } from "./wasm-assets.js";
 

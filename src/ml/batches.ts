@@ -1,8 +1,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { InputError } from "../common/errors.js";
 import { positionScaling } from "./normalize.js";
-import { checkDataset, readRowInto, rowWidth } from "./rows.js";
 import { createRng, deriveSeed } from "./rng.js";
+import { checkDataset, readRowInto, rowWidth } from "./rows.js";
 import type { Dataset, Normalization } from "./types.js";
 
 /** Row selection and batch tensors: the dataset stays one flat array; batches are gathered (and scaled) on demand. */

@@ -11,7 +11,11 @@ import type { Dataset, MetricValues, NamedTensor, Normalization } from "./types.
 const predictBatch = 256;
 
 /** Model outputs for the given rows, `indices.length × outputs` values, computed in batches. */
-export async function predictRows(model: tf.LayersModel, source: RowSource, indices: Int32Array): Promise<Float32Array> {
+export async function predictRows(
+  model: tf.LayersModel,
+  source: RowSource,
+  indices: Int32Array,
+): Promise<Float32Array> {
   const width = outputUnits(model);
   const out = new Float32Array(indices.length * width);
   for (let start = 0; start < indices.length; start += predictBatch) {
@@ -38,11 +42,20 @@ export async function evaluateModel(
   if (indices.length === 0) return { values: {}, samples: 0 };
   const yPred = await predictRows(model, source, indices);
   const yTrue = source.y(indices);
-  const values = computeMetrics(options.metrics.filter((m) => m !== "loss"), yTrue, yPred, kind);
+  const values = computeMetrics(
+    options.metrics.filter((m) => m !== "loss"),
+    yTrue,
+    yPred,
+    kind,
+  );
   if (options.metrics.includes("loss")) {
     const units = outputUnits(model);
     const loss = tf.tidy(() =>
-      computeLoss(options.plan.loss, labelTensor(options.plan.loss, yTrue, units), tf.tensor2d(yPred, [indices.length, units])),
+      computeLoss(
+        options.plan.loss,
+        labelTensor(options.plan.loss, yTrue, units),
+        tf.tensor2d(yPred, [indices.length, units]),
+      ),
     );
     values.loss = (await loss.data())[0];
     loss.dispose();
@@ -59,7 +72,9 @@ export interface ParamsOptions {
 
 /** Metrics of the given parameters on every row of `data`. */
 export async function evaluateParams(options: ParamsOptions & { metrics: string[] }): Promise<MetricValues> {
-  return withModel(options, (model, source) => evaluateModel(model, source, { plan: options.plan, metrics: options.metrics }));
+  return withModel(options, (model, source) =>
+    evaluateModel(model, source, { plan: options.plan, metrics: options.metrics }),
+  );
 }
 
 /** Predictions of parameters for every row: probabilities (classification) or values, `rows × outputs`. */
@@ -78,7 +93,11 @@ export async function predict(options: ParamsOptions): Promise<Predictions> {
 }
 
 /** Predictions of an already built or loaded model (e.g. from `loadModel`) for every row. */
-export async function predictWithModel(model: tf.LayersModel, data: Dataset, normalization?: Normalization): Promise<Predictions> {
+export async function predictWithModel(
+  model: tf.LayersModel,
+  data: Dataset,
+  normalization?: Normalization,
+): Promise<Predictions> {
   const source = createRowSource(data, normalization);
   return { rows: data.rows, outputs: outputUnits(model), values: await predictRows(model, source, allRows(data.rows)) };
 }
@@ -89,10 +108,16 @@ export async function evaluateWithModel(
   data: Dataset,
   options: { plan: Pick<Plan, "loss">; metrics: string[]; normalization?: Normalization },
 ): Promise<MetricValues> {
-  return evaluateModel(model, createRowSource(data, options.normalization), { plan: options.plan, metrics: options.metrics });
+  return evaluateModel(model, createRowSource(data, options.normalization), {
+    plan: options.plan,
+    metrics: options.metrics,
+  });
 }
 
-async function withModel<T>(options: ParamsOptions, use: (model: tf.LayersModel, source: RowSource) => Promise<T>): Promise<T> {
+async function withModel<T>(
+  options: ParamsOptions,
+  use: (model: tf.LayersModel, source: RowSource) => Promise<T>,
+): Promise<T> {
   const source = createRowSource(options.data, options.normalization);
   const model = buildModel(options.plan, options.data.sampleShape, { seed: 0 });
   try {

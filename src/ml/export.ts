@@ -1,10 +1,10 @@
-import * as tf from "@tensorflow/tfjs";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
+import * as tf from "@tensorflow/tfjs";
 import { errorMessage, InputError } from "../common/errors.js";
 import { buildModel, setParams } from "./model.js";
-import { parsePlan, planId, planJson, type Plan } from "./plan.js";
+import { type Plan, parsePlan, planId, planJson } from "./plan.js";
 import { toSafetensors } from "./safetensors.js";
 import type { NamedTensor, Normalization } from "./types.js";
 
@@ -35,10 +35,12 @@ export async function saveModel(dir: string, options: SaveOptions): Promise<void
   let artifacts: tf.io.ModelArtifacts | undefined;
   try {
     setParams(model, options.params);
-    await model.save(tf.io.withSaveHandler(async (a) => {
-      artifacts = a;
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: "JSON" } };
-    }));
+    await model.save(
+      tf.io.withSaveHandler(async (a) => {
+        artifacts = a;
+        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: "JSON" } };
+      }),
+    );
   } finally {
     model.dispose();
   }
@@ -70,7 +72,10 @@ export async function saveModel(dir: string, options: SaveOptions): Promise<void
     await fs.writeFile(path.join(temp, "plan.json"), `${planJson(options.plan)}\n`);
     await fs.writeFile(path.join(temp, metaFile), `${JSON.stringify(meta, null, 2)}\n`);
     // The same weights for users of other frameworks, named as in the plan.
-    await fs.writeFile(path.join(temp, "model.safetensors"), toSafetensors(options.params, { format: "pt", producer: "fbm", plan_id: meta.planId }));
+    await fs.writeFile(
+      path.join(temp, "model.safetensors"),
+      toSafetensors(options.params, { format: "pt", producer: "fbm", plan_id: meta.planId }),
+    );
     await replaceDir(temp, path.resolve(dir));
   } catch (error) {
     await fs.rm(temp, { recursive: true, force: true });
@@ -81,10 +86,13 @@ export async function saveModel(dir: string, options: SaveOptions): Promise<void
 /** Puts `temp` at `dir`, moving an existing `dir` aside first and deleting it afterwards. */
 async function replaceDir(temp: string, dir: string): Promise<void> {
   const old = `${temp}.old`;
-  const existed = await fs.rename(dir, old).then(() => true, (e: NodeJS.ErrnoException) => {
-    if (e.code === "ENOENT") return false;
-    throw e;
-  });
+  const existed = await fs.rename(dir, old).then(
+    () => true,
+    (e: NodeJS.ErrnoException) => {
+      if (e.code === "ENOENT") return false;
+      throw e;
+    },
+  );
   try {
     await fs.rename(temp, dir);
   } catch (error) {
@@ -102,7 +110,9 @@ export async function loadModel(dir: string): Promise<ModelInfo & { model: tf.La
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       const why = code === "ENOENT" ? "it does not exist" : errorMessage(error);
-      throw new InputError(`Cannot load model from "${dir}": cannot read ${name}: ${why} (is this an fbm model directory?)`);
+      throw new InputError(
+        `Cannot load model from "${dir}": cannot read ${name}: ${why} (is this an fbm model directory?)`,
+      );
     }
   };
   const json = async (name: string) => {
@@ -115,12 +125,16 @@ export async function loadModel(dir: string): Promise<ModelInfo & { model: tf.La
   };
   const [modelJson, planValue, meta] = await Promise.all([json("model.json"), json("plan.json"), json(metaFile)]);
   const plan = parsePlan(planValue, "plan.json");
-  if (!Array.isArray(meta.sampleShape)) throw new InputError(`Cannot load model from "${dir}": ${metaFile} has no sampleShape`);
+  if (!Array.isArray(meta.sampleShape))
+    throw new InputError(`Cannot load model from "${dir}": ${metaFile} has no sampleShape`);
   const artifacts = await tf.io.getModelArtifactsForJSON(modelJson as unknown as tf.io.ModelJSON, async (manifest) => {
     const specs = manifest.flatMap((group) => group.weights);
     const files = manifest.flatMap((group) => group.paths);
     const unsafe = files.find((p) => path.basename(p) !== p);
-    if (unsafe) throw new InputError(`Cannot load model from "${dir}": model.json names weights file "${unsafe}" outside the directory`);
+    if (unsafe)
+      throw new InputError(
+        `Cannot load model from "${dir}": model.json names weights file "${unsafe}" outside the directory`,
+      );
     const buffers = await Promise.all(files.map(async (p) => new Uint8Array(await read(p)).buffer));
     return [specs, buffers];
   });
@@ -128,7 +142,9 @@ export async function loadModel(dir: string): Promise<ModelInfo & { model: tf.La
   try {
     model = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
   } catch (error) {
-    throw new InputError(`Cannot load model from "${dir}": model.json or weights.bin is invalid: ${errorMessage(error)}`);
+    throw new InputError(
+      `Cannot load model from "${dir}": model.json or weights.bin is invalid: ${errorMessage(error)}`,
+    );
   }
   return {
     model,

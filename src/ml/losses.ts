@@ -52,10 +52,13 @@ export function labelTensor(loss: LossName, y: Float32Array, units: number): tf.
 export function checkLabels(loss: LossName, y: Float32Array, units: number): void {
   const classes = loss === "binaryCrossentropy" ? 2 : units;
   if (loss === "binaryCrossentropy" && units !== 1) {
-    throw new InputError(`Cannot train: binaryCrossentropy needs a last layer with 1 unit (sigmoid), the model has ${units}`);
+    throw new InputError(
+      `Cannot train: binaryCrossentropy needs a last layer with 1 unit (sigmoid), the model has ${units}`,
+    );
   }
   if (!loss.endsWith("Crossentropy")) {
-    if (units !== 1) throw new InputError(`Cannot train: ${loss} needs a last layer with 1 unit, the model has ${units}`);
+    if (units !== 1)
+      throw new InputError(`Cannot train: ${loss} needs a last layer with 1 unit, the model has ${units}`);
     const bad = y.findIndex((v) => !Number.isFinite(v));
     if (bad >= 0) throw new InputError(`Cannot train: the target on row ${bad + 1} is not a finite number (${y[bad]})`);
     return;

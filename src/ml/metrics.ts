@@ -35,9 +35,15 @@ export function checkMetricNames(names: string[], kind: TaskKind): void {
 }
 
 /** Computes the named metrics; multiclass precision, recall, f1 and auc are macro averages. */
-export function computeMetrics(names: string[], yTrue: Float32Array, yPred: Float32Array, kind: TaskKind): Record<string, number> {
+export function computeMetrics(
+  names: string[],
+  yTrue: Float32Array,
+  yPred: Float32Array,
+  kind: TaskKind,
+): Record<string, number> {
   checkMetricNames(names, kind);
-  if (names.includes("loss")) throw new InputError(`Cannot compute metric "loss" from predictions alone: use evaluateModel()`);
+  if (names.includes("loss"))
+    throw new InputError(`Cannot compute metric "loss" from predictions alone: use evaluateModel()`);
   const rows = yTrue.length;
   if (rows === 0 || yPred.length % rows !== 0) {
     throw new InputError(`Cannot compute metrics: ${yPred.length} predictions do not fit ${rows} rows`);
@@ -57,8 +63,16 @@ export function computeMetrics(names: string[], yTrue: Float32Array, yPred: Floa
   const positives = kind === "binary" ? [1] : [...Array(classes).keys()].filter(occurs);
   for (const name of names) {
     if (name === "accuracy") out[name] = counts.correct / rows;
-    else if (name === "auc") out[name] = mean(positives.map((c) => rocAuc(yTrue, scores(yPred, rows, width, c), c)), true);
-    else out[name] = mean(positives.map((c) => perClass(name, counts.matrix, c)), false);
+    else if (name === "auc")
+      out[name] = mean(
+        positives.map((c) => rocAuc(yTrue, scores(yPred, rows, width, c), c)),
+        true,
+      );
+    else
+      out[name] = mean(
+        positives.map((c) => perClass(name, counts.matrix, c)),
+        false,
+      );
   }
   return out;
 }
@@ -84,7 +98,11 @@ function scores(yPred: Float32Array, rows: number, width: number, c: number): Fl
   return s;
 }
 
-function confusion(yTrue: Float32Array, predicted: Int32Array, classes: number): { matrix: number[][]; correct: number } {
+function confusion(
+  yTrue: Float32Array,
+  predicted: Int32Array,
+  classes: number,
+): { matrix: number[][]; correct: number } {
   const matrix = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
   let correct = 0;
   for (let r = 0; r < yTrue.length; r++) {
@@ -119,7 +137,11 @@ export function rocAuc(yTrue: Float32Array, score: Float64Array, positive: numbe
     let j = i;
     while (j + 1 < order.length && score[order[j + 1]] === score[order[i]]) j++;
     const rank = (i + j) / 2 + 1;
-    for (let k = i; k <= j; k++) if (yTrue[order[k]] === positive) { rankSum += rank; nPos++; }
+    for (let k = i; k <= j; k++)
+      if (yTrue[order[k]] === positive) {
+        rankSum += rank;
+        nPos++;
+      }
     i = j + 1;
   }
   const nNeg = order.length - nPos;
@@ -129,7 +151,9 @@ export function rocAuc(yTrue: Float32Array, score: Float64Array, positive: numbe
 
 function regression(name: string, yTrue: Float32Array, yPred: Float32Array): number {
   const n = yTrue.length;
-  let se = 0, ae = 0, sum = 0;
+  let se = 0,
+    ae = 0,
+    sum = 0;
   for (let i = 0; i < n; i++) {
     const d = yTrue[i] - yPred[i];
     se += d * d;

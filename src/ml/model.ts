@@ -1,9 +1,9 @@
 import * as tf from "@tensorflow/tfjs";
 import { errorMessage, InputError } from "../common/errors.js";
-import { planLayers, type LayerSpec, type Plan } from "./plan.js";
+import { type LayerSpec, type Plan, planLayers } from "./plan.js";
 import { deriveSeed } from "./rng.js";
 
-export { getParams, setParams, paramCount, paramNames, trainableParamNames } from "./params.js";
+export { getParams, paramCount, paramNames, setParams, trainableParamNames } from "./params.js";
 
 /**
  * Builds the tfjs model a plan describes. Initial weights depend only on the seed (each layer's
@@ -11,7 +11,9 @@ export { getParams, setParams, paramCount, paramNames, trainableParamNames } fro
  */
 export function buildModel(plan: Plan, sampleShape: number[], options: { seed: number }): tf.Sequential {
   if (sampleShape.length === 0 || sampleShape.some((d) => !Number.isInteger(d) || d < 1)) {
-    throw new InputError(`Cannot build the model: sample shape [${sampleShape.join(", ")}] is not a list of positive sizes`);
+    throw new InputError(
+      `Cannot build the model: sample shape [${sampleShape.join(", ")}] is not a list of positive sizes`,
+    );
   }
   const model = tf.sequential();
   planLayers(plan).forEach((spec, index) => {
@@ -45,15 +47,24 @@ type Initializer = ReturnType<typeof tf.initializers.zeros>;
 /** A seeded kernel initializer by its plan name (tfjs names). */
 function kernelInitializer(name: unknown, seed: number): Initializer {
   switch (name ?? "glorotUniform") {
-    case "glorotUniform": return tf.initializers.glorotUniform({ seed });
-    case "glorotNormal": return tf.initializers.glorotNormal({ seed });
-    case "heUniform": return tf.initializers.heUniform({ seed });
-    case "heNormal": return tf.initializers.heNormal({ seed });
-    case "leCunUniform": return tf.initializers.leCunUniform({ seed });
-    case "leCunNormal": return tf.initializers.leCunNormal({ seed });
-    case "zeros": return tf.initializers.zeros();
-    case "ones": return tf.initializers.ones();
-    default: throw new InputError(`Cannot build the model: unknown kernelInitializer "${String(name)}"`);
+    case "glorotUniform":
+      return tf.initializers.glorotUniform({ seed });
+    case "glorotNormal":
+      return tf.initializers.glorotNormal({ seed });
+    case "heUniform":
+      return tf.initializers.heUniform({ seed });
+    case "heNormal":
+      return tf.initializers.heNormal({ seed });
+    case "leCunUniform":
+      return tf.initializers.leCunUniform({ seed });
+    case "leCunNormal":
+      return tf.initializers.leCunNormal({ seed });
+    case "zeros":
+      return tf.initializers.zeros();
+    case "ones":
+      return tf.initializers.ones();
+    default:
+      throw new InputError(`Cannot build the model: unknown kernelInitializer "${String(name)}"`);
   }
 }
 
@@ -66,11 +77,17 @@ function createLayer(spec: LayerSpec, index: number, seed: number, inputShape?: 
   const kernel = () => kernelInitializer(o.kernelInitializer, deriveSeed(seed, index, "kernel"));
   switch (spec.name) {
     case "dense":
-      return tf.layers.dense({ ...o, ...base, kernelInitializer: kernel(), biasInitializer: "zeros" } as Args<typeof tf.layers.dense>);
+      return tf.layers.dense({ ...o, ...base, kernelInitializer: kernel(), biasInitializer: "zeros" } as Args<
+        typeof tf.layers.dense
+      >);
     case "conv2d":
-      return tf.layers.conv2d({ ...o, ...base, kernelInitializer: kernel(), biasInitializer: "zeros" } as Args<typeof tf.layers.conv2d>);
+      return tf.layers.conv2d({ ...o, ...base, kernelInitializer: kernel(), biasInitializer: "zeros" } as Args<
+        typeof tf.layers.conv2d
+      >);
     case "dropout":
-      return tf.layers.dropout({ ...o, ...base, seed: deriveSeed(seed, index, "dropout") } as Args<typeof tf.layers.dropout>);
+      return tf.layers.dropout({ ...o, ...base, seed: deriveSeed(seed, index, "dropout") } as Args<
+        typeof tf.layers.dropout
+      >);
     case "maxPooling2d":
       return tf.layers.maxPooling2d({ ...o, ...base } as Args<typeof tf.layers.maxPooling2d>);
     case "averagePooling2d":

@@ -114,7 +114,6 @@ export function positionScaling(data: Dataset, norm: Normalization): { shift: Fl
   return { shift, scale };
 }
 
-
 function sum(values: number[]): number {
   return values.reduce((a, b) => a + b, 0);
 }

@@ -1,5 +1,5 @@
-import { planLayers, type Plan } from "./plan.js";
-import { planInput, type DatasetShape } from "./plan-input.js";
+import { type Plan, planLayers } from "./plan.js";
+import { type DatasetShape, planInput } from "./plan-input.js";
 
 /**
  * How big a plan's model is, computed from layer shapes alone: nothing is allocated, so a node can
@@ -45,7 +45,10 @@ export function countPlanParams(plan: Plan, sampleShape: number[]): number {
       case "averagePooling2d": {
         if (shape.length !== 3) return total;
         const pool = pair(options.poolSize, 2);
-        shape = [...spatial(shape, pool, options.strides === undefined ? pool : pair(options.strides, 1), options.padding), last];
+        shape = [
+          ...spatial(shape, pool, options.strides === undefined ? pool : pair(options.strides, 1), options.padding),
+          last,
+        ];
         break;
       }
       case "globalAveragePooling2d":
@@ -74,7 +77,7 @@ function pair(value: unknown, fallback: number): [number, number] {
 
 /** Output height and width of a windowed layer (conv or pooling), as tfjs computes them. */
 function spatial(shape: number[], window: [number, number], strides: [number, number], padding: unknown): number[] {
-  return [0, 1].map((i) => (padding === "same"
-    ? Math.ceil(shape[i] / strides[i])
-    : Math.floor((shape[i] - window[i]) / strides[i]) + 1));
+  return [0, 1].map((i) =>
+    padding === "same" ? Math.ceil(shape[i] / strides[i]) : Math.floor((shape[i] - window[i]) / strides[i]) + 1,
+  );
 }

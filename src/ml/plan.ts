@@ -9,11 +9,30 @@ import { parseOrThrow } from "../common/validation.js";
  */
 
 const activation = z.enum([
-  "linear", "relu", "relu6", "elu", "selu", "sigmoid", "hardSigmoid", "softmax",
-  "softplus", "softsign", "tanh", "swish", "mish", "gelu",
+  "linear",
+  "relu",
+  "relu6",
+  "elu",
+  "selu",
+  "sigmoid",
+  "hardSigmoid",
+  "softmax",
+  "softplus",
+  "softsign",
+  "tanh",
+  "swish",
+  "mish",
+  "gelu",
 ]);
 const initializer = z.enum([
-  "glorotUniform", "glorotNormal", "heUniform", "heNormal", "leCunUniform", "leCunNormal", "zeros", "ones",
+  "glorotUniform",
+  "glorotNormal",
+  "heUniform",
+  "heNormal",
+  "leCunUniform",
+  "leCunNormal",
+  "zeros",
+  "ones",
 ]);
 const positiveInt = (max: number) => z.number().int().min(1).max(max);
 const size2 = z.union([positiveInt(1024), z.tuple([positiveInt(1024), positiveInt(1024)])]);
@@ -37,7 +56,11 @@ const layerOptions = {
     kernelInitializer: initializer.optional(),
   }),
   maxPooling2d: z.strictObject({ poolSize: size2.optional(), strides: size2.optional(), padding: padding.optional() }),
-  averagePooling2d: z.strictObject({ poolSize: size2.optional(), strides: size2.optional(), padding: padding.optional() }),
+  averagePooling2d: z.strictObject({
+    poolSize: size2.optional(),
+    strides: size2.optional(),
+    padding: padding.optional(),
+  }),
   globalAveragePooling2d: z.strictObject({}),
   flatten: z.strictObject({}),
   batchNormalization: z.strictObject({
@@ -70,8 +93,12 @@ const layerEntry = z.record(z.string(), z.unknown()).superRefine((entry, ctx) =>
 });
 
 export const losses = [
-  "binaryCrossentropy", "categoricalCrossentropy", "sparseCategoricalCrossentropy",
-  "meanSquaredError", "meanAbsoluteError", "huberLoss",
+  "binaryCrossentropy",
+  "categoricalCrossentropy",
+  "sparseCategoricalCrossentropy",
+  "meanSquaredError",
+  "meanAbsoluteError",
+  "huberLoss",
 ] as const;
 
 export const optimizers = ["sgd", "adam", "adamw", "rmsprop", "adagrad"] as const;
@@ -84,11 +111,13 @@ export const planSchema = z.strictObject({
     features: z.array(z.string().min(1)).min(1).optional(),
     normalize: z.enum(["none", "standard", "minmax"]).default("none"),
     /** Image input size; images of other sizes are resized at load time. */
-    input: z.strictObject({
-      height: positiveInt(4096),
-      width: positiveInt(4096),
-      channels: z.union([z.literal(1), z.literal(3)]),
-    }).optional(),
+    input: z
+      .strictObject({
+        height: positiveInt(4096),
+        width: positiveInt(4096),
+        channels: z.union([z.literal(1), z.literal(3)]),
+      })
+      .optional(),
   }),
   model: z.array(layerEntry).min(1),
   loss: z.enum(losses),
@@ -108,7 +137,9 @@ export interface LayerSpec {
   options: Record<string, unknown>;
 }
 
-export type Plan = Omit<z.output<typeof planSchema>, "model"> & { model: Record<string, Record<string, unknown> | null>[] };
+export type Plan = Omit<z.output<typeof planSchema>, "model"> & {
+  model: Record<string, Record<string, unknown> | null>[];
+};
 
 /** Validates a plan (from YAML or from the wire); throws InputError naming the bad key's path. */
 export function parsePlan(value: unknown, root = "plan"): Plan {

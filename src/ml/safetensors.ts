@@ -10,7 +10,11 @@ export function toSafetensors(tensors: NamedTensor[], metadata: Record<string, s
   let offset = 0;
   for (const t of tensors) {
     const bytes = t.data.length * 4;
-    header[t.name] = { dtype: t.dtype === "int32" ? "I32" : "F32", shape: t.shape, data_offsets: [offset, offset + bytes] };
+    header[t.name] = {
+      dtype: t.dtype === "int32" ? "I32" : "F32",
+      shape: t.shape,
+      data_offsets: [offset, offset + bytes],
+    };
     offset += bytes;
   }
   let json = JSON.stringify(header);

@@ -40,7 +40,11 @@ export interface StepperContext {
  * from the run's generator exactly as on the tfjs path (one per dropout layer per step), so both engines
  * see the same batches; the masks themselves are the kernels' own.
  */
-export function createKernelStepper(spec: NetworkSpec, threads: number, context: StepperContext & { rng: Rng }): Stepper {
+export function createKernelStepper(
+  spec: NetworkSpec,
+  threads: number,
+  context: StepperContext & { rng: Rng },
+): Stepper {
   const { variables, args, rng } = context;
   const seeds = new Int32Array(spec.layers.filter((op) => op.kind === "dropout").length);
   const flat = (tensors: (tf.Tensor | undefined)[]) => {

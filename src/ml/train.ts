@@ -1,6 +1,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { InputError } from "../common/errors.js";
+import { currentBackend } from "./backend.js";
 import { createRowSource, splitRows } from "./batches.js";
+import { chooseEngine } from "./engine/choose-engine.js";
 import { evaluateModel } from "./evaluate.js";
 import { checkLabels } from "./losses.js";
 import { checkMetricNames, defaultMetrics, taskKind } from "./metrics.js";
@@ -8,8 +10,6 @@ import { buildModel, getParams, outputUnits, setParams, trainableParamNames } fr
 import { createOptimizer } from "./optimizer.js";
 import type { Plan } from "./plan.js";
 import { createRng, deriveSeed } from "./rng.js";
-import { chooseEngine } from "./engine/choose-engine.js";
-import { currentBackend } from "./backend.js";
 import { createKernelStepper, createTfjsStepper, type Stepper } from "./steppers.js";
 import type { Dataset, NamedTensor, Normalization, ProgressEvent, TrainingArgs, TrainResult } from "./types.js";
 
@@ -73,14 +73,28 @@ export async function trainLocal(options: TrainOptions): Promise<TrainResult> {
     const stepsPerEpoch = Math.ceil(split.train.length / args.batchSize);
     const totalSteps = args.updates > 0 ? args.updates : args.epochs * stepsPerEpoch;
     const rng = createRng(deriveSeed(args.seed, "batches", options.round ?? 0));
-    const choice = totalSteps > 0
-      ? chooseEngine({ model, plan, backend: currentBackend(), batchSize: args.batchSize, threads: options.threads })
-      : ({ engine: "tfjs", reason: "no training steps" } as const);
-    engine = choice.engine === "kernels" ? `kernels, ${choice.threads} thread${choice.threads > 1 ? "s" : ""}` : `tfjs (${choice.reason})`;
-    const context = { model, source, variables, anchors, corrections, plan, args, maxRows: Math.min(args.batchSize, split.train.length) };
-    runner = choice.engine === "kernels"
-      ? createKernelStepper(choice.spec, choice.threads, { ...context, rng })
-      : createTfjsStepper({ ...context, optimizer, rng });
+    const choice =
+      totalSteps > 0
+        ? chooseEngine({ model, plan, backend: currentBackend(), batchSize: args.batchSize, threads: options.threads })
+        : ({ engine: "tfjs", reason: "no training steps" } as const);
+    engine =
+      choice.engine === "kernels"
+        ? `kernels, ${choice.threads} thread${choice.threads > 1 ? "s" : ""}`
+        : `tfjs (${choice.reason})`;
+    const context = {
+      model,
+      source,
+      variables,
+      anchors,
+      corrections,
+      plan,
+      args,
+      maxRows: Math.min(args.batchSize, split.train.length),
+    };
+    runner =
+      choice.engine === "kernels"
+        ? createKernelStepper(choice.spec, choice.threads, { ...context, rng })
+        : createTfjsStepper({ ...context, optimizer, rng });
     const order = Int32Array.from(split.train);
     let position = order.length;
     let epoch = 0;
@@ -157,9 +171,11 @@ function checkArgs(args: TrainingArgs, rows: number): void {
     throw new InputError(`Cannot train: ${what}`);
   };
   if (rows < 1) fail("the dataset has no rows");
-  if (!Number.isInteger(args.batchSize) || args.batchSize < 1) fail(`batch size ${args.batchSize} is not a positive integer`);
+  if (!Number.isInteger(args.batchSize) || args.batchSize < 1)
+    fail(`batch size ${args.batchSize} is not a positive integer`);
   if (!Number.isInteger(args.epochs) || args.epochs < 0) fail(`epochs ${args.epochs} is not a non-negative integer`);
-  if (!Number.isInteger(args.updates) || args.updates < 0) fail(`updates ${args.updates} is not a non-negative integer`);
+  if (!Number.isInteger(args.updates) || args.updates < 0)
+    fail(`updates ${args.updates} is not a non-negative integer`);
   // epochs 0 and updates 0: validation only (the researcher's final evaluation of the global model).
   if (!(args.fedproxMu >= 0)) fail(`FedProx mu ${args.fedproxMu} is negative`);
 }

@@ -21,5 +21,9 @@ export function embeddedWasmPaths(): Record<string, string> | undefined {
   const url = (bytes: ArrayBuffer) => `data:application/wasm;base64,${Buffer.from(bytes).toString("base64")}`;
   const simdUrl = url(simd);
   // setWasmPaths wants all three names; the threaded one is never asked for under Node.
-  return { "tfjs-backend-wasm.wasm": url(plain), "tfjs-backend-wasm-simd.wasm": simdUrl, "tfjs-backend-wasm-threaded-simd.wasm": simdUrl };
+  return {
+    "tfjs-backend-wasm.wasm": url(plain),
+    "tfjs-backend-wasm-simd.wasm": simdUrl,
+    "tfjs-backend-wasm-threaded-simd.wasm": simdUrl,
+  };
 }

@@ -19,8 +19,8 @@ export interface DatasetEntry extends DatasetInfo {
 }
 
 /** What a caller gives to register a dataset; the catalogue adds id and createdAt. */
-export type DatasetDraft = Pick<DatasetEntry, "name" | "type" | "tags" | "shape" | "sampleCount" | "sha256" | "path">
-  & Partial<Pick<DatasetEntry, "description" | "target" | "columns" | "classes" | "labelsPath">>;
+export type DatasetDraft = Pick<DatasetEntry, "name" | "type" | "tags" | "shape" | "sampleCount" | "sha256" | "path"> &
+  Partial<Pick<DatasetEntry, "description" | "target" | "columns" | "classes" | "labelsPath">>;
 
 /** The node's dataset catalogue: a TinyBase `datasets` table saved atomically to one JSON file. */
 export interface Catalogue {
@@ -124,7 +124,8 @@ function newEntry(draft: DatasetDraft, taken: (id: string) => boolean): DatasetE
   const tags = [...new Set(draft.tags.map((tag) => tag.trim()).filter((tag) => tag !== ""))];
   if (tags.length === 0) throw new InputError(`Cannot register dataset "${draft.name}": it needs at least one tag`);
   if (draft.name.trim() === "") throw new InputError("Cannot register dataset: its name is empty");
-  if (!isAbsolute(draft.path)) throw new InputError(`Cannot register dataset "${draft.name}": path "${draft.path}" is not absolute`);
+  if (!isAbsolute(draft.path))
+    throw new InputError(`Cannot register dataset "${draft.name}": path "${draft.path}" is not absolute`);
   let id = newDatasetId();
   while (taken(id)) id = newDatasetId();
   return {

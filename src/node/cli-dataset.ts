@@ -24,7 +24,10 @@ export function datasetCommand(ctx: CliContext): Command {
       const home = await loadHome(ctx.homeDir());
       const draft = await describeDataset({ ...options, tags });
       const entry = await home.catalogue.addDataset(draft);
-      ctx.result(entry, `Registered dataset ${entry.id} "${entry.name}" (${entry.type}, ${entry.sampleCount} samples, tags ${entry.tags.join(", ")})`);
+      ctx.result(
+        entry,
+        `Registered dataset ${entry.id} "${entry.name}" (${entry.type}, ${entry.sampleCount} samples, tags ${entry.tags.join(", ")})`,
+      );
     });
 
   dataset

@@ -9,7 +9,9 @@ import { ensureNodeIdentity } from "./identity.js";
  */
 export function identityCommand(ctx: CliContext): Command {
   return new Command("identity")
-    .description("print the node id and the fingerprint of its TLS certificate (node.crt), for the researcher's allow-list")
+    .description(
+      "print the node id and the fingerprint of its TLS certificate (node.crt), for the researcher's allow-list",
+    )
     .action(async () => {
       const dir = ctx.homeDir();
       const config = await readConfig(dir);
@@ -17,7 +19,12 @@ export function identityCommand(ctx: CliContext): Command {
       if (created) ctx.say(`Created the node's key pair: ${identity.certPath} (this home had none)`);
       const allow = `fbm-researcher node allow ${identity.fingerprint} --node-id ${config.node_id} --name ${JSON.stringify(config.name)}`;
       ctx.result(
-        { node_id: config.node_id, name: config.name, fingerprint: identity.fingerprint, certificate: identity.certPath },
+        {
+          node_id: config.node_id,
+          name: config.name,
+          fingerprint: identity.fingerprint,
+          certificate: identity.certPath,
+        },
         `node id:     ${config.node_id}\nfingerprint: ${identity.fingerprint}\ncertificate: ${identity.certPath}\n` +
           `The researcher allows this node with:\n  ${allow}`,
       );

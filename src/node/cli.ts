@@ -1,13 +1,13 @@
 import { Command } from "@commander-js/extra-typings";
-import { inheritSettings, processIo, runProgram, withStopSignal, type CliIo } from "../common/cli.js";
+import { type CliIo, inheritSettings, processIo, runProgram, withStopSignal } from "../common/cli.js";
 import { printVersion, versionOption } from "../common/version-option.js";
 import { versionText } from "../ml/backend-probe.js";
-import { createCliContext, type CliContext } from "./cli-context.js";
+import { type CliContext, createCliContext } from "./cli-context.js";
 import { datasetCommand } from "./cli-dataset.js";
-import { planCommand } from "./cli-plan.js";
 import { identityCommand } from "./cli-identity.js";
-import { readNodeIdentity } from "./identity.js";
+import { planCommand } from "./cli-plan.js";
 import { getConfig, initHome, loadHome, setConfig } from "./home.js";
+import { readNodeIdentity } from "./identity.js";
 import { parseConfigValue } from "./node-config.js";
 import type { ServeNode } from "./serve-types.js";
 
@@ -17,7 +17,8 @@ export type { CliIo } from "../common/cli.js";
 export function createNodeCli(io: CliIo = processIo): Command {
   const program = new Command("fbm-node")
     .description("A hospital node of fbm: keeps a catalogue of local datasets and trains plans for a researcher")
-    .addOption(versionOption()).on("option:version", printVersion(io, versionText))
+    .addOption(versionOption())
+    .on("option:version", printVersion(io, versionText))
     .option("--home <dir>", "node home folder (default: $FBM_NODE_HOME, else ./fbm-node)")
     .option("--json", "machine output: one JSON value on stdout")
     .option("--debug", "print stack traces with errors")
@@ -28,14 +29,19 @@ export function createNodeCli(io: CliIo = processIo): Command {
 
   program
     .command("init")
-    .description("create the node home: config.json, an empty catalogue and the node's TLS key pair (node.key, node.crt)")
+    .description(
+      "create the node home: config.json, an empty catalogue and the node's TLS key pair (node.key, node.crt)",
+    )
     .option("--name <name>", "node name shown to researchers (default: the host name)")
     .option("--researcher <url>", "researcher URL (default: http://127.0.0.1:50051)")
     .action(async (options) => {
       const dir = ctx.homeDir();
       const config = await initHome(dir, options);
       const fingerprint = (await readNodeIdentity(dir))?.fingerprint;
-      ctx.result({ home: dir, ...config, fingerprint }, `Created node home ${dir}\nnode id: ${config.node_id}\nfingerprint: ${fingerprint}`);
+      ctx.result(
+        { home: dir, ...config, fingerprint },
+        `Created node home ${dir}\nnode id: ${config.node_id}\nfingerprint: ${fingerprint}`,
+      );
     });
 
   program.addCommand(datasetCommand(ctx));
@@ -50,7 +56,8 @@ export function createNodeCli(io: CliIo = processIo): Command {
     .action(async (options) => {
       const homeDir = ctx.homeDir();
       await (await loadHome(homeDir)).catalogue.close();
-      const researcher = options.researcher === undefined ? undefined : String(parseConfigValue("researcher", options.researcher));
+      const researcher =
+        options.researcher === undefined ? undefined : String(parseConfigValue("researcher", options.researcher));
       await withStopSignal(io.signal, async (signal) => {
         // Imported on demand: tfjs and the transport load only for `serve`.
         const { serveNode }: { serveNode: ServeNode } = await import("./serve.js");
@@ -71,7 +78,9 @@ function configCommand(ctx: CliContext): Command {
   const config = new Command("config").description("read or change the node config");
   config
     .command("get")
-    .description("print one config value (keys: node_id, created_at, plan_approval, max_params, threads, researcher, researcher_cert, researcher_fingerprint, name)")
+    .description(
+      "print one config value (keys: node_id, created_at, plan_approval, max_params, threads, researcher, researcher_cert, researcher_fingerprint, name)",
+    )
     .argument("<key>")
     .action(async (key) => {
       const value = await getConfig(ctx.homeDir(), key);
@@ -80,7 +89,9 @@ function configCommand(ctx: CliContext): Command {
     });
   config
     .command("set")
-    .description("change one config value (keys: plan_approval true|false, max_params N, threads auto|N, researcher URL, researcher_cert PATH, researcher_fingerprint sha256:…, name)")
+    .description(
+      "change one config value (keys: plan_approval true|false, max_params N, threads auto|N, researcher URL, researcher_cert PATH, researcher_fingerprint sha256:…, name)",
+    )
     .argument("<key>")
     .argument("<value>")
     .action(async (key, value) => {

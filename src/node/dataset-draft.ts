@@ -22,7 +22,14 @@ export interface DatasetRequest {
 
 /** Splits `--tags a,b` into trimmed, distinct, non-empty tags; at least one is required. */
 export function parseTags(text: string): string[] {
-  const tags = [...new Set(text.split(",").map((tag) => tag.trim()).filter((tag) => tag !== ""))];
+  const tags = [
+    ...new Set(
+      text
+        .split(",")
+        .map((tag) => tag.trim())
+        .filter((tag) => tag !== ""),
+    ),
+  ];
   if (tags.length === 0) throw new InputError("--tags needs at least one tag, e.g. --tags breast-cancer,hospital-a");
   return tags;
 }
@@ -34,7 +41,9 @@ export function parseTags(text: string): string[] {
 export async function describeDataset(request: DatasetRequest): Promise<DatasetDraft> {
   const path = resolve(request.path);
   if (request.target !== undefined && request.type !== "csv") {
-    throw new InputError(`--target applies to csv datasets only; ${request.type} datasets take labels from their files`);
+    throw new InputError(
+      `--target applies to csv datasets only; ${request.type} datasets take labels from their files`,
+    );
   }
   if (request.labels !== undefined && request.type !== "idx") {
     throw new InputError("--labels applies to idx datasets only");
@@ -61,7 +70,9 @@ export async function describeDataset(request: DatasetRequest): Promise<DatasetD
     }
     case "idx": {
       if (request.labels === undefined) {
-        throw new InputError("--labels is required for idx datasets (the labels file, e.g. train-labels-idx1-ubyte.gz)");
+        throw new InputError(
+          "--labels is required for idx datasets (the labels file, e.g. train-labels-idx1-ubyte.gz)",
+        );
       }
       const info = await inspectIdx(request.path, request.labels);
       return {

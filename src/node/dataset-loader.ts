@@ -1,9 +1,9 @@
 import { stat } from "node:fs/promises";
 import { InputError } from "../common/errors.js";
 import { loadCsv } from "../ml/data/csv.js";
+import { fingerprintFile } from "../ml/data/fingerprint.js";
 import { idxFingerprint } from "../ml/data/idx.js";
 import { openIdx } from "../ml/data/idx-stream.js";
-import { fingerprintFile } from "../ml/data/fingerprint.js";
 import { imageFolderFingerprint, loadImageFolder } from "../ml/data/images.js";
 import type { Plan } from "../ml/plan.js";
 import type { Dataset } from "../ml/types.js";
@@ -24,11 +24,14 @@ export function createDatasetLoader(options: { capacity?: number } = {}): Datase
   return {
     async load(entry, plan) {
       const info = await stat(entry.path).catch(() => undefined);
-      if (!info) throw new InputError(`Dataset "${entry.name}" (${entry.id}): its file ${entry.path} is gone; re-register it with \`fbm-node dataset add\``);
+      if (!info)
+        throw new InputError(
+          `Dataset "${entry.name}" (${entry.id}): its file ${entry.path} is gone; re-register it with \`fbm-node dataset add\``,
+        );
       const key = JSON.stringify([entry.id, entry.sha256, info.size, info.mtimeMs, plan.data]);
       const hit = cache.get(key);
       if (hit) return hit;
-      if (await fingerprint(entry) !== entry.sha256) {
+      if ((await fingerprint(entry)) !== entry.sha256) {
         throw new InputError(
           `Dataset "${entry.name}" (${entry.id}) changed since it was registered: ` +
             `run \`fbm-node dataset rm ${entry.id}\` and \`fbm-node dataset add\` again to register the new version`,
@@ -65,7 +68,10 @@ async function read(entry: DatasetEntry, plan: Plan): Promise<Dataset> {
     case "idx": {
       const data = await openIdx(entry.path, entry.labelsPath);
       const input = plan.data.input;
-      if (input && (input.height !== data.sampleShape[0] || input.width !== data.sampleShape[1] || input.channels !== 1)) {
+      if (
+        input &&
+        (input.height !== data.sampleShape[0] || input.width !== data.sampleShape[1] || input.channels !== 1)
+      ) {
         data.close?.();
         throw new InputError(
           `Dataset "${entry.name}" holds ${data.sampleShape[0]}×${data.sampleShape[1]} grayscale images but the plan's input is ` +

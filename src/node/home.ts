@@ -1,13 +1,11 @@
 import { mkdir, readFile, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import { writeFileAtomic } from "../common/atomic-write.js";
 import { errorMessage, InputError } from "../common/errors.js";
 import { parseOrThrow } from "../common/validation.js";
-import { writeFileAtomic } from "../common/atomic-write.js";
-import { createCatalogue, type Catalogue } from "./catalogue.js";
+import { type Catalogue, createCatalogue } from "./catalogue.js";
 import { createNodeIdentity, identityPaths } from "./identity.js";
-import {
-  checkReadableKey, newNodeConfig, nodeConfigSchema, parseConfigValue, type NodeConfig,
-} from "./node-config.js";
+import { checkReadableKey, type NodeConfig, newNodeConfig, nodeConfigSchema, parseConfigValue } from "./node-config.js";
 
 export type { NodeConfig } from "./node-config.js";
 
@@ -33,7 +31,9 @@ export async function initHome(dir: string, options: { name?: string; researcher
   const paths = homePaths(dir);
   for (const file of [paths.config, paths.catalogue, ...Object.values(identityPaths(dir))]) {
     if (await exists(file)) {
-      throw new InputError(`A node home already exists at ${dir} (found ${file}); use another --home or remove it first`);
+      throw new InputError(
+        `A node home already exists at ${dir} (found ${file}); use another --home or remove it first`,
+      );
     }
   }
   const config = newNodeConfig(options);

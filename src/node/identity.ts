@@ -31,16 +31,24 @@ export async function createNodeIdentity(dir: string, nodeId: string): Promise<N
 /** The node's key pair, or undefined when the home has none (made before certificates existed). */
 export async function readNodeIdentity(dir: string): Promise<NodeIdentity | undefined> {
   const paths = identityPaths(dir);
-  const [cert, key] = await Promise.all([readFile(paths.cert, "utf8").catch(() => undefined), readFile(paths.key, "utf8").catch(() => undefined)]);
+  const [cert, key] = await Promise.all([
+    readFile(paths.cert, "utf8").catch(() => undefined),
+    readFile(paths.key, "utf8").catch(() => undefined),
+  ]);
   if (cert === undefined && key === undefined) return undefined;
   if (cert === undefined || key === undefined) {
-    throw new InputError(`The node's key pair in ${dir} is incomplete (${cert === undefined ? paths.cert : paths.key} is missing): restore it from a backup`);
+    throw new InputError(
+      `The node's key pair in ${dir} is incomplete (${cert === undefined ? paths.cert : paths.key} is missing): restore it from a backup`,
+    );
   }
   return { cert, key, fingerprint: fingerprintOfPem(cert, paths.cert), certPath: paths.cert };
 }
 
 /** The node's key pair, created first if the home has none; `created` says which. */
-export async function ensureNodeIdentity(dir: string, nodeId: string): Promise<{ identity: NodeIdentity; created: boolean }> {
+export async function ensureNodeIdentity(
+  dir: string,
+  nodeId: string,
+): Promise<{ identity: NodeIdentity; created: boolean }> {
   const existing = await readNodeIdentity(dir);
   if (existing) return { identity: existing, created: false };
   return { identity: await createNodeIdentity(dir, nodeId), created: true };

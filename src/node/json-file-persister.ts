@@ -2,8 +2,8 @@ import { unwatchFile, watchFile } from "node:fs";
 import { readFile } from "node:fs/promises";
 import type { Content, Store } from "tinybase";
 import { createCustomPersister, type Persister } from "tinybase/persisters";
-import { errorMessage, InputError, RuntimeFailure } from "../common/errors.js";
 import { writeFileAtomic } from "../common/atomic-write.js";
+import { errorMessage, InputError, RuntimeFailure } from "../common/errors.js";
 
 /** A TinyBase store saved to one JSON file, where load and save throw instead of failing silently. */
 export interface JsonFilePersister {
@@ -68,11 +68,15 @@ async function readContent(path: string, what: string): Promise<Content | undefi
   try {
     content = JSON.parse(text);
   } catch (error) {
-    throw new InputError(`The ${what} "${path}" is not valid JSON (${errorMessage(error)}); restore it from a backup or remove it`);
+    throw new InputError(
+      `The ${what} "${path}" is not valid JSON (${errorMessage(error)}); restore it from a backup or remove it`,
+    );
   }
   const isObject = (v: unknown) => v !== null && typeof v === "object" && !Array.isArray(v);
   if (!Array.isArray(content) || content.length !== 2 || !isObject(content[0]) || !isObject(content[1])) {
-    throw new InputError(`The ${what} "${path}" is not a TinyBase [tables, values] file; restore it from a backup or remove it`);
+    throw new InputError(
+      `The ${what} "${path}" is not a TinyBase [tables, values] file; restore it from a backup or remove it`,
+    );
   }
   return content as Content;
 }

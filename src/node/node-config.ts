@@ -27,7 +27,15 @@ export const DEFAULT_MAX_PARAMS = 10_000_000;
 const maxThreads = 1024;
 
 /** Keys `config set` may change; `node_id` and `created_at` are read-only. */
-export const settableKeys = ["plan_approval", "max_params", "threads", "researcher", "researcher_cert", "researcher_fingerprint", "name"] as const;
+export const settableKeys = [
+  "plan_approval",
+  "max_params",
+  "threads",
+  "researcher",
+  "researcher_cert",
+  "researcher_fingerprint",
+  "name",
+] as const;
 export type SettableKey = (typeof settableKeys)[number];
 export const readableKeys = ["node_id", "created_at", ...settableKeys] as const;
 export type ReadableKey = (typeof readableKeys)[number];
@@ -57,7 +65,8 @@ export function newNodeConfig(options: { name?: string; researcher?: string } = 
     threads: "auto",
     created_at: new Date().toISOString(),
   };
-  if (options.researcher !== undefined) config.researcher = parseConfigValue("researcher", options.researcher) as string;
+  if (options.researcher !== undefined)
+    config.researcher = parseConfigValue("researcher", options.researcher) as string;
   if (options.name !== undefined) config.name = parseConfigValue("name", options.name) as string;
   return config;
 }
@@ -80,13 +89,17 @@ export function parseConfigValue(key: string, value: string): string | boolean |
   if (key === "max_params") {
     const n = /^\d[\d_]*$/.test(value.trim()) ? Number(value.trim().replace(/_/g, "")) : Number.NaN;
     if (Number.isSafeInteger(n) && n > 0) return n;
-    throw new InputError(`Config key "max_params" must be a positive whole number of parameters like 10000000, got "${value}"`);
+    throw new InputError(
+      `Config key "max_params" must be a positive whole number of parameters like 10000000, got "${value}"`,
+    );
   }
   if (key === "threads") {
     if (value.trim() === "auto") return "auto";
     const n = /^\d+$/.test(value.trim()) ? Number(value.trim()) : Number.NaN;
     if (Number.isInteger(n) && n >= 1 && n <= maxThreads) return n;
-    throw new InputError(`Config key "threads" must be auto (every core) or a whole number from 1 to ${maxThreads}, got "${value}"`);
+    throw new InputError(
+      `Config key "threads" must be auto (every core) or a whole number from 1 to ${maxThreads}, got "${value}"`,
+    );
   }
   if (key === "researcher_cert" || key === "researcher_fingerprint") return parsePinValue(key, value);
   if (key === "researcher") {

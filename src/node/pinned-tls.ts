@@ -1,6 +1,6 @@
+import { isIP } from "node:net";
 import type { Duplex } from "node:stream";
 import { connect, type TLSSocket } from "node:tls";
-import { isIP } from "node:net";
 import { fingerprintOfDer } from "../common/certificates.js";
 
 /**
@@ -11,8 +11,13 @@ import { fingerprintOfDer } from "../common/certificates.js";
 
 export class PinMismatchError extends Error {
   override name = "PinMismatchError";
-  constructor(readonly presented: string | undefined, readonly pinned: string) {
-    super(`the researcher's certificate ${presented ?? "(none)"} does not match the pinned ${pinned}: refusing to connect`);
+  constructor(
+    readonly presented: string | undefined,
+    readonly pinned: string,
+  ) {
+    super(
+      `the researcher's certificate ${presented ?? "(none)"} does not match the pinned ${pinned}: refusing to connect`,
+    );
   }
 }
 

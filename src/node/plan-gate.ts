@@ -1,8 +1,8 @@
-import { planJson, type Plan } from "../ml/plan.js";
+import { type Plan, planJson } from "../ml/plan.js";
+import { countPlanParams, sampleShapeOf } from "../ml/plan-size.js";
 import type { ReplyBody } from "../wire/index.js";
 import type { Catalogue } from "./catalogue.js";
 import type { PlanRegistry } from "./plan-registry.js";
-import { countPlanParams, sampleShapeOf } from "../ml/plan-size.js";
 
 /** What the gate knows about a request beyond the plan: which experiment asks, for which dataset. */
 export interface PlanRequest {
@@ -42,20 +42,28 @@ export function createPlanGate(options: PlanGateOptions): PlanGate {
     if (tooLarge) return tooLarge;
     if (!policy.planApproval) return undefined;
     const entry = await registry.recordRequest(planId, planJson(plan), {
-      experiment: request.experiment ?? "", researcher: options.researcher,
+      experiment: request.experiment ?? "",
+      researcher: options.researcher,
     });
     if (entry.status === "approved") return undefined;
     if (entry.status === "rejected") {
       const why = entry.note === "" ? "no reason given" : `"${entry.note}"`;
       return {
-        kind: "error", code: "plan_rejected", planId,
+        kind: "error",
+        code: "plan_rejected",
+        planId,
         message: `Plan ${short(planId)} was rejected on node ${policy.name} (${why}); its operator can change that with \`${command("approve", planId)}\``,
       };
     }
-    if (!announced.has(planId)) options.log(`Plan ${short(planId)} from experiment "${request.experiment ?? "?"}" awaits approval: review it with \`${command("show", planId)}\`, then \`${command("approve", planId)}\` or \`${command("reject", planId)} --note "..."\``);
+    if (!announced.has(planId))
+      options.log(
+        `Plan ${short(planId)} from experiment "${request.experiment ?? "?"}" awaits approval: review it with \`${command("show", planId)}\`, then \`${command("approve", planId)}\` or \`${command("reject", planId)} --note "..."\``,
+      );
     announced.add(planId);
     return {
-      kind: "error", code: "plan_not_approved", planId,
+      kind: "error",
+      code: "plan_not_approved",
+      planId,
       message: `Plan ${short(planId)} is not approved on node ${policy.name}: run \`${command("approve", planId)}\``,
     };
   };
@@ -67,8 +75,11 @@ export function createPlanGate(options: PlanGateOptions): PlanGate {
     const params = countPlanParams(plan, shape);
     if (params <= policy.maxParams) return undefined;
     return {
-      kind: "error", code: "plan_too_large", planId,
-      message: `Plan ${short(planId)} has ${params.toLocaleString("en-US")} parameters on dataset "${dataset.name}", more than ` +
+      kind: "error",
+      code: "plan_too_large",
+      planId,
+      message:
+        `Plan ${short(planId)} has ${params.toLocaleString("en-US")} parameters on dataset "${dataset.name}", more than ` +
         `node ${policy.name} allows (max_params ${policy.maxParams.toLocaleString("en-US")}); its operator can raise that with ` +
         `\`fbm-node --home ${quote(options.homeDir)} config set max_params N\``,
     };

@@ -80,17 +80,28 @@ export async function createPlanRegistry(options: { path: string }): Promise<Pla
       await file.load();
       const known = get(id);
       if (known) return known;
-      store.transaction(() => store.setRow(TABLE, id, {
-        status: "pending", planJson, note: "", experiment: from.experiment, researcher: from.researcher,
-        requestedAt: new Date().toISOString(), decidedAt: "",
-      }));
+      store.transaction(() =>
+        store.setRow(TABLE, id, {
+          status: "pending",
+          planJson,
+          note: "",
+          experiment: from.experiment,
+          researcher: from.researcher,
+          requestedAt: new Date().toISOString(),
+          decidedAt: "",
+        }),
+      );
       await file.save();
       return get(id)!;
     },
     approve: (id) => update(id, { status: "approved", note: "", decidedAt: new Date().toISOString() }),
     reject: (id, note) => update(id, { status: "rejected", note: note.trim(), decidedAt: new Date().toISOString() }),
     get,
-    list: () => store.getRowIds(TABLE).map((id) => get(id)!).sort((a, b) => a.requestedAt.localeCompare(b.requestedAt)),
+    list: () =>
+      store
+        .getRowIds(TABLE)
+        .map((id) => get(id)!)
+        .sort((a, b) => a.requestedAt.localeCompare(b.requestedAt)),
     resolveId: (idOrPrefix) => resolveIn(store.getRowIds(TABLE), idOrPrefix),
     reload: () => file.load(),
     close: () => file.destroy(),
@@ -102,15 +113,21 @@ export function resolveIn(ids: string[], idOrPrefix: string): string {
   const wanted = idOrPrefix.trim().toLowerCase();
   if (ids.includes(wanted)) return wanted;
   if (wanted.length < MIN_PREFIX) {
-    throw new InputError(`Plan id "${idOrPrefix}" is too short: give at least ${MIN_PREFIX} characters of it (see \`fbm-node plan list\`)`);
+    throw new InputError(
+      `Plan id "${idOrPrefix}" is too short: give at least ${MIN_PREFIX} characters of it (see \`fbm-node plan list\`)`,
+    );
   }
   const matches = ids.filter((id) => id.startsWith(wanted));
   if (matches.length === 1) return matches[0];
   if (matches.length === 0) {
-    throw new InputError(`No plan "${idOrPrefix}" on this node: it has not been asked to run it (see \`fbm-node plan list\`)`);
+    throw new InputError(
+      `No plan "${idOrPrefix}" on this node: it has not been asked to run it (see \`fbm-node plan list\`)`,
+    );
   }
   const shown = matches.map((id) => id.slice(0, 16)).join(", ");
-  throw new InputError(`Plan id "${idOrPrefix}" is ambiguous: it starts ${matches.length} plans (${shown}); give more characters`);
+  throw new InputError(
+    `Plan id "${idOrPrefix}" is ambiguous: it starts ${matches.length} plans (${shown}); give more characters`,
+  );
 }
 
 function rowToEntry(id: string, row: Row): PlanEntry {

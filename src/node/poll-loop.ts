@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as wait } from "node:timers/promises";
-import type { FeedbackBody, ReplyBody, ResearcherClient, TaskEnvelope } from "../wire/index.js";
 import { errorMessage } from "../common/errors.js";
+import type { FeedbackBody, ReplyBody, ResearcherClient, TaskEnvelope } from "../wire/index.js";
 
 /**
  * The node's main loop: poll the researcher for a task, run it, reply, poll again. When the
@@ -47,14 +47,22 @@ export async function runPollLoop(options: PollLoopOptions): Promise<void> {
     let task: TaskEnvelope | undefined;
     try {
       task = await client.getTask(
-        { nodeId: options.nodeId, name: options.name, sessionId, version: options.version, waitSeconds: options.waitSeconds ?? 30 },
+        {
+          nodeId: options.nodeId,
+          name: options.name,
+          sessionId,
+          version: options.version,
+          waitSeconds: options.waitSeconds ?? 30,
+        },
         { signal, maxBytes: options.maxParamBytes, onOpen: markConnected },
       );
       markConnected();
     } catch (error) {
       if (signal.aborted) break;
       if (connected !== false) {
-        log(`Researcher at ${options.researcherUrl} is not reachable (${errorMessage(error)}); retrying with backoff up to ${backoff.maxMs / 1000} s`);
+        log(
+          `Researcher at ${options.researcherUrl} is not reachable (${errorMessage(error)}); retrying with backoff up to ${backoff.maxMs / 1000} s`,
+        );
       }
       connected = false;
       await wait(jitter(delay), undefined, { signal }).catch(() => undefined); // aborted: the loop ends

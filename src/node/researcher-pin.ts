@@ -21,7 +21,10 @@ export function parsePinValue(key: PinKey, value: string): string {
 }
 
 /** The fingerprint the researcher's certificate must have, or undefined when nothing is pinned. */
-export function pinnedFingerprint(config: { researcher_cert?: string; researcher_fingerprint?: string }): string | undefined {
+export function pinnedFingerprint(config: {
+  researcher_cert?: string;
+  researcher_fingerprint?: string;
+}): string | undefined {
   const fromFile = config.researcher_cert
     ? fingerprintOfPem(readCert(config.researcher_cert), `the researcher certificate ${config.researcher_cert}`)
     : undefined;
@@ -29,7 +32,7 @@ export function pinnedFingerprint(config: { researcher_cert?: string; researcher
   if (fromFile && given && fromFile !== given) {
     throw new InputError(
       `The pinned researcher_cert (${fromFile}) and researcher_fingerprint (${given}) disagree: ` +
-        "clear the wrong one with `fbm-node config set researcher_fingerprint \"\"` (or researcher_cert)",
+        'clear the wrong one with `fbm-node config set researcher_fingerprint ""` (or researcher_cert)',
     );
   }
   return fromFile ?? given;
@@ -45,6 +48,8 @@ function readCert(path: string): string {
     return readFileSync(path, "utf8");
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new InputError(`Cannot read the researcher certificate ${path}: ${code === "ENOENT" ? "no such file" : errorMessage(error)}`);
+    throw new InputError(
+      `Cannot read the researcher certificate ${path}: ${code === "ENOENT" ? "no such file" : errorMessage(error)}`,
+    );
   }
 }

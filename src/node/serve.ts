@@ -1,4 +1,5 @@
 import { availableParallelism } from "node:os";
+import { packageVersion } from "../common/version.js";
 import { selectBackend } from "../ml/backend.js";
 import { createResearcherClient } from "../wire/index.js";
 import { createDatasetLoader } from "./dataset-loader.js";
@@ -10,7 +11,6 @@ import { createPlanRegistry } from "./plan-registry.js";
 import { runPollLoop } from "./poll-loop.js";
 import type { ServeOptions } from "./serve-types.js";
 import { createNodeTransport } from "./transport.js";
-import { packageVersion } from "../common/version.js";
 
 /** `fbm-node serve`: open the home, pick the tfjs backend, then pull and run tasks until stopped. */
 export async function serveNode(options: ServeOptions): Promise<void> {
@@ -22,9 +22,13 @@ export async function serveNode(options: ServeOptions): Promise<void> {
   await catalogue.watch();
   // The registry re-reads plans.json on every request: `fbm-node plan approve` may run while serving.
   const registry = await createPlanRegistry({ path: homePaths(home.dir).plans });
-  options.log(`Node ${config.name} (${config.node_id}): ${catalogue.listDatasets().length} dataset(s); researcher ${researcher}`);
+  options.log(
+    `Node ${config.name} (${config.node_id}): ${catalogue.listDatasets().length} dataset(s); researcher ${researcher}`,
+  );
   if (!config.plan_approval) options.log("plan_approval is false: this node trains any valid plan without asking");
-  options.log(`Training on up to ${config.threads === "auto" ? `${availableParallelism()} threads (every core)` : `${config.threads} thread(s)`}`);
+  options.log(
+    `Training on up to ${config.threads === "auto" ? `${availableParallelism()} threads (every core)` : `${config.threads} thread(s)`}`,
+  );
   const executor = createExecutor({
     catalogue,
     loader: createDatasetLoader(),
@@ -32,7 +36,11 @@ export async function serveNode(options: ServeOptions): Promise<void> {
     backend,
     ...(config.threads === "auto" ? {} : { threads: config.threads }),
     authorizePlan: createPlanGate({
-      registry, catalogue, homeDir: home.dir, researcher, log: options.log,
+      registry,
+      catalogue,
+      homeDir: home.dir,
+      researcher,
+      log: options.log,
       policy: { name: config.name, planApproval: config.plan_approval, maxParams: config.max_params },
     }),
     controls: createControlStore(),

@@ -4,8 +4,8 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import { InputError } from "../common/errors.js";
 import { isLoopbackHost } from "../common/loopback.js";
 import { readNodeIdentity } from "./identity.js";
-import { pinHelp, pinnedFingerprint } from "./researcher-pin.js";
 import { pinnedConnection } from "./pinned-tls.js";
+import { pinHelp, pinnedFingerprint } from "./researcher-pin.js";
 
 /** Largest single message the node accepts from the researcher (parameter chunks are about 1 MiB). */
 const READ_MAX_BYTES = 16 * 1024 * 1024;
@@ -26,26 +26,35 @@ export async function createNodeTransport(options: {
   const url = new URL(options.url);
   if (url.protocol === "http:") {
     if (!isLoopbackHost(url.hostname)) {
-      options.log(`Warning: connecting to ${options.url} in cleartext (no TLS): use an https:// researcher URL and pin its certificate`);
+      options.log(
+        `Warning: connecting to ${options.url} in cleartext (no TLS): use an https:// researcher URL and pin its certificate`,
+      );
     }
     return createGrpcTransport({ baseUrl: options.url, readMaxBytes: READ_MAX_BYTES });
   }
   const pin = pinnedFingerprint(options.config);
-  if (!pin) throw new InputError(`The researcher ${options.url} uses TLS but no researcher certificate is pinned: ${pinHelp}`);
+  if (!pin)
+    throw new InputError(`The researcher ${options.url} uses TLS but no researcher certificate is pinned: ${pinHelp}`);
   const identity = await readNodeIdentity(options.homeDir);
   if (!identity) {
-    throw new InputError(`This node has no key pair for TLS (node.crt, node.key in ${options.homeDir}): create one with \`fbm-node identity\``);
+    throw new InputError(
+      `This node has no key pair for TLS (node.crt, node.key in ${options.homeDir}): create one with \`fbm-node identity\``,
+    );
   }
   const reported = new Set<string>();
   const nodeOptions: SecureClientSessionOptions = {
     createConnection: pinnedConnection({
-      pin, cert: identity.cert, key: identity.key,
+      pin,
+      cert: identity.cert,
+      key: identity.key,
       onMismatch: (error) => {
         const key = error.presented ?? "none";
         if (reported.has(key)) return;
         reported.add(key);
-        options.log(`Refusing the researcher at ${options.url}: its certificate ${key} does not match the pinned ${pin}. ` +
-          "If the researcher really changed its certificate, confirm the new fingerprint with them and pin it (fbm-node config set researcher_fingerprint …)");
+        options.log(
+          `Refusing the researcher at ${options.url}: its certificate ${key} does not match the pinned ${pin}. ` +
+            "If the researcher really changed its certificate, confirm the new fingerprint with them and pin it (fbm-node config set researcher_fingerprint …)",
+        );
       },
     }),
   };

@@ -1,15 +1,18 @@
+import { create } from "@bufbuild/protobuf";
 import { createClient, type Transport } from "@connectrpc/connect";
 import { GetTaskRequestSchema, ResearcherService } from "../gen/fbm/v1/researcher_pb.js";
-import { create } from "@bufbuild/protobuf";
-import type { FeedbackEnvelope, ReplyEnvelope, TaskEnvelope } from "./messages.js";
-import { decodeTask } from "./task-codec.js";
-import { encodeReply } from "./reply-codec.js";
 import { encodeFeedback } from "./feedback-codec.js";
+import type { FeedbackEnvelope, ReplyEnvelope, TaskEnvelope } from "./messages.js";
+import { encodeReply } from "./reply-codec.js";
+import { decodeTask } from "./task-codec.js";
 
 /** The node's view of the researcher, in plain types. */
 export interface ResearcherClient {
   /** One long poll: the next task, or undefined when the window ended without one. */
-  getTask(hello: { nodeId: string; name: string; sessionId: string; version: string; waitSeconds: number }, options: { signal?: AbortSignal; maxBytes?: number; onOpen?: () => void }): Promise<TaskEnvelope | undefined>;
+  getTask(
+    hello: { nodeId: string; name: string; sessionId: string; version: string; waitSeconds: number },
+    options: { signal?: AbortSignal; maxBytes?: number; onOpen?: () => void },
+  ): Promise<TaskEnvelope | undefined>;
   reply(reply: ReplyEnvelope, options?: { signal?: AbortSignal; timeoutMs?: number }): Promise<void>;
   feedback(feedback: FeedbackEnvelope, options?: { signal?: AbortSignal }): Promise<void>;
 }
@@ -19,7 +22,11 @@ export function createResearcherClient(transport: Transport): ResearcherClient {
   return {
     async getTask(hello, options) {
       const request = create(GetTaskRequestSchema, {
-        nodeId: hello.nodeId, nodeName: hello.name, sessionId: hello.sessionId, version: hello.version, waitSeconds: hello.waitSeconds,
+        nodeId: hello.nodeId,
+        nodeName: hello.name,
+        sessionId: hello.sessionId,
+        version: hello.version,
+        waitSeconds: hello.waitSeconds,
       });
       // The researcher holds the call for up to waitSeconds; allow margin for the task's own transfer.
       const stream = client.getTask(request, { signal: options.signal, timeoutMs: (hello.waitSeconds + 600) * 1000 });

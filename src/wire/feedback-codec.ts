@@ -1,5 +1,5 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { FeedbackRequestSchema, type FeedbackRequest } from "../gen/fbm/v1/researcher_pb.js";
+import { type FeedbackRequest, FeedbackRequestSchema } from "../gen/fbm/v1/researcher_pb.js";
 import type { FeedbackBody, FeedbackEnvelope } from "./messages.js";
 
 export function encodeFeedback(f: FeedbackEnvelope): FeedbackRequest {
@@ -24,7 +24,12 @@ export function decodeFeedback(req: FeedbackRequest): FeedbackEnvelope | undefin
     const { epoch, step, totalSteps, loss } = k.value;
     return { nodeId: req.nodeId, taskId: req.taskId, body: { kind: "progress", epoch, step, totalSteps, loss } };
   }
-  if (k.case === "log") return { nodeId: req.nodeId, taskId: req.taskId, body: { kind: "log", level: k.value.level, message: k.value.message } };
+  if (k.case === "log")
+    return {
+      nodeId: req.nodeId,
+      taskId: req.taskId,
+      body: { kind: "log", level: k.value.level, message: k.value.message },
+    };
   if (k.case === "heartbeat") return { nodeId: req.nodeId, taskId: req.taskId, body: { kind: "heartbeat" } };
   return undefined;
 }

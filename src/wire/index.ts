@@ -1,11 +1,19 @@
 /** The wire boundary: the only module that knows the generated protobuf types. */
-export { ResearcherService, type GetTaskRequest } from "../gen/fbm/v1/researcher_pb.js";
-export * from "./messages.js";
-export { readErrorCode, replyErrorCodes, type ReplyErrorCode } from "./error-codes.js";
-export { encodeTask, decodeTask, pollAccepted } from "./task-codec.js";
-export { encodeReply, decodeReply, type ReplyHead } from "./reply-codec.js";
-export { encodeFeedback, decodeFeedback } from "./feedback-codec.js";
-export { toChunks, fromChunks, fromBytes, toParamsHeader, DEFAULT_CHUNK_BYTES, type ParamsHeader, type TensorSpec } from "./tensor-bytes.js";
-export { WireError, WireLimitError } from "./wire-error.js";
+export { type GetTaskRequest, ResearcherService } from "../gen/fbm/v1/researcher_pb.js";
 export { createResearcherClient, type ResearcherClient } from "./client.js";
+export { type ReplyErrorCode, readErrorCode, replyErrorCodes } from "./error-codes.js";
+export { decodeFeedback, encodeFeedback } from "./feedback-codec.js";
+export * from "./messages.js";
+export { decodeReply, encodeReply, type ReplyHead } from "./reply-codec.js";
 export { CONTROL_PREFIX, DELTA_PREFIX, expectedReply, replyTensorsFor, withControl } from "./scaffold-tensors.js";
+export { decodeTask, encodeTask, pollAccepted } from "./task-codec.js";
+export {
+  DEFAULT_CHUNK_BYTES,
+  fromBytes,
+  fromChunks,
+  type ParamsHeader,
+  type TensorSpec,
+  toChunks,
+  toParamsHeader,
+} from "./tensor-bytes.js";
+export { WireError, WireLimitError } from "./wire-error.js";

@@ -1,5 +1,5 @@
+import type { ColumnStats, NamedTensor, Normalization, TrainingArgs, TrainResult } from "../ml/types.js";
 import type { ReplyErrorCode } from "./error-codes.js";
-import type { ColumnStats, Normalization, NamedTensor, TrainingArgs, TrainResult } from "../ml/types.js";
 
 /** Plain TypeScript shapes of what travels; only src/wire knows the generated protobuf types. */
 

@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { DType, ParamsHeaderSchema, type ParamsHeader as ParamsHeaderPb } from "../gen/fbm/v1/researcher_pb.js";
+import { DType, type ParamsHeader as ParamsHeaderPb, ParamsHeaderSchema } from "../gen/fbm/v1/researcher_pb.js";
 import type { NamedTensor } from "../ml/types.js";
 import { fromChunks, type ParamsAssembler, type ParamsHeader } from "./tensor-bytes.js";
 import { WireError } from "./wire-error.js";
@@ -23,7 +23,11 @@ export function fromHeaderPb(pb: ParamsHeaderPb | undefined): ParamsHeader {
       if (t.dtype !== DType.FLOAT32 && t.dtype !== DType.INT32) {
         throw new WireError(`Tensor "${t.name}" has an unknown dtype (${t.dtype})`);
       }
-      return { name: t.name, shape: [...t.shape], dtype: t.dtype === DType.INT32 ? "int32" as const : "float32" as const };
+      return {
+        name: t.name,
+        shape: [...t.shape],
+        dtype: t.dtype === DType.INT32 ? ("int32" as const) : ("float32" as const),
+      };
     }),
     totalBytes: Number(pb.totalBytes),
   };

@@ -1,15 +1,19 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { ReplyChunkSchema, ReplySchema, type Reply, type ReplyChunk } from "../gen/fbm/v1/researcher_pb.js";
+import { type Reply, type ReplyChunk, ReplyChunkSchema, ReplySchema } from "../gen/fbm/v1/researcher_pb.js";
 import type { MetricValues, NamedTensor } from "../ml/types.js";
 import { readErrorCode } from "./error-codes.js";
 import type { ReplyBody, ReplyEnvelope } from "./messages.js";
 import { fromHeaderPb, readHeadedStream, toHeaderPb } from "./params-codec.js";
-import { DEFAULT_CHUNK_BYTES, toChunks, toParamsHeader, type ParamsHeader } from "./tensor-bytes.js";
+import { DEFAULT_CHUNK_BYTES, type ParamsHeader, toChunks, toParamsHeader } from "./tensor-bytes.js";
 import { WireError, WireLimitError } from "./wire-error.js";
 
 /** A reply as the chunks of one ReplyTask request: the Reply message, then its parameter bytes. */
 export function* encodeReply(envelope: ReplyEnvelope, chunkBytes = DEFAULT_CHUNK_BYTES): Generator<ReplyChunk> {
-  const reply = create(ReplySchema, { taskId: envelope.taskId, nodeId: envelope.nodeId, kind: toKindInit(envelope.body) });
+  const reply = create(ReplySchema, {
+    taskId: envelope.taskId,
+    nodeId: envelope.nodeId,
+    kind: toKindInit(envelope.body),
+  });
   yield create(ReplyChunkSchema, { part: { case: "reply", value: reply } });
   if (envelope.body.kind === "train") {
     for (const data of toChunks(envelope.body.result.params, chunkBytes)) {
@@ -79,7 +83,9 @@ export async function decodeReply(
     const kind = reply.kind.case === undefined ? "unknown" : reply.kind.case;
     const limit = options.admit?.({ taskId: reply.taskId, nodeId: reply.nodeId, kind, params });
     if (limit !== undefined && params.totalBytes > limit) {
-      throw new WireLimitError(`The reply announces ${params.totalBytes} parameter bytes; at most ${limit} are accepted for this task`);
+      throw new WireLimitError(
+        `The reply announces ${params.totalBytes} parameter bytes; at most ${limit} are accepted for this task`,
+      );
     }
     return params;
   };
@@ -106,18 +112,29 @@ function toReplyBody(reply: Reply, params: NamedTensor[]): ReplyBody {
       return {
         kind: "datasets",
         datasets: kind.value.datasets.map((d) => ({
-          id: d.id, name: d.name, type: d.type, tags: [...d.tags], description: d.description, shape: [...d.shape],
+          id: d.id,
+          name: d.name,
+          type: d.type,
+          tags: [...d.tags],
+          description: d.description,
+          shape: [...d.shape],
           columns: d.columns.map((c) => ({ name: c.name, dtype: c.dtype })),
           sampleCount: Number(d.sampleCount),
           classes: d.classes.map((c) => ({ name: c.name, count: Number(c.count) })),
-          target: d.target, createdAt: d.createdAt,
+          target: d.target,
+          createdAt: d.createdAt,
         })),
       };
     case "stats":
       return {
         kind: "stats",
         columns: kind.value.columns.map((c) => ({
-          name: c.name, count: Number(c.count), sum: c.sum, sumSquares: c.sumSquares, min: c.min, max: c.max,
+          name: c.name,
+          count: Number(c.count),
+          sum: c.sum,
+          sumSquares: c.sumSquares,
+          min: c.min,
+          max: c.max,
         })),
       };
     case "train": {
@@ -129,13 +146,21 @@ function toReplyBody(reply: Reply, params: NamedTensor[]): ReplyBody {
           sampleCount: Number(t.sampleCount),
           trainLoss: t.trainLoss,
           seconds: t.seconds,
-          globalMetrics: t.globalMetrics ? { values: { ...t.globalMetrics.values }, samples: Number(t.globalMetrics.samples) } : undefined,
-          localMetrics: t.localMetrics ? { values: { ...t.localMetrics.values }, samples: Number(t.localMetrics.samples) } : undefined,
+          globalMetrics: t.globalMetrics
+            ? { values: { ...t.globalMetrics.values }, samples: Number(t.globalMetrics.samples) }
+            : undefined,
+          localMetrics: t.localMetrics
+            ? { values: { ...t.localMetrics.values }, samples: Number(t.localMetrics.samples) }
+            : undefined,
         },
       };
     }
     case "error":
-      return { kind: "error", ...readErrorCode(kind.value.code, kind.value.message), planId: kind.value.planId || undefined };
+      return {
+        kind: "error",
+        ...readErrorCode(kind.value.code, kind.value.message),
+        planId: kind.value.planId || undefined,
+      };
     default:
       throw new WireError("Reply of an unknown kind");
   }

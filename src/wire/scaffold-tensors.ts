@@ -21,5 +21,7 @@ export function expectedReply(model: NamedTensor[], scaffold: boolean): NamedTen
 
 /** What a reply to a task carrying `sent` must hold: each `scaffold.c:X` answered by a `scaffold.dc:X`. */
 export function replyTensorsFor(sent: NamedTensor[]): NamedTensor[] {
-  return sent.map((t) => (t.name.startsWith(CONTROL_PREFIX) ? { ...t, name: DELTA_PREFIX + t.name.slice(CONTROL_PREFIX.length) } : t));
+  return sent.map((t) =>
+    t.name.startsWith(CONTROL_PREFIX) ? { ...t, name: DELTA_PREFIX + t.name.slice(CONTROL_PREFIX.length) } : t,
+  );
 }

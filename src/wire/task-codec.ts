@@ -1,14 +1,18 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { TaskChunkSchema, TaskSchema, type Task, type TaskChunk } from "../gen/fbm/v1/researcher_pb.js";
+import { type Task, type TaskChunk, TaskChunkSchema, TaskSchema } from "../gen/fbm/v1/researcher_pb.js";
 import type { NamedTensor } from "../ml/types.js";
-import { toChunks, toParamsHeader, DEFAULT_CHUNK_BYTES } from "./tensor-bytes.js";
 import type { TaskBody, TaskEnvelope } from "./messages.js";
 import { fromHeaderPb, readHeadedStream, toHeaderPb } from "./params-codec.js";
+import { DEFAULT_CHUNK_BYTES, toChunks, toParamsHeader } from "./tensor-bytes.js";
 import { WireError } from "./wire-error.js";
 
 /** A task as the chunks of one GetTask response: the Task message, then its parameter bytes. */
 export function* encodeTask(envelope: TaskEnvelope, chunkBytes = DEFAULT_CHUNK_BYTES): Generator<TaskChunk> {
-  const task = create(TaskSchema, { taskId: envelope.taskId, experiment: envelope.experiment, kind: toKindInit(envelope.body) });
+  const task = create(TaskSchema, {
+    taskId: envelope.taskId,
+    experiment: envelope.experiment,
+    kind: toKindInit(envelope.body),
+  });
   yield create(TaskChunkSchema, { part: { case: "task", value: task } });
   if (envelope.body.kind === "train") {
     for (const data of toChunks(envelope.body.params, chunkBytes)) {
@@ -46,8 +50,15 @@ function toKindInit(body: TaskBody): MessageInitShape<typeof TaskSchema>["kind"]
 }
 
 /** The task carried by a GetTask response stream; undefined when the poll window ended empty. */
-export async function decodeTask(stream: AsyncIterable<TaskChunk>, options: { maxBytes?: number; onOpen?: () => void } = {}): Promise<TaskEnvelope | undefined> {
-  const read = await readHeadedStream(parts(stream, options.onOpen), (task: Task) => fromHeaderPb(task.kind.case === "train" ? task.kind.value.params : undefined), options);
+export async function decodeTask(
+  stream: AsyncIterable<TaskChunk>,
+  options: { maxBytes?: number; onOpen?: () => void } = {},
+): Promise<TaskEnvelope | undefined> {
+  const read = await readHeadedStream(
+    parts(stream, options.onOpen),
+    (task: Task) => fromHeaderPb(task.kind.case === "train" ? task.kind.value.params : undefined),
+    options,
+  );
   if (!read) return undefined;
   const { message: task, params } = read;
   return { taskId: task.taskId, experiment: task.experiment, body: toTaskBody(task, params) };
@@ -96,11 +107,23 @@ function toTaskBody(task: Task, params: NamedTensor[]): TaskBody {
         planJson: t.planJson,
         round: t.round,
         args: {
-          epochs: a.epochs, updates: a.updates, batchSize: a.batchSize, testRatio: a.testRatio,
-          testOnGlobal: a.testOnGlobal, testOnLocal: a.testOnLocal, metrics: [...a.metrics], seed: a.seed, fedproxMu: a.fedproxMu,
+          epochs: a.epochs,
+          updates: a.updates,
+          batchSize: a.batchSize,
+          testRatio: a.testRatio,
+          testOnGlobal: a.testOnGlobal,
+          testOnLocal: a.testOnLocal,
+          metrics: [...a.metrics],
+          seed: a.seed,
+          fedproxMu: a.fedproxMu,
         },
         normalization: n?.method
-          ? { method: n.method as "none" | "standard" | "minmax", columns: [...n.columns], shift: [...n.shift], scale: [...n.scale] }
+          ? {
+              method: n.method as "none" | "standard" | "minmax",
+              columns: [...n.columns],
+              shift: [...n.shift],
+              scale: [...n.scale],
+            }
           : undefined,
         params,
       };

@@ -35,7 +35,9 @@ export function toParamsHeader(tensors: readonly NamedTensor[]): ParamsHeader {
   let totalBytes = 0;
   const specs = tensors.map((t) => {
     if (t.data.length !== elementCount(t.shape)) {
-      throw new WireError(`Tensor "${t.name}" has ${t.data.length} values but shape [${t.shape}] needs ${elementCount(t.shape)}`);
+      throw new WireError(
+        `Tensor "${t.name}" has ${t.data.length} values but shape [${t.shape}] needs ${elementCount(t.shape)}`,
+      );
     }
     totalBytes += t.data.length * BYTES_PER_ELEMENT;
     return { name: t.name, shape: [...t.shape], dtype: t.dtype };
@@ -115,7 +117,11 @@ export function fromChunks(header: ParamsHeader, options: { maxBytes?: number } 
 }
 
 /** Both-in-one convenience for tests and small payloads. */
-export function fromBytes(header: ParamsHeader, chunks: Iterable<Uint8Array>, options: { maxBytes?: number } = {}): NamedTensor[] {
+export function fromBytes(
+  header: ParamsHeader,
+  chunks: Iterable<Uint8Array>,
+  options: { maxBytes?: number } = {},
+): NamedTensor[] {
   const assembler = fromChunks(header, options);
   for (const chunk of chunks) assembler.push(chunk);
   return assembler.finish();

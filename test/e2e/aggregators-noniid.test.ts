@@ -4,13 +4,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { DEADLINE_MS, prepareNodes, startNodes, type NodeProcesses } from "../../scripts/lib/federation.js";
+import { DEADLINE_MS, type NodeProcesses, prepareNodes, startNodes } from "../../scripts/lib/federation.js";
 import { writeSkewedCsv } from "../../scripts/lib/synthetic.js";
-import { parseExperiment } from "../../src/researcher/run/config.js";
-import { createExperiment } from "../../src/researcher/run/experiment.js";
-import type { ExperimentEvent } from "../../src/researcher/run/events.js";
 import { selectBackend } from "../../src/ml/backend.js";
 import { runPollLoop } from "../../src/node/poll-loop.js";
+import { parseExperiment } from "../../src/researcher/run/config.js";
+import type { ExperimentEvent } from "../../src/researcher/run/events.js";
+import { createExperiment } from "../../src/researcher/run/experiment.js";
 import { createResearcherClient } from "../../src/wire/index.js";
 
 function experimentYaml(name: string, aggregator: string, min: number): string {
@@ -40,11 +40,18 @@ describe("aggregators on non-IID data with real node processes", { timeout: 3 * 
   before(async () => {
     await selectBackend({ prefer: "cpu" });
     const shares = [0.1, 0.9, 0.5];
-    const homes = await prepareNodes(dir, shares.map((positiveShare, i) => {
-      const path = join(dir, `site-${i}.csv`);
-      writeSkewedCsv(path, { rows: 240, seed: 40 + i, positiveShare, features: 4 });
-      return { name: `site-${i}`, datasets: [["--type", "csv", "--path", path, "--tags", "skewed", "--target", "label"]] };
-    }), { planApproval: false });
+    const homes = await prepareNodes(
+      dir,
+      shares.map((positiveShare, i) => {
+        const path = join(dir, `site-${i}.csv`);
+        writeSkewedCsv(path, { rows: 240, seed: 40 + i, positiveShare, features: 4 });
+        return {
+          name: `site-${i}`,
+          datasets: [["--type", "csv", "--path", path, "--tags", "skewed", "--target", "label"]],
+        };
+      }),
+      { planApproval: false },
+    );
     nodes = await startNodes(homes);
   });
   after(async () => {
@@ -54,7 +61,8 @@ describe("aggregators on non-IID data with real node processes", { timeout: 3 * 
 
   async function run(name: string, aggregator: string, min = 3): Promise<Extract<ExperimentEvent, { event: "done" }>> {
     const experiment = createExperiment(parseExperiment(experimentYaml(name, aggregator, min), `${name}.yaml`), {
-      listen: "127.0.0.1:0", outDir: join(dir, "runs"),
+      listen: "127.0.0.1:0",
+      outDir: join(dir, "runs"),
     });
     let done: ExperimentEvent | undefined;
     try {
@@ -69,7 +77,11 @@ describe("aggregators on non-IID data with real node processes", { timeout: 3 * 
     return done;
   }
 
-  for (const [aggregator, target] of [["{name: fedprox, mu: 0.05}", 0.85], ["{name: scaffold}", 0.85], ["{name: fedadam, server_lr: 0.1}", 0.85]] as const) {
+  for (const [aggregator, target] of [
+    ["{name: fedprox, mu: 0.05}", 0.85],
+    ["{name: scaffold}", 0.85],
+    ["{name: fedadam, server_lr: 0.1}", 0.85],
+  ] as const) {
     it(`${aggregator} reaches accuracy above ${target}`, async (t) => {
       const done = await run(aggregator.replace(/\W+/g, "-").replace(/^-|-$/g, ""), aggregator);
       t.diagnostic(`final accuracy ${done.metrics.accuracy.toFixed(3)}`);
@@ -82,18 +94,48 @@ describe("aggregators on non-IID data with real node processes", { timeout: 3 * 
     before(() => {
       const client = createResearcherClient(createGrpcTransport({ baseUrl: nodes.url }));
       void runPollLoop({
-        client, researcherUrl: "", nodeId: "attacker", name: "attacker", version: "0", signal: stop.signal, log: () => {},
-        backoff: { initialMs: 100, maxMs: 500 }, waitSeconds: 5,
+        client,
+        researcherUrl: "",
+        nodeId: "attacker",
+        name: "attacker",
+        version: "0",
+        signal: stop.signal,
+        log: () => {},
+        backoff: { initialMs: 100, maxMs: 500 },
+        waitSeconds: 5,
         execute: async (task) => {
           if (task.body.kind === "search") {
-            return { kind: "datasets", datasets: [{
-              id: "ds_evil", name: "evil", type: "csv", tags: ["skewed"], description: "", shape: [240, 5],
-              columns: ["x1", "x2", "x3", "x4", "label"].map((name) => ({ name, dtype: "float64" })),
-              sampleCount: 240, classes: [], target: "label", createdAt: "2026-01-01T00:00:00Z",
-            }] };
+            return {
+              kind: "datasets",
+              datasets: [
+                {
+                  id: "ds_evil",
+                  name: "evil",
+                  type: "csv",
+                  tags: ["skewed"],
+                  description: "",
+                  shape: [240, 5],
+                  columns: ["x1", "x2", "x3", "x4", "label"].map((name) => ({ name, dtype: "float64" })),
+                  sampleCount: 240,
+                  classes: [],
+                  target: "label",
+                  createdAt: "2026-01-01T00:00:00Z",
+                },
+              ],
+            };
           }
           if (task.body.kind === "stats") {
-            return { kind: "stats", columns: ["x1", "x2", "x3", "x4"].map((name) => ({ name, count: 1, sum: 0, sumSquares: 0, min: 0, max: 0 })) };
+            return {
+              kind: "stats",
+              columns: ["x1", "x2", "x3", "x4"].map((name) => ({
+                name,
+                count: 1,
+                sum: 0,
+                sumSquares: 0,
+                min: 0,
+                max: 0,
+              })),
+            };
           }
           if (task.body.kind === "train") {
             const params = task.body.params.map((p) => ({ ...p, data: Float32Array.from(p.data, (v) => v * 100) }));
@@ -108,7 +150,9 @@ describe("aggregators on non-IID data with real node processes", { timeout: 3 * 
     it("fedmedian still learns while fedavg is ruined", async (t) => {
       const median = await run("median-attacked", "{name: fedmedian}", 4);
       const mean = await run("fedavg-attacked", "{name: fedavg}", 4);
-      t.diagnostic(`final accuracy under attack: fedmedian ${median.metrics.accuracy.toFixed(3)}, fedavg ${mean.metrics.accuracy.toFixed(3)}`);
+      t.diagnostic(
+        `final accuracy under attack: fedmedian ${median.metrics.accuracy.toFixed(3)}, fedavg ${mean.metrics.accuracy.toFixed(3)}`,
+      );
       assert.ok(median.metrics.accuracy > 0.85, `fedmedian ${JSON.stringify(median.metrics)}`);
       assert.ok(mean.metrics.accuracy < 0.7, `fedavg ${JSON.stringify(mean.metrics)}`);
     });

@@ -29,9 +29,23 @@ describe("fbm-researcher datasets", { timeout: 3 * DEADLINE_MS }, () => {
     let stderr = "";
     let code: number | null;
     try {
-      const researcher = spawn(process.execPath, [
-        researcherBin, "datasets", "--tags", "x,heart", "--listen", "127.0.0.1:0", "--wait", String(DEADLINE_MS / 1000), "--nodes", "3", "--json",
-      ], { stdio: ["ignore", "pipe", "pipe"] });
+      const researcher = spawn(
+        process.execPath,
+        [
+          researcherBin,
+          "datasets",
+          "--tags",
+          "x,heart",
+          "--listen",
+          "127.0.0.1:0",
+          "--wait",
+          String(DEADLINE_MS / 1000),
+          "--nodes",
+          "3",
+          "--json",
+        ],
+        { stdio: ["ignore", "pipe", "pipe"] },
+      );
       const deadline = setTimeout(() => researcher.kill("SIGKILL"), DEADLINE_MS + 60_000);
       researcher.stdout!.on("data", (d) => (stdout += d));
       researcher.stderr!.on("data", (d) => {

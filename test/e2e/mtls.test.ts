@@ -4,7 +4,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import {
-  DEADLINE_MS, fbmNode, fbmResearcher, nodeIdOf, prepareNodes, runResearcher, startNodes, type NodeProcesses, type ResearcherRun,
+  DEADLINE_MS,
+  fbmNode,
+  fbmResearcher,
+  type NodeProcesses,
+  nodeIdOf,
+  prepareNodes,
+  type ResearcherRun,
+  runResearcher,
+  startNodes,
 } from "../../scripts/lib/federation.js";
 import { writeTabularCsv } from "../../scripts/lib/synthetic.js";
 import { fingerprintOfPem } from "../../src/common/certificates.js";
@@ -19,16 +27,31 @@ describe("mutual TLS between a researcher and node processes (port 0)", { timeou
   const dir = mkdtempSync(join(tmpdir(), "fbm-e2e-mtls-"));
   const trust = join(dir, "researcher");
   const allowList = join(trust, "allowed-nodes.json");
-  const tlsArgs = ["--cert", join(trust, "researcher.crt"), "--key", join(trust, "researcher.key"), "--allow-list", allowList];
+  const tlsArgs = [
+    "--cert",
+    join(trust, "researcher.crt"),
+    "--key",
+    join(trust, "researcher.key"),
+    "--allow-list",
+    allowList,
+  ];
   const experiment = (name: string, min: number, wait: string) => {
     const path = join(dir, `${name}.yaml`);
-    writeFileSync(path, [
-      `name: ${name}`, "tags: [e2e]", "rounds: 1", `nodes: {min: ${min}, wait: ${wait}}`,
-      "plan:", "  data: {target: label}",
-      "  model: [{dense: {units: 4, activation: relu}}, {dense: {units: 1, activation: sigmoid}}]",
-      "  loss: binaryCrossentropy", "  optimizer: {name: sgd, learning_rate: 0.1}",
-      "training: {epochs: 1, batch_size: 16, test_ratio: 0.25, seed: 1}",
-    ].join("\n"));
+    writeFileSync(
+      path,
+      [
+        `name: ${name}`,
+        "tags: [e2e]",
+        "rounds: 1",
+        `nodes: {min: ${min}, wait: ${wait}}`,
+        "plan:",
+        "  data: {target: label}",
+        "  model: [{dense: {units: 4, activation: relu}}, {dense: {units: 1, activation: sigmoid}}]",
+        "  loss: binaryCrossentropy",
+        "  optimizer: {name: sgd, learning_rate: 0.1}",
+        "training: {epochs: 1, batch_size: 16, test_ratio: 0.25, seed: 1}",
+      ].join("\n"),
+    );
     return path;
   };
   const fingerprintOf = (home: string) => fingerprintOfPem(readFileSync(join(home, "node.crt"), "utf8"));
@@ -39,26 +62,40 @@ describe("mutual TLS between a researcher and node processes (port 0)", { timeou
   let trained: ResearcherRun;
 
   before(async () => {
-    researcherFingerprint = JSON.parse((await fbmResearcher("cert", "generate", "--out", trust, "--host", "127.0.0.1,localhost", "--json")).stdout).fingerprint;
+    researcherFingerprint = JSON.parse(
+      (await fbmResearcher("cert", "generate", "--out", trust, "--host", "127.0.0.1,localhost", "--json")).stdout,
+    ).fingerprint;
     await fbmResearcher("cert", "generate", "--out", join(dir, "impostor"));
     const csv = join(dir, "site.csv");
     writeTabularCsv(csv, { rows: 60, seed: 1, features: 3, noise: 0 });
     const datasets = [["--type", "csv", "--path", csv, "--tags", "e2e", "--target", "label"]];
-    const [allowed, stranger, misled] = await prepareNodes(dir, [
-      { name: "allowed", datasets, config: [["researcher_fingerprint", researcherFingerprint]] },
-      { name: "stranger", datasets, config: [["researcher_cert", join(trust, "researcher.crt")]] },
-      { name: "misled", datasets, config: [["researcher_cert", join(dir, "impostor", "researcher.crt")]] },
-    ], { planApproval: false });
+    const [allowed, stranger, misled] = await prepareNodes(
+      dir,
+      [
+        { name: "allowed", datasets, config: [["researcher_fingerprint", researcherFingerprint]] },
+        { name: "stranger", datasets, config: [["researcher_cert", join(trust, "researcher.crt")]] },
+        { name: "misled", datasets, config: [["researcher_cert", join(dir, "impostor", "researcher.crt")]] },
+      ],
+      { planApproval: false },
+    );
     homes = { allowed, stranger, misled };
     // The misled node is on the allow-list too: only its pin keeps it away.
     for (const home of [allowed, misled]) {
-      const id = JSON.parse((await fbmNode("--home", home, "identity", "--json")).stdout) as { node_id: string; fingerprint: string };
+      const id = JSON.parse((await fbmNode("--home", home, "identity", "--json")).stdout) as {
+        node_id: string;
+        fingerprint: string;
+      };
       await fbmResearcher("node", "allow", id.fingerprint, "--node-id", id.node_id, "--allow-list", allowList);
     }
     // The nodes run before the researcher starts, so nodes.wait only has to cover connections already made.
     nodes = await startNodes([allowed, stranger, misled], { https: true });
     const run = (name: string, min: number, wait: string) =>
-      runResearcher({ experiment: experiment(name, min, wait), outDir: join(dir, "runs"), researcherArgs: tlsArgs, gate: nodes.gate });
+      runResearcher({
+        experiment: experiment(name, min, wait),
+        outDir: join(dir, "runs"),
+        researcherArgs: tlsArgs,
+        gate: nodes.gate,
+      });
     refused = await run("refused", 2, "10s");
     trained = await run("trained", 1, "10m");
   });
@@ -75,14 +112,24 @@ describe("mutual TLS between a researcher and node processes (port 0)", { timeou
     const fp = fingerprintOf(homes.stranger);
     const lines = refused.stderr.split("\n").filter((l) => l.includes(fp));
     assert.equal(lines.length, 1, refused.stderr);
-    assert.match(lines[0], new RegExp(`^Refused node ${fp} from 127\\.0\\.0\\.1 \\(claiming node id ${nodeIdOf(homes.stranger)}\\): its certificate is not on the allow-list`));
+    assert.match(
+      lines[0],
+      new RegExp(
+        `^Refused node ${fp} from 127\\.0\\.0\\.1 \\(claiming node id ${nodeIdOf(homes.stranger)}\\): its certificate is not on the allow-list`,
+      ),
+    );
     assert.match(nodes.logs[homes.stranger], /unauthenticated.*is not on the researcher's allow-list/i);
   });
 
   it("a node pinning another researcher certificate refuses to connect, and says so", () => {
     const log = nodes.logs[homes.misled];
     const pinned = fingerprintOfPem(readFileSync(join(dir, "impostor", "researcher.crt"), "utf8"));
-    assert.ok(log.includes(`Refusing the researcher at ${nodes.url}: its certificate ${researcherFingerprint} does not match the pinned ${pinned}.`), log);
+    assert.ok(
+      log.includes(
+        `Refusing the researcher at ${nodes.url}: its certificate ${researcherFingerprint} does not match the pinned ${pinned}.`,
+      ),
+      log,
+    );
     assert.doesNotMatch(log, /Connected to researcher/);
   });
 
@@ -98,6 +145,9 @@ describe("mutual TLS between a researcher and node processes (port 0)", { timeou
     const done = trained.events.at(-1);
     assert.equal(done?.event, "done");
     const round = trained.events.find((e) => e.event === "round");
-    assert.deepEqual(round?.nodes.map((n: { name: string }) => n.name), ["allowed"]);
+    assert.deepEqual(
+      round?.nodes.map((n: { name: string }) => n.name),
+      ["allowed"],
+    );
   });
 });

@@ -1,10 +1,18 @@
-import { availableParallelism } from "node:os";
 import assert from "node:assert/strict";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { availableParallelism, tmpdir } from "node:os";
 import { delimiter, dirname, join, relative } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { DEADLINE_MS, cli, runFederation } from "../../scripts/lib/federation.js";
+import { cli, DEADLINE_MS, runFederation } from "../../scripts/lib/federation.js";
 import { buildExecutables, exeSuffix, repo, targets } from "../../scripts/lib/sea-build.js";
 import { executablesAreFresh } from "../../scripts/lib/sea-fresh.js";
 import { writeTabularCsv } from "../../scripts/lib/synthetic.js";
@@ -17,13 +25,19 @@ function ancestors(dir: string): string[] {
 
 const supported = process.platform === "linux" || process.platform === "darwin";
 
-describe("the single executables, copied alone into an empty folder outside the repo", { timeout: 4 * DEADLINE_MS, skip: !supported && "SEA build tested on Linux/macOS" }, () => {
+describe("the single executables, copied alone into an empty folder outside the repo", {
+  timeout: 4 * DEADLINE_MS,
+  skip: !supported && "SEA build tested on Linux/macOS",
+}, () => {
   const dir = realpathSync(mkdtempSync(join(tmpdir(), "fbm-sea-")));
   const fbmNode = join(dir, "fbm-node");
   const fbmResearcher = join(dir, "fbm-researcher");
   // Nothing from the repo: no node_modules/.bin on PATH, no NODE_OPTIONS (e.g. --import tsx), no FBM_* settings.
   const env = {
-    PATH: (process.env.PATH ?? "").split(delimiter).filter((p) => !p.includes("node_modules") && !p.startsWith(repo)).join(delimiter),
+    PATH: (process.env.PATH ?? "")
+      .split(delimiter)
+      .filter((p) => !p.includes("node_modules") && !p.startsWith(repo))
+      .join(delimiter),
     HOME: dir,
   };
   const run = (bin: string, args: string[]) => cli(bin, args, { env, cwd: dir });
@@ -31,7 +45,15 @@ describe("the single executables, copied alone into an empty folder outside the 
 
   before(async () => {
     const dist = join(repo, "dist");
-    if (!executablesAreFresh(dist, repo, targets.map((t) => t.name), exeSuffix)) await buildExecutables({ outDir: dist });
+    if (
+      !executablesAreFresh(
+        dist,
+        repo,
+        targets.map((t) => t.name),
+        exeSuffix,
+      )
+    )
+      await buildExecutables({ outDir: dist });
     copyFileSync(join(dist, "fbm-node"), fbmNode);
     copyFileSync(join(dist, "fbm-researcher"), fbmResearcher);
     for (const home of homes) {
@@ -43,13 +65,17 @@ describe("the single executables, copied alone into an empty folder outside the 
 
   it("runs where no node_modules is within reach: not in the folder, not above it", () => {
     assert.ok(relative(repo, dir).startsWith(".."), `${dir} is inside the repo`);
-    for (const folder of ancestors(dir)) assert.equal(existsSync(join(folder, "node_modules")), false, `${folder}/node_modules exists`);
+    for (const folder of ancestors(dir))
+      assert.equal(existsSync(join(folder, "node_modules")), false, `${folder}/node_modules exists`);
   });
 
   it("--version prints the package version and the embedded wasm backend; --help exits 0", () => {
     const { version } = JSON.parse(readFileSync(join(repo, "package.json"), "utf8")) as { version: string };
     for (const bin of [fbmNode, fbmResearcher]) {
-      assert.match(run(bin, ["--version"]).stdout, new RegExp(`^${version.replaceAll(".", "\\.")}\\ntfjs backend: wasm \\((no )?SIMD, embedded\\)\\n$`));
+      assert.match(
+        run(bin, ["--version"]).stdout,
+        new RegExp(`^${version.replaceAll(".", "\\.")}\\ntfjs backend: wasm \\((no )?SIMD, embedded\\)\\n$`),
+      );
       assert.match(run(bin, ["--help"]).stdout, /^Usage: fbm-/);
     }
   });
@@ -58,27 +84,61 @@ describe("the single executables, copied alone into an empty folder outside the 
     homes.forEach((home, i) => {
       const csv = join(dir, `site-${i}.csv`);
       writeTabularCsv(csv, { rows: 200, seed: i + 1, features: 4, noise: 0 });
-      run(fbmNode, ["--home", home, "dataset", "add", "--type", "csv", "--path", csv, "--tags", "sea-csv", "--target", "label"]);
+      run(fbmNode, [
+        "--home",
+        home,
+        "dataset",
+        "add",
+        "--type",
+        "csv",
+        "--path",
+        csv,
+        "--tags",
+        "sea-csv",
+        "--target",
+        "label",
+      ]);
     });
     const experiment = join(dir, "tabular.yaml");
-    writeFileSync(experiment, [
-      "name: tabular", "tags: [sea-csv]", "rounds: 2", "nodes: {min: 2, wait: 5m}",
-      "plan:", "  data: {target: label, normalize: standard}",
-      "  model: [{dense: {units: 8, activation: relu}}, {dense: {units: 1, activation: sigmoid}}]",
-      "  loss: binaryCrossentropy", "  optimizer: {name: adam, learning_rate: 0.05}",
-      "training: {epochs: 2, batch_size: 16, test_ratio: 0.25, metrics: [accuracy], seed: 3}",
-    ].join("\n"));
-    const result = await runFederation({ experiment, homes, outDir: join(dir, "runs"), env, cwd: dir, nodeBin: fbmNode, researcherBin: fbmResearcher });
+    writeFileSync(
+      experiment,
+      [
+        "name: tabular",
+        "tags: [sea-csv]",
+        "rounds: 2",
+        "nodes: {min: 2, wait: 5m}",
+        "plan:",
+        "  data: {target: label, normalize: standard}",
+        "  model: [{dense: {units: 8, activation: relu}}, {dense: {units: 1, activation: sigmoid}}]",
+        "  loss: binaryCrossentropy",
+        "  optimizer: {name: adam, learning_rate: 0.05}",
+        "training: {epochs: 2, batch_size: 16, test_ratio: 0.25, metrics: [accuracy], seed: 3}",
+      ].join("\n"),
+    );
+    const result = await runFederation({
+      experiment,
+      homes,
+      outDir: join(dir, "runs"),
+      env,
+      cwd: dir,
+      nodeBin: fbmNode,
+      researcherBin: fbmResearcher,
+    });
     const logs = result.researcherStderr + Object.values(result.nodeLogs).join("\n");
     assert.equal(result.code, 0, logs);
-    assert.deepEqual(result.events.filter((e) => e.event === "round").map((e) => e.nodes.length), [2, 2]);
+    assert.deepEqual(
+      result.events.filter((e) => e.event === "round").map((e) => e.nodes.length),
+      [2, 2],
+    );
     const done = result.events.at(-1)!;
     assert.equal(done.event, "done", logs);
     assert.ok(done.metrics.accuracy > 0.8, JSON.stringify(done.metrics));
     for (const log of Object.values(result.nodeLogs)) assert.match(log, /tfjs backend: wasm \((no )?SIMD, embedded\)/);
     const heldOut = join(dir, "held-out.csv");
     writeTabularCsv(heldOut, { rows: 100, seed: 9, features: 4, noise: 0 });
-    const scored = JSON.parse(run(fbmResearcher, ["evaluate", "--model", done.model, "--data", heldOut, "--json"]).stdout);
+    const scored = JSON.parse(
+      run(fbmResearcher, ["evaluate", "--model", done.model, "--data", heldOut, "--json"]).stdout,
+    );
     assert.equal(scored.samples, 100);
   });
 
@@ -88,29 +148,62 @@ describe("the single executables, copied alone into an empty folder outside the 
       const images = join(dir, `site-${i}-images.idx${i === 0 ? ".gz" : ""}`);
       const labels = join(dir, `site-${i}-labels.idx${i === 0 ? ".gz" : ""}`);
       writeIdx(images, labels, makeImages({ count: 120, size, seed: 20 + i }), size);
-      run(fbmNode, ["--home", home, "dataset", "add", "--type", "idx", "--path", images, "--labels", labels, "--tags", "sea-idx"]);
+      run(fbmNode, [
+        "--home",
+        home,
+        "dataset",
+        "add",
+        "--type",
+        "idx",
+        "--path",
+        images,
+        "--labels",
+        labels,
+        "--tags",
+        "sea-idx",
+      ]);
     });
     const experiment = join(dir, "cnn.yaml");
-    writeFileSync(experiment, [
-      "name: cnn", "tags: [sea-idx]", "rounds: 2", "nodes: {min: 2, wait: 5m}",
-      "plan:", `  data: {input: {height: ${size}, width: ${size}, channels: 1}}`,
-      "  model:",
-      "    - conv2d: {filters: 16, kernelSize: 3, activation: relu, padding: same}",
-      "    - maxPooling2d: {poolSize: 2}",
-      "    - flatten: {}",
-      "    - dense: {units: 3, activation: softmax}",
-      "  loss: sparseCategoricalCrossentropy", "  optimizer: {name: adam, learning_rate: 0.02}",
-      "training: {epochs: 2, batch_size: 32, test_ratio: 0.25, metrics: [accuracy], seed: 5}",
-    ].join("\n"));
+    writeFileSync(
+      experiment,
+      [
+        "name: cnn",
+        "tags: [sea-idx]",
+        "rounds: 2",
+        "nodes: {min: 2, wait: 5m}",
+        "plan:",
+        `  data: {input: {height: ${size}, width: ${size}, channels: 1}}`,
+        "  model:",
+        "    - conv2d: {filters: 16, kernelSize: 3, activation: relu, padding: same}",
+        "    - maxPooling2d: {poolSize: 2}",
+        "    - flatten: {}",
+        "    - dense: {units: 3, activation: softmax}",
+        "  loss: sparseCategoricalCrossentropy",
+        "  optimizer: {name: adam, learning_rate: 0.02}",
+        "training: {epochs: 2, batch_size: 32, test_ratio: 0.25, metrics: [accuracy], seed: 5}",
+      ].join("\n"),
+    );
     mkdirSync(join(dir, "runs"), { recursive: true });
-    const result = await runFederation({ experiment, homes, outDir: join(dir, "runs"), env, cwd: dir, nodeBin: fbmNode, researcherBin: fbmResearcher });
+    const result = await runFederation({
+      experiment,
+      homes,
+      outDir: join(dir, "runs"),
+      env,
+      cwd: dir,
+      nodeBin: fbmNode,
+      researcherBin: fbmResearcher,
+    });
     const logs = result.researcherStderr + Object.values(result.nodeLogs).join("\n");
     assert.equal(result.code, 0, logs);
-    assert.deepEqual(result.events.filter((e) => e.event === "round").map((e) => e.round), [1, 2]);
+    assert.deepEqual(
+      result.events.filter((e) => e.event === "round").map((e) => e.round),
+      [1, 2],
+    );
     assert.equal(result.events.at(-1)!.event, "done", logs);
     // A step of this CNN is big enough to share between cores (src/ml/engine/choose-engine.ts).
     const threads = Math.min(2, availableParallelism());
     const engine = threads > 1 ? "kernels, 2 threads" : "kernels, 1 thread";
-    for (const log of Object.values(result.nodeLogs)) assert.match(log, new RegExp(`trained on .*\\(\\d+ samples\\) in [\\d.]+ s \\(${engine}\\)`));
+    for (const log of Object.values(result.nodeLogs))
+      assert.match(log, new RegExp(`trained on .*\\(\\d+ samples\\) in [\\d.]+ s \\(${engine}\\)`));
   });
 });

@@ -3,7 +3,13 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { DEADLINE_MS, fbmResearcher, prepareNodes, runFederation, type FederationRun } from "../../scripts/lib/federation.js";
+import {
+  DEADLINE_MS,
+  type FederationRun,
+  fbmResearcher,
+  prepareNodes,
+  runFederation,
+} from "../../scripts/lib/federation.js";
 import { writeTabularCsv } from "../../scripts/lib/synthetic.js";
 import { readSafetensors } from "../support/safetensors-reader.js";
 
@@ -25,23 +31,30 @@ describe("a researcher and two node processes over HTTP/2 (port 0)", { timeout: 
     csvs.forEach((path, i) => {
       writeTabularCsv(path, { rows: 400, seed: i + 1, features: 4, noise: 0 });
     });
-    const homes = await prepareNodes(dir, csvs.map((path, i) => ({
-      name: `node-${i}`,
-      datasets: [["--type", "csv", "--path", path, "--tags", "e2e,tabular", "--target", "label"]],
-    })), { planApproval: false });
+    const homes = await prepareNodes(
+      dir,
+      csvs.map((path, i) => ({
+        name: `node-${i}`,
+        datasets: [["--type", "csv", "--path", path, "--tags", "e2e,tabular", "--target", "label"]],
+      })),
+      { planApproval: false },
+    );
     const experiment = join(dir, "experiment.yaml");
-    writeFileSync(experiment, [
-      "name: separable",
-      "tags: [e2e]",
-      "rounds: 3",
-      "nodes: {min: 2, wait: 5m}",
-      "plan:",
-      "  data: {target: label, normalize: standard}",
-      "  model: [{dense: {units: 8, activation: relu}}, {dense: {units: 1, activation: sigmoid}}]",
-      "  loss: binaryCrossentropy",
-      "  optimizer: {name: adam, learning_rate: 0.05}",
-      "training: {epochs: 3, batch_size: 16, test_ratio: 0.25, metrics: [accuracy, auc], seed: 3}",
-    ].join("\n"));
+    writeFileSync(
+      experiment,
+      [
+        "name: separable",
+        "tags: [e2e]",
+        "rounds: 3",
+        "nodes: {min: 2, wait: 5m}",
+        "plan:",
+        "  data: {target: label, normalize: standard}",
+        "  model: [{dense: {units: 8, activation: relu}}, {dense: {units: 1, activation: sigmoid}}]",
+        "  loss: binaryCrossentropy",
+        "  optimizer: {name: adam, learning_rate: 0.05}",
+        "training: {epochs: 3, batch_size: 16, test_ratio: 0.25, metrics: [accuracy, auc], seed: 3}",
+      ].join("\n"),
+    );
     run = await runFederation({ experiment, homes, outDir: join(dir, "runs"), researcherArgs: ["--trace", trace] });
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
@@ -49,10 +62,16 @@ describe("a researcher and two node processes over HTTP/2 (port 0)", { timeout: 
   it("runs 3 rounds of FedAvg and exits 0", () => {
     assert.equal(run.code, 0, run.researcherStderr);
     const rounds = run.events.filter((e) => e.event === "round");
-    assert.deepEqual(rounds.map((e) => e.round), [1, 2, 3]);
+    assert.deepEqual(
+      rounds.map((e) => e.round),
+      [1, 2, 3],
+    );
     for (const r of rounds) {
       assert.equal(r.nodes.length, 2);
-      assert.equal(r.nodes.reduce((s: number, n: { samples: number }) => s + n.samples, 0), 600);
+      assert.equal(
+        r.nodes.reduce((s: number, n: { samples: number }) => s + n.samples, 0),
+        600,
+      );
     }
   });
 
@@ -79,7 +98,9 @@ describe("a researcher and two node processes over HTTP/2 (port 0)", { timeout: 
     const result = JSON.parse(stdout);
     assert.equal(result.samples, 200);
     assert.ok(result.metrics.accuracy > 0.9, stdout);
-    const predicted = JSON.parse((await fbmResearcher("predict", "--model", done.model, "--data", heldOut, "--json")).stdout);
+    const predicted = JSON.parse(
+      (await fbmResearcher("predict", "--model", done.model, "--data", heldOut, "--json")).stdout,
+    );
     assert.equal(predicted.outputs, 1);
     assert.equal(predicted.predictions.length, 200);
     assert.ok(predicted.predictions.every((p: number) => p >= 0 && p <= 1));

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { chooseBackend } from "../../src/ml/backend.js";
 import { probeBackend, versionText } from "../../src/ml/backend-probe.js";
-import { hasEmbeddedWasm, embeddedWasmPaths } from "../../src/ml/wasm-assets.js";
+import { embeddedWasmPaths, hasEmbeddedWasm } from "../../src/ml/wasm-assets.js";
 
 describe("probeBackend() (what --version reports, without loading TensorFlow.js)", () => {
   it("names the backend chooseBackend() activates", async () => {

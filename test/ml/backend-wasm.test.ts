@@ -9,8 +9,14 @@ import { logisticPlan, separableData, trainingArgs } from "./synthetic.js";
 // Its own file: the wasm module initializes once per process, and the bad-path case must run first.
 describe("wasm backend in Node", () => {
   it("names the missing file when wasmPath points where no wasm binaries are", async () => {
-    await assert.rejects(chooseBackend({ prefer: "wasm", env: {}, wasmPath: "/nonexistent/fbm-wasm" }), (e) =>
-      e instanceof InputError && /^Cannot use tfjs backend "wasm" \(prefer\): tfjs-backend-wasm(-simd)?\.wasm not found in "\/nonexistent\/fbm-wasm"; use tensorflow or cpu$/.test(e.message));
+    await assert.rejects(
+      chooseBackend({ prefer: "wasm", env: {}, wasmPath: "/nonexistent/fbm-wasm" }),
+      (e) =>
+        e instanceof InputError &&
+        /^Cannot use tfjs backend "wasm" \(prefer\): tfjs-backend-wasm(-simd)?\.wasm not found in "\/nonexistent\/fbm-wasm"; use tensorflow or cpu$/.test(
+          e.message,
+        ),
+    );
   });
 
   it("loads from the installed package's dist/ and trains the logistic plan to more than 90% accuracy", async () => {
@@ -19,7 +25,11 @@ describe("wasm backend in Node", () => {
     assert.equal(tf.getBackend(), "wasm");
     assert.match(lines[0], /^tfjs backend: wasm \((SIMD|no SIMD)\)$/);
     const before = tf.memory().numTensors;
-    const result = await trainLocal({ plan: logisticPlan(), data: separableData(200), args: trainingArgs({ epochs: 15, testOnLocal: true }) });
+    const result = await trainLocal({
+      plan: logisticPlan(),
+      data: separableData(200),
+      args: trainingArgs({ epochs: 15, testOnLocal: true }),
+    });
     assert.ok(result.localMetrics!.values.accuracy > 0.9, `accuracy ${result.localMetrics!.values.accuracy}`);
     assert.equal(tf.memory().numTensors, before);
   });

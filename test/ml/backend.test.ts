@@ -4,7 +4,10 @@ import * as tf from "@tensorflow/tfjs";
 import { InputError } from "../../src/common/errors.js";
 import { chooseBackend, currentBackend, selectBackend } from "../../src/ml/backend.js";
 
-const nativeLoads = await import("@tensorflow/tfjs-node" as string).then(() => true, () => false);
+const nativeLoads = await import("@tensorflow/tfjs-node" as string).then(
+  () => true,
+  () => false,
+);
 
 describe("selectBackend", () => {
   it("chooses once per process, logs the choice once, and reports it", async () => {
@@ -25,8 +28,12 @@ describe("chooseBackend", () => {
   });
 
   it("rejects an unknown backend name with an InputError naming where it came from", async () => {
-    await assert.rejects(chooseBackend({ env: { FBM_BACKEND: "gpu" } }), (e) =>
-      e instanceof InputError && e.message === 'Unknown tfjs backend "gpu" (FBM_BACKEND): use one of tensorflow, wasm, cpu');
+    await assert.rejects(
+      chooseBackend({ env: { FBM_BACKEND: "gpu" } }),
+      (e) =>
+        e instanceof InputError &&
+        e.message === 'Unknown tfjs backend "gpu" (FBM_BACKEND): use one of tensorflow, wasm, cpu',
+    );
   });
 
   it("uses tfjs-node when its native binary loads, else says why and what to use instead", async () => {
@@ -34,8 +41,14 @@ describe("chooseBackend", () => {
     if (nativeLoads) {
       assert.equal(await attempt, "tensorflow");
     } else {
-      await assert.rejects(attempt, (e) =>
-        e instanceof InputError && /^Cannot use tfjs backend "tensorflow" \(FBM_BACKEND\): .+; set FBM_BACKEND to wasm or cpu or unset it$/.test(e.message));
+      await assert.rejects(
+        attempt,
+        (e) =>
+          e instanceof InputError &&
+          /^Cannot use tfjs backend "tensorflow" \(FBM_BACKEND\): .+; set FBM_BACKEND to wasm or cpu or unset it$/.test(
+            e.message,
+          ),
+      );
     }
   });
 
@@ -46,5 +59,4 @@ describe("chooseBackend", () => {
     assert.match(lines[0], nativeLoads ? /^tfjs backend: tensorflow/ : /^tfjs backend: wasm \((SIMD|no SIMD)\)$/);
     await chooseBackend({ prefer: "cpu", env: {} });
   });
-
 });

@@ -12,7 +12,10 @@ describe("splitRows", () => {
     assert.deepEqual(splitRows(100, 0.2, 1), a);
     assert.notDeepEqual(splitRows(100, 0.2, 2).test, a.test);
     const all = [...a.train, ...a.test].sort((x, y) => x - y);
-    assert.deepEqual(all, Array.from({ length: 100 }, (_, i) => i));
+    assert.deepEqual(
+      all,
+      Array.from({ length: 100 }, (_, i) => i),
+    );
   });
 
   it("keeps at least one row on each side when a ratio is given, none in test at ratio 0", () => {
@@ -25,7 +28,13 @@ describe("splitRows", () => {
 describe("createRowSource", () => {
   it("gathers rows into a batch tensor, normalizing on the way", async () => {
     await selectBackend({ prefer: "cpu" });
-    const data = { x: Float32Array.from([1, 10, 2, 20, 3, 30]), y: Float32Array.from([0, 1, 0]), rows: 3, sampleShape: [2], features: ["a", "b"] };
+    const data = {
+      x: Float32Array.from([1, 10, 2, 20, 3, 30]),
+      y: Float32Array.from([0, 1, 0]),
+      rows: 3,
+      sampleShape: [2],
+      features: ["a", "b"],
+    };
     const source = createRowSource(data, { method: "standard", columns: ["a", "b"], shift: [1, 10], scale: [1, 10] });
     const x = source.x(Int32Array.from([2, 0]));
     assert.deepEqual(x.shape, [2, 2]);
@@ -37,7 +46,12 @@ describe("createRowSource", () => {
 
   it("shapes image rows as [n, h, w, c]", async () => {
     await selectBackend({ prefer: "cpu" });
-    const source = createRowSource({ x: new Float32Array(2 * 12), y: new Float32Array(2), rows: 2, sampleShape: [2, 3, 2] });
+    const source = createRowSource({
+      x: new Float32Array(2 * 12),
+      y: new Float32Array(2),
+      rows: 2,
+      sampleShape: [2, 3, 2],
+    });
     const x = source.x(Int32Array.from([1]));
     assert.deepEqual(x.shape, [1, 2, 3, 2]);
     tf.dispose(x);
@@ -45,15 +59,32 @@ describe("createRowSource", () => {
 
   it("reads byte pixels through xScale, with and without normalization", async () => {
     await selectBackend({ prefer: "cpu" });
-    const data = { x: Uint8Array.from([0, 255, 51, 102]), xScale: 1 / 255, y: Float32Array.from([0, 1]), rows: 2, sampleShape: [2, 1, 1] };
+    const data = {
+      x: Uint8Array.from([0, 255, 51, 102]),
+      xScale: 1 / 255,
+      y: Float32Array.from([0, 1]),
+      rows: 2,
+      sampleShape: [2, 1, 1],
+    };
     const plain = createRowSource(data).x(Int32Array.from([1, 0]));
-    assert.deepEqual([...(await plain.data())].map((v) => +v.toFixed(6)), [0.2, 0.4, 0, 1]);
-    const scaled = createRowSource(data, { method: "standard", columns: ["pixels"], shift: [0.5], scale: [0.5] }).x(Int32Array.from([0]));
-    assert.deepEqual([...(await scaled.data())].map((v) => +v.toFixed(6)), [-1, 1]);
+    assert.deepEqual(
+      [...(await plain.data())].map((v) => +v.toFixed(6)),
+      [0.2, 0.4, 0, 1],
+    );
+    const scaled = createRowSource(data, { method: "standard", columns: ["pixels"], shift: [0.5], scale: [0.5] }).x(
+      Int32Array.from([0]),
+    );
+    assert.deepEqual(
+      [...(await scaled.data())].map((v) => +v.toFixed(6)),
+      [-1, 1],
+    );
     tf.dispose([plain, scaled]);
   });
 
   it("rejects a dataset whose sizes do not agree", () => {
-    assert.throws(() => createRowSource({ x: new Float32Array(5), y: new Float32Array(2), rows: 2, sampleShape: [2] }), /5 values and 2 labels do not make 2 rows/);
+    assert.throws(
+      () => createRowSource({ x: new Float32Array(5), y: new Float32Array(2), rows: 2, sampleShape: [2] }),
+      /5 values and 2 labels do not make 2 rows/,
+    );
   });
 });

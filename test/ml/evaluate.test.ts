@@ -14,7 +14,10 @@ before(() => selectBackend({ prefer: "cpu" }));
 function handWeights(): NamedTensor[] {
   const kernel = new Float32Array(4 * 8);
   // hidden 0 = relu(x0), 1 = relu(−x0), 2 = relu(x1), 3 = relu(−x1)
-  kernel[0 * 8 + 0] = 1; kernel[0 * 8 + 1] = -1; kernel[1 * 8 + 2] = 1; kernel[1 * 8 + 3] = -1;
+  kernel[0 * 8 + 0] = 1;
+  kernel[0 * 8 + 1] = -1;
+  kernel[1 * 8 + 2] = 1;
+  kernel[1 * 8 + 3] = -1;
   const out = Float32Array.from([1, -1, -1, 1, 0, 0, 0, 0]);
   return [
     { name: "0.dense.kernel", shape: [4, 8], dtype: "float32", data: kernel },
@@ -44,7 +47,12 @@ describe("predict", () => {
   });
 
   it("applies the normalization to rows first", async () => {
-    const normalization = { method: "standard" as const, columns: rows.features, shift: [1, 0, 0, 0], scale: [1, 1, 1, 1] };
+    const normalization = {
+      method: "standard" as const,
+      columns: rows.features,
+      shift: [1, 0, 0, 0],
+      scale: [1, 1, 1, 1],
+    };
     const result = await predict({ plan: logisticPlan(), data: rows, params: handWeights(), normalization });
     [1, -2, -3].forEach((z, i) => {
       assert.ok(Math.abs(result.values[i] - sigmoid(z)) < 1e-6);
@@ -63,7 +71,12 @@ describe("predict", () => {
 
 describe("evaluateParams", () => {
   it("computes the named metrics and the loss over all rows", async () => {
-    const result = await evaluateParams({ plan: logisticPlan(), data: rows, params: handWeights(), metrics: ["accuracy", "auc", "loss"] });
+    const result = await evaluateParams({
+      plan: logisticPlan(),
+      data: rows,
+      params: handWeights(),
+      metrics: ["accuracy", "auc", "loss"],
+    });
     assert.equal(result.samples, 3);
     // probabilities .88, .27, .12 for labels 1, 0, 1: rows 1 and 2 right, row 3 wrong.
     assert.ok(Math.abs(result.values.accuracy - 2 / 3) < 1e-9);
@@ -83,6 +96,9 @@ describe("evaluateParams", () => {
   });
 
   it("rejects metrics that do not fit the plan", async () => {
-    await assert.rejects(evaluateParams({ plan: parsePlan({ ...logisticPlan() }), data: rows, params: handWeights(), metrics: ["mae"] }), /metric "mae"/);
+    await assert.rejects(
+      evaluateParams({ plan: parsePlan({ ...logisticPlan() }), data: rows, params: handWeights(), metrics: ["mae"] }),
+      /metric "mae"/,
+    );
   });
 });

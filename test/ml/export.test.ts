@@ -21,7 +21,12 @@ after(() => fs.rmSync(temp, { recursive: true, force: true }));
 
 const plan = parsePlan({ ...logisticPlan(), data: { target: "label", normalize: "standard" } });
 const data = separableData(40);
-const normalization = { method: "standard" as const, columns: data.features!, shift: [0.1, 0, 0, -0.1], scale: [0.5, 0.6, 0.7, 0.8] };
+const normalization = {
+  method: "standard" as const,
+  columns: data.features!,
+  shift: [0.1, 0, 0, -0.1],
+  scale: [0.5, 0.6, 0.7, 0.8],
+};
 const seededParams = () => {
   const model = buildModel(plan, [4], { seed: 5 });
   const params = getParams(model);
@@ -33,7 +38,13 @@ describe("saveModel / loadModel", () => {
   it("writes a TensorFlow.js layers model, the plan and the preparation metadata", async () => {
     const dir = path.join(temp, "model-a");
     await saveModel(dir, { plan, params: seededParams(), sampleShape: [4], normalization, features: data.features });
-    assert.deepEqual(fs.readdirSync(dir).sort(), ["fbm-model.json", "model.json", "model.safetensors", "plan.json", "weights.bin"]);
+    assert.deepEqual(fs.readdirSync(dir).sort(), [
+      "fbm-model.json",
+      "model.json",
+      "model.safetensors",
+      "plan.json",
+      "weights.bin",
+    ]);
     const modelJson = JSON.parse(fs.readFileSync(path.join(dir, "model.json"), "utf8"));
     assert.equal(modelJson.format, "layers-model");
     assert.deepEqual(modelJson.weightsManifest[0].paths, ["weights.bin"]);
@@ -41,7 +52,10 @@ describe("saveModel / loadModel", () => {
     const meta = JSON.parse(fs.readFileSync(path.join(dir, "fbm-model.json"), "utf8"));
     assert.equal(meta.planId, planId(plan));
     assert.equal(meta.target, "label");
-    assert.deepEqual(fs.readdirSync(temp).filter((n) => n.includes(".tmp-")), []);
+    assert.deepEqual(
+      fs.readdirSync(temp).filter((n) => n.includes(".tmp-")),
+      [],
+    );
   });
 
   it("loads back a model that predicts exactly what the parameters predicted", async () => {
@@ -69,7 +83,12 @@ describe("saveModel / loadModel", () => {
   it("round-trips a CNN with batch normalization and its class names", async () => {
     const cnn = parsePlan({
       data: { input: { height: 6, width: 6, channels: 1 } },
-      model: [{ conv2d: { filters: 2, kernelSize: 3 } }, { batchNormalization: {} }, { flatten: {} }, { dense: { units: 2, activation: "softmax" } }],
+      model: [
+        { conv2d: { filters: 2, kernelSize: 3 } },
+        { batchNormalization: {} },
+        { flatten: {} },
+        { dense: { units: 2, activation: "softmax" } },
+      ],
       loss: "sparseCategoricalCrossentropy",
       optimizer: { name: "adam", learning_rate: 0.01 },
     });
@@ -82,7 +101,10 @@ describe("saveModel / loadModel", () => {
     const loaded = await loadModel(dir);
     assert.deepEqual(loaded.classes, ["right", "left"]);
     assert.equal(loaded.normalization, undefined);
-    assert.deepEqual((await predictWithModel(loaded.model, images)).values, (await predict({ plan: cnn, data: images, params })).values);
+    assert.deepEqual(
+      (await predictWithModel(loaded.model, images)).values,
+      (await predict({ plan: cnn, data: images, params })).values,
+    );
     loaded.model.dispose();
   });
 
@@ -96,12 +118,17 @@ describe("saveModel / loadModel", () => {
     const loaded = await loadModel(dir);
     assert.deepEqual(getParams(loaded.model), params);
     loaded.model.dispose();
-    assert.deepEqual(fs.readdirSync(temp).filter((n) => n.includes(".tmp-")), []);
+    assert.deepEqual(
+      fs.readdirSync(temp).filter((n) => n.includes(".tmp-")),
+      [],
+    );
   });
 
   it("throws InputError naming what is missing or broken", async () => {
-    await assert.rejects(loadModel(path.join(temp, "nope")), (e) =>
-      e instanceof InputError && /cannot read model\.json: it does not exist/.test(e.message));
+    await assert.rejects(
+      loadModel(path.join(temp, "nope")),
+      (e) => e instanceof InputError && /cannot read model\.json: it does not exist/.test(e.message),
+    );
     const dir = path.join(temp, "model-d");
     await saveModel(dir, { plan, params: seededParams(), sampleShape: [4] });
     fs.writeFileSync(path.join(dir, "plan.json"), "{not json");

@@ -9,7 +9,14 @@ import type { Plan } from "../../src/ml/plan.js";
 before(() => selectBackend({ prefer: "cpu" }));
 
 function lossOf(loss: Plan["loss"], y: number[], pred: number[], units = 1): number {
-  return tf.tidy(() => computeLoss(loss, labelTensor(loss, Float32Array.from(y), units), tf.tensor2d(pred, [y.length, units])).dataSync()[0]);
+  return tf.tidy(
+    () =>
+      computeLoss(
+        loss,
+        labelTensor(loss, Float32Array.from(y), units),
+        tf.tensor2d(pred, [y.length, units]),
+      ).dataSync()[0],
+  );
 }
 const close = (a: number, b: number) => assert.ok(Math.abs(a - b) < 1e-5, `${a} ≠ ${b}`);
 
@@ -39,7 +46,10 @@ describe("computeLoss", () => {
 describe("labelTensor", () => {
   it("one-hot encodes class indices for categorical losses and keeps a column otherwise", () => {
     const oneHot = labelTensor("categoricalCrossentropy", Float32Array.from([2, 0]), 3);
-    assert.deepEqual(oneHot.arraySync(), [[0, 0, 1], [1, 0, 0]]);
+    assert.deepEqual(oneHot.arraySync(), [
+      [0, 0, 1],
+      [1, 0, 0],
+    ]);
     const column = labelTensor("meanSquaredError", Float32Array.from([2.5, -1]), 1);
     assert.deepEqual(column.arraySync(), [[2.5], [-1]]);
     tf.dispose([oneHot, column]);
@@ -49,9 +59,14 @@ describe("labelTensor", () => {
 describe("checkLabels", () => {
   it("accepts labels that fit and throws InputError for those that do not", () => {
     assert.doesNotThrow(() => checkLabels("binaryCrossentropy", Float32Array.from([0, 1]), 1));
-    assert.throws(() => checkLabels("binaryCrossentropy", Float32Array.from([0, 2]), 1), (e) =>
-      e instanceof InputError && /label 2 on row 2 is not a class index below 2/.test(e.message));
-    assert.throws(() => checkLabels("binaryCrossentropy", Float32Array.from([0]), 2), /needs a last layer with 1 unit \(sigmoid\), the model has 2/);
+    assert.throws(
+      () => checkLabels("binaryCrossentropy", Float32Array.from([0, 2]), 1),
+      (e) => e instanceof InputError && /label 2 on row 2 is not a class index below 2/.test(e.message),
+    );
+    assert.throws(
+      () => checkLabels("binaryCrossentropy", Float32Array.from([0]), 2),
+      /needs a last layer with 1 unit \(sigmoid\), the model has 2/,
+    );
     assert.throws(() => checkLabels("sparseCategoricalCrossentropy", Float32Array.from([0, 3]), 3), /label 3 on row 2/);
     assert.throws(() => checkLabels("meanSquaredError", Float32Array.from([0]), 2), /needs a last layer with 1 unit/);
     assert.throws(() => checkLabels("huberLoss", Float32Array.from([1, NaN]), 1), /row 2 is not a finite number/);

@@ -4,7 +4,8 @@ import { InputError } from "../../src/common/errors.js";
 import { checkMetricNames, computeMetrics, defaultMetrics, rocAuc, taskKind } from "../../src/ml/metrics.js";
 
 const f32 = (values: number[]) => Float32Array.from(values);
-const close = (actual: number, expected: number) => assert.ok(Math.abs(actual - expected) < 1e-6, `${actual} ≠ ${expected}`);
+const close = (actual: number, expected: number) =>
+  assert.ok(Math.abs(actual - expected) < 1e-6, `${actual} ≠ ${expected}`);
 
 describe("computeMetrics (binary, sigmoid outputs)", () => {
   // Predicted classes at 0.5: [1, 1, 0, 0, 1, 0]; labels [1, 0, 1, 0, 1, 0] → tp 2, fp 1, fn 1, tn 2.
@@ -77,8 +78,10 @@ describe("computeMetrics (regression)", () => {
 
 describe("metric names", () => {
   it("throws InputError for unknown names and names of the other task kind", () => {
-    assert.throws(() => computeMetrics(["kappa"], f32([1]), f32([1]), "binary"), (e) =>
-      e instanceof InputError && /metric "kappa": it is not a known metric/.test(e.message));
+    assert.throws(
+      () => computeMetrics(["kappa"], f32([1]), f32([1]), "binary"),
+      (e) => e instanceof InputError && /metric "kappa": it is not a known metric/.test(e.message),
+    );
     assert.throws(() => checkMetricNames(["r2"], "binary"), /does not apply to binary plans/);
     assert.throws(() => checkMetricNames(["auc"], "regression"), InputError);
     assert.doesNotThrow(() => checkMetricNames(["loss", "mae"], "regression"));

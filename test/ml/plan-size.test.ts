@@ -10,17 +10,38 @@ const plan = (model: unknown[], data: Record<string, unknown> = { target: "y" })
 describe("countPlanParams() counts a model's parameters from layer shapes alone", () => {
   const cases: [string, unknown[], number[]][] = [
     ["an MLP", [{ dense: { units: 16, activation: "relu" } }, { dense: { units: 1 } }], [4]],
-    ["dense layers without bias", [{ dense: { units: 8, useBias: false } }, { dropout: { rate: 0.5 } }, { dense: { units: 2 } }], [5]],
-    ["batch normalization (4 per feature, moving statistics included)", [{ dense: { units: 6 } }, { batchNormalization: {} }, { dense: { units: 1 } }], [3]],
-    ["a CNN with valid padding, strides and pooling", [
-      { conv2d: { filters: 4, kernelSize: 3, activation: "relu" } },
-      { maxPooling2d: {} },
-      { conv2d: { filters: 6, kernelSize: [3, 2], strides: 2, padding: "same" } },
-      { averagePooling2d: { poolSize: [2, 1], strides: 1 } },
-      { flatten: {} },
-      { dense: { units: 3, activation: "softmax" } },
-    ], [28, 28, 1]],
-    ["global average pooling on colour images", [{ conv2d: { filters: 5, kernelSize: 5, useBias: false } }, { batchNormalization: {} }, { globalAveragePooling2d: {} }, { dense: { units: 2 } }], [16, 12, 3]],
+    [
+      "dense layers without bias",
+      [{ dense: { units: 8, useBias: false } }, { dropout: { rate: 0.5 } }, { dense: { units: 2 } }],
+      [5],
+    ],
+    [
+      "batch normalization (4 per feature, moving statistics included)",
+      [{ dense: { units: 6 } }, { batchNormalization: {} }, { dense: { units: 1 } }],
+      [3],
+    ],
+    [
+      "a CNN with valid padding, strides and pooling",
+      [
+        { conv2d: { filters: 4, kernelSize: 3, activation: "relu" } },
+        { maxPooling2d: {} },
+        { conv2d: { filters: 6, kernelSize: [3, 2], strides: 2, padding: "same" } },
+        { averagePooling2d: { poolSize: [2, 1], strides: 1 } },
+        { flatten: {} },
+        { dense: { units: 3, activation: "softmax" } },
+      ],
+      [28, 28, 1],
+    ],
+    [
+      "global average pooling on colour images",
+      [
+        { conv2d: { filters: 5, kernelSize: 5, useBias: false } },
+        { batchNormalization: {} },
+        { globalAveragePooling2d: {} },
+        { dense: { units: 2 } },
+      ],
+      [16, 12, 3],
+    ],
   ];
   for (const [name, layers, shape] of cases) {
     it(`${name}: the same count as TensorFlow.js's countParams()`, () => {
@@ -35,18 +56,28 @@ describe("countPlanParams() counts a model's parameters from layer shapes alone"
   }
 
   it("counts a huge model without allocating it", () => {
-    const p = plan([{ flatten: {} }, { dense: { units: 65536 } }, { dense: { units: 65536 } }], { input: { height: 4096, width: 4096, channels: 3 } });
+    const p = plan([{ flatten: {} }, { dense: { units: 65536 } }, { dense: { units: 65536 } }], {
+      input: { height: 4096, width: 4096, channels: 3 },
+    });
     assert.equal(countPlanParams(p, [4096, 4096, 3]), 4096 * 4096 * 3 * 65536 + 65536 + 65536 * 65536 + 65536);
   });
 
   it("stops at the first layer that does not fit its input (tfjs would fail there)", () => {
-    const p = plan([{ dense: { units: 10 } }, { conv2d: { filters: 1000, kernelSize: 3 } }, { dense: { units: 1000 } }]);
+    const p = plan([
+      { dense: { units: 10 } },
+      { conv2d: { filters: 1000, kernelSize: 3 } },
+      { dense: { units: 1000 } },
+    ]);
     assert.equal(countPlanParams(p, [4]), 4 * 10 + 10);
   });
 });
 
 describe("sampleShapeOf() is the per-sample input a plan sees on a catalogued dataset", () => {
-  const csv = { type: "csv", shape: [100, 4], columns: ["a", "b", "c", "y"].map((name) => ({ name, dtype: "float64" })) };
+  const csv = {
+    type: "csv",
+    shape: [100, 4],
+    columns: ["a", "b", "c", "y"].map((name) => ({ name, dtype: "float64" })),
+  };
   it("csv: every column but the target, or the plan's features", () => {
     assert.deepEqual(sampleShapeOf(plan([{ dense: { units: 1 } }]), csv), [3]);
     assert.deepEqual(sampleShapeOf(plan([{ dense: { units: 1 } }], { target: "y", features: ["a"] }), csv), [1]);
@@ -54,6 +85,9 @@ describe("sampleShapeOf() is the per-sample input a plan sees on a catalogued da
   it("images: the plan's input size, else the dataset's image size", () => {
     const images = { type: "idx", shape: [60000, 28, 28, 1], columns: [] };
     assert.deepEqual(sampleShapeOf(plan([{ flatten: {} }]), images), [28, 28, 1]);
-    assert.deepEqual(sampleShapeOf(plan([{ flatten: {} }], { input: { height: 8, width: 9, channels: 3 } }), images), [8, 9, 3]);
+    assert.deepEqual(
+      sampleShapeOf(plan([{ flatten: {} }], { input: { height: 8, width: 9, channels: 3 } }), images),
+      [8, 9, 3],
+    );
   });
 });

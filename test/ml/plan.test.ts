@@ -6,7 +6,11 @@ import { isClassification, parsePlan, planId, planJson, planLayers } from "../..
 
 const plan = {
   data: { target: "diagnosis", normalize: "standard" },
-  model: [{ dense: { units: 16, activation: "relu" } }, { dropout: { rate: 0.1 } }, { dense: { units: 1, activation: "sigmoid" } }],
+  model: [
+    { dense: { units: 16, activation: "relu" } },
+    { dropout: { rate: 0.1 } },
+    { dense: { units: 1, activation: "sigmoid" } },
+  ],
   loss: "binaryCrossentropy",
   optimizer: { name: "sgd", learning_rate: 0.05 },
 };
@@ -15,7 +19,11 @@ const plan = {
 function reversed(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(reversed);
   if (value && typeof value === "object") {
-    return Object.fromEntries(Object.entries(value).reverse().map(([k, v]) => [k, reversed(v)]));
+    return Object.fromEntries(
+      Object.entries(value)
+        .reverse()
+        .map(([k, v]) => [k, reversed(v)]),
+    );
   }
   return value;
 }
@@ -37,34 +45,64 @@ describe("plan id", () => {
   });
 
   it("sorts keys at every depth and drops undefined", () => {
-    assert.equal(canonicalJson({ b: 1, a: { d: [3, { f: 1, e: 2 }], c: undefined } }), '{"a":{"d":[3,{"e":2,"f":1}]},"b":1}');
+    assert.equal(
+      canonicalJson({ b: 1, a: { d: [3, { f: 1, e: 2 }], c: undefined } }),
+      '{"a":{"d":[3,{"e":2,"f":1}]},"b":1}',
+    );
   });
 });
 
 describe("parsePlan", () => {
   it("fills defaults and lists layers with their options", () => {
-    const p = parsePlan({ ...plan, data: { target: "y" }, model: [{ flatten: null }, { dense: { units: 2, activation: "softmax" } }], loss: "categoricalCrossentropy" });
+    const p = parsePlan({
+      ...plan,
+      data: { target: "y" },
+      model: [{ flatten: null }, { dense: { units: 2, activation: "softmax" } }],
+      loss: "categoricalCrossentropy",
+    });
     assert.equal(p.data.normalize, "none");
-    assert.deepEqual(planLayers(p), [{ name: "flatten", options: {} }, { name: "dense", options: { units: 2, activation: "softmax" } }]);
+    assert.deepEqual(planLayers(p), [
+      { name: "flatten", options: {} },
+      { name: "dense", options: { units: 2, activation: "softmax" } },
+    ]);
     assert.equal(isClassification(p), true);
     assert.equal(isClassification(parsePlan({ ...plan, loss: "meanSquaredError" })), false);
   });
 
   const bad: [string, unknown, RegExp][] = [
     ["an unknown layer", { ...plan, model: [{ lstm: { units: 4 } }] }, /plan\.model\[0\]: unknown layer "lstm"/],
-    ["an unknown option", { ...plan, model: [{ dense: { units: 4, kernelRegularizer: "l2" } }] }, /plan\.model\[0\]\.dense: unknown key "kernelRegularizer"/],
-    ["two layers in one entry", { ...plan, model: [{ dense: { units: 4 }, dropout: { rate: 0.1 } }] }, /plan\.model\[0\]: a layer is one key/],
+    [
+      "an unknown option",
+      { ...plan, model: [{ dense: { units: 4, kernelRegularizer: "l2" } }] },
+      /plan\.model\[0\]\.dense: unknown key "kernelRegularizer"/,
+    ],
+    [
+      "two layers in one entry",
+      { ...plan, model: [{ dense: { units: 4 }, dropout: { rate: 0.1 } }] },
+      /plan\.model\[0\]: a layer is one key/,
+    ],
     ["a wrong option type", { ...plan, model: [{ dense: { units: "many" } }] }, /plan\.model\[0\]\.dense\.units: /],
-    ["an activation that is not allowed", { ...plan, model: [{ dense: { units: 4, activation: "eval" } }] }, /plan\.model\[0\]\.dense\.activation: /],
+    [
+      "an activation that is not allowed",
+      { ...plan, model: [{ dense: { units: 4, activation: "eval" } }] },
+      /plan\.model\[0\]\.dense\.activation: /,
+    ],
     ["an unknown loss", { ...plan, loss: "hinge" }, /plan\.loss: /],
     ["an unknown optimizer", { ...plan, optimizer: { name: "lbfgs", learning_rate: 1 } }, /plan\.optimizer\.name: /],
-    ["a negative learning rate", { ...plan, optimizer: { name: "sgd", learning_rate: -1 } }, /plan\.optimizer\.learning_rate: /],
+    [
+      "a negative learning rate",
+      { ...plan, optimizer: { name: "sgd", learning_rate: -1 } },
+      /plan\.optimizer\.learning_rate: /,
+    ],
     ["an unknown top-level key", { ...plan, code: "import os" }, /unknown key "code"/],
     ["an empty model", { ...plan, model: [] }, /plan\.model: /],
   ];
   for (const [what, value, message] of bad) {
     it(`rejects ${what} with an InputError naming the key path`, () => {
-      assert.throws(() => parsePlan(value), (e: unknown) => e instanceof InputError && message.test(e.message));
+      assert.throws(
+        () => parsePlan(value),
+        (e: unknown) => e instanceof InputError && message.test(e.message),
+      );
     });
   }
 });

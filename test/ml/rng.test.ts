@@ -8,8 +8,14 @@ describe("createRng", () => {
     const b = createRng(42);
     const c = createRng(43);
     const seqA = Array.from({ length: 5 }, () => a.next());
-    assert.deepEqual(seqA, Array.from({ length: 5 }, () => b.next()));
-    assert.notDeepEqual(seqA, Array.from({ length: 5 }, () => c.next()));
+    assert.deepEqual(
+      seqA,
+      Array.from({ length: 5 }, () => b.next()),
+    );
+    assert.notDeepEqual(
+      seqA,
+      Array.from({ length: 5 }, () => c.next()),
+    );
   });
 
   it("next() stays in [0, 1) and int(n) in [0, n) covering every value", () => {
@@ -28,7 +34,10 @@ describe("createRng", () => {
   it("shuffle() permutes in place and is reproducible", () => {
     const a = createRng(9).shuffle([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     const b = createRng(9).shuffle(Int32Array.from([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]));
-    assert.deepEqual([...a].sort((x, y) => x - y), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert.deepEqual(
+      [...a].sort((x, y) => x - y),
+      [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+    );
     assert.notDeepEqual(a, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     assert.deepEqual([...b], a);
   });

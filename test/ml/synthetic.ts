@@ -1,4 +1,4 @@
-import { parsePlan, type Plan } from "../../src/ml/plan.js";
+import { type Plan, parsePlan } from "../../src/ml/plan.js";
 import { createRng } from "../../src/ml/rng.js";
 import type { Dataset, TrainingArgs } from "../../src/ml/types.js";
 
@@ -58,7 +58,7 @@ export function imageData(rows: number, size = 6, seed = 11): Dataset {
     y[r] = r % 2;
     for (let i = 0; i < size; i++) {
       for (let j = 0; j < size; j++) {
-        const bright = (j < size / 2) === (y[r] === 1);
+        const bright = j < size / 2 === (y[r] === 1);
         x[r * size * size + i * size + j] = (bright ? 0.8 : 0.1) + rng.next() * 0.1;
       }
     }
@@ -79,7 +79,15 @@ export function logisticPlan(overrides: Partial<Record<string, unknown>> = {}): 
 
 export function trainingArgs(overrides: Partial<TrainingArgs> = {}): TrainingArgs {
   return {
-    epochs: 1, updates: 0, batchSize: 16, testRatio: 0.25, testOnGlobal: false, testOnLocal: false,
-    metrics: [], seed: 1, fedproxMu: 0, ...overrides,
+    epochs: 1,
+    updates: 0,
+    batchSize: 16,
+    testRatio: 0.25,
+    testOnGlobal: false,
+    testOnLocal: false,
+    metrics: [],
+    seed: 1,
+    fedproxMu: 0,
+    ...overrides,
   };
 }

@@ -30,7 +30,12 @@ describe("trainLocal with a SCAFFOLD gradient correction", () => {
 
   it("refuses a correction whose shape does not match its weight", async () => {
     await assert.rejects(
-      trainLocal({ plan, data, args, gradientCorrection: [{ name: "1.dense.bias", shape: [3], dtype: "float32", data: new Float32Array(3) }] }),
+      trainLocal({
+        plan,
+        data,
+        args,
+        gradientCorrection: [{ name: "1.dense.bias", shape: [3], dtype: "float32", data: new Float32Array(3) }],
+      }),
       /correction "1.dense.bias" has shape \[3\]/,
     );
   });

@@ -34,19 +34,28 @@ const rowsOf = (d: Dataset, rows: Int32Array): Dataset => ({
 async function lossesPerStep(steps: number, batchSize: number): Promise<number[]> {
   const means: number[] = [];
   for (let n = 1; n <= steps; n++) {
-    means.push((await trainLocal({ plan: logisticPlan(), data, args: trainingArgs({ updates: n, batchSize }) })).trainLoss);
+    means.push(
+      (await trainLocal({ plan: logisticPlan(), data, args: trainingArgs({ updates: n, batchSize }) })).trainLoss,
+    );
   }
   return means.map((mean, i) => mean * (i + 1) - (i > 0 ? means[i - 1] * i : 0));
 }
 
 describe("trainLocal", () => {
   it("learns linearly separable data to more than 90% test accuracy (dense 8 relu → dense 1 sigmoid, sgd 0.1)", async () => {
-    const result = await trainLocal({ plan: logisticPlan(), data, args: trainingArgs({ epochs: 15, testOnLocal: true }) });
+    const result = await trainLocal({
+      plan: logisticPlan(),
+      data,
+      args: trainingArgs({ epochs: 15, testOnLocal: true }),
+    });
     assert.ok(result.localMetrics!.values.accuracy > 0.9, `accuracy ${result.localMetrics!.values.accuracy}`);
     assert.equal(result.localMetrics!.samples, 50);
     assert.equal(result.sampleCount, 150);
     assert.ok(result.trainLoss > 0 && result.trainLoss < 0.5, `loss ${result.trainLoss}`);
-    assert.deepEqual(result.params.map((p) => p.name), ["0.dense.kernel", "0.dense.bias", "1.dense.kernel", "1.dense.bias"]);
+    assert.deepEqual(
+      result.params.map((p) => p.name),
+      ["0.dense.kernel", "0.dense.bias", "1.dense.kernel", "1.dense.bias"],
+    );
   });
 
   it("is deterministic for a seed; another round changes the batch order but not the test split", async () => {
@@ -72,7 +81,12 @@ describe("trainLocal", () => {
 
   it("validates the received parameters before training (global) and the trained ones after (local)", async () => {
     const start = (await trainLocal({ plan: logisticPlan(), data, args: trainingArgs({ updates: 2 }) })).params;
-    const args = trainingArgs({ epochs: 3, testOnGlobal: true, testOnLocal: true, metrics: ["accuracy", "auc", "loss"] });
+    const args = trainingArgs({
+      epochs: 3,
+      testOnGlobal: true,
+      testOnLocal: true,
+      metrics: ["accuracy", "auc", "loss"],
+    });
     const result = await trainLocal({ plan: logisticPlan(), data, args, params: start });
     const test = rowsOf(data, splitRows(data.rows, args.testRatio, args.seed).test);
     const expected = await evaluateParams({ plan: logisticPlan(), data: test, params: start, metrics: args.metrics });
@@ -87,7 +101,10 @@ describe("trainLocal", () => {
   it("runs exactly `updates` batches and reports the mean loss over all of them, at the last step at least", async () => {
     const events: ProgressEvent[] = [];
     const result = await trainLocal({
-      plan: logisticPlan(), data, args: trainingArgs({ updates: 12, batchSize: 32 }), onProgress: (e) => events.push(e),
+      plan: logisticPlan(),
+      data,
+      args: trainingArgs({ updates: 12, batchSize: 32 }),
+      onProgress: (e) => events.push(e),
     });
     assert.equal(result.steps, 12);
     // The loss is read a few times a second, not per step: a short run reports once, at its end.
@@ -103,7 +120,12 @@ describe("trainLocal", () => {
 
   it("runs epochs × ceil(rows / batchSize) batches and reports the last epoch's mean loss", async () => {
     const events: ProgressEvent[] = [];
-    const result = await trainLocal({ plan: logisticPlan(), data, args: trainingArgs({ epochs: 2, batchSize: 64 }), onProgress: (e) => events.push(e) });
+    const result = await trainLocal({
+      plan: logisticPlan(),
+      data,
+      args: trainingArgs({ epochs: 2, batchSize: 64 }),
+      onProgress: (e) => events.push(e),
+    });
     assert.deepEqual([events.at(-1)!.epoch, events.at(-1)!.step, events.at(-1)!.totalSteps], [2, 6, 6]);
     const perStep = await lossesPerStep(6, 64);
     assert.ok(Math.abs(result.trainLoss - (perStep[3] + perStep[4] + perStep[5]) / 3) < 1e-6);
@@ -128,13 +150,28 @@ describe("trainLocal", () => {
 
   it("trains a softmax classifier on class indices and a regression model", async () => {
     const softmax = parsePlan({
-      data: {}, model: [{ dense: { units: 16, activation: "relu" } }, { dense: { units: 3, activation: "softmax" } }],
-      loss: "categoricalCrossentropy", optimizer: { name: "adam", learning_rate: 0.05 },
+      data: {},
+      model: [{ dense: { units: 16, activation: "relu" } }, { dense: { units: 3, activation: "softmax" } }],
+      loss: "categoricalCrossentropy",
+      optimizer: { name: "adam", learning_rate: 0.05 },
     });
-    const classes = await trainLocal({ plan: softmax, data: threeClassData(150), args: trainingArgs({ epochs: 20, testOnLocal: true, metrics: ["accuracy", "f1"] }) });
+    const classes = await trainLocal({
+      plan: softmax,
+      data: threeClassData(150),
+      args: trainingArgs({ epochs: 20, testOnLocal: true, metrics: ["accuracy", "f1"] }),
+    });
     assert.ok(classes.localMetrics!.values.accuracy > 0.8, JSON.stringify(classes.localMetrics));
-    const linear = parsePlan({ data: {}, model: [{ dense: { units: 1 } }], loss: "meanSquaredError", optimizer: { name: "sgd", learning_rate: 0.1, momentum: 0.5 } });
-    const regression = await trainLocal({ plan: linear, data: linearData(120), args: trainingArgs({ epochs: 20, testOnLocal: true, metrics: [] }) });
+    const linear = parsePlan({
+      data: {},
+      model: [{ dense: { units: 1 } }],
+      loss: "meanSquaredError",
+      optimizer: { name: "sgd", learning_rate: 0.1, momentum: 0.5 },
+    });
+    const regression = await trainLocal({
+      plan: linear,
+      data: linearData(120),
+      args: trainingArgs({ epochs: 20, testOnLocal: true, metrics: [] }),
+    });
     assert.deepEqual(Object.keys(regression.localMetrics!.values), ["mse"]);
     assert.ok(regression.localMetrics!.values.mse < 0.01, JSON.stringify(regression.localMetrics));
   });
@@ -143,12 +180,21 @@ describe("trainLocal", () => {
     const cnn = parsePlan({
       data: {},
       model: [
-        { conv2d: { filters: 4, kernelSize: 3, activation: "relu" } }, { batchNormalization: {} }, { maxPooling2d: {} },
-        { dropout: { rate: 0.1 } }, { flatten: {} }, { dense: { units: 2, activation: "softmax" } },
+        { conv2d: { filters: 4, kernelSize: 3, activation: "relu" } },
+        { batchNormalization: {} },
+        { maxPooling2d: {} },
+        { dropout: { rate: 0.1 } },
+        { flatten: {} },
+        { dense: { units: 2, activation: "softmax" } },
       ],
-      loss: "sparseCategoricalCrossentropy", optimizer: { name: "adam", learning_rate: 0.05 },
+      loss: "sparseCategoricalCrossentropy",
+      optimizer: { name: "adam", learning_rate: 0.05 },
     });
-    const result = await trainLocal({ plan: cnn, data: imageData(48), args: trainingArgs({ epochs: 4, batchSize: 8, testOnLocal: true }) });
+    const result = await trainLocal({
+      plan: cnn,
+      data: imageData(48),
+      args: trainingArgs({ epochs: 4, batchSize: 8, testOnLocal: true }),
+    });
     const movingMean = result.params.find((p) => p.name === "1.batchNormalization.moving_mean")!;
     assert.ok(movingMean.data.some((v) => v !== 0));
     assert.ok(result.trainLoss < 0.3, `loss ${result.trainLoss}`);
@@ -160,7 +206,10 @@ describe("trainLocal", () => {
     await assert.rejects(
       trainLocal({
         // Far more steps than run before the first progress report, which aborts.
-        plan: logisticPlan(), data, args: trainingArgs({ updates: 10_000_000 }), signal: controller.signal,
+        plan: logisticPlan(),
+        data,
+        args: trainingArgs({ updates: 10_000_000 }),
+        signal: controller.signal,
         onProgress: () => controller.abort(),
       }),
       { name: "AbortError" },
@@ -173,15 +222,21 @@ describe("trainLocal", () => {
     await trainLocal({ plan: logisticPlan(), data, args });
     const before = tf.memory().numTensors;
     await trainLocal({ plan: logisticPlan(), data, args });
-    await trainLocal({ plan: logisticPlan({ optimizer: { name: "sgd", learning_rate: 0.1, momentum: 0.9 } }), data, args });
+    await trainLocal({
+      plan: logisticPlan({ optimizer: { name: "sgd", learning_rate: 0.1, momentum: 0.9 } }),
+      data,
+      args,
+    });
     assert.equal(tf.memory().numTensors, before);
   });
 
   it("rejects bad input with InputError: labels, parameters, metrics, arguments", async () => {
     const plan = logisticPlan();
     const badLabels = { ...data, y: data.y.map((v, i) => (i === 4 ? 3 : v)) };
-    await assert.rejects(trainLocal({ plan, data: badLabels, args: trainingArgs() }), (e) =>
-      e instanceof InputError && /label 3 on row 5/.test(e.message));
+    await assert.rejects(
+      trainLocal({ plan, data: badLabels, args: trainingArgs() }),
+      (e) => e instanceof InputError && /label 3 on row 5/.test(e.message),
+    );
     await assert.rejects(trainLocal({ plan, data, args: trainingArgs(), params: [] }), /missing "0.dense.kernel"/);
     await assert.rejects(trainLocal({ plan, data, args: trainingArgs({ metrics: ["r2"] }) }), /metric "r2"/);
     await assert.rejects(trainLocal({ plan, data, args: trainingArgs({ epochs: -1 }) }), /epochs -1/);

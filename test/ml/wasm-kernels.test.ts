@@ -1,7 +1,7 @@
-import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
 import path from "node:path";
+import { before, describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { registerWasmTrainingKernels } from "../../src/ml/wasm-kernels/index.js";
@@ -70,7 +70,12 @@ describe("Conv2DBackpropFilter on wasm", () => {
   const cases = [];
   for (const pad of ["valid", "same", 1] as const) {
     for (const strides of [1, 2]) {
-      for (const [inC, outC, fh, fw] of [[1, 4, 3, 3], [3, 6, 3, 3], [8, 5, 2, 3], [2, 1, 1, 1]]) {
+      for (const [inC, outC, fh, fw] of [
+        [1, 4, 3, 3],
+        [3, 6, 3, 3],
+        [8, 5, 2, 3],
+        [2, 1, 1, 1],
+      ]) {
         cases.push({ pad, strides, inC, outC, filter: [fh, fw, inC, outC] as Shape4 });
       }
     }
@@ -82,11 +87,13 @@ describe("Conv2DBackpropFilter on wasm", () => {
       const xs = random(tf.util.sizeFromShape(xShape));
       const dys = random(tf.util.sizeFromShape(info.outShape));
       assert.equal(info.outShape[3], outC);
-      const { cpu, wasm } = await onBoth(() => runKernel(
-        "Conv2DBackpropFilter",
-        { x: tf.tensor4d(xs, xShape), dy: tf.tensor4d(dys, info.outShape) },
-        { strides, pad, dataFormat: "NHWC", filterShape: filter },
-      ));
+      const { cpu, wasm } = await onBoth(() =>
+        runKernel(
+          "Conv2DBackpropFilter",
+          { x: tf.tensor4d(xs, xShape), dy: tf.tensor4d(dys, info.outShape) },
+          { strides, pad, dataFormat: "NHWC", filterShape: filter },
+        ),
+      );
       assert.ok(cpu.some((v) => v !== 0));
       assertClose(wasm, cpu, "dW");
     });
@@ -99,11 +106,13 @@ describe("Conv2DBackpropFilter on wasm", () => {
       const ws = random(tf.util.sizeFromShape(filter));
       const dys = random(tf.util.sizeFromShape(info.outShape));
       assert.equal(info.outShape[3], outC);
-      const { cpu, wasm } = await onBoth(() => runKernel(
-        "Conv2DBackpropInput",
-        { dy: tf.tensor4d(dys, info.outShape), filter: tf.tensor4d(ws, filter) },
-        { strides, pad, dataFormat: "NHWC", inputShape: xShape },
-      ));
+      const { cpu, wasm } = await onBoth(() =>
+        runKernel(
+          "Conv2DBackpropInput",
+          { dy: tf.tensor4d(dys, info.outShape), filter: tf.tensor4d(ws, filter) },
+          { strides, pad, dataFormat: "NHWC", inputShape: xShape },
+        ),
+      );
       assert.ok(cpu.some((v) => v !== 0));
       assertClose(wasm, cpu, "dx");
     });
@@ -112,8 +121,12 @@ describe("Conv2DBackpropFilter on wasm", () => {
   it("rejects NCHW data with a message naming the format", async () => {
     await tf.setBackend("wasm");
     assert.throws(
-      () => runKernel("Conv2DBackpropFilter", { x: tf.ones([1, 1, 4, 4]), dy: tf.ones([1, 1, 2, 2]) },
-        { strides: 1, pad: "valid", dataFormat: "NCHW", filterShape: [3, 3, 1, 1] }),
+      () =>
+        runKernel(
+          "Conv2DBackpropFilter",
+          { x: tf.ones([1, 1, 4, 4]), dy: tf.ones([1, 1, 2, 2]) },
+          { strides: 1, pad: "valid", dataFormat: "NCHW", filterShape: [3, 3, 1, 1] },
+        ),
       /supports NHWC only, not "NCHW"/,
     );
   });
@@ -122,8 +135,19 @@ describe("Conv2DBackpropFilter on wasm", () => {
 describe("BatchMatMul on wasm", () => {
   const random = seeded(3);
   const cases: [number, number, number, number, boolean, boolean][] = [];
-  for (const [transposeA, transposeB] of [[true, false], [false, true], [true, true], [false, false]] as const) {
-    for (const [batch, m, k, n] of [[1, 5, 7, 3], [1, 64, 33, 10], [3, 4, 9, 17], [2, 1, 300, 8]]) cases.push([batch, m, k, n, transposeA, transposeB]);
+  for (const [transposeA, transposeB] of [
+    [true, false],
+    [false, true],
+    [true, true],
+    [false, false],
+  ] as const) {
+    for (const [batch, m, k, n] of [
+      [1, 5, 7, 3],
+      [1, 64, 33, 10],
+      [3, 4, 9, 17],
+      [2, 1, 300, 8],
+    ])
+      cases.push([batch, m, k, n, transposeA, transposeB]);
   }
   for (const [batch, m, k, n, transposeA, transposeB] of cases) {
     it(`matches cpu: ${batch} × (${m}×${k}) · (${k}×${n}), transposeA ${transposeA}, transposeB ${transposeB}`, async () => {
@@ -131,10 +155,16 @@ describe("BatchMatMul on wasm", () => {
       const bShape = transposeB ? [batch, n, k] : [batch, k, n];
       const as = random(batch * m * k);
       const bs = random(batch * k * n);
-      const { cpu, wasm } = await onBoth(() => runKernel(
-        "BatchMatMul", { a: tf.tensor3d(as, aShape as [number, number, number]), b: tf.tensor3d(bs, bShape as [number, number, number]) },
-        { transposeA, transposeB },
-      ));
+      const { cpu, wasm } = await onBoth(() =>
+        runKernel(
+          "BatchMatMul",
+          {
+            a: tf.tensor3d(as, aShape as [number, number, number]),
+            b: tf.tensor3d(bs, bShape as [number, number, number]),
+          },
+          { transposeA, transposeB },
+        ),
+      );
       assertClose(wasm, cpu, "product");
     });
   }
@@ -142,9 +172,13 @@ describe("BatchMatMul on wasm", () => {
   it("broadcasts a batch of one against a batch of three", async () => {
     const as = random(2 * 3);
     const bs = random(3 * 2 * 4);
-    const { cpu, wasm } = await onBoth(() => runKernel(
-      "BatchMatMul", { a: tf.tensor3d(as, [1, 2, 3]), b: tf.tensor3d(bs, [3, 2, 4]) }, { transposeA: true, transposeB: false },
-    ));
+    const { cpu, wasm } = await onBoth(() =>
+      runKernel(
+        "BatchMatMul",
+        { a: tf.tensor3d(as, [1, 2, 3]), b: tf.tensor3d(bs, [3, 2, 4]) },
+        { transposeA: true, transposeB: false },
+      ),
+    );
     assertClose(wasm, cpu, "product");
   });
 });
@@ -154,7 +188,11 @@ describe("MaxPoolGrad on wasm", () => {
   const cases = [];
   for (const pad of ["valid", "same"] as const) {
     for (const strides of [1, 2]) {
-      for (const [size, channels] of [[2, 1], [3, 3], [2, 8]]) {
+      for (const [size, channels] of [
+        [2, 1],
+        [3, 3],
+        [2, 8],
+      ]) {
         for (const values of ["signed", "relu"] as const) cases.push({ pad, strides, size, channels, values });
       }
     }
@@ -166,12 +204,17 @@ describe("MaxPoolGrad on wasm", () => {
       // Relu-like inputs have many tied zeros: both backends must pick the first maximum of a window.
       const xs = random(tf.util.sizeFromShape(xShape)).map((v) => (values === "relu" ? Math.max(0, v) : v));
       const dys = random(tf.util.sizeFromShape(info.outShape));
-      const { cpu, wasm } = await onBoth(() => tf.tidy(() => {
-        const x = tf.tensor4d(xs, xShape);
-        const y = tf.maxPool(x, size, strides, pad);
-        return runKernel("MaxPoolGrad", { dy: tf.tensor4d(dys, info.outShape), input: x, output: y },
-          { filterSize: size, strides, pad });
-      }));
+      const { cpu, wasm } = await onBoth(() =>
+        tf.tidy(() => {
+          const x = tf.tensor4d(xs, xShape);
+          const y = tf.maxPool(x, size, strides, pad);
+          return runKernel(
+            "MaxPoolGrad",
+            { dy: tf.tensor4d(dys, info.outShape), input: x, output: y },
+            { filterSize: size, strides, pad },
+          );
+        }),
+      );
       assertClose(wasm, cpu, "dx");
     });
   }
@@ -180,7 +223,9 @@ describe("MaxPoolGrad on wasm", () => {
     await tf.setBackend("wasm");
     const dx = tf.tidy(() => {
       const x = tf.tensor4d([-3, -1, -2, -4], [1, 2, 2, 1]);
-      return tf.grad((t: tf.Tensor) => tf.maxPool(t as tf.Tensor4D, 2, 2, "valid").sum())(x).dataSync();
+      return tf
+        .grad((t: tf.Tensor) => tf.maxPool(t as tf.Tensor4D, 2, 2, "valid").sum())(x)
+        .dataSync();
     });
     assert.deepEqual(Array.from(dx), [0, 1, 0, 0]);
   });
@@ -190,11 +235,29 @@ describe("MaxPoolGrad on wasm", () => {
 function buildCnn(options: { dropout?: boolean; seed?: number } = {}): tf.Sequential {
   const init = () => tf.initializers.glorotUniform({ seed: options.seed });
   const model = tf.sequential();
-  model.add(tf.layers.conv2d({ inputShape: [10, 10, 2], filters: 4, kernelSize: 3, padding: "same", activation: "relu", kernelInitializer: init() }));
+  model.add(
+    tf.layers.conv2d({
+      inputShape: [10, 10, 2],
+      filters: 4,
+      kernelSize: 3,
+      padding: "same",
+      activation: "relu",
+      kernelInitializer: init(),
+    }),
+  );
   model.add(tf.layers.conv2d({ filters: 6, kernelSize: 3, strides: 2, padding: "valid", kernelInitializer: init() }));
   model.add(tf.layers.batchNormalization({}));
   model.add(tf.layers.maxPooling2d({ poolSize: 2, strides: 1, padding: "same" }));
-  model.add(tf.layers.conv2d({ filters: 5, kernelSize: 3, strides: 2, padding: "same", activation: "relu", kernelInitializer: init() }));
+  model.add(
+    tf.layers.conv2d({
+      filters: 5,
+      kernelSize: 3,
+      strides: 2,
+      padding: "same",
+      activation: "relu",
+      kernelInitializer: init(),
+    }),
+  );
   model.add(tf.layers.averagePooling2d({ poolSize: 2, strides: 1, padding: "valid" }));
   if (options.dropout) model.add(tf.layers.dropout({ rate: 0.2, seed: options.seed }));
   model.add(tf.layers.globalAveragePooling2d({}));
@@ -223,7 +286,9 @@ describe("training a CNN on wasm", () => {
         const y = tf.oneHot(tf.tensor1d(labels, "int32"), 3);
         const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
         const { value, grads } = tf.variableGrads(
-          () => crossEntropy(y, model.apply(x, { training: true }) as tf.Tensor), vars);
+          () => crossEntropy(y, model.apply(x, { training: true }) as tf.Tensor),
+          vars,
+        );
         return { loss: value.dataSync()[0], grads: vars.map((v) => grads[v.name].dataSync() as Float32Array) };
       });
       model.dispose();

@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { createCatalogue, toDatasetInfo, type DatasetDraft } from "../../src/node/catalogue.js";
+import { createCatalogue, type DatasetDraft, toDatasetInfo } from "../../src/node/catalogue.js";
 
 const root = mkdtempSync(join(tmpdir(), "fbm-catalogue-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -16,7 +16,11 @@ function draft(name: string, tags: string[]): DatasetDraft {
     type: "csv",
     tags,
     shape: [10, 3],
-    columns: [{ name: "a", dtype: "int64" }, { name: "b", dtype: "float64" }, { name: "y", dtype: "int64" }],
+    columns: [
+      { name: "a", dtype: "int64" },
+      { name: "b", dtype: "float64" },
+      { name: "y", dtype: "int64" },
+    ],
     target: "y",
     sampleCount: 10,
     sha256: "0".repeat(64),
@@ -47,7 +51,10 @@ describe("createCatalogue()", () => {
     assert.deepEqual(await catalogue.removeDataset(a.id), a);
     assert.equal(await catalogue.removeDataset(a.id), undefined);
     const reopened = await createCatalogue({ path });
-    assert.deepEqual(reopened.listDatasets().map((e) => e.id), [b.id]);
+    assert.deepEqual(
+      reopened.listDatasets().map((e) => e.id),
+      [b.id],
+    );
   });
 
   it("findByTags() returns datasets carrying all the tags", async () => {
@@ -69,7 +76,9 @@ describe("createCatalogue()", () => {
     for (const tags of [["site-a", "cancer"], ["cancer"], ["cancer", "site-a", "extra"]]) {
       await assert.rejects(catalogue.addDataset(draft("second", tags)), {
         name: "InputError",
-        message: new RegExp(`^Cannot register dataset "second": its tags \\(.*\\) conflict with dataset "first" \\(${first.id}`),
+        message: new RegExp(
+          `^Cannot register dataset "second": its tags \\(.*\\) conflict with dataset "first" \\(${first.id}`,
+        ),
       });
     }
     assert.deepEqual(readFileSync(path), before);
@@ -101,7 +110,10 @@ describe("createCatalogue()", () => {
     const path = freshPath();
     assert.deepEqual((await createCatalogue({ path })).listDatasets(), []);
     writeFileSync(path, "{ not json");
-    await assert.rejects(createCatalogue({ path }), { name: "InputError", message: new RegExp(`catalogue "${path}" is not valid JSON`) });
+    await assert.rejects(createCatalogue({ path }), {
+      name: "InputError",
+      message: new RegExp(`catalogue "${path}" is not valid JSON`),
+    });
   });
 
   it("reload() picks up what another catalogue object saved", async () => {

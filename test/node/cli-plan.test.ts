@@ -4,8 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { parsePlan, planId, planJson } from "../../src/ml/plan.js";
-import { nodeCli } from "../support/cli.js";
 import { createPlanRegistry } from "../../src/node/plan-registry.js";
+import { nodeCli } from "../support/cli.js";
 
 const root = mkdtempSync(join(tmpdir(), "fbm-cli-plan-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -14,7 +14,11 @@ const run = nodeCli;
 
 const mlp = parsePlan({
   data: { target: "diagnosis", normalize: "standard" },
-  model: [{ dense: { units: 16, activation: "relu" } }, { dropout: { rate: 0.2 } }, { dense: { units: 1, activation: "sigmoid" } }],
+  model: [
+    { dense: { units: 16, activation: "relu" } },
+    { dropout: { rate: 0.2 } },
+    { dense: { units: 1, activation: "sigmoid" } },
+  ],
   loss: "binaryCrossentropy",
   optimizer: { name: "adam", learning_rate: 0.01 },
 });
@@ -34,14 +38,19 @@ describe("fbm-node plan", () => {
     for (const dir of [home, emptyHome]) assert.equal((await run("init", "--home", dir, "--name", "site-a")).code, 0);
     // What `serve` does when researchers first send these plans.
     const registry = await createPlanRegistry({ path: join(home, "plans.json") });
-    await registry.recordRequest(ids[0], planJson(mlp), { experiment: "breast-cancer", researcher: "http://10.0.0.1:50051" });
+    await registry.recordRequest(ids[0], planJson(mlp), {
+      experiment: "breast-cancer",
+      researcher: "http://10.0.0.1:50051",
+    });
     await registry.recordRequest(ids[1], planJson(cnn), { experiment: "mnist", researcher: "http://10.0.0.1:50051" });
     await registry.close();
   });
 
   it("list on a node never asked for a plan says so, and --json gives []", async () => {
     assert.deepEqual(await run("plan", "list", "--home", emptyHome), {
-      code: 0, stdout: "", stderr: "No plans yet: a plan is recorded here when a researcher first asks this node to run it.\n",
+      code: 0,
+      stdout: "",
+      stderr: "No plans yet: a plan is recorded here when a researcher first asks this node to run it.\n",
     });
     assert.equal((await run("plan", "list", "--home", emptyHome, "--json")).stdout, "[]\n");
   });
@@ -52,7 +61,12 @@ describe("fbm-node plan", () => {
     assert.equal(stdout, "");
     const lines = stderr.trimEnd().split("\n");
     assert.match(lines[0], /^ID\s+STATUS\s+EXPERIMENT\s+REQUESTED\s+MODEL\s+NOTE$/);
-    assert.match(lines[1], new RegExp(`^${ids[0].slice(0, 12)}\\s+pending\\s+breast-cancer\\s+\\S+ \\S+\\s+dense 16 relu → dropout 0.2 → dense 1 sigmoid$`));
+    assert.match(
+      lines[1],
+      new RegExp(
+        `^${ids[0].slice(0, 12)}\\s+pending\\s+breast-cancer\\s+\\S+ \\S+\\s+dense 16 relu → dropout 0.2 → dense 1 sigmoid$`,
+      ),
+    );
     assert.match(lines[2], /^[0-9a-f]{12}\s+pending\s+mnist\s+.*conv2d 8 3 → flatten → dense 10 softmax$/);
   });
 
@@ -60,7 +74,10 @@ describe("fbm-node plan", () => {
     const { code, stdout } = await run("plan", "list", "--home", home, "--json");
     assert.equal(code, 0);
     const entries = JSON.parse(stdout);
-    assert.deepEqual(entries.map((e: { id: string }) => e.id), ids);
+    assert.deepEqual(
+      entries.map((e: { id: string }) => e.id),
+      ids,
+    );
     assert.deepEqual(entries[0].plan, JSON.parse(planJson(mlp)));
     assert.deepEqual(entries[0].requestedBy, { experiment: "breast-cancer", researcher: "http://10.0.0.1:50051" });
     assert.equal(entries[0].planJson, undefined);
@@ -79,7 +96,8 @@ describe("fbm-node plan", () => {
       "  3  dense    units 10, activation softmax",
       "loss:      sparseCategoricalCrossentropy",
       "optimizer: sgd, learning_rate 0.1, momentum 0.9",
-    ]) assert.ok(stderr.split("\n").includes(line), `missing line "${line}" in:\n${stderr}`);
+    ])
+      assert.ok(stderr.split("\n").includes(line), `missing line "${line}" in:\n${stderr}`);
     assert.match(stderr, /^requested: \S+ by experiment "mnist" at http:\/\/10\.0\.0\.1:50051$/m);
   });
 
@@ -99,7 +117,10 @@ describe("fbm-node plan", () => {
 
   it("reject ID --note T records the note, which list and show then print", async () => {
     const human = await run("plan", "reject", ids[1], "--note", "too big", "--home", home);
-    assert.deepEqual([human.code, human.stderr], [0, `Rejected plan ${ids[1].slice(0, 12)} (experiment "mnist"): too big\n`]);
+    assert.deepEqual(
+      [human.code, human.stderr],
+      [0, `Rejected plan ${ids[1].slice(0, 12)} (experiment "mnist"): too big\n`],
+    );
     assert.match((await run("plan", "list", "--home", home)).stderr, /rejected\s+mnist.*softmax\s+too big\n$/);
     const shown = JSON.parse((await run("plan", "show", ids[1], "--home", home, "--json")).stdout);
     assert.deepEqual([shown.status, shown.note], ["rejected", "too big"]);
@@ -107,8 +128,16 @@ describe("fbm-node plan", () => {
   });
 
   const bad: [string, string[], RegExp][] = [
-    ["an unknown id", ["approve", "0123456789ab"], /^Error: No plan "0123456789ab" on this node: it has not been asked to run it \(see `fbm-node plan list`\)$/],
-    ["a prefix shorter than 6 characters", ["show", ids[0].slice(0, 5)], /^Error: Plan id "[0-9a-f]{5}" is too short: give at least 6 characters/],
+    [
+      "an unknown id",
+      ["approve", "0123456789ab"],
+      /^Error: No plan "0123456789ab" on this node: it has not been asked to run it \(see `fbm-node plan list`\)$/,
+    ],
+    [
+      "a prefix shorter than 6 characters",
+      ["show", ids[0].slice(0, 5)],
+      /^Error: Plan id "[0-9a-f]{5}" is too short: give at least 6 characters/,
+    ],
     ["a missing id", ["reject"], /^Error: Missing required argument 'id' \(see --help\)$/],
   ];
   for (const [name, args, message] of bad) {
@@ -126,7 +155,10 @@ describe("fbm-node plan", () => {
   it("plan list without a node home exits 2 saying how to create one", async () => {
     const missing = join(root, "nowhere");
     const result = await run("plan", "list", "--home", missing);
-    assert.deepEqual([result.code, result.stderr], [2, `Error: No node home at ${missing}: run \`fbm-node init --home ${missing}\` first\n`]);
+    assert.deepEqual(
+      [result.code, result.stderr],
+      [2, `Error: No node home at ${missing}: run \`fbm-node init --home ${missing}\` first\n`],
+    );
   });
 });
 
@@ -143,8 +175,13 @@ describe("fbm-node config max_params", () => {
   for (const value of ["0", "-5", "1.5", "lots", "1e6"]) {
     it(`refuses "${value}" with exit 2`, async () => {
       const result = await run("config", "set", "max_params", value, "--home", home);
-      assert.deepEqual([result.code, result.stderr],
-        [2, `Error: Config key "max_params" must be a positive whole number of parameters like 10000000, got "${value}"\n`]);
+      assert.deepEqual(
+        [result.code, result.stderr],
+        [
+          2,
+          `Error: Config key "max_params" must be a positive whole number of parameters like 10000000, got "${value}"\n`,
+        ],
+      );
     });
   }
 });
@@ -164,8 +201,10 @@ describe("fbm-node config threads", () => {
   for (const value of ["0", "-1", "1.5", "all", "5000"]) {
     it(`refuses "${value}" with exit 2 and leaves the config as it was`, async () => {
       const result = await run("config", "set", "threads", value, "--home", home);
-      assert.deepEqual([result.code, result.stderr],
-        [2, `Error: Config key "threads" must be auto (every core) or a whole number from 1 to 1024, got "${value}"\n`]);
+      assert.deepEqual(
+        [result.code, result.stderr],
+        [2, `Error: Config key "threads" must be auto (every core) or a whole number from 1 to 1024, got "${value}"\n`],
+      );
       assert.equal((await run("config", "get", "threads", "--home", home)).stdout, "auto\n");
     });
   }

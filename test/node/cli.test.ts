@@ -2,11 +2,11 @@ import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PNG } from "pngjs";
 import { after, before, describe, it } from "node:test";
-import { nodeCli } from "../support/cli.js";
+import { PNG } from "pngjs";
 import { probeBackend } from "../../src/ml/backend-probe.js";
 import type { DatasetEntry } from "../../src/node/catalogue.js";
+import { nodeCli } from "../support/cli.js";
 
 const root = mkdtempSync(join(tmpdir(), "fbm-cli-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -32,15 +32,43 @@ describe("fbm-node CLI", () => {
   });
 
   const badInput: [string, string[], RegExp][] = [
-    ["a missing CSV", ["--path", join(root, "nope.csv"), "--tags", "x"], /^Cannot register dataset: file ".*nope\.csv" does not exist$/],
-    ["a ragged row", ["--path", file("ragged.csv", "a,b,c\n1,2,3\n4,5\n"), "--tags", "x"], /"[^"]*ragged\.csv": line 3 has 2 fields, the header has 3$/],
-    ["a non-numeric cell", ["--path", file("word.csv", "a,age\n1,2\n3,4\n5,abc\n"), "--tags", "x"], /: column "age" has a non-numeric value "abc" on line 4$/],
-    ["an unknown target column", ["--path", good, "--tags", "x", "--target", "diagnosis"], /: no column "diagnosis" \(columns: age, chol, target\)$/],
-    ["an unknown flag", ["--path", good, "--tags", "x", "--colour", "red"], /^Unknown option '--colour' \(see --help\)$/],
+    [
+      "a missing CSV",
+      ["--path", join(root, "nope.csv"), "--tags", "x"],
+      /^Cannot register dataset: file ".*nope\.csv" does not exist$/,
+    ],
+    [
+      "a ragged row",
+      ["--path", file("ragged.csv", "a,b,c\n1,2,3\n4,5\n"), "--tags", "x"],
+      /"[^"]*ragged\.csv": line 3 has 2 fields, the header has 3$/,
+    ],
+    [
+      "a non-numeric cell",
+      ["--path", file("word.csv", "a,age\n1,2\n3,4\n5,abc\n"), "--tags", "x"],
+      /: column "age" has a non-numeric value "abc" on line 4$/,
+    ],
+    [
+      "an unknown target column",
+      ["--path", good, "--tags", "x", "--target", "diagnosis"],
+      /: no column "diagnosis" \(columns: age, chol, target\)$/,
+    ],
+    [
+      "an unknown flag",
+      ["--path", good, "--tags", "x", "--colour", "red"],
+      /^Unknown option '--colour' \(see --help\)$/,
+    ],
     ["no --tags", ["--path", good], /^Required option '--tags <tags>' not specified/],
     ["empty --tags", ["--path", good, "--tags", " , "], /^--tags needs at least one tag/],
-    ["tags conflicting with a registered dataset", ["--path", good, "--tags", "heart"], /conflict with dataset "heart"/],
-    ["--labels on a csv dataset", ["--path", good, "--tags", "x", "--labels", good], /^--labels applies to idx datasets only$/],
+    [
+      "tags conflicting with a registered dataset",
+      ["--path", good, "--tags", "heart"],
+      /conflict with dataset "heart"/,
+    ],
+    [
+      "--labels on a csv dataset",
+      ["--path", good, "--tags", "x", "--labels", good],
+      /^--labels applies to idx datasets only$/,
+    ],
   ];
   /** `dataset add ARGS` must exit 2 with one `Error:` line matching `message`, the catalogue untouched. */
   async function expectRefused(args: string[], message: RegExp): Promise<void> {
@@ -76,21 +104,62 @@ describe("fbm-node CLI", () => {
   const noClasses = join(root, "flat-folder");
   const corrupt = join(root, "corrupt-png");
   const badImageInput: [string, () => string[], RegExp][] = [
-    ["a wrong IDX magic number", () => ["--type", "idx", "--path", idx("bad-magic", 0x12345678, [2, 1, 2], [1, 2, 3, 4]), "--labels", idx("l1", 0x801, [2], [0, 1])], /bad-magic": not an IDX images file \(magic number 0x12345678/],
-    ["a truncated IDX file", () => ["--type", "idx", "--path", idx("short-idx", 0x803, [2, 1, 2], [1, 2, 3]), "--labels", idx("l2", 0x801, [2], [0, 1])], /short-idx": the file is truncated/],
-    ["more labels than images", () => ["--type", "idx", "--path", idx("two-imgs", 0x803, [2, 1, 2], [1, 2, 3, 4]), "--labels", idx("three-lbls", 0x801, [3], [0, 1, 1])], /holds 2 images but labels file "[^"]*three-lbls" holds 3 labels/],
-    ["a folder without class sub-folders", () => {
-      mkdirSync(noClasses, { recursive: true });
-      writeFileSync(join(noClasses, "loose.png"), "not a folder of classes");
-      return ["--type", "images", "--path", noClasses];
-    }, /flat-folder": it has no class sub-folders/],
-    ["a corrupt PNG", () => {
-      mkdirSync(join(corrupt, "cats"), { recursive: true });
-      const png = new PNG({ width: 2, height: 2 });
-      writeFileSync(join(corrupt, "cats", "ok.png"), PNG.sync.write(png));
-      writeFileSync(join(corrupt, "cats", "broken.png"), Buffer.from("\x89PNG\r\n\x1a\n garbage"));
-      return ["--type", "images", "--path", corrupt];
-    }, /image "[^"]*broken\.png" cannot be decoded/],
+    [
+      "a wrong IDX magic number",
+      () => [
+        "--type",
+        "idx",
+        "--path",
+        idx("bad-magic", 0x12345678, [2, 1, 2], [1, 2, 3, 4]),
+        "--labels",
+        idx("l1", 0x801, [2], [0, 1]),
+      ],
+      /bad-magic": not an IDX images file \(magic number 0x12345678/,
+    ],
+    [
+      "a truncated IDX file",
+      () => [
+        "--type",
+        "idx",
+        "--path",
+        idx("short-idx", 0x803, [2, 1, 2], [1, 2, 3]),
+        "--labels",
+        idx("l2", 0x801, [2], [0, 1]),
+      ],
+      /short-idx": the file is truncated/,
+    ],
+    [
+      "more labels than images",
+      () => [
+        "--type",
+        "idx",
+        "--path",
+        idx("two-imgs", 0x803, [2, 1, 2], [1, 2, 3, 4]),
+        "--labels",
+        idx("three-lbls", 0x801, [3], [0, 1, 1]),
+      ],
+      /holds 2 images but labels file "[^"]*three-lbls" holds 3 labels/,
+    ],
+    [
+      "a folder without class sub-folders",
+      () => {
+        mkdirSync(noClasses, { recursive: true });
+        writeFileSync(join(noClasses, "loose.png"), "not a folder of classes");
+        return ["--type", "images", "--path", noClasses];
+      },
+      /flat-folder": it has no class sub-folders/,
+    ],
+    [
+      "a corrupt PNG",
+      () => {
+        mkdirSync(join(corrupt, "cats"), { recursive: true });
+        const png = new PNG({ width: 2, height: 2 });
+        writeFileSync(join(corrupt, "cats", "ok.png"), PNG.sync.write(png));
+        writeFileSync(join(corrupt, "cats", "broken.png"), Buffer.from("\x89PNG\r\n\x1a\n garbage"));
+        return ["--type", "images", "--path", corrupt];
+      },
+      /image "[^"]*broken\.png" cannot be decoded/,
+    ],
   ];
   for (const [name, args, message] of badImageInput) {
     it(`dataset add with ${name} exits 2, names the problem and leaves the catalogue as it was`, async () => {
@@ -100,18 +169,41 @@ describe("fbm-node CLI", () => {
 
   it("dataset add / list / show / rm round trip with --json", async () => {
     const path = file("more.csv", "x,y\n0.5,1\n1.5,0\n");
-    const added = await run("dataset", "add", "--home", home, "--type", "csv", "--path", path, "--tags", "more",
-      "--name", "More", "--description", "two rows", "--target", "y", "--json");
+    const added = await run(
+      "dataset",
+      "add",
+      "--home",
+      home,
+      "--type",
+      "csv",
+      "--path",
+      path,
+      "--tags",
+      "more",
+      "--name",
+      "More",
+      "--description",
+      "two rows",
+      "--target",
+      "y",
+      "--json",
+    );
     assert.equal(added.code, 0, added.stderr);
     const entry = JSON.parse(added.stdout) as DatasetEntry;
     assert.deepEqual(
       [entry.name, entry.type, entry.tags, entry.shape, entry.sampleCount, entry.target, entry.description, entry.path],
       ["More", "csv", ["more"], [2, 2], 2, "y", "two rows", path],
     );
-    assert.deepEqual(entry.columns, [{ name: "x", dtype: "float64" }, { name: "y", dtype: "int64" }]);
+    assert.deepEqual(entry.columns, [
+      { name: "x", dtype: "float64" },
+      { name: "y", dtype: "int64" },
+    ]);
 
     const list = await run("dataset", "list", "--home", home, "--json");
-    assert.deepEqual((JSON.parse(list.stdout) as DatasetEntry[]).map((e) => e.name), ["heart", "More"]);
+    assert.deepEqual(
+      (JSON.parse(list.stdout) as DatasetEntry[]).map((e) => e.name),
+      ["heart", "More"],
+    );
     const show = await run("dataset", "show", entry.id, "--home", home, "--json");
     assert.deepEqual(JSON.parse(show.stdout), entry);
 
@@ -119,7 +211,10 @@ describe("fbm-node CLI", () => {
     assert.deepEqual([rm.code, JSON.parse(rm.stdout)], [0, { removed: entry.id }]);
     const again = await run("dataset", "show", entry.id, "--home", home);
     assert.equal(again.code, 2);
-    assert.equal(again.stderr, `Error: No dataset with id "${entry.id}" in this node's catalogue; see \`fbm-node dataset list\`\n`);
+    assert.equal(
+      again.stderr,
+      `Error: No dataset with id "${entry.id}" in this node's catalogue; see \`fbm-node dataset list\`\n`,
+    );
   });
 
   it("dataset add --type idx and --type images record shape, classes and labels path", async () => {
@@ -127,18 +222,35 @@ describe("fbm-node CLI", () => {
       const header = Buffer.alloc(4 + 4 * dims.length);
       header.writeUInt32BE(magic, 0);
       dims.forEach((d, i) => {
-      header.writeUInt32BE(d, 4 + 4 * i);
-    });
+        header.writeUInt32BE(d, 4 + 4 * i);
+      });
       const path = join(root, name);
       writeFileSync(path, Buffer.concat([header, Buffer.from(data)]));
       return path;
     };
     const images = idxFile("imgs-idx3-ubyte", 0x803, [2, 1, 3], [0, 1, 2, 3, 4, 5]);
     const labels = idxFile("lbls-idx1-ubyte", 0x801, [2], [7, 7]);
-    const idx = await run("dataset", "add", "--home", home, "--type", "idx", "--path", images, "--labels", labels, "--tags", "digits", "--json");
+    const idx = await run(
+      "dataset",
+      "add",
+      "--home",
+      home,
+      "--type",
+      "idx",
+      "--path",
+      images,
+      "--labels",
+      labels,
+      "--tags",
+      "digits",
+      "--json",
+    );
     assert.equal(idx.code, 0, idx.stderr);
     const idxEntry = JSON.parse(idx.stdout) as DatasetEntry;
-    assert.deepEqual([idxEntry.name, idxEntry.shape, idxEntry.sampleCount, idxEntry.labelsPath], ["imgs-idx3-ubyte", [2, 1, 3, 1], 2, labels]);
+    assert.deepEqual(
+      [idxEntry.name, idxEntry.shape, idxEntry.sampleCount, idxEntry.labelsPath],
+      ["imgs-idx3-ubyte", [2, 1, 3, 1], 2, labels],
+    );
     assert.deepEqual(idxEntry.classes.at(-1), { name: "7", count: 2 });
 
     const dir = join(root, "xray");
@@ -146,11 +258,27 @@ describe("fbm-node CLI", () => {
       mkdirSync(join(dir, cls), { recursive: true });
       writeFileSync(join(dir, cls, "1.png"), PNG.sync.write(new PNG({ width: 3, height: 2 })));
     }
-    const img = await run("dataset", "add", "--home", home, "--type", "images", "--path", dir, "--tags", "xray", "--json");
+    const img = await run(
+      "dataset",
+      "add",
+      "--home",
+      home,
+      "--type",
+      "images",
+      "--path",
+      dir,
+      "--tags",
+      "xray",
+      "--json",
+    );
     assert.equal(img.code, 0, img.stderr);
     const imgEntry = JSON.parse(img.stdout) as DatasetEntry;
-    assert.deepEqual([imgEntry.name, imgEntry.shape, imgEntry.classes.map((c) => c.name)], ["xray", [2, 2, 3, 1], ["normal", "pneumonia"]]);
-    for (const entry of [idxEntry, imgEntry]) assert.equal((await run("dataset", "rm", entry.id, "--home", home)).code, 0);
+    assert.deepEqual(
+      [imgEntry.name, imgEntry.shape, imgEntry.classes.map((c) => c.name)],
+      ["xray", [2, 2, 3, 1], ["normal", "pneumonia"]],
+    );
+    for (const entry of [idxEntry, imgEntry])
+      assert.equal((await run("dataset", "rm", entry.id, "--home", home)).code, 0);
   });
 
   it("without --json, human output goes to stderr and stdout stays empty", async () => {
@@ -180,7 +308,10 @@ describe("fbm-node CLI", () => {
     assert.equal((await run("config", "set", "plan_approval", "false", "--home", home)).code, 0);
     assert.equal((await run("config", "get", "plan_approval", "--home", home, "--json")).stdout, "false\n");
     const bad = await run("config", "set", "plan_approval", "maybe", "--home", home);
-    assert.deepEqual([bad.code, bad.stderr], [2, 'Error: Config key "plan_approval" must be true or false, got "maybe"\n']);
+    assert.deepEqual(
+      [bad.code, bad.stderr],
+      [2, 'Error: Config key "plan_approval" must be true or false, got "maybe"\n'],
+    );
   });
 
   it("serve with a malformed --researcher exits 2 before connecting", async () => {
@@ -191,7 +322,11 @@ describe("fbm-node CLI", () => {
 
   it("--version prints the package version; --help exits 0; a group without its command exits 2", async () => {
     const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
-    assert.deepEqual(await run("--version"), { code: 0, stdout: `${pkg.version}\ntfjs backend: ${probeBackend()}\n`, stderr: "" });
+    assert.deepEqual(await run("--version"), {
+      code: 0,
+      stdout: `${pkg.version}\ntfjs backend: ${probeBackend()}\n`,
+      stderr: "",
+    });
     const help = await run("dataset", "add", "--help");
     assert.equal(help.code, 0);
     assert.match(help.stdout, /--tags <tags>/);

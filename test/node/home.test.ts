@@ -34,7 +34,10 @@ describe("node home", () => {
     const dir = freshDir();
     await initHome(dir);
     const before = readFileSync(join(dir, "config.json"));
-    await assert.rejects(initHome(dir, { name: "other" }), { name: "InputError", message: /^A node home already exists at / });
+    await assert.rejects(initHome(dir, { name: "other" }), {
+      name: "InputError",
+      message: /^A node home already exists at /,
+    });
     assert.deepEqual(readFileSync(join(dir, "config.json")), before);
   });
 
@@ -46,7 +49,10 @@ describe("node home", () => {
 
   it("loadHome() on an empty folder says how to create the home", async () => {
     const dir = freshDir();
-    await assert.rejects(loadHome(dir), { name: "InputError", message: `No node home at ${dir}: run \`fbm-node init --home ${dir}\` first` });
+    await assert.rejects(loadHome(dir), {
+      name: "InputError",
+      message: `No node home at ${dir}: run \`fbm-node init --home ${dir}\` first`,
+    });
   });
 
   it("setConfig()/getConfig() validate keys and values and persist them", async () => {

@@ -12,7 +12,8 @@ after(() => rmSync(root, { recursive: true, force: true }));
 
 const run = nodeCli;
 
-const fingerprintOf = (path: string) => `sha256:${new X509Certificate(readFileSync(path)).fingerprint256.replace(/:/g, "").toLowerCase()}`;
+const fingerprintOf = (path: string) =>
+  `sha256:${new X509Certificate(readFileSync(path)).fingerprint256.replace(/:/g, "").toLowerCase()}`;
 
 describe("node identity and researcher pinning", () => {
   const home = join(root, "home");
@@ -32,9 +33,17 @@ describe("node identity and researcher pinning", () => {
 
   it("identity prints the node id, fingerprint and the command the researcher runs to allow it", async () => {
     const json = await run("identity", "--home", home, "--json");
-    assert.deepEqual(JSON.parse(json.stdout), { node_id: init.node_id, name: "site-a", fingerprint: init.fingerprint, certificate: join(home, "node.crt") });
+    assert.deepEqual(JSON.parse(json.stdout), {
+      node_id: init.node_id,
+      name: "site-a",
+      fingerprint: init.fingerprint,
+      certificate: join(home, "node.crt"),
+    });
     const human = await run("identity", "--home", home);
-    assert.ok(human.stderr.includes(`fbm-researcher node allow ${init.fingerprint} --node-id ${init.node_id} --name "site-a"`), human.stderr);
+    assert.ok(
+      human.stderr.includes(`fbm-researcher node allow ${init.fingerprint} --node-id ${init.node_id} --name "site-a"`),
+      human.stderr,
+    );
   });
 
   it("identity gives a home made before certificates its key pair", async () => {
@@ -62,7 +71,11 @@ describe("node identity and researcher pinning", () => {
 
   it("config set researcher_fingerprint normalizes openssl's colon form; an empty value clears it", async () => {
     const hex = "0f".repeat(32);
-    assert.equal((await run("config", "set", "researcher_fingerprint", hex.toUpperCase().match(/../g)!.join(":"), "--home", home)).code, 0);
+    assert.equal(
+      (await run("config", "set", "researcher_fingerprint", hex.toUpperCase().match(/../g)!.join(":"), "--home", home))
+        .code,
+      0,
+    );
     assert.equal((await run("config", "get", "researcher_fingerprint", "--home", home)).stdout, `sha256:${hex}\n`);
     const bad = await run("config", "set", "researcher_fingerprint", "12:34", "--home", home);
     assert.equal(bad.code, 2);
@@ -89,6 +102,9 @@ describe("node identity and researcher pinning", () => {
   it("serve refuses an https researcher that is not pinned, saying how to pin it (exit 2)", async () => {
     const r = await run("serve", "--home", home, "--researcher", "https://research.example.org:50051");
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /Error: The researcher https:\/\/research\.example\.org:50051 uses TLS but no researcher certificate is pinned: pin the researcher's certificate: `fbm-node config set researcher_fingerprint/);
+    assert.match(
+      r.stderr,
+      /Error: The researcher https:\/\/research\.example\.org:50051 uses TLS but no researcher certificate is pinned: pin the researcher's certificate: `fbm-node config set researcher_fingerprint/,
+    );
   });
 });

@@ -21,7 +21,11 @@ const plan = parsePlan({
 const id = planId(plan);
 // 3 features: 3*10+10 + 10*1+1 = 51 parameters.
 const dataset = {
-  id: "ds_000000000001", name: "heart", type: "csv", shape: [20, 4], tags: ["heart"],
+  id: "ds_000000000001",
+  name: "heart",
+  type: "csv",
+  shape: [20, 4],
+  tags: ["heart"],
   columns: ["a", "b", "c", "y"].map((name) => ({ name, dtype: "float64" })),
 } as unknown as DatasetEntry;
 
@@ -30,7 +34,10 @@ async function setup(policy: { planApproval?: boolean; maxParams?: number } = {}
   const registry = await createPlanRegistry({ path: join(home, "plans.json") });
   const logs: string[] = [];
   const gate = createPlanGate({
-    registry, homeDir: home, researcher: "http://127.0.0.1:50051", log: (line) => logs.push(line),
+    registry,
+    homeDir: home,
+    researcher: "http://127.0.0.1:50051",
+    log: (line) => logs.push(line),
     catalogue: { getDataset: (i) => (i === dataset.id ? dataset : undefined) },
     policy: { name: "site-a", planApproval: policy.planApproval ?? true, maxParams: policy.maxParams ?? 1000 },
   });
@@ -44,11 +51,16 @@ describe("createPlanGate()", () => {
     const { home, registry, gate, logs } = await setup();
     const reply = await gate(id, plan, request);
     assert.deepEqual(reply, {
-      kind: "error", code: "plan_not_approved", planId: id,
+      kind: "error",
+      code: "plan_not_approved",
+      planId: id,
       message: `Plan ${id.slice(0, 12)} is not approved on node site-a: run \`fbm-node --home ${home} plan approve ${id.slice(0, 12)}\``,
     });
     const entry = registry.get(id)!;
-    assert.deepEqual([entry.status, entry.requestedBy], ["pending", { experiment: "heart-study", researcher: "http://127.0.0.1:50051" }]);
+    assert.deepEqual(
+      [entry.status, entry.requestedBy],
+      ["pending", { experiment: "heart-study", researcher: "http://127.0.0.1:50051" }],
+    );
     assert.deepEqual(JSON.parse(entry.planJson), JSON.parse(JSON.stringify(plan)));
     await gate(id, plan, request);
     assert.equal(logs.length, 1, "the operator is told once per plan, not at every retry");
@@ -70,7 +82,10 @@ describe("createPlanGate()", () => {
     const reply = await gate(id, plan, request);
     assert.equal(reply?.kind, "error");
     assert.equal(reply?.kind === "error" && reply.code, "plan_rejected");
-    assert.match(reply?.kind === "error" ? reply.message : "", /^Plan [0-9a-f]{12} was rejected on node site-a \("too big for us"\)/);
+    assert.match(
+      reply?.kind === "error" ? reply.message : "",
+      /^Plan [0-9a-f]{12} was rejected on node site-a \("too big for us"\)/,
+    );
   });
 
   it("with plan_approval false, runs any valid plan and records nothing", async () => {
@@ -85,7 +100,10 @@ describe("createPlanGate()", () => {
       const { registry, gate } = await setup({ planApproval, maxParams: 50 });
       const reply = await gate(id, plan, request);
       assert.equal(reply?.kind === "error" && reply.code, "plan_too_large");
-      assert.match(reply?.kind === "error" ? reply.message : "", /has 51 parameters on dataset "heart", more than node site-a allows \(max_params 50\)/);
+      assert.match(
+        reply?.kind === "error" ? reply.message : "",
+        /has 51 parameters on dataset "heart", more than node site-a allows \(max_params 50\)/,
+      );
       assert.match(reply?.kind === "error" ? reply.message : "", /config set max_params N/);
       assert.deepEqual(registry.list(), [], "an oversized plan is not put up for approval");
     }

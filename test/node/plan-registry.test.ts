@@ -21,9 +21,18 @@ describe("createPlanRegistry()", () => {
     const path = join(freshDir(), "plans.json");
     const registry = await createPlanRegistry({ path });
     const entry = await registry.recordRequest(idA, planText, from);
-    assert.deepEqual({ ...entry, requestedAt: "" }, {
-      id: idA, status: "pending", planJson: planText, note: "", requestedBy: from, requestedAt: "", decidedAt: "",
-    });
+    assert.deepEqual(
+      { ...entry, requestedAt: "" },
+      {
+        id: idA,
+        status: "pending",
+        planJson: planText,
+        note: "",
+        requestedBy: from,
+        requestedAt: "",
+        decidedAt: "",
+      },
+    );
     assert.ok(!Number.isNaN(Date.parse(entry.requestedAt)));
     const reopened = await createPlanRegistry({ path });
     assert.deepEqual(reopened.list(), [entry]);
@@ -33,7 +42,10 @@ describe("createPlanRegistry()", () => {
   it("recordRequest() leaves a known plan as it is: the first requester stays, a decision is not undone", async () => {
     const registry = await createPlanRegistry({ path: join(freshDir(), "plans.json") });
     const first = await registry.recordRequest(idA, planText, from);
-    assert.deepEqual(await registry.recordRequest(idA, planText, { experiment: "other", researcher: "http://x:1" }), first);
+    assert.deepEqual(
+      await registry.recordRequest(idA, planText, { experiment: "other", researcher: "http://x:1" }),
+      first,
+    );
     await registry.reject(idA, "too big");
     const again = await registry.recordRequest(idA, planText, from);
     assert.equal(again.status, "rejected");
@@ -63,7 +75,13 @@ describe("createPlanRegistry()", () => {
     await serving.recordRequest(idC, planText, from);
     assert.equal(serving.get(idA)?.status, "approved");
     await operator.reload();
-    assert.deepEqual(operator.list().map((e) => [e.id, e.status]), [[idA, "approved"], [idC, "pending"]]);
+    assert.deepEqual(
+      operator.list().map((e) => [e.id, e.status]),
+      [
+        [idA, "approved"],
+        [idC, "pending"],
+      ],
+    );
   });
 
   it("approve() of a plan the node was never asked about throws an InputError (exit 2)", async () => {
@@ -102,7 +120,11 @@ describe("resolveIn() resolves plan ids like git", () => {
     ["a unique prefix of 6 characters", "cccccc", idC],
     ["an upper-case prefix", "CCCCCCC", idC],
     ["a unique prefix that tells two similar ids apart", "aaaaaaaa2", idB],
-    ["an ambiguous prefix", "aaaaaa", /^Plan id "aaaaaa" is ambiguous: it starts 2 plans \(aaaaaaaa11111111, aaaaaaaa22222222\); give more characters$/],
+    [
+      "an ambiguous prefix",
+      "aaaaaa",
+      /^Plan id "aaaaaa" is ambiguous: it starts 2 plans \(aaaaaaaa11111111, aaaaaaaa22222222\); give more characters$/,
+    ],
     ["a prefix shorter than 6 characters", "ccccc", /^Plan id "ccccc" is too short: give at least 6 characters/],
     ["an unknown prefix", "dddddd", /^No plan "dddddd" on this node/],
   ];

@@ -3,15 +3,29 @@ import { describe, it } from "node:test";
 import { controlUpdate, correctionFor, splitControl } from "../../src/node/executors/scaffold.js";
 import { withControl } from "../../src/wire/index.js";
 
-const t = (name: string, values: number[]) => ({ name, shape: [values.length], dtype: "float32" as const, data: Float32Array.from(values) });
+const t = (name: string, values: number[]) => ({
+  name,
+  shape: [values.length],
+  dtype: "float32" as const,
+  data: Float32Array.from(values),
+});
 
 describe("SCAFFOLD on the node", () => {
   it("splits the server control variate off the task's tensors", () => {
     const model = [t("w", [1, 2]), t("b", [3])];
     const sent = withControl(model, [Float32Array.from([0.1, 0.2]), Float32Array.from([0.3])]);
     const { model: back, control } = splitControl(sent);
-    assert.deepEqual(back.map((p) => p.name), ["w", "b"]);
-    assert.deepEqual(control!.map((p) => [p.name, [...p.data].map((v) => +v.toFixed(6))]), [["w", [0.1, 0.2]], ["b", [0.3]]]);
+    assert.deepEqual(
+      back.map((p) => p.name),
+      ["w", "b"],
+    );
+    assert.deepEqual(
+      control!.map((p) => [p.name, [...p.data].map((v) => +v.toFixed(6))]),
+      [
+        ["w", [0.1, 0.2]],
+        ["b", [0.3]],
+      ],
+    );
     assert.equal(splitControl(model).control, undefined);
   });
 
@@ -25,11 +39,21 @@ describe("SCAFFOLD on the node", () => {
     // x = [1, 2], y = [0.8, 2.4], K = 4 steps, η = 0.1 → (x − y)/(Kη) = [0.5, −1]
     // c = [0.2, 0.1], c_i = [0.1, −0.1] → c_i⁺ = [0.1 − 0.2 + 0.5, −0.1 − 0.1 − 1] = [0.4, −1.2]; Δc_i = [0.3, −1.1]
     const { next, delta } = controlUpdate({
-      global: [t("w", [1, 2])], trained: [t("w", [0.8, 2.4])], control: [t("w", [0.2, 0.1])], local: [t("w", [0.1, -0.1])],
-      steps: 4, learningRate: 0.1,
+      global: [t("w", [1, 2])],
+      trained: [t("w", [0.8, 2.4])],
+      control: [t("w", [0.2, 0.1])],
+      local: [t("w", [0.1, -0.1])],
+      steps: 4,
+      learningRate: 0.1,
     });
-    assert.deepEqual([...next[0].data].map((v) => +v.toFixed(5)), [0.4, -1.2]);
+    assert.deepEqual(
+      [...next[0].data].map((v) => +v.toFixed(5)),
+      [0.4, -1.2],
+    );
     assert.equal(delta[0].name, "scaffold.dc:w");
-    assert.deepEqual([...delta[0].data].map((v) => +v.toFixed(5)), [0.3, -1.1]);
+    assert.deepEqual(
+      [...delta[0].data].map((v) => +v.toFixed(5)),
+      [0.3, -1.1],
+    );
   });
 });

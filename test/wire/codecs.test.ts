@@ -1,6 +1,15 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { decodeFeedback, decodeReply, decodeTask, encodeFeedback, encodeReply, encodeTask, type ReplyEnvelope, type TaskEnvelope } from "../../src/wire/index.js";
+import {
+  decodeFeedback,
+  decodeReply,
+  decodeTask,
+  encodeFeedback,
+  encodeReply,
+  encodeTask,
+  type ReplyEnvelope,
+  type TaskEnvelope,
+} from "../../src/wire/index.js";
 
 async function* stream<T>(items: Iterable<T>) {
   yield* items;
@@ -10,7 +19,17 @@ const params = [
   { name: "0.dense.kernel", shape: [3, 2], dtype: "float32" as const, data: new Float32Array([1, 2, 3, 4, 5, 6]) },
   { name: "0.dense.bias", shape: [2], dtype: "float32" as const, data: new Float32Array([0.5, -0.5]) },
 ];
-const args = { epochs: 2, updates: 0, batchSize: 16, testRatio: 0.25, testOnGlobal: true, testOnLocal: false, metrics: ["accuracy"], seed: 7, fedproxMu: 0 };
+const args = {
+  epochs: 2,
+  updates: 0,
+  batchSize: 16,
+  testRatio: 0.25,
+  testOnGlobal: true,
+  testOnLocal: false,
+  metrics: ["accuracy"],
+  seed: 7,
+  fedproxMu: 0,
+};
 
 describe("task codec", () => {
   const tasks: TaskEnvelope[] = [
@@ -18,9 +37,16 @@ describe("task codec", () => {
     { taskId: "t2", experiment: "e", body: { kind: "search", tags: ["a", "b"] } },
     { taskId: "t3", experiment: "e", body: { kind: "stats", datasetId: "ds_1", planJson: "{}" } },
     {
-      taskId: "t4", experiment: "e",
+      taskId: "t4",
+      experiment: "e",
       body: {
-        kind: "train", datasetId: "ds_1", planId: "abc", planJson: "{\"x\":1}", args, round: 3, params,
+        kind: "train",
+        datasetId: "ds_1",
+        planId: "abc",
+        planJson: '{"x":1}',
+        args,
+        round: 3,
+        params,
         normalization: { method: "standard", columns: ["a", "b", "c"], shift: [1, 2, 3], scale: [1, 1, 2] },
       },
     },
@@ -35,7 +61,10 @@ describe("task codec", () => {
   it("streams parameters as data chunks after the task message", () => {
     const chunks = [...encodeTask(tasks[3], 8)];
     assert.equal(chunks[0].part.case, "task");
-    assert.deepEqual(chunks.slice(1).map((c) => c.part.case), ["data", "data", "data", "data"]);
+    assert.deepEqual(
+      chunks.slice(1).map((c) => c.part.case),
+      ["data", "data", "data", "data"],
+    );
   });
 
   it("reads an empty stream as 'no task this poll'", async () => {
@@ -52,22 +81,46 @@ describe("reply codec", () => {
   const replies: ReplyEnvelope[] = [
     { taskId: "t1", nodeId: "n1", body: { kind: "ping", version: "0.1.0", backend: "wasm" } },
     { taskId: "t2", nodeId: "n1", body: { kind: "error", code: "plan_not_approved", message: "no", planId: "p" } },
-    { taskId: "t3", nodeId: "n1", body: { kind: "stats", columns: [{ name: "a", count: 10, sum: 5, sumSquares: 7, min: -1, max: 2 }] } },
     {
-      taskId: "t4", nodeId: "n1",
+      taskId: "t3",
+      nodeId: "n1",
+      body: { kind: "stats", columns: [{ name: "a", count: 10, sum: 5, sumSquares: 7, min: -1, max: 2 }] },
+    },
+    {
+      taskId: "t4",
+      nodeId: "n1",
       body: {
         kind: "datasets",
-        datasets: [{
-          id: "ds_1", name: "heart", type: "csv", tags: ["x"], description: "", shape: [10, 3],
-          columns: [{ name: "a", dtype: "float" }], sampleCount: 10, classes: [{ name: "c", count: 4 }], target: "a", createdAt: "2026-01-01T00:00:00Z",
-        }],
+        datasets: [
+          {
+            id: "ds_1",
+            name: "heart",
+            type: "csv",
+            tags: ["x"],
+            description: "",
+            shape: [10, 3],
+            columns: [{ name: "a", dtype: "float" }],
+            sampleCount: 10,
+            classes: [{ name: "c", count: 4 }],
+            target: "a",
+            createdAt: "2026-01-01T00:00:00Z",
+          },
+        ],
       },
     },
     {
-      taskId: "t5", nodeId: "n1",
+      taskId: "t5",
+      nodeId: "n1",
       body: {
         kind: "train",
-        result: { params, sampleCount: 40, trainLoss: 0.3, seconds: 1.5, globalMetrics: { values: { accuracy: 0.5 }, samples: 10 }, localMetrics: undefined },
+        result: {
+          params,
+          sampleCount: 40,
+          trainLoss: 0.3,
+          seconds: 1.5,
+          globalMetrics: { values: { accuracy: 0.5 }, samples: 10 },
+          localMetrics: undefined,
+        },
       },
     },
   ];
@@ -86,16 +139,25 @@ describe("reply codec", () => {
     await assert.rejects(decodeReply(stream([])), /empty/);
   });
 
-  it("reads an error code it does not know as \"failed\", keeping the code in the message", async () => {
+  it('reads an error code it does not know as "failed", keeping the code in the message', async () => {
     const unknown = { kind: "error", code: "dataset_changed", message: "gone" } as unknown as ReplyEnvelope["body"]; // a node of another version
     const reply = await decodeReply(stream(encodeReply({ taskId: "t6", nodeId: "n1", body: unknown })));
-    assert.deepEqual(reply.body, { kind: "error", code: "failed", message: 'gone (code "dataset_changed")', planId: undefined });
+    assert.deepEqual(reply.body, {
+      kind: "error",
+      code: "failed",
+      message: 'gone (code "dataset_changed")',
+      planId: undefined,
+    });
   });
 });
 
 describe("feedback codec", () => {
   it("round-trips progress and log lines", () => {
-    const p = { nodeId: "n", taskId: "t", body: { kind: "progress" as const, epoch: 1, step: 2, totalSteps: 3, loss: 0.5 } };
+    const p = {
+      nodeId: "n",
+      taskId: "t",
+      body: { kind: "progress" as const, epoch: 1, step: 2, totalSteps: 3, loss: 0.5 },
+    };
     const l = { nodeId: "n", taskId: "t", body: { kind: "log" as const, level: "info", message: "hi" } };
     assert.deepEqual(decodeFeedback(encodeFeedback(p)), p);
     assert.deepEqual(decodeFeedback(encodeFeedback(l)), l);

@@ -3,7 +3,12 @@ import { describe, it } from "node:test";
 import type { NamedTensor } from "../../src/ml/types.js";
 import { fromBytes, fromChunks, toChunks, toParamsHeader, WireError } from "../../src/wire/index.js";
 
-function tensor(name: string, shape: number[], fill = (i: number) => i * 0.5 - 3, dtype: "float32" | "int32" = "float32"): NamedTensor {
+function tensor(
+  name: string,
+  shape: number[],
+  fill = (i: number) => i * 0.5 - 3,
+  dtype: "float32" | "int32" = "float32",
+): NamedTensor {
   const n = shape.reduce((a, b) => a * b, 1);
   const data = dtype === "int32" ? new Int32Array(n) : new Float32Array(n);
   for (let i = 0; i < n; i++) data[i] = dtype === "int32" ? i - 7 : fill(i);
@@ -40,7 +45,10 @@ describe("tensor bytes", () => {
 
   it("cuts chunks of exactly the requested size but the last", () => {
     const chunks = [...toChunks([tensor("a", [10])], 16)];
-    assert.deepEqual(chunks.map((c) => c.length), [16, 16, 8]);
+    assert.deepEqual(
+      chunks.map((c) => c.length),
+      [16, 16, 8],
+    );
   });
 
   it("writes little-endian float32", () => {
@@ -58,7 +66,10 @@ describe("tensor bytes", () => {
   it("rejects a truncated stream", () => {
     const tensors = [tensor("a", [100])];
     const chunks = [...toChunks(tensors, 64)];
-    assert.throws(() => fromBytes(toParamsHeader(tensors), chunks.slice(0, -1)), (e: Error) => e instanceof WireError && /ended after 384 of 400 bytes/.test(e.message));
+    assert.throws(
+      () => fromBytes(toParamsHeader(tensors), chunks.slice(0, -1)),
+      (e: Error) => e instanceof WireError && /ended after 384 of 400 bytes/.test(e.message),
+    );
   });
 
   it("rejects bytes past the header's total", () => {
@@ -68,7 +79,10 @@ describe("tensor bytes", () => {
   });
 
   it("rejects a header whose total disagrees with its shapes", () => {
-    assert.throws(() => fromChunks({ tensors: [{ name: "a", shape: [2, 2], dtype: "float32" }], totalBytes: 12 }), /says 12 bytes but its tensors need 16/);
+    assert.throws(
+      () => fromChunks({ tensors: [{ name: "a", shape: [2, 2], dtype: "float32" }], totalBytes: 12 }),
+      /says 12 bytes but its tensors need 16/,
+    );
   });
 
   it("rejects parameters over the size limit before reading any", () => {
@@ -77,7 +91,10 @@ describe("tensor bytes", () => {
   });
 
   it("refuses a tensor whose data does not fit its shape", () => {
-    assert.throws(() => toParamsHeader([{ name: "a", shape: [3], dtype: "float32", data: new Float32Array(2) }]), /has 2 values but shape \[3\] needs 3/);
+    assert.throws(
+      () => toParamsHeader([{ name: "a", shape: [3], dtype: "float32", data: new Float32Array(2) }]),
+      /has 2 values but shape \[3\] needs 3/,
+    );
   });
 });
 

@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { open } from "node:fs/promises";
-import { parse, type Options } from "csv-parse";
+import { type Options, parse } from "csv-parse";
 import { errorMessage, InputError } from "../../common/errors.js";
-import { checkFile, readerContext, type ReadAction } from "./reader-errors.js";
+import { checkFile, type ReadAction, readerContext } from "./reader-errors.js";
 
 /** Column types of a numeric CSV: `int64` when every cell is written as an integer, else `float64`. */
 export type CsvDType = "int64" | "float64";
@@ -32,7 +32,10 @@ const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
 /** A bad record, found by its index; its line number is looked up only then (see lineOfRecord). */
 class RecordProblem {
-  constructor(readonly record: number, readonly describe: (line: number) => string) {}
+  constructor(
+    readonly record: number,
+    readonly describe: (line: number) => string,
+  ) {}
 }
 
 /**
@@ -44,7 +47,11 @@ export async function scanCsv(path: string, action: ReadAction, handlers: CsvSca
   await checkFile(path, action);
   const context = readerContext(action, path);
   const options: Options = {
-    bom: true, delimiter: await sniffDelimiter(path), relax_column_count: true, skip_empty_lines: true, trim: true,
+    bom: true,
+    delimiter: await sniffDelimiter(path),
+    relax_column_count: true,
+    skip_empty_lines: true,
+    trim: true,
   };
   const hash = createHash("sha256");
   let columns: string[] | undefined;
@@ -64,7 +71,10 @@ export async function scanCsv(path: string, action: ReadAction, handlers: CsvSca
     const width = columns.length;
     if (record.length !== width) {
       const n = record.length;
-      throw new RecordProblem(records, (line) => `line ${line} has ${n} field${n === 1 ? "" : "s"}, the header has ${width}`);
+      throw new RecordProblem(
+        records,
+        (line) => `line ${line} has ${n} field${n === 1 ? "" : "s"}, the header has ${width}`,
+      );
     }
     for (let c = 0; c < width; c++) {
       const cell = record[c];
@@ -91,7 +101,8 @@ export async function scanCsv(path: string, action: ReadAction, handlers: CsvSca
     }
     throw new InputError(`${context}: ${errorMessage(error).replace(/\s+/g, " ")}`, { cause: error });
   }
-  if (columns === undefined) throw new InputError(`${context}: the file is empty; a header row naming the columns is required`);
+  if (columns === undefined)
+    throw new InputError(`${context}: the file is empty; a header row naming the columns is required`);
   if (records === 1) throw new InputError(`${context}: the file has a header but no data rows`);
   return { columns, dtypes, rows: records - 1, sha256: hash.digest("hex"), delimiter: options.delimiter as string };
 }

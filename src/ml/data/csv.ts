@@ -1,7 +1,7 @@
 import { InputError } from "../../common/errors.js";
 import type { Dataset } from "../types.js";
-import { scanCsv, type CsvInfo } from "./csv-scan.js";
-import { readerContext, type ReadAction } from "./reader-errors.js";
+import { type CsvInfo, scanCsv } from "./csv-scan.js";
+import { type ReadAction, readerContext } from "./reader-errors.js";
 
 export type { CsvDType, CsvInfo } from "./csv-scan.js";
 
@@ -38,7 +38,8 @@ export function selectCsvColumns(
   if (features.includes(target)) {
     throw new InputError(`${context}: column "${options.target}" cannot be both the target and a feature`);
   }
-  if (features.length === 0) throw new InputError(`${context}: no feature columns left besides the target "${options.target}"`);
+  if (features.length === 0)
+    throw new InputError(`${context}: no feature columns left besides the target "${options.target}"`);
   return { features, target };
 }
 

@@ -36,7 +36,8 @@ export async function openIdx(imagesPath: string, labelsPath: string): Promise<D
       readRow(row, out, offset) {
         if (!open) throw new InputError(`${context}: the dataset was closed`);
         const n = readSync(fd, buffer, 0, rowBytes, headerBytes + row * rowBytes);
-        if (n !== rowBytes) throw new InputError(`${context}: the file changed while training (short read at image ${row})`);
+        if (n !== rowBytes)
+          throw new InputError(`${context}: the file changed while training (short read at image ${row})`);
         for (let i = 0; i < rowBytes; i++) out[offset + i] = buffer[i] / 255;
       },
       close() {

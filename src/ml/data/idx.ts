@@ -5,7 +5,7 @@ import { createGunzip } from "node:zlib";
 import { errorMessage, InputError } from "../../common/errors.js";
 import type { Dataset } from "../types.js";
 import { fingerprintFiles } from "./fingerprint.js";
-import { checkFile, readerContext, type ReadAction } from "./reader-errors.js";
+import { checkFile, type ReadAction, readerContext } from "./reader-errors.js";
 
 /** IDX magic numbers (unsigned bytes, 3 resp. 1 dimensions), as in the MNIST files. */
 export const IDX_IMAGES_MAGIC = 0x00000803;
@@ -55,10 +55,16 @@ export async function loadIdx(imagesPath: string, labelsPath: string): Promise<D
 }
 
 /** The labels of an IDX pair whose images file holds `count` images; y as float labels, classes "0".."max". */
-export async function readLabels(labelsPath: string, count: number, imagesPath: string): Promise<{ y: Float32Array; classes: string[] }> {
+export async function readLabels(
+  labelsPath: string,
+  count: number,
+  imagesPath: string,
+): Promise<{ y: Float32Array; classes: string[] }> {
   const labels = await readIdx(labelsPath, IDX_LABELS_MAGIC, "load");
   if (labels.dims[0] !== count) {
-    throw new InputError(`${readerContext("load", imagesPath)}: it holds ${count} images but labels file "${labelsPath}" holds ${labels.dims[0]} labels`);
+    throw new InputError(
+      `${readerContext("load", imagesPath)}: it holds ${count} images but labels file "${labelsPath}" holds ${labels.dims[0]} labels`,
+    );
   }
   const maxLabel = labels.data.reduce((a, b) => Math.max(a, b), 0);
   return { y: Float32Array.from(labels.data), classes: Array.from({ length: maxLabel + 1 }, (_, i) => String(i)) };
@@ -120,7 +126,10 @@ async function gunzipIdx(path: string, magic: number, context: string): Promise<
         const headerBytes = 4 + 4 * rank;
         if (head.length < headerBytes) continue;
         const values = Array.from({ length: rank }, (_, i) => view.getUint32(4 + 4 * i)).reduce((a, b) => a * b, 1);
-        if (headerBytes + values > 2 ** 31) throw new InputError(`${context}: its header announces ${values} bytes of data, more than this reader accepts (2 GiB)`);
+        if (headerBytes + values > 2 ** 31)
+          throw new InputError(
+            `${context}: its header announces ${values} bytes of data, more than this reader accepts (2 GiB)`,
+          );
         out = new Uint8Array(headerBytes + values);
         chunk = head;
       }
@@ -138,26 +147,39 @@ async function gunzipIdx(path: string, magic: number, context: string): Promise<
  * Checks an IDX header (magic number, rank, sizes) against the length of the whole (uncompressed)
  * file; `head` needs only the header's bytes. Returns the dimensions and the header size.
  */
-export function checkIdxHeader(head: Uint8Array, fileLength: number, magic: number, context: string): { dims: number[]; headerBytes: number } {
+export function checkIdxHeader(
+  head: Uint8Array,
+  fileLength: number,
+  magic: number,
+  context: string,
+): { dims: number[]; headerBytes: number } {
   const kind = magic === IDX_IMAGES_MAGIC ? "images" : "labels";
   const hex = (n: number) => `0x${n.toString(16).padStart(8, "0")}`;
-  if (fileLength < 4) throw new InputError(`${context}: the file is truncated (${fileLength} bytes, not even an IDX header)`);
+  if (fileLength < 4)
+    throw new InputError(`${context}: the file is truncated (${fileLength} bytes, not even an IDX header)`);
   const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
   const found = view.getUint32(0);
   if (found !== magic) {
     const swapped = found === (magic === IDX_IMAGES_MAGIC ? IDX_LABELS_MAGIC : IDX_IMAGES_MAGIC);
-    const hint = swapped ? `; it looks like an IDX ${kind === "images" ? "labels" : "images"} file, are --path and --labels swapped?` : "";
-    throw new InputError(`${context}: not an IDX ${kind} file (magic number ${hex(found)}, expected ${hex(magic)})${hint}`);
+    const hint = swapped
+      ? `; it looks like an IDX ${kind === "images" ? "labels" : "images"} file, are --path and --labels swapped?`
+      : "";
+    throw new InputError(
+      `${context}: not an IDX ${kind} file (magic number ${hex(found)}, expected ${hex(magic)})${hint}`,
+    );
   }
   const rank = magic & 0xff;
   const headerBytes = 4 + 4 * rank;
-  if (fileLength < headerBytes || head.length < headerBytes) throw new InputError(`${context}: the file is truncated inside its ${headerBytes}-byte header`);
+  if (fileLength < headerBytes || head.length < headerBytes)
+    throw new InputError(`${context}: the file is truncated inside its ${headerBytes}-byte header`);
   const dims = Array.from({ length: rank }, (_, i) => view.getUint32(4 + 4 * i));
   const expected = headerBytes + dims.reduce((a, b) => a * b, 1);
   if (fileLength !== expected) {
     const what = kind === "images" ? `${dims[0]} images of ${dims[1]}×${dims[2]}` : `${dims[0]} labels`;
     const problem = fileLength < expected ? "is truncated" : "is too long";
-    throw new InputError(`${context}: the file ${problem}: its header announces ${what} (${expected} bytes) but it has ${fileLength} bytes`);
+    throw new InputError(
+      `${context}: the file ${problem}: its header announces ${what} (${expected} bytes) but it has ${fileLength} bytes`,
+    );
   }
   return { dims, headerBytes };
 }

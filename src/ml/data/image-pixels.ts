@@ -61,10 +61,10 @@ export function resizeInto(image: RgbaImage, size: ImageSize, out: Float32Array,
       const i01 = (y0 * sw + x1) * 4;
       const i10 = (y1 * sw + x0) * 4;
       const i11 = (y1 * sw + x1) * 4;
-      const w00 = (1 - wx) * (1 - wy) / 255;
-      const w01 = wx * (1 - wy) / 255;
-      const w10 = (1 - wx) * wy / 255;
-      const w11 = wx * wy / 255;
+      const w00 = ((1 - wx) * (1 - wy)) / 255;
+      const w01 = (wx * (1 - wy)) / 255;
+      const w10 = ((1 - wx) * wy) / 255;
+      const w11 = (wx * wy) / 255;
       const r = rgba[i00] * w00 + rgba[i01] * w01 + rgba[i10] * w10 + rgba[i11] * w11;
       const g = rgba[i00 + 1] * w00 + rgba[i01 + 1] * w01 + rgba[i10 + 1] * w10 + rgba[i11 + 1] * w11;
       const b = rgba[i00 + 2] * w00 + rgba[i01 + 2] * w01 + rgba[i10 + 2] * w10 + rgba[i11 + 2] * w11;

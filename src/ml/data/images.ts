@@ -3,8 +3,8 @@ import { extname, join } from "node:path";
 import { errorMessage, InputError } from "../../common/errors.js";
 import type { Dataset } from "../types.js";
 import { fingerprintFiles } from "./fingerprint.js";
-import { decodeImage, resizeInto, type ImageSize, type RgbaImage } from "./image-pixels.js";
-import { checkFolder, readerContext, type ReadAction } from "./reader-errors.js";
+import { decodeImage, type ImageSize, type RgbaImage, resizeInto } from "./image-pixels.js";
+import { checkFolder, type ReadAction, readerContext } from "./reader-errors.js";
 
 export type { ImageSize } from "./image-pixels.js";
 
@@ -35,9 +35,14 @@ export async function listImageFolder(dir: string, action: ReadAction = "registe
   const context = readerContext(action, dir);
   const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
   const entries = await readdir(dir, { withFileTypes: true });
-  const classes = entries.filter((e) => e.isDirectory() && !e.name.startsWith(".")).map((e) => e.name).sort(byName);
+  const classes = entries
+    .filter((e) => e.isDirectory() && !e.name.startsWith("."))
+    .map((e) => e.name)
+    .sort(byName);
   if (classes.length === 0) {
-    throw new InputError(`${context}: it has no class sub-folders; put each class's images in its own sub-folder, e.g. ${join(dir, "<class>", "1.png")}`);
+    throw new InputError(
+      `${context}: it has no class sub-folders; put each class's images in its own sub-folder, e.g. ${join(dir, "<class>", "1.png")}`,
+    );
   }
   const files: FolderListing["files"] = [];
   for (const [label, name] of classes.entries()) {
@@ -77,7 +82,10 @@ export async function inspectImageFolder(dir: string): Promise<ImageFolderInfo> 
 /** The fingerprint of an image folder: every image's sha256 and its name relative to the folder. */
 export async function imageFolderFingerprint(dir: string, files?: { path: string }[]): Promise<string> {
   const listed = files ?? (await listImageFolder(dir, "load")).files;
-  return fingerprintFiles(listed.map((f) => f.path), { root: dir });
+  return fingerprintFiles(
+    listed.map((f) => f.path),
+    { root: dir },
+  );
 }
 
 /**

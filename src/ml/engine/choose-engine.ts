@@ -31,7 +31,8 @@ export function chooseEngine(options: {
     throw new InputError(`Unknown training engine "${forced}" (FBM_ENGINE): use kernels or tfjs`);
   }
   if (forced === "tfjs") return { engine: "tfjs", reason: "FBM_ENGINE=tfjs" };
-  if (options.backend === "tensorflow" && forced !== "kernels") return { engine: "tfjs", reason: "native TensorFlow is installed" };
+  if (options.backend === "tensorflow" && forced !== "kernels")
+    return { engine: "tfjs", reason: "native TensorFlow is installed" };
   const spec = describeNetwork(options.model, options.plan.loss);
   if ("unsupported" in spec) return { engine: "tfjs", reason: `the kernels do not cover ${spec.unsupported}` };
   const most = options.threads ?? availableParallelism();

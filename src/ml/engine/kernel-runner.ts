@@ -1,8 +1,8 @@
 import { RuntimeFailure } from "../../common/errors.js";
 import type { RowSource } from "../batches.js";
-import type { NetworkSpec } from "./network.js";
 import { participate } from "./data-parallel-step.js";
-import { commands, ctl, layoutShared, type SharedLayout } from "./parallel-protocol.js";
+import type { NetworkSpec } from "./network.js";
+import { commands, ctl, layoutShared, type SharedLayout, type WorkerInit } from "./parallel-protocol.js";
 import { createNetworkTrainer, type TrainerOptions } from "./trainer.js";
 import { discardWorkers, returnWorkers, takeWorkers } from "./worker-pool.js";
 
@@ -75,11 +75,21 @@ export function createParallelRunner(init: RunnerInit, threads: number): KernelR
   const workers = takeWorkers(threads - 1);
   const endings = workers.map((w) => w.next());
   let failure: string | undefined;
-  endings.forEach((ending) => void ending.then((m) => (failure ??= m.error)));
-  workers.forEach((w, i) => w.worker.postMessage({ index: i + 1, threads, spec: init.spec, options: init.options, shared: shared.control.buffer }));
+  for (const ending of endings) void ending.then((m) => (failure ??= m.error));
+  for (const [i, w] of workers.entries()) {
+    const join: WorkerInit = {
+      index: i + 1,
+      threads,
+      spec: init.spec,
+      options: init.options,
+      shared: shared.control.buffer as SharedArrayBuffer,
+    };
+    w.worker.postMessage(join);
+  }
   const labels = init.source.data.y;
   const check = () => {
-    if (Atomics.load(control, ctl.failed) !== 0) throw new RuntimeFailure(`A training thread failed${failure ? `: ${failure}` : ""}`);
+    if (Atomics.load(control, ctl.failed) !== 0)
+      throw new RuntimeFailure(`A training thread failed${failure ? `: ${failure}` : ""}`);
   };
   let steps = 0;
   let loss = 0;

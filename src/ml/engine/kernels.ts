@@ -6,7 +6,20 @@ import { kernelsWasmBase64 } from "./kernels-wasm.js";
  * Pointers are byte offsets into that memory.
  */
 export interface Kernels {
-  gemm(M: number, N: number, K: number, a: number, ars: number, acs: number, b: number, ldb: number, c: number, ldc: number, beta: number, pack: number): void;
+  gemm(
+    M: number,
+    N: number,
+    K: number,
+    a: number,
+    ars: number,
+    acs: number,
+    b: number,
+    ldb: number,
+    c: number,
+    ldc: number,
+    beta: number,
+    pack: number,
+  ): void;
   transpose(src: number, rows: number, cols: number, dst: number): void;
   biasActivation(y: number, rows: number, cols: number, bias: number, act: number): void;
   activationBackward(dz: number, y: number, n: number, act: number): void;
@@ -18,15 +31,46 @@ export interface Kernels {
   avgPool(x: number, ...shapeAndOutput: number[]): void;
   avgPoolBackward(dy: number, ...shapeAndOutput: number[]): void;
   maxPoolBackward(dy: number, argmax: number, outputs: number, dx: number, inputs: number): void;
-  dropout(x: number, rows: number, cols: number, rate: number, seed: number, rowOffset: number, out: number, mask: number): void;
+  dropout(
+    x: number,
+    rows: number,
+    cols: number,
+    rate: number,
+    seed: number,
+    rowOffset: number,
+    out: number,
+    mask: number,
+  ): void;
   multiply(a: number, b: number, n: number, out: number): void;
   lossForward(kind: number, p: number, y: number, rows: number, units: number, divisor: number, dp: number): number;
   axpy(n: number, alpha: number, x: number, y: number): void;
   scale(n: number, s: number, x: number): void;
   sgd(n: number, lr: number, w: number, g: number): void;
   momentum(n: number, lr: number, m: number, w: number, g: number, acc: number): void;
-  adam(n: number, lr: number, b1: number, b2: number, eps: number, c1: number, c2: number, w: number, g: number, m: number, v: number): void;
-  rmsprop(n: number, lr: number, rho: number, mu: number, eps: number, w: number, g: number, ms: number, mom: number): void;
+  adam(
+    n: number,
+    lr: number,
+    b1: number,
+    b2: number,
+    eps: number,
+    c1: number,
+    c2: number,
+    w: number,
+    g: number,
+    m: number,
+    v: number,
+  ): void;
+  rmsprop(
+    n: number,
+    lr: number,
+    rho: number,
+    mu: number,
+    eps: number,
+    w: number,
+    g: number,
+    ms: number,
+    mom: number,
+  ): void;
   adagrad(n: number, lr: number, eps: number, w: number, g: number, acc: number): void;
 }
 

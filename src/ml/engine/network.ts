@@ -18,11 +18,17 @@ export interface DenseOp {
 
 /** Shape of a 2-D window over an NHWC input: input, window, strides, top/left padding, output. */
 export interface Window {
-  h: number; w: number; c: number;
-  kh: number; kw: number;
-  sh: number; sw: number;
-  pt: number; pl: number;
-  oh: number; ow: number;
+  h: number;
+  w: number;
+  c: number;
+  kh: number;
+  kw: number;
+  sh: number;
+  sw: number;
+  pt: number;
+  pl: number;
+  oh: number;
+  ow: number;
 }
 
 export interface Conv2dOp extends Window {
@@ -59,7 +65,15 @@ export interface NetworkSpec {
 }
 
 /** Activation codes of engine/assembly/layers.ts. */
-export const activationCodes: Record<string, number> = { linear: 0, relu: 1, sigmoid: 2, tanh: 3, softmax: 4, relu6: 5, elu: 6 };
+export const activationCodes: Record<string, number> = {
+  linear: 0,
+  relu: 1,
+  sigmoid: 2,
+  tanh: 3,
+  softmax: 4,
+  relu6: 5,
+  elu: 6,
+};
 const lossCodes: Record<Plan["loss"], number> = {
   binaryCrossentropy: 0,
   categoricalCrossentropy: 1,
@@ -100,12 +114,19 @@ export function describeNetwork(model: tf.LayersModel, loss: Plan["loss"]): Netw
       tensorSizes.push(window.kh * window.kw * window.c * filters, ...(bias ? [filters] : []));
     } else if (kind === "MaxPooling2D") {
       if (config.dataFormat !== "channelsLast") return { unsupported: "channels-first pooling" };
-      layers.push({ kind: "maxPool", ...windowOf(shape, pair(config.poolSize), pair(config.strides), String(config.padding), outShape) });
+      layers.push({
+        kind: "maxPool",
+        ...windowOf(shape, pair(config.poolSize), pair(config.strides), String(config.padding), outShape),
+      });
     } else if (kind === "AveragePooling2D") {
       // tfjs's same-padded average pooling divides by the window's valid count forward but by the full
       // window backward; the kernels would have to copy that, so such layers stay on tfjs.
-      if (config.dataFormat !== "channelsLast" || config.padding !== "valid") return { unsupported: "same-padded average pooling" };
-      layers.push({ kind: "avgPool", ...windowOf(shape, pair(config.poolSize), pair(config.strides), "valid", outShape) });
+      if (config.dataFormat !== "channelsLast" || config.padding !== "valid")
+        return { unsupported: "same-padded average pooling" };
+      layers.push({
+        kind: "avgPool",
+        ...windowOf(shape, pair(config.poolSize), pair(config.strides), "valid", outShape),
+      });
     } else if (kind === "GlobalAveragePooling2D") {
       if (config.dataFormat !== "channelsLast") return { unsupported: "channels-first pooling" };
       const [h, w, c] = shape;
@@ -121,7 +142,8 @@ export function describeNetwork(model: tf.LayersModel, loss: Plan["loss"]): Netw
   if (model.trainableWeights.length !== tensorSizes.length || model.weights.length !== tensorSizes.length) {
     return { unsupported: "weights the kernels do not know" };
   }
-  if (layers.every((op) => op.kind !== "dense" && op.kind !== "conv2d")) return { unsupported: "a model without weights" };
+  if (layers.every((op) => op.kind !== "dense" && op.kind !== "conv2d"))
+    return { unsupported: "a model without weights" };
   const last = layers[layers.length - 1];
   if (last.kind !== "dense" || (last.act === activationCodes.softmax) !== (lossCodes[loss] === 1)) {
     return { unsupported: "a last layer other than dense (softmax exactly for the categorical losses)" };
@@ -146,8 +168,21 @@ function windowOf(input: number[], k: number[], s: number[], padding: string, ou
   const [h, w, c] = input;
   const [oh, ow] = out;
   // tfjs "same": total padding max((out − 1)·stride + window − in, 0), the smaller half on top/left.
-  const pad = (o: number, st: number, kk: number, i: number) => (padding === "same" ? Math.floor(Math.max((o - 1) * st + kk - i, 0) / 2) : 0);
-  return { h, w, c, kh: k[0], kw: k[1], sh: s[0], sw: s[1], pt: pad(oh, s[0], k[0], h), pl: pad(ow, s[1], k[1], w), oh, ow };
+  const pad = (o: number, st: number, kk: number, i: number) =>
+    padding === "same" ? Math.floor(Math.max((o - 1) * st + kk - i, 0) / 2) : 0;
+  return {
+    h,
+    w,
+    c,
+    kh: k[0],
+    kw: k[1],
+    sh: s[0],
+    sw: s[1],
+    pt: pad(oh, s[0], k[0], h),
+    pl: pad(ow, s[1], k[1], w),
+    oh,
+    ow,
+  };
 }
 
 function pair(value: unknown): number[] {

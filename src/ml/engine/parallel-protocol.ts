@@ -55,7 +55,10 @@ export function sharedBytes(spec: NetworkSpec, options: TrainerOptions, threads:
 
 /** Views over `buffer` (or, with no buffer, just the size it must have). */
 export function layoutShared(
-  buffer: SharedArrayBuffer | undefined, spec: NetworkSpec, options: TrainerOptions, threads: number,
+  buffer: SharedArrayBuffer | undefined,
+  spec: NetworkSpec,
+  options: TrainerOptions,
+  threads: number,
 ): SharedLayout & { bytes: number } {
   const P = spec.tensorSizes.reduce((a, b) => a + b, 0);
   let offset = 0;
@@ -67,7 +70,10 @@ export function layoutShared(
   };
   const f32 = (n: number) => take((b, at, len) => new Float32Array(b, at, len), n, 4);
   const control = take((b, at, n) => new Int32Array(b, at, n), controlSlots, 4);
-  const x: [Float32Array, Float32Array] = [f32(options.maxRows * spec.inputSize), f32(options.maxRows * spec.inputSize)];
+  const x: [Float32Array, Float32Array] = [
+    f32(options.maxRows * spec.inputSize),
+    f32(options.maxRows * spec.inputSize),
+  ];
   const labels: [Float32Array, Float32Array] = [f32(options.maxRows), f32(options.maxRows)];
   const dropouts = spec.layers.filter((op) => op.kind === "dropout").length;
   const i32 = (n: number) => take((b, at, len) => new Int32Array(b, at, len), n, 4);

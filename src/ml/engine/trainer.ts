@@ -1,6 +1,14 @@
 import type { Plan } from "../plan.js";
 import { createKernelInstance, type KernelInstance } from "./kernels.js";
-import { activationCodes, type Conv2dOp, inputSize, type LayerOp, type MaxPoolOp, type NetworkSpec, outputSize } from "./network.js";
+import {
+  activationCodes,
+  type Conv2dOp,
+  inputSize,
+  type LayerOp,
+  type MaxPoolOp,
+  type NetworkSpec,
+  outputSize,
+} from "./network.js";
 
 /** The optimizer as plain data, with tfjs's defaults filled in (engine/assembly/loss-optim.ts applies it). */
 export interface OptimizerSpec {
@@ -83,7 +91,11 @@ interface LayerBuffers {
   gBias: number;
 }
 
-export function createNetworkTrainer(spec: NetworkSpec, options: TrainerOptions, instance: KernelInstance = createKernelInstance()): NetworkTrainer {
+export function createNetworkTrainer(
+  spec: NetworkSpec,
+  options: TrainerOptions,
+  instance: KernelInstance = createKernelInstance(),
+): NetworkTrainer {
   const k = instance.kernels;
   const R = options.maxRows;
   const P = spec.tensorSizes.reduce((a, b) => a + b, 0);
@@ -91,7 +103,8 @@ export function createNetworkTrainer(spec: NetworkSpec, options: TrainerOptions,
   const paramsPtr = f32(P);
   const gradsPtr = f32(P);
   const o = options.optimizer;
-  const stateCount = o.name === "adam" || o.name === "adamw" || o.name === "rmsprop" ? 2 : o.name === "sgd" && o.momentum === 0 ? 0 : 1;
+  const stateCount =
+    o.name === "adam" || o.name === "adamw" || o.name === "rmsprop" ? 2 : o.name === "sgd" && o.momentum === 0 ? 0 : 1;
   const state = [0, 1].map((i) => (i < stateCount ? f32(P) : 0));
   // tfjs's Adagrad starts its accumulator at 0.1 (ml/optimizer.ts passes that value).
   if (o.name === "adagrad") instance.f32(state[0], P).fill(0.1);
@@ -110,7 +123,8 @@ export function createNetworkTrainer(spec: NetworkSpec, options: TrainerOptions,
   };
   const layers: LayerBuffers[] = spec.layers.map((op) => {
     const hasWeights = op.kind === "dense" || op.kind === "conv2d";
-    const weightCount = op.kind === "dense" ? op.inputs * op.units : op.kind === "conv2d" ? op.kh * op.kw * op.c * op.filters : 0;
+    const weightCount =
+      op.kind === "dense" ? op.inputs * op.units : op.kind === "conv2d" ? op.kh * op.kw * op.c * op.filters : 0;
     const biasCount = hasWeights && op.bias ? (op.kind === "dense" ? op.units : op.filters) : 0;
     const w = hasWeights ? next(weightCount) : -1;
     const b = biasCount > 0 ? next(biasCount) : -1;
@@ -133,9 +147,16 @@ export function createNetworkTrainer(spec: NetworkSpec, options: TrainerOptions,
   const largestPatches = Math.max(0, ...spec.layers.map(patchesOf));
   const sharedPatches = largestPatches > 0 ? f32(largestPatches) : 0;
   const patchGrads = largestPatches > 0 ? f32(largestPatches) : 0;
-  const keptPatches = spec.layers.map((op) => (patchesOf(op) > 0 && patchesOf(op) <= keepPatchesUpTo ? f32(patchesOf(op)) : 0));
+  const keptPatches = spec.layers.map((op) =>
+    patchesOf(op) > 0 && patchesOf(op) <= keepPatchesUpTo ? f32(patchesOf(op)) : 0,
+  );
   const pack = f32(256 * 8);
-  const transposed = f32(Math.max(1, ...spec.layers.map((op) => (op.kind === "dense" || op.kind === "conv2d" ? inputSize(op) * outputSize(op) : 0))));
+  const transposed = f32(
+    Math.max(
+      1,
+      ...spec.layers.map((op) => (op.kind === "dense" || op.kind === "conv2d" ? inputSize(op) * outputSize(op) : 0)),
+    ),
+  );
   const dropouts = spec.layers.filter((op) => op.kind === "dropout").length;
   let steps = 0;
 
@@ -186,7 +207,8 @@ export function createNetworkTrainer(spec: NetworkSpec, options: TrainerOptions,
       const input = l > 0 ? layers[l - 1].out : xPtr;
       const wantInput = l > 0;
       if (op.kind === "dense") {
-        if (l < layers.length - 1 || op.act !== activationCodes.softmax) k.activationBackward(delta, layer.out, rows * op.units, op.act);
+        if (l < layers.length - 1 || op.act !== activationCodes.softmax)
+          k.activationBackward(delta, layer.out, rows * op.units, op.act);
         k.gemm(op.inputs, op.units, rows, input, 1, op.inputs, delta, op.units, layer.gWeight, op.units, 0, pack);
         if (layer.bias) k.columnSums(delta, rows, op.units, layer.gBias);
         if (wantInput) {
@@ -252,7 +274,19 @@ export function createNetworkTrainer(spec: NetworkSpec, options: TrainerOptions,
           break;
         case "adam":
         case "adamw":
-          k.adam(P, o.lr, o.beta1, o.beta2, o.epsilon, 1 - o.beta1 ** steps, 1 - o.beta2 ** steps, paramsPtr, gradsPtr, state[0], state[1]);
+          k.adam(
+            P,
+            o.lr,
+            o.beta1,
+            o.beta2,
+            o.epsilon,
+            1 - o.beta1 ** steps,
+            1 - o.beta2 ** steps,
+            paramsPtr,
+            gradsPtr,
+            state[0],
+            state[1],
+          );
           break;
         case "rmsprop":
           k.rmsprop(P, o.lr, 0.9, o.momentum, o.epsilon, paramsPtr, gradsPtr, state[0], state[1]);

@@ -1,6 +1,19 @@
-import { backend_util, BatchMatMul, Conv2DBackpropFilter, Conv2DBackpropInput, getKernel, MaxPoolGrad } from "@tensorflow/tfjs";
 import type {
-  BatchMatMulAttrs, Conv2DBackpropFilterAttrs, Conv2DBackpropInputAttrs, KernelConfig, KernelFunc, MaxPoolGradAttrs, TensorInfo,
+  BatchMatMulAttrs,
+  Conv2DBackpropFilterAttrs,
+  Conv2DBackpropInputAttrs,
+  KernelConfig,
+  KernelFunc,
+  MaxPoolGradAttrs,
+  TensorInfo,
+} from "@tensorflow/tfjs";
+import {
+  BatchMatMul,
+  backend_util,
+  Conv2DBackpropFilter,
+  Conv2DBackpropInput,
+  getKernel,
+  MaxPoolGrad,
 } from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { createKernelInstance, type KernelInstance } from "../engine/kernels.js";
@@ -16,7 +29,12 @@ import { createKernelInstance, type KernelInstance } from "../engine/kernels.js"
 let scratch: KernelInstance | undefined;
 
 /** Copies inputs in, runs `work` with their pointers and an output pointer, copies the output out. */
-function onKernels(backend: BackendWasm, inputs: TensorInfo[], outShape: number[], work: (k: KernelInstance, ptrs: number[], out: number, pack: number) => void): TensorInfo {
+function onKernels(
+  backend: BackendWasm,
+  inputs: TensorInfo[],
+  outShape: number[],
+  work: (k: KernelInstance, ptrs: number[], out: number, pack: number) => void,
+): TensorInfo {
   scratch ??= createKernelInstance();
   const k = scratch;
   const mark = k.top();
@@ -26,7 +44,7 @@ function onKernels(backend: BackendWasm, inputs: TensorInfo[], outShape: number[
     const ptrs = sizes.map((n) => k.alloc(4 * Math.max(n, 1)));
     const out = k.alloc(4 * Math.max(outSize, 1));
     const pack = k.alloc(4 * 256 * 8);
-    inputs.forEach((t, i) => k.f32(ptrs[i], sizes[i]).set(backend.typedArrayFromHeap(t) as Float32Array));
+    for (const [i, t] of inputs.entries()) k.f32(ptrs[i], sizes[i]).set(backend.typedArrayFromHeap(t) as Float32Array);
     work(k, ptrs, out, pack);
     const outInfo = backend.makeOutput(outShape, "float32");
     (backend.typedArrayFromHeap(outInfo) as Float32Array).set(k.f32(out, outSize));
@@ -40,16 +58,31 @@ const originalConfig = getKernel(BatchMatMul, "wasm");
 const original = originalConfig?.kernelFunc;
 
 /** BatchMatMul with a transposed operand (the backward pass of every dense layer); plain ones stay on XNNPACK. */
-function batchMatMul(args: { inputs: { a: TensorInfo; b: TensorInfo }; backend: BackendWasm; attrs: BatchMatMulAttrs }): TensorInfo {
-  const { inputs: { a, b }, backend, attrs } = args;
+function batchMatMul(args: {
+  inputs: { a: TensorInfo; b: TensorInfo };
+  backend: BackendWasm;
+  attrs: BatchMatMulAttrs;
+}): TensorInfo {
+  const {
+    inputs: { a, b },
+    backend,
+    attrs,
+  } = args;
   const { transposeA, transposeB } = attrs;
-  if ((!transposeA && !transposeB) || a.shape.length !== 3 || b.shape.length !== 3 || a.dtype !== "float32" || b.dtype !== "float32") {
+  if (
+    (!transposeA && !transposeB) ||
+    a.shape.length !== 3 ||
+    b.shape.length !== 3 ||
+    a.dtype !== "float32" ||
+    b.dtype !== "float32"
+  ) {
     return (original as KernelFunc)(args as never) as TensorInfo;
   }
   const [batchA, rowsA, colsA] = a.shape;
   const [batchB, rowsB, colsB] = b.shape;
   const batch = Math.max(batchA, batchB);
-  if ((batchA !== batch && batchA !== 1) || (batchB !== batch && batchB !== 1)) return (original as KernelFunc)(args as never) as TensorInfo;
+  if ((batchA !== batch && batchA !== 1) || (batchB !== batch && batchB !== 1))
+    return (original as KernelFunc)(args as never) as TensorInfo;
   const [M, K] = transposeA ? [colsA, rowsA] : [rowsA, colsA];
   const N = transposeB ? rowsB : colsB;
   return onKernels(backend, [a, b], [batch, M, N], (k, [pa, pb], out, pack) => {
@@ -69,23 +102,55 @@ function batchMatMul(args: { inputs: { a: TensorInfo; b: TensorInfo }; backend: 
   });
 }
 
-function convInfo(kernel: string, xShape: number[], filterShape: number[], attrs: Conv2DBackpropFilterAttrs | Conv2DBackpropInputAttrs) {
+function convInfo(
+  kernel: string,
+  xShape: number[],
+  filterShape: number[],
+  attrs: Conv2DBackpropFilterAttrs | Conv2DBackpropInputAttrs,
+) {
   const dataFormat = backend_util.convertConv2DDataFormat(attrs.dataFormat);
-  if (dataFormat !== "channelsLast") throw new Error(`${kernel} on the wasm backend supports NHWC only, not "${attrs.dataFormat}"`);
+  if (dataFormat !== "channelsLast")
+    throw new Error(`${kernel} on the wasm backend supports NHWC only, not "${attrs.dataFormat}"`);
   return backend_util.computeConv2DInfo(
-    xShape as [number, number, number, number], filterShape as [number, number, number, number], attrs.strides, 1,
-    attrs.pad, attrs.dimRoundingMode, false, dataFormat,
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    false,
+    dataFormat,
   );
 }
 
 function windowArgs(info: backend_util.Conv2DInfo): number[] {
-  return [info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.filterHeight, info.filterWidth,
-    info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left, info.outHeight, info.outWidth];
+  return [
+    info.batchSize,
+    info.inHeight,
+    info.inWidth,
+    info.inChannels,
+    info.filterHeight,
+    info.filterWidth,
+    info.strideHeight,
+    info.strideWidth,
+    info.padInfo.top,
+    info.padInfo.left,
+    info.outHeight,
+    info.outWidth,
+  ];
 }
 
 /** dW = patches(x)ᵀ · dy. */
-function conv2DBackpropFilter(args: { inputs: { x: TensorInfo; dy: TensorInfo }; backend: BackendWasm; attrs: Conv2DBackpropFilterAttrs }): TensorInfo {
-  const { inputs: { x, dy }, backend, attrs } = args;
+function conv2DBackpropFilter(args: {
+  inputs: { x: TensorInfo; dy: TensorInfo };
+  backend: BackendWasm;
+  attrs: Conv2DBackpropFilterAttrs;
+}): TensorInfo {
+  const {
+    inputs: { x, dy },
+    backend,
+    attrs,
+  } = args;
   const info = convInfo(Conv2DBackpropFilter, x.shape, attrs.filterShape, attrs);
   const K = info.filterHeight * info.filterWidth * info.inChannels;
   const M = info.batchSize * info.outHeight * info.outWidth;
@@ -97,8 +162,16 @@ function conv2DBackpropFilter(args: { inputs: { x: TensorInfo; dy: TensorInfo };
 }
 
 /** dx = col2im(dy · Wᵀ). */
-function conv2DBackpropInput(args: { inputs: { dy: TensorInfo; filter: TensorInfo }; backend: BackendWasm; attrs: Conv2DBackpropInputAttrs }): TensorInfo {
-  const { inputs: { dy, filter }, backend, attrs } = args;
+function conv2DBackpropInput(args: {
+  inputs: { dy: TensorInfo; filter: TensorInfo };
+  backend: BackendWasm;
+  attrs: Conv2DBackpropInputAttrs;
+}): TensorInfo {
+  const {
+    inputs: { dy, filter },
+    backend,
+    attrs,
+  } = args;
   const info = convInfo(Conv2DBackpropInput, attrs.inputShape, filter.shape, attrs);
   const K = info.filterHeight * info.filterWidth * info.inChannels;
   const M = info.batchSize * info.outHeight * info.outWidth;
@@ -116,31 +189,69 @@ function conv2DBackpropInput(args: { inputs: { dy: TensorInfo; filter: TensorInf
  * Gradient of maxPool: each dy value goes to the first (row-major) maximum of its window, as on the cpu
  * backend (tfjs-backend-wasm 4.22's own kernel routes nothing from a window whose maximum is ≤ 0).
  */
-function maxPoolGrad(args: { inputs: { dy: TensorInfo; input: TensorInfo }; backend: BackendWasm; attrs: MaxPoolGradAttrs }): TensorInfo {
-  const { inputs: { dy, input }, backend, attrs } = args;
+function maxPoolGrad(args: {
+  inputs: { dy: TensorInfo; input: TensorInfo };
+  backend: BackendWasm;
+  attrs: MaxPoolGradAttrs;
+}): TensorInfo {
+  const {
+    inputs: { dy, input },
+    backend,
+    attrs,
+  } = args;
   const info = backend_util.computePool2DInfo(
-    input.shape as [number, number, number, number], attrs.filterSize, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode,
+    input.shape as [number, number, number, number],
+    attrs.filterSize,
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
   );
   const inputs = input.shape.reduce((a, b) => a * b, 1);
   const outputs = dy.shape.reduce((a, b) => a * b, 1);
   return onKernels(backend, [input, dy], input.shape, (k, [px, pdy], out) => {
     const y = k.alloc(4 * outputs);
     const argmax = k.alloc(4 * outputs);
-    k.kernels.maxPool(px, info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.filterHeight, info.filterWidth,
-      info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left, info.outHeight, info.outWidth, y, argmax);
+    k.kernels.maxPool(
+      px,
+      info.batchSize,
+      info.inHeight,
+      info.inWidth,
+      info.inChannels,
+      info.filterHeight,
+      info.filterWidth,
+      info.strideHeight,
+      info.strideWidth,
+      info.padInfo.top,
+      info.padInfo.left,
+      info.outHeight,
+      info.outWidth,
+      y,
+      argmax,
+    );
     k.kernels.maxPoolBackward(pdy, argmax, outputs, out, inputs);
   });
 }
 
-export const maxPoolGradConfig: KernelConfig = { kernelName: MaxPoolGrad, backendName: "wasm", kernelFunc: maxPoolGrad as unknown as KernelFunc };
+export const maxPoolGradConfig: KernelConfig = {
+  kernelName: MaxPoolGrad,
+  backendName: "wasm",
+  kernelFunc: maxPoolGrad as unknown as KernelFunc,
+};
 
 export const batchMatMulConfig: KernelConfig = {
-  kernelName: BatchMatMul, backendName: "wasm", kernelFunc: batchMatMul as unknown as KernelFunc,
+  kernelName: BatchMatMul,
+  backendName: "wasm",
+  kernelFunc: batchMatMul as unknown as KernelFunc,
   ...(originalConfig?.setupFunc ? { setupFunc: originalConfig.setupFunc } : {}),
 };
 export const conv2DBackpropFilterConfig: KernelConfig = {
-  kernelName: Conv2DBackpropFilter, backendName: "wasm", kernelFunc: conv2DBackpropFilter as unknown as KernelFunc,
+  kernelName: Conv2DBackpropFilter,
+  backendName: "wasm",
+  kernelFunc: conv2DBackpropFilter as unknown as KernelFunc,
 };
 export const conv2DBackpropInputConfig: KernelConfig = {
-  kernelName: Conv2DBackpropInput, backendName: "wasm", kernelFunc: conv2DBackpropInput as unknown as KernelFunc,
+  kernelName: Conv2DBackpropInput,
+  backendName: "wasm",
+  kernelFunc: conv2DBackpropInput as unknown as KernelFunc,
 };

@@ -1,7 +1,12 @@
 import "@tensorflow/tfjs-backend-wasm";
-import { getKernel, registerKernel, unregisterKernel } from "@tensorflow/tfjs";
 import type { KernelConfig } from "@tensorflow/tfjs";
-import { batchMatMulConfig, conv2DBackpropFilterConfig, conv2DBackpropInputConfig, maxPoolGradConfig } from "./fast-kernels.js";
+import { getKernel, registerKernel, unregisterKernel } from "@tensorflow/tfjs";
+import {
+  batchMatMulConfig,
+  conv2DBackpropFilterConfig,
+  conv2DBackpropInputConfig,
+  maxPoolGradConfig,
+} from "./fast-kernels.js";
 
 /**
  * Kernels that training needs on the wasm backend of tfjs 4.22, for models outside fbm's own engine:
@@ -9,7 +14,12 @@ import { batchMatMulConfig, conv2DBackpropFilterConfig, conv2DBackpropInputConfi
  * maximum is not positive; its Conv2DBackpropInput and transposed BatchMatMul are far slower than the
  * forward pass. All four run on fbm's SIMD kernels (fast-kernels.ts).
  */
-const trainingKernels: KernelConfig[] = [batchMatMulConfig, conv2DBackpropFilterConfig, conv2DBackpropInputConfig, maxPoolGradConfig];
+const trainingKernels: KernelConfig[] = [
+  batchMatMulConfig,
+  conv2DBackpropFilterConfig,
+  conv2DBackpropInputConfig,
+  maxPoolGradConfig,
+];
 
 /**
  * Registers (or replaces) the wasm kernels that CNN training needs and returns their names.

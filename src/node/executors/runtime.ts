@@ -13,7 +13,11 @@ export interface NodeRuntime {
   /** Most threads local training may use (undefined: every core). */
   threads?: number;
   /** Undefined when the node may run this plan (for this experiment, on this dataset); otherwise the error reply to send. */
-  authorizePlan(planId: string, plan: Plan, request?: { experiment?: string; datasetId?: string }): Promise<ReplyBody | undefined>;
+  authorizePlan(
+    planId: string,
+    plan: Plan,
+    request?: { experiment?: string; datasetId?: string },
+  ): Promise<ReplyBody | undefined>;
   /** SCAFFOLD's local control variates, per experiment and plan. */
   controls: ControlStore;
   log(line: string): void;

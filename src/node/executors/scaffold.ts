@@ -50,7 +50,10 @@ export function controlUpdate(options: {
   const local = options.local ?? zerosLike(control);
   const k = steps * learningRate;
   const drift = combine(global, trained, (x, y) => (k > 0 ? (x - y) / k : 0));
-  const next = local.map((t, i) => ({ ...t, data: Float32Array.from(t.data, (ci, j) => ci - control[i].data[j] + drift[i].data[j]) }));
+  const next = local.map((t, i) => ({
+    ...t,
+    data: Float32Array.from(t.data, (ci, j) => ci - control[i].data[j] + drift[i].data[j]),
+  }));
   const delta = combine(next, local, (n, ci) => n - ci).map((t) => ({ ...t, name: `${DELTA_PREFIX}${t.name}` }));
   return { next, delta };
 }

@@ -1,7 +1,7 @@
-import { FbmError } from "../../common/errors.js";
 import { sha256Hex } from "../../common/canonical-json.js";
+import { FbmError } from "../../common/errors.js";
 import { columnStats } from "../../ml/normalize.js";
-import { parsePlan, planId, type Plan } from "../../ml/plan.js";
+import { type Plan, parsePlan, planId } from "../../ml/plan.js";
 import { trainLocal } from "../../ml/train.js";
 import type { ReplyBody, TrainTaskBody } from "../../wire/index.js";
 import type { TaskContext } from "../poll-loop.js";
@@ -29,7 +29,12 @@ function datasetOf(runtime: NodeRuntime, id: string) {
 }
 
 /** Local training (or, with no epochs and no updates, validation only) on one catalogued dataset. */
-export async function executeTrain(runtime: NodeRuntime, task: TrainTaskBody, context: TaskContext, experiment?: string): Promise<ReplyBody> {
+export async function executeTrain(
+  runtime: NodeRuntime,
+  task: TrainTaskBody,
+  context: TaskContext,
+  experiment?: string,
+): Promise<ReplyBody> {
   const plan = checkPlan(task.planId, task.planJson);
   const refusal = await runtime.authorizePlan(task.planId, plan, { experiment, datasetId: task.datasetId });
   if (refusal) return refusal;
@@ -40,7 +45,13 @@ export async function executeTrain(runtime: NodeRuntime, task: TrainTaskBody, co
   const training = task.args.epochs > 0 || task.args.updates > 0;
   let lastSent = 0;
   const result = await trainLocal({
-    plan, data, params: global, args: task.args, normalization: task.normalization, round: task.round, signal: context.signal,
+    plan,
+    data,
+    params: global,
+    args: task.args,
+    normalization: task.normalization,
+    round: task.round,
+    signal: context.signal,
     threads: runtime.threads,
     gradientCorrection: control && training ? correctionFor(control, runtime.controls.get(controlKey)) : undefined,
     onProgress: (p) => {
@@ -51,26 +62,42 @@ export async function executeTrain(runtime: NodeRuntime, task: TrainTaskBody, co
     },
   });
   if (!training && !task.args.testOnGlobal && !task.args.testOnLocal) {
-    runtime.log(`Plan ${task.planId.slice(0, 12)} is ready to train on "${entry.name}" (${result.sampleCount} training samples)`);
+    runtime.log(
+      `Plan ${task.planId.slice(0, 12)} is ready to train on "${entry.name}" (${result.sampleCount} training samples)`,
+    );
   } else if (!training) {
     runtime.log(`Validated the global model on "${entry.name}": ${formatMetrics(result.globalMetrics?.values)}`);
   } else {
-    runtime.log(`Round ${task.round}: trained on "${entry.name}" (${result.sampleCount} samples) in ${result.seconds.toFixed(1)} s (${result.engine}), loss ${result.trainLoss.toFixed(4)}`);
+    runtime.log(
+      `Round ${task.round}: trained on "${entry.name}" (${result.sampleCount} samples) in ${result.seconds.toFixed(1)} s (${result.engine}), loss ${result.trainLoss.toFixed(4)}`,
+    );
   }
   if (control) {
     // SCAFFOLD: keep c_i⁺ here, send Δc_i beside the parameters (zero when only validating).
     const { next, delta } = controlUpdate({
-      global, trained: result.params, control, local: runtime.controls.get(controlKey),
-      steps: training ? result.steps ?? 0 : 0, learningRate: plan.optimizer.learning_rate,
+      global,
+      trained: result.params,
+      control,
+      local: runtime.controls.get(controlKey),
+      steps: training ? (result.steps ?? 0) : 0,
+      learningRate: plan.optimizer.learning_rate,
     });
     if (training) runtime.controls.set(controlKey, next);
-    result.params = [...result.params, ...(training ? delta : delta.map((d) => ({ ...d, data: new Float32Array(d.data.length) })))];
+    result.params = [
+      ...result.params,
+      ...(training ? delta : delta.map((d) => ({ ...d, data: new Float32Array(d.data.length) }))),
+    ];
   }
   return { kind: "train", result };
 }
 
 /** Per-column count/sum/sum of squares/min/max of the features the plan uses, for global scaling. */
-export async function executeStats(runtime: NodeRuntime, datasetId: string, planJson: string, experiment?: string): Promise<ReplyBody> {
+export async function executeStats(
+  runtime: NodeRuntime,
+  datasetId: string,
+  planJson: string,
+  experiment?: string,
+): Promise<ReplyBody> {
   const plan = parsePlan(JSON.parse(planJson));
   // A stats task carries no plan id: the plan's own (canonical) id is the one the operator approves.
   const refusal = await runtime.authorizePlan(planId(plan), plan, { experiment, datasetId });
@@ -81,5 +108,9 @@ export async function executeStats(runtime: NodeRuntime, datasetId: string, plan
 }
 
 function formatMetrics(values: Record<string, number> | undefined): string {
-  return values ? Object.entries(values).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(", ") : "no test rows";
+  return values
+    ? Object.entries(values)
+        .map(([k, v]) => `${k} ${v.toFixed(4)}`)
+        .join(", ")
+    : "no test rows";
 }

@@ -41,7 +41,11 @@ function median(sorted: Float64Array): number {
 }
 
 /** Applies `statistic` to the sorted values of each coordinate across the updates. */
-function coordinateWise(name: string, input: AggregateInput, statistic: (sorted: Float64Array) => number): Float32Array[] {
+function coordinateWise(
+  name: string,
+  input: AggregateInput,
+  statistic: (sorted: Float64Array) => number,
+): Float32Array[] {
   checkUpdates(name, input);
   const { updates } = input;
   const column = new Float64Array(updates.length);

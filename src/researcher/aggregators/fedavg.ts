@@ -3,7 +3,12 @@ import type { AggregateInput, AggregateOutput, Aggregator } from "./types.js";
 
 /** FedAvg (McMahan et al. 2017): the mean of the nodes' parameters weighted by their sample counts. */
 export function createFedAvg(): Aggregator {
-  return { name: "fedavg", foldable: true, nodeArgs: () => ({}), aggregate: (input) => weightedAverage("fedavg", input) };
+  return {
+    name: "fedavg",
+    foldable: true,
+    nodeArgs: () => ({}),
+    aggregate: (input) => weightedAverage("fedavg", input),
+  };
 }
 
 /**
@@ -22,6 +27,11 @@ export function createFedProx(options: { mu: number }): Aggregator {
 function weightedAverage(name: string, input: AggregateInput): AggregateOutput {
   checkUpdates(name, input);
   const weights = sampleWeights(name, input.round, input.updates);
-  const params = toFloat32(weightedSum(input.updates.map((u) => u.params), weights));
+  const params = toFloat32(
+    weightedSum(
+      input.updates.map((u) => u.params),
+      weights,
+    ),
+  );
   return { params, state: {} };
 }

@@ -36,11 +36,22 @@ function createMultiKrumLike(name: string, f: number, pick: (n: number) => numbe
       if (m > n) throw fail(`m = ${m} is more than the ${n} updates`);
 
       const scores = krumScores(updates, n - f - 2);
-      const best = updates.map((_, i) => i).sort((a, b) => scores[a] - scores[b] || a - b).slice(0, m);
+      const best = updates
+        .map((_, i) => i)
+        .sort((a, b) => scores[a] - scores[b] || a - b)
+        .slice(0, m);
       const chosen = best.map((i) => updates[i]);
       if (m === 1) return { params: chosen[0].params.map((t) => t.slice()), state: {} };
       const weights = sampleWeights(name, round, chosen);
-      return { params: toFloat32(weightedSum(chosen.map((u) => u.params), weights)), state: {} };
+      return {
+        params: toFloat32(
+          weightedSum(
+            chosen.map((u) => u.params),
+            weights,
+          ),
+        ),
+        state: {},
+      };
     },
   };
 }
@@ -60,7 +71,9 @@ export function krumScores(updates: Update[], neighbours: number): number[] {
     }
   }
   return dist.map((row, i) => {
-    const others = Array.from(row).filter((_, j) => j !== i).sort((a, b) => a - b);
+    const others = Array.from(row)
+      .filter((_, j) => j !== i)
+      .sort((a, b) => a - b);
     return others.slice(0, neighbours).reduce((sum, d) => sum + d, 0);
   });
 }

@@ -7,8 +7,17 @@ import { parseOrThrow } from "../../common/validation.js";
  */
 
 export const aggregatorNames = [
-  "fedavg", "fedavgm", "fedprox", "scaffold", "fedadam", "fedyogi", "fedadagrad",
-  "fedmedian", "trimmed_mean", "krum", "multikrum",
+  "fedavg",
+  "fedavgm",
+  "fedprox",
+  "scaffold",
+  "fedadam",
+  "fedyogi",
+  "fedadagrad",
+  "fedmedian",
+  "trimmed_mean",
+  "krum",
+  "multikrum",
 ] as const;
 export type AggregatorName = (typeof aggregatorNames)[number];
 
@@ -43,37 +52,50 @@ const count = z.number().int().min(0);
 
 function fedOpt<N extends "fedadam" | "fedyogi">(name: N) {
   const d = aggregatorDefaults[name];
-  return z.strictObject({
-    name: z.literal(name),
-    server_lr: serverLr.default(d.serverLr),
-    beta1: beta.default(d.beta1),
-    beta2: beta.default(d.beta2),
-    tau: tau.default(d.tau),
-  }).transform(({ server_lr, ...rest }) => ({ ...rest, serverLr: server_lr }));
+  return z
+    .strictObject({
+      name: z.literal(name),
+      server_lr: serverLr.default(d.serverLr),
+      beta1: beta.default(d.beta1),
+      beta2: beta.default(d.beta2),
+      tau: tau.default(d.tau),
+    })
+    .transform(({ server_lr, ...rest }) => ({ ...rest, serverLr: server_lr }));
 }
 
 const withServerLr = <T extends { server_lr: number }>({ server_lr, ...rest }: T) => ({ ...rest, serverLr: server_lr });
 
 const variants = [
   z.strictObject({ name: z.literal("fedavg") }),
+  z
+    .strictObject({
+      name: z.literal("fedavgm"),
+      server_lr: serverLr.default(aggregatorDefaults.fedavgm.serverLr),
+      momentum: beta.default(aggregatorDefaults.fedavgm.momentum),
+    })
+    .transform(withServerLr),
   z.strictObject({
-    name: z.literal("fedavgm"),
-    server_lr: serverLr.default(aggregatorDefaults.fedavgm.serverLr),
-    momentum: beta.default(aggregatorDefaults.fedavgm.momentum),
-  }).transform(withServerLr),
-  z.strictObject({ name: z.literal("fedprox"), mu: z.number().min(0).max(1000).default(aggregatorDefaults.fedprox.mu) }),
-  z.strictObject({ name: z.literal("scaffold"), server_lr: serverLr.default(aggregatorDefaults.scaffold.serverLr) })
+    name: z.literal("fedprox"),
+    mu: z.number().min(0).max(1000).default(aggregatorDefaults.fedprox.mu),
+  }),
+  z
+    .strictObject({ name: z.literal("scaffold"), server_lr: serverLr.default(aggregatorDefaults.scaffold.serverLr) })
     .transform(withServerLr),
   fedOpt("fedadam"),
   fedOpt("fedyogi"),
-  z.strictObject({
-    name: z.literal("fedadagrad"),
-    server_lr: serverLr.default(aggregatorDefaults.fedadagrad.serverLr),
-    beta1: beta.default(aggregatorDefaults.fedadagrad.beta1),
-    tau: tau.default(aggregatorDefaults.fedadagrad.tau),
-  }).transform(withServerLr),
+  z
+    .strictObject({
+      name: z.literal("fedadagrad"),
+      server_lr: serverLr.default(aggregatorDefaults.fedadagrad.serverLr),
+      beta1: beta.default(aggregatorDefaults.fedadagrad.beta1),
+      tau: tau.default(aggregatorDefaults.fedadagrad.tau),
+    })
+    .transform(withServerLr),
   z.strictObject({ name: z.literal("fedmedian") }),
-  z.strictObject({ name: z.literal("trimmed_mean"), beta: z.number().min(0).lt(0.5).default(aggregatorDefaults.trimmed_mean.beta) }),
+  z.strictObject({
+    name: z.literal("trimmed_mean"),
+    beta: z.number().min(0).lt(0.5).default(aggregatorDefaults.trimmed_mean.beta),
+  }),
   z.strictObject({ name: z.literal("krum"), f: count }),
   z.strictObject({ name: z.literal("multikrum"), f: count, m: z.number().int().min(1).optional() }),
 ] as const;
@@ -83,7 +105,9 @@ const union = z.discriminatedUnion("name", variants, {
     if (issue.code !== "invalid_union") return undefined;
     const name = (issue.input as { name?: unknown } | undefined)?.name;
     const known = `one of ${aggregatorNames.join(", ")}`;
-    return name === undefined ? `missing aggregator name (${known})` : `unknown aggregator ${JSON.stringify(name)} (${known})`;
+    return name === undefined
+      ? `missing aggregator name (${known})`
+      : `unknown aggregator ${JSON.stringify(name)} (${known})`;
   },
 });
 // Compile-time check that the schema's output fits AggregatorConfig.

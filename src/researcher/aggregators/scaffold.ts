@@ -22,7 +22,8 @@ export function createScaffold(options: { serverLr: number }): Aggregator {
         throw fail(`${updates.length} updates from a federation of ${totalNodes} nodes`);
       }
       for (const u of updates) {
-        const ok = u.controlDelta?.length === global.length &&
+        const ok =
+          u.controlDelta?.length === global.length &&
           u.controlDelta.every((t, i) => t.length === global[i].length && t.every(Number.isFinite));
         if (!ok) throw fail(`node "${u.nodeId}" sent no control variate change shaped like the model`);
       }

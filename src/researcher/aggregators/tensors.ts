@@ -26,7 +26,8 @@ export function checkUpdates(name: string, input: AggregateInput): void {
 /** Sample weights summing to 1; throws when no update carries a sample. */
 export function sampleWeights(name: string, round: number, updates: Update[]): number[] {
   const total = updates.reduce((sum, u) => sum + u.samples, 0);
-  if (!(total > 0)) throw new RuntimeFailure(`Cannot aggregate round ${round} with ${name}: the updates carry no samples`);
+  if (!(total > 0))
+    throw new RuntimeFailure(`Cannot aggregate round ${round} with ${name}: the updates carry no samples`);
   return updates.map((u) => u.samples / total);
 }
 
@@ -45,7 +46,10 @@ export function weightedSum(arrays: Float32Array[][], weights: number[]): Float6
 
 /** The pseudo-gradient Δ = Σ wᵢ xᵢ − x of FedOpt, FedAvgM and SCAFFOLD (points towards the nodes). */
 export function pseudoGradient(global: Float32Array[], updates: Update[], weights: number[]): Float64Array[] {
-  const mean = weightedSum(updates.map((u) => u.params), weights);
+  const mean = weightedSum(
+    updates.map((u) => u.params),
+    weights,
+  );
   mean.forEach((tensor, t) => {
     for (let k = 0; k < tensor.length; k++) tensor[k] -= global[t][k];
   });
@@ -61,7 +65,9 @@ export function toFloat32(tensors: ArrayLike<number>[]): Float32Array[] {
 export function readTensors(name: string, state: AggregatorState, key: string, global: Float32Array[]): Float64Array[] {
   const stored = state[key];
   if (stored === undefined) return global.map((t) => new Float64Array(t.length));
-  const ok = Array.isArray(stored) && stored.length === global.length &&
+  const ok =
+    Array.isArray(stored) &&
+    stored.length === global.length &&
     stored.every((t, i) => Array.isArray(t) && t.length === global[i].length);
   if (!ok) throw new RuntimeFailure(`Cannot aggregate with ${name}: its saved state "${key}" does not match the model`);
   return (stored as number[][]).map((t) => Float64Array.from(t));

@@ -1,7 +1,7 @@
 import { InputError } from "../../common/errors.js";
 import type { DatasetInfo } from "../../wire/index.js";
 import { createHub } from "../server/hub.js";
-import { startServer, type ResearcherTls } from "../server/server.js";
+import { type ResearcherTls, startServer } from "../server/server.js";
 
 export interface NodeDatasets {
   node: string;
@@ -25,7 +25,8 @@ export async function listDatasets(options: {
   signal?: AbortSignal;
   log?: (line: string) => void;
 }): Promise<NodeDatasets[]> {
-  if (!(options.waitSeconds > 0)) throw new InputError(`Invalid --wait "${options.waitSeconds}": give a number of seconds above 0`);
+  if (!(options.waitSeconds > 0))
+    throw new InputError(`Invalid --wait "${options.waitSeconds}": give a number of seconds above 0`);
   const hub = createHub({ pollWindowMs: 5000 });
   const server = await startServer({ listen: options.listen, hub, tls: options.tls, log: options.log });
   options.log?.(`Listening on ${server.url}; collecting datasets for ${options.waitSeconds} s`);
@@ -35,14 +36,17 @@ export async function listDatasets(options: {
   const ask = (nodeId: string, name: string) => {
     if (results.has(nodeId)) return;
     const body = options.tags.length ? { kind: "search" as const, tags: options.tags } : { kind: "list" as const };
-    results.set(nodeId, hub.send(nodeId, body, { timeoutMs: options.waitSeconds * 1000 + 5000 }).then(
-      (reply) => {
-        if (reply.kind !== "datasets") return undefined;
-        if (++answered >= (options.nodes ?? Infinity)) enough();
-        return { node: nodeId, name, datasets: reply.datasets };
-      },
-      () => undefined,
-    ));
+    results.set(
+      nodeId,
+      hub.send(nodeId, body, { timeoutMs: options.waitSeconds * 1000 + 5000 }).then(
+        (reply) => {
+          if (reply.kind !== "datasets") return undefined;
+          if (++answered >= (options.nodes ?? Infinity)) enough();
+          return { node: nodeId, name, datasets: reply.datasets };
+        },
+        () => undefined,
+      ),
+    );
   };
   hub.on("node", ({ state, node }) => state === "connected" && ask(node.nodeId, node.name));
   try {

@@ -6,8 +6,12 @@ import { classificationMetrics, regressionMetrics, type TaskKind } from "../../m
 /** TensorFlow.js and the data readers, loaded when a command runs (keeps --help fast). */
 async function ml() {
   const [backend, csv, batches, evaluate, exported, metrics] = await Promise.all([
-    import("../../ml/backend.js"), import("../../ml/data/csv.js"), import("../../ml/batches.js"),
-    import("../../ml/evaluate.js"), import("../../ml/export.js"), import("../../ml/metrics.js"),
+    import("../../ml/backend.js"),
+    import("../../ml/data/csv.js"),
+    import("../../ml/batches.js"),
+    import("../../ml/evaluate.js"),
+    import("../../ml/export.js"),
+    import("../../ml/metrics.js"),
   ]);
   await backend.selectBackend();
   return { ...csv, ...batches, ...evaluate, ...exported, ...metrics };
@@ -30,11 +34,18 @@ export function modelCommands(io: CliIo, globals: () => { json?: true }): Comman
       try {
         const kind = taskKind(exported.plan);
         const result = await evaluateModel(exported.model, createRowSource(data, exported.normalization), {
-          plan: exported.plan, metrics: [...defaultMetricsFor(kind), "loss"], indices: allRows(data.rows),
+          plan: exported.plan,
+          metrics: [...defaultMetricsFor(kind), "loss"],
+          indices: allRows(data.rows),
         });
         const out = { samples: result.samples, metrics: result.values };
         if (options.json || globals().json) io.stdout(`${JSON.stringify(out)}\n`);
-        else io.stderr(`${result.samples} samples  ${Object.entries(result.values).map(([k, v]) => `${k} ${v.toFixed(4)}`).join("  ")}\n`);
+        else
+          io.stderr(
+            `${result.samples} samples  ${Object.entries(result.values)
+              .map(([k, v]) => `${k} ${v.toFixed(4)}`)
+              .join("  ")}\n`,
+          );
       } finally {
         exported.model.dispose();
       }
@@ -51,7 +62,9 @@ export function modelCommands(io: CliIo, globals: () => { json?: true }): Comman
       const data = await loadCsv(options.data, { features: exported.features });
       try {
         const p = await predictWithModel(exported.model, data, exported.normalization);
-        const rows = Array.from({ length: p.rows }, (_, r) => Array.from(p.values.subarray(r * p.outputs, (r + 1) * p.outputs)));
+        const rows = Array.from({ length: p.rows }, (_, r) =>
+          Array.from(p.values.subarray(r * p.outputs, (r + 1) * p.outputs)),
+        );
         const predictions = p.outputs === 1 ? rows.map((r) => r[0]) : rows;
         if (options.json || globals().json) io.stdout(`${JSON.stringify({ outputs: p.outputs, predictions })}\n`);
         else io.stdout(`${predictions.map((r) => (Array.isArray(r) ? r.join(",") : String(r))).join("\n")}\n`);

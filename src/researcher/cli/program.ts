@@ -1,10 +1,10 @@
 import { Command } from "@commander-js/extra-typings";
-import { inheritSettings, processIo, runProgram, withStopSignal, type CliIo } from "../../common/cli.js";
+import { type CliIo, inheritSettings, processIo, runProgram, withStopSignal } from "../../common/cli.js";
 import { errorMessage, InputError, Interrupted } from "../../common/errors.js";
 import { printVersion, versionOption } from "../../common/version-option.js";
 import { versionText } from "../../ml/backend-probe.js";
-import { createProgressPrinter } from "./progress-printer.js";
 import { modelCommands } from "./model-commands.js";
+import { createProgressPrinter } from "./progress-printer.js";
 import { tlsFromFlags, trustCommands } from "./trust-commands.js";
 
 // Commands load their heavy modules (TensorFlow.js, the server) on use, so --help stays fast.
@@ -13,7 +13,8 @@ import { tlsFromFlags, trustCommands } from "./trust-commands.js";
 export function createResearcherCli(io: CliIo = processIo): Command<any, any, any> {
   const program = new Command("fbm-researcher")
     .description("The fbm researcher: serves nodes, runs federated experiments, evaluates exported models")
-    .addOption(versionOption()).on("option:version", printVersion(io, versionText))
+    .addOption(versionOption())
+    .on("option:version", printVersion(io, versionText))
     .option("--json", "machine output on stdout (JSON Lines for runs)")
     .option("--debug", "print stack traces with errors")
     .exitOverride()
@@ -26,7 +27,10 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
     .option("--trace <file>", "append every message received from nodes to FILE (JSON lines, parameters as shapes)")
     .option("--cert <file>", "serve HTTPS with this certificate (fbm-researcher cert generate); nodes need mutual TLS")
     .option("--key <file>", "private key of --cert")
-    .option("--allow-list <file>", "node certificates accepted with --cert (default: fbm-researcher/allowed-nodes.json)")
+    .option(
+      "--allow-list <file>",
+      "node certificates accepted with --cert (default: fbm-researcher/allowed-nodes.json)",
+    )
     .action(async (file, options) => {
       if (!file) {
         program.help({ error: true });
@@ -44,8 +48,13 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
       await selectBackend({ log: json ? undefined : (line) => io.stderr(`${line}\n`) });
       await withStopSignal(io.signal, async (signal) => {
         const experiment = createExperiment(config, {
-          listen: options.listen, outDir: options.out, resume: options.resume === true, signal, traceFile: options.trace,
-          tls, log: (line) => io.stderr(`${line}\n`),
+          listen: options.listen,
+          outDir: options.out,
+          resume: options.resume === true,
+          signal,
+          traceFile: options.trace,
+          tls,
+          log: (line) => io.stderr(`${line}\n`),
         });
         try {
           for await (const event of experiment.run()) {
@@ -54,7 +63,8 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
             } else print(event);
           }
         } catch (error) {
-          if (signal.aborted) throw new Interrupted("Interrupted: the run folder keeps the last complete round (continue with --resume)");
+          if (signal.aborted)
+            throw new Interrupted("Interrupted: the run folder keeps the last complete round (continue with --resume)");
           if (json) io.stdout(`${JSON.stringify({ event: "error", message: errorMessage(error) })}\n`);
           throw error;
         }
@@ -71,18 +81,38 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
     .option("--json", "print one JSON array (per node: id, name, datasets) on stdout")
     .option("--cert <file>", "serve HTTPS with this certificate; nodes need mutual TLS")
     .option("--key <file>", "private key of --cert")
-    .option("--allow-list <file>", "node certificates accepted with --cert (default: fbm-researcher/allowed-nodes.json)")
+    .option(
+      "--allow-list <file>",
+      "node certificates accepted with --cert (default: fbm-researcher/allowed-nodes.json)",
+    )
     .action(async (options) => {
       const tls = tlsFromFlags(options);
-      const tags = options.tags ? options.tags.split(",").map((t) => t.trim()).filter(Boolean) : [];
+      const tags = options.tags
+        ? options.tags
+            .split(",")
+            .map((t) => t.trim())
+            .filter(Boolean)
+        : [];
       const { listDatasets } = await import("./list-datasets.js");
       const result = await withStopSignal(io.signal, (signal) =>
-        listDatasets({ tags, listen: options.listen, waitSeconds: Number(options.wait), nodes: options.nodes === undefined ? undefined : positiveInt(options.nodes, "--nodes"), tls, signal, log: (l) => io.stderr(`${l}\n`) }));
+        listDatasets({
+          tags,
+          listen: options.listen,
+          waitSeconds: Number(options.wait),
+          nodes: options.nodes === undefined ? undefined : positiveInt(options.nodes, "--nodes"),
+          tls,
+          signal,
+          log: (l) => io.stderr(`${l}\n`),
+        }),
+      );
       if (options.json || program.opts().json) io.stdout(`${JSON.stringify(result)}\n`);
       else {
         for (const node of result) {
           io.stderr(`${node.name} (${node.node}): ${node.datasets.length} dataset(s)\n`);
-          for (const d of node.datasets) io.stderr(`  ${d.id}  ${d.name}  ${d.type}  [${d.tags.join(", ")}]  ${d.sampleCount} samples  shape [${d.shape.join(", ")}]\n`);
+          for (const d of node.datasets)
+            io.stderr(
+              `  ${d.id}  ${d.name}  ${d.type}  [${d.tags.join(", ")}]  ${d.sampleCount} samples  shape [${d.shape.join(", ")}]\n`,
+            );
         }
       }
     });

@@ -38,7 +38,12 @@ function describe(e: Exclude<ExperimentEvent, { event: "progress" }>): string {
       return `Normalization: ${e.method} over ${e.columns.length} column(s), statistics from all nodes`;
     case "round": {
       const metrics = Object.entries(e.metrics)
-        .map(([when, values]) => `${when}: ${Object.entries(values ?? {}).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(" ")}`)
+        .map(
+          ([when, values]) =>
+            `${when}: ${Object.entries(values ?? {})
+              .map(([k, v]) => `${k} ${v.toFixed(3)}`)
+              .join(" ")}`,
+        )
         .join("  ");
       const failed = e.failed.length ? `  (${e.failed.length} failed)` : "";
       return `round ${String(e.round).padStart(String(e.rounds).length)}/${e.rounds}  nodes ${e.nodes.length}${failed}  loss ${e.loss.toFixed(4)}  ${metrics}  ${e.seconds.toFixed(1)} s`;
@@ -46,7 +51,9 @@ function describe(e: Exclude<ExperimentEvent, { event: "progress" }>): string {
     case "error":
       return `${e.round ? `round ${e.round}: ` : ""}${e.message}`;
     case "done": {
-      const metrics = Object.entries(e.metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join("  ");
+      const metrics = Object.entries(e.metrics)
+        .map(([k, v]) => `${k} ${v.toFixed(4)}`)
+        .join("  ");
       return `Done after ${e.rounds} round(s). Final model: ${e.model}${metrics ? `\nFinal validation: ${metrics}` : ""}`;
     }
   }

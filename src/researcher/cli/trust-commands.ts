@@ -16,10 +16,14 @@ export const DEFAULT_TRUST_DIR = "fbm-researcher";
 /** `--cert/--key/--allow-list` as given to a serving command: TLS files, or undefined for cleartext. */
 export function tlsFromFlags(flags: { cert?: string; key?: string; allowList?: string }): ResearcherTls | undefined {
   if (!flags.cert && !flags.key) {
-    if (flags.allowList) throw new InputError("--allow-list needs --cert and --key: the allow-list applies to TLS connections only");
+    if (flags.allowList)
+      throw new InputError("--allow-list needs --cert and --key: the allow-list applies to TLS connections only");
     return undefined;
   }
-  if (!flags.cert || !flags.key) throw new InputError(`--${flags.cert ? "key" : "cert"} is missing: TLS needs both --cert and --key (fbm-researcher cert generate makes them)`);
+  if (!flags.cert || !flags.key)
+    throw new InputError(
+      `--${flags.cert ? "key" : "cert"} is missing: TLS needs both --cert and --key (fbm-researcher cert generate makes them)`,
+    );
   return { cert: flags.cert, key: flags.key, allowList: flags.allowList ?? DEFAULT_ALLOW_LIST };
 }
 
@@ -33,32 +37,50 @@ export function trustCommands(io: CliIo, globals: () => { json?: true }): Comman
   const cert = new Command("cert").description("the researcher's TLS certificate");
   cert
     .command("generate")
-    .description("make a self-signed key pair: researcher.crt and researcher.key (mode 0600); prints the fingerprint nodes pin")
+    .description(
+      "make a self-signed key pair: researcher.crt and researcher.key (mode 0600); prints the fingerprint nodes pin",
+    )
     .option("--out <dir>", "folder to write them to", DEFAULT_TRUST_DIR)
-    .option("--host <names>", "host names and IP addresses nodes use to reach this researcher, comma-separated", `localhost,127.0.0.1,::1,${hostname()}`)
+    .option(
+      "--host <names>",
+      "host names and IP addresses nodes use to reach this researcher, comma-separated",
+      `localhost,127.0.0.1,::1,${hostname()}`,
+    )
     .option("--days <n>", "validity in days", "3650")
     .option("--force", "replace an existing pair (every node must then pin the new fingerprint)")
     .option("--json", "print the fingerprint and paths as JSON on stdout")
     .action(async (options) => {
       const days = Number(options.days);
-      if (!Number.isInteger(days) || days < 1) throw new InputError(`Invalid --days "${options.days}": give a whole number of days`);
-      const hosts = [...new Set(options.host.split(",").map((h) => h.trim()).filter(Boolean))];
+      if (!Number.isInteger(days) || days < 1)
+        throw new InputError(`Invalid --days "${options.days}": give a whole number of days`);
+      const hosts = [
+        ...new Set(
+          options.host
+            .split(",")
+            .map((h) => h.trim())
+            .filter(Boolean),
+        ),
+      ];
       const { generateKeyPair } = await import("../../common/certificates.js");
       const { writeKeyPair } = await import("../../common/key-files.js");
       const pair = await generateKeyPair({ commonName: "fbm researcher", hosts, days });
       const paths = await writeKeyPair(options.out, "researcher", pair, { force: options.force === true });
-      result(options, { fingerprint: pair.fingerprint, cert: paths.cert, key: paths.key, hosts }, [
-        `Wrote ${paths.cert} and ${paths.key} (keep the key secret)`,
-        `fingerprint: ${pair.fingerprint}`,
-        "Each node pins it with:",
-        `  fbm-node config set researcher_fingerprint ${pair.fingerprint}`,
-      ].join("\n"));
+      result(
+        options,
+        { fingerprint: pair.fingerprint, cert: paths.cert, key: paths.key, hosts },
+        [
+          `Wrote ${paths.cert} and ${paths.key} (keep the key secret)`,
+          `fingerprint: ${pair.fingerprint}`,
+          "Each node pins it with:",
+          `  fbm-node config set researcher_fingerprint ${pair.fingerprint}`,
+        ].join("\n"),
+      );
     });
   cert
     .command("fingerprint")
     .description("print the sha256 fingerprint of a PEM certificate (a node.crt or researcher.crt)")
     .argument("<file>")
-    .option("--json", "print {\"fingerprint\": …} on stdout")
+    .option("--json", 'print {"fingerprint": …} on stdout')
     .action(async (file, options) => {
       const { fingerprintOfPem } = await import("../../common/certificates.js");
       const { readPem } = await import("../../common/key-files.js");
@@ -78,9 +100,16 @@ export function trustCommands(io: CliIo, globals: () => { json?: true }): Comman
     .option("--json", "print the new entry as JSON on stdout")
     .action(async (fingerprint, options) => {
       const { allowNode } = await import("../server/allow-list.js");
-      const { entry, replaced } = await allowNode(options.allowList, { fingerprint, name: options.name, node_id: options.nodeId });
-      result(options, { ...entry, allow_list: options.allowList, replaced },
-        `${replaced ? "Updated" : "Allowed"} ${entry.fingerprint}${entry.name ? ` (${entry.name})` : ""}${entry.node_id ? ` as ${entry.node_id}` : ""} in ${options.allowList}`);
+      const { entry, replaced } = await allowNode(options.allowList, {
+        fingerprint,
+        name: options.name,
+        node_id: options.nodeId,
+      });
+      result(
+        options,
+        { ...entry, allow_list: options.allowList, replaced },
+        `${replaced ? "Updated" : "Allowed"} ${entry.fingerprint}${entry.name ? ` (${entry.name})` : ""}${entry.node_id ? ` as ${entry.node_id}` : ""} in ${options.allowList}`,
+      );
     });
   node
     .command("list")

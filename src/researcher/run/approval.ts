@@ -2,8 +2,8 @@ import { setTimeout as delay } from "node:timers/promises";
 import { RuntimeFailure } from "../../common/errors.js";
 import type { NamedTensor, TrainingArgs } from "../../ml/types.js";
 import type { ReplyErrorCode } from "../../wire/index.js";
-import type { NodeFailure } from "./events.js";
 import type { Hub } from "../server/hub.js";
+import type { NodeFailure } from "./events.js";
 import type { Participant } from "./roster.js";
 import { runTrainRound } from "./train-round.js";
 
@@ -58,11 +58,20 @@ export async function awaitPlanApproval(input: ApprovalInput): Promise<void> {
   let asking = input.participants;
   for (;;) {
     const { failures } = await runTrainRound({
-      hub: input.hub, experiment: input.experiment, participants: asking, round: 0, planId: input.planId, planJson: input.planJson,
+      hub: input.hub,
+      experiment: input.experiment,
+      participants: asking,
+      round: 0,
+      planId: input.planId,
+      planJson: input.planJson,
       args: { ...input.args, epochs: 0, updates: 0, testOnGlobal: false, testOnLocal: false, fedproxMu: 0 },
-      global: input.global, timeoutMs: input.timeoutMs, signal: input.signal,
+      global: input.global,
+      timeoutMs: input.timeoutMs,
+      signal: input.signal,
     });
-    const refusals = failures.filter((f) => decide(f) !== "round 1").map((f) => ({ ...f, message: printable(f.message) }));
+    const refusals = failures
+      .filter((f) => decide(f) !== "round 1")
+      .map((f) => ({ ...f, message: printable(f.message) }));
     for (const f of refusals) {
       if (reported.has(`${f.node} ${f.code}`)) continue;
       reported.add(`${f.node} ${f.code}`);
@@ -72,9 +81,10 @@ export async function awaitPlanApproval(input: ApprovalInput): Promise<void> {
     if (refusals.length === 0) return;
     if (pending.length < refusals.length) throw refusedBy(input.planId, refusals, "");
     if (Date.now() + retryMs > deadline) {
-      const waited = input.waitMs > 0
-        ? ` (waited ${Math.round(input.waitMs / 1000)} s for approval: nodes.wait)`
-        : " (set nodes.wait to wait for approval)";
+      const waited =
+        input.waitMs > 0
+          ? ` (waited ${Math.round(input.waitMs / 1000)} s for approval: nodes.wait)`
+          : " (set nodes.wait to wait for approval)";
       throw refusedBy(input.planId, pending, waited);
     }
     await delay(retryMs, undefined, { signal: input.signal });
@@ -84,7 +94,9 @@ export async function awaitPlanApproval(input: ApprovalInput): Promise<void> {
 
 function refusedBy(planId: string, refusals: NodeFailure[], suffix: string): RuntimeFailure {
   const nodes = refusals.map((f) => `${f.name} (${f.node}): ${f.message}`).join("; ");
-  return new RuntimeFailure(`Cannot train plan ${planId.slice(0, 12)}: ${refusals.length} node(s) refused it: ${nodes}${suffix}`);
+  return new RuntimeFailure(
+    `Cannot train plan ${planId.slice(0, 12)}: ${refusals.length} node(s) refused it: ${nodes}${suffix}`,
+  );
 }
 
 /** A peer's text on one line, bounded: it ends up in the researcher's terminal. */

@@ -19,23 +19,45 @@ interface Breakpoint {
 }
 
 /** The run folder's breakpoint, if any; throws RuntimeFailure when it was saved for another plan. */
-export async function readBreakpoint(folder: RunFolder, planId: string): Promise<{ inputs: RunInputs; training: TrainingState } | undefined> {
+export async function readBreakpoint(
+  folder: RunFolder,
+  planId: string,
+): Promise<{ inputs: RunInputs; training: TrainingState } | undefined> {
   const saved = await folder.readState<Breakpoint>();
   if (!saved) return undefined;
   if (saved.planId !== planId) {
-    throw new RuntimeFailure(`Cannot resume ${folder.dir}: it was trained with another plan (${saved.planId.slice(0, 12)}), this experiment's plan is ${planId.slice(0, 12)}`);
+    throw new RuntimeFailure(
+      `Cannot resume ${folder.dir}: it was trained with another plan (${saved.planId.slice(0, 12)}), this experiment's plan is ${planId.slice(0, 12)}`,
+    );
   }
   return {
     inputs: { sampleShape: saved.sampleShape, features: saved.features, normalization: saved.normalization },
-    training: { round: saved.round, global: decodeParams(saved.params), aggregatorState: saved.aggregatorState, history: saved.history },
+    training: {
+      round: saved.round,
+      global: decodeParams(saved.params),
+      aggregatorState: saved.aggregatorState,
+      history: saved.history,
+    },
   };
 }
 
 /** Saves history.jsonl and state.json after a complete round. */
-export async function writeBreakpoint(folder: RunFolder, planId: string, inputs: RunInputs, training: TrainingState): Promise<void> {
+export async function writeBreakpoint(
+  folder: RunFolder,
+  planId: string,
+  inputs: RunInputs,
+  training: TrainingState,
+): Promise<void> {
   await folder.writeHistory(training.history);
   await folder.writeState({
-    version: 1, planId, round: training.round, params: encodeParams(training.global), aggregatorState: training.aggregatorState,
-    normalization: inputs.normalization, sampleShape: inputs.sampleShape, features: inputs.features, history: training.history,
+    version: 1,
+    planId,
+    round: training.round,
+    params: encodeParams(training.global),
+    aggregatorState: training.aggregatorState,
+    normalization: inputs.normalization,
+    sampleShape: inputs.sampleShape,
+    features: inputs.features,
+    history: training.history,
   } satisfies Breakpoint);
 }

@@ -3,10 +3,10 @@ import { parseDocument } from "yaml";
 import { z } from "zod";
 import { errorMessage, InputError } from "../../common/errors.js";
 import { formatIssue } from "../../common/validation.js";
-import { isClassification, planSchema, type Plan } from "../../ml/plan.js";
-import type { TrainingArgs } from "../../ml/types.js";
 import { classificationMetrics, regressionMetrics } from "../../ml/metrics.js";
-import { aggregatorSchema, minimumUpdates, type AggregatorConfig } from "../aggregators/options.js";
+import { isClassification, type Plan, planSchema } from "../../ml/plan.js";
+import type { TrainingArgs } from "../../ml/types.js";
+import { type AggregatorConfig, aggregatorSchema, minimumUpdates } from "../aggregators/options.js";
 import { durationSchema } from "./duration.js";
 
 /** experiment.yaml (README.md, section experiment.yaml): read, validated strictly, defaults filled, keys in camelCase. */
@@ -37,61 +37,90 @@ export interface Experiment {
 
 const count = (min: number) => z.number().int().min(min);
 
-const nodesSchema = z.strictObject({
-  min: count(1).default(1),
-  wait: durationSchema.default(60_000),
-  sample: z.number().gt(0).max(1).default(1),
-  round_timeout: durationSchema.pipe(z.number().gt(0, "must be longer than 0")).default(600_000),
-  on_failure: z.enum(["stop", "continue"]).default("stop"),
-}).transform((n) => ({ min: n.min, waitMs: n.wait, sample: n.sample, roundTimeoutMs: n.round_timeout, onFailure: n.on_failure }));
+const nodesSchema = z
+  .strictObject({
+    min: count(1).default(1),
+    wait: durationSchema.default(60_000),
+    sample: z.number().gt(0).max(1).default(1),
+    round_timeout: durationSchema.pipe(z.number().gt(0, "must be longer than 0")).default(600_000),
+    on_failure: z.enum(["stop", "continue"]).default("stop"),
+  })
+  .transform((n) => ({
+    min: n.min,
+    waitMs: n.wait,
+    sample: n.sample,
+    roundTimeoutMs: n.round_timeout,
+    onFailure: n.on_failure,
+  }));
 
-const trainingSchema = z.strictObject({
-  epochs: count(1).optional(),
-  updates: count(1).optional(),
-  batch_size: count(1).default(32),
-  test_ratio: z.number().min(0).lt(1).default(0.2),
-  test_on: z.array(z.enum(["global", "local"])).default(["global", "local"]),
-  metrics: z.array(z.enum([...classificationMetrics, ...regressionMetrics])).default([]),
-  seed: count(0).default(0),
-}).superRefine((t, ctx) => {
-  if (t.epochs !== undefined && t.updates !== undefined) {
-    ctx.addIssue({ code: "custom", path: ["updates"], message: "give either epochs or updates, not both" });
-  }
-}).transform((t) => ({
-  epochs: t.epochs ?? 1,
-  updates: t.updates ?? 0,
-  batchSize: t.batch_size,
-  testRatio: t.test_ratio,
-  testOnGlobal: t.test_on.includes("global"),
-  testOnLocal: t.test_on.includes("local"),
-  metrics: t.metrics,
-  seed: t.seed,
-}));
+const trainingSchema = z
+  .strictObject({
+    epochs: count(1).optional(),
+    updates: count(1).optional(),
+    batch_size: count(1).default(32),
+    test_ratio: z.number().min(0).lt(1).default(0.2),
+    test_on: z.array(z.enum(["global", "local"])).default(["global", "local"]),
+    metrics: z.array(z.enum([...classificationMetrics, ...regressionMetrics])).default([]),
+    seed: count(0).default(0),
+  })
+  .superRefine((t, ctx) => {
+    if (t.epochs !== undefined && t.updates !== undefined) {
+      ctx.addIssue({ code: "custom", path: ["updates"], message: "give either epochs or updates, not both" });
+    }
+  })
+  .transform((t) => ({
+    epochs: t.epochs ?? 1,
+    updates: t.updates ?? 0,
+    batchSize: t.batch_size,
+    testRatio: t.test_ratio,
+    testOnGlobal: t.test_on.includes("global"),
+    testOnLocal: t.test_on.includes("local"),
+    metrics: t.metrics,
+    seed: t.seed,
+  }));
 
-export const experimentSchema = z.strictObject({
-  name: z.string().regex(/^[A-Za-z0-9._-]+$/, 'use only letters, digits, ".", "_" and "-" (it names the run folder)')
-    .refine((name) => name !== "." && name !== "..", "must name a folder, not . or .."),
-  tags: z.array(z.string().min(1)).min(1),
-  rounds: count(1),
-  nodes: nodesSchema.default({ min: 1, waitMs: 60_000, sample: 1, roundTimeoutMs: 600_000, onFailure: "stop" }),
-  plan: planSchema,
-  training: trainingSchema.default({
-    epochs: 1, updates: 0, batchSize: 32, testRatio: 0.2, testOnGlobal: true, testOnLocal: true, metrics: [], seed: 0,
-  }),
-  aggregator: aggregatorSchema.default({ name: "fedavg" }),
-}).superRefine((e, ctx) => {
-  const classify = isClassification(e.plan as Plan);
-  e.training.metrics.forEach((metric, i) => {
-    if ((classificationMetrics as readonly string[]).includes(metric) === classify) return;
-    const kind = classify ? "regression" : "classification";
-    ctx.addIssue({ code: "custom", path: ["training", "metrics", i], message: `"${metric}" is a ${kind} metric but plan.loss is ${e.plan.loss}` });
+export const experimentSchema = z
+  .strictObject({
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]+$/, 'use only letters, digits, ".", "_" and "-" (it names the run folder)')
+      .refine((name) => name !== "." && name !== "..", "must name a folder, not . or .."),
+    tags: z.array(z.string().min(1)).min(1),
+    rounds: count(1),
+    nodes: nodesSchema.default({ min: 1, waitMs: 60_000, sample: 1, roundTimeoutMs: 600_000, onFailure: "stop" }),
+    plan: planSchema,
+    training: trainingSchema.default({
+      epochs: 1,
+      updates: 0,
+      batchSize: 32,
+      testRatio: 0.2,
+      testOnGlobal: true,
+      testOnLocal: true,
+      metrics: [],
+      seed: 0,
+    }),
+    aggregator: aggregatorSchema.default({ name: "fedavg" }),
+  })
+  .superRefine((e, ctx) => {
+    const classify = isClassification(e.plan as Plan);
+    e.training.metrics.forEach((metric, i) => {
+      if ((classificationMetrics as readonly string[]).includes(metric) === classify) return;
+      const kind = classify ? "regression" : "classification";
+      ctx.addIssue({
+        code: "custom",
+        path: ["training", "metrics", i],
+        message: `"${metric}" is a ${kind} metric but plan.loss is ${e.plan.loss}`,
+      });
+    });
+    const needed = minimumUpdates(e.aggregator);
+    if (needed > e.nodes.min) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["nodes", "min"],
+        message: `${e.aggregator.name} with these options needs at least ${needed} nodes a round, got ${e.nodes.min}`,
+      });
+    }
   });
-  const needed = minimumUpdates(e.aggregator);
-  if (needed > e.nodes.min) {
-    ctx.addIssue({ code: "custom", path: ["nodes", "min"],
-      message: `${e.aggregator.name} with these options needs at least ${needed} nodes a round, got ${e.nodes.min}` });
-  }
-});
 
 /** Parses the text of an experiment file; throws InputError naming the file and the bad key's path. */
 export function parseExperiment(text: string, fileName: string): Experiment {
@@ -101,7 +130,8 @@ export function parseExperiment(text: string, fileName: string): Experiment {
     throw new InputError(`Cannot read experiment "${fileName}": ${first}`);
   }
   const value: unknown = doc.toJS();
-  if (value === null || value === undefined) throw new InputError(`Cannot read experiment "${fileName}": the file is empty`);
+  if (value === null || value === undefined)
+    throw new InputError(`Cannot read experiment "${fileName}": the file is empty`);
   const result = experimentSchema.safeParse(value);
   if (result.success) return result.data as Experiment;
   // An unknown key is usually a misspelt one: name it rather than the missing key it stands for.

@@ -28,7 +28,16 @@ export type ExperimentEvent =
   | { event: "node"; state: "connected" | "lost"; node: string; name: string }
   | { event: "datasets"; nodes: { node: string; name: string; dataset: string; samples: number }[] }
   | { event: "normalization"; method: string; columns: string[] }
-  | { event: "progress"; round: number; node: string; name: string; epoch: number; step: number; total_steps: number; loss: number }
+  | {
+      event: "progress";
+      round: number;
+      node: string;
+      name: string;
+      epoch: number;
+      step: number;
+      total_steps: number;
+      loss: number;
+    }
   | {
       event: "round";
       round: number;

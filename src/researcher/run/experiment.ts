@@ -6,7 +6,7 @@ import type { NamedTensor } from "../../ml/types.js";
 import type { FeedbackEnvelope } from "../../wire/index.js";
 import { createAggregator } from "../aggregators/index.js";
 import { createHub, type Hub, type HubEvents } from "../server/hub.js";
-import { startServer, type ResearcherTls } from "../server/server.js";
+import { type ResearcherTls, startServer } from "../server/server.js";
 import { createTrace } from "../server/trace.js";
 import { awaitPlanApproval } from "./approval.js";
 import { readBreakpoint, writeBreakpoint } from "./breakpoint.js";
@@ -46,13 +46,20 @@ export function createExperiment(config: Experiment, options: ExperimentOptions 
   return {
     run(): AsyncIterable<ExperimentEvent> {
       const channel = createChannel<ExperimentEvent>();
-      runExperiment(config, options, (e) => channel.push(e)).then(() => channel.close(), (error) => channel.fail(error));
+      runExperiment(config, options, (e) => channel.push(e)).then(
+        () => channel.close(),
+        (error) => channel.fail(error),
+      );
       return channel;
     },
   };
 }
 
-async function runExperiment(config: Experiment, options: ExperimentOptions, emit: (e: ExperimentEvent) => void): Promise<void> {
+async function runExperiment(
+  config: Experiment,
+  options: ExperimentOptions,
+  emit: (e: ExperimentEvent) => void,
+): Promise<void> {
   const { run, close } = await startRun(config, options, emit);
   try {
     const aggregator = createAggregator(config.aggregator);
@@ -82,22 +89,44 @@ async function startRun(config: Experiment, options: ExperimentOptions, emit: (e
   const log = options.log ?? (() => {});
   const folder = await openRunFolder(options.outDir ?? "runs", config.name, { resume: options.resume ?? false });
   const hub = options.hub ?? createHub();
-  const server = options.hub ? undefined : await startServer({
-    listen: options.listen ?? "127.0.0.1:50051", hub, log, tls: options.tls,
-    onReceived: options.traceFile ? createTrace(options.traceFile) : undefined,
-  });
-  const onNode = ({ state, node }: HubEvents["node"][0]) => emit({ event: "node", state, node: node.nodeId, name: node.name });
+  const server = options.hub
+    ? undefined
+    : await startServer({
+        listen: options.listen ?? "127.0.0.1:50051",
+        hub,
+        log,
+        tls: options.tls,
+        onReceived: options.traceFile ? createTrace(options.traceFile) : undefined,
+      });
+  const onNode = ({ state, node }: HubEvents["node"][0]) =>
+    emit({ event: "node", state, node: node.nodeId, name: node.name });
   hub.on("node", onNode);
   const roster = createRoster(hub, { tags: config.tags, experiment: config.name, log });
   const run: RunContext = {
-    config, hub, roster, folder, emit, log, signal: options.signal, round: 0,
+    config,
+    hub,
+    roster,
+    folder,
+    emit,
+    log,
+    signal: options.signal,
+    round: 0,
     plan: { id: planId(config.plan), json: planJson(config.plan) },
   };
   const onFeedback = (f: FeedbackEnvelope) => {
     if (f.body.kind !== "progress") return;
     const b = f.body;
     const name = hub.nodes().find((n) => n.nodeId === f.nodeId)?.name ?? f.nodeId;
-    emit({ event: "progress", round: run.round, node: f.nodeId, name, epoch: b.epoch, step: b.step, total_steps: b.totalSteps, loss: b.loss });
+    emit({
+      event: "progress",
+      round: run.round,
+      node: f.nodeId,
+      name,
+      epoch: b.epoch,
+      step: b.step,
+      total_steps: b.totalSteps,
+      loss: b.loss,
+    });
   };
   hub.on("feedback", onFeedback);
   if (server) emit({ event: "listening", url: server.url });
@@ -122,7 +151,10 @@ async function resumePoint(run: RunContext, resume: boolean) {
 async function waitForNodes(run: RunContext): Promise<Participant[]> {
   const { min, waitMs } = run.config.nodes;
   const nodes = await run.roster.waitFor(min, { waitMs, signal: run.signal });
-  run.emit({ event: "datasets", nodes: nodes.map((p) => ({ node: p.node, name: p.name, dataset: p.dataset.id, samples: p.dataset.sampleCount })) });
+  run.emit({
+    event: "datasets",
+    nodes: nodes.map((p) => ({ node: p.node, name: p.name, dataset: p.dataset.id, samples: p.dataset.sampleCount })),
+  });
   return nodes;
 }
 
@@ -139,10 +171,18 @@ function firstState(config: Experiment, sampleShape: number[]): TrainingState {
 async function approvePlan(run: RunContext, nodes: Participant[], global: NamedTensor[]): Promise<void> {
   const { config, plan } = run;
   await awaitPlanApproval({
-    hub: run.hub, experiment: config.name, participants: nodes, planId: plan.id, planJson: plan.json, global,
-    args: { ...config.training, fedproxMu: 0 }, waitMs: config.nodes.waitMs, timeoutMs: config.nodes.roundTimeoutMs,
+    hub: run.hub,
+    experiment: config.name,
+    participants: nodes,
+    planId: plan.id,
+    planJson: plan.json,
+    global,
+    args: { ...config.training, fedproxMu: 0 },
+    waitMs: config.nodes.waitMs,
+    timeoutMs: config.nodes.roundTimeoutMs,
     signal: run.signal,
-    onRefusal: (f) => run.emit({ event: "error", node: f.node, code: f.code, plan: plan.id, message: `${f.name}: ${f.message}` }),
+    onRefusal: (f) =>
+      run.emit({ event: "error", node: f.node, code: f.code, plan: plan.id, message: `${f.name}: ${f.message}` }),
   });
 }
 
@@ -154,13 +194,29 @@ async function finish(run: RunContext, inputs: RunInputs, global: NamedTensor[])
   let metrics: Record<string, number> | undefined;
   if (config.training.testRatio > 0 && participants.length > 0) {
     const { updates } = await runTrainRound({
-      hub: run.hub, experiment: config.name, participants, round: config.rounds + 1, planId: run.plan.id, planJson: run.plan.json,
+      hub: run.hub,
+      experiment: config.name,
+      participants,
+      round: config.rounds + 1,
+      planId: run.plan.id,
+      planJson: run.plan.json,
       args: { ...config.training, fedproxMu: 0, epochs: 0, updates: 0, testOnGlobal: true, testOnLocal: false },
-      normalization: inputs.normalization, global, timeoutMs: config.nodes.roundTimeoutMs, signal: run.signal,
+      normalization: inputs.normalization,
+      global,
+      timeoutMs: config.nodes.roundTimeoutMs,
+      signal: run.signal,
     });
-    metrics = weightedMetrics(updates.map((u) => ({ values: u.result.globalMetrics?.values, samples: u.result.globalMetrics?.samples ?? 0 })));
+    metrics = weightedMetrics(
+      updates.map((u) => ({ values: u.result.globalMetrics?.values, samples: u.result.globalMetrics?.samples ?? 0 })),
+    );
   }
   const { folder } = run;
-  await saveModel(folder.modelDir, { plan: config.plan, params: global, sampleShape: inputs.sampleShape, normalization: inputs.normalization, features: inputs.features });
+  await saveModel(folder.modelDir, {
+    plan: config.plan,
+    params: global,
+    sampleShape: inputs.sampleShape,
+    normalization: inputs.normalization,
+    features: inputs.features,
+  });
   run.emit({ event: "done", rounds: config.rounds, metrics: metrics ?? {}, model: folder.modelDir, run: folder.dir });
 }

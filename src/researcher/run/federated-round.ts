@@ -6,14 +6,17 @@ import type { Experiment } from "./config.js";
 import type { ExperimentEvent, NodeFailure } from "./events.js";
 import type { RunContext, RunInputs, TrainingState } from "./run-context.js";
 import { selectNodes, weightedMetrics } from "./selection.js";
-import { runTrainRound, type NodeUpdate } from "./train-round.js";
+import { type NodeUpdate, runTrainRound } from "./train-round.js";
 
 /**
  * One round: pick this round's nodes, send them the global model, fold their updates into the next
  * global model, and return it with the round's event (the caller saves the breakpoint, then emits it).
  */
 export async function federatedRound(
-  run: RunContext, aggregator: Aggregator, inputs: RunInputs, previous: TrainingState,
+  run: RunContext,
+  aggregator: Aggregator,
+  inputs: RunInputs,
+  previous: TrainingState,
 ): Promise<{ training: TrainingState; event: ExperimentEvent }> {
   const { config, roster, signal } = run;
   const round = previous.round + 1;
@@ -23,29 +26,56 @@ export async function federatedRound(
   if (roster.participants().length < config.nodes.min) {
     await roster.waitFor(config.nodes.min, { waitMs: config.nodes.waitMs, signal });
   }
-  const chosen = selectNodes(roster.participants(), { sample: config.nodes.sample, min: config.nodes.min, seed: config.training.seed, round });
-  const nodeArgs = aggregator.nodeArgs({ global: global.map((t) => t.data as Float32Array), state: previous.aggregatorState });
+  const chosen = selectNodes(roster.participants(), {
+    sample: config.nodes.sample,
+    min: config.nodes.min,
+    seed: config.training.seed,
+    round,
+  });
+  const nodeArgs = aggregator.nodeArgs({
+    global: global.map((t) => t.data as Float32Array),
+    state: previous.aggregatorState,
+  });
   const scaffold = nodeArgs.scaffoldControl !== undefined;
   const running = aggregator.foldable && !scaffold ? createRunningMean(global.map((t) => t.data.length)) : undefined;
   const { updates, failures } = await runTrainRound({
-    fold: running && ((u) => running.add(u.result.params.map((p) => p.data as Float32Array), u.result.sampleCount)),
-    hub: run.hub, experiment: config.name, participants: chosen, round, planId: run.plan.id, planJson: run.plan.json,
-    args: { ...config.training, fedproxMu: nodeArgs.fedproxMu ?? 0 }, normalization: inputs.normalization,
-    global: withControl(global, nodeArgs.scaffoldControl), expected: expectedReply(global, scaffold),
-    timeoutMs: config.nodes.roundTimeoutMs, signal,
+    fold:
+      running &&
+      ((u) =>
+        running.add(
+          u.result.params.map((p) => p.data as Float32Array),
+          u.result.sampleCount,
+        )),
+    hub: run.hub,
+    experiment: config.name,
+    participants: chosen,
+    round,
+    planId: run.plan.id,
+    planJson: run.plan.json,
+    args: { ...config.training, fedproxMu: nodeArgs.fedproxMu ?? 0 },
+    normalization: inputs.normalization,
+    global: withControl(global, nodeArgs.scaffoldControl),
+    expected: expectedReply(global, scaffold),
+    timeoutMs: config.nodes.roundTimeoutMs,
+    signal,
   });
-  for (const f of failures) run.emit({ event: "error", round, node: f.node, code: f.code, message: `${f.name}: ${f.message}` });
+  for (const f of failures)
+    run.emit({ event: "error", round, node: f.node, code: f.code, message: `${f.name}: ${f.message}` });
   checkRound(config, round, updates, failures);
   const out = aggregator.aggregate({
     round,
     global: global.map((t) => t.data as Float32Array),
-    updates: running ? [running.result()] : updates.map((u) => {
-      const tensors = u.result.params.map((p) => p.data as Float32Array);
-      return {
-        nodeId: u.participant.node, samples: u.result.sampleCount, params: tensors.slice(0, global.length),
-        ...(scaffold ? { controlDelta: tensors.slice(global.length) } : {}),
-      };
-    }),
+    updates: running
+      ? [running.result()]
+      : updates.map((u) => {
+          const tensors = u.result.params.map((p) => p.data as Float32Array);
+          return {
+            nodeId: u.participant.node,
+            samples: u.result.sampleCount,
+            params: tensors.slice(0, global.length),
+            ...(scaffold ? { controlDelta: tensors.slice(global.length) } : {}),
+          };
+        }),
     state: previous.aggregatorState,
     totalNodes: roster.participants().length,
   });
@@ -69,22 +99,39 @@ function checkRound(config: Experiment, round: number, updates: NodeUpdate[], fa
     throw new RuntimeFailure(`Round ${round} failed on ${failures.length} node(s): ${detail}`);
   }
   if (updates.length < config.nodes.min) {
-    throw new RuntimeFailure(`Round ${round} has ${updates.length} update(s), fewer than nodes.min ${config.nodes.min}: ${detail}`);
+    throw new RuntimeFailure(
+      `Round ${round} has ${updates.length} update(s), fewer than nodes.min ${config.nodes.min}: ${detail}`,
+    );
   }
 }
 
-function roundEvent(config: Experiment, round: number, updates: NodeUpdate[], failures: NodeFailure[], ms: number): ExperimentEvent {
+function roundEvent(
+  config: Experiment,
+  round: number,
+  updates: NodeUpdate[],
+  failures: NodeFailure[],
+  ms: number,
+): ExperimentEvent {
   const samples = updates.reduce((s, u) => s + u.result.sampleCount, 0);
   const loss = updates.reduce((s, u) => s + u.result.trainLoss * u.result.sampleCount, 0) / samples;
-  const global = weightedMetrics(updates.map((u) => ({ values: u.result.globalMetrics?.values, samples: u.result.globalMetrics?.samples ?? 0 })));
-  const local = weightedMetrics(updates.map((u) => ({ values: u.result.localMetrics?.values, samples: u.result.localMetrics?.samples ?? 0 })));
+  const global = weightedMetrics(
+    updates.map((u) => ({ values: u.result.globalMetrics?.values, samples: u.result.globalMetrics?.samples ?? 0 })),
+  );
+  const local = weightedMetrics(
+    updates.map((u) => ({ values: u.result.localMetrics?.values, samples: u.result.localMetrics?.samples ?? 0 })),
+  );
   return {
     event: "round",
     round,
     rounds: config.rounds,
     nodes: updates.map((u) => ({
-      node: u.participant.node, name: u.participant.name, samples: u.result.sampleCount, loss: u.result.trainLoss,
-      seconds: u.result.seconds, global: u.result.globalMetrics?.values, local: u.result.localMetrics?.values,
+      node: u.participant.node,
+      name: u.participant.name,
+      samples: u.result.sampleCount,
+      loss: u.result.trainLoss,
+      seconds: u.result.seconds,
+      global: u.result.globalMetrics?.values,
+      local: u.result.localMetrics?.values,
     })),
     failed: failures,
     loss,

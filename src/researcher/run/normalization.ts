@@ -9,13 +9,20 @@ export async function gatherNormalization(run: RunContext, nodes: Participant[])
   const { config } = run;
   const method = config.plan.data.normalize;
   if (method === "none") return undefined;
-  const perNode: ColumnStats[][] = await Promise.all(nodes.map(async (p) => {
-    const task = { kind: "stats" as const, datasetId: p.dataset.id, planJson: run.plan.json };
-    const reply = await run.hub.send(p.node, task, { timeoutMs: config.nodes.roundTimeoutMs, experiment: config.name });
-    if (reply.kind === "error") throw new RuntimeFailure(`Node ${p.name} could not compute statistics: ${reply.message}`);
-    if (reply.kind !== "stats") throw new RuntimeFailure(`Node ${p.name} answered a stats task with a ${reply.kind} reply`);
-    return reply.columns;
-  }));
+  const perNode: ColumnStats[][] = await Promise.all(
+    nodes.map(async (p) => {
+      const task = { kind: "stats" as const, datasetId: p.dataset.id, planJson: run.plan.json };
+      const reply = await run.hub.send(p.node, task, {
+        timeoutMs: config.nodes.roundTimeoutMs,
+        experiment: config.name,
+      });
+      if (reply.kind === "error")
+        throw new RuntimeFailure(`Node ${p.name} could not compute statistics: ${reply.message}`);
+      if (reply.kind !== "stats")
+        throw new RuntimeFailure(`Node ${p.name} answered a stats task with a ${reply.kind} reply`);
+      return reply.columns;
+    }),
+  );
   const normalization = combineStats(perNode, method);
   run.emit({ event: "normalization", method: normalization.method, columns: normalization.columns });
   return normalization;

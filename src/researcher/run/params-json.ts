@@ -1,7 +1,9 @@
 import type { NamedTensor } from "../../ml/types.js";
 
 /** Tensors as JSON-safe values for breakpoints: the raw little-endian bytes in base64 (bit-exact). */
-export function encodeParams(params: NamedTensor[]): { name: string; shape: number[]; dtype: string; base64: string }[] {
+export function encodeParams(
+  params: NamedTensor[],
+): { name: string; shape: number[]; dtype: string; base64: string }[] {
   return params.map((t) => ({
     name: t.name,
     shape: t.shape,

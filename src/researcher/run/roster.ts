@@ -20,7 +20,10 @@ export interface Roster {
   close(): void;
 }
 
-export function createRoster(hub: Hub, options: { tags: string[]; experiment: string; log?: (line: string) => void }): Roster {
+export function createRoster(
+  hub: Hub,
+  options: { tags: string[]; experiment: string; log?: (line: string) => void },
+): Roster {
   const found = new Map<string, Participant>();
   const searched = new Map<string, "pending" | "none" | "error">();
   let changed = () => {};
@@ -28,11 +31,17 @@ export function createRoster(hub: Hub, options: { tags: string[]; experiment: st
   async function search(node: NodeRecord): Promise<void> {
     searched.set(node.nodeId, "pending");
     try {
-      const reply = await hub.send(node.nodeId, { kind: "search", tags: options.tags }, { timeoutMs: 30_000, experiment: options.experiment });
+      const reply = await hub.send(
+        node.nodeId,
+        { kind: "search", tags: options.tags },
+        { timeoutMs: 30_000, experiment: options.experiment },
+      );
       if (reply.kind === "datasets" && reply.datasets.length > 0) {
         const dataset = [...reply.datasets].sort((a, b) => a.createdAt.localeCompare(b.createdAt))[0];
         if (reply.datasets.length > 1) {
-          options.log?.(`Node ${node.name} holds ${reply.datasets.length} datasets tagged [${options.tags}]; using "${dataset.name}" (${dataset.id})`);
+          options.log?.(
+            `Node ${node.name} holds ${reply.datasets.length} datasets tagged [${options.tags}]; using "${dataset.name}" (${dataset.id})`,
+          );
         }
         found.set(node.nodeId, { node: node.nodeId, name: node.name, dataset });
         searched.set(node.nodeId, "none");

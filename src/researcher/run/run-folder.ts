@@ -19,9 +19,14 @@ export interface RunFolder {
 export async function openRunFolder(outDir: string, name: string, options: { resume: boolean }): Promise<RunFolder> {
   const dir = resolve(outDir, name);
   const statePath = join(dir, "state.json");
-  const exists = await stat(statePath).then(() => true, () => false);
+  const exists = await stat(statePath).then(
+    () => true,
+    () => false,
+  );
   if (exists && !options.resume) {
-    throw new InputError(`Run folder ${dir} already holds a run: pass --resume to continue it, or choose another --out or name`);
+    throw new InputError(
+      `Run folder ${dir} already holds a run: pass --resume to continue it, or choose another --out or name`,
+    );
   }
   // Created on the first write, so a run that fails before round 1 leaves nothing behind.
   const write = async (name: string, content: string) => {

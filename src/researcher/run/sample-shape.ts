@@ -4,12 +4,19 @@ import { planInput } from "../../ml/plan-input.js";
 import type { DatasetInfo } from "../../wire/index.js";
 
 /** Every participant must present the same inputs, or their updates could not be averaged. */
-export function commonInput(plan: Plan, datasets: { name: string; dataset: DatasetInfo }[]): { sampleShape: number[]; features?: string[] } {
+export function commonInput(
+  plan: Plan,
+  datasets: { name: string; dataset: DatasetInfo }[],
+): { sampleShape: number[]; features?: string[] } {
   const first = planInput(plan, datasets[0].dataset);
   const classNames = (d: DatasetInfo) => d.classes.map((c) => c.name).join(", ");
   for (const { name, dataset } of datasets.slice(1)) {
     // Image folders number their classes by sorted folder name: a missing class would shift the labels.
-    if (dataset.type === "images" && datasets[0].dataset.type === "images" && classNames(dataset) !== classNames(datasets[0].dataset)) {
+    if (
+      dataset.type === "images" &&
+      datasets[0].dataset.type === "images" &&
+      classNames(dataset) !== classNames(datasets[0].dataset)
+    ) {
       throw new InputError(
         `Node ${name}'s dataset "${dataset.name}" has classes [${classNames(dataset)}] but ${datasets[0].name}'s has ` +
           `[${classNames(datasets[0].dataset)}]: every node needs the same class folders`,

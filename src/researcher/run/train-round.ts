@@ -1,10 +1,10 @@
+import { errorMessage } from "../../common/errors.js";
 import type { NamedTensor, Normalization, TrainingArgs, TrainResult } from "../../ml/types.js";
 import type { Hub } from "../server/hub.js";
 import { TaskFailure } from "../server/hub-error.js";
+import { tensorsProblem } from "../server/reply-check.js";
 import type { FailureCode, NodeFailure } from "./events.js";
 import type { Participant } from "./roster.js";
-import { tensorsProblem } from "../server/reply-check.js";
-import { errorMessage } from "../../common/errors.js";
 
 /** One node's successful local training. */
 export interface NodeUpdate {
@@ -40,34 +40,45 @@ export interface RoundInput {
 export async function runTrainRound(input: RoundInput): Promise<{ updates: NodeUpdate[]; failures: NodeFailure[] }> {
   const updates: NodeUpdate[] = [];
   const failures: NodeFailure[] = [];
-  await Promise.all(input.participants.map(async (participant) => {
-    const fail = (code: FailureCode, message: string) => failures.push({ node: participant.node, name: participant.name, code, message });
-    try {
-      const reply = await input.hub.send(participant.node, {
-        kind: "train",
-        datasetId: participant.dataset.id,
-        planId: input.planId,
-        planJson: input.planJson,
-        args: input.args,
-        normalization: input.normalization,
-        round: input.round,
-        params: input.global,
-      }, { timeoutMs: input.timeoutMs, signal: input.signal, experiment: input.experiment });
-      if (reply.kind === "error") return fail(reply.code, reply.message);
-      if (reply.kind !== "train") return fail("bad_reply", `Node answered a train task with a ${reply.kind} reply`);
-      const problem = checkUpdate(reply.result, input.expected ?? input.global, participant.dataset.sampleCount || undefined);
-      if (problem) return fail("invalid_update", problem);
-      const update = { participant, result: reply.result };
-      if (input.fold) {
-        input.fold(update);
-        update.result = { ...update.result, params: [] };
+  await Promise.all(
+    input.participants.map(async (participant) => {
+      const fail = (code: FailureCode, message: string) =>
+        failures.push({ node: participant.node, name: participant.name, code, message });
+      try {
+        const reply = await input.hub.send(
+          participant.node,
+          {
+            kind: "train",
+            datasetId: participant.dataset.id,
+            planId: input.planId,
+            planJson: input.planJson,
+            args: input.args,
+            normalization: input.normalization,
+            round: input.round,
+            params: input.global,
+          },
+          { timeoutMs: input.timeoutMs, signal: input.signal, experiment: input.experiment },
+        );
+        if (reply.kind === "error") return fail(reply.code, reply.message);
+        if (reply.kind !== "train") return fail("bad_reply", `Node answered a train task with a ${reply.kind} reply`);
+        const problem = checkUpdate(
+          reply.result,
+          input.expected ?? input.global,
+          participant.dataset.sampleCount || undefined,
+        );
+        if (problem) return fail("invalid_update", problem);
+        const update = { participant, result: reply.result };
+        if (input.fold) {
+          input.fold(update);
+          update.result = { ...update.result, params: [] };
+        }
+        updates.push(update);
+      } catch (error) {
+        if (error instanceof TaskFailure) return fail(error.reason, error.message);
+        fail("internal", errorMessage(error));
       }
-      updates.push(update);
-    } catch (error) {
-      if (error instanceof TaskFailure) return fail(error.reason, error.message);
-      fail("internal", errorMessage(error));
-    }
-  }));
+    }),
+  );
   const order = (a: { node: string } | NodeUpdate, b: { node: string } | NodeUpdate) =>
     ("participant" in a ? a.participant.node : a.node).localeCompare("participant" in b ? b.participant.node : b.node);
   return { updates: updates.sort(order), failures: failures.sort(order) };

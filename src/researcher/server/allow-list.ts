@@ -2,8 +2,8 @@ import { readFileSync, statSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
 import { z } from "zod";
-import { parseFingerprint } from "../../common/certificates.js";
 import { writeFileAtomic } from "../../common/atomic-write.js";
+import { parseFingerprint } from "../../common/certificates.js";
 import { errorMessage, InputError } from "../../common/errors.js";
 import { parseOrThrow } from "../../common/validation.js";
 
@@ -32,7 +32,10 @@ const entrySchema = z.strictObject({
     }
   }),
   name: z.string().optional(),
-  node_id: z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/).optional(),
+  node_id: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,128}$/)
+    .optional(),
   added_at: z.string(),
 });
 const fileSchema = z.strictObject({ nodes: z.array(entrySchema) });
@@ -45,7 +48,9 @@ export function readAllowList(path: string, options: { missingOk?: boolean } = {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") {
       if (options.missingOk) return [];
-      throw new InputError(`No allow-list at ${path}: allow each node first with \`fbm-researcher node allow FINGERPRINT --allow-list ${path}\``);
+      throw new InputError(
+        `No allow-list at ${path}: allow each node first with \`fbm-researcher node allow FINGERPRINT --allow-list ${path}\``,
+      );
     }
     throw new InputError(`Cannot read allow-list ${path}: ${errorMessage(error)}`);
   }
@@ -59,18 +64,29 @@ export function readAllowList(path: string, options: { missingOk?: boolean } = {
 }
 
 /** Adds one node's entry, or updates it (keeping a name or node id not given again); creates the file. */
-export async function allowNode(path: string, entry: Omit<AllowEntry, "added_at">): Promise<{ entry: AllowEntry; replaced: boolean }> {
+export async function allowNode(
+  path: string,
+  entry: Omit<AllowEntry, "added_at">,
+): Promise<{ entry: AllowEntry; replaced: boolean }> {
   const fingerprint = parseFingerprint(entry.fingerprint);
   const entries = readAllowList(path, { missingOk: true });
   const previous = entries.find((e) => e.fingerprint === fingerprint);
   const name = entry.name ?? previous?.name;
   const nodeId = entry.node_id ?? previous?.node_id;
-  if (nodeId !== undefined && !/^[A-Za-z0-9_.-]{1,128}$/.test(nodeId)) throw new InputError(`Invalid node id "${nodeId}"`);
+  if (nodeId !== undefined && !/^[A-Za-z0-9_.-]{1,128}$/.test(nodeId))
+    throw new InputError(`Invalid node id "${nodeId}"`);
   const clash = nodeId && entries.find((e) => e.node_id === nodeId && e.fingerprint !== fingerprint);
   if (clash) {
-    throw new InputError(`Node id ${nodeId} is already bound to ${clash.fingerprint}${clash.name ? ` (${clash.name})` : ""} in ${path}`);
+    throw new InputError(
+      `Node id ${nodeId} is already bound to ${clash.fingerprint}${clash.name ? ` (${clash.name})` : ""} in ${path}`,
+    );
   }
-  const added: AllowEntry = { fingerprint, ...(name ? { name } : {}), ...(nodeId ? { node_id: nodeId } : {}), added_at: new Date().toISOString() };
+  const added: AllowEntry = {
+    fingerprint,
+    ...(name ? { name } : {}),
+    ...(nodeId ? { node_id: nodeId } : {}),
+    added_at: new Date().toISOString(),
+  };
   const replaced = previous !== undefined;
   const next = [...entries.filter((e) => e.fingerprint !== fingerprint), added];
   await mkdir(dirname(path), { recursive: true });

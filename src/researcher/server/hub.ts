@@ -1,6 +1,14 @@
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
-import { toParamsHeader, type FeedbackEnvelope, type ReplyBody, type ReplyEnvelope, type ReplyHead, type TaskBody, type TaskEnvelope } from "../../wire/index.js";
+import {
+  type FeedbackEnvelope,
+  type ReplyBody,
+  type ReplyEnvelope,
+  type ReplyHead,
+  type TaskBody,
+  type TaskEnvelope,
+  toParamsHeader,
+} from "../../wire/index.js";
 import { HubError, TaskFailure } from "./hub-error.js";
 import { headProblem } from "./reply-check.js";
 
@@ -48,7 +56,11 @@ export interface Hub extends EventEmitter<HubEvents> {
   /** Marks the node alive; emits the feedback only when it concerns a task outstanding for that node. */
   feedback(f: FeedbackEnvelope): void;
   /** Queues a task for a node and resolves with its reply. */
-  send(nodeId: string, body: TaskBody, options?: { timeoutMs?: number; signal?: AbortSignal; experiment?: string }): Promise<ReplyBody>;
+  send(
+    nodeId: string,
+    body: TaskBody,
+    options?: { timeoutMs?: number; signal?: AbortSignal; experiment?: string },
+  ): Promise<ReplyBody>;
   nodes(): NodeRecord[];
   close(): void;
 }
@@ -86,13 +98,16 @@ export function createHub(options: HubOptions = {}): Hub {
   const receiving = new Set<string>(); // admitted replies whose bytes are still arriving
   let closed = false;
 
-  const sweep = setInterval(() => {
-    for (const record of records.values()) {
-      if (record.online && (polling.get(record.nodeId) ?? 0) === 0 && now() - record.lastSeen > lostAfterMs) {
-        markLost(record);
+  const sweep = setInterval(
+    () => {
+      for (const record of records.values()) {
+        if (record.online && (polling.get(record.nodeId) ?? 0) === 0 && now() - record.lastSeen > lostAfterMs) {
+          markLost(record);
+        }
       }
-    }
-  }, Math.min(1000, Math.max(50, lostAfterMs / 4)));
+    },
+    Math.min(1000, Math.max(50, lostAfterMs / 4)),
+  );
 
   function markLost(record: NodeRecord): void {
     record.online = false;
@@ -132,7 +147,8 @@ export function createHub(options: HubOptions = {}): Hub {
   function answerable(reply: { taskId: string; nodeId: string }): Outstanding {
     const o = outstanding.get(reply.taskId);
     if (!o) {
-      if (answered.has(reply.taskId)) throw new HubError("duplicate_reply", `Task ${reply.taskId} was already answered`);
+      if (answered.has(reply.taskId))
+        throw new HubError("duplicate_reply", `Task ${reply.taskId} was already answered`);
       throw new HubError("unknown_task", `No task ${reply.taskId} is waiting for a reply`);
     }
     if (o.nodeId !== reply.nodeId) {
@@ -155,7 +171,10 @@ export function createHub(options: HubOptions = {}): Hub {
       return { ...register(hello) };
     },
 
-    async nextTask(hello: NodeHello, opts: { signal: AbortSignal; waitMs?: number }): Promise<TaskEnvelope | undefined> {
+    async nextTask(
+      hello: NodeHello,
+      opts: { signal: AbortSignal; waitMs?: number },
+    ): Promise<TaskEnvelope | undefined> {
       if (closed) throw new HubError("closed", "The researcher is shutting down");
       register(hello);
       const queue = queues.get(hello.nodeId);
@@ -193,7 +212,8 @@ export function createHub(options: HubOptions = {}): Hub {
     admit(head: ReplyHead): number {
       const o = answerable(head);
       // One stream per task: a second one while the first is arriving would double the memory held.
-      if (receiving.has(head.taskId)) throw new HubError("duplicate_reply", `A reply to task ${head.taskId} is already arriving`);
+      if (receiving.has(head.taskId))
+        throw new HubError("duplicate_reply", `A reply to task ${head.taskId} is already arriving`);
       const problem = headProblem(o.task.body, head);
       if (problem) {
         settle(head.taskId, o).reject(new TaskFailure(problem.code, problem.message));
@@ -221,7 +241,11 @@ export function createHub(options: HubOptions = {}): Hub {
       if (outstanding.get(f.taskId)?.nodeId === f.nodeId) emitter.emit("feedback", f);
     },
 
-    send(nodeId: string, body: TaskBody, opts: { timeoutMs?: number; signal?: AbortSignal; experiment?: string } = {}): Promise<ReplyBody> {
+    send(
+      nodeId: string,
+      body: TaskBody,
+      opts: { timeoutMs?: number; signal?: AbortSignal; experiment?: string } = {},
+    ): Promise<ReplyBody> {
       const record = records.get(nodeId);
       if (!record?.online) return Promise.reject(new TaskFailure("node_lost", `Node ${nodeId} is not connected`));
       const task: TaskEnvelope = { taskId: randomUUID(), experiment: opts.experiment ?? "", body };
@@ -232,7 +256,11 @@ export function createHub(options: HubOptions = {}): Hub {
           receiving.delete(task.taskId);
           opts.signal?.removeEventListener("abort", onAbort);
           const queue = queues.get(nodeId);
-          if (queue) queues.set(nodeId, queue.filter((t) => t.taskId !== task.taskId));
+          if (queue)
+            queues.set(
+              nodeId,
+              queue.filter((t) => t.taskId !== task.taskId),
+            );
         };
         const fail = (error: Error) => {
           if (!outstanding.delete(task.taskId)) return;
@@ -253,7 +281,16 @@ export function createHub(options: HubOptions = {}): Hub {
           },
         });
         if (opts.timeoutMs) {
-          timer = setTimeout(() => fail(new TaskFailure("timeout", `Node ${record.name} did not answer within ${Math.round(opts.timeoutMs! / 1000)} s`)), opts.timeoutMs);
+          timer = setTimeout(
+            () =>
+              fail(
+                new TaskFailure(
+                  "timeout",
+                  `Node ${record.name} did not answer within ${Math.round(opts.timeoutMs! / 1000)} s`,
+                ),
+              ),
+            opts.timeoutMs,
+          );
         }
         opts.signal?.addEventListener("abort", onAbort, { once: true });
         const waiter = waiters.get(nodeId);

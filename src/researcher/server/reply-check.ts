@@ -1,6 +1,6 @@
 import type { NamedTensor } from "../../ml/types.js";
+import { type ReplyHead, replyTensorsFor, type TaskBody, type TensorSpec } from "../../wire/index.js";
 import type { TaskFailureReason } from "./hub-error.js";
-import { replyTensorsFor, type ReplyHead, type TaskBody, type TensorSpec } from "../../wire/index.js";
 
 /**
  * Checks on what a node announces before the researcher reads the rest: a reply of the kind its task
@@ -16,7 +16,10 @@ const answers: Record<TaskBody["kind"], string> = {
 };
 
 /** Why a reply head cannot answer `task` (and the failure code the runner records), or undefined. */
-export function headProblem(task: TaskBody, head: ReplyHead): { code: Extract<TaskFailureReason, "bad_reply" | "invalid_update">; message: string } | undefined {
+export function headProblem(
+  task: TaskBody,
+  head: ReplyHead,
+): { code: Extract<TaskFailureReason, "bad_reply" | "invalid_update">; message: string } | undefined {
   if (head.kind !== "error" && head.kind !== answers[task.kind]) {
     return { code: "bad_reply", message: `it answered a ${task.kind} task with a ${head.kind} reply` };
   }
@@ -28,7 +31,10 @@ export function headProblem(task: TaskBody, head: ReplyHead): { code: Extract<Ta
 }
 
 /** Why `got` does not describe the same tensors as `want` (names, shapes, dtypes, in order), or undefined. */
-export function tensorsProblem(got: readonly TensorSpec[], want: readonly NamedTensor[] | readonly TensorSpec[]): string | undefined {
+export function tensorsProblem(
+  got: readonly TensorSpec[],
+  want: readonly NamedTensor[] | readonly TensorSpec[],
+): string | undefined {
   if (got.length !== want.length) return `it has ${got.length} tensors, the model has ${want.length}`;
   for (let i = 0; i < want.length; i++) {
     const g = got[i];

@@ -5,7 +5,12 @@ import { fingerprintOfPem } from "../../common/certificates.js";
 import { errorMessage, InputError } from "../../common/errors.js";
 import { readPem } from "../../common/key-files.js";
 import { openAllowList } from "./allow-list.js";
-import { createNodeAuthenticator, peerContextValues, type NodeAuthenticator, type NodeServerRequest } from "./node-auth.js";
+import {
+  createNodeAuthenticator,
+  type NodeAuthenticator,
+  type NodeServerRequest,
+  peerContextValues,
+} from "./node-auth.js";
 
 /** The researcher's TLS files: its certificate and key (`fbm-researcher cert generate`) and the node allow-list. */
 export interface ResearcherTls {
@@ -35,12 +40,17 @@ export async function loadServerTls(files: ResearcherTls, log?: (line: string) =
   try {
     createSecureContext({ cert, key });
   } catch (error) {
-    throw new InputError(`Cannot use ${files.cert} with ${files.key}: ${errorMessage(error)} (do they belong together?)`);
+    throw new InputError(
+      `Cannot use ${files.cert} with ${files.key}: ${errorMessage(error)} (do they belong together?)`,
+    );
   }
   const allowList = openAllowList(files.allowList);
   const count = allowList.entries().length;
   log?.(`TLS on: researcher certificate ${fingerprint}; ${count} node(s) allowed in ${files.allowList}`);
-  if (count === 0) log?.(`Warning: the allow-list ${files.allowList} is empty: every node will be refused until allowed (fbm-researcher node allow)`);
+  if (count === 0)
+    log?.(
+      `Warning: the allow-list ${files.allowList} is empty: every node will be refused until allowed (fbm-researcher node allow)`,
+    );
   return {
     serverOptions: { cert, key, requestCert: true, rejectUnauthorized: false, minVersion: "TLSv1.2" },
     authenticator: createNodeAuthenticator({ allowList, log }),

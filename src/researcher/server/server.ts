@@ -1,12 +1,12 @@
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { ResearcherService } from "../../wire/index.js";
 import { InputError, RuntimeFailure } from "../../common/errors.js";
 import { isLoopbackHost } from "../../common/loopback.js";
+import { ResearcherService } from "../../wire/index.js";
 import type { Hub } from "./hub.js";
-import { createResearcherService, type ServiceOptions } from "./service.js";
 import { loadServerTls, type ResearcherTls } from "./server-tls.js";
+import { createResearcherService, type ServiceOptions } from "./service.js";
 
 export type { ResearcherTls } from "./server-tls.js";
 
@@ -29,7 +29,8 @@ export interface ServerOptions extends ServiceOptions {
 export function parseListen(listen: string): { host: string; port: number } {
   const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(listen);
   const port = m ? Number(m[2]) : NaN;
-  if (!m || port > 65535) throw new InputError(`Invalid listen address "${listen}": expected HOST:PORT, e.g. 127.0.0.1:50051`);
+  if (!m || port > 65535)
+    throw new InputError(`Invalid listen address "${listen}": expected HOST:PORT, e.g. 127.0.0.1:50051`);
   return { host: m[1].replace(/^\[|\]$/g, ""), port };
 }
 
@@ -46,7 +47,10 @@ export async function startServer(options: ServerOptions): Promise<ResearcherSer
 async function listen(options: ServerOptions): Promise<ResearcherServer> {
   const { host, port } = parseListen(options.listen);
   const tls = options.tls ? await loadServerTls(options.tls, options.log) : undefined;
-  const service = createResearcherService(options.hub, { ...options, authenticator: tls?.authenticator ?? options.authenticator });
+  const service = createResearcherService(options.hub, {
+    ...options,
+    authenticator: tls?.authenticator ?? options.authenticator,
+  });
   const handler = connectNodeAdapter({
     routes: (router) => router.service(ResearcherService, service),
     readMaxBytes: 4 * 1024 * 1024,
@@ -54,7 +58,9 @@ async function listen(options: ServerOptions): Promise<ResearcherServer> {
   });
   const server = tls ? http2.createSecureServer(tls.serverOptions, handler) : http2.createServer(handler);
   if (!tls && !isLoopbackHost(host)) {
-    options.log?.(`Warning: serving cleartext HTTP/2 on ${options.listen}, beyond this machine; give --cert/--key (fbm-researcher cert generate) to use TLS`);
+    options.log?.(
+      `Warning: serving cleartext HTTP/2 on ${options.listen}, beyond this machine; give --cert/--key (fbm-researcher cert generate) to use TLS`,
+    );
   }
   const sessions = new Set<http2.ServerHttp2Session>();
   server.on("session", (s) => {
@@ -63,9 +69,11 @@ async function listen(options: ServerOptions): Promise<ResearcherServer> {
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", (e: NodeJS.ErrnoException) =>
-      reject(e.code === "EADDRINUSE"
-        ? new RuntimeFailure(`Cannot listen on ${options.listen}: the address is in use (pick another with --listen)`)
-        : new RuntimeFailure(`Cannot listen on ${options.listen}: ${e.message}`)),
+      reject(
+        e.code === "EADDRINUSE"
+          ? new RuntimeFailure(`Cannot listen on ${options.listen}: the address is in use (pick another with --listen)`)
+          : new RuntimeFailure(`Cannot listen on ${options.listen}: ${e.message}`),
+      ),
     );
     server.listen(port, host, () => resolve());
   });

@@ -1,11 +1,18 @@
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
-import {
-  decodeFeedback, decodeReply, encodeTask, pollAccepted, type ResearcherService, WireError, WireLimitError, type TaskEnvelope,
-} from "../../wire/index.js";
 import { errorStack } from "../../common/errors.js";
-import { HubError, type HubErrorReason } from "./hub-error.js";
+import {
+  decodeFeedback,
+  decodeReply,
+  encodeTask,
+  pollAccepted,
+  type ResearcherService,
+  type TaskEnvelope,
+  WireError,
+  WireLimitError,
+} from "../../wire/index.js";
 import type { Hub } from "./hub.js";
-import { peerKey, type NodeAuthenticator } from "./node-auth.js";
+import { HubError, type HubErrorReason } from "./hub-error.js";
+import { type NodeAuthenticator, peerKey } from "./node-auth.js";
 
 /** Thin Connect edge over the hub: authenticate, translate, check, log, delegate. */
 
@@ -49,7 +56,8 @@ function requireText(value: string, what: string, max: number): void {
 
 export function createResearcherService(hub: Hub, options: ServiceOptions = {}): ServiceImpl<typeof ResearcherService> {
   const maxBytes = options.maxParamBytes ?? 2 ** 31;
-  const authorize = (ctx: HandlerContext, nodeId?: string) => options.authenticator?.authorize(ctx.values.get(peerKey), nodeId);
+  const authorize = (ctx: HandlerContext, nodeId?: string) =>
+    options.authenticator?.authorize(ctx.values.get(peerKey), nodeId);
   return {
     async *getTask(req, ctx) {
       requireId(req.nodeId, "node id");
@@ -58,10 +66,18 @@ export function createResearcherService(hub: Hub, options: ServiceOptions = {}):
       authorize(ctx, req.nodeId);
       let task: TaskEnvelope | undefined;
       try {
-        const hello = { nodeId: req.nodeId, name: req.nodeName || req.nodeId, sessionId: req.sessionId, version: req.version.slice(0, 64) };
+        const hello = {
+          nodeId: req.nodeId,
+          name: req.nodeName || req.nodeId,
+          sessionId: req.sessionId,
+          version: req.version.slice(0, 64),
+        };
         hub.register(hello);
         yield pollAccepted();
-        task = await hub.nextTask(hello, { signal: ctx.signal, waitMs: req.waitSeconds ? req.waitSeconds * 1000 : undefined });
+        task = await hub.nextTask(hello, {
+          signal: ctx.signal,
+          waitMs: req.waitSeconds ? req.waitSeconds * 1000 : undefined,
+        });
       } catch (error) {
         throw toConnectError(error, options.log);
       }
@@ -95,7 +111,8 @@ export function createResearcherService(hub: Hub, options: ServiceOptions = {}):
       } catch (error) {
         const connectError = toConnectError(error, options.log);
         // The node does not resend a reply: a stream that broke or lied after its head fails the task now.
-        if (admitted) hub.abandon(admitted.taskId, admitted.nodeId, `its reply was refused: ${connectError.rawMessage}`);
+        if (admitted)
+          hub.abandon(admitted.taskId, admitted.nodeId, `its reply was refused: ${connectError.rawMessage}`);
         throw connectError;
       }
     },

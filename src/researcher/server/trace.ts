@@ -7,7 +7,8 @@ import { appendFileSync } from "node:fs";
 export function createTrace(path: string): (message: { rpc: string; value: unknown }) => void {
   return (message) => {
     const line = JSON.stringify({ at: new Date().toISOString(), ...message }, (_key, v) =>
-      ArrayBuffer.isView(v) ? { typedArray: v.constructor.name, length: (v as Float32Array).length } : v);
+      ArrayBuffer.isView(v) ? { typedArray: v.constructor.name, length: (v as Float32Array).length } : v,
+    );
     appendFileSync(path, `${line}\n`);
   };
 }

@@ -28,7 +28,10 @@ describe("inspectCsv()", () => {
 
   it("accepts semicolon and tab delimiters, a BOM, CRLF line ends and blank lines", async () => {
     const semi = await inspectCsv(csv("semi.csv", "\uFEFFa;b\r\n1;2\r\n\r\n3;4.5\r\n"));
-    assert.deepEqual([semi.columns, semi.dtypes, semi.rows, semi.delimiter], [["a", "b"], ["int64", "float64"], 2, ";"]);
+    assert.deepEqual(
+      [semi.columns, semi.dtypes, semi.rows, semi.delimiter],
+      [["a", "b"], ["int64", "float64"], 2, ";"],
+    );
     const tab = await inspectCsv(csv("tab.csv", "a\tb\n1\t2\n"));
     assert.deepEqual([tab.columns, tab.rows], [["a", "b"], 1]);
   });
@@ -46,14 +49,29 @@ describe("inspectCsv()", () => {
   });
 
   const bad: [string, string, string, RegExp][] = [
-    ["non-numeric cell", "nonnum.csv", "a,age\n1,2\n3,abc\n", /: column "age" has a non-numeric value "abc" on line 3$/],
-    ["bad cell after blank lines", "blank.csv", "a,b\n1,2\n\n\n3,x\n", /: column "b" has a non-numeric value "x" on line 5$/],
+    [
+      "non-numeric cell",
+      "nonnum.csv",
+      "a,age\n1,2\n3,abc\n",
+      /: column "age" has a non-numeric value "abc" on line 3$/,
+    ],
+    [
+      "bad cell after blank lines",
+      "blank.csv",
+      "a,b\n1,2\n\n\n3,x\n",
+      /: column "b" has a non-numeric value "x" on line 5$/,
+    ],
     ["empty cell", "emptycell.csv", "a,b\n1,\n", /: column "b" has an empty value on line 2$/],
-    ["ragged row", "ragged.csv", "a,b,c,d\n1,2,3,4\n1,2,3,4\n1,2,3,4\n1,2,3\n", /: line 5 has 3 fields, the header has 4$/],
+    [
+      "ragged row",
+      "ragged.csv",
+      "a,b,c,d\n1,2,3,4\n1,2,3,4\n1,2,3,4\n1,2,3\n",
+      /: line 5 has 3 fields, the header has 4$/,
+    ],
     ["empty file", "empty.csv", "", /: the file is empty; a header row naming the columns is required$/],
     ["header only", "header.csv", "a,b\n", /: the file has a header but no data rows$/],
     ["duplicate column", "dup.csv", "a,a\n1,2\n", /: column "a" appears twice in the header/],
-    ["unclosed quote", "quote.csv", "a,b\n\"1,2\n", /^Cannot register dataset ".*quote\.csv": Quote Not Closed/],
+    ["unclosed quote", "quote.csv", 'a,b\n"1,2\n', /^Cannot register dataset ".*quote\.csv": Quote Not Closed/],
     ["hexadecimal", "hex.csv", "a\n0x10\n", /has a non-numeric value "0x10" on line 2$/],
   ];
   for (const [name, file, text, message] of bad) {
@@ -71,7 +89,10 @@ describe("inspectCsv()", () => {
 
   it("rejects a missing file with a message naming it", async () => {
     const path = join(dir, "nope.csv");
-    await assert.rejects(inspectCsv(path), { name: "InputError", message: `Cannot register dataset: file "${path}" does not exist` });
+    await assert.rejects(inspectCsv(path), {
+      name: "InputError",
+      message: `Cannot register dataset: file "${path}" does not exist`,
+    });
   });
 });
 
@@ -108,6 +129,9 @@ describe("loadCsv()", () => {
   });
 
   it("refuses a target that is also a feature", async () => {
-    await assert.rejects(loadCsv(path, { target: "y", features: ["a", "y"] }), /cannot be both the target and a feature/);
+    await assert.rejects(
+      loadCsv(path, { target: "y", features: ["a", "y"] }),
+      /cannot be both the target and a feature/,
+    );
   });
 });

@@ -3,13 +3,13 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { makeImages, writeIdx } from "../../../scripts/lib/synthetic-images.js";
 import { selectBackend } from "../../../src/ml/backend.js";
-import { openIdx } from "../../../src/ml/data/idx-stream.js";
 import { loadIdx } from "../../../src/ml/data/idx.js";
+import { openIdx } from "../../../src/ml/data/idx-stream.js";
 import { columnStats } from "../../../src/ml/normalize.js";
 import { parsePlan } from "../../../src/ml/plan.js";
 import { trainLocal } from "../../../src/ml/train.js";
-import { makeImages, writeIdx } from "../../../scripts/lib/synthetic-images.js";
 
 const dir = mkdtempSync(join(tmpdir(), "fbm-idx-stream-"));
 const size = 8;
@@ -33,7 +33,10 @@ describe("openIdx", () => {
       assert.deepEqual(streamed.y, inMemory.y);
       const row = new Float32Array(size * size);
       streamed.readRow!(57, row, 0);
-      assert.deepEqual([...row], [...inMemory.x.subarray(57 * 64, 58 * 64)].map((v) => v * inMemory.xScale!).map(Math.fround));
+      assert.deepEqual(
+        [...row],
+        [...inMemory.x.subarray(57 * 64, 58 * 64)].map((v) => v * inMemory.xScale!).map(Math.fround),
+      );
       assert.deepEqual(columnStats(streamed), columnStats(inMemory));
     } finally {
       streamed.close!();
@@ -43,16 +46,33 @@ describe("openIdx", () => {
   it("trains to exactly the same parameters as the in-memory dataset", async () => {
     const plan = parsePlan({
       data: { input: { height: size, width: size, channels: 1 } },
-      model: [{ conv2d: { filters: 2, kernelSize: 3, activation: "relu" } }, { flatten: {} }, { dense: { units: 3, activation: "softmax" } }],
+      model: [
+        { conv2d: { filters: 2, kernelSize: 3, activation: "relu" } },
+        { flatten: {} },
+        { dense: { units: 3, activation: "softmax" } },
+      ],
       loss: "sparseCategoricalCrossentropy",
       optimizer: { name: "adam", learning_rate: 0.01 },
     });
-    const args = { epochs: 1, updates: 0, batchSize: 16, testRatio: 0.2, testOnGlobal: false, testOnLocal: true, metrics: ["accuracy"], seed: 2, fedproxMu: 0 };
+    const args = {
+      epochs: 1,
+      updates: 0,
+      batchSize: 16,
+      testRatio: 0.2,
+      testOnGlobal: false,
+      testOnLocal: true,
+      metrics: ["accuracy"],
+      seed: 2,
+      fedproxMu: 0,
+    };
     const streamed = await openIdx(images, labels);
     const a = await trainLocal({ plan, data: streamed, args });
     streamed.close!();
     const b = await trainLocal({ plan, data: await loadIdx(images, labels), args });
-    assert.deepEqual(a.params.map((p) => [...p.data]), b.params.map((p) => [...p.data]));
+    assert.deepEqual(
+      a.params.map((p) => [...p.data]),
+      b.params.map((p) => [...p.data]),
+    );
     assert.deepEqual(a.localMetrics, b.localMetrics);
   });
 
@@ -70,7 +90,10 @@ describe("openIdx", () => {
     bytes.writeUInt32BE(size, 8);
     bytes.writeUInt32BE(size, 12);
     writeFileSync(short, bytes);
-    await assert.rejects(openIdx(short, labels), /short\.idx": the file is truncated: its header announces 90 images of 8×8/);
+    await assert.rejects(
+      openIdx(short, labels),
+      /short\.idx": the file is truncated: its header announces 90 images of 8×8/,
+    );
     await assert.rejects(openIdx(labels, labels), /not an IDX images file/);
   });
 

@@ -17,7 +17,10 @@ function png(path: string, width: number, height: number, rgb: [number, number, 
   writeFileSync(path, PNG.sync.write(image));
 }
 
-function folder(name: string, layout: Record<string, Record<string, [number, number, [number, number, number]] | string>>): string {
+function folder(
+  name: string,
+  layout: Record<string, Record<string, [number, number, [number, number, number]] | string>>,
+): string {
   const dir = join(root, name);
   for (const [cls, files] of Object.entries(layout)) {
     mkdirSync(join(dir, cls), { recursive: true });
@@ -37,7 +40,10 @@ describe("image folder reader", () => {
 
   it("inspectImageFolder() sorts classes, counts images, and sees that grey images have one channel", async () => {
     const info = await inspectImageFolder(grey);
-    assert.deepEqual(info.classes, [{ name: "ant", count: 1 }, { name: "zebra", count: 2 }]);
+    assert.deepEqual(info.classes, [
+      { name: "ant", count: 1 },
+      { name: "zebra", count: 2 },
+    ]);
     assert.deepEqual([info.count, info.height, info.width, info.channels], [3, 8, 8, 1]);
     assert.match(info.sha256, /^[0-9a-f]{64}$/);
   });
@@ -48,7 +54,10 @@ describe("image folder reader", () => {
     assert.deepEqual(data.classes, ["ant", "zebra"]);
     assert.deepEqual([...data.y], [0, 1, 1]);
     const near = (a: number, b: number) => Math.abs(a - b) < 1e-5;
-    assert.ok([...data.x.slice(0, 4)].every((v) => near(v, 0.2)), String(data.x.slice(0, 4)));
+    assert.ok(
+      [...data.x.slice(0, 4)].every((v) => near(v, 0.2)),
+      String(data.x.slice(0, 4)),
+    );
     assert.ok([...data.x.slice(4, 8)].every((v) => near(v, 0)));
     assert.ok([...data.x.slice(8, 12)].every((v) => near(v, 1)));
   });
@@ -71,26 +80,39 @@ describe("image folder reader", () => {
     png(join(dir, "a.png"), 2, 2, [0, 0, 0]);
     await assert.rejects(inspectImageFolder(dir), {
       name: "InputError",
-      message: new RegExp(`^Cannot register dataset "${dir}": it has no class sub-folders; put each class's images in its own sub-folder`),
+      message: new RegExp(
+        `^Cannot register dataset "${dir}": it has no class sub-folders; put each class's images in its own sub-folder`,
+      ),
     });
   });
 
   it("rejects a class folder without images", async () => {
     const dir = folder("empty-class", { cat: { "1.png": [2, 2, [0, 0, 0]] }, dog: { "readme.txt": "no images" } });
-    await assert.rejects(inspectImageFolder(dir), { name: "InputError", message: /: class folder "dog" has no PNG or JPEG images$/ });
+    await assert.rejects(inspectImageFolder(dir), {
+      name: "InputError",
+      message: /: class folder "dog" has no PNG or JPEG images$/,
+    });
   });
 
   it("rejects a corrupt PNG, naming the file", async () => {
-    const dir = folder("corrupt", { cat: { "1.png": [2, 2, [0, 0, 0]], "2.png": "\x89PNG\r\n\x1a\nthis is not a png" } });
+    const dir = folder("corrupt", {
+      cat: { "1.png": [2, 2, [0, 0, 0]], "2.png": "\x89PNG\r\n\x1a\nthis is not a png" },
+    });
     await assert.rejects(inspectImageFolder(dir), (error: Error) => {
       assert.equal(error.name, "InputError");
-      assert.match(error.message, new RegExp(`^Cannot register dataset "${dir}": image "${join(dir, "cat", "2.png")}" cannot be decoded \\(`));
+      assert.match(
+        error.message,
+        new RegExp(`^Cannot register dataset "${dir}": image "${join(dir, "cat", "2.png")}" cannot be decoded \\(`),
+      );
       assert.doesNotMatch(error.message, /\n/);
       return true;
     });
   });
 
   it("rejects a missing folder", async () => {
-    await assert.rejects(inspectImageFolder(join(root, "nope")), { name: "InputError", message: /^Cannot register dataset: folder ".*nope" does not exist$/ });
+    await assert.rejects(inspectImageFolder(join(root, "nope")), {
+      name: "InputError",
+      message: /^Cannot register dataset: folder ".*nope" does not exist$/,
+    });
   });
 });

@@ -3,8 +3,8 @@ import { after, before, describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { selectBackend } from "../../../src/ml/backend.js";
 import { chooseEngine } from "../../../src/ml/engine/choose-engine.js";
-import { createNetworkTrainer, optimizerSpec } from "../../../src/ml/engine/trainer.js";
 import { describeNetwork } from "../../../src/ml/engine/network.js";
+import { createNetworkTrainer, optimizerSpec } from "../../../src/ml/engine/trainer.js";
 import { computeLoss, labelTensor } from "../../../src/ml/losses.js";
 import { buildModel } from "../../../src/ml/model.js";
 import { parsePlan } from "../../../src/ml/plan.js";
@@ -32,37 +32,124 @@ async function trainWith(engine: "tfjs" | "kernels", options: Parameters<typeof 
 /** Largest |a − b| / max(1, |b|) over all parameters. */
 function relativeDifference(a: NamedTensor[], b: NamedTensor[]): number {
   let worst = 0;
-  a.forEach((t, i) => t.data.forEach((v, j) => (worst = Math.max(worst, Math.abs(v - b[i].data[j]) / Math.max(1, Math.abs(b[i].data[j]))))));
+  for (const [i, t] of a.entries()) {
+    for (const [j, v] of t.data.entries())
+      worst = Math.max(worst, Math.abs(v - b[i].data[j]) / Math.max(1, Math.abs(b[i].data[j])));
+  }
   return worst;
 }
 
 const dense = (units: number, activation?: string) => ({ dense: { units, ...(activation ? { activation } : {}) } });
 const image = { input: { height: 6, width: 6, channels: 1 } };
 const cases: { name: string; plan: Record<string, unknown>; data: Dataset; extra?: Record<string, number> }[] = [
-  { name: "relu/sigmoid, binary cross-entropy, sgd", data: separableData(200),
-    plan: { data: {}, model: [dense(8, "relu"), dense(1, "sigmoid")], loss: "binaryCrossentropy", optimizer: { name: "sgd", learning_rate: 0.1 } } },
-  { name: "tanh/softmax, sparse categorical cross-entropy, adam", data: threeClassData(200),
-    plan: { data: {}, model: [dense(8, "tanh"), dense(3, "softmax")], loss: "sparseCategoricalCrossentropy", optimizer: { name: "adam", learning_rate: 0.01 } } },
-  { name: "elu/linear, mean squared error, sgd momentum, FedProx", data: linearData(200), extra: { fedproxMu: 0.1 },
-    plan: { data: {}, model: [dense(4, "elu"), dense(1)], loss: "meanSquaredError", optimizer: { name: "sgd", learning_rate: 0.05, momentum: 0.9 } } },
-  { name: "sigmoid/linear, huber, rmsprop", data: linearData(200),
-    plan: { data: {}, model: [dense(4, "sigmoid"), dense(1)], loss: "huberLoss", optimizer: { name: "rmsprop", learning_rate: 0.01 } } },
-  { name: "relu6/linear, mean absolute error, adagrad", data: linearData(200),
-    plan: { data: {}, model: [dense(4, "relu6"), dense(1)], loss: "meanAbsoluteError", optimizer: { name: "adagrad", learning_rate: 0.1 } } },
-  { name: "no bias, sgd with L2 weight decay", data: separableData(200),
-    plan: { data: {}, model: [{ dense: { units: 6, activation: "relu", useBias: false } }, dense(1, "sigmoid")], loss: "binaryCrossentropy", optimizer: { name: "sgd", learning_rate: 0.1, weight_decay: 0.01 } } },
-  { name: "CNN: conv same + max pool + strided conv, categorical cross-entropy, adamw", data: imageData(60),
-    plan: { data: image, model: [{ conv2d: { filters: 3, kernelSize: 3, activation: "relu", padding: "same" } }, { maxPooling2d: { poolSize: 2 } },
-      { conv2d: { filters: 4, kernelSize: 2, strides: 2, activation: "relu" } }, { flatten: {} }, dense(2, "softmax")],
-    loss: "categoricalCrossentropy", optimizer: { name: "adamw", learning_rate: 0.01 } } },
-  { name: "CNN: valid conv, overlapping same-padded pooling (window 3, stride 2), sgd", data: imageData(40, 7),
-    plan: { data: { input: { height: 7, width: 7, channels: 1 } }, model: [{ conv2d: { filters: 2, kernelSize: 2, activation: "tanh" } },
-      { maxPooling2d: { poolSize: 3, strides: 2, padding: "same" } }, { flatten: {} }, dense(2, "softmax")],
-    loss: "sparseCategoricalCrossentropy", optimizer: { name: "sgd", learning_rate: 0.2 } } },
-  { name: "CNN: average pooling and global average pooling, rmsprop", data: imageData(40, 8),
-    plan: { data: { input: { height: 8, width: 8, channels: 1 } }, model: [{ conv2d: { filters: 4, kernelSize: 3, activation: "relu" } },
-      { averagePooling2d: { poolSize: 2 } }, { conv2d: { filters: 5, kernelSize: 2, activation: "elu" } }, { globalAveragePooling2d: {} }, dense(2, "softmax")],
-    loss: "sparseCategoricalCrossentropy", optimizer: { name: "rmsprop", learning_rate: 0.01 } } },
+  {
+    name: "relu/sigmoid, binary cross-entropy, sgd",
+    data: separableData(200),
+    plan: {
+      data: {},
+      model: [dense(8, "relu"), dense(1, "sigmoid")],
+      loss: "binaryCrossentropy",
+      optimizer: { name: "sgd", learning_rate: 0.1 },
+    },
+  },
+  {
+    name: "tanh/softmax, sparse categorical cross-entropy, adam",
+    data: threeClassData(200),
+    plan: {
+      data: {},
+      model: [dense(8, "tanh"), dense(3, "softmax")],
+      loss: "sparseCategoricalCrossentropy",
+      optimizer: { name: "adam", learning_rate: 0.01 },
+    },
+  },
+  {
+    name: "elu/linear, mean squared error, sgd momentum, FedProx",
+    data: linearData(200),
+    extra: { fedproxMu: 0.1 },
+    plan: {
+      data: {},
+      model: [dense(4, "elu"), dense(1)],
+      loss: "meanSquaredError",
+      optimizer: { name: "sgd", learning_rate: 0.05, momentum: 0.9 },
+    },
+  },
+  {
+    name: "sigmoid/linear, huber, rmsprop",
+    data: linearData(200),
+    plan: {
+      data: {},
+      model: [dense(4, "sigmoid"), dense(1)],
+      loss: "huberLoss",
+      optimizer: { name: "rmsprop", learning_rate: 0.01 },
+    },
+  },
+  {
+    name: "relu6/linear, mean absolute error, adagrad",
+    data: linearData(200),
+    plan: {
+      data: {},
+      model: [dense(4, "relu6"), dense(1)],
+      loss: "meanAbsoluteError",
+      optimizer: { name: "adagrad", learning_rate: 0.1 },
+    },
+  },
+  {
+    name: "no bias, sgd with L2 weight decay",
+    data: separableData(200),
+    plan: {
+      data: {},
+      model: [{ dense: { units: 6, activation: "relu", useBias: false } }, dense(1, "sigmoid")],
+      loss: "binaryCrossentropy",
+      optimizer: { name: "sgd", learning_rate: 0.1, weight_decay: 0.01 },
+    },
+  },
+  {
+    name: "CNN: conv same + max pool + strided conv, categorical cross-entropy, adamw",
+    data: imageData(60),
+    plan: {
+      data: image,
+      model: [
+        { conv2d: { filters: 3, kernelSize: 3, activation: "relu", padding: "same" } },
+        { maxPooling2d: { poolSize: 2 } },
+        { conv2d: { filters: 4, kernelSize: 2, strides: 2, activation: "relu" } },
+        { flatten: {} },
+        dense(2, "softmax"),
+      ],
+      loss: "categoricalCrossentropy",
+      optimizer: { name: "adamw", learning_rate: 0.01 },
+    },
+  },
+  {
+    name: "CNN: valid conv, overlapping same-padded pooling (window 3, stride 2), sgd",
+    data: imageData(40, 7),
+    plan: {
+      data: { input: { height: 7, width: 7, channels: 1 } },
+      model: [
+        { conv2d: { filters: 2, kernelSize: 2, activation: "tanh" } },
+        { maxPooling2d: { poolSize: 3, strides: 2, padding: "same" } },
+        { flatten: {} },
+        dense(2, "softmax"),
+      ],
+      loss: "sparseCategoricalCrossentropy",
+      optimizer: { name: "sgd", learning_rate: 0.2 },
+    },
+  },
+  {
+    name: "CNN: average pooling and global average pooling, rmsprop",
+    data: imageData(40, 8),
+    plan: {
+      data: { input: { height: 8, width: 8, channels: 1 } },
+      model: [
+        { conv2d: { filters: 4, kernelSize: 3, activation: "relu" } },
+        { averagePooling2d: { poolSize: 2 } },
+        { conv2d: { filters: 5, kernelSize: 2, activation: "elu" } },
+        { globalAveragePooling2d: {} },
+        dense(2, "softmax"),
+      ],
+      loss: "sparseCategoricalCrossentropy",
+      optimizer: { name: "rmsprop", learning_rate: 0.01 },
+    },
+  },
 ];
 
 describe("the kernels engine trains to the parameters of tfjs's path", () => {
@@ -76,7 +163,10 @@ describe("the kernels engine trains to the parameters of tfjs's path", () => {
       assert.match(reference.engine ?? "", /^tfjs/);
       const difference = relativeDifference(fast.params, reference.params);
       assert.ok(difference < 1e-4, `parameters differ by ${difference}`);
-      assert.ok(Math.abs(fast.trainLoss - reference.trainLoss) < 1e-4, `loss ${fast.trainLoss} vs ${reference.trainLoss}`);
+      assert.ok(
+        Math.abs(fast.trainLoss - reference.trainLoss) < 1e-4,
+        `loss ${fast.trainLoss} vs ${reference.trainLoss}`,
+      );
     });
   }
 
@@ -84,13 +174,24 @@ describe("the kernels engine trains to the parameters of tfjs's path", () => {
     const plan = parsePlan(cases[0].plan);
     const model = buildModel(plan, [4], { seed: 1 });
     const correction = model.trainableWeights.map((w, i) => ({
-      name: ["0.dense.kernel", "0.dense.bias", "1.dense.kernel", "1.dense.bias"][i], shape: w.shape as number[], dtype: "float32" as const,
-      data: Float32Array.from({ length: (w.shape as number[]).reduce((a, b) => a * b, 1) }, (_, j) => ((j % 5) - 2) * 0.01),
+      name: ["0.dense.kernel", "0.dense.bias", "1.dense.kernel", "1.dense.bias"][i],
+      shape: w.shape as number[],
+      dtype: "float32" as const,
+      data: Float32Array.from(
+        { length: (w.shape as number[]).reduce((a, b) => a * b, 1) },
+        (_, j) => ((j % 5) - 2) * 0.01,
+      ),
     }));
     model.dispose();
     const args = trainingArgs({ epochs: 2 });
     const reference = await trainWith("tfjs", { plan, data: separableData(200), args, gradientCorrection: correction });
-    const fast = await trainWith("kernels", { plan, data: separableData(200), args, gradientCorrection: correction, threads: 1 });
+    const fast = await trainWith("kernels", {
+      plan,
+      data: separableData(200),
+      args,
+      gradientCorrection: correction,
+      threads: 1,
+    });
     assert.ok(relativeDifference(fast.params, reference.params) < 1e-5);
     const uncorrected = await trainWith("kernels", { plan, data: separableData(200), args, threads: 1 });
     assert.ok(relativeDifference(uncorrected.params, reference.params) > 1e-3, "the correction changed nothing");
@@ -98,10 +199,13 @@ describe("the kernels engine trains to the parameters of tfjs's path", () => {
 });
 
 describe("dropout on the kernels", () => {
-  const withDropout = (rate: number) => parsePlan({
-    data: {}, model: [dense(16, "relu"), { dropout: { rate } }, dense(1, "sigmoid")],
-    loss: "binaryCrossentropy", optimizer: { name: "sgd", learning_rate: 0.2 },
-  });
+  const withDropout = (rate: number) =>
+    parsePlan({
+      data: {},
+      model: [dense(16, "relu"), { dropout: { rate } }, dense(1, "sigmoid")],
+      loss: "binaryCrossentropy",
+      optimizer: { name: "sgd", learning_rate: 0.2 },
+    });
 
   it("at rate 0 trains exactly like tfjs's path (same batches, identity masks)", async () => {
     const args = trainingArgs({ epochs: 3 });
@@ -129,7 +233,12 @@ describe("a CNN's gradients", () => {
     const model = buildModel(plan, [6, 6, 1], { seed: 3 });
     const spec = describeNetwork(model, plan.loss);
     assert.ok(!("unsupported" in spec));
-    const trainer = createNetworkTrainer(spec, { maxRows: 5, optimizer: optimizerSpec(plan.optimizer), fedproxMu: 0, correction: false });
+    const trainer = createNetworkTrainer(spec, {
+      maxRows: 5,
+      optimizer: optimizerSpec(plan.optimizer),
+      fedproxMu: 0,
+      correction: false,
+    });
     let at = 0;
     for (const w of model.trainableWeights) {
       const values = w.read().dataSync() as Float32Array;
@@ -149,7 +258,8 @@ describe("a CNN's gradients", () => {
     for (const v of variables) {
       const expected = grads[v.name].dataSync();
       const actual = trainer.grads.subarray(at, at + expected.length);
-      for (let i = 0; i < expected.length; i++) assert.ok(Math.abs(actual[i] - expected[i]) < 1e-5, `${v.name}[${i}]: ${actual[i]} vs ${expected[i]}`);
+      for (let i = 0; i < expected.length; i++)
+        assert.ok(Math.abs(actual[i] - expected[i]) < 1e-5, `${v.name}[${i}]: ${actual[i]} vs ${expected[i]}`);
       at += expected.length;
     }
     tf.dispose([value, ...Object.values(grads)]);
@@ -162,9 +272,21 @@ describe("chooseEngine()", () => {
     parsePlan({ data: image, model, loss, optimizer: { name: "sgd", learning_rate: 0.1 } });
   const tail = [{ flatten: {} }, dense(2, "softmax")];
   const table: [string, unknown[], RegExp][] = [
-    ["batch normalization", [{ conv2d: { filters: 2, kernelSize: 3 } }, { batchNormalization: {} }, ...tail], /BatchNormalization/],
-    ["same-padded average pooling", [{ averagePooling2d: { poolSize: 2, padding: "same" } }, ...tail], /same-padded average pooling/],
-    ["an activation the kernels lack", [{ conv2d: { filters: 2, kernelSize: 3, activation: "gelu" } }, ...tail], /activation "gelu"/],
+    [
+      "batch normalization",
+      [{ conv2d: { filters: 2, kernelSize: 3 } }, { batchNormalization: {} }, ...tail],
+      /BatchNormalization/,
+    ],
+    [
+      "same-padded average pooling",
+      [{ averagePooling2d: { poolSize: 2, padding: "same" } }, ...tail],
+      /same-padded average pooling/,
+    ],
+    [
+      "an activation the kernels lack",
+      [{ conv2d: { filters: 2, kernelSize: 3, activation: "gelu" } }, ...tail],
+      /activation "gelu"/,
+    ],
   ];
   for (const [what, layers, reason] of table) {
     it(`leaves a model with ${what} on tfjs and says why`, () => {
@@ -182,15 +304,34 @@ describe("chooseEngine()", () => {
     const model = buildModel(p, [6, 6, 1], { seed: 1 });
     assert.equal(chooseEngine({ model, plan: p, backend: "wasm", batchSize: 8, env: {} }).engine, "kernels");
     assert.equal(chooseEngine({ model, plan: p, backend: "tensorflow", batchSize: 8, env: {} }).engine, "tfjs");
-    assert.equal(chooseEngine({ model, plan: p, backend: "tensorflow", batchSize: 8, env: { FBM_ENGINE: "kernels" } }).engine, "kernels");
-    assert.equal(chooseEngine({ model, plan: p, backend: "wasm", batchSize: 8, env: { FBM_ENGINE: "tfjs" } }).engine, "tfjs");
-    assert.throws(() => chooseEngine({ model, plan: p, backend: "wasm", batchSize: 8, env: { FBM_ENGINE: "fast" } }), /Unknown training engine "fast"/);
+    assert.equal(
+      chooseEngine({ model, plan: p, backend: "tensorflow", batchSize: 8, env: { FBM_ENGINE: "kernels" } }).engine,
+      "kernels",
+    );
+    assert.equal(
+      chooseEngine({ model, plan: p, backend: "wasm", batchSize: 8, env: { FBM_ENGINE: "tfjs" } }).engine,
+      "tfjs",
+    );
+    assert.throws(
+      () => chooseEngine({ model, plan: p, backend: "wasm", batchSize: 8, env: { FBM_ENGINE: "fast" } }),
+      /Unknown training engine "fast"/,
+    );
     model.dispose();
   });
 
   it("uses more threads only when a step has enough arithmetic to share", () => {
-    const small = parsePlan({ data: {}, model: [dense(1, "sigmoid")], loss: "binaryCrossentropy", optimizer: { name: "sgd", learning_rate: 0.1 } });
-    const big = parsePlan({ data: {}, model: [dense(256, "relu"), dense(10, "softmax")], loss: "sparseCategoricalCrossentropy", optimizer: { name: "sgd", learning_rate: 0.1 } });
+    const small = parsePlan({
+      data: {},
+      model: [dense(1, "sigmoid")],
+      loss: "binaryCrossentropy",
+      optimizer: { name: "sgd", learning_rate: 0.1 },
+    });
+    const big = parsePlan({
+      data: {},
+      model: [dense(256, "relu"), dense(10, "softmax")],
+      loss: "sparseCategoricalCrossentropy",
+      optimizer: { name: "sgd", learning_rate: 0.1 },
+    });
     const threadsFor = (p: typeof small, inputs: number, threads: number) => {
       const model = buildModel(p, [inputs], { seed: 1 });
       const choice = chooseEngine({ model, plan: p, backend: "wasm", batchSize: 64, threads, env: {} });

@@ -16,19 +16,28 @@ const random = (n: number) => Float32Array.from({ length: n }, () => rng.next() 
 function place(values: (Float32Array | number)[]): { k: KernelInstance; ptrs: number[] } {
   const k = createKernelInstance();
   const ptrs = values.map((v) => k.alloc(4 * (typeof v === "number" ? v : v.length)));
-  values.forEach((v, i) => typeof v !== "number" && k.f32(ptrs[i], v.length).set(v));
+  for (const [i, v] of values.entries()) if (typeof v !== "number") k.f32(ptrs[i], v.length).set(v);
   return { k, ptrs };
 }
 
 function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tolerance: number, what: string): void {
   assert.equal(actual.length, expected.length, `${what}: length`);
   let worst = 0;
-  for (let i = 0; i < actual.length; i++) worst = Math.max(worst, Math.abs(actual[i] - expected[i]) / Math.max(1, Math.abs(expected[i])));
+  for (let i = 0; i < actual.length; i++)
+    worst = Math.max(worst, Math.abs(actual[i] - expected[i]) / Math.max(1, Math.abs(expected[i])));
   assert.ok(worst <= tolerance, `${what}: largest difference ${worst} > ${tolerance}`);
 }
 
 describe("gemm()", () => {
-  const sizes = [[1, 1, 1], [3, 5, 2], [4, 8, 7], [5, 9, 300], [17, 13, 9], [64, 24, 600], [2, 130, 1]];
+  const sizes = [
+    [1, 1, 1],
+    [3, 5, 2],
+    [4, 8, 7],
+    [5, 9, 300],
+    [17, 13, 9],
+    [64, 24, 600],
+    [2, 130, 1],
+  ];
   for (const [M, N, K] of sizes) {
     for (const transposedA of [false, true]) {
       it(`${M}×${K} · ${K}×${N}, A ${transposedA ? "read transposed" : "row-major"}, with and without accumulation`, () => {
@@ -39,14 +48,20 @@ describe("gemm()", () => {
         // Transposed: a holds Aᵀ (K × M), read with row stride 1 and column stride M.
         const at = (i: number, kk: number) => (transposedA ? a[kk * M + i] : a[i * K + kk]);
         const expected = new Float32Array(M * N);
-        for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) {
-          let s = 0;
-          for (let kk = 0; kk < K; kk++) s += at(i, kk) * b[kk * N + j];
-          expected[i * N + j] = s;
-        }
+        for (let i = 0; i < M; i++)
+          for (let j = 0; j < N; j++) {
+            let s = 0;
+            for (let kk = 0; kk < K; kk++) s += at(i, kk) * b[kk * N + j];
+            expected[i * N + j] = s;
+          }
         const [ars, acs] = transposedA ? [1, M] : [K, 1];
         k.kernels.gemm(M, N, K, ptrs[0], ars, acs, ptrs[1], N, ptrs[2], N, 1, ptrs[3]);
-        assertClose(k.f32(ptrs[2], M * N), expected.map((v, i) => v + c0[i]), 1e-4, "C + A·B");
+        assertClose(
+          k.f32(ptrs[2], M * N),
+          expected.map((v, i) => v + c0[i]),
+          1e-4,
+          "C + A·B",
+        );
         k.kernels.gemm(M, N, K, ptrs[0], ars, acs, ptrs[1], N, ptrs[2], N, 0, ptrs[3]);
         assertClose(k.f32(ptrs[2], M * N), expected, 1e-4, "A·B");
       });
@@ -77,7 +92,8 @@ const windows = [
 function geometry(o: (typeof windows)[number]) {
   const out = (n: number) => (o.pad === "same" ? Math.ceil(n / o.s) : Math.ceil((n - o.k + 1) / o.s));
   const [oh, ow] = [out(o.h), out(o.w)];
-  const pad = (outN: number, n: number) => (o.pad === "same" ? Math.floor(Math.max((outN - 1) * o.s + o.k - n, 0) / 2) : 0);
+  const pad = (outN: number, n: number) =>
+    o.pad === "same" ? Math.floor(Math.max((outN - 1) * o.s + o.k - n, 0) / 2) : 0;
   return { oh, ow, pt: pad(oh, o.h), pl: pad(ow, o.w) };
 }
 
@@ -103,7 +119,10 @@ describe("convolution through im2col, gemm and col2im", () => {
         const tx = tf.tensor4d(x, [o.batch, o.h, o.w, o.c]);
         const tk = tf.tensor4d(kernel, [o.k, o.k, o.c, o.f]);
         const f = (a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, o.s, o.pad);
-        const grads = tf.grads((a: tf.Tensor, b: tf.Tensor) => f(a, b))([tx, tk], tf.tensor4d(dy, [o.batch, oh, ow, o.f]));
+        const grads = tf.grads((a: tf.Tensor, b: tf.Tensor) => f(a, b))(
+          [tx, tk],
+          tf.tensor4d(dy, [o.batch, oh, ow, o.f]),
+        );
         return [f(tx, tk).dataSync(), grads[0].dataSync(), grads[1].dataSync()];
       });
       assertClose(k.f32(y, M * o.f), ty, 1e-4, "output");
@@ -128,7 +147,12 @@ describe("max pooling", () => {
       const [ty, tdx] = tf.tidy(() => {
         const tx = tf.tensor4d(x, [o.batch, o.h, o.w, o.c]);
         const f = (a: tf.Tensor) => tf.maxPool(a as tf.Tensor4D, o.k, o.s, o.pad);
-        return [f(tx).dataSync(), tf.grad(f)(tx, tf.tensor4d(dy, [o.batch, oh, ow, o.c])).dataSync()];
+        return [
+          f(tx).dataSync(),
+          tf
+            .grad(f)(tx, tf.tensor4d(dy, [o.batch, oh, ow, o.c]))
+            .dataSync(),
+        ];
       });
       assertClose(k.f32(y, outputs), ty, 0, "output");
       assertClose(k.f32(dx, x.length), tdx, 1e-6, "gradient");
@@ -150,7 +174,12 @@ describe("average pooling", () => {
       const [ty, tdx] = tf.tidy(() => {
         const f = (a: tf.Tensor) => tf.avgPool(a as tf.Tensor4D, o.k, o.s, "valid");
         const tx = tf.tensor4d(x, [o.batch, o.h, o.w, o.c]);
-        return [f(tx).dataSync(), tf.grad(f)(tx, tf.tensor4d(dy, [o.batch, oh, ow, o.c])).dataSync()];
+        return [
+          f(tx).dataSync(),
+          tf
+            .grad(f)(tx, tf.tensor4d(dy, [o.batch, oh, ow, o.c]))
+            .dataSync(),
+        ];
       });
       assertClose(k.f32(ptrs[1], outputs), ty, 1e-5, "output");
       assertClose(k.f32(ptrs[3], x.length), tdx, 1e-5, "gradient");
@@ -161,7 +190,14 @@ describe("average pooling", () => {
 describe("activations and losses", () => {
   it("biasActivation and activationBackward agree with tfjs for each activation", () => {
     const [rows, cols] = [3, 7];
-    for (const [act, name] of [[1, "relu"], [2, "sigmoid"], [3, "tanh"], [5, "relu6"], [6, "elu"], [4, "softmax"]] as const) {
+    for (const [act, name] of [
+      [1, "relu"],
+      [2, "sigmoid"],
+      [3, "tanh"],
+      [5, "relu6"],
+      [6, "elu"],
+      [4, "softmax"],
+    ] as const) {
       const z = random(rows * cols).map((v) => v * 8);
       const bias = random(cols);
       const dy = random(rows * cols);
@@ -171,12 +207,22 @@ describe("activations and losses", () => {
         const f = (t: tf.Tensor) => {
           const s = tf.add(t, tf.tensor1d(bias)) as tf.Tensor2D;
           const fns: Record<string, (u: tf.Tensor2D) => tf.Tensor> = {
-            relu: tf.relu, sigmoid: tf.sigmoid, tanh: tf.tanh, relu6: tf.relu6, elu: tf.elu, softmax: (u) => tf.softmax(u),
+            relu: tf.relu,
+            sigmoid: tf.sigmoid,
+            tanh: tf.tanh,
+            relu6: tf.relu6,
+            elu: tf.elu,
+            softmax: (u) => tf.softmax(u),
           };
           return fns[name](s);
         };
         const tz = tf.tensor2d(z, [rows, cols]);
-        return [f(tz).dataSync(), tf.grad(f)(tz, tf.tensor2d(dy, [rows, cols])).dataSync()];
+        return [
+          f(tz).dataSync(),
+          tf
+            .grad(f)(tz, tf.tensor2d(dy, [rows, cols]))
+            .dataSync(),
+        ];
       });
       assertClose(k.f32(ptrs[0], rows * cols), ty, 1e-5, `${name} forward`);
       if (act === 4) k.kernels.softmaxBackward(ptrs[2], ptrs[0], rows, cols, ptrs[3]);

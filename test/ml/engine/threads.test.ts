@@ -17,8 +17,10 @@ before(() => selectBackend({ prefer: "cpu" }));
 const mlp = parsePlan({
   data: {},
   model: [
-    { dense: { units: 300, activation: "relu" } }, { dropout: { rate: 0.2 } },
-    { dense: { units: 10, activation: "relu" } }, { dense: { units: 1, activation: "sigmoid" } },
+    { dense: { units: 300, activation: "relu" } },
+    { dropout: { rate: 0.2 } },
+    { dense: { units: 10, activation: "relu" } },
+    { dense: { units: 1, activation: "sigmoid" } },
   ],
   loss: "binaryCrossentropy",
   optimizer: { name: "adam", learning_rate: 0.002 },
@@ -28,7 +30,10 @@ const args = trainingArgs({ epochs: 2, batchSize: 32, fedproxMu: 0.01 });
 
 function relativeDifference(a: NamedTensor[], b: NamedTensor[]): number {
   let worst = 0;
-  a.forEach((t, i) => t.data.forEach((v, j) => (worst = Math.max(worst, Math.abs(v - b[i].data[j]) / Math.max(1, Math.abs(b[i].data[j]))))));
+  for (const [i, t] of a.entries()) {
+    for (const [j, v] of t.data.entries())
+      worst = Math.max(worst, Math.abs(v - b[i].data[j]) / Math.max(1, Math.abs(b[i].data[j])));
+  }
   return worst;
 }
 
@@ -52,8 +57,10 @@ describe("training on worker threads", () => {
     const cnn = parsePlan({
       data: { input: { height: 12, width: 12, channels: 1 } },
       model: [
-        { conv2d: { filters: 8, kernelSize: 3, activation: "relu" } }, { maxPooling2d: { poolSize: 2 } },
-        { conv2d: { filters: 16, kernelSize: 3, activation: "relu", padding: "same" } }, { flatten: {} },
+        { conv2d: { filters: 8, kernelSize: 3, activation: "relu" } },
+        { maxPooling2d: { poolSize: 2 } },
+        { conv2d: { filters: 16, kernelSize: 3, activation: "relu", padding: "same" } },
+        { flatten: {} },
         { dense: { units: 2, activation: "softmax" } },
       ],
       loss: "sparseCategoricalCrossentropy",
@@ -76,7 +83,8 @@ describe("training on worker threads", () => {
       const result = await trainLocal({ plan, data: separableData(200, 200), args: trainingArgs({ updates: 5, batchSize: 32 }), threads: 2 });
       console.log(result.engine);`;
     const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
-      cwd: fileURLToPath(new URL("../../..", import.meta.url)), stdio: ["ignore", "pipe", "inherit"],
+      cwd: fileURLToPath(new URL("../../..", import.meta.url)),
+      stdio: ["ignore", "pipe", "inherit"],
     });
     let out = "";
     child.stdout.on("data", (chunk) => (out += chunk));

@@ -22,14 +22,20 @@ describe("fedavg", () => {
   });
 
   it("aggregate() gives no weight to an update with zero samples", () => {
-    const out = createFedAvg().aggregate({ round: 1, global, updates: [a, update("z", 0, [[9, 9, 9], [9, 9], [9]])], state: {} });
+    const out = createFedAvg().aggregate({
+      round: 1,
+      global,
+      updates: [a, update("z", 0, [[9, 9, 9], [9, 9], [9]])],
+      state: {},
+    });
     assertTensors(out.params, [[1, 2, 3], [4, 5], [6]]);
   });
 
   it("aggregate() refuses updates that carry no samples at all", () => {
     const zero = update("z", 0, [[9, 9, 9], [9, 9], [9]]);
-    assert.throws(() => createFedAvg().aggregate({ round: 4, global, updates: [zero], state: {} }),
-      { message: "Cannot aggregate round 4 with fedavg: the updates carry no samples" });
+    assert.throws(() => createFedAvg().aggregate({ round: 4, global, updates: [zero], state: {} }), {
+      message: "Cannot aggregate round 4 with fedavg: the updates carry no samples",
+    });
   });
 
   it("nodeArgs() asks nothing of the nodes", () => {

@@ -5,7 +5,10 @@ import type { Update } from "../../../src/researcher/aggregators/index.js";
 export const f32 = (...tensors: number[][]): Float32Array[] => tensors.map((t) => Float32Array.from(t));
 
 export const update = (nodeId: string, samples: number, params: number[][], controlDelta?: number[][]): Update => ({
-  nodeId, samples, params: f32(...params), ...(controlDelta ? { controlDelta: f32(...controlDelta) } : {}),
+  nodeId,
+  samples,
+  params: f32(...params),
+  ...(controlDelta ? { controlDelta: f32(...controlDelta) } : {}),
 });
 
 /** Asserts tensors equal expected literals within `tolerance` (float32 rounding). */
@@ -16,12 +19,18 @@ export function assertTensors(actual: Float32Array[], expected: number[][], tole
     assert.equal(tensor.length, expected[t].length, `length of tensor ${t}`);
     tensor.forEach((value, k) => {
       const want = expected[t][k];
-      assert.ok(Math.abs(value - want) <= tolerance * Math.max(1, Math.abs(want)),
-        `tensor ${t}[${k}] is ${value}, expected ${want}`);
+      assert.ok(
+        Math.abs(value - want) <= tolerance * Math.max(1, Math.abs(want)),
+        `tensor ${t}[${k}] is ${value}, expected ${want}`,
+      );
     });
   });
 }
 
 /** Plain nested arrays of an update list, to check inputs are left as they were. */
 export const snapshot = (updates: Update[]) =>
-  updates.map((u) => ({ ...u, params: u.params.map((t) => Array.from(t)), controlDelta: u.controlDelta?.map((t) => Array.from(t)) }));
+  updates.map((u) => ({
+    ...u,
+    params: u.params.map((t) => Array.from(t)),
+    controlDelta: u.controlDelta?.map((t) => Array.from(t)),
+  }));

@@ -7,14 +7,29 @@ describe("parseAggregatorConfig()", () => {
   const valid: [unknown, unknown][] = [
     [{ name: "fedavg" }, { name: "fedavg" }],
     [{ name: "fedavgm" }, { name: "fedavgm", serverLr: 1, momentum: 0.9 }],
-    [{ name: "fedprox", mu: 0.5 }, { name: "fedprox", mu: 0.5 }],
-    [{ name: "scaffold", server_lr: 0.5 }, { name: "scaffold", serverLr: 0.5 }],
+    [
+      { name: "fedprox", mu: 0.5 },
+      { name: "fedprox", mu: 0.5 },
+    ],
+    [
+      { name: "scaffold", server_lr: 0.5 },
+      { name: "scaffold", serverLr: 0.5 },
+    ],
     [{ name: "fedadam" }, { name: "fedadam", serverLr: 0.01, beta1: 0.9, beta2: 0.99, tau: 0.001 }],
-    [{ name: "fedyogi", server_lr: 0.1, tau: 0.01 }, { name: "fedyogi", serverLr: 0.1, beta1: 0.9, beta2: 0.99, tau: 0.01 }],
+    [
+      { name: "fedyogi", server_lr: 0.1, tau: 0.01 },
+      { name: "fedyogi", serverLr: 0.1, beta1: 0.9, beta2: 0.99, tau: 0.01 },
+    ],
     [{ name: "fedadagrad" }, { name: "fedadagrad", serverLr: 0.01, beta1: 0, tau: 0.001 }],
     [{ name: "trimmed_mean" }, { name: "trimmed_mean", beta: 0.1 }],
-    [{ name: "krum", f: 1 }, { name: "krum", f: 1 }],
-    [{ name: "multikrum", f: 1, m: 3 }, { name: "multikrum", f: 1, m: 3 }],
+    [
+      { name: "krum", f: 1 },
+      { name: "krum", f: 1 },
+    ],
+    [
+      { name: "multikrum", f: 1, m: 3 },
+      { name: "multikrum", f: 1, m: 3 },
+    ],
   ];
   for (const [input, expected] of valid) {
     it(`reads ${JSON.stringify(input)} with its defaults in camelCase`, () => {
@@ -35,8 +50,10 @@ describe("parseAggregatorConfig()", () => {
   ];
   for (const [input, message] of invalid) {
     it(`rejects ${JSON.stringify(input)} naming the key`, () => {
-      assert.throws(() => parseAggregatorConfig(input),
-        (e: unknown) => e instanceof InputError && e.message.startsWith(`Invalid aggregator: ${message}`));
+      assert.throws(
+        () => parseAggregatorConfig(input),
+        (e: unknown) => e instanceof InputError && e.message.startsWith(`Invalid aggregator: ${message}`),
+      );
     });
   }
 });

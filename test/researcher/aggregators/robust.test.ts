@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { InputError } from "../../../src/common/errors.js";
-import { createAggregator, createKrum, createMultiKrum, createTrimmedMean } from "../../../src/researcher/aggregators/index.js";
+import {
+  createAggregator,
+  createKrum,
+  createMultiKrum,
+  createTrimmedMean,
+} from "../../../src/researcher/aggregators/index.js";
 import { krumScores } from "../../../src/researcher/aggregators/krum.js";
 import { assertTensors, f32, update } from "./helpers.js";
 
@@ -62,8 +67,9 @@ describe("robust aggregators against an outlier", () => {
 
 describe("robust aggregator limits", () => {
   it("krum refuses a round with n ≤ 2f + 2 updates", () => {
-    assert.throws(() => run({ name: "krum", f: 1 }, honest),
-      { message: "Cannot aggregate round 1 with krum: f = 1 needs more than 4 updates, got 4" });
+    assert.throws(() => run({ name: "krum", f: 1 }, honest), {
+      message: "Cannot aggregate round 1 with krum: f = 1 needs more than 4 updates, got 4",
+    });
   });
 
   it("multikrum refuses m above the number of updates", () => {
@@ -71,8 +77,10 @@ describe("robust aggregator limits", () => {
   });
 
   it("factories refuse invalid options with an InputError", () => {
-    assert.throws(() => createTrimmedMean({ beta: 0.5 }), (e: unknown) =>
-      e instanceof InputError && /beta must be at least 0 and below 0.5, got 0.5/.test(e.message));
+    assert.throws(
+      () => createTrimmedMean({ beta: 0.5 }),
+      (e: unknown) => e instanceof InputError && /beta must be at least 0 and below 0.5, got 0.5/.test(e.message),
+    );
     assert.throws(() => createKrum({ f: -1 }), InputError);
     assert.throws(() => createMultiKrum({ f: 1, m: 0 }), InputError);
   });

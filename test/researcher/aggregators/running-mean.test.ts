@@ -26,7 +26,15 @@ describe("createRunningMean", () => {
 
   for (const name of ["fedavg", "fedavgm", "fedadam", "fedyogi", "fedadagrad"] as const) {
     it(`gives ${name} the same result as the full list of updates (it is foldable)`, () => {
-      const aggregator = createAggregator(name === "fedavg" ? { name } : (name === "fedavgm" ? { name, serverLr: 1, momentum: 0.9 } : name === "fedadagrad" ? { name, serverLr: 0.1, beta1: 0, tau: 1e-3 } : { name, serverLr: 0.1, beta1: 0.9, beta2: 0.99, tau: 1e-3 }));
+      const aggregator = createAggregator(
+        name === "fedavg"
+          ? { name }
+          : name === "fedavgm"
+            ? { name, serverLr: 1, momentum: 0.9 }
+            : name === "fedadagrad"
+              ? { name, serverLr: 0.1, beta1: 0, tau: 1e-3 }
+              : { name, serverLr: 0.1, beta1: 0.9, beta2: 0.99, tau: 1e-3 },
+      );
       assert.equal(aggregator.foldable, true);
       const mean = createRunningMean([3, 1]);
       for (const u of updates) mean.add(u.params, u.samples);
@@ -41,7 +49,12 @@ describe("createRunningMean", () => {
   }
 
   it("is not used by aggregators that need every update", () => {
-    for (const config of [{ name: "fedmedian" }, { name: "krum", f: 0 }, { name: "trimmed_mean", beta: 0.1 }, { name: "scaffold", serverLr: 1 }] as const) {
+    for (const config of [
+      { name: "fedmedian" },
+      { name: "krum", f: 0 },
+      { name: "trimmed_mean", beta: 0.1 },
+      { name: "scaffold", serverLr: 1 },
+    ] as const) {
       assert.notEqual(createAggregator(config).foldable, true, config.name);
     }
   });

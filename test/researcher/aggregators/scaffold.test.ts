@@ -23,7 +23,13 @@ describe("scaffold", () => {
 
     // Round 2, one node of four answers: c += [[4,4],[4]] / 4.
     const only = update("a", 1, [[2.25, 2.5], [3.5]], [[4, 4], [4]]);
-    const r2 = scaffold.aggregate({ round: 2, global: r1.params, updates: [only], state: JSON.parse(JSON.stringify(r1.state)), totalNodes: 4 });
+    const r2 = scaffold.aggregate({
+      round: 2,
+      global: r1.params,
+      updates: [only],
+      state: JSON.parse(JSON.stringify(r1.state)),
+      totalNodes: 4,
+    });
     assertTensors(r2.params, [[1.75, 2.5], [3.5]]);
     assert.deepEqual(r2.state, { control: [[2, 1], [1.5]] });
   });
@@ -34,12 +40,19 @@ describe("scaffold", () => {
   });
 
   it("aggregate() refuses an update without a control variate change", () => {
-    assert.throws(() => scaffold.aggregate({ round: 2, global, updates: [a, update("c", 1, [[1, 1], [1]])], state: {} }),
-      { message: 'Cannot aggregate round 2 with scaffold: node "c" sent no control variate change shaped like the model' });
+    assert.throws(
+      () => scaffold.aggregate({ round: 2, global, updates: [a, update("c", 1, [[1, 1], [1]])], state: {} }),
+      {
+        message:
+          'Cannot aggregate round 2 with scaffold: node "c" sent no control variate change shaped like the model',
+      },
+    );
   });
 
   it("aggregate() refuses more updates than nodes in the federation", () => {
-    assert.throws(() => scaffold.aggregate({ round: 2, global, updates: [a, b], state: {}, totalNodes: 1 }),
-      /2 updates from a federation of 1 nodes/);
+    assert.throws(
+      () => scaffold.aggregate({ round: 2, global, updates: [a, b], state: {}, totalNodes: 1 }),
+      /2 updates from a federation of 1 nodes/,
+    );
   });
 });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -28,12 +28,24 @@ function file(name: string, text: string): string {
 describe("fbm-researcher bad input", () => {
   const cases: [string, () => string[], RegExp][] = [
     ["a missing experiment file", () => [join(dir, "nope.yaml")], /nope\.yaml/],
-    ["malformed YAML", () => [file("bad.yaml", "name: [unclosed\nrounds: 1")], /Cannot read experiment "[^"]*bad\.yaml": .*line/],
-    ["an unknown layer", () => [file("layer.yaml", valid.replace("dense: {units: 1, activation: sigmoid}", "lstm: {units: 4}"))], /plan\.model\[0\]: unknown layer "lstm"/],
+    [
+      "malformed YAML",
+      () => [file("bad.yaml", "name: [unclosed\nrounds: 1")],
+      /Cannot read experiment "[^"]*bad\.yaml": .*line/,
+    ],
+    [
+      "an unknown layer",
+      () => [file("layer.yaml", valid.replace("dense: {units: 1, activation: sigmoid}", "lstm: {units: 4}"))],
+      /plan\.model\[0\]: unknown layer "lstm"/,
+    ],
     ["an unknown key", () => [file("key.yaml", `${valid}\nround_robin: true`)], /unknown key "round_robin"/],
     ["a wrong type", () => [file("type.yaml", valid.replace("rounds: 1", "rounds: many"))], /rounds: /],
     ["an unknown flag", () => [file("flag.yaml", valid), "--listn", "1.2.3.4:5"], /Unknown option '--listn'/],
-    ["a bad listen address", () => [file("listen.yaml", valid), "--listen", "nowhere", "--out", join(dir, "runs")], /Invalid listen address "nowhere"/],
+    [
+      "a bad listen address",
+      () => [file("listen.yaml", valid), "--listen", "nowhere", "--out", join(dir, "runs")],
+      /Invalid listen address "nowhere"/,
+    ],
   ];
   for (const [what, argv, message] of cases) {
     it(`exits 2 with one line for ${what}, and writes no run folder`, async () => {

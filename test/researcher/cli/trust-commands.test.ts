@@ -17,7 +17,15 @@ describe("fbm-researcher cert and node commands", () => {
   const fp = `sha256:${"ab".repeat(32)}`;
 
   it("cert generate writes researcher.crt and a private researcher.key, and prints the fingerprint", async () => {
-    const r = await run("cert", "generate", "--out", dir, "--host", "localhost,10.1.2.3,research.example.org", "--json");
+    const r = await run(
+      "cert",
+      "generate",
+      "--out",
+      dir,
+      "--host",
+      "localhost,10.1.2.3,research.example.org",
+      "--json",
+    );
     assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout);
     assert.equal(out.cert, join(dir, "researcher.crt"));
@@ -44,14 +52,31 @@ describe("fbm-researcher cert and node commands", () => {
 
   it("node allow adds a normalized fingerprint (optionally bound to a node id) and node list shows it", async () => {
     const colons = `${"AB:".repeat(31)}AB`;
-    const r = await run("node", "allow", colons, "--name", "hospital-a", "--node-id", "node_0123456789ab", "--allow-list", allowList);
+    const r = await run(
+      "node",
+      "allow",
+      colons,
+      "--name",
+      "hospital-a",
+      "--node-id",
+      "node_0123456789ab",
+      "--allow-list",
+      allowList,
+    );
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /^Allowed sha256:(ab){32} \(hospital-a\) as node_0123456789ab in /);
     const again = await run("node", "allow", fp, "--allow-list", allowList, "--json");
     assert.equal(JSON.parse(again.stdout).replaced, true);
     const list = await run("node", "list", "--allow-list", allowList, "--json");
-    assert.deepEqual(JSON.parse(list.stdout).map((e: { fingerprint: string; node_id: string; name: string }) => [e.fingerprint, e.node_id, e.name]),
-      [[fp, "node_0123456789ab", "hospital-a"]], "updating an entry keeps its binding");
+    assert.deepEqual(
+      JSON.parse(list.stdout).map((e: { fingerprint: string; node_id: string; name: string }) => [
+        e.fingerprint,
+        e.node_id,
+        e.name,
+      ]),
+      [[fp, "node_0123456789ab", "hospital-a"]],
+      "updating an entry keeps its binding",
+    );
   });
 
   it("node allow rejects a malformed fingerprint and a node id bound to another certificate, changing nothing", async () => {
@@ -61,7 +86,15 @@ describe("fbm-researcher cert and node commands", () => {
     assert.match(bad.stderr, /^Error: Invalid fingerprint "abc": expected sha256: followed by 64 hex digits/);
     await run("node", "allow", `sha256:${"01".repeat(32)}`, "--node-id", "node_a", "--allow-list", allowList);
     const mid = readFileSync(allowList, "utf8");
-    const clash = await run("node", "allow", `sha256:${"02".repeat(32)}`, "--node-id", "node_a", "--allow-list", allowList);
+    const clash = await run(
+      "node",
+      "allow",
+      `sha256:${"02".repeat(32)}`,
+      "--node-id",
+      "node_a",
+      "--allow-list",
+      allowList,
+    );
     assert.equal(clash.code, 2);
     assert.match(clash.stderr, /Node id node_a is already bound to sha256:(01){32}/);
     assert.equal(readFileSync(allowList, "utf8"), mid);
@@ -72,10 +105,24 @@ describe("fbm-researcher cert and node commands", () => {
     const onlyCert = await run("datasets", "--cert", join(dir, "researcher.crt"), "--wait", "1");
     assert.equal(onlyCert.code, 2);
     assert.match(onlyCert.stderr, /--key is missing: TLS needs both --cert and --key/);
-    const noList = await run("datasets", "--cert", join(dir, "researcher.crt"), "--key", join(dir, "researcher.key"),
-      "--allow-list", join(root, "none.json"), "--listen", "127.0.0.1:0", "--wait", "1");
+    const noList = await run(
+      "datasets",
+      "--cert",
+      join(dir, "researcher.crt"),
+      "--key",
+      join(dir, "researcher.key"),
+      "--allow-list",
+      join(root, "none.json"),
+      "--listen",
+      "127.0.0.1:0",
+      "--wait",
+      "1",
+    );
     assert.equal(noList.code, 2);
-    assert.match(noList.stderr, /No allow-list at .*none\.json: allow each node first with `fbm-researcher node allow FINGERPRINT/);
+    assert.match(
+      noList.stderr,
+      /No allow-list at .*none\.json: allow each node first with `fbm-researcher node allow FINGERPRINT/,
+    );
     const listOnly = await run("datasets", "--allow-list", allowList, "--wait", "1");
     assert.equal(listOnly.code, 2);
     assert.match(listOnly.stderr, /--allow-list needs --cert and --key/);

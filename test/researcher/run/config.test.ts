@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { InputError } from "../../../src/common/errors.js";
-import { loadExperiment, parseExperiment, type Experiment } from "../../../src/researcher/run/config.js";
+import { type Experiment, loadExperiment, parseExperiment } from "../../../src/researcher/run/config.js";
 
 const full = `
 name: breast-cancer
@@ -34,8 +34,14 @@ const expected: Experiment = {
     optimizer: { name: "sgd", learning_rate: 0.05 },
   },
   training: {
-    epochs: 2, updates: 0, batchSize: 16, testRatio: 0.25, testOnGlobal: true, testOnLocal: false,
-    metrics: ["accuracy", "f1", "auc"], seed: 1,
+    epochs: 2,
+    updates: 0,
+    batchSize: 16,
+    testRatio: 0.25,
+    testOnGlobal: true,
+    testOnLocal: false,
+    metrics: ["accuracy", "f1", "auc"],
+    seed: 1,
   },
   aggregator: { name: "fedadam", serverLr: 0.1, beta1: 0.9, beta2: 0.99, tau: 0.001 },
 };
@@ -60,7 +66,14 @@ describe("parseExperiment()", () => {
     const e = parseExperiment(minimal, "exp.yaml");
     assert.deepEqual(e.nodes, { min: 1, waitMs: 60_000, sample: 1, roundTimeoutMs: 600_000, onFailure: "stop" });
     assert.deepEqual(e.training, {
-      epochs: 1, updates: 0, batchSize: 32, testRatio: 0.2, testOnGlobal: true, testOnLocal: true, metrics: [], seed: 0,
+      epochs: 1,
+      updates: 0,
+      batchSize: 32,
+      testRatio: 0.2,
+      testOnGlobal: true,
+      testOnLocal: true,
+      metrics: [],
+      seed: 0,
     });
     assert.deepEqual(e.aggregator, { name: "fedavg" });
     assert.equal(e.plan.data.normalize, "none");
@@ -81,24 +94,55 @@ describe("parseExperiment()", () => {
   const replace = (from: RegExp, to: string) => full.replace(from, to);
   const bad: [string, string, string][] = [
     ["unknown top-level key", `${full}epochs: 3\n`, 'Invalid experiment "exp.yaml": unknown key "epochs"'],
-    ["unknown nested key", replace(/seed: 1/, "seed: 1, shuffle: true"), 'Invalid experiment "exp.yaml": training: unknown key "shuffle"'],
-    ["wrong type", replace(/rounds: 20/, "rounds: many"), 'Invalid experiment "exp.yaml": rounds: Invalid input: expected number, received string'],
+    [
+      "unknown nested key",
+      replace(/seed: 1/, "seed: 1, shuffle: true"),
+      'Invalid experiment "exp.yaml": training: unknown key "shuffle"',
+    ],
+    [
+      "wrong type",
+      replace(/rounds: 20/, "rounds: many"),
+      'Invalid experiment "exp.yaml": rounds: Invalid input: expected number, received string',
+    ],
     ["wrong type in a list", replace(/tabular/, "3"), "tags[1]: Invalid input: expected string, received number"],
     ["missing required key", replace(/rounds: 20\n/, ""), "rounds: Invalid input: expected number, received undefined"],
-    ["bad duration", replace(/10m/, "10 minutes"), 'nodes.round_timeout: invalid duration "10 minutes" (use a number of seconds'],
+    [
+      "bad duration",
+      replace(/10m/, "10 minutes"),
+      'nodes.round_timeout: invalid duration "10 minutes" (use a number of seconds',
+    ],
     ["zero round timeout", replace(/10m/, "0s"), "nodes.round_timeout: must be longer than 0"],
-    ["malformed YAML", replace(/\[breast-cancer, tabular\]/, "[breast-cancer"),
-      'Cannot read experiment "exp.yaml": Flow sequence in block collection must be sufficiently indented and end with a ] at line 4'],
+    [
+      "malformed YAML",
+      replace(/\[breast-cancer, tabular\]/, "[breast-cancer"),
+      'Cannot read experiment "exp.yaml": Flow sequence in block collection must be sufficiently indented and end with a ] at line 4',
+    ],
     ["duplicate key", `${full}rounds: 3\n`, 'Cannot read experiment "exp.yaml": Map keys must be unique at line'],
     ["unknown layer", replace(/- dense: \{units: 1,/, "- densse: {units: 1,"), 'plan.model[1]: unknown layer "densse"'],
     ["bad layer option", replace(/units: 1,/, "units: 0,"), "plan.model[1].dense.units: Too small"],
     ["bad plan key", replace(/learning_rate/, "lr"), 'plan.optimizer: unknown key "lr"'],
-    ["both epochs and updates", replace(/epochs: 2/, "epochs: 2, updates: 10"), "training.updates: give either epochs or updates, not both"],
+    [
+      "both epochs and updates",
+      replace(/epochs: 2/, "epochs: 2, updates: 10"),
+      "training.updates: give either epochs or updates, not both",
+    ],
     ["unknown metric", replace(/auc\]/, "auroc]"), "training.metrics[2]: Invalid option"],
-    ["metric of the wrong kind", replace(/f1, auc/, "f1, mse"), 'training.metrics[2]: "mse" is a regression metric but plan.loss is binaryCrossentropy'],
-    ["unknown aggregator", replace(/fedadam, server_lr: 0.1/, "fedsgd"), 'aggregator.name: unknown aggregator "fedsgd"'],
+    [
+      "metric of the wrong kind",
+      replace(/f1, auc/, "f1, mse"),
+      'training.metrics[2]: "mse" is a regression metric but plan.loss is binaryCrossentropy',
+    ],
+    [
+      "unknown aggregator",
+      replace(/fedadam, server_lr: 0.1/, "fedsgd"),
+      'aggregator.name: unknown aggregator "fedsgd"',
+    ],
     ["unknown aggregator option", replace(/server_lr: 0.1/, "mu: 0.1"), 'aggregator: unknown key "mu"'],
-    ["krum with too few nodes", replace(/fedadam, server_lr: 0.1/, "krum, f: 1"), "nodes.min: krum with these options needs at least 5 nodes a round, got 2"],
+    [
+      "krum with too few nodes",
+      replace(/fedadam, server_lr: 0.1/, "krum, f: 1"),
+      "nodes.min: krum with these options needs at least 5 nodes a round, got 2",
+    ],
     ["name not usable as a folder", replace(/name: breast-cancer/, "name: ../etc"), "name: use only letters"],
     ["no tags", replace(/\[breast-cancer, tabular\]/, "[]"), "tags: Too small"],
     ["a list instead of a mapping", "- a\n- b\n", "(top level): Invalid input: expected object, received array"],
@@ -106,12 +150,15 @@ describe("parseExperiment()", () => {
   ];
   for (const [what, text, message] of bad) {
     it(`rejects ${what} with a message naming the key`, () => {
-      assert.throws(() => parseExperiment(text, "exp.yaml"), (e: unknown) => {
-        assert.ok(e instanceof InputError, `InputError, got ${String(e)}`);
-        assert.ok(e.message.includes(message), `"${e.message}" should contain "${message}"`);
-        assert.ok(!e.message.includes("\n"), "one line");
-        return true;
-      });
+      assert.throws(
+        () => parseExperiment(text, "exp.yaml"),
+        (e: unknown) => {
+          assert.ok(e instanceof InputError, `InputError, got ${String(e)}`);
+          assert.ok(e.message.includes(message), `"${e.message}" should contain "${message}"`);
+          assert.ok(!e.message.includes("\n"), "one line");
+          return true;
+        },
+      );
     });
   }
 });

@@ -9,7 +9,13 @@ describe("breakpoint parameters", () => {
       { name: "n", shape: [1], dtype: "int32" as const, data: Int32Array.from([-7]) },
     ];
     const back = decodeParams(JSON.parse(JSON.stringify(encodeParams(params))));
-    assert.deepEqual(back.map((t) => [t.name, t.shape, t.dtype]), [["w", [2, 2], "float32"], ["n", [1], "int32"]]);
+    assert.deepEqual(
+      back.map((t) => [t.name, t.shape, t.dtype]),
+      [
+        ["w", [2, 2], "float32"],
+        ["n", [1], "int32"],
+      ],
+    );
     assert.ok(Object.is(back[0].data[1], -0));
     assert.ok(Number.isNaN(back[0].data[2]));
     assert.equal(back[0].data[3], Math.fround(3e-38));

@@ -16,7 +16,10 @@ describe("run folder", () => {
     await folder.writeState({ round: 1 });
     await folder.writeHistory([{ round: 1 }, { round: 2 }]);
     assert.deepEqual(readdirSync(folder.dir).sort(), ["history.jsonl", "state.json"]);
-    await assert.rejects(openRunFolder(dir, "study", { resume: false }), (e) => e instanceof InputError && /pass --resume/.test(e.message));
+    await assert.rejects(
+      openRunFolder(dir, "study", { resume: false }),
+      (e) => e instanceof InputError && /pass --resume/.test(e.message),
+    );
     const resumed = await openRunFolder(dir, "study", { resume: true });
     assert.deepEqual(await resumed.readState(), { round: 1 });
   });

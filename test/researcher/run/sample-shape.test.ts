@@ -6,10 +6,24 @@ import { commonInput } from "../../../src/researcher/run/sample-shape.js";
 import type { DatasetInfo } from "../../../src/wire/index.js";
 
 describe("inputs across nodes", () => {
-  const plan = parsePlan({ data: { target: "y" }, model: [{ dense: { units: 1 } }], loss: "meanSquaredError", optimizer: { name: "sgd", learning_rate: 0.1 } });
+  const plan = parsePlan({
+    data: { target: "y" },
+    model: [{ dense: { units: 1 } }],
+    loss: "meanSquaredError",
+    optimizer: { name: "sgd", learning_rate: 0.1 },
+  });
   const csv = (columns: string[]): DatasetInfo => ({
-    id: "d", name: "d", type: "csv", tags: [], description: "", shape: [10, columns.length], sampleCount: 10,
-    columns: columns.map((name) => ({ name, dtype: "float64" })), classes: [], target: "y", createdAt: "",
+    id: "d",
+    name: "d",
+    type: "csv",
+    tags: [],
+    description: "",
+    shape: [10, columns.length],
+    sampleCount: 10,
+    columns: columns.map((name) => ({ name, dtype: "float64" })),
+    classes: [],
+    target: "y",
+    createdAt: "",
   });
 
   it("uses every column but the target as features", () => {
@@ -18,7 +32,11 @@ describe("inputs across nodes", () => {
 
   it("refuses nodes whose columns differ, naming both", () => {
     assert.throws(
-      () => commonInput(plan, [{ name: "north", dataset: csv(["a", "b", "y"]) }, { name: "south", dataset: csv(["a", "c", "y"]) }]),
+      () =>
+        commonInput(plan, [
+          { name: "north", dataset: csv(["a", "b", "y"]) },
+          { name: "south", dataset: csv(["a", "c", "y"]) },
+        ]),
       /Node south's dataset "d" has inputs \[a, c\] but north's has \[a, b\]/,
     );
   });

@@ -6,7 +6,12 @@ const nodes = ["e", "a", "d", "c", "b", "f", "g", "h", "i", "j"].map((node) => (
 
 describe("selectNodes", () => {
   it("takes every node at sample 1.0, sorted by id", () => {
-    assert.deepEqual(selectNodes(nodes, { sample: 1, min: 1, seed: 1, round: 1 }).map((n) => n.node).join(""), "abcdefghij");
+    assert.deepEqual(
+      selectNodes(nodes, { sample: 1, min: 1, seed: 1, round: 1 })
+        .map((n) => n.node)
+        .join(""),
+      "abcdefghij",
+    );
   });
 
   it("takes ceil(sample × nodes), never fewer than min", () => {
@@ -15,7 +20,10 @@ describe("selectNodes", () => {
   });
 
   it("draws the same nodes for the same seed and round (a resumed run), others for other rounds", () => {
-    const pick = (round: number, seed = 7) => selectNodes(nodes, { sample: 0.3, min: 1, seed, round }).map((n) => n.node).join("");
+    const pick = (round: number, seed = 7) =>
+      selectNodes(nodes, { sample: 0.3, min: 1, seed, round })
+        .map((n) => n.node)
+        .join("");
     assert.equal(pick(3), pick(3));
     const rounds = new Set([1, 2, 3, 4, 5, 6].map((r) => pick(r)));
     assert.ok(rounds.size > 1, "sampling varies across rounds");

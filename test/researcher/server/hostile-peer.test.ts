@@ -3,15 +3,19 @@ import { after, before, describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { ReplyChunkSchema, type ReplyChunk } from "../../../src/gen/fbm/v1/researcher_pb.js";
+import { type ReplyChunk, ReplyChunkSchema } from "../../../src/gen/fbm/v1/researcher_pb.js";
 import type { NamedTensor, TrainResult } from "../../../src/ml/types.js";
 import { createFedAvg } from "../../../src/researcher/aggregators/index.js";
-import { createHub, type Hub } from "../../../src/researcher/server/hub.js";
 import type { Participant } from "../../../src/researcher/run/roster.js";
-import { startServer, type ResearcherServer } from "../../../src/researcher/server/server.js";
 import { runTrainRound } from "../../../src/researcher/run/train-round.js";
+import { createHub, type Hub } from "../../../src/researcher/server/hub.js";
+import { type ResearcherServer, startServer } from "../../../src/researcher/server/server.js";
 import {
-  createResearcherClient, encodeReply, ResearcherService, type ReplyEnvelope, type TaskEnvelope,
+  createResearcherClient,
+  encodeReply,
+  type ReplyEnvelope,
+  ResearcherService,
+  type TaskEnvelope,
 } from "../../../src/wire/index.js";
 import { DEADLINE_MS, until } from "../../support/wait.js";
 
@@ -34,13 +38,35 @@ const onAdmit: Record<string, () => void> = {};
 
 function participant(node: string): Participant {
   return {
-    node, name: node,
-    dataset: { id: "d1", name: "d", type: "csv", tags: ["t"], description: "", shape: [2], columns: [], sampleCount: 100, classes: [], target: "y", createdAt: "" },
+    node,
+    name: node,
+    dataset: {
+      id: "d1",
+      name: "d",
+      type: "csv",
+      tags: ["t"],
+      description: "",
+      shape: [2],
+      columns: [],
+      sampleCount: 100,
+      classes: [],
+      target: "y",
+      createdAt: "",
+    },
   };
 }
 
-const result = (params: NamedTensor[], sampleCount = 10): TrainResult => ({ params, sampleCount, trainLoss: 0.5, seconds: 0 });
-const train = (task: TaskEnvelope, nodeId: string, r: TrainResult): ReplyEnvelope => ({ taskId: task.taskId, nodeId, body: { kind: "train", result: r } });
+const result = (params: NamedTensor[], sampleCount = 10): TrainResult => ({
+  params,
+  sampleCount,
+  trainLoss: 0.5,
+  seconds: 0,
+});
+const train = (task: TaskEnvelope, nodeId: string, r: TrainResult): ReplyEnvelope => ({
+  taskId: task.taskId,
+  nodeId,
+  body: { kind: "train", result: r },
+});
 
 async function* stream(chunks: Iterable<ReplyChunk> | AsyncIterable<ReplyChunk>): AsyncIterable<ReplyChunk> {
   yield* chunks;
@@ -76,17 +102,26 @@ const scripts: Record<string, (task: TaskEnvelope) => Promise<void>> = {
     await send("wrong shapes", encodeReply(train(task, "shapes", result(wrong))));
   },
   async nan(task) {
-    const poisoned = honestParams.map((t, i) => ({ ...t, data: i === 0 ? new Float32Array([NaN, 1e30, 1, 1]) : t.data }));
+    const poisoned = honestParams.map((t, i) => ({
+      ...t,
+      data: i === 0 ? new Float32Array([NaN, 1e30, 1, 1]) : t.data,
+    }));
     await send("NaN", encodeReply(train(task, "nan", result(poisoned))));
   },
   async count(task) {
     await send("inflated sample count", encodeReply(train(task, "count", result(honestParams, 1_000_000))));
   },
   async oversize(task) {
-    await send("oversized chunk", [...headOnly(train(task, "oversize", result(honestParams))), data(new Uint8Array(5 * 1024 * 1024))]);
+    await send("oversized chunk", [
+      ...headOnly(train(task, "oversize", result(honestParams))),
+      data(new Uint8Array(5 * 1024 * 1024)),
+    ]);
   },
   async long(task) {
-    await send("stream longer than the model", [...encodeReply(train(task, "long", result(honestParams))), data(new Uint8Array(8))]);
+    await send("stream longer than the model", [
+      ...encodeReply(train(task, "long", result(honestParams))),
+      data(new Uint8Array(8)),
+    ]);
   },
   async twice(task) {
     // Holds a first (poisoned) stream open after its head, and meanwhile tries a second, clean one.
@@ -95,18 +130,24 @@ const scripts: Record<string, (task: TaskEnvelope) => Promise<void>> = {
     let release = () => {};
     const gate = new Promise<void>((resolve) => (release = resolve));
     const admitted = new Promise<void>((resolve) => (onAdmit.twice = resolve));
-    const first = send("first of two concurrent streams", (async function* () {
-      yield chunks[0];
-      await gate;
-      yield* chunks.slice(1);
-    })());
+    const first = send(
+      "first of two concurrent streams",
+      (async function* () {
+        yield chunks[0];
+        await gate;
+        yield* chunks.slice(1);
+      })(),
+    );
     await admitted;
     await send("second concurrent stream", encodeReply(train(task, "twice", result(honestParams))));
     release();
     await first;
   },
   async kind(task) {
-    await send("reply of the wrong kind", encodeReply({ taskId: task.taskId, nodeId: "kind", body: { kind: "stats", columns: [] } }));
+    await send(
+      "reply of the wrong kind",
+      encodeReply({ taskId: task.taskId, nodeId: "kind", body: { kind: "stats", columns: [] } }),
+    );
   },
 };
 
@@ -131,14 +172,31 @@ describe("hostile peers during a training round", () => {
     const node = createResearcherClient(createGrpcTransport({ baseUrl: server.url }));
     const loops = names.map(async (name) => {
       let task: TaskEnvelope | undefined;
-      while (!task) task = await node.getTask({ nodeId: name, name, sessionId: name, version: "t", waitSeconds: 1 }, {});
+      while (!task)
+        task = await node.getTask({ nodeId: name, name, sessionId: name, version: "t", waitSeconds: 1 }, {});
       await scripts[name](task);
     });
     await until(() => hub.nodes().filter((n) => n.online).length === names.length, "every node to poll");
     round = await runTrainRound({
-      hub, experiment: "e", participants: names.map(participant), round: 1, planId: "p", planJson: "{}",
-      args: { epochs: 1, updates: 0, batchSize: 1, testRatio: 0, testOnGlobal: false, testOnLocal: false, metrics: [], seed: 0, fedproxMu: 0 },
-      global, timeoutMs: DEADLINE_MS,
+      hub,
+      experiment: "e",
+      participants: names.map(participant),
+      round: 1,
+      planId: "p",
+      planJson: "{}",
+      args: {
+        epochs: 1,
+        updates: 0,
+        batchSize: 1,
+        testRatio: 0,
+        testOnGlobal: false,
+        testOnLocal: false,
+        metrics: [],
+        seed: 0,
+        fedproxMu: 0,
+      },
+      global,
+      timeoutMs: DEADLINE_MS,
     });
     await Promise.all(loops);
   });
@@ -149,7 +207,7 @@ describe("hostile peers during a training round", () => {
       "honest reply": "ok",
       "duplicate reply": Code.AlreadyExists,
       "wrong shapes": Code.InvalidArgument,
-      "NaN": "ok", // well-formed bytes: the runner rejects the values
+      NaN: "ok", // well-formed bytes: the runner rejects the values
       "inflated sample count": "ok", // likewise: the runner checks it against the dataset's size
       "oversized chunk": Code.ResourceExhausted,
       "stream longer than the model": Code.InvalidArgument,
@@ -165,7 +223,10 @@ describe("hostile peers during a training round", () => {
     assert.equal(failures.twice.code, "invalid_update");
     assert.match(failures.twice.message, /contains Infinity/);
     assert.equal(failures.shapes.code, "invalid_update");
-    assert.match(failures.shapes.message, /tensor 0 is "dense\/kernel" \[4\] float32, expected "dense\/kernel" \[2,2\] float32/);
+    assert.match(
+      failures.shapes.message,
+      /tensor 0 is "dense\/kernel" \[4\] float32, expected "dense\/kernel" \[2,2\] float32/,
+    );
     assert.equal(failures.nan.code, "invalid_update");
     assert.match(failures.nan.message, /contains NaN/);
     assert.equal(failures.count.code, "invalid_update");
@@ -183,11 +244,23 @@ describe("hostile peers during a training round", () => {
   });
 
   it("aggregates the honest node's update alone", () => {
-    assert.deepEqual(round.updates.map((u) => u.participant.node), ["honest"]);
+    assert.deepEqual(
+      round.updates.map((u) => u.participant.node),
+      ["honest"],
+    );
     const out = createFedAvg().aggregate({
-      round: 1, global: global.map((t) => t.data as Float32Array), state: {},
-      updates: round.updates.map((u) => ({ nodeId: u.participant.node, samples: u.result.sampleCount, params: u.result.params.map((p) => p.data as Float32Array) })),
+      round: 1,
+      global: global.map((t) => t.data as Float32Array),
+      state: {},
+      updates: round.updates.map((u) => ({
+        nodeId: u.participant.node,
+        samples: u.result.sampleCount,
+        params: u.result.params.map((p) => p.data as Float32Array),
+      })),
     });
-    assert.deepEqual(out.params, honestParams.map((t) => t.data));
+    assert.deepEqual(
+      out.params,
+      honestParams.map((t) => t.data),
+    );
   });
 });

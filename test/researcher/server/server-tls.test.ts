@@ -11,7 +11,7 @@ import { createNodeIdentity, type NodeIdentity } from "../../../src/node/identit
 import { createNodeTransport } from "../../../src/node/transport.js";
 import { allowNode } from "../../../src/researcher/server/allow-list.js";
 import { createHub, type Hub } from "../../../src/researcher/server/hub.js";
-import { startServer, type ResearcherServer } from "../../../src/researcher/server/server.js";
+import { type ResearcherServer, startServer } from "../../../src/researcher/server/server.js";
 import { createResearcherClient, type ReplyBody } from "../../../src/wire/index.js";
 import { DEADLINE_MS, until } from "../../support/wait.js";
 
@@ -27,12 +27,21 @@ const nodes: Record<string, { dir: string; identity: NodeIdentity }> = {};
 
 const ping: ReplyBody = { kind: "ping", version: "t", backend: "cpu" };
 /** A poll of `waitSeconds` (default: until the test's deadline, so a task sent meanwhile is never missed). */
-const hello = (nodeId: string, waitSeconds = DEADLINE_MS / 1000) => ({ nodeId, name: nodeId, sessionId: `s-${nodeId}`, version: "t", waitSeconds });
-const isCode = (code: Code, message?: RegExp) => (e: unknown) => e instanceof ConnectError && e.code === code && (!message || message.test(e.message));
+const hello = (nodeId: string, waitSeconds = DEADLINE_MS / 1000) => ({
+  nodeId,
+  name: nodeId,
+  sessionId: `s-${nodeId}`,
+  version: "t",
+  waitSeconds,
+});
+const isCode = (code: Code, message?: RegExp) => (e: unknown) =>
+  e instanceof ConnectError && e.code === code && (!message || message.test(e.message));
 
 async function client(node: string, options: { pin?: string; log?: string[] } = {}) {
   const transport = await createNodeTransport({
-    url: server.url, homeDir: nodes[node].dir, config: { researcher_fingerprint: options.pin ?? researcherFingerprint },
+    url: server.url,
+    homeDir: nodes[node].dir,
+    config: { researcher_fingerprint: options.pin ?? researcherFingerprint },
     log: (line) => options.log?.push(line),
   });
   return createResearcherClient(transport);
@@ -49,7 +58,12 @@ before(async () => {
   await allowNode(allowList, { fingerprint: nodes.allowed.identity.fingerprint, name: "allowed" });
   await allowNode(allowList, { fingerprint: nodes.bound.identity.fingerprint, node_id: "node_bound" });
   hub = createHub({ pollWindowMs: DEADLINE_MS });
-  server = await startServer({ listen: "127.0.0.1:0", hub, tls: { ...files, allowList }, log: (l) => researcherLog.push(l) });
+  server = await startServer({
+    listen: "127.0.0.1:0",
+    hub,
+    tls: { ...files, allowList },
+    log: (l) => researcherLog.push(l),
+  });
 });
 after(async () => {
   await server?.close();
@@ -59,7 +73,10 @@ after(async () => {
 describe("researcher over mutual TLS", () => {
   it("serves https and says which certificate and allow-list it uses", () => {
     assert.match(server.url, /^https:\/\/127\.0\.0\.1:\d+$/);
-    assert.ok(researcherLog.some((l) => l.includes(researcherFingerprint) && l.includes("2 node(s) allowed")), researcherLog.join("\n"));
+    assert.ok(
+      researcherLog.some((l) => l.includes(researcherFingerprint) && l.includes("2 node(s) allowed")),
+      researcherLog.join("\n"),
+    );
   });
 
   it("lets an allowed node poll, take a task and answer it", async () => {
@@ -76,18 +93,35 @@ describe("researcher over mutual TLS", () => {
   it("refuses a node whose certificate is not on the allow-list (Unauthenticated) and logs the attempt once", async () => {
     const c = await client("stranger");
     const fp = nodes.stranger.identity.fingerprint;
-    await assert.rejects(c.getTask(hello("node_stranger"), {}), isCode(Code.Unauthenticated, new RegExp(`${fp} is not on the researcher's allow-list`)));
+    await assert.rejects(
+      c.getTask(hello("node_stranger"), {}),
+      isCode(Code.Unauthenticated, new RegExp(`${fp} is not on the researcher's allow-list`)),
+    );
     await assert.rejects(c.getTask(hello("node_stranger"), {}), isCode(Code.Unauthenticated));
-    await assert.rejects(c.feedback({ nodeId: "node_stranger", taskId: "t", body: { kind: "log", level: "info", message: "hi" } }), isCode(Code.Unauthenticated));
+    await assert.rejects(
+      c.feedback({ nodeId: "node_stranger", taskId: "t", body: { kind: "log", level: "info", message: "hi" } }),
+      isCode(Code.Unauthenticated),
+    );
     const lines = researcherLog.filter((l) => l.includes(fp));
     assert.equal(lines.length, 1, lines.join("\n"));
-    assert.match(lines[0], /^Refused node sha256:[0-9a-f]{64} from 127\.0\.0\.1 \(claiming node id node_stranger\): its certificate is not on the allow-list/);
-    assert.equal(hub.nodes().some((n) => n.nodeId === "node_stranger"), false);
+    assert.match(
+      lines[0],
+      /^Refused node sha256:[0-9a-f]{64} from 127\.0\.0\.1 \(claiming node id node_stranger\): its certificate is not on the allow-list/,
+    );
+    assert.equal(
+      hub.nodes().some((n) => n.nodeId === "node_stranger"),
+      false,
+    );
   });
 
   it("refuses a client without a certificate (Unauthenticated)", async () => {
-    const bare = createResearcherClient(createGrpcTransport({ baseUrl: server.url, nodeOptions: { rejectUnauthorized: false } }));
-    await assert.rejects(bare.getTask(hello("node_bare"), {}), isCode(Code.Unauthenticated, /requires a client certificate/));
+    const bare = createResearcherClient(
+      createGrpcTransport({ baseUrl: server.url, nodeOptions: { rejectUnauthorized: false } }),
+    );
+    await assert.rejects(
+      bare.getTask(hello("node_bare"), {}),
+      isCode(Code.Unauthenticated, /requires a client certificate/),
+    );
   });
 
   it("accepts a node allowed while serving, without a restart", async () => {
@@ -102,8 +136,14 @@ describe("researcher over mutual TLS", () => {
   it("binds a node id to one certificate: no other allowed certificate can claim it (PermissionDenied)", async () => {
     const allowed = await client("allowed");
     const bound = await client("bound");
-    await assert.rejects(allowed.getTask(hello("node_bound"), {}), isCode(Code.PermissionDenied, /belongs to node node_allowed/));
-    await assert.rejects(bound.getTask(hello("node_other"), {}), isCode(Code.PermissionDenied, /belongs to node node_bound/));
+    await assert.rejects(
+      allowed.getTask(hello("node_bound"), {}),
+      isCode(Code.PermissionDenied, /belongs to node node_allowed/),
+    );
+    await assert.rejects(
+      bound.getTask(hello("node_other"), {}),
+      isCode(Code.PermissionDenied, /belongs to node node_bound/),
+    );
     const late = await client("late");
     await assert.rejects(late.getTask(hello("node_allowed"), {}), isCode(Code.PermissionDenied));
   });
@@ -116,8 +156,18 @@ describe("researcher over mutual TLS", () => {
     const pending = hub.send("node_allowed", { kind: "ping" }, { timeoutMs: DEADLINE_MS });
     const task = await polled;
     assert.ok(task);
-    await assert.rejects(other.reply({ taskId: task.taskId, nodeId: "node_allowed", body: ping }), isCode(Code.PermissionDenied));
-    await assert.rejects(other.feedback({ nodeId: "node_allowed", taskId: task.taskId, body: { kind: "log", level: "info", message: "x" } }), isCode(Code.PermissionDenied));
+    await assert.rejects(
+      other.reply({ taskId: task.taskId, nodeId: "node_allowed", body: ping }),
+      isCode(Code.PermissionDenied),
+    );
+    await assert.rejects(
+      other.feedback({
+        nodeId: "node_allowed",
+        taskId: task.taskId,
+        body: { kind: "log", level: "info", message: "x" },
+      }),
+      isCode(Code.PermissionDenied),
+    );
     await owner.reply({ taskId: task.taskId, nodeId: "node_allowed", body: ping });
     assert.deepEqual(await pending, ping);
   });
@@ -126,16 +176,27 @@ describe("researcher over mutual TLS", () => {
     const wrong = (await generateKeyPair({ commonName: "impostor" })).fingerprint;
     const log: string[] = [];
     const c = await client("allowed", { pin: wrong, log });
-    await assert.rejects(c.getTask(hello("node_allowed"), {}), (e) => e instanceof ConnectError && /refusing to connect/.test(e.message));
+    await assert.rejects(
+      c.getTask(hello("node_allowed"), {}),
+      (e) => e instanceof ConnectError && /refusing to connect/.test(e.message),
+    );
     await assert.rejects(c.getTask(hello("node_allowed"), {}));
     assert.equal(log.length, 1, log.join("\n"));
-    assert.ok(log[0].startsWith(`Refusing the researcher at ${server.url}: its certificate ${researcherFingerprint} does not match the pinned ${wrong}.`), log[0]);
+    assert.ok(
+      log[0].startsWith(
+        `Refusing the researcher at ${server.url}: its certificate ${researcherFingerprint} does not match the pinned ${wrong}.`,
+      ),
+      log[0],
+    );
   });
 
   it("an https researcher without a pin is refused before connecting, with the command that pins it", async () => {
     await assert.rejects(
       createNodeTransport({ url: server.url, homeDir: nodes.allowed.dir, config: {}, log: () => {} }),
-      { name: "InputError", message: /uses TLS but no researcher certificate is pinned: .*fbm-node config set researcher_fingerprint/ },
+      {
+        name: "InputError",
+        message: /uses TLS but no researcher certificate is pinned: .*fbm-node config set researcher_fingerprint/,
+      },
     );
   });
 });
@@ -148,7 +209,11 @@ describe("researcher without TLS", () => {
     const quiet: string[] = [];
     const local = await startServer({ listen: "127.0.0.1:0", hub: createHub(), log: (l) => quiet.push(l) });
     await local.close();
-    assert.equal(lines.filter((l) => l.startsWith("Warning: serving cleartext HTTP/2 on 0.0.0.0:0")).length, 1, lines.join("\n"));
+    assert.equal(
+      lines.filter((l) => l.startsWith("Warning: serving cleartext HTTP/2 on 0.0.0.0:0")).length,
+      1,
+      lines.join("\n"),
+    );
     assert.deepEqual(quiet, []);
   });
 });

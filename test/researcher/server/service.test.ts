@@ -2,16 +2,22 @@ import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import { Code, ConnectError, createRouterTransport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { createHub } from "../../../src/researcher/server/hub.js";
-import { createResearcherService } from "../../../src/researcher/server/service.js";
-import { startServer } from "../../../src/researcher/server/server.js";
-import { TaskFailure } from "../../../src/researcher/server/hub-error.js";
 import { runPollLoop, type TaskExecutor } from "../../../src/node/poll-loop.js";
-import { createResearcherClient, ResearcherService, type ReplyBody } from "../../../src/wire/index.js";
+import { createHub } from "../../../src/researcher/server/hub.js";
+import { TaskFailure } from "../../../src/researcher/server/hub-error.js";
+import { startServer } from "../../../src/researcher/server/server.js";
+import { createResearcherService } from "../../../src/researcher/server/service.js";
+import { createResearcherClient, type ReplyBody, ResearcherService } from "../../../src/wire/index.js";
 import { DEADLINE_MS, until } from "../../support/wait.js";
 
 /** A poll that lasts as long as the hub lets it (its poll window), so a task sent meanwhile is never missed. */
-const hello = (nodeId: string, sessionId = "s1") => ({ nodeId, name: nodeId, sessionId, version: "t", waitSeconds: DEADLINE_MS / 1000 });
+const hello = (nodeId: string, sessionId = "s1") => ({
+  nodeId,
+  name: nodeId,
+  sessionId,
+  version: "t",
+  waitSeconds: DEADLINE_MS / 1000,
+});
 
 function memoryClient(hub: ReturnType<typeof createHub>) {
   const transport = createRouterTransport(({ service }) => service(ResearcherService, createResearcherService(hub)));
@@ -24,7 +30,9 @@ const echo: TaskExecutor = async (task) => {
       kind: "train",
       result: {
         params: task.body.params.map((p) => ({ ...p, data: (p.data as Float32Array).map((v) => v * 2) })),
-        sampleCount: 10, trainLoss: 0.1, seconds: 0,
+        sampleCount: 10,
+        trainLoss: 0.1,
+        seconds: 0,
       },
     };
   }
@@ -36,7 +44,17 @@ describe("researcher service (in-memory transport)", () => {
     const hub = createHub({ pollWindowMs: 1000 });
     const client = memoryClient(hub);
     const stop = new AbortController();
-    const loop = runPollLoop({ client, researcherUrl: "mem", nodeId: "n1", name: "n1", version: "t", execute: echo, signal: stop.signal, log: () => {} , waitSeconds: 1 });
+    const loop = runPollLoop({
+      client,
+      researcherUrl: "mem",
+      nodeId: "n1",
+      name: "n1",
+      version: "t",
+      execute: echo,
+      signal: stop.signal,
+      log: () => {},
+      waitSeconds: 1,
+    });
     await until(() => hub.nodes().some((n) => n.nodeId === "n1" && n.online), "n1 to poll");
     const reply = await hub.send("n1", { kind: "ping" }, { timeoutMs: DEADLINE_MS });
     assert.deepEqual(reply, { kind: "ping", version: "t", backend: "cpu" });
@@ -56,7 +74,10 @@ describe("researcher service (in-memory transport)", () => {
     const hub = createHub({ pollWindowMs: 200, lostAfterMs: DEADLINE_MS });
     const client = memoryClient(hub);
     const first = client.getTask(hello("n1", "a"), {});
-    await assert.rejects(client.getTask(hello("n1", "b"), {}), (e) => e instanceof ConnectError && e.code === Code.AlreadyExists && /another process/.test(e.message));
+    await assert.rejects(
+      client.getTask(hello("n1", "b"), {}),
+      (e) => e instanceof ConnectError && e.code === Code.AlreadyExists && /another process/.test(e.message),
+    );
     await first;
     hub.close();
   });
@@ -65,17 +86,26 @@ describe("researcher service (in-memory transport)", () => {
     const hub = createHub({ pollWindowMs: DEADLINE_MS });
     const client = memoryClient(hub);
     const body: ReplyBody = { kind: "ping", version: "t", backend: "cpu" };
-    await assert.rejects(client.reply({ taskId: "nope", nodeId: "n1", body }), (e) => e instanceof ConnectError && e.code === Code.NotFound);
+    await assert.rejects(
+      client.reply({ taskId: "nope", nodeId: "n1", body }),
+      (e) => e instanceof ConnectError && e.code === Code.NotFound,
+    );
 
     const polled = client.getTask(hello("n1"), {});
     await until(() => hub.nodes().length === 1, "n1 to poll");
     const pending = hub.send("n1", { kind: "ping" });
     const task = await polled;
     assert.ok(task);
-    await assert.rejects(client.reply({ taskId: task.taskId, nodeId: "n2", body }), (e) => e instanceof ConnectError && e.code === Code.PermissionDenied);
+    await assert.rejects(
+      client.reply({ taskId: task.taskId, nodeId: "n2", body }),
+      (e) => e instanceof ConnectError && e.code === Code.PermissionDenied,
+    );
     await client.reply({ taskId: task.taskId, nodeId: "n1", body });
     assert.deepEqual(await pending, body);
-    await assert.rejects(client.reply({ taskId: task.taskId, nodeId: "n1", body }), (e) => e instanceof ConnectError && e.code === Code.AlreadyExists);
+    await assert.rejects(
+      client.reply({ taskId: task.taskId, nodeId: "n1", body }),
+      (e) => e instanceof ConnectError && e.code === Code.AlreadyExists,
+    );
     hub.close();
   });
 
@@ -97,7 +127,18 @@ describe("researcher service (in-memory transport)", () => {
       await new Promise<void>((done) => (finish = done));
       return { kind: "ping", version: "t", backend: "cpu" };
     };
-    const loop = runPollLoop({ client, researcherUrl: "mem", nodeId: "n1", name: "n1", version: "t", execute: slow, signal: stop.signal, log: () => {}, waitSeconds: 1, heartbeatMs: 40 });
+    const loop = runPollLoop({
+      client,
+      researcherUrl: "mem",
+      nodeId: "n1",
+      name: "n1",
+      version: "t",
+      execute: slow,
+      signal: stop.signal,
+      log: () => {},
+      waitSeconds: 1,
+      heartbeatMs: 40,
+    });
     try {
       await until(() => hub.nodes().some((n) => n.online), "n1 to poll");
       const lost: string[] = [];
@@ -137,14 +178,42 @@ describe("researcher server (real HTTP/2 on port 0)", () => {
     cleanups.push(() => server.close());
     const client = createResearcherClient(createGrpcTransport({ baseUrl: server.url }));
     const stop = new AbortController();
-    const loop = runPollLoop({ client, researcherUrl: server.url, nodeId: "n1", name: "n1", version: "t", execute: echo, signal: stop.signal, log: () => {}, waitSeconds: 1 });
+    const loop = runPollLoop({
+      client,
+      researcherUrl: server.url,
+      nodeId: "n1",
+      name: "n1",
+      version: "t",
+      execute: echo,
+      signal: stop.signal,
+      log: () => {},
+      waitSeconds: 1,
+    });
     await until(() => hub.nodes().some((n) => n.online), "n1 to poll");
     const big = new Float32Array(700_000).map((_, i) => i % 1000);
-    const reply = await hub.send("n1", {
-      kind: "train", datasetId: "d", planId: "p", planJson: "{}", round: 1,
-      args: { epochs: 1, updates: 0, batchSize: 1, testRatio: 0, testOnGlobal: false, testOnLocal: false, metrics: [], seed: 0, fedproxMu: 0 },
-      params: [{ name: "w", shape: [700, 1000], dtype: "float32", data: big }],
-    }, { timeoutMs: DEADLINE_MS });
+    const reply = await hub.send(
+      "n1",
+      {
+        kind: "train",
+        datasetId: "d",
+        planId: "p",
+        planJson: "{}",
+        round: 1,
+        args: {
+          epochs: 1,
+          updates: 0,
+          batchSize: 1,
+          testRatio: 0,
+          testOnGlobal: false,
+          testOnLocal: false,
+          metrics: [],
+          seed: 0,
+          fedproxMu: 0,
+        },
+        params: [{ name: "w", shape: [700, 1000], dtype: "float32", data: big }],
+      },
+      { timeoutMs: DEADLINE_MS },
+    );
     assert.equal(reply.kind, "train");
     if (reply.kind !== "train") return;
     const back = reply.result.params[0].data;
@@ -166,8 +235,16 @@ describe("researcher server (real HTTP/2 on port 0)", () => {
     const stop = new AbortController();
     const client = createResearcherClient(createGrpcTransport({ baseUrl: url }));
     const loop = runPollLoop({
-      client, researcherUrl: url, nodeId: "n1", name: "n1", version: "t", execute: echo, signal: stop.signal,
-      log: (l) => lines.push(l), waitSeconds: 10 * DEADLINE_MS / 1000, backoff: { initialMs: 20, maxMs: 80 },
+      client,
+      researcherUrl: url,
+      nodeId: "n1",
+      name: "n1",
+      version: "t",
+      execute: echo,
+      signal: stop.signal,
+      log: (l) => lines.push(l),
+      waitSeconds: (10 * DEADLINE_MS) / 1000,
+      backoff: { initialMs: 20, maxMs: 80 },
     });
     await until(() => lines.some((l) => l.includes("not reachable")), "the node to find the researcher unreachable");
     const server = await startServer({ listen: `127.0.0.1:${port}`, hub });
