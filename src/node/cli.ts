@@ -71,7 +71,7 @@ function configCommand(ctx: CliContext): Command {
   const config = new Command("config").description("read or change the node config");
   config
     .command("get")
-    .description("print one config value (keys: node_id, created_at, plan_approval, max_params, researcher, researcher_cert, researcher_fingerprint, name)")
+    .description("print one config value (keys: node_id, created_at, plan_approval, max_params, min_count, stats_minmax, researcher, researcher_cert, researcher_fingerprint, name)")
     .argument("<key>")
     .action(async (key) => {
       const value = await getConfig(ctx.homeDir(), key);
@@ -80,7 +80,7 @@ function configCommand(ctx: CliContext): Command {
     });
   config
     .command("set")
-    .description("change one config value (keys: plan_approval true|false, max_params N, researcher URL, researcher_cert PATH, researcher_fingerprint sha256:…, name)")
+    .description("change one config value (keys: plan_approval true|false, max_params N, min_count N, stats_minmax true|false, researcher URL, researcher_cert PATH, researcher_fingerprint sha256:…, name)")
     .argument("<key>")
     .argument("<value>")
     .action(async (key, value) => {

@@ -17,14 +17,19 @@ export interface NodeConfig {
   /** TLS pin of the researcher (see researcher-pin.ts): path to its PEM certificate, or its sha256 fingerprint. */
   researcher_cert?: string;
   researcher_fingerprint?: string;
+  /** Statistics never tell a count from 1 to min_count − 1; smaller datasets answer only that they are small. */
+  min_count: number;
+  /** Whether statistics may tell exact minima and maxima (else rounded outward, see analytics/disclosure.ts). */
+  stats_minmax: boolean;
   created_at: string;
 }
 
 export const DEFAULT_RESEARCHER = "http://127.0.0.1:50051";
 export const DEFAULT_MAX_PARAMS = 10_000_000;
+export const DEFAULT_MIN_COUNT = 10;
 
 /** Keys `config set` may change; `node_id` and `created_at` are read-only. */
-export const settableKeys = ["plan_approval", "max_params", "researcher", "researcher_cert", "researcher_fingerprint", "name"] as const;
+export const settableKeys = ["plan_approval", "max_params", "min_count", "stats_minmax", "researcher", "researcher_cert", "researcher_fingerprint", "name"] as const;
 export type SettableKey = (typeof settableKeys)[number];
 export const readableKeys = ["node_id", "created_at", ...settableKeys] as const;
 export type ReadableKey = (typeof readableKeys)[number];
@@ -39,6 +44,8 @@ export const nodeConfigSchema = z.strictObject({
   max_params: z.number().int().positive().default(DEFAULT_MAX_PARAMS),
   researcher_cert: z.string().optional(),
   researcher_fingerprint: z.string().optional(),
+  min_count: z.number().int().positive().default(DEFAULT_MIN_COUNT),
+  stats_minmax: z.boolean().default(false),
   created_at: z.string(),
 });
 
@@ -50,6 +57,8 @@ export function newNodeConfig(options: { name?: string; researcher?: string } = 
     researcher: DEFAULT_RESEARCHER,
     plan_approval: true,
     max_params: DEFAULT_MAX_PARAMS,
+    min_count: DEFAULT_MIN_COUNT,
+    stats_minmax: false,
     created_at: new Date().toISOString(),
   };
   if (options.researcher !== undefined) config.researcher = parseConfigValue("researcher", options.researcher) as string;
@@ -68,14 +77,19 @@ export function parseConfigValue(key: string, value: string): string | boolean |
         : `Unknown config key "${key}" (keys: ${readableKeys.join(", ")})`,
     );
   }
-  if (key === "plan_approval") {
+  if (key === "plan_approval" || key === "stats_minmax") {
     if (value === "true" || value === "false") return value === "true";
-    throw new InputError(`Config key "plan_approval" must be true or false, got "${value}"`);
+    throw new InputError(`Config key "${key}" must be true or false, got "${value}"`);
   }
   if (key === "max_params") {
     const n = /^\d[\d_]*$/.test(value.trim()) ? Number(value.trim().replace(/_/g, "")) : Number.NaN;
     if (Number.isSafeInteger(n) && n > 0) return n;
     throw new InputError(`Config key "max_params" must be a positive whole number of parameters like 10000000, got "${value}"`);
+  }
+  if (key === "min_count") {
+    const n = /^\d+$/.test(value.trim()) ? Number(value.trim()) : Number.NaN;
+    if (Number.isSafeInteger(n) && n > 0) return n;
+    throw new InputError(`Config key "min_count" must be a whole number of rows above 0 like ${DEFAULT_MIN_COUNT}, got "${value}"`);
   }
   if (key === "researcher_cert" || key === "researcher_fingerprint") return parsePinValue(key, value);
   if (key === "researcher") {

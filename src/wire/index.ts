@@ -1,6 +1,7 @@
 /** The wire boundary: the only module that knows the generated protobuf types. */
 export { ResearcherService, type GetTaskRequest } from "../gen/fbm/v1/researcher_pb.js";
 export * from "./messages.js";
+export type * from "./analytics-messages.js";
 export { readErrorCode, replyErrorCodes, type ReplyErrorCode } from "./error-codes.js";
 export { encodeTask, decodeTask, pollAccepted } from "./task-codec.js";
 export { encodeReply, decodeReply, type ReplyHead } from "./reply-codec.js";

@@ -1,3 +1,4 @@
+import type { AnalyticsReplyBody, AnalyticsTaskBody } from "./analytics-messages.js";
 import type { ReplyErrorCode } from "./error-codes.js";
 import type { ColumnStats, Normalization, NamedTensor, TrainingArgs, TrainResult } from "../ml/types.js";
 
@@ -34,7 +35,8 @@ export type TaskBody =
   | { kind: "list" }
   | { kind: "search"; tags: string[] }
   | { kind: "stats"; datasetId: string; planJson: string }
-  | TrainTaskBody;
+  | TrainTaskBody
+  | AnalyticsTaskBody;
 
 export interface TaskEnvelope {
   taskId: string;
@@ -47,6 +49,7 @@ export type ReplyBody =
   | { kind: "datasets"; datasets: DatasetInfo[] }
   | { kind: "stats"; columns: ColumnStats[] }
   | { kind: "train"; result: TrainResult }
+  | AnalyticsReplyBody
   | { kind: "error"; code: ReplyErrorCode; message: string; planId?: string };
 
 export interface ReplyEnvelope {

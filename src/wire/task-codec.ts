@@ -3,6 +3,7 @@ import { TaskChunkSchema, TaskSchema, type Task, type TaskChunk } from "../gen/f
 import type { NamedTensor } from "../ml/types.js";
 import { toChunks, toParamsHeader, DEFAULT_CHUNK_BYTES } from "./tensor-bytes.js";
 import type { TaskBody, TaskEnvelope } from "./messages.js";
+import { fromAnalyticsTask, toAnalyticsTaskInit } from "./analytics-codec.js";
 import { fromHeaderPb, readHeadedStream, toHeaderPb } from "./params-codec.js";
 import { WireError } from "./wire-error.js";
 
@@ -27,6 +28,8 @@ function toKindInit(body: TaskBody): MessageInitShape<typeof TaskSchema>["kind"]
       return { case: "search", value: { tags: body.tags } };
     case "stats":
       return { case: "stats", value: { datasetId: body.datasetId, planJson: body.planJson } };
+    case "analytics":
+      return { case: "analytics", value: toAnalyticsTaskInit(body) };
     case "train": {
       const n = body.normalization;
       return {
@@ -84,6 +87,8 @@ function toTaskBody(task: Task, params: NamedTensor[]): TaskBody {
       return { kind: "search", tags: [...kind.value.tags] };
     case "stats":
       return { kind: "stats", datasetId: kind.value.datasetId, planJson: kind.value.planJson };
+    case "analytics":
+      return fromAnalyticsTask(kind.value);
     case "train": {
       const t = kind.value;
       const a = t.args;

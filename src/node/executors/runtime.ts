@@ -3,6 +3,7 @@ import type { ReplyBody } from "../../wire/index.js";
 import type { Catalogue } from "../catalogue.js";
 import type { DatasetLoader } from "../dataset-loader.js";
 import type { ControlStore } from "./scaffold.js";
+import type { DisclosurePolicy } from "../analytics/summarize.js";
 
 /** What task executors need from the running node. */
 export interface NodeRuntime {
@@ -14,5 +15,7 @@ export interface NodeRuntime {
   authorizePlan(planId: string, plan: Plan, request?: { experiment?: string; datasetId?: string }): Promise<ReplyBody | undefined>;
   /** SCAFFOLD's local control variates, per experiment and plan. */
   controls: ControlStore;
+  /** What statistics may tell (config `min_count`, `stats_minmax`). */
+  analytics: DisclosurePolicy;
   log(line: string): void;
 }
