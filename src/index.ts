@@ -9,3 +9,6 @@ export { selectBackend } from "./ml/backend.js";
 export type { ResearcherTls } from "./researcher/server/server-tls.js";
 export { generateKeyPair, fingerprintOfPem, parseFingerprint, type KeyPair } from "./common/certificates.js";
 export { allowNode, readAllowList, type AllowEntry } from "./researcher/server/allow-list.js";
+export { runStats } from "./researcher/stats/run-stats.js";
+export type { StatsOptions } from "./researcher/stats/stats-options.js";
+export type { StatsResult, NodeReport, ColumnReport } from "./researcher/stats/stats-result.js";
