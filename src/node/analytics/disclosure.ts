@@ -39,7 +39,11 @@ export function protectMinMax(min: number, max: number, allowed: boolean): { min
   // Multiples of 10^power, computed as k / 10^-power for negative powers so 0.1 steps stay exact decimals.
   const at = (k: number) => (power >= 0 ? k * 10 ** power : k / 10 ** -power);
   const step = (v: number) => (power >= 0 ? v / 10 ** power : v * 10 ** -power);
-  return { min: at(Math.floor(step(min))), max: at(Math.floor(step(max)) + 1), grid: at(1) };
+  let low = Math.floor(step(min));
+  let high = Math.floor(step(max)) + 1;
+  if (at(low) > min) low--; // the scaling rounded up across a grid point
+  if (at(high) <= max) high++;
+  return { min: at(low), max: at(high), grid: at(1) };
 }
 
 /**
@@ -62,13 +66,11 @@ export function fineRuns(fineCounts: ArrayLike<number>, fine: number, published:
         held = 0;
       }
     }
-    if (start < (bin + 1) * fine) {
-      if (runs.length === first) runs.push({ start, end: (bin + 1) * fine, count: held }); // only when minCount ≤ 0
-      else {
-        const last = runs[runs.length - 1];
-        last.end = (bin + 1) * fine;
-        last.count += held;
-      }
+    // The bin holds at least minCount values, so it has a run: a short tail (or empty fine bins) joins the last.
+    if (start < (bin + 1) * fine && runs.length > first) {
+      const last = runs[runs.length - 1];
+      last.end = (bin + 1) * fine;
+      last.count += held;
     }
   });
   return runs;

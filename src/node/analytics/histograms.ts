@@ -22,12 +22,23 @@ export function checkHistogramRequest(request: HistogramRequest): HistogramGrid 
   return { lo, hi, bins, fine };
 }
 
-/** The histogram phase: per column, bins over the agreed edges and runs of fine bins, as the policy lets them out. */
+/**
+ * The histogram phase: per column, bins over the agreed edges and runs of fine bins, as the policy lets
+ * them out. The range must hold every value: edges that cut off some values would let differences
+ * between two requests count the values in a sliver.
+ */
 export async function histogramColumns(source: ValueSource, selected: number[], grids: HistogramGrid[], minCount: number): Promise<ColumnHistogram[]> {
   const fine = grids.map((grid) => new Float64Array(fineBinCount(grid)));
+  let outside = -1;
   await source.scan(selected, (k, value) => {
-    if (!Number.isNaN(value)) fine[k][fineIndex(grids[k], value)]++;
+    if (Number.isNaN(value)) return;
+    if (value < grids[k].lo || value > grids[k].hi) outside = k;
+    else fine[k][fineIndex(grids[k], value)]++;
   });
+  if (outside >= 0) {
+    const { lo, hi } = grids[outside];
+    throw new InputError(`Cannot compute a histogram of column "${source.columns[selected[outside]]}": the range [${lo}, ${hi}] does not hold all its values (the range comes from the summary phase)`);
+  }
   return selected.map((index, k) => histogram(source.columns[index], fine[k], grids[k], minCount));
 }
 

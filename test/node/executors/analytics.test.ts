@@ -72,6 +72,16 @@ describe("analytics tasks on the node", () => {
     assert.ok(!numbers(reply).includes(3) && !numbers(reply).includes(17), "neither hidden count travels");
   });
 
+  it("refuses histogram edges that leave some values out", async () => {
+    const { entry, run } = await node(rows, header);
+    const reply = await run({
+      kind: "analytics", phase: "histogram", datasetId: entry.id, columns: ["age"],
+      histograms: [{ column: "age", lo: 30, hi: 100, bins: 10, fine: 10 }],
+    });
+    assert.equal(reply.kind, "error");
+    assert.match(reply.kind === "error" ? reply.message : "", /column "age": the range \[30, 100\] does not hold all its values/);
+  });
+
   it("sends no row-level value: no cell of the file appears in a summary or histogram reply", async () => {
     const { entry, run, logs } = await node(rows, header, {}, "label");
     const summary = await run({ kind: "analytics", phase: "summary", datasetId: entry.id, columns: [] });
