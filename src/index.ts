@@ -10,4 +10,7 @@ export type { ExperimentEvent, FailureCode, NodeFailure } from "./researcher/run
 export { createExperiment, type ExperimentOptions } from "./researcher/run/experiment.js";
 export { type AllowEntry, allowNode, readAllowList } from "./researcher/server/allow-list.js";
 export type { ResearcherTls } from "./researcher/server/server-tls.js";
+export { runStats } from "./researcher/stats/run-stats.js";
+export type { StatsOptions } from "./researcher/stats/stats-options.js";
+export type { ColumnReport, NodeReport, StatsResult } from "./researcher/stats/stats-result.js";
 export type { ReplyErrorCode } from "./wire/index.js";

@@ -15,7 +15,8 @@ import type { DatasetEntry } from "./catalogue.js";
  * read the files once.
  */
 export interface DatasetLoader {
-  load(entry: DatasetEntry, plan: Plan): Promise<Dataset>;
+  /** Only the plan's data section matters (target, features, image input size). */
+  load(entry: DatasetEntry, plan: Pick<Plan, "data">): Promise<Dataset>;
 }
 
 export function createDatasetLoader(options: { capacity?: number } = {}): DatasetLoader {
@@ -61,7 +62,7 @@ async function fingerprint(entry: DatasetEntry): Promise<string> {
   }
 }
 
-async function read(entry: DatasetEntry, plan: Plan): Promise<Dataset> {
+async function read(entry: DatasetEntry, plan: Pick<Plan, "data">): Promise<Dataset> {
   switch (entry.type) {
     case "csv":
       return loadCsv(entry.path, { target: plan.data.target, features: plan.data.features });

@@ -19,18 +19,25 @@ export interface NodeConfig {
   researcher_fingerprint?: string;
   /** Most threads local training uses: "auto" (every core) or a count. */
   threads: "auto" | number;
+  /** Statistics never tell a count from 1 to min_count − 1; smaller datasets answer only that they are small. */
+  min_count: number;
+  /** Whether statistics may tell exact minima and maxima (else rounded outward, see analytics/disclosure.ts). */
+  stats_minmax: boolean;
   created_at: string;
 }
 
 export const DEFAULT_RESEARCHER = "http://127.0.0.1:50051";
 export const DEFAULT_MAX_PARAMS = 10_000_000;
 const maxThreads = 1024;
+export const DEFAULT_MIN_COUNT = 10;
 
 /** Keys `config set` may change; `node_id` and `created_at` are read-only. */
 export const settableKeys = [
   "plan_approval",
   "max_params",
   "threads",
+  "min_count",
+  "stats_minmax",
   "researcher",
   "researcher_cert",
   "researcher_fingerprint",
@@ -51,6 +58,8 @@ export const nodeConfigSchema = z.strictObject({
   researcher_cert: z.string().optional(),
   researcher_fingerprint: z.string().optional(),
   threads: z.union([z.literal("auto"), z.number().int().min(1).max(maxThreads)]).default("auto"),
+  min_count: z.number().int().positive().default(DEFAULT_MIN_COUNT),
+  stats_minmax: z.boolean().default(false),
   created_at: z.string(),
 });
 
@@ -63,6 +72,8 @@ export function newNodeConfig(options: { name?: string; researcher?: string } = 
     plan_approval: true,
     max_params: DEFAULT_MAX_PARAMS,
     threads: "auto",
+    min_count: DEFAULT_MIN_COUNT,
+    stats_minmax: false,
     created_at: new Date().toISOString(),
   };
   if (options.researcher !== undefined)
@@ -82,9 +93,9 @@ export function parseConfigValue(key: string, value: string): string | boolean |
         : `Unknown config key "${key}" (keys: ${readableKeys.join(", ")})`,
     );
   }
-  if (key === "plan_approval") {
+  if (key === "plan_approval" || key === "stats_minmax") {
     if (value === "true" || value === "false") return value === "true";
-    throw new InputError(`Config key "plan_approval" must be true or false, got "${value}"`);
+    throw new InputError(`Config key "${key}" must be true or false, got "${value}"`);
   }
   if (key === "max_params") {
     const n = /^\d[\d_]*$/.test(value.trim()) ? Number(value.trim().replace(/_/g, "")) : Number.NaN;
@@ -99,6 +110,13 @@ export function parseConfigValue(key: string, value: string): string | boolean |
     if (Number.isInteger(n) && n >= 1 && n <= maxThreads) return n;
     throw new InputError(
       `Config key "threads" must be auto (every core) or a whole number from 1 to ${maxThreads}, got "${value}"`,
+    );
+  }
+  if (key === "min_count") {
+    const n = /^\d+$/.test(value.trim()) ? Number(value.trim()) : Number.NaN;
+    if (Number.isSafeInteger(n) && n > 0) return n;
+    throw new InputError(
+      `Config key "min_count" must be a whole number of rows above 0 like ${DEFAULT_MIN_COUNT}, got "${value}"`,
     );
   }
   if (key === "researcher_cert" || key === "researcher_fingerprint") return parsePinValue(key, value);

@@ -44,6 +44,7 @@ export async function serveNode(options: ServeOptions): Promise<void> {
       policy: { name: config.name, planApproval: config.plan_approval, maxParams: config.max_params },
     }),
     controls: createControlStore(),
+    analytics: { minCount: config.min_count, minMax: config.stats_minmax },
     log: options.log,
   });
   try {

@@ -1,5 +1,6 @@
 /** The wire boundary: the only module that knows the generated protobuf types. */
 export { type GetTaskRequest, ResearcherService } from "../gen/fbm/v1/researcher_pb.js";
+export type * from "./analytics-messages.js";
 export { createResearcherClient, type ResearcherClient } from "./client.js";
 export { type ReplyErrorCode, readErrorCode, replyErrorCodes } from "./error-codes.js";
 export { decodeFeedback, encodeFeedback } from "./feedback-codec.js";

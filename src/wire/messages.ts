@@ -1,4 +1,5 @@
 import type { ColumnStats, NamedTensor, Normalization, TrainingArgs, TrainResult } from "../ml/types.js";
+import type { AnalyticsReplyBody, AnalyticsTaskBody } from "./analytics-messages.js";
 import type { ReplyErrorCode } from "./error-codes.js";
 
 /** Plain TypeScript shapes of what travels; only src/wire knows the generated protobuf types. */
@@ -34,7 +35,8 @@ export type TaskBody =
   | { kind: "list" }
   | { kind: "search"; tags: string[] }
   | { kind: "stats"; datasetId: string; planJson: string }
-  | TrainTaskBody;
+  | TrainTaskBody
+  | AnalyticsTaskBody;
 
 export interface TaskEnvelope {
   taskId: string;
@@ -47,6 +49,7 @@ export type ReplyBody =
   | { kind: "datasets"; datasets: DatasetInfo[] }
   | { kind: "stats"; columns: ColumnStats[] }
   | { kind: "train"; result: TrainResult }
+  | AnalyticsReplyBody
   | { kind: "error"; code: ReplyErrorCode; message: string; planId?: string };
 
 export interface ReplyEnvelope {

@@ -1,6 +1,7 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { type Reply, type ReplyChunk, ReplyChunkSchema, ReplySchema } from "../gen/fbm/v1/researcher_pb.js";
 import type { MetricValues, NamedTensor } from "../ml/types.js";
+import { fromAnalyticsReply, toAnalyticsReplyInit } from "./analytics-codec.js";
 import { readErrorCode } from "./error-codes.js";
 import type { ReplyBody, ReplyEnvelope } from "./messages.js";
 import { fromHeaderPb, readHeadedStream, toHeaderPb } from "./params-codec.js";
@@ -53,6 +54,8 @@ function toKindInit(body: ReplyBody): MessageInitShape<typeof ReplySchema>["kind
         },
       };
     }
+    case "analytics":
+      return { case: "analytics", value: toAnalyticsReplyInit(body) };
     case "error":
       return { case: "error", value: { code: body.code, message: body.message, planId: body.planId ?? "" } };
   }
@@ -155,6 +158,8 @@ function toReplyBody(reply: Reply, params: NamedTensor[]): ReplyBody {
         },
       };
     }
+    case "analytics":
+      return fromAnalyticsReply(kind.value);
     case "error":
       return {
         kind: "error",

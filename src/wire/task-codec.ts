@@ -1,6 +1,7 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { type Task, type TaskChunk, TaskChunkSchema, TaskSchema } from "../gen/fbm/v1/researcher_pb.js";
 import type { NamedTensor } from "../ml/types.js";
+import { fromAnalyticsTask, toAnalyticsTaskInit } from "./analytics-codec.js";
 import type { TaskBody, TaskEnvelope } from "./messages.js";
 import { fromHeaderPb, readHeadedStream, toHeaderPb } from "./params-codec.js";
 import { DEFAULT_CHUNK_BYTES, toChunks, toParamsHeader } from "./tensor-bytes.js";
@@ -31,6 +32,8 @@ function toKindInit(body: TaskBody): MessageInitShape<typeof TaskSchema>["kind"]
       return { case: "search", value: { tags: body.tags } };
     case "stats":
       return { case: "stats", value: { datasetId: body.datasetId, planJson: body.planJson } };
+    case "analytics":
+      return { case: "analytics", value: toAnalyticsTaskInit(body) };
     case "train": {
       const n = body.normalization;
       return {
@@ -95,6 +98,8 @@ function toTaskBody(task: Task, params: NamedTensor[]): TaskBody {
       return { kind: "search", tags: [...kind.value.tags] };
     case "stats":
       return { kind: "stats", datasetId: kind.value.datasetId, planJson: kind.value.planJson };
+    case "analytics":
+      return fromAnalyticsTask(kind.value);
     case "train": {
       const t = kind.value;
       const a = t.args;

@@ -50,9 +50,25 @@ describe("task codec", () => {
         normalization: { method: "standard", columns: ["a", "b", "c"], shift: [1, 2, 3], scale: [1, 1, 2] },
       },
     },
+    {
+      taskId: "t5",
+      experiment: "stats",
+      body: { kind: "analytics", phase: "summary", datasetId: "ds_1", columns: ["age", "ldl"] },
+    },
+    {
+      taskId: "t6",
+      experiment: "stats",
+      body: {
+        kind: "analytics",
+        phase: "histogram",
+        datasetId: "ds_1",
+        columns: ["age"],
+        histograms: [{ column: "age", lo: -0.5, hi: 100.25, bins: 10, fine: 410 }],
+      },
+    },
   ];
   for (const task of tasks) {
-    it(`round-trips a ${task.body.kind} task`, async () => {
+    it(`round-trips a ${task.body.kind} task (${task.taskId})`, async () => {
       const back = await decodeTask(stream(encodeTask(task, 8)));
       assert.deepEqual(back, task);
     });
@@ -123,12 +139,74 @@ describe("reply codec", () => {
         },
       },
     },
+    {
+      taskId: "t6",
+      nodeId: "n1",
+      body: {
+        kind: "analytics",
+        minCount: 10,
+        tooSmall: false,
+        summaries: [
+          {
+            name: "age",
+            count: 120,
+            missing: 0,
+            sum: 6000.5,
+            mean: 50.004166,
+            m2: 1234.5,
+            min: 10,
+            max: 100,
+            minMaxGrid: 10,
+            rangeLo: 10,
+            rangeHi: 100,
+            classes: [
+              { name: "0", count: "below" },
+              { name: "1", count: "hidden" },
+              { name: "2", count: 100 },
+            ],
+          },
+        ],
+        histograms: [
+          {
+            name: "age",
+            counts: [0, "below", "hidden", 70, 0],
+            fine: [
+              { start: 30, end: 33, count: 12 },
+              { start: 33, end: 40, count: 58 },
+            ],
+          },
+        ],
+      },
+    },
+    {
+      taskId: "t7",
+      nodeId: "n1",
+      body: { kind: "analytics", minCount: 25, tooSmall: true, summaries: [], histograms: [] },
+    },
   ];
   for (const reply of replies) {
-    it(`round-trips a ${reply.body.kind} reply`, async () => {
+    it(`round-trips a ${reply.body.kind} reply (${reply.taskId})`, async () => {
       assert.deepEqual(await decodeReply(stream(encodeReply(reply, 12))), reply);
     });
   }
+
+  it("sends no value for a count hidden by min_count", () => {
+    const [chunk] = [...encodeReply(replies[5])];
+    const analytics =
+      chunk.part.case === "reply" && chunk.part.value.kind.case === "analytics"
+        ? chunk.part.value.kind.value
+        : undefined;
+    assert.deepEqual(
+      analytics?.histograms[0].counts.map((c) => [c.kind, c.value]),
+      [
+        [1, 0n],
+        [2, 0n],
+        [3, 0n],
+        [1, 70n],
+        [1, 0n],
+      ],
+    );
+  });
 
   it("rejects a train reply whose parameter bytes stop short", async () => {
     const chunks = [...encodeReply(replies[4], 12)];

@@ -1,6 +1,7 @@
 import { errorMessage, errorStack, FbmError } from "../../common/errors.js";
 import { toDatasetInfo } from "../catalogue.js";
 import type { TaskExecutor } from "../poll-loop.js";
+import { executeAnalytics } from "./analytics.js";
 import type { NodeRuntime } from "./runtime.js";
 import { executeStats, executeTrain } from "./train.js";
 
@@ -22,6 +23,8 @@ export function createExecutor(runtime: NodeRuntime): TaskExecutor {
           return await executeStats(runtime, body.datasetId, body.planJson, task.experiment);
         case "train":
           return await executeTrain(runtime, body, context, task.experiment);
+        case "analytics":
+          return await executeAnalytics(runtime, body, task.experiment);
       }
     } catch (error) {
       if (context.signal.aborted) return { kind: "error", code: "node_stopping", message: "The node is shutting down" };

@@ -1,5 +1,6 @@
 import type { Plan } from "../../ml/plan.js";
 import type { ReplyBody } from "../../wire/index.js";
+import type { DisclosurePolicy } from "../analytics/summarize.js";
 import type { Catalogue } from "../catalogue.js";
 import type { DatasetLoader } from "../dataset-loader.js";
 import type { ControlStore } from "./scaffold.js";
@@ -20,5 +21,7 @@ export interface NodeRuntime {
   ): Promise<ReplyBody | undefined>;
   /** SCAFFOLD's local control variates, per experiment and plan. */
   controls: ControlStore;
+  /** What statistics may tell (config `min_count`, `stats_minmax`). */
+  analytics: DisclosurePolicy;
   log(line: string): void;
 }

@@ -5,6 +5,7 @@ import { printVersion, versionOption } from "../../common/version-option.js";
 import { versionText } from "../../ml/backend-probe.js";
 import { modelCommands } from "./model-commands.js";
 import { createProgressPrinter } from "./progress-printer.js";
+import { statsCommand } from "./stats-command.js";
 import { tlsFromFlags, trustCommands } from "./trust-commands.js";
 
 // Commands load their heavy modules (TensorFlow.js, the server) on use, so --help stays fast.
@@ -117,6 +118,7 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
       }
     });
 
+  program.addCommand(statsCommand(io, () => program.opts()));
   for (const command of modelCommands(io, () => program.opts())) program.addCommand(command);
   for (const command of trustCommands(io, () => program.opts())) program.addCommand(command);
   inheritSettings(program);

@@ -13,6 +13,7 @@ const answers: Record<TaskBody["kind"], string> = {
   search: "datasets",
   stats: "stats",
   train: "train",
+  analytics: "analytics",
 };
 
 /** Why a reply head cannot answer `task` (and the failure code the runner records), or undefined. */

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file fbm/v1/researcher.proto.
  */
 export const file_fbm_v1_researcher: GenFile = /*@__PURE__*/
-  fileDesc("ChdmYm0vdjEvcmVzZWFyY2hlci5wcm90bxIGZmJtLnYxIm8KDkdldFRhc2tSZXF1ZXN0Eg8KB25vZGVfaWQYASABKAkSEQoJbm9kZV9uYW1lGAIgASgJEhIKCnNlc3Npb25faWQYAyABKAkSDwoHdmVyc2lvbhgEIAEoCRIUCgx3YWl0X3NlY29uZHMYBSABKA0iQQoJVGFza0NodW5rEhwKBHRhc2sYASABKAsyDC5mYm0udjEuVGFza0gAEg4KBGRhdGEYAiABKAxIAEIGCgRwYXJ0IuUBCgRUYXNrEg8KB3Rhc2tfaWQYASABKAkSEgoKZXhwZXJpbWVudBgCIAEoCRIgCgRwaW5nGAogASgLMhAuZmJtLnYxLlBpbmdUYXNrSAASIAoEbGlzdBgLIAEoCzIQLmZibS52MS5MaXN0VGFza0gAEiQKBnNlYXJjaBgMIAEoCzISLmZibS52MS5TZWFyY2hUYXNrSAASIgoFc3RhdHMYDSABKAsyES5mYm0udjEuU3RhdHNUYXNrSAASIgoFdHJhaW4YDiABKAsyES5mYm0udjEuVHJhaW5UYXNrSABCBgoEa2luZCIKCghQaW5nVGFzayIKCghMaXN0VGFzayIaCgpTZWFyY2hUYXNrEgwKBHRhZ3MYASADKAkiMgoJU3RhdHNUYXNrEhIKCmRhdGFzZXRfaWQYASABKAkSEQoJcGxhbl9qc29uGAIgASgJIkcKClRlbnNvclNwZWMSDAoEbmFtZRgBIAEoCRINCgVzaGFwZRgCIAMoDRIcCgVkdHlwZRgDIAEoDjINLmZibS52MS5EVHlwZSJICgxQYXJhbXNIZWFkZXISIwoHdGVuc29ycxgBIAMoCzISLmZibS52MS5UZW5zb3JTcGVjEhMKC3RvdGFsX2J5dGVzGAIgASgEIlMKEk5vcm1hbGl6YXRpb25TdGF0cxIOCgZtZXRob2QYASABKAkSDwoHY29sdW1ucxgCIAMoCRINCgVzaGlmdBgDIAMoARINCgVzY2FsZRgEIAMoASK5AQoMVHJhaW5pbmdBcmdzEg4KBmVwb2NocxgBIAEoDRIPCgd1cGRhdGVzGAIgASgNEhIKCmJhdGNoX3NpemUYAyABKA0SEgoKdGVzdF9yYXRpbxgEIAEoARIWCg50ZXN0X29uX2dsb2JhbBgFIAEoCBIVCg10ZXN0X29uX2xvY2FsGAYgASgIEg8KB21ldHJpY3MYByADKAkSDAoEc2VlZBgIIAEoDRISCgpmZWRwcm94X211GAkgASgBIs8BCglUcmFpblRhc2sSEgoKZGF0YXNldF9pZBgBIAEoCRIPCgdwbGFuX2lkGAIgASgJEhEKCXBsYW5fanNvbhgDIAEoCRIiCgRhcmdzGAQgASgLMhQuZmJtLnYxLlRyYWluaW5nQXJncxIxCg1ub3JtYWxpemF0aW9uGAUgASgLMhouZmJtLnYxLk5vcm1hbGl6YXRpb25TdGF0cxINCgVyb3VuZBgGIAEoDRIkCgZwYXJhbXMYByABKAsyFC5mYm0udjEuUGFyYW1zSGVhZGVyIkQKClJlcGx5Q2h1bmsSHgoFcmVwbHkYASABKAsyDS5mYm0udjEuUmVwbHlIABIOCgRkYXRhGAIgASgMSABCBgoEcGFydCLuAQoFUmVwbHkSDwoHdGFza19pZBgBIAEoCRIPCgdub2RlX2lkGAIgASgJEiEKBHBpbmcYCiABKAsyES5mYm0udjEuUGluZ1JlcGx5SAASKQoIZGF0YXNldHMYCyABKAsyFS5mYm0udjEuRGF0YXNldHNSZXBseUgAEiMKBXN0YXRzGAwgASgLMhIuZmJtLnYxLlN0YXRzUmVwbHlIABIjCgV0cmFpbhgNIAEoCzISLmZibS52MS5UcmFpblJlcGx5SAASIwoFZXJyb3IYDiABKAsyEi5mYm0udjEuRXJyb3JSZXBseUgAQgYKBGtpbmQiLQoJUGluZ1JlcGx5Eg8KB3ZlcnNpb24YASABKAkSDwoHYmFja2VuZBgCIAEoCSIlCgZDb2x1bW4SDAoEbmFtZRgBIAEoCRINCgVkdHlwZRgCIAEoCSIpCgpDbGFzc0NvdW50EgwKBG5hbWUYASABKAkSDQoFY291bnQYAiABKAQi5wEKC0RhdGFzZXRJbmZvEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSDAoEdHlwZRgDIAEoCRIMCgR0YWdzGAQgAygJEhMKC2Rlc2NyaXB0aW9uGAUgASgJEg0KBXNoYXBlGAYgAygNEh8KB2NvbHVtbnMYByADKAsyDi5mYm0udjEuQ29sdW1uEhQKDHNhbXBsZV9jb3VudBgIIAEoBBIjCgdjbGFzc2VzGAkgAygLMhIuZmJtLnYxLkNsYXNzQ291bnQSDgoGdGFyZ2V0GAogASgJEhIKCmNyZWF0ZWRfYXQYCyABKAkiNgoNRGF0YXNldHNSZXBseRIlCghkYXRhc2V0cxgBIAMoCzITLmZibS52MS5EYXRhc2V0SW5mbyJmCgtDb2x1bW5TdGF0cxIMCgRuYW1lGAEgASgJEg0KBWNvdW50GAIgASgEEgsKA3N1bRgDIAEoARITCgtzdW1fc3F1YXJlcxgEIAEoARILCgNtaW4YBSABKAESCwoDbWF4GAYgASgBIjIKClN0YXRzUmVwbHkSJAoHY29sdW1ucxgBIAMoCzITLmZibS52MS5Db2x1bW5TdGF0cyJ2CgdNZXRyaWNzEisKBnZhbHVlcxgBIAMoCzIbLmZibS52MS5NZXRyaWNzLlZhbHVlc0VudHJ5Eg8KB3NhbXBsZXMYAiABKAQaLQoLVmFsdWVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgBOgI4ASK+AQoKVHJhaW5SZXBseRIUCgxzYW1wbGVfY291bnQYASABKAQSEgoKdHJhaW5fbG9zcxgCIAEoARInCg5nbG9iYWxfbWV0cmljcxgDIAEoCzIPLmZibS52MS5NZXRyaWNzEiYKDWxvY2FsX21ldHJpY3MYBCABKAsyDy5mYm0udjEuTWV0cmljcxIkCgZwYXJhbXMYBSABKAsyFC5mYm0udjEuUGFyYW1zSGVhZGVyEg8KB3NlY29uZHMYBiABKAEiPAoKRXJyb3JSZXBseRIMCgRjb2RlGAEgASgJEg8KB21lc3NhZ2UYAiABKAkSDwoHcGxhbl9pZBgDIAEoCSITChFSZXBseVRhc2tSZXNwb25zZSJKCghQcm9ncmVzcxINCgVlcG9jaBgBIAEoDRIMCgRzdGVwGAIgASgNEhMKC3RvdGFsX3N0ZXBzGAMgASgNEgwKBGxvc3MYBCABKAEiKQoHTG9nTGluZRINCgVsZXZlbBgBIAEoCRIPCgdtZXNzYWdlGAIgASgJIgsKCUhlYXJ0YmVhdCKpAQoPRmVlZGJhY2tSZXF1ZXN0Eg8KB25vZGVfaWQYASABKAkSDwoHdGFza19pZBgCIAEoCRIkCghwcm9ncmVzcxgKIAEoCzIQLmZibS52MS5Qcm9ncmVzc0gAEh4KA2xvZxgLIAEoCzIPLmZibS52MS5Mb2dMaW5lSAASJgoJaGVhcnRiZWF0GAwgASgLMhEuZmJtLnYxLkhlYXJ0YmVhdEgAQgYKBGtpbmQiEgoQRmVlZGJhY2tSZXNwb25zZSpFCgVEVHlwZRIWChJEX1RZUEVfVU5TUEVDSUZJRUQQABISCg5EX1RZUEVfRkxPQVQzMhABEhAKDERfVFlQRV9JTlQzMhACMsgBChFSZXNlYXJjaGVyU2VydmljZRI2CgdHZXRUYXNrEhYuZmJtLnYxLkdldFRhc2tSZXF1ZXN0GhEuZmJtLnYxLlRhc2tDaHVuazABEjwKCVJlcGx5VGFzaxISLmZibS52MS5SZXBseUNodW5rGhkuZmJtLnYxLlJlcGx5VGFza1Jlc3BvbnNlKAESPQoIRmVlZGJhY2sSFy5mYm0udjEuRmVlZGJhY2tSZXF1ZXN0GhguZmJtLnYxLkZlZWRiYWNrUmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("ChdmYm0vdjEvcmVzZWFyY2hlci5wcm90bxIGZmJtLnYxIm8KDkdldFRhc2tSZXF1ZXN0Eg8KB25vZGVfaWQYASABKAkSEQoJbm9kZV9uYW1lGAIgASgJEhIKCnNlc3Npb25faWQYAyABKAkSDwoHdmVyc2lvbhgEIAEoCRIUCgx3YWl0X3NlY29uZHMYBSABKA0iQQoJVGFza0NodW5rEhwKBHRhc2sYASABKAsyDC5mYm0udjEuVGFza0gAEg4KBGRhdGEYAiABKAxIAEIGCgRwYXJ0IpECCgRUYXNrEg8KB3Rhc2tfaWQYASABKAkSEgoKZXhwZXJpbWVudBgCIAEoCRIgCgRwaW5nGAogASgLMhAuZmJtLnYxLlBpbmdUYXNrSAASIAoEbGlzdBgLIAEoCzIQLmZibS52MS5MaXN0VGFza0gAEiQKBnNlYXJjaBgMIAEoCzISLmZibS52MS5TZWFyY2hUYXNrSAASIgoFc3RhdHMYDSABKAsyES5mYm0udjEuU3RhdHNUYXNrSAASIgoFdHJhaW4YDiABKAsyES5mYm0udjEuVHJhaW5UYXNrSAASKgoJYW5hbHl0aWNzGA8gASgLMhUuZmJtLnYxLkFuYWx5dGljc1Rhc2tIAEIGCgRraW5kIgoKCFBpbmdUYXNrIgoKCExpc3RUYXNrIhoKClNlYXJjaFRhc2sSDAoEdGFncxgBIAMoCSIyCglTdGF0c1Rhc2sSEgoKZGF0YXNldF9pZBgBIAEoCRIRCglwbGFuX2pzb24YAiABKAkiRwoKVGVuc29yU3BlYxIMCgRuYW1lGAEgASgJEg0KBXNoYXBlGAIgAygNEhwKBWR0eXBlGAMgASgOMg0uZmJtLnYxLkRUeXBlIkgKDFBhcmFtc0hlYWRlchIjCgd0ZW5zb3JzGAEgAygLMhIuZmJtLnYxLlRlbnNvclNwZWMSEwoLdG90YWxfYnl0ZXMYAiABKAQiUwoSTm9ybWFsaXphdGlvblN0YXRzEg4KBm1ldGhvZBgBIAEoCRIPCgdjb2x1bW5zGAIgAygJEg0KBXNoaWZ0GAMgAygBEg0KBXNjYWxlGAQgAygBIrkBCgxUcmFpbmluZ0FyZ3MSDgoGZXBvY2hzGAEgASgNEg8KB3VwZGF0ZXMYAiABKA0SEgoKYmF0Y2hfc2l6ZRgDIAEoDRISCgp0ZXN0X3JhdGlvGAQgASgBEhYKDnRlc3Rfb25fZ2xvYmFsGAUgASgIEhUKDXRlc3Rfb25fbG9jYWwYBiABKAgSDwoHbWV0cmljcxgHIAMoCRIMCgRzZWVkGAggASgNEhIKCmZlZHByb3hfbXUYCSABKAEizwEKCVRyYWluVGFzaxISCgpkYXRhc2V0X2lkGAEgASgJEg8KB3BsYW5faWQYAiABKAkSEQoJcGxhbl9qc29uGAMgASgJEiIKBGFyZ3MYBCABKAsyFC5mYm0udjEuVHJhaW5pbmdBcmdzEjEKDW5vcm1hbGl6YXRpb24YBSABKAsyGi5mYm0udjEuTm9ybWFsaXphdGlvblN0YXRzEg0KBXJvdW5kGAYgASgNEiQKBnBhcmFtcxgHIAEoCzIULmZibS52MS5QYXJhbXNIZWFkZXIiRAoKUmVwbHlDaHVuaxIeCgVyZXBseRgBIAEoCzINLmZibS52MS5SZXBseUgAEg4KBGRhdGEYAiABKAxIAEIGCgRwYXJ0IpsCCgVSZXBseRIPCgd0YXNrX2lkGAEgASgJEg8KB25vZGVfaWQYAiABKAkSIQoEcGluZxgKIAEoCzIRLmZibS52MS5QaW5nUmVwbHlIABIpCghkYXRhc2V0cxgLIAEoCzIVLmZibS52MS5EYXRhc2V0c1JlcGx5SAASIwoFc3RhdHMYDCABKAsyEi5mYm0udjEuU3RhdHNSZXBseUgAEiMKBXRyYWluGA0gASgLMhIuZmJtLnYxLlRyYWluUmVwbHlIABIjCgVlcnJvchgOIAEoCzISLmZibS52MS5FcnJvclJlcGx5SAASKwoJYW5hbHl0aWNzGA8gASgLMhYuZmJtLnYxLkFuYWx5dGljc1JlcGx5SABCBgoEa2luZCItCglQaW5nUmVwbHkSDwoHdmVyc2lvbhgBIAEoCRIPCgdiYWNrZW5kGAIgASgJIiUKBkNvbHVtbhIMCgRuYW1lGAEgASgJEg0KBWR0eXBlGAIgASgJIikKCkNsYXNzQ291bnQSDAoEbmFtZRgBIAEoCRINCgVjb3VudBgCIAEoBCLnAQoLRGF0YXNldEluZm8SCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIMCgR0eXBlGAMgASgJEgwKBHRhZ3MYBCADKAkSEwoLZGVzY3JpcHRpb24YBSABKAkSDQoFc2hhcGUYBiADKA0SHwoHY29sdW1ucxgHIAMoCzIOLmZibS52MS5Db2x1bW4SFAoMc2FtcGxlX2NvdW50GAggASgEEiMKB2NsYXNzZXMYCSADKAsyEi5mYm0udjEuQ2xhc3NDb3VudBIOCgZ0YXJnZXQYCiABKAkSEgoKY3JlYXRlZF9hdBgLIAEoCSI2Cg1EYXRhc2V0c1JlcGx5EiUKCGRhdGFzZXRzGAEgAygLMhMuZmJtLnYxLkRhdGFzZXRJbmZvImYKC0NvbHVtblN0YXRzEgwKBG5hbWUYASABKAkSDQoFY291bnQYAiABKAQSCwoDc3VtGAMgASgBEhMKC3N1bV9zcXVhcmVzGAQgASgBEgsKA21pbhgFIAEoARILCgNtYXgYBiABKAEiMgoKU3RhdHNSZXBseRIkCgdjb2x1bW5zGAEgAygLMhMuZmJtLnYxLkNvbHVtblN0YXRzInYKB01ldHJpY3MSKwoGdmFsdWVzGAEgAygLMhsuZmJtLnYxLk1ldHJpY3MuVmFsdWVzRW50cnkSDwoHc2FtcGxlcxgCIAEoBBotCgtWYWx1ZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAE6AjgBIr4BCgpUcmFpblJlcGx5EhQKDHNhbXBsZV9jb3VudBgBIAEoBBISCgp0cmFpbl9sb3NzGAIgASgBEicKDmdsb2JhbF9tZXRyaWNzGAMgASgLMg8uZmJtLnYxLk1ldHJpY3MSJgoNbG9jYWxfbWV0cmljcxgEIAEoCzIPLmZibS52MS5NZXRyaWNzEiQKBnBhcmFtcxgFIAEoCzIULmZibS52MS5QYXJhbXNIZWFkZXISDwoHc2Vjb25kcxgGIAEoASI8CgpFcnJvclJlcGx5EgwKBGNvZGUYASABKAkSDwoHbWVzc2FnZRgCIAEoCRIPCgdwbGFuX2lkGAMgASgJIpMBCg1BbmFseXRpY3NUYXNrEhIKCmRhdGFzZXRfaWQYASABKAkSDwoHY29sdW1ucxgCIAMoCRInCgdzdW1tYXJ5GAogASgLMhQuZmJtLnYxLlN1bW1hcnlQaGFzZUgAEisKCWhpc3RvZ3JhbRgLIAEoCzIWLmZibS52MS5IaXN0b2dyYW1QaGFzZUgAQgcKBXBoYXNlIg4KDFN1bW1hcnlQaGFzZSI7Cg5IaXN0b2dyYW1QaGFzZRIpCgdjb2x1bW5zGAEgAygLMhguZmJtLnYxLkhpc3RvZ3JhbVJlcXVlc3QiVgoQSGlzdG9ncmFtUmVxdWVzdBIOCgZjb2x1bW4YASABKAkSCgoCbG8YAiABKAESCgoCaGkYAyABKAESDAoEYmlucxgEIAEoDRIMCgRmaW5lGAUgASgNIjcKBUNvdW50Eh8KBGtpbmQYASABKA4yES5mYm0udjEuQ291bnRLaW5kEg0KBXZhbHVlGAIgASgEIjgKCkNsYXNzVGFsbHkSDAoEbmFtZRgBIAEoCRIcCgVjb3VudBgCIAEoCzINLmZibS52MS5Db3VudCL7AQoNQ29sdW1uU3VtbWFyeRIMCgRuYW1lGAEgASgJEhwKBWNvdW50GAIgASgLMg0uZmJtLnYxLkNvdW50Eh4KB21pc3NpbmcYAyABKAsyDS5mYm0udjEuQ291bnQSCwoDc3VtGAQgASgBEgwKBG1lYW4YBSABKAESCgoCbTIYBiABKAESCwoDbWluGAcgASgBEgsKA21heBgIIAEoARIUCgxtaW5fbWF4X2dyaWQYCSABKAESEAoIcmFuZ2VfbG8YCiABKAESEAoIcmFuZ2VfaGkYCyABKAESIwoHY2xhc3NlcxgMIAMoCzISLmZibS52MS5DbGFzc1RhbGx5IjQKB0ZpbmVCaW4SDQoFc3RhcnQYASABKA0SCwoDZW5kGAIgASgNEg0KBWNvdW50GAMgASgEIl0KD0NvbHVtbkhpc3RvZ3JhbRIMCgRuYW1lGAEgASgJEh0KBmNvdW50cxgCIAMoCzINLmZibS52MS5Db3VudBIdCgRmaW5lGAMgAygLMg8uZmJtLnYxLkZpbmVCaW4ijQEKDkFuYWx5dGljc1JlcGx5EhEKCW1pbl9jb3VudBgBIAEoDRIRCgl0b29fc21hbGwYAiABKAgSKAoJc3VtbWFyaWVzGAMgAygLMhUuZmJtLnYxLkNvbHVtblN1bW1hcnkSKwoKaGlzdG9ncmFtcxgEIAMoCzIXLmZibS52MS5Db2x1bW5IaXN0b2dyYW0iEwoRUmVwbHlUYXNrUmVzcG9uc2UiSgoIUHJvZ3Jlc3MSDQoFZXBvY2gYASABKA0SDAoEc3RlcBgCIAEoDRITCgt0b3RhbF9zdGVwcxgDIAEoDRIMCgRsb3NzGAQgASgBIikKB0xvZ0xpbmUSDQoFbGV2ZWwYASABKAkSDwoHbWVzc2FnZRgCIAEoCSILCglIZWFydGJlYXQiqQEKD0ZlZWRiYWNrUmVxdWVzdBIPCgdub2RlX2lkGAEgASgJEg8KB3Rhc2tfaWQYAiABKAkSJAoIcHJvZ3Jlc3MYCiABKAsyEC5mYm0udjEuUHJvZ3Jlc3NIABIeCgNsb2cYCyABKAsyDy5mYm0udjEuTG9nTGluZUgAEiYKCWhlYXJ0YmVhdBgMIAEoCzIRLmZibS52MS5IZWFydGJlYXRIAEIGCgRraW5kIhIKEEZlZWRiYWNrUmVzcG9uc2UqRQoFRFR5cGUSFgoSRF9UWVBFX1VOU1BFQ0lGSUVEEAASEgoORF9UWVBFX0ZMT0FUMzIQARIQCgxEX1RZUEVfSU5UMzIQAipuCglDb3VudEtpbmQSGgoWQ09VTlRfS0lORF9VTlNQRUNJRklFRBAAEhQKEENPVU5UX0tJTkRfRVhBQ1QQARIYChRDT1VOVF9LSU5EX0JFTE9XX01JThACEhUKEUNPVU5UX0tJTkRfSElEREVOEAMyyAEKEVJlc2VhcmNoZXJTZXJ2aWNlEjYKB0dldFRhc2sSFi5mYm0udjEuR2V0VGFza1JlcXVlc3QaES5mYm0udjEuVGFza0NodW5rMAESPAoJUmVwbHlUYXNrEhIuZmJtLnYxLlJlcGx5Q2h1bmsaGS5mYm0udjEuUmVwbHlUYXNrUmVzcG9uc2UoARI9CghGZWVkYmFjaxIXLmZibS52MS5GZWVkYmFja1JlcXVlc3QaGC5mYm0udjEuRmVlZGJhY2tSZXNwb25zZWIGcHJvdG8z");
 
 /**
  * @generated from message fbm.v1.GetTaskRequest
@@ -129,6 +129,12 @@ export type Task = Message<"fbm.v1.Task"> & {
      */
     value: TrainTask;
     case: "train";
+  } | {
+    /**
+     * @generated from field: fbm.v1.AnalyticsTask analytics = 15;
+     */
+    value: AnalyticsTask;
+    case: "analytics";
   } | { case: undefined; value?: undefined };
 };
 
@@ -477,6 +483,12 @@ export type Reply = Message<"fbm.v1.Reply"> & {
      */
     value: ErrorReply;
     case: "error";
+  } | {
+    /**
+     * @generated from field: fbm.v1.AnalyticsReply analytics = 15;
+     */
+    value: AnalyticsReply;
+    case: "analytics";
   } | { case: undefined; value?: undefined };
 };
 
@@ -792,6 +804,342 @@ export const ErrorReplySchema: GenMessage<ErrorReply> = /*@__PURE__*/
   messageDesc(file_fbm_v1_researcher, 23);
 
 /**
+ * Federated analytics (`fbm-researcher stats`) on one dataset, in two phases: a summary per column
+ * (moments, class counts, the range the node proposes for histograms), then histograms over the edges
+ * the researcher agreed from every node's range. The node's min_count and stats_minmax apply to both.
+ *
+ * @generated from message fbm.v1.AnalyticsTask
+ */
+export type AnalyticsTask = Message<"fbm.v1.AnalyticsTask"> & {
+  /**
+   * @generated from field: string dataset_id = 1;
+   */
+  datasetId: string;
+
+  /**
+   * Columns to describe; empty: every column (csv) or "pixels" (images).
+   *
+   * @generated from field: repeated string columns = 2;
+   */
+  columns: string[];
+
+  /**
+   * @generated from oneof fbm.v1.AnalyticsTask.phase
+   */
+  phase: {
+    /**
+     * @generated from field: fbm.v1.SummaryPhase summary = 10;
+     */
+    value: SummaryPhase;
+    case: "summary";
+  } | {
+    /**
+     * @generated from field: fbm.v1.HistogramPhase histogram = 11;
+     */
+    value: HistogramPhase;
+    case: "histogram";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message fbm.v1.AnalyticsTask.
+ * Use `create(AnalyticsTaskSchema)` to create a new message.
+ */
+export const AnalyticsTaskSchema: GenMessage<AnalyticsTask> = /*@__PURE__*/
+  messageDesc(file_fbm_v1_researcher, 24);
+
+/**
+ * @generated from message fbm.v1.SummaryPhase
+ */
+export type SummaryPhase = Message<"fbm.v1.SummaryPhase"> & {
+};
+
+/**
+ * Describes the message fbm.v1.SummaryPhase.
+ * Use `create(SummaryPhaseSchema)` to create a new message.
+ */
+export const SummaryPhaseSchema: GenMessage<SummaryPhase> = /*@__PURE__*/
+  messageDesc(file_fbm_v1_researcher, 25);
+
+/**
+ * @generated from message fbm.v1.HistogramPhase
+ */
+export type HistogramPhase = Message<"fbm.v1.HistogramPhase"> & {
+  /**
+   * @generated from field: repeated fbm.v1.HistogramRequest columns = 1;
+   */
+  columns: HistogramRequest[];
+};
+
+/**
+ * Describes the message fbm.v1.HistogramPhase.
+ * Use `create(HistogramPhaseSchema)` to create a new message.
+ */
+export const HistogramPhaseSchema: GenMessage<HistogramPhase> = /*@__PURE__*/
+  messageDesc(file_fbm_v1_researcher, 26);
+
+/**
+ * Equal-width bins over [lo, hi] (the last bin includes hi), each cut into `fine` equal fine bins.
+ *
+ * @generated from message fbm.v1.HistogramRequest
+ */
+export type HistogramRequest = Message<"fbm.v1.HistogramRequest"> & {
+  /**
+   * @generated from field: string column = 1;
+   */
+  column: string;
+
+  /**
+   * @generated from field: double lo = 2;
+   */
+  lo: number;
+
+  /**
+   * @generated from field: double hi = 3;
+   */
+  hi: number;
+
+  /**
+   * @generated from field: uint32 bins = 4;
+   */
+  bins: number;
+
+  /**
+   * @generated from field: uint32 fine = 5;
+   */
+  fine: number;
+};
+
+/**
+ * Describes the message fbm.v1.HistogramRequest.
+ * Use `create(HistogramRequestSchema)` to create a new message.
+ */
+export const HistogramRequestSchema: GenMessage<HistogramRequest> = /*@__PURE__*/
+  messageDesc(file_fbm_v1_researcher, 27);
+
+/**
+ * A count as a node publishes it: its value travels only when it is exact.
+ *
+ * @generated from message fbm.v1.Count
+ */
+export type Count = Message<"fbm.v1.Count"> & {
+  /**
+   * @generated from field: fbm.v1.CountKind kind = 1;
+   */
+  kind: CountKind;
+
+  /**
+   * @generated from field: uint64 value = 2;
+   */
+  value: bigint;
+};
+
+/**
+ * Describes the message fbm.v1.Count.
+ * Use `create(CountSchema)` to create a new message.
+ */
+export const CountSchema: GenMessage<Count> = /*@__PURE__*/
+  messageDesc(file_fbm_v1_researcher, 28);
+
+/**
+ * @generated from message fbm.v1.ClassTally
+ */
+export type ClassTally = Message<"fbm.v1.ClassTally"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: fbm.v1.Count count = 2;
+   */
+  count?: Count | undefined;
+};
+
+/**
+ * Describes the message fbm.v1.ClassTally.
+ * Use `create(ClassTallySchema)` to create a new message.
+ */
+export const ClassTallySchema: GenMessage<ClassTally> = /*@__PURE__*/
+  messageDesc(file_fbm_v1_researcher, 29);
+
+/**
+ * @generated from message fbm.v1.ColumnSummary
+ */
+export type ColumnSummary = Message<"fbm.v1.ColumnSummary"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Values present (count) and absent (missing).
+   *
+   * @generated from field: fbm.v1.Count count = 2;
+   */
+  count?: Count | undefined;
+
+  /**
+   * @generated from field: fbm.v1.Count missing = 3;
+   */
+  missing?: Count | undefined;
+
+  /**
+   * sum, mean and m2 (sum of squared deviations from the mean) are sent only with an exact count.
+   *
+   * @generated from field: double sum = 4;
+   */
+  sum: number;
+
+  /**
+   * @generated from field: double mean = 5;
+   */
+  mean: number;
+
+  /**
+   * @generated from field: double m2 = 6;
+   */
+  m2: number;
+
+  /**
+   * Exact when min_max_grid is 0, else rounded outward to multiples of min_max_grid (stats_minmax false).
+   *
+   * @generated from field: double min = 7;
+   */
+  min: number;
+
+  /**
+   * @generated from field: double max = 8;
+   */
+  max: number;
+
+  /**
+   * @generated from field: double min_max_grid = 9;
+   */
+  minMaxGrid: number;
+
+  /**
+   * The histogram range this node proposes.
+   *
+   * @generated from field: double range_lo = 10;
+   */
+  rangeLo: number;
+
+  /**
+   * @generated from field: double range_hi = 11;
+   */
+  rangeHi: number;
+
+  /**
+   * Class counts of a classification target (csv) or of the labels (images).
+   *
+   * @generated from field: repeated fbm.v1.ClassTally classes = 12;
+   */
+  classes: ClassTally[];
+};
+
+/**
+ * Describes the message fbm.v1.ColumnSummary.
+ * Use `create(ColumnSummarySchema)` to create a new message.
+ */
+export const ColumnSummarySchema: GenMessage<ColumnSummary> = /*@__PURE__*/
+  messageDesc(file_fbm_v1_researcher, 30);
+
+/**
+ * A run of fine bins [start, end) and how many values it holds (min_count or more).
+ *
+ * @generated from message fbm.v1.FineBin
+ */
+export type FineBin = Message<"fbm.v1.FineBin"> & {
+  /**
+   * @generated from field: uint32 start = 1;
+   */
+  start: number;
+
+  /**
+   * @generated from field: uint32 end = 2;
+   */
+  end: number;
+
+  /**
+   * @generated from field: uint64 count = 3;
+   */
+  count: bigint;
+};
+
+/**
+ * Describes the message fbm.v1.FineBin.
+ * Use `create(FineBinSchema)` to create a new message.
+ */
+export const FineBinSchema: GenMessage<FineBin> = /*@__PURE__*/
+  messageDesc(file_fbm_v1_researcher, 31);
+
+/**
+ * @generated from message fbm.v1.ColumnHistogram
+ */
+export type ColumnHistogram = Message<"fbm.v1.ColumnHistogram"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: repeated fbm.v1.Count counts = 2;
+   */
+  counts: Count[];
+
+  /**
+   * Runs of fine bins covering the bins whose count is exact, for quantiles.
+   *
+   * @generated from field: repeated fbm.v1.FineBin fine = 3;
+   */
+  fine: FineBin[];
+};
+
+/**
+ * Describes the message fbm.v1.ColumnHistogram.
+ * Use `create(ColumnHistogramSchema)` to create a new message.
+ */
+export const ColumnHistogramSchema: GenMessage<ColumnHistogram> = /*@__PURE__*/
+  messageDesc(file_fbm_v1_researcher, 32);
+
+/**
+ * @generated from message fbm.v1.AnalyticsReply
+ */
+export type AnalyticsReply = Message<"fbm.v1.AnalyticsReply"> & {
+  /**
+   * The node's min_count: no count from 1 to min_count - 1 is ever sent.
+   *
+   * @generated from field: uint32 min_count = 1;
+   */
+  minCount: number;
+
+  /**
+   * The dataset has fewer than min_count rows: nothing else is sent.
+   *
+   * @generated from field: bool too_small = 2;
+   */
+  tooSmall: boolean;
+
+  /**
+   * @generated from field: repeated fbm.v1.ColumnSummary summaries = 3;
+   */
+  summaries: ColumnSummary[];
+
+  /**
+   * @generated from field: repeated fbm.v1.ColumnHistogram histograms = 4;
+   */
+  histograms: ColumnHistogram[];
+};
+
+/**
+ * Describes the message fbm.v1.AnalyticsReply.
+ * Use `create(AnalyticsReplySchema)` to create a new message.
+ */
+export const AnalyticsReplySchema: GenMessage<AnalyticsReply> = /*@__PURE__*/
+  messageDesc(file_fbm_v1_researcher, 33);
+
+/**
  * @generated from message fbm.v1.ReplyTaskResponse
  */
 export type ReplyTaskResponse = Message<"fbm.v1.ReplyTaskResponse"> & {
@@ -802,7 +1150,7 @@ export type ReplyTaskResponse = Message<"fbm.v1.ReplyTaskResponse"> & {
  * Use `create(ReplyTaskResponseSchema)` to create a new message.
  */
 export const ReplyTaskResponseSchema: GenMessage<ReplyTaskResponse> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 24);
+  messageDesc(file_fbm_v1_researcher, 34);
 
 /**
  * @generated from message fbm.v1.Progress
@@ -834,7 +1182,7 @@ export type Progress = Message<"fbm.v1.Progress"> & {
  * Use `create(ProgressSchema)` to create a new message.
  */
 export const ProgressSchema: GenMessage<Progress> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 25);
+  messageDesc(file_fbm_v1_researcher, 35);
 
 /**
  * @generated from message fbm.v1.LogLine
@@ -856,7 +1204,7 @@ export type LogLine = Message<"fbm.v1.LogLine"> & {
  * Use `create(LogLineSchema)` to create a new message.
  */
 export const LogLineSchema: GenMessage<LogLine> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 26);
+  messageDesc(file_fbm_v1_researcher, 36);
 
 /**
  * Sent every few seconds while a task runs, so a node busy with a long step is not taken for lost.
@@ -871,7 +1219,7 @@ export type Heartbeat = Message<"fbm.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 27);
+  messageDesc(file_fbm_v1_researcher, 37);
 
 /**
  * @generated from message fbm.v1.FeedbackRequest
@@ -916,7 +1264,7 @@ export type FeedbackRequest = Message<"fbm.v1.FeedbackRequest"> & {
  * Use `create(FeedbackRequestSchema)` to create a new message.
  */
 export const FeedbackRequestSchema: GenMessage<FeedbackRequest> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 28);
+  messageDesc(file_fbm_v1_researcher, 38);
 
 /**
  * @generated from message fbm.v1.FeedbackResponse
@@ -929,7 +1277,7 @@ export type FeedbackResponse = Message<"fbm.v1.FeedbackResponse"> & {
  * Use `create(FeedbackResponseSchema)` to create a new message.
  */
 export const FeedbackResponseSchema: GenMessage<FeedbackResponse> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 29);
+  messageDesc(file_fbm_v1_researcher, 39);
 
 /**
  * @generated from enum fbm.v1.DType
@@ -956,6 +1304,41 @@ export enum DType {
  */
 export const DTypeSchema: GenEnum<DType> = /*@__PURE__*/
   enumDesc(file_fbm_v1_researcher, 0);
+
+/**
+ * @generated from enum fbm.v1.CountKind
+ */
+export enum CountKind {
+  /**
+   * @generated from enum value: COUNT_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: COUNT_KIND_EXACT = 1;
+   */
+  EXACT = 1,
+
+  /**
+   * From 1 to min_count - 1: not sent.
+   *
+   * @generated from enum value: COUNT_KIND_BELOW_MIN = 2;
+   */
+  BELOW_MIN = 2,
+
+  /**
+   * min_count or more, hidden so that a lone BELOW_MIN count cannot be worked out from the total.
+   *
+   * @generated from enum value: COUNT_KIND_HIDDEN = 3;
+   */
+  HIDDEN = 3,
+}
+
+/**
+ * Describes the enum fbm.v1.CountKind.
+ */
+export const CountKindSchema: GenEnum<CountKind> = /*@__PURE__*/
+  enumDesc(file_fbm_v1_researcher, 1);
 
 /**
  * The researcher is the only server. Nodes connect out to it, pull tasks with a long poll and push

@@ -1,0 +1,84 @@
+import { addValue, emptyMoments, type Moments } from "../../ml/stats/moments.js";
+import type { ColumnSummary } from "../../wire/index.js";
+import { protectMinMax, publishCells, publishCount } from "./disclosure.js";
+import { PIXELS, type ValueSource } from "./value-source.js";
+
+/** The node's limits on what its statistics tell (config `min_count`, `stats_minmax`). */
+export interface DisclosurePolicy {
+  minCount: number;
+  minMax: boolean;
+}
+
+/** More distinct target values than this: the target is not treated as classes. */
+export const MAX_CLASSES = 100;
+
+/** Pixel intensities: the histogram range images propose, whatever their values. */
+const PIXEL_RANGE = { lo: 0, hi: 255 };
+
+/** The summary phase: per column moments, protected min/max, proposed histogram range, class counts. */
+export async function summarizeColumns(
+  source: ValueSource,
+  selected: number[],
+  policy: DisclosurePolicy,
+): Promise<ColumnSummary[]> {
+  const moments = selected.map(() => emptyMoments());
+  const missing = selected.map(() => 0);
+  const classes = new Map<string, number>();
+  const wantsClasses =
+    source.classColumn !== undefined && selected.some((i) => source.columns[i] === source.classColumn);
+  await source.scan(
+    selected,
+    (k, value) => (Number.isNaN(value) ? missing[k]++ : addValue(moments[k], value)),
+    // Past MAX_CLASSES names the target is not classes: stop growing the map.
+    wantsClasses
+      ? (name) => (classes.size <= MAX_CLASSES || classes.has(name)) && classes.set(name, (classes.get(name) ?? 0) + 1)
+      : undefined,
+  );
+  return selected.map((index, k) => {
+    const name = source.columns[index];
+    const counted = name === source.classColumn && classes.size <= MAX_CLASSES ? classes : undefined;
+    return summary(name, moments[k], missing[k], counted, policy);
+  });
+}
+
+/** One column's summary as the policy lets it out. */
+export function summary(
+  name: string,
+  m: Moments,
+  missing: number,
+  classes: Map<string, number> | undefined,
+  policy: DisclosurePolicy,
+): ColumnSummary {
+  const count = publishCount(m.count, policy.minCount);
+  const exact = typeof count === "number" && count > 0;
+  const names = classes ? [...classes.keys()].sort(byClassName) : [];
+  const published = publishCells(
+    names.map((n) => classes!.get(n)!),
+    policy.minCount,
+  );
+  const minMax = exact ? protectMinMax(m.min, m.max, policy.minMax) : { min: 0, max: 0, grid: 0 };
+  const range = name === PIXELS ? PIXEL_RANGE : { lo: minMax.min, hi: minMax.max };
+  return {
+    name,
+    count,
+    missing: publishCount(missing, policy.minCount),
+    sum: exact ? m.sum : 0,
+    mean: exact ? m.mean : 0,
+    m2: exact ? m.m2 : 0,
+    min: minMax.min,
+    max: minMax.max,
+    minMaxGrid: minMax.grid,
+    rangeLo: exact ? range.lo : 0,
+    rangeHi: exact ? range.hi : 0,
+    classes: names.map((n, i) => ({ name: n, count: published[i] })),
+  };
+}
+
+/** Numeric class names in numeric order ("2" before "10"), others after them by code point. */
+function byClassName(a: string, b: string): number {
+  const x = Number(a);
+  const y = Number(b);
+  if (Number.isFinite(x) && Number.isFinite(y)) return x - y;
+  if (Number.isFinite(x) !== Number.isFinite(y)) return Number.isFinite(x) ? -1 : 1;
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,136 @@
+import { binEdges, type HistogramGrid } from "../../ml/stats/histogram-grid.js";
+import { combineMoments, emptyMoments, type Moments, sampleVariance } from "../../ml/stats/moments.js";
+import type { ColumnHistogram, ColumnSummary } from "../../wire/index.js";
+import { addBounds, type Bounds, cellBounds, formatCount, formatPublished } from "./count-bounds.js";
+import { bracketQuantiles, nodeCumulative, poolCumulative } from "./quantiles.js";
+import type { ColumnReport, NodeAnswer } from "./stats-result.js";
+
+/** One column's figures, per node and pooled, from what the nodes published. Pure. */
+
+/** A column as one node described it. */
+export function nodeColumn(
+  answer: NodeAnswer,
+  column: string,
+  grid: HistogramGrid | undefined,
+  quantiles: number[],
+): ColumnReport | undefined {
+  const s = answer.summaries.find((c) => c.name === column);
+  if (!s) return undefined;
+  const k = answer.minCount;
+  const report: ColumnReport = { count: formatPublished(s.count, k), missing: formatPublished(s.missing, k) };
+  if (counted(s)) {
+    Object.assign(report, momentFields({ ...s, count: s.count as number }));
+    report.min = s.min;
+    report.max = s.max;
+    if (s.minMaxGrid > 0) report.minmax_grid = s.minMaxGrid;
+    const h = answer.histograms.find((c) => c.name === column);
+    if (h && grid && h.counts.length === grid.bins) {
+      if (quantiles.length > 0) {
+        const q = bracketQuantiles(nodeCumulative(h, grid, k, s.count as number), grid, quantiles, exactRange([s]));
+        report.quantiles = q.values;
+        report.quantile_error = q.error;
+      }
+      report.histogram = { edges: binEdges(grid), counts: h.counts.map((c) => formatPublished(c, k)) };
+    }
+  }
+  if (s.classes.length > 0)
+    report.classes = Object.fromEntries(s.classes.map((c) => [c.name, formatPublished(c.count, k)]));
+  return report;
+}
+
+/**
+ * A column pooled over the nodes that describe it: count, sum, mean and M2 combined exactly (Chan et
+ * al.), suppressed counts as bounds, quantiles from the nodes' fine runs with their error bound.
+ */
+export function pooledColumn(
+  answers: NodeAnswer[],
+  column: string,
+  grid: HistogramGrid | undefined,
+  quantiles: number[],
+): ColumnReport | undefined {
+  const parts = answers.flatMap((a) => {
+    const s = a.summaries.find((c) => c.name === column);
+    return s ? [{ a, s, h: a.histograms.find((c) => c.name === column) }] : [];
+  });
+  if (parts.length === 0) return undefined;
+  const sum = (bounds: Bounds[]) => formatCount(bounds.reduce(addBounds, [0, 0]));
+  const report: ColumnReport = {
+    count: sum(parts.map(({ a, s }) => cellBounds([s.count], a.minCount)[0])),
+    missing: sum(parts.map(({ a, s }) => cellBounds([s.missing], a.minCount)[0])),
+  };
+  const withValues = parts.filter(({ s }) => counted(s));
+  const m = withValues.reduce<Moments>(
+    (acc, { s }) => combineMoments(acc, { ...s, count: s.count as number }),
+    emptyMoments(),
+  );
+  if (m.count > 0) {
+    Object.assign(report, momentFields(m));
+    report.min = m.min;
+    report.max = m.max;
+    const coarsest = Math.max(...withValues.map(({ s }) => s.minMaxGrid));
+    if (coarsest > 0) report.minmax_grid = coarsest;
+  }
+  const histograms = withValues
+    .map(({ h }) => h)
+    .filter((h): h is ColumnHistogram => h !== undefined && grid !== undefined && h.counts.length === grid.bins);
+  if (grid && m.count > 0 && histograms.length === withValues.length) {
+    if (quantiles.length > 0) {
+      const cumulative = poolCumulative(
+        withValues.map(({ a, s, h }) => nodeCumulative(h!, grid, a.minCount, s.count as number)),
+      );
+      const q = bracketQuantiles(cumulative, grid, quantiles, exactRange(withValues.map(({ s }) => s)));
+      report.quantiles = q.values;
+      report.quantile_error = q.error;
+    }
+    const perNode = withValues.map(({ a, s, h }) => cellBounds(h!.counts, a.minCount, s.count as number));
+    report.histogram = {
+      edges: binEdges(grid),
+      counts: Array.from({ length: grid.bins }, (_, j) => sum(perNode.map((bounds) => bounds[j]))),
+    };
+  }
+  const classes = poolClasses(
+    parts.map(({ a, s }) => ({
+      s,
+      minCount: a.minCount,
+      total: typeof s.count === "number" && column !== "pixels" ? s.count : a.dataset.sampleCount,
+    })),
+  );
+  if (classes) report.classes = classes;
+  report.nodes = withValues.length;
+  return report;
+}
+
+function poolClasses(
+  parts: { s: ColumnSummary; minCount: number; total: number }[],
+): Record<string, number | string> | undefined {
+  const names = [...new Set(parts.flatMap(({ s }) => s.classes.map((c) => c.name)))];
+  if (names.length === 0) return undefined;
+  const totals = new Map<string, Bounds>(names.map((n) => [n, [0, 0]]));
+  for (const { s, minCount, total } of parts) {
+    const bounds = cellBounds(
+      s.classes.map((c) => c.count),
+      minCount,
+      total,
+    );
+    for (const [i, c] of s.classes.entries()) totals.set(c.name, addBounds(totals.get(c.name)!, bounds[i]));
+  }
+  return Object.fromEntries(names.map((n) => [n, formatCount(totals.get(n)!)]));
+}
+
+/** A summary whose count is exact and above zero: its moments travelled. */
+function counted(s: ColumnSummary): boolean {
+  return typeof s.count === "number" && s.count > 0;
+}
+
+function momentFields(
+  m: Pick<Moments, "count" | "sum" | "mean" | "m2">,
+): Pick<ColumnReport, "sum" | "mean" | "var" | "std"> {
+  const variance = sampleVariance(m);
+  return { sum: m.sum, mean: m.mean, var: variance ?? null, std: variance === undefined ? null : Math.sqrt(variance) };
+}
+
+/** The exact range of the values when every node told its exact min and max. */
+function exactRange(summaries: ColumnSummary[]): { min: number; max: number } | undefined {
+  if (summaries.some((s) => s.minMaxGrid > 0)) return undefined;
+  return { min: Math.min(...summaries.map((s) => s.min)), max: Math.max(...summaries.map((s) => s.max)) };
+}

@@ -1,0 +1,198 @@
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import {
+  DEADLINE_MS,
+  type NodeProcesses,
+  prepareNodes,
+  researcherBin,
+  startNodes,
+} from "../../scripts/lib/federation.js";
+import { createRng } from "../../src/ml/rng.js";
+import { fineIndex } from "../../src/ml/stats/histogram-grid.js";
+import { FINE_BINS } from "../../src/researcher/stats/agree-grid.js";
+import type { StatsResult } from "../../src/researcher/stats/stats-result.js";
+
+/** Rows of age (4 decimals), ldl (3 decimals) and a 0/1 label, different at each site. */
+function siteRows(rows: number, seed: number): number[][] {
+  const rng = createRng(seed);
+  const gauss = () => Math.sqrt(-2 * Math.log(1 - rng.next())) * Math.cos(2 * Math.PI * rng.next());
+  return Array.from({ length: rows }, () => [
+    Number((50 + seed * 3 + 12 * gauss()).toFixed(4)),
+    Number((130 + 35 * gauss()).toFixed(3)),
+    rng.next() < 0.4 ? 1 : 0,
+  ]);
+}
+
+/** `fbm-researcher stats ARGS` on port 0, the nodes' gate opened to it once it listens. */
+async function stats(
+  nodes: NodeProcesses,
+  args: string[],
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const researcher = spawn(
+    process.execPath,
+    [researcherBin, "stats", "--listen", "127.0.0.1:0", "--wait", String(DEADLINE_MS / 1000), ...args],
+    {
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  const deadline = setTimeout(() => researcher.kill("SIGKILL"), DEADLINE_MS + 60_000);
+  let stdout = "";
+  let stderr = "";
+  researcher.stdout!.on("data", (d) => (stdout += d));
+  researcher.stderr!.on("data", (d) => {
+    stderr += d;
+    const url = /Listening on (\S+);/.exec(stderr)?.[1];
+    if (url) nodes.gate.open(url);
+  });
+  const code = await new Promise<number | null>((done) => researcher.on("exit", done));
+  clearTimeout(deadline);
+  nodes.gate.shut();
+  return { code, stdout, stderr };
+}
+
+/** pandas' default quantile. */
+function quantile(sorted: number[], q: number): number {
+  const h = (sorted.length - 1) * q;
+  const r = Math.floor(h);
+  return r + 1 < sorted.length ? sorted[r] + (h - r) * (sorted[r + 1] - sorted[r]) : sorted[r];
+}
+
+/** [lo, hi] of a printed count: 12, "<10", ">=10", "12-30". */
+function bounds(count: number | string): [number, number] {
+  if (typeof count === "number") return [count, count];
+  if (count.startsWith("<")) return [0, Number(count.slice(1)) - 1];
+  if (count.startsWith(">=")) return [Number(count.slice(2)), Infinity];
+  const [lo, hi] = count.split("-").map(Number);
+  return [lo, hi];
+}
+
+describe("fbm-researcher stats", { timeout: 3 * DEADLINE_MS }, () => {
+  const dir = mkdtempSync(join(tmpdir(), "fbm-e2e-stats-"));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const data = { alpha: siteRows(150, 1), beta: siteRows(120, 2), gamma: siteRows(6, 3) };
+
+  it("pools exact statistics from real nodes, tells nothing a node's limits forbid, and exits 2 naming a bad column", async () => {
+    const csv = (name: keyof typeof data) => {
+      const path = join(dir, `${name}.csv`);
+      writeFileSync(path, `${["age,ldl,label", ...data[name].map((r) => r.join(","))].join("\n")}\n`);
+      return ["--type", "csv", "--path", path, "--tags", "heart", "--target", "label", "--name", `${name}-heart`];
+    };
+    const homes = await prepareNodes(dir, [
+      { name: "alpha", datasets: [csv("alpha")], config: [["stats_minmax", "true"]] },
+      { name: "beta", datasets: [csv("beta")] },
+      { name: "gamma", datasets: [csv("gamma")] },
+    ]);
+    const nodes = await startNodes(homes);
+    let run: Awaited<ReturnType<typeof stats>>;
+    let badColumn: Awaited<ReturnType<typeof stats>>;
+    try {
+      run = await stats(nodes, [
+        "--tags",
+        "heart",
+        "--nodes",
+        "3",
+        "--quantiles",
+        "0.1,0.5,0.9",
+        "--bins",
+        "8",
+        "--json",
+      ]);
+      badColumn = await stats(nodes, ["--tags", "heart", "--nodes", "3", "--columns", "age,agee", "--json"]);
+    } finally {
+      await nodes.stop();
+    }
+
+    assert.equal(run.code, 0, run.stderr);
+    const lines = run.stdout.trim().split("\n");
+    assert.equal(lines.length, 1, "one JSON object, nothing else, on stdout");
+    const result = JSON.parse(lines[0]) as StatsResult;
+    assert.equal(result.event, "stats");
+    assert.deepEqual(
+      result.nodes.map((n) => [n.name, n.dataset, n.min_count]),
+      [
+        ["alpha", "alpha-heart", 10],
+        ["beta", "beta-heart", 10],
+        ["gamma", "gamma-heart", 10],
+      ],
+    );
+    assert.deepEqual(
+      [result.nodes[2].size, result.nodes[2].columns],
+      ["<10", {}],
+      "a dataset below min_count tells only that",
+    );
+
+    const pooledRows = [...data.alpha, ...data.beta];
+    for (const [c, name] of ["age", "ldl"].entries()) {
+      const values = pooledRows.map((r) => r[c]);
+      const sorted = [...values].sort((a, b) => a - b);
+      const mean = values.reduce((a, b) => a + b, 0) / values.length;
+      const variance = values.reduce((a, v) => a + (v - mean) ** 2, 0) / (values.length - 1);
+      const p = result.pooled[name];
+      const near = (got: number | null | undefined, want: number) => Math.abs(got! - want) <= 1e-9 * Math.abs(want);
+      assert.equal(p.count, 270);
+      assert.ok(
+        near(p.mean, mean) && near(p.var, variance) && near(p.std, Math.sqrt(variance)) && near(p.sum, mean * 270),
+        JSON.stringify(p),
+      );
+      // beta keeps stats_minmax false: the pooled extremes are rounded outward, within one grid step.
+      assert.ok(
+        p.minmax_grid! > 0 && p.min! <= sorted[0] && sorted[0] < p.min! + p.minmax_grid!,
+        `min ${p.min} for ${sorted[0]}`,
+      );
+      assert.ok(
+        p.max! > sorted.at(-1)! && sorted.at(-1)! >= p.max! - p.minmax_grid!,
+        `max ${p.max} for ${sorted.at(-1)}`,
+      );
+      for (const q of [0.1, 0.5, 0.9]) {
+        const got = p.quantiles![String(q)];
+        assert.ok(
+          Math.abs(got - quantile(sorted, q)) <= p.quantile_error! * (1 + 1e-9),
+          `${name} q${q}: ${got} vs ${quantile(sorted, q)} ± ${p.quantile_error}`,
+        );
+      }
+      const { edges, counts } = p.histogram!;
+      assert.equal(counts.length, 8);
+      const grid = { lo: edges[0], hi: edges.at(-1)!, bins: 8, fine: Math.ceil(FINE_BINS / 8) };
+      const truth = new Array(8).fill(0);
+      for (const v of values) truth[Math.floor(fineIndex(grid, v) / grid.fine)]++;
+      counts.forEach((count, j) => {
+        const [lo, hi] = bounds(count);
+        assert.ok(lo <= truth[j] && truth[j] <= hi, `${name} bin ${j}: ${truth[j]} not in ${count}`);
+      });
+      // No node sent a count from 1 to 9.
+      for (const node of result.nodes.slice(0, 2)) {
+        for (const count of node.columns[name].histogram!.counts)
+          assert.ok(typeof count === "string" || count === 0 || count >= 10, `${node.name}: ${count}`);
+      }
+    }
+    const ones = pooledRows.filter((r) => r[2] === 1).length;
+    assert.deepEqual(result.pooled.label.classes, { 0: 270 - ones, 1: ones });
+
+    // No row-level value: no age or ldl of beta or gamma (which keep stats_minmax false) anywhere in the output.
+    const printed = new Set((run.stdout.match(/-?\d+(\.\d+)?(e[-+]?\d+)?/g) ?? []).map(Number));
+    const secret = [...data.beta, ...data.gamma].flatMap((r) => r.slice(0, 2));
+    assert.deepEqual(
+      secret.filter((v) => printed.has(v)),
+      [],
+    );
+
+    // Each node logs the queries it answered, like a training task.
+    const log = (name: string) => nodes.logs[homes[["alpha", "beta", "gamma"].indexOf(name)]];
+    for (const name of ["alpha", "beta"]) {
+      assert.match(log(name), /Statistics \(summary\) for "stats" on "\w+-heart": 3 column\(s\), \d+ rows/);
+      assert.match(log(name), /Statistics \(histogram\) for "stats" on "\w+-heart": 3 histogram\(s\)/);
+    }
+    assert.match(log("gamma"), /fewer rows than min_count 10, answered with that alone/);
+
+    assert.equal(badColumn.code, 2, badColumn.stderr);
+    assert.equal(badColumn.stdout, "");
+    assert.equal(
+      badColumn.stderr.trim().split("\n").at(-1),
+      'Error: Cannot compute statistics: column "agee" is not in dataset "alpha-heart" on node alpha; columns: age, ldl, label',
+    );
+  });
+});

@@ -1,0 +1,39 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { addBounds, cellBounds, formatCount, formatPublished } from "../../../src/researcher/stats/count-bounds.js";
+
+describe("count bounds", () => {
+  it("bounds hidden counts, capped by what the published total leaves", () => {
+    assert.deepEqual(cellBounds([40, "below", 0, "hidden"], 10), [
+      [40, 40],
+      [1, 9],
+      [0, 0],
+      [10, Infinity],
+    ]);
+    // Total 55: the hidden count holds 55 − 40 − (1 … 9) values.
+    assert.deepEqual(cellBounds([40, "below", 0, "hidden"], 10, 55), [
+      [40, 40],
+      [1, 5],
+      [0, 0],
+      [10, 14],
+    ]);
+  });
+
+  it("prints exact counts as numbers and the others as the bounds they are", () => {
+    assert.deepEqual(
+      [
+        [12, 12],
+        [1, 9],
+        [0, 9],
+        [10, Infinity],
+        [14, 31],
+      ].map(([lo, hi]) => formatCount([lo, hi])),
+      [12, "<10", "<10", ">=10", "14-31"],
+    );
+    assert.deepEqual(addBounds([1, 9], [10, 14]), [11, 23]);
+    assert.deepEqual(
+      ["below", "hidden", 7].map((c) => formatPublished(c as "below", 25)),
+      ["<25", ">=25", 7],
+    );
+  });
+});
