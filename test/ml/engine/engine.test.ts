@@ -319,27 +319,28 @@ describe("chooseEngine()", () => {
     model.dispose();
   });
 
-  it("uses more threads only when a step has enough arithmetic to share", () => {
+  it("uses more threads only when a step has enough arithmetic to share, per step and per parameter", () => {
     const small = parsePlan({
       data: {},
       model: [dense(1, "sigmoid")],
       loss: "binaryCrossentropy",
       optimizer: { name: "sgd", learning_rate: 0.1 },
     });
-    const big = parsePlan({
+    const mlp = parsePlan({
       data: {},
       model: [dense(256, "relu"), dense(10, "softmax")],
       loss: "sparseCategoricalCrossentropy",
       optimizer: { name: "sgd", learning_rate: 0.1 },
     });
-    const threadsFor = (p: typeof small, inputs: number, threads: number) => {
+    const threadsFor = (p: typeof small, inputs: number, batchSize: number, threads: number) => {
       const model = buildModel(p, [inputs], { seed: 1 });
-      const choice = chooseEngine({ model, plan: p, backend: "wasm", batchSize: 64, threads, env: {} });
+      const choice = chooseEngine({ model, plan: p, backend: "wasm", batchSize, threads, env: {} });
       model.dispose();
       return choice.engine === "kernels" ? choice.threads : 0;
     };
-    assert.equal(threadsFor(small, 30, 8), 1);
-    assert.equal(threadsFor(big, 784, 4), 4);
-    assert.equal(threadsFor(big, 784, 1), 1);
+    assert.equal(threadsFor(small, 30, 64, 8), 1, "a few thousand FLOP per step");
+    assert.equal(threadsFor(mlp, 784, 64, 4), 1, "about 260 FLOP per parameter: the gradient exchange would cost more");
+    assert.equal(threadsFor(mlp, 784, 256, 4), 4);
+    assert.equal(threadsFor(mlp, 784, 256, 1), 1);
   });
 });

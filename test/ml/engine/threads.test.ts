@@ -26,7 +26,7 @@ const mlp = parsePlan({
   optimizer: { name: "adam", learning_rate: 0.002 },
 });
 const data = separableData(400, 200);
-const args = trainingArgs({ epochs: 2, batchSize: 32, fedproxMu: 0.01 });
+const args = trainingArgs({ epochs: 3, batchSize: 128, fedproxMu: 0.01 });
 
 function relativeDifference(a: NamedTensor[], b: NamedTensor[]): number {
   let worst = 0;
@@ -80,7 +80,7 @@ describe("training on worker threads", () => {
       import { parsePlan } from ${JSON.stringify(new URL("../../../src/ml/plan.ts", import.meta.url).href)};
       import { separableData, trainingArgs } from ${JSON.stringify(new URL("../synthetic.ts", import.meta.url).href)};
       const plan = parsePlan(${JSON.stringify(mlp)});
-      const result = await trainLocal({ plan, data: separableData(200, 200), args: trainingArgs({ updates: 5, batchSize: 32 }), threads: 2 });
+      const result = await trainLocal({ plan, data: separableData(200, 200), args: trainingArgs({ updates: 5, batchSize: 128 }), threads: 2 });
       console.log(result.engine);`;
     const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
       cwd: fileURLToPath(new URL("../../..", import.meta.url)),
