@@ -131,6 +131,8 @@ setTimeout(() => {
 interface Timed {
   seconds: number;
   loss: number;
+  /** What trainLocal ran the steps on, e.g. "kernels, 2 threads" (threads is a cap, not a demand). */
+  engine?: string;
 }
 
 async function benchModel(model: BenchModel): Promise<void> {
@@ -206,6 +208,9 @@ async function benchModel(model: BenchModel): Promise<void> {
     ...(theirs.length > 0 ? [`torch ${lossText(theirs)}`] : []),
   ];
   console.log(`  train loss of a run (sanity): fbm ${losses.join(", ")}`);
+  console.log(
+    `  engine used: ${threadCounts.map((n) => `${threadsLabel(n).replace("fbm ", "")} → ${fbm.get(n)![0].engine}`).join("; ")}`,
+  );
   summary.push(`${model.name.padEnd(7)} ${ratios.length > 0 ? ratios.join(", ") : "no torch figure"}`);
 }
 
@@ -251,7 +256,11 @@ async function fbmRun(model: BenchModel, data: Dataset, steps: number, threads: 
   const options: TrainOptions & { threads?: number } = { plan: model.plan, data, args, threads };
   const started = performance.now();
   const result = await trainLocal(options);
-  return { seconds: (performance.now() - started) / 1000, loss: result.trainLoss };
+  return {
+    seconds: (performance.now() - started) / 1000,
+    loss: result.trainLoss,
+    engine: (result as { engine?: string }).engine,
+  };
 }
 
 interface TorchInfo {
