@@ -10,7 +10,8 @@ export function keyPairPaths(dir: string, base: string): { cert: string; key: st
 }
 
 /**
- * Writes a key pair: the key readable by its owner only (0600), the certificate world-readable.
+ * Writes a key pair: the key readable by its owner only (0600), the certificate world-readable, in a
+ * folder created 0700 when missing (an existing folder keeps its mode: it may be the working folder).
  * Refuses to replace existing files unless `force`: a new key changes the fingerprint peers pinned.
  */
 export async function writeKeyPair(
@@ -29,7 +30,8 @@ export async function writeKeyPair(
       }
     }
   }
-  await mkdir(dir, { recursive: true });
+  // A folder made here is 0700 whatever the umask (mode bits are only ever removed by it).
+  await mkdir(dir, { recursive: true, mode: 0o700 });
   await writeFileAtomic(paths.key, pair.key);
   await chmod(paths.key, 0o600);
   await writeFileAtomic(paths.cert, pair.cert);

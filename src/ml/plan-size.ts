@@ -6,6 +6,9 @@ import { type DatasetShape, planInput } from "./plan-input.js";
  * refuse an oversized plan before TensorFlow.js builds it. Follows tfjs's shape rules (channels last).
  */
 
+/** The largest model (parameters) a node trains and a researcher builds unless configured otherwise. */
+export const DEFAULT_MAX_PARAMS = 10_000_000;
+
 /** The per-sample input of a plan on a catalogued dataset (planInput), or undefined where it cannot be told. */
 export function sampleShapeOf(plan: Plan, dataset: DatasetShape): number[] | undefined {
   try {

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { isAbsolute } from "node:path";
 import { createStore, type Row, type Store } from "tinybase";
+import { z } from "zod";
 import { InputError } from "../common/errors.js";
 import type { DatasetInfo } from "../wire/messages.js";
 import { createJsonFilePersister } from "./json-file-persister.js";
@@ -18,9 +19,12 @@ export interface DatasetEntry extends DatasetInfo {
   labelsPath: string;
 }
 
-/** What a caller gives to register a dataset; the catalogue adds id and createdAt. */
-export type DatasetDraft = Pick<DatasetEntry, "name" | "type" | "tags" | "shape" | "sampleCount" | "sha256" | "path"> &
-  Partial<Pick<DatasetEntry, "description" | "target" | "columns" | "classes" | "labelsPath">>;
+/**
+ * What a caller gives to register a dataset; the catalogue adds id and createdAt. Without a name, the
+ * dataset is named `<type>-<6 hex digits of its id>`: never after its file, whose name may say too much.
+ */
+export type DatasetDraft = Pick<DatasetEntry, "type" | "tags" | "shape" | "sampleCount" | "sha256" | "path"> &
+  Partial<Pick<DatasetEntry, "name" | "description" | "target" | "columns" | "classes" | "labelsPath">>;
 
 /** The node's dataset catalogue: a TinyBase `datasets` table saved atomically to one JSON file. */
 export interface Catalogue {
@@ -36,8 +40,11 @@ export interface Catalogue {
   findConflicts(tags: string[]): DatasetEntry[];
   /** Re-reads the file (another process may have changed it). */
   reload(): Promise<void>;
-  /** Keeps the store in step with the file from now on (for long-running `serve`). */
-  watch(): Promise<void>;
+  /**
+   * Keeps the store in step with the file from now on (for long-running `serve`); a change that makes
+   * the file unreadable is passed to `onError` and the last good content kept.
+   */
+  watch(onError: (message: string) => void): void;
   close(): Promise<void>;
   readonly store: Store;
 }
@@ -61,10 +68,27 @@ const schema = {
   },
 } as const;
 
+/** What a stored row must hold: TinyBase would silently reset a cell of the wrong type to its default. */
+const rowSchema = z.object({
+  name: z.string().min(1),
+  type: z.enum(["csv", "idx", "images"]),
+  tags: z.array(z.string()).min(1),
+  description: z.string(),
+  shape: z.array(z.number().int().nonnegative()),
+  columns: z.array(z.object({ name: z.string(), dtype: z.string() })),
+  target: z.string(),
+  sampleCount: z.number().int().nonnegative(),
+  classes: z.array(z.object({ name: z.string(), count: z.number() })),
+  sha256: z.string(),
+  createdAt: z.string(),
+  path: z.string().min(1),
+  labelsPath: z.string(),
+});
+
 /** Opens the catalogue at `path` (created on first save; a missing file is an empty catalogue). */
 export async function createCatalogue(options: { path: string }): Promise<Catalogue> {
   const store = createStore().setTablesSchema(schema);
-  const file = createJsonFilePersister(store, options.path, "catalogue");
+  const file = createJsonFilePersister(store, options.path, { what: "catalogue", table: TABLE, rowSchema });
   await file.load();
 
   const get = (id: string) => (store.hasRow(TABLE, id) ? rowToEntry(id, store.getRow(TABLE, id)) : undefined);
@@ -78,33 +102,30 @@ export async function createCatalogue(options: { path: string }): Promise<Catalo
     getDataset: get,
     findByTags: (tags) => list().filter((entry) => isSubset(tags, entry.tags)),
     findConflicts,
-    async addDataset(draft) {
-      const entry = newEntry(draft, (id) => store.hasRow(TABLE, id));
-      const conflict = findConflicts(entry.tags)[0];
-      if (conflict !== undefined) {
-        throw new InputError(
-          `Cannot register dataset "${entry.name}": its tags (${entry.tags.join(", ")}) conflict with dataset ` +
-            `"${conflict.name}" (${conflict.id}, tags ${conflict.tags.join(", ")}): one tag set contains the other, ` +
-            "so a search could not tell them apart; use tags that differ",
-        );
-      }
-      const { id, ...cells } = entry;
-      store.transaction(() => store.setRow(TABLE, id, cells as unknown as Row));
-      await file.save().catch((error: unknown) => {
-        store.delRow(TABLE, id);
-        throw error;
-      });
-      return entry;
-    },
-    async removeDataset(id) {
-      const entry = get(id);
-      if (entry === undefined) return undefined;
-      store.transaction(() => store.delRow(TABLE, id));
-      await file.save();
-      return entry;
-    },
+    // Under the file's lock and from the file as it is now: concurrent `dataset add`s all land.
+    addDataset: (draft) =>
+      file.update(() => {
+        const entry = newEntry(draft, (id) => store.hasRow(TABLE, id));
+        const conflict = findConflicts(entry.tags)[0];
+        if (conflict !== undefined) {
+          throw new InputError(
+            `Cannot register dataset "${entry.name}": its tags (${entry.tags.join(", ")}) conflict with dataset ` +
+              `"${conflict.name}" (${conflict.id}, tags ${conflict.tags.join(", ")}): one tag set contains the other, ` +
+              "so a search could not tell them apart; use tags that differ",
+          );
+        }
+        const { id, ...cells } = entry;
+        store.transaction(() => store.setRow(TABLE, id, cells as unknown as Row));
+        return entry;
+      }),
+    removeDataset: (id) =>
+      file.update(() => {
+        const entry = get(id);
+        if (entry !== undefined) store.transaction(() => store.delRow(TABLE, id));
+        return entry;
+      }),
     reload: () => file.load(),
-    watch: () => file.startAutoLoad(),
+    watch: (onError) => file.startAutoLoad(onError),
     close: () => file.destroy(),
   };
 }
@@ -121,16 +142,17 @@ export function newDatasetId(): string {
 }
 
 function newEntry(draft: DatasetDraft, taken: (id: string) => boolean): DatasetEntry {
-  const tags = [...new Set(draft.tags.map((tag) => tag.trim()).filter((tag) => tag !== ""))];
-  if (tags.length === 0) throw new InputError(`Cannot register dataset "${draft.name}": it needs at least one tag`);
-  if (draft.name.trim() === "") throw new InputError("Cannot register dataset: its name is empty");
-  if (!isAbsolute(draft.path))
-    throw new InputError(`Cannot register dataset "${draft.name}": path "${draft.path}" is not absolute`);
   let id = newDatasetId();
   while (taken(id)) id = newDatasetId();
+  const name = draft.name === undefined ? `${draft.type}-${id.slice(3, 9)}` : draft.name.trim();
+  const tags = [...new Set(draft.tags.map((tag) => tag.trim()).filter((tag) => tag !== ""))];
+  if (tags.length === 0) throw new InputError(`Cannot register dataset "${name}": it needs at least one tag`);
+  if (name === "") throw new InputError("Cannot register dataset: its name is empty");
+  if (!isAbsolute(draft.path))
+    throw new InputError(`Cannot register dataset "${name}": path "${draft.path}" is not absolute`);
   return {
     id,
-    name: draft.name.trim(),
+    name,
     type: draft.type,
     tags,
     description: draft.description ?? "",

@@ -15,7 +15,7 @@ export function datasetCommand(ctx: CliContext): Command {
     .addOption(new Option("--type <type>", "dataset type").choices(datasetTypes).makeOptionMandatory())
     .requiredOption("--path <path>", "CSV file, IDX images file, or folder of class sub-folders")
     .requiredOption("--tags <tags>", "comma-separated tags researchers search for, e.g. breast-cancer,site-a")
-    .option("--name <name>", "display name (default: the file name)")
+    .option("--name <name>", "name researchers see (default: <type>-<6 hex digits of the id>, never the file name)")
     .option("--description <text>", "free text shown to researchers")
     .option("--target <column>", "csv: the target column for supervised plans")
     .option("--labels <path>", "idx: the labels file")

@@ -1,4 +1,4 @@
-import { basename, extname, resolve } from "node:path";
+import { resolve } from "node:path";
 import { InputError } from "../common/errors.js";
 import { inspectCsv, selectCsvColumns } from "../ml/data/csv.js";
 import { inspectIdx } from "../ml/data/idx.js";
@@ -49,7 +49,7 @@ export async function describeDataset(request: DatasetRequest): Promise<DatasetD
     throw new InputError("--labels applies to idx datasets only");
   }
   const common = {
-    name: request.name ?? defaultName(path),
+    name: request.name,
     tags: request.tags,
     description: request.description ?? "",
     path,
@@ -99,9 +99,4 @@ export async function describeDataset(request: DatasetRequest): Promise<DatasetD
     default:
       throw new InputError(`Unknown dataset type "${String(request.type)}" (types: ${datasetTypes.join(", ")})`);
   }
-}
-
-/** `heart.csv` → `heart`, `train-images-idx3-ubyte.gz` → `train-images-idx3-ubyte`, a folder → its name. */
-function defaultName(path: string): string {
-  return basename(path, extname(path)) || basename(path);
 }

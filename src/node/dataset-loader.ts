@@ -25,10 +25,11 @@ export function createDatasetLoader(options: { capacity?: number } = {}): Datase
   return {
     async load(entry, plan) {
       const info = await stat(entry.path).catch(() => undefined);
-      if (!info)
+      if (!info) {
         throw new InputError(
-          `Dataset "${entry.name}" (${entry.id}): its file ${entry.path} is gone; re-register it with \`fbm-node dataset add\``,
+          `Dataset "${entry.name}" (${entry.id}): its file is gone (see \`fbm-node dataset show ${entry.id}\`); restore it, or re-register it with \`fbm-node dataset add\``,
         );
+      }
       const key = JSON.stringify([entry.id, entry.sha256, info.size, info.mtimeMs, plan.data]);
       const hit = cache.get(key);
       if (hit) return hit;

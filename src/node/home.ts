@@ -1,4 +1,4 @@
-import { mkdir, readFile, stat } from "node:fs/promises";
+import { chmod, mkdir, readFile, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { writeFileAtomic } from "../common/atomic-write.js";
 import { errorMessage, InputError } from "../common/errors.js";
@@ -37,7 +37,7 @@ export async function initHome(dir: string, options: { name?: string; researcher
     }
   }
   const config = newNodeConfig(options);
-  await mkdir(dir, { recursive: true });
+  await makePrivateFolder(dir);
   const catalogue = await createCatalogue({ path: paths.catalogue });
   await writeFileAtomic(paths.catalogue, `${JSON.stringify(catalogue.store.getContent(), null, 2)}\n`);
   await catalogue.close();
@@ -88,6 +88,29 @@ export async function setConfig(dir: string, key: string, value: string): Promis
 
 async function writeConfig(dir: string, config: NodeConfig): Promise<void> {
   await writeFileAtomic(homePaths(dir).config, `${JSON.stringify(config, null, 2)}\n`);
+}
+
+/** Creates the home (0700 whatever the umask: it holds the key and the data paths), or says why it cannot. */
+async function makePrivateFolder(dir: string): Promise<void> {
+  const found = await stat(dir).catch(() => undefined);
+  if (found && !found.isDirectory()) {
+    throw new InputError(`Cannot create a node home at ${dir}: it is a file; fix: give --home a folder path`);
+  }
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await chmod(dir, 0o700);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why =
+      code === "ENOTDIR" || code === "EEXIST"
+        ? "a file stands in its path"
+        : code === "EACCES" || code === "EPERM" || code === "EROFS"
+          ? "permission denied"
+          : errorMessage(error);
+    throw new InputError(`Cannot create a node home at ${dir}: ${why}; fix: give --home a folder you can write`, {
+      cause: error,
+    });
+  }
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { z } from "zod";
 import { InputError } from "../common/errors.js";
+import { DEFAULT_MAX_PARAMS } from "../ml/plan-size.js";
 import { parsePinValue } from "./researcher-pin.js";
 
 /** The node's `config.json`. Snake-case keys, as typed by `fbm-node config get/set`. */
@@ -27,7 +28,8 @@ export interface NodeConfig {
 }
 
 export const DEFAULT_RESEARCHER = "http://127.0.0.1:50051";
-export const DEFAULT_MAX_PARAMS = 10_000_000;
+export { DEFAULT_MAX_PARAMS };
+
 const maxThreads = 1024;
 export const DEFAULT_MIN_COUNT = 10;
 

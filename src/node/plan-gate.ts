@@ -34,7 +34,9 @@ export type PlanGate = (planId: string, plan: Plan, request?: PlanRequest) => Pr
 export function createPlanGate(options: PlanGateOptions): PlanGate {
   const { registry, policy } = options;
   const short = (id: string) => id.slice(0, 12);
+  // The node's log names the home; replies to the researcher never do (paths stay in the hospital).
   const command = (verb: string, id: string) => `fbm-node --home ${quote(options.homeDir)} plan ${verb} ${short(id)}`;
+  const remote = (verb: string, id: string) => `fbm-node plan ${verb} ${short(id)}`;
   const announced = new Set<string>();
 
   return async (planId, plan, request = {}) => {
@@ -52,7 +54,7 @@ export function createPlanGate(options: PlanGateOptions): PlanGate {
         kind: "error",
         code: "plan_rejected",
         planId,
-        message: `Plan ${short(planId)} was rejected on node ${policy.name} (${why}); its operator can change that with \`${command("approve", planId)}\``,
+        message: `Plan ${short(planId)} was rejected on node ${policy.name} (${why}); its operator can change that with \`${remote("approve", planId)}\``,
       };
     }
     if (!announced.has(planId))
@@ -64,7 +66,7 @@ export function createPlanGate(options: PlanGateOptions): PlanGate {
       kind: "error",
       code: "plan_not_approved",
       planId,
-      message: `Plan ${short(planId)} is not approved on node ${policy.name}: run \`${command("approve", planId)}\``,
+      message: `Plan ${short(planId)} is not approved on node ${policy.name}: its operator runs \`${remote("approve", planId)}\``,
     };
   };
 
@@ -81,7 +83,7 @@ export function createPlanGate(options: PlanGateOptions): PlanGate {
       message:
         `Plan ${short(planId)} has ${params.toLocaleString("en-US")} parameters on dataset "${dataset.name}", more than ` +
         `node ${policy.name} allows (max_params ${policy.maxParams.toLocaleString("en-US")}); its operator can raise that with ` +
-        `\`fbm-node --home ${quote(options.homeDir)} config set max_params N\``,
+        "`fbm-node config set max_params N`",
     };
   }
 }

@@ -1,4 +1,5 @@
 import { createStore, type Row } from "tinybase";
+import { z } from "zod";
 import { InputError } from "../common/errors.js";
 import { createJsonFilePersister } from "./json-file-persister.js";
 
@@ -59,41 +60,51 @@ const schema = {
   },
 } as const;
 
+/** What a stored row must hold (see catalogue.ts). */
+const rowSchema = z.object({
+  status: z.enum(["pending", "approved", "rejected"]),
+  planJson: z.string().min(1),
+  note: z.string(),
+  experiment: z.string(),
+  researcher: z.string(),
+  requestedAt: z.string(),
+  decidedAt: z.string(),
+});
+
 /** Opens the registry at `path` (a missing file is an empty registry, created on first save). */
 export async function createPlanRegistry(options: { path: string }): Promise<PlanRegistry> {
   const store = createStore().setTablesSchema(schema);
-  const file = createJsonFilePersister(store, options.path, "plan registry");
+  const file = createJsonFilePersister(store, options.path, { what: "plan registry", table: TABLE, rowSchema });
   await file.load();
 
   const get = (id: string) => (store.hasRow(TABLE, id) ? rowToEntry(id, store.getRow(TABLE, id)) : undefined);
-  // Every write starts from the file, so a decision made by `fbm-node plan` while `serve` runs is kept.
-  const update = async (id: string, cells: Partial<Record<keyof typeof schema.plans, string>>): Promise<PlanEntry> => {
-    await file.load();
-    const full = resolveIn(store.getRowIds(TABLE), id);
-    store.transaction(() => store.setPartialRow(TABLE, full, cells));
-    await file.save();
-    return get(full)!;
-  };
+  // Every write starts from the file under its lock, so a decision made by `fbm-node plan` while
+  // `serve` runs is kept.
+  const update = (id: string, cells: Partial<Record<keyof typeof schema.plans, string>>): Promise<PlanEntry> =>
+    file.update(() => {
+      const full = resolveIn(store.getRowIds(TABLE), id);
+      store.transaction(() => store.setPartialRow(TABLE, full, cells));
+      return get(full)!;
+    });
 
   return {
-    async recordRequest(id, planJson, from) {
-      await file.load();
-      const known = get(id);
-      if (known) return known;
-      store.transaction(() =>
-        store.setRow(TABLE, id, {
-          status: "pending",
-          planJson,
-          note: "",
-          experiment: from.experiment,
-          researcher: from.researcher,
-          requestedAt: new Date().toISOString(),
-          decidedAt: "",
-        }),
-      );
-      await file.save();
-      return get(id)!;
-    },
+    recordRequest: (id, planJson, from) =>
+      file.update(() => {
+        const known = get(id);
+        if (known) return known;
+        store.transaction(() =>
+          store.setRow(TABLE, id, {
+            status: "pending",
+            planJson,
+            note: "",
+            experiment: from.experiment,
+            researcher: from.researcher,
+            requestedAt: new Date().toISOString(),
+            decidedAt: "",
+          }),
+        );
+        return get(id)!;
+      }),
     approve: (id) => update(id, { status: "approved", note: "", decidedAt: new Date().toISOString() }),
     reject: (id, note) => update(id, { status: "rejected", note: note.trim(), decidedAt: new Date().toISOString() }),
     get,

@@ -1,7 +1,13 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as wait } from "node:timers/promises";
 import { errorMessage } from "../common/errors.js";
-import type { FeedbackBody, ReplyBody, ResearcherClient, TaskEnvelope } from "../wire/index.js";
+import {
+  type FeedbackBody,
+  type ReplyBody,
+  type ResearcherClient,
+  type TaskEnvelope,
+  UnreadableTaskError,
+} from "../wire/index.js";
 
 /**
  * The node's main loop: poll the researcher for a task, run it, reply, poll again. When the
@@ -30,6 +36,8 @@ export interface PollLoopOptions {
   /** How often a running task says it is alive (default 10 s; the researcher's loss timeout is ~65 s). */
   heartbeatMs?: number;
   maxParamBytes?: number;
+  /** Applied to every text sent to the researcher (error replies, log feedback); see redact.ts. */
+  redact?: (message: string) => string;
 }
 
 export async function runPollLoop(options: PollLoopOptions): Promise<void> {
@@ -59,6 +67,15 @@ export async function runPollLoop(options: PollLoopOptions): Promise<void> {
       markConnected();
     } catch (error) {
       if (signal.aborted) break;
+      if (error instanceof UnreadableTaskError) {
+        // Polling again would not make it readable: answer it, so the researcher hears why at once.
+        await sendReply(options, error.taskId, "task", {
+          kind: "error",
+          code: "invalid_input",
+          message: `Cannot read the task: ${error.message}`,
+        });
+        continue;
+      }
       if (connected !== false) {
         log(
           `Researcher at ${options.researcherUrl} is not reachable (${errorMessage(error)}); retrying with backoff up to ${backoff.maxMs / 1000} s`,
@@ -74,9 +91,10 @@ export async function runPollLoop(options: PollLoopOptions): Promise<void> {
 }
 
 async function runTask(task: TaskEnvelope, options: PollLoopOptions): Promise<void> {
-  const { client, signal, log } = options;
+  const { client, signal } = options;
   const feedback = (body: FeedbackBody) => {
-    client.feedback({ nodeId: options.nodeId, taskId: task.taskId, body }).catch(() => undefined);
+    const sent = body.kind === "log" && options.redact ? { ...body, message: options.redact(body.message) } : body;
+    client.feedback({ nodeId: options.nodeId, taskId: task.taskId, body: sent }).catch(() => undefined);
   };
   let body: ReplyBody;
   const heartbeat = setInterval(() => feedback({ kind: "heartbeat" }), options.heartbeatMs ?? 10_000);
@@ -87,11 +105,17 @@ async function runTask(task: TaskEnvelope, options: PollLoopOptions): Promise<vo
   } finally {
     clearInterval(heartbeat);
   }
-  if (body.kind === "error") log(`Task ${task.body.kind} failed: ${body.message}`);
+  await sendReply(options, task.taskId, task.body.kind, body);
+}
+
+/** Sends a reply; an error's message is logged here in full and leaves redacted. */
+async function sendReply(options: PollLoopOptions, taskId: string, kind: string, body: ReplyBody): Promise<void> {
+  if (body.kind === "error") options.log(`Task ${kind} failed: ${body.message}`);
+  const sent = body.kind === "error" && options.redact ? { ...body, message: options.redact(body.message) } : body;
   try {
-    await client.reply({ taskId: task.taskId, nodeId: options.nodeId, body }, { timeoutMs: 600_000 });
+    await options.client.reply({ taskId, nodeId: options.nodeId, body: sent }, { timeoutMs: 600_000 });
   } catch (error) {
-    log(`Could not send the ${task.body.kind} reply: ${errorMessage(error)}`);
+    options.log(`Could not send the ${kind} reply: ${errorMessage(error)}`);
   }
 }
 

@@ -9,6 +9,7 @@ import { homePaths, loadHome } from "./home.js";
 import { createPlanGate } from "./plan-gate.js";
 import { createPlanRegistry } from "./plan-registry.js";
 import { runPollLoop } from "./poll-loop.js";
+import { createRedactor } from "./redact.js";
 import type { ServeOptions } from "./serve-types.js";
 import { createNodeTransport } from "./transport.js";
 
@@ -19,7 +20,7 @@ export async function serveNode(options: ServeOptions): Promise<void> {
   const researcher = options.researcher ?? config.researcher;
   const transport = await createNodeTransport({ url: researcher, homeDir: home.dir, config, log: options.log });
   const backend = await selectBackend({ log: options.log });
-  await catalogue.watch();
+  catalogue.watch((message) => options.log(`${message} (serving on with the datasets read before)`));
   // The registry re-reads plans.json on every request: `fbm-node plan approve` may run while serving.
   const registry = await createPlanRegistry({ path: homePaths(home.dir).plans });
   options.log(
@@ -57,6 +58,7 @@ export async function serveNode(options: ServeOptions): Promise<void> {
       execute: executor,
       signal: options.signal,
       log: options.log,
+      redact: createRedactor(home.dir, () => catalogue.listDatasets()),
     });
   } finally {
     await registry.close();

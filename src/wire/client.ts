@@ -29,8 +29,20 @@ export function createResearcherClient(transport: Transport): ResearcherClient {
         waitSeconds: hello.waitSeconds,
       });
       // The researcher holds the call for up to waitSeconds; allow margin for the task's own transfer.
-      const stream = client.getTask(request, { signal: options.signal, timeoutMs: (hello.waitSeconds + 600) * 1000 });
-      return decodeTask(stream, { maxBytes: options.maxBytes, onOpen: options.onOpen });
+      const cancel = new AbortController();
+      const signal = options.signal ? AbortSignal.any([options.signal, cancel.signal]) : cancel.signal;
+      const stream = client.getTask(request, { signal, timeoutMs: (hello.waitSeconds + 600) * 1000 });
+      try {
+        return await decodeTask(stream, { maxBytes: options.maxBytes, onOpen: options.onOpen });
+      } catch (error) {
+        // Decoding stopped half-way: cancel the call and read once more, which is when Connect
+        // releases it (and its deadline timer, which would otherwise hold the process for 10 minutes).
+        cancel.abort();
+        await stream[Symbol.asyncIterator]()
+          .next()
+          .catch(() => undefined);
+        throw error;
+      }
     },
     async reply(reply, options = {}) {
       await client.replyTask(encodeReplyAsync(reply), { signal: options.signal, timeoutMs: options.timeoutMs });

@@ -17,4 +17,4 @@ export {
   toChunks,
   toParamsHeader,
 } from "./tensor-bytes.js";
-export { WireError, WireLimitError } from "./wire-error.js";
+export { UnreadableTaskError, WireError, WireLimitError } from "./wire-error.js";

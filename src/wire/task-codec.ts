@@ -1,20 +1,30 @@
-import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { create, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
 import { type Task, type TaskChunk, TaskChunkSchema, TaskSchema } from "../gen/fbm/v1/researcher_pb.js";
 import type { NamedTensor } from "../ml/types.js";
 import { fromAnalyticsTask, toAnalyticsTaskInit } from "./analytics-codec.js";
 import type { TaskBody, TaskEnvelope } from "./messages.js";
 import { fromHeaderPb, readHeadedStream, toHeaderPb } from "./params-codec.js";
 import { DEFAULT_CHUNK_BYTES, toChunks, toParamsHeader } from "./tensor-bytes.js";
-import { WireError } from "./wire-error.js";
+import { UnreadableTaskError, WireError } from "./wire-error.js";
 
-/** A task as the chunks of one GetTask response: the Task message, then its parameter bytes. */
+/**
+ * A task as the chunks of one GetTask response: the Task message, then its parameter bytes. The head is
+ * serialized once here, so a value that does not fit its wire type (a uint32 batch size of 1e15) throws
+ * a WireError from the generator instead of failing inside the transport, where it looks like a broken stream.
+ */
 export function* encodeTask(envelope: TaskEnvelope, chunkBytes = DEFAULT_CHUNK_BYTES): Generator<TaskChunk> {
   const task = create(TaskSchema, {
     taskId: envelope.taskId,
     experiment: envelope.experiment,
     kind: toKindInit(envelope.body),
   });
-  yield create(TaskChunkSchema, { part: { case: "task", value: task } });
+  const head = create(TaskChunkSchema, { part: { case: "task", value: task } });
+  try {
+    toBinary(TaskChunkSchema, head);
+  } catch (error) {
+    throw new WireError(error instanceof Error ? error.message : String(error));
+  }
+  yield head;
   if (envelope.body.kind === "train") {
     for (const data of toChunks(envelope.body.params, chunkBytes)) {
       yield create(TaskChunkSchema, { part: { case: "data", value: data } });
@@ -53,18 +63,32 @@ function toKindInit(body: TaskBody): MessageInitShape<typeof TaskSchema>["kind"]
 }
 
 /** The task carried by a GetTask response stream; undefined when the poll window ended empty. */
+/**
+ * The task carried by a GetTask response stream; undefined when the poll window ended empty. Once the
+ * head has arrived, data that cannot be read (a kind this node does not know, parameters over the
+ * limit) throws UnreadableTaskError naming the task, so the node can answer it instead of polling again.
+ */
 export async function decodeTask(
   stream: AsyncIterable<TaskChunk>,
   options: { maxBytes?: number; onOpen?: () => void } = {},
 ): Promise<TaskEnvelope | undefined> {
-  const read = await readHeadedStream(
-    parts(stream, options.onOpen),
-    (task: Task) => fromHeaderPb(task.kind.case === "train" ? task.kind.value.params : undefined),
-    options,
-  );
-  if (!read) return undefined;
-  const { message: task, params } = read;
-  return { taskId: task.taskId, experiment: task.experiment, body: toTaskBody(task, params) };
+  let taskId: string | undefined;
+  try {
+    const read = await readHeadedStream(
+      parts(stream, options.onOpen),
+      (task: Task) => {
+        taskId = task.taskId;
+        return fromHeaderPb(task.kind.case === "train" ? task.kind.value.params : undefined);
+      },
+      options,
+    );
+    if (!read) return undefined;
+    const { message: task, params } = read;
+    return { taskId: task.taskId, experiment: task.experiment, body: toTaskBody(task, params) };
+  } catch (error) {
+    if (taskId && error instanceof WireError) throw new UnreadableTaskError(taskId, error.message);
+    throw error;
+  }
 }
 
 /** The chunk a researcher sends as soon as it accepts a poll, so the node knows it is connected. */

@@ -7,3 +7,14 @@ export class WireError extends Error {
 export class WireLimitError extends WireError {
   override name = "WireLimitError";
 }
+
+/** A task whose head arrived but whose body cannot be read: the node answers it with an error reply. */
+export class UnreadableTaskError extends WireError {
+  override name = "UnreadableTaskError";
+  constructor(
+    readonly taskId: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}

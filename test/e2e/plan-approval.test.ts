@@ -78,7 +78,8 @@ describe("plan approval between a researcher and a node process (port 0)", { tim
     assert.ok(line.startsWith("Error: "), line);
     assert.ok(line.includes("site-a") && line.includes(nodeIdOf(home)), line);
     assert.ok(line.includes(id.slice(0, 12)), line);
-    assert.ok(line.includes(`fbm-node --home ${home} plan approve ${id.slice(0, 12)}`), line);
+    assert.ok(line.includes(`fbm-node plan approve ${id.slice(0, 12)}`), line);
+    assert.ok(!line.includes(home), `the node's home must not reach the researcher: ${line}`);
     const refusal = result.events.find((e) => e.event === "error");
     assert.deepEqual([refusal?.code, refusal?.node, refusal?.plan], ["plan_not_approved", nodeIdOf(home), id]);
     assert.equal(

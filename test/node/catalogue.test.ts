@@ -1,9 +1,19 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { createCatalogue, type DatasetDraft, toDatasetInfo } from "../../src/node/catalogue.js";
+import { until } from "../support/wait.js";
 
 const root = mkdtempSync(join(tmpdir(), "fbm-catalogue-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -96,13 +106,14 @@ describe("createCatalogue()", () => {
     assert.deepEqual(catalogue.getDataset(entry.id)?.shape, [10, 3]);
   });
 
-  it("saves atomically: after many saves the folder holds only the catalogue file", async () => {
+  it("saves atomically: after many saves the folder holds only the catalogue file and its backup", async () => {
     const path = freshPath();
     const catalogue = await createCatalogue({ path });
     for (let i = 0; i < 5; i++) await catalogue.addDataset(draft(`d${i}`, [`t${i}`]));
     const first = catalogue.listDatasets()[0];
     await catalogue.removeDataset(first.id);
-    assert.deepEqual(readdirSync(join(path, "..")), ["catalogue.json"]);
+    assert.deepEqual(readdirSync(join(path, "..")).sort(), ["catalogue.json", "catalogue.json.bak"]);
+    assert.deepEqual(readFileSync(`${path}.bak`), readFileSync(path));
     assert.equal(JSON.parse(readFileSync(path, "utf8"))[0].datasets[first.id], undefined);
   });
 
@@ -112,8 +123,84 @@ describe("createCatalogue()", () => {
     writeFileSync(path, "{ not json");
     await assert.rejects(createCatalogue({ path }), {
       name: "InputError",
-      message: new RegExp(`catalogue "${path}" is not valid JSON`),
+      message: new RegExp(`catalogue "${path}": it is not valid JSON`),
     });
+  });
+
+  describe("damage where data was is an error naming the file and its backup, never an empty catalogue", () => {
+    const damages: [string, string, RegExp][] = [
+      ["a 0-byte file", "", /it is empty/],
+      ["an empty table", "[{},{}]", /it has no entries/],
+      ["a truncated file", '[{"datasets":{"ds_0', /it is not valid JSON/],
+      [
+        "a row with cells of the wrong type",
+        '[{"datasets":{"ds_000000000000":{"name":5}}},{}]',
+        /damaged entry ds_000000000000 \(name: /,
+      ],
+      ["rows that are empty objects", '[{"datasets":{"a":{},"b":{}}},{}]', /damaged entry a/],
+    ];
+    for (const [name, text, reason] of damages) {
+      it(name, async () => {
+        const path = freshPath();
+        const writer = await createCatalogue({ path });
+        await writer.addDataset(draft("a", ["a"]));
+        writeFileSync(path, text);
+        const error = await createCatalogue({ path }).then(
+          () => undefined,
+          (e: Error) => e,
+        );
+        assert.equal(error?.name, "InputError");
+        assert.match(error.message, reason);
+        assert.ok(error.message.startsWith(`Cannot read catalogue "${path}": `), error.message);
+        assert.match(error.message, new RegExp(`its backup "${path}\\.bak" has 1; fix: .*cp ${path}\\.bak ${path}`));
+        await assert.rejects(writer.addDataset(draft("b", ["b"])), { name: "InputError" });
+        assert.equal(readFileSync(path, "utf8"), text, "a refused add leaves the damaged file for the operator");
+      });
+    }
+    it("a deleted file whose backup has entries", async () => {
+      const path = freshPath();
+      await (await createCatalogue({ path })).addDataset(draft("a", ["a"]));
+      rmSync(path);
+      await assert.rejects(createCatalogue({ path }), { message: /it is missing; its backup .* has 1/ });
+    });
+  });
+
+  it("removing the last dataset leaves a valid empty catalogue", async () => {
+    const path = freshPath();
+    const catalogue = await createCatalogue({ path });
+    const entry = await catalogue.addDataset(draft("a", ["a"]));
+    await catalogue.removeDataset(entry.id);
+    assert.deepEqual((await createCatalogue({ path })).listDatasets(), []);
+  });
+
+  it("a lock left by a crashed process is taken over once stale", async () => {
+    const path = freshPath();
+    const catalogue = await createCatalogue({ path });
+    mkdirSync(`${path}.lock`);
+    const old = new Date(Date.now() - 60_000);
+    utimesSync(`${path}.lock`, old, old);
+    await catalogue.addDataset(draft("a", ["a"]));
+    assert.equal(existsSync(`${path}.lock`), false);
+  });
+
+  it("watch() follows the file, and reports damage while keeping what it had", async () => {
+    const path = freshPath();
+    const serving = await createCatalogue({ path });
+    const errors: string[] = [];
+    serving.watch((message) => errors.push(message));
+    try {
+      const entry = await (await createCatalogue({ path })).addDataset(draft("a", ["a"]));
+      await until(() => serving.getDataset(entry.id) !== undefined, "the watcher to see the new dataset");
+      writeFileSync(path, "");
+      await until(() => errors.length > 0, "the watcher to report the emptied file");
+      assert.match(errors[0], /^Cannot read catalogue ".*": it is empty; its backup/);
+      assert.deepEqual(
+        serving.listDatasets().map((e) => e.id),
+        [entry.id],
+      );
+    } finally {
+      await serving.close();
+    }
   });
 
   it("reload() picks up what another catalogue object saved", async () => {

@@ -48,6 +48,21 @@ describe("fbm-node CLI", () => {
       /: column "age" has a non-numeric value "abc" on line 4$/,
     ],
     [
+      "a value beyond float64",
+      ["--path", file("inf.csv", "a,age\n1,2\n3,1e400\n"), "--tags", "x"],
+      /: column "age" has the value "1e400" on line 3, beyond a 32-bit float \(±3\.4e38\); fix: rescale the column$/,
+    ],
+    [
+      "a value beyond float32",
+      ["--path", file("f32.csv", "a,age\n-1e39,2\n"), "--tags", "x"],
+      /: column "a" has the value "-1e39" on line 2, beyond a 32-bit float/,
+    ],
+    [
+      "a huge integer",
+      ["--path", file("int.csv", `a,age\n1${"0".repeat(40)},2\n`), "--tags", "x"],
+      /: column "a" has the value "1000+" on line 2, beyond a 32-bit float/,
+    ],
+    [
       "an unknown target column",
       ["--path", good, "--tags", "x", "--target", "diagnosis"],
       /: no column "diagnosis" \(columns: age, chol, target\)$/,
@@ -62,7 +77,7 @@ describe("fbm-node CLI", () => {
     [
       "tags conflicting with a registered dataset",
       ["--path", good, "--tags", "heart"],
-      /conflict with dataset "heart"/,
+      /conflict with dataset "csv-[0-9a-f]{6}"/,
     ],
     [
       "--labels on a csv dataset",
@@ -200,9 +215,11 @@ describe("fbm-node CLI", () => {
     ]);
 
     const list = await run("dataset", "list", "--home", home, "--json");
+    const [first, second] = JSON.parse(list.stdout) as DatasetEntry[];
     assert.deepEqual(
-      (JSON.parse(list.stdout) as DatasetEntry[]).map((e) => e.name),
-      ["heart", "More"],
+      [first.name, second.name],
+      [`csv-${first.id.slice(3, 9)}`, "More"],
+      "without --name: <type>-<id>, never the file name",
     );
     const show = await run("dataset", "show", entry.id, "--home", home, "--json");
     assert.deepEqual(JSON.parse(show.stdout), entry);
@@ -249,7 +266,7 @@ describe("fbm-node CLI", () => {
     const idxEntry = JSON.parse(idx.stdout) as DatasetEntry;
     assert.deepEqual(
       [idxEntry.name, idxEntry.shape, idxEntry.sampleCount, idxEntry.labelsPath],
-      ["imgs-idx3-ubyte", [2, 1, 3, 1], 2, labels],
+      [`idx-${idxEntry.id.slice(3, 9)}`, [2, 1, 3, 1], 2, labels],
     );
     assert.deepEqual(idxEntry.classes.at(-1), { name: "7", count: 2 });
 
@@ -275,7 +292,7 @@ describe("fbm-node CLI", () => {
     const imgEntry = JSON.parse(img.stdout) as DatasetEntry;
     assert.deepEqual(
       [imgEntry.name, imgEntry.shape, imgEntry.classes.map((c) => c.name)],
-      ["xray", [2, 2, 3, 1], ["normal", "pneumonia"]],
+      [`images-${imgEntry.id.slice(3, 9)}`, [2, 2, 3, 1], ["normal", "pneumonia"]],
     );
     for (const entry of [idxEntry, imgEntry])
       assert.equal((await run("dataset", "rm", entry.id, "--home", home)).code, 0);
@@ -285,7 +302,10 @@ describe("fbm-node CLI", () => {
     const list = await run("dataset", "list", "--home", home);
     assert.equal(list.code, 0);
     assert.equal(list.stdout, "");
-    assert.match(list.stderr, /^ID\s+NAME\s+TYPE\s+SAMPLES\s+SHAPE\s+TAGS\n.*heart\s+csv\s+3\s+3×3\s+heart,site-a\n$/);
+    assert.match(
+      list.stderr,
+      /^ID\s+NAME\s+TYPE\s+SAMPLES\s+SHAPE\s+TAGS\n.*csv-[0-9a-f]{6}\s+csv\s+3\s+3×3\s+heart,site-a\n$/,
+    );
   });
 
   it("init refuses to overwrite an existing home (exit 2)", async () => {

@@ -48,13 +48,13 @@ const request = { experiment: "heart-study", datasetId: dataset.id };
 
 describe("createPlanGate()", () => {
   it("refuses an unknown plan with plan_not_approved, the approve command, and records it as pending", async () => {
-    const { home, registry, gate, logs } = await setup();
+    const { registry, gate, logs } = await setup();
     const reply = await gate(id, plan, request);
     assert.deepEqual(reply, {
       kind: "error",
       code: "plan_not_approved",
       planId: id,
-      message: `Plan ${id.slice(0, 12)} is not approved on node site-a: run \`fbm-node --home ${home} plan approve ${id.slice(0, 12)}\``,
+      message: `Plan ${id.slice(0, 12)} is not approved on node site-a: its operator runs \`fbm-node plan approve ${id.slice(0, 12)}\``,
     });
     const entry = registry.get(id)!;
     assert.deepEqual(

@@ -93,14 +93,14 @@ describe("createPlanRegistry()", () => {
     });
   });
 
-  it("saves atomically: after several writes the folder holds plans.json only, as valid JSON", async () => {
+  it("saves atomically: after several writes the folder holds plans.json and its backup only, as valid JSON", async () => {
     const dir = freshDir();
     const registry = await createPlanRegistry({ path: join(dir, "plans.json") });
     await registry.recordRequest(idA, planText, from);
     await registry.recordRequest(idB, planText, from);
     await registry.approve(idA);
     await registry.reject(idB, "no");
-    assert.deepEqual(readdirSync(dir), ["plans.json"]);
+    assert.deepEqual(readdirSync(dir).sort(), ["plans.json", "plans.json.bak"]);
     const [tables] = JSON.parse(readFileSync(join(dir, "plans.json"), "utf8"));
     assert.deepEqual(Object.keys(tables.plans).sort(), [idA, idB]);
   });

@@ -38,6 +38,9 @@ class RecordProblem {
   ) {}
 }
 
+/** Largest finite float32. */
+const FLOAT32_MAX = 3.4028234663852886e38;
+
 /**
  * Streams a numeric CSV with a header row once, checking every cell, and hashes the bytes on the way.
  * Errors are one-line InputErrors like `Cannot register dataset "x.csv": column "age" has a
@@ -87,6 +90,15 @@ export async function scanCsv(path: string, action: ReadAction, handlers: CsvSca
         const what = cell === "" ? "an empty value" : `a non-numeric value ${JSON.stringify(cell)}`;
         const name = columns[c];
         throw new RecordProblem(records, (line) => `column "${name}" has ${what} on line ${line}`);
+      }
+      // Training runs in float32: a value beyond it (1e400, 1e39) would surface later as "tensor contains NaN".
+      if (!(Math.abs(values[c]) <= FLOAT32_MAX)) {
+        const name = columns[c];
+        throw new RecordProblem(
+          records,
+          (line) =>
+            `column "${name}" has the value ${JSON.stringify(cell)} on line ${line}, beyond a 32-bit float (±3.4e38); fix: rescale the column`,
+        );
       }
     }
     handlers.row?.(values);

@@ -32,18 +32,25 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
       "--allow-list <file>",
       "node certificates accepted with --cert (default: fbm-researcher/allowed-nodes.json)",
     )
+    .option(
+      "--max-params <n>",
+      "largest model (parameters) the researcher builds; bigger plans are refused",
+      "10000000",
+    )
     .action(async (file, options) => {
       if (!file) {
         program.help({ error: true });
         return;
       }
       const tls = tlsFromFlags(options);
+      const maxParams = positiveInt(options.maxParams, "--max-params");
       const { loadExperiment } = await import("../run/config.js");
-      const { createExperiment } = await import("../run/experiment.js");
+      const { createExperiment, preflight } = await import("../run/experiment.js");
       const { selectBackend } = await import("../../ml/backend.js");
       const config = await loadExperiment(file);
       const { parseListen } = await import("../server/server.js");
       parseListen(options.listen); // bad input fails before anything is loaded or written
+      await preflight(config, { maxParams, outDir: options.out, resume: options.resume === true });
       const json = program.opts().json === true;
       const print = createProgressPrinter(io.stderr, { isTty: io.isTty });
       await selectBackend({ log: json ? undefined : (line) => io.stderr(`${line}\n`) });
@@ -55,6 +62,7 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
           signal,
           traceFile: options.trace,
           tls,
+          maxParams,
           log: (line) => io.stderr(`${line}\n`),
         });
         try {

@@ -35,11 +35,16 @@ export interface Experiment {
   aggregator: AggregatorConfig;
 }
 
-const count = (min: number) => z.number().int().min(min);
+/** Whole numbers; `max` keeps each inside its wire type (uint32) and sane (README.md, experiment.yaml). */
+const count = (min: number, max: number) => z.number().int().min(min).max(max);
+const UINT32_MAX = 2 ** 32 - 1;
+/** Largest experiment file read, and most YAML aliases expanded (an alias bomb is a few lines). */
+export const MAX_EXPERIMENT_BYTES = 1024 * 1024;
+export const MAX_YAML_ALIASES = 100;
 
 const nodesSchema = z
   .strictObject({
-    min: count(1).default(1),
+    min: count(1, 10_000).default(1),
     wait: durationSchema.default(60_000),
     sample: z.number().gt(0).max(1).default(1),
     round_timeout: durationSchema.pipe(z.number().gt(0, "must be longer than 0")).default(600_000),
@@ -55,13 +60,13 @@ const nodesSchema = z
 
 const trainingSchema = z
   .strictObject({
-    epochs: count(1).optional(),
-    updates: count(1).optional(),
-    batch_size: count(1).default(32),
+    epochs: count(1, 100_000).optional(),
+    updates: count(1, 100_000_000).optional(),
+    batch_size: count(1, 1_048_576).default(32),
     test_ratio: z.number().min(0).lt(1).default(0.2),
     test_on: z.array(z.enum(["global", "local"])).default(["global", "local"]),
     metrics: z.array(z.enum([...classificationMetrics, ...regressionMetrics])).default([]),
-    seed: count(0).default(0),
+    seed: count(0, UINT32_MAX).default(0),
   })
   .superRefine((t, ctx) => {
     if (t.epochs !== undefined && t.updates !== undefined) {
@@ -86,7 +91,7 @@ export const experimentSchema = z
       .regex(/^[A-Za-z0-9._-]+$/, 'use only letters, digits, ".", "_" and "-" (it names the run folder)')
       .refine((name) => name !== "." && name !== "..", "must name a folder, not . or .."),
     tags: z.array(z.string().min(1)).min(1),
-    rounds: count(1),
+    rounds: count(1, 100_000),
     nodes: nodesSchema.default({ min: 1, waitMs: 60_000, sample: 1, roundTimeoutMs: 600_000, onFailure: "stop" }),
     plan: planSchema,
     training: trainingSchema.default({
@@ -124,12 +129,24 @@ export const experimentSchema = z
 
 /** Parses the text of an experiment file; throws InputError naming the file and the bad key's path. */
 export function parseExperiment(text: string, fileName: string): Experiment {
+  if (text.length > MAX_EXPERIMENT_BYTES) {
+    throw new InputError(
+      `Cannot read experiment "${fileName}": it is larger than ${MAX_EXPERIMENT_BYTES / 1024} KiB; fix: an experiment is a short file, check you gave the right one`,
+    );
+  }
   const doc = parseDocument(text, { prettyErrors: true });
   if (doc.errors.length > 0) {
     const first = doc.errors[0].message.split("\n")[0].replace(/:$/, "");
     throw new InputError(`Cannot read experiment "${fileName}": ${first}`);
   }
-  const value: unknown = doc.toJS();
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: MAX_YAML_ALIASES });
+  } catch (error) {
+    throw new InputError(
+      `Cannot read experiment "${fileName}": ${errorMessage(error).split("\n")[0]}; fix: write the values out instead of using many YAML aliases`,
+    );
+  }
   if (value === null || value === undefined)
     throw new InputError(`Cannot read experiment "${fileName}": the file is empty`);
   const result = experimentSchema.safeParse(value);

@@ -2,6 +2,7 @@ import { createChannel } from "../../common/channel.js";
 import { saveModel } from "../../ml/export.js";
 import { buildModel, getParams } from "../../ml/model.js";
 import { planId, planJson } from "../../ml/plan.js";
+import { DEFAULT_MAX_PARAMS } from "../../ml/plan-size.js";
 import type { NamedTensor } from "../../ml/types.js";
 import type { FeedbackEnvelope } from "../../wire/index.js";
 import { createAggregator } from "../aggregators/index.js";
@@ -14,6 +15,7 @@ import type { Experiment } from "./config.js";
 import type { ExperimentEvent } from "./events.js";
 import { federatedRound } from "./federated-round.js";
 import { gatherNormalization } from "./normalization.js";
+import { checkPlanSize, smallestInput } from "./plan-limit.js";
 import { createRoster, type Participant } from "./roster.js";
 import type { RunContext, RunInputs, TrainingState } from "./run-context.js";
 import { openRunFolder } from "./run-folder.js";
@@ -32,6 +34,8 @@ export interface ExperimentOptions {
   resume?: boolean;
   /** Append every message received from nodes to this file as JSON lines (parameters as shapes only). */
   traceFile?: string;
+  /** Largest model (parameters) this researcher builds (default DEFAULT_MAX_PARAMS, as nodes). */
+  maxParams?: number;
   /** Serve through this hub instead of starting a server (tests, embedding). */
   hub?: Hub;
   signal?: AbortSignal;
@@ -55,17 +59,33 @@ export function createExperiment(config: Experiment, options: ExperimentOptions 
   };
 }
 
+/**
+ * What can be refused before serving anyone: a plan too big on any input, a run folder that cannot be
+ * written or already holds a run. `run()` does it too; a CLI calls it first to fail before loading more.
+ */
+export async function preflight(
+  config: Experiment,
+  options: Pick<ExperimentOptions, "maxParams" | "outDir" | "resume">,
+): Promise<void> {
+  const smallest = smallestInput(config.plan);
+  if (smallest) checkPlanSize(config.plan, smallest, options.maxParams ?? DEFAULT_MAX_PARAMS);
+  await openRunFolder(options.outDir ?? "runs", config.name, { resume: options.resume ?? false });
+}
+
 async function runExperiment(
   config: Experiment,
   options: ExperimentOptions,
   emit: (e: ExperimentEvent) => void,
 ): Promise<void> {
+  const maxParams = options.maxParams ?? DEFAULT_MAX_PARAMS;
+  await preflight(config, options);
   const { run, close } = await startRun(config, options, emit);
   try {
     const aggregator = createAggregator(config.aggregator);
     const saved = await resumePoint(run, options.resume === true);
     const nodes = await waitForNodes(run);
     const input = saved?.inputs ?? commonInput(config.plan, nodes);
+    checkPlanSize(config.plan, input.sampleShape, maxParams);
     let training = saved?.training ?? firstState(config, input.sampleShape);
     // Nodes train only plans their operators approved: learn that now, not from a failed round 1.
     await approvePlan(run, nodes, training.global);

@@ -1,7 +1,7 @@
-import { mkdir, readFile, stat } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { mkdir, readFile, rmdir, stat, unlink } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
 import { writeFileAtomic } from "../../common/atomic-write.js";
-import { InputError } from "../../common/errors.js";
+import { errorMessage, InputError } from "../../common/errors.js";
 
 /**
  * `<out>/<name>/`: `history.jsonl` (one round event per line), `state.json` (the breakpoint after the
@@ -28,6 +28,7 @@ export async function openRunFolder(outDir: string, name: string, options: { res
       `Run folder ${dir} already holds a run: pass --resume to continue it, or choose another --out or name`,
     );
   }
+  await checkWritable(dir);
   // Created on the first write, so a run that fails before round 1 leaves nothing behind.
   const write = async (name: string, content: string) => {
     await mkdir(dir, { recursive: true });
@@ -48,4 +49,42 @@ export async function openRunFolder(outDir: string, name: string, options: { res
     writeState: (state) => write("state.json", JSON.stringify(state)),
     writeHistory: (lines) => write("history.jsonl", lines.map((l) => `${JSON.stringify(l)}\n`).join("")),
   };
+}
+
+/**
+ * Proves before any node is asked anything that the run folder can be created and written (an
+ * unwritable or too long --out would otherwise fail after round 1 was trained), then removes the
+ * folders the probe created.
+ */
+async function checkWritable(dir: string): Promise<void> {
+  const probe = join(dir, ".fbm-write-test");
+  let created: string | undefined;
+  try {
+    created = await mkdir(dir, { recursive: true });
+    await writeFileAtomic(probe, "");
+    await unlink(probe);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why =
+      code === "EACCES" || code === "EPERM" || code === "EROFS"
+        ? "permission denied"
+        : code === "ENAMETOOLONG"
+          ? "the path is too long"
+          : code === "ENOTDIR" || code === "EEXIST"
+            ? "a file stands in the way"
+            : errorMessage(error);
+    throw new InputError(`Cannot write the run folder ${dir}: ${why}; fix: choose another --out (or experiment name)`, {
+      cause: error,
+    });
+  }
+  if (created === undefined) return;
+  for (let folder = dir; folder.length >= created.length; folder = dirname(folder)) {
+    if (
+      !(await rmdir(folder).then(
+        () => true,
+        () => false,
+      ))
+    )
+      break;
+  }
 }

@@ -89,7 +89,7 @@ export async function allowNode(
   };
   const replaced = previous !== undefined;
   const next = [...entries.filter((e) => e.fingerprint !== fingerprint), added];
-  await mkdir(dirname(path), { recursive: true });
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   await writeFileAtomic(path, `${JSON.stringify({ nodes: next }, null, 2)}\n`);
   return { entry: added, replaced };
 }

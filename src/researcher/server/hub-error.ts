@@ -18,7 +18,13 @@ export class HubError extends Error {
 }
 
 /** Why the researcher gave up on a task: its node went away, it timed out, the run stopped, or the reply was unusable. */
-export type TaskFailureReason = "node_lost" | "timeout" | "aborted" | "bad_reply" | "invalid_update";
+export type TaskFailureReason =
+  | "node_lost"
+  | "timeout"
+  | "aborted"
+  | "bad_reply"
+  | "invalid_update"
+  | "unsendable_task";
 
 /** A task's node went away (stopped polling), the task timed out, or the node's reply was refused on arrival. */
 export class TaskFailure extends Error {

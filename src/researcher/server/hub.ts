@@ -51,6 +51,8 @@ export interface Hub extends EventEmitter<HubEvents> {
   admit(head: ReplyHead): number;
   /** Fails an admitted task whose reply stream then broke or lied (bad_reply), if still outstanding. */
   abandon(taskId: string, nodeId: string, message: string): void;
+  /** Fails a task that cannot be encoded for the wire (unsendable_task): resending it would fail the same way. */
+  unsendable(taskId: string, nodeId: string, message: string): void;
   /** A node's reply; throws HubError for a task that was not sent to that node, or twice. */
   deliver(reply: ReplyEnvelope): void;
   /** Marks the node alive; emits the feedback only when it concerns a task outstanding for that node. */
@@ -227,6 +229,11 @@ export function createHub(options: HubOptions = {}): Hub {
     abandon(taskId: string, nodeId: string, message: string): void {
       const o = outstanding.get(taskId);
       if (o?.nodeId === nodeId) settle(taskId, o).reject(new TaskFailure("bad_reply", message));
+    },
+
+    unsendable(taskId: string, nodeId: string, message: string): void {
+      const o = outstanding.get(taskId);
+      if (o?.nodeId === nodeId) settle(taskId, o).reject(new TaskFailure("unsendable_task", message));
     },
 
     deliver(reply: ReplyEnvelope): void {

@@ -1,5 +1,5 @@
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
-import { errorStack } from "../../common/errors.js";
+import { errorMessage, errorStack } from "../../common/errors.js";
 import {
   decodeFeedback,
   decodeReply,
@@ -82,9 +82,22 @@ export function createResearcherService(hub: Hub, options: ServiceOptions = {}):
         throw toConnectError(error, options.log);
       }
       if (!task) return;
+      // A task that cannot be encoded fails now; one whose stream broke (the node went away) is requeued.
+      const chunks = encodeTask(task);
       let sent = false;
       try {
-        yield* encodeTask(task);
+        for (;;) {
+          let next: ReturnType<typeof chunks.next>;
+          try {
+            next = chunks.next();
+          } catch (error) {
+            sent = true; // nothing to resend
+            hub.unsendable(task.taskId, req.nodeId, `Cannot send the ${task.body.kind} task: ${errorMessage(error)}`);
+            throw toConnectError(error, options.log);
+          }
+          if (next.done) break;
+          yield next.value;
+        }
         sent = true;
       } finally {
         if (!sent) hub.requeue(req.nodeId, task);

@@ -25,7 +25,9 @@ async function node(
   const path = join(dir, "data.csv");
   writeFileSync(path, `${[header.join(","), ...rows.map((r) => r.join(","))].join("\n")}\n`);
   const catalogue = await createCatalogue({ path: join(dir, "catalogue.json") });
-  const entry = await catalogue.addDataset(await describeDataset({ type: "csv", path, tags: ["t"], target }));
+  const entry = await catalogue.addDataset(
+    await describeDataset({ type: "csv", path, tags: ["t"], target, name: "data" }),
+  );
   const logs: string[] = [];
   const runtime = {
     catalogue,

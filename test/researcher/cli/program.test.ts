@@ -19,6 +19,19 @@ const valid = [
   "  optimizer: {name: sgd, learning_rate: 0.1}",
 ].join("\n");
 
+const aliasBomb = [
+  "a: &a [x, x, x, x, x, x, x, x, x]",
+  ...Array.from({ length: 8 }, (_, i) => {
+    const name = String.fromCharCode(98 + i);
+    const prev = String.fromCharCode(97 + i);
+    return `${name}: &${name} [${Array(9).fill(`*${prev}`).join(", ")}]`;
+  }),
+].join("\n");
+const bigPlan = valid.replace(
+  "model: [{dense: {units: 1, activation: sigmoid}}]",
+  "model: [{dense: {units: 65536}}, {dense: {units: 65536}}, {dense: {units: 1, activation: sigmoid}}]",
+);
+
 function file(name: string, text: string): string {
   const path = join(dir, name);
   writeFileSync(path, text);
@@ -46,10 +59,51 @@ describe("fbm-researcher bad input", () => {
       () => [file("listen.yaml", valid), "--listen", "nowhere", "--out", join(dir, "runs")],
       /Invalid listen address "nowhere"/,
     ],
+    [
+      "a YAML alias bomb",
+      () => [file("bomb.yaml", aliasBomb)],
+      /^Error: Cannot read experiment "[^"]*bomb\.yaml": .*alias.*; fix: /i,
+    ],
+    [
+      "a batch size beyond the wire's uint32",
+      () => [file("batch.yaml", `${valid}\ntraining: {batch_size: 1e15}`)],
+      /training\.batch_size: Too big/,
+    ],
+    [
+      "a seed beyond uint32",
+      () => [file("seed.yaml", `${valid}\ntraining: {seed: 4294967296}`)],
+      /training\.seed: Too big/,
+    ],
+    [
+      "a plan too big for the researcher's max_params",
+      () => [file("big.yaml", bigPlan), "--listen", "127.0.0.1:0"],
+      /^Error: Cannot run the plan: its model has 4,295,229,441 parameters on inputs \[1\], more than this researcher's max_params 10,000,000; fix: /,
+    ],
+    [
+      "a plan above a lowered --max-params",
+      () => [file("small.yaml", valid), "--listen", "127.0.0.1:0", "--max-params", "1"],
+      /more than this researcher's max_params 1;/,
+    ],
+    [
+      "an output folder behind a file",
+      () => [file("out1.yaml", valid), "--listen", "127.0.0.1:0", "--out", join(file("plain-file", ""), "runs")],
+      /^Error: Cannot write the run folder .*plain-file\/runs\/ok: a file stands in the way; fix: choose another --out/,
+    ],
+    [
+      "an output folder path too long",
+      () => [file("out2.yaml", valid), "--listen", "127.0.0.1:0", "--out", join(dir, "x".repeat(300))],
+      /^Error: Cannot write the run folder .*: the path is too long; fix: /,
+    ],
+    [
+      "a --max-params that is not a number",
+      () => [file("mp.yaml", valid), "--max-params", "lots"],
+      /Invalid --max-params "lots"/,
+    ],
   ];
   for (const [what, argv, message] of cases) {
     it(`exits 2 with one line for ${what}, and writes no run folder`, async () => {
-      const r = await researcherCli(...argv(), "--out", join(dir, "runs"));
+      const args = argv();
+      const r = await researcherCli(...args, ...(args.includes("--out") ? [] : ["--out", join(dir, "runs")]));
       assert.equal(r.code, 2, r.stderr);
       assert.equal(r.stdout, "");
       const lines = r.stderr.trim().split("\n");

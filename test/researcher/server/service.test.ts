@@ -39,6 +39,26 @@ const echo: TaskExecutor = async (task) => {
   return { kind: "ping", version: "t", backend: "cpu" };
 };
 
+const trainBody = (batchSize: number, values = 4) => ({
+  kind: "train" as const,
+  datasetId: "d",
+  planId: "p",
+  planJson: "{}",
+  round: 1,
+  args: {
+    epochs: 1,
+    updates: 0,
+    batchSize,
+    testRatio: 0,
+    testOnGlobal: false,
+    testOnLocal: false,
+    metrics: [],
+    seed: 0,
+    fedproxMu: 0,
+  },
+  params: [{ name: "w", shape: [values], dtype: "float32" as const, data: new Float32Array(values) }],
+});
+
 describe("researcher service (in-memory transport)", () => {
   it("hands a queued task to the polling node and resolves with its reply", async () => {
     const hub = createHub({ pollWindowMs: 1000 });
@@ -58,6 +78,44 @@ describe("researcher service (in-memory transport)", () => {
     await until(() => hub.nodes().some((n) => n.nodeId === "n1" && n.online), "n1 to poll");
     const reply = await hub.send("n1", { kind: "ping" }, { timeoutMs: DEADLINE_MS });
     assert.deepEqual(reply, { kind: "ping", version: "t", backend: "cpu" });
+    stop.abort();
+    await loop;
+    hub.close();
+  });
+
+  it("fails a task that cannot be encoded (batch size beyond uint32) at once instead of resending it", async () => {
+    const hub = createHub({ pollWindowMs: 1000 });
+    const client = memoryClient(hub);
+    const stop = new AbortController();
+    let executed = 0;
+    const lines: string[] = [];
+    const loop = runPollLoop({
+      client,
+      researcherUrl: "mem",
+      nodeId: "n1",
+      name: "n1",
+      version: "t",
+      signal: stop.signal,
+      log: (l) => lines.push(l),
+      waitSeconds: 1,
+      backoff: { initialMs: 5, maxMs: 10 },
+      execute: async (t, c) => {
+        executed++;
+        return echo(t, c);
+      },
+    });
+    await until(() => hub.nodes().some((n) => n.nodeId === "n1" && n.online), "n1 to poll");
+    await assert.rejects(
+      hub.send("n1", trainBody(1e15), { timeoutMs: DEADLINE_MS }),
+      (e) => e instanceof TaskFailure && e.reason === "unsendable_task" && /batch_size.*invalid uint32/.test(e.message),
+    );
+    assert.deepEqual(await hub.send("n1", { kind: "ping" }, { timeoutMs: DEADLINE_MS }), {
+      kind: "ping",
+      version: "t",
+      backend: "cpu",
+    });
+    assert.equal(executed, 1, "only the ping ran");
+    assert.ok(lines.filter((l) => l.includes("not reachable")).length <= 1, lines.join("\n"));
     stop.abort();
     await loop;
     hub.close();
@@ -170,6 +228,41 @@ describe("researcher server (real HTTP/2 on port 0)", () => {
   const cleanups: (() => Promise<void> | void)[] = [];
   after(async () => {
     for (const c of cleanups.reverse()) await c();
+  });
+
+  it("a node that cannot read a task (parameters over its limit) answers it with an error reply", async () => {
+    const hub = createHub({ pollWindowMs: 1000 });
+    const server = await startServer({ listen: "127.0.0.1:0", hub });
+    cleanups.push(() => server.close());
+    const client = createResearcherClient(createGrpcTransport({ baseUrl: server.url }));
+    const stop = new AbortController();
+    let executed = 0;
+    const loop = runPollLoop({
+      client,
+      researcherUrl: "mem",
+      nodeId: "n1",
+      name: "n1",
+      version: "t",
+      signal: stop.signal,
+      log: () => {},
+      waitSeconds: 1,
+      maxParamBytes: 64,
+      execute: async (t, c) => {
+        executed++;
+        return echo(t, c);
+      },
+    });
+    await until(() => hub.nodes().some((n) => n.nodeId === "n1" && n.online), "n1 to poll");
+    const reply = await hub.send("n1", trainBody(8, 1000), { timeoutMs: DEADLINE_MS });
+    assert.equal(reply.kind, "error");
+    if (reply.kind === "error") {
+      assert.equal(reply.code, "invalid_input");
+      assert.match(reply.message, /^Cannot read the task: /);
+    }
+    assert.equal(executed, 0);
+    stop.abort();
+    await loop;
+    hub.close();
   });
 
   it("streams a multi-chunk train task out and the node's parameters back", async () => {
