@@ -36,13 +36,15 @@ export interface PollLoopOptions {
   /** How often a running task says it is alive (default 10 s; the researcher's loss timeout is ~65 s). */
   heartbeatMs?: number;
   maxParamBytes?: number;
+  /** This process's session id (default: a new random one); the transport signs it into every call. */
+  sessionId?: string;
   /** Applied to every text sent to the researcher (error replies, log feedback); see redact.ts. */
   redact?: (message: string) => string;
 }
 
 export async function runPollLoop(options: PollLoopOptions): Promise<void> {
   const { client, signal, log } = options;
-  const sessionId = randomUUID();
+  const sessionId = options.sessionId ?? randomUUID();
   const backoff = options.backoff ?? { initialMs: 500, maxMs: 30_000 };
   let delay = backoff.initialMs;
   let connected: boolean | undefined;

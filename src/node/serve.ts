@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { availableParallelism } from "node:os";
 import { packageVersion } from "../common/version.js";
 import { selectBackend } from "../ml/backend.js";
@@ -18,7 +19,14 @@ export async function serveNode(options: ServeOptions): Promise<void> {
   const home = await loadHome(options.homeDir);
   const { config, catalogue } = home;
   const researcher = options.researcher ?? config.researcher;
-  const transport = await createNodeTransport({ url: researcher, homeDir: home.dir, config, log: options.log });
+  const sessionId = randomUUID();
+  const transport = await createNodeTransport({
+    url: researcher,
+    homeDir: home.dir,
+    config,
+    sessionId,
+    log: options.log,
+  });
   const backend = await selectBackend({ log: options.log });
   catalogue.watch((message) => options.log(`${message} (serving on with the datasets read before)`));
   // The registry re-reads plans.json on every request: `fbm-node plan approve` may run while serving.
@@ -53,6 +61,7 @@ export async function serveNode(options: ServeOptions): Promise<void> {
       client: createResearcherClient(transport),
       researcherUrl: researcher,
       nodeId: config.node_id,
+      sessionId,
       name: config.name,
       version: packageVersion(),
       execute: executor,

@@ -3,7 +3,8 @@ import type { Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { InputError } from "../common/errors.js";
 import { isLoopbackHost } from "../common/loopback.js";
-import { readNodeIdentity } from "./identity.js";
+import { signingInterceptor } from "../wire/index.js";
+import { ensureNodeIdentity } from "./identity.js";
 import { pinnedConnection } from "./pinned-tls.js";
 import { pinHelp, pinnedFingerprint } from "./researcher-pin.js";
 
@@ -20,27 +21,37 @@ const READ_MAX_BYTES = 16 * 1024 * 1024;
 export async function createNodeTransport(options: {
   url: string;
   homeDir: string;
-  config: { researcher_cert?: string; researcher_fingerprint?: string };
+  config: { node_id: string; researcher_cert?: string; researcher_fingerprint?: string };
+  /** This process's session (poll-loop.ts); signed into every call. */
+  sessionId: string;
   log: (line: string) => void;
 }): Promise<Transport> {
   const url = new URL(options.url);
+  // Every call is signed with the home's key (wire/request-signing.ts), over TLS or not.
+  const { identity, created } = await ensureNodeIdentity(options.homeDir, options.config.node_id);
+  if (created)
+    options.log(
+      `Created this node's key pair in ${options.homeDir} (node.key, node.crt): it proves the node's id to researchers`,
+    );
+  const interceptors = [
+    signingInterceptor({
+      nodeId: options.config.node_id,
+      sessionId: options.sessionId,
+      certPem: identity.cert,
+      keyPem: identity.key,
+    }),
+  ];
   if (url.protocol === "http:") {
     if (!isLoopbackHost(url.hostname)) {
       options.log(
-        `Warning: connecting to ${options.url} in cleartext (no TLS): use an https:// researcher URL and pin its certificate`,
+        `Warning: connecting to ${options.url} in cleartext (no TLS): calls are signed, but anyone on the network can read them and this node cannot tell the researcher from an impostor; use an https:// researcher URL and pin its certificate`,
       );
     }
-    return createGrpcTransport({ baseUrl: options.url, readMaxBytes: READ_MAX_BYTES });
+    return createGrpcTransport({ baseUrl: options.url, readMaxBytes: READ_MAX_BYTES, interceptors });
   }
   const pin = pinnedFingerprint(options.config);
   if (!pin)
     throw new InputError(`The researcher ${options.url} uses TLS but no researcher certificate is pinned: ${pinHelp}`);
-  const identity = await readNodeIdentity(options.homeDir);
-  if (!identity) {
-    throw new InputError(
-      `This node has no key pair for TLS (node.crt, node.key in ${options.homeDir}): create one with \`fbm-node identity\``,
-    );
-  }
   const reported = new Set<string>();
   const nodeOptions: SecureClientSessionOptions = {
     createConnection: pinnedConnection({
@@ -58,5 +69,5 @@ export async function createNodeTransport(options: {
       },
     }),
   };
-  return createGrpcTransport({ baseUrl: options.url, readMaxBytes: READ_MAX_BYTES, nodeOptions });
+  return createGrpcTransport({ baseUrl: options.url, readMaxBytes: READ_MAX_BYTES, nodeOptions, interceptors });
 }

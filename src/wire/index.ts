@@ -1,11 +1,23 @@
 /** The wire boundary: the only module that knows the generated protobuf types. */
-export { type GetTaskRequest, ResearcherService } from "../gen/fbm/v1/researcher_pb.js";
+export {
+  FeedbackRequestSchema,
+  type GetTaskRequest,
+  GetTaskRequestSchema,
+  ResearcherService,
+} from "../gen/fbm/v1/researcher_pb.js";
 export type * from "./analytics-messages.js";
 export { createResearcherClient, type ResearcherClient } from "./client.js";
 export { type ReplyErrorCode, readErrorCode, replyErrorCodes } from "./error-codes.js";
 export { decodeFeedback, encodeFeedback } from "./feedback-codec.js";
 export * from "./messages.js";
 export { decodeReply, encodeReply, type ReplyHead } from "./reply-codec.js";
+export {
+  type NodeSigner,
+  SIGNATURE_HEADERS,
+  type SignedCaller,
+  signingInterceptor,
+  verifySignature,
+} from "./request-signing.js";
 export { CONTROL_PREFIX, DELTA_PREFIX, expectedReply, replyTensorsFor, withControl } from "./scaffold-tensors.js";
 export { decodeTask, encodeTask, pollAccepted } from "./task-codec.js";
 export {

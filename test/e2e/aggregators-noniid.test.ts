@@ -6,12 +6,13 @@ import { after, before, describe, it } from "node:test";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { DEADLINE_MS, type NodeProcesses, prepareNodes, startNodes } from "../../scripts/lib/federation.js";
 import { writeSkewedCsv } from "../../scripts/lib/synthetic.js";
+import { generateKeyPair } from "../../src/common/certificates.js";
 import { selectBackend } from "../../src/ml/backend.js";
 import { runPollLoop } from "../../src/node/poll-loop.js";
 import { parseExperiment } from "../../src/researcher/run/config.js";
 import type { ExperimentEvent } from "../../src/researcher/run/events.js";
 import { createExperiment } from "../../src/researcher/run/experiment.js";
-import { createResearcherClient } from "../../src/wire/index.js";
+import { createResearcherClient, signingInterceptor } from "../../src/wire/index.js";
 
 function experimentYaml(name: string, aggregator: string, min: number): string {
   return [
@@ -91,12 +92,21 @@ describe("aggregators on non-IID data with real node processes", { timeout: 3 * 
 
   describe("with a fourth node that sends its parameters scaled ×100", () => {
     const stop = new AbortController();
-    before(() => {
-      const client = createResearcherClient(createGrpcTransport({ baseUrl: nodes.url }));
+    before(async () => {
+      // A Byzantine node is still a node: it signs its calls with its own key.
+      const pair = await generateKeyPair({ commonName: "attacker" });
+      const signer = signingInterceptor({
+        nodeId: "attacker",
+        sessionId: "attacker-1",
+        certPem: pair.cert,
+        keyPem: pair.key,
+      });
+      const client = createResearcherClient(createGrpcTransport({ baseUrl: nodes.url, interceptors: [signer] }));
       void runPollLoop({
         client,
         researcherUrl: "",
         nodeId: "attacker",
+        sessionId: "attacker-1",
         name: "attacker",
         version: "0",
         signal: stop.signal,

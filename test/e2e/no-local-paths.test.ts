@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { DEADLINE_MS, prepareNodes, runFederation } from "../../scripts/lib/federation.js";
+import { DEADLINE_MS, nodeIdOf, prepareNodes, runFederation } from "../../scripts/lib/federation.js";
 import { writeTabularCsv } from "../../scripts/lib/synthetic.js";
 
 /**
@@ -66,6 +66,13 @@ describe("no node path or file name reaches the researcher, in a failing run", {
       errors.push(...run.events.filter((e) => e.event === "error"));
       nodeLogs.push(...Object.values(run.nodeLogs));
     }
+    // Each node id was bound to its key at first sight, recorded in the run folder.
+    const keys = JSON.parse(readFileSync(join(dir, "runs", "data", "node-keys.json"), "utf8")) as Record<
+      string,
+      string
+    >;
+    assert.deepEqual(Object.keys(keys).sort(), homes.slice(0, 3).map(nodeIdOf).sort());
+    for (const fingerprint of Object.values(keys)) assert.match(fingerprint, /^sha256:[0-9a-f]{64}$/);
     for (const site of sites) {
       assert.ok(
         errors.some((e) => e.message.includes(site)),

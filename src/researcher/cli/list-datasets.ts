@@ -22,13 +22,21 @@ export async function listDatasets(options: {
   nodes?: number;
   /** Serve HTTPS with mutual TLS (see startServer). */
   tls?: ResearcherTls;
+  /** Serve cleartext beyond loopback (`--insecure`). */
+  insecure?: boolean;
   signal?: AbortSignal;
   log?: (line: string) => void;
 }): Promise<NodeDatasets[]> {
   if (!(options.waitSeconds > 0))
     throw new InputError(`Invalid --wait "${options.waitSeconds}": give a number of seconds above 0`);
   const hub = createHub({ pollWindowMs: 5000 });
-  const server = await startServer({ listen: options.listen, hub, tls: options.tls, log: options.log });
+  const server = await startServer({
+    listen: options.listen,
+    hub,
+    tls: options.tls,
+    insecure: options.insecure,
+    log: options.log,
+  });
   options.log?.(`Listening on ${server.url}; collecting datasets for ${options.waitSeconds} s`);
   const results = new Map<string, Promise<NodeDatasets | undefined>>();
   let answered = 0;

@@ -32,6 +32,7 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
       "--allow-list <file>",
       "node certificates accepted with --cert (default: fbm-researcher/allowed-nodes.json)",
     )
+    .option("--insecure", "allow cleartext (no --cert) on an address beyond this machine; nodes still sign their calls")
     .option(
       "--max-params <n>",
       "largest model (parameters) the researcher builds; bigger plans are refused",
@@ -63,6 +64,7 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
           traceFile: options.trace,
           tls,
           maxParams,
+          insecure: options.insecure === true,
           log: (line) => io.stderr(`${line}\n`),
         });
         try {
@@ -94,6 +96,7 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
       "--allow-list <file>",
       "node certificates accepted with --cert (default: fbm-researcher/allowed-nodes.json)",
     )
+    .option("--insecure", "allow cleartext (no --cert) on an address beyond this machine; nodes still sign their calls")
     .action(async (options) => {
       const tls = tlsFromFlags(options);
       const tags = options.tags
@@ -107,6 +110,7 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
         listDatasets({
           tags,
           listen: options.listen,
+          insecure: options.insecure === true,
           waitSeconds: Number(options.wait),
           nodes: options.nodes === undefined ? undefined : positiveInt(options.nodes, "--nodes"),
           tls,

@@ -7,6 +7,7 @@ import type { NamedTensor } from "../../ml/types.js";
 import type { FeedbackEnvelope } from "../../wire/index.js";
 import { createAggregator } from "../aggregators/index.js";
 import { createHub, type Hub, type HubEvents } from "../server/hub.js";
+import { createKeyBindings } from "../server/key-bindings.js";
 import { type ResearcherTls, startServer } from "../server/server.js";
 import { createTrace } from "../server/trace.js";
 import { awaitPlanApproval } from "./approval.js";
@@ -34,6 +35,8 @@ export interface ExperimentOptions {
   resume?: boolean;
   /** Append every message received from nodes to this file as JSON lines (parameters as shapes only). */
   traceFile?: string;
+  /** Serve cleartext beyond loopback (`--insecure`). */
+  insecure?: boolean;
   /** Largest model (parameters) this researcher builds (default DEFAULT_MAX_PARAMS, as nodes). */
   maxParams?: number;
   /** Serve through this hub instead of starting a server (tests, embedding). */
@@ -109,6 +112,12 @@ async function startRun(config: Experiment, options: ExperimentOptions, emit: (e
   const log = options.log ?? (() => {});
   const folder = await openRunFolder(options.outDir ?? "runs", config.name, { resume: options.resume ?? false });
   const hub = options.hub ?? createHub();
+  // Node ids are bound to keys for the life of the run, across --resume: recorded in the run folder.
+  const keyBindings = createKeyBindings({
+    initial: await folder.readNodeKeys(),
+    onBind: (_id, _fp, all) => folder.writeNodeKeys(all),
+    log,
+  });
   const server = options.hub
     ? undefined
     : await startServer({
@@ -116,6 +125,8 @@ async function startRun(config: Experiment, options: ExperimentOptions, emit: (e
         hub,
         log,
         tls: options.tls,
+        insecure: options.insecure,
+        keyBindings,
         onReceived: options.traceFile ? createTrace(options.traceFile) : undefined,
       });
   const onNode = ({ state, node }: HubEvents["node"][0]) =>

@@ -14,6 +14,10 @@ export interface RunFolder {
   readState<T>(): Promise<T | undefined>;
   writeState(state: unknown): Promise<void>;
   writeHistory(lines: unknown[]): Promise<void>;
+  /** `node-keys.json`: node id → fingerprint of the key it signs with, bound at first sight. */
+  readNodeKeys(): Promise<Record<string, string>>;
+  /** Replaces node-keys.json (in the background: a failure is logged by the caller's next write). */
+  writeNodeKeys(keys: Record<string, string>): void;
 }
 
 export async function openRunFolder(outDir: string, name: string, options: { resume: boolean }): Promise<RunFolder> {
@@ -29,6 +33,7 @@ export async function openRunFolder(outDir: string, name: string, options: { res
     );
   }
   await checkWritable(dir);
+  let keysWritten: Promise<void> = Promise.resolve();
   // Created on the first write, so a run that fails before round 1 leaves nothing behind.
   const write = async (name: string, content: string) => {
     await mkdir(dir, { recursive: true });
@@ -48,6 +53,23 @@ export async function openRunFolder(outDir: string, name: string, options: { res
     },
     writeState: (state) => write("state.json", JSON.stringify(state)),
     writeHistory: (lines) => write("history.jsonl", lines.map((l) => `${JSON.stringify(l)}\n`).join("")),
+    async readNodeKeys() {
+      const text = await readFile(join(dir, "node-keys.json"), "utf8").catch(() => undefined);
+      if (text === undefined) return {};
+      try {
+        return JSON.parse(text) as Record<string, string>;
+      } catch {
+        throw new InputError(
+          `Cannot read ${join(dir, "node-keys.json")}: it is not valid JSON; fix: restore it (it binds node ids to their keys)`,
+        );
+      }
+    },
+    writeNodeKeys(keys) {
+      // Serialized, so an older map never lands after a newer one.
+      keysWritten = keysWritten
+        .then(() => write("node-keys.json", `${JSON.stringify(keys, null, 2)}\n`))
+        .catch(() => undefined);
+    },
   };
 }
 

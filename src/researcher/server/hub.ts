@@ -37,8 +37,12 @@ export interface HubEvents {
 }
 
 export interface Hub extends EventEmitter<HubEvents> {
-  /** Marks a node online; throws HubError when another live process already holds its id. */
-  register(hello: NodeHello): NodeRecord;
+  /**
+   * Marks a node online; throws HubError when another live process already holds its id, unless the
+   * caller is `proven` (signed with, or presenting, the key bound to the id): then the node restarted,
+   * and its old session is retired at once (its outstanding tasks fail as node_lost).
+   */
+  register(hello: NodeHello, options?: { proven?: boolean }): NodeRecord;
   /** Long poll: the next task for this node, or undefined when the window ends or `signal` aborts. */
   nextTask(hello: NodeHello, options: { signal: AbortSignal; waitMs?: number }): Promise<TaskEnvelope | undefined>;
   /** Puts back a task whose sending failed half-way (the node's stream broke). */
@@ -111,14 +115,18 @@ export function createHub(options: HubOptions = {}): Hub {
     Math.min(1000, Math.max(50, lostAfterMs / 4)),
   );
 
-  function markLost(record: NodeRecord): void {
-    record.online = false;
+  function failOutstanding(record: NodeRecord, message: string): void {
     for (const [taskId, o] of outstanding) {
       if (o.nodeId === record.nodeId) {
         outstanding.delete(taskId);
-        o.reject(new TaskFailure("node_lost", `Node ${record.name} (${record.nodeId}) stopped responding`));
+        o.reject(new TaskFailure("node_lost", message));
       }
     }
+  }
+
+  function markLost(record: NodeRecord): void {
+    record.online = false;
+    failOutstanding(record, `Node ${record.name} (${record.nodeId}) stopped responding`);
     queues.delete(record.nodeId);
     emitter.emit("node", { state: "lost", node: { ...record } });
   }
@@ -128,8 +136,14 @@ export function createHub(options: HubOptions = {}): Hub {
     if (record) record.lastSeen = now();
   }
 
-  function register(hello: NodeHello): NodeRecord {
+  function register(hello: NodeHello, proven = false): NodeRecord {
     const existing = records.get(hello.nodeId);
+    if (existing?.online && existing.sessionId !== hello.sessionId && proven) {
+      failOutstanding(existing, `Node ${existing.name} (${existing.nodeId}) restarted`);
+      waiters.get(hello.nodeId)?.resolve(undefined);
+      Object.assign(existing, hello, { lastSeen: now() });
+      return existing;
+    }
     if (existing?.online && existing.sessionId !== hello.sessionId) {
       throw new HubError(
         "identity_in_use",
@@ -168,9 +182,9 @@ export function createHub(options: HubOptions = {}): Hub {
   }
 
   const hub = Object.assign(emitter, {
-    register(hello: NodeHello): NodeRecord {
+    register(hello: NodeHello, opts: { proven?: boolean } = {}): NodeRecord {
       if (closed) throw new HubError("closed", "The researcher is shutting down");
-      return { ...register(hello) };
+      return { ...register(hello, opts.proven === true) };
     },
 
     async nextTask(

@@ -5,6 +5,7 @@ import { InputError, RuntimeFailure } from "../../common/errors.js";
 import { isLoopbackHost } from "../../common/loopback.js";
 import { ResearcherService } from "../../wire/index.js";
 import type { Hub } from "./hub.js";
+import { createKeyBindings, type KeyBindings } from "./key-bindings.js";
 import { loadServerTls, type ResearcherTls } from "./server-tls.js";
 import { createResearcherService, type ServiceOptions } from "./service.js";
 
@@ -24,6 +25,12 @@ export interface ServerOptions extends ServiceOptions {
   hub: Hub;
   /** Serve HTTPS with mutual TLS: only nodes on the allow-list get in. Without it, cleartext h2c. */
   tls?: ResearcherTls;
+  /** Cleartext on a non-loopback address: refused unless this is set (`--insecure`). */
+  insecure?: boolean;
+  /** Node id → key fingerprint bindings (default: new, empty); a run passes its own to record them. */
+  keyBindings?: KeyBindings;
+  /** Accept unsigned node calls on cleartext (tests of other things; never the CLI). */
+  allowUnsignedNodes?: boolean;
 }
 
 export function parseListen(listen: string): { host: string; port: number } {
@@ -46,10 +53,20 @@ export async function startServer(options: ServerOptions): Promise<ResearcherSer
 
 async function listen(options: ServerOptions): Promise<ResearcherServer> {
   const { host, port } = parseListen(options.listen);
+  if (!options.tls && !isLoopbackHost(host) && !options.insecure) {
+    throw new InputError(
+      `Cannot serve cleartext HTTP/2 on ${options.listen}, beyond this machine, without --insecure; fix: give --cert/--key ` +
+        "(fbm-researcher cert generate) for TLS, or pass --insecure to accept what cleartext gives up",
+    );
+  }
   const tls = options.tls ? await loadServerTls(options.tls, options.log) : undefined;
   const service = createResearcherService(options.hub, {
     ...options,
     authenticator: tls?.authenticator ?? options.authenticator,
+    signatures: {
+      bindings: options.keyBindings ?? createKeyBindings({ log: options.log }),
+      required: !tls && !options.allowUnsignedNodes,
+    },
   });
   const handler = connectNodeAdapter({
     routes: (router) => router.service(ResearcherService, service),
@@ -59,7 +76,9 @@ async function listen(options: ServerOptions): Promise<ResearcherServer> {
   const server = tls ? http2.createSecureServer(tls.serverOptions, handler) : http2.createServer(handler);
   if (!tls && !isLoopbackHost(host)) {
     options.log?.(
-      `Warning: serving cleartext HTTP/2 on ${options.listen}, beyond this machine; give --cert/--key (fbm-researcher cert generate) to use TLS`,
+      `Warning (--insecure): serving cleartext HTTP/2 on ${options.listen}. Nodes still prove their ids with signed ` +
+        "requests, but anyone on the network can read the models, statistics and dataset descriptions exchanged, and the nodes " +
+        "cannot tell this researcher from an impostor; give --cert/--key (fbm-researcher cert generate) to use TLS",
     );
   }
   const sessions = new Set<http2.ServerHttp2Session>();

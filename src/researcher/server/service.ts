@@ -4,14 +4,19 @@ import {
   decodeFeedback,
   decodeReply,
   encodeTask,
+  FeedbackRequestSchema,
+  GetTaskRequestSchema,
   pollAccepted,
   type ResearcherService,
+  type SignedCaller,
   type TaskEnvelope,
+  verifySignature,
   WireError,
   WireLimitError,
 } from "../../wire/index.js";
 import type { Hub } from "./hub.js";
 import { HubError, type HubErrorReason } from "./hub-error.js";
+import type { KeyBindings } from "./key-bindings.js";
 import { type NodeAuthenticator, peerKey } from "./node-auth.js";
 
 /** Thin Connect edge over the hub: authenticate, translate, check, log, delegate. */
@@ -22,6 +27,12 @@ export interface ServiceOptions {
   /** Mutual TLS: who may call, and which node id each certificate may act as. Absent: no caller checks (loopback h2c). */
   authenticator?: NodeAuthenticator;
   log?: (line: string) => void;
+  /**
+   * Signed requests (wire/request-signing.ts): each node id is bound to the key that first signed for
+   * it. `required`: unsigned calls are refused (cleartext); else they pass (mutual TLS proves the
+   * caller; in-memory tests). `authenticator` (the allow-list) is also applied to signed fingerprints.
+   */
+  signatures?: { bindings: KeyBindings; required: boolean };
   /** Sees every reply and feedback a node sent, decoded (an audit trail: `--trace`). */
   onReceived?: (message: { rpc: "ReplyTask" | "Feedback"; value: unknown }) => void;
 }
@@ -58,12 +69,48 @@ export function createResearcherService(hub: Hub, options: ServiceOptions = {}):
   const maxBytes = options.maxParamBytes ?? 2 ** 31;
   const authorize = (ctx: HandlerContext, nodeId?: string) =>
     options.authenticator?.authorize(ctx.values.get(peerKey), nodeId);
+  /** The signed caller, checked: signature, node id in the message, key bound to that id (and allow-listed). */
+  const proveCaller = (
+    ctx: HandlerContext,
+    nodeId: string | undefined,
+    message?: Parameters<typeof verifySignature>[2],
+  ): SignedCaller | undefined => {
+    const signatures = options.signatures;
+    if (!signatures) return undefined;
+    const caller = verifySignature(ctx.requestHeader, `/${ctx.service.typeName}/${ctx.method.name}`, message);
+    if (!caller) {
+      if (signatures.required) {
+        throw new ConnectError(
+          "This researcher requires signed requests: run an fbm-node of this version (it signs with the key `fbm-node init` made)",
+          Code.Unauthenticated,
+        );
+      }
+      return undefined;
+    }
+    if (nodeId !== undefined && caller.nodeId !== nodeId) {
+      throw new ConnectError(
+        `The request is signed for node ${caller.nodeId} but names node ${nodeId}`,
+        Code.PermissionDenied,
+      );
+    }
+    // With an allow-list, the signing key must be on it too (and own the node id there).
+    if (options.authenticator)
+      options.authenticator.authorize(
+        { address: ctx.values.get(peerKey)?.address ?? "unknown", fingerprint: caller.fingerprint },
+        caller.nodeId,
+      );
+    signatures.bindings.claim(caller.nodeId, caller.fingerprint);
+    return caller;
+  };
   return {
     async *getTask(req, ctx) {
       requireId(req.nodeId, "node id");
       requireText(req.nodeName, "node name", 200);
       requireText(req.sessionId, "session id", 128);
       authorize(ctx, req.nodeId);
+      const caller = proveCaller(ctx, req.nodeId, { schema: GetTaskRequestSchema, value: req });
+      if (caller && caller.sessionId !== req.sessionId)
+        throw new ConnectError("The request's signed session is not its session", Code.PermissionDenied);
       let task: TaskEnvelope | undefined;
       try {
         const hello = {
@@ -72,7 +119,8 @@ export function createResearcherService(hub: Hub, options: ServiceOptions = {}):
           sessionId: req.sessionId,
           version: req.version.slice(0, 64),
         };
-        hub.register(hello);
+        // A proven caller with a new session is the node restarted: its old session is retired at once.
+        hub.register(hello, { proven: caller !== undefined || options.authenticator !== undefined });
         yield pollAccepted();
         task = await hub.nextTask(hello, {
           signal: ctx.signal,
@@ -106,6 +154,7 @@ export function createResearcherService(hub: Hub, options: ServiceOptions = {}):
 
     async replyTask(requests, ctx) {
       authorize(ctx);
+      const caller = proveCaller(ctx, undefined);
       let admitted: { taskId: string; nodeId: string } | undefined;
       try {
         const reply = await decodeReply(requests, {
@@ -113,6 +162,12 @@ export function createResearcherService(hub: Hub, options: ServiceOptions = {}):
           admit(head) {
             requireId(head.nodeId, "node id");
             authorize(ctx, head.nodeId);
+            if (caller && caller.nodeId !== head.nodeId) {
+              throw new ConnectError(
+                `The reply is signed for node ${caller.nodeId} but names node ${head.nodeId}`,
+                Code.PermissionDenied,
+              );
+            }
             const limit = hub.admit(head);
             admitted = head;
             return limit;
@@ -133,6 +188,7 @@ export function createResearcherService(hub: Hub, options: ServiceOptions = {}):
     async feedback(req, ctx) {
       requireId(req.nodeId, "node id");
       authorize(ctx, req.nodeId);
+      proveCaller(ctx, req.nodeId, { schema: FeedbackRequestSchema, value: req });
       const feedback = decodeFeedback(req);
       options.onReceived?.({ rpc: "Feedback", value: feedback });
       if (feedback) hub.feedback(feedback);

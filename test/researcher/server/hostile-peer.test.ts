@@ -160,7 +160,7 @@ before(async () => {
     onAdmit[head.nodeId]?.();
     return limit;
   };
-  server = await startServer({ listen: "127.0.0.1:0", hub });
+  server = await startServer({ listen: "127.0.0.1:0", hub, allowUnsignedNodes: true });
 });
 after(() => server.close());
 

@@ -37,11 +37,13 @@ const hello = (nodeId: string, waitSeconds = DEADLINE_MS / 1000) => ({
 const isCode = (code: Code, message?: RegExp) => (e: unknown) =>
   e instanceof ConnectError && e.code === code && (!message || message.test(e.message));
 
-async function client(node: string, options: { pin?: string; log?: string[] } = {}) {
+async function client(node: string, options: { pin?: string; log?: string[]; nodeId?: string } = {}) {
+  const nodeId = options.nodeId ?? `node_${node}`;
   const transport = await createNodeTransport({
     url: server.url,
     homeDir: nodes[node].dir,
-    config: { researcher_fingerprint: options.pin ?? researcherFingerprint },
+    sessionId: `s-${nodeId}`,
+    config: { node_id: nodeId, researcher_fingerprint: options.pin ?? researcherFingerprint },
     log: (line) => options.log?.push(line),
   });
   return createResearcherClient(transport);
@@ -192,7 +194,13 @@ describe("researcher over mutual TLS", () => {
 
   it("an https researcher without a pin is refused before connecting, with the command that pins it", async () => {
     await assert.rejects(
-      createNodeTransport({ url: server.url, homeDir: nodes.allowed.dir, config: {}, log: () => {} }),
+      createNodeTransport({
+        url: server.url,
+        homeDir: nodes.allowed.dir,
+        sessionId: "s",
+        config: { node_id: "node_allowed" },
+        log: () => {},
+      }),
       {
         name: "InputError",
         message: /uses TLS but no researcher certificate is pinned: .*fbm-node config set researcher_fingerprint/,
@@ -202,15 +210,28 @@ describe("researcher over mutual TLS", () => {
 });
 
 describe("researcher without TLS", () => {
-  it("warns once when it serves cleartext beyond loopback", async () => {
+  it("refuses cleartext beyond loopback without --insecure, and with it warns once saying what it gives up", async () => {
+    await assert.rejects(startServer({ listen: "0.0.0.0:0", hub: createHub() }), {
+      name: "InputError",
+      message: /^Cannot serve cleartext HTTP\/2 on 0\.0\.0\.0:0, beyond this machine, without --insecure; fix: /,
+    });
     const lines: string[] = [];
-    const open = await startServer({ listen: "0.0.0.0:0", hub: createHub(), log: (l) => lines.push(l) });
+    const open = await startServer({
+      listen: "0.0.0.0:0",
+      hub: createHub(),
+      insecure: true,
+      log: (l) => lines.push(l),
+    });
     await open.close();
     const quiet: string[] = [];
     const local = await startServer({ listen: "127.0.0.1:0", hub: createHub(), log: (l) => quiet.push(l) });
     await local.close();
     assert.equal(
-      lines.filter((l) => l.startsWith("Warning: serving cleartext HTTP/2 on 0.0.0.0:0")).length,
+      lines.filter(
+        (l) =>
+          l.startsWith("Warning (--insecure): serving cleartext HTTP/2 on 0.0.0.0:0") &&
+          /anyone on the network can read/.test(l),
+      ).length,
       1,
       lines.join("\n"),
     );

@@ -232,7 +232,7 @@ describe("researcher server (real HTTP/2 on port 0)", () => {
 
   it("a node that cannot read a task (parameters over its limit) answers it with an error reply", async () => {
     const hub = createHub({ pollWindowMs: 1000 });
-    const server = await startServer({ listen: "127.0.0.1:0", hub });
+    const server = await startServer({ listen: "127.0.0.1:0", hub, allowUnsignedNodes: true });
     cleanups.push(() => server.close());
     const client = createResearcherClient(createGrpcTransport({ baseUrl: server.url }));
     const stop = new AbortController();
@@ -267,7 +267,7 @@ describe("researcher server (real HTTP/2 on port 0)", () => {
 
   it("streams a multi-chunk train task out and the node's parameters back", async () => {
     const hub = createHub({ pollWindowMs: 1000 });
-    const server = await startServer({ listen: "127.0.0.1:0", hub });
+    const server = await startServer({ listen: "127.0.0.1:0", hub, allowUnsignedNodes: true });
     cleanups.push(() => server.close());
     const client = createResearcherClient(createGrpcTransport({ baseUrl: server.url }));
     const stop = new AbortController();
@@ -340,7 +340,7 @@ describe("researcher server (real HTTP/2 on port 0)", () => {
       backoff: { initialMs: 20, maxMs: 80 },
     });
     await until(() => lines.some((l) => l.includes("not reachable")), "the node to find the researcher unreachable");
-    const server = await startServer({ listen: `127.0.0.1:${port}`, hub });
+    const server = await startServer({ listen: `127.0.0.1:${port}`, hub, allowUnsignedNodes: true });
     cleanups.push(() => server.close());
     await until(() => hub.nodes().some((n) => n.online), "n1 to poll");
     await until(() => lines.some((l) => l.startsWith("Connected")), "the node to say it connected");
