@@ -1,13 +1,15 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { DEADLINE_MS, nodeBin, nodeIdOf, prepareNodes, stopAll } from "../../scripts/lib/federation.js";
-import { generateKeyPair } from "../../src/common/certificates.js";
+import { fingerprintOfPem, generateKeyPair } from "../../src/common/certificates.js";
+import { identityPaths } from "../../src/node/identity.js";
+import { allowNode } from "../../src/researcher/server/allow-list.js";
 import { createHub, type Hub } from "../../src/researcher/server/hub.js";
 import { type ResearcherServer, startServer } from "../../src/researcher/server/server.js";
 import { createResearcherClient, signingInterceptor } from "../../src/wire/index.js";
@@ -108,5 +110,31 @@ describe("node identity without TLS", { timeout: 3 * DEADLINE_MS }, () => {
 
     serve(home, server.url);
     await until(() => sessionOf(hub, nodeId) !== undefined, "the real node to be accepted again");
+  });
+
+  it("with an allow-list and no TLS, only nodes whose signing keys are on it get in; allowing one lets it in", async () => {
+    const [home] = await prepareNodes(join(dir, "c"), [{ name: "site-c", datasets: [] }]);
+    const nodeId = nodeIdOf(home);
+    const fingerprint = fingerprintOfPem(readFileSync(identityPaths(home).cert, "utf8"));
+    const allowList = join(dir, "allowed-nodes.json");
+    await allowNode(allowList, {
+      fingerprint: (await generateKeyPair({ commonName: "other" })).fingerprint,
+      name: "other",
+    });
+    const hub = createHub({ pollWindowMs: 1000, lostAfterMs: 60_000 });
+    const lines: string[] = [];
+    const server = await startServer({ listen: "127.0.0.1:0", hub, allowList, log: (l) => lines.push(l) });
+    servers.push(server);
+    serve(home, server.url);
+    await until(
+      () => lines.some((l) => l.startsWith(`Refused node ${fingerprint}`) && l.includes("not on the allow-list")),
+      "the researcher to refuse the node's key",
+    );
+    assert.equal(sessionOf(hub, nodeId), undefined);
+    await allowNode(allowList, { fingerprint, node_id: nodeId, name: "site-c" });
+    await until(
+      () => sessionOf(hub, nodeId) !== undefined,
+      "the allowed node to be accepted (the node retries with backoff)",
+    );
   });
 });

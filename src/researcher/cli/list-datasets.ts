@@ -24,6 +24,8 @@ export async function listDatasets(options: {
   tls?: ResearcherTls;
   /** Serve cleartext beyond loopback (`--insecure`). */
   insecure?: boolean;
+  /** Cleartext: the allow-list the nodes' signing keys must be on. */
+  allowList?: string;
   signal?: AbortSignal;
   log?: (line: string) => void;
 }): Promise<NodeDatasets[]> {
@@ -35,6 +37,7 @@ export async function listDatasets(options: {
     hub,
     tls: options.tls,
     insecure: options.insecure,
+    allowList: options.allowList,
     log: options.log,
   });
   options.log?.(`Listening on ${server.url}; collecting datasets for ${options.waitSeconds} s`);

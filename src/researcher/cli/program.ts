@@ -6,7 +6,7 @@ import { versionText } from "../../ml/backend-probe.js";
 import { modelCommands } from "./model-commands.js";
 import { createProgressPrinter } from "./progress-printer.js";
 import { statsCommand } from "./stats-command.js";
-import { tlsFromFlags, trustCommands } from "./trust-commands.js";
+import { signerAllowListFromFlags, tlsFromFlags, trustCommands } from "./trust-commands.js";
 
 // Commands load their heavy modules (TensorFlow.js, the server) on use, so --help stays fast.
 
@@ -30,7 +30,7 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
     .option("--key <file>", "private key of --cert")
     .option(
       "--allow-list <file>",
-      "node certificates accepted with --cert (default: fbm-researcher/allowed-nodes.json)",
+      "nodes accepted: their certificates with --cert (default: fbm-researcher/allowed-nodes.json), else their signing keys",
     )
     .option("--insecure", "allow cleartext (no --cert) on an address beyond this machine; nodes still sign their calls")
     .option(
@@ -65,6 +65,7 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
           tls,
           maxParams,
           insecure: options.insecure === true,
+          allowList: signerAllowListFromFlags(options),
           log: (line) => io.stderr(`${line}\n`),
         });
         try {
@@ -94,7 +95,7 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
     .option("--key <file>", "private key of --cert")
     .option(
       "--allow-list <file>",
-      "node certificates accepted with --cert (default: fbm-researcher/allowed-nodes.json)",
+      "nodes accepted: their certificates with --cert (default: fbm-researcher/allowed-nodes.json), else their signing keys",
     )
     .option("--insecure", "allow cleartext (no --cert) on an address beyond this machine; nodes still sign their calls")
     .action(async (options) => {
@@ -111,6 +112,7 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
           tags,
           listen: options.listen,
           insecure: options.insecure === true,
+          allowList: signerAllowListFromFlags(options),
           waitSeconds: Number(options.wait),
           nodes: options.nodes === undefined ? undefined : positiveInt(options.nodes, "--nodes"),
           tls,

@@ -15,16 +15,22 @@ export const DEFAULT_TRUST_DIR = "fbm-researcher";
 
 /** `--cert/--key/--allow-list` as given to a serving command: TLS files, or undefined for cleartext. */
 export function tlsFromFlags(flags: { cert?: string; key?: string; allowList?: string }): ResearcherTls | undefined {
-  if (!flags.cert && !flags.key) {
-    if (flags.allowList)
-      throw new InputError("--allow-list needs --cert and --key: the allow-list applies to TLS connections only");
-    return undefined;
-  }
+  // Without --cert, an --allow-list applies to the keys nodes sign with (see signerAllowListFromFlags).
+  if (!flags.cert && !flags.key) return undefined;
   if (!flags.cert || !flags.key)
     throw new InputError(
       `--${flags.cert ? "key" : "cert"} is missing: TLS needs both --cert and --key (fbm-researcher cert generate makes them)`,
     );
   return { cert: flags.cert, key: flags.key, allowList: flags.allowList ?? DEFAULT_ALLOW_LIST };
+}
+
+/** Cleartext (no --cert): the --allow-list file, if given, that nodes' signing keys must be on. */
+export function signerAllowListFromFlags(flags: {
+  cert?: string;
+  key?: string;
+  allowList?: string;
+}): string | undefined {
+  return !flags.cert && !flags.key ? flags.allowList : undefined;
 }
 
 export function trustCommands(io: CliIo, globals: () => { json?: true }): Command<any, any, any>[] {

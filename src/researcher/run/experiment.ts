@@ -37,6 +37,8 @@ export interface ExperimentOptions {
   traceFile?: string;
   /** Serve cleartext beyond loopback (`--insecure`). */
   insecure?: boolean;
+  /** Cleartext: the allow-list the nodes' signing keys must be on (with TLS it is part of `tls`). */
+  allowList?: string;
   /** Largest model (parameters) this researcher builds (default DEFAULT_MAX_PARAMS, as nodes). */
   maxParams?: number;
   /** Serve through this hub instead of starting a server (tests, embedding). */
@@ -126,6 +128,7 @@ async function startRun(config: Experiment, options: ExperimentOptions, emit: (e
         log,
         tls: options.tls,
         insecure: options.insecure,
+        allowList: options.allowList,
         keyBindings,
         onReceived: options.traceFile ? createTrace(options.traceFile) : undefined,
       });

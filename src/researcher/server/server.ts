@@ -4,8 +4,10 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { InputError, RuntimeFailure } from "../../common/errors.js";
 import { isLoopbackHost } from "../../common/loopback.js";
 import { ResearcherService } from "../../wire/index.js";
+import { openAllowList } from "./allow-list.js";
 import type { Hub } from "./hub.js";
 import { createKeyBindings, type KeyBindings } from "./key-bindings.js";
+import { createNodeAuthenticator, type NodeAuthenticator } from "./node-auth.js";
 import { loadServerTls, type ResearcherTls } from "./server-tls.js";
 import { createResearcherService, type ServiceOptions } from "./service.js";
 
@@ -31,6 +33,8 @@ export interface ServerOptions extends ServiceOptions {
   keyBindings?: KeyBindings;
   /** Accept unsigned node calls on cleartext (tests of other things; never the CLI). */
   allowUnsignedNodes?: boolean;
+  /** Cleartext only: an allow-list file the nodes' signing keys must be on (with TLS it comes with `tls`). */
+  allowList?: string;
 }
 
 export function parseListen(listen: string): { host: string; port: number } {
@@ -60,9 +64,11 @@ async function listen(options: ServerOptions): Promise<ResearcherServer> {
     );
   }
   const tls = options.tls ? await loadServerTls(options.tls, options.log) : undefined;
+  const signerAllowList = !tls && options.allowList ? openSignerAllowList(options.allowList, options.log) : undefined;
   const service = createResearcherService(options.hub, {
     ...options,
     authenticator: tls?.authenticator ?? options.authenticator,
+    signerAllowList,
     signatures: {
       bindings: options.keyBindings ?? createKeyBindings({ log: options.log }),
       required: !tls && !options.allowUnsignedNodes,
@@ -112,4 +118,11 @@ async function listen(options: ServerOptions): Promise<ResearcherServer> {
       clearTimeout(timer);
     },
   };
+}
+
+/** The allow-list a cleartext researcher checks signing keys against (nodes' `fbm-node identity` fingerprints). */
+function openSignerAllowList(path: string, log?: (line: string) => void): NodeAuthenticator {
+  const allowList = openAllowList(path);
+  log?.(`Allow-list on: ${allowList.entries().length} node key(s) allowed in ${path}`);
+  return createNodeAuthenticator({ allowList, log });
 }

@@ -33,6 +33,8 @@ export interface ServiceOptions {
    * caller; in-memory tests). `authenticator` (the allow-list) is also applied to signed fingerprints.
    */
   signatures?: { bindings: KeyBindings; required: boolean };
+  /** Cleartext with an allow-list: the signing key (not a TLS certificate) must be on it and own the node id. */
+  signerAllowList?: NodeAuthenticator;
   /** Sees every reply and feedback a node sent, decoded (an audit trail: `--trace`). */
   onReceived?: (message: { rpc: "ReplyTask" | "Feedback"; value: unknown }) => void;
 }
@@ -94,8 +96,9 @@ export function createResearcherService(hub: Hub, options: ServiceOptions = {}):
       );
     }
     // With an allow-list, the signing key must be on it too (and own the node id there).
-    if (options.authenticator)
-      options.authenticator.authorize(
+    const allowList = options.authenticator ?? options.signerAllowList;
+    if (allowList)
+      allowList.authorize(
         { address: ctx.values.get(peerKey)?.address ?? "unknown", fingerprint: caller.fingerprint },
         caller.nodeId,
       );
