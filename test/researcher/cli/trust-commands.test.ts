@@ -101,7 +101,7 @@ describe("fbm-researcher cert and node commands", () => {
     assert.notEqual(mid, before);
   });
 
-  it("serving with TLS needs both --cert and --key, and an existing allow-list", async () => {
+  it("serving with TLS needs both --cert and --key; an allow-list, with or without TLS, must exist", async () => {
     const onlyCert = await run("datasets", "--cert", join(dir, "researcher.crt"), "--wait", "1");
     assert.equal(onlyCert.code, 2);
     assert.match(onlyCert.stderr, /--key is missing: TLS needs both --cert and --key/);
@@ -123,8 +123,20 @@ describe("fbm-researcher cert and node commands", () => {
       noList.stderr,
       /No allow-list at .*none\.json: allow each node first with `fbm-researcher node allow FINGERPRINT/,
     );
-    const listOnly = await run("datasets", "--allow-list", allowList, "--wait", "1");
+    // Without TLS the allow-list holds the keys nodes sign with; it must exist all the same.
+    const listOnly = await run(
+      "datasets",
+      "--allow-list",
+      join(root, "none.json"),
+      "--listen",
+      "127.0.0.1:0",
+      "--wait",
+      "1",
+    );
     assert.equal(listOnly.code, 2);
-    assert.match(listOnly.stderr, /--allow-list needs --cert and --key/);
+    assert.match(
+      listOnly.stderr,
+      /No allow-list at .*none\.json: allow each node first with `fbm-researcher node allow FINGERPRINT/,
+    );
   });
 });
