@@ -140,6 +140,14 @@ function windowArgs(info: backend_util.Conv2DInfo): number[] {
   ];
 }
 
+/** The patch matrix of a convolution: M rows (one per output pixel), K columns (one per kernel tap and channel). */
+function patchSizes(info: backend_util.Conv2DInfo): { K: number; M: number } {
+  return {
+    K: info.filterHeight * info.filterWidth * info.inChannels,
+    M: info.batchSize * info.outHeight * info.outWidth,
+  };
+}
+
 /** dW = patches(x)ᵀ · dy. */
 function conv2DBackpropFilter(args: {
   inputs: { x: TensorInfo; dy: TensorInfo };
@@ -152,8 +160,7 @@ function conv2DBackpropFilter(args: {
     attrs,
   } = args;
   const info = convInfo(Conv2DBackpropFilter, x.shape, attrs.filterShape, attrs);
-  const K = info.filterHeight * info.filterWidth * info.inChannels;
-  const M = info.batchSize * info.outHeight * info.outWidth;
+  const { K, M } = patchSizes(info);
   return onKernels(backend, [x, dy], info.filterShape, (k, [px, pdy], out, pack) => {
     const patches = k.alloc(4 * M * K);
     k.kernels.im2col(px, ...windowArgs(info), patches);
@@ -173,8 +180,7 @@ function conv2DBackpropInput(args: {
     attrs,
   } = args;
   const info = convInfo(Conv2DBackpropInput, attrs.inputShape, filter.shape, attrs);
-  const K = info.filterHeight * info.filterWidth * info.inChannels;
-  const M = info.batchSize * info.outHeight * info.outWidth;
+  const { K, M } = patchSizes(info);
   return onKernels(backend, [dy, filter], attrs.inputShape, (k, [pdy, pw], out, pack) => {
     const wt = k.alloc(4 * K * info.outChannels);
     const dcols = k.alloc(4 * M * K);

@@ -9,7 +9,8 @@ import { computeLoss, labelTensor } from "../../../src/ml/losses.js";
 import { buildModel } from "../../../src/ml/model.js";
 import { parsePlan } from "../../../src/ml/plan.js";
 import { trainLocal } from "../../../src/ml/train.js";
-import type { Dataset, NamedTensor, TrainResult } from "../../../src/ml/types.js";
+import type { Dataset, TrainResult } from "../../../src/ml/types.js";
+import { relativeDifference } from "../../support/params.js";
 import { imageData, linearData, separableData, threeClassData, trainingArgs } from "../synthetic.js";
 
 /**
@@ -27,16 +28,6 @@ async function trainWith(engine: "tfjs" | "kernels", options: Parameters<typeof 
   } finally {
     delete process.env.FBM_ENGINE;
   }
-}
-
-/** Largest |a − b| / max(1, |b|) over all parameters. */
-function relativeDifference(a: NamedTensor[], b: NamedTensor[]): number {
-  let worst = 0;
-  for (const [i, t] of a.entries()) {
-    for (const [j, v] of t.data.entries())
-      worst = Math.max(worst, Math.abs(v - b[i].data[j]) / Math.max(1, Math.abs(b[i].data[j])));
-  }
-  return worst;
 }
 
 const dense = (units: number, activation?: string) => ({ dense: { units, ...(activation ? { activation } : {}) } });

@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import { selectBackend } from "../../../src/ml/backend.js";
 import { parsePlan } from "../../../src/ml/plan.js";
 import { trainLocal } from "../../../src/ml/train.js";
-import type { NamedTensor } from "../../../src/ml/types.js";
+import { relativeDifference } from "../../support/params.js";
 import { imageData, separableData, trainingArgs } from "../synthetic.js";
 
 /** Data-parallel training on worker threads: same result for a thread count, close to one thread's. */
@@ -27,15 +27,6 @@ const mlp = parsePlan({
 });
 const data = separableData(400, 200);
 const args = trainingArgs({ epochs: 3, batchSize: 128, fedproxMu: 0.01 });
-
-function relativeDifference(a: NamedTensor[], b: NamedTensor[]): number {
-  let worst = 0;
-  for (const [i, t] of a.entries()) {
-    for (const [j, v] of t.data.entries())
-      worst = Math.max(worst, Math.abs(v - b[i].data[j]) / Math.max(1, Math.abs(b[i].data[j])));
-  }
-  return worst;
-}
 
 describe("training on worker threads", () => {
   it("is bit-for-bit deterministic for a thread count and within 1e-5 of one thread (2 and 3 threads)", async () => {
