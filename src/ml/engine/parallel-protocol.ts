@@ -49,10 +49,6 @@ export interface SharedLayout {
   correction: Float32Array;
 }
 
-export function sharedBytes(spec: NetworkSpec, options: TrainerOptions, threads: number): number {
-  return layoutShared(undefined, spec, options, threads).bytes;
-}
-
 /** Views over `buffer` (or, with no buffer, just the size it must have). */
 export function layoutShared(
   buffer: SharedArrayBuffer | undefined,

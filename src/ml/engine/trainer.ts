@@ -57,7 +57,6 @@ export interface TrainerOptions {
  * `applyUpdate`; only the gradients of weights are computed (never of the input batch).
  */
 export interface NetworkTrainer {
-  readonly paramCount: number;
   /** Views into the instance's memory (stable: all memory is reserved up front). */
   readonly params: Float32Array;
   readonly grads: Float32Array;
@@ -241,7 +240,6 @@ export function createNetworkTrainer(
   }
 
   return {
-    paramCount: P,
     params: instance.f32(paramsPtr, P),
     grads: instance.f32(gradsPtr, P),
     anchor: instance.f32(anchorPtr, anchorPtr ? P : 0),
