@@ -286,25 +286,7 @@ describe("researcher server (real HTTP/2 on port 0)", () => {
     const big = new Float32Array(700_000).map((_, i) => i % 1000);
     const reply = await hub.send(
       "n1",
-      {
-        kind: "train",
-        datasetId: "d",
-        planId: "p",
-        planJson: "{}",
-        round: 1,
-        args: {
-          epochs: 1,
-          updates: 0,
-          batchSize: 1,
-          testRatio: 0,
-          testOnGlobal: false,
-          testOnLocal: false,
-          metrics: [],
-          seed: 0,
-          fedproxMu: 0,
-        },
-        params: [{ name: "w", shape: [700, 1000], dtype: "float32", data: big }],
-      },
+      { ...trainBody(1), params: [{ name: "w", shape: [700, 1000], dtype: "float32", data: big }] },
       { timeoutMs: DEADLINE_MS },
     );
     assert.equal(reply.kind, "train");
