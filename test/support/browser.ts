@@ -3,12 +3,19 @@
 import { existsSync } from "node:fs";
 import { type Browser, chromium } from "playwright-core";
 
-const candidates = [process.env.FBM_CHROMIUM, "/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"];
+const candidates = [
+  process.env.FBM_CHROMIUM,
+  "/usr/bin/chromium",
+  "/usr/bin/chromium-browser",
+  "/usr/bin/google-chrome",
+];
 
 export function chromiumPath(): string {
   const found = candidates.find((path): path is string => path !== undefined && path !== "" && existsSync(path));
   if (found === undefined) {
-    throw new Error("no Chromium found: install Debian's chromium package (apt-get install chromium) or set FBM_CHROMIUM");
+    throw new Error(
+      "no Chromium found: install Debian's chromium package (apt-get install chromium) or set FBM_CHROMIUM",
+    );
   }
   return found;
 }
