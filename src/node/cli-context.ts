@@ -1,4 +1,5 @@
 import type { CliIo } from "../common/cli.js";
+import { createLogger, type Logger, logSettings } from "../common/log.js";
 import { resolveHome } from "./home.js";
 
 /** Options every command takes. */
@@ -6,6 +7,9 @@ export interface GlobalOptions {
   home?: string;
   json?: true;
   debug?: true;
+  quiet?: true;
+  verbose?: true;
+  logFormat?: string;
 }
 
 /** What each command needs from the program: output and the global options. */
@@ -18,6 +22,8 @@ export interface CliContext {
   result(value: unknown, human?: string): void;
   /** A human message on stderr. */
   say(line: string): void;
+  /** The log of long-running commands, as `--quiet/--verbose/--log-format` ask (validated here). */
+  logger(): Logger;
 }
 
 export function createCliContext(io: CliIo, globals: () => GlobalOptions): CliContext {
@@ -32,5 +38,6 @@ export function createCliContext(io: CliIo, globals: () => GlobalOptions): CliCo
     say(line) {
       io.stderr(`${line}\n`);
     },
+    logger: () => createLogger({ write: io.stderr, ...logSettings(globals()) }),
   };
 }

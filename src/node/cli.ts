@@ -1,14 +1,24 @@
 import { Command } from "@commander-js/extra-typings";
 import { type CliIo, inheritSettings, processIo, runProgram, withStopSignal } from "../common/cli.js";
+import { InputError } from "../common/errors.js";
+import { isLoopbackHost } from "../common/loopback.js";
 import { printVersion, versionOption } from "../common/version-option.js";
 import { versionText } from "../ml/backend-probe.js";
 import { type CliContext, createCliContext } from "./cli-context.js";
 import { datasetCommand } from "./cli-dataset.js";
+import { formatTable } from "./cli-format.js";
 import { identityCommand } from "./cli-identity.js";
 import { planCommand } from "./cli-plan.js";
-import { getConfig, initHome, loadHome, setConfig } from "./home.js";
+import { getConfig, initHome, loadHome, readConfig, setConfig } from "./home.js";
 import { readNodeIdentity } from "./identity.js";
-import { parseConfigValue } from "./node-config.js";
+import {
+  configKeys,
+  parseConfigValue,
+  type ReadableKey,
+  readableKeys,
+  type SettableKey,
+  settableKeys,
+} from "./node-config.js";
 import type { ServeNode } from "./serve-types.js";
 
 export type { CliIo } from "../common/cli.js";
@@ -22,6 +32,9 @@ export function createNodeCli(io: CliIo = processIo): Command {
     .option("--home <dir>", "node home folder (default: $FBM_NODE_HOME, else ./fbm-node)")
     .option("--json", "machine output: one JSON value on stdout")
     .option("--debug", "print stack traces with errors")
+    .option("--quiet", "log warnings and errors only (serve, gui)")
+    .option("--verbose", "log debug lines too (serve, gui)")
+    .option("--log-format <format>", "log lines as text (time, level, message) or json (one object per line)")
     .exitOverride()
     .configureHelp({ showGlobalOptions: true })
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr, outputError: () => {} });
@@ -55,18 +68,60 @@ export function createNodeCli(io: CliIo = processIo): Command {
     .option("--researcher <url>", "researcher URL (default: the config's)")
     .action(async (options) => {
       const homeDir = ctx.homeDir();
+      const logger = ctx.logger();
       await (await loadHome(homeDir)).catalogue.close();
       const researcher =
         options.researcher === undefined ? undefined : String(parseConfigValue("researcher", options.researcher));
       await withStopSignal(io.signal, async (signal) => {
         // Imported on demand: tfjs and the transport load only for `serve`.
         const { serveNode }: { serveNode: ServeNode } = await import("./serve.js");
-        await serveNode({ homeDir, researcher, signal, log: (line) => ctx.say(line) });
+        // SIGHUP re-reads config.json, as daemons do (`systemctl reload fbm-node`).
+        const reloadSignal = {
+          on: (listener: () => void) => process.on("SIGHUP", listener),
+          off: (listener: () => void) => process.off("SIGHUP", listener),
+        };
+        await serveNode({ homeDir, researcher, signal, logger, reloadSignal });
+      });
+    });
+
+  program
+    .command("gui")
+    .description(
+      "serve the local web GUI (catalogue, plans, what the node is doing); prints a URL with an access token",
+    )
+    .option("--listen <host:port>", "address of the GUI (loopback unless you mean otherwise)", DEFAULT_GUI_LISTEN)
+    .action(async (options) => {
+      const homeDir = ctx.homeDir();
+      const logger = ctx.logger();
+      const { host, port } = parseGuiListen(options.listen);
+      if (!isLoopbackHost(host))
+        logger.warn(`The GUI listens on ${host}, beyond this machine: anyone with the token can change this node`);
+      await withStopSignal(io.signal, async (signal) => {
+        const { startGuiServer } = await import("./gui/server.js");
+        const gui = await startGuiServer({ homeDir, host, port, log: logger.info });
+        logger.info(`GUI listening on ${gui.url}`);
+        logger.info("Open that URL in a browser on this machine; stop with Ctrl-C");
+        await new Promise((done) => signal.addEventListener("abort", done, { once: true }));
+        await gui.close();
+        logger.info("Stopped");
       });
     });
 
   inheritSettings(program);
   return program;
+}
+
+const DEFAULT_GUI_LISTEN = "127.0.0.1:8585";
+
+/** `HOST:PORT` of `gui --listen` (`[v6]:PORT` for IPv6). */
+function parseGuiListen(text: string): { host: string; port: number } {
+  const match = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(text.trim());
+  const port = match ? Number(match[2]) : Number.NaN;
+  if (!match || port > 65535)
+    throw new InputError(
+      `Invalid --listen "${text}": give HOST:PORT like ${DEFAULT_GUI_LISTEN} (port 0: any free port)`,
+    );
+  return { host: match[1].replace(/^\[|\]$/g, ""), port };
 }
 
 /** Runs `fbm-node` with `argv` (without node and script) and returns the exit code: 0, 1 runtime, 2 usage/input. */
@@ -97,7 +152,29 @@ function configCommand(ctx: CliContext): Command {
     .action(async (key, value) => {
       const next = await setConfig(ctx.homeDir(), key, value);
       const stored = next[key as keyof typeof next];
-      ctx.result({ [key]: stored }, `Set ${key} = ${String(stored)}`);
+      const when = configKeys[key as SettableKey].live
+        ? "a running `fbm-node serve` applies it from its next task"
+        : "restart `fbm-node serve` for it to take effect";
+      ctx.result({ [key]: stored }, `Set ${key} = ${String(stored)} (${when})`);
+    });
+  config
+    .command("list")
+    .description("every config key, its value and meaning (--json: an object of key → value)")
+    .action(async () => {
+      const values = await readConfig(ctx.homeDir());
+      const shown = (key: ReadableKey) => (values[key] === undefined ? "" : String(values[key]));
+      ctx.result(
+        Object.fromEntries(readableKeys.map((key) => [key, values[key] ?? null])),
+        formatTable(
+          ["KEY", "VALUE", "APPLIES", "MEANING"],
+          readableKeys.map((key) => [
+            key,
+            shown(key),
+            settableKeys.includes(key as SettableKey) ? (configKeys[key].live ? "live" : "on restart") : "read-only",
+            configKeys[key].meaning,
+          ]),
+        ),
+      );
     });
   return config;
 }

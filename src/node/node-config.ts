@@ -49,6 +49,24 @@ export type SettableKey = (typeof settableKeys)[number];
 export const readableKeys = ["node_id", "created_at", ...settableKeys] as const;
 export type ReadableKey = (typeof readableKeys)[number];
 
+/**
+ * What each key means (`config list`) and whether a running `fbm-node serve` applies a change at once
+ * (it watches config.json) or only after a restart (the connection to the researcher is made at start).
+ */
+export const configKeys: Record<ReadableKey, { meaning: string; live: boolean }> = {
+  node_id: { meaning: "this node's id, shown to researchers (read-only)", live: false },
+  created_at: { meaning: "when this home was created (read-only)", live: false },
+  plan_approval: { meaning: "true: train only plans the operator approved; false: train any valid plan", live: true },
+  max_params: { meaning: "largest model (parameter count) the node builds; bigger plans are refused", live: true },
+  threads: { meaning: "most threads local training uses: auto (every core) or a count", live: true },
+  min_count: { meaning: "statistics never tell a count below this; smaller datasets say only that", live: true },
+  stats_minmax: { meaning: "whether statistics may tell exact minima and maxima", live: true },
+  researcher: { meaning: "the researcher URL `serve` connects to", live: false },
+  researcher_cert: { meaning: "TLS pin: path of the researcher's PEM certificate", live: false },
+  researcher_fingerprint: { meaning: "TLS pin: the researcher certificate's sha256 fingerprint", live: false },
+  name: { meaning: "node name shown to researchers", live: false },
+};
+
 const httpUrl = z.string().refine(isHttpUrl, { message: "must be an http(s) URL like http://127.0.0.1:50051" });
 
 export const nodeConfigSchema = z.strictObject({

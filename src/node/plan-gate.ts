@@ -21,6 +21,9 @@ export interface PlanGateOptions {
   /** The researcher URL, recorded as the requester with the experiment name. */
   researcher: string;
   log: (line: string) => void;
+  /** How often a plan still awaiting approval is mentioned again in the log (default one minute). */
+  remindEveryMs?: number;
+  now?: () => number;
 }
 
 /** Decides whether the node may run a plan: undefined to go ahead, else the error reply to send. */
@@ -37,7 +40,9 @@ export function createPlanGate(options: PlanGateOptions): PlanGate {
   // The node's log names the home; replies to the researcher never do (paths stay in the hospital).
   const command = (verb: string, id: string) => `fbm-node --home ${quote(options.homeDir)} plan ${verb} ${short(id)}`;
   const remote = (verb: string, id: string) => `fbm-node plan ${verb} ${short(id)}`;
-  const announced = new Set<string>();
+  const announced = new Map<string, number>();
+  const now = options.now ?? Date.now;
+  const remindEveryMs = options.remindEveryMs ?? 60_000;
 
   return async (planId, plan, request = {}) => {
     const tooLarge = sizeRefusal(planId, plan, request.datasetId);
@@ -57,11 +62,14 @@ export function createPlanGate(options: PlanGateOptions): PlanGate {
         message: `Plan ${short(planId)} was rejected on node ${policy.name} (${why}); its operator can change that with \`${remote("approve", planId)}\``,
       };
     }
-    if (!announced.has(planId))
+    // Asked on every poll while the researcher waits: said once, then a reminder at most every minute.
+    const last = announced.get(planId);
+    if (last === undefined || now() - last >= remindEveryMs) {
+      announced.set(planId, now());
       options.log(
-        `Plan ${short(planId)} from experiment "${request.experiment ?? "?"}" awaits approval: review it with \`${command("show", planId)}\`, then \`${command("approve", planId)}\` or \`${command("reject", planId)} --note "..."\``,
+        `Plan ${short(planId)} from experiment "${request.experiment ?? "?"}" ${last === undefined ? "awaits" : `still awaits (requested ${entry.requestedAt})`} approval: review it with \`${command("show", planId)}\`, then \`${command("approve", planId)}\` or \`${command("reject", planId)} --note "..."\``,
       );
-    announced.add(planId);
+    }
     return {
       kind: "error",
       code: "plan_not_approved",

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as wait } from "node:timers/promises";
 import { errorMessage } from "../common/errors.js";
+import type { Logger } from "../common/log.js";
 import {
   type FeedbackBody,
   type ReplyBody,
@@ -8,6 +9,7 @@ import {
   type TaskEnvelope,
   UnreadableTaskError,
 } from "../wire/index.js";
+import type { StatusRecorder } from "./node-status.js";
 
 /**
  * The node's main loop: poll the researcher for a task, run it, reply, poll again. When the
@@ -40,7 +42,17 @@ export interface PollLoopOptions {
   sessionId?: string;
   /** Applied to every text sent to the researcher (error replies, log feedback); see redact.ts. */
   redact?: (message: string) => string;
+  /**
+   * Warnings (failed tasks, lost researcher) go here when given: a failure repeated on every poll
+   * (a plan awaiting approval) is then logged once, then at most once a minute. Default: `log`.
+   */
+  logger?: Pick<Logger, "warn" | "throttled">;
+  /** Told what the loop is doing, for `status.json` (node-status.ts). */
+  status?: Pick<StatusRecorder, "connected" | "taskStarted" | "feedback" | "taskEnded">;
 }
+
+/** A failure logged once is repeated at most this often while it recurs. */
+export const REPEAT_EVERY_MS = 60_000;
 
 export async function runPollLoop(options: PollLoopOptions): Promise<void> {
   const { client, signal, log } = options;
@@ -51,6 +63,7 @@ export async function runPollLoop(options: PollLoopOptions): Promise<void> {
   const markConnected = () => {
     if (connected !== true) log(`Connected to researcher at ${options.researcherUrl}`);
     connected = true;
+    options.status?.connected(true);
     delay = backoff.initialMs;
   };
   while (!signal.aborted) {
@@ -78,8 +91,9 @@ export async function runPollLoop(options: PollLoopOptions): Promise<void> {
         });
         continue;
       }
+      options.status?.connected(false);
       if (connected !== false) {
-        log(
+        (options.logger?.warn ?? log)(
           `Researcher at ${options.researcherUrl} is not reachable (${errorMessage(error)}); retrying with backoff up to ${backoff.maxMs / 1000} s`,
         );
       }
@@ -95,10 +109,12 @@ export async function runPollLoop(options: PollLoopOptions): Promise<void> {
 async function runTask(task: TaskEnvelope, options: PollLoopOptions): Promise<void> {
   const { client, signal } = options;
   const feedback = (body: FeedbackBody) => {
+    options.status?.feedback(body);
     const sent = body.kind === "log" && options.redact ? { ...body, message: options.redact(body.message) } : body;
     client.feedback({ nodeId: options.nodeId, taskId: task.taskId, body: sent }).catch(() => undefined);
   };
   let body: ReplyBody;
+  options.status?.taskStarted(task);
   const heartbeat = setInterval(() => feedback({ kind: "heartbeat" }), options.heartbeatMs ?? 10_000);
   try {
     body = await options.execute(task, { signal, feedback });
@@ -107,12 +123,18 @@ async function runTask(task: TaskEnvelope, options: PollLoopOptions): Promise<vo
   } finally {
     clearInterval(heartbeat);
   }
+  options.status?.taskEnded(task, body);
   await sendReply(options, task.taskId, task.body.kind, body);
 }
 
 /** Sends a reply; an error's message is logged here in full and leaves redacted. */
 async function sendReply(options: PollLoopOptions, taskId: string, kind: string, body: ReplyBody): Promise<void> {
-  if (body.kind === "error") options.log(`Task ${kind} failed: ${body.message}`);
+  // The plan gate already said, once per plan and then as a reminder, which command approves it.
+  if (body.kind === "error" && body.code !== "plan_not_approved") {
+    const line = `Task ${kind} failed: ${body.message}`;
+    if (options.logger) options.logger.throttled(line, REPEAT_EVERY_MS, "warn", line);
+    else options.log(line);
+  }
   const sent = body.kind === "error" && options.redact ? { ...body, message: options.redact(body.message) } : body;
   try {
     await options.client.reply({ taskId, nodeId: options.nodeId, body: sent }, { timeoutMs: 600_000 });

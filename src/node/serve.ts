@@ -1,61 +1,80 @@
 import { randomUUID } from "node:crypto";
 import { availableParallelism } from "node:os";
+import { join } from "node:path";
 import { packageVersion } from "../common/version.js";
 import { selectBackend } from "../ml/backend.js";
 import { createResearcherClient } from "../wire/index.js";
+import { watchConfig } from "./config-watch.js";
 import { createDatasetLoader } from "./dataset-loader.js";
-import { createExecutor } from "./executors/index.js";
+import { createExecutor, type NodeRuntime } from "./executors/index.js";
 import { createControlStore } from "./executors/scaffold.js";
 import { homePaths, loadHome } from "./home.js";
+import type { NodeConfig } from "./node-config.js";
+import { createStatusRecorder } from "./node-status.js";
 import { createPlanGate } from "./plan-gate.js";
 import { createPlanRegistry } from "./plan-registry.js";
 import { runPollLoop } from "./poll-loop.js";
+import { notifySystemdReady } from "./readiness.js";
 import { createRedactor } from "./redact.js";
 import type { ServeOptions } from "./serve-types.js";
 import { createNodeTransport } from "./transport.js";
 
 /** `fbm-node serve`: open the home, pick the tfjs backend, then pull and run tasks until stopped. */
 export async function serveNode(options: ServeOptions): Promise<void> {
+  const { logger } = options;
+  const log = logger.info;
   const home = await loadHome(options.homeDir);
   const { config, catalogue } = home;
   const researcher = options.researcher ?? config.researcher;
   const sessionId = randomUUID();
-  const transport = await createNodeTransport({
-    url: researcher,
-    homeDir: home.dir,
-    config,
-    sessionId,
-    log: options.log,
-  });
-  const backend = await selectBackend({ log: options.log });
-  catalogue.watch((message) => options.log(`${message} (serving on with the datasets read before)`));
+  const transport = await createNodeTransport({ url: researcher, homeDir: home.dir, config, sessionId, log });
+  const backend = await selectBackend({ log });
+  catalogue.watch((message) => logger.warn(`${message} (serving on with the datasets read before)`));
   // The registry re-reads plans.json on every request: `fbm-node plan approve` may run while serving.
   const registry = await createPlanRegistry({ path: homePaths(home.dir).plans });
-  options.log(
+  log(
     `Node ${config.name} (${config.node_id}): ${catalogue.listDatasets().length} dataset(s); researcher ${researcher}`,
   );
-  if (!config.plan_approval) options.log("plan_approval is false: this node trains any valid plan without asking");
-  options.log(
-    `Training on up to ${config.threads === "auto" ? `${availableParallelism()} threads (every core)` : `${config.threads} thread(s)`}`,
-  );
-  const executor = createExecutor({
+  // The policy objects are read on every task, so a watched config change applies from the next one.
+  const policy = { name: config.name, planApproval: config.plan_approval, maxParams: config.max_params };
+  const runtime: NodeRuntime = {
     catalogue,
     loader: createDatasetLoader(),
     version: packageVersion(),
     backend,
-    ...(config.threads === "auto" ? {} : { threads: config.threads }),
-    authorizePlan: createPlanGate({
-      registry,
-      catalogue,
-      homeDir: home.dir,
-      researcher,
-      log: options.log,
-      policy: { name: config.name, planApproval: config.plan_approval, maxParams: config.max_params },
-    }),
+    authorizePlan: createPlanGate({ registry, catalogue, homeDir: home.dir, researcher, log, policy }),
     controls: createControlStore(),
     analytics: { minCount: config.min_count, minMax: config.stats_minmax },
-    log: options.log,
+    log,
+  };
+  const apply = (next: NodeConfig) => {
+    policy.planApproval = next.plan_approval;
+    policy.maxParams = next.max_params;
+    runtime.threads = next.threads === "auto" ? undefined : next.threads;
+    runtime.analytics.minCount = next.min_count;
+    runtime.analytics.minMax = next.stats_minmax;
+  };
+  apply(config);
+  describePolicy(config, log);
+  const watch = watchConfig(home.dir, config, {
+    onChange: (next, changes) => {
+      apply(next);
+      for (const change of changes) {
+        if (change.live) log(`Config ${change.key} = ${String(change.value)}: applied from the next task`);
+        else logger.warn(`Config ${change.key} changed to ${String(change.value)}: restart fbm-node serve to apply it`);
+      }
+      if (changes.some((c) => c.key === "plan_approval")) describePolicy(next, log);
+    },
+    onError: logger.warn,
   });
+  const reload = () => {
+    log("SIGHUP: reloading config.json");
+    void watch.reload();
+  };
+  options.reloadSignal?.on(reload);
+  const status = createStatusRecorder(join(home.dir, "status.json"), { researcher });
+  log(`Ready: serving researcher ${researcher} (pid ${process.pid})`);
+  void notifySystemdReady(logger.warn);
   try {
     await runPollLoop({
       client: createResearcherClient(transport),
@@ -64,14 +83,27 @@ export async function serveNode(options: ServeOptions): Promise<void> {
       sessionId,
       name: config.name,
       version: packageVersion(),
-      execute: executor,
+      execute: createExecutor(runtime),
       signal: options.signal,
-      log: options.log,
+      log,
+      logger,
+      status,
       redact: createRedactor(home.dir, () => catalogue.listDatasets()),
     });
   } finally {
+    options.reloadSignal?.off(reload);
+    watch.close();
+    await status.close();
     await registry.close();
     await catalogue.close();
   }
-  options.log("Stopped");
+  log("Stopped");
+}
+
+function describePolicy(config: NodeConfig, log: (line: string) => void): void {
+  if (!config.plan_approval) log("plan_approval is false: this node trains any valid plan without asking");
+  else log("plan_approval is true: this node trains only plans its operator approved");
+  log(
+    `Training on up to ${config.threads === "auto" ? `${availableParallelism()} threads (every core)` : `${config.threads} thread(s)`}`,
+  );
 }

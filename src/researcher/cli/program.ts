@@ -1,6 +1,7 @@
 import { Command } from "@commander-js/extra-typings";
 import { type CliIo, inheritSettings, processIo, runProgram, withStopSignal } from "../../common/cli.js";
 import { errorMessage, InputError, Interrupted } from "../../common/errors.js";
+import { createLogger, logSettings } from "../../common/log.js";
 import { printVersion, versionOption } from "../../common/version-option.js";
 import { versionText } from "../../ml/backend-probe.js";
 import { modelCommands } from "./model-commands.js";
@@ -18,6 +19,9 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
     .on("option:version", printVersion(io, versionText))
     .option("--json", "machine output on stdout (JSON Lines for runs)")
     .option("--debug", "print stack traces with errors")
+    .option("--quiet", "log warnings and errors only (runs)")
+    .option("--verbose", "log debug lines too (runs)")
+    .option("--log-format <format>", "log lines as text (time, level, message) or json (one object per line)")
     .exitOverride()
     .enablePositionalOptions()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr, outputError: () => {} })
@@ -44,6 +48,7 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
         return;
       }
       const tls = tlsFromFlags(options);
+      const logger = createLogger({ write: io.stderr, ...logSettings(options) });
       const maxParams = positiveInt(options.maxParams, "--max-params");
       const { loadExperiment } = await import("../run/config.js");
       const { createExperiment, preflight } = await import("../run/experiment.js");
@@ -53,8 +58,8 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
       parseListen(options.listen); // bad input fails before anything is loaded or written
       await preflight(config, { maxParams, outDir: options.out, resume: options.resume === true });
       const json = program.opts().json === true;
-      const print = createProgressPrinter(io.stderr, { isTty: io.isTty });
-      await selectBackend({ log: json ? undefined : (line) => io.stderr(`${line}\n`) });
+      const print = createProgressPrinter(io.stderr, { isTty: io.isTty, logger });
+      await selectBackend({ log: json ? undefined : logger.info });
       await withStopSignal(io.signal, async (signal) => {
         const experiment = createExperiment(config, {
           listen: options.listen,
@@ -66,7 +71,7 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
           maxParams,
           insecure: options.insecure === true,
           allowList: signerAllowListFromFlags(options),
-          log: (line) => io.stderr(`${line}\n`),
+          log: logger.info,
         });
         try {
           for await (const event of experiment.run()) {

@@ -1,21 +1,26 @@
+import type { Logger } from "../../common/log.js";
 import type { ExperimentEvent } from "../run/events.js";
 
 /**
  * Human output of a run on stderr: a line per round (nodes, loss, metrics), node arrivals and
  * failures; on a terminal the current round's training progress is one line rewritten in place.
  */
-export function createProgressPrinter(write: (text: string) => void, options: { isTty?: boolean } = {}) {
+export function createProgressPrinter(
+  write: (text: string) => void,
+  options: { isTty?: boolean; logger?: Logger } = {},
+) {
   let live = false;
   const progress = new Map<string, string>();
-  const line = (text: string) => {
+  const line = (text: string, level: "info" | "warn") => {
     if (live) write("\r\x1b[2K");
     live = false;
-    write(`${text}\n`);
+    if (options.logger) options.logger[level](text);
+    else write(`${text}\n`);
   };
   return (e: ExperimentEvent): void => {
     if (e.event !== "progress") {
       if (e.event === "round") progress.clear();
-      line(describe(e));
+      line(describe(e), e.event === "error" ? "warn" : "info");
       return;
     }
     if (!options.isTty) return;

@@ -40,6 +40,8 @@ export interface ApprovalInput {
   timeoutMs: number;
   /** Called once per node and refusal code, as soon as a node refuses (the runner emits an `error` event). */
   onRefusal: (failure: NodeFailure) => void;
+  /** Called after each ask while nodes still await their operator: who, and how long the wait has left. */
+  onWaiting?: (pending: NodeFailure[], msLeft: number) => void;
   retryMs?: number;
   signal?: AbortSignal;
 }
@@ -87,6 +89,7 @@ export async function awaitPlanApproval(input: ApprovalInput): Promise<void> {
           : " (set nodes.wait to wait for approval)";
       throw refusedBy(input.planId, pending, waited);
     }
+    input.onWaiting?.(pending, deadline - Date.now());
     await delay(retryMs, undefined, { signal: input.signal });
     asking = input.participants.filter((p) => pending.some((f) => f.node === p.node));
   }

@@ -1,4 +1,5 @@
 import { createChannel } from "../../common/channel.js";
+import { formatDuration } from "../../common/log.js";
 import { saveModel } from "../../ml/export.js";
 import { buildModel, getParams } from "../../ml/model.js";
 import { planId, planJson } from "../../ml/plan.js";
@@ -202,8 +203,12 @@ function firstState(config: Experiment, sampleShape: number[]): TrainingState {
   }
 }
 
+/** How often the researcher's log repeats whom it is waiting for while plans await approval. */
+const WAITING_EVERY_MS = 30_000;
+
 async function approvePlan(run: RunContext, nodes: Participant[], global: NamedTensor[]): Promise<void> {
   const { config, plan } = run;
+  let said = { who: "", at: 0 };
   await awaitPlanApproval({
     hub: run.hub,
     experiment: config.name,
@@ -217,6 +222,15 @@ async function approvePlan(run: RunContext, nodes: Participant[], global: NamedT
     signal: run.signal,
     onRefusal: (f) =>
       run.emit({ event: "error", node: f.node, code: f.code, plan: plan.id, message: `${f.name}: ${f.message}` }),
+    // Said when the nodes waited for change, else every WAITING_EVERY_MS: not at every 2 s retry.
+    onWaiting: (pending, msLeft) => {
+      const who = pending.map((f) => `${f.name} (${f.node})`).join(", ");
+      if (who === said.who && Date.now() - said.at < WAITING_EVERY_MS) return;
+      said = { who, at: Date.now() };
+      run.log(
+        `Waiting for the operator of ${who} to approve plan ${plan.id.slice(0, 12)}: ${formatDuration(msLeft)} left (nodes.wait)`,
+      );
+    },
   });
 }
 

@@ -1,0 +1,79 @@
+import type { Plan } from "../../ml/plan.js";
+import { planLayers } from "../../ml/plan.js";
+import { countPlanParams, sampleShapeOf } from "../../ml/plan-size.js";
+import type { DatasetEntry } from "../catalogue.js";
+import { configKeys, type NodeConfig, readableKeys } from "../node-config.js";
+import type { NodeStatus } from "../node-status.js";
+import type { PlanEntry } from "../plan-registry.js";
+
+/** One plan as the GUI lists it: the registry entry, its layers, and its size on a matching dataset. */
+export interface GuiPlan {
+  id: string;
+  status: string;
+  experiment: string;
+  researcher: string;
+  requestedAt: string;
+  decidedAt: string;
+  note: string;
+  layers: { name: string; options: Record<string, unknown> }[];
+  loss: string;
+  optimizer: string;
+  /** Parameter count on the first catalogued dataset the plan fits, or undefined when none fits. */
+  params?: { count: number; dataset: string };
+}
+
+/** Everything the page shows, in one JSON answer (`GET /api/state`). */
+export interface GuiState {
+  node: { id: string; name: string };
+  config: { key: string; value: unknown; meaning: string; live: boolean }[];
+  datasets: DatasetEntry[];
+  plans: GuiPlan[];
+  /** What `serve` reported in status.json; undefined when the node never served. */
+  status?: NodeStatus & { alive: boolean };
+}
+
+export function guiState(input: {
+  config: NodeConfig;
+  datasets: DatasetEntry[];
+  plans: PlanEntry[];
+  status?: NodeStatus;
+  alive: (pid: number) => boolean;
+}): GuiState {
+  const { config, datasets } = input;
+  return {
+    node: { id: config.node_id, name: config.name },
+    config: readableKeys.map((key) => ({ key, value: config[key] ?? "", ...configKeys[key] })),
+    datasets,
+    plans: input.plans.map((entry) => guiPlan(entry, datasets)),
+    status: input.status && { ...input.status, alive: !input.status.stopped && input.alive(input.status.pid) },
+  };
+}
+
+function guiPlan(entry: PlanEntry, datasets: DatasetEntry[]): GuiPlan {
+  const plan = JSON.parse(entry.planJson) as Plan;
+  let params: GuiPlan["params"];
+  for (const dataset of datasets) {
+    const shape = sampleShapeOf(plan, dataset);
+    if (!shape) continue;
+    try {
+      params = { count: countPlanParams(plan, shape), dataset: dataset.name };
+      break;
+    } catch {
+      // The plan does not fit this dataset's shape: try the next.
+    }
+  }
+  const { name, ...optimizer } = plan.optimizer;
+  return {
+    id: entry.id,
+    status: entry.status,
+    experiment: entry.requestedBy.experiment,
+    researcher: entry.requestedBy.researcher,
+    requestedAt: entry.requestedAt,
+    decidedAt: entry.decidedAt,
+    note: entry.note,
+    layers: planLayers(plan).map((l) => ({ name: l.name, options: l.options as Record<string, unknown> })),
+    loss: plan.loss,
+    optimizer: `${name} ${JSON.stringify(optimizer)}`,
+    params,
+  };
+}

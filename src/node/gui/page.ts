@@ -1,0 +1,155 @@
+/**
+ * The GUI's one page: plain HTML, CSS and JavaScript inlined (no CDN, nothing to bundle, so it works
+ * offline and inside the single executable). Every text from the files or from researchers is set
+ * with textContent, never as HTML: an experiment name is a researcher's text.
+ */
+export function guiPage(token: string): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>fbm-node</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>${css}</style></head>
+<body>
+<header><h1>fbm-node <span id="node-name"></span></h1><span id="node-id"></span></header>
+<main>
+<section id="status-section"><h2>Now</h2><div id="status"></div><h3>Recent tasks</h3><table id="recent"></table></section>
+<section id="plans-section"><h2>Training plans</h2><table id="plans"></table></section>
+<section id="datasets-section"><h2>Datasets</h2><table id="datasets"></table><div id="preview"></div>
+<h3>Add a dataset</h3>
+<form id="add-dataset">
+<label>Type <select name="type"><option value="csv">csv</option><option value="idx">idx</option><option value="images">images</option></select></label>
+<label>Path <input name="path" required placeholder="/data/cohort.csv"></label>
+<label>Tags <input name="tags" required placeholder="breast-cancer,site-a"></label>
+<label>Name <input name="name" placeholder="(default: type and id)"></label>
+<label>Description <input name="description"></label>
+<label>Target column (csv) <input name="target"></label>
+<label>Labels file (idx) <input name="labels"></label>
+<button type="submit">Add</button> <span id="add-result" role="status"></span>
+</form></section>
+<section id="config-section"><h2>Config</h2><p>Change with <code>fbm-node config set KEY VALUE</code>.</p><table id="config"></table></section>
+</main>
+<script>const TOKEN = ${JSON.stringify(token)};
+${script}</script>
+</body></html>`;
+}
+
+const css = `
+body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#222;background:#fafafa}
+header{background:#234;color:#fff;padding:8px 16px;display:flex;gap:16px;align-items:baseline}
+h1{font-size:18px;margin:0}main{padding:0 16px 32px}section{background:#fff;border:1px solid #ddd;border-radius:6px;margin:12px 0;padding:8px 16px}
+h2{font-size:16px}table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #eee;padding:4px 6px;text-align:left;vertical-align:top}
+.pending{color:#a60}.approved{color:#070}.rejected{color:#a00}.error{color:#a00}.ok{color:#070}
+form label{display:inline-block;margin:4px 12px 4px 0}input{padding:3px}button{margin:2px}
+#preview img{height:64px;margin:4px;image-rendering:pixelated}code{background:#f3f3f3;padding:1px 3px}
+`;
+
+const script = `
+const $ = (id) => document.getElementById(id);
+function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v); else el.setAttribute(k, v);
+  }
+  for (const c of children.flat()) if (c !== undefined && c !== null) el.append(c instanceof Node ? c : String(c));
+  return el;
+}
+async function call(method, path, body) {
+  const res = await fetch(path, { method, headers: { "x-fbm-token": TOKEN, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body) });
+  const value = await res.json();
+  if (!res.ok) throw new Error(value.error || res.statusText);
+  return value;
+}
+const ago = (iso) => iso ? new Date(iso).toLocaleString() : "";
+function row(cells, attrs) { return h("tr", attrs, cells.map((c) => h("td", {}, c))); }
+function table(el, head, rows) { el.replaceChildren(h("tr", {}, head.map((x) => h("th", {}, x))), ...rows); }
+function layerText(l) { return l.name + " " + Object.entries(l.options).map(([k, v]) => k + " " + JSON.stringify(v)).join(", "); }
+
+function renderStatus(s) {
+  if (!s) { $("status").replaceChildren("This node has not served yet: start it with fbm-node serve."); table($("recent"), [], []); return; }
+  const state = !s.alive ? "not running (last seen " + ago(s.updatedAt) + ")" : s.connected ? "connected to " + s.researcher : "running, not connected to " + s.researcher;
+  const parts = [h("div", { id: "serve-state" }, "Serve: " + state)];
+  if (s.alive && s.current) {
+    const c = s.current, p = c.progress;
+    parts.push(h("div", { id: "current-task" }, "Running a " + c.kind + " task for " + (c.experiment || "?") + (c.round !== undefined ? ", round " + c.round : "") +
+      (p ? ": epoch " + p.epoch + ", step " + p.step + "/" + p.totalSteps + ", loss " + p.loss.toFixed(4) : "")));
+  } else if (s.alive) parts.push(h("div", { id: "current-task" }, "Idle: waiting for a task"));
+  $("status").replaceChildren(...parts);
+  table($("recent"), ["ended", "task", "experiment", "round", "outcome"], s.recent.map((t) =>
+    row([ago(t.endedAt), t.kind, t.experiment, t.round ?? "", h("span", { class: t.outcome === "ok" ? "ok" : "error", title: t.message || "" }, t.outcome)])));
+}
+
+function renderPlans(plans) {
+  if (plans.length === 0) { table($("plans"), ["No plans yet: a plan appears here when a researcher first asks this node to run it."], []); return; }
+  table($("plans"), ["plan", "status", "experiment", "model", "parameters", "decision"], plans.map((p) => {
+    const note = h("input", { placeholder: "note (for rejecting)", "data-note": p.id });
+    const decide = [];
+    if (p.status !== "approved") decide.push(h("button", { "data-approve": p.id, onclick: () => act(() => call("POST", "/api/plans/" + p.id + "/approve")) }, "Approve"));
+    if (p.status !== "rejected") decide.push(note, h("button", { "data-reject": p.id, onclick: () => act(() => call("POST", "/api/plans/" + p.id + "/reject", { note: note.value })) }, "Reject"));
+    return row([
+      h("code", { title: p.id }, p.id.slice(0, 12)),
+      h("span", { class: p.status }, p.status + (p.note ? ": " + p.note : "")),
+      [p.experiment, h("br"), h("small", {}, "asked " + ago(p.requestedAt) + " by " + p.researcher)],
+      [h("ol", {}, p.layers.map((l) => h("li", {}, layerText(l)))), h("small", {}, "loss " + p.loss + ", optimizer " + p.optimizer)],
+      p.params ? p.params.count.toLocaleString() + " on " + p.params.dataset : "-",
+      decide,
+    ], { "data-plan": p.id });
+  }));
+}
+
+function renderDatasets(datasets) {
+  if (datasets.length === 0) { table($("datasets"), ["No datasets registered: add one below."], []); return; }
+  table($("datasets"), ["id", "name", "type", "samples", "shape", "tags", "path", ""], datasets.map((d) => row([
+    h("code", {}, d.id), d.name, d.type, d.sampleCount, d.shape.join("×"), d.tags.join(", "), h("small", {}, d.path),
+    [h("button", { onclick: () => preview(d) }, "Preview"),
+     h("button", { "data-remove": d.id, onclick: () => confirm("Remove " + d.name + " from the catalogue? Its files stay.") && act(() => call("DELETE", "/api/datasets/" + d.id)) }, "Remove")],
+  ], { "data-dataset": d.id })));
+}
+
+async function preview(d) {
+  $("preview").replaceChildren("Reading " + d.name + "…");
+  try {
+    const p = await call("GET", "/api/datasets/" + d.id + "/preview");
+    const parts = [h("h3", {}, "Preview of " + d.name)];
+    if (p.rows.length) { const t = h("table"); table(t, p.columns, p.rows.map((r) => row(r))); parts.push(t); }
+    if (p.images.length) parts.push(h("div", {}, p.images.map((i) => h("figure", { style: "display:inline-block" }, h("img", { src: i.src, alt: i.label }), h("figcaption", {}, i.label)))));
+    const s = h("table"); const f = (x) => Number.isFinite(x) ? Number(x.toPrecision(5)) : "";
+    table(s, ["column", "count", "missing", "mean", "std", "min", "max"], p.stats.map((c) => row([c.name, c.count, c.missing, f(c.mean), f(c.std), f(c.min), f(c.max)])));
+    parts.push(h("h4", {}, "Column statistics"), s);
+    $("preview").replaceChildren(...parts);
+  } catch (e) { $("preview").replaceChildren(h("span", { class: "error" }, e.message)); }
+}
+
+function renderConfig(config) {
+  table($("config"), ["key", "value", "applies", "meaning"], config.map((c) => row([h("code", {}, c.key), String(c.value), c.live ? "live" : "on restart", c.meaning])));
+}
+
+let last = "";
+async function refresh() {
+  try {
+    const res = await fetch("/api/state", { headers: { "x-fbm-token": TOKEN } });
+    const text = await res.text();
+    if (!res.ok) throw new Error(text);
+    if (text === last) return;
+    last = text;
+    const s = JSON.parse(text);
+    $("node-name").textContent = s.node.name; $("node-id").textContent = s.node.id;
+    renderStatus(s.status); renderPlans(s.plans); renderDatasets(s.datasets); renderConfig(s.config);
+  } catch (e) { $("node-id").textContent = "cannot reach fbm-node gui: " + e.message; }
+}
+async function act(action) {
+  try { await action(); } catch (e) { alert(e.message); }
+  await refresh();
+}
+$("add-dataset").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  $("add-result").textContent = "Checking the files…"; $("add-result").className = "";
+  try {
+    const d = await call("POST", "/api/datasets", Object.fromEntries(form));
+    $("add-result").textContent = "Registered " + d.id + " \\"" + d.name + "\\" (" + d.sampleCount + " samples)"; $("add-result").className = "ok";
+    event.target.reset();
+  } catch (e) { $("add-result").textContent = e.message; $("add-result").className = "error"; }
+  await refresh();
+});
+refresh(); setInterval(refresh, 1000);
+`;

@@ -1,0 +1,205 @@
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { errorMessage, FbmError, InputError } from "../../common/errors.js";
+import { isLoopbackHost } from "../../common/loopback.js";
+import { createCatalogue } from "../catalogue.js";
+import { type DatasetRequest, datasetTypes, describeDataset, parseTags } from "../dataset-draft.js";
+import { homePaths, readConfig } from "../home.js";
+import { readNodeStatus } from "../node-status.js";
+import { createPlanRegistry } from "../plan-registry.js";
+import { COOKIE, cookieToken, headerToken, isLocalHost, newAccessToken, sameToken } from "./access.js";
+import { guiState } from "./gui-state.js";
+import { guiPage } from "./page.js";
+import { previewDataset } from "./preview.js";
+
+export interface GuiServer {
+  /** The address to open, with the access token: `http://127.0.0.1:PORT/?token=…`. */
+  url: string;
+  token: string;
+  close(): Promise<void>;
+}
+
+/**
+ * `fbm-node gui`: a local web app over the node home's own files. The catalogue and the plan registry
+ * are the same TinyBase files the CLI and `serve` use, through the same functions (validation, locks,
+ * atomic saves); the page asks for the state every second, so a change made anywhere shows up.
+ */
+export async function startGuiServer(options: {
+  homeDir: string;
+  host: string;
+  port: number;
+  token?: string;
+  log: (line: string) => void;
+}): Promise<GuiServer> {
+  const { homeDir } = options;
+  await readConfig(homeDir); // no home: fail before listening
+  const paths = homePaths(homeDir);
+  const catalogue = await createCatalogue({ path: paths.catalogue });
+  catalogue.watch((message) => options.log(`${message} (showing the catalogue read before)`));
+  const registry = await createPlanRegistry({ path: paths.plans });
+  const token = options.token ?? newAccessToken();
+  const loopback = isLoopbackHost(options.host);
+  let port = 0;
+
+  const api = async (request: IncomingMessage, url: URL): Promise<unknown> => {
+    const method = request.method ?? "GET";
+    const parts = url.pathname.split("/").filter(Boolean).slice(1); // after "api"
+    if (method === "GET" && parts[0] === "state") {
+      await registry.reload();
+      return guiState({
+        config: await readConfig(homeDir),
+        datasets: catalogue.listDatasets(),
+        plans: registry.list(),
+        status: await readNodeStatus(join(homeDir, "status.json")),
+        alive: processAlive,
+      });
+    }
+    if (parts[0] === "datasets") {
+      if (method === "POST" && parts.length === 1) {
+        const body = (await readJson(request)) as Record<string, unknown>;
+        const entry = await catalogue.addDataset(await describeDataset(datasetRequest(body)));
+        options.log(`GUI: registered dataset ${entry.id} "${entry.name}"`);
+        return entry;
+      }
+      const entry = catalogue.getDataset(parts[1] ?? "");
+      if (!entry) throw new InputError(`No dataset with id "${parts[1]}" in this node's catalogue`);
+      if (method === "GET" && parts[2] === "preview") return previewDataset(entry);
+      if (method === "DELETE" && parts.length === 2) {
+        await catalogue.removeDataset(entry.id);
+        options.log(`GUI: removed dataset ${entry.id} "${entry.name}"`);
+        return { removed: entry.id };
+      }
+    }
+    if (parts[0] === "plans" && method === "POST" && parts.length === 3) {
+      const id = registry.resolveId(parts[1]);
+      if (parts[2] === "approve") {
+        options.log(`GUI: approved plan ${id.slice(0, 12)}`);
+        return registry.approve(id);
+      }
+      if (parts[2] === "reject") {
+        const { note } = (await readJson(request)) as { note?: unknown };
+        options.log(`GUI: rejected plan ${id.slice(0, 12)}`);
+        return registry.reject(id, typeof note === "string" ? note : "");
+      }
+    }
+    throw new NotFound(`No ${method} ${url.pathname}`);
+  };
+
+  const handle = async (request: IncomingMessage, response: ServerResponse) => {
+    const url = new URL(request.url ?? "/", "http://gui.invalid");
+    if (loopback && !isLocalHost(request.headers.host, options.host, port))
+      return send(response, 403, { error: "This GUI answers only on its loopback address" });
+    const given = url.searchParams.get("token") ?? undefined;
+    if (request.method === "GET" && url.pathname === "/" && sameToken(given, token)) {
+      // Trade the URL's token for a cookie, and drop it from the address bar.
+      response.writeHead(303, {
+        location: "/",
+        "set-cookie": `${COOKIE}=${token}; HttpOnly; SameSite=Strict; Path=/`,
+      });
+      return response.end();
+    }
+    const reading = request.method === "GET" || request.method === "HEAD";
+    const allowed = reading
+      ? sameToken(cookieToken(request), token) || sameToken(headerToken(request), token)
+      : sameToken(headerToken(request), token);
+    if (!allowed) {
+      const why = reading
+        ? "open the URL with ?token= that `fbm-node gui` printed"
+        : "a change needs the X-FBM-Token header";
+      return send(response, 401, { error: `Not authorized: ${why}` });
+    }
+    if (url.pathname === "/") {
+      response.writeHead(200, {
+        "content-type": "text/html; charset=utf-8",
+        "content-security-policy":
+          "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; connect-src 'self'",
+        "cache-control": "no-store",
+      });
+      return response.end(guiPage(token));
+    }
+    if (!url.pathname.startsWith("/api/")) return send(response, 404, { error: `No page ${url.pathname}` });
+    try {
+      send(response, 200, await api(request, url));
+    } catch (error) {
+      const status = error instanceof NotFound ? 404 : error instanceof InputError ? 400 : 500;
+      if (!(error instanceof FbmError) && !(error instanceof NotFound))
+        options.log(`GUI: ${request.method} ${url.pathname} failed: ${errorMessage(error)}`);
+      send(response, status, { error: errorMessage(error) });
+    }
+  };
+
+  const server = createServer((request, response) => {
+    handle(request, response).catch((error) => send(response, 500, { error: errorMessage(error) }));
+  });
+  await new Promise<void>((done, fail) => {
+    server.once("error", fail);
+    server.listen(options.port, options.host, () => done());
+  });
+  port = (server.address() as AddressInfo).port;
+  const host = options.host.includes(":") ? `[${options.host}]` : options.host;
+  return {
+    url: `http://${host}:${port}/?token=${token}`,
+    token,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((done) => server.close(() => done()));
+      await registry.close();
+      await catalogue.close();
+    },
+  };
+}
+
+class NotFound extends Error {}
+
+const MAX_BODY = 64 * 1024;
+
+async function readJson(request: IncomingMessage): Promise<unknown> {
+  let text = "";
+  for await (const chunk of request) {
+    text += chunk;
+    if (text.length > MAX_BODY) throw new InputError("Request body too large");
+  }
+  try {
+    return text === "" ? {} : JSON.parse(text);
+  } catch {
+    throw new InputError("Request body is not JSON");
+  }
+}
+
+/** The form's fields, checked as `fbm-node dataset add` checks its flags. */
+function datasetRequest(body: Record<string, unknown>): DatasetRequest {
+  const text = (key: string) => {
+    const value = body[key];
+    return typeof value === "string" && value.trim() !== "" ? value.trim() : undefined;
+  };
+  const type = text("type");
+  if (!datasetTypes.includes(type as DatasetRequest["type"]))
+    throw new InputError(`Choose a dataset type (${datasetTypes.join(", ")})`);
+  const path = text("path");
+  if (path === undefined) throw new InputError("Give the path of the dataset's file or folder");
+  return {
+    type: type as DatasetRequest["type"],
+    path,
+    tags: parseTags(text("tags") ?? ""),
+    name: text("name"),
+    description: text("description"),
+    target: text("target"),
+    labels: text("labels"),
+  };
+}
+
+function send(response: ServerResponse, status: number, value: unknown): void {
+  if (response.headersSent) return void response.end();
+  response.writeHead(status, { "content-type": "application/json", "cache-control": "no-store" });
+  response.end(JSON.stringify(value));
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
