@@ -6,6 +6,7 @@ import { after, before, describe, it } from "node:test";
 import { PNG } from "pngjs";
 import { probeBackend } from "../../src/ml/backend-probe.js";
 import type { DatasetEntry } from "../../src/node/catalogue.js";
+import { readableKeys } from "../../src/node/node-config.js";
 import { nodeCli } from "../support/cli.js";
 
 const root = mkdtempSync(join(tmpdir(), "fbm-cli-"));
@@ -332,6 +333,44 @@ describe("fbm-node CLI", () => {
       [bad.code, bad.stderr],
       [2, 'Error: Config key "plan_approval" must be true or false, got "maybe"\n'],
     );
+  });
+
+  it("config set says whether a running node applies the change or needs a restart", async () => {
+    assert.equal(
+      (await run("config", "set", "min_count", "12", "--home", home)).stderr,
+      "Set min_count = 12 (a running `fbm-node serve` applies it from its next task)\n",
+    );
+    assert.equal(
+      (await run("config", "set", "name", "site-z", "--home", home)).stderr,
+      "Set name = site-z (restart `fbm-node serve` for it to take effect)\n",
+    );
+  });
+
+  it("config list shows every key with its value, when it applies and what it means", async () => {
+    const human = await run("config", "list", "--home", home);
+    assert.equal(human.code, 0);
+    const lines = human.stderr.trimEnd().split("\n");
+    assert.match(lines[0], /^KEY\s+VALUE\s+APPLIES\s+MEANING$/);
+    for (const key of readableKeys)
+      assert.ok(
+        lines.some((l) => l.startsWith(`${key} `)),
+        `${key} in\n${human.stderr}`,
+      );
+    assert.match(human.stderr, /^plan_approval\s+(true|false)\s+live\s+true: train only plans the operator approved/m);
+    assert.match(human.stderr, /^researcher\s+http\S+\s+on restart\s+/m);
+    assert.match(human.stderr, /^node_id\s+node_[0-9a-f]{12}\s+read-only/m);
+    const json = JSON.parse((await run("config", "list", "--home", home, "--json")).stdout);
+    assert.deepEqual(Object.keys(json), [...readableKeys]);
+  });
+
+  it("--quiet with --verbose, or an unknown --log-format, is a usage error", async () => {
+    const both = await run("serve", "--home", home, "--quiet", "--verbose");
+    assert.deepEqual([both.code, both.stderr], [2, "Error: --quiet and --verbose contradict each other: give one\n"]);
+    const format = await run("gui", "--home", home, "--log-format", "xml");
+    assert.deepEqual([format.code, format.stderr], [2, 'Error: Invalid --log-format "xml": give text or json\n']);
+    const listen = await run("gui", "--home", home, "--listen", "localhost");
+    assert.equal(listen.code, 2);
+    assert.match(listen.stderr, /^Error: Invalid --listen "localhost": give HOST:PORT/);
   });
 
   it("serve with a malformed --researcher exits 2 before connecting", async () => {

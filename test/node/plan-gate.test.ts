@@ -29,7 +29,7 @@ const dataset = {
   columns: ["a", "b", "c", "y"].map((name) => ({ name, dtype: "float64" })),
 } as unknown as DatasetEntry;
 
-async function setup(policy: { planApproval?: boolean; maxParams?: number } = {}) {
+async function setup(policy: { planApproval?: boolean; maxParams?: number } = {}, now?: () => number) {
   const home = mkdtempSync(join(root, `home${n++}-`));
   const registry = await createPlanRegistry({ path: join(home, "plans.json") });
   const logs: string[] = [];
@@ -38,6 +38,7 @@ async function setup(policy: { planApproval?: boolean; maxParams?: number } = {}
     homeDir: home,
     researcher: "http://127.0.0.1:50051",
     log: (line) => logs.push(line),
+    now,
     catalogue: { getDataset: (i) => (i === dataset.id ? dataset : undefined) },
     policy: { name: "site-a", planApproval: policy.planApproval ?? true, maxParams: policy.maxParams ?? 1000 },
   });
@@ -65,6 +66,33 @@ describe("createPlanGate()", () => {
     await gate(id, plan, request);
     assert.equal(logs.length, 1, "the operator is told once per plan, not at every retry");
     assert.match(logs[0], /awaits approval: review it with `fbm-node --home .* plan show /);
+  });
+
+  it("reminds the operator of a still pending plan at most once a minute", async () => {
+    let clock = 0;
+    const { gate, logs } = await setup({}, () => clock);
+    for (const at of [0, 2_000, 59_999, 60_000, 62_000, 119_999, 120_000]) {
+      clock = at;
+      await gate(id, plan, request);
+    }
+    assert.equal(logs.length, 3, logs.join("\n"));
+    assert.match(logs[1], /still awaits \(requested \S+\) approval: review it with/);
+  });
+
+  it("reads the policy on every request, so a config change applies to the next one", async () => {
+    const policy = { name: "site-a", planApproval: true, maxParams: 1000 };
+    const { registry } = await setup();
+    const gate = createPlanGate({
+      registry,
+      homeDir: "/h",
+      researcher: "r",
+      log: () => {},
+      catalogue: { getDataset: () => undefined },
+      policy,
+    });
+    assert.equal((await gate(id, plan, request))?.kind, "error");
+    policy.planApproval = false;
+    assert.equal(await gate(id, plan, request), undefined);
   });
 
   it("lets an approved plan through, even when the approval was saved by another process", async () => {
