@@ -93,7 +93,7 @@ describe("mutual TLS between a researcher and node processes (port 0)", { timeou
       runResearcher({
         experiment: experiment(name, min, wait),
         outDir: join(dir, "runs"),
-        researcherArgs: tlsArgs,
+        researcherArgs: [...tlsArgs, "--trace", join(dir, `trace-${name}.jsonl`)],
         gate: nodes.gate,
       });
     refused = await run("refused", 2, "10s");
@@ -115,7 +115,7 @@ describe("mutual TLS between a researcher and node processes (port 0)", { timeou
     assert.match(
       lines[0],
       new RegExp(
-        `^Refused node ${fp} from 127\\.0\\.0\\.1 \\(claiming node id ${nodeIdOf(homes.stranger)}\\): its certificate is not on the allow-list`,
+        `^\\S+ INFO  Refused node ${fp} from 127\\.0\\.0\\.1 \\(claiming node id ${nodeIdOf(homes.stranger)}\\): its certificate is not on the allow-list`,
       ),
     );
     assert.match(nodes.logs[homes.stranger], /unauthenticated.*is not on the researcher's allow-list/i);
@@ -138,6 +138,16 @@ describe("mutual TLS between a researcher and node processes (port 0)", { timeou
     const connected = refused.events.filter((e) => e.event === "node" && e.state === "connected").map((e) => e.name);
     assert.deepEqual(connected, ["allowed"]);
     assert.match(refused.stderr.trimEnd().split("\n").at(-1) ?? "", /^Error: Only 1 of the 2 nodes needed/);
+  });
+
+  it("nothing the researcher received names a node's home or its pinned certificate's path", () => {
+    const received = ["refused", "trained"]
+      .map((name) => readFileSync(join(dir, `trace-${name}.jsonl`), "utf8"))
+      .join("");
+    assert.ok(received.length > 0);
+    // `dir` holds the homes, the dataset and every certificate the nodes pinned (researcher_cert).
+    for (const secret of [dir, join(trust, "researcher.crt"), "researcher.crt", "node.crt", ...Object.values(homes)])
+      assert.ok(!received.includes(secret), `the trace contains "${secret}"`);
   });
 
   it("an allowed node trains to done over mutual TLS", () => {
