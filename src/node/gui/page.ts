@@ -123,17 +123,23 @@ function renderConfig(config) {
   table($("config"), ["key", "value", "applies", "meaning"], config.map((c) => row([h("code", {}, c.key), String(c.value), c.live ? "live" : "on restart", c.meaning])));
 }
 
-let last = "";
+// Each section is redrawn only when its own data changed: training progress must not wipe a note being typed.
+const shown = {};
+function show(name, value, render) {
+  const text = JSON.stringify(value);
+  if (shown[name] === text) return;
+  shown[name] = text;
+  render(value);
+}
 async function refresh() {
   try {
     const res = await fetch("/api/state", { headers: { "x-fbm-token": TOKEN } });
     const text = await res.text();
     if (!res.ok) throw new Error(text);
-    if (text === last) return;
-    last = text;
     const s = JSON.parse(text);
     $("node-name").textContent = s.node.name; $("node-id").textContent = s.node.id;
-    renderStatus(s.status); renderPlans(s.plans); renderDatasets(s.datasets); renderConfig(s.config);
+    show("status", s.status, renderStatus); show("plans", s.plans, renderPlans);
+    show("datasets", s.datasets, renderDatasets); show("config", s.config, renderConfig);
   } catch (e) { $("node-id").textContent = "cannot reach fbm-node gui: " + e.message; }
 }
 async function act(action) {

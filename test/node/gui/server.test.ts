@@ -1,0 +1,144 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { isLocalHost, sameToken } from "../../../src/node/gui/access.js";
+import { type GuiServer, startGuiServer } from "../../../src/node/gui/server.js";
+import { homePaths, initHome } from "../../../src/node/home.js";
+import { createPlanRegistry } from "../../../src/node/plan-registry.js";
+import { nodeCli } from "../../support/cli.js";
+
+const planJson = JSON.stringify({
+  data: { target: "y" },
+  model: [{ dense: { units: 2, activation: "relu" } }, { dense: { units: 1 } }],
+  loss: "meanSquaredError",
+  optimizer: { name: "sgd", learning_rate: 0.1 },
+});
+const planId = "ab".repeat(32);
+
+describe("the GUI's HTTP API (in-process server on port 0)", () => {
+  const dir = mkdtempSync(join(tmpdir(), "fbm-gui-"));
+  const home = join(dir, "home");
+  const csv = join(dir, "rows.csv");
+  let gui: GuiServer;
+  let origin = "";
+  const api = (method: string, path: string, body?: unknown) =>
+    fetch(`${origin}${path}`, {
+      method,
+      headers: { "x-fbm-token": gui.token },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+
+  before(async () => {
+    await initHome(home, { name: "site-a" });
+    writeFileSync(csv, "a,b,y\n1,2,3\n4,5,6\n7,8,9.5\n");
+    const registry = await createPlanRegistry({ path: homePaths(home).plans });
+    await registry.recordRequest(planId, planJson, { experiment: "study", researcher: "http://r:1" });
+    await registry.close();
+    gui = await startGuiServer({ homeDir: home, host: "127.0.0.1", port: 0, log: () => {} });
+    origin = new URL(gui.url).origin;
+  });
+  after(async () => {
+    await gui?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("answers 401 to requests without the token, and to changes that carry only the cookie", async () => {
+    assert.equal((await fetch(`${origin}/api/state`)).status, 401);
+    assert.equal((await fetch(`${origin}/`)).status, 401);
+    const cookie = `fbm_gui_token=${gui.token}`;
+    const approve = await fetch(`${origin}/api/plans/${planId}/approve`, { method: "POST", headers: { cookie } });
+    assert.equal(approve.status, 401);
+    assert.equal((await api("GET", "/api/state")).status, 200);
+  });
+
+  it("registers a dataset with the CLI's checks: a bad target is a 400 with the CLI's message", async () => {
+    const bad = await api("POST", "/api/datasets", { type: "csv", path: csv, tags: "t", target: "nope" });
+    assert.equal(bad.status, 400);
+    assert.match((await bad.json()).error, /no column "nope" \(columns: a, b, y\)/);
+    const cli = await nodeCli(
+      "--home",
+      home,
+      "dataset",
+      "add",
+      "--type",
+      "csv",
+      "--path",
+      csv,
+      "--tags",
+      "t",
+      "--target",
+      "nope",
+    );
+    assert.equal(
+      cli.stderr,
+      `Error: ${(await (await api("POST", "/api/datasets", { type: "csv", path: csv, tags: "t", target: "nope" })).json()).error}\n`,
+    );
+    const good = await api("POST", "/api/datasets", {
+      type: "csv",
+      path: csv,
+      tags: "t, u",
+      target: "y",
+      name: "rows",
+    });
+    assert.equal(good.status, 200);
+    const entry = await good.json();
+    assert.deepEqual([entry.name, entry.tags, entry.sampleCount], ["rows", ["t", "u"], 3]);
+    const listed = JSON.parse((await nodeCli("--home", home, "dataset", "list", "--json")).stdout);
+    assert.deepEqual(
+      listed.map((d: { id: string }) => d.id),
+      [entry.id],
+    );
+  });
+
+  it("previews a CSV: first rows and exact column statistics", async () => {
+    const [entry] = JSON.parse((await nodeCli("--home", home, "dataset", "list", "--json")).stdout);
+    const preview = await (await api("GET", `/api/datasets/${entry.id}/preview`)).json();
+    assert.deepEqual(preview.columns, ["a", "b", "y"]);
+    assert.deepEqual(preview.rows, [
+      ["1", "2", "3"],
+      ["4", "5", "6"],
+      ["7", "8", "9.5"],
+    ]);
+    const a = preview.stats.find((s: { name: string }) => s.name === "a");
+    assert.deepEqual([a.count, a.mean, a.std, a.min, a.max], [3, 4, 3, 1, 7]);
+  });
+
+  it("shows a plan with its layers and parameter count, and rejects it with a note", async () => {
+    const state = await (await api("GET", "/api/state")).json();
+    const plan = state.plans.find((p: { id: string }) => p.id === planId);
+    assert.deepEqual(
+      [plan.status, plan.experiment, plan.layers.map((l: { name: string }) => l.name), plan.params],
+      ["pending", "study", ["dense", "dense"], { count: 2 * 2 + 2 + 2 + 1, dataset: "rows" }],
+    );
+    const rejected = await api("POST", `/api/plans/${planId.slice(0, 8)}/reject`, { note: "not now" });
+    assert.equal(rejected.status, 200);
+    const shown = JSON.parse((await nodeCli("--home", home, "plan", "show", planId, "--json")).stdout);
+    assert.deepEqual([shown.status, shown.note], ["rejected", "not now"]);
+  });
+
+  it("removes a dataset; an unknown id is a 400 naming it", async () => {
+    const [entry] = JSON.parse((await nodeCli("--home", home, "dataset", "list", "--json")).stdout);
+    assert.equal((await api("DELETE", `/api/datasets/${entry.id}`)).status, 200);
+    assert.equal((await nodeCli("--home", home, "dataset", "list", "--json")).stdout, "[]\n");
+    const again = await api("DELETE", `/api/datasets/${entry.id}`);
+    assert.equal(again.status, 400);
+    assert.match((await again.json()).error, new RegExp(`No dataset with id "${entry.id}"`));
+  });
+});
+
+describe("GUI access checks", () => {
+  it("compares tokens whole", () => {
+    assert.equal(sameToken("abc", "abc"), true);
+    for (const given of [undefined, "", "ab", "abcd", "abd"]) assert.equal(sameToken(given, "abc"), false, given);
+  });
+
+  it("accepts only Host headers naming this loopback server", () => {
+    assert.equal(isLocalHost("127.0.0.1:8585", "127.0.0.1", 8585), true);
+    assert.equal(isLocalHost("localhost:8585", "127.0.0.1", 8585), true);
+    assert.equal(isLocalHost("[::1]:8585", "::1", 8585), true);
+    for (const host of [undefined, "127.0.0.1:80", "evil.example:8585", "127.0.0.1.evil.example:8585"])
+      assert.equal(isLocalHost(host, "127.0.0.1", 8585), false, host);
+  });
+});
