@@ -23,7 +23,8 @@ export interface GuiServer {
 /**
  * `fbm-node gui`: a local web app over the node home's own files. The catalogue and the plan registry
  * are the same TinyBase files the CLI and `serve` use, through the same functions (validation, locks,
- * atomic saves); the page asks for the state every second, so a change made anywhere shows up.
+ * atomic saves); the page asks for the state every second and each request re-reads the files, so a
+ * change made anywhere shows up.
  */
 export async function startGuiServer(options: {
   homeDir: string;
@@ -36,7 +37,6 @@ export async function startGuiServer(options: {
   await readConfig(homeDir); // no home: fail before listening
   const paths = homePaths(homeDir);
   const catalogue = await createCatalogue({ path: paths.catalogue });
-  catalogue.watch((message) => options.log(`${message} (showing the catalogue read before)`));
   const registry = await createPlanRegistry({ path: paths.plans });
   const token = options.token ?? newAccessToken();
   const loopback = isLoopbackHost(options.host);
@@ -45,6 +45,8 @@ export async function startGuiServer(options: {
   const api = async (request: IncomingMessage, url: URL): Promise<unknown> => {
     const method = request.method ?? "GET";
     const parts = url.pathname.split("/").filter(Boolean).slice(1); // after "api"
+    // Both files are re-read on each request (they are small): the CLI and `serve` change them too.
+    await catalogue.reload();
     if (method === "GET" && parts[0] === "state") {
       await registry.reload();
       return guiState({
@@ -66,7 +68,8 @@ export async function startGuiServer(options: {
       if (!entry) throw new InputError(`No dataset with id "${parts[1]}" in this node's catalogue`);
       if (method === "GET" && parts[2] === "preview") return previewDataset(entry);
       if (method === "DELETE" && parts.length === 2) {
-        await catalogue.removeDataset(entry.id);
+        if (!(await catalogue.removeDataset(entry.id)))
+          throw new InputError(`No dataset with id "${entry.id}" in this node's catalogue`);
         options.log(`GUI: removed dataset ${entry.id} "${entry.name}"`);
         return { removed: entry.id };
       }
