@@ -2,7 +2,9 @@
  * Runs the benchmarks one after another, each in its own process (`node --import tsx bench/<name>.ts`),
  * after printing the machine. Benchmarks print figures and never assert timings; a benchmark that
  * crashes is reported and the others still run (exit code 1 at the end).
- * Run: npm run bench [-- --quick] [-- <name> …]   e.g. npm run bench -- --quick transfer aggregate
+ * Run: npm run bench [-- --quick] [-- <name> …] [-- <flags>]   e.g. npm run bench -- --quick transfer aggregate
+ * Names come first; the first flag other than `--quick` and everything after it is passed to each
+ * benchmark run (e.g. npm run bench -- scale --only 1000x10k --rounds 2).
  */
 import { spawn } from "node:child_process";
 import { readdirSync } from "node:fs";
@@ -13,14 +15,17 @@ import { machineLine } from "./lib/machine.js";
 
 const dir = fileURLToPath(new URL(".", import.meta.url));
 /** Known benchmarks first, in this order; any other bench/*.ts follows alphabetically. */
-const order = ["train", "wasm-cnn", "node-memory", "transfer", "aggregate"];
+const order = ["train", "wasm-cnn", "node-memory", "transfer", "aggregate", "scale"];
 const found = readdirSync(dir)
   .filter((f) => f.endsWith(".ts") && f !== "run.ts")
   .map((f) => f.slice(0, -3));
 const all = [...order.filter((n) => found.includes(n)), ...found.filter((n) => !order.includes(n)).sort()];
 
 const quick = isQuick();
-const wanted = process.argv.slice(2).filter((a) => !a.startsWith("--"));
+const args = process.argv.slice(2);
+const passAt = args.findIndex((a) => a.startsWith("--") && a !== "--quick");
+const passed = passAt < 0 ? [] : args.slice(passAt);
+const wanted = (passAt < 0 ? args : args.slice(0, passAt)).filter((a) => !a.startsWith("--"));
 const unknown = wanted.filter((n) => !all.includes(n));
 if (unknown.length > 0) {
   console.error(`Unknown benchmark ${unknown.map((n) => `"${n}"`).join(", ")}: choose from ${all.join(", ")}`);
@@ -30,8 +35,8 @@ const names = wanted.length > 0 ? all.filter((n) => wanted.includes(n)) : all;
 
 /** Arguments per benchmark: wasm-cnn takes a step count, the others `--quick`. */
 function argsFor(name: string): string[] {
-  if (!quick) return [];
-  return name === "wasm-cnn" ? ["10"] : ["--quick"];
+  if (!quick) return passed;
+  return name === "wasm-cnn" ? ["10"] : ["--quick", ...passed];
 }
 
 function runOne(name: string): Promise<{ code: number; ms: number }> {

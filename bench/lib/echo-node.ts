@@ -6,7 +6,7 @@
  */
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { runPollLoop, type TaskExecutor } from "../../src/node/poll-loop.js";
-import { createResearcherClient } from "../../src/wire/index.js";
+import { createResearcherClient, createWideSessionManager } from "../../src/wire/index.js";
 import { toParent } from "./child.js";
 import { createMemorySampler, type MemoryFigures } from "./memory.js";
 
@@ -17,7 +17,9 @@ export type EchoEvent = { type: "received"; at: number; peak: MemoryFigures } | 
 
 const baseUrl = process.argv[2];
 // The node's own limit on one message (src/node/transport.ts); parameter chunks are about 1 MiB.
-const client = createResearcherClient(createGrpcTransport({ baseUrl, readMaxBytes: 16 * 1024 * 1024 }));
+const client = createResearcherClient(
+  createGrpcTransport({ baseUrl, readMaxBytes: 16 * 1024 * 1024, sessionManager: createWideSessionManager(baseUrl) }),
+);
 const sampler = createMemorySampler({ intervalMs: 50 });
 const stop = new AbortController();
 

@@ -3,7 +3,7 @@ import type { Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { InputError } from "../common/errors.js";
 import { isLoopbackHost } from "../common/loopback.js";
-import { signingInterceptor } from "../wire/index.js";
+import { createWideSessionManager, signingInterceptor } from "../wire/index.js";
 import { ensureNodeIdentity } from "./identity.js";
 import { pinnedConnection } from "./pinned-tls.js";
 import { pinHelp, pinnedFingerprint } from "./researcher-pin.js";
@@ -47,7 +47,12 @@ export async function createNodeTransport(options: {
         `Warning: connecting to ${options.url} in cleartext (no TLS): calls are signed, but anyone on the network can read them and this node cannot tell the researcher from an impostor; use an https:// researcher URL and pin its certificate`,
       );
     }
-    return createGrpcTransport({ baseUrl: options.url, readMaxBytes: READ_MAX_BYTES, interceptors });
+    return createGrpcTransport({
+      baseUrl: options.url,
+      readMaxBytes: READ_MAX_BYTES,
+      interceptors,
+      sessionManager: createWideSessionManager(options.url),
+    });
   }
   const pin = pinnedFingerprint(options.config);
   if (!pin)
@@ -69,5 +74,10 @@ export async function createNodeTransport(options: {
       },
     }),
   };
-  return createGrpcTransport({ baseUrl: options.url, readMaxBytes: READ_MAX_BYTES, nodeOptions, interceptors });
+  return createGrpcTransport({
+    baseUrl: options.url,
+    readMaxBytes: READ_MAX_BYTES,
+    interceptors,
+    sessionManager: createWideSessionManager(options.url, nodeOptions),
+  });
 }

@@ -36,10 +36,11 @@ export function fromHeaderPb(pb: ParamsHeaderPb | undefined): ParamsHeader {
 /**
  * Reads a stream of `{header message, data, data, …}` parts: the first part must be the header
  * message, every later one data. Returns the message and its tensors, or undefined for an empty stream.
+ * `headerOf` may wait (a reply waiting for room to be received): the stream is not read meanwhile.
  */
 export async function readHeadedStream<M>(
   parts: AsyncIterable<{ kind: "message"; message: M } | { kind: "data"; data: Uint8Array }>,
-  headerOf: (message: M) => ParamsHeader,
+  headerOf: (message: M) => ParamsHeader | Promise<ParamsHeader>,
   options: { maxBytes?: number } = {},
 ): Promise<{ message: M; params: NamedTensor[] } | undefined> {
   let message: M | undefined;
@@ -48,7 +49,7 @@ export async function readHeadedStream<M>(
     if (part.kind === "message") {
       if (message !== undefined) throw new WireError("Stream carries a second header message");
       message = part.message;
-      assembler = fromChunks(headerOf(message), options);
+      assembler = fromChunks(await headerOf(message), options);
     } else {
       if (!assembler) throw new WireError("Stream sent data before its header message");
       assembler.push(part.data);

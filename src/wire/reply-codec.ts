@@ -75,16 +75,17 @@ export interface ReplyHead {
 
 /**
  * The reply carried by a ReplyTask request stream. `admit` sees the reply's head before any parameter
- * bytes are read: it may throw to refuse the reply, and returns the most parameter bytes it accepts.
+ * bytes are read: it may throw to refuse the reply, and returns the most parameter bytes it accepts
+ * (or a promise of it: the stream is not read until it settles).
  */
 export async function decodeReply(
   stream: AsyncIterable<ReplyChunk>,
-  options: { maxBytes?: number; admit?: (head: ReplyHead) => number } = {},
+  options: { maxBytes?: number; admit?: (head: ReplyHead) => number | Promise<number> } = {},
 ): Promise<ReplyEnvelope> {
-  const headerOf = (reply: Reply): ParamsHeader => {
+  const headerOf = async (reply: Reply): Promise<ParamsHeader> => {
     const params = fromHeaderPb(reply.kind.case === "train" ? reply.kind.value.params : undefined);
     const kind = reply.kind.case === undefined ? "unknown" : reply.kind.case;
-    const limit = options.admit?.({ taskId: reply.taskId, nodeId: reply.nodeId, kind, params });
+    const limit = await options.admit?.({ taskId: reply.taskId, nodeId: reply.nodeId, kind, params });
     if (limit !== undefined && params.totalBytes > limit) {
       throw new WireLimitError(
         `The reply announces ${params.totalBytes} parameter bytes; at most ${limit} are accepted for this task`,

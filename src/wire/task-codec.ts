@@ -1,5 +1,11 @@
 import { create, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
-import { type Task, type TaskChunk, TaskChunkSchema, TaskSchema } from "../gen/fbm/v1/researcher_pb.js";
+import {
+  type ParamsHeader as ParamsHeaderPb,
+  type Task,
+  type TaskChunk,
+  TaskChunkSchema,
+  TaskSchema,
+} from "../gen/fbm/v1/researcher_pb.js";
 import type { NamedTensor } from "../ml/types.js";
 import { fromAnalyticsTask, toAnalyticsTaskInit } from "./analytics-codec.js";
 import type { TaskBody, TaskEnvelope } from "./messages.js";
@@ -13,10 +19,11 @@ import { UnreadableTaskError, WireError } from "./wire-error.js";
  * a WireError from the generator instead of failing inside the transport, where it looks like a broken stream.
  */
 export function* encodeTask(envelope: TaskEnvelope, chunkBytes = DEFAULT_CHUNK_BYTES): Generator<TaskChunk> {
+  const params = envelope.body.kind === "train" ? sharedParams(envelope.body.params, chunkBytes) : undefined;
   const task = create(TaskSchema, {
     taskId: envelope.taskId,
     experiment: envelope.experiment,
-    kind: toKindInit(envelope.body),
+    kind: toKindInit(envelope.body, params?.header),
   });
   const head = create(TaskChunkSchema, { part: { case: "task", value: task } });
   try {
@@ -25,14 +32,33 @@ export function* encodeTask(envelope: TaskEnvelope, chunkBytes = DEFAULT_CHUNK_B
     throw new WireError(error instanceof Error ? error.message : String(error));
   }
   yield head;
-  if (envelope.body.kind === "train") {
-    for (const data of toChunks(envelope.body.params, chunkBytes)) {
-      yield create(TaskChunkSchema, { part: { case: "data", value: data } });
-    }
-  }
+  if (params) yield* params.chunks;
 }
 
-function toKindInit(body: TaskBody): MessageInitShape<typeof TaskSchema>["kind"] {
+/**
+ * A round sends the same parameters to every node: their header and data chunks are made once per
+ * parameter list (by identity) and shared by every task that carries it. The chunks are views of the
+ * tensors (tensor-bytes.ts), so the cache costs no copy of the model; it goes when the list does.
+ */
+const encodedParams = new WeakMap<
+  readonly NamedTensor[],
+  { chunkBytes: number; header: ParamsHeaderPb; chunks: TaskChunk[] }
+>();
+
+function sharedParams(params: readonly NamedTensor[], chunkBytes: number) {
+  let encoded = encodedParams.get(params);
+  if (encoded?.chunkBytes !== chunkBytes) {
+    const header = toHeaderPb(toParamsHeader(params));
+    const chunks = [...toChunks(params, chunkBytes)].map((data) =>
+      create(TaskChunkSchema, { part: { case: "data", value: data } }),
+    );
+    encoded = { chunkBytes, header, chunks };
+    encodedParams.set(params, encoded);
+  }
+  return encoded;
+}
+
+function toKindInit(body: TaskBody, paramsHeader?: ParamsHeaderPb): MessageInitShape<typeof TaskSchema>["kind"] {
   switch (body.kind) {
     case "ping":
       return { case: "ping", value: {} };
@@ -55,14 +81,13 @@ function toKindInit(body: TaskBody): MessageInitShape<typeof TaskSchema>["kind"]
           round: body.round,
           args: { ...body.args },
           normalization: n ? { method: n.method, columns: n.columns, shift: n.shift, scale: n.scale } : undefined,
-          params: toHeaderPb(toParamsHeader(body.params)),
+          params: paramsHeader ?? toHeaderPb(toParamsHeader(body.params)),
         },
       };
     }
   }
 }
 
-/** The task carried by a GetTask response stream; undefined when the poll window ended empty. */
 /**
  * The task carried by a GetTask response stream; undefined when the poll window ended empty. Once the
  * head has arrived, data that cannot be read (a kind this node does not know, parameters over the

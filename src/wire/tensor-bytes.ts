@@ -45,29 +45,42 @@ export function toParamsHeader(tensors: readonly NamedTensor[]): ParamsHeader {
   return { tensors: specs, totalBytes };
 }
 
-/** The raw little-endian bytes of `tensors`, as chunks of at most `chunkBytes`. */
+/**
+ * The raw little-endian bytes of `tensors`, as chunks of at most `chunkBytes`. A whole chunk inside one
+ * tensor is a view of the tensor's own bytes (no copy, no allocation, on little-endian hosts); only runs
+ * that straddle tensors are copied, into a buffer of min(`chunkBytes`, bytes left), so a 40 KB model
+ * costs 40 KB, not a 1 MiB chunk. The views share memory with `tensors`: do not change them while sending.
+ */
 export function* toChunks(tensors: readonly NamedTensor[], chunkBytes = DEFAULT_CHUNK_BYTES): Generator<Uint8Array> {
   if (chunkBytes < BYTES_PER_ELEMENT || chunkBytes % BYTES_PER_ELEMENT !== 0) {
     throw new WireError(`Chunk size must be a positive multiple of 4, got ${chunkBytes}`);
   }
-  let chunk = new Uint8Array(chunkBytes);
+  let left = tensors.reduce((n, t) => n + t.data.length * BYTES_PER_ELEMENT, 0);
+  let chunk: Uint8Array | undefined;
   let used = 0;
   for (const tensor of tensors) {
     const bytes = tensorBytes(tensor);
     let offset = 0;
     while (offset < bytes.length) {
-      const n = Math.min(chunkBytes - used, bytes.length - offset);
+      if (!chunk && bytes.length - offset >= chunkBytes) {
+        yield bytes.subarray(offset, offset + chunkBytes);
+        offset += chunkBytes;
+        left -= chunkBytes;
+        continue;
+      }
+      chunk ??= new Uint8Array(Math.min(chunkBytes, left));
+      const n = Math.min(chunk.length - used, bytes.length - offset);
       chunk.set(bytes.subarray(offset, offset + n), used);
       used += n;
       offset += n;
-      if (used === chunkBytes) {
+      left -= n;
+      if (used === chunk.length) {
         yield chunk;
-        chunk = new Uint8Array(chunkBytes);
+        chunk = undefined;
         used = 0;
       }
     }
   }
-  if (used > 0) yield chunk.subarray(0, used);
 }
 
 function tensorBytes(tensor: NamedTensor): Uint8Array {

@@ -151,7 +151,7 @@ async function startRun(config: Experiment, options: ExperimentOptions, emit: (e
   const onFeedback = (f: FeedbackEnvelope) => {
     if (f.body.kind !== "progress") return;
     const b = f.body;
-    const name = hub.nodes().find((n) => n.nodeId === f.nodeId)?.name ?? f.nodeId;
+    const name = hub.node(f.nodeId)?.name ?? f.nodeId;
     emit({
       event: "progress",
       round: run.round,

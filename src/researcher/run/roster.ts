@@ -67,7 +67,8 @@ export function createRoster(
   for (const node of hub.nodes()) if (node.online) void search(node);
 
   return {
-    participants: () => [...found.values()].filter((p) => hub.nodes().some((n) => n.nodeId === p.node && n.online)),
+    // O(participants): one lookup per node, never a copy of the node list per participant.
+    participants: () => [...found.values()].filter((p) => hub.node(p.node)?.online === true),
 
     async waitFor(min, { waitMs, signal, graceMs = 1500 }) {
       const deadline = Date.now() + waitMs;
@@ -75,7 +76,8 @@ export function createRoster(
       for (;;) {
         if (signal?.aborted) throw signal.reason ?? new Error("Aborted");
         const count = this.participants().length;
-        const pending = [...searched.values()].filter((s) => s === "pending").length;
+        let pending = 0;
+        for (const s of searched.values()) if (s === "pending") pending++;
         if (count >= min) {
           metAt ??= Date.now();
           if (pending === 0 && Date.now() - metAt >= graceMs) return this.participants();
@@ -90,6 +92,7 @@ export function createRoster(
               `(${online} connected) after ${Math.round(waitMs / 1000)} s: start more nodes, add datasets with those tags, or lower nodes.min`,
           );
         }
+        const checked = Date.now();
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, 100);
           changed = () => {
@@ -97,6 +100,9 @@ export function createRoster(
             resolve();
           };
         });
+        // Thousands of nodes answering at once would otherwise recount the roster once per answer (O(N²)).
+        const since = Date.now() - checked;
+        if (since < 20) await new Promise((resolve) => setTimeout(resolve, 20 - since));
       }
     },
 

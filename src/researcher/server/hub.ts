@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import {
   type FeedbackEnvelope,
@@ -10,26 +9,19 @@ import {
   toParamsHeader,
 } from "../../wire/index.js";
 import { HubError, TaskFailure } from "./hub-error.js";
+import { createMailbox } from "./mailbox.js";
+import { createPresence, type NodeHello, type NodeRecord } from "./presence.js";
 import { headProblem } from "./reply-check.js";
 
 /**
  * The researcher's switchboard, free of any transport: nodes long-poll for tasks, the runner sends
  * tasks and awaits replies. A node is online while it polls, replies or sends feedback; silent for
  * `lostAfterMs` it is lost, and its outstanding tasks fail at once instead of waiting for a timeout.
+ * Two halves: node presence (presence.ts) and the task mailbox (mailbox.ts); this file joins them and
+ * checks replies. Bookkeeping is O(1) per task and per node, so a round of N tasks costs O(N).
  */
 
-export interface NodeHello {
-  nodeId: string;
-  name: string;
-  sessionId: string;
-  version: string;
-}
-
-export interface NodeRecord extends NodeHello {
-  online: boolean;
-  connectedAt: number;
-  lastSeen: number;
-}
+export type { NodeHello, NodeRecord } from "./presence.js";
 
 export interface HubEvents {
   node: [{ state: "connected" | "lost"; node: NodeRecord }];
@@ -67,7 +59,15 @@ export interface Hub extends EventEmitter<HubEvents> {
     body: TaskBody,
     options?: { timeoutMs?: number; signal?: AbortSignal; experiment?: string },
   ): Promise<ReplyBody>;
+  /** Copies of every node's record (O(nodes): not for per-task use; see `node`). */
   nodes(): NodeRecord[];
+  /** A copy of one node's record, O(1); undefined for a node never seen. */
+  node(nodeId: string): NodeRecord | undefined;
+  /**
+   * Aborts once the task is no longer outstanding (answered, failed, timed out, stopped), so a stream
+   * still sending or receiving it stops holding its memory; already aborted for an unknown task.
+   */
+  settledSignal(taskId: string): AbortSignal;
   close(): void;
 }
 
@@ -76,190 +76,101 @@ export interface HubOptions {
   pollWindowMs?: number;
   /** Silence after which a node counts as lost (default 2 poll windows + 5 s). */
   lostAfterMs?: number;
+  /** Answered task ids remembered to tell a duplicate reply from an unknown one (default 65,536). */
+  answeredMemory?: number;
   now?: () => number;
-}
-
-interface Outstanding {
-  nodeId: string;
-  task: TaskEnvelope;
-  resolve: (body: ReplyBody) => void;
-  reject: (error: Error) => void;
-}
-
-interface Waiter {
-  resolve: (task: TaskEnvelope | undefined) => void;
 }
 
 export function createHub(options: HubOptions = {}): Hub {
   const pollWindowMs = options.pollWindowMs ?? 30_000;
   const lostAfterMs = options.lostAfterMs ?? 2 * pollWindowMs + 5_000;
-  const now = options.now ?? Date.now;
   const emitter = new EventEmitter<HubEvents>();
-  const records = new Map<string, NodeRecord>();
-  const queues = new Map<string, TaskEnvelope[]>();
-  const waiters = new Map<string, Waiter>();
-  const polling = new Map<string, number>();
-  const outstanding = new Map<string, Outstanding>();
-  const answered = new Set<string>();
-  const receiving = new Set<string>(); // admitted replies whose bytes are still arriving
+  const mailbox = createMailbox({ answeredMemory: options.answeredMemory });
+  const presence = createPresence({
+    lostAfterMs,
+    now: options.now ?? Date.now,
+    onConnected: (record) => emitter.emit("node", { state: "connected", node: { ...record } }),
+    onLost(record) {
+      mailbox.dropNode(
+        record.nodeId,
+        () => new TaskFailure("node_lost", `Node ${record.name} (${record.nodeId}) stopped responding`),
+      );
+      emitter.emit("node", { state: "lost", node: { ...record } });
+    },
+    onRestart: (record) =>
+      mailbox.dropNode(
+        record.nodeId,
+        () => new TaskFailure("node_lost", `Node ${record.name} (${record.nodeId}) restarted`),
+      ),
+  });
+  const aborted = AbortSignal.abort();
   let closed = false;
 
-  const sweep = setInterval(
-    () => {
-      for (const record of records.values()) {
-        if (record.online && (polling.get(record.nodeId) ?? 0) === 0 && now() - record.lastSeen > lostAfterMs) {
-          markLost(record);
-        }
-      }
-    },
-    Math.min(1000, Math.max(50, lostAfterMs / 4)),
-  );
-
-  function failOutstanding(record: NodeRecord, message: string): void {
-    for (const [taskId, o] of outstanding) {
-      if (o.nodeId === record.nodeId) {
-        outstanding.delete(taskId);
-        o.reject(new TaskFailure("node_lost", message));
-      }
-    }
-  }
-
-  function markLost(record: NodeRecord): void {
-    record.online = false;
-    failOutstanding(record, `Node ${record.name} (${record.nodeId}) stopped responding`);
-    queues.delete(record.nodeId);
-    emitter.emit("node", { state: "lost", node: { ...record } });
-  }
-
-  function touch(nodeId: string): void {
-    const record = records.get(nodeId);
-    if (record) record.lastSeen = now();
-  }
-
-  function register(hello: NodeHello, proven = false): NodeRecord {
-    const existing = records.get(hello.nodeId);
-    if (existing?.online && existing.sessionId !== hello.sessionId && proven) {
-      failOutstanding(existing, `Node ${existing.name} (${existing.nodeId}) restarted`);
-      waiters.get(hello.nodeId)?.resolve(undefined);
-      Object.assign(existing, hello, { lastSeen: now() });
-      return existing;
-    }
-    if (existing?.online && existing.sessionId !== hello.sessionId) {
-      throw new HubError(
-        "identity_in_use",
-        `Node id ${hello.nodeId} is already connected from another process (${existing.name}); each node needs its own home (fbm-node init)`,
-      );
-    }
-    if (existing?.online) {
-      existing.lastSeen = now();
-      return existing;
-    }
-    const record: NodeRecord = { ...hello, online: true, connectedAt: now(), lastSeen: now() };
-    records.set(hello.nodeId, record);
-    emitter.emit("node", { state: "connected", node: { ...record } });
-    return record;
-  }
-
-  function answerable(reply: { taskId: string; nodeId: string }): Outstanding {
-    const o = outstanding.get(reply.taskId);
-    if (!o) {
-      if (answered.has(reply.taskId))
-        throw new HubError("duplicate_reply", `Task ${reply.taskId} was already answered`);
-      throw new HubError("unknown_task", `No task ${reply.taskId} is waiting for a reply`);
-    }
-    if (o.nodeId !== reply.nodeId) {
-      throw new HubError("wrong_node", `Task ${reply.taskId} was not sent to node ${reply.nodeId}`);
-    }
-    return o;
-  }
-
-  /** Takes a task out of the outstanding set as answered; the caller resolves or rejects it. */
-  function settle(taskId: string, o: Outstanding): Outstanding {
-    outstanding.delete(taskId);
-    receiving.delete(taskId);
-    answered.add(taskId);
-    return o;
-  }
+  const refuseWhenClosed = () => {
+    if (closed) throw new HubError("closed", "The researcher is shutting down");
+  };
 
   const hub = Object.assign(emitter, {
     register(hello: NodeHello, opts: { proven?: boolean } = {}): NodeRecord {
-      if (closed) throw new HubError("closed", "The researcher is shutting down");
-      return { ...register(hello, opts.proven === true) };
+      refuseWhenClosed();
+      return { ...presence.register(hello, opts.proven === true) };
     },
 
     async nextTask(
       hello: NodeHello,
       opts: { signal: AbortSignal; waitMs?: number },
     ): Promise<TaskEnvelope | undefined> {
-      if (closed) throw new HubError("closed", "The researcher is shutting down");
-      register(hello);
-      const queue = queues.get(hello.nodeId);
-      if (queue?.length) return queue.shift();
-      const waitMs = Math.min(opts.waitMs ?? pollWindowMs, pollWindowMs);
-      polling.set(hello.nodeId, (polling.get(hello.nodeId) ?? 0) + 1);
+      refuseWhenClosed();
+      presence.register(hello, false);
+      const release = presence.hold(hello.nodeId);
       try {
-        return await new Promise<TaskEnvelope | undefined>((resolve) => {
-          const finish = (task: TaskEnvelope | undefined) => {
-            clearTimeout(timer);
-            opts.signal.removeEventListener("abort", onAbort);
-            if (waiters.get(hello.nodeId) === waiter) waiters.delete(hello.nodeId);
-            resolve(task);
-          };
-          const waiter: Waiter = { resolve: finish };
-          const onAbort = () => finish(undefined);
-          const timer = setTimeout(() => finish(undefined), waitMs);
-          waiters.get(hello.nodeId)?.resolve(undefined);
-          waiters.set(hello.nodeId, waiter);
-          opts.signal.addEventListener("abort", onAbort, { once: true });
+        return await mailbox.next(hello.nodeId, {
+          signal: opts.signal,
+          waitMs: Math.min(opts.waitMs ?? pollWindowMs, pollWindowMs),
         });
       } finally {
-        polling.set(hello.nodeId, (polling.get(hello.nodeId) ?? 1) - 1);
-        touch(hello.nodeId);
+        release();
       }
     },
 
     requeue(nodeId: string, task: TaskEnvelope): void {
-      if (!outstanding.has(task.taskId)) return;
-      const queue = queues.get(nodeId) ?? [];
-      queue.unshift(task);
-      queues.set(nodeId, queue);
+      mailbox.requeue(nodeId, task);
     },
 
     admit(head: ReplyHead): number {
-      const o = answerable(head);
+      const o = mailbox.answerable(head);
       // One stream per task: a second one while the first is arriving would double the memory held.
-      if (receiving.has(head.taskId))
-        throw new HubError("duplicate_reply", `A reply to task ${head.taskId} is already arriving`);
+      if (o.receiving) throw new HubError("duplicate_reply", `A reply to task ${head.taskId} is already arriving`);
       const problem = headProblem(o.task.body, head);
       if (problem) {
-        settle(head.taskId, o).reject(new TaskFailure(problem.code, problem.message));
+        mailbox.settle(head.taskId, { failure: new TaskFailure(problem.code, problem.message) });
         throw new HubError("invalid_reply", `Task ${head.taskId} cannot take this reply: ${problem.message}`);
       }
-      touch(head.nodeId);
-      receiving.add(head.taskId);
+      presence.touch(head.nodeId);
+      o.receiving = true;
       return o.task.body.kind === "train" ? toParamsHeader(o.task.body.params).totalBytes : 0;
     },
 
     abandon(taskId: string, nodeId: string, message: string): void {
-      const o = outstanding.get(taskId);
-      if (o?.nodeId === nodeId) settle(taskId, o).reject(new TaskFailure("bad_reply", message));
+      if (mailbox.get(taskId)?.nodeId === nodeId)
+        mailbox.settle(taskId, { failure: new TaskFailure("bad_reply", message) });
     },
 
     unsendable(taskId: string, nodeId: string, message: string): void {
-      const o = outstanding.get(taskId);
-      if (o?.nodeId === nodeId) settle(taskId, o).reject(new TaskFailure("unsendable_task", message));
+      if (mailbox.get(taskId)?.nodeId === nodeId)
+        mailbox.settle(taskId, { failure: new TaskFailure("unsendable_task", message) });
     },
 
     deliver(reply: ReplyEnvelope): void {
-      const o = answerable(reply);
-      touch(reply.nodeId);
-      settle(reply.taskId, o).resolve(reply.body);
+      mailbox.answerable(reply);
+      presence.touch(reply.nodeId);
+      mailbox.settle(reply.taskId, { reply: reply.body });
     },
 
     feedback(f: FeedbackEnvelope): void {
-      touch(f.nodeId);
+      presence.touch(f.nodeId);
       // Progress counts only for a task this node is working on; anything else is dropped.
-      if (outstanding.get(f.taskId)?.nodeId === f.nodeId) emitter.emit("feedback", f);
+      if (mailbox.get(f.taskId)?.nodeId === f.nodeId) emitter.emit("feedback", f);
     },
 
     send(
@@ -267,72 +178,32 @@ export function createHub(options: HubOptions = {}): Hub {
       body: TaskBody,
       opts: { timeoutMs?: number; signal?: AbortSignal; experiment?: string } = {},
     ): Promise<ReplyBody> {
-      const record = records.get(nodeId);
+      const record = presence.get(nodeId);
       if (!record?.online) return Promise.reject(new TaskFailure("node_lost", `Node ${nodeId} is not connected`));
-      const task: TaskEnvelope = { taskId: randomUUID(), experiment: opts.experiment ?? "", body };
-      return new Promise<ReplyBody>((resolve, reject) => {
-        let timer: NodeJS.Timeout | undefined;
-        const cleanup = () => {
-          if (timer) clearTimeout(timer);
-          receiving.delete(task.taskId);
-          opts.signal?.removeEventListener("abort", onAbort);
-          const queue = queues.get(nodeId);
-          if (queue)
-            queues.set(
-              nodeId,
-              queue.filter((t) => t.taskId !== task.taskId),
-            );
-        };
-        const fail = (error: Error) => {
-          if (!outstanding.delete(task.taskId)) return;
-          cleanup();
-          reject(error);
-        };
-        const onAbort = () => fail(new TaskFailure("aborted", "Stopped"));
-        outstanding.set(task.taskId, {
-          nodeId,
-          task,
-          resolve: (reply) => {
-            cleanup();
-            resolve(reply);
-          },
-          reject: (error) => {
-            cleanup();
-            reject(error);
-          },
-        });
-        if (opts.timeoutMs) {
-          timer = setTimeout(
-            () =>
-              fail(
-                new TaskFailure(
-                  "timeout",
-                  `Node ${record.name} did not answer within ${Math.round(opts.timeoutMs! / 1000)} s`,
-                ),
-              ),
-            opts.timeoutMs,
-          );
-        }
-        opts.signal?.addEventListener("abort", onAbort, { once: true });
-        const waiter = waiters.get(nodeId);
-        if (waiter) waiter.resolve(task);
-        else queues.set(nodeId, [...(queues.get(nodeId) ?? []), task]);
+      const seconds = Math.round((opts.timeoutMs ?? 0) / 1000);
+      return mailbox.send(nodeId, body, {
+        ...opts,
+        timeoutMessage: `Node ${record.name} did not answer within ${seconds} s`,
       });
     },
 
     nodes(): NodeRecord[] {
-      return [...records.values()].map((r) => ({ ...r }));
+      return [...presence.records()].map((r) => ({ ...r }));
+    },
+
+    node(nodeId: string): NodeRecord | undefined {
+      const record = presence.get(nodeId);
+      return record && { ...record };
+    },
+
+    settledSignal(taskId: string): AbortSignal {
+      return mailbox.get(taskId)?.settled ?? aborted;
     },
 
     close(): void {
       closed = true;
-      clearInterval(sweep);
-      for (const w of waiters.values()) w.resolve(undefined);
-      waiters.clear();
-      for (const [taskId, o] of outstanding) {
-        outstanding.delete(taskId);
-        o.reject(new TaskFailure("aborted", "The researcher is shutting down"));
-      }
+      presence.close();
+      mailbox.close(() => new TaskFailure("aborted", "The researcher is shutting down"));
     },
   });
   return hub as Hub;

@@ -1,15 +1,16 @@
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
+import { createContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { InputError, RuntimeFailure } from "../../common/errors.js";
 import { isLoopbackHost } from "../../common/loopback.js";
-import { ResearcherService } from "../../wire/index.js";
+import { ResearcherService, widenSession, wideWindowSettings } from "../../wire/index.js";
 import { openAllowList } from "./allow-list.js";
 import type { Hub } from "./hub.js";
 import { createKeyBindings, type KeyBindings } from "./key-bindings.js";
 import { createNodeAuthenticator, type NodeAuthenticator } from "./node-auth.js";
 import { loadServerTls, type ResearcherTls } from "./server-tls.js";
-import { createResearcherService, type ServiceOptions } from "./service.js";
+import { createResearcherService, httpStreamKey, type ServiceOptions } from "./service.js";
 
 export type { ResearcherTls } from "./server-tls.js";
 
@@ -77,9 +78,16 @@ async function listen(options: ServerOptions): Promise<ResearcherServer> {
   const handler = connectNodeAdapter({
     routes: (router) => router.service(ResearcherService, service),
     readMaxBytes: 4 * 1024 * 1024,
-    contextValues: tls?.contextValues,
+    contextValues: (req) => {
+      const values = tls?.contextValues(req) ?? createContextValues();
+      if ("stream" in req) values.set(httpStreamKey, req.stream);
+      return values;
+    },
   });
-  const server = tls ? http2.createSecureServer(tls.serverOptions, handler) : http2.createServer(handler);
+  // Wide flow-control windows (wire/http2-windows.ts): parameter streams run at the socket's speed.
+  const server = tls
+    ? http2.createSecureServer({ ...tls.serverOptions, settings: wideWindowSettings }, handler)
+    : http2.createServer({ settings: wideWindowSettings }, handler);
   if (!tls && !isLoopbackHost(host)) {
     options.log?.(
       `Warning (--insecure): serving cleartext HTTP/2 on ${options.listen}. Nodes still prove their ids with signed ` +
@@ -90,6 +98,7 @@ async function listen(options: ServerOptions): Promise<ResearcherServer> {
   const sessions = new Set<http2.ServerHttp2Session>();
   server.on("session", (s) => {
     sessions.add(s);
+    widenSession(s);
     s.on("close", () => sessions.delete(s));
   });
   await new Promise<void>((resolve, reject) => {

@@ -1,4 +1,5 @@
-import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import { constants as h2 } from "node:http2";
+import { Code, ConnectError, createContextKey, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { errorMessage, errorStack } from "../../common/errors.js";
 import {
   decodeFeedback,
@@ -18,6 +19,28 @@ import type { Hub } from "./hub.js";
 import { HubError, type HubErrorReason } from "./hub-error.js";
 import type { KeyBindings } from "./key-bindings.js";
 import { type NodeAuthenticator, peerKey } from "./node-auth.js";
+import { createTransferBudget, type TransferBudget } from "./transfer-budget.js";
+
+/**
+ * The HTTP/2 stream under a call (set by server.ts): cancelling it is the one way to stop a call
+ * whose peer stopped reading or writing, since a handler blocked on flow control never resumes.
+ */
+export const httpStreamKey = createContextKey<{ close(code?: number): void } | undefined>(undefined, {
+  description: "fbm http2 stream",
+});
+
+/** Cancels the call's HTTP/2 stream once `signal` aborts (its task settled); returns the undo. */
+function cancelOn(ctx: HandlerContext, signal: AbortSignal): () => void {
+  const stream = ctx.values.get(httpStreamKey);
+  if (!stream) return () => {};
+  const cancel = () => stream.close(h2.NGHTTP2_CANCEL);
+  if (signal.aborted) {
+    cancel();
+    return () => {};
+  }
+  signal.addEventListener("abort", cancel, { once: true });
+  return () => signal.removeEventListener("abort", cancel);
+}
 
 /** Thin Connect edge over the hub: authenticate, translate, check, log, delegate. */
 
@@ -35,6 +58,8 @@ export interface ServiceOptions {
   signatures?: { bindings: KeyBindings; required: boolean };
   /** Cleartext with an allow-list: the signing key (not a TLS certificate) must be on it and own the node id. */
   signerAllowList?: NodeAuthenticator;
+  /** Parameter bytes received at once across all replies (default 256 MiB); see transfer-budget.ts. */
+  transfers?: TransferBudget;
   /** Sees every reply and feedback a node sent, decoded (an audit trail: `--trace`). */
   onReceived?: (message: { rpc: "ReplyTask" | "Feedback"; value: unknown }) => void;
 }
@@ -69,6 +94,7 @@ function requireText(value: string, what: string, max: number): void {
 
 export function createResearcherService(hub: Hub, options: ServiceOptions = {}): ServiceImpl<typeof ResearcherService> {
   const maxBytes = options.maxParamBytes ?? 2 ** 31;
+  const transfers = options.transfers ?? createTransferBudget();
   const authorize = (ctx: HandlerContext, nodeId?: string) =>
     options.authenticator?.authorize(ctx.values.get(peerKey), nodeId);
   /** The signed caller, checked: signature, node id in the message, key bound to that id (and allow-listed). */
@@ -134,7 +160,10 @@ export function createResearcherService(hub: Hub, options: ServiceOptions = {}):
       }
       if (!task) return;
       // A task that cannot be encoded fails now; one whose stream broke (the node went away) is requeued.
+      // A task that settles meanwhile (its round timed out) cancels the stream: a node that stopped
+      // reading holds neither the round nor the memory of its stream.
       const chunks = encodeTask(task);
+      const uncancel = cancelOn(ctx, hub.settledSignal(task.taskId));
       let sent = false;
       try {
         for (;;) {
@@ -143,6 +172,7 @@ export function createResearcherService(hub: Hub, options: ServiceOptions = {}):
             next = chunks.next();
           } catch (error) {
             sent = true; // nothing to resend
+            uncancel(); // the failure below settles the task: the node must still hear why
             hub.unsendable(task.taskId, req.nodeId, `Cannot send the ${task.body.kind} task: ${errorMessage(error)}`);
             throw toConnectError(error, options.log);
           }
@@ -151,6 +181,7 @@ export function createResearcherService(hub: Hub, options: ServiceOptions = {}):
         }
         sent = true;
       } finally {
+        uncancel();
         if (!sent) hub.requeue(req.nodeId, task);
       }
     },
@@ -159,10 +190,12 @@ export function createResearcherService(hub: Hub, options: ServiceOptions = {}):
       authorize(ctx);
       const caller = proveCaller(ctx, undefined);
       let admitted: { taskId: string; nodeId: string } | undefined;
+      let release = () => {};
+      let uncancel = () => {};
       try {
         const reply = await decodeReply(requests, {
           maxBytes,
-          admit(head) {
+          async admit(head) {
             requireId(head.nodeId, "node id");
             authorize(ctx, head.nodeId);
             if (caller && caller.nodeId !== head.nodeId) {
@@ -173,18 +206,27 @@ export function createResearcherService(hub: Hub, options: ServiceOptions = {}):
             }
             const limit = hub.admit(head);
             admitted = head;
+            // A node that stalls mid-stream is cut off when its task settles (the round's timeout).
+            const settled = hub.settledSignal(head.taskId);
+            uncancel = cancelOn(ctx, settled);
+            release = await transfers.acquire(limit, settled);
             return limit;
           },
         });
+        uncancel();
         options.onReceived?.({ rpc: "ReplyTask", value: reply });
         hub.deliver(reply);
         return {};
       } catch (error) {
+        uncancel(); // the refusal below settles the task: the node must still hear why
         const connectError = toConnectError(error, options.log);
         // The node does not resend a reply: a stream that broke or lied after its head fails the task now.
         if (admitted)
           hub.abandon(admitted.taskId, admitted.nodeId, `its reply was refused: ${connectError.rawMessage}`);
         throw connectError;
+      } finally {
+        uncancel();
+        release();
       }
     },
 

@@ -1,0 +1,76 @@
+/**
+ * Helper process of bench/scale.ts: one researcher on its own (so its rss is its own) running a real
+ * experiment (createExperiment: roster, approval check, rounds, breakpoints, history) through a real
+ * server on 127.0.0.1:0. The plan is one dense layer sized to the parameter count asked for. Reports
+ * the url, each event's time and the researcher's peak rss to the parent.
+ * Usage (from the benchmark): scale-researcher.ts <nodes> <features> <units> <rounds> <out dir>
+ */
+
+import { type Experiment, experimentSchema } from "../../src/researcher/run/config.js";
+import { createExperiment } from "../../src/researcher/run/experiment.js";
+import { createHub } from "../../src/researcher/server/hub.js";
+import { startServer } from "../../src/researcher/server/server.js";
+import { toParent } from "./child.js";
+import { createRssWatcher } from "./memory.js";
+
+/** Messages to the parent; `at` is epoch milliseconds, comparable across processes. */
+export type ResearcherEvent =
+  | { type: "listening"; url: string; rss: number }
+  | {
+      type: "event";
+      at: number;
+      event: { event: string; seconds?: number; failed?: unknown[]; nodes?: unknown[] };
+      rss: number;
+    }
+  | { type: "done"; peakRss: number; error?: string };
+
+const [nodesArg, featuresArg, unitsArg, roundsArg, outDir] = process.argv.slice(2);
+const nodes = Number(nodesArg);
+const epochMs = () => performance.timeOrigin + performance.now();
+
+const config = experimentSchema.parse({
+  name: "scale",
+  tags: ["scale"],
+  rounds: Number(roundsArg),
+  nodes: { min: nodes, wait: "10m", round_timeout: "10m" },
+  plan: {
+    data: { target: "y", normalize: "none" },
+    model: [{ dense: { units: Number(unitsArg) } }],
+    loss: "meanSquaredError",
+    optimizer: { name: "sgd", learning_rate: 0.1 },
+  },
+  training: { epochs: 1, test_ratio: 0, test_on: [] },
+  aggregator: { name: "fedavg" },
+}) as Experiment;
+void featuresArg; // the nodes' datasets decide the input width; passed for the record
+
+const watcher = await createRssWatcher({ intervalMs: 5 });
+const hub = createHub();
+// Simulated nodes do not sign their calls (no key pairs for thousands of them): signatures are not measured.
+const server = await startServer({ listen: "127.0.0.1:0", hub, allowUnsignedNodes: true });
+await toParent<ResearcherEvent>({ type: "listening", url: server.url, rss: process.memoryUsage.rss() });
+let error: string | undefined;
+try {
+  for await (const event of createExperiment(config, { hub, outDir, log: () => {} }).run()) {
+    if (event.event === "node" || event.event === "progress") continue;
+    const { seconds, failed, nodes: replied } = event as { seconds?: number; failed?: unknown[]; nodes?: unknown[] };
+    await toParent<ResearcherEvent>({
+      type: "event",
+      at: epochMs(),
+      event: {
+        event: event.event,
+        seconds,
+        failed: failed?.slice(0, 3),
+        nodes: replied ? [replied.length] : undefined,
+      },
+      rss: watcher.peak(),
+    });
+  }
+} catch (e) {
+  error = e instanceof Error ? e.message : String(e);
+} finally {
+  await server.close();
+}
+await toParent<ResearcherEvent>({ type: "done", peakRss: watcher.peak(), error });
+await watcher.stop();
+process.disconnect();

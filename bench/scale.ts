@@ -1,0 +1,113 @@
+/**
+ * One researcher against many simulated nodes (bench/lib/sim-nodes.ts: the real client and poll loop,
+ * no tfjs, many nodes per process) running a real experiment (bench/lib/scale-researcher.ts, its own
+ * process). For each configuration prints: connect → datasets listed (every node found, including the
+ * roster's 1.5 s grace), the mean and worst round time, the time between one round's end and the next
+ * round event's start (breakpoint + history writes), and the researcher's peak rss. Asserts nothing.
+ * Run: node --import tsx bench/scale.ts [--quick] [--only 1000x10k,100x1M] [--rounds 3] [--procs 4]
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { exited, forkTs, nextMessage } from "./lib/child.js";
+import { isQuick, numberFlag } from "./lib/flags.js";
+import { machineLine, mib, seconds } from "./lib/machine.js";
+import type { ResearcherEvent } from "./lib/scale-researcher.js";
+import type { SimEvent } from "./lib/sim-nodes.js";
+
+interface Config {
+  label: string;
+  nodes: number;
+  /** Dense layer: features inputs → units outputs, features·units + units parameters. */
+  features: number;
+  units: number;
+}
+
+const sizes: Record<string, { features: number; units: number }> = {
+  "10k": { features: 99, units: 100 }, // 9,900 + 100 = 10,000
+  "1M": { features: 999, units: 1000 }, // 999,000 + 1,000 = 1,000,000
+};
+const all = ["10x10k", "100x10k", "1000x10k", "5000x10k", "10x1M", "100x1M"];
+const quick = ["10x10k", "100x10k", "10x1M"];
+
+const onlyAt = process.argv.indexOf("--only");
+const wanted = onlyAt >= 0 ? (process.argv[onlyAt + 1] ?? "").split(",") : isQuick() ? quick : all;
+const configs: Config[] = wanted.map((label) => {
+  const m = /^(\d+)x(10k|1M)$/.exec(label);
+  if (!m) throw new Error(`Unknown configuration "${label}": use NODESxPARAMS with PARAMS 10k or 1M, e.g. 1000x10k`);
+  return { label, nodes: Number(m[1]), ...sizes[m[2]] };
+});
+const rounds = numberFlag("rounds", 3);
+const maxProcs = numberFlag("procs", 4);
+const dir = fileURLToPath(new URL("./lib/", import.meta.url));
+const epochMs = () => performance.timeOrigin + performance.now();
+
+console.log(machineLine("not used (no training)"));
+console.log(
+  `scale: one researcher process (real experiment, fedavg, h2c on 127.0.0.1, unsigned calls) against simulated ` +
+    `nodes in up to ${maxProcs} processes (one HTTP/2 connection each); ${rounds} rounds per configuration`,
+);
+
+for (const config of configs) {
+  try {
+    await runConfig(config);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    console.log(`${config.label.padEnd(10)}FAILED: ${message.length > 300 ? `${message.slice(0, 300)}…` : message}`);
+    process.exitCode = 1;
+  }
+}
+
+async function runConfig(config: Config): Promise<void> {
+  const out = mkdtempSync(join(tmpdir(), "fbm-scale-"));
+  const researcher = forkTs(`${dir}scale-researcher.ts`, [
+    String(config.nodes),
+    String(config.features),
+    String(config.units),
+    String(rounds),
+    out,
+  ]);
+  const events: Extract<ResearcherEvent, { type: "event" }>[] = [];
+  researcher.on("message", (m: ResearcherEvent) => {
+    if (m.type === "event") events.push(m);
+  });
+  const sims: ReturnType<typeof forkTs>[] = [];
+  try {
+    const { url } = await nextMessage<Extract<ResearcherEvent, { type: "listening" }>>(researcher, "listening");
+    const done = nextMessage<Extract<ResearcherEvent, { type: "done" }>>(researcher, "done");
+    const started = epochMs();
+    const procs = Math.min(maxProcs, Math.ceil(config.nodes / 25));
+    for (let p = 0; p < procs; p++) {
+      const first = Math.floor((p * config.nodes) / procs);
+      const count = Math.floor(((p + 1) * config.nodes) / procs) - first;
+      sims.push(forkTs(`${dir}sim-nodes.ts`, [url, String(first), String(count), String(config.features)]));
+    }
+    await Promise.all(sims.map((s) => nextMessage<SimEvent>(s, "started")));
+    const result = await done;
+    if (result.error) throw new Error(result.error);
+    report(config, started, events, result.peakRss);
+  } finally {
+    for (const s of sims) s.disconnect();
+    await Promise.all(sims.map((s) => exited(s).catch(() => undefined)));
+    await exited(researcher).catch(() => undefined);
+    rmSync(out, { recursive: true, force: true });
+  }
+}
+
+function report(config: Config, started: number, events: Extract<ResearcherEvent, { type: "event" }>[], peak: number) {
+  const listed = events.find((e) => e.event.event === "datasets");
+  const roundEvents = events.filter((e) => e.event.event === "round");
+  const roundMs = roundEvents.map((e) => (e.event.seconds ?? 0) * 1000);
+  // Between rounds: from one round event to the next, less the next round's own time (breakpoint, history, event).
+  const between = roundEvents.slice(1).map((e, i) => e.at - roundEvents[i].at - roundMs[i + 1]);
+  const failed = roundEvents.reduce((n, e) => n + (e.event.failed?.length ?? 0), 0);
+  const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / Math.max(1, xs.length);
+  const params = config.features * config.units + config.units;
+  console.log(
+    `${config.label.padEnd(10)}ready ${listed ? seconds(listed.at - started, 1) : "never"}; ` +
+      `round mean ${seconds(mean(roundMs), 3)}, worst ${seconds(Math.max(...roundMs), 3)}; ` +
+      `between rounds ${seconds(mean(between), 3)}; researcher peak rss ${mib(peak)} ` +
+      `(model ${((params * 4) / 2 ** 20).toFixed(2)} MiB); ${roundEvents.length} rounds, ${failed} node failures`,
+  );
+}

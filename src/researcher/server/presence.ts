@@ -1,0 +1,109 @@
+import { HubError } from "./hub-error.js";
+
+/**
+ * Who is connected: a node is online while it polls, replies or sends feedback; silent for `lostAfterMs`
+ * while not polling it is lost. Every operation is O(1) per node; the sweep is O(nodes) per tick.
+ */
+
+export interface NodeHello {
+  nodeId: string;
+  name: string;
+  sessionId: string;
+  version: string;
+}
+
+export interface NodeRecord extends NodeHello {
+  online: boolean;
+  connectedAt: number;
+  lastSeen: number;
+}
+
+export interface Presence {
+  /**
+   * Marks a node online. Another live session on the same id throws HubError (identity_in_use) unless
+   * `proven`: then the node restarted and `onRestart` retires its old session first.
+   */
+  register(hello: NodeHello, proven: boolean): NodeRecord;
+  /** Marks the node alive now. */
+  touch(nodeId: string): void;
+  /** A poll holds the node online until `release` (a node waiting in a long poll is not silent). */
+  hold(nodeId: string): () => void;
+  /** The live record (not a copy); undefined for a node never seen. */
+  get(nodeId: string): NodeRecord | undefined;
+  records(): IterableIterator<NodeRecord>;
+  close(): void;
+}
+
+export interface PresenceOptions {
+  lostAfterMs: number;
+  now: () => number;
+  onConnected: (record: NodeRecord) => void;
+  /** Called after the record is marked offline. */
+  onLost: (record: NodeRecord) => void;
+  /** A proven node came back with a new session: its old session's work is void. */
+  onRestart: (record: NodeRecord) => void;
+}
+
+export function createPresence(options: PresenceOptions): Presence {
+  const { lostAfterMs, now } = options;
+  const records = new Map<string, NodeRecord>();
+  const polling = new Map<string, number>();
+
+  const sweep = setInterval(
+    () => {
+      const at = now();
+      for (const record of records.values()) {
+        if (record.online && !polling.get(record.nodeId) && at - record.lastSeen > lostAfterMs) {
+          record.online = false;
+          options.onLost(record);
+        }
+      }
+    },
+    Math.min(1000, Math.max(50, lostAfterMs / 4)),
+  );
+
+  const touch = (nodeId: string) => {
+    const record = records.get(nodeId);
+    if (record) record.lastSeen = now();
+  };
+
+  return {
+    register(hello, proven) {
+      const existing = records.get(hello.nodeId);
+      if (existing?.online && existing.sessionId !== hello.sessionId) {
+        if (!proven) {
+          throw new HubError(
+            "identity_in_use",
+            `Node id ${hello.nodeId} is already connected from another process (${existing.name}); each node needs its own home (fbm-node init)`,
+          );
+        }
+        options.onRestart(existing);
+        Object.assign(existing, hello, { lastSeen: now() });
+        return existing;
+      }
+      if (existing?.online) {
+        existing.lastSeen = now();
+        return existing;
+      }
+      const record: NodeRecord = { ...hello, online: true, connectedAt: now(), lastSeen: now() };
+      records.set(hello.nodeId, record);
+      options.onConnected(record);
+      return record;
+    },
+    touch,
+    hold(nodeId) {
+      polling.set(nodeId, (polling.get(nodeId) ?? 0) + 1);
+      return () => {
+        const left = (polling.get(nodeId) ?? 1) - 1;
+        if (left > 0) polling.set(nodeId, left);
+        else polling.delete(nodeId);
+        touch(nodeId);
+      };
+    },
+    get: (nodeId) => records.get(nodeId),
+    records: () => records.values(),
+    close() {
+      clearInterval(sweep);
+    },
+  };
+}

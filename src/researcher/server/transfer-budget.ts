@@ -1,0 +1,68 @@
+/**
+ * A bound on parameter bytes being received at once. Each admitted reply asks for its size before
+ * its bytes are read; while it waits, its stream is simply not read, so HTTP/2 flow control stops the
+ * node after one stream window (wire/http2-windows.ts). A thousand nodes replying at the same moment
+ * then cost the budget plus a window each, not a thousand models. First come, first served.
+ */
+export interface TransferBudget {
+  /** Waits for `bytes` of room (a transfer larger than the whole budget runs alone); resolves with its release. */
+  acquire(bytes: number, signal?: AbortSignal): Promise<() => void>;
+  readonly inFlight: number;
+  readonly waiting: number;
+}
+
+/** Default bytes in flight: room for many ordinary models at once, far below the memory of a small server. */
+export const DEFAULT_TRANSFER_BUDGET = 256 * 1024 * 1024;
+
+export function createTransferBudget(maxBytes = DEFAULT_TRANSFER_BUDGET): TransferBudget {
+  let inFlight = 0;
+  const queue: { bytes: number; grant: () => void }[] = [];
+
+  const fits = (bytes: number) => inFlight === 0 || inFlight + bytes <= maxBytes;
+
+  function pump(): void {
+    while (queue.length > 0 && fits(queue[0].bytes)) queue.shift()?.grant();
+  }
+
+  function take(bytes: number): () => void {
+    inFlight += bytes;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      inFlight -= bytes;
+      pump();
+    };
+  }
+
+  return {
+    acquire(bytes, signal) {
+      if (bytes <= 0) return Promise.resolve(() => {});
+      signal?.throwIfAborted();
+      if (queue.length === 0 && fits(bytes)) return Promise.resolve(take(bytes));
+      return new Promise((resolve, reject) => {
+        const entry = {
+          bytes,
+          grant: () => {
+            signal?.removeEventListener("abort", onAbort);
+            resolve(take(bytes));
+          },
+        };
+        const onAbort = () => {
+          const at = queue.indexOf(entry);
+          if (at >= 0) queue.splice(at, 1);
+          reject(signal?.reason);
+          pump();
+        };
+        queue.push(entry);
+        signal?.addEventListener("abort", onAbort, { once: true });
+      });
+    },
+    get inFlight() {
+      return inFlight;
+    },
+    get waiting() {
+      return queue.length;
+    },
+  };
+}
