@@ -4,7 +4,10 @@ import { type ChildProcess, fork } from "node:child_process";
 
 /** Starts `file` (a .ts path) under tsx with an IPC channel; its stdout/stderr go to ours. */
 export function forkTs(file: string, args: string[] = []): ChildProcess {
-  return fork(file, args, { execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  return fork(file, args, {
+    execArgv: ["--import", "tsx", ...(process.env.BENCH_CHILD_ARGS?.split(" ").filter(Boolean) ?? [])],
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
 }
 
 /** The next message from `child` of the given `type`; rejects when the child exits first. */

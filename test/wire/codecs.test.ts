@@ -83,6 +83,17 @@ describe("task codec", () => {
     );
   });
 
+  it("encodes a parameter list once: every task carrying it shares the same data chunks", async () => {
+    const train = tasks[3].body as Extract<TaskEnvelope["body"], { kind: "train" }>;
+    const other: TaskEnvelope = { taskId: "t7", experiment: "e", body: { ...train, datasetId: "ds_2" } };
+    const first = [...encodeTask(tasks[3], 8)];
+    const second = [...encodeTask(other, 8)];
+    assert.notEqual(first[0], second[0]); // each task its own head
+    assert.equal(first.length, second.length);
+    for (let i = 1; i < first.length; i++) assert.equal(first[i], second[i]);
+    assert.deepEqual(await decodeTask(stream(second)), other);
+  });
+
   it("reads an empty stream as 'no task this poll'", async () => {
     assert.equal(await decodeTask(stream([])), undefined);
   });

@@ -43,6 +43,23 @@ describe("tensor bytes", () => {
     });
   }
 
+  it("sends whole chunks inside a tensor as views of its bytes, without copying", () => {
+    const data = new Float32Array(8).map((_, i) => i);
+    const chunks = [...toChunks([{ name: "a", shape: [8], dtype: "float32", data }], 16)];
+    assert.equal(chunks.length, 2);
+    for (const chunk of chunks) assert.equal(chunk.buffer, data.buffer);
+  });
+
+  it("sizes the one copied chunk of a small model to the model, not to the chunk size", () => {
+    const tensors = [tensor("a", [3]), tensor("b", [2])];
+    const chunks = [...toChunks(tensors)];
+    assert.deepEqual(
+      chunks.map((c) => c.byteLength),
+      [20],
+    );
+    assert.equal(chunks[0].buffer.byteLength, 20);
+  });
+
   it("cuts chunks of exactly the requested size but the last", () => {
     const chunks = [...toChunks([tensor("a", [10])], 16)];
     assert.deepEqual(

@@ -50,6 +50,9 @@ interface Entry extends Outstanding {
   cleanup: () => void;
 }
 
+/** The abort reason of a settled task's signal: one shared value (a fresh DOMException per task costs a stack trace). */
+const SETTLED = Object.freeze(new Error("The task is settled"));
+
 /** How many answered task ids are remembered (a duplicate older than that reads as unknown). */
 export const ANSWERED_MEMORY = 65_536;
 
@@ -83,7 +86,7 @@ export function createMailbox(options: { answeredMemory?: number } = {}): Mailbo
     if (mine?.size === 0) byNode.delete(entry.nodeId);
     if (asAnswered) remember(taskId);
     entry.cleanup();
-    entry.abort.abort();
+    entry.abort.abort(SETTLED);
     if ("reply" in outcome) entry.resolve(outcome.reply);
     else entry.reject(outcome.failure);
   }

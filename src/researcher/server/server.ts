@@ -78,6 +78,9 @@ async function listen(options: ServerOptions): Promise<ResearcherServer> {
   const handler = connectNodeAdapter({
     routes: (router) => router.service(ResearcherService, service),
     readMaxBytes: 4 * 1024 * 1024,
+    // Never gzip responses: parameters are float bytes that do not compress, and a task sent to a
+    // thousand nodes would be compressed a thousand times. Compressed requests are still accepted.
+    compressMinBytes: Number.MAX_SAFE_INTEGER,
     contextValues: (req) => {
       const values = tls?.contextValues(req) ?? createContextValues();
       if ("stream" in req) values.set(httpStreamKey, req.stream);

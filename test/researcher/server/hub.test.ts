@@ -1,0 +1,248 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { createHub, type Hub } from "../../../src/researcher/server/hub.js";
+import { HubError, TaskFailure } from "../../../src/researcher/server/hub-error.js";
+import { createMailbox } from "../../../src/researcher/server/mailbox.js";
+import type { ReplyBody } from "../../../src/wire/index.js";
+import { DEADLINE_MS } from "../../support/wait.js";
+
+/** The hub without any transport: presence (register, sweep, lost) and the task mailbox (send, next, deliver, requeue). */
+
+const hello = (nodeId: string, sessionId = "s1") => ({ nodeId, name: nodeId, sessionId, version: "t" });
+const ping = { kind: "ping" as const };
+const pong: ReplyBody = { kind: "ping", version: "t", backend: "cpu" };
+const never = new AbortController().signal;
+
+/** Polls once for `nodeId` and answers the task it gets with `pong`; returns the task id. */
+async function answerOnce(hub: Hub, nodeId: string): Promise<string> {
+  const task = await hub.nextTask(hello(nodeId), { signal: never, waitMs: DEADLINE_MS });
+  assert.ok(task, `node ${nodeId} got no task`);
+  hub.deliver({ taskId: task.taskId, nodeId, body: pong });
+  return task.taskId;
+}
+
+describe("hub: node presence", () => {
+  it("announces a node once when it first registers, and keeps one record per id", () => {
+    const hub = createHub();
+    const seen: string[] = [];
+    hub.on("node", (e) => seen.push(`${e.state} ${e.node.nodeId}`));
+    hub.register(hello("a"));
+    hub.register(hello("a"));
+    hub.register(hello("b"));
+    assert.deepEqual(seen, ["connected a", "connected b"]);
+    assert.equal(hub.nodes().length, 2);
+    assert.equal(hub.node("a")?.online, true);
+    assert.equal(hub.node("nobody"), undefined);
+    hub.close();
+  });
+
+  it("hands out copies: changing a returned record changes nothing in the hub", () => {
+    const hub = createHub();
+    hub.register(hello("a"));
+    const copy = hub.node("a");
+    assert.ok(copy);
+    copy.online = false;
+    assert.equal(hub.node("a")?.online, true);
+    hub.close();
+  });
+
+  it("refuses a second live session on an id unless the caller is proven, which retires the old session's tasks", async () => {
+    const hub = createHub();
+    hub.register(hello("a", "first"));
+    assert.throws(
+      () => hub.register(hello("a", "second")),
+      (e) => e instanceof HubError && e.reason === "identity_in_use",
+    );
+    const pending = hub.send("a", ping);
+    hub.register(hello("a", "second"), { proven: true });
+    await assert.rejects(
+      pending,
+      (e) => e instanceof TaskFailure && e.reason === "node_lost" && /restarted/.test(e.message),
+    );
+    assert.equal(hub.node("a")?.sessionId, "second");
+    hub.close();
+  });
+
+  it("marks a silent node lost and fails its outstanding tasks, but not another node's", async () => {
+    let clock = 0;
+    const hub = createHub({ pollWindowMs: 50, lostAfterMs: 200, now: () => clock });
+    const lost: string[] = [];
+    hub.on("node", (e) => e.state === "lost" && lost.push(e.node.nodeId));
+    hub.register(hello("quiet"));
+    hub.register(hello("busy"));
+    const quietTask = hub.send("quiet", ping);
+    const busyTask = hub.send("busy", ping);
+    clock = 150;
+    hub.feedback({ nodeId: "busy", taskId: "x", body: { kind: "heartbeat" } });
+    clock = 300; // quiet has been silent 300 ms, busy 150 ms
+    await assert.rejects(quietTask, (e) => e instanceof TaskFailure && e.reason === "node_lost");
+    assert.deepEqual(lost, ["quiet"]);
+    assert.equal(hub.node("quiet")?.online, false);
+    const answered = answerOnce(hub, "busy");
+    assert.deepEqual(await busyTask, pong);
+    await answered;
+    hub.close();
+  });
+
+  it("does not count a node waiting in a long poll as silent", async (t) => {
+    t.mock.timers.enable({ apis: ["setInterval", "setTimeout"] });
+    let clock = 0;
+    const hub = createHub({ pollWindowMs: DEADLINE_MS, lostAfterMs: 100, now: () => clock });
+    const stop = new AbortController();
+    const poll = hub.nextTask(hello("waiting"), { signal: stop.signal });
+    hub.register(hello("silent"));
+    clock = 10_000;
+    t.mock.timers.tick(1_000); // twenty sweeps, all while the poll is held
+    assert.equal(hub.node("waiting")?.online, true);
+    assert.equal(hub.node("silent")?.online, false);
+    stop.abort();
+    assert.equal(await poll, undefined);
+    hub.close();
+  });
+});
+
+describe("hub: task mailbox", () => {
+  it("hands a task to a waiting poll at once, and queues it for a node not polling", async () => {
+    const hub = createHub();
+    hub.register(hello("a"));
+    const poll = hub.nextTask(hello("a"), { signal: never, waitMs: DEADLINE_MS });
+    const first = hub.send("a", ping);
+    const task = await poll;
+    assert.equal(task?.body.kind, "ping");
+    hub.deliver({ taskId: task!.taskId, nodeId: "a", body: pong });
+    assert.deepEqual(await first, pong);
+    const queued = hub.send("a", { kind: "list" });
+    const next = await hub.nextTask(hello("a"), { signal: never, waitMs: 1 });
+    assert.equal(next?.body.kind, "list");
+    hub.deliver({ taskId: next!.taskId, nodeId: "a", body: pong });
+    await queued;
+    hub.close();
+  });
+
+  it("puts a task whose sending broke back at the front of the queue, unless it is settled", async () => {
+    const hub = createHub();
+    hub.register(hello("a"));
+    const one = hub.send("a", ping);
+    const two = hub.send("a", { kind: "list" });
+    const first = await hub.nextTask(hello("a"), { signal: never, waitMs: 1 });
+    hub.requeue("a", first!);
+    const again = await hub.nextTask(hello("a"), { signal: never, waitMs: 1 });
+    assert.equal(again?.taskId, first?.taskId);
+    hub.deliver({ taskId: again!.taskId, nodeId: "a", body: pong });
+    hub.requeue("a", again!); // answered: must not come back
+    const second = await hub.nextTask(hello("a"), { signal: never, waitMs: 1 });
+    assert.equal(second?.body.kind, "list");
+    hub.deliver({ taskId: second!.taskId, nodeId: "a", body: pong });
+    assert.equal(await hub.nextTask(hello("a"), { signal: never, waitMs: 1 }), undefined);
+    await Promise.all([one, two]);
+    hub.close();
+  });
+
+  it("tells a duplicate reply from an unknown task and from another node's task", async () => {
+    const hub = createHub();
+    hub.register(hello("a"));
+    const pending = hub.send("a", ping);
+    const task = await hub.nextTask(hello("a"), { signal: never, waitMs: 1 });
+    assert.throws(
+      () => hub.deliver({ taskId: task!.taskId, nodeId: "b", body: pong }),
+      (e) => e instanceof HubError && e.reason === "wrong_node",
+    );
+    hub.deliver({ taskId: task!.taskId, nodeId: "a", body: pong });
+    await pending;
+    assert.throws(
+      () => hub.deliver({ taskId: task!.taskId, nodeId: "a", body: pong }),
+      (e) => e instanceof HubError && e.reason === "duplicate_reply",
+    );
+    assert.throws(
+      () => hub.deliver({ taskId: "made-up", nodeId: "a", body: pong }),
+      (e) => e instanceof HubError && e.reason === "unknown_task",
+    );
+    hub.close();
+  });
+
+  it("times a task out and forgets it: a late reply is refused, the queue is empty", async () => {
+    const hub = createHub();
+    hub.register(hello("a"));
+    await assert.rejects(
+      hub.send("a", ping, { timeoutMs: 20 }),
+      (e) => e instanceof TaskFailure && e.reason === "timeout",
+    );
+    assert.equal(await hub.nextTask(hello("a"), { signal: never, waitMs: 1 }), undefined);
+    hub.close();
+  });
+
+  it("aborts a task's settled signal when it is answered, and gives an aborted one for unknown tasks", async () => {
+    const hub = createHub();
+    hub.register(hello("a"));
+    const pending = hub.send("a", ping);
+    const task = await hub.nextTask(hello("a"), { signal: never, waitMs: 1 });
+    const settled = hub.settledSignal(task!.taskId);
+    assert.equal(settled.aborted, false);
+    hub.deliver({ taskId: task!.taskId, nodeId: "a", body: pong });
+    await pending;
+    assert.equal(settled.aborted, true);
+    assert.equal(hub.settledSignal("made-up").aborted, true);
+    hub.close();
+  });
+
+  it("rejects every outstanding task when closed, and refuses new polls", async () => {
+    const hub = createHub();
+    hub.register(hello("a"));
+    const pending = hub.send("a", ping);
+    hub.close();
+    await assert.rejects(pending, (e) => e instanceof TaskFailure && e.reason === "aborted");
+    await assert.rejects(
+      hub.nextTask(hello("a"), { signal: never }),
+      (e) => e instanceof HubError && e.reason === "closed",
+    );
+  });
+});
+
+describe("hub: bounds at scale", () => {
+  it("runs a round of 5,000 nodes with bookkeeping that ends empty", async () => {
+    const hub = createHub({ pollWindowMs: DEADLINE_MS, lostAfterMs: DEADLINE_MS });
+    const ids = Array.from({ length: 5000 }, (_, i) => `n${i}`);
+    for (const id of ids) hub.register(hello(id));
+    const replies = ids.map((id) => hub.send(id, ping));
+    await Promise.all(ids.map((id) => answerOnce(hub, id)));
+    assert.equal((await Promise.all(replies)).length, 5000);
+    for (const id of ids) assert.equal(await hub.nextTask(hello(id), { signal: never, waitMs: 0 }), undefined);
+    hub.close();
+  });
+
+  it("remembers a bounded number of answered tasks; an older duplicate reads as unknown", async () => {
+    const mailbox = createMailbox({ answeredMemory: 3 });
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const reply = mailbox.send("a", ping, { timeoutMessage: "" });
+      const task = await mailbox.next("a", { signal: never, waitMs: 0 });
+      ids.push(task!.taskId);
+      mailbox.settle(task!.taskId, { reply: pong });
+      await reply;
+    }
+    assert.deepEqual(mailbox.size(), { outstanding: 0, answered: 3 });
+    assert.throws(
+      () => mailbox.answerable({ taskId: ids[4], nodeId: "a" }),
+      (e) => e instanceof HubError && e.reason === "duplicate_reply",
+    );
+    assert.throws(
+      () => mailbox.answerable({ taskId: ids[0], nodeId: "a" }),
+      (e) => e instanceof HubError && e.reason === "unknown_task",
+    );
+  });
+
+  it("fails a lost node's tasks without touching the other nodes' outstanding tasks", async () => {
+    const mailbox = createMailbox();
+    const theirs = Array.from({ length: 100 }, (_, i) => mailbox.send(`other${i}`, ping, { timeoutMessage: "" }));
+    const mine = [
+      mailbox.send("lost", ping, { timeoutMessage: "" }),
+      mailbox.send("lost", ping, { timeoutMessage: "" }),
+    ];
+    mailbox.dropNode("lost", () => new TaskFailure("node_lost", "gone"));
+    for (const p of mine) await assert.rejects(p, (e) => e instanceof TaskFailure && e.reason === "node_lost");
+    assert.equal(mailbox.size().outstanding, 100);
+    mailbox.close(() => new TaskFailure("aborted", "end"));
+    await Promise.allSettled(theirs);
+    assert.equal(mailbox.size().outstanding, 0);
+  });
+});
