@@ -8,8 +8,14 @@ describe("transfer budget", () => {
     const a = await budget.acquire(60);
     const b = await budget.acquire(40);
     const order: string[] = [];
-    const c = budget.acquire(50).then((release) => (order.push("c"), release));
-    const d = budget.acquire(10).then((release) => (order.push("d"), release));
+    const c = budget.acquire(50).then((release) => {
+      order.push("c");
+      return release;
+    });
+    const d = budget.acquire(10).then((release) => {
+      order.push("d");
+      return release;
+    });
     assert.equal(budget.waiting, 2);
     a();
     const releaseC = await c;
