@@ -41,23 +41,28 @@ export async function readBreakpoint(
   };
 }
 
-/** Saves history.jsonl and state.json after a complete round. */
+/**
+ * Saves history.jsonl and state.json after a complete round. Each file is replaced atomically on its
+ * own (fsync'd), so the two are written at once: a round pays for one fsync's latency, not two.
+ */
 export async function writeBreakpoint(
   folder: RunFolder,
   planId: string,
   inputs: RunInputs,
   training: TrainingState,
 ): Promise<void> {
-  await folder.writeHistory(training.history);
-  await folder.writeState({
-    version: 1,
-    planId,
-    round: training.round,
-    params: encodeParams(training.global),
-    aggregatorState: training.aggregatorState,
-    normalization: inputs.normalization,
-    sampleShape: inputs.sampleShape,
-    features: inputs.features,
-    history: training.history,
-  } satisfies Breakpoint);
+  await Promise.all([
+    folder.writeHistory(training.history),
+    folder.writeState({
+      version: 1,
+      planId,
+      round: training.round,
+      params: encodeParams(training.global),
+      aggregatorState: training.aggregatorState,
+      normalization: inputs.normalization,
+      sampleShape: inputs.sampleShape,
+      features: inputs.features,
+      history: training.history,
+    } satisfies Breakpoint),
+  ]);
 }

@@ -51,6 +51,11 @@ export interface Hub extends EventEmitter<HubEvents> {
   unsendable(taskId: string, nodeId: string, message: string): void;
   /** A node's reply; throws HubError for a task that was not sent to that node, or twice. */
   deliver(reply: ReplyEnvelope): void;
+  /**
+   * Counts a node as present while a stream of its own runs (its task going out, its reply coming in),
+   * so a large transfer on a slow link is not mistaken for silence; call the returned function at its end.
+   */
+  streaming(nodeId: string): () => void;
   /** Marks the node alive; emits the feedback only when it concerns a task outstanding for that node. */
   feedback(f: FeedbackEnvelope): void;
   /** Queues a task for a node and resolves with its reply. */
@@ -165,6 +170,10 @@ export function createHub(options: HubOptions = {}): Hub {
       mailbox.answerable(reply);
       presence.touch(reply.nodeId);
       mailbox.settle(reply.taskId, { reply: reply.body });
+    },
+
+    streaming(nodeId: string): () => void {
+      return presence.hold(nodeId);
     },
 
     feedback(f: FeedbackEnvelope): void {

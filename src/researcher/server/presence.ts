@@ -26,7 +26,7 @@ export interface Presence {
   register(hello: NodeHello, proven: boolean): NodeRecord;
   /** Marks the node alive now. */
   touch(nodeId: string): void;
-  /** A poll holds the node online until `release` (a node waiting in a long poll is not silent). */
+  /** A poll or a stream holds the node online until `release` (a node waiting in a long poll is not silent). */
   hold(nodeId: string): () => void;
   /** The live record (not a copy); undefined for a node never seen. */
   get(nodeId: string): NodeRecord | undefined;

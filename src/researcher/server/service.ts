@@ -164,6 +164,7 @@ export function createResearcherService(hub: Hub, options: ServiceOptions = {}):
       // reading holds neither the round nor the memory of its stream.
       const chunks = encodeTask(task);
       const uncancel = cancelOn(ctx, hub.settledSignal(task.taskId));
+      const present = hub.streaming(req.nodeId);
       let sent = false;
       try {
         for (;;) {
@@ -182,6 +183,7 @@ export function createResearcherService(hub: Hub, options: ServiceOptions = {}):
         sent = true;
       } finally {
         uncancel();
+        present();
         if (!sent) hub.requeue(req.nodeId, task);
       }
     },
@@ -192,6 +194,7 @@ export function createResearcherService(hub: Hub, options: ServiceOptions = {}):
       let admitted: { taskId: string; nodeId: string } | undefined;
       let release = () => {};
       let uncancel = () => {};
+      let present = () => {};
       try {
         const reply = await decodeReply(requests, {
           maxBytes,
@@ -206,6 +209,7 @@ export function createResearcherService(hub: Hub, options: ServiceOptions = {}):
             }
             const limit = hub.admit(head);
             admitted = head;
+            present = hub.streaming(head.nodeId);
             // A node that stalls mid-stream is cut off when its task settles (the round's timeout).
             const settled = hub.settledSignal(head.taskId);
             uncancel = cancelOn(ctx, settled);
@@ -227,6 +231,7 @@ export function createResearcherService(hub: Hub, options: ServiceOptions = {}):
       } finally {
         uncancel();
         release();
+        present();
       }
     },
 

@@ -101,6 +101,24 @@ describe("hub: node presence", () => {
   });
 });
 
+describe("hub: presence while streaming", () => {
+  it("does not count a node as silent while a stream of its own runs, and does once it ends", (t) => {
+    t.mock.timers.enable({ apis: ["setInterval", "setTimeout"] });
+    let clock = 0;
+    const hub = createHub({ pollWindowMs: 50, lostAfterMs: 100, now: () => clock });
+    hub.register(hello("uploading"));
+    const done = hub.streaming("uploading");
+    clock = 10_000;
+    t.mock.timers.tick(1_000);
+    assert.equal(hub.node("uploading")?.online, true);
+    done();
+    clock = 20_000;
+    t.mock.timers.tick(1_000);
+    assert.equal(hub.node("uploading")?.online, false);
+    hub.close();
+  });
+});
+
 describe("hub: task mailbox", () => {
   it("hands a task to a waiting poll at once, and queues it for a node not polling", async () => {
     const hub = createHub();
