@@ -2,7 +2,10 @@ import { type ChildProcess, fork } from "node:child_process";
 
 /** Helper processes of a benchmark: a TypeScript file run with tsx, talking over the IPC channel. */
 
-/** Starts `file` (a .ts path) under tsx with an IPC channel; its stdout/stderr go to ours. */
+/**
+ * Starts `file` (a .ts path) under tsx with an IPC channel; its stdout/stderr go to ours. Extra Node
+ * flags for the helpers come from BENCH_CHILD_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile them.
+ */
 export function forkTs(file: string, args: string[] = []): ChildProcess {
   return fork(file, args, {
     execArgv: ["--import", "tsx", ...(process.env.BENCH_CHILD_ARGS?.split(" ").filter(Boolean) ?? [])],
