@@ -71,13 +71,12 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
           maxParams,
           insecure: options.insecure === true,
           allowList: signerAllowListFromFlags(options),
-          log: logger.info,
+          log: print.log,
         });
         try {
           for await (const event of experiment.run()) {
-            if (json) {
-              if (event.event !== "progress") io.stdout(`${JSON.stringify(event)}\n`);
-            } else print(event);
+            if (json) io.stdout(`${JSON.stringify(event)}\n`);
+            else print(event);
           }
         } catch (error) {
           if (signal.aborted)
