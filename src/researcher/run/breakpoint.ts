@@ -4,6 +4,7 @@ import type { AggregatorState } from "../aggregators/index.js";
 import { decodeParams, encodeParams } from "./params-json.js";
 import type { RunInputs, TrainingState } from "./run-context.js";
 import type { RunFolder } from "./run-folder.js";
+import { tensorboardFiles } from "./tensorboard.js";
 
 /** state.json: everything needed to continue as if never stopped. */
 interface Breakpoint {
@@ -41,7 +42,7 @@ export async function readBreakpoint(
   };
 }
 
-/** Saves history.jsonl and state.json after a complete round. */
+/** Saves history.jsonl, the TensorBoard logs and state.json after a complete round. */
 export async function writeBreakpoint(
   folder: RunFolder,
   planId: string,
@@ -49,6 +50,7 @@ export async function writeBreakpoint(
   training: TrainingState,
 ): Promise<void> {
   await folder.writeHistory(training.history);
+  await folder.writeFiles(tensorboardFiles(training.history));
   await folder.writeState({
     version: 1,
     planId,

@@ -49,6 +49,8 @@ export type ExperimentEvent =
       /** Bound on the distance of the pooled auc from the auc of all test rows' exact scores. */
       auc_error?: { global?: number; local?: number };
       seconds: number;
+      /** When the round ended, seconds since the Unix epoch. */
+      time: number;
     }
   | { event: "error"; message: string; round?: number; node?: string; code?: FailureCode; plan?: string }
   | {

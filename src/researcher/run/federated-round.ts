@@ -147,5 +147,6 @@ function roundEvent(
     metrics: { ...(global.values ? { global: global.values } : {}), ...(local.values ? { local: local.values } : {}) },
     ...(Object.keys(aucError).length > 0 ? { auc_error: aucError } : {}),
     seconds: ms / 1000,
+    time: Date.now() / 1000,
   };
 }

@@ -15,6 +15,7 @@ describe("progress printer", () => {
       loss: 0.25,
       metrics: { global: { accuracy: 0.9 } },
       seconds: 1.5,
+      time: 0,
     });
     print({ event: "done", rounds: 10, metrics: { accuracy: 0.95 }, model: "/m", run: "/r" });
     assert.match(out, /^round {2}2\/10 {2}nodes 0 {2}loss 0\.2500 {2}global: accuracy 0\.900 {2}1\.5 s$/m);
@@ -47,6 +48,7 @@ describe("progress printer", () => {
       loss: 0.3,
       metrics: { global: metrics, local: metrics },
       seconds: 2,
+      time: 0,
     });
     const lines = out.trimEnd().split("\n");
     assert.ok(lines.length > 1);
@@ -73,7 +75,7 @@ describe("progress printer", () => {
     assert.match(last, /^hospital-a +█{20} 100% {2}round 3 {2}step 10\/10 {2}loss 0\.5000\nhospital-b +█{20} 100%/);
     print.log("a log line");
     assert.match(visible(out), /a log line\nhospital-a/); // bars stay below log lines
-    print({ event: "round", round: 3, rounds: 5, nodes: [], failed: [], loss: 0.3, metrics: {}, seconds: 2 });
+    print({ event: "round", round: 3, rounds: 5, nodes: [], failed: [], loss: 0.3, metrics: {}, seconds: 2, time: 0 });
     assert.ok(out.includes(`${ESC}[2F${ESC}[Jround 3/5`)); // the bars give way to the round line
     for (const l of visible(out).split("\n")) assert.ok(l.length <= 80);
   });
