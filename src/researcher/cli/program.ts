@@ -6,6 +6,7 @@ import { printVersion, versionOption } from "../../common/version-option.js";
 import { versionText } from "../../ml/backend-probe.js";
 import { modelCommands } from "./model-commands.js";
 import { createProgressPrinter } from "./progress-printer.js";
+import { reportCommand } from "./report-command.js";
 import { statsCommand } from "./stats-command.js";
 import { signerAllowListFromFlags, tlsFromFlags, trustCommands } from "./trust-commands.js";
 
@@ -137,6 +138,7 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
     });
 
   program.addCommand(statsCommand(io, () => program.opts()));
+  program.addCommand(reportCommand(io, () => program.opts()));
   for (const command of modelCommands(io, () => program.opts())) program.addCommand(command);
   for (const command of trustCommands(io, () => program.opts())) program.addCommand(command);
   inheritSettings(program);

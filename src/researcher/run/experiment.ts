@@ -102,6 +102,7 @@ async function runExperiment(
       const { training: next, event } = await federatedRound(run, aggregator, inputs, training);
       // The breakpoint is on disk before anyone hears of the round: a kill after the event loses nothing.
       await writeBreakpoint(run.folder, run.plan.id, inputs, next);
+      await run.folder.writeJson("experiment.json", config);
       emit(event);
       training = next;
     }
@@ -269,12 +270,14 @@ async function finish(run: RunContext, inputs: RunInputs, global: NamedTensor[])
     normalization: inputs.normalization,
     features: inputs.features,
   });
-  run.emit({
+  const done: ExperimentEvent = {
     event: "done",
     rounds: config.rounds,
     metrics: metrics ?? {},
     ...(aucError === undefined ? {} : { auc_error: aucError }),
     model: folder.modelDir,
     run: folder.dir,
-  });
+  };
+  await folder.writeJson("done.json", done);
+  run.emit(done);
 }

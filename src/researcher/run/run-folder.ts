@@ -5,7 +5,8 @@ import { errorMessage, InputError } from "../../common/errors.js";
 
 /**
  * `<out>/<name>/`: `history.jsonl` (one round event per line), `state.json` (the breakpoint after the
- * last complete round), `tensorboard/` (event files) and `model/` (the exported model). Every file is
+ * last complete round), `tensorboard/` (event files), `experiment.json`, `done.json` and `model/`
+ * (the exported model). Every file is
  * replaced atomically.
  */
 export interface RunFolder {
@@ -17,6 +18,8 @@ export interface RunFolder {
   writeHistory(lines: unknown[]): Promise<void>;
   /** Writes files at paths relative to the folder (e.g. TensorBoard logs), each atomically. */
   writeFiles(files: Map<string, Uint8Array>): Promise<void>;
+  /** `experiment.json` (the experiment as run, defaults filled), `done.json` (the last event). */
+  writeJson(name: string, value: unknown): Promise<void>;
   /** `node-keys.json`: node id → fingerprint of the key it signs with, bound at first sight. */
   readNodeKeys(): Promise<Record<string, string>>;
   /** Replaces node-keys.json (in the background: a failure is logged by the caller's next write). */
@@ -59,6 +62,7 @@ export async function openRunFolder(outDir: string, name: string, options: { res
     async writeFiles(files) {
       for (const [name, content] of files) await write(name, content);
     },
+    writeJson: (name, value) => write(name, `${JSON.stringify(value, null, 2)}\n`),
     async readNodeKeys() {
       const text = await readFile(join(dir, "node-keys.json"), "utf8").catch(() => undefined);
       if (text === undefined) return {};
