@@ -108,11 +108,16 @@ function describe(e: Exclude<ExperimentEvent, { event: "progress" }>): string {
     case "normalization":
       return `Normalization: ${e.method} over ${e.columns.length} column(s), statistics from all nodes`;
     case "round": {
+      // The pooled auc is binned: its bound shows beside it when it reaches the printed digits.
+      const bound = (when: string, k: string) => {
+        const error = k === "auc" ? e.auc_error?.[when as "global" | "local"] : undefined;
+        return error !== undefined && error >= 0.0005 ? `±${error.toFixed(3)}` : "";
+      };
       const metrics = Object.entries(e.metrics)
         .map(
           ([when, values]) =>
             `${when}: ${Object.entries(values ?? {})
-              .map(([k, v]) => `${k} ${v.toFixed(3)}`)
+              .map(([k, v]) => `${k} ${v.toFixed(3)}${bound(when, k)}`)
               .join(" ")}`,
         )
         .join("  ");
@@ -123,7 +128,7 @@ function describe(e: Exclude<ExperimentEvent, { event: "progress" }>): string {
       return `${e.round ? `round ${e.round}: ` : ""}${e.message}`;
     case "done": {
       const metrics = Object.entries(e.metrics)
-        .map(([k, v]) => `${k} ${v.toFixed(4)}`)
+        .map(([k, v]) => `${k} ${v.toFixed(4)}${k === "auc" && e.auc_error ? `±${e.auc_error.toFixed(4)}` : ""}`)
         .join("  ");
       return `Done after ${e.rounds} round(s). Final model: ${e.model}${metrics ? `\nFinal validation: ${metrics}` : ""}`;
     }

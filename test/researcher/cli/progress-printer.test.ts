@@ -64,6 +64,24 @@ describe("progress printer", () => {
     );
   });
 
+  it("prints the pooled auc with its bound", () => {
+    let out = "";
+    const print = createProgressPrinter((t) => (out += t));
+    print({
+      event: "round",
+      round: 1,
+      rounds: 1,
+      nodes: [],
+      failed: [],
+      loss: 0.3,
+      metrics: { global: { auc: 0.9 }, local: { auc: 0.95 } },
+      auc_error: { global: 0.0123, local: 0.0001 },
+      seconds: 2,
+      time: 0,
+    });
+    assert.match(out, /global: auc 0\.900±0\.012 {2}local: auc 0\.950\s/);
+  });
+
   it("on a terminal draws one bar per node and redraws them in place", () => {
     let out = "";
     const print = createProgressPrinter((t) => (out += t), { isTty: true });
