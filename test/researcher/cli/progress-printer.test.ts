@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { createLogger } from "../../../src/common/log.js";
 import { createProgressPrinter } from "../../../src/researcher/cli/progress-printer.js";
 
 describe("progress printer", () => {
@@ -96,6 +97,29 @@ describe("progress printer", () => {
     print({ event: "round", round: 3, rounds: 5, nodes: [], failed: [], loss: 0.3, metrics: {}, seconds: 2, time: 0 });
     assert.ok(out.includes(`${ESC}[2F${ESC}[Jround 3/5`)); // the bars give way to the round line
     for (const l of visible(out).split("\n")) assert.ok(l.length <= 80);
+  });
+
+  it("through the logger, a terminal's lines fit 80 columns with the time and level; elsewhere they stay whole", () => {
+    const round = {
+      event: "round" as const,
+      round: 1,
+      rounds: 5,
+      nodes: [],
+      failed: [],
+      loss: 0.3,
+      metrics: { global: { accuracy: 0.9, precision: 0.8, recall: 0.7, f1: 0.75 } },
+      seconds: 2,
+      time: 0,
+    };
+    for (const isTty of [true, false]) {
+      let out = "";
+      const logger = createLogger({ write: (t) => (out += t), now: () => new Date(0) });
+      createProgressPrinter((t) => (out += t), { isTty, logger })(round);
+      const lines = out.trimEnd().split("\n");
+      assert.ok(lines[0].startsWith("1970-01-01T00:00:00.000Z INFO  round 1/5"));
+      if (isTty) for (const l of lines) assert.ok(l.length <= 80, `${l.length}: ${l}`);
+      else assert.equal(lines.length, 1);
+    }
   });
 
   it("without a terminal prints no progress", () => {
