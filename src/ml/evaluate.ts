@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { allRows, createRowSource, type RowSource } from "./batches.js";
 import { computeLoss, labelTensor } from "./losses.js";
+import { countMetrics } from "./metric-counts.js";
 import { checkMetricNames, computeMetrics, taskKind } from "./metrics.js";
 import { buildModel, outputUnits, setParams } from "./model.js";
 import type { Plan } from "./plan.js";
@@ -60,7 +61,7 @@ export async function evaluateModel(
     values.loss = (await loss.data())[0];
     loss.dispose();
   }
-  return { values, samples: indices.length };
+  return { values, samples: indices.length, counts: countMetrics(yTrue, yPred, kind) };
 }
 
 export interface ParamsOptions {

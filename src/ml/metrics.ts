@@ -8,7 +8,19 @@ import type { Plan } from "./plan.js";
 
 export type TaskKind = "binary" | "multiclass" | "regression";
 
-export const classificationMetrics = ["accuracy", "precision", "recall", "f1", "auc"] as const;
+export const classificationMetrics = [
+  "accuracy",
+  "precision",
+  "recall",
+  "f1",
+  "auc",
+  "precision_macro",
+  "recall_macro",
+  "f1_macro",
+  "precision_micro",
+  "recall_micro",
+  "f1_micro",
+] as const;
 export const regressionMetrics = ["mse", "mae", "r2"] as const;
 
 /** What a plan predicts, from its loss. */
@@ -34,7 +46,10 @@ export function checkMetricNames(names: string[], kind: TaskKind): void {
   }
 }
 
-/** Computes the named metrics; multiclass precision, recall, f1 and auc are macro averages. */
+/**
+ * Computes the named metrics; multiclass precision, recall, f1 and auc are macro averages (binary: of
+ * class 1); `_macro` averages over every class that occurs, `_micro` pools every class's counts.
+ */
 export function computeMetrics(
   names: string[],
   yTrue: Float32Array,
@@ -56,28 +71,42 @@ export function computeMetrics(
     return out;
   }
   const classes = kind === "binary" ? 2 : Math.max(width, 2);
-  const predicted = predictedClasses(yPred, rows, width, kind);
-  const counts = confusion(yTrue, predicted, classes);
-  // Like scikit-learn's macro average: over the classes that occur in the labels or the predictions.
-  const occurs = (c: number) => counts.matrix[c].some((v) => v > 0) || counts.matrix.some((row) => row[c] > 0);
-  const positives = kind === "binary" ? [1] : [...Array(classes).keys()].filter(occurs);
+  const counts = confusion(yTrue, predictedClasses(yPred, rows, width, kind), classes);
   for (const name of names) {
-    if (name === "accuracy") out[name] = counts.correct / rows;
-    else if (name === "auc")
-      out[name] = mean(
-        positives.map((c) => rocAuc(yTrue, scores(yPred, rows, width, c), c)),
-        true,
-      );
-    else
-      out[name] = mean(
-        positives.map((c) => perClass(name, counts.matrix, c)),
-        false,
-      );
+    if (name === "auc") {
+      const aucs = aucClasses(counts, kind).map((c) => rocAuc(yTrue, scores(yPred, rows, width, c), c));
+      out[name] = mean(aucs, true);
+    } else out[name] = confusionMetric(name, counts, kind);
   }
   return out;
 }
 
-function predictedClasses(yPred: Float32Array, rows: number, width: number, kind: TaskKind): Int32Array {
+/** The classes whose one-vs-rest AUC is averaged: class 1 (binary) or every class that occurs. */
+export function aucClasses(m: number[][], kind: TaskKind): number[] {
+  return kind === "binary" ? [1] : occurringClasses(m);
+}
+
+/** Like scikit-learn's macro average: the classes that occur in the labels or the predictions. */
+function occurringClasses(m: number[][]): number[] {
+  return [...m.keys()].filter((c) => m[c].some((v) => v > 0) || m.some((row) => row[c] > 0));
+}
+
+/** A metric of the confusion matrix `m` ([true][predicted]): anything but auc. */
+export function confusionMetric(name: string, m: number[][], kind: TaskKind): number {
+  const rows = m.reduce((s, row) => s + row.reduce((a, b) => a + b, 0), 0);
+  const correct = m.reduce((s, row, c) => s + row[c], 0);
+  if (name === "accuracy") return correct / rows;
+  const [base, average] = name.split("_") as [string, string | undefined];
+  // Single-label micro averages pool tp, fp and fn over classes: each equals accuracy.
+  if (average === "micro") return correct / rows;
+  const classes = average === "macro" || kind !== "binary" ? occurringClasses(m) : [1];
+  return mean(
+    classes.map((c) => perClass(base, m, c)),
+    false,
+  );
+}
+
+export function predictedClasses(yPred: Float32Array, rows: number, width: number, kind: TaskKind): Int32Array {
   const result = new Int32Array(rows);
   for (let r = 0; r < rows; r++) {
     if (kind === "binary" && width === 1) {
@@ -92,28 +121,23 @@ function predictedClasses(yPred: Float32Array, rows: number, width: number, kind
 }
 
 /** Score of class `c` per row; a single sigmoid column is the score of class 1. */
-function scores(yPred: Float32Array, rows: number, width: number, c: number): Float64Array {
+export function scores(yPred: Float32Array, rows: number, width: number, c: number): Float64Array {
   const s = new Float64Array(rows);
   for (let r = 0; r < rows; r++) s[r] = width === 1 ? (c === 1 ? yPred[r] : 1 - yPred[r]) : yPred[r * width + c];
   return s;
 }
 
-function confusion(
-  yTrue: Float32Array,
-  predicted: Int32Array,
-  classes: number,
-): { matrix: number[][]; correct: number } {
+/** The confusion matrix [true][predicted] of class labels and predicted classes. */
+export function confusion(yTrue: Float32Array, predicted: Int32Array, classes: number): number[][] {
   const matrix = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
-  let correct = 0;
   for (let r = 0; r < yTrue.length; r++) {
     const t = yTrue[r];
     if (!Number.isInteger(t) || t < 0 || t >= classes) {
       throw new InputError(`Cannot compute metrics: label ${t} on row ${r + 1} is not a class index below ${classes}`);
     }
     matrix[t][predicted[r]]++;
-    if (t === predicted[r]) correct++;
   }
-  return { matrix, correct };
+  return matrix;
 }
 
 /** Precision, recall or f1 of one class; 0 when undefined (no predicted or no actual positives). */
@@ -160,14 +184,19 @@ function regression(name: string, yTrue: Float32Array, yPred: Float32Array): num
     ae += Math.abs(d);
     sum += yTrue[i];
   }
-  if (name === "mse") return se / n;
-  if (name === "mae") return ae / n;
   const mu = sum / n;
   let tot = 0;
   for (let i = 0; i < n; i++) tot += (yTrue[i] - mu) ** 2;
+  return regressionMetric(name, { rows: n, sse: se, sae: ae, sst: tot });
+}
+
+/** mse, mae or r2 from sums: squared and absolute errors, and the total sum of squares about the mean. */
+export function regressionMetric(name: string, s: { rows: number; sse: number; sae: number; sst: number }): number {
+  if (name === "mse") return s.sse / s.rows;
+  if (name === "mae") return s.sae / s.rows;
   // Like scikit-learn: a constant target gives 1 for a perfect fit, else 0.
-  if (tot === 0) return se === 0 ? 1 : 0;
-  return 1 - se / tot;
+  if (s.sst === 0) return s.sse === 0 ? 1 : 0;
+  return 1 - s.sse / s.sst;
 }
 
 /** Mean of values; with `skipNaN`, classes whose metric is undefined are left out. */

@@ -1,3 +1,4 @@
+import type { MetricCounts } from "./metric-counts.js";
 /** Plain types shared by training, the wire and the aggregators. No tfjs or protobuf types here. */
 
 export type DTypeName = "float32" | "int32";
@@ -68,6 +69,8 @@ export interface TrainingArgs {
 export interface MetricValues {
   values: Record<string, number>;
   samples: number;
+  /** Sufficient statistics for pooling across nodes (src/ml/metric-counts.ts). */
+  counts?: MetricCounts;
 }
 
 export interface TrainResult {

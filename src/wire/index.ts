@@ -30,4 +30,5 @@ export {
   toChunks,
   toParamsHeader,
 } from "./tensor-bytes.js";
+export { type ScalarStep, toEventFile } from "./tensorboard-file.js";
 export { UnreadableTaskError, WireError, WireLimitError } from "./wire-error.js";

@@ -1,5 +1,13 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { type Reply, type ReplyChunk, ReplyChunkSchema, ReplySchema } from "../gen/fbm/v1/researcher_pb.js";
+import {
+  type MetricCounts as MetricCountsPb,
+  type Metrics,
+  type Reply,
+  type ReplyChunk,
+  ReplyChunkSchema,
+  ReplySchema,
+} from "../gen/fbm/v1/researcher_pb.js";
+import type { MetricCounts } from "../ml/metric-counts.js";
 import type { MetricValues, NamedTensor } from "../ml/types.js";
 import { fromAnalyticsReply, toAnalyticsReplyInit } from "./analytics-codec.js";
 import { readErrorCode } from "./error-codes.js";
@@ -62,7 +70,44 @@ function toKindInit(body: ReplyBody): MessageInitShape<typeof ReplySchema>["kind
 }
 
 function toMetricsInit(m: MetricValues | undefined) {
-  return m ? { values: m.values, samples: BigInt(m.samples) } : undefined;
+  return m ? { values: m.values, samples: BigInt(m.samples), counts: toCountsInit(m.counts) } : undefined;
+}
+
+function toCountsInit(c: MetricCounts | undefined) {
+  if (!c) return undefined;
+  return {
+    rows: BigInt(c.rows),
+    classes: c.classes ?? 0,
+    confusion: (c.confusion ?? []).map(BigInt),
+    scores: (c.scores ?? []).map((s) => ({
+      ...s,
+      positives: s.positives.map(BigInt),
+      negatives: s.negatives.map(BigInt),
+    })),
+    sums: c.sums,
+  };
+}
+
+function fromMetrics(m: Metrics | undefined): MetricValues | undefined {
+  if (!m) return undefined;
+  return { values: { ...m.values }, samples: Number(m.samples), ...(m.counts ? { counts: fromCounts(m.counts) } : {}) };
+}
+
+function fromCounts(c: MetricCountsPb): MetricCounts {
+  const sums = c.sums ? { y: c.sums.y, y2: c.sums.y2, sse: c.sums.sse, sae: c.sums.sae } : undefined;
+  if (sums) return { rows: Number(c.rows), sums };
+  return {
+    rows: Number(c.rows),
+    classes: c.classes,
+    confusion: c.confusion.map(Number),
+    scores: c.scores.map((s) => ({
+      positive: s.positive,
+      lo: [...s.lo],
+      hi: [...s.hi],
+      positives: s.positives.map(Number),
+      negatives: s.negatives.map(Number),
+    })),
+  };
 }
 
 /** What a reply says about itself before its parameter bytes arrive. */
@@ -150,12 +195,8 @@ function toReplyBody(reply: Reply, params: NamedTensor[]): ReplyBody {
           sampleCount: Number(t.sampleCount),
           trainLoss: t.trainLoss,
           seconds: t.seconds,
-          globalMetrics: t.globalMetrics
-            ? { values: { ...t.globalMetrics.values }, samples: Number(t.globalMetrics.samples) }
-            : undefined,
-          localMetrics: t.localMetrics
-            ? { values: { ...t.localMetrics.values }, samples: Number(t.localMetrics.samples) }
-            : undefined,
+          globalMetrics: fromMetrics(t.globalMetrics),
+          localMetrics: fromMetrics(t.localMetrics),
         },
       };
     }

@@ -82,6 +82,41 @@ describe("a researcher and two node processes over HTTP/2 (port 0)", { timeout: 
     assert.equal(kinds.filter((k) => k === "node").length >= 2, true);
   });
 
+  it("prints each node's training progress (node, step, loss) before its round", () => {
+    const progress = run.events.filter((e) => e.event === "progress");
+    for (const round of [1, 2, 3]) {
+      const seen = progress.filter((e) => e.round === round);
+      assert.deepEqual([...new Set(seen.map((e) => e.name))].sort(), ["node-0", "node-1"]);
+      for (const e of seen)
+        assert.ok(e.step > 0 && e.step <= e.total_steps && Number.isFinite(e.loss), JSON.stringify(e));
+      const roundAt = run.events.findIndex((e) => e.event === "round" && e.round === round);
+      assert.ok(run.events.indexOf(seen[seen.length - 1]) < roundAt);
+    }
+  });
+
+  it("pools validation metrics from counts and states the AUC bound", () => {
+    for (const r of run.events.filter((e) => e.event === "round")) {
+      assert.ok(r.auc_error.global >= 0 && r.auc_error.global < 0.2, JSON.stringify(r.auc_error));
+      for (const n of r.nodes)
+        assert.ok(n.global.accuracy >= 0 && n.global.auc <= 1, "per-node figures stay in the event");
+    }
+  });
+
+  it("leaves TensorBoard event files, experiment.json and done.json in the run folder, and reports on it", async () => {
+    const folder = run.events.at(-1)!.run as string;
+    const logs = files(join(folder, "tensorboard")).map((f) => f.slice(folder.length + 1));
+    assert.deepEqual(logs.map((f) => f.split("/")[1]).sort(), ["node-0", "node-1", "pooled"]);
+    assert.ok(logs.every((f) => /events\.out\.tfevents\.\d+\.fbm$/.test(f)));
+    assert.equal(JSON.parse(readFileSync(join(folder, "experiment.json"), "utf8")).name, "separable");
+    assert.equal(JSON.parse(readFileSync(join(folder, "done.json"), "utf8")).event, "done");
+    const report = join(dir, "report.html");
+    await fbmResearcher("report", folder, "--out", report);
+    const html = readFileSync(report, "utf8");
+    for (const metric of ["loss", "global/accuracy", "global/auc", "local/accuracy"]) {
+      assert.ok(html.includes(`data-metric="${metric}"`), metric);
+    }
+  });
+
   it("reaches accuracy above 0.9 on separable data", (t) => {
     const done = run.events.at(-1)!;
     t.diagnostic(`final accuracy ${done.metrics.accuracy}`);

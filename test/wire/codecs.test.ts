@@ -145,8 +145,21 @@ describe("reply codec", () => {
           sampleCount: 40,
           trainLoss: 0.3,
           seconds: 1.5,
-          globalMetrics: { values: { accuracy: 0.5 }, samples: 10 },
-          localMetrics: undefined,
+          globalMetrics: {
+            values: { accuracy: 0.5 },
+            samples: 10,
+            counts: {
+              rows: 10,
+              classes: 2,
+              confusion: [3, 2, 3, 2],
+              scores: [{ positive: 1, lo: [0, 700], hi: [700, 65536], positives: [1, 4], negatives: [4, 1] }],
+            },
+          },
+          localMetrics: {
+            values: { mse: 0.25 },
+            samples: 10,
+            counts: { rows: 10, sums: { y: 4, y2: 9.5, sse: 2.5, sae: 3 } },
+          },
         },
       },
     },

@@ -1,3 +1,5 @@
+import { type MetricCounts, mergeScoreRuns } from "../../ml/metric-counts.js";
+import type { MetricValues } from "../../ml/types.js";
 import type { FineBin, PublishedCount } from "../../wire/index.js";
 
 /**
@@ -79,4 +81,19 @@ export function fineRuns(
     }
   });
   return runs;
+}
+
+/**
+ * Validation metrics as a node lets them out. Confusion counts and regression sums go as they are: they
+ * say no more than the precision, recall and error figures nodes have always sent. Scores are the new
+ * disclosure (each test row's model output beside its label), so their runs hold at least `minCount`
+ * rows each and tile the score range (mergeScoreRuns): no score of a single row leaves the node.
+ */
+export function discloseMetrics(metrics: MetricValues | undefined, minCount: number): MetricValues | undefined {
+  if (!metrics?.counts) return metrics;
+  const counts: MetricCounts = {
+    ...metrics.counts,
+    ...(metrics.counts.scores ? { scores: metrics.counts.scores.map((s) => mergeScoreRuns(s, minCount)) } : {}),
+  };
+  return { ...metrics, counts };
 }

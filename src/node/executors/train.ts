@@ -4,6 +4,7 @@ import { columnStats } from "../../ml/normalize.js";
 import { type Plan, parsePlan, planId } from "../../ml/plan.js";
 import { trainLocal } from "../../ml/train.js";
 import type { ReplyBody, TrainTaskBody } from "../../wire/index.js";
+import { discloseMetrics } from "../analytics/disclosure.js";
 import type { TaskContext } from "../poll-loop.js";
 import type { NodeRuntime } from "./runtime.js";
 import { controlUpdate, correctionFor, splitControl } from "./scaffold.js";
@@ -88,6 +89,8 @@ export async function executeTrain(
       ...(training ? delta : delta.map((d) => ({ ...d, data: new Float32Array(d.data.length) }))),
     ];
   }
+  result.globalMetrics = discloseMetrics(result.globalMetrics, runtime.analytics.minCount);
+  result.localMetrics = discloseMetrics(result.localMetrics, runtime.analytics.minCount);
   return { kind: "train", result };
 }
 

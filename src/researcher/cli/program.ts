@@ -6,6 +6,7 @@ import { printVersion, versionOption } from "../../common/version-option.js";
 import { versionText } from "../../ml/backend-probe.js";
 import { modelCommands } from "./model-commands.js";
 import { createProgressPrinter } from "./progress-printer.js";
+import { reportCommand } from "./report-command.js";
 import { statsCommand } from "./stats-command.js";
 import { signerAllowListFromFlags, tlsFromFlags, trustCommands } from "./trust-commands.js";
 
@@ -71,13 +72,12 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
           maxParams,
           insecure: options.insecure === true,
           allowList: signerAllowListFromFlags(options),
-          log: logger.info,
+          log: print.log,
         });
         try {
           for await (const event of experiment.run()) {
-            if (json) {
-              if (event.event !== "progress") io.stdout(`${JSON.stringify(event)}\n`);
-            } else print(event);
+            if (json) io.stdout(`${JSON.stringify(event)}\n`);
+            else print(event);
           }
         } catch (error) {
           if (signal.aborted)
@@ -138,6 +138,7 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
     });
 
   program.addCommand(statsCommand(io, () => program.opts()));
+  program.addCommand(reportCommand(io, () => program.opts()));
   for (const command of modelCommands(io, () => program.opts())) program.addCommand(command);
   for (const command of trustCommands(io, () => program.opts())) program.addCommand(command);
   inheritSettings(program);

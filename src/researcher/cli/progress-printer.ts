@@ -1,36 +1,102 @@
 import type { Logger } from "../../common/log.js";
 import type { ExperimentEvent } from "../run/events.js";
 
+/** Lines never exceed this many columns (a classic terminal; long lines wrap with an indent). */
+export const COLUMNS = 80;
+const BAR = 20;
+/** `2026-01-01T00:00:00.000Z INFO  ` before each logged line. */
+const LOG_PREFIX = 31;
+
 /**
- * Human output of a run on stderr: a line per round (nodes, loss, metrics), node arrivals and
- * failures; on a terminal the current round's training progress is one line rewritten in place.
+ * Human output of a run on stderr (through the logger when given): a line per round (nodes, loss,
+ * metrics), node arrivals and failures. On a terminal, figures wrap to 80 columns (messages stay whole)
+ * and the round being trained shows one progress bar per node, redrawn in place below the last line.
  */
 export function createProgressPrinter(
   write: (text: string) => void,
   options: { isTty?: boolean; logger?: Logger } = {},
 ) {
-  let live = false;
-  const progress = new Map<string, string>();
-  const line = (text: string, level: "info" | "warn") => {
-    if (live) write("\r\x1b[2K");
-    live = false;
-    if (options.logger) options.logger[level](text);
-    else write(`${text}\n`);
+  const bars = new Map<string, string>();
+  let drawn = 0;
+  const erase = () => {
+    if (drawn > 0) write(`\x1b[${drawn}F\x1b[J`);
+    drawn = 0;
   };
-  return (e: ExperimentEvent): void => {
+  // A terminal gets lines that fit it: the logger's time and level take LOG_PREFIX columns.
+  const width = options.logger ? COLUMNS - LOG_PREFIX : COLUMNS;
+  const line = (text: string, level: "info" | "warn", wrapped: boolean) => {
+    erase();
+    const shown = wrapped && options.isTty ? wrap(text, width) : text;
+    if (options.logger) options.logger[level](shown);
+    else write(`${shown}\n`);
+    if (bars.size > 0 && options.isTty) draw();
+  };
+  const draw = () => {
+    erase();
+    write([...bars.values()].map((b) => `${b}\n`).join(""));
+    drawn = bars.size;
+  };
+  const print = (e: ExperimentEvent): void => {
     if (e.event !== "progress") {
-      if (e.event === "round") progress.clear();
-      line(describe(e), e.event === "error" ? "warn" : "info");
+      if (e.event === "round" || e.event === "done") bars.clear();
+      // Figures wrap; messages (errors, addresses) stay whole so their commands and ids can be copied.
+      line(
+        describe(e),
+        e.event === "error" ? "warn" : "info",
+        e.event === "round" || e.event === "datasets" || e.event === "done",
+      );
       return;
     }
     if (!options.isTty) return;
-    progress.set(e.name, `${e.name} ${Math.round((100 * e.step) / Math.max(1, e.total_steps))}%`);
-    write(`\r\x1b[2Kround ${e.round}: ${[...progress.values()].join("  ")}  loss ${e.loss.toFixed(4)}`);
-    live = true;
+    bars.set(e.node, progressBar(e));
+    draw();
   };
+  return Object.assign(print, { log: (text: string) => line(text, "info", false) });
 }
 
-/** The line (or lines) an event prints; progress is shown apart, rewritten in place. */
+/** `hospital-a  ██████░░░░  30%  step 3/10  loss 0.4321`, at most 79 columns. */
+export function progressBar(e: Extract<ExperimentEvent, { event: "progress" }>): string {
+  const share = Math.min(1, e.step / Math.max(1, e.total_steps));
+  const full = Math.round(share * BAR);
+  const bar = "█".repeat(full) + "░".repeat(BAR - full);
+  const name = e.name.length > 16 ? `${e.name.slice(0, 15)}…` : e.name.padEnd(16);
+  const text = `${name} ${bar} ${String(Math.round(share * 100)).padStart(3)}%  round ${e.round}  step ${e.step}/${e.total_steps}  loss ${e.loss.toFixed(4)}`;
+  return text.length < COLUMNS ? text : `${text.slice(0, COLUMNS - 2)}…`;
+}
+
+/**
+ * Wraps each line to `width` columns at its double-space separators (else at spaces); continuation
+ * lines are indented by four spaces.
+ */
+export function wrap(text: string, width = COLUMNS): string {
+  return text
+    .split("\n")
+    .map((input) => {
+      if (input.length <= width) return input;
+      // Groups are separated by two spaces; a group too long for a line breaks at its single spaces.
+      const words = input
+        .split(/(?<=\S) {2,}(?=\S)/)
+        .flatMap((group) =>
+          group.length > width - 4
+            ? group.split(" ").map((text, i) => ({ text, sep: i === 0 ? "  " : " " }))
+            : [{ text: group, sep: "  " }],
+        );
+      const out: string[] = [];
+      let current = "";
+      for (const { text, sep } of words) {
+        if (current === "") current = text;
+        else if (current.length + sep.length + text.length > width) {
+          out.push(current);
+          current = `    ${text}`;
+        } else current = `${current}${sep}${text}`;
+      }
+      if (current) out.push(current);
+      return out.join("\n");
+    })
+    .join("\n");
+}
+
+/** The line (or lines) an event prints; progress is shown apart, redrawn in place. */
 function describe(e: Exclude<ExperimentEvent, { event: "progress" }>): string {
   switch (e.event) {
     case "listening":
@@ -42,11 +108,16 @@ function describe(e: Exclude<ExperimentEvent, { event: "progress" }>): string {
     case "normalization":
       return `Normalization: ${e.method} over ${e.columns.length} column(s), statistics from all nodes`;
     case "round": {
+      // The pooled auc is binned: its bound shows beside it when it reaches the printed digits.
+      const bound = (when: string, k: string) => {
+        const error = k === "auc" ? e.auc_error?.[when as "global" | "local"] : undefined;
+        return error !== undefined && error >= 0.0005 ? `±${error.toFixed(3)}` : "";
+      };
       const metrics = Object.entries(e.metrics)
         .map(
           ([when, values]) =>
             `${when}: ${Object.entries(values ?? {})
-              .map(([k, v]) => `${k} ${v.toFixed(3)}`)
+              .map(([k, v]) => `${k} ${v.toFixed(3)}${bound(when, k)}`)
               .join(" ")}`,
         )
         .join("  ");
@@ -57,7 +128,7 @@ function describe(e: Exclude<ExperimentEvent, { event: "progress" }>): string {
       return `${e.round ? `round ${e.round}: ` : ""}${e.message}`;
     case "done": {
       const metrics = Object.entries(e.metrics)
-        .map(([k, v]) => `${k} ${v.toFixed(4)}`)
+        .map(([k, v]) => `${k} ${v.toFixed(4)}${k === "auc" && e.auc_error ? `±${e.auc_error.toFixed(4)}` : ""}`)
         .join("  ");
       return `Done after ${e.rounds} round(s). Final model: ${e.model}${metrics ? `\nFinal validation: ${metrics}` : ""}`;
     }

@@ -4,6 +4,7 @@ import type { AggregatorState } from "../aggregators/index.js";
 import { decodeParams, encodeParams } from "./params-json.js";
 import type { RunInputs, TrainingState } from "./run-context.js";
 import type { RunFolder } from "./run-folder.js";
+import { tensorboardFiles } from "./tensorboard.js";
 
 /** state.json: everything needed to continue as if never stopped. */
 interface Breakpoint {
@@ -42,8 +43,8 @@ export async function readBreakpoint(
 }
 
 /**
- * Saves history.jsonl and state.json after a complete round. Each file is replaced atomically on its
- * own (fsync'd), so the two are written at once: a round pays for one fsync's latency, not two.
+ * Saves history.jsonl, the TensorBoard logs and state.json after a complete round. Each file is replaced
+ * atomically on its own (fsync'd), so they are written at once: a round pays for one fsync's latency, not three.
  */
 export async function writeBreakpoint(
   folder: RunFolder,
@@ -53,6 +54,7 @@ export async function writeBreakpoint(
 ): Promise<void> {
   await Promise.all([
     folder.writeHistory(training.history),
+    folder.writeFiles(tensorboardFiles(training.history)),
     folder.writeState({
       version: 1,
       planId,

@@ -46,7 +46,18 @@ export type ExperimentEvent =
       failed: NodeFailure[];
       loss: number;
       metrics: { global?: Record<string, number>; local?: Record<string, number> };
+      /** Bound on the distance of the pooled auc from the auc of all test rows' exact scores. */
+      auc_error?: { global?: number; local?: number };
       seconds: number;
+      /** When the round ended, seconds since the Unix epoch. */
+      time: number;
     }
   | { event: "error"; message: string; round?: number; node?: string; code?: FailureCode; plan?: string }
-  | { event: "done"; rounds: number; metrics: Record<string, number>; model: string; run: string };
+  | {
+      event: "done";
+      rounds: number;
+      metrics: Record<string, number>;
+      auc_error?: number;
+      model: string;
+      run: string;
+    };

@@ -1,6 +1,7 @@
 import { createChannel } from "../../common/channel.js";
 import { formatDuration } from "../../common/log.js";
 import { saveModel } from "../../ml/export.js";
+import { taskKind } from "../../ml/metrics.js";
 import { buildModel, getParams } from "../../ml/model.js";
 import { planId, planJson } from "../../ml/plan.js";
 import { DEFAULT_MAX_PARAMS } from "../../ml/plan-size.js";
@@ -18,11 +19,11 @@ import type { ExperimentEvent } from "./events.js";
 import { federatedRound } from "./federated-round.js";
 import { gatherNormalization } from "./normalization.js";
 import { checkPlanSize, smallestInput } from "./plan-limit.js";
+import { pooledMetrics } from "./pooled-metrics.js";
 import { createRoster, type Participant } from "./roster.js";
 import type { RunContext, RunInputs, TrainingState } from "./run-context.js";
 import { openRunFolder } from "./run-folder.js";
 import { commonInput } from "./sample-shape.js";
-import { weightedMetrics } from "./selection.js";
 import { runTrainRound } from "./train-round.js";
 
 export interface ExperimentOptions {
@@ -101,6 +102,7 @@ async function runExperiment(
       const { training: next, event } = await federatedRound(run, aggregator, inputs, training);
       // The breakpoint is on disk before anyone hears of the round: a kill after the event loses nothing.
       await writeBreakpoint(run.folder, run.plan.id, inputs, next);
+      await run.folder.writeJson("experiment.json", config);
       emit(event);
       training = next;
     }
@@ -240,6 +242,7 @@ async function finish(run: RunContext, inputs: RunInputs, global: NamedTensor[])
   run.round = config.rounds + 1;
   const participants = roster.participants();
   let metrics: Record<string, number> | undefined;
+  let aucError: number | undefined;
   if (config.training.testRatio > 0 && participants.length > 0) {
     const { updates } = await runTrainRound({
       hub: run.hub,
@@ -254,9 +257,10 @@ async function finish(run: RunContext, inputs: RunInputs, global: NamedTensor[])
       timeoutMs: config.nodes.roundTimeoutMs,
       signal: run.signal,
     });
-    metrics = weightedMetrics(
-      updates.map((u) => ({ values: u.result.globalMetrics?.values, samples: u.result.globalMetrics?.samples ?? 0 })),
-    );
+    ({ values: metrics, aucError } = pooledMetrics(
+      updates.map((u) => u.result.globalMetrics),
+      taskKind(config.plan),
+    ));
   }
   const { folder } = run;
   await saveModel(folder.modelDir, {
@@ -266,5 +270,14 @@ async function finish(run: RunContext, inputs: RunInputs, global: NamedTensor[])
     normalization: inputs.normalization,
     features: inputs.features,
   });
-  run.emit({ event: "done", rounds: config.rounds, metrics: metrics ?? {}, model: folder.modelDir, run: folder.dir });
+  const done: ExperimentEvent = {
+    event: "done",
+    rounds: config.rounds,
+    metrics: metrics ?? {},
+    ...(aucError === undefined ? {} : { auc_error: aucError }),
+    model: folder.modelDir,
+    run: folder.dir,
+  };
+  await folder.writeJson("done.json", done);
+  run.emit(done);
 }

@@ -1,11 +1,13 @@
 import { RuntimeFailure } from "../../common/errors.js";
+import { taskKind } from "../../ml/metrics.js";
 import { expectedReply, withControl } from "../../wire/index.js";
 import type { Aggregator } from "../aggregators/index.js";
 import { createRunningMean } from "../aggregators/running-mean.js";
 import type { Experiment } from "./config.js";
 import type { ExperimentEvent, NodeFailure } from "./events.js";
+import { pooledMetrics } from "./pooled-metrics.js";
 import type { RunContext, RunInputs, TrainingState } from "./run-context.js";
-import { selectNodes, weightedMetrics } from "./selection.js";
+import { selectNodes } from "./selection.js";
 import { type NodeUpdate, runTrainRound } from "./train-round.js";
 
 /**
@@ -114,12 +116,19 @@ function roundEvent(
 ): ExperimentEvent {
   const samples = updates.reduce((s, u) => s + u.result.sampleCount, 0);
   const loss = updates.reduce((s, u) => s + u.result.trainLoss * u.result.sampleCount, 0) / samples;
-  const global = weightedMetrics(
-    updates.map((u) => ({ values: u.result.globalMetrics?.values, samples: u.result.globalMetrics?.samples ?? 0 })),
+  const kind = taskKind(config.plan);
+  const global = pooledMetrics(
+    updates.map((u) => u.result.globalMetrics),
+    kind,
   );
-  const local = weightedMetrics(
-    updates.map((u) => ({ values: u.result.localMetrics?.values, samples: u.result.localMetrics?.samples ?? 0 })),
+  const local = pooledMetrics(
+    updates.map((u) => u.result.localMetrics),
+    kind,
   );
+  const aucError = {
+    ...(global.aucError === undefined ? {} : { global: global.aucError }),
+    ...(local.aucError === undefined ? {} : { local: local.aucError }),
+  };
   return {
     event: "round",
     round,
@@ -135,7 +144,9 @@ function roundEvent(
     })),
     failed: failures,
     loss,
-    metrics: { ...(global ? { global } : {}), ...(local ? { local } : {}) },
+    metrics: { ...(global.values ? { global: global.values } : {}), ...(local.values ? { local: local.values } : {}) },
+    ...(Object.keys(aucError).length > 0 ? { auc_error: aucError } : {}),
     seconds: ms / 1000,
+    time: Date.now() / 1000,
   };
 }

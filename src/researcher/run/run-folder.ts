@@ -5,7 +5,9 @@ import { errorMessage, InputError } from "../../common/errors.js";
 
 /**
  * `<out>/<name>/`: `history.jsonl` (one round event per line), `state.json` (the breakpoint after the
- * last complete round) and `model/` (the exported model). Every file is replaced atomically.
+ * last complete round), `tensorboard/` (event files), `experiment.json`, `done.json` and `model/`
+ * (the exported model). Every file is
+ * replaced atomically.
  */
 export interface RunFolder {
   dir: string;
@@ -14,6 +16,10 @@ export interface RunFolder {
   readState<T>(): Promise<T | undefined>;
   writeState(state: unknown): Promise<void>;
   writeHistory(lines: unknown[]): Promise<void>;
+  /** Writes files at paths relative to the folder (e.g. TensorBoard logs), each atomically. */
+  writeFiles(files: Map<string, Uint8Array>): Promise<void>;
+  /** `experiment.json` (the experiment as run, defaults filled), `done.json` (the last event). */
+  writeJson(name: string, value: unknown): Promise<void>;
   /** `node-keys.json`: node id → fingerprint of the key it signs with, bound at first sight. */
   readNodeKeys(): Promise<Record<string, string>>;
   /** Replaces node-keys.json (in the background: a failure is logged by the caller's next write). */
@@ -35,8 +41,8 @@ export async function openRunFolder(outDir: string, name: string, options: { res
   await checkWritable(dir);
   let keysWritten: Promise<void> = Promise.resolve();
   // Created on the first write, so a run that fails before round 1 leaves nothing behind.
-  const write = async (name: string, content: string) => {
-    await mkdir(dir, { recursive: true });
+  const write = async (name: string, content: string | Uint8Array) => {
+    await mkdir(dirname(join(dir, name)), { recursive: true });
     await writeFileAtomic(join(dir, name), content);
   };
   return {
@@ -53,6 +59,10 @@ export async function openRunFolder(outDir: string, name: string, options: { res
     },
     writeState: (state) => write("state.json", JSON.stringify(state)),
     writeHistory: (lines) => write("history.jsonl", lines.map((l) => `${JSON.stringify(l)}\n`).join("")),
+    async writeFiles(files) {
+      for (const [name, content] of files) await write(name, content);
+    },
+    writeJson: (name, value) => write(name, `${JSON.stringify(value, null, 2)}\n`),
     async readNodeKeys() {
       const text = await readFile(join(dir, "node-keys.json"), "utf8").catch(() => undefined);
       if (text === undefined) return {};

@@ -1,4 +1,5 @@
 import { errorMessage } from "../../common/errors.js";
+import { countsProblem } from "../../ml/metric-counts.js";
 import type { NamedTensor, Normalization, TrainingArgs, TrainResult } from "../../ml/types.js";
 import type { Hub } from "../server/hub.js";
 import { TaskFailure } from "../server/hub-error.js";
@@ -97,6 +98,10 @@ export function checkUpdate(result: TrainResult, global: NamedTensor[], maxSampl
   }
   const problem = tensorsProblem(result.params, global);
   if (problem) return problem;
+  for (const metrics of [result.globalMetrics, result.localMetrics]) {
+    const wrong = metrics?.counts && countsProblem(metrics.counts, metrics.samples);
+    if (wrong) return wrong;
+  }
   for (const got of result.params) {
     for (const v of got.data) {
       if (!Number.isFinite(v)) return `tensor "${got.name}" contains ${v}`;

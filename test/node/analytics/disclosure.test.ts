@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { fineRuns, protectMinMax, publishCells, publishCount } from "../../../src/node/analytics/disclosure.js";
+import { countMetrics } from "../../../src/ml/metric-counts.js";
+import {
+  discloseMetrics,
+  fineRuns,
+  protectMinMax,
+  publishCells,
+  publishCount,
+} from "../../../src/node/analytics/disclosure.js";
 
 describe("publishCount / publishCells", () => {
   it("hides counts from 1 to min_count − 1, keeps 0 and min_count or more", () => {
@@ -69,5 +76,27 @@ describe("fineRuns", () => {
         [8, 12, 40],
       ],
     );
+  });
+});
+
+describe("discloseMetrics", () => {
+  const yTrue = Float32Array.from({ length: 30 }, (_, i) => i % 2);
+  const yPred = Float32Array.from({ length: 30 }, (_, i) => i / 30);
+  const metrics = { values: { accuracy: 0.5 }, samples: 30, counts: countMetrics(yTrue, yPred, "binary") };
+
+  it("sends score runs of at least min_count rows, never one row's bin; confusion counts as they are", () => {
+    assert.equal(metrics.counts.scores?.[0].lo.length, 30); // one fine bin per row before disclosure
+    const sent = discloseMetrics(metrics, 10);
+    const runs = sent?.counts?.scores?.[0];
+    assert.ok(runs && runs.lo.length === 3);
+    assert.deepEqual(
+      runs.positives.map((p, i) => p + runs.negatives[i]),
+      [10, 10, 10],
+    );
+    assert.deepEqual(sent?.counts?.confusion, metrics.counts.confusion);
+  });
+
+  it("with min_count 1 sends the fine bins", () => {
+    assert.deepEqual(discloseMetrics(metrics, 1), metrics);
   });
 });

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { createLogger } from "../../../src/common/log.js";
 import { createProgressPrinter } from "../../../src/researcher/cli/progress-printer.js";
 
 describe("progress printer", () => {
@@ -15,9 +16,116 @@ describe("progress printer", () => {
       loss: 0.25,
       metrics: { global: { accuracy: 0.9 } },
       seconds: 1.5,
+      time: 0,
     });
     print({ event: "done", rounds: 10, metrics: { accuracy: 0.95 }, model: "/m", run: "/r" });
     assert.match(out, /^round {2}2\/10 {2}nodes 0 {2}loss 0\.2500 {2}global: accuracy 0\.900 {2}1\.5 s$/m);
     assert.match(out, /Final model: \/m\nFinal validation: accuracy 0\.9500/);
+  });
+
+  const progress = (node: string, step: number) => ({
+    event: "progress" as const,
+    round: 3,
+    node,
+    name: `hospital-${node}`,
+    epoch: 1,
+    step,
+    total_steps: 10,
+    loss: 0.5,
+  });
+  const ESC = String.fromCharCode(27);
+  const visible = (out: string) => out.replace(new RegExp(`${ESC}\\[\\d*[A-Za-z]`, "g"), "");
+
+  it("on a terminal wraps long round lines to 80 columns at metric boundaries", () => {
+    let out = "";
+    const print = createProgressPrinter((t) => (out += t), { isTty: true });
+    const metrics = { accuracy: 0.9, precision: 0.8, recall: 0.7, f1: 0.75, auc: 0.95, f1_macro: 0.7 };
+    print({
+      event: "round",
+      round: 1,
+      rounds: 5,
+      nodes: [],
+      failed: [],
+      loss: 0.3,
+      metrics: { global: metrics, local: metrics },
+      seconds: 2,
+      time: 0,
+    });
+    const lines = out.trimEnd().split("\n");
+    assert.ok(lines.length > 1);
+    for (const l of lines) assert.ok(l.length <= 80, `${l.length} columns: ${l}`);
+    assert.ok(lines.slice(1).every((l) => l.startsWith("    ")));
+    // Nothing lost: the same words in the same order.
+    assert.equal(
+      lines
+        .map((l) => l.trim())
+        .join(" ")
+        .replace(/ +/g, " "),
+      out.replace(/\s+/g, " ").trim(),
+    );
+  });
+
+  it("prints the pooled auc with its bound", () => {
+    let out = "";
+    const print = createProgressPrinter((t) => (out += t));
+    print({
+      event: "round",
+      round: 1,
+      rounds: 1,
+      nodes: [],
+      failed: [],
+      loss: 0.3,
+      metrics: { global: { auc: 0.9 }, local: { auc: 0.95 } },
+      auc_error: { global: 0.0123, local: 0.0001 },
+      seconds: 2,
+      time: 0,
+    });
+    assert.match(out, /global: auc 0\.900±0\.012 {2}local: auc 0\.950\s/);
+  });
+
+  it("on a terminal draws one bar per node and redraws them in place", () => {
+    let out = "";
+    const print = createProgressPrinter((t) => (out += t), { isTty: true });
+    print(progress("a", 5));
+    print(progress("b", 10));
+    print(progress("a", 10));
+    // The last drawing (after the last erase) holds both nodes, a at 100%.
+    const last = visible(out.slice(out.lastIndexOf("\x1b[2F")));
+    assert.match(last, /^hospital-a +█{20} 100% {2}round 3 {2}step 10\/10 {2}loss 0\.5000\nhospital-b +█{20} 100%/);
+    print.log("a log line");
+    assert.match(visible(out), /a log line\nhospital-a/); // bars stay below log lines
+    print({ event: "round", round: 3, rounds: 5, nodes: [], failed: [], loss: 0.3, metrics: {}, seconds: 2, time: 0 });
+    assert.ok(out.includes(`${ESC}[2F${ESC}[Jround 3/5`)); // the bars give way to the round line
+    for (const l of visible(out).split("\n")) assert.ok(l.length <= 80);
+  });
+
+  it("through the logger, a terminal's lines fit 80 columns with the time and level; elsewhere they stay whole", () => {
+    const round = {
+      event: "round" as const,
+      round: 1,
+      rounds: 5,
+      nodes: [],
+      failed: [],
+      loss: 0.3,
+      metrics: { global: { accuracy: 0.9, precision: 0.8, recall: 0.7, f1: 0.75 } },
+      seconds: 2,
+      time: 0,
+    };
+    for (const isTty of [true, false]) {
+      let out = "";
+      const logger = createLogger({ write: (t) => (out += t), now: () => new Date(0) });
+      createProgressPrinter((t) => (out += t), { isTty, logger })(round);
+      const lines = out.trimEnd().split("\n");
+      assert.ok(lines[0].startsWith("1970-01-01T00:00:00.000Z INFO  round 1/5"));
+      if (isTty) for (const l of lines) assert.ok(l.length <= 80, `${l.length}: ${l}`);
+      else assert.equal(lines.length, 1);
+    }
+  });
+
+  it("without a terminal prints no progress", () => {
+    let out = "";
+    const print = createProgressPrinter((t) => (out += t));
+    print(progress("a", 5));
+    assert.equal(out, "");
   });
 });

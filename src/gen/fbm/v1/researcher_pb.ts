@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file fbm/v1/researcher.proto.
  */
 export const file_fbm_v1_researcher: GenFile = /*@__PURE__*/
-  fileDesc("ChdmYm0vdjEvcmVzZWFyY2hlci5wcm90bxIGZmJtLnYxIm8KDkdldFRhc2tSZXF1ZXN0Eg8KB25vZGVfaWQYASABKAkSEQoJbm9kZV9uYW1lGAIgASgJEhIKCnNlc3Npb25faWQYAyABKAkSDwoHdmVyc2lvbhgEIAEoCRIUCgx3YWl0X3NlY29uZHMYBSABKA0iQQoJVGFza0NodW5rEhwKBHRhc2sYASABKAsyDC5mYm0udjEuVGFza0gAEg4KBGRhdGEYAiABKAxIAEIGCgRwYXJ0IpECCgRUYXNrEg8KB3Rhc2tfaWQYASABKAkSEgoKZXhwZXJpbWVudBgCIAEoCRIgCgRwaW5nGAogASgLMhAuZmJtLnYxLlBpbmdUYXNrSAASIAoEbGlzdBgLIAEoCzIQLmZibS52MS5MaXN0VGFza0gAEiQKBnNlYXJjaBgMIAEoCzISLmZibS52MS5TZWFyY2hUYXNrSAASIgoFc3RhdHMYDSABKAsyES5mYm0udjEuU3RhdHNUYXNrSAASIgoFdHJhaW4YDiABKAsyES5mYm0udjEuVHJhaW5UYXNrSAASKgoJYW5hbHl0aWNzGA8gASgLMhUuZmJtLnYxLkFuYWx5dGljc1Rhc2tIAEIGCgRraW5kIgoKCFBpbmdUYXNrIgoKCExpc3RUYXNrIhoKClNlYXJjaFRhc2sSDAoEdGFncxgBIAMoCSIyCglTdGF0c1Rhc2sSEgoKZGF0YXNldF9pZBgBIAEoCRIRCglwbGFuX2pzb24YAiABKAkiRwoKVGVuc29yU3BlYxIMCgRuYW1lGAEgASgJEg0KBXNoYXBlGAIgAygNEhwKBWR0eXBlGAMgASgOMg0uZmJtLnYxLkRUeXBlIkgKDFBhcmFtc0hlYWRlchIjCgd0ZW5zb3JzGAEgAygLMhIuZmJtLnYxLlRlbnNvclNwZWMSEwoLdG90YWxfYnl0ZXMYAiABKAQiUwoSTm9ybWFsaXphdGlvblN0YXRzEg4KBm1ldGhvZBgBIAEoCRIPCgdjb2x1bW5zGAIgAygJEg0KBXNoaWZ0GAMgAygBEg0KBXNjYWxlGAQgAygBIrkBCgxUcmFpbmluZ0FyZ3MSDgoGZXBvY2hzGAEgASgNEg8KB3VwZGF0ZXMYAiABKA0SEgoKYmF0Y2hfc2l6ZRgDIAEoDRISCgp0ZXN0X3JhdGlvGAQgASgBEhYKDnRlc3Rfb25fZ2xvYmFsGAUgASgIEhUKDXRlc3Rfb25fbG9jYWwYBiABKAgSDwoHbWV0cmljcxgHIAMoCRIMCgRzZWVkGAggASgNEhIKCmZlZHByb3hfbXUYCSABKAEizwEKCVRyYWluVGFzaxISCgpkYXRhc2V0X2lkGAEgASgJEg8KB3BsYW5faWQYAiABKAkSEQoJcGxhbl9qc29uGAMgASgJEiIKBGFyZ3MYBCABKAsyFC5mYm0udjEuVHJhaW5pbmdBcmdzEjEKDW5vcm1hbGl6YXRpb24YBSABKAsyGi5mYm0udjEuTm9ybWFsaXphdGlvblN0YXRzEg0KBXJvdW5kGAYgASgNEiQKBnBhcmFtcxgHIAEoCzIULmZibS52MS5QYXJhbXNIZWFkZXIiRAoKUmVwbHlDaHVuaxIeCgVyZXBseRgBIAEoCzINLmZibS52MS5SZXBseUgAEg4KBGRhdGEYAiABKAxIAEIGCgRwYXJ0IpsCCgVSZXBseRIPCgd0YXNrX2lkGAEgASgJEg8KB25vZGVfaWQYAiABKAkSIQoEcGluZxgKIAEoCzIRLmZibS52MS5QaW5nUmVwbHlIABIpCghkYXRhc2V0cxgLIAEoCzIVLmZibS52MS5EYXRhc2V0c1JlcGx5SAASIwoFc3RhdHMYDCABKAsyEi5mYm0udjEuU3RhdHNSZXBseUgAEiMKBXRyYWluGA0gASgLMhIuZmJtLnYxLlRyYWluUmVwbHlIABIjCgVlcnJvchgOIAEoCzISLmZibS52MS5FcnJvclJlcGx5SAASKwoJYW5hbHl0aWNzGA8gASgLMhYuZmJtLnYxLkFuYWx5dGljc1JlcGx5SABCBgoEa2luZCItCglQaW5nUmVwbHkSDwoHdmVyc2lvbhgBIAEoCRIPCgdiYWNrZW5kGAIgASgJIiUKBkNvbHVtbhIMCgRuYW1lGAEgASgJEg0KBWR0eXBlGAIgASgJIikKCkNsYXNzQ291bnQSDAoEbmFtZRgBIAEoCRINCgVjb3VudBgCIAEoBCLnAQoLRGF0YXNldEluZm8SCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIMCgR0eXBlGAMgASgJEgwKBHRhZ3MYBCADKAkSEwoLZGVzY3JpcHRpb24YBSABKAkSDQoFc2hhcGUYBiADKA0SHwoHY29sdW1ucxgHIAMoCzIOLmZibS52MS5Db2x1bW4SFAoMc2FtcGxlX2NvdW50GAggASgEEiMKB2NsYXNzZXMYCSADKAsyEi5mYm0udjEuQ2xhc3NDb3VudBIOCgZ0YXJnZXQYCiABKAkSEgoKY3JlYXRlZF9hdBgLIAEoCSI2Cg1EYXRhc2V0c1JlcGx5EiUKCGRhdGFzZXRzGAEgAygLMhMuZmJtLnYxLkRhdGFzZXRJbmZvImYKC0NvbHVtblN0YXRzEgwKBG5hbWUYASABKAkSDQoFY291bnQYAiABKAQSCwoDc3VtGAMgASgBEhMKC3N1bV9zcXVhcmVzGAQgASgBEgsKA21pbhgFIAEoARILCgNtYXgYBiABKAEiMgoKU3RhdHNSZXBseRIkCgdjb2x1bW5zGAEgAygLMhMuZmJtLnYxLkNvbHVtblN0YXRzInYKB01ldHJpY3MSKwoGdmFsdWVzGAEgAygLMhsuZmJtLnYxLk1ldHJpY3MuVmFsdWVzRW50cnkSDwoHc2FtcGxlcxgCIAEoBBotCgtWYWx1ZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAE6AjgBIr4BCgpUcmFpblJlcGx5EhQKDHNhbXBsZV9jb3VudBgBIAEoBBISCgp0cmFpbl9sb3NzGAIgASgBEicKDmdsb2JhbF9tZXRyaWNzGAMgASgLMg8uZmJtLnYxLk1ldHJpY3MSJgoNbG9jYWxfbWV0cmljcxgEIAEoCzIPLmZibS52MS5NZXRyaWNzEiQKBnBhcmFtcxgFIAEoCzIULmZibS52MS5QYXJhbXNIZWFkZXISDwoHc2Vjb25kcxgGIAEoASI8CgpFcnJvclJlcGx5EgwKBGNvZGUYASABKAkSDwoHbWVzc2FnZRgCIAEoCRIPCgdwbGFuX2lkGAMgASgJIpMBCg1BbmFseXRpY3NUYXNrEhIKCmRhdGFzZXRfaWQYASABKAkSDwoHY29sdW1ucxgCIAMoCRInCgdzdW1tYXJ5GAogASgLMhQuZmJtLnYxLlN1bW1hcnlQaGFzZUgAEisKCWhpc3RvZ3JhbRgLIAEoCzIWLmZibS52MS5IaXN0b2dyYW1QaGFzZUgAQgcKBXBoYXNlIg4KDFN1bW1hcnlQaGFzZSI7Cg5IaXN0b2dyYW1QaGFzZRIpCgdjb2x1bW5zGAEgAygLMhguZmJtLnYxLkhpc3RvZ3JhbVJlcXVlc3QiVgoQSGlzdG9ncmFtUmVxdWVzdBIOCgZjb2x1bW4YASABKAkSCgoCbG8YAiABKAESCgoCaGkYAyABKAESDAoEYmlucxgEIAEoDRIMCgRmaW5lGAUgASgNIjcKBUNvdW50Eh8KBGtpbmQYASABKA4yES5mYm0udjEuQ291bnRLaW5kEg0KBXZhbHVlGAIgASgEIjgKCkNsYXNzVGFsbHkSDAoEbmFtZRgBIAEoCRIcCgVjb3VudBgCIAEoCzINLmZibS52MS5Db3VudCL7AQoNQ29sdW1uU3VtbWFyeRIMCgRuYW1lGAEgASgJEhwKBWNvdW50GAIgASgLMg0uZmJtLnYxLkNvdW50Eh4KB21pc3NpbmcYAyABKAsyDS5mYm0udjEuQ291bnQSCwoDc3VtGAQgASgBEgwKBG1lYW4YBSABKAESCgoCbTIYBiABKAESCwoDbWluGAcgASgBEgsKA21heBgIIAEoARIUCgxtaW5fbWF4X2dyaWQYCSABKAESEAoIcmFuZ2VfbG8YCiABKAESEAoIcmFuZ2VfaGkYCyABKAESIwoHY2xhc3NlcxgMIAMoCzISLmZibS52MS5DbGFzc1RhbGx5IjQKB0ZpbmVCaW4SDQoFc3RhcnQYASABKA0SCwoDZW5kGAIgASgNEg0KBWNvdW50GAMgASgEIl0KD0NvbHVtbkhpc3RvZ3JhbRIMCgRuYW1lGAEgASgJEh0KBmNvdW50cxgCIAMoCzINLmZibS52MS5Db3VudBIdCgRmaW5lGAMgAygLMg8uZmJtLnYxLkZpbmVCaW4ijQEKDkFuYWx5dGljc1JlcGx5EhEKCW1pbl9jb3VudBgBIAEoDRIRCgl0b29fc21hbGwYAiABKAgSKAoJc3VtbWFyaWVzGAMgAygLMhUuZmJtLnYxLkNvbHVtblN1bW1hcnkSKwoKaGlzdG9ncmFtcxgEIAMoCzIXLmZibS52MS5Db2x1bW5IaXN0b2dyYW0iEwoRUmVwbHlUYXNrUmVzcG9uc2UiSgoIUHJvZ3Jlc3MSDQoFZXBvY2gYASABKA0SDAoEc3RlcBgCIAEoDRITCgt0b3RhbF9zdGVwcxgDIAEoDRIMCgRsb3NzGAQgASgBIikKB0xvZ0xpbmUSDQoFbGV2ZWwYASABKAkSDwoHbWVzc2FnZRgCIAEoCSILCglIZWFydGJlYXQiqQEKD0ZlZWRiYWNrUmVxdWVzdBIPCgdub2RlX2lkGAEgASgJEg8KB3Rhc2tfaWQYAiABKAkSJAoIcHJvZ3Jlc3MYCiABKAsyEC5mYm0udjEuUHJvZ3Jlc3NIABIeCgNsb2cYCyABKAsyDy5mYm0udjEuTG9nTGluZUgAEiYKCWhlYXJ0YmVhdBgMIAEoCzIRLmZibS52MS5IZWFydGJlYXRIAEIGCgRraW5kIhIKEEZlZWRiYWNrUmVzcG9uc2UqRQoFRFR5cGUSFgoSRF9UWVBFX1VOU1BFQ0lGSUVEEAASEgoORF9UWVBFX0ZMT0FUMzIQARIQCgxEX1RZUEVfSU5UMzIQAipuCglDb3VudEtpbmQSGgoWQ09VTlRfS0lORF9VTlNQRUNJRklFRBAAEhQKEENPVU5UX0tJTkRfRVhBQ1QQARIYChRDT1VOVF9LSU5EX0JFTE9XX01JThACEhUKEUNPVU5UX0tJTkRfSElEREVOEAMyyAEKEVJlc2VhcmNoZXJTZXJ2aWNlEjYKB0dldFRhc2sSFi5mYm0udjEuR2V0VGFza1JlcXVlc3QaES5mYm0udjEuVGFza0NodW5rMAESPAoJUmVwbHlUYXNrEhIuZmJtLnYxLlJlcGx5Q2h1bmsaGS5mYm0udjEuUmVwbHlUYXNrUmVzcG9uc2UoARI9CghGZWVkYmFjaxIXLmZibS52MS5GZWVkYmFja1JlcXVlc3QaGC5mYm0udjEuRmVlZGJhY2tSZXNwb25zZWIGcHJvdG8z");
+  fileDesc("ChdmYm0vdjEvcmVzZWFyY2hlci5wcm90bxIGZmJtLnYxIm8KDkdldFRhc2tSZXF1ZXN0Eg8KB25vZGVfaWQYASABKAkSEQoJbm9kZV9uYW1lGAIgASgJEhIKCnNlc3Npb25faWQYAyABKAkSDwoHdmVyc2lvbhgEIAEoCRIUCgx3YWl0X3NlY29uZHMYBSABKA0iQQoJVGFza0NodW5rEhwKBHRhc2sYASABKAsyDC5mYm0udjEuVGFza0gAEg4KBGRhdGEYAiABKAxIAEIGCgRwYXJ0IpECCgRUYXNrEg8KB3Rhc2tfaWQYASABKAkSEgoKZXhwZXJpbWVudBgCIAEoCRIgCgRwaW5nGAogASgLMhAuZmJtLnYxLlBpbmdUYXNrSAASIAoEbGlzdBgLIAEoCzIQLmZibS52MS5MaXN0VGFza0gAEiQKBnNlYXJjaBgMIAEoCzISLmZibS52MS5TZWFyY2hUYXNrSAASIgoFc3RhdHMYDSABKAsyES5mYm0udjEuU3RhdHNUYXNrSAASIgoFdHJhaW4YDiABKAsyES5mYm0udjEuVHJhaW5UYXNrSAASKgoJYW5hbHl0aWNzGA8gASgLMhUuZmJtLnYxLkFuYWx5dGljc1Rhc2tIAEIGCgRraW5kIgoKCFBpbmdUYXNrIgoKCExpc3RUYXNrIhoKClNlYXJjaFRhc2sSDAoEdGFncxgBIAMoCSIyCglTdGF0c1Rhc2sSEgoKZGF0YXNldF9pZBgBIAEoCRIRCglwbGFuX2pzb24YAiABKAkiRwoKVGVuc29yU3BlYxIMCgRuYW1lGAEgASgJEg0KBXNoYXBlGAIgAygNEhwKBWR0eXBlGAMgASgOMg0uZmJtLnYxLkRUeXBlIkgKDFBhcmFtc0hlYWRlchIjCgd0ZW5zb3JzGAEgAygLMhIuZmJtLnYxLlRlbnNvclNwZWMSEwoLdG90YWxfYnl0ZXMYAiABKAQiUwoSTm9ybWFsaXphdGlvblN0YXRzEg4KBm1ldGhvZBgBIAEoCRIPCgdjb2x1bW5zGAIgAygJEg0KBXNoaWZ0GAMgAygBEg0KBXNjYWxlGAQgAygBIrkBCgxUcmFpbmluZ0FyZ3MSDgoGZXBvY2hzGAEgASgNEg8KB3VwZGF0ZXMYAiABKA0SEgoKYmF0Y2hfc2l6ZRgDIAEoDRISCgp0ZXN0X3JhdGlvGAQgASgBEhYKDnRlc3Rfb25fZ2xvYmFsGAUgASgIEhUKDXRlc3Rfb25fbG9jYWwYBiABKAgSDwoHbWV0cmljcxgHIAMoCRIMCgRzZWVkGAggASgNEhIKCmZlZHByb3hfbXUYCSABKAEizwEKCVRyYWluVGFzaxISCgpkYXRhc2V0X2lkGAEgASgJEg8KB3BsYW5faWQYAiABKAkSEQoJcGxhbl9qc29uGAMgASgJEiIKBGFyZ3MYBCABKAsyFC5mYm0udjEuVHJhaW5pbmdBcmdzEjEKDW5vcm1hbGl6YXRpb24YBSABKAsyGi5mYm0udjEuTm9ybWFsaXphdGlvblN0YXRzEg0KBXJvdW5kGAYgASgNEiQKBnBhcmFtcxgHIAEoCzIULmZibS52MS5QYXJhbXNIZWFkZXIiRAoKUmVwbHlDaHVuaxIeCgVyZXBseRgBIAEoCzINLmZibS52MS5SZXBseUgAEg4KBGRhdGEYAiABKAxIAEIGCgRwYXJ0IpsCCgVSZXBseRIPCgd0YXNrX2lkGAEgASgJEg8KB25vZGVfaWQYAiABKAkSIQoEcGluZxgKIAEoCzIRLmZibS52MS5QaW5nUmVwbHlIABIpCghkYXRhc2V0cxgLIAEoCzIVLmZibS52MS5EYXRhc2V0c1JlcGx5SAASIwoFc3RhdHMYDCABKAsyEi5mYm0udjEuU3RhdHNSZXBseUgAEiMKBXRyYWluGA0gASgLMhIuZmJtLnYxLlRyYWluUmVwbHlIABIjCgVlcnJvchgOIAEoCzISLmZibS52MS5FcnJvclJlcGx5SAASKwoJYW5hbHl0aWNzGA8gASgLMhYuZmJtLnYxLkFuYWx5dGljc1JlcGx5SABCBgoEa2luZCItCglQaW5nUmVwbHkSDwoHdmVyc2lvbhgBIAEoCRIPCgdiYWNrZW5kGAIgASgJIiUKBkNvbHVtbhIMCgRuYW1lGAEgASgJEg0KBWR0eXBlGAIgASgJIikKCkNsYXNzQ291bnQSDAoEbmFtZRgBIAEoCRINCgVjb3VudBgCIAEoBCLnAQoLRGF0YXNldEluZm8SCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIMCgR0eXBlGAMgASgJEgwKBHRhZ3MYBCADKAkSEwoLZGVzY3JpcHRpb24YBSABKAkSDQoFc2hhcGUYBiADKA0SHwoHY29sdW1ucxgHIAMoCzIOLmZibS52MS5Db2x1bW4SFAoMc2FtcGxlX2NvdW50GAggASgEEiMKB2NsYXNzZXMYCSADKAsyEi5mYm0udjEuQ2xhc3NDb3VudBIOCgZ0YXJnZXQYCiABKAkSEgoKY3JlYXRlZF9hdBgLIAEoCSI2Cg1EYXRhc2V0c1JlcGx5EiUKCGRhdGFzZXRzGAEgAygLMhMuZmJtLnYxLkRhdGFzZXRJbmZvImYKC0NvbHVtblN0YXRzEgwKBG5hbWUYASABKAkSDQoFY291bnQYAiABKAQSCwoDc3VtGAMgASgBEhMKC3N1bV9zcXVhcmVzGAQgASgBEgsKA21pbhgFIAEoARILCgNtYXgYBiABKAEiMgoKU3RhdHNSZXBseRIkCgdjb2x1bW5zGAEgAygLMhMuZmJtLnYxLkNvbHVtblN0YXRzIpwBCgdNZXRyaWNzEisKBnZhbHVlcxgBIAMoCzIbLmZibS52MS5NZXRyaWNzLlZhbHVlc0VudHJ5Eg8KB3NhbXBsZXMYAiABKAQSJAoGY291bnRzGAMgASgLMhQuZmJtLnYxLk1ldHJpY0NvdW50cxotCgtWYWx1ZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAE6AjgBIokBCgxNZXRyaWNDb3VudHMSDAoEcm93cxgBIAEoBBIPCgdjbGFzc2VzGAIgASgNEhEKCWNvbmZ1c2lvbhgDIAMoBBIhCgZzY29yZXMYBCADKAsyES5mYm0udjEuU2NvcmVSdW5zEiQKBHN1bXMYBSABKAsyFi5mYm0udjEuUmVncmVzc2lvblN1bXMiWwoJU2NvcmVSdW5zEhAKCHBvc2l0aXZlGAEgASgNEgoKAmxvGAIgAygNEgoKAmhpGAMgAygNEhEKCXBvc2l0aXZlcxgEIAMoBBIRCgluZWdhdGl2ZXMYBSADKAQiQQoOUmVncmVzc2lvblN1bXMSCQoBeRgBIAEoARIKCgJ5MhgCIAEoARILCgNzc2UYAyABKAESCwoDc2FlGAQgASgBIr4BCgpUcmFpblJlcGx5EhQKDHNhbXBsZV9jb3VudBgBIAEoBBISCgp0cmFpbl9sb3NzGAIgASgBEicKDmdsb2JhbF9tZXRyaWNzGAMgASgLMg8uZmJtLnYxLk1ldHJpY3MSJgoNbG9jYWxfbWV0cmljcxgEIAEoCzIPLmZibS52MS5NZXRyaWNzEiQKBnBhcmFtcxgFIAEoCzIULmZibS52MS5QYXJhbXNIZWFkZXISDwoHc2Vjb25kcxgGIAEoASI8CgpFcnJvclJlcGx5EgwKBGNvZGUYASABKAkSDwoHbWVzc2FnZRgCIAEoCRIPCgdwbGFuX2lkGAMgASgJIpMBCg1BbmFseXRpY3NUYXNrEhIKCmRhdGFzZXRfaWQYASABKAkSDwoHY29sdW1ucxgCIAMoCRInCgdzdW1tYXJ5GAogASgLMhQuZmJtLnYxLlN1bW1hcnlQaGFzZUgAEisKCWhpc3RvZ3JhbRgLIAEoCzIWLmZibS52MS5IaXN0b2dyYW1QaGFzZUgAQgcKBXBoYXNlIg4KDFN1bW1hcnlQaGFzZSI7Cg5IaXN0b2dyYW1QaGFzZRIpCgdjb2x1bW5zGAEgAygLMhguZmJtLnYxLkhpc3RvZ3JhbVJlcXVlc3QiVgoQSGlzdG9ncmFtUmVxdWVzdBIOCgZjb2x1bW4YASABKAkSCgoCbG8YAiABKAESCgoCaGkYAyABKAESDAoEYmlucxgEIAEoDRIMCgRmaW5lGAUgASgNIjcKBUNvdW50Eh8KBGtpbmQYASABKA4yES5mYm0udjEuQ291bnRLaW5kEg0KBXZhbHVlGAIgASgEIjgKCkNsYXNzVGFsbHkSDAoEbmFtZRgBIAEoCRIcCgVjb3VudBgCIAEoCzINLmZibS52MS5Db3VudCL7AQoNQ29sdW1uU3VtbWFyeRIMCgRuYW1lGAEgASgJEhwKBWNvdW50GAIgASgLMg0uZmJtLnYxLkNvdW50Eh4KB21pc3NpbmcYAyABKAsyDS5mYm0udjEuQ291bnQSCwoDc3VtGAQgASgBEgwKBG1lYW4YBSABKAESCgoCbTIYBiABKAESCwoDbWluGAcgASgBEgsKA21heBgIIAEoARIUCgxtaW5fbWF4X2dyaWQYCSABKAESEAoIcmFuZ2VfbG8YCiABKAESEAoIcmFuZ2VfaGkYCyABKAESIwoHY2xhc3NlcxgMIAMoCzISLmZibS52MS5DbGFzc1RhbGx5IjQKB0ZpbmVCaW4SDQoFc3RhcnQYASABKA0SCwoDZW5kGAIgASgNEg0KBWNvdW50GAMgASgEIl0KD0NvbHVtbkhpc3RvZ3JhbRIMCgRuYW1lGAEgASgJEh0KBmNvdW50cxgCIAMoCzINLmZibS52MS5Db3VudBIdCgRmaW5lGAMgAygLMg8uZmJtLnYxLkZpbmVCaW4ijQEKDkFuYWx5dGljc1JlcGx5EhEKCW1pbl9jb3VudBgBIAEoDRIRCgl0b29fc21hbGwYAiABKAgSKAoJc3VtbWFyaWVzGAMgAygLMhUuZmJtLnYxLkNvbHVtblN1bW1hcnkSKwoKaGlzdG9ncmFtcxgEIAMoCzIXLmZibS52MS5Db2x1bW5IaXN0b2dyYW0iEwoRUmVwbHlUYXNrUmVzcG9uc2UiSgoIUHJvZ3Jlc3MSDQoFZXBvY2gYASABKA0SDAoEc3RlcBgCIAEoDRITCgt0b3RhbF9zdGVwcxgDIAEoDRIMCgRsb3NzGAQgASgBIikKB0xvZ0xpbmUSDQoFbGV2ZWwYASABKAkSDwoHbWVzc2FnZRgCIAEoCSILCglIZWFydGJlYXQiqQEKD0ZlZWRiYWNrUmVxdWVzdBIPCgdub2RlX2lkGAEgASgJEg8KB3Rhc2tfaWQYAiABKAkSJAoIcHJvZ3Jlc3MYCiABKAsyEC5mYm0udjEuUHJvZ3Jlc3NIABIeCgNsb2cYCyABKAsyDy5mYm0udjEuTG9nTGluZUgAEiYKCWhlYXJ0YmVhdBgMIAEoCzIRLmZibS52MS5IZWFydGJlYXRIAEIGCgRraW5kIhIKEEZlZWRiYWNrUmVzcG9uc2UqRQoFRFR5cGUSFgoSRF9UWVBFX1VOU1BFQ0lGSUVEEAASEgoORF9UWVBFX0ZMT0FUMzIQARIQCgxEX1RZUEVfSU5UMzIQAipuCglDb3VudEtpbmQSGgoWQ09VTlRfS0lORF9VTlNQRUNJRklFRBAAEhQKEENPVU5UX0tJTkRfRVhBQ1QQARIYChRDT1VOVF9LSU5EX0JFTE9XX01JThACEhUKEUNPVU5UX0tJTkRfSElEREVOEAMyyAEKEVJlc2VhcmNoZXJTZXJ2aWNlEjYKB0dldFRhc2sSFi5mYm0udjEuR2V0VGFza1JlcXVlc3QaES5mYm0udjEuVGFza0NodW5rMAESPAoJUmVwbHlUYXNrEhIuZmJtLnYxLlJlcGx5Q2h1bmsaGS5mYm0udjEuUmVwbHlUYXNrUmVzcG9uc2UoARI9CghGZWVkYmFjaxIXLmZibS52MS5GZWVkYmFja1JlcXVlc3QaGC5mYm0udjEuRmVlZGJhY2tSZXNwb25zZWIGcHJvdG8z");
 
 /**
  * @generated from message fbm.v1.GetTaskRequest
@@ -715,6 +715,8 @@ export const StatsReplySchema: GenMessage<StatsReply> = /*@__PURE__*/
  */
 export type Metrics = Message<"fbm.v1.Metrics"> & {
   /**
+   * The node's own figures (ratios, exact on its rows).
+   *
    * @generated from field: map<string, double> values = 1;
    */
   values: { [key: string]: number };
@@ -723,6 +725,13 @@ export type Metrics = Message<"fbm.v1.Metrics"> & {
    * @generated from field: uint64 samples = 2;
    */
   samples: bigint;
+
+  /**
+   * Sufficient statistics the researcher pools into figures of all nodes' rows together.
+   *
+   * @generated from field: fbm.v1.MetricCounts counts = 3;
+   */
+  counts?: MetricCounts | undefined;
 };
 
 /**
@@ -731,6 +740,118 @@ export type Metrics = Message<"fbm.v1.Metrics"> & {
  */
 export const MetricsSchema: GenMessage<Metrics> = /*@__PURE__*/
   messageDesc(file_fbm_v1_researcher, 21);
+
+/**
+ * Confusion counts and score runs (classification) or sums (regression); see src/ml/metric-counts.ts.
+ *
+ * @generated from message fbm.v1.MetricCounts
+ */
+export type MetricCounts = Message<"fbm.v1.MetricCounts"> & {
+  /**
+   * @generated from field: uint64 rows = 1;
+   */
+  rows: bigint;
+
+  /**
+   * @generated from field: uint32 classes = 2;
+   */
+  classes: number;
+
+  /**
+   * classes x classes, row-major, [true][predicted].
+   *
+   * @generated from field: repeated uint64 confusion = 3;
+   */
+  confusion: bigint[];
+
+  /**
+   * @generated from field: repeated fbm.v1.ScoreRuns scores = 4;
+   */
+  scores: ScoreRuns[];
+
+  /**
+   * @generated from field: fbm.v1.RegressionSums sums = 5;
+   */
+  sums?: RegressionSums | undefined;
+};
+
+/**
+ * Describes the message fbm.v1.MetricCounts.
+ * Use `create(MetricCountsSchema)` to create a new message.
+ */
+export const MetricCountsSchema: GenMessage<MetricCounts> = /*@__PURE__*/
+  messageDesc(file_fbm_v1_researcher, 22);
+
+/**
+ * One class's scores (one-vs-rest) as runs of fine bins [lo, hi) with their positive and negative rows.
+ *
+ * @generated from message fbm.v1.ScoreRuns
+ */
+export type ScoreRuns = Message<"fbm.v1.ScoreRuns"> & {
+  /**
+   * @generated from field: uint32 positive = 1;
+   */
+  positive: number;
+
+  /**
+   * @generated from field: repeated uint32 lo = 2;
+   */
+  lo: number[];
+
+  /**
+   * @generated from field: repeated uint32 hi = 3;
+   */
+  hi: number[];
+
+  /**
+   * @generated from field: repeated uint64 positives = 4;
+   */
+  positives: bigint[];
+
+  /**
+   * @generated from field: repeated uint64 negatives = 5;
+   */
+  negatives: bigint[];
+};
+
+/**
+ * Describes the message fbm.v1.ScoreRuns.
+ * Use `create(ScoreRunsSchema)` to create a new message.
+ */
+export const ScoreRunsSchema: GenMessage<ScoreRuns> = /*@__PURE__*/
+  messageDesc(file_fbm_v1_researcher, 23);
+
+/**
+ * @generated from message fbm.v1.RegressionSums
+ */
+export type RegressionSums = Message<"fbm.v1.RegressionSums"> & {
+  /**
+   * @generated from field: double y = 1;
+   */
+  y: number;
+
+  /**
+   * @generated from field: double y2 = 2;
+   */
+  y2: number;
+
+  /**
+   * @generated from field: double sse = 3;
+   */
+  sse: number;
+
+  /**
+   * @generated from field: double sae = 4;
+   */
+  sae: number;
+};
+
+/**
+ * Describes the message fbm.v1.RegressionSums.
+ * Use `create(RegressionSumsSchema)` to create a new message.
+ */
+export const RegressionSumsSchema: GenMessage<RegressionSums> = /*@__PURE__*/
+  messageDesc(file_fbm_v1_researcher, 24);
 
 /**
  * @generated from message fbm.v1.TrainReply
@@ -772,7 +893,7 @@ export type TrainReply = Message<"fbm.v1.TrainReply"> & {
  * Use `create(TrainReplySchema)` to create a new message.
  */
 export const TrainReplySchema: GenMessage<TrainReply> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 22);
+  messageDesc(file_fbm_v1_researcher, 25);
 
 /**
  * @generated from message fbm.v1.ErrorReply
@@ -801,7 +922,7 @@ export type ErrorReply = Message<"fbm.v1.ErrorReply"> & {
  * Use `create(ErrorReplySchema)` to create a new message.
  */
 export const ErrorReplySchema: GenMessage<ErrorReply> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 23);
+  messageDesc(file_fbm_v1_researcher, 26);
 
 /**
  * Federated analytics (`fbm-researcher stats`) on one dataset, in two phases: a summary per column
@@ -846,7 +967,7 @@ export type AnalyticsTask = Message<"fbm.v1.AnalyticsTask"> & {
  * Use `create(AnalyticsTaskSchema)` to create a new message.
  */
 export const AnalyticsTaskSchema: GenMessage<AnalyticsTask> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 24);
+  messageDesc(file_fbm_v1_researcher, 27);
 
 /**
  * @generated from message fbm.v1.SummaryPhase
@@ -859,7 +980,7 @@ export type SummaryPhase = Message<"fbm.v1.SummaryPhase"> & {
  * Use `create(SummaryPhaseSchema)` to create a new message.
  */
 export const SummaryPhaseSchema: GenMessage<SummaryPhase> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 25);
+  messageDesc(file_fbm_v1_researcher, 28);
 
 /**
  * @generated from message fbm.v1.HistogramPhase
@@ -876,7 +997,7 @@ export type HistogramPhase = Message<"fbm.v1.HistogramPhase"> & {
  * Use `create(HistogramPhaseSchema)` to create a new message.
  */
 export const HistogramPhaseSchema: GenMessage<HistogramPhase> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 26);
+  messageDesc(file_fbm_v1_researcher, 29);
 
 /**
  * Equal-width bins over [lo, hi] (the last bin includes hi), each cut into `fine` equal fine bins.
@@ -915,7 +1036,7 @@ export type HistogramRequest = Message<"fbm.v1.HistogramRequest"> & {
  * Use `create(HistogramRequestSchema)` to create a new message.
  */
 export const HistogramRequestSchema: GenMessage<HistogramRequest> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 27);
+  messageDesc(file_fbm_v1_researcher, 30);
 
 /**
  * A count as a node publishes it: its value travels only when it is exact.
@@ -939,7 +1060,7 @@ export type Count = Message<"fbm.v1.Count"> & {
  * Use `create(CountSchema)` to create a new message.
  */
 export const CountSchema: GenMessage<Count> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 28);
+  messageDesc(file_fbm_v1_researcher, 31);
 
 /**
  * @generated from message fbm.v1.ClassTally
@@ -961,7 +1082,7 @@ export type ClassTally = Message<"fbm.v1.ClassTally"> & {
  * Use `create(ClassTallySchema)` to create a new message.
  */
 export const ClassTallySchema: GenMessage<ClassTally> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 29);
+  messageDesc(file_fbm_v1_researcher, 32);
 
 /**
  * @generated from message fbm.v1.ColumnSummary
@@ -1043,7 +1164,7 @@ export type ColumnSummary = Message<"fbm.v1.ColumnSummary"> & {
  * Use `create(ColumnSummarySchema)` to create a new message.
  */
 export const ColumnSummarySchema: GenMessage<ColumnSummary> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 30);
+  messageDesc(file_fbm_v1_researcher, 33);
 
 /**
  * A run of fine bins [start, end) and how many values it holds (min_count or more).
@@ -1072,7 +1193,7 @@ export type FineBin = Message<"fbm.v1.FineBin"> & {
  * Use `create(FineBinSchema)` to create a new message.
  */
 export const FineBinSchema: GenMessage<FineBin> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 31);
+  messageDesc(file_fbm_v1_researcher, 34);
 
 /**
  * @generated from message fbm.v1.ColumnHistogram
@@ -1101,7 +1222,7 @@ export type ColumnHistogram = Message<"fbm.v1.ColumnHistogram"> & {
  * Use `create(ColumnHistogramSchema)` to create a new message.
  */
 export const ColumnHistogramSchema: GenMessage<ColumnHistogram> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 32);
+  messageDesc(file_fbm_v1_researcher, 35);
 
 /**
  * @generated from message fbm.v1.AnalyticsReply
@@ -1137,7 +1258,7 @@ export type AnalyticsReply = Message<"fbm.v1.AnalyticsReply"> & {
  * Use `create(AnalyticsReplySchema)` to create a new message.
  */
 export const AnalyticsReplySchema: GenMessage<AnalyticsReply> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 33);
+  messageDesc(file_fbm_v1_researcher, 36);
 
 /**
  * @generated from message fbm.v1.ReplyTaskResponse
@@ -1150,7 +1271,7 @@ export type ReplyTaskResponse = Message<"fbm.v1.ReplyTaskResponse"> & {
  * Use `create(ReplyTaskResponseSchema)` to create a new message.
  */
 export const ReplyTaskResponseSchema: GenMessage<ReplyTaskResponse> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 34);
+  messageDesc(file_fbm_v1_researcher, 37);
 
 /**
  * @generated from message fbm.v1.Progress
@@ -1182,7 +1303,7 @@ export type Progress = Message<"fbm.v1.Progress"> & {
  * Use `create(ProgressSchema)` to create a new message.
  */
 export const ProgressSchema: GenMessage<Progress> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 35);
+  messageDesc(file_fbm_v1_researcher, 38);
 
 /**
  * @generated from message fbm.v1.LogLine
@@ -1204,7 +1325,7 @@ export type LogLine = Message<"fbm.v1.LogLine"> & {
  * Use `create(LogLineSchema)` to create a new message.
  */
 export const LogLineSchema: GenMessage<LogLine> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 36);
+  messageDesc(file_fbm_v1_researcher, 39);
 
 /**
  * Sent every few seconds while a task runs, so a node busy with a long step is not taken for lost.
@@ -1219,7 +1340,7 @@ export type Heartbeat = Message<"fbm.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 37);
+  messageDesc(file_fbm_v1_researcher, 40);
 
 /**
  * @generated from message fbm.v1.FeedbackRequest
@@ -1264,7 +1385,7 @@ export type FeedbackRequest = Message<"fbm.v1.FeedbackRequest"> & {
  * Use `create(FeedbackRequestSchema)` to create a new message.
  */
 export const FeedbackRequestSchema: GenMessage<FeedbackRequest> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 38);
+  messageDesc(file_fbm_v1_researcher, 41);
 
 /**
  * @generated from message fbm.v1.FeedbackResponse
@@ -1277,7 +1398,7 @@ export type FeedbackResponse = Message<"fbm.v1.FeedbackResponse"> & {
  * Use `create(FeedbackResponseSchema)` to create a new message.
  */
 export const FeedbackResponseSchema: GenMessage<FeedbackResponse> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 39);
+  messageDesc(file_fbm_v1_researcher, 42);
 
 /**
  * @generated from enum fbm.v1.DType

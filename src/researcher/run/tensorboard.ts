@@ -1,0 +1,64 @@
+import { type ScalarStep, toEventFile } from "../../wire/index.js";
+import type { ExperimentEvent } from "./events.js";
+
+type RoundEvent = Extract<ExperimentEvent, { event: "round" }>;
+
+/**
+ * The run's TensorBoard logs, from the round events so far: `tensorboard/pooled/` holds the federated
+ * figures, `tensorboard/<node name>/` each node's, under the same tags (`loss`, `global/<metric>`,
+ * `local/<metric>`), so TensorBoard draws the pooled curve and every node's on one chart.
+ * Returns file paths relative to the run folder and their bytes; the files are rewritten whole.
+ */
+export function tensorboardFiles(history: unknown[]): Map<string, Uint8Array> {
+  const rounds = history.filter((e): e is RoundEvent => (e as { event?: string })?.event === "round");
+  const runs = new Map<string, ScalarStep[]>();
+  const add = (run: string, step: ScalarStep) => runs.set(run, [...(runs.get(run) ?? []), step]);
+  for (const e of rounds) {
+    const wallTime = e.time ?? 0;
+    add("pooled", {
+      step: e.round,
+      wallTime,
+      scalars: {
+        loss: e.loss,
+        ...prefixed("global", e.metrics.global),
+        ...prefixed("local", e.metrics.local),
+        ...prefixed("auc_error", e.auc_error),
+        ...prefixed("privacy", numbers((e as { privacy?: unknown }).privacy)),
+        nodes: e.nodes.length,
+        failed: e.failed.length,
+        seconds: e.seconds,
+      },
+    });
+    for (const n of e.nodes) {
+      add(folderName(n.name, n.node), {
+        step: e.round,
+        wallTime,
+        scalars: { loss: n.loss, ...prefixed("global", n.global), ...prefixed("local", n.local), samples: n.samples },
+      });
+    }
+  }
+  const start = Math.floor(rounds[0]?.time ?? 0);
+  const files = new Map<string, Uint8Array>();
+  for (const [run, steps] of runs) {
+    files.set(`tensorboard/${run}/events.out.tfevents.${start}.fbm`, toEventFile(steps, start));
+  }
+  return files;
+}
+
+function prefixed(prefix: string, values: Record<string, number> | undefined): Record<string, number> {
+  return Object.fromEntries(Object.entries(values ?? {}).map(([k, v]) => [`${prefix}/${k}`, v]));
+}
+
+/** The numeric fields of an object (e.g. `privacy: {epsilon, delta}`). */
+function numbers(value: unknown): Record<string, number> {
+  if (typeof value !== "object" || value === null) return {};
+  return Object.fromEntries(
+    Object.entries(value).filter((entry): entry is [string, number] => typeof entry[1] === "number"),
+  );
+}
+
+/** A node's folder: its name in safe characters, with its id when the name had to change or says nothing. */
+function folderName(name: string, node: string): string {
+  const safe = name.replace(/[^A-Za-z0-9._-]/g, "_").replace(/^\.+/, "_");
+  return safe === name && safe !== "" && safe !== "pooled" ? safe : `${safe}-${node}`;
+}
