@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { parseDocument } from "yaml";
 import { z } from "zod";
 import { errorMessage, InputError } from "../../common/errors.js";
-import { formatIssue } from "../../common/validation.js";
+import { describeIssues, ValidationError } from "../../common/validation.js";
 import { classificationMetrics, regressionMetrics } from "../../ml/metrics.js";
 import { isClassification, type Plan, planSchema } from "../../ml/plan.js";
 import type { TrainingArgs } from "../../ml/types.js";
@@ -151,10 +151,20 @@ export function parseExperiment(text: string, fileName: string): Experiment {
     throw new InputError(`Cannot read experiment "${fileName}": the file is empty`);
   const result = experimentSchema.safeParse(value);
   if (result.success) return result.data as Experiment;
-  // An unknown key is usually a misspelt one: name it rather than the missing key it stands for.
-  const issues = result.error.issues;
-  const issue = issues.find((i) => i.code === "unrecognized_keys") ?? issues[0];
-  throw new InputError(`Invalid experiment "${fileName}": ${formatIssue(issue)}`);
+  throw new ValidationError(
+    `Invalid experiment "${fileName}"`,
+    describeIssues(experimentSchema, value, result.error.issues),
+  );
+}
+
+/** The JSON Schema of experiment.yaml (`fbm-researcher schema`), made from the schema that validates it. */
+export function experimentJsonSchema(): Record<string, unknown> {
+  const schema = z.toJSONSchema(experimentSchema, { io: "input", unrepresentable: "any" });
+  return {
+    ...schema,
+    title: "fbm experiment.yaml",
+    description: "A federated experiment run by fbm-researcher (README.md, section experiment.yaml)",
+  };
 }
 
 /** Reads and parses an experiment file. */

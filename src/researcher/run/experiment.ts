@@ -34,6 +34,8 @@ export interface ExperimentOptions {
   outDir?: string;
   /** Continue from the run folder's last complete round. */
   resume?: boolean;
+  /** Replace the run folder's earlier run (see RunFolderOptions.overwrite). */
+  overwrite?: boolean;
   /** Append every message received from nodes to this file as JSON lines (parameters as shapes only). */
   traceFile?: string;
   /** Serve cleartext beyond loopback (`--insecure`). */
@@ -71,11 +73,15 @@ export function createExperiment(config: Experiment, options: ExperimentOptions 
  */
 export async function preflight(
   config: Experiment,
-  options: Pick<ExperimentOptions, "maxParams" | "outDir" | "resume">,
+  options: Pick<ExperimentOptions, "maxParams" | "outDir" | "resume" | "overwrite">,
 ): Promise<void> {
   const smallest = smallestInput(config.plan);
   if (smallest) checkPlanSize(config.plan, smallest, options.maxParams ?? DEFAULT_MAX_PARAMS);
-  await openRunFolder(options.outDir ?? "runs", config.name, { resume: options.resume ?? false });
+  await openRunFolder(options.outDir ?? "runs", config.name, runFolderOptions(options));
+}
+
+function runFolderOptions(options: Pick<ExperimentOptions, "resume" | "overwrite">) {
+  return { resume: options.resume ?? false, overwrite: options.overwrite ?? false };
 }
 
 async function runExperiment(
@@ -113,7 +119,7 @@ async function runExperiment(
 /** Opens the run folder, serves (or uses the given hub), relays node and progress events, starts the roster. */
 async function startRun(config: Experiment, options: ExperimentOptions, emit: (e: ExperimentEvent) => void) {
   const log = options.log ?? (() => {});
-  const folder = await openRunFolder(options.outDir ?? "runs", config.name, { resume: options.resume ?? false });
+  const folder = await openRunFolder(options.outDir ?? "runs", config.name, runFolderOptions(options));
   const hub = options.hub ?? createHub();
   // Node ids are bound to keys for the life of the run, across --resume: recorded in the run folder.
   const keyBindings = createKeyBindings({
