@@ -133,7 +133,14 @@ const layerEntry = z
     const name = Object.keys(entry)[0];
     return { [name]: camelOptions(entry[name]).options } as Record<string, Record<string, unknown> | null>;
   })
-  .meta({ anyOf: layerJsonSchema() });
+  .meta({
+    // Made when a JSON Schema is asked for (`schema`, "did you mean" hints), not on every import.
+    get anyOf() {
+      layerSchemas ??= layerJsonSchema();
+      return layerSchemas;
+    },
+  });
+let layerSchemas: Record<string, unknown>[] | undefined;
 
 /** A layer's options with camelCase keys, how each was written, and the keys given in both spellings. */
 function camelOptions(value: unknown) {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -184,5 +184,37 @@ describe("fbm-researcher help, validate, schema", () => {
     const schema = JSON.parse(r.stdout);
     assert.equal(schema.title, "fbm experiment.yaml");
     assert.deepEqual(schema.required, ["name", "tags", "rounds", "plan"]);
+  });
+});
+
+describe("fbm-researcher --overwrite", () => {
+  const holding = () => {
+    const out = mkdtempSync(join(dir, "runs-"));
+    mkdirSync(join(out, "ok"));
+    writeFileSync(join(out, "ok", "state.json"), '{"round":7}');
+    writeFileSync(join(out, "ok", "history.jsonl"), "{}\n");
+    return out;
+  };
+  const quick = () => file("quick.yaml", `${valid}\nnodes: {min: 1, wait: 0.2s}`);
+
+  it("is needed to run again into a folder that holds a run", async () => {
+    const out = holding();
+    const r = await researcherCli(quick(), "--out", out, "--listen", "127.0.0.1:0");
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /already holds a run: pass --resume to continue it, --overwrite to replace it/);
+  });
+
+  it("keeps the old run when the new one fails before writing anything", async () => {
+    const out = holding();
+    const r = await researcherCli(quick(), "--out", out, "--listen", "127.0.0.1:0", "--overwrite");
+    assert.equal(r.code, 1, r.stderr); // no node came
+    assert.equal(readFileSync(join(out, "ok", "state.json"), "utf8"), '{"round":7}');
+    assert.deepEqual(readdirSync(out), ["ok"]);
+  });
+
+  it("cannot be combined with --resume", async () => {
+    const r = await researcherCli(quick(), "--out", holding(), "--overwrite", "--resume");
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /Cannot both --resume and --overwrite/);
   });
 });
