@@ -35,6 +35,9 @@ try {
   const values = params.reduce((n, p) => n + p.data.length, 0);
   note(`parameters after round ${experiment.round}: ${params.length} tensors, ${values} values`);
   note(`losses so far: ${experiment.history.map((e) => e.loss.toFixed(4)).join(", ")}`);
+  const model = experiment.model(); // a TensorFlow.js model: predict, summary(), save()
+  note(`model: ${model.layers.length} layers, ${model.countParams()} parameters`);
+  model.dispose();
   await experiment.save(); // every round saved its breakpoint already; this also keeps the changed settings
 } finally {
   await experiment.close();

@@ -130,6 +130,7 @@ describe("the library from plain Node: examples/interactive.mjs", { timeout: 3 *
     assert.equal(readFileSync(join(run, "history.jsonl"), "utf8").trim().split("\n").length, 3);
     assert.match(stderr, /# parameters after round 2: 4 tensors, 25 values/);
     assert.match(stderr, /# losses so far: \d\.\d{4}, \d\.\d{4}\n/);
+    assert.match(stderr, /# model: 2 layers, 25 parameters\n/);
     assert.match(readFileSync(join(run, "model", "fbm-model.json"), "utf8"), /"format": "fbm-model"/);
   });
 

@@ -1,7 +1,8 @@
+import type { LayersModel } from "@tensorflow/tfjs";
 import { createChannel } from "../../common/channel.js";
 import { formatDuration } from "../../common/log.js";
 import { saveModel } from "../../ml/export.js";
-import { buildModel, getParams } from "../../ml/model.js";
+import { buildModel, getParams, setParams } from "../../ml/model.js";
 import { planId, planJson } from "../../ml/plan.js";
 import { DEFAULT_MAX_PARAMS } from "../../ml/plan-size.js";
 import type { NamedTensor } from "../../ml/types.js";
@@ -79,6 +80,8 @@ export interface FederatedExperiment {
   readonly history: RoundEvent[];
   /** A copy of the current global parameters (after the last complete round; round 0: the initial model). */
   params(): NamedTensor[];
+  /** The current global model as a TensorFlow.js model (the caller disposes it); inputs as the nodes prepare them. */
+  model(): LayersModel;
   /** The experiment as it stands, with any changes made between rounds. */
   readonly config: Experiment;
   /** Changes training settings from the next round on; keys as in experiment.yaml's `training:` (snake_case). */
@@ -135,6 +138,10 @@ export function createExperiment(config: Experiment, options: ExperimentOptions 
       opened.run.config = current;
       if (changed.aggregator) opened.aggregator = createAggregator(current.aggregator);
       return opened;
+    });
+    // A start that failed (no nodes yet, say) is tried afresh by the next call.
+    starting.catch(() => {
+      if (!session) starting = undefined;
     });
     return starting;
   };
@@ -205,6 +212,12 @@ export function createExperiment(config: Experiment, options: ExperimentOptions 
       return current;
     },
     params: () => started().training.global.map((t) => ({ ...t, shape: [...t.shape], data: t.data.slice() })),
+    model() {
+      const s = started();
+      const model = buildModel(current.plan, s.inputs.sampleShape, { seed: 0 });
+      setParams(model, s.training.global);
+      return model;
+    },
     setTraining(settings) {
       const training = changedTraining(current, settings);
       changed = { ...changed, training };

@@ -1,8 +1,12 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
 import { ValidationError } from "../../../src/common/validation.js";
 import { changedAggregator, changedTraining, parseExperiment } from "../../../src/researcher/run/config.js";
 import { createExperiment } from "../../../src/researcher/run/experiment.js";
+import { createHub } from "../../../src/researcher/server/hub.js";
 
 const config = parseExperiment(
   [
@@ -85,5 +89,25 @@ describe("changing settings between rounds", () => {
     assert.equal(experiment.round, 0);
     assert.deepEqual(experiment.history, []);
     assert.throws(() => experiment.params(), /has not started: call start\(\) or runRound\(\) first/);
+  });
+});
+
+describe("an experiment object that fails to start", () => {
+  it("tries afresh on the next call, once the cause is fixed", async () => {
+    const out = mkdtempSync(join(tmpdir(), "fbm-exp-start-"));
+    try {
+      mkdirSync(join(out, "settings"));
+      writeFileSync(join(out, "settings", "state.json"), "{}");
+      const quick = { ...config, nodes: { ...config.nodes, min: 1, waitMs: 50 } };
+      const hub = createHub();
+      after(() => hub.close()); // its sweep timer would keep the test process alive
+      const experiment = createExperiment(quick, { outDir: out, hub });
+      await assert.rejects(experiment.runRound(), /already holds a run/);
+      rmSync(join(out, "settings"), { recursive: true });
+      await assert.rejects(experiment.runRound(), (e: Error) => !/already holds a run/.test(e.message));
+      await experiment.close();
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
   });
 });
