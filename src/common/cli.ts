@@ -1,5 +1,6 @@
 import { type Command, CommanderError } from "@commander-js/extra-typings";
 import { describeError } from "./errors.js";
+import { type Problem, ValidationError } from "./validation.js";
 
 /** Shared plumbing of both CLIs: output sinks, exit codes, stop signals. */
 
@@ -22,21 +23,34 @@ export const processIo: CliIo = {
  * Parses and runs `program` (built with `.exitOverride()`), returning the exit code README.md documents (Using it):
  * 0 ok, 2 usage or input, 1 runtime, 130 interrupted; errors print one line, stacks only with --debug.
  */
-export async function runProgram(program: Command<any, any, any>, argv: string[], io: CliIo): Promise<number> {
+export async function runProgram(
+  program: Command<any, any, any>,
+  argv: string[],
+  io: CliIo,
+  options: { jsonErrors?: boolean } = {},
+): Promise<number> {
+  const flags = argv.includes("--") ? argv.slice(0, argv.indexOf("--")) : argv;
+  const jsonErrors = options.jsonErrors === true && flags.includes("--json");
+  const fail = (message: string, exitCode: number, problems?: Problem[]) => {
+    io.stderr(`Error: ${message}\n`);
+    // Scripts reading stdout learn why it ended too: one `error` event, as a run's other events.
+    if (jsonErrors) io.stdout(`${JSON.stringify({ event: "error", message, exit: exitCode, problems })}\n`);
+    return exitCode;
+  };
   try {
     await program.parseAsync(argv, { from: "user" });
     return 0;
   } catch (error) {
     if (error instanceof CommanderError) {
       if (error.code === "commander.helpDisplayed" || error.code === "commander.version") return 0;
-      if (error.code === "commander.help") return 2; // a command group without its sub-command: help was printed
-      io.stderr(`Error: ${usageMessage(error.message)}\n`);
-      return 2;
+      // `help` asked for (0), or a command group without its sub-command (help printed as an error): 2.
+      if (error.code === "commander.help") return error.exitCode === 0 ? 0 : 2;
+      return fail(usageMessage(error.message), 2);
     }
     const { message, exitCode } = describeError(error);
-    io.stderr(`Error: ${message}\n`);
+    const code = fail(message, exitCode, error instanceof ValidationError ? error.problems : undefined);
     if (argv.includes("--debug") && error instanceof Error && error.stack) io.stderr(`${error.stack}\n`);
-    return exitCode;
+    return code;
   }
 }
 

@@ -83,6 +83,17 @@ export async function saveModel(dir: string, options: SaveOptions): Promise<void
   }
 }
 
+/** `dir`, or its `model/` when `dir` is a run folder (no fbm-model.json of its own, one in model/). */
+async function modelDirOf(dir: string): Promise<string> {
+  const has = (folder: string) =>
+    fs.stat(path.join(folder, metaFile)).then(
+      () => true,
+      () => false,
+    );
+  if (!(await has(dir)) && (await has(path.join(dir, "model")))) return path.join(dir, "model");
+  return dir;
+}
+
 /** Puts `temp` at `dir`, moving an existing `dir` aside first and deleting it afterwards. */
 async function replaceDir(temp: string, dir: string): Promise<void> {
   const old = `${temp}.old`;
@@ -102,8 +113,12 @@ async function replaceDir(temp: string, dir: string): Promise<void> {
   if (existed) await fs.rm(old, { recursive: true, force: true });
 }
 
-/** Loads an exported model directory; throws InputError naming the file when something is missing or bad. */
-export async function loadModel(dir: string): Promise<ModelInfo & { model: tf.LayersModel }> {
+/**
+ * Loads an exported model directory, or the one inside a run folder (`<out>/<name>/model`); throws
+ * InputError naming the file when something is missing or bad.
+ */
+export async function loadModel(given: string): Promise<ModelInfo & { model: tf.LayersModel }> {
+  const dir = await modelDirOf(given);
   const read = async (name: string) => {
     try {
       return await fs.readFile(path.join(dir, name));

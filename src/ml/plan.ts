@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { canonicalJson, sha256Hex } from "../common/canonical-json.js";
+import { didYouMean } from "../common/did-you-mean.js";
 import { parseOrThrow } from "../common/validation.js";
 
 /**
@@ -72,25 +73,89 @@ const layerOptions = {
 export type LayerName = keyof typeof layerOptions;
 export const allowedLayers = Object.keys(layerOptions) as LayerName[];
 
-/** Checks a single layer entry with a message that names the layer or the unknown name. */
-const layerEntry = z.record(z.string(), z.unknown()).superRefine((entry, ctx) => {
-  const keys = Object.keys(entry);
-  if (keys.length !== 1) {
-    ctx.addIssue({ code: "custom", message: `a layer is one key, its name (one of ${allowedLayers.join(", ")})` });
-    return;
-  }
-  const name = keys[0];
-  if (!(name in layerOptions)) {
-    ctx.addIssue({ code: "custom", message: `unknown layer "${name}" (allowed: ${allowedLayers.join(", ")})` });
-    return;
-  }
-  const result = layerOptions[name as LayerName].nullable().safeParse(entry[name]);
-  if (!result.success) {
-    for (const issue of result.error.issues) {
-      ctx.addIssue({ ...issue, path: [name, ...issue.path] } as never);
+/** `kernel_size` → `kernelSize`: layer options are accepted in snake_case like every other key. */
+const camelCase = (key: string) => key.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+const snakeCase = (key: string) => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+/** The JSON Schema of one layer entry (for `fbm-researcher schema` and "did you mean"), both spellings listed. */
+function layerJsonSchema(): Record<string, unknown>[] {
+  return allowedLayers.map((name) => {
+    const options = z.toJSONSchema(layerOptions[name]) as { properties?: Record<string, unknown> };
+    const properties: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(options.properties ?? {})) {
+      properties[key] = value;
+      if (snakeCase(key) !== key) properties[snakeCase(key)] = value;
     }
+    const { $schema: _, ...rest } = options as Record<string, unknown>;
+    return {
+      type: "object",
+      properties: { [name]: { anyOf: [{ ...rest, properties }, { type: "null" }] } },
+      required: [name],
+      additionalProperties: false,
+    };
+  });
+}
+
+/**
+ * Checks a single layer entry with a message that names the layer or the unknown name, and gives its
+ * options in tfjs's camelCase (so both spellings make the same plan id).
+ */
+const layerEntry = z
+  .record(z.string(), z.unknown())
+  .superRefine((entry, ctx) => {
+    const keys = Object.keys(entry);
+    if (keys.length !== 1) {
+      ctx.addIssue({ code: "custom", message: `a layer is one key, its name (one of ${allowedLayers.join(", ")})` });
+      return;
+    }
+    const name = keys[0];
+    if (!(name in layerOptions)) {
+      ctx.addIssue({
+        code: "custom",
+        message: `unknown layer "${name}"${didYouMean(name, allowedLayers)} (allowed: ${allowedLayers.join(", ")})`,
+      });
+      return;
+    }
+    const { options, written, clashes } = camelOptions(entry[name]);
+    for (const key of clashes)
+      ctx.addIssue({ code: "custom", path: [name], message: `give "${key}" once, in one spelling` });
+    const result = layerOptions[name as LayerName].nullable().safeParse(options);
+    if (!result.success) {
+      for (const issue of result.error.issues) {
+        const named =
+          issue.code === "unrecognized_keys" ? { ...issue, keys: issue.keys.map((k) => written.get(k) ?? k) } : issue;
+        const path = issue.path.map((k) => (typeof k === "string" ? (written.get(k) ?? k) : k));
+        ctx.addIssue({ ...named, path: [name, ...path] } as never);
+      }
+    }
+  })
+  .transform((entry) => {
+    const name = Object.keys(entry)[0];
+    return { [name]: camelOptions(entry[name]).options } as Record<string, Record<string, unknown> | null>;
+  })
+  .meta({
+    // Made when a JSON Schema is asked for (`schema`, "did you mean" hints), not on every import.
+    get anyOf() {
+      layerSchemas ??= layerJsonSchema();
+      return layerSchemas;
+    },
+  });
+let layerSchemas: Record<string, unknown>[] | undefined;
+
+/** A layer's options with camelCase keys, how each was written, and the keys given in both spellings. */
+function camelOptions(value: unknown) {
+  const written = new Map<string, string>();
+  const clashes: string[] = [];
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return { options: value, written, clashes };
+  const options: Record<string, unknown> = {};
+  for (const [key, option] of Object.entries(value)) {
+    const camel = camelCase(key);
+    if (written.has(camel)) clashes.push(camel);
+    written.set(camel, key);
+    options[camel] = option;
   }
-});
+  return { options, written, clashes };
+}
 
 export const losses = [
   "binaryCrossentropy",

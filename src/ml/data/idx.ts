@@ -48,10 +48,16 @@ export function idxFingerprint(imagesPath: string, labelsPath: string): Promise<
  * `y` the label; classes "0".."max label".
  */
 export async function loadIdx(imagesPath: string, labelsPath: string): Promise<Dataset> {
+  const images = await loadIdxImages(imagesPath);
+  const { y, classes } = await readLabels(labelsPath, images.rows, imagesPath);
+  return { ...images, y, classes };
+}
+
+/** The images of an IDX file alone, as `loadIdx` reads them, for predictions: `y` all zero. */
+export async function loadIdxImages(imagesPath: string): Promise<Dataset> {
   const images = await readIdx(imagesPath, IDX_IMAGES_MAGIC, "load");
   const [count, height, width] = images.dims;
-  const { y, classes } = await readLabels(labelsPath, count, imagesPath);
-  return { x: images.data, xScale: 1 / 255, sampleShape: [height, width, 1], y, rows: count, classes };
+  return { x: images.data, xScale: 1 / 255, sampleShape: [height, width, 1], y: new Float32Array(count), rows: count };
 }
 
 /** The labels of an IDX pair whose images file holds `count` images; y as float labels, classes "0".."max". */

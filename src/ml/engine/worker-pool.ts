@@ -20,7 +20,8 @@ const idle: PooledWorker[] = [];
 function workerSource(): string {
   if (typeof __FBM_ENGINE_WORKER__ === "string") return __FBM_ENGINE_WORKER__;
   const tsx = import.meta.resolve("tsx/esm/api");
-  const entry = new URL("./worker.ts", import.meta.url).href;
+  // From the sources (tsx) or from the built library (dist/, plain JavaScript).
+  const entry = new URL(import.meta.url.endsWith(".ts") ? "./worker.ts" : "./worker.js", import.meta.url).href;
   // A worker that cannot load still answers its first run, marking it failed, so no caller waits forever.
   return `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); }).catch((e) => {
     const { parentPort } = require("node:worker_threads");

@@ -1,73 +1,126 @@
-import { Command } from "@commander-js/extra-typings";
+import { Command, Option } from "@commander-js/extra-typings";
 import type { CliIo } from "../../common/cli.js";
 import { InputError } from "../../common/errors.js";
+import { localDataTypes } from "../../ml/data/local-data.js";
 import { classificationMetrics, regressionMetrics, type TaskKind } from "../../ml/metrics.js"; // no tfjs: cheap to load
 
 /** TensorFlow.js and the data readers, loaded when a command runs (keeps --help fast). */
 async function ml() {
-  const [backend, csv, batches, evaluate, exported, metrics] = await Promise.all([
+  const [backend, local, batches, evaluate, exported, metrics, table, atomic] = await Promise.all([
     import("../../ml/backend.js"),
-    import("../../ml/data/csv.js"),
+    import("../../ml/data/local-data.js"),
     import("../../ml/batches.js"),
     import("../../ml/evaluate.js"),
     import("../../ml/export.js"),
     import("../../ml/metrics.js"),
+    import("../../ml/prediction-table.js"),
+    import("../../common/atomic-write.js"),
   ]);
   await backend.selectBackend();
-  return { ...csv, ...batches, ...evaluate, ...exported, ...metrics };
+  return { ...local, ...batches, ...evaluate, ...exported, ...metrics, ...table, ...atomic };
 }
+
+const modelHelp = "exported model folder (<out>/<name>/model) or the run folder holding it";
+const dataHelp = "CSV file, IDX images file (with --labels) or image folder (one sub-folder per class)";
+const typeOption = () =>
+  new Option(
+    "--type <type>",
+    "what --data is (default: a folder is images, an IDX name or --labels idx, else csv)",
+  ).choices(localDataTypes);
 
 /** `evaluate` and `predict`: an exported model on a local file, prepared exactly as in training. */
 export function modelCommands(io: CliIo, globals: () => { json?: true }): Command<any, any, any>[] {
   const evaluate = new Command("evaluate")
-    .description("metrics of an exported model on a local CSV file")
-    .requiredOption("--model <dir>", "exported model folder (<out>/<name>/model)")
-    .requiredOption("--data <file>", "CSV file with the same columns as in training")
-    .option("--target <col>", "target column (default: the plan's)")
+    .description("metrics of an exported model on a local CSV file, IDX pair or image folder")
+    .requiredOption("--model <dir>", modelHelp)
+    .requiredOption("--data <path>", dataHelp)
+    .addOption(typeOption())
+    .option("--labels <file>", "IDX labels file of --data")
+    .option("--target <col>", "CSV target column (default: the plan's)")
     .option("--json", "print the result as one JSON object on stdout")
     .action(async (options) => {
-      const { loadModel, loadCsv, taskKind, evaluateModel, createRowSource, allRows } = await ml();
+      const { loadModel, loadLocalData, taskKind, evaluateModel, createRowSource, allRows } = await ml();
       const exported = await loadModel(options.model);
-      const target = options.target ?? exported.plan.data.target;
-      if (!target) throw new InputError("No target column: pass --target");
-      const data = await loadCsv(options.data, { target, features: exported.features });
       try {
-        const kind = taskKind(exported.plan);
-        const result = await evaluateModel(exported.model, createRowSource(data, exported.normalization), {
-          plan: exported.plan,
-          metrics: [...defaultMetricsFor(kind), "loss"],
-          indices: allRows(data.rows),
+        const target = options.target ?? exported.plan.data.target;
+        const local = await loadLocalData(options.data, {
+          type: options.type,
+          labels: options.labels,
+          target,
+          features: exported.features,
+          sampleShape: exported.sampleShape,
         });
-        const out = { samples: result.samples, metrics: result.values };
-        if (options.json || globals().json) io.stdout(`${JSON.stringify(out)}\n`);
-        else
-          io.stderr(
-            `${result.samples} samples  ${Object.entries(result.values)
-              .map(([k, v]) => `${k} ${v.toFixed(4)}`)
-              .join("  ")}\n`,
-          );
+        if (local.type === "csv" && !target) throw new InputError("No target column: pass --target");
+        if (local.type === "idx" && !options.labels)
+          throw new InputError("No labels for IDX images: pass --labels LABELS (the IDX labels file)");
+        try {
+          const kind = taskKind(exported.plan);
+          const result = await evaluateModel(exported.model, createRowSource(local.data, exported.normalization), {
+            plan: exported.plan,
+            metrics: [...defaultMetricsFor(kind), "loss"],
+            indices: allRows(local.data.rows),
+          });
+          const out = { samples: result.samples, metrics: result.values };
+          if (options.json || globals().json) io.stdout(`${JSON.stringify(out)}\n`);
+          else
+            io.stderr(
+              `${result.samples} samples  ${Object.entries(result.values)
+                .map(([k, v]) => `${k} ${v.toFixed(4)}`)
+                .join("  ")}\n`,
+            );
+        } finally {
+          local.data.close?.();
+        }
       } finally {
         exported.model.dispose();
       }
     });
 
   const predict = new Command("predict")
-    .description("predictions of an exported model for each row of a local CSV file")
-    .requiredOption("--model <dir>", "exported model folder (<out>/<name>/model)")
-    .requiredOption("--data <file>", "CSV file with the feature columns used in training")
+    .description(
+      "predictions of an exported model as CSV: id, predicted label and class probabilities (regression: the value)",
+    )
+    .requiredOption("--model <dir>", modelHelp)
+    .requiredOption("--data <path>", dataHelp)
+    .addOption(typeOption())
+    .option("--labels <file>", "IDX labels file of --data (not needed)")
+    .option("--out <file>", "write the CSV to FILE (atomically) instead of stdout")
     .option("--json", "print the predictions as one JSON object on stdout")
     .action(async (options) => {
-      const { loadModel, loadCsv, predictWithModel } = await ml();
+      const { loadModel, loadLocalData, predictWithModel, taskKind, predictionTable, toCsv, writeFileAtomic } =
+        await ml();
       const exported = await loadModel(options.model);
-      const data = await loadCsv(options.data, { features: exported.features });
       try {
-        const p = await predictWithModel(exported.model, data, exported.normalization);
-        const rows = Array.from({ length: p.rows }, (_, r) =>
-          Array.from(p.values.subarray(r * p.outputs, (r + 1) * p.outputs)),
-        );
-        const predictions = p.outputs === 1 ? rows.map((r) => r[0]) : rows;
-        if (options.json || globals().json) io.stdout(`${JSON.stringify({ outputs: p.outputs, predictions })}\n`);
-        else io.stdout(`${predictions.map((r) => (Array.isArray(r) ? r.join(",") : String(r))).join("\n")}\n`);
+        const local = await loadLocalData(options.data, {
+          type: options.type,
+          labels: options.labels,
+          features: exported.features,
+          sampleShape: exported.sampleShape,
+        });
+        try {
+          const p = await predictWithModel(exported.model, local.data, exported.normalization);
+          const table = predictionTable({
+            ...p,
+            kind: taskKind(exported.plan),
+            ids: local.ids,
+            classes: exported.classes,
+          });
+          if (options.json || globals().json) {
+            const rows = Array.from({ length: p.rows }, (_, r) =>
+              Array.from(p.values.subarray(r * p.outputs, (r + 1) * p.outputs)),
+            );
+            const predictions = p.outputs === 1 ? rows.map((r) => r[0]) : rows;
+            const labels = table.columns[1] === "label" ? table.rows.map((row) => row[1]) : undefined;
+            io.stdout(
+              `${JSON.stringify({ outputs: p.outputs, ids: table.rows.map((row) => row[0]), labels, predictions })}\n`,
+            );
+          } else if (options.out) {
+            await writeFileAtomic(options.out, toCsv(table));
+            io.stderr(`${p.rows} predictions written to ${options.out}\n`);
+          } else io.stdout(toCsv(table));
+        } finally {
+          local.data.close?.();
+        }
       } finally {
         exported.model.dispose();
       }

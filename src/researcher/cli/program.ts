@@ -1,10 +1,12 @@
 import { Command } from "@commander-js/extra-typings";
 import { type CliIo, inheritSettings, processIo, runProgram, withStopSignal } from "../../common/cli.js";
-import { errorMessage, InputError, Interrupted } from "../../common/errors.js";
+import { Interrupted } from "../../common/errors.js";
 import { createLogger, logSettings } from "../../common/log.js";
 import { printVersion, versionOption } from "../../common/version-option.js";
 import { versionText } from "../../ml/backend-probe.js";
+import { configCommands } from "./config-commands.js";
 import { modelCommands } from "./model-commands.js";
+import { positiveInt } from "./positive-int.js";
 import { createProgressPrinter } from "./progress-printer.js";
 import { reportCommand } from "./report-command.js";
 import { statsCommand } from "./stats-command.js";
@@ -24,12 +26,14 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
     .option("--verbose", "log debug lines too (runs)")
     .option("--log-format <format>", "log lines as text (time, level, message) or json (one object per line)")
     .exitOverride()
+    .helpCommand("help [command]", "show help for the program or a command")
     .enablePositionalOptions()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr, outputError: () => {} })
     .argument("[experiment]", "experiment YAML file to run")
     .option("--listen <host:port>", "address nodes connect to", "127.0.0.1:50051")
     .option("--out <dir>", "parent folder of the run folder <out>/<name>/", "runs")
     .option("--resume", "continue the run folder's last complete round")
+    .option("--overwrite", "replace the run folder's earlier run (kept until this run writes its first file)")
     .option("--trace <file>", "append every message received from nodes to FILE (JSON lines, parameters as shapes)")
     .option("--cert <file>", "serve HTTPS with this certificate (fbm-researcher cert generate); nodes need mutual TLS")
     .option("--key <file>", "private key of --cert")
@@ -57,7 +61,8 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
       const config = await loadExperiment(file);
       const { parseListen } = await import("../server/server.js");
       parseListen(options.listen); // bad input fails before anything is loaded or written
-      await preflight(config, { maxParams, outDir: options.out, resume: options.resume === true });
+      const overwrite = options.overwrite === true;
+      await preflight(config, { maxParams, outDir: options.out, resume: options.resume === true, overwrite });
       const json = program.opts().json === true;
       const print = createProgressPrinter(io.stderr, { isTty: io.isTty, logger });
       await selectBackend({ log: json ? undefined : logger.info });
@@ -66,6 +71,7 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
           listen: options.listen,
           outDir: options.out,
           resume: options.resume === true,
+          overwrite,
           signal,
           traceFile: options.trace,
           tls,
@@ -82,8 +88,7 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
         } catch (error) {
           if (signal.aborted)
             throw new Interrupted("Interrupted: the run folder keeps the last complete round (continue with --resume)");
-          if (json) io.stdout(`${JSON.stringify({ event: "error", message: errorMessage(error) })}\n`);
-          throw error;
+          throw error; // runProgram prints it, and with --json also as an `error` event
         }
       });
     });
@@ -137,6 +142,7 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
       }
     });
 
+  for (const command of configCommands(io, () => program.opts())) program.addCommand(command);
   program.addCommand(statsCommand(io, () => program.opts()));
   program.addCommand(reportCommand(io, () => program.opts()));
   for (const command of modelCommands(io, () => program.opts())) program.addCommand(command);
@@ -145,12 +151,6 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
   return program;
 }
 
-function positiveInt(value: string, flag: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InputError(`Invalid ${flag} "${value}": give a whole number above 0`);
-  return n;
-}
-
 export function runResearcherCli(argv: string[], io: CliIo = processIo): Promise<number> {
-  return runProgram(createResearcherCli(io), argv, io);
+  return runProgram(createResearcherCli(io), argv, io, { jsonErrors: true });
 }

@@ -1,6 +1,7 @@
 import { RuntimeFailure } from "../../common/errors.js";
 import type { Normalization } from "../../ml/types.js";
-import type { AggregatorState } from "../aggregators/index.js";
+import type { AggregatorConfig, AggregatorState } from "../aggregators/index.js";
+import type { Experiment } from "./config.js";
 import { decodeParams, encodeParams } from "./params-json.js";
 import type { RunInputs, TrainingState } from "./run-context.js";
 import type { RunFolder } from "./run-folder.js";
@@ -17,13 +18,21 @@ interface Breakpoint {
   sampleShape: number[];
   features?: string[];
   history: unknown[];
+  /** Settings changed between rounds through the library (FederatedExperiment.setTraining/setAggregator). */
+  overrides?: BreakpointOverrides;
+}
+
+/** What a resumed run takes from the breakpoint over the experiment file. */
+export interface BreakpointOverrides {
+  training?: Experiment["training"];
+  aggregator?: AggregatorConfig;
 }
 
 /** The run folder's breakpoint, if any; throws RuntimeFailure when it was saved for another plan. */
 export async function readBreakpoint(
   folder: RunFolder,
   planId: string,
-): Promise<{ inputs: RunInputs; training: TrainingState } | undefined> {
+): Promise<{ inputs: RunInputs; training: TrainingState; overrides?: BreakpointOverrides } | undefined> {
   const saved = await folder.readState<Breakpoint>();
   if (!saved) return undefined;
   if (saved.planId !== planId) {
@@ -39,6 +48,7 @@ export async function readBreakpoint(
       aggregatorState: saved.aggregatorState,
       history: saved.history,
     },
+    ...(saved.overrides && Object.keys(saved.overrides).length > 0 ? { overrides: saved.overrides } : {}),
   };
 }
 
@@ -51,6 +61,7 @@ export async function writeBreakpoint(
   planId: string,
   inputs: RunInputs,
   training: TrainingState,
+  overrides: BreakpointOverrides = {},
 ): Promise<void> {
   await Promise.all([
     folder.writeHistory(training.history),
@@ -65,6 +76,7 @@ export async function writeBreakpoint(
       sampleShape: inputs.sampleShape,
       features: inputs.features,
       history: training.history,
+      ...(Object.keys(overrides).length > 0 ? { overrides } : {}),
     } satisfies Breakpoint),
   ]);
 }

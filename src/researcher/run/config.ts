@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { parseDocument } from "yaml";
 import { z } from "zod";
 import { errorMessage, InputError } from "../../common/errors.js";
-import { formatIssue } from "../../common/validation.js";
+import { describeIssues, issuePath, ValidationError } from "../../common/validation.js";
 import { classificationMetrics, regressionMetrics } from "../../ml/metrics.js";
 import { isClassification, type Plan, planSchema } from "../../ml/plan.js";
 import type { TrainingArgs } from "../../ml/types.js";
@@ -107,25 +107,30 @@ export const experimentSchema = z
     aggregator: aggregatorSchema.default({ name: "fedavg" }),
   })
   .superRefine((e, ctx) => {
-    const classify = isClassification(e.plan as Plan);
-    e.training.metrics.forEach((metric, i) => {
-      if ((classificationMetrics as readonly string[]).includes(metric) === classify) return;
-      const kind = classify ? "regression" : "classification";
-      ctx.addIssue({
-        code: "custom",
-        path: ["training", "metrics", i],
-        message: `"${metric}" is a ${kind} metric but plan.loss is ${e.plan.loss}`,
-      });
-    });
-    const needed = minimumUpdates(e.aggregator);
-    if (needed > e.nodes.min) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["nodes", "min"],
-        message: `${e.aggregator.name} with these options needs at least ${needed} nodes a round, got ${e.nodes.min}`,
-      });
-    }
+    for (const { path, message } of crossChecks(e as Experiment)) ctx.addIssue({ code: "custom", path, message });
   });
+
+/** Checks across sections: the metrics fit the plan's loss, the aggregator's node count fits nodes.min. */
+function crossChecks(e: Experiment): { path: (string | number)[]; message: string }[] {
+  const problems: { path: (string | number)[]; message: string }[] = [];
+  const classify = isClassification(e.plan);
+  e.training.metrics.forEach((metric, i) => {
+    if ((classificationMetrics as readonly string[]).includes(metric) === classify) return;
+    const kind = classify ? "regression" : "classification";
+    problems.push({
+      path: ["training", "metrics", i],
+      message: `"${metric}" is a ${kind} metric but plan.loss is ${e.plan.loss}`,
+    });
+  });
+  const needed = minimumUpdates(e.aggregator);
+  if (needed > e.nodes.min) {
+    problems.push({
+      path: ["nodes", "min"],
+      message: `${e.aggregator.name} with these options needs at least ${needed} nodes a round, got ${e.nodes.min}`,
+    });
+  }
+  return problems;
+}
 
 /** Parses the text of an experiment file; throws InputError naming the file and the bad key's path. */
 export function parseExperiment(text: string, fileName: string): Experiment {
@@ -151,10 +156,59 @@ export function parseExperiment(text: string, fileName: string): Experiment {
     throw new InputError(`Cannot read experiment "${fileName}": the file is empty`);
   const result = experimentSchema.safeParse(value);
   if (result.success) return result.data as Experiment;
-  // An unknown key is usually a misspelt one: name it rather than the missing key it stands for.
-  const issues = result.error.issues;
-  const issue = issues.find((i) => i.code === "unrecognized_keys") ?? issues[0];
-  throw new InputError(`Invalid experiment "${fileName}": ${formatIssue(issue)}`);
+  throw new ValidationError(
+    `Invalid experiment "${fileName}"`,
+    describeIssues(experimentSchema, value, result.error.issues),
+  );
+}
+
+/** The JSON Schema of experiment.yaml (`fbm-researcher schema`), made from the schema that validates it. */
+export function experimentJsonSchema(): Record<string, unknown> {
+  const schema = z.toJSONSchema(experimentSchema, { io: "input", unrepresentable: "any" });
+  return {
+    ...schema,
+    title: "fbm experiment.yaml",
+    description: "A federated experiment run by fbm-researcher (README.md, section experiment.yaml)",
+  };
+}
+
+/**
+ * The experiment's training settings with `changes` applied, keys as in experiment.yaml (`batch_size`);
+ * `epochs` replaces `updates` and back. Throws a ValidationError naming `training.<key>`.
+ */
+export function changedTraining(experiment: Experiment, changes: Record<string, unknown>): Experiment["training"] {
+  const t = experiment.training;
+  const written: Record<string, unknown> = {
+    ...(t.updates > 0 ? { updates: t.updates } : { epochs: t.epochs }),
+    batch_size: t.batchSize,
+    test_ratio: t.testRatio,
+    test_on: [...(t.testOnGlobal ? ["global"] : []), ...(t.testOnLocal ? ["local"] : [])],
+    metrics: t.metrics,
+    seed: t.seed,
+  };
+  if ("epochs" in changes) delete written.updates;
+  if ("updates" in changes) delete written.epochs;
+  return checkChange(experiment, "training", { ...written, ...changes }).training;
+}
+
+/** The experiment's aggregator replaced by `settings` as in experiment.yaml (`{name: fedadam, server_lr: 0.01}`). */
+export function changedAggregator(experiment: Experiment, settings: Record<string, unknown>): AggregatorConfig {
+  return checkChange(experiment, "aggregator", settings).aggregator;
+}
+
+/** The experiment with one section replaced by `value` (YAML shape), validated alone and with the rest. */
+function checkChange(experiment: Experiment, section: "training" | "aggregator", value: unknown): Experiment {
+  const schema: z.ZodType = section === "training" ? trainingSchema : aggregatorSchema;
+  const result = schema.safeParse(value);
+  if (!result.success)
+    throw new ValidationError(
+      `Invalid ${section} settings`,
+      describeIssues(schema, value, result.error.issues, section),
+    );
+  const next = { ...experiment, [section]: result.data } as Experiment;
+  const problems = crossChecks(next).map((p) => ({ path: issuePath(p.path), message: p.message }));
+  if (problems.length > 0) throw new ValidationError(`Invalid ${section} settings`, problems);
+  return next;
 }
 
 /** Reads and parses an experiment file. */

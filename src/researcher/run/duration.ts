@@ -23,9 +23,18 @@ export function parseDuration(value: string | number): number {
 }
 
 /** Zod schema: a duration in, milliseconds out; the issue quotes the bad value. */
-export const durationSchema = z.unknown().transform((value, ctx) => {
-  const ms = typeof value === "number" || typeof value === "string" ? durationMs(value) : undefined;
-  if (ms !== undefined) return ms;
-  ctx.addIssue({ code: "custom", message: `invalid duration ${JSON.stringify(value)} (${hint})`, input: value });
-  return z.NEVER;
-});
+export const durationSchema = z
+  .unknown()
+  .transform((value, ctx) => {
+    const ms = typeof value === "number" || typeof value === "string" ? durationMs(value) : undefined;
+    if (ms !== undefined) return ms;
+    ctx.addIssue({ code: "custom", message: `invalid duration ${JSON.stringify(value)} (${hint})`, input: value });
+    return z.NEVER;
+  })
+  .meta({
+    anyOf: [
+      { type: "number", minimum: 0 },
+      { type: "string", pattern: pattern.source },
+    ],
+    description: "seconds, or a number with ms, s, m or h",
+  });

@@ -1,20 +1,21 @@
+import type { LayersModel } from "@tensorflow/tfjs";
 import { createChannel } from "../../common/channel.js";
 import { formatDuration } from "../../common/log.js";
 import { saveModel } from "../../ml/export.js";
 import { taskKind } from "../../ml/metrics.js";
-import { buildModel, getParams } from "../../ml/model.js";
+import { buildModel, getParams, setParams } from "../../ml/model.js";
 import { planId, planJson } from "../../ml/plan.js";
 import { DEFAULT_MAX_PARAMS } from "../../ml/plan-size.js";
 import type { NamedTensor } from "../../ml/types.js";
 import type { FeedbackEnvelope } from "../../wire/index.js";
-import { createAggregator } from "../aggregators/index.js";
+import { type Aggregator, createAggregator } from "../aggregators/index.js";
 import { createHub, type Hub, type HubEvents } from "../server/hub.js";
 import { createKeyBindings } from "../server/key-bindings.js";
 import { type ResearcherTls, startServer } from "../server/server.js";
 import { createTrace } from "../server/trace.js";
 import { awaitPlanApproval } from "./approval.js";
-import { readBreakpoint, writeBreakpoint } from "./breakpoint.js";
-import type { Experiment } from "./config.js";
+import { type BreakpointOverrides, readBreakpoint, writeBreakpoint } from "./breakpoint.js";
+import { changedAggregator, changedTraining, type Experiment } from "./config.js";
 import type { ExperimentEvent } from "./events.js";
 import { federatedRound } from "./federated-round.js";
 import { gatherNormalization } from "./normalization.js";
@@ -35,6 +36,8 @@ export interface ExperimentOptions {
   outDir?: string;
   /** Continue from the run folder's last complete round. */
   resume?: boolean;
+  /** Replace the run folder's earlier run (see RunFolderOptions.overwrite). */
+  overwrite?: boolean;
   /** Append every message received from nodes to this file as JSON lines (parameters as shapes only). */
   traceFile?: string;
   /** Serve cleartext beyond loopback (`--insecure`). */
@@ -47,21 +50,192 @@ export interface ExperimentOptions {
   hub?: Hub;
   signal?: AbortSignal;
   log?: (line: string) => void;
+  /** Hears every event as it happens (node connections, progress, rounds), also when stepping round by round. */
+  onEvent?: (event: ExperimentEvent) => void;
 }
 
+/** A round's event and the final `done` event, as `runRound()` and `finish()` return them. */
+export type RoundEvent = Extract<ExperimentEvent, { event: "round" }>;
+export type DoneEvent = Extract<ExperimentEvent, { event: "done" }>;
+
 /**
- * An experiment as library code: `run()` yields the events the CLI prints. Serves, waits for nodes
- * holding datasets with the tags, gathers normalization statistics, trains `rounds` rounds, exports.
+ * An experiment as library code, after Fed-BioMed's `Experiment`: `run()` yields the events the CLI
+ * prints; or step through it — `runRound()` one round at a time, look at `history` and `params()`,
+ * change `setTraining()`/`setAggregator()` between rounds, `finish()` to validate and export, `close()`.
+ * Every round's breakpoint is saved in the run folder; `resume: true` continues from it.
  */
-export function createExperiment(config: Experiment, options: ExperimentOptions = {}) {
+export interface FederatedExperiment {
+  /** Every remaining round up to `rounds`, then `finish()`; serves until the last event, then closes. */
+  run(): AsyncIterable<ExperimentEvent>;
+  /** Serves, waits for `nodes.min` nodes, has the plan approved, gathers normalization; once (runRound calls it). */
+  start(): Promise<void>;
+  /** Trains one more round (even past `rounds`) and saves its breakpoint before returning its event. */
+  runRound(): Promise<RoundEvent>;
+  /** Validates the current model on every node's test split, exports it to the run folder, says `done`. */
+  finish(): Promise<DoneEvent>;
+  /** Stops serving. The run folder keeps the last complete round. */
+  close(): Promise<void>;
+  /** Complete rounds so far. */
+  readonly round: number;
+  /** The event of every complete round (history.jsonl). */
+  readonly history: RoundEvent[];
+  /** A copy of the current global parameters (after the last complete round; round 0: the initial model). */
+  params(): NamedTensor[];
+  /** The current global model as a TensorFlow.js model (the caller disposes it); inputs as the nodes prepare them. */
+  model(): LayersModel;
+  /** The experiment as it stands, with any changes made between rounds. */
+  readonly config: Experiment;
+  /** Changes training settings from the next round on; keys as in experiment.yaml's `training:` (snake_case). */
+  setTraining(changes: Record<string, unknown>): void;
+  /** Replaces the aggregator from the next round on, as experiment.yaml's `aggregator:`; another name starts afresh. */
+  setAggregator(settings: Record<string, unknown>): void;
+  /** Writes the breakpoint now (every round saves its own), e.g. to keep settings changed since. */
+  save(): Promise<void>;
+  /** Exports the current model (TensorFlow.js, safetensors, plan) to `dir` (default: the run folder's model/). */
+  exportModel(dir?: string): Promise<string>;
+}
+
+interface Session {
+  run: RunContext;
+  close: () => Promise<void>;
+  inputs: RunInputs;
+  training: TrainingState;
+  aggregator: Aggregator;
+  /** Settings changed between rounds in the run that was resumed. */
+  saved?: BreakpointOverrides;
+}
+
+export function createExperiment(config: Experiment, options: ExperimentOptions = {}): FederatedExperiment {
+  let current = config;
+  let changed: BreakpointOverrides = {};
+  let session: Session | undefined;
+  let starting: Promise<Session> | undefined;
+  let busy = false;
+  const listeners = new Set<(event: ExperimentEvent) => void>();
+  if (options.onEvent) listeners.add(options.onEvent);
+  const emit = (event: ExperimentEvent) => {
+    for (const listener of listeners) listener(event);
+  };
+  const started = () => {
+    if (!session) throw new Error("The experiment has not started: call start() or runRound() first");
+    return session;
+  };
+  /** One step at a time: a second call while one runs would train the same round twice. */
+  const exclusive = async <T>(what: string, step: () => Promise<T>): Promise<T> => {
+    if (busy) throw new Error(`Cannot ${what} while another step of the experiment runs: await it first`);
+    busy = true;
+    try {
+      return await step();
+    } finally {
+      busy = false;
+    }
+  };
+  const start = () => {
+    starting ??= openSession(current, options, emit).then((opened) => {
+      session = opened;
+      // Settings changed before the stop still hold after it; changes made since, before start(), win.
+      changed = { ...opened.saved, ...changed };
+      current = { ...current, ...changed };
+      opened.run.config = current;
+      if (changed.aggregator) opened.aggregator = createAggregator(current.aggregator);
+      return opened;
+    });
+    // A start that failed (no nodes yet, say) is tried afresh by the next call.
+    starting.catch(() => {
+      if (!session) starting = undefined;
+    });
+    return starting;
+  };
+  const saveNow = (s: Session) => writeBreakpoint(s.run.folder, s.run.plan.id, s.inputs, s.training, changed);
+  const runRound = () =>
+    exclusive("run a round", async () => {
+      const s = await start();
+      s.run.round = s.training.round + 1;
+      const { training: next, event } = await federatedRound(s.run, s.aggregator, s.inputs, s.training);
+      s.training = next;
+      // The breakpoint is on disk before anyone hears of the round: a kill after the event loses nothing.
+      await saveNow(s);
+      await s.run.folder.writeJson("experiment.json", s.run.config);
+      emit(event);
+      return event as RoundEvent;
+    });
+  const finish = () =>
+    exclusive("finish", async () => {
+      const s = await start();
+      return finishRun(s.run, s.inputs, s.training);
+    });
+  const close = async () => {
+    const s = session ?? (await starting?.catch(() => undefined));
+    await s?.close();
+  };
+  const update = (next: Experiment, aggregatorChanged: boolean) => {
+    const renamed = next.aggregator.name !== current.aggregator.name;
+    current = next;
+    if (!session) return;
+    session.run.config = next;
+    if (!aggregatorChanged) return;
+    session.aggregator = createAggregator(next.aggregator);
+    // Server momentum or moments of another aggregator mean nothing to this one.
+    if (renamed) session.training = { ...session.training, aggregatorState: {} };
+  };
   return {
-    run(): AsyncIterable<ExperimentEvent> {
+    run() {
       const channel = createChannel<ExperimentEvent>();
-      runExperiment(config, options, (e) => channel.push(e)).then(
+      const push = (event: ExperimentEvent) => channel.push(event);
+      listeners.add(push);
+      (async () => {
+        try {
+          const s = await start();
+          while (s.training.round < current.rounds) await runRound();
+          await finish();
+        } finally {
+          listeners.delete(push);
+          await close();
+        }
+      })().then(
         () => channel.close(),
         (error) => channel.fail(error),
       );
       return channel;
+    },
+    async start() {
+      await start();
+    },
+    runRound,
+    finish,
+    close,
+    get round() {
+      return session?.training.round ?? 0;
+    },
+    get history() {
+      return (session?.training.history ?? []) as RoundEvent[];
+    },
+    get config() {
+      return current;
+    },
+    params: () => started().training.global.map((t) => ({ ...t, shape: [...t.shape], data: t.data.slice() })),
+    model() {
+      const s = started();
+      const model = buildModel(current.plan, s.inputs.sampleShape, { seed: 0 });
+      setParams(model, s.training.global);
+      return model;
+    },
+    setTraining(settings) {
+      const training = changedTraining(current, settings);
+      changed = { ...changed, training };
+      update({ ...current, training }, false);
+    },
+    setAggregator(settings) {
+      const aggregator = changedAggregator(current, settings);
+      changed = { ...changed, aggregator };
+      update({ ...current, aggregator }, true);
+    },
+    save: () => exclusive("save", () => saveNow(started())),
+    async exportModel(dir) {
+      const s = started();
+      const out = dir ?? s.run.folder.modelDir;
+      await saveModel(out, { plan: current.plan, params: s.training.global, ...s.inputs });
+      return out;
     },
   };
 }
@@ -72,50 +246,46 @@ export function createExperiment(config: Experiment, options: ExperimentOptions 
  */
 export async function preflight(
   config: Experiment,
-  options: Pick<ExperimentOptions, "maxParams" | "outDir" | "resume">,
+  options: Pick<ExperimentOptions, "maxParams" | "outDir" | "resume" | "overwrite">,
 ): Promise<void> {
   const smallest = smallestInput(config.plan);
   if (smallest) checkPlanSize(config.plan, smallest, options.maxParams ?? DEFAULT_MAX_PARAMS);
-  await openRunFolder(options.outDir ?? "runs", config.name, { resume: options.resume ?? false });
+  await openRunFolder(options.outDir ?? "runs", config.name, runFolderOptions(options));
 }
 
-async function runExperiment(
+function runFolderOptions(options: Pick<ExperimentOptions, "resume" | "overwrite">) {
+  return { resume: options.resume ?? false, overwrite: options.overwrite ?? false };
+}
+
+/** Everything before round 1 (or before the resumed round): see FederatedExperiment.start(). */
+async function openSession(
   config: Experiment,
   options: ExperimentOptions,
   emit: (e: ExperimentEvent) => void,
-): Promise<void> {
+): Promise<Session> {
   const maxParams = options.maxParams ?? DEFAULT_MAX_PARAMS;
   await preflight(config, options);
   const { run, close } = await startRun(config, options, emit);
   try {
-    const aggregator = createAggregator(config.aggregator);
     const saved = await resumePoint(run, options.resume === true);
     const nodes = await waitForNodes(run);
     const input = saved?.inputs ?? commonInput(config.plan, nodes);
     checkPlanSize(config.plan, input.sampleShape, maxParams);
-    let training = saved?.training ?? firstState(config, input.sampleShape);
+    const training = saved?.training ?? firstState(config, input.sampleShape);
     // Nodes train only plans their operators approved: learn that now, not from a failed round 1.
     await approvePlan(run, nodes, training.global);
     const inputs: RunInputs = saved?.inputs ?? { ...input, normalization: await gatherNormalization(run, nodes) };
-    while (training.round < config.rounds) {
-      run.round = training.round + 1;
-      const { training: next, event } = await federatedRound(run, aggregator, inputs, training);
-      // The breakpoint is on disk before anyone hears of the round: a kill after the event loses nothing.
-      await writeBreakpoint(run.folder, run.plan.id, inputs, next);
-      await run.folder.writeJson("experiment.json", config);
-      emit(event);
-      training = next;
-    }
-    await finish(run, inputs, training.global);
-  } finally {
+    return { run, close, inputs, training, aggregator: createAggregator(config.aggregator), saved: saved?.overrides };
+  } catch (error) {
     await close();
+    throw error;
   }
 }
 
 /** Opens the run folder, serves (or uses the given hub), relays node and progress events, starts the roster. */
 async function startRun(config: Experiment, options: ExperimentOptions, emit: (e: ExperimentEvent) => void) {
   const log = options.log ?? (() => {});
-  const folder = await openRunFolder(options.outDir ?? "runs", config.name, { resume: options.resume ?? false });
+  const folder = await openRunFolder(options.outDir ?? "runs", config.name, runFolderOptions(options));
   const hub = options.hub ?? createHub();
   // Node ids are bound to keys for the life of the run, across --resume: recorded in the run folder.
   const keyBindings = createKeyBindings({
@@ -237,9 +407,10 @@ async function approvePlan(run: RunContext, nodes: Participant[], global: NamedT
 }
 
 /** Validates the final model on every node's test split (an evaluate-only train task), exports it, says `done`. */
-async function finish(run: RunContext, inputs: RunInputs, global: NamedTensor[]): Promise<void> {
+async function finishRun(run: RunContext, inputs: RunInputs, training: TrainingState): Promise<DoneEvent> {
   const { config, roster } = run;
-  run.round = config.rounds + 1;
+  const { global } = training;
+  run.round = training.round + 1;
   const participants = roster.participants();
   let metrics: Record<string, number> | undefined;
   let aucError: number | undefined;
@@ -248,7 +419,7 @@ async function finish(run: RunContext, inputs: RunInputs, global: NamedTensor[])
       hub: run.hub,
       experiment: config.name,
       participants,
-      round: config.rounds + 1,
+      round: training.round + 1,
       planId: run.plan.id,
       planJson: run.plan.json,
       args: { ...config.training, fedproxMu: 0, epochs: 0, updates: 0, testOnGlobal: true, testOnLocal: false },
@@ -270,9 +441,9 @@ async function finish(run: RunContext, inputs: RunInputs, global: NamedTensor[])
     normalization: inputs.normalization,
     features: inputs.features,
   });
-  const done: ExperimentEvent = {
+  const done: DoneEvent = {
     event: "done",
-    rounds: config.rounds,
+    rounds: training.round,
     metrics: metrics ?? {},
     ...(aucError === undefined ? {} : { auc_error: aucError }),
     model: folder.modelDir,
@@ -280,4 +451,5 @@ async function finish(run: RunContext, inputs: RunInputs, global: NamedTensor[])
   };
   await folder.writeJson("done.json", done);
   run.emit(done);
+  return done;
 }

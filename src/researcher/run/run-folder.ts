@@ -1,5 +1,6 @@
-import { mkdir, readFile, rmdir, stat, unlink } from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
+import { randomBytes } from "node:crypto";
+import { mkdir, readFile, rename, rm, rmdir, stat, unlink } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
 import { writeFileAtomic } from "../../common/atomic-write.js";
 import { errorMessage, InputError } from "../../common/errors.js";
 
@@ -26,22 +27,38 @@ export interface RunFolder {
   writeNodeKeys(keys: Record<string, string>): void;
 }
 
-export async function openRunFolder(outDir: string, name: string, options: { resume: boolean }): Promise<RunFolder> {
+export interface RunFolderOptions {
+  /** Continue the run the folder holds. */
+  resume: boolean;
+  /**
+   * Replace the run the folder holds. It stays untouched until this run writes its first file; then the
+   * old folder is renamed aside (atomic) and deleted, so a crash leaves the old run or the new one, never a mix.
+   */
+  overwrite?: boolean;
+}
+
+export async function openRunFolder(outDir: string, name: string, options: RunFolderOptions): Promise<RunFolder> {
   const dir = resolve(outDir, name);
   const statePath = join(dir, "state.json");
+  if (options.resume && options.overwrite)
+    throw new InputError("Cannot both --resume and --overwrite a run folder: choose one");
   const exists = await stat(statePath).then(
     () => true,
     () => false,
   );
-  if (exists && !options.resume) {
+  if (exists && !options.resume && !options.overwrite) {
     throw new InputError(
-      `Run folder ${dir} already holds a run: pass --resume to continue it, or choose another --out or name`,
+      `Run folder ${dir} already holds a run: pass --resume to continue it, --overwrite to replace it, or choose another --out or name`,
     );
   }
   await checkWritable(dir);
+  const replacing = exists && options.overwrite === true;
   let keysWritten: Promise<void> = Promise.resolve();
-  // Created on the first write, so a run that fails before round 1 leaves nothing behind.
+  let ready: Promise<void> | undefined;
+  // Created on the first write, so a run that fails before round 1 leaves nothing behind (and replaces nothing).
   const write = async (name: string, content: string | Uint8Array) => {
+    ready ??= replacing ? moveAside(dir) : mkdir(dir, { recursive: true }).then(() => undefined);
+    await ready;
     await mkdir(dirname(join(dir, name)), { recursive: true });
     await writeFileAtomic(join(dir, name), content);
   };
@@ -49,6 +66,7 @@ export async function openRunFolder(outDir: string, name: string, options: { res
     dir,
     modelDir: join(dir, "model"),
     async readState<T>() {
+      if (replacing) return undefined;
       const text = await readFile(statePath, "utf8").catch(() => undefined);
       if (text === undefined) return undefined;
       try {
@@ -64,6 +82,7 @@ export async function openRunFolder(outDir: string, name: string, options: { res
     },
     writeJson: (name, value) => write(name, `${JSON.stringify(value, null, 2)}\n`),
     async readNodeKeys() {
+      if (replacing) return {}; // a replaced run's bindings go with it
       const text = await readFile(join(dir, "node-keys.json"), "utf8").catch(() => undefined);
       if (text === undefined) return {};
       try {
@@ -81,6 +100,14 @@ export async function openRunFolder(outDir: string, name: string, options: { res
         .catch(() => undefined);
     },
   };
+}
+
+/** Renames the old run folder to a hidden sibling, creates `dir` empty, then deletes the old one. */
+async function moveAside(dir: string): Promise<void> {
+  const aside = join(dirname(dir), `.${basename(dir)}.replaced-${randomBytes(4).toString("hex")}`);
+  await rename(dir, aside);
+  await mkdir(dir, { recursive: true });
+  await rm(aside, { recursive: true, force: true });
 }
 
 /**

@@ -44,7 +44,7 @@ describe("parseAggregatorConfig()", () => {
     [{ name: "fedadagrad", beta2: 0.9 }, 'aggregator: unknown key "beta2"'],
     [{ name: "fedadam", serverLr: 0.1 }, 'aggregator: unknown key "serverLr"'],
     [{ name: "trimmed_mean", beta: 0.5 }, "aggregator.beta: Too big: expected number to be <0.5"],
-    [{ name: "krum" }, "aggregator.f: Invalid input: expected number, received undefined"],
+    [{ name: "krum" }, "aggregator.f: missing (number)"],
     [{ name: "krum", f: 1.5 }, "aggregator.f:"],
     [{ name: "fedprox", mu: "big" }, "aggregator.mu: Invalid input: expected number, received string"],
   ];

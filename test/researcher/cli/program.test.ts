@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -118,5 +118,103 @@ describe("fbm-researcher bad input", () => {
     const r = await researcherCli("--help");
     assert.equal(r.code, 0);
     assert.match(r.stdout, /Usage: fbm-researcher/);
+  });
+});
+
+describe("fbm-researcher help, validate, schema", () => {
+  it("`help` prints what --help prints, and `help validate` the command's help", async () => {
+    const [viaCommand, viaFlag] = await Promise.all([researcherCli("help"), researcherCli("--help")]);
+    assert.equal(viaCommand.code, 0);
+    assert.equal(viaCommand.stdout, viaFlag.stdout);
+    const sub = await researcherCli("help", "validate");
+    assert.equal(sub.code, 0);
+    assert.match(sub.stdout, /Usage: fbm-researcher validate \[options\] <experiment>/);
+  });
+
+  it("validate exits 0 on a valid file, with a JSON summary under --json", async () => {
+    const r = await researcherCli("--json", "validate", file("valid.yaml", valid));
+    assert.equal(r.code, 0, r.stderr);
+    const summary = JSON.parse(r.stdout);
+    assert.equal(summary.valid, true);
+    assert.equal(summary.name, "ok");
+    assert.match(summary.plan, /^[0-9a-f]{64}$/);
+  });
+
+  it("validate exits 2 listing every problem, and with --json also one `error` event on stdout", async () => {
+    const bad = valid.replace("rounds: 1", "roudns: 1").replace("units: 1,", "unitz: 1,");
+    const r = await researcherCli("validate", "--json", file("bad.yaml", bad));
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^Error: Invalid experiment ".*bad\.yaml": 4 problems:\n/);
+    assert.match(r.stderr, /\(top level\): unknown key "roudns" \(did you mean "rounds"\?\)/);
+    const lines = r.stdout.trim().split("\n");
+    assert.equal(lines.length, 1);
+    const event = JSON.parse(lines[0]);
+    assert.equal(event.event, "error");
+    assert.equal(event.exit, 2);
+    assert.deepEqual(event.problems, [
+      { path: "plan.model[0].dense", message: 'unknown key "unitz" (did you mean "units"?)' },
+      { path: "", message: 'unknown key "roudns" (did you mean "rounds"?)' },
+      { path: "rounds", message: "missing (number)" },
+      { path: "plan.model[0].dense.units", message: "missing (number)" },
+    ]);
+  });
+
+  it("validate refuses a plan too big for --max-params without serving", async () => {
+    const r = await researcherCli("validate", file("big.yaml", bigPlan));
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /more than this researcher's max_params/);
+  });
+
+  it("an error under --json is also an `error` event on stdout, usage errors included", async () => {
+    for (const argv of [
+      ["--json", "missing.yaml"],
+      ["--json", "--no-such-flag"],
+    ]) {
+      const r = await researcherCli(...argv);
+      assert.equal(r.code, 2);
+      const event = JSON.parse(r.stdout);
+      assert.equal(event.event, "error");
+      assert.equal(`Error: ${event.message}\n`, r.stderr);
+    }
+  });
+
+  it("schema prints the JSON Schema of experiment.yaml", async () => {
+    const r = await researcherCli("schema");
+    assert.equal(r.code, 0);
+    const schema = JSON.parse(r.stdout);
+    assert.equal(schema.title, "fbm experiment.yaml");
+    assert.deepEqual(schema.required, ["name", "tags", "rounds", "plan"]);
+  });
+});
+
+describe("fbm-researcher --overwrite", () => {
+  const holding = () => {
+    const out = mkdtempSync(join(dir, "runs-"));
+    mkdirSync(join(out, "ok"));
+    writeFileSync(join(out, "ok", "state.json"), '{"round":7}');
+    writeFileSync(join(out, "ok", "history.jsonl"), "{}\n");
+    return out;
+  };
+  const quick = () => file("quick.yaml", `${valid}\nnodes: {min: 1, wait: 0.2s}`);
+
+  it("is needed to run again into a folder that holds a run", async () => {
+    const out = holding();
+    const r = await researcherCli(quick(), "--out", out, "--listen", "127.0.0.1:0");
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /already holds a run: pass --resume to continue it, --overwrite to replace it/);
+  });
+
+  it("keeps the old run when the new one fails before writing anything", async () => {
+    const out = holding();
+    const r = await researcherCli(quick(), "--out", out, "--listen", "127.0.0.1:0", "--overwrite");
+    assert.equal(r.code, 1, r.stderr); // no node came
+    assert.equal(readFileSync(join(out, "ok", "state.json"), "utf8"), '{"round":7}');
+    assert.deepEqual(readdirSync(out), ["ok"]);
+  });
+
+  it("cannot be combined with --resume", async () => {
+    const r = await researcherCli(quick(), "--out", holding(), "--overwrite", "--resume");
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /Cannot both --resume and --overwrite/);
   });
 });

@@ -4,7 +4,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { InputError } from "../../../src/common/errors.js";
-import { type Experiment, loadExperiment, parseExperiment } from "../../../src/researcher/run/config.js";
+import { ValidationError } from "../../../src/common/validation.js";
+import {
+  type Experiment,
+  experimentJsonSchema,
+  experimentSchema,
+  loadExperiment,
+  parseExperiment,
+} from "../../../src/researcher/run/config.js";
 
 const full = `
 name: breast-cancer
@@ -93,7 +100,7 @@ describe("parseExperiment()", () => {
 
   const replace = (from: RegExp, to: string) => full.replace(from, to);
   const bad: [string, string, string][] = [
-    ["unknown top-level key", `${full}epochs: 3\n`, 'Invalid experiment "exp.yaml": unknown key "epochs"'],
+    ["unknown top-level key", `${full}epochs: 3\n`, 'Invalid experiment "exp.yaml": (top level): unknown key "epochs"'],
     [
       "unknown nested key",
       replace(/seed: 1/, "seed: 1, shuffle: true"),
@@ -105,7 +112,7 @@ describe("parseExperiment()", () => {
       'Invalid experiment "exp.yaml": rounds: Invalid input: expected number, received string',
     ],
     ["wrong type in a list", replace(/tabular/, "3"), "tags[1]: Invalid input: expected string, received number"],
-    ["missing required key", replace(/rounds: 20\n/, ""), "rounds: Invalid input: expected number, received undefined"],
+    ["missing required key", replace(/rounds: 20\n/, ""), "rounds: missing (number)"],
     [
       "bad duration",
       replace(/10m/, "10 minutes"),
@@ -155,12 +162,116 @@ describe("parseExperiment()", () => {
         (e: unknown) => {
           assert.ok(e instanceof InputError, `InputError, got ${String(e)}`);
           assert.ok(e.message.includes(message), `"${e.message}" should contain "${message}"`);
-          assert.ok(!e.message.includes("\n"), "one line");
+          const [first, ...more] = e.message.split("\n");
+          assert.ok(more.length === 0 || /\d+ problems:$/.test(first), "one line, or a count and one line per problem");
           return true;
         },
       );
     });
   }
+});
+
+describe("parseExperiment() problems", () => {
+  const problemsOf = (text: string) => {
+    try {
+      parseExperiment(text, "exp.yaml");
+    } catch (error) {
+      assert.ok(error instanceof ValidationError, `ValidationError, got ${String(error)}`);
+      return error.problems.map((p) => `${p.path || "(top level)"}: ${p.message}`);
+    }
+    assert.fail("expected a ValidationError");
+  };
+
+  it("lists every problem of the file at once, each with its path", () => {
+    const text = full
+      .replace("rounds: 20", "rounds: 0")
+      .replace("units: 16", "units: -1")
+      .replace("test_ratio: 0.25", "test_ratio: 2");
+    assert.deepEqual(
+      problemsOf(text),
+      [
+        "rounds: Too small: expected number to be >=1",
+        "plan.model[0].dense.units: Too small: expected number to be >=1",
+        "training.test_ratio: Too big: expected number to be <2",
+      ].map((line) => line.replace("<2", "<1")),
+    );
+  });
+
+  it("suggests the closest known key at the misspelt key's path", () => {
+    const text = full
+      .replace("rounds:", "roudns:")
+      .replace("wait:", "waitt:")
+      .replace("{units: 16,", "{unitz: 16,")
+      .replace("batch_size", "batchsize")
+      .replace("server_lr", "server_rl");
+    const problems = problemsOf(text);
+    for (const line of [
+      '(top level): unknown key "roudns" (did you mean "rounds"?)',
+      'nodes: unknown key "waitt" (did you mean "wait"?)',
+      'plan.model[0].dense: unknown key "unitz" (did you mean "units"?)',
+      'training: unknown key "batchsize" (did you mean "batch_size"?)',
+      'aggregator: unknown key "server_rl" (did you mean "server_lr"?)',
+    ])
+      assert.ok(problems.includes(line), `${line} in ${problems.join(" | ")}`);
+  });
+
+  it("suggests nothing for a key unlike any known one", () => {
+    assert.deepEqual(problemsOf(full.replace("seed: 1}", "seed: 1, colour: blue}")), [
+      'training: unknown key "colour"',
+    ]);
+  });
+
+  it("suggests a layer name for a misspelt one", () => {
+    const [problem] = problemsOf(full.replace("- dense: {units: 16", "- desne: {units: 16"));
+    assert.match(problem, /^plan\.model\[0\]: unknown layer "desne" \(did you mean "dense"\?\)/);
+  });
+
+  it("takes layer options in snake_case as in camelCase, with the same plan", () => {
+    const snake = parseExperiment(
+      full.replace(
+        "{units: 16, activation: relu}",
+        "{units: 16, activation: relu, use_bias: false, kernel_initializer: heNormal}",
+      ),
+      "exp.yaml",
+    );
+    const camel = parseExperiment(
+      full.replace(
+        "{units: 16, activation: relu}",
+        "{units: 16, activation: relu, useBias: false, kernelInitializer: heNormal}",
+      ),
+      "exp.yaml",
+    );
+    assert.deepEqual(snake.plan.model[0], {
+      dense: { units: 16, activation: "relu", useBias: false, kernelInitializer: "heNormal" },
+    });
+    assert.deepEqual(snake.plan, camel.plan);
+  });
+
+  it("refuses a layer option given in both spellings", () => {
+    assert.deepEqual(problemsOf(full.replace("{units: 16,", "{units: 16, useBias: true, use_bias: false,")), [
+      'plan.model[0].dense: give "useBias" once, in one spelling',
+    ]);
+  });
+
+  it("names a misspelt snake_case layer option as written", () => {
+    assert.deepEqual(problemsOf(full.replace("{units: 16,", "{units: 16, use_bais: true,")), [
+      'plan.model[0].dense: unknown key "use_bais" (did you mean "use_bias"?)',
+    ]);
+  });
+});
+
+describe("experimentJsonSchema()", () => {
+  it("describes experiment.yaml from the same definition: keys, enums, layers in both spellings", () => {
+    const schema = experimentJsonSchema() as any;
+    assert.equal(schema.$schema, "https://json-schema.org/draft/2020-12/schema");
+    assert.deepEqual(Object.keys(schema.properties).sort(), Object.keys(experimentSchema.shape).sort());
+    assert.equal(schema.additionalProperties, false);
+    assert.deepEqual(schema.properties.nodes.properties.on_failure.enum, ["stop", "continue"]);
+    const layers = schema.properties.plan.properties.model.items.anyOf;
+    const conv = layers.find((l: any) => l.required[0] === "conv2d").properties.conv2d.anyOf[0];
+    assert.ok(conv.properties.kernelSize && conv.properties.kernel_size);
+    assert.deepEqual(conv.required, ["filters", "kernelSize"]);
+  });
 });
 
 describe("loadExperiment()", () => {

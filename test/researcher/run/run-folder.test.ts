@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -22,5 +23,35 @@ describe("run folder", () => {
     );
     const resumed = await openRunFolder(dir, "study", { resume: true });
     assert.deepEqual(await resumed.readState(), { round: 1 });
+  });
+
+  it("with overwrite keeps the old run until the new run's first write, then holds only the new run", async () => {
+    const old = await openRunFolder(dir, "again", { resume: false });
+    await old.writeState({ round: 5 });
+    await old.writeHistory([{ round: 5 }]);
+    await mkdir(old.modelDir);
+    await writeFile(join(old.modelDir, "model.json"), "{}");
+    old.writeNodeKeys({ n1: "fp" });
+
+    const fresh = await openRunFolder(dir, "again", { resume: false, overwrite: true });
+    assert.equal(await fresh.readState(), undefined, "nothing to continue from");
+    assert.deepEqual(await fresh.readNodeKeys(), {}, "the old run's key bindings go with it");
+    // A run that fails before writing anything replaced nothing.
+    assert.deepEqual(JSON.parse(readFileSync(join(old.dir, "state.json"), "utf8")), { round: 5 });
+    await fresh.writeState({ round: 1 });
+    assert.deepEqual(readdirSync(fresh.dir), ["state.json"]);
+    assert.deepEqual(JSON.parse(readFileSync(join(fresh.dir, "state.json"), "utf8")), { round: 1 });
+    assert.deepEqual(
+      readdirSync(dir).filter((name) => name.includes("again")),
+      ["again"],
+      "no old copy left beside it",
+    );
+  });
+
+  it("refuses --resume and --overwrite together", async () => {
+    await assert.rejects(
+      openRunFolder(dir, "both", { resume: true, overwrite: true }),
+      (e) => e instanceof InputError && /--resume and --overwrite/.test(e.message),
+    );
   });
 });

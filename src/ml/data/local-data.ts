@@ -1,0 +1,78 @@
+import { stat } from "node:fs/promises";
+import { relative } from "node:path";
+import { InputError } from "../../common/errors.js";
+import type { Dataset } from "../types.js";
+import { loadCsv } from "./csv.js";
+import { loadIdxImages } from "./idx.js";
+import { openIdx } from "./idx-stream.js";
+import { listImageFolder, loadImageFolder } from "./images.js";
+
+/**
+ * A researcher's local file for `evaluate`/`predict`, read with the loaders nodes train from (CSV, IDX,
+ * image folder), shaped for an exported model: image folders resized to its input, CSV columns picked
+ * as in training. Each row has an id for predictions: the image's path inside the folder, else its index.
+ */
+
+export const localDataTypes = ["csv", "idx", "images"] as const;
+export type LocalDataType = (typeof localDataTypes)[number];
+
+export interface LocalDataOptions {
+  /** Default: a folder is images, a file with `labels` or an IDX name or header is idx, else csv. */
+  type?: LocalDataType;
+  /** IDX labels file; without it an IDX file gives images only (predictions). */
+  labels?: string;
+  /** CSV target column (evaluate). */
+  target?: string;
+  /** CSV feature columns, in training order. */
+  features?: string[];
+  /** The model's per-sample input shape: images are resized to it, anything else must match it. */
+  sampleShape: number[];
+}
+
+export interface LocalData {
+  data: Dataset;
+  type: LocalDataType;
+  /** Row ids; absent: the 0-based row index. */
+  ids?: string[];
+}
+
+export async function loadLocalData(path: string, options: LocalDataOptions): Promise<LocalData> {
+  const type = options.type ?? (await guessType(path, options.labels));
+  const local = await read(path, type, options);
+  const want = options.sampleShape;
+  const got = local.data.sampleShape;
+  if (got.length !== want.length || got.some((n, i) => n !== want[i])) {
+    local.data.close?.();
+    throw new InputError(
+      `Cannot use "${path}" with this model: its samples are [${got.join("×")}], the model takes [${want.join("×")}]`,
+    );
+  }
+  return local;
+}
+
+async function read(path: string, type: LocalDataType, options: LocalDataOptions): Promise<LocalData> {
+  switch (type) {
+    case "csv":
+      return { type, data: await loadCsv(path, { target: options.target, features: options.features }) };
+    case "idx":
+      return { type, data: options.labels ? await openIdx(path, options.labels) : await loadIdxImages(path) };
+    case "images": {
+      const [height, width, channels] = options.sampleShape;
+      if (options.sampleShape.length !== 3 || (channels !== 1 && channels !== 3))
+        throw new InputError(`Cannot use image folder "${path}": the model does not take images`);
+      const data = await loadImageFolder(path, { height, width, channels });
+      const { files } = await listImageFolder(path, "load");
+      return { type, data, ids: files.map((f) => relative(path, f.path).split("\\").join("/")) };
+    }
+  }
+}
+
+const IDX_NAME = /(idx\d-ubyte|\.idx\d?)(\.gz)?$/i;
+
+async function guessType(path: string, labels: string | undefined): Promise<LocalDataType> {
+  const info = await stat(path).catch(() => undefined);
+  if (info === undefined) throw new InputError(`Cannot read "${path}": no such file or folder`);
+  if (info.isDirectory()) return "images";
+  if (labels !== undefined || IDX_NAME.test(path)) return "idx";
+  return "csv";
+}
