@@ -51,6 +51,7 @@ function toKindInit(body: ReplyBody): MessageInitShape<typeof ReplySchema>["kind
           globalMetrics: toMetricsInit(r.globalMetrics),
           localMetrics: toMetricsInit(r.localMetrics),
           params: toHeaderPb(toParamsHeader(r.params)),
+          privacy: r.privacy ? { ...r.privacy } : undefined,
         },
       };
     }
@@ -156,6 +157,7 @@ function toReplyBody(reply: Reply, params: NamedTensor[]): ReplyBody {
           localMetrics: t.localMetrics
             ? { values: { ...t.localMetrics.values }, samples: Number(t.localMetrics.samples) }
             : undefined,
+          ...(t.privacy ? { privacy: { epsilon: t.privacy.epsilon, delta: t.privacy.delta } } : {}),
         },
       };
     }

@@ -1,6 +1,5 @@
 import type { Plan } from "../plan.js";
 import { createKernelInstance, type KernelInstance } from "./kernels.js";
-import { createPerSampleClipper, type PerSampleClipper, type WeightedLayer } from "./per-sample-clip.js";
 import {
   activationCodes,
   type Conv2dOp,
@@ -10,6 +9,7 @@ import {
   type NetworkSpec,
   outputSize,
 } from "./network.js";
+import { createPerSampleClipper, type PerSampleClipper, type WeightedLayer } from "./per-sample-clip.js";
 
 /** The optimizer as plain data, with tfjs's defaults filled in (engine/assembly/loss-optim.ts applies it). */
 export interface OptimizerSpec {

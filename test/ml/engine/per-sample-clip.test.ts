@@ -55,7 +55,12 @@ const cases: { name: string; plan: Record<string, unknown>; data: Dataset }[] = 
 ];
 
 /** Each sample's gradient, one sample at a time on tfjs's cpu backend (the reference). */
-function perExampleGradients(model: tf.LayersModel, plan: ReturnType<typeof parsePlan>, data: Dataset, shape: number[]) {
+function perExampleGradients(
+  model: tf.LayersModel,
+  plan: ReturnType<typeof parsePlan>,
+  data: Dataset,
+  shape: number[],
+) {
   const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const size = shape.reduce((a, b) => a * b, 1);
   const out: Float32Array[] = [];
