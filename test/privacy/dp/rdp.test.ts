@@ -37,7 +37,7 @@ describe("RDP accountant of the sampled Gaussian mechanism", () => {
   it("composes by adding RDP: two runs of n steps spend what one run of 2n steps does", () => {
     const one = computeRdp({ q: 0.01, noiseMultiplier: 1, steps: 500 });
     const two = computeRdp({ q: 0.01, noiseMultiplier: 1, steps: 1000 });
-    one.forEach((r, i) => assert.ok(Math.abs(2 * r - two[i]) <= 1e-12 * two[i]));
+    for (const [i, r] of one.entries()) assert.ok(Math.abs(2 * r - two[i]) <= 1e-12 * two[i]);
   });
 
   it("gives the plain Gaussian mechanism α/(2σ²) per step when every sample is used (q = 1)", () => {
