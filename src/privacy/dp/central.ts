@@ -8,21 +8,59 @@ import { addGaussianNoise, type Gaussian } from "./noise.js";
  */
 export function clipUpdate(global: NamedTensor[], trained: NamedTensor[], clipNorm: number): NamedTensor[] {
   const byName = new Map(global.map((t) => [t.name, t]));
-  let squares = 0;
-  for (const t of trained) {
+  const pairs = trained.flatMap((t) => {
     const g = byName.get(t.name);
-    if (!g || t.dtype !== "float32") continue;
-    for (let i = 0; i < t.data.length; i++) squares += (t.data[i] - g.data[i]) ** 2;
-  }
-  const norm = Math.sqrt(squares);
-  if (norm <= clipNorm) return trained;
-  const factor = clipNorm / norm;
+    return g && t.dtype === "float32" ? [{ t, g: g.data as Float32Array }] : [];
+  });
+  const factor = clipFactor(
+    pairs.map((p) => p.g),
+    pairs.map((p) => p.t.data as Float32Array),
+    clipNorm,
+  );
+  if (factor === 1) return trained;
   return trained.map((t) => {
     const g = byName.get(t.name);
     if (!g || t.dtype !== "float32") return t;
     const data = new Float32Array(t.data.length);
     for (let i = 0; i < data.length; i++) data[i] = g.data[i] + factor * (t.data[i] - g.data[i]);
     return { ...t, data };
+  });
+}
+
+/** min(1, C/‖trained − global‖) over all tensors. */
+function clipFactor(global: Float32Array[], trained: Float32Array[], clipNorm: number): number {
+  let squares = 0;
+  trained.forEach((t, k) => {
+    for (let i = 0; i < t.length; i++) squares += (t[i] - global[k][i]) ** 2;
+  });
+  const norm = Math.sqrt(squares);
+  return norm > clipNorm ? clipNorm / norm : 1;
+}
+
+/**
+ * Central DP's aggregate (McMahan et al. 2018, Algorithm 1, with the uniform weights of its "flat"
+ * clipping): global + (Σ_i clip(Δ_i) + N(0, (σ·C)²)) / n over the n updates received. Each update is
+ * clipped again here, so one node's influence is bounded by C whatever it sent. Sample counts are not
+ * used as weights: they would make one node's influence depend on its data.
+ */
+export function noisyMean(
+  global: Float32Array[],
+  updates: Float32Array[][],
+  options: { noiseMultiplier: number; clipNorm: number; gaussian: Gaussian },
+): Float32Array[] {
+  if (updates.length === 0) throw new RangeError("A noisy mean needs at least one update");
+  const sums = global.map((g) => new Float32Array(g.length));
+  for (const update of updates) {
+    const factor = clipFactor(global, update, options.clipNorm);
+    update.forEach((t, k) => {
+      for (let i = 0; i < t.length; i++) sums[k][i] += factor * (t[i] - global[k][i]);
+    });
+  }
+  return sums.map((sum, k) => {
+    addGaussianNoise(sum, options.noiseMultiplier * options.clipNorm, options.gaussian);
+    const out = new Float32Array(sum.length);
+    for (let i = 0; i < out.length; i++) out[i] = global[k][i] + sum[i] / updates.length;
+    return out;
   });
 }
 

@@ -104,7 +104,7 @@ async function runExperiment(
       emit(event);
       training = next;
     }
-    await finish(run, inputs, training.global);
+    await finish(run, inputs, training.global, training.history);
   } finally {
     await close();
   }
@@ -235,7 +235,7 @@ async function approvePlan(run: RunContext, nodes: Participant[], global: NamedT
 }
 
 /** Validates the final model on every node's test split (an evaluate-only train task), exports it, says `done`. */
-async function finish(run: RunContext, inputs: RunInputs, global: NamedTensor[]): Promise<void> {
+async function finish(run: RunContext, inputs: RunInputs, global: NamedTensor[], history: unknown[]): Promise<void> {
   const { config, roster } = run;
   run.round = config.rounds + 1;
   const participants = roster.participants();
@@ -266,5 +266,18 @@ async function finish(run: RunContext, inputs: RunInputs, global: NamedTensor[])
     normalization: inputs.normalization,
     features: inputs.features,
   });
-  run.emit({ event: "done", rounds: config.rounds, metrics: metrics ?? {}, model: folder.modelDir, run: folder.dir });
+  // The last round's privacy is cumulative over the run (round-privacy.ts).
+  const last = history.at(-1) as { privacy?: { epsilon: number; delta: number } } | undefined;
+  const privacy =
+    config.dp && last?.privacy
+      ? { mode: config.dp.mode, epsilon: last.privacy.epsilon, delta: last.privacy.delta }
+      : undefined;
+  run.emit({
+    event: "done",
+    rounds: config.rounds,
+    metrics: metrics ?? {},
+    model: folder.modelDir,
+    run: folder.dir,
+    ...(privacy ? { privacy } : {}),
+  });
 }

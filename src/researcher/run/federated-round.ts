@@ -1,9 +1,12 @@
 import { RuntimeFailure } from "../../common/errors.js";
+import { noisyMean } from "../../privacy/dp/central.js";
+import { createGaussian } from "../../privacy/dp/noise.js";
 import { expectedReply, withControl } from "../../wire/index.js";
 import type { Aggregator } from "../aggregators/index.js";
 import { createRunningMean } from "../aggregators/running-mean.js";
 import type { Experiment } from "./config.js";
 import type { ExperimentEvent, NodeFailure } from "./events.js";
+import { type RoundPrivacy, roundPrivacy } from "./round-privacy.js";
 import type { RunContext, RunInputs, TrainingState } from "./run-context.js";
 import { selectNodes, weightedMetrics } from "./selection.js";
 import { type NodeUpdate, runTrainRound } from "./train-round.js";
@@ -37,7 +40,12 @@ export async function federatedRound(
     state: previous.aggregatorState,
   });
   const scaffold = nodeArgs.scaffoldControl !== undefined;
-  const running = aggregator.foldable && !scaffold ? createRunningMean(global.map((t) => t.data.length)) : undefined;
+  const dp = config.dp;
+  const central = dp?.mode === "central";
+  const sampleRate = chosen.length / Math.max(1, roster.participants().length);
+  // Central DP needs every update to clip and sum with noise; it cannot fold them as they come.
+  const running =
+    aggregator.foldable && !scaffold && !central ? createRunningMean(global.map((t) => t.data.length)) : undefined;
   const { updates, failures } = await runTrainRound({
     fold:
       running &&
@@ -52,7 +60,11 @@ export async function federatedRound(
     round,
     planId: run.plan.id,
     planJson: run.plan.json,
-    args: { ...config.training, fedproxMu: nodeArgs.fedproxMu ?? 0 },
+    args: {
+      ...config.training,
+      fedproxMu: nodeArgs.fedproxMu ?? 0,
+      ...(dp ? { dp: central ? { ...dp, sampleRate } : dp } : {}),
+    },
     normalization: inputs.normalization,
     global: withControl(global, nodeArgs.scaffoldControl),
     expected: expectedReply(global, scaffold),
@@ -62,24 +74,40 @@ export async function federatedRound(
   for (const f of failures)
     run.emit({ event: "error", round, node: f.node, code: f.code, message: `${f.name}: ${f.message}` });
   checkRound(config, round, updates, failures);
+  const globalData = global.map((t) => t.data as Float32Array);
+  const privacy = dp
+    ? roundPrivacy({ dp, updates, history: previous.history, sampleRate: central ? sampleRate : 0 })
+    : undefined;
   const out = aggregator.aggregate({
     round,
-    global: global.map((t) => t.data as Float32Array),
-    updates: running
-      ? [running.result()]
-      : updates.map((u) => {
-          const tensors = u.result.params.map((p) => p.data as Float32Array);
-          return {
-            nodeId: u.participant.node,
-            samples: u.result.sampleCount,
-            params: tensors.slice(0, global.length),
-            ...(scaffold ? { controlDelta: tensors.slice(global.length) } : {}),
-          };
-        }),
+    global: globalData,
+    updates: central
+      ? [
+          {
+            nodeId: "central-dp",
+            samples: 1,
+            params: noisyMean(
+              globalData,
+              updates.map((u) => u.result.params.slice(0, global.length).map((p) => p.data as Float32Array)),
+              { noiseMultiplier: dp.noiseMultiplier, clipNorm: dp.clipNorm, gaussian: createGaussian() },
+            ),
+          },
+        ]
+      : running
+        ? [running.result()]
+        : updates.map((u) => {
+            const tensors = u.result.params.map((p) => p.data as Float32Array);
+            return {
+              nodeId: u.participant.node,
+              samples: u.result.sampleCount,
+              params: tensors.slice(0, global.length),
+              ...(scaffold ? { controlDelta: tensors.slice(global.length) } : {}),
+            };
+          }),
     state: previous.aggregatorState,
     totalNodes: roster.participants().length,
   });
-  const event = roundEvent(config, round, updates, failures, performance.now() - started);
+  const event = roundEvent(config, round, updates, failures, performance.now() - started, privacy);
   return {
     training: {
       round,
@@ -111,6 +139,7 @@ function roundEvent(
   updates: NodeUpdate[],
   failures: NodeFailure[],
   ms: number,
+  privacy: RoundPrivacy | undefined,
 ): ExperimentEvent {
   const samples = updates.reduce((s, u) => s + u.result.sampleCount, 0);
   const loss = updates.reduce((s, u) => s + u.result.trainLoss * u.result.sampleCount, 0) / samples;
@@ -132,10 +161,12 @@ function roundEvent(
       seconds: u.result.seconds,
       global: u.result.globalMetrics?.values,
       local: u.result.localMetrics?.values,
+      ...(u.result.privacy ? { privacy: u.result.privacy } : {}),
     })),
     failed: failures,
     loss,
     metrics: { ...(global ? { global } : {}), ...(local ? { local } : {}) },
     seconds: ms / 1000,
+    ...(privacy ? { privacy } : {}),
   };
 }
