@@ -86,6 +86,38 @@ describe("differential privacy across real node processes", { timeout: 4 * DEADL
     }
   });
 
+  it("central DP: the researcher accounts per round with q = nodes sampled / connected, one step a round", async () => {
+    const csvs = [0, 1].map((i) => join(dir, `central-${i}.csv`));
+    csvs.forEach((path, i) => {
+      writeTabularCsv(path, { rows: 300, seed: 10 + i, features: 4, noise: 0 });
+    });
+    const homes = await prepareNodes(
+      dir,
+      csvs.map((path, i) => ({
+        name: `central-${i}`,
+        datasets: [["--type", "csv", "--path", path, "--tags", "dp", "--target", "label"]],
+      })),
+      { planApproval: false },
+    );
+    const file = experiment(dir, "dp-central", [
+      "rounds: 2",
+      "nodes: {min: 2, wait: 5m}",
+      "training: {epochs: 1, batch_size: 32, test_ratio: 0.25, seed: 2}",
+      "dp: {mode: central, noise_multiplier: 1.0, clip_norm: 0.5, delta: 1e-5}",
+    ]);
+    const run = await runFederation({ experiment: file, homes, outDir: join(dir, "runs") });
+    assert.equal(run.code, 0, run.researcherStderr);
+    const rounds = run.events.filter((e) => e.event === "round");
+    for (const [i, r] of rounds.entries()) {
+      const expected = sgmEpsilon({ q: 1, noiseMultiplier: 1, steps: i + 1, delta: 1e-5 });
+      assert.equal(r.privacy.sample_rate, 1);
+      assert.ok(Math.abs(r.privacy.epsilon - expected) < 1e-9, `round ${i + 1}: ε ${r.privacy.epsilon}`);
+      assert.ok(r.nodes.every((n: { privacy?: unknown }) => n.privacy === undefined));
+    }
+    const done = run.events.at(-1)!;
+    assert.deepEqual(done.privacy, { mode: "central", epsilon: rounds[1].privacy.epsilon, delta: 1e-5 });
+  });
+
   it("a node refuses the round that would pass its dataset's budget, and still after a restart", async () => {
     const csv = join(dir, "budget.csv");
     writeTabularCsv(csv, { rows: 400, seed: 5, features: 4, noise: 0 });

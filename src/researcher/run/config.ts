@@ -89,20 +89,29 @@ const trainingSchema = z
 const noiseMultiplier = z.number().gt(0, "must be above 0 (no noise gives no privacy)");
 const delta = z.number().gt(0).lt(1).default(1e-5);
 const dpSchema = z
-  .discriminatedUnion("mode", [
-    z.strictObject({
-      mode: z.literal("local"),
-      noise_multiplier: noiseMultiplier,
-      max_grad_norm: z.number().gt(0),
-      delta,
-    }),
-    z.strictObject({
-      mode: z.literal("central"),
-      noise_multiplier: noiseMultiplier,
-      clip_norm: z.number().gt(0),
-      delta,
-    }),
-  ])
+  .discriminatedUnion(
+    "mode",
+    [
+      z.strictObject({
+        mode: z.literal("local"),
+        noise_multiplier: noiseMultiplier,
+        max_grad_norm: z.number().gt(0),
+        delta,
+      }),
+      z.strictObject({
+        mode: z.literal("central"),
+        noise_multiplier: noiseMultiplier,
+        clip_norm: z.number().gt(0),
+        delta,
+      }),
+    ],
+    {
+      error: (issue) =>
+        issue.code === "invalid_union"
+          ? `unknown DP mode ${JSON.stringify((issue.input as { mode?: unknown } | undefined)?.mode)} (local or central)`
+          : undefined,
+    },
+  )
   .transform(
     (d): DpArgs => ({
       mode: d.mode,
