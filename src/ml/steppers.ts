@@ -176,8 +176,7 @@ export function createTfjsStepper(context: StepperContext & { optimizer: LocalOp
     setLoss(tf.scalar(lossSum / batch.length));
     const grads: tf.NamedTensorMap = {};
     variables.forEach((v, i) => {
-      addGaussianNoise(sums[i], options.noiseMultiplier * options.clipNorm, options.gaussian);
-      for (let j = 0; j < sums[i].length; j++) sums[i][j] /= batch.length;
+      addGaussianNoise(sums[i], options.noiseMultiplier * options.clipNorm, options.gaussian, batch.length);
       let g: tf.Tensor = tf.tensor(sums[i], v.shape, "float32");
       if (anchors.length > 0) g = tf.add(g, tf.mul(args.fedproxMu, tf.sub(v, anchors[i])));
       grads[v.name] = g;

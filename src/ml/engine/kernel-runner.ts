@@ -48,8 +48,7 @@ export function createLocalRunner(init: RunnerInit): KernelRunner {
       if (dp) {
         // Abadi et al. 2016, Algorithm 1: clip each sample, sum, add noise, then average.
         loss += trainer.computeClippedGradients(batch.length, dp.clipNorm, 0, dropoutSeeds) / batch.length;
-        addGaussianNoise(trainer.grads, dp.noiseMultiplier * dp.clipNorm, dp.gaussian);
-        for (let i = 0; i < trainer.grads.length; i++) trainer.grads[i] /= batch.length;
+        addGaussianNoise(trainer.grads, dp.noiseMultiplier * dp.clipNorm, dp.gaussian, batch.length);
       } else {
         loss += trainer.computeGradients(batch.length, batch.length, 0, dropoutSeeds) / batch.length;
       }
