@@ -32,6 +32,18 @@ describe("Gaussian noise", () => {
     // Tails of a normal: about 4.55% beyond 2σ (binomial standard error 0.047% at this n).
     const beyond = values.filter((v) => Math.abs(v) > 2 * std).length / n;
     assert.ok(Math.abs(beyond - 0.0455) < 5 * 0.00047, `beyond 2σ: ${beyond}`);
+    // The ziggurat's tail path: |x| > r = 3.4426 has probability 5.76e-4 (115 ± 11 of 200 000), and
+    // beyond 4σ 6.33e-5 (13 ± 3.6).
+    const tail = values.filter((v) => Math.abs(v) > 3.442619855899 * std).length;
+    assert.ok(Math.abs(tail - 115.2) < 5 * 10.7, `beyond r: ${tail}`);
+    const far = values.filter((v) => Math.abs(v) > 4 * std).length;
+    assert.ok(Math.abs(far - 12.7) < 5 * 3.6, `beyond 4σ: ${far}`);
+    // Each decile of the standard normal holds a tenth of the draws (binomial standard error 0.067%).
+    const deciles = [-1.2816, -0.8416, -0.5244, -0.2533, 0, 0.2533, 0.5244, 0.8416, 1.2816];
+    for (const [i, edge] of deciles.entries()) {
+      const share = values.filter((v) => v < edge * std).length / n;
+      assert.ok(Math.abs(share - (i + 1) / 10) < 5 * 0.00067, `below decile ${i + 1}: ${share}`);
+    }
   });
 
   it("draws from node:crypto by default: two sources never repeat each other", () => {
