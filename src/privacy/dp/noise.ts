@@ -13,7 +13,8 @@ type WordFill = (out: Uint32Array) => void;
  * Standard normal draws by the ziggurat method (Marsaglia & Tsang 2000, "The Ziggurat Method for
  * Generating Random Variables", 128 layers; exact, by rejection), which needs one table lookup and a
  * compare for 99% of draws: a DP-SGD step draws one per weight. Each draw takes a fresh 32-bit word for
- * its value and a separate one for its layer (Doornik 2005 showed the flaw of sharing bits between them).
+ * its value and, for its layer, a byte of another word that no value uses (Doornik 2005 showed the flaw
+ * of taking both from the same bits).
  * By default the words come from node:crypto: an AES-256-CTR keystream keyed from the operating system's
  * CSPRNG (the construction of NIST SP 800-90A's CTR_DRBG, without its formal reseeding; a fresh key every
  * GiB). Tests pass a seeded `uniform` to make draws reproducible. Floating-point Gaussian samplers are not
@@ -37,29 +38,27 @@ export function createGaussian(uniform?: () => number): Gaussian {
   };
   /** A uniform in (0, 1) from one word. */
   const open01 = () => (word() + 0.5) / 4294967296;
-  // Draws are made 8192 at a time in one tight loop, then handed out.
-  const batch = new Float64Array(8192);
-  let at = batch.length;
-  const refill = () => {
-    for (let i = 0; i < batch.length; i++) {
-      const hz = word() | 0;
-      const iz = word() & 127;
-      batch[i] = Math.abs(hz) < kn[iz] ? hz * wn[iz] : slowPath(hz, iz, word, open01);
+  /** One draw: a word for the value, 7 bits of another word's own byte for the layer (four per word). */
+  let layers = 0;
+  let layersLeft = 0;
+  const draw = () => {
+    if (w + 2 > words.length) {
+      fill(words);
+      w = 0;
     }
-    at = 0;
+    const hz = words[w++] | 0;
+    if (layersLeft === 0) {
+      layers = words[w++];
+      layersLeft = 4;
+    }
+    const iz = layers & 127;
+    layers >>>= 8;
+    layersLeft--;
+    return Math.abs(hz) < kn[iz] ? hz * wn[iz] : slowPath(hz, iz, word, open01);
   };
-  const next = () => {
-    if (at >= batch.length) refill();
-    return batch[at++];
-  };
-  return Object.assign(next, {
+  return Object.assign(draw, {
     addTo(values: Float32Array, std: number, scale: number) {
-      let i = 0;
-      while (i < values.length) {
-        if (at >= batch.length) refill();
-        const end = Math.min(values.length, i + batch.length - at);
-        for (; i < end; i++) values[i] = (values[i] + std * batch[at++]) * scale;
-      }
+      for (let i = 0; i < values.length; i++) values[i] = (values[i] + std * draw()) * scale;
     },
   });
 }
