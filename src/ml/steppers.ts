@@ -1,4 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
+import { addGaussianNoise, type Gaussian } from "../privacy/dp/noise.js";
 import type { RowSource } from "./batches.js";
 import { createLocalRunner, createParallelRunner } from "./engine/kernel-runner.js";
 import type { NetworkSpec } from "./engine/network.js";
@@ -33,6 +34,8 @@ export interface StepperContext {
   args: TrainingArgs;
   /** Largest batch that will be seen (batch size, at most the training rows). */
   maxRows: number;
+  /** DP-SGD: per-sample clipping to `clipNorm`, noise σ·clipNorm on the sum, then the batch mean. */
+  dp?: { noiseMultiplier: number; clipNorm: number; gaussian: Gaussian };
 }
 
 /**
@@ -69,6 +72,7 @@ export function createKernelStepper(
     },
     ...(args.fedproxMu > 0 ? { anchor: params } : {}),
     ...(context.corrections.length > 0 ? { correction: flat(variables.map((_, i) => context.corrections[i])) } : {}),
+    ...(context.dp ? { dp: context.dp } : {}),
   };
   const runner = threads > 1 ? createParallelRunner(init, threads) : createLocalRunner(init);
   return {
@@ -95,7 +99,7 @@ export function createKernelStepper(
  * only when asked, a fresh dropout seed per step from the run's generator.
  */
 export function createTfjsStepper(context: StepperContext & { optimizer: LocalOptimizer; rng: Rng }): Stepper {
-  const { model, source, variables, anchors, corrections, plan, args, optimizer, rng } = context;
+  const { model, source, variables, anchors, corrections, plan, args, optimizer, rng, dp } = context;
   const units = outputUnits(model);
   const dropouts = model.layers.filter((l) => l.getClassName() === "Dropout") as unknown as { seed?: number }[];
   let lossTotal: tf.Scalar = tf.scalar(0);
@@ -107,11 +111,15 @@ export function createTfjsStepper(context: StepperContext & { optimizer: LocalOp
         const x = source.x(batch);
         const y = labelTensor(plan.loss, source.y(batch), units);
         let dataLoss: tf.Scalar | undefined;
-        const { grads } = tf.variableGrads(() => {
-          const prediction = model.apply(x, { training: true }) as tf.Tensor;
-          dataLoss = tf.keep(computeLoss(plan.loss, y, prediction));
-          return anchors.length > 0 ? tf.add(dataLoss, proximalTerm(variables, anchors, args.fedproxMu)) : dataLoss;
-        }, variables);
+        const { grads } = dp
+          ? privateGradients(batch, dp, (lossOf) => {
+              dataLoss = lossOf;
+            })
+          : tf.variableGrads(() => {
+              const prediction = model.apply(x, { training: true }) as tf.Tensor;
+              dataLoss = tf.keep(computeLoss(plan.loss, y, prediction));
+              return anchors.length > 0 ? tf.add(dataLoss, proximalTerm(variables, anchors, args.fedproxMu)) : dataLoss;
+            }, variables);
         corrections.forEach((c, i) => {
           if (c) grads[variables[i].name] = tf.add(grads[variables[i].name], c);
         });
@@ -132,6 +140,49 @@ export function createTfjsStepper(context: StepperContext & { optimizer: LocalOp
     finish: async () => {},
     close: () => lossTotal.dispose(),
   };
+
+  /**
+   * DP-SGD's fallback where the kernels do not cover the model: one backward pass per sample, each gradient
+   * clipped to the bound (L2 over all weights), summed, noised, averaged (Abadi et al. 2016, Algorithm 1).
+   * The FedProx term is data-independent, so it joins after the noise.
+   */
+  function privateGradients(
+    batch: Int32Array,
+    options: NonNullable<StepperContext["dp"]>,
+    setLoss: (loss: tf.Scalar) => void,
+  ): { grads: tf.NamedTensorMap } {
+    const sums = variables.map((v) => new Float32Array(v.size));
+    let lossSum = 0;
+    for (let r = 0; r < batch.length; r++) {
+      const row = batch.subarray(r, r + 1);
+      const { value, grads } = tf.variableGrads(
+        () =>
+          computeLoss(
+            plan.loss,
+            labelTensor(plan.loss, source.y(row), units),
+            model.apply(source.x(row), { training: true }) as tf.Tensor,
+          ),
+        variables,
+      );
+      const parts = variables.map((v) => grads[v.name].dataSync() as Float32Array);
+      const norm = Math.sqrt(parts.reduce((s, g) => s + g.reduce((t, x) => t + x * x, 0), 0));
+      const factor = norm > options.clipNorm ? options.clipNorm / norm : 1;
+      parts.forEach((g, i) => {
+        for (let j = 0; j < g.length; j++) sums[i][j] += factor * g[j];
+      });
+      lossSum += value.dataSync()[0];
+      tf.dispose([value, ...Object.values(grads)]);
+    }
+    setLoss(tf.scalar(lossSum / batch.length));
+    const grads: tf.NamedTensorMap = {};
+    variables.forEach((v, i) => {
+      addGaussianNoise(sums[i], options.noiseMultiplier * options.clipNorm, options.gaussian, batch.length);
+      let g: tf.Tensor = tf.tensor(sums[i], v.shape, "float32");
+      if (anchors.length > 0) g = tf.add(g, tf.mul(args.fedproxMu, tf.sub(v, anchors[i])));
+      grads[v.name] = g;
+    });
+    return { grads };
+  }
 }
 
 /** FedProx: mu/2 · ||w − w_global||² over the trainable weights. */

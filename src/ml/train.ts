@@ -1,5 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { InputError } from "../common/errors.js";
+import { createGaussian, type Gaussian } from "../privacy/dp/noise.js";
 import { currentBackend } from "./backend.js";
 import { createRowSource, splitRows } from "./batches.js";
 import { chooseEngine } from "./engine/choose-engine.js";
@@ -31,6 +32,8 @@ export interface TrainOptions {
   signal?: AbortSignal;
   /** Most threads training may use (default: every core; tiny models use one). */
   threads?: number;
+  /** DP-SGD's noise source (default: node:crypto; tests pass a seeded one). */
+  gaussian?: Gaussian;
 }
 
 /** How often the loss is read for progress reports, and how often training yields to the event loop (ms). */
@@ -70,12 +73,27 @@ export async function trainLocal(options: TrainOptions): Promise<TrainResult> {
     if (args.fedproxMu > 0) anchors = variables.map((v) => tf.clone(v));
     if (options.gradientCorrection) corrections = correctionTensors(model, options.gradientCorrection);
 
+    const localDp =
+      args.dp?.mode === "local"
+        ? {
+            noiseMultiplier: args.dp.noiseMultiplier,
+            clipNorm: args.dp.clipNorm,
+            gaussian: options.gaussian ?? createGaussian(),
+          }
+        : undefined;
     const stepsPerEpoch = Math.ceil(split.train.length / args.batchSize);
     const totalSteps = args.updates > 0 ? args.updates : args.epochs * stepsPerEpoch;
     const rng = createRng(deriveSeed(args.seed, "batches", options.round ?? 0));
     const choice =
       totalSteps > 0
-        ? chooseEngine({ model, plan, backend: currentBackend(), batchSize: args.batchSize, threads: options.threads })
+        ? chooseEngine({
+            model,
+            plan,
+            backend: currentBackend(),
+            batchSize: args.batchSize,
+            // DP-SGD adds its noise once per step: it runs on one thread.
+            threads: localDp ? 1 : options.threads,
+          })
         : ({ engine: "tfjs", reason: "no training steps" } as const);
     engine =
       choice.engine === "kernels"
@@ -90,6 +108,7 @@ export async function trainLocal(options: TrainOptions): Promise<TrainResult> {
       plan,
       args,
       maxRows: Math.min(args.batchSize, split.train.length),
+      ...(localDp ? { dp: localDp } : {}),
     };
     runner =
       choice.engine === "kernels"
@@ -178,4 +197,6 @@ function checkArgs(args: TrainingArgs, rows: number): void {
     fail(`updates ${args.updates} is not a non-negative integer`);
   // epochs 0 and updates 0: validation only (the researcher's final evaluation of the global model).
   if (!(args.fedproxMu >= 0)) fail(`FedProx mu ${args.fedproxMu} is negative`);
+  if (args.dp && !(args.dp.noiseMultiplier >= 0)) fail(`DP noise multiplier ${args.dp.noiseMultiplier} is negative`);
+  if (args.dp && !(args.dp.clipNorm > 0)) fail(`DP clip norm ${args.dp.clipNorm} is not positive`);
 }

@@ -64,6 +64,27 @@ export interface TrainingArgs {
   seed: number;
   /** FedProx proximal coefficient (0: plain local training). */
   fedproxMu: number;
+  /** Differential privacy of the experiment (src/privacy/dp/); absent: none. */
+  dp?: DpArgs;
+}
+
+/**
+ * local: DP-SGD on the node, per-sample gradients clipped to `clipNorm`, noise σ·clipNorm on their sum.
+ * central: the node clips its update to `clipNorm`; noise σ·clipNorm goes on the aggregate; `sampleRate`
+ * is the fraction of nodes sampled per round.
+ */
+export interface DpArgs {
+  mode: "local" | "central";
+  noiseMultiplier: number;
+  clipNorm: number;
+  delta: number;
+  sampleRate?: number;
+}
+
+/** (ε, δ) spent, by the RDP accountant. */
+export interface PrivacySpent {
+  epsilon: number;
+  delta: number;
 }
 
 export interface MetricValues {
@@ -84,6 +105,8 @@ export interface TrainResult {
   steps?: number;
   /** Which engine ran the steps, e.g. "kernels, 2 threads" or "tfjs (…reason)"; stays on the node. */
   engine?: string;
+  /** With DP: what this experiment has spent on the node's dataset so far (the node's ledger). */
+  privacy?: PrivacySpent;
 }
 
 /** Training progress a node reports while it trains. */

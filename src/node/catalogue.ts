@@ -17,6 +17,8 @@ export interface DatasetEntry extends DatasetInfo {
   path: string;
   /** Absolute path of the IDX labels file ("" for other types). */
   labelsPath: string;
+  /** This dataset's privacy budget (ε), over the node's `max_epsilon`; absent: the node's applies. */
+  maxEpsilon?: number;
 }
 
 /**
@@ -32,6 +34,8 @@ export interface Catalogue {
   addDataset(draft: DatasetDraft): Promise<DatasetEntry>;
   listDatasets(): DatasetEntry[];
   getDataset(id: string): DatasetEntry | undefined;
+  /** Sets (a number) or clears (undefined) a dataset's own privacy budget and saves; undefined if no such dataset. */
+  setMaxEpsilon(id: string, value: number | undefined): Promise<DatasetEntry | undefined>;
   /** Removes and saves; returns the removed entry, or undefined when there was none. */
   removeDataset(id: string): Promise<DatasetEntry | undefined>;
   /** Datasets carrying every one of `tags` (all datasets for an empty list). */
@@ -65,6 +69,7 @@ const schema = {
     createdAt: { type: "string", default: "" },
     path: { type: "string", default: "" },
     labelsPath: { type: "string", default: "" },
+    maxEpsilon: { type: "number" },
   },
 } as const;
 
@@ -83,6 +88,7 @@ const rowSchema = z.object({
   createdAt: z.string(),
   path: z.string().min(1),
   labelsPath: z.string(),
+  maxEpsilon: z.number().nonnegative().optional(),
 });
 
 /** Opens the catalogue at `path` (created on first save; a missing file is an empty catalogue). */
@@ -117,6 +123,14 @@ export async function createCatalogue(options: { path: string }): Promise<Catalo
         const { id, ...cells } = entry;
         store.transaction(() => store.setRow(TABLE, id, cells as unknown as Row));
         return entry;
+      }),
+    setMaxEpsilon: (id, value) =>
+      file.update(() => {
+        if (!store.hasRow(TABLE, id)) return undefined;
+        store.transaction(() =>
+          value === undefined ? store.delCell(TABLE, id, "maxEpsilon") : store.setCell(TABLE, id, "maxEpsilon", value),
+        );
+        return get(id);
       }),
     removeDataset: (id) =>
       file.update(() => {

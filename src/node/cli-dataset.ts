@@ -3,9 +3,15 @@ import { InputError } from "../common/errors.js";
 import type { CliContext } from "./cli-context.js";
 import { datasetDetails, datasetTable } from "./cli-format.js";
 import { datasetTypes, describeDataset, parseTags } from "./dataset-draft.js";
-import { loadHome } from "./home.js";
+import { datasetPrivacy } from "./dataset-privacy.js";
+import { homePaths, loadHome, type NodeHome } from "./home.js";
+import { parseEpsilonBudget } from "./node-config.js";
+import { createPrivacyLedger } from "./privacy-ledger.js";
 
-/** `fbm-node dataset add|list|show|rm`: the catalogue from the command line. */
+/** Keys `dataset set` may change. */
+const datasetKeys = ["max_epsilon"] as const;
+
+/** `fbm-node dataset add|list|show|set|rm`: the catalogue from the command line. */
 export function datasetCommand(ctx: CliContext): Command {
   const dataset = new Command("dataset").description("register, list, show and remove local datasets");
 
@@ -41,13 +47,36 @@ export function datasetCommand(ctx: CliContext): Command {
 
   dataset
     .command("show")
-    .description("show one dataset (--json: an object)")
+    .description("show one dataset, with its privacy budget and the ε it has spent (--json: an object)")
     .argument("<id>", "dataset id, as listed by `dataset list`")
     .action(async (id) => {
       const home = await loadHome(ctx.homeDir());
       const entry = home.catalogue.getDataset(id);
       if (entry === undefined) throw unknownDataset(id);
-      ctx.result(entry, datasetDetails(entry));
+      const privacy = await privacyOf(home, entry);
+      ctx.result({ ...entry, privacy }, datasetDetails(entry, privacy));
+    });
+
+  dataset
+    .command("set")
+    .description("change one setting of a dataset (keys: max_epsilon E|none, its own privacy budget)")
+    .argument("<id>", "dataset id, as listed by `dataset list`")
+    .argument("<key>", `setting (${datasetKeys.join(", ")})`)
+    .argument("<value>", "new value")
+    .action(async (id, key, value) => {
+      if (!(datasetKeys as readonly string[]).includes(key)) {
+        throw new InputError(`Unknown dataset setting "${key}" (settings: ${datasetKeys.join(", ")})`);
+      }
+      const budget = parseEpsilonBudget(value);
+      const home = await loadHome(ctx.homeDir());
+      const entry = await home.catalogue.setMaxEpsilon(id, budget === "none" ? undefined : budget);
+      if (entry === undefined) throw unknownDataset(id);
+      const privacy = await privacyOf(home, entry);
+      const left = privacy.left === undefined ? "" : `; ε ${privacy.left.toFixed(3)} left`;
+      ctx.result(
+        { id: entry.id, max_epsilon: budget, privacy },
+        `Set max_epsilon = ${budget} for dataset ${entry.id} "${entry.name}" (ε ${privacy.spent.toFixed(3)} spent${left})`,
+      );
     });
 
   dataset
@@ -62,6 +91,15 @@ export function datasetCommand(ctx: CliContext): Command {
     });
 
   return dataset;
+}
+
+async function privacyOf(home: NodeHome, entry: Parameters<typeof datasetPrivacy>[0]) {
+  const ledger = await createPrivacyLedger({ path: homePaths(home.dir).privacy });
+  try {
+    return datasetPrivacy(entry, { ledger, maxEpsilon: home.config.max_epsilon, delta: home.config.dp_delta });
+  } finally {
+    await ledger.close();
+  }
 }
 
 function unknownDataset(id: string): InputError {

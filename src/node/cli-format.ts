@@ -1,4 +1,5 @@
 import type { DatasetEntry } from "./catalogue.js";
+import type { DatasetPrivacy } from "./dataset-privacy.js";
 
 /** Plain-text table: a header row and left-aligned columns two spaces apart. */
 export function formatTable(header: string[], rows: string[][]): string {
@@ -21,7 +22,7 @@ export function datasetTable(entries: DatasetEntry[]): string {
 }
 
 /** The `dataset show` key/value listing. */
-export function datasetDetails(entry: DatasetEntry): string {
+export function datasetDetails(entry: DatasetEntry, privacy?: DatasetPrivacy): string {
   const lines: [string, string][] = [
     ["id", entry.id],
     ["name", entry.name],
@@ -34,6 +35,11 @@ export function datasetDetails(entry: DatasetEntry): string {
   if (entry.columns.length > 0) lines.push(["columns", entry.columns.map((c) => `${c.name} (${c.dtype})`).join(", ")]);
   if (entry.target !== "") lines.push(["target", entry.target]);
   if (entry.classes.length > 0) lines.push(["classes", entry.classes.map((c) => `${c.name} (${c.count})`).join(", ")]);
+  if (privacy) {
+    const budget = privacy.budget === undefined ? "none" : `${privacy.budget} (${privacy.budgetFrom})`;
+    lines.push(["ε budget", budget], ["ε spent", `${privacy.spent.toFixed(3)} at δ ${privacy.delta}`]);
+    if (privacy.left !== undefined) lines.push(["ε left", privacy.left.toFixed(3)]);
+  }
   lines.push(["sha256", entry.sha256], ["created", entry.createdAt], ["path", entry.path]);
   if (entry.labelsPath !== "") lines.push(["labels", entry.labelsPath]);
   const width = Math.max(...lines.map(([key]) => key.length));

@@ -17,8 +17,13 @@ export interface NodeHome {
 }
 
 /** The files of a node home. */
-export function homePaths(dir: string): { config: string; catalogue: string; plans: string } {
-  return { config: join(dir, "config.json"), catalogue: join(dir, "catalogue.json"), plans: join(dir, "plans.json") };
+export function homePaths(dir: string): { config: string; catalogue: string; plans: string; privacy: string } {
+  return {
+    config: join(dir, "config.json"),
+    catalogue: join(dir, "catalogue.json"),
+    plans: join(dir, "plans.json"),
+    privacy: join(dir, "privacy.json"),
+  };
 }
 
 /** The home folder, absolute: `--home`, else `$FBM_NODE_HOME`, else `./fbm-node`. */

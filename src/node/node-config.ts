@@ -24,6 +24,13 @@ export interface NodeConfig {
   min_count: number;
   /** Whether statistics may tell exact minima and maxima (else rounded outward, see analytics/disclosure.ts). */
   stats_minmax: boolean;
+  /**
+   * Privacy budget: most ε (at δ = dp_delta) any dataset may spend over all experiments, unless the dataset
+   * has its own (`dataset set ID max_epsilon E`). "none": no budget. With a budget, only DP training runs.
+   */
+  max_epsilon: "none" | number;
+  /** The δ at which the ledger measures ε against budgets. */
+  dp_delta: number;
   created_at: string;
 }
 
@@ -32,6 +39,7 @@ export { DEFAULT_MAX_PARAMS };
 
 const maxThreads = 1024;
 export const DEFAULT_MIN_COUNT = 10;
+export const DEFAULT_DP_DELTA = 1e-5;
 
 /** Keys `config set` may change; `node_id` and `created_at` are read-only. */
 export const settableKeys = [
@@ -40,6 +48,8 @@ export const settableKeys = [
   "threads",
   "min_count",
   "stats_minmax",
+  "max_epsilon",
+  "dp_delta",
   "researcher",
   "researcher_cert",
   "researcher_fingerprint",
@@ -61,6 +71,11 @@ export const configKeys: Record<ReadableKey, { meaning: string; live: boolean }>
   threads: { meaning: "most threads local training uses: auto (every core) or a count", live: true },
   min_count: { meaning: "statistics never tell a count below this; smaller datasets say only that", live: true },
   stats_minmax: { meaning: "whether statistics may tell exact minima and maxima", live: true },
+  max_epsilon: {
+    meaning: "privacy budget: most ε any dataset may spend (none: no budget; only DP training with one)",
+    live: true,
+  },
+  dp_delta: { meaning: "the δ at which the privacy ledger measures ε against budgets", live: true },
   researcher: { meaning: "the researcher URL `serve` connects to", live: false },
   researcher_cert: { meaning: "TLS pin: path of the researcher's PEM certificate", live: false },
   researcher_fingerprint: { meaning: "TLS pin: the researcher certificate's sha256 fingerprint", live: false },
@@ -80,6 +95,8 @@ export const nodeConfigSchema = z.strictObject({
   threads: z.union([z.literal("auto"), z.number().int().min(1).max(maxThreads)]).default("auto"),
   min_count: z.number().int().positive().default(DEFAULT_MIN_COUNT),
   stats_minmax: z.boolean().default(false),
+  max_epsilon: z.union([z.literal("none"), z.number().nonnegative()]).default("none"),
+  dp_delta: z.number().gt(0).lt(1).default(DEFAULT_DP_DELTA),
   created_at: z.string(),
 });
 
@@ -94,6 +111,8 @@ export function newNodeConfig(options: { name?: string; researcher?: string } = 
     threads: "auto",
     min_count: DEFAULT_MIN_COUNT,
     stats_minmax: false,
+    max_epsilon: "none",
+    dp_delta: DEFAULT_DP_DELTA,
     created_at: new Date().toISOString(),
   };
   if (options.researcher !== undefined)
@@ -139,6 +158,12 @@ export function parseConfigValue(key: string, value: string): string | boolean |
       `Config key "min_count" must be a whole number of rows above 0 like ${DEFAULT_MIN_COUNT}, got "${value}"`,
     );
   }
+  if (key === "max_epsilon") return parseEpsilonBudget(value);
+  if (key === "dp_delta") {
+    const n = Number(value.trim());
+    if (value.trim() !== "" && n > 0 && n < 1) return n;
+    throw new InputError(`Config key "dp_delta" must be a number between 0 and 1 like 1e-5, got "${value}"`);
+  }
   if (key === "researcher_cert" || key === "researcher_fingerprint") return parsePinValue(key, value);
   if (key === "researcher") {
     if (isHttpUrl(value)) return value.replace(/\/+$/, "");
@@ -146,6 +171,15 @@ export function parseConfigValue(key: string, value: string): string | boolean |
   }
   if (value.trim() === "") throw new InputError(`Config key "name" must not be empty`);
   return value.trim();
+}
+
+/** A privacy budget as typed: a non-negative ε like 8, or "none". */
+export function parseEpsilonBudget(value: string): "none" | number {
+  const text = value.trim();
+  if (text === "none") return "none";
+  const n = /^\d+(\.\d+)?(e[-+]?\d+)?$/i.test(text) ? Number(text) : Number.NaN;
+  if (Number.isFinite(n) && n >= 0) return n;
+  throw new InputError(`max_epsilon must be a non-negative number like 8, or none, got "${value}"`);
 }
 
 /** Checks a key for `config get`. */

@@ -14,6 +14,7 @@ import { createStatusRecorder } from "./node-status.js";
 import { createPlanGate } from "./plan-gate.js";
 import { createPlanRegistry } from "./plan-registry.js";
 import { runPollLoop } from "./poll-loop.js";
+import { createPrivacyLedger } from "./privacy-ledger.js";
 import { notifySystemdReady } from "./readiness.js";
 import { createRedactor } from "./redact.js";
 import type { ServeOptions } from "./serve-types.js";
@@ -32,6 +33,7 @@ export async function serveNode(options: ServeOptions): Promise<void> {
   catalogue.watch((message) => logger.warn(`${message} (serving on with the datasets read before)`));
   // The registry re-reads plans.json on every request: `fbm-node plan approve` may run while serving.
   const registry = await createPlanRegistry({ path: homePaths(home.dir).plans });
+  const ledger = await createPrivacyLedger({ path: homePaths(home.dir).privacy });
   log(
     `Node ${config.name} (${config.node_id}): ${catalogue.listDatasets().length} dataset(s); researcher ${researcher}`,
   );
@@ -44,6 +46,7 @@ export async function serveNode(options: ServeOptions): Promise<void> {
     backend,
     authorizePlan: createPlanGate({ registry, catalogue, homeDir: home.dir, researcher, log, policy }),
     controls: createControlStore(),
+    privacy: { ledger, maxEpsilon: config.max_epsilon, delta: config.dp_delta },
     analytics: { minCount: config.min_count, minMax: config.stats_minmax },
     log,
   };
@@ -53,6 +56,8 @@ export async function serveNode(options: ServeOptions): Promise<void> {
     runtime.threads = next.threads === "auto" ? undefined : next.threads;
     runtime.analytics.minCount = next.min_count;
     runtime.analytics.minMax = next.stats_minmax;
+    runtime.privacy.maxEpsilon = next.max_epsilon;
+    runtime.privacy.delta = next.dp_delta;
   };
   apply(config);
   describePolicy(config, log);
@@ -95,6 +100,7 @@ export async function serveNode(options: ServeOptions): Promise<void> {
     watch.close();
     await status.close();
     await registry.close();
+    await ledger.close();
     await catalogue.close();
   }
   log("Stopped");

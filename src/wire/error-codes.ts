@@ -10,6 +10,8 @@ export const replyErrorCodes = [
   "plan_rejected",
   /** The plan's model has more parameters than the node's `max_params`. */
   "plan_too_large",
+  /** The node's privacy budget refuses the round (over budget, or not DP on a dataset with a budget). */
+  "privacy_budget",
   /** The task cannot run on this node's data or with this plan (an InputError on the node). */
   "invalid_input",
   /** The task failed on the node (a RuntimeFailure there). */

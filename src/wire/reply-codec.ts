@@ -59,6 +59,7 @@ function toKindInit(body: ReplyBody): MessageInitShape<typeof ReplySchema>["kind
           globalMetrics: toMetricsInit(r.globalMetrics),
           localMetrics: toMetricsInit(r.localMetrics),
           params: toHeaderPb(toParamsHeader(r.params)),
+          privacy: r.privacy ? { ...r.privacy } : undefined,
         },
       };
     }
@@ -197,6 +198,7 @@ function toReplyBody(reply: Reply, params: NamedTensor[]): ReplyBody {
           seconds: t.seconds,
           globalMetrics: fromMetrics(t.globalMetrics),
           localMetrics: fromMetrics(t.localMetrics),
+          ...(t.privacy ? { privacy: { epsilon: t.privacy.epsilon, delta: t.privacy.delta } } : {}),
         },
       };
     }

@@ -1,12 +1,13 @@
 import { create, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
 import {
+  type DpArgs as DpArgsPb,
   type ParamsHeader as ParamsHeaderPb,
   type Task,
   type TaskChunk,
   TaskChunkSchema,
   TaskSchema,
 } from "../gen/fbm/v1/researcher_pb.js";
-import type { NamedTensor } from "../ml/types.js";
+import type { DpArgs, NamedTensor } from "../ml/types.js";
 import { fromAnalyticsTask, toAnalyticsTaskInit } from "./analytics-codec.js";
 import type { TaskBody, TaskEnvelope } from "./messages.js";
 import { fromHeaderPb, readHeadedStream, toHeaderPb } from "./params-codec.js";
@@ -79,7 +80,7 @@ function toKindInit(body: TaskBody, paramsHeader?: ParamsHeaderPb): MessageInitS
           planId: body.planId,
           planJson: body.planJson,
           round: body.round,
-          args: { ...body.args },
+          args: { ...body.args, dp: body.args.dp ? { sampleRate: 0, ...body.args.dp } : undefined },
           normalization: n ? { method: n.method, columns: n.columns, shift: n.shift, scale: n.scale } : undefined,
           params: paramsHeader ?? toHeaderPb(toParamsHeader(body.params)),
         },
@@ -170,6 +171,7 @@ function toTaskBody(task: Task, params: NamedTensor[]): TaskBody {
           metrics: [...a.metrics],
           seed: a.seed,
           fedproxMu: a.fedproxMu,
+          ...(a.dp ? { dp: fromDpArgs(a.dp) } : {}),
         },
         normalization: n?.method
           ? {
@@ -185,4 +187,15 @@ function toTaskBody(task: Task, params: NamedTensor[]): TaskBody {
     default:
       throw new WireError("Task of an unknown kind (is this node older than the researcher?)");
   }
+}
+
+function fromDpArgs(dp: DpArgsPb): DpArgs {
+  if (dp.mode !== "local" && dp.mode !== "central") throw new WireError(`Unknown DP mode "${dp.mode}"`);
+  return {
+    mode: dp.mode,
+    noiseMultiplier: dp.noiseMultiplier,
+    clipNorm: dp.clipNorm,
+    delta: dp.delta,
+    ...(dp.sampleRate > 0 ? { sampleRate: dp.sampleRate } : {}),
+  };
 }

@@ -223,7 +223,37 @@ describe("fbm-node CLI", () => {
       "without --name: <type>-<id>, never the file name",
     );
     const show = await run("dataset", "show", entry.id, "--home", home, "--json");
-    assert.deepEqual(JSON.parse(show.stdout), entry);
+    const { privacy, ...shown } = JSON.parse(show.stdout);
+    assert.deepEqual(shown, entry);
+    assert.deepEqual(privacy, { budgetFrom: "none", spent: 0, delta: 1e-5, rounds: 0 });
+
+    // A dataset's own privacy budget: set, shown with what is left, cleared; bad values exit 2 and change nothing.
+    const set = await run("dataset", "set", entry.id, "max_epsilon", "3", "--home", home, "--json");
+    assert.equal(set.code, 0, set.stderr);
+    assert.deepEqual(JSON.parse(set.stdout).privacy, {
+      budget: 3,
+      left: 3,
+      budgetFrom: "dataset",
+      spent: 0,
+      delta: 1e-5,
+      rounds: 0,
+    });
+    const human = await run("dataset", "show", entry.id, "--home", home);
+    assert.match(human.stderr, /ε budget: +3 \(dataset\)\nε spent: +0\.000 at δ 0\.00001\nε left: +3\.000/);
+    const catalogue = readFileSync(join(home, "catalogue.json"));
+    for (const [args, message] of [
+      [["max_epsilon", "-2"], 'Error: max_epsilon must be a non-negative number like 8, or none, got "-2"\n'],
+      [["epsilon", "2"], 'Error: Unknown dataset setting "epsilon" (settings: max_epsilon)\n'],
+    ] as const) {
+      const bad = await run("dataset", "set", entry.id, ...args, "--home", home);
+      assert.deepEqual([bad.code, bad.stderr], [2, message]);
+    }
+    assert.equal((await run("dataset", "set", "ds_000000000000", "max_epsilon", "1", "--home", home)).code, 2);
+    assert.deepEqual(readFileSync(join(home, "catalogue.json")), catalogue);
+    await run("dataset", "set", entry.id, "max_epsilon", "none", "--home", home);
+    const cleared = JSON.parse((await run("dataset", "show", entry.id, "--home", home, "--json")).stdout);
+    assert.equal(cleared.maxEpsilon, undefined);
+    assert.equal(cleared.privacy.budgetFrom, "none");
 
     const rm = await run("dataset", "rm", entry.id, "--home", home, "--json");
     assert.deepEqual([rm.code, JSON.parse(rm.stdout)], [0, { removed: entry.id }]);

@@ -25,3 +25,24 @@ describe("node config: min_count and stats_minmax", () => {
     );
   });
 });
+
+describe("node config: the privacy budget", () => {
+  it("has no budget and δ 1e-5 by default, also for a config written before the keys existed", () => {
+    const fresh = newNodeConfig({ name: "a" });
+    assert.deepEqual([fresh.max_epsilon, fresh.dp_delta], ["none", 1e-5]);
+    const { max_epsilon: _e, dp_delta: _d, ...older } = fresh;
+    const read = nodeConfigSchema.parse(older);
+    assert.deepEqual([read.max_epsilon, read.dp_delta], ["none", 1e-5]);
+  });
+
+  it("parses max_epsilon as a non-negative ε or none, and dp_delta in (0, 1)", () => {
+    assert.equal(parseConfigValue("max_epsilon", "8"), 8);
+    assert.equal(parseConfigValue("max_epsilon", "0.5"), 0.5);
+    assert.equal(parseConfigValue("max_epsilon", "none"), "none");
+    assert.equal(parseConfigValue("dp_delta", "1e-6"), 1e-6);
+    for (const bad of ["-1", "eight", "", "Infinity"]) {
+      assert.throws(() => parseConfigValue("max_epsilon", bad), /max_epsilon must be a non-negative number like 8/);
+    }
+    assert.throws(() => parseConfigValue("dp_delta", "1"), /between 0 and 1/);
+  });
+});

@@ -1,4 +1,5 @@
 import { RuntimeFailure } from "../../common/errors.js";
+import { addGaussianNoise, type Gaussian } from "../../privacy/dp/noise.js";
 import type { RowSource } from "../batches.js";
 import { participate } from "./data-parallel-step.js";
 import type { NetworkSpec } from "./network.js";
@@ -26,11 +27,14 @@ export interface RunnerInit {
   params: Float32Array;
   anchor?: Float32Array;
   correction?: Float32Array;
+  /** DP-SGD (local runner only): clip per sample, add N(0, (σ·clipNorm)²) to the sum, divide by the batch. */
+  dp?: { noiseMultiplier: number; clipNorm: number; gaussian: Gaussian };
 }
 
 /** All steps on the calling thread. */
 export function createLocalRunner(init: RunnerInit): KernelRunner {
-  const trainer = createNetworkTrainer(init.spec, init.options);
+  const { dp } = init;
+  const trainer = createNetworkTrainer(init.spec, { ...init.options, clipping: dp !== undefined });
   trainer.params.set(init.params);
   if (init.anchor) trainer.anchor.set(init.anchor);
   if (init.correction) trainer.correction.set(init.correction);
@@ -41,7 +45,13 @@ export function createLocalRunner(init: RunnerInit): KernelRunner {
     step(batch, dropoutSeeds) {
       init.source.xInto(batch, trainer.x);
       for (let r = 0; r < batch.length; r++) trainer.labels[r] = labels[batch[r]];
-      loss += trainer.computeGradients(batch.length, batch.length, 0, dropoutSeeds) / batch.length;
+      if (dp) {
+        // Abadi et al. 2016, Algorithm 1: clip each sample, sum, add noise, then average.
+        loss += trainer.computeClippedGradients(batch.length, dp.clipNorm, 0, dropoutSeeds) / batch.length;
+        addGaussianNoise(trainer.grads, dp.noiseMultiplier * dp.clipNorm, dp.gaussian, batch.length);
+      } else {
+        loss += trainer.computeGradients(batch.length, batch.length, 0, dropoutSeeds) / batch.length;
+      }
       trainer.applyUpdate();
     },
     takeLoss() {
@@ -61,6 +71,7 @@ export function createLocalRunner(init: RunnerInit): KernelRunner {
  * count, never on timing.
  */
 export function createParallelRunner(init: RunnerInit, threads: number): KernelRunner {
+  if (init.dp) throw new Error("DP-SGD runs on one thread (createLocalRunner)");
   const bytes = layoutShared(undefined, init.spec, init.options, threads).bytes;
   const shared = layoutShared(new SharedArrayBuffer(bytes), init.spec, init.options, threads);
   shared.params.set(init.params);

@@ -9,6 +9,7 @@ import {
   type NetworkSpec,
   outputSize,
 } from "./network.js";
+import { createPerSampleClipper, type PerSampleClipper, type WeightedLayer } from "./per-sample-clip.js";
 
 /** The optimizer as plain data, with tfjs's defaults filled in (engine/assembly/loss-optim.ts applies it). */
 export interface OptimizerSpec {
@@ -49,6 +50,8 @@ export interface TrainerOptions {
   fedproxMu: number;
   /** SCAFFOLD: a correction vector is added to the gradient at every step. */
   correction: boolean;
+  /** DP-SGD: lay out what `computeClippedGradients` needs (per-sample-clip.ts). */
+  clipping?: boolean;
 }
 
 /**
@@ -73,6 +76,11 @@ export interface NetworkTrainer {
    * `rowOffset` is the first row's position in the whole batch (a thread's slice), `seeds` the dropout seeds.
    */
   computeGradients(rows: number, divisor: number, rowOffset?: number, seeds?: ArrayLike<number>): number;
+  /**
+   * DP-SGD: grads = Σ over the first `rows` rows of each sample's gradient clipped to L2 norm `clipNorm`
+   * (over all weights; undivided, no noise). Returns Σ loss. Needs `clipping` in the options.
+   */
+  computeClippedGradients(rows: number, clipNorm: number, rowOffset?: number, seeds?: ArrayLike<number>): number;
   /** grads += other (another thread's gradient of its slice of the batch). */
   addToGrads(other: Float32Array): void;
   /** Gradient terms (FedProx, SCAFFOLD, L2) and the optimizer step, in the order the tfjs path applies them. */
@@ -158,6 +166,29 @@ export function createNetworkTrainer(
   );
   const dropouts = spec.layers.filter((op) => op.kind === "dropout").length;
   let steps = 0;
+  // DP-SGD: weighted layers, in order, as the per-sample clipper sees them.
+  const weighted: (WeightedLayer & { at: number })[] = [];
+  for (const [l, layer] of layers.entries()) {
+    const op = layer.op;
+    if (op.kind !== "dense" && op.kind !== "conv2d") continue;
+    const input = l > 0 ? layers[l - 1].out : xPtr;
+    weighted.push({ op, input, bias: layer.bias, gWeight: layer.gWeight, gBias: layer.gBias, at: l });
+  }
+  const clipper: PerSampleClipper | undefined = options.clipping
+    ? createPerSampleClipper(weighted, {
+        instance,
+        maxRows: R,
+        pack,
+        patches(layer, rows) {
+          const l = (layer as (typeof weighted)[number]).at;
+          const op = layer.op as Conv2dOp;
+          if (keptPatches[l]) return keptPatches[l];
+          k.im2col(layer.input, ...windowArgs(op, rows), sharedPatches);
+          return sharedPatches;
+        },
+      })
+    : undefined;
+  const weightedIndex = new Map(weighted.map((w, i) => [w.at, i]));
 
   const windowArgs = (op: Conv2dOp | MaxPoolOp, rows: number) =>
     [rows, op.h, op.w, op.c, op.kh, op.kw, op.sh, op.sw, op.pt, op.pl, op.oh, op.ow] as const;
@@ -188,7 +219,8 @@ export function createNetworkTrainer(
     }
   }
 
-  function backward(rows: number, divisor: number): number {
+  /** With `clip`, weighted layers hand their deltas to the clipper instead of computing weight gradients. */
+  function backward(rows: number, divisor: number, clip?: PerSampleClipper): number {
     const last = layers[layers.length - 1];
     const units = spec.outputUnits;
     // delta holds ∂loss/∂(layer output), turned into ∂loss/∂(pre-activation) in place.
@@ -208,8 +240,11 @@ export function createNetworkTrainer(
       if (op.kind === "dense") {
         if (l < layers.length - 1 || op.act !== activationCodes.softmax)
           k.activationBackward(delta, layer.out, rows * op.units, op.act);
-        k.gemm(op.inputs, op.units, rows, input, 1, op.inputs, delta, op.units, layer.gWeight, op.units, 0, pack);
-        if (layer.bias) k.columnSums(delta, rows, op.units, layer.gBias);
+        if (clip) clip.record(weightedIndex.get(l)!, weighted[weightedIndex.get(l)!], delta);
+        else {
+          k.gemm(op.inputs, op.units, rows, input, 1, op.inputs, delta, op.units, layer.gWeight, op.units, 0, pack);
+          if (layer.bias) k.columnSums(delta, rows, op.units, layer.gBias);
+        }
         if (wantInput) {
           k.transpose(layer.weight, op.inputs, op.units, transposed);
           k.gemm(rows, op.inputs, op.units, delta, op.units, 1, transposed, op.inputs, spare, op.inputs, 0, pack);
@@ -218,10 +253,13 @@ export function createNetworkTrainer(
         const K = op.kh * op.kw * op.c;
         const M = rows * op.oh * op.ow;
         k.activationBackward(delta, layer.out, M * op.filters, op.act);
-        const patches = keptPatches[l] || sharedPatches;
-        if (!keptPatches[l]) k.im2col(input, ...windowArgs(op, rows), patches);
-        k.gemm(K, op.filters, M, patches, 1, K, delta, op.filters, layer.gWeight, op.filters, 0, pack);
-        if (layer.bias) k.columnSums(delta, M, op.filters, layer.gBias);
+        if (clip) clip.record(weightedIndex.get(l)!, weighted[weightedIndex.get(l)!], delta);
+        else {
+          const patches = keptPatches[l] || sharedPatches;
+          if (!keptPatches[l]) k.im2col(input, ...windowArgs(op, rows), patches);
+          k.gemm(K, op.filters, M, patches, 1, K, delta, op.filters, layer.gWeight, op.filters, 0, pack);
+          if (layer.bias) k.columnSums(delta, M, op.filters, layer.gBias);
+        }
         if (wantInput) {
           k.transpose(layer.weight, K, op.filters, transposed);
           k.gemm(M, K, op.filters, delta, op.filters, 1, transposed, K, patchGrads, K, 0, pack);
@@ -251,6 +289,16 @@ export function createNetworkTrainer(
       if (seeds.length < dropouts) throw new Error(`computeGradients needs ${dropouts} dropout seed(s)`);
       forward(rows, rowOffset, seeds);
       return backward(rows, divisor);
+    },
+    computeClippedGradients(rows, clipNorm, rowOffset = 0, seeds = []) {
+      if (!clipper) throw new Error("computeClippedGradients needs a trainer made with clipping");
+      if (seeds.length < dropouts) throw new Error(`computeClippedGradients needs ${dropouts} dropout seed(s)`);
+      forward(rows, rowOffset, seeds);
+      clipper.begin(rows);
+      // Divisor 1: each sample's own loss, so each recorded delta row is that sample's gradient.
+      const loss = backward(rows, 1, clipper);
+      clipper.finish(clipNorm);
+      return loss;
     },
     addToGrads(other) {
       instance.f32(otherGrads, P).set(other);

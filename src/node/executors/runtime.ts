@@ -3,6 +3,7 @@ import type { ReplyBody } from "../../wire/index.js";
 import type { DisclosurePolicy } from "../analytics/summarize.js";
 import type { Catalogue } from "../catalogue.js";
 import type { DatasetLoader } from "../dataset-loader.js";
+import type { NodePrivacy } from "../dataset-privacy.js";
 import type { ControlStore } from "./scaffold.js";
 
 /** What task executors need from the running node. */
@@ -21,6 +22,8 @@ export interface NodeRuntime {
   ): Promise<ReplyBody | undefined>;
   /** SCAFFOLD's local control variates, per experiment and plan. */
   controls: ControlStore;
+  /** The privacy budget and ledger (config `max_epsilon`, `dp_delta`; `privacy.json`). */
+  privacy: NodePrivacy;
   /** What statistics may tell (config `min_count`, `stats_minmax`). */
   analytics: DisclosurePolicy;
   log(line: string): void;

@@ -3,9 +3,13 @@ import { FbmError } from "../../common/errors.js";
 import { columnStats } from "../../ml/normalize.js";
 import { type Plan, parsePlan, planId } from "../../ml/plan.js";
 import { trainLocal } from "../../ml/train.js";
+import type { PrivacySpent } from "../../ml/types.js";
+import { clipUpdate } from "../../privacy/dp/central.js";
 import type { ReplyBody, TrainTaskBody } from "../../wire/index.js";
 import { discloseMetrics } from "../analytics/disclosure.js";
+import { budgetOf, localRoundRdp } from "../dataset-privacy.js";
 import type { TaskContext } from "../poll-loop.js";
+import { PrivacyBudgetError } from "../privacy-ledger.js";
 import type { NodeRuntime } from "./runtime.js";
 import { controlUpdate, correctionFor, splitControl } from "./scaffold.js";
 
@@ -44,6 +48,12 @@ export async function executeTrain(
   const { model: global, control } = splitControl(task.params);
   const controlKey = `${experiment ?? ""}/${task.planId}`;
   const training = task.args.epochs > 0 || task.args.updates > 0;
+  let privacy: PrivacySpent | undefined;
+  if (training) {
+    const charged = await chargePrivacy(runtime, task, entry, data.rows, experiment ?? "");
+    if (charged.kind === "error") return charged;
+    privacy = charged.privacy;
+  }
   let lastSent = 0;
   const result = await trainLocal({
     plan,
@@ -73,6 +83,10 @@ export async function executeTrain(
       `Round ${task.round}: trained on "${entry.name}" (${result.sampleCount} samples) in ${result.seconds.toFixed(1)} s (${result.engine}), loss ${result.trainLoss.toFixed(4)}`,
     );
   }
+  if (training && task.args.dp?.mode === "central" && global) {
+    result.params = clipUpdate(global, result.params, task.args.dp.clipNorm);
+  }
+  if (privacy) result.privacy = privacy;
   if (control) {
     // SCAFFOLD: keep c_i⁺ here, send Δc_i beside the parameters (zero when only validating).
     const { next, delta } = controlUpdate({
@@ -92,6 +106,61 @@ export async function executeTrain(
   result.globalMetrics = discloseMetrics(result.globalMetrics, runtime.analytics.minCount);
   result.localMetrics = discloseMetrics(result.localMetrics, runtime.analytics.minCount);
   return { kind: "train", result };
+}
+
+/**
+ * The node's privacy policy before a training round: a dataset with a budget trains only under local
+ * DP-SGD (central DP's noise is added by the researcher, which the node cannot check), and a local DP
+ * round is charged to the ledger, under its lock, before any training; a round that would pass the budget
+ * is refused. Charging first means a round that then fails still counts (the conservative side).
+ */
+async function chargePrivacy(
+  runtime: NodeRuntime,
+  task: TrainTaskBody,
+  entry: ReturnType<typeof datasetOf>,
+  rows: number,
+  experiment: string,
+): Promise<{ kind: "ok"; privacy?: PrivacySpent } | (ReplyBody & { kind: "error" })> {
+  const dp = task.args.dp;
+  const { budget, budgetFrom } = budgetOf(entry, runtime.privacy.maxEpsilon);
+  if (budget !== undefined && dp?.mode !== "local") {
+    const setting =
+      budgetFrom === "dataset"
+        ? `fbm-node dataset set ${entry.id} max_epsilon none`
+        : "fbm-node config set max_epsilon none";
+    return {
+      kind: "error",
+      code: "privacy_budget",
+      message:
+        `Dataset "${entry.name}" (${entry.id}) has a privacy budget (ε ${budget}): this node trains on it only ` +
+        `with local differential privacy (dp: {mode: local, …} in the experiment)${dp ? `, not ${dp.mode}` : ""}; ` +
+        `the operator can lift the budget with \`${setting}\``,
+    };
+  }
+  if (dp?.mode !== "local") return { kind: "ok" };
+  try {
+    const charged = await runtime.privacy.ledger.charge({
+      sha256: entry.sha256,
+      datasetId: entry.id,
+      datasetName: entry.name,
+      experiment,
+      round: task.round,
+      rdp: localRoundRdp(task.args, dp, rows),
+      delta: dp.delta,
+      budget,
+      budgetDelta: runtime.privacy.delta,
+    });
+    runtime.log(
+      `Round ${task.round}: charged "${entry.name}" for DP-SGD; the dataset has spent ε ${charged.datasetEpsilon.toFixed(3)} at δ ${runtime.privacy.delta}${budget !== undefined ? ` of ${budget}` : ""}`,
+    );
+    return { kind: "ok", privacy: { epsilon: charged.experimentEpsilon, delta: dp.delta } };
+  } catch (error) {
+    if (error instanceof PrivacyBudgetError) {
+      runtime.log(`Refused: ${error.message}`);
+      return { kind: "error", code: "privacy_budget", message: error.message };
+    }
+    throw error;
+  }
 }
 
 /** Per-column count/sum/sum of squares/min/max of the features the plan uses, for global scaling. */

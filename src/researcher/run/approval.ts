@@ -15,6 +15,7 @@ const onError: Record<ReplyErrorCode, "wait" | "refused" | "round 1"> = {
   plan_not_approved: "wait",
   plan_rejected: "refused",
   plan_too_large: "refused",
+  privacy_budget: "round 1",
   invalid_input: "round 1",
   failed: "round 1",
   internal: "round 1",

@@ -5,7 +5,7 @@ import { errorMessage, InputError } from "../../common/errors.js";
 import { describeIssues, issuePath, ValidationError } from "../../common/validation.js";
 import { classificationMetrics, regressionMetrics } from "../../ml/metrics.js";
 import { isClassification, type Plan, planSchema } from "../../ml/plan.js";
-import type { TrainingArgs } from "../../ml/types.js";
+import type { DpArgs, TrainingArgs } from "../../ml/types.js";
 import { type AggregatorConfig, aggregatorSchema, minimumUpdates } from "../aggregators/options.js";
 import { durationSchema } from "./duration.js";
 
@@ -33,6 +33,8 @@ export interface Experiment {
   /** The ml `TrainingArgs` less fedproxMu, which the aggregator supplies; empty metrics: the loss's defaults. */
   training: Omit<TrainingArgs, "fedproxMu" | "metrics"> & { metrics: MetricName[] };
   aggregator: AggregatorConfig;
+  /** Differential privacy (README, Differential privacy); absent: none. */
+  dp?: DpArgs;
 }
 
 /** Whole numbers; `max` keeps each inside its wire type (uint32) and sane (README.md, experiment.yaml). */
@@ -84,6 +86,47 @@ const trainingSchema = z
     seed: t.seed,
   }));
 
+const noiseMultiplier = z.number().gt(0, "must be above 0 (no noise gives no privacy)");
+const delta = z.number().gt(0).lt(1).default(1e-5);
+const dpSchema = z
+  .discriminatedUnion(
+    "mode",
+    [
+      z.strictObject({
+        mode: z.literal("local"),
+        noise_multiplier: noiseMultiplier,
+        max_grad_norm: z.number().gt(0),
+        delta,
+      }),
+      z.strictObject({
+        mode: z.literal("central"),
+        noise_multiplier: noiseMultiplier,
+        clip_norm: z.number().gt(0),
+        delta,
+      }),
+    ],
+    {
+      error: (issue) =>
+        issue.code === "invalid_union"
+          ? `unknown DP mode ${JSON.stringify((issue.input as { mode?: unknown } | undefined)?.mode)} (local or central)`
+          : undefined,
+    },
+  )
+  .transform(
+    (d): DpArgs => ({
+      mode: d.mode,
+      noiseMultiplier: d.noise_multiplier,
+      clipNorm: d.mode === "local" ? d.max_grad_norm : d.clip_norm,
+      delta: d.delta,
+    }),
+  );
+
+/**
+ * Aggregators central DP works with: they see one noisy mean and only post-process it. The others need
+ * each node's own update (median, trimmed mean, Krum) or send unclipped state (SCAFFOLD's controls).
+ */
+export const centralDpAggregators = ["fedavg", "fedavgm", "fedprox", "fedadam", "fedyogi", "fedadagrad"] as const;
+
 export const experimentSchema = z
   .strictObject({
     name: z
@@ -105,12 +148,13 @@ export const experimentSchema = z
       seed: 0,
     }),
     aggregator: aggregatorSchema.default({ name: "fedavg" }),
+    dp: dpSchema.optional(),
   })
   .superRefine((e, ctx) => {
     for (const { path, message } of crossChecks(e as Experiment)) ctx.addIssue({ code: "custom", path, message });
   });
 
-/** Checks across sections: the metrics fit the plan's loss, the aggregator's node count fits nodes.min. */
+/** Checks across sections: the metrics fit the plan's loss, dp fits the aggregator, its node count fits nodes.min. */
 function crossChecks(e: Experiment): { path: (string | number)[]; message: string }[] {
   const problems: { path: (string | number)[]; message: string }[] = [];
   const classify = isClassification(e.plan);
@@ -122,6 +166,14 @@ function crossChecks(e: Experiment): { path: (string | number)[]; message: strin
       message: `"${metric}" is a ${kind} metric but plan.loss is ${e.plan.loss}`,
     });
   });
+  if (e.dp?.mode === "central" && !(centralDpAggregators as readonly string[]).includes(e.aggregator.name)) {
+    problems.push({
+      path: ["dp", "mode"],
+      message:
+        `central DP adds noise to one mean of clipped updates, which ${e.aggregator.name} cannot use ` +
+        `(it needs each node's own update or extra state); use ${centralDpAggregators.join(", ")}, or dp mode local`,
+    });
+  }
   const needed = minimumUpdates(e.aggregator);
   if (needed > e.nodes.min) {
     problems.push({

@@ -1,5 +1,6 @@
 import type { ReplyErrorCode } from "../../wire/index.js";
 import type { TaskFailureReason } from "../server/hub-error.js";
+import type { RoundPrivacy } from "./round-privacy.js";
 
 /** The events a run yields; `--json` prints each as one line (README.md, Using it, lists them). */
 
@@ -11,6 +12,8 @@ export interface NodeResult {
   seconds: number;
   global?: Record<string, number>;
   local?: Record<string, number>;
+  /** Local DP: the ε this experiment has spent on the node's dataset, by the node's ledger. */
+  privacy?: { epsilon: number; delta: number };
 }
 
 /** Why a node's task failed: the code of the node's error reply, or why the researcher gave up on it. */
@@ -51,6 +54,8 @@ export type ExperimentEvent =
       seconds: number;
       /** When the round ended, seconds since the Unix epoch. */
       time: number;
+      /** With dp: ε spent so far (local: the largest over the nodes). */
+      privacy?: RoundPrivacy;
     }
   | { event: "error"; message: string; round?: number; node?: string; code?: FailureCode; plan?: string }
   | {
@@ -60,4 +65,5 @@ export type ExperimentEvent =
       auc_error?: number;
       model: string;
       run: string;
+      privacy?: { mode: "local" | "central"; epsilon: number; delta: number };
     };

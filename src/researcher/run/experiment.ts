@@ -441,6 +441,12 @@ async function finishRun(run: RunContext, inputs: RunInputs, training: TrainingS
     normalization: inputs.normalization,
     features: inputs.features,
   });
+  // The last round's privacy is cumulative over the run (round-privacy.ts).
+  const last = training.history.at(-1) as { privacy?: { epsilon: number; delta: number } } | undefined;
+  const privacy =
+    config.dp && last?.privacy
+      ? { mode: config.dp.mode, epsilon: last.privacy.epsilon, delta: last.privacy.delta }
+      : undefined;
   const done: DoneEvent = {
     event: "done",
     rounds: training.round,
@@ -448,6 +454,7 @@ async function finishRun(run: RunContext, inputs: RunInputs, training: TrainingS
     ...(aucError === undefined ? {} : { auc_error: aucError }),
     model: folder.modelDir,
     run: folder.dir,
+    ...(privacy ? { privacy } : {}),
   };
   await folder.writeJson("done.json", done);
   run.emit(done);

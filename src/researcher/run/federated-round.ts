@@ -1,11 +1,14 @@
 import { RuntimeFailure } from "../../common/errors.js";
 import { taskKind } from "../../ml/metrics.js";
+import { noisyMean } from "../../privacy/dp/central.js";
+import { createGaussian } from "../../privacy/dp/noise.js";
 import { expectedReply, withControl } from "../../wire/index.js";
 import type { Aggregator } from "../aggregators/index.js";
 import { createRunningMean } from "../aggregators/running-mean.js";
 import type { Experiment } from "./config.js";
 import type { ExperimentEvent, NodeFailure } from "./events.js";
 import { pooledMetrics } from "./pooled-metrics.js";
+import { type RoundPrivacy, roundPrivacy } from "./round-privacy.js";
 import type { RunContext, RunInputs, TrainingState } from "./run-context.js";
 import { selectNodes } from "./selection.js";
 import { type NodeUpdate, runTrainRound } from "./train-round.js";
@@ -39,7 +42,12 @@ export async function federatedRound(
     state: previous.aggregatorState,
   });
   const scaffold = nodeArgs.scaffoldControl !== undefined;
-  const running = aggregator.foldable && !scaffold ? createRunningMean(global.map((t) => t.data.length)) : undefined;
+  const dp = config.dp;
+  const central = dp?.mode === "central";
+  const sampleRate = chosen.length / Math.max(1, roster.participants().length);
+  // Central DP needs every update to clip and sum with noise; it cannot fold them as they come.
+  const running =
+    aggregator.foldable && !scaffold && !central ? createRunningMean(global.map((t) => t.data.length)) : undefined;
   const { updates, failures } = await runTrainRound({
     fold:
       running &&
@@ -54,7 +62,11 @@ export async function federatedRound(
     round,
     planId: run.plan.id,
     planJson: run.plan.json,
-    args: { ...config.training, fedproxMu: nodeArgs.fedproxMu ?? 0 },
+    args: {
+      ...config.training,
+      fedproxMu: nodeArgs.fedproxMu ?? 0,
+      ...(dp ? { dp: central ? { ...dp, sampleRate } : dp } : {}),
+    },
     normalization: inputs.normalization,
     global: withControl(global, nodeArgs.scaffoldControl),
     expected: expectedReply(global, scaffold),
@@ -64,24 +76,40 @@ export async function federatedRound(
   for (const f of failures)
     run.emit({ event: "error", round, node: f.node, code: f.code, message: `${f.name}: ${f.message}` });
   checkRound(config, round, updates, failures);
+  const globalData = global.map((t) => t.data as Float32Array);
+  const privacy = dp
+    ? roundPrivacy({ dp, updates, history: previous.history, sampleRate: central ? sampleRate : 0 })
+    : undefined;
   const out = aggregator.aggregate({
     round,
-    global: global.map((t) => t.data as Float32Array),
-    updates: running
-      ? [running.result()]
-      : updates.map((u) => {
-          const tensors = u.result.params.map((p) => p.data as Float32Array);
-          return {
-            nodeId: u.participant.node,
-            samples: u.result.sampleCount,
-            params: tensors.slice(0, global.length),
-            ...(scaffold ? { controlDelta: tensors.slice(global.length) } : {}),
-          };
-        }),
+    global: globalData,
+    updates: central
+      ? [
+          {
+            nodeId: "central-dp",
+            samples: 1,
+            params: noisyMean(
+              globalData,
+              updates.map((u) => u.result.params.slice(0, global.length).map((p) => p.data as Float32Array)),
+              { noiseMultiplier: dp.noiseMultiplier, clipNorm: dp.clipNorm, gaussian: createGaussian() },
+            ),
+          },
+        ]
+      : running
+        ? [running.result()]
+        : updates.map((u) => {
+            const tensors = u.result.params.map((p) => p.data as Float32Array);
+            return {
+              nodeId: u.participant.node,
+              samples: u.result.sampleCount,
+              params: tensors.slice(0, global.length),
+              ...(scaffold ? { controlDelta: tensors.slice(global.length) } : {}),
+            };
+          }),
     state: previous.aggregatorState,
     totalNodes: roster.participants().length,
   });
-  const event = roundEvent(config, round, updates, failures, performance.now() - started);
+  const event = roundEvent(config, round, updates, failures, performance.now() - started, privacy);
   return {
     training: {
       round,
@@ -113,6 +141,7 @@ function roundEvent(
   updates: NodeUpdate[],
   failures: NodeFailure[],
   ms: number,
+  privacy: RoundPrivacy | undefined,
 ): ExperimentEvent {
   const samples = updates.reduce((s, u) => s + u.result.sampleCount, 0);
   const loss = updates.reduce((s, u) => s + u.result.trainLoss * u.result.sampleCount, 0) / samples;
@@ -141,6 +170,7 @@ function roundEvent(
       seconds: u.result.seconds,
       global: u.result.globalMetrics?.values,
       local: u.result.localMetrics?.values,
+      ...(u.result.privacy ? { privacy: u.result.privacy } : {}),
     })),
     failed: failures,
     loss,
@@ -148,5 +178,6 @@ function roundEvent(
     ...(Object.keys(aucError).length > 0 ? { auc_error: aucError } : {}),
     seconds: ms / 1000,
     time: Date.now() / 1000,
+    ...(privacy ? { privacy } : {}),
   };
 }

@@ -154,6 +154,46 @@ describe("parseExperiment()", () => {
     ["no tags", replace(/\[breast-cancer, tabular\]/, "[]"), "tags: Too small"],
     ["a list instead of a mapping", "- a\n- b\n", "(top level): Invalid input: expected object, received array"],
     ["empty file", "# nothing\n", 'Cannot read experiment "exp.yaml": the file is empty'],
+    [
+      "central DP with krum",
+      `${replace(/fedadam, server_lr: 0.1/, "krum, f: 0")}dp: {mode: central, noise_multiplier: 1, clip_norm: 0.5}\n`,
+      "dp.mode: central DP adds noise to one mean of clipped updates, which krum cannot use",
+    ],
+    [
+      "central DP with trimmed_mean",
+      `${replace(/fedadam, server_lr: 0.1/, "trimmed_mean")}dp: {mode: central, noise_multiplier: 1, clip_norm: 0.5}\n`,
+      "which trimmed_mean cannot use",
+    ],
+    [
+      "central DP with scaffold",
+      `${replace(/fedadam, server_lr: 0.1/, "scaffold")}dp: {mode: central, noise_multiplier: 1, clip_norm: 0.5}\n`,
+      "which scaffold cannot use",
+    ],
+    [
+      "local DP without a clipping bound",
+      `${full}dp: {mode: local, noise_multiplier: 1.1}\n`,
+      "dp.max_grad_norm: Invalid input: expected number",
+    ],
+    [
+      "local DP with central's key",
+      `${full}dp: {mode: local, noise_multiplier: 1.1, max_grad_norm: 1, clip_norm: 1}\n`,
+      'dp: unknown key "clip_norm"',
+    ],
+    [
+      "DP without noise",
+      `${full}dp: {mode: local, noise_multiplier: 0, max_grad_norm: 1}\n`,
+      "dp.noise_multiplier: must be above 0",
+    ],
+    [
+      "DP with δ of 1",
+      `${full}dp: {mode: central, noise_multiplier: 1, clip_norm: 1, delta: 1}\n`,
+      "dp.delta: Too big",
+    ],
+    [
+      "unknown DP mode",
+      `${full}dp: {mode: global, noise_multiplier: 1}\n`,
+      'dp.mode: unknown DP mode "global" (local or central)',
+    ],
   ];
   for (const [what, text, message] of bad) {
     it(`rejects ${what} with a message naming the key`, () => {
@@ -271,6 +311,18 @@ describe("experimentJsonSchema()", () => {
     const conv = layers.find((l: any) => l.required[0] === "conv2d").properties.conv2d.anyOf[0];
     assert.ok(conv.properties.kernelSize && conv.properties.kernel_size);
     assert.deepEqual(conv.required, ["filters", "kernelSize"]);
+  });
+});
+
+describe("parseExperiment(): dp", () => {
+  it("reads local DP-SGD and central DP, δ 1e-5 by default", () => {
+    const local = parseExperiment(`${full}dp: {mode: local, noise_multiplier: 1.1, max_grad_norm: 1.0}\n`, "e.yaml");
+    assert.deepEqual(local.dp, { mode: "local", noiseMultiplier: 1.1, clipNorm: 1, delta: 1e-5 });
+    const central = parseExperiment(
+      `${full}dp: {mode: central, noise_multiplier: 1.0, clip_norm: 0.5, delta: 1e-6}\n`,
+      "e.yaml",
+    );
+    assert.deepEqual(central.dp, { mode: "central", noiseMultiplier: 1, clipNorm: 0.5, delta: 1e-6 });
   });
 });
 

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file fbm/v1/researcher.proto.
  */
 export const file_fbm_v1_researcher: GenFile = /*@__PURE__*/
-  fileDesc("ChdmYm0vdjEvcmVzZWFyY2hlci5wcm90bxIGZmJtLnYxIm8KDkdldFRhc2tSZXF1ZXN0Eg8KB25vZGVfaWQYASABKAkSEQoJbm9kZV9uYW1lGAIgASgJEhIKCnNlc3Npb25faWQYAyABKAkSDwoHdmVyc2lvbhgEIAEoCRIUCgx3YWl0X3NlY29uZHMYBSABKA0iQQoJVGFza0NodW5rEhwKBHRhc2sYASABKAsyDC5mYm0udjEuVGFza0gAEg4KBGRhdGEYAiABKAxIAEIGCgRwYXJ0IpECCgRUYXNrEg8KB3Rhc2tfaWQYASABKAkSEgoKZXhwZXJpbWVudBgCIAEoCRIgCgRwaW5nGAogASgLMhAuZmJtLnYxLlBpbmdUYXNrSAASIAoEbGlzdBgLIAEoCzIQLmZibS52MS5MaXN0VGFza0gAEiQKBnNlYXJjaBgMIAEoCzISLmZibS52MS5TZWFyY2hUYXNrSAASIgoFc3RhdHMYDSABKAsyES5mYm0udjEuU3RhdHNUYXNrSAASIgoFdHJhaW4YDiABKAsyES5mYm0udjEuVHJhaW5UYXNrSAASKgoJYW5hbHl0aWNzGA8gASgLMhUuZmJtLnYxLkFuYWx5dGljc1Rhc2tIAEIGCgRraW5kIgoKCFBpbmdUYXNrIgoKCExpc3RUYXNrIhoKClNlYXJjaFRhc2sSDAoEdGFncxgBIAMoCSIyCglTdGF0c1Rhc2sSEgoKZGF0YXNldF9pZBgBIAEoCRIRCglwbGFuX2pzb24YAiABKAkiRwoKVGVuc29yU3BlYxIMCgRuYW1lGAEgASgJEg0KBXNoYXBlGAIgAygNEhwKBWR0eXBlGAMgASgOMg0uZmJtLnYxLkRUeXBlIkgKDFBhcmFtc0hlYWRlchIjCgd0ZW5zb3JzGAEgAygLMhIuZmJtLnYxLlRlbnNvclNwZWMSEwoLdG90YWxfYnl0ZXMYAiABKAQiUwoSTm9ybWFsaXphdGlvblN0YXRzEg4KBm1ldGhvZBgBIAEoCRIPCgdjb2x1bW5zGAIgAygJEg0KBXNoaWZ0GAMgAygBEg0KBXNjYWxlGAQgAygBIrkBCgxUcmFpbmluZ0FyZ3MSDgoGZXBvY2hzGAEgASgNEg8KB3VwZGF0ZXMYAiABKA0SEgoKYmF0Y2hfc2l6ZRgDIAEoDRISCgp0ZXN0X3JhdGlvGAQgASgBEhYKDnRlc3Rfb25fZ2xvYmFsGAUgASgIEhUKDXRlc3Rfb25fbG9jYWwYBiABKAgSDwoHbWV0cmljcxgHIAMoCRIMCgRzZWVkGAggASgNEhIKCmZlZHByb3hfbXUYCSABKAEizwEKCVRyYWluVGFzaxISCgpkYXRhc2V0X2lkGAEgASgJEg8KB3BsYW5faWQYAiABKAkSEQoJcGxhbl9qc29uGAMgASgJEiIKBGFyZ3MYBCABKAsyFC5mYm0udjEuVHJhaW5pbmdBcmdzEjEKDW5vcm1hbGl6YXRpb24YBSABKAsyGi5mYm0udjEuTm9ybWFsaXphdGlvblN0YXRzEg0KBXJvdW5kGAYgASgNEiQKBnBhcmFtcxgHIAEoCzIULmZibS52MS5QYXJhbXNIZWFkZXIiRAoKUmVwbHlDaHVuaxIeCgVyZXBseRgBIAEoCzINLmZibS52MS5SZXBseUgAEg4KBGRhdGEYAiABKAxIAEIGCgRwYXJ0IpsCCgVSZXBseRIPCgd0YXNrX2lkGAEgASgJEg8KB25vZGVfaWQYAiABKAkSIQoEcGluZxgKIAEoCzIRLmZibS52MS5QaW5nUmVwbHlIABIpCghkYXRhc2V0cxgLIAEoCzIVLmZibS52MS5EYXRhc2V0c1JlcGx5SAASIwoFc3RhdHMYDCABKAsyEi5mYm0udjEuU3RhdHNSZXBseUgAEiMKBXRyYWluGA0gASgLMhIuZmJtLnYxLlRyYWluUmVwbHlIABIjCgVlcnJvchgOIAEoCzISLmZibS52MS5FcnJvclJlcGx5SAASKwoJYW5hbHl0aWNzGA8gASgLMhYuZmJtLnYxLkFuYWx5dGljc1JlcGx5SABCBgoEa2luZCItCglQaW5nUmVwbHkSDwoHdmVyc2lvbhgBIAEoCRIPCgdiYWNrZW5kGAIgASgJIiUKBkNvbHVtbhIMCgRuYW1lGAEgASgJEg0KBWR0eXBlGAIgASgJIikKCkNsYXNzQ291bnQSDAoEbmFtZRgBIAEoCRINCgVjb3VudBgCIAEoBCLnAQoLRGF0YXNldEluZm8SCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIMCgR0eXBlGAMgASgJEgwKBHRhZ3MYBCADKAkSEwoLZGVzY3JpcHRpb24YBSABKAkSDQoFc2hhcGUYBiADKA0SHwoHY29sdW1ucxgHIAMoCzIOLmZibS52MS5Db2x1bW4SFAoMc2FtcGxlX2NvdW50GAggASgEEiMKB2NsYXNzZXMYCSADKAsyEi5mYm0udjEuQ2xhc3NDb3VudBIOCgZ0YXJnZXQYCiABKAkSEgoKY3JlYXRlZF9hdBgLIAEoCSI2Cg1EYXRhc2V0c1JlcGx5EiUKCGRhdGFzZXRzGAEgAygLMhMuZmJtLnYxLkRhdGFzZXRJbmZvImYKC0NvbHVtblN0YXRzEgwKBG5hbWUYASABKAkSDQoFY291bnQYAiABKAQSCwoDc3VtGAMgASgBEhMKC3N1bV9zcXVhcmVzGAQgASgBEgsKA21pbhgFIAEoARILCgNtYXgYBiABKAEiMgoKU3RhdHNSZXBseRIkCgdjb2x1bW5zGAEgAygLMhMuZmJtLnYxLkNvbHVtblN0YXRzIpwBCgdNZXRyaWNzEisKBnZhbHVlcxgBIAMoCzIbLmZibS52MS5NZXRyaWNzLlZhbHVlc0VudHJ5Eg8KB3NhbXBsZXMYAiABKAQSJAoGY291bnRzGAMgASgLMhQuZmJtLnYxLk1ldHJpY0NvdW50cxotCgtWYWx1ZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAE6AjgBIokBCgxNZXRyaWNDb3VudHMSDAoEcm93cxgBIAEoBBIPCgdjbGFzc2VzGAIgASgNEhEKCWNvbmZ1c2lvbhgDIAMoBBIhCgZzY29yZXMYBCADKAsyES5mYm0udjEuU2NvcmVSdW5zEiQKBHN1bXMYBSABKAsyFi5mYm0udjEuUmVncmVzc2lvblN1bXMiWwoJU2NvcmVSdW5zEhAKCHBvc2l0aXZlGAEgASgNEgoKAmxvGAIgAygNEgoKAmhpGAMgAygNEhEKCXBvc2l0aXZlcxgEIAMoBBIRCgluZWdhdGl2ZXMYBSADKAQiQQoOUmVncmVzc2lvblN1bXMSCQoBeRgBIAEoARIKCgJ5MhgCIAEoARILCgNzc2UYAyABKAESCwoDc2FlGAQgASgBIr4BCgpUcmFpblJlcGx5EhQKDHNhbXBsZV9jb3VudBgBIAEoBBISCgp0cmFpbl9sb3NzGAIgASgBEicKDmdsb2JhbF9tZXRyaWNzGAMgASgLMg8uZmJtLnYxLk1ldHJpY3MSJgoNbG9jYWxfbWV0cmljcxgEIAEoCzIPLmZibS52MS5NZXRyaWNzEiQKBnBhcmFtcxgFIAEoCzIULmZibS52MS5QYXJhbXNIZWFkZXISDwoHc2Vjb25kcxgGIAEoASI8CgpFcnJvclJlcGx5EgwKBGNvZGUYASABKAkSDwoHbWVzc2FnZRgCIAEoCRIPCgdwbGFuX2lkGAMgASgJIpMBCg1BbmFseXRpY3NUYXNrEhIKCmRhdGFzZXRfaWQYASABKAkSDwoHY29sdW1ucxgCIAMoCRInCgdzdW1tYXJ5GAogASgLMhQuZmJtLnYxLlN1bW1hcnlQaGFzZUgAEisKCWhpc3RvZ3JhbRgLIAEoCzIWLmZibS52MS5IaXN0b2dyYW1QaGFzZUgAQgcKBXBoYXNlIg4KDFN1bW1hcnlQaGFzZSI7Cg5IaXN0b2dyYW1QaGFzZRIpCgdjb2x1bW5zGAEgAygLMhguZmJtLnYxLkhpc3RvZ3JhbVJlcXVlc3QiVgoQSGlzdG9ncmFtUmVxdWVzdBIOCgZjb2x1bW4YASABKAkSCgoCbG8YAiABKAESCgoCaGkYAyABKAESDAoEYmlucxgEIAEoDRIMCgRmaW5lGAUgASgNIjcKBUNvdW50Eh8KBGtpbmQYASABKA4yES5mYm0udjEuQ291bnRLaW5kEg0KBXZhbHVlGAIgASgEIjgKCkNsYXNzVGFsbHkSDAoEbmFtZRgBIAEoCRIcCgVjb3VudBgCIAEoCzINLmZibS52MS5Db3VudCL7AQoNQ29sdW1uU3VtbWFyeRIMCgRuYW1lGAEgASgJEhwKBWNvdW50GAIgASgLMg0uZmJtLnYxLkNvdW50Eh4KB21pc3NpbmcYAyABKAsyDS5mYm0udjEuQ291bnQSCwoDc3VtGAQgASgBEgwKBG1lYW4YBSABKAESCgoCbTIYBiABKAESCwoDbWluGAcgASgBEgsKA21heBgIIAEoARIUCgxtaW5fbWF4X2dyaWQYCSABKAESEAoIcmFuZ2VfbG8YCiABKAESEAoIcmFuZ2VfaGkYCyABKAESIwoHY2xhc3NlcxgMIAMoCzISLmZibS52MS5DbGFzc1RhbGx5IjQKB0ZpbmVCaW4SDQoFc3RhcnQYASABKA0SCwoDZW5kGAIgASgNEg0KBWNvdW50GAMgASgEIl0KD0NvbHVtbkhpc3RvZ3JhbRIMCgRuYW1lGAEgASgJEh0KBmNvdW50cxgCIAMoCzINLmZibS52MS5Db3VudBIdCgRmaW5lGAMgAygLMg8uZmJtLnYxLkZpbmVCaW4ijQEKDkFuYWx5dGljc1JlcGx5EhEKCW1pbl9jb3VudBgBIAEoDRIRCgl0b29fc21hbGwYAiABKAgSKAoJc3VtbWFyaWVzGAMgAygLMhUuZmJtLnYxLkNvbHVtblN1bW1hcnkSKwoKaGlzdG9ncmFtcxgEIAMoCzIXLmZibS52MS5Db2x1bW5IaXN0b2dyYW0iEwoRUmVwbHlUYXNrUmVzcG9uc2UiSgoIUHJvZ3Jlc3MSDQoFZXBvY2gYASABKA0SDAoEc3RlcBgCIAEoDRITCgt0b3RhbF9zdGVwcxgDIAEoDRIMCgRsb3NzGAQgASgBIikKB0xvZ0xpbmUSDQoFbGV2ZWwYASABKAkSDwoHbWVzc2FnZRgCIAEoCSILCglIZWFydGJlYXQiqQEKD0ZlZWRiYWNrUmVxdWVzdBIPCgdub2RlX2lkGAEgASgJEg8KB3Rhc2tfaWQYAiABKAkSJAoIcHJvZ3Jlc3MYCiABKAsyEC5mYm0udjEuUHJvZ3Jlc3NIABIeCgNsb2cYCyABKAsyDy5mYm0udjEuTG9nTGluZUgAEiYKCWhlYXJ0YmVhdBgMIAEoCzIRLmZibS52MS5IZWFydGJlYXRIAEIGCgRraW5kIhIKEEZlZWRiYWNrUmVzcG9uc2UqRQoFRFR5cGUSFgoSRF9UWVBFX1VOU1BFQ0lGSUVEEAASEgoORF9UWVBFX0ZMT0FUMzIQARIQCgxEX1RZUEVfSU5UMzIQAipuCglDb3VudEtpbmQSGgoWQ09VTlRfS0lORF9VTlNQRUNJRklFRBAAEhQKEENPVU5UX0tJTkRfRVhBQ1QQARIYChRDT1VOVF9LSU5EX0JFTE9XX01JThACEhUKEUNPVU5UX0tJTkRfSElEREVOEAMyyAEKEVJlc2VhcmNoZXJTZXJ2aWNlEjYKB0dldFRhc2sSFi5mYm0udjEuR2V0VGFza1JlcXVlc3QaES5mYm0udjEuVGFza0NodW5rMAESPAoJUmVwbHlUYXNrEhIuZmJtLnYxLlJlcGx5Q2h1bmsaGS5mYm0udjEuUmVwbHlUYXNrUmVzcG9uc2UoARI9CghGZWVkYmFjaxIXLmZibS52MS5GZWVkYmFja1JlcXVlc3QaGC5mYm0udjEuRmVlZGJhY2tSZXNwb25zZWIGcHJvdG8z");
+  fileDesc("ChdmYm0vdjEvcmVzZWFyY2hlci5wcm90bxIGZmJtLnYxIm8KDkdldFRhc2tSZXF1ZXN0Eg8KB25vZGVfaWQYASABKAkSEQoJbm9kZV9uYW1lGAIgASgJEhIKCnNlc3Npb25faWQYAyABKAkSDwoHdmVyc2lvbhgEIAEoCRIUCgx3YWl0X3NlY29uZHMYBSABKA0iQQoJVGFza0NodW5rEhwKBHRhc2sYASABKAsyDC5mYm0udjEuVGFza0gAEg4KBGRhdGEYAiABKAxIAEIGCgRwYXJ0IpECCgRUYXNrEg8KB3Rhc2tfaWQYASABKAkSEgoKZXhwZXJpbWVudBgCIAEoCRIgCgRwaW5nGAogASgLMhAuZmJtLnYxLlBpbmdUYXNrSAASIAoEbGlzdBgLIAEoCzIQLmZibS52MS5MaXN0VGFza0gAEiQKBnNlYXJjaBgMIAEoCzISLmZibS52MS5TZWFyY2hUYXNrSAASIgoFc3RhdHMYDSABKAsyES5mYm0udjEuU3RhdHNUYXNrSAASIgoFdHJhaW4YDiABKAsyES5mYm0udjEuVHJhaW5UYXNrSAASKgoJYW5hbHl0aWNzGA8gASgLMhUuZmJtLnYxLkFuYWx5dGljc1Rhc2tIAEIGCgRraW5kIgoKCFBpbmdUYXNrIgoKCExpc3RUYXNrIhoKClNlYXJjaFRhc2sSDAoEdGFncxgBIAMoCSIyCglTdGF0c1Rhc2sSEgoKZGF0YXNldF9pZBgBIAEoCRIRCglwbGFuX2pzb24YAiABKAkiRwoKVGVuc29yU3BlYxIMCgRuYW1lGAEgASgJEg0KBXNoYXBlGAIgAygNEhwKBWR0eXBlGAMgASgOMg0uZmJtLnYxLkRUeXBlIkgKDFBhcmFtc0hlYWRlchIjCgd0ZW5zb3JzGAEgAygLMhIuZmJtLnYxLlRlbnNvclNwZWMSEwoLdG90YWxfYnl0ZXMYAiABKAQiUwoSTm9ybWFsaXphdGlvblN0YXRzEg4KBm1ldGhvZBgBIAEoCRIPCgdjb2x1bW5zGAIgAygJEg0KBXNoaWZ0GAMgAygBEg0KBXNjYWxlGAQgAygBItUBCgxUcmFpbmluZ0FyZ3MSDgoGZXBvY2hzGAEgASgNEg8KB3VwZGF0ZXMYAiABKA0SEgoKYmF0Y2hfc2l6ZRgDIAEoDRISCgp0ZXN0X3JhdGlvGAQgASgBEhYKDnRlc3Rfb25fZ2xvYmFsGAUgASgIEhUKDXRlc3Rfb25fbG9jYWwYBiABKAgSDwoHbWV0cmljcxgHIAMoCRIMCgRzZWVkGAggASgNEhIKCmZlZHByb3hfbXUYCSABKAESGgoCZHAYCiABKAsyDi5mYm0udjEuRHBBcmdzImcKBkRwQXJncxIMCgRtb2RlGAEgASgJEhgKEG5vaXNlX211bHRpcGxpZXIYAiABKAESEQoJY2xpcF9ub3JtGAMgASgBEg0KBWRlbHRhGAQgASgBEhMKC3NhbXBsZV9yYXRlGAUgASgBIikKB1ByaXZhY3kSDwoHZXBzaWxvbhgBIAEoARINCgVkZWx0YRgCIAEoASLPAQoJVHJhaW5UYXNrEhIKCmRhdGFzZXRfaWQYASABKAkSDwoHcGxhbl9pZBgCIAEoCRIRCglwbGFuX2pzb24YAyABKAkSIgoEYXJncxgEIAEoCzIULmZibS52MS5UcmFpbmluZ0FyZ3MSMQoNbm9ybWFsaXphdGlvbhgFIAEoCzIaLmZibS52MS5Ob3JtYWxpemF0aW9uU3RhdHMSDQoFcm91bmQYBiABKA0SJAoGcGFyYW1zGAcgASgLMhQuZmJtLnYxLlBhcmFtc0hlYWRlciJECgpSZXBseUNodW5rEh4KBXJlcGx5GAEgASgLMg0uZmJtLnYxLlJlcGx5SAASDgoEZGF0YRgCIAEoDEgAQgYKBHBhcnQimwIKBVJlcGx5Eg8KB3Rhc2tfaWQYASABKAkSDwoHbm9kZV9pZBgCIAEoCRIhCgRwaW5nGAogASgLMhEuZmJtLnYxLlBpbmdSZXBseUgAEikKCGRhdGFzZXRzGAsgASgLMhUuZmJtLnYxLkRhdGFzZXRzUmVwbHlIABIjCgVzdGF0cxgMIAEoCzISLmZibS52MS5TdGF0c1JlcGx5SAASIwoFdHJhaW4YDSABKAsyEi5mYm0udjEuVHJhaW5SZXBseUgAEiMKBWVycm9yGA4gASgLMhIuZmJtLnYxLkVycm9yUmVwbHlIABIrCglhbmFseXRpY3MYDyABKAsyFi5mYm0udjEuQW5hbHl0aWNzUmVwbHlIAEIGCgRraW5kIi0KCVBpbmdSZXBseRIPCgd2ZXJzaW9uGAEgASgJEg8KB2JhY2tlbmQYAiABKAkiJQoGQ29sdW1uEgwKBG5hbWUYASABKAkSDQoFZHR5cGUYAiABKAkiKQoKQ2xhc3NDb3VudBIMCgRuYW1lGAEgASgJEg0KBWNvdW50GAIgASgEIucBCgtEYXRhc2V0SW5mbxIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEgwKBHR5cGUYAyABKAkSDAoEdGFncxgEIAMoCRITCgtkZXNjcmlwdGlvbhgFIAEoCRINCgVzaGFwZRgGIAMoDRIfCgdjb2x1bW5zGAcgAygLMg4uZmJtLnYxLkNvbHVtbhIUCgxzYW1wbGVfY291bnQYCCABKAQSIwoHY2xhc3NlcxgJIAMoCzISLmZibS52MS5DbGFzc0NvdW50Eg4KBnRhcmdldBgKIAEoCRISCgpjcmVhdGVkX2F0GAsgASgJIjYKDURhdGFzZXRzUmVwbHkSJQoIZGF0YXNldHMYASADKAsyEy5mYm0udjEuRGF0YXNldEluZm8iZgoLQ29sdW1uU3RhdHMSDAoEbmFtZRgBIAEoCRINCgVjb3VudBgCIAEoBBILCgNzdW0YAyABKAESEwoLc3VtX3NxdWFyZXMYBCABKAESCwoDbWluGAUgASgBEgsKA21heBgGIAEoASIyCgpTdGF0c1JlcGx5EiQKB2NvbHVtbnMYASADKAsyEy5mYm0udjEuQ29sdW1uU3RhdHMinAEKB01ldHJpY3MSKwoGdmFsdWVzGAEgAygLMhsuZmJtLnYxLk1ldHJpY3MuVmFsdWVzRW50cnkSDwoHc2FtcGxlcxgCIAEoBBIkCgZjb3VudHMYAyABKAsyFC5mYm0udjEuTWV0cmljQ291bnRzGi0KC1ZhbHVlc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoAToCOAEiiQEKDE1ldHJpY0NvdW50cxIMCgRyb3dzGAEgASgEEg8KB2NsYXNzZXMYAiABKA0SEQoJY29uZnVzaW9uGAMgAygEEiEKBnNjb3JlcxgEIAMoCzIRLmZibS52MS5TY29yZVJ1bnMSJAoEc3VtcxgFIAEoCzIWLmZibS52MS5SZWdyZXNzaW9uU3VtcyJbCglTY29yZVJ1bnMSEAoIcG9zaXRpdmUYASABKA0SCgoCbG8YAiADKA0SCgoCaGkYAyADKA0SEQoJcG9zaXRpdmVzGAQgAygEEhEKCW5lZ2F0aXZlcxgFIAMoBCJBCg5SZWdyZXNzaW9uU3VtcxIJCgF5GAEgASgBEgoKAnkyGAIgASgBEgsKA3NzZRgDIAEoARILCgNzYWUYBCABKAEi4AEKClRyYWluUmVwbHkSFAoMc2FtcGxlX2NvdW50GAEgASgEEhIKCnRyYWluX2xvc3MYAiABKAESJwoOZ2xvYmFsX21ldHJpY3MYAyABKAsyDy5mYm0udjEuTWV0cmljcxImCg1sb2NhbF9tZXRyaWNzGAQgASgLMg8uZmJtLnYxLk1ldHJpY3MSJAoGcGFyYW1zGAUgASgLMhQuZmJtLnYxLlBhcmFtc0hlYWRlchIPCgdzZWNvbmRzGAYgASgBEiAKB3ByaXZhY3kYByABKAsyDy5mYm0udjEuUHJpdmFjeSI8CgpFcnJvclJlcGx5EgwKBGNvZGUYASABKAkSDwoHbWVzc2FnZRgCIAEoCRIPCgdwbGFuX2lkGAMgASgJIpMBCg1BbmFseXRpY3NUYXNrEhIKCmRhdGFzZXRfaWQYASABKAkSDwoHY29sdW1ucxgCIAMoCRInCgdzdW1tYXJ5GAogASgLMhQuZmJtLnYxLlN1bW1hcnlQaGFzZUgAEisKCWhpc3RvZ3JhbRgLIAEoCzIWLmZibS52MS5IaXN0b2dyYW1QaGFzZUgAQgcKBXBoYXNlIg4KDFN1bW1hcnlQaGFzZSI7Cg5IaXN0b2dyYW1QaGFzZRIpCgdjb2x1bW5zGAEgAygLMhguZmJtLnYxLkhpc3RvZ3JhbVJlcXVlc3QiVgoQSGlzdG9ncmFtUmVxdWVzdBIOCgZjb2x1bW4YASABKAkSCgoCbG8YAiABKAESCgoCaGkYAyABKAESDAoEYmlucxgEIAEoDRIMCgRmaW5lGAUgASgNIjcKBUNvdW50Eh8KBGtpbmQYASABKA4yES5mYm0udjEuQ291bnRLaW5kEg0KBXZhbHVlGAIgASgEIjgKCkNsYXNzVGFsbHkSDAoEbmFtZRgBIAEoCRIcCgVjb3VudBgCIAEoCzINLmZibS52MS5Db3VudCL7AQoNQ29sdW1uU3VtbWFyeRIMCgRuYW1lGAEgASgJEhwKBWNvdW50GAIgASgLMg0uZmJtLnYxLkNvdW50Eh4KB21pc3NpbmcYAyABKAsyDS5mYm0udjEuQ291bnQSCwoDc3VtGAQgASgBEgwKBG1lYW4YBSABKAESCgoCbTIYBiABKAESCwoDbWluGAcgASgBEgsKA21heBgIIAEoARIUCgxtaW5fbWF4X2dyaWQYCSABKAESEAoIcmFuZ2VfbG8YCiABKAESEAoIcmFuZ2VfaGkYCyABKAESIwoHY2xhc3NlcxgMIAMoCzISLmZibS52MS5DbGFzc1RhbGx5IjQKB0ZpbmVCaW4SDQoFc3RhcnQYASABKA0SCwoDZW5kGAIgASgNEg0KBWNvdW50GAMgASgEIl0KD0NvbHVtbkhpc3RvZ3JhbRIMCgRuYW1lGAEgASgJEh0KBmNvdW50cxgCIAMoCzINLmZibS52MS5Db3VudBIdCgRmaW5lGAMgAygLMg8uZmJtLnYxLkZpbmVCaW4ijQEKDkFuYWx5dGljc1JlcGx5EhEKCW1pbl9jb3VudBgBIAEoDRIRCgl0b29fc21hbGwYAiABKAgSKAoJc3VtbWFyaWVzGAMgAygLMhUuZmJtLnYxLkNvbHVtblN1bW1hcnkSKwoKaGlzdG9ncmFtcxgEIAMoCzIXLmZibS52MS5Db2x1bW5IaXN0b2dyYW0iEwoRUmVwbHlUYXNrUmVzcG9uc2UiSgoIUHJvZ3Jlc3MSDQoFZXBvY2gYASABKA0SDAoEc3RlcBgCIAEoDRITCgt0b3RhbF9zdGVwcxgDIAEoDRIMCgRsb3NzGAQgASgBIikKB0xvZ0xpbmUSDQoFbGV2ZWwYASABKAkSDwoHbWVzc2FnZRgCIAEoCSILCglIZWFydGJlYXQiqQEKD0ZlZWRiYWNrUmVxdWVzdBIPCgdub2RlX2lkGAEgASgJEg8KB3Rhc2tfaWQYAiABKAkSJAoIcHJvZ3Jlc3MYCiABKAsyEC5mYm0udjEuUHJvZ3Jlc3NIABIeCgNsb2cYCyABKAsyDy5mYm0udjEuTG9nTGluZUgAEiYKCWhlYXJ0YmVhdBgMIAEoCzIRLmZibS52MS5IZWFydGJlYXRIAEIGCgRraW5kIhIKEEZlZWRiYWNrUmVzcG9uc2UqRQoFRFR5cGUSFgoSRF9UWVBFX1VOU1BFQ0lGSUVEEAASEgoORF9UWVBFX0ZMT0FUMzIQARIQCgxEX1RZUEVfSU5UMzIQAipuCglDb3VudEtpbmQSGgoWQ09VTlRfS0lORF9VTlNQRUNJRklFRBAAEhQKEENPVU5UX0tJTkRfRVhBQ1QQARIYChRDT1VOVF9LSU5EX0JFTE9XX01JThACEhUKEUNPVU5UX0tJTkRfSElEREVOEAMyyAEKEVJlc2VhcmNoZXJTZXJ2aWNlEjYKB0dldFRhc2sSFi5mYm0udjEuR2V0VGFza1JlcXVlc3QaES5mYm0udjEuVGFza0NodW5rMAESPAoJUmVwbHlUYXNrEhIuZmJtLnYxLlJlcGx5Q2h1bmsaGS5mYm0udjEuUmVwbHlUYXNrUmVzcG9uc2UoARI9CghGZWVkYmFjaxIXLmZibS52MS5GZWVkYmFja1JlcXVlc3QaGC5mYm0udjEuRmVlZGJhY2tSZXNwb25zZWIGcHJvdG8z");
 
 /**
  * @generated from message fbm.v1.GetTaskRequest
@@ -349,6 +349,13 @@ export type TrainingArgs = Message<"fbm.v1.TrainingArgs"> & {
    * @generated from field: double fedprox_mu = 9;
    */
   fedproxMu: number;
+
+  /**
+   * Differential privacy of this experiment; absent: none.
+   *
+   * @generated from field: fbm.v1.DpArgs dp = 10;
+   */
+  dp?: DpArgs | undefined;
 };
 
 /**
@@ -357,6 +364,73 @@ export type TrainingArgs = Message<"fbm.v1.TrainingArgs"> & {
  */
 export const TrainingArgsSchema: GenMessage<TrainingArgs> = /*@__PURE__*/
   messageDesc(file_fbm_v1_researcher, 10);
+
+/**
+ * @generated from message fbm.v1.DpArgs
+ */
+export type DpArgs = Message<"fbm.v1.DpArgs"> & {
+  /**
+   * local (DP-SGD on the node) | central (clipped update, noise on the aggregate)
+   *
+   * @generated from field: string mode = 1;
+   */
+  mode: string;
+
+  /**
+   * @generated from field: double noise_multiplier = 2;
+   */
+  noiseMultiplier: number;
+
+  /**
+   * local: per-sample L2 bound; central: per-update L2 bound.
+   *
+   * @generated from field: double clip_norm = 3;
+   */
+  clipNorm: number;
+
+  /**
+   * @generated from field: double delta = 4;
+   */
+  delta: number;
+
+  /**
+   * central: the fraction of nodes sampled per round (the accountant's q).
+   *
+   * @generated from field: double sample_rate = 5;
+   */
+  sampleRate: number;
+};
+
+/**
+ * Describes the message fbm.v1.DpArgs.
+ * Use `create(DpArgsSchema)` to create a new message.
+ */
+export const DpArgsSchema: GenMessage<DpArgs> = /*@__PURE__*/
+  messageDesc(file_fbm_v1_researcher, 11);
+
+/**
+ * Privacy spent by this experiment on the dataset so far, by the node's own accountant.
+ *
+ * @generated from message fbm.v1.Privacy
+ */
+export type Privacy = Message<"fbm.v1.Privacy"> & {
+  /**
+   * @generated from field: double epsilon = 1;
+   */
+  epsilon: number;
+
+  /**
+   * @generated from field: double delta = 2;
+   */
+  delta: number;
+};
+
+/**
+ * Describes the message fbm.v1.Privacy.
+ * Use `create(PrivacySchema)` to create a new message.
+ */
+export const PrivacySchema: GenMessage<Privacy> = /*@__PURE__*/
+  messageDesc(file_fbm_v1_researcher, 12);
 
 /**
  * @generated from message fbm.v1.TrainTask
@@ -405,7 +479,7 @@ export type TrainTask = Message<"fbm.v1.TrainTask"> & {
  * Use `create(TrainTaskSchema)` to create a new message.
  */
 export const TrainTaskSchema: GenMessage<TrainTask> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 11);
+  messageDesc(file_fbm_v1_researcher, 13);
 
 /**
  * @generated from message fbm.v1.ReplyChunk
@@ -434,7 +508,7 @@ export type ReplyChunk = Message<"fbm.v1.ReplyChunk"> & {
  * Use `create(ReplyChunkSchema)` to create a new message.
  */
 export const ReplyChunkSchema: GenMessage<ReplyChunk> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 12);
+  messageDesc(file_fbm_v1_researcher, 14);
 
 /**
  * @generated from message fbm.v1.Reply
@@ -497,7 +571,7 @@ export type Reply = Message<"fbm.v1.Reply"> & {
  * Use `create(ReplySchema)` to create a new message.
  */
 export const ReplySchema: GenMessage<Reply> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 13);
+  messageDesc(file_fbm_v1_researcher, 15);
 
 /**
  * @generated from message fbm.v1.PingReply
@@ -519,7 +593,7 @@ export type PingReply = Message<"fbm.v1.PingReply"> & {
  * Use `create(PingReplySchema)` to create a new message.
  */
 export const PingReplySchema: GenMessage<PingReply> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 14);
+  messageDesc(file_fbm_v1_researcher, 16);
 
 /**
  * @generated from message fbm.v1.Column
@@ -541,7 +615,7 @@ export type Column = Message<"fbm.v1.Column"> & {
  * Use `create(ColumnSchema)` to create a new message.
  */
 export const ColumnSchema: GenMessage<Column> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 15);
+  messageDesc(file_fbm_v1_researcher, 17);
 
 /**
  * @generated from message fbm.v1.ClassCount
@@ -563,7 +637,7 @@ export type ClassCount = Message<"fbm.v1.ClassCount"> & {
  * Use `create(ClassCountSchema)` to create a new message.
  */
 export const ClassCountSchema: GenMessage<ClassCount> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 16);
+  messageDesc(file_fbm_v1_researcher, 18);
 
 /**
  * What a node tells about a dataset: never its path.
@@ -632,7 +706,7 @@ export type DatasetInfo = Message<"fbm.v1.DatasetInfo"> & {
  * Use `create(DatasetInfoSchema)` to create a new message.
  */
 export const DatasetInfoSchema: GenMessage<DatasetInfo> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 17);
+  messageDesc(file_fbm_v1_researcher, 19);
 
 /**
  * @generated from message fbm.v1.DatasetsReply
@@ -649,7 +723,7 @@ export type DatasetsReply = Message<"fbm.v1.DatasetsReply"> & {
  * Use `create(DatasetsReplySchema)` to create a new message.
  */
 export const DatasetsReplySchema: GenMessage<DatasetsReply> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 18);
+  messageDesc(file_fbm_v1_researcher, 20);
 
 /**
  * @generated from message fbm.v1.ColumnStats
@@ -691,7 +765,7 @@ export type ColumnStats = Message<"fbm.v1.ColumnStats"> & {
  * Use `create(ColumnStatsSchema)` to create a new message.
  */
 export const ColumnStatsSchema: GenMessage<ColumnStats> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 19);
+  messageDesc(file_fbm_v1_researcher, 21);
 
 /**
  * @generated from message fbm.v1.StatsReply
@@ -708,7 +782,7 @@ export type StatsReply = Message<"fbm.v1.StatsReply"> & {
  * Use `create(StatsReplySchema)` to create a new message.
  */
 export const StatsReplySchema: GenMessage<StatsReply> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 20);
+  messageDesc(file_fbm_v1_researcher, 22);
 
 /**
  * @generated from message fbm.v1.Metrics
@@ -739,7 +813,7 @@ export type Metrics = Message<"fbm.v1.Metrics"> & {
  * Use `create(MetricsSchema)` to create a new message.
  */
 export const MetricsSchema: GenMessage<Metrics> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 21);
+  messageDesc(file_fbm_v1_researcher, 23);
 
 /**
  * Confusion counts and score runs (classification) or sums (regression); see src/ml/metric-counts.ts.
@@ -780,7 +854,7 @@ export type MetricCounts = Message<"fbm.v1.MetricCounts"> & {
  * Use `create(MetricCountsSchema)` to create a new message.
  */
 export const MetricCountsSchema: GenMessage<MetricCounts> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 22);
+  messageDesc(file_fbm_v1_researcher, 24);
 
 /**
  * One class's scores (one-vs-rest) as runs of fine bins [lo, hi) with their positive and negative rows.
@@ -819,7 +893,7 @@ export type ScoreRuns = Message<"fbm.v1.ScoreRuns"> & {
  * Use `create(ScoreRunsSchema)` to create a new message.
  */
 export const ScoreRunsSchema: GenMessage<ScoreRuns> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 23);
+  messageDesc(file_fbm_v1_researcher, 25);
 
 /**
  * @generated from message fbm.v1.RegressionSums
@@ -851,7 +925,7 @@ export type RegressionSums = Message<"fbm.v1.RegressionSums"> & {
  * Use `create(RegressionSumsSchema)` to create a new message.
  */
 export const RegressionSumsSchema: GenMessage<RegressionSums> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 24);
+  messageDesc(file_fbm_v1_researcher, 26);
 
 /**
  * @generated from message fbm.v1.TrainReply
@@ -886,6 +960,11 @@ export type TrainReply = Message<"fbm.v1.TrainReply"> & {
    * @generated from field: double seconds = 6;
    */
   seconds: number;
+
+  /**
+   * @generated from field: fbm.v1.Privacy privacy = 7;
+   */
+  privacy?: Privacy | undefined;
 };
 
 /**
@@ -893,7 +972,7 @@ export type TrainReply = Message<"fbm.v1.TrainReply"> & {
  * Use `create(TrainReplySchema)` to create a new message.
  */
 export const TrainReplySchema: GenMessage<TrainReply> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 25);
+  messageDesc(file_fbm_v1_researcher, 27);
 
 /**
  * @generated from message fbm.v1.ErrorReply
@@ -922,7 +1001,7 @@ export type ErrorReply = Message<"fbm.v1.ErrorReply"> & {
  * Use `create(ErrorReplySchema)` to create a new message.
  */
 export const ErrorReplySchema: GenMessage<ErrorReply> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 26);
+  messageDesc(file_fbm_v1_researcher, 28);
 
 /**
  * Federated analytics (`fbm-researcher stats`) on one dataset, in two phases: a summary per column
@@ -967,7 +1046,7 @@ export type AnalyticsTask = Message<"fbm.v1.AnalyticsTask"> & {
  * Use `create(AnalyticsTaskSchema)` to create a new message.
  */
 export const AnalyticsTaskSchema: GenMessage<AnalyticsTask> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 27);
+  messageDesc(file_fbm_v1_researcher, 29);
 
 /**
  * @generated from message fbm.v1.SummaryPhase
@@ -980,7 +1059,7 @@ export type SummaryPhase = Message<"fbm.v1.SummaryPhase"> & {
  * Use `create(SummaryPhaseSchema)` to create a new message.
  */
 export const SummaryPhaseSchema: GenMessage<SummaryPhase> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 28);
+  messageDesc(file_fbm_v1_researcher, 30);
 
 /**
  * @generated from message fbm.v1.HistogramPhase
@@ -997,7 +1076,7 @@ export type HistogramPhase = Message<"fbm.v1.HistogramPhase"> & {
  * Use `create(HistogramPhaseSchema)` to create a new message.
  */
 export const HistogramPhaseSchema: GenMessage<HistogramPhase> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 29);
+  messageDesc(file_fbm_v1_researcher, 31);
 
 /**
  * Equal-width bins over [lo, hi] (the last bin includes hi), each cut into `fine` equal fine bins.
@@ -1036,7 +1115,7 @@ export type HistogramRequest = Message<"fbm.v1.HistogramRequest"> & {
  * Use `create(HistogramRequestSchema)` to create a new message.
  */
 export const HistogramRequestSchema: GenMessage<HistogramRequest> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 30);
+  messageDesc(file_fbm_v1_researcher, 32);
 
 /**
  * A count as a node publishes it: its value travels only when it is exact.
@@ -1060,7 +1139,7 @@ export type Count = Message<"fbm.v1.Count"> & {
  * Use `create(CountSchema)` to create a new message.
  */
 export const CountSchema: GenMessage<Count> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 31);
+  messageDesc(file_fbm_v1_researcher, 33);
 
 /**
  * @generated from message fbm.v1.ClassTally
@@ -1082,7 +1161,7 @@ export type ClassTally = Message<"fbm.v1.ClassTally"> & {
  * Use `create(ClassTallySchema)` to create a new message.
  */
 export const ClassTallySchema: GenMessage<ClassTally> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 32);
+  messageDesc(file_fbm_v1_researcher, 34);
 
 /**
  * @generated from message fbm.v1.ColumnSummary
@@ -1164,7 +1243,7 @@ export type ColumnSummary = Message<"fbm.v1.ColumnSummary"> & {
  * Use `create(ColumnSummarySchema)` to create a new message.
  */
 export const ColumnSummarySchema: GenMessage<ColumnSummary> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 33);
+  messageDesc(file_fbm_v1_researcher, 35);
 
 /**
  * A run of fine bins [start, end) and how many values it holds (min_count or more).
@@ -1193,7 +1272,7 @@ export type FineBin = Message<"fbm.v1.FineBin"> & {
  * Use `create(FineBinSchema)` to create a new message.
  */
 export const FineBinSchema: GenMessage<FineBin> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 34);
+  messageDesc(file_fbm_v1_researcher, 36);
 
 /**
  * @generated from message fbm.v1.ColumnHistogram
@@ -1222,7 +1301,7 @@ export type ColumnHistogram = Message<"fbm.v1.ColumnHistogram"> & {
  * Use `create(ColumnHistogramSchema)` to create a new message.
  */
 export const ColumnHistogramSchema: GenMessage<ColumnHistogram> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 35);
+  messageDesc(file_fbm_v1_researcher, 37);
 
 /**
  * @generated from message fbm.v1.AnalyticsReply
@@ -1258,7 +1337,7 @@ export type AnalyticsReply = Message<"fbm.v1.AnalyticsReply"> & {
  * Use `create(AnalyticsReplySchema)` to create a new message.
  */
 export const AnalyticsReplySchema: GenMessage<AnalyticsReply> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 36);
+  messageDesc(file_fbm_v1_researcher, 38);
 
 /**
  * @generated from message fbm.v1.ReplyTaskResponse
@@ -1271,7 +1350,7 @@ export type ReplyTaskResponse = Message<"fbm.v1.ReplyTaskResponse"> & {
  * Use `create(ReplyTaskResponseSchema)` to create a new message.
  */
 export const ReplyTaskResponseSchema: GenMessage<ReplyTaskResponse> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 37);
+  messageDesc(file_fbm_v1_researcher, 39);
 
 /**
  * @generated from message fbm.v1.Progress
@@ -1303,7 +1382,7 @@ export type Progress = Message<"fbm.v1.Progress"> & {
  * Use `create(ProgressSchema)` to create a new message.
  */
 export const ProgressSchema: GenMessage<Progress> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 38);
+  messageDesc(file_fbm_v1_researcher, 40);
 
 /**
  * @generated from message fbm.v1.LogLine
@@ -1325,7 +1404,7 @@ export type LogLine = Message<"fbm.v1.LogLine"> & {
  * Use `create(LogLineSchema)` to create a new message.
  */
 export const LogLineSchema: GenMessage<LogLine> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 39);
+  messageDesc(file_fbm_v1_researcher, 41);
 
 /**
  * Sent every few seconds while a task runs, so a node busy with a long step is not taken for lost.
@@ -1340,7 +1419,7 @@ export type Heartbeat = Message<"fbm.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 40);
+  messageDesc(file_fbm_v1_researcher, 42);
 
 /**
  * @generated from message fbm.v1.FeedbackRequest
@@ -1385,7 +1464,7 @@ export type FeedbackRequest = Message<"fbm.v1.FeedbackRequest"> & {
  * Use `create(FeedbackRequestSchema)` to create a new message.
  */
 export const FeedbackRequestSchema: GenMessage<FeedbackRequest> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 41);
+  messageDesc(file_fbm_v1_researcher, 43);
 
 /**
  * @generated from message fbm.v1.FeedbackResponse
@@ -1398,7 +1477,7 @@ export type FeedbackResponse = Message<"fbm.v1.FeedbackResponse"> & {
  * Use `create(FeedbackResponseSchema)` to create a new message.
  */
 export const FeedbackResponseSchema: GenMessage<FeedbackResponse> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 42);
+  messageDesc(file_fbm_v1_researcher, 44);
 
 /**
  * @generated from enum fbm.v1.DType

@@ -1,0 +1,56 @@
+import { splitRows } from "../ml/batches.js";
+import type { DpArgs, TrainingArgs } from "../ml/types.js";
+import { computeRdp } from "../privacy/dp/rdp.js";
+import type { DatasetEntry } from "./catalogue.js";
+import type { PrivacyLedger } from "./privacy-ledger.js";
+
+/** The node's privacy settings as the executors see them (config `max_epsilon`, `dp_delta`, the ledger). */
+export interface NodePrivacy {
+  ledger: PrivacyLedger;
+  maxEpsilon: "none" | number;
+  /** The δ at which budgets are measured. */
+  delta: number;
+}
+
+/** What `dataset show` tells about a dataset's privacy. */
+export interface DatasetPrivacy {
+  budget?: number;
+  budgetFrom: "dataset" | "node" | "none";
+  spent: number;
+  left?: number;
+  delta: number;
+  rounds: number;
+}
+
+/** The budget that applies to a dataset: its own, else the node's, else none. */
+export function budgetOf(
+  entry: DatasetEntry,
+  maxEpsilon: "none" | number,
+): Pick<DatasetPrivacy, "budget" | "budgetFrom"> {
+  if (entry.maxEpsilon !== undefined) return { budget: entry.maxEpsilon, budgetFrom: "dataset" };
+  if (maxEpsilon !== "none") return { budget: maxEpsilon, budgetFrom: "node" };
+  return { budgetFrom: "none" };
+}
+
+export function datasetPrivacy(entry: DatasetEntry, privacy: NodePrivacy): DatasetPrivacy {
+  const { budget, budgetFrom } = budgetOf(entry, privacy.maxEpsilon);
+  const { epsilon, rounds } = privacy.ledger.datasetEpsilon(entry.sha256, privacy.delta);
+  return {
+    ...(budget !== undefined ? { budget, left: Math.max(0, budget - epsilon) } : {}),
+    budgetFrom,
+    spent: epsilon,
+    delta: privacy.delta,
+    rounds,
+  };
+}
+
+/**
+ * One round of local DP-SGD as the accountant sees it (Abadi et al. 2016, Section 3.1): sampling rate
+ * q = batch size / the training rows (after the test split), and the steps the round takes. The node
+ * counts with the arguments it trains with, never with figures the researcher states.
+ */
+export function localRoundRdp(args: TrainingArgs, dp: DpArgs, rows: number): number[] {
+  const trainRows = splitRows(rows, args.testRatio, args.seed).train.length;
+  const steps = args.updates > 0 ? args.updates : args.epochs * Math.ceil(trainRows / args.batchSize);
+  return computeRdp({ q: Math.min(1, args.batchSize / trainRows), noiseMultiplier: dp.noiseMultiplier, steps });
+}

@@ -1,0 +1,135 @@
+import { createStore, type Row } from "tinybase";
+import { z } from "zod";
+import { FbmError } from "../common/errors.js";
+import { defaultOrders, epsilonFromRdp } from "../privacy/dp/rdp.js";
+import { createJsonFilePersister } from "./json-file-persister.js";
+
+/**
+ * The node's privacy ledger: the Rényi DP each experiment has spent on each dataset, a TinyBase `spent`
+ * table saved atomically to `privacy.json` in the node home. Rows are keyed by the dataset's fingerprint
+ * (sha256 of its files), not its catalogue id, so removing and registering the same data again does not
+ * reset what it has spent. A dataset's total is the sum of its rows' RDP curves, order by order: RDP
+ * composes by addition (Mironov 2017, Proposition 1), which is tighter than adding each experiment's ε.
+ */
+export interface PrivacyLedger {
+  /** ε spent on a dataset over every experiment, at δ. */
+  datasetEpsilon(sha256: string, delta: number): { epsilon: number; rounds: number };
+  /**
+   * Under the ledger file's lock: adds `rdp` (one round's RDP curve, at `defaultOrders`) to the
+   * experiment's row, unless the dataset's total would then pass `budget` at `budgetDelta`, which throws
+   * a PrivacyBudgetError and changes nothing. Returns the experiment's ε at `delta` after the round.
+   */
+  charge(request: ChargeRequest): Promise<{ experimentEpsilon: number; datasetEpsilon: number }>;
+  reload(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface ChargeRequest {
+  sha256: string;
+  datasetId: string;
+  datasetName: string;
+  experiment: string;
+  round: number;
+  rdp: number[];
+  /** The experiment's δ, for the ε reported back. */
+  delta: number;
+  /** Most ε the dataset may reach (undefined: no budget), measured at `budgetDelta`. */
+  budget?: number;
+  budgetDelta: number;
+}
+
+/** A round refused because it would take a dataset past its budget. */
+export class PrivacyBudgetError extends FbmError {
+  constructor(message: string) {
+    super(message, 1);
+    this.name = "PrivacyBudgetError";
+  }
+}
+
+const TABLE = "spent";
+const schema = {
+  [TABLE]: {
+    sha256: { type: "string", default: "" },
+    datasetId: { type: "string", default: "" },
+    experiment: { type: "string", default: "" },
+    rdp: { type: "array", default: [] },
+    rounds: { type: "number", default: 0 },
+    updatedAt: { type: "string", default: "" },
+  },
+} as const;
+
+const rowSchema = z.object({
+  sha256: z.string().min(1),
+  datasetId: z.string(),
+  experiment: z.string(),
+  rdp: z.array(z.number().nonnegative()).length(defaultOrders.length),
+  rounds: z.number().int().nonnegative(),
+  updatedAt: z.string(),
+});
+
+export async function createPrivacyLedger(options: { path: string }): Promise<PrivacyLedger> {
+  const store = createStore().setTablesSchema(schema);
+  const file = createJsonFilePersister(store, options.path, { what: "privacy ledger", table: TABLE, rowSchema });
+  await file.load();
+
+  const rows = () => store.getRowIds(TABLE).map((id) => store.getRow(TABLE, id) as unknown as LedgerRow);
+  const totalOf = (sha256: string) => {
+    const total = new Array<number>(defaultOrders.length).fill(0);
+    let rounds = 0;
+    for (const row of rows()) {
+      if (row.sha256 !== sha256) continue;
+      for (let i = 0; i < total.length; i++) total[i] += row.rdp[i];
+      rounds += row.rounds;
+    }
+    return { total, rounds };
+  };
+
+  return {
+    datasetEpsilon(sha256, delta) {
+      const { total, rounds } = totalOf(sha256);
+      return { epsilon: epsilonFromRdp(total, delta).epsilon, rounds };
+    },
+    charge: (request) =>
+      file.update(() => {
+        const { total } = totalOf(request.sha256);
+        const before = epsilonFromRdp(total, request.budgetDelta).epsilon;
+        const after = epsilonFromRdp(
+          total.map((r, i) => r + request.rdp[i]),
+          request.budgetDelta,
+        ).epsilon;
+        if (request.budget !== undefined && after > request.budget) {
+          const left = Math.max(0, request.budget - before);
+          throw new PrivacyBudgetError(
+            `Round ${request.round} would bring dataset "${request.datasetName}" (${request.datasetId}) to ` +
+              `ε ${after.toFixed(3)} at δ ${request.budgetDelta}, past its budget of ${request.budget}: ` +
+              `ε ${left.toFixed(3)} is left (${before.toFixed(3)} spent); ask for more noise or fewer steps, ` +
+              `or raise the budget with \`fbm-node dataset set ${request.datasetId} max_epsilon E\``,
+          );
+        }
+        const id = `${request.sha256}:${request.experiment}`;
+        const row = store.hasRow(TABLE, id) ? (store.getRow(TABLE, id) as unknown as LedgerRow) : undefined;
+        const rdp = request.rdp.map((r, i) => r + (row?.rdp[i] ?? 0));
+        const next: LedgerRow = {
+          sha256: request.sha256,
+          datasetId: request.datasetId,
+          experiment: request.experiment,
+          rdp,
+          rounds: (row?.rounds ?? 0) + 1,
+          updatedAt: new Date().toISOString(),
+        };
+        store.transaction(() => store.setRow(TABLE, id, next as unknown as Row));
+        return { experimentEpsilon: epsilonFromRdp(rdp, request.delta).epsilon, datasetEpsilon: after };
+      }),
+    reload: () => file.load(),
+    close: () => file.destroy(),
+  };
+}
+
+interface LedgerRow {
+  sha256: string;
+  datasetId: string;
+  experiment: string;
+  rdp: number[];
+  rounds: number;
+  updatedAt: string;
+}

@@ -1,0 +1,83 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { createPrivacyLedger, PrivacyBudgetError } from "../../src/node/privacy-ledger.js";
+import { computeRdp, epsilonFromRdp } from "../../src/privacy/dp/rdp.js";
+
+const dir = mkdtempSync(join(tmpdir(), "fbm-ledger-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const round = computeRdp({ q: 0.05, noiseMultiplier: 1.1, steps: 100 });
+const epsilonAfter = (rounds: number) =>
+  epsilonFromRdp(
+    round.map((r) => r * rounds),
+    1e-5,
+  ).epsilon;
+let n = 0;
+const charge = (path: string, experiment: string, budget?: number, sha256 = "abc") =>
+  createPrivacyLedger({ path }).then(async (ledger) => {
+    try {
+      return await ledger.charge({
+        sha256,
+        datasetId: "ds_1",
+        datasetName: "ward",
+        experiment,
+        round: 1,
+        rdp: round,
+        delta: 1e-5,
+        budget,
+        budgetDelta: 1e-5,
+      });
+    } finally {
+      await ledger.close();
+    }
+  });
+
+describe("the privacy ledger", () => {
+  it("composes rounds and experiments on a dataset by adding RDP, and keeps datasets apart", async () => {
+    const path = join(dir, `ledger-${n++}.json`);
+    const one = await charge(path, "a");
+    assert.ok(Math.abs(one.experimentEpsilon - epsilonAfter(1)) < 1e-12);
+    const two = await charge(path, "a");
+    assert.ok(Math.abs(two.experimentEpsilon - epsilonAfter(2)) < 1e-12);
+    const other = await charge(path, "b");
+    // A new experiment starts its own ε, but the dataset's total is three rounds' RDP, not a sum of ε.
+    assert.ok(Math.abs(other.experimentEpsilon - epsilonAfter(1)) < 1e-12);
+    assert.ok(Math.abs(other.datasetEpsilon - epsilonAfter(3)) < 1e-12);
+    assert.ok(other.datasetEpsilon < epsilonAfter(2) + epsilonAfter(1));
+    await charge(path, "a", undefined, "another-dataset");
+    const ledger = await createPrivacyLedger({ path });
+    assert.ok(Math.abs(ledger.datasetEpsilon("abc", 1e-5).epsilon - epsilonAfter(3)) < 1e-12);
+    assert.equal(ledger.datasetEpsilon("abc", 1e-5).rounds, 3);
+    assert.equal(ledger.datasetEpsilon("never-trained", 1e-5).epsilon, 0);
+    await ledger.close();
+  });
+
+  it("refuses a round past the budget, names what is left, and changes nothing", async () => {
+    const path = join(dir, `ledger-${n++}.json`);
+    const budget = (epsilonAfter(2) + epsilonAfter(3)) / 2;
+    await charge(path, "a", budget);
+    await charge(path, "a", budget);
+    const before = readFileSync(path, "utf8");
+    await assert.rejects(charge(path, "a", budget), (error: Error) => {
+      assert.ok(error instanceof PrivacyBudgetError);
+      const left = (budget - epsilonAfter(2)).toFixed(3);
+      assert.match(error.message, new RegExp(`ε ${left} is left`));
+      assert.match(error.message, /fbm-node dataset set ds_1 max_epsilon/);
+      return true;
+    });
+    assert.equal(readFileSync(path, "utf8"), before);
+  });
+
+  it("is written atomically: only the file and its backup, and a concurrent burst loses no charge", async () => {
+    const sub = mkdtempSync(join(dir, "burst-"));
+    const path = join(sub, "privacy.json");
+    await Promise.all(Array.from({ length: 8 }, (_, i) => charge(path, `e${i}`)));
+    assert.deepEqual(readdirSync(sub).sort(), ["privacy.json", "privacy.json.bak"]);
+    const ledger = await createPrivacyLedger({ path });
+    assert.equal(ledger.datasetEpsilon("abc", 1e-5).rounds, 8);
+    await ledger.close();
+  });
+});
