@@ -172,7 +172,7 @@ describe("parseExperiment()", () => {
     [
       "local DP without a clipping bound",
       `${full}dp: {mode: local, noise_multiplier: 1.1}\n`,
-      "dp.max_grad_norm: Invalid input: expected number",
+      "dp.max_grad_norm: missing (number)",
     ],
     [
       "local DP with central's key",
