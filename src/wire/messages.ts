@@ -1,6 +1,7 @@
 import type { ColumnStats, NamedTensor, Normalization, TrainingArgs, TrainResult } from "../ml/types.js";
 import type { AnalyticsReplyBody, AnalyticsTaskBody } from "./analytics-messages.js";
 import type { ReplyErrorCode } from "./error-codes.js";
+import type { TensorSpec } from "./tensor-bytes.js";
 
 /** Plain TypeScript shapes of what travels; only src/wire knows the generated protobuf types. */
 
@@ -28,6 +29,11 @@ export interface TrainTaskBody {
   normalization?: Normalization;
   round: number;
   params: NamedTensor[];
+  /**
+   * Researcher-side only, never sent: the tensors a reply must hold, when the algorithm's seam says
+   * so (default: `replyTensorsFor(params)`). The hub checks reply heads against it.
+   */
+  replyTensors?: TensorSpec[];
 }
 
 export type TaskBody =

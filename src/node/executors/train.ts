@@ -7,7 +7,8 @@ import type { ReplyBody, TrainTaskBody } from "../../wire/index.js";
 import { discloseMetrics } from "../analytics/disclosure.js";
 import type { TaskContext } from "../poll-loop.js";
 import type { NodeRuntime } from "./runtime.js";
-import { controlUpdate, correctionFor, splitControl } from "./scaffold.js";
+import { scaffoldExtension } from "./scaffold.js";
+import { plainExtension } from "./train-extension.js";
 
 /** Checks the plan the researcher sent: its id is its hash, and it passes the node's own validation. */
 export function checkPlan(planId: string, planJson: string): Plan {
@@ -41,20 +42,26 @@ export async function executeTrain(
   if (refusal) return refusal;
   const entry = datasetOf(runtime, task.datasetId);
   const data = await runtime.loader.load(entry, plan);
-  const { model: global, control } = splitControl(task.params);
-  const controlKey = `${experiment ?? ""}/${task.planId}`;
   const training = task.args.epochs > 0 || task.args.updates > 0;
+  const extension =
+    scaffoldExtension({
+      params: task.params,
+      store: runtime.controls,
+      key: `${experiment ?? ""}/${task.planId}`,
+      training,
+      learningRate: plan.optimizer.learning_rate,
+    }) ?? plainExtension(task.params);
   let lastSent = 0;
   const result = await trainLocal({
     plan,
     data,
-    params: global,
+    params: extension.model,
     args: task.args,
     normalization: task.normalization,
     round: task.round,
     signal: context.signal,
     threads: runtime.threads,
-    gradientCorrection: control && training ? correctionFor(control, runtime.controls.get(controlKey)) : undefined,
+    gradientCorrection: extension.gradientCorrection,
     onProgress: (p) => {
       const now = Date.now();
       if (now - lastSent < 1000 && p.step < p.totalSteps) return;
@@ -73,22 +80,7 @@ export async function executeTrain(
       `Round ${task.round}: trained on "${entry.name}" (${result.sampleCount} samples) in ${result.seconds.toFixed(1)} s (${result.engine}), loss ${result.trainLoss.toFixed(4)}`,
     );
   }
-  if (control) {
-    // SCAFFOLD: keep c_i⁺ here, send Δc_i beside the parameters (zero when only validating).
-    const { next, delta } = controlUpdate({
-      global,
-      trained: result.params,
-      control,
-      local: runtime.controls.get(controlKey),
-      steps: training ? (result.steps ?? 0) : 0,
-      learningRate: plan.optimizer.learning_rate,
-    });
-    if (training) runtime.controls.set(controlKey, next);
-    result.params = [
-      ...result.params,
-      ...(training ? delta : delta.map((d) => ({ ...d, data: new Float32Array(d.data.length) }))),
-    ];
-  }
+  result.params = await extension.reply(result);
   result.globalMetrics = discloseMetrics(result.globalMetrics, runtime.analytics.minCount);
   result.localMetrics = discloseMetrics(result.localMetrics, runtime.analytics.minCount);
   return { kind: "train", result };

@@ -1,6 +1,6 @@
 import { RuntimeFailure } from "../../common/errors.js";
 import { taskKind } from "../../ml/metrics.js";
-import { expectedReply, withControl } from "../../wire/index.js";
+import { plainExchange } from "../aggregators/exchange.js";
 import type { Aggregator } from "../aggregators/index.js";
 import { createRunningMean } from "../aggregators/running-mean.js";
 import type { Experiment } from "./config.js";
@@ -38,16 +38,24 @@ export async function federatedRound(
     global: global.map((t) => t.data as Float32Array),
     state: previous.aggregatorState,
   });
-  const scaffold = nodeArgs.scaffoldControl !== undefined;
-  const running = aggregator.foldable && !scaffold ? createRunningMean(global.map((t) => t.data.length)) : undefined;
+  const exchange = aggregator.exchange ?? plainExchange;
+  const running = aggregator.foldable ? createRunningMean(global.map((t) => t.data.length)) : undefined;
+  const read = (u: NodeUpdate) =>
+    exchange.read(
+      {
+        nodeId: u.participant.node,
+        samples: u.result.sampleCount,
+        tensors: u.result.params.map((p) => p.data as Float32Array),
+      },
+      global,
+    );
   const { updates, failures } = await runTrainRound({
     fold:
       running &&
-      ((u) =>
-        running.add(
-          u.result.params.map((p) => p.data as Float32Array),
-          u.result.sampleCount,
-        )),
+      ((u) => {
+        const update = read(u);
+        running.add(update.params, update.samples);
+      }),
     hub: run.hub,
     experiment: config.name,
     participants: chosen,
@@ -56,8 +64,8 @@ export async function federatedRound(
     planJson: run.plan.json,
     args: { ...config.training, fedproxMu: nodeArgs.fedproxMu ?? 0 },
     normalization: inputs.normalization,
-    global: withControl(global, nodeArgs.scaffoldControl),
-    expected: expectedReply(global, scaffold),
+    global: exchange.outgoing(global, previous.aggregatorState),
+    expected: exchange.expected(global),
     timeoutMs: config.nodes.roundTimeoutMs,
     signal,
   });
@@ -67,17 +75,7 @@ export async function federatedRound(
   const out = aggregator.aggregate({
     round,
     global: global.map((t) => t.data as Float32Array),
-    updates: running
-      ? [running.result()]
-      : updates.map((u) => {
-          const tensors = u.result.params.map((p) => p.data as Float32Array);
-          return {
-            nodeId: u.participant.node,
-            samples: u.result.sampleCount,
-            params: tensors.slice(0, global.length),
-            ...(scaffold ? { controlDelta: tensors.slice(global.length) } : {}),
-          };
-        }),
+    updates: running ? [running.result()] : updates.map(read),
     state: previous.aggregatorState,
     totalNodes: roster.participants().length,
   });

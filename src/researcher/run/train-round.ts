@@ -57,6 +57,7 @@ export async function runTrainRound(input: RoundInput): Promise<{ updates: NodeU
             normalization: input.normalization,
             round: input.round,
             params: input.global,
+            replyTensors: input.expected,
           },
           { timeoutMs: input.timeoutMs, signal: input.signal, experiment: input.experiment },
         );

@@ -25,7 +25,7 @@ export function headProblem(
     return { code: "bad_reply", message: `it answered a ${task.kind} task with a ${head.kind} reply` };
   }
   if (head.kind === "train" && task.kind === "train") {
-    const problem = tensorsProblem(head.params.tensors, replyTensorsFor(task.params));
+    const problem = tensorsProblem(head.params.tensors, task.replyTensors ?? replyTensorsFor(task.params));
     if (problem) return { code: "invalid_update", message: problem };
   }
   return undefined;
