@@ -24,6 +24,8 @@ export interface NodeConfig {
   min_count: number;
   /** Whether statistics may tell exact minima and maxima (else rounded outward, see analytics/disclosure.ts). */
   stats_minmax: boolean;
+  /** true: refuse train tasks that do not use secure aggregation (the researcher would see this node's update). */
+  require_secagg: boolean;
   created_at: string;
 }
 
@@ -40,6 +42,7 @@ export const settableKeys = [
   "threads",
   "min_count",
   "stats_minmax",
+  "require_secagg",
   "researcher",
   "researcher_cert",
   "researcher_fingerprint",
@@ -61,6 +64,7 @@ export const configKeys: Record<ReadableKey, { meaning: string; live: boolean }>
   threads: { meaning: "most threads local training uses: auto (every core) or a count", live: true },
   min_count: { meaning: "statistics never tell a count below this; smaller datasets say only that", live: true },
   stats_minmax: { meaning: "whether statistics may tell exact minima and maxima", live: true },
+  require_secagg: { meaning: "refuse training tasks without secure aggregation", live: true },
   researcher: { meaning: "the researcher URL `serve` connects to", live: false },
   researcher_cert: { meaning: "TLS pin: path of the researcher's PEM certificate", live: false },
   researcher_fingerprint: { meaning: "TLS pin: the researcher certificate's sha256 fingerprint", live: false },
@@ -80,6 +84,7 @@ export const nodeConfigSchema = z.strictObject({
   threads: z.union([z.literal("auto"), z.number().int().min(1).max(maxThreads)]).default("auto"),
   min_count: z.number().int().positive().default(DEFAULT_MIN_COUNT),
   stats_minmax: z.boolean().default(false),
+  require_secagg: z.boolean().default(false),
   created_at: z.string(),
 });
 
@@ -94,6 +99,7 @@ export function newNodeConfig(options: { name?: string; researcher?: string } = 
     threads: "auto",
     min_count: DEFAULT_MIN_COUNT,
     stats_minmax: false,
+    require_secagg: false,
     created_at: new Date().toISOString(),
   };
   if (options.researcher !== undefined)
@@ -113,7 +119,7 @@ export function parseConfigValue(key: string, value: string): string | boolean |
         : `Unknown config key "${key}" (keys: ${readableKeys.join(", ")})`,
     );
   }
-  if (key === "plan_approval" || key === "stats_minmax") {
+  if (key === "plan_approval" || key === "stats_minmax" || key === "require_secagg") {
     if (value === "true" || value === "false") return value === "true";
     throw new InputError(`Config key "${key}" must be true or false, got "${value}"`);
   }

@@ -88,10 +88,8 @@ export function scaffoldExtension(options: {
         learningRate: options.learningRate,
       });
       if (training) store.set(key, next);
-      return [
-        ...result.params,
-        ...(training ? delta : delta.map((d) => ({ ...d, data: new Float32Array(d.data.length) }))),
-      ];
+      const sent = training ? delta : delta.map((d) => ({ ...d, data: new Float32Array(d.data.length) }));
+      return { ...result, params: [...result.params, ...sent] };
     },
   };
 }

@@ -10,11 +10,11 @@ export interface TrainExtension {
   model: NamedTensor[];
   /** Added to every gradient step (SCAFFOLD's c − c_i), shaped like the model. */
   gradientCorrection?: NamedTensor[];
-  /** The reply's tensors, given the finished local training. */
-  reply(result: TrainResult): NamedTensor[] | Promise<NamedTensor[]>;
+  /** What the reply tells, given the finished local training (its tensors, at least). */
+  reply(result: TrainResult): TrainResult;
 }
 
 /** No extension: the task carries the model, the reply the trained model. */
 export function plainExtension(params: NamedTensor[]): TrainExtension {
-  return { model: params, reply: (result) => result.params };
+  return { model: params, reply: (result) => result };
 }

@@ -8,6 +8,7 @@ import { discloseMetrics } from "../analytics/disclosure.js";
 import type { TaskContext } from "../poll-loop.js";
 import type { NodeRuntime } from "./runtime.js";
 import { scaffoldExtension } from "./scaffold.js";
+import { secaggExtension } from "./secagg.js";
 import { plainExtension } from "./train-extension.js";
 
 /** Checks the plan the researcher sent: its id is its hash, and it passes the node's own validation. */
@@ -40,17 +41,33 @@ export async function executeTrain(
   const plan = checkPlan(task.planId, task.planJson);
   const refusal = await runtime.authorizePlan(task.planId, plan, { experiment, datasetId: task.datasetId });
   if (refusal) return refusal;
+  const training = task.args.epochs > 0 || task.args.updates > 0;
+  if (runtime.requireSecagg && training && !task.secagg) {
+    return {
+      kind: "error",
+      code: "secagg_required",
+      message:
+        "This node trains only under secure aggregation (config require_secagg is true): add `secagg: {}` to the experiment, or run `fbm-node config set require_secagg false` on the node",
+    };
+  }
   const entry = datasetOf(runtime, task.datasetId);
   const data = await runtime.loader.load(entry, plan);
-  const training = task.args.epochs > 0 || task.args.updates > 0;
-  const extension =
-    scaffoldExtension({
-      params: task.params,
-      store: runtime.controls,
-      key: `${experiment ?? ""}/${task.planId}`,
-      training,
-      learningRate: plan.optimizer.learning_rate,
-    }) ?? plainExtension(task.params);
+  if (task.secagg) runtime.log(`Round ${task.round}: training under secure aggregation`);
+  const extension = task.secagg
+    ? secaggExtension({
+        model: task.params,
+        masking: task.secagg,
+        participant: runtime.secagg.get(task.secagg.session),
+        transform: runtime.secaggTransform,
+        onClipped: runtime.onSecaggUpdate && ((u) => runtime.onSecaggUpdate?.(task.secagg?.session ?? "", u)),
+      })
+    : (scaffoldExtension({
+        params: task.params,
+        store: runtime.controls,
+        key: `${experiment ?? ""}/${task.planId}`,
+        training,
+        learningRate: plan.optimizer.learning_rate,
+      }) ?? plainExtension(task.params));
   let lastSent = 0;
   const result = await trainLocal({
     plan,
@@ -80,10 +97,9 @@ export async function executeTrain(
       `Round ${task.round}: trained on "${entry.name}" (${result.sampleCount} samples) in ${result.seconds.toFixed(1)} s (${result.engine}), loss ${result.trainLoss.toFixed(4)}`,
     );
   }
-  result.params = await extension.reply(result);
   result.globalMetrics = discloseMetrics(result.globalMetrics, runtime.analytics.minCount);
   result.localMetrics = discloseMetrics(result.localMetrics, runtime.analytics.minCount);
-  return { kind: "train", result };
+  return { kind: "train", result: extension.reply(result) };
 }
 
 /** Per-column count/sum/sum of squares/min/max of the features the plan uses, for global scaling. */

@@ -8,6 +8,7 @@ import { isClassification, type Plan, planSchema } from "../../ml/plan.js";
 import type { TrainingArgs } from "../../ml/types.js";
 import { type AggregatorConfig, aggregatorSchema, minimumUpdates } from "../aggregators/options.js";
 import { durationSchema } from "./duration.js";
+import { type SecaggConfig, secaggAggregatorProblem, secaggSchema } from "./secagg-config.js";
 
 /** experiment.yaml (README.md, section experiment.yaml): read, validated strictly, defaults filled, keys in camelCase. */
 
@@ -33,6 +34,8 @@ export interface Experiment {
   /** The ml `TrainingArgs` less fedproxMu, which the aggregator supplies; empty metrics: the loss's defaults. */
   training: Omit<TrainingArgs, "fedproxMu" | "metrics"> & { metrics: MetricName[] };
   aggregator: AggregatorConfig;
+  /** Secure aggregation (absent: plain updates). */
+  secagg?: SecaggConfig;
 }
 
 /** Whole numbers; `max` keeps each inside its wire type (uint32) and sane (README.md, experiment.yaml). */
@@ -105,6 +108,7 @@ export const experimentSchema = z
       seed: 0,
     }),
     aggregator: aggregatorSchema.default({ name: "fedavg" }),
+    secagg: secaggSchema.optional(),
   })
   .superRefine((e, ctx) => {
     const classify = isClassification(e.plan as Plan);
@@ -117,6 +121,8 @@ export const experimentSchema = z
         message: `"${metric}" is a ${kind} metric but plan.loss is ${e.plan.loss}`,
       });
     });
+    const secaggProblem = e.secagg && secaggAggregatorProblem(e.aggregator.name);
+    if (secaggProblem) ctx.addIssue({ code: "custom", path: ["aggregator", "name"], message: secaggProblem });
     const needed = minimumUpdates(e.aggregator);
     if (needed > e.nodes.min) {
       ctx.addIssue({

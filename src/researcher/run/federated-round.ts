@@ -1,14 +1,16 @@
 import { RuntimeFailure } from "../../common/errors.js";
 import { taskKind } from "../../ml/metrics.js";
 import { plainExchange } from "../aggregators/exchange.js";
-import type { Aggregator } from "../aggregators/index.js";
+import type { Aggregator, AggregatorState } from "../aggregators/index.js";
 import { createRunningMean } from "../aggregators/running-mean.js";
 import type { Experiment } from "./config.js";
 import type { ExperimentEvent, NodeFailure } from "./events.js";
 import { pooledMetrics } from "./pooled-metrics.js";
 import type { RunContext, RunInputs, TrainingState } from "./run-context.js";
+import type { SecaggConfig } from "./secagg-config.js";
+import { secureRound } from "./secure-round.js";
 import { selectNodes } from "./selection.js";
-import { type NodeUpdate, runTrainRound } from "./train-round.js";
+import { type NodeUpdate, type RoundInput, runTrainRound } from "./train-round.js";
 
 /**
  * One round: pick this round's nodes, send them the global model, fold their updates into the next
@@ -38,24 +40,7 @@ export async function federatedRound(
     global: global.map((t) => t.data as Float32Array),
     state: previous.aggregatorState,
   });
-  const exchange = aggregator.exchange ?? plainExchange;
-  const running = aggregator.foldable ? createRunningMean(global.map((t) => t.data.length)) : undefined;
-  const read = (u: NodeUpdate) =>
-    exchange.read(
-      {
-        nodeId: u.participant.node,
-        samples: u.result.sampleCount,
-        tensors: u.result.params.map((p) => p.data as Float32Array),
-      },
-      global,
-    );
-  const { updates, failures } = await runTrainRound({
-    fold:
-      running &&
-      ((u) => {
-        const update = read(u);
-        running.add(update.params, update.samples);
-      }),
+  const common = {
     hub: run.hub,
     experiment: config.name,
     participants: chosen,
@@ -64,18 +49,21 @@ export async function federatedRound(
     planJson: run.plan.json,
     args: { ...config.training, fedproxMu: nodeArgs.fedproxMu ?? 0 },
     normalization: inputs.normalization,
-    global: exchange.outgoing(global, previous.aggregatorState),
-    expected: exchange.expected(global),
+    global,
     timeoutMs: config.nodes.roundTimeoutMs,
     signal,
-  });
+  };
+  const { updates, failures, aggregated } = config.secagg
+    ? await secureCollect(common, config.secagg, run)
+    : await plainCollect(common, aggregator, previous.aggregatorState);
   for (const f of failures)
     run.emit({ event: "error", round, node: f.node, code: f.code, message: `${f.name}: ${f.message}` });
-  checkRound(config, round, updates, failures);
+  // Under secure aggregation dropouts are expected: the threshold, checked by the protocol, decides.
+  if (!config.secagg) checkRound(config, round, updates, failures);
   const out = aggregator.aggregate({
     round,
     global: global.map((t) => t.data as Float32Array),
-    updates: running ? [running.result()] : updates.map(read),
+    updates: aggregated,
     state: previous.aggregatorState,
     totalNodes: roster.participants().length,
   });
@@ -89,6 +77,42 @@ export async function federatedRound(
     },
     event,
   };
+}
+
+type CollectInput = Omit<RoundInput, "expected" | "fold" | "check" | "taskFor">;
+
+/** Plain rounds: the algorithm's tensors out (its TensorExchange), replies read back, folded when it can. */
+async function plainCollect(input: CollectInput, aggregator: Aggregator, state: AggregatorState) {
+  const exchange = aggregator.exchange ?? plainExchange;
+  const { global } = input;
+  const running = aggregator.foldable ? createRunningMean(global.map((t) => t.data.length)) : undefined;
+  const read = (u: NodeUpdate) =>
+    exchange.read(
+      {
+        nodeId: u.participant.node,
+        samples: u.result.sampleCount,
+        tensors: u.result.params.map((p) => p.data as Float32Array),
+      },
+      global,
+    );
+  const { updates, failures } = await runTrainRound({
+    ...input,
+    fold:
+      running &&
+      ((u) => {
+        const update = read(u);
+        running.add(update.params, update.samples);
+      }),
+    global: exchange.outgoing(global, state),
+    expected: exchange.expected(global),
+  });
+  return { updates, failures, aggregated: running ? [running.result()] : updates.map(read) };
+}
+
+/** Secure aggregation: only the sum comes back, as the one update of a foldable aggregator. */
+async function secureCollect(input: CollectInput, secagg: SecaggConfig, run: RunContext) {
+  const { update, updates, failures } = await secureRound({ ...input, secagg, log: run.log });
+  return { updates, failures, aggregated: [update] };
 }
 
 /** Stops the run on a failed round (`on_failure: stop`) or when too few updates came back. */
@@ -112,8 +136,11 @@ function roundEvent(
   failures: NodeFailure[],
   ms: number,
 ): ExperimentEvent {
-  const samples = updates.reduce((s, u) => s + u.result.sampleCount, 0);
-  const loss = updates.reduce((s, u) => s + u.result.trainLoss * u.result.sampleCount, 0) / samples;
+  // Under secure aggregation nodes tell no sample count: their losses then weigh alike.
+  const hidden = updates.every((u) => u.result.sampleCount === 0);
+  const weight = (u: NodeUpdate) => (hidden ? 1 : u.result.sampleCount);
+  const samples = updates.reduce((s, u) => s + weight(u), 0);
+  const loss = updates.reduce((s, u) => s + u.result.trainLoss * weight(u), 0) / samples;
   const kind = taskKind(config.plan);
   const global = pooledMetrics(
     updates.map((u) => u.result.globalMetrics),

@@ -1,5 +1,11 @@
 import type { NamedTensor } from "../../ml/types.js";
-import { type ReplyHead, replyTensorsFor, type TaskBody, type TensorSpec } from "../../wire/index.js";
+import {
+  type ReplyHead,
+  replyTensorsFor,
+  type TaskBody,
+  type TensorSpec,
+  type TrainTaskBody,
+} from "../../wire/index.js";
 import type { TaskFailureReason } from "./hub-error.js";
 
 /**
@@ -14,6 +20,7 @@ const answers: Record<TaskBody["kind"], string> = {
   stats: "stats",
   train: "train",
   analytics: "analytics",
+  secagg: "secagg",
 };
 
 /** Why a reply head cannot answer `task` (and the failure code the runner records), or undefined. */
@@ -29,6 +36,12 @@ export function headProblem(
     if (problem) return { code: "invalid_update", message: problem };
   }
   return undefined;
+}
+
+/** The parameter bytes a reply to a train task may carry: those of the tensors it must hold. */
+export function replyBytes(task: TrainTaskBody): number {
+  const specs = task.replyTensors ?? replyTensorsFor(task.params);
+  return specs.reduce((n, t) => n + t.shape.reduce((a, d) => a * d, 1) * 4, 0);
 }
 
 /** Why `got` does not describe the same tensors as `want` (names, shapes, dtypes, in order), or undefined. */
