@@ -8,15 +8,13 @@
  * Run: node --import tsx bench/secagg.ts [--quick] [--repeats N]
  */
 
-import type { NamedTensor, TrainResult } from "../src/ml/types.js";
-import { createSecaggSessions, executeSecagg, secaggExtension } from "../src/node/executors/secagg.js";
+import type { NamedTensor } from "../src/ml/types.js";
 import { createRunningMean } from "../src/researcher/aggregators/running-mean.js";
-import type { Participant } from "../src/researcher/run/roster.js";
 import { secaggSchema } from "../src/researcher/run/secagg-config.js";
 import { secureRound } from "../src/researcher/run/secure-round.js";
 import { runTrainRound } from "../src/researcher/run/train-round.js";
-import { createHub, type Hub } from "../src/researcher/server/hub.js";
-import type { ReplyBody, TaskBody } from "../src/wire/index.js";
+import { createHub } from "../src/researcher/server/hub.js";
+import { simulatedNode } from "../test/support/simulated-secagg-node.js";
 import { isQuick, numberFlag } from "./lib/flags.js";
 import { machineLine, mib } from "./lib/machine.js";
 import { createRssWatcher } from "./lib/memory.js";
@@ -62,7 +60,10 @@ async function measure(nodes: number, params: number, secure: boolean) {
   const hub = createHub();
   const stop = new AbortController();
   const timer = { nodeMs: 0 };
-  const participants = Array.from({ length: nodes }, (_, i) => simulatedNode(hub, `node-${i}`, stop.signal, timer));
+  const train = (g: Float32Array) => Float32Array.from(g, (v) => v + (Math.random() - 0.5) * 0.01);
+  const participants = Array.from({ length: nodes }, (_, i) =>
+    simulatedNode(hub, `node-${i}`, { signal: stop.signal, samples: 100, train, timer }),
+  );
   const round = async (n: number) => {
     const common = {
       hub,
@@ -109,53 +110,4 @@ async function measure(nodes: number, params: number, secure: boolean) {
   stop.abort();
   hub.close();
   return { roundMs, nodeMs: timer.nodeMs / repeats, peak };
-}
-
-/** A node answering through the hub API: secagg tasks with the node's code, train tasks with global + noise. */
-function simulatedNode(hub: Hub, id: string, signal: AbortSignal, timer: { nodeMs: number }): Participant {
-  const hello = { nodeId: id, name: id, sessionId: `${id}-s`, version: "bench" };
-  hub.register(hello);
-  const sessions = createSecaggSessions();
-  const answer = (body: TaskBody): ReplyBody => {
-    if (body.kind === "secagg") return executeSecagg(sessions, id, body);
-    if (body.kind !== "train") throw new Error(`unexpected ${body.kind} task`);
-    const trained = body.params.map((t) => ({
-      ...t,
-      data: Float32Array.from(t.data, (v) => v + (Math.random() - 0.5) * 0.01),
-    }));
-    const result: TrainResult = { params: trained, sampleCount: 100, trainLoss: 0, seconds: 0 };
-    if (!body.secagg) return { kind: "train", result };
-    const participant = sessions.get(body.secagg.session);
-    return {
-      kind: "train",
-      result: secaggExtension({ model: body.params, masking: body.secagg, participant }).reply(result),
-    };
-  };
-  void (async () => {
-    while (!signal.aborted) {
-      const task = await hub.nextTask(hello, { signal, waitMs: 1000 }).catch(() => undefined);
-      if (!task) continue;
-      const t0 = performance.now();
-      const body = answer(task.body);
-      timer.nodeMs += performance.now() - t0;
-      hub.deliver({ taskId: task.taskId, nodeId: id, body });
-    }
-  })();
-  return {
-    node: id,
-    name: id,
-    dataset: {
-      id: "d",
-      name: "d",
-      type: "csv",
-      tags: [],
-      description: "",
-      shape: [],
-      columns: [],
-      sampleCount: 100,
-      classes: [],
-      target: "",
-      createdAt: "",
-    },
-  };
 }

@@ -165,7 +165,12 @@ export async function secureRound(input: SecureRoundInput): Promise<SecureRoundR
     global: input.global,
     expected: [{ name: MASKED_TENSOR, shape: [length], dtype: "int32", data: new Int32Array(0) }],
     taskFor: (p, task) => ({ ...task, secagg: { session, shares: inbox.get(p.node) ?? [], ...fp } }),
-    check: (result) => (result.params.length === 1 ? undefined : "a masked reply holds one tensor"),
+    check: (result) => {
+      const [t] = result.params;
+      const ok =
+        result.params.length === 1 && t.name === MASKED_TENSOR && t.dtype === "int32" && t.data.length === length;
+      return ok ? undefined : `a masked reply holds one int32 tensor "${MASKED_TENSOR}" of ${length} values`;
+    },
     fold: (u) => {
       const masked = u.result.params[0].data;
       for (let i = 0; i < length; i++) sum[i] += masked[i];
