@@ -135,7 +135,7 @@ describe("secure aggregation with five real node processes", { timeout: 6 * DEAD
     assert.match(refusal.message, /require_secagg/);
   });
 
-  it("site-4 SIGKILLed after sharing its keys: the round gives fedavg of the other four, within the quantization bound", async () => {
+  it("site-4 SIGKILLed after sharing its keys: the round gives fedavg of the other four, within the quantization bound", async (t) => {
     const trace = join(dir, "trace.jsonl");
     const result = await run("secagg-kill", experiment("secagg-kill", { min: 5, secagg: `{clip: ${CLIP}}` }), {
       args: ["--trace", trace],
@@ -155,6 +155,7 @@ describe("secure aggregation with five real node processes", { timeout: 6 * DEAD
     const bound = quantizationBound({ clip: CLIP, bits }) + 1e-5;
     let worst = 0;
     for (let i = 0; i < secure.length; i++) worst = Math.max(worst, Math.abs(secure[i] - plainFour[i]));
+    t.diagnostic(`largest difference from plain fedavg ${worst.toExponential(2)} (bound ${bound.toExponential(2)})`);
     assert.ok(worst <= bound, `largest difference ${worst} > ${bound}`);
 
     // What the researcher received: each survivor's masked vector, uncorrelated with its update. (The other
@@ -179,6 +180,9 @@ describe("secure aggregation with five real node processes", { timeout: 6 * DEAD
       const update = mine.update.flat();
       assert.equal(words.length, update.length + 1);
       const r = correlation(update, Array.from(words.subarray(0, update.length)));
+      t.diagnostic(
+        `${line.value.nodeId}: |corr(masked, update)| = ${Math.abs(r).toFixed(4)} over ${update.length} values`,
+      );
       assert.ok(Math.abs(r) < 0.05, `node ${line.value.nodeId}: |corr| = ${Math.abs(r)}`);
     }
   });

@@ -71,10 +71,12 @@ export async function secureRound(input: SecureRoundInput): Promise<SecureRoundR
   const fail = (node: string, code: FailureCode, message: string) =>
     failures.push({ node, name: byNode.get(node)?.name ?? node, code, message });
   const fp = fixedPointFor(input.secagg, input.participants);
-  const stop = (why: string) =>
-    new RuntimeFailure(
-      `Round ${round}: secure aggregation cannot complete: ${why}; the round's result is discarded (run again with --resume once enough nodes are connected)`,
+  const stop = (why: string) => {
+    const lost = failures.map((f) => `${f.name}: ${f.message}`).join("; ");
+    return new RuntimeFailure(
+      `Round ${round}: secure aggregation cannot complete: ${why}${lost ? ` (${lost})` : ""}; the round's result is discarded (run again with --resume once enough nodes are connected)`,
     );
+  };
 
   /** One protocol step: the task to every node at once; answers of the wrong kind or errors are failures. */
   const ask = async <R>(
