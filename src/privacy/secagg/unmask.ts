@@ -45,9 +45,17 @@ export function unmaskSum(sum: Uint32Array, input: UnmaskInput): void {
     }
     return shares.slice(0, threshold);
   };
-  for (const u of input.survivors) addMask(sum, combineShares(gather(u, "seedShares")), -1);
+  const rebuild = (of: string, kind: "seedShares" | "keyShares") => {
+    try {
+      return combineShares(gather(of, kind));
+    } catch (error) {
+      if (error instanceof RangeError) throw new BelowThresholdError(`the shares of "${of}" do not rebuild a secret`);
+      throw error;
+    }
+  };
+  for (const u of input.survivors) addMask(sum, rebuild(u, "seedShares"), -1);
   for (const v of input.dropped) {
-    const key = combineShares(gather(v, "keyShares"));
+    const key = rebuild(v, "keyShares");
     const dropped = peers.get(v) as Peer;
     if (!Buffer.from(publicKeyOf(key)).equals(Buffer.from(dropped.maskKey))) {
       throw new BelowThresholdError(`the shares of the mask key of "${v}" rebuild a key that does not match its own`);
