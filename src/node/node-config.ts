@@ -31,6 +31,8 @@ export interface NodeConfig {
   max_epsilon: "none" | number;
   /** The δ at which the ledger measures ε against budgets. */
   dp_delta: number;
+  /** true: refuse train tasks that do not use secure aggregation (the researcher would see this node's update). */
+  require_secagg: boolean;
   created_at: string;
 }
 
@@ -50,6 +52,7 @@ export const settableKeys = [
   "stats_minmax",
   "max_epsilon",
   "dp_delta",
+  "require_secagg",
   "researcher",
   "researcher_cert",
   "researcher_fingerprint",
@@ -76,6 +79,7 @@ export const configKeys: Record<ReadableKey, { meaning: string; live: boolean }>
     live: true,
   },
   dp_delta: { meaning: "the δ at which the privacy ledger measures ε against budgets", live: true },
+  require_secagg: { meaning: "refuse training tasks without secure aggregation", live: true },
   researcher: { meaning: "the researcher URL `serve` connects to", live: false },
   researcher_cert: { meaning: "TLS pin: path of the researcher's PEM certificate", live: false },
   researcher_fingerprint: { meaning: "TLS pin: the researcher certificate's sha256 fingerprint", live: false },
@@ -97,6 +101,7 @@ export const nodeConfigSchema = z.strictObject({
   stats_minmax: z.boolean().default(false),
   max_epsilon: z.union([z.literal("none"), z.number().nonnegative()]).default("none"),
   dp_delta: z.number().gt(0).lt(1).default(DEFAULT_DP_DELTA),
+  require_secagg: z.boolean().default(false),
   created_at: z.string(),
 });
 
@@ -113,6 +118,7 @@ export function newNodeConfig(options: { name?: string; researcher?: string } = 
     stats_minmax: false,
     max_epsilon: "none",
     dp_delta: DEFAULT_DP_DELTA,
+    require_secagg: false,
     created_at: new Date().toISOString(),
   };
   if (options.researcher !== undefined)
@@ -132,7 +138,7 @@ export function parseConfigValue(key: string, value: string): string | boolean |
         : `Unknown config key "${key}" (keys: ${readableKeys.join(", ")})`,
     );
   }
-  if (key === "plan_approval" || key === "stats_minmax") {
+  if (key === "plan_approval" || key === "stats_minmax" || key === "require_secagg") {
     if (value === "true" || value === "false") return value === "true";
     throw new InputError(`Config key "${key}" must be true or false, got "${value}"`);
   }

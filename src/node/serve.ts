@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { appendFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { packageVersion } from "../common/version.js";
@@ -8,6 +9,7 @@ import { watchConfig } from "./config-watch.js";
 import { createDatasetLoader } from "./dataset-loader.js";
 import { createExecutor, type NodeRuntime } from "./executors/index.js";
 import { createControlStore } from "./executors/scaffold.js";
+import { createSecaggSessions } from "./executors/secagg.js";
 import { homePaths, loadHome } from "./home.js";
 import type { NodeConfig } from "./node-config.js";
 import { createStatusRecorder } from "./node-status.js";
@@ -47,6 +49,10 @@ export async function serveNode(options: ServeOptions): Promise<void> {
     authorizePlan: createPlanGate({ registry, catalogue, homeDir: home.dir, researcher, log, policy }),
     controls: createControlStore(),
     privacy: { ledger, maxEpsilon: config.max_epsilon, delta: config.dp_delta },
+    secagg: createSecaggSessions(),
+    requireSecagg: config.require_secagg,
+    nodeId: config.node_id,
+    ...testUpdateLog(config.node_id),
     analytics: { minCount: config.min_count, minMax: config.stats_minmax },
     log,
   };
@@ -58,6 +64,7 @@ export async function serveNode(options: ServeOptions): Promise<void> {
     runtime.analytics.minMax = next.stats_minmax;
     runtime.privacy.maxEpsilon = next.max_epsilon;
     runtime.privacy.delta = next.dp_delta;
+    runtime.requireSecagg = next.require_secagg;
   };
   apply(config);
   describePolicy(config, log);
@@ -68,7 +75,7 @@ export async function serveNode(options: ServeOptions): Promise<void> {
         if (change.live) log(`Config ${change.key} = ${String(change.value)}: applied from the next task`);
         else logger.warn(`Config ${change.key} changed to ${String(change.value)}: restart fbm-node serve to apply it`);
       }
-      if (changes.some((c) => c.key === "plan_approval")) describePolicy(next, log);
+      if (changes.some((c) => c.key === "plan_approval" || c.key === "require_secagg")) describePolicy(next, log);
     },
     onError: logger.warn,
   });
@@ -109,7 +116,25 @@ export async function serveNode(options: ServeOptions): Promise<void> {
 function describePolicy(config: NodeConfig, log: (line: string) => void): void {
   if (!config.plan_approval) log("plan_approval is false: this node trains any valid plan without asking");
   else log("plan_approval is true: this node trains only plans its operator approved");
+  if (config.require_secagg) log("require_secagg is true: this node trains only under secure aggregation");
   log(
     `Training on up to ${config.threads === "auto" ? `${availableParallelism()} threads (every core)` : `${config.threads} thread(s)`}`,
   );
+}
+
+/**
+ * Test-only, never set in production: with FBM_TEST_SECAGG_UPDATES=DIR the node appends each clipped
+ * update it masks to DIR/<node id>.jsonl, so end-to-end tests can check that what the researcher
+ * received is uncorrelated with it. The file stays on the node's own machine.
+ */
+function testUpdateLog(nodeId: string): Pick<NodeRuntime, "onSecaggUpdate"> {
+  const dir = process.env.FBM_TEST_SECAGG_UPDATES;
+  if (!dir) return {};
+  return {
+    onSecaggUpdate: (session, update) =>
+      appendFileSync(
+        join(dir, `${nodeId}.jsonl`),
+        `${JSON.stringify({ session, update: update.map((t) => [...t]) })}\n`,
+      ),
+  };
 }

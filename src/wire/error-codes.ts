@@ -20,6 +20,8 @@ export const replyErrorCodes = [
   "internal",
   /** The node is shutting down. */
   "node_stopping",
+  /** The node's operator requires secure aggregation (config `require_secagg`) and the task has none. */
+  "secagg_required",
 ] as const;
 
 export type ReplyErrorCode = (typeof replyErrorCodes)[number];

@@ -1,6 +1,8 @@
 import type { ColumnStats, NamedTensor, Normalization, TrainingArgs, TrainResult } from "../ml/types.js";
 import type { AnalyticsReplyBody, AnalyticsTaskBody } from "./analytics-messages.js";
 import type { ReplyErrorCode } from "./error-codes.js";
+import type { SecaggMasking, SecaggReplyBody, SecaggTaskBody } from "./secagg-messages.js";
+import type { TensorSpec } from "./tensor-bytes.js";
 
 /** Plain TypeScript shapes of what travels; only src/wire knows the generated protobuf types. */
 
@@ -28,6 +30,13 @@ export interface TrainTaskBody {
   normalization?: Normalization;
   round: number;
   params: NamedTensor[];
+  /**
+   * Researcher-side only, never sent: the tensors a reply must hold, when the algorithm's seam says
+   * so (default: `replyTensorsFor(params)`). The hub checks reply heads against it.
+   */
+  replyTensors?: TensorSpec[];
+  /** Secure aggregation: reply with the masked input (MASKED_TENSOR) instead of the parameters. */
+  secagg?: SecaggMasking;
 }
 
 export type TaskBody =
@@ -36,7 +45,8 @@ export type TaskBody =
   | { kind: "search"; tags: string[] }
   | { kind: "stats"; datasetId: string; planJson: string }
   | TrainTaskBody
-  | AnalyticsTaskBody;
+  | AnalyticsTaskBody
+  | SecaggTaskBody;
 
 export interface TaskEnvelope {
   taskId: string;
@@ -50,6 +60,7 @@ export type ReplyBody =
   | { kind: "stats"; columns: ColumnStats[] }
   | { kind: "train"; result: TrainResult }
   | AnalyticsReplyBody
+  | SecaggReplyBody
   | { kind: "error"; code: ReplyErrorCode; message: string; planId?: string };
 
 export interface ReplyEnvelope {

@@ -13,6 +13,7 @@ import { fromAnalyticsReply, toAnalyticsReplyInit } from "./analytics-codec.js";
 import { readErrorCode } from "./error-codes.js";
 import type { ReplyBody, ReplyEnvelope } from "./messages.js";
 import { fromHeaderPb, readHeadedStream, toHeaderPb } from "./params-codec.js";
+import { fromSecaggReply, toSecaggReplyInit } from "./secagg-codec.js";
 import { DEFAULT_CHUNK_BYTES, type ParamsHeader, toChunks, toParamsHeader } from "./tensor-bytes.js";
 import { WireError, WireLimitError } from "./wire-error.js";
 
@@ -65,6 +66,8 @@ function toKindInit(body: ReplyBody): MessageInitShape<typeof ReplySchema>["kind
     }
     case "analytics":
       return { case: "analytics", value: toAnalyticsReplyInit(body) };
+    case "secagg":
+      return { case: "secagg", value: toSecaggReplyInit(body) };
     case "error":
       return { case: "error", value: { code: body.code, message: body.message, planId: body.planId ?? "" } };
   }
@@ -204,6 +207,8 @@ function toReplyBody(reply: Reply, params: NamedTensor[]): ReplyBody {
     }
     case "analytics":
       return fromAnalyticsReply(kind.value);
+    case "secagg":
+      return fromSecaggReply(kind.value);
     case "error":
       return {
         kind: "error",

@@ -11,6 +11,7 @@ import type { DpArgs, NamedTensor } from "../ml/types.js";
 import { fromAnalyticsTask, toAnalyticsTaskInit } from "./analytics-codec.js";
 import type { TaskBody, TaskEnvelope } from "./messages.js";
 import { fromHeaderPb, readHeadedStream, toHeaderPb } from "./params-codec.js";
+import { fromMasking, fromSecaggTask, toMaskingInit, toSecaggTaskInit } from "./secagg-codec.js";
 import { DEFAULT_CHUNK_BYTES, toChunks, toParamsHeader } from "./tensor-bytes.js";
 import { UnreadableTaskError, WireError } from "./wire-error.js";
 
@@ -71,6 +72,8 @@ function toKindInit(body: TaskBody, paramsHeader?: ParamsHeaderPb): MessageInitS
       return { case: "stats", value: { datasetId: body.datasetId, planJson: body.planJson } };
     case "analytics":
       return { case: "analytics", value: toAnalyticsTaskInit(body) };
+    case "secagg":
+      return { case: "secagg", value: toSecaggTaskInit(body) };
     case "train": {
       const n = body.normalization;
       return {
@@ -83,6 +86,7 @@ function toKindInit(body: TaskBody, paramsHeader?: ParamsHeaderPb): MessageInitS
           args: { ...body.args, dp: body.args.dp ? { sampleRate: 0, ...body.args.dp } : undefined },
           normalization: n ? { method: n.method, columns: n.columns, shift: n.shift, scale: n.scale } : undefined,
           params: paramsHeader ?? toHeaderPb(toParamsHeader(body.params)),
+          secagg: body.secagg ? toMaskingInit(body.secagg) : undefined,
         },
       };
     }
@@ -150,6 +154,8 @@ function toTaskBody(task: Task, params: NamedTensor[]): TaskBody {
       return { kind: "stats", datasetId: kind.value.datasetId, planJson: kind.value.planJson };
     case "analytics":
       return fromAnalyticsTask(kind.value);
+    case "secagg":
+      return fromSecaggTask(kind.value);
     case "train": {
       const t = kind.value;
       const a = t.args;
@@ -182,6 +188,7 @@ function toTaskBody(task: Task, params: NamedTensor[]): TaskBody {
             }
           : undefined,
         params,
+        ...(t.secagg?.session ? { secagg: fromMasking(t.secagg) } : {}),
       };
     }
     default:

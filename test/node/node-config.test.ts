@@ -46,3 +46,17 @@ describe("node config: the privacy budget", () => {
     assert.throws(() => parseConfigValue("dp_delta", "1"), /between 0 and 1/);
   });
 });
+
+describe("node config: require_secagg", () => {
+  it("defaults to false, also for a config written before it existed, and `config set` takes true or false", () => {
+    const fresh = newNodeConfig({ name: "a" });
+    assert.equal(fresh.require_secagg, false);
+    const { require_secagg: _r, ...older } = fresh;
+    assert.equal(nodeConfigSchema.parse(older).require_secagg, false);
+    assert.equal(parseConfigValue("require_secagg", "true"), true);
+    assert.throws(
+      () => parseConfigValue("require_secagg", "on"),
+      /Config key "require_secagg" must be true or false, got "on"/,
+    );
+  });
+});

@@ -11,6 +11,8 @@ import {
   type TaskEnvelope,
 } from "../../src/wire/index.js";
 
+const bytes = (n: number, fill: number) => new Uint8Array(n).fill(fill);
+
 async function* stream<T>(items: Iterable<T>) {
   yield* items;
 }
@@ -64,6 +66,41 @@ describe("task codec", () => {
         datasetId: "ds_1",
         columns: ["age"],
         histograms: [{ column: "age", lo: -0.5, hi: 100.25, bins: 10, fine: 410 }],
+      },
+    },
+    { taskId: "t7", experiment: "e", body: { kind: "secagg", session: "s1", phase: "advertiseKeys" } },
+    {
+      taskId: "t8",
+      experiment: "e",
+      body: {
+        kind: "secagg",
+        session: "s1",
+        phase: "shareKeys",
+        threshold: 2,
+        peers: [
+          { id: "n1", index: 1, cipherKey: bytes(32, 1), maskKey: bytes(32, 2) },
+          { id: "n2", index: 2, cipherKey: bytes(32, 3), maskKey: bytes(32, 4) },
+        ],
+      },
+    },
+    {
+      taskId: "t9",
+      experiment: "e",
+      body: { kind: "secagg", session: "s1", phase: "unmask", survivors: ["n1", "n2"], dropped: ["n3"] },
+    },
+    {
+      taskId: "t10",
+      experiment: "e",
+      body: {
+        kind: "train",
+        datasetId: "ds_1",
+        planId: "abc",
+        planJson: "{}",
+        args,
+        round: 2,
+        params,
+        normalization: undefined,
+        secagg: { session: "s1", clip: 0.5, bits: 16, shares: [{ from: "n2", to: "n1", box: bytes(160, 9) }] },
       },
     },
   ];
@@ -206,6 +243,25 @@ describe("reply codec", () => {
       taskId: "t7",
       nodeId: "n1",
       body: { kind: "analytics", minCount: 25, tooSmall: true, summaries: [], histograms: [] },
+    },
+    {
+      taskId: "t8",
+      nodeId: "n1",
+      body: { kind: "secagg", phase: "keys", keys: { cipherKey: bytes(32, 5), maskKey: bytes(32, 6) } },
+    },
+    {
+      taskId: "t9",
+      nodeId: "n1",
+      body: { kind: "secagg", phase: "shares", shares: [{ from: "n1", to: "n2", box: bytes(160, 7) }] },
+    },
+    {
+      taskId: "t10",
+      nodeId: "n1",
+      body: {
+        kind: "secagg",
+        phase: "revealed",
+        revealed: { seedShares: [{ of: "n1", share: bytes(66, 8) }], keyShares: [{ of: "n3", share: bytes(66, 9) }] },
+      },
     },
   ];
   for (const reply of replies) {

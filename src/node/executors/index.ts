@@ -3,6 +3,7 @@ import { toDatasetInfo } from "../catalogue.js";
 import type { TaskExecutor } from "../poll-loop.js";
 import { executeAnalytics } from "./analytics.js";
 import type { NodeRuntime } from "./runtime.js";
+import { executeSecagg } from "./secagg.js";
 import { executeStats, executeTrain } from "./train.js";
 
 export type { NodeRuntime } from "./runtime.js";
@@ -25,6 +26,8 @@ export function createExecutor(runtime: NodeRuntime): TaskExecutor {
           return await executeTrain(runtime, body, context, task.experiment);
         case "analytics":
           return await executeAnalytics(runtime, body, task.experiment);
+        case "secagg":
+          return executeSecagg(runtime.secagg, runtime.nodeId, body);
       }
     } catch (error) {
       if (context.signal.aborted) return { kind: "error", code: "node_stopping", message: "The node is shutting down" };

@@ -5,6 +5,7 @@ import type { Catalogue } from "../catalogue.js";
 import type { DatasetLoader } from "../dataset-loader.js";
 import type { NodePrivacy } from "../dataset-privacy.js";
 import type { ControlStore } from "./scaffold.js";
+import type { SecaggSessions, UpdateTransform } from "./secagg.js";
 
 /** What task executors need from the running node. */
 export interface NodeRuntime {
@@ -24,6 +25,16 @@ export interface NodeRuntime {
   controls: ControlStore;
   /** The privacy budget and ledger (config `max_epsilon`, `dp_delta`; `privacy.json`). */
   privacy: NodePrivacy;
+  /** Secure aggregation rounds in progress. */
+  secagg: SecaggSessions;
+  /** Config `require_secagg`: refuse train tasks without secure aggregation. */
+  requireSecagg?: boolean;
+  /** Applied to the clipped update before it is masked (the hook for central DP's per-node noise). */
+  secaggTransform?: UpdateTransform;
+  /** Test-only: sees each clipped update before masking (FBM_TEST_SECAGG_UPDATES, see serve.ts). */
+  onSecaggUpdate?: (session: string, update: Float32Array[]) => void;
+  /** This node's id (secure aggregation names peers by id). */
+  nodeId: string;
   /** What statistics may tell (config `min_count`, `stats_minmax`). */
   analytics: DisclosurePolicy;
   log(line: string): void;

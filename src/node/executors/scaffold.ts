@@ -1,5 +1,6 @@
-import type { NamedTensor } from "../../ml/types.js";
+import type { NamedTensor, TrainResult } from "../../ml/types.js";
 import { CONTROL_PREFIX, DELTA_PREFIX } from "../../wire/index.js";
+import type { TrainExtension } from "./train-extension.js";
 
 /**
  * The node's half of SCAFFOLD (Karimireddy et al., 2020, option II). The researcher sends its control
@@ -56,4 +57,39 @@ export function controlUpdate(options: {
   }));
   const delta = combine(next, local, (n, ci) => n - ci).map((t) => ({ ...t, name: `${DELTA_PREFIX}${t.name}` }));
   return { next, delta };
+}
+
+/**
+ * SCAFFOLD as a TrainExtension: the gradient correction c − c_i while training, then c_i⁺ kept in
+ * `store` under `key` and Δc_i sent after the trained parameters (zero when only validating).
+ * Undefined when the task carries no control variate.
+ */
+export function scaffoldExtension(options: {
+  params: NamedTensor[];
+  store: ControlStore;
+  key: string;
+  training: boolean;
+  learningRate: number;
+}): TrainExtension | undefined {
+  const { model: global, control } = splitControl(options.params);
+  if (!control) return undefined;
+  const { store, key, training } = options;
+  const local = store.get(key);
+  return {
+    model: global,
+    gradientCorrection: training ? correctionFor(control, local) : undefined,
+    reply(result: TrainResult) {
+      const { next, delta } = controlUpdate({
+        global,
+        trained: result.params,
+        control,
+        local,
+        steps: training ? (result.steps ?? 0) : 0,
+        learningRate: options.learningRate,
+      });
+      if (training) store.set(key, next);
+      const sent = training ? delta : delta.map((d) => ({ ...d, data: new Float32Array(d.data.length) }));
+      return { ...result, params: [...result.params, ...sent] };
+    },
+  };
 }

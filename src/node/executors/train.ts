@@ -11,7 +11,9 @@ import { budgetOf, localRoundRdp } from "../dataset-privacy.js";
 import type { TaskContext } from "../poll-loop.js";
 import { PrivacyBudgetError } from "../privacy-ledger.js";
 import type { NodeRuntime } from "./runtime.js";
-import { controlUpdate, correctionFor, splitControl } from "./scaffold.js";
+import { scaffoldExtension } from "./scaffold.js";
+import { secaggExtension } from "./secagg.js";
+import { plainExtension } from "./train-extension.js";
 
 /** Checks the plan the researcher sent: its id is its hash, and it passes the node's own validation. */
 export function checkPlan(planId: string, planJson: string): Plan {
@@ -43,28 +45,50 @@ export async function executeTrain(
   const plan = checkPlan(task.planId, task.planJson);
   const refusal = await runtime.authorizePlan(task.planId, plan, { experiment, datasetId: task.datasetId });
   if (refusal) return refusal;
+  const training = task.args.epochs > 0 || task.args.updates > 0;
+  if (runtime.requireSecagg && training && !task.secagg) {
+    return {
+      kind: "error",
+      code: "secagg_required",
+      message:
+        "This node trains only under secure aggregation (config require_secagg is true): add `secagg: {}` to the experiment, or run `fbm-node config set require_secagg false` on the node",
+    };
+  }
   const entry = datasetOf(runtime, task.datasetId);
   const data = await runtime.loader.load(entry, plan);
-  const { model: global, control } = splitControl(task.params);
-  const controlKey = `${experiment ?? ""}/${task.planId}`;
-  const training = task.args.epochs > 0 || task.args.updates > 0;
   let privacy: PrivacySpent | undefined;
   if (training) {
     const charged = await chargePrivacy(runtime, task, entry, data.rows, experiment ?? "");
     if (charged.kind === "error") return charged;
     privacy = charged.privacy;
   }
+  if (task.secagg) runtime.log(`Round ${task.round}: training under secure aggregation`);
+  const extension = task.secagg
+    ? secaggExtension({
+        model: task.params,
+        masking: task.secagg,
+        participant: runtime.secagg.get(task.secagg.session),
+        transform: runtime.secaggTransform,
+        onClipped: runtime.onSecaggUpdate && ((u) => runtime.onSecaggUpdate?.(task.secagg?.session ?? "", u)),
+      })
+    : (scaffoldExtension({
+        params: task.params,
+        store: runtime.controls,
+        key: `${experiment ?? ""}/${task.planId}`,
+        training,
+        learningRate: plan.optimizer.learning_rate,
+      }) ?? plainExtension(task.params));
   let lastSent = 0;
   const result = await trainLocal({
     plan,
     data,
-    params: global,
+    params: extension.model,
     args: task.args,
     normalization: task.normalization,
     round: task.round,
     signal: context.signal,
     threads: runtime.threads,
-    gradientCorrection: control && training ? correctionFor(control, runtime.controls.get(controlKey)) : undefined,
+    gradientCorrection: extension.gradientCorrection,
     onProgress: (p) => {
       const now = Date.now();
       if (now - lastSent < 1000 && p.step < p.totalSteps) return;
@@ -83,29 +107,13 @@ export async function executeTrain(
       `Round ${task.round}: trained on "${entry.name}" (${result.sampleCount} samples) in ${result.seconds.toFixed(1)} s (${result.engine}), loss ${result.trainLoss.toFixed(4)}`,
     );
   }
-  if (training && task.args.dp?.mode === "central" && global) {
-    result.params = clipUpdate(global, result.params, task.args.dp.clipNorm);
+  if (training && task.args.dp?.mode === "central") {
+    result.params = clipUpdate(extension.model, result.params, task.args.dp.clipNorm);
   }
   if (privacy) result.privacy = privacy;
-  if (control) {
-    // SCAFFOLD: keep c_i⁺ here, send Δc_i beside the parameters (zero when only validating).
-    const { next, delta } = controlUpdate({
-      global,
-      trained: result.params,
-      control,
-      local: runtime.controls.get(controlKey),
-      steps: training ? (result.steps ?? 0) : 0,
-      learningRate: plan.optimizer.learning_rate,
-    });
-    if (training) runtime.controls.set(controlKey, next);
-    result.params = [
-      ...result.params,
-      ...(training ? delta : delta.map((d) => ({ ...d, data: new Float32Array(d.data.length) }))),
-    ];
-  }
   result.globalMetrics = discloseMetrics(result.globalMetrics, runtime.analytics.minCount);
   result.localMetrics = discloseMetrics(result.localMetrics, runtime.analytics.minCount);
-  return { kind: "train", result };
+  return { kind: "train", result: extension.reply(result) };
 }
 
 /**

@@ -1,18 +1,21 @@
 import { RuntimeFailure } from "../../common/errors.js";
+import { expectedReply, withControl } from "../../wire/index.js";
 import { checkUpdates, pseudoGradient, readTensors, sampleWeights, toFloat32, writeTensors } from "./tensors.js";
-import type { Aggregator } from "./types.js";
+import type { Aggregator, TensorExchange } from "./types.js";
 
 /**
  * SCAFFOLD (Karimireddy et al. 2020), server side, as Fed-BioMed's Scaffold:
  *   x ← x + server_lr · Σ wᵢ (yᵢ − x)   with wᵢ the sample weights (the paper uses a plain mean),
  *   c ← c + (|S| / N) · mean(Δcᵢ)       with N = `totalNodes` (default |S|, full participation).
- * Nodes receive c through `nodeArgs` and answer with `controlDelta`. State: `{ control: number[][] }`.
+ * Nodes receive c beside the model and answer with Δcᵢ beside theirs (`scaffoldExchange`), read back
+ * as `controlDelta`. State: `{ control: number[][] }`.
  */
 export function createScaffold(options: { serverLr: number }): Aggregator {
   const name = "scaffold";
   return {
     name,
-    nodeArgs: ({ global, state }) => ({ scaffoldControl: toFloat32(readTensors(name, state, "control", global)) }),
+    nodeArgs: () => ({}),
+    exchange: scaffoldExchange,
     aggregate(input) {
       checkUpdates(name, input);
       const { global, updates, round } = input;
@@ -46,3 +49,18 @@ export function createScaffold(options: { serverLr: number }): Aggregator {
     },
   };
 }
+
+/** The task carries the model then c (`scaffold.c:<param>`); the reply the trained model then Δcᵢ. */
+const scaffoldExchange: TensorExchange = {
+  outgoing(global, state) {
+    const model = global.map((t) => t.data as Float32Array);
+    return withControl(global, toFloat32(readTensors("scaffold", state, "control", model)));
+  },
+  expected: (global) => expectedReply(global, true),
+  read: ({ nodeId, samples, tensors }, global) => ({
+    nodeId,
+    samples,
+    params: tensors.slice(0, global.length),
+    controlDelta: tensors.slice(global.length),
+  }),
+};

@@ -1,3 +1,5 @@
+import type { NamedTensor } from "../../ml/types.js";
+
 /**
  * The aggregator contract: pure functions over `Float32Array`s and sample counts (Flower's strategy
  * "aggregate" half). No tfjs, no server, no I/O; inputs are never mutated and outputs are new arrays.
@@ -44,8 +46,20 @@ export interface AggregateOutput {
 export interface NodeArgs {
   /** FedProx: coefficient μ of the proximal term (μ/2)·‖w − w_global‖². */
   fedproxMu?: number;
-  /** SCAFFOLD: the server control variate c, shaped like the global parameters. */
-  scaffoldControl?: Float32Array[];
+}
+
+/**
+ * The seam for algorithms that send more than the model (SCAFFOLD's control variates): which tensors
+ * go to each node and how a reply's tensors are read back as an Update. Without one, a task carries
+ * the global model and a reply holds the trained model (see `plainExchange`).
+ */
+export interface TensorExchange {
+  /** The tensors every train task of the round carries. */
+  outgoing(global: NamedTensor[], state: AggregatorState): NamedTensor[];
+  /** The tensors (names, shapes, dtypes, in order) a reply must hold. */
+  expected(global: NamedTensor[]): NamedTensor[];
+  /** One reply's tensors, in the order of `expected`, as the aggregator's Update. */
+  read(reply: { nodeId: string; samples: number; tensors: Float32Array[] }, global: NamedTensor[]): Update;
 }
 
 export interface Aggregator {
@@ -57,6 +71,8 @@ export interface Aggregator {
   readonly foldable?: boolean;
   /** What the nodes need this round besides the global parameters; `{}` for most aggregators. */
   nodeArgs(input: { global: Float32Array[]; state: AggregatorState }): NodeArgs;
+  /** What travels beside the model, when the algorithm needs more than the model (default plainExchange). */
+  readonly exchange?: TensorExchange;
   /** New global parameters and state. Throws RuntimeFailure on no or malformed updates. */
   aggregate(input: AggregateInput): AggregateOutput;
 }

@@ -8,6 +8,7 @@ import { isClassification, type Plan, planSchema } from "../../ml/plan.js";
 import type { DpArgs, TrainingArgs } from "../../ml/types.js";
 import { type AggregatorConfig, aggregatorSchema, minimumUpdates } from "../aggregators/options.js";
 import { durationSchema } from "./duration.js";
+import { type SecaggConfig, secaggAggregatorProblem, secaggSchema } from "./secagg-config.js";
 
 /** experiment.yaml (README.md, section experiment.yaml): read, validated strictly, defaults filled, keys in camelCase. */
 
@@ -35,6 +36,8 @@ export interface Experiment {
   aggregator: AggregatorConfig;
   /** Differential privacy (README, Differential privacy); absent: none. */
   dp?: DpArgs;
+  /** Secure aggregation (absent: plain updates). */
+  secagg?: SecaggConfig;
 }
 
 /** Whole numbers; `max` keeps each inside its wire type (uint32) and sane (README.md, experiment.yaml). */
@@ -149,12 +152,13 @@ export const experimentSchema = z
     }),
     aggregator: aggregatorSchema.default({ name: "fedavg" }),
     dp: dpSchema.optional(),
+    secagg: secaggSchema.optional(),
   })
   .superRefine((e, ctx) => {
     for (const { path, message } of crossChecks(e as Experiment)) ctx.addIssue({ code: "custom", path, message });
   });
 
-/** Checks across sections: the metrics fit the plan's loss, dp fits the aggregator, its node count fits nodes.min. */
+/** Checks across sections: the metrics fit the plan's loss, dp and secagg fit the aggregator, its node count fits nodes.min. */
 function crossChecks(e: Experiment): { path: (string | number)[]; message: string }[] {
   const problems: { path: (string | number)[]; message: string }[] = [];
   const classify = isClassification(e.plan);
@@ -172,6 +176,16 @@ function crossChecks(e: Experiment): { path: (string | number)[]; message: strin
       message:
         `central DP adds noise to one mean of clipped updates, which ${e.aggregator.name} cannot use ` +
         `(it needs each node's own update or extra state); use ${centralDpAggregators.join(", ")}, or dp mode local`,
+    });
+  }
+  const secaggProblem = e.secagg && secaggAggregatorProblem(e.aggregator.name);
+  if (secaggProblem) problems.push({ path: ["aggregator", "name"], message: secaggProblem });
+  if (e.secagg && e.dp) {
+    // Not yet: central DP's noise would have to be shared among the nodes before masking, and the
+    // masked replies do not carry the nodes' privacy accounting.
+    problems.push({
+      path: ["dp"],
+      message: "dp together with secagg is not supported yet: run one or the other",
     });
   }
   const needed = minimumUpdates(e.aggregator);

@@ -1,17 +1,20 @@
 import { RuntimeFailure } from "../../common/errors.js";
 import { taskKind } from "../../ml/metrics.js";
+import type { DpArgs } from "../../ml/types.js";
 import { noisyMean } from "../../privacy/dp/central.js";
 import { createGaussian } from "../../privacy/dp/noise.js";
-import { expectedReply, withControl } from "../../wire/index.js";
-import type { Aggregator } from "../aggregators/index.js";
+import { plainExchange } from "../aggregators/exchange.js";
+import type { Aggregator, AggregatorState } from "../aggregators/index.js";
 import { createRunningMean } from "../aggregators/running-mean.js";
 import type { Experiment } from "./config.js";
 import type { ExperimentEvent, NodeFailure } from "./events.js";
 import { pooledMetrics } from "./pooled-metrics.js";
 import { type RoundPrivacy, roundPrivacy } from "./round-privacy.js";
 import type { RunContext, RunInputs, TrainingState } from "./run-context.js";
+import type { SecaggConfig } from "./secagg-config.js";
+import { secureRound } from "./secure-round.js";
 import { selectNodes } from "./selection.js";
-import { type NodeUpdate, runTrainRound } from "./train-round.js";
+import { type NodeUpdate, type RoundInput, runTrainRound } from "./train-round.js";
 
 /**
  * One round: pick this round's nodes, send them the global model, fold their updates into the next
@@ -41,21 +44,10 @@ export async function federatedRound(
     global: global.map((t) => t.data as Float32Array),
     state: previous.aggregatorState,
   });
-  const scaffold = nodeArgs.scaffoldControl !== undefined;
   const dp = config.dp;
   const central = dp?.mode === "central";
   const sampleRate = chosen.length / Math.max(1, roster.participants().length);
-  // Central DP needs every update to clip and sum with noise; it cannot fold them as they come.
-  const running =
-    aggregator.foldable && !scaffold && !central ? createRunningMean(global.map((t) => t.data.length)) : undefined;
-  const { updates, failures } = await runTrainRound({
-    fold:
-      running &&
-      ((u) =>
-        running.add(
-          u.result.params.map((p) => p.data as Float32Array),
-          u.result.sampleCount,
-        )),
+  const common = {
     hub: run.hub,
     experiment: config.name,
     participants: chosen,
@@ -68,44 +60,24 @@ export async function federatedRound(
       ...(dp ? { dp: central ? { ...dp, sampleRate } : dp } : {}),
     },
     normalization: inputs.normalization,
-    global: withControl(global, nodeArgs.scaffoldControl),
-    expected: expectedReply(global, scaffold),
+    global,
     timeoutMs: config.nodes.roundTimeoutMs,
     signal,
-  });
+  };
+  const { updates, failures, aggregated } = config.secagg
+    ? await secureCollect(common, config.secagg, run)
+    : await plainCollect(common, aggregator, previous.aggregatorState, central ? dp : undefined);
   for (const f of failures)
     run.emit({ event: "error", round, node: f.node, code: f.code, message: `${f.name}: ${f.message}` });
-  checkRound(config, round, updates, failures);
-  const globalData = global.map((t) => t.data as Float32Array);
+  // Under secure aggregation dropouts are expected: the threshold, checked by the protocol, decides.
+  if (!config.secagg) checkRound(config, round, updates, failures);
   const privacy = dp
     ? roundPrivacy({ dp, updates, history: previous.history, sampleRate: central ? sampleRate : 0 })
     : undefined;
   const out = aggregator.aggregate({
     round,
-    global: globalData,
-    updates: central
-      ? [
-          {
-            nodeId: "central-dp",
-            samples: 1,
-            params: noisyMean(
-              globalData,
-              updates.map((u) => u.result.params.slice(0, global.length).map((p) => p.data as Float32Array)),
-              { noiseMultiplier: dp.noiseMultiplier, clipNorm: dp.clipNorm, gaussian: createGaussian() },
-            ),
-          },
-        ]
-      : running
-        ? [running.result()]
-        : updates.map((u) => {
-            const tensors = u.result.params.map((p) => p.data as Float32Array);
-            return {
-              nodeId: u.participant.node,
-              samples: u.result.sampleCount,
-              params: tensors.slice(0, global.length),
-              ...(scaffold ? { controlDelta: tensors.slice(global.length) } : {}),
-            };
-          }),
+    global: global.map((t) => t.data as Float32Array),
+    updates: aggregated,
     state: previous.aggregatorState,
     totalNodes: roster.participants().length,
   });
@@ -119,6 +91,53 @@ export async function federatedRound(
     },
     event,
   };
+}
+
+type CollectInput = Omit<RoundInput, "expected" | "fold" | "check" | "taskFor">;
+
+/**
+ * Plain rounds: the algorithm's tensors out (its TensorExchange), replies read back, folded when it can.
+ * Central DP needs every update to clip and sum with noise: it cannot fold them as they come.
+ */
+async function plainCollect(input: CollectInput, aggregator: Aggregator, state: AggregatorState, central?: DpArgs) {
+  const exchange = aggregator.exchange ?? plainExchange;
+  const { global } = input;
+  const running = aggregator.foldable && !central ? createRunningMean(global.map((t) => t.data.length)) : undefined;
+  const read = (u: NodeUpdate) =>
+    exchange.read(
+      {
+        nodeId: u.participant.node,
+        samples: u.result.sampleCount,
+        tensors: u.result.params.map((p) => p.data as Float32Array),
+      },
+      global,
+    );
+  const { updates, failures } = await runTrainRound({
+    ...input,
+    fold:
+      running &&
+      ((u) => {
+        const update = read(u);
+        running.add(update.params, update.samples);
+      }),
+    global: exchange.outgoing(global, state),
+    expected: exchange.expected(global),
+  });
+  if (central) {
+    const params = noisyMean(
+      global.map((t) => t.data as Float32Array),
+      updates.map((u) => read(u).params),
+      { noiseMultiplier: central.noiseMultiplier, clipNorm: central.clipNorm, gaussian: createGaussian() },
+    );
+    return { updates, failures, aggregated: [{ nodeId: "central-dp", samples: 1, params }] };
+  }
+  return { updates, failures, aggregated: running ? [running.result()] : updates.map(read) };
+}
+
+/** Secure aggregation: only the sum comes back, as the one update of a foldable aggregator. */
+async function secureCollect(input: CollectInput, secagg: SecaggConfig, run: RunContext) {
+  const { update, updates, failures } = await secureRound({ ...input, secagg, log: run.log });
+  return { updates, failures, aggregated: [update] };
 }
 
 /** Stops the run on a failed round (`on_failure: stop`) or when too few updates came back. */
@@ -143,8 +162,11 @@ function roundEvent(
   ms: number,
   privacy: RoundPrivacy | undefined,
 ): ExperimentEvent {
-  const samples = updates.reduce((s, u) => s + u.result.sampleCount, 0);
-  const loss = updates.reduce((s, u) => s + u.result.trainLoss * u.result.sampleCount, 0) / samples;
+  // Under secure aggregation nodes tell no sample count: their losses then weigh alike.
+  const hidden = updates.every((u) => u.result.sampleCount === 0);
+  const weight = (u: NodeUpdate) => (hidden ? 1 : u.result.sampleCount);
+  const samples = updates.reduce((s, u) => s + weight(u), 0);
+  const loss = updates.reduce((s, u) => s + u.result.trainLoss * weight(u), 0) / samples;
   const kind = taskKind(config.plan);
   const global = pooledMetrics(
     updates.map((u) => u.result.globalMetrics),

@@ -1,6 +1,7 @@
 import { errorMessage } from "../../common/errors.js";
 import { countsProblem } from "../../ml/metric-counts.js";
 import type { NamedTensor, Normalization, TrainingArgs, TrainResult } from "../../ml/types.js";
+import type { TrainTaskBody } from "../../wire/index.js";
 import type { Hub } from "../server/hub.js";
 import { TaskFailure } from "../server/hub-error.js";
 import { tensorsProblem } from "../server/reply-check.js";
@@ -31,6 +32,10 @@ export interface RoundInput {
    * the returned update, so a round holds O(model) instead of O(model × nodes).
    */
   fold?: (update: NodeUpdate) => void;
+  /** Why a reply cannot be used (default `checkUpdate` against `expected` and the dataset's size). */
+  check?: (result: TrainResult, participant: Participant) => string | undefined;
+  /** Adjusts one participant's task (secure aggregation: the shares sealed for that node). */
+  taskFor?: (participant: Participant, task: TrainTaskBody) => TrainTaskBody;
   signal?: AbortSignal;
 }
 
@@ -46,27 +51,27 @@ export async function runTrainRound(input: RoundInput): Promise<{ updates: NodeU
       const fail = (code: FailureCode, message: string) =>
         failures.push({ node: participant.node, name: participant.name, code, message });
       try {
-        const reply = await input.hub.send(
-          participant.node,
-          {
-            kind: "train",
-            datasetId: participant.dataset.id,
-            planId: input.planId,
-            planJson: input.planJson,
-            args: input.args,
-            normalization: input.normalization,
-            round: input.round,
-            params: input.global,
-          },
-          { timeoutMs: input.timeoutMs, signal: input.signal, experiment: input.experiment },
-        );
+        const task: TrainTaskBody = {
+          kind: "train",
+          datasetId: participant.dataset.id,
+          planId: input.planId,
+          planJson: input.planJson,
+          args: input.args,
+          normalization: input.normalization,
+          round: input.round,
+          params: input.global,
+          replyTensors: input.expected,
+        };
+        const reply = await input.hub.send(participant.node, input.taskFor?.(participant, task) ?? task, {
+          timeoutMs: input.timeoutMs,
+          signal: input.signal,
+          experiment: input.experiment,
+        });
         if (reply.kind === "error") return fail(reply.code, reply.message);
         if (reply.kind !== "train") return fail("bad_reply", `Node answered a train task with a ${reply.kind} reply`);
-        const problem = checkUpdate(
-          reply.result,
-          input.expected ?? input.global,
-          participant.dataset.sampleCount || undefined,
-        );
+        const problem = input.check
+          ? input.check(reply.result, participant)
+          : checkUpdate(reply.result, input.expected ?? input.global, participant.dataset.sampleCount || undefined);
         if (problem) return fail("invalid_update", problem);
         const update = { participant, result: reply.result };
         if (input.fold) {

@@ -1,17 +1,16 @@
 import { EventEmitter } from "node:events";
-import {
-  type FeedbackEnvelope,
-  type ReplyBody,
-  type ReplyEnvelope,
-  type ReplyHead,
-  type TaskBody,
-  type TaskEnvelope,
-  toParamsHeader,
+import type {
+  FeedbackEnvelope,
+  ReplyBody,
+  ReplyEnvelope,
+  ReplyHead,
+  TaskBody,
+  TaskEnvelope,
 } from "../../wire/index.js";
 import { HubError, TaskFailure } from "./hub-error.js";
 import { createMailbox } from "./mailbox.js";
 import { createPresence, type NodeHello, type NodeRecord } from "./presence.js";
-import { headProblem } from "./reply-check.js";
+import { headProblem, replyBytes } from "./reply-check.js";
 
 /**
  * The researcher's switchboard, free of any transport: nodes long-poll for tasks, the runner sends
@@ -153,7 +152,7 @@ export function createHub(options: HubOptions = {}): Hub {
       }
       presence.touch(head.nodeId);
       o.receiving = true;
-      return o.task.body.kind === "train" ? toParamsHeader(o.task.body.params).totalBytes : 0;
+      return o.task.body.kind === "train" ? replyBytes(o.task.body) : 0;
     },
 
     abandon(taskId: string, nodeId: string, message: string): void {

@@ -1,5 +1,11 @@
 import type { NamedTensor } from "../../ml/types.js";
-import { type ReplyHead, replyTensorsFor, type TaskBody, type TensorSpec } from "../../wire/index.js";
+import {
+  type ReplyHead,
+  replyTensorsFor,
+  type TaskBody,
+  type TensorSpec,
+  type TrainTaskBody,
+} from "../../wire/index.js";
 import type { TaskFailureReason } from "./hub-error.js";
 
 /**
@@ -14,6 +20,7 @@ const answers: Record<TaskBody["kind"], string> = {
   stats: "stats",
   train: "train",
   analytics: "analytics",
+  secagg: "secagg",
 };
 
 /** Why a reply head cannot answer `task` (and the failure code the runner records), or undefined. */
@@ -25,10 +32,16 @@ export function headProblem(
     return { code: "bad_reply", message: `it answered a ${task.kind} task with a ${head.kind} reply` };
   }
   if (head.kind === "train" && task.kind === "train") {
-    const problem = tensorsProblem(head.params.tensors, replyTensorsFor(task.params));
+    const problem = tensorsProblem(head.params.tensors, task.replyTensors ?? replyTensorsFor(task.params));
     if (problem) return { code: "invalid_update", message: problem };
   }
   return undefined;
+}
+
+/** The parameter bytes a reply to a train task may carry: those of the tensors it must hold. */
+export function replyBytes(task: TrainTaskBody): number {
+  const specs = task.replyTensors ?? replyTensorsFor(task.params);
+  return specs.reduce((n, t) => n + t.shape.reduce((a, d) => a * d, 1) * 4, 0);
 }
 
 /** Why `got` does not describe the same tensors as `want` (names, shapes, dtypes, in order), or undefined. */

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { createScaffold } from "../../../src/researcher/aggregators/index.js";
+import { type AggregatorState, createScaffold } from "../../../src/researcher/aggregators/index.js";
 import { assertTensors, f32, update } from "./helpers.js";
 
 describe("scaffold", () => {
@@ -9,9 +9,34 @@ describe("scaffold", () => {
   const a = update("a", 1, [[3, 1], [2]], [[1, 1], [0]]);
   const b = update("b", 3, [[1, 5], [6]], [[3, -1], [2]]);
 
-  it("nodeArgs() sends a zero control variate before the first round", () => {
-    const args = scaffold.nodeArgs({ global, state: {} });
-    assertTensors(args.scaffoldControl!, [[0, 0], [0]]);
+  const named = (ts: Float32Array[]) =>
+    ts.map((data, i) => ({ name: `t${i}`, shape: [data.length], dtype: "float32" as const, data }));
+  const sentControl = (params: Float32Array[], state: AggregatorState) =>
+    scaffold.exchange!.outgoing(named(params), state).slice(params.length);
+
+  it("exchange sends a zero control variate named scaffold.c:<param> before the first round", () => {
+    const control = sentControl(global, {});
+    assert.deepEqual(
+      control.map((t) => t.name),
+      ["scaffold.c:t0", "scaffold.c:t1"],
+    );
+    assertTensors(
+      control.map((t) => t.data as Float32Array),
+      [[0, 0], [0]],
+    );
+  });
+
+  it("exchange expects Δcᵢ after the trained model and reads it back as controlDelta", () => {
+    const expected = scaffold.exchange!.expected(named(global));
+    assert.deepEqual(
+      expected.map((t) => t.name),
+      ["t0", "t1", "scaffold.dc:t0", "scaffold.dc:t1"],
+    );
+    const read = scaffold.exchange!.read(
+      { nodeId: "a", samples: 2, tensors: [...a.params, ...a.controlDelta!] },
+      named(global),
+    );
+    assert.deepEqual(read, { nodeId: "a", samples: 2, params: a.params, controlDelta: a.controlDelta });
   });
 
   it("aggregate() moves x by server_lr times the weighted mean change and c by ΣΔcᵢ / N", () => {
@@ -19,7 +44,10 @@ describe("scaffold", () => {
     const r1 = scaffold.aggregate({ round: 1, global, updates: [a, b], state: {}, totalNodes: 4 });
     assertTensors(r1.params, [[1.25, 2.5], [3.5]]);
     assert.deepEqual(r1.state, { control: [[1, 0], [0.5]] });
-    assertTensors(scaffold.nodeArgs({ global: r1.params, state: r1.state }).scaffoldControl!, [[1, 0], [0.5]]);
+    assertTensors(
+      sentControl(r1.params, r1.state).map((t) => t.data as Float32Array),
+      [[1, 0], [0.5]],
+    );
 
     // Round 2, one node of four answers: c += [[4,4],[4]] / 4.
     const only = update("a", 1, [[2.25, 2.5], [3.5]], [[4, 4], [4]]);

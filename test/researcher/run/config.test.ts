@@ -155,6 +155,11 @@ describe("parseExperiment()", () => {
     ["a list instead of a mapping", "- a\n- b\n", "(top level): Invalid input: expected object, received array"],
     ["empty file", "# nothing\n", 'Cannot read experiment "exp.yaml": the file is empty'],
     [
+      "dp together with secagg",
+      `${full}dp: {mode: local, noise_multiplier: 1.1, max_grad_norm: 1}\nsecagg: {}\n`,
+      "dp: dp together with secagg is not supported yet",
+    ],
+    [
       "central DP with krum",
       `${replace(/fedadam, server_lr: 0.1/, "krum, f: 0")}dp: {mode: central, noise_multiplier: 1, clip_norm: 0.5}\n`,
       "dp.mode: central DP adds noise to one mean of clipped updates, which krum cannot use",

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file fbm/v1/researcher.proto.
  */
 export const file_fbm_v1_researcher: GenFile = /*@__PURE__*/
-  fileDesc("ChdmYm0vdjEvcmVzZWFyY2hlci5wcm90bxIGZmJtLnYxIm8KDkdldFRhc2tSZXF1ZXN0Eg8KB25vZGVfaWQYASABKAkSEQoJbm9kZV9uYW1lGAIgASgJEhIKCnNlc3Npb25faWQYAyABKAkSDwoHdmVyc2lvbhgEIAEoCRIUCgx3YWl0X3NlY29uZHMYBSABKA0iQQoJVGFza0NodW5rEhwKBHRhc2sYASABKAsyDC5mYm0udjEuVGFza0gAEg4KBGRhdGEYAiABKAxIAEIGCgRwYXJ0IpECCgRUYXNrEg8KB3Rhc2tfaWQYASABKAkSEgoKZXhwZXJpbWVudBgCIAEoCRIgCgRwaW5nGAogASgLMhAuZmJtLnYxLlBpbmdUYXNrSAASIAoEbGlzdBgLIAEoCzIQLmZibS52MS5MaXN0VGFza0gAEiQKBnNlYXJjaBgMIAEoCzISLmZibS52MS5TZWFyY2hUYXNrSAASIgoFc3RhdHMYDSABKAsyES5mYm0udjEuU3RhdHNUYXNrSAASIgoFdHJhaW4YDiABKAsyES5mYm0udjEuVHJhaW5UYXNrSAASKgoJYW5hbHl0aWNzGA8gASgLMhUuZmJtLnYxLkFuYWx5dGljc1Rhc2tIAEIGCgRraW5kIgoKCFBpbmdUYXNrIgoKCExpc3RUYXNrIhoKClNlYXJjaFRhc2sSDAoEdGFncxgBIAMoCSIyCglTdGF0c1Rhc2sSEgoKZGF0YXNldF9pZBgBIAEoCRIRCglwbGFuX2pzb24YAiABKAkiRwoKVGVuc29yU3BlYxIMCgRuYW1lGAEgASgJEg0KBXNoYXBlGAIgAygNEhwKBWR0eXBlGAMgASgOMg0uZmJtLnYxLkRUeXBlIkgKDFBhcmFtc0hlYWRlchIjCgd0ZW5zb3JzGAEgAygLMhIuZmJtLnYxLlRlbnNvclNwZWMSEwoLdG90YWxfYnl0ZXMYAiABKAQiUwoSTm9ybWFsaXphdGlvblN0YXRzEg4KBm1ldGhvZBgBIAEoCRIPCgdjb2x1bW5zGAIgAygJEg0KBXNoaWZ0GAMgAygBEg0KBXNjYWxlGAQgAygBItUBCgxUcmFpbmluZ0FyZ3MSDgoGZXBvY2hzGAEgASgNEg8KB3VwZGF0ZXMYAiABKA0SEgoKYmF0Y2hfc2l6ZRgDIAEoDRISCgp0ZXN0X3JhdGlvGAQgASgBEhYKDnRlc3Rfb25fZ2xvYmFsGAUgASgIEhUKDXRlc3Rfb25fbG9jYWwYBiABKAgSDwoHbWV0cmljcxgHIAMoCRIMCgRzZWVkGAggASgNEhIKCmZlZHByb3hfbXUYCSABKAESGgoCZHAYCiABKAsyDi5mYm0udjEuRHBBcmdzImcKBkRwQXJncxIMCgRtb2RlGAEgASgJEhgKEG5vaXNlX211bHRpcGxpZXIYAiABKAESEQoJY2xpcF9ub3JtGAMgASgBEg0KBWRlbHRhGAQgASgBEhMKC3NhbXBsZV9yYXRlGAUgASgBIikKB1ByaXZhY3kSDwoHZXBzaWxvbhgBIAEoARINCgVkZWx0YRgCIAEoASLPAQoJVHJhaW5UYXNrEhIKCmRhdGFzZXRfaWQYASABKAkSDwoHcGxhbl9pZBgCIAEoCRIRCglwbGFuX2pzb24YAyABKAkSIgoEYXJncxgEIAEoCzIULmZibS52MS5UcmFpbmluZ0FyZ3MSMQoNbm9ybWFsaXphdGlvbhgFIAEoCzIaLmZibS52MS5Ob3JtYWxpemF0aW9uU3RhdHMSDQoFcm91bmQYBiABKA0SJAoGcGFyYW1zGAcgASgLMhQuZmJtLnYxLlBhcmFtc0hlYWRlciJECgpSZXBseUNodW5rEh4KBXJlcGx5GAEgASgLMg0uZmJtLnYxLlJlcGx5SAASDgoEZGF0YRgCIAEoDEgAQgYKBHBhcnQimwIKBVJlcGx5Eg8KB3Rhc2tfaWQYASABKAkSDwoHbm9kZV9pZBgCIAEoCRIhCgRwaW5nGAogASgLMhEuZmJtLnYxLlBpbmdSZXBseUgAEikKCGRhdGFzZXRzGAsgASgLMhUuZmJtLnYxLkRhdGFzZXRzUmVwbHlIABIjCgVzdGF0cxgMIAEoCzISLmZibS52MS5TdGF0c1JlcGx5SAASIwoFdHJhaW4YDSABKAsyEi5mYm0udjEuVHJhaW5SZXBseUgAEiMKBWVycm9yGA4gASgLMhIuZmJtLnYxLkVycm9yUmVwbHlIABIrCglhbmFseXRpY3MYDyABKAsyFi5mYm0udjEuQW5hbHl0aWNzUmVwbHlIAEIGCgRraW5kIi0KCVBpbmdSZXBseRIPCgd2ZXJzaW9uGAEgASgJEg8KB2JhY2tlbmQYAiABKAkiJQoGQ29sdW1uEgwKBG5hbWUYASABKAkSDQoFZHR5cGUYAiABKAkiKQoKQ2xhc3NDb3VudBIMCgRuYW1lGAEgASgJEg0KBWNvdW50GAIgASgEIucBCgtEYXRhc2V0SW5mbxIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEgwKBHR5cGUYAyABKAkSDAoEdGFncxgEIAMoCRITCgtkZXNjcmlwdGlvbhgFIAEoCRINCgVzaGFwZRgGIAMoDRIfCgdjb2x1bW5zGAcgAygLMg4uZmJtLnYxLkNvbHVtbhIUCgxzYW1wbGVfY291bnQYCCABKAQSIwoHY2xhc3NlcxgJIAMoCzISLmZibS52MS5DbGFzc0NvdW50Eg4KBnRhcmdldBgKIAEoCRISCgpjcmVhdGVkX2F0GAsgASgJIjYKDURhdGFzZXRzUmVwbHkSJQoIZGF0YXNldHMYASADKAsyEy5mYm0udjEuRGF0YXNldEluZm8iZgoLQ29sdW1uU3RhdHMSDAoEbmFtZRgBIAEoCRINCgVjb3VudBgCIAEoBBILCgNzdW0YAyABKAESEwoLc3VtX3NxdWFyZXMYBCABKAESCwoDbWluGAUgASgBEgsKA21heBgGIAEoASIyCgpTdGF0c1JlcGx5EiQKB2NvbHVtbnMYASADKAsyEy5mYm0udjEuQ29sdW1uU3RhdHMinAEKB01ldHJpY3MSKwoGdmFsdWVzGAEgAygLMhsuZmJtLnYxLk1ldHJpY3MuVmFsdWVzRW50cnkSDwoHc2FtcGxlcxgCIAEoBBIkCgZjb3VudHMYAyABKAsyFC5mYm0udjEuTWV0cmljQ291bnRzGi0KC1ZhbHVlc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoAToCOAEiiQEKDE1ldHJpY0NvdW50cxIMCgRyb3dzGAEgASgEEg8KB2NsYXNzZXMYAiABKA0SEQoJY29uZnVzaW9uGAMgAygEEiEKBnNjb3JlcxgEIAMoCzIRLmZibS52MS5TY29yZVJ1bnMSJAoEc3VtcxgFIAEoCzIWLmZibS52MS5SZWdyZXNzaW9uU3VtcyJbCglTY29yZVJ1bnMSEAoIcG9zaXRpdmUYASABKA0SCgoCbG8YAiADKA0SCgoCaGkYAyADKA0SEQoJcG9zaXRpdmVzGAQgAygEEhEKCW5lZ2F0aXZlcxgFIAMoBCJBCg5SZWdyZXNzaW9uU3VtcxIJCgF5GAEgASgBEgoKAnkyGAIgASgBEgsKA3NzZRgDIAEoARILCgNzYWUYBCABKAEi4AEKClRyYWluUmVwbHkSFAoMc2FtcGxlX2NvdW50GAEgASgEEhIKCnRyYWluX2xvc3MYAiABKAESJwoOZ2xvYmFsX21ldHJpY3MYAyABKAsyDy5mYm0udjEuTWV0cmljcxImCg1sb2NhbF9tZXRyaWNzGAQgASgLMg8uZmJtLnYxLk1ldHJpY3MSJAoGcGFyYW1zGAUgASgLMhQuZmJtLnYxLlBhcmFtc0hlYWRlchIPCgdzZWNvbmRzGAYgASgBEiAKB3ByaXZhY3kYByABKAsyDy5mYm0udjEuUHJpdmFjeSI8CgpFcnJvclJlcGx5EgwKBGNvZGUYASABKAkSDwoHbWVzc2FnZRgCIAEoCRIPCgdwbGFuX2lkGAMgASgJIpMBCg1BbmFseXRpY3NUYXNrEhIKCmRhdGFzZXRfaWQYASABKAkSDwoHY29sdW1ucxgCIAMoCRInCgdzdW1tYXJ5GAogASgLMhQuZmJtLnYxLlN1bW1hcnlQaGFzZUgAEisKCWhpc3RvZ3JhbRgLIAEoCzIWLmZibS52MS5IaXN0b2dyYW1QaGFzZUgAQgcKBXBoYXNlIg4KDFN1bW1hcnlQaGFzZSI7Cg5IaXN0b2dyYW1QaGFzZRIpCgdjb2x1bW5zGAEgAygLMhguZmJtLnYxLkhpc3RvZ3JhbVJlcXVlc3QiVgoQSGlzdG9ncmFtUmVxdWVzdBIOCgZjb2x1bW4YASABKAkSCgoCbG8YAiABKAESCgoCaGkYAyABKAESDAoEYmlucxgEIAEoDRIMCgRmaW5lGAUgASgNIjcKBUNvdW50Eh8KBGtpbmQYASABKA4yES5mYm0udjEuQ291bnRLaW5kEg0KBXZhbHVlGAIgASgEIjgKCkNsYXNzVGFsbHkSDAoEbmFtZRgBIAEoCRIcCgVjb3VudBgCIAEoCzINLmZibS52MS5Db3VudCL7AQoNQ29sdW1uU3VtbWFyeRIMCgRuYW1lGAEgASgJEhwKBWNvdW50GAIgASgLMg0uZmJtLnYxLkNvdW50Eh4KB21pc3NpbmcYAyABKAsyDS5mYm0udjEuQ291bnQSCwoDc3VtGAQgASgBEgwKBG1lYW4YBSABKAESCgoCbTIYBiABKAESCwoDbWluGAcgASgBEgsKA21heBgIIAEoARIUCgxtaW5fbWF4X2dyaWQYCSABKAESEAoIcmFuZ2VfbG8YCiABKAESEAoIcmFuZ2VfaGkYCyABKAESIwoHY2xhc3NlcxgMIAMoCzISLmZibS52MS5DbGFzc1RhbGx5IjQKB0ZpbmVCaW4SDQoFc3RhcnQYASABKA0SCwoDZW5kGAIgASgNEg0KBWNvdW50GAMgASgEIl0KD0NvbHVtbkhpc3RvZ3JhbRIMCgRuYW1lGAEgASgJEh0KBmNvdW50cxgCIAMoCzINLmZibS52MS5Db3VudBIdCgRmaW5lGAMgAygLMg8uZmJtLnYxLkZpbmVCaW4ijQEKDkFuYWx5dGljc1JlcGx5EhEKCW1pbl9jb3VudBgBIAEoDRIRCgl0b29fc21hbGwYAiABKAgSKAoJc3VtbWFyaWVzGAMgAygLMhUuZmJtLnYxLkNvbHVtblN1bW1hcnkSKwoKaGlzdG9ncmFtcxgEIAMoCzIXLmZibS52MS5Db2x1bW5IaXN0b2dyYW0iEwoRUmVwbHlUYXNrUmVzcG9uc2UiSgoIUHJvZ3Jlc3MSDQoFZXBvY2gYASABKA0SDAoEc3RlcBgCIAEoDRITCgt0b3RhbF9zdGVwcxgDIAEoDRIMCgRsb3NzGAQgASgBIikKB0xvZ0xpbmUSDQoFbGV2ZWwYASABKAkSDwoHbWVzc2FnZRgCIAEoCSILCglIZWFydGJlYXQiqQEKD0ZlZWRiYWNrUmVxdWVzdBIPCgdub2RlX2lkGAEgASgJEg8KB3Rhc2tfaWQYAiABKAkSJAoIcHJvZ3Jlc3MYCiABKAsyEC5mYm0udjEuUHJvZ3Jlc3NIABIeCgNsb2cYCyABKAsyDy5mYm0udjEuTG9nTGluZUgAEiYKCWhlYXJ0YmVhdBgMIAEoCzIRLmZibS52MS5IZWFydGJlYXRIAEIGCgRraW5kIhIKEEZlZWRiYWNrUmVzcG9uc2UqRQoFRFR5cGUSFgoSRF9UWVBFX1VOU1BFQ0lGSUVEEAASEgoORF9UWVBFX0ZMT0FUMzIQARIQCgxEX1RZUEVfSU5UMzIQAipuCglDb3VudEtpbmQSGgoWQ09VTlRfS0lORF9VTlNQRUNJRklFRBAAEhQKEENPVU5UX0tJTkRfRVhBQ1QQARIYChRDT1VOVF9LSU5EX0JFTE9XX01JThACEhUKEUNPVU5UX0tJTkRfSElEREVOEAMyyAEKEVJlc2VhcmNoZXJTZXJ2aWNlEjYKB0dldFRhc2sSFi5mYm0udjEuR2V0VGFza1JlcXVlc3QaES5mYm0udjEuVGFza0NodW5rMAESPAoJUmVwbHlUYXNrEhIuZmJtLnYxLlJlcGx5Q2h1bmsaGS5mYm0udjEuUmVwbHlUYXNrUmVzcG9uc2UoARI9CghGZWVkYmFjaxIXLmZibS52MS5GZWVkYmFja1JlcXVlc3QaGC5mYm0udjEuRmVlZGJhY2tSZXNwb25zZWIGcHJvdG8z");
+  fileDesc("ChdmYm0vdjEvcmVzZWFyY2hlci5wcm90bxIGZmJtLnYxIm8KDkdldFRhc2tSZXF1ZXN0Eg8KB25vZGVfaWQYASABKAkSEQoJbm9kZV9uYW1lGAIgASgJEhIKCnNlc3Npb25faWQYAyABKAkSDwoHdmVyc2lvbhgEIAEoCRIUCgx3YWl0X3NlY29uZHMYBSABKA0iQQoJVGFza0NodW5rEhwKBHRhc2sYASABKAsyDC5mYm0udjEuVGFza0gAEg4KBGRhdGEYAiABKAxIAEIGCgRwYXJ0IrcCCgRUYXNrEg8KB3Rhc2tfaWQYASABKAkSEgoKZXhwZXJpbWVudBgCIAEoCRIgCgRwaW5nGAogASgLMhAuZmJtLnYxLlBpbmdUYXNrSAASIAoEbGlzdBgLIAEoCzIQLmZibS52MS5MaXN0VGFza0gAEiQKBnNlYXJjaBgMIAEoCzISLmZibS52MS5TZWFyY2hUYXNrSAASIgoFc3RhdHMYDSABKAsyES5mYm0udjEuU3RhdHNUYXNrSAASIgoFdHJhaW4YDiABKAsyES5mYm0udjEuVHJhaW5UYXNrSAASKgoJYW5hbHl0aWNzGA8gASgLMhUuZmJtLnYxLkFuYWx5dGljc1Rhc2tIABIkCgZzZWNhZ2cYECABKAsyEi5mYm0udjEuU2VjYWdnVGFza0gAQgYKBGtpbmQiCgoIUGluZ1Rhc2siCgoITGlzdFRhc2siGgoKU2VhcmNoVGFzaxIMCgR0YWdzGAEgAygJIjIKCVN0YXRzVGFzaxISCgpkYXRhc2V0X2lkGAEgASgJEhEKCXBsYW5fanNvbhgCIAEoCSJHCgpUZW5zb3JTcGVjEgwKBG5hbWUYASABKAkSDQoFc2hhcGUYAiADKA0SHAoFZHR5cGUYAyABKA4yDS5mYm0udjEuRFR5cGUiSAoMUGFyYW1zSGVhZGVyEiMKB3RlbnNvcnMYASADKAsyEi5mYm0udjEuVGVuc29yU3BlYxITCgt0b3RhbF9ieXRlcxgCIAEoBCJTChJOb3JtYWxpemF0aW9uU3RhdHMSDgoGbWV0aG9kGAEgASgJEg8KB2NvbHVtbnMYAiADKAkSDQoFc2hpZnQYAyADKAESDQoFc2NhbGUYBCADKAEi1QEKDFRyYWluaW5nQXJncxIOCgZlcG9jaHMYASABKA0SDwoHdXBkYXRlcxgCIAEoDRISCgpiYXRjaF9zaXplGAMgASgNEhIKCnRlc3RfcmF0aW8YBCABKAESFgoOdGVzdF9vbl9nbG9iYWwYBSABKAgSFQoNdGVzdF9vbl9sb2NhbBgGIAEoCBIPCgdtZXRyaWNzGAcgAygJEgwKBHNlZWQYCCABKA0SEgoKZmVkcHJveF9tdRgJIAEoARIaCgJkcBgKIAEoCzIOLmZibS52MS5EcEFyZ3MiZwoGRHBBcmdzEgwKBG1vZGUYASABKAkSGAoQbm9pc2VfbXVsdGlwbGllchgCIAEoARIRCgljbGlwX25vcm0YAyABKAESDQoFZGVsdGEYBCABKAESEwoLc2FtcGxlX3JhdGUYBSABKAEiKQoHUHJpdmFjeRIPCgdlcHNpbG9uGAEgASgBEg0KBWRlbHRhGAIgASgBIvYBCglUcmFpblRhc2sSEgoKZGF0YXNldF9pZBgBIAEoCRIPCgdwbGFuX2lkGAIgASgJEhEKCXBsYW5fanNvbhgDIAEoCRIiCgRhcmdzGAQgASgLMhQuZmJtLnYxLlRyYWluaW5nQXJncxIxCg1ub3JtYWxpemF0aW9uGAUgASgLMhouZmJtLnYxLk5vcm1hbGl6YXRpb25TdGF0cxINCgVyb3VuZBgGIAEoDRIkCgZwYXJhbXMYByABKAsyFC5mYm0udjEuUGFyYW1zSGVhZGVyEiUKBnNlY2FnZxgIIAEoCzIVLmZibS52MS5TZWNhZ2dNYXNraW5nIkQKClJlcGx5Q2h1bmsSHgoFcmVwbHkYASABKAsyDS5mYm0udjEuUmVwbHlIABIOCgRkYXRhGAIgASgMSABCBgoEcGFydCLCAgoFUmVwbHkSDwoHdGFza19pZBgBIAEoCRIPCgdub2RlX2lkGAIgASgJEiEKBHBpbmcYCiABKAsyES5mYm0udjEuUGluZ1JlcGx5SAASKQoIZGF0YXNldHMYCyABKAsyFS5mYm0udjEuRGF0YXNldHNSZXBseUgAEiMKBXN0YXRzGAwgASgLMhIuZmJtLnYxLlN0YXRzUmVwbHlIABIjCgV0cmFpbhgNIAEoCzISLmZibS52MS5UcmFpblJlcGx5SAASIwoFZXJyb3IYDiABKAsyEi5mYm0udjEuRXJyb3JSZXBseUgAEisKCWFuYWx5dGljcxgPIAEoCzIWLmZibS52MS5BbmFseXRpY3NSZXBseUgAEiUKBnNlY2FnZxgQIAEoCzITLmZibS52MS5TZWNhZ2dSZXBseUgAQgYKBGtpbmQiLQoJUGluZ1JlcGx5Eg8KB3ZlcnNpb24YASABKAkSDwoHYmFja2VuZBgCIAEoCSIlCgZDb2x1bW4SDAoEbmFtZRgBIAEoCRINCgVkdHlwZRgCIAEoCSIpCgpDbGFzc0NvdW50EgwKBG5hbWUYASABKAkSDQoFY291bnQYAiABKAQi5wEKC0RhdGFzZXRJbmZvEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSDAoEdHlwZRgDIAEoCRIMCgR0YWdzGAQgAygJEhMKC2Rlc2NyaXB0aW9uGAUgASgJEg0KBXNoYXBlGAYgAygNEh8KB2NvbHVtbnMYByADKAsyDi5mYm0udjEuQ29sdW1uEhQKDHNhbXBsZV9jb3VudBgIIAEoBBIjCgdjbGFzc2VzGAkgAygLMhIuZmJtLnYxLkNsYXNzQ291bnQSDgoGdGFyZ2V0GAogASgJEhIKCmNyZWF0ZWRfYXQYCyABKAkiNgoNRGF0YXNldHNSZXBseRIlCghkYXRhc2V0cxgBIAMoCzITLmZibS52MS5EYXRhc2V0SW5mbyJmCgtDb2x1bW5TdGF0cxIMCgRuYW1lGAEgASgJEg0KBWNvdW50GAIgASgEEgsKA3N1bRgDIAEoARITCgtzdW1fc3F1YXJlcxgEIAEoARILCgNtaW4YBSABKAESCwoDbWF4GAYgASgBIjIKClN0YXRzUmVwbHkSJAoHY29sdW1ucxgBIAMoCzITLmZibS52MS5Db2x1bW5TdGF0cyKcAQoHTWV0cmljcxIrCgZ2YWx1ZXMYASADKAsyGy5mYm0udjEuTWV0cmljcy5WYWx1ZXNFbnRyeRIPCgdzYW1wbGVzGAIgASgEEiQKBmNvdW50cxgDIAEoCzIULmZibS52MS5NZXRyaWNDb3VudHMaLQoLVmFsdWVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgBOgI4ASKJAQoMTWV0cmljQ291bnRzEgwKBHJvd3MYASABKAQSDwoHY2xhc3NlcxgCIAEoDRIRCgljb25mdXNpb24YAyADKAQSIQoGc2NvcmVzGAQgAygLMhEuZmJtLnYxLlNjb3JlUnVucxIkCgRzdW1zGAUgASgLMhYuZmJtLnYxLlJlZ3Jlc3Npb25TdW1zIlsKCVNjb3JlUnVucxIQCghwb3NpdGl2ZRgBIAEoDRIKCgJsbxgCIAMoDRIKCgJoaRgDIAMoDRIRCglwb3NpdGl2ZXMYBCADKAQSEQoJbmVnYXRpdmVzGAUgAygEIkEKDlJlZ3Jlc3Npb25TdW1zEgkKAXkYASABKAESCgoCeTIYAiABKAESCwoDc3NlGAMgASgBEgsKA3NhZRgEIAEoASLgAQoKVHJhaW5SZXBseRIUCgxzYW1wbGVfY291bnQYASABKAQSEgoKdHJhaW5fbG9zcxgCIAEoARInCg5nbG9iYWxfbWV0cmljcxgDIAEoCzIPLmZibS52MS5NZXRyaWNzEiYKDWxvY2FsX21ldHJpY3MYBCABKAsyDy5mYm0udjEuTWV0cmljcxIkCgZwYXJhbXMYBSABKAsyFC5mYm0udjEuUGFyYW1zSGVhZGVyEg8KB3NlY29uZHMYBiABKAESIAoHcHJpdmFjeRgHIAEoCzIPLmZibS52MS5Qcml2YWN5IjwKCkVycm9yUmVwbHkSDAoEY29kZRgBIAEoCRIPCgdtZXNzYWdlGAIgASgJEg8KB3BsYW5faWQYAyABKAkikwEKDUFuYWx5dGljc1Rhc2sSEgoKZGF0YXNldF9pZBgBIAEoCRIPCgdjb2x1bW5zGAIgAygJEicKB3N1bW1hcnkYCiABKAsyFC5mYm0udjEuU3VtbWFyeVBoYXNlSAASKwoJaGlzdG9ncmFtGAsgASgLMhYuZmJtLnYxLkhpc3RvZ3JhbVBoYXNlSABCBwoFcGhhc2UiDgoMU3VtbWFyeVBoYXNlIjsKDkhpc3RvZ3JhbVBoYXNlEikKB2NvbHVtbnMYASADKAsyGC5mYm0udjEuSGlzdG9ncmFtUmVxdWVzdCJWChBIaXN0b2dyYW1SZXF1ZXN0Eg4KBmNvbHVtbhgBIAEoCRIKCgJsbxgCIAEoARIKCgJoaRgDIAEoARIMCgRiaW5zGAQgASgNEgwKBGZpbmUYBSABKA0iNwoFQ291bnQSHwoEa2luZBgBIAEoDjIRLmZibS52MS5Db3VudEtpbmQSDQoFdmFsdWUYAiABKAQiOAoKQ2xhc3NUYWxseRIMCgRuYW1lGAEgASgJEhwKBWNvdW50GAIgASgLMg0uZmJtLnYxLkNvdW50IvsBCg1Db2x1bW5TdW1tYXJ5EgwKBG5hbWUYASABKAkSHAoFY291bnQYAiABKAsyDS5mYm0udjEuQ291bnQSHgoHbWlzc2luZxgDIAEoCzINLmZibS52MS5Db3VudBILCgNzdW0YBCABKAESDAoEbWVhbhgFIAEoARIKCgJtMhgGIAEoARILCgNtaW4YByABKAESCwoDbWF4GAggASgBEhQKDG1pbl9tYXhfZ3JpZBgJIAEoARIQCghyYW5nZV9sbxgKIAEoARIQCghyYW5nZV9oaRgLIAEoARIjCgdjbGFzc2VzGAwgAygLMhIuZmJtLnYxLkNsYXNzVGFsbHkiNAoHRmluZUJpbhINCgVzdGFydBgBIAEoDRILCgNlbmQYAiABKA0SDQoFY291bnQYAyABKAQiXQoPQ29sdW1uSGlzdG9ncmFtEgwKBG5hbWUYASABKAkSHQoGY291bnRzGAIgAygLMg0uZmJtLnYxLkNvdW50Eh0KBGZpbmUYAyADKAsyDy5mYm0udjEuRmluZUJpbiKNAQoOQW5hbHl0aWNzUmVwbHkSEQoJbWluX2NvdW50GAEgASgNEhEKCXRvb19zbWFsbBgCIAEoCBIoCglzdW1tYXJpZXMYAyADKAsyFS5mYm0udjEuQ29sdW1uU3VtbWFyeRIrCgpoaXN0b2dyYW1zGAQgAygLMhcuZmJtLnYxLkNvbHVtbkhpc3RvZ3JhbSITChFSZXBseVRhc2tSZXNwb25zZSJKCghQcm9ncmVzcxINCgVlcG9jaBgBIAEoDRIMCgRzdGVwGAIgASgNEhMKC3RvdGFsX3N0ZXBzGAMgASgNEgwKBGxvc3MYBCABKAEiKQoHTG9nTGluZRINCgVsZXZlbBgBIAEoCRIPCgdtZXNzYWdlGAIgASgJIgsKCUhlYXJ0YmVhdCKpAQoPRmVlZGJhY2tSZXF1ZXN0Eg8KB25vZGVfaWQYASABKAkSDwoHdGFza19pZBgCIAEoCRIkCghwcm9ncmVzcxgKIAEoCzIQLmZibS52MS5Qcm9ncmVzc0gAEh4KA2xvZxgLIAEoCzIPLmZibS52MS5Mb2dMaW5lSAASJgoJaGVhcnRiZWF0GAwgASgLMhEuZmJtLnYxLkhlYXJ0YmVhdEgAQgYKBGtpbmQiEgoQRmVlZGJhY2tSZXNwb25zZSK0AQoKU2VjYWdnVGFzaxIPCgdzZXNzaW9uGAEgASgJEjUKDmFkdmVydGlzZV9rZXlzGAogASgLMhsuZmJtLnYxLlNlY2FnZ0FkdmVydGlzZUtleXNIABItCgpzaGFyZV9rZXlzGAsgASgLMhcuZmJtLnYxLlNlY2FnZ1NoYXJlS2V5c0gAEiYKBnVubWFzaxgMIAEoCzIULmZibS52MS5TZWNhZ2dVbm1hc2tIAEIHCgVwaGFzZSIVChNTZWNhZ2dBZHZlcnRpc2VLZXlzImAKClNlY2FnZ1BlZXISDwoHbm9kZV9pZBgBIAEoCRINCgVpbmRleBgCIAEoDRIZChFjaXBoZXJfcHVibGljX2tleRgDIAEoDBIXCg9tYXNrX3B1YmxpY19rZXkYBCABKAwiRwoPU2VjYWdnU2hhcmVLZXlzEiEKBXBlZXJzGAEgAygLMhIuZmJtLnYxLlNlY2FnZ1BlZXISEQoJdGhyZXNob2xkGAIgASgNIj0KEVNlY2FnZ1NlYWxlZFNoYXJlEgwKBGZyb20YASABKAkSCgoCdG8YAiABKAkSDgoGc2VhbGVkGAMgASgMIjIKDFNlY2FnZ1VubWFzaxIRCglzdXJ2aXZvcnMYASADKAkSDwoHZHJvcHBlZBgCIAMoCSJnCg1TZWNhZ2dNYXNraW5nEg8KB3Nlc3Npb24YASABKAkSKQoGc2hhcmVzGAIgAygLMhkuZmJtLnYxLlNlY2FnZ1NlYWxlZFNoYXJlEgwKBGNsaXAYAyABKAESDAoEYml0cxgEIAEoDSKOAQoLU2VjYWdnUmVwbHkSIgoEa2V5cxgKIAEoCzISLmZibS52MS5TZWNhZ2dLZXlzSAASJgoGc2hhcmVzGAsgASgLMhQuZmJtLnYxLlNlY2FnZ1NoYXJlc0gAEioKCHJldmVhbGVkGAwgASgLMhYuZmJtLnYxLlNlY2FnZ1JldmVhbGVkSABCBwoFcGhhc2UiQAoKU2VjYWdnS2V5cxIZChFjaXBoZXJfcHVibGljX2tleRgBIAEoDBIXCg9tYXNrX3B1YmxpY19rZXkYAiABKAwiOQoMU2VjYWdnU2hhcmVzEikKBnNoYXJlcxgBIAMoCzIZLmZibS52MS5TZWNhZ2dTZWFsZWRTaGFyZSIwChNTZWNhZ2dSZXZlYWxlZFNoYXJlEgoKAm9mGAEgASgJEg0KBXNoYXJlGAIgASgMInMKDlNlY2FnZ1JldmVhbGVkEjAKC3NlZWRfc2hhcmVzGAEgAygLMhsuZmJtLnYxLlNlY2FnZ1JldmVhbGVkU2hhcmUSLwoKa2V5X3NoYXJlcxgCIAMoCzIbLmZibS52MS5TZWNhZ2dSZXZlYWxlZFNoYXJlKkUKBURUeXBlEhYKEkRfVFlQRV9VTlNQRUNJRklFRBAAEhIKDkRfVFlQRV9GTE9BVDMyEAESEAoMRF9UWVBFX0lOVDMyEAIqbgoJQ291bnRLaW5kEhoKFkNPVU5UX0tJTkRfVU5TUEVDSUZJRUQQABIUChBDT1VOVF9LSU5EX0VYQUNUEAESGAoUQ09VTlRfS0lORF9CRUxPV19NSU4QAhIVChFDT1VOVF9LSU5EX0hJRERFThADMsgBChFSZXNlYXJjaGVyU2VydmljZRI2CgdHZXRUYXNrEhYuZmJtLnYxLkdldFRhc2tSZXF1ZXN0GhEuZmJtLnYxLlRhc2tDaHVuazABEjwKCVJlcGx5VGFzaxISLmZibS52MS5SZXBseUNodW5rGhkuZmJtLnYxLlJlcGx5VGFza1Jlc3BvbnNlKAESPQoIRmVlZGJhY2sSFy5mYm0udjEuRmVlZGJhY2tSZXF1ZXN0GhguZmJtLnYxLkZlZWRiYWNrUmVzcG9uc2ViBnByb3RvMw");
 
 /**
  * @generated from message fbm.v1.GetTaskRequest
@@ -135,6 +135,12 @@ export type Task = Message<"fbm.v1.Task"> & {
      */
     value: AnalyticsTask;
     case: "analytics";
+  } | {
+    /**
+     * @generated from field: fbm.v1.SecaggTask secagg = 16;
+     */
+    value: SecaggTask;
+    case: "secagg";
   } | { case: undefined; value?: undefined };
 };
 
@@ -472,6 +478,13 @@ export type TrainTask = Message<"fbm.v1.TrainTask"> & {
    * @generated from field: fbm.v1.ParamsHeader params = 7;
    */
   params?: ParamsHeader | undefined;
+
+  /**
+   * Secure aggregation: set when the reply must be a masked input instead of the trained parameters.
+   *
+   * @generated from field: fbm.v1.SecaggMasking secagg = 8;
+   */
+  secagg?: SecaggMasking | undefined;
 };
 
 /**
@@ -563,6 +576,12 @@ export type Reply = Message<"fbm.v1.Reply"> & {
      */
     value: AnalyticsReply;
     case: "analytics";
+  } | {
+    /**
+     * @generated from field: fbm.v1.SecaggReply secagg = 16;
+     */
+    value: SecaggReply;
+    case: "secagg";
   } | { case: undefined; value?: undefined };
 };
 
@@ -1478,6 +1497,323 @@ export type FeedbackResponse = Message<"fbm.v1.FeedbackResponse"> & {
  */
 export const FeedbackResponseSchema: GenMessage<FeedbackResponse> = /*@__PURE__*/
   messageDesc(file_fbm_v1_researcher, 44);
+
+/**
+ * Secure aggregation (Bonawitz et al., CCS 2017, section 4; SecAgg+ neighbourhoods, Bell et al., CCS 2020).
+ * The researcher relays everything between nodes; the shares it relays are sealed (AES-GCM) for their receiver.
+ *
+ * @generated from message fbm.v1.SecaggTask
+ */
+export type SecaggTask = Message<"fbm.v1.SecaggTask"> & {
+  /**
+   * One round attempt: keys, shares and masks of one session never serve another.
+   *
+   * @generated from field: string session = 1;
+   */
+  session: string;
+
+  /**
+   * @generated from oneof fbm.v1.SecaggTask.phase
+   */
+  phase: {
+    /**
+     * @generated from field: fbm.v1.SecaggAdvertiseKeys advertise_keys = 10;
+     */
+    value: SecaggAdvertiseKeys;
+    case: "advertiseKeys";
+  } | {
+    /**
+     * @generated from field: fbm.v1.SecaggShareKeys share_keys = 11;
+     */
+    value: SecaggShareKeys;
+    case: "shareKeys";
+  } | {
+    /**
+     * @generated from field: fbm.v1.SecaggUnmask unmask = 12;
+     */
+    value: SecaggUnmask;
+    case: "unmask";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message fbm.v1.SecaggTask.
+ * Use `create(SecaggTaskSchema)` to create a new message.
+ */
+export const SecaggTaskSchema: GenMessage<SecaggTask> = /*@__PURE__*/
+  messageDesc(file_fbm_v1_researcher, 45);
+
+/**
+ * @generated from message fbm.v1.SecaggAdvertiseKeys
+ */
+export type SecaggAdvertiseKeys = Message<"fbm.v1.SecaggAdvertiseKeys"> & {
+};
+
+/**
+ * Describes the message fbm.v1.SecaggAdvertiseKeys.
+ * Use `create(SecaggAdvertiseKeysSchema)` to create a new message.
+ */
+export const SecaggAdvertiseKeysSchema: GenMessage<SecaggAdvertiseKeys> = /*@__PURE__*/
+  messageDesc(file_fbm_v1_researcher, 46);
+
+/**
+ * @generated from message fbm.v1.SecaggPeer
+ */
+export type SecaggPeer = Message<"fbm.v1.SecaggPeer"> & {
+  /**
+   * @generated from field: string node_id = 1;
+   */
+  nodeId: string;
+
+  /**
+   * The peer's x coordinate for Shamir shares (>= 1).
+   *
+   * @generated from field: uint32 index = 2;
+   */
+  index: number;
+
+  /**
+   * @generated from field: bytes cipher_public_key = 3;
+   */
+  cipherPublicKey: Uint8Array;
+
+  /**
+   * @generated from field: bytes mask_public_key = 4;
+   */
+  maskPublicKey: Uint8Array;
+};
+
+/**
+ * Describes the message fbm.v1.SecaggPeer.
+ * Use `create(SecaggPeerSchema)` to create a new message.
+ */
+export const SecaggPeerSchema: GenMessage<SecaggPeer> = /*@__PURE__*/
+  messageDesc(file_fbm_v1_researcher, 47);
+
+/**
+ * @generated from message fbm.v1.SecaggShareKeys
+ */
+export type SecaggShareKeys = Message<"fbm.v1.SecaggShareKeys"> & {
+  /**
+   * The node's neighbourhood, itself included.
+   *
+   * @generated from field: repeated fbm.v1.SecaggPeer peers = 1;
+   */
+  peers: SecaggPeer[];
+
+  /**
+   * @generated from field: uint32 threshold = 2;
+   */
+  threshold: number;
+};
+
+/**
+ * Describes the message fbm.v1.SecaggShareKeys.
+ * Use `create(SecaggShareKeysSchema)` to create a new message.
+ */
+export const SecaggShareKeysSchema: GenMessage<SecaggShareKeys> = /*@__PURE__*/
+  messageDesc(file_fbm_v1_researcher, 48);
+
+/**
+ * @generated from message fbm.v1.SecaggSealedShare
+ */
+export type SecaggSealedShare = Message<"fbm.v1.SecaggSealedShare"> & {
+  /**
+   * @generated from field: string from = 1;
+   */
+  from: string;
+
+  /**
+   * @generated from field: string to = 2;
+   */
+  to: string;
+
+  /**
+   * @generated from field: bytes sealed = 3;
+   */
+  sealed: Uint8Array;
+};
+
+/**
+ * Describes the message fbm.v1.SecaggSealedShare.
+ * Use `create(SecaggSealedShareSchema)` to create a new message.
+ */
+export const SecaggSealedShareSchema: GenMessage<SecaggSealedShare> = /*@__PURE__*/
+  messageDesc(file_fbm_v1_researcher, 49);
+
+/**
+ * @generated from message fbm.v1.SecaggUnmask
+ */
+export type SecaggUnmask = Message<"fbm.v1.SecaggUnmask"> & {
+  /**
+   * @generated from field: repeated string survivors = 1;
+   */
+  survivors: string[];
+
+  /**
+   * @generated from field: repeated string dropped = 2;
+   */
+  dropped: string[];
+};
+
+/**
+ * Describes the message fbm.v1.SecaggUnmask.
+ * Use `create(SecaggUnmaskSchema)` to create a new message.
+ */
+export const SecaggUnmaskSchema: GenMessage<SecaggUnmask> = /*@__PURE__*/
+  messageDesc(file_fbm_v1_researcher, 50);
+
+/**
+ * Masked input collection: the shares sealed for this node, and how to encode its update.
+ *
+ * @generated from message fbm.v1.SecaggMasking
+ */
+export type SecaggMasking = Message<"fbm.v1.SecaggMasking"> & {
+  /**
+   * @generated from field: string session = 1;
+   */
+  session: string;
+
+  /**
+   * @generated from field: repeated fbm.v1.SecaggSealedShare shares = 2;
+   */
+  shares: SecaggSealedShare[];
+
+  /**
+   * @generated from field: double clip = 3;
+   */
+  clip: number;
+
+  /**
+   * @generated from field: uint32 bits = 4;
+   */
+  bits: number;
+};
+
+/**
+ * Describes the message fbm.v1.SecaggMasking.
+ * Use `create(SecaggMaskingSchema)` to create a new message.
+ */
+export const SecaggMaskingSchema: GenMessage<SecaggMasking> = /*@__PURE__*/
+  messageDesc(file_fbm_v1_researcher, 51);
+
+/**
+ * @generated from message fbm.v1.SecaggReply
+ */
+export type SecaggReply = Message<"fbm.v1.SecaggReply"> & {
+  /**
+   * @generated from oneof fbm.v1.SecaggReply.phase
+   */
+  phase: {
+    /**
+     * @generated from field: fbm.v1.SecaggKeys keys = 10;
+     */
+    value: SecaggKeys;
+    case: "keys";
+  } | {
+    /**
+     * @generated from field: fbm.v1.SecaggShares shares = 11;
+     */
+    value: SecaggShares;
+    case: "shares";
+  } | {
+    /**
+     * @generated from field: fbm.v1.SecaggRevealed revealed = 12;
+     */
+    value: SecaggRevealed;
+    case: "revealed";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message fbm.v1.SecaggReply.
+ * Use `create(SecaggReplySchema)` to create a new message.
+ */
+export const SecaggReplySchema: GenMessage<SecaggReply> = /*@__PURE__*/
+  messageDesc(file_fbm_v1_researcher, 52);
+
+/**
+ * @generated from message fbm.v1.SecaggKeys
+ */
+export type SecaggKeys = Message<"fbm.v1.SecaggKeys"> & {
+  /**
+   * @generated from field: bytes cipher_public_key = 1;
+   */
+  cipherPublicKey: Uint8Array;
+
+  /**
+   * @generated from field: bytes mask_public_key = 2;
+   */
+  maskPublicKey: Uint8Array;
+};
+
+/**
+ * Describes the message fbm.v1.SecaggKeys.
+ * Use `create(SecaggKeysSchema)` to create a new message.
+ */
+export const SecaggKeysSchema: GenMessage<SecaggKeys> = /*@__PURE__*/
+  messageDesc(file_fbm_v1_researcher, 53);
+
+/**
+ * @generated from message fbm.v1.SecaggShares
+ */
+export type SecaggShares = Message<"fbm.v1.SecaggShares"> & {
+  /**
+   * @generated from field: repeated fbm.v1.SecaggSealedShare shares = 1;
+   */
+  shares: SecaggSealedShare[];
+};
+
+/**
+ * Describes the message fbm.v1.SecaggShares.
+ * Use `create(SecaggSharesSchema)` to create a new message.
+ */
+export const SecaggSharesSchema: GenMessage<SecaggShares> = /*@__PURE__*/
+  messageDesc(file_fbm_v1_researcher, 54);
+
+/**
+ * @generated from message fbm.v1.SecaggRevealedShare
+ */
+export type SecaggRevealedShare = Message<"fbm.v1.SecaggRevealedShare"> & {
+  /**
+   * @generated from field: string of = 1;
+   */
+  of: string;
+
+  /**
+   * @generated from field: bytes share = 2;
+   */
+  share: Uint8Array;
+};
+
+/**
+ * Describes the message fbm.v1.SecaggRevealedShare.
+ * Use `create(SecaggRevealedShareSchema)` to create a new message.
+ */
+export const SecaggRevealedShareSchema: GenMessage<SecaggRevealedShare> = /*@__PURE__*/
+  messageDesc(file_fbm_v1_researcher, 55);
+
+/**
+ * @generated from message fbm.v1.SecaggRevealed
+ */
+export type SecaggRevealed = Message<"fbm.v1.SecaggRevealed"> & {
+  /**
+   * @generated from field: repeated fbm.v1.SecaggRevealedShare seed_shares = 1;
+   */
+  seedShares: SecaggRevealedShare[];
+
+  /**
+   * @generated from field: repeated fbm.v1.SecaggRevealedShare key_shares = 2;
+   */
+  keyShares: SecaggRevealedShare[];
+};
+
+/**
+ * Describes the message fbm.v1.SecaggRevealed.
+ * Use `create(SecaggRevealedSchema)` to create a new message.
+ */
+export const SecaggRevealedSchema: GenMessage<SecaggRevealed> = /*@__PURE__*/
+  messageDesc(file_fbm_v1_researcher, 56);
 
 /**
  * @generated from enum fbm.v1.DType

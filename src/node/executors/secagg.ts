@@ -1,0 +1,109 @@
+import { FbmError } from "../../common/errors.js";
+import type { NamedTensor, TrainResult } from "../../ml/types.js";
+import { encodeUpdate } from "../../privacy/secagg/fixed-point.js";
+import { createParticipant, type Participant, ProtocolError } from "../../privacy/secagg/participant.js";
+import { ShareAuthError } from "../../privacy/secagg/share-box.js";
+import { MASKED_TENSOR, type ReplyBody, type SecaggMasking, type SecaggTaskBody } from "../../wire/index.js";
+import type { TrainExtension } from "./train-extension.js";
+
+/**
+ * The node's side of secure aggregation (README "Secure aggregation"): one Participant per session,
+ * in memory only (a restarted node has dropped out of the round), the latest few kept.
+ */
+export interface SecaggSessions {
+  start(session: string, self: string): Participant;
+  get(session: string): Participant;
+}
+
+const KEPT_SESSIONS = 8;
+
+export function createSecaggSessions(): SecaggSessions {
+  const sessions = new Map<string, Participant>();
+  return {
+    start(session, self) {
+      if (sessions.has(session)) throw new FbmError(`Secure aggregation session ${session} was already started`, 2);
+      sessions.set(session, createParticipant(session, self));
+      for (const old of sessions.keys()) if (sessions.size > KEPT_SESSIONS) sessions.delete(old);
+      return sessions.get(session) as Participant;
+    },
+    get(session) {
+      const p = sessions.get(session);
+      if (!p) throw new FbmError(`No secure aggregation session ${session} on this node (did it restart?)`, 1);
+      return p;
+    },
+  };
+}
+
+/**
+ * Where central differential privacy plugs in (issue 14): a function applied to the node's clipped
+ * update before it is quantized and masked, e.g. adding this node's share of the Gaussian noise.
+ * The identity unless the runtime sets one.
+ */
+export type UpdateTransform = (update: Float32Array[], context: { session: string; clip: number }) => Float32Array[];
+
+/** AdvertiseKeys, ShareKeys and Unmasking; protocol refusals become error replies. */
+export function executeSecagg(sessions: SecaggSessions, self: string, task: SecaggTaskBody): ReplyBody {
+  try {
+    switch (task.phase) {
+      case "advertiseKeys":
+        return { kind: "secagg", phase: "keys", keys: sessions.start(task.session, self).keys };
+      case "shareKeys":
+        return {
+          kind: "secagg",
+          phase: "shares",
+          shares: sessions.get(task.session).shareKeys(task.peers, task.threshold),
+        };
+      case "unmask":
+        return {
+          kind: "secagg",
+          phase: "revealed",
+          revealed: sessions.get(task.session).reveal(task.survivors, task.dropped),
+        };
+    }
+  } catch (error) {
+    if (error instanceof ProtocolError || error instanceof ShareAuthError) throw new FbmError(error.message, 1);
+    throw error;
+  }
+}
+
+/**
+ * MaskedInputCollection as a TrainExtension: the reply holds one int32 tensor, the masked encoding of
+ * count · clip(trained − global) and the count, and tells no sample count of its own.
+ */
+export function secaggExtension(options: {
+  model: NamedTensor[];
+  masking: SecaggMasking;
+  participant: Participant;
+  transform?: UpdateTransform;
+  /** Sees the clipped update before it is masked (tests compare it with what the researcher received). */
+  onClipped?: (update: Float32Array[]) => void;
+}): TrainExtension {
+  const { model, masking, participant } = options;
+  return {
+    model,
+    reply(result: TrainResult): TrainResult {
+      const clip = masking.clip;
+      let update: Float32Array[] = result.params.map((t, i) => {
+        const out = new Float32Array(t.data.length);
+        const g = model[i].data;
+        for (let k = 0; k < out.length; k++) out[k] = Math.min(clip, Math.max(-clip, t.data[k] - g[k]));
+        return out;
+      });
+      options.onClipped?.(update);
+      if (options.transform) update = options.transform(update, { session: masking.session, clip });
+      let masked: Uint32Array;
+      try {
+        masked = participant.maskInput(masking.shares, encodeUpdate(update, result.sampleCount, masking));
+      } catch (error) {
+        if (error instanceof ProtocolError || error instanceof ShareAuthError) throw new FbmError(error.message, 1);
+        throw error;
+      }
+      const data = new Int32Array(masked.buffer, masked.byteOffset, masked.length);
+      return {
+        ...result,
+        sampleCount: 0,
+        params: [{ name: MASKED_TENSOR, shape: [data.length], dtype: "int32", data }],
+      };
+    },
+  };
+}

@@ -1,0 +1,231 @@
+import { randomUUID } from "node:crypto";
+import { errorMessage, InputError, RuntimeFailure } from "../../common/errors.js";
+import type { NamedTensor, Normalization, TrainingArgs } from "../../ml/types.js";
+import { bitsFor, capacityProblem, decodeSum, type FixedPoint } from "../../privacy/secagg/fixed-point.js";
+import { neighbourhoods } from "../../privacy/secagg/graph.js";
+import type { Peer, PublicKeys, Revealed, SealedShare } from "../../privacy/secagg/messages.js";
+import { BelowThresholdError, unmaskSum } from "../../privacy/secagg/unmask.js";
+import { MASKED_TENSOR, type ReplyBody, type SecaggTaskBody } from "../../wire/index.js";
+import type { Update } from "../aggregators/index.js";
+import type { Hub } from "../server/hub.js";
+import { TaskFailure } from "../server/hub-error.js";
+import type { FailureCode, NodeFailure } from "./events.js";
+import type { Participant } from "./roster.js";
+import { type SecaggConfig, thresholdFor } from "./secagg-config.js";
+import { type NodeUpdate, runTrainRound } from "./train-round.js";
+
+/**
+ * One training round under secure aggregation (Bonawitz et al., CCS 2017, §4; SecAgg+ neighbourhoods of
+ * Bell et al., CCS 2020, §3), driven by the researcher as ordinary tasks through the hub: AdvertiseKeys,
+ * ShareKeys (sealed shares relayed), a train task per node carrying its shares (MaskedInputCollection,
+ * each masked reply folded into a 32-bit running sum and dropped), then Unmasking. The researcher only
+ * ever holds masked inputs and their sum; it learns the sample-weighted mean update and the total count.
+ */
+export interface SecureRoundInput {
+  hub: Hub;
+  experiment: string;
+  participants: Participant[];
+  round: number;
+  planId: string;
+  planJson: string;
+  args: TrainingArgs;
+  normalization?: Normalization;
+  global: NamedTensor[];
+  secagg: SecaggConfig;
+  timeoutMs: number;
+  signal?: AbortSignal;
+  log?: (line: string) => void;
+}
+
+export interface SecureRoundResult {
+  /** The sample-weighted mean of the survivors' parameters (global + mean update) and their total count. */
+  update: Update;
+  /** The survivors' metrics and losses (their parameters never came unmasked). */
+  updates: NodeUpdate[];
+  failures: NodeFailure[];
+}
+
+/** Fixed-point settings for these participants: explicit bits are checked, `auto` picks the most that fit. */
+export function fixedPointFor(config: SecaggConfig, participants: Participant[]): FixedPoint {
+  const total = participants.reduce((n, p) => n + p.dataset.sampleCount, 0);
+  if (config.bits === "auto") {
+    const bits = bitsFor(total);
+    if (bits < 8) {
+      throw new InputError(
+        `Secure aggregation cannot encode updates of ${total} samples in a 32-bit sum with 8 or more bits per value`,
+      );
+    }
+    return { clip: config.clip, bits };
+  }
+  const fp = { clip: config.clip, bits: config.bits };
+  const problem = capacityProblem(fp, total);
+  if (problem) throw new InputError(`Invalid secagg settings: ${problem}`);
+  return fp;
+}
+
+export async function secureRound(input: SecureRoundInput): Promise<SecureRoundResult> {
+  const { hub, round } = input;
+  const session = `${input.experiment}/round-${round}/${randomUUID()}`;
+  const failures: NodeFailure[] = [];
+  const byNode = new Map(input.participants.map((p) => [p.node, p]));
+  const fail = (node: string, code: FailureCode, message: string) =>
+    failures.push({ node, name: byNode.get(node)?.name ?? node, code, message });
+  const fp = fixedPointFor(input.secagg, input.participants);
+  const stop = (why: string) => {
+    const lost = failures.map((f) => `${f.name}: ${f.message}`).join("; ");
+    return new RuntimeFailure(
+      `Round ${round}: secure aggregation cannot complete: ${why}${lost ? ` (${lost})` : ""}; the round's result is discarded (run again with --resume once enough nodes are connected)`,
+    );
+  };
+
+  /** One protocol step: the task to every node at once; answers of the wrong kind or errors are failures. */
+  const ask = async <R>(
+    nodes: string[],
+    body: (node: string) => SecaggTaskBody,
+    read: (reply: ReplyBody) => R | undefined,
+  ) => {
+    const answers = new Map<string, R>();
+    await Promise.all(
+      nodes.map(async (node) => {
+        try {
+          const reply = await hub.send(node, body(node), {
+            timeoutMs: input.timeoutMs,
+            signal: input.signal,
+            experiment: input.experiment,
+          });
+          if (reply.kind === "error") return fail(node, reply.code, reply.message);
+          const value = read(reply);
+          if (value === undefined)
+            return fail(
+              node,
+              "bad_reply",
+              `Node answered a secagg ${body(node).phase} task with a ${reply.kind} reply`,
+            );
+          answers.set(node, value);
+        } catch (error) {
+          if (error instanceof TaskFailure) return fail(node, error.reason, error.message);
+          input.signal?.throwIfAborted();
+          fail(node, "internal", errorMessage(error));
+        }
+      }),
+    );
+    return answers;
+  };
+
+  // Round 0, AdvertiseKeys.
+  const keys = await ask(
+    input.participants.map((p) => p.node),
+    () => ({ kind: "secagg", session, phase: "advertiseKeys" }),
+    (r): PublicKeys | undefined => (r.kind === "secagg" && r.phase === "keys" ? r.keys : undefined),
+  );
+  const u1 = [...keys.keys()].sort();
+  const peers = new Map<string, Peer>(u1.map((id, i) => [id, { id, index: i + 1, ...(keys.get(id) as PublicKeys) }]));
+  const graph = neighbourhoods(u1, input.secagg.neighbours);
+  const size = Math.max(0, ...[...graph.values()].map((n) => n.length));
+  const threshold = thresholdFor(input.secagg, size);
+  if (threshold > size) throw stop(`${u1.length} node(s) advertised keys, below the threshold ${threshold}`);
+  if (threshold <= size / 2) {
+    throw new InputError(
+      `Invalid secagg.threshold: ${threshold} must be more than half of the ${size} nodes that share keys`,
+    );
+  }
+
+  // Round 1, ShareKeys: each node's shares, sealed for its neighbours, relayed later.
+  const sealed = await ask(
+    u1,
+    (node) => ({
+      kind: "secagg",
+      session,
+      phase: "shareKeys",
+      threshold,
+      peers: (graph.get(node) as string[]).map((id) => peers.get(id) as Peer),
+    }),
+    (r): SealedShare[] | undefined => (r.kind === "secagg" && r.phase === "shares" ? r.shares : undefined),
+  );
+  const u2 = u1.filter((id) => sealed.has(id));
+  if (u2.length < threshold) throw stop(`${u2.length} node(s) shared keys, below the threshold ${threshold}`);
+  const inbox = new Map<string, SealedShare[]>(u2.map((id) => [id, []]));
+  for (const [from, shares] of sealed) {
+    for (const s of shares) {
+      // Only what `from` may send: its own shares, to its neighbours that are still in the round.
+      if (s.from === from && graph.get(from)?.includes(s.to)) inbox.get(s.to)?.push(s);
+    }
+  }
+
+  // Round 2, MaskedInputCollection: local training, the masked reply folded into the sum at once.
+  const length = input.global.reduce((n, t) => n + t.data.length, 0) + 1;
+  const sum = new Uint32Array(length);
+  const { updates, failures: trainFailures } = await runTrainRound({
+    hub,
+    experiment: input.experiment,
+    participants: u2.map((id) => byNode.get(id) as Participant),
+    round,
+    planId: input.planId,
+    planJson: input.planJson,
+    args: input.args,
+    normalization: input.normalization,
+    global: input.global,
+    expected: [{ name: MASKED_TENSOR, shape: [length], dtype: "int32", data: new Int32Array(0) }],
+    taskFor: (p, task) => ({ ...task, secagg: { session, shares: inbox.get(p.node) ?? [], ...fp } }),
+    check: (result) => {
+      const [t] = result.params;
+      const ok =
+        result.params.length === 1 && t.name === MASKED_TENSOR && t.dtype === "int32" && t.data.length === length;
+      return ok ? undefined : `a masked reply holds one int32 tensor "${MASKED_TENSOR}" of ${length} values`;
+    },
+    fold: (u) => {
+      const masked = u.result.params[0].data;
+      for (let i = 0; i < length; i++) sum[i] += masked[i];
+    },
+    timeoutMs: input.timeoutMs,
+    signal: input.signal,
+  });
+  failures.push(...trainFailures);
+  const u3 = updates.map((u) => u.participant.node);
+  if (u3.length < threshold) throw stop(`${u3.length} masked update(s) came back, below the threshold ${threshold}`);
+  const dropped = u2.filter((id) => !u3.includes(id));
+
+  // Round 3, Unmasking: seed shares of the survivors, mask-key shares of the dropped, per neighbourhood.
+  const revealed = await ask(
+    u3,
+    (node) => {
+      const near = new Set(graph.get(node));
+      return {
+        kind: "secagg",
+        session,
+        phase: "unmask",
+        survivors: u3.filter((id) => near.has(id)),
+        dropped: dropped.filter((id) => near.has(id)),
+      };
+    },
+    (r): Revealed | undefined => (r.kind === "secagg" && r.phase === "revealed" ? r.revealed : undefined),
+  );
+  try {
+    unmaskSum(sum, {
+      session,
+      peers: new Map(u2.map((id) => [id, peers.get(id) as Peer])),
+      neighbours: graph,
+      threshold,
+      survivors: u3,
+      dropped,
+      revealed,
+    });
+  } catch (error) {
+    if (error instanceof BelowThresholdError) throw stop(error.message);
+    throw error;
+  }
+  input.log?.(
+    `Round ${round}: securely aggregated ${u3.length} masked update(s)${dropped.length ? `, ${dropped.length} dropped after sharing keys` : ""}`,
+  );
+  const { mean, samples } = decodeSum(
+    sum,
+    input.global.map((t) => t.data.length),
+    fp,
+  );
+  const params = input.global.map((t, i) => {
+    const out = new Float32Array(t.data.length);
+    for (let k = 0; k < out.length; k++) out[k] = t.data[k] + mean[i][k];
+    return out;
+  });
+  return { update: { nodeId: `sum of ${u3.length} masked updates`, samples, params }, updates, failures };
+}

@@ -1,0 +1,137 @@
+import assert from "node:assert/strict";
+import { after, describe, it } from "node:test";
+import { RuntimeFailure } from "../../../src/common/errors.js";
+import type { NamedTensor } from "../../../src/ml/types.js";
+import { quantizationBound } from "../../../src/privacy/secagg/fixed-point.js";
+import { secaggSchema } from "../../../src/researcher/run/secagg-config.js";
+import { fixedPointFor, secureRound } from "../../../src/researcher/run/secure-round.js";
+import { createHub, type Hub } from "../../../src/researcher/server/hub.js";
+import type { TaskBody } from "../../../src/wire/index.js";
+import { simulatedNode } from "../../support/simulated-secagg-node.js";
+
+const LENGTH = 50;
+const samples = [10, 20, 30, 40];
+/** Node i "trains" to global + (i + 1) / 10 on every coordinate. */
+const shift = (i: number) => (i + 1) / 10;
+
+describe("secureRound() with simulated nodes through the hub", () => {
+  const hub = createHub();
+  const stop = new AbortController();
+  const participants = samples.map((n, i) =>
+    simulatedNode(hub, `n${i}`, {
+      signal: stop.signal,
+      samples: n,
+      train: (g) => Float32Array.from(g, (v) => v + shift(i)),
+    }),
+  );
+  after(() => {
+    stop.abort();
+    hub.close();
+  });
+  const global: NamedTensor[] = [
+    { name: "w", shape: [LENGTH], dtype: "float32", data: Float32Array.from({ length: LENGTH }, (_, k) => k / 100) },
+  ];
+  const secagg = secaggSchema.parse({});
+  const bound = quantizationBound(fixedPointFor(secagg, participants));
+
+  /** A hub that lets `edit` change each task before it is sent (what a relay in the middle could do). */
+  const relaying = (edit: (node: string, body: TaskBody) => TaskBody): Hub =>
+    ({ send: (node, body, options) => hub.send(node, edit(node, body), options) }) as Hub;
+
+  const round = (n: number, via: Hub = hub, config = secagg) =>
+    secureRound({
+      hub: via,
+      experiment: "e",
+      participants,
+      round: n,
+      planId: "p",
+      planJson: "{}",
+      args: {
+        epochs: 1,
+        updates: 0,
+        batchSize: 1,
+        testRatio: 0,
+        testOnGlobal: false,
+        testOnLocal: false,
+        metrics: [],
+        seed: 0,
+        fedproxMu: 0,
+      },
+      global,
+      secagg: config,
+      timeoutMs: 60_000,
+    });
+
+  const assertMeanOf = (params: Float32Array, nodes: number[]) => {
+    const total = nodes.reduce((s, i) => s + samples[i], 0);
+    const mean = nodes.reduce((s, i) => s + (samples[i] * shift(i)) / total, 0);
+    for (let k = 0; k < LENGTH; k++) {
+      assert.ok(Math.abs(params[k] - (k / 100 + mean)) <= bound + 1e-6, `coordinate ${k}: ${params[k]}`);
+    }
+  };
+
+  it("gives the sample-weighted mean of the nodes' parameters within half a quantization step, and the total count", async () => {
+    const { update, updates, failures } = await round(1);
+    assert.deepEqual(failures, []);
+    assert.equal(updates.length, 4);
+    assert.equal(update.samples, 100);
+    assertMeanOf(update.params[0], [0, 1, 2, 3]);
+    // The researcher kept no node's parameters: only their metrics.
+    for (const u of updates) assert.deepEqual(u.result.params, []);
+  });
+
+  it("a share altered in transit fails authentication at its receiver, which drops out; the others' mean remains", async () => {
+    const tampered = relaying((node, body) => {
+      if (node !== "n1" || body.kind !== "train" || !body.secagg) return body;
+      const shares = body.secagg.shares.map((s, i) =>
+        i === 0 ? { ...s, box: Uint8Array.from(s.box, (b, j) => (j === 20 ? b ^ 1 : b)) } : s,
+      );
+      return { ...body, secagg: { ...body.secagg, shares } };
+    });
+    const { update, failures } = await round(2, tampered);
+    assert.deepEqual(
+      failures.map((f) => f.node),
+      ["n1"],
+    );
+    assert.match(failures[0].message, /failed authentication/);
+    assert.equal(update.samples, 80);
+    assertMeanOf(update.params[0], [0, 2, 3]);
+  });
+
+  it("a share replayed from an earlier round fails authentication", async () => {
+    let earlier: NonNullable<Extract<TaskBody, { kind: "train" }>["secagg"]>["shares"] | undefined;
+    await round(
+      3,
+      relaying((node, body) => {
+        if (node === "n2" && body.kind === "train" && body.secagg) earlier = body.secagg.shares;
+        return body;
+      }),
+    );
+    const replayed = relaying((node, body) =>
+      node === "n2" && body.kind === "train" && body.secagg && earlier
+        ? { ...body, secagg: { ...body.secagg, shares: earlier } }
+        : body,
+    );
+    const { update, failures } = await round(4, replayed);
+    assert.deepEqual(
+      failures.map((f) => f.node),
+      ["n2"],
+    );
+    assert.match(failures[0].message, /failed authentication/);
+    assertMeanOf(update.params[0], [0, 1, 3]);
+  });
+
+  it("below the threshold the round fails, saying --resume can run it again", async () => {
+    const lost = relaying((node, body) =>
+      node === "n3" && body.kind === "train" ? { ...body, planId: "", secagg: undefined } : body,
+    );
+    await assert.rejects(
+      round(5, lost, secaggSchema.parse({ threshold: 4 })),
+      (e: Error) =>
+        e instanceof RuntimeFailure &&
+        /Round 5: secure aggregation cannot complete: 3 masked update\(s\) came back, below the threshold 4.*--resume/.test(
+          e.message,
+        ),
+    );
+  });
+});

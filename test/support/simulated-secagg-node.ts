@@ -1,0 +1,69 @@
+import type { TrainResult } from "../../src/ml/types.js";
+import { createSecaggSessions, executeSecagg, secaggExtension } from "../../src/node/executors/secagg.js";
+import type { Participant } from "../../src/researcher/run/roster.js";
+import type { Hub } from "../../src/researcher/server/hub.js";
+import type { ReplyBody, TaskBody } from "../../src/wire/index.js";
+
+/**
+ * A node answering through the hub API in this process, with the node's own secure aggregation code
+ * (executeSecagg, secaggExtension); its "training" is `train(global)`. For unit tests and benchmarks
+ * of researcher rounds without node processes. `timer.nodeMs` accumulates the time spent answering.
+ */
+export function simulatedNode(
+  hub: Hub,
+  id: string,
+  options: {
+    signal: AbortSignal;
+    samples: number;
+    train: (global: Float32Array) => Float32Array;
+    timer?: { nodeMs: number };
+  },
+): Participant {
+  const hello = { nodeId: id, name: id, sessionId: `${id}-s`, version: "test" };
+  hub.register(hello);
+  const sessions = createSecaggSessions();
+  const answer = (body: TaskBody): ReplyBody => {
+    if (body.kind === "secagg") return executeSecagg(sessions, id, body);
+    if (body.kind !== "train") throw new Error(`unexpected ${body.kind} task`);
+    const trained = body.params.map((t) => ({ ...t, data: options.train(t.data as Float32Array) }));
+    const result: TrainResult = { params: trained, sampleCount: options.samples, trainLoss: 0, seconds: 0 };
+    if (!body.secagg) return { kind: "train", result };
+    const participant = sessions.get(body.secagg.session);
+    return {
+      kind: "train",
+      result: secaggExtension({ model: body.params, masking: body.secagg, participant }).reply(result),
+    };
+  };
+  void (async () => {
+    while (!options.signal.aborted) {
+      const task = await hub.nextTask(hello, { signal: options.signal, waitMs: 1000 }).catch(() => undefined);
+      if (!task) continue;
+      const t0 = performance.now();
+      let body: ReplyBody;
+      try {
+        body = answer(task.body);
+      } catch (error) {
+        body = { kind: "error", code: "failed", message: (error as Error).message };
+      }
+      if (options.timer) options.timer.nodeMs += performance.now() - t0;
+      hub.deliver({ taskId: task.taskId, nodeId: id, body });
+    }
+  })();
+  return {
+    node: id,
+    name: id,
+    dataset: {
+      id: "d",
+      name: "d",
+      type: "csv",
+      tags: [],
+      description: "",
+      shape: [],
+      columns: [],
+      sampleCount: options.samples,
+      classes: [],
+      target: "",
+      createdAt: "",
+    },
+  };
+}
