@@ -6,6 +6,8 @@ import {
   TaskChunkSchema,
   TaskSchema,
 } from "../gen/fbm/v1/researcher_pb.js";
+import { canonicalJson } from "../common/canonical-json.js";
+import { parsePreparation, type TablePreparation } from "../ml/table-prep.js";
 import type { NamedTensor } from "../ml/types.js";
 import { fromAnalyticsTask, toAnalyticsTaskInit } from "./analytics-codec.js";
 import type { TaskBody, TaskEnvelope } from "./messages.js";
@@ -67,7 +69,14 @@ function toKindInit(body: TaskBody, paramsHeader?: ParamsHeaderPb): MessageInitS
     case "search":
       return { case: "search", value: { tags: body.tags } };
     case "stats":
-      return { case: "stats", value: { datasetId: body.datasetId, planJson: body.planJson } };
+      return {
+        case: "stats",
+        value: {
+          datasetId: body.datasetId,
+          planJson: body.planJson,
+          preparationJson: preparationJson(body.preparation),
+        },
+      };
     case "analytics":
       return { case: "analytics", value: toAnalyticsTaskInit(body) };
     case "train": {
@@ -82,6 +91,7 @@ function toKindInit(body: TaskBody, paramsHeader?: ParamsHeaderPb): MessageInitS
           args: { ...body.args },
           normalization: n ? { method: n.method, columns: n.columns, shift: n.shift, scale: n.scale } : undefined,
           params: paramsHeader ?? toHeaderPb(toParamsHeader(body.params)),
+          preparationJson: preparationJson(body.preparation),
         },
       };
     }
@@ -146,7 +156,12 @@ function toTaskBody(task: Task, params: NamedTensor[]): TaskBody {
     case "search":
       return { kind: "search", tags: [...kind.value.tags] };
     case "stats":
-      return { kind: "stats", datasetId: kind.value.datasetId, planJson: kind.value.planJson };
+      return {
+        kind: "stats",
+        datasetId: kind.value.datasetId,
+        planJson: kind.value.planJson,
+        ...preparationOf(kind.value.preparationJson),
+      };
     case "analytics":
       return fromAnalyticsTask(kind.value);
     case "train": {
@@ -179,10 +194,27 @@ function toTaskBody(task: Task, params: NamedTensor[]): TaskBody {
               scale: [...n.scale],
             }
           : undefined,
+        ...preparationOf(t.preparationJson),
         params,
       };
     }
     default:
       throw new WireError("Task of an unknown kind (is this node older than the researcher?)");
+  }
+}
+
+function preparationJson(preparation: TablePreparation | undefined): string {
+  return preparation ? canonicalJson(preparation) : "";
+}
+
+/** `{preparation}` from a task's JSON field, `{}` when it is empty; a malformed one is a WireError. */
+function preparationOf(json: string): { preparation?: TablePreparation } {
+  if (json === "") return {};
+  try {
+    return { preparation: parsePreparation(JSON.parse(json)) };
+  } catch (error) {
+    throw new WireError(
+      `The task's table preparation is invalid: ${error instanceof Error ? error.message : String(error)}`,
+    );
   }
 }

@@ -1,7 +1,10 @@
 import { sha256Hex } from "../../common/canonical-json.js";
 import { FbmError } from "../../common/errors.js";
+import { profileTable } from "../../ml/data/table.js";
 import { columnStats } from "../../ml/normalize.js";
-import { type Plan, parsePlan, planId } from "../../ml/plan.js";
+import { declaresPreparation, type Plan, parsePlan, planId } from "../../ml/plan.js";
+import { planInput } from "../../ml/plan-input.js";
+import { featureKinds, type TablePreparation } from "../../ml/table-prep.js";
 import { trainLocal } from "../../ml/train.js";
 import type { ReplyBody, TrainTaskBody } from "../../wire/index.js";
 import { discloseMetrics } from "../analytics/disclosure.js";
@@ -40,8 +43,15 @@ export async function executeTrain(
   const refusal = await runtime.authorizePlan(task.planId, plan, { experiment, datasetId: task.datasetId });
   if (refusal) return refusal;
   const entry = datasetOf(runtime, task.datasetId);
-  const data = await runtime.loader.load(entry, plan);
   const { model: global, control } = splitControl(task.params);
+  const checkOnly =
+    task.args.epochs === 0 && task.args.updates === 0 && !task.args.testOnGlobal && !task.args.testOnLocal;
+  if (checkOnly && task.preparation === undefined && entry.type === "csv" && declaresPreparation(plan)) {
+    // The approval check comes before the preparation is resolved: nothing to load yet.
+    runtime.log(`Plan ${task.planId.slice(0, 12)} is approved for "${entry.name}"; its table preparation comes next`);
+    return { kind: "train", result: { params: global, sampleCount: entry.sampleCount, trainLoss: 0, seconds: 0 } };
+  }
+  const data = await runtime.loader.load(entry, plan, task.preparation);
   const controlKey = `${experiment ?? ""}/${task.planId}`;
   const training = task.args.epochs > 0 || task.args.updates > 0;
   let lastSent = 0;
@@ -94,19 +104,30 @@ export async function executeTrain(
   return { kind: "train", result };
 }
 
-/** Per-column count/sum/sum of squares/min/max of the features the plan uses, for global scaling. */
+/**
+ * Per-column count/sum/sum of squares/min/max of the inputs the plan uses, for global scaling. For a
+ * plan that declares table preparation and a task that carries none resolved yet: the profile of the
+ * raw feature columns instead (missing cells; categories held by min_count rows or more, by name).
+ */
 export async function executeStats(
   runtime: NodeRuntime,
-  datasetId: string,
-  planJson: string,
+  task: { datasetId: string; planJson: string; preparation?: TablePreparation },
   experiment?: string,
 ): Promise<ReplyBody> {
-  const plan = parsePlan(JSON.parse(planJson));
+  const { datasetId } = task;
+  const plan = parsePlan(JSON.parse(task.planJson));
   // A stats task carries no plan id: the plan's own (canonical) id is the one the operator approves.
   const refusal = await runtime.authorizePlan(planId(plan), plan, { experiment, datasetId });
   if (refusal) return refusal;
   const entry = datasetOf(runtime, datasetId);
-  const data = await runtime.loader.load(entry, plan);
+  if (entry.type === "csv" && task.preparation === undefined && declaresPreparation(plan)) {
+    const where = `dataset "${entry.name}"`;
+    const features = featureKinds(plan, planInput(plan, entry).features ?? [], entry.columns, where);
+    const { minCount } = runtime.analytics;
+    const columns = await profileTable(entry.path, { target: plan.data.target, features, minCount });
+    return { kind: "stats", columns };
+  }
+  const data = await runtime.loader.load(entry, plan, task.preparation);
   return { kind: "stats", columns: columnStats(data) };
 }
 

@@ -7,7 +7,7 @@ import { classificationMetrics, regressionMetrics, type TaskKind } from "../../m
 async function ml() {
   const [backend, csv, batches, evaluate, exported, metrics] = await Promise.all([
     import("../../ml/backend.js"),
-    import("../../ml/data/csv.js"),
+    import("../../ml/data/model-table.js"),
     import("../../ml/batches.js"),
     import("../../ml/evaluate.js"),
     import("../../ml/export.js"),
@@ -26,11 +26,11 @@ export function modelCommands(io: CliIo, globals: () => { json?: true }): Comman
     .option("--target <col>", "target column (default: the plan's)")
     .option("--json", "print the result as one JSON object on stdout")
     .action(async (options) => {
-      const { loadModel, loadCsv, taskKind, evaluateModel, createRowSource, allRows } = await ml();
+      const { loadModel, loadCsvForModel, taskKind, evaluateModel, createRowSource, allRows } = await ml();
       const exported = await loadModel(options.model);
       const target = options.target ?? exported.plan.data.target;
       if (!target) throw new InputError("No target column: pass --target");
-      const data = await loadCsv(options.data, { target, features: exported.features });
+      const data = await loadCsvForModel(options.data, exported, { target });
       try {
         const kind = taskKind(exported.plan);
         const result = await evaluateModel(exported.model, createRowSource(data, exported.normalization), {
@@ -57,9 +57,9 @@ export function modelCommands(io: CliIo, globals: () => { json?: true }): Comman
     .requiredOption("--data <file>", "CSV file with the feature columns used in training")
     .option("--json", "print the predictions as one JSON object on stdout")
     .action(async (options) => {
-      const { loadModel, loadCsv, predictWithModel } = await ml();
+      const { loadModel, loadCsvForModel, predictWithModel } = await ml();
       const exported = await loadModel(options.model);
-      const data = await loadCsv(options.data, { features: exported.features });
+      const data = await loadCsvForModel(options.data, exported);
       try {
         const p = await predictWithModel(exported.model, data, exported.normalization);
         const rows = Array.from({ length: p.rows }, (_, r) =>

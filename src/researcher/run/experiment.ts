@@ -20,6 +20,7 @@ import { federatedRound } from "./federated-round.js";
 import { gatherNormalization } from "./normalization.js";
 import { checkPlanSize, smallestInput } from "./plan-limit.js";
 import { pooledMetrics } from "./pooled-metrics.js";
+import { gatherPreparation } from "./preparation.js";
 import { createRoster, type Participant } from "./roster.js";
 import type { RunContext, RunInputs, TrainingState } from "./run-context.js";
 import { openRunFolder } from "./run-folder.js";
@@ -96,7 +97,17 @@ async function runExperiment(
     let training = saved?.training ?? firstState(config, input.sampleShape);
     // Nodes train only plans their operators approved: learn that now, not from a failed round 1.
     await approvePlan(run, nodes, training.global);
-    const inputs: RunInputs = saved?.inputs ?? { ...input, normalization: await gatherNormalization(run, nodes) };
+    let inputs: RunInputs;
+    if (saved) inputs = saved.inputs;
+    else {
+      const prepared = await gatherPreparation(run, nodes, input);
+      if (prepared !== input) {
+        // One-hot categories widen the input: the model is built for the prepared inputs.
+        checkPlanSize(config.plan, prepared.sampleShape, maxParams);
+        training = firstState(config, prepared.sampleShape);
+      }
+      inputs = { ...prepared, normalization: await gatherNormalization(run, nodes, prepared.preparation) };
+    }
     while (training.round < config.rounds) {
       run.round = training.round + 1;
       const { training: next, event } = await federatedRound(run, aggregator, inputs, training);
@@ -253,6 +264,7 @@ async function finish(run: RunContext, inputs: RunInputs, global: NamedTensor[])
       planJson: run.plan.json,
       args: { ...config.training, fedproxMu: 0, epochs: 0, updates: 0, testOnGlobal: true, testOnLocal: false },
       normalization: inputs.normalization,
+      preparation: inputs.preparation,
       global,
       timeoutMs: config.nodes.roundTimeoutMs,
       signal: run.signal,
@@ -269,6 +281,7 @@ async function finish(run: RunContext, inputs: RunInputs, global: NamedTensor[])
     sampleShape: inputs.sampleShape,
     normalization: inputs.normalization,
     features: inputs.features,
+    preparation: inputs.preparation,
   });
   const done: ExperimentEvent = {
     event: "done",

@@ -56,6 +56,7 @@ export async function federatedRound(
     planJson: run.plan.json,
     args: { ...config.training, fedproxMu: nodeArgs.fedproxMu ?? 0 },
     normalization: inputs.normalization,
+    preparation: inputs.preparation,
     global: withControl(global, nodeArgs.scaffoldControl),
     expected: expectedReply(global, scaffold),
     timeoutMs: config.nodes.roundTimeoutMs,

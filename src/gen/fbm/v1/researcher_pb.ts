@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file fbm/v1/researcher.proto.
  */
 export const file_fbm_v1_researcher: GenFile = /*@__PURE__*/
-  fileDesc("ChdmYm0vdjEvcmVzZWFyY2hlci5wcm90bxIGZmJtLnYxIm8KDkdldFRhc2tSZXF1ZXN0Eg8KB25vZGVfaWQYASABKAkSEQoJbm9kZV9uYW1lGAIgASgJEhIKCnNlc3Npb25faWQYAyABKAkSDwoHdmVyc2lvbhgEIAEoCRIUCgx3YWl0X3NlY29uZHMYBSABKA0iQQoJVGFza0NodW5rEhwKBHRhc2sYASABKAsyDC5mYm0udjEuVGFza0gAEg4KBGRhdGEYAiABKAxIAEIGCgRwYXJ0IpECCgRUYXNrEg8KB3Rhc2tfaWQYASABKAkSEgoKZXhwZXJpbWVudBgCIAEoCRIgCgRwaW5nGAogASgLMhAuZmJtLnYxLlBpbmdUYXNrSAASIAoEbGlzdBgLIAEoCzIQLmZibS52MS5MaXN0VGFza0gAEiQKBnNlYXJjaBgMIAEoCzISLmZibS52MS5TZWFyY2hUYXNrSAASIgoFc3RhdHMYDSABKAsyES5mYm0udjEuU3RhdHNUYXNrSAASIgoFdHJhaW4YDiABKAsyES5mYm0udjEuVHJhaW5UYXNrSAASKgoJYW5hbHl0aWNzGA8gASgLMhUuZmJtLnYxLkFuYWx5dGljc1Rhc2tIAEIGCgRraW5kIgoKCFBpbmdUYXNrIgoKCExpc3RUYXNrIhoKClNlYXJjaFRhc2sSDAoEdGFncxgBIAMoCSIyCglTdGF0c1Rhc2sSEgoKZGF0YXNldF9pZBgBIAEoCRIRCglwbGFuX2pzb24YAiABKAkiRwoKVGVuc29yU3BlYxIMCgRuYW1lGAEgASgJEg0KBXNoYXBlGAIgAygNEhwKBWR0eXBlGAMgASgOMg0uZmJtLnYxLkRUeXBlIkgKDFBhcmFtc0hlYWRlchIjCgd0ZW5zb3JzGAEgAygLMhIuZmJtLnYxLlRlbnNvclNwZWMSEwoLdG90YWxfYnl0ZXMYAiABKAQiUwoSTm9ybWFsaXphdGlvblN0YXRzEg4KBm1ldGhvZBgBIAEoCRIPCgdjb2x1bW5zGAIgAygJEg0KBXNoaWZ0GAMgAygBEg0KBXNjYWxlGAQgAygBIrkBCgxUcmFpbmluZ0FyZ3MSDgoGZXBvY2hzGAEgASgNEg8KB3VwZGF0ZXMYAiABKA0SEgoKYmF0Y2hfc2l6ZRgDIAEoDRISCgp0ZXN0X3JhdGlvGAQgASgBEhYKDnRlc3Rfb25fZ2xvYmFsGAUgASgIEhUKDXRlc3Rfb25fbG9jYWwYBiABKAgSDwoHbWV0cmljcxgHIAMoCRIMCgRzZWVkGAggASgNEhIKCmZlZHByb3hfbXUYCSABKAEizwEKCVRyYWluVGFzaxISCgpkYXRhc2V0X2lkGAEgASgJEg8KB3BsYW5faWQYAiABKAkSEQoJcGxhbl9qc29uGAMgASgJEiIKBGFyZ3MYBCABKAsyFC5mYm0udjEuVHJhaW5pbmdBcmdzEjEKDW5vcm1hbGl6YXRpb24YBSABKAsyGi5mYm0udjEuTm9ybWFsaXphdGlvblN0YXRzEg0KBXJvdW5kGAYgASgNEiQKBnBhcmFtcxgHIAEoCzIULmZibS52MS5QYXJhbXNIZWFkZXIiRAoKUmVwbHlDaHVuaxIeCgVyZXBseRgBIAEoCzINLmZibS52MS5SZXBseUgAEg4KBGRhdGEYAiABKAxIAEIGCgRwYXJ0IpsCCgVSZXBseRIPCgd0YXNrX2lkGAEgASgJEg8KB25vZGVfaWQYAiABKAkSIQoEcGluZxgKIAEoCzIRLmZibS52MS5QaW5nUmVwbHlIABIpCghkYXRhc2V0cxgLIAEoCzIVLmZibS52MS5EYXRhc2V0c1JlcGx5SAASIwoFc3RhdHMYDCABKAsyEi5mYm0udjEuU3RhdHNSZXBseUgAEiMKBXRyYWluGA0gASgLMhIuZmJtLnYxLlRyYWluUmVwbHlIABIjCgVlcnJvchgOIAEoCzISLmZibS52MS5FcnJvclJlcGx5SAASKwoJYW5hbHl0aWNzGA8gASgLMhYuZmJtLnYxLkFuYWx5dGljc1JlcGx5SABCBgoEa2luZCItCglQaW5nUmVwbHkSDwoHdmVyc2lvbhgBIAEoCRIPCgdiYWNrZW5kGAIgASgJIiUKBkNvbHVtbhIMCgRuYW1lGAEgASgJEg0KBWR0eXBlGAIgASgJIikKCkNsYXNzQ291bnQSDAoEbmFtZRgBIAEoCRINCgVjb3VudBgCIAEoBCLnAQoLRGF0YXNldEluZm8SCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIMCgR0eXBlGAMgASgJEgwKBHRhZ3MYBCADKAkSEwoLZGVzY3JpcHRpb24YBSABKAkSDQoFc2hhcGUYBiADKA0SHwoHY29sdW1ucxgHIAMoCzIOLmZibS52MS5Db2x1bW4SFAoMc2FtcGxlX2NvdW50GAggASgEEiMKB2NsYXNzZXMYCSADKAsyEi5mYm0udjEuQ2xhc3NDb3VudBIOCgZ0YXJnZXQYCiABKAkSEgoKY3JlYXRlZF9hdBgLIAEoCSI2Cg1EYXRhc2V0c1JlcGx5EiUKCGRhdGFzZXRzGAEgAygLMhMuZmJtLnYxLkRhdGFzZXRJbmZvImYKC0NvbHVtblN0YXRzEgwKBG5hbWUYASABKAkSDQoFY291bnQYAiABKAQSCwoDc3VtGAMgASgBEhMKC3N1bV9zcXVhcmVzGAQgASgBEgsKA21pbhgFIAEoARILCgNtYXgYBiABKAEiMgoKU3RhdHNSZXBseRIkCgdjb2x1bW5zGAEgAygLMhMuZmJtLnYxLkNvbHVtblN0YXRzIpwBCgdNZXRyaWNzEisKBnZhbHVlcxgBIAMoCzIbLmZibS52MS5NZXRyaWNzLlZhbHVlc0VudHJ5Eg8KB3NhbXBsZXMYAiABKAQSJAoGY291bnRzGAMgASgLMhQuZmJtLnYxLk1ldHJpY0NvdW50cxotCgtWYWx1ZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAE6AjgBIokBCgxNZXRyaWNDb3VudHMSDAoEcm93cxgBIAEoBBIPCgdjbGFzc2VzGAIgASgNEhEKCWNvbmZ1c2lvbhgDIAMoBBIhCgZzY29yZXMYBCADKAsyES5mYm0udjEuU2NvcmVSdW5zEiQKBHN1bXMYBSABKAsyFi5mYm0udjEuUmVncmVzc2lvblN1bXMiWwoJU2NvcmVSdW5zEhAKCHBvc2l0aXZlGAEgASgNEgoKAmxvGAIgAygNEgoKAmhpGAMgAygNEhEKCXBvc2l0aXZlcxgEIAMoBBIRCgluZWdhdGl2ZXMYBSADKAQiQQoOUmVncmVzc2lvblN1bXMSCQoBeRgBIAEoARIKCgJ5MhgCIAEoARILCgNzc2UYAyABKAESCwoDc2FlGAQgASgBIr4BCgpUcmFpblJlcGx5EhQKDHNhbXBsZV9jb3VudBgBIAEoBBISCgp0cmFpbl9sb3NzGAIgASgBEicKDmdsb2JhbF9tZXRyaWNzGAMgASgLMg8uZmJtLnYxLk1ldHJpY3MSJgoNbG9jYWxfbWV0cmljcxgEIAEoCzIPLmZibS52MS5NZXRyaWNzEiQKBnBhcmFtcxgFIAEoCzIULmZibS52MS5QYXJhbXNIZWFkZXISDwoHc2Vjb25kcxgGIAEoASI8CgpFcnJvclJlcGx5EgwKBGNvZGUYASABKAkSDwoHbWVzc2FnZRgCIAEoCRIPCgdwbGFuX2lkGAMgASgJIpMBCg1BbmFseXRpY3NUYXNrEhIKCmRhdGFzZXRfaWQYASABKAkSDwoHY29sdW1ucxgCIAMoCRInCgdzdW1tYXJ5GAogASgLMhQuZmJtLnYxLlN1bW1hcnlQaGFzZUgAEisKCWhpc3RvZ3JhbRgLIAEoCzIWLmZibS52MS5IaXN0b2dyYW1QaGFzZUgAQgcKBXBoYXNlIg4KDFN1bW1hcnlQaGFzZSI7Cg5IaXN0b2dyYW1QaGFzZRIpCgdjb2x1bW5zGAEgAygLMhguZmJtLnYxLkhpc3RvZ3JhbVJlcXVlc3QiVgoQSGlzdG9ncmFtUmVxdWVzdBIOCgZjb2x1bW4YASABKAkSCgoCbG8YAiABKAESCgoCaGkYAyABKAESDAoEYmlucxgEIAEoDRIMCgRmaW5lGAUgASgNIjcKBUNvdW50Eh8KBGtpbmQYASABKA4yES5mYm0udjEuQ291bnRLaW5kEg0KBXZhbHVlGAIgASgEIjgKCkNsYXNzVGFsbHkSDAoEbmFtZRgBIAEoCRIcCgVjb3VudBgCIAEoCzINLmZibS52MS5Db3VudCL7AQoNQ29sdW1uU3VtbWFyeRIMCgRuYW1lGAEgASgJEhwKBWNvdW50GAIgASgLMg0uZmJtLnYxLkNvdW50Eh4KB21pc3NpbmcYAyABKAsyDS5mYm0udjEuQ291bnQSCwoDc3VtGAQgASgBEgwKBG1lYW4YBSABKAESCgoCbTIYBiABKAESCwoDbWluGAcgASgBEgsKA21heBgIIAEoARIUCgxtaW5fbWF4X2dyaWQYCSABKAESEAoIcmFuZ2VfbG8YCiABKAESEAoIcmFuZ2VfaGkYCyABKAESIwoHY2xhc3NlcxgMIAMoCzISLmZibS52MS5DbGFzc1RhbGx5IjQKB0ZpbmVCaW4SDQoFc3RhcnQYASABKA0SCwoDZW5kGAIgASgNEg0KBWNvdW50GAMgASgEIl0KD0NvbHVtbkhpc3RvZ3JhbRIMCgRuYW1lGAEgASgJEh0KBmNvdW50cxgCIAMoCzINLmZibS52MS5Db3VudBIdCgRmaW5lGAMgAygLMg8uZmJtLnYxLkZpbmVCaW4ijQEKDkFuYWx5dGljc1JlcGx5EhEKCW1pbl9jb3VudBgBIAEoDRIRCgl0b29fc21hbGwYAiABKAgSKAoJc3VtbWFyaWVzGAMgAygLMhUuZmJtLnYxLkNvbHVtblN1bW1hcnkSKwoKaGlzdG9ncmFtcxgEIAMoCzIXLmZibS52MS5Db2x1bW5IaXN0b2dyYW0iEwoRUmVwbHlUYXNrUmVzcG9uc2UiSgoIUHJvZ3Jlc3MSDQoFZXBvY2gYASABKA0SDAoEc3RlcBgCIAEoDRITCgt0b3RhbF9zdGVwcxgDIAEoDRIMCgRsb3NzGAQgASgBIikKB0xvZ0xpbmUSDQoFbGV2ZWwYASABKAkSDwoHbWVzc2FnZRgCIAEoCSILCglIZWFydGJlYXQiqQEKD0ZlZWRiYWNrUmVxdWVzdBIPCgdub2RlX2lkGAEgASgJEg8KB3Rhc2tfaWQYAiABKAkSJAoIcHJvZ3Jlc3MYCiABKAsyEC5mYm0udjEuUHJvZ3Jlc3NIABIeCgNsb2cYCyABKAsyDy5mYm0udjEuTG9nTGluZUgAEiYKCWhlYXJ0YmVhdBgMIAEoCzIRLmZibS52MS5IZWFydGJlYXRIAEIGCgRraW5kIhIKEEZlZWRiYWNrUmVzcG9uc2UqRQoFRFR5cGUSFgoSRF9UWVBFX1VOU1BFQ0lGSUVEEAASEgoORF9UWVBFX0ZMT0FUMzIQARIQCgxEX1RZUEVfSU5UMzIQAipuCglDb3VudEtpbmQSGgoWQ09VTlRfS0lORF9VTlNQRUNJRklFRBAAEhQKEENPVU5UX0tJTkRfRVhBQ1QQARIYChRDT1VOVF9LSU5EX0JFTE9XX01JThACEhUKEUNPVU5UX0tJTkRfSElEREVOEAMyyAEKEVJlc2VhcmNoZXJTZXJ2aWNlEjYKB0dldFRhc2sSFi5mYm0udjEuR2V0VGFza1JlcXVlc3QaES5mYm0udjEuVGFza0NodW5rMAESPAoJUmVwbHlUYXNrEhIuZmJtLnYxLlJlcGx5Q2h1bmsaGS5mYm0udjEuUmVwbHlUYXNrUmVzcG9uc2UoARI9CghGZWVkYmFjaxIXLmZibS52MS5GZWVkYmFja1JlcXVlc3QaGC5mYm0udjEuRmVlZGJhY2tSZXNwb25zZWIGcHJvdG8z");
+  fileDesc("ChdmYm0vdjEvcmVzZWFyY2hlci5wcm90bxIGZmJtLnYxIm8KDkdldFRhc2tSZXF1ZXN0Eg8KB25vZGVfaWQYASABKAkSEQoJbm9kZV9uYW1lGAIgASgJEhIKCnNlc3Npb25faWQYAyABKAkSDwoHdmVyc2lvbhgEIAEoCRIUCgx3YWl0X3NlY29uZHMYBSABKA0iQQoJVGFza0NodW5rEhwKBHRhc2sYASABKAsyDC5mYm0udjEuVGFza0gAEg4KBGRhdGEYAiABKAxIAEIGCgRwYXJ0IpECCgRUYXNrEg8KB3Rhc2tfaWQYASABKAkSEgoKZXhwZXJpbWVudBgCIAEoCRIgCgRwaW5nGAogASgLMhAuZmJtLnYxLlBpbmdUYXNrSAASIAoEbGlzdBgLIAEoCzIQLmZibS52MS5MaXN0VGFza0gAEiQKBnNlYXJjaBgMIAEoCzISLmZibS52MS5TZWFyY2hUYXNrSAASIgoFc3RhdHMYDSABKAsyES5mYm0udjEuU3RhdHNUYXNrSAASIgoFdHJhaW4YDiABKAsyES5mYm0udjEuVHJhaW5UYXNrSAASKgoJYW5hbHl0aWNzGA8gASgLMhUuZmJtLnYxLkFuYWx5dGljc1Rhc2tIAEIGCgRraW5kIgoKCFBpbmdUYXNrIgoKCExpc3RUYXNrIhoKClNlYXJjaFRhc2sSDAoEdGFncxgBIAMoCSJMCglTdGF0c1Rhc2sSEgoKZGF0YXNldF9pZBgBIAEoCRIRCglwbGFuX2pzb24YAiABKAkSGAoQcHJlcGFyYXRpb25fanNvbhgDIAEoCSJHCgpUZW5zb3JTcGVjEgwKBG5hbWUYASABKAkSDQoFc2hhcGUYAiADKA0SHAoFZHR5cGUYAyABKA4yDS5mYm0udjEuRFR5cGUiSAoMUGFyYW1zSGVhZGVyEiMKB3RlbnNvcnMYASADKAsyEi5mYm0udjEuVGVuc29yU3BlYxITCgt0b3RhbF9ieXRlcxgCIAEoBCJTChJOb3JtYWxpemF0aW9uU3RhdHMSDgoGbWV0aG9kGAEgASgJEg8KB2NvbHVtbnMYAiADKAkSDQoFc2hpZnQYAyADKAESDQoFc2NhbGUYBCADKAEiuQEKDFRyYWluaW5nQXJncxIOCgZlcG9jaHMYASABKA0SDwoHdXBkYXRlcxgCIAEoDRISCgpiYXRjaF9zaXplGAMgASgNEhIKCnRlc3RfcmF0aW8YBCABKAESFgoOdGVzdF9vbl9nbG9iYWwYBSABKAgSFQoNdGVzdF9vbl9sb2NhbBgGIAEoCBIPCgdtZXRyaWNzGAcgAygJEgwKBHNlZWQYCCABKA0SEgoKZmVkcHJveF9tdRgJIAEoASLpAQoJVHJhaW5UYXNrEhIKCmRhdGFzZXRfaWQYASABKAkSDwoHcGxhbl9pZBgCIAEoCRIRCglwbGFuX2pzb24YAyABKAkSIgoEYXJncxgEIAEoCzIULmZibS52MS5UcmFpbmluZ0FyZ3MSMQoNbm9ybWFsaXphdGlvbhgFIAEoCzIaLmZibS52MS5Ob3JtYWxpemF0aW9uU3RhdHMSDQoFcm91bmQYBiABKA0SJAoGcGFyYW1zGAcgASgLMhQuZmJtLnYxLlBhcmFtc0hlYWRlchIYChBwcmVwYXJhdGlvbl9qc29uGAggASgJIkQKClJlcGx5Q2h1bmsSHgoFcmVwbHkYASABKAsyDS5mYm0udjEuUmVwbHlIABIOCgRkYXRhGAIgASgMSABCBgoEcGFydCKbAgoFUmVwbHkSDwoHdGFza19pZBgBIAEoCRIPCgdub2RlX2lkGAIgASgJEiEKBHBpbmcYCiABKAsyES5mYm0udjEuUGluZ1JlcGx5SAASKQoIZGF0YXNldHMYCyABKAsyFS5mYm0udjEuRGF0YXNldHNSZXBseUgAEiMKBXN0YXRzGAwgASgLMhIuZmJtLnYxLlN0YXRzUmVwbHlIABIjCgV0cmFpbhgNIAEoCzISLmZibS52MS5UcmFpblJlcGx5SAASIwoFZXJyb3IYDiABKAsyEi5mYm0udjEuRXJyb3JSZXBseUgAEisKCWFuYWx5dGljcxgPIAEoCzIWLmZibS52MS5BbmFseXRpY3NSZXBseUgAQgYKBGtpbmQiLQoJUGluZ1JlcGx5Eg8KB3ZlcnNpb24YASABKAkSDwoHYmFja2VuZBgCIAEoCSIlCgZDb2x1bW4SDAoEbmFtZRgBIAEoCRINCgVkdHlwZRgCIAEoCSIpCgpDbGFzc0NvdW50EgwKBG5hbWUYASABKAkSDQoFY291bnQYAiABKAQi5wEKC0RhdGFzZXRJbmZvEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSDAoEdHlwZRgDIAEoCRIMCgR0YWdzGAQgAygJEhMKC2Rlc2NyaXB0aW9uGAUgASgJEg0KBXNoYXBlGAYgAygNEh8KB2NvbHVtbnMYByADKAsyDi5mYm0udjEuQ29sdW1uEhQKDHNhbXBsZV9jb3VudBgIIAEoBBIjCgdjbGFzc2VzGAkgAygLMhIuZmJtLnYxLkNsYXNzQ291bnQSDgoGdGFyZ2V0GAogASgJEhIKCmNyZWF0ZWRfYXQYCyABKAkiNgoNRGF0YXNldHNSZXBseRIlCghkYXRhc2V0cxgBIAMoCzITLmZibS52MS5EYXRhc2V0SW5mbyK3AQoLQ29sdW1uU3RhdHMSDAoEbmFtZRgBIAEoCRINCgVjb3VudBgCIAEoBBILCgNzdW0YAyABKAESEwoLc3VtX3NxdWFyZXMYBCABKAESCwoDbWluGAUgASgBEgsKA21heBgGIAEoARIPCgdtaXNzaW5nGAcgASgEEikKCmNhdGVnb3JpZXMYCCADKAsyFS5mYm0udjEuQ2F0ZWdvcnlDb3VudBITCgtjYXRlZ29yaWNhbBgJIAEoCCIsCg1DYXRlZ29yeUNvdW50EgwKBG5hbWUYASABKAkSDQoFY291bnQYAiABKAQiMgoKU3RhdHNSZXBseRIkCgdjb2x1bW5zGAEgAygLMhMuZmJtLnYxLkNvbHVtblN0YXRzIpwBCgdNZXRyaWNzEisKBnZhbHVlcxgBIAMoCzIbLmZibS52MS5NZXRyaWNzLlZhbHVlc0VudHJ5Eg8KB3NhbXBsZXMYAiABKAQSJAoGY291bnRzGAMgASgLMhQuZmJtLnYxLk1ldHJpY0NvdW50cxotCgtWYWx1ZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAE6AjgBIokBCgxNZXRyaWNDb3VudHMSDAoEcm93cxgBIAEoBBIPCgdjbGFzc2VzGAIgASgNEhEKCWNvbmZ1c2lvbhgDIAMoBBIhCgZzY29yZXMYBCADKAsyES5mYm0udjEuU2NvcmVSdW5zEiQKBHN1bXMYBSABKAsyFi5mYm0udjEuUmVncmVzc2lvblN1bXMiWwoJU2NvcmVSdW5zEhAKCHBvc2l0aXZlGAEgASgNEgoKAmxvGAIgAygNEgoKAmhpGAMgAygNEhEKCXBvc2l0aXZlcxgEIAMoBBIRCgluZWdhdGl2ZXMYBSADKAQiQQoOUmVncmVzc2lvblN1bXMSCQoBeRgBIAEoARIKCgJ5MhgCIAEoARILCgNzc2UYAyABKAESCwoDc2FlGAQgASgBIr4BCgpUcmFpblJlcGx5EhQKDHNhbXBsZV9jb3VudBgBIAEoBBISCgp0cmFpbl9sb3NzGAIgASgBEicKDmdsb2JhbF9tZXRyaWNzGAMgASgLMg8uZmJtLnYxLk1ldHJpY3MSJgoNbG9jYWxfbWV0cmljcxgEIAEoCzIPLmZibS52MS5NZXRyaWNzEiQKBnBhcmFtcxgFIAEoCzIULmZibS52MS5QYXJhbXNIZWFkZXISDwoHc2Vjb25kcxgGIAEoASI8CgpFcnJvclJlcGx5EgwKBGNvZGUYASABKAkSDwoHbWVzc2FnZRgCIAEoCRIPCgdwbGFuX2lkGAMgASgJIpMBCg1BbmFseXRpY3NUYXNrEhIKCmRhdGFzZXRfaWQYASABKAkSDwoHY29sdW1ucxgCIAMoCRInCgdzdW1tYXJ5GAogASgLMhQuZmJtLnYxLlN1bW1hcnlQaGFzZUgAEisKCWhpc3RvZ3JhbRgLIAEoCzIWLmZibS52MS5IaXN0b2dyYW1QaGFzZUgAQgcKBXBoYXNlIg4KDFN1bW1hcnlQaGFzZSI7Cg5IaXN0b2dyYW1QaGFzZRIpCgdjb2x1bW5zGAEgAygLMhguZmJtLnYxLkhpc3RvZ3JhbVJlcXVlc3QiVgoQSGlzdG9ncmFtUmVxdWVzdBIOCgZjb2x1bW4YASABKAkSCgoCbG8YAiABKAESCgoCaGkYAyABKAESDAoEYmlucxgEIAEoDRIMCgRmaW5lGAUgASgNIjcKBUNvdW50Eh8KBGtpbmQYASABKA4yES5mYm0udjEuQ291bnRLaW5kEg0KBXZhbHVlGAIgASgEIjgKCkNsYXNzVGFsbHkSDAoEbmFtZRgBIAEoCRIcCgVjb3VudBgCIAEoCzINLmZibS52MS5Db3VudCL7AQoNQ29sdW1uU3VtbWFyeRIMCgRuYW1lGAEgASgJEhwKBWNvdW50GAIgASgLMg0uZmJtLnYxLkNvdW50Eh4KB21pc3NpbmcYAyABKAsyDS5mYm0udjEuQ291bnQSCwoDc3VtGAQgASgBEgwKBG1lYW4YBSABKAESCgoCbTIYBiABKAESCwoDbWluGAcgASgBEgsKA21heBgIIAEoARIUCgxtaW5fbWF4X2dyaWQYCSABKAESEAoIcmFuZ2VfbG8YCiABKAESEAoIcmFuZ2VfaGkYCyABKAESIwoHY2xhc3NlcxgMIAMoCzISLmZibS52MS5DbGFzc1RhbGx5IjQKB0ZpbmVCaW4SDQoFc3RhcnQYASABKA0SCwoDZW5kGAIgASgNEg0KBWNvdW50GAMgASgEIl0KD0NvbHVtbkhpc3RvZ3JhbRIMCgRuYW1lGAEgASgJEh0KBmNvdW50cxgCIAMoCzINLmZibS52MS5Db3VudBIdCgRmaW5lGAMgAygLMg8uZmJtLnYxLkZpbmVCaW4ijQEKDkFuYWx5dGljc1JlcGx5EhEKCW1pbl9jb3VudBgBIAEoDRIRCgl0b29fc21hbGwYAiABKAgSKAoJc3VtbWFyaWVzGAMgAygLMhUuZmJtLnYxLkNvbHVtblN1bW1hcnkSKwoKaGlzdG9ncmFtcxgEIAMoCzIXLmZibS52MS5Db2x1bW5IaXN0b2dyYW0iEwoRUmVwbHlUYXNrUmVzcG9uc2UiSgoIUHJvZ3Jlc3MSDQoFZXBvY2gYASABKA0SDAoEc3RlcBgCIAEoDRITCgt0b3RhbF9zdGVwcxgDIAEoDRIMCgRsb3NzGAQgASgBIikKB0xvZ0xpbmUSDQoFbGV2ZWwYASABKAkSDwoHbWVzc2FnZRgCIAEoCSILCglIZWFydGJlYXQiqQEKD0ZlZWRiYWNrUmVxdWVzdBIPCgdub2RlX2lkGAEgASgJEg8KB3Rhc2tfaWQYAiABKAkSJAoIcHJvZ3Jlc3MYCiABKAsyEC5mYm0udjEuUHJvZ3Jlc3NIABIeCgNsb2cYCyABKAsyDy5mYm0udjEuTG9nTGluZUgAEiYKCWhlYXJ0YmVhdBgMIAEoCzIRLmZibS52MS5IZWFydGJlYXRIAEIGCgRraW5kIhIKEEZlZWRiYWNrUmVzcG9uc2UqRQoFRFR5cGUSFgoSRF9UWVBFX1VOU1BFQ0lGSUVEEAASEgoORF9UWVBFX0ZMT0FUMzIQARIQCgxEX1RZUEVfSU5UMzIQAipuCglDb3VudEtpbmQSGgoWQ09VTlRfS0lORF9VTlNQRUNJRklFRBAAEhQKEENPVU5UX0tJTkRfRVhBQ1QQARIYChRDT1VOVF9LSU5EX0JFTE9XX01JThACEhUKEUNPVU5UX0tJTkRfSElEREVOEAMyyAEKEVJlc2VhcmNoZXJTZXJ2aWNlEjYKB0dldFRhc2sSFi5mYm0udjEuR2V0VGFza1JlcXVlc3QaES5mYm0udjEuVGFza0NodW5rMAESPAoJUmVwbHlUYXNrEhIuZmJtLnYxLlJlcGx5Q2h1bmsaGS5mYm0udjEuUmVwbHlUYXNrUmVzcG9uc2UoARI9CghGZWVkYmFjaxIXLmZibS52MS5GZWVkYmFja1JlcXVlc3QaGC5mYm0udjEuRmVlZGJhY2tSZXNwb25zZWIGcHJvdG8z");
 
 /**
  * @generated from message fbm.v1.GetTaskRequest
@@ -207,6 +207,14 @@ export type StatsTask = Message<"fbm.v1.StatsTask"> & {
    * @generated from field: string plan_json = 2;
    */
   planJson: string;
+
+  /**
+   * The resolved table preparation as JSON (see src/ml/table-prep.ts): statistics of the prepared
+   * inputs. Empty for a plan that declares preparation: the node then profiles the raw feature columns.
+   *
+   * @generated from field: string preparation_json = 3;
+   */
+  preparationJson: string;
 };
 
 /**
@@ -398,6 +406,13 @@ export type TrainTask = Message<"fbm.v1.TrainTask"> & {
    * @generated from field: fbm.v1.ParamsHeader params = 7;
    */
   params?: ParamsHeader | undefined;
+
+  /**
+   * The resolved table preparation as JSON (see src/ml/table-prep.ts); empty when the plan declares none.
+   *
+   * @generated from field: string preparation_json = 8;
+   */
+  preparationJson: string;
 };
 
 /**
@@ -684,6 +699,25 @@ export type ColumnStats = Message<"fbm.v1.ColumnStats"> & {
    * @generated from field: double max = 6;
    */
   max: number;
+
+  /**
+   * Table profiles: missing cells (not in count).
+   *
+   * @generated from field: uint64 missing = 7;
+   */
+  missing: bigint;
+
+  /**
+   * Table profiles of a one-hot column: categories held by min_count rows or more; rarer ones are never named.
+   *
+   * @generated from field: repeated fbm.v1.CategoryCount categories = 8;
+   */
+  categories: CategoryCount[];
+
+  /**
+   * @generated from field: bool categorical = 9;
+   */
+  categorical: boolean;
 };
 
 /**
@@ -692,6 +726,28 @@ export type ColumnStats = Message<"fbm.v1.ColumnStats"> & {
  */
 export const ColumnStatsSchema: GenMessage<ColumnStats> = /*@__PURE__*/
   messageDesc(file_fbm_v1_researcher, 19);
+
+/**
+ * @generated from message fbm.v1.CategoryCount
+ */
+export type CategoryCount = Message<"fbm.v1.CategoryCount"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: uint64 count = 2;
+   */
+  count: bigint;
+};
+
+/**
+ * Describes the message fbm.v1.CategoryCount.
+ * Use `create(CategoryCountSchema)` to create a new message.
+ */
+export const CategoryCountSchema: GenMessage<CategoryCount> = /*@__PURE__*/
+  messageDesc(file_fbm_v1_researcher, 20);
 
 /**
  * @generated from message fbm.v1.StatsReply
@@ -708,7 +764,7 @@ export type StatsReply = Message<"fbm.v1.StatsReply"> & {
  * Use `create(StatsReplySchema)` to create a new message.
  */
 export const StatsReplySchema: GenMessage<StatsReply> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 20);
+  messageDesc(file_fbm_v1_researcher, 21);
 
 /**
  * @generated from message fbm.v1.Metrics
@@ -739,7 +795,7 @@ export type Metrics = Message<"fbm.v1.Metrics"> & {
  * Use `create(MetricsSchema)` to create a new message.
  */
 export const MetricsSchema: GenMessage<Metrics> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 21);
+  messageDesc(file_fbm_v1_researcher, 22);
 
 /**
  * Confusion counts and score runs (classification) or sums (regression); see src/ml/metric-counts.ts.
@@ -780,7 +836,7 @@ export type MetricCounts = Message<"fbm.v1.MetricCounts"> & {
  * Use `create(MetricCountsSchema)` to create a new message.
  */
 export const MetricCountsSchema: GenMessage<MetricCounts> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 22);
+  messageDesc(file_fbm_v1_researcher, 23);
 
 /**
  * One class's scores (one-vs-rest) as runs of fine bins [lo, hi) with their positive and negative rows.
@@ -819,7 +875,7 @@ export type ScoreRuns = Message<"fbm.v1.ScoreRuns"> & {
  * Use `create(ScoreRunsSchema)` to create a new message.
  */
 export const ScoreRunsSchema: GenMessage<ScoreRuns> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 23);
+  messageDesc(file_fbm_v1_researcher, 24);
 
 /**
  * @generated from message fbm.v1.RegressionSums
@@ -851,7 +907,7 @@ export type RegressionSums = Message<"fbm.v1.RegressionSums"> & {
  * Use `create(RegressionSumsSchema)` to create a new message.
  */
 export const RegressionSumsSchema: GenMessage<RegressionSums> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 24);
+  messageDesc(file_fbm_v1_researcher, 25);
 
 /**
  * @generated from message fbm.v1.TrainReply
@@ -893,7 +949,7 @@ export type TrainReply = Message<"fbm.v1.TrainReply"> & {
  * Use `create(TrainReplySchema)` to create a new message.
  */
 export const TrainReplySchema: GenMessage<TrainReply> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 25);
+  messageDesc(file_fbm_v1_researcher, 26);
 
 /**
  * @generated from message fbm.v1.ErrorReply
@@ -922,7 +978,7 @@ export type ErrorReply = Message<"fbm.v1.ErrorReply"> & {
  * Use `create(ErrorReplySchema)` to create a new message.
  */
 export const ErrorReplySchema: GenMessage<ErrorReply> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 26);
+  messageDesc(file_fbm_v1_researcher, 27);
 
 /**
  * Federated analytics (`fbm-researcher stats`) on one dataset, in two phases: a summary per column
@@ -967,7 +1023,7 @@ export type AnalyticsTask = Message<"fbm.v1.AnalyticsTask"> & {
  * Use `create(AnalyticsTaskSchema)` to create a new message.
  */
 export const AnalyticsTaskSchema: GenMessage<AnalyticsTask> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 27);
+  messageDesc(file_fbm_v1_researcher, 28);
 
 /**
  * @generated from message fbm.v1.SummaryPhase
@@ -980,7 +1036,7 @@ export type SummaryPhase = Message<"fbm.v1.SummaryPhase"> & {
  * Use `create(SummaryPhaseSchema)` to create a new message.
  */
 export const SummaryPhaseSchema: GenMessage<SummaryPhase> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 28);
+  messageDesc(file_fbm_v1_researcher, 29);
 
 /**
  * @generated from message fbm.v1.HistogramPhase
@@ -997,7 +1053,7 @@ export type HistogramPhase = Message<"fbm.v1.HistogramPhase"> & {
  * Use `create(HistogramPhaseSchema)` to create a new message.
  */
 export const HistogramPhaseSchema: GenMessage<HistogramPhase> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 29);
+  messageDesc(file_fbm_v1_researcher, 30);
 
 /**
  * Equal-width bins over [lo, hi] (the last bin includes hi), each cut into `fine` equal fine bins.
@@ -1036,7 +1092,7 @@ export type HistogramRequest = Message<"fbm.v1.HistogramRequest"> & {
  * Use `create(HistogramRequestSchema)` to create a new message.
  */
 export const HistogramRequestSchema: GenMessage<HistogramRequest> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 30);
+  messageDesc(file_fbm_v1_researcher, 31);
 
 /**
  * A count as a node publishes it: its value travels only when it is exact.
@@ -1060,7 +1116,7 @@ export type Count = Message<"fbm.v1.Count"> & {
  * Use `create(CountSchema)` to create a new message.
  */
 export const CountSchema: GenMessage<Count> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 31);
+  messageDesc(file_fbm_v1_researcher, 32);
 
 /**
  * @generated from message fbm.v1.ClassTally
@@ -1082,7 +1138,7 @@ export type ClassTally = Message<"fbm.v1.ClassTally"> & {
  * Use `create(ClassTallySchema)` to create a new message.
  */
 export const ClassTallySchema: GenMessage<ClassTally> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 32);
+  messageDesc(file_fbm_v1_researcher, 33);
 
 /**
  * @generated from message fbm.v1.ColumnSummary
@@ -1164,7 +1220,7 @@ export type ColumnSummary = Message<"fbm.v1.ColumnSummary"> & {
  * Use `create(ColumnSummarySchema)` to create a new message.
  */
 export const ColumnSummarySchema: GenMessage<ColumnSummary> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 33);
+  messageDesc(file_fbm_v1_researcher, 34);
 
 /**
  * A run of fine bins [start, end) and how many values it holds (min_count or more).
@@ -1193,7 +1249,7 @@ export type FineBin = Message<"fbm.v1.FineBin"> & {
  * Use `create(FineBinSchema)` to create a new message.
  */
 export const FineBinSchema: GenMessage<FineBin> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 34);
+  messageDesc(file_fbm_v1_researcher, 35);
 
 /**
  * @generated from message fbm.v1.ColumnHistogram
@@ -1222,7 +1278,7 @@ export type ColumnHistogram = Message<"fbm.v1.ColumnHistogram"> & {
  * Use `create(ColumnHistogramSchema)` to create a new message.
  */
 export const ColumnHistogramSchema: GenMessage<ColumnHistogram> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 35);
+  messageDesc(file_fbm_v1_researcher, 36);
 
 /**
  * @generated from message fbm.v1.AnalyticsReply
@@ -1258,7 +1314,7 @@ export type AnalyticsReply = Message<"fbm.v1.AnalyticsReply"> & {
  * Use `create(AnalyticsReplySchema)` to create a new message.
  */
 export const AnalyticsReplySchema: GenMessage<AnalyticsReply> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 36);
+  messageDesc(file_fbm_v1_researcher, 37);
 
 /**
  * @generated from message fbm.v1.ReplyTaskResponse
@@ -1271,7 +1327,7 @@ export type ReplyTaskResponse = Message<"fbm.v1.ReplyTaskResponse"> & {
  * Use `create(ReplyTaskResponseSchema)` to create a new message.
  */
 export const ReplyTaskResponseSchema: GenMessage<ReplyTaskResponse> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 37);
+  messageDesc(file_fbm_v1_researcher, 38);
 
 /**
  * @generated from message fbm.v1.Progress
@@ -1303,7 +1359,7 @@ export type Progress = Message<"fbm.v1.Progress"> & {
  * Use `create(ProgressSchema)` to create a new message.
  */
 export const ProgressSchema: GenMessage<Progress> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 38);
+  messageDesc(file_fbm_v1_researcher, 39);
 
 /**
  * @generated from message fbm.v1.LogLine
@@ -1325,7 +1381,7 @@ export type LogLine = Message<"fbm.v1.LogLine"> & {
  * Use `create(LogLineSchema)` to create a new message.
  */
 export const LogLineSchema: GenMessage<LogLine> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 39);
+  messageDesc(file_fbm_v1_researcher, 40);
 
 /**
  * Sent every few seconds while a task runs, so a node busy with a long step is not taken for lost.
@@ -1340,7 +1396,7 @@ export type Heartbeat = Message<"fbm.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 40);
+  messageDesc(file_fbm_v1_researcher, 41);
 
 /**
  * @generated from message fbm.v1.FeedbackRequest
@@ -1385,7 +1441,7 @@ export type FeedbackRequest = Message<"fbm.v1.FeedbackRequest"> & {
  * Use `create(FeedbackRequestSchema)` to create a new message.
  */
 export const FeedbackRequestSchema: GenMessage<FeedbackRequest> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 41);
+  messageDesc(file_fbm_v1_researcher, 42);
 
 /**
  * @generated from message fbm.v1.FeedbackResponse
@@ -1398,7 +1454,7 @@ export type FeedbackResponse = Message<"fbm.v1.FeedbackResponse"> & {
  * Use `create(FeedbackResponseSchema)` to create a new message.
  */
 export const FeedbackResponseSchema: GenMessage<FeedbackResponse> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 42);
+  messageDesc(file_fbm_v1_researcher, 43);
 
 /**
  * @generated from enum fbm.v1.DType
