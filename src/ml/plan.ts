@@ -105,9 +105,13 @@ export const optimizers = ["sgd", "adam", "adamw", "rmsprop", "adagrad"] as cons
 
 const columnName = z.string().min(1);
 
-/** Missing cells: numbers filled with the pooled mean or a constant (`fill`), text with the most frequent category or a "missing" category of its own. */
+/**
+ * Missing cells: numbers filled with the pooled mean, the pooled median (federated quantiles, within
+ * their error bound) or a constant (`fill`); text with the most frequent category or a "missing"
+ * category of its own.
+ */
 const impute = z.strictObject({
-  numeric: z.enum(["mean", "constant"]).optional(),
+  numeric: z.enum(["mean", "median", "constant"]).optional(),
   /** The value of `numeric: constant` (default 0). */
   fill: z.number().optional(),
   categorical: z.enum(["most_frequent", "missing_category"]).optional(),

@@ -110,13 +110,15 @@ export function featureKinds(
 /**
  * The preparation every node applies, from each node's profile of the features (ColumnStats with
  * `missing`, and `categories` for one-hot columns, holding only categories with min_count rows or more).
- * Categories are the union, sorted; a numeric fill is the pooled mean of the values present, or the
- * plan's constant. Missing cells with no impute rule declared throw an InputError naming the column.
+ * Categories are the union, sorted; a numeric fill is the pooled mean of the values present, the
+ * pooled median (given), or the plan's constant. Missing cells with no impute rule declared throw an InputError naming the column.
  */
 export function resolvePreparation(
   plan: Pick<Plan, "data">,
   features: FeatureKind[],
   perNode: { name: string; columns: ColumnStats[] }[],
+  /** impute numeric: median: each numeric feature's pooled median. */
+  medians: Record<string, number> = {},
 ): TablePreparation {
   const impute = plan.data.impute ?? {};
   const columns = features.map((feature): PreparedColumn => {
@@ -133,12 +135,18 @@ export function resolvePreparation(
       );
     if (!feature.categorical) {
       if (impute.numeric === "constant") return { name: feature.name, kind: "numeric", fill: impute.fill ?? 0 };
+      if (impute.numeric === "median") {
+        const median = medians[feature.name];
+        if (median === undefined)
+          throw new InputError(`No pooled median of column "${feature.name}": the nodes' statistics withheld it`);
+        return { name: feature.name, kind: "numeric", fill: median };
+      }
       if (impute.numeric === "mean") {
         const count = profiles.reduce((s, p) => s + p.stats.count, 0);
         const sum = profiles.reduce((s, p) => s + p.stats.sum, 0);
         return { name: feature.name, kind: "numeric", fill: count > 0 ? sum / count : 0 };
       }
-      if (missingAt) throw undeclared("numeric (mean or constant)");
+      if (missingAt) throw undeclared("numeric (mean, median or constant)");
       return { name: feature.name, kind: "numeric" };
     }
     const pooled = new Map<string, number>();

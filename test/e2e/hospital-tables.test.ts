@@ -96,7 +96,7 @@ function files(dir: string): string[] {
 }
 
 const TABLE_PLAN =
-  "{target: label, categorical: onehot, impute: {numeric: mean, categorical: missing_category}, normalize: standard}";
+  "{target: label, categorical: onehot, impute: {numeric: median, categorical: missing_category}, normalize: standard}";
 
 describe("three hospitals with categorical columns and blanks (node processes, HTTP/2 on port 0)", {
   timeout: 4 * DEADLINE_MS,
@@ -180,6 +180,11 @@ describe("three hospitals with categorical columns and blanks (node processes, H
         ["smoking", ["current", "former", "never"]],
       ],
     );
+    // Federated medians (quantile brackets) of the values present: age ~ N(55, 10), ldl ~ N(3.5, 1).
+    const fill = (name: string) => prep.columns.find((c: { name: string }) => c.name === name).fill;
+    t.diagnostic(`median fills: age ${fill("age")}, ldl ${fill("ldl")}`);
+    assert.ok(Math.abs(fill("age") - 55) < 3, `age ${fill("age")}`);
+    assert.ok(Math.abs(fill("ldl") - 3.5) < 0.4, `ldl ${fill("ldl")}`);
     // The same held-out patients, complete, as each model's file: how well each model learned.
     const heldOut = patients(77, 400, ["never", "former", "current"]);
     const tableFile = join(dir, "held-out-table.csv");

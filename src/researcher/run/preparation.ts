@@ -1,7 +1,10 @@
 import { InputError, RuntimeFailure } from "../../common/errors.js";
 import { declaresPreparation } from "../../ml/plan.js";
-import { featureKinds, preparedFeatures, resolvePreparation } from "../../ml/table-prep.js";
+import { type FeatureKind, featureKinds, preparedFeatures, resolvePreparation } from "../../ml/table-prep.js";
 import type { ColumnStats } from "../../ml/types.js";
+import type { TaskBody } from "../../wire/index.js";
+import { gatherStats } from "../stats/run-stats.js";
+import { DEFAULT_BINS } from "../stats/stats-options.js";
 import type { Participant } from "./roster.js";
 import type { RunContext, RunInputs } from "./run-context.js";
 
@@ -48,7 +51,8 @@ export async function gatherPreparation(
       return { name: p.name, columns: reply.columns };
     }),
   );
-  const preparation = resolvePreparation(config.plan, kinds[0], perNode);
+  const medians = config.plan.data.impute?.numeric === "median" ? await pooledMedians(run, nodes, kinds[0]) : {};
+  const preparation = resolvePreparation(config.plan, kinds[0], perNode, medians);
   run.emit({
     event: "preparation",
     columns: preparation.columns.map((c) =>
@@ -59,4 +63,36 @@ export async function gatherPreparation(
   });
   const names = preparedFeatures(preparation);
   return { sampleShape: [names.length], features: names, preparation };
+}
+
+/**
+ * Pooled medians of the numeric features, by the federated statistics of `fbm-researcher stats`
+ * (summaries, agreed histogram edges, fine runs of at least min_count values: README "Federated
+ * statistics"), asked of the run's nodes; each is the middle of its bracket, within the reported error.
+ */
+async function pooledMedians(
+  run: RunContext,
+  nodes: Participant[],
+  features: FeatureKind[],
+): Promise<Record<string, number>> {
+  const columns = features.filter((f) => !f.categorical).map((f) => f.name);
+  if (columns.length === 0) return {};
+  const send = (p: Participant, body: TaskBody) =>
+    run.hub.send(p.node, body, {
+      timeoutMs: run.config.nodes.roundTimeoutMs,
+      signal: run.signal,
+      experiment: run.config.name,
+    });
+  const result = await gatherStats(nodes, columns, send, {
+    bins: DEFAULT_BINS,
+    quantiles: [0.5],
+    signal: run.signal,
+    log: run.log,
+  });
+  const medians: Record<string, number> = {};
+  for (const c of columns) {
+    const median = result.pooled[c]?.quantiles?.["0.5"];
+    if (median !== undefined) medians[c] = median;
+  }
+  return medians;
 }
