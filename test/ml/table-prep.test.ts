@@ -71,6 +71,8 @@ describe("featureKinds()", () => {
 
   it("the plan schema refuses features with drop, and a categorical column that is not a feature", () => {
     assert.throws(() => plan({ features: ["age"], drop: ["smoking"] }), /give features or drop, not both/);
+    assert.throws(() => plan({ impute: { numeric: "mean", fill: 2 } }), /fill is the value of numeric: constant/);
+    assert.throws(() => plan({ categorical: "ordinal" }), /plan.data.categorical/);
     assert.throws(
       () => plan({ features: ["age"], categorical: { smoking: "onehot" } }),
       /"smoking" is not in features/,
