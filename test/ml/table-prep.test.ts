@@ -89,7 +89,7 @@ describe("profileTable() and resolvePreparation()", () => {
   ];
 
   it("names only categories held by min_count rows, skips rows without a target, counts missing cells", async () => {
-    const profile = await profileTable(a, { target: "y", features, minCount: 2 });
+    const { columns: profile } = await profileTable(a, { target: "y", features, minCount: 2 });
     assert.deepEqual(profile[0], { name: "age", count: 3, sum: 150, sumSquares: 7700, min: 40, max: 60, missing: 1 });
     assert.deepEqual(profile[1].categories, [{ name: "never", count: 2 }]);
     assert.equal(profile[1].count, 4);
@@ -98,8 +98,8 @@ describe("profileTable() and resolvePreparation()", () => {
 
   it("pools the union of categories and the mean of the values present", async () => {
     const perNode = [
-      { name: "A", columns: await profileTable(a, { target: "y", features, minCount: 2 }) },
-      { name: "B", columns: await profileTable(b, { target: "y", features, minCount: 2 }) },
+      { name: "A", columns: (await profileTable(a, { target: "y", features, minCount: 2 })).columns },
+      { name: "B", columns: (await profileTable(b, { target: "y", features, minCount: 2 })).columns },
     ];
     const p = plan({ categorical: "onehot", impute: { numeric: "mean", categorical: "most_frequent" } });
     const prep = resolvePreparation(p, features, perNode);
@@ -118,7 +118,7 @@ describe("profileTable() and resolvePreparation()", () => {
   });
 
   it("refuses missing cells when no impute rule is declared, naming the column and node", async () => {
-    const perNode = [{ name: "A", columns: await profileTable(a, { target: "y", features, minCount: 2 }) }];
+    const perNode = [{ name: "A", columns: (await profileTable(a, { target: "y", features, minCount: 2 })).columns }];
     assert.throws(
       () => resolvePreparation(plan({ categorical: "onehot" }), features, perNode),
       /Column "age" has 1 missing value\(s\) on node A: declare plan.data.impute.numeric/,

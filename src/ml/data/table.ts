@@ -39,12 +39,12 @@ function numberOf(cell: string, name: string, record: number): number {
 /**
  * Per feature column, over rows with a target: numbers' count/sum/sum of squares/min/max and missing
  * cells; for categorical columns, the categories held by at least `minCount` rows (a rarer category's
- * name never leaves this function: its rows only count in `count`).
+ * name never leaves this function: its rows only count in `count`), and the file's sha256.
  */
 export async function profileTable(
   path: string,
   options: { target?: string; features: { name: string; categorical: boolean }[]; minCount: number },
-): Promise<ColumnStats[]> {
+): Promise<{ columns: ColumnStats[]; sha256: string }> {
   const context = readerContext("load", path);
   let at = { target: -1, features: [] as number[] };
   const stats = options.features.map((f) => ({
@@ -57,7 +57,7 @@ export async function profileTable(
     missing: 0,
   }));
   const counts = options.features.map(() => new Map<string, number>());
-  await scanCsvRecords(path, "load", {
+  const info = await scanCsvRecords(path, "load", {
     header: (columns) => {
       at = indexes(
         columns,
@@ -88,7 +88,7 @@ export async function profileTable(
       });
     },
   });
-  return stats.map((s, k) => {
+  const columns = stats.map((s, k) => {
     if (!options.features[k].categorical) return s;
     const categories = [...counts[k]]
       .filter(([, n]) => n >= options.minCount)
@@ -96,6 +96,7 @@ export async function profileTable(
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     return { ...s, min: 0, max: 0, categories };
   });
+  return { columns, sha256: info.sha256 };
 }
 
 /** Appends one prepared column's inputs for `cell` to `out`. */

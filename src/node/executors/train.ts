@@ -124,8 +124,15 @@ export async function executeStats(
     const where = `dataset "${entry.name}"`;
     const features = featureKinds(plan, planInput(plan, entry).features ?? [], entry.columns, where);
     const { minCount } = runtime.analytics;
-    const columns = await profileTable(entry.path, { target: plan.data.target, features, minCount });
-    return { kind: "stats", columns };
+    const profile = await profileTable(entry.path, { target: plan.data.target, features, minCount });
+    if (profile.sha256 !== entry.sha256) {
+      throw new FbmError(
+        `Dataset "${entry.name}" (${entry.id}) changed since it was registered: ` +
+          `run \`fbm-node dataset rm ${entry.id}\` and \`fbm-node dataset add\` again to register the new version`,
+        2,
+      );
+    }
+    return { kind: "stats", columns: profile.columns };
   }
   const data = await runtime.loader.load(entry, plan, task.preparation);
   return { kind: "stats", columns: columnStats(data) };
