@@ -1,5 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { InputError } from "../common/errors.js";
+import type { Augmenter } from "./augment.js";
 import { positionScaling } from "./normalize.js";
 import { createRng, deriveSeed } from "./rng.js";
 import { checkDataset, readRowInto, rowWidth } from "./rows.js";
@@ -29,15 +30,20 @@ export interface RowSource {
   y(indices: ArrayLike<number>): Float32Array;
 }
 
-export function createRowSource(data: Dataset, normalization?: Normalization): RowSource {
+/**
+ * A row source; with an `augmenter` (training batches of images), each batch is augmented after it is
+ * gathered and before it is normalized.
+ */
+export function createRowSource(data: Dataset, normalization?: Normalization, augmenter?: Augmenter): RowSource {
   // No labels at all is fine for prediction; some labels is a broken dataset.
   checkDataset(data, { labels: "optional" });
   const width = rowWidth(data);
   const scaling = normalization && normalization.method !== "none" ? positionScaling(data, normalization) : undefined;
   function xInto(indices: ArrayLike<number>, out: Float32Array): void {
-    for (let r = 0; r < indices.length; r++) {
-      readRowInto(data, indices[r], out, r * width);
-      if (scaling) {
+    for (let r = 0; r < indices.length; r++) readRowInto(data, indices[r], out, r * width);
+    augmenter?.batch(out, indices.length);
+    if (scaling) {
+      for (let r = 0; r < indices.length; r++) {
         for (let c = 0, i = r * width; c < width; c++, i++) out[i] = (out[i] - scaling.shift[c]) / scaling.scale[c];
       }
     }

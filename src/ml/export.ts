@@ -6,6 +6,7 @@ import { errorMessage, InputError } from "../common/errors.js";
 import { buildModel, setParams } from "./model.js";
 import { type Plan, parsePlan, planId, planJson } from "./plan.js";
 import { toSafetensors } from "./safetensors.js";
+import { parsePreparation, type TablePreparation } from "./table-prep.js";
 import type { NamedTensor, Normalization } from "./types.js";
 
 /**
@@ -21,6 +22,8 @@ export interface ModelInfo {
   features?: string[];
   classes?: string[];
   target?: string;
+  /** The resolved table preparation (csv plans that declare one): `features` are then its inputs. */
+  preparation?: TablePreparation;
 }
 
 export interface SaveOptions extends Omit<ModelInfo, "target"> {
@@ -61,6 +64,7 @@ export async function saveModel(dir: string, options: SaveOptions): Promise<void
     features: options.features ?? null,
     classes: options.classes ?? null,
     target: options.plan.data.target ?? null,
+    preparation: options.preparation ?? null,
   };
   const parent = path.dirname(path.resolve(dir));
   await fs.mkdir(parent, { recursive: true });
@@ -169,5 +173,6 @@ export async function loadModel(given: string): Promise<ModelInfo & { model: tf.
     ...(meta.features ? { features: meta.features as string[] } : {}),
     ...(meta.classes ? { classes: meta.classes as string[] } : {}),
     ...(typeof meta.target === "string" ? { target: meta.target } : {}),
+    ...(meta.preparation ? { preparation: parsePreparation(meta.preparation, metaFile) } : {}),
   };
 }

@@ -19,7 +19,10 @@ export function planInput(plan: Plan, dataset: DatasetShape): { sampleShape: num
     const columns = dataset.columns.map((c) => c.name);
     const target = plan.data.target;
     if (!target) throw new InputError(`plan.data.target is required for csv datasets (columns: ${columns.join(", ")})`);
-    const features = plan.data.features ?? columns.filter((c) => c !== target);
+    if (plan.data.augment)
+      throw new InputError("plan.data.augment applies to image and idx datasets, not csv: remove it");
+    const drop = plan.data.drop ?? [];
+    const features = plan.data.features ?? columns.filter((c) => c !== target && !drop.includes(c));
     return { sampleShape: [features.length], features };
   }
   const input = plan.data.input;

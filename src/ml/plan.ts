@@ -168,22 +168,69 @@ export const losses = [
 
 export const optimizers = ["sgd", "adam", "adamw", "rmsprop", "adagrad"] as const;
 
+const columnName = z.string().min(1);
+
+/**
+ * Missing cells: numbers filled with the pooled mean, the pooled median (federated quantiles, within
+ * their error bound) or a constant (`fill`); text with the most frequent category or a "missing"
+ * category of its own.
+ */
+const impute = z.strictObject({
+  numeric: z.enum(["mean", "median", "constant"]).optional(),
+  /** The value of `numeric: constant` (default 0). */
+  fill: z.number().optional(),
+  categorical: z.enum(["most_frequent", "missing_category"]).optional(),
+});
+
+/** Training-time image augmentation (image and idx datasets); see src/ml/augment.ts. */
+const augment = z.strictObject({
+  flip: z.enum(["horizontal", "vertical", "both"]).optional(),
+  /** Largest rotation in degrees, either way. */
+  rotate: z.number().min(0).max(45).optional(),
+  /** Largest shift, as a fraction of the height and width, either way. */
+  shift: z.number().min(0).max(0.5).optional(),
+  /** Largest brightness change, added to pixel values in [0, 1], either way. */
+  brightness: z.number().min(0).max(1).optional(),
+});
+
 export const planSchema = z.strictObject({
-  data: z.strictObject({
-    /** Target column (csv). Absent for image datasets, whose labels come from the files. */
-    target: z.string().min(1).optional(),
-    /** Feature columns (csv); default: every column but the target. */
-    features: z.array(z.string().min(1)).min(1).optional(),
-    normalize: z.enum(["none", "standard", "minmax"]).default("none"),
-    /** Image input size; images of other sizes are resized at load time. */
-    input: z
-      .strictObject({
-        height: positiveInt(4096),
-        width: positiveInt(4096),
-        channels: z.union([z.literal(1), z.literal(3)]),
-      })
-      .optional(),
-  }),
+  data: z
+    .strictObject({
+      /** Target column (csv). Absent for image datasets, whose labels come from the files. */
+      target: columnName.optional(),
+      /** Feature columns (csv); default: every column but the target (and those in `drop`). */
+      features: z.array(columnName).min(1).optional(),
+      /** Columns left out when `features` is not given. */
+      drop: z.array(columnName).min(1).optional(),
+      /** Text columns to one-hot encode: `onehot` for every text feature, or a map naming each one. */
+      categorical: z.union([z.literal("onehot"), z.record(columnName, z.literal("onehot"))]).optional(),
+      impute: impute.optional(),
+      normalize: z.enum(["none", "standard", "minmax"]).default("none"),
+      /** Image input size; images of other sizes are resized at load time. */
+      input: z
+        .strictObject({
+          height: positiveInt(4096),
+          width: positiveInt(4096),
+          channels: z.union([z.literal(1), z.literal(3)]),
+        })
+        .optional(),
+      augment: augment.optional(),
+    })
+    .superRefine((data, ctx) => {
+      if (data.features && data.drop)
+        ctx.addIssue({ code: "custom", path: ["drop"], message: "give features or drop, not both" });
+      if (data.impute?.fill !== undefined && data.impute.numeric !== "constant")
+        ctx.addIssue({ code: "custom", path: ["impute", "fill"], message: "fill is the value of numeric: constant" });
+      const declared = typeof data.categorical === "object" ? Object.keys(data.categorical) : [];
+      for (const name of declared) {
+        if (name === data.target)
+          ctx.addIssue({ code: "custom", path: ["categorical", name], message: `"${name}" is the target` });
+        else if (data.features && !data.features.includes(name))
+          ctx.addIssue({ code: "custom", path: ["categorical", name], message: `"${name}" is not in features` });
+        else if (data.drop?.includes(name))
+          ctx.addIssue({ code: "custom", path: ["categorical", name], message: `"${name}" is in drop` });
+      }
+    }),
   model: z.array(layerEntry).min(1),
   loss: z.enum(losses),
   optimizer: z.strictObject({
@@ -227,6 +274,11 @@ export function planJson(plan: Plan): string {
 /** The plan id: sha256 of its canonical JSON. */
 export function planId(plan: Plan): string {
   return sha256Hex(planJson(plan));
+}
+
+/** Whether the plan declares table preparation (one-hot categories, imputation), resolved federatedly before round 1. */
+export function declaresPreparation(plan: Pick<Plan, "data">): boolean {
+  return plan.data.categorical !== undefined || plan.data.impute !== undefined;
 }
 
 /** Whether the plan classifies (accuracy-type metrics) rather than regresses. */

@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { InputError } from "../common/errors.js";
 import { createGaussian, type Gaussian } from "../privacy/dp/noise.js";
+import { createAugmenter } from "./augment.js";
 import { currentBackend } from "./backend.js";
 import { createRowSource, splitRows } from "./batches.js";
 import { chooseEngine } from "./engine/choose-engine.js";
@@ -54,6 +55,15 @@ export async function trainLocal(options: TrainOptions): Promise<TrainResult> {
   checkMetricNames(metrics, kind);
   checkArgs(args, options.data.rows);
   const source = createRowSource(options.data, options.normalization);
+  // Training batches only: validation reads `source`, never augmented.
+  const augment = plan.data.augment;
+  const trainSource = augment
+    ? createRowSource(
+        options.data,
+        options.normalization,
+        createAugmenter(augment, options.data.sampleShape, { seed: args.seed, round: options.round ?? 0 }),
+      )
+    : source;
   const split = splitRows(options.data.rows, args.testRatio, args.seed);
   const model = buildModel(plan, options.data.sampleShape, { seed: args.seed });
   const optimizer = createOptimizer(plan.optimizer);
@@ -101,7 +111,7 @@ export async function trainLocal(options: TrainOptions): Promise<TrainResult> {
         : `tfjs (${choice.reason})`;
     const context = {
       model,
-      source,
+      source: trainSource,
       variables,
       anchors,
       corrections,

@@ -41,6 +41,10 @@ export interface ColumnStats {
   sumSquares: number;
   min: number;
   max: number;
+  /** Table profiles (see table-prep.ts): missing cells, left out of count/sum/min/max. */
+  missing?: number;
+  /** Table profiles of a one-hot column: its categories with min_count rows or more (rarer ones never named). */
+  categories?: { name: string; count: number }[];
 }
 
 /** Global input scaling: x' = (x - shift) / scale, per feature column. */

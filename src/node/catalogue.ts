@@ -3,6 +3,7 @@ import { isAbsolute } from "node:path";
 import { createStore, type Row, type Store } from "tinybase";
 import { z } from "zod";
 import { InputError } from "../common/errors.js";
+import type { TableColumn } from "../ml/data/csv-columns.js";
 import type { DatasetInfo } from "../wire/messages.js";
 import { createJsonFilePersister } from "./json-file-persister.js";
 
@@ -19,6 +20,10 @@ export interface DatasetEntry extends DatasetInfo {
   labelsPath: string;
   /** This dataset's privacy budget (ε), over the node's `max_epsilon`; absent: the node's applies. */
   maxEpsilon?: number;
+  /** csv: each column's type, missing count and category counts (entries made before typing: name and dtype). */
+  columns: (Pick<TableColumn, "name" | "dtype"> & Partial<TableColumn>)[];
+  /** csv with a target: rows whose target is missing, left out of sampleCount and of training. */
+  missingTarget: number;
 }
 
 /**
@@ -26,7 +31,9 @@ export interface DatasetEntry extends DatasetInfo {
  * dataset is named `<type>-<6 hex digits of its id>`: never after its file, whose name may say too much.
  */
 export type DatasetDraft = Pick<DatasetEntry, "type" | "tags" | "shape" | "sampleCount" | "sha256" | "path"> &
-  Partial<Pick<DatasetEntry, "name" | "description" | "target" | "columns" | "classes" | "labelsPath">>;
+  Partial<
+    Pick<DatasetEntry, "name" | "description" | "target" | "columns" | "classes" | "labelsPath" | "missingTarget">
+  >;
 
 /** The node's dataset catalogue: a TinyBase `datasets` table saved atomically to one JSON file. */
 export interface Catalogue {
@@ -70,6 +77,7 @@ const schema = {
     path: { type: "string", default: "" },
     labelsPath: { type: "string", default: "" },
     maxEpsilon: { type: "number" },
+    missingTarget: { type: "number", default: 0 },
   },
 } as const;
 
@@ -80,7 +88,15 @@ const rowSchema = z.object({
   tags: z.array(z.string()).min(1),
   description: z.string(),
   shape: z.array(z.number().int().nonnegative()),
-  columns: z.array(z.object({ name: z.string(), dtype: z.string() })),
+  columns: z.array(
+    z.object({
+      name: z.string(),
+      dtype: z.string(),
+      kind: z.enum(["numeric", "binary", "categorical", "text"]).optional(),
+      missing: z.number().int().nonnegative().optional(),
+      categories: z.array(z.object({ name: z.string(), count: z.number().int().nonnegative() })).optional(),
+    }),
+  ),
   target: z.string(),
   sampleCount: z.number().int().nonnegative(),
   classes: z.array(z.object({ name: z.string(), count: z.number() })),
@@ -89,6 +105,7 @@ const rowSchema = z.object({
   path: z.string().min(1),
   labelsPath: z.string(),
   maxEpsilon: z.number().nonnegative().optional(),
+  missingTarget: z.number().int().nonnegative().optional(),
 });
 
 /** Opens the catalogue at `path` (created on first save; a missing file is an empty catalogue). */
@@ -144,9 +161,13 @@ export async function createCatalogue(options: { path: string }): Promise<Catalo
   };
 }
 
-/** What may leave the node: every field but the paths and the fingerprint. */
+/**
+ * What may leave the node: every field but the paths and the fingerprint; of the columns only names
+ * and dtypes (category names and counts stay: the researcher learns categories only under min_count).
+ */
 export function toDatasetInfo(entry: DatasetEntry): DatasetInfo {
-  const { id, name, type, tags, description, shape, columns, sampleCount, classes, target, createdAt } = entry;
+  const { id, name, type, tags, description, shape, sampleCount, classes, target, createdAt } = entry;
+  const columns = entry.columns.map((c) => ({ name: c.name, dtype: c.dtype }));
   return { id, name, type, tags, description, shape, columns, sampleCount, classes, target, createdAt };
 }
 
@@ -179,6 +200,7 @@ function newEntry(draft: DatasetDraft, taken: (id: string) => boolean): DatasetE
     createdAt: new Date().toISOString(),
     path: draft.path,
     labelsPath: draft.labelsPath ?? "",
+    missingTarget: draft.missingTarget ?? 0,
   };
 }
 

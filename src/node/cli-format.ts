@@ -22,6 +22,15 @@ export function datasetTable(entries: DatasetEntry[]): string {
 }
 
 /** The `dataset show` key/value listing. */
+/** `age (int64)`, `ldl (float64, 12 missing)`, `smoking (categorical: never 40, former 12, 3 missing)`. */
+function describeColumn(c: DatasetEntry["columns"][number]): string {
+  const parts: string[] = [c.kind === "categorical" || c.kind === "text" || c.kind === "binary" ? c.kind : c.dtype];
+  if (c.categories) parts[0] += `: ${c.categories.map((k) => `${k.name} ${k.count}`).join(", ")}`;
+  if (c.missing) parts.push(`${c.missing} missing`);
+  return `${c.name} (${parts.join(", ")})`;
+}
+
+/** The `dataset show` key/value listing. */
 export function datasetDetails(entry: DatasetEntry, privacy?: DatasetPrivacy): string {
   const lines: [string, string][] = [
     ["id", entry.id],
@@ -32,8 +41,9 @@ export function datasetDetails(entry: DatasetEntry, privacy?: DatasetPrivacy): s
     ["shape", entry.shape.join(" × ")],
   ];
   if (entry.description !== "") lines.splice(4, 0, ["description", entry.description]);
-  if (entry.columns.length > 0) lines.push(["columns", entry.columns.map((c) => `${c.name} (${c.dtype})`).join(", ")]);
+  if (entry.columns.length > 0) lines.push(["columns", entry.columns.map(describeColumn).join(", ")]);
   if (entry.target !== "") lines.push(["target", entry.target]);
+  if (entry.missingTarget > 0) lines.push(["skipped", `${entry.missingTarget} rows without a target`]);
   if (entry.classes.length > 0) lines.push(["classes", entry.classes.map((c) => `${c.name} (${c.count})`).join(", ")]);
   if (privacy) {
     const budget = privacy.budget === undefined ? "none" : `${privacy.budget} (${privacy.budgetFrom})`;

@@ -1,6 +1,6 @@
 import { resolve } from "node:path";
 import { InputError } from "../common/errors.js";
-import { inspectCsv, selectCsvColumns } from "../ml/data/csv.js";
+import { inspectTable } from "../ml/data/csv-columns.js";
 import { inspectIdx } from "../ml/data/idx.js";
 import { inspectImageFolder } from "../ml/data/images.js";
 import type { DatasetDraft, DatasetType } from "./catalogue.js";
@@ -56,15 +56,16 @@ export async function describeDataset(request: DatasetRequest): Promise<DatasetD
   };
   switch (request.type) {
     case "csv": {
-      const info = await inspectCsv(request.path);
-      if (request.target !== undefined) selectCsvColumns(request.path, info.columns, { target: request.target });
+      const info = await inspectTable(request.path, { target: request.target });
       return {
         ...common,
         type: "csv",
         shape: [info.rows, info.columns.length],
-        columns: info.columns.map((name, i) => ({ name, dtype: info.dtypes[i] })),
+        columns: info.columns,
         target: request.target ?? "",
-        sampleCount: info.rows,
+        // Rows without a target cannot train: counted (missingTarget) and left out.
+        sampleCount: info.rows - info.missingTarget,
+        missingTarget: info.missingTarget,
         sha256: info.sha256,
       };
     }

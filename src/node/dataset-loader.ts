@@ -1,11 +1,13 @@
 import { stat } from "node:fs/promises";
 import { InputError } from "../common/errors.js";
-import { loadCsv } from "../ml/data/csv.js";
 import { fingerprintFile } from "../ml/data/fingerprint.js";
 import { idxFingerprint } from "../ml/data/idx.js";
 import { openIdx } from "../ml/data/idx-stream.js";
 import { imageFolderFingerprint, loadImageFolder } from "../ml/data/images.js";
-import type { Plan } from "../ml/plan.js";
+import { loadPreparedTable } from "../ml/data/table.js";
+import { declaresPreparation, type Plan } from "../ml/plan.js";
+import { planInput } from "../ml/plan-input.js";
+import { featureKinds, numericPreparation, type TablePreparation } from "../ml/table-prep.js";
 import type { Dataset } from "../ml/types.js";
 import type { DatasetEntry } from "./catalogue.js";
 
@@ -15,22 +17,25 @@ import type { DatasetEntry } from "./catalogue.js";
  * read the files once.
  */
 export interface DatasetLoader {
-  /** Only the plan's data section matters (target, features, image input size). */
-  load(entry: DatasetEntry, plan: Pick<Plan, "data">): Promise<Dataset>;
+  /**
+   * Only the plan's data section matters (target, features, image input size). A csv is read through
+   * the resolved `preparation` the task carries; a plan that declares none reads numbers only.
+   */
+  load(entry: DatasetEntry, plan: Pick<Plan, "data">, preparation?: TablePreparation): Promise<Dataset>;
 }
 
 export function createDatasetLoader(options: { capacity?: number } = {}): DatasetLoader {
   const capacity = options.capacity ?? 2;
   const cache = new Map<string, Dataset>();
   return {
-    async load(entry, plan) {
+    async load(entry, plan, preparation) {
       const info = await stat(entry.path).catch(() => undefined);
       if (!info) {
         throw new InputError(
           `Dataset "${entry.name}" (${entry.id}): its file is gone (see \`fbm-node dataset show ${entry.id}\`); restore it, or re-register it with \`fbm-node dataset add\``,
         );
       }
-      const key = JSON.stringify([entry.id, entry.sha256, info.size, info.mtimeMs, plan.data]);
+      const key = JSON.stringify([entry.id, entry.sha256, info.size, info.mtimeMs, plan.data, preparation ?? null]);
       const hit = cache.get(key);
       if (hit) return hit;
       if ((await fingerprint(entry)) !== entry.sha256) {
@@ -39,7 +44,7 @@ export function createDatasetLoader(options: { capacity?: number } = {}): Datase
             `run \`fbm-node dataset rm ${entry.id}\` and \`fbm-node dataset add\` again to register the new version`,
         );
       }
-      const data = await read(entry, plan);
+      const data = await read(entry, plan, preparation);
       cache.set(key, data);
       while (cache.size > capacity) {
         const oldest = cache.keys().next().value!;
@@ -63,10 +68,20 @@ async function fingerprint(entry: DatasetEntry): Promise<string> {
   }
 }
 
-async function read(entry: DatasetEntry, plan: Pick<Plan, "data">): Promise<Dataset> {
+async function read(entry: DatasetEntry, plan: Pick<Plan, "data">, preparation?: TablePreparation): Promise<Dataset> {
   switch (entry.type) {
-    case "csv":
-      return loadCsv(entry.path, { target: plan.data.target, features: plan.data.features });
+    case "csv": {
+      if (preparation === undefined && declaresPreparation(plan)) {
+        throw new InputError(
+          "The plan declares table preparation (plan.data.categorical / impute) but the task carries none resolved; " +
+            "update the researcher",
+        );
+      }
+      const features = planInput(plan as Plan, entry).features ?? [];
+      // Checks the declaration against this node's own column types (free text, one-hot on numbers).
+      featureKinds(plan, features, entry.columns, `dataset "${entry.name}"`);
+      return loadPreparedTable(entry.path, preparation ?? numericPreparation(features), { target: plan.data.target });
+    }
     case "idx": {
       const data = await openIdx(entry.path, entry.labelsPath);
       const input = plan.data.input;

@@ -1,3 +1,4 @@
+import type { TablePreparation } from "../ml/table-prep.js";
 import type { ColumnStats, NamedTensor, Normalization, TrainingArgs, TrainResult } from "../ml/types.js";
 import type { AnalyticsReplyBody, AnalyticsTaskBody } from "./analytics-messages.js";
 import type { ReplyErrorCode } from "./error-codes.js";
@@ -28,6 +29,8 @@ export interface TrainTaskBody {
   planJson: string;
   args: TrainingArgs;
   normalization?: Normalization;
+  /** The resolved table preparation (csv plans that declare one). */
+  preparation?: TablePreparation;
   round: number;
   params: NamedTensor[];
   /**
@@ -43,7 +46,7 @@ export type TaskBody =
   | { kind: "ping" }
   | { kind: "list" }
   | { kind: "search"; tags: string[] }
-  | { kind: "stats"; datasetId: string; planJson: string }
+  | { kind: "stats"; datasetId: string; planJson: string; preparation?: TablePreparation }
   | TrainTaskBody
   | AnalyticsTaskBody
   | SecaggTaskBody;

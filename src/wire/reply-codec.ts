@@ -48,7 +48,18 @@ function toKindInit(body: ReplyBody): MessageInitShape<typeof ReplySchema>["kind
         },
       };
     case "stats":
-      return { case: "stats", value: { columns: body.columns.map((c) => ({ ...c, count: BigInt(c.count) })) } };
+      return {
+        case: "stats",
+        value: {
+          columns: body.columns.map((c) => ({
+            ...c,
+            count: BigInt(c.count),
+            missing: BigInt(c.missing ?? 0),
+            categories: (c.categories ?? []).map((k) => ({ name: k.name, count: BigInt(k.count) })),
+            categorical: c.categories !== undefined,
+          })),
+        },
+      };
     case "train": {
       const r = body.result;
       return {
@@ -188,6 +199,8 @@ function toReplyBody(reply: Reply, params: NamedTensor[]): ReplyBody {
           sumSquares: c.sumSquares,
           min: c.min,
           max: c.max,
+          ...(c.missing > 0n ? { missing: Number(c.missing) } : {}),
+          ...(c.categorical ? { categories: c.categories.map((k) => ({ name: k.name, count: Number(k.count) })) } : {}),
         })),
       };
     case "train": {

@@ -1,4 +1,5 @@
 import { create, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
+import { canonicalJson } from "../common/canonical-json.js";
 import {
   type DpArgs as DpArgsPb,
   type ParamsHeader as ParamsHeaderPb,
@@ -7,6 +8,7 @@ import {
   TaskChunkSchema,
   TaskSchema,
 } from "../gen/fbm/v1/researcher_pb.js";
+import { parsePreparation, type TablePreparation } from "../ml/table-prep.js";
 import type { DpArgs, NamedTensor } from "../ml/types.js";
 import { fromAnalyticsTask, toAnalyticsTaskInit } from "./analytics-codec.js";
 import type { TaskBody, TaskEnvelope } from "./messages.js";
@@ -69,7 +71,14 @@ function toKindInit(body: TaskBody, paramsHeader?: ParamsHeaderPb): MessageInitS
     case "search":
       return { case: "search", value: { tags: body.tags } };
     case "stats":
-      return { case: "stats", value: { datasetId: body.datasetId, planJson: body.planJson } };
+      return {
+        case: "stats",
+        value: {
+          datasetId: body.datasetId,
+          planJson: body.planJson,
+          preparationJson: preparationJson(body.preparation),
+        },
+      };
     case "analytics":
       return { case: "analytics", value: toAnalyticsTaskInit(body) };
     case "secagg":
@@ -87,6 +96,7 @@ function toKindInit(body: TaskBody, paramsHeader?: ParamsHeaderPb): MessageInitS
           normalization: n ? { method: n.method, columns: n.columns, shift: n.shift, scale: n.scale } : undefined,
           params: paramsHeader ?? toHeaderPb(toParamsHeader(body.params)),
           secagg: body.secagg ? toMaskingInit(body.secagg) : undefined,
+          preparationJson: preparationJson(body.preparation),
         },
       };
     }
@@ -151,7 +161,12 @@ function toTaskBody(task: Task, params: NamedTensor[]): TaskBody {
     case "search":
       return { kind: "search", tags: [...kind.value.tags] };
     case "stats":
-      return { kind: "stats", datasetId: kind.value.datasetId, planJson: kind.value.planJson };
+      return {
+        kind: "stats",
+        datasetId: kind.value.datasetId,
+        planJson: kind.value.planJson,
+        ...preparationOf(kind.value.preparationJson),
+      };
     case "analytics":
       return fromAnalyticsTask(kind.value);
     case "secagg":
@@ -187,6 +202,7 @@ function toTaskBody(task: Task, params: NamedTensor[]): TaskBody {
               scale: [...n.scale],
             }
           : undefined,
+        ...preparationOf(t.preparationJson),
         params,
         ...(t.secagg?.session ? { secagg: fromMasking(t.secagg) } : {}),
       };
@@ -205,4 +221,20 @@ function fromDpArgs(dp: DpArgsPb): DpArgs {
     delta: dp.delta,
     ...(dp.sampleRate > 0 ? { sampleRate: dp.sampleRate } : {}),
   };
+}
+
+function preparationJson(preparation: TablePreparation | undefined): string {
+  return preparation ? canonicalJson(preparation) : "";
+}
+
+/** `{preparation}` from a task's JSON field, `{}` when it is empty; a malformed one is a WireError. */
+function preparationOf(json: string): { preparation?: TablePreparation } {
+  if (json === "") return {};
+  try {
+    return { preparation: parsePreparation(JSON.parse(json)) };
+  } catch (error) {
+    throw new WireError(
+      `The task's table preparation is invalid: ${error instanceof Error ? error.message : String(error)}`,
+    );
+  }
 }

@@ -213,12 +213,45 @@ describe("createCatalogue()", () => {
     assert.deepEqual(reader.getDataset(entry.id), entry);
   });
 
-  it("toDatasetInfo() keeps everything but the paths and fingerprint", async () => {
+  it("toDatasetInfo() keeps everything but the paths, fingerprint and skipped rows; of columns only names and dtypes", async () => {
     const catalogue = await createCatalogue({ path: freshPath() });
-    const entry = await catalogue.addDataset(draft("a", ["a"]));
+    const typed = draft("a", ["a"]);
+    typed.columns = [
+      { name: "sex", dtype: "string", kind: "categorical", missing: 2, categories: [{ name: "rare-x", count: 1 }] },
+      { name: "y", dtype: "int64", kind: "binary", missing: 0 },
+    ];
+    const entry = await catalogue.addDataset({ ...typed, missingTarget: 3 });
     const info = toDatasetInfo(entry);
     assert.equal(JSON.stringify(info).includes("/data/"), false);
-    const { path: _path, labelsPath: _labels, sha256: _sha, ...rest } = entry;
-    assert.deepEqual(info, rest);
+    assert.equal(JSON.stringify(info).includes("rare-x"), false, "category names stay on the node");
+    const {
+      path: _path,
+      labelsPath: _labels,
+      sha256: _sha,
+      missingTarget: _skipped,
+      columns: _columns,
+      ...rest
+    } = entry;
+    assert.deepEqual(info, {
+      ...rest,
+      columns: [
+        { name: "sex", dtype: "string" },
+        { name: "y", dtype: "int64" },
+      ],
+    });
+  });
+
+  it("keeps each column's type, missing count and categories across a reload", async () => {
+    const path = freshPath();
+    const catalogue = await createCatalogue({ path });
+    const typed = draft("t", ["t"]);
+    typed.columns = [
+      { name: "sex", dtype: "string", kind: "categorical", missing: 2, categories: [{ name: "F", count: 8 }] },
+    ];
+    const entry = await catalogue.addDataset({ ...typed, missingTarget: 1 });
+    await catalogue.close();
+    const again = await createCatalogue({ path });
+    assert.deepEqual(again.getDataset(entry.id), entry);
+    await again.close();
   });
 });

@@ -46,7 +46,7 @@ describe("fbm-node CLI", () => {
     [
       "a non-numeric cell",
       ["--path", file("word.csv", "a,age\n1,2\n3,4\n5,abc\n"), "--tags", "x"],
-      /: column "age" has a non-numeric value "abc" on line 4$/,
+      /: column "age" has a non-numeric value "abc" on line 4 among numbers; fix it, or leave the cell empty if the value is missing$/,
     ],
     [
       "a value beyond float64",
@@ -211,8 +211,8 @@ describe("fbm-node CLI", () => {
       ["More", "csv", ["more"], [2, 2], 2, "y", "two rows", path],
     );
     assert.deepEqual(entry.columns, [
-      { name: "x", dtype: "float64" },
-      { name: "y", dtype: "int64" },
+      { name: "x", dtype: "float64", kind: "numeric", missing: 0 },
+      { name: "y", dtype: "int64", kind: "binary", missing: 0 },
     ]);
 
     const list = await run("dataset", "list", "--home", home, "--json");

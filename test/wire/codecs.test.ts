@@ -53,6 +53,36 @@ describe("task codec", () => {
       },
     },
     {
+      taskId: "t3p",
+      experiment: "e",
+      body: {
+        kind: "stats",
+        datasetId: "ds_1",
+        planJson: "{}",
+        preparation: { columns: [{ name: "sex", kind: "onehot", categories: ["F", "M"], missingInput: true }] },
+      },
+    },
+    {
+      taskId: "t4p",
+      experiment: "e",
+      body: {
+        kind: "train",
+        datasetId: "ds_1",
+        planId: "abc",
+        planJson: '{"x":1}',
+        args,
+        round: 1,
+        params,
+        normalization: undefined,
+        preparation: {
+          columns: [
+            { name: "age", kind: "numeric", fill: 54.5 },
+            { name: "smoking", kind: "onehot", categories: ["former", "never"], fill: "never" },
+          ],
+        },
+      },
+    },
+    {
       taskId: "t5",
       experiment: "stats",
       body: { kind: "analytics", phase: "summary", datasetId: "ds_1", columns: ["age", "ldl"] },
@@ -111,6 +141,20 @@ describe("task codec", () => {
     });
   }
 
+  it("refuses a task whose table preparation is malformed, naming it", async () => {
+    const task: TaskEnvelope = {
+      taskId: "bad",
+      experiment: "e",
+      body: {
+        kind: "stats",
+        datasetId: "ds_1",
+        planJson: "{}",
+        preparation: { columns: [{ name: "x", kind: "bogus" }] } as never,
+      },
+    };
+    await assert.rejects(decodeTask(stream(encodeTask(task, 8))), /table preparation is invalid/);
+  });
+
   it("streams parameters as data chunks after the task message", () => {
     const chunks = [...encodeTask(tasks[3], 8)];
     assert.equal(chunks[0].part.case, "task");
@@ -149,6 +193,27 @@ describe("reply codec", () => {
       taskId: "t3",
       nodeId: "n1",
       body: { kind: "stats", columns: [{ name: "a", count: 10, sum: 5, sumSquares: 7, min: -1, max: 2 }] },
+    },
+    {
+      taskId: "t3p",
+      nodeId: "n1",
+      body: {
+        kind: "stats",
+        columns: [
+          { name: "age", count: 90, sum: 4950, sumSquares: 280000, min: 20, max: 88, missing: 7 },
+          {
+            name: "smoking",
+            count: 95,
+            sum: 0,
+            sumSquares: 0,
+            min: 0,
+            max: 0,
+            missing: 2,
+            categories: [{ name: "never", count: 60 }],
+          },
+          { name: "sex", count: 3, sum: 0, sumSquares: 0, min: 0, max: 0, categories: [] },
+        ],
+      },
     },
     {
       taskId: "t4",
@@ -271,7 +336,7 @@ describe("reply codec", () => {
   }
 
   it("sends no value for a count hidden by min_count", () => {
-    const [chunk] = [...encodeReply(replies[5])];
+    const [chunk] = [...encodeReply(replies.find((r) => r.taskId === "t6")!)];
     const analytics =
       chunk.part.case === "reply" && chunk.part.value.kind.case === "analytics"
         ? chunk.part.value.kind.value
@@ -289,7 +354,7 @@ describe("reply codec", () => {
   });
 
   it("rejects a train reply whose parameter bytes stop short", async () => {
-    const chunks = [...encodeReply(replies[4], 12)];
+    const chunks = [...encodeReply(replies.find((r) => r.body.kind === "train")!, 12)];
     await assert.rejects(decodeReply(stream(chunks.slice(0, -1))), /ended after/);
   });
 

@@ -27,11 +27,11 @@ export interface CsvScanHandlers {
   row?: (values: Float64Array) => void;
 }
 
-const INTEGER = /^[+-]?\d+$/;
+export const INTEGER = /^[+-]?\d+$/;
 const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
 /** A bad record, found by its index; its line number is looked up only then (see lineOfRecord). */
-class RecordProblem {
+export class RecordProblem {
   constructor(
     readonly record: number,
     readonly describe: (line: number) => string,
@@ -39,14 +39,37 @@ class RecordProblem {
 }
 
 /** Largest finite float32. */
-const FLOAT32_MAX = 3.4028234663852886e38;
+export const FLOAT32_MAX = 3.4028234663852886e38;
+
+/** What one pass over the raw records of a CSV learns, whatever its cells hold. */
+export interface CsvRecordInfo {
+  columns: string[];
+  rows: number;
+  sha256: string;
+  delimiter: string;
+}
+
+export interface CsvRecordHandlers {
+  /** Called once with the header; may throw (an InputError) to stop the scan. */
+  header?: (columns: string[]) => void;
+  /**
+   * Called for each data row with its trimmed cells (as many as the header has) and its record number
+   * (1-based, header included); may throw a RecordProblem, reported with the record's line number.
+   */
+  record?: (cells: string[], record: number) => void;
+  /** Called after the last row; may throw a RecordProblem about an earlier record. */
+  end?: () => void;
+}
 
 /**
- * Streams a numeric CSV with a header row once, checking every cell, and hashes the bytes on the way.
- * Errors are one-line InputErrors like `Cannot register dataset "x.csv": column "age" has a
- * non-numeric value "abc" on line 17`.
+ * Streams a CSV with a header row once, checking its shape (header names, fields per row) and hashing
+ * the bytes on the way; the cells are the handlers' to read.
  */
-export async function scanCsv(path: string, action: ReadAction, handlers: CsvScanHandlers = {}): Promise<CsvInfo> {
+export async function scanCsvRecords(
+  path: string,
+  action: ReadAction,
+  handlers: CsvRecordHandlers,
+): Promise<CsvRecordInfo> {
   await checkFile(path, action);
   const context = readerContext(action, path);
   const options: Options = {
@@ -58,16 +81,12 @@ export async function scanCsv(path: string, action: ReadAction, handlers: CsvSca
   };
   const hash = createHash("sha256");
   let columns: string[] | undefined;
-  let dtypes: CsvDType[] = [];
-  let values = new Float64Array(0);
   let records = 0;
 
   const onRecord = (record: string[]) => {
     records++;
     if (columns === undefined) {
       columns = checkHeader(record, context);
-      dtypes = columns.map(() => "int64");
-      values = new Float64Array(columns.length);
       handlers.header?.(columns);
       return;
     }
@@ -79,33 +98,12 @@ export async function scanCsv(path: string, action: ReadAction, handlers: CsvSca
         (line) => `line ${line} has ${n} field${n === 1 ? "" : "s"}, the header has ${width}`,
       );
     }
-    for (let c = 0; c < width; c++) {
-      const cell = record[c];
-      if (dtypes[c] === "int64" && INTEGER.test(cell)) {
-        values[c] = Number(cell);
-      } else if (DECIMAL.test(cell)) {
-        dtypes[c] = "float64";
-        values[c] = Number(cell);
-      } else {
-        const what = cell === "" ? "an empty value" : `a non-numeric value ${JSON.stringify(cell)}`;
-        const name = columns[c];
-        throw new RecordProblem(records, (line) => `column "${name}" has ${what} on line ${line}`);
-      }
-      // Training runs in float32: a value beyond it (1e400, 1e39) would surface later as "tensor contains NaN".
-      if (!(Math.abs(values[c]) <= FLOAT32_MAX)) {
-        const name = columns[c];
-        throw new RecordProblem(
-          records,
-          (line) =>
-            `column "${name}" has the value ${JSON.stringify(cell)} on line ${line}, beyond a 32-bit float (±3.4e38); fix: rescale the column`,
-        );
-      }
-    }
-    handlers.row?.(values);
+    handlers.record?.(record, records);
   };
 
   try {
     await streamRecords(path, options, onRecord, (chunk) => hash.update(chunk));
+    if (columns !== undefined && records > 1) handlers.end?.();
   } catch (error) {
     if (error instanceof InputError) throw error;
     if (error instanceof RecordProblem) {
@@ -116,7 +114,58 @@ export async function scanCsv(path: string, action: ReadAction, handlers: CsvSca
   if (columns === undefined)
     throw new InputError(`${context}: the file is empty; a header row naming the columns is required`);
   if (records === 1) throw new InputError(`${context}: the file has a header but no data rows`);
-  return { columns, dtypes, rows: records - 1, sha256: hash.digest("hex"), delimiter: options.delimiter as string };
+  return { columns, rows: records - 1, sha256: hash.digest("hex"), delimiter: options.delimiter as string };
+}
+
+/** A number as a CSV cell writes it (no hexadecimal, no "Infinity"), or undefined. */
+export function parseDecimal(cell: string): number | undefined {
+  return DECIMAL.test(cell) ? Number(cell) : undefined;
+}
+
+/** The problem of a number beyond float32, in which training runs (it would surface later as NaN). */
+export function beyondFloat32(name: string, cell: string, record: number): RecordProblem {
+  return new RecordProblem(
+    record,
+    (line) =>
+      `column "${name}" has the value ${JSON.stringify(cell)} on line ${line}, beyond a 32-bit float (±3.4e38); fix: rescale the column`,
+  );
+}
+
+/**
+ * Streams a numeric CSV with a header row once, checking every cell, and hashes the bytes on the way.
+ * Errors are one-line InputErrors like `Cannot register dataset "x.csv": column "age" has a
+ * non-numeric value "abc" on line 17`.
+ */
+export async function scanCsv(path: string, action: ReadAction, handlers: CsvScanHandlers = {}): Promise<CsvInfo> {
+  let columns: string[] = [];
+  let dtypes: CsvDType[] = [];
+  let values = new Float64Array(0);
+  const info = await scanCsvRecords(path, action, {
+    header: (found) => {
+      columns = found;
+      dtypes = columns.map(() => "int64");
+      values = new Float64Array(columns.length);
+      handlers.header?.(columns);
+    },
+    record: (record, index) => {
+      for (let c = 0; c < columns.length; c++) {
+        const cell = record[c];
+        if (dtypes[c] === "int64" && INTEGER.test(cell)) {
+          values[c] = Number(cell);
+        } else if (DECIMAL.test(cell)) {
+          dtypes[c] = "float64";
+          values[c] = Number(cell);
+        } else {
+          const what = cell === "" ? "an empty value" : `a non-numeric value ${JSON.stringify(cell)}`;
+          const name = columns[c];
+          throw new RecordProblem(index, (line) => `column "${name}" has ${what} on line ${line}`);
+        }
+        if (!(Math.abs(values[c]) <= FLOAT32_MAX)) throw beyondFloat32(columns[c], cell, index);
+      }
+      handlers.row?.(values);
+    },
+  });
+  return { ...info, dtypes };
 }
 
 /** Feeds each parsed record to `onRecord` (data events: far cheaper than async iteration per record). */

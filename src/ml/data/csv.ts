@@ -67,7 +67,7 @@ export async function loadCsv(path: string, options: CsvColumnOptions = {}): Pro
 }
 
 /** A Float32Array that doubles its capacity as values arrive. */
-class GrowableFloat32 {
+export class GrowableFloat32 {
   private data = new Float32Array(1024);
   length = 0;
 

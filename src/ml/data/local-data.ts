@@ -1,11 +1,12 @@
 import { stat } from "node:fs/promises";
 import { relative } from "node:path";
 import { InputError } from "../../common/errors.js";
+import type { TablePreparation } from "../table-prep.js";
 import type { Dataset } from "../types.js";
-import { loadCsv } from "./csv.js";
 import { loadIdxImages } from "./idx.js";
 import { openIdx } from "./idx-stream.js";
 import { listImageFolder, loadImageFolder } from "./images.js";
+import { loadCsvForModel } from "./model-table.js";
 
 /**
  * A researcher's local file for `evaluate`/`predict`, read with the loaders nodes train from (CSV, IDX,
@@ -25,6 +26,8 @@ export interface LocalDataOptions {
   target?: string;
   /** CSV feature columns, in training order. */
   features?: string[];
+  /** CSV: the model's table preparation (categories, imputation), applied as in training. */
+  preparation?: TablePreparation;
   /** The model's per-sample input shape: images are resized to it, anything else must match it. */
   sampleShape: number[];
 }
@@ -53,7 +56,7 @@ export async function loadLocalData(path: string, options: LocalDataOptions): Pr
 async function read(path: string, type: LocalDataType, options: LocalDataOptions): Promise<LocalData> {
   switch (type) {
     case "csv":
-      return { type, data: await loadCsv(path, { target: options.target, features: options.features }) };
+      return { type, data: await loadCsvForModel(path, options, { target: options.target }) };
     case "idx":
       return { type, data: options.labels ? await openIdx(path, options.labels) : await loadIdxImages(path) };
     case "images": {

@@ -1,5 +1,6 @@
 import { InputError } from "../../common/errors.js";
-import { scanCsv } from "../../ml/data/csv-scan.js";
+import { MISSING_MARKERS } from "../../ml/data/csv-columns.js";
+import { parseDecimal, scanCsvRecords } from "../../ml/data/csv-scan.js";
 import { readRowInto, rowWidth } from "../../ml/rows.js";
 import type { DatasetEntry } from "../catalogue.js";
 import type { DatasetLoader } from "../dataset-loader.js";
@@ -42,23 +43,26 @@ export function valueSource(entry: DatasetEntry, loader: DatasetLoader): ValueSo
       },
     };
   }
-  const columns = entry.columns.map((c) => c.name);
+  const all = entry.columns.map((c) => c.name);
+  // Text columns have no numeric statistics; blank cells are missing values (NaN).
+  const numeric = entry.columns.flatMap((c, i) => (c.dtype === "string" ? [] : [i]));
+  const columns = numeric.map((i) => all[i]);
   const target = entry.columns.find((c) => c.name === entry.target);
   return {
     columns,
     // An integer target is a classification target; a float one is a regression target (no classes).
     classColumn: target?.dtype === "int64" ? target.name : undefined,
     async scan(selected, visit, onClass) {
-      const indexes = selected;
-      const classAt = target === undefined || onClass === undefined ? -1 : columns.indexOf(target.name);
+      const indexes = selected.map((k) => numeric[k]);
+      const classAt = target === undefined || onClass === undefined ? -1 : all.indexOf(target.name);
       // The CSV is read as float64 text values (training reads float32): statistics keep every digit.
-      const info = await scanCsv(entry.path, "load", {
+      const info = await scanCsvRecords(entry.path, "load", {
         header: (found) => {
-          if (found.join("\u0000") !== columns.join("\u0000")) throw changed(entry);
+          if (found.join("\u0000") !== all.join("\u0000")) throw changed(entry);
         },
-        row: (values) => {
-          for (let c = 0; c < indexes.length; c++) visit(c, values[indexes[c]]);
-          if (classAt >= 0) onClass!(String(values[classAt]));
+        record: (cells) => {
+          for (let c = 0; c < indexes.length; c++) visit(c, parseDecimal(cells[indexes[c]]) ?? Number.NaN);
+          if (classAt >= 0 && !MISSING_MARKERS.has(cells[classAt])) onClass!(String(Number(cells[classAt])));
         },
       });
       if (info.sha256 !== entry.sha256) throw changed(entry);

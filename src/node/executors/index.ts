@@ -21,7 +21,7 @@ export function createExecutor(runtime: NodeRuntime): TaskExecutor {
         case "search":
           return { kind: "datasets", datasets: runtime.catalogue.findByTags(body.tags).map(toDatasetInfo) };
         case "stats":
-          return await executeStats(runtime, body.datasetId, body.planJson, task.experiment);
+          return await executeStats(runtime, body, task.experiment);
         case "train":
           return await executeTrain(runtime, body, context, task.experiment);
         case "analytics":

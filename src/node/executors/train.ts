@@ -1,7 +1,10 @@
 import { sha256Hex } from "../../common/canonical-json.js";
 import { FbmError } from "../../common/errors.js";
+import { profileTable } from "../../ml/data/table.js";
 import { columnStats } from "../../ml/normalize.js";
-import { type Plan, parsePlan, planId } from "../../ml/plan.js";
+import { declaresPreparation, type Plan, parsePlan, planId } from "../../ml/plan.js";
+import { planInput } from "../../ml/plan-input.js";
+import { featureKinds, type TablePreparation } from "../../ml/table-prep.js";
 import { trainLocal } from "../../ml/train.js";
 import type { PrivacySpent } from "../../ml/types.js";
 import { clipUpdate } from "../../privacy/dp/central.js";
@@ -55,13 +58,6 @@ export async function executeTrain(
     };
   }
   const entry = datasetOf(runtime, task.datasetId);
-  const data = await runtime.loader.load(entry, plan);
-  let privacy: PrivacySpent | undefined;
-  if (training) {
-    const charged = await chargePrivacy(runtime, task, entry, data.rows, experiment ?? "");
-    if (charged.kind === "error") return charged;
-    privacy = charged.privacy;
-  }
   if (task.secagg) runtime.log(`Round ${task.round}: training under secure aggregation`);
   const extension = task.secagg
     ? secaggExtension({
@@ -78,6 +74,21 @@ export async function executeTrain(
         training,
         learningRate: plan.optimizer.learning_rate,
       }) ?? plainExtension(task.params));
+  const checkOnly =
+    task.args.epochs === 0 && task.args.updates === 0 && !task.args.testOnGlobal && !task.args.testOnLocal;
+  if (checkOnly && task.preparation === undefined && entry.type === "csv" && declaresPreparation(plan)) {
+    // The approval check comes before the preparation is resolved: nothing to load yet.
+    runtime.log(`Plan ${task.planId.slice(0, 12)} is approved for "${entry.name}"; its table preparation comes next`);
+    const result = { params: extension.model, sampleCount: entry.sampleCount, trainLoss: 0, seconds: 0 };
+    return { kind: "train", result: extension.reply(result) };
+  }
+  const data = await runtime.loader.load(entry, plan, task.preparation);
+  let privacy: PrivacySpent | undefined;
+  if (training) {
+    const charged = await chargePrivacy(runtime, task, entry, data.rows, experiment ?? "");
+    if (charged.kind === "error") return charged;
+    privacy = charged.privacy;
+  }
   let lastSent = 0;
   const result = await trainLocal({
     plan,
@@ -171,19 +182,37 @@ async function chargePrivacy(
   }
 }
 
-/** Per-column count/sum/sum of squares/min/max of the features the plan uses, for global scaling. */
+/**
+ * Per-column count/sum/sum of squares/min/max of the inputs the plan uses, for global scaling. For a
+ * plan that declares table preparation and a task that carries none resolved yet: the profile of the
+ * raw feature columns instead (missing cells; categories held by min_count rows or more, by name).
+ */
 export async function executeStats(
   runtime: NodeRuntime,
-  datasetId: string,
-  planJson: string,
+  task: { datasetId: string; planJson: string; preparation?: TablePreparation },
   experiment?: string,
 ): Promise<ReplyBody> {
-  const plan = parsePlan(JSON.parse(planJson));
+  const { datasetId } = task;
+  const plan = parsePlan(JSON.parse(task.planJson));
   // A stats task carries no plan id: the plan's own (canonical) id is the one the operator approves.
   const refusal = await runtime.authorizePlan(planId(plan), plan, { experiment, datasetId });
   if (refusal) return refusal;
   const entry = datasetOf(runtime, datasetId);
-  const data = await runtime.loader.load(entry, plan);
+  if (entry.type === "csv" && task.preparation === undefined && declaresPreparation(plan)) {
+    const where = `dataset "${entry.name}"`;
+    const features = featureKinds(plan, planInput(plan, entry).features ?? [], entry.columns, where);
+    const { minCount } = runtime.analytics;
+    const profile = await profileTable(entry.path, { target: plan.data.target, features, minCount });
+    if (profile.sha256 !== entry.sha256) {
+      throw new FbmError(
+        `Dataset "${entry.name}" (${entry.id}) changed since it was registered: ` +
+          `run \`fbm-node dataset rm ${entry.id}\` and \`fbm-node dataset add\` again to register the new version`,
+        2,
+      );
+    }
+    return { kind: "stats", columns: profile.columns };
+  }
+  const data = await runtime.loader.load(entry, plan, task.preparation);
   return { kind: "stats", columns: columnStats(data) };
 }
 

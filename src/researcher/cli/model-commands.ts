@@ -48,6 +48,7 @@ export function modelCommands(io: CliIo, globals: () => { json?: true }): Comman
           labels: options.labels,
           target,
           features: exported.features,
+          preparation: exported.preparation,
           sampleShape: exported.sampleShape,
         });
         if (local.type === "csv" && !target) throw new InputError("No target column: pass --target");
@@ -95,6 +96,7 @@ export function modelCommands(io: CliIo, globals: () => { json?: true }): Comman
           type: options.type,
           labels: options.labels,
           features: exported.features,
+          preparation: exported.preparation,
           sampleShape: exported.sampleShape,
         });
         try {

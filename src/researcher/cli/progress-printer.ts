@@ -107,6 +107,10 @@ function describe(e: Exclude<ExperimentEvent, { event: "progress" }>): string {
       return `Training on ${e.nodes.length} node(s): ${e.nodes.map((n) => `${n.name} (${n.samples} samples)`).join(", ")}`;
     case "normalization":
       return `Normalization: ${e.method} over ${e.columns.length} column(s), statistics from all nodes`;
+    case "preparation":
+      return `Table preparation from all nodes: ${e.columns
+        .map((c) => (c.kind === "onehot" ? `${c.name} (${c.categories?.length ?? 0} categories + other)` : c.name))
+        .join(", ")}`;
     case "round": {
       // The pooled auc is binned: its bound shows beside it when it reaches the printed digits.
       const bound = (when: string, k: string) => {

@@ -1,4 +1,5 @@
 import { RuntimeFailure } from "../../common/errors.js";
+import type { TablePreparation } from "../../ml/table-prep.js";
 import type { Normalization } from "../../ml/types.js";
 import type { AggregatorConfig, AggregatorState } from "../aggregators/index.js";
 import type { Experiment } from "./config.js";
@@ -15,6 +16,7 @@ interface Breakpoint {
   params: ReturnType<typeof encodeParams>;
   aggregatorState: AggregatorState;
   normalization?: Normalization;
+  preparation?: TablePreparation;
   sampleShape: number[];
   features?: string[];
   history: unknown[];
@@ -41,7 +43,12 @@ export async function readBreakpoint(
     );
   }
   return {
-    inputs: { sampleShape: saved.sampleShape, features: saved.features, normalization: saved.normalization },
+    inputs: {
+      sampleShape: saved.sampleShape,
+      features: saved.features,
+      normalization: saved.normalization,
+      preparation: saved.preparation,
+    },
     training: {
       round: saved.round,
       global: decodeParams(saved.params),
@@ -73,6 +80,7 @@ export async function writeBreakpoint(
       params: encodeParams(training.global),
       aggregatorState: training.aggregatorState,
       normalization: inputs.normalization,
+      preparation: inputs.preparation,
       sampleShape: inputs.sampleShape,
       features: inputs.features,
       history: training.history,

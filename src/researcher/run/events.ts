@@ -31,6 +31,7 @@ export type ExperimentEvent =
   | { event: "node"; state: "connected" | "lost"; node: string; name: string }
   | { event: "datasets"; nodes: { node: string; name: string; dataset: string; samples: number }[] }
   | { event: "normalization"; method: string; columns: string[] }
+  | { event: "preparation"; columns: { name: string; kind: string; categories?: string[]; fill?: number | string }[] }
   | {
       event: "progress";
       round: number;

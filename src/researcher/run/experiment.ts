@@ -21,6 +21,7 @@ import { federatedRound } from "./federated-round.js";
 import { gatherNormalization } from "./normalization.js";
 import { checkPlanSize, smallestInput } from "./plan-limit.js";
 import { pooledMetrics } from "./pooled-metrics.js";
+import { gatherPreparation } from "./preparation.js";
 import { createRoster, type Participant } from "./roster.js";
 import type { RunContext, RunInputs, TrainingState } from "./run-context.js";
 import { openRunFolder } from "./run-folder.js";
@@ -271,10 +272,20 @@ async function openSession(
     const nodes = await waitForNodes(run);
     const input = saved?.inputs ?? commonInput(config.plan, nodes);
     checkPlanSize(config.plan, input.sampleShape, maxParams);
-    const training = saved?.training ?? firstState(config, input.sampleShape);
+    let training = saved?.training ?? firstState(config, input.sampleShape);
     // Nodes train only plans their operators approved: learn that now, not from a failed round 1.
     await approvePlan(run, nodes, training.global);
-    const inputs: RunInputs = saved?.inputs ?? { ...input, normalization: await gatherNormalization(run, nodes) };
+    let inputs: RunInputs;
+    if (saved) inputs = saved.inputs;
+    else {
+      const prepared = await gatherPreparation(run, nodes, input);
+      if (prepared !== input) {
+        // One-hot categories widen the input: the model is built for the prepared inputs.
+        checkPlanSize(config.plan, prepared.sampleShape, maxParams);
+        training = firstState(config, prepared.sampleShape);
+      }
+      inputs = { ...prepared, normalization: await gatherNormalization(run, nodes, prepared.preparation) };
+    }
     return { run, close, inputs, training, aggregator: createAggregator(config.aggregator), saved: saved?.overrides };
   } catch (error) {
     await close();
@@ -424,6 +435,7 @@ async function finishRun(run: RunContext, inputs: RunInputs, training: TrainingS
       planJson: run.plan.json,
       args: { ...config.training, fedproxMu: 0, epochs: 0, updates: 0, testOnGlobal: true, testOnLocal: false },
       normalization: inputs.normalization,
+      preparation: inputs.preparation,
       global,
       timeoutMs: config.nodes.roundTimeoutMs,
       signal: run.signal,
@@ -440,6 +452,7 @@ async function finishRun(run: RunContext, inputs: RunInputs, training: TrainingS
     sampleShape: inputs.sampleShape,
     normalization: inputs.normalization,
     features: inputs.features,
+    preparation: inputs.preparation,
   });
   // The last round's privacy is cumulative over the run (round-privacy.ts).
   const last = training.history.at(-1) as { privacy?: { epsilon: number; delta: number } } | undefined;

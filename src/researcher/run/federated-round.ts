@@ -60,6 +60,7 @@ export async function federatedRound(
       ...(dp ? { dp: central ? { ...dp, sampleRate } : dp } : {}),
     },
     normalization: inputs.normalization,
+    preparation: inputs.preparation,
     global,
     timeoutMs: config.nodes.roundTimeoutMs,
     signal,

@@ -1,17 +1,22 @@
 import { RuntimeFailure } from "../../common/errors.js";
 import { combineStats } from "../../ml/normalize.js";
+import type { TablePreparation } from "../../ml/table-prep.js";
 import type { ColumnStats, Normalization } from "../../ml/types.js";
 import type { Participant } from "./roster.js";
 import type { RunContext } from "./run-context.js";
 
 /** Federated count/sum/sum of squares/min/max per column, combined into one global scaling. */
-export async function gatherNormalization(run: RunContext, nodes: Participant[]): Promise<Normalization | undefined> {
+export async function gatherNormalization(
+  run: RunContext,
+  nodes: Participant[],
+  preparation?: TablePreparation,
+): Promise<Normalization | undefined> {
   const { config } = run;
   const method = config.plan.data.normalize;
   if (method === "none") return undefined;
   const perNode: ColumnStats[][] = await Promise.all(
     nodes.map(async (p) => {
-      const task = { kind: "stats" as const, datasetId: p.dataset.id, planJson: run.plan.json };
+      const task = { kind: "stats" as const, datasetId: p.dataset.id, planJson: run.plan.json, preparation };
       const reply = await run.hub.send(p.node, task, {
         timeoutMs: config.nodes.roundTimeoutMs,
         experiment: config.name,

@@ -1,3 +1,4 @@
+import type { TablePreparation } from "../../ml/table-prep.js";
 import type { NamedTensor, Normalization } from "../../ml/types.js";
 import type { AggregatorState } from "../aggregators/index.js";
 import type { Hub } from "../server/hub.js";
@@ -25,6 +26,8 @@ export interface RunInputs {
   sampleShape: number[];
   features?: string[];
   normalization?: Normalization;
+  /** The resolved table preparation (csv plans that declare one); `features` are then its inputs. */
+  preparation?: TablePreparation;
 }
 
 /** Where training stands after a complete round (round 0: the initial parameters). */

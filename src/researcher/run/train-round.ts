@@ -1,5 +1,6 @@
 import { errorMessage } from "../../common/errors.js";
 import { countsProblem } from "../../ml/metric-counts.js";
+import type { TablePreparation } from "../../ml/table-prep.js";
 import type { NamedTensor, Normalization, TrainingArgs, TrainResult } from "../../ml/types.js";
 import type { TrainTaskBody } from "../../wire/index.js";
 import type { Hub } from "../server/hub.js";
@@ -23,6 +24,7 @@ export interface RoundInput {
   planJson: string;
   args: TrainingArgs;
   normalization?: Normalization;
+  preparation?: TablePreparation;
   global: NamedTensor[];
   /** The tensors each reply must hold (default: `global`'s names and shapes). */
   expected?: NamedTensor[];
@@ -58,6 +60,7 @@ export async function runTrainRound(input: RoundInput): Promise<{ updates: NodeU
           planJson: input.planJson,
           args: input.args,
           normalization: input.normalization,
+          preparation: input.preparation,
           round: input.round,
           params: input.global,
           replyTensors: input.expected,

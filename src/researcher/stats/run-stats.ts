@@ -12,7 +12,7 @@ import type { NodeAnswer, NodeReport, StatsResult } from "./stats-result.js";
 const PHASE_TIMEOUT_MS = 10 * 60_000;
 const EXPERIMENT = "stats";
 
-interface Participant {
+export interface Participant {
   node: string;
   name: string;
   dataset: DatasetInfo;
@@ -42,65 +42,78 @@ export async function runStats(options: StatsOptions): Promise<StatsResult> {
     const columns = o.columns ?? [...new Set(participants.flatMap((p) => columnsOf(p.dataset)))];
     if (o.columns) checkColumns(participants, o.columns);
     o.log?.(`Statistics of ${columns.length} column(s) on ${participants.length} node(s)`);
-
     const send = (p: Participant, body: TaskBody) =>
       hub.send(p.node, body, { timeoutMs: PHASE_TIMEOUT_MS, signal: o.signal, experiment: EXPERIMENT });
-    const answers = await Promise.all(
-      participants.map(async (p): Promise<NodeAnswer> => {
-        const answer: NodeAnswer = { ...p, minCount: 0, tooSmall: false, summaries: [], histograms: [] };
-        const wanted = columns.filter((c) => columnsOf(p.dataset).includes(c));
-        const reply = await ask(() =>
-          send(p, { kind: "analytics", phase: "summary", datasetId: p.dataset.id, columns: wanted }),
-        );
-        if (reply.kind !== "analytics") return { ...answer, error: reply.error };
-        return {
-          ...answer,
-          minCount: reply.body.minCount,
-          tooSmall: reply.body.tooSmall,
-          summaries: reply.body.summaries,
-        };
-      }),
-    );
-    const usable = () => answers.filter((a) => !a.error && !a.tooSmall);
-    const grids = new Map<string, HistogramGrid>();
-    for (const column of columns) {
-      const grid = agreeGrid(
-        usable().flatMap((a) => a.summaries.filter((s) => s.name === column)),
-        o.bins,
-      );
-      if (grid) grids.set(column, grid);
-    }
-    await Promise.all(
-      usable().map(async (a) => {
-        const histograms = a.summaries
-          .filter((s) => grids.has(s.name))
-          .map((s) => ({ column: s.name, ...grids.get(s.name)! }));
-        if (histograms.length === 0) return;
-        const reply = await ask(() =>
-          send(a, {
-            kind: "analytics",
-            phase: "histogram",
-            datasetId: a.dataset.id,
-            columns: histograms.map((h) => h.column),
-            histograms,
-          }),
-        );
-        if (reply.kind === "analytics") a.histograms = reply.body.histograms;
-        else a.error = reply.error;
-      }),
-    );
-    if (o.signal?.aborted) throw new Interrupted();
-    for (const a of answers) if (a.error) o.log?.(`Node ${a.name} gave no statistics: ${a.error}`);
-    if (answers.every((a) => a.error)) {
-      throw new RuntimeFailure(
-        `No node could compute statistics: ${answers.map((a) => `${a.name}: ${a.error}`).join("; ")}`,
-      );
-    }
-    return report(answers, columns, grids, o.quantiles);
+    return await gatherStats(participants, columns, send, o);
   } finally {
     hub.close();
     await server.close();
   }
+}
+
+/**
+ * The two phases with the given nodes, through `send` (a running experiment's hub, or runStats's own):
+ * summaries, agreed histogram edges, histograms, pooled. Nodes that fail are reported, not thrown,
+ * unless every node fails.
+ */
+export async function gatherStats(
+  participants: Participant[],
+  columns: string[],
+  send: (p: Participant, body: TaskBody) => Promise<ReplyBody>,
+  o: { bins: number; quantiles: number[]; signal?: AbortSignal; log?: (line: string) => void },
+): Promise<StatsResult> {
+  const answers = await Promise.all(
+    participants.map(async (p): Promise<NodeAnswer> => {
+      const answer: NodeAnswer = { ...p, minCount: 0, tooSmall: false, summaries: [], histograms: [] };
+      const wanted = columns.filter((c) => columnsOf(p.dataset).includes(c));
+      const reply = await ask(() =>
+        send(p, { kind: "analytics", phase: "summary", datasetId: p.dataset.id, columns: wanted }),
+      );
+      if (reply.kind !== "analytics") return { ...answer, error: reply.error };
+      return {
+        ...answer,
+        minCount: reply.body.minCount,
+        tooSmall: reply.body.tooSmall,
+        summaries: reply.body.summaries,
+      };
+    }),
+  );
+  const usable = () => answers.filter((a) => !a.error && !a.tooSmall);
+  const grids = new Map<string, HistogramGrid>();
+  for (const column of columns) {
+    const grid = agreeGrid(
+      usable().flatMap((a) => a.summaries.filter((s) => s.name === column)),
+      o.bins,
+    );
+    if (grid) grids.set(column, grid);
+  }
+  await Promise.all(
+    usable().map(async (a) => {
+      const histograms = a.summaries
+        .filter((s) => grids.has(s.name))
+        .map((s) => ({ column: s.name, ...grids.get(s.name)! }));
+      if (histograms.length === 0) return;
+      const reply = await ask(() =>
+        send(a, {
+          kind: "analytics",
+          phase: "histogram",
+          datasetId: a.dataset.id,
+          columns: histograms.map((h) => h.column),
+          histograms,
+        }),
+      );
+      if (reply.kind === "analytics") a.histograms = reply.body.histograms;
+      else a.error = reply.error;
+    }),
+  );
+  if (o.signal?.aborted) throw new Interrupted();
+  for (const a of answers) if (a.error) o.log?.(`Node ${a.name} gave no statistics: ${a.error}`);
+  if (answers.every((a) => a.error)) {
+    throw new RuntimeFailure(
+      `No node could compute statistics: ${answers.map((a) => `${a.name}: ${a.error}`).join("; ")}`,
+    );
+  }
+  return report(answers, columns, grids, o.quantiles);
 }
 
 /** The result object from every node's answers. */
@@ -151,9 +164,9 @@ async function ask(
   }
 }
 
-/** The columns statistics can describe in a dataset: its columns (csv), or "pixels" (images). */
+/** The columns statistics can describe in a dataset: its numeric columns (csv), or "pixels" (images). */
 export function columnsOf(dataset: DatasetInfo): string[] {
-  return dataset.type === "csv" ? dataset.columns.map((c) => c.name) : ["pixels"];
+  return dataset.type === "csv" ? dataset.columns.filter((c) => c.dtype !== "string").map((c) => c.name) : ["pixels"];
 }
 
 /** Throws an InputError naming the first requested column a node's dataset lacks, and the columns it has. */

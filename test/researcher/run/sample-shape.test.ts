@@ -30,6 +30,13 @@ describe("inputs across nodes", () => {
     assert.deepEqual(planInput(plan, csv(["a", "y", "b"])), { sampleShape: [2], features: ["a", "b"] });
   });
 
+  it("leaves out the columns in drop, and refuses augment on a csv", () => {
+    const dropping = parsePlan({ ...plan, data: { target: "y", drop: ["id"] } });
+    assert.deepEqual(planInput(dropping, csv(["id", "a", "y", "b"])), { sampleShape: [2], features: ["a", "b"] });
+    const augmenting = parsePlan({ ...plan, data: { target: "y", augment: { flip: "horizontal" } } });
+    assert.throws(() => planInput(augmenting, csv(["a", "y"])), /plan.data.augment applies to image and idx datasets/);
+  });
+
   it("refuses nodes whose columns differ, naming both", () => {
     assert.throws(
       () =>

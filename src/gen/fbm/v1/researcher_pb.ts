@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file fbm/v1/researcher.proto.
  */
 export const file_fbm_v1_researcher: GenFile = /*@__PURE__*/
-  fileDesc("ChdmYm0vdjEvcmVzZWFyY2hlci5wcm90bxIGZmJtLnYxIm8KDkdldFRhc2tSZXF1ZXN0Eg8KB25vZGVfaWQYASABKAkSEQoJbm9kZV9uYW1lGAIgASgJEhIKCnNlc3Npb25faWQYAyABKAkSDwoHdmVyc2lvbhgEIAEoCRIUCgx3YWl0X3NlY29uZHMYBSABKA0iQQoJVGFza0NodW5rEhwKBHRhc2sYASABKAsyDC5mYm0udjEuVGFza0gAEg4KBGRhdGEYAiABKAxIAEIGCgRwYXJ0IrcCCgRUYXNrEg8KB3Rhc2tfaWQYASABKAkSEgoKZXhwZXJpbWVudBgCIAEoCRIgCgRwaW5nGAogASgLMhAuZmJtLnYxLlBpbmdUYXNrSAASIAoEbGlzdBgLIAEoCzIQLmZibS52MS5MaXN0VGFza0gAEiQKBnNlYXJjaBgMIAEoCzISLmZibS52MS5TZWFyY2hUYXNrSAASIgoFc3RhdHMYDSABKAsyES5mYm0udjEuU3RhdHNUYXNrSAASIgoFdHJhaW4YDiABKAsyES5mYm0udjEuVHJhaW5UYXNrSAASKgoJYW5hbHl0aWNzGA8gASgLMhUuZmJtLnYxLkFuYWx5dGljc1Rhc2tIABIkCgZzZWNhZ2cYECABKAsyEi5mYm0udjEuU2VjYWdnVGFza0gAQgYKBGtpbmQiCgoIUGluZ1Rhc2siCgoITGlzdFRhc2siGgoKU2VhcmNoVGFzaxIMCgR0YWdzGAEgAygJIjIKCVN0YXRzVGFzaxISCgpkYXRhc2V0X2lkGAEgASgJEhEKCXBsYW5fanNvbhgCIAEoCSJHCgpUZW5zb3JTcGVjEgwKBG5hbWUYASABKAkSDQoFc2hhcGUYAiADKA0SHAoFZHR5cGUYAyABKA4yDS5mYm0udjEuRFR5cGUiSAoMUGFyYW1zSGVhZGVyEiMKB3RlbnNvcnMYASADKAsyEi5mYm0udjEuVGVuc29yU3BlYxITCgt0b3RhbF9ieXRlcxgCIAEoBCJTChJOb3JtYWxpemF0aW9uU3RhdHMSDgoGbWV0aG9kGAEgASgJEg8KB2NvbHVtbnMYAiADKAkSDQoFc2hpZnQYAyADKAESDQoFc2NhbGUYBCADKAEi1QEKDFRyYWluaW5nQXJncxIOCgZlcG9jaHMYASABKA0SDwoHdXBkYXRlcxgCIAEoDRISCgpiYXRjaF9zaXplGAMgASgNEhIKCnRlc3RfcmF0aW8YBCABKAESFgoOdGVzdF9vbl9nbG9iYWwYBSABKAgSFQoNdGVzdF9vbl9sb2NhbBgGIAEoCBIPCgdtZXRyaWNzGAcgAygJEgwKBHNlZWQYCCABKA0SEgoKZmVkcHJveF9tdRgJIAEoARIaCgJkcBgKIAEoCzIOLmZibS52MS5EcEFyZ3MiZwoGRHBBcmdzEgwKBG1vZGUYASABKAkSGAoQbm9pc2VfbXVsdGlwbGllchgCIAEoARIRCgljbGlwX25vcm0YAyABKAESDQoFZGVsdGEYBCABKAESEwoLc2FtcGxlX3JhdGUYBSABKAEiKQoHUHJpdmFjeRIPCgdlcHNpbG9uGAEgASgBEg0KBWRlbHRhGAIgASgBIvYBCglUcmFpblRhc2sSEgoKZGF0YXNldF9pZBgBIAEoCRIPCgdwbGFuX2lkGAIgASgJEhEKCXBsYW5fanNvbhgDIAEoCRIiCgRhcmdzGAQgASgLMhQuZmJtLnYxLlRyYWluaW5nQXJncxIxCg1ub3JtYWxpemF0aW9uGAUgASgLMhouZmJtLnYxLk5vcm1hbGl6YXRpb25TdGF0cxINCgVyb3VuZBgGIAEoDRIkCgZwYXJhbXMYByABKAsyFC5mYm0udjEuUGFyYW1zSGVhZGVyEiUKBnNlY2FnZxgIIAEoCzIVLmZibS52MS5TZWNhZ2dNYXNraW5nIkQKClJlcGx5Q2h1bmsSHgoFcmVwbHkYASABKAsyDS5mYm0udjEuUmVwbHlIABIOCgRkYXRhGAIgASgMSABCBgoEcGFydCLCAgoFUmVwbHkSDwoHdGFza19pZBgBIAEoCRIPCgdub2RlX2lkGAIgASgJEiEKBHBpbmcYCiABKAsyES5mYm0udjEuUGluZ1JlcGx5SAASKQoIZGF0YXNldHMYCyABKAsyFS5mYm0udjEuRGF0YXNldHNSZXBseUgAEiMKBXN0YXRzGAwgASgLMhIuZmJtLnYxLlN0YXRzUmVwbHlIABIjCgV0cmFpbhgNIAEoCzISLmZibS52MS5UcmFpblJlcGx5SAASIwoFZXJyb3IYDiABKAsyEi5mYm0udjEuRXJyb3JSZXBseUgAEisKCWFuYWx5dGljcxgPIAEoCzIWLmZibS52MS5BbmFseXRpY3NSZXBseUgAEiUKBnNlY2FnZxgQIAEoCzITLmZibS52MS5TZWNhZ2dSZXBseUgAQgYKBGtpbmQiLQoJUGluZ1JlcGx5Eg8KB3ZlcnNpb24YASABKAkSDwoHYmFja2VuZBgCIAEoCSIlCgZDb2x1bW4SDAoEbmFtZRgBIAEoCRINCgVkdHlwZRgCIAEoCSIpCgpDbGFzc0NvdW50EgwKBG5hbWUYASABKAkSDQoFY291bnQYAiABKAQi5wEKC0RhdGFzZXRJbmZvEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSDAoEdHlwZRgDIAEoCRIMCgR0YWdzGAQgAygJEhMKC2Rlc2NyaXB0aW9uGAUgASgJEg0KBXNoYXBlGAYgAygNEh8KB2NvbHVtbnMYByADKAsyDi5mYm0udjEuQ29sdW1uEhQKDHNhbXBsZV9jb3VudBgIIAEoBBIjCgdjbGFzc2VzGAkgAygLMhIuZmJtLnYxLkNsYXNzQ291bnQSDgoGdGFyZ2V0GAogASgJEhIKCmNyZWF0ZWRfYXQYCyABKAkiNgoNRGF0YXNldHNSZXBseRIlCghkYXRhc2V0cxgBIAMoCzITLmZibS52MS5EYXRhc2V0SW5mbyJmCgtDb2x1bW5TdGF0cxIMCgRuYW1lGAEgASgJEg0KBWNvdW50GAIgASgEEgsKA3N1bRgDIAEoARITCgtzdW1fc3F1YXJlcxgEIAEoARILCgNtaW4YBSABKAESCwoDbWF4GAYgASgBIjIKClN0YXRzUmVwbHkSJAoHY29sdW1ucxgBIAMoCzITLmZibS52MS5Db2x1bW5TdGF0cyKcAQoHTWV0cmljcxIrCgZ2YWx1ZXMYASADKAsyGy5mYm0udjEuTWV0cmljcy5WYWx1ZXNFbnRyeRIPCgdzYW1wbGVzGAIgASgEEiQKBmNvdW50cxgDIAEoCzIULmZibS52MS5NZXRyaWNDb3VudHMaLQoLVmFsdWVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgBOgI4ASKJAQoMTWV0cmljQ291bnRzEgwKBHJvd3MYASABKAQSDwoHY2xhc3NlcxgCIAEoDRIRCgljb25mdXNpb24YAyADKAQSIQoGc2NvcmVzGAQgAygLMhEuZmJtLnYxLlNjb3JlUnVucxIkCgRzdW1zGAUgASgLMhYuZmJtLnYxLlJlZ3Jlc3Npb25TdW1zIlsKCVNjb3JlUnVucxIQCghwb3NpdGl2ZRgBIAEoDRIKCgJsbxgCIAMoDRIKCgJoaRgDIAMoDRIRCglwb3NpdGl2ZXMYBCADKAQSEQoJbmVnYXRpdmVzGAUgAygEIkEKDlJlZ3Jlc3Npb25TdW1zEgkKAXkYASABKAESCgoCeTIYAiABKAESCwoDc3NlGAMgASgBEgsKA3NhZRgEIAEoASLgAQoKVHJhaW5SZXBseRIUCgxzYW1wbGVfY291bnQYASABKAQSEgoKdHJhaW5fbG9zcxgCIAEoARInCg5nbG9iYWxfbWV0cmljcxgDIAEoCzIPLmZibS52MS5NZXRyaWNzEiYKDWxvY2FsX21ldHJpY3MYBCABKAsyDy5mYm0udjEuTWV0cmljcxIkCgZwYXJhbXMYBSABKAsyFC5mYm0udjEuUGFyYW1zSGVhZGVyEg8KB3NlY29uZHMYBiABKAESIAoHcHJpdmFjeRgHIAEoCzIPLmZibS52MS5Qcml2YWN5IjwKCkVycm9yUmVwbHkSDAoEY29kZRgBIAEoCRIPCgdtZXNzYWdlGAIgASgJEg8KB3BsYW5faWQYAyABKAkikwEKDUFuYWx5dGljc1Rhc2sSEgoKZGF0YXNldF9pZBgBIAEoCRIPCgdjb2x1bW5zGAIgAygJEicKB3N1bW1hcnkYCiABKAsyFC5mYm0udjEuU3VtbWFyeVBoYXNlSAASKwoJaGlzdG9ncmFtGAsgASgLMhYuZmJtLnYxLkhpc3RvZ3JhbVBoYXNlSABCBwoFcGhhc2UiDgoMU3VtbWFyeVBoYXNlIjsKDkhpc3RvZ3JhbVBoYXNlEikKB2NvbHVtbnMYASADKAsyGC5mYm0udjEuSGlzdG9ncmFtUmVxdWVzdCJWChBIaXN0b2dyYW1SZXF1ZXN0Eg4KBmNvbHVtbhgBIAEoCRIKCgJsbxgCIAEoARIKCgJoaRgDIAEoARIMCgRiaW5zGAQgASgNEgwKBGZpbmUYBSABKA0iNwoFQ291bnQSHwoEa2luZBgBIAEoDjIRLmZibS52MS5Db3VudEtpbmQSDQoFdmFsdWUYAiABKAQiOAoKQ2xhc3NUYWxseRIMCgRuYW1lGAEgASgJEhwKBWNvdW50GAIgASgLMg0uZmJtLnYxLkNvdW50IvsBCg1Db2x1bW5TdW1tYXJ5EgwKBG5hbWUYASABKAkSHAoFY291bnQYAiABKAsyDS5mYm0udjEuQ291bnQSHgoHbWlzc2luZxgDIAEoCzINLmZibS52MS5Db3VudBILCgNzdW0YBCABKAESDAoEbWVhbhgFIAEoARIKCgJtMhgGIAEoARILCgNtaW4YByABKAESCwoDbWF4GAggASgBEhQKDG1pbl9tYXhfZ3JpZBgJIAEoARIQCghyYW5nZV9sbxgKIAEoARIQCghyYW5nZV9oaRgLIAEoARIjCgdjbGFzc2VzGAwgAygLMhIuZmJtLnYxLkNsYXNzVGFsbHkiNAoHRmluZUJpbhINCgVzdGFydBgBIAEoDRILCgNlbmQYAiABKA0SDQoFY291bnQYAyABKAQiXQoPQ29sdW1uSGlzdG9ncmFtEgwKBG5hbWUYASABKAkSHQoGY291bnRzGAIgAygLMg0uZmJtLnYxLkNvdW50Eh0KBGZpbmUYAyADKAsyDy5mYm0udjEuRmluZUJpbiKNAQoOQW5hbHl0aWNzUmVwbHkSEQoJbWluX2NvdW50GAEgASgNEhEKCXRvb19zbWFsbBgCIAEoCBIoCglzdW1tYXJpZXMYAyADKAsyFS5mYm0udjEuQ29sdW1uU3VtbWFyeRIrCgpoaXN0b2dyYW1zGAQgAygLMhcuZmJtLnYxLkNvbHVtbkhpc3RvZ3JhbSITChFSZXBseVRhc2tSZXNwb25zZSJKCghQcm9ncmVzcxINCgVlcG9jaBgBIAEoDRIMCgRzdGVwGAIgASgNEhMKC3RvdGFsX3N0ZXBzGAMgASgNEgwKBGxvc3MYBCABKAEiKQoHTG9nTGluZRINCgVsZXZlbBgBIAEoCRIPCgdtZXNzYWdlGAIgASgJIgsKCUhlYXJ0YmVhdCKpAQoPRmVlZGJhY2tSZXF1ZXN0Eg8KB25vZGVfaWQYASABKAkSDwoHdGFza19pZBgCIAEoCRIkCghwcm9ncmVzcxgKIAEoCzIQLmZibS52MS5Qcm9ncmVzc0gAEh4KA2xvZxgLIAEoCzIPLmZibS52MS5Mb2dMaW5lSAASJgoJaGVhcnRiZWF0GAwgASgLMhEuZmJtLnYxLkhlYXJ0YmVhdEgAQgYKBGtpbmQiEgoQRmVlZGJhY2tSZXNwb25zZSK0AQoKU2VjYWdnVGFzaxIPCgdzZXNzaW9uGAEgASgJEjUKDmFkdmVydGlzZV9rZXlzGAogASgLMhsuZmJtLnYxLlNlY2FnZ0FkdmVydGlzZUtleXNIABItCgpzaGFyZV9rZXlzGAsgASgLMhcuZmJtLnYxLlNlY2FnZ1NoYXJlS2V5c0gAEiYKBnVubWFzaxgMIAEoCzIULmZibS52MS5TZWNhZ2dVbm1hc2tIAEIHCgVwaGFzZSIVChNTZWNhZ2dBZHZlcnRpc2VLZXlzImAKClNlY2FnZ1BlZXISDwoHbm9kZV9pZBgBIAEoCRINCgVpbmRleBgCIAEoDRIZChFjaXBoZXJfcHVibGljX2tleRgDIAEoDBIXCg9tYXNrX3B1YmxpY19rZXkYBCABKAwiRwoPU2VjYWdnU2hhcmVLZXlzEiEKBXBlZXJzGAEgAygLMhIuZmJtLnYxLlNlY2FnZ1BlZXISEQoJdGhyZXNob2xkGAIgASgNIj0KEVNlY2FnZ1NlYWxlZFNoYXJlEgwKBGZyb20YASABKAkSCgoCdG8YAiABKAkSDgoGc2VhbGVkGAMgASgMIjIKDFNlY2FnZ1VubWFzaxIRCglzdXJ2aXZvcnMYASADKAkSDwoHZHJvcHBlZBgCIAMoCSJnCg1TZWNhZ2dNYXNraW5nEg8KB3Nlc3Npb24YASABKAkSKQoGc2hhcmVzGAIgAygLMhkuZmJtLnYxLlNlY2FnZ1NlYWxlZFNoYXJlEgwKBGNsaXAYAyABKAESDAoEYml0cxgEIAEoDSKOAQoLU2VjYWdnUmVwbHkSIgoEa2V5cxgKIAEoCzISLmZibS52MS5TZWNhZ2dLZXlzSAASJgoGc2hhcmVzGAsgASgLMhQuZmJtLnYxLlNlY2FnZ1NoYXJlc0gAEioKCHJldmVhbGVkGAwgASgLMhYuZmJtLnYxLlNlY2FnZ1JldmVhbGVkSABCBwoFcGhhc2UiQAoKU2VjYWdnS2V5cxIZChFjaXBoZXJfcHVibGljX2tleRgBIAEoDBIXCg9tYXNrX3B1YmxpY19rZXkYAiABKAwiOQoMU2VjYWdnU2hhcmVzEikKBnNoYXJlcxgBIAMoCzIZLmZibS52MS5TZWNhZ2dTZWFsZWRTaGFyZSIwChNTZWNhZ2dSZXZlYWxlZFNoYXJlEgoKAm9mGAEgASgJEg0KBXNoYXJlGAIgASgMInMKDlNlY2FnZ1JldmVhbGVkEjAKC3NlZWRfc2hhcmVzGAEgAygLMhsuZmJtLnYxLlNlY2FnZ1JldmVhbGVkU2hhcmUSLwoKa2V5X3NoYXJlcxgCIAMoCzIbLmZibS52MS5TZWNhZ2dSZXZlYWxlZFNoYXJlKkUKBURUeXBlEhYKEkRfVFlQRV9VTlNQRUNJRklFRBAAEhIKDkRfVFlQRV9GTE9BVDMyEAESEAoMRF9UWVBFX0lOVDMyEAIqbgoJQ291bnRLaW5kEhoKFkNPVU5UX0tJTkRfVU5TUEVDSUZJRUQQABIUChBDT1VOVF9LSU5EX0VYQUNUEAESGAoUQ09VTlRfS0lORF9CRUxPV19NSU4QAhIVChFDT1VOVF9LSU5EX0hJRERFThADMsgBChFSZXNlYXJjaGVyU2VydmljZRI2CgdHZXRUYXNrEhYuZmJtLnYxLkdldFRhc2tSZXF1ZXN0GhEuZmJtLnYxLlRhc2tDaHVuazABEjwKCVJlcGx5VGFzaxISLmZibS52MS5SZXBseUNodW5rGhkuZmJtLnYxLlJlcGx5VGFza1Jlc3BvbnNlKAESPQoIRmVlZGJhY2sSFy5mYm0udjEuRmVlZGJhY2tSZXF1ZXN0GhguZmJtLnYxLkZlZWRiYWNrUmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("ChdmYm0vdjEvcmVzZWFyY2hlci5wcm90bxIGZmJtLnYxIm8KDkdldFRhc2tSZXF1ZXN0Eg8KB25vZGVfaWQYASABKAkSEQoJbm9kZV9uYW1lGAIgASgJEhIKCnNlc3Npb25faWQYAyABKAkSDwoHdmVyc2lvbhgEIAEoCRIUCgx3YWl0X3NlY29uZHMYBSABKA0iQQoJVGFza0NodW5rEhwKBHRhc2sYASABKAsyDC5mYm0udjEuVGFza0gAEg4KBGRhdGEYAiABKAxIAEIGCgRwYXJ0IrcCCgRUYXNrEg8KB3Rhc2tfaWQYASABKAkSEgoKZXhwZXJpbWVudBgCIAEoCRIgCgRwaW5nGAogASgLMhAuZmJtLnYxLlBpbmdUYXNrSAASIAoEbGlzdBgLIAEoCzIQLmZibS52MS5MaXN0VGFza0gAEiQKBnNlYXJjaBgMIAEoCzISLmZibS52MS5TZWFyY2hUYXNrSAASIgoFc3RhdHMYDSABKAsyES5mYm0udjEuU3RhdHNUYXNrSAASIgoFdHJhaW4YDiABKAsyES5mYm0udjEuVHJhaW5UYXNrSAASKgoJYW5hbHl0aWNzGA8gASgLMhUuZmJtLnYxLkFuYWx5dGljc1Rhc2tIABIkCgZzZWNhZ2cYECABKAsyEi5mYm0udjEuU2VjYWdnVGFza0gAQgYKBGtpbmQiCgoIUGluZ1Rhc2siCgoITGlzdFRhc2siGgoKU2VhcmNoVGFzaxIMCgR0YWdzGAEgAygJIkwKCVN0YXRzVGFzaxISCgpkYXRhc2V0X2lkGAEgASgJEhEKCXBsYW5fanNvbhgCIAEoCRIYChBwcmVwYXJhdGlvbl9qc29uGAMgASgJIkcKClRlbnNvclNwZWMSDAoEbmFtZRgBIAEoCRINCgVzaGFwZRgCIAMoDRIcCgVkdHlwZRgDIAEoDjINLmZibS52MS5EVHlwZSJICgxQYXJhbXNIZWFkZXISIwoHdGVuc29ycxgBIAMoCzISLmZibS52MS5UZW5zb3JTcGVjEhMKC3RvdGFsX2J5dGVzGAIgASgEIlMKEk5vcm1hbGl6YXRpb25TdGF0cxIOCgZtZXRob2QYASABKAkSDwoHY29sdW1ucxgCIAMoCRINCgVzaGlmdBgDIAMoARINCgVzY2FsZRgEIAMoASLVAQoMVHJhaW5pbmdBcmdzEg4KBmVwb2NocxgBIAEoDRIPCgd1cGRhdGVzGAIgASgNEhIKCmJhdGNoX3NpemUYAyABKA0SEgoKdGVzdF9yYXRpbxgEIAEoARIWCg50ZXN0X29uX2dsb2JhbBgFIAEoCBIVCg10ZXN0X29uX2xvY2FsGAYgASgIEg8KB21ldHJpY3MYByADKAkSDAoEc2VlZBgIIAEoDRISCgpmZWRwcm94X211GAkgASgBEhoKAmRwGAogASgLMg4uZmJtLnYxLkRwQXJncyJnCgZEcEFyZ3MSDAoEbW9kZRgBIAEoCRIYChBub2lzZV9tdWx0aXBsaWVyGAIgASgBEhEKCWNsaXBfbm9ybRgDIAEoARINCgVkZWx0YRgEIAEoARITCgtzYW1wbGVfcmF0ZRgFIAEoASIpCgdQcml2YWN5Eg8KB2Vwc2lsb24YASABKAESDQoFZGVsdGEYAiABKAEikAIKCVRyYWluVGFzaxISCgpkYXRhc2V0X2lkGAEgASgJEg8KB3BsYW5faWQYAiABKAkSEQoJcGxhbl9qc29uGAMgASgJEiIKBGFyZ3MYBCABKAsyFC5mYm0udjEuVHJhaW5pbmdBcmdzEjEKDW5vcm1hbGl6YXRpb24YBSABKAsyGi5mYm0udjEuTm9ybWFsaXphdGlvblN0YXRzEg0KBXJvdW5kGAYgASgNEiQKBnBhcmFtcxgHIAEoCzIULmZibS52MS5QYXJhbXNIZWFkZXISJQoGc2VjYWdnGAggASgLMhUuZmJtLnYxLlNlY2FnZ01hc2tpbmcSGAoQcHJlcGFyYXRpb25fanNvbhgJIAEoCSJECgpSZXBseUNodW5rEh4KBXJlcGx5GAEgASgLMg0uZmJtLnYxLlJlcGx5SAASDgoEZGF0YRgCIAEoDEgAQgYKBHBhcnQiwgIKBVJlcGx5Eg8KB3Rhc2tfaWQYASABKAkSDwoHbm9kZV9pZBgCIAEoCRIhCgRwaW5nGAogASgLMhEuZmJtLnYxLlBpbmdSZXBseUgAEikKCGRhdGFzZXRzGAsgASgLMhUuZmJtLnYxLkRhdGFzZXRzUmVwbHlIABIjCgVzdGF0cxgMIAEoCzISLmZibS52MS5TdGF0c1JlcGx5SAASIwoFdHJhaW4YDSABKAsyEi5mYm0udjEuVHJhaW5SZXBseUgAEiMKBWVycm9yGA4gASgLMhIuZmJtLnYxLkVycm9yUmVwbHlIABIrCglhbmFseXRpY3MYDyABKAsyFi5mYm0udjEuQW5hbHl0aWNzUmVwbHlIABIlCgZzZWNhZ2cYECABKAsyEy5mYm0udjEuU2VjYWdnUmVwbHlIAEIGCgRraW5kIi0KCVBpbmdSZXBseRIPCgd2ZXJzaW9uGAEgASgJEg8KB2JhY2tlbmQYAiABKAkiJQoGQ29sdW1uEgwKBG5hbWUYASABKAkSDQoFZHR5cGUYAiABKAkiKQoKQ2xhc3NDb3VudBIMCgRuYW1lGAEgASgJEg0KBWNvdW50GAIgASgEIucBCgtEYXRhc2V0SW5mbxIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEgwKBHR5cGUYAyABKAkSDAoEdGFncxgEIAMoCRITCgtkZXNjcmlwdGlvbhgFIAEoCRINCgVzaGFwZRgGIAMoDRIfCgdjb2x1bW5zGAcgAygLMg4uZmJtLnYxLkNvbHVtbhIUCgxzYW1wbGVfY291bnQYCCABKAQSIwoHY2xhc3NlcxgJIAMoCzISLmZibS52MS5DbGFzc0NvdW50Eg4KBnRhcmdldBgKIAEoCRISCgpjcmVhdGVkX2F0GAsgASgJIjYKDURhdGFzZXRzUmVwbHkSJQoIZGF0YXNldHMYASADKAsyEy5mYm0udjEuRGF0YXNldEluZm8itwEKC0NvbHVtblN0YXRzEgwKBG5hbWUYASABKAkSDQoFY291bnQYAiABKAQSCwoDc3VtGAMgASgBEhMKC3N1bV9zcXVhcmVzGAQgASgBEgsKA21pbhgFIAEoARILCgNtYXgYBiABKAESDwoHbWlzc2luZxgHIAEoBBIpCgpjYXRlZ29yaWVzGAggAygLMhUuZmJtLnYxLkNhdGVnb3J5Q291bnQSEwoLY2F0ZWdvcmljYWwYCSABKAgiLAoNQ2F0ZWdvcnlDb3VudBIMCgRuYW1lGAEgASgJEg0KBWNvdW50GAIgASgEIjIKClN0YXRzUmVwbHkSJAoHY29sdW1ucxgBIAMoCzITLmZibS52MS5Db2x1bW5TdGF0cyKcAQoHTWV0cmljcxIrCgZ2YWx1ZXMYASADKAsyGy5mYm0udjEuTWV0cmljcy5WYWx1ZXNFbnRyeRIPCgdzYW1wbGVzGAIgASgEEiQKBmNvdW50cxgDIAEoCzIULmZibS52MS5NZXRyaWNDb3VudHMaLQoLVmFsdWVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgBOgI4ASKJAQoMTWV0cmljQ291bnRzEgwKBHJvd3MYASABKAQSDwoHY2xhc3NlcxgCIAEoDRIRCgljb25mdXNpb24YAyADKAQSIQoGc2NvcmVzGAQgAygLMhEuZmJtLnYxLlNjb3JlUnVucxIkCgRzdW1zGAUgASgLMhYuZmJtLnYxLlJlZ3Jlc3Npb25TdW1zIlsKCVNjb3JlUnVucxIQCghwb3NpdGl2ZRgBIAEoDRIKCgJsbxgCIAMoDRIKCgJoaRgDIAMoDRIRCglwb3NpdGl2ZXMYBCADKAQSEQoJbmVnYXRpdmVzGAUgAygEIkEKDlJlZ3Jlc3Npb25TdW1zEgkKAXkYASABKAESCgoCeTIYAiABKAESCwoDc3NlGAMgASgBEgsKA3NhZRgEIAEoASLgAQoKVHJhaW5SZXBseRIUCgxzYW1wbGVfY291bnQYASABKAQSEgoKdHJhaW5fbG9zcxgCIAEoARInCg5nbG9iYWxfbWV0cmljcxgDIAEoCzIPLmZibS52MS5NZXRyaWNzEiYKDWxvY2FsX21ldHJpY3MYBCABKAsyDy5mYm0udjEuTWV0cmljcxIkCgZwYXJhbXMYBSABKAsyFC5mYm0udjEuUGFyYW1zSGVhZGVyEg8KB3NlY29uZHMYBiABKAESIAoHcHJpdmFjeRgHIAEoCzIPLmZibS52MS5Qcml2YWN5IjwKCkVycm9yUmVwbHkSDAoEY29kZRgBIAEoCRIPCgdtZXNzYWdlGAIgASgJEg8KB3BsYW5faWQYAyABKAkikwEKDUFuYWx5dGljc1Rhc2sSEgoKZGF0YXNldF9pZBgBIAEoCRIPCgdjb2x1bW5zGAIgAygJEicKB3N1bW1hcnkYCiABKAsyFC5mYm0udjEuU3VtbWFyeVBoYXNlSAASKwoJaGlzdG9ncmFtGAsgASgLMhYuZmJtLnYxLkhpc3RvZ3JhbVBoYXNlSABCBwoFcGhhc2UiDgoMU3VtbWFyeVBoYXNlIjsKDkhpc3RvZ3JhbVBoYXNlEikKB2NvbHVtbnMYASADKAsyGC5mYm0udjEuSGlzdG9ncmFtUmVxdWVzdCJWChBIaXN0b2dyYW1SZXF1ZXN0Eg4KBmNvbHVtbhgBIAEoCRIKCgJsbxgCIAEoARIKCgJoaRgDIAEoARIMCgRiaW5zGAQgASgNEgwKBGZpbmUYBSABKA0iNwoFQ291bnQSHwoEa2luZBgBIAEoDjIRLmZibS52MS5Db3VudEtpbmQSDQoFdmFsdWUYAiABKAQiOAoKQ2xhc3NUYWxseRIMCgRuYW1lGAEgASgJEhwKBWNvdW50GAIgASgLMg0uZmJtLnYxLkNvdW50IvsBCg1Db2x1bW5TdW1tYXJ5EgwKBG5hbWUYASABKAkSHAoFY291bnQYAiABKAsyDS5mYm0udjEuQ291bnQSHgoHbWlzc2luZxgDIAEoCzINLmZibS52MS5Db3VudBILCgNzdW0YBCABKAESDAoEbWVhbhgFIAEoARIKCgJtMhgGIAEoARILCgNtaW4YByABKAESCwoDbWF4GAggASgBEhQKDG1pbl9tYXhfZ3JpZBgJIAEoARIQCghyYW5nZV9sbxgKIAEoARIQCghyYW5nZV9oaRgLIAEoARIjCgdjbGFzc2VzGAwgAygLMhIuZmJtLnYxLkNsYXNzVGFsbHkiNAoHRmluZUJpbhINCgVzdGFydBgBIAEoDRILCgNlbmQYAiABKA0SDQoFY291bnQYAyABKAQiXQoPQ29sdW1uSGlzdG9ncmFtEgwKBG5hbWUYASABKAkSHQoGY291bnRzGAIgAygLMg0uZmJtLnYxLkNvdW50Eh0KBGZpbmUYAyADKAsyDy5mYm0udjEuRmluZUJpbiKNAQoOQW5hbHl0aWNzUmVwbHkSEQoJbWluX2NvdW50GAEgASgNEhEKCXRvb19zbWFsbBgCIAEoCBIoCglzdW1tYXJpZXMYAyADKAsyFS5mYm0udjEuQ29sdW1uU3VtbWFyeRIrCgpoaXN0b2dyYW1zGAQgAygLMhcuZmJtLnYxLkNvbHVtbkhpc3RvZ3JhbSITChFSZXBseVRhc2tSZXNwb25zZSJKCghQcm9ncmVzcxINCgVlcG9jaBgBIAEoDRIMCgRzdGVwGAIgASgNEhMKC3RvdGFsX3N0ZXBzGAMgASgNEgwKBGxvc3MYBCABKAEiKQoHTG9nTGluZRINCgVsZXZlbBgBIAEoCRIPCgdtZXNzYWdlGAIgASgJIgsKCUhlYXJ0YmVhdCKpAQoPRmVlZGJhY2tSZXF1ZXN0Eg8KB25vZGVfaWQYASABKAkSDwoHdGFza19pZBgCIAEoCRIkCghwcm9ncmVzcxgKIAEoCzIQLmZibS52MS5Qcm9ncmVzc0gAEh4KA2xvZxgLIAEoCzIPLmZibS52MS5Mb2dMaW5lSAASJgoJaGVhcnRiZWF0GAwgASgLMhEuZmJtLnYxLkhlYXJ0YmVhdEgAQgYKBGtpbmQiEgoQRmVlZGJhY2tSZXNwb25zZSK0AQoKU2VjYWdnVGFzaxIPCgdzZXNzaW9uGAEgASgJEjUKDmFkdmVydGlzZV9rZXlzGAogASgLMhsuZmJtLnYxLlNlY2FnZ0FkdmVydGlzZUtleXNIABItCgpzaGFyZV9rZXlzGAsgASgLMhcuZmJtLnYxLlNlY2FnZ1NoYXJlS2V5c0gAEiYKBnVubWFzaxgMIAEoCzIULmZibS52MS5TZWNhZ2dVbm1hc2tIAEIHCgVwaGFzZSIVChNTZWNhZ2dBZHZlcnRpc2VLZXlzImAKClNlY2FnZ1BlZXISDwoHbm9kZV9pZBgBIAEoCRINCgVpbmRleBgCIAEoDRIZChFjaXBoZXJfcHVibGljX2tleRgDIAEoDBIXCg9tYXNrX3B1YmxpY19rZXkYBCABKAwiRwoPU2VjYWdnU2hhcmVLZXlzEiEKBXBlZXJzGAEgAygLMhIuZmJtLnYxLlNlY2FnZ1BlZXISEQoJdGhyZXNob2xkGAIgASgNIj0KEVNlY2FnZ1NlYWxlZFNoYXJlEgwKBGZyb20YASABKAkSCgoCdG8YAiABKAkSDgoGc2VhbGVkGAMgASgMIjIKDFNlY2FnZ1VubWFzaxIRCglzdXJ2aXZvcnMYASADKAkSDwoHZHJvcHBlZBgCIAMoCSJnCg1TZWNhZ2dNYXNraW5nEg8KB3Nlc3Npb24YASABKAkSKQoGc2hhcmVzGAIgAygLMhkuZmJtLnYxLlNlY2FnZ1NlYWxlZFNoYXJlEgwKBGNsaXAYAyABKAESDAoEYml0cxgEIAEoDSKOAQoLU2VjYWdnUmVwbHkSIgoEa2V5cxgKIAEoCzISLmZibS52MS5TZWNhZ2dLZXlzSAASJgoGc2hhcmVzGAsgASgLMhQuZmJtLnYxLlNlY2FnZ1NoYXJlc0gAEioKCHJldmVhbGVkGAwgASgLMhYuZmJtLnYxLlNlY2FnZ1JldmVhbGVkSABCBwoFcGhhc2UiQAoKU2VjYWdnS2V5cxIZChFjaXBoZXJfcHVibGljX2tleRgBIAEoDBIXCg9tYXNrX3B1YmxpY19rZXkYAiABKAwiOQoMU2VjYWdnU2hhcmVzEikKBnNoYXJlcxgBIAMoCzIZLmZibS52MS5TZWNhZ2dTZWFsZWRTaGFyZSIwChNTZWNhZ2dSZXZlYWxlZFNoYXJlEgoKAm9mGAEgASgJEg0KBXNoYXJlGAIgASgMInMKDlNlY2FnZ1JldmVhbGVkEjAKC3NlZWRfc2hhcmVzGAEgAygLMhsuZmJtLnYxLlNlY2FnZ1JldmVhbGVkU2hhcmUSLwoKa2V5X3NoYXJlcxgCIAMoCzIbLmZibS52MS5TZWNhZ2dSZXZlYWxlZFNoYXJlKkUKBURUeXBlEhYKEkRfVFlQRV9VTlNQRUNJRklFRBAAEhIKDkRfVFlQRV9GTE9BVDMyEAESEAoMRF9UWVBFX0lOVDMyEAIqbgoJQ291bnRLaW5kEhoKFkNPVU5UX0tJTkRfVU5TUEVDSUZJRUQQABIUChBDT1VOVF9LSU5EX0VYQUNUEAESGAoUQ09VTlRfS0lORF9CRUxPV19NSU4QAhIVChFDT1VOVF9LSU5EX0hJRERFThADMsgBChFSZXNlYXJjaGVyU2VydmljZRI2CgdHZXRUYXNrEhYuZmJtLnYxLkdldFRhc2tSZXF1ZXN0GhEuZmJtLnYxLlRhc2tDaHVuazABEjwKCVJlcGx5VGFzaxISLmZibS52MS5SZXBseUNodW5rGhkuZmJtLnYxLlJlcGx5VGFza1Jlc3BvbnNlKAESPQoIRmVlZGJhY2sSFy5mYm0udjEuRmVlZGJhY2tSZXF1ZXN0GhguZmJtLnYxLkZlZWRiYWNrUmVzcG9uc2ViBnByb3RvMw");
 
 /**
  * @generated from message fbm.v1.GetTaskRequest
@@ -213,6 +213,14 @@ export type StatsTask = Message<"fbm.v1.StatsTask"> & {
    * @generated from field: string plan_json = 2;
    */
   planJson: string;
+
+  /**
+   * The resolved table preparation as JSON (see src/ml/table-prep.ts): statistics of the prepared
+   * inputs. Empty for a plan that declares preparation: the node then profiles the raw feature columns.
+   *
+   * @generated from field: string preparation_json = 3;
+   */
+  preparationJson: string;
 };
 
 /**
@@ -485,6 +493,13 @@ export type TrainTask = Message<"fbm.v1.TrainTask"> & {
    * @generated from field: fbm.v1.SecaggMasking secagg = 8;
    */
   secagg?: SecaggMasking | undefined;
+
+  /**
+   * The resolved table preparation as JSON (see src/ml/table-prep.ts); empty when the plan declares none.
+   *
+   * @generated from field: string preparation_json = 9;
+   */
+  preparationJson: string;
 };
 
 /**
@@ -777,6 +792,25 @@ export type ColumnStats = Message<"fbm.v1.ColumnStats"> & {
    * @generated from field: double max = 6;
    */
   max: number;
+
+  /**
+   * Table profiles: missing cells (not in count).
+   *
+   * @generated from field: uint64 missing = 7;
+   */
+  missing: bigint;
+
+  /**
+   * Table profiles of a one-hot column: categories held by min_count rows or more; rarer ones are never named.
+   *
+   * @generated from field: repeated fbm.v1.CategoryCount categories = 8;
+   */
+  categories: CategoryCount[];
+
+  /**
+   * @generated from field: bool categorical = 9;
+   */
+  categorical: boolean;
 };
 
 /**
@@ -785,6 +819,28 @@ export type ColumnStats = Message<"fbm.v1.ColumnStats"> & {
  */
 export const ColumnStatsSchema: GenMessage<ColumnStats> = /*@__PURE__*/
   messageDesc(file_fbm_v1_researcher, 21);
+
+/**
+ * @generated from message fbm.v1.CategoryCount
+ */
+export type CategoryCount = Message<"fbm.v1.CategoryCount"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: uint64 count = 2;
+   */
+  count: bigint;
+};
+
+/**
+ * Describes the message fbm.v1.CategoryCount.
+ * Use `create(CategoryCountSchema)` to create a new message.
+ */
+export const CategoryCountSchema: GenMessage<CategoryCount> = /*@__PURE__*/
+  messageDesc(file_fbm_v1_researcher, 22);
 
 /**
  * @generated from message fbm.v1.StatsReply
@@ -801,7 +857,7 @@ export type StatsReply = Message<"fbm.v1.StatsReply"> & {
  * Use `create(StatsReplySchema)` to create a new message.
  */
 export const StatsReplySchema: GenMessage<StatsReply> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 22);
+  messageDesc(file_fbm_v1_researcher, 23);
 
 /**
  * @generated from message fbm.v1.Metrics
@@ -832,7 +888,7 @@ export type Metrics = Message<"fbm.v1.Metrics"> & {
  * Use `create(MetricsSchema)` to create a new message.
  */
 export const MetricsSchema: GenMessage<Metrics> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 23);
+  messageDesc(file_fbm_v1_researcher, 24);
 
 /**
  * Confusion counts and score runs (classification) or sums (regression); see src/ml/metric-counts.ts.
@@ -873,7 +929,7 @@ export type MetricCounts = Message<"fbm.v1.MetricCounts"> & {
  * Use `create(MetricCountsSchema)` to create a new message.
  */
 export const MetricCountsSchema: GenMessage<MetricCounts> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 24);
+  messageDesc(file_fbm_v1_researcher, 25);
 
 /**
  * One class's scores (one-vs-rest) as runs of fine bins [lo, hi) with their positive and negative rows.
@@ -912,7 +968,7 @@ export type ScoreRuns = Message<"fbm.v1.ScoreRuns"> & {
  * Use `create(ScoreRunsSchema)` to create a new message.
  */
 export const ScoreRunsSchema: GenMessage<ScoreRuns> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 25);
+  messageDesc(file_fbm_v1_researcher, 26);
 
 /**
  * @generated from message fbm.v1.RegressionSums
@@ -944,7 +1000,7 @@ export type RegressionSums = Message<"fbm.v1.RegressionSums"> & {
  * Use `create(RegressionSumsSchema)` to create a new message.
  */
 export const RegressionSumsSchema: GenMessage<RegressionSums> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 26);
+  messageDesc(file_fbm_v1_researcher, 27);
 
 /**
  * @generated from message fbm.v1.TrainReply
@@ -991,7 +1047,7 @@ export type TrainReply = Message<"fbm.v1.TrainReply"> & {
  * Use `create(TrainReplySchema)` to create a new message.
  */
 export const TrainReplySchema: GenMessage<TrainReply> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 27);
+  messageDesc(file_fbm_v1_researcher, 28);
 
 /**
  * @generated from message fbm.v1.ErrorReply
@@ -1020,7 +1076,7 @@ export type ErrorReply = Message<"fbm.v1.ErrorReply"> & {
  * Use `create(ErrorReplySchema)` to create a new message.
  */
 export const ErrorReplySchema: GenMessage<ErrorReply> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 28);
+  messageDesc(file_fbm_v1_researcher, 29);
 
 /**
  * Federated analytics (`fbm-researcher stats`) on one dataset, in two phases: a summary per column
@@ -1065,7 +1121,7 @@ export type AnalyticsTask = Message<"fbm.v1.AnalyticsTask"> & {
  * Use `create(AnalyticsTaskSchema)` to create a new message.
  */
 export const AnalyticsTaskSchema: GenMessage<AnalyticsTask> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 29);
+  messageDesc(file_fbm_v1_researcher, 30);
 
 /**
  * @generated from message fbm.v1.SummaryPhase
@@ -1078,7 +1134,7 @@ export type SummaryPhase = Message<"fbm.v1.SummaryPhase"> & {
  * Use `create(SummaryPhaseSchema)` to create a new message.
  */
 export const SummaryPhaseSchema: GenMessage<SummaryPhase> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 30);
+  messageDesc(file_fbm_v1_researcher, 31);
 
 /**
  * @generated from message fbm.v1.HistogramPhase
@@ -1095,7 +1151,7 @@ export type HistogramPhase = Message<"fbm.v1.HistogramPhase"> & {
  * Use `create(HistogramPhaseSchema)` to create a new message.
  */
 export const HistogramPhaseSchema: GenMessage<HistogramPhase> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 31);
+  messageDesc(file_fbm_v1_researcher, 32);
 
 /**
  * Equal-width bins over [lo, hi] (the last bin includes hi), each cut into `fine` equal fine bins.
@@ -1134,7 +1190,7 @@ export type HistogramRequest = Message<"fbm.v1.HistogramRequest"> & {
  * Use `create(HistogramRequestSchema)` to create a new message.
  */
 export const HistogramRequestSchema: GenMessage<HistogramRequest> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 32);
+  messageDesc(file_fbm_v1_researcher, 33);
 
 /**
  * A count as a node publishes it: its value travels only when it is exact.
@@ -1158,7 +1214,7 @@ export type Count = Message<"fbm.v1.Count"> & {
  * Use `create(CountSchema)` to create a new message.
  */
 export const CountSchema: GenMessage<Count> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 33);
+  messageDesc(file_fbm_v1_researcher, 34);
 
 /**
  * @generated from message fbm.v1.ClassTally
@@ -1180,7 +1236,7 @@ export type ClassTally = Message<"fbm.v1.ClassTally"> & {
  * Use `create(ClassTallySchema)` to create a new message.
  */
 export const ClassTallySchema: GenMessage<ClassTally> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 34);
+  messageDesc(file_fbm_v1_researcher, 35);
 
 /**
  * @generated from message fbm.v1.ColumnSummary
@@ -1262,7 +1318,7 @@ export type ColumnSummary = Message<"fbm.v1.ColumnSummary"> & {
  * Use `create(ColumnSummarySchema)` to create a new message.
  */
 export const ColumnSummarySchema: GenMessage<ColumnSummary> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 35);
+  messageDesc(file_fbm_v1_researcher, 36);
 
 /**
  * A run of fine bins [start, end) and how many values it holds (min_count or more).
@@ -1291,7 +1347,7 @@ export type FineBin = Message<"fbm.v1.FineBin"> & {
  * Use `create(FineBinSchema)` to create a new message.
  */
 export const FineBinSchema: GenMessage<FineBin> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 36);
+  messageDesc(file_fbm_v1_researcher, 37);
 
 /**
  * @generated from message fbm.v1.ColumnHistogram
@@ -1320,7 +1376,7 @@ export type ColumnHistogram = Message<"fbm.v1.ColumnHistogram"> & {
  * Use `create(ColumnHistogramSchema)` to create a new message.
  */
 export const ColumnHistogramSchema: GenMessage<ColumnHistogram> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 37);
+  messageDesc(file_fbm_v1_researcher, 38);
 
 /**
  * @generated from message fbm.v1.AnalyticsReply
@@ -1356,7 +1412,7 @@ export type AnalyticsReply = Message<"fbm.v1.AnalyticsReply"> & {
  * Use `create(AnalyticsReplySchema)` to create a new message.
  */
 export const AnalyticsReplySchema: GenMessage<AnalyticsReply> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 38);
+  messageDesc(file_fbm_v1_researcher, 39);
 
 /**
  * @generated from message fbm.v1.ReplyTaskResponse
@@ -1369,7 +1425,7 @@ export type ReplyTaskResponse = Message<"fbm.v1.ReplyTaskResponse"> & {
  * Use `create(ReplyTaskResponseSchema)` to create a new message.
  */
 export const ReplyTaskResponseSchema: GenMessage<ReplyTaskResponse> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 39);
+  messageDesc(file_fbm_v1_researcher, 40);
 
 /**
  * @generated from message fbm.v1.Progress
@@ -1401,7 +1457,7 @@ export type Progress = Message<"fbm.v1.Progress"> & {
  * Use `create(ProgressSchema)` to create a new message.
  */
 export const ProgressSchema: GenMessage<Progress> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 40);
+  messageDesc(file_fbm_v1_researcher, 41);
 
 /**
  * @generated from message fbm.v1.LogLine
@@ -1423,7 +1479,7 @@ export type LogLine = Message<"fbm.v1.LogLine"> & {
  * Use `create(LogLineSchema)` to create a new message.
  */
 export const LogLineSchema: GenMessage<LogLine> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 41);
+  messageDesc(file_fbm_v1_researcher, 42);
 
 /**
  * Sent every few seconds while a task runs, so a node busy with a long step is not taken for lost.
@@ -1438,7 +1494,7 @@ export type Heartbeat = Message<"fbm.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 42);
+  messageDesc(file_fbm_v1_researcher, 43);
 
 /**
  * @generated from message fbm.v1.FeedbackRequest
@@ -1483,7 +1539,7 @@ export type FeedbackRequest = Message<"fbm.v1.FeedbackRequest"> & {
  * Use `create(FeedbackRequestSchema)` to create a new message.
  */
 export const FeedbackRequestSchema: GenMessage<FeedbackRequest> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 43);
+  messageDesc(file_fbm_v1_researcher, 44);
 
 /**
  * @generated from message fbm.v1.FeedbackResponse
@@ -1496,7 +1552,7 @@ export type FeedbackResponse = Message<"fbm.v1.FeedbackResponse"> & {
  * Use `create(FeedbackResponseSchema)` to create a new message.
  */
 export const FeedbackResponseSchema: GenMessage<FeedbackResponse> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 44);
+  messageDesc(file_fbm_v1_researcher, 45);
 
 /**
  * Secure aggregation (Bonawitz et al., CCS 2017, section 4; SecAgg+ neighbourhoods, Bell et al., CCS 2020).
@@ -1541,7 +1597,7 @@ export type SecaggTask = Message<"fbm.v1.SecaggTask"> & {
  * Use `create(SecaggTaskSchema)` to create a new message.
  */
 export const SecaggTaskSchema: GenMessage<SecaggTask> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 45);
+  messageDesc(file_fbm_v1_researcher, 46);
 
 /**
  * @generated from message fbm.v1.SecaggAdvertiseKeys
@@ -1554,7 +1610,7 @@ export type SecaggAdvertiseKeys = Message<"fbm.v1.SecaggAdvertiseKeys"> & {
  * Use `create(SecaggAdvertiseKeysSchema)` to create a new message.
  */
 export const SecaggAdvertiseKeysSchema: GenMessage<SecaggAdvertiseKeys> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 46);
+  messageDesc(file_fbm_v1_researcher, 47);
 
 /**
  * @generated from message fbm.v1.SecaggPeer
@@ -1588,7 +1644,7 @@ export type SecaggPeer = Message<"fbm.v1.SecaggPeer"> & {
  * Use `create(SecaggPeerSchema)` to create a new message.
  */
 export const SecaggPeerSchema: GenMessage<SecaggPeer> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 47);
+  messageDesc(file_fbm_v1_researcher, 48);
 
 /**
  * @generated from message fbm.v1.SecaggShareKeys
@@ -1612,7 +1668,7 @@ export type SecaggShareKeys = Message<"fbm.v1.SecaggShareKeys"> & {
  * Use `create(SecaggShareKeysSchema)` to create a new message.
  */
 export const SecaggShareKeysSchema: GenMessage<SecaggShareKeys> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 48);
+  messageDesc(file_fbm_v1_researcher, 49);
 
 /**
  * @generated from message fbm.v1.SecaggSealedShare
@@ -1639,7 +1695,7 @@ export type SecaggSealedShare = Message<"fbm.v1.SecaggSealedShare"> & {
  * Use `create(SecaggSealedShareSchema)` to create a new message.
  */
 export const SecaggSealedShareSchema: GenMessage<SecaggSealedShare> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 49);
+  messageDesc(file_fbm_v1_researcher, 50);
 
 /**
  * @generated from message fbm.v1.SecaggUnmask
@@ -1661,7 +1717,7 @@ export type SecaggUnmask = Message<"fbm.v1.SecaggUnmask"> & {
  * Use `create(SecaggUnmaskSchema)` to create a new message.
  */
 export const SecaggUnmaskSchema: GenMessage<SecaggUnmask> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 50);
+  messageDesc(file_fbm_v1_researcher, 51);
 
 /**
  * Masked input collection: the shares sealed for this node, and how to encode its update.
@@ -1695,7 +1751,7 @@ export type SecaggMasking = Message<"fbm.v1.SecaggMasking"> & {
  * Use `create(SecaggMaskingSchema)` to create a new message.
  */
 export const SecaggMaskingSchema: GenMessage<SecaggMasking> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 51);
+  messageDesc(file_fbm_v1_researcher, 52);
 
 /**
  * @generated from message fbm.v1.SecaggReply
@@ -1730,7 +1786,7 @@ export type SecaggReply = Message<"fbm.v1.SecaggReply"> & {
  * Use `create(SecaggReplySchema)` to create a new message.
  */
 export const SecaggReplySchema: GenMessage<SecaggReply> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 52);
+  messageDesc(file_fbm_v1_researcher, 53);
 
 /**
  * @generated from message fbm.v1.SecaggKeys
@@ -1752,7 +1808,7 @@ export type SecaggKeys = Message<"fbm.v1.SecaggKeys"> & {
  * Use `create(SecaggKeysSchema)` to create a new message.
  */
 export const SecaggKeysSchema: GenMessage<SecaggKeys> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 53);
+  messageDesc(file_fbm_v1_researcher, 54);
 
 /**
  * @generated from message fbm.v1.SecaggShares
@@ -1769,7 +1825,7 @@ export type SecaggShares = Message<"fbm.v1.SecaggShares"> & {
  * Use `create(SecaggSharesSchema)` to create a new message.
  */
 export const SecaggSharesSchema: GenMessage<SecaggShares> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 54);
+  messageDesc(file_fbm_v1_researcher, 55);
 
 /**
  * @generated from message fbm.v1.SecaggRevealedShare
@@ -1791,7 +1847,7 @@ export type SecaggRevealedShare = Message<"fbm.v1.SecaggRevealedShare"> & {
  * Use `create(SecaggRevealedShareSchema)` to create a new message.
  */
 export const SecaggRevealedShareSchema: GenMessage<SecaggRevealedShare> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 55);
+  messageDesc(file_fbm_v1_researcher, 56);
 
 /**
  * @generated from message fbm.v1.SecaggRevealed
@@ -1813,7 +1869,7 @@ export type SecaggRevealed = Message<"fbm.v1.SecaggRevealed"> & {
  * Use `create(SecaggRevealedSchema)` to create a new message.
  */
 export const SecaggRevealedSchema: GenMessage<SecaggRevealed> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 56);
+  messageDesc(file_fbm_v1_researcher, 57);
 
 /**
  * @generated from enum fbm.v1.DType
