@@ -189,7 +189,13 @@ describe("fbm-researcher stats", { timeout: 3 * DEADLINE_MS }, () => {
     assert.match(log("gamma"), /fewer rows than min_count 10, answered with that alone/);
 
     assert.equal(badColumn.code, 2, badColumn.stderr);
-    assert.equal(badColumn.stdout, "");
+    // With --json the error is also the last line on stdout, as an `error` event.
+    assert.deepEqual(JSON.parse(badColumn.stdout.trim().split("\n").at(-1) ?? ""), {
+      event: "error",
+      message:
+        'Cannot compute statistics: column "agee" is not in dataset "alpha-heart" on node alpha; columns: age, ldl, label',
+      exit: 2,
+    });
     assert.equal(
       badColumn.stderr.trim().split("\n").at(-1),
       'Error: Cannot compute statistics: column "agee" is not in dataset "alpha-heart" on node alpha; columns: age, ldl, label',
