@@ -155,7 +155,7 @@ function renderConfig(config) {
 const shown = {};
 function show(name, value, render) {
   const text = JSON.stringify(value);
-  if (shown[name] === text) return;
+  if (name in shown && shown[name] === text) return; // "in": an absent status (undefined) is drawn too
   shown[name] = text;
   render(value);
 }
