@@ -3,7 +3,7 @@ import { InputError } from "../common/errors.js";
 import type { CliContext } from "./cli-context.js";
 import { datasetDetails, datasetTable } from "./cli-format.js";
 import { datasetTypes, describeDataset, parseTags } from "./dataset-draft.js";
-import { datasetPrivacy } from "./dataset-privacy.js";
+import { datasetPrivacy, setDatasetBudget } from "./dataset-privacy.js";
 import { homePaths, loadHome, type NodeHome } from "./home.js";
 import { parseEpsilonBudget } from "./node-config.js";
 import { createPrivacyLedger } from "./privacy-ledger.js";
@@ -67,9 +67,9 @@ export function datasetCommand(ctx: CliContext): Command {
       if (!(datasetKeys as readonly string[]).includes(key)) {
         throw new InputError(`Unknown dataset setting "${key}" (settings: ${datasetKeys.join(", ")})`);
       }
-      const budget = parseEpsilonBudget(value);
+      parseEpsilonBudget(value); // a bad value fails before the home is opened
       const home = await loadHome(ctx.homeDir());
-      const entry = await home.catalogue.setMaxEpsilon(id, budget === "none" ? undefined : budget);
+      const { entry, budget } = await setDatasetBudget(home.catalogue, id, value);
       if (entry === undefined) throw unknownDataset(id);
       const privacy = await privacyOf(home, entry);
       const left = privacy.left === undefined ? "" : `; ε ${privacy.left.toFixed(3)} left`;

@@ -1,6 +1,7 @@
 import { Command } from "@commander-js/extra-typings";
 import { type CliIo, inheritSettings, processIo, runProgram, withStopSignal } from "../common/cli.js";
 import { InputError } from "../common/errors.js";
+import type { Logger } from "../common/log.js";
 import { isLoopbackHost } from "../common/loopback.js";
 import { printVersion, versionOption } from "../common/version-option.js";
 import { versionText } from "../ml/backend-probe.js";
@@ -66,12 +67,18 @@ export function createNodeCli(io: CliIo = processIo): Command {
     .command("serve")
     .description("connect to the researcher and train until SIGINT/SIGTERM")
     .option("--researcher <url>", "researcher URL (default: the config's)")
+    .option("--gui", "serve the local web GUI too (as `fbm-node gui`), on --gui-listen")
+    .option("--gui-listen <host:port>", `address of the GUI (implies --gui; default ${DEFAULT_GUI_LISTEN})`)
     .action(async (options) => {
       const homeDir = ctx.homeDir();
       const logger = ctx.logger();
       await (await loadHome(homeDir)).catalogue.close();
       const researcher =
         options.researcher === undefined ? undefined : String(parseConfigValue("researcher", options.researcher));
+      const guiListen =
+        options.gui || options.guiListen !== undefined
+          ? parseGuiListen(options.guiListen ?? DEFAULT_GUI_LISTEN, "--gui-listen")
+          : undefined;
       await withStopSignal(io.signal, async (signal) => {
         // Imported on demand: tfjs and the transport load only for `serve`.
         const { serveNode }: { serveNode: ServeNode } = await import("./serve.js");
@@ -80,7 +87,13 @@ export function createNodeCli(io: CliIo = processIo): Command {
           on: (listener: () => void) => process.on("SIGHUP", listener),
           off: (listener: () => void) => process.off("SIGHUP", listener),
         };
-        await serveNode({ homeDir, researcher, signal, logger, reloadSignal });
+        // The GUI works on the home's files as `fbm-node gui` does; it only shares this process.
+        const gui = guiListen && (await startGui(homeDir, guiListen, logger));
+        try {
+          await serveNode({ homeDir, researcher, signal, logger, reloadSignal });
+        } finally {
+          await gui?.close();
+        }
       });
     });
 
@@ -93,13 +106,9 @@ export function createNodeCli(io: CliIo = processIo): Command {
     .action(async (options) => {
       const homeDir = ctx.homeDir();
       const logger = ctx.logger();
-      const { host, port } = parseGuiListen(options.listen);
-      if (!isLoopbackHost(host))
-        logger.warn(`The GUI listens on ${host}, beyond this machine: anyone with the token can change this node`);
+      const listen = parseGuiListen(options.listen, "--listen");
       await withStopSignal(io.signal, async (signal) => {
-        const { startGuiServer } = await import("./gui/server.js");
-        const gui = await startGuiServer({ homeDir, host, port, log: logger.info });
-        logger.info(`GUI listening on ${gui.url}`);
+        const gui = await startGui(homeDir, listen, logger);
         logger.info("Open that URL in a browser on this machine; stop with Ctrl-C");
         await new Promise((done) => signal.addEventListener("abort", done, { once: true }));
         await gui.close();
@@ -113,15 +122,25 @@ export function createNodeCli(io: CliIo = processIo): Command {
 
 const DEFAULT_GUI_LISTEN = "127.0.0.1:8585";
 
-/** `HOST:PORT` of `gui --listen` (`[v6]:PORT` for IPv6). */
-function parseGuiListen(text: string): { host: string; port: number } {
+/** `HOST:PORT` of `gui --listen` or `serve --gui-listen` (`[v6]:PORT` for IPv6). */
+function parseGuiListen(text: string, flag: string): { host: string; port: number } {
   const match = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(text.trim());
   const port = match ? Number(match[2]) : Number.NaN;
   if (!match || port > 65535)
     throw new InputError(
-      `Invalid --listen "${text}": give HOST:PORT like ${DEFAULT_GUI_LISTEN} (port 0: any free port)`,
+      `Invalid ${flag} "${text}": give HOST:PORT like ${DEFAULT_GUI_LISTEN} (port 0: any free port)`,
     );
   return { host: match[1].replace(/^\[|\]$/g, ""), port };
+}
+
+/** Starts the GUI (`gui`, `serve --gui`) and logs its URL with the access token. */
+async function startGui(homeDir: string, listen: { host: string; port: number }, logger: Logger) {
+  if (!isLoopbackHost(listen.host))
+    logger.warn(`The GUI listens on ${listen.host}, beyond this machine: anyone with the token can change this node`);
+  const { startGuiServer } = await import("./gui/server.js");
+  const gui = await startGuiServer({ homeDir, ...listen, log: logger.info });
+  logger.info(`GUI listening on ${gui.url}`);
+  return gui;
 }
 
 /** Runs `fbm-node` with `argv` (without node and script) and returns the exit code: 0, 1 runtime, 2 usage/input. */

@@ -1,7 +1,8 @@
 import { splitRows } from "../ml/batches.js";
 import type { DpArgs, TrainingArgs } from "../ml/types.js";
 import { computeRdp } from "../privacy/dp/rdp.js";
-import type { DatasetEntry } from "./catalogue.js";
+import type { Catalogue, DatasetEntry } from "./catalogue.js";
+import { parseEpsilonBudget } from "./node-config.js";
 import type { PrivacyLedger } from "./privacy-ledger.js";
 
 /** The node's privacy settings as the executors see them (config `max_epsilon`, `dp_delta`, the ledger). */
@@ -42,6 +43,21 @@ export function datasetPrivacy(entry: DatasetEntry, privacy: NodePrivacy): Datas
     delta: privacy.delta,
     rounds,
   };
+}
+
+/**
+ * `dataset set ID max_epsilon VALUE`, for the CLI and the GUI alike: VALUE is checked before anything is
+ * written (a bad one throws the CLI's InputError), then saved as the dataset's own budget; "none" clears
+ * it, so the node's `max_epsilon` applies again. Undefined entry: no dataset with that id.
+ */
+export async function setDatasetBudget(
+  catalogue: Catalogue,
+  id: string,
+  value: string,
+): Promise<{ entry: DatasetEntry | undefined; budget: "none" | number }> {
+  const budget = parseEpsilonBudget(value);
+  const entry = await catalogue.setMaxEpsilon(id, budget === "none" ? undefined : budget);
+  return { entry, budget };
 }
 
 /**

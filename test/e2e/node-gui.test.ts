@@ -109,6 +109,8 @@ describe("fbm-node gui in a browser, with a serving node and a researcher", { ti
     page.on("dialog", (dialog) => void dialog.accept());
     await page.goto(gui.url);
     assert.equal(new URL(page.url()).search, "", "the token leaves the address bar for a cookie");
+    // Before any `serve`, "Now" says so (status.json absent is drawn too, not left blank).
+    await page.waitForFunction(() => /has not served yet/.test(document.querySelector("#status")?.textContent ?? ""));
 
     // A bad path is refused with the CLI's message, and nothing is registered.
     await page.fill("#add-dataset input[name=path]", join(dir, "missing.csv"));

@@ -401,6 +401,9 @@ describe("fbm-node CLI", () => {
     const listen = await run("gui", "--home", home, "--listen", "localhost");
     assert.equal(listen.code, 2);
     assert.match(listen.stderr, /^Error: Invalid --listen "localhost": give HOST:PORT/);
+    const guiListen = await run("serve", "--home", home, "--gui-listen", "localhost");
+    assert.equal(guiListen.code, 2);
+    assert.match(guiListen.stderr, /^Error: Invalid --gui-listen "localhost": give HOST:PORT/);
   });
 
   it("serve with a malformed --researcher exits 2 before connecting", async () => {

@@ -2,6 +2,7 @@ import type { Plan } from "../../ml/plan.js";
 import { planLayers } from "../../ml/plan.js";
 import { countPlanParams, sampleShapeOf } from "../../ml/plan-size.js";
 import type { DatasetEntry } from "../catalogue.js";
+import { type DatasetPrivacy, datasetPrivacy, type NodePrivacy } from "../dataset-privacy.js";
 import { configKeys, type NodeConfig, readableKeys } from "../node-config.js";
 import type { NodeStatus } from "../node-status.js";
 import type { PlanEntry } from "../plan-registry.js";
@@ -26,7 +27,8 @@ export interface GuiPlan {
 export interface GuiState {
   node: { id: string; name: string };
   config: { key: string; value: unknown; meaning: string; live: boolean }[];
-  datasets: DatasetEntry[];
+  /** Each dataset with its privacy budget, ε spent and left, as `fbm-node dataset show` reports them. */
+  datasets: (DatasetEntry & { privacy: DatasetPrivacy })[];
   plans: GuiPlan[];
   /** What `serve` reported in status.json; undefined when the node never served. */
   status?: NodeStatus & { alive: boolean };
@@ -35,6 +37,7 @@ export interface GuiState {
 export function guiState(input: {
   config: NodeConfig;
   datasets: DatasetEntry[];
+  privacy: NodePrivacy;
   plans: PlanEntry[];
   status?: NodeStatus;
   alive: (pid: number) => boolean;
@@ -43,7 +46,7 @@ export function guiState(input: {
   return {
     node: { id: config.node_id, name: config.name },
     config: readableKeys.map((key) => ({ key, value: config[key] ?? "", ...configKeys[key] })),
-    datasets,
+    datasets: datasets.map((entry) => ({ ...entry, privacy: datasetPrivacy(entry, input.privacy) })),
     plans: input.plans.map((entry) => guiPlan(entry, datasets)),
     status: input.status && { ...input.status, alive: !input.status.stopped && input.alive(input.status.pid) },
   };

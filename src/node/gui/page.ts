@@ -13,7 +13,9 @@ export function guiPage(token: string): string {
 <main>
 <section id="status-section"><h2>Now</h2><div id="status"></div><h3>Recent tasks</h3><table id="recent"></table></section>
 <section id="plans-section"><h2>Training plans</h2><table id="plans"></table></section>
-<section id="datasets-section"><h2>Datasets</h2><table id="datasets"></table><div id="preview"></div>
+<section id="datasets-section"><h2>Datasets</h2>
+<p>A dataset's ε budget is its own, else the node's <code>max_epsilon</code> (node); ε spent sums every experiment's DP rounds on its files, at the node's <code>dp_delta</code>.</p>
+<table id="datasets"></table><div id="preview"></div>
 <h3>Add a dataset</h3>
 <form id="add-dataset">
 <label>Type <select name="type"><option value="csv">csv</option><option value="idx">idx</option><option value="images">images</option></select></label>
@@ -38,7 +40,7 @@ header{background:#234;color:#fff;padding:8px 16px;display:flex;gap:16px;align-i
 h1{font-size:18px;margin:0}main{padding:0 16px 32px}section{background:#fff;border:1px solid #ddd;border-radius:6px;margin:12px 0;padding:8px 16px}
 h2{font-size:16px}table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #eee;padding:4px 6px;text-align:left;vertical-align:top}
 .pending{color:#a60}.approved{color:#070}.rejected{color:#a00}.error{color:#a00}.ok{color:#070}
-form label{display:inline-block;margin:4px 12px 4px 0}input{padding:3px}button{margin:2px}
+form.budget{display:inline;white-space:nowrap}form label{display:inline-block;margin:4px 12px 4px 0}input{padding:3px}button{margin:2px}
 #preview img{height:64px;margin:4px;image-rendering:pixelated}code{background:#f3f3f3;padding:1px 3px}
 `;
 
@@ -96,13 +98,39 @@ function renderPlans(plans) {
   }));
 }
 
+// ε as \`fbm-node dataset show\` prints it: the budget and where it comes from, spent and left to 3 decimals.
+function budgetCells(d) {
+  const p = d.privacy;
+  return [
+    h("span", { "data-budget-of": d.id }, p.budget === undefined ? "none" : p.budget + " (" + p.budgetFrom + ")"),
+    h("span", { "data-spent-of": d.id, title: p.rounds + " DP round(s), at δ " + p.delta }, p.spent.toFixed(3)),
+    h("span", { "data-left-of": d.id }, p.left === undefined ? "-" : p.left.toFixed(3)),
+  ];
+}
+// The budget form of one dataset: \`dataset set ID max_epsilon E|none\` (the server checks E as the CLI does).
+function budgetForm(d) {
+  const input = h("input", { name: "max_epsilon", size: 6, placeholder: "ε or none", "data-budget-input": d.id });
+  const set = (value) => act(async () => { await call("POST", "/api/datasets/" + d.id + "/max_epsilon", { value }); input.value = ""; });
+  const form = h("form", { class: "budget", "data-budget-form": d.id, onsubmit: (e) => { e.preventDefault(); set(input.value); } },
+    input, h("button", { type: "submit" }, "Set budget"));
+  if (d.privacy.budgetFrom === "dataset") form.append(h("button", { type: "button", "data-budget-clear": d.id, onclick: () => set("none") }, "Clear"));
+  return form;
+}
 function renderDatasets(datasets) {
   if (datasets.length === 0) { table($("datasets"), ["No datasets registered: add one below."], []); return; }
-  table($("datasets"), ["id", "name", "type", "samples", "shape", "tags", "path", ""], datasets.map((d) => row([
+  // A budget being typed survives a redraw (the ε spent changes while DP training runs).
+  const typed = {};
+  for (const el of document.querySelectorAll("[data-budget-input]")) typed[el.dataset.budgetInput] = el.value;
+  table($("datasets"), ["id", "name", "type", "samples", "shape", "tags", "path", "ε budget", "ε spent", "ε left", "", ""], datasets.map((d) => row([
     h("code", {}, d.id), d.name, d.type, d.sampleCount, d.shape.join("×"), d.tags.join(", "), h("small", {}, d.path),
+    ...budgetCells(d), budgetForm(d),
     [h("button", { onclick: () => preview(d) }, "Preview"),
      h("button", { "data-remove": d.id, onclick: () => confirm("Remove " + d.name + " from the catalogue? Its files stay.") && act(() => call("DELETE", "/api/datasets/" + d.id)) }, "Remove")],
   ], { "data-dataset": d.id })));
+  for (const [id, value] of Object.entries(typed)) {
+    const el = document.querySelector('[data-budget-input="' + CSS.escape(id) + '"]');
+    if (el) el.value = value;
+  }
 }
 
 async function preview(d) {
@@ -127,7 +155,7 @@ function renderConfig(config) {
 const shown = {};
 function show(name, value, render) {
   const text = JSON.stringify(value);
-  if (shown[name] === text) return;
+  if (name in shown && shown[name] === text) return; // "in": an absent status (undefined) is drawn too
   shown[name] = text;
   render(value);
 }

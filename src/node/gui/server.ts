@@ -5,9 +5,11 @@ import { errorMessage, FbmError, InputError } from "../../common/errors.js";
 import { isLoopbackHost } from "../../common/loopback.js";
 import { createCatalogue } from "../catalogue.js";
 import { type DatasetRequest, datasetTypes, describeDataset, parseTags } from "../dataset-draft.js";
+import { datasetPrivacy, type NodePrivacy, setDatasetBudget } from "../dataset-privacy.js";
 import { homePaths, readConfig } from "../home.js";
 import { readNodeStatus } from "../node-status.js";
 import { createPlanRegistry } from "../plan-registry.js";
+import { createPrivacyLedger } from "../privacy-ledger.js";
 import { COOKIE, cookieToken, headerToken, isLocalHost, newAccessToken, sameToken } from "./access.js";
 import { guiState } from "./gui-state.js";
 import { guiPage } from "./page.js";
@@ -23,7 +25,7 @@ export interface GuiServer {
 /**
  * `fbm-node gui`: a local web app over the node home's own files. The catalogue and the plan registry
  * are the same TinyBase files the CLI and `serve` use, through the same functions (validation, locks,
- * atomic saves); the page asks for the state every second and each request re-reads the files, so a
+ * atomic saves), and so is the privacy ledger (read only: `serve` charges it); the page asks for the state every second and each request re-reads the files, so a
  * change made anywhere shows up.
  */
 export async function startGuiServer(options: {
@@ -38,6 +40,7 @@ export async function startGuiServer(options: {
   const paths = homePaths(homeDir);
   const catalogue = await createCatalogue({ path: paths.catalogue });
   const registry = await createPlanRegistry({ path: paths.plans });
+  const ledger = await createPrivacyLedger({ path: paths.privacy });
   const token = options.token ?? newAccessToken();
   const loopback = isLoopbackHost(options.host);
   let port = 0;
@@ -45,13 +48,20 @@ export async function startGuiServer(options: {
   const api = async (request: IncomingMessage, url: URL): Promise<unknown> => {
     const method = request.method ?? "GET";
     const parts = url.pathname.split("/").filter(Boolean).slice(1); // after "api"
-    // Both files are re-read on each request (they are small): the CLI and `serve` change them too.
+    // The files are re-read on each request (they are small): the CLI and `serve` change them too.
     await catalogue.reload();
+    // The budgets as `dataset show` reads them: the node's max_epsilon and dp_delta, and the ledger.
+    const privacy = async (): Promise<NodePrivacy> => {
+      const config = await readConfig(homeDir);
+      await ledger.reload();
+      return { ledger, maxEpsilon: config.max_epsilon, delta: config.dp_delta };
+    };
     if (method === "GET" && parts[0] === "state") {
       await registry.reload();
       return guiState({
         config: await readConfig(homeDir),
         datasets: catalogue.listDatasets(),
+        privacy: await privacy(),
         plans: registry.list(),
         status: await readNodeStatus(join(homeDir, "status.json")),
         alive: processAlive,
@@ -67,6 +77,14 @@ export async function startGuiServer(options: {
       const entry = catalogue.getDataset(parts[1] ?? "");
       if (!entry) throw new InputError(`No dataset with id "${parts[1]}" in this node's catalogue`);
       if (method === "GET" && parts[2] === "preview") return previewDataset(entry);
+      if (method === "POST" && parts[2] === "max_epsilon" && parts.length === 3) {
+        // `fbm-node dataset set ID max_epsilon VALUE`: the same check, message and answer as its --json.
+        const { value } = (await readJson(request)) as { value?: unknown };
+        const set = await setDatasetBudget(catalogue, entry.id, String(value ?? ""));
+        if (!set.entry) throw new InputError(`No dataset with id "${entry.id}" in this node's catalogue`);
+        options.log(`GUI: set max_epsilon = ${set.budget} for dataset ${entry.id} "${entry.name}"`);
+        return { id: entry.id, max_epsilon: set.budget, privacy: datasetPrivacy(set.entry, await privacy()) };
+      }
       if (method === "DELETE" && parts.length === 2) {
         if (!(await catalogue.removeDataset(entry.id)))
           throw new InputError(`No dataset with id "${entry.id}" in this node's catalogue`);
@@ -147,6 +165,7 @@ export async function startGuiServer(options: {
     async close() {
       server.closeAllConnections();
       await new Promise<void>((done) => server.close(() => done()));
+      await ledger.close();
       await registry.close();
       await catalogue.close();
     },

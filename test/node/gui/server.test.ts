@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -7,6 +7,8 @@ import { isLocalHost, sameToken } from "../../../src/node/gui/access.js";
 import { type GuiServer, startGuiServer } from "../../../src/node/gui/server.js";
 import { homePaths, initHome } from "../../../src/node/home.js";
 import { createPlanRegistry } from "../../../src/node/plan-registry.js";
+import { createPrivacyLedger } from "../../../src/node/privacy-ledger.js";
+import { computeRdp } from "../../../src/privacy/dp/rdp.js";
 import { nodeCli } from "../../support/cli.js";
 
 const planJson = JSON.stringify({
@@ -116,6 +118,64 @@ describe("the GUI's HTTP API (in-process server on port 0)", () => {
     assert.equal(rejected.status, 200);
     const shown = JSON.parse((await nodeCli("--home", home, "plan", "show", planId, "--json")).stdout);
     assert.deepEqual([shown.status, shown.note], ["rejected", "not now"]);
+  });
+
+  it("sets and clears a dataset's ε budget as `dataset set` does, and shows the ledger's spent and left", async () => {
+    const [entry] = JSON.parse((await nodeCli("--home", home, "dataset", "list", "--json")).stdout);
+    const budgetOf = async () =>
+      (await (await api("GET", "/api/state")).json()).datasets.find((d: { id: string }) => d.id === entry.id).privacy;
+    assert.deepEqual(await budgetOf(), { budgetFrom: "none", spent: 0, delta: 1e-5, rounds: 0 });
+
+    // A bad value: a 400 with the CLI's own message, and the catalogue file is not written.
+    const catalogueBefore = readFileSync(homePaths(home).catalogue, "utf8");
+    for (const value of ["-1", "lots", "", undefined]) {
+      const bad = await api("POST", `/api/datasets/${entry.id}/max_epsilon`, { value });
+      assert.equal(bad.status, 400, String(value));
+      const cli = await nodeCli("--home", home, "dataset", "set", entry.id, "max_epsilon", value ?? "");
+      assert.deepEqual([cli.code, cli.stderr], [2, `Error: ${(await bad.json()).error}\n`]);
+    }
+    assert.equal(readFileSync(homePaths(home).catalogue, "utf8"), catalogueBefore);
+    const missing = await api("POST", "/api/datasets/ds_nope/max_epsilon", { value: "3" });
+    assert.equal(missing.status, 400);
+
+    // One DP round charged to the dataset's files, through the ledger's own API (as `serve` does).
+    const rdp = computeRdp({ q: 0.1, noiseMultiplier: 1.1, steps: 50 });
+    const ledger = await createPrivacyLedger({ path: homePaths(home).privacy });
+    const { datasetEpsilon: spent } = await ledger.charge({
+      sha256: entry.sha256,
+      datasetId: entry.id,
+      datasetName: entry.name,
+      experiment: "dp-study",
+      round: 1,
+      rdp,
+      delta: 1e-5,
+      budgetDelta: 1e-5,
+    });
+    await ledger.close();
+    assert.ok(spent > 0 && spent < 5, `one round spends a little: ${spent}`);
+
+    const set = await api("POST", `/api/datasets/${entry.id}/max_epsilon`, { value: "5" });
+    assert.equal(set.status, 200);
+    const answer = await set.json();
+    const shown = JSON.parse((await nodeCli("--home", home, "dataset", "show", entry.id, "--json")).stdout);
+    assert.deepEqual(answer, { id: entry.id, max_epsilon: 5, privacy: shown.privacy }, "the CLI's --json answer");
+    assert.deepEqual(await budgetOf(), shown.privacy);
+    assert.deepEqual(
+      [shown.maxEpsilon, shown.privacy.budget, shown.privacy.budgetFrom, shown.privacy.rounds],
+      [5, 5, "dataset", 1],
+    );
+    assert.ok(Math.abs(shown.privacy.spent - spent) < 1e-12);
+    assert.ok(Math.abs(shown.privacy.left - (5 - spent)) < 1e-12);
+
+    // "none" clears the dataset's own budget: the node's max_epsilon applies again.
+    await nodeCli("--home", home, "config", "set", "max_epsilon", "8");
+    assert.equal((await api("POST", `/api/datasets/${entry.id}/max_epsilon`, { value: "none" })).status, 200);
+    const cleared = await budgetOf();
+    assert.deepEqual([cleared.budget, cleared.budgetFrom], [8, "node"]);
+    assert.ok(Math.abs(cleared.left - (8 - spent)) < 1e-12);
+    const listed = JSON.parse((await nodeCli("--home", home, "dataset", "list", "--json")).stdout);
+    assert.equal(listed[0].maxEpsilon, undefined);
+    await nodeCli("--home", home, "config", "set", "max_epsilon", "none");
   });
 
   it("removes a dataset; an unknown id is a 400 naming it", async () => {
