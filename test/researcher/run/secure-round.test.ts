@@ -7,6 +7,7 @@ import { secaggSchema } from "../../../src/researcher/run/secagg-config.js";
 import { fixedPointFor, secureRound } from "../../../src/researcher/run/secure-round.js";
 import { createHub, type Hub } from "../../../src/researcher/server/hub.js";
 import type { TaskBody } from "../../../src/wire/index.js";
+import { trainingArgs } from "../../ml/synthetic.js";
 import { simulatedNode } from "../../support/simulated-secagg-node.js";
 
 const LENGTH = 50;
@@ -46,17 +47,7 @@ describe("secureRound() with simulated nodes through the hub", () => {
       round: n,
       planId: "p",
       planJson: "{}",
-      args: {
-        epochs: 1,
-        updates: 0,
-        batchSize: 1,
-        testRatio: 0,
-        testOnGlobal: false,
-        testOnLocal: false,
-        metrics: [],
-        seed: 0,
-        fedproxMu: 0,
-      },
+      args: trainingArgs({ batchSize: 1, testRatio: 0, seed: 0 }),
       global,
       secagg: config,
       timeoutMs: 60_000,

@@ -17,6 +17,7 @@ import {
   ResearcherService,
   type TaskEnvelope,
 } from "../../../src/wire/index.js";
+import { trainingArgs } from "../../ml/synthetic.js";
 import { DEADLINE_MS, until } from "../../support/wait.js";
 
 /**
@@ -184,17 +185,7 @@ describe("hostile peers during a training round", () => {
       round: 1,
       planId: "p",
       planJson: "{}",
-      args: {
-        epochs: 1,
-        updates: 0,
-        batchSize: 1,
-        testRatio: 0,
-        testOnGlobal: false,
-        testOnLocal: false,
-        metrics: [],
-        seed: 0,
-        fedproxMu: 0,
-      },
+      args: trainingArgs({ batchSize: 1, testRatio: 0, seed: 0 }),
       global,
       timeoutMs: DEADLINE_MS,
     });

@@ -12,6 +12,7 @@ import { createHub, type Hub } from "../../../src/researcher/server/hub.js";
 import { type ResearcherServer, startServer } from "../../../src/researcher/server/server.js";
 import { createTransferBudget, type TransferBudget } from "../../../src/researcher/server/transfer-budget.js";
 import { createResearcherClient, encodeReply, ResearcherService, type TaskEnvelope } from "../../../src/wire/index.js";
+import { trainingArgs } from "../../ml/synthetic.js";
 import { DEADLINE_MS, until } from "../../support/wait.js";
 
 /**
@@ -158,17 +159,7 @@ describe("slow and stalled peers", () => {
       round: 1,
       planId: "p",
       planJson: "{}",
-      args: {
-        epochs: 1,
-        updates: 0,
-        batchSize: 1,
-        testRatio: 0,
-        testOnGlobal: false,
-        testOnLocal: false,
-        metrics: [],
-        seed: 0,
-        fedproxMu: 0,
-      },
+      args: trainingArgs({ batchSize: 1, testRatio: 0, seed: 0 }),
       global,
       timeoutMs: ROUND_TIMEOUT_MS,
     });
