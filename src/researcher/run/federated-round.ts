@@ -14,7 +14,7 @@ import type { RunContext, RunInputs, TrainingState } from "./run-context.js";
 import type { SecaggConfig } from "./secagg-config.js";
 import { secureRound } from "./secure-round.js";
 import { selectNodes } from "./selection.js";
-import { type NodeUpdate, type RoundInput, runTrainRound } from "./train-round.js";
+import { type NodeUpdate, type RoundCommon, runTrainRound } from "./train-round.js";
 
 /**
  * One round: pick this round's nodes, send them the global model, fold their updates into the next
@@ -94,13 +94,11 @@ export async function federatedRound(
   };
 }
 
-type CollectInput = Omit<RoundInput, "expected" | "fold" | "check" | "taskFor">;
-
 /**
  * Plain rounds: the algorithm's tensors out (its TensorExchange), replies read back, folded when it can.
  * Central DP needs every update to clip and sum with noise: it cannot fold them as they come.
  */
-async function plainCollect(input: CollectInput, aggregator: Aggregator, state: AggregatorState, central?: DpArgs) {
+async function plainCollect(input: RoundCommon, aggregator: Aggregator, state: AggregatorState, central?: DpArgs) {
   const exchange = aggregator.exchange ?? plainExchange;
   const { global } = input;
   const running = aggregator.foldable && !central ? createRunningMean(global.map((t) => t.data.length)) : undefined;
@@ -136,7 +134,7 @@ async function plainCollect(input: CollectInput, aggregator: Aggregator, state: 
 }
 
 /** Secure aggregation: only the sum comes back, as the one update of a foldable aggregator. */
-async function secureCollect(input: CollectInput, secagg: SecaggConfig, run: RunContext) {
+async function secureCollect(input: RoundCommon, secagg: SecaggConfig, run: RunContext) {
   const { update, updates, failures } = await secureRound({ ...input, secagg, log: run.log });
   return { updates, failures, aggregated: [update] };
 }

@@ -1,18 +1,16 @@
 import { randomUUID } from "node:crypto";
 import { errorMessage, InputError, RuntimeFailure } from "../../common/errors.js";
-import type { NamedTensor, Normalization, TrainingArgs } from "../../ml/types.js";
 import { bitsFor, capacityProblem, decodeSum, type FixedPoint } from "../../privacy/secagg/fixed-point.js";
 import { neighbourhoods } from "../../privacy/secagg/graph.js";
 import type { Peer, PublicKeys, Revealed, SealedShare } from "../../privacy/secagg/messages.js";
 import { BelowThresholdError, unmaskSum } from "../../privacy/secagg/unmask.js";
 import { MASKED_TENSOR, type ReplyBody, type SecaggTaskBody } from "../../wire/index.js";
 import type { Update } from "../aggregators/index.js";
-import type { Hub } from "../server/hub.js";
 import { TaskFailure } from "../server/hub-error.js";
 import type { FailureCode, NodeFailure } from "./events.js";
 import type { Participant } from "./roster.js";
 import { type SecaggConfig, thresholdFor } from "./secagg-config.js";
-import { type NodeUpdate, runTrainRound } from "./train-round.js";
+import { type NodeUpdate, type RoundCommon, runTrainRound } from "./train-round.js";
 
 /**
  * One training round under secure aggregation (Bonawitz et al., CCS 2017, §4; SecAgg+ neighbourhoods of
@@ -21,21 +19,10 @@ import { type NodeUpdate, runTrainRound } from "./train-round.js";
  * each masked reply folded into a 32-bit running sum and dropped), then Unmasking. The researcher only
  * ever holds masked inputs and their sum; it learns the sample-weighted mean update and the total count.
  */
-export interface SecureRoundInput {
-  hub: Hub;
-  experiment: string;
-  participants: Participant[];
-  round: number;
-  planId: string;
-  planJson: string;
-  args: TrainingArgs;
-  normalization?: Normalization;
-  global: NamedTensor[];
+export type SecureRoundInput = RoundCommon & {
   secagg: SecaggConfig;
-  timeoutMs: number;
-  signal?: AbortSignal;
   log?: (line: string) => void;
-}
+};
 
 export interface SecureRoundResult {
   /** The sample-weighted mean of the survivors' parameters (global + mean update) and their total count. */
@@ -164,6 +151,7 @@ export async function secureRound(input: SecureRoundInput): Promise<SecureRoundR
     planJson: input.planJson,
     args: input.args,
     normalization: input.normalization,
+    preparation: input.preparation,
     global: input.global,
     expected: [{ name: MASKED_TENSOR, shape: [length], dtype: "int32", data: new Int32Array(0) }],
     taskFor: (p, task) => ({ ...task, secagg: { session, shares: inbox.get(p.node) ?? [], ...fp } }),

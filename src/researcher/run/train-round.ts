@@ -41,6 +41,9 @@ export interface RoundInput {
   signal?: AbortSignal;
 }
 
+/** What every way of collecting a round needs: the round's task, without how replies are read. */
+export type RoundCommon = Omit<RoundInput, "expected" | "fold" | "check" | "taskFor">;
+
 /**
  * Sends one train task to each participant at once and gathers what comes back. Failed, late and
  * malformed replies are data (NodeFailure), never throws: the strategy decides what they mean.

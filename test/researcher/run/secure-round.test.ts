@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import { RuntimeFailure } from "../../../src/common/errors.js";
+import type { TablePreparation } from "../../../src/ml/table-prep.js";
 import type { NamedTensor } from "../../../src/ml/types.js";
 import { quantizationBound } from "../../../src/privacy/secagg/fixed-point.js";
 import { secaggSchema } from "../../../src/researcher/run/secagg-config.js";
@@ -39,7 +40,7 @@ describe("secureRound() with simulated nodes through the hub", () => {
   const relaying = (edit: (node: string, body: TaskBody) => TaskBody): Hub =>
     ({ send: (node, body, options) => hub.send(node, edit(node, body), options) }) as Hub;
 
-  const round = (n: number, via: Hub = hub, config = secagg) =>
+  const round = (n: number, via: Hub = hub, config = secagg, preparation?: TablePreparation) =>
     secureRound({
       hub: via,
       experiment: "e",
@@ -50,6 +51,7 @@ describe("secureRound() with simulated nodes through the hub", () => {
       args: trainingArgs({ batchSize: 1, testRatio: 0, seed: 0 }),
       global,
       secagg: config,
+      preparation,
       timeoutMs: 60_000,
     });
 
@@ -69,6 +71,26 @@ describe("secureRound() with simulated nodes through the hub", () => {
     assertMeanOf(update.params[0], [0, 1, 2, 3]);
     // The researcher kept no node's parameters: only their metrics.
     for (const u of updates) assert.deepEqual(u.result.params, []);
+  });
+
+  it("sends every train task the round's table preparation, as a plain round does", async () => {
+    const preparation: TablePreparation = {
+      columns: [
+        { name: "age", kind: "numeric", fill: 55 },
+        { name: "sex", kind: "onehot", categories: ["F", "M"] },
+      ],
+    };
+    const seen: unknown[] = [];
+    const watching = relaying((_node, body) => {
+      if (body.kind === "train") seen.push(body.preparation);
+      return body;
+    });
+    const { failures } = await round(2, watching, secagg, preparation);
+    assert.deepEqual(failures, []);
+    assert.deepEqual(
+      seen,
+      samples.map(() => preparation),
+    );
   });
 
   it("a share altered in transit fails authentication at its receiver, which drops out; the others' mean remains", async () => {
