@@ -11,13 +11,11 @@ export { type Plan, parsePlan, planId } from "./ml/plan.js";
 export type { NamedTensor } from "./ml/types.js";
 export { type Aggregator, type AggregatorConfig, createAggregator } from "./researcher/aggregators/index.js";
 export { type Experiment, experimentJsonSchema, loadExperiment, parseExperiment } from "./researcher/run/config.js";
-export type { ExperimentEvent, FailureCode, NodeFailure } from "./researcher/run/events.js";
+export type { DoneEvent, ExperimentEvent, FailureCode, NodeFailure, RoundEvent } from "./researcher/run/events.js";
 export {
   createExperiment,
-  type DoneEvent,
   type ExperimentOptions,
   type FederatedExperiment,
-  type RoundEvent,
 } from "./researcher/run/experiment.js";
 export { type AllowEntry, allowNode, readAllowList } from "./researcher/server/allow-list.js";
 export type { ResearcherTls } from "./researcher/server/server-tls.js";

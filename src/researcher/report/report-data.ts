@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { InputError } from "../../common/errors.js";
+import type { RoundEvent } from "../run/events.js";
 
 /** What a report shows, read from a run folder: curves, the node table, the config, privacy. */
 
@@ -36,25 +37,6 @@ export interface ReportData {
   done?: { metrics?: Record<string, number>; auc_error?: number; privacy?: Record<string, unknown> };
 }
 
-interface RoundLine {
-  event: "round";
-  round: number;
-  rounds: number;
-  loss: number;
-  metrics: { global?: Record<string, number>; local?: Record<string, number> };
-  nodes: {
-    node: string;
-    name: string;
-    samples: number;
-    loss: number;
-    seconds: number;
-    global?: Record<string, number>;
-    local?: Record<string, number>;
-  }[];
-  failed: { node: string; name: string; code: string; message: string }[];
-  privacy?: Record<string, unknown>;
-}
-
 /** Reads history.jsonl (required), experiment.json and done.json (when present) of a run folder. */
 export async function readRunFolder(dir: string): Promise<ReportData> {
   const historyPath = join(dir, "history.jsonl");
@@ -65,7 +47,7 @@ export async function readRunFolder(dir: string): Promise<ReportData> {
         : `Cannot read ${historyPath}: ${error.message}`,
     );
   });
-  const rounds: RoundLine[] = text
+  const rounds: RoundEvent[] = text
     .split("\n")
     .filter((line) => line.trim() !== "")
     .map((line, i) => {
@@ -95,7 +77,7 @@ export async function readRunFolder(dir: string): Promise<ReportData> {
 }
 
 /** Curves, node table, failures and privacy figures of the round events. */
-export function summarize(rounds: RoundLine[]): Omit<ReportData, "name" | "config" | "done"> {
+export function summarize(rounds: RoundEvent[]): Omit<ReportData, "name" | "config" | "done"> {
   const curves = new Map<string, Map<string, [number, number][]>>();
   const add = (metric: string, series: string, round: number, value: unknown) => {
     if (typeof value !== "number" || !Number.isFinite(value)) return;
@@ -123,7 +105,7 @@ export function summarize(rounds: RoundLine[]): Omit<ReportData, "name" | "confi
       nodes.set(f.node, { ...row, failures: row.failures + 1 });
     }
     if (e.privacy && typeof e.privacy === "object") {
-      privacy.push({ round: e.round, values: e.privacy });
+      privacy.push({ round: e.round, values: { ...e.privacy } });
       for (const [k, v] of Object.entries(e.privacy)) add(`privacy/${k}`, "pooled", e.round, v);
     }
   }

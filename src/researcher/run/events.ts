@@ -68,3 +68,7 @@ export type ExperimentEvent =
       run: string;
       privacy?: { mode: "local" | "central"; epsilon: number; delta: number };
     };
+
+/** A round's event and the final `done` event, as history.jsonl, `runRound()` and `finish()` hold them. */
+export type RoundEvent = Extract<ExperimentEvent, { event: "round" }>;
+export type DoneEvent = Extract<ExperimentEvent, { event: "done" }>;

@@ -16,7 +16,7 @@ import { createTrace } from "../server/trace.js";
 import { awaitPlanApproval } from "./approval.js";
 import { type BreakpointOverrides, readBreakpoint, writeBreakpoint } from "./breakpoint.js";
 import { changedAggregator, changedTraining, type Experiment } from "./config.js";
-import type { ExperimentEvent } from "./events.js";
+import type { DoneEvent, ExperimentEvent, RoundEvent } from "./events.js";
 import { federatedRound } from "./federated-round.js";
 import { gatherNormalization } from "./normalization.js";
 import { checkPlanSize, smallestInput } from "./plan-limit.js";
@@ -54,10 +54,6 @@ export interface ExperimentOptions {
   /** Hears every event as it happens (node connections, progress, rounds), also when stepping round by round. */
   onEvent?: (event: ExperimentEvent) => void;
 }
-
-/** A round's event and the final `done` event, as `runRound()` and `finish()` return them. */
-export type RoundEvent = Extract<ExperimentEvent, { event: "round" }>;
-export type DoneEvent = Extract<ExperimentEvent, { event: "done" }>;
 
 /**
  * An experiment as library code, after Fed-BioMed's `Experiment`: `run()` yields the events the CLI

@@ -1,7 +1,5 @@
 import { type ScalarStep, toEventFile } from "../../wire/index.js";
-import type { ExperimentEvent } from "./events.js";
-
-type RoundEvent = Extract<ExperimentEvent, { event: "round" }>;
+import type { RoundEvent } from "./events.js";
 
 /**
  * The run's TensorBoard logs, from the round events so far: `tensorboard/pooled/` holds the federated
