@@ -6,7 +6,6 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import { type ReplyChunk, ReplyChunkSchema } from "../../../src/gen/fbm/v1/researcher_pb.js";
 import type { NamedTensor, TrainResult } from "../../../src/ml/types.js";
 import { createFedAvg } from "../../../src/researcher/aggregators/index.js";
-import type { Participant } from "../../../src/researcher/run/roster.js";
 import { runTrainRound } from "../../../src/researcher/run/train-round.js";
 import { createHub, type Hub } from "../../../src/researcher/server/hub.js";
 import { type ResearcherServer, startServer } from "../../../src/researcher/server/server.js";
@@ -18,6 +17,7 @@ import {
   type TaskEnvelope,
 } from "../../../src/wire/index.js";
 import { trainingArgs } from "../../ml/synthetic.js";
+import { participant } from "../../support/participant.js";
 import { DEADLINE_MS, until } from "../../support/wait.js";
 
 /**
@@ -36,26 +36,6 @@ const honestParams = global.map((t) => ({ ...t, data: (t.data as Float32Array).m
 const codes: Record<string, Code | "ok"> = {};
 const progress: string[] = [];
 const onAdmit: Record<string, () => void> = {};
-
-function participant(node: string): Participant {
-  return {
-    node,
-    name: node,
-    dataset: {
-      id: "d1",
-      name: "d",
-      type: "csv",
-      tags: ["t"],
-      description: "",
-      shape: [2],
-      columns: [],
-      sampleCount: 100,
-      classes: [],
-      target: "y",
-      createdAt: "",
-    },
-  };
-}
 
 const result = (params: NamedTensor[], sampleCount = 10): TrainResult => ({
   params,

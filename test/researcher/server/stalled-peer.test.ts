@@ -6,13 +6,13 @@ import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { GetTaskRequestSchema, type ReplyChunk } from "../../../src/gen/fbm/v1/researcher_pb.js";
 import type { NamedTensor } from "../../../src/ml/types.js";
-import type { Participant } from "../../../src/researcher/run/roster.js";
 import { runTrainRound } from "../../../src/researcher/run/train-round.js";
 import { createHub, type Hub } from "../../../src/researcher/server/hub.js";
 import { type ResearcherServer, startServer } from "../../../src/researcher/server/server.js";
 import { createTransferBudget, type TransferBudget } from "../../../src/researcher/server/transfer-budget.js";
 import { createResearcherClient, encodeReply, ResearcherService, type TaskEnvelope } from "../../../src/wire/index.js";
 import { trainingArgs } from "../../ml/synthetic.js";
+import { participant } from "../../support/participant.js";
 import { DEADLINE_MS, until } from "../../support/wait.js";
 
 /**
@@ -29,23 +29,6 @@ let transfers: TransferBudget;
 const global: NamedTensor[] = [
   { name: "w", shape: [1024, 1024], dtype: "float32", data: new Float32Array(1024 * 1024).fill(0.5) },
 ];
-
-function participant(node: string): Participant {
-  const dataset = {
-    id: "d1",
-    name: "d",
-    type: "csv",
-    tags: ["t"],
-    description: "",
-    shape: [2],
-    columns: [],
-    sampleCount: 100,
-    classes: [],
-    target: "y",
-    createdAt: "",
-  };
-  return { node, name: node, dataset };
-}
 
 const raw = () => createClient(ResearcherService, createGrpcTransport({ baseUrl: server.url }));
 const pollRequest = (nodeId: string) =>
