@@ -6,7 +6,7 @@
  * round event's start (breakpoint + history writes), and the researcher's peak rss. Asserts nothing.
  * Run: node --import tsx bench/scale.ts [--quick] [--only 1000x10k,100x1M] [--rounds 3] [--procs 4]
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -68,11 +68,16 @@ async function runConfig(config: Config): Promise<void> {
     String(rounds),
     out,
   ]);
-  const events: Extract<ResearcherEvent, { type: "event" }>[] = [];
-  researcher.on("message", (m: ResearcherEvent) => {
-    if (m.type === "event") events.push(m);
-  });
+  const events: (Extract<ResearcherEvent, { type: "event" }> & { simCpuMs: number })[] = [];
   const sims: ReturnType<typeof forkTs>[] = [];
+  let simCpu = 0;
+  researcher.on("message", (m: ResearcherEvent) => {
+    if (m.type !== "event") return;
+    // The simulated nodes' CPU since the previous event: they share the machine's cores with the researcher.
+    const now = sims.reduce((sum, s) => sum + processCpuMs(s.pid), 0);
+    events.push({ ...m, simCpuMs: now - simCpu });
+    simCpu = now;
+  });
   try {
     const { url } = await nextMessage<Extract<ResearcherEvent, { type: "listening" }>>(researcher, "listening");
     const done = nextMessage<Extract<ResearcherEvent, { type: "done" }>>(researcher, "done");
@@ -95,7 +100,22 @@ async function runConfig(config: Config): Promise<void> {
   }
 }
 
-function report(config: Config, started: number, events: Extract<ResearcherEvent, { type: "event" }>[], peak: number) {
+/** CPU time (user + system) of a live child process in ms, from /proc (0 where there is none). */
+function processCpuMs(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ 100)
+  } catch {
+    return 0;
+  }
+}
+
+function report(
+  config: Config,
+  started: number,
+  events: (Extract<ResearcherEvent, { type: "event" }> & { simCpuMs: number })[],
+  peak: number,
+) {
   const listed = events.find((e) => e.event.event === "datasets");
   const roundEvents = events.filter((e) => e.event.event === "round");
   const roundMs = roundEvents.map((e) => (e.event.seconds ?? 0) * 1000);
@@ -107,7 +127,7 @@ function report(config: Config, started: number, events: Extract<ResearcherEvent
   console.log(
     `${config.label.padEnd(10)}ready ${listed ? seconds(listed.at - started, 1) : "never"}; ` +
       `round mean ${seconds(mean(roundMs), 3)}, worst ${seconds(Math.max(...roundMs), 3)}; ` +
-      `between rounds ${seconds(mean(between), 3)}; researcher peak rss ${mib(peak)} ` +
+      `between rounds ${seconds(mean(between), 3)}; cpu per round: researcher ${seconds(mean(roundEvents.map((e) => e.cpuMs)), 2)}, nodes ${seconds(mean(roundEvents.map((e) => e.simCpuMs)), 2)}; researcher peak rss ${mib(peak)} ` +
       `(model ${((params * 4) / 2 ** 20).toFixed(2)} MiB); ${roundEvents.length} rounds, ${failed} node failures`,
   );
 }

@@ -21,6 +21,8 @@ export type ResearcherEvent =
       at: number;
       event: { event: string; seconds?: number; failed?: unknown[]; nodes?: unknown[] };
       rss: number;
+      /** Researcher CPU time (user + system, ms) since the previous event. */
+      cpuMs: number;
     }
   | { type: "done"; peakRss: number; error?: string };
 
@@ -50,6 +52,7 @@ const hub = createHub();
 const server = await startServer({ listen: "127.0.0.1:0", hub, allowUnsignedNodes: true });
 await toParent<ResearcherEvent>({ type: "listening", url: server.url, rss: process.memoryUsage.rss() });
 let error: string | undefined;
+let cpu = process.cpuUsage();
 try {
   for await (const event of createExperiment(config, { hub, outDir, log: () => {} }).run()) {
     if (event.event === "node" || event.event === "progress") continue;
@@ -64,12 +67,18 @@ try {
         nodes: replied ? [replied.length] : undefined,
       },
       rss: watcher.peak(),
+      cpuMs: cpuSince(),
     });
   }
 } catch (e) {
   error = e instanceof Error ? e.message : String(e);
 } finally {
   await server.close();
+}
+function cpuSince(): number {
+  const used = process.cpuUsage(cpu);
+  cpu = process.cpuUsage();
+  return (used.user + used.system) / 1000;
 }
 await toParent<ResearcherEvent>({ type: "done", peakRss: watcher.peak(), error });
 await watcher.stop();

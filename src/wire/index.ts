@@ -31,5 +31,5 @@ export {
   toChunks,
   toParamsHeader,
 } from "./tensor-bytes.js";
-export { type ScalarStep, toEventFile } from "./tensorboard-file.js";
+export { type ScalarStep, toEventFile, toEventRecords } from "./tensorboard-file.js";
 export { UnreadableTaskError, WireError, WireLimitError } from "./wire-error.js";

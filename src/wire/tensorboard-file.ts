@@ -17,23 +17,31 @@ export interface ScalarStep {
 
 /** A whole event file: the version record, then one record per step holding its finite scalars. */
 export function toEventFile(steps: ScalarStep[], startTime: number): Uint8Array {
-  const records = [
-    create(EventSchema, { wallTime: startTime, what: { case: "fileVersion", value: "brain.Event:2" } }),
-    ...steps.map((s) =>
-      create(EventSchema, {
-        wallTime: s.wallTime,
-        step: BigInt(s.step),
-        what: {
-          case: "summary",
-          value: {
-            value: Object.entries(s.scalars)
-              .filter(([, v]) => Number.isFinite(v))
-              .map(([tag, v]) => ({ tag, value: { case: "simpleValue" as const, value: v } })),
+  const version = create(EventSchema, { wallTime: startTime, what: { case: "fileVersion", value: "brain.Event:2" } });
+  return Buffer.concat([toRecord(toBinary(EventSchema, version)), toEventRecords(steps)]);
+}
+
+/** The records of these steps, to append to an event file. */
+export function toEventRecords(steps: ScalarStep[]): Uint8Array {
+  const records = steps.map((s) =>
+    toRecord(
+      toBinary(
+        EventSchema,
+        create(EventSchema, {
+          wallTime: s.wallTime,
+          step: BigInt(s.step),
+          what: {
+            case: "summary",
+            value: {
+              value: Object.entries(s.scalars)
+                .filter(([, v]) => Number.isFinite(v))
+                .map(([tag, v]) => ({ tag, value: { case: "simpleValue" as const, value: v } })),
+            },
           },
-        },
-      }),
+        }),
+      ),
     ),
-  ].map((event) => toRecord(toBinary(EventSchema, event)));
+  );
   return Buffer.concat(records);
 }
 

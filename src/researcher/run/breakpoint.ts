@@ -6,11 +6,14 @@ import type { Experiment } from "./config.js";
 import { decodeParams, encodeParams } from "./params-json.js";
 import type { RunInputs, TrainingState } from "./run-context.js";
 import type { RunFolder } from "./run-folder.js";
-import { tensorboardFiles } from "./tensorboard.js";
+import { tensorboardAppends, tensorboardFiles } from "./tensorboard.js";
 
-/** state.json: everything needed to continue as if never stopped. */
+/**
+ * state.json: everything needed to continue as if never stopped. Version 2 counts the lines of
+ * history.jsonl it stands for (`historyLines`); version 1 (older runs) held the history itself.
+ */
 interface Breakpoint {
-  version: 1;
+  version: 1 | 2;
   planId: string;
   round: number;
   params: ReturnType<typeof encodeParams>;
@@ -19,7 +22,8 @@ interface Breakpoint {
   preparation?: TablePreparation;
   sampleShape: number[];
   features?: string[];
-  history: unknown[];
+  history?: unknown[];
+  historyLines?: number;
   /** Settings changed between rounds through the library (FederatedExperiment.setTraining/setAggregator). */
   overrides?: BreakpointOverrides;
 }
@@ -42,6 +46,7 @@ export async function readBreakpoint(
       `Cannot resume ${folder.dir}: it was trained with another plan (${saved.planId.slice(0, 12)}), this experiment's plan is ${planId.slice(0, 12)}`,
     );
   }
+  const history = saved.history ?? (await journaled(folder, saved.historyLines ?? 0));
   return {
     inputs: {
       sampleShape: saved.sampleShape,
@@ -53,15 +58,29 @@ export async function readBreakpoint(
       round: saved.round,
       global: decodeParams(saved.params),
       aggregatorState: saved.aggregatorState,
-      history: saved.history,
+      history,
     },
     ...(saved.overrides && Object.keys(saved.overrides).length > 0 ? { overrides: saved.overrides } : {}),
   };
 }
 
+/** The first `lines` rounds of history.jsonl, which the breakpoint says were written before it. */
+async function journaled(folder: RunFolder, lines: number): Promise<unknown[]> {
+  const history = await folder.readHistory();
+  if (history.length < lines) {
+    throw new RuntimeFailure(
+      `Cannot resume ${folder.dir}: state.json stands for ${lines} round(s) of history.jsonl, which holds ${history.length}`,
+    );
+  }
+  // A round appended after the breakpoint (the run stopped before saving it) is not part of the run.
+  return history.slice(0, lines);
+}
+
 /**
- * Saves history.jsonl, the TensorBoard logs and state.json after a complete round. Each file is replaced
- * atomically on its own (fsync'd), so they are written at once: a round pays for one fsync's latency, not three.
+ * Saves a complete round: first the new rounds are appended to history.jsonl (fsync'd; the journal),
+ * then state.json is replaced atomically and counts them, while the TensorBoard files get the new
+ * rounds appended. A round costs its own lines and one breakpoint, not the whole history again; a crash
+ * between the two leaves a history line that `--resume` drops (see `restoreHistory`).
  */
 export async function writeBreakpoint(
   folder: RunFolder,
@@ -70,11 +89,11 @@ export async function writeBreakpoint(
   training: TrainingState,
   overrides: BreakpointOverrides = {},
 ): Promise<void> {
+  const added = await folder.appendHistory(training.history);
   await Promise.all([
-    folder.writeHistory(training.history),
-    folder.writeFiles(tensorboardFiles(training.history)),
+    added > 0 ? folder.appendFiles(tensorboardAppends(training.history, added)) : undefined,
     folder.writeState({
-      version: 1,
+      version: 2,
       planId,
       round: training.round,
       params: encodeParams(training.global),
@@ -83,8 +102,17 @@ export async function writeBreakpoint(
       preparation: inputs.preparation,
       sampleShape: inputs.sampleShape,
       features: inputs.features,
-      history: training.history,
+      historyLines: training.history.length,
       ...(Object.keys(overrides).length > 0 ? { overrides } : {}),
     } satisfies Breakpoint),
   ]);
+}
+
+/**
+ * Before a resumed run goes on: history.jsonl holds exactly the breakpoint's rounds (a line appended
+ * after it, or torn by a crash, goes) and the TensorBoard files are rebuilt from them.
+ */
+export async function restoreHistory(folder: RunFolder, history: unknown[]): Promise<void> {
+  await folder.writeHistory(history);
+  await folder.writeFiles(tensorboardFiles(history));
 }

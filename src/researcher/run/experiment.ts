@@ -14,7 +14,7 @@ import { createKeyBindings } from "../server/key-bindings.js";
 import { type ResearcherTls, startServer } from "../server/server.js";
 import { createTrace } from "../server/trace.js";
 import { awaitPlanApproval } from "./approval.js";
-import { type BreakpointOverrides, readBreakpoint, writeBreakpoint } from "./breakpoint.js";
+import { type BreakpointOverrides, readBreakpoint, restoreHistory, writeBreakpoint } from "./breakpoint.js";
 import { changedAggregator, changedTraining, type Experiment } from "./config.js";
 import type { DoneEvent, ExperimentEvent, RoundEvent } from "./events.js";
 import { federatedRound } from "./federated-round.js";
@@ -358,6 +358,7 @@ async function resumePoint(run: RunContext, resume: boolean) {
   if (!resume) return undefined;
   const saved = await readBreakpoint(run.folder, run.plan.id);
   if (!saved) run.log(`Nothing to resume in ${run.folder.dir}: starting from round 1`);
+  else await restoreHistory(run.folder, saved.training.history);
   return saved;
 }
 

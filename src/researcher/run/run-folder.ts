@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, readFile, rename, rm, rmdir, stat, unlink } from "node:fs/promises";
+import { mkdir, open, readFile, rename, rm, rmdir, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { writeFileAtomic } from "../../common/atomic-write.js";
 import { errorMessage, InputError } from "../../common/errors.js";
@@ -7,8 +7,9 @@ import { errorMessage, InputError } from "../../common/errors.js";
 /**
  * `<out>/<name>/`: `history.jsonl` (one round event per line), `state.json` (the breakpoint after the
  * last complete round), `tensorboard/` (event files), `experiment.json`, `done.json` and `model/`
- * (the exported model). Every file is
- * replaced atomically.
+ * (the exported model). Files are replaced atomically, except the two that grow by a round at a time:
+ * history.jsonl is a journal (appended and fsync'd before the breakpoint that counts its lines; see
+ * breakpoint.ts) and the TensorBoard files are appended (a view of the history, rebuilt on resume).
  */
 export interface RunFolder {
   dir: string;
@@ -16,10 +17,20 @@ export interface RunFolder {
   /** The saved breakpoint, if any. */
   readState<T>(): Promise<T | undefined>;
   writeState(state: unknown): Promise<void>;
+  /** Replaces history.jsonl with these lines (atomically). */
   writeHistory(lines: unknown[]): Promise<void>;
+  /**
+   * Appends the lines of `history` that history.jsonl does not hold yet (those after the lines this
+   * folder wrote) and fsyncs it; returns how many. A crash may leave a torn last line (readHistory skips it).
+   */
+  appendHistory(history: unknown[]): Promise<number>;
+  /** The lines of history.jsonl up to the first that is not complete JSON ([] without the file). */
+  readHistory(): Promise<unknown[]>;
   /** Writes files at paths relative to the folder (e.g. TensorBoard logs), each atomically. */
   writeFiles(files: Map<string, Uint8Array>): Promise<void>;
-  /** `experiment.json` (the experiment as run, defaults filled), `done.json` (the last event). */
+  /** Appends to files at paths relative to the folder, a file that is new or empty getting `header` first. Not fsync'd. */
+  appendFiles(files: Map<string, { header: Uint8Array; bytes: Uint8Array }>): Promise<void>;
+  /** `experiment.json` (the experiment as run, defaults filled), `done.json` (the last event); unchanged content is not rewritten. */
   writeJson(name: string, value: unknown): Promise<void>;
   /** `node-keys.json`: node id → fingerprint of the key it signs with, bound at first sight. */
   readNodeKeys(): Promise<Record<string, string>>;
@@ -55,12 +66,27 @@ export async function openRunFolder(outDir: string, name: string, options: RunFo
   const replacing = exists && options.overwrite === true;
   let keysWritten: Promise<void> = Promise.resolve();
   let ready: Promise<void> | undefined;
+  const jsonWritten = new Map<string, string>();
+  let historyLines = 0;
   // Created on the first write, so a run that fails before round 1 leaves nothing behind (and replaces nothing).
-  const write = async (name: string, content: string | Uint8Array) => {
+  const prepare = async (name: string) => {
     ready ??= replacing ? moveAside(dir) : mkdir(dir, { recursive: true }).then(() => undefined);
     await ready;
     await mkdir(dirname(join(dir, name)), { recursive: true });
-    await writeFileAtomic(join(dir, name), content);
+    return join(dir, name);
+  };
+  const write = async (name: string, content: string | Uint8Array) => {
+    await writeFileAtomic(await prepare(name), content);
+  };
+  const append = async (name: string, bytes: string | Uint8Array, options: { header?: Uint8Array; sync: boolean }) => {
+    const file = await open(await prepare(name), "a", 0o600);
+    try {
+      if (options.header && (await file.stat()).size === 0) await file.appendFile(options.header);
+      await file.appendFile(bytes);
+      if (options.sync) await file.datasync();
+    } finally {
+      await file.close();
+    }
   };
   return {
     dir,
@@ -76,11 +102,49 @@ export async function openRunFolder(outDir: string, name: string, options: RunFo
       }
     },
     writeState: (state) => write("state.json", JSON.stringify(state)),
-    writeHistory: (lines) => write("history.jsonl", lines.map((l) => `${JSON.stringify(l)}\n`).join("")),
+    async writeHistory(lines) {
+      await write("history.jsonl", jsonLines(lines));
+      historyLines = lines.length;
+    },
+    async appendHistory(history) {
+      const added = history.slice(historyLines);
+      if (added.length > 0) await append("history.jsonl", jsonLines(added), { sync: true });
+      historyLines = history.length;
+      return added.length;
+    },
+    async readHistory() {
+      if (replacing) return [];
+      const text = await readFile(join(dir, "history.jsonl"), "utf8").catch(() => "");
+      const lines: unknown[] = [];
+      for (const line of text.split("\n").slice(0, -1)) {
+        try {
+          lines.push(JSON.parse(line));
+        } catch {
+          break; // a line torn by a crash, and anything after it
+        }
+      }
+      return lines;
+    },
     async writeFiles(files) {
       for (const [name, content] of files) await write(name, content);
     },
-    writeJson: (name, value) => write(name, `${JSON.stringify(value, null, 2)}\n`),
+    async appendFiles(files) {
+      // A few at a time: one file per node at thousands of nodes would otherwise open them all at once.
+      const entries = [...files];
+      for (let i = 0; i < entries.length; i += APPENDS_AT_ONCE) {
+        await Promise.all(
+          entries
+            .slice(i, i + APPENDS_AT_ONCE)
+            .map(([name, { header, bytes }]) => append(name, bytes, { header, sync: false })),
+        );
+      }
+    },
+    async writeJson(name, value) {
+      const text = `${JSON.stringify(value, null, 2)}\n`;
+      if (jsonWritten.get(name) === text) return;
+      await write(name, text);
+      jsonWritten.set(name, text);
+    },
     async readNodeKeys() {
       if (replacing) return {}; // a replaced run's bindings go with it
       const text = await readFile(join(dir, "node-keys.json"), "utf8").catch(() => undefined);
@@ -100,6 +164,13 @@ export async function openRunFolder(outDir: string, name: string, options: RunFo
         .catch(() => undefined);
     },
   };
+}
+
+/** Files appended to at once by `appendFiles`. */
+const APPENDS_AT_ONCE = 64;
+
+function jsonLines(lines: unknown[]): string {
+  return lines.map((line) => `${JSON.stringify(line)}\n`).join("");
 }
 
 /** Renames the old run folder to a hidden sibling, creates `dir` empty, then deletes the old one. */

@@ -1,16 +1,59 @@
-import { type ScalarStep, toEventFile } from "../../wire/index.js";
+import { type ScalarStep, toEventFile, toEventRecords } from "../../wire/index.js";
 import type { RoundEvent } from "./events.js";
 
 /**
  * The run's TensorBoard logs, from the round events so far: `tensorboard/pooled/` holds the federated
  * figures, `tensorboard/<node name>/` each node's, under the same tags (`loss`, `global/<metric>`,
  * `local/<metric>`), so TensorBoard draws the pooled curve and every node's on one chart.
- * Returns file paths relative to the run folder and their bytes; the files are rewritten whole.
+ * Returns file paths relative to the run folder and their whole bytes (a resumed run rebuilds them).
  */
 export function tensorboardFiles(history: unknown[]): Map<string, Uint8Array> {
-  const rounds = history.filter((e): e is RoundEvent => (e as { event?: string })?.event === "round");
+  const start = startTime(history);
+  const files = new Map<string, Uint8Array>();
+  for (const [run, steps] of runSteps(roundEvents(history))) {
+    files.set(fileName(run, start), toEventFile(steps, start));
+  }
+  return files;
+}
+
+/**
+ * What the last `added` events of `history` add to the logs: per file, the records to append and the
+ * header a file still empty starts with. A round costs its own records, not the whole history again.
+ */
+export function tensorboardAppends(
+  history: unknown[],
+  added: number,
+): Map<string, { header: Uint8Array; bytes: Uint8Array }> {
+  const start = startTime(history);
+  const header = toEventFile([], start);
+  const files = new Map<string, { header: Uint8Array; bytes: Uint8Array }>();
+  for (const [run, steps] of runSteps(roundEvents(history.slice(history.length - added)))) {
+    files.set(fileName(run, start), { header, bytes: toEventRecords(steps) });
+  }
+  return files;
+}
+
+function roundEvents(history: unknown[]): RoundEvent[] {
+  return history.filter((e): e is RoundEvent => (e as { event?: string })?.event === "round");
+}
+
+/** The first round's time names the event files (TensorBoard's `events.out.tfevents.<time>.<host>`). */
+function startTime(history: unknown[]): number {
+  return Math.floor(roundEvents(history)[0]?.time ?? 0);
+}
+
+function fileName(run: string, start: number): string {
+  return `tensorboard/${run}/events.out.tfevents.${start}.fbm`;
+}
+
+/** Each TensorBoard run (pooled, then one per node) and its steps, in round order. */
+function runSteps(rounds: RoundEvent[]): Map<string, ScalarStep[]> {
   const runs = new Map<string, ScalarStep[]>();
-  const add = (run: string, step: ScalarStep) => runs.set(run, [...(runs.get(run) ?? []), step]);
+  const add = (run: string, step: ScalarStep) => {
+    const steps = runs.get(run);
+    if (steps) steps.push(step);
+    else runs.set(run, [step]);
+  };
   for (const e of rounds) {
     const wallTime = e.time ?? 0;
     add("pooled", {
@@ -35,12 +78,7 @@ export function tensorboardFiles(history: unknown[]): Map<string, Uint8Array> {
       });
     }
   }
-  const start = Math.floor(rounds[0]?.time ?? 0);
-  const files = new Map<string, Uint8Array>();
-  for (const [run, steps] of runs) {
-    files.set(`tensorboard/${run}/events.out.tfevents.${start}.fbm`, toEventFile(steps, start));
-  }
-  return files;
+  return runs;
 }
 
 function prefixed(prefix: string, values: Record<string, number> | undefined): Record<string, number> {
