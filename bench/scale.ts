@@ -1,7 +1,7 @@
 /**
  * One researcher against many simulated nodes (bench/lib/sim-nodes.ts: the real client and poll loop,
  * no tfjs, many nodes per process) running a real experiment (bench/lib/scale-researcher.ts, its own
- * process). For each configuration prints: connect → datasets listed (every node found, including the
+ * process, bundled by esbuild as the executable is). For each configuration prints: connect → datasets listed (every node found, including the
  * roster's 1.5 s grace), the mean and worst round time, the time between one round's end and the next
  * round event's start (breakpoint + history writes), and the researcher's peak rss. Asserts nothing.
  * Run: node --import tsx bench/scale.ts [--quick] [--only 1000x10k,100x1M] [--rounds 3] [--procs 4]
@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { exited, forkTs, nextMessage } from "./lib/child.js";
+import { exited, forkBundled, forkTs, nextMessage } from "./lib/child.js";
 import { isQuick, numberFlag } from "./lib/flags.js";
 import { machineLine, mib, seconds } from "./lib/machine.js";
 import type { ResearcherEvent } from "./lib/scale-researcher.js";
@@ -61,7 +61,8 @@ for (const config of configs) {
 
 async function runConfig(config: Config): Promise<void> {
   const out = mkdtempSync(join(tmpdir(), "fbm-scale-"));
-  const researcher = forkTs(`${dir}scale-researcher.ts`, [
+  // The researcher runs bundled, as the executable does (its rss is the figure); the simulated nodes under tsx.
+  const researcher = await forkBundled(`${dir}scale-researcher.ts`, [
     String(config.nodes),
     String(config.features),
     String(config.units),

@@ -1,4 +1,9 @@
 import { type ChildProcess, fork } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { bundleScript } from "../../scripts/lib/sea-bundle.js";
 
 /** Helper processes of a benchmark: a TypeScript file run with tsx, talking over the IPC channel. */
 
@@ -9,6 +14,32 @@ import { type ChildProcess, fork } from "node:child_process";
 export function forkTs(file: string, args: string[] = []): ChildProcess {
   return fork(file, args, {
     execArgv: ["--import", "tsx", ...(process.env.BENCH_CHILD_ARGS?.split(" ").filter(Boolean) ?? [])],
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+}
+
+const bundles = new Map<string, string>();
+let bundleDir: string | undefined;
+
+/**
+ * Starts `file` (a .ts path) bundled by esbuild as the executables are, under plain node with an IPC
+ * channel: a process whose memory and CPU are measured should run the code as it ships. Each file is
+ * bundled once per benchmark run, into a temp folder removed at exit. BENCH_CHILD_ARGS apply as in forkTs.
+ */
+export async function forkBundled(file: string, args: string[] = []): Promise<ChildProcess> {
+  let bundle = bundles.get(file);
+  if (!bundle) {
+    if (!bundleDir) {
+      const dir = mkdtempSync(join(tmpdir(), "fbm-bench-bundle-"));
+      bundleDir = dir;
+      process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+    }
+    bundle = join(bundleDir, `${basename(file, ".ts")}.mjs`);
+    await bundleScript({ repo: fileURLToPath(new URL("../../", import.meta.url)), entry: file, outfile: bundle });
+    bundles.set(file, bundle);
+  }
+  return fork(bundle, args, {
+    execArgv: process.env.BENCH_CHILD_ARGS?.split(" ").filter(Boolean) ?? [],
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
 }

@@ -34,6 +34,29 @@ export async function bundleCli(options: { repo: string; entry: string; outfile:
   return [...new Set(inputs)].filter((input) => !input.startsWith("unavailable:"));
 }
 
+/**
+ * A script as one ES module run by plain `node`, bundled as the executables are (same tfjs fallback),
+ * without their single-executable constraints: benchmarks measure the researcher as it ships, not
+ * under tsx, whose on-the-fly compilation holds ~120 MiB of its own.
+ */
+export async function bundleScript(options: { repo: string; entry: string; outfile: string }): Promise<void> {
+  await build({
+    absWorkingDir: options.repo,
+    entryPoints: [options.entry],
+    outfile: options.outfile,
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    logLevel: "warning",
+    plugins: [withoutNativeTensorflow],
+    // Bundled CommonJS dependencies still call require().
+    banner: {
+      js: 'import { createRequire as __fbmCreateRequire } from "node:module"; const require = __fbmCreateRequire(import.meta.url);',
+    },
+  });
+}
+
 /** The training thread (src/ml/engine/worker.ts) as one CommonJS script for `new Worker(code, { eval: true })`. */
 async function bundleTrainingWorker(repo: string): Promise<{ code: string; inputs: string[] }> {
   const result = await build({
