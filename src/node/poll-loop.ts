@@ -66,19 +66,24 @@ export async function runPollLoop(options: PollLoopOptions): Promise<void> {
     options.status?.connected(true);
     delay = backoff.initialMs;
   };
+  const hello = {
+    nodeId: options.nodeId,
+    name: options.name,
+    sessionId,
+    version: options.version,
+    waitSeconds: options.waitSeconds ?? 30,
+  };
   while (!signal.aborted) {
-    let task: TaskEnvelope | undefined;
     try {
-      task = await client.getTask(
-        {
-          nodeId: options.nodeId,
-          name: options.name,
-          sessionId,
-          version: options.version,
-          waitSeconds: options.waitSeconds ?? 30,
-        },
-        { signal, maxBytes: options.maxParamBytes, onOpen: markConnected },
-      );
+      // One call carries task after task (keep_open) until a poll window passes without one.
+      for await (const task of client.tasks(hello, {
+        signal,
+        maxBytes: options.maxParamBytes,
+        onOpen: markConnected,
+      })) {
+        markConnected();
+        await runTask(task, options);
+      }
       markConnected();
     } catch (error) {
       if (signal.aborted) break;
@@ -100,9 +105,7 @@ export async function runPollLoop(options: PollLoopOptions): Promise<void> {
       connected = false;
       await wait(jitter(delay), undefined, { signal }).catch(() => undefined); // aborted: the loop ends
       delay = Math.min(delay * 2, backoff.maxMs);
-      continue;
     }
-    if (task) await runTask(task, options);
   }
 }
 

@@ -4,7 +4,7 @@ import { GetTaskRequestSchema, ResearcherService } from "../gen/fbm/v1/researche
 import { encodeFeedback } from "./feedback-codec.js";
 import type { FeedbackEnvelope, ReplyEnvelope, TaskEnvelope } from "./messages.js";
 import { encodeReply } from "./reply-codec.js";
-import { decodeTask } from "./task-codec.js";
+import { decodeTask, decodeTasks } from "./task-codec.js";
 
 /** The node's view of the researcher, in plain types. */
 export interface ResearcherClient {
@@ -13,6 +13,20 @@ export interface ResearcherClient {
     hello: { nodeId: string; name: string; sessionId: string; version: string; waitSeconds: number },
     options: { signal?: AbortSignal; maxBytes?: number; onOpen?: () => void },
   ): Promise<TaskEnvelope | undefined>;
+  /**
+   * A kept-open poll: each task as it arrives, until the researcher ends the stream after a poll window
+   * without a task. The stream is read only between tasks (while the caller runs one, the next waits).
+   */
+  tasks(
+    hello: { nodeId: string; name: string; sessionId: string; version: string; waitSeconds: number },
+    options: {
+      signal?: AbortSignal;
+      maxBytes?: number;
+      onOpen?: () => void;
+      /** Longest wait for the researcher's next chunk before giving up on the call (default: waitSeconds + 60 s). */
+      silentMs?: number;
+    },
+  ): AsyncGenerator<TaskEnvelope>;
   reply(reply: ReplyEnvelope, options?: { signal?: AbortSignal; timeoutMs?: number }): Promise<void>;
   feedback(feedback: FeedbackEnvelope, options?: { signal?: AbortSignal }): Promise<void>;
 }
@@ -44,6 +58,35 @@ export function createResearcherClient(transport: Transport): ResearcherClient {
         throw error;
       }
     },
+    async *tasks(hello, options) {
+      const request = create(GetTaskRequestSchema, {
+        nodeId: hello.nodeId,
+        nodeName: hello.name,
+        sessionId: hello.sessionId,
+        version: hello.version,
+        waitSeconds: hello.waitSeconds,
+        keepOpen: true,
+      });
+      const cancel = new AbortController();
+      const signal = options.signal ? AbortSignal.any([options.signal, cancel.signal]) : cancel.signal;
+      // No deadline on the whole call (it lasts as long as tasks keep coming): instead the researcher
+      // must send something within its poll window (plus margin) whenever the node is waiting to read.
+      const chunks = client.getTask(request, { signal })[Symbol.asyncIterator]();
+      const reading = { ended: false };
+      try {
+        const silentMs = options.silentMs ?? (hello.waitSeconds + 60) * 1000;
+        yield* decodeTasks(watched(chunks, silentMs, cancel, reading), {
+          maxBytes: options.maxBytes,
+          onOpen: options.onOpen,
+        });
+      } finally {
+        // Reading stopped before the stream's end: cancel the call and read once more, which is when Connect releases it.
+        if (!reading.ended) {
+          cancel.abort();
+          await chunks.next().catch(() => undefined);
+        }
+      }
+    },
     async reply(reply, options = {}) {
       await client.replyTask(encodeReplyAsync(reply), { signal: options.signal, timeoutMs: options.timeoutMs });
     },
@@ -51,6 +94,39 @@ export function createResearcherClient(transport: Transport): ResearcherClient {
       await client.feedback(encodeFeedback(feedback), { signal: options.signal, timeoutMs: 10_000 });
     },
   };
+}
+
+/**
+ * The stream's chunks, failing when one takes longer than `silentMs` to arrive while being waited for
+ * (a researcher that stopped sending mid-stream); time spent by the reader between chunks is not counted.
+ * Sets `reading.ended` once the stream has ended.
+ */
+async function* watched<T>(
+  chunks: AsyncIterator<T>,
+  silentMs: number,
+  cancel: AbortController,
+  reading: { ended: boolean },
+): AsyncGenerator<T> {
+  for (;;) {
+    let timer: NodeJS.Timeout | undefined;
+    const silent = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        cancel.abort();
+        reject(new Error(`The researcher sent nothing for ${(silentMs / 1000).toFixed(silentMs < 10_000 ? 1 : 0)} s`));
+      }, silentMs);
+    });
+    let next: IteratorResult<T>;
+    try {
+      next = await Promise.race([chunks.next(), silent]);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (next.done) {
+      reading.ended = true;
+      return;
+    }
+    yield next.value;
+  }
 }
 
 async function* encodeReplyAsync(reply: ReplyEnvelope) {

@@ -14,7 +14,7 @@ import { fromAnalyticsTask, toAnalyticsTaskInit } from "./analytics-codec.js";
 import type { TaskBody, TaskEnvelope } from "./messages.js";
 import { fromHeaderPb, readHeadedStream, toHeaderPb } from "./params-codec.js";
 import { fromMasking, fromSecaggTask, toMaskingInit, toSecaggTaskInit } from "./secagg-codec.js";
-import { DEFAULT_CHUNK_BYTES, toChunks, toParamsHeader } from "./tensor-bytes.js";
+import { DEFAULT_CHUNK_BYTES, fromChunks, type ParamsAssembler, toChunks, toParamsHeader } from "./tensor-bytes.js";
 import { UnreadableTaskError, WireError } from "./wire-error.js";
 
 /**
@@ -127,6 +127,52 @@ export async function decodeTask(
     return { taskId: task.taskId, experiment: task.experiment, body: toTaskBody(task, params) };
   } catch (error) {
     if (taskId && error instanceof WireError) throw new UnreadableTaskError(taskId, error.message);
+    throw error;
+  }
+}
+
+/**
+ * The tasks carried one after another by a kept-open GetTask stream (`keep_open`), each yielded as soon
+ * as its last byte arrives (the researcher sends the next one only when there is one). Unreadable data
+ * throws UnreadableTaskError naming the task, as `decodeTask`.
+ */
+export async function* decodeTasks(
+  stream: AsyncIterable<TaskChunk>,
+  options: { maxBytes?: number; onOpen?: () => void } = {},
+): AsyncGenerator<TaskEnvelope> {
+  let task: Task | undefined;
+  let assembler: ParamsAssembler | undefined;
+  let total = 0;
+  let unread: string | undefined; // the id of the task being read, for UnreadableTaskError
+  try {
+    for await (const part of parts(stream, options.onOpen)) {
+      if (part.kind === "message") {
+        if (task) throw new WireError("Task stream sent a task before the last one's parameters were complete");
+        task = part.message;
+        unread = task.taskId;
+        const header = fromHeaderPb(task.kind.case === "train" ? task.kind.value.params : undefined);
+        total = header.totalBytes;
+        assembler = fromChunks(header, options);
+      } else {
+        if (!assembler) throw new WireError("Stream sent data before its header message");
+        assembler.push(part.data);
+      }
+      if (task && assembler && assembler.received === total) {
+        const envelope = {
+          taskId: task.taskId,
+          experiment: task.experiment,
+          body: toTaskBody(task, assembler.finish()),
+        };
+        task = undefined;
+        assembler = undefined;
+        unread = undefined;
+        yield envelope;
+      }
+    }
+    // Ending half-way through a task's parameters is a broken task.
+    assembler?.finish();
+  } catch (error) {
+    if (unread && error instanceof WireError) throw new UnreadableTaskError(unread, error.message);
     throw error;
   }
 }

@@ -4,11 +4,13 @@ import {
   decodeFeedback,
   decodeReply,
   decodeTask,
+  decodeTasks,
   encodeFeedback,
   encodeReply,
   encodeTask,
   type ReplyEnvelope,
   type TaskEnvelope,
+  UnreadableTaskError,
 } from "../../src/wire/index.js";
 
 const bytes = (n: number, fill: number) => new Uint8Array(n).fill(fill);
@@ -182,6 +184,33 @@ describe("task codec", () => {
   it("rejects data that arrives before the task message", async () => {
     const chunks = [...encodeTask(tasks[3], 8)];
     await assert.rejects(decodeTask(stream([chunks[1], chunks[0], ...chunks.slice(2)])), /data before its header/);
+  });
+
+  it("reads task after task from one kept-open stream, each as soon as its last byte arrived", async () => {
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    // The researcher sends the second task only later: the first must not wait for it.
+    async function* kept() {
+      yield* encodeTask(tasks[3], 8);
+      await held;
+      yield* encodeTask(tasks[1], 8);
+      yield* encodeTask(tasks[9], 8);
+    }
+    const read = decodeTasks(kept());
+    assert.deepEqual((await read.next()).value, tasks[3]);
+    release();
+    assert.deepEqual((await read.next()).value, tasks[1]);
+    assert.deepEqual((await read.next()).value, tasks[9]);
+    assert.equal((await read.next()).done, true);
+  });
+
+  it("names the task a kept-open stream broke off in the middle of", async () => {
+    const chunks = [...encodeTask(tasks[1], 8), ...encodeTask(tasks[3], 8)];
+    const read = decodeTasks(stream(chunks.slice(0, -1)));
+    assert.deepEqual((await read.next()).value, tasks[1]);
+    await assert.rejects(read.next(), (e) => e instanceof UnreadableTaskError && e.taskId === "t4");
   });
 });
 

@@ -131,6 +131,38 @@ export function createResearcherService(hub: Hub, options: ServiceOptions = {}):
     signatures.bindings.claim(caller.nodeId, caller.fingerprint);
     return caller;
   };
+  /**
+   * One task's chunks. A task that cannot be encoded fails now; one whose stream broke (the node went
+   * away) is requeued. A task that settles meanwhile (its round timed out) cancels the stream: a node
+   * that stopped reading holds neither the round nor the memory of its stream.
+   */
+  async function* sendTask(task: TaskEnvelope, nodeId: string, ctx: HandlerContext) {
+    const chunks = encodeTask(task);
+    const uncancel = cancelOn(ctx, hub.settledSignal(task.taskId));
+    const present = hub.streaming(nodeId);
+    let sent = false;
+    try {
+      for (;;) {
+        let next: ReturnType<typeof chunks.next>;
+        try {
+          next = chunks.next();
+        } catch (error) {
+          sent = true; // nothing to resend
+          uncancel(); // the failure below settles the task: the node must still hear why
+          hub.unsendable(task.taskId, nodeId, `Cannot send the ${task.body.kind} task: ${errorMessage(error)}`);
+          throw toConnectError(error, options.log);
+        }
+        if (next.done) break;
+        yield next.value;
+      }
+      sent = true;
+    } finally {
+      uncancel();
+      present();
+      if (!sent) hub.requeue(nodeId, task);
+    }
+  }
+
   return {
     async *getTask(req, ctx) {
       requireId(req.nodeId, "node id");
@@ -140,52 +172,32 @@ export function createResearcherService(hub: Hub, options: ServiceOptions = {}):
       const caller = proveCaller(ctx, req.nodeId, { schema: GetTaskRequestSchema, value: req });
       if (caller && caller.sessionId !== req.sessionId)
         throw new ConnectError("The request's signed session is not its session", Code.PermissionDenied);
-      let task: TaskEnvelope | undefined;
+      const hello = {
+        nodeId: req.nodeId,
+        name: req.nodeName || req.nodeId,
+        sessionId: req.sessionId,
+        version: req.version.slice(0, 64),
+      };
+      const waitMs = req.waitSeconds ? req.waitSeconds * 1000 : undefined;
       try {
-        const hello = {
-          nodeId: req.nodeId,
-          name: req.nodeName || req.nodeId,
-          sessionId: req.sessionId,
-          version: req.version.slice(0, 64),
-        };
         // A proven caller with a new session is the node restarted: its old session is retired at once.
         hub.register(hello, { proven: caller !== undefined || options.authenticator !== undefined });
-        yield pollAccepted();
-        task = await hub.nextTask(hello, {
-          signal: ctx.signal,
-          waitMs: req.waitSeconds ? req.waitSeconds * 1000 : undefined,
-        });
       } catch (error) {
         throw toConnectError(error, options.log);
       }
-      if (!task) return;
-      // A task that cannot be encoded fails now; one whose stream broke (the node went away) is requeued.
-      // A task that settles meanwhile (its round timed out) cancels the stream: a node that stopped
-      // reading holds neither the round nor the memory of its stream.
-      const chunks = encodeTask(task);
-      const uncancel = cancelOn(ctx, hub.settledSignal(task.taskId));
-      const present = hub.streaming(req.nodeId);
-      let sent = false;
-      try {
-        for (;;) {
-          let next: ReturnType<typeof chunks.next>;
-          try {
-            next = chunks.next();
-          } catch (error) {
-            sent = true; // nothing to resend
-            uncancel(); // the failure below settles the task: the node must still hear why
-            hub.unsendable(task.taskId, req.nodeId, `Cannot send the ${task.body.kind} task: ${errorMessage(error)}`);
-            throw toConnectError(error, options.log);
-          }
-          if (next.done) break;
-          yield next.value;
+      yield pollAccepted();
+      // One task per call, or (keep_open) task after task until a poll window passes without one:
+      // a node then costs one call per task it answers, not two.
+      do {
+        let task: TaskEnvelope | undefined;
+        try {
+          task = await hub.nextTask(hello, { signal: ctx.signal, waitMs });
+        } catch (error) {
+          throw toConnectError(error, options.log);
         }
-        sent = true;
-      } finally {
-        uncancel();
-        present();
-        if (!sent) hub.requeue(req.nodeId, task);
-      }
+        if (!task) return;
+        yield* sendTask(task, req.nodeId, ctx);
+      } while (req.keepOpen);
     },
 
     async replyTask(requests, ctx) {

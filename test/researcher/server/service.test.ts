@@ -7,7 +7,7 @@ import { createHub } from "../../../src/researcher/server/hub.js";
 import { TaskFailure } from "../../../src/researcher/server/hub-error.js";
 import { startServer } from "../../../src/researcher/server/server.js";
 import { createResearcherService } from "../../../src/researcher/server/service.js";
-import { createResearcherClient, type ReplyBody, ResearcherService } from "../../../src/wire/index.js";
+import { createResearcherClient, pollAccepted, type ReplyBody, ResearcherService } from "../../../src/wire/index.js";
 import { DEADLINE_MS, until } from "../../support/wait.js";
 
 /** A poll that lasts as long as the hub lets it (its poll window), so a task sent meanwhile is never missed. */
@@ -119,6 +119,57 @@ describe("researcher service (in-memory transport)", () => {
     stop.abort();
     await loop;
     hub.close();
+  });
+
+  it("carries task after task to a polling node in one kept-open call", async () => {
+    const hub = createHub({ pollWindowMs: DEADLINE_MS });
+    const service = createResearcherService(hub);
+    let calls = 0;
+    const counted: typeof service = {
+      ...service,
+      getTask: (req, ctx) => {
+        calls++;
+        return service.getTask(req, ctx);
+      },
+    };
+    const client = createResearcherClient(
+      createRouterTransport(({ service: route }) => route(ResearcherService, counted)),
+    );
+    const stop = new AbortController();
+    const loop = runPollLoop({
+      client,
+      researcherUrl: "mem",
+      nodeId: "n1",
+      name: "n1",
+      version: "t",
+      execute: echo,
+      signal: stop.signal,
+      log: () => {},
+      waitSeconds: DEADLINE_MS / 1000,
+    });
+    await until(() => hub.nodes().some((n) => n.nodeId === "n1" && n.online), "n1 to poll");
+    for (let i = 0; i < 5; i++) {
+      // Queued back to back, within the window: each goes down the same call.
+      const reply = await hub.send("n1", trainBody(8, i + 1), { timeoutMs: DEADLINE_MS });
+      assert.equal(reply.kind === "train" && reply.result.params[0].data.length, i + 1);
+    }
+    assert.equal(calls, 1, "five tasks, one call");
+    stop.abort();
+    await loop;
+    hub.close();
+  });
+
+  it("gives up on a kept-open call when the researcher stops sending while the node waits", async () => {
+    const silent = createRouterTransport(({ service }) =>
+      service(ResearcherService, {
+        async *getTask(_req, ctx) {
+          yield pollAccepted();
+          await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve)); // then nothing
+        },
+      }),
+    );
+    const tasks = createResearcherClient(silent).tasks(hello("n1"), { silentMs: 200 });
+    await assert.rejects(tasks.next(), /sent nothing for 0.2 s/);
   });
 
   it("ends an idle poll empty when the window passes", async () => {
