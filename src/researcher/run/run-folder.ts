@@ -69,19 +69,32 @@ export async function openRunFolder(outDir: string, name: string, options: RunFo
   const jsonWritten = new Map<string, string>();
   let historyLines = 0;
   // Created on the first write, so a run that fails before round 1 leaves nothing behind (and replaces nothing).
+  const folders = new Map<string, Promise<unknown>>();
   const prepare = async (name: string) => {
     ready ??= replacing ? moveAside(dir) : mkdir(dir, { recursive: true }).then(() => undefined);
     await ready;
-    await mkdir(dirname(join(dir, name)), { recursive: true });
-    return join(dir, name);
+    const path = join(dir, name);
+    // Each folder is made once (a thousand nodes' TensorBoard folders are appended to every round).
+    const folder = dirname(path);
+    let made = folders.get(folder);
+    if (!made) {
+      made = mkdir(folder, { recursive: true });
+      folders.set(folder, made);
+    }
+    await made;
+    return path;
   };
+  const started = new Set<string>(); // appended-to files known to hold their header
   const write = async (name: string, content: string | Uint8Array) => {
     await writeFileAtomic(await prepare(name), content);
   };
   const append = async (name: string, bytes: string | Uint8Array, options: { header?: Uint8Array; sync: boolean }) => {
     const file = await open(await prepare(name), "a", 0o600);
     try {
-      if (options.header && (await file.stat()).size === 0) await file.appendFile(options.header);
+      if (options.header && !started.has(name)) {
+        if ((await file.stat()).size === 0) await file.appendFile(options.header);
+        started.add(name);
+      }
       await file.appendFile(bytes);
       if (options.sync) await file.datasync();
     } finally {
