@@ -131,4 +131,37 @@ function report(
       `between rounds ${seconds(mean(between), 3)}; cpu per round: researcher ${seconds(mean(roundEvents.map((e) => e.cpuMs)), 2)}, nodes ${seconds(mean(roundEvents.map((e) => e.simCpuMs)), 2)}; researcher peak rss ${mib(peak)} ` +
       `(model ${((params * 4) / 2 ** 20).toFixed(2)} MiB); ${roundEvents.length} rounds, ${failed} node failures`,
   );
+  const checks = targets(config, {
+    readyMs: listed ? listed.at - started : Number.POSITIVE_INFINITY,
+    roundMs: mean(roundMs),
+    betweenMs: mean(between),
+    peak,
+    modelBytes: params * 4,
+  });
+  if (checks.length > 0) console.log(`${"".padEnd(10)}targets: ${checks.join("; ")}`);
+}
+
+/** Issue 15's targets for this configuration, each with what was measured against it. */
+function targets(
+  config: Config,
+  got: { readyMs: number; roundMs: number; betweenMs: number; peak: number; modelBytes: number },
+): string[] {
+  const check = (what: string, value: string, limit: string, met: boolean) =>
+    `${what} ${value} ≤ ${limit} ${met ? "met" : "NOT met"}`;
+  const mibs = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+  const out: string[] = [];
+  if (config.label === "10x10k")
+    out.push(check("between rounds", seconds(got.betweenMs, 3), "0.020 s", got.betweenMs <= 20));
+  if (config.label === "1000x10k") {
+    out.push(check("ready", seconds(got.readyMs, 1), "10 s", got.readyMs <= 10_000));
+    out.push(check("round", seconds(got.roundMs, 2), "2 s", got.roundMs <= 2_000));
+    out.push(check("rss", mibs(got.peak), "300 MiB", got.peak <= 300 * 2 ** 20));
+  }
+  if (config.label === "100x1M") out.push(check("round", seconds(got.roundMs, 2), "8 s", got.roundMs <= 8_000));
+  if (config.units >= 1000) {
+    const limit = 2.5 * got.modelBytes + 200 * 2 ** 20;
+    out.push(check("rss", mibs(got.peak), `2.5 × model + 200 MiB = ${mibs(limit)}`, got.peak <= limit));
+  }
+  if (config.nodes >= 5000) out.push(`${config.nodes} nodes completed`);
+  return out;
 }
