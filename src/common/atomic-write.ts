@@ -5,9 +5,14 @@ import { basename, dirname, join } from "node:path";
 /**
  * Replaces `path` with `content` atomically: writes a temp file in the same folder, fsyncs it, renames
  * it over the target, then fsyncs the folder. Readers see the old file or the new one, never a mix;
- * a crash leaves at most a stray `.<name>.<hex>.tmp` file, never a truncated target.
+ * a crash leaves at most a stray `.<name>.<hex>.tmp` file, never a truncated target. With `renameAfter`
+ * the rename waits for that promise (and does not happen if it rejects).
  */
-export async function writeFileAtomic(path: string, content: string | Uint8Array): Promise<void> {
+export async function writeFileAtomic(
+  path: string,
+  content: string | Uint8Array,
+  options: { renameAfter?: Promise<unknown> } = {},
+): Promise<void> {
   const dir = dirname(path);
   const temp = join(dir, `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
   let renamed = false;
@@ -19,6 +24,9 @@ export async function writeFileAtomic(path: string, content: string | Uint8Array
     } finally {
       await file.close();
     }
+    // Something that must be durable first (a journal the new file points into): written meanwhile,
+    // awaited only here, so the two fsyncs overlap; if it fails, the old file stays.
+    await options.renameAfter;
     await rename(temp, path);
     renamed = true;
     await syncFolder(dir);

@@ -77,9 +77,9 @@ async function journaled(folder: RunFolder, lines: number): Promise<unknown[]> {
 }
 
 /**
- * Saves a complete round: first the new rounds are appended to history.jsonl (fsync'd; the journal),
- * then state.json is replaced atomically and counts them, while the TensorBoard files get the new
- * rounds appended. A round costs its own lines and one breakpoint, not the whole history again; a crash
+ * Saves a complete round: the new rounds are appended to history.jsonl (fsync'd; the journal) and
+ * state.json, which counts them, is replaced atomically once they are durable; the TensorBoard files
+ * get the new rounds appended. A round costs its own lines and one breakpoint, not the whole history again; a crash
  * between the two leaves a history line that `--resume` drops (see `restoreHistory`).
  */
 export async function writeBreakpoint(
@@ -89,23 +89,32 @@ export async function writeBreakpoint(
   training: TrainingState,
   overrides: BreakpointOverrides = {},
 ): Promise<void> {
-  const added = await folder.appendHistory(training.history);
-  await Promise.all([
-    added > 0 ? folder.appendFiles(tensorboardAppends(training.history, added)) : undefined,
-    folder.writeState({
-      version: 2,
-      planId,
-      round: training.round,
-      params: encodeParams(training.global),
-      aggregatorState: training.aggregatorState,
-      normalization: inputs.normalization,
-      preparation: inputs.preparation,
-      sampleShape: inputs.sampleShape,
-      features: inputs.features,
-      historyLines: training.history.length,
-      ...(Object.keys(overrides).length > 0 ? { overrides } : {}),
-    } satisfies Breakpoint),
+  // The journal first: state.json is written meanwhile but renamed into place only once the new
+  // history lines are durable, so it never counts lines that are not there.
+  const journaled = folder.appendHistory(training.history);
+  // Every write settles before this returns (a failed journal leaves no temp state file behind).
+  const settled = await Promise.allSettled([
+    journaled.then((added) =>
+      added > 0 ? folder.appendFiles(tensorboardAppends(training.history, added)) : undefined,
+    ),
+    folder.writeState(
+      {
+        version: 2,
+        planId,
+        round: training.round,
+        params: encodeParams(training.global),
+        aggregatorState: training.aggregatorState,
+        normalization: inputs.normalization,
+        preparation: inputs.preparation,
+        sampleShape: inputs.sampleShape,
+        features: inputs.features,
+        historyLines: training.history.length,
+        ...(Object.keys(overrides).length > 0 ? { overrides } : {}),
+      } satisfies Breakpoint,
+      { after: journaled },
+    ),
   ]);
+  for (const result of settled) if (result.status === "rejected") throw result.reason;
 }
 
 /**

@@ -16,7 +16,8 @@ export interface RunFolder {
   modelDir: string;
   /** The saved breakpoint, if any. */
   readState<T>(): Promise<T | undefined>;
-  writeState(state: unknown): Promise<void>;
+  /** Replaces state.json atomically; with `after`, only once that has succeeded (see writeFileAtomic). */
+  writeState(state: unknown, options?: { after?: Promise<unknown> }): Promise<void>;
   /** Replaces history.jsonl with these lines (atomically). */
   writeHistory(lines: unknown[]): Promise<void>;
   /**
@@ -85,8 +86,8 @@ export async function openRunFolder(outDir: string, name: string, options: RunFo
     return path;
   };
   const started = new Set<string>(); // appended-to files known to hold their header
-  const write = async (name: string, content: string | Uint8Array) => {
-    await writeFileAtomic(await prepare(name), content);
+  const write = async (name: string, content: string | Uint8Array, after?: Promise<unknown>) => {
+    await writeFileAtomic(await prepare(name), content, { renameAfter: after });
   };
   const append = async (name: string, bytes: string | Uint8Array, options: { header?: Uint8Array; sync: boolean }) => {
     const file = await open(await prepare(name), "a", 0o600);
@@ -114,7 +115,7 @@ export async function openRunFolder(outDir: string, name: string, options: RunFo
         throw new InputError(`Cannot resume: ${statePath} is not valid JSON`);
       }
     },
-    writeState: (state) => write("state.json", JSON.stringify(state)),
+    writeState: (state, options) => write("state.json", JSON.stringify(state), options?.after),
     async writeHistory(lines) {
       await write("history.jsonl", jsonLines(lines));
       historyLines = lines.length;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -105,6 +105,21 @@ describe("breakpoint", () => {
       assert.deepEqual(new Uint8Array(readFileSync(join(resumed.dir, name))), new Uint8Array(bytes), name);
     }
     assert.deepEqual(readdirSync(join(resumed.dir, "tensorboard")).sort(), ["pooled", "site-a", "site-b"]);
+  });
+
+  it("keeps the old state.json when the journal cannot be appended to", async () => {
+    const folder = await openRunFolder(dir, "unjournaled", { resume: false });
+    await writeBreakpoint(folder, "plan-1", inputs, state([round(1)]));
+    const before = readFileSync(join(folder.dir, "state.json"), "utf8");
+    rmSync(join(folder.dir, "history.jsonl"));
+    mkdirSync(join(folder.dir, "history.jsonl")); // appending to it now fails
+    await assert.rejects(writeBreakpoint(folder, "plan-1", inputs, state([round(1), round(2)])));
+    assert.equal(readFileSync(join(folder.dir, "state.json"), "utf8"), before);
+    assert.deepEqual(
+      readdirSync(folder.dir).filter((name) => name.endsWith(".tmp")),
+      [],
+      "no temp file left",
+    );
   });
 
   it("refuses to resume when history.jsonl lacks rounds the breakpoint counts", async () => {
