@@ -53,9 +53,12 @@ const server = await startServer({ listen: "127.0.0.1:0", hub, allowUnsignedNode
 await toParent<ResearcherEvent>({ type: "listening", url: server.url, rss: process.memoryUsage.rss() });
 let error: string | undefined;
 let cpu = process.cpuUsage();
+let firstConnected = false;
 try {
   for await (const event of createExperiment(config, { hub, outDir, log: () => {} }).run()) {
-    if (event.event === "node" || event.event === "progress") continue;
+    // Of the node events, only the first connection is reported (where "connect → ready" starts).
+    if (event.event === "progress" || (event.event === "node" && firstConnected)) continue;
+    if (event.event === "node") firstConnected = true;
     const { seconds, failed, nodes: replied } = event as { seconds?: number; failed?: unknown[]; nodes?: unknown[] };
     await toParent<ResearcherEvent>({
       type: "event",
