@@ -21,7 +21,7 @@ export {
 } from "./request-signing.js";
 export { CONTROL_PREFIX, DELTA_PREFIX, expectedReply, replyTensorsFor, withControl } from "./scaffold-tensors.js";
 export { MASKED_TENSOR, type SecaggMasking, type SecaggReplyBody, type SecaggTaskBody } from "./secagg-messages.js";
-export { decodeTask, decodeTasks, encodeTask, pollAccepted } from "./task-codec.js";
+export { decodeTask, decodeTasks, encodeTask, pollAccepted, taskEnd } from "./task-codec.js";
 export {
   DEFAULT_CHUNK_BYTES,
   fromBytes,

@@ -145,7 +145,10 @@ export async function* decodeTasks(
   let total = 0;
   let unread: string | undefined; // the id of the task being read, for UnreadableTaskError
   try {
-    for await (const part of parts(stream, options.onOpen)) {
+    const onMark = () => {
+      if (task) throw new WireError("Task stream carries an empty chunk inside a task");
+    };
+    for await (const part of parts(stream, options.onOpen, onMark)) {
       if (part.kind === "message") {
         if (task) throw new WireError("Task stream sent a task before the last one's parameters were complete");
         task = part.message;
@@ -182,7 +185,17 @@ export function pollAccepted(): TaskChunk {
   return create(TaskChunkSchema, {});
 }
 
-async function* parts(stream: AsyncIterable<TaskChunk>, onOpen?: () => void) {
+/**
+ * The empty chunk a researcher sends after each task on a kept-open stream. A stream's pipeline holds
+ * on to the last message it carried until the next one passes (for a parameter chunk: its serialized
+ * copies, a few MiB per node); this small one pushes it out while the stream waits for the next task.
+ */
+export function taskEnd(): TaskChunk {
+  return create(TaskChunkSchema, {});
+}
+
+/** The task and data chunks of a stream; an empty chunk other than the first goes to `onMark`, or is an error. */
+async function* parts(stream: AsyncIterable<TaskChunk>, onOpen?: () => void, onMark?: () => void) {
   let first = true;
   for await (const chunk of stream) {
     if (first && chunk.part.case === undefined) {
@@ -193,6 +206,7 @@ async function* parts(stream: AsyncIterable<TaskChunk>, onOpen?: () => void) {
     first = false;
     if (chunk.part.case === "task") yield { kind: "message" as const, message: chunk.part.value };
     else if (chunk.part.case === "data") yield { kind: "data" as const, data: chunk.part.value };
+    else if (onMark) onMark();
     else throw new WireError("Task stream carries an empty chunk");
   }
 }

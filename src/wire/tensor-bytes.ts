@@ -18,8 +18,12 @@ export interface ParamsHeader {
   totalBytes: number;
 }
 
-/** About 1 MiB: small enough for any proxy, large enough that per-message overhead vanishes. */
-export const DEFAULT_CHUNK_BYTES = 1 << 20;
+/**
+ * About 1 MiB: small enough for any proxy, large enough that per-message overhead vanishes. Just under
+ * 1 MiB, so a chunk's message with its field tags fits the protobuf writer's 1 MiB buffer (it grows by
+ * doubling: 1 MiB of data plus 8 bytes of framing would take 2 MiB for every chunk sent to every node).
+ */
+export const DEFAULT_CHUNK_BYTES = (1 << 20) - 64;
 
 const BYTES_PER_ELEMENT = 4;
 const littleEndianHost = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;

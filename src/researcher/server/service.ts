@@ -11,6 +11,7 @@ import {
   type ResearcherService,
   type SignedCaller,
   type TaskEnvelope,
+  taskEnd,
   verifySignature,
   WireError,
   WireLimitError,
@@ -197,6 +198,7 @@ export function createResearcherService(hub: Hub, options: ServiceOptions = {}):
         }
         if (!task) return;
         yield* sendTask(task, req.nodeId, ctx);
+        if (req.keepOpen) yield taskEnd();
       } while (req.keepOpen);
     },
 
