@@ -11,7 +11,7 @@ export { type ReplyErrorCode, readErrorCode, replyErrorCodes } from "./error-cod
 export { decodeFeedback, encodeFeedback } from "./feedback-codec.js";
 export { createWideSessionManager, widenSession, wideWindowSettings } from "./http2-windows.js";
 export * from "./messages.js";
-export { decodeReply, encodeReply, type ReplyHead } from "./reply-codec.js";
+export { decodeReply, encodeReply, type ReplyHead, type ReplyReceiver } from "./reply-codec.js";
 export {
   type NodeSigner,
   SIGNATURE_HEADERS,
@@ -26,10 +26,13 @@ export {
   DEFAULT_CHUNK_BYTES,
   fromBytes,
   fromChunks,
+  type ParamsAssembler,
   type ParamsHeader,
+  readValues,
   type TensorSpec,
   toChunks,
   toParamsHeader,
+  type ValueRun,
 } from "./tensor-bytes.js";
 export { type ScalarStep, toEventFile, toEventRecords } from "./tensorboard-file.js";
 export { UnreadableTaskError, WireError, WireLimitError } from "./wire-error.js";

@@ -228,6 +228,8 @@ export function createResearcherService(hub: Hub, options: ServiceOptions = {}):
             release = await transfers.acquire(limit, settled);
             return limit;
           },
+          // Whoever sent the task may take the bytes as they arrive (a round folding replies chunk by chunk).
+          receive: (body, header) => (admitted ? hub.receiver(admitted.taskId)?.(body, header) : undefined),
         });
         uncancel();
         options.onReceived?.({ rpc: "ReplyTask", value: reply });
