@@ -30,8 +30,9 @@ export interface ReplyFold {
   takeBack(): void;
 }
 
+/** `running` undefined: the values are only checked as they arrive, then dropped (nothing to take back). */
 export function foldReply(
-  running: RunningMean,
+  running: RunningMean | undefined,
   options: {
     /** Why a reply's head (sample count, metric counts, its tensors) rules it out, or undefined. */
     headProblem: (result: TrainResult, tensors: readonly TensorSpec[]) => string | undefined;
@@ -56,6 +57,7 @@ export function foldReply(
         return;
       }
     }
+    if (!running) return;
     running.addRun(tensor, start, values, samples);
     folded += values.length;
   };
@@ -70,7 +72,7 @@ export function foldReply(
   function subtractFolded(): void {
     let left = folded;
     folded = 0;
-    if (left > 0 && header) {
+    if (left > 0 && header && running) {
       const replay = readValues(header, (tensor, start, values) => {
         if (left <= 0) return;
         const n = Math.min(left, values.length);
@@ -99,7 +101,7 @@ export function foldReply(
       push(chunk) {
         if (closed) throw new WireError("The reply's task is no longer waiting for it");
         // Kept before it is read: a value found non-finite in it takes back the values before it.
-        if (problem === undefined) chunks.push(chunk);
+        if (problem === undefined && running) chunks.push(chunk);
         reader.push(chunk);
       },
       finish: () => reader.finish(),
@@ -118,7 +120,7 @@ export function foldReply(
     commit() {
       closed = true;
       chunks = [];
-      running.commit(samples);
+      running?.commit(samples);
     },
     takeBack() {
       if (closed) return;

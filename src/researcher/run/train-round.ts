@@ -42,6 +42,11 @@ export interface RoundInput {
    * them as usual. Its updates come back without params.
    */
   foldChunks?: RunningMean;
+  /**
+   * The replies' parameters are not needed (the approval check, the final evaluation): they are
+   * checked as they arrive, like folded ones, and dropped; the updates come back without params.
+   */
+  dropParams?: boolean;
   /** Why a reply cannot be used (default `checkUpdate` against `expected` and the dataset's size). */
   check?: (result: TrainResult, participant: Participant) => string | undefined;
   /** Adjusts one participant's task (secure aggregation: the shares sealed for that node). */
@@ -64,10 +69,11 @@ export async function runTrainRound(input: RoundInput): Promise<{ updates: NodeU
       const maxSamples = participant.dataset.sampleCount || undefined;
       const expected = input.expected ?? input.global;
       const folding =
-        input.foldChunks &&
-        foldReply(input.foldChunks, {
-          headProblem: (result, tensors) => checkHead(result, tensors, expected, maxSamples),
-        });
+        input.foldChunks || input.dropParams
+          ? foldReply(input.foldChunks, {
+              headProblem: (result, tensors) => checkHead(result, tensors, expected, maxSamples),
+            })
+          : undefined;
       const fail = (code: FailureCode, message: string) => {
         folding?.takeBack();
         failures.push({ node: participant.node, name: participant.name, code, message });
