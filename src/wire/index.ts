@@ -9,7 +9,13 @@ export type * from "./analytics-messages.js";
 export { createResearcherClient, type ResearcherClient } from "./client.js";
 export { type ReplyErrorCode, readErrorCode, replyErrorCodes } from "./error-codes.js";
 export { decodeFeedback, encodeFeedback } from "./feedback-codec.js";
-export { createWideSessionManager, widenSession, wideWindowSettings } from "./http2-windows.js";
+export {
+  createWideSessionManager,
+  replyWindowSettings,
+  widenSession,
+  widenWhileAdmitted,
+  wideWindowSettings,
+} from "./http2-windows.js";
 export * from "./messages.js";
 export { decodeReply, encodeReply, type ReplyHead, type ReplyReceiver } from "./reply-codec.js";
 export {
