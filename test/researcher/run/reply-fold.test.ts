@@ -11,7 +11,7 @@ import { createResearcherService } from "../../../src/researcher/server/service.
 import { encodeReply, type ReplyEnvelope, ResearcherService, type TaskEnvelope } from "../../../src/wire/index.js";
 import { trainingArgs } from "../../ml/synthetic.js";
 import { participant } from "../../support/participant.js";
-import { DEADLINE_MS } from "../../support/wait.js";
+import { DEADLINE_MS, until } from "../../support/wait.js";
 
 /**
  * A round that folds replies chunk by chunk (the in-memory service, scripted nodes sending raw
@@ -195,5 +195,82 @@ describe("folding replies chunk by chunk", () => {
         assert.ok(Math.abs(got - want) <= 1e-6 * Math.max(1, Math.abs(want)), `tensor ${t}[${k}]: ${got} vs ${want}`);
       });
     });
+  });
+});
+
+describe("a folded reply whose task settles while it is still arriving", () => {
+  it("is taken back when its task settles, and its later chunks are refused, not folded", async () => {
+    const hub = createHub({ pollWindowMs: 1000, lostAfterMs: DEADLINE_MS });
+    const raw = createClient(
+      ResearcherService,
+      createRouterTransport(({ service }) => service(ResearcherService, createResearcherService(hub))),
+    );
+    const hello = (name: string) => ({ nodeId: name, name, sessionId: name, version: "t" });
+    const running = spyOn(createRunningMean(global.map((t) => t.data.length)));
+    const stop = new AbortController();
+    let resume = () => {};
+    const resumed = new Promise<void>((resolve) => (resume = resolve));
+    const outcome: Record<string, Code | "ok"> = {};
+    const streams: Record<string, (task: TaskEnvelope) => AsyncIterable<ReplyChunk>> = {
+      async *ok(task) {
+        yield* chunksOf(train(task, "ok", result(params(1), 10)));
+      },
+      // Two data chunks (4 values), then silence until the round has given up on it.
+      async *stalls(task) {
+        const chunks = chunksOf(train(task, "stalls", result(params(2), 30)));
+        yield* chunks.slice(0, 3);
+        await resumed;
+        yield* chunks.slice(3);
+      },
+    };
+    const nodes = Object.keys(streams).map(async (name) => {
+      hub.register(hello(name));
+      let task: TaskEnvelope | undefined;
+      while (!task) task = await hub.nextTask(hello(name), { signal: new AbortController().signal, waitMs: 1000 });
+      try {
+        await raw.replyTask(streams[name](task));
+        outcome[name] = "ok";
+      } catch (error) {
+        outcome[name] = ConnectError.from(error).code;
+      }
+    });
+    const round = runTrainRound({
+      hub,
+      experiment: "e",
+      participants: Object.keys(streams).map(participant),
+      round: 1,
+      planId: "p",
+      planJson: "{}",
+      args: trainingArgs({ batchSize: 1, testRatio: 0, seed: 0 }),
+      global,
+      timeoutMs: DEADLINE_MS,
+      signal: stop.signal,
+      foldChunks: running,
+    });
+    await until(() => outcome.ok === "ok" && running.added === 8 + 4, "ok's reply and half of the stalled one");
+    stop.abort(); // as its round timeout would: the task settles while its reply is arriving
+    const { updates, failures } = await round;
+    assert.deepEqual(
+      updates.map((u) => u.participant.node),
+      ["ok"],
+    );
+    assert.deepEqual(
+      failures.map((f) => [f.node, f.code]),
+      [["stalls", "aborted"]],
+    );
+    assert.equal(running.takenBack, 4);
+    resume();
+    await Promise.all(nodes);
+    assert.equal(outcome.stalls, Code.InvalidArgument);
+    assert.equal(running.added, 8 + 4, "nothing it sent after its task settled was folded");
+    const mean = running.result();
+    assert.equal(mean.samples, 10);
+    mean.params.forEach((tensor, t) => {
+      tensor.forEach((got, k) => {
+        const want = params(1)[t].data[k];
+        assert.ok(Math.abs(got - want) <= 1e-6 * Math.abs(want), `tensor ${t}[${k}]: ${got} vs ${want}`);
+      });
+    });
+    hub.close();
   });
 });
