@@ -59,7 +59,7 @@ export interface ServiceOptions {
   signatures?: { bindings: KeyBindings; required: boolean };
   /** Cleartext with an allow-list: the signing key (not a TLS certificate) must be on it and own the node id. */
   signerAllowList?: NodeAuthenticator;
-  /** Parameter bytes received at once across all replies (default 32 MiB); see transfer-budget.ts. */
+  /** Parameter bytes received at once across all replies (default 64 MiB); see transfer-budget.ts. */
   transfers?: TransferBudget;
   /** Sees every reply and feedback a node sent, decoded (an audit trail: `--trace`). */
   onReceived?: (message: { rpc: "ReplyTask" | "Feedback"; value: unknown }) => void;
