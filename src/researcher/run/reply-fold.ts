@@ -51,7 +51,8 @@ export function foldReply(
   const add: ValueRun = (tensor, start, values) => {
     if (problem !== undefined) return;
     for (let k = 0; k < values.length; k++) {
-      if (!Number.isFinite(values[k])) {
+      // v − v is 0 for every finite number, NaN for NaN and ±Infinity (as checkUpdate tests).
+      if (values[k] - values[k] !== 0) {
         problem = `tensor "${header?.tensors[tensor].name}" contains ${values[k]}`;
         subtractFolded();
         return;
