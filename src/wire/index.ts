@@ -9,9 +9,15 @@ export type * from "./analytics-messages.js";
 export { createResearcherClient, type ResearcherClient } from "./client.js";
 export { type ReplyErrorCode, readErrorCode, replyErrorCodes } from "./error-codes.js";
 export { decodeFeedback, encodeFeedback } from "./feedback-codec.js";
-export { createWideSessionManager, widenSession, wideWindowSettings } from "./http2-windows.js";
+export {
+  createWideSessionManager,
+  replyWindowSettings,
+  widenSession,
+  widenWhileAdmitted,
+  wideWindowSettings,
+} from "./http2-windows.js";
 export * from "./messages.js";
-export { decodeReply, encodeReply, type ReplyHead } from "./reply-codec.js";
+export { decodeReply, encodeReply, type ReplyHead, type ReplyReceiver } from "./reply-codec.js";
 export {
   type NodeSigner,
   SIGNATURE_HEADERS,
@@ -26,10 +32,13 @@ export {
   DEFAULT_CHUNK_BYTES,
   fromBytes,
   fromChunks,
+  type ParamsAssembler,
   type ParamsHeader,
+  readValues,
   type TensorSpec,
   toChunks,
   toParamsHeader,
+  type ValueRun,
 } from "./tensor-bytes.js";
 export { type ScalarStep, toEventFile, toEventRecords } from "./tensorboard-file.js";
 export { UnreadableTaskError, WireError, WireLimitError } from "./wire-error.js";

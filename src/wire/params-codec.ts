@@ -37,11 +37,13 @@ export function fromHeaderPb(pb: ParamsHeaderPb | undefined): ParamsHeader {
  * Reads a stream of `{header message, data, data, …}` parts: the first part must be the header
  * message, every later one data. Returns the message and its tensors, or undefined for an empty stream.
  * `headerOf` may wait (a reply waiting for room to be received): the stream is not read meanwhile.
+ * `sinkFor` may take the data instead of the whole-payload assembly (`fromChunks`); the tensors
+ * returned are then whatever its `finish` returns.
  */
 export async function readHeadedStream<M>(
   parts: AsyncIterable<{ kind: "message"; message: M } | { kind: "data"; data: Uint8Array }>,
   headerOf: (message: M) => ParamsHeader | Promise<ParamsHeader>,
-  options: { maxBytes?: number } = {},
+  options: { maxBytes?: number; sinkFor?: (message: M, header: ParamsHeader) => ParamsAssembler | undefined } = {},
 ): Promise<{ message: M; params: NamedTensor[] } | undefined> {
   let message: M | undefined;
   let assembler: ParamsAssembler | undefined;
@@ -49,7 +51,8 @@ export async function readHeadedStream<M>(
     if (part.kind === "message") {
       if (message !== undefined) throw new WireError("Stream carries a second header message");
       message = part.message;
-      assembler = fromChunks(await headerOf(message), options);
+      const header = await headerOf(message);
+      assembler = options.sinkFor?.(message, header) ?? fromChunks(header, options);
     } else {
       if (!assembler) throw new WireError("Stream sent data before its header message");
       assembler.push(part.data);

@@ -14,7 +14,13 @@ import { readErrorCode } from "./error-codes.js";
 import type { ReplyBody, ReplyEnvelope } from "./messages.js";
 import { fromHeaderPb, readHeadedStream, toHeaderPb } from "./params-codec.js";
 import { fromSecaggReply, toSecaggReplyInit } from "./secagg-codec.js";
-import { DEFAULT_CHUNK_BYTES, type ParamsHeader, toChunks, toParamsHeader } from "./tensor-bytes.js";
+import {
+  DEFAULT_CHUNK_BYTES,
+  type ParamsAssembler,
+  type ParamsHeader,
+  toChunks,
+  toParamsHeader,
+} from "./tensor-bytes.js";
 import { WireError, WireLimitError } from "./wire-error.js";
 
 /** A reply as the chunks of one ReplyTask request: the Reply message, then its parameter bytes. */
@@ -134,13 +140,25 @@ export interface ReplyHead {
 }
 
 /**
+ * Takes an admitted reply's parameter bytes as they arrive instead of assembling them whole (the
+ * researcher folds them into a running sum). It sees the reply as far as its head tells (a train
+ * reply's params still empty) and the tensors' header; undefined: assemble the reply as usual.
+ * The chunks it is given are its to keep (each arrives in a buffer of its own).
+ */
+export type ReplyReceiver = (body: ReplyBody, header: ParamsHeader) => ParamsAssembler | undefined;
+
+/**
  * The reply carried by a ReplyTask request stream. `admit` sees the reply's head before any parameter
  * bytes are read: it may throw to refuse the reply, and returns the most parameter bytes it accepts
- * (or a promise of it: the stream is not read until it settles).
+ * (or a promise of it: the stream is not read until it settles). `receive` then may take the bytes.
  */
 export async function decodeReply(
   stream: AsyncIterable<ReplyChunk>,
-  options: { maxBytes?: number; admit?: (head: ReplyHead) => number | Promise<number> } = {},
+  options: {
+    maxBytes?: number;
+    admit?: (head: ReplyHead) => number | Promise<number>;
+    receive?: ReplyReceiver;
+  } = {},
 ): Promise<ReplyEnvelope> {
   const headerOf = async (reply: Reply): Promise<ParamsHeader> => {
     const params = fromHeaderPb(reply.kind.case === "train" ? reply.kind.value.params : undefined);
@@ -153,7 +171,11 @@ export async function decodeReply(
     }
     return params;
   };
-  const read = await readHeadedStream(parts(stream), headerOf, options);
+  const receive = options.receive;
+  const read = await readHeadedStream(parts(stream), headerOf, {
+    maxBytes: options.maxBytes,
+    sinkFor: receive && ((reply, header) => receive(toReplyBody(reply, []), header)),
+  });
   if (!read) throw new WireError("Reply stream is empty");
   const { message: reply, params } = read;
   return { taskId: reply.taskId, nodeId: reply.nodeId, body: toReplyBody(reply, params) };

@@ -133,6 +133,102 @@ export function fromChunks(header: ParamsHeader, options: { maxBytes?: number } 
   };
 }
 
+/** A run of whole values of tensor `tensor` (header order) from its value `start` on. */
+export type ValueRun = (tensor: number, start: number, values: Float32Array | Int32Array) => void;
+
+/**
+ * Reads a parameter stream value by value without assembling it: `onValues` sees each run of whole
+ * values as their bytes arrive, split at tensor boundaries (a value cut between two chunks comes with
+ * the second). The runs are views, of the chunk itself when it is aligned, else of a scratch buffer
+ * shared by every reader: valid only during the call. Same length checks as `fromChunks`; `finish`
+ * returns no tensors (the caller kept what it needed).
+ */
+export function readValues(
+  header: ParamsHeader,
+  onValues: ValueRun,
+  options: { maxBytes?: number } = {},
+): ParamsAssembler {
+  const expected = toCheckedTotal(header, options.maxBytes);
+  const sizes = header.tensors.map((t) => elementCount(t.shape) * BYTES_PER_ELEMENT);
+  const carry = new Uint8Array(BYTES_PER_ELEMENT);
+  let carried = 0;
+  let received = 0;
+  let tensor = 0;
+  let inTensor = 0; // bytes of `tensor` already passed on
+
+  /** Passes on `bytes` (whole values, none past the current tensor's end) and moves along. */
+  function emit(bytes: Uint8Array): void {
+    room();
+    const Typed = header.tensors[tensor].dtype === "int32" ? Int32Array : Float32Array;
+    onValues(tensor, inTensor / BYTES_PER_ELEMENT, toValues(bytes, Typed));
+    inTensor += bytes.length;
+  }
+
+  /** Bytes the current tensor still needs (skipping finished and empty tensors). */
+  function room(): number {
+    while (tensor < sizes.length && inTensor === sizes[tensor]) {
+      tensor++;
+      inTensor = 0;
+    }
+    return tensor < sizes.length ? sizes[tensor] - inTensor : 0;
+  }
+
+  return {
+    get received() {
+      return received;
+    },
+    push(chunk) {
+      if (received + chunk.length > expected) {
+        throw new WireError(`Parameter stream is longer than its header says (${expected} bytes)`);
+      }
+      received += chunk.length;
+      let at = 0;
+      if (carried > 0) {
+        const n = Math.min(BYTES_PER_ELEMENT - carried, chunk.length);
+        carry.set(chunk.subarray(0, n), carried);
+        carried += n;
+        at = n;
+        if (carried < BYTES_PER_ELEMENT) return;
+        emit(carry);
+        carried = 0;
+      }
+      while (chunk.length - at >= BYTES_PER_ELEMENT) {
+        const whole = chunk.length - at - ((chunk.length - at) % BYTES_PER_ELEMENT);
+        const n = Math.min(whole, room());
+        emit(chunk.subarray(at, at + n));
+        at += n;
+      }
+      carry.set(chunk.subarray(at), 0);
+      carried = chunk.length - at;
+    },
+    finish() {
+      if (received !== expected) {
+        throw new WireError(`Parameter stream ended after ${received} of ${expected} bytes`);
+      }
+      return [];
+    },
+  };
+}
+
+let scratch = new ArrayBuffer(0);
+
+/** `bytes` (a multiple of 4) as values: a view of them when aligned on a little-endian host, else decoded into `scratch`. */
+function toValues(bytes: Uint8Array, Typed: typeof Float32Array | typeof Int32Array): Float32Array | Int32Array {
+  const n = bytes.length / BYTES_PER_ELEMENT;
+  if (littleEndianHost && bytes.byteOffset % BYTES_PER_ELEMENT === 0) {
+    return new Typed(bytes.buffer as ArrayBuffer, bytes.byteOffset, n);
+  }
+  if (scratch.byteLength < bytes.length) scratch = new ArrayBuffer(bytes.length);
+  if (littleEndianHost) {
+    new Uint8Array(scratch, 0, bytes.length).set(bytes);
+    return new Typed(scratch, 0, n);
+  }
+  const out = new Typed(scratch, 0, n);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+  for (let i = 0; i < n; i++) out[i] = Typed === Int32Array ? dv.getInt32(i * 4, true) : dv.getFloat32(i * 4, true);
+  return out;
+}
+
 /** Both-in-one convenience for tests and small payloads. */
 export function fromBytes(
   header: ParamsHeader,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { NamedTensor } from "../../src/ml/types.js";
-import { fromBytes, fromChunks, toChunks, toParamsHeader, WireError } from "../../src/wire/index.js";
+import { fromBytes, fromChunks, readValues, toChunks, toParamsHeader, WireError } from "../../src/wire/index.js";
 
 function tensor(
   name: string,
@@ -121,5 +121,70 @@ describe("fromBytes memory", () => {
     const back = fromBytes(toParamsHeader(tensors), [...toChunks(tensors, 8)]);
     assert.equal(back[0].data.buffer, back[1].data.buffer);
     assert.equal(back[1].data.byteOffset, 12);
+  });
+});
+
+/** The bytes of `tensors` re-cut into chunks of `sizes` bytes (cycled), each at an odd offset of a buffer of its own. */
+function recut(tensors: NamedTensor[], sizes: number[]): Uint8Array[] {
+  const all = Buffer.concat([...toChunks(tensors)]);
+  const out: Uint8Array[] = [];
+  for (let at = 0, i = 0; at < all.length; i++) {
+    const n = Math.min(sizes[i % sizes.length], all.length - at);
+    const home = new Uint8Array(n + 3);
+    home.set(all.subarray(at, at + n), 1);
+    out.push(home.subarray(1, 1 + n));
+    at += n;
+  }
+  return out;
+}
+
+describe("readValues", () => {
+  const tensors = [tensor("a", [5]), tensor("empty", [0]), tensor("i", [2, 3], undefined, "int32"), tensor("b", [7])];
+
+  /** Every value `readValues` passes on, written back into tensors shaped like `tensors`. */
+  function collect(chunks: Uint8Array[]): { values: number[][]; runs: number } {
+    const values = tensors.map((t) => new Array<number>(t.data.length).fill(Number.NaN));
+    let runs = 0;
+    const reader = readValues(toParamsHeader(tensors), (t, start, run) => {
+      assert.equal(run instanceof Int32Array, tensors[t].dtype === "int32");
+      run.forEach((v, k) => {
+        values[t][start + k] = v;
+      });
+      runs++;
+    });
+    for (const chunk of chunks) reader.push(chunk);
+    assert.deepEqual(reader.finish(), []);
+    return { values, runs };
+  }
+
+  for (const sizes of [[4], [1], [3, 5], [7], [13, 2, 1], [1 << 20]]) {
+    it(`passes on every value exactly once in chunks of ${sizes.join(", ")} bytes at unaligned offsets`, () => {
+      const { values } = collect(recut(tensors, sizes));
+      assert.deepEqual(
+        values,
+        tensors.map((t) => [...t.data]),
+      );
+    });
+  }
+
+  it("passes aligned chunks on as views of the chunk (no copy)", () => {
+    const big = [tensor("w", [1024])];
+    const chunks = [...toChunks(big, 1024)];
+    const seen: ArrayBufferLike[] = [];
+    const reader = readValues(toParamsHeader(big), (_t, _start, run) => seen.push(run.buffer));
+    for (const chunk of chunks) reader.push(chunk);
+    assert.deepEqual(
+      seen,
+      chunks.map((c) => c.buffer),
+    );
+  });
+
+  it("rejects a stream longer or shorter than its header, like fromChunks", () => {
+    const header = toParamsHeader([tensor("a", [2])]);
+    assert.throws(() => readValues(header, () => {}).push(new Uint8Array(12)), /longer than its header/);
+    const short = readValues(header, () => {});
+    short.push(new Uint8Array(6));
+    assert.throws(() => short.finish(), /ended after 6 of 8 bytes/);
+    assert.throws(() => readValues(header, () => {}, { maxBytes: 4 }), /exceed the limit of 4 bytes/);
   });
 });

@@ -5,4 +5,5 @@ export const plainExchange: TensorExchange = {
   outgoing: (global) => global,
   expected: (global) => global,
   read: ({ nodeId, samples, tensors }) => ({ nodeId, samples, params: tensors }),
+  foldable: true,
 };

@@ -7,6 +7,14 @@ import type { Update } from "./types.js";
  */
 export interface RunningMean {
   add(params: Float32Array[], samples: number): void;
+  /**
+   * Adds `weight`·values into tensor `tensor` from value `start` on: part of an update folded chunk by
+   * chunk as its bytes arrive; `commit` counts the update once it is whole. A negative `weight` takes
+   * a part back out (−w·v is exactly −(w·v), so the same products are subtracted).
+   */
+  addRun(tensor: number, start: number, values: ArrayLike<number>, weight: number): void;
+  /** Counts an update whose values `addRun` folded: its samples join the total. */
+  commit(samples: number): void;
   readonly count: number;
   result(): Update;
 }
@@ -15,12 +23,19 @@ export function createRunningMean(lengths: number[]): RunningMean {
   const sums = lengths.map((n) => new Float64Array(n));
   let total = 0;
   let count = 0;
+  const addRun = (tensor: number, start: number, values: ArrayLike<number>, weight: number) => {
+    const sum = sums[tensor];
+    const n = values.length;
+    for (let k = 0; k < n; k++) sum[start + k] += weight * values[k];
+  };
   return {
     add(params, samples) {
-      params.forEach((t, i) => {
-        const sum = sums[i];
-        for (let k = 0; k < sum.length; k++) sum[k] += samples * t[k];
-      });
+      for (let i = 0; i < sums.length; i++) addRun(i, 0, params[i].subarray(0, sums[i].length), samples);
+      total += samples;
+      count++;
+    },
+    addRun,
+    commit(samples) {
       total += samples;
       count++;
     },

@@ -60,6 +60,12 @@ export interface TensorExchange {
   expected(global: NamedTensor[]): NamedTensor[];
   /** One reply's tensors, in the order of `expected`, as the aggregator's Update. */
   read(reply: { nodeId: string; samples: number; tensors: Float32Array[] }, global: NamedTensor[]): Update;
+  /**
+   * True when `read` returns the reply's tensors unchanged as the update's params: a foldable
+   * aggregator's replies can then be folded chunk by chunk as their bytes arrive. SCAFFOLD's reply
+   * also carries control-variate changes, so it is read whole.
+   */
+  readonly foldable?: boolean;
 }
 
 export interface Aggregator {

@@ -72,6 +72,7 @@ export async function awaitPlanApproval(input: ApprovalInput): Promise<void> {
       global: input.global,
       timeoutMs: input.timeoutMs,
       signal: input.signal,
+      dropParams: true, // only refusals matter: no node's model is held
     });
     const refusals = failures
       .filter((f) => decide(f) !== "round 1")

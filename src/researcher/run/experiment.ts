@@ -436,6 +436,7 @@ async function finishRun(run: RunContext, inputs: RunInputs, training: TrainingS
       global,
       timeoutMs: config.nodes.roundTimeoutMs,
       signal: run.signal,
+      dropParams: true, // only the metrics matter: no node's model is held
     });
     ({ values: metrics, aucError } = pooledMetrics(
       updates.map((u) => u.result.globalMetrics),

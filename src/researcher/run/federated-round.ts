@@ -113,6 +113,8 @@ async function plainCollect(input: RoundCommon, aggregator: Aggregator, state: A
     );
   const { updates, failures } = await runTrainRound({
     ...input,
+    // Replies go into the sum chunk by chunk when the exchange reads them back unchanged.
+    foldChunks: exchange.foldable ? running : undefined,
     fold:
       running &&
       ((u) => {

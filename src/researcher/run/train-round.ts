@@ -2,11 +2,13 @@ import { errorMessage } from "../../common/errors.js";
 import { countsProblem } from "../../ml/metric-counts.js";
 import type { TablePreparation } from "../../ml/table-prep.js";
 import type { NamedTensor, Normalization, TrainingArgs, TrainResult } from "../../ml/types.js";
-import type { TrainTaskBody } from "../../wire/index.js";
+import type { TensorSpec, TrainTaskBody } from "../../wire/index.js";
+import type { RunningMean } from "../aggregators/running-mean.js";
 import type { Hub } from "../server/hub.js";
 import { TaskFailure } from "../server/hub-error.js";
 import { tensorsProblem } from "../server/reply-check.js";
 import type { FailureCode, NodeFailure } from "./events.js";
+import { foldReply } from "./reply-fold.js";
 import type { Participant } from "./roster.js";
 
 /** One node's successful local training. */
@@ -34,6 +36,17 @@ export interface RoundInput {
    * the returned update, so a round holds O(model) instead of O(model × nodes).
    */
   fold?: (update: NodeUpdate) => void;
+  /**
+   * Folds each reply into this running mean chunk by chunk as its bytes arrive (reply-fold.ts), so a
+   * reply in flight is never assembled; a reply whose head fails the checks is read whole and fails
+   * them as usual. Its updates come back without params.
+   */
+  foldChunks?: RunningMean;
+  /**
+   * The replies' parameters are not needed (the approval check, the final evaluation): they are
+   * checked as they arrive, like folded ones, and dropped; the updates come back without params.
+   */
+  dropParams?: boolean;
   /** Why a reply cannot be used (default `checkUpdate` against `expected` and the dataset's size). */
   check?: (result: TrainResult, participant: Participant) => string | undefined;
   /** Adjusts one participant's task (secure aggregation: the shares sealed for that node). */
@@ -53,8 +66,18 @@ export async function runTrainRound(input: RoundInput): Promise<{ updates: NodeU
   const failures: NodeFailure[] = [];
   await Promise.all(
     input.participants.map(async (participant) => {
-      const fail = (code: FailureCode, message: string) =>
+      const maxSamples = participant.dataset.sampleCount || undefined;
+      const expected = input.expected ?? input.global;
+      const folding =
+        input.foldChunks || input.dropParams
+          ? foldReply(input.foldChunks, {
+              headProblem: (result, tensors) => checkHead(result, tensors, expected, maxSamples),
+            })
+          : undefined;
+      const fail = (code: FailureCode, message: string) => {
+        folding?.takeBack();
         failures.push({ node: participant.node, name: participant.name, code, message });
+      };
       try {
         const task: TrainTaskBody = {
           kind: "train",
@@ -72,12 +95,19 @@ export async function runTrainRound(input: RoundInput): Promise<{ updates: NodeU
           timeoutMs: input.timeoutMs,
           signal: input.signal,
           experiment: input.experiment,
+          receive: folding?.receive,
         });
         if (reply.kind === "error") return fail(reply.code, reply.message);
         if (reply.kind !== "train") return fail("bad_reply", `Node answered a train task with a ${reply.kind} reply`);
+        if (folding?.folding) {
+          if (folding.problem) return fail("invalid_update", folding.problem);
+          folding.commit();
+          updates.push({ participant, result: reply.result });
+          return;
+        }
         const problem = input.check
           ? input.check(reply.result, participant)
-          : checkUpdate(reply.result, input.expected ?? input.global, participant.dataset.sampleCount || undefined);
+          : checkUpdate(reply.result, expected, maxSamples);
         if (problem) return fail("invalid_update", problem);
         const update = { participant, result: reply.result };
         if (input.fold) {
@@ -101,24 +131,36 @@ export async function runTrainRound(input: RoundInput): Promise<{ updates: NodeU
  * not a positive integer or exceeds `maxSamples`, the size of the dataset the node announced), or undefined.
  */
 export function checkUpdate(result: TrainResult, global: NamedTensor[], maxSamples = 1e12): string | undefined {
-  if (!Number.isInteger(result.sampleCount) || result.sampleCount <= 0 || result.sampleCount > 1e12) {
-    return `sample count ${result.sampleCount} is not a positive integer`;
-  }
-  if (result.sampleCount > maxSamples) {
-    return `sample count ${result.sampleCount} exceeds the ${maxSamples} samples of its dataset`;
-  }
-  const problem = tensorsProblem(result.params, global);
+  const problem = checkHead(result, result.params, global, maxSamples);
   if (problem) return problem;
-  for (const metrics of [result.globalMetrics, result.localMetrics]) {
-    const wrong = metrics?.counts && countsProblem(metrics.counts, metrics.samples);
-    if (wrong) return wrong;
-  }
   for (const got of result.params) {
     const data = got.data;
     for (let i = 0; i < data.length; i++) {
       // v − v is 0 for every finite number and NaN for NaN and ±Infinity (a tight loop: millions of values).
       if (data[i] - data[i] !== 0) return `tensor "${got.name}" contains ${data[i]}`;
     }
+  }
+  return undefined;
+}
+
+/** The checks of `checkUpdate` that a reply's head answers, before its values arrive (`tensors`: what it announces). */
+export function checkHead(
+  result: TrainResult,
+  tensors: readonly TensorSpec[],
+  global: NamedTensor[],
+  maxSamples = 1e12,
+): string | undefined {
+  if (!Number.isInteger(result.sampleCount) || result.sampleCount <= 0 || result.sampleCount > 1e12) {
+    return `sample count ${result.sampleCount} is not a positive integer`;
+  }
+  if (result.sampleCount > maxSamples) {
+    return `sample count ${result.sampleCount} exceeds the ${maxSamples} samples of its dataset`;
+  }
+  const problem = tensorsProblem(tensors, global);
+  if (problem) return problem;
+  for (const metrics of [result.globalMetrics, result.localMetrics]) {
+    const wrong = metrics?.counts && countsProblem(metrics.counts, metrics.samples);
+    if (wrong) return wrong;
   }
   return undefined;
 }

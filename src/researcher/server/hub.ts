@@ -4,11 +4,12 @@ import type {
   ReplyBody,
   ReplyEnvelope,
   ReplyHead,
+  ReplyReceiver,
   TaskBody,
   TaskEnvelope,
 } from "../../wire/index.js";
 import { HubError, TaskFailure } from "./hub-error.js";
-import { createMailbox } from "./mailbox.js";
+import { createMailbox, type SendOptions } from "./mailbox.js";
 import { createPresence, type NodeHello, type NodeRecord } from "./presence.js";
 import { headProblem, replyBytes } from "./reply-check.js";
 
@@ -44,6 +45,8 @@ export interface Hub extends EventEmitter<HubEvents> {
    * carry. A head that cannot answer the task fails the task at once (TaskFailure) and throws.
    */
   admit(head: ReplyHead): number;
+  /** Who takes the admitted reply's parameter bytes as they arrive, as its sender asked (`send`'s `receive`). */
+  receiver(taskId: string): ReplyReceiver | undefined;
   /** Fails an admitted task whose reply stream then broke or lied (bad_reply), if still outstanding. */
   abandon(taskId: string, nodeId: string, message: string): void;
   /** Fails a task that cannot be encoded for the wire (unsendable_task): resending it would fail the same way. */
@@ -57,12 +60,8 @@ export interface Hub extends EventEmitter<HubEvents> {
   streaming(nodeId: string): () => void;
   /** Marks the node alive; emits the feedback only when it concerns a task outstanding for that node. */
   feedback(f: FeedbackEnvelope): void;
-  /** Queues a task for a node and resolves with its reply. */
-  send(
-    nodeId: string,
-    body: TaskBody,
-    options?: { timeoutMs?: number; signal?: AbortSignal; experiment?: string },
-  ): Promise<ReplyBody>;
+  /** Queues a task for a node and resolves with its reply (`receive`: see SendOptions). */
+  send(nodeId: string, body: TaskBody, options?: SendOptions): Promise<ReplyBody>;
   /** Copies of every node's record (O(nodes): not for per-task use; see `node`). */
   nodes(): NodeRecord[];
   /** A copy of one node's record, O(1); undefined for a node never seen. */
@@ -155,6 +154,10 @@ export function createHub(options: HubOptions = {}): Hub {
       return o.task.body.kind === "train" ? replyBytes(o.task.body) : 0;
     },
 
+    receiver(taskId: string): ReplyReceiver | undefined {
+      return mailbox.get(taskId)?.receive;
+    },
+
     abandon(taskId: string, nodeId: string, message: string): void {
       if (mailbox.get(taskId)?.nodeId === nodeId)
         mailbox.settle(taskId, { failure: new TaskFailure("bad_reply", message) });
@@ -181,11 +184,7 @@ export function createHub(options: HubOptions = {}): Hub {
       if (mailbox.get(f.taskId)?.nodeId === f.nodeId) emitter.emit("feedback", f);
     },
 
-    send(
-      nodeId: string,
-      body: TaskBody,
-      opts: { timeoutMs?: number; signal?: AbortSignal; experiment?: string } = {},
-    ): Promise<ReplyBody> {
+    send(nodeId: string, body: TaskBody, opts: SendOptions = {}): Promise<ReplyBody> {
       const record = presence.get(nodeId);
       if (!record?.online) return Promise.reject(new TaskFailure("node_lost", `Node ${nodeId} is not connected`));
       const seconds = Math.round((opts.timeoutMs ?? 0) / 1000);

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type { ReplyBody, TaskBody, TaskEnvelope } from "../../wire/index.js";
+import type { ReplyBody, ReplyReceiver, TaskBody, TaskEnvelope } from "../../wire/index.js";
 import { HubError, TaskFailure } from "./hub-error.js";
 
 /**
@@ -16,15 +16,21 @@ export interface Outstanding {
   settled: AbortSignal;
   /** A reply stream for it has been admitted and its bytes are still arriving. */
   receiving: boolean;
+  /** Who takes its reply's parameter bytes as they arrive (the sender's), instead of the whole-reply assembly. */
+  receive?: ReplyReceiver;
+}
+
+export interface SendOptions {
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  experiment?: string;
+  /** Takes the reply's parameter bytes as they arrive (see `ReplyReceiver`); default: the reply is assembled whole. */
+  receive?: ReplyReceiver;
 }
 
 export interface Mailbox {
   /** Queues a task for a node (or hands it to the node's waiting poll) and resolves with its reply. */
-  send(
-    nodeId: string,
-    body: TaskBody,
-    options: { timeoutMs?: number; signal?: AbortSignal; experiment?: string; timeoutMessage: string },
-  ): Promise<ReplyBody>;
+  send(nodeId: string, body: TaskBody, options: SendOptions & { timeoutMessage: string }): Promise<ReplyBody>;
   /** The next queued task for a node, or waits for one until `waitMs` ends or `signal` aborts. */
   next(nodeId: string, options: { signal: AbortSignal; waitMs: number }): Promise<TaskEnvelope | undefined>;
   /** Puts back at the front a task whose sending broke, if still outstanding. */
@@ -102,6 +108,7 @@ export function createMailbox(options: { answeredMemory?: number } = {}): Mailbo
           task,
           settled: abort.signal,
           receiving: false,
+          receive: opts.receive,
           resolve,
           reject,
           abort,

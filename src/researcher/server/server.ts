@@ -4,7 +4,7 @@ import { createContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { InputError, RuntimeFailure } from "../../common/errors.js";
 import { isLoopbackHost } from "../../common/loopback.js";
-import { ResearcherService, widenSession, wideWindowSettings } from "../../wire/index.js";
+import { ResearcherService, replyWindowSettings, widenSession } from "../../wire/index.js";
 import { openAllowList } from "./allow-list.js";
 import type { Hub } from "./hub.js";
 import { createKeyBindings, type KeyBindings } from "./key-bindings.js";
@@ -87,10 +87,11 @@ async function listen(options: ServerOptions): Promise<ResearcherServer> {
       return values;
     },
   });
-  // Wide flow-control windows (wire/http2-windows.ts): parameter streams run at the socket's speed.
+  // Flow-control windows (wire/http2-windows.ts): a wide connection window; stream windows narrow
+  // until a reply is admitted (service.ts widens its session's), so a waiting reply holds 64 KiB.
   const server = tls
-    ? http2.createSecureServer({ ...tls.serverOptions, settings: wideWindowSettings }, handler)
-    : http2.createServer({ settings: wideWindowSettings }, handler);
+    ? http2.createSecureServer({ ...tls.serverOptions, settings: replyWindowSettings }, handler)
+    : http2.createServer({ settings: replyWindowSettings }, handler);
   if (!tls && !isLoopbackHost(host)) {
     options.log?.(
       `Warning (--insecure): serving cleartext HTTP/2 on ${options.listen}. Nodes still prove their ids with signed ` +

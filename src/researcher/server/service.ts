@@ -1,4 +1,4 @@
-import { constants as h2 } from "node:http2";
+import { constants as h2, type ServerHttp2Stream } from "node:http2";
 import { Code, ConnectError, createContextKey, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { errorMessage, errorStack } from "../../common/errors.js";
 import {
@@ -15,6 +15,7 @@ import {
   verifySignature,
   WireError,
   WireLimitError,
+  widenWhileAdmitted,
 } from "../../wire/index.js";
 import type { Hub } from "./hub.js";
 import { HubError, type HubErrorReason } from "./hub-error.js";
@@ -26,7 +27,7 @@ import { createTransferBudget, type TransferBudget } from "./transfer-budget.js"
  * The HTTP/2 stream under a call (set by server.ts): cancelling it is the one way to stop a call
  * whose peer stopped reading or writing, since a handler blocked on flow control never resumes.
  */
-export const httpStreamKey = createContextKey<{ close(code?: number): void } | undefined>(undefined, {
+export const httpStreamKey = createContextKey<Pick<ServerHttp2Stream, "close" | "session"> | undefined>(undefined, {
   description: "fbm http2 stream",
 });
 
@@ -59,7 +60,7 @@ export interface ServiceOptions {
   signatures?: { bindings: KeyBindings; required: boolean };
   /** Cleartext with an allow-list: the signing key (not a TLS certificate) must be on it and own the node id. */
   signerAllowList?: NodeAuthenticator;
-  /** Parameter bytes received at once across all replies (default 256 MiB); see transfer-budget.ts. */
+  /** Parameter bytes received at once across all replies (default 64 MiB); see transfer-budget.ts. */
   transfers?: TransferBudget;
   /** Sees every reply and feedback a node sent, decoded (an audit trail: `--trace`). */
   onReceived?: (message: { rpc: "ReplyTask" | "Feedback"; value: unknown }) => void;
@@ -227,9 +228,17 @@ export function createResearcherService(hub: Hub, options: ServiceOptions = {}):
             // A node that stalls mid-stream is cut off when its task settles (the round's timeout).
             const settled = hub.settledSignal(head.taskId);
             uncancel = cancelOn(ctx, settled);
-            release = await transfers.acquire(limit, settled);
+            const room = await transfers.acquire(limit, settled);
+            // Its node may now send at full speed; until then it could send one narrow window.
+            const narrow = widenWhileAdmitted(ctx.values.get(httpStreamKey)?.session);
+            release = () => {
+              narrow();
+              room();
+            };
             return limit;
           },
+          // Whoever sent the task may take the bytes as they arrive (a round folding replies chunk by chunk).
+          receive: (body, header) => (admitted ? hub.receiver(admitted.taskId)?.(body, header) : undefined),
         });
         uncancel();
         options.onReceived?.({ rpc: "ReplyTask", value: reply });

@@ -1,8 +1,8 @@
 /**
  * A bound on parameter bytes being received at once. Each admitted reply asks for its size before
  * its bytes are read; while it waits, its stream is simply not read, so HTTP/2 flow control stops the
- * node after one stream window (wire/http2-windows.ts). A thousand nodes replying at the same moment
- * then cost the budget plus a window each, not a thousand models. First come, first served.
+ * node after one narrow stream window, 64 KiB (wire/http2-windows.ts). A thousand nodes replying at the
+ * same moment then cost the budget plus 64 KiB each, not a thousand models. First come, first served.
  */
 export interface TransferBudget {
   /** Waits for `bytes` of room (a transfer larger than the whole budget runs alone); resolves with its release. */
@@ -11,8 +11,15 @@ export interface TransferBudget {
   readonly waiting: number;
 }
 
-/** Default bytes in flight: room for many ordinary models at once, far below the memory of a small server. */
-export const DEFAULT_TRANSFER_BUDGET = 256 * 1024 * 1024;
+/**
+ * Default bytes in flight: 64 MiB, a fixed cap rather than a multiple of the model. A reply being
+ * received holds up to its own size (a folded reply keeps its chunks until it is whole, to take them
+ * back if it goes wrong; see run/reply-fold.ts), so this is the receive side's memory whatever the
+ * node count. It lets 16 replies of a 1M-parameter model, or 1,600 of a 10k one, arrive at once:
+ * with only 8 (32 MiB), 100 nodes × 1M rounds ran 10–20% slower (two pairs of runs on a loaded 2-core
+ * machine), a waiting reply being held at its node, not in this process. A larger reply runs alone.
+ */
+export const DEFAULT_TRANSFER_BUDGET = 64 * 1024 * 1024;
 
 export function createTransferBudget(maxBytes = DEFAULT_TRANSFER_BUDGET): TransferBudget {
   let inFlight = 0;

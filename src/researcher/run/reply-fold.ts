@@ -1,0 +1,132 @@
+import type { TrainResult } from "../../ml/types.js";
+import {
+  type ParamsAssembler,
+  type ParamsHeader,
+  type ReplyReceiver,
+  readValues,
+  type TensorSpec,
+  type ValueRun,
+  WireError,
+} from "../../wire/index.js";
+import type { RunningMean } from "../aggregators/running-mean.js";
+
+/**
+ * One train reply folded into the round's running mean chunk by chunk, as its bytes arrive, instead
+ * of being assembled whole first: its values go into Σ samples·x (weight: the sample count its head
+ * announces) and are never held as a model-sized array. A reply that turns out unusable after part of
+ * it was folded (its stream breaks, ends short or runs long, a value is not finite, its task times
+ * out) is taken back out: the same products are subtracted (see `takeBack`).
+ */
+export interface ReplyFold {
+  /** For hub.send: takes a train reply whose head passes `headProblem`; any other reply is assembled whole. */
+  receive: ReplyReceiver;
+  /** True once a reply's bytes went to the running mean (its params then come back empty). */
+  readonly folding: boolean;
+  /** Why the folded values cannot count (a non-finite value), or undefined. */
+  readonly problem: string | undefined;
+  /** Counts the whole, valid reply in the mean (its samples join the total) and drops what `takeBack` needed. */
+  commit(): void;
+  /** Subtracts whatever was folded; bytes arriving later are refused. Safe to call more than once. */
+  takeBack(): void;
+}
+
+/** `running` undefined: the values are only checked as they arrive, then dropped (nothing to take back). */
+export function foldReply(
+  running: RunningMean | undefined,
+  options: {
+    /** Why a reply's head (sample count, metric counts, its tensors) rules it out, or undefined. */
+    headProblem: (result: TrainResult, tensors: readonly TensorSpec[]) => string | undefined;
+  },
+): ReplyFold {
+  let folding = false;
+  let closed = false;
+  let problem: string | undefined;
+  let samples = 0;
+  let header: ParamsHeader | undefined;
+  /** The chunks folded so far, kept to take them back (Connect gives each its own buffer: no copy). */
+  let chunks: Uint8Array[] = [];
+  /** Values folded so far, in stream order (folding stops at the first non-finite value). */
+  let folded = 0;
+
+  const add: ValueRun = (tensor, start, values) => {
+    if (problem !== undefined) return;
+    for (let k = 0; k < values.length; k++) {
+      // v − v is 0 for every finite number, NaN for NaN and ±Infinity (as checkUpdate tests).
+      if (values[k] - values[k] !== 0) {
+        problem = `tensor "${header?.tensors[tensor].name}" contains ${values[k]}`;
+        subtractFolded();
+        return;
+      }
+    }
+    if (!running) return;
+    running.addRun(tensor, start, values, samples);
+    folded += values.length;
+  };
+
+  /**
+   * Replays the kept chunks through a fresh reader and subtracts the values that were added, in the
+   * same order. Float64 addition is not exactly reversible: (s + p) − p may differ from s by one
+   * rounding of the sum, about 2⁻⁵³ of its magnitude per element. The mean is rounded to float32
+   * (2⁻²⁴) at the end, and folding the valid replies in another order moves it by as much, so the
+   * result is within rounding of never having added the reply.
+   */
+  function subtractFolded(): void {
+    let left = folded;
+    folded = 0;
+    if (left > 0 && header && running) {
+      const replay = readValues(header, (tensor, start, values) => {
+        if (left <= 0) return;
+        const n = Math.min(left, values.length);
+        running.addRun(tensor, start, values.subarray(0, n), -samples);
+        left -= n;
+      });
+      for (const chunk of chunks) {
+        if (left <= 0) break;
+        replay.push(chunk);
+      }
+    }
+    chunks = [];
+  }
+
+  const receive: ReplyReceiver = (body, announced) => {
+    if (body.kind !== "train" || closed || folding) return undefined;
+    if (options.headProblem(body.result, announced.tensors) !== undefined) return undefined;
+    folding = true;
+    samples = body.result.sampleCount;
+    header = announced;
+    const reader = readValues(announced, add);
+    const sink: ParamsAssembler = {
+      get received() {
+        return reader.received;
+      },
+      push(chunk) {
+        if (closed) throw new WireError("The reply's task is no longer waiting for it");
+        // Kept before it is read: a value found non-finite in it takes back the values before it.
+        if (problem === undefined && running) chunks.push(chunk);
+        reader.push(chunk);
+      },
+      finish: () => reader.finish(),
+    };
+    return sink;
+  };
+
+  return {
+    receive,
+    get folding() {
+      return folding;
+    },
+    get problem() {
+      return problem;
+    },
+    commit() {
+      closed = true;
+      chunks = [];
+      running?.commit(samples);
+    },
+    takeBack() {
+      if (closed) return;
+      closed = true;
+      subtractFolded();
+    },
+  };
+}
