@@ -147,16 +147,25 @@ describe("researcher service (in-memory transport)", () => {
       log: () => {},
       waitSeconds: DEADLINE_MS / 1000,
     });
-    await until(() => hub.nodes().some((n) => n.nodeId === "n1" && n.online), "n1 to poll");
-    for (let i = 0; i < 5; i++) {
-      // Queued back to back, within the window: each goes down the same call.
-      const reply = await hub.send("n1", trainBody(8, i + 1), { timeoutMs: DEADLINE_MS });
-      assert.equal(reply.kind === "train" && reply.result.params[0].data.length, i + 1);
+    try {
+      await until(() => hub.nodes().some((n) => n.nodeId === "n1" && n.online), "n1 to poll");
+      for (let i = 0; i < 5; i++) {
+        // Queued back to back, within the window: each goes down the same call.
+        const reply = await hub.send("n1", trainBody(8, i + 1), { timeoutMs: DEADLINE_MS });
+        assert.equal(reply.kind === "train" && reply.result.params[0].data.length, i + 1);
+      }
+      assert.equal(calls, 1, "five tasks, one call");
+      // A task of more than 1 MiB of parameters ends the call: the node polls again for the next one.
+      for (let i = 0; i < 2; i++) {
+        const reply = await hub.send("n1", trainBody(8, 300_000), { timeoutMs: DEADLINE_MS });
+        assert.equal(reply.kind, "train");
+      }
+      await until(() => calls === 3, "the node to poll again after the second large task ended its call");
+    } finally {
+      stop.abort();
+      await loop;
+      hub.close();
     }
-    assert.equal(calls, 1, "five tasks, one call");
-    stop.abort();
-    await loop;
-    hub.close();
   });
 
   it("gives up on a kept-open call when the researcher stops sending while the node waits", async () => {
