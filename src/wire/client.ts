@@ -35,13 +35,7 @@ export function createResearcherClient(transport: Transport): ResearcherClient {
   const client = createClient(ResearcherService, transport);
   return {
     async getTask(hello, options) {
-      const request = create(GetTaskRequestSchema, {
-        nodeId: hello.nodeId,
-        nodeName: hello.name,
-        sessionId: hello.sessionId,
-        version: hello.version,
-        waitSeconds: hello.waitSeconds,
-      });
+      const request = pollRequest(hello, false);
       // The researcher holds the call for up to waitSeconds; allow margin for the task's own transfer.
       const cancel = new AbortController();
       const signal = options.signal ? AbortSignal.any([options.signal, cancel.signal]) : cancel.signal;
@@ -59,14 +53,7 @@ export function createResearcherClient(transport: Transport): ResearcherClient {
       }
     },
     async *tasks(hello, options) {
-      const request = create(GetTaskRequestSchema, {
-        nodeId: hello.nodeId,
-        nodeName: hello.name,
-        sessionId: hello.sessionId,
-        version: hello.version,
-        waitSeconds: hello.waitSeconds,
-        keepOpen: true,
-      });
+      const request = pollRequest(hello, true);
       const cancel = new AbortController();
       const signal = options.signal ? AbortSignal.any([options.signal, cancel.signal]) : cancel.signal;
       // No deadline on the whole call (it lasts as long as tasks keep coming): instead the researcher
@@ -94,6 +81,20 @@ export function createResearcherClient(transport: Transport): ResearcherClient {
       await client.feedback(encodeFeedback(feedback), { signal: options.signal, timeoutMs: 10_000 });
     },
   };
+}
+
+function pollRequest(
+  hello: { nodeId: string; name: string; sessionId: string; version: string; waitSeconds: number },
+  keepOpen: boolean,
+) {
+  return create(GetTaskRequestSchema, {
+    nodeId: hello.nodeId,
+    nodeName: hello.name,
+    sessionId: hello.sessionId,
+    version: hello.version,
+    waitSeconds: hello.waitSeconds,
+    keepOpen,
+  });
 }
 
 /**

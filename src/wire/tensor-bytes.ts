@@ -118,9 +118,7 @@ export function fromChunks(header: ParamsHeader, options: { maxBytes?: number } 
       return received;
     },
     push(chunk) {
-      if (received + chunk.length > expected) {
-        throw new WireError(`Parameter stream is longer than its header says (${expected} bytes)`);
-      }
+      refuseOverrun(received + chunk.length, expected);
       buffer.set(chunk, received);
       received += chunk.length;
     },
@@ -178,9 +176,7 @@ export function readValues(
       return received;
     },
     push(chunk) {
-      if (received + chunk.length > expected) {
-        throw new WireError(`Parameter stream is longer than its header says (${expected} bytes)`);
-      }
+      refuseOverrun(received + chunk.length, expected);
       received += chunk.length;
       let at = 0;
       if (carried > 0) {
@@ -238,6 +234,10 @@ export function fromBytes(
   const assembler = fromChunks(header, options);
   for (const chunk of chunks) assembler.push(chunk);
   return assembler.finish();
+}
+
+function refuseOverrun(received: number, expected: number): void {
+  if (received > expected) throw new WireError(`Parameter stream is longer than its header says (${expected} bytes)`);
 }
 
 function toCheckedTotal(header: ParamsHeader, maxBytes = Number.MAX_SAFE_INTEGER): number {
