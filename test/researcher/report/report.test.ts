@@ -155,6 +155,21 @@ describe("fbm-researcher report", () => {
     assert.equal(await page.$$eval("table.privacy tr", (rows) => rows.length), 4);
   });
 
+  it("leaves out a last line torn by a crash, and refuses a broken line before it (exit 2)", async (t) => {
+    const dir = runFolder();
+    t.after(() => rmSync(join(dir, ".."), { recursive: true, force: true }));
+    const history = join(dir, "history.jsonl");
+    const whole = readFileSync(history, "utf8");
+    writeFileSync(history, `${whole}{"event":"round","rou`);
+    const torn = await researcherCli("report", dir, "--json");
+    assert.equal(torn.code, 0, torn.stderr);
+    assert.equal(JSON.parse(torn.stdout).rounds, 3);
+    writeFileSync(history, `{"event":"round","rou\n${whole}`);
+    const broken = await researcherCli("report", dir, "--json");
+    assert.equal(broken.code, 2);
+    assert.match(broken.stderr, /line 1 is not JSON/);
+  });
+
   it("says what is missing when the folder holds no run (exit 2)", async (t) => {
     const dir = mkdtempSync(join(tmpdir(), "fbm-report-"));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
