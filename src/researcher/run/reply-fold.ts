@@ -9,6 +9,7 @@ import {
   WireError,
 } from "../../wire/index.js";
 import type { RunningMean } from "../aggregators/running-mean.js";
+import { firstNonFinite } from "../server/reply-check.js";
 
 /**
  * One train reply folded into the round's running mean chunk by chunk, as its bytes arrive, instead
@@ -50,13 +51,11 @@ export function foldReply(
 
   const add: ValueRun = (tensor, start, values) => {
     if (problem !== undefined) return;
-    for (let k = 0; k < values.length; k++) {
-      // v − v is 0 for every finite number, NaN for NaN and ±Infinity (as checkUpdate tests).
-      if (values[k] - values[k] !== 0) {
-        problem = `tensor "${header?.tensors[tensor].name}" contains ${values[k]}`;
-        subtractFolded();
-        return;
-      }
+    const at = firstNonFinite(values);
+    if (at >= 0) {
+      problem = `tensor "${header?.tensors[tensor].name}" contains ${values[at]}`;
+      subtractFolded();
+      return;
     }
     if (!running) return;
     running.addRun(tensor, start, values, samples);

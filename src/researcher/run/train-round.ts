@@ -6,7 +6,7 @@ import type { TensorSpec, TrainTaskBody } from "../../wire/index.js";
 import type { RunningMean } from "../aggregators/running-mean.js";
 import type { Hub } from "../server/hub.js";
 import { TaskFailure } from "../server/hub-error.js";
-import { tensorsProblem } from "../server/reply-check.js";
+import { firstNonFinite, tensorsProblem } from "../server/reply-check.js";
 import type { FailureCode, NodeFailure } from "./events.js";
 import { foldReply } from "./reply-fold.js";
 import type { Participant } from "./roster.js";
@@ -134,11 +134,8 @@ export function checkUpdate(result: TrainResult, global: NamedTensor[], maxSampl
   const problem = checkHead(result, result.params, global, maxSamples);
   if (problem) return problem;
   for (const got of result.params) {
-    const data = got.data;
-    for (let i = 0; i < data.length; i++) {
-      // v − v is 0 for every finite number and NaN for NaN and ±Infinity (a tight loop: millions of values).
-      if (data[i] - data[i] !== 0) return `tensor "${got.name}" contains ${data[i]}`;
-    }
+    const at = firstNonFinite(got.data);
+    if (at >= 0) return `tensor "${got.name}" contains ${got.data[at]}`;
   }
   return undefined;
 }

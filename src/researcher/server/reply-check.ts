@@ -59,3 +59,12 @@ export function tensorsProblem(
   }
   return undefined;
 }
+
+/**
+ * The index of the first value that is NaN or ±Infinity, or −1. v − v is 0 for every finite number and
+ * NaN otherwise: a tight loop, run over millions of values per round.
+ */
+export function firstNonFinite(values: ArrayLike<number>): number {
+  for (let i = 0; i < values.length; i++) if (values[i] - values[i] !== 0) return i;
+  return -1;
+}
