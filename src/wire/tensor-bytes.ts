@@ -123,9 +123,7 @@ export function fromChunks(header: ParamsHeader, options: { maxBytes?: number } 
       received += chunk.length;
     },
     finish() {
-      if (received !== expected) {
-        throw new WireError(`Parameter stream ended after ${received} of ${expected} bytes`);
-      }
+      refuseShortfall(received, expected);
       return splitTensors(header, buffer);
     },
   };
@@ -198,9 +196,7 @@ export function readValues(
       carried = chunk.length - at;
     },
     finish() {
-      if (received !== expected) {
-        throw new WireError(`Parameter stream ended after ${received} of ${expected} bytes`);
-      }
+      refuseShortfall(received, expected);
       return [];
     },
   };
@@ -210,16 +206,28 @@ let scratch = new ArrayBuffer(0);
 
 /** `bytes` (a multiple of 4) as values: a view of them when aligned on a little-endian host, else decoded into `scratch`. */
 function toValues(bytes: Uint8Array, Typed: typeof Float32Array | typeof Int32Array): Float32Array | Int32Array {
+  if (scratch.byteLength < bytes.length) scratch = new ArrayBuffer(bytes.length);
+  return asValues(bytes, Typed, scratch);
+}
+
+/**
+ * `bytes` (little-endian, a multiple of 4) as values: a view of them when aligned on a little-endian
+ * host, else decoded into `into` (by default a buffer of their own).
+ */
+function asValues(
+  bytes: Uint8Array,
+  Typed: typeof Float32Array | typeof Int32Array,
+  into?: ArrayBuffer,
+): Float32Array | Int32Array {
   const n = bytes.length / BYTES_PER_ELEMENT;
   if (littleEndianHost && bytes.byteOffset % BYTES_PER_ELEMENT === 0) {
     return new Typed(bytes.buffer as ArrayBuffer, bytes.byteOffset, n);
   }
-  if (scratch.byteLength < bytes.length) scratch = new ArrayBuffer(bytes.length);
+  const out = new Typed(into ?? new ArrayBuffer(bytes.length), 0, n);
   if (littleEndianHost) {
-    new Uint8Array(scratch, 0, bytes.length).set(bytes);
-    return new Typed(scratch, 0, n);
+    new Uint8Array(out.buffer, 0, bytes.length).set(bytes);
+    return out;
   }
-  const out = new Typed(scratch, 0, n);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
   for (let i = 0; i < n; i++) out[i] = Typed === Int32Array ? dv.getInt32(i * 4, true) : dv.getFloat32(i * 4, true);
   return out;
@@ -234,6 +242,10 @@ export function fromBytes(
   const assembler = fromChunks(header, options);
   for (const chunk of chunks) assembler.push(chunk);
   return assembler.finish();
+}
+
+function refuseShortfall(received: number, expected: number): void {
+  if (received !== expected) throw new WireError(`Parameter stream ended after ${received} of ${expected} bytes`);
 }
 
 function refuseOverrun(received: number, expected: number): void {
@@ -265,21 +277,11 @@ function toCheckedTotal(header: ParamsHeader, maxBytes = Number.MAX_SAFE_INTEGER
  * hosts; the buffer is fresh and every tensor starts at a multiple of 4 bytes, so views are aligned.
  */
 function splitTensors(header: ParamsHeader, buffer: Uint8Array): NamedTensor[] {
-  const dv = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
   let offset = 0;
   return header.tensors.map((spec) => {
-    const n = elementCount(spec.shape);
-    let data: Float32Array | Int32Array;
-    if (littleEndianHost && (buffer.byteOffset + offset) % 4 === 0) {
-      const Typed = spec.dtype === "int32" ? Int32Array : Float32Array;
-      data = new Typed(buffer.buffer as ArrayBuffer, buffer.byteOffset + offset, n);
-    } else {
-      data = spec.dtype === "int32" ? new Int32Array(n) : new Float32Array(n);
-      for (let i = 0; i < n; i++) {
-        data[i] = spec.dtype === "int32" ? dv.getInt32(offset + i * 4, true) : dv.getFloat32(offset + i * 4, true);
-      }
-    }
-    offset += n * 4;
+    const bytes = buffer.subarray(offset, offset + elementCount(spec.shape) * BYTES_PER_ELEMENT);
+    offset += bytes.length;
+    const data = asValues(bytes, spec.dtype === "int32" ? Int32Array : Float32Array);
     return { name: spec.name, shape: [...spec.shape], dtype: spec.dtype, data };
   });
 }
