@@ -19,7 +19,10 @@ export {
 export * from "./messages.js";
 export { decodeReply, encodeReply, type ReplyHead, type ReplyReceiver } from "./reply-codec.js";
 export {
+  checkSeal,
+  createNonceGuard,
   type NodeSigner,
+  type NonceGuard,
   SIGNATURE_HEADERS,
   type SignedCaller,
   signingInterceptor,

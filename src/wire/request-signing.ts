@@ -1,7 +1,8 @@
-import { createHash, createPrivateKey, type KeyObject, sign, verify, X509Certificate } from "node:crypto";
-import { type DescMessage, type MessageShape, toBinary } from "@bufbuild/protobuf";
+import { createHash, createPrivateKey, type KeyObject, randomBytes, sign, verify, X509Certificate } from "node:crypto";
+import { create, type DescMessage, type MessageShape, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { fingerprintOfDer } from "../common/certificates.js";
+import { type ReplyChunk, ReplyChunkSchema } from "../gen/fbm/v1/researcher_pb.js";
 
 /**
  * Node identity without TLS: every call a node makes is signed with the key pair `fbm-node init` made
@@ -11,9 +12,12 @@ import { fingerprintOfDer } from "../common/certificates.js";
  * digest of the request message added to what is signed, and the certificate's sha256 fingerprint as
  * the node's public identity (the same one the mutual-TLS allow-list uses).
  *
- * Signed text: `fbm-request-v1 \n <procedure> \n <node id> \n <session id> \n <unix ms> \n <digest>`,
- * where digest is the sha256 of the request message(s), or "stream" for client-streaming calls
- * (ReplyTask: its head's node id is checked against the signed one instead).
+ * Signed text: `fbm-request-v2 \n <procedure> \n <node id> \n <session id> \n <unix ms> \n <nonce> \n <digest>`,
+ * where nonce is 16 random bytes per call (the researcher refuses a nonce it saw within the clock window,
+ * so captured headers cannot be replayed: `createNonceGuard`) and digest is the sha256 of the request
+ * message(s), or "stream" for client-streaming calls. A client stream (ReplyTask) ends with a seal: a
+ * last chunk signing `fbm-reply-v1 \n <nonce> \n <sha256 of every chunk before it>`, so its head (task
+ * id, node id) and body cannot be swapped under the call's signed headers (`createSealChecker`).
  */
 
 export const SIGNATURE_HEADERS = {
@@ -22,6 +26,7 @@ export const SIGNATURE_HEADERS = {
   time: "fbm-time",
   cert: "fbm-node-cert",
   signature: "fbm-signature",
+  nonce: "fbm-nonce",
 } as const;
 
 /** How far a request's time may be from the researcher's clock. */
@@ -40,10 +45,45 @@ export interface SignedCaller {
   nodeId: string;
   sessionId: string;
   fingerprint: string;
+  /** The call's nonce (its seal, on a client stream, signs it again). */
+  nonce: string;
+  /** The key the call was signed with (checks the seal of a client stream). */
+  publicKey: KeyObject;
 }
 
-function signingText(procedure: string, nodeId: string, sessionId: string, time: string, digest: string): Buffer {
-  return Buffer.from(["fbm-request-v1", procedure, nodeId, sessionId, time, digest].join("\n"));
+function signingText(
+  procedure: string,
+  nodeId: string,
+  sessionId: string,
+  time: string,
+  nonce: string,
+  digest: string,
+): Buffer {
+  return Buffer.from(["fbm-request-v2", procedure, nodeId, sessionId, time, nonce, digest].join("\n"));
+}
+
+function sealText(nonce: string, digest: Buffer): Buffer {
+  return Buffer.concat([Buffer.from(`fbm-reply-v1\n${nonce}\n`), digest]);
+}
+
+/** What a seal covers of one chunk: its kind, its length and its bytes (a data chunk's without a copy). */
+function hashChunk(hash: ReturnType<typeof createHash>, chunk: ReplyChunk): void {
+  const bytes = chunk.part.case === "data" ? chunk.part.value : toBinary(ReplyChunkSchema, chunk);
+  const head = Buffer.alloc(9);
+  head.writeUInt8(chunk.part.case === "data" ? 1 : 0);
+  head.writeBigUInt64BE(BigInt(bytes.byteLength), 1);
+  hash.update(head).update(bytes);
+}
+
+/** Signs a client stream: passes its chunks through, then appends the seal (see the module comment). */
+async function* sealed(chunks: AsyncIterable<ReplyChunk>, nonce: string, key: KeyObject): AsyncIterable<ReplyChunk> {
+  const hash = createHash("sha256");
+  for await (const chunk of chunks) {
+    hashChunk(hash, chunk);
+    yield chunk;
+  }
+  const seal = sign("sha256", sealText(nonce, hash.digest()), key);
+  yield create(ReplyChunkSchema, { part: { case: "seal", value: seal } });
 }
 
 function digestOf(schema: DescMessage, messages: MessageShape<DescMessage>[]): string {
@@ -58,6 +98,7 @@ export function signingInterceptor(signer: NodeSigner): Interceptor {
   const certDer = new X509Certificate(signer.certPem).raw.toString("base64");
   return (next) => async (req) => {
     const procedure = `/${req.service.typeName}/${req.method.name}`;
+    const nonce = randomBytes(16).toString("hex");
     let digest = "stream";
     if (!req.stream) {
       digest = digestOf(req.method.input, [req.message]);
@@ -71,12 +112,15 @@ export function signingInterceptor(signer: NodeSigner): Interceptor {
           yield* messages;
         })(),
       };
+    } else if (req.method.input.typeName === ReplyChunkSchema.typeName) {
+      req = { ...req, message: sealed(req.message as AsyncIterable<ReplyChunk>, nonce, key) };
     }
     const time = String(Date.now());
-    const signature = sign("sha256", signingText(procedure, signer.nodeId, signer.sessionId, time, digest), key);
+    const signature = sign("sha256", signingText(procedure, signer.nodeId, signer.sessionId, time, nonce, digest), key);
     req.header.set(SIGNATURE_HEADERS.nodeId, signer.nodeId);
     req.header.set(SIGNATURE_HEADERS.session, signer.sessionId);
     req.header.set(SIGNATURE_HEADERS.time, time);
+    req.header.set(SIGNATURE_HEADERS.nonce, nonce);
     req.header.set(SIGNATURE_HEADERS.cert, certDer);
     req.header.set(SIGNATURE_HEADERS.signature, signature.toString("base64"));
     return next(req);
@@ -99,12 +143,17 @@ export function verifySignature(
   const nodeId = get(SIGNATURE_HEADERS.nodeId) ?? "";
   const sessionId = get(SIGNATURE_HEADERS.session) ?? "";
   const time = get(SIGNATURE_HEADERS.time) ?? "";
+  const nonce = get(SIGNATURE_HEADERS.nonce) ?? "";
   const refuse = (why: string): never => {
     throw new ConnectError(`Refused a signed request: ${why}`, Code.Unauthenticated);
   };
   if (!/^\d{1,16}$/.test(time)) refuse("its time is missing");
   if (Math.abs(now - Number(time)) > MAX_CLOCK_SKEW_MS)
     refuse("its time is more than 5 minutes from the researcher's clock; fix: set the node's clock (NTP)");
+  if (!/^[0-9a-f]{32}$/.test(nonce))
+    refuse(
+      "it carries no nonce; fix: run an fbm-node of this version (older nodes signed calls that could be replayed)",
+    );
   let cert: X509Certificate;
   try {
     cert = new X509Certificate(Buffer.from(get(SIGNATURE_HEADERS.cert) ?? "", "base64"));
@@ -114,10 +163,68 @@ export function verifySignature(
   const digest = message ? digestOf(message.schema, [message.value]) : "stream";
   const ok = verify(
     "sha256",
-    signingText(procedure, nodeId, sessionId, time, digest),
+    signingText(procedure, nodeId, sessionId, time, nonce, digest),
     cert.publicKey,
     Buffer.from(signature, "base64"),
   );
   if (!ok) refuse("its signature does not match its content and certificate");
-  return { nodeId, sessionId, fingerprint: fingerprintOfDer(cert.raw) };
+  return { nodeId, sessionId, fingerprint: fingerprintOfDer(cert.raw), nonce, publicKey: cert.publicKey };
+}
+
+/**
+ * The researcher's memory of nonces: a signed call whose nonce was seen within the clock window is a
+ * replay (its time would also be refused once the window has passed). Entries expire with the window,
+ * so memory is bounded by the calls of one window. In memory only: see README "Node identity".
+ */
+export interface NonceGuard {
+  /** Unauthenticated when `nonce` was already used. */
+  use(nonce: string, now?: number): void;
+}
+
+export function createNonceGuard(windowMs = 2 * MAX_CLOCK_SKEW_MS): NonceGuard {
+  const seen = new Map<string, number>(); // nonce -> when it may be forgotten (insertion order ≈ time order)
+  return {
+    use(nonce, now = Date.now()) {
+      for (const [old, expires] of seen) {
+        if (expires > now) break;
+        seen.delete(old);
+      }
+      if (seen.has(nonce)) {
+        throw new ConnectError(
+          "Refused a signed request: its nonce was already used (a replayed call)",
+          Code.Unauthenticated,
+        );
+      }
+      seen.set(nonce, now + windowMs);
+    },
+  };
+}
+
+/**
+ * Checks a signed client stream's seal as its chunks pass: yields every chunk but the seal, and throws
+ * Unauthenticated when the seal does not sign exactly the chunks before it under the call's nonce and
+ * key, or when the stream ends without one. Without a caller (unsigned: mutual TLS, in-memory tests)
+ * a seal is only dropped.
+ */
+export async function* checkSeal(
+  chunks: AsyncIterable<ReplyChunk>,
+  caller: SignedCaller | undefined,
+): AsyncIterable<ReplyChunk> {
+  const hash = createHash("sha256");
+  const refuse = (why: string): never => {
+    throw new ConnectError(`Refused a signed reply: ${why}`, Code.Unauthenticated);
+  };
+  let sealed = false;
+  for await (const chunk of chunks) {
+    if (sealed) refuse("it carries more after its seal");
+    if (chunk.part.case === "seal") {
+      sealed = true;
+      if (caller && !verify("sha256", sealText(caller.nonce, hash.digest()), caller.publicKey, chunk.part.value))
+        refuse("its seal does not sign what it carried under this call's signature");
+      continue;
+    }
+    if (caller) hashChunk(hash, chunk);
+    yield chunk;
+  }
+  if (caller && !sealed) refuse("it ended without its seal (cut short or not this node's)");
 }

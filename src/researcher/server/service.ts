@@ -2,11 +2,14 @@ import { constants as h2, type ServerHttp2Stream } from "node:http2";
 import { Code, ConnectError, createContextKey, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { errorMessage, errorStack } from "../../common/errors.js";
 import {
+  checkSeal,
+  createNonceGuard,
   decodeFeedback,
   decodeReply,
   encodeTask,
   FeedbackRequestSchema,
   GetTaskRequestSchema,
+  type NonceGuard,
   pollAccepted,
   type ResearcherService,
   type SignedCaller,
@@ -69,7 +72,7 @@ export interface ServiceOptions {
    * it. `required`: unsigned calls are refused (cleartext); else they pass (mutual TLS proves the
    * caller; in-memory tests). `authenticator` (the allow-list) is also applied to signed fingerprints.
    */
-  signatures?: { bindings: KeyBindings; required: boolean };
+  signatures?: { bindings: KeyBindings; required: boolean; nonces?: NonceGuard };
   /** Cleartext with an allow-list: the signing key (not a TLS certificate) must be on it and own the node id. */
   signerAllowList?: NodeAuthenticator;
   /** Parameter bytes received at once across all replies (default 64 MiB); see transfer-budget.ts. */
@@ -109,6 +112,7 @@ function requireText(value: string, what: string, max: number): void {
 export function createResearcherService(hub: Hub, options: ServiceOptions = {}): ServiceImpl<typeof ResearcherService> {
   const maxBytes = options.maxParamBytes ?? 2 ** 31;
   const transfers = options.transfers ?? createTransferBudget();
+  const nonces = options.signatures?.nonces ?? createNonceGuard();
   const authorize = (ctx: HandlerContext, nodeId?: string) =>
     options.authenticator?.authorize(ctx.values.get(peerKey), nodeId);
   /** The signed caller, checked: signature, node id in the message, key bound to that id (and allow-listed). */
@@ -129,6 +133,7 @@ export function createResearcherService(hub: Hub, options: ServiceOptions = {}):
       }
       return undefined;
     }
+    nonces.use(caller.nonce);
     if (nodeId !== undefined && caller.nodeId !== nodeId) {
       throw new ConnectError(
         `The request is signed for node ${caller.nodeId} but names node ${nodeId}`,
@@ -225,7 +230,7 @@ export function createResearcherService(hub: Hub, options: ServiceOptions = {}):
       let uncancel = () => {};
       let present = () => {};
       try {
-        const reply = await decodeReply(requests, {
+        const reply = await decodeReply(checkSeal(requests, caller), {
           maxBytes,
           async admit(head) {
             requireId(head.nodeId, "node id");
