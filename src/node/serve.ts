@@ -19,6 +19,7 @@ import { runPollLoop } from "./poll-loop.js";
 import { createPrivacyLedger } from "./privacy-ledger.js";
 import { notifySystemdReady } from "./readiness.js";
 import { createRedactor } from "./redact.js";
+import { lockServe } from "./serve-lock.js";
 import type { ServeOptions } from "./serve-types.js";
 import { createNodeTransport } from "./transport.js";
 
@@ -27,6 +28,23 @@ export async function serveNode(options: ServeOptions): Promise<void> {
   const { logger } = options;
   const log = logger.info;
   const home = await loadHome(options.homeDir);
+  let unlock: () => void;
+  try {
+    unlock = lockServe(home.dir, log);
+  } catch (error) {
+    await home.catalogue.close();
+    throw error;
+  }
+  try {
+    await serveHome(home, options);
+  } finally {
+    unlock();
+  }
+}
+
+async function serveHome(home: Awaited<ReturnType<typeof loadHome>>, options: ServeOptions): Promise<void> {
+  const { logger } = options;
+  const log = logger.info;
   const { config, catalogue } = home;
   const researcher = options.researcher ?? config.researcher;
   const sessionId = randomUUID();
