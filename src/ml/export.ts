@@ -67,17 +67,20 @@ export async function saveModel(dir: string, options: SaveOptions): Promise<void
     preparation: options.preparation ?? null,
   };
   const parent = path.dirname(path.resolve(dir));
-  await fs.mkdir(parent, { recursive: true });
+  // A model can remember its training rows: private to its owner whatever the umask (0700 / 0600).
+  await fs.mkdir(parent, { recursive: true, mode: 0o700 });
   const temp = path.join(parent, `.${path.basename(dir)}.tmp-${randomBytes(4).toString("hex")}`);
-  await fs.mkdir(temp);
+  await fs.mkdir(temp, { mode: 0o700 });
+  const write = (name: string, content: string | Uint8Array) =>
+    fs.writeFile(path.join(temp, name), content, { mode: 0o600 });
   try {
-    await fs.writeFile(path.join(temp, "model.json"), JSON.stringify(modelJson));
-    await fs.writeFile(path.join(temp, "weights.bin"), new Uint8Array(tf.io.CompositeArrayBuffer.join(weightData!)));
-    await fs.writeFile(path.join(temp, "plan.json"), `${planJson(options.plan)}\n`);
-    await fs.writeFile(path.join(temp, metaFile), `${JSON.stringify(meta, null, 2)}\n`);
+    await write("model.json", JSON.stringify(modelJson));
+    await write("weights.bin", new Uint8Array(tf.io.CompositeArrayBuffer.join(weightData!)));
+    await write("plan.json", `${planJson(options.plan)}\n`);
+    await write(metaFile, `${JSON.stringify(meta, null, 2)}\n`);
     // The same weights for users of other frameworks, named as in the plan.
-    await fs.writeFile(
-      path.join(temp, "model.safetensors"),
+    await write(
+      "model.safetensors",
       toSafetensors(options.params, { format: "pt", producer: "fbm", plan_id: meta.planId }),
     );
     await replaceDir(temp, path.resolve(dir));

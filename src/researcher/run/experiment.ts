@@ -310,7 +310,7 @@ async function startRun(config: Experiment, options: ExperimentOptions, emit: (e
         insecure: options.insecure,
         allowList: options.allowList,
         keyBindings,
-        onReceived: options.traceFile ? createTrace(options.traceFile) : undefined,
+        onReceived: options.traceFile ? createTrace(options.traceFile, { warn: log }) : undefined,
       });
   const onNode = ({ state, node }: HubEvents["node"][0]) =>
     emit({ event: "node", state, node: node.nodeId, name: node.name });

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, open, readFile, rename, rm, rmdir, stat, unlink } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rename, rm, rmdir, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { writeFileAtomic } from "../../common/atomic-write.js";
 import { errorMessage, InputError } from "../../common/errors.js";
@@ -43,8 +43,9 @@ export interface RunFolderOptions {
   /** Continue the run the folder holds. */
   resume: boolean;
   /**
-   * Replace the run the folder holds. It stays untouched until this run writes its first file; then the
-   * old folder is renamed aside (atomic) and deleted, so a crash leaves the old run or the new one, never a mix.
+   * Replace the run the folder holds. It stays untouched until this run has written its first breakpoint:
+   * until then the new run writes into a hidden sibling folder, which then takes the old one's place
+   * (two renames), so a run that fails before round 1 loses nothing and a crash leaves a run, never a mix.
    */
   overwrite?: boolean;
 }
@@ -65,31 +66,63 @@ export async function openRunFolder(outDir: string, name: string, options: RunFo
   }
   await checkWritable(dir);
   const replacing = exists && options.overwrite === true;
+  if (replacing) await removeStaged(dir);
   let keysWritten: Promise<void> = Promise.resolve();
-  let ready: Promise<void> | undefined;
   const jsonWritten = new Map<string, string>();
   let historyLines = 0;
+  // Replacing: everything goes to `staged` until the first breakpoint, then `staged` becomes `dir`.
+  let base = replacing ? join(dirname(dir), `.${basename(dir)}${STAGED}${randomBytes(4).toString("hex")}`) : dir;
+  let ready: Promise<void> | undefined;
+  let swapped: Promise<void> | undefined;
+  let writing = 0;
+  let idle: (() => void) | undefined;
   // Created on the first write, so a run that fails before round 1 leaves nothing behind (and replaces nothing).
   const folders = new Map<string, Promise<unknown>>();
   const prepare = async (name: string) => {
-    ready ??= replacing ? moveAside(dir) : mkdir(dir, { recursive: true }).then(() => undefined);
+    ready ??= mkdir(base, { recursive: true, mode: 0o700 }).then(() => undefined);
     await ready;
-    const path = join(dir, name);
+    const path = join(base, name);
     // Each folder is made once (a thousand nodes' TensorBoard folders are appended to every round).
     const folder = dirname(path);
     let made = folders.get(folder);
     if (!made) {
-      made = mkdir(folder, { recursive: true });
+      made = mkdir(folder, { recursive: true, mode: 0o700 });
       folders.set(folder, made);
     }
     await made;
     return path;
   };
-  const started = new Set<string>(); // appended-to files known to hold their header
-  const write = async (name: string, content: string | Uint8Array, after?: Promise<unknown>) => {
-    await writeFileAtomic(await prepare(name), content, { renameAfter: after });
+  /** Runs one write; while the staged folder takes the old one's place, writes wait. */
+  const tracked = async (work: () => Promise<void>) => {
+    await swapped;
+    writing++;
+    try {
+      await work();
+    } finally {
+      writing--;
+      if (writing === 0) idle?.();
+    }
   };
-  const append = async (name: string, bytes: string | Uint8Array, options: { header?: Uint8Array; sync: boolean }) => {
+  const takePlace = async () => {
+    if (writing > 0) await new Promise<void>((resolve) => (idle = resolve));
+    idle = undefined;
+    const aside = join(dirname(dir), `.${basename(dir)}.replaced-${randomBytes(4).toString("hex")}`);
+    await rename(dir, aside);
+    await rename(base, dir);
+    base = dir;
+    folders.clear();
+    await rm(aside, { recursive: true, force: true });
+  };
+  const started = new Set<string>(); // appended-to files known to hold their header
+  const write = (name: string, content: string | Uint8Array, after?: Promise<unknown>) =>
+    tracked(async () => writeFileAtomic(await prepare(name), content, { renameAfter: after }));
+  const append = (name: string, bytes: string | Uint8Array, options: { header?: Uint8Array; sync: boolean }) =>
+    tracked(() => appendNow(name, bytes, options));
+  const appendNow = async (
+    name: string,
+    bytes: string | Uint8Array,
+    options: { header?: Uint8Array; sync: boolean },
+  ) => {
     const file = await open(await prepare(name), "a", 0o600);
     try {
       if (options.header && !started.has(name)) {
@@ -115,7 +148,11 @@ export async function openRunFolder(outDir: string, name: string, options: RunFo
         throw new InputError(`Cannot resume: ${statePath} is not valid JSON`);
       }
     },
-    writeState: (state, options) => write("state.json", JSON.stringify(state), options?.after),
+    async writeState(state, options) {
+      await write("state.json", JSON.stringify(state), options?.after);
+      if (replacing) swapped ??= takePlace();
+      await swapped;
+    },
     async writeHistory(lines) {
       await write("history.jsonl", jsonLines(lines));
       historyLines = lines.length;
@@ -187,12 +224,15 @@ function jsonLines(lines: unknown[]): string {
   return lines.map((line) => `${JSON.stringify(line)}\n`).join("");
 }
 
-/** Renames the old run folder to a hidden sibling, creates `dir` empty, then deletes the old one. */
-async function moveAside(dir: string): Promise<void> {
-  const aside = join(dirname(dir), `.${basename(dir)}.replaced-${randomBytes(4).toString("hex")}`);
-  await rename(dir, aside);
-  await mkdir(dir, { recursive: true });
-  await rm(aside, { recursive: true, force: true });
+/** The infix of a replacing run's folder until its first breakpoint (`.<name>.staged-<hex>`). */
+const STAGED = ".staged-";
+
+/** Removes what replacing runs of this folder left staged when they failed before their first breakpoint. */
+async function removeStaged(dir: string): Promise<void> {
+  const prefix = `.${basename(dir)}${STAGED}`;
+  const names = await readdir(dirname(dir)).catch(() => [] as string[]);
+  for (const name of names.filter((n) => n.startsWith(prefix)))
+    await rm(join(dirname(dir), name), { recursive: true, force: true });
 }
 
 /**

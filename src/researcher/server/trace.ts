@@ -1,4 +1,5 @@
 import { appendFileSync } from "node:fs";
+import { errorMessage, InputError } from "../../common/errors.js";
 
 /**
  * An audit trail of what nodes sent: one JSON line per message, typed arrays replaced by their
@@ -6,8 +7,19 @@ import { appendFileSync } from "node:fs";
  * (base64 of their little-endian words): model weights are float32, and the int32 tensors nodes send
  * are secure aggregation's masked inputs, which an auditor can check look like noise.
  */
-export function createTrace(path: string): (message: { rpc: string; value: unknown }) => void {
+export function createTrace(
+  path: string,
+  options: { warn?: (line: string) => void } = {},
+): (message: { rpc: string; value: unknown }) => void {
+  // Checked before anyone is served (an unwritable --trace is bad input); private whatever the umask.
+  try {
+    appendFileSync(path, "", { mode: 0o600 });
+  } catch (error) {
+    throw new InputError(`Cannot write the trace file ${path}: ${errorMessage(error)}; fix: choose another --trace`);
+  }
+  let failed = false;
   return (message) => {
+    if (failed) return;
     const line = JSON.stringify({ at: new Date().toISOString(), ...message }, (_key, v) =>
       v instanceof Int32Array
         ? {
@@ -19,6 +31,12 @@ export function createTrace(path: string): (message: { rpc: string; value: unkno
           ? { typedArray: v.constructor.name, length: (v as Float32Array).length }
           : v,
     );
-    appendFileSync(path, `${line}\n`);
+    try {
+      appendFileSync(path, `${line}\n`, { mode: 0o600 });
+    } catch (error) {
+      // A side output: the run goes on without it, and says so once.
+      failed = true;
+      options.warn?.(`Warning: stopped writing the trace file ${path}: ${errorMessage(error)}`);
+    }
   };
 }

@@ -1,11 +1,15 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { InputError } from "../../../src/common/errors.js";
+import { saveModel } from "../../../src/ml/export.js";
+import { buildModel, getParams } from "../../../src/ml/model.js";
+import { parsePlan } from "../../../src/ml/plan.js";
 import { openRunFolder } from "../../../src/researcher/run/run-folder.js";
+import { createTrace } from "../../../src/researcher/server/trace.js";
 
 const dir = mkdtempSync(join(tmpdir(), "fbm-run-folder-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -46,6 +50,97 @@ describe("run folder", () => {
       ["again"],
       "no old copy left beside it",
     );
+  });
+
+  it("with overwrite keeps the old run whole until the new run's first breakpoint, whatever it wrote before", async () => {
+    const old = await openRunFolder(dir, "kept", { resume: false });
+    await old.writeState({ round: 7 });
+    await old.writeHistory([{ round: 7 }]);
+    old.writeNodeKeys({ n1: "old-fp" });
+    await old.writeJson("done.json", { event: "done", rounds: 7 });
+    const before = () => readdirSync(old.dir).sort();
+    const oldFiles = before();
+
+    // The new run binds a node and writes its settings, then fails before round 1.
+    const failed = await openRunFolder(dir, "kept", { resume: false, overwrite: true });
+    failed.writeNodeKeys({ n2: "new-fp" });
+    await failed.writeJson("experiment.json", { name: "kept" });
+    await failed.appendHistory([{ round: 1 }]);
+    assert.deepEqual(before(), oldFiles, "the finished run is untouched");
+    assert.deepEqual(JSON.parse(readFileSync(join(old.dir, "done.json"), "utf8")), { event: "done", rounds: 7 });
+
+    // The next attempt clears what the failed one staged, and replaces the run at its first breakpoint.
+    const next = await openRunFolder(dir, "kept", { resume: false, overwrite: true });
+    assert.deepEqual(
+      readdirSync(dir).filter((n) => n.includes("kept")),
+      ["kept"],
+      "the failed attempt's staged folder is gone",
+    );
+    await next.writeJson("experiment.json", { name: "kept", attempt: 2 });
+    await next.appendHistory([{ round: 1 }]);
+    await next.writeState({ round: 1 });
+    assert.deepEqual(readdirSync(next.dir).sort(), ["experiment.json", "history.jsonl", "state.json"]);
+    await next.appendHistory([{ round: 1 }, { round: 2 }]);
+    assert.equal(readFileSync(join(next.dir, "history.jsonl"), "utf8"), '{"round":1}\n{"round":2}\n');
+    assert.deepEqual(
+      readdirSync(dir).filter((n) => n.includes("kept")),
+      ["kept"],
+    );
+  });
+
+  it("is private whatever the umask: folders 0700, files 0600 (breakpoint, history, model, trace)", async () => {
+    const umask = process.umask(0);
+    try {
+      const folder = await openRunFolder(dir, "private", { resume: false });
+      await folder.writeState({ round: 1 });
+      await folder.appendHistory([{ round: 1 }]);
+      await folder.appendFiles(
+        new Map([["tensorboard/n1/events", { header: new Uint8Array(1), bytes: new Uint8Array(2) }]]),
+      );
+      const plan = parsePlan({
+        data: {},
+        model: [{ dense: { units: 1 } }],
+        loss: "meanSquaredError",
+        optimizer: { name: "sgd", learning_rate: 0.1 },
+      });
+      const model = buildModel(plan, [2], { seed: 0 });
+      const params = getParams(model);
+      model.dispose();
+      await saveModel(folder.modelDir, { plan, params, sampleShape: [2] });
+      const trace = join(folder.dir, "trace.jsonl");
+      createTrace(trace)({ rpc: "Feedback", value: {} });
+      const mode = (path: string) => statSync(path).mode & 0o777;
+      for (const d of [folder.dir, join(folder.dir, "tensorboard", "n1"), folder.modelDir])
+        assert.equal(mode(d), 0o700, d);
+      for (const f of [
+        "state.json",
+        "history.jsonl",
+        "tensorboard/n1/events",
+        "model/model.json",
+        "model/weights.bin",
+        "trace.jsonl",
+      ])
+        assert.equal(mode(join(folder.dir, f)), 0o600, f);
+    } finally {
+      process.umask(umask);
+    }
+  });
+
+  it("a trace file that cannot be written is refused up front; one that fails later warns once and stops", () => {
+    assert.throws(
+      () => createTrace(join(dir, "no-such-folder", "trace.jsonl")),
+      (e) =>
+        e instanceof InputError && /^Cannot write the trace file .*: .*; fix: choose another --trace$/.test(e.message),
+    );
+    const path = join(dir, "full-trace.jsonl");
+    const warnings: string[] = [];
+    const trace = createTrace(path, { warn: (l) => warnings.push(l) });
+    rmSync(path);
+    mkdirSync(path); // the path becomes a folder: every later append fails
+    trace({ rpc: "Feedback", value: {} });
+    trace({ rpc: "Feedback", value: {} });
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0], /^Warning: stopped writing the trace file /);
   });
 
   it("refuses --resume and --overwrite together", async () => {
