@@ -128,5 +128,22 @@ export function trustCommands(io: CliIo, globals: () => { json?: true }): Comman
       const lines = entries.map((e) => `${e.fingerprint}  ${e.node_id ?? "(any node id)"}  ${e.name ?? ""}`.trimEnd());
       result(options, entries, entries.length ? lines.join("\n") : `No nodes allowed in ${options.allowList}`);
     });
+  node
+    .command("unbind")
+    .description(
+      "release a node id bound to a key in a run folder's node-keys.json (a run without allow-list binds each id to the first key that signs for it); stop the run first, then --resume",
+    )
+    .argument("<node-id>", "the node id to release")
+    .requiredOption("--run <dir>", "the run folder (runs/<name>)")
+    .option("--json", "print what was released as JSON on stdout")
+    .action(async (nodeId, options) => {
+      const { unbindNode } = await import("../run/node-keys.js");
+      const fingerprint = await unbindNode(options.run, nodeId);
+      result(
+        options,
+        { node_id: nodeId, fingerprint, run: options.run },
+        `Released node id ${nodeId} (was bound to ${fingerprint}) in ${options.run}: the next key that signs for it with --resume takes it`,
+      );
+    });
   return [cert, node];
 }

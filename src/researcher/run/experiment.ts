@@ -299,6 +299,7 @@ async function startRun(config: Experiment, options: ExperimentOptions, emit: (e
     initial: await folder.readNodeKeys(),
     onBind: (_id, _fp, all) => folder.writeNodeKeys(all),
     log,
+    ...(options.allowList || options.tls ? {} : { firstUse: { runDir: folder.dir } }),
   });
   const server = options.hub
     ? undefined

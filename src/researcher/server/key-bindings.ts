@@ -17,6 +17,11 @@ export function createKeyBindings(
     /** Called once per new binding (the run folder records it). */
     onBind?: (nodeId: string, fingerprint: string, all: Record<string, string>) => void;
     log?: (line: string) => void;
+    /**
+     * Trust on first use (no allow-list): each new binding is logged with its key and how to undo it,
+     * since whoever signs first for a node id holds it for the run. `runDir` names the run folder.
+     */
+    firstUse?: { runDir: string };
   } = {},
 ): KeyBindings {
   const owner = new Map(Object.entries(options.initial ?? {}));
@@ -39,6 +44,11 @@ export function createKeyBindings(
         );
       }
       owner.set(nodeId, fingerprint);
+      if (options.firstUse)
+        options.log?.(
+          `Bound node id ${nodeId} to key ${fingerprint} on first use (no allow-list): it holds this id for the run; ` +
+            `if that is not the hospital's key (fbm-node identity), stop the run, run \`fbm-researcher node unbind ${nodeId} --run ${options.firstUse.runDir}\`, and resume`,
+        );
       options.onBind?.(nodeId, fingerprint, Object.fromEntries(owner));
     },
     entries: () => Object.fromEntries(owner),

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -99,6 +99,26 @@ describe("fbm-researcher cert and node commands", () => {
     assert.match(clash.stderr, /Node id node_a is already bound to sha256:(01){32}/);
     assert.equal(readFileSync(allowList, "utf8"), mid);
     assert.notEqual(mid, before);
+  });
+
+  it("node unbind releases a squatted node id in a run folder's node-keys.json, and refuses an id not bound", async () => {
+    const runDir = join(root, "runs", "study");
+    mkdirSync(runDir, { recursive: true });
+    const keys = join(runDir, "node-keys.json");
+    writeFileSync(keys, JSON.stringify({ node_a: fp, node_b: `sha256:${"cd".repeat(32)}` }));
+    const r = await run("node", "unbind", "node_a", "--run", runDir, "--json");
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { node_id: "node_a", fingerprint: fp, run: runDir });
+    assert.deepEqual(JSON.parse(readFileSync(keys, "utf8")), { node_b: `sha256:${"cd".repeat(32)}` });
+    const again = await run("node", "unbind", "node_a", "--run", runDir);
+    assert.equal(again.code, 2);
+    assert.match(
+      again.stderr,
+      /^Error: Cannot unbind node node_a: it is not bound in .*node-keys\.json \(bound: node_b\)/,
+    );
+    const missing = await run("node", "unbind", "node_a", "--run", join(root, "runs", "none"));
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /does not exist; fix: give the run folder with --run/);
   });
 
   it("serving with TLS needs both --cert and --key; an allow-list, with or without TLS, must exist", async () => {
