@@ -16,17 +16,52 @@ export interface ImageSize {
   channels: 1 | 3;
 }
 
+/**
+ * The most pixels an image may declare (default 64 megapixels, e.g. 8000 × 8000; `FBM_MAX_IMAGE_PIXELS`
+ * changes it): a small compressed file can declare a huge image (a 1.5 MB PNG of 20000 × 20000 took
+ * 6.3 GB to decode), so the size is read from the header and refused before anything is decoded.
+ */
+export function maxImagePixels(env: NodeJS.ProcessEnv = process.env): number {
+  const value = Number(env.FBM_MAX_IMAGE_PIXELS);
+  return Number.isInteger(value) && value > 0 ? value : 64_000_000;
+}
+
 /** Decodes PNG or JPEG bytes (chosen by signature, not by name); throws the decoder's error when corrupt. */
-export function decodeImage(bytes: Buffer): RgbaImage {
+export function decodeImage(bytes: Buffer, maxPixels = maxImagePixels()): RgbaImage {
   const isPng = bytes.length >= 8 && bytes.readUInt32BE(0) === 0x89504e47;
   const isJpeg = bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff;
   if (!isPng && !isJpeg) throw new Error("neither a PNG nor a JPEG signature");
-  const image = isPng ? PNG.sync.read(bytes) : jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true });
+  // PNG: the IHDR chunk comes first, its width and height at bytes 16 and 20 (PNG spec §11.2.2).
+  if (isPng && bytes.length >= 24 && bytes.toString("latin1", 12, 16) === "IHDR") {
+    const pixels = bytes.readUInt32BE(16) * bytes.readUInt32BE(20);
+    if (pixels > maxPixels)
+      throw new Error(tooLarge(`${bytes.readUInt32BE(16)} × ${bytes.readUInt32BE(20)}`, maxPixels));
+  }
+  const image = isPng ? PNG.sync.read(bytes) : decodeJpeg(bytes, maxPixels);
   const rgba = new Uint8Array(image.data.buffer, image.data.byteOffset, image.data.byteLength);
   if (image.width <= 0 || image.height <= 0 || rgba.length !== image.width * image.height * 4) {
     throw new Error("decoded pixel data does not match the image size");
   }
   return { width: image.width, height: image.height, rgba, color: hasColor(rgba) };
+}
+
+function tooLarge(size: string | undefined, maxPixels: number): string {
+  return `it declares ${size ? `${size} pixels, ` : ""}more than the ${maxPixels} pixels allowed (FBM_MAX_IMAGE_PIXELS)`;
+}
+
+/** jpeg-js reads the frame header first and stops past `maxResolutionInMP` before allocating pixels. */
+function decodeJpeg(bytes: Buffer, maxPixels: number) {
+  try {
+    return jpeg.decode(bytes, {
+      useTArray: true,
+      formatAsRGBA: true,
+      maxResolutionInMP: maxPixels / 1e6,
+      maxMemoryUsageInMB: Math.max(512, (maxPixels * 4 * 2) / 2 ** 20),
+    });
+  } catch (error) {
+    if (/maxResolutionInMP/.test(String(error))) throw new Error(tooLarge(undefined, maxPixels));
+    throw error;
+  }
 }
 
 function hasColor(rgba: Uint8Array): boolean {

@@ -116,3 +116,37 @@ describe("image folder reader", () => {
     });
   });
 });
+
+describe("image bombs", () => {
+  /** A valid small image whose header is rewritten to declare width × height (nothing else changed). */
+  function bombPng(width: number, height: number): Buffer {
+    const image = new PNG({ width: 2, height: 2 });
+    const bytes = PNG.sync.write(image);
+    bytes.writeUInt32BE(width, 16);
+    bytes.writeUInt32BE(height, 20);
+    return bytes;
+  }
+  function bombJpeg(width: number, height: number): Buffer {
+    const bytes = Buffer.from(jpeg.encode({ width: 2, height: 2, data: Buffer.alloc(16, 128) }, 90).data);
+    const sof = bytes.indexOf(Buffer.from([0xff, 0xc0]));
+    bytes.writeUInt16BE(height, sof + 5);
+    bytes.writeUInt16BE(width, sof + 7);
+    return bytes;
+  }
+
+  it("refuses a PNG or JPEG declaring more pixels than allowed, from its header, naming the size and the setting", async () => {
+    for (const [name, bytes, size] of [
+      ["png", bombPng(20000, 20000), /20000 × 20000 pixels, more than the 64000000 pixels allowed/],
+      ["jpeg", bombJpeg(60000, 60000), /more than the 64000000 pixels allowed/],
+    ] as const) {
+      const dir = join(root, `bomb-${name}`);
+      mkdirSync(join(dir, "a"), { recursive: true });
+      writeFileSync(join(dir, "a", `big.${name === "png" ? "png" : "jpg"}`), bytes);
+      await assert.rejects(
+        inspectImageFolder(dir),
+        (e: Error) =>
+          /cannot be decoded/.test(e.message) && size.test(e.message) && /FBM_MAX_IMAGE_PIXELS/.test(e.message),
+      );
+    }
+  });
+});
