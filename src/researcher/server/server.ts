@@ -6,6 +6,7 @@ import { InputError, RuntimeFailure } from "../../common/errors.js";
 import { isLoopbackHost } from "../../common/loopback.js";
 import { ResearcherService, replyWindowSettings, widenSession } from "../../wire/index.js";
 import { openAllowList } from "./allow-list.js";
+import { applyConnectionLimits, type ConnectionLimits, defaultConnectionLimits } from "./connection-limits.js";
 import type { Hub } from "./hub.js";
 import { createKeyBindings, type KeyBindings } from "./key-bindings.js";
 import { createNodeAuthenticator, type NodeAuthenticator } from "./node-auth.js";
@@ -36,6 +37,8 @@ export interface ServerOptions extends ServiceOptions {
   allowUnsignedNodes?: boolean;
   /** Cleartext only: an allow-list file the nodes' signing keys must be on (with TLS it comes with `tls`). */
   allowList?: string;
+  /** Limits on idle and repeated connections (connection-limits.ts; tests shorten them). */
+  connectionLimits?: Partial<ConnectionLimits>;
 }
 
 export function parseListen(listen: string): { host: string; port: number } {
@@ -99,6 +102,7 @@ async function listen(options: ServerOptions): Promise<ResearcherServer> {
         "cannot tell this researcher from an impostor; give --cert/--key (fbm-researcher cert generate) to use TLS",
     );
   }
+  applyConnectionLimits(server, { ...defaultConnectionLimits, ...options.connectionLimits }, options.log);
   const sessions = new Set<http2.ServerHttp2Session>();
   server.on("session", (s) => {
     sessions.add(s);
