@@ -37,6 +37,9 @@ export interface TrainOptions {
   gaussian?: Gaussian;
 }
 
+/** What `trainLocal` returns: the loss is always there; the node decides whether it leaves (executors/train.ts). */
+export type LocalTrainResult = TrainResult & { trainLoss: number };
+
 /** How often the loss is read for progress reports, and how often training yields to the event loop (ms). */
 const progressInterval = 250;
 const yieldInterval = 20;
@@ -47,7 +50,7 @@ const yieldInterval = 20;
  * then validation of the trained parameters. Steps run on fbm's kernels when they cover the model
  * (engine/choose-engine.ts), else on tfjs; training yields to the event loop every few milliseconds.
  */
-export async function trainLocal(options: TrainOptions): Promise<TrainResult> {
+export async function trainLocal(options: TrainOptions): Promise<LocalTrainResult> {
   const started = performance.now();
   const { plan, args, signal } = options;
   const kind = taskKind(plan);

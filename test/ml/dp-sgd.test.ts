@@ -3,8 +3,7 @@ import { after, before, describe, it } from "node:test";
 import { selectBackend } from "../../src/ml/backend.js";
 import { parsePlan } from "../../src/ml/plan.js";
 import { createRng } from "../../src/ml/rng.js";
-import { trainLocal } from "../../src/ml/train.js";
-import type { TrainResult } from "../../src/ml/types.js";
+import { type LocalTrainResult, trainLocal } from "../../src/ml/train.js";
 import { createGaussian } from "../../src/privacy/dp/noise.js";
 import { relativeDifference } from "../support/params.js";
 import { separableData, trainingArgs } from "./synthetic.js";
@@ -23,7 +22,7 @@ const seeded = (seed: number) => {
   return createGaussian(() => rng.next());
 };
 
-async function train(engine: "tfjs" | "kernels", noiseMultiplier: number, seed = 3, rows = 300): Promise<TrainResult> {
+async function train(engine: "tfjs" | "kernels", noiseMultiplier: number, seed = 3, rows = 300): Promise<LocalTrainResult> {
   process.env.FBM_ENGINE = engine;
   try {
     return await trainLocal({
