@@ -5,7 +5,7 @@ import { attackPlan, createTrainingNode, type TrainingNode } from "../../support
 // 20 patients, three measurements each with 4 decimals: no two rows alike.
 const rows = Array.from({ length: 20 }, (_, i) => [
   Number((40 + i * 1.2345).toFixed(4)),
-  Number((120 + i * 3.1416).toFixed(4)),
+  Number((120 + i * 3.1234).toFixed(4)),
   Number((5 + ((i * 7) % 11) * 0.5123).toFixed(4)),
   i % 2,
 ]);
