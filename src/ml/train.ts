@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { InputError } from "../common/errors.js";
 import { createGaussian, type Gaussian } from "../privacy/dp/noise.js";
+import { createPoissonSampler, poissonBatchBound } from "../privacy/dp/poisson-sampling.js";
 import { createAugmenter } from "./augment.js";
 import { currentBackend } from "./backend.js";
 import { createRowSource, splitRows } from "./batches.js";
@@ -35,6 +36,8 @@ export interface TrainOptions {
   threads?: number;
   /** DP-SGD's noise source (default: node:crypto; tests pass a seeded one). */
   gaussian?: Gaussian;
+  /** DP-SGD's batch sampling draws, uniform in (0, 1) (default: node:crypto; tests pass a seeded one). */
+  samplingUniform?: () => number;
 }
 
 /** What `trainLocal` returns: the loss is always there; the node decides whether it leaves (executors/train.ts). */
@@ -86,15 +89,23 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
     if (args.fedproxMu > 0) anchors = variables.map((v) => tf.clone(v));
     if (options.gradientCorrection) corrections = correctionTensors(model, options.gradientCorrection);
 
+    const stepsPerEpoch = Math.ceil(split.train.length / args.batchSize);
+    // DP-SGD: secret Poisson batches at q = B / N (poisson-sampling.ts), the noisy sum divided by the
+    // expected batch size q·N, as Opacus does, so that the mean is post-processing of the noisy sum.
+    const rate = Math.min(1, args.batchSize / split.train.length);
+    const sampler =
+      args.dp?.mode === "local"
+        ? createPoissonSampler({ rows: split.train, rate, uniform: options.samplingUniform })
+        : undefined;
     const localDp =
       args.dp?.mode === "local"
         ? {
             noiseMultiplier: args.dp.noiseMultiplier,
             clipNorm: args.dp.clipNorm,
             gaussian: options.gaussian ?? createGaussian(),
+            expectedBatch: rate * split.train.length,
           }
         : undefined;
-    const stepsPerEpoch = Math.ceil(split.train.length / args.batchSize);
     const totalSteps = args.updates > 0 ? args.updates : args.epochs * stepsPerEpoch;
     const rng = createRng(deriveSeed(args.seed, "batches", options.round ?? 0));
     const choice =
@@ -120,7 +131,9 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
       corrections,
       plan,
       args,
-      maxRows: Math.min(args.batchSize, split.train.length),
+      maxRows: sampler
+        ? poissonBatchBound(rate * split.train.length, split.train.length)
+        : Math.min(args.batchSize, split.train.length),
       ...(localDp ? { dp: localDp } : {}),
     };
     runner =
@@ -134,8 +147,9 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
     let lastYield = lastReport;
     for (let step = 0; step < totalSteps; step++) {
       signal?.throwIfAborted();
-      if (position >= order.length) {
-        rng.shuffle(order);
+      // Without DP, seeded shuffles (reproducible); with DP, an epoch is ⌈N / B⌉ Poisson batches.
+      if (sampler ? step % stepsPerEpoch === 0 : position >= order.length) {
+        if (!sampler) rng.shuffle(order);
         position = 0;
         epoch++;
         // Epoch mode reports the last epoch's mean loss; update mode the mean over all updates.
@@ -144,7 +158,7 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
           lossSum = lossCount = 0;
         }
       }
-      const batch = order.subarray(position, position + args.batchSize);
+      const batch = sampler ? sampler.next() : order.subarray(position, position + args.batchSize);
       position += batch.length;
       runner.step(batch);
       lossCount++;
