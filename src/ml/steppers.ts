@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
-import { addGaussianNoise, type Gaussian } from "../privacy/dp/noise.js";
+import { addGaussianNoise } from "../privacy/dp/noise.js";
 import type { RowSource } from "./batches.js";
 import { createLocalRunner, createParallelRunner, type DpStep } from "./engine/kernel-runner.js";
 import type { NetworkSpec } from "./engine/network.js";
