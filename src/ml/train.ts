@@ -5,6 +5,7 @@ import { createPoissonSampler, poissonBatchBound } from "../privacy/dp/poisson-s
 import { createAugmenter } from "./augment.js";
 import { currentBackend } from "./backend.js";
 import { createRowSource, splitRows } from "./batches.js";
+import { dpPlanProblem } from "./dp-plan-check.js";
 import { chooseEngine } from "./engine/choose-engine.js";
 import { evaluateModel } from "./evaluate.js";
 import { checkLabels } from "./losses.js";
@@ -81,6 +82,12 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
   let lossSum = 0;
   let lossCount = 0;
   try {
+    // The executor refuses such plans with a typed reply (dp-plan-check.ts); this catches any other caller
+    // and any layer with non-trained state the allow-list may gain.
+    if (args.dp && model.nonTrainableWeights.length > 0) {
+      const layer = dpPlanProblem(plan)?.message ?? "the model has weights computed from rows, not trained";
+      throw new InputError(`Cannot train under dp: ${layer}`);
+    }
     if (options.params) setParams(model, options.params);
     checkLabels(plan.loss, options.data.y, outputUnits(model));
     const validate = (when: boolean) =>

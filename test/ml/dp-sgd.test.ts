@@ -110,4 +110,16 @@ describe("DP-SGD in local training", () => {
     assert.ok(relativeDifference(a.params, b.params) > 1e-3);
     assert.ok(a.localMetrics!.values.accuracy > 0.9, `accuracy ${a.localMetrics!.values.accuracy}`);
   });
+
+  it("refuses a model with state computed from rows (batch normalization), whoever calls it", async () => {
+    const withStatistics = parsePlan({ ...plan, model: [{ batchNormalization: {} }, ...plan.model] });
+    await assert.rejects(
+      trainLocal({
+        plan: withStatistics,
+        data: separableData(20),
+        args: trainingArgs({ dp: { mode: "local", noiseMultiplier: 1, clipNorm: 1, delta: 1e-5 } }),
+      }),
+      /Cannot train under dp: layer 0 \(batchNormalization\) keeps moving statistics.*use layerNormalization/,
+    );
+  });
 });
