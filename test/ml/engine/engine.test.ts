@@ -21,7 +21,10 @@ import { imageData, linearData, separableData, threeClassData, trainingArgs } fr
 before(() => selectBackend({ prefer: "cpu" }));
 after(() => delete process.env.FBM_ENGINE);
 
-async function trainWith(engine: "tfjs" | "kernels", options: Parameters<typeof trainLocal>[0]): Promise<LocalTrainResult> {
+async function trainWith(
+  engine: "tfjs" | "kernels",
+  options: Parameters<typeof trainLocal>[0],
+): Promise<LocalTrainResult> {
   process.env.FBM_ENGINE = engine;
   try {
     return await trainLocal(options);
