@@ -29,6 +29,8 @@ export interface TrainingNode {
     plan: Plan;
     args: Partial<TrainingArgs>;
     round?: number;
+    /** The experiment the ledger charges (default "attack"). */
+    experiment?: string;
   }): Promise<{ reply: ReplyBody; feedback: FeedbackBody[] }>;
   close(): Promise<void>;
 }
@@ -71,7 +73,7 @@ export async function createTrainingNode(csv: { header: string[]; rows: number[]
   const execute = createExecutor(runtime);
   const features = csv.header.length - 1;
   return {
-    async train({ plan, args, round = 1 }) {
+    async train({ plan, args, round = 1, experiment = "attack" }) {
       const json = planJson(plan);
       const model = buildModel(plan, [features], { seed: 0 });
       const params = getParams(model);
@@ -87,7 +89,7 @@ export async function createTrainingNode(csv: { header: string[]; rows: number[]
       };
       const feedback: FeedbackBody[] = [];
       const reply = await execute(
-        { taskId: "t", experiment: "attack", body },
+        { taskId: "t", experiment, body },
         { signal: new AbortController().signal, feedback: (f) => feedback.push(f) },
       );
       async function* chunks() {

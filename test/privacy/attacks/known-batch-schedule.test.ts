@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { splitRows } from "../../../src/ml/batches.js";
 import { createRng, deriveSeed } from "../../../src/ml/rng.js";
+import { sgmEpsilon } from "../../../src/privacy/dp/rdp.js";
 import { attackPlan, createTrainingNode, type TrainingNode } from "../../support/training-node.js";
 
 // 40 patients, row i has feature i set (one-hot): after one step of a zero-initialised linear model,
@@ -59,5 +60,17 @@ describe("attack: a batch schedule the researcher can predict", () => {
     const sd = Math.sqrt((q * (1 - q)) / trials);
     assert.ok(Math.abs(frequency - q) < 5 * sd, `inclusion frequency ${frequency}, q ${q}`);
     assert.ok(new Set(sizes).size > 2, `batch sizes ${[...new Set(sizes)]}`);
+  });
+
+  it("the ledger charges exactly the mechanism run: SGM at q = B / training rows, epochs × ⌈N / B⌉ steps", async () => {
+    const args = { epochs: 2, updates: 0, batchSize: 6, testRatio: 0.25, seed: 7, dp: { ...dp, noiseMultiplier: 1.3 } };
+    const { reply } = await node.train({ plan, args, round: 1, experiment: "charge" });
+    assert.ok(reply.kind === "train", reply.kind === "error" ? reply.message : "");
+    const trainRows = reply.result.sampleCount;
+    assert.equal(trainRows, N - Math.round(N * 0.25));
+    const steps = 2 * Math.ceil(trainRows / 6);
+    const expected = sgmEpsilon({ q: 6 / trainRows, noiseMultiplier: 1.3, steps, delta: dp.delta });
+    // A fresh experiment row on the node's ledger: this round is all it has spent.
+    assert.ok(Math.abs((reply.result.privacy?.epsilon ?? 0) - expected) < 1e-12, `ε ${reply.result.privacy?.epsilon}`);
   });
 });
