@@ -188,6 +188,7 @@ function layerMacs(spec: LayerSpec, input: Shape): LayerMacs {
       case "dropout":
         return free(input);
       case "batchNormalization":
+      case "layerNormalization":
         return free(input, true);
     }
   })();

@@ -98,6 +98,8 @@ function createLayer(spec: LayerSpec, index: number, seed: number, inputShape?: 
       return tf.layers.flatten({ ...base });
     case "batchNormalization":
       return tf.layers.batchNormalization({ ...o, ...base } as Args<typeof tf.layers.batchNormalization>);
+    case "layerNormalization":
+      return tf.layers.layerNormalization({ ...o, ...base } as Args<typeof tf.layers.layerNormalization>);
     default:
       throw new InputError(`Cannot build the model: layer "${String(spec.name)}" is not allowed`);
   }

@@ -17,6 +17,7 @@ const layerKinds: Record<string, string> = {
   GlobalAveragePooling2D: "globalAveragePooling2d",
   Flatten: "flatten",
   BatchNormalization: "batchNormalization",
+  LayerNormalization: "layerNormalization",
 };
 
 interface WeightSlot {

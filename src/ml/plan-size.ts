@@ -64,6 +64,9 @@ export function countPlanParams(plan: Plan, sampleShape: number[]): number {
       case "batchNormalization":
         total += 4 * last; // gamma, beta, moving mean, moving variance
         break;
+      case "layerNormalization":
+        total += 2 * last; // gamma, beta
+        break;
       case "dropout":
         break;
     }

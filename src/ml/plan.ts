@@ -68,6 +68,8 @@ const layerOptions = {
     momentum: z.number().gt(0).lt(1).optional(),
     epsilon: z.number().gt(0).optional(),
   }),
+  // Normalizes each sample over its last axis: no statistics across samples, so it trains under DP-SGD.
+  layerNormalization: z.strictObject({ epsilon: z.number().gt(0).optional() }),
 } as const;
 
 export type LayerName = keyof typeof layerOptions;

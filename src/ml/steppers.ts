@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
-import { addGaussianNoise, type Gaussian } from "../privacy/dp/noise.js";
+import { addGaussianNoise } from "../privacy/dp/noise.js";
 import type { RowSource } from "./batches.js";
-import { createLocalRunner, createParallelRunner } from "./engine/kernel-runner.js";
+import { createLocalRunner, createParallelRunner, type DpStep } from "./engine/kernel-runner.js";
 import type { NetworkSpec } from "./engine/network.js";
 import { optimizerSpec } from "./engine/trainer.js";
 import { computeLoss, labelTensor } from "./losses.js";
@@ -32,10 +32,13 @@ export interface StepperContext {
   corrections: (tf.Tensor | undefined)[];
   plan: Plan;
   args: TrainingArgs;
-  /** Largest batch that will be seen (batch size, at most the training rows). */
+  /**
+   * Largest batch the engine sizes its buffers for (batch size, at most the training rows; under DP a bound
+   * on the Poisson batch, and the kernels take a larger batch in parts).
+   */
   maxRows: number;
-  /** DP-SGD: per-sample clipping to `clipNorm`, noise σ·clipNorm on the sum, then the batch mean. */
-  dp?: { noiseMultiplier: number; clipNorm: number; gaussian: Gaussian };
+  /** DP-SGD: per-sample clipping to `clipNorm`, noise σ·clipNorm on the sum, divided by the expected batch. */
+  dp?: DpStep;
 }
 
 /**
@@ -151,6 +154,7 @@ export function createTfjsStepper(context: StepperContext & { optimizer: LocalOp
     options: NonNullable<StepperContext["dp"]>,
     setLoss: (loss: tf.Scalar) => void,
   ): { grads: tf.NamedTensorMap } {
+    // An empty Poisson batch still takes a step: noise alone (as Opacus does).
     const sums = variables.map((v) => new Float32Array(v.size));
     let lossSum = 0;
     for (let r = 0; r < batch.length; r++) {
@@ -173,10 +177,10 @@ export function createTfjsStepper(context: StepperContext & { optimizer: LocalOp
       lossSum += value.dataSync()[0];
       tf.dispose([value, ...Object.values(grads)]);
     }
-    setLoss(tf.scalar(lossSum / batch.length));
+    setLoss(tf.scalar(batch.length > 0 ? lossSum / batch.length : 0));
     const grads: tf.NamedTensorMap = {};
     variables.forEach((v, i) => {
-      addGaussianNoise(sums[i], options.noiseMultiplier * options.clipNorm, options.gaussian, batch.length);
+      addGaussianNoise(sums[i], options.noiseMultiplier * options.clipNorm, options.gaussian, options.expectedBatch);
       let g: tf.Tensor = tf.tensor(sums[i], v.shape, "float32");
       if (anchors.length > 0) g = tf.add(g, tf.mul(args.fedproxMu, tf.sub(v, anchors[i])));
       grads[v.name] = g;

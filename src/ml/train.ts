@@ -1,9 +1,11 @@
 import * as tf from "@tensorflow/tfjs";
 import { InputError } from "../common/errors.js";
 import { createGaussian, type Gaussian } from "../privacy/dp/noise.js";
+import { createPoissonSampler, poissonBatchBound } from "../privacy/dp/poisson-sampling.js";
 import { createAugmenter } from "./augment.js";
 import { currentBackend } from "./backend.js";
 import { createRowSource, splitRows } from "./batches.js";
+import { dpPlanProblem } from "./dp-plan-check.js";
 import { chooseEngine } from "./engine/choose-engine.js";
 import { evaluateModel } from "./evaluate.js";
 import { checkLabels } from "./losses.js";
@@ -35,7 +37,12 @@ export interface TrainOptions {
   threads?: number;
   /** DP-SGD's noise source (default: node:crypto; tests pass a seeded one). */
   gaussian?: Gaussian;
+  /** DP-SGD's batch sampling draws, uniform in (0, 1) (default: node:crypto; tests pass a seeded one). */
+  samplingUniform?: () => number;
 }
+
+/** What `trainLocal` returns: the loss is always there; the node decides whether it leaves (executors/train.ts). */
+export type LocalTrainResult = TrainResult & { trainLoss: number };
 
 /** How often the loss is read for progress reports, and how often training yields to the event loop (ms). */
 const progressInterval = 250;
@@ -47,7 +54,7 @@ const yieldInterval = 20;
  * then validation of the trained parameters. Steps run on fbm's kernels when they cover the model
  * (engine/choose-engine.ts), else on tfjs; training yields to the event loop every few milliseconds.
  */
-export async function trainLocal(options: TrainOptions): Promise<TrainResult> {
+export async function trainLocal(options: TrainOptions): Promise<LocalTrainResult> {
   const started = performance.now();
   const { plan, args, signal } = options;
   const kind = taskKind(plan);
@@ -75,6 +82,12 @@ export async function trainLocal(options: TrainOptions): Promise<TrainResult> {
   let lossSum = 0;
   let lossCount = 0;
   try {
+    // The executor refuses such plans with a typed reply (dp-plan-check.ts); this catches any other caller
+    // and any layer with non-trained state the allow-list may gain.
+    if (args.dp && model.nonTrainableWeights.length > 0) {
+      const layer = dpPlanProblem(plan)?.message ?? "the model has weights computed from rows, not trained";
+      throw new InputError(`Cannot train under dp: ${layer}`);
+    }
     if (options.params) setParams(model, options.params);
     checkLabels(plan.loss, options.data.y, outputUnits(model));
     const validate = (when: boolean) =>
@@ -83,15 +96,23 @@ export async function trainLocal(options: TrainOptions): Promise<TrainResult> {
     if (args.fedproxMu > 0) anchors = variables.map((v) => tf.clone(v));
     if (options.gradientCorrection) corrections = correctionTensors(model, options.gradientCorrection);
 
+    const stepsPerEpoch = Math.ceil(split.train.length / args.batchSize);
+    // DP-SGD: secret Poisson batches at q = B / N (poisson-sampling.ts), the noisy sum divided by the
+    // expected batch size q·N, as Opacus does, so that the mean is post-processing of the noisy sum.
+    const rate = Math.min(1, args.batchSize / split.train.length);
+    const sampler =
+      args.dp?.mode === "local"
+        ? createPoissonSampler({ rows: split.train, rate, uniform: options.samplingUniform })
+        : undefined;
     const localDp =
       args.dp?.mode === "local"
         ? {
             noiseMultiplier: args.dp.noiseMultiplier,
             clipNorm: args.dp.clipNorm,
             gaussian: options.gaussian ?? createGaussian(),
+            expectedBatch: rate * split.train.length,
           }
         : undefined;
-    const stepsPerEpoch = Math.ceil(split.train.length / args.batchSize);
     const totalSteps = args.updates > 0 ? args.updates : args.epochs * stepsPerEpoch;
     const rng = createRng(deriveSeed(args.seed, "batches", options.round ?? 0));
     const choice =
@@ -117,7 +138,9 @@ export async function trainLocal(options: TrainOptions): Promise<TrainResult> {
       corrections,
       plan,
       args,
-      maxRows: Math.min(args.batchSize, split.train.length),
+      maxRows: sampler
+        ? poissonBatchBound(rate * split.train.length, split.train.length)
+        : Math.min(args.batchSize, split.train.length),
       ...(localDp ? { dp: localDp } : {}),
     };
     runner =
@@ -131,8 +154,9 @@ export async function trainLocal(options: TrainOptions): Promise<TrainResult> {
     let lastYield = lastReport;
     for (let step = 0; step < totalSteps; step++) {
       signal?.throwIfAborted();
-      if (position >= order.length) {
-        rng.shuffle(order);
+      // Without DP, seeded shuffles (reproducible); with DP, an epoch is ⌈N / B⌉ Poisson batches.
+      if (sampler ? step % stepsPerEpoch === 0 : position >= order.length) {
+        if (!sampler) rng.shuffle(order);
         position = 0;
         epoch++;
         // Epoch mode reports the last epoch's mean loss; update mode the mean over all updates.
@@ -141,7 +165,7 @@ export async function trainLocal(options: TrainOptions): Promise<TrainResult> {
           lossSum = lossCount = 0;
         }
       }
-      const batch = order.subarray(position, position + args.batchSize);
+      const batch = sampler ? sampler.next() : order.subarray(position, position + args.batchSize);
       position += batch.length;
       runner.step(batch);
       lossCount++;

@@ -101,7 +101,8 @@ export interface MetricValues {
 export interface TrainResult {
   params: NamedTensor[];
   sampleCount: number;
-  trainLoss: number;
+  /** Mean training loss; absent when withheld (under dp it is computed on raw rows: see withholdUnderDp). */
+  trainLoss?: number;
   globalMetrics?: MetricValues;
   localMetrics?: MetricValues;
   seconds: number;

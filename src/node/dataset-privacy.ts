@@ -62,8 +62,10 @@ export async function setDatasetBudget(
 
 /**
  * One round of local DP-SGD as the accountant sees it (Abadi et al. 2016, Section 3.1): sampling rate
- * q = batch size / the training rows (after the test split), and the steps the round takes. The node
- * counts with the arguments it trains with, never with figures the researcher states.
+ * q = batch size / the training rows (after the test split), and the steps the round takes (`updates`, or
+ * epochs × ⌈N/B⌉). That is the mechanism trainLocal runs: secret Poisson batches at exactly this q
+ * (src/privacy/dp/poisson-sampling.ts), the SGM of Mironov, Talwar & Zhang 2019. The node counts with the
+ * arguments it trains with, never with figures the researcher states.
  */
 export function localRoundRdp(args: TrainingArgs, dp: DpArgs, rows: number): number[] {
   const trainRows = splitRows(rows, args.testRatio, args.seed).train.length;

@@ -20,7 +20,7 @@ export interface NodeStatus {
     experiment: string;
     round?: number;
     startedAt: string;
-    progress?: { epoch: number; step: number; totalSteps: number; loss: number };
+    progress?: { epoch: number; step: number; totalSteps: number; loss?: number };
   };
   /** The last tasks run, newest first, with their outcome ("ok" or the error code and message). */
   recent: { kind: string; experiment: string; round?: number; endedAt: string; outcome: string; message?: string }[];
@@ -81,7 +81,7 @@ export function createStatusRecorder(path: string, options: { researcher: string
     feedback(body) {
       if (body.kind !== "progress" || !status.current) return;
       const { epoch, step, totalSteps, loss } = body;
-      status.current.progress = { epoch, step, totalSteps, loss };
+      status.current.progress = { epoch, step, totalSteps, ...(loss === undefined ? {} : { loss }) };
       changed();
     },
     taskEnded(task, reply) {

@@ -1,7 +1,7 @@
 import { createStore, type Row } from "tinybase";
 import { z } from "zod";
 import { FbmError } from "../common/errors.js";
-import { defaultOrders, epsilonFromRdp } from "../privacy/dp/rdp.js";
+import { defaultOrders, epsilonFromRdp, legacyOrderCount } from "../privacy/dp/rdp.js";
 import { createJsonFilePersister } from "./json-file-persister.js";
 
 /**
@@ -10,6 +10,9 @@ import { createJsonFilePersister } from "./json-file-persister.js";
  * (sha256 of its files), not its catalogue id, so removing and registering the same data again does not
  * reset what it has spent. A dataset's total is the sum of its rows' RDP curves, order by order: RDP
  * composes by addition (Mironov 2017, Proposition 1), which is tighter than adding each experiment's ε.
+ * A row holds RDP at the first `rdp.length` of `defaultOrders`: rows written before the larger orders were
+ * added hold 151 values, and count as +∞ at the orders they lack (RDP at a higher order is not bounded by
+ * the lower ones), so what they spent stays counted and only new rows make the larger orders usable.
  */
 export interface PrivacyLedger {
   /** ε spent on a dataset over every experiment, at δ. */
@@ -62,7 +65,7 @@ const rowSchema = z.object({
   sha256: z.string().min(1),
   datasetId: z.string(),
   experiment: z.string(),
-  rdp: z.array(z.number().nonnegative()).length(defaultOrders.length),
+  rdp: z.array(z.number().nonnegative()).min(legacyOrderCount).max(defaultOrders.length),
   rounds: z.number().int().nonnegative(),
   updatedAt: z.string(),
 });
@@ -78,7 +81,7 @@ export async function createPrivacyLedger(options: { path: string }): Promise<Pr
     let rounds = 0;
     for (const row of rows()) {
       if (row.sha256 !== sha256) continue;
-      for (let i = 0; i < total.length; i++) total[i] += row.rdp[i];
+      for (let i = 0; i < total.length; i++) total[i] += at(row.rdp, i);
       rounds += row.rounds;
     }
     return { total, rounds };
@@ -108,7 +111,11 @@ export async function createPrivacyLedger(options: { path: string }): Promise<Pr
         }
         const id = `${request.sha256}:${request.experiment}`;
         const row = store.hasRow(TABLE, id) ? (store.getRow(TABLE, id) as unknown as LedgerRow) : undefined;
-        const rdp = request.rdp.map((r, i) => r + (row?.rdp[i] ?? 0));
+        // An older row stays as long as it was (the orders it lacks stay +∞); JSON has no Infinity (σ 0
+        // spends it), so the largest finite number stands in for it: ε is then as good as infinite.
+        const rdp = request.rdp
+          .slice(0, row?.rdp.length ?? defaultOrders.length)
+          .map((r, i) => Math.min(Number.MAX_VALUE, r + (row ? at(row.rdp, i) : 0)));
         const next: LedgerRow = {
           sha256: request.sha256,
           datasetId: request.datasetId,
@@ -118,11 +125,22 @@ export async function createPrivacyLedger(options: { path: string }): Promise<Pr
           updatedAt: new Date().toISOString(),
         };
         store.transaction(() => store.setRow(TABLE, id, next as unknown as Row));
-        return { experimentEpsilon: epsilonFromRdp(rdp, request.delta).epsilon, datasetEpsilon: after };
+        const experimentEpsilon = epsilonFromRdp(complete(rdp), request.delta).epsilon;
+        return { experimentEpsilon, datasetEpsilon: after };
       }),
     reload: () => file.load(),
     close: () => file.destroy(),
   };
+}
+
+/** A row's RDP at order index i: +∞ at an order the row did not record. */
+function at(rdp: readonly number[], i: number): number {
+  return i < rdp.length ? rdp[i] : Number.POSITIVE_INFINITY;
+}
+
+/** A row's RDP at every order of `defaultOrders`. */
+function complete(rdp: readonly number[]): number[] {
+  return defaultOrders.map((_, i) => at(rdp, i));
 }
 
 interface LedgerRow {

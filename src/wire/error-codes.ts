@@ -22,6 +22,8 @@ export const replyErrorCodes = [
   "node_stopping",
   /** The node's operator requires secure aggregation (config `require_secagg`) and the task has none. */
   "secagg_required",
+  /** The plan cannot train under differential privacy (a layer with state computed from raw rows, e.g. batchNormalization). */
+  "dp_unsupported",
 ] as const;
 
 export type ReplyErrorCode = (typeof replyErrorCodes)[number];

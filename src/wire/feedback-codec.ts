@@ -22,7 +22,8 @@ export function decodeFeedback(req: FeedbackRequest): FeedbackEnvelope | undefin
   const k = req.kind;
   if (k.case === "progress") {
     const { epoch, step, totalSteps, loss } = k.value;
-    return { nodeId: req.nodeId, taskId: req.taskId, body: { kind: "progress", epoch, step, totalSteps, loss } };
+    const body = { kind: "progress" as const, epoch, step, totalSteps, ...(loss === undefined ? {} : { loss }) };
+    return { nodeId: req.nodeId, taskId: req.taskId, body };
   }
   if (k.case === "log")
     return {

@@ -73,7 +73,7 @@ export interface ReplyEnvelope {
 }
 
 export type FeedbackBody =
-  | { kind: "progress"; epoch: number; step: number; totalSteps: number; loss: number }
+  | { kind: "progress"; epoch: number; step: number; totalSteps: number; loss?: number }
   | { kind: "log"; level: string; message: string }
   | { kind: "heartbeat" };
 

@@ -232,7 +232,7 @@ function toReplyBody(reply: Reply, params: NamedTensor[]): ReplyBody {
         result: {
           params,
           sampleCount: Number(t.sampleCount),
-          trainLoss: t.trainLoss,
+          ...(t.trainLoss === undefined ? {} : { trainLoss: t.trainLoss }),
           seconds: t.seconds,
           globalMetrics: fromMetrics(t.globalMetrics),
           localMetrics: fromMetrics(t.localMetrics),

@@ -71,6 +71,11 @@ describe("differential privacy across real node processes", { timeout: 4 * DEADL
       assert.equal(r.privacy.epsilon, Math.max(...own));
       assert.equal(r.privacy.delta, 1e-5);
       assert.ok(Math.abs(r.privacy.epsilon - expected(i + 1)) < 1e-9, `round ${i + 1}: ε ${r.privacy.epsilon}`);
+      // The nodes withhold what they compute on raw rows: the training loss and the trained model's metrics.
+      assert.equal(r.loss, undefined);
+      assert.ok(
+        r.nodes.every((n: { loss?: number; local?: unknown }) => n.loss === undefined && n.local === undefined),
+      );
     }
     const done = run.events.at(-1)!;
     assert.equal(done.event, "done");
@@ -113,6 +118,7 @@ describe("differential privacy across real node processes", { timeout: 4 * DEADL
       assert.equal(r.privacy.sample_rate, 1);
       assert.ok(Math.abs(r.privacy.epsilon - expected) < 1e-9, `round ${i + 1}: ε ${r.privacy.epsilon}`);
       assert.ok(r.nodes.every((n: { privacy?: unknown }) => n.privacy === undefined));
+      assert.ok(r.loss === undefined && r.nodes.every((n: { loss?: number }) => n.loss === undefined));
     }
     const done = run.events.at(-1)!;
     assert.deepEqual(done.privacy, { mode: "central", epsilon: rounds[1].privacy.epsilon, delta: 1e-5 });

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { createPrivacyLedger, PrivacyBudgetError } from "../../src/node/privacy-ledger.js";
-import { computeRdp, epsilonFromRdp } from "../../src/privacy/dp/rdp.js";
+import { computeRdp, defaultOrders, epsilonFromRdp, legacyOrderCount } from "../../src/privacy/dp/rdp.js";
 
 const dir = mkdtempSync(join(tmpdir(), "fbm-ledger-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -79,5 +79,56 @@ describe("the privacy ledger", () => {
     const ledger = await createPrivacyLedger({ path });
     assert.equal(ledger.datasetEpsilon("abc", 1e-5).rounds, 8);
     await ledger.close();
+  });
+
+  it("loads a ledger written before the larger orders: its ε is unchanged, and it counts as +∞ where it recorded nothing", async () => {
+    const path = join(dir, `ledger-${n++}.json`);
+    await charge(path, "old");
+    // Make it a ledger of the old accountant: 151 values (orders up to 63) in its row.
+    const file = JSON.parse(readFileSync(path, "utf8"));
+    const text = JSON.stringify(file, (key, value) =>
+      key === "rdp" && Array.isArray(value) ? value.slice(0, legacyOrderCount) : value,
+    );
+    assert.ok(text.includes('"rdp"'), "the file holds rdp arrays");
+    writeFileSync(path, text);
+    rmSync(`${path}.bak`, { force: true });
+    const low = defaultOrders.slice(0, legacyOrderCount);
+    const oldEpsilon = epsilonFromRdp(round.slice(0, legacyOrderCount), 1e-5, { orders: low }).epsilon;
+    const ledger = await createPrivacyLedger({ path });
+    assert.equal(ledger.datasetEpsilon("abc", 1e-5).epsilon, oldEpsilon);
+    assert.equal(ledger.datasetEpsilon("abc", 1e-5).rounds, 1);
+    await ledger.close();
+    // Another round of the old experiment: still the old orders only (the old spending has no bound above 63).
+    const more = await charge(path, "old");
+    const twoLow = round.slice(0, legacyOrderCount).map((r) => 2 * r);
+    assert.ok(Math.abs(more.experimentEpsilon - epsilonFromRdp(twoLow, 1e-5, { orders: low }).epsilon) < 1e-12);
+    // A new experiment on the same dataset: the dataset total stays +∞ at the new orders, so ε is the old
+    // orders' bound on everything spent.
+    const fresh = await charge(path, "new");
+    assert.ok(Math.abs(fresh.experimentEpsilon - epsilonAfter(1)) < 1e-12);
+    const threeLow = round.slice(0, legacyOrderCount).map((r) => 3 * r);
+    assert.ok(Math.abs(fresh.datasetEpsilon - epsilonFromRdp(threeLow, 1e-5, { orders: low }).epsilon) < 1e-12);
+    const rows = JSON.stringify(JSON.parse(readFileSync(path, "utf8")));
+    assert.equal((rows.match(/"rdp"/g) ?? []).length, 2);
+  });
+
+  it("keeps a round without noise (σ 0, infinite RDP) as an infinite spend in a file JSON can hold", async () => {
+    const path = join(dir, `ledger-${n++}.json`);
+    const ledger = await createPrivacyLedger({ path });
+    const rdp = computeRdp({ q: 0.05, noiseMultiplier: 0, steps: 1 });
+    await ledger.charge({
+      sha256: "abc",
+      datasetId: "ds_1",
+      datasetName: "ward",
+      experiment: "x",
+      round: 1,
+      rdp,
+      delta: 1e-5,
+      budgetDelta: 1e-5,
+    });
+    await ledger.close();
+    const again = await createPrivacyLedger({ path });
+    assert.ok(again.datasetEpsilon("abc", 1e-5).epsilon > 1e300);
+    await again.close();
   });
 });

@@ -27,8 +27,19 @@ export interface RunnerInit {
   params: Float32Array;
   anchor?: Float32Array;
   correction?: Float32Array;
-  /** DP-SGD (local runner only): clip per sample, add N(0, (σ·clipNorm)²) to the sum, divide by the batch. */
-  dp?: { noiseMultiplier: number; clipNorm: number; gaussian: Gaussian };
+  /** DP-SGD (local runner only). */
+  dp?: DpStep;
+}
+
+/**
+ * DP-SGD's step: clip per sample to `clipNorm`, add N(0, (σ·clipNorm)²) to the sum, divide by
+ * `expectedBatch` (q·N for Poisson batches: a fixed divisor keeps the mean post-processing of the noisy sum).
+ */
+export interface DpStep {
+  noiseMultiplier: number;
+  clipNorm: number;
+  gaussian: Gaussian;
+  expectedBatch: number;
 }
 
 /** All steps on the calling thread. */
@@ -39,17 +50,20 @@ export function createLocalRunner(init: RunnerInit): KernelRunner {
   if (init.anchor) trainer.anchor.set(init.anchor);
   if (init.correction) trainer.correction.set(init.correction);
   const labels = init.source.data.y;
+  const gather = (rows: Int32Array) => {
+    init.source.xInto(rows, trainer.x);
+    for (let r = 0; r < rows.length; r++) trainer.labels[r] = labels[rows[r]];
+  };
   let loss = 0;
   return {
     threads: 1,
     step(batch, dropoutSeeds) {
-      init.source.xInto(batch, trainer.x);
-      for (let r = 0; r < batch.length; r++) trainer.labels[r] = labels[batch[r]];
       if (dp) {
         // Abadi et al. 2016, Algorithm 1: clip each sample, sum, add noise, then average.
-        loss += trainer.computeClippedGradients(batch.length, dp.clipNorm, 0, dropoutSeeds) / batch.length;
-        addGaussianNoise(trainer.grads, dp.noiseMultiplier * dp.clipNorm, dp.gaussian, batch.length);
+        loss += clippedSum(trainer, batch, init.options.maxRows, dp.clipNorm, dropoutSeeds, gather);
+        addGaussianNoise(trainer.grads, dp.noiseMultiplier * dp.clipNorm, dp.gaussian, dp.expectedBatch);
       } else {
+        gather(batch);
         loss += trainer.computeGradients(batch.length, batch.length, 0, dropoutSeeds) / batch.length;
       }
       trainer.applyUpdate();
@@ -148,6 +162,35 @@ export function createParallelRunner(init: RunnerInit, threads: number): KernelR
       });
     },
   };
+}
+
+/**
+ * Σ of the batch's clipped per-sample gradients into `trainer.grads`, and the batch's mean loss. A Poisson
+ * batch may be empty (the sum is 0: the step is noise alone) or larger than the buffers (taken in parts of
+ * `maxRows` rows, whose clipped sums add up; dropout masks stay per row through the row offset).
+ */
+function clippedSum(
+  trainer: ReturnType<typeof createNetworkTrainer>,
+  batch: Int32Array,
+  maxRows: number,
+  clipNorm: number,
+  seeds: ArrayLike<number>,
+  gather: (rows: Int32Array) => void,
+): number {
+  if (batch.length === 0) {
+    trainer.grads.fill(0);
+    return 0;
+  }
+  let loss = 0;
+  const total = batch.length > maxRows ? new Float32Array(trainer.grads.length) : undefined;
+  for (let start = 0; start < batch.length; start += maxRows) {
+    const part = batch.subarray(start, start + maxRows);
+    gather(part);
+    loss += trainer.computeClippedGradients(part.length, clipNorm, start, seeds);
+    if (total) for (let i = 0; i < total.length; i++) total[i] += trainer.grads[i];
+  }
+  if (total) trainer.grads.set(total);
+  return loss / batch.length;
 }
 
 function collectLoss(shared: SharedLayout, threads: number): number {

@@ -13,6 +13,7 @@ import { discloseMetrics } from "../analytics/disclosure.js";
 import { budgetOf, localRoundRdp } from "../dataset-privacy.js";
 import type { TaskContext } from "../poll-loop.js";
 import { PrivacyBudgetError } from "../privacy-ledger.js";
+import { dpPlanRefusal, releaseUnderDp } from "./dp-release.js";
 import type { NodeRuntime } from "./runtime.js";
 import { scaffoldExtension } from "./scaffold.js";
 import { secaggExtension } from "./secagg.js";
@@ -48,6 +49,8 @@ export async function executeTrain(
   const plan = checkPlan(task.planId, task.planJson);
   const refusal = await runtime.authorizePlan(task.planId, plan, { experiment, datasetId: task.datasetId });
   if (refusal) return refusal;
+  const dpRefusal = dpPlanRefusal(plan, task.args.dp);
+  if (dpRefusal) return dpRefusal;
   const training = task.args.epochs > 0 || task.args.updates > 0;
   if (runtime.requireSecagg && training && !task.secagg) {
     return {
@@ -80,7 +83,7 @@ export async function executeTrain(
     // The approval check comes before the preparation is resolved: nothing to load yet.
     runtime.log(`Plan ${task.planId.slice(0, 12)} is approved for "${entry.name}"; its table preparation comes next`);
     const result = { params: extension.model, sampleCount: entry.sampleCount, trainLoss: 0, seconds: 0 };
-    return { kind: "train", result: extension.reply(result) };
+    return { kind: "train", result: extension.reply(releaseUnderDp(result, task.args.dp)) };
   }
   const data = await runtime.loader.load(entry, plan, task.preparation);
   let privacy: PrivacySpent | undefined;
@@ -104,7 +107,9 @@ export async function executeTrain(
       const now = Date.now();
       if (now - lastSent < 1000 && p.step < p.totalSteps) return;
       lastSent = now;
-      context.feedback({ kind: "progress", ...p });
+      // Under dp the loss is raw (see releaseUnderDp): progress tells the steps only.
+      const { loss, ...steps } = p;
+      context.feedback({ kind: "progress", ...steps, ...(task.args.dp ? {} : { loss }) });
     },
   });
   if (!training && !task.args.testOnGlobal && !task.args.testOnLocal) {
@@ -124,7 +129,7 @@ export async function executeTrain(
   if (privacy) result.privacy = privacy;
   result.globalMetrics = discloseMetrics(result.globalMetrics, runtime.analytics.minCount);
   result.localMetrics = discloseMetrics(result.localMetrics, runtime.analytics.minCount);
-  return { kind: "train", result: extension.reply(result) };
+  return { kind: "train", result: extension.reply(releaseUnderDp(result, task.args.dp)) };
 }
 
 /**

@@ -73,7 +73,7 @@ function renderStatus(s) {
   if (s.alive && s.current) {
     const c = s.current, p = c.progress;
     parts.push(h("div", { id: "current-task" }, "Running a " + c.kind + " task for " + (c.experiment || "?") + (c.round !== undefined ? ", round " + c.round : "") +
-      (p ? ": epoch " + p.epoch + ", step " + p.step + "/" + p.totalSteps + ", loss " + p.loss.toFixed(4) : "")));
+      (p ? ": epoch " + p.epoch + ", step " + p.step + "/" + p.totalSteps + (p.loss === undefined ? "" : ", loss " + p.loss.toFixed(4)) : "")));
   } else if (s.alive) parts.push(h("div", { id: "current-task" }, "Idle: waiting for a task"));
   $("status").replaceChildren(...parts);
   table($("recent"), ["ended", "task", "experiment", "round", "outcome"], s.recent.map((t) =>

@@ -117,6 +117,22 @@ function slowPath(hz: number, iz: number, word: () => number, open01: () => numb
   }
 }
 
+/** Uniform draws in (0, 1) with 53 random bits each, from the same node:crypto keystream as the noise. */
+export function createCryptoUniform(): () => number {
+  const fill = cryptoWords();
+  const words = new Uint32Array(4096);
+  let w = words.length;
+  return () => {
+    if (w + 2 > words.length) {
+      fill(words);
+      w = 0;
+    }
+    const high = words[w++] >>> 5; // 27 bits
+    const low = words[w++] >>> 6; // 26 bits
+    return (high * 67108864 + low + 0.5) / 9007199254740992;
+  };
+}
+
 /** 32-bit words of an AES-256-CTR keystream keyed from the OS generator, re-keyed every GiB. */
 function cryptoWords(): WordFill {
   const rekeyAfter = 1024 * 1024 * 1024;

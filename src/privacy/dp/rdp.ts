@@ -8,11 +8,24 @@
  * Opacus's RDP accountant (opacus/accountants/analysis/rdp.py), with its default orders.
  */
 
-/** RDP orders: 1 + x/10 for x = 1..99, then 12..63 (Opacus's and TF-Privacy's defaults). */
+/**
+ * RDP orders: 1 + x/10 for x = 1..99, then 12..63 (Opacus's and TF-Privacy's defaults), then every integer
+ * 64..256 and 320..1024 by 64, 1536 and 2048. Small budgets need large orders: the conversion alone costs
+ * about (log(1/δ) − log α)/(α − 1), ≈ 0.1 at α 63 and δ 1e-5, so orders up to 63 floored every ε at ~0.1.
+ * The first 151 orders stay first and in place: the privacy ledger's rows from before hold only those
+ * (privacy-ledger.ts).
+ */
 export const defaultOrders: readonly number[] = [
   ...Array.from({ length: 99 }, (_, x) => 1 + (x + 1) / 10),
   ...Array.from({ length: 52 }, (_, x) => 12 + x),
+  ...Array.from({ length: 193 }, (_, x) => 64 + x),
+  ...Array.from({ length: 12 }, (_, x) => 320 + 64 * x),
+  1536,
+  2048,
 ];
+
+/** How many orders the accountant had before the larger ones were added (a ledger row's minimum). */
+export const legacyOrderCount = 151;
 
 /** RDP at each order of `steps` compositions of the SGM with sampling rate q and noise multiplier σ. */
 export function computeRdp(options: {

@@ -60,7 +60,7 @@ export function progressBar(e: Extract<ExperimentEvent, { event: "progress" }>):
   const full = Math.round(share * BAR);
   const bar = "█".repeat(full) + "░".repeat(BAR - full);
   const name = e.name.length > 16 ? `${e.name.slice(0, 15)}…` : e.name.padEnd(16);
-  const text = `${name} ${bar} ${String(Math.round(share * 100)).padStart(3)}%  round ${e.round}  step ${e.step}/${e.total_steps}  loss ${e.loss.toFixed(4)}`;
+  const text = `${name} ${bar} ${String(Math.round(share * 100)).padStart(3)}%  round ${e.round}  step ${e.step}/${e.total_steps}${lossText(e.loss)}`;
   return text.length < COLUMNS ? text : `${text.slice(0, COLUMNS - 2)}…`;
 }
 
@@ -126,7 +126,7 @@ function describe(e: Exclude<ExperimentEvent, { event: "progress" }>): string {
         )
         .join("  ");
       const failed = e.failed.length ? `  (${e.failed.length} failed)` : "";
-      return `round ${String(e.round).padStart(String(e.rounds).length)}/${e.rounds}  nodes ${e.nodes.length}${failed}  loss ${e.loss.toFixed(4)}  ${metrics}  ${e.seconds.toFixed(1)} s`;
+      return `round ${String(e.round).padStart(String(e.rounds).length)}/${e.rounds}  nodes ${e.nodes.length}${failed}${lossText(e.loss)}  ${metrics}  ${e.seconds.toFixed(1)} s`;
     }
     case "error":
       return `${e.round ? `round ${e.round}: ` : ""}${e.message}`;
@@ -137,4 +137,9 @@ function describe(e: Exclude<ExperimentEvent, { event: "progress" }>): string {
       return `Done after ${e.rounds} round(s). Final model: ${e.model}${metrics ? `\nFinal validation: ${metrics}` : ""}`;
     }
   }
+}
+
+/** "  loss 0.4321", or nothing when the nodes withheld it (under dp): absent, never shown as NaN or 0. */
+function lossText(loss: number | undefined): string {
+  return loss === undefined ? "" : `  loss ${loss.toFixed(4)}`;
 }

@@ -3,6 +3,7 @@ import { parseDocument } from "yaml";
 import { z } from "zod";
 import { errorMessage, InputError } from "../../common/errors.js";
 import { describeIssues, issuePath, ValidationError } from "../../common/validation.js";
+import { dpPlanProblem } from "../../ml/dp-plan-check.js";
 import { classificationMetrics, regressionMetrics } from "../../ml/metrics.js";
 import { isClassification, type Plan, planSchema } from "../../ml/plan.js";
 import type { DpArgs, TrainingArgs } from "../../ml/types.js";
@@ -188,6 +189,8 @@ function crossChecks(e: Experiment): { path: (string | number)[]; message: strin
       message: "dp together with secagg is not supported yet: run one or the other",
     });
   }
+  const stateful = e.dp && dpPlanProblem(e.plan);
+  if (stateful) problems.push({ path: ["plan", "model", stateful.index], message: stateful.message });
   const needed = minimumUpdates(e.aggregator);
   if (needed > e.nodes.min) {
     problems.push({

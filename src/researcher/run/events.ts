@@ -8,7 +8,8 @@ export interface NodeResult {
   node: string;
   name: string;
   samples: number;
-  loss: number;
+  /** Absent when the node withheld it (under dp). */
+  loss?: number;
   seconds: number;
   global?: Record<string, number>;
   local?: Record<string, number>;
@@ -40,7 +41,8 @@ export type ExperimentEvent =
       epoch: number;
       step: number;
       total_steps: number;
-      loss: number;
+      /** Absent when the node withheld it (under dp). */
+      loss?: number;
     }
   | {
       event: "round";
@@ -48,7 +50,8 @@ export type ExperimentEvent =
       rounds: number;
       nodes: NodeResult[];
       failed: NodeFailure[];
-      loss: number;
+      /** Sample-weighted mean of the nodes' losses; absent when every node withheld it (under dp). */
+      loss?: number;
       metrics: { global?: Record<string, number>; local?: Record<string, number> };
       /** Bound on the distance of the pooled auc from the auc of all test rows' exact scores. */
       auc_error?: { global?: number; local?: number };

@@ -340,7 +340,7 @@ async function startRun(config: Experiment, options: ExperimentOptions, emit: (e
       epoch: b.epoch,
       step: b.step,
       total_steps: b.totalSteps,
-      loss: b.loss,
+      ...(b.loss === undefined ? {} : { loss: b.loss }),
     });
   };
   hub.on("feedback", onFeedback);

@@ -166,8 +166,11 @@ function roundEvent(
   // Under secure aggregation nodes tell no sample count: their losses then weigh alike.
   const hidden = updates.every((u) => u.result.sampleCount === 0);
   const weight = (u: NodeUpdate) => (hidden ? 1 : u.result.sampleCount);
-  const samples = updates.reduce((s, u) => s + weight(u), 0);
-  const loss = updates.reduce((s, u) => s + u.result.trainLoss * weight(u), 0) / samples;
+  // Nodes under dp withhold their loss (it is computed on raw rows): the mean is over those that sent one.
+  const losing = updates.filter((u) => u.result.trainLoss !== undefined);
+  const samples = losing.reduce((s, u) => s + weight(u), 0);
+  const loss =
+    losing.length > 0 ? losing.reduce((s, u) => s + (u.result.trainLoss ?? 0) * weight(u), 0) / samples : undefined;
   const kind = taskKind(config.plan);
   const global = pooledMetrics(
     updates.map((u) => u.result.globalMetrics),
@@ -189,14 +192,14 @@ function roundEvent(
       node: u.participant.node,
       name: u.participant.name,
       samples: u.result.sampleCount,
-      loss: u.result.trainLoss,
+      ...(u.result.trainLoss === undefined ? {} : { loss: u.result.trainLoss }),
       seconds: u.result.seconds,
       global: u.result.globalMetrics?.values,
       local: u.result.localMetrics?.values,
       ...(u.result.privacy ? { privacy: u.result.privacy } : {}),
     })),
     failed: failures,
-    loss,
+    ...(loss === undefined ? {} : { loss }),
     metrics: { ...(global.values ? { global: global.values } : {}), ...(local.values ? { local: local.values } : {}) },
     ...(Object.keys(aucError).length > 0 ? { auc_error: aucError } : {}),
     seconds: ms / 1000,

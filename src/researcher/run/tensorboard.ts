@@ -60,7 +60,7 @@ function runSteps(rounds: RoundEvent[]): Map<string, ScalarStep[]> {
       step: e.round,
       wallTime,
       scalars: {
-        loss: e.loss,
+        ...(e.loss === undefined ? {} : { loss: e.loss }),
         ...prefixed("global", e.metrics.global),
         ...prefixed("local", e.metrics.local),
         ...prefixed("auc_error", e.auc_error),
@@ -74,7 +74,12 @@ function runSteps(rounds: RoundEvent[]): Map<string, ScalarStep[]> {
       add(folderName(n.name, n.node), {
         step: e.round,
         wallTime,
-        scalars: { loss: n.loss, ...prefixed("global", n.global), ...prefixed("local", n.local), samples: n.samples },
+        scalars: {
+          ...(n.loss === undefined ? {} : { loss: n.loss }),
+          ...prefixed("global", n.global),
+          ...prefixed("local", n.local),
+          samples: n.samples,
+        },
       });
     }
   }

@@ -8,8 +8,8 @@ import { createNetworkTrainer, optimizerSpec } from "../../../src/ml/engine/trai
 import { computeLoss, labelTensor } from "../../../src/ml/losses.js";
 import { buildModel } from "../../../src/ml/model.js";
 import { parsePlan } from "../../../src/ml/plan.js";
-import { trainLocal } from "../../../src/ml/train.js";
-import type { Dataset, TrainResult } from "../../../src/ml/types.js";
+import { type LocalTrainResult, trainLocal } from "../../../src/ml/train.js";
+import type { Dataset } from "../../../src/ml/types.js";
 import { relativeDifference } from "../../support/params.js";
 import { imageData, linearData, separableData, threeClassData, trainingArgs } from "../synthetic.js";
 
@@ -21,7 +21,10 @@ import { imageData, linearData, separableData, threeClassData, trainingArgs } fr
 before(() => selectBackend({ prefer: "cpu" }));
 after(() => delete process.env.FBM_ENGINE);
 
-async function trainWith(engine: "tfjs" | "kernels", options: Parameters<typeof trainLocal>[0]): Promise<TrainResult> {
+async function trainWith(
+  engine: "tfjs" | "kernels",
+  options: Parameters<typeof trainLocal>[0],
+): Promise<LocalTrainResult> {
   process.env.FBM_ENGINE = engine;
   try {
     return await trainLocal(options);

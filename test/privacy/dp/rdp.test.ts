@@ -1,15 +1,73 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { computeRdp, defaultOrders, epsilonFromRdp, logErfc, sgmEpsilon } from "../../../src/privacy/dp/rdp.js";
+import {
+  computeRdp,
+  defaultOrders,
+  epsilonFromRdp,
+  legacyOrderCount,
+  logErfc,
+  sgmEpsilon,
+} from "../../../src/privacy/dp/rdp.js";
 
 describe("RDP accountant of the sampled Gaussian mechanism", () => {
-  it("uses Opacus's default orders: 1 + x/10 for x = 1..99, then 12..63", () => {
-    assert.equal(defaultOrders.length, 99 + 52);
+  it("uses Opacus's default orders (1 + x/10 for x = 1..99, then 12..63) first, then larger ones up to 2048", () => {
     assert.equal(defaultOrders[0], 1.1);
     assert.equal(defaultOrders[98], 10.9);
     assert.equal(defaultOrders[99], 12);
-    assert.equal(defaultOrders.at(-1), 63);
+    assert.equal(defaultOrders[legacyOrderCount - 1], 63);
+    assert.equal(defaultOrders[legacyOrderCount], 64);
+    assert.ok(defaultOrders.includes(256) && defaultOrders.includes(1024));
+    assert.equal(defaultOrders.at(-1), 2048);
+    for (let i = 1; i < defaultOrders.length; i++) assert.ok(defaultOrders[i] > defaultOrders[i - 1]);
   });
+
+  it("makes budgets of 0.01–0.1 usable: orders up to 63 floored one step's ε near 0.1", () => {
+    const step = { q: 0.0005, noiseMultiplier: 5, steps: 1 };
+    const low = defaultOrders.slice(0, legacyOrderCount);
+    const before = epsilonFromRdp(computeRdp({ ...step, orders: low }), 1e-5, { orders: low }).epsilon;
+    const now = sgmEpsilon({ ...step, delta: 1e-5 });
+    assert.ok(before > 0.09, `ε ${before} with orders up to 63`);
+    assert.ok(now < 0.02, `ε ${now} with orders up to 2048`);
+  });
+
+  // An independent computation of A_α = E_{z∼N(0,σ²)}[((1 − q) + q·e^((2z − 1)/(2σ²)))^α] (Mironov, Talwar &
+  // Zhang 2019, Section 3.1: the definition, not the binomial or erfc series of Section 3.3), by the
+  // trapezoid rule in log space on a fine grid that covers the integrand's mass (spectrally accurate for a
+  // smooth integrand that vanishes at both ends).
+  function logAByQuadrature(q: number, sigma: number, alpha: number): number {
+    const h = sigma / 40;
+    const lo = -40 * sigma;
+    const hi = alpha + 40 * sigma;
+    const logTerms: number[] = [];
+    for (let z = lo; z <= hi; z += h) {
+      const logDensity = -(z * z) / (2 * sigma * sigma) - Math.log(sigma * Math.sqrt(2 * Math.PI));
+      const exponent = (2 * z - 1) / (2 * sigma * sigma);
+      // log((1 − q) + q·e^exponent), stable either way round.
+      const logRatio =
+        exponent > 0
+          ? exponent + Math.log(q) + Math.log1p(((1 - q) / q) * Math.exp(-exponent))
+          : Math.log1p(-q) + Math.log1p((q / (1 - q)) * Math.exp(exponent));
+      logTerms.push(logDensity + alpha * logRatio);
+    }
+    const top = Math.max(...logTerms);
+    return top + Math.log(logTerms.reduce((s, t) => s + Math.exp(t - top), 0) * h);
+  }
+
+  for (const [q, sigma, alpha] of [
+    [0.01, 1.1, 2.5],
+    [0.01, 1.1, 10.5],
+    [0.01, 1.1, 64],
+    [0.01, 1.1, 256],
+    [0.1, 0.8, 256],
+    [0.001, 2, 1024],
+    [0.02, 1.5, 2048],
+  ]) {
+    it(`log A_α agrees with a quadrature of its definition at q ${q}, σ ${sigma}, α ${alpha}`, () => {
+      const logA = computeRdp({ q, noiseMultiplier: sigma, steps: 1, orders: [alpha] })[0] * (alpha - 1);
+      const reference = logAByQuadrature(q, sigma, alpha);
+      assert.ok(Math.abs(logA - reference) <= 1e-9 * Math.max(1, Math.abs(reference)), `log A ${logA} vs ${reference}`);
+    });
+  }
 
   it("matches Opacus's own accountant test: σ 1.5, q 0.04, 2250 steps, δ 1e-5 → ε 7.32911117143", () => {
     // opacus/tests/accountants_test.py, AccountingTest.test_rdp_accountant (Balle et al. 2020 conversion).

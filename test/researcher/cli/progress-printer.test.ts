@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { createLogger } from "../../../src/common/log.js";
-import { createProgressPrinter } from "../../../src/researcher/cli/progress-printer.js";
+import { createProgressPrinter, progressBar } from "../../../src/researcher/cli/progress-printer.js";
 
 describe("progress printer", () => {
   it("prints one line per round with nodes, loss and metrics, and the final model", () => {
@@ -35,6 +35,18 @@ describe("progress printer", () => {
   });
   const ESC = String.fromCharCode(27);
   const visible = (out: string) => out.replace(new RegExp(`${ESC}\\[\\d*[A-Za-z]`, "g"), "");
+
+  it("leaves the loss out, never NaN or 0, when the nodes withheld it (under dp)", () => {
+    let out = "";
+    const print = createProgressPrinter((t) => (out += t));
+    const metrics = { global: { accuracy: 0.9 } };
+    print({ event: "round", round: 1, rounds: 2, nodes: [], failed: [], metrics, seconds: 1, time: 0 });
+    assert.match(out, /^round 1\/2 {2}nodes 0 {2}global: accuracy 0\.900 {2}1\.0 s$/m);
+    assert.doesNotMatch(out, /loss|NaN/);
+    const { loss: _, ...withheld } = progress("a", 4);
+    assert.doesNotMatch(progressBar(withheld), /loss|NaN/);
+    assert.match(progressBar(withheld), /step 4\/10$/);
+  });
 
   it("on a terminal wraps long round lines to 80 columns at metric boundaries", () => {
     let out = "";

@@ -160,6 +160,16 @@ describe("parseExperiment()", () => {
       "dp: dp together with secagg is not supported yet",
     ],
     [
+      "batchNormalization under local DP",
+      `${replace(/- dense: \{units: 16, activation: relu\}/, "- batchNormalization: {momentum: 0.01}")}dp: {mode: local, noise_multiplier: 1.1, max_grad_norm: 1}\n`,
+      "plan.model[0]: layer 0 (batchNormalization) keeps moving statistics computed from raw rows, which differential privacy neither clips nor noises: use layerNormalization instead, or run without dp",
+    ],
+    [
+      "batchNormalization under central DP",
+      `${replace(/- dense: \{units: 16, activation: relu\}/, "- dense: {units: 16}\n    - batchNormalization: {}")}dp: {mode: central, noise_multiplier: 1, clip_norm: 0.5}\n`,
+      "plan.model[1]: layer 1 (batchNormalization)",
+    ],
+    [
       "central DP with krum",
       `${replace(/fedadam, server_lr: 0.1/, "krum, f: 0")}dp: {mode: central, noise_multiplier: 1, clip_norm: 0.5}\n`,
       "dp.mode: central DP adds noise to one mean of clipped updates, which krum cannot use",

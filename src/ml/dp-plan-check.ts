@@ -1,0 +1,23 @@
+import { type Plan, planLayers } from "./plan.js";
+
+/**
+ * Layers whose weights are not trained by gradients but computed from the rows themselves: batch
+ * normalization's moving mean and variance. DP-SGD clips and noises gradients only (Abadi et al. 2016,
+ * Algorithm 1), so such state would leave the node raw: with momentum near 0 and batch 1 its moving mean
+ * is one patient's row. Under `dp` these plans are refused, by the researcher and again by the node.
+ */
+const statefulLayers: Record<string, string> = { batchNormalization: "layerNormalization" };
+
+/** Why the plan cannot train under dp (the first stateful layer and the alternative), or undefined. */
+export function dpPlanProblem(plan: Plan): { index: number; message: string } | undefined {
+  const layers = planLayers(plan);
+  const index = layers.findIndex((layer) => layer.name in statefulLayers);
+  if (index < 0) return undefined;
+  const name = layers[index].name;
+  return {
+    index,
+    message:
+      `layer ${index} (${name}) keeps moving statistics computed from raw rows, which differential privacy ` +
+      `neither clips nor noises: use ${statefulLayers[name]} instead, or run without dp`,
+  };
+}

@@ -1,0 +1,115 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { sha256Hex } from "../../src/common/canonical-json.js";
+import { buildModel, getParams } from "../../src/ml/model.js";
+import { type Plan, parsePlan, planJson } from "../../src/ml/plan.js";
+import type { TrainingArgs } from "../../src/ml/types.js";
+import { createCatalogue } from "../../src/node/catalogue.js";
+import { describeDataset } from "../../src/node/dataset-draft.js";
+import { createDatasetLoader } from "../../src/node/dataset-loader.js";
+import { createExecutor, type NodeRuntime } from "../../src/node/executors/index.js";
+import { createPrivacyLedger } from "../../src/node/privacy-ledger.js";
+import {
+  decodeReply,
+  encodeReply,
+  type FeedbackBody,
+  type ReplyBody,
+  type TrainTaskBody,
+} from "../../src/wire/index.js";
+
+/**
+ * A node as the researcher meets it, without the network: one CSV dataset in the catalogue, a real
+ * privacy ledger, the real executor, and every reply read back through the wire codec. The attack tests
+ * play the researcher against it with plans and arguments of their choosing.
+ */
+export interface TrainingNode {
+  /** Runs one train task; the reply as the researcher decodes it, and the progress feedback it saw. */
+  train(request: {
+    plan: Plan;
+    args: Partial<TrainingArgs>;
+    round?: number;
+    /** The experiment the ledger charges (default "attack"). */
+    experiment?: string;
+  }): Promise<{ reply: ReplyBody; feedback: FeedbackBody[] }>;
+  close(): Promise<void>;
+}
+
+/** Default training arguments an attacker starts from (one update, no test split). */
+export const attackArgs: TrainingArgs = {
+  epochs: 0,
+  updates: 1,
+  batchSize: 1,
+  testRatio: 0,
+  testOnGlobal: false,
+  testOnLocal: false,
+  metrics: [],
+  seed: 1,
+  fedproxMu: 0,
+};
+
+export async function createTrainingNode(csv: { header: string[]; rows: number[][] }): Promise<TrainingNode> {
+  const dir = mkdtempSync(join(tmpdir(), "fbm-attack-"));
+  const path = join(dir, "patients.csv");
+  writeFileSync(path, `${[csv.header.join(","), ...csv.rows.map((r) => r.join(","))].join("\n")}\n`);
+  const catalogue = await createCatalogue({ path: join(dir, "catalogue.json") });
+  const entry = await catalogue.addDataset(
+    await describeDataset({ type: "csv", path, tags: ["t"], target: csv.header.at(-1), name: "patients" }),
+  );
+  const ledger = await createPrivacyLedger({ path: join(dir, "privacy.json") });
+  const runtime = {
+    catalogue,
+    loader: createDatasetLoader(),
+    version: "test",
+    backend: "cpu",
+    controls: undefined as never,
+    privacy: { ledger, maxEpsilon: "none", delta: 1e-5 },
+    secagg: undefined as never,
+    nodeId: "node_test",
+    authorizePlan: async () => undefined,
+    log: () => {},
+    analytics: { minCount: 1, minMax: true },
+  } satisfies NodeRuntime;
+  const execute = createExecutor(runtime);
+  const features = csv.header.length - 1;
+  return {
+    async train({ plan, args, round = 1, experiment = "attack" }) {
+      const json = planJson(plan);
+      const model = buildModel(plan, [features], { seed: 0 });
+      const params = getParams(model);
+      model.dispose();
+      const body: TrainTaskBody = {
+        kind: "train",
+        datasetId: entry.id,
+        planId: sha256Hex(json),
+        planJson: json,
+        args: { ...attackArgs, ...args },
+        round,
+        params,
+      };
+      const feedback: FeedbackBody[] = [];
+      const reply = await execute(
+        { taskId: "t", experiment, body },
+        { signal: new AbortController().signal, feedback: (f) => feedback.push(f) },
+      );
+      async function* chunks() {
+        yield* encodeReply({ taskId: "t", nodeId: "n", body: reply });
+      }
+      return { reply: (await decodeReply(chunks())).body, feedback };
+    },
+    async close() {
+      await ledger.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A plan over the CSV's columns (target: the last). */
+export function attackPlan(model: Plan["model"], loss: Plan["loss"], learningRate = 1): Plan {
+  return parsePlan({
+    data: { target: "label" },
+    model,
+    loss,
+    optimizer: { name: "sgd", learning_rate: learningRate },
+  });
+}
