@@ -22,6 +22,12 @@ export const replyErrorCodes = [
   "node_stopping",
   /** The node's operator requires secure aggregation (config `require_secagg`) and the task has none. */
   "secagg_required",
+  /** A clinical model has more parameters than a third of the node's rows (the node's fixed rule, after DataSHIELD's nfilter.glm). */
+  "too_many_parameters",
+  /** A clinical analysis would rest on fewer rows (or events, or outcome cases) than the node's `min_count`. */
+  "below_min_count",
+  /** An analysis asked the node for more iterations than its cap (MAX_CLINICAL_ITERATIONS). */
+  "iteration_cap",
 ] as const;
 
 export type ReplyErrorCode = (typeof replyErrorCodes)[number];
