@@ -15,8 +15,10 @@ import { tableCounts } from "../clinical/table-counts.js";
 import { numberCell, readTableRows } from "../clinical/table-rows.js";
 import type { NodeRuntime } from "./runtime.js";
 
-/** Tasks one analysis (query id) may send this node: IRLS and Newton need tens; the researcher's cap is 25. */
+/** Steps of one kind one analysis (query id) may ask this node: IRLS and Newton need tens; the researcher's cap is 25. */
 export const MAX_CLINICAL_ITERATIONS = 60;
+/** Interval ends one survival analysis may ask (one per interval of its table). */
+export const MAX_SURVIVAL_INTERVALS = 200;
 /** A model may have at most one parameter per this many rows on the node (DataSHIELD's nfilter.glm is 0.33). */
 export const ROWS_PER_PARAMETER = 3;
 /** Query ids remembered for the iteration cap (the oldest are forgotten first). */
@@ -40,16 +42,21 @@ export function createClinicalExecutor(): (
     if (!entry) throw new InputError(`No dataset ${task.datasetId} on this node (was it removed?)`);
     const q = task.query;
     const what = `Clinical ${q.kind} query ${task.queryId} for "${experiment || "?"}" on "${entry.name}"`;
-    const count = (asked.get(task.queryId) ?? 0) + 1;
-    asked.delete(task.queryId);
-    asked.set(task.queryId, count);
+    const key = `${task.queryId}\u0000${q.kind}`;
+    const count = (asked.get(key) ?? 0) + 1;
+    asked.delete(key);
+    asked.set(key, count);
     if (asked.size > REMEMBERED_QUERIES) asked.delete(asked.keys().next().value!);
-    if (count > MAX_CLINICAL_ITERATIONS) {
-      runtime.log(`${what}: refused, over ${MAX_CLINICAL_ITERATIONS} iterations`);
+    const [cap, rule] =
+      q.kind === "km_cuts"
+        ? [MAX_SURVIVAL_INTERVALS, "MAX_SURVIVAL_INTERVALS): give km a larger grid"]
+        : [MAX_CLINICAL_ITERATIONS, "MAX_CLINICAL_ITERATIONS): lower max_iterations"];
+    if (count > cap) {
+      runtime.log(`${what}: refused, over ${cap} ${q.kind} steps`);
       return {
         kind: "error",
         code: "iteration_cap",
-        message: `Analysis ${task.queryId} asked for more than ${MAX_CLINICAL_ITERATIONS} iterations, the node's fixed cap (MAX_CLINICAL_ITERATIONS): lower max_iterations`,
+        message: `Analysis ${task.queryId} asked for more than ${cap} ${q.kind} steps, the node's fixed cap (${rule}`,
       };
     }
     const minCount = runtime.analytics.minCount;
@@ -117,6 +124,8 @@ function answerQuery(
       return reply(s.rows, s.excluded, { kind: "km_counts", groups: s.groups, ...counts });
     }
     case "glm": {
+      if (!["binomial", "gaussian", "poisson"].includes(q.family))
+        throw new InputError(`Unknown glm family "${q.family}": use binomial, gaussian or poisson`);
       const design = designMatrix(
         data,
         { intercept: true, x: q.x, factors: q.factors, required: [q.y] },
@@ -147,6 +156,8 @@ function answerQuery(
       });
     }
     case "cox": {
+      if (q.ties !== "efron" && q.ties !== "breslow")
+        throw new InputError(`Unknown ties method "${q.ties}": use efron or breslow`);
       const spec: DesignSpec = {
         intercept: false,
         x: q.x,

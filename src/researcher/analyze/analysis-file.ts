@@ -36,12 +36,18 @@ const coxSchema = z.strictObject({
   max_iterations: iterations,
 });
 
-const analysisSchema = z.union([
-  z.strictObject({ name: z.string().optional(), glm: glmSchema }),
-  z.strictObject({ name: z.string().optional(), km: kmSchema }),
-  z.strictObject({ name: z.string().optional(), crosstab: crosstabSchema }),
-  z.strictObject({ name: z.string().optional(), cox: coxSchema }),
-]);
+// One object with optional keys (not a union), so a wrong value is reported at its own key.
+const analysisSchema = z
+  .strictObject({
+    name: z.string().min(1).optional(),
+    glm: glmSchema.optional(),
+    km: kmSchema.optional(),
+    crosstab: crosstabSchema.optional(),
+    cox: coxSchema.optional(),
+  })
+  .refine((a) => [a.glm, a.km, a.crosstab, a.cox].filter(Boolean).length === 1, {
+    message: "give exactly one of glm, km, crosstab, cox",
+  });
 
 const fileSchema = z.strictObject({
   tags: z.array(z.string().min(1)).min(1),
@@ -81,6 +87,6 @@ export async function readAnalysisFile(path: string): Promise<AnalysisFile> {
 
 /** The kind of an analysis entry and a name for it (its `name`, else kind and position). */
 export function analysisKind(a: Analysis, index: number): { kind: "glm" | "km" | "crosstab" | "cox"; name: string } {
-  const kind = "glm" in a ? "glm" : "km" in a ? "km" : "crosstab" in a ? "crosstab" : "cox";
+  const kind = a.glm ? "glm" : a.km ? "km" : a.crosstab ? "crosstab" : "cox";
   return { kind, name: a.name ?? `${kind}-${index + 1}` };
 }

@@ -88,10 +88,10 @@ export async function runAnalysis(
   const queryId = `${name}-${randomUUID().slice(0, 8)}`;
   const ask = (query: ClinicalQuery) => askAll(participants, send, queryId, query);
   log?.(`Analysis "${name}" (${kind})`);
-  if ("glm" in analysis) return glm(name, analysis.glm, participants, ask);
-  if ("km" in analysis) return km(name, analysis.km, ask);
-  if ("crosstab" in analysis) return crosstab(name, analysis.crosstab, ask);
-  return cox(name, analysis.cox, participants, ask);
+  if (analysis.glm) return glm(name, analysis.glm, participants, ask);
+  if (analysis.km) return km(name, analysis.km, ask);
+  if (analysis.crosstab) return crosstab(name, analysis.crosstab, ask);
+  return cox(name, analysis.cox!, participants, ask);
 }
 
 type Answer = { p: Participant; reply: ClinicalReplyBody };
