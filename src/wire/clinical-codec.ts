@@ -35,6 +35,7 @@ export function toClinicalTaskInit(body: ClinicalTaskBody): MessageInitShape<typ
                   strata: q.strata,
                   ties: q.ties,
                   beta: q.beta,
+                  concordance: q.concordance ?? false,
                 },
               };
   return { datasetId: body.datasetId, queryId: body.queryId, query };
@@ -96,6 +97,7 @@ export function fromClinicalTask(task: ClinicalTask): ClinicalTaskBody {
           strata: q.value.strata,
           ties: q.value.ties as CoxTies,
           beta: [...q.value.beta],
+          concordance: q.value.concordance,
         },
       };
     default:
@@ -124,6 +126,9 @@ export function toClinicalReplyInit(body: ClinicalReplyBody): MessageInitShape<t
                   gradient: r.gradient,
                   information: r.information,
                   events: BigInt(r.events),
+                  concordant: BigInt(r.concordant),
+                  discordant: BigInt(r.discordant),
+                  tiedRisk: BigInt(r.tiedRisk),
                 },
               };
   return { minCount: body.minCount, rows: BigInt(body.rows), excluded: toCount(body.excluded), result };
@@ -180,6 +185,9 @@ export function fromClinicalReply(reply: ClinicalReply): ClinicalReplyBody {
           gradient: [...r.value.gradient],
           information: [...r.value.information],
           events: Number(r.value.events),
+          concordant: Number(r.value.concordant),
+          discordant: Number(r.value.discordant),
+          tiedRisk: Number(r.value.tiedRisk),
         },
       };
     default:

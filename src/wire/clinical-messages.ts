@@ -33,6 +33,8 @@ export type ClinicalQuery =
       strata: string;
       ties: CoxTies;
       beta: number[];
+      /** Also count concordant pairs at beta (asked once, at the fitted β). */
+      concordance?: boolean;
     };
 
 export interface ClinicalTaskBody {
@@ -53,7 +55,17 @@ export type ClinicalResult =
   /** Group-major: events[g × intervals + i]. */
   | { kind: "km_counts"; groups: string[]; events: number[]; censored: number[] }
   /** information is p×p row-major (minus the Hessian). */
-  | { kind: "cox"; loglik: number; gradient: number[]; information: number[]; events: number };
+  | {
+      kind: "cox";
+      loglik: number;
+      gradient: number[];
+      information: number[];
+      events: number;
+      /** Comparable pairs within the node's strata (0 unless asked): risk order agrees, disagrees, ties. */
+      concordant: number;
+      discordant: number;
+      tiedRisk: number;
+    };
 
 export interface ClinicalReplyBody {
   kind: "clinical";

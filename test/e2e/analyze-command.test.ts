@@ -140,6 +140,7 @@ describe("fbm-researcher analyze", { timeout: 3 * DEADLINE_MS }, () => {
       assert.ok(near(c.estimate, R_COX_EFRON_ARM[j]) && near(c.se, R_COX_EFRON_ARM_SE[j]), `${c.name}: ${c.estimate}`);
     });
     assert.deepEqual(cox.strata, ["node", "arm"]);
+    assert.ok(near(cox.concordance, 0.615718157181572), `concordance ${cox.concordance} (R's fit$concordance)`);
 
     // Survival: every patient counted once; intervals are whole 28-day steps; each node's share of each
     // interval and arm holds min_count (10) exits or more, checked here on the raw rows.

@@ -99,3 +99,35 @@ export function coxSums(
   for (let a = 0; a < p; a++) for (let b = 0; b < a; b++) information[b * p + a] = information[a * p + b];
   return { loglik, gradient, information, events };
 }
+
+/**
+ * Harrell's concordance counts within strata at β, as R's survival::concordance: a pair is comparable
+ * when the one with the event has the shorter time (or the same time, the other censored); it is
+ * concordant when that one has the higher risk score x·β, discordant when lower, tied when equal.
+ */
+export function coxConcordance(
+  x: Float64Array,
+  p: number,
+  time: Float64Array,
+  event: Uint8Array,
+  stratum: Int32Array,
+  beta: ArrayLike<number>,
+): { concordant: number; discordant: number; tiedRisk: number } {
+  const n = time.length;
+  const eta = new Float64Array(n);
+  for (let r = 0; r < n; r++) for (let j = 0; j < p; j++) eta[r] += x[r * p + j] * beta[j];
+  let concordant = 0;
+  let discordant = 0;
+  let tiedRisk = 0;
+  for (let i = 0; i < n; i++) {
+    if (event[i] !== 1) continue;
+    for (let j = 0; j < n; j++) {
+      if (j === i || stratum[j] !== stratum[i]) continue;
+      if (!(time[i] < time[j] || (time[i] === time[j] && event[j] === 0))) continue;
+      if (eta[i] > eta[j]) concordant++;
+      else if (eta[i] < eta[j]) discordant++;
+      else tiedRisk++;
+    }
+  }
+  return { concordant, discordant, tiedRisk };
+}

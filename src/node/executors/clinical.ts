@@ -6,7 +6,7 @@ import type {
   ClinicalTaskBody,
   ReplyBody,
 } from "../../wire/index.js";
-import { coxSums } from "../clinical/cox-sums.js";
+import { coxConcordance, coxSums } from "../clinical/cox-sums.js";
 import { type DesignSpec, designMatrix } from "../clinical/design-matrix.js";
 import { gateCount } from "../clinical/disclosure-gate.js";
 import { glmSums } from "../clinical/glm-sums.js";
@@ -194,12 +194,16 @@ function answerQuery(
         return refuse("below_min_count", `${events} event(s) on this node, fewer than its min_count ${minCount}`);
       checkBeta(q.beta, design.p);
       const sums = coxSums(design.x, design.p, time, event, stratum, q.ties, q.beta);
+      const pairs = q.concordance
+        ? coxConcordance(design.x, design.p, time, event, stratum, q.beta)
+        : { concordant: 0, discordant: 0, tiedRisk: 0 };
       return reply(design.n, design.excluded, {
         kind: "cox",
         loglik: sums.loglik,
         gradient: [...sums.gradient],
         information: [...sums.information],
         events: sums.events,
+        ...pairs,
       });
     }
   }

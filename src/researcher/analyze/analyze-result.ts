@@ -55,5 +55,7 @@ export interface CoxResult extends CoxFit {
   ties: "efron" | "breslow";
   /** Strata of the fit: always the node, and the strata column when given. */
   strata: string[];
+  /** Harrell's C within strata at the fitted β (R's concordance), from the nodes' pair counts. */
+  concordance: number;
   nodes: NodeUse[];
 }

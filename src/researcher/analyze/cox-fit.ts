@@ -1,5 +1,5 @@
 import { InputError, RuntimeFailure } from "../../common/errors.js";
-import { normalQuantile, normalSf } from "../../ml/stats/distributions.js";
+import { chiSquareSf, normalQuantile, normalSf } from "../../ml/stats/distributions.js";
 import { cholesky, choleskyInverse, choleskySolve, SingularMatrixError } from "./linear-algebra.js";
 
 /** The pooled partial-likelihood sums at β: every node's log partial likelihood, score and information added. */
@@ -26,8 +26,9 @@ export interface CoxFit {
   coefficients: CoxCoefficient[];
   loglik: number;
   loglik_null: number;
-  /** Likelihood-ratio test against β = 0: 2 (ℓ(β̂) − ℓ(0)) on p degrees of freedom. */
+  /** Likelihood-ratio test against β = 0: 2 (ℓ(β̂) − ℓ(0)) on p degrees of freedom, and its p-value. */
   lr_test: number;
+  lr_p: number;
   iterations: number;
   n: number;
   events: number;
@@ -111,8 +112,15 @@ function summarize(
     loglik: sums.loglik,
     loglik_null: loglikNull,
     lr_test: 2 * (sums.loglik - loglikNull),
+    lr_p: chiSquareSf(2 * (sums.loglik - loglikNull), p),
     iterations,
     n: sums.n,
     events: sums.events,
   };
+}
+
+/** Harrell's C from pooled pair counts (ties in risk count one half, as R's concordance). */
+export function concordanceIndex(pairs: { concordant: number; discordant: number; tiedRisk: number }): number {
+  const comparable = pairs.concordant + pairs.discordant + pairs.tiedRisk;
+  return comparable > 0 ? (pairs.concordant + pairs.tiedRisk / 2) / comparable : Number.NaN;
 }

@@ -17,7 +17,7 @@ import {
   type KmSpec,
 } from "./analysis-file.js";
 import type { AnalyzeResult, CoxResult, CrosstabResult, GlmResult, KmResult, NodeUse } from "./analyze-result.js";
-import { fitCox } from "./cox-fit.js";
+import { concordanceIndex, fitCox } from "./cox-fit.js";
 import { chiSquareTest, fisherExact } from "./crosstab-tests.js";
 import { fitGlm } from "./glm-fit.js";
 import { kaplanMeier, logRank } from "./kaplan-meier.js";
@@ -203,20 +203,22 @@ async function glm(name: string, spec: GlmSpec, participants: Participant[], ask
 async function cox(name: string, spec: CoxSpec, participants: Participant[], ask: Ask): Promise<CoxResult> {
   const { x, factors } = await factorsOf(spec.covariates, spec.categorical, participants, ask);
   let last: Answer[] = [];
+  const step = (beta: ArrayLike<number>, concordance = false): ClinicalQuery => ({
+    kind: "cox",
+    time: spec.time,
+    event: spec.event,
+    x,
+    factors,
+    strata: spec.strata ?? "",
+    ties: spec.ties,
+    beta: [...Array.from(beta)],
+    concordance,
+  });
   const fit = await fitCox({
     names: names(false, x, factors),
     maxIterations: spec.max_iterations,
     evaluate: async (beta) => {
-      last = await ask({
-        kind: "cox",
-        time: spec.time,
-        event: spec.event,
-        x,
-        factors,
-        strata: spec.strata ?? "",
-        ties: spec.ties,
-        beta: [...beta],
-      });
+      last = await ask(step(beta));
       const coxOf = (r: ClinicalReplyBody["result"]) =>
         r.kind === "cox" ? r : { loglik: 0, gradient: [], information: [], events: 0 };
       return {
@@ -228,12 +230,27 @@ async function cox(name: string, spec: CoxSpec, participants: Participant[], ask
       };
     },
   });
+  // One more pass at the fitted β for the concordance: O(n²) pairs on each node, so not every iteration.
+  const final = await ask(
+    step(
+      fit.coefficients.map((c) => c.estimate),
+      true,
+    ),
+  );
+  const pairs = { concordant: 0, discordant: 0, tiedRisk: 0 };
+  for (const { reply } of final) {
+    if (reply.result.kind !== "cox") continue;
+    pairs.concordant += reply.result.concordant;
+    pairs.discordant += reply.result.discordant;
+    pairs.tiedRisk += reply.result.tiedRisk;
+  }
   return {
     event: "cox",
     name,
     ties: spec.ties,
     strata: ["node", ...(spec.strata ? [spec.strata] : [])],
     ...fit,
+    concordance: concordanceIndex(pairs),
     nodes: uses(last),
   };
 }

@@ -40,7 +40,7 @@ export function formatAnalysis(result: AnalyzeResult): string {
             stars(c.p),
           ]),
         ),
-        `  log partial likelihood ${num(result.loglik)}, likelihood-ratio test ${num(result.lr_test)} on ${result.coefficients.length} df`,
+        `  log partial likelihood ${num(result.loglik)}, likelihood-ratio test ${num(result.lr_test)} on ${result.coefficients.length} df (p ${pValue(result.lr_p)}), concordance ${num(result.concordance)}`,
       );
       break;
     }

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { coxSums } from "../../../src/node/clinical/cox-sums.js";
+import { coxConcordance, coxSums } from "../../../src/node/clinical/cox-sums.js";
 import { designMatrix, designNames } from "../../../src/node/clinical/design-matrix.js";
-import { type CoxFit, fitCox } from "../../../src/researcher/analyze/cox-fit.js";
+import { type CoxFit, concordanceIndex, fitCox } from "../../../src/researcher/analyze/cox-fit.js";
 import type { CoxTies } from "../../../src/wire/index.js";
 import { clinicalSites } from "../../support/clinical-sites.js";
 
@@ -12,7 +12,9 @@ import { clinicalSites } from "../../support/clinical-sites.js";
  *         control = coxph.control(eps = 1e-14, iter.max = 100))      # TIES efron, then breslow
  *   coxph(Surv(days, event) ~ age + sex + stage + strata(site), ties = "efron", ...)
  * printed with summary(fit)$coefficients, fit$loglik and exp(confint(fit)) at 15 digits. Days are whole
- * weeks, so event times are heavily tied.
+ * weeks, so event times are heavily tied. For the efron + strata(site, arm) fit also fit$concordance
+ * (concordant 5678, discordant 3543, tied.x 4, concordance 0.615718157181572) and summary(fit)$logtest
+ * (40.851127517743 on 4 df, p 2.88551029312353e-8).
  */
 const R = {
   "efron+arm": {
@@ -40,7 +42,7 @@ const R = {
 };
 
 /** The federated fit: each site's sums from the node's code (its strata: the arm column, or none), added up. */
-async function federatedCox(ties: CoxTies, strata: string): Promise<CoxFit> {
+async function federatedCox(ties: CoxTies, strata: string): Promise<CoxFit & { concordance: number; pairs: number[] }> {
   const spec = { intercept: false, x: ["age", "sex"], factors: [{ column: "stage", levels: ["I", "II", "III"] }] };
   const sites = clinicalSites().map((rows) => {
     const design = designMatrix(rows, { ...spec, required: ["days", "event"] }, 5, "site");
@@ -53,7 +55,7 @@ async function federatedCox(ties: CoxTies, strata: string): Promise<CoxFit> {
       stratum: Int32Array.from(strata ? col(strata).map((s) => levels.indexOf(s)) : design.kept.map(() => 0)),
     };
   });
-  return fitCox({
+  const fit = await fitCox({
     names: designNames(spec),
     evaluate: async (beta) => {
       const parts = sites.map((s) => coxSums(s.design.x, s.design.p, s.time, s.event, s.stratum, ties, beta));
@@ -67,6 +69,14 @@ async function federatedCox(ties: CoxTies, strata: string): Promise<CoxFit> {
       };
     },
   });
+  const beta = fit.coefficients.map((c) => c.estimate);
+  const counts = sites.map((s) => coxConcordance(s.design.x, s.design.p, s.time, s.event, s.stratum, beta));
+  const pairs = {
+    concordant: counts.reduce((t, c) => t + c.concordant, 0),
+    discordant: counts.reduce((t, c) => t + c.discordant, 0),
+    tiedRisk: counts.reduce((t, c) => t + c.tiedRisk, 0),
+  };
+  return { ...fit, concordance: concordanceIndex(pairs), pairs: [pairs.concordant, pairs.discordant, pairs.tiedRisk] };
 }
 
 function close(actual: number, expected: number, what: string, tolerance = 1e-6): void {
@@ -102,6 +112,12 @@ describe("federated Cox model, stratified by node", () => {
       close(fit.loglik_null, ref.loglik[0], "null log partial likelihood");
       close(fit.loglik, ref.loglik[1], "log partial likelihood");
       assert.equal(fit.n, 360);
+      if (label === "efron+arm") {
+        assert.deepEqual(fit.pairs, [5678, 3543, 4]);
+        close(fit.concordance, 0.615718157181572, "concordance");
+        close(fit.lr_test, 40.851127517743, "likelihood-ratio test");
+        assert.ok(Math.abs(fit.lr_p - 2.88551029312353e-8) <= 1e-6 * 2.88551029312353e-8, `LR p ${fit.lr_p}`);
+      }
     });
   }
 });
