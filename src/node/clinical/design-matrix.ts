@@ -70,3 +70,32 @@ export function designNames(spec: Pick<DesignSpec, "intercept" | "x" | "factors"
     ...spec.factors.flatMap((f) => f.levels.slice(1).map((k) => `${f.column}=${k}`)),
   ];
 }
+
+/**
+ * Why a numeric covariate would single out fewer than minCount patients, or undefined: a two-valued
+ * covariate must hold each value in minCount rows, any other must differ from its most common value in
+ * minCount rows (DataSHIELD's check on glm covariates, nfilter.tab). Otherwise an entry of XᵀWX or XᵀWz
+ * is the sum over those few rows, e.g. one patient's outcome. Factor indicators pass by construction.
+ */
+export function thinCovariate(
+  design: Design,
+  spec: Pick<DesignSpec, "intercept" | "x">,
+  minCount: number,
+): string | undefined {
+  const first = spec.intercept ? 1 : 0;
+  for (let k = 0; k < spec.x.length; k++) {
+    const j = first + k;
+    const held = new Map<number, number>();
+    for (let r = 0; r < design.n; r++) {
+      const v = design.x[r * design.p + j];
+      held.set(v, (held.get(v) ?? 0) + 1);
+    }
+    const counts = [...held.entries()].sort((a, b) => b[1] - a[1]);
+    if (counts.length === 2 && counts[1][1] < minCount)
+      return `Covariate "${spec.x[k]}" takes the value ${counts[1][0]} in ${counts[1][1]} usable row(s) on this node, fewer than its min_count ${minCount}`;
+    const differ = design.n - (counts[0]?.[1] ?? 0);
+    if (counts.length > 2 && differ < minCount)
+      return `Covariate "${spec.x[k]}" differs from its most common value ${counts[0][0]} in ${differ} usable row(s) on this node, fewer than its min_count ${minCount}`;
+  }
+  return undefined;
+}

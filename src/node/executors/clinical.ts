@@ -7,7 +7,7 @@ import type {
   ReplyBody,
 } from "../../wire/index.js";
 import { coxConcordance, coxSums } from "../clinical/cox-sums.js";
-import { type DesignSpec, designMatrix } from "../clinical/design-matrix.js";
+import { type Design, type DesignSpec, designMatrix, thinCovariate } from "../clinical/design-matrix.js";
 import { gateCount } from "../clinical/disclosure-gate.js";
 import { glmSums } from "../clinical/glm-sums.js";
 import { intervalCounts, nextCut, survivalRows } from "../clinical/survival-counts.js";
@@ -126,16 +126,12 @@ function answerQuery(
     case "glm": {
       if (!["binomial", "gaussian", "poisson"].includes(q.family))
         throw new InputError(`Unknown glm family "${q.family}": use binomial, gaussian or poisson`);
-      const design = designMatrix(
-        data,
-        { intercept: true, x: q.x, factors: q.factors, required: [q.y] },
-        minCount,
-        where,
-      );
+      const spec: DesignSpec = { intercept: true, x: q.x, factors: q.factors, required: [q.y] };
+      const design = designMatrix(data, spec, minCount, where);
       const yAt = data.columns.indexOf(q.y);
       const y = Float64Array.from(design.kept, (r) => numberCell(data.cells[r][yAt]!, q.y, where));
       checkOutcome(q.family, q.y, y, where);
-      const refusal = modelRefusal(design.p, design.n, minCount);
+      const refusal = modelRefusal(design.p, design.n, minCount) ?? thinRefusal(design, spec, minCount);
       if (refusal) return refusal;
       if (q.family === "binomial") {
         const cases = y.reduce((s, v) => s + v, 0);
@@ -187,7 +183,7 @@ function answerQuery(
         if (!strata.has(s)) strata.set(s, strata.size);
         stratum[k] = strata.get(s)!;
       });
-      const refusal = modelRefusal(design.p, design.n, minCount);
+      const refusal = modelRefusal(design.p, design.n, minCount) ?? thinRefusal(design, spec, minCount);
       if (refusal) return refusal;
       const events = event.reduce((s, e) => s + e, 0);
       if (events < minCount)
@@ -224,6 +220,11 @@ function modelRefusal(p: number, n: number, minCount: number): Refusal | undefin
         "(its fixed rule ROWS_PER_PARAMETER, after DataSHIELD's nfilter.glm): use fewer covariates or categories",
     );
   return undefined;
+}
+
+function thinRefusal(design: Design, spec: DesignSpec, minCount: number): Refusal | undefined {
+  const thin = thinCovariate(design, spec, minCount);
+  return thin ? refuse("below_min_count", thin) : undefined;
 }
 
 function checkBeta(beta: number[], p: number): void {

@@ -154,6 +154,29 @@ describe("clinical queries on a node", () => {
     assert.deepEqual(cells, ["below", "hidden", 12, "hidden", "hidden", 20, "hidden", "hidden", 30]);
   });
 
+  it("attack: a covariate that singles out a few patients (their outcome would be an entry of XᵀWz) is refused", async () => {
+    // "flag" is 1 for one patient only: XᵀWz's flag entry at β = 0 would be that patient's outcome − 1/2.
+    const rows = ward(40).map((r, i) => [...r, i === 7 ? 1 : 0]);
+    const { ask } = await node([...header, "flag"], rows, 5);
+    const reply = await ask({ ...glm([0, 0, 0]), x: ["age", "flag"], factors: [] } as ClinicalQuery);
+    assert.equal(reply.kind, "error", "the node must not answer");
+    if (reply.kind === "error") {
+      assert.equal(reply.code, "below_min_count");
+      assert.match(
+        reply.message,
+        /Covariate "flag" takes the value 1 in 1 usable row\(s\) on this node, fewer than its min_count 5/,
+      );
+    }
+    // Its complement (0 for one patient, next to the intercept) singles out the same patient.
+    const inverse = await node(
+      [...header, "flag"],
+      ward(40).map((r, i) => [...r, i === 7 ? 0 : 1]),
+      5,
+    );
+    const other = await inverse.ask({ ...glm([0, 0, 0]), x: ["age", "flag"], factors: [] } as ClinicalQuery);
+    assert.equal(other.kind === "error" && other.code, "below_min_count");
+  });
+
   it("refuses an outcome that is not 0/1 for a binomial GLM, quoting it", async () => {
     const rows = ward(40).map((r, i) => (i === 5 ? [r[0], 2, r[2], r[3], r[4]] : r));
     const { ask } = await node(header, rows, 5);
