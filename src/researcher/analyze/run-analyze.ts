@@ -97,14 +97,17 @@ export async function runAnalysis(
 type Answer = { p: Participant; reply: ClinicalReplyBody };
 type Ask = (query: ClinicalQuery) => Promise<Answer[]>;
 
-/** Every node's answer to one query, or the first refusal as an error naming the node. */
+/**
+ * Every node's answer to one query, or the first refusal as an error naming the node. Waits for every
+ * node before throwing, so no request is still open when the server closes.
+ */
 async function askAll(
   participants: Participant[],
   send: Send,
   queryId: string,
   query: ClinicalQuery,
 ): Promise<Answer[]> {
-  return Promise.all(
+  const settled = await Promise.allSettled(
     participants.map(async (p) => {
       const reply = await send(p, { kind: "clinical", datasetId: p.dataset.id, queryId, query });
       if (reply.kind === "clinical") return { p, reply };
@@ -117,6 +120,9 @@ async function askAll(
       throw new RuntimeFailure(`Node ${p.name} answered a clinical query with a ${reply.kind} reply`);
     }),
   );
+  const failed = settled.find((s) => s.status === "rejected");
+  if (failed) throw failed.reason;
+  return settled.map((s) => (s as PromiseFulfilledResult<Answer>).value);
 }
 
 function uses(answers: Answer[]): NodeUse[] {
