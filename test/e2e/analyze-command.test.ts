@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -95,7 +95,7 @@ describe("fbm-researcher analyze", { timeout: 3 * DEADLINE_MS }, () => {
     let badRun: Awaited<ReturnType<typeof analyze>>;
     try {
       run = await analyze(nodes, file, ["--nodes", "3", "--json"]);
-      table = await analyze(nodes, file, ["--nodes", "3"]);
+      table = await analyze(nodes, file, ["--nodes", "3", "--plot", join(dir, "survival.svg")]);
       badRun = await analyze(nodes, bad, ["--nodes", "3", "--json"]);
     } finally {
       await nodes.stop();
@@ -189,6 +189,12 @@ describe("fbm-researcher analyze", { timeout: 3 * DEADLINE_MS }, () => {
     assert.match(table.stderr, /stage=III\s+1\.3340\s+0\.7524 to 1\.9157\s+0\.2968\s+4\.4950\s+<0\.0001\s+\*\*\*/);
     assert.match(table.stderr, /log-rank test: chi-square [\d.]+ on 1 df/);
     assert.match(table.stderr, /hazards: Cox model \(efron ties, strata: node, arm\)/);
+    // --plot: the curves, one per arm, with the numbers at risk of the table under them.
+    const svg = readFileSync(join(dir, "survival.svg"), "utf8");
+    assert.match(table.stderr, /Kaplan–Meier curves of "survival" written to .*survival\.svg/);
+    assert.equal(svg.match(/<path d="M/g)?.length, 2 + svg.split("stroke-dasharray").length - 1);
+    for (const curve of km.curves)
+      for (const step of curve.steps) assert.ok(svg.includes(`>${step.at_risk}</text>`), `at risk ${step.at_risk}`);
 
     // Each node logs every query it answered.
     for (const home of homes)
