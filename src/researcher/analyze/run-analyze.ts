@@ -146,9 +146,19 @@ async function factorsOf(
   ask: Ask,
 ): Promise<{ x: string[]; factors: Factor[] }> {
   const plan = { data: { categorical } } as unknown as Pick<Plan, "data">;
-  const kinds = participants.map((p) =>
-    featureKinds(plan, covariates, p.dataset.columns, `dataset "${p.dataset.name}" on node ${p.name}`),
-  );
+  // featureKinds speaks of a plan's keys; here they are the analysis's own `categorical`.
+  const kinds = participants.map((p) => {
+    try {
+      return featureKinds(plan, covariates, p.dataset.columns, `dataset "${p.dataset.name}" on node ${p.name}`);
+    } catch (error) {
+      if (!(error instanceof InputError)) throw error;
+      throw new InputError(
+        error.message
+          .replace("The plan names", "The analysis names")
+          .replace(/plan\.data\.categorical/g, "categorical in the analysis"),
+      );
+    }
+  });
   const isFactor = (c: string) => kinds.some((k) => k.find((f) => f.name === c)?.categorical);
   const factors: Factor[] = [];
   for (const column of covariates.filter(isFactor)) {
