@@ -10,6 +10,9 @@ export { loadModel, saveModel } from "./ml/export.js";
 export { type Plan, parsePlan, planId } from "./ml/plan.js";
 export type { NamedTensor } from "./ml/types.js";
 export { type Aggregator, type AggregatorConfig, createAggregator } from "./researcher/aggregators/index.js";
+export { parseAnalysisFile, readAnalysisFile } from "./researcher/analyze/analysis-file.js";
+export type { AnalyzeResult } from "./researcher/analyze/analyze-result.js";
+export { type AnalyzeOptions, runAnalyze } from "./researcher/analyze/run-analyze.js";
 export { type Experiment, experimentJsonSchema, loadExperiment, parseExperiment } from "./researcher/run/config.js";
 export type { DoneEvent, ExperimentEvent, FailureCode, NodeFailure, RoundEvent } from "./researcher/run/events.js";
 export {

@@ -88,13 +88,14 @@ export function fromAnalyticsReply(reply: AnalyticsReply): AnalyticsReplyBody {
   };
 }
 
-function toCount(count: PublishedCount): MessageInitShape<typeof CountSchema> {
+export function toCount(count: PublishedCount): MessageInitShape<typeof CountSchema> {
   if (count === "below") return { kind: CountKind.BELOW_MIN };
   if (count === "hidden") return { kind: CountKind.HIDDEN };
   return { kind: CountKind.EXACT, value: BigInt(count) };
 }
 
-function fromCount(count: Count | undefined): PublishedCount {
+/** A published count as read off the wire. */
+export function fromCount(count: Count | undefined): PublishedCount {
   switch (count?.kind) {
     case CountKind.EXACT:
       return Number(count.value);

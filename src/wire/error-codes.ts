@@ -24,6 +24,12 @@ export const replyErrorCodes = [
   "secagg_required",
   /** The plan cannot train under differential privacy (a layer with state computed from raw rows, e.g. batchNormalization). */
   "dp_unsupported",
+  /** A clinical model has more parameters than a third of the node's rows (the node's fixed rule, after DataSHIELD's nfilter.glm). */
+  "too_many_parameters",
+  /** A clinical analysis would rest on fewer rows (or events, or outcome cases) than the node's `min_count`. */
+  "below_min_count",
+  /** An analysis asked the node for more iterations than its cap (MAX_CLINICAL_ITERATIONS). */
+  "iteration_cap",
 ] as const;
 
 export type ReplyErrorCode = (typeof replyErrorCodes)[number];

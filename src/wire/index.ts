@@ -7,6 +7,7 @@ export {
 } from "../gen/fbm/v1/researcher_pb.js";
 export type * from "./analytics-messages.js";
 export { createResearcherClient, type ResearcherClient } from "./client.js";
+export type * from "./clinical-messages.js";
 export { type ReplyErrorCode, readErrorCode, replyErrorCodes } from "./error-codes.js";
 export { decodeFeedback, encodeFeedback } from "./feedback-codec.js";
 export {

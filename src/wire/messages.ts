@@ -1,6 +1,7 @@
 import type { TablePreparation } from "../ml/table-prep.js";
 import type { ColumnStats, NamedTensor, Normalization, TrainingArgs, TrainResult } from "../ml/types.js";
 import type { AnalyticsReplyBody, AnalyticsTaskBody } from "./analytics-messages.js";
+import type { ClinicalReplyBody, ClinicalTaskBody } from "./clinical-messages.js";
 import type { ReplyErrorCode } from "./error-codes.js";
 import type { SecaggMasking, SecaggReplyBody, SecaggTaskBody } from "./secagg-messages.js";
 import type { TensorSpec } from "./tensor-bytes.js";
@@ -49,7 +50,8 @@ export type TaskBody =
   | { kind: "stats"; datasetId: string; planJson: string; preparation?: TablePreparation }
   | TrainTaskBody
   | AnalyticsTaskBody
-  | SecaggTaskBody;
+  | SecaggTaskBody
+  | ClinicalTaskBody;
 
 export interface TaskEnvelope {
   taskId: string;
@@ -64,6 +66,7 @@ export type ReplyBody =
   | { kind: "train"; result: TrainResult }
   | AnalyticsReplyBody
   | SecaggReplyBody
+  | ClinicalReplyBody
   | { kind: "error"; code: ReplyErrorCode; message: string; planId?: string };
 
 export interface ReplyEnvelope {

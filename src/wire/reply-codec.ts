@@ -10,6 +10,7 @@ import {
 import type { MetricCounts } from "../ml/metric-counts.js";
 import type { MetricValues, NamedTensor } from "../ml/types.js";
 import { fromAnalyticsReply, toAnalyticsReplyInit } from "./analytics-codec.js";
+import { fromClinicalReply, toClinicalReplyInit } from "./clinical-codec.js";
 import { readErrorCode } from "./error-codes.js";
 import type { ReplyBody, ReplyEnvelope } from "./messages.js";
 import { fromHeaderPb, readHeadedStream, toHeaderPb } from "./params-codec.js";
@@ -83,6 +84,8 @@ function toKindInit(body: ReplyBody): MessageInitShape<typeof ReplySchema>["kind
     }
     case "analytics":
       return { case: "analytics", value: toAnalyticsReplyInit(body) };
+    case "clinical":
+      return { case: "clinical", value: toClinicalReplyInit(body) };
     case "secagg":
       return { case: "secagg", value: toSecaggReplyInit(body) };
     case "error":
@@ -242,6 +245,8 @@ function toReplyBody(reply: Reply, params: NamedTensor[]): ReplyBody {
     }
     case "analytics":
       return fromAnalyticsReply(kind.value);
+    case "clinical":
+      return fromClinicalReply(kind.value);
     case "secagg":
       return fromSecaggReply(kind.value);
     case "error":

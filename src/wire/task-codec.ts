@@ -11,6 +11,7 @@ import {
 import { parsePreparation, type TablePreparation } from "../ml/table-prep.js";
 import type { DpArgs, NamedTensor } from "../ml/types.js";
 import { fromAnalyticsTask, toAnalyticsTaskInit } from "./analytics-codec.js";
+import { fromClinicalTask, toClinicalTaskInit } from "./clinical-codec.js";
 import type { TaskBody, TaskEnvelope } from "./messages.js";
 import { fromHeaderPb, readHeadedStream, toHeaderPb } from "./params-codec.js";
 import { fromMasking, fromSecaggTask, toMaskingInit, toSecaggTaskInit } from "./secagg-codec.js";
@@ -81,6 +82,8 @@ function toKindInit(body: TaskBody, paramsHeader?: ParamsHeaderPb): MessageInitS
       };
     case "analytics":
       return { case: "analytics", value: toAnalyticsTaskInit(body) };
+    case "clinical":
+      return { case: "clinical", value: toClinicalTaskInit(body) };
     case "secagg":
       return { case: "secagg", value: toSecaggTaskInit(body) };
     case "train": {
@@ -229,6 +232,8 @@ function toTaskBody(task: Task, params: NamedTensor[]): TaskBody {
       };
     case "analytics":
       return fromAnalyticsTask(kind.value);
+    case "clinical":
+      return fromClinicalTask(kind.value);
     case "secagg":
       return fromSecaggTask(kind.value);
     case "train": {

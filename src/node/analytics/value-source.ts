@@ -70,7 +70,8 @@ export function valueSource(entry: DatasetEntry, loader: DatasetLoader): ValueSo
   };
 }
 
-function changed(entry: DatasetEntry): InputError {
+/** The error for a dataset file that changed since it was registered. */
+export function changed(entry: DatasetEntry): InputError {
   return new InputError(
     `Dataset "${entry.name}" (${entry.id}) changed since it was registered: ` +
       `run \`fbm-node dataset rm ${entry.id}\` and \`fbm-node dataset add\` again to register the new version`,

@@ -2,6 +2,7 @@ import { errorMessage, errorStack, FbmError } from "../../common/errors.js";
 import { toDatasetInfo } from "../catalogue.js";
 import type { TaskExecutor } from "../poll-loop.js";
 import { executeAnalytics } from "./analytics.js";
+import { createClinicalExecutor } from "./clinical.js";
 import type { NodeRuntime } from "./runtime.js";
 import { executeSecagg } from "./secagg.js";
 import { executeStats, executeTrain } from "./train.js";
@@ -10,6 +11,7 @@ export type { NodeRuntime } from "./runtime.js";
 
 /** Dispatches each task kind; errors become error replies with a machine-readable code. */
 export function createExecutor(runtime: NodeRuntime): TaskExecutor {
+  const executeClinical = createClinicalExecutor();
   return async (task, context) => {
     const body = task.body;
     try {
@@ -28,6 +30,8 @@ export function createExecutor(runtime: NodeRuntime): TaskExecutor {
           return await executeAnalytics(runtime, body, task.experiment);
         case "secagg":
           return executeSecagg(runtime.secagg, runtime.nodeId, body);
+        case "clinical":
+          return await executeClinical(runtime, body, task.experiment);
       }
     } catch (error) {
       if (context.signal.aborted) return { kind: "error", code: "node_stopping", message: "The node is shutting down" };

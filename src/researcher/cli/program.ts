@@ -4,6 +4,7 @@ import { Interrupted } from "../../common/errors.js";
 import { createLogger, logSettings } from "../../common/log.js";
 import { printVersion, versionOption } from "../../common/version-option.js";
 import { versionText } from "../../ml/backend-probe.js";
+import { analyzeCommand } from "./analyze-command.js";
 import { configCommands } from "./config-commands.js";
 import { modelCommands } from "./model-commands.js";
 import { positiveInt } from "./positive-int.js";
@@ -144,6 +145,7 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
 
   for (const command of configCommands(io, () => program.opts())) program.addCommand(command);
   program.addCommand(statsCommand(io, () => program.opts()));
+  program.addCommand(analyzeCommand(io, () => program.opts()));
   program.addCommand(reportCommand(io, () => program.opts()));
   for (const command of modelCommands(io, () => program.opts())) program.addCommand(command);
   for (const command of trustCommands(io, () => program.opts())) program.addCommand(command);

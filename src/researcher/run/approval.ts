@@ -22,6 +22,9 @@ const onError: Record<ReplyErrorCode, "wait" | "refused" | "round 1"> = {
   node_stopping: "round 1",
   secagg_required: "refused",
   dp_unsupported: "refused",
+  too_many_parameters: "round 1",
+  below_min_count: "round 1",
+  iteration_cap: "round 1",
 };
 
 /** What to do about one node's failure; failures on the researcher's side (a lost node, a timeout) go to round 1. */

@@ -21,6 +21,7 @@ const answers: Record<TaskBody["kind"], string> = {
   train: "train",
   analytics: "analytics",
   secagg: "secagg",
+  clinical: "clinical",
 };
 
 /** Why a reply head cannot answer `task` (and the failure code the runner records), or undefined. */

@@ -186,7 +186,7 @@ export function checkColumns(participants: { name: string; dataset: DatasetInfo 
  * Serves for `waitSeconds` (or until `nodes` nodes hold a matching dataset), asking every node that
  * connects for its datasets with the tags; the oldest matching dataset of each node takes part.
  */
-async function collect(
+export async function collect(
   hub: Hub,
   tags: string[],
   waitSeconds: number,

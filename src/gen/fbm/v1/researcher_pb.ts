@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file fbm/v1/researcher.proto.
  */
 export const file_fbm_v1_researcher: GenFile = /*@__PURE__*/
-  fileDesc("ChdmYm0vdjEvcmVzZWFyY2hlci5wcm90bxIGZmJtLnYxIoIBCg5HZXRUYXNrUmVxdWVzdBIPCgdub2RlX2lkGAEgASgJEhEKCW5vZGVfbmFtZRgCIAEoCRISCgpzZXNzaW9uX2lkGAMgASgJEg8KB3ZlcnNpb24YBCABKAkSFAoMd2FpdF9zZWNvbmRzGAUgASgNEhEKCWtlZXBfb3BlbhgGIAEoCCJBCglUYXNrQ2h1bmsSHAoEdGFzaxgBIAEoCzIMLmZibS52MS5UYXNrSAASDgoEZGF0YRgCIAEoDEgAQgYKBHBhcnQitwIKBFRhc2sSDwoHdGFza19pZBgBIAEoCRISCgpleHBlcmltZW50GAIgASgJEiAKBHBpbmcYCiABKAsyEC5mYm0udjEuUGluZ1Rhc2tIABIgCgRsaXN0GAsgASgLMhAuZmJtLnYxLkxpc3RUYXNrSAASJAoGc2VhcmNoGAwgASgLMhIuZmJtLnYxLlNlYXJjaFRhc2tIABIiCgVzdGF0cxgNIAEoCzIRLmZibS52MS5TdGF0c1Rhc2tIABIiCgV0cmFpbhgOIAEoCzIRLmZibS52MS5UcmFpblRhc2tIABIqCglhbmFseXRpY3MYDyABKAsyFS5mYm0udjEuQW5hbHl0aWNzVGFza0gAEiQKBnNlY2FnZxgQIAEoCzISLmZibS52MS5TZWNhZ2dUYXNrSABCBgoEa2luZCIKCghQaW5nVGFzayIKCghMaXN0VGFzayIaCgpTZWFyY2hUYXNrEgwKBHRhZ3MYASADKAkiTAoJU3RhdHNUYXNrEhIKCmRhdGFzZXRfaWQYASABKAkSEQoJcGxhbl9qc29uGAIgASgJEhgKEHByZXBhcmF0aW9uX2pzb24YAyABKAkiRwoKVGVuc29yU3BlYxIMCgRuYW1lGAEgASgJEg0KBXNoYXBlGAIgAygNEhwKBWR0eXBlGAMgASgOMg0uZmJtLnYxLkRUeXBlIkgKDFBhcmFtc0hlYWRlchIjCgd0ZW5zb3JzGAEgAygLMhIuZmJtLnYxLlRlbnNvclNwZWMSEwoLdG90YWxfYnl0ZXMYAiABKAQiUwoSTm9ybWFsaXphdGlvblN0YXRzEg4KBm1ldGhvZBgBIAEoCRIPCgdjb2x1bW5zGAIgAygJEg0KBXNoaWZ0GAMgAygBEg0KBXNjYWxlGAQgAygBItUBCgxUcmFpbmluZ0FyZ3MSDgoGZXBvY2hzGAEgASgNEg8KB3VwZGF0ZXMYAiABKA0SEgoKYmF0Y2hfc2l6ZRgDIAEoDRISCgp0ZXN0X3JhdGlvGAQgASgBEhYKDnRlc3Rfb25fZ2xvYmFsGAUgASgIEhUKDXRlc3Rfb25fbG9jYWwYBiABKAgSDwoHbWV0cmljcxgHIAMoCRIMCgRzZWVkGAggASgNEhIKCmZlZHByb3hfbXUYCSABKAESGgoCZHAYCiABKAsyDi5mYm0udjEuRHBBcmdzImcKBkRwQXJncxIMCgRtb2RlGAEgASgJEhgKEG5vaXNlX211bHRpcGxpZXIYAiABKAESEQoJY2xpcF9ub3JtGAMgASgBEg0KBWRlbHRhGAQgASgBEhMKC3NhbXBsZV9yYXRlGAUgASgBIikKB1ByaXZhY3kSDwoHZXBzaWxvbhgBIAEoARINCgVkZWx0YRgCIAEoASKQAgoJVHJhaW5UYXNrEhIKCmRhdGFzZXRfaWQYASABKAkSDwoHcGxhbl9pZBgCIAEoCRIRCglwbGFuX2pzb24YAyABKAkSIgoEYXJncxgEIAEoCzIULmZibS52MS5UcmFpbmluZ0FyZ3MSMQoNbm9ybWFsaXphdGlvbhgFIAEoCzIaLmZibS52MS5Ob3JtYWxpemF0aW9uU3RhdHMSDQoFcm91bmQYBiABKA0SJAoGcGFyYW1zGAcgASgLMhQuZmJtLnYxLlBhcmFtc0hlYWRlchIlCgZzZWNhZ2cYCCABKAsyFS5mYm0udjEuU2VjYWdnTWFza2luZxIYChBwcmVwYXJhdGlvbl9qc29uGAkgASgJIlQKClJlcGx5Q2h1bmsSHgoFcmVwbHkYASABKAsyDS5mYm0udjEuUmVwbHlIABIOCgRkYXRhGAIgASgMSAASDgoEc2VhbBgDIAEoDEgAQgYKBHBhcnQiwgIKBVJlcGx5Eg8KB3Rhc2tfaWQYASABKAkSDwoHbm9kZV9pZBgCIAEoCRIhCgRwaW5nGAogASgLMhEuZmJtLnYxLlBpbmdSZXBseUgAEikKCGRhdGFzZXRzGAsgASgLMhUuZmJtLnYxLkRhdGFzZXRzUmVwbHlIABIjCgVzdGF0cxgMIAEoCzISLmZibS52MS5TdGF0c1JlcGx5SAASIwoFdHJhaW4YDSABKAsyEi5mYm0udjEuVHJhaW5SZXBseUgAEiMKBWVycm9yGA4gASgLMhIuZmJtLnYxLkVycm9yUmVwbHlIABIrCglhbmFseXRpY3MYDyABKAsyFi5mYm0udjEuQW5hbHl0aWNzUmVwbHlIABIlCgZzZWNhZ2cYECABKAsyEy5mYm0udjEuU2VjYWdnUmVwbHlIAEIGCgRraW5kIi0KCVBpbmdSZXBseRIPCgd2ZXJzaW9uGAEgASgJEg8KB2JhY2tlbmQYAiABKAkiJQoGQ29sdW1uEgwKBG5hbWUYASABKAkSDQoFZHR5cGUYAiABKAkiKQoKQ2xhc3NDb3VudBIMCgRuYW1lGAEgASgJEg0KBWNvdW50GAIgASgEIucBCgtEYXRhc2V0SW5mbxIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEgwKBHR5cGUYAyABKAkSDAoEdGFncxgEIAMoCRITCgtkZXNjcmlwdGlvbhgFIAEoCRINCgVzaGFwZRgGIAMoDRIfCgdjb2x1bW5zGAcgAygLMg4uZmJtLnYxLkNvbHVtbhIUCgxzYW1wbGVfY291bnQYCCABKAQSIwoHY2xhc3NlcxgJIAMoCzISLmZibS52MS5DbGFzc0NvdW50Eg4KBnRhcmdldBgKIAEoCRISCgpjcmVhdGVkX2F0GAsgASgJIjYKDURhdGFzZXRzUmVwbHkSJQoIZGF0YXNldHMYASADKAsyEy5mYm0udjEuRGF0YXNldEluZm8itwEKC0NvbHVtblN0YXRzEgwKBG5hbWUYASABKAkSDQoFY291bnQYAiABKAQSCwoDc3VtGAMgASgBEhMKC3N1bV9zcXVhcmVzGAQgASgBEgsKA21pbhgFIAEoARILCgNtYXgYBiABKAESDwoHbWlzc2luZxgHIAEoBBIpCgpjYXRlZ29yaWVzGAggAygLMhUuZmJtLnYxLkNhdGVnb3J5Q291bnQSEwoLY2F0ZWdvcmljYWwYCSABKAgiLAoNQ2F0ZWdvcnlDb3VudBIMCgRuYW1lGAEgASgJEg0KBWNvdW50GAIgASgEIjIKClN0YXRzUmVwbHkSJAoHY29sdW1ucxgBIAMoCzITLmZibS52MS5Db2x1bW5TdGF0cyKcAQoHTWV0cmljcxIrCgZ2YWx1ZXMYASADKAsyGy5mYm0udjEuTWV0cmljcy5WYWx1ZXNFbnRyeRIPCgdzYW1wbGVzGAIgASgEEiQKBmNvdW50cxgDIAEoCzIULmZibS52MS5NZXRyaWNDb3VudHMaLQoLVmFsdWVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgBOgI4ASKJAQoMTWV0cmljQ291bnRzEgwKBHJvd3MYASABKAQSDwoHY2xhc3NlcxgCIAEoDRIRCgljb25mdXNpb24YAyADKAQSIQoGc2NvcmVzGAQgAygLMhEuZmJtLnYxLlNjb3JlUnVucxIkCgRzdW1zGAUgASgLMhYuZmJtLnYxLlJlZ3Jlc3Npb25TdW1zIlsKCVNjb3JlUnVucxIQCghwb3NpdGl2ZRgBIAEoDRIKCgJsbxgCIAMoDRIKCgJoaRgDIAMoDRIRCglwb3NpdGl2ZXMYBCADKAQSEQoJbmVnYXRpdmVzGAUgAygEIkEKDlJlZ3Jlc3Npb25TdW1zEgkKAXkYASABKAESCgoCeTIYAiABKAESCwoDc3NlGAMgASgBEgsKA3NhZRgEIAEoASL0AQoKVHJhaW5SZXBseRIUCgxzYW1wbGVfY291bnQYASABKAQSFwoKdHJhaW5fbG9zcxgCIAEoAUgAiAEBEicKDmdsb2JhbF9tZXRyaWNzGAMgASgLMg8uZmJtLnYxLk1ldHJpY3MSJgoNbG9jYWxfbWV0cmljcxgEIAEoCzIPLmZibS52MS5NZXRyaWNzEiQKBnBhcmFtcxgFIAEoCzIULmZibS52MS5QYXJhbXNIZWFkZXISDwoHc2Vjb25kcxgGIAEoARIgCgdwcml2YWN5GAcgASgLMg8uZmJtLnYxLlByaXZhY3lCDQoLX3RyYWluX2xvc3MiPAoKRXJyb3JSZXBseRIMCgRjb2RlGAEgASgJEg8KB21lc3NhZ2UYAiABKAkSDwoHcGxhbl9pZBgDIAEoCSKTAQoNQW5hbHl0aWNzVGFzaxISCgpkYXRhc2V0X2lkGAEgASgJEg8KB2NvbHVtbnMYAiADKAkSJwoHc3VtbWFyeRgKIAEoCzIULmZibS52MS5TdW1tYXJ5UGhhc2VIABIrCgloaXN0b2dyYW0YCyABKAsyFi5mYm0udjEuSGlzdG9ncmFtUGhhc2VIAEIHCgVwaGFzZSIOCgxTdW1tYXJ5UGhhc2UiOwoOSGlzdG9ncmFtUGhhc2USKQoHY29sdW1ucxgBIAMoCzIYLmZibS52MS5IaXN0b2dyYW1SZXF1ZXN0IlYKEEhpc3RvZ3JhbVJlcXVlc3QSDgoGY29sdW1uGAEgASgJEgoKAmxvGAIgASgBEgoKAmhpGAMgASgBEgwKBGJpbnMYBCABKA0SDAoEZmluZRgFIAEoDSI3CgVDb3VudBIfCgRraW5kGAEgASgOMhEuZmJtLnYxLkNvdW50S2luZBINCgV2YWx1ZRgCIAEoBCI4CgpDbGFzc1RhbGx5EgwKBG5hbWUYASABKAkSHAoFY291bnQYAiABKAsyDS5mYm0udjEuQ291bnQi+wEKDUNvbHVtblN1bW1hcnkSDAoEbmFtZRgBIAEoCRIcCgVjb3VudBgCIAEoCzINLmZibS52MS5Db3VudBIeCgdtaXNzaW5nGAMgASgLMg0uZmJtLnYxLkNvdW50EgsKA3N1bRgEIAEoARIMCgRtZWFuGAUgASgBEgoKAm0yGAYgASgBEgsKA21pbhgHIAEoARILCgNtYXgYCCABKAESFAoMbWluX21heF9ncmlkGAkgASgBEhAKCHJhbmdlX2xvGAogASgBEhAKCHJhbmdlX2hpGAsgASgBEiMKB2NsYXNzZXMYDCADKAsyEi5mYm0udjEuQ2xhc3NUYWxseSI0CgdGaW5lQmluEg0KBXN0YXJ0GAEgASgNEgsKA2VuZBgCIAEoDRINCgVjb3VudBgDIAEoBCJdCg9Db2x1bW5IaXN0b2dyYW0SDAoEbmFtZRgBIAEoCRIdCgZjb3VudHMYAiADKAsyDS5mYm0udjEuQ291bnQSHQoEZmluZRgDIAMoCzIPLmZibS52MS5GaW5lQmluIo0BCg5BbmFseXRpY3NSZXBseRIRCgltaW5fY291bnQYASABKA0SEQoJdG9vX3NtYWxsGAIgASgIEigKCXN1bW1hcmllcxgDIAMoCzIVLmZibS52MS5Db2x1bW5TdW1tYXJ5EisKCmhpc3RvZ3JhbXMYBCADKAsyFy5mYm0udjEuQ29sdW1uSGlzdG9ncmFtIhMKEVJlcGx5VGFza1Jlc3BvbnNlIlgKCFByb2dyZXNzEg0KBWVwb2NoGAEgASgNEgwKBHN0ZXAYAiABKA0SEwoLdG90YWxfc3RlcHMYAyABKA0SEQoEbG9zcxgEIAEoAUgAiAEBQgcKBV9sb3NzIikKB0xvZ0xpbmUSDQoFbGV2ZWwYASABKAkSDwoHbWVzc2FnZRgCIAEoCSILCglIZWFydGJlYXQiqQEKD0ZlZWRiYWNrUmVxdWVzdBIPCgdub2RlX2lkGAEgASgJEg8KB3Rhc2tfaWQYAiABKAkSJAoIcHJvZ3Jlc3MYCiABKAsyEC5mYm0udjEuUHJvZ3Jlc3NIABIeCgNsb2cYCyABKAsyDy5mYm0udjEuTG9nTGluZUgAEiYKCWhlYXJ0YmVhdBgMIAEoCzIRLmZibS52MS5IZWFydGJlYXRIAEIGCgRraW5kIhIKEEZlZWRiYWNrUmVzcG9uc2UitAEKClNlY2FnZ1Rhc2sSDwoHc2Vzc2lvbhgBIAEoCRI1Cg5hZHZlcnRpc2Vfa2V5cxgKIAEoCzIbLmZibS52MS5TZWNhZ2dBZHZlcnRpc2VLZXlzSAASLQoKc2hhcmVfa2V5cxgLIAEoCzIXLmZibS52MS5TZWNhZ2dTaGFyZUtleXNIABImCgZ1bm1hc2sYDCABKAsyFC5mYm0udjEuU2VjYWdnVW5tYXNrSABCBwoFcGhhc2UiFQoTU2VjYWdnQWR2ZXJ0aXNlS2V5cyJgCgpTZWNhZ2dQZWVyEg8KB25vZGVfaWQYASABKAkSDQoFaW5kZXgYAiABKA0SGQoRY2lwaGVyX3B1YmxpY19rZXkYAyABKAwSFwoPbWFza19wdWJsaWNfa2V5GAQgASgMIkcKD1NlY2FnZ1NoYXJlS2V5cxIhCgVwZWVycxgBIAMoCzISLmZibS52MS5TZWNhZ2dQZWVyEhEKCXRocmVzaG9sZBgCIAEoDSI9ChFTZWNhZ2dTZWFsZWRTaGFyZRIMCgRmcm9tGAEgASgJEgoKAnRvGAIgASgJEg4KBnNlYWxlZBgDIAEoDCIyCgxTZWNhZ2dVbm1hc2sSEQoJc3Vydml2b3JzGAEgAygJEg8KB2Ryb3BwZWQYAiADKAkiZwoNU2VjYWdnTWFza2luZxIPCgdzZXNzaW9uGAEgASgJEikKBnNoYXJlcxgCIAMoCzIZLmZibS52MS5TZWNhZ2dTZWFsZWRTaGFyZRIMCgRjbGlwGAMgASgBEgwKBGJpdHMYBCABKA0ijgEKC1NlY2FnZ1JlcGx5EiIKBGtleXMYCiABKAsyEi5mYm0udjEuU2VjYWdnS2V5c0gAEiYKBnNoYXJlcxgLIAEoCzIULmZibS52MS5TZWNhZ2dTaGFyZXNIABIqCghyZXZlYWxlZBgMIAEoCzIWLmZibS52MS5TZWNhZ2dSZXZlYWxlZEgAQgcKBXBoYXNlIkAKClNlY2FnZ0tleXMSGQoRY2lwaGVyX3B1YmxpY19rZXkYASABKAwSFwoPbWFza19wdWJsaWNfa2V5GAIgASgMIjkKDFNlY2FnZ1NoYXJlcxIpCgZzaGFyZXMYASADKAsyGS5mYm0udjEuU2VjYWdnU2VhbGVkU2hhcmUiMAoTU2VjYWdnUmV2ZWFsZWRTaGFyZRIKCgJvZhgBIAEoCRINCgVzaGFyZRgCIAEoDCJzCg5TZWNhZ2dSZXZlYWxlZBIwCgtzZWVkX3NoYXJlcxgBIAMoCzIbLmZibS52MS5TZWNhZ2dSZXZlYWxlZFNoYXJlEi8KCmtleV9zaGFyZXMYAiADKAsyGy5mYm0udjEuU2VjYWdnUmV2ZWFsZWRTaGFyZSpFCgVEVHlwZRIWChJEX1RZUEVfVU5TUEVDSUZJRUQQABISCg5EX1RZUEVfRkxPQVQzMhABEhAKDERfVFlQRV9JTlQzMhACKm4KCUNvdW50S2luZBIaChZDT1VOVF9LSU5EX1VOU1BFQ0lGSUVEEAASFAoQQ09VTlRfS0lORF9FWEFDVBABEhgKFENPVU5UX0tJTkRfQkVMT1dfTUlOEAISFQoRQ09VTlRfS0lORF9ISURERU4QAzLIAQoRUmVzZWFyY2hlclNlcnZpY2USNgoHR2V0VGFzaxIWLmZibS52MS5HZXRUYXNrUmVxdWVzdBoRLmZibS52MS5UYXNrQ2h1bmswARI8CglSZXBseVRhc2sSEi5mYm0udjEuUmVwbHlDaHVuaxoZLmZibS52MS5SZXBseVRhc2tSZXNwb25zZSgBEj0KCEZlZWRiYWNrEhcuZmJtLnYxLkZlZWRiYWNrUmVxdWVzdBoYLmZibS52MS5GZWVkYmFja1Jlc3BvbnNlYgZwcm90bzM");
+  fileDesc("ChdmYm0vdjEvcmVzZWFyY2hlci5wcm90bxIGZmJtLnYxIoIBCg5HZXRUYXNrUmVxdWVzdBIPCgdub2RlX2lkGAEgASgJEhEKCW5vZGVfbmFtZRgCIAEoCRISCgpzZXNzaW9uX2lkGAMgASgJEg8KB3ZlcnNpb24YBCABKAkSFAoMd2FpdF9zZWNvbmRzGAUgASgNEhEKCWtlZXBfb3BlbhgGIAEoCCJBCglUYXNrQ2h1bmsSHAoEdGFzaxgBIAEoCzIMLmZibS52MS5UYXNrSAASDgoEZGF0YRgCIAEoDEgAQgYKBHBhcnQi4QIKBFRhc2sSDwoHdGFza19pZBgBIAEoCRISCgpleHBlcmltZW50GAIgASgJEiAKBHBpbmcYCiABKAsyEC5mYm0udjEuUGluZ1Rhc2tIABIgCgRsaXN0GAsgASgLMhAuZmJtLnYxLkxpc3RUYXNrSAASJAoGc2VhcmNoGAwgASgLMhIuZmJtLnYxLlNlYXJjaFRhc2tIABIiCgVzdGF0cxgNIAEoCzIRLmZibS52MS5TdGF0c1Rhc2tIABIiCgV0cmFpbhgOIAEoCzIRLmZibS52MS5UcmFpblRhc2tIABIqCglhbmFseXRpY3MYDyABKAsyFS5mYm0udjEuQW5hbHl0aWNzVGFza0gAEiQKBnNlY2FnZxgQIAEoCzISLmZibS52MS5TZWNhZ2dUYXNrSAASKAoIY2xpbmljYWwYFCABKAsyFC5mYm0udjEuQ2xpbmljYWxUYXNrSABCBgoEa2luZCIKCghQaW5nVGFzayIKCghMaXN0VGFzayIaCgpTZWFyY2hUYXNrEgwKBHRhZ3MYASADKAkiTAoJU3RhdHNUYXNrEhIKCmRhdGFzZXRfaWQYASABKAkSEQoJcGxhbl9qc29uGAIgASgJEhgKEHByZXBhcmF0aW9uX2pzb24YAyABKAkiRwoKVGVuc29yU3BlYxIMCgRuYW1lGAEgASgJEg0KBXNoYXBlGAIgAygNEhwKBWR0eXBlGAMgASgOMg0uZmJtLnYxLkRUeXBlIkgKDFBhcmFtc0hlYWRlchIjCgd0ZW5zb3JzGAEgAygLMhIuZmJtLnYxLlRlbnNvclNwZWMSEwoLdG90YWxfYnl0ZXMYAiABKAQiUwoSTm9ybWFsaXphdGlvblN0YXRzEg4KBm1ldGhvZBgBIAEoCRIPCgdjb2x1bW5zGAIgAygJEg0KBXNoaWZ0GAMgAygBEg0KBXNjYWxlGAQgAygBItUBCgxUcmFpbmluZ0FyZ3MSDgoGZXBvY2hzGAEgASgNEg8KB3VwZGF0ZXMYAiABKA0SEgoKYmF0Y2hfc2l6ZRgDIAEoDRISCgp0ZXN0X3JhdGlvGAQgASgBEhYKDnRlc3Rfb25fZ2xvYmFsGAUgASgIEhUKDXRlc3Rfb25fbG9jYWwYBiABKAgSDwoHbWV0cmljcxgHIAMoCRIMCgRzZWVkGAggASgNEhIKCmZlZHByb3hfbXUYCSABKAESGgoCZHAYCiABKAsyDi5mYm0udjEuRHBBcmdzImcKBkRwQXJncxIMCgRtb2RlGAEgASgJEhgKEG5vaXNlX211bHRpcGxpZXIYAiABKAESEQoJY2xpcF9ub3JtGAMgASgBEg0KBWRlbHRhGAQgASgBEhMKC3NhbXBsZV9yYXRlGAUgASgBIikKB1ByaXZhY3kSDwoHZXBzaWxvbhgBIAEoARINCgVkZWx0YRgCIAEoASKQAgoJVHJhaW5UYXNrEhIKCmRhdGFzZXRfaWQYASABKAkSDwoHcGxhbl9pZBgCIAEoCRIRCglwbGFuX2pzb24YAyABKAkSIgoEYXJncxgEIAEoCzIULmZibS52MS5UcmFpbmluZ0FyZ3MSMQoNbm9ybWFsaXphdGlvbhgFIAEoCzIaLmZibS52MS5Ob3JtYWxpemF0aW9uU3RhdHMSDQoFcm91bmQYBiABKA0SJAoGcGFyYW1zGAcgASgLMhQuZmJtLnYxLlBhcmFtc0hlYWRlchIlCgZzZWNhZ2cYCCABKAsyFS5mYm0udjEuU2VjYWdnTWFza2luZxIYChBwcmVwYXJhdGlvbl9qc29uGAkgASgJIlQKClJlcGx5Q2h1bmsSHgoFcmVwbHkYASABKAsyDS5mYm0udjEuUmVwbHlIABIOCgRkYXRhGAIgASgMSAASDgoEc2VhbBgDIAEoDEgAQgYKBHBhcnQi7QIKBVJlcGx5Eg8KB3Rhc2tfaWQYASABKAkSDwoHbm9kZV9pZBgCIAEoCRIhCgRwaW5nGAogASgLMhEuZmJtLnYxLlBpbmdSZXBseUgAEikKCGRhdGFzZXRzGAsgASgLMhUuZmJtLnYxLkRhdGFzZXRzUmVwbHlIABIjCgVzdGF0cxgMIAEoCzISLmZibS52MS5TdGF0c1JlcGx5SAASIwoFdHJhaW4YDSABKAsyEi5mYm0udjEuVHJhaW5SZXBseUgAEiMKBWVycm9yGA4gASgLMhIuZmJtLnYxLkVycm9yUmVwbHlIABIrCglhbmFseXRpY3MYDyABKAsyFi5mYm0udjEuQW5hbHl0aWNzUmVwbHlIABIlCgZzZWNhZ2cYECABKAsyEy5mYm0udjEuU2VjYWdnUmVwbHlIABIpCghjbGluaWNhbBgUIAEoCzIVLmZibS52MS5DbGluaWNhbFJlcGx5SABCBgoEa2luZCItCglQaW5nUmVwbHkSDwoHdmVyc2lvbhgBIAEoCRIPCgdiYWNrZW5kGAIgASgJIiUKBkNvbHVtbhIMCgRuYW1lGAEgASgJEg0KBWR0eXBlGAIgASgJIikKCkNsYXNzQ291bnQSDAoEbmFtZRgBIAEoCRINCgVjb3VudBgCIAEoBCLnAQoLRGF0YXNldEluZm8SCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIMCgR0eXBlGAMgASgJEgwKBHRhZ3MYBCADKAkSEwoLZGVzY3JpcHRpb24YBSABKAkSDQoFc2hhcGUYBiADKA0SHwoHY29sdW1ucxgHIAMoCzIOLmZibS52MS5Db2x1bW4SFAoMc2FtcGxlX2NvdW50GAggASgEEiMKB2NsYXNzZXMYCSADKAsyEi5mYm0udjEuQ2xhc3NDb3VudBIOCgZ0YXJnZXQYCiABKAkSEgoKY3JlYXRlZF9hdBgLIAEoCSI2Cg1EYXRhc2V0c1JlcGx5EiUKCGRhdGFzZXRzGAEgAygLMhMuZmJtLnYxLkRhdGFzZXRJbmZvIrcBCgtDb2x1bW5TdGF0cxIMCgRuYW1lGAEgASgJEg0KBWNvdW50GAIgASgEEgsKA3N1bRgDIAEoARITCgtzdW1fc3F1YXJlcxgEIAEoARILCgNtaW4YBSABKAESCwoDbWF4GAYgASgBEg8KB21pc3NpbmcYByABKAQSKQoKY2F0ZWdvcmllcxgIIAMoCzIVLmZibS52MS5DYXRlZ29yeUNvdW50EhMKC2NhdGVnb3JpY2FsGAkgASgIIiwKDUNhdGVnb3J5Q291bnQSDAoEbmFtZRgBIAEoCRINCgVjb3VudBgCIAEoBCIyCgpTdGF0c1JlcGx5EiQKB2NvbHVtbnMYASADKAsyEy5mYm0udjEuQ29sdW1uU3RhdHMinAEKB01ldHJpY3MSKwoGdmFsdWVzGAEgAygLMhsuZmJtLnYxLk1ldHJpY3MuVmFsdWVzRW50cnkSDwoHc2FtcGxlcxgCIAEoBBIkCgZjb3VudHMYAyABKAsyFC5mYm0udjEuTWV0cmljQ291bnRzGi0KC1ZhbHVlc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoAToCOAEiiQEKDE1ldHJpY0NvdW50cxIMCgRyb3dzGAEgASgEEg8KB2NsYXNzZXMYAiABKA0SEQoJY29uZnVzaW9uGAMgAygEEiEKBnNjb3JlcxgEIAMoCzIRLmZibS52MS5TY29yZVJ1bnMSJAoEc3VtcxgFIAEoCzIWLmZibS52MS5SZWdyZXNzaW9uU3VtcyJbCglTY29yZVJ1bnMSEAoIcG9zaXRpdmUYASABKA0SCgoCbG8YAiADKA0SCgoCaGkYAyADKA0SEQoJcG9zaXRpdmVzGAQgAygEEhEKCW5lZ2F0aXZlcxgFIAMoBCJBCg5SZWdyZXNzaW9uU3VtcxIJCgF5GAEgASgBEgoKAnkyGAIgASgBEgsKA3NzZRgDIAEoARILCgNzYWUYBCABKAEi9AEKClRyYWluUmVwbHkSFAoMc2FtcGxlX2NvdW50GAEgASgEEhcKCnRyYWluX2xvc3MYAiABKAFIAIgBARInCg5nbG9iYWxfbWV0cmljcxgDIAEoCzIPLmZibS52MS5NZXRyaWNzEiYKDWxvY2FsX21ldHJpY3MYBCABKAsyDy5mYm0udjEuTWV0cmljcxIkCgZwYXJhbXMYBSABKAsyFC5mYm0udjEuUGFyYW1zSGVhZGVyEg8KB3NlY29uZHMYBiABKAESIAoHcHJpdmFjeRgHIAEoCzIPLmZibS52MS5Qcml2YWN5Qg0KC190cmFpbl9sb3NzIjwKCkVycm9yUmVwbHkSDAoEY29kZRgBIAEoCRIPCgdtZXNzYWdlGAIgASgJEg8KB3BsYW5faWQYAyABKAkikwEKDUFuYWx5dGljc1Rhc2sSEgoKZGF0YXNldF9pZBgBIAEoCRIPCgdjb2x1bW5zGAIgAygJEicKB3N1bW1hcnkYCiABKAsyFC5mYm0udjEuU3VtbWFyeVBoYXNlSAASKwoJaGlzdG9ncmFtGAsgASgLMhYuZmJtLnYxLkhpc3RvZ3JhbVBoYXNlSABCBwoFcGhhc2UiDgoMU3VtbWFyeVBoYXNlIjsKDkhpc3RvZ3JhbVBoYXNlEikKB2NvbHVtbnMYASADKAsyGC5mYm0udjEuSGlzdG9ncmFtUmVxdWVzdCJWChBIaXN0b2dyYW1SZXF1ZXN0Eg4KBmNvbHVtbhgBIAEoCRIKCgJsbxgCIAEoARIKCgJoaRgDIAEoARIMCgRiaW5zGAQgASgNEgwKBGZpbmUYBSABKA0iNwoFQ291bnQSHwoEa2luZBgBIAEoDjIRLmZibS52MS5Db3VudEtpbmQSDQoFdmFsdWUYAiABKAQiOAoKQ2xhc3NUYWxseRIMCgRuYW1lGAEgASgJEhwKBWNvdW50GAIgASgLMg0uZmJtLnYxLkNvdW50IvsBCg1Db2x1bW5TdW1tYXJ5EgwKBG5hbWUYASABKAkSHAoFY291bnQYAiABKAsyDS5mYm0udjEuQ291bnQSHgoHbWlzc2luZxgDIAEoCzINLmZibS52MS5Db3VudBILCgNzdW0YBCABKAESDAoEbWVhbhgFIAEoARIKCgJtMhgGIAEoARILCgNtaW4YByABKAESCwoDbWF4GAggASgBEhQKDG1pbl9tYXhfZ3JpZBgJIAEoARIQCghyYW5nZV9sbxgKIAEoARIQCghyYW5nZV9oaRgLIAEoARIjCgdjbGFzc2VzGAwgAygLMhIuZmJtLnYxLkNsYXNzVGFsbHkiNAoHRmluZUJpbhINCgVzdGFydBgBIAEoDRILCgNlbmQYAiABKA0SDQoFY291bnQYAyABKAQiXQoPQ29sdW1uSGlzdG9ncmFtEgwKBG5hbWUYASABKAkSHQoGY291bnRzGAIgAygLMg0uZmJtLnYxLkNvdW50Eh0KBGZpbmUYAyADKAsyDy5mYm0udjEuRmluZUJpbiKNAQoOQW5hbHl0aWNzUmVwbHkSEQoJbWluX2NvdW50GAEgASgNEhEKCXRvb19zbWFsbBgCIAEoCBIoCglzdW1tYXJpZXMYAyADKAsyFS5mYm0udjEuQ29sdW1uU3VtbWFyeRIrCgpoaXN0b2dyYW1zGAQgAygLMhcuZmJtLnYxLkNvbHVtbkhpc3RvZ3JhbSITChFSZXBseVRhc2tSZXNwb25zZSJYCghQcm9ncmVzcxINCgVlcG9jaBgBIAEoDRIMCgRzdGVwGAIgASgNEhMKC3RvdGFsX3N0ZXBzGAMgASgNEhEKBGxvc3MYBCABKAFIAIgBAUIHCgVfbG9zcyIpCgdMb2dMaW5lEg0KBWxldmVsGAEgASgJEg8KB21lc3NhZ2UYAiABKAkiCwoJSGVhcnRiZWF0IqkBCg9GZWVkYmFja1JlcXVlc3QSDwoHbm9kZV9pZBgBIAEoCRIPCgd0YXNrX2lkGAIgASgJEiQKCHByb2dyZXNzGAogASgLMhAuZmJtLnYxLlByb2dyZXNzSAASHgoDbG9nGAsgASgLMg8uZmJtLnYxLkxvZ0xpbmVIABImCgloZWFydGJlYXQYDCABKAsyES5mYm0udjEuSGVhcnRiZWF0SABCBgoEa2luZCISChBGZWVkYmFja1Jlc3BvbnNlIrQBCgpTZWNhZ2dUYXNrEg8KB3Nlc3Npb24YASABKAkSNQoOYWR2ZXJ0aXNlX2tleXMYCiABKAsyGy5mYm0udjEuU2VjYWdnQWR2ZXJ0aXNlS2V5c0gAEi0KCnNoYXJlX2tleXMYCyABKAsyFy5mYm0udjEuU2VjYWdnU2hhcmVLZXlzSAASJgoGdW5tYXNrGAwgASgLMhQuZmJtLnYxLlNlY2FnZ1VubWFza0gAQgcKBXBoYXNlIhUKE1NlY2FnZ0FkdmVydGlzZUtleXMiYAoKU2VjYWdnUGVlchIPCgdub2RlX2lkGAEgASgJEg0KBWluZGV4GAIgASgNEhkKEWNpcGhlcl9wdWJsaWNfa2V5GAMgASgMEhcKD21hc2tfcHVibGljX2tleRgEIAEoDCJHCg9TZWNhZ2dTaGFyZUtleXMSIQoFcGVlcnMYASADKAsyEi5mYm0udjEuU2VjYWdnUGVlchIRCgl0aHJlc2hvbGQYAiABKA0iPQoRU2VjYWdnU2VhbGVkU2hhcmUSDAoEZnJvbRgBIAEoCRIKCgJ0bxgCIAEoCRIOCgZzZWFsZWQYAyABKAwiMgoMU2VjYWdnVW5tYXNrEhEKCXN1cnZpdm9ycxgBIAMoCRIPCgdkcm9wcGVkGAIgAygJImcKDVNlY2FnZ01hc2tpbmcSDwoHc2Vzc2lvbhgBIAEoCRIpCgZzaGFyZXMYAiADKAsyGS5mYm0udjEuU2VjYWdnU2VhbGVkU2hhcmUSDAoEY2xpcBgDIAEoARIMCgRiaXRzGAQgASgNIo4BCgtTZWNhZ2dSZXBseRIiCgRrZXlzGAogASgLMhIuZmJtLnYxLlNlY2FnZ0tleXNIABImCgZzaGFyZXMYCyABKAsyFC5mYm0udjEuU2VjYWdnU2hhcmVzSAASKgoIcmV2ZWFsZWQYDCABKAsyFi5mYm0udjEuU2VjYWdnUmV2ZWFsZWRIAEIHCgVwaGFzZSJACgpTZWNhZ2dLZXlzEhkKEWNpcGhlcl9wdWJsaWNfa2V5GAEgASgMEhcKD21hc2tfcHVibGljX2tleRgCIAEoDCI5CgxTZWNhZ2dTaGFyZXMSKQoGc2hhcmVzGAEgAygLMhkuZmJtLnYxLlNlY2FnZ1NlYWxlZFNoYXJlIjAKE1NlY2FnZ1JldmVhbGVkU2hhcmUSCgoCb2YYASABKAkSDQoFc2hhcmUYAiABKAwicwoOU2VjYWdnUmV2ZWFsZWQSMAoLc2VlZF9zaGFyZXMYASADKAsyGy5mYm0udjEuU2VjYWdnUmV2ZWFsZWRTaGFyZRIvCgprZXlfc2hhcmVzGAIgAygLMhsuZmJtLnYxLlNlY2FnZ1JldmVhbGVkU2hhcmUi+wEKDENsaW5pY2FsVGFzaxISCgpkYXRhc2V0X2lkGAEgASgJEhAKCHF1ZXJ5X2lkGAIgASgJEiYKBXRhYmxlGAogASgLMhUuZmJtLnYxLkNsaW5pY2FsVGFibGVIABIeCgNnbG0YCyABKAsyDy5mYm0udjEuR2xtU3RlcEgAEicKB2ttX2N1dHMYDCABKAsyFC5mYm0udjEuU3Vydml2YWxDdXRzSAASKwoJa21fY291bnRzGA0gASgLMhYuZmJtLnYxLlN1cnZpdmFsQ291bnRzSAASHgoDY294GA4gASgLMg8uZmJtLnYxLkNveFN0ZXBIAEIHCgVxdWVyeSIrCg1DbGluaWNhbFRhYmxlEgwKBHJvd3MYASABKAkSDAoEY29scxgCIAEoCSIoCgZGYWN0b3ISDgoGY29sdW1uGAEgASgJEg4KBmxldmVscxgCIAMoCSJeCgdHbG1TdGVwEg4KBmZhbWlseRgBIAEoCRIJCgF5GAIgASgJEgkKAXgYAyADKAkSHwoHZmFjdG9ycxgEIAMoCzIOLmZibS52MS5GYWN0b3ISDAoEYmV0YRgFIAMoASJWCgxTdXJ2aXZhbEN1dHMSDAoEdGltZRgBIAEoCRINCgVldmVudBgCIAEoCRINCgVncm91cBgDIAEoCRIMCgRncmlkGAQgASgBEgwKBGN1dHMYBSADKA0iWAoOU3Vydml2YWxDb3VudHMSDAoEdGltZRgBIAEoCRINCgVldmVudBgCIAEoCRINCgVncm91cBgDIAEoCRIMCgRncmlkGAQgASgBEgwKBGN1dHMYBSADKA0ikwEKB0NveFN0ZXASDAoEdGltZRgBIAEoCRINCgVldmVudBgCIAEoCRIJCgF4GAMgAygJEh8KB2ZhY3RvcnMYBCADKAsyDi5mYm0udjEuRmFjdG9yEg4KBnN0cmF0YRgFIAEoCRIMCgR0aWVzGAYgASgJEgwKBGJldGEYByADKAESEwoLY29uY29yZGFuY2UYCCABKAgioQIKDUNsaW5pY2FsUmVwbHkSEQoJbWluX2NvdW50GAEgASgNEgwKBHJvd3MYAiABKAQSHwoIZXhjbHVkZWQYAyABKAsyDS5mYm0udjEuQ291bnQSJAoFdGFibGUYCiABKAsyEy5mYm0udjEuVGFibGVDb3VudHNIABIeCgNnbG0YCyABKAsyDy5mYm0udjEuR2xtU3Vtc0gAEiwKB2ttX2N1dHMYDCABKAsyGS5mYm0udjEuU3Vydml2YWxDdXRzUmVwbHlIABIwCglrbV9jb3VudHMYDSABKAsyGy5mYm0udjEuU3Vydml2YWxDb3VudHNSZXBseUgAEh4KA2NveBgOIAEoCzIPLmZibS52MS5Db3hTdW1zSABCCAoGcmVzdWx0IlMKC1RhYmxlQ291bnRzEhIKCnJvd19sZXZlbHMYASADKAkSEgoKY29sX2xldmVscxgCIAMoCRIcCgVjZWxscxgDIAMoCzINLmZibS52MS5Db3VudCJHCgdHbG1TdW1zEgwKBHh0d3gYASADKAESDAoEeHR3ehgCIAMoARIQCghkZXZpYW5jZRgDIAEoARIOCgZsb2dsaWsYBCABKAEiIQoRU3Vydml2YWxDdXRzUmVwbHkSDAoEY3V0cxgBIAMoDSJHChNTdXJ2aXZhbENvdW50c1JlcGx5Eg4KBmdyb3VwcxgBIAMoCRIOCgZldmVudHMYAiADKAQSEAoIY2Vuc29yZWQYAyADKAQiiwEKB0NveFN1bXMSDgoGbG9nbGlrGAEgASgBEhAKCGdyYWRpZW50GAIgAygBEhMKC2luZm9ybWF0aW9uGAMgAygBEg4KBmV2ZW50cxgEIAEoBBISCgpjb25jb3JkYW50GAUgASgEEhIKCmRpc2NvcmRhbnQYBiABKAQSEQoJdGllZF9yaXNrGAcgASgEKkUKBURUeXBlEhYKEkRfVFlQRV9VTlNQRUNJRklFRBAAEhIKDkRfVFlQRV9GTE9BVDMyEAESEAoMRF9UWVBFX0lOVDMyEAIqbgoJQ291bnRLaW5kEhoKFkNPVU5UX0tJTkRfVU5TUEVDSUZJRUQQABIUChBDT1VOVF9LSU5EX0VYQUNUEAESGAoUQ09VTlRfS0lORF9CRUxPV19NSU4QAhIVChFDT1VOVF9LSU5EX0hJRERFThADMsgBChFSZXNlYXJjaGVyU2VydmljZRI2CgdHZXRUYXNrEhYuZmJtLnYxLkdldFRhc2tSZXF1ZXN0GhEuZmJtLnYxLlRhc2tDaHVuazABEjwKCVJlcGx5VGFzaxISLmZibS52MS5SZXBseUNodW5rGhkuZmJtLnYxLlJlcGx5VGFza1Jlc3BvbnNlKAESPQoIRmVlZGJhY2sSFy5mYm0udjEuRmVlZGJhY2tSZXF1ZXN0GhguZmJtLnYxLkZlZWRiYWNrUmVzcG9uc2ViBnByb3RvMw");
 
 /**
  * @generated from message fbm.v1.GetTaskRequest
@@ -149,6 +149,12 @@ export type Task = Message<"fbm.v1.Task"> & {
      */
     value: SecaggTask;
     case: "secagg";
+  } | {
+    /**
+     * @generated from field: fbm.v1.ClinicalTask clinical = 20;
+     */
+    value: ClinicalTask;
+    case: "clinical";
   } | { case: undefined; value?: undefined };
 };
 
@@ -613,6 +619,12 @@ export type Reply = Message<"fbm.v1.Reply"> & {
      */
     value: SecaggReply;
     case: "secagg";
+  } | {
+    /**
+     * @generated from field: fbm.v1.ClinicalReply clinical = 20;
+     */
+    value: ClinicalReply;
+    case: "clinical";
   } | { case: undefined; value?: undefined };
 };
 
@@ -1890,6 +1902,511 @@ export type SecaggRevealed = Message<"fbm.v1.SecaggRevealed"> & {
  */
 export const SecaggRevealedSchema: GenMessage<SecaggRevealed> = /*@__PURE__*/
   messageDesc(file_fbm_v1_researcher, 57);
+
+/**
+ * Clinical statistics (`fbm-researcher analyze`, README "Clinical statistics"): one query of an analysis.
+ * The node's min_count applies to every answer; each analysis (query_id) has an iteration cap on the node.
+ *
+ * @generated from message fbm.v1.ClinicalTask
+ */
+export type ClinicalTask = Message<"fbm.v1.ClinicalTask"> & {
+  /**
+   * @generated from field: string dataset_id = 1;
+   */
+  datasetId: string;
+
+  /**
+   * @generated from field: string query_id = 2;
+   */
+  queryId: string;
+
+  /**
+   * @generated from oneof fbm.v1.ClinicalTask.query
+   */
+  query: {
+    /**
+     * @generated from field: fbm.v1.ClinicalTable table = 10;
+     */
+    value: ClinicalTable;
+    case: "table";
+  } | {
+    /**
+     * @generated from field: fbm.v1.GlmStep glm = 11;
+     */
+    value: GlmStep;
+    case: "glm";
+  } | {
+    /**
+     * @generated from field: fbm.v1.SurvivalCuts km_cuts = 12;
+     */
+    value: SurvivalCuts;
+    case: "kmCuts";
+  } | {
+    /**
+     * @generated from field: fbm.v1.SurvivalCounts km_counts = 13;
+     */
+    value: SurvivalCounts;
+    case: "kmCounts";
+  } | {
+    /**
+     * @generated from field: fbm.v1.CoxStep cox = 14;
+     */
+    value: CoxStep;
+    case: "cox";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message fbm.v1.ClinicalTask.
+ * Use `create(ClinicalTaskSchema)` to create a new message.
+ */
+export const ClinicalTaskSchema: GenMessage<ClinicalTask> = /*@__PURE__*/
+  messageDesc(file_fbm_v1_researcher, 58);
+
+/**
+ * Counts per level of `rows`, and of `cols` when it is not empty.
+ *
+ * @generated from message fbm.v1.ClinicalTable
+ */
+export type ClinicalTable = Message<"fbm.v1.ClinicalTable"> & {
+  /**
+   * @generated from field: string rows = 1;
+   */
+  rows: string;
+
+  /**
+   * @generated from field: string cols = 2;
+   */
+  cols: string;
+};
+
+/**
+ * Describes the message fbm.v1.ClinicalTable.
+ * Use `create(ClinicalTableSchema)` to create a new message.
+ */
+export const ClinicalTableSchema: GenMessage<ClinicalTable> = /*@__PURE__*/
+  messageDesc(file_fbm_v1_researcher, 59);
+
+/**
+ * A categorical covariate, treatment-coded: levels[0] is the reference.
+ *
+ * @generated from message fbm.v1.Factor
+ */
+export type Factor = Message<"fbm.v1.Factor"> & {
+  /**
+   * @generated from field: string column = 1;
+   */
+  column: string;
+
+  /**
+   * @generated from field: repeated string levels = 2;
+   */
+  levels: string[];
+};
+
+/**
+ * Describes the message fbm.v1.Factor.
+ * Use `create(FactorSchema)` to create a new message.
+ */
+export const FactorSchema: GenMessage<Factor> = /*@__PURE__*/
+  messageDesc(file_fbm_v1_researcher, 60);
+
+/**
+ * One IRLS iteration at beta (intercept, x in order, then each factor's non-reference levels).
+ *
+ * @generated from message fbm.v1.GlmStep
+ */
+export type GlmStep = Message<"fbm.v1.GlmStep"> & {
+  /**
+   * @generated from field: string family = 1;
+   */
+  family: string;
+
+  /**
+   * @generated from field: string y = 2;
+   */
+  y: string;
+
+  /**
+   * @generated from field: repeated string x = 3;
+   */
+  x: string[];
+
+  /**
+   * @generated from field: repeated fbm.v1.Factor factors = 4;
+   */
+  factors: Factor[];
+
+  /**
+   * @generated from field: repeated double beta = 5;
+   */
+  beta: number[];
+};
+
+/**
+ * Describes the message fbm.v1.GlmStep.
+ * Use `create(GlmStepSchema)` to create a new message.
+ */
+export const GlmStepSchema: GenMessage<GlmStep> = /*@__PURE__*/
+  messageDesc(file_fbm_v1_researcher, 61);
+
+/**
+ * The end (grid steps) of the shortest interval from cuts[0] this node allows, on a grid of `grid` time units.
+ *
+ * @generated from message fbm.v1.SurvivalCuts
+ */
+export type SurvivalCuts = Message<"fbm.v1.SurvivalCuts"> & {
+  /**
+   * @generated from field: string time = 1;
+   */
+  time: string;
+
+  /**
+   * @generated from field: string event = 2;
+   */
+  event: string;
+
+  /**
+   * @generated from field: string group = 3;
+   */
+  group: string;
+
+  /**
+   * @generated from field: double grid = 4;
+   */
+  grid: number;
+
+  /**
+   * @generated from field: repeated uint32 cuts = 5;
+   */
+  cuts: number[];
+};
+
+/**
+ * Describes the message fbm.v1.SurvivalCuts.
+ * Use `create(SurvivalCutsSchema)` to create a new message.
+ */
+export const SurvivalCutsSchema: GenMessage<SurvivalCuts> = /*@__PURE__*/
+  messageDesc(file_fbm_v1_researcher, 62);
+
+/**
+ * Events and censorings per group and interval [cuts[i], cuts[i+1]) in grid steps (the last one open).
+ *
+ * @generated from message fbm.v1.SurvivalCounts
+ */
+export type SurvivalCounts = Message<"fbm.v1.SurvivalCounts"> & {
+  /**
+   * @generated from field: string time = 1;
+   */
+  time: string;
+
+  /**
+   * @generated from field: string event = 2;
+   */
+  event: string;
+
+  /**
+   * @generated from field: string group = 3;
+   */
+  group: string;
+
+  /**
+   * @generated from field: double grid = 4;
+   */
+  grid: number;
+
+  /**
+   * @generated from field: repeated uint32 cuts = 5;
+   */
+  cuts: number[];
+};
+
+/**
+ * Describes the message fbm.v1.SurvivalCounts.
+ * Use `create(SurvivalCountsSchema)` to create a new message.
+ */
+export const SurvivalCountsSchema: GenMessage<SurvivalCounts> = /*@__PURE__*/
+  messageDesc(file_fbm_v1_researcher, 63);
+
+/**
+ * One Newton step of the Cox partial likelihood at beta, stratified by node (and by `strata`).
+ *
+ * @generated from message fbm.v1.CoxStep
+ */
+export type CoxStep = Message<"fbm.v1.CoxStep"> & {
+  /**
+   * @generated from field: string time = 1;
+   */
+  time: string;
+
+  /**
+   * @generated from field: string event = 2;
+   */
+  event: string;
+
+  /**
+   * @generated from field: repeated string x = 3;
+   */
+  x: string[];
+
+  /**
+   * @generated from field: repeated fbm.v1.Factor factors = 4;
+   */
+  factors: Factor[];
+
+  /**
+   * @generated from field: string strata = 5;
+   */
+  strata: string;
+
+  /**
+   * @generated from field: string ties = 6;
+   */
+  ties: string;
+
+  /**
+   * @generated from field: repeated double beta = 7;
+   */
+  beta: number[];
+
+  /**
+   * Also count concordant and discordant pairs at beta (once, at the fitted beta).
+   *
+   * @generated from field: bool concordance = 8;
+   */
+  concordance: boolean;
+};
+
+/**
+ * Describes the message fbm.v1.CoxStep.
+ * Use `create(CoxStepSchema)` to create a new message.
+ */
+export const CoxStepSchema: GenMessage<CoxStep> = /*@__PURE__*/
+  messageDesc(file_fbm_v1_researcher, 64);
+
+/**
+ * @generated from message fbm.v1.ClinicalReply
+ */
+export type ClinicalReply = Message<"fbm.v1.ClinicalReply"> & {
+  /**
+   * @generated from field: uint32 min_count = 1;
+   */
+  minCount: number;
+
+  /**
+   * @generated from field: uint64 rows = 2;
+   */
+  rows: bigint;
+
+  /**
+   * @generated from field: fbm.v1.Count excluded = 3;
+   */
+  excluded?: Count | undefined;
+
+  /**
+   * @generated from oneof fbm.v1.ClinicalReply.result
+   */
+  result: {
+    /**
+     * @generated from field: fbm.v1.TableCounts table = 10;
+     */
+    value: TableCounts;
+    case: "table";
+  } | {
+    /**
+     * @generated from field: fbm.v1.GlmSums glm = 11;
+     */
+    value: GlmSums;
+    case: "glm";
+  } | {
+    /**
+     * @generated from field: fbm.v1.SurvivalCutsReply km_cuts = 12;
+     */
+    value: SurvivalCutsReply;
+    case: "kmCuts";
+  } | {
+    /**
+     * @generated from field: fbm.v1.SurvivalCountsReply km_counts = 13;
+     */
+    value: SurvivalCountsReply;
+    case: "kmCounts";
+  } | {
+    /**
+     * @generated from field: fbm.v1.CoxSums cox = 14;
+     */
+    value: CoxSums;
+    case: "cox";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message fbm.v1.ClinicalReply.
+ * Use `create(ClinicalReplySchema)` to create a new message.
+ */
+export const ClinicalReplySchema: GenMessage<ClinicalReply> = /*@__PURE__*/
+  messageDesc(file_fbm_v1_researcher, 65);
+
+/**
+ * Row-major cells, row_levels x col_levels (one cell per row level when col_levels is empty).
+ *
+ * @generated from message fbm.v1.TableCounts
+ */
+export type TableCounts = Message<"fbm.v1.TableCounts"> & {
+  /**
+   * @generated from field: repeated string row_levels = 1;
+   */
+  rowLevels: string[];
+
+  /**
+   * @generated from field: repeated string col_levels = 2;
+   */
+  colLevels: string[];
+
+  /**
+   * @generated from field: repeated fbm.v1.Count cells = 3;
+   */
+  cells: Count[];
+};
+
+/**
+ * Describes the message fbm.v1.TableCounts.
+ * Use `create(TableCountsSchema)` to create a new message.
+ */
+export const TableCountsSchema: GenMessage<TableCounts> = /*@__PURE__*/
+  messageDesc(file_fbm_v1_researcher, 66);
+
+/**
+ * X'WX (p x p, row-major), X'Wz, the deviance and the log-likelihood at the step's beta.
+ *
+ * @generated from message fbm.v1.GlmSums
+ */
+export type GlmSums = Message<"fbm.v1.GlmSums"> & {
+  /**
+   * @generated from field: repeated double xtwx = 1;
+   */
+  xtwx: number[];
+
+  /**
+   * @generated from field: repeated double xtwz = 2;
+   */
+  xtwz: number[];
+
+  /**
+   * @generated from field: double deviance = 3;
+   */
+  deviance: number;
+
+  /**
+   * @generated from field: double loglik = 4;
+   */
+  loglik: number;
+};
+
+/**
+ * Describes the message fbm.v1.GlmSums.
+ * Use `create(GlmSumsSchema)` to create a new message.
+ */
+export const GlmSumsSchema: GenMessage<GlmSums> = /*@__PURE__*/
+  messageDesc(file_fbm_v1_researcher, 67);
+
+/**
+ * [end]; none when the interval from the start asked must stay open; [start] when even that holds too few.
+ *
+ * @generated from message fbm.v1.SurvivalCutsReply
+ */
+export type SurvivalCutsReply = Message<"fbm.v1.SurvivalCutsReply"> & {
+  /**
+   * @generated from field: repeated uint32 cuts = 1;
+   */
+  cuts: number[];
+};
+
+/**
+ * Describes the message fbm.v1.SurvivalCutsReply.
+ * Use `create(SurvivalCutsReplySchema)` to create a new message.
+ */
+export const SurvivalCutsReplySchema: GenMessage<SurvivalCutsReply> = /*@__PURE__*/
+  messageDesc(file_fbm_v1_researcher, 68);
+
+/**
+ * Group-major: events[g * intervals + i].
+ *
+ * @generated from message fbm.v1.SurvivalCountsReply
+ */
+export type SurvivalCountsReply = Message<"fbm.v1.SurvivalCountsReply"> & {
+  /**
+   * @generated from field: repeated string groups = 1;
+   */
+  groups: string[];
+
+  /**
+   * @generated from field: repeated uint64 events = 2;
+   */
+  events: bigint[];
+
+  /**
+   * @generated from field: repeated uint64 censored = 3;
+   */
+  censored: bigint[];
+};
+
+/**
+ * Describes the message fbm.v1.SurvivalCountsReply.
+ * Use `create(SurvivalCountsReplySchema)` to create a new message.
+ */
+export const SurvivalCountsReplySchema: GenMessage<SurvivalCountsReply> = /*@__PURE__*/
+  messageDesc(file_fbm_v1_researcher, 69);
+
+/**
+ * Log partial likelihood, gradient and information (p x p, row-major) at the step's beta.
+ *
+ * @generated from message fbm.v1.CoxSums
+ */
+export type CoxSums = Message<"fbm.v1.CoxSums"> & {
+  /**
+   * @generated from field: double loglik = 1;
+   */
+  loglik: number;
+
+  /**
+   * @generated from field: repeated double gradient = 2;
+   */
+  gradient: number[];
+
+  /**
+   * @generated from field: repeated double information = 3;
+   */
+  information: number[];
+
+  /**
+   * @generated from field: uint64 events = 4;
+   */
+  events: bigint;
+
+  /**
+   * Pairs within the node's strata (with concordance): risk order agrees, disagrees, risk scores tied.
+   *
+   * @generated from field: uint64 concordant = 5;
+   */
+  concordant: bigint;
+
+  /**
+   * @generated from field: uint64 discordant = 6;
+   */
+  discordant: bigint;
+
+  /**
+   * @generated from field: uint64 tied_risk = 7;
+   */
+  tiedRisk: bigint;
+};
+
+/**
+ * Describes the message fbm.v1.CoxSums.
+ * Use `create(CoxSumsSchema)` to create a new message.
+ */
+export const CoxSumsSchema: GenMessage<CoxSums> = /*@__PURE__*/
+  messageDesc(file_fbm_v1_researcher, 70);
 
 /**
  * @generated from enum fbm.v1.DType
