@@ -11,6 +11,7 @@ import { createExecutor, type NodeRuntime } from "./executors/index.js";
 import { createControlStore } from "./executors/scaffold.js";
 import { createSecaggSessions } from "./executors/secagg.js";
 import { homePaths, loadHome } from "./home.js";
+import { readNodeIdentity } from "./identity.js";
 import type { NodeConfig } from "./node-config.js";
 import { createStatusRecorder } from "./node-status.js";
 import { createPlanGate } from "./plan-gate.js";
@@ -19,6 +20,7 @@ import { runPollLoop } from "./poll-loop.js";
 import { createPrivacyLedger } from "./privacy-ledger.js";
 import { notifySystemdReady } from "./readiness.js";
 import { createRedactor } from "./redact.js";
+import { createSecaggPeers } from "./secagg-peers.js";
 import type { ServeOptions } from "./serve-types.js";
 import { createNodeTransport } from "./transport.js";
 
@@ -41,6 +43,7 @@ export async function serveNode(options: ServeOptions): Promise<void> {
   );
   // The policy objects are read on every task, so a watched config change applies from the next one.
   const policy = { name: config.name, planApproval: config.plan_approval, maxParams: config.max_params };
+  const identity = await readNodeIdentity(home.dir);
   const runtime: NodeRuntime = {
     catalogue,
     loader: createDatasetLoader(),
@@ -51,6 +54,11 @@ export async function serveNode(options: ServeOptions): Promise<void> {
     privacy: { ledger, maxEpsilon: config.max_epsilon, delta: config.dp_delta },
     secagg: createSecaggSessions(),
     requireSecagg: config.require_secagg,
+    secaggPolicy: {
+      minNodes: config.secagg_min_nodes,
+      identity: identity && { certPem: identity.cert, keyPem: identity.key },
+      peers: createSecaggPeers(home.dir, log),
+    },
     nodeId: config.node_id,
     ...testUpdateLog(config.node_id),
     analytics: { minCount: config.min_count, minMax: config.stats_minmax },
@@ -65,6 +73,7 @@ export async function serveNode(options: ServeOptions): Promise<void> {
     runtime.privacy.maxEpsilon = next.max_epsilon;
     runtime.privacy.delta = next.dp_delta;
     runtime.requireSecagg = next.require_secagg;
+    if (runtime.secaggPolicy) runtime.secaggPolicy.minNodes = next.secagg_min_nodes;
   };
   apply(config);
   describePolicy(config, log);

@@ -22,6 +22,10 @@ export const replyErrorCodes = [
   "node_stopping",
   /** The node's operator requires secure aggregation (config `require_secagg`) and the task has none. */
   "secagg_required",
+  /** Secure aggregation with fewer nodes than the node's `secagg_min_nodes`, or a survivor graph that is split. */
+  "secagg_cohort",
+  /** Secure aggregation with `verify`: a signature, identity or survivor set did not check out. */
+  "secagg_verify",
 ] as const;
 
 export type ReplyErrorCode = (typeof replyErrorCodes)[number];

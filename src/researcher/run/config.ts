@@ -6,6 +6,7 @@ import { describeIssues, issuePath, ValidationError } from "../../common/validat
 import { classificationMetrics, regressionMetrics } from "../../ml/metrics.js";
 import { isClassification, type Plan, planSchema } from "../../ml/plan.js";
 import type { DpArgs, TrainingArgs } from "../../ml/types.js";
+import { MIN_SECURE_COHORT } from "../../privacy/secagg/cohort.js";
 import { type AggregatorConfig, aggregatorSchema, minimumUpdates } from "../aggregators/options.js";
 import { durationSchema } from "./duration.js";
 import { type SecaggConfig, secaggAggregatorProblem, secaggSchema } from "./secagg-config.js";
@@ -193,6 +194,12 @@ function crossChecks(e: Experiment): { path: (string | number)[]; message: strin
     problems.push({
       path: ["nodes", "min"],
       message: `${e.aggregator.name} with these options needs at least ${needed} nodes a round, got ${e.nodes.min}`,
+    });
+  }
+  if (e.secagg && e.nodes.min < MIN_SECURE_COHORT) {
+    problems.push({
+      path: ["nodes", "min"],
+      message: `secure aggregation needs at least ${MIN_SECURE_COHORT} nodes a round (with fewer, the sum tells each node's update), got ${e.nodes.min}`,
     });
   }
   return problems;

@@ -21,12 +21,24 @@ const participants = (counts: number[]) =>
   counts.map((sampleCount, i) => ({ node: `n${i}`, name: `n${i}`, dataset: { sampleCount } }) as Participant);
 
 describe("secagg: in experiment.yaml", () => {
-  it("{} takes the defaults: threshold 0.6, clip 1, bits auto, every node a neighbour", () => {
+  it("{} takes the defaults: threshold 0.6, clip 1, bits auto, every node a neighbour, verify on", () => {
     assert.deepEqual(parseExperiment(yaml("{name: fedavg}", "{}"), "e.yaml").secagg, {
       threshold: { fraction: 0.6 },
       clip: 1,
       bits: "auto",
+      dropout: 0.1,
+      collusion: 0.1,
+      verify: true,
     });
+  });
+
+  it("refuses secagg with nodes.min below 3 (exit 2): the sum of two tells each update", () => {
+    const two = yaml("{name: fedavg}", "{}").replace("nodes: {min: 5}", "nodes: {min: 2}");
+    assert.throws(
+      () => parseExperiment(two, "e.yaml"),
+      (e: Error) =>
+        e instanceof InputError && /nodes.min: secure aggregation needs at least 3 nodes a round/.test(e.message),
+    );
   });
 
   it("reads a threshold as a fraction up to 1 and as a count above", () => {

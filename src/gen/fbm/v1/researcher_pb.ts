@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file fbm/v1/researcher.proto.
  */
 export const file_fbm_v1_researcher: GenFile = /*@__PURE__*/
-  fileDesc("ChdmYm0vdjEvcmVzZWFyY2hlci5wcm90bxIGZmJtLnYxIoIBCg5HZXRUYXNrUmVxdWVzdBIPCgdub2RlX2lkGAEgASgJEhEKCW5vZGVfbmFtZRgCIAEoCRISCgpzZXNzaW9uX2lkGAMgASgJEg8KB3ZlcnNpb24YBCABKAkSFAoMd2FpdF9zZWNvbmRzGAUgASgNEhEKCWtlZXBfb3BlbhgGIAEoCCJBCglUYXNrQ2h1bmsSHAoEdGFzaxgBIAEoCzIMLmZibS52MS5UYXNrSAASDgoEZGF0YRgCIAEoDEgAQgYKBHBhcnQitwIKBFRhc2sSDwoHdGFza19pZBgBIAEoCRISCgpleHBlcmltZW50GAIgASgJEiAKBHBpbmcYCiABKAsyEC5mYm0udjEuUGluZ1Rhc2tIABIgCgRsaXN0GAsgASgLMhAuZmJtLnYxLkxpc3RUYXNrSAASJAoGc2VhcmNoGAwgASgLMhIuZmJtLnYxLlNlYXJjaFRhc2tIABIiCgVzdGF0cxgNIAEoCzIRLmZibS52MS5TdGF0c1Rhc2tIABIiCgV0cmFpbhgOIAEoCzIRLmZibS52MS5UcmFpblRhc2tIABIqCglhbmFseXRpY3MYDyABKAsyFS5mYm0udjEuQW5hbHl0aWNzVGFza0gAEiQKBnNlY2FnZxgQIAEoCzISLmZibS52MS5TZWNhZ2dUYXNrSABCBgoEa2luZCIKCghQaW5nVGFzayIKCghMaXN0VGFzayIaCgpTZWFyY2hUYXNrEgwKBHRhZ3MYASADKAkiTAoJU3RhdHNUYXNrEhIKCmRhdGFzZXRfaWQYASABKAkSEQoJcGxhbl9qc29uGAIgASgJEhgKEHByZXBhcmF0aW9uX2pzb24YAyABKAkiRwoKVGVuc29yU3BlYxIMCgRuYW1lGAEgASgJEg0KBXNoYXBlGAIgAygNEhwKBWR0eXBlGAMgASgOMg0uZmJtLnYxLkRUeXBlIkgKDFBhcmFtc0hlYWRlchIjCgd0ZW5zb3JzGAEgAygLMhIuZmJtLnYxLlRlbnNvclNwZWMSEwoLdG90YWxfYnl0ZXMYAiABKAQiUwoSTm9ybWFsaXphdGlvblN0YXRzEg4KBm1ldGhvZBgBIAEoCRIPCgdjb2x1bW5zGAIgAygJEg0KBXNoaWZ0GAMgAygBEg0KBXNjYWxlGAQgAygBItUBCgxUcmFpbmluZ0FyZ3MSDgoGZXBvY2hzGAEgASgNEg8KB3VwZGF0ZXMYAiABKA0SEgoKYmF0Y2hfc2l6ZRgDIAEoDRISCgp0ZXN0X3JhdGlvGAQgASgBEhYKDnRlc3Rfb25fZ2xvYmFsGAUgASgIEhUKDXRlc3Rfb25fbG9jYWwYBiABKAgSDwoHbWV0cmljcxgHIAMoCRIMCgRzZWVkGAggASgNEhIKCmZlZHByb3hfbXUYCSABKAESGgoCZHAYCiABKAsyDi5mYm0udjEuRHBBcmdzImcKBkRwQXJncxIMCgRtb2RlGAEgASgJEhgKEG5vaXNlX211bHRpcGxpZXIYAiABKAESEQoJY2xpcF9ub3JtGAMgASgBEg0KBWRlbHRhGAQgASgBEhMKC3NhbXBsZV9yYXRlGAUgASgBIikKB1ByaXZhY3kSDwoHZXBzaWxvbhgBIAEoARINCgVkZWx0YRgCIAEoASKQAgoJVHJhaW5UYXNrEhIKCmRhdGFzZXRfaWQYASABKAkSDwoHcGxhbl9pZBgCIAEoCRIRCglwbGFuX2pzb24YAyABKAkSIgoEYXJncxgEIAEoCzIULmZibS52MS5UcmFpbmluZ0FyZ3MSMQoNbm9ybWFsaXphdGlvbhgFIAEoCzIaLmZibS52MS5Ob3JtYWxpemF0aW9uU3RhdHMSDQoFcm91bmQYBiABKA0SJAoGcGFyYW1zGAcgASgLMhQuZmJtLnYxLlBhcmFtc0hlYWRlchIlCgZzZWNhZ2cYCCABKAsyFS5mYm0udjEuU2VjYWdnTWFza2luZxIYChBwcmVwYXJhdGlvbl9qc29uGAkgASgJIkQKClJlcGx5Q2h1bmsSHgoFcmVwbHkYASABKAsyDS5mYm0udjEuUmVwbHlIABIOCgRkYXRhGAIgASgMSABCBgoEcGFydCLCAgoFUmVwbHkSDwoHdGFza19pZBgBIAEoCRIPCgdub2RlX2lkGAIgASgJEiEKBHBpbmcYCiABKAsyES5mYm0udjEuUGluZ1JlcGx5SAASKQoIZGF0YXNldHMYCyABKAsyFS5mYm0udjEuRGF0YXNldHNSZXBseUgAEiMKBXN0YXRzGAwgASgLMhIuZmJtLnYxLlN0YXRzUmVwbHlIABIjCgV0cmFpbhgNIAEoCzISLmZibS52MS5UcmFpblJlcGx5SAASIwoFZXJyb3IYDiABKAsyEi5mYm0udjEuRXJyb3JSZXBseUgAEisKCWFuYWx5dGljcxgPIAEoCzIWLmZibS52MS5BbmFseXRpY3NSZXBseUgAEiUKBnNlY2FnZxgQIAEoCzITLmZibS52MS5TZWNhZ2dSZXBseUgAQgYKBGtpbmQiLQoJUGluZ1JlcGx5Eg8KB3ZlcnNpb24YASABKAkSDwoHYmFja2VuZBgCIAEoCSIlCgZDb2x1bW4SDAoEbmFtZRgBIAEoCRINCgVkdHlwZRgCIAEoCSIpCgpDbGFzc0NvdW50EgwKBG5hbWUYASABKAkSDQoFY291bnQYAiABKAQi5wEKC0RhdGFzZXRJbmZvEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSDAoEdHlwZRgDIAEoCRIMCgR0YWdzGAQgAygJEhMKC2Rlc2NyaXB0aW9uGAUgASgJEg0KBXNoYXBlGAYgAygNEh8KB2NvbHVtbnMYByADKAsyDi5mYm0udjEuQ29sdW1uEhQKDHNhbXBsZV9jb3VudBgIIAEoBBIjCgdjbGFzc2VzGAkgAygLMhIuZmJtLnYxLkNsYXNzQ291bnQSDgoGdGFyZ2V0GAogASgJEhIKCmNyZWF0ZWRfYXQYCyABKAkiNgoNRGF0YXNldHNSZXBseRIlCghkYXRhc2V0cxgBIAMoCzITLmZibS52MS5EYXRhc2V0SW5mbyK3AQoLQ29sdW1uU3RhdHMSDAoEbmFtZRgBIAEoCRINCgVjb3VudBgCIAEoBBILCgNzdW0YAyABKAESEwoLc3VtX3NxdWFyZXMYBCABKAESCwoDbWluGAUgASgBEgsKA21heBgGIAEoARIPCgdtaXNzaW5nGAcgASgEEikKCmNhdGVnb3JpZXMYCCADKAsyFS5mYm0udjEuQ2F0ZWdvcnlDb3VudBITCgtjYXRlZ29yaWNhbBgJIAEoCCIsCg1DYXRlZ29yeUNvdW50EgwKBG5hbWUYASABKAkSDQoFY291bnQYAiABKAQiMgoKU3RhdHNSZXBseRIkCgdjb2x1bW5zGAEgAygLMhMuZmJtLnYxLkNvbHVtblN0YXRzIpwBCgdNZXRyaWNzEisKBnZhbHVlcxgBIAMoCzIbLmZibS52MS5NZXRyaWNzLlZhbHVlc0VudHJ5Eg8KB3NhbXBsZXMYAiABKAQSJAoGY291bnRzGAMgASgLMhQuZmJtLnYxLk1ldHJpY0NvdW50cxotCgtWYWx1ZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAE6AjgBIokBCgxNZXRyaWNDb3VudHMSDAoEcm93cxgBIAEoBBIPCgdjbGFzc2VzGAIgASgNEhEKCWNvbmZ1c2lvbhgDIAMoBBIhCgZzY29yZXMYBCADKAsyES5mYm0udjEuU2NvcmVSdW5zEiQKBHN1bXMYBSABKAsyFi5mYm0udjEuUmVncmVzc2lvblN1bXMiWwoJU2NvcmVSdW5zEhAKCHBvc2l0aXZlGAEgASgNEgoKAmxvGAIgAygNEgoKAmhpGAMgAygNEhEKCXBvc2l0aXZlcxgEIAMoBBIRCgluZWdhdGl2ZXMYBSADKAQiQQoOUmVncmVzc2lvblN1bXMSCQoBeRgBIAEoARIKCgJ5MhgCIAEoARILCgNzc2UYAyABKAESCwoDc2FlGAQgASgBIuABCgpUcmFpblJlcGx5EhQKDHNhbXBsZV9jb3VudBgBIAEoBBISCgp0cmFpbl9sb3NzGAIgASgBEicKDmdsb2JhbF9tZXRyaWNzGAMgASgLMg8uZmJtLnYxLk1ldHJpY3MSJgoNbG9jYWxfbWV0cmljcxgEIAEoCzIPLmZibS52MS5NZXRyaWNzEiQKBnBhcmFtcxgFIAEoCzIULmZibS52MS5QYXJhbXNIZWFkZXISDwoHc2Vjb25kcxgGIAEoARIgCgdwcml2YWN5GAcgASgLMg8uZmJtLnYxLlByaXZhY3kiPAoKRXJyb3JSZXBseRIMCgRjb2RlGAEgASgJEg8KB21lc3NhZ2UYAiABKAkSDwoHcGxhbl9pZBgDIAEoCSKTAQoNQW5hbHl0aWNzVGFzaxISCgpkYXRhc2V0X2lkGAEgASgJEg8KB2NvbHVtbnMYAiADKAkSJwoHc3VtbWFyeRgKIAEoCzIULmZibS52MS5TdW1tYXJ5UGhhc2VIABIrCgloaXN0b2dyYW0YCyABKAsyFi5mYm0udjEuSGlzdG9ncmFtUGhhc2VIAEIHCgVwaGFzZSIOCgxTdW1tYXJ5UGhhc2UiOwoOSGlzdG9ncmFtUGhhc2USKQoHY29sdW1ucxgBIAMoCzIYLmZibS52MS5IaXN0b2dyYW1SZXF1ZXN0IlYKEEhpc3RvZ3JhbVJlcXVlc3QSDgoGY29sdW1uGAEgASgJEgoKAmxvGAIgASgBEgoKAmhpGAMgASgBEgwKBGJpbnMYBCABKA0SDAoEZmluZRgFIAEoDSI3CgVDb3VudBIfCgRraW5kGAEgASgOMhEuZmJtLnYxLkNvdW50S2luZBINCgV2YWx1ZRgCIAEoBCI4CgpDbGFzc1RhbGx5EgwKBG5hbWUYASABKAkSHAoFY291bnQYAiABKAsyDS5mYm0udjEuQ291bnQi+wEKDUNvbHVtblN1bW1hcnkSDAoEbmFtZRgBIAEoCRIcCgVjb3VudBgCIAEoCzINLmZibS52MS5Db3VudBIeCgdtaXNzaW5nGAMgASgLMg0uZmJtLnYxLkNvdW50EgsKA3N1bRgEIAEoARIMCgRtZWFuGAUgASgBEgoKAm0yGAYgASgBEgsKA21pbhgHIAEoARILCgNtYXgYCCABKAESFAoMbWluX21heF9ncmlkGAkgASgBEhAKCHJhbmdlX2xvGAogASgBEhAKCHJhbmdlX2hpGAsgASgBEiMKB2NsYXNzZXMYDCADKAsyEi5mYm0udjEuQ2xhc3NUYWxseSI0CgdGaW5lQmluEg0KBXN0YXJ0GAEgASgNEgsKA2VuZBgCIAEoDRINCgVjb3VudBgDIAEoBCJdCg9Db2x1bW5IaXN0b2dyYW0SDAoEbmFtZRgBIAEoCRIdCgZjb3VudHMYAiADKAsyDS5mYm0udjEuQ291bnQSHQoEZmluZRgDIAMoCzIPLmZibS52MS5GaW5lQmluIo0BCg5BbmFseXRpY3NSZXBseRIRCgltaW5fY291bnQYASABKA0SEQoJdG9vX3NtYWxsGAIgASgIEigKCXN1bW1hcmllcxgDIAMoCzIVLmZibS52MS5Db2x1bW5TdW1tYXJ5EisKCmhpc3RvZ3JhbXMYBCADKAsyFy5mYm0udjEuQ29sdW1uSGlzdG9ncmFtIhMKEVJlcGx5VGFza1Jlc3BvbnNlIkoKCFByb2dyZXNzEg0KBWVwb2NoGAEgASgNEgwKBHN0ZXAYAiABKA0SEwoLdG90YWxfc3RlcHMYAyABKA0SDAoEbG9zcxgEIAEoASIpCgdMb2dMaW5lEg0KBWxldmVsGAEgASgJEg8KB21lc3NhZ2UYAiABKAkiCwoJSGVhcnRiZWF0IqkBCg9GZWVkYmFja1JlcXVlc3QSDwoHbm9kZV9pZBgBIAEoCRIPCgd0YXNrX2lkGAIgASgJEiQKCHByb2dyZXNzGAogASgLMhAuZmJtLnYxLlByb2dyZXNzSAASHgoDbG9nGAsgASgLMg8uZmJtLnYxLkxvZ0xpbmVIABImCgloZWFydGJlYXQYDCABKAsyES5mYm0udjEuSGVhcnRiZWF0SABCBgoEa2luZCISChBGZWVkYmFja1Jlc3BvbnNlIrQBCgpTZWNhZ2dUYXNrEg8KB3Nlc3Npb24YASABKAkSNQoOYWR2ZXJ0aXNlX2tleXMYCiABKAsyGy5mYm0udjEuU2VjYWdnQWR2ZXJ0aXNlS2V5c0gAEi0KCnNoYXJlX2tleXMYCyABKAsyFy5mYm0udjEuU2VjYWdnU2hhcmVLZXlzSAASJgoGdW5tYXNrGAwgASgLMhQuZmJtLnYxLlNlY2FnZ1VubWFza0gAQgcKBXBoYXNlIhUKE1NlY2FnZ0FkdmVydGlzZUtleXMiYAoKU2VjYWdnUGVlchIPCgdub2RlX2lkGAEgASgJEg0KBWluZGV4GAIgASgNEhkKEWNpcGhlcl9wdWJsaWNfa2V5GAMgASgMEhcKD21hc2tfcHVibGljX2tleRgEIAEoDCJHCg9TZWNhZ2dTaGFyZUtleXMSIQoFcGVlcnMYASADKAsyEi5mYm0udjEuU2VjYWdnUGVlchIRCgl0aHJlc2hvbGQYAiABKA0iPQoRU2VjYWdnU2VhbGVkU2hhcmUSDAoEZnJvbRgBIAEoCRIKCgJ0bxgCIAEoCRIOCgZzZWFsZWQYAyABKAwiMgoMU2VjYWdnVW5tYXNrEhEKCXN1cnZpdm9ycxgBIAMoCRIPCgdkcm9wcGVkGAIgAygJImcKDVNlY2FnZ01hc2tpbmcSDwoHc2Vzc2lvbhgBIAEoCRIpCgZzaGFyZXMYAiADKAsyGS5mYm0udjEuU2VjYWdnU2VhbGVkU2hhcmUSDAoEY2xpcBgDIAEoARIMCgRiaXRzGAQgASgNIo4BCgtTZWNhZ2dSZXBseRIiCgRrZXlzGAogASgLMhIuZmJtLnYxLlNlY2FnZ0tleXNIABImCgZzaGFyZXMYCyABKAsyFC5mYm0udjEuU2VjYWdnU2hhcmVzSAASKgoIcmV2ZWFsZWQYDCABKAsyFi5mYm0udjEuU2VjYWdnUmV2ZWFsZWRIAEIHCgVwaGFzZSJACgpTZWNhZ2dLZXlzEhkKEWNpcGhlcl9wdWJsaWNfa2V5GAEgASgMEhcKD21hc2tfcHVibGljX2tleRgCIAEoDCI5CgxTZWNhZ2dTaGFyZXMSKQoGc2hhcmVzGAEgAygLMhkuZmJtLnYxLlNlY2FnZ1NlYWxlZFNoYXJlIjAKE1NlY2FnZ1JldmVhbGVkU2hhcmUSCgoCb2YYASABKAkSDQoFc2hhcmUYAiABKAwicwoOU2VjYWdnUmV2ZWFsZWQSMAoLc2VlZF9zaGFyZXMYASADKAsyGy5mYm0udjEuU2VjYWdnUmV2ZWFsZWRTaGFyZRIvCgprZXlfc2hhcmVzGAIgAygLMhsuZmJtLnYxLlNlY2FnZ1JldmVhbGVkU2hhcmUqRQoFRFR5cGUSFgoSRF9UWVBFX1VOU1BFQ0lGSUVEEAASEgoORF9UWVBFX0ZMT0FUMzIQARIQCgxEX1RZUEVfSU5UMzIQAipuCglDb3VudEtpbmQSGgoWQ09VTlRfS0lORF9VTlNQRUNJRklFRBAAEhQKEENPVU5UX0tJTkRfRVhBQ1QQARIYChRDT1VOVF9LSU5EX0JFTE9XX01JThACEhUKEUNPVU5UX0tJTkRfSElEREVOEAMyyAEKEVJlc2VhcmNoZXJTZXJ2aWNlEjYKB0dldFRhc2sSFi5mYm0udjEuR2V0VGFza1JlcXVlc3QaES5mYm0udjEuVGFza0NodW5rMAESPAoJUmVwbHlUYXNrEhIuZmJtLnYxLlJlcGx5Q2h1bmsaGS5mYm0udjEuUmVwbHlUYXNrUmVzcG9uc2UoARI9CghGZWVkYmFjaxIXLmZibS52MS5GZWVkYmFja1JlcXVlc3QaGC5mYm0udjEuRmVlZGJhY2tSZXNwb25zZWIGcHJvdG8z");
+  fileDesc("ChdmYm0vdjEvcmVzZWFyY2hlci5wcm90bxIGZmJtLnYxIoIBCg5HZXRUYXNrUmVxdWVzdBIPCgdub2RlX2lkGAEgASgJEhEKCW5vZGVfbmFtZRgCIAEoCRISCgpzZXNzaW9uX2lkGAMgASgJEg8KB3ZlcnNpb24YBCABKAkSFAoMd2FpdF9zZWNvbmRzGAUgASgNEhEKCWtlZXBfb3BlbhgGIAEoCCJBCglUYXNrQ2h1bmsSHAoEdGFzaxgBIAEoCzIMLmZibS52MS5UYXNrSAASDgoEZGF0YRgCIAEoDEgAQgYKBHBhcnQitwIKBFRhc2sSDwoHdGFza19pZBgBIAEoCRISCgpleHBlcmltZW50GAIgASgJEiAKBHBpbmcYCiABKAsyEC5mYm0udjEuUGluZ1Rhc2tIABIgCgRsaXN0GAsgASgLMhAuZmJtLnYxLkxpc3RUYXNrSAASJAoGc2VhcmNoGAwgASgLMhIuZmJtLnYxLlNlYXJjaFRhc2tIABIiCgVzdGF0cxgNIAEoCzIRLmZibS52MS5TdGF0c1Rhc2tIABIiCgV0cmFpbhgOIAEoCzIRLmZibS52MS5UcmFpblRhc2tIABIqCglhbmFseXRpY3MYDyABKAsyFS5mYm0udjEuQW5hbHl0aWNzVGFza0gAEiQKBnNlY2FnZxgQIAEoCzISLmZibS52MS5TZWNhZ2dUYXNrSABCBgoEa2luZCIKCghQaW5nVGFzayIKCghMaXN0VGFzayIaCgpTZWFyY2hUYXNrEgwKBHRhZ3MYASADKAkiTAoJU3RhdHNUYXNrEhIKCmRhdGFzZXRfaWQYASABKAkSEQoJcGxhbl9qc29uGAIgASgJEhgKEHByZXBhcmF0aW9uX2pzb24YAyABKAkiRwoKVGVuc29yU3BlYxIMCgRuYW1lGAEgASgJEg0KBXNoYXBlGAIgAygNEhwKBWR0eXBlGAMgASgOMg0uZmJtLnYxLkRUeXBlIkgKDFBhcmFtc0hlYWRlchIjCgd0ZW5zb3JzGAEgAygLMhIuZmJtLnYxLlRlbnNvclNwZWMSEwoLdG90YWxfYnl0ZXMYAiABKAQiUwoSTm9ybWFsaXphdGlvblN0YXRzEg4KBm1ldGhvZBgBIAEoCRIPCgdjb2x1bW5zGAIgAygJEg0KBXNoaWZ0GAMgAygBEg0KBXNjYWxlGAQgAygBItUBCgxUcmFpbmluZ0FyZ3MSDgoGZXBvY2hzGAEgASgNEg8KB3VwZGF0ZXMYAiABKA0SEgoKYmF0Y2hfc2l6ZRgDIAEoDRISCgp0ZXN0X3JhdGlvGAQgASgBEhYKDnRlc3Rfb25fZ2xvYmFsGAUgASgIEhUKDXRlc3Rfb25fbG9jYWwYBiABKAgSDwoHbWV0cmljcxgHIAMoCRIMCgRzZWVkGAggASgNEhIKCmZlZHByb3hfbXUYCSABKAESGgoCZHAYCiABKAsyDi5mYm0udjEuRHBBcmdzImcKBkRwQXJncxIMCgRtb2RlGAEgASgJEhgKEG5vaXNlX211bHRpcGxpZXIYAiABKAESEQoJY2xpcF9ub3JtGAMgASgBEg0KBWRlbHRhGAQgASgBEhMKC3NhbXBsZV9yYXRlGAUgASgBIikKB1ByaXZhY3kSDwoHZXBzaWxvbhgBIAEoARINCgVkZWx0YRgCIAEoASKQAgoJVHJhaW5UYXNrEhIKCmRhdGFzZXRfaWQYASABKAkSDwoHcGxhbl9pZBgCIAEoCRIRCglwbGFuX2pzb24YAyABKAkSIgoEYXJncxgEIAEoCzIULmZibS52MS5UcmFpbmluZ0FyZ3MSMQoNbm9ybWFsaXphdGlvbhgFIAEoCzIaLmZibS52MS5Ob3JtYWxpemF0aW9uU3RhdHMSDQoFcm91bmQYBiABKA0SJAoGcGFyYW1zGAcgASgLMhQuZmJtLnYxLlBhcmFtc0hlYWRlchIlCgZzZWNhZ2cYCCABKAsyFS5mYm0udjEuU2VjYWdnTWFza2luZxIYChBwcmVwYXJhdGlvbl9qc29uGAkgASgJIkQKClJlcGx5Q2h1bmsSHgoFcmVwbHkYASABKAsyDS5mYm0udjEuUmVwbHlIABIOCgRkYXRhGAIgASgMSABCBgoEcGFydCLCAgoFUmVwbHkSDwoHdGFza19pZBgBIAEoCRIPCgdub2RlX2lkGAIgASgJEiEKBHBpbmcYCiABKAsyES5mYm0udjEuUGluZ1JlcGx5SAASKQoIZGF0YXNldHMYCyABKAsyFS5mYm0udjEuRGF0YXNldHNSZXBseUgAEiMKBXN0YXRzGAwgASgLMhIuZmJtLnYxLlN0YXRzUmVwbHlIABIjCgV0cmFpbhgNIAEoCzISLmZibS52MS5UcmFpblJlcGx5SAASIwoFZXJyb3IYDiABKAsyEi5mYm0udjEuRXJyb3JSZXBseUgAEisKCWFuYWx5dGljcxgPIAEoCzIWLmZibS52MS5BbmFseXRpY3NSZXBseUgAEiUKBnNlY2FnZxgQIAEoCzITLmZibS52MS5TZWNhZ2dSZXBseUgAQgYKBGtpbmQiLQoJUGluZ1JlcGx5Eg8KB3ZlcnNpb24YASABKAkSDwoHYmFja2VuZBgCIAEoCSIlCgZDb2x1bW4SDAoEbmFtZRgBIAEoCRINCgVkdHlwZRgCIAEoCSIpCgpDbGFzc0NvdW50EgwKBG5hbWUYASABKAkSDQoFY291bnQYAiABKAQi5wEKC0RhdGFzZXRJbmZvEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSDAoEdHlwZRgDIAEoCRIMCgR0YWdzGAQgAygJEhMKC2Rlc2NyaXB0aW9uGAUgASgJEg0KBXNoYXBlGAYgAygNEh8KB2NvbHVtbnMYByADKAsyDi5mYm0udjEuQ29sdW1uEhQKDHNhbXBsZV9jb3VudBgIIAEoBBIjCgdjbGFzc2VzGAkgAygLMhIuZmJtLnYxLkNsYXNzQ291bnQSDgoGdGFyZ2V0GAogASgJEhIKCmNyZWF0ZWRfYXQYCyABKAkiNgoNRGF0YXNldHNSZXBseRIlCghkYXRhc2V0cxgBIAMoCzITLmZibS52MS5EYXRhc2V0SW5mbyK3AQoLQ29sdW1uU3RhdHMSDAoEbmFtZRgBIAEoCRINCgVjb3VudBgCIAEoBBILCgNzdW0YAyABKAESEwoLc3VtX3NxdWFyZXMYBCABKAESCwoDbWluGAUgASgBEgsKA21heBgGIAEoARIPCgdtaXNzaW5nGAcgASgEEikKCmNhdGVnb3JpZXMYCCADKAsyFS5mYm0udjEuQ2F0ZWdvcnlDb3VudBITCgtjYXRlZ29yaWNhbBgJIAEoCCIsCg1DYXRlZ29yeUNvdW50EgwKBG5hbWUYASABKAkSDQoFY291bnQYAiABKAQiMgoKU3RhdHNSZXBseRIkCgdjb2x1bW5zGAEgAygLMhMuZmJtLnYxLkNvbHVtblN0YXRzIpwBCgdNZXRyaWNzEisKBnZhbHVlcxgBIAMoCzIbLmZibS52MS5NZXRyaWNzLlZhbHVlc0VudHJ5Eg8KB3NhbXBsZXMYAiABKAQSJAoGY291bnRzGAMgASgLMhQuZmJtLnYxLk1ldHJpY0NvdW50cxotCgtWYWx1ZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAE6AjgBIokBCgxNZXRyaWNDb3VudHMSDAoEcm93cxgBIAEoBBIPCgdjbGFzc2VzGAIgASgNEhEKCWNvbmZ1c2lvbhgDIAMoBBIhCgZzY29yZXMYBCADKAsyES5mYm0udjEuU2NvcmVSdW5zEiQKBHN1bXMYBSABKAsyFi5mYm0udjEuUmVncmVzc2lvblN1bXMiWwoJU2NvcmVSdW5zEhAKCHBvc2l0aXZlGAEgASgNEgoKAmxvGAIgAygNEgoKAmhpGAMgAygNEhEKCXBvc2l0aXZlcxgEIAMoBBIRCgluZWdhdGl2ZXMYBSADKAQiQQoOUmVncmVzc2lvblN1bXMSCQoBeRgBIAEoARIKCgJ5MhgCIAEoARILCgNzc2UYAyABKAESCwoDc2FlGAQgASgBIuABCgpUcmFpblJlcGx5EhQKDHNhbXBsZV9jb3VudBgBIAEoBBISCgp0cmFpbl9sb3NzGAIgASgBEicKDmdsb2JhbF9tZXRyaWNzGAMgASgLMg8uZmJtLnYxLk1ldHJpY3MSJgoNbG9jYWxfbWV0cmljcxgEIAEoCzIPLmZibS52MS5NZXRyaWNzEiQKBnBhcmFtcxgFIAEoCzIULmZibS52MS5QYXJhbXNIZWFkZXISDwoHc2Vjb25kcxgGIAEoARIgCgdwcml2YWN5GAcgASgLMg8uZmJtLnYxLlByaXZhY3kiPAoKRXJyb3JSZXBseRIMCgRjb2RlGAEgASgJEg8KB21lc3NhZ2UYAiABKAkSDwoHcGxhbl9pZBgDIAEoCSKTAQoNQW5hbHl0aWNzVGFzaxISCgpkYXRhc2V0X2lkGAEgASgJEg8KB2NvbHVtbnMYAiADKAkSJwoHc3VtbWFyeRgKIAEoCzIULmZibS52MS5TdW1tYXJ5UGhhc2VIABIrCgloaXN0b2dyYW0YCyABKAsyFi5mYm0udjEuSGlzdG9ncmFtUGhhc2VIAEIHCgVwaGFzZSIOCgxTdW1tYXJ5UGhhc2UiOwoOSGlzdG9ncmFtUGhhc2USKQoHY29sdW1ucxgBIAMoCzIYLmZibS52MS5IaXN0b2dyYW1SZXF1ZXN0IlYKEEhpc3RvZ3JhbVJlcXVlc3QSDgoGY29sdW1uGAEgASgJEgoKAmxvGAIgASgBEgoKAmhpGAMgASgBEgwKBGJpbnMYBCABKA0SDAoEZmluZRgFIAEoDSI3CgVDb3VudBIfCgRraW5kGAEgASgOMhEuZmJtLnYxLkNvdW50S2luZBINCgV2YWx1ZRgCIAEoBCI4CgpDbGFzc1RhbGx5EgwKBG5hbWUYASABKAkSHAoFY291bnQYAiABKAsyDS5mYm0udjEuQ291bnQi+wEKDUNvbHVtblN1bW1hcnkSDAoEbmFtZRgBIAEoCRIcCgVjb3VudBgCIAEoCzINLmZibS52MS5Db3VudBIeCgdtaXNzaW5nGAMgASgLMg0uZmJtLnYxLkNvdW50EgsKA3N1bRgEIAEoARIMCgRtZWFuGAUgASgBEgoKAm0yGAYgASgBEgsKA21pbhgHIAEoARILCgNtYXgYCCABKAESFAoMbWluX21heF9ncmlkGAkgASgBEhAKCHJhbmdlX2xvGAogASgBEhAKCHJhbmdlX2hpGAsgASgBEiMKB2NsYXNzZXMYDCADKAsyEi5mYm0udjEuQ2xhc3NUYWxseSI0CgdGaW5lQmluEg0KBXN0YXJ0GAEgASgNEgsKA2VuZBgCIAEoDRINCgVjb3VudBgDIAEoBCJdCg9Db2x1bW5IaXN0b2dyYW0SDAoEbmFtZRgBIAEoCRIdCgZjb3VudHMYAiADKAsyDS5mYm0udjEuQ291bnQSHQoEZmluZRgDIAMoCzIPLmZibS52MS5GaW5lQmluIo0BCg5BbmFseXRpY3NSZXBseRIRCgltaW5fY291bnQYASABKA0SEQoJdG9vX3NtYWxsGAIgASgIEigKCXN1bW1hcmllcxgDIAMoCzIVLmZibS52MS5Db2x1bW5TdW1tYXJ5EisKCmhpc3RvZ3JhbXMYBCADKAsyFy5mYm0udjEuQ29sdW1uSGlzdG9ncmFtIhMKEVJlcGx5VGFza1Jlc3BvbnNlIkoKCFByb2dyZXNzEg0KBWVwb2NoGAEgASgNEgwKBHN0ZXAYAiABKA0SEwoLdG90YWxfc3RlcHMYAyABKA0SDAoEbG9zcxgEIAEoASIpCgdMb2dMaW5lEg0KBWxldmVsGAEgASgJEg8KB21lc3NhZ2UYAiABKAkiCwoJSGVhcnRiZWF0IqkBCg9GZWVkYmFja1JlcXVlc3QSDwoHbm9kZV9pZBgBIAEoCRIPCgd0YXNrX2lkGAIgASgJEiQKCHByb2dyZXNzGAogASgLMhAuZmJtLnYxLlByb2dyZXNzSAASHgoDbG9nGAsgASgLMg8uZmJtLnYxLkxvZ0xpbmVIABImCgloZWFydGJlYXQYDCABKAsyES5mYm0udjEuSGVhcnRiZWF0SABCBgoEa2luZCISChBGZWVkYmFja1Jlc3BvbnNlIuYBCgpTZWNhZ2dUYXNrEg8KB3Nlc3Npb24YASABKAkSNQoOYWR2ZXJ0aXNlX2tleXMYCiABKAsyGy5mYm0udjEuU2VjYWdnQWR2ZXJ0aXNlS2V5c0gAEi0KCnNoYXJlX2tleXMYCyABKAsyFy5mYm0udjEuU2VjYWdnU2hhcmVLZXlzSAASJgoGdW5tYXNrGAwgASgLMhQuZmJtLnYxLlNlY2FnZ1VubWFza0gAEjAKC2NvbnNpc3RlbmN5GA0gASgLMhkuZmJtLnYxLlNlY2FnZ0NvbnNpc3RlbmN5SABCBwoFcGhhc2UiNQoTU2VjYWdnQWR2ZXJ0aXNlS2V5cxIOCgZjb2hvcnQYASABKA0SDgoGdmVyaWZ5GAIgASgIIoUBCgpTZWNhZ2dQZWVyEg8KB25vZGVfaWQYASABKAkSDQoFaW5kZXgYAiABKA0SGQoRY2lwaGVyX3B1YmxpY19rZXkYAyABKAwSFwoPbWFza19wdWJsaWNfa2V5GAQgASgMEhEKCXNpZ25hdHVyZRgFIAEoDBIQCghpZGVudGl0eRgGIAEoDCJrCg9TZWNhZ2dTaGFyZUtleXMSIQoFcGVlcnMYASADKAsyEi5mYm0udjEuU2VjYWdnUGVlchIRCgl0aHJlc2hvbGQYAiABKA0SDgoGY29ob3J0GAMgAygJEhIKCm5laWdoYm91cnMYBCABKA0iPQoRU2VjYWdnU2VhbGVkU2hhcmUSDAoEZnJvbRgBIAEoCRIKCgJ0bxgCIAEoCRIOCgZzZWFsZWQYAyABKAwidgoMU2VjYWdnVW5tYXNrEhEKCXN1cnZpdm9ycxgBIAMoCRIPCgdkcm9wcGVkGAIgAygJEhUKDWFsbF9zdXJ2aXZvcnMYAyADKAkSKwoKc2lnbmF0dXJlcxgEIAMoCzIXLmZibS52MS5TZWNhZ2dTaWduYXR1cmUiJgoRU2VjYWdnQ29uc2lzdGVuY3kSEQoJc3Vydml2b3JzGAEgAygJIjUKD1NlY2FnZ1NpZ25hdHVyZRIPCgdub2RlX2lkGAEgASgJEhEKCXNpZ25hdHVyZRgCIAEoDCJnCg1TZWNhZ2dNYXNraW5nEg8KB3Nlc3Npb24YASABKAkSKQoGc2hhcmVzGAIgAygLMhkuZmJtLnYxLlNlY2FnZ1NlYWxlZFNoYXJlEgwKBGNsaXAYAyABKAESDAoEYml0cxgEIAEoDSK+AQoLU2VjYWdnUmVwbHkSIgoEa2V5cxgKIAEoCzISLmZibS52MS5TZWNhZ2dLZXlzSAASJgoGc2hhcmVzGAsgASgLMhQuZmJtLnYxLlNlY2FnZ1NoYXJlc0gAEioKCHJldmVhbGVkGAwgASgLMhYuZmJtLnYxLlNlY2FnZ1JldmVhbGVkSAASLgoLY29uc2lzdGVuY3kYDSABKAsyFy5mYm0udjEuU2VjYWdnU2lnbmF0dXJlSABCBwoFcGhhc2UiZQoKU2VjYWdnS2V5cxIZChFjaXBoZXJfcHVibGljX2tleRgBIAEoDBIXCg9tYXNrX3B1YmxpY19rZXkYAiABKAwSEQoJc2lnbmF0dXJlGAMgASgMEhAKCGlkZW50aXR5GAQgASgMIjkKDFNlY2FnZ1NoYXJlcxIpCgZzaGFyZXMYASADKAsyGS5mYm0udjEuU2VjYWdnU2VhbGVkU2hhcmUiMAoTU2VjYWdnUmV2ZWFsZWRTaGFyZRIKCgJvZhgBIAEoCRINCgVzaGFyZRgCIAEoDCJzCg5TZWNhZ2dSZXZlYWxlZBIwCgtzZWVkX3NoYXJlcxgBIAMoCzIbLmZibS52MS5TZWNhZ2dSZXZlYWxlZFNoYXJlEi8KCmtleV9zaGFyZXMYAiADKAsyGy5mYm0udjEuU2VjYWdnUmV2ZWFsZWRTaGFyZSpFCgVEVHlwZRIWChJEX1RZUEVfVU5TUEVDSUZJRUQQABISCg5EX1RZUEVfRkxPQVQzMhABEhAKDERfVFlQRV9JTlQzMhACKm4KCUNvdW50S2luZBIaChZDT1VOVF9LSU5EX1VOU1BFQ0lGSUVEEAASFAoQQ09VTlRfS0lORF9FWEFDVBABEhgKFENPVU5UX0tJTkRfQkVMT1dfTUlOEAISFQoRQ09VTlRfS0lORF9ISURERU4QAzLIAQoRUmVzZWFyY2hlclNlcnZpY2USNgoHR2V0VGFzaxIWLmZibS52MS5HZXRUYXNrUmVxdWVzdBoRLmZibS52MS5UYXNrQ2h1bmswARI8CglSZXBseVRhc2sSEi5mYm0udjEuUmVwbHlDaHVuaxoZLmZibS52MS5SZXBseVRhc2tSZXNwb25zZSgBEj0KCEZlZWRiYWNrEhcuZmJtLnYxLkZlZWRiYWNrUmVxdWVzdBoYLmZibS52MS5GZWVkYmFja1Jlc3BvbnNlYgZwcm90bzM");
 
 /**
  * @generated from message fbm.v1.GetTaskRequest
@@ -1597,6 +1597,12 @@ export type SecaggTask = Message<"fbm.v1.SecaggTask"> & {
      */
     value: SecaggUnmask;
     case: "unmask";
+  } | {
+    /**
+     * @generated from field: fbm.v1.SecaggConsistency consistency = 13;
+     */
+    value: SecaggConsistency;
+    case: "consistency";
   } | { case: undefined; value?: undefined };
 };
 
@@ -1611,6 +1617,19 @@ export const SecaggTaskSchema: GenMessage<SecaggTask> = /*@__PURE__*/
  * @generated from message fbm.v1.SecaggAdvertiseKeys
  */
 export type SecaggAdvertiseKeys = Message<"fbm.v1.SecaggAdvertiseKeys"> & {
+  /**
+   * How many nodes the researcher asks in this round (the node refuses fewer than its secagg_min_nodes).
+   *
+   * @generated from field: uint32 cohort = 1;
+   */
+  cohort: number;
+
+  /**
+   * Active security (secagg.verify): sign the public keys with the node's identity key.
+   *
+   * @generated from field: bool verify = 2;
+   */
+  verify: boolean;
 };
 
 /**
@@ -1645,6 +1664,18 @@ export type SecaggPeer = Message<"fbm.v1.SecaggPeer"> & {
    * @generated from field: bytes mask_public_key = 4;
    */
   maskPublicKey: Uint8Array;
+
+  /**
+   * With verify: the peer's signature over (session, node id, both keys) and its identity certificate (DER).
+   *
+   * @generated from field: bytes signature = 5;
+   */
+  signature: Uint8Array;
+
+  /**
+   * @generated from field: bytes identity = 6;
+   */
+  identity: Uint8Array;
 };
 
 /**
@@ -1669,6 +1700,20 @@ export type SecaggShareKeys = Message<"fbm.v1.SecaggShareKeys"> & {
    * @generated from field: uint32 threshold = 2;
    */
   threshold: number;
+
+  /**
+   * Every node that advertised keys (U1): the node recomputes the neighbourhood graph from it.
+   *
+   * @generated from field: repeated string cohort = 3;
+   */
+  cohort: string[];
+
+  /**
+   * SecAgg+ neighbours k (0: every node shares with every other).
+   *
+   * @generated from field: uint32 neighbours = 4;
+   */
+  neighbours: number;
 };
 
 /**
@@ -1718,6 +1763,20 @@ export type SecaggUnmask = Message<"fbm.v1.SecaggUnmask"> & {
    * @generated from field: repeated string dropped = 2;
    */
   dropped: string[];
+
+  /**
+   * Every node whose masked input is in the sum (U3), not only this node's neighbours.
+   *
+   * @generated from field: repeated string all_survivors = 3;
+   */
+  allSurvivors: string[];
+
+  /**
+   * With verify: each survivor's signature of the consistency check (Bonawitz et al. 2017, section 4).
+   *
+   * @generated from field: repeated fbm.v1.SecaggSignature signatures = 4;
+   */
+  signatures: SecaggSignature[];
 };
 
 /**
@@ -1726,6 +1785,47 @@ export type SecaggUnmask = Message<"fbm.v1.SecaggUnmask"> & {
  */
 export const SecaggUnmaskSchema: GenMessage<SecaggUnmask> = /*@__PURE__*/
   messageDesc(file_fbm_v1_researcher, 51);
+
+/**
+ * ConsistencyCheck (verify only): the node signs the survivor set it is shown and the global model it trained.
+ *
+ * @generated from message fbm.v1.SecaggConsistency
+ */
+export type SecaggConsistency = Message<"fbm.v1.SecaggConsistency"> & {
+  /**
+   * @generated from field: repeated string survivors = 1;
+   */
+  survivors: string[];
+};
+
+/**
+ * Describes the message fbm.v1.SecaggConsistency.
+ * Use `create(SecaggConsistencySchema)` to create a new message.
+ */
+export const SecaggConsistencySchema: GenMessage<SecaggConsistency> = /*@__PURE__*/
+  messageDesc(file_fbm_v1_researcher, 52);
+
+/**
+ * @generated from message fbm.v1.SecaggSignature
+ */
+export type SecaggSignature = Message<"fbm.v1.SecaggSignature"> & {
+  /**
+   * @generated from field: string node_id = 1;
+   */
+  nodeId: string;
+
+  /**
+   * @generated from field: bytes signature = 2;
+   */
+  signature: Uint8Array;
+};
+
+/**
+ * Describes the message fbm.v1.SecaggSignature.
+ * Use `create(SecaggSignatureSchema)` to create a new message.
+ */
+export const SecaggSignatureSchema: GenMessage<SecaggSignature> = /*@__PURE__*/
+  messageDesc(file_fbm_v1_researcher, 53);
 
 /**
  * Masked input collection: the shares sealed for this node, and how to encode its update.
@@ -1759,7 +1859,7 @@ export type SecaggMasking = Message<"fbm.v1.SecaggMasking"> & {
  * Use `create(SecaggMaskingSchema)` to create a new message.
  */
 export const SecaggMaskingSchema: GenMessage<SecaggMasking> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 52);
+  messageDesc(file_fbm_v1_researcher, 54);
 
 /**
  * @generated from message fbm.v1.SecaggReply
@@ -1786,6 +1886,12 @@ export type SecaggReply = Message<"fbm.v1.SecaggReply"> & {
      */
     value: SecaggRevealed;
     case: "revealed";
+  } | {
+    /**
+     * @generated from field: fbm.v1.SecaggSignature consistency = 13;
+     */
+    value: SecaggSignature;
+    case: "consistency";
   } | { case: undefined; value?: undefined };
 };
 
@@ -1794,7 +1900,7 @@ export type SecaggReply = Message<"fbm.v1.SecaggReply"> & {
  * Use `create(SecaggReplySchema)` to create a new message.
  */
 export const SecaggReplySchema: GenMessage<SecaggReply> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 53);
+  messageDesc(file_fbm_v1_researcher, 55);
 
 /**
  * @generated from message fbm.v1.SecaggKeys
@@ -1809,6 +1915,18 @@ export type SecaggKeys = Message<"fbm.v1.SecaggKeys"> & {
    * @generated from field: bytes mask_public_key = 2;
    */
   maskPublicKey: Uint8Array;
+
+  /**
+   * With verify: the node's signature over (session, node id, both keys) and its identity certificate (DER).
+   *
+   * @generated from field: bytes signature = 3;
+   */
+  signature: Uint8Array;
+
+  /**
+   * @generated from field: bytes identity = 4;
+   */
+  identity: Uint8Array;
 };
 
 /**
@@ -1816,7 +1934,7 @@ export type SecaggKeys = Message<"fbm.v1.SecaggKeys"> & {
  * Use `create(SecaggKeysSchema)` to create a new message.
  */
 export const SecaggKeysSchema: GenMessage<SecaggKeys> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 54);
+  messageDesc(file_fbm_v1_researcher, 56);
 
 /**
  * @generated from message fbm.v1.SecaggShares
@@ -1833,7 +1951,7 @@ export type SecaggShares = Message<"fbm.v1.SecaggShares"> & {
  * Use `create(SecaggSharesSchema)` to create a new message.
  */
 export const SecaggSharesSchema: GenMessage<SecaggShares> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 55);
+  messageDesc(file_fbm_v1_researcher, 57);
 
 /**
  * @generated from message fbm.v1.SecaggRevealedShare
@@ -1855,7 +1973,7 @@ export type SecaggRevealedShare = Message<"fbm.v1.SecaggRevealedShare"> & {
  * Use `create(SecaggRevealedShareSchema)` to create a new message.
  */
 export const SecaggRevealedShareSchema: GenMessage<SecaggRevealedShare> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 56);
+  messageDesc(file_fbm_v1_researcher, 58);
 
 /**
  * @generated from message fbm.v1.SecaggRevealed
@@ -1877,7 +1995,7 @@ export type SecaggRevealed = Message<"fbm.v1.SecaggRevealed"> & {
  * Use `create(SecaggRevealedSchema)` to create a new message.
  */
 export const SecaggRevealedSchema: GenMessage<SecaggRevealed> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 57);
+  messageDesc(file_fbm_v1_researcher, 59);
 
 /**
  * @generated from enum fbm.v1.DType
