@@ -60,3 +60,20 @@ describe("node config: require_secagg", () => {
     );
   });
 });
+
+describe("node config: secagg_min_nodes", () => {
+  it("defaults to 3, also for a config written before it existed; `config set` takes a whole number of at least 3", () => {
+    const fresh = newNodeConfig({ name: "a" });
+    assert.equal(fresh.secagg_min_nodes, 3);
+    const { secagg_min_nodes: _m, ...older } = fresh;
+    assert.equal(nodeConfigSchema.parse(older).secagg_min_nodes, 3);
+    assert.equal(parseConfigValue("secagg_min_nodes", "5"), 5);
+    for (const bad of ["2", "1", "0", "3.5", "many"]) {
+      assert.throws(
+        () => parseConfigValue("secagg_min_nodes", bad),
+        new RegExp(`Config key "secagg_min_nodes" must be a whole number of nodes of at least 3 .*got "${bad}"`),
+      );
+    }
+    assert.throws(() => nodeConfigSchema.parse({ ...fresh, secagg_min_nodes: 2 }));
+  });
+});
