@@ -11,7 +11,7 @@ import type {
   Revealed,
   SealedShare,
 } from "../../privacy/secagg/messages.js";
-import { keysStatement, verifiesUnder } from "../../privacy/secagg/signatures.js";
+import { identityFingerprint, keysStatement, verifiesUnder } from "../../privacy/secagg/signatures.js";
 import { BelowThresholdError, unmaskSum } from "../../privacy/secagg/unmask.js";
 import { MASKED_TENSOR, type ReplyBody, type SecaggTaskBody } from "../../wire/index.js";
 import type { Update } from "../aggregators/index.js";
@@ -31,6 +31,8 @@ import { type NodeUpdate, type RoundCommon, runTrainRound } from "./train-round.
 export type SecureRoundInput = RoundCommon & {
   secagg: SecaggConfig;
   log?: (line: string) => void;
+  /** Node id → the identity fingerprint its requests are signed with (the run's key bindings), if known. */
+  identities?: () => Record<string, string>;
 };
 
 export interface SecureRoundResult {
@@ -139,11 +141,20 @@ export async function secureRound(input: SecureRoundInput): Promise<SecureRoundR
       r.kind === "secagg" && r.phase === "keys" ? r : undefined,
   );
   if (verify) {
-    // Checked here too, so a node whose keys do not check out drops at once instead of failing everyone's ShareKeys.
+    // Checked here too, so a node whose keys do not check out drops at once instead of failing everyone's
+    // ShareKeys; and against the identity the node's own requests proved, where the run bound one.
+    const bound = input.identities?.() ?? {};
     for (const [node, k] of keys) {
       if (!k.signed || !verifiesUnder(k.signed.identity, keysStatement(session, node, k.keys), k.signed.signature)) {
         keys.delete(node);
         fail(node, "secagg_verify", "Its advertised keys do not carry a valid signature of its identity key");
+      } else if (bound[node] !== undefined && bound[node] !== identityFingerprint(k.signed.identity)) {
+        keys.delete(node);
+        fail(
+          node,
+          "secagg_verify",
+          `Its keys are signed by identity ${identityFingerprint(k.signed.identity)}, but its requests by ${bound[node]}`,
+        );
       }
     }
   }

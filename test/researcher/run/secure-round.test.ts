@@ -171,8 +171,14 @@ describe("secureRound() refuses what would reveal one node's update", () => {
     } as Hub;
     return { via, sent };
   };
-  const round = (participants: typeof nodes, via: Hub, config = secaggSchema.parse({})) =>
+  const round = (
+    participants: typeof nodes,
+    via: Hub,
+    config = secaggSchema.parse({}),
+    identities?: () => Record<string, string>,
+  ) =>
     secureRound({
+      identities,
       hub: via,
       experiment: "e",
       participants,
@@ -246,5 +252,16 @@ describe("secureRound() refuses what would reveal one node's update", () => {
       [["m1", "secagg_verify"]],
     );
     assert.equal(update.samples, 40);
+  });
+
+  it("with verify, a node whose keys are signed by another identity than the one its requests proved is left out", async () => {
+    const other = `sha256:${"0".repeat(64)}`;
+    const { failures, update } = await round(nodes.slice(0, 4), hub, secaggSchema.parse({}), () => ({ m2: other }));
+    assert.deepEqual(
+      failures.map((f) => [f.node, f.code]),
+      [["m2", "secagg_verify"]],
+    );
+    assert.match(failures[0].message, new RegExp(`but its requests by ${other}`));
+    assert.equal(update.samples, 30);
   });
 });
