@@ -247,6 +247,8 @@ export async function secureRound(input: SecureRoundInput): Promise<SecureRoundR
   // With verify, ConsistencyCheck (Bonawitz et al. 2017, §4, Figure 4): each survivor signs the survivor
   // set it is shown and the model it trained; every node checks its neighbours' signatures before revealing.
   const signatures: ConsistencySignature[] = [];
+  /** U4 of Bonawitz et al.: the survivors asked to reveal (with verify, those that signed the survivor set). */
+  let u4 = u3;
   if (verify) {
     const signed = await ask(
       u3,
@@ -254,6 +256,7 @@ export async function secureRound(input: SecureRoundInput): Promise<SecureRoundR
       (r): Uint8Array | undefined => (r.kind === "secagg" && r.phase === "consistency" ? r.signature : undefined),
     );
     for (const [node, signature] of signed) signatures.push({ node, signature });
+    u4 = u3.filter((id) => signed.has(id));
     if (signed.size < threshold) {
       throw stop(`${signed.size} survivor(s) signed the consistency check, below the threshold ${threshold}`);
     }
@@ -261,7 +264,7 @@ export async function secureRound(input: SecureRoundInput): Promise<SecureRoundR
 
   // Round 3, Unmasking: seed shares of the survivors, mask-key shares of the dropped, per neighbourhood.
   const revealed = await ask(
-    u3,
+    u4,
     (node) => {
       const near = new Set(graph.get(node));
       return {
