@@ -36,6 +36,8 @@ export interface NodeConfig {
   require_secagg: boolean;
   /** Fewest nodes in a secure aggregation round (cohort, neighbourhood and survivors) this node takes part in; at least 3. */
   secagg_min_nodes: number;
+  /** true (default): take part only in secure aggregation rounds with verify (signed keys, consistency check). */
+  secagg_verify: boolean;
   created_at: string;
 }
 
@@ -58,6 +60,7 @@ export const settableKeys = [
   "dp_delta",
   "require_secagg",
   "secagg_min_nodes",
+  "secagg_verify",
   "researcher",
   "researcher_cert",
   "researcher_fingerprint",
@@ -90,6 +93,10 @@ export const configKeys: Record<ReadableKey, { meaning: string; live: boolean }>
       "fewest nodes a secure aggregation round may have for this node to share keys or reveal shares (at least 3)",
     live: true,
   },
+  secagg_verify: {
+    meaning: "true: take part only in secure aggregation with verify (signed keys and the consistency check)",
+    live: true,
+  },
   researcher: { meaning: "the researcher URL `serve` connects to", live: false },
   researcher_cert: { meaning: "TLS pin: path of the researcher's PEM certificate", live: false },
   researcher_fingerprint: { meaning: "TLS pin: the researcher certificate's sha256 fingerprint", live: false },
@@ -113,6 +120,7 @@ export const nodeConfigSchema = z.strictObject({
   dp_delta: z.number().gt(0).lt(1).default(DEFAULT_DP_DELTA),
   require_secagg: z.boolean().default(false),
   secagg_min_nodes: z.number().int().min(MIN_SECURE_COHORT).default(DEFAULT_SECAGG_MIN_NODES),
+  secagg_verify: z.boolean().default(true),
   created_at: z.string(),
 });
 
@@ -131,6 +139,7 @@ export function newNodeConfig(options: { name?: string; researcher?: string } = 
     dp_delta: DEFAULT_DP_DELTA,
     require_secagg: false,
     secagg_min_nodes: DEFAULT_SECAGG_MIN_NODES,
+    secagg_verify: true,
     created_at: new Date().toISOString(),
   };
   if (options.researcher !== undefined)
@@ -150,7 +159,7 @@ export function parseConfigValue(key: string, value: string): string | boolean |
         : `Unknown config key "${key}" (keys: ${readableKeys.join(", ")})`,
     );
   }
-  if (key === "plan_approval" || key === "stats_minmax" || key === "require_secagg") {
+  if (key === "plan_approval" || key === "stats_minmax" || key === "require_secagg" || key === "secagg_verify") {
     if (value === "true" || value === "false") return value === "true";
     throw new InputError(`Config key "${key}" must be true or false, got "${value}"`);
   }

@@ -56,6 +56,7 @@ export async function serveNode(options: ServeOptions): Promise<void> {
     requireSecagg: config.require_secagg,
     secaggPolicy: {
       minNodes: config.secagg_min_nodes,
+      requireVerify: config.secagg_verify,
       identity: identity && { certPem: identity.cert, keyPem: identity.key },
       peers: createSecaggPeers(home.dir, log),
     },
@@ -73,7 +74,10 @@ export async function serveNode(options: ServeOptions): Promise<void> {
     runtime.privacy.maxEpsilon = next.max_epsilon;
     runtime.privacy.delta = next.dp_delta;
     runtime.requireSecagg = next.require_secagg;
-    if (runtime.secaggPolicy) runtime.secaggPolicy.minNodes = next.secagg_min_nodes;
+    if (runtime.secaggPolicy) {
+      runtime.secaggPolicy.minNodes = next.secagg_min_nodes;
+      runtime.secaggPolicy.requireVerify = next.secagg_verify;
+    }
   };
   apply(config);
   describePolicy(config, log);

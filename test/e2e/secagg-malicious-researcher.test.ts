@@ -80,6 +80,14 @@ describe("secure aggregation: what real nodes refuse a malicious researcher", { 
     });
   }
 
+  it("a round without verify is refused by a node left at its default (secagg_verify true)", async () => {
+    const r = refusal(
+      await send(1, { kind: "secagg", session: "unverified", phase: "advertiseKeys", cohort: 3, verify: false }),
+    );
+    assert.equal(r.code, "secagg_verify");
+    assert.match(r.message, /config secagg_verify is true/);
+  });
+
   it("keys shared among 2 after announcing 3 are refused at ShareKeys", async () => {
     const peers = await advertiseAll("announce-3");
     const r = refusal(

@@ -77,3 +77,17 @@ describe("node config: secagg_min_nodes", () => {
     assert.throws(() => nodeConfigSchema.parse({ ...fresh, secagg_min_nodes: 2 }));
   });
 });
+
+describe("node config: secagg_verify", () => {
+  it("defaults to true, also for a config written before it existed; `config set` takes true or false", () => {
+    const fresh = newNodeConfig({ name: "a" });
+    assert.equal(fresh.secagg_verify, true);
+    const { secagg_verify: _v, ...older } = fresh;
+    assert.equal(nodeConfigSchema.parse(older).secagg_verify, true);
+    assert.equal(parseConfigValue("secagg_verify", "false"), false);
+    assert.throws(
+      () => parseConfigValue("secagg_verify", "no"),
+      /Config key "secagg_verify" must be true or false, got "no"/,
+    );
+  });
+});

@@ -35,13 +35,16 @@ export class SecaggRefusal extends FbmError {
 export interface SecaggPolicy {
   /** Config `secagg_min_nodes`. */
   minNodes: number;
+  /** Config `secagg_verify`: refuse rounds without verify (undefined: false). */
+  requireVerify?: boolean;
   /** The node's identity key (node.key / node.crt), for `verify`. */
   identity?: IdentityKey;
   /** Which identity each peer node id has shown before (secagg-peers.json); undefined: not remembered. */
   peers?: SecaggPeers;
 }
 
-export const DEFAULT_SECAGG_POLICY: SecaggPolicy = { minNodes: MIN_SECURE_COHORT };
+/** A node's defaults: config secagg_min_nodes 3, secagg_verify true. */
+export const DEFAULT_SECAGG_POLICY: SecaggPolicy = { minNodes: MIN_SECURE_COHORT, requireVerify: true };
 
 /** What a round has established so far, kept beside its Participant. */
 export interface RoundState {
@@ -71,6 +74,12 @@ const verifyRefusal = (why: string) =>
 /** AdvertiseKeys: refuses a cohort below the minimum, and verify without an identity key to sign with. */
 export function checkAdvertise(policy: SecaggPolicy, cohort: number, verify: boolean): void {
   if (cohort < policy.minNodes) throw cohortRefusal(policy, "the researcher asks", cohort);
+  if (!verify && policy.requireVerify) {
+    throw new SecaggRefusal(
+      "secagg_verify",
+      "This node takes part in secure aggregation only with verify (config secagg_verify is true): remove `verify: false` from the experiment's secagg, or run `fbm-node config set secagg_verify false` on the node",
+    );
+  }
   if (verify && !policy.identity) throw verifyRefusal("this node has no identity key (node.key) to sign its keys with");
 }
 

@@ -168,8 +168,23 @@ describe("attack: a researcher that swaps the keys it relays", () => {
     assert.match(refusal.message, why);
   };
 
-  it("without verify, the swap gives the researcher node a's own update (what the attack is after)", () => {
+  it("without verify (a node set to secagg_verify false), the swap gives the researcher node a's own update (what the attack is after)", () => {
     assertRecovered(attack("swap-unverified", { verify: false }), nodes[0]);
+  });
+
+  it("a node with secagg_verify true (its default) refuses a round without verify at AdvertiseKeys", () => {
+    const a = { ...nodes[0], sessions: createSecaggSessions(), policy: { ...nodes[0].policy, requireVerify: true } };
+    const r = ask(a, {
+      kind: "secagg",
+      session: "unverified-refused",
+      phase: "advertiseKeys",
+      cohort: 3,
+      verify: false,
+    });
+    assert.equal(r.kind, "error", JSON.stringify(r));
+    const refusal = r as Extract<ReplyBody, { kind: "error" }>;
+    assert.equal(refusal.code, "secagg_verify");
+    assert.match(refusal.message, /config secagg_verify is true/);
   });
 
   it("with verify, node a refuses to share keys: the relayed keys are not the ones b and c signed", () => {
