@@ -5,12 +5,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { DEADLINE_MS, nodeBin, nodeIdOf, prepareNodes, stopAll } from "../../scripts/lib/federation.js";
+import { writeTabularCsv } from "../../scripts/lib/synthetic.js";
 import { fingerprintOfPem } from "../../src/common/certificates.js";
 import { identityPaths } from "../../src/node/identity.js";
 import type { Peer } from "../../src/privacy/secagg/messages.js";
+import { parseExperiment } from "../../src/researcher/run/config.js";
+import type { ExperimentEvent } from "../../src/researcher/run/events.js";
+import { createExperiment } from "../../src/researcher/run/experiment.js";
 import { createHub, type Hub } from "../../src/researcher/server/hub.js";
 import { type ResearcherServer, startServer } from "../../src/researcher/server/server.js";
-import type { ReplyBody, SecaggTaskBody } from "../../src/wire/index.js";
+import type { ReplyBody, SecaggTaskBody, TaskBody } from "../../src/wire/index.js";
 import { nodeCli } from "../support/cli.js";
 import { until } from "../support/wait.js";
 
@@ -141,5 +145,125 @@ describe("secure aggregation: what real nodes refuse a malicious researcher", { 
     const bad = await nodeCli("--home", homes[0], "config", "set", "secagg_min_nodes", "2");
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /Config key "secagg_min_nodes" must be a whole number of nodes of at least 3.*got "2"/);
+  });
+});
+
+/**
+ * Four real nodes training under secure aggregation with verify, driven by the researcher's own round
+ * code (createExperiment) through a hub that tampers with what it relays: the nodes' consistency check
+ * stops the round before any share is revealed.
+ */
+describe("secure aggregation with verify: real nodes catch an inconsistent researcher", {
+  timeout: 4 * DEADLINE_MS,
+}, () => {
+  const dir = mkdtempSync(join(tmpdir(), "fbm-e2e-secagg-consistency-"));
+  const processes: ChildProcess[] = [];
+  let server: ResearcherServer;
+  let hub: Hub;
+  let ids: string[];
+
+  before(async () => {
+    const homes = await prepareNodes(
+      dir,
+      [0, 1, 2, 3].map((i) => {
+        const path = join(dir, `site-${i}.csv`);
+        writeTabularCsv(path, { rows: 120, seed: 60 + i, features: 4 });
+        return {
+          name: `site-${i}`,
+          datasets: [["--type", "csv", "--path", path, "--tags", "cc", "--target", "label"]],
+        };
+      }),
+      { planApproval: false },
+    );
+    ids = homes.map(nodeIdOf);
+    hub = createHub({ pollWindowMs: 1000 });
+    server = await startServer({ listen: "127.0.0.1:0", hub, log: () => {} });
+    for (const home of homes) {
+      processes.push(
+        spawn(process.execPath, [nodeBin, "--home", home, "serve", "--researcher", server.url], { stdio: "ignore" }),
+      );
+    }
+    await until(() => ids.every((id) => hub.node(id)?.online), "the four nodes to connect");
+  });
+  after(async () => {
+    await stopAll(processes);
+    await server?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const yaml = (name: string) =>
+    [
+      `name: ${name}`,
+      "tags: [cc]",
+      "rounds: 1",
+      "nodes: {min: 4, wait: 5m, round_timeout: 5m}",
+      "plan:",
+      "  data: {target: label, normalize: none}",
+      "  model: [{dense: {units: 1, activation: sigmoid}}]",
+      "  loss: binaryCrossentropy",
+      "  optimizer: {name: sgd, learning_rate: 0.1}",
+      "training: {epochs: 1, batch_size: 16, test_ratio: 0.25, metrics: [accuracy], seed: 1}",
+      "secagg: {verify: true}",
+    ].join("\n");
+
+  /** Runs the experiment through a hub whose `send` passes every task through `edit`; the error it ends with. */
+  async function runTampered(name: string, edit: (node: string, body: TaskBody) => TaskBody) {
+    const send: Hub["send"] = (node, body, options) => hub.send(node, edit(node, body), options);
+    const tampering = new Proxy(hub, {
+      get: (target, prop) => {
+        if (prop === "send") return send;
+        const value = Reflect.get(target, prop, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    const events: ExperimentEvent[] = [];
+    const experiment = createExperiment(parseExperiment(yaml(name), `${name}.yaml`), {
+      hub: tampering,
+      outDir: join(dir, "runs"),
+      onEvent: (e) => events.push(e),
+    });
+    try {
+      for await (const _ of experiment.run());
+      return { error: undefined, events };
+    } catch (error) {
+      return { error: error as Error, events };
+    } finally {
+      await experiment.close();
+    }
+  }
+
+  it("an honest researcher: the round completes (the reference for the two below)", async () => {
+    const { error, events } = await runTampered("honest", (_node, body) => body);
+    assert.equal(error, undefined, error?.message);
+    assert.ok(events.some((e) => e.event === "done"));
+  });
+
+  it("different survivor sets shown to different nodes: every node refuses to reveal, the round stops", async () => {
+    // site-0 is told that site-3 dropped out; the others that all four survived.
+    const { error } = await runTampered("survivors", (node, body) =>
+      node === ids[0] && body.kind === "secagg" && body.phase === "consistency"
+        ? { ...body, survivors: body.survivors.filter((id) => id !== ids[3]) }
+        : body,
+    );
+    assert.ok(error, "the round completed");
+    assert.match(error.message, /secure aggregation cannot complete/);
+    assert.match(error.message, /differs from the one this node signed/);
+    assert.match(error.message, new RegExp(`"${ids[0]}" signed another survivor set or trained another global model`));
+  });
+
+  it("a different global model sent to one node (Pasquini et al. 2022): caught before any share is revealed", async () => {
+    const { error } = await runTampered("models", (node, body) =>
+      node === ids[3] && body.kind === "train" && body.secagg
+        ? {
+            ...body,
+            params: body.params.map((t) => ({
+              ...t,
+              data: Float32Array.from(t.data as Float32Array, (v) => v + 0.25),
+            })),
+          }
+        : body,
+    );
+    assert.ok(error, "the round completed");
+    assert.match(error.message, new RegExp(`"${ids[3]}" signed another survivor set or trained another global model`));
   });
 });
