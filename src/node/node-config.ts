@@ -38,6 +38,8 @@ export interface NodeConfig {
   secagg_min_nodes: number;
   /** true (default): take part only in secure aggregation rounds with verify (signed keys, consistency check). */
   secagg_verify: boolean;
+  /** Peers' identities for verify: "tofu" trusts one on first use (secagg-peers.json), "pinned" only those listed there. */
+  secagg_peers: "tofu" | "pinned";
   created_at: string;
 }
 
@@ -61,6 +63,7 @@ export const settableKeys = [
   "require_secagg",
   "secagg_min_nodes",
   "secagg_verify",
+  "secagg_peers",
   "researcher",
   "researcher_cert",
   "researcher_fingerprint",
@@ -97,6 +100,10 @@ export const configKeys: Record<ReadableKey, { meaning: string; live: boolean }>
     meaning: "true: take part only in secure aggregation with verify (signed keys and the consistency check)",
     live: true,
   },
+  secagg_peers: {
+    meaning: "tofu: trust a peer's identity on first use (secagg-peers.json); pinned: only the peers listed there",
+    live: true,
+  },
   researcher: { meaning: "the researcher URL `serve` connects to", live: false },
   researcher_cert: { meaning: "TLS pin: path of the researcher's PEM certificate", live: false },
   researcher_fingerprint: { meaning: "TLS pin: the researcher certificate's sha256 fingerprint", live: false },
@@ -121,6 +128,7 @@ export const nodeConfigSchema = z.strictObject({
   require_secagg: z.boolean().default(false),
   secagg_min_nodes: z.number().int().min(MIN_SECURE_COHORT).default(DEFAULT_SECAGG_MIN_NODES),
   secagg_verify: z.boolean().default(true),
+  secagg_peers: z.enum(["tofu", "pinned"]).default("tofu"),
   created_at: z.string(),
 });
 
@@ -140,6 +148,7 @@ export function newNodeConfig(options: { name?: string; researcher?: string } = 
     require_secagg: false,
     secagg_min_nodes: DEFAULT_SECAGG_MIN_NODES,
     secagg_verify: true,
+    secagg_peers: "tofu",
     created_at: new Date().toISOString(),
   };
   if (options.researcher !== undefined)
@@ -191,6 +200,10 @@ export function parseConfigValue(key: string, value: string): string | boolean |
     throw new InputError(
       `Config key "secagg_min_nodes" must be a whole number of nodes of at least ${MIN_SECURE_COHORT} (with 2, each node can work out the other's update from the sum), got "${value}"`,
     );
+  }
+  if (key === "secagg_peers") {
+    if (value === "tofu" || value === "pinned") return value;
+    throw new InputError(`Config key "secagg_peers" must be tofu or pinned, got "${value}"`);
   }
   if (key === "max_epsilon") return parseEpsilonBudget(value);
   if (key === "dp_delta") {

@@ -1,43 +1,46 @@
-import { readFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { writeFileAtomic } from "../common/atomic-write.js";
 import { parseFingerprint } from "../common/certificates.js";
 import { errorMessage, InputError } from "../common/errors.js";
 
 /**
- * Which identity (certificate fingerprint) each peer node id has shown this node in secure aggregation
- * with `verify`, in `secagg-peers.json` of the home: trust on first use, like SSH's known_hosts. A peer
- * seen before must sign with the same identity, and one identity cannot act as two node ids, so a
- * researcher that replaces a peer's identity (to sign keys of its own) is caught from the second round
- * on. The operator can write the file beforehand with the fingerprints the other hospitals sent them
- * (`fbm-node identity` prints each), which closes the first round too.
+ * Which identity (certificate fingerprint) each peer node id may sign secure aggregation keys with
+ * (`verify`), in `secagg-peers.json` of the home: `{"node_…": "sha256:…"}`. A peer listed there must sign
+ * with that identity, and one identity cannot act as two node ids, so a researcher that replaces a known
+ * peer's identity (to sign keys of its own) is refused. A peer not listed: with config `secagg_peers
+ * tofu` (the default) its identity is trusted on first use and written down, like SSH's known_hosts;
+ * with `pinned` it is refused, so only the hospitals whose fingerprints the operator wrote in (each
+ * prints its own with `fbm-node identity`) can be this node's peers: a researcher cannot bring in
+ * identities of its own. The file is read at every check, so edits apply from the next round.
  */
 export interface SecaggPeers {
-  /** Undefined when `nodeId` may sign with `fingerprint` (remembering it if new), else why not. */
+  /** Undefined when `nodeId` may sign with `fingerprint` (remembering it if new and trusted on first use), else why not. */
   check(nodeId: string, fingerprint: string): string | undefined;
 }
 
 export const SECAGG_PEERS_FILE = "secagg-peers.json";
 
-export function createSecaggPeers(homeDir: string, log: (line: string) => void): SecaggPeers {
+export function createSecaggPeers(
+  homeDir: string,
+  options: { log: (line: string) => void; mode?: () => "tofu" | "pinned" },
+): SecaggPeers {
   const path = join(homeDir, SECAGG_PEERS_FILE);
-  const known = new Map<string, string>(Object.entries(readPins(path)));
-  let writing = Promise.resolve();
   return {
     check(nodeId, fingerprint) {
-      const pinned = known.get(nodeId);
+      const known = readPins(path);
+      const pinned = known[nodeId];
       if (pinned === fingerprint) return undefined;
       if (pinned !== undefined) {
-        return `node "${nodeId}" signs with identity ${fingerprint}, but it showed ${pinned} before (${path}); if its operator confirms the new one, remove its line from that file`;
+        return `node "${nodeId}" signs with identity ${fingerprint}, but ${path} has ${pinned} for it; if its operator confirms the new one, replace it there`;
       }
-      const other = [...known].find(([, fp]) => fp === fingerprint);
-      if (other) return `identity ${fingerprint} is node "${other[0]}"'s (${path}), it cannot act as "${nodeId}"`;
-      known.set(nodeId, fingerprint);
-      log(`Secure aggregation: trusting node ${nodeId}'s identity ${fingerprint} from now on (${path})`);
-      const content = `${JSON.stringify(Object.fromEntries(known), null, 2)}\n`;
-      writing = writing
-        .then(() => writeFileAtomic(path, content))
-        .catch((error) => log(`Could not save ${path}: ${errorMessage(error)}`));
+      const other = Object.entries(known).find(([, fp]) => fp === fingerprint);
+      if (other) return `identity ${fingerprint} is node "${other[0]}"'s in ${path}, it cannot act as "${nodeId}"`;
+      if (options.mode?.() === "pinned") {
+        return `node "${nodeId}" (identity ${fingerprint}) is not in ${path} and config secagg_peers is pinned: if its operator confirms that fingerprint, add it there`;
+      }
+      writePins(path, { ...known, [nodeId]: fingerprint });
+      options.log(`Secure aggregation: trusting node ${nodeId}'s identity ${fingerprint} from now on (${path})`);
       return undefined;
     },
   };
@@ -64,4 +67,11 @@ function readPins(path: string): Record<string, string> {
       `Cannot read ${path}: ${errorMessage(error)} (it maps node ids to "sha256:…" identity fingerprints)`,
     );
   }
+}
+
+/** Written whole to a temp file, then renamed over: a reader sees the old list or the new one. */
+function writePins(path: string, pins: Record<string, string>): void {
+  const temp = `${path}.${randomBytes(6).toString("hex")}.tmp`;
+  writeFileSync(temp, `${JSON.stringify(pins, null, 2)}\n`, { mode: 0o600 });
+  renameSync(temp, path);
 }

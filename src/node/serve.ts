@@ -44,6 +44,7 @@ export async function serveNode(options: ServeOptions): Promise<void> {
   // The policy objects are read on every task, so a watched config change applies from the next one.
   const policy = { name: config.name, planApproval: config.plan_approval, maxParams: config.max_params };
   const identity = await readNodeIdentity(home.dir);
+  let peersMode = config.secagg_peers;
   const runtime: NodeRuntime = {
     catalogue,
     loader: createDatasetLoader(),
@@ -58,7 +59,7 @@ export async function serveNode(options: ServeOptions): Promise<void> {
       minNodes: config.secagg_min_nodes,
       requireVerify: config.secagg_verify,
       identity: identity && { certPem: identity.cert, keyPem: identity.key },
-      peers: createSecaggPeers(home.dir, log),
+      peers: createSecaggPeers(home.dir, { log, mode: () => peersMode }),
     },
     nodeId: config.node_id,
     ...testUpdateLog(config.node_id),
@@ -78,6 +79,7 @@ export async function serveNode(options: ServeOptions): Promise<void> {
       runtime.secaggPolicy.minNodes = next.secagg_min_nodes;
       runtime.secaggPolicy.requireVerify = next.secagg_verify;
     }
+    peersMode = next.secagg_peers;
   };
   apply(config);
   describePolicy(config, log);

@@ -91,3 +91,17 @@ describe("node config: secagg_verify", () => {
     );
   });
 });
+
+describe("node config: secagg_peers", () => {
+  it("defaults to tofu, also for a config written before it existed; `config set` takes tofu or pinned", () => {
+    const fresh = newNodeConfig({ name: "a" });
+    assert.equal(fresh.secagg_peers, "tofu");
+    const { secagg_peers: _p, ...older } = fresh;
+    assert.equal(nodeConfigSchema.parse(older).secagg_peers, "tofu");
+    assert.equal(parseConfigValue("secagg_peers", "pinned"), "pinned");
+    assert.throws(
+      () => parseConfigValue("secagg_peers", "strict"),
+      /Config key "secagg_peers" must be tofu or pinned, got "strict"/,
+    );
+  });
+});

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createPrivateKey, sign, X509Certificate } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -16,7 +16,6 @@ import { addMask } from "../../../src/privacy/secagg/prg.js";
 import { combineShares, SHARE_BYTES } from "../../../src/privacy/secagg/shamir.js";
 import { openShare, sealShare } from "../../../src/privacy/secagg/share-box.js";
 import type { ReplyBody, SecaggTaskBody } from "../../../src/wire/index.js";
-import { until } from "../../support/wait.js";
 
 /**
  * A malicious researcher against secure aggregation (README "Secure aggregation", issue 24 finding 4):
@@ -195,7 +194,7 @@ describe("attack: a researcher that swaps the keys it relays", () => {
     it("are refused once node a has seen b's real identity (secagg-peers.json, trust on first use)", async () => {
       const { createSecaggPeers } = await import("../../../src/node/secagg-peers.js");
       const dir = mkdtempSync(join(home, "a-"));
-      const a = { ...nodes[0], policy: { ...nodes[0].policy, peers: createSecaggPeers(dir, () => {}) } };
+      const a = { ...nodes[0], policy: { ...nodes[0].policy, peers: createSecaggPeers(dir, { log: () => {} }) } };
       // An honest round first: a remembers b's and c's identities.
       const session = "honest-first";
       const all = [a, ...nodes.slice(1)];
@@ -215,14 +214,12 @@ describe("attack: a researcher that swaps the keys it relays", () => {
         neighbours: 0,
       });
       assert.equal(honest.kind, "secagg", JSON.stringify(honest));
-      const pinsFile = join(dir, "secagg-peers.json");
-      await until(() => existsSync(pinsFile) && readFileSync(pinsFile, "utf8").includes('"c"'), "a to save its pins");
       const pinned = JSON.parse(readFileSync(join(dir, "secagg-peers.json"), "utf8"));
       assert.equal(pinned.b, fingerprintOfPem((nodes[1].policy.identity as { certPem: string }).certPem));
 
       assertRefused(
         attack("swap-forged", { verify: true, forgeIdentity: true, a }),
-        /node "b" signs with identity sha256:[0-9a-f]{64}, but it showed sha256:[0-9a-f]{64} before/,
+        /node "b" signs with identity sha256:[0-9a-f]{64}, but .*secagg-peers.json has sha256:[0-9a-f]{64} for it/,
       );
     });
 
@@ -231,15 +228,28 @@ describe("attack: a researcher that swaps the keys it relays", () => {
       const dir = mkdtempSync(join(home, "pinned-"));
       const bCert = (nodes[1].policy.identity as { certPem: string }).certPem;
       writeFileSync(join(dir, "secagg-peers.json"), JSON.stringify({ b: fingerprintOfPem(bCert) }));
-      const a = { ...nodes[0], policy: { ...nodes[0].policy, peers: createSecaggPeers(dir, () => {}) } };
+      const a = { ...nodes[0], policy: { ...nodes[0].policy, peers: createSecaggPeers(dir, { log: () => {} }) } };
       assertRefused(attack("pinned", { verify: true, forgeIdentity: true, a }), /node "b" signs with identity/);
     });
 
-    it("what remains: at first contact with no pin, the forged identity is trusted and the swap succeeds", async () => {
+    it("are refused at first contact with config secagg_peers pinned: only identities the operator listed count", async () => {
+      const { createSecaggPeers } = await import("../../../src/node/secagg-peers.js");
+      const dir = mkdtempSync(join(home, "pinned-only-"));
+      const a = {
+        ...nodes[0],
+        policy: { ...nodes[0].policy, peers: createSecaggPeers(dir, { log: () => {}, mode: () => "pinned" as const }) },
+      };
+      assertRefused(
+        attack("pinned-only", { verify: true, forgeIdentity: true, a }),
+        /node "b" \(identity sha256:[0-9a-f]{64}\) is not in .*secagg-peers.json and config secagg_peers is pinned/,
+      );
+    });
+
+    it("what remains: with secagg_peers tofu (the default), at first contact the forged identity is trusted and the swap succeeds", async () => {
       const { createSecaggPeers } = await import("../../../src/node/secagg-peers.js");
       const a = {
         ...nodes[0],
-        policy: { ...nodes[0].policy, peers: createSecaggPeers(mkdtempSync(join(home, "fresh-")), () => {}) },
+        policy: { ...nodes[0].policy, peers: createSecaggPeers(mkdtempSync(join(home, "fresh-")), { log: () => {} }) },
       };
       assertRecovered(attack("first-contact", { verify: true, forgeIdentity: true, a }), a);
     });
