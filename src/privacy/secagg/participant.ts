@@ -7,9 +7,10 @@ import { SHARE_BYTES, splitSecret } from "./shamir.js";
 import { openShare, sealShare } from "./share-box.js";
 
 /**
- * A node's side of one secure aggregation round, Bonawitz et al. (CCS 2017, §4, Figure 4), against an
- * honest-but-curious server (no signatures): AdvertiseKeys → ShareKeys → MaskedInputCollection →
- * Unmasking. The state lives in memory for the round only: a node that restarts has dropped out.
+ * A node's side of one secure aggregation round, Bonawitz et al. (CCS 2017, §4, Figure 4): AdvertiseKeys →
+ * ShareKeys → MaskedInputCollection → Unmasking. The malicious variant's signatures and ConsistencyCheck
+ * wrap it on the node (src/node/executors/secagg-guard.ts). The state lives in memory for the round
+ * only: a node that restarts has dropped out.
  */
 export interface Participant {
   readonly session: string;
