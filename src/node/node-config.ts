@@ -3,6 +3,7 @@ import { hostname } from "node:os";
 import { z } from "zod";
 import { InputError } from "../common/errors.js";
 import { DEFAULT_MAX_PARAMS } from "../ml/plan-size.js";
+import { MIN_SECURE_COHORT } from "../privacy/secagg/cohort.js";
 import { parsePinValue } from "./researcher-pin.js";
 
 /** The node's `config.json`. Snake-case keys, as typed by `fbm-node config get/set`. */
@@ -33,6 +34,12 @@ export interface NodeConfig {
   dp_delta: number;
   /** true: refuse train tasks that do not use secure aggregation (the researcher would see this node's update). */
   require_secagg: boolean;
+  /** Fewest nodes in a secure aggregation round (cohort, neighbourhood and survivors) this node takes part in; at least 3. */
+  secagg_min_nodes: number;
+  /** true (default): take part only in secure aggregation rounds with verify (signed keys, consistency check). */
+  secagg_verify: boolean;
+  /** Peers' identities for verify: "tofu" trusts one on first use (secagg-peers.json), "pinned" only those listed there. */
+  secagg_peers: "tofu" | "pinned";
   created_at: string;
 }
 
@@ -42,6 +49,7 @@ export { DEFAULT_MAX_PARAMS };
 const maxThreads = 1024;
 export const DEFAULT_MIN_COUNT = 10;
 export const DEFAULT_DP_DELTA = 1e-5;
+export const DEFAULT_SECAGG_MIN_NODES = MIN_SECURE_COHORT;
 
 /** Keys `config set` may change; `node_id` and `created_at` are read-only. */
 export const settableKeys = [
@@ -53,6 +61,9 @@ export const settableKeys = [
   "max_epsilon",
   "dp_delta",
   "require_secagg",
+  "secagg_min_nodes",
+  "secagg_verify",
+  "secagg_peers",
   "researcher",
   "researcher_cert",
   "researcher_fingerprint",
@@ -80,6 +91,19 @@ export const configKeys: Record<ReadableKey, { meaning: string; live: boolean }>
   },
   dp_delta: { meaning: "the δ at which the privacy ledger measures ε against budgets", live: true },
   require_secagg: { meaning: "refuse training tasks without secure aggregation", live: true },
+  secagg_min_nodes: {
+    meaning:
+      "fewest nodes a secure aggregation round may have for this node to share keys or reveal shares (at least 3)",
+    live: true,
+  },
+  secagg_verify: {
+    meaning: "true: take part only in secure aggregation with verify (signed keys and the consistency check)",
+    live: true,
+  },
+  secagg_peers: {
+    meaning: "tofu: trust a peer's identity on first use (secagg-peers.json); pinned: only the peers listed there",
+    live: true,
+  },
   researcher: { meaning: "the researcher URL `serve` connects to", live: false },
   researcher_cert: { meaning: "TLS pin: path of the researcher's PEM certificate", live: false },
   researcher_fingerprint: { meaning: "TLS pin: the researcher certificate's sha256 fingerprint", live: false },
@@ -102,6 +126,9 @@ export const nodeConfigSchema = z.strictObject({
   max_epsilon: z.union([z.literal("none"), z.number().nonnegative()]).default("none"),
   dp_delta: z.number().gt(0).lt(1).default(DEFAULT_DP_DELTA),
   require_secagg: z.boolean().default(false),
+  secagg_min_nodes: z.number().int().min(MIN_SECURE_COHORT).default(DEFAULT_SECAGG_MIN_NODES),
+  secagg_verify: z.boolean().default(true),
+  secagg_peers: z.enum(["tofu", "pinned"]).default("tofu"),
   created_at: z.string(),
 });
 
@@ -119,6 +146,9 @@ export function newNodeConfig(options: { name?: string; researcher?: string } = 
     max_epsilon: "none",
     dp_delta: DEFAULT_DP_DELTA,
     require_secagg: false,
+    secagg_min_nodes: DEFAULT_SECAGG_MIN_NODES,
+    secagg_verify: true,
+    secagg_peers: "tofu",
     created_at: new Date().toISOString(),
   };
   if (options.researcher !== undefined)
@@ -138,7 +168,7 @@ export function parseConfigValue(key: string, value: string): string | boolean |
         : `Unknown config key "${key}" (keys: ${readableKeys.join(", ")})`,
     );
   }
-  if (key === "plan_approval" || key === "stats_minmax" || key === "require_secagg") {
+  if (key === "plan_approval" || key === "stats_minmax" || key === "require_secagg" || key === "secagg_verify") {
     if (value === "true" || value === "false") return value === "true";
     throw new InputError(`Config key "${key}" must be true or false, got "${value}"`);
   }
@@ -163,6 +193,17 @@ export function parseConfigValue(key: string, value: string): string | boolean |
     throw new InputError(
       `Config key "min_count" must be a whole number of rows above 0 like ${DEFAULT_MIN_COUNT}, got "${value}"`,
     );
+  }
+  if (key === "secagg_min_nodes") {
+    const n = /^\d+$/.test(value.trim()) ? Number(value.trim()) : Number.NaN;
+    if (Number.isSafeInteger(n) && n >= MIN_SECURE_COHORT) return n;
+    throw new InputError(
+      `Config key "secagg_min_nodes" must be a whole number of nodes of at least ${MIN_SECURE_COHORT} (with 2, each node can work out the other's update from the sum), got "${value}"`,
+    );
+  }
+  if (key === "secagg_peers") {
+    if (value === "tofu" || value === "pinned") return value;
+    throw new InputError(`Config key "secagg_peers" must be tofu or pinned, got "${value}"`);
   }
   if (key === "max_epsilon") return parseEpsilonBudget(value);
   if (key === "dp_delta") {

@@ -11,6 +11,7 @@ import { createExecutor, type NodeRuntime } from "./executors/index.js";
 import { createControlStore } from "./executors/scaffold.js";
 import { createSecaggSessions } from "./executors/secagg.js";
 import { homePaths, loadHome } from "./home.js";
+import { readNodeIdentity } from "./identity.js";
 import type { NodeConfig } from "./node-config.js";
 import { createStatusRecorder } from "./node-status.js";
 import { createPlanGate } from "./plan-gate.js";
@@ -19,6 +20,7 @@ import { runPollLoop } from "./poll-loop.js";
 import { createPrivacyLedger } from "./privacy-ledger.js";
 import { notifySystemdReady } from "./readiness.js";
 import { createRedactor } from "./redact.js";
+import { createSecaggPeers } from "./secagg-peers.js";
 import { lockServe } from "./serve-lock.js";
 import type { ServeOptions } from "./serve-types.js";
 import { createNodeTransport } from "./transport.js";
@@ -59,6 +61,8 @@ async function serveHome(home: Awaited<ReturnType<typeof loadHome>>, options: Se
   );
   // The policy objects are read on every task, so a watched config change applies from the next one.
   const policy = { name: config.name, planApproval: config.plan_approval, maxParams: config.max_params };
+  const identity = await readNodeIdentity(home.dir);
+  let peersMode = config.secagg_peers;
   const runtime: NodeRuntime = {
     catalogue,
     loader: createDatasetLoader(),
@@ -69,6 +73,12 @@ async function serveHome(home: Awaited<ReturnType<typeof loadHome>>, options: Se
     privacy: { ledger, maxEpsilon: config.max_epsilon, delta: config.dp_delta },
     secagg: createSecaggSessions(),
     requireSecagg: config.require_secagg,
+    secaggPolicy: {
+      minNodes: config.secagg_min_nodes,
+      requireVerify: config.secagg_verify,
+      identity: identity && { certPem: identity.cert, keyPem: identity.key },
+      peers: createSecaggPeers(home.dir, { log, mode: () => peersMode }),
+    },
     nodeId: config.node_id,
     ...testUpdateLog(config.node_id),
     analytics: { minCount: config.min_count, minMax: config.stats_minmax },
@@ -83,6 +93,11 @@ async function serveHome(home: Awaited<ReturnType<typeof loadHome>>, options: Se
     runtime.privacy.maxEpsilon = next.max_epsilon;
     runtime.privacy.delta = next.dp_delta;
     runtime.requireSecagg = next.require_secagg;
+    if (runtime.secaggPolicy) {
+      runtime.secaggPolicy.minNodes = next.secagg_min_nodes;
+      runtime.secaggPolicy.requireVerify = next.secagg_verify;
+    }
+    peersMode = next.secagg_peers;
   };
   apply(config);
   describePolicy(config, log);

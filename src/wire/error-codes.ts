@@ -30,6 +30,10 @@ export const replyErrorCodes = [
   "below_min_count",
   /** An analysis asked the node for more iterations than its cap (MAX_CLINICAL_ITERATIONS). */
   "iteration_cap",
+  /** Secure aggregation with fewer nodes than the node's `secagg_min_nodes`, or a survivor graph that is split. */
+  "secagg_cohort",
+  /** Secure aggregation with `verify`: a signature, identity or survivor set did not check out. */
+  "secagg_verify",
 ] as const;
 
 export type ReplyErrorCode = (typeof replyErrorCodes)[number];

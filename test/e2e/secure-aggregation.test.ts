@@ -212,6 +212,16 @@ describe("secure aggregation refuses what it cannot do", () => {
   const dir = mkdtempSync(join(tmpdir(), "fbm-secagg-config-"));
   after(() => rmSync(dir, { recursive: true, force: true }));
 
+  for (const min of [1, 2]) {
+    it(`a secure round of ${min} node(s) (nodes.min ${min}) exits 2 before asking any node`, async () => {
+      const file = join(dir, `min-${min}.yaml`);
+      writeFileSync(file, experiment(`min-${min}`, { min, secagg: "{}" }));
+      const { code, stderr } = await researcherCli(file, "--out", join(dir, "runs"), "--listen", "127.0.0.1:0");
+      assert.equal(code, 2, stderr);
+      assert.match(stderr, new RegExp(`nodes.min: secure aggregation needs at least 3 nodes a round .*got ${min}`));
+    });
+  }
+
   for (const aggregator of [
     "{name: fedmedian}",
     "{name: trimmed_mean}",

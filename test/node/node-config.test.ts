@@ -60,3 +60,48 @@ describe("node config: require_secagg", () => {
     );
   });
 });
+
+describe("node config: secagg_min_nodes", () => {
+  it("defaults to 3, also for a config written before it existed; `config set` takes a whole number of at least 3", () => {
+    const fresh = newNodeConfig({ name: "a" });
+    assert.equal(fresh.secagg_min_nodes, 3);
+    const { secagg_min_nodes: _m, ...older } = fresh;
+    assert.equal(nodeConfigSchema.parse(older).secagg_min_nodes, 3);
+    assert.equal(parseConfigValue("secagg_min_nodes", "5"), 5);
+    for (const bad of ["2", "1", "0", "3.5", "many"]) {
+      assert.throws(
+        () => parseConfigValue("secagg_min_nodes", bad),
+        new RegExp(`Config key "secagg_min_nodes" must be a whole number of nodes of at least 3 .*got "${bad}"`),
+      );
+    }
+    assert.throws(() => nodeConfigSchema.parse({ ...fresh, secagg_min_nodes: 2 }));
+  });
+});
+
+describe("node config: secagg_verify", () => {
+  it("defaults to true, also for a config written before it existed; `config set` takes true or false", () => {
+    const fresh = newNodeConfig({ name: "a" });
+    assert.equal(fresh.secagg_verify, true);
+    const { secagg_verify: _v, ...older } = fresh;
+    assert.equal(nodeConfigSchema.parse(older).secagg_verify, true);
+    assert.equal(parseConfigValue("secagg_verify", "false"), false);
+    assert.throws(
+      () => parseConfigValue("secagg_verify", "no"),
+      /Config key "secagg_verify" must be true or false, got "no"/,
+    );
+  });
+});
+
+describe("node config: secagg_peers", () => {
+  it("defaults to tofu, also for a config written before it existed; `config set` takes tofu or pinned", () => {
+    const fresh = newNodeConfig({ name: "a" });
+    assert.equal(fresh.secagg_peers, "tofu");
+    const { secagg_peers: _p, ...older } = fresh;
+    assert.equal(nodeConfigSchema.parse(older).secagg_peers, "tofu");
+    assert.equal(parseConfigValue("secagg_peers", "pinned"), "pinned");
+    assert.throws(
+      () => parseConfigValue("secagg_peers", "strict"),
+      /Config key "secagg_peers" must be tofu or pinned, got "strict"/,
+    );
+  });
+});

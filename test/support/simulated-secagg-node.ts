@@ -1,5 +1,7 @@
+import { generateKeyPair } from "../../src/common/certificates.js";
 import type { TrainResult } from "../../src/ml/types.js";
 import { createSecaggSessions, executeSecagg, secaggExtension } from "../../src/node/executors/secagg.js";
+import { DEFAULT_SECAGG_POLICY, type SecaggPolicy, SecaggRefusal } from "../../src/node/executors/secagg-guard.js";
 import type { Participant } from "../../src/researcher/run/roster.js";
 import type { Hub } from "../../src/researcher/server/hub.js";
 import type { ReplyBody, TaskBody } from "../../src/wire/index.js";
@@ -8,6 +10,8 @@ import type { ReplyBody, TaskBody } from "../../src/wire/index.js";
  * A node answering through the hub API in this process, with the node's own secure aggregation code
  * (executeSecagg, secaggExtension); its "training" is `train(global)`. For unit tests and benchmarks
  * of researcher rounds without node processes. `timer.nodeMs` accumulates the time spent answering.
+ * It makes an identity key pair of its own (for `verify`) before it answers its first task; `policy`
+ * overrides the node's secagg settings (minimum cohort, pinned peers).
  */
 export function simulatedNode(
   hub: Hub,
@@ -17,13 +21,15 @@ export function simulatedNode(
     samples: number;
     train: (global: Float32Array) => Float32Array;
     timer?: { nodeMs: number };
+    policy?: Partial<SecaggPolicy>;
   },
 ): Participant {
   const hello = { nodeId: id, name: id, sessionId: `${id}-s`, version: "test" };
   hub.register(hello);
   const sessions = createSecaggSessions();
+  let policy: SecaggPolicy = { ...DEFAULT_SECAGG_POLICY, ...options.policy };
   const answer = (body: TaskBody): ReplyBody => {
-    if (body.kind === "secagg") return executeSecagg(sessions, id, body);
+    if (body.kind === "secagg") return executeSecagg(sessions, id, body, policy);
     if (body.kind !== "train") throw new Error(`unexpected ${body.kind} task`);
     const trained = body.params.map((t) => ({ ...t, data: options.train(t.data as Float32Array) }));
     const result: TrainResult = { params: trained, sampleCount: options.samples, trainLoss: 0, seconds: 0 };
@@ -35,6 +41,10 @@ export function simulatedNode(
     };
   };
   void (async () => {
+    if (!policy.identity) {
+      const pair = await generateKeyPair({ commonName: `fbm node ${id}` });
+      policy = { ...policy, identity: { certPem: pair.cert, keyPem: pair.key } };
+    }
     while (!options.signal.aborted) {
       const task = await hub.nextTask(hello, { signal: options.signal, waitMs: 1000 }).catch(() => undefined);
       if (!task) continue;
@@ -43,7 +53,8 @@ export function simulatedNode(
       try {
         body = answer(task.body);
       } catch (error) {
-        body = { kind: "error", code: "failed", message: (error as Error).message };
+        const code = error instanceof SecaggRefusal ? error.code : "failed";
+        body = { kind: "error", code, message: (error as Error).message };
       }
       if (options.timer) options.timer.nodeMs += performance.now() - t0;
       hub.deliver({ taskId: task.taskId, nodeId: id, body });

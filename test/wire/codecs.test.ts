@@ -100,7 +100,11 @@ describe("task codec", () => {
         histograms: [{ column: "age", lo: -0.5, hi: 100.25, bins: 10, fine: 410 }],
       },
     },
-    { taskId: "t7", experiment: "e", body: { kind: "secagg", session: "s1", phase: "advertiseKeys" } },
+    {
+      taskId: "t7",
+      experiment: "e",
+      body: { kind: "secagg", session: "s1", phase: "advertiseKeys", cohort: 3, verify: true },
+    },
     {
       taskId: "t8",
       experiment: "e",
@@ -110,15 +114,36 @@ describe("task codec", () => {
         phase: "shareKeys",
         threshold: 2,
         peers: [
-          { id: "n1", index: 1, cipherKey: bytes(32, 1), maskKey: bytes(32, 2) },
+          {
+            id: "n1",
+            index: 1,
+            cipherKey: bytes(32, 1),
+            maskKey: bytes(32, 2),
+            signed: { signature: bytes(70, 5), identity: bytes(300, 6) },
+          },
           { id: "n2", index: 2, cipherKey: bytes(32, 3), maskKey: bytes(32, 4) },
         ],
+        cohort: ["n1", "n2", "n3"],
+        neighbours: 2,
       },
     },
     {
       taskId: "t9",
       experiment: "e",
-      body: { kind: "secagg", session: "s1", phase: "unmask", survivors: ["n1", "n2"], dropped: ["n3"] },
+      body: {
+        kind: "secagg",
+        session: "s1",
+        phase: "unmask",
+        survivors: ["n1", "n2"],
+        dropped: ["n3"],
+        allSurvivors: ["n1", "n2", "n4"],
+        signatures: [{ node: "n1", signature: bytes(70, 7) }],
+      },
+    },
+    {
+      taskId: "t9c",
+      experiment: "e",
+      body: { kind: "secagg", session: "s1", phase: "consistency", survivors: ["n1", "n2", "n4"] },
     },
     {
       taskId: "t10",
@@ -343,6 +368,17 @@ describe("reply codec", () => {
       nodeId: "n1",
       body: { kind: "secagg", phase: "keys", keys: { cipherKey: bytes(32, 5), maskKey: bytes(32, 6) } },
     },
+    {
+      taskId: "t8s",
+      nodeId: "n1",
+      body: {
+        kind: "secagg",
+        phase: "keys",
+        keys: { cipherKey: bytes(32, 5), maskKey: bytes(32, 6) },
+        signed: { signature: bytes(71, 1), identity: bytes(310, 2) },
+      },
+    },
+    { taskId: "t8c", nodeId: "n1", body: { kind: "secagg", phase: "consistency", signature: bytes(70, 3) } },
     {
       taskId: "t9",
       nodeId: "n1",

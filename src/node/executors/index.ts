@@ -4,7 +4,7 @@ import type { TaskExecutor } from "../poll-loop.js";
 import { executeAnalytics } from "./analytics.js";
 import { createClinicalExecutor } from "./clinical.js";
 import type { NodeRuntime } from "./runtime.js";
-import { executeSecagg } from "./secagg.js";
+import { executeSecagg, SecaggRefusal } from "./secagg.js";
 import { executeStats, executeTrain } from "./train.js";
 
 export type { NodeRuntime } from "./runtime.js";
@@ -29,13 +29,14 @@ export function createExecutor(runtime: NodeRuntime): TaskExecutor {
         case "analytics":
           return await executeAnalytics(runtime, body, task.experiment);
         case "secagg":
-          return executeSecagg(runtime.secagg, runtime.nodeId, body);
+          return executeSecagg(runtime.secagg, runtime.nodeId, body, runtime.secaggPolicy);
         case "clinical":
           return await executeClinical(runtime, body, task.experiment);
       }
     } catch (error) {
       if (context.signal.aborted) return { kind: "error", code: "node_stopping", message: "The node is shutting down" };
       const message = errorMessage(error);
+      if (error instanceof SecaggRefusal) return { kind: "error", code: error.code, message };
       const code = error instanceof FbmError ? (error.exitCode === 2 ? "invalid_input" : "failed") : "internal";
       if (code === "internal") runtime.log(`Unexpected error in a ${body.kind} task: ${errorStack(error)}`);
       return { kind: "error", code, message };

@@ -6,6 +6,7 @@ import type { DatasetLoader } from "../dataset-loader.js";
 import type { NodePrivacy } from "../dataset-privacy.js";
 import type { ControlStore } from "./scaffold.js";
 import type { SecaggSessions, UpdateTransform } from "./secagg.js";
+import type { SecaggPolicy } from "./secagg-guard.js";
 
 /** What task executors need from the running node. */
 export interface NodeRuntime {
@@ -27,6 +28,8 @@ export interface NodeRuntime {
   privacy: NodePrivacy;
   /** Secure aggregation rounds in progress. */
   secagg: SecaggSessions;
+  /** Config `secagg_min_nodes`, the identity key and the peers' pinned identities the node's secagg checks use. */
+  secaggPolicy?: SecaggPolicy;
   /** Config `require_secagg`: refuse train tasks without secure aggregation. */
   requireSecagg?: boolean;
   /** Applied to the clipped update before it is masked (the hook for central DP's per-node noise). */

@@ -3,7 +3,19 @@ import type { NamedTensor, TrainResult } from "../../ml/types.js";
 import { encodeUpdate } from "../../privacy/secagg/fixed-point.js";
 import { createParticipant, type Participant, ProtocolError } from "../../privacy/secagg/participant.js";
 import { ShareAuthError } from "../../privacy/secagg/share-box.js";
+import { modelDigest } from "../../privacy/secagg/signatures.js";
 import { MASKED_TENSOR, type ReplyBody, type SecaggMasking, type SecaggTaskBody } from "../../wire/index.js";
+import {
+  checkAdvertise,
+  checkShareKeys,
+  checkUnmask,
+  DEFAULT_SECAGG_POLICY,
+  type RoundState,
+  type SecaggPolicy,
+  SecaggRefusal,
+  signConsistency,
+  signKeys,
+} from "./secagg-guard.js";
 import type { TrainExtension } from "./train-extension.js";
 
 /**
@@ -16,6 +28,13 @@ export interface SecaggSessions {
 }
 
 const KEPT_SESSIONS = 8;
+/** What the node's own checks (secagg-guard.ts) learned in each round, beside its Participant. */
+const states = new WeakMap<Participant, RoundState>();
+const stateOf = (p: Participant): RoundState => {
+  const state = states.get(p) ?? { verify: false };
+  states.set(p, state);
+  return state;
+};
 
 export function createSecaggSessions(): SecaggSessions {
   const sessions = new Map<string, Participant>();
@@ -41,30 +60,56 @@ export function createSecaggSessions(): SecaggSessions {
  */
 export type UpdateTransform = (update: Float32Array[], context: { session: string; clip: number }) => Float32Array[];
 
-/** AdvertiseKeys, ShareKeys and Unmasking; protocol refusals become error replies. */
-export function executeSecagg(sessions: SecaggSessions, self: string, task: SecaggTaskBody): ReplyBody {
+/**
+ * AdvertiseKeys, ShareKeys, ConsistencyCheck and Unmasking, each after the node's own checks
+ * (secagg-guard.ts: minimum cohort, graph, signatures); protocol refusals become error replies, the
+ * checks' refusals (SecaggRefusal) error replies with their own code.
+ */
+export function executeSecagg(
+  sessions: SecaggSessions,
+  self: string,
+  task: SecaggTaskBody,
+  policy: SecaggPolicy = DEFAULT_SECAGG_POLICY,
+): ReplyBody {
   try {
     switch (task.phase) {
-      case "advertiseKeys":
-        return { kind: "secagg", phase: "keys", keys: sessions.start(task.session, self).keys };
-      case "shareKeys":
+      case "advertiseKeys": {
+        checkAdvertise(policy, task.cohort, task.verify);
+        const participant = sessions.start(task.session, self);
+        stateOf(participant).verify = task.verify;
         return {
           kind: "secagg",
-          phase: "shares",
-          shares: sessions.get(task.session).shareKeys(task.peers, task.threshold),
+          phase: "keys",
+          keys: participant.keys,
+          ...(task.verify ? { signed: signKeys(policy, task.session, self, participant.keys) } : {}),
         };
-      case "unmask":
-        return {
-          kind: "secagg",
-          phase: "revealed",
-          revealed: sessions.get(task.session).reveal(task.survivors, task.dropped),
-        };
+      }
+      case "shareKeys": {
+        const participant = sessions.get(task.session);
+        const state = stateOf(participant);
+        const graph = checkShareKeys(policy, state, task, self);
+        const shares = participant.shareKeys(task.peers, task.threshold);
+        Object.assign(state, { graph, peers: new Map(task.peers.map((p) => [p.id, p])), threshold: task.threshold });
+        return { kind: "secagg", phase: "shares", shares };
+      }
+      case "consistency": {
+        const participant = sessions.get(task.session);
+        const signature = signConsistency(policy, stateOf(participant), task.session, self, task.survivors);
+        return { kind: "secagg", phase: "consistency", signature };
+      }
+      case "unmask": {
+        const participant = sessions.get(task.session);
+        checkUnmask(policy, stateOf(participant), task, self);
+        return { kind: "secagg", phase: "revealed", revealed: participant.reveal(task.survivors, task.dropped) };
+      }
     }
   } catch (error) {
     if (error instanceof ProtocolError || error instanceof ShareAuthError) throw new FbmError(error.message, 1);
     throw error;
   }
 }
+
+export { SecaggRefusal };
 
 /**
  * MaskedInputCollection as a TrainExtension: the reply holds one int32 tensor, the masked encoding of
@@ -79,6 +124,15 @@ export function secaggExtension(options: {
   onClipped?: (update: Float32Array[]) => void;
 }): TrainExtension {
   const { model, masking, participant } = options;
+  const state = stateOf(participant);
+  // Checked before training: a round this node refused at ShareKeys (too few nodes, a bad signature) has no keys.
+  if (!state.graph) {
+    throw new SecaggRefusal(
+      "secagg_cohort",
+      `Secure aggregation session ${masking.session}: this node has not shared keys in it (it refused the round, or restarted)`,
+    );
+  }
+  state.modelDigest = modelDigest(model);
   return {
     model,
     reply(result: TrainResult): TrainResult {

@@ -6,10 +6,23 @@ export interface PublicKeys {
   maskKey: Uint8Array;
 }
 
-/** A neighbour as the researcher relays it: its id, its x coordinate for shares (≥ 1), its keys. */
+/** With `verify`: the node's signature over its keys (signatures.ts) and its identity certificate (DER). */
+export interface KeySignature {
+  signature: Uint8Array;
+  identity: Uint8Array;
+}
+
+/** A neighbour as the researcher relays it: its id, its x coordinate for shares (≥ 1), its keys (signed with verify). */
 export interface Peer extends PublicKeys {
   id: string;
   index: number;
+  signed?: KeySignature;
+}
+
+/** A node's signature in ConsistencyCheck, as relayed to the other survivors. */
+export interface ConsistencySignature {
+  node: string;
+  signature: Uint8Array;
 }
 
 /** One encrypted share, relayed by the researcher from `from` to `to`; it cannot read it. */

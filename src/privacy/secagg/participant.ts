@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { thresholdProblem } from "./cohort.js";
 import { agree, generateKeyPair, type KeyPair } from "./keys.js";
 import type { Peer, PublicKeys, Revealed, SealedShare } from "./messages.js";
 import { addMask } from "./prg.js";
@@ -6,9 +7,10 @@ import { SHARE_BYTES, splitSecret } from "./shamir.js";
 import { openShare, sealShare } from "./share-box.js";
 
 /**
- * A node's side of one secure aggregation round, Bonawitz et al. (CCS 2017, §4, Figure 4), against an
- * honest-but-curious server (no signatures): AdvertiseKeys → ShareKeys → MaskedInputCollection →
- * Unmasking. The state lives in memory for the round only: a node that restarts has dropped out.
+ * A node's side of one secure aggregation round, Bonawitz et al. (CCS 2017, §4, Figure 4): AdvertiseKeys →
+ * ShareKeys → MaskedInputCollection → Unmasking. The malicious variant's signatures and ConsistencyCheck
+ * wrap it on the node (src/node/executors/secagg-guard.ts). The state lives in memory for the round
+ * only: a node that restarts has dropped out.
  */
 export interface Participant {
   readonly session: string;
@@ -54,10 +56,9 @@ export function createParticipant(session: string, self: string): Participant {
       }
       const keys = new Set(list.flatMap((p) => [hex(p.cipherKey), hex(p.maskKey)]));
       if (keys.size !== list.length * 2) fail("two neighbours advertise the same public key");
-      // Fewer than half could let two disjoint groups each rebuild one kind of share (§4, t > n/2).
-      if (!Number.isInteger(t) || t <= list.length / 2 || t > list.length) {
-        fail(`threshold ${t} must be more than half of the ${list.length} neighbours and at most all of them`);
-      }
+      // Fewer than half could let two disjoint groups each rebuild one kind of share (§4, t > n/2); t = 1 hands out the secret.
+      const problem = thresholdProblem(t, list.length);
+      if (problem) fail(problem);
       peers = new Map(list.map((p) => [p.id, p]));
       threshold = t;
       const xs = list.map((p) => p.index);

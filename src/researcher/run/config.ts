@@ -7,6 +7,8 @@ import { dpPlanProblem } from "../../ml/dp-plan-check.js";
 import { classificationMetrics, regressionMetrics } from "../../ml/metrics.js";
 import { isClassification, type Plan, planSchema } from "../../ml/plan.js";
 import type { DpArgs, TrainingArgs } from "../../ml/types.js";
+import { MIN_SECURE_COHORT } from "../../privacy/secagg/cohort.js";
+import { minNeighbours } from "../../privacy/secagg/graph.js";
 import { type AggregatorConfig, aggregatorSchema, minimumUpdates } from "../aggregators/options.js";
 import { durationSchema } from "./duration.js";
 import { type SecaggConfig, secaggAggregatorProblem, secaggSchema } from "./secagg-config.js";
@@ -196,6 +198,20 @@ function crossChecks(e: Experiment): { path: (string | number)[]; message: strin
     problems.push({
       path: ["nodes", "min"],
       message: `${e.aggregator.name} with these options needs at least ${needed} nodes a round, got ${e.nodes.min}`,
+    });
+  }
+  if (e.secagg && e.nodes.min < MIN_SECURE_COHORT) {
+    problems.push({
+      path: ["nodes", "min"],
+      message: `secure aggregation needs at least ${MIN_SECURE_COHORT} nodes a round (with fewer, the sum tells each node's update), got ${e.nodes.min}`,
+    });
+  }
+  // Checked again each round for the nodes that take part (secure-round.ts checkCohort): the bound grows with n.
+  const k = e.secagg?.neighbours;
+  if (e.secagg && k !== undefined && k < e.nodes.min - 1 && k < minNeighbours(e.nodes.min, e.secagg)) {
+    problems.push({
+      path: ["secagg", "neighbours"],
+      message: `${k} is below the ${minNeighbours(e.nodes.min, e.secagg)} neighbours ${e.nodes.min} nodes need with dropout ${e.secagg.dropout} and collusion ${e.secagg.collusion} (Bell et al. 2020: the survivors must stay connected)`,
     });
   }
   return problems;

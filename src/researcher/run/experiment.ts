@@ -327,6 +327,7 @@ async function startRun(config: Experiment, options: ExperimentOptions, emit: (e
     signal: options.signal,
     round: 0,
     plan: { id: planId(config.plan), json: planJson(config.plan) },
+    identities: () => keyBindings.entries(),
   };
   const onFeedback = (f: FeedbackEnvelope) => {
     if (f.body.kind !== "progress") return;

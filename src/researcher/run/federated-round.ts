@@ -137,7 +137,12 @@ async function plainCollect(input: RoundCommon, aggregator: Aggregator, state: A
 
 /** Secure aggregation: only the sum comes back, as the one update of a foldable aggregator. */
 async function secureCollect(input: RoundCommon, secagg: SecaggConfig, run: RunContext) {
-  const { update, updates, failures } = await secureRound({ ...input, secagg, log: run.log });
+  const { update, updates, failures } = await secureRound({
+    ...input,
+    secagg,
+    log: run.log,
+    identities: run.identities,
+  });
   return { updates, failures, aggregated: [update] };
 }
 

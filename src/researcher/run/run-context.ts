@@ -19,6 +19,8 @@ export interface RunContext {
   signal?: AbortSignal;
   /** The round being trained (0 before round 1), for progress events. */
   round: number;
+  /** Node id → identity fingerprint its signed requests proved (server/key-bindings.ts); secagg checks keys against it. */
+  identities?: () => Record<string, string>;
 }
 
 /** What every node's data goes through, fixed once the first nodes are known. */

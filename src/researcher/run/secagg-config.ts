@@ -7,12 +7,18 @@ import type { AggregatorName } from "../aggregators/options.js";
  *   clip: 1               each coordinate of a node's update (trained − global) is clipped to [−clip, clip]
  *   bits: auto            signed fixed-point bits per coordinate; auto: the most (≤ 24) the 32-bit sum allows
  *   neighbours: all       SecAgg+ (Bell et al. 2020): share keys with this many neighbours instead of all
+ *   dropout: 0.1          SecAgg+: fraction of nodes that may drop out in a round \ together they set the
+ *   collusion: 0.1        SecAgg+: fraction of nodes that may collude with us   / fewest neighbours allowed
+ *   verify: true          active security: signed keys and the consistency check (Bonawitz et al. 2017, §4)
  */
 export interface SecaggConfig {
   threshold: { fraction: number } | { count: number };
   clip: number;
   bits: "auto" | number;
   neighbours?: number;
+  dropout: number;
+  collusion: number;
+  verify: boolean;
 }
 
 export const secaggSchema = z
@@ -25,6 +31,9 @@ export const secaggSchema = z
     clip: z.number().gt(0).finite().default(1),
     bits: z.union([z.literal("auto"), z.number().int().min(2).max(31)]).default("auto"),
     neighbours: z.number().int().min(2).optional(),
+    dropout: z.number().min(0).lt(1).default(0.1),
+    collusion: z.number().min(0).lt(1).default(0.1),
+    verify: z.boolean().default(true),
   })
   .transform(
     (s): SecaggConfig => ({
@@ -32,6 +41,9 @@ export const secaggSchema = z
       clip: s.clip,
       bits: s.bits,
       ...(s.neighbours === undefined ? {} : { neighbours: s.neighbours }),
+      dropout: s.dropout,
+      collusion: s.collusion,
+      verify: s.verify,
     }),
   );
 

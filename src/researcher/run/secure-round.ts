@@ -1,8 +1,17 @@
 import { randomUUID } from "node:crypto";
 import { errorMessage, InputError, RuntimeFailure } from "../../common/errors.js";
+import { MIN_SECURE_COHORT, thresholdProblem } from "../../privacy/secagg/cohort.js";
 import { bitsFor, capacityProblem, decodeSum, type FixedPoint } from "../../privacy/secagg/fixed-point.js";
-import { neighbourhoods } from "../../privacy/secagg/graph.js";
-import type { Peer, PublicKeys, Revealed, SealedShare } from "../../privacy/secagg/messages.js";
+import { minNeighbours, neighbourhoods, survivorsConnected } from "../../privacy/secagg/graph.js";
+import type {
+  ConsistencySignature,
+  KeySignature,
+  Peer,
+  PublicKeys,
+  Revealed,
+  SealedShare,
+} from "../../privacy/secagg/messages.js";
+import { identityFingerprint, keysStatement, verifiesUnder } from "../../privacy/secagg/signatures.js";
 import { BelowThresholdError, unmaskSum } from "../../privacy/secagg/unmask.js";
 import { MASKED_TENSOR, type ReplyBody, type SecaggTaskBody } from "../../wire/index.js";
 import type { Update } from "../aggregators/index.js";
@@ -22,6 +31,8 @@ import { type NodeUpdate, type RoundCommon, runTrainRound } from "./train-round.
 export type SecureRoundInput = RoundCommon & {
   secagg: SecaggConfig;
   log?: (line: string) => void;
+  /** Node id → the identity fingerprint its requests are signed with (the run's key bindings), if known. */
+  identities?: () => Record<string, string>;
 };
 
 export interface SecureRoundResult {
@@ -50,6 +61,26 @@ export function fixedPointFor(config: SecaggConfig, participants: Participant[])
   return fp;
 }
 
+/**
+ * Refuses, before any node is asked, a secure round of fewer than MIN_SECURE_COHORT nodes (exit 1: not
+ * enough nodes now) and SecAgg+ neighbours below the bound for this many nodes (exit 2: the config).
+ */
+export function checkCohort(config: SecaggConfig, nodes: number): void {
+  if (nodes < MIN_SECURE_COHORT) {
+    throw new RuntimeFailure(
+      `Secure aggregation needs at least ${MIN_SECURE_COHORT} nodes in a round, but only ${nodes} take part: with fewer, the sum tells each node's update; connect more nodes`,
+    );
+  }
+  const k = config.neighbours;
+  if (k === undefined || k >= nodes - 1) return;
+  const least = minNeighbours(nodes, config);
+  if (k < least) {
+    throw new InputError(
+      `Invalid secagg.neighbours ${k}: ${nodes} nodes with dropout ${config.dropout} and collusion ${config.collusion} need at least ${least} neighbours each, so that the nodes left after that many are lost stay connected (Bell et al. 2020); raise neighbours or lower the rates`,
+    );
+  }
+}
+
 export async function secureRound(input: SecureRoundInput): Promise<SecureRoundResult> {
   const { hub, round } = input;
   const session = `${input.experiment}/round-${round}/${randomUUID()}`;
@@ -58,6 +89,7 @@ export async function secureRound(input: SecureRoundInput): Promise<SecureRoundR
   const fail = (node: string, code: FailureCode, message: string) =>
     failures.push({ node, name: byNode.get(node)?.name ?? node, code, message });
   const fp = fixedPointFor(input.secagg, input.participants);
+  checkCohort(input.secagg, input.participants.length);
   const stop = (why: string) => {
     const lost = failures.map((f) => `${f.name}: ${f.message}`).join("; ");
     return new RuntimeFailure(
@@ -99,23 +131,52 @@ export async function secureRound(input: SecureRoundInput): Promise<SecureRoundR
     return answers;
   };
 
-  // Round 0, AdvertiseKeys.
+  const { verify } = input.secagg;
+
+  // Round 0, AdvertiseKeys (with verify, each node signs its keys with its identity key).
   const keys = await ask(
     input.participants.map((p) => p.node),
-    () => ({ kind: "secagg", session, phase: "advertiseKeys" }),
-    (r): PublicKeys | undefined => (r.kind === "secagg" && r.phase === "keys" ? r.keys : undefined),
+    () => ({ kind: "secagg", session, phase: "advertiseKeys", cohort: input.participants.length, verify }),
+    (r): { keys: PublicKeys; signed?: KeySignature } | undefined =>
+      r.kind === "secagg" && r.phase === "keys" ? r : undefined,
   );
+  if (verify) {
+    // Checked here too, so a node whose keys do not check out drops at once instead of failing everyone's
+    // ShareKeys; and against the identity the node's own requests proved, where the run bound one.
+    const bound = input.identities?.() ?? {};
+    for (const [node, k] of keys) {
+      if (!k.signed || !verifiesUnder(k.signed.identity, keysStatement(session, node, k.keys), k.signed.signature)) {
+        keys.delete(node);
+        fail(node, "secagg_verify", "Its advertised keys do not carry a valid signature of its identity key");
+      } else if (bound[node] !== undefined && bound[node] !== identityFingerprint(k.signed.identity)) {
+        keys.delete(node);
+        fail(
+          node,
+          "secagg_verify",
+          `Its keys are signed by identity ${identityFingerprint(k.signed.identity)}, but its requests by ${bound[node]}`,
+        );
+      }
+    }
+  }
   const u1 = [...keys.keys()].sort();
-  const peers = new Map<string, Peer>(u1.map((id, i) => [id, { id, index: i + 1, ...(keys.get(id) as PublicKeys) }]));
-  const graph = neighbourhoods(u1, input.secagg.neighbours);
+  if (u1.length < MIN_SECURE_COHORT) {
+    throw stop(`${u1.length} node(s) advertised keys, fewer than the ${MIN_SECURE_COHORT} a secure round needs`);
+  }
+  const peers = new Map<string, Peer>(
+    u1.map((id, i) => {
+      const k = keys.get(id) as { keys: PublicKeys; signed?: KeySignature };
+      return [id, { id, index: i + 1, ...k.keys, ...(k.signed ? { signed: k.signed } : {}) }];
+    }),
+  );
+  // The graph is drawn from the session so that every node can rebuild it (graph.ts).
+  const graph = neighbourhoods(u1, input.secagg.neighbours, session);
   const size = Math.max(0, ...[...graph.values()].map((n) => n.length));
   const threshold = thresholdFor(input.secagg, size);
-  if (threshold > size) throw stop(`${u1.length} node(s) advertised keys, below the threshold ${threshold}`);
-  if (threshold <= size / 2) {
-    throw new InputError(
-      `Invalid secagg.threshold: ${threshold} must be more than half of the ${size} nodes that share keys`,
-    );
+  if (threshold > Math.min(...[...graph.values()].map((n) => n.length))) {
+    throw stop(`${u1.length} node(s) advertised keys, below the threshold ${threshold}`);
   }
+  const problem = thresholdProblem(threshold, size);
+  if (problem) throw new InputError(`Invalid secagg.threshold: ${problem}`);
 
   // Round 1, ShareKeys: each node's shares, sealed for its neighbours, relayed later.
   const sealed = await ask(
@@ -126,6 +187,9 @@ export async function secureRound(input: SecureRoundInput): Promise<SecureRoundR
       phase: "shareKeys",
       threshold,
       peers: (graph.get(node) as string[]).map((id) => peers.get(id) as Peer),
+      cohort: u1,
+      neighbours:
+        input.secagg.neighbours !== undefined && input.secagg.neighbours < u1.length - 1 ? input.secagg.neighbours : 0,
     }),
     (r): SealedShare[] | undefined => (r.kind === "secagg" && r.phase === "shares" ? r.shares : undefined),
   );
@@ -172,10 +236,35 @@ export async function secureRound(input: SecureRoundInput): Promise<SecureRoundR
   const u3 = updates.map((u) => u.participant.node);
   if (u3.length < threshold) throw stop(`${u3.length} masked update(s) came back, below the threshold ${threshold}`);
   const dropped = u2.filter((id) => !u3.includes(id));
+  if (u3.length < MIN_SECURE_COHORT) {
+    throw stop(`${u3.length} masked update(s) came back, fewer than the ${MIN_SECURE_COHORT} a secure round needs`);
+  }
+  // Bell et al. 2020: a split survivor graph would unmask the sum of each piece; the nodes refuse it too.
+  if (!survivorsConnected(graph, u3)) {
+    throw stop("the survivors' neighbourhood graph is split by the dropouts, so unmasking would reveal partial sums");
+  }
+
+  // With verify, ConsistencyCheck (Bonawitz et al. 2017, §4, Figure 4): each survivor signs the survivor
+  // set it is shown and the model it trained; every node checks its neighbours' signatures before revealing.
+  const signatures: ConsistencySignature[] = [];
+  /** U4 of Bonawitz et al.: the survivors asked to reveal (with verify, those that signed the survivor set). */
+  let u4 = u3;
+  if (verify) {
+    const signed = await ask(
+      u3,
+      () => ({ kind: "secagg", session, phase: "consistency", survivors: u3 }),
+      (r): Uint8Array | undefined => (r.kind === "secagg" && r.phase === "consistency" ? r.signature : undefined),
+    );
+    for (const [node, signature] of signed) signatures.push({ node, signature });
+    u4 = u3.filter((id) => signed.has(id));
+    if (signed.size < threshold) {
+      throw stop(`${signed.size} survivor(s) signed the consistency check, below the threshold ${threshold}`);
+    }
+  }
 
   // Round 3, Unmasking: seed shares of the survivors, mask-key shares of the dropped, per neighbourhood.
   const revealed = await ask(
-    u3,
+    u4,
     (node) => {
       const near = new Set(graph.get(node));
       return {
@@ -184,6 +273,8 @@ export async function secureRound(input: SecureRoundInput): Promise<SecureRoundR
         phase: "unmask",
         survivors: u3.filter((id) => near.has(id)),
         dropped: dropped.filter((id) => near.has(id)),
+        allSurvivors: u3,
+        signatures: signatures.filter((s) => near.has(s.node)),
       };
     },
     (r): Revealed | undefined => (r.kind === "secagg" && r.phase === "revealed" ? r.revealed : undefined),

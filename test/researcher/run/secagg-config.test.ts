@@ -21,12 +21,35 @@ const participants = (counts: number[]) =>
   counts.map((sampleCount, i) => ({ node: `n${i}`, name: `n${i}`, dataset: { sampleCount } }) as Participant);
 
 describe("secagg: in experiment.yaml", () => {
-  it("{} takes the defaults: threshold 0.6, clip 1, bits auto, every node a neighbour", () => {
+  it("{} takes the defaults: threshold 0.6, clip 1, bits auto, every node a neighbour, verify on", () => {
     assert.deepEqual(parseExperiment(yaml("{name: fedavg}", "{}"), "e.yaml").secagg, {
       threshold: { fraction: 0.6 },
       clip: 1,
       bits: "auto",
+      dropout: 0.1,
+      collusion: 0.1,
+      verify: true,
     });
+  });
+
+  it("refuses SecAgg+ neighbours below the bound for nodes.min (exit 2), and takes them at or above it", () => {
+    // nodes.min 5 (the yaml), dropout 0.3 + collusion 0.2: ⌈2.5⌉ + 1 = 4 neighbours at least, i.e. every other node.
+    assert.throws(
+      () => parseExperiment(yaml("{name: fedavg}", "{neighbours: 3, dropout: 0.3, collusion: 0.2}"), "e.yaml"),
+      (e: Error) =>
+        e instanceof InputError && /secagg.neighbours: 3 is below the 4 neighbours 5 nodes need/.test(e.message),
+    );
+    const ok = parseExperiment(yaml("{name: fedavg}", "{neighbours: 3, dropout: 0.1, collusion: 0.1}"), "e.yaml");
+    assert.equal(ok.secagg?.neighbours, 3);
+  });
+
+  it("refuses secagg with nodes.min below 3 (exit 2): the sum of two tells each update", () => {
+    const two = yaml("{name: fedavg}", "{}").replace("nodes: {min: 5}", "nodes: {min: 2}");
+    assert.throws(
+      () => parseExperiment(two, "e.yaml"),
+      (e: Error) =>
+        e instanceof InputError && /nodes.min: secure aggregation needs at least 3 nodes a round/.test(e.message),
+    );
   });
 
   it("reads a threshold as a fraction up to 1 and as a count above", () => {

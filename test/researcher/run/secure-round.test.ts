@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
-import { RuntimeFailure } from "../../../src/common/errors.js";
+import { InputError, RuntimeFailure } from "../../../src/common/errors.js";
 import type { TablePreparation } from "../../../src/ml/table-prep.js";
 import type { NamedTensor } from "../../../src/ml/types.js";
 import { quantizationBound } from "../../../src/privacy/secagg/fixed-point.js";
@@ -146,5 +146,122 @@ describe("secureRound() with simulated nodes through the hub", () => {
           e.message,
         ),
     );
+  });
+});
+
+describe("secureRound() refuses what would reveal one node's update", () => {
+  const hub = createHub();
+  const stop = new AbortController();
+  const nodes = Array.from({ length: 8 }, (_, i) =>
+    simulatedNode(hub, `m${i}`, { signal: stop.signal, samples: 10, train: (g) => Float32Array.from(g, (v) => v + i) }),
+  );
+  after(() => {
+    stop.abort();
+    hub.close();
+  });
+  const global: NamedTensor[] = [{ name: "w", shape: [4], dtype: "float32", data: new Float32Array(4) }];
+  /** A hub that counts the tasks sent and lets `edit` change each one. */
+  const watching = (edit: (node: string, body: TaskBody) => TaskBody = (_n, b) => b) => {
+    const sent: TaskBody[] = [];
+    const via = {
+      send: (node: string, body: TaskBody, options: Parameters<Hub["send"]>[2]) => {
+        sent.push(body);
+        return hub.send(node, edit(node, body), options);
+      },
+    } as Hub;
+    return { via, sent };
+  };
+  const round = (
+    participants: typeof nodes,
+    via: Hub,
+    config = secaggSchema.parse({}),
+    identities?: () => Record<string, string>,
+  ) =>
+    secureRound({
+      identities,
+      hub: via,
+      experiment: "e",
+      participants,
+      round: 1,
+      planId: "p",
+      planJson: "{}",
+      args: trainingArgs({ batchSize: 1, testRatio: 0, seed: 0 }),
+      global,
+      secagg: config,
+      timeoutMs: 60_000,
+    });
+
+  for (const n of [1, 2]) {
+    it(`a ${n}-node secure round is refused before any node is asked (exit 1)`, async () => {
+      const { via, sent } = watching();
+      await assert.rejects(
+        round(nodes.slice(0, n), via),
+        (e: Error) =>
+          e instanceof RuntimeFailure &&
+          new RegExp(`needs at least 3 nodes in a round, but only ${n} take part`).test(e.message),
+      );
+      assert.equal(sent.length, 0);
+    });
+  }
+
+  it("SecAgg+ neighbours below the bound for the cohort are refused before any node is asked (exit 2)", async () => {
+    const { via, sent } = watching();
+    // 8 nodes, dropout 0.25, collusion 0.1: ⌈2.8⌉ + 1 = 4 neighbours at least.
+    const config = secaggSchema.parse({ neighbours: 3, dropout: 0.25, collusion: 0.1, threshold: 3 });
+    await assert.rejects(
+      round(nodes, via, config),
+      (e: Error) =>
+        e instanceof InputError && /Invalid secagg.neighbours 3: 8 nodes .* need at least 4 neighbours/.test(e.message),
+    );
+    assert.equal(sent.length, 0);
+  });
+
+  it("a survivor graph split by dropouts is not unmasked: the round fails before Unmasking", async () => {
+    // k = 2 (a ring; allowed for 8 nodes with dropout 0.1 and no collusion): m0's two ring neighbours
+    // drop after sharing keys, which cuts m0 off.
+    let cut: string[] = [];
+    const { via, sent } = watching((node, body) => {
+      if (body.kind === "secagg" && body.phase === "shareKeys" && node === "m0") {
+        cut = body.peers.map((p) => p.id).filter((id) => id !== "m0");
+      }
+      if (body.kind === "train" && cut.includes(node)) return { ...body, planId: "", secagg: undefined };
+      return body;
+    });
+    const config = secaggSchema.parse({ neighbours: 2, collusion: 0, threshold: 2 });
+    await assert.rejects(
+      round(nodes, via, config),
+      (e: Error) => e instanceof RuntimeFailure && /neighbourhood graph is split by the dropouts/.test(e.message),
+    );
+    assert.equal(cut.length, 2);
+    assert.ok(!sent.some((b) => b.kind === "secagg" && (b.phase === "unmask" || b.phase === "consistency")));
+  });
+
+  it("with verify (the default), a node whose keys carry no valid signature is left out at once", async () => {
+    const { via } = watching();
+    const forging = {
+      send: async (node: string, body: TaskBody, options: Parameters<Hub["send"]>[2]) => {
+        const reply = await via.send(node, body, options);
+        // An impostor answering for m1: keys without its signature.
+        if (node === "m1" && reply.kind === "secagg" && reply.phase === "keys") return { ...reply, signed: undefined };
+        return reply;
+      },
+    } as Hub;
+    const { failures, update } = await round(nodes.slice(0, 5), forging);
+    assert.deepEqual(
+      failures.map((f) => [f.node, f.code]),
+      [["m1", "secagg_verify"]],
+    );
+    assert.equal(update.samples, 40);
+  });
+
+  it("with verify, a node whose keys are signed by another identity than the one its requests proved is left out", async () => {
+    const other = `sha256:${"0".repeat(64)}`;
+    const { failures, update } = await round(nodes.slice(0, 4), hub, secaggSchema.parse({}), () => ({ m2: other }));
+    assert.deepEqual(
+      failures.map((f) => [f.node, f.code]),
+      [["m2", "secagg_verify"]],
+    );
+    assert.match(failures[0].message, new RegExp(`but its requests by ${other}`));
+    assert.equal(update.samples, 30);
   });
 });

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file fbm/v1/researcher.proto.
  */
 export const file_fbm_v1_researcher: GenFile = /*@__PURE__*/
-  fileDesc("ChdmYm0vdjEvcmVzZWFyY2hlci5wcm90bxIGZmJtLnYxIoIBCg5HZXRUYXNrUmVxdWVzdBIPCgdub2RlX2lkGAEgASgJEhEKCW5vZGVfbmFtZRgCIAEoCRISCgpzZXNzaW9uX2lkGAMgASgJEg8KB3ZlcnNpb24YBCABKAkSFAoMd2FpdF9zZWNvbmRzGAUgASgNEhEKCWtlZXBfb3BlbhgGIAEoCCJBCglUYXNrQ2h1bmsSHAoEdGFzaxgBIAEoCzIMLmZibS52MS5UYXNrSAASDgoEZGF0YRgCIAEoDEgAQgYKBHBhcnQi4QIKBFRhc2sSDwoHdGFza19pZBgBIAEoCRISCgpleHBlcmltZW50GAIgASgJEiAKBHBpbmcYCiABKAsyEC5mYm0udjEuUGluZ1Rhc2tIABIgCgRsaXN0GAsgASgLMhAuZmJtLnYxLkxpc3RUYXNrSAASJAoGc2VhcmNoGAwgASgLMhIuZmJtLnYxLlNlYXJjaFRhc2tIABIiCgVzdGF0cxgNIAEoCzIRLmZibS52MS5TdGF0c1Rhc2tIABIiCgV0cmFpbhgOIAEoCzIRLmZibS52MS5UcmFpblRhc2tIABIqCglhbmFseXRpY3MYDyABKAsyFS5mYm0udjEuQW5hbHl0aWNzVGFza0gAEiQKBnNlY2FnZxgQIAEoCzISLmZibS52MS5TZWNhZ2dUYXNrSAASKAoIY2xpbmljYWwYFCABKAsyFC5mYm0udjEuQ2xpbmljYWxUYXNrSABCBgoEa2luZCIKCghQaW5nVGFzayIKCghMaXN0VGFzayIaCgpTZWFyY2hUYXNrEgwKBHRhZ3MYASADKAkiTAoJU3RhdHNUYXNrEhIKCmRhdGFzZXRfaWQYASABKAkSEQoJcGxhbl9qc29uGAIgASgJEhgKEHByZXBhcmF0aW9uX2pzb24YAyABKAkiRwoKVGVuc29yU3BlYxIMCgRuYW1lGAEgASgJEg0KBXNoYXBlGAIgAygNEhwKBWR0eXBlGAMgASgOMg0uZmJtLnYxLkRUeXBlIkgKDFBhcmFtc0hlYWRlchIjCgd0ZW5zb3JzGAEgAygLMhIuZmJtLnYxLlRlbnNvclNwZWMSEwoLdG90YWxfYnl0ZXMYAiABKAQiUwoSTm9ybWFsaXphdGlvblN0YXRzEg4KBm1ldGhvZBgBIAEoCRIPCgdjb2x1bW5zGAIgAygJEg0KBXNoaWZ0GAMgAygBEg0KBXNjYWxlGAQgAygBItUBCgxUcmFpbmluZ0FyZ3MSDgoGZXBvY2hzGAEgASgNEg8KB3VwZGF0ZXMYAiABKA0SEgoKYmF0Y2hfc2l6ZRgDIAEoDRISCgp0ZXN0X3JhdGlvGAQgASgBEhYKDnRlc3Rfb25fZ2xvYmFsGAUgASgIEhUKDXRlc3Rfb25fbG9jYWwYBiABKAgSDwoHbWV0cmljcxgHIAMoCRIMCgRzZWVkGAggASgNEhIKCmZlZHByb3hfbXUYCSABKAESGgoCZHAYCiABKAsyDi5mYm0udjEuRHBBcmdzImcKBkRwQXJncxIMCgRtb2RlGAEgASgJEhgKEG5vaXNlX211bHRpcGxpZXIYAiABKAESEQoJY2xpcF9ub3JtGAMgASgBEg0KBWRlbHRhGAQgASgBEhMKC3NhbXBsZV9yYXRlGAUgASgBIikKB1ByaXZhY3kSDwoHZXBzaWxvbhgBIAEoARINCgVkZWx0YRgCIAEoASKQAgoJVHJhaW5UYXNrEhIKCmRhdGFzZXRfaWQYASABKAkSDwoHcGxhbl9pZBgCIAEoCRIRCglwbGFuX2pzb24YAyABKAkSIgoEYXJncxgEIAEoCzIULmZibS52MS5UcmFpbmluZ0FyZ3MSMQoNbm9ybWFsaXphdGlvbhgFIAEoCzIaLmZibS52MS5Ob3JtYWxpemF0aW9uU3RhdHMSDQoFcm91bmQYBiABKA0SJAoGcGFyYW1zGAcgASgLMhQuZmJtLnYxLlBhcmFtc0hlYWRlchIlCgZzZWNhZ2cYCCABKAsyFS5mYm0udjEuU2VjYWdnTWFza2luZxIYChBwcmVwYXJhdGlvbl9qc29uGAkgASgJIlQKClJlcGx5Q2h1bmsSHgoFcmVwbHkYASABKAsyDS5mYm0udjEuUmVwbHlIABIOCgRkYXRhGAIgASgMSAASDgoEc2VhbBgDIAEoDEgAQgYKBHBhcnQi7QIKBVJlcGx5Eg8KB3Rhc2tfaWQYASABKAkSDwoHbm9kZV9pZBgCIAEoCRIhCgRwaW5nGAogASgLMhEuZmJtLnYxLlBpbmdSZXBseUgAEikKCGRhdGFzZXRzGAsgASgLMhUuZmJtLnYxLkRhdGFzZXRzUmVwbHlIABIjCgVzdGF0cxgMIAEoCzISLmZibS52MS5TdGF0c1JlcGx5SAASIwoFdHJhaW4YDSABKAsyEi5mYm0udjEuVHJhaW5SZXBseUgAEiMKBWVycm9yGA4gASgLMhIuZmJtLnYxLkVycm9yUmVwbHlIABIrCglhbmFseXRpY3MYDyABKAsyFi5mYm0udjEuQW5hbHl0aWNzUmVwbHlIABIlCgZzZWNhZ2cYECABKAsyEy5mYm0udjEuU2VjYWdnUmVwbHlIABIpCghjbGluaWNhbBgUIAEoCzIVLmZibS52MS5DbGluaWNhbFJlcGx5SABCBgoEa2luZCItCglQaW5nUmVwbHkSDwoHdmVyc2lvbhgBIAEoCRIPCgdiYWNrZW5kGAIgASgJIiUKBkNvbHVtbhIMCgRuYW1lGAEgASgJEg0KBWR0eXBlGAIgASgJIikKCkNsYXNzQ291bnQSDAoEbmFtZRgBIAEoCRINCgVjb3VudBgCIAEoBCLnAQoLRGF0YXNldEluZm8SCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIMCgR0eXBlGAMgASgJEgwKBHRhZ3MYBCADKAkSEwoLZGVzY3JpcHRpb24YBSABKAkSDQoFc2hhcGUYBiADKA0SHwoHY29sdW1ucxgHIAMoCzIOLmZibS52MS5Db2x1bW4SFAoMc2FtcGxlX2NvdW50GAggASgEEiMKB2NsYXNzZXMYCSADKAsyEi5mYm0udjEuQ2xhc3NDb3VudBIOCgZ0YXJnZXQYCiABKAkSEgoKY3JlYXRlZF9hdBgLIAEoCSI2Cg1EYXRhc2V0c1JlcGx5EiUKCGRhdGFzZXRzGAEgAygLMhMuZmJtLnYxLkRhdGFzZXRJbmZvIrcBCgtDb2x1bW5TdGF0cxIMCgRuYW1lGAEgASgJEg0KBWNvdW50GAIgASgEEgsKA3N1bRgDIAEoARITCgtzdW1fc3F1YXJlcxgEIAEoARILCgNtaW4YBSABKAESCwoDbWF4GAYgASgBEg8KB21pc3NpbmcYByABKAQSKQoKY2F0ZWdvcmllcxgIIAMoCzIVLmZibS52MS5DYXRlZ29yeUNvdW50EhMKC2NhdGVnb3JpY2FsGAkgASgIIiwKDUNhdGVnb3J5Q291bnQSDAoEbmFtZRgBIAEoCRINCgVjb3VudBgCIAEoBCIyCgpTdGF0c1JlcGx5EiQKB2NvbHVtbnMYASADKAsyEy5mYm0udjEuQ29sdW1uU3RhdHMinAEKB01ldHJpY3MSKwoGdmFsdWVzGAEgAygLMhsuZmJtLnYxLk1ldHJpY3MuVmFsdWVzRW50cnkSDwoHc2FtcGxlcxgCIAEoBBIkCgZjb3VudHMYAyABKAsyFC5mYm0udjEuTWV0cmljQ291bnRzGi0KC1ZhbHVlc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoAToCOAEiiQEKDE1ldHJpY0NvdW50cxIMCgRyb3dzGAEgASgEEg8KB2NsYXNzZXMYAiABKA0SEQoJY29uZnVzaW9uGAMgAygEEiEKBnNjb3JlcxgEIAMoCzIRLmZibS52MS5TY29yZVJ1bnMSJAoEc3VtcxgFIAEoCzIWLmZibS52MS5SZWdyZXNzaW9uU3VtcyJbCglTY29yZVJ1bnMSEAoIcG9zaXRpdmUYASABKA0SCgoCbG8YAiADKA0SCgoCaGkYAyADKA0SEQoJcG9zaXRpdmVzGAQgAygEEhEKCW5lZ2F0aXZlcxgFIAMoBCJBCg5SZWdyZXNzaW9uU3VtcxIJCgF5GAEgASgBEgoKAnkyGAIgASgBEgsKA3NzZRgDIAEoARILCgNzYWUYBCABKAEi9AEKClRyYWluUmVwbHkSFAoMc2FtcGxlX2NvdW50GAEgASgEEhcKCnRyYWluX2xvc3MYAiABKAFIAIgBARInCg5nbG9iYWxfbWV0cmljcxgDIAEoCzIPLmZibS52MS5NZXRyaWNzEiYKDWxvY2FsX21ldHJpY3MYBCABKAsyDy5mYm0udjEuTWV0cmljcxIkCgZwYXJhbXMYBSABKAsyFC5mYm0udjEuUGFyYW1zSGVhZGVyEg8KB3NlY29uZHMYBiABKAESIAoHcHJpdmFjeRgHIAEoCzIPLmZibS52MS5Qcml2YWN5Qg0KC190cmFpbl9sb3NzIjwKCkVycm9yUmVwbHkSDAoEY29kZRgBIAEoCRIPCgdtZXNzYWdlGAIgASgJEg8KB3BsYW5faWQYAyABKAkikwEKDUFuYWx5dGljc1Rhc2sSEgoKZGF0YXNldF9pZBgBIAEoCRIPCgdjb2x1bW5zGAIgAygJEicKB3N1bW1hcnkYCiABKAsyFC5mYm0udjEuU3VtbWFyeVBoYXNlSAASKwoJaGlzdG9ncmFtGAsgASgLMhYuZmJtLnYxLkhpc3RvZ3JhbVBoYXNlSABCBwoFcGhhc2UiDgoMU3VtbWFyeVBoYXNlIjsKDkhpc3RvZ3JhbVBoYXNlEikKB2NvbHVtbnMYASADKAsyGC5mYm0udjEuSGlzdG9ncmFtUmVxdWVzdCJWChBIaXN0b2dyYW1SZXF1ZXN0Eg4KBmNvbHVtbhgBIAEoCRIKCgJsbxgCIAEoARIKCgJoaRgDIAEoARIMCgRiaW5zGAQgASgNEgwKBGZpbmUYBSABKA0iNwoFQ291bnQSHwoEa2luZBgBIAEoDjIRLmZibS52MS5Db3VudEtpbmQSDQoFdmFsdWUYAiABKAQiOAoKQ2xhc3NUYWxseRIMCgRuYW1lGAEgASgJEhwKBWNvdW50GAIgASgLMg0uZmJtLnYxLkNvdW50IvsBCg1Db2x1bW5TdW1tYXJ5EgwKBG5hbWUYASABKAkSHAoFY291bnQYAiABKAsyDS5mYm0udjEuQ291bnQSHgoHbWlzc2luZxgDIAEoCzINLmZibS52MS5Db3VudBILCgNzdW0YBCABKAESDAoEbWVhbhgFIAEoARIKCgJtMhgGIAEoARILCgNtaW4YByABKAESCwoDbWF4GAggASgBEhQKDG1pbl9tYXhfZ3JpZBgJIAEoARIQCghyYW5nZV9sbxgKIAEoARIQCghyYW5nZV9oaRgLIAEoARIjCgdjbGFzc2VzGAwgAygLMhIuZmJtLnYxLkNsYXNzVGFsbHkiNAoHRmluZUJpbhINCgVzdGFydBgBIAEoDRILCgNlbmQYAiABKA0SDQoFY291bnQYAyABKAQiXQoPQ29sdW1uSGlzdG9ncmFtEgwKBG5hbWUYASABKAkSHQoGY291bnRzGAIgAygLMg0uZmJtLnYxLkNvdW50Eh0KBGZpbmUYAyADKAsyDy5mYm0udjEuRmluZUJpbiKNAQoOQW5hbHl0aWNzUmVwbHkSEQoJbWluX2NvdW50GAEgASgNEhEKCXRvb19zbWFsbBgCIAEoCBIoCglzdW1tYXJpZXMYAyADKAsyFS5mYm0udjEuQ29sdW1uU3VtbWFyeRIrCgpoaXN0b2dyYW1zGAQgAygLMhcuZmJtLnYxLkNvbHVtbkhpc3RvZ3JhbSITChFSZXBseVRhc2tSZXNwb25zZSJYCghQcm9ncmVzcxINCgVlcG9jaBgBIAEoDRIMCgRzdGVwGAIgASgNEhMKC3RvdGFsX3N0ZXBzGAMgASgNEhEKBGxvc3MYBCABKAFIAIgBAUIHCgVfbG9zcyIpCgdMb2dMaW5lEg0KBWxldmVsGAEgASgJEg8KB21lc3NhZ2UYAiABKAkiCwoJSGVhcnRiZWF0IqkBCg9GZWVkYmFja1JlcXVlc3QSDwoHbm9kZV9pZBgBIAEoCRIPCgd0YXNrX2lkGAIgASgJEiQKCHByb2dyZXNzGAogASgLMhAuZmJtLnYxLlByb2dyZXNzSAASHgoDbG9nGAsgASgLMg8uZmJtLnYxLkxvZ0xpbmVIABImCgloZWFydGJlYXQYDCABKAsyES5mYm0udjEuSGVhcnRiZWF0SABCBgoEa2luZCISChBGZWVkYmFja1Jlc3BvbnNlIrQBCgpTZWNhZ2dUYXNrEg8KB3Nlc3Npb24YASABKAkSNQoOYWR2ZXJ0aXNlX2tleXMYCiABKAsyGy5mYm0udjEuU2VjYWdnQWR2ZXJ0aXNlS2V5c0gAEi0KCnNoYXJlX2tleXMYCyABKAsyFy5mYm0udjEuU2VjYWdnU2hhcmVLZXlzSAASJgoGdW5tYXNrGAwgASgLMhQuZmJtLnYxLlNlY2FnZ1VubWFza0gAQgcKBXBoYXNlIhUKE1NlY2FnZ0FkdmVydGlzZUtleXMiYAoKU2VjYWdnUGVlchIPCgdub2RlX2lkGAEgASgJEg0KBWluZGV4GAIgASgNEhkKEWNpcGhlcl9wdWJsaWNfa2V5GAMgASgMEhcKD21hc2tfcHVibGljX2tleRgEIAEoDCJHCg9TZWNhZ2dTaGFyZUtleXMSIQoFcGVlcnMYASADKAsyEi5mYm0udjEuU2VjYWdnUGVlchIRCgl0aHJlc2hvbGQYAiABKA0iPQoRU2VjYWdnU2VhbGVkU2hhcmUSDAoEZnJvbRgBIAEoCRIKCgJ0bxgCIAEoCRIOCgZzZWFsZWQYAyABKAwiMgoMU2VjYWdnVW5tYXNrEhEKCXN1cnZpdm9ycxgBIAMoCRIPCgdkcm9wcGVkGAIgAygJImcKDVNlY2FnZ01hc2tpbmcSDwoHc2Vzc2lvbhgBIAEoCRIpCgZzaGFyZXMYAiADKAsyGS5mYm0udjEuU2VjYWdnU2VhbGVkU2hhcmUSDAoEY2xpcBgDIAEoARIMCgRiaXRzGAQgASgNIo4BCgtTZWNhZ2dSZXBseRIiCgRrZXlzGAogASgLMhIuZmJtLnYxLlNlY2FnZ0tleXNIABImCgZzaGFyZXMYCyABKAsyFC5mYm0udjEuU2VjYWdnU2hhcmVzSAASKgoIcmV2ZWFsZWQYDCABKAsyFi5mYm0udjEuU2VjYWdnUmV2ZWFsZWRIAEIHCgVwaGFzZSJACgpTZWNhZ2dLZXlzEhkKEWNpcGhlcl9wdWJsaWNfa2V5GAEgASgMEhcKD21hc2tfcHVibGljX2tleRgCIAEoDCI5CgxTZWNhZ2dTaGFyZXMSKQoGc2hhcmVzGAEgAygLMhkuZmJtLnYxLlNlY2FnZ1NlYWxlZFNoYXJlIjAKE1NlY2FnZ1JldmVhbGVkU2hhcmUSCgoCb2YYASABKAkSDQoFc2hhcmUYAiABKAwicwoOU2VjYWdnUmV2ZWFsZWQSMAoLc2VlZF9zaGFyZXMYASADKAsyGy5mYm0udjEuU2VjYWdnUmV2ZWFsZWRTaGFyZRIvCgprZXlfc2hhcmVzGAIgAygLMhsuZmJtLnYxLlNlY2FnZ1JldmVhbGVkU2hhcmUi+wEKDENsaW5pY2FsVGFzaxISCgpkYXRhc2V0X2lkGAEgASgJEhAKCHF1ZXJ5X2lkGAIgASgJEiYKBXRhYmxlGAogASgLMhUuZmJtLnYxLkNsaW5pY2FsVGFibGVIABIeCgNnbG0YCyABKAsyDy5mYm0udjEuR2xtU3RlcEgAEicKB2ttX2N1dHMYDCABKAsyFC5mYm0udjEuU3Vydml2YWxDdXRzSAASKwoJa21fY291bnRzGA0gASgLMhYuZmJtLnYxLlN1cnZpdmFsQ291bnRzSAASHgoDY294GA4gASgLMg8uZmJtLnYxLkNveFN0ZXBIAEIHCgVxdWVyeSIrCg1DbGluaWNhbFRhYmxlEgwKBHJvd3MYASABKAkSDAoEY29scxgCIAEoCSIoCgZGYWN0b3ISDgoGY29sdW1uGAEgASgJEg4KBmxldmVscxgCIAMoCSJeCgdHbG1TdGVwEg4KBmZhbWlseRgBIAEoCRIJCgF5GAIgASgJEgkKAXgYAyADKAkSHwoHZmFjdG9ycxgEIAMoCzIOLmZibS52MS5GYWN0b3ISDAoEYmV0YRgFIAMoASJWCgxTdXJ2aXZhbEN1dHMSDAoEdGltZRgBIAEoCRINCgVldmVudBgCIAEoCRINCgVncm91cBgDIAEoCRIMCgRncmlkGAQgASgBEgwKBGN1dHMYBSADKA0iWAoOU3Vydml2YWxDb3VudHMSDAoEdGltZRgBIAEoCRINCgVldmVudBgCIAEoCRINCgVncm91cBgDIAEoCRIMCgRncmlkGAQgASgBEgwKBGN1dHMYBSADKA0ikwEKB0NveFN0ZXASDAoEdGltZRgBIAEoCRINCgVldmVudBgCIAEoCRIJCgF4GAMgAygJEh8KB2ZhY3RvcnMYBCADKAsyDi5mYm0udjEuRmFjdG9yEg4KBnN0cmF0YRgFIAEoCRIMCgR0aWVzGAYgASgJEgwKBGJldGEYByADKAESEwoLY29uY29yZGFuY2UYCCABKAgioQIKDUNsaW5pY2FsUmVwbHkSEQoJbWluX2NvdW50GAEgASgNEgwKBHJvd3MYAiABKAQSHwoIZXhjbHVkZWQYAyABKAsyDS5mYm0udjEuQ291bnQSJAoFdGFibGUYCiABKAsyEy5mYm0udjEuVGFibGVDb3VudHNIABIeCgNnbG0YCyABKAsyDy5mYm0udjEuR2xtU3Vtc0gAEiwKB2ttX2N1dHMYDCABKAsyGS5mYm0udjEuU3Vydml2YWxDdXRzUmVwbHlIABIwCglrbV9jb3VudHMYDSABKAsyGy5mYm0udjEuU3Vydml2YWxDb3VudHNSZXBseUgAEh4KA2NveBgOIAEoCzIPLmZibS52MS5Db3hTdW1zSABCCAoGcmVzdWx0IlMKC1RhYmxlQ291bnRzEhIKCnJvd19sZXZlbHMYASADKAkSEgoKY29sX2xldmVscxgCIAMoCRIcCgVjZWxscxgDIAMoCzINLmZibS52MS5Db3VudCJHCgdHbG1TdW1zEgwKBHh0d3gYASADKAESDAoEeHR3ehgCIAMoARIQCghkZXZpYW5jZRgDIAEoARIOCgZsb2dsaWsYBCABKAEiIQoRU3Vydml2YWxDdXRzUmVwbHkSDAoEY3V0cxgBIAMoDSJHChNTdXJ2aXZhbENvdW50c1JlcGx5Eg4KBmdyb3VwcxgBIAMoCRIOCgZldmVudHMYAiADKAQSEAoIY2Vuc29yZWQYAyADKAQiiwEKB0NveFN1bXMSDgoGbG9nbGlrGAEgASgBEhAKCGdyYWRpZW50GAIgAygBEhMKC2luZm9ybWF0aW9uGAMgAygBEg4KBmV2ZW50cxgEIAEoBBISCgpjb25jb3JkYW50GAUgASgEEhIKCmRpc2NvcmRhbnQYBiABKAQSEQoJdGllZF9yaXNrGAcgASgEKkUKBURUeXBlEhYKEkRfVFlQRV9VTlNQRUNJRklFRBAAEhIKDkRfVFlQRV9GTE9BVDMyEAESEAoMRF9UWVBFX0lOVDMyEAIqbgoJQ291bnRLaW5kEhoKFkNPVU5UX0tJTkRfVU5TUEVDSUZJRUQQABIUChBDT1VOVF9LSU5EX0VYQUNUEAESGAoUQ09VTlRfS0lORF9CRUxPV19NSU4QAhIVChFDT1VOVF9LSU5EX0hJRERFThADMsgBChFSZXNlYXJjaGVyU2VydmljZRI2CgdHZXRUYXNrEhYuZmJtLnYxLkdldFRhc2tSZXF1ZXN0GhEuZmJtLnYxLlRhc2tDaHVuazABEjwKCVJlcGx5VGFzaxISLmZibS52MS5SZXBseUNodW5rGhkuZmJtLnYxLlJlcGx5VGFza1Jlc3BvbnNlKAESPQoIRmVlZGJhY2sSFy5mYm0udjEuRmVlZGJhY2tSZXF1ZXN0GhguZmJtLnYxLkZlZWRiYWNrUmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("ChdmYm0vdjEvcmVzZWFyY2hlci5wcm90bxIGZmJtLnYxIoIBCg5HZXRUYXNrUmVxdWVzdBIPCgdub2RlX2lkGAEgASgJEhEKCW5vZGVfbmFtZRgCIAEoCRISCgpzZXNzaW9uX2lkGAMgASgJEg8KB3ZlcnNpb24YBCABKAkSFAoMd2FpdF9zZWNvbmRzGAUgASgNEhEKCWtlZXBfb3BlbhgGIAEoCCJBCglUYXNrQ2h1bmsSHAoEdGFzaxgBIAEoCzIMLmZibS52MS5UYXNrSAASDgoEZGF0YRgCIAEoDEgAQgYKBHBhcnQi4QIKBFRhc2sSDwoHdGFza19pZBgBIAEoCRISCgpleHBlcmltZW50GAIgASgJEiAKBHBpbmcYCiABKAsyEC5mYm0udjEuUGluZ1Rhc2tIABIgCgRsaXN0GAsgASgLMhAuZmJtLnYxLkxpc3RUYXNrSAASJAoGc2VhcmNoGAwgASgLMhIuZmJtLnYxLlNlYXJjaFRhc2tIABIiCgVzdGF0cxgNIAEoCzIRLmZibS52MS5TdGF0c1Rhc2tIABIiCgV0cmFpbhgOIAEoCzIRLmZibS52MS5UcmFpblRhc2tIABIqCglhbmFseXRpY3MYDyABKAsyFS5mYm0udjEuQW5hbHl0aWNzVGFza0gAEiQKBnNlY2FnZxgQIAEoCzISLmZibS52MS5TZWNhZ2dUYXNrSAASKAoIY2xpbmljYWwYFCABKAsyFC5mYm0udjEuQ2xpbmljYWxUYXNrSABCBgoEa2luZCIKCghQaW5nVGFzayIKCghMaXN0VGFzayIaCgpTZWFyY2hUYXNrEgwKBHRhZ3MYASADKAkiTAoJU3RhdHNUYXNrEhIKCmRhdGFzZXRfaWQYASABKAkSEQoJcGxhbl9qc29uGAIgASgJEhgKEHByZXBhcmF0aW9uX2pzb24YAyABKAkiRwoKVGVuc29yU3BlYxIMCgRuYW1lGAEgASgJEg0KBXNoYXBlGAIgAygNEhwKBWR0eXBlGAMgASgOMg0uZmJtLnYxLkRUeXBlIkgKDFBhcmFtc0hlYWRlchIjCgd0ZW5zb3JzGAEgAygLMhIuZmJtLnYxLlRlbnNvclNwZWMSEwoLdG90YWxfYnl0ZXMYAiABKAQiUwoSTm9ybWFsaXphdGlvblN0YXRzEg4KBm1ldGhvZBgBIAEoCRIPCgdjb2x1bW5zGAIgAygJEg0KBXNoaWZ0GAMgAygBEg0KBXNjYWxlGAQgAygBItUBCgxUcmFpbmluZ0FyZ3MSDgoGZXBvY2hzGAEgASgNEg8KB3VwZGF0ZXMYAiABKA0SEgoKYmF0Y2hfc2l6ZRgDIAEoDRISCgp0ZXN0X3JhdGlvGAQgASgBEhYKDnRlc3Rfb25fZ2xvYmFsGAUgASgIEhUKDXRlc3Rfb25fbG9jYWwYBiABKAgSDwoHbWV0cmljcxgHIAMoCRIMCgRzZWVkGAggASgNEhIKCmZlZHByb3hfbXUYCSABKAESGgoCZHAYCiABKAsyDi5mYm0udjEuRHBBcmdzImcKBkRwQXJncxIMCgRtb2RlGAEgASgJEhgKEG5vaXNlX211bHRpcGxpZXIYAiABKAESEQoJY2xpcF9ub3JtGAMgASgBEg0KBWRlbHRhGAQgASgBEhMKC3NhbXBsZV9yYXRlGAUgASgBIikKB1ByaXZhY3kSDwoHZXBzaWxvbhgBIAEoARINCgVkZWx0YRgCIAEoASKQAgoJVHJhaW5UYXNrEhIKCmRhdGFzZXRfaWQYASABKAkSDwoHcGxhbl9pZBgCIAEoCRIRCglwbGFuX2pzb24YAyABKAkSIgoEYXJncxgEIAEoCzIULmZibS52MS5UcmFpbmluZ0FyZ3MSMQoNbm9ybWFsaXphdGlvbhgFIAEoCzIaLmZibS52MS5Ob3JtYWxpemF0aW9uU3RhdHMSDQoFcm91bmQYBiABKA0SJAoGcGFyYW1zGAcgASgLMhQuZmJtLnYxLlBhcmFtc0hlYWRlchIlCgZzZWNhZ2cYCCABKAsyFS5mYm0udjEuU2VjYWdnTWFza2luZxIYChBwcmVwYXJhdGlvbl9qc29uGAkgASgJIlQKClJlcGx5Q2h1bmsSHgoFcmVwbHkYASABKAsyDS5mYm0udjEuUmVwbHlIABIOCgRkYXRhGAIgASgMSAASDgoEc2VhbBgDIAEoDEgAQgYKBHBhcnQi7QIKBVJlcGx5Eg8KB3Rhc2tfaWQYASABKAkSDwoHbm9kZV9pZBgCIAEoCRIhCgRwaW5nGAogASgLMhEuZmJtLnYxLlBpbmdSZXBseUgAEikKCGRhdGFzZXRzGAsgASgLMhUuZmJtLnYxLkRhdGFzZXRzUmVwbHlIABIjCgVzdGF0cxgMIAEoCzISLmZibS52MS5TdGF0c1JlcGx5SAASIwoFdHJhaW4YDSABKAsyEi5mYm0udjEuVHJhaW5SZXBseUgAEiMKBWVycm9yGA4gASgLMhIuZmJtLnYxLkVycm9yUmVwbHlIABIrCglhbmFseXRpY3MYDyABKAsyFi5mYm0udjEuQW5hbHl0aWNzUmVwbHlIABIlCgZzZWNhZ2cYECABKAsyEy5mYm0udjEuU2VjYWdnUmVwbHlIABIpCghjbGluaWNhbBgUIAEoCzIVLmZibS52MS5DbGluaWNhbFJlcGx5SABCBgoEa2luZCItCglQaW5nUmVwbHkSDwoHdmVyc2lvbhgBIAEoCRIPCgdiYWNrZW5kGAIgASgJIiUKBkNvbHVtbhIMCgRuYW1lGAEgASgJEg0KBWR0eXBlGAIgASgJIikKCkNsYXNzQ291bnQSDAoEbmFtZRgBIAEoCRINCgVjb3VudBgCIAEoBCLnAQoLRGF0YXNldEluZm8SCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIMCgR0eXBlGAMgASgJEgwKBHRhZ3MYBCADKAkSEwoLZGVzY3JpcHRpb24YBSABKAkSDQoFc2hhcGUYBiADKA0SHwoHY29sdW1ucxgHIAMoCzIOLmZibS52MS5Db2x1bW4SFAoMc2FtcGxlX2NvdW50GAggASgEEiMKB2NsYXNzZXMYCSADKAsyEi5mYm0udjEuQ2xhc3NDb3VudBIOCgZ0YXJnZXQYCiABKAkSEgoKY3JlYXRlZF9hdBgLIAEoCSI2Cg1EYXRhc2V0c1JlcGx5EiUKCGRhdGFzZXRzGAEgAygLMhMuZmJtLnYxLkRhdGFzZXRJbmZvIrcBCgtDb2x1bW5TdGF0cxIMCgRuYW1lGAEgASgJEg0KBWNvdW50GAIgASgEEgsKA3N1bRgDIAEoARITCgtzdW1fc3F1YXJlcxgEIAEoARILCgNtaW4YBSABKAESCwoDbWF4GAYgASgBEg8KB21pc3NpbmcYByABKAQSKQoKY2F0ZWdvcmllcxgIIAMoCzIVLmZibS52MS5DYXRlZ29yeUNvdW50EhMKC2NhdGVnb3JpY2FsGAkgASgIIiwKDUNhdGVnb3J5Q291bnQSDAoEbmFtZRgBIAEoCRINCgVjb3VudBgCIAEoBCIyCgpTdGF0c1JlcGx5EiQKB2NvbHVtbnMYASADKAsyEy5mYm0udjEuQ29sdW1uU3RhdHMinAEKB01ldHJpY3MSKwoGdmFsdWVzGAEgAygLMhsuZmJtLnYxLk1ldHJpY3MuVmFsdWVzRW50cnkSDwoHc2FtcGxlcxgCIAEoBBIkCgZjb3VudHMYAyABKAsyFC5mYm0udjEuTWV0cmljQ291bnRzGi0KC1ZhbHVlc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoAToCOAEiiQEKDE1ldHJpY0NvdW50cxIMCgRyb3dzGAEgASgEEg8KB2NsYXNzZXMYAiABKA0SEQoJY29uZnVzaW9uGAMgAygEEiEKBnNjb3JlcxgEIAMoCzIRLmZibS52MS5TY29yZVJ1bnMSJAoEc3VtcxgFIAEoCzIWLmZibS52MS5SZWdyZXNzaW9uU3VtcyJbCglTY29yZVJ1bnMSEAoIcG9zaXRpdmUYASABKA0SCgoCbG8YAiADKA0SCgoCaGkYAyADKA0SEQoJcG9zaXRpdmVzGAQgAygEEhEKCW5lZ2F0aXZlcxgFIAMoBCJBCg5SZWdyZXNzaW9uU3VtcxIJCgF5GAEgASgBEgoKAnkyGAIgASgBEgsKA3NzZRgDIAEoARILCgNzYWUYBCABKAEi9AEKClRyYWluUmVwbHkSFAoMc2FtcGxlX2NvdW50GAEgASgEEhcKCnRyYWluX2xvc3MYAiABKAFIAIgBARInCg5nbG9iYWxfbWV0cmljcxgDIAEoCzIPLmZibS52MS5NZXRyaWNzEiYKDWxvY2FsX21ldHJpY3MYBCABKAsyDy5mYm0udjEuTWV0cmljcxIkCgZwYXJhbXMYBSABKAsyFC5mYm0udjEuUGFyYW1zSGVhZGVyEg8KB3NlY29uZHMYBiABKAESIAoHcHJpdmFjeRgHIAEoCzIPLmZibS52MS5Qcml2YWN5Qg0KC190cmFpbl9sb3NzIjwKCkVycm9yUmVwbHkSDAoEY29kZRgBIAEoCRIPCgdtZXNzYWdlGAIgASgJEg8KB3BsYW5faWQYAyABKAkikwEKDUFuYWx5dGljc1Rhc2sSEgoKZGF0YXNldF9pZBgBIAEoCRIPCgdjb2x1bW5zGAIgAygJEicKB3N1bW1hcnkYCiABKAsyFC5mYm0udjEuU3VtbWFyeVBoYXNlSAASKwoJaGlzdG9ncmFtGAsgASgLMhYuZmJtLnYxLkhpc3RvZ3JhbVBoYXNlSABCBwoFcGhhc2UiDgoMU3VtbWFyeVBoYXNlIjsKDkhpc3RvZ3JhbVBoYXNlEikKB2NvbHVtbnMYASADKAsyGC5mYm0udjEuSGlzdG9ncmFtUmVxdWVzdCJWChBIaXN0b2dyYW1SZXF1ZXN0Eg4KBmNvbHVtbhgBIAEoCRIKCgJsbxgCIAEoARIKCgJoaRgDIAEoARIMCgRiaW5zGAQgASgNEgwKBGZpbmUYBSABKA0iNwoFQ291bnQSHwoEa2luZBgBIAEoDjIRLmZibS52MS5Db3VudEtpbmQSDQoFdmFsdWUYAiABKAQiOAoKQ2xhc3NUYWxseRIMCgRuYW1lGAEgASgJEhwKBWNvdW50GAIgASgLMg0uZmJtLnYxLkNvdW50IvsBCg1Db2x1bW5TdW1tYXJ5EgwKBG5hbWUYASABKAkSHAoFY291bnQYAiABKAsyDS5mYm0udjEuQ291bnQSHgoHbWlzc2luZxgDIAEoCzINLmZibS52MS5Db3VudBILCgNzdW0YBCABKAESDAoEbWVhbhgFIAEoARIKCgJtMhgGIAEoARILCgNtaW4YByABKAESCwoDbWF4GAggASgBEhQKDG1pbl9tYXhfZ3JpZBgJIAEoARIQCghyYW5nZV9sbxgKIAEoARIQCghyYW5nZV9oaRgLIAEoARIjCgdjbGFzc2VzGAwgAygLMhIuZmJtLnYxLkNsYXNzVGFsbHkiNAoHRmluZUJpbhINCgVzdGFydBgBIAEoDRILCgNlbmQYAiABKA0SDQoFY291bnQYAyABKAQiXQoPQ29sdW1uSGlzdG9ncmFtEgwKBG5hbWUYASABKAkSHQoGY291bnRzGAIgAygLMg0uZmJtLnYxLkNvdW50Eh0KBGZpbmUYAyADKAsyDy5mYm0udjEuRmluZUJpbiKNAQoOQW5hbHl0aWNzUmVwbHkSEQoJbWluX2NvdW50GAEgASgNEhEKCXRvb19zbWFsbBgCIAEoCBIoCglzdW1tYXJpZXMYAyADKAsyFS5mYm0udjEuQ29sdW1uU3VtbWFyeRIrCgpoaXN0b2dyYW1zGAQgAygLMhcuZmJtLnYxLkNvbHVtbkhpc3RvZ3JhbSITChFSZXBseVRhc2tSZXNwb25zZSJYCghQcm9ncmVzcxINCgVlcG9jaBgBIAEoDRIMCgRzdGVwGAIgASgNEhMKC3RvdGFsX3N0ZXBzGAMgASgNEhEKBGxvc3MYBCABKAFIAIgBAUIHCgVfbG9zcyIpCgdMb2dMaW5lEg0KBWxldmVsGAEgASgJEg8KB21lc3NhZ2UYAiABKAkiCwoJSGVhcnRiZWF0IqkBCg9GZWVkYmFja1JlcXVlc3QSDwoHbm9kZV9pZBgBIAEoCRIPCgd0YXNrX2lkGAIgASgJEiQKCHByb2dyZXNzGAogASgLMhAuZmJtLnYxLlByb2dyZXNzSAASHgoDbG9nGAsgASgLMg8uZmJtLnYxLkxvZ0xpbmVIABImCgloZWFydGJlYXQYDCABKAsyES5mYm0udjEuSGVhcnRiZWF0SABCBgoEa2luZCISChBGZWVkYmFja1Jlc3BvbnNlIuYBCgpTZWNhZ2dUYXNrEg8KB3Nlc3Npb24YASABKAkSNQoOYWR2ZXJ0aXNlX2tleXMYCiABKAsyGy5mYm0udjEuU2VjYWdnQWR2ZXJ0aXNlS2V5c0gAEi0KCnNoYXJlX2tleXMYCyABKAsyFy5mYm0udjEuU2VjYWdnU2hhcmVLZXlzSAASJgoGdW5tYXNrGAwgASgLMhQuZmJtLnYxLlNlY2FnZ1VubWFza0gAEjAKC2NvbnNpc3RlbmN5GA0gASgLMhkuZmJtLnYxLlNlY2FnZ0NvbnNpc3RlbmN5SABCBwoFcGhhc2UiNQoTU2VjYWdnQWR2ZXJ0aXNlS2V5cxIOCgZjb2hvcnQYASABKA0SDgoGdmVyaWZ5GAIgASgIIoUBCgpTZWNhZ2dQZWVyEg8KB25vZGVfaWQYASABKAkSDQoFaW5kZXgYAiABKA0SGQoRY2lwaGVyX3B1YmxpY19rZXkYAyABKAwSFwoPbWFza19wdWJsaWNfa2V5GAQgASgMEhEKCXNpZ25hdHVyZRgFIAEoDBIQCghpZGVudGl0eRgGIAEoDCJrCg9TZWNhZ2dTaGFyZUtleXMSIQoFcGVlcnMYASADKAsyEi5mYm0udjEuU2VjYWdnUGVlchIRCgl0aHJlc2hvbGQYAiABKA0SDgoGY29ob3J0GAMgAygJEhIKCm5laWdoYm91cnMYBCABKA0iPQoRU2VjYWdnU2VhbGVkU2hhcmUSDAoEZnJvbRgBIAEoCRIKCgJ0bxgCIAEoCRIOCgZzZWFsZWQYAyABKAwidgoMU2VjYWdnVW5tYXNrEhEKCXN1cnZpdm9ycxgBIAMoCRIPCgdkcm9wcGVkGAIgAygJEhUKDWFsbF9zdXJ2aXZvcnMYAyADKAkSKwoKc2lnbmF0dXJlcxgEIAMoCzIXLmZibS52MS5TZWNhZ2dTaWduYXR1cmUiJgoRU2VjYWdnQ29uc2lzdGVuY3kSEQoJc3Vydml2b3JzGAEgAygJIjUKD1NlY2FnZ1NpZ25hdHVyZRIPCgdub2RlX2lkGAEgASgJEhEKCXNpZ25hdHVyZRgCIAEoDCJnCg1TZWNhZ2dNYXNraW5nEg8KB3Nlc3Npb24YASABKAkSKQoGc2hhcmVzGAIgAygLMhkuZmJtLnYxLlNlY2FnZ1NlYWxlZFNoYXJlEgwKBGNsaXAYAyABKAESDAoEYml0cxgEIAEoDSK+AQoLU2VjYWdnUmVwbHkSIgoEa2V5cxgKIAEoCzISLmZibS52MS5TZWNhZ2dLZXlzSAASJgoGc2hhcmVzGAsgASgLMhQuZmJtLnYxLlNlY2FnZ1NoYXJlc0gAEioKCHJldmVhbGVkGAwgASgLMhYuZmJtLnYxLlNlY2FnZ1JldmVhbGVkSAASLgoLY29uc2lzdGVuY3kYDSABKAsyFy5mYm0udjEuU2VjYWdnU2lnbmF0dXJlSABCBwoFcGhhc2UiZQoKU2VjYWdnS2V5cxIZChFjaXBoZXJfcHVibGljX2tleRgBIAEoDBIXCg9tYXNrX3B1YmxpY19rZXkYAiABKAwSEQoJc2lnbmF0dXJlGAMgASgMEhAKCGlkZW50aXR5GAQgASgMIjkKDFNlY2FnZ1NoYXJlcxIpCgZzaGFyZXMYASADKAsyGS5mYm0udjEuU2VjYWdnU2VhbGVkU2hhcmUiMAoTU2VjYWdnUmV2ZWFsZWRTaGFyZRIKCgJvZhgBIAEoCRINCgVzaGFyZRgCIAEoDCJzCg5TZWNhZ2dSZXZlYWxlZBIwCgtzZWVkX3NoYXJlcxgBIAMoCzIbLmZibS52MS5TZWNhZ2dSZXZlYWxlZFNoYXJlEi8KCmtleV9zaGFyZXMYAiADKAsyGy5mYm0udjEuU2VjYWdnUmV2ZWFsZWRTaGFyZSL7AQoMQ2xpbmljYWxUYXNrEhIKCmRhdGFzZXRfaWQYASABKAkSEAoIcXVlcnlfaWQYAiABKAkSJgoFdGFibGUYCiABKAsyFS5mYm0udjEuQ2xpbmljYWxUYWJsZUgAEh4KA2dsbRgLIAEoCzIPLmZibS52MS5HbG1TdGVwSAASJwoHa21fY3V0cxgMIAEoCzIULmZibS52MS5TdXJ2aXZhbEN1dHNIABIrCglrbV9jb3VudHMYDSABKAsyFi5mYm0udjEuU3Vydml2YWxDb3VudHNIABIeCgNjb3gYDiABKAsyDy5mYm0udjEuQ294U3RlcEgAQgcKBXF1ZXJ5IisKDUNsaW5pY2FsVGFibGUSDAoEcm93cxgBIAEoCRIMCgRjb2xzGAIgASgJIigKBkZhY3RvchIOCgZjb2x1bW4YASABKAkSDgoGbGV2ZWxzGAIgAygJIl4KB0dsbVN0ZXASDgoGZmFtaWx5GAEgASgJEgkKAXkYAiABKAkSCQoBeBgDIAMoCRIfCgdmYWN0b3JzGAQgAygLMg4uZmJtLnYxLkZhY3RvchIMCgRiZXRhGAUgAygBIlYKDFN1cnZpdmFsQ3V0cxIMCgR0aW1lGAEgASgJEg0KBWV2ZW50GAIgASgJEg0KBWdyb3VwGAMgASgJEgwKBGdyaWQYBCABKAESDAoEY3V0cxgFIAMoDSJYCg5TdXJ2aXZhbENvdW50cxIMCgR0aW1lGAEgASgJEg0KBWV2ZW50GAIgASgJEg0KBWdyb3VwGAMgASgJEgwKBGdyaWQYBCABKAESDAoEY3V0cxgFIAMoDSKTAQoHQ294U3RlcBIMCgR0aW1lGAEgASgJEg0KBWV2ZW50GAIgASgJEgkKAXgYAyADKAkSHwoHZmFjdG9ycxgEIAMoCzIOLmZibS52MS5GYWN0b3ISDgoGc3RyYXRhGAUgASgJEgwKBHRpZXMYBiABKAkSDAoEYmV0YRgHIAMoARITCgtjb25jb3JkYW5jZRgIIAEoCCKhAgoNQ2xpbmljYWxSZXBseRIRCgltaW5fY291bnQYASABKA0SDAoEcm93cxgCIAEoBBIfCghleGNsdWRlZBgDIAEoCzINLmZibS52MS5Db3VudBIkCgV0YWJsZRgKIAEoCzITLmZibS52MS5UYWJsZUNvdW50c0gAEh4KA2dsbRgLIAEoCzIPLmZibS52MS5HbG1TdW1zSAASLAoHa21fY3V0cxgMIAEoCzIZLmZibS52MS5TdXJ2aXZhbEN1dHNSZXBseUgAEjAKCWttX2NvdW50cxgNIAEoCzIbLmZibS52MS5TdXJ2aXZhbENvdW50c1JlcGx5SAASHgoDY294GA4gASgLMg8uZmJtLnYxLkNveFN1bXNIAEIICgZyZXN1bHQiUwoLVGFibGVDb3VudHMSEgoKcm93X2xldmVscxgBIAMoCRISCgpjb2xfbGV2ZWxzGAIgAygJEhwKBWNlbGxzGAMgAygLMg0uZmJtLnYxLkNvdW50IkcKB0dsbVN1bXMSDAoEeHR3eBgBIAMoARIMCgR4dHd6GAIgAygBEhAKCGRldmlhbmNlGAMgASgBEg4KBmxvZ2xpaxgEIAEoASIhChFTdXJ2aXZhbEN1dHNSZXBseRIMCgRjdXRzGAEgAygNIkcKE1N1cnZpdmFsQ291bnRzUmVwbHkSDgoGZ3JvdXBzGAEgAygJEg4KBmV2ZW50cxgCIAMoBBIQCghjZW5zb3JlZBgDIAMoBCKLAQoHQ294U3VtcxIOCgZsb2dsaWsYASABKAESEAoIZ3JhZGllbnQYAiADKAESEwoLaW5mb3JtYXRpb24YAyADKAESDgoGZXZlbnRzGAQgASgEEhIKCmNvbmNvcmRhbnQYBSABKAQSEgoKZGlzY29yZGFudBgGIAEoBBIRCgl0aWVkX3Jpc2sYByABKAQqRQoFRFR5cGUSFgoSRF9UWVBFX1VOU1BFQ0lGSUVEEAASEgoORF9UWVBFX0ZMT0FUMzIQARIQCgxEX1RZUEVfSU5UMzIQAipuCglDb3VudEtpbmQSGgoWQ09VTlRfS0lORF9VTlNQRUNJRklFRBAAEhQKEENPVU5UX0tJTkRfRVhBQ1QQARIYChRDT1VOVF9LSU5EX0JFTE9XX01JThACEhUKEUNPVU5UX0tJTkRfSElEREVOEAMyyAEKEVJlc2VhcmNoZXJTZXJ2aWNlEjYKB0dldFRhc2sSFi5mYm0udjEuR2V0VGFza1JlcXVlc3QaES5mYm0udjEuVGFza0NodW5rMAESPAoJUmVwbHlUYXNrEhIuZmJtLnYxLlJlcGx5Q2h1bmsaGS5mYm0udjEuUmVwbHlUYXNrUmVzcG9uc2UoARI9CghGZWVkYmFjaxIXLmZibS52MS5GZWVkYmFja1JlcXVlc3QaGC5mYm0udjEuRmVlZGJhY2tSZXNwb25zZWIGcHJvdG8z");
 
 /**
  * @generated from message fbm.v1.GetTaskRequest
@@ -1621,6 +1621,12 @@ export type SecaggTask = Message<"fbm.v1.SecaggTask"> & {
      */
     value: SecaggUnmask;
     case: "unmask";
+  } | {
+    /**
+     * @generated from field: fbm.v1.SecaggConsistency consistency = 13;
+     */
+    value: SecaggConsistency;
+    case: "consistency";
   } | { case: undefined; value?: undefined };
 };
 
@@ -1635,6 +1641,19 @@ export const SecaggTaskSchema: GenMessage<SecaggTask> = /*@__PURE__*/
  * @generated from message fbm.v1.SecaggAdvertiseKeys
  */
 export type SecaggAdvertiseKeys = Message<"fbm.v1.SecaggAdvertiseKeys"> & {
+  /**
+   * How many nodes the researcher asks in this round (the node refuses fewer than its secagg_min_nodes).
+   *
+   * @generated from field: uint32 cohort = 1;
+   */
+  cohort: number;
+
+  /**
+   * Active security (secagg.verify): sign the public keys with the node's identity key.
+   *
+   * @generated from field: bool verify = 2;
+   */
+  verify: boolean;
 };
 
 /**
@@ -1669,6 +1688,18 @@ export type SecaggPeer = Message<"fbm.v1.SecaggPeer"> & {
    * @generated from field: bytes mask_public_key = 4;
    */
   maskPublicKey: Uint8Array;
+
+  /**
+   * With verify: the peer's signature over (session, node id, both keys) and its identity certificate (DER).
+   *
+   * @generated from field: bytes signature = 5;
+   */
+  signature: Uint8Array;
+
+  /**
+   * @generated from field: bytes identity = 6;
+   */
+  identity: Uint8Array;
 };
 
 /**
@@ -1693,6 +1724,20 @@ export type SecaggShareKeys = Message<"fbm.v1.SecaggShareKeys"> & {
    * @generated from field: uint32 threshold = 2;
    */
   threshold: number;
+
+  /**
+   * Every node that advertised keys (U1): the node recomputes the neighbourhood graph from it.
+   *
+   * @generated from field: repeated string cohort = 3;
+   */
+  cohort: string[];
+
+  /**
+   * SecAgg+ neighbours k (0: every node shares with every other).
+   *
+   * @generated from field: uint32 neighbours = 4;
+   */
+  neighbours: number;
 };
 
 /**
@@ -1742,6 +1787,20 @@ export type SecaggUnmask = Message<"fbm.v1.SecaggUnmask"> & {
    * @generated from field: repeated string dropped = 2;
    */
   dropped: string[];
+
+  /**
+   * Every node whose masked input is in the sum (U3), not only this node's neighbours.
+   *
+   * @generated from field: repeated string all_survivors = 3;
+   */
+  allSurvivors: string[];
+
+  /**
+   * With verify: each survivor's signature of the consistency check (Bonawitz et al. 2017, section 4).
+   *
+   * @generated from field: repeated fbm.v1.SecaggSignature signatures = 4;
+   */
+  signatures: SecaggSignature[];
 };
 
 /**
@@ -1750,6 +1809,47 @@ export type SecaggUnmask = Message<"fbm.v1.SecaggUnmask"> & {
  */
 export const SecaggUnmaskSchema: GenMessage<SecaggUnmask> = /*@__PURE__*/
   messageDesc(file_fbm_v1_researcher, 51);
+
+/**
+ * ConsistencyCheck (verify only): the node signs the survivor set it is shown and the global model it trained.
+ *
+ * @generated from message fbm.v1.SecaggConsistency
+ */
+export type SecaggConsistency = Message<"fbm.v1.SecaggConsistency"> & {
+  /**
+   * @generated from field: repeated string survivors = 1;
+   */
+  survivors: string[];
+};
+
+/**
+ * Describes the message fbm.v1.SecaggConsistency.
+ * Use `create(SecaggConsistencySchema)` to create a new message.
+ */
+export const SecaggConsistencySchema: GenMessage<SecaggConsistency> = /*@__PURE__*/
+  messageDesc(file_fbm_v1_researcher, 52);
+
+/**
+ * @generated from message fbm.v1.SecaggSignature
+ */
+export type SecaggSignature = Message<"fbm.v1.SecaggSignature"> & {
+  /**
+   * @generated from field: string node_id = 1;
+   */
+  nodeId: string;
+
+  /**
+   * @generated from field: bytes signature = 2;
+   */
+  signature: Uint8Array;
+};
+
+/**
+ * Describes the message fbm.v1.SecaggSignature.
+ * Use `create(SecaggSignatureSchema)` to create a new message.
+ */
+export const SecaggSignatureSchema: GenMessage<SecaggSignature> = /*@__PURE__*/
+  messageDesc(file_fbm_v1_researcher, 53);
 
 /**
  * Masked input collection: the shares sealed for this node, and how to encode its update.
@@ -1783,7 +1883,7 @@ export type SecaggMasking = Message<"fbm.v1.SecaggMasking"> & {
  * Use `create(SecaggMaskingSchema)` to create a new message.
  */
 export const SecaggMaskingSchema: GenMessage<SecaggMasking> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 52);
+  messageDesc(file_fbm_v1_researcher, 54);
 
 /**
  * @generated from message fbm.v1.SecaggReply
@@ -1810,6 +1910,12 @@ export type SecaggReply = Message<"fbm.v1.SecaggReply"> & {
      */
     value: SecaggRevealed;
     case: "revealed";
+  } | {
+    /**
+     * @generated from field: fbm.v1.SecaggSignature consistency = 13;
+     */
+    value: SecaggSignature;
+    case: "consistency";
   } | { case: undefined; value?: undefined };
 };
 
@@ -1818,7 +1924,7 @@ export type SecaggReply = Message<"fbm.v1.SecaggReply"> & {
  * Use `create(SecaggReplySchema)` to create a new message.
  */
 export const SecaggReplySchema: GenMessage<SecaggReply> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 53);
+  messageDesc(file_fbm_v1_researcher, 55);
 
 /**
  * @generated from message fbm.v1.SecaggKeys
@@ -1833,6 +1939,18 @@ export type SecaggKeys = Message<"fbm.v1.SecaggKeys"> & {
    * @generated from field: bytes mask_public_key = 2;
    */
   maskPublicKey: Uint8Array;
+
+  /**
+   * With verify: the node's signature over (session, node id, both keys) and its identity certificate (DER).
+   *
+   * @generated from field: bytes signature = 3;
+   */
+  signature: Uint8Array;
+
+  /**
+   * @generated from field: bytes identity = 4;
+   */
+  identity: Uint8Array;
 };
 
 /**
@@ -1840,7 +1958,7 @@ export type SecaggKeys = Message<"fbm.v1.SecaggKeys"> & {
  * Use `create(SecaggKeysSchema)` to create a new message.
  */
 export const SecaggKeysSchema: GenMessage<SecaggKeys> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 54);
+  messageDesc(file_fbm_v1_researcher, 56);
 
 /**
  * @generated from message fbm.v1.SecaggShares
@@ -1857,7 +1975,7 @@ export type SecaggShares = Message<"fbm.v1.SecaggShares"> & {
  * Use `create(SecaggSharesSchema)` to create a new message.
  */
 export const SecaggSharesSchema: GenMessage<SecaggShares> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 55);
+  messageDesc(file_fbm_v1_researcher, 57);
 
 /**
  * @generated from message fbm.v1.SecaggRevealedShare
@@ -1879,7 +1997,7 @@ export type SecaggRevealedShare = Message<"fbm.v1.SecaggRevealedShare"> & {
  * Use `create(SecaggRevealedShareSchema)` to create a new message.
  */
 export const SecaggRevealedShareSchema: GenMessage<SecaggRevealedShare> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 56);
+  messageDesc(file_fbm_v1_researcher, 58);
 
 /**
  * @generated from message fbm.v1.SecaggRevealed
@@ -1901,7 +2019,7 @@ export type SecaggRevealed = Message<"fbm.v1.SecaggRevealed"> & {
  * Use `create(SecaggRevealedSchema)` to create a new message.
  */
 export const SecaggRevealedSchema: GenMessage<SecaggRevealed> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 57);
+  messageDesc(file_fbm_v1_researcher, 59);
 
 /**
  * Clinical statistics (`fbm-researcher analyze`, README "Clinical statistics"): one query of an analysis.
@@ -1961,7 +2079,7 @@ export type ClinicalTask = Message<"fbm.v1.ClinicalTask"> & {
  * Use `create(ClinicalTaskSchema)` to create a new message.
  */
 export const ClinicalTaskSchema: GenMessage<ClinicalTask> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 58);
+  messageDesc(file_fbm_v1_researcher, 60);
 
 /**
  * Counts per level of `rows`, and of `cols` when it is not empty.
@@ -1985,7 +2103,7 @@ export type ClinicalTable = Message<"fbm.v1.ClinicalTable"> & {
  * Use `create(ClinicalTableSchema)` to create a new message.
  */
 export const ClinicalTableSchema: GenMessage<ClinicalTable> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 59);
+  messageDesc(file_fbm_v1_researcher, 61);
 
 /**
  * A categorical covariate, treatment-coded: levels[0] is the reference.
@@ -2009,7 +2127,7 @@ export type Factor = Message<"fbm.v1.Factor"> & {
  * Use `create(FactorSchema)` to create a new message.
  */
 export const FactorSchema: GenMessage<Factor> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 60);
+  messageDesc(file_fbm_v1_researcher, 62);
 
 /**
  * One IRLS iteration at beta (intercept, x in order, then each factor's non-reference levels).
@@ -2048,7 +2166,7 @@ export type GlmStep = Message<"fbm.v1.GlmStep"> & {
  * Use `create(GlmStepSchema)` to create a new message.
  */
 export const GlmStepSchema: GenMessage<GlmStep> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 61);
+  messageDesc(file_fbm_v1_researcher, 63);
 
 /**
  * The end (grid steps) of the shortest interval from cuts[0] this node allows, on a grid of `grid` time units.
@@ -2087,7 +2205,7 @@ export type SurvivalCuts = Message<"fbm.v1.SurvivalCuts"> & {
  * Use `create(SurvivalCutsSchema)` to create a new message.
  */
 export const SurvivalCutsSchema: GenMessage<SurvivalCuts> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 62);
+  messageDesc(file_fbm_v1_researcher, 64);
 
 /**
  * Events and censorings per group and interval [cuts[i], cuts[i+1]) in grid steps (the last one open).
@@ -2126,7 +2244,7 @@ export type SurvivalCounts = Message<"fbm.v1.SurvivalCounts"> & {
  * Use `create(SurvivalCountsSchema)` to create a new message.
  */
 export const SurvivalCountsSchema: GenMessage<SurvivalCounts> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 63);
+  messageDesc(file_fbm_v1_researcher, 65);
 
 /**
  * One Newton step of the Cox partial likelihood at beta, stratified by node (and by `strata`).
@@ -2182,7 +2300,7 @@ export type CoxStep = Message<"fbm.v1.CoxStep"> & {
  * Use `create(CoxStepSchema)` to create a new message.
  */
 export const CoxStepSchema: GenMessage<CoxStep> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 64);
+  messageDesc(file_fbm_v1_researcher, 66);
 
 /**
  * @generated from message fbm.v1.ClinicalReply
@@ -2244,7 +2362,7 @@ export type ClinicalReply = Message<"fbm.v1.ClinicalReply"> & {
  * Use `create(ClinicalReplySchema)` to create a new message.
  */
 export const ClinicalReplySchema: GenMessage<ClinicalReply> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 65);
+  messageDesc(file_fbm_v1_researcher, 67);
 
 /**
  * Row-major cells, row_levels x col_levels (one cell per row level when col_levels is empty).
@@ -2273,7 +2391,7 @@ export type TableCounts = Message<"fbm.v1.TableCounts"> & {
  * Use `create(TableCountsSchema)` to create a new message.
  */
 export const TableCountsSchema: GenMessage<TableCounts> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 66);
+  messageDesc(file_fbm_v1_researcher, 68);
 
 /**
  * X'WX (p x p, row-major), X'Wz, the deviance and the log-likelihood at the step's beta.
@@ -2307,7 +2425,7 @@ export type GlmSums = Message<"fbm.v1.GlmSums"> & {
  * Use `create(GlmSumsSchema)` to create a new message.
  */
 export const GlmSumsSchema: GenMessage<GlmSums> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 67);
+  messageDesc(file_fbm_v1_researcher, 69);
 
 /**
  * [end]; none when the interval from the start asked must stay open; [start] when even that holds too few.
@@ -2326,7 +2444,7 @@ export type SurvivalCutsReply = Message<"fbm.v1.SurvivalCutsReply"> & {
  * Use `create(SurvivalCutsReplySchema)` to create a new message.
  */
 export const SurvivalCutsReplySchema: GenMessage<SurvivalCutsReply> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 68);
+  messageDesc(file_fbm_v1_researcher, 70);
 
 /**
  * Group-major: events[g * intervals + i].
@@ -2355,7 +2473,7 @@ export type SurvivalCountsReply = Message<"fbm.v1.SurvivalCountsReply"> & {
  * Use `create(SurvivalCountsReplySchema)` to create a new message.
  */
 export const SurvivalCountsReplySchema: GenMessage<SurvivalCountsReply> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 69);
+  messageDesc(file_fbm_v1_researcher, 71);
 
 /**
  * Log partial likelihood, gradient and information (p x p, row-major) at the step's beta.
@@ -2406,7 +2524,7 @@ export type CoxSums = Message<"fbm.v1.CoxSums"> & {
  * Use `create(CoxSumsSchema)` to create a new message.
  */
 export const CoxSumsSchema: GenMessage<CoxSums> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 70);
+  messageDesc(file_fbm_v1_researcher, 72);
 
 /**
  * @generated from enum fbm.v1.DType
