@@ -35,6 +35,8 @@ export interface TrainOptions {
   threads?: number;
   /** DP-SGD's noise source (default: node:crypto; tests pass a seeded one). */
   gaussian?: Gaussian;
+  /** The test split's seed and least rows when the node fixes them (default: the task's seed, 1 row). */
+  testSplit?: { seed: number; minRows: number };
 }
 
 /** How often the loss is read for progress reports, and how often training yields to the event loop (ms). */
@@ -64,7 +66,12 @@ export async function trainLocal(options: TrainOptions): Promise<TrainResult> {
         createAugmenter(augment, options.data.sampleShape, { seed: args.seed, round: options.round ?? 0 }),
       )
     : source;
-  const split = splitRows(options.data.rows, args.testRatio, args.seed);
+  const split = splitRows(
+    options.data.rows,
+    args.testRatio,
+    options.testSplit?.seed ?? args.seed,
+    options.testSplit?.minRows,
+  );
   const model = buildModel(plan, options.data.sampleShape, { seed: args.seed });
   const optimizer = createOptimizer(plan.optimizer);
   const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);

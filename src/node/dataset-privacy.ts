@@ -63,10 +63,11 @@ export async function setDatasetBudget(
 /**
  * One round of local DP-SGD as the accountant sees it (Abadi et al. 2016, Section 3.1): sampling rate
  * q = batch size / the training rows (after the test split), and the steps the round takes. The node
- * counts with the arguments it trains with, never with figures the researcher states.
+ * counts with the arguments it trains with, never with figures the researcher states; `minTestRows` is
+ * the node's least test rows (nodeTestSplit), so the training rows are those trainLocal keeps.
  */
-export function localRoundRdp(args: TrainingArgs, dp: DpArgs, rows: number): number[] {
-  const trainRows = splitRows(rows, args.testRatio, args.seed).train.length;
+export function localRoundRdp(args: TrainingArgs, dp: DpArgs, rows: number, minTestRows = 1): number[] {
+  const trainRows = splitRows(rows, args.testRatio, args.seed, minTestRows).train.length;
   const steps = args.updates > 0 ? args.updates : args.epochs * Math.ceil(trainRows / args.batchSize);
   return computeRdp({ q: Math.min(1, args.batchSize / trainRows), noiseMultiplier: dp.noiseMultiplier, steps });
 }

@@ -4,8 +4,9 @@
  */
 
 /**
- * A count as a node publishes it under its `min_count`: exact, `"below"` (1 to min_count − 1, never
- * sent), or `"hidden"` (min_count or more, hidden so a lone "below" cannot be worked out from a total).
+ * A count as a node publishes it under its `min_count`: exact, `"below"` (a lone count from 0 to
+ * min_count − 1, never sent), or `"hidden"` (a cell of a table withheld by primary or secondary
+ * suppression: any count; src/node/analytics/disclosure.ts).
  */
 export type PublishedCount = number | "below" | "hidden";
 

@@ -1,7 +1,8 @@
 import { InputError } from "../../common/errors.js";
 import { fineBinCount, fineIndex, type HistogramGrid } from "../../ml/stats/histogram-grid.js";
 import type { ColumnHistogram, HistogramRequest } from "../../wire/index.js";
-import { fineRuns, publishCells } from "./disclosure.js";
+import { discloseCounts, fineRuns } from "./disclosure.js";
+import { gridCell, gridStep } from "./node-grid.js";
 import type { ValueSource } from "./value-source.js";
 
 /** Most bins a histogram request may ask for, and most fine bins in all (memory stays small). */
@@ -35,8 +36,9 @@ export function checkHistogramRequest(request: HistogramRequest): HistogramGrid 
 
 /**
  * The histogram phase: per column, bins over the agreed edges and runs of fine bins, as the policy lets
- * them out. The range must hold every value: edges that cut off some values would let differences
- * between two requests count the values in a sliver.
+ * them out. Values are counted at the middle of their cell on the node's own grid (node-grid.ts), so
+ * shifted edges cannot split a cell. The range must meet every non-empty cell: edges that cut off some
+ * would let differences between two requests count the values in a sliver.
  */
 export async function histogramColumns(
   source: ValueSource,
@@ -44,12 +46,21 @@ export async function histogramColumns(
   grids: HistogramGrid[],
   minCount: number,
 ): Promise<ColumnHistogram[]> {
+  const low = selected.map(() => Infinity);
+  const high = selected.map(() => -Infinity);
+  await source.scan(selected, (k, value) => {
+    if (value < low[k]) low[k] = value;
+    if (value > high[k]) high[k] = value;
+  });
+  const steps = selected.map((_, k) => (low[k] <= high[k] ? gridStep(low[k], high[k]) : 1));
   const fine = grids.map((grid) => new Float64Array(fineBinCount(grid)));
   let outside = -1;
   await source.scan(selected, (k, value) => {
     if (Number.isNaN(value)) return;
-    if (value < grids[k].lo || value > grids[k].hi) outside = k;
-    else fine[k][fineIndex(grids[k], value)]++;
+    const { lo, hi } = grids[k];
+    const cell = gridCell(value, steps[k]);
+    if (cell.lo > hi || cell.hi <= lo) outside = k;
+    else fine[k][fineIndex(grids[k], Math.min(hi, Math.max(lo, cell.mid)))]++;
   });
   if (outside >= 0) {
     const { lo, hi } = grids[outside];
@@ -72,6 +83,6 @@ export function histogram(
     for (let i = j * grid.fine; i < (j + 1) * grid.fine; i++) n += fineCounts[i];
     return n;
   });
-  const counts = publishCells(bins, minCount);
+  const counts = discloseCounts(bins, minCount);
   return { name, counts, fine: fineRuns(fineCounts, grid.fine, counts, minCount) };
 }

@@ -4,7 +4,8 @@ import type { TaskExecutor } from "../poll-loop.js";
 import { executeAnalytics } from "./analytics.js";
 import type { NodeRuntime } from "./runtime.js";
 import { executeSecagg } from "./secagg.js";
-import { executeStats, executeTrain } from "./train.js";
+import { executeStats } from "./stats.js";
+import { executeTrain } from "./train.js";
 
 export type { NodeRuntime } from "./runtime.js";
 
