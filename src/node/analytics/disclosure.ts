@@ -187,7 +187,8 @@ export function discloseOneHot(columns: ColumnStats[], groups: number[][], minCo
       minCount,
     );
     group.forEach((i, k) => {
-      if (typeof published[k] !== "number") out[i] = { name: columns[i].name, count: 0, sum: 0, sumSquares: 0, min: 0, max: 0 };
+      if (typeof published[k] !== "number")
+        out[i] = { name: columns[i].name, count: 0, sum: 0, sumSquares: 0, min: 0, max: 0 };
     });
   }
   return out;

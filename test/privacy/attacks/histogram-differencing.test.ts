@@ -25,7 +25,13 @@ async function bisect(lo: number, hi: number, above: (t: number) => Promise<bool
 }
 
 describe("attack: histograms with shifted edges recover one patient's age", async () => {
-  const node = await curiousNode(csvText(["age"], ages.map((a) => [a])), { minCount: 10 });
+  const node = await curiousNode(
+    csvText(
+      ["age"],
+      ages.map((a) => [a]),
+    ),
+    { minCount: 10 },
+  );
   after(node.close);
   const histogram = (lo: number, hi: number, bins: number) =>
     node.run({
