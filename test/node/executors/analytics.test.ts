@@ -77,7 +77,7 @@ const rows = ages.map((age, i) => [age, Number((100 + i * Math.PI).toFixed(4)), 
 const header = ["age", "ldl", "label"];
 
 describe("analytics tasks on the node", () => {
-  it("never sends a bin of 3: it is hidden, and so is the smallest other bin that would give it away", async () => {
+  it("never sends a bin of 3 nor an empty one: they are hidden, and so is the smallest other bin that would give them away", async () => {
     const { entry, run } = await node(rows, header);
     const reply = await run({
       kind: "analytics",
@@ -89,7 +89,9 @@ describe("analytics tasks on the node", () => {
     assert.equal(reply.kind, "analytics");
     if (reply.kind !== "analytics") return;
     const [h] = reply.histograms;
-    assert.deepEqual(h.counts, [0, 0, 20, "hidden", 0, 0, 0, 0, "below", 0]);
+    // Empty bins are suppressed like the bin of 3; together they hold 3 values, so the bin of 17 is hidden too.
+    const hidden = "hidden" as const;
+    assert.deepEqual(h.counts, [hidden, hidden, 20, hidden, hidden, hidden, hidden, hidden, hidden, hidden]);
     assert.ok(
       h.fine.every((r) => r.count >= 10 && r.start >= 20 && r.end <= 30),
       JSON.stringify(h.fine),
@@ -145,12 +147,12 @@ describe("analytics tasks on the node", () => {
       "min and max rounded outward (stats_minmax false)",
     );
     assert.equal(age.count, 40);
-    // Class counts of the target: 19 and 18 of classes 0 and 1, and a class of 3 hidden with its smallest neighbour.
+    // Class counts of the target: 19 and 18 of classes 0 and 1; the class of 3 is never named, and its
+    // rows (the rest of the count) would give it away, so the smallest named count is hidden.
     const label = summary.summaries.find((s) => s.name === "label")!;
     assert.deepEqual(label.classes, [
       { name: "0", count: 19 },
       { name: "1", count: "hidden" },
-      { name: "2", count: "below" },
     ]);
     assert.match(logs.join("\n"), /Statistics \(summary\) for "stats" on "data": 3 column\(s\), 40 rows/);
     assert.match(logs.join("\n"), /Statistics \(histogram\) for "stats" on "data": 2 histogram\(s\)/);
@@ -230,7 +232,6 @@ describe("analytics tasks on the node", () => {
     assert.deepEqual(p.classes, [
       { name: "0", count: 13 },
       { name: "1", count: "hidden" },
-      { name: "2", count: "below" },
     ]);
     const histogram = await execute(
       {
