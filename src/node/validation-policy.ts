@@ -28,6 +28,8 @@ export function validationRefusal(
   const validates = args.testRatio > 0 && (args.testOnGlobal || args.testOnLocal);
   const { budget, budgetFrom } = budgetOf(entry, maxEpsilon);
   if (!validates || budget === undefined) return undefined;
+  // Training without local DP on a budgeted dataset is refused anyway, as privacy_budget (the bigger matter).
+  if ((args.epochs > 0 || args.updates > 0) && args.dp?.mode !== "local") return undefined;
   const setting =
     budgetFrom === "dataset"
       ? `fbm-node dataset set ${entry.id} max_epsilon none`

@@ -6,6 +6,7 @@ import { planInput } from "../../ml/plan-input.js";
 import { featureKinds, type TablePreparation } from "../../ml/table-prep.js";
 import type { ReplyBody } from "../../wire/index.js";
 import { discloseColumnStats, discloseOneHot } from "../analytics/disclosure.js";
+import { ownCategories } from "../own-categories.js";
 import type { NodeRuntime } from "./runtime.js";
 
 /**
@@ -40,7 +41,11 @@ export async function executeStats(
     }
     return { kind: "stats", columns: discloseColumnStats(profile.columns, policy) };
   }
-  const data = await runtime.loader.load(entry, plan, task.preparation);
+  const { data } = ownCategories(
+    await runtime.loader.load(entry, plan, task.preparation),
+    task.preparation,
+    policy.minCount,
+  );
   const columns = discloseColumnStats(columnStats(data), policy);
   return { kind: "stats", columns: discloseOneHot(columns, oneHotGroups(task.preparation), policy.minCount) };
 }

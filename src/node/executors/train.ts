@@ -7,6 +7,7 @@ import { clipUpdate } from "../../privacy/dp/central.js";
 import type { ReplyBody, TrainTaskBody } from "../../wire/index.js";
 import { discloseMetrics, roundCount } from "../analytics/disclosure.js";
 import { budgetOf, localRoundRdp } from "../dataset-privacy.js";
+import { ownCategories } from "../own-categories.js";
 import type { TaskContext } from "../poll-loop.js";
 import { PrivacyBudgetError } from "../privacy-ledger.js";
 import { nodeTestSplit, validationRefusal } from "../validation-policy.js";
@@ -82,7 +83,13 @@ export async function executeTrain(
     const result = { params: extension.model, sampleCount, trainLoss: 0, seconds: 0 };
     return { kind: "train", result: extension.reply(result) };
   }
-  const data = await runtime.loader.load(entry, plan, task.preparation);
+  const { data, mapped } = ownCategories(
+    await runtime.loader.load(entry, plan, task.preparation),
+    task.preparation,
+    runtime.analytics.minCount,
+  );
+  if (mapped.length > 0)
+    runtime.log(`Inputs ${mapped.join(", ")} are 0 here: this node did not publish them (min_count)`);
   let privacy: PrivacySpent | undefined;
   if (training) {
     const charged = await chargePrivacy(runtime, task, entry, data.rows, experiment ?? "");
