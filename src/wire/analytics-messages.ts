@@ -40,6 +40,8 @@ export interface ColumnSummary {
   rangeHi: number;
   /** Class counts of a classification target (csv) or of the labels (images); empty otherwise. */
   classes: { name: string; count: PublishedCount }[];
+  /** Width of the cells the node counts histogram values on, each at its cell's middle (0: exact values). */
+  histogramGrid: number;
 }
 
 /** A run of fine bins [start, end) holding `count` values (min_count or more). */

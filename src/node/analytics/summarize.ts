@@ -1,6 +1,7 @@
 import { addValue, emptyMoments, type Moments } from "../../ml/stats/moments.js";
 import type { ColumnSummary } from "../../wire/index.js";
 import { type DisclosurePolicy, discloseNamed, protectMinMax, publishCount } from "./disclosure.js";
+import { gridStep } from "./node-grid.js";
 import { PIXELS, type ValueSource } from "./value-source.js";
 
 export type { DisclosurePolicy } from "./disclosure.js";
@@ -71,6 +72,7 @@ export function summary(
     rangeLo: exact ? range.lo : 0,
     rangeHi: exact ? range.hi : 0,
     classes: names.map((n, i) => ({ name: n, count: published[i] })),
+    histogramGrid: exact ? gridStep(m.min, m.max) : 0,
   };
 }
 

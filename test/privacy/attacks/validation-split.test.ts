@@ -83,10 +83,14 @@ describe("attack: validation on a dataset with a privacy budget is not accounted
     assert.match(reply.kind === "error" ? reply.message : "", /test_ratio: 0.*max_epsilon none/);
   });
 
-  it("test_on during a training round is refused too; with test_ratio 0 nothing is validated and nothing refused", async () => {
-    const training = { epochs: 1, testRatio: 0.2, testOnLocal: true };
+  it("test_on during a DP training round is refused too; with test_ratio 0 nothing is validated and nothing refused", async () => {
+    const dp = { mode: "local" as const, noiseMultiplier: 1, clipNorm: 1, delta: 1e-5 };
+    const training = { epochs: 1, testRatio: 0.2, testOnLocal: true, dp };
     const refused = await node.run(validate(node.entry.id, training));
     assert.equal(refused.kind === "error" && refused.code, "validation_refused");
+    // Without DP the round is refused as privacy_budget first (the node trains on it only under local DP).
+    const plain = await node.run(validate(node.entry.id, { ...training, dp: undefined }));
+    assert.equal(plain.kind === "error" && plain.code, "privacy_budget");
     const approval = await node.run(validate(node.entry.id, { testRatio: 0 }));
     assert.equal(approval.kind, "train", "a task that validates nothing is not refused for validation");
   });
