@@ -139,13 +139,13 @@ describe("pooled statistics equal those of the concatenated data", () => {
           // Every pooled bin holds its true count within the bounds it states: the count of values at
           // their node's grid cell middle (what histograms count, node-grid.ts).
           const truth = new Array(grid.bins).fill(0);
-          sites.forEach((values, i) => {
+          for (const values of sites) {
             const step = gridStep(Math.min(...values), Math.max(...values));
             for (const v of values) {
               const at = Math.min(grid.hi, Math.max(grid.lo, gridCell(v, step).mid));
               truth[Math.floor(fineIndex(grid, at) / grid.fine)]++;
             }
-          });
+          }
           pooled.histogram!.counts.forEach((count, j) => {
             const [lo, hi] = bounds(count);
             assert.ok(lo <= truth[j] && truth[j] <= hi, `bin ${j}: ${truth[j]} not in ${count}`);
