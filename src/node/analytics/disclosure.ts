@@ -176,7 +176,8 @@ export function discloseColumnStats(columns: ColumnStats[], policy: DisclosurePo
 /**
  * Normalization sums of one-hot inputs: each slot's sum is the number of rows in that category, so the
  * slots of one categorical column are a table of counts and pass discloseCounts. A suppressed slot
- * sends count, sum, sum of squares, min and max as 0 (the researcher scales it from the other nodes).
+ * sends count, sum, sum of squares, min and max as 0 (the researcher scales it from the other nodes);
+ * a published one sends min 0 and max 1, its values' range by construction.
  * `groups` lists, per one-hot column, the indexes of its slots in `columns`.
  */
 export function discloseOneHot(columns: ColumnStats[], groups: number[][], minCount: number): ColumnStats[] {
@@ -187,8 +188,11 @@ export function discloseOneHot(columns: ColumnStats[], groups: number[][], minCo
       minCount,
     );
     group.forEach((i, k) => {
-      if (typeof published[k] !== "number")
-        out[i] = { name: columns[i].name, count: 0, sum: 0, sumSquares: 0, min: 0, max: 0 };
+      const withheld = typeof published[k] !== "number";
+      // A slot's values are 0 or 1 by construction: [0, 1] tells nothing, where rounding it outward would rescale it.
+      out[i] = withheld
+        ? { name: columns[i].name, count: 0, sum: 0, sumSquares: 0, min: 0, max: 0 }
+        : { ...out[i], min: 0, max: 1 };
     });
   }
   return out;

@@ -177,8 +177,13 @@ describe("discloseColumnStats / discloseOneHot", () => {
       10,
     );
     assert.deepEqual(
-      out.map((c) => c.sum),
-      [0, 19, 0, 0],
+      out.map((c) => [c.sum, c.min, c.max]),
+      [
+        [0, 0, 0],
+        [19, 0, 1],
+        [0, 0, 0],
+        [0, 0, 0],
+      ],
     );
   });
 });
