@@ -7,8 +7,11 @@ import type { ColumnStats, Dataset, Normalization } from "./types.js";
  * one shift/scale per column that every node and the exported model apply alike.
  */
 
-/** Per-feature-column sums of a dataset; image data (rank > 1) is one pseudo-column "pixels". */
-export function columnStats(data: Dataset): ColumnStats[] {
+/**
+ * Per-feature-column sums of a dataset; image data (rank > 1) is one pseudo-column "pixels". `skip[c]`
+ * holds rows left out of column c (a node leaves out filled cells: their sums would tell the fill's rows).
+ */
+export function columnStats(data: Dataset, skip: (ReadonlySet<number> | undefined)[] = []): ColumnStats[] {
   checkDataset(data, { labels: "optional" });
   const width = rowWidth(data);
   const names = columnNames(data);
@@ -18,6 +21,7 @@ export function columnStats(data: Dataset): ColumnStats[] {
   for (let r = 0; r < data.rows; r++) {
     readRowInto(data, r, row, 0);
     for (let c = 0; c < width; c++) {
+      if (skip[c]?.has(r)) continue;
       const v = row[c];
       const s = stats[perColumn ? c : 0];
       s.count++;

@@ -1,4 +1,4 @@
-import type { TablePreparation } from "../ml/table-prep.js";
+import { inputWidth, type TablePreparation } from "../ml/table-prep.js";
 import type { Dataset } from "../ml/types.js";
 import { discloseNamed } from "./analytics/disclosure.js";
 
@@ -42,7 +42,7 @@ export function ownCategories(
       moves.push({ from: at + i, to: at + c.categories.length });
       mapped.push(`${c.name}=${k}`);
     });
-    at += c.categories.length + 1 + (c.missingInput ? 1 : 0);
+    at += inputWidth(c);
   }
   if (moves.length === 0) return { data, mapped };
   const x = Float32Array.from(data.x);

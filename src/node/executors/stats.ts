@@ -3,7 +3,8 @@ import { profileTable } from "../../ml/data/table.js";
 import { columnStats } from "../../ml/normalize.js";
 import { declaresPreparation, parsePlan, planId } from "../../ml/plan.js";
 import { planInput } from "../../ml/plan-input.js";
-import { featureKinds, type TablePreparation } from "../../ml/table-prep.js";
+import { featureKinds, inputWidth, type TablePreparation } from "../../ml/table-prep.js";
+import type { Dataset } from "../../ml/types.js";
 import type { ReplyBody } from "../../wire/index.js";
 import { discloseColumnStats, discloseOneHot } from "../analytics/disclosure.js";
 import { ownCategories } from "../own-categories.js";
@@ -46,8 +47,22 @@ export async function executeStats(
     task.preparation,
     policy.minCount,
   );
-  const columns = discloseColumnStats(columnStats(data), policy);
+  const columns = discloseColumnStats(columnStats(data, filledCells(data, task.preparation)), policy);
   return { kind: "stats", columns: discloseOneHot(columns, oneHotGroups(task.preparation), policy.minCount) };
+}
+
+/**
+ * Per prepared input, the rows whose value is a fill: left out of the sums, so the researcher's choice of
+ * fill (two tasks with fills 0 and 1000) cannot count a column's missing cells.
+ */
+function filledCells(data: Dataset, preparation: TablePreparation | undefined): (Set<number> | undefined)[] {
+  const skip: (Set<number> | undefined)[] = [];
+  for (const c of preparation?.columns ?? []) {
+    const width = inputWidth(c);
+    const rows = c.fill === undefined ? undefined : new Set(data.imputedRows?.[c.name] ?? []);
+    for (let k = 0; k < width; k++) skip.push(rows);
+  }
+  return skip;
 }
 
 /** Per one-hot column of a preparation, the indexes of its inputs among the prepared features. */
@@ -55,7 +70,7 @@ function oneHotGroups(preparation: TablePreparation | undefined): number[][] {
   const groups: number[][] = [];
   let at = 0;
   for (const c of preparation?.columns ?? []) {
-    const width = c.kind === "numeric" ? 1 : c.categories.length + 1 + (c.missingInput ? 1 : 0);
+    const width = inputWidth(c);
     if (c.kind === "onehot") groups.push(Array.from({ length: width }, (_, k) => at + k));
     at += width;
   }

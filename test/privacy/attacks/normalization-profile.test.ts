@@ -6,8 +6,8 @@ import type { ColumnStats } from "../../../src/ml/types.js";
 import type { ReplyBody } from "../../../src/wire/index.js";
 import { csvText, curiousNode } from "./curious-node.js";
 
-// 40 patients: ldl (3 not measured), smoking (2 smoke a pipe: the rare category), a binary outcome.
-const smoking = (i: number) => (i < 2 ? "pipe" : i % 2 ? "never" : "current");
+// 40 patients: ldl (3 not measured), smoking (2 smoke a pipe: the rare category; 1 not asked), a binary outcome.
+const smoking = (i: number) => (i < 2 ? "pipe" : i === 7 ? "" : i % 2 ? "never" : "current");
 const ldl = (i: number) => (i >= 2 && i < 5 ? "" : (100 + i * 1.2345).toFixed(4));
 const rows = Array.from({ length: 40 }, (_, i) => [ldl(i), smoking(i), i % 2]);
 const csv = csvText(["ldl", "smoking", "y"], rows);
@@ -60,6 +60,32 @@ describe("attack: the normalization and profile path tells what statistics would
       rest === 0 || rest >= 10,
       `count ${smokingProfile.count} − named categories ${named} = ${rest} rare rows`,
     );
+  });
+
+  it("two fills for the missing cells: the sums' difference is no exact count of the missing ones", async () => {
+    // The researcher sends the same preparation with fills 0 and 1000: Σ differs by 1000 × missing.
+    const sums = [];
+    for (const [fill, category] of [
+      [0, "never"],
+      [1000, "current"],
+    ] as const) {
+      const preparation: TablePreparation = {
+        columns: [
+          { name: "ldl", kind: "numeric", fill },
+          { name: "smoking", kind: "onehot", categories: ["current", "never"], fill: category },
+        ],
+      };
+      const columns = columnsOf(
+        await node.run({ kind: "stats", datasetId: node.entry.id, planJson: planJson(plan), preparation }),
+      );
+      sums.push(columns.map((c) => c.sum));
+    }
+    const ldlMissing = (sums[1][0] - sums[0][0]) / 1000;
+    assert.ok(ldlMissing === 0 || ldlMissing >= 10, `${ldlMissing} ldl values are missing`);
+    // smoking=never with the missing cells filled "never", then "current" (slots: ldl, current, never, other).
+    const neverShift = Math.abs(sums[0][2] - sums[1][2]);
+    const bothSent = sums[0][2] > 0 && sums[1][2] > 0;
+    assert.ok(!bothSent || neverShift === 0, `${neverShift} smoking value(s) are missing`);
   });
 
   it("min and max of the normalization sums are rounded outward when stats_minmax is false", async () => {
