@@ -9,6 +9,7 @@ import type { ReplyBody } from "../../wire/index.js";
 import { discloseColumnStats, discloseOneHot } from "../analytics/disclosure.js";
 import { ownCategories } from "../own-categories.js";
 import type { NodeRuntime } from "./runtime.js";
+import { datasetOf } from "./train.js";
 
 /**
  * Per-column count/sum/sum of squares/min/max of the inputs the plan uses, for global scaling. For a
@@ -26,8 +27,7 @@ export async function executeStats(
   // A stats task carries no plan id: the plan's own (canonical) id is the one the operator approves.
   const refusal = await runtime.authorizePlan(planId(plan), plan, { experiment, datasetId });
   if (refusal) return refusal;
-  const entry = runtime.catalogue.getDataset(datasetId);
-  if (!entry) throw new FbmError(`No dataset ${datasetId} on this node (was it removed?)`, 1);
+  const entry = datasetOf(runtime, datasetId);
   const policy = runtime.analytics;
   if (entry.type === "csv" && task.preparation === undefined && declaresPreparation(plan)) {
     const where = `dataset "${entry.name}"`;

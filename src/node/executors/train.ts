@@ -30,7 +30,8 @@ export function checkPlan(planId: string, planJson: string): Plan {
   return parsePlan(value);
 }
 
-function datasetOf(runtime: NodeRuntime, id: string) {
+/** A catalogued dataset by id, or a runtime failure saying it is gone. */
+export function datasetOf(runtime: NodeRuntime, id: string) {
   const entry = runtime.catalogue.getDataset(id);
   if (!entry) throw new FbmError(`No dataset ${id} on this node (was it removed?)`, 1);
   return entry;
