@@ -53,7 +53,7 @@ export function discloseNamed(counts: number[], rest: number, minCount: number):
   return discloseCounts([...counts, rest], minCount).slice(0, counts.length);
 }
 
-/** Rounds a size up to a multiple of `base` (0 stays 0): what dataset descriptions and training replies tell. */
+/** Rounds a size up to a multiple of `base` (0 stays 0): the sizes dataset descriptions and the approval check tell. */
 export function roundCount(n: number, base: number): number {
   return base > 1 ? Math.ceil(n / base) * base : n;
 }
