@@ -58,8 +58,10 @@ export function combineStats(perNode: ColumnStats[][], method: Normalization["me
   columns.forEach((_, c) => {
     const all = perNode.map((stats) => stats[c]);
     const count = sum(all.map((s) => s.count));
-    const min = Math.min(...all.map((s) => s.min));
-    const max = Math.max(...all.map((s) => s.max));
+    // A node that withheld a column (fewer than its min_count values) sends count 0 and min = max = 0.
+    const counted = all.filter((s) => s.count > 0);
+    const min = Math.min(...counted.map((s) => s.min));
+    const max = Math.max(...counted.map((s) => s.max));
     if (method === "standard") {
       const mean = count > 0 ? sum(all.map((s) => s.sum)) / count : 0;
       const variance = count > 0 ? sum(all.map((s) => s.sumSquares)) / count - mean * mean : 0;
