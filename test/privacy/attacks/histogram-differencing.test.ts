@@ -42,18 +42,20 @@ describe("attack: histograms with shifted edges recover one patient's age", asyn
       histograms: [{ column: "age", lo, hi, bins, fine: 1 }],
     });
 
-  it("an edge at t: an empty upper bin told apart from a small one does not bisect the age", async () => {
+  it("an edge at t: an empty upper bin told apart from a small one does not bisect the age", async (t) => {
     // Two bins over [0, 2t]: the upper one [t, 2t] holds the patient exactly when the age is at least t.
-    const estimate = await bisect(45, 95, async (t) => countsOf(await histogram(0, 2 * t, 2))[1] !== 0);
+    const estimate = await bisect(45, 95, async (edge) => countsOf(await histogram(0, 2 * edge, 2))[1] !== 0);
+    t.diagnostic(`40 queries: estimate ${estimate} for ${truth}`);
     assert.ok(
       Math.abs(estimate - truth) > 1,
       `recovered the age ${truth} as ${estimate} (off by ${Math.abs(estimate - truth)})`,
     );
   });
 
-  it("a range that cuts off the oldest value: the refusal tells no more than the node's grid cell", async () => {
+  it("a range that cuts off the oldest value: the refusal tells no more than the node's grid cell", async (t) => {
     // [0, t] is refused when some value lies above t.
-    const estimate = await bisect(45, 95, async (t) => countsOf(await histogram(0, t, 1)) === "refused");
+    const estimate = await bisect(45, 95, async (edge) => countsOf(await histogram(0, edge, 1)) === "refused");
+    t.diagnostic(`40 queries: estimate ${estimate} for ${truth}`);
     const cell = 5; // ages spread over 20–87: the node counts them on 5-year cells (node-grid.ts)
     assert.ok(
       Math.abs(estimate - truth) > 1 && Math.abs(estimate / cell - Math.round(estimate / cell)) < 1e-6,
