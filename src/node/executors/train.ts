@@ -58,7 +58,10 @@ export async function executeTrain(
   }
   const entry = datasetOf(runtime, task.datasetId);
   const unvalidated = validationRefusal(entry, task.args, runtime.privacy.maxEpsilon);
-  if (unvalidated) return unvalidated;
+  if (unvalidated) {
+    runtime.log(`Refused: ${unvalidated.message}`);
+    return unvalidated;
+  }
   if (task.secagg) runtime.log(`Round ${task.round}: training under secure aggregation`);
   const extension = task.secagg
     ? secaggExtension({

@@ -132,6 +132,35 @@ describe("discloseMetrics", () => {
   });
 });
 
+describe("discloseDatasetInfo", () => {
+  it("rounds the sample count and class counts up to a multiple of min_count; the rest as it is", () => {
+    const info = {
+      id: "ds_1",
+      name: "scans",
+      type: "idx",
+      tags: ["t"],
+      description: "",
+      shape: [28, 28],
+      columns: [],
+      sampleCount: 303,
+      classes: [
+        { name: "0", count: 290 },
+        { name: "1", count: 13 },
+      ],
+      target: "",
+      createdAt: "2026-01-01T00:00:00.000Z",
+    };
+    assert.deepEqual(discloseDatasetInfo(info, 10), {
+      ...info,
+      sampleCount: 310,
+      classes: [
+        { name: "0", count: 290 },
+        { name: "1", count: 20 },
+      ],
+    });
+  });
+});
+
 describe("discloseColumnStats / discloseOneHot", () => {
   const policy = { minCount: 10, minMax: false };
 
