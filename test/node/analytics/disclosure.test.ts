@@ -4,6 +4,7 @@ import { countMetrics } from "../../../src/ml/metric-counts.js";
 import {
   discloseColumnStats,
   discloseCounts,
+  discloseDatasetInfo,
   discloseMetrics,
   discloseNamed,
   discloseOneHot,
