@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { createRng } from "../../../src/ml/rng.js";
-import { fineBinCount, fineIndex } from "../../../src/ml/stats/histogram-grid.js";
+import { fineIndex } from "../../../src/ml/stats/histogram-grid.js";
 import { addValue, emptyMoments } from "../../../src/ml/stats/moments.js";
 import { histogram } from "../../../src/node/analytics/histograms.js";
-import { gridCell, gridStep } from "../../../src/node/analytics/node-grid.js";
+import { addToCell, emptyCells, gridCell, gridStep } from "../../../src/node/analytics/node-grid.js";
 import { summary } from "../../../src/node/analytics/summarize.js";
 import { agreeGrid } from "../../../src/researcher/stats/agree-grid.js";
 import { nodeColumn, pooledColumn } from "../../../src/researcher/stats/column-report.js";
@@ -35,11 +35,10 @@ function federate(
     options.bins,
   )!;
   parts.forEach((values, i) => {
-    // As histogramColumns counts: each value at its cell's middle on the node's own grid.
-    const step = answers[i].summaries[0].histogramGrid;
-    const fine = new Float64Array(fineBinCount(grid));
-    for (const v of values) fine[fineIndex(grid, Math.min(grid.hi, Math.max(grid.lo, gridCell(v, step).mid)))]++;
-    answers[i].histograms = [histogram("x", fine, grid, options.minCount)];
+    // As histogramColumns counts: on the node's own grid, its cell table published once.
+    const cells = emptyCells(Math.min(...values), Math.max(...values));
+    for (const v of values) addToCell(cells, v);
+    answers[i].histograms = [histogram("x", cells, grid, options.minCount)];
   });
   return {
     grid,
