@@ -8,14 +8,22 @@ import type { Dataset, Normalization } from "./types.js";
 
 /** Row selection and batch tensors: the dataset stays one flat array; batches are gathered (and scaled) on demand. */
 
-/** Seeded train/test split of row indices: the same seed and row count always give the same split. */
-export function splitRows(rows: number, testRatio: number, seed: number): { train: Int32Array; test: Int32Array } {
+/**
+ * Seeded train/test split of row indices: the same seed and row count always give the same split. A
+ * split with test rows holds at least `minTest` of them (a node's min_count) while one row is left to train.
+ */
+export function splitRows(
+  rows: number,
+  testRatio: number,
+  seed: number,
+  minTest = 1,
+): { train: Int32Array; test: Int32Array } {
   if (!(testRatio >= 0 && testRatio < 1)) {
     throw new InputError(`Invalid test ratio ${testRatio}: use a number from 0 up to (not including) 1`);
   }
   const order = createRng(deriveSeed(seed, "split")).shuffle(Int32Array.from({ length: rows }, (_, i) => i));
   let testCount = Math.round(rows * testRatio);
-  if (testRatio > 0 && rows >= 2) testCount = Math.min(Math.max(testCount, 1), rows - 1);
+  if (testRatio > 0 && rows >= 2) testCount = Math.min(Math.max(testCount, minTest, 1), rows - 1);
   return { test: order.slice(0, testCount).sort(), train: order.slice(testCount).sort() };
 }
 

@@ -7,8 +7,11 @@ import type { ColumnStats, Dataset, Normalization } from "./types.js";
  * one shift/scale per column that every node and the exported model apply alike.
  */
 
-/** Per-feature-column sums of a dataset; image data (rank > 1) is one pseudo-column "pixels". */
-export function columnStats(data: Dataset): ColumnStats[] {
+/**
+ * Per-feature-column sums of a dataset; image data (rank > 1) is one pseudo-column "pixels". `skip[c]`
+ * holds rows left out of column c (a node leaves out filled cells: their sums would tell the fill's rows).
+ */
+export function columnStats(data: Dataset, skip: (ReadonlySet<number> | undefined)[] = []): ColumnStats[] {
   checkDataset(data, { labels: "optional" });
   const width = rowWidth(data);
   const names = columnNames(data);
@@ -18,6 +21,7 @@ export function columnStats(data: Dataset): ColumnStats[] {
   for (let r = 0; r < data.rows; r++) {
     readRowInto(data, r, row, 0);
     for (let c = 0; c < width; c++) {
+      if (skip[c]?.has(r)) continue;
       const v = row[c];
       const s = stats[perColumn ? c : 0];
       s.count++;
@@ -54,8 +58,10 @@ export function combineStats(perNode: ColumnStats[][], method: Normalization["me
   columns.forEach((_, c) => {
     const all = perNode.map((stats) => stats[c]);
     const count = sum(all.map((s) => s.count));
-    const min = Math.min(...all.map((s) => s.min));
-    const max = Math.max(...all.map((s) => s.max));
+    // A node that withheld a column (fewer than its min_count values) sends count 0 and min = max = 0.
+    const counted = all.filter((s) => s.count > 0);
+    const min = Math.min(...counted.map((s) => s.min));
+    const max = Math.max(...counted.map((s) => s.max));
     if (method === "standard") {
       const mean = count > 0 ? sum(all.map((s) => s.sum)) / count : 0;
       const variance = count > 0 ? sum(all.map((s) => s.sumSquares)) / count - mean * mean : 0;

@@ -49,6 +49,11 @@ export function parsePreparation(value: unknown, root = "preparation"): TablePre
   return parseOrThrow(preparationSchema, value, "Invalid table preparation", root) as TablePreparation;
 }
 
+/** How many model inputs one prepared column gives (1, or its categories + other [+ missing]). */
+export function inputWidth(column: PreparedColumn): number {
+  return column.kind === "numeric" ? 1 : column.categories.length + 1 + (column.missingInput ? 1 : 0);
+}
+
 /** The model's input names: `age`, `smoking=never`, `smoking=(other)`, `smoking=(missing)`. */
 export function preparedFeatures(preparation: TablePreparation): string[] {
   return preparation.columns.flatMap((c) =>

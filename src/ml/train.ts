@@ -39,6 +39,8 @@ export interface TrainOptions {
   gaussian?: Gaussian;
   /** DP-SGD's batch sampling draws, uniform in (0, 1) (default: node:crypto; tests pass a seeded one). */
   samplingUniform?: () => number;
+  /** The test split's seed and least rows when the node fixes them (default: the task's seed, 1 row). */
+  testSplit?: { seed: number; minRows: number };
 }
 
 /** What `trainLocal` returns: the loss is always there; the node decides whether it leaves (executors/train.ts). */
@@ -71,7 +73,12 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
         createAugmenter(augment, options.data.sampleShape, { seed: args.seed, round: options.round ?? 0 }),
       )
     : source;
-  const split = splitRows(options.data.rows, args.testRatio, args.seed);
+  const split = splitRows(
+    options.data.rows,
+    args.testRatio,
+    options.testSplit?.seed ?? args.seed,
+    options.testSplit?.minRows,
+  );
   const model = buildModel(plan, options.data.sampleShape, { seed: args.seed });
   const optimizer = createOptimizer(plan.optimizer);
   const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);

@@ -24,6 +24,10 @@ export interface Dataset {
   features?: string[];
   /** Class names (images, idx), index = label. */
   classes?: string[];
+  /** A csv read through a preparation: per one-hot column, the rows of every category met (rare ones too; never sent). */
+  categoryRows?: Record<string, Record<string, number>>;
+  /** A csv read through a preparation: per column with a fill, the rows whose cell was missing and filled. */
+  imputedRows?: Record<string, number[]>;
   /**
    * Rows read from disk on demand instead of held in `x` (then empty): copies row `row`'s values,
    * already multiplied by `xScale`, into `out` at `offset`.

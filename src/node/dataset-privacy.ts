@@ -66,9 +66,10 @@ export async function setDatasetBudget(
  * epochs × ⌈N/B⌉). That is the mechanism trainLocal runs: secret Poisson batches at exactly this q
  * (src/privacy/dp/poisson-sampling.ts), the SGM of Mironov, Talwar & Zhang 2019. The node counts with the
  * arguments it trains with, never with figures the researcher states.
+ * `minTestRows` is the node's least test rows (nodeTestSplit), so the training rows are those trainLocal keeps.
  */
-export function localRoundRdp(args: TrainingArgs, dp: DpArgs, rows: number): number[] {
-  const trainRows = splitRows(rows, args.testRatio, args.seed).train.length;
+export function localRoundRdp(args: TrainingArgs, dp: DpArgs, rows: number, minTestRows = 1): number[] {
+  const trainRows = splitRows(rows, args.testRatio, args.seed, minTestRows).train.length;
   const steps = args.updates > 0 ? args.updates : args.epochs * Math.ceil(trainRows / args.batchSize);
   return computeRdp({ q: Math.min(1, args.batchSize / trainRows), noiseMultiplier: dp.noiseMultiplier, steps });
 }

@@ -76,6 +76,7 @@ export function fromAnalyticsReply(reply: AnalyticsReply): AnalyticsReplyBody {
       min: s.min,
       max: s.max,
       minMaxGrid: s.minMaxGrid,
+      histogramGrid: s.histogramGrid,
       rangeLo: s.rangeLo,
       rangeHi: s.rangeHi,
       classes: s.classes.map((c) => ({ name: c.name, count: fromCount(c.count) })),

@@ -4,8 +4,9 @@
  */
 
 /**
- * A count as a node publishes it under its `min_count`: exact, `"below"` (1 to min_count − 1, never
- * sent), or `"hidden"` (min_count or more, hidden so a lone "below" cannot be worked out from a total).
+ * A count as a node publishes it under its `min_count`: exact, `"below"` (a lone count from 0 to
+ * min_count − 1, never sent), or `"hidden"` (a cell of a table withheld by primary or secondary
+ * suppression: any count; src/node/analytics/disclosure.ts).
  */
 export type PublishedCount = number | "below" | "hidden";
 
@@ -39,6 +40,8 @@ export interface ColumnSummary {
   rangeHi: number;
   /** Class counts of a classification target (csv) or of the labels (images); empty otherwise. */
   classes: { name: string; count: PublishedCount }[];
+  /** Width of the cells the node counts histogram values on, each at its cell's middle (0: exact values). */
+  histogramGrid: number;
 }
 
 /** A run of fine bins [start, end) holding `count` values (min_count or more). */

@@ -12,6 +12,8 @@ export const replyErrorCodes = [
   "plan_too_large",
   /** The node's privacy budget refuses the round (over budget, or not DP on a dataset with a budget). */
   "privacy_budget",
+  /** The node validates no model on a dataset with a privacy budget (test_on, the final evaluation). */
+  "validation_refused",
   /** The task cannot run on this node's data or with this plan (an InputError on the node). */
   "invalid_input",
   /** The task failed on the node (a RuntimeFailure there). */

@@ -13,6 +13,7 @@ import {
 } from "../../scripts/lib/federation.js";
 import { writeTabularCsv } from "../../scripts/lib/synthetic.js";
 import { sgmEpsilon } from "../../src/privacy/dp/rdp.js";
+import { researcherCli } from "../support/cli.js";
 
 const plan = [
   "plan:",
@@ -57,7 +58,8 @@ describe("differential privacy across real node processes", { timeout: 4 * DEADL
     const file = experiment(dir, "dp-local", [
       "rounds: 3",
       "nodes: {min: 2, wait: 5m}",
-      "training: {epochs: 2, batch_size: 64, test_ratio: 0.25, metrics: [accuracy], seed: 3}",
+      // The nodes have a budget: they validate nothing (validation_refused), so no test_on.
+      "training: {epochs: 2, batch_size: 64, test_ratio: 0.25, test_on: [], metrics: [accuracy], seed: 3}",
       "dp: {mode: local, noise_multiplier: 1.1, max_grad_norm: 1.0, delta: 1e-5}",
     ]);
     const run = await runFederation({ experiment: file, homes, outDir: join(dir, "runs") });
@@ -80,9 +82,21 @@ describe("differential privacy across real node processes", { timeout: 4 * DEADL
     const done = run.events.at(-1)!;
     assert.equal(done.event, "done");
     assert.deepEqual(done.privacy, { mode: "local", epsilon: rounds[2].privacy.epsilon, delta: 1e-5 });
-    t.diagnostic(`accuracy ${done.metrics.accuracy} at ε ${done.privacy.epsilon} (δ 1e-5)`);
+    // The final evaluation is refused by both budgeted nodes: the run completes and says why.
+    assert.deepEqual(done.metrics, {});
+    assert.deepEqual(
+      done.metrics_withheld.map((f: { code: string }) => f.code),
+      ["validation_refused", "validation_refused"],
+    );
+    // The researcher scores the exported model on data of its own (drawn as the sites' rows are).
+    const own = join(dir, "researcher-own.csv");
+    writeTabularCsv(own, { rows: 500, seed: 7, features: 4, noise: 0 });
+    const scored = await researcherCli("evaluate", "--model", done.model, "--data", own, "--json");
+    assert.equal(scored.code, 0, scored.stderr);
+    const { accuracy } = JSON.parse(scored.stdout).metrics;
+    t.diagnostic(`accuracy ${accuracy} at ε ${done.privacy.epsilon} (δ 1e-5)`);
     assert.ok(done.privacy.epsilon <= 8);
-    assert.ok(done.metrics.accuracy > 0.85, JSON.stringify(done.metrics));
+    assert.ok(accuracy > 0.85, scored.stdout);
     for (const home of homes) {
       const privacy = await privacyOf(home, await datasetId(home));
       assert.ok(Math.abs(privacy.spent - done.privacy.epsilon) < 1e-9, JSON.stringify(privacy));
@@ -137,7 +151,7 @@ describe("differential privacy across real node processes", { timeout: 4 * DEADL
     const after = (rounds: number) => sgmEpsilon({ q: 0.1, noiseMultiplier: 1, steps: 10 * rounds, delta: 1e-5 });
     const budget = (after(2) + after(3)) / 2;
     await fbmNode("--home", home, "dataset", "set", id, "max_epsilon", budget.toFixed(6));
-    const training = "training: {epochs: 1, batch_size: 30, test_ratio: 0.25, seed: 1}";
+    const training = "training: {epochs: 1, batch_size: 30, test_ratio: 0.25, test_on: [], seed: 1}";
     const dp = "dp: {mode: local, noise_multiplier: 1.0, max_grad_norm: 1.0, delta: 1e-5}";
 
     let nodes = await startNodes([home]);

@@ -13,6 +13,7 @@ import {
 } from "../../scripts/lib/federation.js";
 import { createRng } from "../../src/ml/rng.js";
 import { fineIndex } from "../../src/ml/stats/histogram-grid.js";
+import { gridCell, gridStep } from "../../src/node/analytics/node-grid.js";
 import { FINE_BINS } from "../../src/researcher/stats/agree-grid.js";
 import type { StatsResult } from "../../src/researcher/stats/stats-result.js";
 
@@ -64,6 +65,7 @@ function quantile(sorted: number[], q: number): number {
 /** [lo, hi] of a printed count: 12, "<10", ">=10", "12-30". */
 function bounds(count: number | string): [number, number] {
   if (typeof count === "number") return [count, count];
+  if (count === "hidden") return [0, Infinity];
   if (count.startsWith("<")) return [0, Number(count.slice(1)) - 1];
   if (count.startsWith(">=")) return [Number(count.slice(2)), Infinity];
   const [lo, hi] = count.split("-").map(Number);
@@ -157,8 +159,16 @@ describe("fbm-researcher stats", { timeout: 3 * DEADLINE_MS }, () => {
       const { edges, counts } = p.histogram!;
       assert.equal(counts.length, 8);
       const grid = { lo: edges[0], hi: edges.at(-1)!, bins: 8, fine: Math.ceil(FINE_BINS / 8) };
+      // Nodes count each value at the middle of its cell on their own grid (node-grid.ts).
       const truth = new Array(8).fill(0);
-      for (const v of values) truth[Math.floor(fineIndex(grid, v) / grid.fine)]++;
+      for (const rows of [data.alpha, data.beta]) {
+        const own = rows.map((r) => r[c]);
+        const step = gridStep(Math.min(...own), Math.max(...own));
+        for (const v of own) {
+          const at = Math.min(grid.hi, Math.max(grid.lo, gridCell(v, step).mid));
+          truth[Math.floor(fineIndex(grid, at) / grid.fine)]++;
+        }
+      }
       counts.forEach((count, j) => {
         const [lo, hi] = bounds(count);
         assert.ok(lo <= truth[j] && truth[j] <= hi, `${name} bin ${j}: ${truth[j]} not in ${count}`);

@@ -60,6 +60,21 @@ describe("combineStats", () => {
     assert.deepEqual(norm, { method: "minmax", columns: ["a", "b"], shift: [1, 10], scale: [4, 1] });
   });
 
+  it("minmax: a node that withheld a column (count 0, min = max = 0) takes no part in its range", () => {
+    const withheld = [
+      { name: "a", count: 0, sum: 0, sumSquares: 0, min: 0, max: 0 },
+      { name: "b", count: 0, sum: 0, sumSquares: 0, min: 0, max: 0 },
+    ];
+    const norm = combineStats([nodeA, nodeB, withheld], "minmax");
+    assert.deepEqual(
+      [norm.shift, norm.scale],
+      [
+        [1, 10],
+        [4, 1],
+      ],
+    );
+  });
+
   it("none: identity", () => {
     assert.deepEqual(combineStats([nodeA], "none"), {
       method: "none",

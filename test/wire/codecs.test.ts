@@ -339,6 +339,7 @@ describe("reply codec", () => {
             minMaxGrid: 10,
             rangeLo: 10,
             rangeHi: 100,
+            histogramGrid: 5,
             classes: [
               { name: "0", count: "below" },
               { name: "1", count: "hidden" },

@@ -130,7 +130,9 @@ function encoder(column: PreparedColumn): (cell: string, record: number, out: Gr
 /**
  * Reads a CSV into a Dataset through a preparation: `x` the prepared inputs (numbers, imputed values,
  * one-hot categories; an unseen category counts as "other"), `y` the target (absent: empty). Rows
- * with a missing target are skipped and counted in `skipped`.
+ * with a missing target are skipped and counted in `skipped`; `categoryRows` tallies each one-hot
+ * column's categories (for the node's own-category rule, src/node/own-categories.ts), `imputedRows`
+ * the rows each fill was written to.
  */
 export async function loadPreparedTable(
   path: string,
@@ -145,6 +147,20 @@ export async function loadPreparedTable(
   const y = new GrowableFloat32();
   let rows = 0;
   let skipped = 0;
+  const categoryRows: Record<string, Record<string, number>> = {};
+  const imputedRows: Record<string, number[]> = {};
+  const filled = preparation.columns.map((c) => {
+    if (c.fill === undefined) return undefined;
+    const list: number[] = [];
+    imputedRows[c.name] = list;
+    return list;
+  });
+  const tallies = preparation.columns.map((c) => {
+    if (c.kind !== "onehot") return undefined;
+    const tally: Record<string, number> = {};
+    categoryRows[c.name] = tally;
+    return tally;
+  });
   await scanCsvRecords(path, action, {
     header: (columns) => {
       at = indexes(
@@ -164,12 +180,26 @@ export async function loadPreparedTable(
         y.push(numberOf(cell, options.target!, record));
       }
       at.features.forEach((index, k) => {
-        encoders[k](cells[index], record, x);
+        const cell = cells[index];
+        encoders[k](cell, record, x);
+        const tally = tallies[k];
+        if (!MISSING_MARKERS.has(cell)) {
+          if (tally) tally[cell] = (tally[cell] ?? 0) + 1;
+        } else filled[k]?.push(rows);
       });
       rows++;
     },
   });
   const features = preparedFeatures(preparation);
   if (rows === 0) throw new InputError(`${context}: no row has a value in the target column "${options.target}"`);
-  return { x: x.toArray(), y: y.toArray(), sampleShape: [features.length], rows, features, skipped };
+  return {
+    x: x.toArray(),
+    y: y.toArray(),
+    sampleShape: [features.length],
+    rows,
+    features,
+    skipped,
+    categoryRows,
+    imputedRows,
+  };
 }

@@ -1,7 +1,8 @@
 import { InputError } from "../../common/errors.js";
 import { fineBinCount, fineIndex, type HistogramGrid } from "../../ml/stats/histogram-grid.js";
-import type { ColumnHistogram, HistogramRequest } from "../../wire/index.js";
-import { fineRuns, publishCells } from "./disclosure.js";
+import type { ColumnHistogram, HistogramRequest, PublishedCount } from "../../wire/index.js";
+import { discloseCounts, fineRuns } from "./disclosure.js";
+import { addToCell, type CellCounts, emptyCells, gridCell } from "./node-grid.js";
 import type { ValueSource } from "./value-source.js";
 
 /** Most bins a histogram request may ask for, and most fine bins in all (memory stays small). */
@@ -34,9 +35,10 @@ export function checkHistogramRequest(request: HistogramRequest): HistogramGrid 
 }
 
 /**
- * The histogram phase: per column, bins over the agreed edges and runs of fine bins, as the policy lets
- * them out. The range must hold every value: edges that cut off some values would let differences
- * between two requests count the values in a sliver.
+ * The histogram phase: per column, the node counts its values on its own grid (node-grid.ts) and
+ * publishes that cell table through the disclosure gate; each requested bin is then the sum of the
+ * published cells whose middle falls in it, and "hidden" when one of them is (or none is). The range
+ * must meet every non-empty cell: edges that cut off some would let two requests count a sliver.
  */
 export async function histogramColumns(
   source: ValueSource,
@@ -44,12 +46,20 @@ export async function histogramColumns(
   grids: HistogramGrid[],
   minCount: number,
 ): Promise<ColumnHistogram[]> {
-  const fine = grids.map((grid) => new Float64Array(fineBinCount(grid)));
+  const low = selected.map(() => Infinity);
+  const high = selected.map(() => -Infinity);
+  await source.scan(selected, (k, value) => {
+    if (value < low[k]) low[k] = value;
+    if (value > high[k]) high[k] = value;
+  });
+  const cells = selected.map((_, k) => emptyCells(low[k] <= high[k] ? low[k] : 0, low[k] <= high[k] ? high[k] : 0));
   let outside = -1;
   await source.scan(selected, (k, value) => {
     if (Number.isNaN(value)) return;
-    if (value < grids[k].lo || value > grids[k].hi) outside = k;
-    else fine[k][fineIndex(grids[k], value)]++;
+    const { lo, hi } = grids[k];
+    const cell = gridCell(value, cells[k].step);
+    if (cell.lo > hi || cell.hi <= lo) outside = k;
+    addToCell(cells[k], value);
   });
   if (outside >= 0) {
     const { lo, hi } = grids[outside];
@@ -57,21 +67,32 @@ export async function histogramColumns(
       `Cannot compute a histogram of column "${source.columns[selected[outside]]}": the range [${lo}, ${hi}] does not hold all its values (the range comes from the summary phase)`,
     );
   }
-  return selected.map((index, k) => histogram(source.columns[index], fine[k], grids[k], minCount));
+  return selected.map((index, k) => histogram(source.columns[index], cells[k], grids[k], minCount));
 }
 
-/** One column's histogram from its fine counts. */
-export function histogram(
-  name: string,
-  fineCounts: Float64Array,
-  grid: HistogramGrid,
-  minCount: number,
-): ColumnHistogram {
-  const bins = Array.from({ length: grid.bins }, (_, j) => {
-    let n = 0;
-    for (let i = j * grid.fine; i < (j + 1) * grid.fine; i++) n += fineCounts[i];
-    return n;
+/**
+ * One column's histogram from its cell counts, through the published cell table only: bins and the
+ * fine runs inside exact bins are functions of the cells discloseCounts lets out. Every cell meets the
+ * range (its ends hold the column's min and max), so its middle, clamped to the range, names its bin.
+ */
+export function histogram(name: string, cells: CellCounts, grid: HistogramGrid, minCount: number): ColumnHistogram {
+  const published = discloseCounts(cells.counts, minCount);
+  const fineCounts = new Float64Array(fineBinCount(grid));
+  const sums = new Array<number>(grid.bins).fill(0);
+  const open = new Array<boolean>(grid.bins).fill(false);
+  const hidden = new Array<boolean>(grid.bins).fill(false);
+  published.forEach((count, i) => {
+    const mid = (cells.first + i + 0.5) * cells.step;
+    const at = fineIndex(grid, Math.min(grid.hi, Math.max(grid.lo, mid)));
+    const bin = Math.floor(at / grid.fine);
+    open[bin] = true;
+    if (typeof count !== "number") hidden[bin] = true;
+    else {
+      sums[bin] += count;
+      fineCounts[at] += count;
+    }
   });
-  const counts = publishCells(bins, minCount);
+  // A bin no cell falls in is empty by construction; it is "hidden" like an empty cell.
+  const counts: PublishedCount[] = sums.map((n, j) => (open[j] && !hidden[j] ? n : "hidden"));
   return { name, counts, fine: fineRuns(fineCounts, grid.fine, counts, minCount) };
 }

@@ -1,13 +1,10 @@
 import { addValue, emptyMoments, type Moments } from "../../ml/stats/moments.js";
 import type { ColumnSummary } from "../../wire/index.js";
-import { protectMinMax, publishCells, publishCount } from "./disclosure.js";
+import { type DisclosurePolicy, discloseNamed, protectMinMax, publishCount } from "./disclosure.js";
+import { gridStep } from "./node-grid.js";
 import { PIXELS, type ValueSource } from "./value-source.js";
 
-/** The node's limits on what its statistics tell (config `min_count`, `stats_minmax`). */
-export interface DisclosurePolicy {
-  minCount: number;
-  minMax: boolean;
-}
+export type { DisclosurePolicy } from "./disclosure.js";
 
 /** More distinct target values than this: the target is not treated as classes. */
 export const MAX_CLASSES = 100;
@@ -51,9 +48,13 @@ export function summary(
 ): ColumnSummary {
   const count = publishCount(m.count, policy.minCount);
   const exact = typeof count === "number" && count > 0;
-  const names = classes ? [...classes.keys()].sort(byClassName) : [];
-  const published = publishCells(
+  // Classes held by fewer than min_count rows are never named (as profile categories): their rows are the rest.
+  const all = classes ? [...classes.keys()].sort(byClassName) : [];
+  const names = all.filter((n) => classes!.get(n)! >= policy.minCount);
+  const rest = all.reduce((s, n) => s + (names.includes(n) ? 0 : classes!.get(n)!), 0);
+  const published = discloseNamed(
     names.map((n) => classes!.get(n)!),
+    rest,
     policy.minCount,
   );
   const minMax = exact ? protectMinMax(m.min, m.max, policy.minMax) : { min: 0, max: 0, grid: 0 };
@@ -71,6 +72,7 @@ export function summary(
     rangeLo: exact ? range.lo : 0,
     rangeHi: exact ? range.hi : 0,
     classes: names.map((n, i) => ({ name: n, count: published[i] })),
+    histogramGrid: exact ? gridStep(m.min, m.max) : 0,
   };
 }
 

@@ -1,5 +1,5 @@
 import type { PublishedCount } from "../../wire/index.js";
-import { publishCells, publishCount } from "../analytics/disclosure.js";
+import { discloseCounts, publishCount } from "../analytics/disclosure.js";
 
 /**
  * The node's disclosure gate as clinical statistics use it: a local adapter over
@@ -11,19 +11,20 @@ export function gateCount(n: number, minCount: number): PublishedCount {
   return publishCount(n, minCount);
 }
 
-/** Counts that add up to a published total (a one-way table): small ones withheld, a lone one covered. */
+/** Counts that add up to a published total (a one-way table): the gate's discloseCounts. */
 export function gateCells(cells: number[], minCount: number): PublishedCount[] {
-  return publishCells(cells, minCount);
+  return discloseCounts(cells, minCount);
 }
 
 /**
- * A two-way table (row-major, rows × cols) whose margins can be known: small cells withheld, then
- * secondary suppression until no row or column holds exactly one withheld cell (its margin minus the
- * others would give it away): the smallest other non-zero cell of that line is hidden too, as
- * publishCells does for one line.
+ * A two-way table (row-major, rows × cols) whose margins can be known: every cell under min_count
+ * (zero included) withheld, then secondary suppression line by line: while a row or column holds
+ * exactly one withheld cell (its margin minus the published cells would give it, and through it the
+ * crossing line's) or withheld cells adding up to less than min_count, its smallest published cell is
+ * withheld too (Hundepool et al. 2012, ch. 5.2). Withheld cells are all "hidden".
  */
 export function gateTable(cells: number[], rows: number, cols: number, minCount: number): PublishedCount[] {
-  const out: PublishedCount[] = cells.map((n) => gateCount(n, minCount));
+  const hidden = cells.map((n) => n < minCount);
   const lines: number[][] = [
     ...Array.from({ length: rows }, (_, r) => Array.from({ length: cols }, (_, c) => r * cols + c)),
     ...Array.from({ length: cols }, (_, c) => Array.from({ length: rows }, (_, r) => r * cols + c)),
@@ -31,15 +32,20 @@ export function gateTable(cells: number[], rows: number, cols: number, minCount:
   for (let changed = true; changed; ) {
     changed = false;
     for (const line of lines) {
-      if (line.filter((i) => typeof out[i] !== "number").length !== 1) continue;
-      const pick = line
-        .filter((i) => typeof out[i] === "number" && cells[i] > 0)
-        .reduce((best, i) => (best < 0 || cells[i] < cells[best] ? i : best), -1);
-      if (pick >= 0) {
-        out[pick] = "hidden";
+      if (!line.some((i) => hidden[i])) continue;
+      let held = line.reduce((sum, i) => sum + (hidden[i] ? cells[i] : 0), 0);
+      let count = line.filter((i) => hidden[i]).length;
+      while (held < minCount || count === 1) {
+        const pick = line
+          .filter((i) => !hidden[i])
+          .reduce((best, i) => (best < 0 || cells[i] < cells[best] ? i : best), -1);
+        if (pick < 0) break;
+        hidden[pick] = true;
+        held += cells[pick];
+        count++;
         changed = true;
       }
     }
   }
-  return out;
+  return cells.map((n, i) => (hidden[i] ? "hidden" : n));
 }

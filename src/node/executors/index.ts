@@ -1,17 +1,22 @@
 import { errorMessage, errorStack, FbmError } from "../../common/errors.js";
-import { toDatasetInfo } from "../catalogue.js";
+import { discloseDatasetInfo } from "../analytics/disclosure.js";
+import { type DatasetEntry, toDatasetInfo } from "../catalogue.js";
 import type { TaskExecutor } from "../poll-loop.js";
 import { executeAnalytics } from "./analytics.js";
 import { createClinicalExecutor } from "./clinical.js";
 import type { NodeRuntime } from "./runtime.js";
 import { executeSecagg, SecaggRefusal } from "./secagg.js";
-import { executeStats, executeTrain } from "./train.js";
+import { executeStats } from "./stats.js";
+import { executeTrain } from "./train.js";
 
 export type { NodeRuntime } from "./runtime.js";
 
 /** Dispatches each task kind; errors become error replies with a machine-readable code. */
 export function createExecutor(runtime: NodeRuntime): TaskExecutor {
   const executeClinical = createClinicalExecutor();
+  // Dataset descriptions pass the disclosure gate: sizes and class counts rounded to min_count.
+  const describe = (entries: DatasetEntry[]) =>
+    entries.map((e) => discloseDatasetInfo(toDatasetInfo(e), runtime.analytics.minCount));
   return async (task, context) => {
     const body = task.body;
     try {
@@ -19,9 +24,9 @@ export function createExecutor(runtime: NodeRuntime): TaskExecutor {
         case "ping":
           return { kind: "ping", version: runtime.version, backend: runtime.backend };
         case "list":
-          return { kind: "datasets", datasets: runtime.catalogue.listDatasets().map(toDatasetInfo) };
+          return { kind: "datasets", datasets: describe(runtime.catalogue.listDatasets()) };
         case "search":
-          return { kind: "datasets", datasets: runtime.catalogue.findByTags(body.tags).map(toDatasetInfo) };
+          return { kind: "datasets", datasets: describe(runtime.catalogue.findByTags(body.tags)) };
         case "stats":
           return await executeStats(runtime, body, task.experiment);
         case "train":

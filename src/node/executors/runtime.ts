@@ -1,6 +1,6 @@
 import type { Plan } from "../../ml/plan.js";
 import type { ReplyBody } from "../../wire/index.js";
-import type { DisclosurePolicy } from "../analytics/summarize.js";
+import type { DisclosurePolicy } from "../analytics/disclosure.js";
 import type { Catalogue } from "../catalogue.js";
 import type { DatasetLoader } from "../dataset-loader.js";
 import type { NodePrivacy } from "../dataset-privacy.js";

@@ -1,18 +1,16 @@
 import { sha256Hex } from "../../common/canonical-json.js";
 import { FbmError } from "../../common/errors.js";
-import { profileTable } from "../../ml/data/table.js";
-import { columnStats } from "../../ml/normalize.js";
-import { declaresPreparation, type Plan, parsePlan, planId } from "../../ml/plan.js";
-import { planInput } from "../../ml/plan-input.js";
-import { featureKinds, type TablePreparation } from "../../ml/table-prep.js";
+import { declaresPreparation, type Plan, parsePlan } from "../../ml/plan.js";
 import { trainLocal } from "../../ml/train.js";
 import type { PrivacySpent } from "../../ml/types.js";
 import { clipUpdate } from "../../privacy/dp/central.js";
 import type { ReplyBody, TrainTaskBody } from "../../wire/index.js";
-import { discloseMetrics } from "../analytics/disclosure.js";
+import { discloseMetrics, roundCount } from "../analytics/disclosure.js";
 import { budgetOf, localRoundRdp } from "../dataset-privacy.js";
+import { ownCategories } from "../own-categories.js";
 import type { TaskContext } from "../poll-loop.js";
 import { PrivacyBudgetError } from "../privacy-ledger.js";
+import { nodeTestSplit, validationRefusal } from "../validation-policy.js";
 import { dpPlanRefusal, releaseUnderDp } from "./dp-release.js";
 import type { NodeRuntime } from "./runtime.js";
 import { scaffoldExtension } from "./scaffold.js";
@@ -33,7 +31,8 @@ export function checkPlan(planId: string, planJson: string): Plan {
   return parsePlan(value);
 }
 
-function datasetOf(runtime: NodeRuntime, id: string) {
+/** A catalogued dataset by id, or a runtime failure saying it is gone. */
+export function datasetOf(runtime: NodeRuntime, id: string) {
   const entry = runtime.catalogue.getDataset(id);
   if (!entry) throw new FbmError(`No dataset ${id} on this node (was it removed?)`, 1);
   return entry;
@@ -61,6 +60,11 @@ export async function executeTrain(
     };
   }
   const entry = datasetOf(runtime, task.datasetId);
+  const unvalidated = validationRefusal(entry, task.args, runtime.privacy.maxEpsilon);
+  if (unvalidated) {
+    runtime.log(`Refused: ${unvalidated.message}`);
+    return unvalidated;
+  }
   if (task.secagg) runtime.log(`Round ${task.round}: training under secure aggregation`);
   const extension = task.secagg
     ? secaggExtension({
@@ -82,10 +86,17 @@ export async function executeTrain(
   if (checkOnly && task.preparation === undefined && entry.type === "csv" && declaresPreparation(plan)) {
     // The approval check comes before the preparation is resolved: nothing to load yet.
     runtime.log(`Plan ${task.planId.slice(0, 12)} is approved for "${entry.name}"; its table preparation comes next`);
-    const result = { params: extension.model, sampleCount: entry.sampleCount, trainLoss: 0, seconds: 0 };
+    const sampleCount = roundCount(entry.sampleCount, runtime.analytics.minCount); // as toDatasetInfo's
+    const result = { params: extension.model, sampleCount, trainLoss: 0, seconds: 0 };
     return { kind: "train", result: extension.reply(releaseUnderDp(result, task.args.dp)) };
   }
-  const data = await runtime.loader.load(entry, plan, task.preparation);
+  const { data, mapped } = ownCategories(
+    await runtime.loader.load(entry, plan, task.preparation),
+    task.preparation,
+    runtime.analytics.minCount,
+  );
+  if (mapped.length > 0)
+    runtime.log(`Inputs ${mapped.join(", ")} are 0 here: this node did not publish them (min_count)`);
   let privacy: PrivacySpent | undefined;
   if (training) {
     const charged = await chargePrivacy(runtime, task, entry, data.rows, experiment ?? "");
@@ -99,6 +110,7 @@ export async function executeTrain(
     params: extension.model,
     args: task.args,
     normalization: task.normalization,
+    testSplit: nodeTestSplit(entry, runtime.analytics.minCount),
     round: task.round,
     signal: context.signal,
     threads: runtime.threads,
@@ -169,7 +181,7 @@ async function chargePrivacy(
       datasetName: entry.name,
       experiment,
       round: task.round,
-      rdp: localRoundRdp(task.args, dp, rows),
+      rdp: localRoundRdp(task.args, dp, rows, runtime.analytics.minCount),
       delta: dp.delta,
       budget,
       budgetDelta: runtime.privacy.delta,
@@ -185,40 +197,6 @@ async function chargePrivacy(
     }
     throw error;
   }
-}
-
-/**
- * Per-column count/sum/sum of squares/min/max of the inputs the plan uses, for global scaling. For a
- * plan that declares table preparation and a task that carries none resolved yet: the profile of the
- * raw feature columns instead (missing cells; categories held by min_count rows or more, by name).
- */
-export async function executeStats(
-  runtime: NodeRuntime,
-  task: { datasetId: string; planJson: string; preparation?: TablePreparation },
-  experiment?: string,
-): Promise<ReplyBody> {
-  const { datasetId } = task;
-  const plan = parsePlan(JSON.parse(task.planJson));
-  // A stats task carries no plan id: the plan's own (canonical) id is the one the operator approves.
-  const refusal = await runtime.authorizePlan(planId(plan), plan, { experiment, datasetId });
-  if (refusal) return refusal;
-  const entry = datasetOf(runtime, datasetId);
-  if (entry.type === "csv" && task.preparation === undefined && declaresPreparation(plan)) {
-    const where = `dataset "${entry.name}"`;
-    const features = featureKinds(plan, planInput(plan, entry).features ?? [], entry.columns, where);
-    const { minCount } = runtime.analytics;
-    const profile = await profileTable(entry.path, { target: plan.data.target, features, minCount });
-    if (profile.sha256 !== entry.sha256) {
-      throw new FbmError(
-        `Dataset "${entry.name}" (${entry.id}) changed since it was registered: ` +
-          `run \`fbm-node dataset rm ${entry.id}\` and \`fbm-node dataset add\` again to register the new version`,
-        2,
-      );
-    }
-    return { kind: "stats", columns: profile.columns };
-  }
-  const data = await runtime.loader.load(entry, plan, task.preparation);
-  return { kind: "stats", columns: columnStats(data) };
 }
 
 function formatMetrics(values: Record<string, number> | undefined): string {

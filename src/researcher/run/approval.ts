@@ -16,6 +16,7 @@ const onError: Record<ReplyErrorCode, "wait" | "refused" | "round 1"> = {
   plan_rejected: "refused",
   plan_too_large: "refused",
   privacy_budget: "round 1",
+  validation_refused: "round 1",
   invalid_input: "round 1",
   failed: "round 1",
   internal: "round 1",

@@ -67,6 +67,8 @@ export type ExperimentEvent =
       rounds: number;
       metrics: Record<string, number>;
       auc_error?: number;
+      /** Nodes that sent no final metrics (e.g. validation_refused), and why. */
+      metrics_withheld?: NodeFailure[];
       model: string;
       run: string;
       privacy?: { mode: "local" | "central"; epsilon: number; delta: number };

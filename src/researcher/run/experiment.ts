@@ -16,7 +16,7 @@ import { createTrace } from "../server/trace.js";
 import { awaitPlanApproval } from "./approval.js";
 import { type BreakpointOverrides, readBreakpoint, restoreHistory, writeBreakpoint } from "./breakpoint.js";
 import { changedAggregator, changedTraining, type Experiment } from "./config.js";
-import type { DoneEvent, ExperimentEvent, RoundEvent } from "./events.js";
+import type { DoneEvent, ExperimentEvent, NodeFailure, RoundEvent } from "./events.js";
 import { federatedRound } from "./federated-round.js";
 import { gatherNormalization } from "./normalization.js";
 import { checkPlanSize, smallestInput } from "./plan-limit.js";
@@ -424,8 +424,9 @@ async function finishRun(run: RunContext, inputs: RunInputs, training: TrainingS
   const participants = roster.participants();
   let metrics: Record<string, number> | undefined;
   let aucError: number | undefined;
+  let withheld: NodeFailure[] = [];
   if (config.training.testRatio > 0 && participants.length > 0) {
-    const { updates } = await runTrainRound({
+    const { updates, failures } = await runTrainRound({
       hub: run.hub,
       experiment: config.name,
       participants,
@@ -440,6 +441,12 @@ async function finishRun(run: RunContext, inputs: RunInputs, training: TrainingS
       signal: run.signal,
       dropParams: true, // only the metrics matter: no node's model is held
     });
+    // A node may refuse to validate (validation_refused on a dataset with a privacy budget): the run
+    // still completes, and done says which nodes' metrics are missing and why.
+    withheld = failures;
+    for (const f of failures) {
+      run.emit({ event: "error", node: f.node, code: f.code, message: `${f.name}: final evaluation: ${f.message}` });
+    }
     ({ values: metrics, aucError } = pooledMetrics(
       updates.map((u) => u.result.globalMetrics),
       taskKind(config.plan),
@@ -465,6 +472,9 @@ async function finishRun(run: RunContext, inputs: RunInputs, training: TrainingS
     rounds: training.round,
     metrics: metrics ?? {},
     ...(aucError === undefined ? {} : { auc_error: aucError }),
+    ...(withheld.length > 0
+      ? { metrics_withheld: withheld.map((f) => ({ node: f.node, name: f.name, code: f.code, message: f.message })) }
+      : {}),
     model: folder.modelDir,
     run: folder.dir,
     ...(privacy ? { privacy } : {}),

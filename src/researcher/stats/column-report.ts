@@ -28,7 +28,8 @@ export function nodeColumn(
       if (quantiles.length > 0) {
         const q = bracketQuantiles(nodeCumulative(h, grid, k, s.count as number), grid, quantiles, exactRange([s]));
         report.quantiles = q.values;
-        report.quantile_error = q.error;
+        // The node counted each value at its grid cell's middle: half a cell more.
+        report.quantile_error = q.error + s.histogramGrid / 2;
       }
       report.histogram = { edges: binEdges(grid), counts: h.counts.map((c) => formatPublished(c, k)) };
     }
@@ -80,7 +81,7 @@ export function pooledColumn(
       );
       const q = bracketQuantiles(cumulative, grid, quantiles, exactRange(withValues.map(({ s }) => s)));
       report.quantiles = q.values;
-      report.quantile_error = q.error;
+      report.quantile_error = q.error + Math.max(...withValues.map(({ s }) => s.histogramGrid)) / 2;
     }
     const perNode = withValues.map(({ a, s, h }) => cellBounds(h!.counts, a.minCount, s.count as number));
     report.histogram = {

@@ -5,12 +5,12 @@ export type Bounds = [lo: number, hi: number];
 
 /**
  * Bounds of counts one node published for cells that add up to `total` (when known): exact counts are
- * themselves, "below" is 1 … minCount − 1, "hidden" is minCount or more; the total then caps each
- * cell at what the others leave.
+ * themselves, "below" is 0 … minCount − 1, "hidden" is any count (a node hides small cells and, with
+ * secondary suppression, others); the total then caps each cell at what the others leave.
  */
 export function cellBounds(cells: PublishedCount[], minCount: number, total?: number): Bounds[] {
   const bounds: Bounds[] = cells.map((c) =>
-    c === "below" ? [1, minCount - 1] : c === "hidden" ? [minCount, Infinity] : [c, c],
+    c === "below" ? [0, minCount - 1] : c === "hidden" ? [0, Infinity] : [c, c],
   );
   if (total === undefined) return bounds;
   const sumLo = bounds.reduce((s, [lo]) => s + lo, 0);
@@ -25,12 +25,12 @@ export function addBounds(a: Bounds, b: Bounds): Bounds {
 /** A count as printed: exact as a number, else `"<10"`, `">=10"` or `"12-30"`. */
 export function formatCount([lo, hi]: Bounds): number | string {
   if (lo === hi) return lo;
-  if (hi === Infinity) return `>=${lo}`;
+  if (hi === Infinity) return lo > 0 ? `>=${lo}` : "hidden";
   if (lo <= 1) return `<${hi + 1}`;
   return `${lo}-${hi}`;
 }
 
-/** One node's published count as printed, by its own min_count: `"<10"` or `">=10"`. */
+/** One node's published count as printed, by its own min_count: `"<10"`, or `"hidden"` (any count). */
 export function formatPublished(count: PublishedCount, minCount: number): number | string {
-  return count === "below" ? `<${minCount}` : count === "hidden" ? `>=${minCount}` : count;
+  return count === "below" ? `<${minCount}` : count === "hidden" ? "hidden" : count;
 }

@@ -77,29 +77,39 @@ const rows = ages.map((age, i) => [age, Number((100 + i * Math.PI).toFixed(4)), 
 const header = ["age", "ldl", "label"];
 
 describe("analytics tasks on the node", () => {
-  it("never sends a bin of 3: it is hidden, and so is the smallest other bin that would give it away", async () => {
+  it("counts on its own 5-year cells and sends bins only from that published table: small, empty and complementing cells hidden", async () => {
     const { entry, run } = await node(rows, header);
-    const reply = await run({
-      kind: "analytics",
-      phase: "histogram",
-      datasetId: entry.id,
-      columns: ["age"],
-      histograms: [{ column: "age", lo: 0, hi: 100, bins: 10, fine: 10 }],
-    });
-    assert.equal(reply.kind, "analytics");
-    if (reply.kind !== "analytics") return;
-    const [h] = reply.histograms;
-    assert.deepEqual(h.counts, [0, 0, 20, "hidden", 0, 0, 0, 0, "below", 0]);
+    const histogram = async (bins: number) => {
+      const reply = await run({
+        kind: "analytics",
+        phase: "histogram",
+        datasetId: entry.id,
+        columns: ["age"],
+        histograms: [{ column: "age", lo: 0, hi: 100, bins, fine: 10 }],
+      });
+      assert.equal(reply.kind, "analytics");
+      return reply.kind === "analytics" ? reply.histograms[0] : { name: "", counts: [], fine: [] };
+    };
+    // Cells (ages 20–89, 5-year cells): 12 in [20, 25), then 8, 9, 8, and 2 and 1 in [80, 90). Only 12
+    // is min_count or more; the suppressed cells hold 28 together, so no secondary suppression is needed.
+    const fine = await histogram(20);
+    const h = "hidden" as const;
+    assert.deepEqual(fine.counts, [h, h, h, h, 12, h, h, h, h, h, h, h, h, h, h, h, h, h, h, h]);
     assert.ok(
-      h.fine.every((r) => r.count >= 10 && r.start >= 20 && r.end <= 30),
-      JSON.stringify(h.fine),
+      fine.fine.every((r) => r.count >= 10 && r.start >= 40 && r.end <= 50),
+      JSON.stringify(fine.fine),
     );
     assert.equal(
-      h.fine.reduce((s, r) => s + r.count, 0),
-      20,
+      fine.fine.reduce((s, r) => s + r.count, 0),
+      12,
       "fine runs tile only the bin published exactly",
     );
-    assert.ok(!numbers(reply).includes(3) && !numbers(reply).includes(17), "neither hidden count travels");
+    // 10-year bins: [20, 30) holds the published 12 and a suppressed cell, so it is hidden too.
+    const decades = await histogram(10);
+    assert.deepEqual(decades.counts, [h, h, h, h, h, h, h, h, h, h]);
+    for (const reply of [fine, decades]) {
+      assert.ok(!numbers(reply).some((n) => [1, 2, 3, 8, 9, 17, 20].includes(n)), "no suppressed count travels");
+    }
   });
 
   it("refuses histogram edges that leave some values out", async () => {
@@ -145,12 +155,12 @@ describe("analytics tasks on the node", () => {
       "min and max rounded outward (stats_minmax false)",
     );
     assert.equal(age.count, 40);
-    // Class counts of the target: 19 and 18 of classes 0 and 1, and a class of 3 hidden with its smallest neighbour.
+    // Class counts of the target: 19 and 18 of classes 0 and 1; the class of 3 is never named, and its
+    // rows (the rest of the count) would give it away, so the smallest named count is hidden.
     const label = summary.summaries.find((s) => s.name === "label")!;
     assert.deepEqual(label.classes, [
       { name: "0", count: 19 },
       { name: "1", count: "hidden" },
-      { name: "2", count: "below" },
     ]);
     assert.match(logs.join("\n"), /Statistics \(summary\) for "stats" on "data": 3 column\(s\), 40 rows/);
     assert.match(logs.join("\n"), /Statistics \(histogram\) for "stats" on "data": 2 histogram\(s\)/);
@@ -230,7 +240,6 @@ describe("analytics tasks on the node", () => {
     assert.deepEqual(p.classes, [
       { name: "0", count: 13 },
       { name: "1", count: "hidden" },
-      { name: "2", count: "below" },
     ]);
     const histogram = await execute(
       {

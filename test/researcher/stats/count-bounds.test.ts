@@ -3,19 +3,19 @@ import { describe, it } from "node:test";
 import { addBounds, cellBounds, formatCount, formatPublished } from "../../../src/researcher/stats/count-bounds.js";
 
 describe("count bounds", () => {
-  it("bounds hidden counts, capped by what the published total leaves", () => {
-    assert.deepEqual(cellBounds([40, "below", 0, "hidden"], 10), [
+  it("bounds suppressed counts (below: 0 … min_count − 1, hidden: any), capped by what the published total leaves", () => {
+    assert.deepEqual(cellBounds([40, "below", 12, "hidden"], 10), [
       [40, 40],
-      [1, 9],
-      [0, 0],
-      [10, Infinity],
+      [0, 9],
+      [12, 12],
+      [0, Infinity],
     ]);
-    // Total 55: the hidden count holds 55 − 40 − (1 … 9) values.
-    assert.deepEqual(cellBounds([40, "below", 0, "hidden"], 10, 55), [
+    // Total 55: the two suppressed counts hold 55 − 40 − 12 = 3 values between them.
+    assert.deepEqual(cellBounds([40, "below", 12, "hidden"], 10, 55), [
       [40, 40],
-      [1, 5],
-      [0, 0],
-      [10, 14],
+      [0, 3],
+      [12, 12],
+      [0, 3],
     ]);
   });
 
@@ -26,14 +26,15 @@ describe("count bounds", () => {
         [1, 9],
         [0, 9],
         [10, Infinity],
+        [0, Infinity],
         [14, 31],
       ].map(([lo, hi]) => formatCount([lo, hi])),
-      [12, "<10", "<10", ">=10", "14-31"],
+      [12, "<10", "<10", ">=10", "hidden", "14-31"],
     );
     assert.deepEqual(addBounds([1, 9], [10, 14]), [11, 23]);
     assert.deepEqual(
       ["below", "hidden", 7].map((c) => formatPublished(c as "below", 25)),
-      ["<25", ">=25", 7],
+      ["<25", "hidden", 7],
     );
   });
 });
