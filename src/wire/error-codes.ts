@@ -22,6 +22,11 @@ export const replyErrorCodes = [
   "node_stopping",
   /** The node's operator requires secure aggregation (config `require_secagg`) and the task has none. */
   "secagg_required",
+  /**
+   * Secure aggregation: the node already put this exact update into a sum over another set of nodes
+   * (a second sum would reveal an update by subtraction; src/node/contribution-record.ts).
+   */
+  "secagg_repeat",
 ] as const;
 
 export type ReplyErrorCode = (typeof replyErrorCodes)[number];

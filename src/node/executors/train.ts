@@ -10,6 +10,7 @@ import type { PrivacySpent } from "../../ml/types.js";
 import { clipUpdate } from "../../privacy/dp/central.js";
 import type { ReplyBody, TrainTaskBody } from "../../wire/index.js";
 import { discloseMetrics } from "../analytics/disclosure.js";
+import { contributionKey } from "../contribution-record.js";
 import { budgetOf, localRoundRdp } from "../dataset-privacy.js";
 import type { TaskContext } from "../poll-loop.js";
 import { PrivacyBudgetError } from "../privacy-ledger.js";
@@ -58,6 +59,15 @@ export async function executeTrain(
     };
   }
   const entry = datasetOf(runtime, task.datasetId);
+  if (task.secagg && training && runtime.contributions) {
+    const key = contributionKey(task, plan, entry.sha256);
+    const peers = task.secagg.shares.map((s) => s.from);
+    const repeat = await runtime.contributions.train(task.secagg.session, key, peers);
+    if (repeat) {
+      runtime.log(`Refused: ${repeat}`);
+      return { kind: "error", code: "secagg_repeat", message: repeat };
+    }
+  }
   if (task.secagg) runtime.log(`Round ${task.round}: training under secure aggregation`);
   const extension = task.secagg
     ? secaggExtension({

@@ -21,6 +21,7 @@ const onError: Record<ReplyErrorCode, "wait" | "refused" | "round 1"> = {
   internal: "round 1",
   node_stopping: "round 1",
   secagg_required: "refused",
+  secagg_repeat: "round 1",
 };
 
 /** What to do about one node's failure; failures on the researcher's side (a lost node, a timeout) go to round 1. */
