@@ -1,6 +1,7 @@
 import { FbmError } from "../../common/errors.js";
 import type { NamedTensor, TrainResult } from "../../ml/types.js";
 import { encodeUpdate } from "../../privacy/secagg/fixed-point.js";
+import { type ContentsLayout, encodeContents, setContents } from "../../privacy/secagg/masked-contents.js";
 import { createParticipant, type Participant, ProtocolError } from "../../privacy/secagg/participant.js";
 import { ShareAuthError } from "../../privacy/secagg/share-box.js";
 import { MASKED_TENSOR, type ReplyBody, type SecaggMasking, type SecaggTaskBody } from "../../wire/index.js";
@@ -68,12 +69,17 @@ export function executeSecagg(sessions: SecaggSessions, self: string, task: Seca
 
 /**
  * MaskedInputCollection as a TrainExtension: the reply holds one int32 tensor, the masked encoding of
- * count · clip(trained − global) and the count, and tells no sample count of its own.
+ * w · clip(trained − global), the weight w (the sample count, or 1 when `unweighted`), then the training
+ * loss and validation counts (masked-contents.ts). It tells no sample count, loss or metric of its own.
  */
 export function secaggExtension(options: {
   model: NamedTensor[];
   masking: SecaggMasking;
   participant: Participant;
+  /** The layout of the loss and counts after the update (contentsLayout of the plan and the task). */
+  contents: ContentsLayout;
+  /** Distributed DP: every node's update weighs 1 (the noise is calibrated to one node's clipped update). */
+  unweighted?: boolean;
   transform?: UpdateTransform;
   /** Sees the clipped update before it is masked (tests compare it with what the researcher received). */
   onClipped?: (update: Float32Array[]) => void;
@@ -91,17 +97,32 @@ export function secaggExtension(options: {
       });
       options.onClipped?.(update);
       if (options.transform) update = options.transform(update, { session: masking.session, clip });
+      const weight = options.unweighted ? 1 : result.sampleCount;
+      const head = encodeUpdate(update, weight, masking);
       let masked: Uint32Array;
       try {
-        masked = participant.maskInput(masking.shares, encodeUpdate(update, result.sampleCount, masking));
+        const sets = { global: result.globalMetrics, local: result.localMetrics };
+        const tail = encodeContents(
+          options.contents,
+          { loss: result.trainLoss, weight },
+          options.contents.sets.map((s) => setContents(sets[s])),
+        );
+        const input = new Uint32Array(head.length + tail.length);
+        input.set(head);
+        input.set(new Uint32Array(tail.buffer, tail.byteOffset, tail.length), head.length);
+        masked = participant.maskInput(masking.shares, input);
       } catch (error) {
         if (error instanceof ProtocolError || error instanceof ShareAuthError) throw new FbmError(error.message, 1);
+        if (error instanceof RangeError) throw new FbmError(`Secure aggregation cannot mask this update: ${error.message}`, 1);
         throw error;
       }
       const data = new Int32Array(masked.buffer, masked.byteOffset, masked.length);
+      // Nothing in the clear: the loss and the metrics went into the masked vector.
+      const { globalMetrics: _g, localMetrics: _l, ...rest } = result;
       return {
-        ...result,
+        ...rest,
         sampleCount: 0,
+        trainLoss: 0,
         params: [{ name: MASKED_TENSOR, shape: [data.length], dtype: "int32", data }],
       };
     },

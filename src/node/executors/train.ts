@@ -7,11 +7,13 @@ import { planInput } from "../../ml/plan-input.js";
 import { featureKinds, type TablePreparation } from "../../ml/table-prep.js";
 import { trainLocal } from "../../ml/train.js";
 import type { PrivacySpent } from "../../ml/types.js";
-import { clipUpdate } from "../../privacy/dp/central.js";
+import { clipUpdate, noiseShareStd } from "../../privacy/dp/central.js";
+import { addGaussianNoise, createGaussian } from "../../privacy/dp/noise.js";
+import { contentsLayout } from "../../privacy/secagg/masked-contents.js";
 import type { ReplyBody, TrainTaskBody } from "../../wire/index.js";
 import { discloseMetrics } from "../analytics/disclosure.js";
 import { contributionKey } from "../contribution-record.js";
-import { budgetOf, localRoundRdp } from "../dataset-privacy.js";
+import { budgetOf, distributedRoundRdp, localRoundRdp } from "../dataset-privacy.js";
 import type { TaskContext } from "../poll-loop.js";
 import { PrivacyBudgetError } from "../privacy-ledger.js";
 import type { NodeRuntime } from "./runtime.js";
@@ -69,21 +71,27 @@ export async function executeTrain(
     }
   }
   if (task.secagg) runtime.log(`Round ${task.round}: training under secure aggregation`);
-  const extension = task.secagg
-    ? secaggExtension({
-        model: task.params,
-        masking: task.secagg,
-        participant: runtime.secagg.get(task.secagg.session),
-        transform: runtime.secaggTransform,
-        onClipped: runtime.onSecaggUpdate && ((u) => runtime.onSecaggUpdate?.(task.secagg?.session ?? "", u)),
-      })
-    : (scaffoldExtension({
-        params: task.params,
-        store: runtime.controls,
-        key: `${experiment ?? ""}/${task.planId}`,
-        training,
-        learningRate: plan.optimizer.learning_rate,
-      }) ?? plainExtension(task.params));
+  const { secagg } = task;
+  const distributed = secagg && task.args.dp?.mode === "central" ? task.args.dp : undefined;
+  const participant = secagg && runtime.secagg.get(secagg.session);
+  const extension =
+    secagg && participant
+      ? secaggExtension({
+          model: task.params,
+          masking: secagg,
+          participant,
+          contents: contentsLayout(plan, task.args),
+          unweighted: distributed !== undefined,
+          transform: distributed ? distributedNoise(distributed, participant.threshold) : runtime.secaggTransform,
+          onClipped: runtime.onSecaggUpdate && ((u) => runtime.onSecaggUpdate?.(secagg.session, u)),
+        })
+      : (scaffoldExtension({
+          params: task.params,
+          store: runtime.controls,
+          key: `${experiment ?? ""}/${task.planId}`,
+          training,
+          learningRate: plan.optimizer.learning_rate,
+        }) ?? plainExtension(task.params));
   const checkOnly =
     task.args.epochs === 0 && task.args.updates === 0 && !task.args.testOnGlobal && !task.args.testOnLocal;
   if (checkOnly && task.preparation === undefined && entry.type === "csv" && declaresPreparation(plan)) {
@@ -111,6 +119,8 @@ export async function executeTrain(
     threads: runtime.threads,
     gradientCorrection: extension.gradientCorrection,
     onProgress: (p) => {
+      // Under secure aggregation the loss goes only into the masked sum: no progress feedback carries it.
+      if (task.secagg) return;
       const now = Date.now();
       if (now - lastSent < 1000 && p.step < p.totalSteps) return;
       lastSent = now;
@@ -138,8 +148,25 @@ export async function executeTrain(
 }
 
 /**
+ * Distributed DP under secure aggregation (issue 24, finding 6): this node's share of the Gaussian noise,
+ * std σ·C/√t, added to its clipped update before it is quantized and masked. t is the threshold the node
+ * itself accepted in ShareKeys: no sum is unmasked with fewer than t survivors, so the unmasked sum holds
+ * at least t shares, variance ≥ (σ·C)², whatever the allowed dropouts (Truex et al. 2019; the design and
+ * its limits in README "Differential privacy"). The noise comes from node:crypto.
+ */
+function distributedNoise(dp: { noiseMultiplier: number; clipNorm: number }, threshold: number) {
+  const std = noiseShareStd(dp.noiseMultiplier, dp.clipNorm, threshold);
+  const gaussian = createGaussian();
+  return (update: Float32Array[]) => {
+    for (const t of update) addGaussianNoise(t, std, gaussian);
+    return update;
+  };
+}
+
+/**
  * The node's privacy policy before a training round: a dataset with a budget trains only under local
- * DP-SGD (central DP's noise is added by the researcher, which the node cannot check), and a local DP
+ * DP-SGD or distributed DP (central DP under secure aggregation, where this node adds its own noise
+ * share; plain central DP's noise is added by the researcher, which the node cannot check), and such a
  * round is charged to the ledger, under its lock, before any training; a round that would pass the budget
  * is refused. Charging first means a round that then fails still counts (the conservative side).
  */
@@ -152,7 +179,9 @@ async function chargePrivacy(
 ): Promise<{ kind: "ok"; privacy?: PrivacySpent } | (ReplyBody & { kind: "error" })> {
   const dp = task.args.dp;
   const { budget, budgetFrom } = budgetOf(entry, runtime.privacy.maxEpsilon);
-  if (budget !== undefined && dp?.mode !== "local") {
+  // Central DP under secure aggregation is distributed: this node adds its own share of the noise.
+  const distributed = dp?.mode === "central" && task.secagg !== undefined;
+  if (budget !== undefined && dp?.mode !== "local" && !distributed) {
     const setting =
       budgetFrom === "dataset"
         ? `fbm-node dataset set ${entry.id} max_epsilon none`
@@ -162,11 +191,12 @@ async function chargePrivacy(
       code: "privacy_budget",
       message:
         `Dataset "${entry.name}" (${entry.id}) has a privacy budget (ε ${budget}): this node trains on it only ` +
-        `with local differential privacy (dp: {mode: local, …} in the experiment)${dp ? `, not ${dp.mode}` : ""}; ` +
+        `with local differential privacy (dp: {mode: local, …} in the experiment) or with central DP under ` +
+        `secure aggregation (dp: {mode: central, …} and secagg: {})${dp ? `, not ${dp.mode} alone` : ""}; ` +
         `the operator can lift the budget with \`${setting}\``,
     };
   }
-  if (dp?.mode !== "local") return { kind: "ok" };
+  if (dp === undefined || (dp.mode !== "local" && !distributed)) return { kind: "ok" };
   try {
     const charged = await runtime.privacy.ledger.charge({
       sha256: entry.sha256,
@@ -174,13 +204,13 @@ async function chargePrivacy(
       datasetName: entry.name,
       experiment,
       round: task.round,
-      rdp: localRoundRdp(task.args, dp, rows),
+      rdp: distributed ? distributedRoundRdp(dp) : localRoundRdp(task.args, dp, rows),
       delta: dp.delta,
       budget,
       budgetDelta: runtime.privacy.delta,
     });
     runtime.log(
-      `Round ${task.round}: charged "${entry.name}" for DP-SGD; the dataset has spent ε ${charged.datasetEpsilon.toFixed(3)} at δ ${runtime.privacy.delta}${budget !== undefined ? ` of ${budget}` : ""}`,
+      `Round ${task.round}: charged "${entry.name}" for ${distributed ? "distributed DP under secure aggregation" : "DP-SGD"}; the dataset has spent ε ${charged.datasetEpsilon.toFixed(3)} at δ ${runtime.privacy.delta}${budget !== undefined ? ` of ${budget}` : ""}`,
     );
     return { kind: "ok", privacy: { epsilon: charged.experimentEpsilon, delta: dp.delta } };
   } catch (error) {

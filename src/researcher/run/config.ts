@@ -180,14 +180,8 @@ function crossChecks(e: Experiment): { path: (string | number)[]; message: strin
   }
   const secaggProblem = e.secagg && secaggAggregatorProblem(e.aggregator.name);
   if (secaggProblem) problems.push({ path: ["aggregator", "name"], message: secaggProblem });
-  if (e.secagg && e.dp) {
-    // Not yet: central DP's noise would have to be shared among the nodes before masking, and the
-    // masked replies do not carry the nodes' privacy accounting.
-    problems.push({
-      path: ["dp"],
-      message: "dp together with secagg is not supported yet: run one or the other",
-    });
-  }
+  const margin = e.dp && e.secagg ? distributedClipProblem(e.dp, e.secagg) : undefined;
+  if (margin) problems.push({ path: ["secagg", "clip"], message: margin });
   const needed = minimumUpdates(e.aggregator);
   if (needed > e.nodes.min) {
     problems.push({
@@ -288,4 +282,16 @@ export async function loadExperiment(path: string): Promise<Experiment> {
     throw new InputError(`Cannot read experiment "${path}": ${why}`, { cause: error });
   }
   return parseExperiment(text, path);
+}
+
+/**
+ * Distributed DP (central DP under secure aggregation): a node's noisy coordinate is |Δ| ≤ C plus its
+ * noise share, std at most σ·C; secagg.clip must leave 4 of those std above C, or the fixed-point clamp
+ * would cut the noise (and the guarantee with it) more than 1 time in 15,000.
+ */
+function distributedClipProblem(dp: DpArgs, secagg: SecaggConfig): string | undefined {
+  if (dp.mode !== "central") return undefined;
+  const least = dp.clipNorm * (1 + 4 * dp.noiseMultiplier);
+  if (secagg.clip >= least) return undefined;
+  return `${secagg.clip} is too small for dp's noise: with clip_norm ${dp.clipNorm} and noise_multiplier ${dp.noiseMultiplier} it must be at least ${Number(least.toPrecision(6))} (clip_norm × (1 + 4 × noise_multiplier)) so the nodes' noise is not clamped`;
 }

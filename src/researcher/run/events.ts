@@ -8,7 +8,8 @@ export interface NodeResult {
   node: string;
   name: string;
   samples: number;
-  loss: number;
+  /** Absent under secure aggregation: the node's loss went only into the masked sum. */
+  loss?: number;
   seconds: number;
   global?: Record<string, number>;
   local?: Record<string, number>;

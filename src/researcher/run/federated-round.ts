@@ -12,7 +12,7 @@ import { pooledMetrics } from "./pooled-metrics.js";
 import { type RoundPrivacy, roundPrivacy } from "./round-privacy.js";
 import type { RunContext, RunInputs, TrainingState } from "./run-context.js";
 import type { SecaggConfig } from "./secagg-config.js";
-import { secureRound } from "./secure-round.js";
+import { type PooledContents, secureRound } from "./secure-round.js";
 import { selectNodes } from "./selection.js";
 import { type NodeUpdate, type RoundCommon, runTrainRound } from "./train-round.js";
 
@@ -65,15 +65,20 @@ export async function federatedRound(
     timeoutMs: config.nodes.roundTimeoutMs,
     signal,
   };
-  const { updates, failures, aggregated } = config.secagg
+  const { updates, failures, aggregated, pooled } = config.secagg
     ? await secureCollect(common, config.secagg, run)
-    : await plainCollect(common, aggregator, previous.aggregatorState, central ? dp : undefined);
+    : {
+        ...(await plainCollect(common, aggregator, previous.aggregatorState, central ? dp : undefined)),
+        pooled: undefined,
+      };
   for (const f of failures)
     run.emit({ event: "error", round, node: f.node, code: f.code, message: `${f.name}: ${f.message}` });
   // Under secure aggregation dropouts are expected: the threshold, checked by the protocol, decides.
   if (!config.secagg) checkRound(config, round, updates, failures);
+  // Distributed DP (central under secagg) guards against the researcher, who picks the nodes: q = 1.
+  const accountedRate = config.secagg ? 1 : sampleRate;
   const privacy = dp
-    ? roundPrivacy({ dp, updates, history: previous.history, sampleRate: central ? sampleRate : 0 })
+    ? roundPrivacy({ dp, updates, history: previous.history, sampleRate: central ? accountedRate : 0 })
     : undefined;
   const out = aggregator.aggregate({
     round,
@@ -82,7 +87,7 @@ export async function federatedRound(
     state: previous.aggregatorState,
     totalNodes: roster.participants().length,
   });
-  const event = roundEvent(config, round, updates, failures, performance.now() - started, privacy);
+  const event = roundEvent(config, round, updates, failures, performance.now() - started, privacy, pooled);
   return {
     training: {
       round,
@@ -137,8 +142,8 @@ async function plainCollect(input: RoundCommon, aggregator: Aggregator, state: A
 
 /** Secure aggregation: only the sum comes back, as the one update of a foldable aggregator. */
 async function secureCollect(input: RoundCommon, secagg: SecaggConfig, run: RunContext) {
-  const { update, updates, failures } = await secureRound({ ...input, secagg, log: run.log });
-  return { updates, failures, aggregated: [update] };
+  const { update, updates, failures, pooled } = await secureRound({ ...input, secagg, log: run.log });
+  return { updates, failures, aggregated: [update], pooled };
 }
 
 /** Stops the run on a failed round (`on_failure: stop`) or when too few updates came back. */
@@ -162,12 +167,24 @@ function roundEvent(
   failures: NodeFailure[],
   ms: number,
   privacy: RoundPrivacy | undefined,
+  pooled: PooledContents | undefined,
 ): ExperimentEvent {
-  // Under secure aggregation nodes tell no sample count: their losses then weigh alike.
-  const hidden = updates.every((u) => u.result.sampleCount === 0);
-  const weight = (u: NodeUpdate) => (hidden ? 1 : u.result.sampleCount);
-  const samples = updates.reduce((s, u) => s + weight(u), 0);
-  const loss = updates.reduce((s, u) => s + u.result.trainLoss * weight(u), 0) / samples;
+  const nodes = updates.map((u) => ({
+    node: u.participant.node,
+    name: u.participant.name,
+    samples: u.result.sampleCount,
+    // Under secure aggregation a node's loss and metrics went only into the masked sum.
+    ...(pooled ? {} : { loss: u.result.trainLoss }),
+    seconds: u.result.seconds,
+    global: u.result.globalMetrics?.values,
+    local: u.result.localMetrics?.values,
+    ...(u.result.privacy ? { privacy: u.result.privacy } : {}),
+  }));
+  const common = { event: "round" as const, round, rounds: config.rounds, nodes, failed: failures };
+  const end = { seconds: ms / 1000, time: Date.now() / 1000, ...(privacy ? { privacy } : {}) };
+  if (pooled) return { ...common, loss: pooled.loss, metrics: pooled.metrics, ...end };
+  const samples = updates.reduce((s, u) => s + u.result.sampleCount, 0);
+  const loss = updates.reduce((s, u) => s + u.result.trainLoss * u.result.sampleCount, 0) / samples;
   const kind = taskKind(config.plan);
   const global = pooledMetrics(
     updates.map((u) => u.result.globalMetrics),
@@ -182,25 +199,10 @@ function roundEvent(
     ...(local.aucError === undefined ? {} : { local: local.aucError }),
   };
   return {
-    event: "round",
-    round,
-    rounds: config.rounds,
-    nodes: updates.map((u) => ({
-      node: u.participant.node,
-      name: u.participant.name,
-      samples: u.result.sampleCount,
-      loss: u.result.trainLoss,
-      seconds: u.result.seconds,
-      global: u.result.globalMetrics?.values,
-      local: u.result.localMetrics?.values,
-      ...(u.result.privacy ? { privacy: u.result.privacy } : {}),
-    })),
-    failed: failures,
+    ...common,
     loss,
     metrics: { ...(global.values ? { global: global.values } : {}), ...(local.values ? { local: local.values } : {}) },
     ...(Object.keys(aucError).length > 0 ? { auc_error: aucError } : {}),
-    seconds: ms / 1000,
-    time: Date.now() / 1000,
-    ...(privacy ? { privacy } : {}),
+    ...end,
   };
 }

@@ -1,7 +1,16 @@
 import { randomUUID } from "node:crypto";
 import { errorMessage, InputError, RuntimeFailure } from "../../common/errors.js";
+import { metricsFromCounts } from "../../ml/metric-counts.js";
+import { defaultMetrics } from "../../ml/metrics.js";
+import { parsePlan } from "../../ml/plan.js";
 import { bitsFor, capacityProblem, decodeSum, type FixedPoint } from "../../privacy/secagg/fixed-point.js";
 import { neighbourhoods } from "../../privacy/secagg/graph.js";
+import {
+  type ContentsLayout,
+  contentsLayout,
+  contentsLength,
+  decodeContents,
+} from "../../privacy/secagg/masked-contents.js";
 import type { Peer, PublicKeys, Revealed, SealedShare } from "../../privacy/secagg/messages.js";
 import { BelowThresholdError, unmaskSum } from "../../privacy/secagg/unmask.js";
 import { MASKED_TENSOR, type ReplyBody, type SecaggTaskBody } from "../../wire/index.js";
@@ -27,14 +36,25 @@ export type SecureRoundInput = RoundCommon & {
 export interface SecureRoundResult {
   /** The sample-weighted mean of the survivors' parameters (global + mean update) and their total count. */
   update: Update;
-  /** The survivors' metrics and losses (their parameters never came unmasked). */
+  /** The survivors' replies: no parameters, loss or metrics of their own (those went into the sum). */
   updates: NodeUpdate[];
   failures: NodeFailure[];
+  /** The survivors' training loss and validation metrics, from the unmasked sums only. */
+  pooled: PooledContents;
 }
 
-/** Fixed-point settings for these participants: explicit bits are checked, `auto` picks the most that fit. */
-export function fixedPointFor(config: SecaggConfig, participants: Participant[]): FixedPoint {
-  const total = participants.reduce((n, p) => n + p.dataset.sampleCount, 0);
+/** The round's loss (weighted as the update is) and pooled validation metrics, from the masked sums. */
+export interface PooledContents {
+  loss: number;
+  metrics: { global?: Record<string, number>; local?: Record<string, number> };
+}
+
+/**
+ * Fixed-point settings for these participants: explicit bits are checked, `auto` picks the most that fit.
+ * `unweighted` (distributed DP): each update weighs 1, so the sum's capacity is counted in nodes.
+ */
+export function fixedPointFor(config: SecaggConfig, participants: Participant[], unweighted = false): FixedPoint {
+  const total = unweighted ? participants.length : participants.reduce((n, p) => n + p.dataset.sampleCount, 0);
   if (config.bits === "auto") {
     const bits = bitsFor(total);
     if (bits < 8) {
@@ -57,7 +77,10 @@ export async function secureRound(input: SecureRoundInput): Promise<SecureRoundR
   const byNode = new Map(input.participants.map((p) => [p.node, p]));
   const fail = (node: string, code: FailureCode, message: string) =>
     failures.push({ node, name: byNode.get(node)?.name ?? node, code, message });
-  const fp = fixedPointFor(input.secagg, input.participants);
+  const unweighted = input.args.dp?.mode === "central";
+  const fp = fixedPointFor(input.secagg, input.participants, unweighted);
+  const plan = parsePlan(JSON.parse(input.planJson));
+  const layout = contentsLayout(plan, input.args);
   const stop = (why: string) => {
     const lost = failures.map((f) => `${f.name}: ${f.message}`).join("; ");
     return new RuntimeFailure(
@@ -140,7 +163,8 @@ export async function secureRound(input: SecureRoundInput): Promise<SecureRoundR
   }
 
   // Round 2, MaskedInputCollection: local training, the masked reply folded into the sum at once.
-  const length = input.global.reduce((n, t) => n + t.data.length, 0) + 1;
+  const head = input.global.reduce((n, t) => n + t.data.length, 0) + 1;
+  const length = head + contentsLength(layout);
   const sum = new Uint32Array(length);
   const { updates, failures: trainFailures } = await runTrainRound({
     hub,
@@ -206,14 +230,47 @@ export async function secureRound(input: SecureRoundInput): Promise<SecureRoundR
     `Round ${round}: securely aggregated ${u3.length} masked update(s)${dropped.length ? `, ${dropped.length} dropped after sharing keys` : ""}`,
   );
   const { mean, samples } = decodeSum(
-    sum,
+    sum.subarray(0, head),
     input.global.map((t) => t.data.length),
     fp,
   );
+  const contents = decodeContents(layout, new Int32Array(sum.buffer, head * 4, length - head));
   const params = input.global.map((t, i) => {
     const out = new Float32Array(t.data.length);
     for (let k = 0; k < out.length; k++) out[k] = t.data[k] + mean[i][k];
     return out;
   });
-  return { update: { nodeId: `sum of ${u3.length} masked updates`, samples, params }, updates, failures };
+  return {
+    update: { nodeId: `sum of ${u3.length} masked updates`, samples, params },
+    updates,
+    failures,
+    pooled: pooledContents(layout, contents, samples, input.args.metrics),
+  };
+}
+
+/**
+ * The round's figures from the unmasked contents: loss = Σ w·loss / Σ w; each validation set's metrics
+ * from its pooled counts (exact, as pooled-metrics.ts computes them from every node's counts), its loss
+ * the row-weighted mean. AUC needs score histograms the masked vector does not carry: it is left out.
+ */
+function pooledContents(
+  layout: ContentsLayout,
+  contents: ReturnType<typeof decodeContents>,
+  weights: number,
+  requested: string[],
+): PooledContents {
+  const names = requested.length > 0 ? requested : defaultMetrics(layout.kind);
+  const metrics: PooledContents["metrics"] = {};
+  layout.sets.forEach((set, i) => {
+    const { rows, lossSum, counts } = contents.sets[i];
+    if (rows === 0) return;
+    const { values } = metricsFromCounts(
+      names.filter((n) => n !== "loss" && n !== "auc"),
+      counts,
+      layout.kind,
+    );
+    if (names.includes("loss")) values.loss = lossSum / rows;
+    metrics[set] = Object.fromEntries(Object.entries(values).sort(([a], [b]) => a.localeCompare(b)));
+  });
+  return { loss: contents.trainLossSum / weights, metrics };
 }
