@@ -113,7 +113,8 @@ export function secaggExtension(options: {
         masked = participant.maskInput(masking.shares, input);
       } catch (error) {
         if (error instanceof ProtocolError || error instanceof ShareAuthError) throw new FbmError(error.message, 1);
-        if (error instanceof RangeError) throw new FbmError(`Secure aggregation cannot mask this update: ${error.message}`, 1);
+        if (error instanceof RangeError)
+          throw new FbmError(`Secure aggregation cannot mask this update: ${error.message}`, 1);
         throw error;
       }
       const data = new Int32Array(masked.buffer, masked.byteOffset, masked.length);

@@ -74,7 +74,12 @@ function runSteps(rounds: RoundEvent[]): Map<string, ScalarStep[]> {
       add(folderName(n.name, n.node), {
         step: e.round,
         wallTime,
-        scalars: { ...(n.loss === undefined ? {} : { loss: n.loss }), ...prefixed("global", n.global), ...prefixed("local", n.local), samples: n.samples },
+        scalars: {
+          ...(n.loss === undefined ? {} : { loss: n.loss }),
+          ...prefixed("global", n.global),
+          ...prefixed("local", n.local),
+          samples: n.samples,
+        },
       });
     }
   }
