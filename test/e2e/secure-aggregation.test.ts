@@ -17,6 +17,7 @@ import {
 } from "../../scripts/lib/federation.js";
 import { writeSkewedCsv, writeTabularCsv } from "../../scripts/lib/synthetic.js";
 import { quantizationBound } from "../../src/privacy/secagg/fixed-point.js";
+import { contentsLength } from "../../src/privacy/secagg/masked-contents.js";
 import { researcherCli } from "../support/cli.js";
 import { until } from "../support/wait.js";
 
@@ -181,7 +182,9 @@ describe("secure aggregation with five real node processes", { timeout: 6 * DEAD
         .split("\n");
       const mine = JSON.parse(logged[logged.length - 1]) as { update: number[][] };
       const update = mine.update.flat();
-      assert.equal(words.length, update.length + 1);
+      // The update, its weight, then the training loss and validation counts (masked-contents.ts).
+      const contents = contentsLength({ kind: "binary", classes: 2, sets: ["global", "local"] });
+      assert.equal(words.length, update.length + 1 + contents);
       const r = correlation(update, Array.from(words.subarray(0, update.length)));
       t.diagnostic(
         `${line.value.nodeId}: |corr(masked, update)| = ${Math.abs(r).toFixed(4)} over ${update.length} values`,
