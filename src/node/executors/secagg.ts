@@ -69,8 +69,9 @@ export function executeSecagg(sessions: SecaggSessions, self: string, task: Seca
 
 /**
  * MaskedInputCollection as a TrainExtension: the reply holds one int32 tensor, the masked encoding of
- * w · clip(trained − global), the weight w (the sample count, or 1 when `unweighted`), then the training
- * loss and validation counts (masked-contents.ts). It tells no sample count, loss or metric of its own.
+ * w · clip(trained − global), the weight w (the sample count, or 1 when `unweighted`), with SCAFFOLD the
+ * node's control-variate change Δc_i (unweighted: the server adds Σ Δc_i / N), then the training loss and
+ * validation counts (masked-contents.ts). It tells no sample count, loss or metric of its own.
  */
 export function secaggExtension(options: {
   model: NamedTensor[];
@@ -81,15 +82,20 @@ export function secaggExtension(options: {
   /** Distributed DP: every node's update weighs 1 (the noise is calibrated to one node's clipped update). */
   unweighted?: boolean;
   transform?: UpdateTransform;
+  /** SCAFFOLD's extension: it splits the task's tensors, corrects the gradients, and adds Δc_i to the reply. */
+  inner?: TrainExtension;
   /** Sees the clipped update before it is masked (tests compare it with what the researcher received). */
   onClipped?: (update: Float32Array[]) => void;
 }): TrainExtension {
-  const { model, masking, participant } = options;
+  const { masking, participant, inner } = options;
+  const model = inner?.model ?? options.model;
   return {
     model,
-    reply(result: TrainResult): TrainResult {
+    gradientCorrection: inner?.gradientCorrection,
+    reply(trained: TrainResult): TrainResult {
+      const result = inner ? inner.reply(trained) : trained;
       const clip = masking.clip;
-      let update: Float32Array[] = result.params.map((t, i) => {
+      let update: Float32Array[] = result.params.slice(0, model.length).map((t, i) => {
         const out = new Float32Array(t.data.length);
         const g = model[i].data;
         for (let k = 0; k < out.length; k++) out[k] = Math.min(clip, Math.max(-clip, t.data[k] - g[k]));
@@ -99,6 +105,9 @@ export function secaggExtension(options: {
       if (options.transform) update = options.transform(update, { session: masking.session, clip });
       const weight = options.unweighted ? 1 : result.sampleCount;
       const head = encodeUpdate(update, weight, masking);
+      // SCAFFOLD's Δc_i after the weight word, each weighing 1 (encodeUpdate's own weight word dropped).
+      const extra = result.params.slice(model.length).map((t) => t.data as Float32Array);
+      const controls = extra.length > 0 ? encodeUpdate(extra, 1, masking).subarray(0, -1) : new Uint32Array(0);
       let masked: Uint32Array;
       try {
         const sets = { global: result.globalMetrics, local: result.localMetrics };
@@ -107,9 +116,10 @@ export function secaggExtension(options: {
           { loss: result.trainLoss, weight },
           options.contents.sets.map((s) => setContents(sets[s])),
         );
-        const input = new Uint32Array(head.length + tail.length);
+        const input = new Uint32Array(head.length + controls.length + tail.length);
         input.set(head);
-        input.set(new Uint32Array(tail.buffer, tail.byteOffset, tail.length), head.length);
+        input.set(controls, head.length);
+        input.set(new Uint32Array(tail.buffer, tail.byteOffset, tail.length), head.length + controls.length);
         masked = participant.maskInput(masking.shares, input);
       } catch (error) {
         if (error instanceof ProtocolError || error instanceof ShareAuthError) throw new FbmError(error.message, 1);

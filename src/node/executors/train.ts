@@ -74,6 +74,13 @@ export async function executeTrain(
   const { secagg } = task;
   const distributed = secagg && task.args.dp?.mode === "central" ? task.args.dp : undefined;
   const participant = secagg && runtime.secagg.get(secagg.session);
+  const scaffold = scaffoldExtension({
+    params: task.params,
+    store: runtime.controls,
+    key: `${experiment ?? ""}/${task.planId}`,
+    training,
+    learningRate: plan.optimizer.learning_rate,
+  });
   const extension =
     secagg && participant
       ? secaggExtension({
@@ -83,15 +90,10 @@ export async function executeTrain(
           contents: contentsLayout(plan, task.args),
           unweighted: distributed !== undefined,
           transform: distributed ? distributedNoise(distributed, participant.threshold) : runtime.secaggTransform,
+          inner: scaffold,
           onClipped: runtime.onSecaggUpdate && ((u) => runtime.onSecaggUpdate?.(secagg.session, u)),
         })
-      : (scaffoldExtension({
-          params: task.params,
-          store: runtime.controls,
-          key: `${experiment ?? ""}/${task.planId}`,
-          training,
-          learningRate: plan.optimizer.learning_rate,
-        }) ?? plainExtension(task.params));
+      : (scaffold ?? plainExtension(task.params));
   const checkOnly =
     task.args.epochs === 0 && task.args.updates === 0 && !task.args.testOnGlobal && !task.args.testOnLocal;
   if (checkOnly && task.preparation === undefined && entry.type === "csv" && declaresPreparation(plan)) {

@@ -66,7 +66,7 @@ export async function federatedRound(
     signal,
   };
   const { updates, failures, aggregated, pooled } = config.secagg
-    ? await secureCollect(common, config.secagg, run)
+    ? await secureCollect(common, config.secagg, run, aggregator, previous.aggregatorState)
     : {
         ...(await plainCollect(common, aggregator, previous.aggregatorState, central ? dp : undefined)),
         pooled: undefined,
@@ -140,9 +140,19 @@ async function plainCollect(input: RoundCommon, aggregator: Aggregator, state: A
   return { updates, failures, aggregated: running ? [running.result()] : updates.map(read) };
 }
 
-/** Secure aggregation: only the sum comes back, as the one update of a foldable aggregator. */
-async function secureCollect(input: RoundCommon, secagg: SecaggConfig, run: RunContext) {
-  const { update, updates, failures, pooled } = await secureRound({ ...input, secagg, log: run.log });
+/**
+ * Secure aggregation: only the sum comes back, as the one update of the aggregator. SCAFFOLD (the one
+ * aggregator with its own exchange) sends c beside the model and gets Σ Δcᵢ in the update's controlDelta.
+ */
+async function secureCollect(
+  input: RoundCommon,
+  secagg: SecaggConfig,
+  run: RunContext,
+  aggregator: Aggregator,
+  state: AggregatorState,
+) {
+  const outgoing = aggregator.exchange?.outgoing(input.global, state);
+  const { update, updates, failures, pooled } = await secureRound({ ...input, secagg, outgoing, log: run.log });
   return { updates, failures, aggregated: [update], pooled };
 }
 

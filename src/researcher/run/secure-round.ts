@@ -3,7 +3,8 @@ import { errorMessage, InputError, RuntimeFailure } from "../../common/errors.js
 import { metricsFromCounts } from "../../ml/metric-counts.js";
 import { defaultMetrics } from "../../ml/metrics.js";
 import { parsePlan } from "../../ml/plan.js";
-import { bitsFor, capacityProblem, decodeSum, type FixedPoint } from "../../privacy/secagg/fixed-point.js";
+import type { NamedTensor } from "../../ml/types.js";
+import { bitsFor, capacityProblem, decodeSum, decodeTotal, type FixedPoint } from "../../privacy/secagg/fixed-point.js";
 import { neighbourhoods } from "../../privacy/secagg/graph.js";
 import {
   type ContentsLayout,
@@ -30,6 +31,11 @@ import { type NodeUpdate, type RoundCommon, runTrainRound } from "./train-round.
  */
 export type SecureRoundInput = RoundCommon & {
   secagg: SecaggConfig;
+  /**
+   * SCAFFOLD: the tensors train tasks carry (the model, then the control variate c); the masked vector
+   * then holds each node's Δc_i too, unweighted, and the result's `controlDelta` is Σ Δc_i.
+   */
+  outgoing?: NamedTensor[];
   log?: (line: string) => void;
 };
 
@@ -164,7 +170,8 @@ export async function secureRound(input: SecureRoundInput): Promise<SecureRoundR
 
   // Round 2, MaskedInputCollection: local training, the masked reply folded into the sum at once.
   const head = input.global.reduce((n, t) => n + t.data.length, 0) + 1;
-  const length = head + contentsLength(layout);
+  const controls = input.outgoing ? head - 1 : 0;
+  const length = head + controls + contentsLength(layout);
   const sum = new Uint32Array(length);
   const { updates, failures: trainFailures } = await runTrainRound({
     hub,
@@ -176,7 +183,7 @@ export async function secureRound(input: SecureRoundInput): Promise<SecureRoundR
     args: input.args,
     normalization: input.normalization,
     preparation: input.preparation,
-    global: input.global,
+    global: input.outgoing ?? input.global,
     expected: [{ name: MASKED_TENSOR, shape: [length], dtype: "int32", data: new Int32Array(0) }],
     taskFor: (p, task) => ({ ...task, secagg: { session, shares: inbox.get(p.node) ?? [], ...fp } }),
     check: (result) => {
@@ -229,19 +236,22 @@ export async function secureRound(input: SecureRoundInput): Promise<SecureRoundR
   input.log?.(
     `Round ${round}: securely aggregated ${u3.length} masked update(s)${dropped.length ? `, ${dropped.length} dropped after sharing keys` : ""}`,
   );
-  const { mean, samples } = decodeSum(
-    sum.subarray(0, head),
-    input.global.map((t) => t.data.length),
-    fp,
-  );
-  const contents = decodeContents(layout, new Int32Array(sum.buffer, head * 4, length - head));
+  const lengths = input.global.map((t) => t.data.length);
+  const { mean, samples } = decodeSum(sum.subarray(0, head), lengths, fp);
+  const contents = decodeContents(layout, new Int32Array(sum.buffer, (head + controls) * 4, length - head - controls));
+  const controlDelta = input.outgoing ? decodeTotal(sum.subarray(head, head + controls), lengths, fp) : undefined;
   const params = input.global.map((t, i) => {
     const out = new Float32Array(t.data.length);
     for (let k = 0; k < out.length; k++) out[k] = t.data[k] + mean[i][k];
     return out;
   });
   return {
-    update: { nodeId: `sum of ${u3.length} masked updates`, samples, params },
+    update: {
+      nodeId: `sum of ${u3.length} masked updates`,
+      samples,
+      params,
+      ...(controlDelta ? { controlDelta } : {}),
+    },
     updates,
     failures,
     pooled: pooledContents(layout, contents, samples, input.args.metrics),
