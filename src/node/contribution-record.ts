@@ -1,30 +1,40 @@
 import { createHash } from "node:crypto";
 import { createStore, type Row } from "tinybase";
 import { z } from "zod";
-import { canonicalJson } from "../common/canonical-json.js";
-import type { Plan } from "../ml/plan.js";
-import type { TrainingArgs } from "../ml/types.js";
-import type { TrainTaskBody } from "../wire/index.js";
 import { createJsonFilePersister } from "./json-file-persister.js";
 
 /**
  * The node's record of what it has put into secure sums (issue 24, finding 2: differencing). Local
- * training is deterministic, so the same inputs give a bit-identical update; two unmasked sums over
- * {A,B,C} and {A,B} of such updates give C's by subtraction. The record keeps, per contribution key
- * (a hash of everything training reads), the peers the update was masked with and the survivors whose
- * sum was unmasked; the same key with another set is refused. A TinyBase table saved atomically to
+ * training is deterministic, so the same inputs give a bit-identical contribution; two unmasked sums over
+ * {A,B,C,D} and {A,B,C} of such contributions give D's by subtraction. The record keys a contribution by
+ * what enters the sum, not by the inputs that produced it (an input hash would miss a changed field that
+ * changes nothing, e.g. `epochs` beside `updates`): the sha256 of its quantized update words, and the
+ * sha256 of its loss and validation words (counts differ by nothing when the model is nudged by a bit).
+ * Per key it keeps the peers the contribution was masked with and the survivors whose sum was unmasked;
+ * a key seen with another set is refused. A TinyBase table saved atomically to
  * `secagg-contributions.json` in the node home (locked, mirrored to `.bak`, like the privacy ledger), so
  * it holds across restarts, `--resume` and new experiments.
  */
 export interface ContributionRecord {
   /**
-   * Before training: records `peers` for `key` (first time) or checks them against the recorded ones.
-   * Returns why the contribution is refused, or undefined. Remembers the session's key for `reveal`.
+   * Before the masked input leaves: records `peers` for each key (first time) or checks them against the
+   * recorded ones. Returns why the contribution is refused, or undefined. Remembers the session's keys.
    */
-  train(session: string, key: string, peers: readonly string[]): Promise<string | undefined>;
+  train(session: string, keys: readonly string[], peers: readonly string[]): Promise<string | undefined>;
   /** Before unmasking: the survivors of a session's sum, recorded or checked like `train`'s peers. */
   reveal(session: string, survivors: readonly string[]): Promise<string | undefined>;
   close(): Promise<void>;
+}
+
+/** The record's keys for one node's input vector: its update words, and its loss and validation words. */
+export function contributionKeys(update: Uint32Array, contents: Uint32Array): string[] {
+  const hash = (words: Uint32Array) =>
+    createHash("sha256")
+      .update(new Uint8Array(words.buffer, words.byteOffset, words.byteLength))
+      .digest("hex");
+  // All-zero contents (no loss, no test rows) tell nothing by subtraction and would match every such node.
+  const empty = contents.every((w) => w === 0);
+  return [`update:${hash(update)}`, ...(empty ? [] : [`contents:${hash(contents)}`])];
 }
 
 const TABLE = "contributions";
@@ -48,30 +58,40 @@ export async function createContributionRecord(options: { path: string }): Promi
     rowSchema,
   });
   await file.load();
-  const keys = new Map<string, string>();
+  const keys = new Map<string, string[]>();
   const set = (ids: readonly string[]) => JSON.stringify([...new Set(ids)].sort());
   const refusal = (what: string, before: string, now: string) =>
-    `This node already put this exact update (same global model, plan, training arguments, round and dataset) into a secure sum ${what} ${describe(before)}; a sum ${what} ${describe(now)} would reveal an update by subtraction. Run it again with the same nodes, or change training.seed (or the model) in the experiment`;
+    `This node already put this very update (or these very loss and validation counts) into a secure sum ${what} ${describe(before)}; a sum ${what} ${describe(now)} would reveal a node's contribution by subtraction. Run it again with the same nodes, or change training.seed in the experiment`;
 
   return {
-    train: (session, key, peers) =>
+    train: (session, ids, peers) =>
       file.update(() => {
-        keys.set(session, key);
-        for (const old of keys.keys()) if (keys.size > KEPT_SESSIONS) keys.delete(old);
         const now = set(peers);
-        const row = store.getRow(TABLE, key) as unknown as RecordRow | undefined;
-        if (row?.peers) return row.peers === now ? undefined : refusal("masked with", row.peers, now);
-        store.setRow(TABLE, key, { peers: now, survivors: "", at: new Date().toISOString() } as Row);
+        for (const id of ids) {
+          const row = store.getRow(TABLE, id) as unknown as RecordRow | undefined;
+          if (row?.peers && row.peers !== now) return refusal("masked with", row.peers, now);
+        }
+        keys.set(session, [...ids]);
+        for (const old of keys.keys()) if (keys.size > KEPT_SESSIONS) keys.delete(old);
+        for (const id of ids) {
+          if (!store.getRow(TABLE, id).peers) {
+            store.setRow(TABLE, id, { peers: now, survivors: "", at: new Date().toISOString() } as Row);
+          }
+        }
         return undefined;
       }),
     reveal: (session, survivors) =>
       file.update(() => {
-        const key = keys.get(session);
-        if (key === undefined) return undefined; // no training in this session: nothing of ours to unmask
+        const ids = keys.get(session) ?? []; // none: no masked input of ours in this session
         const now = set(survivors);
-        const row = store.getRow(TABLE, key) as unknown as RecordRow;
-        if (row.survivors) return row.survivors === now ? undefined : refusal("over", row.survivors, now);
-        store.setRow(TABLE, key, { ...row, survivors: now } as unknown as Row);
+        for (const id of ids) {
+          const row = store.getRow(TABLE, id) as unknown as RecordRow;
+          if (row.survivors && row.survivors !== now) return refusal("over", row.survivors, now);
+        }
+        for (const id of ids) {
+          const row = store.getRow(TABLE, id) as unknown as RecordRow;
+          if (!row.survivors) store.setRow(TABLE, id, { ...row, survivors: now } as unknown as Row);
+        }
         return undefined;
       }),
     close: () => file.destroy(),
@@ -88,31 +108,3 @@ const describe = (ids: string) => {
   const list = JSON.parse(ids) as string[];
   return `${list.length} node(s) (${list.join(", ")})`;
 };
-
-/**
- * The contribution key: sha256 over everything local training reads — the dataset's fingerprint, the
- * plan (parsed, so reformatting its JSON changes nothing), the global parameters' bytes, the arguments
- * that change the update (not `metrics` or `test_on`, which only change what is validated), the round
- * (it varies batch order), normalization and table preparation. The experiment's name is left out: a
- * new experiment with the same inputs is the same update.
- */
-export function contributionKey(task: TrainTaskBody, plan: Plan, datasetSha256: string): string {
-  const { metrics: _m, testOnGlobal: _g, testOnLocal: _l, dp, ...training } = task.args as TrainingArgs;
-  // The researcher's stated sampling rate changes nothing the node computes.
-  const noise = dp && { mode: dp.mode, noiseMultiplier: dp.noiseMultiplier, clipNorm: dp.clipNorm };
-  const hash = createHash("sha256");
-  hash.update(
-    canonicalJson({
-      dataset: datasetSha256,
-      plan,
-      args: training,
-      dp: noise,
-      round: task.round,
-      normalization: task.normalization,
-      preparation: task.preparation,
-      params: task.params.map((t) => ({ name: t.name, shape: t.shape, dtype: t.dtype })),
-    }),
-  );
-  for (const t of task.params) hash.update(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
-  return hash.digest("hex");
-}

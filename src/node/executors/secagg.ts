@@ -84,6 +84,8 @@ export function secaggExtension(options: {
   transform?: UpdateTransform;
   /** SCAFFOLD's extension: it splits the task's tensors, corrects the gradients, and adds Δc_i to the reply. */
   inner?: TrainExtension;
+  /** Sees the input vector before it is masked: its update words (weight and Δc included), then the rest. */
+  onInput?: (update: Uint32Array, contents: Uint32Array) => void;
   /** Sees the clipped update before it is masked (tests compare it with what the researcher received). */
   onClipped?: (update: Float32Array[]) => void;
 }): TrainExtension {
@@ -120,6 +122,10 @@ export function secaggExtension(options: {
         input.set(head);
         input.set(controls, head.length);
         input.set(new Uint32Array(tail.buffer, tail.byteOffset, tail.length), head.length + controls.length);
+        options.onInput?.(
+          input.subarray(0, head.length + controls.length),
+          input.subarray(head.length + controls.length),
+        );
         masked = participant.maskInput(masking.shares, input);
       } catch (error) {
         if (error instanceof ProtocolError || error instanceof ShareAuthError) throw new FbmError(error.message, 1);

@@ -12,7 +12,7 @@ import { addGaussianNoise, createGaussian } from "../../privacy/dp/noise.js";
 import { contentsLayout } from "../../privacy/secagg/masked-contents.js";
 import type { ReplyBody, TrainTaskBody } from "../../wire/index.js";
 import { discloseMetrics } from "../analytics/disclosure.js";
-import { contributionKey } from "../contribution-record.js";
+import { contributionKeys } from "../contribution-record.js";
 import { budgetOf, distributedRoundRdp, localRoundRdp } from "../dataset-privacy.js";
 import type { TaskContext } from "../poll-loop.js";
 import { PrivacyBudgetError } from "../privacy-ledger.js";
@@ -61,19 +61,12 @@ export async function executeTrain(
     };
   }
   const entry = datasetOf(runtime, task.datasetId);
-  if (task.secagg && training && runtime.contributions) {
-    const key = contributionKey(task, plan, entry.sha256);
-    const peers = task.secagg.shares.map((s) => s.from);
-    const repeat = await runtime.contributions.train(task.secagg.session, key, peers);
-    if (repeat) {
-      runtime.log(`Refused: ${repeat}`);
-      return { kind: "error", code: "secagg_repeat", message: repeat };
-    }
-  }
   if (task.secagg) runtime.log(`Round ${task.round}: training under secure aggregation`);
   const { secagg } = task;
   const distributed = secagg && task.args.dp?.mode === "central" ? task.args.dp : undefined;
   const participant = secagg && runtime.secagg.get(secagg.session);
+  /** Under secure aggregation: the record's keys for what this node is about to put into the sum. */
+  let contribution: string[] | undefined;
   const scaffold = scaffoldExtension({
     params: task.params,
     store: runtime.controls,
@@ -91,6 +84,9 @@ export async function executeTrain(
           unweighted: distributed !== undefined,
           transform: distributed ? distributedNoise(distributed, participant.threshold) : runtime.secaggTransform,
           inner: scaffold,
+          onInput: (update, contents) => {
+            contribution = contributionKeys(update, contents);
+          },
           onClipped: runtime.onSecaggUpdate && ((u) => runtime.onSecaggUpdate?.(secagg.session, u)),
         })
       : (scaffold ?? plainExtension(task.params));
@@ -146,7 +142,17 @@ export async function executeTrain(
   if (privacy) result.privacy = privacy;
   result.globalMetrics = discloseMetrics(result.globalMetrics, runtime.analytics.minCount);
   result.localMetrics = discloseMetrics(result.localMetrics, runtime.analytics.minCount);
-  return { kind: "train", result: extension.reply(result) };
+  const reply = extension.reply(result);
+  if (secagg && training && contribution && runtime.contributions) {
+    // The masked input is held back unless this very contribution never went into a sum of other nodes.
+    const peers = secagg.shares.map((s) => s.from);
+    const repeat = await runtime.contributions.train(secagg.session, contribution, peers);
+    if (repeat) {
+      runtime.log(`Refused: ${repeat}`);
+      return { kind: "error", code: "secagg_repeat", message: repeat };
+    }
+  }
+  return { kind: "train", result: reply };
 }
 
 /**

@@ -22,17 +22,20 @@ const PLAN = {
   data: { target: "label", normalize: "none" },
   model: [{ dense: { units: 16, activation: "relu" } }, { dense: { units: 1, activation: "sigmoid" } }],
   loss: "binaryCrossentropy",
-  optimizer: { name: "sgd", learning_rate: 0.1 },
+  optimizer: { name: "sgd", learning_rate: 0.1 } as { name: string; learning_rate: number; momentum?: number },
 };
 
-/** One round of fedavg under secure aggregation over the datasets tagged `tags`, everything else fixed. */
-function experiment(name: string, tags: string, min: number) {
+/**
+ * One round of fedavg under secure aggregation over the datasets tagged `tags`, everything else fixed;
+ * `optimizer` replaces the plan's (a change that trains the same, e.g. momentum 0 beside sgd).
+ */
+function experiment(name: string, tags: string, min: number, optimizer = PLAN.optimizer) {
   return [
     `name: ${name}`,
     `tags: [${tags}]`,
     "rounds: 1",
     `nodes: {min: ${min}, wait: 5m, round_timeout: 5m}`,
-    `plan: ${JSON.stringify(PLAN)}`,
+    `plan: ${JSON.stringify({ ...PLAN, optimizer })}`,
     `training: {epochs: 2, batch_size: 8, test_ratio: 0.25, metrics: [accuracy], seed: ${SEED}}`,
     "aggregator: {name: fedavg}",
     `secagg: {clip: ${CLIP}}`,
@@ -75,10 +78,31 @@ describe("secure aggregation differencing attack, four real node processes", { t
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const run = (name: string, tags: string, min: number) => {
+  const run = (name: string, tags: string, min: number, optimizer?: typeof PLAN.optimizer) => {
     const file = join(dir, `${name}.yaml`);
-    writeFileSync(file, experiment(name, tags, min));
+    writeFileSync(file, experiment(name, tags, min, optimizer));
     return runResearcher({ experiment: file, outDir: join(dir, "runs"), gate: nodes.gate });
+  };
+
+  /** If the second run went through, how exactly subtraction gave D's update: fails either way. */
+  const failIfRecovered = (t: { diagnostic(m: string): void }, second: string) => {
+    const g = initialWeights();
+    const w1 = weightsOf(join(dir, "runs", "all-four"));
+    const w2 = weightsOf(join(dir, "runs", second));
+    const logged = readFileSync(join(updatesDir, `${nodeIdOf(homes[3])}.jsonl`), "utf8")
+      .trim()
+      .split("\n");
+    const truth = (JSON.parse(logged[0]) as { update: number[][] }).update.flat();
+    let worst = 0;
+    for (let i = 0; i < truth.length; i++) {
+      const recovered = 4 * (w1[i] - g[i]) - 3 * (w2[i] - g[i]);
+      worst = Math.max(worst, Math.abs(recovered - truth[i]));
+    }
+    // 4 + 3 decoded means, each within half a quantization step (22 bits for 600 samples), plus float32.
+    const bound = 7 * quantizationBound({ clip: CLIP, bits: 22 }) + 1e-4;
+    t.diagnostic(`D's update recovered by subtraction: largest error ${worst.toExponential(2)} (bound ${bound})`);
+    assert.ok(worst <= bound, `differencing came close but not within ${bound}: ${worst}`);
+    assert.fail(`differencing recovered D's ${truth.length}-value update within ${worst.toExponential(2)}`);
   };
 
   it("{A,B,C,D} then {A,B,C} with the same model, arguments and seed: the second sum is refused", async (t) => {
@@ -88,33 +112,17 @@ describe("secure aggregation differencing attack, four real node processes", { t
 
     if (second.code === 0) {
       // The attack worked: show how exactly D's update came out, then fail.
-      const g = initialWeights();
-      const w1 = weightsOf(join(dir, "runs", "all-four"));
-      const w2 = weightsOf(join(dir, "runs", "without-d"));
-      const logged = readFileSync(join(updatesDir, `${nodeIdOf(homes[3])}.jsonl`), "utf8")
-        .trim()
-        .split("\n");
-      const truth = (JSON.parse(logged[0]) as { update: number[][] }).update.flat();
-      let worst = 0;
-      for (let i = 0; i < truth.length; i++) {
-        const recovered = 4 * (w1[i] - g[i]) - 3 * (w2[i] - g[i]);
-        worst = Math.max(worst, Math.abs(recovered - truth[i]));
-      }
-      // 4 + 3 decoded means, each within half a quantization step (22 bits for 600 samples), plus float32.
-      const bound = 7 * quantizationBound({ clip: CLIP, bits: 22 }) + 1e-4;
-      t.diagnostic(`D's update recovered by subtraction: largest error ${worst.toExponential(2)} (bound ${bound})`);
-      assert.ok(worst <= bound, `differencing came close but not within ${bound}: ${worst}`);
-      assert.fail(`differencing recovered D's ${truth.length}-value update within ${worst.toExponential(2)}`);
+      failIfRecovered(t, "without-d");
     }
 
     assert.equal(second.code, 1, second.stderr);
-    // Each of A, B and C refused to train (the round's error names every node's refusal).
+    // Each of A, B and C held its masked input back (the round's error names every node's refusal).
     assert.match(second.stderr, /secure aggregation cannot complete: 0 masked update\(s\) came back/);
     for (const site of ["a", "b", "c"]) {
       assert.match(
         second.stderr,
         new RegExp(
-          `${site}: This node already put this exact update \\(same global model, plan, training arguments, round and dataset\\) into a secure sum masked with 4 node\\(s\\)`,
+          `${site}: This node already put this very update \\(or these very loss and validation counts\\) into a secure sum masked with 4 node\\(s\\)`,
         ),
       );
     }
@@ -134,12 +142,19 @@ describe("secure aggregation differencing attack, four real node processes", { t
     assert.deepEqual(w3, w1);
   });
 
+  it("a change that trains the same (momentum 0 beside sgd: another plan id) is refused too", async (t) => {
+    const second = await run("without-d-momentum", "cohort, second", 3, { ...PLAN.optimizer, momentum: 0 });
+    if (second.code === 0) failIfRecovered(t, "without-d-momentum");
+    assert.equal(second.code, 1, second.stderr);
+    assert.match(second.stderr, /a: This node already put this very update/);
+  });
+
   it("a node restarted keeps its record: {A,B,C} is still refused", async () => {
     await nodes.stop();
     nodes = await startNodes(homes);
     const second = await run("without-d-later", "cohort, second", 3);
     assert.equal(second.code, 1, second.stderr);
-    assert.match(second.stderr, /a: This node already put this exact update/);
+    assert.match(second.stderr, /a: This node already put this very update/);
   });
 });
 
