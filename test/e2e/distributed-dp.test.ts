@@ -29,6 +29,12 @@ function writeBreastCancerLike(path: string, options: { rows: number; seed: numb
   writeFileSync(path, `${lines.join("\n")}\n`);
 }
 
+/** `dataset show`'s privacy figures of a node's one dataset (its ledger). */
+async function ledgerOf(home: string): Promise<{ rounds: number; spent: number }> {
+  const [dataset] = JSON.parse((await fbmNode("--home", home, "dataset", "list", "--json")).stdout);
+  return JSON.parse((await fbmNode("--home", home, "dataset", "show", dataset.id, "--json")).stdout).privacy;
+}
+
 const SIGMA = 1.5;
 const ROUNDS = 5;
 const DELTA = 1e-5;
@@ -99,10 +105,9 @@ describe("distributed DP under secure aggregation, three real node processes", {
 
     // Each node charged its own ledger with the same mechanism, from its own arguments.
     for (const home of homes) {
-      const [dataset] = JSON.parse((await fbmNode("--home", home, "dataset", "list", "--json")).stdout);
-      const shown = JSON.parse((await fbmNode("--home", home, "dataset", "show", dataset.id, "--json")).stdout);
-      assert.equal(shown.privacy.rounds, ROUNDS);
-      assert.ok(Math.abs(shown.privacy.spent - expected(ROUNDS)) < 1e-9, JSON.stringify(shown.privacy));
+      const privacy = await ledgerOf(home);
+      assert.equal(privacy.rounds, ROUNDS);
+      assert.ok(Math.abs(privacy.spent - expected(ROUNDS)) < 1e-9, JSON.stringify(privacy));
     }
 
     // The noise is there: one round run twice over the same three nodes (the same inputs and peers, which
@@ -130,5 +135,24 @@ describe("distributed DP under secure aggregation, three real node processes", {
       `two runs of one round differ by std ${std.toFixed(3)} per weight (noise alone: ${expectedStd.toFixed(3)})`,
     );
     assert.ok(std > 0.6 * expectedStd && std < 1.5 * expectedStd, `std ${std} vs ${expectedStd}`);
+
+    // The nodes check the masking the researcher chose: 4 bits would round their noise away. Refused
+    // before anything is charged.
+    const coarse = join(dir, "coarse.yaml");
+    writeFileSync(
+      coarse,
+      readFileSync(file, "utf8")
+        .replace("name: distributed", "name: coarse")
+        .replace("threshold: 3}", "threshold: 3, bits: 4}"),
+    );
+    const refused = await runFederation({ experiment: coarse, homes, outDir: join(dir, "runs") });
+    assert.equal(refused.code, 1, refused.researcherStderr);
+    const error = refused.events.find((e) => e.event === "error" && e.code === "invalid_input");
+    assert.match(
+      error?.message ?? refused.researcherStderr,
+      /4 bits quantize this node's DP noise .*: use more secagg\.bits/,
+    );
+    const spent = await Promise.all(homes.map(async (home) => (await ledgerOf(home)).rounds));
+    assert.deepEqual(spent, [ROUNDS + 2, ROUNDS + 2, ROUNDS + 2]);
   });
 });

@@ -7,8 +7,9 @@ import { planInput } from "../../ml/plan-input.js";
 import { featureKinds, type TablePreparation } from "../../ml/table-prep.js";
 import { trainLocal } from "../../ml/train.js";
 import type { PrivacySpent } from "../../ml/types.js";
-import { clipUpdate, noiseShareStd } from "../../privacy/dp/central.js";
+import { clipUpdate, leastSecaggClip, noiseShareStd } from "../../privacy/dp/central.js";
 import { addGaussianNoise, createGaussian } from "../../privacy/dp/noise.js";
+import { scaleOf } from "../../privacy/secagg/fixed-point.js";
 import { contentsLayout } from "../../privacy/secagg/masked-contents.js";
 import type { ReplyBody, TrainTaskBody } from "../../wire/index.js";
 import { discloseMetrics } from "../analytics/disclosure.js";
@@ -65,6 +66,11 @@ export async function executeTrain(
   const { secagg } = task;
   const distributed = secagg && task.args.dp?.mode === "central" ? task.args.dp : undefined;
   const participant = secagg && runtime.secagg.get(secagg.session);
+  if (distributed && participant) {
+    // The node checks what the researcher set: its noise must come through the fixed-point encoding.
+    const problem = noiseEncodingProblem(distributed, secagg, participant.threshold);
+    if (problem) return { kind: "error", code: "invalid_input", message: problem };
+  }
   /** Under secure aggregation: the record's keys for what this node is about to put into the sum. */
   let contribution: string[] | undefined;
   const scaffold = scaffoldExtension({
@@ -153,6 +159,27 @@ export async function executeTrain(
     }
   }
   return { kind: "train", result: reply };
+}
+
+/**
+ * Why the masking would spoil this node's noise share, or undefined: a clip that clamps it (below
+ * leastSecaggClip), or quantization steps coarser than a tenth of its std.
+ */
+function noiseEncodingProblem(
+  dp: { noiseMultiplier: number; clipNorm: number },
+  masking: { clip: number; bits: number },
+  threshold: number,
+): string | undefined {
+  const least = leastSecaggClip(dp);
+  if (masking.clip < least) {
+    return `Secure aggregation's clip ${masking.clip} would cut this node's DP noise: with clip_norm ${dp.clipNorm} and noise_multiplier ${dp.noiseMultiplier} set secagg.clip to ${Number(least.toPrecision(6))} or more`;
+  }
+  const std = noiseShareStd(dp.noiseMultiplier, dp.clipNorm, Math.max(1, threshold));
+  const step = 1 / scaleOf(masking);
+  if (step > std / 10) {
+    return `Secure aggregation's ${masking.bits} bits quantize this node's DP noise (std ${std.toPrecision(3)}) in steps of ${step.toPrecision(3)}, coarser than a tenth of it: use more secagg.bits (or auto) or a smaller secagg.clip`;
+  }
+  return undefined;
 }
 
 /**

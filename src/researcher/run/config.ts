@@ -6,6 +6,7 @@ import { describeIssues, issuePath, ValidationError } from "../../common/validat
 import { classificationMetrics, regressionMetrics } from "../../ml/metrics.js";
 import { isClassification, type Plan, planSchema } from "../../ml/plan.js";
 import type { DpArgs, TrainingArgs } from "../../ml/types.js";
+import { leastSecaggClip } from "../../privacy/dp/central.js";
 import { type AggregatorConfig, aggregatorSchema, minimumUpdates } from "../aggregators/options.js";
 import { durationSchema } from "./duration.js";
 import { type SecaggConfig, secaggAggregatorProblem, secaggSchema } from "./secagg-config.js";
@@ -284,14 +285,10 @@ export async function loadExperiment(path: string): Promise<Experiment> {
   return parseExperiment(text, path);
 }
 
-/**
- * Distributed DP (central DP under secure aggregation): a node's noisy coordinate is |Δ| ≤ C plus its
- * noise share, std at most σ·C; secagg.clip must leave 4 of those std above C, or the fixed-point clamp
- * would cut the noise (and the guarantee with it) more than 1 time in 15,000.
- */
+/** Distributed DP (central DP under secure aggregation): secagg.clip must not cut the nodes' noise. */
 function distributedClipProblem(dp: DpArgs, secagg: SecaggConfig): string | undefined {
   if (dp.mode !== "central") return undefined;
-  const least = dp.clipNorm * (1 + 4 * dp.noiseMultiplier);
+  const least = leastSecaggClip(dp);
   if (secagg.clip >= least) return undefined;
   return `${secagg.clip} is too small for dp's noise: with clip_norm ${dp.clipNorm} and noise_multiplier ${dp.noiseMultiplier} it must be at least ${Number(least.toPrecision(6))} (clip_norm × (1 + 4 × noise_multiplier)) so the nodes' noise is not clamped`;
 }
