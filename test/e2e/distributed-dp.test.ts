@@ -155,4 +155,47 @@ describe("distributed DP under secure aggregation, three real node processes", {
     const spent = await Promise.all(homes.map(async (home) => (await ledgerOf(home)).rounds));
     assert.deepEqual(spent, [ROUNDS + 2, ROUNDS + 2, ROUNDS + 2]);
   });
+  it("local DP-SGD under secure aggregation: each node's own ε in its entry, the round's the largest", async () => {
+    const homes = await prepareNodes(
+      join(dir, "local"),
+      [0, 1, 2].map((i) => {
+        const path = join(dir, `local-${i}.csv`);
+        writeBreastCancerLike(path, { rows: 200, seed: 60 + i });
+        return {
+          name: `local-${i}`,
+          datasets: [["--type", "csv", "--path", path, "--tags", "breast", "--target", "label"]],
+          config: [["max_epsilon", "10"]],
+        };
+      }),
+      { planApproval: false },
+    );
+    const file = join(dir, "local.yaml");
+    writeFileSync(
+      file,
+      [
+        "name: local",
+        "tags: [breast]",
+        "rounds: 1",
+        "nodes: {min: 3, wait: 5m}",
+        "plan:",
+        "  data: {target: label, normalize: standard}",
+        "  model: [{dense: {units: 1, activation: sigmoid}}]",
+        "  loss: binaryCrossentropy",
+        "  optimizer: {name: sgd, learning_rate: 0.5}",
+        "training: {epochs: 1, batch_size: 20, test_ratio: 0.3, metrics: [accuracy], seed: 5}",
+        `dp: {mode: local, noise_multiplier: 1.1, max_grad_norm: 1, delta: ${DELTA}}`,
+        "secagg: {}",
+      ].join("\n"),
+    );
+    const run = await runFederation({ experiment: file, homes, outDir: join(dir, "runs") });
+    assert.equal(run.code, 0, run.researcherStderr);
+    const [round] = run.events.filter((e) => e.event === "round");
+    // 140 training rows, batch 20: q = 1/7, 7 steps, on each node.
+    const expected = sgmEpsilon({ q: 20 / 140, noiseMultiplier: 1.1, steps: 7, delta: DELTA });
+    for (const n of round.nodes) {
+      assert.ok(Math.abs(n.privacy.epsilon - expected) < 1e-9, JSON.stringify(n));
+      assert.equal(n.loss, undefined);
+    }
+    assert.ok(Math.abs(round.privacy.epsilon - expected) < 1e-9);
+  });
 });

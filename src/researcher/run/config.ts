@@ -181,6 +181,17 @@ function crossChecks(e: Experiment): { path: (string | number)[]; message: strin
   }
   const secaggProblem = e.secagg && secaggAggregatorProblem(e.aggregator.name);
   if (secaggProblem) problems.push({ path: ["aggregator", "name"], message: secaggProblem });
+  if (e.secagg) {
+    // The masked vector carries counts, not the per-node score histograms AUC is pooled from.
+    e.training.metrics.forEach((metric, i) => {
+      if (metric !== "auc") return;
+      problems.push({
+        path: ["training", "metrics", i],
+        message:
+          "auc cannot be pooled under secure aggregation (the masked sums carry confusion counts, not score histograms): use accuracy, precision, recall or f1",
+      });
+    });
+  }
   const margin = e.dp && e.secagg ? distributedClipProblem(e.dp, e.secagg) : undefined;
   if (margin) problems.push({ path: ["secagg", "clip"], message: margin });
   const needed = minimumUpdates(e.aggregator);
