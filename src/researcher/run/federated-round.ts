@@ -71,8 +71,8 @@ export async function federatedRound(
         ...(await plainCollect(common, aggregator, previous.aggregatorState, central ? dp : undefined)),
         pooled: undefined,
       };
-  for (const f of failures)
-    run.emit({ event: "error", round, node: f.node, code: f.code, message: `${f.name}: ${f.message}` });
+  // Secure rounds report each failure as it happens (secureCollect), as a stopped round must too.
+  if (!config.secagg) for (const f of failures) emitFailure(run, round, f);
   // Under secure aggregation dropouts are expected: the threshold, checked by the protocol, decides.
   if (!config.secagg) checkRound(config, round, updates, failures);
   // Distributed DP (central under secagg) guards against the researcher, who picks the nodes: q = 1.
@@ -152,8 +152,18 @@ async function secureCollect(
   state: AggregatorState,
 ) {
   const outgoing = aggregator.exchange?.outgoing(input.global, state);
-  const { update, updates, failures, pooled } = await secureRound({ ...input, secagg, outgoing, log: run.log });
+  const { update, updates, failures, pooled } = await secureRound({
+    ...input,
+    secagg,
+    outgoing,
+    log: run.log,
+    onFailure: (f) => emitFailure(run, input.round, f),
+  });
   return { updates, failures, aggregated: [update], pooled };
+}
+
+function emitFailure(run: RunContext, round: number, f: NodeFailure): void {
+  run.emit({ event: "error", round, node: f.node, code: f.code, message: `${f.name}: ${f.message}` });
 }
 
 /** Stops the run on a failed round (`on_failure: stop`) or when too few updates came back. */

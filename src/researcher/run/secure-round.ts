@@ -37,6 +37,8 @@ export type SecureRoundInput = RoundCommon & {
    */
   outgoing?: NamedTensor[];
   log?: (line: string) => void;
+  /** Each node's failure as it happens (a round that then stops still reports every refusal's code). */
+  onFailure?: (failure: NodeFailure) => void;
 };
 
 export interface SecureRoundResult {
@@ -81,8 +83,11 @@ export async function secureRound(input: SecureRoundInput): Promise<SecureRoundR
   const session = `${input.experiment}/round-${round}/${randomUUID()}`;
   const failures: NodeFailure[] = [];
   const byNode = new Map(input.participants.map((p) => [p.node, p]));
-  const fail = (node: string, code: FailureCode, message: string) =>
-    failures.push({ node, name: byNode.get(node)?.name ?? node, code, message });
+  const fail = (node: string, code: FailureCode, message: string) => {
+    const failure = { node, name: byNode.get(node)?.name ?? node, code, message };
+    failures.push(failure);
+    input.onFailure?.(failure);
+  };
   const unweighted = input.args.dp?.mode === "central";
   const fp = fixedPointFor(input.secagg, input.participants, unweighted);
   const plan = parsePlan(JSON.parse(input.planJson));
@@ -199,7 +204,7 @@ export async function secureRound(input: SecureRoundInput): Promise<SecureRoundR
     timeoutMs: input.timeoutMs,
     signal: input.signal,
   });
-  failures.push(...trainFailures);
+  for (const f of trainFailures) fail(f.node, f.code, f.message);
   const u3 = updates.map((u) => u.participant.node);
   if (u3.length < threshold) throw stop(`${u3.length} masked update(s) came back, below the threshold ${threshold}`);
   const dropped = u2.filter((id) => !u3.includes(id));

@@ -127,6 +127,8 @@ describe("secure aggregation differencing attack, four real node processes", { t
       );
     }
     assert.match(second.stderr, /change training\.seed/);
+    const refusals = second.events.filter((e) => e.event === "error" && e.code === "secagg_repeat");
+    assert.deepEqual(refusals.map((e) => e.node).sort(), homes.slice(0, 3).map(nodeIdOf).sort());
     assert.equal(
       second.events.some((e) => e.event === "round"),
       false,
