@@ -73,3 +73,13 @@ export function localRoundRdp(args: TrainingArgs, dp: DpArgs, rows: number, minT
   const steps = args.updates > 0 ? args.updates : args.epochs * Math.ceil(trainRows / args.batchSize);
   return computeRdp({ q: Math.min(1, args.batchSize / trainRows), noiseMultiplier: dp.noiseMultiplier, steps });
 }
+
+/**
+ * One round of distributed DP under secure aggregation as the node's accountant sees it: the unmasked
+ * sum is a Gaussian mechanism on this node's clipped update (sensitivity C, noise at least σ·C, see
+ * executors/train.ts), one step a round, and q = 1: the researcher, the party DP guards against, picks
+ * the nodes of a round, so its sampling amplifies nothing.
+ */
+export function distributedRoundRdp(dp: DpArgs): number[] {
+  return computeRdp({ q: 1, noiseMultiplier: dp.noiseMultiplier, steps: 1 });
+}

@@ -17,12 +17,19 @@ export interface NodeHome {
 }
 
 /** The files of a node home. */
-export function homePaths(dir: string): { config: string; catalogue: string; plans: string; privacy: string } {
+export function homePaths(dir: string): {
+  config: string;
+  catalogue: string;
+  plans: string;
+  privacy: string;
+  contributions: string;
+} {
   return {
     config: join(dir, "config.json"),
     catalogue: join(dir, "catalogue.json"),
     plans: join(dir, "plans.json"),
     privacy: join(dir, "privacy.json"),
+    contributions: join(dir, "secagg-contributions.json"),
   };
 }
 

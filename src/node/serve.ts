@@ -6,6 +6,7 @@ import { packageVersion } from "../common/version.js";
 import { selectBackend } from "../ml/backend.js";
 import { createResearcherClient } from "../wire/index.js";
 import { watchConfig } from "./config-watch.js";
+import { createContributionRecord } from "./contribution-record.js";
 import { createDatasetLoader } from "./dataset-loader.js";
 import { createExecutor, type NodeRuntime } from "./executors/index.js";
 import { createControlStore } from "./executors/scaffold.js";
@@ -56,6 +57,7 @@ async function serveHome(home: Awaited<ReturnType<typeof loadHome>>, options: Se
   // The registry re-reads plans.json on every request: `fbm-node plan approve` may run while serving.
   const registry = await createPlanRegistry({ path: homePaths(home.dir).plans });
   const ledger = await createPrivacyLedger({ path: homePaths(home.dir).privacy });
+  const contributions = await createContributionRecord({ path: homePaths(home.dir).contributions });
   log(
     `Node ${config.name} (${config.node_id}): ${catalogue.listDatasets().length} dataset(s); researcher ${researcher}`,
   );
@@ -72,6 +74,7 @@ async function serveHome(home: Awaited<ReturnType<typeof loadHome>>, options: Se
     controls: createControlStore(),
     privacy: { ledger, maxEpsilon: config.max_epsilon, delta: config.dp_delta },
     secagg: createSecaggSessions(),
+    contributions,
     requireSecagg: config.require_secagg,
     secaggPolicy: {
       minNodes: config.secagg_min_nodes,
@@ -141,6 +144,7 @@ async function serveHome(home: Awaited<ReturnType<typeof loadHome>>, options: Se
     await status.close();
     await registry.close();
     await ledger.close();
+    await contributions.close();
     await catalogue.close();
   }
   log("Stopped");

@@ -36,6 +36,11 @@ export const replyErrorCodes = [
   "secagg_cohort",
   /** Secure aggregation with `verify`: a signature, identity or survivor set did not check out. */
   "secagg_verify",
+  /**
+   * Secure aggregation: the node already put this exact update into a sum over another set of nodes
+   * (a second sum would reveal an update by subtraction; src/node/contribution-record.ts).
+   */
+  "secagg_repeat",
 ] as const;
 
 export type ReplyErrorCode = (typeof replyErrorCodes)[number];

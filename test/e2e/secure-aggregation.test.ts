@@ -17,12 +17,16 @@ import {
 } from "../../scripts/lib/federation.js";
 import { writeSkewedCsv, writeTabularCsv } from "../../scripts/lib/synthetic.js";
 import { quantizationBound } from "../../src/privacy/secagg/fixed-point.js";
+import { contentsLength } from "../../src/privacy/secagg/masked-contents.js";
 import { researcherCli } from "../support/cli.js";
 import { until } from "../support/wait.js";
 
 const CLIP = 4;
 
-function experiment(name: string, options: { rounds?: number; min: number; secagg?: string; aggregator?: string }) {
+function experiment(
+  name: string,
+  options: { rounds?: number; min: number; secagg?: string; aggregator?: string; seed?: number },
+) {
   return [
     `name: ${name}`,
     "tags: [secagg]",
@@ -33,7 +37,7 @@ function experiment(name: string, options: { rounds?: number; min: number; secag
     "  model: [{dense: {units: 2048, activation: relu}}, {dense: {units: 1, activation: sigmoid}}]",
     "  loss: binaryCrossentropy",
     "  optimizer: {name: sgd, learning_rate: 0.1}",
-    "training: {epochs: 3, batch_size: 8, test_ratio: 0.25, metrics: [accuracy], seed: 7}",
+    `training: {epochs: 3, batch_size: 8, test_ratio: 0.25, metrics: [accuracy], seed: ${options.seed ?? 7}}`,
     `aggregator: ${options.aggregator ?? "{name: fedavg}"}`,
     ...(options.secagg ? [`secagg: ${options.secagg}`] : []),
   ].join("\n");
@@ -178,7 +182,9 @@ describe("secure aggregation with five real node processes", { timeout: 6 * DEAD
         .split("\n");
       const mine = JSON.parse(logged[logged.length - 1]) as { update: number[][] };
       const update = mine.update.flat();
-      assert.equal(words.length, update.length + 1);
+      // The update, its weight, then the training loss and validation counts (masked-contents.ts).
+      const contents = contentsLength({ kind: "binary", classes: 2, sets: ["global", "local"] });
+      assert.equal(words.length, update.length + 1 + contents);
       const r = correlation(update, Array.from(words.subarray(0, update.length)));
       t.diagnostic(
         `${line.value.nodeId}: |corr(masked, update)| = ${Math.abs(r).toFixed(4)} over ${update.length} values`,
@@ -189,7 +195,14 @@ describe("secure aggregation with five real node processes", { timeout: 6 * DEAD
 
   it("below the threshold the round fails with a clear error, and --resume completes the run", async () => {
     await startSlowNode();
-    const yaml = experiment("secagg-resume", { rounds: 2, min: 5, secagg: `{clip: ${CLIP}, threshold: 5}` });
+    // Another seed: round 1 with secagg-kill's seed would be its very update over another set of nodes,
+    // which the nodes refuse (src/node/contribution-record.ts).
+    const yaml = experiment("secagg-resume", {
+      rounds: 2,
+      min: 5,
+      secagg: `{clip: ${CLIP}, threshold: 5}`,
+      seed: 8,
+    });
     const failed = await run("secagg-resume", yaml, { killInRound: 2 });
     assert.equal(failed.code, 1, failed.stderr);
     assert.match(failed.stderr, /secure aggregation cannot complete: .*below the threshold 5/);

@@ -3,8 +3,12 @@ import type { NamedTensor } from "../../src/ml/types.js";
 import { createSecaggSessions, executeSecagg, secaggExtension } from "../../src/node/executors/secagg.js";
 import type { SecaggPolicy } from "../../src/node/executors/secagg-guard.js";
 import { neighbourhoods } from "../../src/privacy/secagg/graph.js";
+import type { ContentsLayout } from "../../src/privacy/secagg/masked-contents.js";
 import type { Peer, SealedShare } from "../../src/privacy/secagg/messages.js";
 import type { ReplyBody, SecaggTaskBody } from "../../src/wire/index.js";
+
+/** The masked contents of a task with no validation sets: the update, then only the weighted loss. */
+export const NO_CONTENTS: ContentsLayout = { kind: "regression", classes: 2, sets: [] };
 
 /**
  * Nodes running the node's own secure aggregation code (executeSecagg, secaggExtension) in this process,
@@ -105,6 +109,7 @@ export function roundToMasking(
     const model = options.model?.(id) ?? driverModel();
     const extension = secaggExtension({
       model,
+      contents: NO_CONTENTS,
       masking: {
         session,
         shares: boxes.filter((b) => b.to === id && graph.get(b.from)?.includes(id)),

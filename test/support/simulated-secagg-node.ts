@@ -1,7 +1,9 @@
 import { generateKeyPair } from "../../src/common/certificates.js";
+import { parsePlan } from "../../src/ml/plan.js";
 import type { TrainResult } from "../../src/ml/types.js";
 import { createSecaggSessions, executeSecagg, secaggExtension } from "../../src/node/executors/secagg.js";
 import { DEFAULT_SECAGG_POLICY, type SecaggPolicy, SecaggRefusal } from "../../src/node/executors/secagg-guard.js";
+import { contentsLayout } from "../../src/privacy/secagg/masked-contents.js";
 import type { Participant } from "../../src/researcher/run/roster.js";
 import type { Hub } from "../../src/researcher/server/hub.js";
 import type { ReplyBody, TaskBody } from "../../src/wire/index.js";
@@ -20,6 +22,8 @@ export function simulatedNode(
     signal: AbortSignal;
     samples: number;
     train: (global: Float32Array) => Float32Array;
+    /** The training loss and validation metrics it reports (default: loss 0, none). */
+    report?: Pick<TrainResult, "trainLoss" | "globalMetrics" | "localMetrics">;
     timer?: { nodeMs: number };
     policy?: Partial<SecaggPolicy>;
   },
@@ -32,12 +36,23 @@ export function simulatedNode(
     if (body.kind === "secagg") return executeSecagg(sessions, id, body, policy);
     if (body.kind !== "train") throw new Error(`unexpected ${body.kind} task`);
     const trained = body.params.map((t) => ({ ...t, data: options.train(t.data as Float32Array) }));
-    const result: TrainResult = { params: trained, sampleCount: options.samples, trainLoss: 0, seconds: 0 };
+    const result: TrainResult = {
+      params: trained,
+      sampleCount: options.samples,
+      trainLoss: 0,
+      seconds: 0,
+      ...options.report,
+    };
     if (!body.secagg) return { kind: "train", result };
     const participant = sessions.get(body.secagg.session);
     return {
       kind: "train",
-      result: secaggExtension({ model: body.params, masking: body.secagg, participant }).reply(result),
+      result: secaggExtension({
+        model: body.params,
+        masking: body.secagg,
+        participant,
+        contents: contentsLayout(parsePlan(JSON.parse(body.planJson)), body.args),
+      }).reply(result),
     };
   };
   void (async () => {

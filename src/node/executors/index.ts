@@ -33,8 +33,11 @@ export function createExecutor(runtime: NodeRuntime): TaskExecutor {
           return await executeTrain(runtime, body, context, task.experiment);
         case "analytics":
           return await executeAnalytics(runtime, body, task.experiment);
-        case "secagg":
+        case "secagg": {
+          const repeat = body.phase === "unmask" && (await runtime.contributions?.reveal(body.session, body.survivors));
+          if (repeat) return { kind: "error", code: "secagg_repeat", message: repeat };
           return executeSecagg(runtime.secagg, runtime.nodeId, body, runtime.secaggPolicy);
+        }
         case "clinical":
           return await executeClinical(runtime, body, task.experiment);
       }

@@ -2,6 +2,7 @@ import type { Plan } from "../../ml/plan.js";
 import type { ReplyBody } from "../../wire/index.js";
 import type { DisclosurePolicy } from "../analytics/disclosure.js";
 import type { Catalogue } from "../catalogue.js";
+import type { ContributionRecord } from "../contribution-record.js";
 import type { DatasetLoader } from "../dataset-loader.js";
 import type { NodePrivacy } from "../dataset-privacy.js";
 import type { ControlStore } from "./scaffold.js";
@@ -30,6 +31,8 @@ export interface NodeRuntime {
   secagg: SecaggSessions;
   /** Config `secagg_min_nodes`, the identity key and the peers' pinned identities the node's secagg checks use. */
   secaggPolicy?: SecaggPolicy;
+  /** What this node has put into secure sums, so it never puts one update into two different sums. */
+  contributions?: ContributionRecord;
   /** Config `require_secagg`: refuse train tasks without secure aggregation. */
   requireSecagg?: boolean;
   /** Applied to the clipped update before it is masked (the hook for central DP's per-node noise). */

@@ -1,6 +1,7 @@
 import { FbmError } from "../../common/errors.js";
 import type { NamedTensor, TrainResult } from "../../ml/types.js";
 import { encodeUpdate } from "../../privacy/secagg/fixed-point.js";
+import { type ContentsLayout, encodeContents, setContents } from "../../privacy/secagg/masked-contents.js";
 import { createParticipant, type Participant, ProtocolError } from "../../privacy/secagg/participant.js";
 import { ShareAuthError } from "../../privacy/secagg/share-box.js";
 import { modelDigest } from "../../privacy/secagg/signatures.js";
@@ -113,17 +114,28 @@ export { SecaggRefusal };
 
 /**
  * MaskedInputCollection as a TrainExtension: the reply holds one int32 tensor, the masked encoding of
- * count · clip(trained − global) and the count, and tells no sample count of its own.
+ * w · clip(trained − global), the weight w (the sample count, or 1 when `unweighted`), with SCAFFOLD the
+ * node's control-variate change Δc_i (unweighted: the server adds Σ Δc_i / N), then the training loss and
+ * validation counts (masked-contents.ts). It tells no sample count, loss or metric of its own.
  */
 export function secaggExtension(options: {
   model: NamedTensor[];
   masking: SecaggMasking;
   participant: Participant;
+  /** The layout of the loss and counts after the update (contentsLayout of the plan and the task). */
+  contents: ContentsLayout;
+  /** Distributed DP: every node's update weighs 1 (the noise is calibrated to one node's clipped update). */
+  unweighted?: boolean;
   transform?: UpdateTransform;
+  /** SCAFFOLD's extension: it splits the task's tensors, corrects the gradients, and adds Δc_i to the reply. */
+  inner?: TrainExtension;
+  /** Sees the input vector before it is masked: its update words (weight and Δc included), then the rest. */
+  onInput?: (update: Uint32Array, contents: Uint32Array) => void;
   /** Sees the clipped update before it is masked (tests compare it with what the researcher received). */
   onClipped?: (update: Float32Array[]) => void;
 }): TrainExtension {
-  const { model, masking, participant } = options;
+  const { masking, participant, inner } = options;
+  const model = inner?.model ?? options.model;
   const state = stateOf(participant);
   // Checked before training: a round this node refused at ShareKeys (too few nodes, a bad signature) has no keys.
   if (!state.graph) {
@@ -135,9 +147,11 @@ export function secaggExtension(options: {
   state.modelDigest = modelDigest(model);
   return {
     model,
-    reply(result: TrainResult): TrainResult {
+    gradientCorrection: inner?.gradientCorrection,
+    reply(trained: TrainResult): TrainResult {
+      const result = inner ? inner.reply(trained) : trained;
       const clip = masking.clip;
-      let update: Float32Array[] = result.params.map((t, i) => {
+      let update: Float32Array[] = result.params.slice(0, model.length).map((t, i) => {
         const out = new Float32Array(t.data.length);
         const g = model[i].data;
         for (let k = 0; k < out.length; k++) out[k] = Math.min(clip, Math.max(-clip, t.data[k] - g[k]));
@@ -145,17 +159,42 @@ export function secaggExtension(options: {
       });
       options.onClipped?.(update);
       if (options.transform) update = options.transform(update, { session: masking.session, clip });
+      const weight = options.unweighted ? 1 : result.sampleCount;
+      const head = encodeUpdate(update, weight, masking);
+      // SCAFFOLD's Δc_i after the weight word, each weighing 1 (encodeUpdate's own weight word dropped).
+      const extra = result.params.slice(model.length).map((t) => t.data as Float32Array);
+      const controls = extra.length > 0 ? encodeUpdate(extra, 1, masking).subarray(0, -1) : new Uint32Array(0);
       let masked: Uint32Array;
       try {
-        masked = participant.maskInput(masking.shares, encodeUpdate(update, result.sampleCount, masking));
+        const sets = { global: result.globalMetrics, local: result.localMetrics };
+        const tail = encodeContents(
+          options.contents,
+          // Under dp the node withholds its loss and local metrics (releaseUnderDp): zeros go in their place.
+          { loss: result.trainLoss ?? 0, weight },
+          options.contents.sets.map((s) => setContents(sets[s])),
+        );
+        const input = new Uint32Array(head.length + controls.length + tail.length);
+        input.set(head);
+        input.set(controls, head.length);
+        input.set(new Uint32Array(tail.buffer, tail.byteOffset, tail.length), head.length + controls.length);
+        options.onInput?.(
+          input.subarray(0, head.length + controls.length),
+          input.subarray(head.length + controls.length),
+        );
+        masked = participant.maskInput(masking.shares, input);
       } catch (error) {
         if (error instanceof ProtocolError || error instanceof ShareAuthError) throw new FbmError(error.message, 1);
+        if (error instanceof RangeError)
+          throw new FbmError(`Secure aggregation cannot mask this update: ${error.message}`, 1);
         throw error;
       }
       const data = new Int32Array(masked.buffer, masked.byteOffset, masked.length);
+      // Nothing in the clear: the loss and the metrics went into the masked vector.
+      const { globalMetrics: _g, localMetrics: _l, ...rest } = result;
       return {
-        ...result,
+        ...rest,
         sampleCount: 0,
+        trainLoss: 0,
         params: [{ name: MASKED_TENSOR, shape: [data.length], dtype: "int32", data }],
       };
     },

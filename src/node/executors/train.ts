@@ -3,10 +3,14 @@ import { FbmError } from "../../common/errors.js";
 import { declaresPreparation, type Plan, parsePlan } from "../../ml/plan.js";
 import { trainLocal } from "../../ml/train.js";
 import type { PrivacySpent } from "../../ml/types.js";
-import { clipUpdate } from "../../privacy/dp/central.js";
+import { clipUpdate, leastSecaggClip, noiseShareStd } from "../../privacy/dp/central.js";
+import { addGaussianNoise, createGaussian } from "../../privacy/dp/noise.js";
+import { scaleOf } from "../../privacy/secagg/fixed-point.js";
+import { contentsLayout } from "../../privacy/secagg/masked-contents.js";
 import type { ReplyBody, TrainTaskBody } from "../../wire/index.js";
 import { discloseMetrics, roundCount } from "../analytics/disclosure.js";
-import { budgetOf, localRoundRdp } from "../dataset-privacy.js";
+import { contributionKeys } from "../contribution-record.js";
+import { budgetOf, distributedRoundRdp, localRoundRdp } from "../dataset-privacy.js";
 import { ownCategories } from "../own-categories.js";
 import type { TaskContext } from "../poll-loop.js";
 import { PrivacyBudgetError } from "../privacy-ledger.js";
@@ -66,21 +70,39 @@ export async function executeTrain(
     return unvalidated;
   }
   if (task.secagg) runtime.log(`Round ${task.round}: training under secure aggregation`);
-  const extension = task.secagg
-    ? secaggExtension({
-        model: task.params,
-        masking: task.secagg,
-        participant: runtime.secagg.get(task.secagg.session),
-        transform: runtime.secaggTransform,
-        onClipped: runtime.onSecaggUpdate && ((u) => runtime.onSecaggUpdate?.(task.secagg?.session ?? "", u)),
-      })
-    : (scaffoldExtension({
-        params: task.params,
-        store: runtime.controls,
-        key: `${experiment ?? ""}/${task.planId}`,
-        training,
-        learningRate: plan.optimizer.learning_rate,
-      }) ?? plainExtension(task.params));
+  const { secagg } = task;
+  const distributed = secagg && task.args.dp?.mode === "central" ? task.args.dp : undefined;
+  const participant = secagg && runtime.secagg.get(secagg.session);
+  if (distributed && participant) {
+    // The node checks what the researcher set: its noise must come through the fixed-point encoding.
+    const problem = noiseEncodingProblem(distributed, secagg, participant.threshold);
+    if (problem) return { kind: "error", code: "invalid_input", message: problem };
+  }
+  /** Under secure aggregation: the record's keys for what this node is about to put into the sum. */
+  let contribution: string[] | undefined;
+  const scaffold = scaffoldExtension({
+    params: task.params,
+    store: runtime.controls,
+    key: `${experiment ?? ""}/${task.planId}`,
+    training,
+    learningRate: plan.optimizer.learning_rate,
+  });
+  const extension =
+    secagg && participant
+      ? secaggExtension({
+          model: task.params,
+          masking: secagg,
+          participant,
+          contents: contentsLayout(plan, task.args),
+          unweighted: distributed !== undefined,
+          transform: distributed ? distributedNoise(distributed, participant.threshold) : runtime.secaggTransform,
+          inner: scaffold,
+          onInput: (update, contents) => {
+            contribution = contributionKeys(update, contents);
+          },
+          onClipped: runtime.onSecaggUpdate && ((u) => runtime.onSecaggUpdate?.(secagg.session, u)),
+        })
+      : (scaffold ?? plainExtension(task.params));
   const checkOnly =
     task.args.epochs === 0 && task.args.updates === 0 && !task.args.testOnGlobal && !task.args.testOnLocal;
   if (checkOnly && task.preparation === undefined && entry.type === "csv" && declaresPreparation(plan)) {
@@ -116,6 +138,8 @@ export async function executeTrain(
     threads: runtime.threads,
     gradientCorrection: extension.gradientCorrection,
     onProgress: (p) => {
+      // Under secure aggregation the loss goes only into the masked sum: no progress feedback carries it.
+      if (task.secagg) return;
       const now = Date.now();
       if (now - lastSent < 1000 && p.step < p.totalSteps) return;
       lastSent = now;
@@ -141,12 +165,60 @@ export async function executeTrain(
   if (privacy) result.privacy = privacy;
   result.globalMetrics = discloseMetrics(result.globalMetrics, runtime.analytics.minCount);
   result.localMetrics = discloseMetrics(result.localMetrics, runtime.analytics.minCount);
-  return { kind: "train", result: extension.reply(releaseUnderDp(result, task.args.dp)) };
+  const reply = extension.reply(releaseUnderDp(result, task.args.dp));
+  if (secagg && training && contribution && runtime.contributions) {
+    // The masked input is held back unless this very contribution never went into a sum of other nodes.
+    const peers = secagg.shares.map((s) => s.from);
+    const repeat = await runtime.contributions.train(secagg.session, contribution, peers);
+    if (repeat) {
+      runtime.log(`Refused: ${repeat}`);
+      return { kind: "error", code: "secagg_repeat", message: repeat };
+    }
+  }
+  return { kind: "train", result: reply };
+}
+
+/**
+ * Why the masking would spoil this node's noise share, or undefined: a clip that clamps it (below
+ * leastSecaggClip), or quantization steps coarser than a tenth of its std.
+ */
+function noiseEncodingProblem(
+  dp: { noiseMultiplier: number; clipNorm: number },
+  masking: { clip: number; bits: number },
+  threshold: number,
+): string | undefined {
+  const least = leastSecaggClip(dp);
+  if (masking.clip < least) {
+    return `Secure aggregation's clip ${masking.clip} would cut this node's DP noise: with clip_norm ${dp.clipNorm} and noise_multiplier ${dp.noiseMultiplier} set secagg.clip to ${Number(least.toPrecision(6))} or more`;
+  }
+  const std = noiseShareStd(dp.noiseMultiplier, dp.clipNorm, Math.max(1, threshold));
+  const step = 1 / scaleOf(masking);
+  if (step > std / 10) {
+    return `Secure aggregation's ${masking.bits} bits quantize this node's DP noise (std ${std.toPrecision(3)}) in steps of ${step.toPrecision(3)}, coarser than a tenth of it: use more secagg.bits (or auto) or a smaller secagg.clip`;
+  }
+  return undefined;
+}
+
+/**
+ * Distributed DP under secure aggregation (issue 24, finding 6): this node's share of the Gaussian noise,
+ * std σ·C/√t, added to its clipped update before it is quantized and masked. t is the threshold the node
+ * itself accepted in ShareKeys: no sum is unmasked with fewer than t survivors, so the unmasked sum holds
+ * at least t shares, variance ≥ (σ·C)², whatever the allowed dropouts (Truex et al. 2019; the design and
+ * its limits in README "Differential privacy"). The noise comes from node:crypto.
+ */
+function distributedNoise(dp: { noiseMultiplier: number; clipNorm: number }, threshold: number) {
+  const std = noiseShareStd(dp.noiseMultiplier, dp.clipNorm, threshold);
+  const gaussian = createGaussian();
+  return (update: Float32Array[]) => {
+    for (const t of update) addGaussianNoise(t, std, gaussian);
+    return update;
+  };
 }
 
 /**
  * The node's privacy policy before a training round: a dataset with a budget trains only under local
- * DP-SGD (central DP's noise is added by the researcher, which the node cannot check), and a local DP
+ * DP-SGD or distributed DP (central DP under secure aggregation, where this node adds its own noise
+ * share; plain central DP's noise is added by the researcher, which the node cannot check), and such a
  * round is charged to the ledger, under its lock, before any training; a round that would pass the budget
  * is refused. Charging first means a round that then fails still counts (the conservative side).
  */
@@ -159,7 +231,9 @@ async function chargePrivacy(
 ): Promise<{ kind: "ok"; privacy?: PrivacySpent } | (ReplyBody & { kind: "error" })> {
   const dp = task.args.dp;
   const { budget, budgetFrom } = budgetOf(entry, runtime.privacy.maxEpsilon);
-  if (budget !== undefined && dp?.mode !== "local") {
+  // Central DP under secure aggregation is distributed: this node adds its own share of the noise.
+  const distributed = dp?.mode === "central" && task.secagg !== undefined;
+  if (budget !== undefined && dp?.mode !== "local" && !distributed) {
     const setting =
       budgetFrom === "dataset"
         ? `fbm-node dataset set ${entry.id} max_epsilon none`
@@ -169,11 +243,12 @@ async function chargePrivacy(
       code: "privacy_budget",
       message:
         `Dataset "${entry.name}" (${entry.id}) has a privacy budget (ε ${budget}): this node trains on it only ` +
-        `with local differential privacy (dp: {mode: local, …} in the experiment)${dp ? `, not ${dp.mode}` : ""}; ` +
+        `with local differential privacy (dp: {mode: local, …} in the experiment) or with central DP under ` +
+        `secure aggregation (dp: {mode: central, …} and secagg: {})${dp ? `, not ${dp.mode} alone` : ""}; ` +
         `the operator can lift the budget with \`${setting}\``,
     };
   }
-  if (dp?.mode !== "local") return { kind: "ok" };
+  if (dp === undefined || (dp.mode !== "local" && !distributed)) return { kind: "ok" };
   try {
     const charged = await runtime.privacy.ledger.charge({
       sha256: entry.sha256,
@@ -181,13 +256,13 @@ async function chargePrivacy(
       datasetName: entry.name,
       experiment,
       round: task.round,
-      rdp: localRoundRdp(task.args, dp, rows, runtime.analytics.minCount),
+      rdp: distributed ? distributedRoundRdp(dp) : localRoundRdp(task.args, dp, rows, runtime.analytics.minCount),
       delta: dp.delta,
       budget,
       budgetDelta: runtime.privacy.delta,
     });
     runtime.log(
-      `Round ${task.round}: charged "${entry.name}" for DP-SGD; the dataset has spent ε ${charged.datasetEpsilon.toFixed(3)} at δ ${runtime.privacy.delta}${budget !== undefined ? ` of ${budget}` : ""}`,
+      `Round ${task.round}: charged "${entry.name}" for ${distributed ? "distributed DP under secure aggregation" : "DP-SGD"}; the dataset has spent ε ${charged.datasetEpsilon.toFixed(3)} at δ ${runtime.privacy.delta}${budget !== undefined ? ` of ${budget}` : ""}`,
     );
     return { kind: "ok", privacy: { epsilon: charged.experimentEpsilon, delta: dp.delta } };
   } catch (error) {

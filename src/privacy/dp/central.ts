@@ -75,6 +75,15 @@ export function noiseShareStd(noiseMultiplier: number, clipNorm: number, nodes: 
   return (noiseMultiplier * clipNorm) / Math.sqrt(nodes);
 }
 
+/**
+ * Distributed DP: the least secagg clip (per coordinate) that leaves a node's noisy coordinate uncut —
+ * |Δ| ≤ C plus 4 std of its noise share, whose std is at most σ·C — so the fixed-point clamp cuts
+ * the noise less than once in 15,000 coordinates.
+ */
+export function leastSecaggClip(dp: { noiseMultiplier: number; clipNorm: number }): number {
+  return dp.clipNorm * (1 + 4 * dp.noiseMultiplier);
+}
+
 /** Adds this node's noise share to its (clipped) update's float tensors, before masking. */
 export function addNoiseShare(
   params: NamedTensor[],

@@ -64,14 +64,21 @@ export function decodeSum(
   lengths: readonly number[],
   fp: FixedPoint,
 ): { mean: Float32Array[]; samples: number } {
-  const words = new Int32Array(sum.buffer, sum.byteOffset, sum.length);
   const samples = sum[sum.length - 1];
-  const factor = 1 / (scaleOf(fp) * samples);
+  return { mean: scaled(sum, lengths, 1 / (scaleOf(fp) * samples)), samples };
+}
+
+/** A sum of unweighted quantized values (no count word), decoded: Σ xᵢ shaped by `lengths`. */
+export function decodeTotal(sum: Uint32Array, lengths: readonly number[], fp: FixedPoint): Float32Array[] {
+  return scaled(sum, lengths, 1 / scaleOf(fp));
+}
+
+function scaled(sum: Uint32Array, lengths: readonly number[], factor: number): Float32Array[] {
+  const words = new Int32Array(sum.buffer, sum.byteOffset, sum.length);
   let k = 0;
-  const mean = lengths.map((n) => {
+  return lengths.map((n) => {
     const t = new Float32Array(n);
     for (let i = 0; i < n; i++) t[i] = words[k++] * factor;
     return t;
   });
-  return { mean, samples };
 }

@@ -17,6 +17,8 @@ export interface Participant {
   readonly self: string;
   /** Round 0: my public keys. */
   readonly keys: PublicKeys;
+  /** The threshold t this node accepted in ShareKeys (0 before): no sum is unmasked with fewer survivors. */
+  readonly threshold: number;
   /** Round 1: my self-mask seed b_u and mask key s_sk Shamir-shared among `peers`, sealed for each. */
   shareKeys(peers: readonly Peer[], threshold: number): SealedShare[];
   /** Round 2: `input` plus my self mask and a pairwise mask for every neighbour whose shares reached me. */
@@ -47,6 +49,9 @@ export function createParticipant(session: string, self: string): Participant {
     session,
     self,
     keys: { cipherKey: cipher.publicKey, maskKey: mask.publicKey },
+    get threshold() {
+      return threshold;
+    },
 
     shareKeys(list, t) {
       if (peers) fail("keys were already shared in this round");

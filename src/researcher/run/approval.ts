@@ -28,6 +28,7 @@ const onError: Record<ReplyErrorCode, "wait" | "refused" | "round 1"> = {
   iteration_cap: "round 1",
   secagg_cohort: "round 1",
   secagg_verify: "round 1",
+  secagg_repeat: "round 1",
 };
 
 /** What to do about one node's failure; failures on the researcher's side (a lost node, a timeout) go to round 1. */

@@ -7,6 +7,7 @@ import { dpPlanProblem } from "../../ml/dp-plan-check.js";
 import { classificationMetrics, regressionMetrics } from "../../ml/metrics.js";
 import { isClassification, type Plan, planSchema } from "../../ml/plan.js";
 import type { DpArgs, TrainingArgs } from "../../ml/types.js";
+import { leastSecaggClip } from "../../privacy/dp/central.js";
 import { MIN_SECURE_COHORT } from "../../privacy/secagg/cohort.js";
 import { minNeighbours } from "../../privacy/secagg/graph.js";
 import { type AggregatorConfig, aggregatorSchema, minimumUpdates } from "../aggregators/options.js";
@@ -183,16 +184,21 @@ function crossChecks(e: Experiment): { path: (string | number)[]; message: strin
   }
   const secaggProblem = e.secagg && secaggAggregatorProblem(e.aggregator.name);
   if (secaggProblem) problems.push({ path: ["aggregator", "name"], message: secaggProblem });
-  if (e.secagg && e.dp) {
-    // Not yet: central DP's noise would have to be shared among the nodes before masking, and the
-    // masked replies do not carry the nodes' privacy accounting.
-    problems.push({
-      path: ["dp"],
-      message: "dp together with secagg is not supported yet: run one or the other",
+  if (e.secagg) {
+    // The masked vector carries counts, not the per-node score histograms AUC is pooled from.
+    e.training.metrics.forEach((metric, i) => {
+      if (metric !== "auc") return;
+      problems.push({
+        path: ["training", "metrics", i],
+        message:
+          "auc cannot be pooled under secure aggregation (the masked sums carry confusion counts, not score histograms): use accuracy, precision, recall or f1",
+      });
     });
   }
   const stateful = e.dp && dpPlanProblem(e.plan);
   if (stateful) problems.push({ path: ["plan", "model", stateful.index], message: stateful.message });
+  const margin = e.dp && e.secagg ? distributedClipProblem(e.dp, e.secagg) : undefined;
+  if (margin) problems.push({ path: ["secagg", "clip"], message: margin });
   const needed = minimumUpdates(e.aggregator);
   if (needed > e.nodes.min) {
     problems.push({
@@ -307,4 +313,12 @@ export async function loadExperiment(path: string): Promise<Experiment> {
     throw new InputError(`Cannot read experiment "${path}": ${why}`, { cause: error });
   }
   return parseExperiment(text, path);
+}
+
+/** Distributed DP (central DP under secure aggregation): secagg.clip must not cut the nodes' noise. */
+function distributedClipProblem(dp: DpArgs, secagg: SecaggConfig): string | undefined {
+  if (dp.mode !== "central") return undefined;
+  const least = leastSecaggClip(dp);
+  if (secagg.clip >= least) return undefined;
+  return `${secagg.clip} is too small for dp's noise: with clip_norm ${dp.clipNorm} and noise_multiplier ${dp.noiseMultiplier} it must be at least ${Number(least.toPrecision(6))} (clip_norm × (1 + 4 × noise_multiplier)) so the nodes' noise is not clamped`;
 }

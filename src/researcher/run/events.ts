@@ -8,7 +8,7 @@ export interface NodeResult {
   node: string;
   name: string;
   samples: number;
-  /** Absent when the node withheld it (under dp). */
+  /** Absent when the node withheld it (under dp), and under secure aggregation (it went only into the masked sum). */
   loss?: number;
   seconds: number;
   global?: Record<string, number>;

@@ -12,7 +12,7 @@ import { pooledMetrics } from "./pooled-metrics.js";
 import { type RoundPrivacy, roundPrivacy } from "./round-privacy.js";
 import type { RunContext, RunInputs, TrainingState } from "./run-context.js";
 import type { SecaggConfig } from "./secagg-config.js";
-import { secureRound } from "./secure-round.js";
+import { type PooledContents, secureRound } from "./secure-round.js";
 import { selectNodes } from "./selection.js";
 import { type NodeUpdate, type RoundCommon, runTrainRound } from "./train-round.js";
 
@@ -65,15 +65,20 @@ export async function federatedRound(
     timeoutMs: config.nodes.roundTimeoutMs,
     signal,
   };
-  const { updates, failures, aggregated } = config.secagg
-    ? await secureCollect(common, config.secagg, run)
-    : await plainCollect(common, aggregator, previous.aggregatorState, central ? dp : undefined);
-  for (const f of failures)
-    run.emit({ event: "error", round, node: f.node, code: f.code, message: `${f.name}: ${f.message}` });
+  const { updates, failures, aggregated, pooled } = config.secagg
+    ? await secureCollect(common, config.secagg, run, aggregator, previous.aggregatorState)
+    : {
+        ...(await plainCollect(common, aggregator, previous.aggregatorState, central ? dp : undefined)),
+        pooled: undefined,
+      };
+  // Secure rounds report each failure as it happens (secureCollect), as a stopped round must too.
+  if (!config.secagg) for (const f of failures) emitFailure(run, round, f);
   // Under secure aggregation dropouts are expected: the threshold, checked by the protocol, decides.
   if (!config.secagg) checkRound(config, round, updates, failures);
+  // Distributed DP (central under secagg) guards against the researcher, who picks the nodes: q = 1.
+  const accountedRate = config.secagg ? 1 : sampleRate;
   const privacy = dp
-    ? roundPrivacy({ dp, updates, history: previous.history, sampleRate: central ? sampleRate : 0 })
+    ? roundPrivacy({ dp, updates, history: previous.history, sampleRate: central ? accountedRate : 0 })
     : undefined;
   const out = aggregator.aggregate({
     round,
@@ -82,7 +87,7 @@ export async function federatedRound(
     state: previous.aggregatorState,
     totalNodes: roster.participants().length,
   });
-  const event = roundEvent(config, round, updates, failures, performance.now() - started, privacy);
+  const event = roundEvent(config, round, updates, failures, performance.now() - started, privacy, pooled);
   return {
     training: {
       round,
@@ -135,15 +140,31 @@ async function plainCollect(input: RoundCommon, aggregator: Aggregator, state: A
   return { updates, failures, aggregated: running ? [running.result()] : updates.map(read) };
 }
 
-/** Secure aggregation: only the sum comes back, as the one update of a foldable aggregator. */
-async function secureCollect(input: RoundCommon, secagg: SecaggConfig, run: RunContext) {
-  const { update, updates, failures } = await secureRound({
+/**
+ * Secure aggregation: only the sum comes back, as the one update of the aggregator. SCAFFOLD (the one
+ * aggregator with its own exchange) sends c beside the model and gets Σ Δcᵢ in the update's controlDelta.
+ */
+async function secureCollect(
+  input: RoundCommon,
+  secagg: SecaggConfig,
+  run: RunContext,
+  aggregator: Aggregator,
+  state: AggregatorState,
+) {
+  const outgoing = aggregator.exchange?.outgoing(input.global, state);
+  const { update, updates, failures, pooled } = await secureRound({
     ...input,
     secagg,
+    outgoing,
     log: run.log,
     identities: run.identities,
+    onFailure: (f) => emitFailure(run, input.round, f),
   });
-  return { updates, failures, aggregated: [update] };
+  return { updates, failures, aggregated: [update], pooled };
+}
+
+function emitFailure(run: RunContext, round: number, f: NodeFailure): void {
+  run.emit({ event: "error", round, node: f.node, code: f.code, message: `${f.name}: ${f.message}` });
 }
 
 /** Stops the run on a failed round (`on_failure: stop`) or when too few updates came back. */
@@ -167,15 +188,37 @@ function roundEvent(
   failures: NodeFailure[],
   ms: number,
   privacy: RoundPrivacy | undefined,
+  pooled: PooledContents | undefined,
 ): ExperimentEvent {
-  // Under secure aggregation nodes tell no sample count: their losses then weigh alike.
-  const hidden = updates.every((u) => u.result.sampleCount === 0);
-  const weight = (u: NodeUpdate) => (hidden ? 1 : u.result.sampleCount);
-  // Nodes under dp withhold their loss (it is computed on raw rows): the mean is over those that sent one.
+  const nodes = updates.map((u) => ({
+    node: u.participant.node,
+    name: u.participant.name,
+    samples: u.result.sampleCount,
+    // Under secure aggregation a node's loss and metrics went only into the masked sum; under dp a node
+    // withholds its loss (it is computed on raw rows).
+    ...(pooled || u.result.trainLoss === undefined ? {} : { loss: u.result.trainLoss }),
+    seconds: u.result.seconds,
+    global: u.result.globalMetrics?.values,
+    local: u.result.localMetrics?.values,
+    ...(u.result.privacy ? { privacy: u.result.privacy } : {}),
+  }));
+  const common = { event: "round" as const, round, rounds: config.rounds, nodes, failed: failures };
+  const end = { seconds: ms / 1000, time: Date.now() / 1000, ...(privacy ? { privacy } : {}) };
+  if (pooled) {
+    // Under dp the nodes put zeros for their loss and local metrics into the masked sum (withheld).
+    if (config.dp) {
+      const { local: _withheld, ...metrics } = pooled.metrics;
+      return { ...common, metrics, ...end };
+    }
+    return { ...common, loss: pooled.loss, metrics: pooled.metrics, ...end };
+  }
+  // The mean loss is over the nodes that sent one.
   const losing = updates.filter((u) => u.result.trainLoss !== undefined);
-  const samples = losing.reduce((s, u) => s + weight(u), 0);
+  const samples = losing.reduce((s, u) => s + u.result.sampleCount, 0);
   const loss =
-    losing.length > 0 ? losing.reduce((s, u) => s + (u.result.trainLoss ?? 0) * weight(u), 0) / samples : undefined;
+    losing.length > 0 && samples > 0
+      ? losing.reduce((s, u) => s + (u.result.trainLoss ?? 0) * u.result.sampleCount, 0) / samples
+      : undefined;
   const kind = taskKind(config.plan);
   const global = pooledMetrics(
     updates.map((u) => u.result.globalMetrics),
@@ -190,25 +233,10 @@ function roundEvent(
     ...(local.aucError === undefined ? {} : { local: local.aucError }),
   };
   return {
-    event: "round",
-    round,
-    rounds: config.rounds,
-    nodes: updates.map((u) => ({
-      node: u.participant.node,
-      name: u.participant.name,
-      samples: u.result.sampleCount,
-      ...(u.result.trainLoss === undefined ? {} : { loss: u.result.trainLoss }),
-      seconds: u.result.seconds,
-      global: u.result.globalMetrics?.values,
-      local: u.result.localMetrics?.values,
-      ...(u.result.privacy ? { privacy: u.result.privacy } : {}),
-    })),
-    failed: failures,
+    ...common,
     ...(loss === undefined ? {} : { loss }),
     metrics: { ...(global.values ? { global: global.values } : {}), ...(local.values ? { local: local.values } : {}) },
     ...(Object.keys(aucError).length > 0 ? { auc_error: aucError } : {}),
-    seconds: ms / 1000,
-    time: Date.now() / 1000,
-    ...(privacy ? { privacy } : {}),
+    ...end,
   };
 }

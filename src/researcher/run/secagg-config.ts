@@ -54,9 +54,6 @@ export function secaggAggregatorProblem(aggregator: AggregatorName): string | un
   if (robust.includes(aggregator)) {
     return `${aggregator} is robust aggregation, which needs every node's individual update; secure aggregation only reveals their sum (use fedavg, fedprox, fedavgm, fedadam, fedyogi or fedadagrad)`;
   }
-  if (aggregator === "scaffold") {
-    return "scaffold is not supported with secure aggregation yet: its control-variate changes would need a second, unweighted masked sum (use fedavg, fedprox, fedavgm, fedadam, fedyogi or fedadagrad)";
-  }
   return undefined;
 }
 

@@ -1,8 +1,18 @@
 import { randomUUID } from "node:crypto";
 import { errorMessage, InputError, RuntimeFailure } from "../../common/errors.js";
+import { metricsFromCounts } from "../../ml/metric-counts.js";
+import { defaultMetrics } from "../../ml/metrics.js";
+import { parsePlan } from "../../ml/plan.js";
+import type { NamedTensor } from "../../ml/types.js";
 import { MIN_SECURE_COHORT, thresholdProblem } from "../../privacy/secagg/cohort.js";
-import { bitsFor, capacityProblem, decodeSum, type FixedPoint } from "../../privacy/secagg/fixed-point.js";
+import { bitsFor, capacityProblem, decodeSum, decodeTotal, type FixedPoint } from "../../privacy/secagg/fixed-point.js";
 import { minNeighbours, neighbourhoods, survivorsConnected } from "../../privacy/secagg/graph.js";
+import {
+  type ContentsLayout,
+  contentsLayout,
+  contentsLength,
+  decodeContents,
+} from "../../privacy/secagg/masked-contents.js";
 import type {
   ConsistencySignature,
   KeySignature,
@@ -30,22 +40,40 @@ import { type NodeUpdate, type RoundCommon, runTrainRound } from "./train-round.
  */
 export type SecureRoundInput = RoundCommon & {
   secagg: SecaggConfig;
+  /**
+   * SCAFFOLD: the tensors train tasks carry (the model, then the control variate c); the masked vector
+   * then holds each node's Δc_i too, unweighted, and the result's `controlDelta` is Σ Δc_i.
+   */
+  outgoing?: NamedTensor[];
   log?: (line: string) => void;
   /** Node id → the identity fingerprint its requests are signed with (the run's key bindings), if known. */
   identities?: () => Record<string, string>;
+  /** Each node's failure as it happens (a round that then stops still reports every refusal's code). */
+  onFailure?: (failure: NodeFailure) => void;
 };
 
 export interface SecureRoundResult {
   /** The sample-weighted mean of the survivors' parameters (global + mean update) and their total count. */
   update: Update;
-  /** The survivors' metrics and losses (their parameters never came unmasked). */
+  /** The survivors' replies: no parameters, loss or metrics of their own (those went into the sum). */
   updates: NodeUpdate[];
   failures: NodeFailure[];
+  /** The survivors' training loss and validation metrics, from the unmasked sums only. */
+  pooled: PooledContents;
 }
 
-/** Fixed-point settings for these participants: explicit bits are checked, `auto` picks the most that fit. */
-export function fixedPointFor(config: SecaggConfig, participants: Participant[]): FixedPoint {
-  const total = participants.reduce((n, p) => n + p.dataset.sampleCount, 0);
+/** The round's loss (weighted as the update is) and pooled validation metrics, from the masked sums. */
+export interface PooledContents {
+  loss: number;
+  metrics: { global?: Record<string, number>; local?: Record<string, number> };
+}
+
+/**
+ * Fixed-point settings for these participants: explicit bits are checked, `auto` picks the most that fit.
+ * `unweighted` (distributed DP): each update weighs 1, so the sum's capacity is counted in nodes.
+ */
+export function fixedPointFor(config: SecaggConfig, participants: Participant[], unweighted = false): FixedPoint {
+  const total = unweighted ? participants.length : participants.reduce((n, p) => n + p.dataset.sampleCount, 0);
   if (config.bits === "auto") {
     const bits = bitsFor(total);
     if (bits < 8) {
@@ -86,10 +114,16 @@ export async function secureRound(input: SecureRoundInput): Promise<SecureRoundR
   const session = `${input.experiment}/round-${round}/${randomUUID()}`;
   const failures: NodeFailure[] = [];
   const byNode = new Map(input.participants.map((p) => [p.node, p]));
-  const fail = (node: string, code: FailureCode, message: string) =>
-    failures.push({ node, name: byNode.get(node)?.name ?? node, code, message });
-  const fp = fixedPointFor(input.secagg, input.participants);
+  const fail = (node: string, code: FailureCode, message: string) => {
+    const failure = { node, name: byNode.get(node)?.name ?? node, code, message };
+    failures.push(failure);
+    input.onFailure?.(failure);
+  };
+  const unweighted = input.args.dp?.mode === "central";
+  const fp = fixedPointFor(input.secagg, input.participants, unweighted);
   checkCohort(input.secagg, input.participants.length);
+  const plan = parsePlan(JSON.parse(input.planJson));
+  const layout = contentsLayout(plan, input.args);
   const stop = (why: string) => {
     const lost = failures.map((f) => `${f.name}: ${f.message}`).join("; ");
     return new RuntimeFailure(
@@ -204,7 +238,9 @@ export async function secureRound(input: SecureRoundInput): Promise<SecureRoundR
   }
 
   // Round 2, MaskedInputCollection: local training, the masked reply folded into the sum at once.
-  const length = input.global.reduce((n, t) => n + t.data.length, 0) + 1;
+  const head = input.global.reduce((n, t) => n + t.data.length, 0) + 1;
+  const controls = input.outgoing ? head - 1 : 0;
+  const length = head + controls + contentsLength(layout);
   const sum = new Uint32Array(length);
   const { updates, failures: trainFailures } = await runTrainRound({
     hub,
@@ -216,7 +252,7 @@ export async function secureRound(input: SecureRoundInput): Promise<SecureRoundR
     args: input.args,
     normalization: input.normalization,
     preparation: input.preparation,
-    global: input.global,
+    global: input.outgoing ?? input.global,
     expected: [{ name: MASKED_TENSOR, shape: [length], dtype: "int32", data: new Int32Array(0) }],
     taskFor: (p, task) => ({ ...task, secagg: { session, shares: inbox.get(p.node) ?? [], ...fp } }),
     check: (result) => {
@@ -232,7 +268,7 @@ export async function secureRound(input: SecureRoundInput): Promise<SecureRoundR
     timeoutMs: input.timeoutMs,
     signal: input.signal,
   });
-  failures.push(...trainFailures);
+  for (const f of trainFailures) fail(f.node, f.code, f.message);
   const u3 = updates.map((u) => u.participant.node);
   if (u3.length < threshold) throw stop(`${u3.length} masked update(s) came back, below the threshold ${threshold}`);
   const dropped = u2.filter((id) => !u3.includes(id));
@@ -296,15 +332,51 @@ export async function secureRound(input: SecureRoundInput): Promise<SecureRoundR
   input.log?.(
     `Round ${round}: securely aggregated ${u3.length} masked update(s)${dropped.length ? `, ${dropped.length} dropped after sharing keys` : ""}`,
   );
-  const { mean, samples } = decodeSum(
-    sum,
-    input.global.map((t) => t.data.length),
-    fp,
-  );
+  const lengths = input.global.map((t) => t.data.length);
+  const { mean, samples } = decodeSum(sum.subarray(0, head), lengths, fp);
+  const contents = decodeContents(layout, new Int32Array(sum.buffer, (head + controls) * 4, length - head - controls));
+  const controlDelta = input.outgoing ? decodeTotal(sum.subarray(head, head + controls), lengths, fp) : undefined;
   const params = input.global.map((t, i) => {
     const out = new Float32Array(t.data.length);
     for (let k = 0; k < out.length; k++) out[k] = t.data[k] + mean[i][k];
     return out;
   });
-  return { update: { nodeId: `sum of ${u3.length} masked updates`, samples, params }, updates, failures };
+  return {
+    update: {
+      nodeId: `sum of ${u3.length} masked updates`,
+      samples,
+      params,
+      ...(controlDelta ? { controlDelta } : {}),
+    },
+    updates,
+    failures,
+    pooled: pooledContents(layout, contents, samples, input.args.metrics),
+  };
+}
+
+/**
+ * The round's figures from the unmasked contents: loss = Σ w·loss / Σ w; each validation set's metrics
+ * from its pooled counts (exact, as pooled-metrics.ts computes them from every node's counts), its loss
+ * the row-weighted mean. AUC needs score histograms the masked vector does not carry: it is left out.
+ */
+function pooledContents(
+  layout: ContentsLayout,
+  contents: ReturnType<typeof decodeContents>,
+  weights: number,
+  requested: string[],
+): PooledContents {
+  const names = requested.length > 0 ? requested : defaultMetrics(layout.kind);
+  const metrics: PooledContents["metrics"] = {};
+  layout.sets.forEach((set, i) => {
+    const { rows, lossSum, counts } = contents.sets[i];
+    if (rows === 0) return;
+    const { values } = metricsFromCounts(
+      names.filter((n) => n !== "loss" && n !== "auc"),
+      counts,
+      layout.kind,
+    );
+    if (names.includes("loss")) values.loss = lossSum / rows;
+    metrics[set] = Object.fromEntries(Object.entries(values).sort(([a], [b]) => a.localeCompare(b)));
+  });
+  return { loss: contents.trainLossSum / weights, metrics };
 }

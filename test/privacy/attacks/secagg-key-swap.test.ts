@@ -16,6 +16,7 @@ import { addMask } from "../../../src/privacy/secagg/prg.js";
 import { combineShares, SHARE_BYTES } from "../../../src/privacy/secagg/shamir.js";
 import { openShare, sealShare } from "../../../src/privacy/secagg/share-box.js";
 import type { ReplyBody, SecaggTaskBody } from "../../../src/wire/index.js";
+import { NO_CONTENTS } from "../../support/secagg-driver.js";
 
 /**
  * A malicious researcher against secure aggregation (README "Secure aggregation", issue 24 finding 4):
@@ -52,7 +53,7 @@ const global: NamedTensor[] = [{ name: "w", shape: [LENGTH], dtype: "float32", d
 /** The node's masked input, as its train task would make it after training to `global + update`. */
 function maskedInput(node: HonestNode, session: string, shares: SealedShare[], model = global): Uint32Array {
   const participant = node.sessions.get(session);
-  const extension = secaggExtension({ model, masking: { session, shares, ...FP }, participant });
+  const extension = secaggExtension({ model, masking: { session, shares, ...FP }, participant, contents: NO_CONTENTS });
   const params = [{ ...model[0], data: Float32Array.from(model[0].data, (g, k) => g + node.update[k]) }];
   const reply = extension.reply({ params, sampleCount: 1, trainLoss: 0, seconds: 0 });
   const data = reply.params[0].data as Int32Array;

@@ -4,7 +4,14 @@ import { secaggExtension } from "../../../src/node/executors/secagg.js";
 import { neighbourhoods, survivorsConnected } from "../../../src/privacy/secagg/graph.js";
 import type { Peer } from "../../../src/privacy/secagg/messages.js";
 import type { ReplyBody, SecaggTaskBody } from "../../../src/wire/index.js";
-import { ask, type DrivenNode, drivenNodes, driverModel, roundToMasking } from "../../support/secagg-driver.js";
+import {
+  ask,
+  type DrivenNode,
+  drivenNodes,
+  driverModel,
+  NO_CONTENTS,
+  roundToMasking,
+} from "../../support/secagg-driver.js";
 
 /**
  * What a node checks itself in a secure aggregation round, whatever the researcher sends
@@ -48,7 +55,8 @@ describe("minimum cohort (config secagg_min_nodes)", () => {
     // Not trained either: the train task of a session that was refused at ShareKeys is refused before training.
     const masking = { session: "two", shares: [], clip: 1, bits: 16 };
     assert.throws(
-      () => secaggExtension({ model: driverModel(), masking, participant: a.sessions.get("two") }),
+      () =>
+        secaggExtension({ model: driverModel(), masking, participant: a.sessions.get("two"), contents: NO_CONTENTS }),
       /this node has not shared keys in it/,
     );
   });

@@ -155,9 +155,14 @@ describe("parseExperiment()", () => {
     ["a list instead of a mapping", "- a\n- b\n", "(top level): Invalid input: expected object, received array"],
     ["empty file", "# nothing\n", 'Cannot read experiment "exp.yaml": the file is empty'],
     [
-      "dp together with secagg",
-      `${full}dp: {mode: local, noise_multiplier: 1.1, max_grad_norm: 1}\nsecagg: {}\n`,
-      "dp: dp together with secagg is not supported yet",
+      "auc under secure aggregation",
+      `${full.replace(/metrics: \[[^\]]*\]/, "metrics: [accuracy, auc]")}secagg: {}\n`,
+      "training.metrics[1]: auc cannot be pooled under secure aggregation",
+    ],
+    [
+      "distributed DP with a secagg clip that would clamp the noise",
+      `${full}dp: {mode: central, noise_multiplier: 1, clip_norm: 0.5}\nsecagg: {clip: 2}\n`,
+      "secagg.clip: 2 is too small for dp's noise: with clip_norm 0.5 and noise_multiplier 1 it must be at least 2.5",
     ],
     [
       "batchNormalization under local DP",
@@ -338,6 +343,20 @@ describe("parseExperiment(): dp", () => {
       "e.yaml",
     );
     assert.deepEqual(central.dp, { mode: "central", noiseMultiplier: 1, clipNorm: 0.5, delta: 1e-6 });
+  });
+
+  it("takes dp together with secagg: local DP-SGD under masking, and central DP as distributed noise", () => {
+    const noAuc = full.replace("metrics: [accuracy, f1, auc]", "metrics: [accuracy, f1]");
+    const local = parseExperiment(
+      `${noAuc}dp: {mode: local, noise_multiplier: 1.1, max_grad_norm: 1}\nsecagg: {}\n`,
+      "e",
+    );
+    assert.equal(local.dp?.mode, "local");
+    const central = parseExperiment(
+      `${noAuc}dp: {mode: central, noise_multiplier: 1, clip_norm: 0.5}\nsecagg: {clip: 2.5}\n`,
+      "e.yaml",
+    );
+    assert.equal(central.secagg?.clip, 2.5);
   });
 });
 

@@ -85,11 +85,8 @@ describe("secagg: in experiment.yaml", () => {
     });
   }
 
-  it("refuses scaffold, saying why", () => {
-    assert.throws(
-      () => parseExperiment(yaml("{name: scaffold}", "{}"), "e.yaml"),
-      /scaffold is not supported with secure aggregation/,
-    );
+  it("takes scaffold: its control-variate changes travel as a second, unweighted part of the masked vector", () => {
+    assert.equal(parseExperiment(yaml("{name: scaffold}", "{}"), "e.yaml").aggregator.name, "scaffold");
   });
 });
 

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import { InputError, RuntimeFailure } from "../../../src/common/errors.js";
 import type { TablePreparation } from "../../../src/ml/table-prep.js";
-import type { NamedTensor } from "../../../src/ml/types.js";
+import type { MetricValues, NamedTensor } from "../../../src/ml/types.js";
 import { quantizationBound } from "../../../src/privacy/secagg/fixed-point.js";
 import { secaggSchema } from "../../../src/researcher/run/secagg-config.js";
 import { fixedPointFor, secureRound } from "../../../src/researcher/run/secure-round.js";
@@ -15,6 +15,13 @@ const LENGTH = 50;
 const samples = [10, 20, 30, 40];
 /** Node i "trains" to global + (i + 1) / 10 on every coordinate. */
 const shift = (i: number) => (i + 1) / 10;
+
+const PLAN = {
+  data: { target: "label" },
+  model: [{ dense: { units: 1, activation: "sigmoid" } }],
+  loss: "binaryCrossentropy",
+  optimizer: { name: "sgd", learning_rate: 0.1 },
+};
 
 describe("secureRound() with simulated nodes through the hub", () => {
   const hub = createHub();
@@ -47,7 +54,7 @@ describe("secureRound() with simulated nodes through the hub", () => {
       participants,
       round: n,
       planId: "p",
-      planJson: "{}",
+      planJson: JSON.stringify(PLAN),
       args: trainingArgs({ batchSize: 1, testRatio: 0, seed: 0 }),
       global,
       secagg: config,
@@ -184,7 +191,7 @@ describe("secureRound() refuses what would reveal one node's update", () => {
       participants,
       round: 1,
       planId: "p",
-      planJson: "{}",
+      planJson: JSON.stringify(PLAN),
       args: trainingArgs({ batchSize: 1, testRatio: 0, seed: 0 }),
       global,
       secagg: config,
@@ -263,5 +270,68 @@ describe("secureRound() refuses what would reveal one node's update", () => {
     );
     assert.match(failures[0].message, new RegExp(`but its requests by ${other}`));
     assert.equal(update.samples, 30);
+  });
+});
+
+describe("secureRound() carries the loss and validation counts inside the masked vector", () => {
+  const hub = createHub();
+  const stop = new AbortController();
+  // Confusion [[tn, fp], [fn, tp]] per node; node 2 has no test rows.
+  const confusions = [[5, 1, 2, 7], [10, 0, 3, 2], undefined];
+  const losses = [0.25, 0.5, 1.5];
+  const counts = [30, 10, 20];
+  const metrics = (i: number): MetricValues | undefined => {
+    const confusion = confusions[i];
+    if (!confusion) return undefined;
+    const rows = confusion.reduce((a, b) => a + b, 0);
+    return {
+      values: { accuracy: 0, loss: 0.1 * (i + 1) },
+      samples: rows,
+      counts: { rows, classes: 2, confusion, scores: [] },
+    };
+  };
+  const participants = counts.map((n, i) =>
+    simulatedNode(hub, `m${i}`, {
+      signal: stop.signal,
+      samples: n,
+      train: (g) => g,
+      report: { trainLoss: losses[i], globalMetrics: metrics(i), localMetrics: metrics(i) },
+    }),
+  );
+  after(() => {
+    stop.abort();
+    hub.close();
+  });
+
+  it("gives the researcher only their sums: the weighted loss and the metrics of all test rows together", async () => {
+    const { updates, pooled, failures } = await secureRound({
+      hub,
+      experiment: "e",
+      participants,
+      round: 1,
+      planId: "p",
+      planJson: JSON.stringify(PLAN),
+      args: trainingArgs({ testOnGlobal: true, testOnLocal: true, metrics: ["accuracy", "f1", "loss"] }),
+      global: [{ name: "w", shape: [4], dtype: "float32", data: new Float32Array(4) }],
+      secagg: secaggSchema.parse({}),
+      timeoutMs: 60_000,
+    });
+    assert.deepEqual(failures, []);
+    for (const u of updates) {
+      assert.equal(u.result.trainLoss, 0);
+      assert.equal(u.result.globalMetrics, undefined);
+      assert.equal(u.result.localMetrics, undefined);
+    }
+    // Σ samples·loss / Σ samples, to 16 fractional bits.
+    assert.ok(Math.abs(pooled.loss - (30 * 0.25 + 10 * 0.5 + 20 * 1.5) / 60) < 1e-4, `loss ${pooled.loss}`);
+    // Pooled confusion [[15, 1], [5, 9]]: accuracy 24/30, f1 = 2·9 / (2·9 + 1 + 5).
+    const expected = { accuracy: 24 / 30, f1: 18 / 24, loss: (15 * 0.1 + 15 * 0.2) / 30 };
+    for (const set of [pooled.metrics.global, pooled.metrics.local]) {
+      assert.ok(set);
+      assert.deepEqual(Object.keys(set), ["accuracy", "f1", "loss"]);
+      assert.equal(set.accuracy, expected.accuracy);
+      assert.equal(set.f1, expected.f1);
+      assert.ok(Math.abs(set.loss - expected.loss) < 1e-4);
+    }
   });
 });
