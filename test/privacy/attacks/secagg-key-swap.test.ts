@@ -153,7 +153,8 @@ describe("attack: a researcher that swaps the keys it relays", () => {
         maskSign(peers[0], v) === 1 ? -1 : 1,
       );
     }
-    return { recovered: decodeSum(masked, [LENGTH], FP).mean[0] };
+    // The update and its weight word; the masked contents (loss, counts) follow them.
+    return { recovered: decodeSum(masked.subarray(0, LENGTH + 1), [LENGTH], FP).mean[0] };
   }
 
   const assertRecovered = (result: ReturnType<typeof attack>, node: HonestNode) => {
