@@ -30,6 +30,12 @@ export const replyErrorCodes = [
   "below_min_count",
   /** An analysis asked the node for more iterations than its cap (MAX_CLINICAL_ITERATIONS). */
   "iteration_cap",
+  /** A task's table preparation names columns (or kinds) the approved plan does not declare, or the target as an input. */
+  "preparation_mismatch",
+  /** A task's table preparation has more model inputs than a node prepares for one task (MAX_PREPARED_INPUTS). */
+  "preparation_too_large",
+  /** A task asks for more work than the node's caps allow (config `max_updates`, `max_epochs`, `max_task_seconds`). */
+  "task_too_large",
 ] as const;
 
 export type ReplyErrorCode = (typeof replyErrorCodes)[number];

@@ -1,4 +1,5 @@
 import type { Plan } from "../../ml/plan.js";
+import type { TablePreparation } from "../../ml/table-prep.js";
 import type { ReplyBody } from "../../wire/index.js";
 import type { DisclosurePolicy } from "../analytics/summarize.js";
 import type { Catalogue } from "../catalogue.js";
@@ -19,7 +20,7 @@ export interface NodeRuntime {
   authorizePlan(
     planId: string,
     plan: Plan,
-    request?: { experiment?: string; datasetId?: string },
+    request?: { experiment?: string; datasetId?: string; preparation?: TablePreparation },
   ): Promise<ReplyBody | undefined>;
   /** SCAFFOLD's local control variates, per experiment and plan. */
   controls: ControlStore;

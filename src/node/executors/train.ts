@@ -12,6 +12,7 @@ import type { ReplyBody, TrainTaskBody } from "../../wire/index.js";
 import { discloseMetrics } from "../analytics/disclosure.js";
 import { budgetOf, localRoundRdp } from "../dataset-privacy.js";
 import type { TaskContext } from "../poll-loop.js";
+import { preparationRefusal } from "../preparation-check.js";
 import { PrivacyBudgetError } from "../privacy-ledger.js";
 import { dpPlanRefusal, releaseUnderDp } from "./dp-release.js";
 import type { NodeRuntime } from "./runtime.js";
@@ -47,7 +48,15 @@ export async function executeTrain(
   experiment?: string,
 ): Promise<ReplyBody> {
   const plan = checkPlan(task.planId, task.planJson);
-  const refusal = await runtime.authorizePlan(task.planId, plan, { experiment, datasetId: task.datasetId });
+  const { preparation } = task;
+  // The preparation first: the gate sizes the model on it.
+  const mismatch = preparationRefusal(plan, datasetOf(runtime, task.datasetId), preparation);
+  if (mismatch) return mismatch;
+  const refusal = await runtime.authorizePlan(task.planId, plan, {
+    experiment,
+    datasetId: task.datasetId,
+    preparation,
+  });
   if (refusal) return refusal;
   const dpRefusal = dpPlanRefusal(plan, task.args.dp);
   if (dpRefusal) return dpRefusal;
@@ -200,9 +209,16 @@ export async function executeStats(
   const { datasetId } = task;
   const plan = parsePlan(JSON.parse(task.planJson));
   // A stats task carries no plan id: the plan's own (canonical) id is the one the operator approves.
-  const refusal = await runtime.authorizePlan(planId(plan), plan, { experiment, datasetId });
-  if (refusal) return refusal;
   const entry = datasetOf(runtime, datasetId);
+  // The preparation first: the gate sizes the model on it.
+  const mismatch = preparationRefusal(plan, entry, task.preparation);
+  if (mismatch) return mismatch;
+  const refusal = await runtime.authorizePlan(planId(plan), plan, {
+    experiment,
+    datasetId,
+    preparation: task.preparation,
+  });
+  if (refusal) return refusal;
   if (entry.type === "csv" && task.preparation === undefined && declaresPreparation(plan)) {
     const where = `dataset "${entry.name}"`;
     const features = featureKinds(plan, planInput(plan, entry).features ?? [], entry.columns, where);

@@ -25,6 +25,9 @@ const onError: Record<ReplyErrorCode, "wait" | "refused" | "round 1"> = {
   too_many_parameters: "round 1",
   below_min_count: "round 1",
   iteration_cap: "round 1",
+  preparation_mismatch: "refused",
+  preparation_too_large: "refused",
+  task_too_large: "refused",
 };
 
 /** What to do about one node's failure; failures on the researcher's side (a lost node, a timeout) go to round 1. */
