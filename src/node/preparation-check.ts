@@ -1,8 +1,8 @@
 import type { Plan } from "../ml/plan.js";
 import { planInput } from "../ml/plan-input.js";
-import { featureKinds, preparedFeatures, type TablePreparation } from "../ml/table-prep.js";
-import type { ReplyBody } from "../wire/index.js";
+import { featureKinds, type TablePreparation } from "../ml/table-prep.js";
 import type { DatasetEntry } from "./catalogue.js";
+import { TaskRefusal } from "./task-refusal.js";
 
 /**
  * Most model inputs one task's table preparation may have (numeric columns plus one-hot categories).
@@ -16,54 +16,50 @@ export const MAX_PREPARED_INPUTS = 10_000;
  * columns, in the plan's order (its `features`, else every column but the target and `drop`), one-hot
  * exactly where the plan says, never the target. The approval covers the plan; the preparation travels
  * beside it, unsigned by the operator, so it may only fill in what the plan already fixed (categories,
- * fills), never choose which columns are read. Undefined: go ahead; otherwise the error reply to send.
+ * fills), never choose which columns are read. Throws a TaskRefusal (preparation_mismatch,
+ * preparation_too_large) before anything is read or allocated.
  */
-export function preparationRefusal(
-  plan: Plan,
+export function checkPreparation(
+  plan: Pick<Plan, "data">,
   entry: DatasetEntry,
   preparation: TablePreparation | undefined,
-): (ReplyBody & { kind: "error" }) | undefined {
-  if (preparation === undefined || entry.type !== "csv") return undefined;
+): void {
+  if (preparation === undefined || entry.type !== "csv") return;
   const where = `dataset "${entry.name}"`;
-  const features = featureKinds(plan, planInput(plan, entry).features ?? [], entry.columns, where);
+  const features = featureKinds(plan, planInput(plan as Plan, entry).features ?? [], entry.columns, where);
   const declared = features.map((f) => f.name).join(", ");
-  const refuse = (message: string) => ({
-    kind: "error" as const,
-    code: "preparation_mismatch" as const,
-    message: `${message}; the approved plan reads ${declared || "no columns"} (the researcher resolves the preparation from the plan: update it, or send the plan to approve)`,
-  });
+  const refuse = (message: string) =>
+    new TaskRefusal(
+      "preparation_mismatch",
+      `${message}; the approved plan reads ${declared || "no columns"} (the researcher resolves the preparation from the plan: update it, or send the plan to approve)`,
+    );
   for (const [i, column] of preparation.columns.entries()) {
     if (column.name === plan.data.target)
-      return refuse(`The task's table preparation uses the plan's target "${column.name}" as an input`);
+      throw refuse(`The task's table preparation uses the plan's target "${column.name}" as an input`);
     const feature = features[i];
     if (feature === undefined || feature.name !== column.name) {
       const at = features.some((f) => f.name === column.name) ? "out of the plan's order" : "not declared by the plan";
-      return refuse(`The task's table preparation reads column "${column.name}" at position ${i + 1}, ${at}`);
+      throw refuse(`The task's table preparation reads column "${column.name}" at position ${i + 1}, ${at}`);
     }
     if ((column.kind === "onehot") !== feature.categorical)
-      return refuse(
+      throw refuse(
         `The task's table preparation makes column "${column.name}" ${column.kind}, which the plan does not declare`,
       );
   }
   if (preparation.columns.length < features.length)
-    return refuse(`The task's table preparation leaves out column "${features[preparation.columns.length].name}"`);
+    throw refuse(`The task's table preparation leaves out column "${features[preparation.columns.length].name}"`);
   const inputs = preparedInputCount(preparation);
   if (inputs > MAX_PREPARED_INPUTS)
-    return {
-      kind: "error",
-      code: "preparation_too_large",
-      message: `The task's table preparation has ${inputs.toLocaleString("en-US")} model inputs, more than a node prepares for one task (${MAX_PREPARED_INPUTS.toLocaleString("en-US")}): declare fewer categorical columns in the plan`,
-    };
-  return undefined;
+    throw new TaskRefusal(
+      "preparation_too_large",
+      `The task's table preparation has ${inputs.toLocaleString("en-US")} model inputs, more than a node prepares for one task (${MAX_PREPARED_INPUTS.toLocaleString("en-US")}): declare fewer categorical columns in the plan`,
+    );
 }
 
-/** The model's input width under a preparation, counted without building the names for a huge one. */
+/** The model's input width under a preparation (numbers 1; one-hot: categories, other, [missing]). */
 export function preparedInputCount(preparation: TablePreparation): number {
-  let n = 0;
-  for (const c of preparation.columns) {
-    if (n > MAX_PREPARED_INPUTS) return n;
-    n +=
-      c.kind === "numeric" ? 1 : preparedFeatures({ columns: [{ ...c, categories: [] }] }).length + c.categories.length;
-  }
-  return n;
+  return preparation.columns.reduce(
+    (n, c) => n + (c.kind === "numeric" ? 1 : c.categories.length + 1 + (c.missingInput ? 1 : 0)),
+    0,
+  );
 }

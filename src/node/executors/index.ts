@@ -1,6 +1,7 @@
 import { errorMessage, errorStack, FbmError } from "../../common/errors.js";
 import { toDatasetInfo } from "../catalogue.js";
 import type { TaskExecutor } from "../poll-loop.js";
+import { TaskRefusal } from "../task-refusal.js";
 import { executeAnalytics } from "./analytics.js";
 import { createClinicalExecutor } from "./clinical.js";
 import type { NodeRuntime } from "./runtime.js";
@@ -36,6 +37,7 @@ export function createExecutor(runtime: NodeRuntime): TaskExecutor {
     } catch (error) {
       if (context.signal.aborted) return { kind: "error", code: "node_stopping", message: "The node is shutting down" };
       const message = errorMessage(error);
+      if (error instanceof TaskRefusal) return { kind: "error", code: error.code, message };
       const code = error instanceof FbmError ? (error.exitCode === 2 ? "invalid_input" : "failed") : "internal";
       if (code === "internal") runtime.log(`Unexpected error in a ${body.kind} task: ${errorStack(error)}`);
       return { kind: "error", code, message };

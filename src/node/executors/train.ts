@@ -12,7 +12,6 @@ import type { ReplyBody, TrainTaskBody } from "../../wire/index.js";
 import { discloseMetrics } from "../analytics/disclosure.js";
 import { budgetOf, localRoundRdp } from "../dataset-privacy.js";
 import type { TaskContext } from "../poll-loop.js";
-import { preparationRefusal } from "../preparation-check.js";
 import { PrivacyBudgetError } from "../privacy-ledger.js";
 import { dpPlanRefusal, releaseUnderDp } from "./dp-release.js";
 import type { NodeRuntime } from "./runtime.js";
@@ -48,10 +47,8 @@ export async function executeTrain(
   experiment?: string,
 ): Promise<ReplyBody> {
   const plan = checkPlan(task.planId, task.planJson);
+  // With the task's preparation: the gate sizes the model on the inputs it makes.
   const { preparation } = task;
-  // The preparation first: the gate sizes the model on it.
-  const mismatch = preparationRefusal(plan, datasetOf(runtime, task.datasetId), preparation);
-  if (mismatch) return mismatch;
   const refusal = await runtime.authorizePlan(task.planId, plan, {
     experiment,
     datasetId: task.datasetId,
@@ -209,16 +206,9 @@ export async function executeStats(
   const { datasetId } = task;
   const plan = parsePlan(JSON.parse(task.planJson));
   // A stats task carries no plan id: the plan's own (canonical) id is the one the operator approves.
-  const entry = datasetOf(runtime, datasetId);
-  // The preparation first: the gate sizes the model on it.
-  const mismatch = preparationRefusal(plan, entry, task.preparation);
-  if (mismatch) return mismatch;
-  const refusal = await runtime.authorizePlan(planId(plan), plan, {
-    experiment,
-    datasetId,
-    preparation: task.preparation,
-  });
+  const refusal = await runtime.authorizePlan(planId(plan), plan, { experiment, datasetId });
   if (refusal) return refusal;
+  const entry = datasetOf(runtime, datasetId);
   if (entry.type === "csv" && task.preparation === undefined && declaresPreparation(plan)) {
     const where = `dataset "${entry.name}"`;
     const features = featureKinds(plan, planInput(plan, entry).features ?? [], entry.columns, where);
