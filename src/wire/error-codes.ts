@@ -36,6 +36,8 @@ export const replyErrorCodes = [
   "preparation_too_large",
   /** A task asks for more work than the node's caps allow (config `max_updates`, `max_epochs`, `max_task_seconds`). */
   "task_too_large",
+  /** A task ran past the node's `max_task_seconds` and was stopped. */
+  "task_timeout",
 ] as const;
 
 export type ReplyErrorCode = (typeof replyErrorCodes)[number];

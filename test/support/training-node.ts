@@ -12,6 +12,7 @@ import { describeDataset } from "../../src/node/dataset-draft.js";
 import { createDatasetLoader } from "../../src/node/dataset-loader.js";
 import { createExecutor, type NodeRuntime } from "../../src/node/executors/index.js";
 import { createPrivacyLedger } from "../../src/node/privacy-ledger.js";
+import type { TaskLimits } from "../../src/node/task-limits.js";
 import {
   decodeReply,
   encodeReply,
@@ -56,8 +57,12 @@ export const attackArgs: TrainingArgs = {
 
 export async function createTrainingNode(
   csv: { header: string[]; rows: (number | string)[][] },
-  /** The node's plan policy (default: every plan runs); given the catalogue, so a real plan gate can size models. */
-  gate?: (catalogue: Catalogue) => NodeRuntime["authorizePlan"],
+  options: {
+    /** The node's plan policy (default: every plan runs); given the catalogue, so a real plan gate can size models. */
+    gate?: (catalogue: Catalogue) => NodeRuntime["authorizePlan"];
+    /** The node's task caps (default: none). */
+    limits?: TaskLimits;
+  } = {},
 ): Promise<TrainingNode> {
   const dir = mkdtempSync(join(tmpdir(), "fbm-attack-"));
   const path = join(dir, "patients.csv");
@@ -76,7 +81,8 @@ export async function createTrainingNode(
     privacy: { ledger, maxEpsilon: "none", delta: 1e-5 },
     secagg: undefined as never,
     nodeId: "node_test",
-    authorizePlan: gate?.(catalogue) ?? (async () => undefined),
+    authorizePlan: options.gate?.(catalogue) ?? (async () => undefined),
+    limits: options.limits,
     log: () => {},
     analytics: { minCount: 1, minMax: true },
   } satisfies NodeRuntime;

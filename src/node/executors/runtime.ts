@@ -5,6 +5,7 @@ import type { DisclosurePolicy } from "../analytics/summarize.js";
 import type { Catalogue } from "../catalogue.js";
 import type { DatasetLoader } from "../dataset-loader.js";
 import type { NodePrivacy } from "../dataset-privacy.js";
+import type { TaskLimits } from "../task-limits.js";
 import type { ControlStore } from "./scaffold.js";
 import type { SecaggSessions, UpdateTransform } from "./secagg.js";
 
@@ -36,6 +37,8 @@ export interface NodeRuntime {
   onSecaggUpdate?: (session: string, update: Float32Array[]) => void;
   /** This node's id (secure aggregation names peers by id). */
   nodeId: string;
+  /** Caps on one task (config `max_updates`, `max_epochs`, `max_task_seconds`); undefined: none. */
+  limits?: TaskLimits;
   /** What statistics may tell (config `min_count`, `stats_minmax`). */
   analytics: DisclosurePolicy;
   log(line: string): void;

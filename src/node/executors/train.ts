@@ -13,6 +13,8 @@ import { discloseMetrics } from "../analytics/disclosure.js";
 import { budgetOf, localRoundRdp } from "../dataset-privacy.js";
 import type { TaskContext } from "../poll-loop.js";
 import { PrivacyBudgetError } from "../privacy-ledger.js";
+import { taskDeadline, trainLimitRefusal } from "../task-limits.js";
+import { TaskRefusal } from "../task-refusal.js";
 import { dpPlanRefusal, releaseUnderDp } from "./dp-release.js";
 import type { NodeRuntime } from "./runtime.js";
 import { scaffoldExtension } from "./scaffold.js";
@@ -67,6 +69,12 @@ export async function executeTrain(
     };
   }
   const entry = datasetOf(runtime, task.datasetId);
+  const tooMuch = runtime.limits && trainLimitRefusal(task.args, entry.sampleCount, runtime.limits);
+  if (tooMuch) {
+    runtime.log(`Refused: ${tooMuch.message}`);
+    return tooMuch;
+  }
+  const deadline = runtime.limits && taskDeadline(context.signal, runtime.limits.maxTaskSeconds);
   if (task.secagg) runtime.log(`Round ${task.round}: training under secure aggregation`);
   const extension = task.secagg
     ? secaggExtension({
@@ -106,7 +114,7 @@ export async function executeTrain(
     args: task.args,
     normalization: task.normalization,
     round: task.round,
-    signal: context.signal,
+    signal: deadline?.signal ?? context.signal,
     threads: runtime.threads,
     gradientCorrection: extension.gradientCorrection,
     onProgress: (p) => {
@@ -117,6 +125,12 @@ export async function executeTrain(
       const { loss, ...steps } = p;
       context.feedback({ kind: "progress", ...steps, ...(task.args.dp ? {} : { loss }) });
     },
+  }).catch((error: unknown) => {
+    if (!deadline?.timedOut()) throw error;
+    throw new TaskRefusal(
+      "task_timeout",
+      `The task ran past this node's max_task_seconds (${runtime.limits?.maxTaskSeconds} s) and was stopped: ask for fewer steps, or the node's operator raises it with \`fbm-node config set max_task_seconds S\``,
+    );
   });
   if (!training && !task.args.testOnGlobal && !task.args.testOnLocal) {
     runtime.log(

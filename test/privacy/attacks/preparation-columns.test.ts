@@ -35,15 +35,19 @@ describe("attack: a task's table preparation reads columns the approved plan doe
       await registry.approve(planId(plan));
     }
     // The node's real plan gate: approval on, max_params 10,000.
-    node = await createTrainingNode({ header, rows }, (catalogue) =>
-      createPlanGate({
-        registry,
-        catalogue,
-        homeDir: home,
-        researcher: "r",
-        log: () => {},
-        policy: { name: "site", planApproval: true, maxParams: 10_000 },
-      }),
+    node = await createTrainingNode(
+      { header, rows },
+      {
+        gate: (catalogue) =>
+          createPlanGate({
+            registry,
+            catalogue,
+            homeDir: home,
+            researcher: "r",
+            log: () => {},
+            policy: { name: "site", planApproval: true, maxParams: 10_000 },
+          }),
+      },
     );
   });
   after(async () => {
