@@ -166,5 +166,11 @@ describe("aggregators on non-IID data with real node processes", { timeout: 3 * 
       assert.ok(median.metrics.accuracy > 0.85, `fedmedian ${JSON.stringify(median.metrics)}`);
       assert.ok(mean.metrics.accuracy < 0.7, `fedavg ${JSON.stringify(mean.metrics)}`);
     });
+
+    it("fedavg with clip_norm learns too: the attacker's update is bounded to norm C", async (t) => {
+      const clipped = await run("fedavg-clipped", "{name: fedavg, clip_norm: 1}", 4);
+      t.diagnostic(`final accuracy under attack: fedavg clip_norm 1 ${clipped.metrics.accuracy.toFixed(3)}`);
+      assert.ok(clipped.metrics.accuracy > 0.85, `fedavg clip_norm ${JSON.stringify(clipped.metrics)}`);
+    });
   });
 });
