@@ -20,7 +20,8 @@ import { checkPreparation } from "./preparation-check.js";
 export interface DatasetLoader {
   /**
    * Only the plan's data section matters (target, features, image input size). A csv is read through
-   * the resolved `preparation` the task carries; a plan that declares none reads numbers only.
+   * the resolved `preparation` the task carries, which must name exactly the plan's columns (else a
+   * TaskRefusal, see preparation-check.ts); a plan that declares none reads numbers only.
    */
   load(entry: DatasetEntry, plan: Pick<Plan, "data">, preparation?: TablePreparation): Promise<Dataset>;
 }
