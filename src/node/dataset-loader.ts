@@ -10,6 +10,7 @@ import { planInput } from "../ml/plan-input.js";
 import { featureKinds, numericPreparation, type TablePreparation } from "../ml/table-prep.js";
 import type { Dataset } from "../ml/types.js";
 import type { DatasetEntry } from "./catalogue.js";
+import { checkPreparation } from "./preparation-check.js";
 
 /**
  * Loads a catalogued dataset the way a plan wants it, after checking that its files are still the
@@ -19,7 +20,8 @@ import type { DatasetEntry } from "./catalogue.js";
 export interface DatasetLoader {
   /**
    * Only the plan's data section matters (target, features, image input size). A csv is read through
-   * the resolved `preparation` the task carries; a plan that declares none reads numbers only.
+   * the resolved `preparation` the task carries, which must name exactly the plan's columns (else a
+   * TaskRefusal, see preparation-check.ts); a plan that declares none reads numbers only.
    */
   load(entry: DatasetEntry, plan: Pick<Plan, "data">, preparation?: TablePreparation): Promise<Dataset>;
 }
@@ -29,6 +31,8 @@ export function createDatasetLoader(options: { capacity?: number } = {}): Datase
   const cache = new Map<string, Dataset>();
   return {
     async load(entry, plan, preparation) {
+      // The preparation may read only what the approved plan declares: checked before anything is read.
+      checkPreparation(plan, entry, preparation);
       const info = await stat(entry.path).catch(() => undefined);
       if (!info) {
         throw new InputError(

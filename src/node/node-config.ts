@@ -40,6 +40,12 @@ export interface NodeConfig {
   secagg_verify: boolean;
   /** Peers' identities for verify: "tofu" trusts one on first use (secagg-peers.json), "pinned" only those listed there. */
   secagg_peers: "tofu" | "pinned";
+  /** Most optimizer steps one train task takes (`updates`, or epochs × batches); more are refused. */
+  max_updates: number;
+  /** Most local epochs one train task asks for; more are refused. */
+  max_epochs: number;
+  /** Longest a task may run (seconds) before the node aborts it. */
+  max_task_seconds: number;
   created_at: string;
 }
 
@@ -50,6 +56,12 @@ const maxThreads = 1024;
 export const DEFAULT_MIN_COUNT = 10;
 export const DEFAULT_DP_DELTA = 1e-5;
 export const DEFAULT_SECAGG_MIN_NODES = MIN_SECURE_COHORT;
+/** Task caps (see task-limits.ts): generous for honest training, far below "a core busy for days". */
+export const DEFAULT_MAX_UPDATES = 100_000;
+export const DEFAULT_MAX_EPOCHS = 1_000;
+export const DEFAULT_MAX_TASK_SECONDS = 6 * 3600;
+/** The integer-valued keys `config set` takes, with what they count (for the error message). */
+const countKeys = { max_params: "parameters", max_updates: "steps", max_epochs: "epochs", max_task_seconds: "seconds" };
 
 /** Keys `config set` may change; `node_id` and `created_at` are read-only. */
 export const settableKeys = [
@@ -64,6 +76,9 @@ export const settableKeys = [
   "secagg_min_nodes",
   "secagg_verify",
   "secagg_peers",
+  "max_updates",
+  "max_epochs",
+  "max_task_seconds",
   "researcher",
   "researcher_cert",
   "researcher_fingerprint",
@@ -104,6 +119,9 @@ export const configKeys: Record<ReadableKey, { meaning: string; live: boolean }>
     meaning: "tofu: trust a peer's identity on first use (secagg-peers.json); pinned: only the peers listed there",
     live: true,
   },
+  max_updates: { meaning: "most optimizer steps one training task takes (updates, or epochs × batches)", live: true },
+  max_epochs: { meaning: "most local epochs one training task asks for", live: true },
+  max_task_seconds: { meaning: "longest a task runs before the node aborts it (seconds)", live: true },
   researcher: { meaning: "the researcher URL `serve` connects to", live: false },
   researcher_cert: { meaning: "TLS pin: path of the researcher's PEM certificate", live: false },
   researcher_fingerprint: { meaning: "TLS pin: the researcher certificate's sha256 fingerprint", live: false },
@@ -129,6 +147,9 @@ export const nodeConfigSchema = z.strictObject({
   secagg_min_nodes: z.number().int().min(MIN_SECURE_COHORT).default(DEFAULT_SECAGG_MIN_NODES),
   secagg_verify: z.boolean().default(true),
   secagg_peers: z.enum(["tofu", "pinned"]).default("tofu"),
+  max_updates: z.number().int().positive().default(DEFAULT_MAX_UPDATES),
+  max_epochs: z.number().int().positive().default(DEFAULT_MAX_EPOCHS),
+  max_task_seconds: z.number().int().positive().default(DEFAULT_MAX_TASK_SECONDS),
   created_at: z.string(),
 });
 
@@ -149,6 +170,9 @@ export function newNodeConfig(options: { name?: string; researcher?: string } = 
     secagg_min_nodes: DEFAULT_SECAGG_MIN_NODES,
     secagg_verify: true,
     secagg_peers: "tofu",
+    max_updates: DEFAULT_MAX_UPDATES,
+    max_epochs: DEFAULT_MAX_EPOCHS,
+    max_task_seconds: DEFAULT_MAX_TASK_SECONDS,
     created_at: new Date().toISOString(),
   };
   if (options.researcher !== undefined)
@@ -172,11 +196,12 @@ export function parseConfigValue(key: string, value: string): string | boolean |
     if (value === "true" || value === "false") return value === "true";
     throw new InputError(`Config key "${key}" must be true or false, got "${value}"`);
   }
-  if (key === "max_params") {
+  if (key in countKeys) {
     const n = /^\d[\d_]*$/.test(value.trim()) ? Number(value.trim().replace(/_/g, "")) : Number.NaN;
     if (Number.isSafeInteger(n) && n > 0) return n;
+    const example = key === "max_params" ? 10000000 : key === "max_task_seconds" ? 3600 : 1000;
     throw new InputError(
-      `Config key "max_params" must be a positive whole number of parameters like 10000000, got "${value}"`,
+      `Config key "${key}" must be a positive whole number of ${countKeys[key as keyof typeof countKeys]} like ${example}, got "${value}"`,
     );
   }
   if (key === "threads") {

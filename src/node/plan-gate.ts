@@ -1,13 +1,17 @@
 import { type Plan, planJson } from "../ml/plan.js";
 import { countPlanParams, sampleShapeOf } from "../ml/plan-size.js";
+import type { TablePreparation } from "../ml/table-prep.js";
 import type { ReplyBody } from "../wire/index.js";
 import type { Catalogue } from "./catalogue.js";
 import type { PlanRegistry } from "./plan-registry.js";
+import { preparedInputCount } from "./preparation-check.js";
 
 /** What the gate knows about a request beyond the plan: which experiment asks, for which dataset. */
 export interface PlanRequest {
   experiment?: string;
   datasetId?: string;
+  /** The task's table preparation: the model is sized on the inputs it makes (one-hot widens a column). */
+  preparation?: TablePreparation;
 }
 
 export interface PlanGateOptions {
@@ -45,7 +49,7 @@ export function createPlanGate(options: PlanGateOptions): PlanGate {
   const remindEveryMs = options.remindEveryMs ?? 60_000;
 
   return async (planId, plan, request = {}) => {
-    const tooLarge = sizeRefusal(planId, plan, request.datasetId);
+    const tooLarge = sizeRefusal(planId, plan, request);
     if (tooLarge) return tooLarge;
     if (!policy.planApproval) return undefined;
     const entry = await registry.recordRequest(planId, planJson(plan), {
@@ -78,10 +82,13 @@ export function createPlanGate(options: PlanGateOptions): PlanGate {
     };
   };
 
-  function sizeRefusal(planId: string, plan: Plan, datasetId: string | undefined): ReplyBody | undefined {
+  function sizeRefusal(planId: string, plan: Plan, request: PlanRequest): ReplyBody | undefined {
+    const { datasetId, preparation } = request;
     const dataset = datasetId === undefined ? undefined : options.catalogue.getDataset(datasetId);
-    const shape = dataset && sampleShapeOf(plan, dataset);
-    if (!shape) return undefined; // the task fails on the dataset before any model is built
+    const planned = dataset && sampleShapeOf(plan, dataset);
+    if (!dataset || !planned) return undefined; // the task fails on the dataset before any model is built
+    // On a csv the real input width is the preparation's (checked against the plan by preparation-check.ts).
+    const shape = dataset.type === "csv" && preparation ? [preparedInputCount(preparation)] : planned;
     const params = countPlanParams(plan, shape);
     if (params <= policy.maxParams) return undefined;
     return {

@@ -51,6 +51,10 @@ export interface PollLoopOptions {
   status?: Pick<StatusRecorder, "connected" | "taskStarted" | "feedback" | "taskEnded">;
 }
 
+/** Said after a task refused for its parameter bytes (see paramBytesLimit in task-limits.ts). */
+const PARAM_LIMIT_HINT =
+  " (a node takes at most 8 bytes per parameter of its max_params; its operator can raise that with `fbm-node config set max_params N`)";
+
 /** A failure logged once is repeated at most this often while it recurs. */
 export const REPEAT_EVERY_MS = 60_000;
 
@@ -92,7 +96,7 @@ export async function runPollLoop(options: PollLoopOptions): Promise<void> {
         await sendReply(options, error.taskId, "task", {
           kind: "error",
           code: "invalid_input",
-          message: `Cannot read the task: ${error.message}`,
+          message: `Cannot read the task: ${error.message}${error.message.includes("exceed the limit") ? PARAM_LIMIT_HINT : ""}`,
         });
         continue;
       }

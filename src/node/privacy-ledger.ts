@@ -65,7 +65,8 @@ const rowSchema = z.object({
   sha256: z.string().min(1),
   datasetId: z.string(),
   experiment: z.string(),
-  rdp: z.array(z.number().nonnegative()).min(legacyOrderCount).max(defaultOrders.length),
+  // Checked where it is read (spentOf), not here: a damaged curve must not stop the node from starting.
+  rdp: z.unknown(),
   rounds: z.number().int().nonnegative(),
   updatedAt: z.string(),
 });
@@ -81,7 +82,8 @@ export async function createPrivacyLedger(options: { path: string }): Promise<Pr
     let rounds = 0;
     for (const row of rows()) {
       if (row.sha256 !== sha256) continue;
-      for (let i = 0; i < total.length; i++) total[i] += at(row.rdp, i);
+      const rdp = spentOf(row.rdp);
+      for (let i = 0; i < total.length; i++) total[i] += at(rdp, i);
       rounds += row.rounds;
     }
     return { total, rounds };
@@ -92,8 +94,20 @@ export async function createPrivacyLedger(options: { path: string }): Promise<Pr
       const { total, rounds } = totalOf(sha256);
       return { epsilon: epsilonFromRdp(total, delta).epsilon, rounds };
     },
-    charge: (request) =>
-      file.update(() => {
+    charge: (request) => {
+      // σ ≤ 0 (no noise) or a step count past float64 gives an infinite or NaN cost: nothing to charge
+      // that could ever be paid back, so the round is refused before the file is touched.
+      const bad = request.rdp.findIndex((r) => !(r >= 0 && r < Number.POSITIVE_INFINITY));
+      if (bad >= 0 || request.rdp.length !== defaultOrders.length) {
+        const what = bad >= 0 ? `${request.rdp[bad]} at order ${defaultOrders[bad]}` : "the wrong number of orders";
+        return Promise.reject(
+          new PrivacyBudgetError(
+            `Round ${request.round} on dataset "${request.datasetName}" (${request.datasetId}) would cost RDP ${what}: ` +
+              "refused (a noise multiplier of 0 gives no privacy); ask for noise_multiplier above 0 and fewer steps",
+          ),
+        );
+      }
+      return file.update(() => {
         const { total } = totalOf(request.sha256);
         const before = epsilonFromRdp(total, request.budgetDelta).epsilon;
         const after = epsilonFromRdp(
@@ -110,7 +124,8 @@ export async function createPrivacyLedger(options: { path: string }): Promise<Pr
           );
         }
         const id = `${request.sha256}:${request.experiment}`;
-        const row = store.hasRow(TABLE, id) ? (store.getRow(TABLE, id) as unknown as LedgerRow) : undefined;
+        const stored = store.hasRow(TABLE, id) ? (store.getRow(TABLE, id) as unknown as LedgerRow) : undefined;
+        const row = stored && { ...stored, rdp: spentOf(stored.rdp) };
         // An older row stays as long as it was (the orders it lacks stay +∞); JSON has no Infinity (σ 0
         // spends it), so the largest finite number stands in for it: ε is then as good as infinite.
         const rdp = request.rdp
@@ -127,10 +142,26 @@ export async function createPrivacyLedger(options: { path: string }): Promise<Pr
         store.transaction(() => store.setRow(TABLE, id, next as unknown as Row));
         const experimentEpsilon = epsilonFromRdp(complete(rdp), request.delta).epsilon;
         return { experimentEpsilon, datasetEpsilon: after };
-      }),
+      });
+    },
     reload: () => file.load(),
     close: () => file.destroy(),
   };
+}
+
+/**
+ * A row's RDP curve as it may be counted. A damaged one (not a list of at least the legacy number of
+ * non-negative numbers: `null`, text, a NaN) counts as +∞ at every order, so the dataset's budget is
+ * spent: the node still starts and serves its other datasets, and no round is charged against a
+ * record it cannot read.
+ */
+function spentOf(rdp: unknown): number[] {
+  const ok =
+    Array.isArray(rdp) &&
+    rdp.length >= legacyOrderCount &&
+    rdp.length <= defaultOrders.length &&
+    rdp.every((r) => typeof r === "number" && r >= 0);
+  return ok ? (rdp as number[]) : [];
 }
 
 /** A row's RDP at order index i: +∞ at an order the row did not record. */

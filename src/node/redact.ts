@@ -1,10 +1,12 @@
 import { basename, sep } from "node:path";
+import { CELL_VALUE } from "../ml/data/reader-errors.js";
 import type { DatasetEntry } from "./catalogue.js";
 
 /**
  * Takes out of a message bound for the researcher what must not leave the hospital: the node home,
  * each catalogued dataset's files (replaced by `<id> "<name>"`, what researchers see of a dataset
- * anyway), and then any other absolute path (`<local path>`). The node's own log keeps the full text.
+ * anyway), then any other absolute path (`<local path>`) and any quoted cell (`value <withheld>`). The
+ * node's own log keeps the full text.
  */
 export function createRedactor(homeDir: string, datasets: () => DatasetEntry[]): (message: string) => string {
   return (message) => {
@@ -24,7 +26,10 @@ export function createRedactor(homeDir: string, datasets: () => DatasetEntry[]):
     swaps.push([homeDir, "<node home>"]);
     // Longest first, so a folder does not cut a file path inside it in two.
     for (const [from, to] of swaps.sort((a, b) => b[0].length - a[0].length)) text = text.split(from).join(to);
-    return text.replace(ABSOLUTE_PATH, (_match, before: string) => `${before}<local path>`);
+    // A cell quoted by a reader message (a non-numeric value, a text target) is patient data.
+    return text
+      .replace(CELL_VALUE, "value <withheld>")
+      .replace(ABSOLUTE_PATH, (_match, before: string) => `${before}<local path>`);
   };
 }
 

@@ -24,6 +24,7 @@ import { createRedactor } from "./redact.js";
 import { createSecaggPeers } from "./secagg-peers.js";
 import { lockServe } from "./serve-lock.js";
 import type { ServeOptions } from "./serve-types.js";
+import { paramBytesLimit, type TaskLimits } from "./task-limits.js";
 import { createNodeTransport } from "./transport.js";
 
 /** `fbm-node serve`: open the home, pick the tfjs backend, then pull and run tasks until stopped. */
@@ -85,6 +86,7 @@ async function serveHome(home: Awaited<ReturnType<typeof loadHome>>, options: Se
     nodeId: config.node_id,
     ...testUpdateLog(config.node_id),
     analytics: { minCount: config.min_count, minMax: config.stats_minmax },
+    limits: limitsOf(config),
     log,
   };
   const apply = (next: NodeConfig) => {
@@ -101,6 +103,7 @@ async function serveHome(home: Awaited<ReturnType<typeof loadHome>>, options: Se
       runtime.secaggPolicy.requireVerify = next.secagg_verify;
     }
     peersMode = next.secagg_peers;
+    runtime.limits = limitsOf(next);
   };
   apply(config);
   describePolicy(config, log);
@@ -137,6 +140,10 @@ async function serveHome(home: Awaited<ReturnType<typeof loadHome>>, options: Se
       logger,
       status,
       redact: createRedactor(home.dir, () => catalogue.listDatasets()),
+      // Read on every poll, so a live change of max_params applies to the next task.
+      get maxParamBytes() {
+        return paramBytesLimit(policy.maxParams);
+      },
     });
   } finally {
     options.reloadSignal?.off(reload);
@@ -148,6 +155,10 @@ async function serveHome(home: Awaited<ReturnType<typeof loadHome>>, options: Se
     await catalogue.close();
   }
   log("Stopped");
+}
+
+function limitsOf(config: NodeConfig): TaskLimits {
+  return { maxUpdates: config.max_updates, maxEpochs: config.max_epochs, maxTaskSeconds: config.max_task_seconds };
 }
 
 function describePolicy(config: NodeConfig, log: (line: string) => void): void {

@@ -41,6 +41,14 @@ export const replyErrorCodes = [
    * (a second sum would reveal an update by subtraction; src/node/contribution-record.ts).
    */
   "secagg_repeat",
+  /** A task's table preparation names columns (or kinds) the approved plan does not declare, or the target as an input. */
+  "preparation_mismatch",
+  /** A task's table preparation has more model inputs than a node prepares for one task (MAX_PREPARED_INPUTS). */
+  "preparation_too_large",
+  /** A task asks for more work than the node's caps allow (config `max_updates`, `max_epochs`, `max_task_seconds`). */
+  "task_too_large",
+  /** A task ran past the node's `max_task_seconds` and was stopped. */
+  "task_timeout",
 ] as const;
 
 export type ReplyErrorCode = (typeof replyErrorCodes)[number];

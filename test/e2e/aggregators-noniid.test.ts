@@ -8,6 +8,7 @@ import { DEADLINE_MS, type NodeProcesses, prepareNodes, startNodes } from "../..
 import { writeSkewedCsv } from "../../scripts/lib/synthetic.js";
 import { generateKeyPair } from "../../src/common/certificates.js";
 import { selectBackend } from "../../src/ml/backend.js";
+import type { NamedTensor } from "../../src/ml/types.js";
 import { runPollLoop } from "../../src/node/poll-loop.js";
 import { parseExperiment } from "../../src/researcher/run/config.js";
 import type { ExperimentEvent } from "../../src/researcher/run/events.js";
@@ -60,7 +61,12 @@ describe("aggregators on non-IID data with real node processes", { timeout: 3 * 
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function run(name: string, aggregator: string, min = 3): Promise<Extract<ExperimentEvent, { event: "done" }>> {
+  async function run(
+    name: string,
+    aggregator: string,
+    min = 3,
+    events: ExperimentEvent[] = [],
+  ): Promise<Extract<ExperimentEvent, { event: "done" }>> {
     const experiment = createExperiment(parseExperiment(experimentYaml(name, aggregator, min), `${name}.yaml`), {
       listen: "127.0.0.1:0",
       outDir: join(dir, "runs"),
@@ -68,6 +74,7 @@ describe("aggregators on non-IID data with real node processes", { timeout: 3 * 
     let done: ExperimentEvent | undefined;
     try {
       for await (const event of experiment.run()) {
+        events.push(event);
         if (event.event === "listening") nodes.gate.open(event.url);
         if (event.event === "done") done = event;
       }
@@ -90,71 +97,83 @@ describe("aggregators on non-IID data with real node processes", { timeout: 3 * 
     });
   }
 
+  /**
+   * A Byzantine node is still a node: it signs its calls with its own key, announces a dataset like the
+   * others, sends harmless statistics and answers train tasks with `train`'s result.
+   */
+  async function startAttacker(
+    signal: AbortSignal,
+    train: (params: NamedTensor[]) => { params: NamedTensor[]; sampleCount: number },
+  ): Promise<void> {
+    const pair = await generateKeyPair({ commonName: "attacker" });
+    const signer = signingInterceptor({
+      nodeId: "attacker",
+      sessionId: "attacker-1",
+      certPem: pair.cert,
+      keyPem: pair.key,
+    });
+    const client = createResearcherClient(createGrpcTransport({ baseUrl: nodes.url, interceptors: [signer] }));
+    void runPollLoop({
+      client,
+      researcherUrl: "",
+      nodeId: "attacker",
+      sessionId: "attacker-1",
+      name: "attacker",
+      version: "0",
+      signal,
+      log: () => {},
+      backoff: { initialMs: 100, maxMs: 500 },
+      waitSeconds: 5,
+      execute: async (task) => {
+        if (task.body.kind === "search") {
+          return {
+            kind: "datasets",
+            datasets: [
+              {
+                id: "ds_evil",
+                name: "evil",
+                type: "csv",
+                tags: ["skewed"],
+                description: "",
+                shape: [240, 5],
+                columns: ["x1", "x2", "x3", "x4", "label"].map((name) => ({ name, dtype: "float64" })),
+                sampleCount: 240,
+                classes: [],
+                target: "label",
+                createdAt: "2026-01-01T00:00:00Z",
+              },
+            ],
+          };
+        }
+        if (task.body.kind === "stats") {
+          return {
+            kind: "stats",
+            columns: ["x1", "x2", "x3", "x4"].map((name) => ({
+              name,
+              count: 1,
+              sum: 0,
+              sumSquares: 0,
+              min: 0,
+              max: 0,
+            })),
+          };
+        }
+        if (task.body.kind === "train") {
+          return { kind: "train", result: { ...train(task.body.params), trainLoss: 0.1, seconds: 0 } };
+        }
+        return { kind: "error", code: "invalid_input", message: "no" };
+      },
+    });
+  }
+
   describe("with a fourth node that sends its parameters scaled ×100", () => {
     const stop = new AbortController();
-    before(async () => {
-      // A Byzantine node is still a node: it signs its calls with its own key.
-      const pair = await generateKeyPair({ commonName: "attacker" });
-      const signer = signingInterceptor({
-        nodeId: "attacker",
-        sessionId: "attacker-1",
-        certPem: pair.cert,
-        keyPem: pair.key,
-      });
-      const client = createResearcherClient(createGrpcTransport({ baseUrl: nodes.url, interceptors: [signer] }));
-      void runPollLoop({
-        client,
-        researcherUrl: "",
-        nodeId: "attacker",
-        sessionId: "attacker-1",
-        name: "attacker",
-        version: "0",
-        signal: stop.signal,
-        log: () => {},
-        backoff: { initialMs: 100, maxMs: 500 },
-        waitSeconds: 5,
-        execute: async (task) => {
-          if (task.body.kind === "search") {
-            return {
-              kind: "datasets",
-              datasets: [
-                {
-                  id: "ds_evil",
-                  name: "evil",
-                  type: "csv",
-                  tags: ["skewed"],
-                  description: "",
-                  shape: [240, 5],
-                  columns: ["x1", "x2", "x3", "x4", "label"].map((name) => ({ name, dtype: "float64" })),
-                  sampleCount: 240,
-                  classes: [],
-                  target: "label",
-                  createdAt: "2026-01-01T00:00:00Z",
-                },
-              ],
-            };
-          }
-          if (task.body.kind === "stats") {
-            return {
-              kind: "stats",
-              columns: ["x1", "x2", "x3", "x4"].map((name) => ({
-                name,
-                count: 1,
-                sum: 0,
-                sumSquares: 0,
-                min: 0,
-                max: 0,
-              })),
-            };
-          }
-          if (task.body.kind === "train") {
-            const params = task.body.params.map((p) => ({ ...p, data: Float32Array.from(p.data, (v) => v * 100) }));
-            return { kind: "train", result: { params, sampleCount: 180, trainLoss: 0.1, seconds: 0 } };
-          }
-          return { kind: "error", code: "invalid_input", message: "no" };
-        },
-      });
-    });
+    before(() =>
+      startAttacker(stop.signal, (params) => ({
+        params: params.map((p) => ({ ...p, data: Float32Array.from(p.data, (v) => v * 100) })),
+        sampleCount: 180,
+      })),
+    );
     after(() => stop.abort());
 
     it("fedmedian still learns while fedavg is ruined", async (t) => {
@@ -165,6 +184,34 @@ describe("aggregators on non-IID data with real node processes", { timeout: 3 * 
       );
       assert.ok(median.metrics.accuracy > 0.85, `fedmedian ${JSON.stringify(median.metrics)}`);
       assert.ok(mean.metrics.accuracy < 0.7, `fedavg ${JSON.stringify(mean.metrics)}`);
+    });
+
+    it("fedavg with clip_norm learns too: the attacker's update is bounded to norm C", async (t) => {
+      const clipped = await run("fedavg-clipped", "{name: fedavg, clip_norm: 1}", 4);
+      t.diagnostic(`final accuracy under attack: fedavg clip_norm 1 ${clipped.metrics.accuracy.toFixed(3)}`);
+      assert.ok(clipped.metrics.accuracy > 0.85, `fedavg clip_norm ${JSON.stringify(clipped.metrics)}`);
+    });
+  });
+
+  describe("with a fourth node that claims 100,000 samples (its dataset announced 240) and sends 1e30", () => {
+    const stop = new AbortController();
+    before(() =>
+      startAttacker(stop.signal, (params) => ({
+        params: params.map((p) => ({ ...p, data: Float32Array.from(p.data, () => 1e30) })),
+        sampleCount: 100_000,
+      })),
+    );
+    after(() => stop.abort());
+
+    it("under on_failure stop its replies are dropped and reported each round, and the run learns", async (t) => {
+      const events: ExperimentEvent[] = [];
+      const done = await run("liar-dropped", "{name: fedavg}", 3, events);
+      const dropped = events.filter((e) => e.event === "error" && e.code === "invalid_update");
+      t.diagnostic(`final accuracy ${done.metrics.accuracy.toFixed(3)}; ${dropped.length} reply(ies) dropped`);
+      assert.equal(dropped.length, 6, "one per round");
+      for (const e of dropped)
+        assert.ok(e.event === "error" && /sample count 100000 exceeds the 240 samples of its dataset/.test(e.message));
+      assert.ok(done.metrics.accuracy > 0.85, JSON.stringify(done.metrics));
     });
   });
 });

@@ -105,3 +105,23 @@ describe("node config: secagg_peers", () => {
     );
   });
 });
+
+describe("node config: task caps (max_updates, max_epochs, max_task_seconds)", () => {
+  it("default to 100,000 steps, 1,000 epochs and 6 hours, also for a config written before they existed", () => {
+    const fresh = newNodeConfig({ name: "n" });
+    assert.deepEqual([fresh.max_updates, fresh.max_epochs, fresh.max_task_seconds], [100_000, 1_000, 21_600]);
+    const { max_updates: _u, max_epochs: _e, max_task_seconds: _s, ...older } = fresh;
+    const parsed = nodeConfigSchema.parse(older);
+    assert.deepEqual([parsed.max_updates, parsed.max_epochs, parsed.max_task_seconds], [100_000, 1_000, 21_600]);
+  });
+
+  it("config set takes positive whole numbers and names the key in a one-line error otherwise", () => {
+    assert.equal(parseConfigValue("max_updates", "5000"), 5000);
+    assert.equal(parseConfigValue("max_task_seconds", "3_600"), 3600);
+    assert.throws(
+      () => parseConfigValue("max_epochs", "-3"),
+      /^InputError: Config key "max_epochs" must be a positive whole number of epochs like 1000, got "-3"$/,
+    );
+    assert.throws(() => parseConfigValue("max_task_seconds", "1h"), /of seconds like 3600, got "1h"/);
+  });
+});

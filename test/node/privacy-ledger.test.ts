@@ -112,23 +112,65 @@ describe("the privacy ledger", () => {
     assert.equal((rows.match(/"rdp"/g) ?? []).length, 2);
   });
 
-  it("keeps a round without noise (σ 0, infinite RDP) as an infinite spend in a file JSON can hold", async () => {
+  it("refuses a round without noise (σ 0: infinite RDP) or with a NaN cost before charging anything", async () => {
     const path = join(dir, `ledger-${n++}.json`);
+    await charge(path, "x");
+    const before = readFileSync(path, "utf8");
     const ledger = await createPrivacyLedger({ path });
-    const rdp = computeRdp({ q: 0.05, noiseMultiplier: 0, steps: 1 });
-    await ledger.charge({
-      sha256: "abc",
-      datasetId: "ds_1",
-      datasetName: "ward",
-      experiment: "x",
-      round: 1,
-      rdp,
-      delta: 1e-5,
-      budgetDelta: 1e-5,
-    });
+    for (const rdp of [
+      computeRdp({ q: 0.05, noiseMultiplier: 0, steps: 1 }),
+      round.map((r, i) => (i === 3 ? Number.NaN : r)),
+    ]) {
+      await assert.rejects(
+        ledger.charge({
+          sha256: "abc",
+          datasetId: "ds_1",
+          datasetName: "ward",
+          experiment: "x",
+          round: 2,
+          rdp,
+          delta: 1e-5,
+          budgetDelta: 1e-5,
+        }),
+        (error: Error) =>
+          error instanceof PrivacyBudgetError &&
+          /^Round 2 on dataset "ward" \(ds_1\) would cost RDP (Infinity|NaN) at order [\d.]+: refused \(a noise multiplier of 0 gives no privacy\)/.test(
+            error.message,
+          ),
+      );
+    }
     await ledger.close();
-    const again = await createPrivacyLedger({ path });
-    assert.ok(again.datasetEpsilon("abc", 1e-5).epsilon > 1e300);
-    await again.close();
+    assert.equal(readFileSync(path, "utf8"), before, "the ledger file is unchanged");
+  });
+
+  it("reads a damaged entry (rdp null, text, NaN) as the dataset's budget spent, and the node still starts", async () => {
+    for (const damaged of [null, "oops", [Number.NaN], -1]) {
+      const path = join(dir, `ledger-${n++}.json`);
+      await charge(path, "x");
+      await charge(path, "y", undefined, "other-dataset");
+      const file = JSON.parse(readFileSync(path, "utf8"));
+      file[0].spent["abc:x"].rdp = damaged;
+      writeFileSync(path, JSON.stringify(file));
+      rmSync(`${path}.bak`, { force: true });
+      const ledger = await createPrivacyLedger({ path });
+      assert.equal(ledger.datasetEpsilon("abc", 1e-5).epsilon, Number.POSITIVE_INFINITY, JSON.stringify(damaged));
+      // The other dataset is untouched; a round on the damaged one is refused under any budget.
+      assert.ok(Math.abs(ledger.datasetEpsilon("other-dataset", 1e-5).epsilon - epsilonAfter(1)) < 1e-12);
+      await assert.rejects(
+        ledger.charge({
+          sha256: "abc",
+          datasetId: "ds_1",
+          datasetName: "ward",
+          experiment: "z",
+          round: 1,
+          rdp: round,
+          delta: 1e-5,
+          budget: 1000,
+          budgetDelta: 1e-5,
+        }),
+        PrivacyBudgetError,
+      );
+      await ledger.close();
+    }
   });
 });

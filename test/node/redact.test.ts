@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, it } from "node:test";
+import { loadPreparedTable } from "../../src/ml/data/table.js";
 import type { DatasetEntry } from "../../src/node/catalogue.js";
+import { describeDataset } from "../../src/node/dataset-draft.js";
 import { createRedactor } from "../../src/node/redact.js";
 
 const entry = {
@@ -38,5 +43,35 @@ describe("createRedactor()", () => {
   it("leaves URLs, ratios and plain words alone", () => {
     const text = "researcher http://10.0.0.1:50051/fbm.v1 refused 3/4 nodes; loss 0.5 / accuracy";
     assert.equal(redact(text), text);
+  });
+
+  it("takes out every cell a CSV reader's message quotes (patient data), from real reader errors", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "fbm-redact-"));
+    try {
+      const cases: { csv: string; cell: string; load?: boolean }[] = [
+        { csv: 'age,y\n41,0\nMRN-77 "Doe",1\n40,1\n', cell: "MRN-77" },
+        { csv: 'age,y\n41,0\n"7"Q,1\n', cell: '"Q"' },
+        { csv: "age,y\n41,0\n1e39,1\n", cell: "1e39" },
+        { csv: "age,y\n41,nopeA\n42,yesB\n", cell: "nopeA" },
+        { csv: "age,y\n41,0\nJane Roe,1\n", cell: "Jane Roe", load: true },
+      ];
+      for (const [i, { csv, cell, load }] of cases.entries()) {
+        const path = join(dir, `t${i}.csv`);
+        writeFileSync(path, csv);
+        const read = load
+          ? loadPreparedTable(path, { columns: [{ name: "age", kind: "numeric" }] }, { target: "y" })
+          : describeDataset({ type: "csv", path, tags: ["t"], target: "y" });
+        const message = await read.then(
+          () => "",
+          (error: Error) => error.message,
+        );
+        assert.ok(message.includes(cell), `the node's own message names the cell: ${message}`);
+        const sent = redact(message);
+        assert.ok(!sent.includes(cell), `sent to the researcher: ${sent}`);
+        assert.match(sent, /value <withheld>/);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { controlUpdate, correctionFor, splitControl } from "../../src/node/executors/scaffold.js";
+import { controlUpdate, correctionFor, createControlStore, splitControl } from "../../src/node/executors/scaffold.js";
 import { withControl } from "../../src/wire/index.js";
 
 const t = (name: string, values: number[]) => ({
@@ -55,5 +55,18 @@ describe("SCAFFOLD on the node", () => {
       [...delta[0].data].map((v) => +v.toFixed(5)),
       [0.3, -1.1],
     );
+  });
+
+  it("keeps the control variates of the 4 most recently used experiments only", () => {
+    const store = createControlStore();
+    for (let i = 0; i < 200; i++) store.set(`exp${i}/plan`, [t("w", [i])]);
+    assert.equal(store.get("exp195/plan"), undefined);
+    assert.deepEqual(Array.from(store.get("exp199/plan")?.[0].data ?? []), [199]);
+    assert.ok(store.get("exp196/plan"));
+    // Using an experiment again keeps it: exp196 is refreshed, so exp197 is the one pushed out next.
+    store.set("exp196/plan", [t("w", [-1])]);
+    store.set("exp200/plan", [t("w", [200])]);
+    assert.ok(store.get("exp196/plan"));
+    assert.equal(store.get("exp197/plan"), undefined);
   });
 });

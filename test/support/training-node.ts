@@ -4,12 +4,15 @@ import { join } from "node:path";
 import { sha256Hex } from "../../src/common/canonical-json.js";
 import { buildModel, getParams } from "../../src/ml/model.js";
 import { type Plan, parsePlan, planJson } from "../../src/ml/plan.js";
+import type { TablePreparation } from "../../src/ml/table-prep.js";
+import { preparedFeatures } from "../../src/ml/table-prep.js";
 import type { TrainingArgs } from "../../src/ml/types.js";
-import { createCatalogue } from "../../src/node/catalogue.js";
+import { type Catalogue, createCatalogue } from "../../src/node/catalogue.js";
 import { describeDataset } from "../../src/node/dataset-draft.js";
 import { createDatasetLoader } from "../../src/node/dataset-loader.js";
 import { createExecutor, type NodeRuntime } from "../../src/node/executors/index.js";
 import { createPrivacyLedger } from "../../src/node/privacy-ledger.js";
+import type { TaskLimits } from "../../src/node/task-limits.js";
 import {
   decodeReply,
   encodeReply,
@@ -31,7 +34,11 @@ export interface TrainingNode {
     round?: number;
     /** The experiment the ledger charges (default "attack"). */
     experiment?: string;
+    /** A resolved table preparation sent beside the plan (the model is built on its width). */
+    preparation?: TablePreparation;
   }): Promise<{ reply: ReplyBody; feedback: FeedbackBody[] }>;
+  /** Runs one stats task (the column statistics a researcher asks before round 1). */
+  stats(request: { plan: Plan; preparation?: TablePreparation }): Promise<ReplyBody>;
   close(): Promise<void>;
 }
 
@@ -48,7 +55,15 @@ export const attackArgs: TrainingArgs = {
   fedproxMu: 0,
 };
 
-export async function createTrainingNode(csv: { header: string[]; rows: number[][] }): Promise<TrainingNode> {
+export async function createTrainingNode(
+  csv: { header: string[]; rows: (number | string)[][] },
+  options: {
+    /** The node's plan policy (default: every plan runs); given the catalogue, so a real plan gate can size models. */
+    gate?: (catalogue: Catalogue) => NodeRuntime["authorizePlan"];
+    /** The node's task caps (default: none). */
+    limits?: TaskLimits;
+  } = {},
+): Promise<TrainingNode> {
   const dir = mkdtempSync(join(tmpdir(), "fbm-attack-"));
   const path = join(dir, "patients.csv");
   writeFileSync(path, `${[csv.header.join(","), ...csv.rows.map((r) => r.join(","))].join("\n")}\n`);
@@ -66,16 +81,18 @@ export async function createTrainingNode(csv: { header: string[]; rows: number[]
     privacy: { ledger, maxEpsilon: "none", delta: 1e-5 },
     secagg: undefined as never,
     nodeId: "node_test",
-    authorizePlan: async () => undefined,
+    authorizePlan: options.gate?.(catalogue) ?? (async () => undefined),
+    limits: options.limits,
     log: () => {},
     analytics: { minCount: 1, minMax: true },
   } satisfies NodeRuntime;
   const execute = createExecutor(runtime);
   const features = csv.header.length - 1;
   return {
-    async train({ plan, args, round = 1, experiment = "attack" }) {
+    async train({ plan, args, round = 1, experiment = "attack", preparation }) {
       const json = planJson(plan);
-      const model = buildModel(plan, [features], { seed: 0 });
+      const width = preparation ? preparedFeatures(preparation).length : (plan.data.features?.length ?? features);
+      const model = buildModel(plan, [width], { seed: 0 });
       const params = getParams(model);
       model.dispose();
       const body: TrainTaskBody = {
@@ -86,6 +103,7 @@ export async function createTrainingNode(csv: { header: string[]; rows: number[]
         args: { ...attackArgs, ...args },
         round,
         params,
+        ...(preparation ? { preparation } : {}),
       };
       const feedback: FeedbackBody[] = [];
       const reply = await execute(
@@ -96,6 +114,17 @@ export async function createTrainingNode(csv: { header: string[]; rows: number[]
         yield* encodeReply({ taskId: "t", nodeId: "n", body: reply });
       }
       return { reply: (await decodeReply(chunks())).body, feedback };
+    },
+    async stats({ plan, preparation }) {
+      const body = { kind: "stats" as const, datasetId: entry.id, planJson: planJson(plan), preparation };
+      const reply = await execute(
+        { taskId: "s", experiment: "attack", body },
+        { signal: new AbortController().signal, feedback: () => {} },
+      );
+      async function* chunks() {
+        yield* encodeReply({ taskId: "s", nodeId: "n", body: reply });
+      }
+      return (await decodeReply(chunks())).body;
     },
     async close() {
       await ledger.close();

@@ -1,6 +1,6 @@
 import { InputError } from "../../common/errors.js";
 import { beyondFloat32, FLOAT32_MAX, INTEGER, parseDecimal, RecordProblem, scanCsvRecords } from "./csv-scan.js";
-import { readerContext } from "./reader-errors.js";
+import { cellValue, readerContext } from "./reader-errors.js";
 
 /**
  * Column typing of a hospital table at registration: each column is numeric, binary (only 0 and 1),
@@ -105,7 +105,7 @@ export async function inspectTable(path: string, options: { target?: string } = 
           throw new RecordProblem(
             first.record,
             (line) =>
-              `column "${names[c]}" has a non-numeric value ${JSON.stringify(first.cell)} on line ${line} among numbers; ` +
+              `column "${names[c]}" has a non-numeric ${cellValue(first.cell)} on line ${line} among numbers; ` +
               "fix it, or leave the cell empty if the value is missing",
           );
         }
@@ -113,7 +113,7 @@ export async function inspectTable(path: string, options: { target?: string } = 
           throw new RecordProblem(
             first.record,
             (line) =>
-              `the target column "${names[c]}" has the text value ${JSON.stringify(first.cell)} on line ${line}; ` +
+              `the target column "${names[c]}" has the text ${cellValue(first.cell)} on line ${line}; ` +
               "a target must be numeric (0/1, a class number, or a value)",
           );
         }

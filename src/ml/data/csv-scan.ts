@@ -3,7 +3,7 @@ import { createReadStream } from "node:fs";
 import { open } from "node:fs/promises";
 import { type Options, parse } from "csv-parse";
 import { errorMessage, InputError } from "../../common/errors.js";
-import { checkFile, type ReadAction, readerContext } from "./reader-errors.js";
+import { cellValue, checkFile, type ReadAction, readerContext } from "./reader-errors.js";
 
 /** Column types of a numeric CSV: `int64` when every cell is written as an integer, else `float64`. */
 export type CsvDType = "int64" | "float64";
@@ -109,12 +109,23 @@ export async function scanCsvRecords(
     if (error instanceof RecordProblem) {
       throw new InputError(`${context}: ${error.describe(await lineOfRecord(path, options, error.record))}`);
     }
-    throw new InputError(`${context}: ${errorMessage(error).replace(/\s+/g, " ")}`, { cause: error });
+    throw new InputError(`${context}: ${parserMessage(errorMessage(error))}`, { cause: error });
   }
   if (columns === undefined)
     throw new InputError(`${context}: the file is empty; a header row naming the columns is required`);
   if (records === 1) throw new InputError(`${context}: the file has a header but no data rows`);
   return { columns, rows: records - 1, sha256: hash.digest("hex"), delimiter: options.delimiter as string };
+}
+
+/**
+ * csv-parse's message on one line, the cell text it quotes (`value is "MRN-77 "`, `got "y"`) written
+ * by cellValue, so that the node's redactor can take it out of what reaches the researcher.
+ */
+function parserMessage(message: string): string {
+  return message
+    .replace(/\s+/g, " ")
+    .replace(/value is "(.*)"$/, (_m, cell: string) => cellValue(cell))
+    .replace(/got "(.)"/, (_m, char: string) => `got ${cellValue(char)}`);
 }
 
 /** A number as a CSV cell writes it (no hexadecimal, no "Infinity"), or undefined. */
@@ -127,7 +138,7 @@ export function beyondFloat32(name: string, cell: string, record: number): Recor
   return new RecordProblem(
     record,
     (line) =>
-      `column "${name}" has the value ${JSON.stringify(cell)} on line ${line}, beyond a 32-bit float (±3.4e38); fix: rescale the column`,
+      `column "${name}" has the ${cellValue(cell)} on line ${line}, beyond a 32-bit float (±3.4e38); fix: rescale the column`,
   );
 }
 
@@ -156,7 +167,7 @@ export async function scanCsv(path: string, action: ReadAction, handlers: CsvSca
           dtypes[c] = "float64";
           values[c] = Number(cell);
         } else {
-          const what = cell === "" ? "an empty value" : `a non-numeric value ${JSON.stringify(cell)}`;
+          const what = cell === "" ? "an empty value" : `a non-numeric ${cellValue(cell)}`;
           const name = columns[c];
           throw new RecordProblem(index, (line) => `column "${name}" has ${what} on line ${line}`);
         }

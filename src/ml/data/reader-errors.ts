@@ -22,3 +22,15 @@ export async function checkFolder(path: string, action: ReadAction): Promise<voi
   if (info === undefined) throw new InputError(`Cannot ${action} dataset: folder "${path}" does not exist`);
   if (!info.isDirectory()) throw new InputError(`Cannot ${action} dataset: "${path}" is not a folder`);
 }
+
+/**
+ * A cell's content as reader messages quote it: `value "abc"`. Always through here, so the node can take
+ * cell contents out of a message bound for the researcher (CELL_VALUE, src/node/redact.ts): they are
+ * patient data, fine on the operator's own terminal only.
+ */
+export function cellValue(cell: string): string {
+  return `value ${JSON.stringify(cell)}`;
+}
+
+/** What `cellValue` writes, for the node's redactor. */
+export const CELL_VALUE = /\bvalue "(?:[^"\\]|\\.)*"/g;

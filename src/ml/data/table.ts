@@ -4,7 +4,7 @@ import type { ColumnStats, Dataset } from "../types.js";
 import { GrowableFloat32 } from "./csv.js";
 import { MISSING_MARKERS } from "./csv-columns.js";
 import { FLOAT32_MAX, parseDecimal, RecordProblem, scanCsvRecords } from "./csv-scan.js";
-import { type ReadAction, readerContext } from "./reader-errors.js";
+import { cellValue, type ReadAction, readerContext } from "./reader-errors.js";
 
 /**
  * Tables read through a preparation (see table-prep.ts): profiling the raw feature columns for the
@@ -24,14 +24,11 @@ function indexes(columns: string[], names: string[], target: string | undefined,
 function numberOf(cell: string, name: string, record: number): number {
   const value = parseDecimal(cell);
   if (value === undefined)
-    throw new RecordProblem(
-      record,
-      (line) => `column "${name}" has a non-numeric value ${JSON.stringify(cell)} on line ${line}`,
-    );
+    throw new RecordProblem(record, (line) => `column "${name}" has a non-numeric ${cellValue(cell)} on line ${line}`);
   if (!(Math.abs(value) <= FLOAT32_MAX))
     throw new RecordProblem(
       record,
-      (line) => `column "${name}" has the value ${JSON.stringify(cell)} on line ${line}, beyond a 32-bit float`,
+      (line) => `column "${name}" has the ${cellValue(cell)} on line ${line}, beyond a 32-bit float`,
     );
   return value;
 }

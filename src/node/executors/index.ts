@@ -2,10 +2,11 @@ import { errorMessage, errorStack, FbmError } from "../../common/errors.js";
 import { discloseDatasetInfo } from "../analytics/disclosure.js";
 import { type DatasetEntry, toDatasetInfo } from "../catalogue.js";
 import type { TaskExecutor } from "../poll-loop.js";
+import { TaskRefusal } from "../task-refusal.js";
 import { executeAnalytics } from "./analytics.js";
 import { createClinicalExecutor } from "./clinical.js";
 import type { NodeRuntime } from "./runtime.js";
-import { executeSecagg, SecaggRefusal } from "./secagg.js";
+import { executeSecagg } from "./secagg.js";
 import { executeStats } from "./stats.js";
 import { executeTrain } from "./train.js";
 
@@ -44,7 +45,7 @@ export function createExecutor(runtime: NodeRuntime): TaskExecutor {
     } catch (error) {
       if (context.signal.aborted) return { kind: "error", code: "node_stopping", message: "The node is shutting down" };
       const message = errorMessage(error);
-      if (error instanceof SecaggRefusal) return { kind: "error", code: error.code, message };
+      if (error instanceof TaskRefusal) return { kind: "error", code: error.code, message };
       const code = error instanceof FbmError ? (error.exitCode === 2 ? "invalid_input" : "failed") : "internal";
       if (code === "internal") runtime.log(`Unexpected error in a ${body.kind} task: ${errorStack(error)}`);
       return { kind: "error", code, message };

@@ -1,10 +1,12 @@
 import type { Plan } from "../../ml/plan.js";
+import type { TablePreparation } from "../../ml/table-prep.js";
 import type { ReplyBody } from "../../wire/index.js";
 import type { DisclosurePolicy } from "../analytics/disclosure.js";
 import type { Catalogue } from "../catalogue.js";
 import type { ContributionRecord } from "../contribution-record.js";
 import type { DatasetLoader } from "../dataset-loader.js";
 import type { NodePrivacy } from "../dataset-privacy.js";
+import type { TaskLimits } from "../task-limits.js";
 import type { ControlStore } from "./scaffold.js";
 import type { SecaggSessions, UpdateTransform } from "./secagg.js";
 import type { SecaggPolicy } from "./secagg-guard.js";
@@ -21,7 +23,7 @@ export interface NodeRuntime {
   authorizePlan(
     planId: string,
     plan: Plan,
-    request?: { experiment?: string; datasetId?: string },
+    request?: { experiment?: string; datasetId?: string; preparation?: TablePreparation },
   ): Promise<ReplyBody | undefined>;
   /** SCAFFOLD's local control variates, per experiment and plan. */
   controls: ControlStore;
@@ -41,6 +43,8 @@ export interface NodeRuntime {
   onSecaggUpdate?: (session: string, update: Float32Array[]) => void;
   /** This node's id (secure aggregation names peers by id). */
   nodeId: string;
+  /** Caps on one task (config `max_updates`, `max_epochs`, `max_task_seconds`); undefined: none. */
+  limits?: TaskLimits;
   /** What statistics may tell (config `min_count`, `stats_minmax`). */
   analytics: DisclosurePolicy;
   log(line: string): void;

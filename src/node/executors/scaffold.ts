@@ -14,10 +14,24 @@ export interface ControlStore {
   set(key: string, value: NamedTensor[]): void;
 }
 
-/** In memory: a node restarted mid-experiment starts again from c_i = 0, as a new node would. */
-export function createControlStore(): ControlStore {
+/** How many experiments' control variates a node keeps (each is a model's size). */
+export const MAX_CONTROL_ENTRIES = 4;
+
+/**
+ * In memory: a node restarted mid-experiment starts again from c_i = 0, as a new node would. Only the
+ * `capacity` most recently used experiments are kept (a model-sized entry each, which researchers could
+ * otherwise pile up without end); an experiment pushed out starts again from c_i = 0 the same way.
+ */
+export function createControlStore(capacity = MAX_CONTROL_ENTRIES): ControlStore {
   const store = new Map<string, NamedTensor[]>();
-  return { get: (k) => store.get(k), set: (k, v) => void store.set(k, v) };
+  return {
+    get: (k) => store.get(k),
+    set(k, v) {
+      store.delete(k); // re-inserted last: the most recently used
+      store.set(k, v);
+      while (store.size > capacity) store.delete(store.keys().next().value!);
+    },
+  };
 }
 
 /** Splits a task's tensors into the model's and the server control variate (absent: not SCAFFOLD). */

@@ -1,4 +1,3 @@
-import { FbmError } from "../../common/errors.js";
 import { MIN_SECURE_COHORT } from "../../privacy/secagg/cohort.js";
 import { neighbourhoods, survivorsConnected } from "../../privacy/secagg/graph.js";
 import type { ConsistencySignature, Peer } from "../../privacy/secagg/messages.js";
@@ -12,6 +11,7 @@ import {
 } from "../../privacy/secagg/signatures.js";
 import type { ReplyErrorCode } from "../../wire/index.js";
 import type { SecaggPeers } from "../secagg-peers.js";
+import { TaskRefusal } from "../task-refusal.js";
 
 /**
  * What the node itself checks in a secure aggregation round before it shares keys or reveals shares,
@@ -21,13 +21,10 @@ import type { SecaggPeers } from "../secagg-peers.js";
  * and global model (Bonawitz et al., CCS 2017, §4, malicious variant, Figure 4 ConsistencyCheck).
  */
 
-/** A refusal sent as an error reply with its own code (executors/index.ts passes `code` on). */
-export class SecaggRefusal extends FbmError {
-  constructor(
-    readonly code: Extract<ReplyErrorCode, "secagg_cohort" | "secagg_verify">,
-    message: string,
-  ) {
-    super(message, 1);
+/** A secure aggregation refusal: a TaskRefusal (its code goes out as the error reply's) of the secagg codes. */
+export class SecaggRefusal extends TaskRefusal {
+  constructor(code: Extract<ReplyErrorCode, "secagg_cohort" | "secagg_verify">, message: string) {
+    super(code, message);
   }
 }
 

@@ -14,6 +14,8 @@ import { budgetOf, distributedRoundRdp, localRoundRdp } from "../dataset-privacy
 import { ownCategories } from "../own-categories.js";
 import type { TaskContext } from "../poll-loop.js";
 import { PrivacyBudgetError } from "../privacy-ledger.js";
+import { taskDeadline, trainLimitRefusal } from "../task-limits.js";
+import { TaskRefusal } from "../task-refusal.js";
 import { nodeTestSplit, validationRefusal } from "../validation-policy.js";
 import { dpPlanRefusal, releaseUnderDp } from "./dp-release.js";
 import type { NodeRuntime } from "./runtime.js";
@@ -50,7 +52,13 @@ export async function executeTrain(
   experiment?: string,
 ): Promise<ReplyBody> {
   const plan = checkPlan(task.planId, task.planJson);
-  const refusal = await runtime.authorizePlan(task.planId, plan, { experiment, datasetId: task.datasetId });
+  // With the task's preparation: the gate sizes the model on the inputs it makes.
+  const { preparation } = task;
+  const refusal = await runtime.authorizePlan(task.planId, plan, {
+    experiment,
+    datasetId: task.datasetId,
+    preparation,
+  });
   if (refusal) return refusal;
   const dpRefusal = dpPlanRefusal(plan, task.args.dp);
   if (dpRefusal) return dpRefusal;
@@ -69,6 +77,12 @@ export async function executeTrain(
     runtime.log(`Refused: ${unvalidated.message}`);
     return unvalidated;
   }
+  const tooMuch = runtime.limits && trainLimitRefusal(task.args, entry.sampleCount, runtime.limits);
+  if (tooMuch) {
+    runtime.log(`Refused: ${tooMuch.message}`);
+    return tooMuch;
+  }
+  const deadline = runtime.limits && taskDeadline(context.signal, runtime.limits.maxTaskSeconds);
   if (task.secagg) runtime.log(`Round ${task.round}: training under secure aggregation`);
   const { secagg } = task;
   const distributed = secagg && task.args.dp?.mode === "central" ? task.args.dp : undefined;
@@ -134,7 +148,7 @@ export async function executeTrain(
     normalization: task.normalization,
     testSplit: nodeTestSplit(entry, runtime.analytics.minCount),
     round: task.round,
-    signal: context.signal,
+    signal: deadline?.signal ?? context.signal,
     threads: runtime.threads,
     gradientCorrection: extension.gradientCorrection,
     onProgress: (p) => {
@@ -147,6 +161,12 @@ export async function executeTrain(
       const { loss, ...steps } = p;
       context.feedback({ kind: "progress", ...steps, ...(task.args.dp ? {} : { loss }) });
     },
+  }).catch((error: unknown) => {
+    if (!deadline?.timedOut()) throw error;
+    throw new TaskRefusal(
+      "task_timeout",
+      `The task ran past this node's max_task_seconds (${runtime.limits?.maxTaskSeconds} s) and was stopped: ask for fewer steps, or the node's operator raises it with \`fbm-node config set max_task_seconds S\``,
+    );
   });
   if (!training && !task.args.testOnGlobal && !task.args.testOnLocal) {
     runtime.log(

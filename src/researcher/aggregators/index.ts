@@ -1,9 +1,10 @@
+import { boundedAggregator } from "./bounded.js";
 import { createFedMedian, createTrimmedMean } from "./coordinate-wise.js";
 import { createFedAvg, createFedProx } from "./fedavg.js";
 import { createFedAvgM } from "./fedavgm.js";
 import { createFedOpt } from "./fedopt.js";
 import { createKrum, createMultiKrum } from "./krum.js";
-import type { AggregatorConfig } from "./options.js";
+import type { AggregatorConfig, BoundsConfig } from "./options.js";
 import { createScaffold } from "./scaffold.js";
 import type { Aggregator } from "./types.js";
 
@@ -31,6 +32,12 @@ export {
 
 /** The aggregator a validated config names (see `parseAggregatorConfig` for YAML-shaped input). */
 export function createAggregator(config: AggregatorConfig): Aggregator {
+  const inner = unbounded(config);
+  const bounds = "clipNorm" in config || "maxWeightFraction" in config ? (config as BoundsConfig) : undefined;
+  return bounds ? boundedAggregator(inner, bounds) : inner;
+}
+
+function unbounded(config: AggregatorConfig): Aggregator {
   switch (config.name) {
     case "fedavg":
       return createFedAvg();

@@ -32,13 +32,19 @@ export const aggregatorDefaults = {
   trimmed_mean: { beta: 0.1 },
 } as const;
 
+/** FedAvg-family bounds on each node's update (`clip_norm`, `max_weight_fraction`; see bounded.ts). */
+export interface BoundsConfig {
+  clipNorm?: number;
+  maxWeightFraction?: number;
+}
+
 export type AggregatorConfig =
-  | { name: "fedavg" }
-  | { name: "fedavgm"; serverLr: number; momentum: number }
-  | { name: "fedprox"; mu: number }
+  | ({ name: "fedavg" } & BoundsConfig)
+  | ({ name: "fedavgm"; serverLr: number; momentum: number } & BoundsConfig)
+  | ({ name: "fedprox"; mu: number } & BoundsConfig)
   | { name: "scaffold"; serverLr: number }
-  | { name: "fedadam" | "fedyogi"; serverLr: number; beta1: number; beta2: number; tau: number }
-  | { name: "fedadagrad"; serverLr: number; beta1: number; tau: number }
+  | ({ name: "fedadam" | "fedyogi"; serverLr: number; beta1: number; beta2: number; tau: number } & BoundsConfig)
+  | ({ name: "fedadagrad"; serverLr: number; beta1: number; tau: number } & BoundsConfig)
   | { name: "fedmedian" }
   | { name: "trimmed_mean"; beta: number }
   | { name: "krum"; f: number }
@@ -49,6 +55,24 @@ const serverLr = z.number().gt(0).max(100);
 const beta = z.number().min(0).lt(1);
 const tau = z.number().gt(0).max(1);
 const count = z.number().int().min(0);
+/** Accepted by the FedAvg-family aggregators, which average raw updates. */
+const bounds = {
+  clip_norm: z.number().gt(0).optional(),
+  max_weight_fraction: z.number().gt(0).max(1).optional(),
+};
+
+/** snake_case bounds to camelCase, left out when absent. */
+function withBounds<T extends { clip_norm?: number; max_weight_fraction?: number }>({
+  clip_norm,
+  max_weight_fraction,
+  ...rest
+}: T) {
+  return {
+    ...rest,
+    ...(clip_norm === undefined ? {} : { clipNorm: clip_norm }),
+    ...(max_weight_fraction === undefined ? {} : { maxWeightFraction: max_weight_fraction }),
+  };
+}
 
 function fedOpt<N extends "fedadam" | "fedyogi">(name: N) {
   const d = aggregatorDefaults[name];
@@ -59,25 +83,30 @@ function fedOpt<N extends "fedadam" | "fedyogi">(name: N) {
       beta1: beta.default(d.beta1),
       beta2: beta.default(d.beta2),
       tau: tau.default(d.tau),
+      ...bounds,
     })
-    .transform(({ server_lr, ...rest }) => ({ ...rest, serverLr: server_lr }));
+    .transform(({ server_lr, ...rest }) => withBounds({ ...rest, serverLr: server_lr }));
 }
 
 const withServerLr = <T extends { server_lr: number }>({ server_lr, ...rest }: T) => ({ ...rest, serverLr: server_lr });
 
 const variants = [
-  z.strictObject({ name: z.literal("fedavg") }),
+  z.strictObject({ name: z.literal("fedavg"), ...bounds }).transform(withBounds),
   z
     .strictObject({
       name: z.literal("fedavgm"),
       server_lr: serverLr.default(aggregatorDefaults.fedavgm.serverLr),
       momentum: beta.default(aggregatorDefaults.fedavgm.momentum),
+      ...bounds,
     })
-    .transform(withServerLr),
-  z.strictObject({
-    name: z.literal("fedprox"),
-    mu: z.number().min(0).max(1000).default(aggregatorDefaults.fedprox.mu),
-  }),
+    .transform((v) => withBounds(withServerLr(v))),
+  z
+    .strictObject({
+      name: z.literal("fedprox"),
+      mu: z.number().min(0).max(1000).default(aggregatorDefaults.fedprox.mu),
+      ...bounds,
+    })
+    .transform(withBounds),
   z
     .strictObject({ name: z.literal("scaffold"), server_lr: serverLr.default(aggregatorDefaults.scaffold.serverLr) })
     .transform(withServerLr),
@@ -89,8 +118,9 @@ const variants = [
       server_lr: serverLr.default(aggregatorDefaults.fedadagrad.serverLr),
       beta1: beta.default(aggregatorDefaults.fedadagrad.beta1),
       tau: tau.default(aggregatorDefaults.fedadagrad.tau),
+      ...bounds,
     })
-    .transform(withServerLr),
+    .transform((v) => withBounds(withServerLr(v))),
   z.strictObject({ name: z.literal("fedmedian") }),
   z.strictObject({
     name: z.literal("trimmed_mean"),

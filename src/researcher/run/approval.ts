@@ -29,6 +29,10 @@ const onError: Record<ReplyErrorCode, "wait" | "refused" | "round 1"> = {
   secagg_cohort: "round 1",
   secagg_verify: "round 1",
   secagg_repeat: "round 1",
+  preparation_mismatch: "refused",
+  preparation_too_large: "refused",
+  task_too_large: "refused",
+  task_timeout: "round 1",
 };
 
 /** What to do about one node's failure; failures on the researcher's side (a lost node, a timeout) go to round 1. */

@@ -195,6 +195,15 @@ function crossChecks(e: Experiment): { path: (string | number)[]; message: strin
       });
     });
   }
+  const bounded = "clipNorm" in e.aggregator || "maxWeightFraction" in e.aggregator;
+  if (bounded && (e.secagg || e.dp?.mode === "central")) {
+    // Both see only one sum of the updates, never each node's: there is nothing per node to bound
+    // (under secagg each node clips its own update, under central DP the clip_norm of dp applies).
+    problems.push({
+      path: ["aggregator"],
+      message: `clip_norm and max_weight_fraction bound each node's update, which ${e.secagg ? "secagg" : "central DP"} hides from the researcher: remove them`,
+    });
+  }
   const stateful = e.dp && dpPlanProblem(e.plan);
   if (stateful) problems.push({ path: ["plan", "model", stateful.index], message: stateful.message });
   const margin = e.dp && e.secagg ? distributedClipProblem(e.dp, e.secagg) : undefined;

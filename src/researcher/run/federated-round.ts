@@ -167,11 +167,22 @@ function emitFailure(run: RunContext, round: number, f: NodeFailure): void {
   run.emit({ event: "error", round, node: f.node, code: f.code, message: `${f.name}: ${f.message}` });
 }
 
-/** Stops the run on a failed round (`on_failure: stop`) or when too few updates came back. */
-function checkRound(config: Experiment, round: number, updates: NodeUpdate[], failures: NodeFailure[]): void {
+/**
+ * Stops the run on a failed round (`on_failure: stop`) or when too few updates came back. A reply the
+ * researcher refused to use (not finite, more samples than announced, wrong tensors) does not stop the
+ * run even under `stop`: one lying node must not halt everyone's experiment. It is dropped (and reported
+ * as an error event) while nodes.min updates remain.
+ */
+export function checkRound(
+  config: Pick<Experiment, "nodes">,
+  round: number,
+  updates: NodeUpdate[],
+  failures: NodeFailure[],
+): void {
   if (failures.length === 0) return;
   const detail = failures.map((f) => `${f.name}: ${f.message}`).join("; ");
-  if (config.nodes.onFailure === "stop") {
+  const stopping = failures.filter((f) => !(droppable as readonly string[]).includes(f.code));
+  if (config.nodes.onFailure === "stop" && stopping.length > 0) {
     throw new RuntimeFailure(`Round ${round} failed on ${failures.length} node(s): ${detail}`);
   }
   if (updates.length < config.nodes.min) {
@@ -180,6 +191,9 @@ function checkRound(config: Experiment, round: number, updates: NodeUpdate[], fa
     );
   }
 }
+
+/** Failures that are a node's bad reply rather than a node unable to take part. */
+const droppable = ["invalid_update", "bad_reply"] as const;
 
 function roundEvent(
   config: Experiment,

@@ -2,6 +2,7 @@ import { RuntimeFailure } from "../../common/errors.js";
 import { combineStats } from "../../ml/normalize.js";
 import type { TablePreparation } from "../../ml/table-prep.js";
 import type { ColumnStats, Normalization } from "../../ml/types.js";
+import { statsProblem } from "../server/reply-check.js";
 import type { Participant } from "./roster.js";
 import type { RunContext } from "./run-context.js";
 
@@ -25,6 +26,8 @@ export async function gatherNormalization(
         throw new RuntimeFailure(`Node ${p.name} could not compute statistics: ${reply.message}`);
       if (reply.kind !== "stats")
         throw new RuntimeFailure(`Node ${p.name} answered a stats task with a ${reply.kind} reply`);
+      const problem = statsProblem(reply.columns, p.dataset.sampleCount);
+      if (problem) throw new RuntimeFailure(`Node ${p.name} sent impossible statistics: ${problem}`);
       return reply.columns;
     }),
   );

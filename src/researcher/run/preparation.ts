@@ -3,6 +3,7 @@ import { declaresPreparation } from "../../ml/plan.js";
 import { type FeatureKind, featureKinds, preparedFeatures, resolvePreparation } from "../../ml/table-prep.js";
 import type { ColumnStats } from "../../ml/types.js";
 import type { TaskBody } from "../../wire/index.js";
+import { statsProblem } from "../server/reply-check.js";
 import { gatherStats } from "../stats/run-stats.js";
 import { DEFAULT_BINS } from "../stats/stats-options.js";
 import type { Participant } from "./roster.js";
@@ -48,6 +49,8 @@ export async function gatherPreparation(
       }
       if (reply.kind !== "stats")
         throw new RuntimeFailure(`Node ${p.name} answered a stats task with a ${reply.kind} reply`);
+      const problem = statsProblem(reply.columns, p.dataset.sampleCount);
+      if (problem) throw new RuntimeFailure(`Node ${p.name} sent impossible statistics: ${problem}`);
       return { name: p.name, columns: reply.columns };
     }),
   );

@@ -1,4 +1,4 @@
-import type { NamedTensor } from "../../ml/types.js";
+import type { ColumnStats, NamedTensor } from "../../ml/types.js";
 import {
   type ReplyHead,
   replyTensorsFor,
@@ -68,4 +68,33 @@ export function tensorsProblem(
 export function firstNonFinite(values: ArrayLike<number>): number {
   for (let i = 0; i < values.length; i++) if (values[i] - values[i] !== 0) return i;
   return -1;
+}
+
+/**
+ * Why a node's column statistics cannot be true of a dataset of `rows` rows (the size it announced), or
+ * undefined: counts that are not whole or exceed the rows, sums that are not finite, a negative
+ * variance (Σx² < (Σx)²/n), min above max, or a mean outside [min, max]. A lying node could otherwise
+ * set everyone's scaling (one huge sum of squares makes every node's inputs near zero).
+ */
+export function statsProblem(columns: readonly ColumnStats[], rows: number): string | undefined {
+  const whole = (n: number | undefined) => n === undefined || (Number.isInteger(n) && n >= 0 && n <= rows);
+  for (const c of columns) {
+    const at = `column "${c.name}"`;
+    if (!whole(c.count) || !whole(c.missing) || c.count + (c.missing ?? 0) > rows)
+      return `${at} counts ${c.count} value(s) and ${c.missing ?? 0} missing, for a dataset announced with ${rows} rows`;
+    if (!Number.isFinite(c.sum) || !Number.isFinite(c.sumSquares) || c.sumSquares < 0)
+      return `${at} has sum ${c.sum} and sum of squares ${c.sumSquares}`;
+    for (const k of c.categories ?? [])
+      if (!whole(k.count) || k.count > c.count + (c.missing ?? 0))
+        return `${at} counts ${k.count} rows in one category, of ${c.count}`;
+    if (c.count === 0) continue;
+    const mean = c.sum / c.count;
+    // Σx²/n − mean² ≥ 0 up to float64 rounding of the sums.
+    if (c.sumSquares / c.count - mean * mean < -1e-9 * Math.max(1, c.sumSquares / c.count))
+      return `${at} has a negative variance (sum ${c.sum}, sum of squares ${c.sumSquares}, count ${c.count})`;
+    const spread = 1e-9 * Math.max(1, Math.abs(c.min), Math.abs(c.max));
+    if (c.min > c.max || mean < c.min - spread || mean > c.max + spread)
+      return `${at} has min ${c.min}, max ${c.max} and mean ${mean}`;
+  }
+  return undefined;
 }
