@@ -141,3 +141,52 @@ describe("progress printer", () => {
     assert.equal(out, "");
   });
 });
+
+describe("progress printer: privacy and wide auc bounds", () => {
+  const round = {
+    event: "round" as const,
+    round: 2,
+    rounds: 5,
+    nodes: [],
+    failed: [],
+    metrics: { global: { auc: 0.9939 } },
+    seconds: 2,
+    time: 0,
+  };
+
+  it("shows ε spent so far on round lines and on the done line under dp", () => {
+    let out = "";
+    const print = createProgressPrinter((t) => (out += t));
+    print({ ...round, privacy: { epsilon: 1.2345, delta: 1e-5 } });
+    assert.match(out, /round 2\/5 .* ε 1\.23 {2}2\.0 s/);
+    print({
+      event: "done",
+      rounds: 5,
+      metrics: { accuracy: 0.95 },
+      model: "/m",
+      run: "/r",
+      privacy: { mode: "local", epsilon: 2.5, delta: 1e-5 },
+    });
+    assert.match(out, /\nPrivacy spent: ε 2\.50, δ 1e-5 \(local dp, the largest over the nodes\)/);
+  });
+
+  it("prints no ε without dp", () => {
+    let out = "";
+    createProgressPrinter((t) => (out += t))(round);
+    assert.doesNotMatch(out, /ε/);
+  });
+
+  it("a wide auc bound is printed as an estimate with what to change, not as a headline", () => {
+    let out = "";
+    const print = createProgressPrinter((t) => (out += t));
+    print({ ...round, auc_error: { global: 0.19 } });
+    assert.match(out, /global: auc ≈0\.994 \(±0\.190\)/);
+    print({ event: "done", rounds: 5, metrics: { auc: 0.9939 }, auc_error: 0.19, model: "/m", run: "/r" });
+    assert.match(out, /Final validation: auc ≈0\.994 \(±0\.190\)/);
+    assert.match(out, /known only within ±0\.190.*raise training\.test_ratio.*lower min_count/);
+    out = "";
+    print({ event: "done", rounds: 5, metrics: { auc: 0.9939 }, auc_error: 0.01, model: "/m", run: "/r" });
+    assert.match(out, /auc 0\.9939±0\.0100/);
+    assert.doesNotMatch(out, /estimate/);
+  });
+});
