@@ -20,6 +20,19 @@ export const processIo: CliIo = {
 };
 
 /**
+ * A reader that closes stdout early (`fbm-researcher predict … | head`) ends the command normally: exit 0
+ * and nothing on stderr, as Unix tools end on SIGPIPE (Node ignores the signal and raises EPIPE on the
+ * stream instead, which unhandled crashes with a stack trace). Any other stdout failure: one line, exit 1.
+ */
+export function endOnClosedStdout(stream: NodeJS.WriteStream = process.stdout): void {
+  stream.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code === "EPIPE") process.exit(0);
+    process.stderr.write(`Error: Cannot write to stdout: ${error.message}\n`);
+    process.exit(1);
+  });
+}
+
+/**
  * Parses and runs `program` (built with `.exitOverride()`), returning the exit code README.md documents (Using it):
  * 0 ok, 2 usage or input, 1 runtime, 130 interrupted; errors print one line, stacks only with --debug.
  */
