@@ -107,12 +107,13 @@ describe("the GUI's HTTP API (in-process server on port 0)", () => {
     assert.deepEqual([a.count, a.mean, a.std, a.min, a.max], [3, 4, 3, 1, 7]);
   });
 
-  it("shows a plan with its layers and parameter count, and rejects it with a note", async () => {
+  it("shows a plan with its data block and layers, and rejects it with a note", async () => {
     const state = await (await api("GET", "/api/state")).json();
     const plan = state.plans.find((p: { id: string }) => p.id === planId);
+    // Asked for no known dataset: no parameter count (one on an unrelated dataset would mislead).
     assert.deepEqual(
-      [plan.status, plan.experiment, plan.layers.map((l: { name: string }) => l.name), plan.params],
-      ["pending", "study", ["dense", "dense"], { count: 2 * 2 + 2 + 2 + 1, dataset: "rows" }],
+      [plan.status, plan.experiment, plan.data, plan.layers.map((l: { name: string }) => l.name), plan.params],
+      ["pending", "study", "target y", ["dense", "dense"], undefined],
     );
     const rejected = await api("POST", `/api/plans/${planId.slice(0, 8)}/reject`, { note: "not now" });
     assert.equal(rejected.status, 200);
