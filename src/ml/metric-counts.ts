@@ -16,6 +16,9 @@ import {
  * Ratios (a node's F1, its AUC) cannot be averaged into the F1 or AUC of anything; counts can be added.
  */
 
+/** A pooled AUC bound wider than this makes the AUC an estimate: output says so, not a headline figure. */
+export const WIDE_AUC_BOUND = 0.05;
+
 /** Scores are binned on this many equal bins of [0, 1] before they leave a node. */
 export const SCORE_BINS = 65_536;
 

@@ -1,11 +1,10 @@
 import type { Logger } from "../../common/log.js";
+import { WIDE_AUC_BOUND } from "../../ml/metric-counts.js";
 import type { ExperimentEvent } from "../run/events.js";
 
 /** Lines never exceed this many columns (a classic terminal; long lines wrap with an indent). */
 export const COLUMNS = 80;
 const BAR = 20;
-/** A pooled auc whose bound is wider than this is printed as an estimate, with what would narrow it. */
-export const WIDE_AUC_BOUND = 0.05;
 /** `2026-01-01T00:00:00.000Z INFO  ` before each logged line. */
 const LOG_PREFIX = 31;
 

@@ -1,3 +1,4 @@
+import { WIDE_AUC_BOUND } from "../../ml/metric-counts.js";
 import { experimentYaml } from "./experiment-yaml.js";
 import type { ReportData } from "./report-data.js";
 import { escapeHtml, roundFigure, svgChart } from "./svg-chart.js";
@@ -65,7 +66,11 @@ pre{background:#f6f6f6;padding:1em;overflow:auto;max-height:40em}
 <body>
 <h1>fbm run <span id="run-name">${escapeHtml(data.name)}</span></h1>
 <p>${data.rounds} round(s) · ${data.nodes.length} node(s)${finalMetrics ? ` · final validation: ${finalMetrics}` : ""}${
-    done?.auc_error !== undefined ? ` (auc within ±${done.auc_error.toPrecision(2)})` : ""
+    done?.auc_error === undefined
+      ? ""
+      : done.auc_error > WIDE_AUC_BOUND
+        ? ` (auc is an estimate, known only within ±${done.auc_error.toPrecision(2)}: see README, Metrics: pooled, not averaged)`
+        : ` (auc within ±${done.auc_error.toPrecision(2)})`
   }</p>
 <p>Pooled figures are those of all nodes' test rows together (solid black); each node's own are dashed.</p>
 <h2>Curves</h2>

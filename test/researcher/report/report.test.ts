@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { pathToFileURL } from "node:url";
+import { reportHtml } from "../../../src/researcher/report/report-html.js";
 import { launchBrowser } from "../../support/browser.js";
 import { researcherCli } from "../../support/cli.js";
 
@@ -214,5 +215,13 @@ describe("fbm-researcher report", () => {
     const result = await researcherCli("report", dir);
     assert.equal(result.code, 2);
     assert.match(result.stderr, /has no history\.jsonl/);
+  });
+
+  it("calls a widely bounded pooled auc an estimate in the headline", () => {
+    const base = { name: "r", rounds: 1, curves: [], nodes: [], failures: [], privacy: [] };
+    const wide = reportHtml({ ...base, done: { metrics: { auc: 0.9939 }, auc_error: 0.19 } });
+    assert.match(wide, /auc is an estimate, known only within ±0\.19/);
+    const narrow = reportHtml({ ...base, done: { metrics: { auc: 0.9939 }, auc_error: 0.01 } });
+    assert.match(narrow, /\(auc within ±0\.010\)/);
   });
 });
