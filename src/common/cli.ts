@@ -11,12 +11,17 @@ export interface CliIo {
   signal?: AbortSignal;
   /** Whether stderr is a terminal (live progress lines); default false. */
   isTty?: boolean;
+  /** The terminal's width in columns when stderr is one (lines wrap to it); default 80. */
+  columns?: number;
 }
 
 export const processIo: CliIo = {
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
   isTty: process.stderr.isTTY === true,
+  get columns() {
+    return process.stderr.isTTY ? process.stderr.columns : undefined;
+  },
 };
 
 /**

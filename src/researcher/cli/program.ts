@@ -65,7 +65,7 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
       const overwrite = options.overwrite === true;
       await preflight(config, { maxParams, outDir: options.out, resume: options.resume === true, overwrite });
       const json = program.opts().json === true;
-      const print = createProgressPrinter(io.stderr, { isTty: io.isTty, logger });
+      const print = createProgressPrinter(io.stderr, { isTty: io.isTty, columns: io.columns, logger });
       await selectBackend({ log: json ? undefined : logger.info });
       await withStopSignal(io.signal, async (signal) => {
         const experiment = createExperiment(config, {

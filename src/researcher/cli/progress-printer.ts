@@ -2,7 +2,7 @@ import type { Logger } from "../../common/log.js";
 import { WIDE_AUC_BOUND } from "../../ml/metric-counts.js";
 import type { ExperimentEvent } from "../run/events.js";
 
-/** Lines never exceed this many columns (a classic terminal; long lines wrap with an indent). */
+/** Lines never exceed this many columns unless the terminal is wider (long lines wrap with an indent). */
 export const COLUMNS = 80;
 const BAR = 20;
 /** `2026-01-01T00:00:00.000Z INFO  ` before each logged line. */
@@ -10,12 +10,12 @@ const LOG_PREFIX = 31;
 
 /**
  * Human output of a run on stderr (through the logger when given): a line per round (nodes, loss,
- * metrics), node arrivals and failures. On a terminal, figures wrap to 80 columns (messages stay whole)
+ * metrics), node arrivals and failures. On a terminal, figures wrap to the terminal's width (messages stay whole)
  * and the round being trained shows one progress bar per node, redrawn in place below the last line.
  */
 export function createProgressPrinter(
   write: (text: string) => void,
-  options: { isTty?: boolean; logger?: Logger } = {},
+  options: { isTty?: boolean; logger?: Logger; columns?: number } = {},
 ) {
   const bars = new Map<string, string>();
   let drawn = 0;
@@ -23,8 +23,10 @@ export function createProgressPrinter(
     if (drawn > 0) write(`\x1b[${drawn}F\x1b[J`);
     drawn = 0;
   };
-  // A terminal gets lines that fit it: the logger's time and level take LOG_PREFIX columns.
-  const width = options.logger ? COLUMNS - LOG_PREFIX : COLUMNS;
+  // A terminal gets lines that fit it (its width, 40 columns at least; else 80): the logger's time and
+  // level take LOG_PREFIX columns.
+  const columns = Math.max(40, options.columns ?? COLUMNS);
+  const width = Math.max(40, options.logger ? columns - LOG_PREFIX : columns);
   const line = (text: string, level: "info" | "warn", wrapped: boolean) => {
     erase();
     const shown = wrapped && options.isTty ? wrap(text, width) : text;

@@ -190,3 +190,34 @@ describe("progress printer: privacy and wide auc bounds", () => {
     assert.doesNotMatch(out, /estimate/);
   });
 });
+
+describe("progress printer: the terminal's width", () => {
+  const round = {
+    event: "round" as const,
+    round: 12,
+    rounds: 20,
+    nodes: [],
+    failed: [],
+    loss: 0.1234,
+    metrics: {
+      global: { accuracy: 0.9, precision: 0.8, recall: 0.7, f1: 0.75, auc: 0.95 },
+      local: { accuracy: 0.91, precision: 0.81, recall: 0.71, f1: 0.76, auc: 0.96 },
+    },
+    seconds: 2,
+    time: 0,
+  };
+  const printed = (columns?: number) => {
+    let out = "";
+    createProgressPrinter((t) => (out += t), { isTty: true, columns })(round);
+    return out.trimEnd().split("\n");
+  };
+
+  it("wraps round lines to the terminal's width, 80 columns when it is unknown", () => {
+    const wide = printed(300);
+    assert.equal(wide.length, 1, "one line fits 300 columns");
+    const narrow = printed(60);
+    assert.ok(narrow.length > 2 && narrow.every((l) => l.length <= 60), narrow.join("\n"));
+    const unknown = printed(undefined);
+    assert.ok(unknown.length > 1 && unknown.every((l) => l.length <= 80) && unknown.some((l) => l.length > 60));
+  });
+});
