@@ -88,7 +88,16 @@ export function createNodeCli(io: CliIo = processIo): Command {
           off: (listener: () => void) => process.off("SIGHUP", listener),
         };
         // The GUI works on the home's files as `fbm-node gui` does; it only shares this process.
-        const gui = guiListen && (await startGui(homeDir, guiListen, logger));
+        // A taken GUI port costs the GUI, not the node: it serves on with a warning.
+        const gui =
+          guiListen &&
+          (await startGui(homeDir, guiListen, logger).catch((error: NodeJS.ErrnoException) => {
+            if (error.code !== "EADDRINUSE") throw error;
+            logger.warn(
+              `The GUI cannot listen on ${guiListen.host}:${guiListen.port}: the port is in use; the node serves without it (give --gui-listen another port, or run \`fbm-node gui --listen 127.0.0.1:PORT\` apart)`,
+            );
+            return undefined;
+          }));
         try {
           await serveNode({ homeDir, researcher, signal, logger, reloadSignal });
         } finally {
