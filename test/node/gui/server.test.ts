@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { isLocalHost, sameToken } from "../../../src/node/gui/access.js";
-import { type GuiServer, startGuiServer } from "../../../src/node/gui/server.js";
+import { type GuiServer, guiUrlPath, startGuiServer } from "../../../src/node/gui/server.js";
 import { homePaths, initHome } from "../../../src/node/home.js";
 import { createPlanRegistry } from "../../../src/node/plan-registry.js";
 import { createPrivacyLedger } from "../../../src/node/privacy-ledger.js";
@@ -44,6 +44,24 @@ describe("the GUI's HTTP API (in-process server on port 0)", () => {
   after(async () => {
     await gui?.close();
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("`fbm-node gui --print-url` re-prints the running GUI's URL from an owner-only file, and exits 1 when none runs", async () => {
+    const printed = await nodeCli("--home", home, "gui", "--print-url");
+    assert.deepEqual([printed.code, printed.stdout], [0, `${gui.url}\n`]);
+    assert.equal(statSync(guiUrlPath(home)).mode & 0o777, 0o600);
+    // A second GUI on another home: once closed, its URL file is gone and --print-url says so.
+    const other = join(dir, "other");
+    await initHome(other, { name: "site-b" });
+    const second = await startGuiServer({ homeDir: other, host: "127.0.0.1", port: 0, log: () => {} });
+    assert.equal((await nodeCli("--home", other, "gui", "--print-url")).stdout, `${second.url}\n`);
+    await second.close();
+    const none = await nodeCli("--home", other, "gui", "--print-url");
+    assert.equal(none.code, 1);
+    assert.match(
+      none.stderr,
+      /^Error: No GUI is running for the home .*: start one with `fbm-node gui` or `fbm-node serve --gui`\n$/,
+    );
   });
 
   it("answers 401 to requests without the token, and to changes that carry only the cookie", async () => {
