@@ -57,7 +57,8 @@ export function planDetails(entry: PlanEntry): string {
 
 /** The plan's `data:` block in one line (`target y, normalize standard, …`), as `plan show` prints it. */
 export function planDataText(plan: Plan): string {
-  const { input, ...data } = plan.data;
+  // A registry row is a plan as received; one without a data block shows "-" rather than failing the page.
+  const { input, ...data } = plan.data ?? {};
   return describe({ ...data, ...(input ? { input: [input.height, input.width, input.channels] } : {}) });
 }
 
