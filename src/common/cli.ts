@@ -11,13 +11,31 @@ export interface CliIo {
   signal?: AbortSignal;
   /** Whether stderr is a terminal (live progress lines); default false. */
   isTty?: boolean;
+  /** The terminal's width in columns when stderr is one (lines wrap to it); default 80. */
+  columns?: number;
 }
 
 export const processIo: CliIo = {
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
   isTty: process.stderr.isTTY === true,
+  get columns() {
+    return process.stderr.isTTY ? process.stderr.columns : undefined;
+  },
 };
+
+/**
+ * A reader that closes stdout early (`fbm-researcher predict … | head`) ends the command normally: exit 0
+ * and nothing on stderr, as Unix tools end on SIGPIPE (Node ignores the signal and raises EPIPE on the
+ * stream instead, which unhandled crashes with a stack trace). Any other stdout failure: one line, exit 1.
+ */
+export function endOnClosedStdout(stream: NodeJS.WriteStream = process.stdout): void {
+  stream.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code === "EPIPE") process.exit(0);
+    process.stderr.write(`Error: Cannot write to stdout: ${error.message}\n`);
+    process.exit(1);
+  });
+}
 
 /**
  * Parses and runs `program` (built with `.exitOverride()`), returning the exit code README.md documents (Using it):

@@ -3,6 +3,7 @@ import {
   checkMetricNames,
   confusion,
   confusionMetric,
+  mannWhitney,
   predictedClasses,
   regressionMetric,
   scores,
@@ -14,6 +15,9 @@ import {
  * metrics of all nodes' test rows together — exactly for counts and sums, within a stated bound for AUC.
  * Ratios (a node's F1, its AUC) cannot be averaged into the F1 or AUC of anything; counts can be added.
  */
+
+/** A pooled AUC bound wider than this makes the AUC an estimate: output says so, not a headline figure. */
+export const WIDE_AUC_BOUND = 0.05;
 
 /** Scores are binned on this many equal bins of [0, 1] before they leave a node. */
 export const SCORE_BINS = 65_536;
@@ -28,6 +32,11 @@ export interface ScoreRuns {
   hi: number[];
   positives: number[];
   negatives: number[];
+  /**
+   * The node's exact Mann–Whitney count on its own rows (positive/negative pairs ranked right, ties ½),
+   * an aggregate over all its pairs like the confusion counts. Absent from nodes of an older fbm.
+   */
+  wins?: number;
 }
 
 /** The kind of task (binary, multiclass, regression) is the plan's: it does not travel with the counts. */
@@ -38,6 +47,8 @@ export interface MetricCounts {
   classes?: number;
   /** Classification: per class whose AUC is computed, its scores. */
   scores?: ScoreRuns[];
+  /** Pooled counts only (poolCounts): per entry of `scores`, each node's runs apart. */
+  parts?: ScoreRuns[][];
   /** Regression: Σy, Σy², Σ(y − ŷ)², Σ|y − ŷ|. */
   sums?: { y: number; y2: number; sse: number; sae: number };
 }
@@ -74,7 +85,7 @@ export function scoreBin(score: number): number {
   return Math.min(SCORE_BINS - 1, Math.max(0, Math.floor(score * SCORE_BINS)));
 }
 
-/** One run per non-empty fine bin. */
+/** One run per non-empty fine bin, with the exact Mann–Whitney count of the unbinned scores. */
 function scoreRuns(yTrue: Float32Array, score: Float64Array, positive: number): ScoreRuns {
   const pos = new Map<number, number>();
   const neg = new Map<number, number>();
@@ -90,6 +101,7 @@ function scoreRuns(yTrue: Float32Array, score: Float64Array, positive: number): 
     hi: bins.map((b) => b + 1),
     positives: bins.map((b) => pos.get(b) ?? 0),
     negatives: bins.map((b) => neg.get(b) ?? 0),
+    wins: mannWhitney(yTrue, score, positive).wins,
   };
 }
 
@@ -100,7 +112,14 @@ function scoreRuns(yTrue: Float32Array, score: Float64Array, positive: number): 
  */
 export function mergeScoreRuns(runs: ScoreRuns, minCount: number): ScoreRuns {
   if (minCount <= 1) return runs;
-  const out: ScoreRuns = { positive: runs.positive, lo: [], hi: [], positives: [], negatives: [] };
+  const out: ScoreRuns = {
+    positive: runs.positive,
+    lo: [],
+    hi: [],
+    positives: [],
+    negatives: [],
+    ...(runs.wins === undefined ? {} : { wins: runs.wins }),
+  };
   let open = -1;
   for (let i = 0; i < runs.lo.length; i++) {
     const last = out.lo.length - 1;
@@ -155,6 +174,7 @@ export function poolCounts(items: MetricCounts[]): MetricCounts | undefined {
     positives: [] as number[],
     negatives: [] as number[],
   }));
+  const parts = scores.map(() => [] as ScoreRuns[]);
   for (const c of items) {
     if (c.sums || c.confusion?.length !== size || c.scores?.length !== scores.length) {
       throw new Error("Cannot pool metric counts of different tasks");
@@ -163,10 +183,11 @@ export function poolCounts(items: MetricCounts[]): MetricCounts | undefined {
       confusion[i] += v;
     });
     c.scores?.forEach((s, k) => {
+      parts[k].push(s);
       for (const key of ["lo", "hi", "positives", "negatives"] as const) scores[k][key].push(...s[key]);
     });
   }
-  return { rows, classes: first.classes, confusion, scores };
+  return { rows, classes: first.classes, confusion, scores, parts };
 }
 
 /** The named metrics of the statistics, and the bound on the AUC's error (0 when not binned). */
@@ -195,13 +216,138 @@ export function metricsFromCounts(
       continue;
     }
     const wanted = new Set(aucClasses(m, kind));
-    const per = (counts.scores ?? []).filter((s) => wanted.has(s.positive)).map(binnedAuc);
+    const per = (counts.scores ?? [])
+      .map((s, i) => ({ whole: s, parts: counts.parts?.[i] ?? [s] }))
+      .filter((s) => wanted.has(s.whole.positive))
+      .map((s) => pooledAuc(s.parts, s.whole));
     const kept = per.filter((a) => !Number.isNaN(a.auc));
     values.auc = kept.length === 0 ? Number.NaN : kept.reduce((s, a) => s + a.auc, 0) / kept.length;
     // The macro mean of estimates each within its bound is within the mean of the bounds.
     aucError = kept.length === 0 ? undefined : kept.reduce((s, a) => s + a.bound, 0) / kept.length;
   }
   return { values, ...(aucError === undefined ? {} : { aucError }) };
+}
+
+/**
+ * AUC of several nodes' scores together. Pairs within a node are counted exactly (its `wins`). A positive
+ * of one node and a negative of another are ranked exactly when their runs do not overlap; when they do,
+ * the pair counts the chance the positive ranks higher under a model of each run (runShape), fitted to
+ * how well the node's own rows are ordered within its runs. The truth lies between none and all of those
+ * overlapping pairs won, so the bound is the larger distance from the estimate to either end: it holds
+ * whatever the scores inside a run are. Without every node's `wins` (an older node), binnedAuc of all runs.
+ */
+export function pooledAuc(parts: ScoreRuns[], whole: ScoreRuns): { auc: number; bound: number } {
+  if (parts.some((p) => p.wins === undefined)) return binnedAuc(whole);
+  const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
+  const P = sum(parts.map((p) => sum(p.positives)));
+  const N = sum(parts.map((p) => sum(p.negatives)));
+  if (P === 0 || N === 0) return { auc: Number.NaN, bound: 0 };
+  const shapes = parts.map(runShape);
+  let sure = sum(parts.map((p) => p.wins ?? 0));
+  let expected = 0;
+  let open = 0;
+  parts.forEach((pos, i) => {
+    parts.forEach((neg, j) => {
+      if (i === j) return;
+      const c = crossPairs(pos, shapes[i], neg, shapes[j]);
+      sure += c.sure;
+      expected += c.expected;
+      open += c.open;
+    });
+  });
+  const pairs = P * N;
+  return {
+    auc: Math.min(1, Math.max(0, (sure + expected) / pairs)),
+    bound: Math.min(1, Math.max(expected, open - expected) / pairs),
+  };
+}
+
+/** A run's positives or negatives as a mixture of uniform segments: [weight, lo, hi) each. */
+type Spread = [number, number, number][];
+
+/**
+ * Where a node's rows sit inside each of its runs. Within a run, negatives take the lower share of it
+ * (their share of the run's rows) and positives the upper with weight λ, and both spread over the
+ * whole run with weight 1 − λ; a pair of one run is then ranked right with chance (1 + λ)/2. λ is
+ * fitted so that chance equals the node's own within-run pairs ranked right (its exact `wins` less the
+ * pairs its runs order), so a node whose rows are well ordered places its positives high in a mixed run.
+ */
+function runShape(runs: ScoreRuns): { pos: Spread[]; neg: Spread[] } {
+  let ordered = 0;
+  let inRun = 0;
+  let negBelow = 0;
+  runs.lo.forEach((_, i) => {
+    ordered += runs.positives[i] * negBelow;
+    inRun += runs.positives[i] * runs.negatives[i];
+    negBelow += runs.negatives[i];
+  });
+  const right = inRun > 0 ? ((runs.wins ?? 0) - ordered) / inRun : 0.5;
+  const lambda = Math.min(1, Math.max(0, 2 * right - 1));
+  const pos: Spread[] = [];
+  const neg: Spread[] = [];
+  runs.lo.forEach((lo, i) => {
+    const hi = runs.hi[i];
+    const cut = lo + ((hi - lo) * runs.negatives[i]) / (runs.positives[i] + runs.negatives[i]);
+    pos.push(
+      cut < hi
+        ? [
+            [lambda, cut, hi],
+            [1 - lambda, lo, hi],
+          ]
+        : [[1, lo, hi]],
+    );
+    neg.push(
+      cut > lo
+        ? [
+            [lambda, lo, cut],
+            [1 - lambda, lo, hi],
+          ]
+        : [[1, lo, hi]],
+    );
+  });
+  return { pos, neg };
+}
+
+/**
+ * Positives of `pos` against negatives of `neg` (another node): pairs surely won (the negative's run
+ * lies wholly below), pairs whose runs overlap (`open`) and their expected wins under the runs' shapes.
+ * Runs of one node are ascending and disjoint, so each positive run meets a contiguous span of runs.
+ */
+function crossPairs(
+  pos: ScoreRuns,
+  posShape: { pos: Spread[] },
+  neg: ScoreRuns,
+  negShape: { neg: Spread[] },
+): { sure: number; expected: number; open: number } {
+  const below = [0];
+  for (const n of neg.negatives) below.push(below[below.length - 1] + n);
+  const runs = neg.lo.map((lo, j) => ({ lo, hi: neg.hi[j], n: neg.negatives[j] }));
+  let sure = 0;
+  let expected = 0;
+  let open = 0;
+  for (let i = 0; i < pos.lo.length; i++) {
+    const p = pos.positives[i];
+    if (p === 0) continue;
+    const first = countWhile(runs, (r) => r.hi <= pos.lo[i]);
+    sure += p * below[first];
+    for (let j = first; j < runs.length && runs[j].lo < pos.hi[i]; j++) {
+      if (runs[j].n === 0) continue;
+      let chance = 0;
+      for (const [wx, a, b] of posShape.pos[i])
+        for (const [wy, c, d] of negShape.neg[j]) chance += wx * wy * chanceAbove(a, b, c, d);
+      open += p * runs[j].n;
+      expected += p * runs[j].n * chance;
+    }
+  }
+  return { sure, expected, open };
+}
+
+/** P(X > Y) for X uniform on [a, b) and Y uniform on [c, d) (fine bins: ties within a bin count ½). */
+function chanceAbove(a: number, b: number, c: number, d: number): number {
+  const wy = d - c;
+  // ∫ from −∞ to t of P(Y < x) · wy dx.
+  const area = (t: number) => (t <= c ? 0 : t <= d ? (t - c) ** 2 / 2 : wy ** 2 / 2 + wy * (t - d));
+  return (area(b) - area(a)) / ((b - a) * wy);
 }
 
 /**
@@ -295,6 +441,9 @@ export function countsProblem(c: MetricCounts, rows: number): string | undefined
     }
     if (![...s.positives, ...s.negatives].every(whole) || total(s.positives) + total(s.negatives) !== rows)
       return `score runs do not add up to ${rows} rows`;
+    // Pairs ranked right, ties ½: a multiple of ½ from 0 to all positive/negative pairs.
+    if (s.wins !== undefined && !(whole(2 * s.wins) && s.wins <= total(s.positives) * total(s.negatives)))
+      return "score wins are not a count of pairs";
   }
   return undefined;
 }

@@ -154,6 +154,20 @@ function perClass(name: string, m: number[][], c: number): number {
 
 /** ROC AUC by the rank-sum (Mann–Whitney) formula with average ranks for ties; NaN with one class only. */
 export function rocAuc(yTrue: Float32Array, score: Float64Array, positive: number): number {
+  const { wins, positives, negatives } = mannWhitney(yTrue, score, positive);
+  if (positives === 0 || negatives === 0) return Number.NaN;
+  return wins / (positives * negatives);
+}
+
+/**
+ * The Mann–Whitney count of one class against the rest: positive/negative pairs where the positive
+ * scores higher, ties counted ½ (average ranks), with the numbers of positives and negatives.
+ */
+export function mannWhitney(
+  yTrue: Float32Array,
+  score: Float64Array,
+  positive: number,
+): { wins: number; positives: number; negatives: number } {
   const order = [...score.keys()].sort((a, b) => score[a] - score[b]);
   let rankSum = 0;
   let nPos = 0;
@@ -168,9 +182,7 @@ export function rocAuc(yTrue: Float32Array, score: Float64Array, positive: numbe
       }
     i = j + 1;
   }
-  const nNeg = order.length - nPos;
-  if (nPos === 0 || nNeg === 0) return Number.NaN;
-  return (rankSum - (nPos * (nPos + 1)) / 2) / (nPos * nNeg);
+  return { wins: rankSum - (nPos * (nPos + 1)) / 2, positives: nPos, negatives: order.length - nPos };
 }
 
 function regression(name: string, yTrue: Float32Array, yPred: Float32Array): number {

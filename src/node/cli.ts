@@ -1,6 +1,7 @@
+import { readFile } from "node:fs/promises";
 import { Command } from "@commander-js/extra-typings";
 import { type CliIo, inheritSettings, processIo, runProgram, withStopSignal } from "../common/cli.js";
-import { InputError } from "../common/errors.js";
+import { InputError, RuntimeFailure } from "../common/errors.js";
 import type { Logger } from "../common/log.js";
 import { isLoopbackHost } from "../common/loopback.js";
 import { printVersion, versionOption } from "../common/version-option.js";
@@ -88,7 +89,16 @@ export function createNodeCli(io: CliIo = processIo): Command {
           off: (listener: () => void) => process.off("SIGHUP", listener),
         };
         // The GUI works on the home's files as `fbm-node gui` does; it only shares this process.
-        const gui = guiListen && (await startGui(homeDir, guiListen, logger));
+        // A taken GUI port costs the GUI, not the node: it serves on with a warning.
+        const gui =
+          guiListen &&
+          (await startGui(homeDir, guiListen, logger).catch((error: NodeJS.ErrnoException) => {
+            if (error.code !== "EADDRINUSE") throw error;
+            logger.warn(
+              `The GUI cannot listen on ${guiListen.host}:${guiListen.port}: the port is in use; the node serves without it (give --gui-listen another port, or run \`fbm-node gui --listen 127.0.0.1:PORT\` apart)`,
+            );
+            return undefined;
+          }));
         try {
           await serveNode({ homeDir, researcher, signal, logger, reloadSignal });
         } finally {
@@ -103,8 +113,19 @@ export function createNodeCli(io: CliIo = processIo): Command {
       "serve the local web GUI (catalogue, plans, what the node is doing); prints a URL with an access token",
     )
     .option("--listen <host:port>", "address of the GUI (loopback unless you mean otherwise)", DEFAULT_GUI_LISTEN)
+    .option("--print-url", "print the URL (with its token) of the GUI running for this home, and exit")
     .action(async (options) => {
       const homeDir = ctx.homeDir();
+      if (options.printUrl) {
+        const { guiUrlPath } = await import("./gui/server.js");
+        const url = await readFile(guiUrlPath(homeDir), "utf8").catch(() => undefined);
+        if (url === undefined)
+          throw new RuntimeFailure(
+            `No GUI is running for the home ${homeDir}: start one with \`fbm-node gui\` or \`fbm-node serve --gui\``,
+          );
+        io.stdout(url);
+        return;
+      }
       const logger = ctx.logger();
       const listen = parseGuiListen(options.listen, "--listen");
       await withStopSignal(io.signal, async (signal) => {

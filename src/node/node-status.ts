@@ -23,7 +23,16 @@ export interface NodeStatus {
     progress?: { epoch: number; step: number; totalSteps: number; loss?: number };
   };
   /** The last tasks run, newest first, with their outcome ("ok" or the error code and message). */
-  recent: { kind: string; experiment: string; round?: number; endedAt: string; outcome: string; message?: string }[];
+  recent: {
+    kind: string;
+    experiment: string;
+    round?: number;
+    endedAt: string;
+    outcome: string;
+    message?: string;
+    /** The same refusal repeated (a plan awaiting approval is asked for every poll): how many times. */
+    count?: number;
+  }[];
   stopped?: boolean;
 }
 
@@ -86,6 +95,22 @@ export function createStatusRecorder(path: string, options: { researcher: string
     },
     taskEnded(task, reply) {
       status.current = undefined;
+      const last = status.recent[0];
+      // A refusal repeating the last one (same task kind, experiment and code) bumps its count: a plan
+      // awaiting approval is asked for on every poll and would push every other task out of the list.
+      if (
+        reply.kind === "error" &&
+        last !== undefined &&
+        last.kind === task.body.kind &&
+        last.experiment === task.experiment &&
+        last.outcome === reply.code
+      ) {
+        last.count = (last.count ?? 1) + 1;
+        last.endedAt = new Date().toISOString();
+        last.message = reply.message;
+        changed();
+        return;
+      }
       status.recent.unshift({
         kind: task.body.kind,
         experiment: task.experiment,

@@ -38,8 +38,7 @@ export function planDetails(entry: PlanEntry): string {
   ];
   if (entry.decidedAt !== "") lines.push([entry.status === "rejected" ? "rejected" : "approved", entry.decidedAt]);
   if (entry.note !== "") lines.push(["note", entry.note]);
-  const { input, ...data } = plan.data;
-  lines.push(["data", describe({ ...data, ...(input ? { input: [input.height, input.width, input.channels] } : {}) })]);
+  lines.push(["data", planDataText(plan)]);
   lines.push(["model", `${plan.model.length} layer(s)`]);
   const layers = planLayers(plan);
   const nameWidth = Math.max(...layers.map((l) => l.name.length));
@@ -54,6 +53,13 @@ export function planDetails(entry: PlanEntry): string {
   const width = Math.max(...[...lines, ...tail].map(([key]) => key.length)) + 2;
   const show = (rows: [string, string][]) => rows.map(([key, value]) => `${`${key}:`.padEnd(width)}${value}`);
   return [...show(lines), ...layerLines, ...show(tail)].join("\n");
+}
+
+/** The plan's `data:` block in one line (`target y, normalize standard, …`), as `plan show` prints it. */
+export function planDataText(plan: Plan): string {
+  // A registry row is a plan as received; one without a data block shows "-" rather than failing the page.
+  const { input, ...data } = plan.data ?? {};
+  return describe({ ...data, ...(input ? { input: [input.height, input.width, input.channels] } : {}) });
 }
 
 /** `dense 16 relu → dropout 0.2 → dense 1 sigmoid`: the gist of a layer stack in one cell. */

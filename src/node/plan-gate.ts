@@ -55,6 +55,7 @@ export function createPlanGate(options: PlanGateOptions): PlanGate {
     const entry = await registry.recordRequest(planId, planJson(plan), {
       experiment: request.experiment ?? "",
       researcher: options.researcher,
+      ...(request.datasetId === undefined ? {} : { dataset: request.datasetId }),
     });
     if (entry.status === "approved") return undefined;
     if (entry.status === "rejected") {

@@ -9,6 +9,8 @@ export type PlanStatus = "pending" | "approved" | "rejected";
 export interface PlanRequester {
   experiment: string;
   researcher: string;
+  /** The dataset the first request was for (its id): the GUI sizes the plan on it. Absent on older rows. */
+  dataset?: string;
 }
 
 /** One plan the node was asked to run, and the operator's decision on it. */
@@ -55,6 +57,7 @@ const schema = {
     note: { type: "string", default: "" },
     experiment: { type: "string", default: "" },
     researcher: { type: "string", default: "" },
+    dataset: { type: "string", default: "" },
     requestedAt: { type: "string", default: "" },
     decidedAt: { type: "string", default: "" },
   },
@@ -67,6 +70,7 @@ const rowSchema = z.object({
   note: z.string(),
   experiment: z.string(),
   researcher: z.string(),
+  dataset: z.string().optional(),
   requestedAt: z.string(),
   decidedAt: z.string(),
 });
@@ -99,6 +103,7 @@ export async function createPlanRegistry(options: { path: string }): Promise<Pla
             note: "",
             experiment: from.experiment,
             researcher: from.researcher,
+            dataset: from.dataset ?? "",
             requestedAt: new Date().toISOString(),
             decidedAt: "",
           }),
@@ -148,7 +153,11 @@ function rowToEntry(id: string, row: Row): PlanEntry {
     status: cells.status as PlanStatus,
     planJson: cells.planJson,
     note: cells.note,
-    requestedBy: { experiment: cells.experiment, researcher: cells.researcher },
+    requestedBy: {
+      experiment: cells.experiment,
+      researcher: cells.researcher,
+      ...(cells.dataset ? { dataset: cells.dataset } : {}),
+    },
     requestedAt: cells.requestedAt,
     decidedAt: cells.decidedAt,
   };

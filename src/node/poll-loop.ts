@@ -35,6 +35,8 @@ export interface PollLoopOptions {
   log: (line: string) => void;
   waitSeconds?: number;
   backoff?: { initialMs: number; maxMs: number };
+  /** How the loop waits between attempts (tests record the delays); default a timer the signal ends. */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   /** How often a running task says it is alive (default 10 s; the researcher's loss timeout is ~65 s). */
   heartbeatMs?: number;
   maxParamBytes?: number;
@@ -54,6 +56,11 @@ export interface PollLoopOptions {
 /** Said after a task refused for its parameter bytes (see paramBytesLimit in task-limits.ts). */
 const PARAM_LIMIT_HINT =
   " (a node takes at most 8 bytes per parameter of its max_params; its operator can raise that with `fbm-node config set max_params N`)";
+/**
+ * Reconnect delays: doubling from ½ s and capped at 5 s (jitter included), so a node is back within
+ * 5 s of the researcher starting however long it was down.
+ */
+export const RECONNECT_BACKOFF = { initialMs: 500, maxMs: 5_000 };
 
 /** A failure logged once is repeated at most this often while it recurs. */
 export const REPEAT_EVERY_MS = 60_000;
@@ -61,7 +68,8 @@ export const REPEAT_EVERY_MS = 60_000;
 export async function runPollLoop(options: PollLoopOptions): Promise<void> {
   const { client, signal, log } = options;
   const sessionId = options.sessionId ?? randomUUID();
-  const backoff = options.backoff ?? { initialMs: 500, maxMs: 30_000 };
+  const backoff = options.backoff ?? RECONNECT_BACKOFF;
+  const sleep = options.sleep ?? ((ms: number, until: AbortSignal) => wait(ms, undefined, { signal: until }));
   let delay = backoff.initialMs;
   let connected: boolean | undefined;
   const markConnected = () => {
@@ -107,7 +115,7 @@ export async function runPollLoop(options: PollLoopOptions): Promise<void> {
         );
       }
       connected = false;
-      await wait(jitter(delay), undefined, { signal }).catch(() => undefined); // aborted: the loop ends
+      await sleep(Math.min(jitter(delay), backoff.maxMs), signal).catch(() => undefined); // aborted: the loop ends
       delay = Math.min(delay * 2, backoff.maxMs);
     }
   }

@@ -130,6 +130,7 @@ function fromCounts(c: MetricCountsPb): MetricCounts {
       hi: [...s.hi],
       positives: s.positives.map(Number),
       negatives: s.negatives.map(Number),
+      ...(s.wins === undefined ? {} : { wins: s.wins }),
     })),
   };
 }

@@ -3,9 +3,11 @@ import { describe, it } from "node:test";
 import {
   binnedAuc,
   countMetrics,
+  countsProblem,
   mergeScoreRuns,
   metricsFromCounts,
   poolCounts,
+  pooledAuc,
   SCORE_BINS,
 } from "../../src/ml/metric-counts.js";
 import { classificationMetrics, computeMetrics, regressionMetrics, type TaskKind } from "../../src/ml/metrics.js";
@@ -161,5 +163,78 @@ describe("binnedAuc", () => {
     assert.equal(merged.lo[0], 0);
     assert.equal(merged.hi[merged.hi.length - 1], SCORE_BINS);
     for (let i = 1; i < merged.lo.length; i++) assert.equal(merged.lo[i], merged.hi[i - 1]);
+  });
+});
+
+describe("pooledAuc: exact within nodes, estimated across them", () => {
+  /** Three nodes of 37–38 test rows, ~37% positive, scores a logistic of the label plus noise. */
+  function smallTestSets(seed: number, separation: number) {
+    const rng = createRng(seed);
+    const gauss = () => Math.sqrt(-2 * Math.log(1 - rng.next())) * Math.cos(2 * Math.PI * rng.next());
+    return [38, 38, 37].map((rows) => {
+      const yTrue = new Float32Array(rows);
+      const yPred = new Float32Array(rows);
+      for (let r = 0; r < rows; r++) {
+        yTrue[r] = rng.next() < 0.37 ? 1 : 0;
+        yPred[r] = 1 / (1 + Math.exp(-(yTrue[r] ? 2 : -2) * separation - 1.5 * gauss()));
+      }
+      return { yTrue, yPred };
+    });
+  }
+
+  it("three nodes, small test sets, min_count 10: within 0.01 of the concatenated auc, bound narrower", () => {
+    for (const separation of [1.5, 0.7]) {
+      for (const seed of [1, 2, 3, 4]) {
+        const parts = smallTestSets(seed, separation);
+        const counts = parts.map((p) => {
+          const c = countMetrics(p.yTrue, p.yPred, "binary");
+          return { ...c, scores: c.scores?.map((s) => mergeScoreRuns(s, 10)) };
+        });
+        const pooled = poolCounts(counts)!;
+        const got = metricsFromCounts(["auc"], pooled, "binary");
+        const exact = computeMetrics(
+          ["auc"],
+          concat(parts.map((p) => p.yTrue)),
+          concat(parts.map((p) => p.yPred)),
+          "binary",
+        );
+        const off = Math.abs(got.values.auc - exact.auc);
+        assert.ok(off < 0.01, `seed ${seed}: pooled ${got.values.auc} vs concatenated ${exact.auc}`);
+        assert.ok(off <= (got.aucError ?? 0) + 1e-12, "the truth lies within the stated bound");
+        // The runs alone (what an older node sends) give a wider bound around a worse estimate.
+        const runsOnly = binnedAuc(pooled.scores![0]);
+        assert.ok(got.aucError! < runsOnly.bound, `bound ${got.aucError} not below ${runsOnly.bound}`);
+        assert.ok(Math.abs(runsOnly.auc - exact.auc) > off);
+      }
+    }
+  });
+
+  it("one node's auc is exact from its wins, however coarse its runs", () => {
+    const [part] = smallTestSets(9, 0.7);
+    const c = countMetrics(part.yTrue, part.yPred, "binary");
+    const merged = { ...c, scores: c.scores?.map((s) => mergeScoreRuns(s, 10)) };
+    const got = metricsFromCounts(["auc"], merged, "binary");
+    const exact = computeMetrics(["auc"], part.yTrue, part.yPred, "binary").auc;
+    assert.ok(Math.abs(got.values.auc - exact) < 1e-12);
+    assert.equal(got.aucError, 0);
+  });
+
+  it("runs from an older node (no wins) are pooled as before, from the runs alone", () => {
+    const parts = smallTestSets(2, 1.5).map((p) => {
+      const runs = mergeScoreRuns(countMetrics(p.yTrue, p.yPred, "binary").scores![0], 10);
+      return { ...runs, wins: undefined };
+    });
+    const whole = poolCounts(parts.map((s) => ({ rows: 0, confusion: [], scores: [s] })))!.scores![0];
+    assert.deepEqual(pooledAuc(parts, whole), binnedAuc(whole));
+  });
+
+  it("refuses wins that are not a count of pairs", () => {
+    const c = countMetrics(Float32Array.from([0, 1, 1]), Float32Array.from([0.2, 0.7, 0.1]), "binary");
+    assert.equal(c.scores![0].wins, 1);
+    assert.equal(countsProblem(c, 3), undefined);
+    for (const wins of [2.5, 0.3, -1]) {
+      const bad = { ...c, scores: [{ ...c.scores![0], wins }] };
+      assert.match(countsProblem(bad, 3) ?? "", /not a count of pairs/);
+    }
   });
 });

@@ -35,6 +35,30 @@ describe("createStatusRecorder()", () => {
       ],
     );
   });
+
+  it("collapses a refusal repeated on every poll into one row with a count, keeping older tasks", async () => {
+    const path = join(dir, "status-refusals.json");
+    const status = createStatusRecorder(path, { researcher: "http://r:1" });
+    const train = { taskId: "t", experiment: "study", body: { kind: "train" } } as TaskEnvelope;
+    status.taskEnded({ ...train, body: { kind: "ping" } } as TaskEnvelope, {
+      kind: "ping",
+      version: "1",
+      backend: "wasm",
+    });
+    for (let i = 0; i < 25; i++)
+      status.taskEnded(train, { kind: "error", code: "plan_not_approved", message: `not approved (${i})` });
+    status.taskEnded(train, { kind: "error", code: "plan_rejected", message: "rejected" });
+    await status.close();
+    const done = (await readNodeStatus(path))!;
+    assert.deepEqual(
+      done.recent.map((r) => [r.kind, r.outcome, r.count, r.message]),
+      [
+        ["train", "plan_rejected", undefined, "rejected"],
+        ["train", "plan_not_approved", 25, "not approved (24)"],
+        ["ping", "ok", undefined, undefined],
+      ],
+    );
+  });
 });
 
 /** The status file once `test` holds for it (it is written a moment after the change). */

@@ -60,7 +60,7 @@ describe("createPlanGate()", () => {
     const entry = registry.get(id)!;
     assert.deepEqual(
       [entry.status, entry.requestedBy],
-      ["pending", { experiment: "heart-study", researcher: "http://127.0.0.1:50051" }],
+      ["pending", { experiment: "heart-study", researcher: "http://127.0.0.1:50051", dataset: request.datasetId }],
     );
     assert.deepEqual(JSON.parse(entry.planJson), JSON.parse(JSON.stringify(plan)));
     await gate(id, plan, request);

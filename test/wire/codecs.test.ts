@@ -308,7 +308,9 @@ describe("reply codec", () => {
               rows: 10,
               classes: 2,
               confusion: [3, 2, 3, 2],
-              scores: [{ positive: 1, lo: [0, 700], hi: [700, 65536], positives: [1, 4], negatives: [4, 1] }],
+              scores: [
+                { positive: 1, lo: [0, 700], hi: [700, 65536], positives: [1, 4], negatives: [4, 1], wins: 20.5 },
+              ],
             },
           },
           localMetrics: {

@@ -5,6 +5,7 @@ import type { DatasetEntry } from "../catalogue.js";
 import { type DatasetPrivacy, datasetPrivacy, type NodePrivacy } from "../dataset-privacy.js";
 import { configKeys, type NodeConfig, readableKeys } from "../node-config.js";
 import type { NodeStatus } from "../node-status.js";
+import { planDataText } from "../plan-format.js";
 import type { PlanEntry } from "../plan-registry.js";
 
 /** One plan as the GUI lists it: the registry entry, its layers, and its size on a matching dataset. */
@@ -16,10 +17,15 @@ export interface GuiPlan {
   requestedAt: string;
   decidedAt: string;
   note: string;
+  /** The plan's `data:` block as `fbm-node plan show` prints it (target, categorical, impute, normalize…). */
+  data: string;
   layers: { name: string; options: Record<string, unknown> }[];
   loss: string;
   optimizer: string;
-  /** Parameter count on the first catalogued dataset the plan fits, or undefined when none fits. */
+  /**
+   * Parameter count on the dataset the plan was first asked for (it carries the experiment's tags);
+   * undefined when that dataset is unknown (an older request, a removed dataset) or the plan does not fit it.
+   */
   params?: { count: number; dataset: string };
 }
 
@@ -47,7 +53,10 @@ export function guiState(input: {
     node: { id: config.node_id, name: config.name },
     config: readableKeys.map((key) => ({ key, value: config[key] ?? "", ...configKeys[key] })),
     datasets: datasets.map((entry) => ({ ...entry, privacy: datasetPrivacy(entry, input.privacy) })),
-    plans: input.plans.map((entry) => guiPlan(entry, datasets)),
+    // Pending plans first (they wait for the operator), each group oldest request first.
+    plans: [...input.plans]
+      .sort((a, b) => Number(b.status === "pending") - Number(a.status === "pending"))
+      .map((entry) => guiPlan(entry, datasets)),
     status: input.status && { ...input.status, alive: !input.status.stopped && input.alive(input.status.pid) },
   };
 }
@@ -55,14 +64,14 @@ export function guiState(input: {
 function guiPlan(entry: PlanEntry, datasets: DatasetEntry[]): GuiPlan {
   const plan = JSON.parse(entry.planJson) as Plan;
   let params: GuiPlan["params"];
-  for (const dataset of datasets) {
-    const shape = sampleShapeOf(plan, dataset);
-    if (!shape) continue;
+  // Only the dataset it was asked for: a count on another dataset (other columns) would mislead.
+  const dataset = datasets.find((d) => d.id === entry.requestedBy.dataset);
+  const shape = dataset && sampleShapeOf(plan, dataset);
+  if (dataset && shape) {
     try {
       params = { count: countPlanParams(plan, shape), dataset: dataset.name };
-      break;
     } catch {
-      // The plan does not fit this dataset's shape: try the next.
+      // The plan does not fit this dataset's shape: no count.
     }
   }
   const { name, ...optimizer } = plan.optimizer;
@@ -74,6 +83,7 @@ function guiPlan(entry: PlanEntry, datasets: DatasetEntry[]): GuiPlan {
     requestedAt: entry.requestedAt,
     decidedAt: entry.decidedAt,
     note: entry.note,
+    data: planDataText(plan),
     layers: planLayers(plan).map((l) => ({ name: l.name, options: l.options as Record<string, unknown> })),
     loss: plan.loss,
     optimizer: `${name} ${JSON.stringify(optimizer)}`,

@@ -61,7 +61,8 @@ async function call(method, path, body) {
   if (!res.ok) throw new Error(value.error || res.statusText);
   return value;
 }
-const ago = (iso) => iso ? new Date(iso).toLocaleString() : "";
+// Dates as ISO 8601 in UTC (as the files hold them): the same on every operator's screen.
+const ago = (iso) => iso ? iso.slice(0, 19).replace("T", " ") + " UTC" : "";
 function row(cells, attrs) { return h("tr", attrs, cells.map((c) => h("td", {}, c))); }
 function table(el, head, rows) { el.replaceChildren(h("tr", {}, head.map((x) => h("th", {}, x))), ...rows); }
 function layerText(l) { return l.name + " " + Object.entries(l.options).map(([k, v]) => k + " " + JSON.stringify(v)).join(", "); }
@@ -73,26 +74,36 @@ function renderStatus(s) {
   if (s.alive && s.current) {
     const c = s.current, p = c.progress;
     parts.push(h("div", { id: "current-task" }, "Running a " + c.kind + " task for " + (c.experiment || "?") + (c.round !== undefined ? ", round " + c.round : "") +
-      (p ? ": epoch " + p.epoch + ", step " + p.step + "/" + p.totalSteps + (p.loss === undefined ? "" : ", loss " + p.loss.toFixed(4)) : "")));
+      (p ? ": epoch " + p.epoch + ", step " + p.step + "/" + p.totalSteps + (p.loss === undefined ? "" : ", loss " + p.loss.toFixed(4)) : ""),
+      p ? [" ", h("progress", { id: "task-progress", max: p.totalSteps, value: p.step })] : null));
   } else if (s.alive) parts.push(h("div", { id: "current-task" }, "Idle: waiting for a task"));
   $("status").replaceChildren(...parts);
   table($("recent"), ["ended", "task", "experiment", "round", "outcome"], s.recent.map((t) =>
-    row([ago(t.endedAt), t.kind, t.experiment, t.round ?? "", h("span", { class: t.outcome === "ok" ? "ok" : "error", title: t.message || "" }, t.outcome)])));
+    row([ago(t.endedAt), t.kind, t.experiment, t.round ?? "", [h("span", { class: t.outcome === "ok" ? "ok" : "error", title: t.message || "" }, t.outcome),
+      t.count > 1 ? h("span", { "data-repeated": t.count }, " ×" + t.count + " (last at " + ago(t.endedAt) + ")") : null]])));
 }
 
 function renderPlans(plans) {
   if (plans.length === 0) { table($("plans"), ["No plans yet: a plan appears here when a researcher first asks this node to run it."], []); return; }
-  table($("plans"), ["plan", "status", "experiment", "model", "parameters", "decision"], plans.map((p) => {
-    const note = h("input", { placeholder: "note (for rejecting)", "data-note": p.id });
+  // Pending plans come first (the server sorts them); only a pending plan has a Reject button, behind a
+  // confirmation: an approved plan is revoked with the CLI, so one click cannot revoke the wrong one.
+  table($("plans"), ["plan", "status", "experiment", "data", "model", "parameters", "decision"], plans.map((p) => {
     const decide = [];
     if (p.status !== "approved") decide.push(h("button", { "data-approve": p.id, onclick: () => act(() => call("POST", "/api/plans/" + p.id + "/approve")) }, "Approve"));
-    if (p.status !== "rejected") decide.push(note, h("button", { "data-reject": p.id, onclick: () => act(() => call("POST", "/api/plans/" + p.id + "/reject", { note: note.value })) }, "Reject"));
+    if (p.status === "pending") {
+      const note = h("input", { placeholder: "note (for rejecting)", "data-note": p.id });
+      decide.push(note, h("button", { "data-reject": p.id, onclick: () =>
+        confirm("Reject plan " + p.id.slice(0, 12) + " from experiment \\"" + p.experiment + "\\"? The node will refuse it until it is approved.") &&
+        act(() => call("POST", "/api/plans/" + p.id + "/reject", { note: note.value })) }, "Reject"));
+    }
+    if (p.status === "approved") decide.push(h("small", {}, "approved " + ago(p.decidedAt) + "; revoke with fbm-node plan reject " + p.id.slice(0, 12)));
     return row([
       h("code", { title: p.id }, p.id.slice(0, 12)),
       h("span", { class: p.status }, p.status + (p.note ? ": " + p.note : "")),
       [p.experiment, h("br"), h("small", {}, "asked " + ago(p.requestedAt) + " by " + p.researcher)],
+      h("span", { "data-plan-data": p.id }, p.data),
       [h("ol", {}, p.layers.map((l) => h("li", {}, layerText(l)))), h("small", {}, "loss " + p.loss + ", optimizer " + p.optimizer)],
-      p.params ? p.params.count.toLocaleString() + " on " + p.params.dataset : "-",
+      h("span", { "data-params": p.id }, p.params ? p.params.count.toLocaleString("en") + " on " + p.params.dataset : "-"),
       decide,
     ], { "data-plan": p.id });
   }));

@@ -1,6 +1,8 @@
+import { unlink } from "node:fs/promises";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
+import { writeFileAtomic } from "../../common/atomic-write.js";
 import { errorMessage, FbmError, InputError } from "../../common/errors.js";
 import { isLoopbackHost } from "../../common/loopback.js";
 import { createCatalogue } from "../catalogue.js";
@@ -159,10 +161,15 @@ export async function startGuiServer(options: {
   });
   port = (server.address() as AddressInfo).port;
   const host = options.host.includes(":") ? `[${options.host}]` : options.host;
+  const url = `http://${host}:${port}/?token=${token}`;
+  // `fbm-node gui --print-url` re-prints it: kept in the home (owner-only, like its keys) while serving.
+  const urlFile = guiUrlPath(homeDir);
+  await writeFileAtomic(urlFile, `${url}\n`);
   return {
-    url: `http://${host}:${port}/?token=${token}`,
+    url,
     token,
     async close() {
+      await unlink(urlFile).catch(() => undefined);
       server.closeAllConnections();
       await new Promise<void>((done) => server.close(() => done()));
       await ledger.close();
@@ -170,6 +177,11 @@ export async function startGuiServer(options: {
       await catalogue.close();
     },
   };
+}
+
+/** Where a running GUI keeps its URL with the token (mode 0600), for `fbm-node gui --print-url`. */
+export function guiUrlPath(homeDir: string): string {
+  return join(homeDir, "gui-url");
 }
 
 class NotFound extends Error {}

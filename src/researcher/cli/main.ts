@@ -1,4 +1,7 @@
+import { endOnClosedStdout } from "../../common/cli.js";
 import { runResearcherCli } from "./program.js";
+
+endOnClosedStdout(); // `… | head`: a closed stdout is a normal end
 
 /** Entry point of `fbm-researcher`: the only place that exits the process (after output is flushed). */
 const code = await runResearcherCli(process.argv.slice(2));

@@ -65,7 +65,7 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
       const overwrite = options.overwrite === true;
       await preflight(config, { maxParams, outDir: options.out, resume: options.resume === true, overwrite });
       const json = program.opts().json === true;
-      const print = createProgressPrinter(io.stderr, { isTty: io.isTty, logger });
+      const print = createProgressPrinter(io.stderr, { isTty: io.isTty, columns: io.columns, logger });
       await selectBackend({ log: json ? undefined : logger.info });
       await withStopSignal(io.signal, async (signal) => {
         const experiment = createExperiment(config, {
@@ -100,7 +100,8 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
     .option("--tags <a,b>", "only datasets carrying all these tags")
     .option("--listen <host:port>", "address nodes connect to", "127.0.0.1:50051")
     .option("--wait <seconds>", "how long to collect answers from nodes", "10")
-    .option("--nodes <n>", "stop waiting once this many nodes answered")
+    .option("--nodes <n>", "stop waiting once this many nodes answered (fewer: a warning)")
+    .option("--strict", "exit 1 when fewer than --nodes nodes answered")
     .option("--json", "print one JSON array (per node: id, name, datasets) on stdout")
     .option("--cert <file>", "serve HTTPS with this certificate; nodes need mutual TLS")
     .option("--key <file>", "private key of --cert")
@@ -118,6 +119,8 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
             .filter(Boolean)
         : [];
       const { listDatasets } = await import("./list-datasets.js");
+      const { checkNodesAnswered } = await import("./nodes-answered.js");
+      const wanted = options.nodes === undefined ? undefined : positiveInt(options.nodes, "--nodes");
       const result = await withStopSignal(io.signal, (signal) =>
         listDatasets({
           tags,
@@ -125,7 +128,7 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
           insecure: options.insecure === true,
           allowList: signerAllowListFromFlags(options),
           waitSeconds: Number(options.wait),
-          nodes: options.nodes === undefined ? undefined : positiveInt(options.nodes, "--nodes"),
+          nodes: wanted,
           tls,
           signal,
           log: (l) => io.stderr(`${l}\n`),
@@ -141,6 +144,13 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
             );
         }
       }
+      checkNodesAnswered({
+        answered: result.length,
+        wanted,
+        waitSeconds: Number(options.wait),
+        strict: options.strict === true,
+        warn: (line) => io.stderr(`${line}\n`),
+      });
     });
 
   for (const command of configCommands(io, () => program.opts())) program.addCommand(command);

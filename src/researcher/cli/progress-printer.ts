@@ -1,7 +1,8 @@
 import type { Logger } from "../../common/log.js";
+import { WIDE_AUC_BOUND } from "../../ml/metric-counts.js";
 import type { ExperimentEvent } from "../run/events.js";
 
-/** Lines never exceed this many columns (a classic terminal; long lines wrap with an indent). */
+/** Lines never exceed this many columns unless the terminal is wider (long lines wrap with an indent). */
 export const COLUMNS = 80;
 const BAR = 20;
 /** `2026-01-01T00:00:00.000Z INFO  ` before each logged line. */
@@ -9,12 +10,12 @@ const LOG_PREFIX = 31;
 
 /**
  * Human output of a run on stderr (through the logger when given): a line per round (nodes, loss,
- * metrics), node arrivals and failures. On a terminal, figures wrap to 80 columns (messages stay whole)
+ * metrics), node arrivals and failures. On a terminal, figures wrap to the terminal's width (messages stay whole)
  * and the round being trained shows one progress bar per node, redrawn in place below the last line.
  */
 export function createProgressPrinter(
   write: (text: string) => void,
-  options: { isTty?: boolean; logger?: Logger } = {},
+  options: { isTty?: boolean; logger?: Logger; columns?: number } = {},
 ) {
   const bars = new Map<string, string>();
   let drawn = 0;
@@ -22,8 +23,10 @@ export function createProgressPrinter(
     if (drawn > 0) write(`\x1b[${drawn}F\x1b[J`);
     drawn = 0;
   };
-  // A terminal gets lines that fit it: the logger's time and level take LOG_PREFIX columns.
-  const width = options.logger ? COLUMNS - LOG_PREFIX : COLUMNS;
+  // A terminal gets lines that fit it (its width, 40 columns at least; else 80): the logger's time and
+  // level take LOG_PREFIX columns.
+  const columns = Math.max(40, options.columns ?? COLUMNS);
+  const width = Math.max(40, options.logger ? columns - LOG_PREFIX : columns);
   const line = (text: string, level: "info" | "warn", wrapped: boolean) => {
     erase();
     const shown = wrapped && options.isTty ? wrap(text, width) : text;
@@ -112,31 +115,50 @@ function describe(e: Exclude<ExperimentEvent, { event: "progress" }>): string {
         .map((c) => (c.kind === "onehot" ? `${c.name} (${c.categories?.length ?? 0} categories + other)` : c.name))
         .join(", ")}`;
     case "round": {
-      // The pooled auc is binned: its bound shows beside it when it reaches the printed digits.
-      const bound = (when: string, k: string) => {
-        const error = k === "auc" ? e.auc_error?.[when as "global" | "local"] : undefined;
-        return error !== undefined && error >= 0.0005 ? `±${error.toFixed(3)}` : "";
-      };
       const metrics = Object.entries(e.metrics)
         .map(
           ([when, values]) =>
             `${when}: ${Object.entries(values ?? {})
-              .map(([k, v]) => `${k} ${v.toFixed(3)}${bound(when, k)}`)
+              .map(([k, v]) =>
+                k === "auc" ? aucText(v, e.auc_error?.[when as "global" | "local"], 3) : `${k} ${v.toFixed(3)}`,
+              )
               .join(" ")}`,
         )
         .join("  ");
       const failed = e.failed.length ? `  (${e.failed.length} failed)` : "";
-      return `round ${String(e.round).padStart(String(e.rounds).length)}/${e.rounds}  nodes ${e.nodes.length}${failed}${lossText(e.loss)}  ${metrics}  ${e.seconds.toFixed(1)} s`;
+      return `round ${String(e.round).padStart(String(e.rounds).length)}/${e.rounds}  nodes ${e.nodes.length}${failed}${lossText(e.loss)}  ${metrics}${epsilonText(e.privacy)}  ${e.seconds.toFixed(1)} s`;
     }
     case "error":
       return `${e.round ? `round ${e.round}: ` : ""}${e.message}`;
     case "done": {
       const metrics = Object.entries(e.metrics)
-        .map(([k, v]) => `${k} ${v.toFixed(4)}${k === "auc" && e.auc_error ? `±${e.auc_error.toFixed(4)}` : ""}`)
+        .map(([k, v]) => (k === "auc" ? aucText(v, e.auc_error, 4) : `${k} ${v.toFixed(4)}`))
         .join("  ");
-      return `Done after ${e.rounds} round(s). Final model: ${e.model}${metrics ? `\nFinal validation: ${metrics}` : ""}`;
+      const wide =
+        e.metrics.auc !== undefined && (e.auc_error ?? 0) > WIDE_AUC_BOUND
+          ? `\nThe pooled auc is an estimate, known only within ±${e.auc_error?.toFixed(3)}: test scores leave each node in runs of min_count rows. For a narrower bound raise training.test_ratio (more test rows per node) or have the nodes lower min_count (fbm-node config set min_count N).`
+          : "";
+      const privacy = e.privacy
+        ? `\nPrivacy spent: ε ${e.privacy.epsilon.toFixed(2)}, δ ${e.privacy.delta.toExponential(0)} (${e.privacy.mode} dp${e.privacy.mode === "local" ? ", the largest over the nodes" : ""})`
+        : "";
+      return `Done after ${e.rounds} round(s). Final model: ${e.model}${metrics ? `\nFinal validation: ${metrics}` : ""}${privacy}${wide}`;
     }
   }
+}
+
+/**
+ * `auc 0.912`, `auc 0.912±0.012` when the bound reaches the printed digits, `auc ≈0.912 (±0.190)` when
+ * it is wider than WIDE_AUC_BOUND: the figure is then an estimate, not a headline.
+ */
+function aucText(value: number, bound: number | undefined, digits: number): string {
+  if (bound === undefined || bound < 0.5 * 10 ** -digits) return `auc ${value.toFixed(digits)}`;
+  if (bound > WIDE_AUC_BOUND) return `auc ≈${value.toFixed(3)} (±${bound.toFixed(3)})`;
+  return `auc ${value.toFixed(digits)}±${bound.toFixed(digits)}`;
+}
+
+/** "  ε 1.23" spent so far under dp (local: the largest over the nodes), else nothing. */
+function epsilonText(privacy: { epsilon: number } | undefined): string {
+  return privacy ? `  ε ${privacy.epsilon.toFixed(2)}` : "";
 }
 
 /** "  loss 0.4321", or nothing when the nodes withheld it (under dp): absent, never shown as NaN or 0. */

@@ -11,7 +11,8 @@ export function statsCommand(io: CliIo, globals: () => { json?: true }): Command
     .option("--columns <a,b>", 'columns to describe (default: all; "pixels" for images)')
     .option("--quantiles <q,…>", "quantiles to estimate", "0.25,0.5,0.75")
     .option("--bins <n>", "histogram bins", "10")
-    .option("--nodes <n>", "stop waiting once this many nodes hold a matching dataset")
+    .option("--nodes <n>", "stop waiting once this many nodes hold a matching dataset (fewer: a warning)")
+    .option("--strict", "exit 1 when fewer than --nodes nodes answered")
     .option("--wait <seconds>", "how long to wait for nodes", "10")
     .option("--listen <host:port>", "address nodes connect to", "127.0.0.1:50051")
     .option("--json", "print one JSON object on stdout")
@@ -33,6 +34,7 @@ export function statsCommand(io: CliIo, globals: () => { json?: true }): Command
       const nodes = options.nodes === undefined ? undefined : numberFlag(options.nodes, "--nodes");
       const { runStats } = await import("../stats/run-stats.js");
       const { formatStatsTable } = await import("./stats-table.js");
+      const { checkNodesAnswered } = await import("./nodes-answered.js");
       const result = await withStopSignal(io.signal, (signal) =>
         runStats({
           tags: list(options.tags),
@@ -49,6 +51,13 @@ export function statsCommand(io: CliIo, globals: () => { json?: true }): Command
       );
       if (options.json || globals().json) io.stdout(`${JSON.stringify(result)}\n`);
       else io.stderr(formatStatsTable(result));
+      checkNodesAnswered({
+        answered: new Set(result.nodes.map((n) => n.node)).size,
+        wanted: nodes,
+        waitSeconds: numberFlag(options.wait, "--wait"),
+        strict: options.strict === true,
+        warn: (line) => io.stderr(`${line}\n`),
+      });
     });
 }
 

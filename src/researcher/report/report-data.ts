@@ -5,10 +5,12 @@ import type { RoundEvent } from "../run/events.js";
 
 /** What a report shows, read from a run folder: curves, the node table, the config, privacy. */
 
-/** One line of a chart: `pooled` or a node's name, and its [round, value] points. */
+/** One line of a chart: `pooled` (or the run's ε) or a node's name, and its [round, value] points. */
 export interface Series {
   name: string;
   points: [number, number][];
+  /** The run's own line (pooled figures, the run's ε), drawn solid black and listed first. */
+  main?: boolean;
 }
 
 /** One chart: a figure ("loss", "global/accuracy", "privacy/epsilon"…) over rounds. */
@@ -32,7 +34,8 @@ export interface ReportData {
   curves: Curve[];
   nodes: NodeRow[];
   failures: { round: number; name: string; code: string; message: string }[];
-  privacy: { round: number; values: Record<string, unknown> }[];
+  /** Per round: the run's privacy figures and, under local dp, each node's ε by name. */
+  privacy: { round: number; values: Record<string, unknown>; nodes: Record<string, number> }[];
   config?: unknown;
   done?: { metrics?: Record<string, number>; auc_error?: number; privacy?: Record<string, unknown> };
 }
@@ -79,6 +82,10 @@ export async function readRunFolder(dir: string): Promise<ReportData> {
   };
 }
 
+/** The run's ε line: the largest over the nodes (local dp), or the researcher's accountant (central). */
+const MAX_OVER_NODES = "largest over nodes";
+const RUN = "run";
+
 /** Curves, node table, failures and privacy figures of the round events. */
 export function summarize(rounds: RoundEvent[]): Omit<ReportData, "name" | "config" | "done"> {
   const curves = new Map<string, Map<string, [number, number][]>>();
@@ -108,18 +115,25 @@ export function summarize(rounds: RoundEvent[]): Omit<ReportData, "name" | "conf
       nodes.set(f.node, { ...row, failures: row.failures + 1 });
     }
     if (e.privacy && typeof e.privacy === "object") {
-      privacy.push({ round: e.round, values: { ...e.privacy } });
-      for (const [k, v] of Object.entries(e.privacy)) add(`privacy/${k}`, "pooled", e.round, v);
+      // Local dp: each node's ledger ε; the run's is the largest of them, not a pooled figure.
+      const perNode = Object.fromEntries(
+        (e.nodes ?? []).flatMap((n) => (n.privacy ? [[n.name, n.privacy.epsilon] as const] : [])),
+      );
+      privacy.push({ round: e.round, values: { ...e.privacy }, nodes: perNode });
+      // Only ε is drawn: δ is fixed for a run (the table and the summary give it).
+      add("privacy/epsilon", Object.keys(perNode).length > 0 ? MAX_OVER_NODES : RUN, e.round, e.privacy.epsilon);
+      for (const [name, epsilon] of Object.entries(perNode)) add("privacy/epsilon", name, e.round, epsilon);
     }
   }
+  const main = new Set(["pooled", MAX_OVER_NODES, RUN]);
   return {
     rounds: rounds.length,
     curves: [...curves].map(([metric, series]) => ({
       metric,
       // The pooled line first, then nodes by name.
       series: [...series]
-        .map(([name, points]) => ({ name, points }))
-        .sort((a, b) => (a.name === "pooled" ? -1 : b.name === "pooled" ? 1 : a.name.localeCompare(b.name))),
+        .map(([name, points]) => ({ name, points, ...(main.has(name) ? { main: true } : {}) }))
+        .sort((a, b) => (a.main ? -1 : b.main ? 1 : a.name.localeCompare(b.name))),
     })),
     nodes: [...nodes.values()].sort((a, b) => a.name.localeCompare(b.name)),
     failures,

@@ -1,5 +1,7 @@
+import { WIDE_AUC_BOUND } from "../../ml/metric-counts.js";
+import { experimentYaml } from "./experiment-yaml.js";
 import type { ReportData } from "./report-data.js";
-import { escapeHtml, svgChart } from "./svg-chart.js";
+import { escapeHtml, roundFigure, svgChart } from "./svg-chart.js";
 
 /** The report as one self-contained HTML page: inline CSS and SVG, no script, nothing fetched. */
 export function reportHtml(data: ReportData): string {
@@ -26,15 +28,27 @@ export function reportHtml(data: ReportData): string {
         )
         .join("")}</table>`
     : "";
+  // Privacy: the run's ε per round (local dp: the largest over the nodes), δ, and each node's ε.
   const privacyKeys = [...new Set(data.privacy.flatMap((p) => Object.keys(p.values)))];
+  const privacyNodes = [...new Set(data.privacy.flatMap((p) => Object.keys(p.nodes)))].sort();
+  const local = privacyNodes.length > 0 || done?.privacy?.mode === "local";
+  const heading = (k: string) =>
+    k === "epsilon" ? (local ? "ε (largest over nodes)" : "ε") : k === "delta" ? "δ" : k.replaceAll("_", " ");
   const privacy =
     data.privacy.length || done?.privacy
       ? `<h2 id="privacy">Privacy</h2>${
-          done?.privacy ? `<p>Whole run: ${escapeHtml(describe(done.privacy))}</p>` : ""
-        }<table class="privacy"><tr><th>round</th>${privacyKeys.map((k) => `<th>${escapeHtml(k)}</th>`).join("")}</tr>${data.privacy
+          done?.privacy ? `<p>Whole run: ${escapeHtml(describePrivacy(done.privacy))}</p>` : ""
+        }<table class="privacy"><tr><th>round</th>${[...privacyKeys.map(heading), ...privacyNodes.map((n) => `ε ${n}`)]
+          .map((k) => `<th>${escapeHtml(k)}</th>`)
+          .join("")}</tr>${data.privacy
           .map(
             (p) =>
-              `<tr><td>${p.round}</td>${privacyKeys.map((k) => `<td>${escapeHtml(String(p.values[k] ?? ""))}</td>`).join("")}</tr>`,
+              `<tr><td>${p.round}</td>${[...privacyKeys.map((k) => p.values[k]), ...privacyNodes.map((n) => p.nodes[n])]
+                .map(
+                  (v) =>
+                    `<td>${escapeHtml(v === undefined ? "" : typeof v === "number" ? roundFigure(v) : String(v))}</td>`,
+                )
+                .join("")}</tr>`,
           )
           .join("")}</table>`
       : "";
@@ -52,7 +66,11 @@ pre{background:#f6f6f6;padding:1em;overflow:auto;max-height:40em}
 <body>
 <h1>fbm run <span id="run-name">${escapeHtml(data.name)}</span></h1>
 <p>${data.rounds} round(s) · ${data.nodes.length} node(s)${finalMetrics ? ` · final validation: ${finalMetrics}` : ""}${
-    done?.auc_error !== undefined ? ` (auc within ±${done.auc_error.toPrecision(2)})` : ""
+    done?.auc_error === undefined
+      ? ""
+      : done.auc_error > WIDE_AUC_BOUND
+        ? ` (auc is an estimate, known only within ±${done.auc_error.toPrecision(2)}: see README, Metrics: pooled, not averaged)`
+        : ` (auc within ±${done.auc_error.toPrecision(2)})`
   }</p>
 <p>Pooled figures are those of all nodes' test rows together (solid black); each node's own are dashed.</p>
 <h2>Curves</h2>
@@ -66,13 +84,16 @@ ${nodeRows}
 ${failures}
 ${privacy}
 <h2>Experiment</h2>
-${data.config === undefined ? "<p>No experiment.json in the run folder.</p>" : `<pre id="config">${escapeHtml(JSON.stringify(data.config, null, 2))}</pre>`}
+${data.config === undefined ? "<p>No experiment.json in the run folder.</p>" : `<pre id="config">${escapeHtml(experimentYaml(data.config))}</pre>`}
 </body></html>
 `;
 }
 
-function describe(values: Record<string, unknown>): string {
-  return Object.entries(values)
-    .map(([k, v]) => `${k} ${typeof v === "number" ? Number(v.toPrecision(4)) : String(v)}`)
-    .join(", ");
+/** `ε 2.4, δ 1e-5, local dp (ε: the largest over the nodes)` from done.json's privacy. */
+function describePrivacy(values: Record<string, unknown>): string {
+  const figure = (v: unknown) => (typeof v === "number" ? roundFigure(v) : String(v));
+  const parts = [`ε ${figure(values.epsilon)}`, `δ ${figure(values.delta)}`];
+  if (values.mode === "local") parts.push("local dp (ε: the largest over the nodes)");
+  else if (values.mode !== undefined) parts.push(`${String(values.mode)} dp`);
+  return parts.join(", ");
 }

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { isLocalHost, sameToken } from "../../../src/node/gui/access.js";
-import { type GuiServer, startGuiServer } from "../../../src/node/gui/server.js";
+import { type GuiServer, guiUrlPath, startGuiServer } from "../../../src/node/gui/server.js";
 import { homePaths, initHome } from "../../../src/node/home.js";
 import { createPlanRegistry } from "../../../src/node/plan-registry.js";
 import { createPrivacyLedger } from "../../../src/node/privacy-ledger.js";
@@ -44,6 +44,24 @@ describe("the GUI's HTTP API (in-process server on port 0)", () => {
   after(async () => {
     await gui?.close();
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("`fbm-node gui --print-url` re-prints the running GUI's URL from an owner-only file, and exits 1 when none runs", async () => {
+    const printed = await nodeCli("--home", home, "gui", "--print-url");
+    assert.deepEqual([printed.code, printed.stdout], [0, `${gui.url}\n`]);
+    assert.equal(statSync(guiUrlPath(home)).mode & 0o777, 0o600);
+    // A second GUI on another home: once closed, its URL file is gone and --print-url says so.
+    const other = join(dir, "other");
+    await initHome(other, { name: "site-b" });
+    const second = await startGuiServer({ homeDir: other, host: "127.0.0.1", port: 0, log: () => {} });
+    assert.equal((await nodeCli("--home", other, "gui", "--print-url")).stdout, `${second.url}\n`);
+    await second.close();
+    const none = await nodeCli("--home", other, "gui", "--print-url");
+    assert.equal(none.code, 1);
+    assert.match(
+      none.stderr,
+      /^Error: No GUI is running for the home .*: start one with `fbm-node gui` or `fbm-node serve --gui`\n$/,
+    );
   });
 
   it("answers 401 to requests without the token, and to changes that carry only the cookie", async () => {
@@ -107,12 +125,13 @@ describe("the GUI's HTTP API (in-process server on port 0)", () => {
     assert.deepEqual([a.count, a.mean, a.std, a.min, a.max], [3, 4, 3, 1, 7]);
   });
 
-  it("shows a plan with its layers and parameter count, and rejects it with a note", async () => {
+  it("shows a plan with its data block and layers, and rejects it with a note", async () => {
     const state = await (await api("GET", "/api/state")).json();
     const plan = state.plans.find((p: { id: string }) => p.id === planId);
+    // Asked for no known dataset: no parameter count (one on an unrelated dataset would mislead).
     assert.deepEqual(
-      [plan.status, plan.experiment, plan.layers.map((l: { name: string }) => l.name), plan.params],
-      ["pending", "study", ["dense", "dense"], { count: 2 * 2 + 2 + 2 + 1, dataset: "rows" }],
+      [plan.status, plan.experiment, plan.data, plan.layers.map((l: { name: string }) => l.name), plan.params],
+      ["pending", "study", "target y", ["dense", "dense"], undefined],
     );
     const rejected = await api("POST", `/api/plans/${planId.slice(0, 8)}/reject`, { note: "not now" });
     assert.equal(rejected.status, 200);

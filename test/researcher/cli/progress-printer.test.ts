@@ -141,3 +141,83 @@ describe("progress printer", () => {
     assert.equal(out, "");
   });
 });
+
+describe("progress printer: privacy and wide auc bounds", () => {
+  const round = {
+    event: "round" as const,
+    round: 2,
+    rounds: 5,
+    nodes: [],
+    failed: [],
+    metrics: { global: { auc: 0.9939 } },
+    seconds: 2,
+    time: 0,
+  };
+
+  it("shows ε spent so far on round lines and on the done line under dp", () => {
+    let out = "";
+    const print = createProgressPrinter((t) => (out += t));
+    print({ ...round, privacy: { epsilon: 1.2345, delta: 1e-5 } });
+    assert.match(out, /round 2\/5 .* ε 1\.23 {2}2\.0 s/);
+    print({
+      event: "done",
+      rounds: 5,
+      metrics: { accuracy: 0.95 },
+      model: "/m",
+      run: "/r",
+      privacy: { mode: "local", epsilon: 2.5, delta: 1e-5 },
+    });
+    assert.match(out, /\nPrivacy spent: ε 2\.50, δ 1e-5 \(local dp, the largest over the nodes\)/);
+  });
+
+  it("prints no ε without dp", () => {
+    let out = "";
+    createProgressPrinter((t) => (out += t))(round);
+    assert.doesNotMatch(out, /ε/);
+  });
+
+  it("a wide auc bound is printed as an estimate with what to change, not as a headline", () => {
+    let out = "";
+    const print = createProgressPrinter((t) => (out += t));
+    print({ ...round, auc_error: { global: 0.19 } });
+    assert.match(out, /global: auc ≈0\.994 \(±0\.190\)/);
+    print({ event: "done", rounds: 5, metrics: { auc: 0.9939 }, auc_error: 0.19, model: "/m", run: "/r" });
+    assert.match(out, /Final validation: auc ≈0\.994 \(±0\.190\)/);
+    assert.match(out, /known only within ±0\.190.*raise training\.test_ratio.*lower min_count/);
+    out = "";
+    print({ event: "done", rounds: 5, metrics: { auc: 0.9939 }, auc_error: 0.01, model: "/m", run: "/r" });
+    assert.match(out, /auc 0\.9939±0\.0100/);
+    assert.doesNotMatch(out, /estimate/);
+  });
+});
+
+describe("progress printer: the terminal's width", () => {
+  const round = {
+    event: "round" as const,
+    round: 12,
+    rounds: 20,
+    nodes: [],
+    failed: [],
+    loss: 0.1234,
+    metrics: {
+      global: { accuracy: 0.9, precision: 0.8, recall: 0.7, f1: 0.75, auc: 0.95 },
+      local: { accuracy: 0.91, precision: 0.81, recall: 0.71, f1: 0.76, auc: 0.96 },
+    },
+    seconds: 2,
+    time: 0,
+  };
+  const printed = (columns?: number) => {
+    let out = "";
+    createProgressPrinter((t) => (out += t), { isTty: true, columns })(round);
+    return out.trimEnd().split("\n");
+  };
+
+  it("wraps round lines to the terminal's width, 80 columns when it is unknown", () => {
+    const wide = printed(300);
+    assert.equal(wide.length, 1, "one line fits 300 columns");
+    const narrow = printed(60);
+    assert.ok(narrow.length > 2 && narrow.every((l) => l.length <= 60), narrow.join("\n"));
+    const unknown = printed(undefined);
+    assert.ok(unknown.length > 1 && unknown.every((l) => l.length <= 80) && unknown.some((l) => l.length > 60));
+  });
+});

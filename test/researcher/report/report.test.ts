@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { pathToFileURL } from "node:url";
+import { reportHtml } from "../../../src/researcher/report/report-html.js";
 import { launchBrowser } from "../../support/browser.js";
 import { researcherCli } from "../../support/cli.js";
 
@@ -24,6 +25,7 @@ function runFolder(): string {
         loss: 0.7 / r,
         seconds: 1.5,
         global: { accuracy: 0.5 + r / 10, auc: 0.6 + r / 20 },
+        privacy: { epsilon: 0.8 * r, delta: 1e-5 },
       },
       ...(r === 2
         ? []
@@ -35,6 +37,7 @@ function runFolder(): string {
               loss: 0.6 / r,
               seconds: 2,
               global: { accuracy: 0.55 + r / 12, auc: 0.7 },
+              privacy: { epsilon: 0.7 * r, delta: 1e-5 },
             },
           ]),
     ],
@@ -49,7 +52,16 @@ function runFolder(): string {
   writeFileSync(join(dir, "history.jsonl"), rounds.map((l) => `${JSON.stringify(l)}\n`).join(""));
   writeFileSync(
     join(dir, "experiment.json"),
-    JSON.stringify({ name: "heart", rounds: 3, aggregator: { name: "fedavg" } }),
+    JSON.stringify({
+      name: "heart",
+      tags: ["heart"],
+      rounds: 3,
+      nodes: { min: 2, waitMs: 60_000, sample: 1, roundTimeoutMs: 600_000, onFailure: "stop" },
+      plan: { data: { target: "y" }, model: [{ conv2d: { filters: 4, kernelSize: 3 } }] },
+      training: { epochs: 1, updates: 0, batchSize: 32, testRatio: 0.2, testOnGlobal: true, testOnLocal: false },
+      aggregator: { name: "fedadam", serverLr: 0.01 },
+      dp: { mode: "local", noiseMultiplier: 1.1, clipNorm: 1, delta: 1e-5 },
+    }),
   );
   writeFileSync(
     join(dir, "done.json"),
@@ -114,7 +126,9 @@ describe("fbm-researcher report", () => {
           metric === "loss"
             ? source?.loss
             : when === "privacy"
-              ? series === "pooled" && e.privacy[key]
+              ? series === "largest over nodes"
+                ? e.privacy[key]
+                : source?.privacy?.[key]
               : series === "pooled"
                 ? e.metrics[when]?.[key]
                 : source?.[when]?.[key];
@@ -122,14 +136,15 @@ describe("fbm-researcher report", () => {
       });
     assert.deepEqual(
       charts.map((c) => c.metric),
-      ["loss", "global/accuracy", "global/auc", "privacy/epsilon", "privacy/delta"],
+      ["loss", "global/accuracy", "global/auc", "privacy/epsilon"],
     );
     for (const chart of charts) {
       const names = chart.series.map((s) => s.name);
-      assert.deepEqual(
-        names,
-        chart.metric?.startsWith("privacy") ? ["pooled"] : ["pooled", "hospital-<b>", "hospital-a"],
-      );
+      assert.deepEqual(names, [
+        chart.metric?.startsWith("privacy") ? "largest over nodes" : "pooled",
+        "hospital-<b>",
+        "hospital-a",
+      ]);
       for (const s of chart.series) {
         const want = expected(chart.metric as string, s.name as string);
         assert.equal(s.points.length, want.length, `${chart.metric} ${s.name}`);
@@ -150,9 +165,33 @@ describe("fbm-researcher report", () => {
       ["hospital-<b>", "node_b", "80", "2", "1", "4.0"],
       ["hospital-a", "node_a", "120", "3", "0", "4.5"],
     ]);
-    assert.match((await page.textContent("#config")) ?? "", /"aggregator"/);
-    assert.match((await page.textContent("#privacy + p")) ?? "", /epsilon 2\.4/);
-    assert.equal(await page.$$eval("table.privacy tr", (rows) => rows.length), 4);
+    // The experiment block in experiment.yaml's spelling, not the parsed config's.
+    const config = (await page.textContent("#config")) ?? "";
+    for (const line of ["wait: 60s", "round_timeout: 10m", "on_failure: stop", "batch_size: 32", "test_ratio: 0.2"])
+      assert.ok(config.includes(line), `${line} in\n${config}`);
+    assert.match(config, /test_on:\n\s+- global\n/);
+    assert.match(config, /server_lr: 0\.01/);
+    assert.match(config, /max_grad_norm: 1\n/);
+    assert.match(config, /kernelSize: 3/, "the plan stays as written");
+    assert.doesNotMatch(config, /waitMs|batchSize|testOnGlobal|clipNorm|serverLr/);
+    assert.equal(
+      await page.textContent("#privacy + p"),
+      "Whole run: ε 2.4, δ 1e-5, local dp (ε: the largest over the nodes)",
+    );
+    // Per-node ε beside the run's, every figure rounded (0.7 × 3 is 2.0999999999999996 in floating point).
+    const privacyRows = await page.$$eval("table.privacy tr", (rows) =>
+      rows.map((r) => [...r.querySelectorAll("th, td")].map((c) => c.textContent)),
+    );
+    assert.deepEqual(privacyRows, [
+      ["round", "ε (largest over nodes)", "δ", "ε hospital-<b>", "ε hospital-a"],
+      ["1", "0.8", "1e-5", "0.7", "0.8"],
+      ["2", "1.6", "1e-5", "", "1.6"],
+      ["3", "2.4", "1e-5", "2.1", "2.4"],
+    ]);
+    // Axis ticks are round numbers (steps of 1, 2 or 5 × 10^k).
+    const ticks = await page.$$eval("svg.chart text[text-anchor=end]", (els) => els.map((e) => e.textContent ?? ""));
+    assert.ok(ticks.length > 0);
+    for (const tick of ticks) assert.match(tick, /^-?\d+(\.\d{1,2})?$/, `tick ${tick}`);
   });
 
   it("leaves out a last line torn by a crash, and refuses a broken line before it (exit 2)", async (t) => {
@@ -176,5 +215,13 @@ describe("fbm-researcher report", () => {
     const result = await researcherCli("report", dir);
     assert.equal(result.code, 2);
     assert.match(result.stderr, /has no history\.jsonl/);
+  });
+
+  it("calls a widely bounded pooled auc an estimate in the headline", () => {
+    const base = { name: "r", rounds: 1, curves: [], nodes: [], failures: [], privacy: [] };
+    const wide = reportHtml({ ...base, done: { metrics: { auc: 0.9939 }, auc_error: 0.19 } });
+    assert.match(wide, /auc is an estimate, known only within ±0\.19/);
+    const narrow = reportHtml({ ...base, done: { metrics: { auc: 0.9939 }, auc_error: 0.01 } });
+    assert.match(narrow, /\(auc within ±0\.010\)/);
   });
 });

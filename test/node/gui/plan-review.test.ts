@@ -1,0 +1,163 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import type { Browser, Page } from "playwright-core";
+import { type GuiServer, startGuiServer } from "../../../src/node/gui/server.js";
+import { homePaths, initHome } from "../../../src/node/home.js";
+import type { NodeStatus } from "../../../src/node/node-status.js";
+import { createPlanRegistry } from "../../../src/node/plan-registry.js";
+import { launchBrowser } from "../../support/browser.js";
+import { nodeCli } from "../../support/cli.js";
+
+const plan = (units: number) =>
+  JSON.stringify({
+    data: { target: "y", normalize: "standard", impute: { numeric: "mean" } },
+    model: [{ dense: { units, activation: "relu" } }, { dense: { units: 1 } }],
+    loss: "meanSquaredError",
+    optimizer: { name: "sgd", learning_rate: 0.1 },
+  });
+const ids = { approved: "aa".repeat(32), rejected: "bb".repeat(32), pending: "cc".repeat(32) };
+
+/**
+ * The operator's plan review in a real browser (headless Chromium) over an in-process `fbm-node gui`:
+ * what leaves the hospital (the plan's data block), pending plans first, Reject only on a pending plan
+ * and only after a confirmation, the parameter count on the dataset the plan was asked for.
+ */
+describe("GUI plan review in a browser", () => {
+  const dir = mkdtempSync(join(tmpdir(), "fbm-gui-review-"));
+  const home = join(dir, "home");
+  let gui: GuiServer;
+  let browser: Browser;
+  let page: Page;
+
+  before(async () => {
+    await initHome(home, { name: "site-a" });
+    // An unrelated wide dataset registered first: the count must not come from it.
+    const wide = join(dir, "wide.csv");
+    const header = [...Array.from({ length: 19 }, (_, i) => `x${i}`), "y"].join(",");
+    writeFileSync(wide, `${header}\n${Array.from({ length: 3 }, () => Array(20).fill(1).join(",")).join("\n")}\n`);
+    const bc = join(dir, "bc.csv");
+    writeFileSync(bc, "a,b,y\n1,2,0\n4,5,1\n7,8,0\n");
+    const add = async (path: string, name: string, tags: string) =>
+      JSON.parse(
+        (
+          await nodeCli(
+            "--home",
+            home,
+            "dataset",
+            "add",
+            "--type",
+            "csv",
+            "--path",
+            path,
+            "--tags",
+            tags,
+            "--name",
+            name,
+            "--target",
+            "y",
+            "--json",
+          )
+        ).stdout,
+      ).id as string;
+    await add(wide, "wide", "other");
+    const bcId = await add(bc, "bc", "breast-cancer");
+    const registry = await createPlanRegistry({ path: homePaths(home).plans });
+    const from = { experiment: "study", researcher: "http://r:1", dataset: bcId };
+    await registry.recordRequest(ids.approved, plan(4), from);
+    await registry.approve(ids.approved);
+    await registry.recordRequest(ids.rejected, plan(3), from);
+    await registry.reject(ids.rejected, "too big");
+    await registry.recordRequest(ids.pending, plan(2), from);
+    await registry.close();
+    const status: NodeStatus = {
+      pid: process.pid,
+      startedAt: "2026-12-06T08:00:00.000Z",
+      updatedAt: "2026-12-06T08:10:00.000Z",
+      researcher: "http://r:1",
+      connected: true,
+      current: {
+        kind: "train",
+        experiment: "study",
+        round: 2,
+        startedAt: "2026-12-06T08:09:00.000Z",
+        progress: { epoch: 1, step: 3, totalSteps: 10 },
+      },
+      recent: [
+        {
+          kind: "train",
+          experiment: "study",
+          endedAt: "2026-12-06T08:08:00.000Z",
+          outcome: "plan_not_approved",
+          message: "Plan cccccccccccc is not approved",
+          count: 25,
+        },
+      ],
+    };
+    writeFileSync(join(home, "status.json"), JSON.stringify(status));
+    gui = await startGuiServer({ homeDir: home, host: "127.0.0.1", port: 0, log: () => {} });
+    browser = await launchBrowser();
+    page = await browser.newPage();
+    await page.goto(gui.url);
+    await page.waitForSelector(`[data-plan="${ids.approved}"]`);
+  });
+  after(async () => {
+    await browser?.close();
+    await gui?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const planStatus = async (id: string) => {
+    const state = await (await fetch(new URL("/api/state", gui.url), { headers: { "x-fbm-token": gui.token } })).json();
+    return state.plans.find((p: { id: string }) => p.id === id).status as string;
+  };
+
+  it("lists pending plans first, each with its data block as `fbm-node plan show` prints it", async () => {
+    const order = await page.$$eval("[data-plan]", (rows) => rows.map((r) => r.getAttribute("data-plan")));
+    assert.deepEqual(order, [ids.pending, ids.approved, ids.rejected]);
+    const shown = await nodeCli("--home", home, "plan", "show", ids.pending);
+    const dataLine = /^data:\s+(.*)$/m.exec(shown.stderr)?.[1]; // the human listing goes to stderr
+    assert.equal(dataLine, "target y, normalize standard, impute {numeric mean}");
+    assert.equal(await page.textContent(`[data-plan-data="${ids.pending}"]`), dataLine);
+  });
+
+  it("counts parameters on the dataset the plan was asked for, not on the first that fits", async () => {
+    // 2 inputs (a, b): dense 2 → 2·2 + 2, dense 1 → 2 + 1. On "wide" (19 inputs) it would be 43.
+    assert.equal(await page.textContent(`[data-params="${ids.pending}"]`), "9 on bc");
+  });
+
+  it("offers Reject on the pending plan only, and rejects only after a confirmation", async () => {
+    const rejectButtons = await page.$$eval("[data-reject]", (els) => els.map((e) => e.getAttribute("data-reject")));
+    assert.deepEqual(rejectButtons, [ids.pending]);
+    const approvedRow = (await page.textContent(`[data-plan="${ids.approved}"]`)) ?? "";
+    assert.match(approvedRow, /revoke with fbm-node plan reject aaaaaaaaaaaa/);
+
+    let asked = "";
+    page.once("dialog", (dialog) => {
+      asked = dialog.message();
+      void dialog.dismiss();
+    });
+    await page.click(`[data-reject="${ids.pending}"]`);
+    assert.match(asked, /^Reject plan cccccccccccc from experiment "study"\?/);
+    assert.equal(await planStatus(ids.pending), "pending", "dismissed: nothing changes");
+
+    page.once("dialog", (dialog) => void dialog.accept());
+    await page.fill(`[data-note="${ids.pending}"]`, "not this one");
+    await page.click(`[data-reject="${ids.pending}"]`);
+    await page.waitForFunction((id) => !document.querySelector(`[data-reject="${id}"]`), ids.pending);
+    assert.equal(await planStatus(ids.pending), "rejected");
+  });
+
+  it("shows a repeated refusal as one row with its count, progress as a bar, dates in ISO 8601", async () => {
+    const recent = (await page.textContent("#recent")) ?? "";
+    assert.equal(recent.match(/plan_not_approved/g)?.length, 1);
+    assert.match(recent, /plan_not_approved ×25 \(last at 2026-12-06 08:08:00 UTC\)/);
+    assert.deepEqual(
+      await page.$eval("#task-progress", (el) => [(el as HTMLProgressElement).value, (el as HTMLProgressElement).max]),
+      [3, 10],
+    );
+    assert.match((await page.textContent("#plans")) ?? "", /asked \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC by http:\/\/r:1/);
+  });
+});
