@@ -166,6 +166,8 @@ export const losses = [
   "meanSquaredError",
   "meanAbsoluteError",
   "huberLoss",
+  // Soft Dice over a batch's voxels, for per-voxel sigmoid outputs (segmentation of medical images).
+  "dice",
 ] as const;
 
 export const optimizers = ["sgd", "adam", "adamw", "rmsprop", "adagrad"] as const;
@@ -217,8 +219,29 @@ export const planSchema = z.strictObject({
         })
         .optional(),
       augment: augment.optional(),
+      /** medical-folder: the input modalities, one channel each, e.g. [T1, T2] (`target` names the label modality). */
+      inputs: z.array(columnName).min(1).max(16).optional(),
+      /** medical-folder: train a 2D model on slices of this orientation (axial: along z). */
+      slices: z.enum(["axial", "coronal", "sagittal"]).optional(),
+      /** medical-folder: every slice resampled to [height, width] (bilinear; labels nearest). */
+      resample: z.tuple([positiveInt(4096), positiveInt(4096)]).optional(),
+      /** medical-folder: per-volume intensity scaling (zscore: mean 0, standard deviation 1). */
+      intensity: z.enum(["zscore"]).optional(),
     })
     .superRefine((data, ctx) => {
+      const medical = data.inputs !== undefined || data.slices !== undefined;
+      if (medical && (data.inputs === undefined || data.slices === undefined))
+        ctx.addIssue({
+          code: "custom",
+          path: [data.inputs ? "slices" : "inputs"],
+          message: "medical images need inputs and slices",
+        });
+      if (!medical && (data.resample !== undefined || data.intensity !== undefined))
+        ctx.addIssue({
+          code: "custom",
+          path: [data.resample ? "resample" : "intensity"],
+          message: "applies to medical images (with inputs and slices)",
+        });
       if (data.features && data.drop)
         ctx.addIssue({ code: "custom", path: ["drop"], message: "give features or drop, not both" });
       if (data.impute?.fill !== undefined && data.impute.numeric !== "constant")

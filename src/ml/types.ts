@@ -19,6 +19,8 @@ export interface Dataset {
   xScale?: number;
   sampleShape: number[];
   y: Float32Array;
+  /** Per-row label shape when a row has many labels (segmentation: [height, width, 1]); absent: one label per row. */
+  yShape?: number[];
   rows: number;
   /** Feature column names (csv) in the order of `x`. */
   features?: string[];

@@ -1,0 +1,168 @@
+import { InputError } from "../../common/errors.js";
+import type { Plan } from "../plan.js";
+import type { Dataset } from "../types.js";
+import { listMedicalFolder, readSubjectVolume } from "./medical-folder.js";
+import type { Volume } from "./nifti.js";
+
+/**
+ * A medical folder as 2D slices for training: every slice of every subject holding the inputs and the
+ * target, inputs as channels (intensity-scaled per volume, resampled bilinearly), the target as a 0/1
+ * mask (label > 0, resampled by nearest neighbour). Subjects missing a modality are skipped and counted.
+ */
+
+export type SliceOrientation = NonNullable<Plan["data"]["slices"]>;
+
+export interface SlicePreparation {
+  inputs: string[];
+  /** The label modality (segmentation). */
+  target: string;
+  slices: SliceOrientation;
+  /** [height, width]; absent: the slices' own size (every subject must then share it). */
+  resample?: [number, number];
+  intensity?: "zscore";
+}
+
+export type SliceDataset = Dataset & { skippedSubjects: number; subjects: number };
+
+/** Loads slices; `context` starts every error (e.g. `Dataset "mri"`) — subject ids, never paths. */
+export async function loadMedicalSlices(root: string, prep: SlicePreparation, context: string): Promise<SliceDataset> {
+  const subjects = await listMedicalFolder(root, "load");
+  const wanted = [...prep.inputs, prep.target];
+  const usable = subjects.filter((s) => wanted.every((m) => s.files.has(m)));
+  if (usable.length === 0) {
+    throw new InputError(
+      `${context}: no subject holds every modality the plan names (${wanted.join(", ")}); check plan.data.inputs and plan.data.target`,
+    );
+  }
+  const channels = prep.inputs.length;
+  const xs: Float32Array[] = [];
+  const ys: Float32Array[] = [];
+  let size = prep.resample;
+  for (const subject of usable) {
+    const volumes: Volume[] = [];
+    for (const m of wanted) volumes.push(await readSubjectVolume(subject, m, context));
+    const dims = volumes[0].dims;
+    const odd = volumes.findIndex((v) => v.dims.join() !== dims.join());
+    if (odd >= 0) {
+      throw new InputError(
+        `${context}: subject "${subject.id}" ${wanted[odd]} volume is ${volumes[odd].dims.join("×")} but its ${wanted[0]} volume is ${dims.join("×")}: the modalities of a subject must have one shape`,
+      );
+    }
+    const plane = slicePlane(dims, prep.slices);
+    const own: [number, number] = [plane.rows, plane.cols];
+    if (size === undefined) size = own;
+    else if (prep.resample === undefined && (own[0] !== size[0] || own[1] !== size[1])) {
+      throw new InputError(
+        `${context}: subject "${subject.id}" has ${prep.slices} slices of ${own.join("×")}, others ${size.join("×")}: set plan.data.resample to one [height, width]`,
+      );
+    }
+    const [h, w] = size;
+    const inputs = volumes.slice(0, channels).map((v) => (prep.intensity === "zscore" ? zscore(v.data) : v.data));
+    const label = volumes[channels].data;
+    const x = new Float32Array(plane.count * h * w * channels);
+    const y = new Float32Array(plane.count * h * w);
+    const slice = new Float32Array(plane.rows * plane.cols);
+    for (let s = 0; s < plane.count; s++) {
+      for (const [c, data] of inputs.entries()) {
+        plane.read(data, s, slice);
+        resample(slice, plane.rows, plane.cols, h, w, "bilinear", (i, v) => {
+          x[(s * h * w + i) * channels + c] = v;
+        });
+      }
+      plane.read(label, s, slice);
+      resample(slice, plane.rows, plane.cols, h, w, "nearest", (i, v) => {
+        y[s * h * w + i] = v > 0 ? 1 : 0;
+      });
+    }
+    xs.push(x);
+    ys.push(y);
+  }
+  const [h, w] = size!;
+  return {
+    x: concat(xs),
+    y: concat(ys),
+    sampleShape: [h, w, channels],
+    yShape: [h, w, 1],
+    rows: ys.reduce((n, y) => n + y.length, 0) / (h * w),
+    skippedSubjects: subjects.length - usable.length,
+    subjects: usable.length,
+  };
+}
+
+/** How to walk a volume's slices: count, slice rows × cols, and a reader of slice `s` (row-major). */
+export function slicePlane(dims: [number, number, number], orientation: SliceOrientation) {
+  const [X, Y, Z] = dims;
+  // Voxel (i, j, k) is at i + j·X + k·X·Y (NIfTI order). Rows run along the second named axis.
+  const layout = {
+    axial: { count: Z, rows: Y, cols: X, at: (s: number, r: number, c: number) => c + r * X + s * X * Y },
+    coronal: { count: Y, rows: Z, cols: X, at: (s: number, r: number, c: number) => c + s * X + r * X * Y },
+    sagittal: { count: X, rows: Z, cols: Y, at: (s: number, r: number, c: number) => s + c * X + r * X * Y },
+  }[orientation];
+  return {
+    ...layout,
+    read(data: Float32Array, s: number, out: Float32Array): void {
+      for (let r = 0, o = 0; r < layout.rows; r++)
+        for (let c = 0; c < layout.cols; c++, o++) out[o] = data[layout.at(s, r, c)];
+    },
+  };
+}
+
+/** (v − mean) / sd over the whole volume; a constant volume becomes 0. */
+export function zscore(data: Float32Array): Float32Array {
+  let sum = 0;
+  for (const v of data) sum += v;
+  const mean = sum / data.length;
+  let sq = 0;
+  for (const v of data) sq += (v - mean) ** 2;
+  const sd = Math.sqrt(sq / data.length);
+  return data.map((v) => (sd > 0 ? (v - mean) / sd : 0));
+}
+
+/** Resamples a rows × cols image to h × w (half-pixel centres, as resizeInto), writing value i through `put`. */
+function resample(
+  src: Float32Array,
+  rows: number,
+  cols: number,
+  h: number,
+  w: number,
+  mode: "bilinear" | "nearest",
+  put: (i: number, v: number) => void,
+): void {
+  const sy = rows / h;
+  const sx = cols / w;
+  for (let y = 0, i = 0; y < h; y++) {
+    for (let x = 0; x < w; x++, i++) {
+      if (mode === "nearest" || (rows === h && cols === w)) {
+        const r = Math.min(rows - 1, Math.floor((y + 0.5) * sy));
+        const c = Math.min(cols - 1, Math.floor((x + 0.5) * sx));
+        put(i, src[r * cols + c]);
+        continue;
+      }
+      const fy = Math.min(Math.max((y + 0.5) * sy - 0.5, 0), rows - 1);
+      const fx = Math.min(Math.max((x + 0.5) * sx - 0.5, 0), cols - 1);
+      const y0 = Math.floor(fy);
+      const x0 = Math.floor(fx);
+      const y1 = Math.min(y0 + 1, rows - 1);
+      const x1 = Math.min(x0 + 1, cols - 1);
+      const wy = fy - y0;
+      const wx = fx - x0;
+      put(
+        i,
+        src[y0 * cols + x0] * (1 - wx) * (1 - wy) +
+          src[y0 * cols + x1] * wx * (1 - wy) +
+          src[y1 * cols + x0] * (1 - wx) * wy +
+          src[y1 * cols + x1] * wx * wy,
+      );
+    }
+  }
+}
+
+function concat(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
