@@ -8,7 +8,7 @@ import { createRowSource, splitRows } from "./batches.js";
 import { dpPlanProblem } from "./dp-plan-check.js";
 import { chooseEngine } from "./engine/choose-engine.js";
 import { evaluateModel } from "./evaluate.js";
-import { checkLabels } from "./losses.js";
+import { checkLabelShape, checkLabels } from "./losses.js";
 import { checkMetricNames, defaultMetrics, taskKind } from "./metrics.js";
 import { buildModel, getParams, outputUnits, setParams, trainableParamNames } from "./model.js";
 import { createOptimizer } from "./optimizer.js";
@@ -61,6 +61,7 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
   const metrics = args.metrics.length > 0 ? args.metrics : defaultMetrics(kind);
   checkMetricNames(metrics, kind);
   checkArgs(args, options.data.rows);
+  checkLabelShape(plan.loss, options.data);
   const source = createRowSource(options.data, options.normalization);
   // Training batches only: validation reads `source`, never augmented.
   const augment = plan.data.augment;
