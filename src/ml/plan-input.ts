@@ -34,6 +34,18 @@ export function planInput(plan: Plan, dataset: DatasetShape): { sampleShape: num
 }
 
 /**
+ * The most samples a node may train on: its announced sample count, or for a medical folder (whose
+ * sample count is its subjects, shape [subjects, X, Y, Z] the largest extents) subjects × slices along
+ * the plan's axis. The researcher refuses updates claiming more (they would weigh more in the mean).
+ */
+export function sampleBound(dataset: DatasetShape & { sampleCount: number }, slices?: string): number {
+  if (dataset.type !== "medical-folder") return dataset.sampleCount;
+  const [subjects, x, y, z] = dataset.shape;
+  const along = slices === "axial" ? z : slices === "coronal" ? y : slices === "sagittal" ? x : Math.max(x, y, z);
+  return subjects * (along ?? 0);
+}
+
+/**
  * A medical folder's slice shape [height, width, inputs]: the plan's `resample`, else the slice of the
  * volumes' shape ([subjects, X, Y, Z]): axial Y × X, coronal Z × X, sagittal Z × Y.
  */

@@ -113,11 +113,12 @@ export async function describeDataset(request: DatasetRequest): Promise<DatasetD
           `Cannot register dataset "${path}": demographics column "${clash.name}" has the name of a modality; rename the column`,
         );
       }
-      const first = info.modalities[0];
+      // The largest extent on each axis over every volume: the researcher bounds slice counts by it.
+      const extent = [0, 1, 2].map((axis) => Math.max(...info.modalities.flatMap((m) => m.shapes.map((s) => s[axis]))));
       return {
         ...common,
         type: "medical-folder",
-        shape: [info.subjects, ...(first.shapes[0] ?? [])],
+        shape: [info.subjects, ...extent],
         columns: info.columns,
         sampleCount: info.subjects,
         missingTarget: info.withoutDemographics,

@@ -11,6 +11,7 @@ import { countMetrics, countsProblem, metricsFromCounts, poolCounts } from "../.
 import { computeMetrics } from "../../src/ml/metrics.js";
 import { buildModel, outputUnits } from "../../src/ml/model.js";
 import { parsePlan, planId } from "../../src/ml/plan.js";
+import { planInput, sampleBound } from "../../src/ml/plan-input.js";
 import { trainLocal } from "../../src/ml/train.js";
 import { pooledMetrics } from "../../src/researcher/run/pooled-metrics.js";
 import { writeSyntheticSubjects } from "../support/medical-folders.js";
@@ -99,6 +100,22 @@ describe("segmentation", () => {
     assert.throws(
       () => parsePlan({ ...segPlan(), data: { target: "y", resample: [4, 4] } }),
       /applies to medical images/,
+    );
+  });
+
+  it("sizes the model from the slices and bounds a node's sample count by subjects × slices along the axis", () => {
+    const dataset = { type: "medical-folder", shape: [5, 12, 10, 6], columns: [], sampleCount: 5 };
+    assert.deepEqual(planInput(segPlan({ resample: undefined }), dataset).sampleShape, [10, 12, 1]);
+    assert.deepEqual(planInput(segPlan({ resample: undefined, slices: "sagittal" }), dataset).sampleShape, [6, 10, 1]);
+    assert.deepEqual(planInput(segPlan(), dataset).sampleShape, [12, 12, 1]);
+    assert.deepEqual(
+      [sampleBound(dataset, "axial"), sampleBound(dataset, "coronal"), sampleBound(dataset, "sagittal")],
+      [30, 50, 60],
+    );
+    assert.equal(sampleBound({ ...dataset, type: "csv" }, "axial"), 5);
+    assert.throws(
+      () => planInput(parsePlan({ ...segPlan(), data: { target: "label" } }), dataset),
+      /plan.data.inputs, plan.data.target and plan.data.slices are required/,
     );
   });
 
