@@ -26,6 +26,8 @@ const MIME: Record<string, string> = { ".png": "image/png", ".jpg": "image/jpeg"
  * as training would refuse it.
  */
 export async function previewDataset(entry: DatasetEntry): Promise<DatasetPreview> {
+  // Medical folders: no slice preview or per-modality statistics yet (their values need a plan's inputs).
+  if (entry.type === "medical-folder") return { columns: [], rows: [], images: [], stats: [] };
   const source = valueSource(entry, createDatasetLoader({ capacity: 1 }));
   const summaries = await summarizeColumns(
     source,
