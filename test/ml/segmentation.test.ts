@@ -6,6 +6,7 @@ import { after, before, describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { selectBackend } from "../../src/ml/backend.js";
 import { loadMedicalSlices } from "../../src/ml/data/medical-slices.js";
+import { dpPlanProblem } from "../../src/ml/dp-plan-check.js";
 import { computeLoss } from "../../src/ml/losses.js";
 import { countMetrics, countsProblem, metricsFromCounts, poolCounts } from "../../src/ml/metric-counts.js";
 import { computeMetrics } from "../../src/ml/metrics.js";
@@ -13,6 +14,7 @@ import { buildModel, outputUnits } from "../../src/ml/model.js";
 import { parsePlan, planId } from "../../src/ml/plan.js";
 import { planInput, sampleBound } from "../../src/ml/plan-input.js";
 import { trainLocal } from "../../src/ml/train.js";
+import { dpPlanRefusal } from "../../src/node/executors/dp-release.js";
 import { pooledMetrics } from "../../src/researcher/run/pooled-metrics.js";
 import { writeSyntheticSubjects } from "../support/medical-folders.js";
 import { trainingArgs } from "./synthetic.js";
@@ -145,6 +147,13 @@ describe("segmentation", () => {
     assert.ok((local.counts?.voxels?.tp ?? 0) + (local.counts?.voxels?.fn ?? 0) > 0, "the test slices hold lesions");
     assert.ok(local.values.dice > 0.6, `dice ${local.values.dice}`);
     assert.ok(local.values.iou <= local.values.dice);
+  });
+
+  it("refuses dp on slices: ε would protect one slice, not one patient", () => {
+    assert.deepEqual(dpPlanProblem(segPlan())?.path, ["plan", "data", "slices"]);
+    const refusal = dpPlanRefusal(segPlan(), { mode: "local", noiseMultiplier: 1, clipNorm: 1, delta: 1e-5 });
+    assert.equal(refusal?.code, "dp_unsupported");
+    assert.match(refusal?.message ?? "", /each subject gives many slices .*\(plan\.data in experiment\.yaml\)$/);
   });
 
   it("refuses per-voxel labels with another loss, and the dice loss on one label per row", async () => {

@@ -203,7 +203,7 @@ function crossChecks(e: Experiment): { path: (string | number)[]; message: strin
     });
   }
   const stateful = e.dp && dpPlanProblem(e.plan);
-  if (stateful) problems.push({ path: ["plan", "model", stateful.index], message: stateful.message });
+  if (stateful) problems.push({ path: stateful.path, message: stateful.message });
   const needed = minimumUpdates(e.aggregator);
   if (needed > e.nodes.min) {
     problems.push({
