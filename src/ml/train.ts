@@ -4,10 +4,11 @@ import { createGaussian, type Gaussian } from "../privacy/dp/noise.js";
 import { createPoissonSampler, poissonBatchBound } from "../privacy/dp/poisson-sampling.js";
 import { createAugmenter } from "./augment.js";
 import { currentBackend } from "./backend.js";
-import { createRowSource, splitRows } from "./batches.js";
+import { createRowSource } from "./batches.js";
 import { dpPlanProblem } from "./dp-plan-check.js";
 import { chooseEngine } from "./engine/choose-engine.js";
 import { evaluateModel } from "./evaluate.js";
+import { splitSamples } from "./group-split.js";
 import { checkLabelShape, checkLabels } from "./losses.js";
 import { checkMetricNames, defaultMetrics, taskKind } from "./metrics.js";
 import { buildModel, getParams, outputUnits, setParams, trainableParamNames } from "./model.js";
@@ -72,7 +73,7 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
         createAugmenter(augment, options.data.sampleShape, { seed: args.seed, round: options.round ?? 0 }),
       )
     : source;
-  const split = splitRows(options.data.rows, args.testRatio, args.seed);
+  const split = splitSamples(options.data, args.testRatio, args.seed);
   const model = buildModel(plan, options.data.sampleShape, { seed: args.seed });
   const optimizer = createOptimizer(plan.optimizer);
   const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);

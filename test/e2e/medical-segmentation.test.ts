@@ -8,7 +8,7 @@ import { writeSyntheticSubjects } from "../support/medical-folders.js";
 
 /**
  * Three hospitals of NIfTI subject folders (a spherical lesion per subject, each hospital's scanner on its
- * own intensity scale) train a 2D slice segmentation model federatedly; the pooled Dice of the held-back
+ * own intensity scale, noise wide enough that lesion and background voxels overlap in intensity) train a 2D slice segmentation model federatedly; the pooled Dice of the held-back
  * slices must be well above an all-background prediction's, which is 0 on slices holding a lesion.
  */
 describe("slice segmentation on three medical-folder nodes", { timeout: 3 * DEADLINE_MS }, () => {
@@ -23,7 +23,7 @@ describe("slice segmentation on three medical-folder nodes", { timeout: 3 * DEAD
   before(async () => {
     const nodes = hospitals.map((scanner, i) => {
       const folder = join(dir, `hospital-${i}`);
-      writeSyntheticSubjects(folder, { subjects: 5, dims: [12, 12, 6], seed: 20 + i, ...scanner });
+      writeSyntheticSubjects(folder, { subjects: 5, dims: [12, 12, 6], seed: 20 + i, noise: 1.4, ...scanner });
       return {
         name: `hospital-${i}`,
         datasets: [["--type", "medical-folder", "--path", folder, "--tags", "brain-mri"]],

@@ -7,6 +7,7 @@ import * as tf from "@tensorflow/tfjs";
 import { selectBackend } from "../../src/ml/backend.js";
 import { loadMedicalSlices } from "../../src/ml/data/medical-slices.js";
 import { dpPlanProblem } from "../../src/ml/dp-plan-check.js";
+import { splitSamples } from "../../src/ml/group-split.js";
 import { computeLoss } from "../../src/ml/losses.js";
 import { countMetrics, countsProblem, metricsFromCounts, poolCounts } from "../../src/ml/metric-counts.js";
 import { computeMetrics } from "../../src/ml/metrics.js";
@@ -119,6 +120,22 @@ describe("segmentation", () => {
       () => planInput(parsePlan({ ...segPlan(), data: { target: "label" } }), dataset),
       /plan.data.inputs, plan.data.target and plan.data.slices are required/,
     );
+  });
+
+  it("splits slices by whole subjects: none sits on both sides of the test split", async () => {
+    const dir = join(root, "split");
+    writeSyntheticSubjects(dir, { subjects: 8, dims: [4, 4, 5], seed: 13 });
+    const data = await loadMedicalSlices(dir, { inputs: ["T1"], target: "label", slices: "axial" }, "test");
+    assert.deepEqual([...data.groups!.subarray(0, 6)], [0, 0, 0, 0, 0, 1]);
+    const { train, test } = splitSamples(data, 0.25, 3);
+    const trainSubjects = new Set([...train].map((r) => data.groups![r]));
+    const testSubjects = new Set([...test].map((r) => data.groups![r]));
+    assert.equal(testSubjects.size, 2);
+    assert.equal(trainSubjects.size, 6);
+    assert.ok([...testSubjects].every((s) => !trainSubjects.has(s)));
+    assert.equal(train.length + test.length, 40);
+    // Without groups, the split is splitRows' as before.
+    assert.deepEqual(splitSamples({ rows: 40 }, 0.25, 3).test.length, 10);
   });
 
   it("trains a same-padded conv2d sigmoid model on axial slices to a Dice well above all-background", async () => {

@@ -14,6 +14,8 @@ export interface SyntheticSubjects {
   /** The scanner's intensity scale and offset: T1 = offset + scale · (ball + noise). */
   scale?: number;
   offset?: number;
+  /** Width of the uniform noise, in units of the lesion's contrast (default 0.3: voxels separable alone). */
+  noise?: number;
   /** Subject ids (index) left without a label. */
   withoutLabel?: number[];
 }
@@ -37,7 +39,9 @@ export function writeSyntheticSubjects(root: string, spec: SyntheticSubjects): v
       r + rand() * (Z - 2 * r),
     ];
     const label = ballValues(spec.dims, centre, r);
-    const t1 = label.map((v) => Math.round((spec.offset ?? 0) + (spec.scale ?? 100) * (v + 0.3 * (rand() - 0.5))));
+    const t1 = label.map((v) =>
+      Math.round((spec.offset ?? 0) + (spec.scale ?? 100) * (v + (spec.noise ?? 0.3) * (rand() - 0.5))),
+    );
     writeFileSync(
       join(dir, "T1.nii.gz"),
       niftiBytes({ dims: spec.dims, values: t1, datatype: "int16", gzip: true, spacing: [1, 1, 2] }),

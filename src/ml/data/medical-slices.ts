@@ -7,7 +7,8 @@ import type { Volume } from "./nifti.js";
 /**
  * A medical folder as 2D slices for training: every slice of every subject holding the inputs and the
  * target, inputs as channels (intensity-scaled per volume, resampled bilinearly), the target as a 0/1
- * mask (label > 0, resampled by nearest neighbour). Subjects missing a modality are skipped and counted.
+ * mask (label > 0, resampled by nearest neighbour). Subjects missing a modality are skipped and counted;
+ * each slice's subject is its group (the test split keeps subjects whole).
  */
 
 export type SliceOrientation = NonNullable<Plan["data"]["slices"]>;
@@ -37,6 +38,7 @@ export async function loadMedicalSlices(root: string, prep: SlicePreparation, co
   const channels = prep.inputs.length;
   const xs: Float32Array[] = [];
   const ys: Float32Array[] = [];
+  const groups: number[] = [];
   let size = prep.resample;
   for (const subject of usable) {
     const volumes: Volume[] = [];
@@ -76,6 +78,7 @@ export async function loadMedicalSlices(root: string, prep: SlicePreparation, co
     }
     xs.push(x);
     ys.push(y);
+    for (let s = 0; s < plane.count; s++) groups.push(xs.length - 1);
   }
   const [h, w] = size!;
   return {
@@ -83,6 +86,7 @@ export async function loadMedicalSlices(root: string, prep: SlicePreparation, co
     y: concat(ys),
     sampleShape: [h, w, channels],
     yShape: [h, w, 1],
+    groups: Int32Array.from(groups),
     rows: ys.reduce((n, y) => n + y.length, 0) / (h * w),
     skippedSubjects: subjects.length - usable.length,
     subjects: usable.length,
