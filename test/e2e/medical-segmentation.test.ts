@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { DEADLINE_MS, type FederationRun, prepareNodes, runFederation } from "../../scripts/lib/federation.js";
-import { writeSyntheticSubjects } from "../support/medical-folders.js";
+import { writeSyntheticSubjects } from "../../scripts/lib/synthetic-volumes.js";
 
 /**
  * Three hospitals of NIfTI subject folders (a spherical lesion per subject, each hospital's scanner on its

@@ -17,7 +17,7 @@ import { planInput, sampleBound } from "../../src/ml/plan-input.js";
 import { trainLocal } from "../../src/ml/train.js";
 import { dpPlanRefusal } from "../../src/node/executors/dp-release.js";
 import { pooledMetrics } from "../../src/researcher/run/pooled-metrics.js";
-import { writeSyntheticSubjects } from "../support/medical-folders.js";
+import { writeSyntheticSubjects } from "../../scripts/lib/synthetic-volumes.js";
 import { trainingArgs } from "./synthetic.js";
 
 before(() => selectBackend({ prefer: "cpu" }));

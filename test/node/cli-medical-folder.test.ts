@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { type DatasetEntry, toDatasetInfo } from "../../src/node/catalogue.js";
 import { nodeCli as run } from "../support/cli.js";
-import { writeSyntheticSubjects } from "../support/medical-folders.js";
+import { writeSyntheticSubjects } from "../../scripts/lib/synthetic-volumes.js";
 
 const root = mkdtempSync(join(tmpdir(), "fbm-cli-medical-"));
 after(() => rmSync(root, { recursive: true, force: true }));

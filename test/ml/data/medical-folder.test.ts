@@ -5,8 +5,8 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { inspectMedicalFolder, medicalFolderFingerprint } from "../../../src/ml/data/medical-folder.js";
 import { loadMedicalSlices, slicePlane, zscore } from "../../../src/ml/data/medical-slices.js";
-import { writeSyntheticSubjects } from "../../support/medical-folders.js";
-import { niftiBytes } from "../../support/nifti-fixture.js";
+import { writeSyntheticSubjects } from "../../../scripts/lib/synthetic-volumes.js";
+import { niftiBytes } from "../../../scripts/lib/nifti-writer.js";
 
 const root = mkdtempSync(join(tmpdir(), "fbm-medical-"));
 after(() => rmSync(root, { recursive: true, force: true }));

@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ballValues, niftiBytes } from "./nifti-fixture.js";
+import { ballValues, niftiBytes } from "./nifti-writer.js";
 
 /**
  * Synthetic medical folders: each subject a T1 volume (a bright ball, a lesion, on a noisy background,

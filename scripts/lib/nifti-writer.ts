@@ -1,7 +1,7 @@
 import { gzipSync } from "node:zlib";
 
 /**
- * Writes NIfTI-1 / NIfTI-2 files in code for tests, byte by byte after the published header layouts
+ * Writes NIfTI-1 / NIfTI-2 files in code for tests and the images demo, byte by byte after the published header layouts
  * (nifti1.h, nifti2.h): a 348- or 540-byte header, 4 extension bytes, then the voxels x-fastest.
  */
 
