@@ -93,6 +93,6 @@ describe("fbm-node dataset add --type medical-folder", () => {
       ["--path", folder, "--demographics", csv],
       /^Error: --index-col is required with --demographics/,
     );
-    await expectRefused(["--path", join(root, "home")], /it has no subject folders with NIfTI volumes/);
+    await expectRefused(["--path", join(root, "home")], /it has no subject folders with NIfTI or DICOM volumes/);
   });
 });

@@ -3,20 +3,30 @@ import { join } from "node:path";
 import { errorMessage, InputError } from "../../common/errors.js";
 import { inspectTable, type TableColumn } from "./csv-columns.js";
 import { scanCsvRecords } from "./csv-scan.js";
+import { isDicomName, readDicomVolume } from "./dicom.js";
 import { fingerprintFiles } from "./fingerprint.js";
 import { isNiftiName, niftiStem, readNifti, type Volume } from "./nifti.js";
 import { checkFolder, type ReadAction, readerContext } from "./reader-errors.js";
 
 /**
  * Medical folders (Fed-BioMed's MedicalFolderDataset layout): one sub-folder per subject, each holding its
- * modalities as NIfTI files named after them (`sub-001/T1.nii.gz`) or as sub-folders holding one NIfTI
- * file (`sub-001/T1/scan.nii.gz`). Subjects and modalities are sorted by code point so every node agrees.
+ * modalities as NIfTI or DICOM files named after them (`sub-001/T1.nii.gz`, `sub-001/CT.dcm`) or as
+ * sub-folders holding one NIfTI file or a DICOM series (`sub-001/T1/scan.nii.gz`, `sub-001/CT/*.dcm`). Subjects and modalities are sorted by code point so every node agrees.
  */
 
-/** Where one subject's volumes are, by modality name. */
+/** Where one subject's volumes are, by modality name: a NIfTI or DICOM file, or a DICOM series folder. */
 export interface MedicalSubject {
   id: string;
   files: Map<string, string>;
+}
+
+/** The files of one volume: the file itself, or a series folder's .dcm files by name. */
+async function volumeFiles(path: string): Promise<string[]> {
+  if (isNiftiName(path) || isDicomName(path)) return [path];
+  return (await readdir(path))
+    .filter(isDicomName)
+    .sort(byName)
+    .map((name) => join(path, name));
 }
 
 /** What the catalogue keeps of one modality; shapes and spacing stay on the node with the paths. */
@@ -70,19 +80,24 @@ export async function listMedicalFolder(root: string, action: ReadAction = "regi
     for (const e of inside.filter((e) => !e.name.startsWith(".")).sort((a, b) => byName(a.name, b.name))) {
       let name: string | undefined;
       let path: string | undefined;
-      if (e.isFile() && isNiftiName(e.name)) {
-        name = niftiStem(e.name);
+      if (e.isFile() && (isNiftiName(e.name) || isDicomName(e.name))) {
+        name = niftiStem(e.name).replace(/\.dcm$/i, "");
         path = join(root, id, e.name);
       } else if (e.isDirectory()) {
-        const volumes = (await readdir(join(root, id, e.name))).filter(isNiftiName).sort(byName);
-        if (volumes.length > 1) {
+        const inside = await readdir(join(root, id, e.name));
+        const volumes = inside.filter(isNiftiName).sort(byName);
+        const series = inside.filter(isDicomName);
+        if (volumes.length > 1 || (volumes.length === 1 && series.length > 0)) {
           throw new InputError(
-            `${context}: subject "${id}" modality folder "${e.name}" holds ${volumes.length} NIfTI files; keep one per modality`,
+            `${context}: subject "${id}" modality folder "${e.name}" holds ${volumes.length} NIfTI and ${series.length} DICOM files; keep one NIfTI file or one DICOM series per modality`,
           );
         }
         if (volumes.length === 1) {
           name = e.name;
           path = join(root, id, e.name, volumes[0]);
+        } else if (series.length > 0) {
+          name = e.name;
+          path = join(root, id, e.name);
         }
       }
       if (name === undefined || path === undefined) continue;
@@ -95,7 +110,7 @@ export async function listMedicalFolder(root: string, action: ReadAction = "regi
   }
   if (subjects.length === 0) {
     throw new InputError(
-      `${context}: it has no subject folders with NIfTI volumes; use one folder per subject, e.g. ${join(root, "sub-001", "T1.nii.gz")}`,
+      `${context}: it has no subject folders with NIfTI or DICOM volumes; use one folder per subject, e.g. ${join(root, "sub-001", "T1.nii.gz")}`,
     );
   }
   return subjects;
@@ -106,7 +121,7 @@ export async function readSubjectVolume(subject: MedicalSubject, modality: strin
   const path = subject.files.get(modality);
   if (path === undefined) throw new InputError(`${context}: subject "${subject.id}" has no "${modality}" volume`);
   try {
-    return readNifti(await readFile(path));
+    return isNiftiName(path) ? readNifti(await readFile(path)) : await readDicomVolume(path);
   } catch (error) {
     throw new InputError(
       `${context}: subject "${subject.id}" ${modality} volume cannot be read: ${errorMessage(error).replace(/\s+/g, " ")}`,
@@ -162,7 +177,7 @@ export async function inspectMedicalFolder(
   if (options.indexCol !== undefined && options.demographics === undefined) {
     throw new InputError("--index-col applies with --demographics only");
   }
-  const files = subjects.flatMap((s) => [...s.files.values()]);
+  const files = await subjectFiles(subjects);
   if (options.demographics) files.push(options.demographics);
   return {
     subjects: subjects.length,
@@ -196,8 +211,14 @@ async function inspectDemographics(path: string, indexCol: string | undefined, s
 
 /** The fingerprint registration computed: every volume and the demographics file. */
 export async function medicalFolderFingerprint(root: string, demographics?: string): Promise<string> {
-  const subjects = await listMedicalFolder(root, "load");
-  const files = subjects.flatMap((s) => [...s.files.values()]);
+  const files = await subjectFiles(await listMedicalFolder(root, "load"));
   if (demographics) files.push(demographics);
   return fingerprintFiles(files, { root });
+}
+
+/** Every file of every volume, in subject and modality order. */
+async function subjectFiles(subjects: MedicalSubject[]): Promise<string[]> {
+  const files: string[] = [];
+  for (const subject of subjects) for (const path of subject.files.values()) files.push(...(await volumeFiles(path)));
+  return files;
 }
