@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
+import { writeSyntheticSubjects } from "../../scripts/lib/synthetic-volumes.js";
 import { selectBackend } from "../../src/ml/backend.js";
 import { loadMedicalSlices } from "../../src/ml/data/medical-slices.js";
 import { dpPlanProblem } from "../../src/ml/dp-plan-check.js";
@@ -17,7 +18,6 @@ import { planInput, sampleBound } from "../../src/ml/plan-input.js";
 import { trainLocal } from "../../src/ml/train.js";
 import { dpPlanRefusal } from "../../src/node/executors/dp-release.js";
 import { pooledMetrics } from "../../src/researcher/run/pooled-metrics.js";
-import { writeSyntheticSubjects } from "../../scripts/lib/synthetic-volumes.js";
 import { trainingArgs } from "./synthetic.js";
 
 before(() => selectBackend({ prefer: "cpu" }));

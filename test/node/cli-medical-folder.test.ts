@@ -3,9 +3,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { writeSyntheticSubjects } from "../../scripts/lib/synthetic-volumes.js";
 import { type DatasetEntry, toDatasetInfo } from "../../src/node/catalogue.js";
 import { nodeCli as run } from "../support/cli.js";
-import { writeSyntheticSubjects } from "../../scripts/lib/synthetic-volumes.js";
 
 const root = mkdtempSync(join(tmpdir(), "fbm-cli-medical-"));
 after(() => rmSync(root, { recursive: true, force: true }));

@@ -3,10 +3,10 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
+import { niftiBytes } from "../../../scripts/lib/nifti-writer.js";
+import { writeSyntheticSubjects } from "../../../scripts/lib/synthetic-volumes.js";
 import { inspectMedicalFolder, medicalFolderFingerprint } from "../../../src/ml/data/medical-folder.js";
 import { loadMedicalSlices, slicePlane, zscore } from "../../../src/ml/data/medical-slices.js";
-import { writeSyntheticSubjects } from "../../../scripts/lib/synthetic-volumes.js";
-import { niftiBytes } from "../../../scripts/lib/nifti-writer.js";
 
 const root = mkdtempSync(join(tmpdir(), "fbm-medical-"));
 after(() => rmSync(root, { recursive: true, force: true }));

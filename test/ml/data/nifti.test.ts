@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { readNifti } from "../../../src/ml/data/nifti.js";
 import { niftiBytes } from "../../../scripts/lib/nifti-writer.js";
+import { readNifti } from "../../../src/ml/data/nifti.js";
 
 /**
  * Expected values below were made once with Debian's python3-nibabel 5.0.0: the same fixtures written to
