@@ -46,11 +46,12 @@ export function sampleBound(dataset: DatasetShape & { sampleCount: number }, sli
 }
 
 /**
- * A medical folder's slice shape [height, width, inputs]: the plan's `resample`, else the slice of the
+ * A medical folder's slice shape [height, width, inputs]: the plan's `resample` or `crop`, else the slice of the
  * volumes' shape ([subjects, X, Y, Z]): axial Y × X, coronal Z × X, sagittal Z × Y.
  */
 function medicalSampleShape(plan: Plan, shape: number[]): number[] {
-  const { inputs, slices, target, resample } = plan.data;
+  const { inputs, slices, target } = plan.data;
+  const resample = plan.data.resample ?? plan.data.crop;
   if (!inputs || !slices || !target) {
     throw new InputError(
       "plan.data.inputs, plan.data.target and plan.data.slices are required for medical-folder datasets, e.g. {inputs: [T1], target: label, slices: axial}",

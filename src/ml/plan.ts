@@ -225,8 +225,12 @@ export const planSchema = z.strictObject({
       slices: z.enum(["axial", "coronal", "sagittal"]).optional(),
       /** medical-folder: every slice resampled to [height, width] (bilinear; labels nearest). */
       resample: z.tuple([positiveInt(4096), positiveInt(4096)]).optional(),
+      /** medical-folder: every slice centre-cropped or padded to [height, width] (no interpolation). */
+      crop: z.tuple([positiveInt(4096), positiveInt(4096)]).optional(),
       /** medical-folder: per-volume intensity scaling (zscore: mean 0, standard deviation 1). */
       intensity: z.enum(["zscore"]).optional(),
+      /** medical-folder: each input volume clipped to these percentiles of its own voxels (before `intensity`). */
+      clip: z.tuple([z.number().min(0).max(100), z.number().min(0).max(100)]).optional(),
     })
     .superRefine((data, ctx) => {
       const medical = data.inputs !== undefined || data.slices !== undefined;
@@ -236,10 +240,14 @@ export const planSchema = z.strictObject({
           path: [data.inputs ? "slices" : "inputs"],
           message: "medical images need inputs and slices",
         });
-      if (!medical && (data.resample !== undefined || data.intensity !== undefined))
+      if (data.resample !== undefined && data.crop !== undefined)
+        ctx.addIssue({ code: "custom", path: ["crop"], message: "give resample or crop, not both" });
+      if (data.clip !== undefined && !(data.clip[0] < data.clip[1]))
+        ctx.addIssue({ code: "custom", path: ["clip"], message: "give [low, high] percentiles with low below high" });
+      if (!medical && (data.resample ?? data.crop ?? data.intensity ?? data.clip) !== undefined)
         ctx.addIssue({
           code: "custom",
-          path: [data.resample ? "resample" : "intensity"],
+          path: [data.resample ? "resample" : data.crop ? "crop" : data.intensity ? "intensity" : "clip"],
           message: "applies to medical images (with inputs and slices)",
         });
       if (data.features && data.drop)

@@ -104,14 +104,18 @@ async function read(entry: DatasetEntry, plan: Pick<Plan, "data">, preparation?:
     case "images":
       return loadImageFolder(entry.path, plan.data.input);
     case "medical-folder": {
-      const { inputs, target, slices, resample, intensity } = plan.data;
+      const { inputs, target, slices, resample, crop, intensity, clip } = plan.data;
       if (!inputs || !target || !slices) {
         throw new InputError(
           `Dataset "${entry.name}" is a medical folder: the plan needs plan.data.inputs, target and slices, e.g. {inputs: [T1], target: label, slices: axial}`,
         );
       }
       // Errors name the dataset and the subject, never the folder's path (they may reach the researcher).
-      return loadMedicalSlices(entry.path, { inputs, target, slices, resample, intensity }, `Dataset "${entry.name}"`);
+      return loadMedicalSlices(
+        entry.path,
+        { inputs, target, slices, resample, crop, intensity, clip },
+        `Dataset "${entry.name}"`,
+      );
     }
   }
 }

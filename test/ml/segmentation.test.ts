@@ -104,6 +104,9 @@ describe("segmentation", () => {
       () => parsePlan({ ...segPlan(), data: { target: "y", resample: [4, 4] } }),
       /applies to medical images/,
     );
+    assert.throws(() => parsePlan({ ...segPlan({ crop: [8, 8] }) }), /give resample or crop, not both/);
+    assert.throws(() => parsePlan({ ...segPlan({ clip: [99, 1] }) }), /low below high/);
+    assert.deepEqual(parsePlan({ ...segPlan({ resample: undefined, crop: [8, 8], clip: [1, 99] }) }).data.crop, [8, 8]);
   });
 
   it("sizes the model from the slices and bounds a node's sample count by subjects × slices along the axis", () => {

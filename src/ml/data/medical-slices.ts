@@ -20,7 +20,11 @@ export interface SlicePreparation {
   slices: SliceOrientation;
   /** [height, width]; absent: the slices' own size (every subject must then share it). */
   resample?: [number, number];
+  /** [height, width]: centre crop or pad (inputs with the volume's minimum, masks with 0). */
+  crop?: [number, number];
   intensity?: "zscore";
+  /** [low, high] percentiles each input volume is clipped to, before `intensity`. */
+  clip?: [number, number];
 }
 
 export type SliceDataset = Dataset & { skippedSubjects: number; subjects: number };
@@ -39,7 +43,9 @@ export async function loadMedicalSlices(root: string, prep: SlicePreparation, co
   const xs: Float32Array[] = [];
   const ys: Float32Array[] = [];
   const groups: number[] = [];
-  let size = prep.resample;
+  const fixed = prep.resample ?? prep.crop;
+  const mode = prep.crop ? "crop" : "bilinear";
+  let size = fixed;
   for (const subject of usable) {
     const volumes: Volume[] = [];
     for (const m of wanted) volumes.push(await readSubjectVolume(subject, m, context));
@@ -53,13 +59,17 @@ export async function loadMedicalSlices(root: string, prep: SlicePreparation, co
     const plane = slicePlane(dims, prep.slices);
     const own: [number, number] = [plane.rows, plane.cols];
     if (size === undefined) size = own;
-    else if (prep.resample === undefined && (own[0] !== size[0] || own[1] !== size[1])) {
+    else if (fixed === undefined && (own[0] !== size[0] || own[1] !== size[1])) {
       throw new InputError(
-        `${context}: subject "${subject.id}" has ${prep.slices} slices of ${own.join("×")}, others ${size.join("×")}: set plan.data.resample to one [height, width]`,
+        `${context}: subject "${subject.id}" has ${prep.slices} slices of ${own.join("×")}, others ${size.join("×")}: set plan.data.resample or crop to one [height, width]`,
       );
     }
     const [h, w] = size;
-    const inputs = volumes.slice(0, channels).map((v) => (prep.intensity === "zscore" ? zscore(v.data) : v.data));
+    const inputs = volumes.slice(0, channels).map((v) => {
+      const clipped = prep.clip ? clipPercentiles(v.data, prep.clip) : v.data;
+      return prep.intensity === "zscore" ? zscore(clipped) : clipped;
+    });
+    const floors = inputs.map((data) => data.reduce((m, v) => Math.min(m, v), Number.POSITIVE_INFINITY));
     const label = volumes[channels].data;
     const x = new Float32Array(plane.count * h * w * channels);
     const y = new Float32Array(plane.count * h * w);
@@ -67,12 +77,12 @@ export async function loadMedicalSlices(root: string, prep: SlicePreparation, co
     for (let s = 0; s < plane.count; s++) {
       for (const [c, data] of inputs.entries()) {
         plane.read(data, s, slice);
-        resample(slice, plane.rows, plane.cols, h, w, "bilinear", (i, v) => {
+        resample(slice, plane.rows, plane.cols, h, w, mode, floors[c], (i, v) => {
           x[(s * h * w + i) * channels + c] = v;
         });
       }
       plane.read(label, s, slice);
-      resample(slice, plane.rows, plane.cols, h, w, "nearest", (i, v) => {
+      resample(slice, plane.rows, plane.cols, h, w, prep.crop ? "crop" : "nearest", 0, (i, v) => {
         y[s * h * w + i] = v > 0 ? 1 : 0;
       });
     }
@@ -122,20 +132,45 @@ export function zscore(data: Float32Array): Float32Array {
   return data.map((v) => (sd > 0 ? (v - mean) / sd : 0));
 }
 
-/** Resamples a rows × cols image to h × w (half-pixel centres, as resizeInto), writing value i through `put`. */
+/** Each voxel clamped to the volume's `[low, high]` percentiles (linear between order statistics, as numpy). */
+export function clipPercentiles(data: Float32Array, [low, high]: [number, number]): Float32Array {
+  const sorted = Float64Array.from(data).sort();
+  const at = (p: number) => {
+    const pos = (p / 100) * (sorted.length - 1);
+    const i = Math.floor(pos);
+    return i + 1 < sorted.length ? sorted[i] + (pos - i) * (sorted[i + 1] - sorted[i]) : sorted[i];
+  };
+  const lo = at(low);
+  const hi = at(high);
+  return data.map((v) => Math.min(hi, Math.max(lo, v)));
+}
+
+/**
+ * Brings a rows × cols image to h × w, writing value i through `put`: resampled (half-pixel centres, as
+ * resizeInto), or centre-cropped / padded with `fill` ("crop").
+ */
 function resample(
   src: Float32Array,
   rows: number,
   cols: number,
   h: number,
   w: number,
-  mode: "bilinear" | "nearest",
+  mode: "bilinear" | "nearest" | "crop",
+  fill: number,
   put: (i: number, v: number) => void,
 ): void {
   const sy = rows / h;
   const sx = cols / w;
+  const top = Math.floor((rows - h) / 2);
+  const left = Math.floor((cols - w) / 2);
   for (let y = 0, i = 0; y < h; y++) {
     for (let x = 0; x < w; x++, i++) {
+      if (mode === "crop") {
+        const r = y + top;
+        const c = x + left;
+        put(i, r >= 0 && r < rows && c >= 0 && c < cols ? src[r * cols + c] : fill);
+        continue;
+      }
       if (mode === "nearest" || (rows === h && cols === w)) {
         const r = Math.min(rows - 1, Math.floor((y + 0.5) * sy));
         const c = Math.min(cols - 1, Math.floor((x + 0.5) * sx));

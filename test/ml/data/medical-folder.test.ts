@@ -6,7 +6,7 @@ import { after, describe, it } from "node:test";
 import { niftiBytes } from "../../../scripts/lib/nifti-writer.js";
 import { writeSyntheticSubjects } from "../../../scripts/lib/synthetic-volumes.js";
 import { inspectMedicalFolder, medicalFolderFingerprint } from "../../../src/ml/data/medical-folder.js";
-import { loadMedicalSlices, slicePlane, zscore } from "../../../src/ml/data/medical-slices.js";
+import { clipPercentiles, loadMedicalSlices, slicePlane, zscore } from "../../../src/ml/data/medical-slices.js";
 
 const root = mkdtempSync(join(tmpdir(), "fbm-medical-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -137,6 +137,31 @@ describe("medical slices", () => {
       }
     }
     assert.ok(fg / fgN > bg / bgN + 1);
+  });
+
+  it("clips to percentiles as numpy.percentile (linear)", () => {
+    // numpy.percentile(np.arange(1, 11), [10, 90]) = [1.9, 9.1]
+    const clipped = clipPercentiles(
+      Float32Array.from({ length: 10 }, (_, i) => i + 1),
+      [10, 90],
+    );
+    assert.deepEqual([...clipped], [...Float32Array.from([1.9, 2, 3, 4, 5, 6, 7, 8, 9, 9.1])]);
+  });
+
+  it("centre-crops and pads slices without interpolation: inputs with the volume's minimum, masks with 0", async () => {
+    const dir = join(root, "crop");
+    mkdirSync(join(dir, "sub-001"), { recursive: true });
+    writeFileSync(join(dir, "sub-001", "T1.nii"), niftiBytes({ dims: [3, 4, 2], values: ramp([3, 4, 2]) }));
+    writeFileSync(join(dir, "sub-001", "label.nii"), niftiBytes({ dims: [3, 4, 2], values: new Array(24).fill(1) }));
+    const data = await loadMedicalSlices(
+      dir,
+      { inputs: ["T1"], target: "label", slices: "axial", crop: [2, 5] },
+      "test",
+    );
+    assert.deepEqual(data.sampleShape, [2, 5, 1]);
+    // Axial slice k = 0 is rows j 0..3 × columns i 0..2: rows 1–2 kept, one column of padding each side (value 0 = min).
+    assert.deepEqual([...data.x.subarray(0, 10)], [0, 10, 11, 12, 0, 0, 20, 21, 22, 0]);
+    assert.deepEqual([...data.y.subarray(0, 10)], [0, 1, 1, 1, 0, 0, 1, 1, 1, 0]);
   });
 
   it("refuses when no subject holds the modalities the plan names", async () => {
