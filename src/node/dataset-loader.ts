@@ -113,7 +113,18 @@ async function read(entry: DatasetEntry, plan: Pick<Plan, "data">, preparation?:
       // Errors name the dataset and the subject, never the folder's path (they may reach the researcher).
       return loadMedicalSlices(
         entry.path,
-        { inputs, target, slices, resample, crop, intensity, clip },
+        {
+          inputs,
+          target,
+          slices,
+          resample,
+          crop,
+          intensity,
+          clip,
+          ...(entry.demographicsPath
+            ? { demographics: { path: entry.demographicsPath, indexCol: entry.indexCol ?? "" } }
+            : {}),
+        },
         `Dataset "${entry.name}"`,
       );
     }

@@ -1,6 +1,7 @@
 import { InputError } from "../../common/errors.js";
 import type { Plan } from "../plan.js";
 import type { Dataset } from "../types.js";
+import { scanCsvRecords } from "./csv-scan.js";
 import { listMedicalFolder, readSubjectVolume } from "./medical-folder.js";
 import type { Volume } from "./nifti.js";
 
@@ -25,6 +26,8 @@ export interface SlicePreparation {
   intensity?: "zscore";
   /** [low, high] percentiles each input volume is clipped to, before `intensity`. */
   clip?: [number, number];
+  /** The demographics table: a `target` naming one of its columns labels every slice with the subject's value. */
+  demographics?: { path: string; indexCol: string };
 }
 
 export type SliceDataset = Dataset & { skippedSubjects: number; subjects: number };
@@ -32,11 +35,16 @@ export type SliceDataset = Dataset & { skippedSubjects: number; subjects: number
 /** Loads slices; `context` starts every error (e.g. `Dataset "mri"`) — subject ids, never paths. */
 export async function loadMedicalSlices(root: string, prep: SlicePreparation, context: string): Promise<SliceDataset> {
   const subjects = await listMedicalFolder(root, "load");
-  const wanted = [...prep.inputs, prep.target];
-  const usable = subjects.filter((s) => wanted.every((m) => s.files.has(m)));
+  // A target that is no subject's modality is a demographics column: one label per slice (classification).
+  const perSubject =
+    prep.demographics && !subjects.some((s) => s.files.has(prep.target))
+      ? await subjectValues(prep.demographics, prep.target, context)
+      : undefined;
+  const wanted = perSubject ? [...prep.inputs] : [...prep.inputs, prep.target];
+  const usable = subjects.filter((s) => wanted.every((m) => s.files.has(m)) && (!perSubject || perSubject.has(s.id)));
   if (usable.length === 0) {
     throw new InputError(
-      `${context}: no subject holds every modality the plan names (${wanted.join(", ")}); check plan.data.inputs and plan.data.target`,
+      `${context}: no subject holds every modality the plan names (${wanted.join(", ")})${perSubject ? ` and a "${prep.target}" value` : ""}; check plan.data.inputs and plan.data.target`,
     );
   }
   const channels = prep.inputs.length;
@@ -70,9 +78,11 @@ export async function loadMedicalSlices(root: string, prep: SlicePreparation, co
       return prep.intensity === "zscore" ? zscore(clipped) : clipped;
     });
     const floors = inputs.map((data) => data.reduce((m, v) => Math.min(m, v), Number.POSITIVE_INFINITY));
-    const label = volumes[channels].data;
+    const label = perSubject ? undefined : volumes[channels].data;
     const x = new Float32Array(plane.count * h * w * channels);
-    const y = new Float32Array(plane.count * h * w);
+    const y = label
+      ? new Float32Array(plane.count * h * w)
+      : new Float32Array(plane.count).fill(perSubject!.get(subject.id)!);
     const slice = new Float32Array(plane.rows * plane.cols);
     for (let s = 0; s < plane.count; s++) {
       for (const [c, data] of inputs.entries()) {
@@ -81,6 +91,7 @@ export async function loadMedicalSlices(root: string, prep: SlicePreparation, co
           x[(s * h * w + i) * channels + c] = v;
         });
       }
+      if (!label) continue;
       plane.read(label, s, slice);
       resample(slice, plane.rows, plane.cols, h, w, prep.crop ? "crop" : "nearest", 0, (i, v) => {
         y[s * h * w + i] = v > 0 ? 1 : 0;
@@ -95,9 +106,9 @@ export async function loadMedicalSlices(root: string, prep: SlicePreparation, co
     x: concat(xs),
     y: concat(ys),
     sampleShape: [h, w, channels],
-    yShape: [h, w, 1],
+    ...(perSubject ? {} : { yShape: [h, w, 1] }),
     groups: Int32Array.from(groups),
-    rows: ys.reduce((n, y) => n + y.length, 0) / (h * w),
+    rows: groups.length,
     skippedSubjects: subjects.length - usable.length,
     subjects: usable.length,
   };
@@ -194,6 +205,33 @@ function resample(
       );
     }
   }
+}
+
+/** The numeric `column` of the demographics table by subject id; rows with a missing or text value are left out. */
+async function subjectValues(
+  table: { path: string; indexCol: string },
+  column: string,
+  context: string,
+): Promise<Map<string, number>> {
+  const values = new Map<string, number>();
+  let index = -1;
+  let at = -1;
+  await scanCsvRecords(table.path, "load", {
+    header: (names) => {
+      index = names.indexOf(table.indexCol);
+      at = names.indexOf(column);
+      if (at < 0) {
+        throw new InputError(
+          `${context}: plan.data.target "${column}" is neither a modality nor a demographics column (columns: ${names.join(", ")})`,
+        );
+      }
+    },
+    record: (cells) => {
+      const value = cells[at] === "" ? Number.NaN : Number(cells[at]);
+      if (Number.isFinite(value)) values.set(cells[index], value);
+    },
+  });
+  return values;
 }
 
 function concat(parts: Float32Array[]): Float32Array {

@@ -164,6 +164,30 @@ describe("medical slices", () => {
     assert.deepEqual([...data.y.subarray(0, 10)], [0, 1, 1, 1, 0, 0, 1, 1, 1, 0]);
   });
 
+  it("labels every slice with its subject's demographics value when the target is a column, skipping subjects without one", async () => {
+    const dir = join(root, "classify");
+    writeSyntheticSubjects(dir, { subjects: 3, dims: [4, 4, 3], seed: 9 });
+    const csv = join(root, "classify.csv");
+    writeFileSync(csv, "subject,grade\nsub-001,1\nsub-002,NA\nsub-003,0\n");
+    const data = await loadMedicalSlices(
+      dir,
+      { inputs: ["T1"], target: "grade", slices: "axial", demographics: { path: csv, indexCol: "subject" } },
+      'Dataset "mri"',
+    );
+    assert.equal(data.yShape, undefined);
+    assert.deepEqual([...data.y], [1, 1, 1, 0, 0, 0]);
+    assert.deepEqual([...data.groups!], [0, 0, 0, 1, 1, 1]);
+    assert.equal(data.skippedSubjects, 1);
+    await assert.rejects(
+      loadMedicalSlices(
+        dir,
+        { inputs: ["T1"], target: "age", slices: "axial", demographics: { path: csv, indexCol: "subject" } },
+        'Dataset "mri"',
+      ),
+      /^InputError: Dataset "mri": plan.data.target "age" is neither a modality nor a demographics column \(columns: subject, grade\)/,
+    );
+  });
+
   it("refuses when no subject holds the modalities the plan names", async () => {
     const dir = join(root, "slices-missing");
     writeSyntheticSubjects(dir, { subjects: 1, dims: [4, 4, 2], seed: 5 });
