@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
+import { ballValues, niftiBytes } from "../../scripts/lib/nifti-writer.js";
 import { writeSyntheticSubjects } from "../../scripts/lib/synthetic-volumes.js";
 import { selectBackend } from "../../src/ml/backend.js";
 import { loadMedicalSlices } from "../../src/ml/data/medical-slices.js";
@@ -167,6 +168,44 @@ describe("segmentation", () => {
     assert.ok((local.counts?.voxels?.tp ?? 0) + (local.counts?.voxels?.fn ?? 0) > 0, "the test slices hold lesions");
     assert.ok(local.values.dice > 0.6, `dice ${local.values.dice}`);
     assert.ok(local.values.iou <= local.values.dice);
+  });
+
+  it("classifies slices by a demographics column with a conv2d, pooling and dense sigmoid model", async () => {
+    const dir = join(root, "classify");
+    const rows = ["subject,lesion"];
+    for (let i = 0; i < 12; i++) {
+      const id = `s${String(i).padStart(2, "0")}`;
+      mkdirSync(join(dir, id), { recursive: true });
+      // Subjects with lesion = 1 hold a bright disc on every axial slice; all hold noise.
+      const disc = ballValues([8, 8, 3], [3.5, 3.5, 1], 3, i % 2, 0);
+      const t1 = disc.map((v, k) => 100 * v + ((k * 7919 + i * 104729) % 31));
+      writeFileSync(join(dir, id, "T1.nii"), niftiBytes({ dims: [8, 8, 3], values: t1 }));
+      rows.push(`${id},${i % 2}`);
+    }
+    const csv = join(root, "classify.csv");
+    writeFileSync(csv, `${rows.join("\n")}\n`);
+    const data = await loadMedicalSlices(
+      dir,
+      { inputs: ["T1"], target: "lesion", slices: "axial", demographics: { path: csv, indexCol: "subject" } },
+      "test",
+    );
+    const plan = parsePlan({
+      data: { inputs: ["T1"], target: "lesion", slices: "axial" },
+      model: [
+        { conv2d: { filters: 4, kernel_size: 3, padding: "same", activation: "relu" } },
+        { globalAveragePooling2d: {} },
+        { dense: { units: 1, activation: "sigmoid" } },
+      ],
+      loss: "binaryCrossentropy",
+      optimizer: { name: "adam", learning_rate: 0.05 },
+    });
+    const result = await trainLocal({
+      plan,
+      data,
+      args: trainingArgs({ epochs: 30, batchSize: 8, testRatio: 0.34, testOnLocal: true, metrics: ["accuracy"] }),
+    });
+    assert.equal(result.localMetrics?.samples, 12, "4 held-back subjects × 3 slices");
+    assert.ok(result.localMetrics!.values.accuracy >= 0.9, JSON.stringify(result.localMetrics?.values));
   });
 
   it("refuses dp on slices: ε would protect one slice, not one patient", () => {
