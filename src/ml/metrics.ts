@@ -28,7 +28,7 @@ export const segmentationMetrics = ["dice", "iou"] as const;
 /** What a plan predicts, from its loss. */
 export function taskKind(plan: Pick<Plan, "loss">): TaskKind {
   if (plan.loss === "binaryCrossentropy") return "binary";
-  if (plan.loss === "dice") return "segmentation";
+  if (plan.loss === "dice" || plan.loss === "diceCrossentropy") return "segmentation";
   if (plan.loss.endsWith("Crossentropy")) return "multiclass";
   return "regression";
 }

@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { errorMessage, InputError } from "../common/errors.js";
-import { type LayerSpec, type Plan, planLayers } from "./plan.js";
+import { isSegmentationLoss, type LayerSpec, type Plan, planLayers } from "./plan.js";
 import { deriveSeed } from "./rng.js";
 
 export { getParams, paramCount, paramNames, setParams, trainableParamNames } from "./params.js";
@@ -28,7 +28,7 @@ export function buildModel(plan: Plan, sampleShape: number[], options: { seed: n
   });
   const outputShape = model.outputs[0].shape;
   // Segmentation (dice) keeps per-voxel outputs, e.g. a same-padded conv2d with 1 sigmoid filter.
-  if (outputShape.length !== 2 && plan.loss !== "dice") {
+  if (outputShape.length !== 2 && !isSegmentationLoss(plan.loss)) {
     model.dispose();
     throw new InputError(
       `Cannot build the model: its output has shape [${outputShape.slice(1).join(", ")}] per sample; ` +

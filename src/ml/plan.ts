@@ -168,6 +168,8 @@ export const losses = [
   "huberLoss",
   // Soft Dice over a batch's voxels, for per-voxel sigmoid outputs (segmentation of medical images).
   "dice",
+  // Dice plus the mean per-voxel binary crossentropy (MONAI's DiceCELoss, equal weights).
+  "diceCrossentropy",
 ] as const;
 
 export const optimizers = ["sgd", "adam", "adamw", "rmsprop", "adagrad"] as const;
@@ -314,7 +316,12 @@ export function declaresPreparation(plan: Pick<Plan, "data">): boolean {
   return plan.data.categorical !== undefined || plan.data.impute !== undefined;
 }
 
+/** Whether a loss trains per-voxel outputs on masks (segmentation). */
+export function isSegmentationLoss(loss: Plan["loss"]): boolean {
+  return loss === "dice" || loss === "diceCrossentropy";
+}
+
 /** Whether the plan classifies (accuracy-type metrics) rather than regresses. */
 export function isClassification(plan: Plan): boolean {
-  return plan.loss.endsWith("Crossentropy");
+  return plan.loss.endsWith("Crossentropy") && !isSegmentationLoss(plan.loss);
 }

@@ -12,9 +12,9 @@ import { dpPlanProblem } from "../../src/ml/dp-plan-check.js";
 import { splitSamples } from "../../src/ml/group-split.js";
 import { computeLoss } from "../../src/ml/losses.js";
 import { countMetrics, countsProblem, metricsFromCounts, poolCounts } from "../../src/ml/metric-counts.js";
-import { computeMetrics } from "../../src/ml/metrics.js";
+import { computeMetrics, taskKind } from "../../src/ml/metrics.js";
 import { buildModel, outputUnits } from "../../src/ml/model.js";
-import { parsePlan, planId } from "../../src/ml/plan.js";
+import { isClassification, parsePlan, planId } from "../../src/ml/plan.js";
 import { planInput, sampleBound } from "../../src/ml/plan-input.js";
 import { trainLocal } from "../../src/ml/train.js";
 import { dpPlanRefusal } from "../../src/node/executors/dp-release.js";
@@ -43,6 +43,18 @@ describe("segmentation", () => {
     const loss = computeLoss("dice", y, p).dataSync()[0];
     // Σ p·y = 1.5, Σ p = 2.1, Σ y = 2: 1 − 4 / 5.1
     assert.ok(Math.abs(loss - (1 - 4 / 5.1)) < 1e-6, String(loss));
+    tf.dispose([y, p]);
+  });
+
+  it("diceCrossentropy adds the mean per-voxel binary crossentropy to the soft Dice", () => {
+    const y = tf.tensor2d([1, 0, 1, 0, 0, 0], [2, 3]);
+    const p = tf.tensor4d([0.9, 0.2, 0.6, 0.1, 0.5, 0.3], [2, 1, 3, 1]);
+    const ce = -(Math.log(0.9) + Math.log(0.8) + Math.log(0.6) + Math.log(0.9) + Math.log(0.5) + Math.log(0.7)) / 6;
+    const dice = 1 - (2 * 1.5 + 1) / (2.6 + 2 + 1);
+    const loss = computeLoss("diceCrossentropy", y, p).dataSync()[0];
+    assert.ok(Math.abs(loss - (dice + ce)) < 1e-5, `${loss} vs ${dice + ce}`);
+    assert.equal(isClassification(parsePlan({ ...segPlan(), loss: "diceCrossentropy" })), false);
+    assert.equal(taskKind({ loss: "diceCrossentropy" }), "segmentation");
     tf.dispose([y, p]);
   });
 
@@ -222,7 +234,7 @@ describe("segmentation", () => {
     const bce = parsePlan({ ...segPlan({ resample: undefined }), loss: "binaryCrossentropy" });
     await assert.rejects(
       trainLocal({ plan: bce, data, args: trainingArgs() }),
-      /per-voxel labels \(segmentation\) need plan.loss dice, not binaryCrossentropy/,
+      /per-voxel labels \(segmentation\) need plan.loss dice or diceCrossentropy, not binaryCrossentropy/,
     );
     await assert.rejects(
       trainLocal({
