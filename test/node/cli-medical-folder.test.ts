@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { writeSyntheticSubjects } from "../../scripts/lib/synthetic-volumes.js";
 import { type DatasetEntry, toDatasetInfo } from "../../src/node/catalogue.js";
+import { formatNodeDatasets } from "../../src/researcher/cli/list-datasets.js";
 import { nodeCli as run } from "../support/cli.js";
 
 const root = mkdtempSync(join(tmpdir(), "fbm-cli-medical-"));
@@ -74,6 +75,11 @@ describe("fbm-node dataset add --type medical-folder", () => {
       { name: "age", dtype: "int64" },
     ]);
     for (const secret of ["sub-00", root, "T1.nii", "demographics.csv"]) assert.ok(!info.includes(secret), secret);
+    // What `fbm-researcher datasets` prints of it.
+    assert.match(
+      formatNodeDatasets([{ node: "node_1", name: "site-a", datasets: [toDatasetInfo(entry)] }]),
+      /medical-folder {2}\[brain, site-a\] {2}3 samples {2}shape \[3, 8, 8, 4\]\n {4}modalities: T1 \(volume 8×8×4\), label \(volume 8×8×4\)\n$/,
+    );
   });
 
   it("refuses a truncated volume naming the subject, and demographics options that do not fit", async () => {

@@ -117,7 +117,7 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
             .map((t) => t.trim())
             .filter(Boolean)
         : [];
-      const { listDatasets } = await import("./list-datasets.js");
+      const { formatNodeDatasets, listDatasets } = await import("./list-datasets.js");
       const result = await withStopSignal(io.signal, (signal) =>
         listDatasets({
           tags,
@@ -133,13 +133,7 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
       );
       if (options.json || program.opts().json) io.stdout(`${JSON.stringify(result)}\n`);
       else {
-        for (const node of result) {
-          io.stderr(`${node.name} (${node.node}): ${node.datasets.length} dataset(s)\n`);
-          for (const d of node.datasets)
-            io.stderr(
-              `  ${d.id}  ${d.name}  ${d.type}  [${d.tags.join(", ")}]  ${d.sampleCount} samples  shape [${d.shape.join(", ")}]\n`,
-            );
-        }
+        io.stderr(formatNodeDatasets(result));
       }
     });
 
