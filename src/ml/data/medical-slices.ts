@@ -32,6 +32,12 @@ export interface SlicePreparation {
 
 export type SliceDataset = Dataset & { skippedSubjects: number; subjects: number };
 
+/**
+ * The most input values a plan may make a node hold (2^28 float32, 1 GiB): `resample`/`crop` are the
+ * researcher's to choose, and [4096, 4096] on a few hundred slices would exhaust the node's memory.
+ */
+export const MAX_SLICE_VALUES = 2 ** 28;
+
 /** Loads slices; `context` starts every error (e.g. `Dataset "mri"`) — subject ids, never paths. */
 export async function loadMedicalSlices(root: string, prep: SlicePreparation, context: string): Promise<SliceDataset> {
   const subjects = await listMedicalFolder(root, "load");
@@ -54,6 +60,7 @@ export async function loadMedicalSlices(root: string, prep: SlicePreparation, co
   const fixed = prep.resample ?? prep.crop;
   const mode = prep.crop ? "crop" : "bilinear";
   let size = fixed;
+  let values = 0;
   for (const subject of usable) {
     const volumes: Volume[] = [];
     for (const m of wanted) volumes.push(await readSubjectVolume(subject, m, context));
@@ -73,6 +80,12 @@ export async function loadMedicalSlices(root: string, prep: SlicePreparation, co
       );
     }
     const [h, w] = size;
+    values += plane.count * h * w * channels;
+    if (values > MAX_SLICE_VALUES) {
+      throw new InputError(
+        `${context}: the plan's slices would hold more than ${MAX_SLICE_VALUES} values (1 GiB) on this node: lower plan.data.resample or crop (now ${h}×${w} with ${channels} input(s))`,
+      );
+    }
     const inputs = volumes.slice(0, channels).map((v) => {
       const clipped = prep.clip ? clipPercentiles(v.data, prep.clip) : v.data;
       return prep.intensity === "zscore" ? zscore(clipped) : clipped;

@@ -188,6 +188,19 @@ describe("medical slices", () => {
     );
   });
 
+  it("refuses a resample size that would exhaust the node's memory, before allocating it", async () => {
+    const dir = join(root, "huge");
+    writeSyntheticSubjects(dir, { subjects: 1, dims: [4, 4, 20], seed: 6 });
+    await assert.rejects(
+      loadMedicalSlices(
+        dir,
+        { inputs: ["T1"], target: "label", slices: "axial", resample: [4096, 4096] },
+        'Dataset "mri"',
+      ),
+      /^InputError: Dataset "mri": the plan's slices would hold more than 268435456 values \(1 GiB\) on this node: lower plan.data.resample or crop \(now 4096×4096 with 1 input\(s\)\)$/,
+    );
+  });
+
   it("refuses when no subject holds the modalities the plan names", async () => {
     const dir = join(root, "slices-missing");
     writeSyntheticSubjects(dir, { subjects: 1, dims: [4, 4, 2], seed: 5 });
