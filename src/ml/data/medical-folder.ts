@@ -116,15 +116,23 @@ export async function listMedicalFolder(root: string, action: ReadAction = "regi
   return subjects;
 }
 
-/** Reads one subject's volume; an unreadable one is an InputError naming the subject and modality, not the path. */
-export async function readSubjectVolume(subject: MedicalSubject, modality: string, context: string): Promise<Volume> {
+/**
+ * Reads one subject's volume; an unreadable one is an InputError naming the subject (`name`: its quoted
+ * id, or what the caller may disclose) and modality, never the path.
+ */
+export async function readSubjectVolume(
+  subject: MedicalSubject,
+  modality: string,
+  context: string,
+  name = `"${subject.id}"`,
+): Promise<Volume> {
   const path = subject.files.get(modality);
-  if (path === undefined) throw new InputError(`${context}: subject "${subject.id}" has no "${modality}" volume`);
+  if (path === undefined) throw new InputError(`${context}: subject ${name} has no "${modality}" volume`);
   try {
     return isNiftiName(path) ? readNifti(await readFile(path)) : await readDicomVolume(path);
   } catch (error) {
     throw new InputError(
-      `${context}: subject "${subject.id}" ${modality} volume cannot be read: ${errorMessage(error).replace(/\s+/g, " ")}`,
+      `${context}: subject ${name} ${modality} volume cannot be read: ${errorMessage(error).replace(/\s+/g, " ")}`,
     );
   }
 }

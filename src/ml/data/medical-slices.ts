@@ -38,7 +38,12 @@ export type SliceDataset = Dataset & { skippedSubjects: number; subjects: number
  */
 export const MAX_SLICE_VALUES = 2 ** 28;
 
-/** Loads slices; `context` starts every error (e.g. `Dataset "mri"`) — subject ids, never paths. */
+/**
+ * Loads slices; `context` starts every error (e.g. `Dataset "mri"`). Errors here may reach the
+ * researcher, and a plan can provoke them (no resample on subjects of different sizes): they name a
+ * subject by its position in name order (`subject #3`), never by its folder name (which may be a
+ * patient identifier) nor a path. The node's operator finds it with `ls | sed -n 3p`.
+ */
 export async function loadMedicalSlices(root: string, prep: SlicePreparation, context: string): Promise<SliceDataset> {
   const subjects = await listMedicalFolder(root, "load");
   // A target that is no subject's modality is a demographics column: one label per slice (classification).
@@ -63,12 +68,13 @@ export async function loadMedicalSlices(root: string, prep: SlicePreparation, co
   let values = 0;
   for (const subject of usable) {
     const volumes: Volume[] = [];
-    for (const m of wanted) volumes.push(await readSubjectVolume(subject, m, context));
+    const name = `#${subjects.indexOf(subject) + 1}`;
+    for (const m of wanted) volumes.push(await readSubjectVolume(subject, m, context, name));
     const dims = volumes[0].dims;
     const odd = volumes.findIndex((v) => v.dims.join() !== dims.join());
     if (odd >= 0) {
       throw new InputError(
-        `${context}: subject "${subject.id}" ${wanted[odd]} volume is ${volumes[odd].dims.join("×")} but its ${wanted[0]} volume is ${dims.join("×")}: the modalities of a subject must have one shape`,
+        `${context}: subject ${name} ${wanted[odd]} volume is ${volumes[odd].dims.join("×")} but its ${wanted[0]} volume is ${dims.join("×")}: the modalities of a subject must have one shape`,
       );
     }
     const plane = slicePlane(dims, prep.slices);
@@ -76,7 +82,7 @@ export async function loadMedicalSlices(root: string, prep: SlicePreparation, co
     if (size === undefined) size = own;
     else if (fixed === undefined && (own[0] !== size[0] || own[1] !== size[1])) {
       throw new InputError(
-        `${context}: subject "${subject.id}" has ${prep.slices} slices of ${own.join("×")}, others ${size.join("×")}: set plan.data.resample or crop to one [height, width]`,
+        `${context}: subject ${name} has ${prep.slices} slices of ${own.join("×")}, others ${size.join("×")}: set plan.data.resample or crop to one [height, width]`,
       );
     }
     const [h, w] = size;

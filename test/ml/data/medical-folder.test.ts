@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -198,6 +198,26 @@ describe("medical slices", () => {
         'Dataset "mri"',
       ),
       /^InputError: Dataset "mri": the plan's slices would hold more than 268435456 values \(1 GiB\) on this node: lower plan.data.resample or crop \(now 4096×4096 with 1 input\(s\)\)$/,
+    );
+  });
+
+  it("names a subject by its position, never its folder name, in errors a plan can provoke", async () => {
+    const dir = join(root, "sizes");
+    writeSyntheticSubjects(dir, { subjects: 2, dims: [4, 4, 2], seed: 14 });
+    writeSyntheticSubjects(join(dir, "extra"), { subjects: 1, dims: [6, 4, 2], seed: 15 });
+    renameSync(join(dir, "extra", "sub-001"), join(dir, "patient-MRN-12345"));
+    rmSync(join(dir, "extra"), { recursive: true });
+    await assert.rejects(
+      loadMedicalSlices(dir, { inputs: ["T1"], target: "label", slices: "axial" }, 'Dataset "mri"'),
+      (e: Error) => {
+        assert.equal(
+          e.message,
+          // patient-MRN-12345 sorts first (4×6); sub-001, the second, is 4×4.
+          'Dataset "mri": subject #2 has axial slices of 4×4, others 4×6: set plan.data.resample or crop to one [height, width]',
+        );
+        assert.doesNotMatch(e.message, /MRN|sub-0/);
+        return true;
+      },
     );
   });
 
