@@ -9,6 +9,11 @@ import { parseExperiment } from "../src/researcher/run/config.js";
 import { fbmNode, nodeIdOf, prepareNodes, runFederation } from "./lib/federation.js";
 import { writeTabularCsv } from "./lib/synthetic.js";
 
+// `npm run demo -- images`: the medical images demo instead (scripts/demo-images.ts).
+if (process.argv.includes("images")) {
+  await import("./demo-images.js");
+  process.exit();
+}
 const keep = process.argv.includes("--keep");
 const dir = mkdtempSync(join(tmpdir(), "fbm-demo-"));
 const say = (line: string) => process.stderr.write(`${line}\n`);

@@ -3,7 +3,7 @@ import { InputError } from "../common/errors.js";
 import type { Augmenter } from "./augment.js";
 import { positionScaling } from "./normalize.js";
 import { createRng, deriveSeed } from "./rng.js";
-import { checkDataset, readRowInto, rowWidth } from "./rows.js";
+import { checkDataset, labelWidth, readRowInto, rowWidth } from "./rows.js";
 import type { Dataset, Normalization } from "./types.js";
 
 /** Row selection and batch tensors: the dataset stays one flat array; batches are gathered (and scaled) on demand. */
@@ -34,7 +34,7 @@ export interface RowSource {
   x(indices: ArrayLike<number>): tf.Tensor;
   /** The same values written into `out` (row after row) instead of a new tensor. */
   xInto(indices: ArrayLike<number>, out: Float32Array): void;
-  /** y of the given rows as a flat array. */
+  /** y of the given rows as a flat array (`labelWidth` values per row: one, or a mask). */
   y(indices: ArrayLike<number>): Float32Array;
 }
 
@@ -65,8 +65,11 @@ export function createRowSource(data: Dataset, normalization?: Normalization, au
     },
     xInto,
     y(indices) {
-      const out = new Float32Array(indices.length);
-      for (let r = 0; r < indices.length; r++) out[r] = data.y[indices[r]];
+      const k = labelWidth(data);
+      const out = new Float32Array(indices.length * k);
+      if (k === 1) for (let r = 0; r < indices.length; r++) out[r] = data.y[indices[r]];
+      else
+        for (let r = 0; r < indices.length; r++) out.set(data.y.subarray(indices[r] * k, (indices[r] + 1) * k), r * k);
       return out;
     },
   };

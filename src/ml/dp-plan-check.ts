@@ -8,14 +8,28 @@ import { type Plan, planLayers } from "./plan.js";
  */
 const statefulLayers: Record<string, string> = { batchNormalization: "layerNormalization" };
 
-/** Why the plan cannot train under dp (the first stateful layer and the alternative), or undefined. */
-export function dpPlanProblem(plan: Plan): { index: number; message: string } | undefined {
+/**
+ * Why the plan cannot train under dp (slices of medical volumes; the first stateful layer and the
+ * alternative), or undefined; `path` is the experiment.yaml key to change.
+ */
+export function dpPlanProblem(plan: Plan): { index: number; message: string; path: (string | number)[] } | undefined {
+  // DP-SGD bounds what one sample changes; a subject's volume gives many slice samples, so ε would
+  // protect one slice, not one patient. Refused until sampling and clipping work per subject.
+  if (plan.data.slices !== undefined) {
+    return {
+      index: -1,
+      path: ["plan", "data", "slices"],
+      message:
+        "differential privacy protects one sample, and each subject gives many slices (ε would hold per slice, not per patient): run without dp",
+    };
+  }
   const layers = planLayers(plan);
   const index = layers.findIndex((layer) => layer.name in statefulLayers);
   if (index < 0) return undefined;
   const name = layers[index].name;
   return {
     index,
+    path: ["plan", "model", index],
     message:
       `layer ${index} (${name}) keeps moving statistics computed from raw rows, which differential privacy ` +
       `neither clips nor noises: use ${statefulLayers[name]} instead, or run without dp`,

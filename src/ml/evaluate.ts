@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { allRows, createRowSource, type RowSource } from "./batches.js";
-import { computeLoss, labelTensor } from "./losses.js";
+import { checkLabelShape, computeLoss, labelTensor } from "./losses.js";
 import { countMetrics } from "./metric-counts.js";
 import { checkMetricNames, computeMetrics, taskKind } from "./metrics.js";
 import { buildModel, outputUnits, setParams } from "./model.js";
@@ -61,7 +61,7 @@ export async function evaluateModel(
     values.loss = (await loss.data())[0];
     loss.dispose();
   }
-  return { values, samples: indices.length, counts: countMetrics(yTrue, yPred, kind) };
+  return { values, samples: indices.length, counts: countMetrics(yTrue, yPred, kind, indices.length) };
 }
 
 export interface ParamsOptions {
@@ -119,6 +119,7 @@ async function withModel<T>(
   options: ParamsOptions,
   use: (model: tf.LayersModel, source: RowSource) => Promise<T>,
 ): Promise<T> {
+  checkLabelShape(options.plan.loss, options.data);
   const source = createRowSource(options.data, options.normalization);
   const model = buildModel(options.plan, options.data.sampleShape, { seed: 0 });
   try {

@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { InputError } from "../common/errors.js";
-import type { Plan } from "./plan.js";
+import { isSegmentationLoss, type Plan } from "./plan.js";
+import type { Dataset } from "./types.js";
 
 /**
  * The plan's loss on model outputs that are probabilities (sigmoid/softmax) or values, as Keras computes
@@ -28,6 +29,12 @@ export function computeLoss(loss: LossName, yTrue: tf.Tensor, yPred: tf.Tensor):
         return tf.mean(tf.square(tf.sub(yTrue, yPred)));
       case "meanAbsoluteError":
         return tf.mean(tf.abs(tf.sub(yTrue, yPred)));
+      case "dice":
+        return softDice(yTrue, tf.reshape(yPred, yTrue.shape));
+      case "diceCrossentropy": {
+        const p = tf.reshape(yPred, yTrue.shape);
+        return tf.add(softDice(yTrue, p), computeLoss("binaryCrossentropy", yTrue, p));
+      }
       case "huberLoss": {
         const error = tf.abs(tf.sub(yTrue, yPred));
         const quadratic = tf.minimum(error, 1);
@@ -38,6 +45,16 @@ export function computeLoss(loss: LossName, yTrue: tf.Tensor, yPred: tf.Tensor):
 }
 
 /**
+ * Soft Dice over every voxel of the batch (as MONAI's DiceLoss with batch=True), smoothed by 1 so that
+ * slices without foreground do not divide by zero: 1 − (2 Σ p·y + 1) / (Σ p + Σ y + 1).
+ */
+function softDice(yTrue: tf.Tensor, p: tf.Tensor): tf.Scalar {
+  const overlap = tf.sum(tf.mul(p, yTrue));
+  const total = tf.add(tf.sum(p), tf.sum(yTrue));
+  return tf.sub(1, tf.div(tf.add(tf.mul(2, overlap), 1), tf.add(total, 1))) as tf.Scalar;
+}
+
+/**
  * Labels as the loss wants them: one-hot rows for the categorical losses (labels are class indices for
  * both), a column of 0/1 or target values otherwise.
  */
@@ -45,11 +62,35 @@ export function labelTensor(loss: LossName, y: Float32Array, units: number): tf.
   if (loss === "categoricalCrossentropy" || loss === "sparseCategoricalCrossentropy") {
     return tf.tidy(() => tf.oneHot(tf.tensor1d(Int32Array.from(y), "int32"), units).toFloat());
   }
+  // dice: `units` voxel labels per row.
+  if (isSegmentationLoss(loss)) return tf.tensor2d(y, [y.length / units, units]);
   return tf.tensor2d(y, [y.length, 1]);
+}
+
+/** Throws InputError unless per-voxel labels (segmentation masks) and the dice loss come together. */
+export function checkLabelShape(loss: LossName, data: Pick<Dataset, "yShape">): void {
+  if (isSegmentationLoss(loss) && data.yShape === undefined)
+    throw new InputError(
+      `Cannot train: the ${loss} loss needs per-voxel labels (a medical-folder dataset with a label target)`,
+    );
+  if (!isSegmentationLoss(loss) && data.yShape !== undefined)
+    throw new InputError(
+      `Cannot train: per-voxel labels (segmentation) need plan.loss dice or diceCrossentropy, not ${loss}`,
+    );
 }
 
 /** Throws InputError when labels do not fit the loss and the model's output units. */
 export function checkLabels(loss: LossName, y: Float32Array, units: number): void {
+  if (isSegmentationLoss(loss)) {
+    if (y.length % units !== 0) {
+      throw new InputError(
+        `Cannot train: ${loss} needs one output per label voxel; the model has ${units} outputs per sample, which do not divide the ${y.length} labels`,
+      );
+    }
+    const bad = y.findIndex((v) => v !== 0 && v !== 1);
+    if (bad >= 0) throw new InputError(`Cannot train: ${loss} needs 0/1 masks, label voxel ${bad + 1} is ${y[bad]}`);
+    return;
+  }
   const classes = loss === "binaryCrossentropy" ? 2 : units;
   if (loss === "binaryCrossentropy" && units !== 1) {
     throw new InputError(

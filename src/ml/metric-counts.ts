@@ -3,11 +3,14 @@ import {
   checkMetricNames,
   confusion,
   confusionMetric,
+  countVoxels,
   mannWhitney,
+  overlapMetric,
   predictedClasses,
   regressionMetric,
   scores,
   type TaskKind,
+  type VoxelCounts,
 } from "./metrics.js";
 
 /**
@@ -51,10 +54,14 @@ export interface MetricCounts {
   parts?: ScoreRuns[][];
   /** Regression: Σy, Σy², Σ(y − ŷ)², Σ|y − ŷ|. */
   sums?: { y: number; y2: number; sse: number; sae: number };
+  /** Segmentation: voxel counts at the 0.5 threshold, over every voxel of the `rows` slices. */
+  voxels?: VoxelCounts;
 }
 
 /** The sufficient statistics of one set of predictions (layout as in computeMetrics). */
-export function countMetrics(yTrue: Float32Array, yPred: Float32Array, kind: TaskKind): MetricCounts {
+export function countMetrics(yTrue: Float32Array, yPred: Float32Array, kind: TaskKind, samples?: number): MetricCounts {
+  // Segmentation: many labels per row (`samples` rows); Dice and IoU are exact from summed voxel counts.
+  if (kind === "segmentation") return { rows: samples ?? 0, voxels: countVoxels(yTrue, yPred) };
   const rows = yTrue.length;
   const width = yPred.length / rows;
   if (kind === "regression") {
@@ -160,6 +167,14 @@ export function poolCounts(items: MetricCounts[]): MetricCounts | undefined {
   if (items.length === 0) return undefined;
   const first = items[0];
   const rows = items.reduce((s, c) => s + c.rows, 0);
+  if (first.voxels) {
+    const voxels = { tp: 0, fp: 0, fn: 0, tn: 0 };
+    for (const c of items) {
+      if (!c.voxels) throw new Error("Cannot pool metric counts of different tasks");
+      for (const k of ["tp", "fp", "fn", "tn"] as const) voxels[k] += c.voxels[k];
+    }
+    return { rows, voxels };
+  }
   if (first.sums) {
     const sums = { y: 0, y2: 0, sse: 0, sae: 0 };
     for (const c of items) for (const k of ["y", "y2", "sse", "sae"] as const) sums[k] += c.sums?.[k] ?? Number.NaN;
@@ -199,6 +214,11 @@ export function metricsFromCounts(
   checkMetricNames(names, kind);
   const values: Record<string, number> = {};
   if (counts.rows === 0) return { values };
+  if (kind === "segmentation") {
+    const v = counts.voxels ?? { tp: Number.NaN, fp: Number.NaN, fn: Number.NaN, tn: Number.NaN };
+    for (const name of names) values[name] = overlapMetric(name, v);
+    return { values };
+  }
   if (kind === "regression") {
     const s = counts.sums ?? { y: Number.NaN, y2: Number.NaN, sse: Number.NaN, sae: Number.NaN };
     // Σ(y − ȳ)² = Σy² − (Σy)²/n; a difference within rounding of Σy² is a constant target.
@@ -426,6 +446,7 @@ export function countsProblem(c: MetricCounts, rows: number): string | undefined
   const whole = (v: number) => Number.isInteger(v) && v >= 0;
   const total = (values: number[]) => values.reduce((a, b) => a + b, 0);
   if (c.rows !== rows) return `metric counts hold ${c.rows} rows, not the ${rows} validated`;
+  if (c.voxels) return Object.values(c.voxels).every(whole) ? undefined : "voxel counts are not whole numbers";
   if (c.sums) return Object.values(c.sums).every(Number.isFinite) ? undefined : "metric sums are not finite";
   const k = c.classes ?? 0;
   const confusion = c.confusion ?? [];

@@ -6,7 +6,7 @@ import type { Plan } from "./plan.js";
  * target); `yPred` holds `rows × outputs` probabilities (softmax), `rows × 1` (sigmoid) or values.
  */
 
-export type TaskKind = "binary" | "multiclass" | "regression";
+export type TaskKind = "binary" | "multiclass" | "regression" | "segmentation";
 
 export const classificationMetrics = [
   "accuracy",
@@ -22,28 +22,69 @@ export const classificationMetrics = [
   "f1_micro",
 ] as const;
 export const regressionMetrics = ["mse", "mae", "r2"] as const;
+/** Per-voxel overlap of the thresholded (≥ 0.5) output with the mask: 2TP/(2TP+FP+FN) and TP/(TP+FP+FN). */
+export const segmentationMetrics = ["dice", "iou"] as const;
 
 /** What a plan predicts, from its loss. */
 export function taskKind(plan: Pick<Plan, "loss">): TaskKind {
   if (plan.loss === "binaryCrossentropy") return "binary";
+  if (plan.loss === "dice" || plan.loss === "diceCrossentropy") return "segmentation";
   if (plan.loss.endsWith("Crossentropy")) return "multiclass";
   return "regression";
 }
 
 /** The metrics used when a training request names none. */
 export function defaultMetrics(kind: TaskKind): string[] {
+  if (kind === "segmentation") return ["dice"];
   return kind === "regression" ? ["mse"] : ["accuracy"];
 }
 
 /** Throws InputError unless every name is a metric for this kind of task or "loss" (the plan's loss). */
 export function checkMetricNames(names: string[], kind: TaskKind): void {
-  const allowed: readonly string[] = [...(kind === "regression" ? regressionMetrics : classificationMetrics), "loss"];
+  const allowed: readonly string[] = [...metricsOf(kind), "loss"];
   for (const name of names) {
     if (allowed.includes(name)) continue;
-    const known = [...classificationMetrics, ...regressionMetrics] as readonly string[];
+    const known = [...classificationMetrics, ...regressionMetrics, ...segmentationMetrics] as readonly string[];
     const reason = known.includes(name) ? `it does not apply to ${kind} plans` : "it is not a known metric";
     throw new InputError(`Cannot compute metric "${name}": ${reason} (use ${allowed.join(", ")})`);
   }
+}
+
+/** The metrics of a kind of task ("loss" aside). */
+export function metricsOf(kind: TaskKind): readonly string[] {
+  if (kind === "segmentation") return segmentationMetrics;
+  return kind === "regression" ? regressionMetrics : classificationMetrics;
+}
+
+/** Voxel counts of a segmentation: outputs ≥ 0.5 are foreground; labels are 0/1. */
+export interface VoxelCounts {
+  tp: number;
+  fp: number;
+  fn: number;
+  tn: number;
+}
+
+export function countVoxels(yTrue: Float32Array, yPred: Float32Array): VoxelCounts {
+  if (yTrue.length !== yPred.length) {
+    throw new InputError(`Cannot compute metrics: ${yPred.length} voxel outputs do not fit ${yTrue.length} labels`);
+  }
+  const c = { tp: 0, fp: 0, fn: 0, tn: 0 };
+  for (let i = 0; i < yTrue.length; i++) {
+    const truth = yTrue[i] > 0.5;
+    const said = yPred[i] >= 0.5;
+    if (truth && said) c.tp++;
+    else if (said) c.fp++;
+    else if (truth) c.fn++;
+    else c.tn++;
+  }
+  return c;
+}
+
+/** dice or iou of voxel counts; 1 when neither the mask nor the output has a foreground voxel. */
+export function overlapMetric(name: string, c: VoxelCounts): number {
+  const denominator = name === "dice" ? 2 * c.tp + c.fp + c.fn : c.tp + c.fp + c.fn;
+  if (denominator === 0) return 1;
+  return name === "dice" ? (2 * c.tp) / denominator : c.tp / denominator;
 }
 
 /**
@@ -59,6 +100,10 @@ export function computeMetrics(
   checkMetricNames(names, kind);
   if (names.includes("loss"))
     throw new InputError(`Cannot compute metric "loss" from predictions alone: use evaluateModel()`);
+  if (kind === "segmentation") {
+    const counts = countVoxels(yTrue, yPred);
+    return Object.fromEntries(names.map((name) => [name, overlapMetric(name, counts)]));
+  }
   const rows = yTrue.length;
   if (rows === 0 || yPred.length % rows !== 0) {
     throw new InputError(`Cannot compute metrics: ${yPred.length} predictions do not fit ${rows} rows`);

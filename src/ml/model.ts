@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { errorMessage, InputError } from "../common/errors.js";
-import { type LayerSpec, type Plan, planLayers } from "./plan.js";
+import { isSegmentationLoss, type LayerSpec, type Plan, planLayers } from "./plan.js";
 import { deriveSeed } from "./rng.js";
 
 export { getParams, paramCount, paramNames, setParams, trainableParamNames } from "./params.js";
@@ -27,7 +27,8 @@ export function buildModel(plan: Plan, sampleShape: number[], options: { seed: n
     }
   });
   const outputShape = model.outputs[0].shape;
-  if (outputShape.length !== 2) {
+  // Segmentation (dice) keeps per-voxel outputs, e.g. a same-padded conv2d with 1 sigmoid filter.
+  if (outputShape.length !== 2 && !isSegmentationLoss(plan.loss)) {
     model.dispose();
     throw new InputError(
       `Cannot build the model: its output has shape [${outputShape.slice(1).join(", ")}] per sample; ` +
@@ -37,9 +38,9 @@ export function buildModel(plan: Plan, sampleShape: number[], options: { seed: n
   return model;
 }
 
-/** Number of model outputs per sample (classes for softmax, 1 for sigmoid or regression). */
+/** Number of model outputs per sample (classes for softmax, 1 for sigmoid or regression, voxels for segmentation). */
 export function outputUnits(model: tf.LayersModel): number {
-  return model.outputs[0].shape[1] as number;
+  return (model.outputs[0].shape.slice(1) as number[]).reduce((a, b) => a * b, 1);
 }
 
 type Initializer = ReturnType<typeof tf.initializers.zeros>;

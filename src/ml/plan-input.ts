@@ -25,9 +25,41 @@ export function planInput(plan: Plan, dataset: DatasetShape): { sampleShape: num
     const features = plan.data.features ?? columns.filter((c) => c !== target && !drop.includes(c));
     return { sampleShape: [features.length], features };
   }
+  if (dataset.type === "medical-folder") return { sampleShape: medicalSampleShape(plan, dataset.shape) };
   const input = plan.data.input;
   if (input) return { sampleShape: [input.height, input.width, input.channels] };
   const [, h, w, c] = dataset.shape;
   if (h && w) return { sampleShape: [h, w, c ?? 1] };
   throw new InputError(`plan.data.input {height, width, channels} is required for ${dataset.type} datasets`);
+}
+
+/**
+ * The most samples a node may train on: its announced sample count, or for a medical folder (whose
+ * sample count is its subjects, shape [subjects, X, Y, Z] the largest extents) subjects × slices along
+ * the plan's axis. The researcher refuses updates claiming more (they would weigh more in the mean).
+ */
+export function sampleBound(dataset: DatasetShape & { sampleCount: number }, slices?: string): number {
+  if (dataset.type !== "medical-folder") return dataset.sampleCount;
+  const [subjects, x, y, z] = dataset.shape;
+  const along = slices === "axial" ? z : slices === "coronal" ? y : slices === "sagittal" ? x : Math.max(x, y, z);
+  return subjects * (along ?? 0);
+}
+
+/**
+ * A medical folder's slice shape [height, width, inputs]: the plan's `resample` or `crop`, else the slice of the
+ * volumes' shape ([subjects, X, Y, Z]): axial Y × X, coronal Z × X, sagittal Z × Y.
+ */
+function medicalSampleShape(plan: Plan, shape: number[]): number[] {
+  const { inputs, slices, target } = plan.data;
+  const resample = plan.data.resample ?? plan.data.crop;
+  if (!inputs || !slices || !target) {
+    throw new InputError(
+      "plan.data.inputs, plan.data.target and plan.data.slices are required for medical-folder datasets, e.g. {inputs: [T1], target: label, slices: axial}",
+    );
+  }
+  if (plan.data.input || plan.data.augment || plan.data.features)
+    throw new InputError("plan.data.input, augment and features do not apply to medical-folder datasets: remove them");
+  const [, x, y, z] = shape;
+  const size = resample ?? (slices === "axial" ? [y, x] : slices === "coronal" ? [z, x] : [z, y]);
+  return [size[0], size[1], inputs.length];
 }

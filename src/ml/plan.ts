@@ -166,6 +166,10 @@ export const losses = [
   "meanSquaredError",
   "meanAbsoluteError",
   "huberLoss",
+  // Soft Dice over a batch's voxels, for per-voxel sigmoid outputs (segmentation of medical images).
+  "dice",
+  // Dice plus the mean per-voxel binary crossentropy (MONAI's DiceCELoss, equal weights).
+  "diceCrossentropy",
 ] as const;
 
 export const optimizers = ["sgd", "adam", "adamw", "rmsprop", "adagrad"] as const;
@@ -217,8 +221,37 @@ export const planSchema = z.strictObject({
         })
         .optional(),
       augment: augment.optional(),
+      /** medical-folder: the input modalities, one channel each, e.g. [T1, T2] (`target` names the label modality). */
+      inputs: z.array(columnName).min(1).max(16).optional(),
+      /** medical-folder: train a 2D model on slices of this orientation (axial: along z). */
+      slices: z.enum(["axial", "coronal", "sagittal"]).optional(),
+      /** medical-folder: every slice resampled to [height, width] (bilinear; labels nearest). */
+      resample: z.tuple([positiveInt(4096), positiveInt(4096)]).optional(),
+      /** medical-folder: every slice centre-cropped or padded to [height, width] (no interpolation). */
+      crop: z.tuple([positiveInt(4096), positiveInt(4096)]).optional(),
+      /** medical-folder: per-volume intensity scaling (zscore: mean 0, standard deviation 1). */
+      intensity: z.enum(["zscore"]).optional(),
+      /** medical-folder: each input volume clipped to these percentiles of its own voxels (before `intensity`). */
+      clip: z.tuple([z.number().min(0).max(100), z.number().min(0).max(100)]).optional(),
     })
     .superRefine((data, ctx) => {
+      const medical = data.inputs !== undefined || data.slices !== undefined;
+      if (medical && (data.inputs === undefined || data.slices === undefined))
+        ctx.addIssue({
+          code: "custom",
+          path: [data.inputs ? "slices" : "inputs"],
+          message: "medical images need inputs and slices",
+        });
+      if (data.resample !== undefined && data.crop !== undefined)
+        ctx.addIssue({ code: "custom", path: ["crop"], message: "give resample or crop, not both" });
+      if (data.clip !== undefined && !(data.clip[0] < data.clip[1]))
+        ctx.addIssue({ code: "custom", path: ["clip"], message: "give [low, high] percentiles with low below high" });
+      if (!medical && (data.resample ?? data.crop ?? data.intensity ?? data.clip) !== undefined)
+        ctx.addIssue({
+          code: "custom",
+          path: [data.resample ? "resample" : data.crop ? "crop" : data.intensity ? "intensity" : "clip"],
+          message: "applies to medical images (with inputs and slices)",
+        });
       if (data.features && data.drop)
         ctx.addIssue({ code: "custom", path: ["drop"], message: "give features or drop, not both" });
       if (data.impute?.fill !== undefined && data.impute.numeric !== "constant")
@@ -283,7 +316,12 @@ export function declaresPreparation(plan: Pick<Plan, "data">): boolean {
   return plan.data.categorical !== undefined || plan.data.impute !== undefined;
 }
 
+/** Whether a loss trains per-voxel outputs on masks (segmentation). */
+export function isSegmentationLoss(loss: Plan["loss"]): boolean {
+  return loss === "dice" || loss === "diceCrossentropy";
+}
+
 /** Whether the plan classifies (accuracy-type metrics) rather than regresses. */
 export function isClassification(plan: Plan): boolean {
-  return plan.loss.endsWith("Crossentropy");
+  return plan.loss.endsWith("Crossentropy") && !isSegmentationLoss(plan.loss);
 }

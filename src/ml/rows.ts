@@ -6,11 +6,17 @@ export function rowWidth(data: Dataset): number {
   return data.sampleShape.reduce((a, b) => a * b, 1);
 }
 
+/** Labels per row: the product of `yShape` (segmentation masks), else 1. */
+export function labelWidth(data: Pick<Dataset, "yShape">): number {
+  return data.yShape ? data.yShape.reduce((a, b) => a * b, 1) : 1;
+}
+
 /** Checks that a dataset's sizes agree (rows read from disk have no `x` to check). */
 export function checkDataset(data: Dataset, options: { labels: "required" | "optional" }): void {
   const width = rowWidth(data);
   const valuesOk = data.readRow !== undefined || data.x.length === data.rows * width;
-  const labelsOk = data.y.length === data.rows || (options.labels === "optional" && data.y.length === 0);
+  const labelsOk =
+    data.y.length === data.rows * labelWidth(data) || (options.labels === "optional" && data.y.length === 0);
   if (!valuesOk || !labelsOk) {
     throw new InputError(
       `Invalid dataset: ${data.readRow ? "rows on disk" : `${data.x.length} values`} and ${data.y.length} labels do not make ` +

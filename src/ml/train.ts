@@ -4,11 +4,12 @@ import { createGaussian, type Gaussian } from "../privacy/dp/noise.js";
 import { createPoissonSampler, poissonBatchBound } from "../privacy/dp/poisson-sampling.js";
 import { createAugmenter } from "./augment.js";
 import { currentBackend } from "./backend.js";
-import { createRowSource, splitRows } from "./batches.js";
+import { createRowSource } from "./batches.js";
 import { dpPlanProblem } from "./dp-plan-check.js";
 import { chooseEngine } from "./engine/choose-engine.js";
 import { evaluateModel } from "./evaluate.js";
-import { checkLabels } from "./losses.js";
+import { splitSamples } from "./group-split.js";
+import { checkLabelShape, checkLabels } from "./losses.js";
 import { checkMetricNames, defaultMetrics, taskKind } from "./metrics.js";
 import { buildModel, getParams, outputUnits, setParams, trainableParamNames } from "./model.js";
 import { createOptimizer } from "./optimizer.js";
@@ -63,6 +64,7 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
   const metrics = args.metrics.length > 0 ? args.metrics : defaultMetrics(kind);
   checkMetricNames(metrics, kind);
   checkArgs(args, options.data.rows);
+  checkLabelShape(plan.loss, options.data);
   const source = createRowSource(options.data, options.normalization);
   // Training batches only: validation reads `source`, never augmented.
   const augment = plan.data.augment;
@@ -73,8 +75,8 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
         createAugmenter(augment, options.data.sampleShape, { seed: args.seed, round: options.round ?? 0 }),
       )
     : source;
-  const split = splitRows(
-    options.data.rows,
+  const split = splitSamples(
+    options.data,
     args.testRatio,
     options.testSplit?.seed ?? args.seed,
     options.testSplit?.minRows,

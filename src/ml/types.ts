@@ -19,7 +19,11 @@ export interface Dataset {
   xScale?: number;
   sampleShape: number[];
   y: Float32Array;
+  /** Per-row label shape when a row has many labels (segmentation: [height, width, 1]); absent: one label per row. */
+  yShape?: number[];
   rows: number;
+  /** Group index per row (medical folders: the subject of each slice); the test split keeps groups whole. */
+  groups?: Int32Array;
   /** Feature column names (csv) in the order of `x`. */
   features?: string[];
   /** Class names (images, idx), index = label. */

@@ -4,10 +4,11 @@ import { createStore, type Row, type Store } from "tinybase";
 import { z } from "zod";
 import { InputError } from "../common/errors.js";
 import type { TableColumn } from "../ml/data/csv-columns.js";
+import type { ModalitySummary } from "../ml/data/medical-folder.js";
 import type { DatasetInfo } from "../wire/messages.js";
 import { createJsonFilePersister } from "./json-file-persister.js";
 
-export type DatasetType = "csv" | "idx" | "images";
+export type DatasetType = "csv" | "idx" | "images" | "medical-folder";
 
 /** One registered dataset. Everything but `path`/`labelsPath` may leave the node (see toDatasetInfo). */
 export interface DatasetEntry extends DatasetInfo {
@@ -24,6 +25,11 @@ export interface DatasetEntry extends DatasetInfo {
   columns: (Pick<TableColumn, "name" | "dtype"> & Partial<TableColumn>)[];
   /** csv with a target: rows whose target is missing, left out of sampleCount and of training. */
   missingTarget: number;
+  /** medical-folder: per modality, subjects holding it and missing it, shapes, spacing (stays on the node). */
+  modalities?: ModalitySummary[];
+  /** medical-folder: the demographics CSV ("" without one) and its subject column. */
+  demographicsPath?: string;
+  indexCol?: string;
 }
 
 /**
@@ -32,7 +38,19 @@ export interface DatasetEntry extends DatasetInfo {
  */
 export type DatasetDraft = Pick<DatasetEntry, "type" | "tags" | "shape" | "sampleCount" | "sha256" | "path"> &
   Partial<
-    Pick<DatasetEntry, "name" | "description" | "target" | "columns" | "classes" | "labelsPath" | "missingTarget">
+    Pick<
+      DatasetEntry,
+      | "name"
+      | "description"
+      | "target"
+      | "columns"
+      | "classes"
+      | "labelsPath"
+      | "missingTarget"
+      | "modalities"
+      | "demographicsPath"
+      | "indexCol"
+    >
   >;
 
 /** The node's dataset catalogue: a TinyBase `datasets` table saved atomically to one JSON file. */
@@ -78,13 +96,17 @@ const schema = {
     labelsPath: { type: "string", default: "" },
     maxEpsilon: { type: "number" },
     missingTarget: { type: "number", default: 0 },
+    // medical-folder only: no defaults, so other types' entries do not gain them.
+    modalities: { type: "array" },
+    demographicsPath: { type: "string" },
+    indexCol: { type: "string" },
   },
 } as const;
 
 /** What a stored row must hold: TinyBase would silently reset a cell of the wrong type to its default. */
 const rowSchema = z.object({
   name: z.string().min(1),
-  type: z.enum(["csv", "idx", "images"]),
+  type: z.enum(["csv", "idx", "images", "medical-folder"]),
   tags: z.array(z.string()).min(1),
   description: z.string(),
   shape: z.array(z.number().int().nonnegative()),
@@ -106,6 +128,20 @@ const rowSchema = z.object({
   labelsPath: z.string(),
   maxEpsilon: z.number().nonnegative().optional(),
   missingTarget: z.number().int().nonnegative().optional(),
+  modalities: z
+    .array(
+      z.object({
+        name: z.string(),
+        subjects: z.number().int().nonnegative(),
+        missing: z.number().int().nonnegative(),
+        shapes: z.array(z.array(z.number().int().positive())),
+        spacing: z.array(z.number()),
+        datatypes: z.array(z.string()),
+      }),
+    )
+    .optional(),
+  demographicsPath: z.string().optional(),
+  indexCol: z.string().optional(),
 });
 
 /** Opens the catalogue at `path` (created on first save; a missing file is an empty catalogue). */
@@ -167,8 +203,21 @@ export async function createCatalogue(options: { path: string }): Promise<Catalo
  */
 export function toDatasetInfo(entry: DatasetEntry): DatasetInfo {
   const { id, name, type, tags, description, shape, sampleCount, classes, target, createdAt } = entry;
-  const columns = entry.columns.map((c) => ({ name: c.name, dtype: c.dtype }));
+  const columns = [
+    ...(entry.modalities ?? []).map(modalityColumn),
+    ...entry.columns.map((c) => ({ name: c.name, dtype: c.dtype })),
+  ];
   return { id, name, type, tags, description, shape, columns, sampleCount, classes, target, createdAt };
+}
+
+/**
+ * medical-folder: researchers see each modality as a column whose type is its volume shape,
+ * `{name: "T1", dtype: "volume 64×64×32"}` (`(+n other shapes)` when subjects differ); never subject ids.
+ */
+function modalityColumn(m: ModalitySummary): { name: string; dtype: string } {
+  const others = m.shapes.length - 1;
+  const more = others > 0 ? ` (+${others} other shape${others > 1 ? "s" : ""})` : "";
+  return { name: m.name, dtype: `volume ${m.shapes[0]?.join("×") ?? "?"}${more}` };
 }
 
 /** A new random id, `ds_` + 12 hex digits. */
@@ -201,6 +250,13 @@ function newEntry(draft: DatasetDraft, taken: (id: string) => boolean): DatasetE
     path: draft.path,
     labelsPath: draft.labelsPath ?? "",
     missingTarget: draft.missingTarget ?? 0,
+    ...(draft.type === "medical-folder"
+      ? {
+          modalities: draft.modalities ?? [],
+          demographicsPath: draft.demographicsPath ?? "",
+          indexCol: draft.indexCol ?? "",
+        }
+      : {}),
   };
 }
 

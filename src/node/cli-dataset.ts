@@ -19,12 +19,17 @@ export function datasetCommand(ctx: CliContext): Command {
     .command("add")
     .description("register a dataset: its files are checked and fingerprinted, then catalogued")
     .addOption(new Option("--type <type>", "dataset type").choices(datasetTypes).makeOptionMandatory())
-    .requiredOption("--path <path>", "CSV file, IDX images file, or folder of class sub-folders")
+    .requiredOption(
+      "--path <path>",
+      "CSV file, IDX images file, folder of class sub-folders, or folder of subject folders",
+    )
     .requiredOption("--tags <tags>", "comma-separated tags researchers search for, e.g. breast-cancer,site-a")
     .option("--name <name>", "name researchers see (default: <type>-<6 hex digits of the id>, never the file name)")
     .option("--description <text>", "free text shown to researchers")
     .option("--target <column>", "csv: the target column for supervised plans")
     .option("--labels <path>", "idx: the labels file")
+    .option("--demographics <path>", "medical-folder: a CSV with one row per subject")
+    .option("--index-col <column>", "medical-folder: the demographics column holding subject folder names")
     .action(async (options) => {
       const tags = parseTags(options.tags);
       const home = await loadHome(ctx.homeDir());

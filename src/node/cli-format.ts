@@ -42,8 +42,19 @@ export function datasetDetails(entry: DatasetEntry, privacy?: DatasetPrivacy): s
   ];
   if (entry.description !== "") lines.splice(4, 0, ["description", entry.description]);
   if (entry.columns.length > 0) lines.push(["columns", entry.columns.map(describeColumn).join(", ")]);
+  for (const m of entry.modalities ?? []) {
+    const missing = m.missing > 0 ? `, ${m.missing} subjects without it` : "";
+    const shapes = m.shapes.map((s) => s.join("×")).join(", ");
+    lines.push([
+      `modality ${m.name}`,
+      `${m.subjects} subjects, ${shapes}, spacing ${m.spacing.join("×")}, ${m.datatypes.join("/")}${missing}`,
+    ]);
+  }
+  if (entry.demographicsPath) lines.push(["demographics", `${entry.demographicsPath} (index ${entry.indexCol})`]);
   if (entry.target !== "") lines.push(["target", entry.target]);
-  if (entry.missingTarget > 0) lines.push(["skipped", `${entry.missingTarget} rows without a target`]);
+  if (entry.missingTarget > 0 && entry.type === "medical-folder")
+    lines.push(["demographics", `${entry.missingTarget} subjects without a row`]);
+  else if (entry.missingTarget > 0) lines.push(["skipped", `${entry.missingTarget} rows without a target`]);
   if (entry.classes.length > 0) lines.push(["classes", entry.classes.map((c) => `${c.name} (${c.count})`).join(", ")]);
   if (privacy) {
     const budget = privacy.budget === undefined ? "none" : `${privacy.budget} (${privacy.budgetFrom})`;

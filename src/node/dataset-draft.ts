@@ -3,9 +3,10 @@ import { InputError } from "../common/errors.js";
 import { inspectTable } from "../ml/data/csv-columns.js";
 import { inspectIdx } from "../ml/data/idx.js";
 import { inspectImageFolder } from "../ml/data/images.js";
+import { inspectMedicalFolder } from "../ml/data/medical-folder.js";
 import type { DatasetDraft, DatasetType } from "./catalogue.js";
 
-export const datasetTypes: readonly DatasetType[] = ["csv", "idx", "images"];
+export const datasetTypes: readonly DatasetType[] = ["csv", "idx", "images", "medical-folder"];
 
 /** What `dataset add` was given, before any file is read. */
 export interface DatasetRequest {
@@ -18,6 +19,9 @@ export interface DatasetRequest {
   target?: string;
   /** idx: the labels file. */
   labels?: string;
+  /** medical-folder: a CSV of one row per subject, and its column of subject folder names. */
+  demographics?: string;
+  indexCol?: string;
 }
 
 /** Splits `--tags a,b` into trimmed, distinct, non-empty tags; at least one is required. */
@@ -47,6 +51,9 @@ export async function describeDataset(request: DatasetRequest): Promise<DatasetD
   }
   if (request.labels !== undefined && request.type !== "idx") {
     throw new InputError("--labels applies to idx datasets only");
+  }
+  if ((request.demographics !== undefined || request.indexCol !== undefined) && request.type !== "medical-folder") {
+    throw new InputError("--demographics and --index-col apply to medical-folder datasets only");
   }
   const common = {
     name: request.name,
@@ -94,6 +101,30 @@ export async function describeDataset(request: DatasetRequest): Promise<DatasetD
         shape: [info.count, info.height, info.width, info.channels],
         classes: info.classes,
         sampleCount: info.count,
+        sha256: info.sha256,
+      };
+    }
+    case "medical-folder": {
+      const demographics = request.demographics === undefined ? undefined : resolve(request.demographics);
+      const info = await inspectMedicalFolder(path, { demographics, indexCol: request.indexCol });
+      const clash = info.columns.find((c) => info.modalities.some((m) => m.name === c.name));
+      if (clash) {
+        throw new InputError(
+          `Cannot register dataset "${path}": demographics column "${clash.name}" has the name of a modality; rename the column`,
+        );
+      }
+      // The largest extent on each axis over every volume: the researcher bounds slice counts by it.
+      const extent = [0, 1, 2].map((axis) => Math.max(...info.modalities.flatMap((m) => m.shapes.map((s) => s[axis]))));
+      return {
+        ...common,
+        type: "medical-folder",
+        shape: [info.subjects, ...extent],
+        columns: info.columns,
+        sampleCount: info.subjects,
+        missingTarget: info.withoutDemographics,
+        modalities: info.modalities,
+        demographicsPath: demographics ?? "",
+        indexCol: request.indexCol ?? "",
         sha256: info.sha256,
       };
     }

@@ -4,6 +4,8 @@ import { fingerprintFile } from "../ml/data/fingerprint.js";
 import { idxFingerprint } from "../ml/data/idx.js";
 import { openIdx } from "../ml/data/idx-stream.js";
 import { imageFolderFingerprint, loadImageFolder } from "../ml/data/images.js";
+import { medicalFolderFingerprint } from "../ml/data/medical-folder.js";
+import { loadMedicalSlices } from "../ml/data/medical-slices.js";
 import { loadPreparedTable } from "../ml/data/table.js";
 import { declaresPreparation, type Plan } from "../ml/plan.js";
 import { planInput } from "../ml/plan-input.js";
@@ -69,6 +71,8 @@ async function fingerprint(entry: DatasetEntry): Promise<string> {
       return idxFingerprint(entry.path, entry.labelsPath);
     case "images":
       return imageFolderFingerprint(entry.path);
+    case "medical-folder":
+      return medicalFolderFingerprint(entry.path, entry.demographicsPath || undefined);
   }
 }
 
@@ -103,5 +107,30 @@ async function read(entry: DatasetEntry, plan: Pick<Plan, "data">, preparation?:
     }
     case "images":
       return loadImageFolder(entry.path, plan.data.input);
+    case "medical-folder": {
+      const { inputs, target, slices, resample, crop, intensity, clip } = plan.data;
+      if (!inputs || !target || !slices) {
+        throw new InputError(
+          `Dataset "${entry.name}" is a medical folder: the plan needs plan.data.inputs, target and slices, e.g. {inputs: [T1], target: label, slices: axial}`,
+        );
+      }
+      // Errors name the dataset and the subject, never the folder's path (they may reach the researcher).
+      return loadMedicalSlices(
+        entry.path,
+        {
+          inputs,
+          target,
+          slices,
+          resample,
+          crop,
+          intensity,
+          clip,
+          ...(entry.demographicsPath
+            ? { demographics: { path: entry.demographicsPath, indexCol: entry.indexCol ?? "" } }
+            : {}),
+        },
+        `Dataset "${entry.name}"`,
+      );
+    }
   }
 }

@@ -109,6 +109,9 @@ function toCountsInit(c: MetricCounts | undefined) {
       negatives: s.negatives.map(BigInt),
     })),
     sums: c.sums,
+    voxels: c.voxels
+      ? { tp: BigInt(c.voxels.tp), fp: BigInt(c.voxels.fp), fn: BigInt(c.voxels.fn), tn: BigInt(c.voxels.tn) }
+      : undefined,
   };
 }
 
@@ -120,6 +123,10 @@ function fromMetrics(m: Metrics | undefined): MetricValues | undefined {
 function fromCounts(c: MetricCountsPb): MetricCounts {
   const sums = c.sums ? { y: c.sums.y, y2: c.sums.y2, sse: c.sums.sse, sae: c.sums.sae } : undefined;
   if (sums) return { rows: Number(c.rows), sums };
+  if (c.voxels) {
+    const v = c.voxels;
+    return { rows: Number(c.rows), voxels: { tp: Number(v.tp), fp: Number(v.fp), fn: Number(v.fn), tn: Number(v.tn) } };
+  }
   return {
     rows: Number(c.rows),
     classes: c.classes,

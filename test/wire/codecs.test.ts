@@ -322,6 +322,29 @@ describe("reply codec", () => {
       },
     },
     {
+      taskId: "t5s",
+      nodeId: "n1",
+      body: {
+        kind: "train",
+        result: {
+          params,
+          sampleCount: 40,
+          trainLoss: 0.3,
+          seconds: 1.5,
+          globalMetrics: {
+            values: { dice: 0.5 },
+            samples: 12,
+            counts: { rows: 12, voxels: { tp: 20, fp: 20, fn: 20, tn: 3012 } },
+          },
+          localMetrics: {
+            values: { dice: 0.8, iou: 0.6667 },
+            samples: 12,
+            counts: { rows: 12, voxels: { tp: 40, fp: 10, fn: 10, tn: 3012 } },
+          },
+        },
+      },
+    },
+    {
       taskId: "t6",
       nodeId: "n1",
       body: {

@@ -74,7 +74,8 @@ export const activationCodes: Record<string, number> = {
   relu6: 5,
   elu: 6,
 };
-const lossCodes: Record<Plan["loss"], number> = {
+/** The kernels' losses; Dice (segmentation) is not among them: such plans train on tfjs. */
+const lossCodes: Partial<Record<Plan["loss"], number>> = {
   binaryCrossentropy: 0,
   categoricalCrossentropy: 1,
   sparseCategoricalCrossentropy: 1,
@@ -85,6 +86,8 @@ const lossCodes: Record<Plan["loss"], number> = {
 
 /** The fast path's description of a built model, or the reason it stays on tfjs. */
 export function describeNetwork(model: tf.LayersModel, loss: Plan["loss"]): NetworkSpec | { unsupported: string } {
+  const lossCode = lossCodes[loss];
+  if (lossCode === undefined) return { unsupported: `the ${loss} loss` };
   const inputShape = model.inputs[0].shape.slice(1) as number[];
   let shape = inputShape;
   const layers: LayerOp[] = [];
@@ -145,10 +148,10 @@ export function describeNetwork(model: tf.LayersModel, loss: Plan["loss"]): Netw
   if (layers.every((op) => op.kind !== "dense" && op.kind !== "conv2d"))
     return { unsupported: "a model without weights" };
   const last = layers[layers.length - 1];
-  if (last.kind !== "dense" || (last.act === activationCodes.softmax) !== (lossCodes[loss] === 1)) {
+  if (last.kind !== "dense" || (last.act === activationCodes.softmax) !== (lossCode === 1)) {
     return { unsupported: "a last layer other than dense (softmax exactly for the categorical losses)" };
   }
-  return { inputSize: size(inputShape), layers, loss: lossCodes[loss], outputUnits: last.units, tensorSizes };
+  return { inputSize: size(inputShape), layers, loss: lossCode, outputUnits: last.units, tensorSizes };
 }
 
 /** Output elements per sample of a layer. */

@@ -15,7 +15,7 @@ export function dpPlanRefusal(plan: Plan, dp: DpArgs | undefined): (ReplyBody & 
   return {
     kind: "error",
     code: "dp_unsupported",
-    message: `This node does not train this plan under dp (${dp.mode}): ${problem.message} (plan.model in experiment.yaml)`,
+    message: `This node does not train this plan under dp (${dp.mode}): ${problem.message} (${problem.path.slice(0, 2).join(".")} in experiment.yaml)`,
   };
 }
 

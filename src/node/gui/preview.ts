@@ -8,6 +8,7 @@ import { summarizeColumns } from "../analytics/summarize.js";
 import { valueSource } from "../analytics/value-source.js";
 import type { DatasetEntry } from "../catalogue.js";
 import { createDatasetLoader } from "../dataset-loader.js";
+import { medicalPreview } from "./medical-preview.js";
 
 /** What the GUI shows of a dataset's content: first rows (csv) or a sample image per class, and column statistics. */
 export interface DatasetPreview {
@@ -26,6 +27,8 @@ const MIME: Record<string, string> = { ".png": "image/png", ".jpg": "image/jpeg"
  * as training would refuse it.
  */
 export async function previewDataset(entry: DatasetEntry): Promise<DatasetPreview> {
+  // Medical folders: the middle slice of each modality; no per-modality statistics yet.
+  if (entry.type === "medical-folder") return { columns: [], rows: [], images: await medicalPreview(entry), stats: [] };
   const source = valueSource(entry, createDatasetLoader({ capacity: 1 }));
   const summaries = await summarizeColumns(
     source,

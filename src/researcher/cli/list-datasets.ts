@@ -75,3 +75,23 @@ export async function listDatasets(options: {
     await server.close();
   }
 }
+
+/**
+ * The human listing of `fbm-researcher datasets`: per node its datasets, and for a medical folder its
+ * modalities (columns whose type is a volume shape, see src/node/catalogue.ts).
+ */
+export function formatNodeDatasets(result: NodeDatasets[]): string {
+  const lines: string[] = [];
+  for (const node of result) {
+    lines.push(`${node.name} (${node.node}): ${node.datasets.length} dataset(s)`);
+    for (const d of node.datasets) {
+      lines.push(
+        `  ${d.id}  ${d.name}  ${d.type}  [${d.tags.join(", ")}]  ${d.sampleCount} samples  shape [${d.shape.join(", ")}]`,
+      );
+      const volumes = d.columns.filter((c) => c.dtype.startsWith("volume "));
+      if (d.type === "medical-folder" && volumes.length > 0)
+        lines.push(`    modalities: ${volumes.map((c) => `${c.name} (${c.dtype})`).join(", ")}`);
+    }
+  }
+  return lines.map((line) => `${line}\n`).join("");
+}

@@ -133,5 +133,6 @@ export function modelCommands(io: CliIo, globals: () => { json?: true }): Comman
 /** Everything `evaluate` reports: every metric of the task's kind (multiclass: accuracy and macro f1). */
 function defaultMetricsFor(kind: TaskKind): string[] {
   if (kind === "multiclass") return ["accuracy", "f1"];
+  if (kind === "segmentation") return ["dice", "iou"];
   return [...(kind === "binary" ? classificationMetrics : regressionMetrics)];
 }

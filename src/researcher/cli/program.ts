@@ -118,7 +118,7 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
             .map((t) => t.trim())
             .filter(Boolean)
         : [];
-      const { listDatasets } = await import("./list-datasets.js");
+      const { formatNodeDatasets, listDatasets } = await import("./list-datasets.js");
       const { checkNodesAnswered } = await import("./nodes-answered.js");
       const wanted = options.nodes === undefined ? undefined : positiveInt(options.nodes, "--nodes");
       const result = await withStopSignal(io.signal, (signal) =>
@@ -136,13 +136,7 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
       );
       if (options.json || program.opts().json) io.stdout(`${JSON.stringify(result)}\n`);
       else {
-        for (const node of result) {
-          io.stderr(`${node.name} (${node.node}): ${node.datasets.length} dataset(s)\n`);
-          for (const d of node.datasets)
-            io.stderr(
-              `  ${d.id}  ${d.name}  ${d.type}  [${d.tags.join(", ")}]  ${d.sampleCount} samples  shape [${d.shape.join(", ")}]\n`,
-            );
-        }
+        io.stderr(formatNodeDatasets(result));
       }
       checkNodesAnswered({
         answered: result.length,

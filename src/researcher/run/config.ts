@@ -4,8 +4,14 @@ import { z } from "zod";
 import { errorMessage, InputError } from "../../common/errors.js";
 import { describeIssues, issuePath, ValidationError } from "../../common/validation.js";
 import { dpPlanProblem } from "../../ml/dp-plan-check.js";
-import { classificationMetrics, regressionMetrics } from "../../ml/metrics.js";
-import { isClassification, type Plan, planSchema } from "../../ml/plan.js";
+import {
+  classificationMetrics,
+  metricsOf,
+  regressionMetrics,
+  segmentationMetrics,
+  taskKind,
+} from "../../ml/metrics.js";
+import { type Plan, planSchema } from "../../ml/plan.js";
 import type { DpArgs, TrainingArgs } from "../../ml/types.js";
 import { leastSecaggClip } from "../../privacy/dp/central.js";
 import { MIN_SECURE_COHORT } from "../../privacy/secagg/cohort.js";
@@ -17,7 +23,10 @@ import { type SecaggConfig, secaggAggregatorProblem, secaggSchema } from "./seca
 /** experiment.yaml (README.md, section experiment.yaml): read, validated strictly, defaults filled, keys in camelCase. */
 
 export { classificationMetrics, regressionMetrics };
-export type MetricName = (typeof classificationMetrics)[number] | (typeof regressionMetrics)[number];
+export type MetricName =
+  | (typeof classificationMetrics)[number]
+  | (typeof regressionMetrics)[number]
+  | (typeof segmentationMetrics)[number];
 
 export interface Experiment {
   /** Names the run folder `<out>/<name>/`. */
@@ -74,7 +83,7 @@ const trainingSchema = z
     batch_size: count(1, 1_048_576).default(32),
     test_ratio: z.number().min(0).lt(1).default(0.2),
     test_on: z.array(z.enum(["global", "local"])).default(["global", "local"]),
-    metrics: z.array(z.enum([...classificationMetrics, ...regressionMetrics])).default([]),
+    metrics: z.array(z.enum([...classificationMetrics, ...regressionMetrics, ...segmentationMetrics])).default([]),
     seed: count(0, UINT32_MAX).default(0),
   })
   .superRefine((t, ctx) => {
@@ -165,10 +174,14 @@ export const experimentSchema = z
 /** Checks across sections: the metrics fit the plan's loss, dp and secagg fit the aggregator, its node count fits nodes.min. */
 function crossChecks(e: Experiment): { path: (string | number)[]; message: string }[] {
   const problems: { path: (string | number)[]; message: string }[] = [];
-  const classify = isClassification(e.plan);
+  const allowed = metricsOf(taskKind(e.plan));
   e.training.metrics.forEach((metric, i) => {
-    if ((classificationMetrics as readonly string[]).includes(metric) === classify) return;
-    const kind = classify ? "regression" : "classification";
+    if (allowed.includes(metric)) return;
+    const kind = (segmentationMetrics as readonly string[]).includes(metric)
+      ? "segmentation"
+      : (classificationMetrics as readonly string[]).includes(metric)
+        ? "classification"
+        : "regression";
     problems.push({
       path: ["training", "metrics", i],
       message: `"${metric}" is a ${kind} metric but plan.loss is ${e.plan.loss}`,
@@ -205,7 +218,7 @@ function crossChecks(e: Experiment): { path: (string | number)[]; message: strin
     });
   }
   const stateful = e.dp && dpPlanProblem(e.plan);
-  if (stateful) problems.push({ path: ["plan", "model", stateful.index], message: stateful.message });
+  if (stateful) problems.push({ path: stateful.path, message: stateful.message });
   const margin = e.dp && e.secagg ? distributedClipProblem(e.dp, e.secagg) : undefined;
   if (margin) problems.push({ path: ["secagg", "clip"], message: margin });
   const needed = minimumUpdates(e.aggregator);

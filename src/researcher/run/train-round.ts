@@ -1,5 +1,6 @@
 import { errorMessage } from "../../common/errors.js";
 import { countsProblem } from "../../ml/metric-counts.js";
+import { sampleBound } from "../../ml/plan-input.js";
 import type { TablePreparation } from "../../ml/table-prep.js";
 import type { NamedTensor, Normalization, TrainingArgs, TrainResult } from "../../ml/types.js";
 import type { TensorSpec, TrainTaskBody } from "../../wire/index.js";
@@ -64,9 +65,10 @@ export type RoundCommon = Omit<RoundInput, "expected" | "fold" | "check" | "task
 export async function runTrainRound(input: RoundInput): Promise<{ updates: NodeUpdate[]; failures: NodeFailure[] }> {
   const updates: NodeUpdate[] = [];
   const failures: NodeFailure[] = [];
+  const slices = planSlices(input.planJson);
   await Promise.all(
     input.participants.map(async (participant) => {
-      const maxSamples = participant.dataset.sampleCount || undefined;
+      const maxSamples = sampleBound(participant.dataset, slices) || undefined;
       const expected = input.expected ?? input.global;
       const folding =
         input.foldChunks || input.dropParams
@@ -160,4 +162,13 @@ export function checkHead(
     if (wrong) return wrong;
   }
   return undefined;
+}
+
+/** plan.data.slices of a plan's JSON (medical folders), or undefined. */
+function planSlices(planJson: string): string | undefined {
+  try {
+    return (JSON.parse(planJson) as { data?: { slices?: string } }).data?.slices;
+  } catch {
+    return undefined;
+  }
 }

@@ -1,0 +1,264 @@
+import { InputError } from "../../common/errors.js";
+import type { Plan } from "../plan.js";
+import type { Dataset } from "../types.js";
+import { scanCsvRecords } from "./csv-scan.js";
+import { listMedicalFolder, readSubjectVolume } from "./medical-folder.js";
+import type { Volume } from "./nifti.js";
+
+/**
+ * A medical folder as 2D slices for training: every slice of every subject holding the inputs and the
+ * target, inputs as channels (intensity-scaled per volume, resampled bilinearly), the target as a 0/1
+ * mask (label > 0, resampled by nearest neighbour). Subjects missing a modality are skipped and counted;
+ * each slice's subject is its group (the test split keeps subjects whole).
+ */
+
+export type SliceOrientation = NonNullable<Plan["data"]["slices"]>;
+
+export interface SlicePreparation {
+  inputs: string[];
+  /** The label modality (segmentation). */
+  target: string;
+  slices: SliceOrientation;
+  /** [height, width]; absent: the slices' own size (every subject must then share it). */
+  resample?: [number, number];
+  /** [height, width]: centre crop or pad (inputs with the volume's minimum, masks with 0). */
+  crop?: [number, number];
+  intensity?: "zscore";
+  /** [low, high] percentiles each input volume is clipped to, before `intensity`. */
+  clip?: [number, number];
+  /** The demographics table: a `target` naming one of its columns labels every slice with the subject's value. */
+  demographics?: { path: string; indexCol: string };
+}
+
+export type SliceDataset = Dataset & { skippedSubjects: number; subjects: number };
+
+/**
+ * The most input values a plan may make a node hold (2^28 float32, 1 GiB): `resample`/`crop` are the
+ * researcher's to choose, and [4096, 4096] on a few hundred slices would exhaust the node's memory.
+ */
+export const MAX_SLICE_VALUES = 2 ** 28;
+
+/**
+ * Loads slices; `context` starts every error (e.g. `Dataset "mri"`). Errors here may reach the
+ * researcher, and a plan can provoke them (no resample on subjects of different sizes): they name a
+ * subject by its position in name order (`subject #3`), never by its folder name (which may be a
+ * patient identifier) nor a path. The node's operator finds it with `ls | sed -n 3p`.
+ */
+export async function loadMedicalSlices(root: string, prep: SlicePreparation, context: string): Promise<SliceDataset> {
+  const subjects = await listMedicalFolder(root, "load");
+  // A target that is no subject's modality is a demographics column: one label per slice (classification).
+  const perSubject =
+    prep.demographics && !subjects.some((s) => s.files.has(prep.target))
+      ? await subjectValues(prep.demographics, prep.target, context)
+      : undefined;
+  const wanted = perSubject ? [...prep.inputs] : [...prep.inputs, prep.target];
+  const usable = subjects.filter((s) => wanted.every((m) => s.files.has(m)) && (!perSubject || perSubject.has(s.id)));
+  if (usable.length === 0) {
+    throw new InputError(
+      `${context}: no subject holds every modality the plan names (${wanted.join(", ")})${perSubject ? ` and a "${prep.target}" value` : ""}; check plan.data.inputs and plan.data.target`,
+    );
+  }
+  const channels = prep.inputs.length;
+  const xs: Float32Array[] = [];
+  const ys: Float32Array[] = [];
+  const groups: number[] = [];
+  const fixed = prep.resample ?? prep.crop;
+  const mode = prep.crop ? "crop" : "bilinear";
+  let size = fixed;
+  let values = 0;
+  for (const subject of usable) {
+    const volumes: Volume[] = [];
+    const name = `#${subjects.indexOf(subject) + 1}`;
+    for (const m of wanted) volumes.push(await readSubjectVolume(subject, m, context, name));
+    const dims = volumes[0].dims;
+    const odd = volumes.findIndex((v) => v.dims.join() !== dims.join());
+    if (odd >= 0) {
+      throw new InputError(
+        `${context}: subject ${name} ${wanted[odd]} volume is ${volumes[odd].dims.join("×")} but its ${wanted[0]} volume is ${dims.join("×")}: the modalities of a subject must have one shape`,
+      );
+    }
+    const plane = slicePlane(dims, prep.slices);
+    const own: [number, number] = [plane.rows, plane.cols];
+    if (size === undefined) size = own;
+    else if (fixed === undefined && (own[0] !== size[0] || own[1] !== size[1])) {
+      throw new InputError(
+        `${context}: subject ${name} has ${prep.slices} slices of ${own.join("×")}, others ${size.join("×")}: set plan.data.resample or crop to one [height, width]`,
+      );
+    }
+    const [h, w] = size;
+    values += plane.count * h * w * channels;
+    if (values > MAX_SLICE_VALUES) {
+      throw new InputError(
+        `${context}: the plan's slices would hold more than ${MAX_SLICE_VALUES} values (1 GiB) on this node: lower plan.data.resample or crop (now ${h}×${w} with ${channels} input(s))`,
+      );
+    }
+    const inputs = volumes.slice(0, channels).map((v) => {
+      const clipped = prep.clip ? clipPercentiles(v.data, prep.clip) : v.data;
+      return prep.intensity === "zscore" ? zscore(clipped) : clipped;
+    });
+    const floors = inputs.map((data) => data.reduce((m, v) => Math.min(m, v), Number.POSITIVE_INFINITY));
+    const label = perSubject ? undefined : volumes[channels].data;
+    const x = new Float32Array(plane.count * h * w * channels);
+    const y = label
+      ? new Float32Array(plane.count * h * w)
+      : new Float32Array(plane.count).fill(perSubject!.get(subject.id)!);
+    const slice = new Float32Array(plane.rows * plane.cols);
+    for (let s = 0; s < plane.count; s++) {
+      for (const [c, data] of inputs.entries()) {
+        plane.read(data, s, slice);
+        resample(slice, plane.rows, plane.cols, h, w, mode, floors[c], (i, v) => {
+          x[(s * h * w + i) * channels + c] = v;
+        });
+      }
+      if (!label) continue;
+      plane.read(label, s, slice);
+      resample(slice, plane.rows, plane.cols, h, w, prep.crop ? "crop" : "nearest", 0, (i, v) => {
+        y[s * h * w + i] = v > 0 ? 1 : 0;
+      });
+    }
+    xs.push(x);
+    ys.push(y);
+    for (let s = 0; s < plane.count; s++) groups.push(xs.length - 1);
+  }
+  const [h, w] = size!;
+  return {
+    x: concat(xs),
+    y: concat(ys),
+    sampleShape: [h, w, channels],
+    ...(perSubject ? {} : { yShape: [h, w, 1] }),
+    groups: Int32Array.from(groups),
+    rows: groups.length,
+    skippedSubjects: subjects.length - usable.length,
+    subjects: usable.length,
+  };
+}
+
+/** How to walk a volume's slices: count, slice rows × cols, and a reader of slice `s` (row-major). */
+export function slicePlane(dims: [number, number, number], orientation: SliceOrientation) {
+  const [X, Y, Z] = dims;
+  // Voxel (i, j, k) is at i + j·X + k·X·Y (NIfTI order). Rows run along the second named axis.
+  const layout = {
+    axial: { count: Z, rows: Y, cols: X, at: (s: number, r: number, c: number) => c + r * X + s * X * Y },
+    coronal: { count: Y, rows: Z, cols: X, at: (s: number, r: number, c: number) => c + s * X + r * X * Y },
+    sagittal: { count: X, rows: Z, cols: Y, at: (s: number, r: number, c: number) => s + c * X + r * X * Y },
+  }[orientation];
+  return {
+    ...layout,
+    read(data: Float32Array, s: number, out: Float32Array): void {
+      for (let r = 0, o = 0; r < layout.rows; r++)
+        for (let c = 0; c < layout.cols; c++, o++) out[o] = data[layout.at(s, r, c)];
+    },
+  };
+}
+
+/** (v − mean) / sd over the whole volume; a constant volume becomes 0. */
+export function zscore(data: Float32Array): Float32Array {
+  let sum = 0;
+  for (const v of data) sum += v;
+  const mean = sum / data.length;
+  let sq = 0;
+  for (const v of data) sq += (v - mean) ** 2;
+  const sd = Math.sqrt(sq / data.length);
+  return data.map((v) => (sd > 0 ? (v - mean) / sd : 0));
+}
+
+/** Each voxel clamped to the volume's `[low, high]` percentiles (linear between order statistics, as numpy). */
+export function clipPercentiles(data: Float32Array, [low, high]: [number, number]): Float32Array {
+  const sorted = Float64Array.from(data).sort();
+  const at = (p: number) => {
+    const pos = (p / 100) * (sorted.length - 1);
+    const i = Math.floor(pos);
+    return i + 1 < sorted.length ? sorted[i] + (pos - i) * (sorted[i + 1] - sorted[i]) : sorted[i];
+  };
+  const lo = at(low);
+  const hi = at(high);
+  return data.map((v) => Math.min(hi, Math.max(lo, v)));
+}
+
+/**
+ * Brings a rows × cols image to h × w, writing value i through `put`: resampled (half-pixel centres, as
+ * resizeInto), or centre-cropped / padded with `fill` ("crop").
+ */
+function resample(
+  src: Float32Array,
+  rows: number,
+  cols: number,
+  h: number,
+  w: number,
+  mode: "bilinear" | "nearest" | "crop",
+  fill: number,
+  put: (i: number, v: number) => void,
+): void {
+  const sy = rows / h;
+  const sx = cols / w;
+  const top = Math.floor((rows - h) / 2);
+  const left = Math.floor((cols - w) / 2);
+  for (let y = 0, i = 0; y < h; y++) {
+    for (let x = 0; x < w; x++, i++) {
+      if (mode === "crop") {
+        const r = y + top;
+        const c = x + left;
+        put(i, r >= 0 && r < rows && c >= 0 && c < cols ? src[r * cols + c] : fill);
+        continue;
+      }
+      if (mode === "nearest" || (rows === h && cols === w)) {
+        const r = Math.min(rows - 1, Math.floor((y + 0.5) * sy));
+        const c = Math.min(cols - 1, Math.floor((x + 0.5) * sx));
+        put(i, src[r * cols + c]);
+        continue;
+      }
+      const fy = Math.min(Math.max((y + 0.5) * sy - 0.5, 0), rows - 1);
+      const fx = Math.min(Math.max((x + 0.5) * sx - 0.5, 0), cols - 1);
+      const y0 = Math.floor(fy);
+      const x0 = Math.floor(fx);
+      const y1 = Math.min(y0 + 1, rows - 1);
+      const x1 = Math.min(x0 + 1, cols - 1);
+      const wy = fy - y0;
+      const wx = fx - x0;
+      put(
+        i,
+        src[y0 * cols + x0] * (1 - wx) * (1 - wy) +
+          src[y0 * cols + x1] * wx * (1 - wy) +
+          src[y1 * cols + x0] * (1 - wx) * wy +
+          src[y1 * cols + x1] * wx * wy,
+      );
+    }
+  }
+}
+
+/** The numeric `column` of the demographics table by subject id; rows with a missing or text value are left out. */
+async function subjectValues(
+  table: { path: string; indexCol: string },
+  column: string,
+  context: string,
+): Promise<Map<string, number>> {
+  const values = new Map<string, number>();
+  let index = -1;
+  let at = -1;
+  await scanCsvRecords(table.path, "load", {
+    header: (names) => {
+      index = names.indexOf(table.indexCol);
+      at = names.indexOf(column);
+      if (at < 0) {
+        throw new InputError(
+          `${context}: plan.data.target "${column}" is neither a modality nor a demographics column (columns: ${names.join(", ")})`,
+        );
+      }
+    },
+    record: (cells) => {
+      const value = cells[at] === "" ? Number.NaN : Number(cells[at]);
+      if (Number.isFinite(value)) values.set(cells[index], value);
+    },
+  });
+  return values;
+}
+
+function concat(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
