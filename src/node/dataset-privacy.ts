@@ -23,6 +23,13 @@ export interface DatasetPrivacy {
   rounds: number;
 }
 
+/** The command that lifts the budget of `entry` where it comes from (its own, or the node's). */
+export function liftBudgetCommand(entry: Pick<DatasetEntry, "id">, budgetFrom: DatasetPrivacy["budgetFrom"]): string {
+  return budgetFrom === "dataset"
+    ? `fbm-node dataset set ${entry.id} max_epsilon none`
+    : "fbm-node config set max_epsilon none";
+}
+
 /** The budget that applies to a dataset: its own, else the node's, else none. */
 export function budgetOf(
   entry: DatasetEntry,

@@ -2,7 +2,7 @@ import { createHmac } from "node:crypto";
 import type { TrainingArgs } from "../ml/types.js";
 import type { ReplyBody } from "../wire/index.js";
 import type { DatasetEntry } from "./catalogue.js";
-import { budgetOf } from "./dataset-privacy.js";
+import { budgetOf, liftBudgetCommand } from "./dataset-privacy.js";
 
 /**
  * Validation as the node allows it. The test split is the node's: its seed comes from the dataset's
@@ -24,16 +24,16 @@ export function validationRefusal(
   entry: DatasetEntry,
   args: TrainingArgs,
   maxEpsilon: "none" | number,
+  options: { secagg: boolean },
 ): (ReplyBody & { kind: "error" }) | undefined {
   const validates = args.testRatio > 0 && (args.testOnGlobal || args.testOnLocal);
   const { budget, budgetFrom } = budgetOf(entry, maxEpsilon);
   if (!validates || budget === undefined) return undefined;
-  // Training without local DP on a budgeted dataset is refused anyway, as privacy_budget (the bigger matter).
-  if ((args.epochs > 0 || args.updates > 0) && args.dp?.mode !== "local") return undefined;
-  const setting =
-    budgetFrom === "dataset"
-      ? `fbm-node dataset set ${entry.id} max_epsilon none`
-      : "fbm-node config set max_epsilon none";
+  // Training without local or distributed DP on a budgeted dataset is refused anyway, as privacy_budget
+  // (the bigger matter); under either, the metrics of its test rows would not be covered by the budget.
+  const allowedDp = args.dp?.mode === "local" || (args.dp?.mode === "central" && options.secagg);
+  if ((args.epochs > 0 || args.updates > 0) && !allowedDp) return undefined;
+  const setting = liftBudgetCommand(entry, budgetFrom);
   return {
     kind: "error",
     code: "validation_refused",

@@ -10,7 +10,7 @@ import { contentsLayout } from "../../privacy/secagg/masked-contents.js";
 import type { ReplyBody, TrainTaskBody } from "../../wire/index.js";
 import { discloseMetrics, roundCount } from "../analytics/disclosure.js";
 import { contributionKeys } from "../contribution-record.js";
-import { budgetOf, distributedRoundRdp, localRoundRdp } from "../dataset-privacy.js";
+import { budgetOf, distributedRoundRdp, liftBudgetCommand, localRoundRdp } from "../dataset-privacy.js";
 import { ownCategories } from "../own-categories.js";
 import type { TaskContext } from "../poll-loop.js";
 import { PrivacyBudgetError } from "../privacy-ledger.js";
@@ -72,7 +72,9 @@ export async function executeTrain(
     };
   }
   const entry = datasetOf(runtime, task.datasetId);
-  const unvalidated = validationRefusal(entry, task.args, runtime.privacy.maxEpsilon);
+  const unvalidated = validationRefusal(entry, task.args, runtime.privacy.maxEpsilon, {
+    secagg: task.secagg !== undefined,
+  });
   if (unvalidated) {
     runtime.log(`Refused: ${unvalidated.message}`);
     return unvalidated;
@@ -254,10 +256,7 @@ async function chargePrivacy(
   // Central DP under secure aggregation is distributed: this node adds its own share of the noise.
   const distributed = dp?.mode === "central" && task.secagg !== undefined;
   if (budget !== undefined && dp?.mode !== "local" && !distributed) {
-    const setting =
-      budgetFrom === "dataset"
-        ? `fbm-node dataset set ${entry.id} max_epsilon none`
-        : "fbm-node config set max_epsilon none";
+    const setting = liftBudgetCommand(entry, budgetFrom);
     return {
       kind: "error",
       code: "privacy_budget",

@@ -3,6 +3,8 @@ import { after, describe, it } from "node:test";
 import { buildModel, getParams } from "../../../src/ml/model.js";
 import { parsePlan, planId, planJson } from "../../../src/ml/plan.js";
 import type { TrainingArgs } from "../../../src/ml/types.js";
+import type { DatasetEntry } from "../../../src/node/catalogue.js";
+import { validationRefusal } from "../../../src/node/validation-policy.js";
 import type { ReplyBody } from "../../../src/wire/index.js";
 import { csvText, curiousNode } from "./curious-node.js";
 
@@ -93,5 +95,16 @@ describe("attack: validation on a dataset with a privacy budget is not accounted
     assert.equal(plain.kind === "error" && plain.code, "privacy_budget");
     const approval = await node.run(validate(node.entry.id, { testRatio: 0 }));
     assert.equal(approval.kind, "train", "a task that validates nothing is not refused for validation");
+  });
+});
+
+describe("attack: test_on under distributed DP (central dp with secagg) on a budgeted dataset", () => {
+  it("is refused as validation_refused: the masked sum of test metrics is no more covered by ε than plain ones", () => {
+    const entry = { id: "ds_1", name: "ward", sha256: "ab", maxEpsilon: 1 } as DatasetEntry;
+    const dp = { mode: "central" as const, noiseMultiplier: 1, clipNorm: 1, delta: 1e-5 };
+    const args = { ...validate("ds_1", {}).args, epochs: 1, testRatio: 0.2, testOnGlobal: true, dp };
+    assert.equal(validationRefusal(entry, args, "none", { secagg: true })?.code, "validation_refused");
+    // Central DP without secure aggregation: training itself is refused first (privacy_budget).
+    assert.equal(validationRefusal(entry, args, "none", { secagg: false }), undefined);
   });
 });
