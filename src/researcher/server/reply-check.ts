@@ -72,7 +72,8 @@ export function firstNonFinite(values: ArrayLike<number>): number {
 
 /**
  * Why a node's column statistics cannot be true of a dataset of `rows` rows (the size it announced), or
- * undefined: counts that are not whole or exceed the rows, sums that are not finite, a negative
+ * undefined: counts that are not whole or exceed the rows (each on its own: a node rounds its missing
+ * counts up to a multiple of its min_count, so present + missing may pass the rows), sums that are not finite, a negative
  * variance (Σx² < (Σx)²/n), min above max, or a mean outside [min, max]. A lying node could otherwise
  * set everyone's scaling (one huge sum of squares makes every node's inputs near zero).
  */
@@ -80,7 +81,7 @@ export function statsProblem(columns: readonly ColumnStats[], rows: number): str
   const whole = (n: number | undefined) => n === undefined || (Number.isInteger(n) && n >= 0 && n <= rows);
   for (const c of columns) {
     const at = `column "${c.name}"`;
-    if (!whole(c.count) || !whole(c.missing) || c.count + (c.missing ?? 0) > rows)
+    if (!whole(c.count) || !whole(c.missing))
       return `${at} counts ${c.count} value(s) and ${c.missing ?? 0} missing, for a dataset announced with ${rows} rows`;
     if (!Number.isFinite(c.sum) || !Number.isFinite(c.sumSquares) || c.sumSquares < 0)
       return `${at} has sum ${c.sum} and sum of squares ${c.sumSquares}`;
