@@ -34,6 +34,10 @@ export interface AnalyzeOptions {
   waitSeconds?: number;
   listen?: string;
   tls?: ResearcherTls;
+  /** Cleartext: the allow-list the nodes' signing keys must be on (with TLS it is part of `tls`). */
+  allowList?: string;
+  /** Serve cleartext beyond loopback (`--insecure`). */
+  insecure?: boolean;
   signal?: AbortSignal;
   log?: (line: string) => void;
   /** Called with each analysis's result as it completes. */
@@ -51,7 +55,14 @@ export async function runAnalyze(o: AnalyzeOptions): Promise<void> {
   if (o.nodes !== undefined && !(Number.isInteger(o.nodes) && o.nodes >= 1))
     throw new InputError(`Invalid --nodes "${o.nodes}": give a whole number above 0`);
   const hub = createHub({ pollWindowMs: 5000 });
-  const server = await startServer({ listen: o.listen ?? "127.0.0.1:50051", hub, tls: o.tls, log: o.log });
+  const server = await startServer({
+    listen: o.listen ?? "127.0.0.1:50051",
+    hub,
+    tls: o.tls,
+    allowList: o.allowList,
+    insecure: o.insecure,
+    log: o.log,
+  });
   try {
     const tags = o.file.tags;
     o.log?.(

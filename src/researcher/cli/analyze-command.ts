@@ -2,7 +2,7 @@ import { writeFileSync } from "node:fs";
 import { Command } from "@commander-js/extra-typings";
 import { type CliIo, withStopSignal } from "../../common/cli.js";
 import { errorMessage, InputError, RuntimeFailure } from "../../common/errors.js";
-import { tlsFromFlags } from "./trust-commands.js";
+import { servingFromFlags } from "./trust-commands.js";
 
 /** `fbm-researcher analyze FILE`: clinical statistics; the work is runAnalyze (src/researcher/analyze/run-analyze.ts). */
 export function analyzeCommand(io: CliIo, globals: () => { json?: true }): Command<any, any, any> {
@@ -20,10 +20,11 @@ export function analyzeCommand(io: CliIo, globals: () => { json?: true }): Comma
     .option("--key <file>", "private key of --cert")
     .option(
       "--allow-list <file>",
-      "node certificates accepted with --cert (default: fbm-researcher/allowed-nodes.json)",
+      "nodes accepted: their certificates with --cert (default: fbm-researcher/allowed-nodes.json), else their signing keys",
     )
+    .option("--insecure", "allow cleartext (no --cert) on an address beyond this machine; nodes still sign their calls")
     .action(async (file, options) => {
-      const tls = tlsFromFlags(options);
+      const serving = servingFromFlags(options);
       const whole = (text: string, flag: string) => {
         const n = Number(text);
         if (text.trim() === "" || !Number.isFinite(n)) throw new InputError(`Invalid ${flag} "${text}": give a number`);
@@ -44,8 +45,7 @@ export function analyzeCommand(io: CliIo, globals: () => { json?: true }): Comma
           file: analyses,
           nodes: options.nodes === undefined ? undefined : whole(options.nodes, "--nodes"),
           waitSeconds: whole(options.wait, "--wait"),
-          listen: options.listen,
-          tls,
+          ...serving,
           signal,
           log: (line) => io.stderr(`${line}\n`),
           onResult: (result) => {

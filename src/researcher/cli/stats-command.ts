@@ -1,7 +1,7 @@
 import { Command } from "@commander-js/extra-typings";
 import { type CliIo, withStopSignal } from "../../common/cli.js";
 import { InputError } from "../../common/errors.js";
-import { tlsFromFlags } from "./trust-commands.js";
+import { servingFromFlags } from "./trust-commands.js";
 
 /** `fbm-researcher stats`: federated statistics; the work is runStats (src/researcher/stats/run-stats.ts). */
 export function statsCommand(io: CliIo, globals: () => { json?: true }): Command<any, any, any> {
@@ -20,10 +20,11 @@ export function statsCommand(io: CliIo, globals: () => { json?: true }): Command
     .option("--key <file>", "private key of --cert")
     .option(
       "--allow-list <file>",
-      "node certificates accepted with --cert (default: fbm-researcher/allowed-nodes.json)",
+      "nodes accepted: their certificates with --cert (default: fbm-researcher/allowed-nodes.json), else their signing keys",
     )
+    .option("--insecure", "allow cleartext (no --cert) on an address beyond this machine; nodes still sign their calls")
     .action(async (options) => {
-      const tls = tlsFromFlags(options);
+      const serving = servingFromFlags(options);
       const list = (text: string) =>
         text
           .split(",")
@@ -43,8 +44,7 @@ export function statsCommand(io: CliIo, globals: () => { json?: true }): Command
           bins,
           nodes,
           waitSeconds: numberFlag(options.wait, "--wait"),
-          listen: options.listen,
-          tls,
+          ...serving,
           signal,
           log: (line) => io.stderr(`${line}\n`),
         }),

@@ -33,6 +33,25 @@ export function signerAllowListFromFlags(flags: {
   return !flags.cert && !flags.key ? flags.allowList : undefined;
 }
 
+/**
+ * What every serving command (run, datasets, stats, analyze) takes from its serving flags, so none of
+ * them can drop one: TLS with --cert/--key, else the --allow-list of signing keys, and --insecure.
+ */
+export function servingFromFlags(flags: {
+  listen?: string;
+  cert?: string;
+  key?: string;
+  allowList?: string;
+  insecure?: boolean;
+}): { listen?: string; tls?: ResearcherTls; allowList?: string; insecure: boolean } {
+  return {
+    listen: flags.listen,
+    tls: tlsFromFlags(flags),
+    allowList: signerAllowListFromFlags(flags),
+    insecure: flags.insecure === true,
+  };
+}
+
 export function trustCommands(io: CliIo, globals: () => { json?: true }): Command<any, any, any>[] {
   const json = (options: { json?: true }) => options.json === true || globals().json === true;
   const result = (options: { json?: true }, value: unknown, human: string) => {

@@ -26,7 +26,14 @@ export interface Participant {
 export async function runStats(options: StatsOptions): Promise<StatsResult> {
   const o = checkStatsOptions(options);
   const hub = createHub({ pollWindowMs: 5000 });
-  const server = await startServer({ listen: o.listen, hub, tls: o.tls, log: o.log });
+  const server = await startServer({
+    listen: o.listen,
+    hub,
+    tls: o.tls,
+    allowList: o.allowList,
+    insecure: o.insecure,
+    log: o.log,
+  });
   try {
     o.log?.(
       `Listening on ${server.url}; waiting up to ${o.waitSeconds} s for nodes with datasets tagged [${o.tags.join(", ")}]`,

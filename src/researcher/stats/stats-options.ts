@@ -18,6 +18,10 @@ export interface StatsOptions {
   /** Where nodes connect (default 127.0.0.1:50051; port 0 picks a free one). */
   listen?: string;
   tls?: ResearcherTls;
+  /** Cleartext: the allow-list the nodes' signing keys must be on (with TLS it is part of `tls`). */
+  allowList?: string;
+  /** Serve cleartext beyond loopback (`--insecure`). */
+  insecure?: boolean;
   signal?: AbortSignal;
   /** Progress lines for a person (the listening address first). */
   log?: (line: string) => void;
