@@ -1,6 +1,6 @@
 import type { Plan } from "../ml/plan.js";
 import { planInput } from "../ml/plan-input.js";
-import { featureKinds, type TablePreparation } from "../ml/table-prep.js";
+import { featureKinds, inputWidth, type TablePreparation } from "../ml/table-prep.js";
 import type { DatasetEntry } from "./catalogue.js";
 import { TaskRefusal } from "./task-refusal.js";
 
@@ -56,10 +56,7 @@ export function checkPreparation(
     );
 }
 
-/** The model's input width under a preparation (numbers 1; one-hot: categories, other, [missing]). */
+/** The model's input width under a preparation: the sum of its columns' widths (table-prep.ts inputWidth). */
 export function preparedInputCount(preparation: TablePreparation): number {
-  return preparation.columns.reduce(
-    (n, c) => n + (c.kind === "numeric" ? 1 : c.categories.length + 1 + (c.missingInput ? 1 : 0)),
-    0,
-  );
+  return preparation.columns.reduce((n, c) => n + inputWidth(c), 0);
 }
