@@ -5,7 +5,7 @@
  * Usage (from the benchmark): echo-node.ts <researcher url>
  */
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { runPollLoop, type TaskExecutor } from "../../src/node/poll-loop.js";
+import { runPollLoop, type TaskExecutor } from "../../src/node/serve/poll-loop.js";
 import { createResearcherClient, createWideSessionManager } from "../../src/wire/index.js";
 import { toParent } from "./child.js";
 import { createMemorySampler, type MemoryFigures } from "./memory.js";
@@ -16,7 +16,7 @@ export type EchoCommand = { type: "reset" } | { type: "report" } | { type: "stop
 export type EchoEvent = { type: "received"; at: number; peak: MemoryFigures } | { type: "peaks"; peak: MemoryFigures };
 
 const baseUrl = process.argv[2];
-// The node's own limit on one message (src/node/transport.ts); parameter chunks are about 1 MiB.
+// The node's own limit on one message (src/node/serve/transport.ts); parameter chunks are about 1 MiB.
 const client = createResearcherClient(
   createGrpcTransport({ baseUrl, readMaxBytes: 16 * 1024 * 1024, sessionManager: createWideSessionManager(baseUrl) }),
 );

@@ -7,7 +7,7 @@
  */
 import { setMaxListeners } from "node:events";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { runPollLoop, type TaskExecutor } from "../../src/node/poll-loop.js";
+import { runPollLoop, type TaskExecutor } from "../../src/node/serve/poll-loop.js";
 import { createResearcherClient, createWideSessionManager, type DatasetInfo } from "../../src/wire/index.js";
 import { toParent } from "./child.js";
 

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import type { CliIo } from "../../src/common/cli.js";
-import { runNodeCli } from "../../src/node/cli.js";
+import { runNodeCli } from "../../src/node/cli/cli.js";
 import { runResearcherCli } from "../../src/researcher/cli/program.js";
 import { createGate, type Gate } from "./gate.js";
 

@@ -2,7 +2,7 @@
 // top-level await, so this replaces src/node/main.ts in the bundle (scripts/build.ts).
 
 import { endOnClosedStdout } from "../../src/common/cli.js";
-import { runNodeCli } from "../../src/node/cli.js";
+import { runNodeCli } from "../../src/node/cli/cli.js";
 import { exitOnCrash, exitWhenFlushed } from "./exit.js";
 
 endOnClosedStdout();

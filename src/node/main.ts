@@ -1,5 +1,5 @@
 import { endOnClosedStdout } from "../common/cli.js";
-import { runNodeCli } from "./cli.js";
+import { runNodeCli } from "./cli/cli.js";
 
 endOnClosedStdout(); // `… | head`: a closed stdout is a normal end
 

@@ -38,7 +38,7 @@ export const replyErrorCodes = [
   "secagg_verify",
   /**
    * Secure aggregation: the node already put this exact update into a sum over another set of nodes
-   * (a second sum would reveal an update by subtraction; src/node/contribution-record.ts).
+   * (a second sum would reveal an update by subtraction; src/node/privacy/contribution-record.ts).
    */
   "secagg_repeat",
   /** A task's table preparation names columns (or kinds) the approved plan does not declare, or the target as an input. */

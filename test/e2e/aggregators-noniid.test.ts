@@ -9,7 +9,7 @@ import { writeSkewedCsv } from "../../scripts/lib/synthetic.js";
 import { generateKeyPair } from "../../src/common/certificates.js";
 import { selectBackend } from "../../src/ml/backend.js";
 import type { NamedTensor } from "../../src/ml/types.js";
-import { runPollLoop } from "../../src/node/poll-loop.js";
+import { runPollLoop } from "../../src/node/serve/poll-loop.js";
 import { parseExperiment } from "../../src/researcher/run/config.js";
 import type { ExperimentEvent } from "../../src/researcher/run/events.js";
 import { createExperiment } from "../../src/researcher/run/experiment.js";

@@ -8,7 +8,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { DEADLINE_MS, nodeBin, nodeIdOf, prepareNodes, stopAll } from "../../scripts/lib/federation.js";
 import { fingerprintOfPem, generateKeyPair } from "../../src/common/certificates.js";
-import { identityPaths } from "../../src/node/identity.js";
+import { identityPaths } from "../../src/node/identity/identity.js";
 import { allowNode } from "../../src/researcher/server/allow-list.js";
 import { createHub, type Hub } from "../../src/researcher/server/hub.js";
 import { type ResearcherServer, startServer } from "../../src/researcher/server/server.js";

@@ -7,7 +7,7 @@ import { after, before, describe, it } from "node:test";
 import { DEADLINE_MS, nodeBin, nodeIdOf, prepareNodes, stopAll } from "../../scripts/lib/federation.js";
 import { writeTabularCsv } from "../../scripts/lib/synthetic.js";
 import { fingerprintOfPem } from "../../src/common/certificates.js";
-import { identityPaths } from "../../src/node/identity.js";
+import { identityPaths } from "../../src/node/identity/identity.js";
 import type { Peer } from "../../src/privacy/secagg/messages.js";
 import { parseExperiment } from "../../src/researcher/run/config.js";
 import type { ExperimentEvent } from "../../src/researcher/run/events.js";

@@ -196,7 +196,7 @@ describe("secure aggregation with five real node processes", { timeout: 6 * DEAD
   it("below the threshold the round fails with a clear error, and --resume completes the run", async () => {
     await startSlowNode();
     // Another seed: round 1 with secagg-kill's seed would be its very update over another set of nodes,
-    // which the nodes refuse (src/node/contribution-record.ts).
+    // which the nodes refuse (src/node/privacy/contribution-record.ts).
     const yaml = experiment("secagg-resume", {
       rounds: 2,
       min: 5,

@@ -7,7 +7,7 @@ import { after, describe, it } from "node:test";
 import { DEADLINE_MS, nodeBin, nodeIdOf, prepareNodes, stopAll } from "../../scripts/lib/federation.js";
 import { writeTabularCsv } from "../../scripts/lib/synthetic.js";
 import { fingerprintOfPem } from "../../src/common/certificates.js";
-import { identityPaths } from "../../src/node/identity.js";
+import { identityPaths } from "../../src/node/identity/identity.js";
 import { allowNode } from "../../src/researcher/server/allow-list.js";
 import { runStats } from "../../src/researcher/stats/run-stats.js";
 import { until } from "../support/wait.js";

@@ -1,5 +1,5 @@
 import type { CliIo } from "../../src/common/cli.js";
-import { runNodeCli } from "../../src/node/cli.js";
+import { runNodeCli } from "../../src/node/cli/cli.js";
 import { runResearcherCli } from "../../src/researcher/cli/program.js";
 
 export interface CliResult {

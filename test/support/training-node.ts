@@ -7,12 +7,12 @@ import { type Plan, parsePlan, planJson } from "../../src/ml/plan.js";
 import type { TablePreparation } from "../../src/ml/table-prep.js";
 import { preparedFeatures } from "../../src/ml/table-prep.js";
 import type { TrainingArgs } from "../../src/ml/types.js";
-import { type Catalogue, createCatalogue } from "../../src/node/catalogue.js";
-import { describeDataset } from "../../src/node/dataset-draft.js";
-import { createDatasetLoader } from "../../src/node/dataset-loader.js";
+import { type Catalogue, createCatalogue } from "../../src/node/catalogue/catalogue.js";
+import { describeDataset } from "../../src/node/catalogue/dataset-draft.js";
+import { createDatasetLoader } from "../../src/node/catalogue/dataset-loader.js";
 import { createExecutor, type NodeRuntime } from "../../src/node/executors/index.js";
-import { createPrivacyLedger } from "../../src/node/privacy-ledger.js";
-import type { TaskLimits } from "../../src/node/task-limits.js";
+import type { TaskLimits } from "../../src/node/plans/task-limits.js";
+import { createPrivacyLedger } from "../../src/node/privacy/privacy-ledger.js";
 import {
   decodeReply,
   encodeReply,

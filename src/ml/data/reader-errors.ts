@@ -25,7 +25,7 @@ export async function checkFolder(path: string, action: ReadAction): Promise<voi
 
 /**
  * A cell's content as reader messages quote it: `value "abc"`. Always through here, so the node can take
- * cell contents out of a message bound for the researcher (CELL_VALUE, src/node/redact.ts): they are
+ * cell contents out of a message bound for the researcher (CELL_VALUE, src/node/privacy/redact.ts): they are
  * patient data, fine on the operator's own terminal only.
  */
 export function cellValue(cell: string): string {

@@ -128,7 +128,7 @@ function encoder(column: PreparedColumn): (cell: string, record: number, out: Gr
  * Reads a CSV into a Dataset through a preparation: `x` the prepared inputs (numbers, imputed values,
  * one-hot categories; an unseen category counts as "other"), `y` the target (absent: empty). Rows
  * with a missing target are skipped and counted in `skipped`; `categoryRows` tallies each one-hot
- * column's categories (for the node's own-category rule, src/node/own-categories.ts), `imputedRows`
+ * column's categories (for the node's own-category rule, src/node/catalogue/own-categories.ts), `imputedRows`
  * the rows each fill was written to.
  */
 export async function loadPreparedTable(

@@ -2,8 +2,8 @@ import { InputError } from "../../common/errors.js";
 import { MISSING_MARKERS } from "../../ml/data/csv-columns.js";
 import { parseDecimal, scanCsvRecords } from "../../ml/data/csv-scan.js";
 import { readRowInto, rowWidth } from "../../ml/rows.js";
-import type { DatasetEntry } from "../catalogue.js";
-import type { DatasetLoader } from "../dataset-loader.js";
+import type { DatasetEntry } from "../catalogue/catalogue.js";
+import type { DatasetLoader } from "../catalogue/dataset-loader.js";
 
 /** The column image datasets offer: every pixel's intensity, 0–255. */
 export const PIXELS = "pixels";

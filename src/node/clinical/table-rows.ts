@@ -2,7 +2,7 @@ import { InputError } from "../../common/errors.js";
 import { MISSING_MARKERS } from "../../ml/data/csv-columns.js";
 import { scanCsvRecords } from "../../ml/data/csv-scan.js";
 import { changed } from "../analytics/value-source.js";
-import type { DatasetEntry } from "../catalogue.js";
+import type { DatasetEntry } from "../catalogue/catalogue.js";
 
 /** Some columns of a csv dataset, cell by cell (trimmed text; undefined for a missing cell). */
 export interface TableRows {

@@ -1,8 +1,8 @@
 import { errorMessage, errorStack, FbmError } from "../../common/errors.js";
 import { discloseDatasetInfo } from "../analytics/disclosure.js";
-import { type DatasetEntry, toDatasetInfo } from "../catalogue.js";
-import type { TaskExecutor } from "../poll-loop.js";
-import { TaskRefusal } from "../task-refusal.js";
+import { type DatasetEntry, toDatasetInfo } from "../catalogue/catalogue.js";
+import { TaskRefusal } from "../plans/task-refusal.js";
+import type { TaskExecutor } from "../serve/poll-loop.js";
 import { executeAnalytics } from "./analytics.js";
 import { createClinicalExecutor } from "./clinical.js";
 import type { NodeRuntime } from "./runtime.js";

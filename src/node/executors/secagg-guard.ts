@@ -10,8 +10,8 @@ import {
   verifiesUnder,
 } from "../../privacy/secagg/signatures.js";
 import type { ReplyErrorCode } from "../../wire/index.js";
-import type { SecaggPeers } from "../secagg-peers.js";
-import { TaskRefusal } from "../task-refusal.js";
+import { TaskRefusal } from "../plans/task-refusal.js";
+import type { SecaggPeers } from "../privacy/secagg-peers.js";
 
 /**
  * What the node itself checks in a secure aggregation round before it shares keys or reveals shares,

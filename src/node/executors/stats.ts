@@ -7,7 +7,7 @@ import { featureKinds, inputWidth, type TablePreparation } from "../../ml/table-
 import type { Dataset } from "../../ml/types.js";
 import type { ReplyBody } from "../../wire/index.js";
 import { discloseColumnStats, discloseOneHot } from "../analytics/disclosure.js";
-import { ownCategories } from "../own-categories.js";
+import { ownCategories } from "../catalogue/own-categories.js";
 import type { NodeRuntime } from "./runtime.js";
 import { datasetOf } from "./train.js";
 

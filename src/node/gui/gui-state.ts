@@ -1,12 +1,12 @@
 import type { Plan } from "../../ml/plan.js";
 import { planLayers } from "../../ml/plan.js";
 import { countPlanParams, sampleShapeOf } from "../../ml/plan-size.js";
-import type { DatasetEntry } from "../catalogue.js";
-import { type DatasetPrivacy, datasetPrivacy, type NodePrivacy } from "../dataset-privacy.js";
-import { configKeys, type NodeConfig, readableKeys } from "../node-config.js";
-import type { NodeStatus } from "../node-status.js";
-import { planDataText } from "../plan-format.js";
-import type { PlanEntry } from "../plan-registry.js";
+import type { DatasetEntry } from "../catalogue/catalogue.js";
+import { configKeys, type NodeConfig, readableKeys } from "../config/node-config.js";
+import { planDataText } from "../plans/plan-format.js";
+import type { PlanEntry } from "../plans/plan-registry.js";
+import { type DatasetPrivacy, datasetPrivacy, type NodePrivacy } from "../privacy/dataset-privacy.js";
+import type { NodeStatus } from "../serve/node-status.js";
 
 /** One plan as the GUI lists it: the registry entry, its layers, and its size on a matching dataset. */
 export interface GuiPlan {

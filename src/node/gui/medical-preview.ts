@@ -2,7 +2,7 @@ import { PNG } from "pngjs";
 import { InputError } from "../../common/errors.js";
 import { listMedicalFolder, medicalFolderFingerprint, readSubjectVolume } from "../../ml/data/medical-folder.js";
 import { slicePlane } from "../../ml/data/medical-slices.js";
-import type { DatasetEntry } from "../catalogue.js";
+import type { DatasetEntry } from "../catalogue/catalogue.js";
 
 /**
  * The GUI's preview of a medical folder, for the node's operator only: the middle axial slice of each

@@ -6,8 +6,8 @@ import { parse } from "csv-parse/sync";
 import { listImageFolder } from "../../ml/data/images.js";
 import { summarizeColumns } from "../analytics/summarize.js";
 import { valueSource } from "../analytics/value-source.js";
-import type { DatasetEntry } from "../catalogue.js";
-import { createDatasetLoader } from "../dataset-loader.js";
+import type { DatasetEntry } from "../catalogue/catalogue.js";
+import { createDatasetLoader } from "../catalogue/dataset-loader.js";
 import { medicalPreview } from "./medical-preview.js";
 
 /** What the GUI shows of a dataset's content: first rows (csv) or a sample image per class, and column statistics. */

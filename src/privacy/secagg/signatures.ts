@@ -7,7 +7,7 @@ import type { PublicKeys } from "./messages.js";
  * node signs its advertised keys with its long-term identity key (SIG.sign(d_u^SK, c_u^PK ‖ s_u^PK)), and in
  * ConsistencyCheck it signs the survivor set U3 it was shown; a node checks its peers' signatures before it
  * shares keys or reveals shares. The identity key is the node's ECDSA P-256 key (node.key / node.crt, the
- * same certificate its researcher pins); how a node decides to trust a peer's certificate is in src/node/secagg-peers.ts.
+ * same certificate its researcher pins); how a node decides to trust a peer's certificate is in src/node/privacy/secagg-peers.ts.
  * Each statement names its purpose, the session and the signer, so no signature serves another message.
  */
 

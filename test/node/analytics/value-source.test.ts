@@ -5,9 +5,9 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { summarizeColumns } from "../../../src/node/analytics/summarize.js";
 import { valueSource } from "../../../src/node/analytics/value-source.js";
-import type { DatasetEntry } from "../../../src/node/catalogue.js";
-import { describeDataset } from "../../../src/node/dataset-draft.js";
-import { createDatasetLoader } from "../../../src/node/dataset-loader.js";
+import type { DatasetEntry } from "../../../src/node/catalogue/catalogue.js";
+import { describeDataset } from "../../../src/node/catalogue/dataset-draft.js";
+import { createDatasetLoader } from "../../../src/node/catalogue/dataset-loader.js";
 
 const dir = mkdtempSync(join(tmpdir(), "fbm-values-"));
 after(() => rmSync(dir, { recursive: true, force: true }));

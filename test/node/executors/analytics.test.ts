@@ -4,9 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { writeIdx } from "../../../scripts/lib/synthetic-images.js";
-import { createCatalogue, type DatasetEntry } from "../../../src/node/catalogue.js";
-import { describeDataset } from "../../../src/node/dataset-draft.js";
-import { createDatasetLoader } from "../../../src/node/dataset-loader.js";
+import { createCatalogue, type DatasetEntry } from "../../../src/node/catalogue/catalogue.js";
+import { describeDataset } from "../../../src/node/catalogue/dataset-draft.js";
+import { createDatasetLoader } from "../../../src/node/catalogue/dataset-loader.js";
 import { createExecutor, type NodeRuntime } from "../../../src/node/executors/index.js";
 import { decodeReply, encodeReply, type ReplyBody, type TaskBody } from "../../../src/wire/index.js";
 

@@ -4,10 +4,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { Browser, Page } from "playwright-core";
+import { homePaths, initHome } from "../../../src/node/config/home.js";
 import { type GuiServer, startGuiServer } from "../../../src/node/gui/server.js";
-import { homePaths, initHome } from "../../../src/node/home.js";
-import type { NodeStatus } from "../../../src/node/node-status.js";
-import { createPlanRegistry } from "../../../src/node/plan-registry.js";
+import { createPlanRegistry } from "../../../src/node/plans/plan-registry.js";
+import type { NodeStatus } from "../../../src/node/serve/node-status.js";
 import { launchBrowser } from "../../support/browser.js";
 import { nodeCli } from "../../support/cli.js";
 

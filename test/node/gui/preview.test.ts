@@ -7,8 +7,8 @@ import { PNG } from "pngjs";
 import { niftiBytes } from "../../../scripts/lib/nifti-writer.js";
 import { makeImages, writePngFolder } from "../../../scripts/lib/synthetic-images.js";
 import { writeSyntheticSubjects } from "../../../scripts/lib/synthetic-volumes.js";
-import { createCatalogue } from "../../../src/node/catalogue.js";
-import { describeDataset } from "../../../src/node/dataset-draft.js";
+import { createCatalogue } from "../../../src/node/catalogue/catalogue.js";
+import { describeDataset } from "../../../src/node/catalogue/dataset-draft.js";
 import { previewDataset } from "../../../src/node/gui/preview.js";
 
 describe("previewDataset()", () => {

@@ -3,11 +3,11 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { homePaths, initHome } from "../../../src/node/config/home.js";
 import { isLocalHost, sameToken } from "../../../src/node/gui/access.js";
 import { type GuiServer, guiUrlPath, startGuiServer } from "../../../src/node/gui/server.js";
-import { homePaths, initHome } from "../../../src/node/home.js";
-import { createPlanRegistry } from "../../../src/node/plan-registry.js";
-import { createPrivacyLedger } from "../../../src/node/privacy-ledger.js";
+import { createPlanRegistry } from "../../../src/node/plans/plan-registry.js";
+import { createPrivacyLedger } from "../../../src/node/privacy/privacy-ledger.js";
 import { computeRdp } from "../../../src/privacy/dp/rdp.js";
 import { nodeCli } from "../../support/cli.js";
 

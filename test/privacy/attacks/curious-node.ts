@@ -1,11 +1,11 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createCatalogue } from "../../../src/node/catalogue.js";
-import { describeDataset } from "../../../src/node/dataset-draft.js";
-import { createDatasetLoader } from "../../../src/node/dataset-loader.js";
+import { createCatalogue } from "../../../src/node/catalogue/catalogue.js";
+import { describeDataset } from "../../../src/node/catalogue/dataset-draft.js";
+import { createDatasetLoader } from "../../../src/node/catalogue/dataset-loader.js";
 import { createExecutor, type NodeRuntime } from "../../../src/node/executors/index.js";
-import { createPrivacyLedger } from "../../../src/node/privacy-ledger.js";
+import { createPrivacyLedger } from "../../../src/node/privacy/privacy-ledger.js";
 import { decodeReply, encodeReply, type ReplyBody, type TaskBody } from "../../../src/wire/index.js";
 
 /**

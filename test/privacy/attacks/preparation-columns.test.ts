@@ -5,9 +5,9 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { type Plan, parsePlan, planId } from "../../../src/ml/plan.js";
 import type { TablePreparation } from "../../../src/ml/table-prep.js";
-import { createPlanGate } from "../../../src/node/plan-gate.js";
-import { createPlanRegistry, type PlanRegistry } from "../../../src/node/plan-registry.js";
-import { MAX_PREPARED_INPUTS } from "../../../src/node/preparation-check.js";
+import { createPlanGate } from "../../../src/node/plans/plan-gate.js";
+import { createPlanRegistry, type PlanRegistry } from "../../../src/node/plans/plan-registry.js";
+import { MAX_PREPARED_INPUTS } from "../../../src/node/plans/preparation-check.js";
 import { createTrainingNode, type TrainingNode } from "../../support/training-node.js";
 
 // 20 patients: a public-ish column f00, a sensitive f01, a text column ward, and the label.

@@ -194,7 +194,7 @@ describe("attack: a researcher that swaps the keys it relays", () => {
 
   describe("keys re-signed under an identity the researcher made", () => {
     it("are refused once node a has seen b's real identity (secagg-peers.json, trust on first use)", async () => {
-      const { createSecaggPeers } = await import("../../../src/node/secagg-peers.js");
+      const { createSecaggPeers } = await import("../../../src/node/privacy/secagg-peers.js");
       const dir = mkdtempSync(join(home, "a-"));
       const a = { ...nodes[0], policy: { ...nodes[0].policy, peers: createSecaggPeers(dir, { log: () => {} }) } };
       // An honest round first: a remembers b's and c's identities.
@@ -226,7 +226,7 @@ describe("attack: a researcher that swaps the keys it relays", () => {
     });
 
     it("are refused at first contact when the operator pinned b's fingerprint beforehand", async () => {
-      const { createSecaggPeers } = await import("../../../src/node/secagg-peers.js");
+      const { createSecaggPeers } = await import("../../../src/node/privacy/secagg-peers.js");
       const dir = mkdtempSync(join(home, "pinned-"));
       const bCert = (nodes[1].policy.identity as { certPem: string }).certPem;
       writeFileSync(join(dir, "secagg-peers.json"), JSON.stringify({ b: fingerprintOfPem(bCert) }));
@@ -235,7 +235,7 @@ describe("attack: a researcher that swaps the keys it relays", () => {
     });
 
     it("are refused at first contact with config secagg_peers pinned: only identities the operator listed count", async () => {
-      const { createSecaggPeers } = await import("../../../src/node/secagg-peers.js");
+      const { createSecaggPeers } = await import("../../../src/node/privacy/secagg-peers.js");
       const dir = mkdtempSync(join(home, "pinned-only-"));
       const a = {
         ...nodes[0],
@@ -248,7 +248,7 @@ describe("attack: a researcher that swaps the keys it relays", () => {
     });
 
     it("what remains: with secagg_peers tofu (the default), at first contact the forged identity is trusted and the swap succeeds", async () => {
-      const { createSecaggPeers } = await import("../../../src/node/secagg-peers.js");
+      const { createSecaggPeers } = await import("../../../src/node/privacy/secagg-peers.js");
       const a = {
         ...nodes[0],
         policy: { ...nodes[0].policy, peers: createSecaggPeers(mkdtempSync(join(home, "fresh-")), { log: () => {} }) },

@@ -3,8 +3,8 @@ import { after, describe, it } from "node:test";
 import { buildModel, getParams } from "../../../src/ml/model.js";
 import { parsePlan, planId, planJson } from "../../../src/ml/plan.js";
 import type { TrainingArgs } from "../../../src/ml/types.js";
-import type { DatasetEntry } from "../../../src/node/catalogue.js";
-import { validationRefusal } from "../../../src/node/validation-policy.js";
+import type { DatasetEntry } from "../../../src/node/catalogue/catalogue.js";
+import { validationRefusal } from "../../../src/node/privacy/validation-policy.js";
 import type { ReplyBody } from "../../../src/wire/index.js";
 import { csvText, curiousNode } from "./curious-node.js";
 

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { connect, type Socket } from "node:net";
 import { after, describe, it } from "node:test";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { runPollLoop } from "../../../src/node/poll-loop.js";
+import { runPollLoop } from "../../../src/node/serve/poll-loop.js";
 import { createHub } from "../../../src/researcher/server/hub.js";
 import { startServer } from "../../../src/researcher/server/server.js";
 import { createResearcherClient } from "../../../src/wire/index.js";

@@ -5,7 +5,7 @@ import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { generateKeyPair } from "../../../src/common/certificates.js";
 import { DatasetInfoSchema, type ReplyChunkSchema, ResearcherService } from "../../../src/gen/fbm/v1/researcher_pb.js";
-import { runPollLoop } from "../../../src/node/poll-loop.js";
+import { runPollLoop } from "../../../src/node/serve/poll-loop.js";
 import { createHub } from "../../../src/researcher/server/hub.js";
 import { startServer } from "../../../src/researcher/server/server.js";
 import { createResearcherClient, type ReplyBody, signingInterceptor } from "../../../src/wire/index.js";

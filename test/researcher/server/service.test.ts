@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import { Code, ConnectError, createRouterTransport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { runPollLoop, type TaskExecutor } from "../../../src/node/poll-loop.js";
+import { runPollLoop, type TaskExecutor } from "../../../src/node/serve/poll-loop.js";
 import { createHub } from "../../../src/researcher/server/hub.js";
 import { TaskFailure } from "../../../src/researcher/server/hub-error.js";
 import { startServer } from "../../../src/researcher/server/server.js";

@@ -1,0 +1,163 @@
+import { randomUUID } from "node:crypto";
+import { setTimeout as wait } from "node:timers/promises";
+import { errorMessage } from "../../common/errors.js";
+import type { Logger } from "../../common/log.js";
+import {
+  type FeedbackBody,
+  type ReplyBody,
+  type ResearcherClient,
+  type TaskEnvelope,
+  UnreadableTaskError,
+} from "../../wire/index.js";
+import type { StatusRecorder } from "./node-status.js";
+
+/**
+ * The node's main loop: poll the researcher for a task, run it, reply, poll again. When the
+ * researcher is unreachable it retries with capped exponential backoff and says so once per outage.
+ */
+
+export interface TaskContext {
+  signal: AbortSignal;
+  /** Best-effort progress/log to the researcher; never throws. */
+  feedback: (body: FeedbackBody) => void;
+}
+
+export type TaskExecutor = (task: TaskEnvelope, context: TaskContext) => Promise<ReplyBody>;
+
+export interface PollLoopOptions {
+  client: ResearcherClient;
+  researcherUrl: string;
+  nodeId: string;
+  name: string;
+  version: string;
+  execute: TaskExecutor;
+  signal: AbortSignal;
+  log: (line: string) => void;
+  waitSeconds?: number;
+  backoff?: { initialMs: number; maxMs: number };
+  /** How the loop waits between attempts (tests record the delays); default a timer the signal ends. */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** How often a running task says it is alive (default 10 s; the researcher's loss timeout is ~65 s). */
+  heartbeatMs?: number;
+  maxParamBytes?: number;
+  /** This process's session id (default: a new random one); the transport signs it into every call. */
+  sessionId?: string;
+  /** Applied to every text sent to the researcher (error replies, log feedback); see redact.ts. */
+  redact?: (message: string) => string;
+  /**
+   * Warnings (failed tasks, lost researcher) go here when given: a failure repeated on every poll
+   * (a plan awaiting approval) is then logged once, then at most once a minute. Default: `log`.
+   */
+  logger?: Pick<Logger, "warn" | "throttled">;
+  /** Told what the loop is doing, for `status.json` (node-status.ts). */
+  status?: Pick<StatusRecorder, "connected" | "taskStarted" | "feedback" | "taskEnded">;
+}
+
+/** Said after a task refused for its parameter bytes (see paramBytesLimit in task-limits.ts). */
+const PARAM_LIMIT_HINT =
+  " (a node takes at most 8 bytes per parameter of its max_params; its operator can raise that with `fbm-node config set max_params N`)";
+/**
+ * Reconnect delays: doubling from ½ s and capped at 5 s (jitter included), so a node is back within
+ * 5 s of the researcher starting however long it was down.
+ */
+export const RECONNECT_BACKOFF = { initialMs: 500, maxMs: 5_000 };
+
+/** A failure logged once is repeated at most this often while it recurs. */
+export const REPEAT_EVERY_MS = 60_000;
+
+export async function runPollLoop(options: PollLoopOptions): Promise<void> {
+  const { client, signal, log } = options;
+  const sessionId = options.sessionId ?? randomUUID();
+  const backoff = options.backoff ?? RECONNECT_BACKOFF;
+  const sleep = options.sleep ?? ((ms: number, until: AbortSignal) => wait(ms, undefined, { signal: until }));
+  let delay = backoff.initialMs;
+  let connected: boolean | undefined;
+  const markConnected = () => {
+    if (connected !== true) log(`Connected to researcher at ${options.researcherUrl}`);
+    connected = true;
+    options.status?.connected(true);
+    delay = backoff.initialMs;
+  };
+  const hello = {
+    nodeId: options.nodeId,
+    name: options.name,
+    sessionId,
+    version: options.version,
+    waitSeconds: options.waitSeconds ?? 30,
+  };
+  while (!signal.aborted) {
+    try {
+      // One call carries task after task (keep_open) until a poll window passes without one.
+      for await (const task of client.tasks(hello, {
+        signal,
+        maxBytes: options.maxParamBytes,
+        onOpen: markConnected,
+      })) {
+        markConnected();
+        await runTask(task, options);
+      }
+      markConnected();
+    } catch (error) {
+      if (signal.aborted) break;
+      if (error instanceof UnreadableTaskError) {
+        // Polling again would not make it readable: answer it, so the researcher hears why at once.
+        await sendReply(options, error.taskId, "task", {
+          kind: "error",
+          code: "invalid_input",
+          message: `Cannot read the task: ${error.message}${error.message.includes("exceed the limit") ? PARAM_LIMIT_HINT : ""}`,
+        });
+        continue;
+      }
+      options.status?.connected(false);
+      if (connected !== false) {
+        (options.logger?.warn ?? log)(
+          `Researcher at ${options.researcherUrl} is not reachable (${errorMessage(error)}); retrying with backoff up to ${backoff.maxMs / 1000} s`,
+        );
+      }
+      connected = false;
+      await sleep(Math.min(jitter(delay), backoff.maxMs), signal).catch(() => undefined); // aborted: the loop ends
+      delay = Math.min(delay * 2, backoff.maxMs);
+    }
+  }
+}
+
+async function runTask(task: TaskEnvelope, options: PollLoopOptions): Promise<void> {
+  const { client, signal } = options;
+  const feedback = (body: FeedbackBody) => {
+    options.status?.feedback(body);
+    const sent = body.kind === "log" && options.redact ? { ...body, message: options.redact(body.message) } : body;
+    client.feedback({ nodeId: options.nodeId, taskId: task.taskId, body: sent }).catch(() => undefined);
+  };
+  let body: ReplyBody;
+  options.status?.taskStarted(task);
+  const heartbeat = setInterval(() => feedback({ kind: "heartbeat" }), options.heartbeatMs ?? 10_000);
+  try {
+    body = await options.execute(task, { signal, feedback });
+  } catch (error) {
+    body = { kind: "error", code: signal.aborted ? "node_stopping" : "internal", message: errorMessage(error) };
+  } finally {
+    clearInterval(heartbeat);
+  }
+  options.status?.taskEnded(task, body);
+  await sendReply(options, task.taskId, task.body.kind, body);
+}
+
+/** Sends a reply; an error's message is logged here in full and leaves redacted. */
+async function sendReply(options: PollLoopOptions, taskId: string, kind: string, body: ReplyBody): Promise<void> {
+  // The plan gate already said, once per plan and then as a reminder, which command approves it.
+  if (body.kind === "error" && body.code !== "plan_not_approved") {
+    const line = `Task ${kind} failed: ${body.message}`;
+    if (options.logger) options.logger.throttled(line, REPEAT_EVERY_MS, "warn", line);
+    else options.log(line);
+  }
+  const sent = body.kind === "error" && options.redact ? { ...body, message: options.redact(body.message) } : body;
+  try {
+    await options.client.reply({ taskId, nodeId: options.nodeId, body: sent }, { timeoutMs: 600_000 });
+  } catch (error) {
+    options.log(`Could not send the ${kind} reply: ${errorMessage(error)}`);
+  }
+}
+
+function jitter(ms: number): number {
+  return ms * (0.8 + Math.random() * 0.4);
+}
