@@ -1,4 +1,4 @@
-/** The wire boundary: the only module that knows the generated protobuf types. */
+/** The wire boundary: the messages and codecs both sides share. (The TensorBoard event-file writer, src/wire/tensorboard-file.ts, lives here only because it encodes generated protobuf types; the researcher imports it directly.) */
 export {
   FeedbackRequestSchema,
   type GetTaskRequest,
@@ -44,5 +44,4 @@ export {
   toParamsHeader,
   type ValueRun,
 } from "./tensor-bytes.js";
-export { type ScalarStep, toEventFile, toEventRecords } from "./tensorboard-file.js";
 export { UnreadableTaskError, WireError, WireLimitError } from "./wire-error.js";

@@ -1,4 +1,4 @@
-import { type ScalarStep, toEventFile, toEventRecords } from "../../wire/index.js";
+import { type ScalarStep, toEventFile, toEventRecords } from "../../wire/tensorboard-file.js";
 import type { RoundEvent } from "./events.js";
 
 /**
