@@ -3,6 +3,7 @@ import { mkdir, open, readdir, readFile, rename, rm, rmdir, stat, unlink } from 
 import { basename, dirname, join, resolve } from "node:path";
 import { writeFileAtomic } from "../../common/atomic-write.js";
 import { errorMessage, InputError } from "../../common/errors.js";
+import { makeDirs } from "../../common/make-dirs.js";
 
 /**
  * `<out>/<name>/`: `history.jsonl` (one round event per line), `state.json` (the breakpoint after the
@@ -244,7 +245,7 @@ async function checkWritable(dir: string): Promise<void> {
   const probe = join(dir, ".fbm-write-test");
   let created: string | undefined;
   try {
-    created = await mkdir(dir, { recursive: true });
+    created = await makeDirs(dir);
     await writeFileAtomic(probe, "");
     await unlink(probe);
   } catch (error) {
@@ -256,7 +257,9 @@ async function checkWritable(dir: string): Promise<void> {
           ? "the path is too long"
           : code === "ENOTDIR" || code === "EEXIST"
             ? "a file stands in the way"
-            : errorMessage(error);
+            : code === "ENOENT"
+              ? "folders cannot be made there"
+              : errorMessage(error);
     throw new InputError(`Cannot write the run folder ${dir}: ${why}; fix: choose another --out (or experiment name)`, {
       cause: error,
     });

@@ -46,7 +46,14 @@ export function parseListen(listen: string): { host: string; port: number } {
   const port = m ? Number(m[2]) : NaN;
   if (!m || port > 65535)
     throw new InputError(`Invalid listen address "${listen}": expected HOST:PORT, e.g. 127.0.0.1:50051`);
-  return { host: m[1].replace(/^\[|\]$/g, ""), port };
+  const host = m[1].replace(/^\[|\]$/g, "");
+  const zone = /%.*$/.exec(host)?.[0];
+  // A link-local address with its zone (fe80::1%eth0) has no URL form nodes could be given (RFC 6874 is not in WHATWG URLs).
+  if (zone)
+    throw new InputError(
+      `Invalid listen address "${listen}": IPv6 zone ids (${zone}) are not supported; fix: listen on a global or unique-local address, or on [::]:${m[2]}`,
+    );
+  return { host, port };
 }
 
 /** Starts serving `options.hub`; the server owns the hub from here: `close()`, or a failure to start, closes it. */
