@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { mkdir, open, readdir, readFile, rename, rm, rmdir, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { writeFileAtomic } from "../../common/atomic-write.js";
-import { errorMessage, InputError } from "../../common/errors.js";
+import { errorMessage, InputError, namingFile } from "../../common/errors.js";
 import { makeDirs } from "../../common/make-dirs.js";
 
 /**
@@ -124,14 +124,15 @@ export async function openRunFolder(outDir: string, name: string, options: RunFo
     bytes: string | Uint8Array,
     options: { header?: Uint8Array; sync: boolean },
   ) => {
-    const file = await open(await prepare(name), "a", 0o600);
+    const path = await prepare(name);
+    const file = await open(path, "a", 0o600);
     try {
       if (options.header && !started.has(name)) {
-        if ((await file.stat()).size === 0) await file.appendFile(options.header);
+        if ((await file.stat()).size === 0) await file.appendFile(options.header).catch(namingFile(path));
         started.add(name);
       }
-      await file.appendFile(bytes);
-      if (options.sync) await file.datasync();
+      await file.appendFile(bytes).catch(namingFile(path));
+      if (options.sync) await file.datasync().catch(namingFile(path));
     } finally {
       await file.close();
     }
