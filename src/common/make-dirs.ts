@@ -19,7 +19,10 @@ export async function makeDirs(dir: string, options: { mode?: number } = {}): Pr
     );
     if (found) {
       if (!found.isDirectory())
-        throw Object.assign(new Error(`ENOTDIR: not a directory, mkdir '${folder}'`), { code: "ENOTDIR", path: folder });
+        throw Object.assign(new Error(`ENOTDIR: not a directory, mkdir '${folder}'`), {
+          code: "ENOTDIR",
+          path: folder,
+        });
       break;
     }
     missing.push(folder);
@@ -28,7 +31,14 @@ export async function makeDirs(dir: string, options: { mode?: number } = {}): Pr
   for (const folder of missing.reverse()) {
     await mkdir(folder, { mode: options.mode }).catch(async (error: NodeJS.ErrnoException) => {
       // Made meanwhile by someone else: fine if it is a folder.
-      if (error.code === "EEXIST" && (await stat(folder).then((s) => s.isDirectory(), () => false))) return;
+      if (
+        error.code === "EEXIST" &&
+        (await stat(folder).then(
+          (s) => s.isDirectory(),
+          () => false,
+        ))
+      )
+        return;
       throw error;
     });
   }

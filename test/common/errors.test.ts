@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
 import { open } from "node:fs/promises";
+import { describe, it } from "node:test";
 import { describeError, errorMessage, errorStack, InputError, namingFile } from "../../src/common/errors.js";
 
 describe("errorMessage()", () => {

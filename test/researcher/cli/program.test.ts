@@ -180,7 +180,10 @@ describe("fbm-researcher help, validate, schema", () => {
   });
 
   it("validate refuses what the run would refuse: a 300-character name, an unknown --log-format", async () => {
-    const long = await researcherCli("validate", file("long-name.yaml", valid.replace("name: ok", `name: ${"n".repeat(300)}`)));
+    const long = await researcherCli(
+      "validate",
+      file("long-name.yaml", valid.replace("name: ok", `name: ${"n".repeat(300)}`)),
+    );
     assert.equal(long.code, 2);
     assert.match(long.stderr, /name: at most 200 characters \(it names the run folder\)/);
     const format = await researcherCli("--log-format", "xml", "validate", file("fmt.yaml", valid));
