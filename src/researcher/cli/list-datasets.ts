@@ -32,7 +32,7 @@ export async function listDatasets(options: {
 }): Promise<NodeDatasets[]> {
   if (!(options.waitSeconds > 0))
     throw new InputError(`Invalid --wait "${options.waitSeconds}": give a number of seconds above 0`);
-  const hub = createHub({ pollWindowMs: 5000 });
+  const hub = createHub({ pollWindowMs: 5000, log: options.log });
   const refusals = createRefusals(options.log);
   const server = await startServer({
     listen: options.listen,

@@ -293,7 +293,7 @@ async function openSession(
 async function startRun(config: Experiment, options: ExperimentOptions, emit: (e: ExperimentEvent) => void) {
   const log = options.log ?? (() => {});
   const folder = await openRunFolder(options.outDir ?? "runs", config.name, runFolderOptions(options));
-  const hub = options.hub ?? createHub();
+  const hub = options.hub ?? createHub({ log });
   // Node ids are bound to keys for the life of the run, across --resume: recorded in the run folder.
   const keyBindings = createKeyBindings({
     initial: await folder.readNodeKeys(),

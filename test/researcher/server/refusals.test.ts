@@ -59,7 +59,7 @@ describe("refused signed calls", () => {
         url ??= /Listening on (\S+);/.exec(line)?.[1];
       },
     });
-    await until(() => url !== undefined);
+    await until(() => url !== undefined, "the datasets server");
     const client = createClient(
       ResearcherService,
       createGrpcTransport({ baseUrl: url as string, interceptors: [signer, clockAhead(SEVEN_MIN)] }),
