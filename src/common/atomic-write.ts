@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { open, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
+import { namingFile } from "./errors.js";
 
 /**
  * Replaces `path` with `content` atomically: writes a temp file in the same folder, fsyncs it, renames
@@ -17,10 +18,10 @@ export async function writeFileAtomic(
   const temp = join(dir, `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
   let renamed = false;
   try {
-    const file = await open(temp, "wx", 0o600);
+    const file = await open(temp, "wx", 0o600).catch(namingFile(path));
     try {
-      await file.writeFile(content);
-      await file.sync();
+      await file.writeFile(content).catch(namingFile(path));
+      await file.sync().catch(namingFile(path));
     } finally {
       await file.close();
     }

@@ -48,8 +48,26 @@ export function errorStack(error: unknown): string {
   return error instanceof Error ? (error.stack ?? error.message) : String(error);
 }
 
+/** What the machine ran out of or refused (not a bug): said as it is, without "Unexpected failure". */
+const environmentCodes = new Set(["ENOSPC", "EDQUOT", "EROFS", "EIO", "EMFILE", "ENFILE"]);
+
+/**
+ * A `.catch` for a write to `path`: the file system's write errors name no file ("ENOSPC: no space left
+ * on device, write"), so the error is rethrown with the file named, its `code` kept.
+ */
+export function namingFile(path: string): (error: unknown) => never {
+  return (error) => {
+    const message = errorMessage(error);
+    if (message.includes(path)) throw error;
+    const code = (error as NodeJS.ErrnoException | undefined)?.code;
+    throw Object.assign(new Error(`Cannot write ${path}: ${message}`, { cause: error }), { code, path });
+  };
+}
+
 /** The one line printed for an error, and its exit code; unknown errors are runtime failures. */
 export function describeError(error: unknown): { message: string; exitCode: ExitCode } {
   if (error instanceof FbmError) return { message: error.message, exitCode: error.exitCode };
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (typeof code === "string" && environmentCodes.has(code)) return { message: errorMessage(error), exitCode: 1 };
   return { message: `Unexpected failure: ${errorMessage(error)}`, exitCode: 1 };
 }

@@ -5,7 +5,10 @@ import { isIP } from "node:net";
  * 127.0.0.0/8, ::1 (also as ::ffff:127.x.y.z). Cleartext is tolerated there, for development.
  */
 export function isLoopbackHost(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, "").toLowerCase();
+  const h = host
+    .replace(/^\[|\]$/g, "")
+    .replace(/%.*$/, "") // an IPv6 zone id (fe80::1%eth0) names an interface, not the address; URLs refuse it
+    .toLowerCase();
   if (h === "localhost" || h.endsWith(".localhost")) return true;
   if (isIP(h) === 4) return h.startsWith("127.");
   if (isIP(h) !== 6) return false;

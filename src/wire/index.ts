@@ -22,6 +22,7 @@ export { decodeReply, encodeReply, type ReplyHead, type ReplyReceiver } from "./
 export {
   checkSeal,
   createNonceGuard,
+  MAX_CLOCK_SKEW_MS,
   type NodeSigner,
   type NonceGuard,
   SIGNATURE_HEADERS,

@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { Command } from "@commander-js/extra-typings";
 import { type CliIo, inheritSettings, processIo, runProgram, withStopSignal } from "../../common/cli.js";
 import { InputError, RuntimeFailure } from "../../common/errors.js";
-import type { Logger } from "../../common/log.js";
+import { type Logger, logSettings } from "../../common/log.js";
 import { isLoopbackHost } from "../../common/loopback.js";
 import { printVersion, versionOption } from "../../common/version-option.js";
 import { versionText } from "../../ml/backend-probe.js";
@@ -38,6 +38,8 @@ export function createNodeCli(io: CliIo = processIo): Command {
     .option("--verbose", "log debug lines too (serve, gui)")
     .option("--log-format <format>", "log lines as text (time, level, message) or json (one object per line)")
     .exitOverride()
+    // Every command checks the logging flags, even one that never logs: `--log-format xml` is refused, not ignored.
+    .hook("preAction", (cmd) => void logSettings(cmd.opts()))
     .configureHelp({ showGlobalOptions: true })
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr, outputError: () => {} });
   const ctx = createCliContext(io, () => program.opts());

@@ -54,7 +54,7 @@ export async function runAnalyze(o: AnalyzeOptions): Promise<void> {
   if (!(waitSeconds > 0)) throw new InputError(`Invalid --wait "${waitSeconds}": give a number of seconds above 0`);
   if (o.nodes !== undefined && !(Number.isInteger(o.nodes) && o.nodes >= 1))
     throw new InputError(`Invalid --nodes "${o.nodes}": give a whole number above 0`);
-  const hub = createHub({ pollWindowMs: 5000 });
+  const hub = createHub({ pollWindowMs: 5000, log: o.log });
   const server = await startServer({
     listen: o.listen ?? "127.0.0.1:50051",
     hub,

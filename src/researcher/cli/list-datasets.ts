@@ -1,6 +1,7 @@
 import { InputError } from "../../common/errors.js";
 import type { DatasetInfo } from "../../wire/index.js";
 import { createHub } from "../server/hub.js";
+import { createRefusals } from "../server/refusals.js";
 import { type ResearcherTls, startServer } from "../server/server.js";
 
 export interface NodeDatasets {
@@ -31,10 +32,12 @@ export async function listDatasets(options: {
 }): Promise<NodeDatasets[]> {
   if (!(options.waitSeconds > 0))
     throw new InputError(`Invalid --wait "${options.waitSeconds}": give a number of seconds above 0`);
-  const hub = createHub({ pollWindowMs: 5000 });
+  const hub = createHub({ pollWindowMs: 5000, log: options.log });
+  const refusals = createRefusals(options.log);
   const server = await startServer({
     listen: options.listen,
     hub,
+    refusals,
     tls: options.tls,
     insecure: options.insecure,
     allowList: options.allowList,
@@ -70,7 +73,14 @@ export async function listDatasets(options: {
       options.signal?.addEventListener("abort", enough, { once: true });
     });
     const settled = await Promise.all(results.values());
-    return settled.filter((r): r is NodeDatasets => r !== undefined).sort((a, b) => a.name.localeCompare(b.name));
+    const listed = settled
+      .filter((r): r is NodeDatasets => r !== undefined)
+      .sort((a, b) => a.name.localeCompare(b.name));
+    // An empty listing must not look like "no node has data" when nodes were turned away.
+    const refused = refusals.lines();
+    if (refused.length > 0)
+      options.log?.(`Warning: ${refused.length} node(s) were refused and are not listed: ${refused.join("; ")}`);
+    return listed;
   } finally {
     await server.close();
   }

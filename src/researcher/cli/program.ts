@@ -27,6 +27,8 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
     .option("--verbose", "log debug lines too (runs)")
     .option("--log-format <format>", "log lines as text (time, level, message) or json (one object per line)")
     .exitOverride()
+    // Every command checks the logging flags, even one that never logs: `--log-format xml` is refused, not ignored.
+    .hook("preAction", (cmd) => void logSettings(cmd.opts()))
     .helpCommand("help [command]", "show help for the program or a command")
     .enablePositionalOptions()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr, outputError: () => {} })

@@ -148,6 +148,8 @@ export const experimentSchema = z
     name: z
       .string()
       .regex(/^[A-Za-z0-9._-]+$/, 'use only letters, digits, ".", "_" and "-" (it names the run folder)')
+      // A file name holds 255 bytes; --overwrite stages the run in ".<name>.staged-<8 hex>" beside it.
+      .max(200, "at most 200 characters (it names the run folder)")
       .refine((name) => name !== "." && name !== "..", "must name a folder, not . or .."),
     tags: z.array(z.string().min(1)).min(1),
     rounds: count(1, 100_000),

@@ -243,15 +243,15 @@ export function createExperiment(config: Experiment, options: ExperimentOptions 
  */
 export async function preflight(
   config: Experiment,
-  options: Pick<ExperimentOptions, "maxParams" | "outDir" | "resume" | "overwrite">,
+  options: Pick<ExperimentOptions, "maxParams" | "outDir" | "resume" | "overwrite" | "log">,
 ): Promise<void> {
   const smallest = smallestInput(config.plan);
   if (smallest) checkPlanSize(config.plan, smallest, options.maxParams ?? DEFAULT_MAX_PARAMS);
   await openRunFolder(options.outDir ?? "runs", config.name, runFolderOptions(options));
 }
 
-function runFolderOptions(options: Pick<ExperimentOptions, "resume" | "overwrite">) {
-  return { resume: options.resume ?? false, overwrite: options.overwrite ?? false };
+function runFolderOptions(options: Pick<ExperimentOptions, "resume" | "overwrite" | "log">) {
+  return { resume: options.resume ?? false, overwrite: options.overwrite ?? false, warn: options.log };
 }
 
 /** Everything before round 1 (or before the resumed round): see FederatedExperiment.start(). */
@@ -293,7 +293,7 @@ async function openSession(
 async function startRun(config: Experiment, options: ExperimentOptions, emit: (e: ExperimentEvent) => void) {
   const log = options.log ?? (() => {});
   const folder = await openRunFolder(options.outDir ?? "runs", config.name, runFolderOptions(options));
-  const hub = options.hub ?? createHub();
+  const hub = options.hub ?? createHub({ log });
   // Node ids are bound to keys for the life of the run, across --resume: recorded in the run folder.
   const keyBindings = createKeyBindings({
     initial: await folder.readNodeKeys(),

@@ -2,7 +2,8 @@ import { randomBytes } from "node:crypto";
 import { mkdir, open, readdir, readFile, rename, rm, rmdir, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { writeFileAtomic } from "../../common/atomic-write.js";
-import { errorMessage, InputError } from "../../common/errors.js";
+import { errorMessage, InputError, namingFile } from "../../common/errors.js";
+import { makeDirs } from "../../common/make-dirs.js";
 
 /**
  * `<out>/<name>/`: `history.jsonl` (one round event per line), `state.json` (the breakpoint after the
@@ -27,9 +28,12 @@ export interface RunFolder {
   appendHistory(history: unknown[]): Promise<number>;
   /** The lines of history.jsonl up to the first that is not complete JSON ([] without the file). */
   readHistory(): Promise<unknown[]>;
-  /** Writes files at paths relative to the folder (e.g. TensorBoard logs), each atomically. */
+  /**
+   * Writes the TensorBoard files (paths relative to the folder), each atomically. A side output: a
+   * failure is one warning (`warn`) and the TensorBoard files stop there; this never throws.
+   */
   writeFiles(files: Map<string, Uint8Array>): Promise<void>;
-  /** Appends to files at paths relative to the folder, a file that is new or empty getting `header` first. Not fsync'd. */
+  /** Appends to the TensorBoard files, a file that is new or empty getting `header` first. Not fsync'd; never throws (see writeFiles). */
   appendFiles(files: Map<string, { header: Uint8Array; bytes: Uint8Array }>): Promise<void>;
   /** `experiment.json` (the experiment as run, defaults filled), `done.json` (the last event); unchanged content is not rewritten. */
   writeJson(name: string, value: unknown): Promise<void>;
@@ -48,6 +52,8 @@ export interface RunFolderOptions {
    * (two renames), so a run that fails before round 1 loses nothing and a crash leaves a run, never a mix.
    */
   overwrite?: boolean;
+  /** Where a side output (the TensorBoard files) says it stopped after a write error. */
+  warn?: (line: string) => void;
 }
 
 export async function openRunFolder(outDir: string, name: string, options: RunFolderOptions): Promise<RunFolder> {
@@ -65,6 +71,7 @@ export async function openRunFolder(outDir: string, name: string, options: RunFo
     );
   }
   await checkWritable(dir);
+  await checkSideFolder(join(dir, TENSORBOARD), "the TensorBoard files");
   const replacing = exists && options.overwrite === true;
   if (replacing) await removeStaged(dir);
   let keysWritten: Promise<void> = Promise.resolve();
@@ -114,6 +121,21 @@ export async function openRunFolder(outDir: string, name: string, options: RunFo
     await rm(aside, { recursive: true, force: true });
   };
   const started = new Set<string>(); // appended-to files known to hold their header
+  let sideFailed = false;
+  /** A side output's write: the first failure is one warning, and later side writes are skipped. */
+  const side = async (work: () => Promise<void>) => {
+    if (sideFailed) return;
+    try {
+      await work();
+    } catch (error) {
+      if (sideFailed) return;
+      sideFailed = true;
+      options.warn?.(
+        `Warning: stopped writing the TensorBoard files in ${join(dir, TENSORBOARD)}: ${errorMessage(error)}; ` +
+          "the run goes on (history.jsonl holds every round)",
+      );
+    }
+  };
   const write = (name: string, content: string | Uint8Array, after?: Promise<unknown>) =>
     tracked(async () => writeFileAtomic(await prepare(name), content, { renameAfter: after }));
   const append = (name: string, bytes: string | Uint8Array, options: { header?: Uint8Array; sync: boolean }) =>
@@ -123,14 +145,15 @@ export async function openRunFolder(outDir: string, name: string, options: RunFo
     bytes: string | Uint8Array,
     options: { header?: Uint8Array; sync: boolean },
   ) => {
-    const file = await open(await prepare(name), "a", 0o600);
+    const path = await prepare(name);
+    const file = await open(path, "a", 0o600);
     try {
       if (options.header && !started.has(name)) {
-        if ((await file.stat()).size === 0) await file.appendFile(options.header);
+        if ((await file.stat()).size === 0) await file.appendFile(options.header).catch(namingFile(path));
         started.add(name);
       }
-      await file.appendFile(bytes);
-      if (options.sync) await file.datasync();
+      await file.appendFile(bytes).catch(namingFile(path));
+      if (options.sync) await file.datasync().catch(namingFile(path));
     } finally {
       await file.close();
     }
@@ -176,20 +199,22 @@ export async function openRunFolder(outDir: string, name: string, options: RunFo
       }
       return lines;
     },
-    async writeFiles(files) {
-      for (const [name, content] of files) await write(name, content);
-    },
-    async appendFiles(files) {
-      // A few at a time: one file per node at thousands of nodes would otherwise open them all at once.
-      const entries = [...files];
-      for (let i = 0; i < entries.length; i += APPENDS_AT_ONCE) {
-        await Promise.all(
-          entries
-            .slice(i, i + APPENDS_AT_ONCE)
-            .map(([name, { header, bytes }]) => append(name, bytes, { header, sync: false })),
-        );
-      }
-    },
+    writeFiles: (files) =>
+      side(async () => {
+        for (const [name, content] of files) await write(name, content);
+      }),
+    appendFiles: (files) =>
+      side(async () => {
+        // A few at a time: one file per node at thousands of nodes would otherwise open them all at once.
+        const entries = [...files];
+        for (let i = 0; i < entries.length; i += APPENDS_AT_ONCE) {
+          await Promise.all(
+            entries
+              .slice(i, i + APPENDS_AT_ONCE)
+              .map(([name, { header, bytes }]) => append(name, bytes, { header, sync: false })),
+          );
+        }
+      }),
     async writeJson(name, value) {
       const text = `${JSON.stringify(value, null, 2)}\n`;
       if (jsonWritten.get(name) === text) return;
@@ -215,6 +240,18 @@ export async function openRunFolder(outDir: string, name: string, options: RunFo
         .catch(() => undefined);
     },
   };
+}
+
+/** The TensorBoard folder inside a run folder (tensorboard.ts names the files in it). */
+const TENSORBOARD = "tensorboard";
+
+/** A side output's folder, checked before anyone is served: what stands at `path` must be a folder, if anything. */
+async function checkSideFolder(path: string, what: string): Promise<void> {
+  const found = await stat(path).catch(() => undefined);
+  if (found && !found.isDirectory())
+    throw new InputError(
+      `Cannot write ${what} in ${path}: a file stands in the way; fix: move it, or choose another --out (or experiment name)`,
+    );
 }
 
 /** Files appended to at once by `appendFiles`. */
@@ -244,7 +281,7 @@ async function checkWritable(dir: string): Promise<void> {
   const probe = join(dir, ".fbm-write-test");
   let created: string | undefined;
   try {
-    created = await mkdir(dir, { recursive: true });
+    created = await makeDirs(dir);
     await writeFileAtomic(probe, "");
     await unlink(probe);
   } catch (error) {
@@ -256,7 +293,9 @@ async function checkWritable(dir: string): Promise<void> {
           ? "the path is too long"
           : code === "ENOTDIR" || code === "EEXIST"
             ? "a file stands in the way"
-            : errorMessage(error);
+            : code === "ENOENT"
+              ? "folders cannot be made there"
+              : errorMessage(error);
     throw new InputError(`Cannot write the run folder ${dir}: ${why}; fix: choose another --out (or experiment name)`, {
       cause: error,
     });

@@ -1,4 +1,5 @@
 import { EventEmitter } from "node:events";
+import { formatDuration } from "../../common/log.js";
 import type {
   FeedbackEnvelope,
   ReplyBody,
@@ -82,6 +83,10 @@ export interface HubOptions {
   /** Answered task ids remembered to tell a duplicate reply from an unknown one (default 65,536). */
   answeredMemory?: number;
   now?: () => number;
+  /** Warnings: a node id that keeps opening new sessions (see presence.ts `onRestartLoop`). */
+  log?: (line: string) => void;
+  /** New sessions within a window that make a restart loop (default 5 in 10 minutes). */
+  restartLoop?: { count: number; windowMs: number };
 }
 
 export function createHub(options: HubOptions = {}): Hub {
@@ -104,6 +109,12 @@ export function createHub(options: HubOptions = {}): Hub {
       mailbox.dropNode(
         record.nodeId,
         () => new TaskFailure("node_lost", `Node ${record.name} (${record.nodeId}) restarted`),
+      ),
+    restartLoop: options.restartLoop,
+    onRestartLoop: (record, count, windowMs) =>
+      options.log?.(
+        `Warning: node ${record.nodeId} (${record.name}) opened ${count} new sessions within ${formatDuration(windowMs)}, ` +
+          "each retiring the last one's tasks: look for a node restarting in a loop, or two homes sharing one identity",
       ),
   });
   const aborted = AbortSignal.abort();

@@ -42,12 +42,32 @@ export interface PresenceOptions {
   onLost: (record: NodeRecord) => void;
   /** A proven node came back with a new session: its old session's work is void. */
   onRestart: (record: NodeRecord) => void;
+  /**
+   * A node id opened `count` new sessions within `windowMs` (a crash loop, or two homes sharing one
+   * identity and retiring each other's session): called once per window, not once per session.
+   */
+  onRestartLoop?: (record: NodeRecord, count: number, windowMs: number) => void;
+  /** New sessions within `windowMs` that make a restart loop (default 5 in 10 minutes). */
+  restartLoop?: { count: number; windowMs: number };
 }
 
 export function createPresence(options: PresenceOptions): Presence {
   const { lostAfterMs, now } = options;
   const records = new Map<string, NodeRecord>();
   const polling = new Map<string, number>();
+  const loop = options.restartLoop ?? { count: 5, windowMs: 10 * 60_000 };
+  const sessions = new Map<string, { since: number; count: number }>(); // node id -> new sessions in this window
+
+  /** Counts a node's new session; says so once when they reach `loop.count` within the window. */
+  const newSession = (record: NodeRecord) => {
+    const at = now();
+    let window = sessions.get(record.nodeId);
+    if (!window || at - window.since > loop.windowMs) {
+      window = { since: at, count: 0 };
+      sessions.set(record.nodeId, window);
+    }
+    if (++window.count === loop.count) options.onRestartLoop?.(record, window.count, loop.windowMs);
+  };
 
   const sweep = setInterval(
     () => {
@@ -79,6 +99,7 @@ export function createPresence(options: PresenceOptions): Presence {
         }
         options.onRestart(existing);
         Object.assign(existing, hello, { lastSeen: now() });
+        newSession(existing);
         return existing;
       }
       if (existing?.online) {
@@ -88,6 +109,7 @@ export function createPresence(options: PresenceOptions): Presence {
       const record: NodeRecord = { ...hello, online: true, connectedAt: now(), lastSeen: now() };
       records.set(hello.nodeId, record);
       options.onConnected(record);
+      if (existing && existing.sessionId !== hello.sessionId) newSession(record); // back after being lost
       return record;
     },
     touch,

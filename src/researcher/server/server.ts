@@ -9,6 +9,7 @@ import { openAllowList } from "./allow-list.js";
 import { applyConnectionLimits, type ConnectionLimits, defaultConnectionLimits } from "./connection-limits.js";
 import type { Hub } from "./hub.js";
 import { createKeyBindings, type KeyBindings } from "./key-bindings.js";
+import { answerMalformedRequests } from "./malformed-requests.js";
 import { createNodeAuthenticator, type NodeAuthenticator } from "./node-auth.js";
 import { loadServerTls, type ResearcherTls } from "./server-tls.js";
 import { createResearcherService, httpStreamKey, type ServiceOptions } from "./service.js";
@@ -37,6 +38,8 @@ export interface ServerOptions extends ServiceOptions {
   allowUnsignedNodes?: boolean;
   /** Cleartext only: an allow-list file the nodes' signing keys must be on (with TLS it comes with `tls`). */
   allowList?: string;
+  /** How long an answered request may go on sending before its stream is reset (default 1 s). */
+  unreadRequestGraceMs?: number;
   /** Limits on idle and repeated connections (connection-limits.ts; tests shorten them). */
   connectionLimits?: Partial<ConnectionLimits>;
 }
@@ -46,7 +49,14 @@ export function parseListen(listen: string): { host: string; port: number } {
   const port = m ? Number(m[2]) : NaN;
   if (!m || port > 65535)
     throw new InputError(`Invalid listen address "${listen}": expected HOST:PORT, e.g. 127.0.0.1:50051`);
-  return { host: m[1].replace(/^\[|\]$/g, ""), port };
+  const host = m[1].replace(/^\[|\]$/g, "");
+  const zone = /%.*$/.exec(host)?.[0];
+  // A link-local address with its zone (fe80::1%eth0) has no URL form nodes could be given (RFC 6874 is not in WHATWG URLs).
+  if (zone)
+    throw new InputError(
+      `Invalid listen address "${listen}": IPv6 zone ids (${zone}) are not supported; fix: listen on a global or unique-local address, or on [::]:${m[2]}`,
+    );
+  return { host, port };
 }
 
 /** Starts serving `options.hub`; the server owns the hub from here: `close()`, or a failure to start, closes it. */
@@ -79,7 +89,7 @@ async function listen(options: ServerOptions): Promise<ResearcherServer> {
     },
   });
   const handler = connectNodeAdapter({
-    routes: (router) => router.service(ResearcherService, service),
+    routes: (router) => answerMalformedRequests(router.service(ResearcherService, service)),
     readMaxBytes: 4 * 1024 * 1024,
     // Never gzip responses: parameters are float bytes that do not compress, and a task sent to a
     // thousand nodes would be compressed a thousand times. Compressed requests are still accepted.
@@ -92,9 +102,10 @@ async function listen(options: ServerOptions): Promise<ResearcherServer> {
   });
   // Flow-control windows (wire/http2-windows.ts): a wide connection window; stream windows narrow
   // until a reply is admitted (service.ts widens its session's), so a waiting reply holds 64 KiB.
+  const serve = stopUnreadRequests(handler, options.unreadRequestGraceMs ?? 1000);
   const server = tls
-    ? http2.createSecureServer({ ...tls.serverOptions, settings: replyWindowSettings }, handler)
-    : http2.createServer({ settings: replyWindowSettings }, handler);
+    ? http2.createSecureServer({ ...tls.serverOptions, settings: replyWindowSettings }, serve)
+    : http2.createServer({ settings: replyWindowSettings }, serve);
   if (!tls && !isLoopbackHost(host)) {
     options.log?.(
       `Warning (--insecure): serving cleartext HTTP/2 on ${options.listen}. Nodes still prove their ids with signed ` +
@@ -134,6 +145,33 @@ async function listen(options: ServerOptions): Promise<ResearcherServer> {
       await closed;
       clearTimeout(timer);
     },
+  };
+}
+
+/**
+ * A request answered before its body was read (e.g. refused as larger than readMaxBytes) and still open
+ * a moment after the answer is reset with RST_STREAM (RFC 9113 §8.1): otherwise a client that sends its
+ * whole request before reading waits forever, its flow-control window full, and never sees the refusal.
+ * Connect clients read as they send and stop on the answer: the grace keeps them from seeing a reset
+ * instead of its status. CANCEL, not NO_ERROR: Node's client keeps a NO_ERROR-reset stream with unsent
+ * data open for good.
+ */
+function stopUnreadRequests(
+  handler: (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void,
+  graceMs: number,
+): (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void {
+  return (req, res) => {
+    const end = res.end.bind(res) as (...args: unknown[]) => http2.Http2ServerResponse;
+    res.end = ((...args: unknown[]) => {
+      const result = end(...args);
+      if (!req.readableEnded) {
+        setTimeout(() => {
+          if (!req.readableEnded && !req.stream.closed) req.stream.close(http2.constants.NGHTTP2_CANCEL);
+        }, graceMs).unref();
+      }
+      return result;
+    }) as typeof res.end;
+    handler(req, res);
   };
 }
 

@@ -24,6 +24,7 @@ import type { Hub } from "./hub.js";
 import { HubError, type HubErrorReason } from "./hub-error.js";
 import type { KeyBindings } from "./key-bindings.js";
 import { type NodeAuthenticator, peerKey } from "./node-auth.js";
+import { createRefusals, type Refusals } from "./refusals.js";
 import { createTransferBudget, type TransferBudget } from "./transfer-budget.js";
 
 /**
@@ -77,6 +78,8 @@ export interface ServiceOptions {
   signerAllowList?: NodeAuthenticator;
   /** Parameter bytes received at once across all replies (default 64 MiB); see transfer-budget.ts. */
   transfers?: TransferBudget;
+  /** Signed calls refused (bad clock, bad signature), logged once per node (default: a new log over `log`). */
+  refusals?: Refusals;
   /** Sees every reply and feedback a node sent, decoded (an audit trail: `--trace`). */
   onReceived?: (message: { rpc: "ReplyTask" | "Feedback"; value: unknown }) => void;
 }
@@ -113,6 +116,7 @@ export function createResearcherService(hub: Hub, options: ServiceOptions = {}):
   const maxBytes = options.maxParamBytes ?? 2 ** 31;
   const transfers = options.transfers ?? createTransferBudget();
   const nonces = options.signatures?.nonces ?? createNonceGuard();
+  const refusals = options.refusals ?? createRefusals(options.log);
   const authorize = (ctx: HandlerContext, nodeId?: string) =>
     options.authenticator?.authorize(ctx.values.get(peerKey), nodeId);
   /** The signed caller, checked: signature, node id in the message, key bound to that id (and allow-listed). */
@@ -123,7 +127,13 @@ export function createResearcherService(hub: Hub, options: ServiceOptions = {}):
   ): SignedCaller | undefined => {
     const signatures = options.signatures;
     if (!signatures) return undefined;
-    const caller = verifySignature(ctx.requestHeader, `/${ctx.service.typeName}/${ctx.method.name}`, message);
+    let caller: SignedCaller | undefined;
+    try {
+      caller = verifySignature(ctx.requestHeader, `/${ctx.service.typeName}/${ctx.method.name}`, message);
+    } catch (error) {
+      refusals.note(ctx.requestHeader, error);
+      throw error;
+    }
     if (!caller) {
       if (signatures.required) {
         throw new ConnectError(

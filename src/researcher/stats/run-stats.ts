@@ -25,7 +25,7 @@ export interface Participant {
  */
 export async function runStats(options: StatsOptions): Promise<StatsResult> {
   const o = checkStatsOptions(options);
-  const hub = createHub({ pollWindowMs: 5000 });
+  const hub = createHub({ pollWindowMs: 5000, log: options.log });
   const server = await startServer({
     listen: o.listen,
     hub,

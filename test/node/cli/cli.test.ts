@@ -398,6 +398,8 @@ describe("fbm-node CLI", () => {
     assert.deepEqual([both.code, both.stderr], [2, "Error: --quiet and --verbose contradict each other: give one\n"]);
     const format = await run("gui", "--home", home, "--log-format", "xml");
     assert.deepEqual([format.code, format.stderr], [2, 'Error: Invalid --log-format "xml": give text or json\n']);
+    const quiet = await run("--log-format", "xml", "dataset", "list", "--home", home); // a command that never logs
+    assert.deepEqual([quiet.code, quiet.stderr], [2, 'Error: Invalid --log-format "xml": give text or json\n']);
     const listen = await run("gui", "--home", home, "--listen", "localhost");
     assert.equal(listen.code, 2);
     assert.match(listen.stderr, /^Error: Invalid --listen "localhost": give HOST:PORT/);

@@ -95,6 +95,26 @@ describe("fbm-researcher bad input", () => {
       /^Error: Cannot write the run folder .*: the path is too long; fix: /,
     ],
     [
+      "an output folder where folders cannot be made (/proc/1: Node's recursive mkdir spins there)",
+      () => [file("out3.yaml", valid), "--listen", "127.0.0.1:0", "--out", "/proc/1"],
+      /^Error: Cannot write the run folder \/proc\/1\/ok: folders cannot be made there; fix: /,
+    ],
+    [
+      "an experiment name too long for a folder",
+      () => [file("long.yaml", valid.replace("name: ok", `name: ${"n".repeat(300)}`))],
+      /name: at most 200 characters/,
+    ],
+    [
+      "an unknown --log-format",
+      () => ["--log-format", "xml", file("fmt.yaml", valid)],
+      /^Error: Invalid --log-format "xml": give text or json$/,
+    ],
+    [
+      "an IPv6 listen address with a zone id",
+      () => [file("zone.yaml", valid), "--listen", "[fe80::1%lo]:0", "--insecure"],
+      /^Error: Invalid listen address "\[fe80::1%lo\]:0": IPv6 zone ids \(%lo\) are not supported; fix: /,
+    ],
+    [
       "a --max-params that is not a number",
       () => [file("mp.yaml", valid), "--max-params", "lots"],
       /Invalid --max-params "lots"/,
@@ -157,6 +177,17 @@ describe("fbm-researcher help, validate, schema", () => {
       { path: "rounds", message: "missing (number)" },
       { path: "plan.model[0].dense.units", message: "missing (number)" },
     ]);
+  });
+
+  it("validate refuses what the run would refuse: a 300-character name, an unknown --log-format", async () => {
+    const long = await researcherCli(
+      "validate",
+      file("long-name.yaml", valid.replace("name: ok", `name: ${"n".repeat(300)}`)),
+    );
+    assert.equal(long.code, 2);
+    assert.match(long.stderr, /name: at most 200 characters \(it names the run folder\)/);
+    const format = await researcherCli("--log-format", "xml", "validate", file("fmt.yaml", valid));
+    assert.deepEqual([format.code, format.stderr], [2, 'Error: Invalid --log-format "xml": give text or json\n']);
   });
 
   it("validate refuses a plan too big for --max-params without serving", async () => {

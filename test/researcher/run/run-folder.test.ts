@@ -88,6 +88,36 @@ describe("run folder", () => {
     );
   });
 
+  it("TensorBoard files are a side output: a write error is one warning, they stop, the run's own files go on", async () => {
+    const warnings: string[] = [];
+    const folder = await openRunFolder(dir, "side", { resume: false, warn: (l) => warnings.push(l) });
+    const events = (n: number) =>
+      new Map([[`tensorboard/n${n}/events`, { header: new Uint8Array(1), bytes: new Uint8Array(2) }]]);
+    await folder.appendFiles(events(1));
+    await folder.writeState({ round: 1 });
+    // Mid-run, a file takes the TensorBoard folder's place (no chmod: CI may run as root).
+    rmSync(join(folder.dir, "tensorboard"), { recursive: true });
+    await writeFile(join(folder.dir, "tensorboard"), "in the way");
+    await folder.appendFiles(events(2));
+    await folder.writeFiles(new Map([["tensorboard/n3/events", new Uint8Array(3)]]));
+    await folder.appendFiles(events(4));
+    await folder.writeState({ round: 2 });
+    await folder.appendHistory([{ round: 1 }, { round: 2 }]);
+    assert.equal(warnings.length, 1, warnings.join("\n"));
+    assert.match(
+      warnings[0],
+      /^Warning: stopped writing the TensorBoard files in .*side\/tensorboard: ENOTDIR.*; the run goes on/,
+    );
+    assert.deepEqual(JSON.parse(readFileSync(join(folder.dir, "state.json"), "utf8")), { round: 2 });
+    // Checked before anyone is served: resuming into the same folder now fails up front.
+    await assert.rejects(
+      openRunFolder(dir, "side", { resume: true }),
+      (e: InputError) =>
+        e instanceof InputError &&
+        /^Cannot write the TensorBoard files in .*side\/tensorboard: a file stands in the way; fix: /.test(e.message),
+    );
+  });
+
   it("is private whatever the umask: folders 0700, files 0600 (breakpoint, history, model, trace)", async () => {
     const umask = process.umask(0);
     try {

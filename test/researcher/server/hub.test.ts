@@ -22,6 +22,26 @@ async function answerOnce(hub: Hub, nodeId: string): Promise<string> {
 }
 
 describe("hub: node presence", () => {
+  it("warns once when a node id keeps opening new sessions within the window, naming it and the count", () => {
+    let clock = 0;
+    const lines: string[] = [];
+    const hub = createHub({ now: () => clock, log: (l) => lines.push(l), restartLoop: { count: 3, windowMs: 60_000 } });
+    try {
+      hub.register(hello("a", "s0"), { proven: true });
+      hub.register(hello("a", "s0"), { proven: true }); // the same session again: no restart
+      for (let i = 1; i <= 2; i++) hub.register(hello("a", `s${i}`), { proven: true });
+      assert.deepEqual(lines, [], "two restarts are not a loop");
+      for (let i = 3; i <= 8; i++) hub.register(hello("a", `s${i}`), { proven: true });
+      assert.equal(lines.length, 1, lines.join("\n"));
+      assert.match(lines[0], /^Warning: node a \(a\) opened 3 new sessions within 1 min, each retiring/);
+      clock = 61_000; // a new window: a loop there is said again
+      for (let i = 9; i <= 11; i++) hub.register(hello("a", `s${i}`), { proven: true });
+      assert.equal(lines.length, 2);
+    } finally {
+      hub.close();
+    }
+  });
+
   it("announces a node once when it first registers, and keeps one record per id", () => {
     const hub = createHub();
     const seen: string[] = [];
