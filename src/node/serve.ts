@@ -58,6 +58,7 @@ async function serveHome(home: Awaited<ReturnType<typeof loadHome>>, options: Se
   // The registry re-reads plans.json on every request: `fbm-node plan approve` may run while serving.
   const registry = await createPlanRegistry({ path: homePaths(home.dir).plans });
   const ledger = await createPrivacyLedger({ path: homePaths(home.dir).privacy });
+  for (const line of ledger.damaged()) logger.warn(line);
   const contributions = await createContributionRecord({ path: homePaths(home.dir).contributions });
   log(
     `Node ${config.name} (${config.node_id}): ${catalogue.listDatasets().length} dataset(s); researcher ${researcher}`,

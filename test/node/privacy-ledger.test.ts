@@ -173,4 +173,41 @@ describe("the privacy ledger", () => {
       await ledger.close();
     }
   });
+  it("reads an entry with a damaged sha256 as its dataset's budget spent, says how to repair it, and the node still starts", async () => {
+    for (const damaged of ["", 7, "f00d"]) {
+      const path = join(dir, `ledger-${n++}.json`);
+      await charge(path, "x");
+      await charge(path, "y", undefined, "other-dataset");
+      const file = JSON.parse(readFileSync(path, "utf8"));
+      file[0].spent["abc:x"].sha256 = damaged;
+      writeFileSync(path, JSON.stringify(file));
+      rmSync(`${path}.bak`, { force: true });
+      const ledger = await createPrivacyLedger({ path });
+      const what = JSON.stringify(damaged);
+      // Found by its key, and by its datasetId when the caller names it.
+      assert.equal(ledger.datasetEpsilon("abc", 1e-5).epsilon, Number.POSITIVE_INFINITY, what);
+      assert.equal(ledger.datasetEpsilon("abc-moved", 1e-5, "ds_1").epsilon, Number.POSITIVE_INFINITY, what);
+      assert.ok(Math.abs(ledger.datasetEpsilon("other-dataset", 1e-5).epsilon - epsilonAfter(1)) < 1e-12, what);
+      const warnings = ledger.damaged();
+      assert.equal(warnings.length, 1, what);
+      assert.match(
+        warnings[0],
+        /^Privacy ledger entry "abc:x" \(dataset ds_1\) is damaged \(its sha256 does not match its key\): .*restore .*\.bak/,
+      );
+      // Refused with no budget too; the other dataset is charged as before.
+      const request = {
+        sha256: "abc",
+        datasetId: "ds_1",
+        datasetName: "ward",
+        experiment: "z",
+        round: 1,
+        rdp: round,
+        delta: 1e-5,
+        budgetDelta: 1e-5,
+      };
+      await assert.rejects(ledger.charge(request), /has 1 damaged privacy ledger entry: its budget counts as spent/);
+      await ledger.charge({ ...request, sha256: "other-dataset", datasetId: "ds_2" });
+      await ledger.close();
+    }
+  });
 });
