@@ -159,7 +159,16 @@ async function serveHome(home: Awaited<ReturnType<typeof loadHome>>, options: Se
 }
 
 function limitsOf(config: NodeConfig): TaskLimits {
-  return { maxUpdates: config.max_updates, maxEpochs: config.max_epochs, maxTaskSeconds: config.max_task_seconds };
+  return {
+    maxUpdates: config.max_updates,
+    maxEpochs: config.max_epochs,
+    maxTaskSeconds: config.max_task_seconds,
+    minBatchSize: config.min_batch_size,
+    maxBatchSize: config.max_batch_size,
+    minTestRatio: config.min_test_ratio,
+    minDpSigma: config.min_dp_sigma,
+    maxTaskFlops: config.max_task_flops,
+  };
 }
 
 function describePolicy(config: NodeConfig, log: (line: string) => void): void {
