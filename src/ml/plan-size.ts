@@ -24,55 +24,77 @@ export function sampleShapeOf(plan: Plan, dataset: DatasetShape): number[] | und
  * that layer, having allocated only the layers before it.
  */
 export function countPlanParams(plan: Plan, sampleShape: number[]): number {
+  return planCost(plan, sampleShape).params;
+}
+
+/**
+ * A plan's parameters and an estimate of the floating-point operations one sample costs, forward and
+ * backward, on inputs of `sampleShape`. Forward: 2 per multiply-add of dense and conv layers (their
+ * output elements × fan-in), and one per element that a pooling window, a normalization (×5: mean,
+ * variance, scale) or a dropout touches. Backward takes twice the forward (the gradients with respect to
+ * both the inputs and the weights, each as large as the forward product; Kaplan et al. 2020, Section 2.1),
+ * so one training sample costs 3 × forward. An estimate for a cap, within a small factor: activations
+ * and the optimizer's per-parameter update are not counted.
+ */
+export function planCost(plan: Plan, sampleShape: number[]): { params: number; flops: number } {
   let shape = sampleShape;
-  let total = 0;
+  let params = 0;
+  let forward = 0;
+  const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
   for (const { name, options } of planLayers(plan)) {
     const last = shape[shape.length - 1];
     const bias = (units: number) => (options.useBias === false ? 0 : units);
     switch (name) {
       case "dense": {
         const units = options.units as number;
-        total += last * units + bias(units);
+        params += last * units + bias(units);
         shape = [...shape.slice(0, -1), units];
+        forward += 2 * last * size(shape);
         break;
       }
       case "conv2d": {
-        if (shape.length !== 3) return total;
+        if (shape.length !== 3) return { params, flops: 3 * forward };
         const [kh, kw] = pair(options.kernelSize, 1);
         const filters = options.filters as number;
-        total += kh * kw * last * filters + bias(filters);
+        params += kh * kw * last * filters + bias(filters);
         shape = [...spatial(shape, [kh, kw], pair(options.strides, 1), options.padding), filters];
+        forward += 2 * kh * kw * last * size(shape);
         break;
       }
       case "maxPooling2d":
       case "averagePooling2d": {
-        if (shape.length !== 3) return total;
+        if (shape.length !== 3) return { params, flops: 3 * forward };
         const pool = pair(options.poolSize, 2);
         shape = [
           ...spatial(shape, pool, options.strides === undefined ? pool : pair(options.strides, 1), options.padding),
           last,
         ];
+        forward += pool[0] * pool[1] * size(shape);
         break;
       }
       case "globalAveragePooling2d":
-        if (shape.length !== 3) return total;
+        if (shape.length !== 3) return { params, flops: 3 * forward };
+        forward += size(shape);
         shape = [last];
         break;
       case "flatten":
-        shape = [shape.reduce((a, b) => a * b, 1)];
+        shape = [size(shape)];
         break;
       case "batchNormalization":
-        total += 4 * last; // gamma, beta, moving mean, moving variance
+        params += 4 * last; // gamma, beta, moving mean, moving variance
+        forward += 5 * size(shape);
         break;
       case "layerNormalization":
-        total += 2 * last; // gamma, beta
+        params += 2 * last; // gamma, beta
+        forward += 5 * size(shape);
         break;
       case "dropout":
+        forward += size(shape);
         break;
     }
-    if (shape.some((d) => !(d >= 1))) return total;
+    if (shape.some((d) => !(d >= 1))) return { params, flops: 3 * forward };
   }
-  return total;
+  return { params, flops: 3 * forward };
 }
 
 function pair(value: unknown, fallback: number): [number, number] {

@@ -49,6 +49,11 @@ export const replyErrorCodes = [
   "task_too_large",
   /** A task ran past the node's `max_task_seconds` and was stopped. */
   "task_timeout",
+  /**
+   * A task's training arguments are outside the operator's bounds (config `min_batch_size`,
+   * `max_batch_size`, `min_test_ratio`, `min_dp_sigma`).
+   */
+  "task_out_of_bounds",
 ] as const;
 
 export type ReplyErrorCode = (typeof replyErrorCodes)[number];

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { buildModel } from "../../src/ml/model.js";
 import { parsePlan } from "../../src/ml/plan.js";
-import { countPlanParams, sampleShapeOf } from "../../src/ml/plan-size.js";
+import { countPlanParams, planCost, sampleShapeOf } from "../../src/ml/plan-size.js";
 
 const plan = (model: unknown[], data: Record<string, unknown> = { target: "y" }) =>
   parsePlan({ data, model, loss: "meanSquaredError", optimizer: { name: "sgd", learning_rate: 0.1 } });
@@ -69,6 +69,27 @@ describe("countPlanParams() counts a model's parameters from layer shapes alone"
       { dense: { units: 1000 } },
     ]);
     assert.equal(countPlanParams(p, [4]), 4 * 10 + 10);
+  });
+});
+
+describe("planCost() estimates a training sample's FLOPs from layer shapes alone", () => {
+  it("an MLP: 2 per multiply-add forward, 3 × forward with the backward pass", () => {
+    const p = plan([{ dense: { units: 16, activation: "relu" } }, { dense: { units: 1 } }]);
+    assert.deepEqual(planCost(p, [4]), { params: 4 * 16 + 16 + 16 + 1, flops: 3 * (2 * 4 * 16 + 2 * 16 * 1) });
+    // The real input width decides: 1,000 one-hot inputs cost 250 times the 4.
+    assert.equal(planCost(p, [1000]).flops, 3 * (2 * 1000 * 16 + 2 * 16 * 1));
+  });
+
+  it("a CNN: conv multiply-adds per output element, pooling windows, flatten free", () => {
+    const p = plan([
+      { conv2d: { filters: 4, kernelSize: 3 } }, // 26 × 26 × 4 outputs, 3 × 3 × 1 multiply-adds each
+      { maxPooling2d: {} }, // 13 × 13 × 4 outputs, a 2 × 2 window each
+      { flatten: {} },
+      { dense: { units: 3 } },
+    ]);
+    const forward = 2 * 9 * 26 * 26 * 4 + 4 * 13 * 13 * 4 + 2 * 13 * 13 * 4 * 3;
+    assert.equal(planCost(p, [28, 28, 1]).flops, 3 * forward);
+    assert.equal(planCost(p, [28, 28, 1]).params, countPlanParams(p, [28, 28, 1]));
   });
 });
 

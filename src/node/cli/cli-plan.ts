@@ -1,8 +1,10 @@
 import { Command } from "@commander-js/extra-typings";
-import { homePaths, readConfig } from "../config/home.js";
-import { planDetails, planTable, planToJson } from "../plans/plan-format.js";
-import { createPlanRegistry, MIN_PREFIX, type PlanRegistry } from "../plans/plan-registry.js";
+import type { Plan } from "../../ml/plan.js";
+import { planCost, sampleShapeOf } from "../../ml/plan-size.js";
 import type { CliContext } from "./cli-context.js";
+import { homePaths, loadHome, readConfig } from "../config/home.js";
+import { type PlanCost, planDetails, planTable, planToJson } from "../plans/plan-format.js";
+import { createPlanRegistry, MIN_PREFIX, type PlanEntry, type PlanRegistry } from "../plans/plan-registry.js";
 
 /** `fbm-node plan list|show|approve|reject`: the operator's decisions on the plans researchers asked for. */
 export function planCommand(ctx: CliContext): Command {
@@ -42,7 +44,8 @@ export function planCommand(ctx: CliContext): Command {
     .action((id) =>
       withRegistry(async (registry) => {
         const entry = registry.get(registry.resolveId(id))!;
-        ctx.result(planToJson(entry), planDetails(entry));
+        const cost = await planCostOn(ctx.homeDir(), entry);
+        ctx.result({ ...planToJson(entry), ...(cost ? { cost } : {}) }, planDetails(entry, cost));
       }),
     );
 
@@ -76,4 +79,23 @@ export function planCommand(ctx: CliContext): Command {
     );
 
   return plan;
+}
+
+/**
+ * The plan's size on the dataset it was first asked for (as the GUI counts it): parameters and FLOPs
+ * per training sample (planCost), on the plan's inputs; undefined without that dataset or a fitting shape.
+ */
+async function planCostOn(dir: string, entry: PlanEntry): Promise<PlanCost | undefined> {
+  if (!entry.requestedBy.dataset) return undefined;
+  const { catalogue } = await loadHome(dir);
+  try {
+    const dataset = catalogue.getDataset(entry.requestedBy.dataset);
+    const plan = JSON.parse(entry.planJson) as Plan;
+    const shape = dataset && sampleShapeOf(plan, dataset);
+    return dataset && shape ? { dataset: dataset.name, ...planCost(plan, shape) } : undefined;
+  } catch {
+    return undefined; // the plan does not fit the dataset's shape: no size
+  } finally {
+    await catalogue.close();
+  }
 }

@@ -176,7 +176,7 @@ function configCommand(ctx: CliContext): Command {
   config
     .command("get")
     .description(
-      "print one config value (keys: node_id, created_at, plan_approval, max_params, threads, min_count, stats_minmax, max_epsilon, dp_delta, require_secagg, secagg_min_nodes, secagg_verify, secagg_peers, max_updates, max_epochs, max_task_seconds, researcher, researcher_cert, researcher_fingerprint, name)",
+      "print one config value (keys: node_id, created_at, plan_approval, max_params, threads, min_count, stats_minmax, max_epsilon, dp_delta, require_secagg, secagg_min_nodes, secagg_verify, secagg_peers, max_updates, max_epochs, max_task_seconds, min_batch_size, max_batch_size, min_test_ratio, min_dp_sigma, max_task_flops, researcher, researcher_cert, researcher_fingerprint, name)",
     )
     .argument("<key>")
     .action(async (key) => {
@@ -187,7 +187,7 @@ function configCommand(ctx: CliContext): Command {
   config
     .command("set")
     .description(
-      "change one config value (keys: plan_approval true|false, max_params N, threads auto|N, min_count N, stats_minmax true|false, max_epsilon E|none, dp_delta D, require_secagg true|false, secagg_min_nodes N, secagg_verify true|false, max_updates N, max_epochs N, max_task_seconds S, secagg_peers tofu|pinned, researcher URL, researcher_cert PATH, researcher_fingerprint sha256:…, name)",
+      "change one config value (keys: plan_approval true|false, max_params N, threads auto|N, min_count N, stats_minmax true|false, max_epsilon E|none, dp_delta D, require_secagg true|false, secagg_min_nodes N, secagg_verify true|false, max_updates N, max_epochs N, max_task_seconds S, min_batch_size N, max_batch_size N, min_test_ratio R, min_dp_sigma S, max_task_flops N, secagg_peers tofu|pinned, researcher URL, researcher_cert PATH, researcher_fingerprint sha256:…, name)",
     )
     .argument("<key>")
     .argument("<value>")

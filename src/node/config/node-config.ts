@@ -5,6 +5,7 @@ import { InputError } from "../../common/errors.js";
 import { DEFAULT_MAX_PARAMS } from "../../ml/plan-size.js";
 import { MIN_SECURE_COHORT } from "../../privacy/secagg/cohort.js";
 import { parsePinValue } from "../identity/researcher-pin.js";
+import { DEFAULT_MAX_TASK_FLOPS } from "../plans/task-limits.js";
 
 /** The node's `config.json`. Snake-case keys, as typed by `fbm-node config get/set`. */
 export interface NodeConfig {
@@ -46,6 +47,15 @@ export interface NodeConfig {
   max_epochs: number;
   /** Longest a task may run (seconds) before the node aborts it. */
   max_task_seconds: number;
+  /** Smallest and largest batch size a train task may ask for (a batch of 1 exposes single rows' gradients). */
+  min_batch_size: number;
+  max_batch_size: number;
+  /** Least `test_ratio` a task may ask for (0: any). */
+  min_test_ratio: number;
+  /** Least noise multiplier σ a DP task (local or central) may ask for (0: any above 0). */
+  min_dp_sigma: number;
+  /** Most floating-point operations one train task may take (estimated from the plan, src/ml/plan-size.ts). */
+  max_task_flops: number;
   created_at: string;
 }
 
@@ -60,8 +70,18 @@ export const DEFAULT_SECAGG_MIN_NODES = MIN_SECURE_COHORT;
 export const DEFAULT_MAX_UPDATES = 100_000;
 export const DEFAULT_MAX_EPOCHS = 1_000;
 export const DEFAULT_MAX_TASK_SECONDS = 6 * 3600;
+/** Training-argument bounds (see task-limits.ts): off by default but for a batch past any table's size. */
+export const DEFAULT_MIN_BATCH_SIZE = 1;
+export const DEFAULT_MAX_BATCH_SIZE = 1_000_000;
 /** The integer-valued keys `config set` takes, with what they count (for the error message). */
-const countKeys = { max_params: "parameters", max_updates: "steps", max_epochs: "epochs", max_task_seconds: "seconds" };
+const countKeys = {
+  max_params: "parameters",
+  max_updates: "steps",
+  max_epochs: "epochs",
+  max_task_seconds: "seconds",
+  min_batch_size: "rows",
+  max_batch_size: "rows",
+};
 
 /** Keys `config set` may change; `node_id` and `created_at` are read-only. */
 export const settableKeys = [
@@ -79,6 +99,11 @@ export const settableKeys = [
   "max_updates",
   "max_epochs",
   "max_task_seconds",
+  "min_batch_size",
+  "max_batch_size",
+  "min_test_ratio",
+  "min_dp_sigma",
+  "max_task_flops",
   "researcher",
   "researcher_cert",
   "researcher_fingerprint",
@@ -122,6 +147,11 @@ export const configKeys: Record<ReadableKey, { meaning: string; live: boolean }>
   max_updates: { meaning: "most optimizer steps one training task takes (updates, or epochs × batches)", live: true },
   max_epochs: { meaning: "most local epochs one training task asks for", live: true },
   max_task_seconds: { meaning: "longest a task runs before the node aborts it (seconds)", live: true },
+  min_batch_size: { meaning: "smallest batch size a training task may ask for", live: true },
+  max_batch_size: { meaning: "largest batch size a training task may ask for", live: true },
+  min_test_ratio: { meaning: "least test_ratio a task may ask for (0 to 1; 0: any)", live: true },
+  max_task_flops: { meaning: "most FLOPs (estimated from the plan's layers) one training task may take", live: true },
+  min_dp_sigma: { meaning: "least DP noise multiplier σ a local or central DP task may ask for (0: any)", live: true },
   researcher: { meaning: "the researcher URL `serve` connects to", live: false },
   researcher_cert: { meaning: "TLS pin: path of the researcher's PEM certificate", live: false },
   researcher_fingerprint: { meaning: "TLS pin: the researcher certificate's sha256 fingerprint", live: false },
@@ -150,6 +180,11 @@ export const nodeConfigSchema = z.strictObject({
   max_updates: z.number().int().positive().default(DEFAULT_MAX_UPDATES),
   max_epochs: z.number().int().positive().default(DEFAULT_MAX_EPOCHS),
   max_task_seconds: z.number().int().positive().default(DEFAULT_MAX_TASK_SECONDS),
+  min_batch_size: z.number().int().positive().default(DEFAULT_MIN_BATCH_SIZE),
+  max_batch_size: z.number().int().positive().default(DEFAULT_MAX_BATCH_SIZE),
+  min_test_ratio: z.number().min(0).lt(1).default(0),
+  min_dp_sigma: z.number().min(0).finite().default(0),
+  max_task_flops: z.number().positive().finite().default(DEFAULT_MAX_TASK_FLOPS),
   created_at: z.string(),
 });
 
@@ -173,6 +208,11 @@ export function newNodeConfig(options: { name?: string; researcher?: string } = 
     max_updates: DEFAULT_MAX_UPDATES,
     max_epochs: DEFAULT_MAX_EPOCHS,
     max_task_seconds: DEFAULT_MAX_TASK_SECONDS,
+    min_batch_size: DEFAULT_MIN_BATCH_SIZE,
+    max_batch_size: DEFAULT_MAX_BATCH_SIZE,
+    min_test_ratio: 0,
+    min_dp_sigma: 0,
+    max_task_flops: DEFAULT_MAX_TASK_FLOPS,
     created_at: new Date().toISOString(),
   };
   if (options.researcher !== undefined)
@@ -199,7 +239,8 @@ export function parseConfigValue(key: string, value: string): string | boolean |
   if (key in countKeys) {
     const n = /^\d[\d_]*$/.test(value.trim()) ? Number(value.trim().replace(/_/g, "")) : Number.NaN;
     if (Number.isSafeInteger(n) && n > 0) return n;
-    const example = key === "max_params" ? 10000000 : key === "max_task_seconds" ? 3600 : 1000;
+    const example =
+      key === "max_params" ? 10000000 : key === "max_task_seconds" ? 3600 : key.endsWith("batch_size") ? 32 : 1000;
     throw new InputError(
       `Config key "${key}" must be a positive whole number of ${countKeys[key as keyof typeof countKeys]} like ${example}, got "${value}"`,
     );
@@ -229,6 +270,23 @@ export function parseConfigValue(key: string, value: string): string | boolean |
   if (key === "secagg_peers") {
     if (value === "tofu" || value === "pinned") return value;
     throw new InputError(`Config key "secagg_peers" must be tofu or pinned, got "${value}"`);
+  }
+  if (key === "max_task_flops") {
+    const text = value.trim();
+    const n = /^\d+(\.\d+)?(e\+?\d+)?$/i.test(text) ? Number(text) : Number.NaN;
+    if (Number.isFinite(n) && n >= 1) return n;
+    throw new InputError(`Config key "max_task_flops" must be a number of FLOPs like 1e15, got "${value}"`);
+  }
+  if (key === "min_test_ratio" || key === "min_dp_sigma") {
+    const text = value.trim();
+    const n = /^\d+(\.\d+)?(e[-+]?\d+)?$/i.test(text) ? Number(text) : Number.NaN;
+    if (key === "min_test_ratio" && n >= 0 && n < 1) return n;
+    if (key === "min_dp_sigma" && Number.isFinite(n) && n >= 0) return n;
+    throw new InputError(
+      key === "min_test_ratio"
+        ? `Config key "min_test_ratio" must be a number from 0 up to (not including) 1 like 0.2, got "${value}"`
+        : `Config key "min_dp_sigma" must be a non-negative number like 0.8, got "${value}"`,
+    );
   }
   if (key === "max_epsilon") return parseEpsilonBudget(value);
   if (key === "dp_delta") {

@@ -1,6 +1,7 @@
 import { sha256Hex } from "../../common/canonical-json.js";
 import { FbmError } from "../../common/errors.js";
 import { declaresPreparation, type Plan, parsePlan } from "../../ml/plan.js";
+import { planCost } from "../../ml/plan-size.js";
 import { trainLocal } from "../../ml/train.js";
 import type { PrivacySpent } from "../../ml/types.js";
 import { clipUpdate, leastSecaggClip, noiseShareStd } from "../../privacy/dp/central.js";
@@ -9,14 +10,15 @@ import { scaleOf } from "../../privacy/secagg/fixed-point.js";
 import { contentsLayout } from "../../privacy/secagg/masked-contents.js";
 import type { ReplyBody, TrainTaskBody } from "../../wire/index.js";
 import { discloseMetrics, roundCount } from "../analytics/disclosure.js";
-import { ownCategories } from "../catalogue/own-categories.js";
-import { taskDeadline, trainLimitRefusal } from "../plans/task-limits.js";
-import { TaskRefusal } from "../plans/task-refusal.js";
 import { contributionKeys } from "../privacy/contribution-record.js";
 import { budgetOf, distributedRoundRdp, liftBudgetCommand, localRoundRdp } from "../privacy/dataset-privacy.js";
-import { PrivacyBudgetError } from "../privacy/privacy-ledger.js";
-import { nodeTestSplit, validationRefusal } from "../privacy/validation-policy.js";
+import { ownCategories } from "../catalogue/own-categories.js";
+import { realSampleShape } from "../plans/plan-gate.js";
 import type { TaskContext } from "../serve/poll-loop.js";
+import { PrivacyBudgetError } from "../privacy/privacy-ledger.js";
+import { argumentBoundsRefusal, flopsRefusal, taskDeadline, taskFlops, trainLimitRefusal } from "../plans/task-limits.js";
+import { TaskRefusal } from "../plans/task-refusal.js";
+import { nodeTestSplit, validationRefusal } from "../privacy/validation-policy.js";
 import { dpPlanRefusal, releaseUnderDp } from "./dp-release.js";
 import type { NodeRuntime } from "./runtime.js";
 import { scaffoldExtension } from "./scaffold.js";
@@ -79,10 +81,19 @@ export async function executeTrain(
     runtime.log(`Refused: ${unvalidated.message}`);
     return unvalidated;
   }
-  const tooMuch = runtime.limits && trainLimitRefusal(task.args, entry.sampleCount, runtime.limits);
-  if (tooMuch) {
-    runtime.log(`Refused: ${tooMuch.message}`);
-    return tooMuch;
+  const tooMuch =
+    runtime.limits &&
+    (argumentBoundsRefusal(task.args, runtime.limits) ??
+      trainLimitRefusal(task.args, entry.sampleCount, runtime.limits));
+  const shape = runtime.limits && training ? realSampleShape(plan, entry, task.preparation) : undefined;
+  const refused =
+    tooMuch ??
+    (shape && runtime.limits
+      ? flopsRefusal(taskFlops(planCost(plan, shape).flops, task.args, entry.sampleCount), runtime.limits)
+      : undefined);
+  if (refused) {
+    runtime.log(`Refused: ${refused.message}`);
+    return refused;
   }
   const deadline = runtime.limits && taskDeadline(context.signal, runtime.limits.maxTaskSeconds);
   if (task.secagg) runtime.log(`Round ${task.round}: training under secure aggregation`);

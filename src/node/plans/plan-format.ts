@@ -25,8 +25,15 @@ export function planTable(entries: PlanEntry[]): string {
   );
 }
 
-/** The `plan show` listing: status and request, then the plan's data, layers, loss and optimizer. */
-export function planDetails(entry: PlanEntry): string {
+/** A plan's size on one dataset: parameters and estimated FLOPs per training sample (forward and backward). */
+export interface PlanCost {
+  dataset: string;
+  params: number;
+  flops: number;
+}
+
+/** The `plan show` listing: status and request, then the plan's data, size, layers, loss and optimizer. */
+export function planDetails(entry: PlanEntry, cost?: PlanCost): string {
   const plan = JSON.parse(entry.planJson) as Plan;
   const lines: [string, string][] = [
     ["id", entry.id],
@@ -39,6 +46,12 @@ export function planDetails(entry: PlanEntry): string {
   if (entry.decidedAt !== "") lines.push([entry.status === "rejected" ? "rejected" : "approved", entry.decidedAt]);
   if (entry.note !== "") lines.push(["note", entry.note]);
   lines.push(["data", planDataText(plan)]);
+  if (cost)
+    lines.push([
+      "size",
+      `${cost.params.toLocaleString("en-US")} parameters, about ${cost.flops.toExponential(2)} FLOPs per training sample ` +
+        `(forward and backward) on dataset "${cost.dataset}"; a task costs that × batch × steps (max_task_flops)`,
+    ]);
   lines.push(["model", `${plan.model.length} layer(s)`]);
   const layers = planLayers(plan);
   const nameWidth = Math.max(...layers.map((l) => l.name.length));

@@ -2,7 +2,7 @@ import { type Plan, planJson } from "../../ml/plan.js";
 import { countPlanParams, sampleShapeOf } from "../../ml/plan-size.js";
 import type { TablePreparation } from "../../ml/table-prep.js";
 import type { ReplyBody } from "../../wire/index.js";
-import type { Catalogue } from "../catalogue/catalogue.js";
+import type { Catalogue, DatasetEntry } from "../catalogue/catalogue.js";
 import type { PlanRegistry } from "./plan-registry.js";
 import { preparedInputCount } from "./preparation-check.js";
 
@@ -86,10 +86,8 @@ export function createPlanGate(options: PlanGateOptions): PlanGate {
   function sizeRefusal(planId: string, plan: Plan, request: PlanRequest): ReplyBody | undefined {
     const { datasetId, preparation } = request;
     const dataset = datasetId === undefined ? undefined : options.catalogue.getDataset(datasetId);
-    const planned = dataset && sampleShapeOf(plan, dataset);
-    if (!dataset || !planned) return undefined; // the task fails on the dataset before any model is built
-    // On a csv the real input width is the preparation's (checked against the plan by preparation-check.ts).
-    const shape = dataset.type === "csv" && preparation ? [preparedInputCount(preparation)] : planned;
+    const shape = dataset && realSampleShape(plan, dataset, preparation);
+    if (!dataset || !shape) return undefined; // the task fails on the dataset before any model is built
     const params = countPlanParams(plan, shape);
     if (params <= policy.maxParams) return undefined;
     return {
@@ -102,6 +100,21 @@ export function createPlanGate(options: PlanGateOptions): PlanGate {
         "`fbm-node config set max_params N`",
     };
   }
+}
+
+/**
+ * The per-sample input a task's model is built on: on a csv the real input width is the preparation's
+ * (checked against the plan by preparation-check.ts), else the plan's on the dataset; undefined where
+ * it cannot be told (the task then fails on the dataset before any model is built).
+ */
+export function realSampleShape(
+  plan: Plan,
+  dataset: DatasetEntry,
+  preparation: TablePreparation | undefined,
+): number[] | undefined {
+  const planned = sampleShapeOf(plan, dataset);
+  if (!planned) return undefined;
+  return dataset.type === "csv" && preparation ? [preparedInputCount(preparation)] : planned;
 }
 
 /** Quotes a path for a shell command line only when it needs it. */

@@ -42,7 +42,7 @@ export function budgetOf(
 
 export function datasetPrivacy(entry: DatasetEntry, privacy: NodePrivacy): DatasetPrivacy {
   const { budget, budgetFrom } = budgetOf(entry, privacy.maxEpsilon);
-  const { epsilon, rounds } = privacy.ledger.datasetEpsilon(entry.sha256, privacy.delta);
+  const { epsilon, rounds } = privacy.ledger.datasetEpsilon(entry.sha256, privacy.delta, entry.id);
   return {
     ...(budget !== undefined ? { budget, left: Math.max(0, budget - epsilon) } : {}),
     budgetFrom,

@@ -16,7 +16,9 @@ import { createJsonFilePersister } from "../catalogue/json-file-persister.js";
  */
 export interface PrivacyLedger {
   /** ε spent on a dataset over every experiment, at δ. */
-  datasetEpsilon(sha256: string, delta: number): { epsilon: number; rounds: number };
+  datasetEpsilon(sha256: string, delta: number, datasetId?: string): { epsilon: number; rounds: number };
+  /** One line per damaged entry (what is wrong, the dataset it spends, how to repair it), for a WARN. */
+  damaged(): string[];
   /**
    * Under the ledger file's lock: adds `rdp` (one round's RDP curve, at `defaultOrders`) to the
    * experiment's row, unless the dataset's total would then pass `budget` at `budgetDelta`, which throws
@@ -62,7 +64,8 @@ const schema = {
 } as const;
 
 const rowSchema = z.object({
-  sha256: z.string().min(1),
+  // Checked where it is read (rowSha256), like rdp: a damaged key spends its dataset's budget instead.
+  sha256: z.unknown(),
   datasetId: z.string(),
   experiment: z.string(),
   // Checked where it is read (spentOf), not here: a damaged curve must not stop the node from starting.
@@ -76,22 +79,31 @@ export async function createPrivacyLedger(options: { path: string }): Promise<Pr
   const file = createJsonFilePersister(store, options.path, { what: "privacy ledger", table: TABLE, rowSchema });
   await file.load();
 
-  const rows = () => store.getRowIds(TABLE).map((id) => store.getRow(TABLE, id) as unknown as LedgerRow);
-  const totalOf = (sha256: string) => {
+  const rows = () => store.getRowIds(TABLE).map((id) => ({ id, ...(store.getRow(TABLE, id) as unknown as LedgerRow) }));
+  // A row belongs to a dataset by its sha256; a row whose sha256 is damaged (empty, or not the one its
+  // key `sha256:experiment` was written with) belongs to the dataset its key or datasetId names, and
+  // spends all of that dataset's budget: the ε it recorded cannot be trusted to be the whole of it.
+  const totalOf = (sha256: string, datasetId?: string) => {
     const total = new Array<number>(defaultOrders.length).fill(0);
     let rounds = 0;
+    let damagedRows = 0;
     for (const row of rows()) {
-      if (row.sha256 !== sha256) continue;
-      const rdp = spentOf(row.rdp);
+      const damaged = isDamaged(row);
+      const mine =
+        row.sha256 === sha256 ||
+        (damaged && (row.id.startsWith(`${sha256}:`) || (datasetId !== undefined && row.datasetId === datasetId)));
+      if (!mine) continue;
+      const rdp = damaged ? [] : spentOf(row.rdp);
+      if (rdp.length === 0) damagedRows++;
       for (let i = 0; i < total.length; i++) total[i] += at(rdp, i);
       rounds += row.rounds;
     }
-    return { total, rounds };
+    return { total, rounds, damagedRows };
   };
 
   return {
-    datasetEpsilon(sha256, delta) {
-      const { total, rounds } = totalOf(sha256);
+    datasetEpsilon(sha256, delta, datasetId) {
+      const { total, rounds } = totalOf(sha256, datasetId);
       return { epsilon: epsilonFromRdp(total, delta).epsilon, rounds };
     },
     charge: (request) => {
@@ -108,7 +120,14 @@ export async function createPrivacyLedger(options: { path: string }): Promise<Pr
         );
       }
       return file.update(() => {
-        const { total } = totalOf(request.sha256);
+        const { total, damagedRows } = totalOf(request.sha256, request.datasetId);
+        // Under no budget too: a dataset whose record cannot be read is not charged on top of it.
+        if (damagedRows > 0)
+          throw new PrivacyBudgetError(
+            `Dataset "${request.datasetName}" (${request.datasetId}) has ${damagedRows} damaged privacy ledger ` +
+              `entr${damagedRows === 1 ? "y" : "ies"}: its budget counts as spent; repair the ledger (see the WARN ` +
+              "fbm-node serve logs at start)",
+          );
         const before = epsilonFromRdp(total, request.budgetDelta).epsilon;
         const after = epsilonFromRdp(
           total.map((r, i) => r + request.rdp[i]),
@@ -144,6 +163,16 @@ export async function createPrivacyLedger(options: { path: string }): Promise<Pr
         return { experimentEpsilon, datasetEpsilon: after };
       });
     },
+    damaged: () =>
+      rows()
+        .filter((row) => isDamaged(row) || spentOf(row.rdp).length === 0)
+        .map(
+          (row) =>
+            `Privacy ledger entry "${row.id}" (dataset ${row.datasetId || "unknown"}) is damaged ` +
+            `(${isDamaged(row) ? "its sha256 does not match its key" : "its RDP is not a list of numbers"}): ` +
+            `that dataset's budget counts as spent until it is repaired; restore ${options.path}.bak, or ` +
+            "fix the entry by hand (its sha256 is the part of its key before the colon)",
+        ),
     reload: () => file.load(),
     close: () => file.destroy(),
   };
@@ -162,6 +191,11 @@ function spentOf(rdp: unknown): number[] {
     rdp.length <= defaultOrders.length &&
     rdp.every((r) => typeof r === "number" && r >= 0);
   return ok ? (rdp as number[]) : [];
+}
+
+/** A row whose sha256 is not the one its key was written with (`sha256:experiment`). */
+function isDamaged(row: LedgerRow & { id: string }): boolean {
+  return typeof row.sha256 !== "string" || row.sha256 === "" || row.id !== `${row.sha256}:${row.experiment}`;
 }
 
 /** A row's RDP at order index i: +∞ at an order the row did not record. */

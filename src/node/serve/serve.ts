@@ -58,6 +58,7 @@ async function serveHome(home: Awaited<ReturnType<typeof loadHome>>, options: Se
   // The registry re-reads plans.json on every request: `fbm-node plan approve` may run while serving.
   const registry = await createPlanRegistry({ path: homePaths(home.dir).plans });
   const ledger = await createPrivacyLedger({ path: homePaths(home.dir).privacy });
+  for (const line of ledger.damaged()) logger.warn(line);
   const contributions = await createContributionRecord({ path: homePaths(home.dir).contributions });
   log(
     `Node ${config.name} (${config.node_id}): ${catalogue.listDatasets().length} dataset(s); researcher ${researcher}`,
@@ -158,7 +159,16 @@ async function serveHome(home: Awaited<ReturnType<typeof loadHome>>, options: Se
 }
 
 function limitsOf(config: NodeConfig): TaskLimits {
-  return { maxUpdates: config.max_updates, maxEpochs: config.max_epochs, maxTaskSeconds: config.max_task_seconds };
+  return {
+    maxUpdates: config.max_updates,
+    maxEpochs: config.max_epochs,
+    maxTaskSeconds: config.max_task_seconds,
+    minBatchSize: config.min_batch_size,
+    maxBatchSize: config.max_batch_size,
+    minTestRatio: config.min_test_ratio,
+    minDpSigma: config.min_dp_sigma,
+    maxTaskFlops: config.max_task_flops,
+  };
 }
 
 function describePolicy(config: NodeConfig, log: (line: string) => void): void {

@@ -4,6 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { parsePlan, planId, planJson } from "../../../src/ml/plan.js";
+import { planCost } from "../../../src/ml/plan-size.js";
+import { planDetails } from "../../../src/node/plans/plan-format.js";
 import { createPlanRegistry } from "../../../src/node/plans/plan-registry.js";
 import { nodeCli } from "../../support/cli.js";
 
@@ -99,6 +101,19 @@ describe("fbm-node plan", () => {
     ])
       assert.ok(stderr.split("\n").includes(line), `missing line "${line}" in:\n${stderr}`);
     assert.match(stderr, /^requested: \S+ by experiment "mnist" at http:\/\/10\.0\.0\.1:50051$/m);
+  });
+
+  it("show prints the plan's size on the dataset it was asked for: parameters and FLOPs per training sample", async () => {
+    const registry = await createPlanRegistry({ path: join(home, "plans.json") });
+    const entry = registry.get(ids[1])!;
+    await registry.close();
+    // 26 × 26 × 8 conv outputs of 9 multiply-adds, 5,408 × 10 dense multiply-adds; × 2 per multiply-add, × 3 with backward.
+    const cost = { dataset: "mnist-a", ...planCost(cnn, [28, 28, 1]) };
+    assert.equal(cost.flops, 3 * 2 * (26 * 26 * 8 * 9 + 5408 * 10));
+    assert.match(
+      planDetails(entry, cost),
+      /^size: {6}54,170 parameters, about 6\.17e\+5 FLOPs per training sample \(forward and backward\) on dataset "mnist-a"/m,
+    );
   });
 
   it("show --json prints one object", async () => {

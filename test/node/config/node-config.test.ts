@@ -125,3 +125,28 @@ describe("node config: task caps (max_updates, max_epochs, max_task_seconds)", (
     assert.throws(() => parseConfigValue("max_task_seconds", "1h"), /of seconds like 3600, got "1h"/);
   });
 });
+
+describe("node config: bounds on training arguments and max_task_flops", () => {
+  it("default to no bound but a huge batch and 1e15 FLOPs, also for a config written before they existed", () => {
+    const { min_batch_size, max_batch_size, min_test_ratio, min_dp_sigma, max_task_flops, ...older } = newNodeConfig();
+    const config = nodeConfigSchema.parse(older);
+    assert.deepEqual(
+      [config.min_batch_size, config.max_batch_size, config.min_test_ratio, config.min_dp_sigma, config.max_task_flops],
+      [1, 1_000_000, 0, 0, 1e15],
+    );
+  });
+
+  it("parses what `config set` is given, or says what fits", () => {
+    assert.equal(parseConfigValue("min_batch_size", "8"), 8);
+    assert.equal(parseConfigValue("min_test_ratio", "0.2"), 0.2);
+    assert.equal(parseConfigValue("min_dp_sigma", "0.8"), 0.8);
+    assert.equal(parseConfigValue("max_task_flops", "2e14"), 2e14);
+    assert.throws(
+      () => parseConfigValue("max_batch_size", "0"),
+      /must be a positive whole number of rows like 32, got "0"/,
+    );
+    assert.throws(() => parseConfigValue("min_test_ratio", "1"), /from 0 up to \(not including\) 1 like 0.2, got "1"/);
+    assert.throws(() => parseConfigValue("min_dp_sigma", "-1"), /non-negative number like 0.8, got "-1"/);
+    assert.throws(() => parseConfigValue("max_task_flops", "lots"), /number of FLOPs like 1e15, got "lots"/);
+  });
+});

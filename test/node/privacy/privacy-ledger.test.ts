@@ -35,6 +35,30 @@ const charge = (path: string, experiment: string, budget?: number, sha256 = "abc
     }
   });
 
+/** A round of experiment z on dataset "abc" (ds_1), with no budget. */
+const roundOnAbc = {
+  sha256: "abc",
+  datasetId: "ds_1",
+  datasetName: "ward",
+  experiment: "z",
+  round: 1,
+  rdp: round,
+  delta: 1e-5,
+  budgetDelta: 1e-5,
+};
+
+/** A ledger of datasets "abc" (experiment x) and "other-dataset", the field of abc:x set to `damaged`, no backup. */
+async function damagedLedger(field: "rdp" | "sha256", damaged: unknown): Promise<string> {
+  const path = join(dir, `ledger-${n++}.json`);
+  await charge(path, "x");
+  await charge(path, "y", undefined, "other-dataset");
+  const file = JSON.parse(readFileSync(path, "utf8"));
+  file[0].spent["abc:x"][field] = damaged;
+  writeFileSync(path, JSON.stringify(file));
+  rmSync(`${path}.bak`, { force: true });
+  return path;
+}
+
 describe("the privacy ledger", () => {
   it("composes rounds and experiments on a dataset by adding RDP, and keeps datasets apart", async () => {
     const path = join(dir, `ledger-${n++}.json`);
@@ -145,31 +169,31 @@ describe("the privacy ledger", () => {
 
   it("reads a damaged entry (rdp null, text, NaN) as the dataset's budget spent, and the node still starts", async () => {
     for (const damaged of [null, "oops", [Number.NaN], -1]) {
-      const path = join(dir, `ledger-${n++}.json`);
-      await charge(path, "x");
-      await charge(path, "y", undefined, "other-dataset");
-      const file = JSON.parse(readFileSync(path, "utf8"));
-      file[0].spent["abc:x"].rdp = damaged;
-      writeFileSync(path, JSON.stringify(file));
-      rmSync(`${path}.bak`, { force: true });
-      const ledger = await createPrivacyLedger({ path });
+      const ledger = await createPrivacyLedger({ path: await damagedLedger("rdp", damaged) });
       assert.equal(ledger.datasetEpsilon("abc", 1e-5).epsilon, Number.POSITIVE_INFINITY, JSON.stringify(damaged));
       // The other dataset is untouched; a round on the damaged one is refused under any budget.
       assert.ok(Math.abs(ledger.datasetEpsilon("other-dataset", 1e-5).epsilon - epsilonAfter(1)) < 1e-12);
-      await assert.rejects(
-        ledger.charge({
-          sha256: "abc",
-          datasetId: "ds_1",
-          datasetName: "ward",
-          experiment: "z",
-          round: 1,
-          rdp: round,
-          delta: 1e-5,
-          budget: 1000,
-          budgetDelta: 1e-5,
-        }),
-        PrivacyBudgetError,
+      await assert.rejects(ledger.charge({ ...roundOnAbc, budget: 1000 }), PrivacyBudgetError);
+      await ledger.close();
+    }
+  });
+  it("reads an entry with a damaged sha256 as its dataset's budget spent, says how to repair it, and the node still starts", async () => {
+    for (const damaged of ["", 7, "f00d"]) {
+      const ledger = await createPrivacyLedger({ path: await damagedLedger("sha256", damaged) });
+      const what = JSON.stringify(damaged);
+      // Found by its key, and by its datasetId when the caller names it.
+      assert.equal(ledger.datasetEpsilon("abc", 1e-5).epsilon, Number.POSITIVE_INFINITY, what);
+      assert.equal(ledger.datasetEpsilon("abc-moved", 1e-5, "ds_1").epsilon, Number.POSITIVE_INFINITY, what);
+      assert.ok(Math.abs(ledger.datasetEpsilon("other-dataset", 1e-5).epsilon - epsilonAfter(1)) < 1e-12, what);
+      const warnings = ledger.damaged();
+      assert.equal(warnings.length, 1, what);
+      assert.match(
+        warnings[0],
+        /^Privacy ledger entry "abc:x" \(dataset ds_1\) is damaged \(its sha256 does not match its key\): .*restore .*\.bak/,
       );
+      // Refused with no budget too; the other dataset is charged as before.
+      await assert.rejects(ledger.charge(roundOnAbc), /has 1 damaged privacy ledger entry: its budget counts as spent/);
+      await ledger.charge({ ...roundOnAbc, sha256: "other-dataset", datasetId: "ds_2" });
       await ledger.close();
     }
   });
