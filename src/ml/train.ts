@@ -17,6 +17,7 @@ import { checkMetricNames, defaultMetrics, taskKind } from "./metrics.js";
 import { buildModel, getParams, outputUnits, setParams, trainableParamNames } from "./model.js";
 import type { Plan } from "./plan.js";
 import { createRng, deriveSeed } from "./rng.js";
+import { createPhaseClock } from "./round-phases.js";
 import type { Dataset, NamedTensor, Normalization, ProgressEvent, TrainingArgs, TrainResult } from "./types.js";
 
 export interface TrainOptions {
@@ -60,6 +61,7 @@ const yieldInterval = 20;
  */
 export async function trainLocal(options: TrainOptions): Promise<LocalTrainResult> {
   const started = performance.now();
+  const clock = createPhaseClock();
   const { plan, args, signal } = options;
   const kind = taskKind(plan);
   const metrics = args.metrics.length > 0 ? args.metrics : defaultMetrics(kind);
@@ -82,7 +84,9 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
     options.testSplit?.seed ?? args.seed,
     options.testSplit?.minRows,
   );
+  clock.lap("prepare");
   const model = buildModel(plan, options.data.sampleShape, { seed: args.seed });
+  clock.lap("build");
   const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
   let runner: Stepper | undefined;
   let engine = "";
@@ -97,11 +101,18 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
     }
     if (options.params) setParams(model, options.params);
     checkLabels(plan.loss, options.data.y, outputUnits(model));
-    const validate = (when: boolean) =>
-      when && split.test.length > 0 ? evaluateModel(model, source, { plan, metrics, indices: split.test }) : undefined;
-    const globalMetrics = await validate(args.testOnGlobal);
     const params = readTrainable(variables);
     const correction = options.gradientCorrection && correctionVector(model, options.gradientCorrection);
+    clock.lap("copy");
+    const validate = async (when: boolean) => {
+      const result =
+        when && split.test.length > 0
+          ? await evaluateModel(model, source, { plan, metrics, indices: split.test })
+          : undefined;
+      clock.lap("validate");
+      return result;
+    };
+    const globalMetrics = await validate(args.testOnGlobal);
 
     const stepsPerEpoch = Math.ceil(split.train.length / args.batchSize);
     // DP-SGD: secret Poisson batches at q = B / N (poisson-sampling.ts), the noisy sum divided by the
@@ -153,6 +164,7 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
       choice.engine === "kernels"
         ? createKernelStepper(choice.spec, choice.threads, init)
         : createTfjsStepper(model, init);
+    clock.lap("setup");
     const order = Int32Array.from(split.train);
     let position = order.length;
     let epoch = 0;
@@ -189,11 +201,15 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
       }
     }
     signal?.throwIfAborted();
+    clock.lap("steps");
     writeTrainable(variables, await runner.finish());
+    clock.lap("copy");
 
     const localMetrics = await validate(args.testOnLocal);
+    const trained = getParams(model);
+    clock.lap("copy");
     return {
-      params: getParams(model),
+      params: trained,
       sampleCount: split.train.length,
       trainLoss: lossCount > 0 ? lossSum / lossCount : Number.NaN,
       ...(globalMetrics ? { globalMetrics } : {}),
@@ -201,6 +217,7 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
       seconds: (performance.now() - started) / 1000,
       steps: totalSteps,
       engine,
+      phases: clock.phases,
     };
   } finally {
     runner?.close();

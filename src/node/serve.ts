@@ -88,6 +88,7 @@ async function serveHome(home: Awaited<ReturnType<typeof loadHome>>, options: Se
     analytics: { minCount: config.min_count, minMax: config.stats_minmax },
     limits: limitsOf(config),
     log,
+    debug: logger.debug,
   };
   const apply = (next: NodeConfig) => {
     policy.planApproval = next.plan_approval;

@@ -48,4 +48,6 @@ export interface NodeRuntime {
   /** What statistics may tell (config `min_count`, `stats_minmax`). */
   analytics: DisclosurePolicy;
   log(line: string): void;
+  /** Debug lines (`serve --verbose`), e.g. a round's phases. */
+  debug?(line: string): void;
 }
