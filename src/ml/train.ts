@@ -10,6 +10,7 @@ import { chooseEngine } from "./engine/choose-engine.js";
 import { createKernelStepper } from "./engine/kernels-stepper.js";
 import type { Stepper } from "./engine/stepper.js";
 import { createTfjsStepper } from "./engine/tfjs-stepper.js";
+import type { WarmRounds } from "./engine/warm-rounds.js";
 import { evaluateModel } from "./evaluate.js";
 import { splitSamples } from "./group-split.js";
 import { checkLabelShape, checkLabels } from "./losses.js";
@@ -44,6 +45,8 @@ export interface TrainOptions {
   samplingUniform?: () => number;
   /** The test split's seed and least rows when the node fixes them (default: the task's seed, 1 row). */
   testSplit?: { seed: number; minRows: number };
+  /** Keeps the built network for the experiment's next round (engine/warm-rounds.ts). */
+  warm?: { rounds: WarmRounds; experiment: string };
 }
 
 /** What `trainLocal` returns: the loss is always there; the node decides whether it leaves (executors/train.ts). */
@@ -85,7 +88,12 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
     options.testSplit?.minRows,
   );
   clock.lap("prepare");
-  const model = buildModel(plan, options.data.sampleShape, { seed: args.seed });
+  const build = () => buildModel(plan, options.data.sampleShape, { seed: args.seed });
+  // The network depends on the plan, the sample shape and the seed alone: a round of the same experiment
+  // with the same three reuses it.
+  const warmKey = options.warm && JSON.stringify([options.warm.experiment, plan, options.data.sampleShape, args.seed]);
+  const model = options.warm && warmKey ? options.warm.rounds.take(warmKey, build, options.params) : build();
+  let keep = false;
   clock.lap("build");
   const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
   let runner: Stepper | undefined;
@@ -99,7 +107,7 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
       const layer = dpPlanProblem(plan)?.message ?? "the model has weights computed from rows, not trained";
       throw new InputError(`Cannot train under dp: ${layer}`);
     }
-    if (options.params) setParams(model, options.params);
+    if (options.params && !options.warm) setParams(model, options.params);
     checkLabels(plan.loss, options.data.y, outputUnits(model));
     const params = readTrainable(variables);
     const correction = options.gradientCorrection && correctionVector(model, options.gradientCorrection);
@@ -208,6 +216,7 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
     const localMetrics = await validate(args.testOnLocal);
     const trained = getParams(model);
     clock.lap("copy");
+    keep = warmKey !== undefined;
     return {
       params: trained,
       sampleCount: split.train.length,
@@ -221,7 +230,8 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
     };
   } finally {
     runner?.close();
-    model.dispose();
+    if (keep && options.warm && warmKey) options.warm.rounds.keep(warmKey, model);
+    else model.dispose();
   }
 }
 

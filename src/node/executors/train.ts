@@ -155,6 +155,7 @@ export async function executeTrain(
     round: task.round,
     signal: deadline?.signal ?? context.signal,
     threads: runtime.threads,
+    ...(runtime.warm ? { warm: { rounds: runtime.warm, experiment: experiment ?? "" } } : {}),
     gradientCorrection: extension.gradientCorrection,
     onProgress: (p) => {
       // Under secure aggregation the loss goes only into the masked sum: no progress feedback carries it.
