@@ -92,7 +92,7 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
   // The network depends on the plan, the sample shape and the seed alone: a round of the same experiment
   // with the same three reuses it.
   const warmKey = options.warm && JSON.stringify([options.warm.experiment, plan, options.data.sampleShape, args.seed]);
-  const model = options.warm && warmKey ? options.warm.rounds.take(warmKey, build, options.params) : build();
+  const { model, initial } = options.warm && warmKey ? options.warm.rounds.take(warmKey, build) : { model: build() };
   let keep = false;
   clock.lap("build");
   const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
@@ -107,7 +107,9 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
       const layer = dpPlanProblem(plan)?.message ?? "the model has weights computed from rows, not trained";
       throw new InputError(`Cannot train under dp: ${layer}`);
     }
-    if (options.params && !options.warm) setParams(model, options.params);
+    // A kept network holds the last round's weights: it starts again from the sent or initial ones.
+    const start = options.params ?? initial;
+    if (start) setParams(model, start);
     checkLabels(plan.loss, options.data.y, outputUnits(model));
     const params = readTrainable(variables);
     const correction = options.gradientCorrection && correctionVector(model, options.gradientCorrection);

@@ -1,5 +1,5 @@
 import type * as tf from "@tensorflow/tfjs";
-import { getParams, setParams } from "../params.js";
+import { getParams } from "../params.js";
 import type { NamedTensor } from "../types.js";
 
 /**
@@ -10,8 +10,11 @@ import type { NamedTensor } from "../types.js";
  * rounds at once) never shares a half-trained one.
  */
 export interface WarmRounds {
-  /** The kept network for `key` or a fresh `build()`, holding `params` (absent: its seeded initial weights). */
-  take(key: string, build: () => tf.LayersModel, params?: NamedTensor[]): tf.LayersModel;
+  /**
+   * The kept network for `key` with the initial weights to load into it (it holds the last round's), or a
+   * fresh `build()` (it holds them already).
+   */
+  take(key: string, build: () => tf.LayersModel): { model: tf.LayersModel; initial?: NamedTensor[] };
   /** Keeps `model` (taken for `key`) for the next round, dropping whatever else is kept. */
   keep(key: string, model: tf.LayersModel): void;
   drop(): void;
@@ -40,33 +43,21 @@ export function createWarmRounds(options: { idleMs?: number; onDrop?: (key: stri
     model.dispose();
     options.onDrop?.(key);
   };
-  /** Loads parameters the researcher sent (checked by setParams); a network that refuses them is disposed. */
-  const load = (model: tf.LayersModel, initial: NamedTensor[], params: NamedTensor[]) => {
-    try {
-      setParams(model, params);
-    } catch (error) {
-      model.dispose();
-      throw error;
-    }
-    initials.set(model, initial);
-    return model;
-  };
   return {
-    take(key, build, params) {
+    take(key, build) {
       if (entry?.key === key) {
         const { model, initial } = entry;
         if (timer) clearTimeout(timer);
         entry = undefined;
         timer = undefined;
-        return load(model, initial, params ?? initial);
+        initials.set(model, initial);
+        return { model, initial };
       }
       drop();
       const model = build();
       builds++;
-      const initial = getParams(model);
-      if (params) return load(model, initial, params);
-      initials.set(model, initial);
-      return model;
+      initials.set(model, getParams(model));
+      return { model };
     },
     keep(key, model) {
       const initial = initials.get(model);
