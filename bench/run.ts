@@ -15,7 +15,7 @@ import { machineLine } from "./lib/machine.js";
 
 const dir = fileURLToPath(new URL(".", import.meta.url));
 /** Known benchmarks first, in this order; any other bench/*.ts follows alphabetically. */
-const order = ["train", "wasm-cnn", "node-memory", "transfer", "aggregate", "scale", "secagg"];
+const order = ["train", "round", "wasm-cnn", "node-memory", "transfer", "aggregate", "scale", "secagg"];
 const found = readdirSync(dir)
   .filter((f) => f.endsWith(".ts") && f !== "run.ts")
   .map((f) => f.slice(0, -3));

@@ -1,22 +1,11 @@
-/**
- * Local training speed: fbm's own training path (`trainLocal`, src/ml/train.ts) on three models —
- * logistic regression, an MLP 784-128-10 and a small CNN (bench/lib/train-models.ts) — at 1 thread and
- * at all threads, against PyTorch on 1 CPU thread (bench/torch/train_bench.py, one persistent process)
- * when `python3 -c "import torch"` works. Runs alternate fbm 1 thread, torch, fbm all threads, torch, …
- * Prints samples/s, the arithmetic per step and the GFLOP/s it reaches; never fails on timing.
- * Run: node --import tsx bench/train.ts [--quick] [--reps N] [--seconds S per run] [--no-torch]
- *      (FBM_BENCH_PYTHON picks the interpreter, default /usr/bin/python3)
- */
-import { spawn, spawnSync } from "node:child_process";
 import os from "node:os";
-import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
 import { selectBackend } from "../src/ml/backend.js";
 import { createKernelInstance } from "../src/ml/engine/kernels.js";
 import { type TrainOptions, trainLocal } from "../src/ml/train.js";
 import type { Dataset, TrainingArgs } from "../src/ml/types.js";
-import { hasFlag, isQuick, numberFlag } from "./lib/flags.js";
+import { isQuick, numberFlag } from "./lib/flags.js";
 import { machineLine } from "./lib/machine.js";
+import { python, startTorch, type Timed } from "./lib/torch-process.js";
 import {
   type BenchModel,
   benchData,
@@ -30,8 +19,6 @@ import {
 const quick = isQuick();
 const reps = numberFlag("reps", quick ? 3 : 5);
 const allThreads = os.availableParallelism();
-const python = process.env.FBM_BENCH_PYTHON || "/usr/bin/python3";
-const script = fileURLToPath(new URL("./torch/train_bench.py", import.meta.url));
 /** The issue's targets for fbm samples/s ÷ torch (1 thread) samples/s. */
 const target = { one: 0.3, all: 0.5 };
 /** Seconds a timed run should last; its steps are calibrated per model and per engine (fbm, torch). */
@@ -127,13 +114,6 @@ setTimeout(() => {
   );
   process.exit(process.exitCode ?? 0);
 }, 2_000).unref();
-
-interface Timed {
-  seconds: number;
-  loss: number;
-  /** What trainLocal ran the steps on, e.g. "kernels, 2 threads" (threads is a cap, not a demand). */
-  engine?: string;
-}
 
 async function benchModel(model: BenchModel): Promise<void> {
   const flops = stepFlops(model.plan, model.sampleShape, model.batchSize);
@@ -261,71 +241,6 @@ async function fbmRun(model: BenchModel, data: Dataset, steps: number, threads: 
     loss: result.trainLoss,
     engine: (result as { engine?: string }).engine,
   };
-}
-
-interface TorchInfo {
-  torch: string;
-  threads: number;
-  blas: string;
-}
-interface TorchReply {
-  samples_per_s?: number;
-  seconds?: number;
-  loss?: number;
-  error?: string;
-}
-interface Torch {
-  info: TorchInfo;
-  run(model: BenchModel, steps: number): Promise<Timed>;
-  stop(): Promise<void>;
-}
-
-/** The persistent PyTorch process, or why there is none. */
-async function startTorch(): Promise<Torch | string> {
-  if (hasFlag("no-torch")) return "not run (--no-torch)";
-  const probe = spawnSync(python, ["-c", "import torch"], { encoding: "utf8", timeout: 120_000 });
-  if (probe.error || probe.status !== 0) {
-    const why = probe.error?.message ?? (probe.stderr.trim().split("\n").pop() || `exit code ${probe.status}`);
-    return (
-      `not available (${python} -c "import torch": ${why});\n` +
-      "  install it with `apt-get install python3-torch` for the comparison; fbm figures only"
-    );
-  }
-  const child = spawn(python, [script], {
-    env: { ...process.env, OMP_NUM_THREADS: "1", MKL_NUM_THREADS: "1", OPENBLAS_NUM_THREADS: "1" },
-    stdio: ["pipe", "pipe", "inherit"],
-  });
-  child.stdin.on("error", () => {}); // a dead process shows as the end of its output instead
-  const exited = new Promise<void>((resolve) => {
-    child.once("exit", () => resolve());
-    child.once("error", () => resolve());
-  });
-  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
-  const next = async <T>(): Promise<T> => {
-    const line = await lines.next();
-    if (line.done) throw new Error(`the torch process (${script}) exited`);
-    return JSON.parse(line.value) as T;
-  };
-  try {
-    const info = await next<TorchInfo>();
-    return {
-      info,
-      async run(model, steps) {
-        const command = { model: model.name, steps, batch: model.batchSize, rows: benchRows, seed: benchSeed };
-        child.stdin.write(`${JSON.stringify(command)}\n`);
-        const reply = await next<TorchReply>();
-        if (reply.error || reply.seconds === undefined) throw new Error(reply.error ?? "no time in the reply");
-        return { seconds: reply.seconds, loss: reply.loss ?? Number.NaN };
-      },
-      async stop() {
-        child.stdin.end(`${JSON.stringify({ quit: true })}\n`);
-        await exited;
-      },
-    };
-  } catch (error) {
-    child.kill();
-    return `failed to start (${error instanceof Error ? error.message : String(error)}); fbm figures only`;
-  }
 }
 
 /** GFLOP/s with 3 significant digits below 10 ("0.0388", "1.67"), one decimal above. */

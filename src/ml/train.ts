@@ -7,15 +7,18 @@ import { currentBackend } from "./backend.js";
 import { createRowSource } from "./batches.js";
 import { dpPlanProblem } from "./dp-plan-check.js";
 import { chooseEngine } from "./engine/choose-engine.js";
+import { createKernelStepper } from "./engine/kernels-stepper.js";
+import type { Stepper } from "./engine/stepper.js";
+import { createTfjsStepper } from "./engine/tfjs-stepper.js";
+import type { WarmRounds } from "./engine/warm-rounds.js";
 import { evaluateModel } from "./evaluate.js";
 import { splitSamples } from "./group-split.js";
 import { checkLabelShape, checkLabels } from "./losses.js";
 import { checkMetricNames, defaultMetrics, taskKind } from "./metrics.js";
 import { buildModel, getParams, outputUnits, setParams, trainableParamNames } from "./model.js";
-import { createOptimizer } from "./optimizer.js";
 import type { Plan } from "./plan.js";
 import { createRng, deriveSeed } from "./rng.js";
-import { createKernelStepper, createTfjsStepper, type Stepper } from "./steppers.js";
+import { createPhaseClock } from "./round-phases.js";
 import type { Dataset, NamedTensor, Normalization, ProgressEvent, TrainingArgs, TrainResult } from "./types.js";
 
 export interface TrainOptions {
@@ -42,6 +45,8 @@ export interface TrainOptions {
   samplingUniform?: () => number;
   /** The test split's seed and least rows when the node fixes them (default: the task's seed, 1 row). */
   testSplit?: { seed: number; minRows: number };
+  /** Keeps the built network for the experiment's next round (engine/warm-rounds.ts). */
+  warm?: { rounds: WarmRounds; experiment: string };
 }
 
 /** What `trainLocal` returns: the loss is always there; the node decides whether it leaves (executors/train.ts). */
@@ -59,6 +64,7 @@ const yieldInterval = 20;
  */
 export async function trainLocal(options: TrainOptions): Promise<LocalTrainResult> {
   const started = performance.now();
+  const clock = createPhaseClock();
   const { plan, args, signal } = options;
   const kind = taskKind(plan);
   const metrics = args.metrics.length > 0 ? args.metrics : defaultMetrics(kind);
@@ -81,11 +87,15 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
     options.testSplit?.seed ?? args.seed,
     options.testSplit?.minRows,
   );
-  const model = buildModel(plan, options.data.sampleShape, { seed: args.seed });
-  const optimizer = createOptimizer(plan.optimizer);
+  clock.lap("prepare");
+  const build = () => buildModel(plan, options.data.sampleShape, { seed: args.seed });
+  // The network depends on the plan, the sample shape and the seed alone: a round of the same experiment
+  // with the same three reuses it.
+  const warmKey = options.warm && JSON.stringify([options.warm.experiment, plan, options.data.sampleShape, args.seed]);
+  const { model, initial } = options.warm && warmKey ? options.warm.rounds.take(warmKey, build) : { model: build() };
+  let keep = false;
+  clock.lap("build");
   const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  let anchors: tf.Tensor[] = [];
-  let corrections: (tf.Tensor | undefined)[] = [];
   let runner: Stepper | undefined;
   let engine = "";
   let lossSum = 0;
@@ -97,13 +107,22 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
       const layer = dpPlanProblem(plan)?.message ?? "the model has weights computed from rows, not trained";
       throw new InputError(`Cannot train under dp: ${layer}`);
     }
-    if (options.params) setParams(model, options.params);
+    // A kept network holds the last round's weights: it starts again from the sent or initial ones.
+    const start = options.params ?? initial;
+    if (start) setParams(model, start);
     checkLabels(plan.loss, options.data.y, outputUnits(model));
-    const validate = (when: boolean) =>
-      when && split.test.length > 0 ? evaluateModel(model, source, { plan, metrics, indices: split.test }) : undefined;
+    const params = readTrainable(variables);
+    const correction = options.gradientCorrection && correctionVector(model, options.gradientCorrection);
+    clock.lap("copy");
+    const validate = async (when: boolean) => {
+      const result =
+        when && split.test.length > 0
+          ? await evaluateModel(model, source, { plan, metrics, indices: split.test })
+          : undefined;
+      clock.lap("validate");
+      return result;
+    };
     const globalMetrics = await validate(args.testOnGlobal);
-    if (args.fedproxMu > 0) anchors = variables.map((v) => tf.clone(v));
-    if (options.gradientCorrection) corrections = correctionTensors(model, options.gradientCorrection);
 
     const stepsPerEpoch = Math.ceil(split.train.length / args.batchSize);
     // DP-SGD: secret Poisson batches at q = B / N (poisson-sampling.ts), the noisy sum divided by the
@@ -139,14 +158,13 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
       choice.engine === "kernels"
         ? `kernels, ${choice.threads} thread${choice.threads > 1 ? "s" : ""}`
         : `tfjs (${choice.reason})`;
-    const context = {
-      model,
+    const init = {
       source: trainSource,
-      variables,
-      anchors,
-      corrections,
+      params,
       plan,
-      args,
+      rng,
+      ...(args.fedproxMu > 0 ? { fedprox: { mu: args.fedproxMu, anchor: params.slice() } } : {}),
+      ...(correction ? { correction } : {}),
       maxRows: sampler
         ? poissonBatchBound(rate * split.train.length, split.train.length)
         : Math.min(args.batchSize, split.train.length),
@@ -154,8 +172,9 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
     };
     runner =
       choice.engine === "kernels"
-        ? createKernelStepper(choice.spec, choice.threads, { ...context, rng })
-        : createTfjsStepper({ ...context, optimizer, rng });
+        ? createKernelStepper(choice.spec, choice.threads, init)
+        : createTfjsStepper(model, init);
+    clock.lap("setup");
     const order = Int32Array.from(split.train);
     let position = order.length;
     let epoch = 0;
@@ -192,11 +211,16 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
       }
     }
     signal?.throwIfAborted();
-    await runner.finish();
+    clock.lap("steps");
+    writeTrainable(variables, await runner.finish());
+    clock.lap("copy");
 
     const localMetrics = await validate(args.testOnLocal);
+    const trained = getParams(model);
+    clock.lap("copy");
+    keep = warmKey !== undefined;
     return {
-      params: getParams(model),
+      params: trained,
       sampleCount: split.train.length,
       trainLoss: lossCount > 0 ? lossSum / lossCount : Number.NaN,
       ...(globalMetrics ? { globalMetrics } : {}),
@@ -204,28 +228,50 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
       seconds: (performance.now() - started) / 1000,
       steps: totalSteps,
       engine,
+      phases: clock.phases,
     };
   } finally {
     runner?.close();
-    tf.dispose(anchors);
-    tf.dispose(corrections.filter((c): c is tf.Tensor => c !== undefined));
-    optimizer.dispose();
-    model.dispose();
+    if (keep && options.warm && warmKey) options.warm.rounds.keep(warmKey, model);
+    else model.dispose();
   }
 }
 
-/** The correction tensors aligned with the model's trainable variables (undefined: no correction). */
-function correctionTensors(model: tf.LayersModel, correction: NamedTensor[]): (tf.Tensor | undefined)[] {
+/** The model's trainable weights, flat in trainable-weight order (what the steppers start from). */
+function readTrainable(variables: tf.Variable[]): Float32Array {
+  const flat = new Float32Array(variables.reduce((n, v) => n + v.size, 0));
+  let at = 0;
+  for (const v of variables) {
+    flat.set(v.dataSync() as Float32Array, at);
+    at += v.size;
+  }
+  return flat;
+}
+
+function writeTrainable(variables: tf.Variable[], flat: Float32Array): void {
+  let at = 0;
+  for (const v of variables) {
+    tf.tidy(() => v.assign(tf.tensor(flat.subarray(at, at + v.size), v.shape, "float32")));
+    at += v.size;
+  }
+}
+
+/** The correction aligned with the model's trainable weights, flat (zeros for weights without an entry). */
+function correctionVector(model: tf.LayersModel, correction: NamedTensor[]): Float32Array {
   const byName = new Map(correction.map((t) => [t.name, t]));
-  return trainableParamNames(model).map((name, i) => {
+  const sizes = model.trainableWeights.map((w) => (w.shape as number[]).reduce((a, b) => a * b, 1));
+  const flat = new Float32Array(sizes.reduce((a, b) => a + b, 0));
+  let at = 0;
+  trainableParamNames(model).forEach((name, i) => {
     const t = byName.get(name);
-    if (!t) return undefined;
     const shape = model.trainableWeights[i].shape as number[];
-    if (t.shape.join(",") !== shape.join(",")) {
+    if (t && t.shape.join(",") !== shape.join(",")) {
       throw new InputError(`Cannot train: correction "${name}" has shape [${t.shape}], the weight has [${shape}]`);
     }
-    return tf.tensor(t.data, shape, "float32");
+    if (t) flat.set(t.data, at);
+    at += sizes[i];
   });
+  return flat;
 }
 
 function checkArgs(args: TrainingArgs, rows: number): void {

@@ -120,6 +120,23 @@ export interface TrainResult {
   engine?: string;
   /** With DP: what this experiment has spent on the node's dataset so far (the node's ledger). */
   privacy?: PrivacySpent;
+  /** Where the node's round went, in seconds per phase (round-phases.ts). */
+  phases?: RoundPhases;
+}
+
+/**
+ * A round's time on the node by phase, in seconds: data load (files, fingerprint, table preparation),
+ * preparation (normalization, test split, augmentation), model build (tfjs layers and initial weights),
+ * engine set-up (kernels memory, threads, the parameters in), steps, validation, parameter copies out.
+ */
+export interface RoundPhases {
+  load: number;
+  prepare: number;
+  build: number;
+  setup: number;
+  steps: number;
+  validate: number;
+  copy: number;
 }
 
 /** Training progress a node reports while it trains. */

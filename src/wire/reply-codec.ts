@@ -6,9 +6,10 @@ import {
   type ReplyChunk,
   ReplyChunkSchema,
   ReplySchema,
+  type RoundPhases as RoundPhasesPb,
 } from "../gen/fbm/v1/researcher_pb.js";
 import type { MetricCounts } from "../ml/metric-counts.js";
-import type { MetricValues, NamedTensor } from "../ml/types.js";
+import type { MetricValues, NamedTensor, RoundPhases } from "../ml/types.js";
 import { fromAnalyticsReply, toAnalyticsReplyInit } from "./analytics-codec.js";
 import { fromClinicalReply, toClinicalReplyInit } from "./clinical-codec.js";
 import { readErrorCode } from "./error-codes.js";
@@ -79,6 +80,7 @@ function toKindInit(body: ReplyBody): MessageInitShape<typeof ReplySchema>["kind
           localMetrics: toMetricsInit(r.localMetrics),
           params: toHeaderPb(toParamsHeader(r.params)),
           privacy: r.privacy ? { ...r.privacy } : undefined,
+          phases: r.phases ? { ...r.phases } : undefined,
         },
       };
     }
@@ -248,6 +250,7 @@ function toReplyBody(reply: Reply, params: NamedTensor[]): ReplyBody {
           globalMetrics: fromMetrics(t.globalMetrics),
           localMetrics: fromMetrics(t.localMetrics),
           ...(t.privacy ? { privacy: { epsilon: t.privacy.epsilon, delta: t.privacy.delta } } : {}),
+          ...(t.phases ? { phases: fromPhases(t.phases) } : {}),
         },
       };
     }
@@ -266,4 +269,9 @@ function toReplyBody(reply: Reply, params: NamedTensor[]): ReplyBody {
     default:
       throw new WireError("Reply of an unknown kind");
   }
+}
+
+function fromPhases(p: RoundPhasesPb): RoundPhases {
+  const { load, prepare, build, setup, steps, validate, copy } = p;
+  return { load, prepare, build, setup, steps, validate, copy };
 }

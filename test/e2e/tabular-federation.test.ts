@@ -72,6 +72,12 @@ describe("a researcher and two node processes over HTTP/2 (port 0)", { timeout: 
         r.nodes.reduce((s: number, n: { samples: number }) => s + n.samples, 0),
         600,
       );
+      // Each node reports where its round went; the phases fit inside its whole round.
+      for (const n of r.nodes as { seconds: number; phases: Record<string, number> }[]) {
+        assert.ok(n.phases.steps > 0, JSON.stringify(n));
+        const total = Object.values(n.phases).reduce((a, b) => a + b, 0);
+        assert.ok(total <= n.seconds + 1e-6, JSON.stringify(n));
+      }
     }
   });
 

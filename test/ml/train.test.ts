@@ -42,6 +42,20 @@ async function lossesPerStep(steps: number, batchSize: number): Promise<number[]
 }
 
 describe("trainLocal", () => {
+  it("reports where its round went by phase, the steps included, within its own seconds", async () => {
+    const result = await trainLocal({
+      plan: logisticPlan(),
+      data,
+      args: trainingArgs({ updates: 20, testOnLocal: true }),
+    });
+    const phases = result.phases!;
+    assert.deepEqual(Object.keys(phases), ["load", "prepare", "build", "setup", "steps", "validate", "copy"]);
+    for (const [name, seconds] of Object.entries(phases)) assert.ok(seconds >= 0, `${name} ${seconds}`);
+    assert.ok(phases.steps > 0 && phases.build > 0 && phases.validate > 0, JSON.stringify(phases));
+    const total = Object.values(phases).reduce((a, b) => a + b, 0);
+    assert.ok(total <= result.seconds + 1e-6, `${total} > ${result.seconds}`);
+  });
+
   it("learns linearly separable data to more than 90% test accuracy (dense 8 relu → dense 1 sigmoid, sgd 0.1)", async () => {
     const result = await trainLocal({
       plan: logisticPlan(),

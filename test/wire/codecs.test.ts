@@ -301,6 +301,15 @@ describe("reply codec", () => {
           sampleCount: 40,
           trainLoss: 0.3,
           seconds: 1.5,
+          phases: {
+            load: 0.25,
+            prepare: 0.125,
+            build: 0.0625,
+            setup: 0.03125,
+            steps: 1,
+            validate: 0.5,
+            copy: 0.015625,
+          },
           globalMetrics: {
             values: { accuracy: 0.5 },
             samples: 10,

@@ -1,7 +1,7 @@
 import { RuntimeFailure } from "../../common/errors.js";
-import { addGaussianNoise, type Gaussian } from "../../privacy/dp/noise.js";
 import type { RowSource } from "../batches.js";
 import { participate } from "./data-parallel-step.js";
+import { type DpStep, noiseAndAverage } from "./dp-step.js";
 import type { NetworkSpec } from "./network.js";
 import { commands, ctl, layoutShared, type SharedLayout, type WorkerInit } from "./parallel-protocol.js";
 import { createNetworkTrainer, type TrainerOptions } from "./trainer.js";
@@ -31,17 +31,6 @@ export interface RunnerInit {
   dp?: DpStep;
 }
 
-/**
- * DP-SGD's step: clip per sample to `clipNorm`, add N(0, (σ·clipNorm)²) to the sum, divide by
- * `expectedBatch` (q·N for Poisson batches: a fixed divisor keeps the mean post-processing of the noisy sum).
- */
-export interface DpStep {
-  noiseMultiplier: number;
-  clipNorm: number;
-  gaussian: Gaussian;
-  expectedBatch: number;
-}
-
 /** All steps on the calling thread. */
 export function createLocalRunner(init: RunnerInit): KernelRunner {
   const { dp } = init;
@@ -61,7 +50,7 @@ export function createLocalRunner(init: RunnerInit): KernelRunner {
       if (dp) {
         // Abadi et al. 2016, Algorithm 1: clip each sample, sum, add noise, then average.
         loss += clippedSum(trainer, batch, init.options.maxRows, dp.clipNorm, dropoutSeeds, gather);
-        addGaussianNoise(trainer.grads, dp.noiseMultiplier * dp.clipNorm, dp.gaussian, dp.expectedBatch);
+        noiseAndAverage(trainer.grads, dp);
       } else {
         gather(batch);
         loss += trainer.computeGradients(batch.length, batch.length, 0, dropoutSeeds) / batch.length;

@@ -1,3 +1,4 @@
+import { clipFactor } from "./dp-step.js";
 import type { KernelInstance } from "./kernels.js";
 import type { Conv2dOp, DenseOp } from "./network.js";
 
@@ -92,7 +93,7 @@ export function createPerSampleClipper(layers: WeightedLayer[], context: ClipCon
       let clipped = 0;
       for (let i = 0; i < rows; i++) {
         const norm = Math.sqrt(norms[i]);
-        factors[i] = norm > clipNorm ? clipNorm / norm : 1;
+        factors[i] = clipFactor(norm, clipNorm);
         if (norm > clipNorm) clipped++;
       }
       for (const [index, layer] of layers.entries()) {

@@ -1,3 +1,4 @@
+import type { WarmRounds } from "../../ml/engine/warm-rounds.js";
 import type { Plan } from "../../ml/plan.js";
 import type { TablePreparation } from "../../ml/table-prep.js";
 import type { ReplyBody } from "../../wire/index.js";
@@ -48,4 +49,8 @@ export interface NodeRuntime {
   /** What statistics may tell (config `min_count`, `stats_minmax`). */
   analytics: DisclosurePolicy;
   log(line: string): void;
+  /** The network kept between rounds of one experiment (absent: every round builds its own). */
+  warm?: WarmRounds;
+  /** Debug lines (`serve --verbose`), e.g. a round's phases. */
+  debug?(line: string): void;
 }

@@ -2,6 +2,7 @@ import { sha256Hex } from "../../common/canonical-json.js";
 import { FbmError } from "../../common/errors.js";
 import { declaresPreparation, type Plan, parsePlan } from "../../ml/plan.js";
 import { planCost } from "../../ml/plan-size.js";
+import { formatPhases } from "../../ml/round-phases.js";
 import { trainLocal } from "../../ml/train.js";
 import type { PrivacySpent } from "../../ml/types.js";
 import { clipUpdate, leastSecaggClip, noiseShareStd } from "../../privacy/dp/central.js";
@@ -139,11 +140,13 @@ export async function executeTrain(
     const result = { params: extension.model, sampleCount, trainLoss: 0, seconds: 0 };
     return { kind: "train", result: extension.reply(releaseUnderDp(result, task.args.dp)) };
   }
+  const roundStarted = performance.now();
   const { data, mapped } = ownCategories(
     await runtime.loader.load(entry, plan, task.preparation),
     task.preparation,
     runtime.analytics.minCount,
   );
+  const loadSeconds = (performance.now() - roundStarted) / 1000;
   if (mapped.length > 0)
     runtime.log(`Inputs ${mapped.join(", ")} are 0 here: this node did not publish them (min_count)`);
   let privacy: PrivacySpent | undefined;
@@ -163,6 +166,7 @@ export async function executeTrain(
     round: task.round,
     signal: deadline?.signal ?? context.signal,
     threads: runtime.threads,
+    ...(runtime.warm ? { warm: { rounds: runtime.warm, experiment: experiment ?? "" } } : {}),
     gradientCorrection: extension.gradientCorrection,
     onProgress: (p) => {
       // Under secure aggregation the loss goes only into the masked sum: no progress feedback carries it.
@@ -181,6 +185,9 @@ export async function executeTrain(
       `The task ran past this node's max_task_seconds (${runtime.limits?.maxTaskSeconds} s) and was stopped: ask for fewer steps, or the node's operator raises it with \`fbm-node config set max_task_seconds S\``,
     );
   });
+  // The node's seconds are its whole round, from the data load (its first phase) to the reply.
+  if (result.phases) result.phases.load = loadSeconds;
+  result.seconds = (performance.now() - roundStarted) / 1000;
   if (!training && !task.args.testOnGlobal && !task.args.testOnLocal) {
     runtime.log(
       `Plan ${task.planId.slice(0, 12)} is ready to train on "${entry.name}" (${result.sampleCount} training samples)`,
@@ -192,6 +199,9 @@ export async function executeTrain(
       `Round ${task.round}: trained on "${entry.name}" (${result.sampleCount} samples) in ${result.seconds.toFixed(1)} s (${result.engine}), loss ${result.trainLoss.toFixed(4)}`,
     );
   }
+  if (result.phases) runtime.debug?.(`Round ${task.round} on "${entry.name}": ${formatPhases(result.phases)}`);
+  // Under secure aggregation the reply carries as little as it can: the phases stay in the node's log.
+  if (task.secagg) delete result.phases;
   if (training && task.args.dp?.mode === "central") {
     result.params = clipUpdate(extension.model, result.params, task.args.dp.clipNorm);
   }

@@ -4,6 +4,7 @@ import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { packageVersion } from "../../common/version.js";
 import { selectBackend } from "../../ml/backend.js";
+import { createWarmRounds } from "../../ml/engine/warm-rounds.js";
 import { createResearcherClient } from "../../wire/index.js";
 import { createDatasetLoader } from "../catalogue/dataset-loader.js";
 import { homePaths, loadHome } from "../config/home.js";
@@ -89,6 +90,8 @@ async function serveHome(home: Awaited<ReturnType<typeof loadHome>>, options: Se
     analytics: { minCount: config.min_count, minMax: config.stats_minmax },
     limits: limitsOf(config),
     log,
+    debug: logger.debug,
+    warm: createWarmRounds(),
   };
   const apply = (next: NodeConfig) => {
     policy.planApproval = next.plan_approval;
@@ -148,6 +151,7 @@ async function serveHome(home: Awaited<ReturnType<typeof loadHome>>, options: Se
     });
   } finally {
     options.reloadSignal?.off(reload);
+    runtime.warm?.drop();
     watch.close();
     await status.close();
     await registry.close();

@@ -1,3 +1,4 @@
+import type { RoundPhases } from "../../ml/types.js";
 import type { ReplyErrorCode } from "../../wire/index.js";
 import type { TaskFailureReason } from "../server/hub-error.js";
 import type { RoundPrivacy } from "./round-privacy.js";
@@ -10,7 +11,10 @@ export interface NodeResult {
   samples: number;
   /** Absent when the node withheld it (under dp), and under secure aggregation (it went only into the masked sum). */
   loss?: number;
+  /** The node's whole round (data load to reply), by the node's clock. */
   seconds: number;
+  /** The same round by phase, in seconds (absent: an older node). */
+  phases?: RoundPhases;
   global?: Record<string, number>;
   local?: Record<string, number>;
   /** Local DP: the ε this experiment has spent on the node's dataset, by the node's ledger. */

@@ -212,6 +212,7 @@ function roundEvent(
     // withholds its loss (it is computed on raw rows).
     ...(pooled || u.result.trainLoss === undefined ? {} : { loss: u.result.trainLoss }),
     seconds: u.result.seconds,
+    ...(u.result.phases ? { phases: u.result.phases } : {}),
     global: u.result.globalMetrics?.values,
     local: u.result.localMetrics?.values,
     ...(u.result.privacy ? { privacy: u.result.privacy } : {}),

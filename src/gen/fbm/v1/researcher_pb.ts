@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file fbm/v1/researcher.proto.
  */
 export const file_fbm_v1_researcher: GenFile = /*@__PURE__*/
-  fileDesc("ChdmYm0vdjEvcmVzZWFyY2hlci5wcm90bxIGZmJtLnYxIoIBCg5HZXRUYXNrUmVxdWVzdBIPCgdub2RlX2lkGAEgASgJEhEKCW5vZGVfbmFtZRgCIAEoCRISCgpzZXNzaW9uX2lkGAMgASgJEg8KB3ZlcnNpb24YBCABKAkSFAoMd2FpdF9zZWNvbmRzGAUgASgNEhEKCWtlZXBfb3BlbhgGIAEoCCJBCglUYXNrQ2h1bmsSHAoEdGFzaxgBIAEoCzIMLmZibS52MS5UYXNrSAASDgoEZGF0YRgCIAEoDEgAQgYKBHBhcnQi4QIKBFRhc2sSDwoHdGFza19pZBgBIAEoCRISCgpleHBlcmltZW50GAIgASgJEiAKBHBpbmcYCiABKAsyEC5mYm0udjEuUGluZ1Rhc2tIABIgCgRsaXN0GAsgASgLMhAuZmJtLnYxLkxpc3RUYXNrSAASJAoGc2VhcmNoGAwgASgLMhIuZmJtLnYxLlNlYXJjaFRhc2tIABIiCgVzdGF0cxgNIAEoCzIRLmZibS52MS5TdGF0c1Rhc2tIABIiCgV0cmFpbhgOIAEoCzIRLmZibS52MS5UcmFpblRhc2tIABIqCglhbmFseXRpY3MYDyABKAsyFS5mYm0udjEuQW5hbHl0aWNzVGFza0gAEiQKBnNlY2FnZxgQIAEoCzISLmZibS52MS5TZWNhZ2dUYXNrSAASKAoIY2xpbmljYWwYFCABKAsyFC5mYm0udjEuQ2xpbmljYWxUYXNrSABCBgoEa2luZCIKCghQaW5nVGFzayIKCghMaXN0VGFzayIaCgpTZWFyY2hUYXNrEgwKBHRhZ3MYASADKAkiTAoJU3RhdHNUYXNrEhIKCmRhdGFzZXRfaWQYASABKAkSEQoJcGxhbl9qc29uGAIgASgJEhgKEHByZXBhcmF0aW9uX2pzb24YAyABKAkiRwoKVGVuc29yU3BlYxIMCgRuYW1lGAEgASgJEg0KBXNoYXBlGAIgAygNEhwKBWR0eXBlGAMgASgOMg0uZmJtLnYxLkRUeXBlIkgKDFBhcmFtc0hlYWRlchIjCgd0ZW5zb3JzGAEgAygLMhIuZmJtLnYxLlRlbnNvclNwZWMSEwoLdG90YWxfYnl0ZXMYAiABKAQiUwoSTm9ybWFsaXphdGlvblN0YXRzEg4KBm1ldGhvZBgBIAEoCRIPCgdjb2x1bW5zGAIgAygJEg0KBXNoaWZ0GAMgAygBEg0KBXNjYWxlGAQgAygBItUBCgxUcmFpbmluZ0FyZ3MSDgoGZXBvY2hzGAEgASgNEg8KB3VwZGF0ZXMYAiABKA0SEgoKYmF0Y2hfc2l6ZRgDIAEoDRISCgp0ZXN0X3JhdGlvGAQgASgBEhYKDnRlc3Rfb25fZ2xvYmFsGAUgASgIEhUKDXRlc3Rfb25fbG9jYWwYBiABKAgSDwoHbWV0cmljcxgHIAMoCRIMCgRzZWVkGAggASgNEhIKCmZlZHByb3hfbXUYCSABKAESGgoCZHAYCiABKAsyDi5mYm0udjEuRHBBcmdzImcKBkRwQXJncxIMCgRtb2RlGAEgASgJEhgKEG5vaXNlX211bHRpcGxpZXIYAiABKAESEQoJY2xpcF9ub3JtGAMgASgBEg0KBWRlbHRhGAQgASgBEhMKC3NhbXBsZV9yYXRlGAUgASgBIikKB1ByaXZhY3kSDwoHZXBzaWxvbhgBIAEoARINCgVkZWx0YRgCIAEoASKQAgoJVHJhaW5UYXNrEhIKCmRhdGFzZXRfaWQYASABKAkSDwoHcGxhbl9pZBgCIAEoCRIRCglwbGFuX2pzb24YAyABKAkSIgoEYXJncxgEIAEoCzIULmZibS52MS5UcmFpbmluZ0FyZ3MSMQoNbm9ybWFsaXphdGlvbhgFIAEoCzIaLmZibS52MS5Ob3JtYWxpemF0aW9uU3RhdHMSDQoFcm91bmQYBiABKA0SJAoGcGFyYW1zGAcgASgLMhQuZmJtLnYxLlBhcmFtc0hlYWRlchIlCgZzZWNhZ2cYCCABKAsyFS5mYm0udjEuU2VjYWdnTWFza2luZxIYChBwcmVwYXJhdGlvbl9qc29uGAkgASgJIlQKClJlcGx5Q2h1bmsSHgoFcmVwbHkYASABKAsyDS5mYm0udjEuUmVwbHlIABIOCgRkYXRhGAIgASgMSAASDgoEc2VhbBgDIAEoDEgAQgYKBHBhcnQi7QIKBVJlcGx5Eg8KB3Rhc2tfaWQYASABKAkSDwoHbm9kZV9pZBgCIAEoCRIhCgRwaW5nGAogASgLMhEuZmJtLnYxLlBpbmdSZXBseUgAEikKCGRhdGFzZXRzGAsgASgLMhUuZmJtLnYxLkRhdGFzZXRzUmVwbHlIABIjCgVzdGF0cxgMIAEoCzISLmZibS52MS5TdGF0c1JlcGx5SAASIwoFdHJhaW4YDSABKAsyEi5mYm0udjEuVHJhaW5SZXBseUgAEiMKBWVycm9yGA4gASgLMhIuZmJtLnYxLkVycm9yUmVwbHlIABIrCglhbmFseXRpY3MYDyABKAsyFi5mYm0udjEuQW5hbHl0aWNzUmVwbHlIABIlCgZzZWNhZ2cYECABKAsyEy5mYm0udjEuU2VjYWdnUmVwbHlIABIpCghjbGluaWNhbBgUIAEoCzIVLmZibS52MS5DbGluaWNhbFJlcGx5SABCBgoEa2luZCItCglQaW5nUmVwbHkSDwoHdmVyc2lvbhgBIAEoCRIPCgdiYWNrZW5kGAIgASgJIiUKBkNvbHVtbhIMCgRuYW1lGAEgASgJEg0KBWR0eXBlGAIgASgJIikKCkNsYXNzQ291bnQSDAoEbmFtZRgBIAEoCRINCgVjb3VudBgCIAEoBCLnAQoLRGF0YXNldEluZm8SCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIMCgR0eXBlGAMgASgJEgwKBHRhZ3MYBCADKAkSEwoLZGVzY3JpcHRpb24YBSABKAkSDQoFc2hhcGUYBiADKA0SHwoHY29sdW1ucxgHIAMoCzIOLmZibS52MS5Db2x1bW4SFAoMc2FtcGxlX2NvdW50GAggASgEEiMKB2NsYXNzZXMYCSADKAsyEi5mYm0udjEuQ2xhc3NDb3VudBIOCgZ0YXJnZXQYCiABKAkSEgoKY3JlYXRlZF9hdBgLIAEoCSI2Cg1EYXRhc2V0c1JlcGx5EiUKCGRhdGFzZXRzGAEgAygLMhMuZmJtLnYxLkRhdGFzZXRJbmZvIrcBCgtDb2x1bW5TdGF0cxIMCgRuYW1lGAEgASgJEg0KBWNvdW50GAIgASgEEgsKA3N1bRgDIAEoARITCgtzdW1fc3F1YXJlcxgEIAEoARILCgNtaW4YBSABKAESCwoDbWF4GAYgASgBEg8KB21pc3NpbmcYByABKAQSKQoKY2F0ZWdvcmllcxgIIAMoCzIVLmZibS52MS5DYXRlZ29yeUNvdW50EhMKC2NhdGVnb3JpY2FsGAkgASgIIiwKDUNhdGVnb3J5Q291bnQSDAoEbmFtZRgBIAEoCRINCgVjb3VudBgCIAEoBCIyCgpTdGF0c1JlcGx5EiQKB2NvbHVtbnMYASADKAsyEy5mYm0udjEuQ29sdW1uU3RhdHMinAEKB01ldHJpY3MSKwoGdmFsdWVzGAEgAygLMhsuZmJtLnYxLk1ldHJpY3MuVmFsdWVzRW50cnkSDwoHc2FtcGxlcxgCIAEoBBIkCgZjb3VudHMYAyABKAsyFC5mYm0udjEuTWV0cmljQ291bnRzGi0KC1ZhbHVlc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoAToCOAEirgEKDE1ldHJpY0NvdW50cxIMCgRyb3dzGAEgASgEEg8KB2NsYXNzZXMYAiABKA0SEQoJY29uZnVzaW9uGAMgAygEEiEKBnNjb3JlcxgEIAMoCzIRLmZibS52MS5TY29yZVJ1bnMSJAoEc3VtcxgFIAEoCzIWLmZibS52MS5SZWdyZXNzaW9uU3VtcxIjCgZ2b3hlbHMYBiABKAsyEy5mYm0udjEuVm94ZWxDb3VudHMiPQoLVm94ZWxDb3VudHMSCgoCdHAYASABKAQSCgoCZnAYAiABKAQSCgoCZm4YAyABKAQSCgoCdG4YBCABKAQidwoJU2NvcmVSdW5zEhAKCHBvc2l0aXZlGAEgASgNEgoKAmxvGAIgAygNEgoKAmhpGAMgAygNEhEKCXBvc2l0aXZlcxgEIAMoBBIRCgluZWdhdGl2ZXMYBSADKAQSEQoEd2lucxgGIAEoAUgAiAEBQgcKBV93aW5zIkEKDlJlZ3Jlc3Npb25TdW1zEgkKAXkYASABKAESCgoCeTIYAiABKAESCwoDc3NlGAMgASgBEgsKA3NhZRgEIAEoASL0AQoKVHJhaW5SZXBseRIUCgxzYW1wbGVfY291bnQYASABKAQSFwoKdHJhaW5fbG9zcxgCIAEoAUgAiAEBEicKDmdsb2JhbF9tZXRyaWNzGAMgASgLMg8uZmJtLnYxLk1ldHJpY3MSJgoNbG9jYWxfbWV0cmljcxgEIAEoCzIPLmZibS52MS5NZXRyaWNzEiQKBnBhcmFtcxgFIAEoCzIULmZibS52MS5QYXJhbXNIZWFkZXISDwoHc2Vjb25kcxgGIAEoARIgCgdwcml2YWN5GAcgASgLMg8uZmJtLnYxLlByaXZhY3lCDQoLX3RyYWluX2xvc3MiPAoKRXJyb3JSZXBseRIMCgRjb2RlGAEgASgJEg8KB21lc3NhZ2UYAiABKAkSDwoHcGxhbl9pZBgDIAEoCSKTAQoNQW5hbHl0aWNzVGFzaxISCgpkYXRhc2V0X2lkGAEgASgJEg8KB2NvbHVtbnMYAiADKAkSJwoHc3VtbWFyeRgKIAEoCzIULmZibS52MS5TdW1tYXJ5UGhhc2VIABIrCgloaXN0b2dyYW0YCyABKAsyFi5mYm0udjEuSGlzdG9ncmFtUGhhc2VIAEIHCgVwaGFzZSIOCgxTdW1tYXJ5UGhhc2UiOwoOSGlzdG9ncmFtUGhhc2USKQoHY29sdW1ucxgBIAMoCzIYLmZibS52MS5IaXN0b2dyYW1SZXF1ZXN0IlYKEEhpc3RvZ3JhbVJlcXVlc3QSDgoGY29sdW1uGAEgASgJEgoKAmxvGAIgASgBEgoKAmhpGAMgASgBEgwKBGJpbnMYBCABKA0SDAoEZmluZRgFIAEoDSI3CgVDb3VudBIfCgRraW5kGAEgASgOMhEuZmJtLnYxLkNvdW50S2luZBINCgV2YWx1ZRgCIAEoBCI4CgpDbGFzc1RhbGx5EgwKBG5hbWUYASABKAkSHAoFY291bnQYAiABKAsyDS5mYm0udjEuQ291bnQikwIKDUNvbHVtblN1bW1hcnkSDAoEbmFtZRgBIAEoCRIcCgVjb3VudBgCIAEoCzINLmZibS52MS5Db3VudBIeCgdtaXNzaW5nGAMgASgLMg0uZmJtLnYxLkNvdW50EgsKA3N1bRgEIAEoARIMCgRtZWFuGAUgASgBEgoKAm0yGAYgASgBEgsKA21pbhgHIAEoARILCgNtYXgYCCABKAESFAoMbWluX21heF9ncmlkGAkgASgBEhAKCHJhbmdlX2xvGAogASgBEhAKCHJhbmdlX2hpGAsgASgBEiMKB2NsYXNzZXMYDCADKAsyEi5mYm0udjEuQ2xhc3NUYWxseRIWCg5oaXN0b2dyYW1fZ3JpZBgNIAEoASI0CgdGaW5lQmluEg0KBXN0YXJ0GAEgASgNEgsKA2VuZBgCIAEoDRINCgVjb3VudBgDIAEoBCJdCg9Db2x1bW5IaXN0b2dyYW0SDAoEbmFtZRgBIAEoCRIdCgZjb3VudHMYAiADKAsyDS5mYm0udjEuQ291bnQSHQoEZmluZRgDIAMoCzIPLmZibS52MS5GaW5lQmluIo0BCg5BbmFseXRpY3NSZXBseRIRCgltaW5fY291bnQYASABKA0SEQoJdG9vX3NtYWxsGAIgASgIEigKCXN1bW1hcmllcxgDIAMoCzIVLmZibS52MS5Db2x1bW5TdW1tYXJ5EisKCmhpc3RvZ3JhbXMYBCADKAsyFy5mYm0udjEuQ29sdW1uSGlzdG9ncmFtIhMKEVJlcGx5VGFza1Jlc3BvbnNlIlgKCFByb2dyZXNzEg0KBWVwb2NoGAEgASgNEgwKBHN0ZXAYAiABKA0SEwoLdG90YWxfc3RlcHMYAyABKA0SEQoEbG9zcxgEIAEoAUgAiAEBQgcKBV9sb3NzIikKB0xvZ0xpbmUSDQoFbGV2ZWwYASABKAkSDwoHbWVzc2FnZRgCIAEoCSILCglIZWFydGJlYXQiqQEKD0ZlZWRiYWNrUmVxdWVzdBIPCgdub2RlX2lkGAEgASgJEg8KB3Rhc2tfaWQYAiABKAkSJAoIcHJvZ3Jlc3MYCiABKAsyEC5mYm0udjEuUHJvZ3Jlc3NIABIeCgNsb2cYCyABKAsyDy5mYm0udjEuTG9nTGluZUgAEiYKCWhlYXJ0YmVhdBgMIAEoCzIRLmZibS52MS5IZWFydGJlYXRIAEIGCgRraW5kIhIKEEZlZWRiYWNrUmVzcG9uc2Ui5gEKClNlY2FnZ1Rhc2sSDwoHc2Vzc2lvbhgBIAEoCRI1Cg5hZHZlcnRpc2Vfa2V5cxgKIAEoCzIbLmZibS52MS5TZWNhZ2dBZHZlcnRpc2VLZXlzSAASLQoKc2hhcmVfa2V5cxgLIAEoCzIXLmZibS52MS5TZWNhZ2dTaGFyZUtleXNIABImCgZ1bm1hc2sYDCABKAsyFC5mYm0udjEuU2VjYWdnVW5tYXNrSAASMAoLY29uc2lzdGVuY3kYDSABKAsyGS5mYm0udjEuU2VjYWdnQ29uc2lzdGVuY3lIAEIHCgVwaGFzZSI1ChNTZWNhZ2dBZHZlcnRpc2VLZXlzEg4KBmNvaG9ydBgBIAEoDRIOCgZ2ZXJpZnkYAiABKAgihQEKClNlY2FnZ1BlZXISDwoHbm9kZV9pZBgBIAEoCRINCgVpbmRleBgCIAEoDRIZChFjaXBoZXJfcHVibGljX2tleRgDIAEoDBIXCg9tYXNrX3B1YmxpY19rZXkYBCABKAwSEQoJc2lnbmF0dXJlGAUgASgMEhAKCGlkZW50aXR5GAYgASgMImsKD1NlY2FnZ1NoYXJlS2V5cxIhCgVwZWVycxgBIAMoCzISLmZibS52MS5TZWNhZ2dQZWVyEhEKCXRocmVzaG9sZBgCIAEoDRIOCgZjb2hvcnQYAyADKAkSEgoKbmVpZ2hib3VycxgEIAEoDSI9ChFTZWNhZ2dTZWFsZWRTaGFyZRIMCgRmcm9tGAEgASgJEgoKAnRvGAIgASgJEg4KBnNlYWxlZBgDIAEoDCJ2CgxTZWNhZ2dVbm1hc2sSEQoJc3Vydml2b3JzGAEgAygJEg8KB2Ryb3BwZWQYAiADKAkSFQoNYWxsX3N1cnZpdm9ycxgDIAMoCRIrCgpzaWduYXR1cmVzGAQgAygLMhcuZmJtLnYxLlNlY2FnZ1NpZ25hdHVyZSImChFTZWNhZ2dDb25zaXN0ZW5jeRIRCglzdXJ2aXZvcnMYASADKAkiNQoPU2VjYWdnU2lnbmF0dXJlEg8KB25vZGVfaWQYASABKAkSEQoJc2lnbmF0dXJlGAIgASgMImcKDVNlY2FnZ01hc2tpbmcSDwoHc2Vzc2lvbhgBIAEoCRIpCgZzaGFyZXMYAiADKAsyGS5mYm0udjEuU2VjYWdnU2VhbGVkU2hhcmUSDAoEY2xpcBgDIAEoARIMCgRiaXRzGAQgASgNIr4BCgtTZWNhZ2dSZXBseRIiCgRrZXlzGAogASgLMhIuZmJtLnYxLlNlY2FnZ0tleXNIABImCgZzaGFyZXMYCyABKAsyFC5mYm0udjEuU2VjYWdnU2hhcmVzSAASKgoIcmV2ZWFsZWQYDCABKAsyFi5mYm0udjEuU2VjYWdnUmV2ZWFsZWRIABIuCgtjb25zaXN0ZW5jeRgNIAEoCzIXLmZibS52MS5TZWNhZ2dTaWduYXR1cmVIAEIHCgVwaGFzZSJlCgpTZWNhZ2dLZXlzEhkKEWNpcGhlcl9wdWJsaWNfa2V5GAEgASgMEhcKD21hc2tfcHVibGljX2tleRgCIAEoDBIRCglzaWduYXR1cmUYAyABKAwSEAoIaWRlbnRpdHkYBCABKAwiOQoMU2VjYWdnU2hhcmVzEikKBnNoYXJlcxgBIAMoCzIZLmZibS52MS5TZWNhZ2dTZWFsZWRTaGFyZSIwChNTZWNhZ2dSZXZlYWxlZFNoYXJlEgoKAm9mGAEgASgJEg0KBXNoYXJlGAIgASgMInMKDlNlY2FnZ1JldmVhbGVkEjAKC3NlZWRfc2hhcmVzGAEgAygLMhsuZmJtLnYxLlNlY2FnZ1JldmVhbGVkU2hhcmUSLwoKa2V5X3NoYXJlcxgCIAMoCzIbLmZibS52MS5TZWNhZ2dSZXZlYWxlZFNoYXJlIvsBCgxDbGluaWNhbFRhc2sSEgoKZGF0YXNldF9pZBgBIAEoCRIQCghxdWVyeV9pZBgCIAEoCRImCgV0YWJsZRgKIAEoCzIVLmZibS52MS5DbGluaWNhbFRhYmxlSAASHgoDZ2xtGAsgASgLMg8uZmJtLnYxLkdsbVN0ZXBIABInCgdrbV9jdXRzGAwgASgLMhQuZmJtLnYxLlN1cnZpdmFsQ3V0c0gAEisKCWttX2NvdW50cxgNIAEoCzIWLmZibS52MS5TdXJ2aXZhbENvdW50c0gAEh4KA2NveBgOIAEoCzIPLmZibS52MS5Db3hTdGVwSABCBwoFcXVlcnkiKwoNQ2xpbmljYWxUYWJsZRIMCgRyb3dzGAEgASgJEgwKBGNvbHMYAiABKAkiKAoGRmFjdG9yEg4KBmNvbHVtbhgBIAEoCRIOCgZsZXZlbHMYAiADKAkiXgoHR2xtU3RlcBIOCgZmYW1pbHkYASABKAkSCQoBeRgCIAEoCRIJCgF4GAMgAygJEh8KB2ZhY3RvcnMYBCADKAsyDi5mYm0udjEuRmFjdG9yEgwKBGJldGEYBSADKAEiVgoMU3Vydml2YWxDdXRzEgwKBHRpbWUYASABKAkSDQoFZXZlbnQYAiABKAkSDQoFZ3JvdXAYAyABKAkSDAoEZ3JpZBgEIAEoARIMCgRjdXRzGAUgAygNIlgKDlN1cnZpdmFsQ291bnRzEgwKBHRpbWUYASABKAkSDQoFZXZlbnQYAiABKAkSDQoFZ3JvdXAYAyABKAkSDAoEZ3JpZBgEIAEoARIMCgRjdXRzGAUgAygNIpMBCgdDb3hTdGVwEgwKBHRpbWUYASABKAkSDQoFZXZlbnQYAiABKAkSCQoBeBgDIAMoCRIfCgdmYWN0b3JzGAQgAygLMg4uZmJtLnYxLkZhY3RvchIOCgZzdHJhdGEYBSABKAkSDAoEdGllcxgGIAEoCRIMCgRiZXRhGAcgAygBEhMKC2NvbmNvcmRhbmNlGAggASgIIqECCg1DbGluaWNhbFJlcGx5EhEKCW1pbl9jb3VudBgBIAEoDRIMCgRyb3dzGAIgASgEEh8KCGV4Y2x1ZGVkGAMgASgLMg0uZmJtLnYxLkNvdW50EiQKBXRhYmxlGAogASgLMhMuZmJtLnYxLlRhYmxlQ291bnRzSAASHgoDZ2xtGAsgASgLMg8uZmJtLnYxLkdsbVN1bXNIABIsCgdrbV9jdXRzGAwgASgLMhkuZmJtLnYxLlN1cnZpdmFsQ3V0c1JlcGx5SAASMAoJa21fY291bnRzGA0gASgLMhsuZmJtLnYxLlN1cnZpdmFsQ291bnRzUmVwbHlIABIeCgNjb3gYDiABKAsyDy5mYm0udjEuQ294U3Vtc0gAQggKBnJlc3VsdCJTCgtUYWJsZUNvdW50cxISCgpyb3dfbGV2ZWxzGAEgAygJEhIKCmNvbF9sZXZlbHMYAiADKAkSHAoFY2VsbHMYAyADKAsyDS5mYm0udjEuQ291bnQiRwoHR2xtU3VtcxIMCgR4dHd4GAEgAygBEgwKBHh0d3oYAiADKAESEAoIZGV2aWFuY2UYAyABKAESDgoGbG9nbGlrGAQgASgBIiEKEVN1cnZpdmFsQ3V0c1JlcGx5EgwKBGN1dHMYASADKA0iRwoTU3Vydml2YWxDb3VudHNSZXBseRIOCgZncm91cHMYASADKAkSDgoGZXZlbnRzGAIgAygEEhAKCGNlbnNvcmVkGAMgAygEIosBCgdDb3hTdW1zEg4KBmxvZ2xpaxgBIAEoARIQCghncmFkaWVudBgCIAMoARITCgtpbmZvcm1hdGlvbhgDIAMoARIOCgZldmVudHMYBCABKAQSEgoKY29uY29yZGFudBgFIAEoBBISCgpkaXNjb3JkYW50GAYgASgEEhEKCXRpZWRfcmlzaxgHIAEoBCpFCgVEVHlwZRIWChJEX1RZUEVfVU5TUEVDSUZJRUQQABISCg5EX1RZUEVfRkxPQVQzMhABEhAKDERfVFlQRV9JTlQzMhACKm4KCUNvdW50S2luZBIaChZDT1VOVF9LSU5EX1VOU1BFQ0lGSUVEEAASFAoQQ09VTlRfS0lORF9FWEFDVBABEhgKFENPVU5UX0tJTkRfQkVMT1dfTUlOEAISFQoRQ09VTlRfS0lORF9ISURERU4QAzLIAQoRUmVzZWFyY2hlclNlcnZpY2USNgoHR2V0VGFzaxIWLmZibS52MS5HZXRUYXNrUmVxdWVzdBoRLmZibS52MS5UYXNrQ2h1bmswARI8CglSZXBseVRhc2sSEi5mYm0udjEuUmVwbHlDaHVuaxoZLmZibS52MS5SZXBseVRhc2tSZXNwb25zZSgBEj0KCEZlZWRiYWNrEhcuZmJtLnYxLkZlZWRiYWNrUmVxdWVzdBoYLmZibS52MS5GZWVkYmFja1Jlc3BvbnNlYgZwcm90bzM");
+  fileDesc("ChdmYm0vdjEvcmVzZWFyY2hlci5wcm90bxIGZmJtLnYxIoIBCg5HZXRUYXNrUmVxdWVzdBIPCgdub2RlX2lkGAEgASgJEhEKCW5vZGVfbmFtZRgCIAEoCRISCgpzZXNzaW9uX2lkGAMgASgJEg8KB3ZlcnNpb24YBCABKAkSFAoMd2FpdF9zZWNvbmRzGAUgASgNEhEKCWtlZXBfb3BlbhgGIAEoCCJBCglUYXNrQ2h1bmsSHAoEdGFzaxgBIAEoCzIMLmZibS52MS5UYXNrSAASDgoEZGF0YRgCIAEoDEgAQgYKBHBhcnQi4QIKBFRhc2sSDwoHdGFza19pZBgBIAEoCRISCgpleHBlcmltZW50GAIgASgJEiAKBHBpbmcYCiABKAsyEC5mYm0udjEuUGluZ1Rhc2tIABIgCgRsaXN0GAsgASgLMhAuZmJtLnYxLkxpc3RUYXNrSAASJAoGc2VhcmNoGAwgASgLMhIuZmJtLnYxLlNlYXJjaFRhc2tIABIiCgVzdGF0cxgNIAEoCzIRLmZibS52MS5TdGF0c1Rhc2tIABIiCgV0cmFpbhgOIAEoCzIRLmZibS52MS5UcmFpblRhc2tIABIqCglhbmFseXRpY3MYDyABKAsyFS5mYm0udjEuQW5hbHl0aWNzVGFza0gAEiQKBnNlY2FnZxgQIAEoCzISLmZibS52MS5TZWNhZ2dUYXNrSAASKAoIY2xpbmljYWwYFCABKAsyFC5mYm0udjEuQ2xpbmljYWxUYXNrSABCBgoEa2luZCIKCghQaW5nVGFzayIKCghMaXN0VGFzayIaCgpTZWFyY2hUYXNrEgwKBHRhZ3MYASADKAkiTAoJU3RhdHNUYXNrEhIKCmRhdGFzZXRfaWQYASABKAkSEQoJcGxhbl9qc29uGAIgASgJEhgKEHByZXBhcmF0aW9uX2pzb24YAyABKAkiRwoKVGVuc29yU3BlYxIMCgRuYW1lGAEgASgJEg0KBXNoYXBlGAIgAygNEhwKBWR0eXBlGAMgASgOMg0uZmJtLnYxLkRUeXBlIkgKDFBhcmFtc0hlYWRlchIjCgd0ZW5zb3JzGAEgAygLMhIuZmJtLnYxLlRlbnNvclNwZWMSEwoLdG90YWxfYnl0ZXMYAiABKAQiUwoSTm9ybWFsaXphdGlvblN0YXRzEg4KBm1ldGhvZBgBIAEoCRIPCgdjb2x1bW5zGAIgAygJEg0KBXNoaWZ0GAMgAygBEg0KBXNjYWxlGAQgAygBItUBCgxUcmFpbmluZ0FyZ3MSDgoGZXBvY2hzGAEgASgNEg8KB3VwZGF0ZXMYAiABKA0SEgoKYmF0Y2hfc2l6ZRgDIAEoDRISCgp0ZXN0X3JhdGlvGAQgASgBEhYKDnRlc3Rfb25fZ2xvYmFsGAUgASgIEhUKDXRlc3Rfb25fbG9jYWwYBiABKAgSDwoHbWV0cmljcxgHIAMoCRIMCgRzZWVkGAggASgNEhIKCmZlZHByb3hfbXUYCSABKAESGgoCZHAYCiABKAsyDi5mYm0udjEuRHBBcmdzImcKBkRwQXJncxIMCgRtb2RlGAEgASgJEhgKEG5vaXNlX211bHRpcGxpZXIYAiABKAESEQoJY2xpcF9ub3JtGAMgASgBEg0KBWRlbHRhGAQgASgBEhMKC3NhbXBsZV9yYXRlGAUgASgBIikKB1ByaXZhY3kSDwoHZXBzaWxvbhgBIAEoARINCgVkZWx0YRgCIAEoASKQAgoJVHJhaW5UYXNrEhIKCmRhdGFzZXRfaWQYASABKAkSDwoHcGxhbl9pZBgCIAEoCRIRCglwbGFuX2pzb24YAyABKAkSIgoEYXJncxgEIAEoCzIULmZibS52MS5UcmFpbmluZ0FyZ3MSMQoNbm9ybWFsaXphdGlvbhgFIAEoCzIaLmZibS52MS5Ob3JtYWxpemF0aW9uU3RhdHMSDQoFcm91bmQYBiABKA0SJAoGcGFyYW1zGAcgASgLMhQuZmJtLnYxLlBhcmFtc0hlYWRlchIlCgZzZWNhZ2cYCCABKAsyFS5mYm0udjEuU2VjYWdnTWFza2luZxIYChBwcmVwYXJhdGlvbl9qc29uGAkgASgJIlQKClJlcGx5Q2h1bmsSHgoFcmVwbHkYASABKAsyDS5mYm0udjEuUmVwbHlIABIOCgRkYXRhGAIgASgMSAASDgoEc2VhbBgDIAEoDEgAQgYKBHBhcnQi7QIKBVJlcGx5Eg8KB3Rhc2tfaWQYASABKAkSDwoHbm9kZV9pZBgCIAEoCRIhCgRwaW5nGAogASgLMhEuZmJtLnYxLlBpbmdSZXBseUgAEikKCGRhdGFzZXRzGAsgASgLMhUuZmJtLnYxLkRhdGFzZXRzUmVwbHlIABIjCgVzdGF0cxgMIAEoCzISLmZibS52MS5TdGF0c1JlcGx5SAASIwoFdHJhaW4YDSABKAsyEi5mYm0udjEuVHJhaW5SZXBseUgAEiMKBWVycm9yGA4gASgLMhIuZmJtLnYxLkVycm9yUmVwbHlIABIrCglhbmFseXRpY3MYDyABKAsyFi5mYm0udjEuQW5hbHl0aWNzUmVwbHlIABIlCgZzZWNhZ2cYECABKAsyEy5mYm0udjEuU2VjYWdnUmVwbHlIABIpCghjbGluaWNhbBgUIAEoCzIVLmZibS52MS5DbGluaWNhbFJlcGx5SABCBgoEa2luZCItCglQaW5nUmVwbHkSDwoHdmVyc2lvbhgBIAEoCRIPCgdiYWNrZW5kGAIgASgJIiUKBkNvbHVtbhIMCgRuYW1lGAEgASgJEg0KBWR0eXBlGAIgASgJIikKCkNsYXNzQ291bnQSDAoEbmFtZRgBIAEoCRINCgVjb3VudBgCIAEoBCLnAQoLRGF0YXNldEluZm8SCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIMCgR0eXBlGAMgASgJEgwKBHRhZ3MYBCADKAkSEwoLZGVzY3JpcHRpb24YBSABKAkSDQoFc2hhcGUYBiADKA0SHwoHY29sdW1ucxgHIAMoCzIOLmZibS52MS5Db2x1bW4SFAoMc2FtcGxlX2NvdW50GAggASgEEiMKB2NsYXNzZXMYCSADKAsyEi5mYm0udjEuQ2xhc3NDb3VudBIOCgZ0YXJnZXQYCiABKAkSEgoKY3JlYXRlZF9hdBgLIAEoCSI2Cg1EYXRhc2V0c1JlcGx5EiUKCGRhdGFzZXRzGAEgAygLMhMuZmJtLnYxLkRhdGFzZXRJbmZvIrcBCgtDb2x1bW5TdGF0cxIMCgRuYW1lGAEgASgJEg0KBWNvdW50GAIgASgEEgsKA3N1bRgDIAEoARITCgtzdW1fc3F1YXJlcxgEIAEoARILCgNtaW4YBSABKAESCwoDbWF4GAYgASgBEg8KB21pc3NpbmcYByABKAQSKQoKY2F0ZWdvcmllcxgIIAMoCzIVLmZibS52MS5DYXRlZ29yeUNvdW50EhMKC2NhdGVnb3JpY2FsGAkgASgIIiwKDUNhdGVnb3J5Q291bnQSDAoEbmFtZRgBIAEoCRINCgVjb3VudBgCIAEoBCIyCgpTdGF0c1JlcGx5EiQKB2NvbHVtbnMYASADKAsyEy5mYm0udjEuQ29sdW1uU3RhdHMinAEKB01ldHJpY3MSKwoGdmFsdWVzGAEgAygLMhsuZmJtLnYxLk1ldHJpY3MuVmFsdWVzRW50cnkSDwoHc2FtcGxlcxgCIAEoBBIkCgZjb3VudHMYAyABKAsyFC5mYm0udjEuTWV0cmljQ291bnRzGi0KC1ZhbHVlc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoAToCOAEirgEKDE1ldHJpY0NvdW50cxIMCgRyb3dzGAEgASgEEg8KB2NsYXNzZXMYAiABKA0SEQoJY29uZnVzaW9uGAMgAygEEiEKBnNjb3JlcxgEIAMoCzIRLmZibS52MS5TY29yZVJ1bnMSJAoEc3VtcxgFIAEoCzIWLmZibS52MS5SZWdyZXNzaW9uU3VtcxIjCgZ2b3hlbHMYBiABKAsyEy5mYm0udjEuVm94ZWxDb3VudHMiPQoLVm94ZWxDb3VudHMSCgoCdHAYASABKAQSCgoCZnAYAiABKAQSCgoCZm4YAyABKAQSCgoCdG4YBCABKAQidwoJU2NvcmVSdW5zEhAKCHBvc2l0aXZlGAEgASgNEgoKAmxvGAIgAygNEgoKAmhpGAMgAygNEhEKCXBvc2l0aXZlcxgEIAMoBBIRCgluZWdhdGl2ZXMYBSADKAQSEQoEd2lucxgGIAEoAUgAiAEBQgcKBV93aW5zIkEKDlJlZ3Jlc3Npb25TdW1zEgkKAXkYASABKAESCgoCeTIYAiABKAESCwoDc3NlGAMgASgBEgsKA3NhZRgEIAEoASKZAgoKVHJhaW5SZXBseRIUCgxzYW1wbGVfY291bnQYASABKAQSFwoKdHJhaW5fbG9zcxgCIAEoAUgAiAEBEicKDmdsb2JhbF9tZXRyaWNzGAMgASgLMg8uZmJtLnYxLk1ldHJpY3MSJgoNbG9jYWxfbWV0cmljcxgEIAEoCzIPLmZibS52MS5NZXRyaWNzEiQKBnBhcmFtcxgFIAEoCzIULmZibS52MS5QYXJhbXNIZWFkZXISDwoHc2Vjb25kcxgGIAEoARIgCgdwcml2YWN5GAcgASgLMg8uZmJtLnYxLlByaXZhY3kSIwoGcGhhc2VzGAggASgLMhMuZmJtLnYxLlJvdW5kUGhhc2VzQg0KC190cmFpbl9sb3NzInkKC1JvdW5kUGhhc2VzEgwKBGxvYWQYASABKAESDwoHcHJlcGFyZRgCIAEoARINCgVidWlsZBgDIAEoARINCgVzZXR1cBgEIAEoARINCgVzdGVwcxgFIAEoARIQCgh2YWxpZGF0ZRgGIAEoARIMCgRjb3B5GAcgASgBIjwKCkVycm9yUmVwbHkSDAoEY29kZRgBIAEoCRIPCgdtZXNzYWdlGAIgASgJEg8KB3BsYW5faWQYAyABKAkikwEKDUFuYWx5dGljc1Rhc2sSEgoKZGF0YXNldF9pZBgBIAEoCRIPCgdjb2x1bW5zGAIgAygJEicKB3N1bW1hcnkYCiABKAsyFC5mYm0udjEuU3VtbWFyeVBoYXNlSAASKwoJaGlzdG9ncmFtGAsgASgLMhYuZmJtLnYxLkhpc3RvZ3JhbVBoYXNlSABCBwoFcGhhc2UiDgoMU3VtbWFyeVBoYXNlIjsKDkhpc3RvZ3JhbVBoYXNlEikKB2NvbHVtbnMYASADKAsyGC5mYm0udjEuSGlzdG9ncmFtUmVxdWVzdCJWChBIaXN0b2dyYW1SZXF1ZXN0Eg4KBmNvbHVtbhgBIAEoCRIKCgJsbxgCIAEoARIKCgJoaRgDIAEoARIMCgRiaW5zGAQgASgNEgwKBGZpbmUYBSABKA0iNwoFQ291bnQSHwoEa2luZBgBIAEoDjIRLmZibS52MS5Db3VudEtpbmQSDQoFdmFsdWUYAiABKAQiOAoKQ2xhc3NUYWxseRIMCgRuYW1lGAEgASgJEhwKBWNvdW50GAIgASgLMg0uZmJtLnYxLkNvdW50IpMCCg1Db2x1bW5TdW1tYXJ5EgwKBG5hbWUYASABKAkSHAoFY291bnQYAiABKAsyDS5mYm0udjEuQ291bnQSHgoHbWlzc2luZxgDIAEoCzINLmZibS52MS5Db3VudBILCgNzdW0YBCABKAESDAoEbWVhbhgFIAEoARIKCgJtMhgGIAEoARILCgNtaW4YByABKAESCwoDbWF4GAggASgBEhQKDG1pbl9tYXhfZ3JpZBgJIAEoARIQCghyYW5nZV9sbxgKIAEoARIQCghyYW5nZV9oaRgLIAEoARIjCgdjbGFzc2VzGAwgAygLMhIuZmJtLnYxLkNsYXNzVGFsbHkSFgoOaGlzdG9ncmFtX2dyaWQYDSABKAEiNAoHRmluZUJpbhINCgVzdGFydBgBIAEoDRILCgNlbmQYAiABKA0SDQoFY291bnQYAyABKAQiXQoPQ29sdW1uSGlzdG9ncmFtEgwKBG5hbWUYASABKAkSHQoGY291bnRzGAIgAygLMg0uZmJtLnYxLkNvdW50Eh0KBGZpbmUYAyADKAsyDy5mYm0udjEuRmluZUJpbiKNAQoOQW5hbHl0aWNzUmVwbHkSEQoJbWluX2NvdW50GAEgASgNEhEKCXRvb19zbWFsbBgCIAEoCBIoCglzdW1tYXJpZXMYAyADKAsyFS5mYm0udjEuQ29sdW1uU3VtbWFyeRIrCgpoaXN0b2dyYW1zGAQgAygLMhcuZmJtLnYxLkNvbHVtbkhpc3RvZ3JhbSITChFSZXBseVRhc2tSZXNwb25zZSJYCghQcm9ncmVzcxINCgVlcG9jaBgBIAEoDRIMCgRzdGVwGAIgASgNEhMKC3RvdGFsX3N0ZXBzGAMgASgNEhEKBGxvc3MYBCABKAFIAIgBAUIHCgVfbG9zcyIpCgdMb2dMaW5lEg0KBWxldmVsGAEgASgJEg8KB21lc3NhZ2UYAiABKAkiCwoJSGVhcnRiZWF0IqkBCg9GZWVkYmFja1JlcXVlc3QSDwoHbm9kZV9pZBgBIAEoCRIPCgd0YXNrX2lkGAIgASgJEiQKCHByb2dyZXNzGAogASgLMhAuZmJtLnYxLlByb2dyZXNzSAASHgoDbG9nGAsgASgLMg8uZmJtLnYxLkxvZ0xpbmVIABImCgloZWFydGJlYXQYDCABKAsyES5mYm0udjEuSGVhcnRiZWF0SABCBgoEa2luZCISChBGZWVkYmFja1Jlc3BvbnNlIuYBCgpTZWNhZ2dUYXNrEg8KB3Nlc3Npb24YASABKAkSNQoOYWR2ZXJ0aXNlX2tleXMYCiABKAsyGy5mYm0udjEuU2VjYWdnQWR2ZXJ0aXNlS2V5c0gAEi0KCnNoYXJlX2tleXMYCyABKAsyFy5mYm0udjEuU2VjYWdnU2hhcmVLZXlzSAASJgoGdW5tYXNrGAwgASgLMhQuZmJtLnYxLlNlY2FnZ1VubWFza0gAEjAKC2NvbnNpc3RlbmN5GA0gASgLMhkuZmJtLnYxLlNlY2FnZ0NvbnNpc3RlbmN5SABCBwoFcGhhc2UiNQoTU2VjYWdnQWR2ZXJ0aXNlS2V5cxIOCgZjb2hvcnQYASABKA0SDgoGdmVyaWZ5GAIgASgIIoUBCgpTZWNhZ2dQZWVyEg8KB25vZGVfaWQYASABKAkSDQoFaW5kZXgYAiABKA0SGQoRY2lwaGVyX3B1YmxpY19rZXkYAyABKAwSFwoPbWFza19wdWJsaWNfa2V5GAQgASgMEhEKCXNpZ25hdHVyZRgFIAEoDBIQCghpZGVudGl0eRgGIAEoDCJrCg9TZWNhZ2dTaGFyZUtleXMSIQoFcGVlcnMYASADKAsyEi5mYm0udjEuU2VjYWdnUGVlchIRCgl0aHJlc2hvbGQYAiABKA0SDgoGY29ob3J0GAMgAygJEhIKCm5laWdoYm91cnMYBCABKA0iPQoRU2VjYWdnU2VhbGVkU2hhcmUSDAoEZnJvbRgBIAEoCRIKCgJ0bxgCIAEoCRIOCgZzZWFsZWQYAyABKAwidgoMU2VjYWdnVW5tYXNrEhEKCXN1cnZpdm9ycxgBIAMoCRIPCgdkcm9wcGVkGAIgAygJEhUKDWFsbF9zdXJ2aXZvcnMYAyADKAkSKwoKc2lnbmF0dXJlcxgEIAMoCzIXLmZibS52MS5TZWNhZ2dTaWduYXR1cmUiJgoRU2VjYWdnQ29uc2lzdGVuY3kSEQoJc3Vydml2b3JzGAEgAygJIjUKD1NlY2FnZ1NpZ25hdHVyZRIPCgdub2RlX2lkGAEgASgJEhEKCXNpZ25hdHVyZRgCIAEoDCJnCg1TZWNhZ2dNYXNraW5nEg8KB3Nlc3Npb24YASABKAkSKQoGc2hhcmVzGAIgAygLMhkuZmJtLnYxLlNlY2FnZ1NlYWxlZFNoYXJlEgwKBGNsaXAYAyABKAESDAoEYml0cxgEIAEoDSK+AQoLU2VjYWdnUmVwbHkSIgoEa2V5cxgKIAEoCzISLmZibS52MS5TZWNhZ2dLZXlzSAASJgoGc2hhcmVzGAsgASgLMhQuZmJtLnYxLlNlY2FnZ1NoYXJlc0gAEioKCHJldmVhbGVkGAwgASgLMhYuZmJtLnYxLlNlY2FnZ1JldmVhbGVkSAASLgoLY29uc2lzdGVuY3kYDSABKAsyFy5mYm0udjEuU2VjYWdnU2lnbmF0dXJlSABCBwoFcGhhc2UiZQoKU2VjYWdnS2V5cxIZChFjaXBoZXJfcHVibGljX2tleRgBIAEoDBIXCg9tYXNrX3B1YmxpY19rZXkYAiABKAwSEQoJc2lnbmF0dXJlGAMgASgMEhAKCGlkZW50aXR5GAQgASgMIjkKDFNlY2FnZ1NoYXJlcxIpCgZzaGFyZXMYASADKAsyGS5mYm0udjEuU2VjYWdnU2VhbGVkU2hhcmUiMAoTU2VjYWdnUmV2ZWFsZWRTaGFyZRIKCgJvZhgBIAEoCRINCgVzaGFyZRgCIAEoDCJzCg5TZWNhZ2dSZXZlYWxlZBIwCgtzZWVkX3NoYXJlcxgBIAMoCzIbLmZibS52MS5TZWNhZ2dSZXZlYWxlZFNoYXJlEi8KCmtleV9zaGFyZXMYAiADKAsyGy5mYm0udjEuU2VjYWdnUmV2ZWFsZWRTaGFyZSL7AQoMQ2xpbmljYWxUYXNrEhIKCmRhdGFzZXRfaWQYASABKAkSEAoIcXVlcnlfaWQYAiABKAkSJgoFdGFibGUYCiABKAsyFS5mYm0udjEuQ2xpbmljYWxUYWJsZUgAEh4KA2dsbRgLIAEoCzIPLmZibS52MS5HbG1TdGVwSAASJwoHa21fY3V0cxgMIAEoCzIULmZibS52MS5TdXJ2aXZhbEN1dHNIABIrCglrbV9jb3VudHMYDSABKAsyFi5mYm0udjEuU3Vydml2YWxDb3VudHNIABIeCgNjb3gYDiABKAsyDy5mYm0udjEuQ294U3RlcEgAQgcKBXF1ZXJ5IisKDUNsaW5pY2FsVGFibGUSDAoEcm93cxgBIAEoCRIMCgRjb2xzGAIgASgJIigKBkZhY3RvchIOCgZjb2x1bW4YASABKAkSDgoGbGV2ZWxzGAIgAygJIl4KB0dsbVN0ZXASDgoGZmFtaWx5GAEgASgJEgkKAXkYAiABKAkSCQoBeBgDIAMoCRIfCgdmYWN0b3JzGAQgAygLMg4uZmJtLnYxLkZhY3RvchIMCgRiZXRhGAUgAygBIlYKDFN1cnZpdmFsQ3V0cxIMCgR0aW1lGAEgASgJEg0KBWV2ZW50GAIgASgJEg0KBWdyb3VwGAMgASgJEgwKBGdyaWQYBCABKAESDAoEY3V0cxgFIAMoDSJYCg5TdXJ2aXZhbENvdW50cxIMCgR0aW1lGAEgASgJEg0KBWV2ZW50GAIgASgJEg0KBWdyb3VwGAMgASgJEgwKBGdyaWQYBCABKAESDAoEY3V0cxgFIAMoDSKTAQoHQ294U3RlcBIMCgR0aW1lGAEgASgJEg0KBWV2ZW50GAIgASgJEgkKAXgYAyADKAkSHwoHZmFjdG9ycxgEIAMoCzIOLmZibS52MS5GYWN0b3ISDgoGc3RyYXRhGAUgASgJEgwKBHRpZXMYBiABKAkSDAoEYmV0YRgHIAMoARITCgtjb25jb3JkYW5jZRgIIAEoCCKhAgoNQ2xpbmljYWxSZXBseRIRCgltaW5fY291bnQYASABKA0SDAoEcm93cxgCIAEoBBIfCghleGNsdWRlZBgDIAEoCzINLmZibS52MS5Db3VudBIkCgV0YWJsZRgKIAEoCzITLmZibS52MS5UYWJsZUNvdW50c0gAEh4KA2dsbRgLIAEoCzIPLmZibS52MS5HbG1TdW1zSAASLAoHa21fY3V0cxgMIAEoCzIZLmZibS52MS5TdXJ2aXZhbEN1dHNSZXBseUgAEjAKCWttX2NvdW50cxgNIAEoCzIbLmZibS52MS5TdXJ2aXZhbENvdW50c1JlcGx5SAASHgoDY294GA4gASgLMg8uZmJtLnYxLkNveFN1bXNIAEIICgZyZXN1bHQiUwoLVGFibGVDb3VudHMSEgoKcm93X2xldmVscxgBIAMoCRISCgpjb2xfbGV2ZWxzGAIgAygJEhwKBWNlbGxzGAMgAygLMg0uZmJtLnYxLkNvdW50IkcKB0dsbVN1bXMSDAoEeHR3eBgBIAMoARIMCgR4dHd6GAIgAygBEhAKCGRldmlhbmNlGAMgASgBEg4KBmxvZ2xpaxgEIAEoASIhChFTdXJ2aXZhbEN1dHNSZXBseRIMCgRjdXRzGAEgAygNIkcKE1N1cnZpdmFsQ291bnRzUmVwbHkSDgoGZ3JvdXBzGAEgAygJEg4KBmV2ZW50cxgCIAMoBBIQCghjZW5zb3JlZBgDIAMoBCKLAQoHQ294U3VtcxIOCgZsb2dsaWsYASABKAESEAoIZ3JhZGllbnQYAiADKAESEwoLaW5mb3JtYXRpb24YAyADKAESDgoGZXZlbnRzGAQgASgEEhIKCmNvbmNvcmRhbnQYBSABKAQSEgoKZGlzY29yZGFudBgGIAEoBBIRCgl0aWVkX3Jpc2sYByABKAQqRQoFRFR5cGUSFgoSRF9UWVBFX1VOU1BFQ0lGSUVEEAASEgoORF9UWVBFX0ZMT0FUMzIQARIQCgxEX1RZUEVfSU5UMzIQAipuCglDb3VudEtpbmQSGgoWQ09VTlRfS0lORF9VTlNQRUNJRklFRBAAEhQKEENPVU5UX0tJTkRfRVhBQ1QQARIYChRDT1VOVF9LSU5EX0JFTE9XX01JThACEhUKEUNPVU5UX0tJTkRfSElEREVOEAMyyAEKEVJlc2VhcmNoZXJTZXJ2aWNlEjYKB0dldFRhc2sSFi5mYm0udjEuR2V0VGFza1JlcXVlc3QaES5mYm0udjEuVGFza0NodW5rMAESPAoJUmVwbHlUYXNrEhIuZmJtLnYxLlJlcGx5Q2h1bmsaGS5mYm0udjEuUmVwbHlUYXNrUmVzcG9uc2UoARI9CghGZWVkYmFjaxIXLmZibS52MS5GZWVkYmFja1JlcXVlc3QaGC5mYm0udjEuRmVlZGJhY2tSZXNwb25zZWIGcHJvdG8z");
 
 /**
  * @generated from message fbm.v1.GetTaskRequest
@@ -1116,6 +1116,13 @@ export type TrainReply = Message<"fbm.v1.TrainReply"> & {
    * @generated from field: fbm.v1.Privacy privacy = 7;
    */
   privacy?: Privacy | undefined;
+
+  /**
+   * Where the node's round went, seconds per phase (absent: an older node).
+   *
+   * @generated from field: fbm.v1.RoundPhases phases = 8;
+   */
+  phases?: RoundPhases | undefined;
 };
 
 /**
@@ -1124,6 +1131,53 @@ export type TrainReply = Message<"fbm.v1.TrainReply"> & {
  */
 export const TrainReplySchema: GenMessage<TrainReply> = /*@__PURE__*/
   messageDesc(file_fbm_v1_researcher, 29);
+
+/**
+ * @generated from message fbm.v1.RoundPhases
+ */
+export type RoundPhases = Message<"fbm.v1.RoundPhases"> & {
+  /**
+   * @generated from field: double load = 1;
+   */
+  load: number;
+
+  /**
+   * @generated from field: double prepare = 2;
+   */
+  prepare: number;
+
+  /**
+   * @generated from field: double build = 3;
+   */
+  build: number;
+
+  /**
+   * @generated from field: double setup = 4;
+   */
+  setup: number;
+
+  /**
+   * @generated from field: double steps = 5;
+   */
+  steps: number;
+
+  /**
+   * @generated from field: double validate = 6;
+   */
+  validate: number;
+
+  /**
+   * @generated from field: double copy = 7;
+   */
+  copy: number;
+};
+
+/**
+ * Describes the message fbm.v1.RoundPhases.
+ * Use `create(RoundPhasesSchema)` to create a new message.
+ */
+export const RoundPhasesSchema: GenMessage<RoundPhases> = /*@__PURE__*/
+  messageDesc(file_fbm_v1_researcher, 30);
 
 /**
  * @generated from message fbm.v1.ErrorReply
@@ -1152,7 +1206,7 @@ export type ErrorReply = Message<"fbm.v1.ErrorReply"> & {
  * Use `create(ErrorReplySchema)` to create a new message.
  */
 export const ErrorReplySchema: GenMessage<ErrorReply> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 30);
+  messageDesc(file_fbm_v1_researcher, 31);
 
 /**
  * Federated analytics (`fbm-researcher stats`) on one dataset, in two phases: a summary per column
@@ -1197,7 +1251,7 @@ export type AnalyticsTask = Message<"fbm.v1.AnalyticsTask"> & {
  * Use `create(AnalyticsTaskSchema)` to create a new message.
  */
 export const AnalyticsTaskSchema: GenMessage<AnalyticsTask> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 31);
+  messageDesc(file_fbm_v1_researcher, 32);
 
 /**
  * @generated from message fbm.v1.SummaryPhase
@@ -1210,7 +1264,7 @@ export type SummaryPhase = Message<"fbm.v1.SummaryPhase"> & {
  * Use `create(SummaryPhaseSchema)` to create a new message.
  */
 export const SummaryPhaseSchema: GenMessage<SummaryPhase> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 32);
+  messageDesc(file_fbm_v1_researcher, 33);
 
 /**
  * @generated from message fbm.v1.HistogramPhase
@@ -1227,7 +1281,7 @@ export type HistogramPhase = Message<"fbm.v1.HistogramPhase"> & {
  * Use `create(HistogramPhaseSchema)` to create a new message.
  */
 export const HistogramPhaseSchema: GenMessage<HistogramPhase> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 33);
+  messageDesc(file_fbm_v1_researcher, 34);
 
 /**
  * Equal-width bins over [lo, hi] (the last bin includes hi), each cut into `fine` equal fine bins.
@@ -1266,7 +1320,7 @@ export type HistogramRequest = Message<"fbm.v1.HistogramRequest"> & {
  * Use `create(HistogramRequestSchema)` to create a new message.
  */
 export const HistogramRequestSchema: GenMessage<HistogramRequest> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 34);
+  messageDesc(file_fbm_v1_researcher, 35);
 
 /**
  * A count as a node publishes it: its value travels only when it is exact.
@@ -1290,7 +1344,7 @@ export type Count = Message<"fbm.v1.Count"> & {
  * Use `create(CountSchema)` to create a new message.
  */
 export const CountSchema: GenMessage<Count> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 35);
+  messageDesc(file_fbm_v1_researcher, 36);
 
 /**
  * @generated from message fbm.v1.ClassTally
@@ -1312,7 +1366,7 @@ export type ClassTally = Message<"fbm.v1.ClassTally"> & {
  * Use `create(ClassTallySchema)` to create a new message.
  */
 export const ClassTallySchema: GenMessage<ClassTally> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 36);
+  messageDesc(file_fbm_v1_researcher, 37);
 
 /**
  * @generated from message fbm.v1.ColumnSummary
@@ -1401,7 +1455,7 @@ export type ColumnSummary = Message<"fbm.v1.ColumnSummary"> & {
  * Use `create(ColumnSummarySchema)` to create a new message.
  */
 export const ColumnSummarySchema: GenMessage<ColumnSummary> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 37);
+  messageDesc(file_fbm_v1_researcher, 38);
 
 /**
  * A run of fine bins [start, end) and how many values it holds (min_count or more).
@@ -1430,7 +1484,7 @@ export type FineBin = Message<"fbm.v1.FineBin"> & {
  * Use `create(FineBinSchema)` to create a new message.
  */
 export const FineBinSchema: GenMessage<FineBin> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 38);
+  messageDesc(file_fbm_v1_researcher, 39);
 
 /**
  * @generated from message fbm.v1.ColumnHistogram
@@ -1459,7 +1513,7 @@ export type ColumnHistogram = Message<"fbm.v1.ColumnHistogram"> & {
  * Use `create(ColumnHistogramSchema)` to create a new message.
  */
 export const ColumnHistogramSchema: GenMessage<ColumnHistogram> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 39);
+  messageDesc(file_fbm_v1_researcher, 40);
 
 /**
  * @generated from message fbm.v1.AnalyticsReply
@@ -1495,7 +1549,7 @@ export type AnalyticsReply = Message<"fbm.v1.AnalyticsReply"> & {
  * Use `create(AnalyticsReplySchema)` to create a new message.
  */
 export const AnalyticsReplySchema: GenMessage<AnalyticsReply> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 40);
+  messageDesc(file_fbm_v1_researcher, 41);
 
 /**
  * @generated from message fbm.v1.ReplyTaskResponse
@@ -1508,7 +1562,7 @@ export type ReplyTaskResponse = Message<"fbm.v1.ReplyTaskResponse"> & {
  * Use `create(ReplyTaskResponseSchema)` to create a new message.
  */
 export const ReplyTaskResponseSchema: GenMessage<ReplyTaskResponse> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 41);
+  messageDesc(file_fbm_v1_researcher, 42);
 
 /**
  * @generated from message fbm.v1.Progress
@@ -1542,7 +1596,7 @@ export type Progress = Message<"fbm.v1.Progress"> & {
  * Use `create(ProgressSchema)` to create a new message.
  */
 export const ProgressSchema: GenMessage<Progress> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 42);
+  messageDesc(file_fbm_v1_researcher, 43);
 
 /**
  * @generated from message fbm.v1.LogLine
@@ -1564,7 +1618,7 @@ export type LogLine = Message<"fbm.v1.LogLine"> & {
  * Use `create(LogLineSchema)` to create a new message.
  */
 export const LogLineSchema: GenMessage<LogLine> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 43);
+  messageDesc(file_fbm_v1_researcher, 44);
 
 /**
  * Sent every few seconds while a task runs, so a node busy with a long step is not taken for lost.
@@ -1579,7 +1633,7 @@ export type Heartbeat = Message<"fbm.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 44);
+  messageDesc(file_fbm_v1_researcher, 45);
 
 /**
  * @generated from message fbm.v1.FeedbackRequest
@@ -1624,7 +1678,7 @@ export type FeedbackRequest = Message<"fbm.v1.FeedbackRequest"> & {
  * Use `create(FeedbackRequestSchema)` to create a new message.
  */
 export const FeedbackRequestSchema: GenMessage<FeedbackRequest> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 45);
+  messageDesc(file_fbm_v1_researcher, 46);
 
 /**
  * @generated from message fbm.v1.FeedbackResponse
@@ -1637,7 +1691,7 @@ export type FeedbackResponse = Message<"fbm.v1.FeedbackResponse"> & {
  * Use `create(FeedbackResponseSchema)` to create a new message.
  */
 export const FeedbackResponseSchema: GenMessage<FeedbackResponse> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 46);
+  messageDesc(file_fbm_v1_researcher, 47);
 
 /**
  * Secure aggregation (Bonawitz et al., CCS 2017, section 4; SecAgg+ neighbourhoods, Bell et al., CCS 2020).
@@ -1688,7 +1742,7 @@ export type SecaggTask = Message<"fbm.v1.SecaggTask"> & {
  * Use `create(SecaggTaskSchema)` to create a new message.
  */
 export const SecaggTaskSchema: GenMessage<SecaggTask> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 47);
+  messageDesc(file_fbm_v1_researcher, 48);
 
 /**
  * @generated from message fbm.v1.SecaggAdvertiseKeys
@@ -1714,7 +1768,7 @@ export type SecaggAdvertiseKeys = Message<"fbm.v1.SecaggAdvertiseKeys"> & {
  * Use `create(SecaggAdvertiseKeysSchema)` to create a new message.
  */
 export const SecaggAdvertiseKeysSchema: GenMessage<SecaggAdvertiseKeys> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 48);
+  messageDesc(file_fbm_v1_researcher, 49);
 
 /**
  * @generated from message fbm.v1.SecaggPeer
@@ -1760,7 +1814,7 @@ export type SecaggPeer = Message<"fbm.v1.SecaggPeer"> & {
  * Use `create(SecaggPeerSchema)` to create a new message.
  */
 export const SecaggPeerSchema: GenMessage<SecaggPeer> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 49);
+  messageDesc(file_fbm_v1_researcher, 50);
 
 /**
  * @generated from message fbm.v1.SecaggShareKeys
@@ -1798,7 +1852,7 @@ export type SecaggShareKeys = Message<"fbm.v1.SecaggShareKeys"> & {
  * Use `create(SecaggShareKeysSchema)` to create a new message.
  */
 export const SecaggShareKeysSchema: GenMessage<SecaggShareKeys> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 50);
+  messageDesc(file_fbm_v1_researcher, 51);
 
 /**
  * @generated from message fbm.v1.SecaggSealedShare
@@ -1825,7 +1879,7 @@ export type SecaggSealedShare = Message<"fbm.v1.SecaggSealedShare"> & {
  * Use `create(SecaggSealedShareSchema)` to create a new message.
  */
 export const SecaggSealedShareSchema: GenMessage<SecaggSealedShare> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 51);
+  messageDesc(file_fbm_v1_researcher, 52);
 
 /**
  * @generated from message fbm.v1.SecaggUnmask
@@ -1861,7 +1915,7 @@ export type SecaggUnmask = Message<"fbm.v1.SecaggUnmask"> & {
  * Use `create(SecaggUnmaskSchema)` to create a new message.
  */
 export const SecaggUnmaskSchema: GenMessage<SecaggUnmask> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 52);
+  messageDesc(file_fbm_v1_researcher, 53);
 
 /**
  * ConsistencyCheck (verify only): the node signs the survivor set it is shown and the global model it trained.
@@ -1880,7 +1934,7 @@ export type SecaggConsistency = Message<"fbm.v1.SecaggConsistency"> & {
  * Use `create(SecaggConsistencySchema)` to create a new message.
  */
 export const SecaggConsistencySchema: GenMessage<SecaggConsistency> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 53);
+  messageDesc(file_fbm_v1_researcher, 54);
 
 /**
  * @generated from message fbm.v1.SecaggSignature
@@ -1902,7 +1956,7 @@ export type SecaggSignature = Message<"fbm.v1.SecaggSignature"> & {
  * Use `create(SecaggSignatureSchema)` to create a new message.
  */
 export const SecaggSignatureSchema: GenMessage<SecaggSignature> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 54);
+  messageDesc(file_fbm_v1_researcher, 55);
 
 /**
  * Masked input collection: the shares sealed for this node, and how to encode its update.
@@ -1936,7 +1990,7 @@ export type SecaggMasking = Message<"fbm.v1.SecaggMasking"> & {
  * Use `create(SecaggMaskingSchema)` to create a new message.
  */
 export const SecaggMaskingSchema: GenMessage<SecaggMasking> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 55);
+  messageDesc(file_fbm_v1_researcher, 56);
 
 /**
  * @generated from message fbm.v1.SecaggReply
@@ -1977,7 +2031,7 @@ export type SecaggReply = Message<"fbm.v1.SecaggReply"> & {
  * Use `create(SecaggReplySchema)` to create a new message.
  */
 export const SecaggReplySchema: GenMessage<SecaggReply> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 56);
+  messageDesc(file_fbm_v1_researcher, 57);
 
 /**
  * @generated from message fbm.v1.SecaggKeys
@@ -2011,7 +2065,7 @@ export type SecaggKeys = Message<"fbm.v1.SecaggKeys"> & {
  * Use `create(SecaggKeysSchema)` to create a new message.
  */
 export const SecaggKeysSchema: GenMessage<SecaggKeys> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 57);
+  messageDesc(file_fbm_v1_researcher, 58);
 
 /**
  * @generated from message fbm.v1.SecaggShares
@@ -2028,7 +2082,7 @@ export type SecaggShares = Message<"fbm.v1.SecaggShares"> & {
  * Use `create(SecaggSharesSchema)` to create a new message.
  */
 export const SecaggSharesSchema: GenMessage<SecaggShares> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 58);
+  messageDesc(file_fbm_v1_researcher, 59);
 
 /**
  * @generated from message fbm.v1.SecaggRevealedShare
@@ -2050,7 +2104,7 @@ export type SecaggRevealedShare = Message<"fbm.v1.SecaggRevealedShare"> & {
  * Use `create(SecaggRevealedShareSchema)` to create a new message.
  */
 export const SecaggRevealedShareSchema: GenMessage<SecaggRevealedShare> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 59);
+  messageDesc(file_fbm_v1_researcher, 60);
 
 /**
  * @generated from message fbm.v1.SecaggRevealed
@@ -2072,7 +2126,7 @@ export type SecaggRevealed = Message<"fbm.v1.SecaggRevealed"> & {
  * Use `create(SecaggRevealedSchema)` to create a new message.
  */
 export const SecaggRevealedSchema: GenMessage<SecaggRevealed> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 60);
+  messageDesc(file_fbm_v1_researcher, 61);
 
 /**
  * Clinical statistics (`fbm-researcher analyze`, README "Clinical statistics"): one query of an analysis.
@@ -2132,7 +2186,7 @@ export type ClinicalTask = Message<"fbm.v1.ClinicalTask"> & {
  * Use `create(ClinicalTaskSchema)` to create a new message.
  */
 export const ClinicalTaskSchema: GenMessage<ClinicalTask> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 61);
+  messageDesc(file_fbm_v1_researcher, 62);
 
 /**
  * Counts per level of `rows`, and of `cols` when it is not empty.
@@ -2156,7 +2210,7 @@ export type ClinicalTable = Message<"fbm.v1.ClinicalTable"> & {
  * Use `create(ClinicalTableSchema)` to create a new message.
  */
 export const ClinicalTableSchema: GenMessage<ClinicalTable> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 62);
+  messageDesc(file_fbm_v1_researcher, 63);
 
 /**
  * A categorical covariate, treatment-coded: levels[0] is the reference.
@@ -2180,7 +2234,7 @@ export type Factor = Message<"fbm.v1.Factor"> & {
  * Use `create(FactorSchema)` to create a new message.
  */
 export const FactorSchema: GenMessage<Factor> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 63);
+  messageDesc(file_fbm_v1_researcher, 64);
 
 /**
  * One IRLS iteration at beta (intercept, x in order, then each factor's non-reference levels).
@@ -2219,7 +2273,7 @@ export type GlmStep = Message<"fbm.v1.GlmStep"> & {
  * Use `create(GlmStepSchema)` to create a new message.
  */
 export const GlmStepSchema: GenMessage<GlmStep> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 64);
+  messageDesc(file_fbm_v1_researcher, 65);
 
 /**
  * The end (grid steps) of the shortest interval from cuts[0] this node allows, on a grid of `grid` time units.
@@ -2258,7 +2312,7 @@ export type SurvivalCuts = Message<"fbm.v1.SurvivalCuts"> & {
  * Use `create(SurvivalCutsSchema)` to create a new message.
  */
 export const SurvivalCutsSchema: GenMessage<SurvivalCuts> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 65);
+  messageDesc(file_fbm_v1_researcher, 66);
 
 /**
  * Events and censorings per group and interval [cuts[i], cuts[i+1]) in grid steps (the last one open).
@@ -2297,7 +2351,7 @@ export type SurvivalCounts = Message<"fbm.v1.SurvivalCounts"> & {
  * Use `create(SurvivalCountsSchema)` to create a new message.
  */
 export const SurvivalCountsSchema: GenMessage<SurvivalCounts> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 66);
+  messageDesc(file_fbm_v1_researcher, 67);
 
 /**
  * One Newton step of the Cox partial likelihood at beta, stratified by node (and by `strata`).
@@ -2353,7 +2407,7 @@ export type CoxStep = Message<"fbm.v1.CoxStep"> & {
  * Use `create(CoxStepSchema)` to create a new message.
  */
 export const CoxStepSchema: GenMessage<CoxStep> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 67);
+  messageDesc(file_fbm_v1_researcher, 68);
 
 /**
  * @generated from message fbm.v1.ClinicalReply
@@ -2415,7 +2469,7 @@ export type ClinicalReply = Message<"fbm.v1.ClinicalReply"> & {
  * Use `create(ClinicalReplySchema)` to create a new message.
  */
 export const ClinicalReplySchema: GenMessage<ClinicalReply> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 68);
+  messageDesc(file_fbm_v1_researcher, 69);
 
 /**
  * Row-major cells, row_levels x col_levels (one cell per row level when col_levels is empty).
@@ -2444,7 +2498,7 @@ export type TableCounts = Message<"fbm.v1.TableCounts"> & {
  * Use `create(TableCountsSchema)` to create a new message.
  */
 export const TableCountsSchema: GenMessage<TableCounts> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 69);
+  messageDesc(file_fbm_v1_researcher, 70);
 
 /**
  * X'WX (p x p, row-major), X'Wz, the deviance and the log-likelihood at the step's beta.
@@ -2478,7 +2532,7 @@ export type GlmSums = Message<"fbm.v1.GlmSums"> & {
  * Use `create(GlmSumsSchema)` to create a new message.
  */
 export const GlmSumsSchema: GenMessage<GlmSums> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 70);
+  messageDesc(file_fbm_v1_researcher, 71);
 
 /**
  * [end]; none when the interval from the start asked must stay open; [start] when even that holds too few.
@@ -2497,7 +2551,7 @@ export type SurvivalCutsReply = Message<"fbm.v1.SurvivalCutsReply"> & {
  * Use `create(SurvivalCutsReplySchema)` to create a new message.
  */
 export const SurvivalCutsReplySchema: GenMessage<SurvivalCutsReply> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 71);
+  messageDesc(file_fbm_v1_researcher, 72);
 
 /**
  * Group-major: events[g * intervals + i].
@@ -2526,7 +2580,7 @@ export type SurvivalCountsReply = Message<"fbm.v1.SurvivalCountsReply"> & {
  * Use `create(SurvivalCountsReplySchema)` to create a new message.
  */
 export const SurvivalCountsReplySchema: GenMessage<SurvivalCountsReply> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 72);
+  messageDesc(file_fbm_v1_researcher, 73);
 
 /**
  * Log partial likelihood, gradient and information (p x p, row-major) at the step's beta.
@@ -2577,7 +2631,7 @@ export type CoxSums = Message<"fbm.v1.CoxSums"> & {
  * Use `create(CoxSumsSchema)` to create a new message.
  */
 export const CoxSumsSchema: GenMessage<CoxSums> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 73);
+  messageDesc(file_fbm_v1_researcher, 74);
 
 /**
  * @generated from enum fbm.v1.DType
