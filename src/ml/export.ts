@@ -3,6 +3,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { errorMessage, InputError } from "../common/errors.js";
+import { allInOrder } from "../common/in-order.js";
 import { buildModel, setParams } from "./model.js";
 import { type Plan, parsePlan, planId, planJson } from "./plan.js";
 import { toSafetensors } from "./safetensors.js";
@@ -145,7 +146,7 @@ export async function loadModel(given: string): Promise<ModelInfo & { model: tf.
       throw new InputError(`Cannot load model from "${dir}": ${name} is not valid JSON: ${errorMessage(error)}`);
     }
   };
-  const [modelJson, planValue, meta] = await Promise.all([json("model.json"), json("plan.json"), json(metaFile)]);
+  const [modelJson, planValue, meta] = await allInOrder([json("model.json"), json("plan.json"), json(metaFile)]);
   const plan = parsePlan(planValue, "plan.json");
   if (!Array.isArray(meta.sampleShape))
     throw new InputError(`Cannot load model from "${dir}": ${metaFile} has no sampleShape`);
@@ -157,7 +158,7 @@ export async function loadModel(given: string): Promise<ModelInfo & { model: tf.
       throw new InputError(
         `Cannot load model from "${dir}": model.json names weights file "${unsafe}" outside the directory`,
       );
-    const buffers = await Promise.all(files.map(async (p) => new Uint8Array(await read(p)).buffer));
+    const buffers = await allInOrder(files.map(async (p) => new Uint8Array(await read(p)).buffer));
     return [specs, buffers];
   });
   let model: tf.LayersModel;

@@ -1,15 +1,10 @@
 import type { MetricCounts } from "./metric-counts.js";
+
 /** Plain types shared by training, the wire and the aggregators. No tfjs or protobuf types here. */
 
-export type DTypeName = "float32" | "int32";
+export type { DTypeName, NamedTensor } from "../common/tensors.js";
 
-/** One named tensor as flat data; `data.length` equals the product of `shape` (1 for a scalar). */
-export interface NamedTensor {
-  name: string;
-  shape: number[];
-  dtype: DTypeName;
-  data: Float32Array | Int32Array;
-}
+import type { NamedTensor } from "../common/tensors.js";
 
 /** A dataset ready for training: `x` row-major, `rows × product(sampleShape)`; `y` one value per row (class index or target). */
 export interface Dataset {

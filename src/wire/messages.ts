@@ -41,7 +41,16 @@ export interface TrainTaskBody {
   replyTensors?: TensorSpec[];
   /** Secure aggregation: reply with the masked input (MASKED_TENSOR) instead of the parameters. */
   secagg?: SecaggMasking;
+  /**
+   * What the node adds to local training, by name; absent from a researcher older than the field,
+   * when the node infers it (SCAFFOLD from the control tensors, FedProx from fedproxMu > 0).
+   */
+  algorithmExtension?: AlgorithmExtension;
 }
+
+/** The names `algorithm_extension` carries ("" on the wire: none). */
+export const algorithmExtensions = ["scaffold", "fedprox"] as const;
+export type AlgorithmExtension = (typeof algorithmExtensions)[number];
 
 export type TaskBody =
   | { kind: "ping" }

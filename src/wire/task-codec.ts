@@ -12,7 +12,7 @@ import { parsePreparation, type TablePreparation } from "../ml/table-prep.js";
 import type { DpArgs, NamedTensor } from "../ml/types.js";
 import { fromAnalyticsTask, toAnalyticsTaskInit } from "./analytics-codec.js";
 import { fromClinicalTask, toClinicalTaskInit } from "./clinical-codec.js";
-import type { TaskBody, TaskEnvelope } from "./messages.js";
+import { type AlgorithmExtension, algorithmExtensions, type TaskBody, type TaskEnvelope } from "./messages.js";
 import { fromHeaderPb, readHeadedStream, toHeaderPb } from "./params-codec.js";
 import { fromMasking, fromSecaggTask, toMaskingInit, toSecaggTaskInit } from "./secagg-codec.js";
 import { DEFAULT_CHUNK_BYTES, fromChunks, type ParamsAssembler, toChunks, toParamsHeader } from "./tensor-bytes.js";
@@ -100,6 +100,7 @@ function toKindInit(body: TaskBody, paramsHeader?: ParamsHeaderPb): MessageInitS
           params: paramsHeader ?? toHeaderPb(toParamsHeader(body.params)),
           secagg: body.secagg ? toMaskingInit(body.secagg) : undefined,
           preparationJson: preparationJson(body.preparation),
+          algorithmExtension: body.algorithmExtension ?? "",
         },
       };
     }
@@ -270,6 +271,7 @@ function toTaskBody(task: Task, params: NamedTensor[]): TaskBody {
         ...preparationOf(t.preparationJson),
         params,
         ...(t.secagg?.session ? { secagg: fromMasking(t.secagg) } : {}),
+        ...extensionOf(t.algorithmExtension),
       };
     }
     default:
@@ -302,4 +304,15 @@ function preparationOf(json: string): { preparation?: TablePreparation } {
       `The task's table preparation is invalid: ${error instanceof Error ? error.message : String(error)}`,
     );
   }
+}
+
+/** `algorithm_extension` read back: "" (none named, or an older researcher) leaves it absent. */
+function extensionOf(name: string): { algorithmExtension?: AlgorithmExtension } {
+  if (name === "") return {};
+  if (!(algorithmExtensions as readonly string[]).includes(name)) {
+    throw new WireError(
+      `Train task names an unknown algorithm extension ${JSON.stringify(name)} (is this node older than the researcher?)`,
+    );
+  }
+  return { algorithmExtension: name as AlgorithmExtension };
 }

@@ -127,6 +127,7 @@ describe("saveModel / loadModel", () => {
   it("throws InputError naming what is missing or broken", async () => {
     await assert.rejects(
       loadModel(path.join(temp, "nope")),
+      // model.json, plan.json and fbm-model.json are all missing: the first in order is named, every run.
       (e) => e instanceof InputError && /cannot read model\.json: it does not exist/.test(e.message),
     );
     const dir = path.join(temp, "model-d");

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { controlUpdate, correctionFor, createControlStore, splitControl } from "../../src/node/executors/scaffold.js";
+import { proximalArgs, taskExtension } from "../../src/node/executors/train-extension.js";
 import { withControl } from "../../src/wire/index.js";
 
 const t = (name: string, values: number[]) => ({
@@ -68,5 +69,27 @@ describe("SCAFFOLD on the node", () => {
     store.set("exp200/plan", [t("w", [200])]);
     assert.ok(store.get("exp196/plan"));
     assert.equal(store.get("exp197/plan"), undefined);
+  });
+});
+
+describe("the task's algorithm extension", () => {
+  const model = [t("w", [1, 2])];
+  const withC = withControl(model, [Float32Array.from([0.1, 0.2])]);
+
+  it("is the one the task names", () => {
+    assert.equal(taskExtension({ algorithmExtension: "scaffold", params: withC, args: { fedproxMu: 0 } }), "scaffold");
+    assert.equal(taskExtension({ algorithmExtension: "fedprox", params: model, args: { fedproxMu: 0.1 } }), "fedprox");
+  });
+
+  it("is inferred from an older researcher's task, which names none", () => {
+    assert.equal(taskExtension({ params: withC, args: { fedproxMu: 0 } }), "scaffold");
+    assert.equal(taskExtension({ params: model, args: { fedproxMu: 0.1 } }), "fedprox");
+    assert.equal(taskExtension({ params: model, args: { fedproxMu: 0 } }), undefined);
+  });
+
+  it("keeps FedProx's mu only when FedProx is the extension", () => {
+    assert.equal(proximalArgs({ fedproxMu: 0.1 }, "fedprox").fedproxMu, 0.1);
+    assert.equal(proximalArgs({ fedproxMu: 0.1 }, "scaffold").fedproxMu, 0);
+    assert.equal(proximalArgs({ fedproxMu: 0.1 }, undefined).fedproxMu, 0);
   });
 });

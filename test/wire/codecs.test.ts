@@ -10,6 +10,7 @@ import {
   encodeTask,
   type ReplyEnvelope,
   type TaskEnvelope,
+  type TrainTaskBody,
   UnreadableTaskError,
 } from "../../src/wire/index.js";
 
@@ -76,6 +77,7 @@ describe("task codec", () => {
         round: 1,
         params,
         normalization: undefined,
+        algorithmExtension: "fedprox",
         preparation: {
           columns: [
             { name: "age", kind: "numeric", fill: 54.5 },
@@ -167,6 +169,14 @@ describe("task codec", () => {
       assert.deepEqual(back, task);
     });
   }
+
+  it("refuses a train task naming an algorithm extension it does not know", async () => {
+    const body = { ...(tasks[3].body as TrainTaskBody), algorithmExtension: "fedbogus" as never };
+    await assert.rejects(
+      decodeTask(stream(encodeTask({ taskId: "x", experiment: "e", body }, 8))),
+      /unknown algorithm extension "fedbogus" \(is this node older than the researcher\?\)/,
+    );
+  });
 
   it("refuses a task whose table preparation is malformed, naming it", async () => {
     const task: TaskEnvelope = {

@@ -24,7 +24,7 @@ import { dpPlanRefusal, releaseUnderDp } from "./dp-release.js";
 import type { NodeRuntime } from "./runtime.js";
 import { scaffoldExtension } from "./scaffold.js";
 import { secaggExtension } from "./secagg.js";
-import { plainExtension } from "./train-extension.js";
+import { plainExtension, proximalArgs, taskExtension } from "./train-extension.js";
 
 /** Checks the plan the researcher sent: its id is its hash, and it passes the node's own validation. */
 export function checkPlan(planId: string, planJson: string): Plan {
@@ -108,13 +108,20 @@ export async function executeTrain(
   }
   /** Under secure aggregation: the record's keys for what this node is about to put into the sum. */
   let contribution: string[] | undefined;
-  const scaffold = scaffoldExtension({
-    params: task.params,
-    store: runtime.controls,
-    key: `${experiment ?? ""}/${task.planId}`,
-    training,
-    learningRate: plan.optimizer.learning_rate,
-  });
+  const algorithm = taskExtension(task);
+  const scaffold =
+    algorithm === "scaffold"
+      ? scaffoldExtension({
+          params: task.params,
+          store: runtime.controls,
+          key: `${experiment ?? ""}/${task.planId}`,
+          training,
+          learningRate: plan.optimizer.learning_rate,
+        })
+      : undefined;
+  if (algorithm === "scaffold" && !scaffold) {
+    return { kind: "error", code: "invalid_input", message: "The task names SCAFFOLD but carries no control variates" };
+  }
   const extension =
     secagg && participant
       ? secaggExtension({
@@ -160,7 +167,7 @@ export async function executeTrain(
     plan,
     data,
     params: extension.model,
-    args: task.args,
+    args: proximalArgs(task.args, algorithm),
     normalization: task.normalization,
     testSplit: nodeTestSplit(entry, runtime.analytics.minCount),
     round: task.round,

@@ -1,4 +1,4 @@
-import type { NamedTensor } from "../../ml/types.js";
+import type { NamedTensor } from "../../common/tensors.js";
 import { addGaussianNoise, type Gaussian } from "./noise.js";
 
 /**

@@ -4,6 +4,11 @@ import type { TensorExchange } from "./types.js";
 export const plainExchange: TensorExchange = {
   outgoing: (global) => global,
   expected: (global) => global,
-  read: ({ nodeId, samples, tensors }) => ({ nodeId, samples, params: tensors }),
+  read: ({ nodeId, samples, tensors, loss }) => ({
+    nodeId,
+    samples,
+    params: tensors,
+    ...(loss === undefined ? {} : { loss }),
+  }),
   foldable: true,
 };

@@ -58,6 +58,13 @@ function createMultiKrumLike(name: string, f: number, pick: (n: number) => numbe
 
 /** Sum of squared distances from each update to its `neighbours` nearest others. */
 export function krumScores(updates: Update[], neighbours: number): number[] {
+  const dist = squaredDistances(updates);
+  const all = updates.map((_, i) => i);
+  return all.map((i) => krumScore(dist, all, i, neighbours));
+}
+
+/** ‖xᵢ − xⱼ‖² between every two updates (all tensors as one vector). */
+export function squaredDistances(updates: Update[]): Float64Array[] {
   const n = updates.length;
   const dist = Array.from({ length: n }, () => new Float64Array(n));
   for (let i = 0; i < n; i++) {
@@ -70,10 +77,14 @@ export function krumScores(updates: Update[], neighbours: number): number[] {
       dist[i][j] = dist[j][i] = d;
     }
   }
-  return dist.map((row, i) => {
-    const others = Array.from(row)
-      .filter((_, j) => j !== i)
-      .sort((a, b) => a - b);
-    return others.slice(0, neighbours).reduce((sum, d) => sum + d, 0);
-  });
+  return dist;
+}
+
+/** Krum's score of update `i` among the updates `among`: its distances to its `neighbours` nearest. */
+export function krumScore(dist: Float64Array[], among: number[], i: number, neighbours: number): number {
+  const others = among
+    .filter((j) => j !== i)
+    .map((j) => dist[i][j])
+    .sort((a, b) => a - b);
+  return others.slice(0, neighbours).reduce((sum, d) => sum + d, 0);
 }

@@ -1,4 +1,5 @@
 import type { NamedTensor } from "../../ml/types.js";
+import type { AlgorithmExtension } from "./descriptor.js";
 
 /**
  * The aggregator contract: pure functions over `Float32Array`s and sample counts (Flower's strategy
@@ -14,6 +15,8 @@ export interface Update {
   params: Float32Array[];
   /** SCAFFOLD only: the node's control-variate change Δc_i = c_i⁺ − c_i, shaped like `params`. */
   controlDelta?: Float32Array[];
+  /** q-FedAvg only: the loss of the global model on the node's held-out rows, before training. */
+  loss?: number;
 }
 
 /**
@@ -46,6 +49,10 @@ export interface AggregateOutput {
 export interface NodeArgs {
   /** FedProx: coefficient μ of the proximal term (μ/2)·‖w − w_global‖². */
   fedproxMu?: number;
+  /** What the nodes add to local training, told by name (the aggregator's descriptor). */
+  extension?: AlgorithmExtension;
+  /** Ask each node for its loss of the global model (q-FedAvg's Fₖ). */
+  globalLoss?: boolean;
 }
 
 /**
@@ -59,7 +66,10 @@ export interface TensorExchange {
   /** The tensors (names, shapes, dtypes, in order) a reply must hold. */
   expected(global: NamedTensor[]): NamedTensor[];
   /** One reply's tensors, in the order of `expected`, as the aggregator's Update. */
-  read(reply: { nodeId: string; samples: number; tensors: Float32Array[] }, global: NamedTensor[]): Update;
+  read(
+    reply: { nodeId: string; samples: number; tensors: Float32Array[]; loss?: number },
+    global: NamedTensor[],
+  ): Update;
   /**
    * True when `read` returns the reply's tensors unchanged as the update's params: a foldable
    * aggregator's replies can then be folded chunk by chunk as their bytes arrive. SCAFFOLD's reply

@@ -16,7 +16,13 @@ import type { DpArgs, TrainingArgs } from "../../ml/types.js";
 import { leastSecaggClip } from "../../privacy/dp/central.js";
 import { MIN_SECURE_COHORT } from "../../privacy/secagg/cohort.js";
 import { minNeighbours } from "../../privacy/secagg/graph.js";
-import { type AggregatorConfig, aggregatorSchema, minimumUpdates } from "../aggregators/options.js";
+import {
+  type AggregatorConfig,
+  aggregatorSchema,
+  describe,
+  minimumUpdates,
+  namesSupporting,
+} from "../aggregators/registry.js";
 import { durationSchema } from "./duration.js";
 import { type SecaggConfig, secaggAggregatorProblem, secaggSchema } from "./secagg-config.js";
 
@@ -138,10 +144,11 @@ const dpSchema = z
   );
 
 /**
- * Aggregators central DP works with: they see one noisy mean and only post-process it. The others need
- * each node's own update (median, trimmed mean, Krum) or send unclipped state (SCAFFOLD's controls).
+ * Aggregators central DP works with (their descriptors' `supports.centralDp`): they see one noisy mean
+ * and only post-process it. The others need each node's own update (median, trimmed mean, Krum,
+ * q-FedAvg) or send unclipped state (SCAFFOLD's controls).
  */
-export const centralDpAggregators = ["fedavg", "fedavgm", "fedprox", "fedadam", "fedyogi", "fedadagrad"] as const;
+export const centralDpAggregators = namesSupporting("centralDp");
 
 export const experimentSchema = z
   .strictObject({
@@ -189,12 +196,19 @@ function crossChecks(e: Experiment): { path: (string | number)[]; message: strin
       message: `"${metric}" is a ${kind} metric but plan.loss is ${e.plan.loss}`,
     });
   });
-  if (e.dp?.mode === "central" && !(centralDpAggregators as readonly string[]).includes(e.aggregator.name)) {
+  const described = describe(e.aggregator.name);
+  if (e.dp?.mode === "central" && !described.supports.centralDp) {
     problems.push({
       path: ["dp", "mode"],
       message:
         `central DP adds noise to one mean of clipped updates, which ${e.aggregator.name} cannot use ` +
         `(it needs each node's own update or extra state); use ${centralDpAggregators.join(", ")}, or dp mode local`,
+    });
+  }
+  if (described.needsGlobalLoss && e.training.testRatio === 0) {
+    problems.push({
+      path: ["training", "test_ratio"],
+      message: `${e.aggregator.name} weighs each node by its loss of the global model on its test split: test_ratio must be above 0`,
     });
   }
   const secaggProblem = e.secagg && secaggAggregatorProblem(e.aggregator.name);

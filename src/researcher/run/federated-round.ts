@@ -1,5 +1,6 @@
 import { RuntimeFailure } from "../../common/errors.js";
-import { taskKind } from "../../ml/metrics.js";
+import { defaultMetrics, taskKind } from "../../ml/metrics.js";
+import type { Plan } from "../../ml/plan.js";
 import type { DpArgs } from "../../ml/types.js";
 import { noisyMean } from "../../privacy/dp/central.js";
 import { createGaussian } from "../../privacy/dp/noise.js";
@@ -56,6 +57,7 @@ export async function federatedRound(
     planJson: run.plan.json,
     args: {
       ...config.training,
+      ...(nodeArgs.globalLoss ? withGlobalLoss(config.training.metrics, config.plan) : {}),
       fedproxMu: nodeArgs.fedproxMu ?? 0,
       ...(dp ? { dp: central ? { ...dp, sampleRate } : dp } : {}),
     },
@@ -64,6 +66,7 @@ export async function federatedRound(
     global,
     timeoutMs: config.nodes.roundTimeoutMs,
     signal,
+    ...(nodeArgs.extension ? { algorithmExtension: nodeArgs.extension } : {}),
   };
   const { updates, failures, aggregated, pooled } = config.secagg
     ? await secureCollect(common, config.secagg, run, aggregator, previous.aggregatorState)
@@ -113,6 +116,7 @@ async function plainCollect(input: RoundCommon, aggregator: Aggregator, state: A
         nodeId: u.participant.node,
         samples: u.result.sampleCount,
         tensors: u.result.params.map((p) => p.data as Float32Array),
+        loss: u.result.globalMetrics?.values.loss,
       },
       global,
     );
@@ -254,4 +258,13 @@ function roundEvent(
     ...(Object.keys(aucError).length > 0 ? { auc_error: aucError } : {}),
     ...end,
   };
+}
+
+/**
+ * The train args that make each node report its loss of the global model before training (q-FedAvg's
+ * Fₖ): validation on the global model, with "loss" beside the experiment's metrics (or the defaults).
+ */
+function withGlobalLoss(metrics: string[], plan: Plan): { testOnGlobal: true; metrics: string[] } {
+  const named = metrics.length > 0 ? metrics : defaultMetrics(taskKind(plan));
+  return { testOnGlobal: true, metrics: named.includes("loss") ? named : [...named, "loss"] };
 }

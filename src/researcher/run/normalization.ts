@@ -1,4 +1,5 @@
 import { RuntimeFailure } from "../../common/errors.js";
+import { allInOrder } from "../../common/in-order.js";
 import { combineStats } from "../../ml/normalize.js";
 import type { TablePreparation } from "../../ml/table-prep.js";
 import type { ColumnStats, Normalization } from "../../ml/types.js";
@@ -15,7 +16,7 @@ export async function gatherNormalization(
   const { config } = run;
   const method = config.plan.data.normalize;
   if (method === "none") return undefined;
-  const perNode: ColumnStats[][] = await Promise.all(
+  const perNode: ColumnStats[][] = await allInOrder(
     nodes.map(async (p) => {
       const task = { kind: "stats" as const, datasetId: p.dataset.id, planJson: run.plan.json, preparation };
       const reply = await run.hub.send(p.node, task, {

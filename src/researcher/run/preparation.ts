@@ -1,4 +1,5 @@
 import { InputError, RuntimeFailure } from "../../common/errors.js";
+import { allInOrder } from "../../common/in-order.js";
 import { declaresPreparation } from "../../ml/plan.js";
 import { type FeatureKind, featureKinds, preparedFeatures, resolvePreparation } from "../../ml/table-prep.js";
 import type { ColumnStats } from "../../ml/types.js";
@@ -36,7 +37,7 @@ export async function gatherPreparation(
       );
     }
   });
-  const perNode: { name: string; columns: ColumnStats[] }[] = await Promise.all(
+  const perNode: { name: string; columns: ColumnStats[] }[] = await allInOrder(
     nodes.map(async (p) => {
       const task = { kind: "stats" as const, datasetId: p.dataset.id, planJson: run.plan.json };
       const reply = await run.hub.send(p.node, task, {

@@ -1,7 +1,6 @@
 import { RuntimeFailure } from "../../common/errors.js";
-import type { DpArgs } from "../../ml/types.js";
+import type { DpArgs, TrainResult } from "../../ml/types.js";
 import { computeRdp, defaultOrders, epsilonFromRdp } from "../../privacy/dp/rdp.js";
-import type { NodeUpdate } from "./train-round.js";
 
 /** A round event's `privacy`: cumulative over the run so far. Central mode also records its sampling rate. */
 export interface RoundPrivacy {
@@ -20,7 +19,8 @@ export interface RoundPrivacy {
  */
 export function roundPrivacy(options: {
   dp: DpArgs;
-  updates: NodeUpdate[];
+  /** The round's updates (train-round.ts `NodeUpdate`), as far as the accounting reads them. */
+  updates: { participant: { name: string }; result: Pick<TrainResult, "privacy"> }[];
   history: unknown[];
   sampleRate: number;
 }): RoundPrivacy {

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { AggregatorName } from "../aggregators/options.js";
+import { type AggregatorName, describe, namesSupporting } from "../aggregators/registry.js";
 
 /**
  * `secagg:` in experiment.yaml (README "Secure aggregation"). `secagg: {}` takes every default:
@@ -47,14 +47,11 @@ export const secaggSchema = z
     }),
   );
 
-const robust: readonly AggregatorName[] = ["fedmedian", "trimmed_mean", "krum", "multikrum"];
-
-/** Why `aggregator` cannot run under secure aggregation, or undefined. */
+/** Why `aggregator` cannot run under secure aggregation (its descriptor's `supports`), or undefined. */
 export function secaggAggregatorProblem(aggregator: AggregatorName): string | undefined {
-  if (robust.includes(aggregator)) {
-    return `${aggregator} is robust aggregation, which needs every node's individual update; secure aggregation only reveals their sum (use fedavg, fedprox, fedavgm, fedadam, fedyogi or fedadagrad)`;
-  }
-  return undefined;
+  const { supports, family } = describe(aggregator);
+  if (supports.secureAggregation) return undefined;
+  return `${aggregator} is ${family ?? "an aggregator"}, which needs every node's individual update; secure aggregation only reveals their sum (use ${namesSupporting("secureAggregation").join(", ")})`;
 }
 
 /** The threshold for a neighbourhood of `size` nodes (itself included). */

@@ -3,7 +3,7 @@ import { countsProblem } from "../../ml/metric-counts.js";
 import { sampleBound } from "../../ml/plan-input.js";
 import type { TablePreparation } from "../../ml/table-prep.js";
 import type { NamedTensor, Normalization, TrainingArgs, TrainResult } from "../../ml/types.js";
-import type { TensorSpec, TrainTaskBody } from "../../wire/index.js";
+import type { AlgorithmExtension, TensorSpec, TrainTaskBody } from "../../wire/index.js";
 import type { RunningMean } from "../aggregators/running-mean.js";
 import type { Hub } from "../server/hub.js";
 import { TaskFailure } from "../server/hub-error.js";
@@ -19,6 +19,8 @@ export interface NodeUpdate {
 }
 
 export interface RoundInput {
+  /** What the nodes add to local training, told by name (the aggregator's descriptor). */
+  algorithmExtension?: AlgorithmExtension;
   hub: Hub;
   experiment: string;
   participants: Participant[];
@@ -92,6 +94,7 @@ export async function runTrainRound(input: RoundInput): Promise<{ updates: NodeU
           round: input.round,
           params: input.global,
           replyTensors: input.expected,
+          ...(input.algorithmExtension ? { algorithmExtension: input.algorithmExtension } : {}),
         };
         const reply = await input.hub.send(participant.node, input.taskFor?.(participant, task) ?? task, {
           timeoutMs: input.timeoutMs,

@@ -46,8 +46,8 @@ describe("fedavg", () => {
 describe("fedprox", () => {
   const fedprox = createAggregator({ name: "fedprox", mu: 0.1 });
 
-  it("nodeArgs() hands mu to the train tasks", () => {
-    assert.deepEqual(fedprox.nodeArgs({ global, state: {} }), { fedproxMu: 0.1 });
+  it("nodeArgs() hands mu and the extension's name to the train tasks", () => {
+    assert.deepEqual(fedprox.nodeArgs({ global, state: {} }), { fedproxMu: 0.1, extension: "fedprox" });
   });
 
   it("aggregate() averages like fedavg on the server", () => {

@@ -30,6 +30,14 @@ describe("parseAggregatorConfig()", () => {
       { name: "multikrum", f: 1, m: 3 },
       { name: "multikrum", f: 1, m: 3 },
     ],
+    [
+      { name: "bulyan", f: 1 },
+      { name: "bulyan", f: 1 },
+    ],
+    [
+      { name: "qfedavg", q: 5 },
+      { name: "qfedavg", q: 5, lr: 0.1 },
+    ],
   ];
   for (const [input, expected] of valid) {
     it(`reads ${JSON.stringify(input)} with its defaults in camelCase`, () => {
@@ -38,7 +46,10 @@ describe("parseAggregatorConfig()", () => {
   }
 
   const invalid: [unknown, string][] = [
-    [{ name: "fedsgd" }, 'aggregator.name: unknown aggregator "fedsgd" (one of fedavg, fedavgm'],
+    [
+      { name: "fedsgd" },
+      'aggregator.name: unknown aggregator "fedsgd" (one of fedavg, fedavgm, fedprox, scaffold, fedadam, fedyogi, fedadagrad, fedmedian, trimmed_mean, krum, multikrum, bulyan, qfedavg)',
+    ],
     [{}, "aggregator.name: missing aggregator name"],
     [{ name: "fedavg", mu: 1 }, 'aggregator: unknown key "mu"'],
     [{ name: "fedadagrad", beta2: 0.9 }, 'aggregator: unknown key "beta2"'],
@@ -46,6 +57,7 @@ describe("parseAggregatorConfig()", () => {
     [{ name: "trimmed_mean", beta: 0.5 }, "aggregator.beta: Too big: expected number to be <0.5"],
     [{ name: "krum" }, "aggregator.f: missing (number)"],
     [{ name: "krum", f: 1.5 }, "aggregator.f:"],
+    [{ name: "bulyan", f: 0, clip_norm: 1 }, 'aggregator: unknown key "clip_norm"'],
     [{ name: "fedprox", mu: "big" }, "aggregator.mu: Invalid input: expected number, received string"],
   ];
   for (const [input, message] of invalid) {

@@ -180,6 +180,21 @@ describe("parseExperiment()", () => {
       "dp.mode: central DP adds noise to one mean of clipped updates, which krum cannot use",
     ],
     [
+      "central DP with qfedavg",
+      `${replace(/fedadam, server_lr: 0.1/, "qfedavg")}dp: {mode: central, noise_multiplier: 1, clip_norm: 0.5}\n`,
+      "which qfedavg cannot use",
+    ],
+    [
+      "bulyan with too few nodes",
+      replace(/fedadam, server_lr: 0.1/, "bulyan, f: 1"),
+      "nodes.min: bulyan with these options needs at least 7 nodes a round, got 2",
+    ],
+    [
+      "qfedavg without a test split",
+      replace(/fedadam, server_lr: 0.1/, "qfedavg").replace(/test_ratio: [0-9.]+/, "test_ratio: 0"),
+      "training.test_ratio: qfedavg weighs each node by its loss of the global model on its test split",
+    ],
+    [
       "central DP with trimmed_mean",
       `${replace(/fedadam, server_lr: 0.1/, "trimmed_mean")}dp: {mode: central, noise_multiplier: 1, clip_norm: 0.5}\n`,
       "which trimmed_mean cannot use",

@@ -76,8 +76,8 @@ describe("secagg: in experiment.yaml", () => {
     });
   }
 
-  for (const name of ["fedmedian", "trimmed_mean", "krum, f: 1", "multikrum, f: 1"]) {
-    it(`refuses ${name.split(",")[0]}: robust aggregation needs individual updates`, () => {
+  for (const name of ["fedmedian", "trimmed_mean", "krum, f: 1", "multikrum, f: 1", "bulyan, f: 0", "qfedavg"]) {
+    it(`refuses ${name.split(",")[0]}: it needs individual updates`, () => {
       assert.throws(
         () => parseExperiment(yaml(`{name: ${name}}`, "{}"), "e.yaml"),
         (e: Error) => e instanceof InputError && /needs every node's individual update/.test(e.message),
