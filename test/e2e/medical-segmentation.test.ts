@@ -111,11 +111,15 @@ describe("slice segmentation on three medical-folder nodes", { timeout: 3 * DEAD
       "for f in sys.argv[1:]:\n" +
       "    i = nib.load(f)\n" +
       "    print(int(np.asarray(i.dataobj).sum()), ' '.join(repr(float(v)) for v in i.affine[:3].ravel()))";
-    const py = spawnSync("python3", ["-c", script, ...volumes], { encoding: "utf8" });
-    if (py.status !== 0 && /No module named/.test(py.stderr)) {
+    // Debian's python3-nibabel is under /usr/bin; a python3 earlier on PATH (pyenv) may lack it.
+    const python = ["python3", "/usr/bin/python3"].find(
+      (p) => spawnSync(p, ["-c", "import nibabel"], { encoding: "utf8" }).status === 0,
+    );
+    if (python === undefined) {
       t.diagnostic("nibabel is not installed: the files were checked with nifti-reader-js only");
       return;
     }
+    const py = spawnSync(python, ["-c", script, ...volumes], { encoding: "utf8" });
     assert.equal(py.status, 0, py.stderr);
     const lines = py.stdout.trim().split("\n");
     for (const [k, file] of volumes.entries()) {
