@@ -1,11 +1,13 @@
 import { stat } from "node:fs/promises";
 import { relative } from "node:path";
 import { InputError } from "../../common/errors.js";
+import type { Plan } from "../plan.js";
 import type { TablePreparation } from "../table-prep.js";
 import type { Dataset } from "../types.js";
 import { loadIdxImages } from "./idx.js";
 import { openIdx } from "./idx-stream.js";
 import { listImageFolder, loadImageFolder } from "./images.js";
+import { loadMedicalSlices, type SliceSource } from "./medical-slices.js";
 import { loadCsvForModel } from "./model-table.js";
 
 /**
@@ -14,11 +16,14 @@ import { loadCsvForModel } from "./model-table.js";
  * as in training. Each row has an id for predictions: the image's path inside the folder, else its index.
  */
 
-export const localDataTypes = ["csv", "idx", "images"] as const;
+export const localDataTypes = ["csv", "idx", "images", "medical-folder"] as const;
 export type LocalDataType = (typeof localDataTypes)[number];
 
 export interface LocalDataOptions {
-  /** Default: a folder is images, a file with `labels` or an IDX name or header is idx, else csv. */
+  /**
+   * Default: a folder is a medical folder for a model trained on slices (`medical`), else images; a file
+   * with `labels` or an IDX name or header is idx, else csv.
+   */
   type?: LocalDataType;
   /** IDX labels file; without it an IDX file gives images only (predictions). */
   labels?: string;
@@ -28,6 +33,8 @@ export interface LocalDataOptions {
   features?: string[];
   /** CSV: the model's table preparation (categories, imputation), applied as in training. */
   preparation?: TablePreparation;
+  /** The model's plan.data: a medical folder is prepared by it (inputs, slices, resample, crop, intensity). */
+  medical?: Plan["data"];
   /** The model's per-sample input shape: images are resized to it, anything else must match it. */
   sampleShape: number[];
 }
@@ -37,10 +44,12 @@ export interface LocalData {
   type: LocalDataType;
   /** Row ids; absent: the 0-based row index. */
   ids?: string[];
+  /** medical-folder: each subject's grid and first input file, its slices in row order. */
+  sources?: SliceSource[];
 }
 
 export async function loadLocalData(path: string, options: LocalDataOptions): Promise<LocalData> {
-  const type = options.type ?? (await guessType(path, options.labels));
+  const type = options.type ?? (await guessType(path, options.labels, options.medical));
   const local = await read(path, type, options);
   const want = options.sampleShape;
   const got = local.data.sampleShape;
@@ -67,15 +76,28 @@ async function read(path: string, type: LocalDataType, options: LocalDataOptions
       const { files } = await listImageFolder(path, "load");
       return { type, data, ids: files.map((f) => relative(path, f.path).split("\\").join("/")) };
     }
+    case "medical-folder": {
+      const { inputs, slices, resample, crop, intensity, clip } = options.medical ?? {};
+      if (!inputs || !slices) {
+        throw new InputError(`Cannot use medical folder "${path}": the model was not trained on medical image slices`);
+      }
+      const target = options.target;
+      const data = await loadMedicalSlices(
+        path,
+        { inputs, slices, resample, crop, intensity, clip, ...(target ? { target } : {}) },
+        `Medical folder "${path}"`,
+      );
+      return { type, data, sources: data.sources };
+    }
   }
 }
 
 const IDX_NAME = /(idx\d-ubyte|\.idx\d?)(\.gz)?$/i;
 
-async function guessType(path: string, labels: string | undefined): Promise<LocalDataType> {
+async function guessType(path: string, labels: string | undefined, medical?: Plan["data"]): Promise<LocalDataType> {
   const info = await stat(path).catch(() => undefined);
   if (info === undefined) throw new InputError(`Cannot read "${path}": no such file or folder`);
-  if (info.isDirectory()) return "images";
+  if (info.isDirectory()) return medical?.slices ? "medical-folder" : "images";
   if (labels !== undefined || IDX_NAME.test(path)) return "idx";
   return "csv";
 }

@@ -16,8 +16,8 @@ export type SliceOrientation = NonNullable<Plan["data"]["slices"]>;
 
 export interface SlicePreparation {
   inputs: string[];
-  /** The label modality (segmentation). */
-  target: string;
+  /** The label modality (segmentation), or a demographics column; absent (predict): no labels are read, y is 0. */
+  target?: string;
   slices: SliceOrientation;
   /** [height, width]; absent: the slices' own size (every subject must then share it). */
   resample?: [number, number];
@@ -30,7 +30,19 @@ export interface SlicePreparation {
   demographics?: { path: string; indexCol: string };
 }
 
-export type SliceDataset = Dataset & { skippedSubjects: number; subjects: number };
+/** Where a subject's slices came from, to put predictions back on its voxel grid (predict). */
+export interface SliceSource {
+  /** The subject's folder name. */
+  id: string;
+  dims: [number, number, number];
+  /** Its first input modality's file (a NIfTI file or DICOM series folder), whose header a prediction keeps. */
+  path: string;
+  /** The 4×4 voxel → world matrix and voxel size of that volume. */
+  affine: number[][];
+  spacing: [number, number, number];
+}
+
+export type SliceDataset = Dataset & { skippedSubjects: number; subjects: number; sources: SliceSource[] };
 
 /**
  * The most input values a plan may make a node hold (2^28 float32, 1 GiB): `resample`/`crop` are the
@@ -47,11 +59,12 @@ export const MAX_SLICE_VALUES = 2 ** 28;
 export async function loadMedicalSlices(root: string, prep: SlicePreparation, context: string): Promise<SliceDataset> {
   const subjects = await listMedicalFolder(root, "load");
   // A target that is no subject's modality is a demographics column: one label per slice (classification).
+  const target = prep.target;
   const perSubject =
-    prep.demographics && !subjects.some((s) => s.files.has(prep.target))
-      ? await subjectValues(prep.demographics, prep.target, context)
+    target !== undefined && prep.demographics && !subjects.some((s) => s.files.has(target))
+      ? await subjectValues(prep.demographics, target, context)
       : undefined;
-  const wanted = perSubject ? [...prep.inputs] : [...prep.inputs, prep.target];
+  const wanted = perSubject || target === undefined ? [...prep.inputs] : [...prep.inputs, target];
   const usable = subjects.filter((s) => wanted.every((m) => s.files.has(m)) && (!perSubject || perSubject.has(s.id)));
   if (usable.length === 0) {
     throw new InputError(
@@ -62,6 +75,7 @@ export async function loadMedicalSlices(root: string, prep: SlicePreparation, co
   const xs: Float32Array[] = [];
   const ys: Float32Array[] = [];
   const groups: number[] = [];
+  const sources: SliceSource[] = [];
   const fixed = prep.resample ?? prep.crop;
   const mode = prep.crop ? "crop" : "bilinear";
   let size = fixed;
@@ -97,11 +111,11 @@ export async function loadMedicalSlices(root: string, prep: SlicePreparation, co
       return prep.intensity === "zscore" ? zscore(clipped) : clipped;
     });
     const floors = inputs.map((data) => data.reduce((m, v) => Math.min(m, v), Number.POSITIVE_INFINITY));
-    const label = perSubject ? undefined : volumes[channels].data;
+    const label = perSubject ? undefined : volumes[channels]?.data;
     const x = new Float32Array(plane.count * h * w * channels);
-    const y = label
-      ? new Float32Array(plane.count * h * w)
-      : new Float32Array(plane.count).fill(perSubject!.get(subject.id)!);
+    const y = perSubject
+      ? new Float32Array(plane.count).fill(perSubject.get(subject.id)!)
+      : new Float32Array(plane.count * h * w);
     const slice = new Float32Array(plane.rows * plane.cols);
     for (let s = 0; s < plane.count; s++) {
       for (const [c, data] of inputs.entries()) {
@@ -118,6 +132,8 @@ export async function loadMedicalSlices(root: string, prep: SlicePreparation, co
     }
     xs.push(x);
     ys.push(y);
+    const { affine, spacing } = volumes[0];
+    sources.push({ id: subject.id, dims, path: subject.files.get(wanted[0])!, affine, spacing });
     for (let s = 0; s < plane.count; s++) groups.push(xs.length - 1);
   }
   const [h, w] = size!;
@@ -130,6 +146,7 @@ export async function loadMedicalSlices(root: string, prep: SlicePreparation, co
     rows: groups.length,
     skippedSubjects: subjects.length - usable.length,
     subjects: usable.length,
+    sources,
   };
 }
 
@@ -259,6 +276,35 @@ function concat(parts: Float32Array[]): Float32Array {
   for (const p of parts) {
     out.set(p, at);
     at += p.length;
+  }
+  return out;
+}
+
+/**
+ * A subject's predicted slices (`count` × h × w outputs in slice order, probabilities) back on its voxel
+ * grid as a 0/1 label volume (output ≥ 0.5): each voxel takes the output of the pixel its slice was
+ * resampled to (nearest), or with `crop` the pixel it was cropped to (0 where the crop cut it off).
+ */
+export function labelVolume(
+  outputs: Float32Array,
+  dims: [number, number, number],
+  prep: Pick<SlicePreparation, "slices" | "crop">,
+  [h, w]: number[],
+): Uint8Array {
+  const plane = slicePlane(dims, prep.slices);
+  const out = new Uint8Array(dims[0] * dims[1] * dims[2]);
+  const top = Math.floor((plane.rows - h) / 2);
+  const left = Math.floor((plane.cols - w) / 2);
+  for (let s = 0; s < plane.count; s++) {
+    for (let r = 0; r < plane.rows; r++) {
+      const y = prep.crop ? r - top : Math.min(h - 1, Math.floor(((r + 0.5) * h) / plane.rows));
+      if (y < 0 || y >= h) continue;
+      for (let c = 0; c < plane.cols; c++) {
+        const x = prep.crop ? c - left : Math.min(w - 1, Math.floor(((c + 0.5) * w) / plane.cols));
+        if (x < 0 || x >= w) continue;
+        out[plane.at(s, r, c)] = outputs[(s * h + y) * w + x] >= 0.5 ? 1 : 0;
+      }
+    }
   }
   return out;
 }

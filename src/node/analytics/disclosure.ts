@@ -43,6 +43,34 @@ export function discloseCounts(cells: number[], minCount: number): PublishedCoun
 }
 
 /**
+ * Counts whose threshold is on the people behind them, not on the counted items: a medical folder's
+ * voxels, where one subject holds thousands (the threshold rule counts contributors, Hundepool et al.
+ * 2012, ch. 4.2). `holders[i]` are the subjects with items in cell i. Primary suppression: every cell
+ * held by fewer than `minCount` subjects, empty ones included. Secondary: while the subjects of the
+ * suppressed cells together are fewer than minCount, the published cell held by the fewest subjects is
+ * suppressed too, so the total minus the published cells is a sum over minCount subjects or more.
+ */
+export function discloseByHolders(cells: number[], holders: ReadonlySet<number>[], minCount: number): PublishedCount[] {
+  const suppressed = holders.map((h) => h.size < minCount);
+  if (!suppressed.includes(true)) return [...cells];
+  const held = new Set<number>();
+  const hold = (i: number) => {
+    for (const s of holders[i]) held.add(s);
+  };
+  for (const [i, s] of suppressed.entries()) if (s) hold(i);
+  while (held.size < minCount) {
+    let pick = -1;
+    holders.forEach((h, i) => {
+      if (!suppressed[i] && (pick < 0 || h.size < holders[pick].size)) pick = i;
+    });
+    if (pick < 0) break;
+    suppressed[pick] = true;
+    hold(pick);
+  }
+  return cells.map((n, i) => (suppressed[i] ? "hidden" : n));
+}
+
+/**
  * Named cells each held by `minCount` rows or more (classes, categories) beside the rows of the rarer
  * ones, whose names never leave the node. A remainder of 0 is structural (no rare name exists) and
  * tells nothing of a row; one of 1 to minCount − 1 is hidden with secondary suppression as in

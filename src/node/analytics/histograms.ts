@@ -72,11 +72,17 @@ export async function histogramColumns(
 
 /**
  * One column's histogram from its cell counts, through the published cell table only: bins and the
- * fine runs inside exact bins are functions of the cells discloseCounts lets out. Every cell meets the
+ * fine runs inside exact bins are functions of the cells discloseCounts lets out (or `published`, the
+ * cell table another rule of disclosure.ts let out). Every cell meets the
  * range (its ends hold the column's min and max), so its middle, clamped to the range, names its bin.
  */
-export function histogram(name: string, cells: CellCounts, grid: HistogramGrid, minCount: number): ColumnHistogram {
-  const published = discloseCounts(cells.counts, minCount);
+export function histogram(
+  name: string,
+  cells: CellCounts,
+  grid: HistogramGrid,
+  minCount: number,
+  published: PublishedCount[] = discloseCounts(cells.counts, minCount),
+): ColumnHistogram {
   const fineCounts = new Float64Array(fineBinCount(grid));
   const sums = new Array<number>(grid.bins).fill(0);
   const open = new Array<boolean>(grid.bins).fill(false);

@@ -1,6 +1,7 @@
 import { InputError } from "../../common/errors.js";
 import type { AnalyticsTaskBody, ReplyBody } from "../../wire/index.js";
 import { checkHistogramRequest, histogramColumns } from "../analytics/histograms.js";
+import { histogramModalities, summarizeModalities } from "../analytics/modality-stats.js";
 import { summarizeColumns } from "../analytics/summarize.js";
 import { valueSource } from "../analytics/value-source.js";
 import type { NodeRuntime } from "./runtime.js";
@@ -29,30 +30,42 @@ export async function executeAnalytics(
     runtime.log(`${what}: fewer rows than min_count ${policy.minCount}, answered with that alone`);
     return { ...answer, tooSmall: true };
   }
-  const source = valueSource(entry, runtime.loader);
+  // A medical folder's columns are its modalities, and min_count counts subjects (modality-stats.ts).
+  const medical = entry.type === "medical-folder" ? (entry.modalities ?? []).map((m) => m.name) : undefined;
+  const source = medical ? undefined : valueSource(entry, runtime.loader);
+  const columns = medical ?? source!.columns;
   const wanted =
-    task.phase === "histogram"
-      ? task.histograms.map((h) => h.column)
-      : task.columns.length
-        ? task.columns
-        : source.columns;
+    task.phase === "histogram" ? task.histograms.map((h) => h.column) : task.columns.length ? task.columns : columns;
   const selected = wanted.map((name) => {
-    const index = source.columns.indexOf(name);
+    const index = columns.indexOf(name);
     if (index < 0) {
       throw new InputError(
-        `Cannot compute statistics: column "${name}" is not in dataset "${entry.name}"; columns: ${source.columns.join(", ")}`,
+        `Cannot compute statistics: column "${name}" is not in dataset "${entry.name}"; columns: ${columns.join(", ")}`,
       );
     }
     return index;
   });
   const started = Date.now();
   if (task.phase === "summary") {
-    const summaries = await summarizeColumns(source, selected, policy);
+    const summaries = medical
+      ? await summarizeModalities(
+          entry,
+          selected.map((i) => medical[i]),
+          policy,
+        )
+      : await summarizeColumns(source!, selected, policy);
     runtime.log(`${what}: ${summaries.length} column(s), ${entry.sampleCount} rows, in ${seconds(started)}`);
     return { ...answer, summaries };
   }
   const grids = task.histograms.map(checkHistogramRequest);
-  const histograms = await histogramColumns(source, selected, grids, policy.minCount);
+  const histograms = medical
+    ? await histogramModalities(
+        entry,
+        selected.map((i) => medical[i]),
+        grids,
+        policy.minCount,
+      )
+    : await histogramColumns(source!, selected, grids, policy.minCount);
   runtime.log(`${what}: ${histograms.length} histogram(s), in ${seconds(started)}`);
   return { ...answer, histograms };
 }

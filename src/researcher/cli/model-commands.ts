@@ -16,12 +16,14 @@ async function ml() {
     import("../../ml/prediction-table.js"),
     import("../../common/atomic-write.js"),
   ]);
+  const labels = await import("../../ml/data/nifti-label.js");
   await backend.selectBackend();
-  return { ...local, ...batches, ...evaluate, ...exported, ...metrics, ...table, ...atomic };
+  return { ...local, ...batches, ...evaluate, ...exported, ...metrics, ...table, ...atomic, ...labels };
 }
 
 const modelHelp = "exported model folder (<out>/<name>/model) or the run folder holding it";
-const dataHelp = "CSV file, IDX images file (with --labels) or image folder (one sub-folder per class)";
+const dataHelp =
+  "CSV file, IDX images file (with --labels), image folder (one sub-folder per class) or medical folder (one sub-folder per subject)";
 const typeOption = () =>
   new Option(
     "--type <type>",
@@ -49,6 +51,7 @@ export function modelCommands(io: CliIo, globals: () => { json?: true }): Comman
           target,
           features: exported.features,
           preparation: exported.preparation,
+          medical: exported.plan.data,
           sampleShape: exported.sampleShape,
         });
         if (local.type === "csv" && !target) throw new InputError("No target column: pass --target");
@@ -79,17 +82,26 @@ export function modelCommands(io: CliIo, globals: () => { json?: true }): Comman
 
   const predict = new Command("predict")
     .description(
-      "predictions of an exported model as CSV: id, predicted label and class probabilities (regression: the value)",
+      "predictions of an exported model as CSV: id, predicted label and class probabilities (regression: the value); " +
+        "a segmentation model on a medical folder writes one NIfTI label volume per subject to --out DIR",
     )
     .requiredOption("--model <dir>", modelHelp)
     .requiredOption("--data <path>", dataHelp)
     .addOption(typeOption())
     .option("--labels <file>", "IDX labels file of --data (not needed)")
-    .option("--out <file>", "write the CSV to FILE (atomically) instead of stdout")
+    .option("--out <path>", "write the CSV to FILE (atomically) instead of stdout; medical folder: the output folder")
     .option("--json", "print the predictions as one JSON object on stdout")
     .action(async (options) => {
-      const { loadModel, loadLocalData, predictWithModel, taskKind, predictionTable, toCsv, writeFileAtomic } =
-        await ml();
+      const {
+        loadModel,
+        loadLocalData,
+        predictWithModel,
+        taskKind,
+        predictionTable,
+        toCsv,
+        writeFileAtomic,
+        writeLabelVolumes,
+      } = await ml();
       const exported = await loadModel(options.model);
       try {
         const local = await loadLocalData(options.data, {
@@ -97,10 +109,29 @@ export function modelCommands(io: CliIo, globals: () => { json?: true }): Comman
           labels: options.labels,
           features: exported.features,
           preparation: exported.preparation,
+          medical: exported.plan.data,
           sampleShape: exported.sampleShape,
         });
         try {
+          const segmentation = local.sources && taskKind(exported.plan) === "segmentation";
+          if (segmentation && !options.out) {
+            throw new InputError(
+              "A segmentation model on a medical folder writes one NIfTI label volume per subject: pass --out DIR",
+            );
+          }
           const p = await predictWithModel(exported.model, local.data, exported.normalization);
+          if (segmentation && local.sources && options.out) {
+            const files = await writeLabelVolumes(
+              options.out,
+              local.sources,
+              p.values,
+              { slices: exported.plan.data.slices!, crop: exported.plan.data.crop },
+              exported.sampleShape,
+            );
+            if (options.json || globals().json) io.stdout(`${JSON.stringify({ volumes: files })}\n`);
+            else io.stderr(`${files.length} label volume(s) written to ${options.out}\n`);
+            return;
+          }
           const table = predictionTable({
             ...p,
             kind: taskKind(exported.plan),
