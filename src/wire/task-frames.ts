@@ -1,5 +1,10 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
-import { type GetTaskRequest, GetTaskRequestSchema, type TaskChunk, TaskChunkSchema } from "../gen/fbm/v1/researcher_pb.js";
+import {
+  type GetTaskRequest,
+  GetTaskRequestSchema,
+  type TaskChunk,
+  TaskChunkSchema,
+} from "../gen/fbm/v1/researcher_pb.js";
 import { WireError, WireLimitError } from "./wire-error.js";
 
 /**

@@ -1,5 +1,5 @@
-import http2 from "node:http2";
 import type { IncomingMessage } from "node:http";
+import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { createContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
