@@ -1,4 +1,4 @@
-import { create, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { canonicalJson } from "../common/canonical-json.js";
 import {
   type DpArgs as DpArgsPb,
@@ -15,6 +15,7 @@ import { fromClinicalTask, toClinicalTaskInit } from "./clinical-codec.js";
 import { type AlgorithmExtension, algorithmExtensions, type TaskBody, type TaskEnvelope } from "./messages.js";
 import { fromHeaderPb, readHeadedStream, toHeaderPb } from "./params-codec.js";
 import { fromMasking, fromSecaggTask, toMaskingInit, toSecaggTaskInit } from "./secagg-codec.js";
+import { taskChunkFrame } from "./task-frames.js";
 import { DEFAULT_CHUNK_BYTES, fromChunks, type ParamsAssembler, toChunks, toParamsHeader } from "./tensor-bytes.js";
 import { UnreadableTaskError, WireError } from "./wire-error.js";
 
@@ -32,7 +33,7 @@ export function* encodeTask(envelope: TaskEnvelope, chunkBytes = DEFAULT_CHUNK_B
   });
   const head = create(TaskChunkSchema, { part: { case: "task", value: task } });
   try {
-    toBinary(TaskChunkSchema, head);
+    taskChunkFrame(head); // kept: the pre-encoded task stream writes these bytes
   } catch (error) {
     throw new WireError(error instanceof Error ? error.message : String(error));
   }

@@ -3,7 +3,7 @@ import { listMedicalFolder, medicalFolderFingerprint, readSubjectVolume } from "
 import type { HistogramGrid } from "../../ml/stats/histogram-grid.js";
 import { addValue, emptyMoments } from "../../ml/stats/moments.js";
 import type { ColumnHistogram, ColumnSummary } from "../../wire/index.js";
-import type { DatasetEntry } from "../catalogue.js";
+import type { DatasetEntry } from "../catalogue/catalogue.js";
 import { type DisclosurePolicy, discloseByHolders, protectMinMax } from "./disclosure.js";
 import { histogram } from "./histograms.js";
 import { addToCell, emptyCells, gridCell, gridStep } from "./node-grid.js";

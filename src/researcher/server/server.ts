@@ -1,3 +1,4 @@
+import type { IncomingMessage } from "node:http";
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { createContextValues } from "@connectrpc/connect";
@@ -13,6 +14,7 @@ import { answerMalformedRequests } from "./malformed-requests.js";
 import { createNodeAuthenticator, type NodeAuthenticator } from "./node-auth.js";
 import { loadServerTls, type ResearcherTls } from "./server-tls.js";
 import { createResearcherService, httpStreamKey, type ServiceOptions } from "./service.js";
+import { isPlainTaskStream, serveTaskStream } from "./task-stream.js";
 
 export type { ResearcherTls } from "./server-tls.js";
 
@@ -88,18 +90,25 @@ async function listen(options: ServerOptions): Promise<ResearcherServer> {
       required: !tls && !options.allowUnsignedNodes,
     },
   });
-  const handler = connectNodeAdapter({
+  const readMaxBytes = 4 * 1024 * 1024;
+  const contextValues = (req: http2.Http2ServerRequest | IncomingMessage) => {
+    const values = tls?.contextValues(req) ?? createContextValues();
+    if ("stream" in req) values.set(httpStreamKey, req.stream);
+    return values;
+  };
+  const connectHandler = connectNodeAdapter({
     routes: (router) => answerMalformedRequests(router.service(ResearcherService, service)),
-    readMaxBytes: 4 * 1024 * 1024,
+    readMaxBytes,
     // Never gzip responses: parameters are float bytes that do not compress, and a task sent to a
     // thousand nodes would be compressed a thousand times. Compressed requests are still accepted.
     compressMinBytes: Number.MAX_SAFE_INTEGER,
-    contextValues: (req) => {
-      const values = tls?.contextValues(req) ?? createContextValues();
-      if ("stream" in req) values.set(httpStreamKey, req.stream);
-      return values;
-    },
+    contextValues,
   });
+  // A node's kept-open task stream skips Connect's per-message pipeline (task-stream.ts); the rest is Connect's.
+  const handler = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
+    if (isPlainTaskStream(req)) void serveTaskStream(req, res, service.getTask, { readMaxBytes, contextValues });
+    else connectHandler(req, res);
+  };
   // Flow-control windows (wire/http2-windows.ts): a wide connection window; stream windows narrow
   // until a reply is admitted (service.ts widens its session's), so a waiting reply holds 64 KiB.
   const serve = stopUnreadRequests(handler, options.unreadRequestGraceMs ?? 1000);

@@ -6,8 +6,8 @@ import { after, describe, it } from "node:test";
 import { niftiBytes } from "../../../scripts/lib/nifti-writer.js";
 import { discloseByHolders, discloseCounts } from "../../../src/node/analytics/disclosure.js";
 import { histogramModalities, summarizeModalities } from "../../../src/node/analytics/modality-stats.js";
-import type { DatasetEntry } from "../../../src/node/catalogue.js";
-import { describeDataset } from "../../../src/node/dataset-draft.js";
+import type { DatasetEntry } from "../../../src/node/catalogue/catalogue.js";
+import { describeDataset } from "../../../src/node/catalogue/dataset-draft.js";
 
 const root = mkdtempSync(join(tmpdir(), "fbm-modality-stats-"));
 after(() => rmSync(root, { recursive: true, force: true }));
