@@ -1,10 +1,10 @@
 import { Command } from "@commander-js/extra-typings";
 import type { Plan } from "../../ml/plan.js";
 import { planCost, sampleShapeOf } from "../../ml/plan-size.js";
-import type { CliContext } from "./cli-context.js";
 import { homePaths, loadHome, readConfig } from "../config/home.js";
 import { type PlanCost, planDetails, planTable, planToJson } from "../plans/plan-format.js";
 import { createPlanRegistry, MIN_PREFIX, type PlanEntry, type PlanRegistry } from "../plans/plan-registry.js";
+import type { CliContext } from "./cli-context.js";
 
 /** `fbm-node plan list|show|approve|reject`: the operator's decisions on the plans researchers asked for. */
 export function planCommand(ctx: CliContext): Command {

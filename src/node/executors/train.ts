@@ -11,15 +11,21 @@ import { scaleOf } from "../../privacy/secagg/fixed-point.js";
 import { contentsLayout } from "../../privacy/secagg/masked-contents.js";
 import type { ReplyBody, TrainTaskBody } from "../../wire/index.js";
 import { discloseMetrics, roundCount } from "../analytics/disclosure.js";
-import { contributionKeys } from "../privacy/contribution-record.js";
-import { budgetOf, distributedRoundRdp, liftBudgetCommand, localRoundRdp } from "../privacy/dataset-privacy.js";
 import { ownCategories } from "../catalogue/own-categories.js";
 import { realSampleShape } from "../plans/plan-gate.js";
-import type { TaskContext } from "../serve/poll-loop.js";
-import { PrivacyBudgetError } from "../privacy/privacy-ledger.js";
-import { argumentBoundsRefusal, flopsRefusal, taskDeadline, taskFlops, trainLimitRefusal } from "../plans/task-limits.js";
+import {
+  argumentBoundsRefusal,
+  flopsRefusal,
+  taskDeadline,
+  taskFlops,
+  trainLimitRefusal,
+} from "../plans/task-limits.js";
 import { TaskRefusal } from "../plans/task-refusal.js";
+import { contributionKeys } from "../privacy/contribution-record.js";
+import { budgetOf, distributedRoundRdp, liftBudgetCommand, localRoundRdp } from "../privacy/dataset-privacy.js";
+import { PrivacyBudgetError } from "../privacy/privacy-ledger.js";
 import { nodeTestSplit, validationRefusal } from "../privacy/validation-policy.js";
+import type { TaskContext } from "../serve/poll-loop.js";
 import { dpPlanRefusal, releaseUnderDp } from "./dp-release.js";
 import type { NodeRuntime } from "./runtime.js";
 import { scaffoldExtension } from "./scaffold.js";
