@@ -1,4 +1,4 @@
-import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, isMessage, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
 import {
   type GetTaskRequest,
   GetTaskRequestSchema,
@@ -19,7 +19,9 @@ const frames = new WeakMap<TaskChunk, Uint8Array>();
 /** The empty chunk (poll accepted, task end): the same 5 bytes for every stream. */
 const EMPTY_FRAME = new Uint8Array(5);
 
-export function taskChunkFrame(chunk: TaskChunk): Uint8Array {
+/** The frame of one chunk as the service yields it (a message, or its init shape, which is created first). */
+export function taskChunkFrame(yielded: MessageInitShape<typeof TaskChunkSchema>): Uint8Array {
+  const chunk = isMessage(yielded, TaskChunkSchema) ? yielded : create(TaskChunkSchema, yielded);
   if (chunk.part.case === undefined && !chunk.$unknown?.length) return EMPTY_FRAME;
   let frame = frames.get(chunk);
   if (!frame) {

@@ -56,7 +56,7 @@ export async function serveTaskStream(
   try {
     const request = parseTaskRequest(await readBody(req, options.readMaxBytes), options.readMaxBytes);
     if (!respond(stream)) return;
-    for await (const chunk of getTask(request, ctx)) await write(stream, taskChunkFrame(chunk as never));
+    for await (const chunk of getTask(request, ctx)) await write(stream, taskChunkFrame(chunk));
   } catch (caught) {
     error = toStatus(caught);
   } finally {
