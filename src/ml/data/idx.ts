@@ -31,6 +31,7 @@ interface IdxFile {
 export async function inspectIdx(imagesPath: string, labelsPath: string): Promise<IdxInfo> {
   const { images, labels } = await readPair(imagesPath, labelsPath, "register");
   const [count, height, width] = images.dims;
+  if (count === 0) throw new InputError(`${readerContext("register", imagesPath)}: it holds no images`);
   const counts: number[] = [];
   for (const label of labels.data) counts[label] = (counts[label] ?? 0) + 1;
   const classes = Array.from(counts, (n, label) => ({ name: String(label), count: n ?? 0 }));

@@ -4,6 +4,7 @@ import { inspectTable } from "../../ml/data/csv-columns.js";
 import { inspectIdx } from "../../ml/data/idx.js";
 import { inspectImageFolder } from "../../ml/data/images.js";
 import { inspectMedicalFolder } from "../../ml/data/medical-folder.js";
+import { readerContext } from "../../ml/data/reader-errors.js";
 import type { DatasetDraft, DatasetType } from "./catalogue.js";
 
 export const datasetTypes: readonly DatasetType[] = ["csv", "idx", "images", "medical-folder"];
@@ -64,6 +65,11 @@ export async function describeDataset(request: DatasetRequest): Promise<DatasetD
   switch (request.type) {
     case "csv": {
       const info = await inspectTable(request.path, { target: request.target });
+      if (request.target !== undefined && info.columns.length === 1) {
+        throw new InputError(
+          `${readerContext("register", request.path)}: its only column is the target "${request.target}"; a plan needs at least one feature column`,
+        );
+      }
       return {
         ...common,
         type: "csv",

@@ -90,6 +90,11 @@ describe("IDX reader", () => {
       /: it holds 3 images but labels file "[^"]*two-labels" holds 2 labels$/,
     ],
     [
+      "a pair holding no images",
+      () => [idx("empty-images", [0, 2, 2], []), idx("empty-labels", [0], [])],
+      /"[^"]*empty-images": it holds no images$/,
+    ],
+    [
       "a missing labels file",
       () => [images, join(dir, "nope")],
       /^Cannot register dataset: file "[^"]*nope" does not exist$/,

@@ -69,6 +69,11 @@ describe("fbm-node CLI", () => {
       /: no column "diagnosis" \(columns: age, chol, target\)$/,
     ],
     [
+      "a target and no feature column",
+      ["--path", file("target-only.csv", "target\n1\n0\n"), "--tags", "x", "--target", "target"],
+      /: its only column is the target "target"; a plan needs at least one feature column$/,
+    ],
+    [
       "an unknown flag",
       ["--path", good, "--tags", "x", "--colour", "red"],
       /^Unknown option '--colour' \(see --help\)$/,
