@@ -81,6 +81,11 @@ export interface NetworkTrainer {
    * (over all weights; undivided, no noise). Returns Σ loss. Needs `clipping` in the options.
    */
   computeClippedGradients(rows: number, clipNorm: number, rowOffset?: number, seeds?: ArrayLike<number>): number;
+  /**
+   * Inference on the first `rows` rows of x (dropout off): the last layer's outputs, `rows × outputUnits`,
+   * a view into the instance's memory that the next call overwrites.
+   */
+  predict(rows: number): Float32Array;
   /** grads += other (another thread's gradient of its slice of the batch). */
   addToGrads(other: Float32Array): void;
   /** Gradient terms (FedProx, SCAFFOLD, L2) and the optimizer step, in the order the tfjs path applies them. */
@@ -193,7 +198,8 @@ export function createNetworkTrainer(
   const windowArgs = (op: Conv2dOp | MaxPoolOp, rows: number) =>
     [rows, op.h, op.w, op.c, op.kh, op.kw, op.sh, op.sw, op.pt, op.pl, op.oh, op.ow] as const;
 
-  function forward(rows: number, rowOffset: number, seeds: ArrayLike<number>): void {
+  /** Without `seeds` (inference), dropout layers pass their input through, as Keras does outside training. */
+  function forward(rows: number, rowOffset: number, seeds?: ArrayLike<number>): number {
     let input = xPtr;
     let dropout = 0;
     for (const [l, layer] of layers.entries()) {
@@ -212,11 +218,14 @@ export function createNetworkTrainer(
         k.maxPool(input, ...windowArgs(op, rows), layer.out, layer.argmax);
       } else if (op.kind === "avgPool") {
         k.avgPool(input, rows, op.h, op.w, op.c, op.kh, op.kw, op.sh, op.sw, op.oh, op.ow, layer.out);
-      } else {
+      } else if (seeds) {
         k.dropout(input, rows, op.size, op.rate, seeds[dropout++] >>> 0, rowOffset, layer.out, layer.argmax);
+      } else {
+        continue;
       }
       input = layer.out;
     }
+    return input;
   }
 
   /** With `clip`, weighted layers hand their deltas to the clipper instead of computing weight gradients. */
@@ -299,6 +308,10 @@ export function createNetworkTrainer(
       const loss = backward(rows, 1, clipper);
       clipper.finish(clipNorm);
       return loss;
+    },
+    predict(rows) {
+      if (rows > R) throw new Error(`predict handles at most ${R} rows, got ${rows}`);
+      return instance.f32(forward(rows, 0), rows * spec.outputUnits);
     },
     addToGrads(other) {
       instance.f32(otherGrads, P).set(other);
