@@ -80,7 +80,19 @@ describe("GUI plan review in a browser", () => {
     const cells = (site: string) => [...names.map((_, i) => String(i)), site].join(",");
     writeFileSync(table, `${[...names, "site"].join(",")}\n${cells("lyon")}\n${cells("nice")}\n${cells("lyon")}\n`);
     previewIds.table = (
-      await nodeCli("--home", home, "dataset", "add", "--type", "csv", "--path", table, "--tags", "wide-table", "--json")
+      await nodeCli(
+        "--home",
+        home,
+        "dataset",
+        "add",
+        "--type",
+        "csv",
+        "--path",
+        table,
+        "--tags",
+        "wide-table",
+        "--json",
+      )
     ).stdout;
     const images = join(dir, "digits-idx3-ubyte");
     const labels = join(dir, "digits-idx1-ubyte");
