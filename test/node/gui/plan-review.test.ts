@@ -26,7 +26,7 @@ const previewIds = { table: "", idx: "" };
 function writeIdx(path: string, magic: number, dims: number[], values: number[]): void {
   const header = Buffer.alloc(4 + 4 * dims.length);
   header.writeUInt32BE(magic, 0);
-  dims.forEach((d, i) => header.writeUInt32BE(d, 4 + 4 * i));
+  for (const [i, d] of dims.entries()) header.writeUInt32BE(d, 4 + 4 * i);
   writeFileSync(path, Buffer.concat([header, Uint8Array.from(values)]));
 }
 
