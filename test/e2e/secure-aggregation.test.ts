@@ -16,8 +16,8 @@ import {
   stopAll,
 } from "../../scripts/lib/federation.js";
 import { writeSkewedCsv, writeTabularCsv } from "../../scripts/lib/synthetic.js";
+import { contentsLength } from "../../src/ml/masked-contents.js";
 import { quantizationBound } from "../../src/privacy/secagg/fixed-point.js";
-import { contentsLength } from "../../src/privacy/secagg/masked-contents.js";
 import { researcherCli } from "../support/cli.js";
 import { until } from "../support/wait.js";
 

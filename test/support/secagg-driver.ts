@@ -1,9 +1,9 @@
 import { generateKeyPair } from "../../src/common/certificates.js";
+import type { ContentsLayout } from "../../src/ml/masked-contents.js";
 import type { NamedTensor } from "../../src/ml/types.js";
 import { createSecaggSessions, executeSecagg, secaggExtension } from "../../src/node/executors/secagg.js";
 import type { SecaggPolicy } from "../../src/node/executors/secagg-guard.js";
 import { neighbourhoods } from "../../src/privacy/secagg/graph.js";
-import type { ContentsLayout } from "../../src/privacy/secagg/masked-contents.js";
 import type { Peer, SealedShare } from "../../src/privacy/secagg/messages.js";
 import type { ReplyBody, SecaggTaskBody } from "../../src/wire/index.js";
 

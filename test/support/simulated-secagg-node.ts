@@ -1,9 +1,9 @@
 import { generateKeyPair } from "../../src/common/certificates.js";
+import { contentsLayout } from "../../src/ml/masked-contents.js";
 import { parsePlan } from "../../src/ml/plan.js";
 import type { TrainResult } from "../../src/ml/types.js";
 import { createSecaggSessions, executeSecagg, secaggExtension } from "../../src/node/executors/secagg.js";
 import { DEFAULT_SECAGG_POLICY, type SecaggPolicy, SecaggRefusal } from "../../src/node/executors/secagg-guard.js";
-import { contentsLayout } from "../../src/privacy/secagg/masked-contents.js";
 import type { Participant } from "../../src/researcher/run/roster.js";
 import type { Hub } from "../../src/researcher/server/hub.js";
 import type { ReplyBody, TaskBody } from "../../src/wire/index.js";

@@ -4,11 +4,12 @@ import { createStore, type Row, type Store } from "tinybase";
 import { z } from "zod";
 import { InputError } from "../../common/errors.js";
 import type { TableColumn } from "../../ml/data/csv-columns.js";
+import { type DatasetType, datasetTypes } from "../../ml/data/kinds/registry.js";
 import type { ModalitySummary } from "../../ml/data/medical-folder.js";
 import type { DatasetInfo } from "../../wire/messages.js";
 import { createJsonFilePersister } from "./json-file-persister.js";
 
-export type DatasetType = "csv" | "idx" | "images" | "medical-folder";
+export type { DatasetType };
 
 /** One registered dataset. Everything but `path`/`labelsPath` may leave the node (see toDatasetInfo). */
 export interface DatasetEntry extends DatasetInfo {
@@ -106,7 +107,7 @@ const schema = {
 /** What a stored row must hold: TinyBase would silently reset a cell of the wrong type to its default. */
 const rowSchema = z.object({
   name: z.string().min(1),
-  type: z.enum(["csv", "idx", "images", "medical-folder"]),
+  type: z.enum(datasetTypes),
   tags: z.array(z.string()).min(1),
   description: z.string(),
   shape: z.array(z.number().int().nonnegative()),

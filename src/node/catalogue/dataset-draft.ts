@@ -1,13 +1,9 @@
 import { resolve } from "node:path";
 import { InputError } from "../../common/errors.js";
-import { inspectTable } from "../../ml/data/csv-columns.js";
-import { inspectIdx } from "../../ml/data/idx.js";
-import { inspectImageFolder } from "../../ml/data/images.js";
-import { inspectMedicalFolder } from "../../ml/data/medical-folder.js";
-import { readerContext } from "../../ml/data/reader-errors.js";
+import { datasetKind, datasetTypes } from "../../ml/data/kinds/registry.js";
 import type { DatasetDraft, DatasetType } from "./catalogue.js";
 
-export const datasetTypes: readonly DatasetType[] = ["csv", "idx", "images", "medical-folder"];
+export { datasetTypes };
 
 /** What `dataset add` was given, before any file is read. */
 export interface DatasetRequest {
@@ -41,7 +37,8 @@ export function parseTags(text: string): string[] {
 
 /**
  * Reads and checks the files of a dataset (every cell of a CSV, every image) and returns the catalogue
- * draft: shape, columns, sample count, classes and fingerprint. Bad files throw InputErrors naming them.
+ * draft: shape, columns, sample count, classes and fingerprint (each kind's `describe`, see
+ * src/ml/data/kinds/). Bad files throw InputErrors naming them.
  */
 export async function describeDataset(request: DatasetRequest): Promise<DatasetDraft> {
   const path = resolve(request.path);
@@ -62,79 +59,6 @@ export async function describeDataset(request: DatasetRequest): Promise<DatasetD
     description: request.description ?? "",
     path,
   };
-  switch (request.type) {
-    case "csv": {
-      const info = await inspectTable(request.path, { target: request.target });
-      if (request.target !== undefined && info.columns.length === 1) {
-        throw new InputError(
-          `${readerContext("register", request.path)}: its only column is the target "${request.target}"; a plan needs at least one feature column`,
-        );
-      }
-      return {
-        ...common,
-        type: "csv",
-        shape: [info.rows, info.columns.length],
-        columns: info.columns,
-        target: request.target ?? "",
-        // Rows without a target cannot train: counted (missingTarget) and left out.
-        sampleCount: info.rows - info.missingTarget,
-        missingTarget: info.missingTarget,
-        sha256: info.sha256,
-      };
-    }
-    case "idx": {
-      if (request.labels === undefined) {
-        throw new InputError(
-          "--labels is required for idx datasets (the labels file, e.g. train-labels-idx1-ubyte.gz)",
-        );
-      }
-      const info = await inspectIdx(request.path, request.labels);
-      return {
-        ...common,
-        type: "idx",
-        shape: [info.count, info.height, info.width, 1],
-        classes: info.classes,
-        sampleCount: info.count,
-        sha256: info.sha256,
-        labelsPath: resolve(request.labels),
-      };
-    }
-    case "images": {
-      const info = await inspectImageFolder(request.path);
-      return {
-        ...common,
-        type: "images",
-        shape: [info.count, info.height, info.width, info.channels],
-        classes: info.classes,
-        sampleCount: info.count,
-        sha256: info.sha256,
-      };
-    }
-    case "medical-folder": {
-      const demographics = request.demographics === undefined ? undefined : resolve(request.demographics);
-      const info = await inspectMedicalFolder(path, { demographics, indexCol: request.indexCol });
-      const clash = info.columns.find((c) => info.modalities.some((m) => m.name === c.name));
-      if (clash) {
-        throw new InputError(
-          `Cannot register dataset "${path}": demographics column "${clash.name}" has the name of a modality; rename the column`,
-        );
-      }
-      // The largest extent on each axis over every volume: the researcher bounds slice counts by it.
-      const extent = [0, 1, 2].map((axis) => Math.max(...info.modalities.flatMap((m) => m.shapes.map((s) => s[axis]))));
-      return {
-        ...common,
-        type: "medical-folder",
-        shape: [info.subjects, ...extent],
-        columns: info.columns,
-        sampleCount: info.subjects,
-        missingTarget: info.withoutDemographics,
-        modalities: info.modalities,
-        demographicsPath: demographics ?? "",
-        indexCol: request.indexCol ?? "",
-        sha256: info.sha256,
-      };
-    }
-    default:
-      throw new InputError(`Unknown dataset type "${String(request.type)}" (types: ${datasetTypes.join(", ")})`);
-  }
+  const kind = datasetKind(String(request.type));
+  return { ...common, ...(await kind.describe(request)) } as DatasetDraft;
 }

@@ -1,7 +1,7 @@
 import { FbmError } from "../../common/errors.js";
+import { type ContentsLayout, encodeContents, setContents } from "../../ml/masked-contents.js";
 import type { NamedTensor, TrainResult } from "../../ml/types.js";
 import { encodeUpdate } from "../../privacy/secagg/fixed-point.js";
-import { type ContentsLayout, encodeContents, setContents } from "../../privacy/secagg/masked-contents.js";
 import { createParticipant, type Participant, ProtocolError } from "../../privacy/secagg/participant.js";
 import { ShareAuthError } from "../../privacy/secagg/share-box.js";
 import { modelDigest } from "../../privacy/secagg/signatures.js";

@@ -1,5 +1,6 @@
 import { sha256Hex } from "../../common/canonical-json.js";
 import { FbmError } from "../../common/errors.js";
+import { contentsLayout } from "../../ml/masked-contents.js";
 import { declaresPreparation, type Plan, parsePlan } from "../../ml/plan.js";
 import { planCost } from "../../ml/plan-size.js";
 import { formatPhases } from "../../ml/round-phases.js";
@@ -8,7 +9,6 @@ import type { PrivacySpent } from "../../ml/types.js";
 import { clipUpdate, leastSecaggClip, noiseShareStd } from "../../privacy/dp/central.js";
 import { addGaussianNoise, createGaussian } from "../../privacy/dp/noise.js";
 import { scaleOf } from "../../privacy/secagg/fixed-point.js";
-import { contentsLayout } from "../../privacy/secagg/masked-contents.js";
 import type { ReplyBody, TrainTaskBody } from "../../wire/index.js";
 import { discloseMetrics, roundCount } from "../analytics/disclosure.js";
 import { ownCategories } from "../catalogue/own-categories.js";

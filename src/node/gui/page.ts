@@ -15,7 +15,7 @@ export function guiPage(token: string): string {
 <section id="plans-section"><h2>Training plans</h2><table id="plans"></table></section>
 <section id="datasets-section"><h2>Datasets</h2>
 <p>A dataset's ε budget is its own, else the node's <code>max_epsilon</code> (node); ε spent sums every experiment's DP rounds on its files, at the node's <code>dp_delta</code>.</p>
-<table id="datasets"></table><div id="preview"></div>
+<div class="scroll"><table id="datasets"></table></div><div id="preview"></div>
 <h3>Add a dataset</h3>
 <form id="add-dataset">
 <label>Type <select name="type"><option value="csv">csv</option><option value="idx">idx</option><option value="images">images</option></select></label>
@@ -41,7 +41,8 @@ h1{font-size:18px;margin:0}main{padding:0 16px 32px}section{background:#fff;bord
 h2{font-size:16px}table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #eee;padding:4px 6px;text-align:left;vertical-align:top}
 .pending{color:#a60}.approved{color:#070}.rejected{color:#a00}.error{color:#a00}.ok{color:#070}
 form.budget{display:inline;white-space:nowrap}form label{display:inline-block;margin:4px 12px 4px 0}input{padding:3px}button{margin:2px}
-#preview img{height:64px;margin:4px;image-rendering:pixelated}code{background:#f3f3f3;padding:1px 3px}
+.scroll{overflow-x:auto;max-width:100%}#preview{max-width:100%}#preview .scroll td{white-space:nowrap}
+#preview .images{display:flex;flex-wrap:wrap;gap:4px}#preview figure{margin:4px}#preview img{height:64px;image-rendering:pixelated}code{background:#f3f3f3;padding:1px 3px}
 `;
 
 const script = `
@@ -144,16 +145,31 @@ function renderDatasets(datasets) {
   }
 }
 
+const CATEGORIES_SHOWN = 20;
 async function preview(d) {
   $("preview").replaceChildren("Reading " + d.name + "…");
   try {
     const p = await call("GET", "/api/datasets/" + d.id + "/preview");
     const parts = [h("h3", {}, "Preview of " + d.name)];
-    if (p.rows.length) { const t = h("table"); table(t, p.columns, p.rows.map((r) => row(r))); parts.push(t); }
-    if (p.images.length) parts.push(h("div", {}, p.images.map((i) => h("figure", { style: "display:inline-block" }, h("img", { src: i.src, alt: i.label }), h("figcaption", {}, i.label)))));
+    // Wide tables scroll inside the preview instead of widening the page.
+    const scroll = (t) => h("div", { class: "scroll" }, t);
+    if (p.rows.length) { const t = h("table", { "data-preview": "rows" }); table(t, p.columns, p.rows.map((r) => row(r))); parts.push(scroll(t)); }
+    if (p.images.length) parts.push(h("div", { class: "images" }, p.images.map((i) => h("figure", {}, h("img", { src: i.src, alt: i.label }), h("figcaption", {}, i.label)))));
+    if (p.classCounts.length) {
+      const t = h("table", { "data-preview": "classes" });
+      table(t, ["class", "samples"], p.classCounts.map((c) => row([c.name, c.count])));
+      parts.push(h("h4", {}, "Samples per class"), scroll(t));
+    }
+    if (p.categories.length) {
+      // The most frequent categories first; a long tail is counted, not listed.
+      const listed = (cs) => cs.slice(0, CATEGORIES_SHOWN).map((c) => c.name + " (" + c.count + ")").join(", ") + (cs.length > CATEGORIES_SHOWN ? ", … " + (cs.length - CATEGORIES_SHOWN) + " more" : "");
+      const t = h("table", { "data-preview": "categories" });
+      table(t, ["column", "categories", "values (rows)"], p.categories.map((c) => row([c.column, c.categories.length, listed(c.categories)])));
+      parts.push(h("h4", {}, "Categorical columns"), t);
+    }
     const s = h("table"); const f = (x) => Number.isFinite(x) ? Number(x.toPrecision(5)) : "";
     table(s, ["column", "count", "missing", "mean", "std", "min", "max"], p.stats.map((c) => row([c.name, c.count, c.missing, f(c.mean), f(c.std), f(c.min), f(c.max)])));
-    parts.push(h("h4", {}, "Column statistics"), s);
+    parts.push(h("h4", {}, "Column statistics"), scroll(s));
     $("preview").replaceChildren(...parts);
   } catch (e) { $("preview").replaceChildren(h("span", { class: "error" }, e.message)); }
 }

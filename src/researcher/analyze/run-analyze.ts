@@ -3,10 +3,11 @@ import { InputError, RuntimeFailure } from "../../common/errors.js";
 import type { Plan } from "../../ml/plan.js";
 import { featureKinds } from "../../ml/table-prep.js";
 import type { ClinicalQuery, ClinicalReplyBody, Factor, ReplyBody, TaskBody } from "../../wire/index.js";
+import type { Participant } from "../server/discover.js";
 import { createHub } from "../server/hub.js";
 import { startServer } from "../server/server.js";
 import type { ResearcherTls } from "../server/server-tls.js";
-import { collect, type Participant } from "../stats/run-stats.js";
+import { collect } from "../stats/run-stats.js";
 import {
   type Analysis,
   type AnalysisFile,

@@ -1,14 +1,10 @@
 import { InputError } from "../../common/errors.js";
-import type { DatasetInfo } from "../../wire/index.js";
+import { discover, type NodeDatasets } from "../server/discover.js";
 import { createHub } from "../server/hub.js";
 import { createRefusals } from "../server/refusals.js";
 import { type ResearcherTls, startServer } from "../server/server.js";
 
-export interface NodeDatasets {
-  node: string;
-  name: string;
-  datasets: DatasetInfo[];
-}
+export type { NodeDatasets };
 
 /**
  * `fbm-researcher datasets`: serve for `waitSeconds` (or until `nodes` nodes answered), ask every node
@@ -44,44 +40,24 @@ export async function listDatasets(options: {
     log: options.log,
   });
   options.log?.(`Listening on ${server.url}; collecting datasets for ${options.waitSeconds} s`);
-  const results = new Map<string, Promise<NodeDatasets | undefined>>();
-  let answered = 0;
-  let enough = () => {};
-  const ask = (nodeId: string, name: string) => {
-    if (results.has(nodeId)) return;
-    const body = options.tags.length ? { kind: "search" as const, tags: options.tags } : { kind: "list" as const };
-    results.set(
-      nodeId,
-      hub.send(nodeId, body, { timeoutMs: options.waitSeconds * 1000 + 5000 }).then(
-        (reply) => {
-          if (reply.kind !== "datasets") return undefined;
-          if (++answered >= (options.nodes ?? Infinity)) enough();
-          return { node: nodeId, name, datasets: reply.datasets };
-        },
-        () => undefined,
-      ),
-    );
-  };
-  hub.on("node", ({ state, node }) => state === "connected" && ask(node.nodeId, node.name));
+  // Every node is asked for all its datasets (or those with the tags), not for one to work on.
+  const federation = discover(hub, {
+    tags: options.tags.length ? options.tags : undefined,
+    timeoutMs: options.waitSeconds * 1000 + 5000,
+  });
   try {
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, options.waitSeconds * 1000);
-      enough = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      options.signal?.addEventListener("abort", enough, { once: true });
-    });
-    const settled = await Promise.all(results.values());
-    const listed = settled
-      .filter((r): r is NodeDatasets => r !== undefined)
-      .sort((a, b) => a.name.localeCompare(b.name));
+    const wanted = options.nodes ?? Infinity;
+    await federation.until(() => federation.answers().length >= wanted, options.waitSeconds * 1000, options.signal);
+    federation.close();
+    await federation.settled();
+    const listed = federation.answers().sort((a, b) => a.name.localeCompare(b.name));
     // An empty listing must not look like "no node has data" when nodes were turned away.
     const refused = refusals.lines();
     if (refused.length > 0)
       options.log?.(`Warning: ${refused.length} node(s) were refused and are not listed: ${refused.join("; ")}`);
     return listed;
   } finally {
+    federation.close();
     await server.close();
   }
 }

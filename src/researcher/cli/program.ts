@@ -10,14 +10,15 @@ import { modelCommands } from "./model-commands.js";
 import { positiveInt } from "./positive-int.js";
 import { createProgressPrinter } from "./progress-printer.js";
 import { reportCommand } from "./report-command.js";
+import { servingFromFlags, withServingFlags } from "./serving-flags.js";
 import { statsCommand } from "./stats-command.js";
-import { signerAllowListFromFlags, tlsFromFlags, trustCommands } from "./trust-commands.js";
+import { trustCommands } from "./trust-commands.js";
 
 // Commands load their heavy modules (TensorFlow.js, the server) on use, so --help stays fast.
 
 /** The `fbm-researcher` program; never exits the process (see runResearcherCli). */
 export function createResearcherCli(io: CliIo = processIo): Command<any, any, any> {
-  const program = new Command("fbm-researcher")
+  const program = withServingFlags(new Command("fbm-researcher"))
     .description("The fbm researcher: serves nodes, runs federated experiments, evaluates exported models")
     .addOption(versionOption())
     .on("option:version", printVersion(io, versionText))
@@ -33,18 +34,10 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
     .enablePositionalOptions()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr, outputError: () => {} })
     .argument("[experiment]", "experiment YAML file to run")
-    .option("--listen <host:port>", "address nodes connect to", "127.0.0.1:50051")
     .option("--out <dir>", "parent folder of the run folder <out>/<name>/", "runs")
     .option("--resume", "continue the run folder's last complete round")
     .option("--overwrite", "replace the run folder's earlier run (kept until this run writes its first file)")
     .option("--trace <file>", "append every message received from nodes to FILE (JSON lines, parameters as shapes)")
-    .option("--cert <file>", "serve HTTPS with this certificate (fbm-researcher cert generate); nodes need mutual TLS")
-    .option("--key <file>", "private key of --cert")
-    .option(
-      "--allow-list <file>",
-      "nodes accepted: their certificates with --cert (default: fbm-researcher/allowed-nodes.json), else their signing keys",
-    )
-    .option("--insecure", "allow cleartext (no --cert) on an address beyond this machine; nodes still sign their calls")
     .option(
       "--max-params <n>",
       "largest model (parameters) the researcher builds; bigger plans are refused",
@@ -55,7 +48,7 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
         program.help({ error: true });
         return;
       }
-      const tls = tlsFromFlags(options);
+      const serving = servingFromFlags(options);
       const logger = createLogger({ write: io.stderr, ...logSettings(options) });
       const maxParams = positiveInt(options.maxParams, "--max-params");
       const { loadExperiment } = await import("../run/config.js");
@@ -71,16 +64,14 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
       await selectBackend({ log: json ? undefined : logger.info });
       await withStopSignal(io.signal, async (signal) => {
         const experiment = createExperiment(config, {
+          ...serving,
           listen: options.listen,
           outDir: options.out,
           resume: options.resume === true,
           overwrite,
           signal,
           traceFile: options.trace,
-          tls,
           maxParams,
-          insecure: options.insecure === true,
-          allowList: signerAllowListFromFlags(options),
           log: print.log,
         });
         try {
@@ -96,24 +87,15 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
       });
     });
 
-  program
-    .command("datasets")
+  withServingFlags(program.command("datasets"))
     .description("serve until nodes answer, then print the datasets they hold (never paths)")
     .option("--tags <a,b>", "only datasets carrying all these tags")
-    .option("--listen <host:port>", "address nodes connect to", "127.0.0.1:50051")
     .option("--wait <seconds>", "how long to collect answers from nodes", "10")
     .option("--nodes <n>", "stop waiting once this many nodes answered (fewer: a warning)")
     .option("--strict", "exit 1 when fewer than --nodes nodes answered")
     .option("--json", "print one JSON array (per node: id, name, datasets) on stdout")
-    .option("--cert <file>", "serve HTTPS with this certificate; nodes need mutual TLS")
-    .option("--key <file>", "private key of --cert")
-    .option(
-      "--allow-list <file>",
-      "nodes accepted: their certificates with --cert (default: fbm-researcher/allowed-nodes.json), else their signing keys",
-    )
-    .option("--insecure", "allow cleartext (no --cert) on an address beyond this machine; nodes still sign their calls")
     .action(async (options) => {
-      const tls = tlsFromFlags(options);
+      const serving = servingFromFlags(options);
       const tags = options.tags
         ? options.tags
             .split(",")
@@ -126,12 +108,10 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
       const result = await withStopSignal(io.signal, (signal) =>
         listDatasets({
           tags,
+          ...serving,
           listen: options.listen,
-          insecure: options.insecure === true,
-          allowList: signerAllowListFromFlags(options),
           waitSeconds: Number(options.wait),
           nodes: wanted,
-          tls,
           signal,
           log: (l) => io.stderr(`${l}\n`),
         }),

@@ -3,7 +3,6 @@ import { Command } from "@commander-js/extra-typings";
 import type { CliIo } from "../../common/cli.js";
 import { InputError } from "../../common/errors.js";
 import { DEFAULT_ALLOW_LIST } from "../server/allow-list.js";
-import type { ResearcherTls } from "../server/server-tls.js";
 
 /**
  * `fbm-researcher cert generate | fingerprint` and `node allow | list`: the researcher's key pair and
@@ -12,45 +11,6 @@ import type { ResearcherTls } from "../server/server-tls.js";
 
 /** Default folder of the researcher's certificate, key and allow-list. */
 export const DEFAULT_TRUST_DIR = "fbm-researcher";
-
-/** `--cert/--key/--allow-list` as given to a serving command: TLS files, or undefined for cleartext. */
-export function tlsFromFlags(flags: { cert?: string; key?: string; allowList?: string }): ResearcherTls | undefined {
-  // Without --cert, an --allow-list applies to the keys nodes sign with (see signerAllowListFromFlags).
-  if (!flags.cert && !flags.key) return undefined;
-  if (!flags.cert || !flags.key)
-    throw new InputError(
-      `--${flags.cert ? "key" : "cert"} is missing: TLS needs both --cert and --key (fbm-researcher cert generate makes them)`,
-    );
-  return { cert: flags.cert, key: flags.key, allowList: flags.allowList ?? DEFAULT_ALLOW_LIST };
-}
-
-/** Cleartext (no --cert): the --allow-list file, if given, that nodes' signing keys must be on. */
-export function signerAllowListFromFlags(flags: {
-  cert?: string;
-  key?: string;
-  allowList?: string;
-}): string | undefined {
-  return !flags.cert && !flags.key ? flags.allowList : undefined;
-}
-
-/**
- * What every serving command (run, datasets, stats, analyze) takes from its serving flags, so none of
- * them can drop one: TLS with --cert/--key, else the --allow-list of signing keys, and --insecure.
- */
-export function servingFromFlags(flags: {
-  listen?: string;
-  cert?: string;
-  key?: string;
-  allowList?: string;
-  insecure?: boolean;
-}): { listen?: string; tls?: ResearcherTls; allowList?: string; insecure: boolean } {
-  return {
-    listen: flags.listen,
-    tls: tlsFromFlags(flags),
-    allowList: signerAllowListFromFlags(flags),
-    insecure: flags.insecure === true,
-  };
-}
 
 export function trustCommands(io: CliIo, globals: () => { json?: true }): Command<any, any, any>[] {
   const json = (options: { json?: true }) => options.json === true || globals().json === true;

@@ -1,13 +1,8 @@
 import { RuntimeFailure } from "../../common/errors.js";
-import type { DatasetInfo } from "../../wire/index.js";
-import type { Hub, NodeRecord } from "../server/hub.js";
+import { discover, type Participant } from "../server/discover.js";
+import type { Hub } from "../server/hub.js";
 
-/** A node that holds a dataset with all the experiment's tags, and the dataset it trains on. */
-export interface Participant {
-  node: string;
-  name: string;
-  dataset: DatasetInfo;
-}
+export type { Participant };
 
 /**
  * Keeps track of which connected nodes can take part: every node that connects is asked (a `search`
@@ -24,51 +19,17 @@ export function createRoster(
   hub: Hub,
   options: { tags: string[]; experiment: string; log?: (line: string) => void },
 ): Roster {
-  const found = new Map<string, Participant>();
-  const searched = new Map<string, "pending" | "none" | "error">();
+  const federation = discover(hub, {
+    tags: options.tags,
+    experiment: options.experiment,
+    timeoutMs: 30_000,
+    log: options.log,
+  });
   let changed = () => {};
-
-  async function search(node: NodeRecord): Promise<void> {
-    searched.set(node.nodeId, "pending");
-    try {
-      const reply = await hub.send(
-        node.nodeId,
-        { kind: "search", tags: options.tags },
-        { timeoutMs: 30_000, experiment: options.experiment },
-      );
-      if (reply.kind === "datasets" && reply.datasets.length > 0) {
-        const dataset = [...reply.datasets].sort((a, b) => a.createdAt.localeCompare(b.createdAt))[0];
-        if (reply.datasets.length > 1) {
-          options.log?.(
-            `Node ${node.name} holds ${reply.datasets.length} datasets tagged [${options.tags}]; using "${dataset.name}" (${dataset.id})`,
-          );
-        }
-        found.set(node.nodeId, { node: node.nodeId, name: node.name, dataset });
-        searched.set(node.nodeId, "none");
-      } else {
-        searched.set(node.nodeId, reply.kind === "error" ? "error" : "none");
-        if (reply.kind === "error") options.log?.(`Node ${node.name} could not search its datasets: ${reply.message}`);
-      }
-    } catch {
-      searched.delete(node.nodeId);
-    }
-    changed();
-  }
-
-  const onNode = ({ state, node }: { state: "connected" | "lost"; node: NodeRecord }) => {
-    if (state === "connected") void search(node);
-    else {
-      found.delete(node.nodeId);
-      searched.delete(node.nodeId);
-      changed();
-    }
-  };
-  hub.on("node", onNode);
-  for (const node of hub.nodes()) if (node.online) void search(node);
+  const stopListening = federation.onChange(() => changed());
 
   return {
-    // O(participants): one lookup per node, never a copy of the node list per participant.
-    participants: () => [...found.values()].filter((p) => hub.node(p.node)?.online === true),
+    participants: () => federation.participants(),
 
     async waitFor(min, { waitMs, signal, graceMs = 1500 }) {
       const deadline = Date.now() + waitMs;
@@ -76,8 +37,7 @@ export function createRoster(
       for (;;) {
         if (signal?.aborted) throw signal.reason ?? new Error("Aborted");
         const count = this.participants().length;
-        let pending = 0;
-        for (const s of searched.values()) if (s === "pending") pending++;
+        const pending = federation.pending();
         if (count >= min) {
           metAt ??= Date.now();
           if (pending === 0 && Date.now() - metAt >= graceMs) return this.participants();
@@ -107,7 +67,8 @@ export function createRoster(
     },
 
     close() {
-      hub.off("node", onNode);
+      stopListening();
+      federation.close();
     },
   };
 }

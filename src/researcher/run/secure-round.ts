@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { errorMessage, InputError, RuntimeFailure } from "../../common/errors.js";
+import { type ContentsLayout, contentsLayout, contentsLength, decodeContents } from "../../ml/masked-contents.js";
 import { metricsFromCounts } from "../../ml/metric-counts.js";
 import { defaultMetrics } from "../../ml/metrics.js";
 import { parsePlan } from "../../ml/plan.js";
@@ -7,12 +8,6 @@ import type { NamedTensor } from "../../ml/types.js";
 import { MIN_SECURE_COHORT, thresholdProblem } from "../../privacy/secagg/cohort.js";
 import { bitsFor, capacityProblem, decodeSum, decodeTotal, type FixedPoint } from "../../privacy/secagg/fixed-point.js";
 import { minNeighbours, neighbourhoods, survivorsConnected } from "../../privacy/secagg/graph.js";
-import {
-  type ContentsLayout,
-  contentsLayout,
-  contentsLength,
-  decodeContents,
-} from "../../privacy/secagg/masked-contents.js";
 import type {
   ConsistencySignature,
   KeySignature,

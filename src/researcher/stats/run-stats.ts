@@ -1,6 +1,7 @@
 import { errorMessage, InputError, Interrupted, RuntimeFailure } from "../../common/errors.js";
 import type { HistogramGrid } from "../../ml/stats/histogram-grid.js";
 import type { DatasetInfo, ReplyBody, TaskBody } from "../../wire/index.js";
+import { discover, type Participant } from "../server/discover.js";
 import { createHub, type Hub } from "../server/hub.js";
 import { startServer } from "../server/server.js";
 import { agreeGrid } from "./agree-grid.js";
@@ -12,11 +13,7 @@ import type { NodeAnswer, NodeReport, StatsResult } from "./stats-result.js";
 const PHASE_TIMEOUT_MS = 10 * 60_000;
 const EXPERIMENT = "stats";
 
-export interface Participant {
-  node: string;
-  name: string;
-  dataset: DatasetInfo;
-}
+export type { Participant };
 
 /**
  * Federated statistics over the datasets tagged `tags`: serves until nodes holding one connect, then
@@ -196,8 +193,8 @@ export function checkColumns(participants: { name: string; dataset: DatasetInfo 
 }
 
 /**
- * Serves for `waitSeconds` (or until `nodes` nodes hold a matching dataset), asking every node that
- * connects for its datasets with the tags; the oldest matching dataset of each node takes part.
+ * Waits `waitSeconds` (or until `nodes` nodes hold a matching dataset) for nodes to connect and answer
+ * (see discover); the oldest matching dataset of each online node takes part, nodes sorted by name.
  */
 export async function collect(
   hub: Hub,
@@ -207,47 +204,12 @@ export async function collect(
   signal?: AbortSignal,
   log?: (line: string) => void,
 ): Promise<Participant[]> {
-  const found = new Map<string, Participant>();
-  const asked = new Set<string>();
-  let enough = () => {};
-  const search = async (nodeId: string, name: string) => {
-    if (asked.has(nodeId)) return;
-    asked.add(nodeId);
-    const reply = await hub
-      .send(nodeId, { kind: "search", tags }, { timeoutMs: waitSeconds * 1000 + 5000, experiment: EXPERIMENT })
-      .catch(() => undefined);
-    if (reply?.kind !== "datasets" || reply.datasets.length === 0) return;
-    const dataset = [...reply.datasets].sort((a, b) => a.createdAt.localeCompare(b.createdAt))[0];
-    if (reply.datasets.length > 1)
-      log?.(
-        `Node ${name} holds ${reply.datasets.length} datasets tagged [${tags.join(", ")}]; using "${dataset.name}" (${dataset.id})`,
-      );
-    found.set(nodeId, { node: nodeId, name, dataset });
-    if (found.size >= (nodes ?? Infinity)) enough();
-  };
-  const onNode = ({ state, node }: { state: "connected" | "lost"; node: { nodeId: string; name: string } }) => {
-    if (state === "connected") void search(node.nodeId, node.name);
-    else found.delete(node.nodeId);
-  };
-  hub.on("node", onNode);
+  const federation = discover(hub, { tags, experiment: EXPERIMENT, timeoutMs: waitSeconds * 1000 + 5000, log });
   try {
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, waitSeconds * 1000);
-      enough = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      signal?.addEventListener("abort", enough, { once: true });
-    });
+    await federation.until(() => federation.participants().length >= (nodes ?? Infinity), waitSeconds * 1000, signal);
   } finally {
-    hub.off("node", onNode);
+    federation.close();
   }
   if (signal?.aborted) throw new Interrupted();
-  const online = new Set(
-    hub
-      .nodes()
-      .filter((n) => n.online)
-      .map((n) => n.nodeId),
-  );
-  return [...found.values()].filter((p) => online.has(p.node)).sort((a, b) => a.name.localeCompare(b.name));
+  return federation.participants().sort((a, b) => a.name.localeCompare(b.name));
 }

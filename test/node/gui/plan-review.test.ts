@@ -19,6 +19,16 @@ const plan = (units: number) =>
     optimizer: { name: "sgd", learning_rate: 0.1 },
   });
 const ids = { approved: "aa".repeat(32), rejected: "bb".repeat(32), pending: "cc".repeat(32) };
+/** `dataset add --json` outputs of the datasets previewed. */
+const previewIds = { table: "", idx: "" };
+
+/** An IDX file of unsigned bytes: magic, big-endian dimensions, then the values. */
+function writeIdx(path: string, magic: number, dims: number[], values: number[]): void {
+  const header = Buffer.alloc(4 + 4 * dims.length);
+  header.writeUInt32BE(magic, 0);
+  for (const [i, d] of dims.entries()) header.writeUInt32BE(d, 4 + 4 * i);
+  writeFileSync(path, Buffer.concat([header, Uint8Array.from(values)]));
+}
 
 /**
  * The operator's plan review in a real browser (headless Chromium) over an in-process `fbm-node gui`:
@@ -64,6 +74,47 @@ describe("GUI plan review in a browser", () => {
       ).id as string;
     await add(wide, "wide", "other");
     const bcId = await add(bc, "bc", "breast-cancer");
+    // For the previews: a table far wider than the page with a categorical column, and an IDX pair.
+    const names = Array.from({ length: 40 }, (_, i) => `a_rather_long_column_name_${i}`);
+    const table = join(dir, "cohort.csv");
+    const cells = (site: string) => [...names.map((_, i) => String(i)), site].join(",");
+    writeFileSync(table, `${[...names, "site"].join(",")}\n${cells("lyon")}\n${cells("nice")}\n${cells("lyon")}\n`);
+    previewIds.table = (
+      await nodeCli(
+        "--home",
+        home,
+        "dataset",
+        "add",
+        "--type",
+        "csv",
+        "--path",
+        table,
+        "--tags",
+        "wide-table",
+        "--json",
+      )
+    ).stdout;
+    const images = join(dir, "digits-idx3-ubyte");
+    const labels = join(dir, "digits-idx1-ubyte");
+    writeIdx(images, 0x803, [3, 2, 2], [0, 255, 255, 0, 10, 20, 30, 40, 1, 2, 3, 4]);
+    writeIdx(labels, 0x801, [3], [1, 0, 1]);
+    previewIds.idx = (
+      await nodeCli(
+        "--home",
+        home,
+        "dataset",
+        "add",
+        "--type",
+        "idx",
+        "--path",
+        images,
+        "--labels",
+        labels,
+        "--tags",
+        "digits",
+        "--json",
+      )
+    ).stdout;
     const registry = await createPlanRegistry({ path: homePaths(home).plans });
     const from = { experiment: "study", researcher: "http://r:1", dataset: bcId };
     await registry.recordRequest(ids.approved, plan(4), from);
@@ -99,7 +150,7 @@ describe("GUI plan review in a browser", () => {
     writeFileSync(join(home, "status.json"), JSON.stringify(status));
     gui = await startGuiServer({ homeDir: home, host: "127.0.0.1", port: 0, log: () => {} });
     browser = await launchBrowser();
-    page = await browser.newPage();
+    page = await browser.newPage({ viewport: { width: 1000, height: 800 } });
     await page.goto(gui.url);
     await page.waitForSelector(`[data-plan="${ids.approved}"]`);
   });
@@ -159,5 +210,46 @@ describe("GUI plan review in a browser", () => {
       [3, 10],
     );
     assert.match((await page.textContent("#plans")) ?? "", /asked \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC by http:\/\/r:1/);
+  });
+
+  it("previews a wide CSV inside the page, listing each categorical column's categories", async () => {
+    const id = JSON.parse(previewIds.table).id as string;
+    await page.click(`[data-dataset="${id}"] >> text=Preview`);
+    await page.waitForSelector('[data-preview="categories"]');
+    assert.equal(await page.$$eval('[data-preview="rows"] th', (ths) => ths.length), 41);
+    // The 41 columns scroll inside the preview: the page itself is no wider than the window.
+    const [scrollWidth, clientWidth] = await page.evaluate(() => [
+      document.documentElement.scrollWidth,
+      document.documentElement.clientWidth,
+    ]);
+    assert.ok(scrollWidth <= clientWidth, `page ${scrollWidth}px wide in a ${clientWidth}px window`);
+    const categories = await page.$$eval('[data-preview="categories"] tr', (rows) =>
+      rows.map((r) => [...r.children].map((c) => c.textContent)),
+    );
+    assert.deepEqual(categories, [
+      ["column", "categories", "values (rows)"],
+      ["site", "2", "lyon (2), nice (1)"],
+    ]);
+  });
+
+  it("previews an IDX pair: the first image of each class and the samples per class", async () => {
+    const id = JSON.parse(previewIds.idx).id as string;
+    await page.click(`[data-dataset="${id}"] >> text=Preview`);
+    await page.waitForSelector('[data-preview="classes"]');
+    const images = await page.$$eval("#preview img", (imgs) =>
+      imgs.map((i) => [i.getAttribute("alt"), (i as HTMLImageElement).naturalWidth, (i as HTMLImageElement).complete]),
+    );
+    assert.deepEqual(images, [
+      ["0", 2, true],
+      ["1", 2, true],
+    ]);
+    const counts = await page.$$eval('[data-preview="classes"] tr', (rows) =>
+      rows.map((r) => [...r.children].map((c) => c.textContent)),
+    );
+    assert.deepEqual(counts, [
+      ["class", "samples"],
+      ["0", "1"],
+      ["1", "2"],
+    ]);
   });
 });

@@ -1,11 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import {
-  type ContentsLayout,
-  contentsLength,
-  decodeContents,
-  encodeContents,
-} from "../../../src/privacy/secagg/masked-contents.js";
+import { type ContentsLayout, contentsLength, decodeContents, encodeContents } from "../../src/ml/masked-contents.js";
 
 /** Adds vectors word by word modulo 2^32, as the masked sum does. */
 function sum(vectors: Int32Array[]): Int32Array {

@@ -1,7 +1,7 @@
-import type { MetricCounts } from "../../ml/metric-counts.js";
-import { type TaskKind, taskKind } from "../../ml/metrics.js";
-import { type Plan, planLayers } from "../../ml/plan.js";
-import type { MetricValues, TrainingArgs } from "../../ml/types.js";
+import type { MetricCounts } from "./metric-counts.js";
+import { type TaskKind, taskKind } from "./metrics.js";
+import { type Plan, planLayers } from "./plan.js";
+import type { MetricValues, TrainingArgs } from "./types.js";
 
 /**
  * What a node's masked vector holds after the model update and its weight (issue 24, finding 5): its
