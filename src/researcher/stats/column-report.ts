@@ -18,7 +18,9 @@ export function nodeColumn(
   if (!s) return undefined;
   const k = answer.minCount;
   const report: ColumnReport = { count: formatPublished(s.count, k), missing: formatPublished(s.missing, k) };
-  if (counted(s)) {
+  if (countsOnly(s)) {
+    if (valued(s)) Object.assign(report, momentFields({ ...s, count: s.count as number }), { min: s.min, max: s.max });
+  } else if (counted(s)) {
     Object.assign(report, momentFields({ ...s, count: s.count as number }));
     report.min = s.min;
     report.max = s.max;
@@ -59,12 +61,14 @@ export function pooledColumn(
     count: sum(parts.map(({ a, s }) => cellBounds([s.count], a.minCount)[0])),
     missing: sum(parts.map(({ a, s }) => cellBounds([s.missing], a.minCount)[0])),
   };
-  const withValues = parts.filter(({ s }) => counted(s));
+  // Counted columns described by counts (0/1, text) pool their moments when sent, never histograms.
+  const withValues = parts.filter(({ s }) => valued(s));
   const m = withValues.reduce<Moments>(
     (acc, { s }) => combineMoments(acc, { ...s, count: s.count as number }),
     emptyMoments(),
   );
-  if (m.count > 0) {
+  // Moments of some of the counted nodes only (a node kept its rare 0/1 counts) would not be the column's.
+  if (m.count > 0 && withValues.length === parts.filter(({ s }) => counted(s)).length) {
     Object.assign(report, momentFields(m));
     report.min = m.min;
     report.max = m.max;
@@ -72,6 +76,7 @@ export function pooledColumn(
     if (coarsest > 0) report.minmax_grid = coarsest;
   }
   const histograms = withValues
+    .filter(({ s }) => !countsOnly(s))
     .map(({ h }) => h)
     .filter((h): h is ColumnHistogram => h !== undefined && grid !== undefined && h.counts.length === grid.bins);
   if (grid && m.count > 0 && histograms.length === withValues.length) {
@@ -97,7 +102,7 @@ export function pooledColumn(
     })),
   );
   if (classes) report.classes = classes;
-  report.nodes = withValues.length;
+  report.nodes = parts.filter(({ s }) => counted(s)).length;
   return report;
 }
 
@@ -118,9 +123,22 @@ function poolClasses(
   return Object.fromEntries(names.map((n) => [n, formatCount(totals.get(n)!)]));
 }
 
-/** A summary whose count is exact and above zero: its moments travelled. */
+/** A summary whose count is exact and above zero. */
 function counted(s: ColumnSummary): boolean {
   return typeof s.count === "number" && s.count > 0;
+}
+
+/** A counted summary whose moments travelled: not NaN, which a node sends for text columns and rare 0/1 counts. */
+function valued(s: ColumnSummary): boolean {
+  return counted(s) && Number.isFinite(s.mean);
+}
+
+/**
+ * A column the node describes by counts instead of a histogram: a 0/1 column (counts of 0 and 1) or a
+ * text column (category counts). It proposes no histogram range (histogramGrid 0), so none is asked.
+ */
+export function countsOnly(s: ColumnSummary): boolean {
+  return counted(s) && s.histogramGrid === 0;
 }
 
 function momentFields(
