@@ -39,7 +39,9 @@ export function summarizeCategories(entry: DatasetEntry, names: string[], policy
       minMaxGrid: 0,
       rangeLo: 0,
       rangeHi: 0,
-      classes: common.flatMap((c, i) => (typeof published[i] === "number" ? [{ name: c.name, count: published[i] }] : [])),
+      classes: common.flatMap((c, i) =>
+        typeof published[i] === "number" ? [{ name: c.name, count: published[i] }] : [],
+      ),
       histogramGrid: 0,
     };
   });

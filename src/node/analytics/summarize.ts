@@ -41,7 +41,8 @@ export async function summarizeColumns(
   );
   return selected.map((index, k) => {
     const name = source.columns[index];
-    if (name !== PIXELS && other[k] === 0 && moments[k].count > 0) return binarySummary(name, moments[k], missing[k], policy);
+    if (name !== PIXELS && other[k] === 0 && moments[k].count > 0)
+      return binarySummary(name, moments[k], missing[k], policy);
     const counted = name === source.classColumn && classes.size <= MAX_CLASSES ? classes : undefined;
     return summary(name, moments[k], missing[k], counted, policy);
   });
@@ -96,7 +97,9 @@ export function binarySummary(name: string, m: Moments, missing: number, policy:
   const count = publishCount(m.count, policy.minCount);
   const ones = m.sum;
   const exact = typeof count === "number";
-  const [zero, one] = exact ? discloseCounts([m.count - ones, ones], policy.minCount) : ["hidden" as const, "hidden" as const];
+  const [zero, one] = exact
+    ? discloseCounts([m.count - ones, ones], policy.minCount)
+    : ["hidden" as const, "hidden" as const];
   const moments = typeof zero === "number" && typeof one === "number";
   return {
     name,

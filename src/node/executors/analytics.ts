@@ -1,7 +1,7 @@
 import { InputError } from "../../common/errors.js";
 import type { AnalyticsTaskBody, ReplyBody } from "../../wire/index.js";
-import { checkHistogramRequest, histogramColumns } from "../analytics/histograms.js";
 import { summarizeCategories } from "../analytics/category-stats.js";
+import { checkHistogramRequest, histogramColumns } from "../analytics/histograms.js";
 import { histogramModalities, summarizeModalities } from "../analytics/modality-stats.js";
 import { summarizeColumns } from "../analytics/summarize.js";
 import { valueSource } from "../analytics/value-source.js";
@@ -35,7 +35,8 @@ export async function executeAnalytics(
   const medical = entry.type === "medical-folder" ? (entry.modalities ?? []).map((m) => m.name) : undefined;
   const source = medical ? undefined : valueSource(entry, runtime.loader);
   // A csv's text columns: category counts from the catalogue (category-stats.ts), never histograms.
-  const text = entry.type === "csv" && !medical ? entry.columns.filter((c) => c.dtype === "string").map((c) => c.name) : [];
+  const text =
+    entry.type === "csv" && !medical ? entry.columns.filter((c) => c.dtype === "string").map((c) => c.name) : [];
   const columns = medical ?? source!.columns;
   const wanted =
     task.phase === "histogram"

@@ -119,6 +119,11 @@ function poolClasses(
       total,
     );
     for (const [i, c] of s.classes.entries()) totals.set(c.name, addBounds(totals.get(c.name)!, bounds[i]));
+    // A name this node did not list (held by fewer than its min_count rows, suppressed, or absent there):
+    // anything from 0 to what its listed counts leave of its total.
+    const left = total - bounds.reduce((sum, [lo]) => sum + lo, 0);
+    for (const n of names)
+      if (!s.classes.some((c) => c.name === n)) totals.set(n, addBounds(totals.get(n)!, [0, Math.max(0, left)]));
   }
   return Object.fromEntries(names.map((n) => [n, formatCount(totals.get(n)!)]));
 }
