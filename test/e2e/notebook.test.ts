@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -33,6 +33,17 @@ interface Output {
 }
 
 const joined = (text: string | string[] | undefined) => (Array.isArray(text) ? text.join("") : (text ?? ""));
+
+describe("tslab as a devDependency", () => {
+  it("leaves node_modules/.bin/tsc to the project's TypeScript (its own 5.0 is nested under tslab in the lockfile)", () => {
+    const bin = realpathSync(join(repo, "node_modules", ".bin", "tsc"));
+    assert.equal(bin, realpathSync(createRequire(import.meta.url).resolve("typescript/bin/tsc")));
+    const lock = JSON.parse(readFileSync(join(repo, "package-lock.json"), "utf8")) as {
+      packages: Record<string, unknown>;
+    };
+    assert.ok("node_modules/tslab/node_modules/@tslab/typescript-for-tslab" in lock.packages);
+  });
+});
 
 describe("examples/notebook.ipynb in the tslab kernel", { skip: jupyterMissing() }, () => {
   it("starts a federation, steps rounds, changes settings and draws the curves inline", async (t) => {
