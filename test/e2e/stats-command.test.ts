@@ -208,14 +208,20 @@ describe("fbm-researcher stats", { timeout: 3 * DEADLINE_MS }, () => {
     const beta = result.nodes[1].columns;
     assert.deepEqual(alpha.smoker.classes, { 0: 150 - alphaSmokers, 1: alphaSmokers });
     assert.ok(Math.abs(alpha.smoker.mean! - alphaSmokers / 150) < 1e-12, JSON.stringify(alpha.smoker));
-    assert.deepEqual(
-      [alpha.smoker.min, alpha.smoker.max, alpha.smoker.quantiles, alpha.smoker.histogram],
-      [0, 1, undefined, undefined],
-    );
+    assert.deepEqual([alpha.smoker.min, alpha.smoker.max, alpha.smoker.histogram], [0, 1, undefined]);
+    // Its quantiles follow from the counts, exactly (no histogram over a range rounded outward).
+    const alphaSorted = extra.alpha.map(([smoker]) => smoker).sort((a, b) => a - b);
+    assert.deepEqual(alpha.smoker.quantiles, {
+      0.1: quantile(alphaSorted, 0.1),
+      0.5: quantile(alphaSorted, 0.5),
+      0.9: quantile(alphaSorted, 0.9),
+    });
+    assert.equal(alpha.smoker.quantile_error, 0);
     assert.deepEqual(beta.smoker, { count: 120, missing: "<10", classes: { 0: "hidden", 1: "hidden" } });
     const smoker = result.pooled.smoker;
     assert.equal(smoker.mean, undefined, "no pooled mean of alpha alone");
-    assert.equal(smoker.quantiles, undefined);
+    // Pooled, beta's hidden counts leave only the quantiles they cannot move: q0.1 is 0, q0.9 is 1.
+    assert.deepEqual(smoker.quantiles, { 0.1: 0, 0.9: 1 });
     const [onesLo, onesHi] = bounds(smoker.classes![1]);
     assert.ok(
       onesLo <= alphaSmokers + 4 && alphaSmokers + 4 <= onesHi && onesLo === alphaSmokers,

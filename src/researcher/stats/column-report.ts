@@ -20,6 +20,13 @@ export function nodeColumn(
   const report: ColumnReport = { count: formatPublished(s.count, k), missing: formatPublished(s.missing, k) };
   if (countsOnly(s)) {
     if (valued(s)) Object.assign(report, momentFields({ ...s, count: s.count as number }), { min: s.min, max: s.max });
+    const bounds = cellBounds(
+      s.classes.map((c) => c.count),
+      k,
+      s.count as number,
+    );
+    const q = binaryQuantiles(new Map(s.classes.map((c, i) => [c.name, bounds[i]])), s.count as number, quantiles);
+    if (q) Object.assign(report, { quantiles: q, quantile_error: 0 });
   } else if (counted(s)) {
     Object.assign(report, momentFields({ ...s, count: s.count as number }));
     report.min = s.min;
@@ -101,14 +108,19 @@ export function pooledColumn(
       total: typeof s.count === "number" && column !== "pixels" ? s.count : a.dataset.sampleCount,
     })),
   );
-  if (classes) report.classes = classes;
+  if (classes) report.classes = Object.fromEntries([...classes].map(([name, b]) => [name, formatCount(b)]));
+  const counts = parts.filter(({ s }) => counted(s));
+  if (classes && counts.length > 0 && counts.every(({ s }) => countsOnly(s)) && typeof report.count === "number") {
+    const q = binaryQuantiles(classes, report.count, quantiles);
+    if (q) Object.assign(report, { quantiles: q, quantile_error: 0 });
+  }
   report.nodes = parts.filter(({ s }) => counted(s)).length;
   return report;
 }
 
 function poolClasses(
   parts: { s: ColumnSummary; minCount: number; total: number }[],
-): Record<string, number | string> | undefined {
+): Map<string, Bounds> | undefined {
   const names = [...new Set(parts.flatMap(({ s }) => s.classes.map((c) => c.name)))];
   if (names.length === 0) return undefined;
   const totals = new Map<string, Bounds>(names.map((n) => [n, [0, 0]]));
@@ -125,7 +137,33 @@ function poolClasses(
     for (const n of names)
       if (!s.classes.some((c) => c.name === n)) totals.set(n, addBounds(totals.get(n)!, [0, Math.max(0, left)]));
   }
-  return Object.fromEntries(names.map((n) => [n, formatCount(totals.get(n)!)]));
+  return totals;
+}
+
+/**
+ * Quantiles of a 0/1 column from its counts (pandas' linear interpolation over n0 zeros then ones),
+ * when the counts' bounds pin them: the quantile falls as the zeros grow, so it is exact when it is the
+ * same at both ends of their bounds. Only those are returned (a 0/1 median imputes missing cells);
+ * undefined unless `counts` holds exactly the values 0 and 1 of `n` values.
+ */
+export function binaryQuantiles(
+  counts: Map<string, Bounds>,
+  n: number,
+  quantiles: number[],
+): Record<string, number> | undefined {
+  const zeros = counts.get("0");
+  if (!zeros || !counts.has("1") || counts.size !== 2 || n < 1) return undefined;
+  const at = (n0: number, q: number) => {
+    const h = (n - 1) * q;
+    const r = Math.floor(h);
+    const value = (i: number) => (i < n0 ? 0 : 1);
+    return r + 1 < n ? value(r) + (h - r) * (value(r + 1) - value(r)) : value(r);
+  };
+  const pinned = quantiles.flatMap((q) => {
+    const [a, b] = [at(zeros[0], q), at(Math.min(zeros[1], n), q)];
+    return a === b ? [[String(q), a] as const] : [];
+  });
+  return pinned.length > 0 ? Object.fromEntries(pinned) : undefined;
 }
 
 /** A summary whose count is exact and above zero. */
