@@ -118,9 +118,7 @@ export function pooledColumn(
   return report;
 }
 
-function poolClasses(
-  parts: { s: ColumnSummary; minCount: number; total: number }[],
-): Map<string, Bounds> | undefined {
+function poolClasses(parts: { s: ColumnSummary; minCount: number; total: number }[]): Map<string, Bounds> | undefined {
   const names = [...new Set(parts.flatMap(({ s }) => s.classes.map((c) => c.name)))];
   if (names.length === 0) return undefined;
   const totals = new Map<string, Bounds>(names.map((n) => [n, [0, 0]]));
