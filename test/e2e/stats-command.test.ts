@@ -28,6 +28,18 @@ function siteRows(rows: number, seed: number): number[][] {
   ]);
 }
 
+/**
+ * Extra columns of a site's rows: `smoker` (0/1; `rareOnes` rows of 1 only, when given) and `sex`, a text
+ * column with `rare` rows of a category held by fewer than min_count rows.
+ */
+function extraColumns(rows: number, seed: number, options: { rareOnes?: number; rare: number }): [number, string][] {
+  const rng = createRng(seed + 100);
+  return Array.from({ length: rows }, (_, i) => [
+    options.rareOnes === undefined ? (rng.next() < 0.3 ? 1 : 0) : i < options.rareOnes ? 1 : 0,
+    i < options.rare ? "rarecat" : i % 2 ? "F" : "M",
+  ]);
+}
+
 /** `fbm-researcher stats ARGS` on port 0, the nodes' gate opened to it once it listens. */
 async function stats(
   nodes: NodeProcesses,
@@ -76,11 +88,18 @@ describe("fbm-researcher stats", { timeout: 3 * DEADLINE_MS }, () => {
   const dir = mkdtempSync(join(tmpdir(), "fbm-e2e-stats-"));
   after(() => rmSync(dir, { recursive: true, force: true }));
   const data = { alpha: siteRows(150, 1), beta: siteRows(120, 2), gamma: siteRows(6, 3) };
+  // alpha: smokers common, 3 rows of a rare sex category; beta: 4 smokers only, no rare category.
+  const extra = {
+    alpha: extraColumns(150, 1, { rare: 3 }),
+    beta: extraColumns(120, 2, { rareOnes: 4, rare: 0 }),
+    gamma: extraColumns(6, 3, { rare: 0 }),
+  };
 
   it("pools exact statistics from real nodes, tells nothing a node's limits forbid, and exits 2 naming a bad column", async () => {
     const csv = (name: keyof typeof data) => {
       const path = join(dir, `${name}.csv`);
-      writeFileSync(path, `${["age,ldl,label", ...data[name].map((r) => r.join(","))].join("\n")}\n`);
+      const lines = data[name].map((r, i) => [...r, ...extra[name][i]].join(","));
+      writeFileSync(path, `${["age,ldl,label,smoker,sex", ...lines].join("\n")}\n`);
       return ["--type", "csv", "--path", path, "--tags", "heart", "--target", "label", "--name", `${name}-heart`];
     };
     const homes = await prepareNodes(dir, [
@@ -182,6 +201,40 @@ describe("fbm-researcher stats", { timeout: 3 * DEADLINE_MS }, () => {
     const ones = pooledRows.filter((r) => r[2] === 1).length;
     assert.deepEqual(result.pooled.label.classes, { 0: 270 - ones, 1: ones });
 
+    // 0/1 columns: counts of 0 and 1 instead of quantiles over a rounded range. alpha's are exact, with
+    // the mean (their share of 1); beta's 4 smokers are fewer than min_count: both counts hidden, no mean.
+    const alphaSmokers = extra.alpha.filter(([smoker]) => smoker === 1).length;
+    const alpha = result.nodes[0].columns;
+    const beta = result.nodes[1].columns;
+    assert.deepEqual(alpha.smoker.classes, { 0: 150 - alphaSmokers, 1: alphaSmokers });
+    assert.ok(Math.abs(alpha.smoker.mean! - alphaSmokers / 150) < 1e-12, JSON.stringify(alpha.smoker));
+    assert.deepEqual([alpha.smoker.min, alpha.smoker.max, alpha.smoker.histogram], [0, 1, undefined]);
+    // Its quantiles follow from the counts, exactly (no histogram over a range rounded outward).
+    const alphaSorted = extra.alpha.map(([smoker]) => smoker).sort((a, b) => a - b);
+    assert.deepEqual(alpha.smoker.quantiles, {
+      0.1: quantile(alphaSorted, 0.1),
+      0.5: quantile(alphaSorted, 0.5),
+      0.9: quantile(alphaSorted, 0.9),
+    });
+    assert.equal(alpha.smoker.quantile_error, 0);
+    assert.deepEqual(beta.smoker, { count: 120, missing: "<10", classes: { 0: "hidden", 1: "hidden" } });
+    const smoker = result.pooled.smoker;
+    assert.equal(smoker.mean, undefined, "no pooled mean of alpha alone");
+    // Pooled, beta's hidden counts leave only the quantiles they cannot move: q0.1 is 0, q0.9 is 1.
+    assert.deepEqual(smoker.quantiles, { 0.1: 0, 0.9: 1 });
+    const [onesLo, onesHi] = bounds(smoker.classes![1]);
+    assert.ok(
+      onesLo <= alphaSmokers + 4 && alphaSmokers + 4 <= onesHi && onesLo === alphaSmokers,
+      `${smoker.classes![1]}`,
+    );
+    // Text columns: category counts. alpha's 3 rows of "rarecat" are never named, and secondary
+    // suppression leaves out its smallest named category too (M: 73 against F: 74), as its profile does.
+    // Pooled, alpha's unnamed M is anything up to what its F leaves of its 150 rows.
+    assert.deepEqual(alpha.sex, { count: 150, missing: "<10", classes: { F: 74 } });
+    assert.deepEqual(beta.sex, { count: 120, missing: "<10", classes: { F: 60, M: 60 } });
+    assert.deepEqual(result.pooled.sex.classes, { F: 134, M: "60-136" });
+    assert.ok(!run.stdout.includes("rarecat"), "a rare category's name stays on its node");
+
     // No row-level value: no age or ldl of beta or gamma (which keep stats_minmax false) anywhere in the output.
     const printed = new Set((run.stdout.match(/-?\d+(\.\d+)?(e[-+]?\d+)?/g) ?? []).map(Number));
     const secret = [...data.beta, ...data.gamma].flatMap((r) => r.slice(0, 2));
@@ -193,8 +246,9 @@ describe("fbm-researcher stats", { timeout: 3 * DEADLINE_MS }, () => {
     // Each node logs the queries it answered, like a training task.
     const log = (name: string) => nodes.logs[homes[["alpha", "beta", "gamma"].indexOf(name)]];
     for (const name of ["alpha", "beta"]) {
-      assert.match(log(name), /Statistics \(summary\) for "stats" on "\w+-heart": 3 column\(s\), \d+ rows/);
-      assert.match(log(name), /Statistics \(histogram\) for "stats" on "\w+-heart": 3 histogram\(s\)/);
+      assert.match(log(name), /Statistics \(summary\) for "stats" on "\w+-heart": 5 column\(s\), \d+ rows/);
+      // Counts, not histograms, for the 0/1 and text columns (label, smoker, sex).
+      assert.match(log(name), /Statistics \(histogram\) for "stats" on "\w+-heart": 2 histogram\(s\)/);
     }
     assert.match(log("gamma"), /fewer rows than min_count 10, answered with that alone/);
 
@@ -203,12 +257,12 @@ describe("fbm-researcher stats", { timeout: 3 * DEADLINE_MS }, () => {
     assert.deepEqual(JSON.parse(badColumn.stdout.trim().split("\n").at(-1) ?? ""), {
       event: "error",
       message:
-        'Cannot compute statistics: column "agee" is not in dataset "alpha-heart" on node alpha; columns: age, ldl, label',
+        'Cannot compute statistics: column "agee" is not in dataset "alpha-heart" on node alpha; columns: age, ldl, label, smoker, sex',
       exit: 2,
     });
     assert.equal(
       badColumn.stderr.trim().split("\n").at(-1),
-      'Error: Cannot compute statistics: column "agee" is not in dataset "alpha-heart" on node alpha; columns: age, ldl, label',
+      'Error: Cannot compute statistics: column "agee" is not in dataset "alpha-heart" on node alpha; columns: age, ldl, label, smoker, sex',
     );
   });
 });

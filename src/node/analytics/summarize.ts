@@ -1,6 +1,6 @@
 import { addValue, emptyMoments, type Moments } from "../../ml/stats/moments.js";
 import type { ColumnSummary } from "../../wire/index.js";
-import { type DisclosurePolicy, discloseNamed, protectMinMax, publishCount } from "./disclosure.js";
+import { type DisclosurePolicy, discloseCounts, discloseNamed, protectMinMax, publishCount } from "./disclosure.js";
 import { gridStep } from "./node-grid.js";
 import { PIXELS, type ValueSource } from "./value-source.js";
 
@@ -20,12 +20,20 @@ export async function summarizeColumns(
 ): Promise<ColumnSummary[]> {
   const moments = selected.map(() => emptyMoments());
   const missing = selected.map(() => 0);
+  // Values other than 0 and 1, per column: none (and some values) makes a binary column.
+  const other = selected.map(() => 0);
   const classes = new Map<string, number>();
   const wantsClasses =
     source.classColumn !== undefined && selected.some((i) => source.columns[i] === source.classColumn);
   await source.scan(
     selected,
-    (k, value) => (Number.isNaN(value) ? missing[k]++ : addValue(moments[k], value)),
+    (k, value) => {
+      if (Number.isNaN(value)) missing[k]++;
+      else {
+        addValue(moments[k], value);
+        if (value !== 0 && value !== 1) other[k]++;
+      }
+    },
     // Past MAX_CLASSES names the target is not classes: stop growing the map.
     wantsClasses
       ? (name) => (classes.size <= MAX_CLASSES || classes.has(name)) && classes.set(name, (classes.get(name) ?? 0) + 1)
@@ -33,6 +41,8 @@ export async function summarizeColumns(
   );
   return selected.map((index, k) => {
     const name = source.columns[index];
+    if (name !== PIXELS && other[k] === 0 && moments[k].count > 0)
+      return binarySummary(name, moments[k], missing[k], policy);
     const counted = name === source.classColumn && classes.size <= MAX_CLASSES ? classes : undefined;
     return summary(name, moments[k], missing[k], counted, policy);
   });
@@ -73,6 +83,41 @@ export function summary(
     rangeHi: exact ? range.hi : 0,
     classes: names.map((n, i) => ({ name: n, count: published[i] })),
     histogramGrid: exact ? gridStep(m.min, m.max) : 0,
+  };
+}
+
+/**
+ * A 0/1 column (a flag, a binary target): the counts of 0 and of 1 instead of a histogram, as one table
+ * through discloseCounts, so a rare value is never told (nor its complement: both go "hidden"). Its sum
+ * is the count of 1, so the moments travel only when both counts do; otherwise they are NaN (not sent).
+ * min and max are the column's domain, 0 and 1, whatever its values; no histogram range is proposed
+ * (histogramGrid 0: the researcher asks no histogram and reports the counts instead of quantiles).
+ */
+export function binarySummary(name: string, m: Moments, missing: number, policy: DisclosurePolicy): ColumnSummary {
+  const count = publishCount(m.count, policy.minCount);
+  const ones = m.sum;
+  const exact = typeof count === "number";
+  const [zero, one] = exact
+    ? discloseCounts([m.count - ones, ones], policy.minCount)
+    : ["hidden" as const, "hidden" as const];
+  const moments = typeof zero === "number" && typeof one === "number";
+  return {
+    name,
+    count,
+    missing: publishCount(missing, policy.minCount),
+    sum: moments ? m.sum : Number.NaN,
+    mean: moments ? m.mean : Number.NaN,
+    m2: moments ? m.m2 : Number.NaN,
+    min: 0,
+    max: 1,
+    minMaxGrid: 0,
+    rangeLo: 0,
+    rangeHi: 0,
+    classes: [
+      { name: "0", count: zero },
+      { name: "1", count: one },
+    ],
+    histogramGrid: 0,
   };
 }
 

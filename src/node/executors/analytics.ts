@@ -1,5 +1,6 @@
 import { InputError } from "../../common/errors.js";
 import type { AnalyticsTaskBody, ReplyBody } from "../../wire/index.js";
+import { summarizeCategories } from "../analytics/category-stats.js";
 import { checkHistogramRequest, histogramColumns } from "../analytics/histograms.js";
 import { histogramModalities, summarizeModalities } from "../analytics/modality-stats.js";
 import { summarizeColumns } from "../analytics/summarize.js";
@@ -33,17 +34,26 @@ export async function executeAnalytics(
   // A medical folder's columns are its modalities, and min_count counts subjects (modality-stats.ts).
   const medical = entry.type === "medical-folder" ? (entry.modalities ?? []).map((m) => m.name) : undefined;
   const source = medical ? undefined : valueSource(entry, runtime.loader);
+  // A csv's text columns: category counts from the catalogue (category-stats.ts), never histograms.
+  const text =
+    entry.type === "csv" && !medical ? entry.columns.filter((c) => c.dtype === "string").map((c) => c.name) : [];
   const columns = medical ?? source!.columns;
   const wanted =
-    task.phase === "histogram" ? task.histograms.map((h) => h.column) : task.columns.length ? task.columns : columns;
-  const selected = wanted.map((name) => {
+    task.phase === "histogram"
+      ? task.histograms.map((h) => h.column)
+      : task.columns.length
+        ? task.columns
+        : [...columns, ...text];
+  const textWanted = task.phase === "summary" ? wanted.filter((name) => text.includes(name)) : [];
+  const selected = wanted.flatMap((name) => {
+    if (textWanted.includes(name)) return [];
     const index = columns.indexOf(name);
     if (index < 0) {
       throw new InputError(
-        `Cannot compute statistics: column "${name}" is not in dataset "${entry.name}"; columns: ${columns.join(", ")}`,
+        `Cannot compute statistics: column "${name}" is not in dataset "${entry.name}"; columns: ${[...columns, ...text].join(", ")}`,
       );
     }
-    return index;
+    return [index];
   });
   const started = Date.now();
   if (task.phase === "summary") {
@@ -54,6 +64,10 @@ export async function executeAnalytics(
           policy,
         )
       : await summarizeColumns(source!, selected, policy);
+    const categorical = summarizeCategories(entry, textWanted, policy);
+    // In the order asked for.
+    summaries.push(...categorical);
+    summaries.sort((a, b) => wanted.indexOf(a.name) - wanted.indexOf(b.name));
     runtime.log(`${what}: ${summaries.length} column(s), ${entry.sampleCount} rows, in ${seconds(started)}`);
     return { ...answer, summaries };
   }

@@ -44,9 +44,10 @@ function columnTable(columns: Record<string, ColumnReport>): string[] {
       out.push(
         `  ${name} histogram [${num(c.histogram.edges[0])}, ${num(c.histogram.edges.at(-1))}]: ${c.histogram.counts.join(" ")}`,
       );
+    // Counts of each value (a 0/1 column, a target's classes) or category (a text column): no quantiles there.
     if (c.classes)
       out.push(
-        `  ${name} classes: ${Object.entries(c.classes)
+        `  ${name} counts: ${Object.entries(c.classes)
           .map(([k, v]) => `${k} ${v}`)
           .join(", ")}`,
       );

@@ -10,7 +10,8 @@ export const FINE_BINS = 4096;
  * outward, or a declared range such as 0–255 for pixels). A single value v gets [v − 0.5, v + 0.5], as numpy.
  */
 export function agreeGrid(summaries: ColumnSummary[], bins: number): HistogramGrid | undefined {
-  const counted = summaries.filter((s) => typeof s.count === "number" && s.count > 0);
+  // A node proposes no range for a column it describes by counts (0/1 and text columns: histogramGrid 0).
+  const counted = summaries.filter((s) => typeof s.count === "number" && s.count > 0 && s.histogramGrid > 0);
   if (counted.length === 0) return undefined;
   let lo = Math.min(...counted.map((s) => s.rangeLo));
   let hi = Math.max(...counted.map((s) => s.rangeHi));

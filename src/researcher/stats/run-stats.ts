@@ -169,14 +169,15 @@ async function ask(
 }
 
 /**
- * The columns statistics can describe in a dataset: its numeric columns (csv), its modalities (a medical
- * folder's columns typed "volume …": their voxels), or "pixels" (images).
+ * The columns statistics can describe in a dataset: every column of a csv (numbers; text columns get
+ * category counts), its modalities (a medical folder's columns typed "volume …": their voxels), or
+ * "pixels" (images).
  */
 export function columnsOf(dataset: DatasetInfo): string[] {
   if (dataset.type === "medical-folder") {
     return dataset.columns.filter((c) => c.dtype.startsWith("volume ")).map((c) => c.name);
   }
-  return dataset.type === "csv" ? dataset.columns.filter((c) => c.dtype !== "string").map((c) => c.name) : ["pixels"];
+  return dataset.type === "csv" ? dataset.columns.map((c) => c.name) : ["pixels"];
 }
 
 /** Throws an InputError naming the first requested column a node's dataset lacks, and the columns it has. */

@@ -43,7 +43,11 @@ export interface ColumnReport {
   quantiles?: Record<string, number>;
   quantile_error?: number;
   histogram?: { edges: number[]; counts: CountValue[] };
-  /** Class counts of a classification target, or images per class (column "pixels"). */
+  /**
+   * Counts by value: of 0 and 1 (a 0/1 column, also a binary target), of each category (a text column;
+   * categories held by fewer than a node's min_count rows are not named), of each class (a classification
+   * target), or images per class (column "pixels").
+   */
   classes?: Record<string, CountValue>;
   /** Pooled only: how many nodes' figures it combines. */
   nodes?: number;

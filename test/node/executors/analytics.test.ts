@@ -270,4 +270,25 @@ describe("analytics tasks on the node", () => {
     assert.equal(reply.kind, "error");
     assert.match(reply.kind === "error" ? reply.message : "", /changed since it was registered/);
   });
+
+  it("answers a text column with its category counts over the wire, a rare category unnamed, and still checks the file", async () => {
+    // 40 rows: sex F 19, M 18, and 3 rows of a category rare at this node.
+    const sex = (i: number) => (i < 3 ? "rarecat" : i % 2 ? "F" : "M");
+    const table = rows.map((r, i) => [r[0], sex(i), r[2]]) as unknown as number[][];
+    const { entry, run, path } = await node(table, ["age", "sex", "label"], { minCount: 10 });
+    const reply = await run({ kind: "analytics", phase: "summary", datasetId: entry.id, columns: ["sex"] });
+    assert.equal(reply.kind, "analytics");
+    if (reply.kind !== "analytics") return;
+    const [text] = reply.summaries;
+    assert.deepEqual(
+      [text.name, text.count, text.classes, text.histogramGrid],
+      ["sex", 40, [{ name: "F", count: 19 }], 0],
+      "rarecat never named; M (18), the smallest, withheld with its 3 rows",
+    );
+    assert.ok(Number.isNaN(text.mean) && Number.isNaN(text.sum), "no moments of a text column");
+    assert.ok(!JSON.stringify(reply).includes("rarecat"));
+    writeFileSync(path, "age,sex,label\n1,F,0\n");
+    const changed = await run({ kind: "analytics", phase: "summary", datasetId: entry.id, columns: ["sex"] });
+    assert.match(changed.kind === "error" ? changed.message : "", /changed since it was registered/);
+  });
 });

@@ -39,4 +39,32 @@ describe("formatStatsTable()", () => {
     );
     assert.match(text, /~ min\/max rounded outward/);
   });
+
+  it("prints counts instead of quantiles for 0/1 and text columns", () => {
+    const columns = {
+      age: {
+        count: 40,
+        missing: 0,
+        mean: 50,
+        std: 5,
+        min: 30,
+        max: 70,
+        quantiles: { "0.5": 49.5 },
+        quantile_error: 0.1,
+      },
+      smoker: { count: 40, missing: "<10", mean: 0.25, std: 0.4385, min: 0, max: 1, classes: { 0: 30, 1: 10 } },
+      sex: { count: 40, missing: "<10", classes: { F: 22, M: "hidden" } },
+    };
+    const text = formatStatsTable({
+      event: "stats",
+      nodes: [{ node: "node_a", name: "alpha", dataset: "heart", dataset_id: "ds_1", min_count: 10, columns }],
+      pooled: { ...columns, sex: { ...columns.sex, classes: { F: 22, M: "<19" } } },
+    });
+    // No quantile for them (their row shows "-"), and a line of counts each.
+    assert.match(text, /\n {2}smoker +40 +<10 +0\.25 +0\.4385 +0 +1 +- +-\n/);
+    assert.match(text, /\n {2}sex +40 +<10 +- +- +- +- +- +-\n/);
+    assert.match(text, /\n {2}smoker counts: 0 30, 1 10\n/);
+    assert.match(text, /Pooled over 1 node\(s\) \(alpha\):\n[\s\S]*\n {2}sex counts: F 22, M <19\n/);
+    assert.match(text, /alpha \(node_a\)[\s\S]*\n {2}sex counts: F 22, M hidden\n/);
+  });
 });

@@ -7,7 +7,7 @@ import { histogram } from "../../../src/node/analytics/histograms.js";
 import { addToCell, emptyCells, gridCell, gridStep } from "../../../src/node/analytics/node-grid.js";
 import { summary } from "../../../src/node/analytics/summarize.js";
 import { agreeGrid } from "../../../src/researcher/stats/agree-grid.js";
-import { nodeColumn, pooledColumn } from "../../../src/researcher/stats/column-report.js";
+import { binaryQuantiles, nodeColumn, pooledColumn } from "../../../src/researcher/stats/column-report.js";
 import type { NodeAnswer } from "../../../src/researcher/stats/stats-result.js";
 import type { DatasetInfo } from "../../../src/wire/index.js";
 
@@ -166,5 +166,47 @@ describe("pooled statistics equal those of the concatenated data", () => {
       0.5,
     );
     assert.ok(Math.abs(pooled.quantiles!["0.5"] - median) <= pooled.quantile_error!);
+  });
+});
+
+describe("binaryQuantiles()", () => {
+  it("gives pandas' quantiles of 0/1 values from exact counts", () => {
+    // 7 zeros and 3 ones: sorted, the 0.5 quantile is 0, the 0.75 one 0.75 (between index 6 and 7: 0 and 1).
+    const values = [0, 0, 0, 0, 0, 0, 0, 1, 1, 1];
+    const q = binaryQuantiles(
+      new Map([
+        ["0", [7, 7]],
+        ["1", [3, 3]],
+      ]),
+      10,
+      [0.25, 0.5, 0.75, 0.9],
+    );
+    assert.deepEqual(q, {
+      0.25: quantile(values, 0.25),
+      0.5: quantile(values, 0.5),
+      0.75: quantile(values, 0.75),
+      0.9: quantile(values, 0.9),
+    });
+  });
+
+  it("keeps only the quantiles the bounds of hidden counts cannot move, and none of a column that is not 0/1", () => {
+    const counts = new Map<string, [number, number]>([
+      ["0", [40, 90]],
+      ["1", [10, 60]],
+    ]);
+    // 100 values with 40 to 90 zeros: q0.25 is 0 and q0.95 is 1 whatever they are; the median is not pinned.
+    assert.deepEqual(binaryQuantiles(counts, 100, [0.25, 0.5, 0.95]), { 0.25: 0, 0.95: 1 });
+    assert.equal(binaryQuantiles(new Map([...counts, ["2", [0, 0]]]), 100, [0.5]), undefined);
+    assert.equal(
+      binaryQuantiles(
+        new Map([
+          ["0", [0, 100]],
+          ["1", [0, 100]],
+        ]),
+        100,
+        [0.5],
+      ),
+      undefined,
+    );
   });
 });
