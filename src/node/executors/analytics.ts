@@ -14,6 +14,8 @@ export async function executeAnalytics(
   runtime: NodeRuntime,
   task: AnalyticsTaskBody,
   experiment?: string,
+  /** Checked between phases (each reads the dataset in one pass): a cancelled task stops before its next one. */
+  signal?: AbortSignal,
 ): Promise<ReplyBody> {
   const policy = runtime.analytics;
   const entry = runtime.catalogue.getDataset(task.datasetId);
@@ -54,6 +56,7 @@ export async function executeAnalytics(
           policy,
         )
       : await summarizeColumns(source!, selected, policy);
+    signal?.throwIfAborted();
     runtime.log(`${what}: ${summaries.length} column(s), ${entry.sampleCount} rows, in ${seconds(started)}`);
     return { ...answer, summaries };
   }
@@ -66,6 +69,7 @@ export async function executeAnalytics(
         policy.minCount,
       )
     : await histogramColumns(source!, selected, grids, policy.minCount);
+  signal?.throwIfAborted();
   runtime.log(`${what}: ${histograms.length} histogram(s), in ${seconds(started)}`);
   return { ...answer, histograms };
 }
