@@ -45,7 +45,13 @@ export function createExecutor(runtime: NodeRuntime): TaskExecutor {
       }
     } catch (error) {
       if (context.signal.aborted)
-        return cancelledReply(context.signal) ?? { kind: "error", code: "node_stopping", message: "The node is shutting down" };
+        return (
+          cancelledReply(context.signal) ?? {
+            kind: "error",
+            code: "node_stopping",
+            message: "The node is shutting down",
+          }
+        );
       const message = errorMessage(error);
       if (error instanceof TaskRefusal) return { kind: "error", code: error.code, message };
       const code = error instanceof FbmError ? (error.exitCode === 2 ? "invalid_input" : "failed") : "internal";

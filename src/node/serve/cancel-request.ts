@@ -54,7 +54,9 @@ export async function requestCancel(homeDir: string, taskId?: string): Promise<s
   while (await exists(path)) {
     if (Date.now() > until) {
       await rm(path, { force: true });
-      throw new RuntimeFailure(`The serving node (pid ${pid}) did not take the cancel request within ${PICKUP_MS / 1000} s`);
+      throw new RuntimeFailure(
+        `The serving node (pid ${pid}) did not take the cancel request within ${PICKUP_MS / 1000} s`,
+      );
     }
     await wait(POLL_MS / 5);
   }
