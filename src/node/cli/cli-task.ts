@@ -15,8 +15,8 @@ export function taskCommand(ctx: CliContext): Command {
     .action(async (taskId) => {
       const dir = ctx.homeDir();
       await readConfig(dir); // a folder that is no node home says so
-      const line = await requestCancel(dir, taskId);
-      ctx.result({ cancelled: true, line }, line);
+      const cancelled = await requestCancel(dir, taskId);
+      ctx.result({ cancelled: cancelled.taskId, pid: cancelled.pid }, cancelled.line);
     });
   return task;
 }

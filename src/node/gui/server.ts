@@ -111,9 +111,9 @@ export async function startGuiServer(options: {
       // `fbm-node task cancel ID`: the id the page showed, so a click never cancels a task that started since.
       const { taskId } = (await readJson(request)) as { taskId?: unknown };
       if (typeof taskId !== "string" || taskId === "") throw new InputError("Say which task to cancel: taskId");
-      const line = await requestCancel(homeDir, taskId);
-      options.log(`GUI: ${line}`);
-      return { cancelled: taskId, message: line };
+      const cancelled = await requestCancel(homeDir, taskId);
+      options.log(`GUI: ${cancelled.line}`);
+      return { cancelled: taskId, message: cancelled.line };
     }
     throw new NotFound(`No ${method} ${url.pathname}`);
   };

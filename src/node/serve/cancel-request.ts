@@ -43,9 +43,12 @@ export async function runningTask(
 
 /**
  * Asks the serving process on this home to cancel its running task (only if it is `taskId`, when given),
- * and waits until it has seen the request. Returns one line saying what was cancelled.
+ * and waits until it has seen the request. Returns the task, the serving process and one line saying so.
  */
-export async function requestCancel(homeDir: string, taskId?: string): Promise<string> {
+export async function requestCancel(
+  homeDir: string,
+  taskId?: string,
+): Promise<{ taskId: string; pid: number; line: string }> {
   const { pid, task } = await runningTask(homeDir, taskId);
   const path = join(homeDir, CANCEL_FILE);
   const request: CancelRequest = { taskId: task.taskId, requestedAt: new Date().toISOString() };
@@ -60,7 +63,8 @@ export async function requestCancel(homeDir: string, taskId?: string): Promise<s
     }
     await wait(POLL_MS / 5);
   }
-  return `Cancelled task ${task.taskId} (${describe(task)}) on the serving node (pid ${pid}); it replies task_cancelled`;
+  const line = `Cancelled task ${task.taskId} (${describe(task)}) on the serving node (pid ${pid}); it replies task_cancelled`;
+  return { taskId: task.taskId, pid, line };
 }
 
 /** In the serving process: cancels the task a request names (see requestCancel) until `close`. */
