@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { selectBackend } from "../../../src/ml/backend.js";
 import { trainLocal } from "../../../src/ml/train.js";
+import { requestCancel, watchCancelRequests } from "../../../src/node/serve/cancel-request.js";
+import type { NodeStatus } from "../../../src/node/serve/node-status.js";
 import { runPollLoop, type TaskExecutor } from "../../../src/node/serve/poll-loop.js";
 import { cancelledReply, createRunningTask, TaskCancelled } from "../../../src/node/serve/task-cancel.js";
 import type { ReplyEnvelope, ResearcherClient, TaskEnvelope } from "../../../src/wire/index.js";
@@ -170,5 +175,58 @@ describe("cancelling a running task", () => {
     assert.ok(lines.some((l) => l.includes("cancelled by the operator")));
     assert.equal(running.current(), undefined);
     assert.equal(running.cancel("operator"), false, "nothing runs any more");
+  });
+});
+
+describe("the operator's cancel request (cancel.json in the node home)", () => {
+  it("reaches the named running task only; a wrong id or no running task is a one-line failure", async () => {
+    const home = mkdtempSync(join(tmpdir(), "fbm-cancel-"));
+    const running = createRunningTask();
+    const warnings: string[] = [];
+    // A request left over by a process that stopped before taking it: dropped when serving starts.
+    writeFileSync(join(home, "cancel.json"), JSON.stringify({ taskId: "stale" }));
+    const watch = watchCancelRequests(home, running, { warn: (line) => warnings.push(line) });
+    const status = (current?: NodeStatus["current"]) =>
+      writeFileSync(
+        join(home, "status.json"),
+        JSON.stringify({
+          pid: process.pid,
+          startedAt: "",
+          updatedAt: "",
+          researcher: "r",
+          connected: true,
+          current,
+          recent: [],
+        }),
+      );
+    try {
+      status();
+      await assert.rejects(
+        requestCancel(home),
+        /^RuntimeFailure: No task is running: the node \(pid \d+\) is waiting for one$/,
+      );
+      assert.equal(existsSync(join(home, "cancel.json")), false, "the stale request is gone");
+      const task = running.start("t-1", new AbortController().signal);
+      status({ taskId: "t-1", kind: "train", experiment: "heart", round: 2, startedAt: "" });
+      await assert.rejects(
+        requestCancel(home, "t-0"),
+        /Task t-0 is not running; the running task is t-1 \(train for "heart", round 2\)/,
+      );
+      assert.equal(task.signal.aborted, false);
+      const done = await requestCancel(home, "t-1");
+      assert.equal(
+        done.line,
+        'Cancelled task t-1 (train for "heart", round 2) on the serving node (pid ' +
+          process.pid +
+          "); it replies task_cancelled",
+      );
+      assert.ok(task.signal.reason instanceof TaskCancelled);
+      assert.equal(task.signal.reason.by, "operator");
+      assert.deepEqual(warnings, []);
+      task.end();
+    } finally {
+      watch.close();
+      rmSync(home, { recursive: true, force: true });
+    }
   });
 });
