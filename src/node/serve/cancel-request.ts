@@ -6,7 +6,7 @@ import { writeFileAtomic } from "../../common/atomic-write.js";
 import { errorMessage, RuntimeFailure } from "../../common/errors.js";
 import { type NodeStatus, readNodeStatus } from "./node-status.js";
 import { isAlive } from "./serve-lock.js";
-import type { RunningTask } from "./task-cancel.js";
+import { type RunningTask, taskLabel } from "./task-cancel.js";
 
 /**
  * The operator's cancel, from another process than `fbm-node serve` (`fbm-node task cancel`, the GUI):
@@ -37,7 +37,7 @@ export async function runningTask(
   const task = status.current;
   if (!task?.taskId) throw new RuntimeFailure(`No task is running: the node (pid ${status.pid}) is waiting for one`);
   if (taskId !== undefined && taskId !== task.taskId)
-    throw new RuntimeFailure(`Task ${taskId} is not running; the running task is ${task.taskId} (${describe(task)})`);
+    throw new RuntimeFailure(`Task ${taskId} is not running; the running task is ${task.taskId} (${taskLabel(task)})`);
   return { pid: status.pid, task: { ...task, taskId: task.taskId } };
 }
 
@@ -63,7 +63,7 @@ export async function requestCancel(
     }
     await wait(POLL_MS / 5);
   }
-  const line = `Cancelled task ${task.taskId} (${describe(task)}) on the serving node (pid ${pid}); it replies task_cancelled`;
+  const line = `Cancelled task ${task.taskId} (${taskLabel(task)}) on the serving node (pid ${pid}); it replies task_cancelled`;
   return { taskId: task.taskId, pid, line };
 }
 
@@ -99,10 +99,6 @@ export function watchCancelRequests(
   void rm(path, { force: true });
   watchFile(path, { interval: POLL_MS, persistent: false }, check);
   return { close: () => unwatchFile(path, check) };
-}
-
-function describe(task: { kind: string; experiment: string; round?: number }): string {
-  return `${task.kind}${task.experiment ? ` for "${task.experiment}"` : ""}${task.round !== undefined ? `, round ${task.round}` : ""}`;
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -10,7 +10,7 @@ import {
   UnreadableTaskError,
 } from "../../wire/index.js";
 import type { StatusRecorder } from "./node-status.js";
-import { type CancelledBy, cancelledReply, createRunningTask, type RunningTask } from "./task-cancel.js";
+import { cancelledReply, createRunningTask, type RunningTask, type TaskCancelled, taskLabel } from "./task-cancel.js";
 
 /**
  * The node's main loop: poll the researcher for a task, run it, reply, poll again. When the
@@ -175,16 +175,12 @@ async function runTask(task: TaskEnvelope, options: PollLoopOptions, running: Ru
   if (cancelled) body = cancelled;
   options.status?.taskEnded(task, body);
   if (!cancelled) return sendReply(options, task.taskId, task.body.kind, body);
-  const by = (signal.reason as { by: CancelledBy }).by;
-  options.log(`Task ${task.taskId} (${describeTask(task)}) cancelled by the ${by}; polling for the next task`);
+  const { by } = signal.reason as TaskCancelled; // cancelledReply checked it
+  const round = task.body.kind === "train" ? task.body.round : undefined;
+  const label = taskLabel({ kind: task.body.kind, experiment: task.experiment, round });
+  options.log(`Task ${task.taskId} (${label}) cancelled by the ${by}; polling for the next task`);
   // A researcher that cancelled it, or is gone, awaits no reply; the operator's cancel is told to the researcher.
   if (by === "operator") await sendReply(options, task.taskId, task.body.kind, body);
-}
-
-/** "train for "exp", round 3": what a log line says a task was. */
-function describeTask(task: TaskEnvelope): string {
-  const round = task.body.kind === "train" ? `, round ${task.body.round}` : "";
-  return `${task.body.kind}${task.experiment ? ` for "${task.experiment}"` : ""}${round}`;
 }
 
 /** Sends a reply; an error's message is logged here in full and leaves redacted. */

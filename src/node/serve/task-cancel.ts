@@ -74,3 +74,9 @@ export function createRunningTask(): RunningTask {
     },
   };
 }
+
+/** `train for "heart", round 3`: how the cancel's log line and `task cancel` name a task. */
+export function taskLabel(task: { kind: string; experiment: string; round?: number }): string {
+  const round = task.round !== undefined ? `, round ${task.round}` : "";
+  return `${task.kind}${task.experiment ? ` for "${task.experiment}"` : ""}${round}`;
+}
