@@ -28,7 +28,8 @@ export interface ResearcherClient {
     },
   ): AsyncGenerator<TaskEnvelope>;
   reply(reply: ReplyEnvelope, options?: { signal?: AbortSignal; timeoutMs?: number }): Promise<void>;
-  feedback(feedback: FeedbackEnvelope, options?: { signal?: AbortSignal }): Promise<void>;
+  /** Sends progress or a heartbeat; `cancel`: the researcher no longer awaits this task, the node stops it. */
+  feedback(feedback: FeedbackEnvelope, options?: { signal?: AbortSignal }): Promise<{ cancel: boolean }>;
 }
 
 export function createResearcherClient(transport: Transport): ResearcherClient {
@@ -78,7 +79,8 @@ export function createResearcherClient(transport: Transport): ResearcherClient {
       await client.replyTask(encodeReplyAsync(reply), { signal: options.signal, timeoutMs: options.timeoutMs });
     },
     async feedback(feedback, options = {}) {
-      await client.feedback(encodeFeedback(feedback), { signal: options.signal, timeoutMs: 10_000 });
+      const response = await client.feedback(encodeFeedback(feedback), { signal: options.signal, timeoutMs: 10_000 });
+      return { cancel: response.cancel };
     },
   };
 }

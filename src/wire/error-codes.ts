@@ -54,6 +54,12 @@ export const replyErrorCodes = [
    * `max_batch_size`, `min_test_ratio`, `min_dp_sigma`).
    */
   "task_out_of_bounds",
+  /**
+   * The task was stopped while it ran: its researcher no longer awaited it (the run ended, was interrupted
+   * or timed out, or dropped the node), the researcher stayed unreachable past the node's window, or the
+   * node's operator cancelled it (`fbm-node task cancel`, the GUI). Nothing of it is sent.
+   */
+  "task_cancelled",
 ] as const;
 
 export type ReplyErrorCode = (typeof replyErrorCodes)[number];

@@ -22,6 +22,7 @@ import { datasetCommand } from "./cli-dataset.js";
 import { formatTable } from "./cli-format.js";
 import { identityCommand } from "./cli-identity.js";
 import { planCommand } from "./cli-plan.js";
+import { taskCommand } from "./cli-task.js";
 
 export type { CliIo } from "../../common/cli.js";
 
@@ -64,6 +65,7 @@ export function createNodeCli(io: CliIo = processIo): Command {
   program.addCommand(datasetCommand(ctx));
   program.addCommand(planCommand(ctx));
   program.addCommand(identityCommand(ctx));
+  program.addCommand(taskCommand(ctx));
   program.addCommand(configCommand(ctx));
 
   program

@@ -15,6 +15,8 @@ export async function executeAnalytics(
   runtime: NodeRuntime,
   task: AnalyticsTaskBody,
   experiment?: string,
+  /** Checked between phases (each reads the dataset in one pass): a cancelled task stops before its next one. */
+  signal?: AbortSignal,
 ): Promise<ReplyBody> {
   const policy = runtime.analytics;
   const entry = runtime.catalogue.getDataset(task.datasetId);
@@ -64,6 +66,7 @@ export async function executeAnalytics(
           policy,
         )
       : await summarizeColumns(source!, selected, policy);
+    signal?.throwIfAborted();
     const categorical = summarizeCategories(entry, textWanted, policy);
     // In the order asked for.
     summaries.push(...categorical);
@@ -80,6 +83,7 @@ export async function executeAnalytics(
         policy.minCount,
       )
     : await histogramColumns(source!, selected, grids, policy.minCount);
+  signal?.throwIfAborted();
   runtime.log(`${what}: ${histograms.length} histogram(s), in ${seconds(started)}`);
   return { ...answer, histograms };
 }

@@ -3,6 +3,7 @@ import { discloseDatasetInfo } from "../analytics/disclosure.js";
 import { type DatasetEntry, toDatasetInfo } from "../catalogue/catalogue.js";
 import { TaskRefusal } from "../plans/task-refusal.js";
 import type { TaskExecutor } from "../serve/poll-loop.js";
+import { cancelledReply } from "../serve/task-cancel.js";
 import { executeAnalytics } from "./analytics.js";
 import { createClinicalExecutor } from "./clinical.js";
 import type { NodeRuntime } from "./runtime.js";
@@ -29,11 +30,11 @@ export function createExecutor(runtime: NodeRuntime): TaskExecutor {
         case "search":
           return { kind: "datasets", datasets: describe(runtime.catalogue.findByTags(body.tags)) };
         case "stats":
-          return await executeStats(runtime, body, task.experiment);
+          return await executeStats(runtime, body, task.experiment, context.signal);
         case "train":
           return await executeTrain(runtime, body, context, task.experiment);
         case "analytics":
-          return await executeAnalytics(runtime, body, task.experiment);
+          return await executeAnalytics(runtime, body, task.experiment, context.signal);
         case "secagg": {
           const repeat = body.phase === "unmask" && (await runtime.contributions?.reveal(body.session, body.survivors));
           if (repeat) return { kind: "error", code: "secagg_repeat", message: repeat };
@@ -43,7 +44,14 @@ export function createExecutor(runtime: NodeRuntime): TaskExecutor {
           return await executeClinical(runtime, body, task.experiment);
       }
     } catch (error) {
-      if (context.signal.aborted) return { kind: "error", code: "node_stopping", message: "The node is shutting down" };
+      if (context.signal.aborted)
+        return (
+          cancelledReply(context.signal) ?? {
+            kind: "error",
+            code: "node_stopping",
+            message: "The node is shutting down",
+          }
+        );
       const message = errorMessage(error);
       if (error instanceof TaskRefusal) return { kind: "error", code: error.code, message };
       const code = error instanceof FbmError ? (error.exitCode === 2 ? "invalid_input" : "failed") : "internal";

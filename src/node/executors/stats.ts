@@ -21,6 +21,8 @@ export async function executeStats(
   runtime: NodeRuntime,
   task: { datasetId: string; planJson: string; preparation?: TablePreparation },
   experiment?: string,
+  /** Checked between phases (the table is read in one pass): a cancelled task stops before its next one. */
+  signal?: AbortSignal,
 ): Promise<ReplyBody> {
   const { datasetId } = task;
   const plan = parsePlan(JSON.parse(task.planJson));
@@ -33,6 +35,7 @@ export async function executeStats(
     const where = `dataset "${entry.name}"`;
     const features = featureKinds(plan, planInput(plan, entry).features ?? [], entry.columns, where);
     const profile = await profileTable(entry.path, { target: plan.data.target, features, minCount: policy.minCount });
+    signal?.throwIfAborted();
     if (profile.sha256 !== entry.sha256) {
       throw new FbmError(
         `Dataset "${entry.name}" (${entry.id}) changed since it was registered: ` +
@@ -47,6 +50,7 @@ export async function executeStats(
     task.preparation,
     policy.minCount,
   );
+  signal?.throwIfAborted();
   const columns = discloseColumnStats(columnStats(data, filledCells(data, task.preparation)), policy);
   return { kind: "stats", columns: discloseOneHot(columns, oneHotGroups(task.preparation), policy.minCount) };
 }

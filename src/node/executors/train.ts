@@ -276,7 +276,8 @@ function distributedNoise(dp: { noiseMultiplier: number; clipNorm: number }, thr
  * DP-SGD or distributed DP (central DP under secure aggregation, where this node adds its own noise
  * share; plain central DP's noise is added by the researcher, which the node cannot check), and such a
  * round is charged to the ledger, under its lock, before any training; a round that would pass the budget
- * is refused. Charging first means a round that then fails still counts (the conservative side).
+ * is refused. Charging first means a round that then fails, or is cancelled (task_cancelled), still counts
+ * (the conservative side: no refund, so no released update can ever go uncounted).
  */
 async function chargePrivacy(
   runtime: NodeRuntime,

@@ -76,7 +76,11 @@ function renderStatus(s) {
     const c = s.current, p = c.progress;
     parts.push(h("div", { id: "current-task" }, "Running a " + c.kind + " task for " + (c.experiment || "?") + (c.round !== undefined ? ", round " + c.round : "") +
       (p ? ": epoch " + p.epoch + ", step " + p.step + "/" + p.totalSteps + (p.loss === undefined ? "" : ", loss " + p.loss.toFixed(4)) : ""),
-      p ? [" ", h("progress", { id: "task-progress", max: p.totalSteps, value: p.step })] : null));
+      p ? [" ", h("progress", { id: "task-progress", max: p.totalSteps, value: p.step })] : null,
+      // As \`fbm-node task cancel ID\`: this very task, behind a confirmation (the researcher is told task_cancelled).
+      c.taskId ? [" ", h("button", { id: "cancel-task", "data-task": c.taskId, onclick: () =>
+        confirm("Cancel the running " + c.kind + " task for \\"" + (c.experiment || "?") + "\\"? It stops within one training batch and the researcher is told task_cancelled.") &&
+        act(() => call("POST", "/api/task/cancel", { taskId: c.taskId })) }, "Cancel")] : null));
   } else if (s.alive) parts.push(h("div", { id: "current-task" }, "Idle: waiting for a task"));
   $("status").replaceChildren(...parts);
   table($("recent"), ["ended", "task", "experiment", "round", "outcome"], s.recent.map((t) =>

@@ -11,6 +11,7 @@ import { homePaths, readConfig } from "../config/home.js";
 import { createPlanRegistry } from "../plans/plan-registry.js";
 import { datasetPrivacy, type NodePrivacy, setDatasetBudget } from "../privacy/dataset-privacy.js";
 import { createPrivacyLedger } from "../privacy/privacy-ledger.js";
+import { requestCancel } from "../serve/cancel-request.js";
 import { readNodeStatus } from "../serve/node-status.js";
 import { COOKIE, cookieToken, headerToken, isLocalHost, newAccessToken, sameToken } from "./access.js";
 import { guiState } from "./gui-state.js";
@@ -106,6 +107,14 @@ export async function startGuiServer(options: {
         return registry.reject(id, typeof note === "string" ? note : "");
       }
     }
+    if (parts[0] === "task" && parts[1] === "cancel" && method === "POST" && parts.length === 2) {
+      // `fbm-node task cancel ID`: the id the page showed, so a click never cancels a task that started since.
+      const { taskId } = (await readJson(request)) as { taskId?: unknown };
+      if (typeof taskId !== "string" || taskId === "") throw new InputError("Say which task to cancel: taskId");
+      const cancelled = await requestCancel(homeDir, taskId);
+      options.log(`GUI: ${cancelled.line}`);
+      return { cancelled: taskId, message: cancelled.line };
+    }
     throw new NotFound(`No ${method} ${url.pathname}`);
   };
 
@@ -145,7 +154,9 @@ export async function startGuiServer(options: {
     try {
       send(response, 200, await api(request, url));
     } catch (error) {
-      const status = error instanceof NotFound ? 404 : error instanceof InputError ? 400 : 500;
+      // 409: a request the node's state refuses (a RuntimeFailure: no task runs to cancel).
+      const status =
+        error instanceof NotFound ? 404 : error instanceof InputError ? 400 : error instanceof FbmError ? 409 : 500;
       if (!(error instanceof FbmError) && !(error instanceof NotFound))
         options.log(`GUI: ${request.method} ${url.pathname} failed: ${errorMessage(error)}`);
       send(response, status, { error: errorMessage(error) });

@@ -16,6 +16,8 @@ export interface NodeStatus {
   connected: boolean;
   /** The task being run now, with its latest training progress. */
   current?: {
+    /** The task's id: what `fbm-node task cancel` and the GUI's Cancel button name (absent: an older node). */
+    taskId?: string;
     kind: string;
     experiment: string;
     round?: number;
@@ -80,6 +82,7 @@ export function createStatusRecorder(path: string, options: { researcher: string
     },
     taskStarted(task) {
       status.current = {
+        taskId: task.taskId,
         kind: task.body.kind,
         experiment: task.experiment,
         round: round(task),

@@ -10,6 +10,7 @@ import {
   UnreadableTaskError,
 } from "../../wire/index.js";
 import type { StatusRecorder } from "./node-status.js";
+import { cancelledReply, createRunningTask, type RunningTask, type TaskCancelled, taskLabel } from "./task-cancel.js";
 
 /**
  * The node's main loop: poll the researcher for a task, run it, reply, poll again. When the
@@ -17,6 +18,7 @@ import type { StatusRecorder } from "./node-status.js";
  */
 
 export interface TaskContext {
+  /** Aborted when the node stops or the task is cancelled (its reason is then a TaskCancelled). */
   signal: AbortSignal;
   /** Best-effort progress/log to the researcher; never throws. */
   feedback: (body: FeedbackBody) => void;
@@ -39,6 +41,13 @@ export interface PollLoopOptions {
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   /** How often a running task says it is alive (default 10 s; the researcher's loss timeout is ~65 s). */
   heartbeatMs?: number;
+  /**
+   * How long a running task's feedback may keep failing before the node gives the researcher up and
+   * cancels the task (default LOST_RESEARCHER_MS, the researcher's own window for a silent node).
+   */
+  lostResearcherMs?: number;
+  /** The running task, for cancels from outside the loop (the operator's; see cancel-request.ts). */
+  running?: RunningTask;
   maxParamBytes?: number;
   /** This process's session id (default: a new random one); the transport signs it into every call. */
   sessionId?: string;
@@ -62,12 +71,20 @@ const PARAM_LIMIT_HINT =
  */
 export const RECONNECT_BACKOFF = { initialMs: 500, maxMs: 5_000 };
 
+/**
+ * A running task whose feedback has failed for this long is cancelled: the researcher that sent it is
+ * gone (its process ended, or it has been unreachable for as long as it would wait for a silent node:
+ * 2 poll windows + 5 s, see hub.ts), so nobody will take its reply.
+ */
+export const LOST_RESEARCHER_MS = 65_000;
+
 /** A failure logged once is repeated at most this often while it recurs. */
 export const REPEAT_EVERY_MS = 60_000;
 
 export async function runPollLoop(options: PollLoopOptions): Promise<void> {
   const { client, signal, log } = options;
   const sessionId = options.sessionId ?? randomUUID();
+  const running = options.running ?? createRunningTask();
   const backoff = options.backoff ?? RECONNECT_BACKOFF;
   const sleep = options.sleep ?? ((ms: number, until: AbortSignal) => wait(ms, undefined, { signal: until }));
   let delay = backoff.initialMs;
@@ -94,7 +111,7 @@ export async function runPollLoop(options: PollLoopOptions): Promise<void> {
         onOpen: markConnected,
       })) {
         markConnected();
-        await runTask(task, options);
+        await runTask(task, options, running);
       }
       markConnected();
     } catch (error) {
@@ -121,12 +138,26 @@ export async function runPollLoop(options: PollLoopOptions): Promise<void> {
   }
 }
 
-async function runTask(task: TaskEnvelope, options: PollLoopOptions): Promise<void> {
-  const { client, signal } = options;
+async function runTask(task: TaskEnvelope, options: PollLoopOptions, running: RunningTask): Promise<void> {
+  const { client } = options;
+  const { signal, end } = running.start(task.taskId, options.signal);
+  const lostAfter = options.lostResearcherMs ?? LOST_RESEARCHER_MS;
+  /** When this task's feedback started failing without a success since. */
+  let failingSince: number | undefined;
   const feedback = (body: FeedbackBody) => {
     options.status?.feedback(body);
     const sent = body.kind === "log" && options.redact ? { ...body, message: options.redact(body.message) } : body;
-    client.feedback({ nodeId: options.nodeId, taskId: task.taskId, body: sent }).catch(() => undefined);
+    client.feedback({ nodeId: options.nodeId, taskId: task.taskId, body: sent }).then(
+      (answer) => {
+        failingSince = undefined;
+        if (answer.cancel) running.cancel("researcher", task.taskId);
+      },
+      () => {
+        const now = Date.now();
+        failingSince ??= now;
+        if (now - failingSince >= lostAfter) running.cancel("lost researcher", task.taskId);
+      },
+    );
   };
   let body: ReplyBody;
   options.status?.taskStarted(task);
@@ -134,18 +165,29 @@ async function runTask(task: TaskEnvelope, options: PollLoopOptions): Promise<vo
   try {
     body = await options.execute(task, { signal, feedback });
   } catch (error) {
-    body = { kind: "error", code: signal.aborted ? "node_stopping" : "internal", message: errorMessage(error) };
+    body = { kind: "error", code: options.signal.aborted ? "node_stopping" : "internal", message: errorMessage(error) };
   } finally {
     clearInterval(heartbeat);
+    end();
   }
+  // A cancelled task answers task_cancelled even if it got to its end meanwhile: nothing of it leaves.
+  const cancelled = options.signal.aborted ? undefined : cancelledReply(signal);
+  if (cancelled) body = cancelled;
   options.status?.taskEnded(task, body);
-  await sendReply(options, task.taskId, task.body.kind, body);
+  if (!cancelled) return sendReply(options, task.taskId, task.body.kind, body);
+  const { by } = signal.reason as TaskCancelled; // cancelledReply checked it
+  const round = task.body.kind === "train" ? task.body.round : undefined;
+  const label = taskLabel({ kind: task.body.kind, experiment: task.experiment, round });
+  options.log(`Task ${task.taskId} (${label}) cancelled by the ${by}; polling for the next task`);
+  // A researcher that cancelled it, or is gone, awaits no reply; the operator's cancel is told to the researcher.
+  if (by === "operator") await sendReply(options, task.taskId, task.body.kind, body);
 }
 
 /** Sends a reply; an error's message is logged here in full and leaves redacted. */
 async function sendReply(options: PollLoopOptions, taskId: string, kind: string, body: ReplyBody): Promise<void> {
-  // The plan gate already said, once per plan and then as a reminder, which command approves it.
-  if (body.kind === "error" && body.code !== "plan_not_approved") {
+  // The plan gate already said, once per plan and then as a reminder, which command approves it; a
+  // cancel has its own line (runTask).
+  if (body.kind === "error" && body.code !== "plan_not_approved" && body.code !== "task_cancelled") {
     const line = `Task ${kind} failed: ${body.message}`;
     if (options.logger) options.logger.throttled(line, REPEAT_EVERY_MS, "warn", line);
     else options.log(line);

@@ -20,12 +20,14 @@ import { createContributionRecord } from "../privacy/contribution-record.js";
 import { createPrivacyLedger } from "../privacy/privacy-ledger.js";
 import { createRedactor } from "../privacy/redact.js";
 import { createSecaggPeers } from "../privacy/secagg-peers.js";
+import { watchCancelRequests } from "./cancel-request.js";
 import { watchConfig } from "./config-watch.js";
 import { createStatusRecorder } from "./node-status.js";
 import { runPollLoop } from "./poll-loop.js";
 import { notifySystemdReady } from "./readiness.js";
 import { lockServe } from "./serve-lock.js";
 import type { ServeOptions } from "./serve-types.js";
+import { createRunningTask } from "./task-cancel.js";
 import { createNodeTransport } from "./transport.js";
 
 /** `fbm-node serve`: open the home, pick the tfjs backend, then pull and run tasks until stopped. */
@@ -128,6 +130,9 @@ async function serveHome(home: Awaited<ReturnType<typeof loadHome>>, options: Se
   };
   options.reloadSignal?.on(reload);
   const status = createStatusRecorder(join(home.dir, "status.json"), { researcher });
+  // The operator's `fbm-node task cancel` and the GUI's Cancel button reach the running task through a file.
+  const running = createRunningTask();
+  const cancels = watchCancelRequests(home.dir, running, logger);
   log(`Ready: serving researcher ${researcher} (pid ${process.pid})`);
   void notifySystemdReady(logger.warn);
   try {
@@ -143,6 +148,8 @@ async function serveHome(home: Awaited<ReturnType<typeof loadHome>>, options: Se
       log,
       logger,
       status,
+      running,
+      ...testLostResearcher(),
       redact: createRedactor(home.dir, () => catalogue.listDatasets()),
       // Read on every poll, so a live change of max_params applies to the next task.
       get maxParamBytes() {
@@ -151,6 +158,7 @@ async function serveHome(home: Awaited<ReturnType<typeof loadHome>>, options: Se
     });
   } finally {
     options.reloadSignal?.off(reload);
+    cancels.close();
     runtime.warm?.drop();
     watch.close();
     await status.close();
@@ -182,6 +190,17 @@ function describePolicy(config: NodeConfig, log: (line: string) => void): void {
   log(
     `Training on up to ${config.threads === "auto" ? `${availableParallelism()} threads (every core)` : `${config.threads} thread(s)`}`,
   );
+}
+
+/**
+ * Test-only, never set in production: FBM_TEST_LOST_RESEARCHER_MS=N shortens the window after which a
+ * running task whose feedback keeps failing is cancelled (LOST_RESEARCHER_MS, 65 s) to N ms, with
+ * heartbeats every N/4 ms, so end-to-end tests see a vanished researcher's task stop without waiting a minute.
+ */
+function testLostResearcher(): { lostResearcherMs?: number; heartbeatMs?: number } {
+  const ms = Number(process.env.FBM_TEST_LOST_RESEARCHER_MS);
+  if (!Number.isFinite(ms) || ms <= 0) return {};
+  return { lostResearcherMs: ms, heartbeatMs: Math.max(10, Math.floor(ms / 4)) };
 }
 
 /**

@@ -59,8 +59,12 @@ export interface Hub extends EventEmitter<HubEvents> {
    * so a large transfer on a slow link is not mistaken for silence; call the returned function at its end.
    */
   streaming(nodeId: string): () => void;
-  /** Marks the node alive; emits the feedback only when it concerns a task outstanding for that node. */
-  feedback(f: FeedbackEnvelope): void;
+  /**
+   * Marks the node alive; emits the feedback only when it concerns a task outstanding for that node, and
+   * returns whether it does: false tells the node to stop the task (the run ended or was interrupted, the
+   * round timed out, the node was dropped from it), since its reply would be dropped.
+   */
+  feedback(f: FeedbackEnvelope): boolean;
   /** Queues a task for a node and resolves with its reply (`receive`: see SendOptions). */
   send(nodeId: string, body: TaskBody, options?: SendOptions): Promise<ReplyBody>;
   /** Copies of every node's record (O(nodes): not for per-task use; see `node`). */
@@ -189,10 +193,12 @@ export function createHub(options: HubOptions = {}): Hub {
       return presence.hold(nodeId);
     },
 
-    feedback(f: FeedbackEnvelope): void {
+    feedback(f: FeedbackEnvelope): boolean {
       presence.touch(f.nodeId);
       // Progress counts only for a task this node is working on; anything else is dropped.
-      if (mailbox.get(f.taskId)?.nodeId === f.nodeId) emitter.emit("feedback", f);
+      if (mailbox.get(f.taskId)?.nodeId !== f.nodeId) return false;
+      emitter.emit("feedback", f);
+      return true;
     },
 
     send(nodeId: string, body: TaskBody, opts: SendOptions = {}): Promise<ReplyBody> {

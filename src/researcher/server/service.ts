@@ -293,8 +293,8 @@ export function createResearcherService(hub: Hub, options: ServiceOptions = {}):
       proveCaller(ctx, req.nodeId, { schema: FeedbackRequestSchema, value: req });
       const feedback = decodeFeedback(req);
       options.onReceived?.({ rpc: "Feedback", value: feedback });
-      if (feedback) hub.feedback(feedback);
-      return {};
+      // A task the hub no longer awaits is cancelled on the node (an unknown feedback kind cancels nothing).
+      return { cancel: feedback ? !hub.feedback(feedback) : false };
     },
   };
 }

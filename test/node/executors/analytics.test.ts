@@ -8,6 +8,7 @@ import { createCatalogue, type DatasetEntry } from "../../../src/node/catalogue/
 import { describeDataset } from "../../../src/node/catalogue/dataset-draft.js";
 import { createDatasetLoader } from "../../../src/node/catalogue/dataset-loader.js";
 import { createExecutor, type NodeRuntime } from "../../../src/node/executors/index.js";
+import { TaskCancelled } from "../../../src/node/serve/task-cancel.js";
 import { decodeReply, encodeReply, type ReplyBody, type TaskBody } from "../../../src/wire/index.js";
 
 const root = mkdtempSync(join(tmpdir(), "fbm-analytics-"));
@@ -44,11 +45,8 @@ async function node(
   } satisfies NodeRuntime;
   const execute = createExecutor(runtime);
   /** Runs a task and returns the reply as the researcher would read it off the wire. */
-  const run = async (body: TaskBody): Promise<ReplyBody> => {
-    const reply = await execute(
-      { taskId: "t", experiment: "stats", body },
-      { signal: new AbortController().signal, feedback: () => {} },
-    );
+  const run = async (body: TaskBody, signal = new AbortController().signal): Promise<ReplyBody> => {
+    const reply = await execute({ taskId: "t", experiment: "stats", body }, { signal, feedback: () => {} });
     async function* chunks() {
       yield* encodeReply({ taskId: "t", nodeId: "n", body: reply });
     }
@@ -174,6 +172,14 @@ describe("analytics tasks on the node", () => {
       [reply.summaries[0].min, reply.summaries[0].max, reply.summaries[0].minMaxGrid],
       [20.1234, 88.9753, 0],
     );
+  });
+
+  it("a cancelled statistics task answers task_cancelled, not its statistics", async () => {
+    const { entry, run } = await node(rows, header);
+    const cancelled = AbortSignal.abort(new TaskCancelled("t", "operator"));
+    const reply = await run({ kind: "analytics", phase: "summary", datasetId: entry.id, columns: ["age"] }, cancelled);
+    assert.ok(reply.kind === "error");
+    assert.deepEqual([reply.code, reply.message], ["task_cancelled", "The task was cancelled by the node's operator"]);
   });
 
   it("answers only its size class when the dataset has fewer rows than min_count, before reading anything", async () => {

@@ -7,7 +7,9 @@ import type { Browser, Page } from "playwright-core";
 import { homePaths, initHome } from "../../../src/node/config/home.js";
 import { type GuiServer, startGuiServer } from "../../../src/node/gui/server.js";
 import { createPlanRegistry } from "../../../src/node/plans/plan-registry.js";
+import { watchCancelRequests } from "../../../src/node/serve/cancel-request.js";
 import type { NodeStatus } from "../../../src/node/serve/node-status.js";
+import { createRunningTask, TaskCancelled } from "../../../src/node/serve/task-cancel.js";
 import { launchBrowser } from "../../support/browser.js";
 import { nodeCli } from "../../support/cli.js";
 
@@ -130,6 +132,7 @@ describe("GUI plan review in a browser", () => {
       researcher: "http://r:1",
       connected: true,
       current: {
+        taskId: "task-gui-1",
         kind: "train",
         experiment: "study",
         round: 2,
@@ -199,6 +202,34 @@ describe("GUI plan review in a browser", () => {
     await page.click(`[data-reject="${ids.pending}"]`);
     await page.waitForFunction((id) => !document.querySelector(`[data-reject="${id}"]`), ids.pending);
     assert.equal(await planStatus(ids.pending), "rejected");
+  });
+
+  it("cancels the running task with the Cancel button, after a confirmation, as `fbm-node task cancel ID`", async () => {
+    // This process plays the serving node: the same watch and running task as `fbm-node serve`.
+    const running = createRunningTask();
+    const task = running.start("task-gui-1", new AbortController().signal);
+    const warnings: string[] = [];
+    const watch = watchCancelRequests(home, running, { warn: (line) => warnings.push(line) });
+    try {
+      page.once("dialog", (dialog) => void dialog.dismiss());
+      await page.click("#cancel-task");
+      assert.equal(task.signal.aborted, false, "dismissed: nothing is cancelled");
+      let asked = "";
+      page.once("dialog", (dialog) => {
+        asked = dialog.message();
+        void dialog.accept();
+      });
+      const answered = page.waitForResponse((r) => r.url().endsWith("/api/task/cancel"));
+      await page.click("#cancel-task");
+      assert.equal((await answered).status(), 200);
+      assert.match(asked, /^Cancel the running train task for "study"\?/);
+      assert.ok(task.signal.reason instanceof TaskCancelled);
+      assert.equal(task.signal.reason.by, "operator");
+      assert.deepEqual(warnings, []);
+    } finally {
+      watch.close();
+      task.end();
+    }
   });
 
   it("shows a repeated refusal as one row with its count, progress as a bar, dates in ISO 8601", async () => {

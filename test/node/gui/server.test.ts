@@ -197,6 +197,14 @@ describe("the GUI's HTTP API (in-process server on port 0)", () => {
     await nodeCli("--home", home, "config", "set", "max_epsilon", "none");
   });
 
+  it("answers 409 to a cancel when no task runs, and 400 to one that names none", async () => {
+    const none = await api("POST", "/api/task/cancel", { taskId: "t-1" });
+    assert.equal(none.status, 409);
+    assert.match((await none.json()).error, /^No task is running: no fbm-node serve is running on /);
+    const unnamed = await api("POST", "/api/task/cancel", {});
+    assert.equal(unnamed.status, 400);
+  });
+
   it("removes a dataset; an unknown id is a 400 naming it", async () => {
     const [entry] = JSON.parse((await nodeCli("--home", home, "dataset", "list", "--json")).stdout);
     assert.equal((await api("DELETE", `/api/datasets/${entry.id}`)).status, 200);

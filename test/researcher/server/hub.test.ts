@@ -284,3 +284,34 @@ describe("hub: bounds at scale", () => {
     assert.equal(mailbox.size().outstanding, 0);
   });
 });
+
+describe("hub: telling a node to cancel a task nobody awaits", () => {
+  it("a feedback is answered as outstanding until its task is interrupted, timed out or answered", async () => {
+    const hub = createHub();
+    try {
+      hub.register(hello("a"));
+      const heartbeat = (taskId: string, nodeId = "a") => hub.feedback({ nodeId, taskId, body: { kind: "heartbeat" } });
+      // Interrupted (the run's signal, as on Ctrl-C): outstanding until then.
+      const run = new AbortController();
+      const interrupted = hub.send("a", ping, { signal: run.signal }).catch((e: unknown) => e);
+      const first = await hub.nextTask(hello("a"), { signal: never, waitMs: DEADLINE_MS });
+      assert.ok(first);
+      assert.equal(heartbeat(first.taskId), true);
+      assert.equal(heartbeat(first.taskId, "b"), false, "another node's feedback for it");
+      run.abort();
+      assert.ok((await interrupted) instanceof TaskFailure);
+      assert.equal(heartbeat(first.taskId), false);
+      // Timed out: the round no longer takes its reply.
+      const timedOut = hub.send("a", ping, { timeoutMs: 20 }).catch((e: unknown) => e);
+      const second = await hub.nextTask(hello("a"), { signal: never, waitMs: DEADLINE_MS });
+      assert.ok(second);
+      assert.equal(heartbeat(second.taskId), true);
+      assert.equal(((await timedOut) as TaskFailure).reason, "timeout");
+      assert.equal(heartbeat(second.taskId), false);
+      // A task this researcher never sent (one of a researcher process before it).
+      assert.equal(heartbeat("from-another-process"), false);
+    } finally {
+      hub.close();
+    }
+  });
+});

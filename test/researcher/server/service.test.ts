@@ -271,6 +271,50 @@ describe("researcher service (in-memory transport)", () => {
     }
   });
 
+  it("answers the feedback of a task the researcher stopped awaiting with cancel, and the node stops it", async () => {
+    const hub = createHub({ pollWindowMs: 1000 });
+    const client = memoryClient(hub);
+    const stop = new AbortController();
+    const lines: string[] = [];
+    let started = () => {};
+    const running = new Promise<void>((done) => (started = done));
+    // Runs until its signal aborts, as the training loop does.
+    const endless: TaskExecutor = async (_task, context) => {
+      started();
+      await new Promise((done) => context.signal.addEventListener("abort", done, { once: true }));
+      return { kind: "error", code: "task_cancelled", message: String(context.signal.reason) };
+    };
+    const loop = runPollLoop({
+      client,
+      researcherUrl: "mem",
+      nodeId: "n1",
+      name: "n1",
+      version: "t",
+      execute: endless,
+      signal: stop.signal,
+      log: (line) => lines.push(line),
+      waitSeconds: 1,
+      heartbeatMs: 20,
+    });
+    try {
+      await until(() => hub.nodes().some((n) => n.online), "n1 to poll");
+      const run = new AbortController();
+      const sent = hub.send("n1", { kind: "ping" }, { signal: run.signal }).catch((e: unknown) => e);
+      await running;
+      run.abort(); // the researcher's Ctrl-C
+      assert.ok((await sent) instanceof TaskFailure);
+      await until(() => lines.some((l) => l.includes("cancelled by the researcher")), "the node to cancel the task");
+      assert.deepEqual(
+        lines.filter((l) => /cancel|failed|Could not/.test(l)).map((l) => l.replace(/^Task \S+/, "Task ID")),
+        ["Task ID (ping) cancelled by the researcher; polling for the next task"],
+      );
+    } finally {
+      stop.abort();
+      hub.close();
+      await loop;
+    }
+  });
+
   it("fails a node's outstanding task as soon as the node is lost", async () => {
     const hub = createHub({ pollWindowMs: 20, lostAfterMs: 100 });
     const client = memoryClient(hub);
