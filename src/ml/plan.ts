@@ -233,6 +233,11 @@ export const planSchema = z.strictObject({
       intensity: z.enum(["zscore"]).optional(),
       /** medical-folder: each input volume clipped to these percentiles of its own voxels (before `intensity`). */
       clip: z.tuple([z.number().min(0).max(100), z.number().min(0).max(100)]).optional(),
+      /**
+       * medical-folder segmentation: the target is a label map of this many classes, voxels labelled
+       * 0..classes−1 (0 the background), trained with a softmax per voxel; absent: a 0/1 mask (label > 0).
+       */
+      classes: z.number().int().min(2).max(256).optional(),
     })
     .superRefine((data, ctx) => {
       const medical = data.inputs !== undefined || data.slices !== undefined;
@@ -246,6 +251,12 @@ export const planSchema = z.strictObject({
         ctx.addIssue({ code: "custom", path: ["crop"], message: "give resample or crop, not both" });
       if (data.clip !== undefined && !(data.clip[0] < data.clip[1]))
         ctx.addIssue({ code: "custom", path: ["clip"], message: "give [low, high] percentiles with low below high" });
+      if (!medical && data.classes !== undefined)
+        ctx.addIssue({
+          code: "custom",
+          path: ["classes"],
+          message: "applies to medical images (with inputs and slices)",
+        });
       if (!medical && (data.resample ?? data.crop ?? data.intensity ?? data.clip) !== undefined)
         ctx.addIssue({
           code: "custom",

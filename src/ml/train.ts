@@ -111,7 +111,7 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
     // A kept network holds the last round's weights: it starts again from the sent or initial ones.
     const start = options.params ?? initial;
     if (start) setParams(model, start);
-    checkLabels(plan.loss, options.data.y, outputUnits(model));
+    checkLabels(plan.loss, options.data.y, outputUnits(model), plan.data.classes);
     const params = readTrainable(variables);
     const correction = options.gradientCorrection && correctionVector(model, options.gradientCorrection);
     clock.lap("copy");

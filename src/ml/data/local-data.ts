@@ -77,14 +77,14 @@ async function read(path: string, type: LocalDataType, options: LocalDataOptions
       return { type, data, ids: files.map((f) => relative(path, f.path).split("\\").join("/")) };
     }
     case "medical-folder": {
-      const { inputs, slices, resample, crop, intensity, clip } = options.medical ?? {};
+      const { inputs, slices, resample, crop, intensity, clip, classes } = options.medical ?? {};
       if (!inputs || !slices) {
         throw new InputError(`Cannot use medical folder "${path}": the model was not trained on medical image slices`);
       }
       const target = options.target;
       const data = await loadMedicalSlices(
         path,
-        { inputs, slices, resample, crop, intensity, clip, ...(target ? { target } : {}) },
+        { inputs, slices, resample, crop, intensity, clip, classes, ...(target ? { target } : {}) },
         `Medical folder "${path}"`,
       );
       return { type, data, sources: data.sources };

@@ -108,7 +108,7 @@ async function read(entry: DatasetEntry, plan: Pick<Plan, "data">, preparation?:
     case "images":
       return loadImageFolder(entry.path, plan.data.input);
     case "medical-folder": {
-      const { inputs, target, slices, resample, crop, intensity, clip } = plan.data;
+      const { inputs, target, slices, resample, crop, intensity, clip, classes } = plan.data;
       if (!inputs || !target || !slices) {
         throw new InputError(
           `Dataset "${entry.name}" is a medical folder: the plan needs plan.data.inputs, target and slices, e.g. {inputs: [T1], target: label, slices: axial}`,
@@ -125,6 +125,7 @@ async function read(entry: DatasetEntry, plan: Pick<Plan, "data">, preparation?:
           crop,
           intensity,
           clip,
+          classes,
           ...(entry.demographicsPath
             ? { demographics: { path: entry.demographicsPath, indexCol: entry.indexCol ?? "" } }
             : {}),
