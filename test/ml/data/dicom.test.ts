@@ -85,6 +85,8 @@ describe("DICOM", () => {
     });
     const native = dicomBytes({ rows, cols, values, signed: true, slope: 2, intercept: -1 });
     assert.deepEqual([...readDicomImage(rle).data], [...readDicomImage(native).data]);
+    // python3-pydicom 2.3.1 (its native RLE handler) on this file: apply_modality_lut(pixel_array) gives
+    // -601, -601, -601, 9, 8191, 8191, 13, -3, -601, -601, -601, 9 — that is, 2v − 1.
     assert.deepEqual(
       [...readDicomImage(rle).data],
       values.map((v) => 2 * v - 1),
@@ -99,6 +101,7 @@ describe("DICOM", () => {
       syntax: "1.2.840.10008.1.2.5",
       fragments: frames.map((v) => rleFrame(v, 8)),
     });
+    // pydicom 2.3.1: pixel_array of shape (2, 3, 4) holds the two frames as written.
     assert.deepEqual([...readDicomImage(multi).data], frames.flat());
     const cut = rleFrame(values, 16).subarray(0, 70);
     assert.throws(
