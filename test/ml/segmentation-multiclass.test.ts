@@ -14,6 +14,7 @@ import { checkLabels, computeLoss, labelTensor } from "../../src/ml/losses.js";
 import { countMetrics, countsProblem, metricsFromCounts, poolCounts } from "../../src/ml/metric-counts.js";
 import { computeMetrics } from "../../src/ml/metrics.js";
 import { parsePlan } from "../../src/ml/plan.js";
+import { planInput } from "../../src/ml/plan-input.js";
 import { trainLocal } from "../../src/ml/train.js";
 import { pooledMetrics } from "../../src/researcher/run/pooled-metrics.js";
 import { trainingArgs } from "./synthetic.js";
@@ -127,6 +128,13 @@ describe("multi-class segmentation (label maps)", () => {
     assert.throws(() => checkLabels("dice", Float32Array.from([0, 1]), 4, 3), /needs 3 outputs per label voxel/);
     assert.throws(() => parsePlan({ ...plan(), data: { target: "y", classes: 3 } }), /applies to medical images/);
     assert.throws(() => parsePlan(plan({ classes: 1 })), /classes/);
+    const dataset = { type: "medical-folder", shape: [5, 12, 12, 4], columns: [], sampleCount: 5 };
+    assert.deepEqual(planInput(plan(), dataset).sampleShape, [12, 12, 1]);
+    assert.throws(
+      () => planInput(plan({ classes: 4 }), dataset),
+      /last conv2d has 3 filters: plan\.data\.classes 4 needs 4 \(softmax over the classes\)/,
+    );
+    assert.throws(() => planInput(plan({ classes: undefined }), dataset), /a 0\/1 mask needs 1 \(sigmoid\)/);
   });
 
   it("trains a softmax conv2d on label maps to a mean Dice well above chance, and predict writes argmax label volumes", async () => {
