@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
-import { niftiBytes } from "../../scripts/lib/nifti-writer.js";
+import { writeSyntheticTumours as writeTumours } from "../../scripts/lib/synthetic-volumes.js";
 import { selectBackend } from "../../src/ml/backend.js";
 import { labelVolume, loadMedicalSlices } from "../../src/ml/data/medical-slices.js";
 import { readNifti } from "../../src/ml/data/nifti.js";
@@ -33,37 +33,6 @@ const plan = (extra: Record<string, unknown> = {}) =>
     loss: "diceCrossentropy",
     optimizer: { name: "adam", learning_rate: 0.05 },
   });
-
-/**
- * Subjects of a tumour: a core (class 1, bright) inside oedema (class 2, half as bright) on a noisy
- * background (0), centres and radii varying by subject.
- */
-function writeTumours(dir: string, subjects: number, dims: [number, number, number], seed: number): void {
-  let state = seed;
-  const rand = () => {
-    state = (state * 1103515245 + 12345) % 2 ** 31;
-    return state / 2 ** 31;
-  };
-  const [X, Y, Z] = dims;
-  for (let s = 0; s < subjects; s++) {
-    const id = `sub-${String(s + 1).padStart(2, "0")}`;
-    mkdirSync(join(dir, id), { recursive: true });
-    const outer = 3 + rand() * 1.5;
-    const inner = outer * 0.5;
-    const c = [outer + rand() * (X - 2 * outer), outer + rand() * (Y - 2 * outer), rand() * Z];
-    const label = new Uint8Array(X * Y * Z);
-    const t1 = new Float64Array(X * Y * Z);
-    for (let k = 0, i = 0; k < Z; k++)
-      for (let j = 0; j < Y; j++)
-        for (let x = 0; x < X; x++, i++) {
-          const d = Math.hypot(x - c[0], j - c[1], (k - c[2]) * 0.5);
-          label[i] = d <= inner ? 1 : d <= outer ? 2 : 0;
-          t1[i] = Math.round(40 + 200 * [0, 1, 0.5][label[i]] + 30 * (rand() - 0.5));
-        }
-    writeFileSync(join(dir, id, "T1.nii.gz"), niftiBytes({ dims, values: t1, datatype: "int16", gzip: true }));
-    writeFileSync(join(dir, id, "label.nii.gz"), niftiBytes({ dims, values: label, datatype: "uint8", gzip: true }));
-  }
-}
 
 describe("multi-class segmentation (label maps)", () => {
   it("soft Dice per class averaged over classes, plus the per-voxel categorical crossentropy", () => {
@@ -137,7 +106,7 @@ describe("multi-class segmentation (label maps)", () => {
     assert.throws(() => planInput(plan({ classes: undefined }), dataset), /a 0\/1 mask needs 1 \(sigmoid\)/);
   });
 
-  it("trains a softmax conv2d on label maps to a mean Dice well above chance, and predict writes argmax label volumes", async () => {
+  it("trains a softmax conv2d on label maps to a mean Dice well above chance, and predict writes argmax label volumes", async (t) => {
     const dir = join(root, "train");
     const dims: [number, number, number] = [12, 12, 4];
     writeTumours(dir, 8, dims, 17);
@@ -163,7 +132,7 @@ describe("multi-class segmentation (label maps)", () => {
     const m = local.counts!.confusion!;
     assert.ok(m[3 + 0] + m[3 + 1] + m[3 + 2] > 0 && m[6] + m[7] + m[8] > 0, "test slices hold both classes");
     assert.ok(local.values.dice_1 > 0.5 && local.values.dice_2 > 0.5, JSON.stringify(local.values));
-    console.log(`multi-class test Dice: ${JSON.stringify(local.values)}`);
+    t.diagnostic(`multi-class test Dice: ${JSON.stringify(local.values)}`);
     assert.ok(Math.abs(local.values.dice - (local.values.dice_1 + local.values.dice_2) / 2) < 1e-12);
 
     const out = join(root, "predicted");
