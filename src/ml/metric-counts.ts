@@ -243,6 +243,11 @@ export function metricsFromCounts(
     return { values };
   }
   const k = counts.classes ?? 2;
+  // countsProblem lets confusion counts without scores fill whole slices of voxels (segmentation): for a
+  // classification they must count each row once, or the figures would weigh that node several times.
+  if ((counts.confusion ?? []).reduce((a, b) => a + b, 0) !== counts.rows) {
+    return { values: Object.fromEntries(names.map((name) => [name, Number.NaN])) };
+  }
   const m = Array.from({ length: k }, (_, t) => (counts.confusion ?? []).slice(t * k, (t + 1) * k));
   let aucError: number | undefined;
   for (const name of names) {
