@@ -21,6 +21,8 @@ export interface DicomFixture {
   pixelSpacing?: [number, number];
   /** Default explicit VR little endian; "implicit" for implicit VR little endian; or any UID (e.g. JPEG). */
   syntax?: "explicit" | "implicit" | string;
+  /** Encapsulated pixel data (compressed syntaxes): these fragments after an empty offset table; `values` unused. */
+  fragments?: Uint8Array[];
 }
 
 const syntaxUid = (s: string | undefined) =>
@@ -68,8 +70,8 @@ export function dicomBytes(f: DicomFixture): Buffer {
   const metaBody = Buffer.concat(meta);
   const groupLength = Buffer.alloc(4);
   groupLength.writeUInt32LE(metaBody.length, 0);
-  const pixels = Buffer.alloc(f.rows * f.cols * frames * (bits / 8));
-  for (let i = 0; i < f.rows * f.cols * frames; i++) {
+  const pixels = Buffer.alloc(f.fragments ? 0 : f.rows * f.cols * frames * (bits / 8));
+  for (let i = 0; i < (f.fragments ? 0 : f.rows * f.cols * frames); i++) {
     const v = f.values[i];
     if (bits === 8) f.signed ? pixels.writeInt8(v, i) : pixels.writeUInt8(v, i);
     else f.signed ? pixels.writeInt16LE(v, 2 * i) : pixels.writeUInt16LE(v, 2 * i);
@@ -91,7 +93,7 @@ export function dicomBytes(f: DicomFixture): Buffer {
     e(0x0028, 0x0103, "US", us(f.signed ? 1 : 0)),
     ...(f.intercept !== undefined ? [e(0x0028, 0x1052, "DS", ds([f.intercept]))] : []),
     ...(f.slope !== undefined ? [e(0x0028, 0x1053, "DS", ds([f.slope]))] : []),
-    e(0x7fe0, 0x0010, bits === 8 ? "OB" : "OW", pixels),
+    f.fragments ? encapsulated(f.fragments) : e(0x7fe0, 0x0010, bits === 8 ? "OB" : "OW", pixels),
   ];
   return Buffer.concat([
     Buffer.alloc(128),
@@ -100,4 +102,70 @@ export function dicomBytes(f: DicomFixture): Buffer {
     metaBody,
     ...body,
   ]);
+}
+
+/** Pixel data of undefined length (PS3.5 A.4): an empty basic offset table item, one item per fragment, a delimiter. */
+function encapsulated(fragments: Uint8Array[]): Buffer {
+  const item = (tag: number, body: Uint8Array) => {
+    const padded = body.length % 2 === 0 ? Buffer.from(body) : Buffer.concat([body, Buffer.alloc(1)]);
+    const head = Buffer.alloc(8);
+    head.writeUInt16LE(0xfffe, 0);
+    head.writeUInt16LE(tag, 2);
+    head.writeUInt32LE(padded.length, 4);
+    return Buffer.concat([head, padded]);
+  };
+  const head = Buffer.alloc(12);
+  head.writeUInt16LE(0x7fe0, 0);
+  head.writeUInt16LE(0x0010, 2);
+  head.write("OB", 4, "latin1");
+  head.writeUInt32LE(0xffffffff, 8);
+  return Buffer.concat([
+    head,
+    item(0xe000, new Uint8Array(0)),
+    ...fragments.map((f) => item(0xe000, f)),
+    item(0xe0dd, new Uint8Array(0)),
+  ]);
+}
+
+/**
+ * One RLE lossless frame (PS3.5 Annex G) of stored samples (`bits` 8 or 16, unsigned or two's
+ * complement): a 64-byte header, then one PackBits segment per byte plane, most significant first.
+ */
+export function rleFrame(values: ArrayLike<number>, bits: 8 | 16): Buffer {
+  const planes = bits / 8;
+  const segments: Buffer[] = [];
+  for (let p = 0; p < planes; p++) {
+    const shift = 8 * (planes - 1 - p);
+    const plane = Array.from(values, (v) => ((v < 0 ? v + 2 ** bits : v) >> shift) & 0xff);
+    segments.push(packBits(plane));
+  }
+  const header = Buffer.alloc(64);
+  header.writeUInt32LE(planes, 0);
+  let offset = 64;
+  segments.forEach((segment, i) => {
+    header.writeUInt32LE(offset, 4 + 4 * i);
+    offset += segment.length;
+  });
+  return Buffer.concat([header, ...segments]);
+}
+
+/** PackBits: runs of 2–128 equal bytes as (1 − n, byte), other bytes as literals (n − 1, bytes…); even length. */
+function packBits(bytes: number[]): Buffer {
+  const out: number[] = [];
+  let i = 0;
+  while (i < bytes.length) {
+    let run = 1;
+    while (i + run < bytes.length && run < 128 && bytes[i + run] === bytes[i]) run++;
+    if (run >= 2) {
+      out.push((1 - run) & 0xff, bytes[i]);
+      i += run;
+      continue;
+    }
+    const start = i;
+    while (i < bytes.length && i - start < 128 && !(i + 1 < bytes.length && bytes[i + 1] === bytes[i])) i++;
+    if (i === start) i++;
+    out.push(i - start - 1, ...bytes.slice(start, i));
+  }
+  if (out.length % 2 === 1) out.push(0x80); // a no-op byte keeps segments even
+  return Buffer.from(out);
 }

@@ -54,3 +54,40 @@ export function writeSyntheticSubjects(root: string, spec: SyntheticSubjects): v
     }
   }
 }
+
+/**
+ * Label maps of 3 classes: each subject a tumour, a core (class 1, bright) inside oedema (class 2, half as
+ * bright) on a noisy background (0), centres and radii varying by subject, on a scanner's own scale.
+ */
+export function writeSyntheticTumours(
+  dir: string,
+  subjects: number,
+  dims: [number, number, number],
+  seed: number,
+  scanner: { scale: number; offset: number } = { scale: 200, offset: 40 },
+): void {
+  let state = seed;
+  const rand = () => {
+    state = (state * 1103515245 + 12345) % 2 ** 31;
+    return state / 2 ** 31;
+  };
+  const [X, Y, Z] = dims;
+  for (let s = 0; s < subjects; s++) {
+    const id = `sub-${String(s + 1).padStart(2, "0")}`;
+    mkdirSync(join(dir, id), { recursive: true });
+    const outer = 3 + rand() * 1.5;
+    const inner = outer * 0.5;
+    const c = [outer + rand() * (X - 2 * outer), outer + rand() * (Y - 2 * outer), rand() * Z];
+    const label = new Uint8Array(X * Y * Z);
+    const t1 = new Float64Array(X * Y * Z);
+    for (let k = 0, i = 0; k < Z; k++)
+      for (let j = 0; j < Y; j++)
+        for (let x = 0; x < X; x++, i++) {
+          const d = Math.hypot(x - c[0], j - c[1], (k - c[2]) * 0.5);
+          label[i] = d <= inner ? 1 : d <= outer ? 2 : 0;
+          t1[i] = Math.round(scanner.offset + scanner.scale * ([0, 1, 0.5][label[i]] + 0.15 * (rand() - 0.5)));
+        }
+    writeFileSync(join(dir, id, "T1.nii.gz"), niftiBytes({ dims, values: t1, datatype: "int16", gzip: true }));
+    writeFileSync(join(dir, id, "label.nii.gz"), niftiBytes({ dims, values: label, datatype: "uint8", gzip: true }));
+  }
+}

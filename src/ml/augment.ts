@@ -13,7 +13,12 @@ export type AugmentSpec = NonNullable<Plan["data"]["augment"]>;
 
 /** Augments the rows of one training batch in place; each call is the next step. */
 export interface Augmenter {
-  batch(x: Float32Array, rows: number): void;
+  /** `indices`: the dataset rows of the batch (augment-volume.ts draws per subject). */
+  batch(x: Float32Array, rows: number, indices?: ArrayLike<number>): void;
+  /** The row read in place of `row` (a volume flipped across its slices reads the mirrored slice). */
+  source?(row: number): number;
+  /** Moves the batch's per-voxel labels as `batch` moved its pixels. */
+  labels?(y: Float32Array, indices: ArrayLike<number>): void;
 }
 
 /** An augmenter for images of `sampleShape` [height, width, channels] (HWC, pixels in [0, 1]). */

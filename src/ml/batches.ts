@@ -40,7 +40,7 @@ export interface RowSource {
 
 /**
  * A row source; with an `augmenter` (training batches of images), each batch is augmented after it is
- * gathered and before it is normalized.
+ * gathered and before it is normalized, its per-voxel labels (segmentation) moved alike.
  */
 export function createRowSource(data: Dataset, normalization?: Normalization, augmenter?: Augmenter): RowSource {
   // No labels at all is fine for prediction; some labels is a broken dataset.
@@ -48,8 +48,9 @@ export function createRowSource(data: Dataset, normalization?: Normalization, au
   const width = rowWidth(data);
   const scaling = normalization && normalization.method !== "none" ? positionScaling(data, normalization) : undefined;
   function xInto(indices: ArrayLike<number>, out: Float32Array): void {
-    for (let r = 0; r < indices.length; r++) readRowInto(data, indices[r], out, r * width);
-    augmenter?.batch(out, indices.length);
+    const at = (r: number) => augmenter?.source?.(indices[r]) ?? indices[r];
+    for (let r = 0; r < indices.length; r++) readRowInto(data, at(r), out, r * width);
+    augmenter?.batch(out, indices.length, indices);
     if (scaling) {
       for (let r = 0; r < indices.length; r++) {
         for (let c = 0, i = r * width; c < width; c++, i++) out[i] = (out[i] - scaling.shift[c]) / scaling.scale[c];
@@ -67,9 +68,10 @@ export function createRowSource(data: Dataset, normalization?: Normalization, au
     y(indices) {
       const k = labelWidth(data);
       const out = new Float32Array(indices.length * k);
-      if (k === 1) for (let r = 0; r < indices.length; r++) out[r] = data.y[indices[r]];
-      else
-        for (let r = 0; r < indices.length; r++) out.set(data.y.subarray(indices[r] * k, (indices[r] + 1) * k), r * k);
+      const at = (r: number) => augmenter?.source?.(indices[r]) ?? indices[r];
+      if (k === 1) for (let r = 0; r < indices.length; r++) out[r] = data.y[at(r)];
+      else for (let r = 0; r < indices.length; r++) out.set(data.y.subarray(at(r) * k, (at(r) + 1) * k), r * k);
+      augmenter?.labels?.(out, indices);
       return out;
     },
   };

@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import { allRows, createRowSource, type RowSource } from "./batches.js";
 import { checkLabelShape, computeLoss, labelTensor } from "./losses.js";
 import { countMetrics } from "./metric-counts.js";
-import { checkMetricNames, computeMetrics, taskKind } from "./metrics.js";
+import { checkMetricNames, computeMetrics, segmentationClasses, taskKind } from "./metrics.js";
 import { buildModel, outputUnits, setParams } from "./model.js";
 import type { Plan } from "./plan.js";
 import type { Dataset, MetricValues, NamedTensor, Normalization } from "./types.js";
@@ -63,10 +63,12 @@ export async function evaluatePredictions(
     kind,
   );
   if (options.metrics.includes("loss")) {
+    // A label map of K classes has K outputs per voxel.
+    const k = kind === "segmentation" ? segmentationClasses(yTrue, yPred) : 1;
     const loss = tf.tidy(() =>
       computeLoss(
         options.plan.loss,
-        labelTensor(options.plan.loss, yTrue, units),
+        labelTensor(options.plan.loss, yTrue, units, k > 1 ? k : undefined),
         tf.tensor2d(yPred, [indices.length, units]),
       ),
     );

@@ -11,7 +11,10 @@ import type { Dataset } from "./types.js";
 type LossName = Plan["loss"];
 const epsilon = 1e-7;
 
-/** Mean loss of a batch; `yTrue` comes from `labelTensor`. */
+/**
+ * Mean loss of a batch; `yTrue` comes from `labelTensor`. Segmentation labels of rank 3 ([rows, voxels,
+ * classes], one-hot) are multi-class: `yPred` holds each voxel's softmax over the classes.
+ */
 export function computeLoss(loss: LossName, yTrue: tf.Tensor, yPred: tf.Tensor): tf.Scalar {
   return tf.tidy(() => {
     switch (loss) {
@@ -33,7 +36,8 @@ export function computeLoss(loss: LossName, yTrue: tf.Tensor, yPred: tf.Tensor):
         return softDice(yTrue, tf.reshape(yPred, yTrue.shape));
       case "diceCrossentropy": {
         const p = tf.reshape(yPred, yTrue.shape);
-        return tf.add(softDice(yTrue, p), computeLoss("binaryCrossentropy", yTrue, p));
+        const crossentropy = yTrue.rank === 3 ? "categoricalCrossentropy" : "binaryCrossentropy";
+        return tf.add(softDice(yTrue, p), computeLoss(crossentropy, yTrue, p));
       }
       case "huberLoss": {
         const error = tf.abs(tf.sub(yTrue, yPred));
@@ -46,21 +50,35 @@ export function computeLoss(loss: LossName, yTrue: tf.Tensor, yPred: tf.Tensor):
 
 /**
  * Soft Dice over every voxel of the batch (as MONAI's DiceLoss with batch=True), smoothed by 1 so that
- * slices without foreground do not divide by zero: 1 − (2 Σ p·y + 1) / (Σ p + Σ y + 1).
+ * slices without foreground do not divide by zero: 1 − (2 Σ p·y + 1) / (Σ p + Σ y + 1). Multi-class
+ * (one-hot labels of rank 3): that Dice per class, averaged over every class, background included (as
+ * MONAI's default include_background=True), so a rare class weighs as much as a common one.
  */
 function softDice(yTrue: tf.Tensor, p: tf.Tensor): tf.Scalar {
-  const overlap = tf.sum(tf.mul(p, yTrue));
-  const total = tf.add(tf.sum(p), tf.sum(yTrue));
-  return tf.sub(1, tf.div(tf.add(tf.mul(2, overlap), 1), tf.add(total, 1))) as tf.Scalar;
+  const axes = yTrue.rank === 3 ? [0, 1] : undefined;
+  const overlap = tf.sum(tf.mul(p, yTrue), axes);
+  const total = tf.add(tf.sum(p, axes), tf.sum(yTrue, axes));
+  return tf.sub(1, tf.mean(tf.div(tf.add(tf.mul(2, overlap), 1), tf.add(total, 1)))) as tf.Scalar;
 }
 
 /**
  * Labels as the loss wants them: one-hot rows for the categorical losses (labels are class indices for
- * both), a column of 0/1 or target values otherwise.
+ * both), a column of 0/1 or target values otherwise. Segmentation: 0/1 masks as [rows, voxels]; with
+ * `classes` (plan.data.classes, voxels labelled 0..classes−1) one-hot voxels as [rows, voxels, classes].
  */
-export function labelTensor(loss: LossName, y: Float32Array, units: number): tf.Tensor {
+export function labelTensor(loss: LossName, y: Float32Array, units: number, classes?: number): tf.Tensor {
   if (loss === "categoricalCrossentropy" || loss === "sparseCategoricalCrossentropy") {
     return tf.tidy(() => tf.oneHot(tf.tensor1d(Int32Array.from(y), "int32"), units).toFloat());
+  }
+  if (isSegmentationLoss(loss) && classes !== undefined) {
+    const voxels = units / classes;
+    return tf.tidy(() =>
+      tf.reshape(tf.oneHot(tf.tensor1d(Int32Array.from(y), "int32"), classes).toFloat(), [
+        y.length / voxels,
+        voxels,
+        classes,
+      ]),
+    );
   }
   // dice: `units` voxel labels per row.
   if (isSegmentationLoss(loss)) return tf.tensor2d(y, [y.length / units, units]);
@@ -79,8 +97,24 @@ export function checkLabelShape(loss: LossName, data: Pick<Dataset, "yShape">): 
     );
 }
 
-/** Throws InputError when labels do not fit the loss and the model's output units. */
-export function checkLabels(loss: LossName, y: Float32Array, units: number): void {
+/**
+ * Throws InputError when labels do not fit the loss and the model's output units (`classes`: a
+ * multi-class segmentation's plan.data.classes, one softmax output per class and voxel).
+ */
+export function checkLabels(loss: LossName, y: Float32Array, units: number, classes?: number): void {
+  if (isSegmentationLoss(loss) && classes !== undefined) {
+    if (units % classes !== 0 || y.length % (units / classes) !== 0) {
+      throw new InputError(
+        `Cannot train: ${loss} with plan.data.classes ${classes} needs ${classes} outputs per label voxel (a last conv2d with ${classes} filters and softmax); the model has ${units} outputs per sample for ${y.length} labels`,
+      );
+    }
+    const bad = y.findIndex((v) => !Number.isInteger(v) || v < 0 || v >= classes);
+    if (bad >= 0)
+      throw new InputError(
+        `Cannot train: label voxel ${bad + 1} is ${y[bad]}, not a class 0..${classes - 1} (plan.data.classes ${classes})`,
+      );
+    return;
+  }
   if (isSegmentationLoss(loss)) {
     if (y.length % units !== 0) {
       throw new InputError(
@@ -91,7 +125,7 @@ export function checkLabels(loss: LossName, y: Float32Array, units: number): voi
     if (bad >= 0) throw new InputError(`Cannot train: ${loss} needs 0/1 masks, label voxel ${bad + 1} is ${y[bad]}`);
     return;
   }
-  const classes = loss === "binaryCrossentropy" ? 2 : units;
+  const rowClasses = loss === "binaryCrossentropy" ? 2 : units;
   if (loss === "binaryCrossentropy" && units !== 1) {
     throw new InputError(
       `Cannot train: binaryCrossentropy needs a last layer with 1 unit (sigmoid), the model has ${units}`,
@@ -104,10 +138,10 @@ export function checkLabels(loss: LossName, y: Float32Array, units: number): voi
     if (bad >= 0) throw new InputError(`Cannot train: the target on row ${bad + 1} is not a finite number (${y[bad]})`);
     return;
   }
-  const bad = y.findIndex((v) => !Number.isInteger(v) || v < 0 || v >= classes);
+  const bad = y.findIndex((v) => !Number.isInteger(v) || v < 0 || v >= rowClasses);
   if (bad >= 0) {
     throw new InputError(
-      `Cannot train: label ${y[bad]} on row ${bad + 1} is not a class index below ${classes} ` +
+      `Cannot train: label ${y[bad]} on row ${bad + 1} is not a class index below ${rowClasses} ` +
         `(${loss} with a last layer of ${units} unit${units === 1 ? "" : "s"})`,
     );
   }

@@ -1,6 +1,7 @@
 import {
   aucClasses,
   checkMetricNames,
+  classOverlaps,
   confusion,
   confusionMetric,
   countVoxels,
@@ -9,8 +10,10 @@ import {
   predictedClasses,
   regressionMetric,
   scores,
+  segmentationClasses,
   type TaskKind,
   type VoxelCounts,
+  voxelConfusion,
 } from "./metrics.js";
 
 /**
@@ -45,7 +48,10 @@ export interface ScoreRuns {
 /** The kind of task (binary, multiclass, regression) is the plan's: it does not travel with the counts. */
 export interface MetricCounts {
   rows: number;
-  /** Classification: classes × classes, row-major, [true][predicted]. */
+  /**
+   * Classification: classes × classes, row-major, [true][predicted]. Multi-class segmentation: the same
+   * over every voxel of the `rows` slices (and no `scores`).
+   */
   confusion?: number[];
   classes?: number;
   /** Classification: per class whose AUC is computed, its scores. */
@@ -61,7 +67,11 @@ export interface MetricCounts {
 /** The sufficient statistics of one set of predictions (layout as in computeMetrics). */
 export function countMetrics(yTrue: Float32Array, yPred: Float32Array, kind: TaskKind, samples?: number): MetricCounts {
   // Segmentation: many labels per row (`samples` rows); Dice and IoU are exact from summed voxel counts.
-  if (kind === "segmentation") return { rows: samples ?? 0, voxels: countVoxels(yTrue, yPred) };
+  if (kind === "segmentation") {
+    const k = segmentationClasses(yTrue, yPred);
+    if (k > 1) return { rows: samples ?? 0, classes: k, confusion: voxelConfusion(yTrue, yPred, k) };
+    return { rows: samples ?? 0, voxels: countVoxels(yTrue, yPred) };
+  }
   const rows = yTrue.length;
   const width = yPred.length / rows;
   if (kind === "regression") {
@@ -191,7 +201,7 @@ export function poolCounts(items: MetricCounts[]): MetricCounts | undefined {
   }));
   const parts = scores.map(() => [] as ScoreRuns[]);
   for (const c of items) {
-    if (c.sums || c.confusion?.length !== size || c.scores?.length !== scores.length) {
+    if (c.sums || c.confusion?.length !== size || (c.scores?.length ?? 0) !== scores.length) {
       throw new Error("Cannot pool metric counts of different tasks");
     }
     c.confusion.forEach((v, i) => {
@@ -211,12 +221,17 @@ export function metricsFromCounts(
   counts: MetricCounts,
   kind: TaskKind,
 ): { values: Record<string, number>; aucError?: number } {
-  checkMetricNames(names, kind);
+  // A label map's per-class figures (dice_1, …) come with their metric: a node reported them beside it.
+  const asked = kind === "segmentation" ? names.filter((n) => !/^(dice|iou)_\d+$/.test(n)) : names;
+  checkMetricNames(asked, kind);
   const values: Record<string, number> = {};
   if (counts.rows === 0) return { values };
+  if (kind === "segmentation" && counts.confusion && counts.classes) {
+    return { values: classOverlaps(asked, counts.confusion, counts.classes) };
+  }
   if (kind === "segmentation") {
     const v = counts.voxels ?? { tp: Number.NaN, fp: Number.NaN, fn: Number.NaN, tn: Number.NaN };
-    for (const name of names) values[name] = overlapMetric(name, v);
+    for (const name of asked) values[name] = overlapMetric(name, v);
     return { values };
   }
   if (kind === "regression") {
@@ -228,6 +243,11 @@ export function metricsFromCounts(
     return { values };
   }
   const k = counts.classes ?? 2;
+  // countsProblem lets confusion counts without scores fill whole slices of voxels (segmentation): for a
+  // classification they must count each row once, or the figures would weigh that node several times.
+  if ((counts.confusion ?? []).reduce((a, b) => a + b, 0) !== counts.rows) {
+    return { values: Object.fromEntries(names.map((name) => [name, Number.NaN])) };
+  }
   const m = Array.from({ length: k }, (_, t) => (counts.confusion ?? []).slice(t * k, (t + 1) * k));
   let aucError: number | undefined;
   for (const name of names) {
@@ -451,7 +471,13 @@ export function countsProblem(c: MetricCounts, rows: number): string | undefined
   const k = c.classes ?? 0;
   const confusion = c.confusion ?? [];
   if (!whole(k) || k < 2 || k > 100_000 || confusion.length !== k * k) return "confusion counts do not form a square";
-  if (!confusion.every(whole) || total(confusion) !== rows) return `confusion counts do not add up to ${rows} rows`;
+  // Without scores the confusion counts voxels (a multi-class segmentation): whole slices of them.
+  const voxels = (c.scores ?? []).length === 0;
+  const sum = total(confusion);
+  if (!confusion.every(whole) || (voxels ? (rows === 0 ? sum !== 0 : sum % rows !== 0 || sum < rows) : sum !== rows))
+    return voxels
+      ? `voxel confusion counts do not fill ${rows} slices`
+      : `confusion counts do not add up to ${rows} rows`;
   for (const s of c.scores ?? []) {
     const n = s.lo.length;
     if (![s.hi, s.positives, s.negatives].every((a) => a.length === n) || !whole(s.positive) || s.positive >= k)

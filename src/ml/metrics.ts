@@ -22,7 +22,11 @@ export const classificationMetrics = [
   "f1_micro",
 ] as const;
 export const regressionMetrics = ["mse", "mae", "r2"] as const;
-/** Per-voxel overlap of the thresholded (≥ 0.5) output with the mask: 2TP/(2TP+FP+FN) and TP/(TP+FP+FN). */
+/**
+ * Per-voxel overlap of the thresholded (≥ 0.5) output with the mask: 2TP/(2TP+FP+FN) and TP/(TP+FP+FN).
+ * Multi-class label maps (softmax per voxel, argmax): the mean over the foreground classes 1..K−1, and
+ * each class's own value as `dice_1`, `iou_2`, … beside it.
+ */
 export const segmentationMetrics = ["dice", "iou"] as const;
 
 /** What a plan predicts, from its loss. */
@@ -80,6 +84,55 @@ export function countVoxels(yTrue: Float32Array, yPred: Float32Array): VoxelCoun
   return c;
 }
 
+/**
+ * Outputs per label voxel: 1 for a mask (sigmoid), K for a label map of K classes (softmax over the
+ * classes, class fastest, as a conv2d with K filters lays them out).
+ */
+export function segmentationClasses(yTrue: Float32Array, yPred: Float32Array): number {
+  const k = yTrue.length === 0 ? 1 : yPred.length / yTrue.length;
+  if (!Number.isInteger(k) || k < 1) {
+    throw new InputError(`Cannot compute metrics: ${yPred.length} voxel outputs do not fit ${yTrue.length} labels`);
+  }
+  return k;
+}
+
+/** The K × K voxel confusion matrix (row-major, [true][predicted]) of a label map against the argmax of its outputs. */
+export function voxelConfusion(yTrue: Float32Array, yPred: Float32Array, k: number): number[] {
+  const m = new Array<number>(k * k).fill(0);
+  for (let i = 0; i < yTrue.length; i++) {
+    const t = yTrue[i];
+    if (!Number.isInteger(t) || t < 0 || t >= k) {
+      throw new InputError(`Cannot compute metrics: label voxel ${i + 1} is ${t}, not a class 0..${k - 1}`);
+    }
+    let best = 0;
+    for (let c = 1; c < k; c++) if (yPred[i * k + c] > yPred[i * k + best]) best = c;
+    m[t * k + best]++;
+  }
+  return m;
+}
+
+/** dice / iou per foreground class of a K × K voxel confusion matrix (`name_c`) and their mean (`name`). */
+export function classOverlaps(names: string[], m: number[], k: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const name of names) {
+    let sum = 0;
+    for (let c = 1; c < k; c++) {
+      let predicted = 0;
+      let actual = 0;
+      for (let j = 0; j < k; j++) {
+        predicted += m[j * k + c];
+        actual += m[c * k + j];
+      }
+      const tp = m[c * k + c];
+      const value = overlapMetric(name, { tp, fp: predicted - tp, fn: actual - tp, tn: 0 });
+      out[`${name}_${c}`] = value;
+      sum += value;
+    }
+    out[name] = sum / (k - 1);
+  }
+  return out;
+}
+
 /** dice or iou of voxel counts; 1 when neither the mask nor the output has a foreground voxel. */
 export function overlapMetric(name: string, c: VoxelCounts): number {
   const denominator = name === "dice" ? 2 * c.tp + c.fp + c.fn : c.tp + c.fp + c.fn;
@@ -101,6 +154,8 @@ export function computeMetrics(
   if (names.includes("loss"))
     throw new InputError(`Cannot compute metric "loss" from predictions alone: use evaluateModel()`);
   if (kind === "segmentation") {
+    const k = segmentationClasses(yTrue, yPred);
+    if (k > 1) return classOverlaps(names, voxelConfusion(yTrue, yPred, k), k);
     const counts = countVoxels(yTrue, yPred);
     return Object.fromEntries(names.map((name) => [name, overlapMetric(name, counts)]));
   }

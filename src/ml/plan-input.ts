@@ -1,5 +1,5 @@
 import { InputError } from "../common/errors.js";
-import type { Plan } from "./plan.js";
+import { isSegmentationLoss, type Plan, planLayers } from "./plan.js";
 
 /** What sizing a plan's input needs to know of a dataset: a catalogue entry, or what a node announced. */
 export interface DatasetShape {
@@ -59,7 +59,24 @@ function medicalSampleShape(plan: Plan, shape: number[]): number[] {
   }
   if (plan.data.input || plan.data.augment || plan.data.features)
     throw new InputError("plan.data.input, augment and features do not apply to medical-folder datasets: remove them");
+  checkSegmentationOutput(plan);
   const [, x, y, z] = shape;
   const size = resample ?? (slices === "axial" ? [y, x] : slices === "coronal" ? [z, x] : [z, y]);
   return [size[0], size[1], inputs.length];
+}
+
+/**
+ * A segmentation plan ending in conv2d must give one output per class and voxel: 1 filter (sigmoid) for a
+ * 0/1 mask, `classes` filters (softmax) for a label map. Said before any node trains.
+ */
+function checkSegmentationOutput(plan: Plan): void {
+  if (!isSegmentationLoss(plan.loss)) return;
+  const last = planLayers(plan).at(-1);
+  const want = plan.data.classes ?? 1;
+  if (last?.name !== "conv2d" || last.options.filters === want) return;
+  throw new InputError(
+    plan.data.classes === undefined
+      ? `The plan's last conv2d has ${last.options.filters} filters: a 0/1 mask needs 1 (sigmoid); for a label map of K classes set plan.data.classes: K`
+      : `The plan's last conv2d has ${last.options.filters} filters: plan.data.classes ${want} needs ${want} (softmax over the classes)`,
+  );
 }

@@ -199,6 +199,22 @@ const augment = z.strictObject({
   brightness: z.number().min(0).max(1).optional(),
 });
 
+/** Training-time 3D augmentation of medical volumes and their labels; see src/ml/augment-volume.ts. */
+const augment3d = z.strictObject({
+  /** Axes each volume may be mirrored along (each with probability ½). */
+  flip: z
+    .array(z.enum(["x", "y", "z"]))
+    .min(1)
+    .max(3)
+    .optional(),
+  /** The plane a volume is turned in by 0, 90, 180 or 270° (the slice plane: xy axial, xz coronal, yz sagittal). */
+  rotate90: z.enum(["xy", "xz", "yz"]).optional(),
+  /** Largest intensity scale change, as a fraction (0.1: × 0.9 to 1.1), after clip and intensity. */
+  scale: z.number().min(0).max(0.5).optional(),
+  /** Largest intensity shift, in the prepared intensity's units (standard deviations under zscore). */
+  shift: z.number().min(0).max(5).optional(),
+});
+
 export const planSchema = z.strictObject({
   data: z
     .strictObject({
@@ -233,6 +249,13 @@ export const planSchema = z.strictObject({
       intensity: z.enum(["zscore"]).optional(),
       /** medical-folder: each input volume clipped to these percentiles of its own voxels (before `intensity`). */
       clip: z.tuple([z.number().min(0).max(100), z.number().min(0).max(100)]).optional(),
+      /**
+       * medical-folder segmentation: the target is a label map of this many classes, voxels labelled
+       * 0..classes−1 (0 the background), trained with a softmax per voxel; absent: a 0/1 mask (label > 0).
+       */
+      classes: z.number().int().min(2).max(256).optional(),
+      /** medical-folder: 3D augmentation of training volumes, labels moved alike. */
+      augment3d: augment3d.optional(),
     })
     .superRefine((data, ctx) => {
       const medical = data.inputs !== undefined || data.slices !== undefined;
@@ -246,6 +269,16 @@ export const planSchema = z.strictObject({
         ctx.addIssue({ code: "custom", path: ["crop"], message: "give resample or crop, not both" });
       if (data.clip !== undefined && !(data.clip[0] < data.clip[1]))
         ctx.addIssue({ code: "custom", path: ["clip"], message: "give [low, high] percentiles with low below high" });
+      for (const key of ["classes", "augment3d"] as const)
+        if (!medical && data[key] !== undefined)
+          ctx.addIssue({ code: "custom", path: [key], message: "applies to medical images (with inputs and slices)" });
+      const plane = { axial: "xy", coronal: "xz", sagittal: "yz" }[data.slices ?? "axial"];
+      if (data.augment3d?.rotate90 && data.slices && data.augment3d.rotate90 !== plane)
+        ctx.addIssue({
+          code: "custom",
+          path: ["augment3d", "rotate90"],
+          message: `${data.slices} slices turn in the ${plane} plane only: a turn through the slice axis would make other slices`,
+        });
       if (!medical && (data.resample ?? data.crop ?? data.intensity ?? data.clip) !== undefined)
         ctx.addIssue({
           code: "custom",

@@ -3,6 +3,7 @@ import { InputError } from "../common/errors.js";
 import { createGaussian, type Gaussian } from "../privacy/dp/noise.js";
 import { createPoissonSampler, poissonBatchBound } from "../privacy/dp/poisson-sampling.js";
 import { createAugmenter } from "./augment.js";
+import { createVolumeAugmenter, sliceRows } from "./augment-volume.js";
 import { currentBackend } from "./backend.js";
 import { createRowSource } from "./batches.js";
 import { dpPlanProblem } from "./dp-plan-check.js";
@@ -75,13 +76,14 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
   const source = createRowSource(options.data, options.normalization);
   // Training batches only: validation reads `source`, never augmented.
   const augment = plan.data.augment;
-  const trainSource = augment
-    ? createRowSource(
-        options.data,
-        options.normalization,
-        createAugmenter(augment, options.data.sampleShape, { seed: args.seed, round: options.round ?? 0 }),
-      )
-    : source;
+  const augment3d = plan.data.augment3d;
+  const draws = { seed: args.seed, round: options.round ?? 0 };
+  const augmenter = augment
+    ? createAugmenter(augment, options.data.sampleShape, draws)
+    : augment3d
+      ? createVolumeAugmenter(augment3d, sliceRows(options.data, plan), draws)
+      : undefined;
+  const trainSource = augmenter ? createRowSource(options.data, options.normalization, augmenter) : source;
   const split = splitSamples(
     options.data,
     args.testRatio,
@@ -111,7 +113,7 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
     // A kept network holds the last round's weights: it starts again from the sent or initial ones.
     const start = options.params ?? initial;
     if (start) setParams(model, start);
-    checkLabels(plan.loss, options.data.y, outputUnits(model));
+    checkLabels(plan.loss, options.data.y, outputUnits(model), plan.data.classes);
     const params = readTrainable(variables);
     const correction = options.gradientCorrection && correctionVector(model, options.gradientCorrection);
     clock.lap("copy");

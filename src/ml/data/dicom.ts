@@ -1,32 +1,15 @@
 import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import dicomParser from "dicom-parser";
+import { checkSyntax, storedPixels } from "./dicom-pixels.js";
 import type { Volume } from "./nifti.js";
 
 /**
  * DICOM Part 10 volumes read with dicom-parser: one file (a single- or multi-frame image) or a series
  * folder of single-frame files sorted by position along the slice normal. Pixels get the modality LUT
- * (`RescaleSlope`, `RescaleIntercept`) as pydicom's `apply_modality_lut` does. Only uncompressed pixel
- * data is read: compressed transfer syntaxes are refused by name (no maintained decoder is bundled).
+ * (`RescaleSlope`, `RescaleIntercept`) as pydicom's `apply_modality_lut` does. Pixel data uncompressed,
+ * JPEG baseline or RLE lossless is read (dicom-pixels.ts); other transfer syntaxes are refused by name.
  */
-
-const uncompressed: Record<string, string> = {
-  "1.2.840.10008.1.2": "implicit VR little endian",
-  "1.2.840.10008.1.2.1": "explicit VR little endian",
-  "1.2.840.10008.1.2.2": "explicit VR big endian",
-};
-const compressedNames: Record<string, string> = {
-  "1.2.840.10008.1.2.4.50": "JPEG baseline",
-  "1.2.840.10008.1.2.4.51": "JPEG extended",
-  "1.2.840.10008.1.2.4.57": "JPEG lossless",
-  "1.2.840.10008.1.2.4.70": "JPEG lossless SV1",
-  "1.2.840.10008.1.2.4.80": "JPEG-LS lossless",
-  "1.2.840.10008.1.2.4.81": "JPEG-LS near-lossless",
-  "1.2.840.10008.1.2.4.90": "JPEG 2000 lossless",
-  "1.2.840.10008.1.2.4.91": "JPEG 2000",
-  "1.2.840.10008.1.2.5": "RLE lossless",
-  "1.2.840.10008.1.2.1.99": "deflated explicit VR little endian",
-};
 
 /** Whether a file name is a DICOM file's (.dcm). */
 export function isDicomName(name: string): boolean {
@@ -62,12 +45,7 @@ export function readDicomImage(bytes: Uint8Array): DicomImage {
     throw new Error(`it is not a readable DICOM Part 10 file (${String(reason).replace(/^dicomParser\.\w+: /, "")})`);
   }
   const syntax = (ds.string("x00020010") ?? "").replace(/\0/g, "").trim();
-  if (!(syntax in uncompressed)) {
-    const name = compressedNames[syntax] ?? "unknown";
-    throw new Error(
-      `its transfer syntax ${syntax} (${name}) is compressed; only uncompressed DICOM is read (${Object.values(uncompressed).join(", ")})`,
-    );
-  }
+  checkSyntax(syntax);
   const rows = ds.uint16("x00280010") ?? 0;
   const cols = ds.uint16("x00280011") ?? 0;
   const samples = ds.uint16("x00280002") ?? 1;
@@ -76,17 +54,11 @@ export function readDicomImage(bytes: Uint8Array): DicomImage {
   const frames = Number.parseInt(ds.string("x00280008") ?? "1", 10) || 1;
   if (samples !== 1) throw new Error(`it has ${samples} samples per pixel: only grayscale images are read`);
   if (bits !== 8 && bits !== 16 && bits !== 32) throw new Error(`it has ${bits} bits allocated: 8, 16 or 32 are read`);
-  const pixels = ds.elements.x7fe00010;
-  if (!pixels || rows < 1 || cols < 1) throw new Error("it holds no pixel data");
   const count = rows * cols * frames;
   const bytesPer = bits / 8;
-  if (pixels.dataOffset + count * bytesPer > ds.byteArray.length || pixels.length < count * bytesPer) {
-    throw new Error(
-      `it is truncated: ${frames} frame(s) of ${rows}×${cols} pixels need ${count * bytesPer} bytes of pixel data`,
-    );
-  }
-  const view = new DataView(ds.byteArray.buffer, ds.byteArray.byteOffset + pixels.dataOffset, count * bytesPer);
-  const little = syntax !== "1.2.840.10008.1.2.2";
+  const stored = storedPixels(ds, syntax, { rows, cols, frames, bits });
+  const view = new DataView(stored.bytes.buffer, stored.bytes.byteOffset, count * bytesPer);
+  const little = stored.little;
   const slope = ds.floatString("x00281053") ?? 1;
   const inter = ds.floatString("x00281052") ?? 0;
   const data = new Float32Array(count);

@@ -8,7 +8,8 @@ import type { Volume } from "./nifti.js";
 /**
  * A medical folder as 2D slices for training: every slice of every subject holding the inputs and the
  * target, inputs as channels (intensity-scaled per volume, resampled bilinearly), the target as a 0/1
- * mask (label > 0, resampled by nearest neighbour). Subjects missing a modality are skipped and counted;
+ * mask (label > 0, resampled by nearest neighbour) or, with `classes`, a label map of class indices.
+ * Subjects missing a modality are skipped and counted;
  * each slice's subject is its group (the test split keeps subjects whole).
  */
 
@@ -26,6 +27,8 @@ export interface SlicePreparation {
   intensity?: "zscore";
   /** [low, high] percentiles each input volume is clipped to, before `intensity`. */
   clip?: [number, number];
+  /** The label modality is a map of this many classes (voxels 0..classes−1); absent: a 0/1 mask of label > 0. */
+  classes?: number;
   /** The demographics table: a `target` naming one of its columns labels every slice with the subject's value. */
   demographics?: { path: string; indexCol: string };
 }
@@ -64,6 +67,11 @@ export async function loadMedicalSlices(root: string, prep: SlicePreparation, co
     target !== undefined && prep.demographics && !subjects.some((s) => s.files.has(target))
       ? await subjectValues(prep.demographics, target, context)
       : undefined;
+  if (perSubject && prep.classes !== undefined) {
+    throw new InputError(
+      `${context}: plan.data.classes applies to a label modality target, not the demographics column "${target}"`,
+    );
+  }
   const wanted = perSubject || target === undefined ? [...prep.inputs] : [...prep.inputs, target];
   const usable = subjects.filter((s) => wanted.every((m) => s.files.has(m)) && (!perSubject || perSubject.has(s.id)));
   if (usable.length === 0) {
@@ -112,6 +120,8 @@ export async function loadMedicalSlices(root: string, prep: SlicePreparation, co
     });
     const floors = inputs.map((data) => data.reduce((m, v) => Math.min(m, v), Number.POSITIVE_INFINITY));
     const label = perSubject ? undefined : volumes[channels]?.data;
+    if (label && prep.classes !== undefined) checkLabelMap(label, prep.classes, `${context}: subject ${name}`);
+    const classOf = prep.classes === undefined ? (v: number) => (v > 0 ? 1 : 0) : (v: number) => v;
     const x = new Float32Array(plane.count * h * w * channels);
     const y = perSubject
       ? new Float32Array(plane.count).fill(perSubject.get(subject.id)!)
@@ -127,7 +137,7 @@ export async function loadMedicalSlices(root: string, prep: SlicePreparation, co
       if (!label) continue;
       plane.read(label, s, slice);
       resample(slice, plane.rows, plane.cols, h, w, prep.crop ? "crop" : "nearest", 0, (i, v) => {
-        y[s * h * w + i] = v > 0 ? 1 : 0;
+        y[s * h * w + i] = classOf(v);
       });
     }
     xs.push(x);
@@ -148,6 +158,16 @@ export async function loadMedicalSlices(root: string, prep: SlicePreparation, co
     subjects: usable.length,
     sources,
   };
+}
+
+/** Throws InputError unless every voxel of a label map is a class index below `classes`. */
+function checkLabelMap(label: Float32Array, classes: number, context: string): void {
+  const bad = label.findIndex((v) => !Number.isInteger(v) || v < 0 || v >= classes);
+  if (bad >= 0) {
+    throw new InputError(
+      `${context} label volume holds the value ${label[bad]}, not a class 0..${classes - 1} (plan.data.classes ${classes})`,
+    );
+  }
 }
 
 /** How to walk a volume's slices: count, slice rows × cols, and a reader of slice `s` (row-major). */
@@ -281,8 +301,9 @@ function concat(parts: Float32Array[]): Float32Array {
 }
 
 /**
- * A subject's predicted slices (`count` × h × w outputs in slice order, probabilities) back on its voxel
- * grid as a 0/1 label volume (output ≥ 0.5): each voxel takes the output of the pixel its slice was
+ * A subject's predicted slices (`count` × h × w × `classes` outputs in slice order, probabilities) back on
+ * its voxel grid as a label volume: 0/1 (output ≥ 0.5) for one output per pixel, else the class of the
+ * largest output (argmax, the first on ties). Each voxel takes the output of the pixel its slice was
  * resampled to (nearest), or with `crop` the pixel it was cropped to (0 where the crop cut it off).
  */
 export function labelVolume(
@@ -290,6 +311,7 @@ export function labelVolume(
   dims: [number, number, number],
   prep: Pick<SlicePreparation, "slices" | "crop">,
   [h, w]: number[],
+  classes = 1,
 ): Uint8Array {
   const plane = slicePlane(dims, prep.slices);
   const out = new Uint8Array(dims[0] * dims[1] * dims[2]);
@@ -302,7 +324,14 @@ export function labelVolume(
       for (let c = 0; c < plane.cols; c++) {
         const x = prep.crop ? c - left : Math.min(w - 1, Math.floor(((c + 0.5) * w) / plane.cols));
         if (x < 0 || x >= w) continue;
-        out[plane.at(s, r, c)] = outputs[(s * h + y) * w + x] >= 0.5 ? 1 : 0;
+        const at = ((s * h + y) * w + x) * classes;
+        if (classes === 1) {
+          out[plane.at(s, r, c)] = outputs[at] >= 0.5 ? 1 : 0;
+          continue;
+        }
+        let best = 0;
+        for (let k = 1; k < classes; k++) if (outputs[at + k] > outputs[at + best]) best = k;
+        out[plane.at(s, r, c)] = best;
       }
     }
   }

@@ -9,7 +9,7 @@ import { isNiftiName } from "./nifti.js";
 /**
  * Label volumes written as NIfTI (`predict` on a medical folder): uint8 voxels after the input volume's own
  * header, kept byte for byte (affine, qform/sform codes, orientation, units, description) but for what a
- * uint8 volume changes: datatype, bitpix, vox_offset, scaling (1, 0) and the display range (0, 1).
+ * uint8 volume changes: datatype, bitpix, vox_offset, scaling (1, 0) and the display range (0, 1 or the largest class).
  * Extensions are not copied. A DICOM input has no NIfTI header: a NIfTI-1 one is made from its affine
  * (sform_code 1) and voxel size. Offsets after nifti1.h / nifti2.h.
  */
@@ -24,13 +24,18 @@ export interface LabelGrid {
 /** The gzip'd .nii bytes of `labels` (x-fastest) with the header of `template` (a .nii or .nii.gz file's bytes). */
 export function labelNifti(labels: Uint8Array, grid: LabelGrid, template?: Uint8Array): Buffer {
   const plain = template && template[0] === 0x1f && template[1] === 0x8b ? gunzipSync(template) : template;
-  const header = plain ? copiedHeader(plain, grid.dims) : madeHeader(grid);
+  // The display range covers the classes: 0..1 for a mask, 0..K−1 for a label map.
+  const top = Math.max(
+    1,
+    labels.reduce((m, v) => Math.max(m, v), 0),
+  );
+  const header = plain ? copiedHeader(plain, grid.dims, top) : madeHeader(grid, top);
   return gzipSync(
     Buffer.concat([header, Buffer.alloc(4), Buffer.from(labels.buffer, labels.byteOffset, labels.length)]),
   );
 }
 
-function copiedHeader(bytes: Uint8Array, dims: [number, number, number]): Buffer {
+function copiedHeader(bytes: Uint8Array, dims: [number, number, number], top: number): Buffer {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const le = view.getInt32(0, true) === 348 || view.getInt32(0, true) === 540;
   const size = view.getInt32(0, le);
@@ -43,7 +48,7 @@ function copiedHeader(bytes: Uint8Array, dims: [number, number, number]): Buffer
     out.setBigInt64(168, BigInt(size + 4), le);
     out.setFloat64(176, 1, le);
     out.setFloat64(184, 0, le);
-    out.setFloat64(192, 1, le); // cal_max
+    out.setFloat64(192, top, le); // cal_max
     out.setFloat64(200, 0, le); // cal_min
   } else {
     for (const [i, d] of [3, ...dims, 1, 1, 1, 1].entries()) out.setInt16(40 + 2 * i, d, le);
@@ -52,13 +57,13 @@ function copiedHeader(bytes: Uint8Array, dims: [number, number, number]): Buffer
     out.setFloat32(108, size + 4, le);
     out.setFloat32(112, 1, le);
     out.setFloat32(116, 0, le);
-    out.setFloat32(124, 1, le);
+    out.setFloat32(124, top, le);
     out.setFloat32(128, 0, le);
   }
   return header;
 }
 
-function madeHeader(grid: LabelGrid): Buffer {
+function madeHeader(grid: LabelGrid, top: number): Buffer {
   const header = Buffer.alloc(348);
   const view = new DataView(header.buffer, header.byteOffset, header.byteLength);
   view.setInt32(0, 348, true);
@@ -68,7 +73,7 @@ function madeHeader(grid: LabelGrid): Buffer {
   for (const [i, p] of [1, ...grid.spacing, 1, 1, 1, 1].entries()) view.setFloat32(76 + 4 * i, p, true);
   view.setFloat32(108, 352, true);
   view.setFloat32(112, 1, true);
-  view.setFloat32(124, 1, true);
+  view.setFloat32(124, top, true);
   header[123] = 2; // xyzt_units: millimetres
   view.setInt16(254, 1, true); // sform_code: scanner
   for (let r = 0; r < 3; r++)
@@ -79,7 +84,8 @@ function madeHeader(grid: LabelGrid): Buffer {
 
 /**
  * Writes one predicted label volume per subject, `<out>/<subject>.nii.gz`, each atomically, from the
- * model's outputs on every slice of `sources` in order (`size` [h, w] per slice). Returns the files.
+ * model's outputs on every slice of `sources` in order (`size` [h, w] per slice): one output per pixel
+ * (a mask) or K (a label map, argmax). Returns the files.
  */
 export async function writeLabelVolumes(
   out: string,
@@ -93,11 +99,16 @@ export async function writeLabelVolumes(
     throw new InputError(`Cannot write label volumes to "${out}": it is a file, not a folder`);
   await mkdir(out, { recursive: true });
   const [h, w] = size;
+  const pixels = sources.reduce((n, source) => n + slicePlane(source.dims, prep.slices).count * h * w, 0);
+  const classes = pixels === 0 ? 1 : outputs.length / pixels;
+  if (!Number.isInteger(classes) || classes < 1) {
+    throw new InputError(`Cannot write label volumes: ${outputs.length} outputs do not fit ${pixels} slice pixels`);
+  }
   const files: string[] = [];
   let at = 0;
   for (const source of sources) {
-    const count = slicePlane(source.dims, prep.slices).count * h * w;
-    const labels = labelVolume(outputs.subarray(at, at + count), source.dims, prep, size);
+    const count = slicePlane(source.dims, prep.slices).count * h * w * classes;
+    const labels = labelVolume(outputs.subarray(at, at + count), source.dims, prep, size, classes);
     at += count;
     const template = isNiftiName(source.path) ? await readFile(source.path) : undefined;
     const file = join(out, `${source.id}.nii.gz`);

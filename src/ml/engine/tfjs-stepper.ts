@@ -38,7 +38,7 @@ export function createTfjsStepper(model: tf.LayersModel, init: StepperInit): Ste
       for (const layer of dropouts) layer.seed = rng.int(0x7fffffff);
       const next = tf.tidy(() => {
         const x = source.x(batch);
-        const y = labelTensor(plan.loss, source.y(batch), units);
+        const y = labelTensor(plan.loss, source.y(batch), units, plan.data.classes);
         let dataLoss: tf.Scalar | undefined;
         const { grads } = dp
           ? privateGradients(batch, dp, (lossOf) => {
@@ -98,7 +98,7 @@ export function createTfjsStepper(model: tf.LayersModel, init: StepperInit): Ste
         () =>
           computeLoss(
             plan.loss,
-            labelTensor(plan.loss, source.y(row), units),
+            labelTensor(plan.loss, source.y(row), units, plan.data.classes),
             model.apply(source.x(row), { training: true }) as tf.Tensor,
           ),
         variables,

@@ -2,7 +2,7 @@ import { InputError } from "../../common/errors.js";
 import type { AnalyticsTaskBody, ReplyBody } from "../../wire/index.js";
 import { summarizeCategories } from "../analytics/category-stats.js";
 import { checkHistogramRequest, histogramColumns } from "../analytics/histograms.js";
-import { histogramModalities, summarizeModalities } from "../analytics/modality-stats.js";
+import { histogramMedical, medicalColumns, summarizeMedical } from "../analytics/medical-stats.js";
 import { summarizeColumns } from "../analytics/summarize.js";
 import { valueSource } from "../analytics/value-source.js";
 import type { NodeRuntime } from "./runtime.js";
@@ -33,8 +33,8 @@ export async function executeAnalytics(
     runtime.log(`${what}: fewer rows than min_count ${policy.minCount}, answered with that alone`);
     return { ...answer, tooSmall: true };
   }
-  // A medical folder's columns are its modalities, and min_count counts subjects (modality-stats.ts).
-  const medical = entry.type === "medical-folder" ? (entry.modalities ?? []).map((m) => m.name) : undefined;
+  // A medical folder's columns are its modalities and demographics, and min_count counts subjects (medical-stats.ts).
+  const medical = entry.type === "medical-folder" ? medicalColumns(entry) : undefined;
   const source = medical ? undefined : valueSource(entry, runtime.loader);
   // A csv's text columns: category counts from the catalogue (category-stats.ts), never histograms.
   const text =
@@ -60,7 +60,7 @@ export async function executeAnalytics(
   const started = Date.now();
   if (task.phase === "summary") {
     const summaries = medical
-      ? await summarizeModalities(
+      ? await summarizeMedical(
           entry,
           selected.map((i) => medical[i]),
           policy,
@@ -76,7 +76,7 @@ export async function executeAnalytics(
   }
   const grids = task.histograms.map(checkHistogramRequest);
   const histograms = medical
-    ? await histogramModalities(
+    ? await histogramMedical(
         entry,
         selected.map((i) => medical[i]),
         grids,

@@ -170,13 +170,12 @@ async function ask(
 
 /**
  * The columns statistics can describe in a dataset: every column of a csv (numbers; text columns get
- * category counts), its modalities (a medical folder's columns typed "volume …": their voxels), or
- * "pixels" (images).
+ * category counts), a medical folder's modalities (columns typed "volume …": their voxels) and numeric
+ * demographics columns, or "pixels" (images).
  */
 export function columnsOf(dataset: DatasetInfo): string[] {
-  if (dataset.type === "medical-folder") {
-    return dataset.columns.filter((c) => c.dtype.startsWith("volume ")).map((c) => c.name);
-  }
+  // Demographics columns too: numbers, one per subject.
+  if (dataset.type === "medical-folder") return dataset.columns.filter((c) => c.dtype !== "string").map((c) => c.name);
   return dataset.type === "csv" ? dataset.columns.map((c) => c.name) : ["pixels"];
 }
 

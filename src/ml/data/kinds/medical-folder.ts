@@ -42,7 +42,7 @@ export const medicalFolder: DatasetKind<"medical-folder"> = {
   },
   fingerprint: (entry) => medicalFolderFingerprint(entry.path, entry.demographicsPath || undefined),
   load(entry, plan) {
-    const { inputs, target, slices, resample, crop, intensity, clip } = plan.data;
+    const { inputs, target, slices, resample, crop, intensity, clip, classes } = plan.data;
     if (!inputs || !target || !slices) {
       throw new InputError(
         `Dataset "${entry.name}" is a medical folder: the plan needs plan.data.inputs, target and slices, e.g. {inputs: [T1], target: label, slices: axial}`,
@@ -59,6 +59,7 @@ export const medicalFolder: DatasetKind<"medical-folder"> = {
         crop,
         intensity,
         clip,
+        classes,
         ...(entry.demographicsPath
           ? { demographics: { path: entry.demographicsPath, indexCol: entry.indexCol ?? "" } }
           : {}),
@@ -72,14 +73,14 @@ export const medicalFolder: DatasetKind<"medical-folder"> = {
     return { images: await middleSlices(entry) };
   },
   async loadLocal(path, options) {
-    const { inputs, slices, resample, crop, intensity, clip } = options.medical ?? {};
+    const { inputs, slices, resample, crop, intensity, clip, classes } = options.medical ?? {};
     if (!inputs || !slices) {
       throw new InputError(`Cannot use medical folder "${path}": the model was not trained on medical image slices`);
     }
     const target = options.target;
     const data = await loadMedicalSlices(
       path,
-      { inputs, slices, resample, crop, intensity, clip, ...(target ? { target } : {}) },
+      { inputs, slices, resample, crop, intensity, clip, classes, ...(target ? { target } : {}) },
       `Medical folder "${path}"`,
     );
     return { type: "medical-folder", data, sources: data.sources };
