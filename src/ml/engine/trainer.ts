@@ -3,11 +3,14 @@ import { createKernelInstance, type KernelInstance } from "./kernels.js";
 import {
   activationCodes,
   type Conv2dOp,
+  hasWeights,
   inputSize,
+  kernelSize,
   type LayerOp,
   type MaxPoolOp,
   type NetworkSpec,
   outputSize,
+  type Volume,
 } from "./network.js";
 import { createPerSampleClipper, type PerSampleClipper, type WeightedLayer } from "./per-sample-clip.js";
 
@@ -128,17 +131,18 @@ export function createNetworkTrainer(
     offset += count;
     return at * 4;
   };
+  if (options.clipping && spec.layers.some((op) => hasWeights(op) && op.kind !== "dense" && op.kind !== "conv2d"))
+    throw new Error("per-sample clipping covers dense and conv2d layers only");
   const layers: LayerBuffers[] = spec.layers.map((op) => {
-    const hasWeights = op.kind === "dense" || op.kind === "conv2d";
-    const weightCount =
-      op.kind === "dense" ? op.inputs * op.units : op.kind === "conv2d" ? op.kh * op.kw * op.c * op.filters : 0;
-    const biasCount = hasWeights && op.bias ? (op.kind === "dense" ? op.units : op.filters) : 0;
-    const w = hasWeights ? next(weightCount) : -1;
+    const weights = hasWeights(op);
+    const biasCount = !weights || !op.bias ? 0 : op.kind === "dense" ? op.units : op.kind === "convTranspose" ? op.c : op.filters;
+    const w = weights ? next(kernelSize(op)) : -1;
     const b = biasCount > 0 ? next(biasCount) : -1;
+    const pooled = op.kind === "maxPool" || op.kind === "maxPool3d" || op.kind === "dropout";
     return {
       op,
       out: f32(R * outputSize(op)),
-      argmax: op.kind === "maxPool" || op.kind === "dropout" ? instance.alloc(R * outputSize(op) * 4) : 0,
+      argmax: pooled ? instance.alloc(R * outputSize(op) * 4) : 0,
       weight: w < 0 ? 0 : paramsPtr + w,
       bias: b < 0 ? 0 : paramsPtr + b,
       gWeight: w < 0 ? 0 : gradsPtr + w,
@@ -150,20 +154,21 @@ export function createNetworkTrainer(
   const deltaB = f32(R * largest);
   // Convolution patches: kept from the forward pass for the filter gradient when they are small, else
   // rebuilt in the backward pass in one shared buffer (large images would need gigabytes otherwise).
-  const patchesOf = (op: LayerOp) => (op.kind === "conv2d" ? R * op.oh * op.ow * op.kh * op.kw * op.c : 0);
+  // A transposed convolution's patches are those of its adjoint (its output gradient's in the backward pass).
+  const patchesOf = (op: LayerOp) =>
+    op.kind === "conv2d"
+      ? R * op.oh * op.ow * op.kh * op.kw * op.c
+      : op.kind === "conv3d" || op.kind === "convTranspose"
+        ? R * op.od * op.oh * op.ow * op.kd * op.kh * op.kw * op.c
+        : 0;
   const largestPatches = Math.max(0, ...spec.layers.map(patchesOf));
   const sharedPatches = largestPatches > 0 ? f32(largestPatches) : 0;
   const patchGrads = largestPatches > 0 ? f32(largestPatches) : 0;
   const keptPatches = spec.layers.map((op) =>
-    patchesOf(op) > 0 && patchesOf(op) <= keepPatchesUpTo ? f32(patchesOf(op)) : 0,
+    op.kind !== "convTranspose" && patchesOf(op) > 0 && patchesOf(op) <= keepPatchesUpTo ? f32(patchesOf(op)) : 0,
   );
   const pack = f32(256 * 8);
-  const transposed = f32(
-    Math.max(
-      1,
-      ...spec.layers.map((op) => (op.kind === "dense" || op.kind === "conv2d" ? inputSize(op) * outputSize(op) : 0)),
-    ),
-  );
+  const transposed = f32(Math.max(1, ...spec.layers.map((op) => (hasWeights(op) ? kernelSize(op) : 0))));
   const dropouts = spec.layers.filter((op) => op.kind === "dropout").length;
   let steps = 0;
   // DP-SGD: weighted layers, in order, as the per-sample clipper sees them.
@@ -192,6 +197,10 @@ export function createNetworkTrainer(
 
   const windowArgs = (op: Conv2dOp | MaxPoolOp, rows: number) =>
     [rows, op.h, op.w, op.c, op.kh, op.kw, op.sh, op.sw, op.pt, op.pl, op.oh, op.ow] as const;
+  const volumeArgs = (op: Volume, rows: number) =>
+    [rows, op.d, op.h, op.w, op.c, op.kd, op.kh, op.kw, op.sd, op.sh, op.sw, op.pf, op.pt, op.pl, op.od, op.oh, op.ow] as const;
+  const unpaddedArgs = (op: Volume, rows: number) =>
+    [rows, op.d, op.h, op.w, op.c, op.kd, op.kh, op.kw, op.sd, op.sh, op.sw, op.od, op.oh, op.ow] as const;
 
   function forward(rows: number, rowOffset: number, seeds: ArrayLike<number>): void {
     let input = xPtr;
@@ -212,7 +221,28 @@ export function createNetworkTrainer(
         k.maxPool(input, ...windowArgs(op, rows), layer.out, layer.argmax);
       } else if (op.kind === "avgPool") {
         k.avgPool(input, rows, op.h, op.w, op.c, op.kh, op.kw, op.sh, op.sw, op.oh, op.ow, layer.out);
-      } else {
+      } else if (op.kind === "conv3d") {
+        const K = op.kd * op.kh * op.kw * op.c;
+        const M = rows * op.od * op.oh * op.ow;
+        const patches = keptPatches[l] || sharedPatches;
+        k.im2col3d(input, ...volumeArgs(op, rows), patches);
+        k.gemm(M, op.filters, K, patches, K, 1, layer.weight, op.filters, layer.out, op.filters, 0, pack);
+        k.biasActivation(layer.out, M, op.filters, layer.bias, op.act);
+      } else if (op.kind === "convTranspose") {
+        // The adjoint convolution's input gradient: patches = x·Wᵀ, summed back into place by col2im.
+        const K = op.kd * op.kh * op.kw * op.c;
+        const M = rows * op.od * op.oh * op.ow;
+        k.transpose(layer.weight, K, op.inputs, transposed);
+        k.gemm(M, K, op.inputs, input, op.inputs, 1, transposed, K, sharedPatches, K, 0, pack);
+        k.col2im3d(sharedPatches, ...volumeArgs(op, rows), layer.out);
+        k.biasActivation(layer.out, rows * op.d * op.h * op.w, op.c, layer.bias, op.act);
+      } else if (op.kind === "maxPool3d") {
+        k.maxPool3d(input, ...volumeArgs(op, rows), layer.out, layer.argmax);
+      } else if (op.kind === "avgPool3d") {
+        k.avgPool3d(input, ...unpaddedArgs(op, rows), layer.out);
+      } else if (op.kind === "upSample") {
+        k.upsample(input, rows, op.d, op.h, op.w, op.c, op.sd, op.sh, op.sw, layer.out);
+      } else if (op.kind === "dropout") {
         k.dropout(input, rows, op.size, op.rate, seeds[dropout++] >>> 0, rowOffset, layer.out, layer.argmax);
       }
       input = layer.out;
@@ -269,6 +299,35 @@ export function createNetworkTrainer(
         k.maxPoolBackward(delta, layer.argmax, rows * outputSize(op), spare, rows * inputSize(op));
       } else if (op.kind === "avgPool" && wantInput) {
         k.avgPoolBackward(delta, rows, op.h, op.w, op.c, op.kh, op.kw, op.sh, op.sw, op.oh, op.ow, spare);
+      } else if (op.kind === "conv3d") {
+        const K = op.kd * op.kh * op.kw * op.c;
+        const M = rows * op.od * op.oh * op.ow;
+        k.activationBackward(delta, layer.out, M * op.filters, op.act);
+        const patches = keptPatches[l] || sharedPatches;
+        if (!keptPatches[l]) k.im2col3d(input, ...volumeArgs(op, rows), patches);
+        k.gemm(K, op.filters, M, patches, 1, K, delta, op.filters, layer.gWeight, op.filters, 0, pack);
+        if (layer.bias) k.columnSums(delta, M, op.filters, layer.gBias);
+        if (wantInput) {
+          k.transpose(layer.weight, K, op.filters, transposed);
+          k.gemm(M, K, op.filters, delta, op.filters, 1, transposed, K, patchGrads, K, 0, pack);
+          k.col2im3d(patchGrads, ...volumeArgs(op, rows), spare);
+        }
+      } else if (op.kind === "convTranspose") {
+        // The adjoint convolution run forward on the output gradient: its patches give both gradients.
+        const K = op.kd * op.kh * op.kw * op.c;
+        const M = rows * op.od * op.oh * op.ow;
+        const pixels = rows * op.d * op.h * op.w;
+        k.activationBackward(delta, layer.out, pixels * op.c, op.act);
+        k.im2col3d(delta, ...volumeArgs(op, rows), sharedPatches);
+        k.gemm(K, op.inputs, M, sharedPatches, 1, K, input, op.inputs, layer.gWeight, op.inputs, 0, pack);
+        if (layer.bias) k.columnSums(delta, pixels, op.c, layer.gBias);
+        if (wantInput) k.gemm(M, op.inputs, K, sharedPatches, K, 1, layer.weight, op.inputs, spare, op.inputs, 0, pack);
+      } else if (op.kind === "maxPool3d" && wantInput) {
+        k.maxPoolBackward(delta, layer.argmax, rows * outputSize(op), spare, rows * inputSize(op));
+      } else if (op.kind === "avgPool3d" && wantInput) {
+        k.avgPool3dBackward(delta, ...unpaddedArgs(op, rows), spare);
+      } else if (op.kind === "upSample" && wantInput) {
+        k.upsampleBackward(delta, rows, op.d, op.h, op.w, op.c, op.sd, op.sh, op.sw, spare);
       } else if (op.kind === "dropout" && wantInput) {
         k.multiply(delta, layer.argmax, rows * op.size, spare);
       }

@@ -1,0 +1,165 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import * as tf from "@tensorflow/tfjs";
+import { selectBackend } from "../../../src/ml/backend.js";
+import { chooseEngine } from "../../../src/ml/engine/choose-engine.js";
+import { buildModel } from "../../../src/ml/model.js";
+import { parsePlan } from "../../../src/ml/plan.js";
+import { createRng } from "../../../src/ml/rng.js";
+import { type LocalTrainResult, trainLocal } from "../../../src/ml/train.js";
+import type { Dataset } from "../../../src/ml/types.js";
+import { relativeDifference } from "../../support/params.js";
+import { imageData, trainingArgs } from "../synthetic.js";
+
+/**
+ * Volumes, transposed convolutions and upsampling on the kernels engine against tfjs's general path:
+ * same data, batches and seeds, so the trained parameters must agree up to float rounding.
+ */
+
+before(() => selectBackend({ prefer: "cpu" }));
+after(() => delete process.env.FBM_ENGINE);
+
+async function trainWith(
+  engine: "tfjs" | "kernels",
+  options: Parameters<typeof trainLocal>[0],
+): Promise<LocalTrainResult> {
+  process.env.FBM_ENGINE = engine;
+  try {
+    return await trainLocal(options);
+  } finally {
+    delete process.env.FBM_ENGINE;
+  }
+}
+
+/** Tiny volumes [d, h, w, 1]: class 1 has a bright left half in every slice, class 0 a bright right half. */
+function volumeData(rows: number, [d, h, w]: number[], seed = 13): Dataset {
+  const rng = createRng(seed);
+  const size = d * h * w;
+  const x = new Float32Array(rows * size);
+  const y = new Float32Array(rows);
+  for (let r = 0; r < rows; r++) {
+    y[r] = r % 2;
+    for (let i = 0; i < size; i++) {
+      const bright = i % w < w / 2 === (y[r] === 1);
+      x[r * size + i] = (bright ? 0.8 : 0.1) + rng.next() * 0.1;
+    }
+  }
+  return { x, y, rows, sampleShape: [d, h, w, 1], classes: ["right", "left"] };
+}
+
+const cases: { name: string; plan: Record<string, unknown>; data: Dataset; batchSize?: number }[] = [
+  {
+    name: "3-D CNN: same conv3d, max pooling 3d, strided valid conv3d, categorical cross-entropy, adam",
+    data: volumeData(48, [4, 6, 6]),
+    plan: {
+      data: {},
+      model: [
+        { conv3d: { filters: 3, kernelSize: 3, activation: "relu", padding: "same" } },
+        { maxPooling3d: { poolSize: 2 } },
+        { conv3d: { filters: 4, kernelSize: [1, 2, 2], strides: [1, 2, 1], activation: "elu" } },
+        { flatten: {} },
+        { dense: { units: 2, activation: "softmax" } },
+      ],
+      loss: "sparseCategoricalCrossentropy",
+      optimizer: { name: "adam", learning_rate: 0.01 },
+    },
+  },
+  {
+    name: "3-D CNN: valid conv3d, average pooling 3d, same-padded overlapping max pooling 3d, sgd",
+    data: volumeData(40, [5, 5, 6]),
+    plan: {
+      data: {},
+      model: [
+        { conv3d: { filters: 2, kernelSize: 2, activation: "tanh" } },
+        { averagePooling3d: { poolSize: 2, strides: 1 } },
+        { maxPooling3d: { poolSize: 3, strides: 2, padding: "same" } },
+        { flatten: {} },
+        { dense: { units: 1, activation: "sigmoid" } },
+      ],
+      loss: "binaryCrossentropy",
+      optimizer: { name: "sgd", learning_rate: 0.2 },
+    },
+  },
+  {
+    name: "encoder-decoder: conv2d, max pooling, conv2dTranspose (same and valid), rmsprop",
+    data: imageData(48, 6),
+    plan: {
+      data: {},
+      model: [
+        { conv2d: { filters: 3, kernelSize: 3, activation: "relu", padding: "same" } },
+        { maxPooling2d: { poolSize: 2 } },
+        { conv2dTranspose: { filters: 4, kernelSize: 2, strides: 2, padding: "same", activation: "relu" } },
+        { conv2dTranspose: { filters: 2, kernelSize: 3, strides: 2, activation: "sigmoid" } },
+        { flatten: {} },
+        { dense: { units: 2, activation: "softmax" } },
+      ],
+      loss: "sparseCategoricalCrossentropy",
+      optimizer: { name: "rmsprop", learning_rate: 0.01 },
+    },
+  },
+  {
+    // Batch 1: tfjs's resizeNearestNeighbor gradient (UpSampling2D's, cpu backend) misplaces every sample
+    // after a batch's first, so only single-sample batches have a correct reference.
+    name: "upsampling: conv2d, upSampling2d by (2, 3), strided conv2d, sgd momentum, batch 1",
+    data: imageData(12, 6),
+    batchSize: 1,
+    plan: {
+      data: {},
+      model: [
+        { conv2d: { filters: 2, kernelSize: 3, activation: "relu" } },
+        { upSampling2d: { size: [2, 3] } },
+        { conv2d: { filters: 3, kernelSize: 3, strides: 2, activation: "relu" } },
+        { flatten: {} },
+        { dense: { units: 2, activation: "softmax" } },
+      ],
+      loss: "sparseCategoricalCrossentropy",
+      optimizer: { name: "sgd", learning_rate: 0.05, momentum: 0.9 },
+    },
+  },
+];
+
+describe("the kernels engine trains volumes, transposed convolutions and upsampling like tfjs", () => {
+  for (const c of cases) {
+    it(c.name, async () => {
+      const plan = parsePlan(c.plan);
+      const args = trainingArgs({ epochs: 2, ...(c.batchSize ? { batchSize: c.batchSize } : {}) });
+      const reference = await trainWith("tfjs", { plan, data: c.data, args });
+      const fast = await trainWith("kernels", { plan, data: c.data, args, threads: 1 });
+      assert.equal(fast.engine, "kernels, 1 thread");
+      assert.match(reference.engine ?? "", /^tfjs/);
+      const difference = relativeDifference(fast.params, reference.params);
+      assert.ok(difference < 1e-4, `parameters differ by ${difference}`);
+      assert.ok(
+        Math.abs(fast.trainLoss - reference.trainLoss) < 1e-4,
+        `loss ${fast.trainLoss} vs ${reference.trainLoss}`,
+      );
+      const initial = buildModel(plan, c.data.sampleShape, { seed: args.seed });
+      const start = initial.getWeights().map((w) => w.dataSync());
+      initial.dispose();
+      const moved = fast.params.some((t, i) => t.data.some((v, j) => v !== start[i][j]));
+      assert.ok(moved, "training left the parameters where they started");
+    });
+  }
+
+  it("runs these layers on two threads to the one-thread parameters, up to float rounding", async () => {
+    const plan = parsePlan(cases[0].plan);
+    const args = trainingArgs({ epochs: 1 });
+    const one = await trainWith("kernels", { plan, data: cases[0].data, args, threads: 1 });
+    const two = await trainWith("kernels", { plan, data: cases[0].data, args, threads: 2 });
+    assert.ok(relativeDifference(two.params, one.params) < 1e-4);
+  });
+
+  it("leaves DP-SGD with a conv3d on tfjs (per-sample clipping covers dense and conv2d)", () => {
+    const plan = parsePlan(cases[0].plan);
+    const model = buildModel(plan, [4, 6, 6, 1], { seed: 1 });
+    try {
+      const choice = chooseEngine({ model, plan, backend: "cpu", batchSize: 8, perSampleClipping: true, env: {} });
+      assert.equal(choice.engine, "tfjs");
+      assert.match(choice.reason ?? "", /per-sample clipping/);
+      assert.equal(chooseEngine({ model, plan, backend: "cpu", batchSize: 8, env: {} }).engine, "kernels");
+    } finally {
+      model.dispose();
+      tf.disposeVariables();
+    }
+  });
+});
