@@ -174,7 +174,11 @@ const product = (s: Shape) => s.reduce((a, b) => a * b, 1);
 const pair = (v: unknown, fallback: number): [number, number] =>
   v === undefined ? [fallback, fallback] : Array.isArray(v) ? [v[0], v[1]] : [v as number, v as number];
 const triple = (v: unknown, fallback: number): number[] =>
-  v === undefined ? [fallback, fallback, fallback] : Array.isArray(v) ? [v[0], v[1], v[2]] : [v as number, v as number, v as number];
+  v === undefined
+    ? [fallback, fallback, fallback]
+    : Array.isArray(v)
+      ? [v[0], v[1], v[2]]
+      : [v as number, v as number, v as number];
 /** Output size of a sliding window along one axis (tfjs/Keras rules). */
 const windowOut = (size: number, k: number, stride: number, padding: unknown) =>
   padding === "same" ? Math.ceil(size / stride) : Math.floor((size - k) / stride) + 1;
@@ -215,7 +219,13 @@ function conv2dTransposeMacs(input: Shape, o: Record<string, unknown>): Omit<Lay
   const filters = o.filters as number;
   const size = (n: number, i: number) => (o.padding === "same" ? n * s[i] : (n - 1) * s[i] + k[i]);
   const macs = h * w * c * k[0] * k[1] * filters;
-  return { outShape: [size(h, 0), size(w, 1), filters], weighted: true, forward: macs, weightGrad: macs, inputGrad: macs };
+  return {
+    outShape: [size(h, 0), size(w, 1), filters],
+    weighted: true,
+    forward: macs,
+    weightGrad: macs,
+    inputGrad: macs,
+  };
 }
 
 /** 3-D pooling: comparisons/adds only, ~0. */

@@ -43,7 +43,10 @@ export function chooseEngine(options: {
     return { engine: "tfjs", reason: "native TensorFlow is installed" };
   const spec = describeNetwork(options.model, options.plan.loss);
   if ("unsupported" in spec) return { engine: "tfjs", reason: `the kernels do not cover ${spec.unsupported}` };
-  if (options.perSampleClipping && spec.layers.some((op) => hasWeights(op) && op.kind !== "dense" && op.kind !== "conv2d"))
+  if (
+    options.perSampleClipping &&
+    spec.layers.some((op) => hasWeights(op) && op.kind !== "dense" && op.kind !== "conv2d")
+  )
     return { engine: "tfjs", reason: "the kernels' per-sample clipping covers dense and conv2d layers only" };
   const most = options.threads ?? availableParallelism();
   if (!Number.isInteger(most) || most < 1) throw new InputError(`Invalid thread count ${most}: use a positive integer`);
@@ -62,8 +65,7 @@ export function flopsPerSample(spec: NetworkSpec): number {
   spec.layers.forEach((op, l) => {
     if (!hasWeights(op)) return;
     // Each kernel weight meets every output position once (a transposed convolution: every input position).
-    const positions =
-      op.kind === "dense" ? 1 : op.kind === "conv2d" ? op.oh * op.ow : op.od * op.oh * op.ow;
+    const positions = op.kind === "dense" ? 1 : op.kind === "conv2d" ? op.oh * op.ow : op.od * op.oh * op.ow;
     total += 2 * kernelSize(op) * positions * (l === 0 ? 2 : 3);
   });
   // Elementwise work (activations, loss, pooling) is small beside the products; count one op per value.

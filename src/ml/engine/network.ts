@@ -211,7 +211,13 @@ export function describeNetwork(model: tf.LayersModel, loss: Plan["loss"]): Netw
         tensorSizes.push(volume.kd * volume.kh * volume.kw * volume.c * filters, ...(bias ? [filters] : []));
       } else {
         // The adjoint convolution runs from this layer's output to its input.
-        const [from, to] = dims === 2 ? [[1, ...outShape], [1, ...shape]] : [outShape, shape];
+        const [from, to] =
+          dims === 2
+            ? [
+                [1, ...outShape],
+                [1, ...shape],
+              ]
+            : [outShape, shape];
         const volume = volumeOf(from, dims === 2 ? [1, ...k] : k, dims === 2 ? [1, ...st] : st, padding, to);
         const inputs = shape[shape.length - 1];
         layers.push({ kind: "convTranspose", ...volume, inputs, act, bias });
@@ -222,7 +228,13 @@ export function describeNetwork(model: tf.LayersModel, loss: Plan["loss"]): Netw
       // Same-padded average pooling stays on tfjs, as in 2-D.
       if (kind === "AveragePooling3D" && config.padding !== "valid")
         return { unsupported: "same-padded average pooling" };
-      const volume = volumeOf(shape, tuple(config.poolSize, 3), tuple(config.strides, 3), String(config.padding), outShape);
+      const volume = volumeOf(
+        shape,
+        tuple(config.poolSize, 3),
+        tuple(config.strides, 3),
+        String(config.padding),
+        outShape,
+      );
       layers.push({ kind: kind === "MaxPooling3D" ? "maxPool3d" : "avgPool3d", ...volume });
     } else if (kind === "UpSampling2D") {
       if (config.dataFormat !== "channelsLast" || config.interpolation !== "nearest")
@@ -241,8 +253,7 @@ export function describeNetwork(model: tf.LayersModel, loss: Plan["loss"]): Netw
   if (model.trainableWeights.length !== tensorSizes.length || model.weights.length !== tensorSizes.length) {
     return { unsupported: "weights the kernels do not know" };
   }
-  if (layers.every((op) => !hasWeights(op)))
-    return { unsupported: "a model without weights" };
+  if (layers.every((op) => !hasWeights(op))) return { unsupported: "a model without weights" };
   const last = layers[layers.length - 1];
   if (last.kind !== "dense" || (last.act === activationCodes.softmax) !== (lossCode === 1)) {
     return { unsupported: "a last layer other than dense (softmax exactly for the categorical losses)" };

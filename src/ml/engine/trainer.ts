@@ -135,7 +135,8 @@ export function createNetworkTrainer(
     throw new Error("per-sample clipping covers dense and conv2d layers only");
   const layers: LayerBuffers[] = spec.layers.map((op) => {
     const weights = hasWeights(op);
-    const biasCount = !weights || !op.bias ? 0 : op.kind === "dense" ? op.units : op.kind === "convTranspose" ? op.c : op.filters;
+    const biasCount =
+      !weights || !op.bias ? 0 : op.kind === "dense" ? op.units : op.kind === "convTranspose" ? op.c : op.filters;
     const w = weights ? next(kernelSize(op)) : -1;
     const b = biasCount > 0 ? next(biasCount) : -1;
     const pooled = op.kind === "maxPool" || op.kind === "maxPool3d" || op.kind === "dropout";
@@ -198,7 +199,25 @@ export function createNetworkTrainer(
   const windowArgs = (op: Conv2dOp | MaxPoolOp, rows: number) =>
     [rows, op.h, op.w, op.c, op.kh, op.kw, op.sh, op.sw, op.pt, op.pl, op.oh, op.ow] as const;
   const volumeArgs = (op: Volume, rows: number) =>
-    [rows, op.d, op.h, op.w, op.c, op.kd, op.kh, op.kw, op.sd, op.sh, op.sw, op.pf, op.pt, op.pl, op.od, op.oh, op.ow] as const;
+    [
+      rows,
+      op.d,
+      op.h,
+      op.w,
+      op.c,
+      op.kd,
+      op.kh,
+      op.kw,
+      op.sd,
+      op.sh,
+      op.sw,
+      op.pf,
+      op.pt,
+      op.pl,
+      op.od,
+      op.oh,
+      op.ow,
+    ] as const;
   const unpaddedArgs = (op: Volume, rows: number) =>
     [rows, op.d, op.h, op.w, op.c, op.kd, op.kh, op.kw, op.sd, op.sh, op.sw, op.od, op.oh, op.ow] as const;
 

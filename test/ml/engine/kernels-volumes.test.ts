@@ -90,12 +90,38 @@ describe("3-D pooling", () => {
       const dy = random(outputs);
       const { k, ptrs } = place([x, outputs, outputs, dy, x.length]);
       const [px, y, argmax, pdy, dx] = ptrs;
-      k.kernels.maxPool3d(px, o.batch, o.d, o.h, o.w, o.c, o.k, o.k, o.k, o.s, o.s, o.s, pf, pt, pl, od, oh, ow, y, argmax);
+      k.kernels.maxPool3d(
+        px,
+        o.batch,
+        o.d,
+        o.h,
+        o.w,
+        o.c,
+        o.k,
+        o.k,
+        o.k,
+        o.s,
+        o.s,
+        o.s,
+        pf,
+        pt,
+        pl,
+        od,
+        oh,
+        ow,
+        y,
+        argmax,
+      );
       k.kernels.maxPoolBackward(pdy, argmax, outputs, dx, x.length);
       const [ty, tdx] = tf.tidy(() => {
         const tx = tf.tensor5d(x, [o.batch, o.d, o.h, o.w, o.c]);
         const f = (a: tf.Tensor) => tf.maxPool3d(a as tf.Tensor5D, o.k, o.s, o.pad);
-        return [f(tx).dataSync(), tf.grad(f)(tx, tf.tensor5d(dy, [o.batch, od, oh, ow, o.c])).dataSync()];
+        return [
+          f(tx).dataSync(),
+          tf
+            .grad(f)(tx, tf.tensor5d(dy, [o.batch, od, oh, ow, o.c]))
+            .dataSync(),
+        ];
       });
       assertClose(k.f32(y, outputs), ty, 0, "output");
       assertClose(k.f32(dx, x.length), tdx, 1e-6, "gradient");
@@ -114,7 +140,12 @@ describe("3-D pooling", () => {
       const [ty, tdx] = tf.tidy(() => {
         const f = (a: tf.Tensor) => tf.avgPool3d(a as tf.Tensor5D, o.k, o.s, "valid");
         const tx = tf.tensor5d(x, [o.batch, o.d, o.h, o.w, o.c]);
-        return [f(tx).dataSync(), tf.grad(f)(tx, tf.tensor5d(dy, [o.batch, od, oh, ow, o.c])).dataSync()];
+        return [
+          f(tx).dataSync(),
+          tf
+            .grad(f)(tx, tf.tensor5d(dy, [o.batch, od, oh, ow, o.c]))
+            .dataSync(),
+        ];
       });
       assertClose(k.f32(ptrs[1], outputs), ty, 1e-5, "output");
       assertClose(k.f32(ptrs[3], x.length), tdx, 1e-5, "gradient");
