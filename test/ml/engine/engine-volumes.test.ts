@@ -3,6 +3,8 @@ import { after, before, describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { selectBackend } from "../../../src/ml/backend.js";
 import { chooseEngine } from "../../../src/ml/engine/choose-engine.js";
+import { describeNetwork } from "../../../src/ml/engine/network.js";
+import { createNetworkTrainer, optimizerSpec } from "../../../src/ml/engine/trainer.js";
 import { buildModel } from "../../../src/ml/model.js";
 import { parsePlan } from "../../../src/ml/plan.js";
 import { createRng } from "../../../src/ml/rng.js";
@@ -160,6 +162,70 @@ describe("the kernels engine trains volumes, transposed convolutions and upsampl
     } finally {
       model.dispose();
       tf.disposeVariables();
+    }
+  });
+});
+
+describe("conv3dTranspose on the kernels (tfjs has no gradient for it)", () => {
+  it("the trainer's loss matches tfjs's forward pass and its gradient matches central differences", () => {
+    const rows = 3;
+    const model = tf.sequential({
+      layers: [
+        tf.layers.conv3dTranspose({
+          filters: 2,
+          kernelSize: 2,
+          strides: 2,
+          padding: "same",
+          activation: "tanh",
+          inputShape: [2, 3, 2, 2],
+          biasInitializer: "glorotUniform",
+        }),
+        tf.layers.conv3dTranspose({ filters: 2, kernelSize: [2, 1, 2], strides: [1, 2, 1], activation: "tanh" }),
+        tf.layers.flatten(),
+        tf.layers.dense({ units: 3, activation: "softmax" }),
+      ],
+    });
+    try {
+      const spec = describeNetwork(model, "sparseCategoricalCrossentropy");
+      assert.ok(!("unsupported" in spec), JSON.stringify(spec));
+      assert.deepEqual(
+        spec.layers.map((op) => op.kind),
+        ["convTranspose", "convTranspose", "dense"],
+      );
+      const trainer = createNetworkTrainer(spec, {
+        maxRows: rows,
+        optimizer: optimizerSpec({ name: "sgd", learning_rate: 0.1 }),
+        fedproxMu: 0,
+        correction: false,
+      });
+      const params = model.getWeights().flatMap((w) => Array.from(w.dataSync()));
+      trainer.params.set(params);
+      const rng = createRng(3);
+      const x = Float32Array.from({ length: rows * spec.inputSize }, () => rng.next() * 2 - 1);
+      trainer.x.set(x);
+      trainer.labels.set([0, 2, 1]);
+      const sum = trainer.computeGradients(rows, rows);
+      const grads = Float64Array.from(trainer.grads);
+      const reference = tf.tidy(() => {
+        const p = model.predict(tf.tensor(x, [rows, 2, 3, 2, 2])) as tf.Tensor;
+        const labels = tf.oneHot(tf.tensor1d([0, 2, 1], "int32"), 3);
+        return tf.sum(tf.mul(labels, tf.log(p)).neg()).dataSync()[0];
+      });
+      assert.ok(Math.abs(sum - reference) < 1e-4 * Math.max(1, reference), `loss ${sum} vs tfjs ${reference}`);
+      const eps = 1e-2;
+      let worst = 0;
+      for (let i = 0; i < params.length; i += 3) {
+        const at = (delta: number) => {
+          trainer.params.set(params);
+          trainer.params[i] = params[i] + delta;
+          return trainer.computeGradients(rows, rows);
+        };
+        const numeric = (at(eps) - at(-eps)) / (2 * eps * rows);
+        worst = Math.max(worst, Math.abs(numeric - grads[i]));
+      }
+      assert.ok(worst < 1e-4, `gradient differs from central differences by ${worst}`);
+    } finally {
+      model.dispose();
     }
   });
 });
