@@ -231,8 +231,8 @@ describe("transposed convolution through gemm, col2im and im2col", () => {
 });
 
 /**
- * The reference is tf.gather of each output's source voxel (whose gradient sums into the sources): tfjs's
- * resizeNearestNeighbor gradient (cpu backend, tfjs 4) misplaces every sample after the first of a batch.
+ * The reference is tf.gather of each output's source voxel (whose gradient sums into the sources), and in
+ * 2-D also tfjs's resizeNearestNeighbor (whose cpu gradient fbm replaces: src/ml/cpu-kernels.ts).
  */
 describe("nearest upsampling", () => {
   const shapes = [
@@ -264,6 +264,16 @@ describe("nearest upsampling", () => {
       });
       assertClose(k.f32(ptrs[1], dy.length), ty, 0, "output");
       assertClose(k.f32(ptrs[3], x.length), tdx, 1e-5, "gradient");
+      if (o.d === 1) {
+        const resized = tf.tidy(() => {
+          const f = (a: tf.Tensor) => tf.image.resizeNearestNeighbor(a as tf.Tensor4D, [H, W]);
+          const tx = tf.tensor4d(x, [o.batch, o.h, o.w, o.c]);
+          return tf
+            .grad(f)(tx, tf.tensor4d(dy, [o.batch, H, W, o.c]))
+            .dataSync();
+        });
+        assertClose(k.f32(ptrs[3], x.length), resized, 1e-5, "gradient against tfjs's resizeNearestNeighbor");
+      }
     });
   }
 });
