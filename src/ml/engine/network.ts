@@ -16,7 +16,9 @@ export type LayerOp =
   | MaxPool3dOp
   | AvgPool3dOp
   | ConvTransposeOp
-  | UpSampleOp;
+  | UpSampleOp
+  | ConcatOp
+  | AddOp;
 
 export interface DenseOp {
   kind: "dense";
@@ -107,6 +109,20 @@ export interface UpSampleOp {
   sw: number;
 }
 
+/** Channel concatenation of two inputs of `pixels` positions with `ca` and `cb` channels (a graph node). */
+export interface ConcatOp {
+  kind: "concat";
+  pixels: number;
+  ca: number;
+  cb: number;
+}
+
+/** Elementwise sum of two inputs of `size` values per sample (a graph node). */
+export interface AddOp {
+  kind: "add";
+  size: number;
+}
+
 /** Inverted dropout over `size` values per sample; its masks come from the run's seeded generator. */
 export interface DropoutOp {
   kind: "dropout";
@@ -122,6 +138,11 @@ export interface NetworkSpec {
   outputUnits: number;
   /** Trainable tensor sizes in `model.trainableWeights` order (kernel, then bias, per layer). */
   tensorSizes: number[];
+  /**
+   * A graph's wiring: each layer's inputs as indices into `layers` (−1: the batch), in order. Absent for a
+   * sequence, where each layer takes the one before it.
+   */
+  inputs?: number[][];
 }
 
 /** Activation codes of engine/assembly/layers.ts. */
@@ -148,13 +169,28 @@ const lossCodes: Partial<Record<Plan["loss"], number>> = {
 export function describeNetwork(model: tf.LayersModel, loss: Plan["loss"]): NetworkSpec | { unsupported: string } {
   const lossCode = lossCodes[loss];
   if (lossCode === undefined) return { unsupported: `the ${loss} loss` };
+  if (model.inputs.length !== 1 || model.outputs.length !== 1) return { unsupported: "several inputs or outputs" };
   const inputShape = model.inputs[0].shape.slice(1) as number[];
-  let shape = inputShape;
   const layers: LayerOp[] = [];
   const tensorSizes: number[] = [];
+  // Which op's output each tfjs layer's output is (−1: the batch); flatten only renames its input.
+  const produced = new Map<string, number>();
+  const inputs: number[][] = [];
+  // A sequential model lists no input layer among its layers: name it from the model's input.
+  produced.set(model.inputs[0].sourceLayer.name, -1);
   for (const layer of model.layers) {
     const config = layer.getConfig() as Record<string, unknown>;
     const kind = layer.getClassName();
+    if (kind === "InputLayer") {
+      produced.set(layer.name, -1);
+      continue;
+    }
+    // The first node is the layer's place in this model (later ones would be other models' uses).
+    const inbound = layer.inboundNodes[0]?.inboundLayers ?? [];
+    const from = inbound.map((l) => produced.get(l.name));
+    if (inbound.length === 0 || from.some((f) => f === undefined)) return { unsupported: "an unordered graph" };
+    const inShapes = inbound.map((l) => (l.outputShape as number[]).slice(1));
+    const shape = inShapes[0];
     const act = activationCodes[String(config.activation ?? "linear")];
     const outShape = (layer.outputShape as number[]).slice(1);
     if (weighted.has(kind) && act === undefined) {
@@ -245,20 +281,44 @@ export function describeNetwork(model: tf.LayersModel, loss: Plan["loss"]): Netw
     } else if (kind === "Dropout") {
       if (config.noiseShape != null) return { unsupported: "dropout with a noise shape" };
       layers.push({ kind: "dropout", size: size(shape), rate: Number(config.rate) });
-    } else if (kind !== "Flatten") {
+    } else if (kind === "Concatenate" || kind === "Add") {
+      if (inbound.length !== 2) return { unsupported: `${kind.toLowerCase()} of other than two inputs` };
+      if (kind === "Add") layers.push({ kind: "add", size: size(outShape) });
+      else {
+        if (config.axis !== -1 && config.axis !== outShape.length)
+          return { unsupported: "concatenation not on channels" };
+        const [ca, cb] = inShapes.map((s) => s[s.length - 1]);
+        layers.push({ kind: "concat", pixels: size(outShape) / (ca + cb), ca, cb });
+      }
+    } else if (kind === "Flatten") {
+      produced.set(layer.name, from[0]!);
+      continue;
+    } else {
       return { unsupported: `layer ${kind}` };
     }
-    shape = outShape;
+    if (kind !== "Concatenate" && kind !== "Add" && inbound.length !== 1) return { unsupported: `layer ${kind}` };
+    inputs.push(from as number[]);
+    produced.set(layer.name, layers.length - 1);
   }
   if (model.trainableWeights.length !== tensorSizes.length || model.weights.length !== tensorSizes.length) {
     return { unsupported: "weights the kernels do not know" };
   }
   if (layers.every((op) => !hasWeights(op))) return { unsupported: "a model without weights" };
+  const output = model.outputs[0].sourceLayer.name;
+  if (produced.get(output) !== layers.length - 1) return { unsupported: "an output that is not the last layer" };
   const last = layers[layers.length - 1];
   if (last.kind !== "dense" || (last.act === activationCodes.softmax) !== (lossCode === 1)) {
     return { unsupported: "a last layer other than dense (softmax exactly for the categorical losses)" };
   }
-  return { inputSize: size(inputShape), layers, loss: lossCode, outputUnits: last.units, tensorSizes };
+  const sequence = inputs.every((from, l) => from.length === 1 && from[0] === l - 1);
+  return {
+    inputSize: size(inputShape),
+    layers,
+    loss: lossCode,
+    outputUnits: last.units,
+    tensorSizes,
+    ...(sequence ? {} : { inputs }),
+  };
 }
 
 /** tfjs class names of the layers with a kernel and a bias (their activation must be one of the kernels'). */
@@ -304,12 +364,16 @@ export function outputSize(op: LayerOp): number {
       return op.od * op.oh * op.ow * op.c;
     case "convTranspose":
       return op.d * op.h * op.w * op.c;
+    case "concat":
+      return op.pixels * (op.ca + op.cb);
+    case "add":
+      return op.size;
     case "upSample":
       return op.d * op.sd * op.h * op.sh * op.w * op.sw * op.c;
   }
 }
 
-/** Input elements per sample of a layer. */
+/** Input elements per sample of a layer (of its first input, for a graph node). */
 export function inputSize(op: LayerOp): number {
   switch (op.kind) {
     case "dense":
@@ -322,6 +386,10 @@ export function inputSize(op: LayerOp): number {
       return op.h * op.w * op.c;
     case "convTranspose":
       return op.od * op.oh * op.ow * op.inputs;
+    case "concat":
+      return op.pixels * op.ca;
+    case "add":
+      return op.size;
     default:
       return op.d * op.h * op.w * op.c;
   }

@@ -153,6 +153,14 @@ export function createNetworkTrainer(
   const largest = Math.max(spec.inputSize, ...spec.layers.map(outputSize));
   const deltaA = f32(R * largest);
   const deltaB = f32(R * largest);
+  // A graph: each layer's inputs (−1: the batch), and per layer a buffer where its consumers sum
+  // ∂loss/∂output (a sequence passes one gradient along two buffers instead).
+  const producers = spec.inputs ?? spec.layers.map((_, l) => [l - 1]);
+  const gradOut = spec.inputs ? spec.layers.map((op) => f32(R * outputSize(op))) : [];
+  const sourceOf = (l: number, i: number) => {
+    const p = producers[l][i];
+    return p < 0 ? xPtr : layers[p].out;
+  };
   // Convolution patches: kept from the forward pass for the filter gradient when they are small, else
   // rebuilt in the backward pass in one shared buffer (large images would need gigabytes otherwise).
   // A transposed convolution's patches are those of its adjoint (its output gradient's in the backward pass).
@@ -177,7 +185,7 @@ export function createNetworkTrainer(
   for (const [l, layer] of layers.entries()) {
     const op = layer.op;
     if (op.kind !== "dense" && op.kind !== "conv2d") continue;
-    const input = l > 0 ? layers[l - 1].out : xPtr;
+    const input = sourceOf(l, 0);
     weighted.push({ op, input, bias: layer.bias, gWeight: layer.gWeight, gBias: layer.gBias, at: l });
   }
   const clipper: PerSampleClipper | undefined = options.clipping
@@ -222,10 +230,10 @@ export function createNetworkTrainer(
     [rows, op.d, op.h, op.w, op.c, op.kd, op.kh, op.kw, op.sd, op.sh, op.sw, op.od, op.oh, op.ow] as const;
 
   function forward(rows: number, rowOffset: number, seeds: ArrayLike<number>): void {
-    let input = xPtr;
     let dropout = 0;
     for (const [l, layer] of layers.entries()) {
       const op = layer.op;
+      const input = sourceOf(l, 0);
       if (op.kind === "dense") {
         k.gemm(rows, op.units, op.inputs, input, op.inputs, 1, layer.weight, op.units, layer.out, op.units, 0, pack);
         k.biasActivation(layer.out, rows, op.units, layer.bias, op.act);
@@ -263,29 +271,40 @@ export function createNetworkTrainer(
         k.upsample(input, rows, op.d, op.h, op.w, op.c, op.sd, op.sh, op.sw, layer.out);
       } else if (op.kind === "dropout") {
         k.dropout(input, rows, op.size, op.rate, seeds[dropout++] >>> 0, rowOffset, layer.out, layer.argmax);
+      } else if (op.kind === "concat") {
+        k.concatChannels(input, op.ca, sourceOf(l, 1), op.cb, rows * op.pixels, layer.out);
+      } else if (op.kind === "add") {
+        k.add(input, sourceOf(l, 1), rows * op.size, layer.out);
       }
-      input = layer.out;
     }
   }
 
   /** With `clip`, weighted layers hand their deltas to the clipper instead of computing weight gradients. */
   function backward(rows: number, divisor: number, clip?: PerSampleClipper): number {
     const last = layers[layers.length - 1];
+    const graph = spec.inputs !== undefined;
+    for (const [l, ptr] of gradOut.entries()) instance.f32(ptr, rows * outputSize(layers[l].op)).fill(0);
     const units = spec.outputUnits;
     // delta holds ∂loss/∂(layer output), turned into ∂loss/∂(pre-activation) in place.
-    let delta = deltaA;
+    let delta = graph ? gradOut[layers.length - 1] : deltaA;
     let spare = deltaB;
     const loss = k.lossForward(spec.loss, last.out, labelsPtr, rows, units, divisor, spare);
     if ((last.op as { act: number }).act === activationCodes.softmax) {
       k.softmaxBackward(spare, last.out, rows, units, delta);
+    } else if (graph) {
+      k.accumulate(delta, spare, rows * units); // delta was zeroed: a copy
     } else {
       [delta, spare] = [spare, delta];
     }
     for (let l = layers.length - 1; l >= 0; l--) {
       const layer = layers[l];
       const op = layer.op;
-      const input = l > 0 ? layers[l - 1].out : xPtr;
-      const wantInput = l > 0;
+      const input = sourceOf(l, 0);
+      const wantInput = producers[l][0] >= 0;
+      if (graph) {
+        delta = gradOut[l];
+        spare = deltaA;
+      }
       if (op.kind === "dense") {
         if (l < layers.length - 1 || op.act !== activationCodes.softmax)
           k.activationBackward(delta, layer.out, rows * op.units, op.act);
@@ -350,9 +369,27 @@ export function createNetworkTrainer(
       } else if (op.kind === "dropout" && wantInput) {
         k.multiply(delta, layer.argmax, rows * op.size, spare);
       }
-      [delta, spare] = [spare, delta];
+      if (!graph) [delta, spare] = [spare, delta];
+      else route(l, rows, delta, spare);
     }
     return loss;
+  }
+
+  /** A graph layer's input gradients into its producers' sums: its own (in `spare`), a concat's halves, an add's. */
+  function route(l: number, rows: number, delta: number, spare: number): void {
+    const op = layers[l].op;
+    const [a, b] = producers[l];
+    if (op.kind === "concat") {
+      const pixels = rows * op.pixels;
+      k.splitChannels(delta, op.ca, op.cb, pixels, spare, deltaB);
+      if (a >= 0) k.accumulate(gradOut[a], spare, pixels * op.ca);
+      if (b >= 0) k.accumulate(gradOut[b], deltaB, pixels * op.cb);
+    } else if (op.kind === "add") {
+      if (a >= 0) k.accumulate(gradOut[a], delta, rows * op.size);
+      if (b >= 0) k.accumulate(gradOut[b], delta, rows * op.size);
+    } else if (a >= 0) {
+      k.accumulate(gradOut[a], spare, rows * inputSize(op));
+    }
   }
 
   return {

@@ -227,3 +227,67 @@ describe("conv3dTranspose on the kernels (tfjs has no gradient for it)", () => {
     }
   });
 });
+
+describe("graphs on the kernels: skip connections through concatenate and add", () => {
+  /** A small U-Net-like graph with a residual add whose input also feeds a concatenation (two consumers). */
+  function unet(): tf.LayersModel {
+    const input = tf.input({ shape: [6, 6, 2] });
+    const apply = (layer: tf.layers.Layer, x: tf.SymbolicTensor | tf.SymbolicTensor[]) =>
+      layer.apply(x) as tf.SymbolicTensor;
+    const c1 = apply(tf.layers.conv2d({ filters: 3, kernelSize: 3, padding: "same", activation: "relu" }), input);
+    const down = apply(tf.layers.maxPooling2d({ poolSize: 2 }), c1);
+    const c2 = apply(tf.layers.conv2d({ filters: 4, kernelSize: 3, padding: "same", activation: "elu" }), down);
+    const up = apply(tf.layers.upSampling2d({ size: [2, 2] }), c2);
+    const t = apply(tf.layers.conv2dTranspose({ filters: 2, kernelSize: 2, strides: 2, padding: "same" }), c2);
+    const cat = apply(tf.layers.concatenate(), [up, c1]);
+    const cat2 = apply(tf.layers.concatenate(), [cat, input]);
+    const c3 = apply(tf.layers.conv2d({ filters: 2, kernelSize: 3, padding: "same", activation: "tanh" }), cat2);
+    const sum = apply(tf.layers.add(), [c3, t]);
+    const flat = apply(tf.layers.flatten(), sum);
+    const output = apply(tf.layers.dense({ units: 3, activation: "softmax" }), flat);
+    return tf.model({ inputs: input, outputs: output });
+  }
+
+  it("describes the wiring and computes tfjs's gradients of every weight", () => {
+    const model = unet();
+    const rows = 4;
+    try {
+      const spec = describeNetwork(model, "sparseCategoricalCrossentropy");
+      assert.ok(!("unsupported" in spec), JSON.stringify(spec));
+      assert.deepEqual(
+        spec.layers.map((op) => op.kind),
+        ["conv2d", "maxPool", "conv2d", "upSample", "concat", "concat", "conv2d", "convTranspose", "add", "dense"],
+      );
+      // tfjs orders a graph's layers by depth; c1 (0) feeds the pooling and a concatenation, c2 (2) two branches.
+      assert.deepEqual(spec.inputs, [[-1], [0], [1], [2], [3, 0], [4, -1], [5], [2], [6, 7], [8]]);
+      const trainer = createNetworkTrainer(spec, {
+        maxRows: rows,
+        optimizer: optimizerSpec({ name: "sgd", learning_rate: 0.1 }),
+        fedproxMu: 0,
+        correction: false,
+      });
+      trainer.params.set(model.getWeights().flatMap((w) => Array.from(w.dataSync())));
+      const rng = createRng(5);
+      const x = Float32Array.from({ length: rows * spec.inputSize }, () => rng.next() * 2 - 1);
+      const labels = [0, 2, 1, 2];
+      trainer.x.set(x);
+      trainer.labels.set(labels);
+      const sum = trainer.computeGradients(rows, rows);
+      const [loss, grads] = tf.tidy(() => {
+        const { value, grads } = tf.variableGrads(() => {
+          const p = model.apply(tf.tensor(x, [rows, 6, 6, 2])) as tf.Tensor;
+          const y = tf.oneHot(tf.tensor1d(labels, "int32"), 3);
+          return tf.mean(tf.sum(tf.mul(y, tf.log(p)).neg(), 1)) as tf.Scalar;
+        });
+        const ordered = model.trainableWeights.map((w) => Array.from(grads[w.originalName].dataSync()));
+        return [value.dataSync()[0], ordered.flat()] as const;
+      });
+      assert.ok(Math.abs(sum / rows - loss) < 1e-5, `loss ${sum / rows} vs tfjs ${loss}`);
+      let worst = 0;
+      for (const [i, g] of grads.entries()) worst = Math.max(worst, Math.abs(trainer.grads[i] - g));
+      assert.ok(worst < 1e-5, `gradients differ by ${worst}`);
+    } finally {
+      model.dispose();
+    }
+  });
+});
