@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { selectBackend } from "../../../src/ml/backend.js";
+import { createRowSource } from "../../../src/ml/batches.js";
 import { chooseEngine } from "../../../src/ml/engine/choose-engine.js";
+import { createLocalRunner, createParallelRunner, type KernelRunner } from "../../../src/ml/engine/kernel-runner.js";
 import { describeNetwork } from "../../../src/ml/engine/network.js";
 import { createNetworkTrainer, optimizerSpec } from "../../../src/ml/engine/trainer.js";
 import { buildModel } from "../../../src/ml/model.js";
@@ -286,6 +288,61 @@ describe("graphs on the kernels: skip connections through concatenate and add", 
       let worst = 0;
       for (const [i, g] of grads.entries()) worst = Math.max(worst, Math.abs(trainer.grads[i] - g));
       assert.ok(worst < 1e-5, `gradients differ by ${worst}`);
+    } finally {
+      model.dispose();
+    }
+  });
+});
+
+describe("a graph on worker threads", () => {
+  it("trains the U-Net-like graph on two threads to one thread's parameters", async () => {
+    const input = tf.input({ shape: [4, 4, 1] });
+    const c1 = tf.layers.conv2d({ filters: 3, kernelSize: 3, padding: "same", activation: "relu" }).apply(input);
+    const down = tf.layers.maxPooling2d({ poolSize: 2 }).apply(c1);
+    const up = tf.layers.upSampling2d({ size: [2, 2] }).apply(down);
+    const cat = tf.layers.concatenate().apply([up as tf.SymbolicTensor, c1 as tf.SymbolicTensor]);
+    const c2 = tf.layers.conv2d({ filters: 3, kernelSize: 1, activation: "tanh" }).apply(cat);
+    const sum = tf.layers.add().apply([c2 as tf.SymbolicTensor, c1 as tf.SymbolicTensor]);
+    const out = tf.layers
+      .dense({ units: 2, activation: "softmax" })
+      .apply(tf.layers.flatten().apply(sum)) as tf.SymbolicTensor;
+    const model = tf.model({ inputs: input, outputs: out });
+    try {
+      const spec = describeNetwork(model, "sparseCategoricalCrossentropy");
+      assert.ok(!("unsupported" in spec) && spec.inputs, JSON.stringify(spec));
+      const data = imageData(64, 4);
+      const init = {
+        spec,
+        source: createRowSource(data),
+        params: Float32Array.from(model.getWeights().flatMap((w) => Array.from(w.dataSync()))),
+        options: {
+          maxRows: 32,
+          optimizer: optimizerSpec({ name: "adam", learning_rate: 0.01 }),
+          fedproxMu: 0,
+          correction: false,
+        },
+      };
+      const trained = async (runner: KernelRunner) => {
+        try {
+          for (let step = 0; step < 6; step++)
+            runner.step(
+              Int32Array.from({ length: 32 }, (_, i) => (i * 7 + step * 5) % 64),
+              [],
+            );
+          return await runner.finish();
+        } finally {
+          runner.close();
+        }
+      };
+      const one = await trained(createLocalRunner(init));
+      const two = await trained(createParallelRunner(init, 2));
+      let worst = 0;
+      for (let i = 0; i < one.length; i++) worst = Math.max(worst, Math.abs(one[i] - two[i]));
+      assert.ok(worst < 1e-5, `parameters differ by ${worst}`);
+      assert.ok(
+        one.some((v, i) => v !== init.params[i]),
+        "training left the parameters where they started",
+      );
     } finally {
       model.dispose();
     }
