@@ -37,11 +37,24 @@ export async function evaluateModel(
   source: RowSource,
   options: { plan: Pick<Plan, "loss">; metrics: string[]; indices?: Int32Array },
 ): Promise<MetricValues> {
+  return evaluatePredictions((rows) => predictRows(model, source, rows), outputUnits(model), source, options);
+}
+
+/**
+ * Metrics of any predictor (`rows × units` outputs for the given rows: a tfjs model, or the kernels'
+ * forward pass during training) on rows of a source.
+ */
+export async function evaluatePredictions(
+  predict: (indices: Int32Array) => Promise<Float32Array> | Float32Array,
+  units: number,
+  source: RowSource,
+  options: { plan: Pick<Plan, "loss">; metrics: string[]; indices?: Int32Array },
+): Promise<MetricValues> {
   const kind = taskKind(options.plan);
   checkMetricNames(options.metrics, kind);
   const indices = options.indices ?? allRows(source.data.rows);
   if (indices.length === 0) return { values: {}, samples: 0 };
-  const yPred = await predictRows(model, source, indices);
+  const yPred = await predict(indices);
   const yTrue = source.y(indices);
   const values = computeMetrics(
     options.metrics.filter((m) => m !== "loss"),
@@ -50,7 +63,6 @@ export async function evaluateModel(
     kind,
   );
   if (options.metrics.includes("loss")) {
-    const units = outputUnits(model);
     const loss = tf.tidy(() =>
       computeLoss(
         options.plan.loss,

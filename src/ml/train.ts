@@ -7,11 +7,12 @@ import { currentBackend } from "./backend.js";
 import { createRowSource } from "./batches.js";
 import { dpPlanProblem } from "./dp-plan-check.js";
 import { chooseEngine } from "./engine/choose-engine.js";
+import { kernelPredictor } from "./engine/kernels-predictor.js";
 import { createKernelStepper } from "./engine/kernels-stepper.js";
 import type { Stepper } from "./engine/stepper.js";
 import { createTfjsStepper } from "./engine/tfjs-stepper.js";
 import type { WarmRounds } from "./engine/warm-rounds.js";
-import { evaluateModel } from "./evaluate.js";
+import { evaluateModel, evaluatePredictions } from "./evaluate.js";
 import { splitSamples } from "./group-split.js";
 import { checkLabelShape, checkLabels } from "./losses.js";
 import { checkMetricNames, defaultMetrics, taskKind } from "./metrics.js";
@@ -114,15 +115,23 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
     const params = readTrainable(variables);
     const correction = options.gradientCorrection && correctionVector(model, options.gradientCorrection);
     clock.lap("copy");
-    const validate = async (when: boolean) => {
+    // Validation is forward passes only: on the kernels when they cover the model, else tfjs's predict.
+    const predictor =
+      (args.testOnGlobal || args.testOnLocal) && split.test.length > 0
+        ? kernelPredictor({ model, plan, source, batchSize: args.batchSize })
+        : undefined;
+    const validate = async (when: boolean, weights: Float32Array) => {
+      const options = { plan, metrics, indices: split.test };
       const result =
         when && split.test.length > 0
-          ? await evaluateModel(model, source, { plan, metrics, indices: split.test })
+          ? predictor
+            ? await evaluatePredictions((rows) => predictor.predict(weights, rows), outputUnits(model), source, options)
+            : await evaluateModel(model, source, options)
           : undefined;
       clock.lap("validate");
       return result;
     };
-    const globalMetrics = await validate(args.testOnGlobal);
+    const globalMetrics = await validate(args.testOnGlobal, params);
 
     const stepsPerEpoch = Math.ceil(split.train.length / args.batchSize);
     // DP-SGD: secret Poisson batches at q = B / N (poisson-sampling.ts), the noisy sum divided by the
@@ -213,10 +222,11 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
     }
     signal?.throwIfAborted();
     clock.lap("steps");
-    writeTrainable(variables, await runner.finish());
+    const finalParams = await runner.finish();
+    writeTrainable(variables, finalParams);
     clock.lap("copy");
 
-    const localMetrics = await validate(args.testOnLocal);
+    const localMetrics = await validate(args.testOnLocal, finalParams);
     const trained = getParams(model);
     clock.lap("copy");
     keep = warmKey !== undefined;

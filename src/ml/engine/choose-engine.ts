@@ -7,7 +7,8 @@ import { describeNetwork, hasWeights, inputSize, kernelSize, type NetworkSpec, o
 /**
  * Which engine runs local training steps: fbm's kernels (WebAssembly SIMD, whole step in one module,
  * on worker threads when that pays) or TensorFlow.js's general path (layers the kernels lack, native
- * TensorFlow when it is installed, or `FBM_ENGINE=tfjs`). Evaluation and export always use tfjs.
+ * TensorFlow when it is installed, or `FBM_ENGINE=tfjs`). Validation during a round follows the same
+ * choice (kernels-predictor.ts); evaluation of exported models and export use tfjs.
  */
 export type EngineChoice =
   | { engine: "kernels"; spec: NetworkSpec; threads: number; reason?: undefined }

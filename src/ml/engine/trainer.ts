@@ -84,6 +84,11 @@ export interface NetworkTrainer {
    * (over all weights; undivided, no noise). Returns Σ loss. Needs `clipping` in the options.
    */
   computeClippedGradients(rows: number, clipNorm: number, rowOffset?: number, seeds?: ArrayLike<number>): number;
+  /**
+   * Inference on the first `rows` rows of x (dropout off): the last layer's outputs, `rows × outputUnits`,
+   * a view into the instance's memory that the next call overwrites.
+   */
+  predict(rows: number): Float32Array;
   /** grads += other (another thread's gradient of its slice of the batch). */
   addToGrads(other: Float32Array): void;
   /** Gradient terms (FedProx, SCAFFOLD, L2) and the optimizer step, in the order the tfjs path applies them. */
@@ -157,9 +162,11 @@ export function createNetworkTrainer(
   // ∂loss/∂output (a sequence passes one gradient along two buffers instead).
   const producers = spec.inputs ?? spec.layers.map((_, l) => [l - 1]);
   const gradOut = spec.inputs ? spec.layers.map((op) => f32(R * outputSize(op))) : [];
+  // Where each layer's output is: its buffer, or in inference a dropout's input (passed through).
+  const outputs = layers.map((layer) => layer.out);
   const sourceOf = (l: number, i: number) => {
     const p = producers[l][i];
-    return p < 0 ? xPtr : layers[p].out;
+    return p < 0 ? xPtr : outputs[p];
   };
   // Convolution patches: kept from the forward pass for the filter gradient when they are small, else
   // rebuilt in the backward pass in one shared buffer (large images would need gigabytes otherwise).
@@ -229,7 +236,11 @@ export function createNetworkTrainer(
   const unpaddedArgs = (op: Volume, rows: number) =>
     [rows, op.d, op.h, op.w, op.c, op.kd, op.kh, op.kw, op.sd, op.sh, op.sw, op.od, op.oh, op.ow] as const;
 
-  function forward(rows: number, rowOffset: number, seeds: ArrayLike<number>): void {
+  /**
+   * Without `seeds` (inference), dropout layers pass their input through, as Keras does outside training.
+   * Returns the pointer of the network's output.
+   */
+  function forward(rows: number, rowOffset: number, seeds?: ArrayLike<number>): number {
     let dropout = 0;
     for (const [l, layer] of layers.entries()) {
       const op = layer.op;
@@ -269,14 +280,19 @@ export function createNetworkTrainer(
         k.avgPool3d(input, ...unpaddedArgs(op, rows), layer.out);
       } else if (op.kind === "upSample") {
         k.upsample(input, rows, op.d, op.h, op.w, op.c, op.sd, op.sh, op.sw, layer.out);
-      } else if (op.kind === "dropout") {
-        k.dropout(input, rows, op.size, op.rate, seeds[dropout++] >>> 0, rowOffset, layer.out, layer.argmax);
       } else if (op.kind === "concat") {
         k.concatChannels(input, op.ca, sourceOf(l, 1), op.cb, rows * op.pixels, layer.out);
       } else if (op.kind === "add") {
         k.add(input, sourceOf(l, 1), rows * op.size, layer.out);
+      } else if (seeds) {
+        k.dropout(input, rows, op.size, op.rate, seeds[dropout++] >>> 0, rowOffset, layer.out, layer.argmax);
+      } else {
+        outputs[l] = input; // inference: dropout is the identity
+        continue;
       }
+      outputs[l] = layer.out;
     }
+    return outputs[layers.length - 1];
   }
 
   /** With `clip`, weighted layers hand their deltas to the clipper instead of computing weight gradients. */
@@ -414,6 +430,10 @@ export function createNetworkTrainer(
       const loss = backward(rows, 1, clipper);
       clipper.finish(clipNorm);
       return loss;
+    },
+    predict(rows) {
+      if (rows > R) throw new Error(`predict handles at most ${R} rows, got ${rows}`);
+      return instance.f32(forward(rows, 0), rows * spec.outputUnits);
     },
     addToGrads(other) {
       instance.f32(otherGrads, P).set(other);

@@ -288,6 +288,9 @@ describe("graphs on the kernels: skip connections through concatenate and add", 
       let worst = 0;
       for (const [i, g] of grads.entries()) worst = Math.max(worst, Math.abs(trainer.grads[i] - g));
       assert.ok(worst < 1e-5, `gradients differ by ${worst}`);
+      const predicted = trainer.predict(rows);
+      const expected = tf.tidy(() => (model.predict(tf.tensor(x, [rows, 6, 6, 2])) as tf.Tensor).dataSync());
+      for (const [i, v] of expected.entries()) assert.ok(Math.abs(predicted[i] - v) < 1e-5, `prediction ${i}`);
     } finally {
       model.dispose();
     }

@@ -2,10 +2,13 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { selectBackend } from "../../../src/ml/backend.js";
+import { createRowSource } from "../../../src/ml/batches.js";
 import { chooseEngine } from "../../../src/ml/engine/choose-engine.js";
+import { createKernelPredictor, kernelPredictor } from "../../../src/ml/engine/kernels-predictor.js";
 import { describeNetwork } from "../../../src/ml/engine/network.js";
 import { createNetworkTrainer, optimizerSpec } from "../../../src/ml/engine/trainer.js";
 import { computeLoss, labelTensor } from "../../../src/ml/losses.js";
+import { taskKind } from "../../../src/ml/metrics.js";
 import { buildModel } from "../../../src/ml/model.js";
 import { parsePlan } from "../../../src/ml/plan.js";
 import { type LocalTrainResult, trainLocal } from "../../../src/ml/train.js";
@@ -189,6 +192,70 @@ describe("the kernels engine trains to the parameters of tfjs's path", () => {
     assert.ok(relativeDifference(fast.params, reference.params) < 1e-5);
     const uncorrected = await trainWith("kernels", { plan, data: separableData(200), args, threads: 1 });
     assert.ok(relativeDifference(uncorrected.params, reference.params) > 1e-3, "the correction changed nothing");
+  });
+});
+
+describe("validation during a round runs on the kernels with tfjs's figures", () => {
+  for (const c of cases) {
+    it(c.name, async () => {
+      const plan = parsePlan(c.plan);
+      const metrics = taskKind(plan) === "regression" ? ["loss", "mae", "mse"] : ["loss", "accuracy", "auc"];
+      const args = trainingArgs({ epochs: 2, testOnGlobal: true, testOnLocal: true, metrics, ...c.extra });
+      const reference = await trainWith("tfjs", { plan, data: c.data, args });
+      const fast = await trainWith("kernels", { plan, data: c.data, args, threads: 1 });
+      for (const when of ["globalMetrics", "localMetrics"] as const) {
+        const [a, b] = [fast[when]!, reference[when]!];
+        assert.equal(a.samples, b.samples);
+        assert.deepEqual(Object.keys(a.values).sort(), Object.keys(b.values).sort());
+        for (const name of Object.keys(b.values)) {
+          assert.ok(
+            Math.abs(a.values[name] - b.values[name]) < 1e-4,
+            `${when} ${name}: ${a.values[name]} vs ${b.values[name]}`,
+          );
+        }
+      }
+    });
+  }
+
+  it("is chosen where training would run on the kernels, and not under FBM_ENGINE=tfjs", () => {
+    const plan = parsePlan(cases[0].plan);
+    const data = separableData(40);
+    const model = buildModel(plan, data.sampleShape, { seed: 1 });
+    try {
+      const options = { model, plan, source: createRowSource(data), batchSize: 16 };
+      assert.ok(kernelPredictor(options), "validation left the kernels");
+      process.env.FBM_ENGINE = "tfjs";
+      assert.equal(kernelPredictor(options), undefined);
+    } finally {
+      delete process.env.FBM_ENGINE;
+      model.dispose();
+    }
+  });
+
+  it("passes dropout through at inference, as tfjs's predict does", () => {
+    const plan = parsePlan({
+      data: {},
+      model: [dense(16, "relu"), { dropout: { rate: 0.5 } }, dense(3, "softmax")],
+      loss: "sparseCategoricalCrossentropy",
+      optimizer: { name: "sgd", learning_rate: 0.1 },
+    });
+    const data = threeClassData(50);
+    const model = buildModel(plan, data.sampleShape, { seed: 3 });
+    try {
+      const spec = describeNetwork(model, plan.loss);
+      assert.ok(!("unsupported" in spec));
+      const params = Float32Array.from(model.trainableWeights.flatMap((w) => Array.from(w.read().dataSync())));
+      const rows = Int32Array.from({ length: data.rows }, (_, i) => i);
+      const source = createRowSource(data);
+      // Batches of 16: the last one is partial.
+      const fast = createKernelPredictor(spec, source, 16).predict(params, rows);
+      const reference = tf.tidy(() => (model.predict(source.x(rows)) as tf.Tensor).dataSync());
+      assert.equal(fast.length, reference.length);
+      const worst = Math.max(...Array.from(fast, (v, i) => Math.abs(v - reference[i])));
+      assert.ok(worst < 1e-5, `outputs differ by ${worst}`);
+    } finally {
+      model.dispose();
+    }
   });
 });
 

@@ -1,0 +1,59 @@
+import type * as tf from "@tensorflow/tfjs";
+import { currentBackend } from "../backend.js";
+import type { RowSource } from "../batches.js";
+import type { Plan } from "../plan.js";
+import { chooseEngine } from "./choose-engine.js";
+import type { NetworkSpec } from "./network.js";
+import { createNetworkTrainer } from "./trainer.js";
+
+/**
+ * Forward-only passes on fbm's kernels, for validation during a round: one network laid out once in its
+ * own kernels instance (batches of at most `maxRows` rows, so memory is a training step's), parameters
+ * copied in per call. Dropout is off, as in tfjs's `predict`.
+ */
+export interface KernelPredictor {
+  /** Model outputs for the given rows under `params` (flat, trainable-weight order), `rows × outputUnits`. */
+  predict(params: Float32Array, indices: Int32Array): Float32Array;
+}
+
+export function createKernelPredictor(spec: NetworkSpec, source: RowSource, maxRows: number): KernelPredictor {
+  const trainer = createNetworkTrainer(spec, {
+    maxRows,
+    // Never stepped: the optimizer only sizes state the predictor does not use.
+    optimizer: { name: "sgd", lr: 0, momentum: 0, beta1: 0, beta2: 0, epsilon: 0, decay: 0 },
+    fedproxMu: 0,
+    correction: false,
+  });
+  const units = spec.outputUnits;
+  return {
+    predict(params, indices) {
+      trainer.params.set(params);
+      const out = new Float32Array(indices.length * units);
+      for (let start = 0; start < indices.length; start += maxRows) {
+        const rows = indices.subarray(start, start + maxRows);
+        source.xInto(rows, trainer.x);
+        out.set(trainer.predict(rows.length), start * units);
+      }
+      return out;
+    },
+  };
+}
+
+/** Rows per forward pass: a training step's rows (so memory stays a step's), at most this many. */
+const mostRowsPerPass = 256;
+
+/**
+ * The kernels' predictor for validating `model` during a round, or undefined where training would run on
+ * tfjs (layers the kernels lack, native TensorFlow, `FBM_ENGINE=tfjs`): validation then uses tfjs too.
+ */
+export function kernelPredictor(options: {
+  model: tf.LayersModel;
+  plan: Plan;
+  source: RowSource;
+  batchSize: number;
+}): KernelPredictor | undefined {
+  const choice = chooseEngine({ ...options, backend: currentBackend(), threads: 1 });
+  if (choice.engine !== "kernels") return undefined;
+  const rows = Math.max(1, Math.min(mostRowsPerPass, options.batchSize));
+  return createKernelPredictor(choice.spec, options.source, rows);
+}
