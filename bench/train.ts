@@ -23,6 +23,10 @@ const allThreads = os.availableParallelism();
 const target = { one: 0.3, all: 0.5 };
 /** Seconds a timed run should last; its steps are calibrated per model and per engine (fbm, torch). */
 const runSeconds = numberFlag("seconds", quick ? 0.4 : 1.5);
+/** `--model NAME` benches that model alone. */
+const only = process.argv.includes("--model") ? process.argv[process.argv.indexOf("--model") + 1] : undefined;
+const models = benchModels.filter((m) => only === undefined || m.name === only);
+if (models.length === 0) throw new Error(`Unknown --model "${only}": use ${benchModels.map((m) => m.name).join(", ")}`);
 
 let backendLine = "tfjs backend: unknown";
 await selectBackend({ log: (line) => (backendLine = line) });
@@ -98,7 +102,7 @@ console.log(`\n${row(columns.map(([name]) => name))}`);
 
 const summary: string[] = [];
 try {
-  for (const model of benchModels) await benchModel(model);
+  for (const model of models) await benchModel(model);
 } finally {
   if (typeof torch !== "string") await torch.stop();
 }

@@ -1,5 +1,5 @@
 /**
- * The three models of bench/train.ts (logistic regression, MLP 784-128-10, small CNN) as fbm plans, the
+ * The models of bench/train.ts (logistic regression, MLP 784-128-10, small CNN, small 3-D CNN) as fbm plans, the
  * seeded synthetic data they train on, and the arithmetic of one training step computed from the layer
  * shapes. bench/torch/train_bench.py builds the same models and data recipes in PyTorch.
  */
@@ -7,7 +7,7 @@ import { type LayerSpec, type Plan, parsePlan, planLayers } from "../../src/ml/p
 import { createRng } from "../../src/ml/rng.js";
 import type { Dataset } from "../../src/ml/types.js";
 
-export type ModelName = "logreg" | "mlp" | "cnn";
+export type ModelName = "logreg" | "mlp" | "cnn" | "cnn3d";
 
 export interface BenchModel {
   name: ModelName;
@@ -81,13 +81,34 @@ export const benchModels: BenchModel[] = [
     batchSize: 32,
     firstSteps: 15,
   },
+  {
+    name: "cnn3d",
+    layers: "16×16×16×1: conv3d 8 3³ relu, maxpool3d 2, conv3d 16 3³ relu, maxpool3d 2, flatten, dense 10 softmax",
+    training: "sparseCategoricalCrossentropy, adam lr 1e-3, batch 16",
+    plan: parsePlan({
+      data: {},
+      model: [
+        { conv3d: { filters: 8, kernelSize: 3, padding: "valid", activation: "relu" } },
+        { maxPooling3d: { poolSize: 2 } },
+        { conv3d: { filters: 16, kernelSize: 3, padding: "valid", activation: "relu" } },
+        { maxPooling3d: { poolSize: 2 } },
+        { flatten: {} },
+        { dense: { units: 10, activation: "softmax" } },
+      ],
+      loss: "sparseCategoricalCrossentropy",
+      optimizer: { name: "adam", learning_rate: 1e-3 },
+    }),
+    sampleShape: [16, 16, 16, 1],
+    batchSize: 16,
+    firstSteps: 5,
+  },
 ];
 
 /**
  * The model's synthetic dataset, made in code from a seed (same recipe as train_bench.py):
  * logreg: features uniform in [-1, 1], label 1 when Σ (c+1)·x_c > 0;
  * mlp/cnn: 28×28 noise in [0, 0.5) plus 0.5 on image rows 2k+4..2k+6 for class k = row % 10
- * (flattened to 784 features for the mlp).
+ * (flattened to 784 features for the mlp); cnn3d: 16³ noise in [0, 0.5) plus 0.5 on slices k+2..k+4.
  */
 export function benchData(model: BenchModel, rows = benchRows, seed = benchSeed): Dataset {
   const rng = createRng(seed);
@@ -105,6 +126,18 @@ export function benchData(model: BenchModel, rows = benchRows, seed = benchSeed)
       y[r] = s > 0 ? 1 : 0;
     }
     return { x, y, rows, sampleShape: model.sampleShape, features: Array.from({ length: width }, (_, i) => `f${i}`) };
+  }
+  if (model.name === "cnn3d") {
+    const slice = 16 * 16;
+    for (let r = 0; r < rows; r++) {
+      const k = r % 10;
+      y[r] = k;
+      for (let i = 0; i < width; i++) {
+        const depth = Math.floor(i / slice);
+        x[r * width + i] = rng.next() * 0.5 + (depth >= k + 2 && depth <= k + 4 ? 0.5 : 0);
+      }
+    }
+    return { x, y, rows, sampleShape: model.sampleShape, classes: Array.from({ length: 10 }, (_, i) => `c${i}`) };
   }
   for (let r = 0; r < rows; r++) {
     const k = r % 10;
@@ -140,6 +173,12 @@ type Shape = number[];
 const product = (s: Shape) => s.reduce((a, b) => a * b, 1);
 const pair = (v: unknown, fallback: number): [number, number] =>
   v === undefined ? [fallback, fallback] : Array.isArray(v) ? [v[0], v[1]] : [v as number, v as number];
+const triple = (v: unknown, fallback: number): number[] =>
+  v === undefined
+    ? [fallback, fallback, fallback]
+    : Array.isArray(v)
+      ? [v[0], v[1], v[2]]
+      : [v as number, v as number, v as number];
 /** Output size of a sliding window along one axis (tfjs/Keras rules). */
 const windowOut = (size: number, k: number, stride: number, padding: unknown) =>
   padding === "same" ? Math.ceil(size / stride) : Math.floor((size - k) / stride) + 1;
@@ -162,6 +201,41 @@ function conv2dMacs(input: Shape, o: Record<string, unknown>): Omit<LayerMacs, "
   return { outShape: out, weighted: true, forward: macs, weightGrad: macs, inputGrad: macs };
 }
 
+/** conv3d (NDHWC): each output value is kd·kh·kw·cin multiply-adds. */
+function conv3dMacs(input: Shape, o: Record<string, unknown>): Omit<LayerMacs, "layer"> {
+  const k = triple(o.kernelSize, 1);
+  const s = triple(o.strides, 1);
+  const filters = o.filters as number;
+  const out = [0, 1, 2].map((i) => windowOut(input[i], k[i], s[i], o.padding));
+  const macs = product(out) * filters * product(k) * input[3];
+  return { outShape: [...out, filters], weighted: true, forward: macs, weightGrad: macs, inputGrad: macs };
+}
+
+/** conv2dTranspose: each input value meets kh·kw·filters multiply-adds (the adjoint of a convolution). */
+function conv2dTransposeMacs(input: Shape, o: Record<string, unknown>): Omit<LayerMacs, "layer"> {
+  const [h, w, c] = input;
+  const k = pair(o.kernelSize, 1);
+  const s = pair(o.strides, 1);
+  const filters = o.filters as number;
+  const size = (n: number, i: number) => (o.padding === "same" ? n * s[i] : (n - 1) * s[i] + k[i]);
+  const macs = h * w * c * k[0] * k[1] * filters;
+  return {
+    outShape: [size(h, 0), size(w, 1), filters],
+    weighted: true,
+    forward: macs,
+    weightGrad: macs,
+    inputGrad: macs,
+  };
+}
+
+/** 3-D pooling: comparisons/adds only, ~0. */
+function pool3dMacs(input: Shape, o: Record<string, unknown>): Omit<LayerMacs, "layer"> {
+  const p = triple(o.poolSize, 2);
+  const s = o.strides === undefined ? p : triple(o.strides, 1);
+  const out = [0, 1, 2].map((i) => windowOut(input[i], p[i], s[i], o.padding));
+  return { outShape: [...out, input[3]], weighted: false, forward: 0, weightGrad: 0, inputGrad: 0 };
+}
+
 /** Pooling: comparisons/adds only, ~0. */
 function poolMacs(input: Shape, o: Record<string, unknown>): Omit<LayerMacs, "layer"> {
   const [ph, pw] = pair(o.poolSize, 2);
@@ -181,6 +255,17 @@ function layerMacs(spec: LayerSpec, input: Shape): LayerMacs {
       case "maxPooling2d":
       case "averagePooling2d":
         return poolMacs(input, spec.options);
+      case "conv3d":
+        return conv3dMacs(input, spec.options);
+      case "conv2dTranspose":
+        return conv2dTransposeMacs(input, spec.options);
+      case "maxPooling3d":
+      case "averagePooling3d":
+        return pool3dMacs(input, spec.options);
+      case "upSampling2d": {
+        const [sh, sw] = pair(spec.options.size, 2);
+        return free([input[0] * sh, input[1] * sw, input[2]]);
+      }
       case "globalAveragePooling2d":
         return free([input[input.length - 1]]);
       case "flatten":

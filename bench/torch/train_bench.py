@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""PyTorch side of bench/train.ts: the same three models, trained on one CPU thread.
+"""PyTorch side of bench/train.ts: the same models, trained on one CPU thread.
 
 One persistent process, started by bench/train.ts, so the cost of importing torch is paid once. It
 answers line-based JSON on stdin/stdout:
 
   first line out:  {"ready": true, "torch": "<version>", "threads": 1, "blas": "<library>"}
-  in:   {"model": "logreg" | "mlp" | "cnn", "steps": N, "batch": B, "rows": R, "seed": S}
+  in:   {"model": "logreg" | "mlp" | "cnn" | "cnn3d", "steps": N, "batch": B, "rows": R, "seed": S}
   out:  {"samples_per_s": ..., "seconds": ..., "steps": N, "samples": N*B, "loss": <mean loss>}
   in:   {"quit": true} (or end of input) -> exits
 
@@ -66,6 +66,15 @@ def banded_images(rows, gen):
     return x, y
 
 
+def banded_volumes(rows, gen):
+    """cnn3d data: 16^3 noise in [0, 0.5), plus 0.5 on depth slices k+2..k+4 for class k = row % 10 (NCDHW)."""
+    y = torch.arange(rows) % 10
+    x = torch.rand(rows, 1, 16, 16, 16, generator=gen) * 0.5
+    for k in range(10):
+        x[y == k, :, k + 2 : k + 5] += 0.5
+    return x, y
+
+
 def build(name):
     if name == "logreg":
         model = nn.Sequential(nn.Linear(30, 1), nn.Sigmoid())
@@ -81,7 +90,14 @@ def build(name):
             nn.Flatten(), nn.Linear(32 * 5 * 5, 10),
         )
         return model, nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), lr=1e-3)
-    raise ValueError(f'unknown model "{name}" (logreg, mlp, cnn)')
+    if name == "cnn3d":
+        model = nn.Sequential(
+            nn.Conv3d(1, 8, 3), nn.ReLU(), nn.MaxPool3d(2),
+            nn.Conv3d(8, 16, 3), nn.ReLU(), nn.MaxPool3d(2),
+            nn.Flatten(), nn.Linear(16 * 2 * 2 * 2, 10),
+        )
+        return model, nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), lr=1e-3)
+    raise ValueError(f'unknown model "{name}" (logreg, mlp, cnn, cnn3d)')
 
 
 _data = {}
@@ -93,6 +109,8 @@ def dataset(name, rows, seed):
         gen = torch.Generator().manual_seed(seed)
         if name == "logreg":
             _data[key] = separable(rows, 30, gen)
+        elif name == "cnn3d":
+            _data[key] = banded_volumes(rows, gen)
         else:
             x, y = banded_images(rows, gen)
             _data[key] = (x.reshape(rows, 784) if name == "mlp" else x.reshape(rows, 1, 28, 28)), y  # NCHW

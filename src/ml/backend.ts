@@ -101,6 +101,8 @@ async function activate(name: BackendName, wasmPath: string | undefined): Promis
     await setOrThrow("wasm");
     return `${simd ? "SIMD" : "no SIMD"}${embedded ? ", embedded" : ""}`;
   }
+  const { registerCpuKernelFixes } = await import("./cpu-kernels.js");
+  registerCpuKernelFixes();
   await setOrThrow("cpu");
   return "";
 }

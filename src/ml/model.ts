@@ -85,6 +85,20 @@ function createLayer(spec: LayerSpec, index: number, seed: number, inputShape?: 
       return tf.layers.conv2d({ ...o, ...base, kernelInitializer: kernel(), biasInitializer: "zeros" } as Args<
         typeof tf.layers.conv2d
       >);
+    case "conv3d":
+      return tf.layers.conv3d({ ...o, ...base, kernelInitializer: kernel(), biasInitializer: "zeros" } as Args<
+        typeof tf.layers.conv3d
+      >);
+    case "conv2dTranspose":
+      return tf.layers.conv2dTranspose({ ...o, ...base, kernelInitializer: kernel(), biasInitializer: "zeros" } as Args<
+        typeof tf.layers.conv2dTranspose
+      >);
+    case "maxPooling3d":
+      return tf.layers.maxPooling3d({ ...o, ...base } as Args<typeof tf.layers.maxPooling3d>);
+    case "averagePooling3d":
+      return tf.layers.averagePooling3d({ ...o, ...base } as Args<typeof tf.layers.averagePooling3d>);
+    case "upSampling2d":
+      return tf.layers.upSampling2d({ ...o, ...base } as Args<typeof tf.layers.upSampling2d>);
     case "dropout":
       return tf.layers.dropout({ ...o, ...base, seed: deriveSeed(seed, index, "dropout") } as Args<
         typeof tf.layers.dropout

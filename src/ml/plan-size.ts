@@ -72,6 +72,42 @@ export function planCost(plan: Plan, sampleShape: number[]): { params: number; f
         forward += pool[0] * pool[1] * size(shape);
         break;
       }
+      case "conv3d": {
+        if (shape.length !== 4) return { params, flops: 3 * forward };
+        const k = triple(options.kernelSize, 1);
+        const filters = options.filters as number;
+        params += k[0] * k[1] * k[2] * last * filters + bias(filters);
+        shape = [...spatial(shape, k, triple(options.strides, 1), options.padding), filters];
+        forward += 2 * k[0] * k[1] * k[2] * last * size(shape);
+        break;
+      }
+      case "conv2dTranspose": {
+        if (shape.length !== 3) return { params, flops: 3 * forward };
+        const k = pair(options.kernelSize, 1);
+        const s = pair(options.strides, 1);
+        const filters = options.filters as number;
+        params += k[0] * k[1] * last * filters + bias(filters);
+        forward += 2 * k[0] * k[1] * filters * size(shape);
+        const out = (n: number, i: number) => (options.padding === "same" ? n * s[i] : (n - 1) * s[i] + k[i]);
+        shape = [out(shape[0], 0), out(shape[1], 1), filters];
+        break;
+      }
+      case "maxPooling3d":
+      case "averagePooling3d": {
+        if (shape.length !== 4) return { params, flops: 3 * forward };
+        const pool = triple(options.poolSize, 2);
+        const strides = options.strides === undefined ? pool : triple(options.strides, 1);
+        shape = [...spatial(shape, pool, strides, options.padding), last];
+        forward += pool[0] * pool[1] * pool[2] * size(shape);
+        break;
+      }
+      case "upSampling2d": {
+        if (shape.length !== 3) return { params, flops: 3 * forward };
+        const [sh, sw] = pair(options.size, 2);
+        shape = [shape[0] * sh, shape[1] * sw, last];
+        forward += size(shape);
+        break;
+      }
       case "globalAveragePooling2d":
         if (shape.length !== 3) return { params, flops: 3 * forward };
         forward += size(shape);
@@ -103,9 +139,15 @@ function pair(value: unknown, fallback: number): [number, number] {
   return [n, n];
 }
 
-/** Output height and width of a windowed layer (conv or pooling), as tfjs computes them. */
-function spatial(shape: number[], window: [number, number], strides: [number, number], padding: unknown): number[] {
-  return [0, 1].map((i) =>
+function triple(value: unknown, fallback: number): number[] {
+  if (Array.isArray(value)) return [value[0] as number, value[1] as number, value[2] as number];
+  const n = typeof value === "number" ? value : fallback;
+  return [n, n, n];
+}
+
+/** Output sizes of a windowed layer (conv or pooling) along its 2 or 3 spatial axes, as tfjs computes them. */
+function spatial(shape: number[], window: number[], strides: number[], padding: unknown): number[] {
+  return window.map((_, i) =>
     padding === "same" ? Math.ceil(shape[i] / strides[i]) : Math.floor((shape[i] - window[i]) / strides[i]) + 1,
   );
 }

@@ -37,6 +37,7 @@ const initializer = z.enum([
 ]);
 const positiveInt = (max: number) => z.number().int().min(1).max(max);
 const size2 = z.union([positiveInt(1024), z.tuple([positiveInt(1024), positiveInt(1024)])]);
+const size3 = z.union([positiveInt(1024), z.tuple([positiveInt(1024), positiveInt(1024), positiveInt(1024)])]);
 const padding = z.enum(["valid", "same"]);
 
 const layerOptions = {
@@ -63,6 +64,32 @@ const layerOptions = {
     padding: padding.optional(),
   }),
   globalAveragePooling2d: z.strictObject({}),
+  // Volumes, decoders (issue 32): the same options over three axes, and their transposes and upsampling.
+  conv3d: z.strictObject({
+    filters: positiveInt(4096),
+    kernelSize: size3,
+    strides: size3.optional(),
+    padding: padding.optional(),
+    activation: activation.optional(),
+    useBias: z.boolean().optional(),
+    kernelInitializer: initializer.optional(),
+  }),
+  maxPooling3d: z.strictObject({ poolSize: size3.optional(), strides: size3.optional(), padding: padding.optional() }),
+  averagePooling3d: z.strictObject({
+    poolSize: size3.optional(),
+    strides: size3.optional(),
+    padding: padding.optional(),
+  }),
+  conv2dTranspose: z.strictObject({
+    filters: positiveInt(4096),
+    kernelSize: size2,
+    strides: size2.optional(),
+    padding: padding.optional(),
+    activation: activation.optional(),
+    useBias: z.boolean().optional(),
+    kernelInitializer: initializer.optional(),
+  }),
+  upSampling2d: z.strictObject({ size: size2.optional() }),
   flatten: z.strictObject({}),
   batchNormalization: z.strictObject({
     momentum: z.number().gt(0).lt(1).optional(),

@@ -163,6 +163,7 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
             batchSize: args.batchSize,
             // DP-SGD adds its noise once per step: it runs on one thread.
             threads: localDp ? 1 : options.threads,
+            perSampleClipping: localDp !== undefined,
           })
         : ({ engine: "tfjs", reason: "no training steps" } as const);
     engine =

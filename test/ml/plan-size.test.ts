@@ -42,6 +42,29 @@ describe("countPlanParams() counts a model's parameters from layer shapes alone"
       ],
       [16, 12, 3],
     ],
+    [
+      "a 3-D CNN: conv3d, pooling3d with strides and same padding",
+      [
+        { conv3d: { filters: 3, kernelSize: [3, 2, 2], activation: "relu" } },
+        { maxPooling3d: { poolSize: 2, padding: "same" } },
+        { conv3d: { filters: 4, kernelSize: 2, strides: [1, 2, 2], padding: "same", useBias: false } },
+        { averagePooling3d: { poolSize: [1, 2, 2], strides: 1 } },
+        { flatten: {} },
+        { dense: { units: 2 } },
+      ],
+      [7, 9, 8, 2],
+    ],
+    [
+      "a decoder: conv2dTranspose (same and valid) and upSampling2d",
+      [
+        { conv2dTranspose: { filters: 3, kernelSize: 2, strides: 2, padding: "same" } },
+        { upSampling2d: { size: [2, 1] } },
+        { conv2dTranspose: { filters: 2, kernelSize: [3, 2], strides: [2, 1] } },
+        { flatten: {} },
+        { dense: { units: 1 } },
+      ],
+      [5, 4, 2],
+    ],
   ];
   for (const [name, layers, shape] of cases) {
     it(`${name}: the same count as TensorFlow.js's countParams()`, () => {

@@ -69,7 +69,38 @@ describe("parsePlan", () => {
     assert.equal(isClassification(parsePlan({ ...plan, loss: "meanSquaredError" })), false);
   });
 
+  it("accepts volume and decoder layers, sizes as one number or one per axis, options in either spelling", () => {
+    const p = parsePlan({
+      ...plan,
+      model: [
+        { conv3d: { filters: 2, kernel_size: [3, 3, 1], strides: 1, padding: "same" } },
+        { maxPooling3d: null },
+        { maxPooling3d: { pool_size: [1, 2, 2] } },
+        { averagePooling3d: { poolSize: 2, strides: [1, 1, 2] } },
+        { flatten: {} },
+        { dense: { units: 1 } },
+      ],
+    });
+    assert.deepEqual(planLayers(p)[0], {
+      name: "conv3d",
+      options: { filters: 2, kernelSize: [3, 3, 1], strides: 1, padding: "same" },
+    });
+    const decoder = parsePlan({
+      ...plan,
+      model: [{ conv2dTranspose: { filters: 2, kernelSize: 2, strides: [2, 1] } }, { upSampling2d: { size: [2, 3] } }],
+    });
+    assert.deepEqual(
+      planLayers(decoder).map((l) => l.name),
+      ["conv2dTranspose", "upSampling2d"],
+    );
+  });
+
   const bad: [string, unknown, RegExp][] = [
+    [
+      "a 3-D kernel given two sizes",
+      { ...plan, model: [{ conv3d: { filters: 2, kernelSize: [3, 3] } }] },
+      /plan\.model\[0\]\.conv3d\.kernelSize: /,
+    ],
     ["an unknown layer", { ...plan, model: [{ lstm: { units: 4 } }] }, /plan\.model\[0\]: unknown layer "lstm"/],
     [
       "an unknown option",

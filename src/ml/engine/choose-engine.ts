@@ -2,7 +2,7 @@ import { availableParallelism } from "node:os";
 import type * as tf from "@tensorflow/tfjs";
 import { InputError } from "../../common/errors.js";
 import type { Plan } from "../plan.js";
-import { describeNetwork, inputSize, type NetworkSpec, outputSize } from "./network.js";
+import { describeNetwork, hasWeights, inputSize, kernelSize, type NetworkSpec, outputSize } from "./network.js";
 
 /**
  * Which engine runs local training steps: fbm's kernels (WebAssembly SIMD, whole step in one module,
@@ -28,6 +28,8 @@ export function chooseEngine(options: {
   plan: Plan;
   backend: string | undefined;
   batchSize: number;
+  /** DP-SGD's per-sample clipping, which the kernels cover for dense and conv2d layers only. */
+  perSampleClipping?: boolean;
   /** Most threads to use; default: every core. */
   threads?: number;
   env?: Record<string, string | undefined>;
@@ -42,6 +44,11 @@ export function chooseEngine(options: {
     return { engine: "tfjs", reason: "native TensorFlow is installed" };
   const spec = describeNetwork(options.model, options.plan.loss);
   if ("unsupported" in spec) return { engine: "tfjs", reason: `the kernels do not cover ${spec.unsupported}` };
+  if (
+    options.perSampleClipping &&
+    spec.layers.some((op) => hasWeights(op) && op.kind !== "dense" && op.kind !== "conv2d")
+  )
+    return { engine: "tfjs", reason: "the kernels' per-sample clipping covers dense and conv2d layers only" };
   const most = options.threads ?? availableParallelism();
   if (!Number.isInteger(most) || most < 1) throw new InputError(`Invalid thread count ${most}: use a positive integer`);
   const perStep = flopsPerSample(spec) * options.batchSize;
@@ -57,9 +64,10 @@ export function chooseEngine(options: {
 export function flopsPerSample(spec: NetworkSpec): number {
   let total = 0;
   spec.layers.forEach((op, l) => {
-    if (op.kind !== "dense" && op.kind !== "conv2d") return;
-    const macs = op.kind === "dense" ? op.inputs * op.units : op.oh * op.ow * op.filters * op.kh * op.kw * op.c;
-    total += 2 * macs * (l === 0 ? 2 : 3);
+    if (!hasWeights(op)) return;
+    // Each kernel weight meets every output position once (a transposed convolution: every input position).
+    const positions = op.kind === "dense" ? 1 : op.kind === "conv2d" ? op.oh * op.ow : op.od * op.oh * op.ow;
+    total += 2 * kernelSize(op) * positions * (l === 0 ? 2 : 3);
   });
   // Elementwise work (activations, loss, pooling) is small beside the products; count one op per value.
   for (const op of spec.layers) total += inputSize(op) + outputSize(op);

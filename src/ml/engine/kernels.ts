@@ -31,6 +31,19 @@ export interface Kernels {
   avgPool(x: number, ...shapeAndOutput: number[]): void;
   avgPoolBackward(dy: number, ...shapeAndOutput: number[]): void;
   maxPoolBackward(dy: number, argmax: number, outputs: number, dx: number, inputs: number): void;
+  /** 3-D windows (assembly/volumes.ts): NDHWC shapes, then depth/height/width windows, strides, pads, outputs. */
+  im2col3d(x: number, ...shape: number[]): void;
+  col2im3d(dcols: number, ...shape: number[]): void;
+  maxPool3d(x: number, ...shapeAndOutputs: number[]): void;
+  avgPool3d(x: number, ...shapeAndOutput: number[]): void;
+  avgPool3dBackward(dy: number, ...shapeAndOutput: number[]): void;
+  /** Graph operations (assembly/graph-ops.ts). */
+  upsample(x: number, ...shapeAndOutput: number[]): void;
+  upsampleBackward(dy: number, ...shapeAndOutput: number[]): void;
+  concatChannels(a: number, ca: number, b: number, cb: number, pixels: number, out: number): void;
+  splitChannels(d: number, ca: number, cb: number, pixels: number, da: number, db: number): void;
+  add(a: number, b: number, n: number, out: number): void;
+  accumulate(to: number, from: number, n: number): void;
   dropout(
     x: number,
     rows: number,

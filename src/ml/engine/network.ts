@@ -6,7 +6,19 @@ import type { Plan } from "../plan.js";
  * activations read off the built tfjs model, so both paths agree on every size. Layers the kernels do not
  * cover (batch normalization, same-padded average pooling, rarer activations) leave the model on tfjs.
  */
-export type LayerOp = DenseOp | Conv2dOp | MaxPoolOp | AvgPoolOp | DropoutOp;
+export type LayerOp =
+  | DenseOp
+  | Conv2dOp
+  | MaxPoolOp
+  | AvgPoolOp
+  | DropoutOp
+  | Conv3dOp
+  | MaxPool3dOp
+  | AvgPool3dOp
+  | ConvTransposeOp
+  | UpSampleOp
+  | ConcatOp
+  | AddOp;
 
 export interface DenseOp {
   kind: "dense";
@@ -47,6 +59,70 @@ export interface AvgPoolOp extends Window {
   kind: "avgPool";
 }
 
+/** Shape of a 3-D window over an NDHWC input: the 2-D one plus depth, its window, stride, front pad, output. */
+export interface Volume extends Window {
+  d: number;
+  kd: number;
+  sd: number;
+  pf: number;
+  od: number;
+}
+
+export interface Conv3dOp extends Volume {
+  kind: "conv3d";
+  filters: number;
+  act: number;
+  bias: boolean;
+}
+
+export interface MaxPool3dOp extends Volume {
+  kind: "maxPool3d";
+}
+
+/** Average pooling over unpadded 3-D windows. */
+export interface AvgPool3dOp extends Volume {
+  kind: "avgPool3d";
+}
+
+/**
+ * A transposed convolution (2-D ones have depth 1), described by the convolution it is the adjoint of:
+ * that convolution's input (d, h, w, c) is this layer's output (c = its filters), its output (od, oh, ow)
+ * this layer's input, with `inputs` channels. tfjs's kernel [kd, kh, kw, filters, inputs] is then the
+ * convolution's kernel read with `inputs` output channels.
+ */
+export interface ConvTransposeOp extends Volume {
+  kind: "convTranspose";
+  inputs: number;
+  act: number;
+  bias: boolean;
+}
+
+/** Nearest-neighbour upsampling of (d, h, w, c) by (sd, sh, sw); a 2-D image has d = sd = 1. */
+export interface UpSampleOp {
+  kind: "upSample";
+  d: number;
+  h: number;
+  w: number;
+  c: number;
+  sd: number;
+  sh: number;
+  sw: number;
+}
+
+/** Channel concatenation of two inputs of `pixels` positions with `ca` and `cb` channels (a graph node). */
+export interface ConcatOp {
+  kind: "concat";
+  pixels: number;
+  ca: number;
+  cb: number;
+}
+
+/** Elementwise sum of two inputs of `size` values per sample (a graph node). */
+export interface AddOp {
+  kind: "add";
+  size: number;
+}
+
 /** Inverted dropout over `size` values per sample; its masks come from the run's seeded generator. */
 export interface DropoutOp {
   kind: "dropout";
@@ -62,6 +138,11 @@ export interface NetworkSpec {
   outputUnits: number;
   /** Trainable tensor sizes in `model.trainableWeights` order (kernel, then bias, per layer). */
   tensorSizes: number[];
+  /**
+   * A graph's wiring: each layer's inputs as indices into `layers` (−1: the batch), in order. Absent for a
+   * sequence, where each layer takes the one before it.
+   */
+  inputs?: number[][];
 }
 
 /** Activation codes of engine/assembly/layers.ts. */
@@ -88,16 +169,31 @@ const lossCodes: Partial<Record<Plan["loss"], number>> = {
 export function describeNetwork(model: tf.LayersModel, loss: Plan["loss"]): NetworkSpec | { unsupported: string } {
   const lossCode = lossCodes[loss];
   if (lossCode === undefined) return { unsupported: `the ${loss} loss` };
+  if (model.inputs.length !== 1 || model.outputs.length !== 1) return { unsupported: "several inputs or outputs" };
   const inputShape = model.inputs[0].shape.slice(1) as number[];
-  let shape = inputShape;
   const layers: LayerOp[] = [];
   const tensorSizes: number[] = [];
+  // Which op's output each tfjs layer's output is (−1: the batch); flatten only renames its input.
+  const produced = new Map<string, number>();
+  const inputs: number[][] = [];
+  // A sequential model lists no input layer among its layers: name it from the model's input.
+  produced.set(model.inputs[0].sourceLayer.name, -1);
   for (const layer of model.layers) {
     const config = layer.getConfig() as Record<string, unknown>;
     const kind = layer.getClassName();
+    if (kind === "InputLayer") {
+      produced.set(layer.name, -1);
+      continue;
+    }
+    // The first node is the layer's place in this model (later ones would be other models' uses).
+    const inbound = layer.inboundNodes[0]?.inboundLayers ?? [];
+    const from = inbound.map((l) => produced.get(l.name));
+    if (inbound.length === 0 || from.some((f) => f === undefined)) return { unsupported: "an unordered graph" };
+    const inShapes = inbound.map((l) => (l.outputShape as number[]).slice(1));
+    const shape = inShapes[0];
     const act = activationCodes[String(config.activation ?? "linear")];
     const outShape = (layer.outputShape as number[]).slice(1);
-    if ((kind === "Dense" || kind === "Conv2D") && act === undefined) {
+    if (weighted.has(kind) && act === undefined) {
       return { unsupported: `activation "${String(config.activation)}"` };
     }
     if (kind === "Dense") {
@@ -134,37 +230,169 @@ export function describeNetwork(model: tf.LayersModel, loss: Plan["loss"]): Netw
       if (config.dataFormat !== "channelsLast") return { unsupported: "channels-first pooling" };
       const [h, w, c] = shape;
       layers.push({ kind: "avgPool", h, w, c, kh: h, kw: w, sh: 1, sw: 1, pt: 0, pl: 0, oh: 1, ow: 1 });
+    } else if (kind === "Conv3D" || kind === "Conv2DTranspose" || kind === "Conv3DTranspose") {
+      const dims = kind === "Conv2DTranspose" ? 2 : 3;
+      if (config.dataFormat !== "channelsLast" || tuple(config.dilationRate ?? 1, dims).some((d) => d !== 1)) {
+        return { unsupported: "a dilated or channels-first convolution" };
+      }
+      if (act === activationCodes.softmax) return { unsupported: "softmax on a convolution" };
+      const bias = config.useBias !== false;
+      const k = tuple(config.kernelSize, dims);
+      const st = tuple(config.strides, dims);
+      const padding = String(config.padding);
+      if (kind === "Conv3D") {
+        const volume = volumeOf(shape, k, st, padding, outShape);
+        const filters = outShape[3];
+        layers.push({ kind: "conv3d", ...volume, filters, act, bias });
+        tensorSizes.push(volume.kd * volume.kh * volume.kw * volume.c * filters, ...(bias ? [filters] : []));
+      } else {
+        // The adjoint convolution runs from this layer's output to its input.
+        const [from, to] =
+          dims === 2
+            ? [
+                [1, ...outShape],
+                [1, ...shape],
+              ]
+            : [outShape, shape];
+        const volume = volumeOf(from, dims === 2 ? [1, ...k] : k, dims === 2 ? [1, ...st] : st, padding, to);
+        const inputs = shape[shape.length - 1];
+        layers.push({ kind: "convTranspose", ...volume, inputs, act, bias });
+        tensorSizes.push(volume.kd * volume.kh * volume.kw * volume.c * inputs, ...(bias ? [volume.c] : []));
+      }
+    } else if (kind === "MaxPooling3D" || kind === "AveragePooling3D") {
+      if (config.dataFormat !== "channelsLast") return { unsupported: "channels-first pooling" };
+      // Same-padded average pooling stays on tfjs, as in 2-D.
+      if (kind === "AveragePooling3D" && config.padding !== "valid")
+        return { unsupported: "same-padded average pooling" };
+      const volume = volumeOf(
+        shape,
+        tuple(config.poolSize, 3),
+        tuple(config.strides, 3),
+        String(config.padding),
+        outShape,
+      );
+      layers.push({ kind: kind === "MaxPooling3D" ? "maxPool3d" : "avgPool3d", ...volume });
+    } else if (kind === "UpSampling2D") {
+      if (config.dataFormat !== "channelsLast" || config.interpolation !== "nearest")
+        return { unsupported: "bilinear or channels-first upsampling" };
+      const [sh, sw] = pair(config.size);
+      const [h, w, c] = shape;
+      layers.push({ kind: "upSample", d: 1, h, w, c, sd: 1, sh, sw });
     } else if (kind === "Dropout") {
       if (config.noiseShape != null) return { unsupported: "dropout with a noise shape" };
       layers.push({ kind: "dropout", size: size(shape), rate: Number(config.rate) });
-    } else if (kind !== "Flatten") {
+    } else if (kind === "Concatenate" || kind === "Add") {
+      if (inbound.length !== 2) return { unsupported: `${kind.toLowerCase()} of other than two inputs` };
+      if (kind === "Add") layers.push({ kind: "add", size: size(outShape) });
+      else {
+        if (config.axis !== -1 && config.axis !== outShape.length)
+          return { unsupported: "concatenation not on channels" };
+        const [ca, cb] = inShapes.map((s) => s[s.length - 1]);
+        layers.push({ kind: "concat", pixels: size(outShape) / (ca + cb), ca, cb });
+      }
+    } else if (kind === "Flatten") {
+      produced.set(layer.name, from[0]!);
+      continue;
+    } else {
       return { unsupported: `layer ${kind}` };
     }
-    shape = outShape;
+    if (kind !== "Concatenate" && kind !== "Add" && inbound.length !== 1) return { unsupported: `layer ${kind}` };
+    inputs.push(from as number[]);
+    produced.set(layer.name, layers.length - 1);
   }
   if (model.trainableWeights.length !== tensorSizes.length || model.weights.length !== tensorSizes.length) {
     return { unsupported: "weights the kernels do not know" };
   }
-  if (layers.every((op) => op.kind !== "dense" && op.kind !== "conv2d"))
-    return { unsupported: "a model without weights" };
+  if (layers.every((op) => !hasWeights(op))) return { unsupported: "a model without weights" };
+  const output = model.outputs[0].sourceLayer.name;
+  if (produced.get(output) !== layers.length - 1) return { unsupported: "an output that is not the last layer" };
   const last = layers[layers.length - 1];
   if (last.kind !== "dense" || (last.act === activationCodes.softmax) !== (lossCode === 1)) {
     return { unsupported: "a last layer other than dense (softmax exactly for the categorical losses)" };
   }
-  return { inputSize: size(inputShape), layers, loss: lossCode, outputUnits: last.units, tensorSizes };
+  const sequence = inputs.every((from, l) => from.length === 1 && from[0] === l - 1);
+  return {
+    inputSize: size(inputShape),
+    layers,
+    loss: lossCode,
+    outputUnits: last.units,
+    tensorSizes,
+    ...(sequence ? {} : { inputs }),
+  };
+}
+
+/** tfjs class names of the layers with a kernel and a bias (their activation must be one of the kernels'). */
+const weighted = new Set(["Dense", "Conv2D", "Conv3D", "Conv2DTranspose", "Conv3DTranspose"]);
+
+/** Layers with trainable weights (a kernel, and a bias unless `bias` is false). */
+export type WeightedOp = DenseOp | Conv2dOp | Conv3dOp | ConvTransposeOp;
+
+export function hasWeights(op: LayerOp): op is WeightedOp {
+  return op.kind === "dense" || op.kind === "conv2d" || op.kind === "conv3d" || op.kind === "convTranspose";
+}
+
+/** Kernel elements of a weighted layer (tfjs's kernel tensor). */
+export function kernelSize(op: WeightedOp): number {
+  switch (op.kind) {
+    case "dense":
+      return op.inputs * op.units;
+    case "conv2d":
+      return op.kh * op.kw * op.c * op.filters;
+    case "conv3d":
+      return op.kd * op.kh * op.kw * op.c * op.filters;
+    case "convTranspose":
+      return op.kd * op.kh * op.kw * op.c * op.inputs;
+  }
 }
 
 /** Output elements per sample of a layer. */
 export function outputSize(op: LayerOp): number {
-  if (op.kind === "dense") return op.units;
-  if (op.kind === "dropout") return op.size;
-  return op.oh * op.ow * (op.kind === "conv2d" ? op.filters : op.c);
+  switch (op.kind) {
+    case "dense":
+      return op.units;
+    case "dropout":
+      return op.size;
+    case "conv2d":
+      return op.oh * op.ow * op.filters;
+    case "maxPool":
+    case "avgPool":
+      return op.oh * op.ow * op.c;
+    case "conv3d":
+      return op.od * op.oh * op.ow * op.filters;
+    case "maxPool3d":
+    case "avgPool3d":
+      return op.od * op.oh * op.ow * op.c;
+    case "convTranspose":
+      return op.d * op.h * op.w * op.c;
+    case "concat":
+      return op.pixels * (op.ca + op.cb);
+    case "add":
+      return op.size;
+    case "upSample":
+      return op.d * op.sd * op.h * op.sh * op.w * op.sw * op.c;
+  }
 }
 
-/** Input elements per sample of a layer. */
+/** Input elements per sample of a layer (of its first input, for a graph node). */
 export function inputSize(op: LayerOp): number {
-  if (op.kind === "dropout") return op.size;
-  return op.kind === "dense" ? op.inputs : op.h * op.w * op.c;
+  switch (op.kind) {
+    case "dense":
+      return op.inputs;
+    case "dropout":
+      return op.size;
+    case "conv2d":
+    case "maxPool":
+    case "avgPool":
+      return op.h * op.w * op.c;
+    case "convTranspose":
+      return op.od * op.oh * op.ow * op.inputs;
+    case "concat":
+      return op.pixels * op.ca;
+    case "add":
+      return op.size;
+    default:
+      return op.d * op.h * op.w * op.c;
+  }
 }
 
 function windowOf(input: number[], k: number[], s: number[], padding: string, out: number[]): Window {
@@ -186,6 +414,21 @@ function windowOf(input: number[], k: number[], s: number[], padding: string, ou
     oh,
     ow,
   };
+}
+
+/** A 3-D window over an NDHWC input: input [d, h, w, c], window, strides, padding, output [od, oh, ow, …]. */
+function volumeOf(input: number[], k: number[], s: number[], padding: string, out: number[]): Volume {
+  const [d, ...rest] = input;
+  const [od, ...outRest] = out;
+  const flat = windowOf(rest, k.slice(1), s.slice(1), padding, outRest);
+  const pf = padding === "same" ? Math.floor(Math.max((od - 1) * s[0] + k[0] - d, 0) / 2) : 0;
+  return { ...flat, d, kd: k[0], sd: s[0], pf, od };
+}
+
+/** A size option as `dims` numbers (tfjs configs hold a number or a tuple). */
+function tuple(value: unknown, dims: number): number[] {
+  if (Array.isArray(value)) return value.length === 1 ? Array(dims).fill(value[0]) : value.slice(0, dims);
+  return Array(dims).fill(Number(value));
 }
 
 function pair(value: unknown): number[] {

@@ -3,11 +3,14 @@ import { createKernelInstance, type KernelInstance } from "./kernels.js";
 import {
   activationCodes,
   type Conv2dOp,
+  hasWeights,
   inputSize,
+  kernelSize,
   type LayerOp,
   type MaxPoolOp,
   type NetworkSpec,
   outputSize,
+  type Volume,
 } from "./network.js";
 import { createPerSampleClipper, type PerSampleClipper, type WeightedLayer } from "./per-sample-clip.js";
 
@@ -133,17 +136,19 @@ export function createNetworkTrainer(
     offset += count;
     return at * 4;
   };
+  if (options.clipping && spec.layers.some((op) => hasWeights(op) && op.kind !== "dense" && op.kind !== "conv2d"))
+    throw new Error("per-sample clipping covers dense and conv2d layers only");
   const layers: LayerBuffers[] = spec.layers.map((op) => {
-    const hasWeights = op.kind === "dense" || op.kind === "conv2d";
-    const weightCount =
-      op.kind === "dense" ? op.inputs * op.units : op.kind === "conv2d" ? op.kh * op.kw * op.c * op.filters : 0;
-    const biasCount = hasWeights && op.bias ? (op.kind === "dense" ? op.units : op.filters) : 0;
-    const w = hasWeights ? next(weightCount) : -1;
+    const weights = hasWeights(op);
+    const biasCount =
+      !weights || !op.bias ? 0 : op.kind === "dense" ? op.units : op.kind === "convTranspose" ? op.c : op.filters;
+    const w = weights ? next(kernelSize(op)) : -1;
     const b = biasCount > 0 ? next(biasCount) : -1;
+    const pooled = op.kind === "maxPool" || op.kind === "maxPool3d" || op.kind === "dropout";
     return {
       op,
       out: f32(R * outputSize(op)),
-      argmax: op.kind === "maxPool" || op.kind === "dropout" ? instance.alloc(R * outputSize(op) * 4) : 0,
+      argmax: pooled ? instance.alloc(R * outputSize(op) * 4) : 0,
       weight: w < 0 ? 0 : paramsPtr + w,
       bias: b < 0 ? 0 : paramsPtr + b,
       gWeight: w < 0 ? 0 : gradsPtr + w,
@@ -153,22 +158,33 @@ export function createNetworkTrainer(
   const largest = Math.max(spec.inputSize, ...spec.layers.map(outputSize));
   const deltaA = f32(R * largest);
   const deltaB = f32(R * largest);
+  // A graph: each layer's inputs (−1: the batch), and per layer a buffer where its consumers sum
+  // ∂loss/∂output (a sequence passes one gradient along two buffers instead).
+  const producers = spec.inputs ?? spec.layers.map((_, l) => [l - 1]);
+  const gradOut = spec.inputs ? spec.layers.map((op) => f32(R * outputSize(op))) : [];
+  // Where each layer's output is: its buffer, or in inference a dropout's input (passed through).
+  const outputs = layers.map((layer) => layer.out);
+  const sourceOf = (l: number, i: number) => {
+    const p = producers[l][i];
+    return p < 0 ? xPtr : outputs[p];
+  };
   // Convolution patches: kept from the forward pass for the filter gradient when they are small, else
   // rebuilt in the backward pass in one shared buffer (large images would need gigabytes otherwise).
-  const patchesOf = (op: LayerOp) => (op.kind === "conv2d" ? R * op.oh * op.ow * op.kh * op.kw * op.c : 0);
+  // A transposed convolution's patches are those of its adjoint (its output gradient's in the backward pass).
+  const patchesOf = (op: LayerOp) =>
+    op.kind === "conv2d"
+      ? R * op.oh * op.ow * op.kh * op.kw * op.c
+      : op.kind === "conv3d" || op.kind === "convTranspose"
+        ? R * op.od * op.oh * op.ow * op.kd * op.kh * op.kw * op.c
+        : 0;
   const largestPatches = Math.max(0, ...spec.layers.map(patchesOf));
   const sharedPatches = largestPatches > 0 ? f32(largestPatches) : 0;
   const patchGrads = largestPatches > 0 ? f32(largestPatches) : 0;
   const keptPatches = spec.layers.map((op) =>
-    patchesOf(op) > 0 && patchesOf(op) <= keepPatchesUpTo ? f32(patchesOf(op)) : 0,
+    op.kind !== "convTranspose" && patchesOf(op) > 0 && patchesOf(op) <= keepPatchesUpTo ? f32(patchesOf(op)) : 0,
   );
   const pack = f32(256 * 8);
-  const transposed = f32(
-    Math.max(
-      1,
-      ...spec.layers.map((op) => (op.kind === "dense" || op.kind === "conv2d" ? inputSize(op) * outputSize(op) : 0)),
-    ),
-  );
+  const transposed = f32(Math.max(1, ...spec.layers.map((op) => (hasWeights(op) ? kernelSize(op) : 0))));
   const dropouts = spec.layers.filter((op) => op.kind === "dropout").length;
   let steps = 0;
   // DP-SGD: weighted layers, in order, as the per-sample clipper sees them.
@@ -176,7 +192,7 @@ export function createNetworkTrainer(
   for (const [l, layer] of layers.entries()) {
     const op = layer.op;
     if (op.kind !== "dense" && op.kind !== "conv2d") continue;
-    const input = l > 0 ? layers[l - 1].out : xPtr;
+    const input = sourceOf(l, 0);
     weighted.push({ op, input, bias: layer.bias, gWeight: layer.gWeight, gBias: layer.gBias, at: l });
   }
   const clipper: PerSampleClipper | undefined = options.clipping
@@ -197,13 +213,38 @@ export function createNetworkTrainer(
 
   const windowArgs = (op: Conv2dOp | MaxPoolOp, rows: number) =>
     [rows, op.h, op.w, op.c, op.kh, op.kw, op.sh, op.sw, op.pt, op.pl, op.oh, op.ow] as const;
+  const volumeArgs = (op: Volume, rows: number) =>
+    [
+      rows,
+      op.d,
+      op.h,
+      op.w,
+      op.c,
+      op.kd,
+      op.kh,
+      op.kw,
+      op.sd,
+      op.sh,
+      op.sw,
+      op.pf,
+      op.pt,
+      op.pl,
+      op.od,
+      op.oh,
+      op.ow,
+    ] as const;
+  const unpaddedArgs = (op: Volume, rows: number) =>
+    [rows, op.d, op.h, op.w, op.c, op.kd, op.kh, op.kw, op.sd, op.sh, op.sw, op.od, op.oh, op.ow] as const;
 
-  /** Without `seeds` (inference), dropout layers pass their input through, as Keras does outside training. */
+  /**
+   * Without `seeds` (inference), dropout layers pass their input through, as Keras does outside training.
+   * Returns the pointer of the network's output.
+   */
   function forward(rows: number, rowOffset: number, seeds?: ArrayLike<number>): number {
-    let input = xPtr;
     let dropout = 0;
     for (const [l, layer] of layers.entries()) {
       const op = layer.op;
+      const input = sourceOf(l, 0);
       if (op.kind === "dense") {
         k.gemm(rows, op.units, op.inputs, input, op.inputs, 1, layer.weight, op.units, layer.out, op.units, 0, pack);
         k.biasActivation(layer.out, rows, op.units, layer.bias, op.act);
@@ -218,34 +259,68 @@ export function createNetworkTrainer(
         k.maxPool(input, ...windowArgs(op, rows), layer.out, layer.argmax);
       } else if (op.kind === "avgPool") {
         k.avgPool(input, rows, op.h, op.w, op.c, op.kh, op.kw, op.sh, op.sw, op.oh, op.ow, layer.out);
+      } else if (op.kind === "conv3d") {
+        const K = op.kd * op.kh * op.kw * op.c;
+        const M = rows * op.od * op.oh * op.ow;
+        const patches = keptPatches[l] || sharedPatches;
+        k.im2col3d(input, ...volumeArgs(op, rows), patches);
+        k.gemm(M, op.filters, K, patches, K, 1, layer.weight, op.filters, layer.out, op.filters, 0, pack);
+        k.biasActivation(layer.out, M, op.filters, layer.bias, op.act);
+      } else if (op.kind === "convTranspose") {
+        // The adjoint convolution's input gradient: patches = x·Wᵀ, summed back into place by col2im.
+        const K = op.kd * op.kh * op.kw * op.c;
+        const M = rows * op.od * op.oh * op.ow;
+        k.transpose(layer.weight, K, op.inputs, transposed);
+        k.gemm(M, K, op.inputs, input, op.inputs, 1, transposed, K, sharedPatches, K, 0, pack);
+        k.col2im3d(sharedPatches, ...volumeArgs(op, rows), layer.out);
+        k.biasActivation(layer.out, rows * op.d * op.h * op.w, op.c, layer.bias, op.act);
+      } else if (op.kind === "maxPool3d") {
+        k.maxPool3d(input, ...volumeArgs(op, rows), layer.out, layer.argmax);
+      } else if (op.kind === "avgPool3d") {
+        k.avgPool3d(input, ...unpaddedArgs(op, rows), layer.out);
+      } else if (op.kind === "upSample") {
+        k.upsample(input, rows, op.d, op.h, op.w, op.c, op.sd, op.sh, op.sw, layer.out);
+      } else if (op.kind === "concat") {
+        k.concatChannels(input, op.ca, sourceOf(l, 1), op.cb, rows * op.pixels, layer.out);
+      } else if (op.kind === "add") {
+        k.add(input, sourceOf(l, 1), rows * op.size, layer.out);
       } else if (seeds) {
         k.dropout(input, rows, op.size, op.rate, seeds[dropout++] >>> 0, rowOffset, layer.out, layer.argmax);
       } else {
+        outputs[l] = input; // inference: dropout is the identity
         continue;
       }
-      input = layer.out;
+      outputs[l] = layer.out;
     }
-    return input;
+    return outputs[layers.length - 1];
   }
 
   /** With `clip`, weighted layers hand their deltas to the clipper instead of computing weight gradients. */
   function backward(rows: number, divisor: number, clip?: PerSampleClipper): number {
     const last = layers[layers.length - 1];
+    const graph = spec.inputs !== undefined;
+    for (const [l, ptr] of gradOut.entries()) instance.f32(ptr, rows * outputSize(layers[l].op)).fill(0);
     const units = spec.outputUnits;
     // delta holds ∂loss/∂(layer output), turned into ∂loss/∂(pre-activation) in place.
-    let delta = deltaA;
+    let delta = graph ? gradOut[layers.length - 1] : deltaA;
     let spare = deltaB;
     const loss = k.lossForward(spec.loss, last.out, labelsPtr, rows, units, divisor, spare);
     if ((last.op as { act: number }).act === activationCodes.softmax) {
       k.softmaxBackward(spare, last.out, rows, units, delta);
+    } else if (graph) {
+      k.accumulate(delta, spare, rows * units); // delta was zeroed: a copy
     } else {
       [delta, spare] = [spare, delta];
     }
     for (let l = layers.length - 1; l >= 0; l--) {
       const layer = layers[l];
       const op = layer.op;
-      const input = l > 0 ? layers[l - 1].out : xPtr;
-      const wantInput = l > 0;
+      const input = sourceOf(l, 0);
+      const wantInput = producers[l][0] >= 0;
+      if (graph) {
+        delta = gradOut[l];
+        spare = deltaA;
+      }
       if (op.kind === "dense") {
         if (l < layers.length - 1 || op.act !== activationCodes.softmax)
           k.activationBackward(delta, layer.out, rows * op.units, op.act);
@@ -278,12 +353,59 @@ export function createNetworkTrainer(
         k.maxPoolBackward(delta, layer.argmax, rows * outputSize(op), spare, rows * inputSize(op));
       } else if (op.kind === "avgPool" && wantInput) {
         k.avgPoolBackward(delta, rows, op.h, op.w, op.c, op.kh, op.kw, op.sh, op.sw, op.oh, op.ow, spare);
+      } else if (op.kind === "conv3d") {
+        const K = op.kd * op.kh * op.kw * op.c;
+        const M = rows * op.od * op.oh * op.ow;
+        k.activationBackward(delta, layer.out, M * op.filters, op.act);
+        const patches = keptPatches[l] || sharedPatches;
+        if (!keptPatches[l]) k.im2col3d(input, ...volumeArgs(op, rows), patches);
+        k.gemm(K, op.filters, M, patches, 1, K, delta, op.filters, layer.gWeight, op.filters, 0, pack);
+        if (layer.bias) k.columnSums(delta, M, op.filters, layer.gBias);
+        if (wantInput) {
+          k.transpose(layer.weight, K, op.filters, transposed);
+          k.gemm(M, K, op.filters, delta, op.filters, 1, transposed, K, patchGrads, K, 0, pack);
+          k.col2im3d(patchGrads, ...volumeArgs(op, rows), spare);
+        }
+      } else if (op.kind === "convTranspose") {
+        // The adjoint convolution run forward on the output gradient: its patches give both gradients.
+        const K = op.kd * op.kh * op.kw * op.c;
+        const M = rows * op.od * op.oh * op.ow;
+        const pixels = rows * op.d * op.h * op.w;
+        k.activationBackward(delta, layer.out, pixels * op.c, op.act);
+        k.im2col3d(delta, ...volumeArgs(op, rows), sharedPatches);
+        k.gemm(K, op.inputs, M, sharedPatches, 1, K, input, op.inputs, layer.gWeight, op.inputs, 0, pack);
+        if (layer.bias) k.columnSums(delta, pixels, op.c, layer.gBias);
+        if (wantInput) k.gemm(M, op.inputs, K, sharedPatches, K, 1, layer.weight, op.inputs, spare, op.inputs, 0, pack);
+      } else if (op.kind === "maxPool3d" && wantInput) {
+        k.maxPoolBackward(delta, layer.argmax, rows * outputSize(op), spare, rows * inputSize(op));
+      } else if (op.kind === "avgPool3d" && wantInput) {
+        k.avgPool3dBackward(delta, ...unpaddedArgs(op, rows), spare);
+      } else if (op.kind === "upSample" && wantInput) {
+        k.upsampleBackward(delta, rows, op.d, op.h, op.w, op.c, op.sd, op.sh, op.sw, spare);
       } else if (op.kind === "dropout" && wantInput) {
         k.multiply(delta, layer.argmax, rows * op.size, spare);
       }
-      [delta, spare] = [spare, delta];
+      if (!graph) [delta, spare] = [spare, delta];
+      else route(l, rows, delta, spare);
     }
     return loss;
+  }
+
+  /** A graph layer's input gradients into its producers' sums: its own (in `spare`), a concat's halves, an add's. */
+  function route(l: number, rows: number, delta: number, spare: number): void {
+    const op = layers[l].op;
+    const [a, b] = producers[l];
+    if (op.kind === "concat") {
+      const pixels = rows * op.pixels;
+      k.splitChannels(delta, op.ca, op.cb, pixels, spare, deltaB);
+      if (a >= 0) k.accumulate(gradOut[a], spare, pixels * op.ca);
+      if (b >= 0) k.accumulate(gradOut[b], deltaB, pixels * op.cb);
+    } else if (op.kind === "add") {
+      if (a >= 0) k.accumulate(gradOut[a], delta, rows * op.size);
+      if (b >= 0) k.accumulate(gradOut[b], delta, rows * op.size);
+    } else if (a >= 0) {
+      k.accumulate(gradOut[a], spare, rows * inputSize(op));
+    }
   }
 
   return {
