@@ -67,7 +67,7 @@ export const medicalFolder: DatasetKind<"medical-folder"> = {
       `Dataset "${entry.name}"`,
     );
   },
-  // No per-modality statistics yet: the preview is the middle slice of each modality.
+  // The GUI shows the middle slice of each modality, not value statistics (`fbm-researcher stats` has those).
   stats: false,
   async preview(entry) {
     return { images: await middleSlices(entry) };
