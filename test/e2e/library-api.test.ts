@@ -131,6 +131,8 @@ describe("the library from plain Node: examples/interactive.mjs", { timeout: 3 *
     assert.match(stderr, /# parameters after round 2: 4 tensors, 25 values/);
     assert.match(stderr, /# losses so far: \d\.\d{4}, \d\.\d{4}\n/);
     assert.match(stderr, /# model: 2 layers, 25 parameters\n/);
+    // The library picks the backend as the CLI does: no tfjs "install tfjs-node" banner among the notes.
+    assert.doesNotMatch(stderr, /tfjs-node|Hi, looks like/);
     assert.match(readFileSync(join(run, "model", "fbm-model.json"), "utf8"), /"format": "fbm-model"/);
   });
 

@@ -1,5 +1,6 @@
 import type { LayersModel } from "@tensorflow/tfjs";
 import { createChannel } from "../../common/channel.js";
+import { selectBackend } from "../../ml/backend.js";
 import { saveModel } from "../../ml/export.js";
 import { buildModel, setParams } from "../../ml/model.js";
 import type { NamedTensor } from "../../ml/types.js";
@@ -77,15 +78,19 @@ export function createExperiment(config: Experiment, options: ExperimentOptions 
     }
   };
   const start = () => {
-    starting ??= openSession(current, options, emit).then((opened) => {
-      session = opened;
-      // Settings changed before the stop still hold after it; changes made since, before start(), win.
-      changed = { ...opened.saved, ...changed };
-      current = { ...current, ...changed };
-      opened.run.config = current;
-      if (changed.aggregator) opened.aggregator = createAggregator(current.aggregator);
-      return opened;
-    });
+    // The tfjs backend as the CLI picks it (prod mode: no "install tfjs-node" banner in a user's notebook),
+    // unless the user called selectBackend first.
+    starting ??= selectBackend()
+      .then(() => openSession(current, options, emit))
+      .then((opened) => {
+        session = opened;
+        // Settings changed before the stop still hold after it; changes made since, before start(), win.
+        changed = { ...opened.saved, ...changed };
+        current = { ...current, ...changed };
+        opened.run.config = current;
+        if (changed.aggregator) opened.aggregator = createAggregator(current.aggregator);
+        return opened;
+      });
     // A start that failed (no nodes yet, say) is tried afresh by the next call.
     starting.catch(() => {
       if (!session) starting = undefined;
