@@ -6,8 +6,8 @@ import type { Dataset } from "./types.js";
 
 /**
  * 3D augmentation of medical folders (plan.data.augment3d): each subject's volume is flipped along the
- * declared axes, rotated by a multiple of 90° in the declared plane and its intensities scaled and
- * shifted, one draw per subject, round and seed. The label volume gets the same flips and rotation (not
+ * declared axes, rotated by a multiple of 90° in the declared plane and by a small angle in the slice
+ * plane, and its intensities scaled and shifted, one draw per subject, round and seed. The label volume gets the same flips and rotation (not
  * the intensity change), so masks stay on their voxels. Training rows are the volume's slices, so the 3D
  * transform is applied to them: flips across the slice plane mirror each slice, a flip along the slice
  * axis reads slice n − 1 − s in place of slice s, and the rotation, in the slice plane only (a rotation
@@ -36,6 +36,8 @@ export interface VolumeTransform {
   flip: Record<Axis, boolean>;
   /** Quarter turns in the slice plane, 0..3. */
   quarter: number;
+  /** A small turn in the slice plane after the quarter turns, in radians (0: none). */
+  angle: number;
   scale: number;
   shift: number;
 }
@@ -51,9 +53,12 @@ export function drawTransform(
   const quarter = rng.int(4);
   const scale = 1 + (rng.next() * 2 - 1) * (spec.scale ?? 0);
   const shift = (rng.next() * 2 - 1) * (spec.shift ?? 0);
+  // Drawn last, so plans without `rotate` keep the transforms they had.
+  const angle = spec.rotate ? ((rng.next() * 2 - 1) * spec.rotate * Math.PI) / 180 : 0;
   return {
     flip: Object.fromEntries(flips) as Record<Axis, boolean>,
     quarter: spec.rotate90 ? quarter : 0,
+    angle,
     scale,
     shift,
   };
@@ -122,6 +127,46 @@ export function createVolumeAugmenter(
       }
     }
   };
+  const turned = new Float32Array(height * width * channels);
+  /**
+   * Turns one HWC image in place by `angle` about its centre: each output voxel reads the source point
+   * rotated back, bilinearly with the border's values outside (images), or the nearest voxel with 0 outside
+   * (labels: a label between two classes is neither).
+   */
+  const turn = (image: Float32Array, angle: number, c: number, labels: boolean) => {
+    turned.set(image.subarray(0, height * width * c));
+    const cos = Math.cos(angle);
+    const sin = Math.sin(angle);
+    const cy = (height - 1) / 2;
+    const cx = (width - 1) / 2;
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        const sy = cy + cos * (y - cy) - sin * (x - cx);
+        const sx = cx + sin * (y - cy) + cos * (x - cx);
+        const out = (y * width + x) * c;
+        if (labels) {
+          const ny = Math.round(sy);
+          const nx = Math.round(sx);
+          const inside = ny >= 0 && ny < height && nx >= 0 && nx < width;
+          for (let k = 0; k < c; k++) image[out + k] = inside ? turned[(ny * width + nx) * c + k] : 0;
+          continue;
+        }
+        const fy = Math.min(Math.max(sy, 0), height - 1);
+        const fx = Math.min(Math.max(sx, 0), width - 1);
+        const y0 = Math.floor(fy);
+        const x0 = Math.floor(fx);
+        const y1 = Math.min(y0 + 1, height - 1);
+        const x1 = Math.min(x0 + 1, width - 1);
+        const wy = fy - y0;
+        const wx = fx - x0;
+        for (let k = 0; k < c; k++) {
+          const at = (yy: number, xx: number) => turned[(yy * width + xx) * c + k];
+          image[out + k] =
+            (1 - wy) * ((1 - wx) * at(y0, x0) + wx * at(y0, x1)) + wy * ((1 - wx) * at(y1, x0) + wx * at(y1, x1));
+        }
+      }
+    }
+  };
   return {
     source(row) {
       const t = transformOf(row);
@@ -137,6 +182,7 @@ export function createVolumeAugmenter(
         const t = transformOf(indices[r]);
         const image = x.subarray(r * size, (r + 1) * size);
         move(image, t, channels);
+        if (t.angle !== 0) turn(image, t.angle, channels, false);
         if (t.scale !== 1 || t.shift !== 0)
           for (let i = 0; i < image.length; i++) image[i] = image[i] * t.scale + t.shift;
       }
@@ -144,7 +190,12 @@ export function createVolumeAugmenter(
     labels(y, indices) {
       const size = height * width;
       if (y.length !== indices.length * size) return; // one label per row: nothing moves
-      for (let r = 0; r < indices.length; r++) move(y.subarray(r * size, (r + 1) * size), transformOf(indices[r]), 1);
+      for (let r = 0; r < indices.length; r++) {
+        const t = transformOf(indices[r]);
+        const label = y.subarray(r * size, (r + 1) * size);
+        move(label, t, 1);
+        if (t.angle !== 0) turn(label, t.angle, 1, true);
+      }
     },
   };
 }

@@ -236,6 +236,11 @@ const augment3d = z.strictObject({
     .optional(),
   /** The plane a volume is turned in by 0, 90, 180 or 270° (the slice plane: xy axial, xz coronal, yz sagittal). */
   rotate90: z.enum(["xy", "xz", "yz"]).optional(),
+  /**
+   * Largest small rotation in the slice plane, in degrees (10: a uniform angle in [−10°, 10°] per subject):
+   * images resampled bilinearly (border values outside), labels by nearest voxel (background outside).
+   */
+  rotate: z.number().min(0).max(45).optional(),
   /** Largest intensity scale change, as a fraction (0.1: × 0.9 to 1.1), after clip and intensity. */
   scale: z.number().min(0).max(0.5).optional(),
   /** Largest intensity shift, in the prepared intensity's units (standard deviations under zscore). */

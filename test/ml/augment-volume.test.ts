@@ -107,6 +107,38 @@ describe("3D augmentation (augment3d)", () => {
     }
   });
 
+  it("turns each subject by a small seeded angle, labels by nearest voxel alongside the resampled image", () => {
+    const options = { seed: 4, round: 1 };
+    const turned = { ...spec, rotate: 20 };
+    const { x, y } = augmentedRows(turned, options);
+    const unturned = augmentedRows(spec, options);
+    // The angle is drawn last: flips, quarter turns and intensity stay as without `rotate`.
+    for (let g = 0; g < 6; g++) {
+      const [a, b] = [drawTransform(turned, options, g), drawTransform(spec, options, g)];
+      assert.deepEqual({ ...a, angle: 0 }, { ...b, angle: 0 });
+      assert.ok(Math.abs(a.angle) <= (20 * Math.PI) / 180 && b.angle === 0);
+    }
+    assert.ok(drawTransform(turned, options, 0).angle !== 0);
+    assert.notDeepEqual([...y], [...unturned.y], "no label moved");
+    assert.ok(
+      y.every((v) => v === 0 || v === 1),
+      "labels stay labels",
+    );
+    // The image, thresholded, and the label agree voxel for voxel except along the lesion's edge.
+    let agree = 0;
+    let lesion = 0;
+    for (let r = 0; r < data.rows; r++) {
+      const t = drawTransform(turned, options, data.groups![r]);
+      for (let i = 0; i < 100; i++) {
+        const stored = (x[r * 100 + i] - t.shift) / t.scale;
+        if ((stored > offset + scale / 2 ? 1 : 0) === y[r * 100 + i]) agree++;
+        lesion += y[r * 100 + i];
+      }
+    }
+    assert.ok(lesion > 50, "lesions left after turning");
+    assert.ok(agree / (data.rows * 100) > 0.95, `image and label agree on ${agree} of ${data.rows * 100} voxels`);
+  });
+
   it("refuses turns through the slice axis, quarter turns of non-square slices, and non-medical data", () => {
     const base = {
       model: [{ conv2d: { filters: 1, kernel_size: 3, padding: "same", activation: "sigmoid" } }],
