@@ -3,6 +3,7 @@ import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, renameSync, rmSync, st
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
+import { j2kWasmAsset } from "../../src/ml/data/dicom-j2k.js";
 import { embeddedWasmFiles } from "../../src/ml/wasm-assets.js";
 import { bundleCli } from "./sea-bundle.js";
 import { recordInputs } from "./sea-fresh.js";
@@ -10,7 +11,7 @@ import { recordInputs } from "./sea-fresh.js";
 /**
  * `npm run build`: each CLI bundled by esbuild (sea-bundle.ts) and turned into a Node.js single
  * executable application (a sea-config blob injected with postject into a copy of this node binary),
- * with tfjs-backend-wasm's `.wasm` binaries as SEA assets. Output: `<outDir>/fbm-node`, `fbm-researcher`.
+ * with tfjs-backend-wasm's and OpenJPEG's `.wasm` binaries as SEA assets. Output: `<outDir>/fbm-node`, `fbm-researcher`.
  */
 
 export const repo = resolve(import.meta.dirname, "../..");
@@ -21,6 +22,8 @@ export const targets = [
 ] as const;
 const fuse = "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2";
 const wasmDir = "node_modules/@tensorflow/tfjs-backend-wasm/dist";
+/** OpenJPEG's decoder (DICOM JPEG 2000, src/ml/data/dicom-j2k.ts): its .wasm beside its script in the package. */
+const j2kWasm = `node_modules/@cornerstonejs/codec-openjpeg/dist/${j2kWasmAsset}`;
 
 export interface BuildOptions {
   /** Output folder (default `<repo>/dist`); intermediate files go to a temporary folder, removed after. */
@@ -57,7 +60,10 @@ export async function buildExecutables(options: BuildOptions = {}): Promise<Buil
           output: blob,
           disableExperimentalSEAWarning: true,
           useCodeCache: true, // about twice as fast a start; built for this platform only
-          assets: Object.fromEntries(embeddedWasmFiles.map((name) => [name, join(repo, wasmDir, name)])),
+          assets: {
+            ...Object.fromEntries(embeddedWasmFiles.map((name) => [name, join(repo, wasmDir, name)])),
+            [j2kWasmAsset]: join(repo, j2kWasm),
+          },
         }),
       );
       run(process.execPath, ["--experimental-sea-config", config]);
@@ -88,7 +94,7 @@ export async function buildExecutables(options: BuildOptions = {}): Promise<Buil
 /** Files that shape the executables besides the bundle's inputs: the builder and the wasm assets. */
 function buildFiles(): string[] {
   const builder = ["sea-build.ts", "sea-bundle.ts", "sea-fresh.ts"].map((f) => `scripts/lib/${f}`);
-  return [...builder, "package-lock.json", ...embeddedWasmFiles.map((name) => `${wasmDir}/${name}`)];
+  return [...builder, "package-lock.json", ...embeddedWasmFiles.map((name) => `${wasmDir}/${name}`), j2kWasm];
 }
 
 /** A copy of this node binary, stripped of symbols where that is safe: only if the stripped copy runs. */

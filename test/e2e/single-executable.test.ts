@@ -12,7 +12,9 @@ import {
 import { availableParallelism, tmpdir } from "node:os";
 import { delimiter, dirname, join, relative } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { dicomBytes } from "../../scripts/lib/dicom-writer.js";
 import { cli, DEADLINE_MS, runFederation } from "../../scripts/lib/federation.js";
+import { j2kFrame } from "../../scripts/lib/j2k-writer.js";
 import { buildExecutables, exeSuffix, repo, targets } from "../../scripts/lib/sea-build.js";
 import { executablesAreFresh } from "../../scripts/lib/sea-fresh.js";
 import { writeTabularCsv } from "../../scripts/lib/synthetic.js";
@@ -78,6 +80,32 @@ describe("the single executables, copied alone into an empty folder outside the 
       );
       assert.match(run(bin, ["--help"]).stdout, /^Usage: fbm-/);
     }
+  });
+
+  it("registers a JPEG 2000 DICOM series (OpenJPEG's wasm is inside the binary too)", async () => {
+    const folder = join(dir, "dicom-j2k");
+    const [w, h] = [32, 32];
+    for (const z of [0, 1]) {
+      const values = Array.from({ length: w * h }, (_, i) => (i * 37 + z * 11) % 4000);
+      mkdirSync(join(folder, "sub-1", "CT"), { recursive: true });
+      writeFileSync(
+        join(folder, "sub-1", "CT", `${z}.dcm`),
+        dicomBytes({
+          rows: h,
+          cols: w,
+          values: [],
+          position: [0, 0, z],
+          orientation: [1, 0, 0, 0, 1, 0],
+          syntax: "1.2.840.10008.1.2.4.90",
+          fragments: [await j2kFrame(values, w, h, { bits: 16 })],
+        }),
+      );
+    }
+    const args = ["dataset", "add", "--type", "medical-folder", "--path", folder, "--name", "ct", "--tags", "j2k"];
+    const added = run(fbmNode, ["--home", homes[0], ...args]);
+    // The confirmation is a note on stderr; stdout stays clean (no codec chatter).
+    assert.match(added.stderr, /Registered dataset .* "ct" \(medical-folder/);
+    assert.equal(added.stdout, "");
   });
 
   it("trains a 2-round tabular experiment with one fbm-researcher and two fbm-node, then evaluates the model", async () => {

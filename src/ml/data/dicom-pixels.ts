@@ -1,10 +1,12 @@
 import dicomParser from "dicom-parser";
 import jpeg from "jpeg-js";
+import { type J2kDecoder, J2kDecoderNeeded } from "./dicom-j2k.js";
 
 /**
  * DICOM pixel data as stored sample bytes, whatever the transfer syntax: native pixel data as it is,
- * encapsulated frames decoded — JPEG baseline with jpeg-js, RLE lossless in code (PS3.5 Annex G: PackBits
- * per byte plane). Every other compressed syntax is refused naming it: no maintained decoder is bundled.
+ * encapsulated frames decoded — JPEG baseline with jpeg-js, JPEG 2000 with OpenJPEG (dicom-j2k.ts), RLE
+ * lossless in code (PS3.5 Annex G: PackBits per byte plane). Every other compressed syntax is refused
+ * naming it: no maintained decoder for it is bundled.
  */
 
 /** Transfer syntaxes read, by UID. */
@@ -13,8 +15,12 @@ export const readableSyntaxes: Record<string, string> = {
   "1.2.840.10008.1.2.1": "explicit VR little endian",
   "1.2.840.10008.1.2.2": "explicit VR big endian",
   "1.2.840.10008.1.2.4.50": "JPEG baseline",
+  "1.2.840.10008.1.2.4.90": "JPEG 2000 lossless",
+  "1.2.840.10008.1.2.4.91": "JPEG 2000",
   "1.2.840.10008.1.2.5": "RLE lossless",
 };
+
+const jpeg2000 = new Set(["1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91"]);
 
 /** Compressed transfer syntaxes refused, by UID, to name them in the refusal. */
 const refusedNames: Record<string, string> = {
@@ -23,8 +29,6 @@ const refusedNames: Record<string, string> = {
   "1.2.840.10008.1.2.4.70": "JPEG lossless SV1",
   "1.2.840.10008.1.2.4.80": "JPEG-LS lossless",
   "1.2.840.10008.1.2.4.81": "JPEG-LS near-lossless",
-  "1.2.840.10008.1.2.4.90": "JPEG 2000 lossless",
-  "1.2.840.10008.1.2.4.91": "JPEG 2000",
   "1.2.840.10008.1.2.1.99": "deflated explicit VR little endian",
 };
 
@@ -52,13 +56,14 @@ export function storedPixels(
   ds: dicomParser.DataSet,
   syntax: string,
   layout: PixelLayout,
+  j2k?: J2kDecoder,
 ): { bytes: Uint8Array; little: boolean } {
   const pixels = ds.elements.x7fe00010;
   const { rows, cols, frames, bits } = layout;
   if (!pixels || rows < 1 || cols < 1) throw new Error("it holds no pixel data");
   const frameBytes = rows * cols * (bits / 8);
   if (!pixels.encapsulatedPixelData) {
-    if (syntax === "1.2.840.10008.1.2.4.50" || syntax === "1.2.840.10008.1.2.5")
+    if (syntax === "1.2.840.10008.1.2.4.50" || syntax === "1.2.840.10008.1.2.5" || jpeg2000.has(syntax))
       throw new Error(`its transfer syntax ${syntax} is compressed but its pixel data is not encapsulated`);
     const need = frames * frameBytes;
     if (pixels.dataOffset + need > ds.byteArray.length || pixels.length < need) {
@@ -69,10 +74,16 @@ export function storedPixels(
       little: syntax !== "1.2.840.10008.1.2.2",
     };
   }
+  if (jpeg2000.has(syntax) && !j2k) throw new J2kDecoderNeeded("JPEG 2000 pixel data needs the decoder loaded");
   const out = new Uint8Array(frames * frameBytes);
   for (let f = 0; f < frames; f++) {
     const encoded = encapsulatedFrame(ds, pixels, f, frames, syntax);
-    const decoded = syntax === "1.2.840.10008.1.2.5" ? decodeRle(encoded, layout) : decodeJpegBaseline(encoded, layout);
+    const decoded =
+      syntax === "1.2.840.10008.1.2.5"
+        ? decodeRle(encoded, layout)
+        : j2k && jpeg2000.has(syntax)
+          ? decodeJpeg2000(j2k, encoded, layout)
+          : decodeJpegBaseline(encoded, layout);
     out.set(decoded, f * frameBytes);
   }
   return { bytes: out, little: true };
@@ -126,6 +137,30 @@ function decodeJpegBaseline(encoded: Uint8Array, { rows, cols, bits }: PixelLayo
   const out = new Uint8Array(rows * cols);
   for (let i = 0; i < out.length; i++) out[i] = image.data[i * 3];
   return out;
+}
+
+/** A JPEG 2000 frame's samples as little-endian bytes of the header's bits allocated (8 or 16). */
+function decodeJpeg2000(j2k: J2kDecoder, encoded: Uint8Array, { rows, cols, bits }: PixelLayout): Uint8Array {
+  let frame: ReturnType<J2kDecoder>;
+  try {
+    frame = j2k(encoded);
+  } catch (error) {
+    throw new Error(`its JPEG 2000 frame cannot be decoded (${(error as Error).message ?? String(error)})`);
+  }
+  // OpenJPEG reports bytes that are no codestream as a 0×0 frame rather than failing.
+  if (frame.width === 0 || frame.height === 0) throw new Error("its JPEG 2000 frame cannot be decoded (no image)");
+  if (frame.width !== cols || frame.height !== rows) {
+    throw new Error(`its JPEG 2000 frame is ${frame.width}×${frame.height}, not the ${cols}×${rows} of its header`);
+  }
+  if (frame.componentCount !== 1) throw new Error(`its JPEG 2000 frame has ${frame.componentCount} components`);
+  const decodedBytes = frame.bitsPerSample <= 8 ? 1 : 2;
+  if (decodedBytes !== bits / 8) {
+    throw new Error(
+      `its JPEG 2000 frame holds ${frame.bitsPerSample}-bit samples but its header allocates ${bits} bits`,
+    );
+  }
+  if (frame.bytes.length !== rows * cols * decodedBytes) throw new Error("its JPEG 2000 frame decoded short");
+  return frame.bytes;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import dicomParser from "dicom-parser";
+import { type J2kDecoder, J2kDecoderNeeded, loadJ2kDecoder } from "./dicom-j2k.js";
 import { checkSyntax, storedPixels } from "./dicom-pixels.js";
 import type { Volume } from "./nifti.js";
 
@@ -8,7 +9,7 @@ import type { Volume } from "./nifti.js";
  * DICOM Part 10 volumes read with dicom-parser: one file (a single- or multi-frame image) or a series
  * folder of single-frame files sorted by position along the slice normal. Pixels get the modality LUT
  * (`RescaleSlope`, `RescaleIntercept`) as pydicom's `apply_modality_lut` does. Pixel data uncompressed,
- * JPEG baseline or RLE lossless is read (dicom-pixels.ts); other transfer syntaxes are refused by name.
+ * JPEG baseline, JPEG 2000 or RLE lossless is read (dicom-pixels.ts); other transfer syntaxes are refused by name.
  */
 
 /** Whether a file name is a DICOM file's (.dcm). */
@@ -33,7 +34,7 @@ interface DicomImage {
 }
 
 /** Reads one DICOM file (its frames as slices). Throws a plain Error saying what is wrong. */
-export function readDicomImage(bytes: Uint8Array): DicomImage {
+export function readDicomImage(bytes: Uint8Array, j2k?: J2kDecoder): DicomImage {
   let ds: dicomParser.DataSet;
   try {
     ds = dicomParser.parseDicom(bytes);
@@ -56,7 +57,7 @@ export function readDicomImage(bytes: Uint8Array): DicomImage {
   if (bits !== 8 && bits !== 16 && bits !== 32) throw new Error(`it has ${bits} bits allocated: 8, 16 or 32 are read`);
   const count = rows * cols * frames;
   const bytesPer = bits / 8;
-  const stored = storedPixels(ds, syntax, { rows, cols, frames, bits });
+  const stored = storedPixels(ds, syntax, { rows, cols, frames, bits }, j2k);
   const view = new DataView(stored.bytes.buffer, stored.bytes.byteOffset, count * bytesPer);
   const little = stored.little;
   const slope = ds.floatString("x00281053") ?? 1;
@@ -108,10 +109,18 @@ export async function readDicomVolume(path: string): Promise<Volume> {
   const names = info.isDirectory() ? (await readdir(path)).filter(isDicomName).sort() : [path];
   if (names.length === 0) throw new Error("its series folder holds no .dcm files");
   const images: DicomImage[] = [];
+  let j2k: J2kDecoder | undefined;
   for (const name of names) {
     const file = info.isDirectory() ? join(path, name) : name;
     try {
-      images.push(readDicomImage(await readFile(file)));
+      const bytes = await readFile(file);
+      try {
+        images.push(readDicomImage(bytes, j2k));
+      } catch (error) {
+        if (!(error instanceof J2kDecoderNeeded)) throw error;
+        j2k = await loadJ2kDecoder();
+        images.push(readDicomImage(bytes, j2k));
+      }
     } catch (error) {
       throw info.isDirectory()
         ? new Error(`slice ${images.length + 1} of ${names.length}: ${(error as Error).message}`)

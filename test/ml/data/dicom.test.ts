@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { dicomBytes, rleFrame } from "../../../scripts/lib/dicom-writer.js";
+import { j2kFrame } from "../../../scripts/lib/j2k-writer.js";
 import { grayJpeg } from "../../../scripts/lib/jpeg-gray-writer.js";
 import { readDicomImage, readDicomVolume } from "../../../src/ml/data/dicom.js";
 import { inspectMedicalFolder, medicalFolderFingerprint } from "../../../src/ml/data/medical-folder.js";
@@ -110,6 +111,73 @@ describe("DICOM", () => {
     );
   });
 
+  it("reads JPEG 2000 frames (16-bit signed, 8-bit multi-frame) exactly as encoded losslessly by OpenJPEG", async () => {
+    const [w, h] = [48, 40];
+    const values = Array.from({ length: w * h }, (_, i) => ((i * 7919) % 5000) - 1200);
+    const path = join(root, "j2k.dcm");
+    writeFileSync(
+      path,
+      dicomBytes({
+        rows: h,
+        cols: w,
+        values: [],
+        signed: true,
+        slope: 2,
+        intercept: -1,
+        syntax: "1.2.840.10008.1.2.4.90",
+        fragments: [await j2kFrame(values, w, h, { bits: 16, signed: true })],
+      }),
+    );
+    const volume = await readDicomVolume(path);
+    assert.deepEqual(volume.dims, [w, h, 1]);
+    assert.deepEqual(
+      [...volume.data],
+      values.map((v) => 2 * v - 1),
+    );
+    const frames = [0, 1].map((f) => Array.from({ length: w * h }, (_, i) => (i * 13 + f * 101) % 256));
+    const multi = join(root, "j2k-multi.dcm");
+    writeFileSync(
+      multi,
+      dicomBytes({
+        rows: h,
+        cols: w,
+        frames: 2,
+        bits: 8,
+        values: [],
+        syntax: "1.2.840.10008.1.2.4.91",
+        fragments: await Promise.all(frames.map((v) => j2kFrame(v, w, h, { bits: 8 }))),
+      }),
+    );
+    assert.deepEqual([...(await readDicomVolume(multi)).data], frames.flat());
+    // A frame whose size disagrees with the header is refused in one line.
+    const wrong = join(root, "j2k-wrong.dcm");
+    writeFileSync(
+      wrong,
+      dicomBytes({
+        rows: h,
+        cols: w,
+        bits: 8,
+        values: [],
+        syntax: "1.2.840.10008.1.2.4.91",
+        fragments: [await j2kFrame(frames[0].slice(0, 32 * 40), 32, 40, { bits: 8 })],
+      }),
+    );
+    await assert.rejects(readDicomVolume(wrong), /its JPEG 2000 frame is 32×40, not the 48×40 of its header$/);
+    const garbage = join(root, "j2k-garbage.dcm");
+    writeFileSync(
+      garbage,
+      dicomBytes({
+        rows: h,
+        cols: w,
+        bits: 8,
+        values: [],
+        syntax: "1.2.840.10008.1.2.4.91",
+        fragments: [Buffer.alloc(20, 1)],
+      }),
+    );
+    await assert.rejects(readDicomVolume(garbage), /its JPEG 2000 frame cannot be decoded/);
+  });
+
   it("reads JPEG baseline frames decoded by jpeg-js, within one grey level of the encoded pixels", () => {
     const w = 13;
     const h = 10;
@@ -168,13 +236,13 @@ describe("DICOM", () => {
   });
 
   it("refuses other compressed transfer syntaxes by name, truncated pixel data and non-DICOM bytes", () => {
-    const j2k = dicomBytes({ rows, cols, values: new Array(12).fill(0), syntax: "1.2.840.10008.1.2.4.90" });
+    const jpegLs = dicomBytes({ rows, cols, values: new Array(12).fill(0), syntax: "1.2.840.10008.1.2.4.80" });
     assert.throws(
-      () => readDicomImage(j2k),
-      /^Error: its transfer syntax 1\.2\.840\.10008\.1\.2\.4\.90 \(JPEG 2000 lossless\) is not read; fbm reads .*JPEG baseline, RLE lossless$/,
+      () => readDicomImage(jpegLs),
+      /^Error: its transfer syntax 1\.2\.840\.10008\.1\.2\.4\.80 \(JPEG-LS lossless\) is not read; fbm reads .*JPEG baseline, JPEG 2000 lossless, JPEG 2000, RLE lossless$/,
     );
     for (const [uid, name] of [
-      ["1.2.840.10008.1.2.4.80", "JPEG-LS lossless"],
+      ["1.2.840.10008.1.2.4.81", "JPEG-LS near-lossless"],
       ["1.2.840.10008.1.2.4.57", "JPEG lossless"],
       ["1.2.840.10008.1.2.4.70", "JPEG lossless SV1"],
     ]) {
@@ -186,7 +254,7 @@ describe("DICOM", () => {
     assert.throws(() => readDicomImage(Buffer.alloc(300)), /not a readable DICOM Part 10 file/);
   });
 
-  it("dataset add registers RLE and JPEG series and refuses a JPEG 2000 slice in one line naming its syntax", async () => {
+  it("dataset add registers RLE and JPEG series and refuses a JPEG-LS slice in one line naming its syntax", async () => {
     const home = join(root, "home");
     assert.equal((await nodeCli("init", "--home", home, "--name", "site-a")).code, 0);
     const dir = join(root, "compressed");
@@ -224,14 +292,14 @@ describe("DICOM", () => {
       );
     const ok = await add("ct");
     assert.equal(ok.code, 0, ok.stderr);
-    writeFileSync(join(dir, "sub-2", "CT", "2.dcm"), slice("1.2.840.10008.1.2.4.91", Buffer.alloc(20, 1), 1));
+    writeFileSync(join(dir, "sub-2", "CT", "2.dcm"), slice("1.2.840.10008.1.2.4.80", Buffer.alloc(20, 1), 1));
     const refused = await add("ct2");
     assert.equal(refused.code, 2);
     const lines = refused.stderr.split("\n").filter((l) => l !== "");
     assert.equal(lines.length, 1, refused.stderr);
     assert.match(
       lines[0],
-      /subject "sub-2" CT volume cannot be read: slice 2 of 2: its transfer syntax 1\.2\.840\.10008\.1\.2\.4\.91 \(JPEG 2000\) is not read/,
+      /subject "sub-2" CT volume cannot be read: slice 2 of 2: its transfer syntax 1\.2\.840\.10008\.1\.2\.4\.80 \(JPEG-LS lossless\) is not read/,
     );
   });
 
