@@ -59,6 +59,14 @@ function buildGraph(plan: Plan, sampleShape: number[], seed: number): tf.LayersM
 
 function buildSequence(plan: Plan, sampleShape: number[], seed: number): tf.Sequential {
   const model = tf.sequential();
+  // plan-size's reason where it has one (it names the plan's layer), else tfjs's own message.
+  const misfit = () => {
+    try {
+      checkPlanShapes(plan, sampleShape);
+    } catch (error) {
+      return error as InputError;
+    }
+  };
   planLayers(plan).forEach((spec, index) => {
     const layer = createLayer(spec, index, seed, index === 0 ? sampleShape : undefined);
     try {
@@ -66,9 +74,18 @@ function buildSequence(plan: Plan, sampleShape: number[], seed: number): tf.Sequ
     } catch (error) {
       model.dispose();
       const message = errorMessage(error).split("\n")[0];
-      throw new InputError(`Cannot build the model: layer ${index} (${spec.name}) does not fit its input: ${message}`);
+      throw (
+        misfit() ??
+        new InputError(`Cannot build the model: layer ${index} (${spec.name}) does not fit its input: ${message}`)
+      );
     }
   });
+  // Some misfits tfjs finds only when the model runs (normalizing a volume).
+  const late = misfit();
+  if (late) {
+    model.dispose();
+    throw late;
+  }
   return model;
 }
 

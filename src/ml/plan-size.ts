@@ -168,10 +168,11 @@ function layerCost(
     case "flatten":
       return { shape: [size(shape)], params: 0, forward: 0 };
     case "batchNormalization":
-      // gamma, beta, moving mean, moving variance
-      return { shape, params: 4 * last, forward: 5 * size(shape) };
     case "layerNormalization":
-      return { shape, params: 2 * last, forward: 5 * size(shape) };
+      // Both end in tf.batchNorm, which takes batches of rank 4 at most: not volumes (yet).
+      if (shape.length > 3) return `normalizes samples of up to 3 axes in tfjs, not volumes like ${dims(shape)}`;
+      // gamma, beta and (batch) the moving mean and variance
+      return { shape, params: (name === "batchNormalization" ? 4 : 2) * last, forward: 5 * size(shape) };
     case "dropout":
       return { shape, params: 0, forward: size(shape) };
     case "concatenate": {

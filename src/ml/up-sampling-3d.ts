@@ -2,8 +2,8 @@ import * as tf from "@tensorflow/tfjs";
 
 /**
  * Nearest-neighbour upsampling of volumes (channels last), which tfjs lacks: Keras's UpSampling3D, each
- * voxel repeated `size` times along depth, height and width. Built from reshape and tile, whose
- * gradients tfjs has, so it trains like any other layer.
+ * voxel repeated `size` times along depth, height and width. Built from gathers, whose gradients
+ * tfjs has for every rank (tile's stop at rank 5), so it trains like any other layer.
  */
 export class UpSampling3D extends tf.layers.Layer {
   static readonly className = "UpSampling3D";
@@ -27,14 +27,12 @@ export class UpSampling3D extends tf.layers.Layer {
       for (let axis = 1; axis <= 3; axis++) {
         const factor = this.size[axis - 1];
         if (factor === 1) continue;
-        const shape = x.shape;
-        // [.., n, ..] → [.., n, 1, ..] → tiled [.., n, f, ..] → [.., n·f, ..]: each slice repeated f times in place.
-        const expanded = x.expandDims(axis + 1);
-        const reps = shape.map(() => 1);
-        reps.splice(axis + 1, 0, factor);
-        const grown = [...shape];
-        grown[axis] = shape[axis] * factor;
-        x = expanded.tile(reps).reshape(grown);
+        // Index i of the output reads i / factor of the input: each slice repeated `factor` times in place.
+        const indices = tf.tensor1d(
+          Array.from({ length: x.shape[axis] * factor }, (_, i) => Math.floor(i / factor)),
+          "int32",
+        );
+        x = x.gather(indices, axis);
       }
       return x;
     });
