@@ -323,6 +323,17 @@ export const planSchema = z.strictObject({
       }
     }),
   model: z.array(layerEntry).min(1).superRefine(checkGraph),
+  /**
+   * Round 1 starts from an exported fbm model's weights instead of the seed's: `model` names it in the
+   * experiment file; the researcher replaces it with `sha256`, its weights' digest (init-digest.ts), before
+   * the plan travels, so the plan id covers the weights and no local path leaves the researcher.
+   */
+  init: z
+    .union([
+      z.strictObject({ model: z.string().min(1) }),
+      z.strictObject({ sha256: z.string().regex(/^[0-9a-f]{64}$/, "a sha256 digest is 64 lowercase hex digits") }),
+    ])
+    .optional(),
   loss: z.enum(losses),
   optimizer: z.strictObject({
     name: z.enum(optimizers),

@@ -3,7 +3,7 @@ import { createChannel } from "../../common/channel.js";
 import { formatDuration } from "../../common/log.js";
 import { saveModel } from "../../ml/export.js";
 import { taskKind } from "../../ml/metrics.js";
-import { buildModel, getParams, setParams } from "../../ml/model.js";
+import { buildModel, setParams } from "../../ml/model.js";
 import { planId, planJson } from "../../ml/plan.js";
 import { DEFAULT_MAX_PARAMS } from "../../ml/plan-size.js";
 import type { NamedTensor } from "../../ml/types.js";
@@ -19,6 +19,7 @@ import { changedAggregator, changedTraining, type Experiment } from "./config.js
 import type { DoneEvent, ExperimentEvent, NodeFailure, RoundEvent } from "./events.js";
 import { federatedRound } from "./federated-round.js";
 import { gatherNormalization } from "./normalization.js";
+import { initialParams } from "./plan-init.js";
 import { checkPlanSize, smallestInput } from "./plan-limit.js";
 import { pooledMetrics } from "./pooled-metrics.js";
 import { gatherPreparation } from "./preparation.js";
@@ -375,14 +376,9 @@ async function waitForNodes(run: RunContext): Promise<Participant[]> {
   return nodes;
 }
 
-/** Round 0: the plan's model, initialized with the experiment's seed. */
+/** Round 0: the plan's model, initialized with the experiment's seed or from `plan.init`'s model. */
 function firstState(config: Experiment, sampleShape: number[]): TrainingState {
-  const model = buildModel(config.plan, sampleShape, { seed: config.training.seed });
-  try {
-    return { round: 0, global: getParams(model), aggregatorState: {}, history: [] };
-  } finally {
-    model.dispose();
-  }
+  return { round: 0, global: initialParams(config, sampleShape), aggregatorState: {}, history: [] };
 }
 
 /** How often the researcher's log repeats whom it is waiting for while plans await approval. */
