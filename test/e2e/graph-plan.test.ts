@@ -11,6 +11,7 @@ import {
   startNodes,
 } from "../../scripts/lib/federation.js";
 import { writeSyntheticSubjects } from "../../scripts/lib/synthetic-volumes.js";
+import { readSafetensors } from "../support/safetensors-reader.js";
 
 /**
  * A U-Net (a graph plan: pooling, upsampling and a concatenated skip connection) trained federatedly by
@@ -39,8 +40,11 @@ describe("a U-Net graph plan on two medical-folder nodes", { timeout: 4 * DEADLI
     ],
     plain: [conv(4), "{conv2d: {filters: 1, kernelSize: 3, padding: same, activation: sigmoid}}"],
   };
-  const experiment = (name: keyof typeof models, rounds: number) => {
-    const file = join(dir, `${name}-${rounds}.yaml`);
+  const experiment = (name: keyof typeof models, rounds: number, options: { init?: string; file?: string } = {}) => {
+    const file = join(dir, options.file ?? `${name}-${rounds}.yaml`);
+    const layers = options.init
+      ? [models[name][0].replace(/}$/, ", trainable: false}"), ...models[name].slice(1)]
+      : models[name];
     writeFileSync(
       file,
       [
@@ -50,7 +54,8 @@ describe("a U-Net graph plan on two medical-folder nodes", { timeout: 4 * DEADLI
         "nodes: {min: 2, wait: 5m}",
         "plan:",
         "  data: {inputs: [T1], target: label, slices: axial, intensity: zscore}",
-        `  model: [${models[name].join(", ")}]`,
+        `  model: [${layers.join(", ")}]`,
+        ...(options.init ? [`  init: {model: ${options.init}}`] : []),
         "  loss: dice",
         "  optimizer: {name: adam, learning_rate: 0.03}",
         "training: {epochs: 6, batch_size: 8, test_ratio: 0.25, metrics: [dice], seed: 5}",
@@ -100,6 +105,23 @@ describe("a U-Net graph plan on two medical-folder nodes", { timeout: 4 * DEADLI
     t.diagnostic(`pooled Dice: U-Net ${dice.unet.toFixed(3)}, plain stack ${dice.plain.toFixed(3)}`);
     assert.ok(dice.unet > 0.8, JSON.stringify(dice));
     assert.ok(dice.unet > dice.plain + 0.1, JSON.stringify(dice));
+  });
+
+  it("fine-tunes from that U-Net's exported model with its first layer frozen", async () => {
+    const file = experiment("unet", 1, { init: "out-unet/unet", file: "finetune.yaml" });
+    const run = await runResearcher({ experiment: file, outDir: join(dir, "out-finetune"), gate: nodes.gate });
+    assert.equal(run.code, 0, run.stderr + Object.values(nodes.logs).join("\n"));
+    const tensors = (folder: string) =>
+      readSafetensors(readFileSync(join(dir, folder, "unet", "model", "model.safetensors"))).tensors;
+    const [before, after] = [tensors("out-unet"), tensors("out-finetune")];
+    // The frozen layer comes back as it went out; the others trained on.
+    assert.deepEqual(after["0.conv2d.kernel"].values, before["0.conv2d.kernel"].values);
+    assert.deepEqual(after["0.conv2d.bias"].values, before["0.conv2d.bias"].values);
+    assert.notDeepEqual(after["2.conv2d.kernel"].values, before["2.conv2d.kernel"].values);
+    assert.deepEqual(
+      run.events.filter((e) => e.event === "round").map((e) => e.nodes.length),
+      [2],
+    );
   });
 
   it("resumes a graph plan run bit-exactly after the researcher is killed", async () => {
