@@ -1,6 +1,7 @@
 // npm run demo -- images: three hospital nodes with synthetic NIfTI subject folders (a spherical lesion
 // per subject, three scanners' intensity scales) and one researcher, running
-// examples/demo/medical-images.yaml (2D slice segmentation with the dice loss) end to end.
+// examples/demo/medical-images.yaml (2D slice segmentation with the dice loss) end to end; with --unet,
+// examples/demo/medical-unet.yaml (the same task with a U-Net graph plan).
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -35,7 +36,8 @@ try {
     `Writing NIfTI subject folders and registering them on ${nodes.length} nodes (dataset add --type medical-folder)...`,
   );
   const homes = await prepareNodes(dir, nodes, { planApproval: false });
-  const experiment = resolve(import.meta.dirname, "../examples/demo/medical-images.yaml");
+  const plan = process.argv.includes("--unet") ? "medical-unet.yaml" : "medical-images.yaml";
+  const experiment = resolve(import.meta.dirname, `../examples/demo/${plan}`);
   const run = await runFederation({
     experiment,
     homes,

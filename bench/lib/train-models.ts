@@ -275,6 +275,8 @@ function layerMacs(spec: LayerSpec, input: Shape): LayerMacs {
       case "batchNormalization":
       case "layerNormalization":
         return free(input, true);
+      default:
+        throw new Error(`the bench counts no multiply-adds for ${spec.name} layers`);
     }
   })();
   return { layer: spec.name, ...cost };

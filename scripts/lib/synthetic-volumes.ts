@@ -16,6 +16,13 @@ export interface SyntheticSubjects {
   offset?: number;
   /** Width of the uniform noise, in units of the lesion's contrast (default 0.3: voxels separable alone). */
   noise?: number;
+  /**
+   * Ring-enhancing lesions: the T1 shows only the outer `rim` voxels of each ball (its core looks like
+   * background), while the label marks the whole ball, so telling core from background takes context.
+   */
+  rim?: number;
+  /** Lesion radius range in voxels (default: 15–30% of the smallest dimension, at least 2). */
+  radius?: [number, number];
   /** Subject ids (index) left without a label. */
   withoutLabel?: number[];
 }
@@ -32,14 +39,18 @@ export function writeSyntheticSubjects(root: string, spec: SyntheticSubjects): v
   for (let s = 0; s < spec.subjects; s++) {
     const dir = join(root, `sub-${String(s + 1).padStart(3, "0")}`);
     mkdirSync(dir, { recursive: true });
-    const r = Math.max(2, Math.min(X, Y, Z) * (0.15 + 0.15 * rand()));
+    const r = spec.radius
+      ? spec.radius[0] + (spec.radius[1] - spec.radius[0]) * rand()
+      : Math.max(2, Math.min(X, Y, Z) * (0.15 + 0.15 * rand()));
     const centre: [number, number, number] = [
       r + rand() * (X - 2 * r),
       r + rand() * (Y - 2 * r),
       r + rand() * (Z - 2 * r),
     ];
     const label = ballValues(spec.dims, centre, r);
-    const t1 = label.map((v) =>
+    const core = spec.rim === undefined ? undefined : ballValues(spec.dims, centre, r - spec.rim);
+    const signal = core ? label.map((v, i) => v - core[i]) : label;
+    const t1 = signal.map((v) =>
       Math.round((spec.offset ?? 0) + (spec.scale ?? 100) * (v + (spec.noise ?? 0.3) * (rand() - 0.5))),
     );
     writeFileSync(

@@ -3,9 +3,10 @@ import { InputError } from "../common/errors.js";
 import type { NamedTensor } from "./types.js";
 
 /**
- * Model weights as plain named tensors. Names come from the layer's position and kind plus the weight's
- * own name ("0.dense.kernel", "2.batchNormalization.moving_mean"), never from tfjs's global name
- * counters, so two processes building the same plan agree on them.
+ * Model weights as plain named tensors. Names come from the layer's position in the plan and kind plus
+ * the weight's own name ("0.dense.kernel", "2.batchNormalization.moving_mean"), never from tfjs's global
+ * name counters, so two processes building the same plan agree on them. Plan layers carry that
+ * "<index>.<kind>" as their tfjs name (model.ts), which a graph's layer order and input layer leave intact.
  */
 
 const layerKinds: Record<string, string> = {
@@ -15,15 +16,25 @@ const layerKinds: Record<string, string> = {
   MaxPooling2D: "maxPooling2d",
   AveragePooling2D: "averagePooling2d",
   GlobalAveragePooling2D: "globalAveragePooling2d",
-  Conv3D: "conv3d",
-  MaxPooling3D: "maxPooling3d",
-  AveragePooling3D: "averagePooling3d",
-  Conv2DTranspose: "conv2dTranspose",
-  UpSampling2D: "upSampling2d",
   Flatten: "flatten",
   BatchNormalization: "batchNormalization",
   LayerNormalization: "layerNormalization",
+  Conv3D: "conv3d",
+  Conv2DTranspose: "conv2dTranspose",
+  Conv3DTranspose: "conv3dTranspose",
+  MaxPooling3D: "maxPooling3d",
+  AveragePooling3D: "averagePooling3d",
+  UpSampling2D: "upSampling2d",
+  UpSampling3D: "upSampling3d",
+  Concatenate: "concatenate",
+  Add: "add",
 };
+
+/** A plan layer's own "<index>.<kind>" name, else its position in `model.layers` and kind. */
+function layerPrefix(layer: tf.layers.Layer, index: number): string {
+  if (/^\d+\.[A-Za-z0-9]+$/.test(layer.name)) return layer.name;
+  return `${index}.${layerKinds[layer.getClassName()] ?? layer.getClassName()}`;
+}
 
 interface WeightSlot {
   name: string;
@@ -34,9 +45,8 @@ interface WeightSlot {
 /** Every weight of the model (trainable and not) in a fixed order, with its stable name. */
 function weightSlots(model: tf.LayersModel): WeightSlot[] {
   return model.layers.flatMap((layer, index) => {
-    const kind = layerKinds[layer.getClassName()] ?? layer.getClassName();
     return layer.weights.map((w) => ({
-      name: `${index}.${kind}.${w.originalName.split("/").pop()}`,
+      name: `${layerPrefix(layer, index)}.${w.originalName.split("/").pop()}`,
       layer,
       shape: [...w.shape] as number[],
     }));
@@ -45,10 +55,9 @@ function weightSlots(model: tf.LayersModel): WeightSlot[] {
 
 /** The stable names of the model's trainable weights, in `model.trainableWeights` order. */
 export function trainableParamNames(model: tf.LayersModel): string[] {
-  return model.layers.flatMap((layer, index) => {
-    const kind = layerKinds[layer.getClassName()] ?? layer.getClassName();
-    return layer.trainableWeights.map((w) => `${index}.${kind}.${w.originalName.split("/").pop()}`);
-  });
+  return model.layers.flatMap((layer, index) =>
+    layer.trainableWeights.map((w) => `${layerPrefix(layer, index)}.${w.originalName.split("/").pop()}`),
+  );
 }
 
 /** The stable names of the model's weights, in `getParams` order. */

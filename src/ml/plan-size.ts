@@ -1,4 +1,5 @@
-import { type Plan, planLayers } from "./plan.js";
+import { InputError } from "../common/errors.js";
+import { type LayerSpec, type Plan, planLayers } from "./plan.js";
 import { type DatasetShape, planInput } from "./plan-input.js";
 
 /**
@@ -29,125 +30,175 @@ export function countPlanParams(plan: Plan, sampleShape: number[]): number {
 
 /**
  * A plan's parameters and an estimate of the floating-point operations one sample costs, forward and
- * backward, on inputs of `sampleShape`. Forward: 2 per multiply-add of dense and conv layers (their
- * output elements × fan-in), and one per element that a pooling window, a normalization (×5: mean,
- * variance, scale) or a dropout touches. Backward takes twice the forward (the gradients with respect to
- * both the inputs and the weights, each as large as the forward product; Kaplan et al. 2020, Section 2.1),
- * so one training sample costs 3 × forward. An estimate for a cap, within a small factor: activations
- * and the optimizer's per-parameter update are not counted.
+ * backward, on inputs of `sampleShape`. Forward: 2 per multiply-add of dense and (transposed) conv layers
+ * (their output elements × fan-in; a transposed convolution's input elements × fan-out), and one per
+ * element that a pooling window, an upsampling, a join, a normalization (×5: mean, variance, scale) or a
+ * dropout touches. Backward takes twice the forward (the gradients with respect to both the inputs and
+ * the weights, each as large as the forward product; Kaplan et al. 2020, Section 2.1), so one training
+ * sample costs 3 × forward. An estimate for a cap, within a small factor: activations and the optimizer's
+ * per-parameter update are not counted. Graph plans count every layer once, whatever reads it.
  */
 export function planCost(plan: Plan, sampleShape: number[]): { params: number; flops: number } {
-  let shape = sampleShape;
-  let params = 0;
-  let forward = 0;
-  const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
-  for (const { name, options } of planLayers(plan)) {
-    const last = shape[shape.length - 1];
-    const bias = (units: number) => (options.useBias === false ? 0 : units);
-    switch (name) {
-      case "dense": {
-        const units = options.units as number;
-        params += last * units + bias(units);
-        shape = [...shape.slice(0, -1), units];
-        forward += 2 * last * size(shape);
-        break;
-      }
-      case "conv2d": {
-        if (shape.length !== 3) return { params, flops: 3 * forward };
-        const [kh, kw] = pair(options.kernelSize, 1);
-        const filters = options.filters as number;
-        params += kh * kw * last * filters + bias(filters);
-        shape = [...spatial(shape, [kh, kw], pair(options.strides, 1), options.padding), filters];
-        forward += 2 * kh * kw * last * size(shape);
-        break;
-      }
-      case "maxPooling2d":
-      case "averagePooling2d": {
-        if (shape.length !== 3) return { params, flops: 3 * forward };
-        const pool = pair(options.poolSize, 2);
-        shape = [
-          ...spatial(shape, pool, options.strides === undefined ? pool : pair(options.strides, 1), options.padding),
-          last,
-        ];
-        forward += pool[0] * pool[1] * size(shape);
-        break;
-      }
-      case "conv3d": {
-        if (shape.length !== 4) return { params, flops: 3 * forward };
-        const k = triple(options.kernelSize, 1);
-        const filters = options.filters as number;
-        params += k[0] * k[1] * k[2] * last * filters + bias(filters);
-        shape = [...spatial(shape, k, triple(options.strides, 1), options.padding), filters];
-        forward += 2 * k[0] * k[1] * k[2] * last * size(shape);
-        break;
-      }
-      case "conv2dTranspose": {
-        if (shape.length !== 3) return { params, flops: 3 * forward };
-        const k = pair(options.kernelSize, 1);
-        const s = pair(options.strides, 1);
-        const filters = options.filters as number;
-        params += k[0] * k[1] * last * filters + bias(filters);
-        forward += 2 * k[0] * k[1] * filters * size(shape);
-        const out = (n: number, i: number) => (options.padding === "same" ? n * s[i] : (n - 1) * s[i] + k[i]);
-        shape = [out(shape[0], 0), out(shape[1], 1), filters];
-        break;
-      }
-      case "maxPooling3d":
-      case "averagePooling3d": {
-        if (shape.length !== 4) return { params, flops: 3 * forward };
-        const pool = triple(options.poolSize, 2);
-        const strides = options.strides === undefined ? pool : triple(options.strides, 1);
-        shape = [...spatial(shape, pool, strides, options.padding), last];
-        forward += pool[0] * pool[1] * pool[2] * size(shape);
-        break;
-      }
-      case "upSampling2d": {
-        if (shape.length !== 3) return { params, flops: 3 * forward };
-        const [sh, sw] = pair(options.size, 2);
-        shape = [shape[0] * sh, shape[1] * sw, last];
-        forward += size(shape);
-        break;
-      }
-      case "globalAveragePooling2d":
-        if (shape.length !== 3) return { params, flops: 3 * forward };
-        forward += size(shape);
-        shape = [last];
-        break;
-      case "flatten":
-        shape = [size(shape)];
-        break;
-      case "batchNormalization":
-        params += 4 * last; // gamma, beta, moving mean, moving variance
-        forward += 5 * size(shape);
-        break;
-      case "layerNormalization":
-        params += 2 * last; // gamma, beta
-        forward += 5 * size(shape);
-        break;
-      case "dropout":
-        forward += size(shape);
-        break;
+  const walk = walkPlan(plan, sampleShape);
+  return { params: walk.params, flops: 3 * walk.forward };
+}
+
+/**
+ * Throws an InputError naming the first layer that does not fit its inputs on samples of `sampleShape`
+ * (a join of unequal shapes, a 3D layer on images, a window larger than its input).
+ */
+export function checkPlanShapes(plan: Plan, sampleShape: number[]): void {
+  const { misfit } = walkPlan(plan, sampleShape);
+  if (misfit) throw new InputError(`Cannot build the model: ${misfit}`);
+}
+
+/** Each layer's output shape per sample (undefined from the first layer that does not fit on). */
+export function planShapes(plan: Plan, sampleShape: number[]): (number[] | undefined)[] {
+  return walkPlan(plan, sampleShape).shapes;
+}
+
+interface Walk {
+  params: number;
+  forward: number;
+  shapes: (number[] | undefined)[];
+  /** Where the walk stopped: tfjs would fail at that layer, having allocated only the layers before it. */
+  misfit?: string;
+}
+
+const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
+const dims = (s: number[]) => `[${s.join(", ")}]`;
+
+function walkPlan(plan: Plan, sampleShape: number[]): Walk {
+  const walk: Walk = { params: 0, forward: 0, shapes: [] };
+  for (const layer of planLayers(plan)) {
+    const inputs = layer.inputs.map((i) => (i === -1 ? sampleShape : walk.shapes[i]));
+    const fits = inputs.every((s): s is number[] => s !== undefined);
+    const result = fits ? layerCost(layer, inputs) : "reads a layer that does not fit";
+    if (typeof result === "string") {
+      walk.misfit = `layer "${layer.label}" (${layer.name}) ${result}`;
+      return walk;
     }
-    if (shape.some((d) => !(d >= 1))) return { params, flops: 3 * forward };
+    if (result.shape.some((d) => !(d >= 1))) {
+      walk.misfit = `layer "${layer.label}" (${layer.name}) leaves an empty output ${dims(result.shape)} on input ${dims(inputs[0] as number[])}`;
+      return walk;
+    }
+    walk.params += result.params;
+    walk.forward += result.forward;
+    walk.shapes.push(result.shape);
   }
-  return { params, flops: 3 * forward };
+  return walk;
 }
 
-function pair(value: unknown, fallback: number): [number, number] {
-  if (Array.isArray(value)) return [value[0] as number, value[1] as number];
-  const n = typeof value === "number" ? value : fallback;
-  return [n, n];
+/** One layer's output shape, parameters and forward FLOPs, or why it does not fit its inputs. */
+function layerCost(
+  layer: LayerSpec,
+  inputs: number[][],
+): { shape: number[]; params: number; forward: number } | string {
+  const { name, options } = layer;
+  const shape = inputs[0];
+  const last = shape[shape.length - 1];
+  const bias = (units: number) => (options.useBias === false ? 0 : units);
+  const rank = (n: number, what: string) =>
+    shape.length === n ? undefined : `needs ${what} inputs, gets ${dims(shape)} per sample`;
+  const image = "[height, width, channels]";
+  const volume = "[depth, height, width, channels]";
+  switch (name) {
+    case "dense": {
+      const units = options.units as number;
+      const out = [...shape.slice(0, -1), units];
+      return { shape: out, params: last * units + bias(units), forward: 2 * last * size(out) };
+    }
+    case "conv2d":
+    case "conv3d": {
+      const n = name === "conv2d" ? 2 : 3;
+      const wrong = rank(n + 1, n === 2 ? image : volume);
+      if (wrong) return wrong;
+      const k = tuple(options.kernelSize, n, 1);
+      const filters = options.filters as number;
+      const out = [...spatial(shape, k, tuple(options.strides, n, 1), options.padding), filters];
+      return { shape: out, params: size(k) * last * filters + bias(filters), forward: 2 * size(k) * last * size(out) };
+    }
+    case "conv2dTranspose":
+    case "conv3dTranspose": {
+      const n = name === "conv2dTranspose" ? 2 : 3;
+      const wrong = rank(n + 1, n === 2 ? image : volume);
+      if (wrong) return wrong;
+      const k = tuple(options.kernelSize, n, 1);
+      const strides = tuple(options.strides, n, 1);
+      const filters = options.filters as number;
+      // tfjs's deconvLength: each input position spreads a kernel-sized window `strides` apart.
+      const out = [
+        ...k.map((kd, i) =>
+          options.padding === "same" ? shape[i] * strides[i] : shape[i] * strides[i] + Math.max(kd - strides[i], 0),
+        ),
+        filters,
+      ];
+      return {
+        shape: out,
+        params: size(k) * last * filters + bias(filters),
+        forward: 2 * size(k) * filters * size(shape),
+      };
+    }
+    case "maxPooling2d":
+    case "averagePooling2d":
+    case "maxPooling3d":
+    case "averagePooling3d": {
+      const n = name.endsWith("2d") ? 2 : 3;
+      const wrong = rank(n + 1, n === 2 ? image : volume);
+      if (wrong) return wrong;
+      const pool = tuple(options.poolSize, n, 2);
+      const strides = options.strides === undefined ? pool : tuple(options.strides, n, 1);
+      const out = [...spatial(shape, pool, strides, options.padding), last];
+      return { shape: out, params: 0, forward: size(pool) * size(out) };
+    }
+    case "upSampling2d":
+    case "upSampling3d": {
+      const n = name === "upSampling2d" ? 2 : 3;
+      const wrong = rank(n + 1, n === 2 ? image : volume);
+      if (wrong) return wrong;
+      const factor = tuple(options.size, n, 2);
+      const out = [...factor.map((f, i) => shape[i] * f), last];
+      return { shape: out, params: 0, forward: size(out) };
+    }
+    case "globalAveragePooling2d": {
+      const wrong = rank(3, image);
+      if (wrong) return wrong;
+      return { shape: [last], params: 0, forward: size(shape) };
+    }
+    case "flatten":
+      return { shape: [size(shape)], params: 0, forward: 0 };
+    case "batchNormalization":
+    case "layerNormalization":
+      // Both end in tf.batchNorm, which takes batches of rank 4 at most: not volumes (yet).
+      if (shape.length > 3) return `normalizes samples of up to 3 axes in tfjs, not volumes like ${dims(shape)}`;
+      // gamma, beta and (batch) the moving mean and variance
+      return { shape, params: (name === "batchNormalization" ? 4 : 2) * last, forward: 5 * size(shape) };
+    case "dropout":
+      return { shape, params: 0, forward: size(shape) };
+    case "concatenate": {
+      const unequal = inputs.find((s) => s.length !== shape.length || s.slice(0, -1).some((d, i) => d !== shape[i]));
+      if (unequal)
+        return `joins ${inputs.map(dims).join(" and ")}: concatenated inputs differ only in their last (channels) size`;
+      const out = [...shape.slice(0, -1), inputs.reduce((sum, s) => sum + s[s.length - 1], 0)];
+      return { shape: out, params: 0, forward: size(out) };
+    }
+    case "add": {
+      const unequal = inputs.find((s) => s.length !== shape.length || s.some((d, i) => d !== shape[i]));
+      if (unequal) return `adds ${inputs.map(dims).join(" and ")}: added inputs have equal shapes`;
+      return { shape, params: 0, forward: size(shape) * (inputs.length - 1) };
+    }
+  }
 }
 
-function triple(value: unknown, fallback: number): number[] {
-  if (Array.isArray(value)) return [value[0] as number, value[1] as number, value[2] as number];
-  const n = typeof value === "number" ? value : fallback;
-  return [n, n, n];
+/** A size option as n numbers: a single number stands for every axis. */
+function tuple(value: unknown, n: number, fallback: number): number[] {
+  if (Array.isArray(value)) return value.slice(0, n) as number[];
+  return Array.from({ length: n }, () => (typeof value === "number" ? value : fallback));
 }
 
-/** Output sizes of a windowed layer (conv or pooling) along its 2 or 3 spatial axes, as tfjs computes them. */
+/** Output sizes of a windowed layer (conv or pooling) along its spatial axes, as tfjs computes them. */
 function spatial(shape: number[], window: number[], strides: number[], padding: unknown): number[] {
-  return window.map((_, i) =>
-    padding === "same" ? Math.ceil(shape[i] / strides[i]) : Math.floor((shape[i] - window[i]) / strides[i]) + 1,
+  return window.map((w, i) =>
+    padding === "same" ? Math.ceil(shape[i] / strides[i]) : Math.floor((shape[i] - w) / strides[i]) + 1,
   );
 }

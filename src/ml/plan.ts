@@ -39,6 +39,18 @@ const positiveInt = (max: number) => z.number().int().min(1).max(max);
 const size2 = z.union([positiveInt(1024), z.tuple([positiveInt(1024), positiveInt(1024)])]);
 const size3 = z.union([positiveInt(1024), z.tuple([positiveInt(1024), positiveInt(1024), positiveInt(1024)])]);
 const padding = z.enum(["valid", "same"]);
+const convOptions = <S extends z.ZodType>(size: S) =>
+  z.strictObject({
+    filters: positiveInt(4096),
+    kernelSize: size,
+    strides: size.optional(),
+    padding: padding.optional(),
+    activation: activation.optional(),
+    useBias: z.boolean().optional(),
+    kernelInitializer: initializer.optional(),
+  });
+const poolOptions = <S extends z.ZodType>(size: S) =>
+  z.strictObject({ poolSize: size.optional(), strides: size.optional(), padding: padding.optional() });
 
 const layerOptions = {
   dense: z.strictObject({
@@ -48,48 +60,22 @@ const layerOptions = {
     kernelInitializer: initializer.optional(),
   }),
   dropout: z.strictObject({ rate: z.number().min(0).lt(1) }),
-  conv2d: z.strictObject({
-    filters: positiveInt(4096),
-    kernelSize: size2,
-    strides: size2.optional(),
-    padding: padding.optional(),
-    activation: activation.optional(),
-    useBias: z.boolean().optional(),
-    kernelInitializer: initializer.optional(),
-  }),
-  maxPooling2d: z.strictObject({ poolSize: size2.optional(), strides: size2.optional(), padding: padding.optional() }),
-  averagePooling2d: z.strictObject({
-    poolSize: size2.optional(),
-    strides: size2.optional(),
-    padding: padding.optional(),
-  }),
+  conv2d: convOptions(size2),
+  maxPooling2d: poolOptions(size2),
+  averagePooling2d: poolOptions(size2),
+  // Volumes: channels last, [depth, height, width, channels] per sample.
+  conv3d: convOptions(size3),
+  maxPooling3d: poolOptions(size3),
+  averagePooling3d: poolOptions(size3),
+  // A decoder's way back up: nearest-neighbour (or bilinear, 2D) repetition, or a learnt transposed convolution.
+  upSampling2d: z.strictObject({ size: size2.optional(), interpolation: z.enum(["nearest", "bilinear"]).optional() }),
+  upSampling3d: z.strictObject({ size: size3.optional() }),
+  conv2dTranspose: convOptions(size2),
+  conv3dTranspose: convOptions(size3),
+  // Graph joins (skip connections): along the channels (last) axis, or elementwise on equal shapes.
+  concatenate: z.strictObject({}),
+  add: z.strictObject({}),
   globalAveragePooling2d: z.strictObject({}),
-  // Volumes, decoders (issue 32): the same options over three axes, and their transposes and upsampling.
-  conv3d: z.strictObject({
-    filters: positiveInt(4096),
-    kernelSize: size3,
-    strides: size3.optional(),
-    padding: padding.optional(),
-    activation: activation.optional(),
-    useBias: z.boolean().optional(),
-    kernelInitializer: initializer.optional(),
-  }),
-  maxPooling3d: z.strictObject({ poolSize: size3.optional(), strides: size3.optional(), padding: padding.optional() }),
-  averagePooling3d: z.strictObject({
-    poolSize: size3.optional(),
-    strides: size3.optional(),
-    padding: padding.optional(),
-  }),
-  conv2dTranspose: z.strictObject({
-    filters: positiveInt(4096),
-    kernelSize: size2,
-    strides: size2.optional(),
-    padding: padding.optional(),
-    activation: activation.optional(),
-    useBias: z.boolean().optional(),
-    kernelInitializer: initializer.optional(),
-  }),
-  upSampling2d: z.strictObject({ size: size2.optional() }),
   flatten: z.strictObject({}),
   batchNormalization: z.strictObject({
     momentum: z.number().gt(0).lt(1).optional(),
@@ -106,8 +92,33 @@ export const allowedLayers = Object.keys(layerOptions) as LayerName[];
 const camelCase = (key: string) => key.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 const snakeCase = (key: string) => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
+/** What `inputs:` calls the model's input. */
+export const inputName = "input";
+
+/**
+ * Keys a layer entry may carry beside its kind: `name` (what later layers' `inputs` call it), `inputs`
+ * (earlier layers' names, or "input" for the model's input; default: the previous layer) and
+ * `trainable: false` (kept as received: frozen, and not sent back by nodes).
+ */
+const graphKeys = {
+  name: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_-]{0,63}$/, "a layer name is a letter or _, then letters, digits, _ or - (64 at most)")
+    .refine((n) => n !== inputName, `"${inputName}" names the model's input`),
+  inputs: z.array(z.string().min(1)).min(1).max(16),
+  trainable: z.boolean(),
+} as const;
+type GraphKey = keyof typeof graphKeys;
+const isGraphKey = (key: string): key is GraphKey => key in graphKeys;
+
 /** The JSON Schema of one layer entry (for `fbm-researcher schema` and "did you mean"), both spellings listed. */
 function layerJsonSchema(): Record<string, unknown>[] {
+  const graphProperties = Object.fromEntries(
+    Object.entries(graphKeys).map(([key, schema]) => {
+      const { $schema: _, ...rest } = z.toJSONSchema(schema, { unrepresentable: "any" }) as Record<string, unknown>;
+      return [key, rest];
+    }),
+  );
   return allowedLayers.map((name) => {
     const options = z.toJSONSchema(layerOptions[name]) as { properties?: Record<string, unknown> };
     const properties: Record<string, unknown> = {};
@@ -118,30 +129,46 @@ function layerJsonSchema(): Record<string, unknown>[] {
     const { $schema: _, ...rest } = options as Record<string, unknown>;
     return {
       type: "object",
-      properties: { [name]: { anyOf: [{ ...rest, properties }, { type: "null" }] } },
+      properties: { [name]: { anyOf: [{ ...rest, properties }, { type: "null" }] }, ...graphProperties },
       required: [name],
       additionalProperties: false,
     };
   });
 }
 
+/** A validated layer entry: its kind as the one other key, and the graph keys only when given. */
+export type LayerEntry = Record<string, Record<string, unknown> | null> & {
+  name?: string;
+  inputs?: string[];
+  trainable?: boolean;
+};
+
 /**
  * Checks a single layer entry with a message that names the layer or the unknown name, and gives its
- * options in tfjs's camelCase (so both spellings make the same plan id).
+ * options in tfjs's camelCase (so both spellings make the same plan id). An entry without graph keys
+ * comes out exactly as before they existed, so sequential plans keep their ids.
  */
 const layerEntry = z
   .record(z.string(), z.unknown())
   .superRefine((entry, ctx) => {
-    const keys = Object.keys(entry);
+    const keys = Object.keys(entry).filter((k) => !isGraphKey(k));
+    for (const key of Object.keys(entry).filter(isGraphKey)) {
+      const result = graphKeys[key].safeParse(entry[key]);
+      if (!result.success)
+        for (const issue of result.error.issues) ctx.addIssue({ ...issue, path: [key, ...issue.path] } as never);
+    }
     if (keys.length !== 1) {
-      ctx.addIssue({ code: "custom", message: `a layer is one key, its name (one of ${allowedLayers.join(", ")})` });
+      ctx.addIssue({
+        code: "custom",
+        message: `a layer is one key, its kind (one of ${allowedLayers.join(", ")}), plus optional name, inputs and trainable`,
+      });
       return;
     }
     const name = keys[0];
     if (!(name in layerOptions)) {
       ctx.addIssue({
         code: "custom",
-        message: `unknown layer "${name}"${didYouMean(name, allowedLayers)} (allowed: ${allowedLayers.join(", ")})`,
+        message: `unknown layer "${name}"${didYouMean(name, [...allowedLayers, ...Object.keys(graphKeys)])} (allowed: ${allowedLayers.join(", ")})`,
       });
       return;
     }
@@ -159,8 +186,10 @@ const layerEntry = z
     }
   })
   .transform((entry) => {
-    const name = Object.keys(entry)[0];
-    return { [name]: camelOptions(entry[name]).options } as Record<string, Record<string, unknown> | null>;
+    const name = Object.keys(entry).find((k) => !isGraphKey(k))!;
+    const out: Record<string, unknown> = { [name]: camelOptions(entry[name]).options };
+    for (const key of Object.keys(graphKeys)) if (entry[key] !== undefined) out[key] = entry[key];
+    return out as LayerEntry;
   })
   .meta({
     // Made when a JSON Schema is asked for (`schema`, "did you mean" hints), not on every import.
@@ -331,7 +360,18 @@ export const planSchema = z.strictObject({
           ctx.addIssue({ code: "custom", path: ["categorical", name], message: `"${name}" is in drop` });
       }
     }),
-  model: z.array(layerEntry).min(1),
+  model: z.array(layerEntry).min(1).superRefine(checkGraph),
+  /**
+   * Round 1 starts from an exported fbm model's weights instead of the seed's: `model` names it in the
+   * experiment file; the researcher replaces it with `sha256`, its weights' digest (init-digest.ts), before
+   * the plan travels, so the plan id covers the weights and no local path leaves the researcher.
+   */
+  init: z
+    .union([
+      z.strictObject({ model: z.string().min(1) }),
+      z.strictObject({ sha256: z.string().regex(/^[0-9a-f]{64}$/, "a sha256 digest is 64 lowercase hex digits") }),
+    ])
+    .optional(),
   loss: z.enum(losses),
   optimizer: z.strictObject({
     name: z.enum(optimizers),
@@ -345,25 +385,110 @@ export const planSchema = z.strictObject({
 });
 
 export interface LayerSpec {
+  /** The layer's kind, e.g. conv2d. */
   name: LayerName;
   options: Record<string, unknown>;
+  /** The plan's `name` for it, or its kind and position (`conv2d#3`, from 1) where it has none. */
+  label: string;
+  /** Positions of the layers it reads, -1 for the model's input (default: the previous layer). */
+  inputs: number[];
+  /** False for a frozen layer (`trainable: false`). */
+  trainable: boolean;
 }
 
 export type Plan = Omit<z.output<typeof planSchema>, "model"> & {
-  model: Record<string, Record<string, unknown> | null>[];
+  model: LayerEntry[];
 };
+
+/** Layers that join several inputs; every other layer reads exactly one. */
+const joins: readonly LayerName[] = ["concatenate", "add"];
+
+/**
+ * The graph's rules, checked on the plan alone: names unique, `inputs` naming the model's input or
+ * earlier layers (so there are no cycles), joins reading two or more, other layers one, and every layer
+ * but the last read by a later one (the last is the output). Shapes are checked against a dataset's
+ * sample shape (plan-size.ts).
+ */
+function checkGraph(model: LayerEntry[], ctx: z.core.$RefinementCtx<LayerEntry[]>): void {
+  const seen = new Map<string, number>();
+  const used = new Set<number>();
+  let problems = 0;
+  model.forEach((entry, index) => {
+    const kind = Object.keys(entry).find((k) => !isGraphKey(k)) as LayerName;
+    const label = layerLabel(entry, kind, index);
+    const problem = (message: string, key: string) => {
+      problems++;
+      ctx.addIssue({ code: "custom", path: [index, key], message: `layer "${label}" (${kind}) ${message}` });
+    };
+    if (entry.name !== undefined) {
+      if (seen.has(entry.name)) problem(`has the name of layer ${(seen.get(entry.name) ?? 0) + 1}`, "name");
+    }
+    const inputs = entry.inputs ?? (index === 0 ? [inputName] : [undefined]);
+    if (joins.includes(kind) && (entry.inputs?.length ?? 0) < 2)
+      problem("joins layers: give inputs naming two or more", "inputs");
+    else if (!joins.includes(kind) && inputs.length !== 1)
+      problem("reads one input: give one name in inputs", "inputs");
+    for (const input of inputs) {
+      if (input === undefined) used.add(index - 1);
+      else if (input === inputName) continue;
+      else if (seen.has(input)) used.add(seen.get(input)!);
+      else if (model.slice(index).some((later) => later.name === input))
+        problem(`reads "${input}", a later layer: inputs name earlier layers, so a plan has no cycles`, "inputs");
+      else
+        problem(
+          `reads "${input}", which no earlier layer is named${didYouMean(input, [inputName, ...seen.keys()])}`,
+          "inputs",
+        );
+    }
+    if (entry.name !== undefined && !seen.has(entry.name)) seen.set(entry.name, index);
+  });
+  // A misnamed input also leaves its intended layer unread: that one line says enough.
+  if (problems > 0) return;
+  model.forEach((entry, index) => {
+    if (index === model.length - 1 || used.has(index)) return;
+    const kind = Object.keys(entry).find((k) => !isGraphKey(k)) as LayerName;
+    ctx.addIssue({
+      code: "custom",
+      path: [index],
+      message: `layer "${layerLabel(entry, kind, index)}" (${kind}) is read by no later layer: only the last layer is the output`,
+    });
+  });
+}
+
+function layerLabel(entry: LayerEntry, kind: string, index: number): string {
+  return entry.name ?? `${kind}#${index + 1}`;
+}
 
 /** Validates a plan (from YAML or from the wire); throws InputError naming the bad key's path. */
 export function parsePlan(value: unknown, root = "plan"): Plan {
   return parseOrThrow(planSchema, value, "Invalid plan", root) as Plan;
 }
 
-/** The layers of a validated plan as name + options, options never null. */
+/** The layers of a validated plan as kind + options (never null), with their inputs resolved to positions. */
 export function planLayers(plan: Plan): LayerSpec[] {
-  return plan.model.map((entry) => {
-    const name = Object.keys(entry)[0] as LayerName;
-    return { name, options: entry[name] ?? {} };
+  const positions = new Map<string, number>();
+  return plan.model.map((entry, index) => {
+    const name = Object.keys(entry).find((k) => !isGraphKey(k)) as LayerName;
+    const inputs = entry.inputs
+      ? entry.inputs.map((input) => (input === inputName ? -1 : (positions.get(input) ?? Number.NaN)))
+      : [index - 1];
+    if (entry.name !== undefined && !positions.has(entry.name)) positions.set(entry.name, index);
+    return {
+      name,
+      options: (entry[name] as Record<string, unknown> | null) ?? {},
+      label: layerLabel(entry, name, index),
+      inputs,
+      trainable: entry.trainable !== false,
+    };
   });
+}
+
+/**
+ * Whether the plan is more than a sequence: some layer reads other than the layer before it. Such plans
+ * build as tfjs functional models and train on tfjs (the kernels know sequences only).
+ */
+export function isGraphPlan(plan: Plan): boolean {
+  return planLayers(plan).some((layer, index) => layer.inputs.length !== 1 || layer.inputs[0] !== index - 1);
 }
 
 /** Canonical JSON of a plan: the exact text that travels and that is hashed. */

@@ -143,7 +143,10 @@ describe("fbm-node gui in a browser, with a serving node and a researcher", { ti
     // The researcher asks; the plan shows as pending in the GUI; the operator clicks Approve.
     const approve = await page.waitForSelector(`[data-approve="${id}"]`, { timeout: DEADLINE_MS });
     assert.match((await page.textContent(`[data-plan="${id}"]`)) ?? "", /pending/);
-    assert.match((await page.textContent(`[data-plan="${id}"]`)) ?? "", /dense activation "relu", units 4/);
+    assert.match(
+      (await page.textContent(`[data-plan="${id}"]`)) ?? "",
+      /dense#1: dense ← input, units 4, activation relu/,
+    );
     assert.match((await page.textContent(`[data-plan="${id}"]`)) ?? "", /\b21 on cohort-a/, "3·4+4 + 4·1+1 parameters");
     await approve.click();
     await page.waitForSelector(`[data-plan="${id}"] .approved`);

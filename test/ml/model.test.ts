@@ -73,7 +73,9 @@ describe("buildModel", () => {
   it("rejects layers that do not fit their input", () => {
     assert.throws(
       () => buildModel(cnnPlan, [4], { seed: 1 }),
-      (e) => e instanceof InputError && /layer 0 \(conv2d\) does not fit its input/.test(e.message),
+      (e) =>
+        e instanceof InputError &&
+        /layer "conv2d#1" \(conv2d\) needs \[height, width, channels\] inputs, gets \[4\] per sample/.test(e.message),
     );
   });
 });

@@ -38,6 +38,11 @@ describe("plan id", () => {
     assert.match(planId(a), /^[0-9a-f]{64}$/);
   });
 
+  it("of a sequential plan is what it was before graph plans existed", () => {
+    // Computed on main before layers could carry name, inputs and trainable: approvals stay valid.
+    assert.equal(planId(parsePlan(plan)), "0a024dee6104e649eed07b98f163da7c223e4c9cd6fbc30b271ce4733d8fbd6e");
+  });
+
   it("changes when anything in the plan changes, including layer order", () => {
     const base = planId(parsePlan(plan));
     assert.notEqual(planId(parsePlan({ ...plan, optimizer: { name: "sgd", learning_rate: 0.051 } })), base);
@@ -62,8 +67,8 @@ describe("parsePlan", () => {
     });
     assert.equal(p.data.normalize, "none");
     assert.deepEqual(planLayers(p), [
-      { name: "flatten", options: {} },
-      { name: "dense", options: { units: 2, activation: "softmax" } },
+      { name: "flatten", options: {}, label: "flatten#1", inputs: [-1], trainable: true },
+      { name: "dense", options: { units: 2, activation: "softmax" }, label: "dense#2", inputs: [0], trainable: true },
     ]);
     assert.equal(isClassification(p), true);
     assert.equal(isClassification(parsePlan({ ...plan, loss: "meanSquaredError" })), false);

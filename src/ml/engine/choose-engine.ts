@@ -1,7 +1,7 @@
 import { availableParallelism } from "node:os";
 import type * as tf from "@tensorflow/tfjs";
 import { InputError } from "../../common/errors.js";
-import type { Plan } from "../plan.js";
+import { isGraphPlan, type Plan, planLayers } from "../plan.js";
 import { describeNetwork, hasWeights, inputSize, kernelSize, type NetworkSpec, outputSize } from "./network.js";
 
 /**
@@ -42,6 +42,10 @@ export function chooseEngine(options: {
   if (forced === "tfjs") return { engine: "tfjs", reason: "FBM_ENGINE=tfjs" };
   if (options.backend === "tensorflow" && forced !== "kernels")
     return { engine: "tfjs", reason: "native TensorFlow is installed" };
+  // The kernels run sequences of trained layers; graphs and frozen layers stay on tfjs.
+  if (isGraphPlan(options.plan)) return { engine: "tfjs", reason: "graph plans train on tfjs" };
+  if (planLayers(options.plan).some((layer) => !layer.trainable))
+    return { engine: "tfjs", reason: "frozen layers train on tfjs" };
   const spec = describeNetwork(options.model, options.plan.loss);
   if ("unsupported" in spec) return { engine: "tfjs", reason: `the kernels do not cover ${spec.unsupported}` };
   if (

@@ -1,5 +1,7 @@
 import { sha256Hex } from "../../common/canonical-json.js";
 import { FbmError } from "../../common/errors.js";
+import { trainedTensors } from "../../ml/frozen.js";
+import { weightsDigest } from "../../ml/init-digest.js";
 import { contentsLayout } from "../../ml/masked-contents.js";
 import { declaresPreparation, type Plan, parsePlan } from "../../ml/plan.js";
 import { planCost } from "../../ml/plan-size.js";
@@ -72,6 +74,21 @@ export async function executeTrain(
   const dpRefusal = dpPlanRefusal(plan, task.args.dp);
   if (dpRefusal) return dpRefusal;
   const training = task.args.epochs > 0 || task.args.updates > 0;
+  // plan.init: the approved plan names the digest of the weights round 1 starts from; the plain model sent must be those.
+  const init = plan.init && "sha256" in plan.init ? plan.init.sha256 : undefined;
+  if (
+    init &&
+    training &&
+    task.round === 1 &&
+    !task.secagg &&
+    task.algorithmExtension !== "scaffold" &&
+    weightsDigest(task.params) !== init
+  )
+    return {
+      kind: "error",
+      code: "invalid_input",
+      message: `The round-1 weights are not the initial model this node approved (plan.init sha256 ${init.slice(0, 12)})`,
+    };
   if (runtime.requireSecagg && training && !task.secagg) {
     return {
       kind: "error",
@@ -150,7 +167,7 @@ export async function executeTrain(
     // The approval check comes before the preparation is resolved: nothing to load yet.
     runtime.log(`Plan ${task.planId.slice(0, 12)} is approved for "${entry.name}"; its table preparation comes next`);
     const sampleCount = roundCount(entry.sampleCount, runtime.analytics.minCount); // as toDatasetInfo's
-    const result = { params: extension.model, sampleCount, trainLoss: 0, seconds: 0 };
+    const result = { params: trainedTensors(plan, extension.model), sampleCount, trainLoss: 0, seconds: 0 };
     return { kind: "train", result: extension.reply(releaseUnderDp(result, task.args.dp)) };
   }
   const roundStarted = performance.now();
@@ -218,6 +235,8 @@ export async function executeTrain(
   if (training && task.args.dp?.mode === "central") {
     result.params = clipUpdate(extension.model, result.params, task.args.dp.clipNorm);
   }
+  // Frozen layers come back unchanged: the researcher keeps its own (frozen.ts).
+  result.params = trainedTensors(plan, result.params);
   if (privacy) result.privacy = privacy;
   result.globalMetrics = discloseMetrics(result.globalMetrics, runtime.analytics.minCount);
   result.localMetrics = discloseMetrics(result.localMetrics, runtime.analytics.minCount);

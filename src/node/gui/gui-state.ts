@@ -1,9 +1,8 @@
 import type { Plan } from "../../ml/plan.js";
-import { planLayers } from "../../ml/plan.js";
 import { countPlanParams, sampleShapeOf } from "../../ml/plan-size.js";
 import type { DatasetEntry } from "../catalogue/catalogue.js";
 import { configKeys, type NodeConfig, readableKeys } from "../config/node-config.js";
-import { planDataText } from "../plans/plan-format.js";
+import { type PlanLayerRow, planDataText, planLayerRows } from "../plans/plan-format.js";
 import type { PlanEntry } from "../plans/plan-registry.js";
 import { type DatasetPrivacy, datasetPrivacy, type NodePrivacy } from "../privacy/dataset-privacy.js";
 import type { NodeStatus } from "../serve/node-status.js";
@@ -19,7 +18,7 @@ export interface GuiPlan {
   note: string;
   /** The plan's `data:` block as `fbm-node plan show` prints it (target, categorical, impute, normalize…). */
   data: string;
-  layers: { name: string; options: Record<string, unknown> }[];
+  layers: PlanLayerRow[];
   loss: string;
   optimizer: string;
   /**
@@ -84,7 +83,7 @@ function guiPlan(entry: PlanEntry, datasets: DatasetEntry[]): GuiPlan {
     decidedAt: entry.decidedAt,
     note: entry.note,
     data: planDataText(plan),
-    layers: planLayers(plan).map((l) => ({ name: l.name, options: l.options as Record<string, unknown> })),
+    layers: planLayerRows(plan),
     loss: plan.loss,
     optimizer: `${name} ${JSON.stringify(optimizer)}`,
     params,

@@ -66,7 +66,8 @@ async function call(method, path, body) {
 const ago = (iso) => iso ? iso.slice(0, 19).replace("T", " ") + " UTC" : "";
 function row(cells, attrs) { return h("tr", attrs, cells.map((c) => h("td", {}, c))); }
 function table(el, head, rows) { el.replaceChildren(h("tr", {}, head.map((x) => h("th", {}, x))), ...rows); }
-function layerText(l) { return l.name + " " + Object.entries(l.options).map(([k, v]) => k + " " + JSON.stringify(v)).join(", "); }
+// The rows \`fbm-node plan show\` draws (plan-format.ts): a graph's layers say what they read.
+function layerText(l) { return l.label + ": " + l.kind + " ← " + l.from + (l.options === "-" ? "" : ", " + l.options) + (l.frozen ? " (frozen)" : ""); }
 
 function renderStatus(s) {
   if (!s) { $("status").replaceChildren("This node has not served yet: start it with fbm-node serve."); table($("recent"), [], []); return; }

@@ -1,4 +1,4 @@
-import { type Plan, planLayers } from "../../ml/plan.js";
+import { isGraphPlan, type Plan, planLayers } from "../../ml/plan.js";
 import { formatTable } from "../cli/cli-format.js";
 import type { PlanEntry } from "./plan-registry.js";
 
@@ -52,19 +52,28 @@ export function planDetails(entry: PlanEntry, cost?: PlanCost): string {
       `${cost.params.toLocaleString("en-US")} parameters, about ${cost.flops.toExponential(2)} FLOPs per training sample ` +
         `(forward and backward) on dataset "${cost.dataset}"; a task costs that × batch × steps (max_task_flops)`,
     ]);
-  lines.push(["model", `${plan.model.length} layer(s)`]);
-  const layers = planLayers(plan);
-  const nameWidth = Math.max(...layers.map((l) => l.name.length));
-  const layerLines = layers.map((l, i) =>
-    `  ${String(i + 1).padStart(String(layers.length).length)}  ${l.name.padEnd(nameWidth)}  ${describe(leading(l.options))}`.trimEnd(),
-  );
+  const graph = isGraphPlan(plan);
+  lines.push([
+    "model",
+    `${plan.model.length} layer(s)${graph ? ", a graph: each layer reads the layers after ←" : ""}`,
+  ]);
+  const rows = planLayerRows(plan);
+  const width = (column: (r: PlanLayerRow) => string) => Math.max(...rows.map((r) => column(r).length));
+  const [labelWidth, kindWidth, fromWidth] = [width((r) => r.label), width((r) => r.kind), width((r) => r.from)];
+  const layerLines = rows.map((r, i) => {
+    const number = String(i + 1).padStart(String(rows.length).length);
+    const wiring = graph
+      ? `${r.label.padEnd(labelWidth)}  ${r.kind.padEnd(kindWidth)}  ← ${r.from.padEnd(fromWidth)}`
+      : r.kind.padEnd(kindWidth);
+    return `  ${number}  ${wiring}  ${r.options}${r.frozen ? " (frozen)" : ""}`.trimEnd();
+  });
   const { name, ...optimizer } = plan.optimizer;
   const tail: [string, string][] = [
     ["loss", plan.loss],
     ["optimizer", `${name}, ${describe(optimizer)}`],
   ];
-  const width = Math.max(...[...lines, ...tail].map(([key]) => key.length)) + 2;
-  const show = (rows: [string, string][]) => rows.map(([key, value]) => `${`${key}:`.padEnd(width)}${value}`);
+  const keyWidth = Math.max(...[...lines, ...tail].map(([key]) => key.length)) + 2;
+  const show = (pairs: [string, string][]) => pairs.map(([key, value]) => `${`${key}:`.padEnd(keyWidth)}${value}`);
   return [...show(lines), ...layerLines, ...show(tail)].join("\n");
 }
 
@@ -75,14 +84,47 @@ export function planDataText(plan: Plan): string {
   return describe({ ...data, ...(input ? { input: [input.height, input.width, input.channels] } : {}) });
 }
 
-/** `dense 16 relu → dropout 0.2 → dense 1 sigmoid`: the gist of a layer stack in one cell. */
+/** One layer as `plan show` and the GUI's plan review draw it. */
+export interface PlanLayerRow {
+  /** The plan's name for it, or its kind and position (`conv2d#3`). */
+  label: string;
+  kind: string;
+  /** What it reads: "input" or earlier layers' labels, comma-separated. */
+  from: string;
+  /** Its options, size first (`filters 8, kernelSize 3, …`), or "-". */
+  options: string;
+  frozen: boolean;
+}
+
+/** The plan's layers with what each reads, for `plan show` and the GUI (one drawing for both). */
+export function planLayerRows(plan: Plan): PlanLayerRow[] {
+  const layers = planLayers(plan);
+  return layers.map((l) => ({
+    label: l.label,
+    kind: l.name,
+    from: l.inputs.map((i) => (i === -1 ? "input" : (layers[i]?.label ?? "?"))).join(", "),
+    options: describe(leading(l.options)),
+    frozen: !l.trainable,
+  }));
+}
+
+/**
+ * `dense 16 relu → dropout 0.2 → dense 1 sigmoid`: the gist of a layer stack in one cell; a graph's joins
+ * name what they join, `concatenate(up1, enc1)`.
+ */
 function modelSummary(plan: Plan): string {
-  return planLayers(plan)
-    .map(({ name, options: o }) => {
+  const layers = planLayers(plan);
+  const graph = isGraphPlan(plan);
+  return layers
+    .map(({ name, options: o, label, inputs }, index) => {
       const gist = [o.units ?? o.filters ?? o.rate, o.kernelSize, o.activation]
         .filter((v) => v !== undefined)
         .map(value);
-      return [name, ...gist].join(" ");
+      const reads =
+        inputs.length === 1 && inputs[0] === index - 1
+          ? ""
+          : `(${inputs.map((i) => (i === -1 ? "input" : layers[i].label)).join(", ")})`;
+      return [`${graph ? `${label}=` : ""}${name}${reads}`, ...gist].join(" ");
     })
     .join(" → ");
 }

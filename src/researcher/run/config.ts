@@ -4,6 +4,7 @@ import { z } from "zod";
 import { errorMessage, InputError } from "../../common/errors.js";
 import { describeIssues, issuePath, ValidationError } from "../../common/validation.js";
 import { dpPlanProblem } from "../../ml/dp-plan-check.js";
+import { hasFrozenLayers } from "../../ml/frozen.js";
 import {
   classificationMetrics,
   metricsOf,
@@ -12,7 +13,7 @@ import {
   taskKind,
 } from "../../ml/metrics.js";
 import { type Plan, planSchema } from "../../ml/plan.js";
-import type { DpArgs, TrainingArgs } from "../../ml/types.js";
+import type { DpArgs, NamedTensor, TrainingArgs } from "../../ml/types.js";
 import { leastSecaggClip } from "../../privacy/dp/central.js";
 import { MIN_SECURE_COHORT } from "../../privacy/secagg/cohort.js";
 import { minNeighbours } from "../../privacy/secagg/graph.js";
@@ -57,6 +58,8 @@ export interface Experiment {
   dp?: DpArgs;
   /** Secure aggregation (absent: plain updates). */
   secagg?: SecaggConfig;
+  /** `plan.init`'s model as loadExperiment read it: its path as written and its weights (plan-init.ts). */
+  initialWeights?: { path: string; params: NamedTensor[] };
 }
 
 /** Whole numbers; `max` keeps each inside its wire type (uint32) and sane (README.md, experiment.yaml). */
@@ -233,6 +236,13 @@ function crossChecks(e: Experiment): { path: (string | number)[]; message: strin
       message: `clip_norm and max_weight_fraction bound each node's update, which ${e.secagg ? "secagg" : "central DP"} hides from the researcher: remove them`,
     });
   }
+  if (hasFrozenLayers(e.plan) && (e.secagg || e.aggregator.name === "scaffold")) {
+    // Frozen layers' tensors are left out of the replies (frozen.ts); masked sums and control variates cover whole models.
+    problems.push({
+      path: ["plan", "model"],
+      message: `frozen layers (trainable: false) do not combine with ${e.secagg ? "secagg" : "scaffold"} yet: train every layer, or drop ${e.secagg ? "secagg" : "scaffold"}`,
+    });
+  }
   const stateful = e.dp && dpPlanProblem(e.plan);
   if (stateful) problems.push({ path: stateful.path, message: stateful.message });
   const margin = e.dp && e.secagg ? distributedClipProblem(e.dp, e.secagg) : undefined;
@@ -350,7 +360,11 @@ export async function loadExperiment(path: string): Promise<Experiment> {
     const why = code === "ENOENT" ? "no such file" : code === "EISDIR" ? "it is a folder" : errorMessage(error);
     throw new InputError(`Cannot read experiment "${path}": ${why}`, { cause: error });
   }
-  return parseExperiment(text, path);
+  const config = parseExperiment(text, path);
+  if (!config.plan.init) return config;
+  // Reading a model takes TensorFlow.js: loaded only for plans that start from one.
+  const { resolvePlanInit } = await import("./plan-init.js");
+  return resolvePlanInit(config, path);
 }
 
 /** Distributed DP (central DP under secure aggregation): secagg.clip must not cut the nodes' noise. */

@@ -1,7 +1,8 @@
 import { RuntimeFailure } from "../../common/errors.js";
+import { trainedTensors, withFrozen } from "../../ml/frozen.js";
 import { defaultMetrics, taskKind } from "../../ml/metrics.js";
 import type { Plan } from "../../ml/plan.js";
-import type { DpArgs } from "../../ml/types.js";
+import type { DpArgs, NamedTensor } from "../../ml/types.js";
 import { noisyMean } from "../../privacy/dp/central.js";
 import { createGaussian } from "../../privacy/dp/noise.js";
 import { plainExchange } from "../aggregators/exchange.js";
@@ -29,7 +30,9 @@ export async function federatedRound(
 ): Promise<{ training: TrainingState; event: ExperimentEvent }> {
   const { config, roster, signal } = run;
   const round = previous.round + 1;
-  const global = previous.global;
+  // Nodes get the whole model; they send back, and the aggregator sees, all but frozen layers (frozen.ts).
+  const whole = previous.global;
+  const global = trainedTensors(config.plan, whole);
   signal?.throwIfAborted();
   const started = performance.now();
   if (roster.participants().length < config.nodes.min) {
@@ -63,7 +66,8 @@ export async function federatedRound(
     },
     normalization: inputs.normalization,
     preparation: inputs.preparation,
-    global,
+    global: whole,
+    trained: global,
     timeoutMs: config.nodes.roundTimeoutMs,
     signal,
     ...(nodeArgs.extension ? { algorithmExtension: nodeArgs.extension } : {}),
@@ -94,7 +98,7 @@ export async function federatedRound(
   return {
     training: {
       round,
-      global: global.map((t, i) => ({ ...t, data: out.params[i] })),
+      global: withFrozen(config.plan, whole, out.params),
       aggregatorState: out.state,
       history: [...previous.history, event],
     },
@@ -106,9 +110,14 @@ export async function federatedRound(
  * Plain rounds: the algorithm's tensors out (its TensorExchange), replies read back, folded when it can.
  * Central DP needs every update to clip and sum with noise: it cannot fold them as they come.
  */
-async function plainCollect(input: RoundCommon, aggregator: Aggregator, state: AggregatorState, central?: DpArgs) {
+async function plainCollect(
+  input: RoundCommon & { trained: NamedTensor[] },
+  aggregator: Aggregator,
+  state: AggregatorState,
+  central?: DpArgs,
+) {
   const exchange = aggregator.exchange ?? plainExchange;
-  const { global } = input;
+  const { trained: global, ...common } = input;
   const running = aggregator.foldable && !central ? createRunningMean(global.map((t) => t.data.length)) : undefined;
   const read = (u: NodeUpdate) =>
     exchange.read(
@@ -121,7 +130,7 @@ async function plainCollect(input: RoundCommon, aggregator: Aggregator, state: A
       global,
     );
   const { updates, failures } = await runTrainRound({
-    ...input,
+    ...common,
     // Replies go into the sum chunk by chunk when the exchange reads them back unchanged.
     foldChunks: exchange.foldable ? running : undefined,
     fold:
@@ -130,7 +139,7 @@ async function plainCollect(input: RoundCommon, aggregator: Aggregator, state: A
         const update = read(u);
         running.add(update.params, update.samples);
       }),
-    global: exchange.outgoing(global, state),
+    global: exchange.outgoing(input.global, state),
     expected: exchange.expected(global),
   });
   if (central) {

@@ -1,5 +1,4 @@
 import { formatDuration } from "../../common/log.js";
-import { buildModel, getParams } from "../../ml/model.js";
 import { planId, planJson } from "../../ml/plan.js";
 import { DEFAULT_MAX_PARAMS } from "../../ml/plan-size.js";
 import type { NamedTensor } from "../../ml/types.js";
@@ -15,6 +14,7 @@ import { type BreakpointOverrides, readBreakpoint, restoreHistory } from "./brea
 import type { Experiment } from "./config.js";
 import type { ExperimentEvent } from "./events.js";
 import { gatherNormalization } from "./normalization.js";
+import { initialParams } from "./plan-init.js";
 import { checkPlanSize, smallestInput } from "./plan-limit.js";
 import { gatherPreparation } from "./preparation.js";
 import { createRoster } from "./roster.js";
@@ -204,14 +204,9 @@ async function waitForNodes(run: RunContext): Promise<Participant[]> {
   return nodes;
 }
 
-/** Round 0: the plan's model, initialized with the experiment's seed. */
+/** Round 0: the plan's model, initialized with the experiment's seed or from `plan.init`'s model. */
 export function firstState(config: Experiment, sampleShape: number[]): TrainingState {
-  const model = buildModel(config.plan, sampleShape, { seed: config.training.seed });
-  try {
-    return { round: 0, global: getParams(model), aggregatorState: {}, history: [] };
-  } finally {
-    model.dispose();
-  }
+  return { round: 0, global: initialParams(config, sampleShape), aggregatorState: {}, history: [] };
 }
 
 /** How often the researcher's log repeats whom it is waiting for while plans await approval. */

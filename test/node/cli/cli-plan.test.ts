@@ -116,6 +116,35 @@ describe("fbm-node plan", () => {
     );
   });
 
+  it("show draws a graph plan's layers with what each reads, and frozen layers", () => {
+    const unet = parsePlan({
+      data: { target: "y" },
+      model: [
+        { conv2d: { filters: 4, kernel_size: 3, padding: "same" }, name: "enc1", trainable: false },
+        { maxPooling2d: {} },
+        { upSampling2d: {}, name: "up" },
+        { concatenate: {}, name: "skip", inputs: ["up", "enc1"] },
+        { conv2d: { filters: 1, kernel_size: 1, activation: "sigmoid" } },
+      ],
+      loss: "dice",
+      optimizer: { name: "adam", learning_rate: 0.01 },
+    });
+    const entry = {
+      id: planId(unet),
+      planJson: planJson(unet),
+      status: "pending" as const,
+      requestedAt: "2026-01-01T00:00:00.000Z",
+      requestedBy: { experiment: "seg", researcher: "r" },
+      decidedAt: "",
+      note: "",
+    };
+    const text = planDetails(entry);
+    assert.match(text, /^model: +5 layer\(s\), a graph: each layer reads the layers after ←$/m);
+    assert.match(text, /^ {2}4 {2}skip +concatenate +← up, enc1 +-$/m);
+    assert.match(text, /^ {2}1 {2}enc1 +conv2d +← input +filters 4, kernelSize 3, padding same \(frozen\)$/m);
+    assert.match(text, /^ {2}5 {2}conv2d#5 +conv2d +← skip +filters 1, kernelSize 1, activation sigmoid$/m);
+  });
+
   it("show --json prints one object", async () => {
     const { stdout } = await run("plan", "show", ids[0], "--home", home, "--json");
     const entry = JSON.parse(stdout);

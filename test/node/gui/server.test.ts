@@ -130,7 +130,7 @@ describe("the GUI's HTTP API (in-process server on port 0)", () => {
     const plan = state.plans.find((p: { id: string }) => p.id === planId);
     // Asked for no known dataset: no parameter count (one on an unrelated dataset would mislead).
     assert.deepEqual(
-      [plan.status, plan.experiment, plan.data, plan.layers.map((l: { name: string }) => l.name), plan.params],
+      [plan.status, plan.experiment, plan.data, plan.layers.map((l: { kind: string }) => l.kind), plan.params],
       ["pending", "study", "target y", ["dense", "dense"], undefined],
     );
     const rejected = await api("POST", `/api/plans/${planId.slice(0, 8)}/reject`, { note: "not now" });
