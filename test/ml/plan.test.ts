@@ -86,10 +86,14 @@ describe("parsePlan", () => {
         { dense: { units: 1 } },
       ],
     });
-    assert.deepEqual(planLayers(p)[0], {
-      name: "conv3d",
-      options: { filters: 2, kernelSize: [3, 3, 1], strides: 1, padding: "same" },
-    });
+    const { name, options } = planLayers(p)[0];
+    assert.deepEqual(
+      { name, options },
+      {
+        name: "conv3d",
+        options: { filters: 2, kernelSize: [3, 3, 1], strides: 1, padding: "same" },
+      },
+    );
     const decoder = parsePlan({
       ...plan,
       model: [{ conv2dTranspose: { filters: 2, kernelSize: 2, strides: [2, 1] } }, { upSampling2d: { size: [2, 3] } }],
