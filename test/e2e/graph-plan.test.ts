@@ -57,7 +57,7 @@ describe("a U-Net graph plan on two medical-folder nodes", { timeout: 4 * DEADLI
         `  model: [${layers.join(", ")}]`,
         ...(options.init ? [`  init: {model: ${options.init}}`] : []),
         "  loss: dice",
-        "  optimizer: {name: adam, learning_rate: 0.03}",
+        "  optimizer: {name: adam, learning_rate: 0.01}",
         "training: {epochs: 6, batch_size: 8, test_ratio: 0.25, metrics: [dice], seed: 5}",
       ].join("\n"),
     );
