@@ -10,8 +10,8 @@ import { createNetworkTrainer, optimizerSpec } from "../../../src/ml/engine/trai
 import { buildModel } from "../../../src/ml/model.js";
 import { parsePlan } from "../../../src/ml/plan.js";
 import { createRng } from "../../../src/ml/rng.js";
-import { type LocalTrainResult, trainLocal } from "../../../src/ml/train.js";
 import type { Dataset } from "../../../src/ml/types.js";
+import { trainWith } from "../../support/engines.js";
 import { relativeDifference } from "../../support/params.js";
 import { imageData, trainingArgs } from "../synthetic.js";
 
@@ -22,18 +22,6 @@ import { imageData, trainingArgs } from "../synthetic.js";
 
 before(() => selectBackend({ prefer: "cpu" }));
 after(() => delete process.env.FBM_ENGINE);
-
-async function trainWith(
-  engine: "tfjs" | "kernels",
-  options: Parameters<typeof trainLocal>[0],
-): Promise<LocalTrainResult> {
-  process.env.FBM_ENGINE = engine;
-  try {
-    return await trainLocal(options);
-  } finally {
-    delete process.env.FBM_ENGINE;
-  }
-}
 
 /** Tiny volumes [d, h, w, 1]: class 1 has a bright left half in every slice, class 0 a bright right half. */
 function volumeData(rows: number, [d, h, w]: number[], seed = 13): Dataset {

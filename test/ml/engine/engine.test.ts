@@ -11,8 +11,8 @@ import { computeLoss, labelTensor } from "../../../src/ml/losses.js";
 import { taskKind } from "../../../src/ml/metrics.js";
 import { buildModel } from "../../../src/ml/model.js";
 import { parsePlan } from "../../../src/ml/plan.js";
-import { type LocalTrainResult, trainLocal } from "../../../src/ml/train.js";
 import type { Dataset } from "../../../src/ml/types.js";
+import { trainWith } from "../../support/engines.js";
 import { relativeDifference } from "../../support/params.js";
 import { imageData, linearData, separableData, threeClassData, trainingArgs } from "../synthetic.js";
 
@@ -23,18 +23,6 @@ import { imageData, linearData, separableData, threeClassData, trainingArgs } fr
 
 before(() => selectBackend({ prefer: "cpu" }));
 after(() => delete process.env.FBM_ENGINE);
-
-async function trainWith(
-  engine: "tfjs" | "kernels",
-  options: Parameters<typeof trainLocal>[0],
-): Promise<LocalTrainResult> {
-  process.env.FBM_ENGINE = engine;
-  try {
-    return await trainLocal(options);
-  } finally {
-    delete process.env.FBM_ENGINE;
-  }
-}
 
 const dense = (units: number, activation?: string) => ({ dense: { units, ...(activation ? { activation } : {}) } });
 const image = { input: { height: 6, width: 6, channels: 1 } };

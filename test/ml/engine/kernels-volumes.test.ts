@@ -1,9 +1,8 @@
-import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { selectBackend } from "../../../src/ml/backend.js";
-import { createKernelInstance, type KernelInstance } from "../../../src/ml/engine/kernels.js";
 import { createRng } from "../../../src/ml/rng.js";
+import { assertClose, place } from "../../support/engines.js";
 
 /**
  * fbm's kernels for volumes, transposed convolution, upsampling, concatenation and addition against
@@ -14,21 +13,6 @@ before(() => selectBackend({ prefer: "cpu" }));
 
 const rng = createRng(7);
 const random = (n: number) => Float32Array.from({ length: n }, () => rng.next() * 2 - 1);
-
-function place(values: (Float32Array | number)[]): { k: KernelInstance; ptrs: number[] } {
-  const k = createKernelInstance();
-  const ptrs = values.map((v) => k.alloc(4 * (typeof v === "number" ? v : v.length)));
-  for (const [i, v] of values.entries()) if (typeof v !== "number") k.f32(ptrs[i], v.length).set(v);
-  return { k, ptrs };
-}
-
-function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tolerance: number, what: string): void {
-  assert.equal(actual.length, expected.length, `${what}: length`);
-  let worst = 0;
-  for (let i = 0; i < actual.length; i++)
-    worst = Math.max(worst, Math.abs(actual[i] - expected[i]) / Math.max(1, Math.abs(expected[i])));
-  assert.ok(worst <= tolerance, `${what}: largest difference ${worst} > ${tolerance}`);
-}
 
 /** tfjs's output size and leading pad of one axis of a window. */
 function axis(n: number, k: number, s: number, pad: "valid" | "same"): { out: number; before: number } {
