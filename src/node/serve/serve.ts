@@ -1,5 +1,4 @@
 import { randomUUID } from "node:crypto";
-import { appendFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { packageVersion } from "../../common/version.js";
@@ -28,6 +27,7 @@ import { notifySystemdReady } from "./readiness.js";
 import { lockServe } from "./serve-lock.js";
 import type { ServeOptions } from "./serve-types.js";
 import { createRunningTask } from "./task-cancel.js";
+import { testLostResearcher, testUpdateLog } from "./test-hooks.js";
 import { createNodeTransport } from "./transport.js";
 
 /** `fbm-node serve`: open the home, pick the tfjs backend, then pull and run tasks until stopped. */
@@ -190,32 +190,4 @@ function describePolicy(config: NodeConfig, log: (line: string) => void): void {
   log(
     `Training on up to ${config.threads === "auto" ? `${availableParallelism()} threads (every core)` : `${config.threads} thread(s)`}`,
   );
-}
-
-/**
- * Test-only, never set in production: FBM_TEST_LOST_RESEARCHER_MS=N shortens the window after which a
- * running task whose feedback keeps failing is cancelled (LOST_RESEARCHER_MS, 65 s) to N ms, with
- * heartbeats every N/4 ms, so end-to-end tests see a vanished researcher's task stop without waiting a minute.
- */
-function testLostResearcher(): { lostResearcherMs?: number; heartbeatMs?: number } {
-  const ms = Number(process.env.FBM_TEST_LOST_RESEARCHER_MS);
-  if (!Number.isFinite(ms) || ms <= 0) return {};
-  return { lostResearcherMs: ms, heartbeatMs: Math.max(10, Math.floor(ms / 4)) };
-}
-
-/**
- * Test-only, never set in production: with FBM_TEST_SECAGG_UPDATES=DIR the node appends each clipped
- * update it masks to DIR/<node id>.jsonl, so end-to-end tests can check that what the researcher
- * received is uncorrelated with it. The file stays on the node's own machine.
- */
-function testUpdateLog(nodeId: string): Pick<NodeRuntime, "onSecaggUpdate"> {
-  const dir = process.env.FBM_TEST_SECAGG_UPDATES;
-  if (!dir) return {};
-  return {
-    onSecaggUpdate: (session, update) =>
-      appendFileSync(
-        join(dir, `${nodeId}.jsonl`),
-        `${JSON.stringify({ session, update: update.map((t) => [...t]) })}\n`,
-      ),
-  };
 }
