@@ -1,5 +1,5 @@
 import { InputError } from "../common/errors.js";
-import type { Augmenter } from "./augment.js";
+import { type Augmenter, transform } from "./augment.js";
 import type { Plan } from "./plan.js";
 import { createRng, deriveSeed } from "./rng.js";
 import type { Dataset } from "./types.js";
@@ -129,11 +129,10 @@ export function createVolumeAugmenter(
   };
   const turned = new Float32Array(height * width * channels);
   /**
-   * Turns one HWC image in place by `angle` about its centre: each output voxel reads the source point
-   * rotated back, bilinearly with the border's values outside (images), or the nearest voxel with 0 outside
-   * (labels: a label between two classes is neither).
+   * Turns one HWC image in place by `angle` about its centre, as augment.ts's `transform` turns labels
+   * (same inverse map), but read bilinearly with the border's values outside.
    */
-  const turn = (image: Float32Array, angle: number, c: number, labels: boolean) => {
+  const turn = (image: Float32Array, angle: number, c: number) => {
     turned.set(image.subarray(0, height * width * c));
     const cos = Math.cos(angle);
     const sin = Math.sin(angle);
@@ -144,13 +143,6 @@ export function createVolumeAugmenter(
         const sy = cy + cos * (y - cy) - sin * (x - cx);
         const sx = cx + sin * (y - cy) + cos * (x - cx);
         const out = (y * width + x) * c;
-        if (labels) {
-          const ny = Math.round(sy);
-          const nx = Math.round(sx);
-          const inside = ny >= 0 && ny < height && nx >= 0 && nx < width;
-          for (let k = 0; k < c; k++) image[out + k] = inside ? turned[(ny * width + nx) * c + k] : 0;
-          continue;
-        }
         const fy = Math.min(Math.max(sy, 0), height - 1);
         const fx = Math.min(Math.max(sx, 0), width - 1);
         const y0 = Math.floor(fy);
@@ -182,7 +174,7 @@ export function createVolumeAugmenter(
         const t = transformOf(indices[r]);
         const image = x.subarray(r * size, (r + 1) * size);
         move(image, t, channels);
-        if (t.angle !== 0) turn(image, t.angle, channels, false);
+        if (t.angle !== 0) turn(image, t.angle, channels);
         if (t.scale !== 1 || t.shift !== 0)
           for (let i = 0; i < image.length; i++) image[i] = image[i] * t.scale + t.shift;
       }
@@ -194,7 +186,8 @@ export function createVolumeAugmenter(
         const t = transformOf(indices[r]);
         const label = y.subarray(r * size, (r + 1) * size);
         move(label, t, 1);
-        if (t.angle !== 0) turn(label, t.angle, 1, true);
+        // Labels by nearest voxel, background outside: a label between two classes is neither.
+        if (t.angle !== 0) transform(label, turned, { height, width, channels: 1 }, t.angle, 0, 0);
       }
     },
   };

@@ -88,7 +88,14 @@ export function flip(row: Float32Array, size: ImageSize, axis: "horizontal" | "v
 }
 
 /** Rotates by `angle` about the centre and shifts by (dx, dy) pixels: each output pixel takes its source's nearest pixel, or 0 outside. */
-function transform(row: Float32Array, scratch: Float32Array, size: ImageSize, angle: number, dx: number, dy: number) {
+export function transform(
+  row: Float32Array,
+  scratch: Float32Array,
+  size: ImageSize,
+  angle: number,
+  dx: number,
+  dy: number,
+) {
   const { height, width, channels } = size;
   scratch.set(row);
   const cos = Math.cos(angle);
