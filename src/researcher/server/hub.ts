@@ -11,7 +11,7 @@ import type {
 } from "../../wire/index.js";
 import { HubError, TaskFailure } from "./hub-error.js";
 import { createMailbox, type SendOptions } from "./mailbox.js";
-import { createPresence, type NodeHello, type NodeRecord } from "./presence.js";
+import { type Connection, createPresence, type NodeHello, type NodeRecord } from "./presence.js";
 import { headProblem, replyBytes } from "./reply-check.js";
 
 /**
@@ -54,6 +54,8 @@ export interface Hub extends EventEmitter<HubEvents> {
   unsendable(taskId: string, nodeId: string, message: string): void;
   /** A node's reply; throws HubError for a task that was not sent to that node, or twice. */
   deliver(reply: ReplyEnvelope): void;
+  /** The node's latest proven call came on `connection` (its HTTP/2 session): see presence.ts. */
+  connectedBy(nodeId: string, connection: Connection): void;
   /**
    * Counts a node as present while a stream of its own runs (its task going out, its reply coming in),
    * so a large transfer on a slow link is not mistaken for silence; call the returned function at its end.
@@ -84,6 +86,8 @@ export interface HubOptions {
   pollWindowMs?: number;
   /** Silence after which a node counts as lost (default 2 poll windows + 5 s). */
   lostAfterMs?: number;
+  /** Time a node whose connection closed has to call again before it counts as lost (presence.ts). */
+  closedGraceMs?: number;
   /** Answered task ids remembered to tell a duplicate reply from an unknown one (default 65,536). */
   answeredMemory?: number;
   now?: () => number;
@@ -100,6 +104,7 @@ export function createHub(options: HubOptions = {}): Hub {
   const mailbox = createMailbox({ answeredMemory: options.answeredMemory });
   const presence = createPresence({
     lostAfterMs,
+    closedGraceMs: options.closedGraceMs,
     now: options.now ?? Date.now,
     onConnected: (record) => emitter.emit("node", { state: "connected", node: { ...record } }),
     onLost(record) {
@@ -187,6 +192,11 @@ export function createHub(options: HubOptions = {}): Hub {
       mailbox.answerable(reply);
       presence.touch(reply.nodeId);
       mailbox.settle(reply.taskId, { reply: reply.body });
+    },
+
+    /** The node's latest proven call came on `connection` (its HTTP/2 session). */
+    connectedBy(nodeId: string, connection: Connection): void {
+      presence.connectedBy(nodeId, connection);
     },
 
     streaming(nodeId: string): () => void {

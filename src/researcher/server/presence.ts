@@ -2,8 +2,16 @@ import { HubError } from "./hub-error.js";
 
 /**
  * Who is connected: a node is online while it polls, replies or sends feedback; silent for `lostAfterMs`
- * while not polling it is lost. Every operation is O(1) per node; the sweep is O(nodes) per tick.
+ * while not polling it is lost. A node whose connection closed (a crashed or killed process: the kernel
+ * closes its socket) is lost sooner, after `closedGraceMs` without a call on a new connection. Every
+ * operation is O(1) per node; the sweep is O(nodes) per tick.
  */
+
+/** What carries a node's calls (an HTTP/2 session): presence only needs to hear when it closes. */
+export interface Connection {
+  once(event: "close", listener: () => void): unknown;
+  readonly closed: boolean;
+}
 
 export interface NodeHello {
   nodeId: string;
@@ -16,6 +24,8 @@ export interface NodeRecord extends NodeHello {
   online: boolean;
   connectedAt: number;
   lastSeen: number;
+  /** When the connection of the node's last call closed (undefined while it is open or unknown). */
+  closedAt?: number;
 }
 
 export interface Presence {
@@ -28,6 +38,8 @@ export interface Presence {
   touch(nodeId: string): void;
   /** A poll or a stream holds the node online until `release` (a node waiting in a long poll is not silent). */
   hold(nodeId: string): () => void;
+  /** The node's call came on `connection`: when it closes without a newer one, the node is soon lost. */
+  connectedBy(nodeId: string, connection: Connection): void;
   /** The live record (not a copy); undefined for a node never seen. */
   get(nodeId: string): NodeRecord | undefined;
   records(): IterableIterator<NodeRecord>;
@@ -36,6 +48,11 @@ export interface Presence {
 
 export interface PresenceOptions {
   lostAfterMs: number;
+  /**
+   * How long a node whose connection closed has to call again on a new one (default 20 s: two of a
+   * training node's 10-s heartbeats, each of which reconnects, so a network blip loses no task).
+   */
+  closedGraceMs?: number;
   now: () => number;
   onConnected: (record: NodeRecord) => void;
   /** Called after the record is marked offline. */
@@ -53,7 +70,11 @@ export interface PresenceOptions {
 
 export function createPresence(options: PresenceOptions): Presence {
   const { lostAfterMs, now } = options;
+  const closedGraceMs = Math.min(options.closedGraceMs ?? 20_000, lostAfterMs);
   const records = new Map<string, NodeRecord>();
+  /** Each node's last connection, and the nodes calling on each connection (one close listener each). */
+  const connectionOf = new Map<string, Connection>();
+  const nodesOn = new WeakMap<Connection, Set<string>>();
   const polling = new Map<string, number>();
   const loop = options.restartLoop ?? { count: 5, windowMs: 10 * 60_000 };
   const sessions = new Map<string, { since: number; count: number }>(); // node id -> new sessions in this window
@@ -73,13 +94,16 @@ export function createPresence(options: PresenceOptions): Presence {
     () => {
       const at = now();
       for (const record of records.values()) {
-        if (record.online && !polling.get(record.nodeId) && at - record.lastSeen > lostAfterMs) {
+        if (!record.online || polling.get(record.nodeId)) continue;
+        const silent = at - record.lastSeen;
+        const closed = record.closedAt !== undefined && at - Math.max(record.closedAt, record.lastSeen) > closedGraceMs;
+        if (silent > lostAfterMs || closed) {
           record.online = false;
           options.onLost(record);
         }
       }
     },
-    Math.min(1000, Math.max(50, lostAfterMs / 4)),
+    Math.min(1000, Math.max(50, closedGraceMs / 4)),
   );
 
   const touch = (nodeId: string) => {
@@ -121,6 +145,28 @@ export function createPresence(options: PresenceOptions): Presence {
         else polling.delete(nodeId);
         touch(nodeId);
       };
+    },
+    connectedBy(nodeId, connection) {
+      if (connectionOf.get(nodeId) === connection) return;
+      connectionOf.set(nodeId, connection);
+      const record = records.get(nodeId);
+      if (record) record.closedAt = undefined;
+      let nodes = nodesOn.get(connection);
+      if (!nodes) {
+        nodes = new Set();
+        nodesOn.set(connection, nodes);
+        const onClose = () => {
+          for (const id of nodes ?? []) {
+            if (connectionOf.get(id) !== connection) continue;
+            connectionOf.delete(id);
+            const r = records.get(id);
+            if (r) r.closedAt = now();
+          }
+        };
+        if (connection.closed) queueMicrotask(onClose);
+        else connection.once("close", onClose);
+      }
+      nodes.add(nodeId);
     },
     get: (nodeId) => records.get(nodeId),
     records: () => records.values(),

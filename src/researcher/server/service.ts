@@ -119,6 +119,11 @@ export function createResearcherService(hub: Hub, options: ServiceOptions = {}):
   const refusals = options.refusals ?? createRefusals(options.log);
   const authorize = (ctx: HandlerContext, nodeId?: string) =>
     options.authenticator?.authorize(ctx.values.get(peerKey), nodeId);
+  /** A proven call from `nodeId`: its connection closing (a killed node) then loses the node soon (presence.ts). */
+  const connectedBy = (ctx: HandlerContext, nodeId: string) => {
+    const session = ctx.values.get(httpStreamKey)?.session;
+    if (session) hub.connectedBy(nodeId, session);
+  };
   /** The signed caller, checked: signature, node id in the message, key bound to that id (and allow-listed). */
   const proveCaller = (
     ctx: HandlerContext,
@@ -214,6 +219,7 @@ export function createResearcherService(hub: Hub, options: ServiceOptions = {}):
       } catch (error) {
         throw toConnectError(error, options.log);
       }
+      connectedBy(ctx, req.nodeId);
       yield pollAccepted();
       // One task per call, or (keep_open) task after task until a poll window passes without one:
       // a node then costs one call per task it answers, not two.
@@ -253,6 +259,7 @@ export function createResearcherService(hub: Hub, options: ServiceOptions = {}):
             }
             const limit = hub.admit(head);
             admitted = head;
+            connectedBy(ctx, head.nodeId);
             present = hub.streaming(head.nodeId);
             // A node that stalls mid-stream is cut off when its task settles (the round's timeout).
             const settled = hub.settledSignal(head.taskId);
@@ -291,6 +298,7 @@ export function createResearcherService(hub: Hub, options: ServiceOptions = {}):
       requireId(req.nodeId, "node id");
       authorize(ctx, req.nodeId);
       proveCaller(ctx, req.nodeId, { schema: FeedbackRequestSchema, value: req });
+      connectedBy(ctx, req.nodeId);
       const feedback = decodeFeedback(req);
       options.onReceived?.({ rpc: "Feedback", value: feedback });
       // A task the hub no longer awaits is cancelled on the node (an unknown feedback kind cancels nothing).

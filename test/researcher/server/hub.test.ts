@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { EventEmitter } from "node:events";
 import { describe, it } from "node:test";
 import { createHub, type Hub } from "../../../src/researcher/server/hub.js";
 import { HubError, TaskFailure } from "../../../src/researcher/server/hub-error.js";
@@ -117,6 +118,69 @@ describe("hub: node presence", () => {
     assert.equal(hub.node("silent")?.online, false);
     stop.abort();
     assert.equal(await poll, undefined);
+    hub.close();
+  });
+});
+
+describe("hub: a node whose connection closed", () => {
+  /** A stand-in for an HTTP/2 session: only its close matters to presence. */
+  const connection = () => Object.assign(new EventEmitter(), { closed: false });
+
+  it("is lost after the grace, not after the silence window, and its task fails", async (t) => {
+    t.mock.timers.enable({ apis: ["setInterval", "setTimeout"] });
+    let clock = 0;
+    const hub = createHub({ pollWindowMs: DEADLINE_MS, lostAfterMs: 60_000, closedGraceMs: 5_000, now: () => clock });
+    hub.register(hello("killed"));
+    hub.register(hello("alive"));
+    const killedOn = connection();
+    const aliveOn = connection();
+    hub.connectedBy("killed", killedOn);
+    hub.connectedBy("alive", aliveOn);
+    const task = hub.send("killed", ping);
+    killedOn.closed = true;
+    killedOn.emit("close");
+    clock = 4_000;
+    t.mock.timers.tick(1_000);
+    assert.equal(hub.node("killed")?.online, true, "still within the grace");
+    clock = 6_000;
+    t.mock.timers.tick(1_000);
+    assert.equal(hub.node("killed")?.online, false);
+    assert.equal(hub.node("alive")?.online, true, "its connection is open: only silence counts");
+    await assert.rejects(task, (e) => e instanceof TaskFailure && e.reason === "node_lost");
+    hub.close();
+  });
+
+  it("is not lost when it calls again on a new connection within the grace", (t) => {
+    t.mock.timers.enable({ apis: ["setInterval", "setTimeout"] });
+    let clock = 0;
+    const hub = createHub({ pollWindowMs: DEADLINE_MS, lostAfterMs: 60_000, closedGraceMs: 5_000, now: () => clock });
+    hub.register(hello("blip"));
+    const first = connection();
+    hub.connectedBy("blip", first);
+    first.closed = true;
+    first.emit("close");
+    clock = 3_000;
+    hub.feedback({ nodeId: "blip", taskId: "x", body: { kind: "heartbeat" } });
+    hub.connectedBy("blip", connection());
+    clock = 30_000;
+    t.mock.timers.tick(1_000);
+    assert.equal(hub.node("blip")?.online, true);
+    hub.close();
+  });
+
+  it("ignores the close of a connection the node no longer calls on", (t) => {
+    t.mock.timers.enable({ apis: ["setInterval", "setTimeout"] });
+    let clock = 0;
+    const hub = createHub({ pollWindowMs: DEADLINE_MS, lostAfterMs: 60_000, closedGraceMs: 5_000, now: () => clock });
+    hub.register(hello("moved"));
+    const old = connection();
+    hub.connectedBy("moved", old);
+    hub.connectedBy("moved", connection());
+    old.closed = true;
+    old.emit("close");
+    clock = 30_000;
+    t.mock.timers.tick(1_000);
+    assert.equal(hub.node("moved")?.online, true);
     hub.close();
   });
 });
