@@ -25,7 +25,7 @@ const CLIP = 4;
 
 function experiment(
   name: string,
-  options: { rounds?: number; min: number; secagg?: string; aggregator?: string; seed?: number },
+  options: { rounds?: number; min: number; secagg?: string; aggregator?: string; seed?: number; frozen?: boolean },
 ) {
   return [
     `name: ${name}`,
@@ -34,7 +34,7 @@ function experiment(
     `nodes: {min: ${options.min}, wait: 5m, round_timeout: 5m}`,
     "plan:",
     "  data: {target: label, normalize: none}",
-    "  model: [{dense: {units: 2048, activation: relu}}, {dense: {units: 1, activation: sigmoid}}]",
+    `  model: [{dense: {units: 2048, activation: relu}${options.frozen ? ", trainable: false" : ""}}, {dense: {units: 1, activation: sigmoid}}]`,
     "  loss: binaryCrossentropy",
     "  optimizer: {name: sgd, learning_rate: 0.1}",
     `training: {epochs: 3, batch_size: 8, test_ratio: 0.25, metrics: [accuracy], seed: ${options.seed ?? 7}}`,
@@ -47,6 +47,24 @@ function experiment(
 const weightsOf = (runDir: string) => {
   const bytes = readFileSync(join(runDir, "model", "weights.bin"));
   return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+};
+
+/** The exported model's tensors by name (weights.bin holds the trainable ones first, then frozen ones). */
+const tensorsOf = (runDir: string) => {
+  const manifest = JSON.parse(readFileSync(join(runDir, "model", "model.json"), "utf8")).weightsManifest[0].weights as {
+    name: string;
+    shape: number[];
+  }[];
+  const all = weightsOf(runDir);
+  const out = new Map<string, Float32Array>();
+  let at = 0;
+  for (const { name, shape } of manifest) {
+    const n = shape.reduce((x, y) => x * y, 1);
+    out.set(name, all.subarray(at, at + n));
+    at += n;
+  }
+  assert.equal(at, all.length);
+  return out;
 };
 
 /**
@@ -128,6 +146,47 @@ describe("secure aggregation with five real node processes", { timeout: 6 * DEAD
     const result = await run("plain-four", experiment("plain-four", { min: 4 }));
     assert.equal(result.code, 0, result.stderr);
     plainFour = weightsOf(join(dir, "runs", "plain-four"));
+  });
+
+  it("a frozen layer under secagg: only the trained layer's update is masked, and it gives plain fedavg within the bound", async (t) => {
+    const plain = await run("frozen-plain", experiment("frozen-plain", { min: 4, frozen: true }));
+    assert.equal(plain.code, 0, plain.stderr);
+    const trace = join(dir, "frozen-trace.jsonl");
+    const secure = await run(
+      "frozen-secagg",
+      experiment("frozen-secagg", { min: 4, frozen: true, secagg: `{clip: ${CLIP}}` }),
+      { args: ["--trace", trace] },
+    );
+    assert.equal(secure.code, 0, secure.stderr);
+    const a = tensorsOf(join(dir, "runs", "frozen-plain"));
+    const b = tensorsOf(join(dir, "runs", "frozen-secagg"));
+    // The frozen layer (4 × 2048 kernel, 2048 biases) is the seed's in both; the trained layer differs by quantization.
+    const frozen = [...a.keys()].filter((name) => name.startsWith("0."));
+    assert.equal(frozen.length, 2, [...a.keys()].join(", "));
+    for (const name of frozen) assert.deepEqual(b.get(name), a.get(name), `${name} is the seed's in both runs`);
+    const bits = Math.floor(Math.log2((2 ** 31 - 1) / (4 * 200))) + 1;
+    const bound = quantizationBound({ clip: CLIP, bits }) + 1e-5;
+    let worst = 0;
+    for (const [name, x] of a) {
+      if (frozen.includes(name)) continue;
+      const y = b.get(name)!;
+      for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i] - y[i]));
+    }
+    t.diagnostic(
+      `trained layer: largest difference from plain fedavg ${worst.toExponential(2)} (bound ${bound.toExponential(2)})`,
+    );
+    assert.ok(worst > 0 && worst <= bound, `largest difference ${worst} (bound ${bound})`);
+    const masked = readFileSync(trace, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l))
+      .filter((l) => l.value?.body?.kind === "train" && l.value.body.result.params[0]?.dtype === "int32");
+    assert.equal(masked.length, 4);
+    const contents = contentsLength({ kind: "binary", classes: 2, sets: ["global", "local"] });
+    for (const line of masked) {
+      const words = Buffer.from(line.value.body.result.params[0].data.base64, "base64").byteLength / 4;
+      assert.equal(words, 2048 + 1 + 1 + contents, "the trained layer's 2,049 values, the weight, then the contents");
+    }
   });
 
   it("a node that demands secure aggregation refuses plain training", async () => {

@@ -133,9 +133,13 @@ export function secaggExtension(options: {
   onInput?: (update: Uint32Array, contents: Uint32Array) => void;
   /** Sees the clipped update before it is masked (tests compare it with what the researcher received). */
   onClipped?: (update: Float32Array[]) => void;
+  /** Tensors of frozen layers (frozen.ts): trained with, but neither sent back nor in the masked vector. */
+  frozen?: (name: string) => boolean;
 }): TrainExtension {
-  const { masking, participant, inner } = options;
+  const { masking, participant, inner, frozen } = options;
   const model = inner?.model ?? options.model;
+  // The reply's tensors, which the update is taken against: the trained ones (the researcher sizes the sum so).
+  const sent = frozen ? model.filter((t) => !frozen(t.name)) : model;
   const state = stateOf(participant);
   // Checked before training: a round this node refused at ShareKeys (too few nodes, a bad signature) has no keys.
   if (!state.graph) {
@@ -151,9 +155,9 @@ export function secaggExtension(options: {
     reply(trained: TrainResult): TrainResult {
       const result = inner ? inner.reply(trained) : trained;
       const clip = masking.clip;
-      let update: Float32Array[] = result.params.slice(0, model.length).map((t, i) => {
+      let update: Float32Array[] = result.params.slice(0, sent.length).map((t, i) => {
         const out = new Float32Array(t.data.length);
-        const g = model[i].data;
+        const g = sent[i].data;
         for (let k = 0; k < out.length; k++) out[k] = Math.min(clip, Math.max(-clip, t.data[k] - g[k]));
         return out;
       });
@@ -162,7 +166,7 @@ export function secaggExtension(options: {
       const weight = options.unweighted ? 1 : result.sampleCount;
       const head = encodeUpdate(update, weight, masking);
       // SCAFFOLD's Δc_i after the weight word, each weighing 1 (encodeUpdate's own weight word dropped).
-      const extra = result.params.slice(model.length).map((t) => t.data as Float32Array);
+      const extra = result.params.slice(sent.length).map((t) => t.data as Float32Array);
       const controls = extra.length > 0 ? encodeUpdate(extra, 1, masking).subarray(0, -1) : new Uint32Array(0);
       let masked: Uint32Array;
       try {

@@ -1,6 +1,6 @@
 import { sha256Hex } from "../../common/canonical-json.js";
 import { FbmError } from "../../common/errors.js";
-import { trainedTensors } from "../../ml/frozen.js";
+import { frozenTest, hasFrozenLayers, trainedTensors } from "../../ml/frozen.js";
 import { weightsDigest } from "../../ml/init-digest.js";
 import { contentsLayout } from "../../ml/masked-contents.js";
 import { declaresPreparation, type Plan, parsePlan } from "../../ml/plan.js";
@@ -155,6 +155,7 @@ export async function executeTrain(
           unweighted: distributed !== undefined,
           transform: distributed ? distributedNoise(distributed, participant.threshold) : runtime.secaggTransform,
           inner: scaffold,
+          frozen: hasFrozenLayers(plan) ? frozenTest(plan) : undefined,
           onInput: (update, contents) => {
             contribution = contributionKeys(update, contents);
           },

@@ -236,11 +236,11 @@ function crossChecks(e: Experiment): { path: (string | number)[]; message: strin
       message: `clip_norm and max_weight_fraction bound each node's update, which ${e.secagg ? "secagg" : "central DP"} hides from the researcher: remove them`,
     });
   }
-  if (hasFrozenLayers(e.plan) && (e.secagg || e.aggregator.name === "scaffold")) {
-    // Frozen layers' tensors are left out of the replies (frozen.ts); masked sums and control variates cover whole models.
+  if (hasFrozenLayers(e.plan) && e.aggregator.name === "scaffold") {
+    // Frozen layers' tensors are left out of the replies (frozen.ts); SCAFFOLD's control variates cover whole models.
     problems.push({
       path: ["plan", "model"],
-      message: `frozen layers (trainable: false) do not combine with ${e.secagg ? "secagg" : "scaffold"} yet: train every layer, or drop ${e.secagg ? "secagg" : "scaffold"}`,
+      message: "frozen layers (trainable: false) do not combine with scaffold yet: train every layer, or use another aggregator",
     });
   }
   const stateful = e.dp && dpPlanProblem(e.plan);

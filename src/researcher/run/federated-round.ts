@@ -158,7 +158,7 @@ async function plainCollect(
  * aggregator with its own exchange) sends c beside the model and gets Σ Δcᵢ in the update's controlDelta.
  */
 async function secureCollect(
-  input: RoundCommon,
+  input: RoundCommon & { trained: NamedTensor[] },
   secagg: SecaggConfig,
   run: RunContext,
   aggregator: Aggregator,

@@ -35,6 +35,8 @@ import { type NodeUpdate, type RoundCommon, runTrainRound } from "./train-round.
  */
 export type SecureRoundInput = RoundCommon & {
   secagg: SecaggConfig;
+  /** The tensors nodes send back, whose update is masked (default: `global`; frozen layers left out: frozen.ts). */
+  trained?: NamedTensor[];
   /**
    * SCAFFOLD: the tensors train tasks carry (the model, then the control variate c); the masked vector
    * then holds each node's Δc_i too, unweighted, and the result's `controlDelta` is Σ Δc_i.
@@ -233,7 +235,9 @@ export async function secureRound(input: SecureRoundInput): Promise<SecureRoundR
   }
 
   // Round 2, MaskedInputCollection: local training, the masked reply folded into the sum at once.
-  const head = input.global.reduce((n, t) => n + t.data.length, 0) + 1;
+  const trained = input.trained ?? input.global;
+  // The masked vector holds the trained tensors' update (frozen layers are not sent back: frozen.ts).
+  const head = trained.reduce((n, t) => n + t.data.length, 0) + 1;
   const controls = input.outgoing ? head - 1 : 0;
   const length = head + controls + contentsLength(layout);
   const sum = new Uint32Array(length);
@@ -327,11 +331,11 @@ export async function secureRound(input: SecureRoundInput): Promise<SecureRoundR
   input.log?.(
     `Round ${round}: securely aggregated ${u3.length} masked update(s)${dropped.length ? `, ${dropped.length} dropped after sharing keys` : ""}`,
   );
-  const lengths = input.global.map((t) => t.data.length);
+  const lengths = trained.map((t) => t.data.length);
   const { mean, samples } = decodeSum(sum.subarray(0, head), lengths, fp);
   const contents = decodeContents(layout, new Int32Array(sum.buffer, (head + controls) * 4, length - head - controls));
   const controlDelta = input.outgoing ? decodeTotal(sum.subarray(head, head + controls), lengths, fp) : undefined;
-  const params = input.global.map((t, i) => {
+  const params = trained.map((t, i) => {
     const out = new Float32Array(t.data.length);
     for (let k = 0; k < out.length; k++) out[k] = t.data[k] + mean[i][k];
     return out;
