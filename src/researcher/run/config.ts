@@ -240,7 +240,8 @@ function crossChecks(e: Experiment): { path: (string | number)[]; message: strin
     // Frozen layers' tensors are left out of the replies (frozen.ts); SCAFFOLD's control variates cover whole models.
     problems.push({
       path: ["plan", "model"],
-      message: "frozen layers (trainable: false) do not combine with scaffold yet: train every layer, or use another aggregator",
+      message:
+        "frozen layers (trainable: false) do not combine with scaffold yet: train every layer, or use another aggregator",
     });
   }
   const stateful = e.dp && dpPlanProblem(e.plan);
