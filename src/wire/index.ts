@@ -13,6 +13,7 @@ export { decodeFeedback, encodeFeedback } from "./feedback-codec.js";
 export {
   createWideSessionManager,
   replyWindowSettings,
+  SESSION_WINDOW_BYTES,
   widenSession,
   widenWhileAdmitted,
   wideWindowSettings,
@@ -33,7 +34,7 @@ export {
 export { CONTROL_PREFIX, DELTA_PREFIX, expectedReply, replyTensorsFor, withControl } from "./scaffold-tensors.js";
 export { MASKED_TENSOR, type SecaggMasking, type SecaggReplyBody, type SecaggTaskBody } from "./secagg-messages.js";
 export { decodeTask, decodeTasks, encodeTask, pollAccepted, taskEnd } from "./task-codec.js";
-export { parseTaskRequest, taskChunkFrame } from "./task-frames.js";
+export { parseTaskRequest, type TaskFrame, taskChunkFrame } from "./task-frames.js";
 export {
   DEFAULT_CHUNK_BYTES,
   fromBytes,

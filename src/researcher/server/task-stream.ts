@@ -1,7 +1,14 @@
 import type { Http2ServerRequest, Http2ServerResponse, IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import { Code, ConnectError, type ContextValues, createHandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
-import { parseTaskRequest, ResearcherService, taskChunkFrame, WireError, WireLimitError } from "../../wire/index.js";
+import {
+  parseTaskRequest,
+  ResearcherService,
+  type TaskFrame,
+  taskChunkFrame,
+  WireError,
+  WireLimitError,
+} from "../../wire/index.js";
 
 /**
  * GetTask over gRPC without Connect's per-message pipeline: the service's own `getTask` (service.ts,
@@ -129,13 +136,24 @@ function readBody(req: Http2ServerRequest, maxBytes: number): Promise<Uint8Array
 }
 
 /**
- * Writes one frame; waits while the stream's buffer is full. A stream closed meanwhile (the node went
- * away, or service.ts cancelled it when its task settled) fails the write, which ends `getTask` (its
- * `finally` requeues a task not sent whole), exactly as a broken stream does under Connect.
+ * Bytes queued on a stream before the writer waits for it to drain: a few chunks, so the socket never
+ * runs dry while this event loop is elsewhere (waiting for `drain` after every 1 MiB chunk, the default
+ * high-water mark being 16 KiB, left the connection idle for one event-loop turn per chunk). A data
+ * chunk's bytes are views of the model (task-frames.ts), so what is queued costs no memory of its own.
  */
-function write(stream: ServerHttp2Stream, frame: Uint8Array): Promise<void> {
+const QUEUED_BYTES = 4 << 20;
+
+/**
+ * Writes one frame; waits while more than QUEUED_BYTES are queued. A stream closed meanwhile (the node
+ * went away, or service.ts cancelled it when its task settled) fails the write, which ends `getTask`
+ * (its `finally` requeues a task not sent whole), exactly as a broken stream does under Connect.
+ */
+function write(stream: ServerHttp2Stream, frame: TaskFrame): Promise<void> {
   if (stream.closed || stream.destroyed) return Promise.reject(closedError());
-  if (stream.write(frame)) return Promise.resolve();
+  stream.cork();
+  for (const bytes of frame) stream.write(bytes);
+  stream.uncork();
+  if (stream.writableLength <= QUEUED_BYTES) return Promise.resolve();
   return new Promise((resolve, reject) => {
     const onDrain = () => {
       stream.off("close", onClose);
