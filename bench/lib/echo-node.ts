@@ -6,7 +6,7 @@
  */
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { runPollLoop, type TaskExecutor } from "../../src/node/serve/poll-loop.js";
-import { createResearcherClient, createWideSessionManager } from "../../src/wire/index.js";
+import { createResearcherClient, createWideSessionManager, withReplyUpload } from "../../src/wire/index.js";
 import { toParent } from "./child.js";
 import { createMemorySampler, type MemoryFigures } from "./memory.js";
 
@@ -16,9 +16,15 @@ export type EchoCommand = { type: "reset" } | { type: "report" } | { type: "stop
 export type EchoEvent = { type: "received"; at: number; peak: MemoryFigures } | { type: "peaks"; peak: MemoryFigures };
 
 const baseUrl = process.argv[2];
-// The node's own limit on one message (src/node/serve/transport.ts); parameter chunks are about 1 MiB.
+// The node's own limit on one message and its transport (src/node/serve/transport.ts), unsigned.
+const readMaxBytes = 16 * 1024 * 1024;
+const sessionManager = createWideSessionManager(baseUrl);
 const client = createResearcherClient(
-  createGrpcTransport({ baseUrl, readMaxBytes: 16 * 1024 * 1024, sessionManager: createWideSessionManager(baseUrl) }),
+  withReplyUpload(createGrpcTransport({ baseUrl, readMaxBytes, sessionManager }), {
+    baseUrl,
+    sessionManager,
+    readMaxBytes,
+  }),
 );
 const sampler = createMemorySampler({ intervalMs: 50 });
 const stop = new AbortController();

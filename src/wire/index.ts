@@ -34,6 +34,8 @@ export {
 export { CONTROL_PREFIX, DELTA_PREFIX, expectedReply, replyTensorsFor, withControl } from "./scaffold-tensors.js";
 export { MASKED_TENSOR, type SecaggMasking, type SecaggReplyBody, type SecaggTaskBody } from "./secagg-messages.js";
 export { decodeTask, decodeTasks, encodeTask, pollAccepted, taskEnd } from "./task-codec.js";
+export { QUEUED_BYTES, writeFrame } from "./frame-writer.js";
+export { replyChunkFrame, withReplyUpload } from "./reply-upload.js";
 export { parseTaskRequest, type TaskFrame, taskChunkFrame } from "./task-frames.js";
 export {
   DEFAULT_CHUNK_BYTES,

@@ -24,8 +24,6 @@ const frames = new WeakMap<TaskChunk, TaskFrame>();
 /** The empty chunk (poll accepted, task end): the same 5 bytes for every stream. */
 const EMPTY_FRAME: TaskFrame = [new Uint8Array(5)];
 
-/** The tag of `TaskChunk.data` (field number from the schema, wire type 2: length-delimited). */
-const DATA_TAG = (TaskChunkSchema.field.data.number << 3) | 2;
 
 /** The frame of one chunk as the service yields it (a message, or its init shape, which is created first). */
 export function taskChunkFrame(yielded: MessageInitShape<typeof TaskChunkSchema>): TaskFrame {
@@ -35,16 +33,19 @@ export function taskChunkFrame(yielded: MessageInitShape<typeof TaskChunkSchema>
   if (!frame) {
     frame =
       chunk.part.case === "data" && !chunk.$unknown?.length
-        ? [dataHeader(chunk.part.value.byteLength), chunk.part.value]
-        : [toFrame(toBinary(TaskChunkSchema, chunk))];
+        ? [dataFrameHeader(TaskChunkSchema.field.data.number, chunk.part.value.byteLength), chunk.part.value]
+        : [messageFrame(toBinary(TaskChunkSchema, chunk))];
     frames.set(chunk, frame);
   }
   return frame;
 }
 
-/** Prefix and field header of a TaskChunk whose only field is `data` of `length` bytes. */
-function dataHeader(length: number): Uint8Array {
-  const field = [DATA_TAG, ...varint(length)];
+/**
+ * The gRPC prefix and field header of a message whose only field is the bytes field `fieldNumber` of
+ * `length` bytes: followed by those bytes, exactly what the generated code writes for it.
+ */
+export function dataFrameHeader(fieldNumber: number, length: number): Uint8Array {
+  const field = [...varint((fieldNumber << 3) | 2), ...varint(length)]; // wire type 2: length-delimited
   const header = new Uint8Array(5 + field.length);
   new DataView(header.buffer).setUint32(1, field.length + length);
   header.set(field, 5);
@@ -61,7 +62,8 @@ function varint(value: number): number[] {
   return out;
 }
 
-function toFrame(message: Uint8Array): Uint8Array {
+/** A serialized message with its gRPC prefix (uncompressed). */
+export function messageFrame(message: Uint8Array): Uint8Array {
   const frame = new Uint8Array(5 + message.byteLength);
   new DataView(frame.buffer).setUint32(1, message.byteLength);
   frame.set(message, 5);

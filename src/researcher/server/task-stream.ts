@@ -8,6 +8,7 @@ import {
   taskChunkFrame,
   WireError,
   WireLimitError,
+  writeFrame,
 } from "../../wire/index.js";
 
 /**
@@ -136,36 +137,12 @@ function readBody(req: Http2ServerRequest, maxBytes: number): Promise<Uint8Array
 }
 
 /**
- * Bytes queued on a stream before the writer waits for it to drain: a few chunks, so the socket never
- * runs dry while this event loop is elsewhere (waiting for `drain` after every 1 MiB chunk, the default
- * high-water mark being 16 KiB, left the connection idle for one event-loop turn per chunk). A data
- * chunk's bytes are views of the model (task-frames.ts), so what is queued costs no memory of its own.
+ * Writes one frame (wire/frame-writer.ts). A stream closed meanwhile (the node went away, or service.ts
+ * cancelled it when its task settled) fails the write, which ends `getTask` (its `finally` requeues a
+ * task not sent whole), exactly as a broken stream does under Connect.
  */
-const QUEUED_BYTES = 4 << 20;
-
-/**
- * Writes one frame; waits while more than QUEUED_BYTES are queued. A stream closed meanwhile (the node
- * went away, or service.ts cancelled it when its task settled) fails the write, which ends `getTask`
- * (its `finally` requeues a task not sent whole), exactly as a broken stream does under Connect.
- */
-function write(stream: ServerHttp2Stream, frame: TaskFrame): Promise<void> {
-  if (stream.closed || stream.destroyed) return Promise.reject(closedError());
-  stream.cork();
-  for (const bytes of frame) stream.write(bytes);
-  stream.uncork();
-  if (stream.writableLength <= QUEUED_BYTES) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const onDrain = () => {
-      stream.off("close", onClose);
-      resolve();
-    };
-    const onClose = () => {
-      stream.off("drain", onDrain);
-      reject(closedError());
-    };
-    stream.once("drain", onDrain);
-    stream.once("close", onClose);
-  });
+async function write(stream: ServerHttp2Stream, frame: TaskFrame): Promise<void> {
+  if (!(await writeFrame(stream, frame))) throw closedError();
 }
 
 function closedError(): ConnectError {
