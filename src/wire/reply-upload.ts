@@ -10,9 +10,9 @@ import {
   type StreamResponse,
   type Transport,
 } from "@connectrpc/connect";
-import type { Http2SessionManager } from "@connectrpc/connect-node";
 import { createMethodUrl, runStreamingCall } from "@connectrpc/connect/protocol";
 import { requestHeader, validateResponse, validateTrailer } from "@connectrpc/connect/protocol-grpc";
+import type { Http2SessionManager } from "@connectrpc/connect-node";
 import { type ReplyChunk, ReplyChunkSchema, ResearcherService } from "../gen/fbm/v1/researcher_pb.js";
 import { writeFrame } from "./frame-writer.js";
 import { dataFrameHeader, messageFrame } from "./task-frames.js";

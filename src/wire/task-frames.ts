@@ -24,7 +24,6 @@ const frames = new WeakMap<TaskChunk, TaskFrame>();
 /** The empty chunk (poll accepted, task end): the same 5 bytes for every stream. */
 const EMPTY_FRAME: TaskFrame = [new Uint8Array(5)];
 
-
 /** The frame of one chunk as the service yields it (a message, or its init shape, which is created first). */
 export function taskChunkFrame(yielded: MessageInitShape<typeof TaskChunkSchema>): TaskFrame {
   const chunk = isMessage(yielded, TaskChunkSchema) ? yielded : create(TaskChunkSchema, yielded);
