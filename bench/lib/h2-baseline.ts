@@ -2,7 +2,7 @@ import type { ChildProcess } from "node:child_process";
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
-import { SESSION_WINDOW_BYTES, wideWindowSettings } from "../../src/wire/index.js";
+import { SESSION_WINDOW_BYTES, wideWindowSettings } from "../../src/wire/http2-windows.js";
 import { forkTs, nextMessage } from "./child.js";
 import type { PeerCommand, PeerEvent } from "./h2-peer.js";
 

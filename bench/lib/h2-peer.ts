@@ -3,7 +3,7 @@
  * downloads and uploads blocks of 1 MiB on command. Usage (from the benchmark): h2-peer.ts <url>
  */
 import http2 from "node:http2";
-import { SESSION_WINDOW_BYTES, wideWindowSettings } from "../../src/wire/index.js";
+import { SESSION_WINDOW_BYTES, wideWindowSettings } from "../../src/wire/http2-windows.js";
 import { toParent } from "./child.js";
 
 /** Messages from the parent. */

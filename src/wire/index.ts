@@ -14,7 +14,6 @@ export { QUEUED_BYTES, writeFrame } from "./frame-writer.js";
 export {
   createWideSessionManager,
   replyWindowSettings,
-  SESSION_WINDOW_BYTES,
   widenSession,
   widenWhileAdmitted,
   wideWindowSettings,
