@@ -136,7 +136,9 @@ function readResponse(stream: ClientHttp2Stream, maxBytes: number): Promise<RawR
       status = Number(headers[":status"]);
       header = toWebHeaders(headers);
     });
-    stream.on("trailers", (headers) => toWebHeaders(headers).forEach((value, name) => trailer.set(name, value)));
+    stream.on("trailers", (headers) => {
+      for (const [name, value] of toWebHeaders(headers)) trailer.set(name, value);
+    });
     stream.on("data", (part: Buffer) => {
       size += part.byteLength;
       if (size > maxBytes + 5) {
