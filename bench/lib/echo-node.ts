@@ -6,37 +6,55 @@
  */
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { runPollLoop, type TaskExecutor } from "../../src/node/serve/poll-loop.js";
-import { createResearcherClient, createWideSessionManager } from "../../src/wire/index.js";
+import { createResearcherClient, createWideSessionManager, withReplyUpload } from "../../src/wire/index.js";
 import { toParent } from "./child.js";
 import { createMemorySampler, type MemoryFigures } from "./memory.js";
 
 /** Messages from the parent. */
 export type EchoCommand = { type: "reset" } | { type: "report" } | { type: "stop" };
 /** Messages to the parent; `at` is epoch milliseconds (performance.timeOrigin + now), comparable across processes. */
-export type EchoEvent = { type: "received"; at: number; peak: MemoryFigures } | { type: "peaks"; peak: MemoryFigures };
+/** `cpuMs`: this process's CPU (user + system) while the task arrived, and while the echo went back. */
+export type EchoEvent =
+  | { type: "received"; at: number; peak: MemoryFigures; cpuMs: number }
+  | { type: "peaks"; peak: MemoryFigures; cpuMs: number };
 
 const baseUrl = process.argv[2];
-// The node's own limit on one message (src/node/serve/transport.ts); parameter chunks are about 1 MiB.
+// The node's own limit on one message and its transport (src/node/serve/transport.ts), unsigned.
+const readMaxBytes = 16 * 1024 * 1024;
+const sessionManager = createWideSessionManager(baseUrl);
 const client = createResearcherClient(
-  createGrpcTransport({ baseUrl, readMaxBytes: 16 * 1024 * 1024, sessionManager: createWideSessionManager(baseUrl) }),
+  withReplyUpload(createGrpcTransport({ baseUrl, readMaxBytes, sessionManager }), {
+    baseUrl,
+    sessionManager,
+    readMaxBytes,
+  }),
 );
 const sampler = createMemorySampler({ intervalMs: 50 });
 const stop = new AbortController();
+let cpuFrom = process.cpuUsage();
+/** CPU milliseconds since the last call (or the last reset). */
+const cpuSince = () => {
+  const used = process.cpuUsage(cpuFrom);
+  cpuFrom = process.cpuUsage();
+  return (used.user + used.system) / 1000;
+};
 
 const echo: TaskExecutor = async (task) => {
   const at = performance.timeOrigin + performance.now();
   // The peak while the task arrived; from here on, the peak while the echo goes back.
   const peak = sampler.peak();
   sampler.reset();
-  await toParent({ type: "received", at, peak });
+  await toParent({ type: "received", at, peak, cpuMs: cpuSince() });
   if (task.body.kind !== "train")
     return { kind: "error", code: "invalid_input", message: `echo node ignores ${task.body.kind} tasks` };
   return { kind: "train", result: { params: task.body.params, sampleCount: 1, trainLoss: 0, seconds: 0 } };
 };
 
 const onCommand = (command: EchoCommand) => {
-  if (command.type === "reset") sampler.reset();
-  else if (command.type === "report") void toParent({ type: "peaks", peak: sampler.peak() });
+  if (command.type === "reset") {
+    sampler.reset();
+    cpuSince();
+  } else if (command.type === "report") void toParent({ type: "peaks", peak: sampler.peak(), cpuMs: cpuSince() });
   else stop.abort();
 };
 process.on("message", onCommand);

@@ -1,42 +1,84 @@
+import type { ChildProcess } from "node:child_process";
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
+import { fileURLToPath } from "node:url";
+import { SESSION_WINDOW_BYTES, wideWindowSettings } from "../../src/wire/http2-windows.js";
+import { forkTs, nextMessage } from "./child.js";
+import type { PeerCommand, PeerEvent } from "./h2-peer.js";
 
 /**
- * A yardstick for the transfer benchmark: MiB/s of a bare node:http2 download of `mib` MiB in 1 MiB
- * writes over loopback, in one process, with nothing but the bytes (no Connect, protobuf or fbm wire).
+ * The transfer benchmark's yardstick: bare node:http2 between this process (the server) and a helper
+ * process (bench/lib/h2-peer.ts, the client), the same topology as the researcher and its node, with
+ * the same flow-control windows fbm announces (wire/http2-windows.ts) and nothing but the bytes: no
+ * Connect, protobuf or fbm wire. Out: the server writes `mib` MiB in 1 MiB writes of one reused block
+ * to a GET; back: the client POSTs them the same way. Times are epoch milliseconds both processes share:
+ * out from the request's arrival at the server, back from the client opening its request, to the last
+ * byte read.
  */
-export async function rawHttp2Rate(mib: number): Promise<number> {
-  const block = new Uint8Array(1 << 20).fill(1);
-  const server = http2.createServer();
-  server.on("stream", (stream) => {
-    stream.respond({ ":status": 200 });
-    let written = 0;
-    const write = () => {
-      while (written < mib) {
-        written++;
-        if (!stream.write(block)) return void stream.once("drain", write);
-      }
+export interface BareHttp2 {
+  /** Seconds for `mib` MiB server → client. */
+  out(mib: number): Promise<number>;
+  /** Seconds for `mib` MiB client → server. */
+  back(mib: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+const block = new Uint8Array(1 << 20).fill(1);
+const epochMs = () => performance.timeOrigin + performance.now();
+
+export async function startBareHttp2(): Promise<BareHttp2> {
+  const arrived: number[] = [];
+  const uploaded: ((at: number) => void)[] = [];
+  const server = http2.createServer({ settings: wideWindowSettings });
+  server.on("session", (session) => session.once("connect", () => session.setLocalWindowSize(SESSION_WINDOW_BYTES)));
+  server.on("stream", (stream, headers) => {
+    const path = String(headers[":path"]);
+    if (path.startsWith("/down/")) {
+      arrived.push(epochMs());
+      let left = Number(path.slice("/down/".length));
+      stream.respond({ ":status": 200 });
+      const write = () => {
+        while (left > 0) {
+          left--;
+          if (!stream.write(block)) return void stream.once("drain", write);
+        }
+        stream.end();
+      };
+      write();
+      return;
+    }
+    stream.on("data", () => {});
+    stream.once("end", () => {
+      uploaded.shift()?.(epochMs());
+      stream.respond({ ":status": 200 });
       stream.end();
-    };
-    write();
+    });
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const client = http2.connect(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
-  try {
-    const download = () =>
-      new Promise<void>((resolve, reject) => {
-        const request = client.request({ ":path": "/" });
-        request.on("data", () => {});
-        request.on("end", resolve);
-        request.on("error", reject);
-        request.end();
-      });
-    await download(); // warm-up
-    const started = performance.now();
-    await download();
-    return mib / ((performance.now() - started) / 1000);
-  } finally {
-    client.close();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const helper = fileURLToPath(new URL("./h2-peer.ts", import.meta.url));
+  const peer: ChildProcess = forkTs(helper, [url]);
+  const send = (c: PeerCommand) => peer.send(c);
+  await nextMessage<Extract<PeerEvent, { type: "ready" }>>(peer, "ready");
+  return {
+    async out(mib) {
+      const done = nextMessage<Extract<PeerEvent, { type: "downloaded" }>>(peer, "downloaded");
+      send({ type: "down", mib });
+      const { at } = await done;
+      return (at - (arrived.shift() ?? Number.NaN)) / 1000;
+    },
+    async back(mib) {
+      const read = new Promise<number>((resolve) => uploaded.push(resolve));
+      const done = nextMessage<Extract<PeerEvent, { type: "uploaded" }>>(peer, "uploaded");
+      send({ type: "up", mib });
+      const { started } = await done;
+      return ((await read) - started) / 1000;
+    },
+    async close() {
+      const exit = new Promise<void>((resolve) => peer.once("exit", () => resolve()));
+      send({ type: "stop" });
+      await exit;
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
 }

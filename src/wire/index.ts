@@ -10,6 +10,7 @@ export { createResearcherClient, type ResearcherClient } from "./client.js";
 export type * from "./clinical-messages.js";
 export { type ReplyErrorCode, readErrorCode, replyErrorCodes } from "./error-codes.js";
 export { decodeFeedback, encodeFeedback } from "./feedback-codec.js";
+export { QUEUED_BYTES, writeFrame } from "./frame-writer.js";
 export {
   createWideSessionManager,
   replyWindowSettings,
@@ -19,6 +20,7 @@ export {
 } from "./http2-windows.js";
 export * from "./messages.js";
 export { decodeReply, encodeReply, type ReplyHead, type ReplyReceiver } from "./reply-codec.js";
+export { replyChunkFrame, withReplyUpload } from "./reply-upload.js";
 export {
   checkSeal,
   createNonceGuard,
@@ -33,7 +35,7 @@ export {
 export { CONTROL_PREFIX, DELTA_PREFIX, expectedReply, replyTensorsFor, withControl } from "./scaffold-tensors.js";
 export { MASKED_TENSOR, type SecaggMasking, type SecaggReplyBody, type SecaggTaskBody } from "./secagg-messages.js";
 export { decodeTask, decodeTasks, encodeTask, pollAccepted, taskEnd } from "./task-codec.js";
-export { parseTaskRequest, taskChunkFrame } from "./task-frames.js";
+export { parseTaskRequest, type TaskFrame, taskChunkFrame } from "./task-frames.js";
 export {
   DEFAULT_CHUNK_BYTES,
   fromBytes,

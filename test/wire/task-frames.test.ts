@@ -20,7 +20,18 @@ const task = (taskId: string) => ({
   body: { kind: "train" as const, params, args: {} } as never,
 });
 
-function unframe(frame: Uint8Array) {
+function joined(parts: readonly Uint8Array[]): Uint8Array {
+  const frame = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let at = 0;
+  for (const part of parts) {
+    frame.set(part, at);
+    at += part.byteLength;
+  }
+  return frame;
+}
+
+function unframe(parts: readonly Uint8Array[]) {
+  const frame = joined(parts);
   const length = new DataView(frame.buffer, frame.byteOffset).getUint32(1);
   assert.equal(frame[0], 0);
   assert.equal(frame.byteLength, 5 + length);
@@ -32,6 +43,21 @@ test("pre-encoded task chunks decode with the generated code into the chunks enc
   assert.ok(chunks.length > 2, "a head and several data chunks");
   for (const chunk of chunks) assert.ok(equals(TaskChunkSchema, unframe(taskChunkFrame(chunk)), chunk));
   assert.ok(equals(TaskChunkSchema, unframe(taskChunkFrame(pollAccepted())), pollAccepted()));
+});
+
+test("a data chunk's frame carries the chunk's own bytes (no copy), for every chunk size's length varint", () => {
+  for (const size of [0, 1, 127, 128, 16_383, 16_384, (1 << 20) - 64, 1 << 21]) {
+    const data = new Uint8Array(size).map((_, i) => i % 251);
+    const chunk = create(TaskChunkSchema, { part: { case: "data", value: data } });
+    const frame = taskChunkFrame(chunk);
+    assert.equal(frame.at(-1), data, `${size} bytes: the data itself is the frame's last run`);
+    const message = toBinary(TaskChunkSchema, chunk);
+    const expected = new Uint8Array(5 + message.byteLength);
+    new DataView(expected.buffer).setUint32(1, message.byteLength);
+    expected.set(message, 5);
+    assert.ok(Buffer.from(joined(frame)).equals(expected), `${size} bytes: the generated code's bytes exactly`);
+    assert.ok(equals(TaskChunkSchema, unframe(frame), chunk), `${size} bytes decode with the generated code`);
+  }
 });
 
 test("a round's parameter chunks are serialized once: every node's task writes the same bytes", () => {

@@ -1,9 +1,9 @@
 import type { SecureClientSessionOptions } from "node:http2";
-import type { Transport } from "@connectrpc/connect";
+import type { Interceptor, Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { InputError } from "../../common/errors.js";
 import { isLoopbackHost } from "../../common/loopback.js";
-import { createWideSessionManager, signingInterceptor } from "../../wire/index.js";
+import { createWideSessionManager, signingInterceptor, withReplyUpload } from "../../wire/index.js";
 import { ensureNodeIdentity } from "../identity/identity.js";
 import { pinnedConnection } from "../identity/pinned-tls.js";
 import { pinHelp, pinnedFingerprint } from "../identity/researcher-pin.js";
@@ -47,12 +47,7 @@ export async function createNodeTransport(options: {
         `Warning: connecting to ${options.url} in cleartext (no TLS): calls are signed, but anyone on the network can read them and this node cannot tell the researcher from an impostor; use an https:// researcher URL and pin its certificate`,
       );
     }
-    return createGrpcTransport({
-      baseUrl: options.url,
-      readMaxBytes: READ_MAX_BYTES,
-      interceptors,
-      sessionManager: createWideSessionManager(options.url),
-    });
+    return replyingTransport(options.url, interceptors, createWideSessionManager(options.url));
   }
   const pin = pinnedFingerprint(options.config);
   if (!pin)
@@ -74,10 +69,15 @@ export async function createNodeTransport(options: {
       },
     }),
   };
-  return createGrpcTransport({
-    baseUrl: options.url,
-    readMaxBytes: READ_MAX_BYTES,
-    interceptors,
-    sessionManager: createWideSessionManager(options.url, nodeOptions),
-  });
+  return replyingTransport(options.url, interceptors, createWideSessionManager(options.url, nodeOptions));
+}
+
+/** Connect's gRPC transport, with the reply upload written by wire/reply-upload.ts on the same sessions. */
+function replyingTransport(
+  baseUrl: string,
+  interceptors: Interceptor[],
+  sessionManager: ReturnType<typeof createWideSessionManager>,
+): Transport {
+  const transport = createGrpcTransport({ baseUrl, readMaxBytes: READ_MAX_BYTES, interceptors, sessionManager });
+  return withReplyUpload(transport, { baseUrl, sessionManager, interceptors, readMaxBytes: READ_MAX_BYTES });
 }

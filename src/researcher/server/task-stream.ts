@@ -1,7 +1,15 @@
 import type { Http2ServerRequest, Http2ServerResponse, IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import { Code, ConnectError, type ContextValues, createHandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
-import { parseTaskRequest, ResearcherService, taskChunkFrame, WireError, WireLimitError } from "../../wire/index.js";
+import {
+  parseTaskRequest,
+  ResearcherService,
+  type TaskFrame,
+  taskChunkFrame,
+  WireError,
+  WireLimitError,
+  writeFrame,
+} from "../../wire/index.js";
 
 /**
  * GetTask over gRPC without Connect's per-message pipeline: the service's own `getTask` (service.ts,
@@ -129,25 +137,12 @@ function readBody(req: Http2ServerRequest, maxBytes: number): Promise<Uint8Array
 }
 
 /**
- * Writes one frame; waits while the stream's buffer is full. A stream closed meanwhile (the node went
- * away, or service.ts cancelled it when its task settled) fails the write, which ends `getTask` (its
- * `finally` requeues a task not sent whole), exactly as a broken stream does under Connect.
+ * Writes one frame (wire/frame-writer.ts). A stream closed meanwhile (the node went away, or service.ts
+ * cancelled it when its task settled) fails the write, which ends `getTask` (its `finally` requeues a
+ * task not sent whole), exactly as a broken stream does under Connect.
  */
-function write(stream: ServerHttp2Stream, frame: Uint8Array): Promise<void> {
-  if (stream.closed || stream.destroyed) return Promise.reject(closedError());
-  if (stream.write(frame)) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const onDrain = () => {
-      stream.off("close", onClose);
-      resolve();
-    };
-    const onClose = () => {
-      stream.off("drain", onDrain);
-      reject(closedError());
-    };
-    stream.once("drain", onDrain);
-    stream.once("close", onClose);
-  });
+async function write(stream: ServerHttp2Stream, frame: TaskFrame): Promise<void> {
+  if (!(await writeFrame(stream, frame))) throw closedError();
 }
 
 function closedError(): ConnectError {

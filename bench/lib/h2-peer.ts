@@ -1,0 +1,56 @@
+/**
+ * Helper process of bench/lib/h2-baseline.ts: a bare node:http2 client with fbm's windows that
+ * downloads and uploads blocks of 1 MiB on command. Usage (from the benchmark): h2-peer.ts <url>
+ */
+import http2 from "node:http2";
+import { SESSION_WINDOW_BYTES, wideWindowSettings } from "../../src/wire/http2-windows.js";
+import { toParent } from "./child.js";
+
+/** Messages from the parent. */
+export type PeerCommand = { type: "down"; mib: number } | { type: "up"; mib: number } | { type: "stop" };
+/** Messages to the parent; `at` is epoch milliseconds (performance.timeOrigin + now). */
+export type PeerEvent = { type: "ready" } | { type: "downloaded"; at: number } | { type: "uploaded"; started: number };
+
+const block = new Uint8Array(1 << 20).fill(2);
+const session = http2.connect(process.argv[2], { settings: wideWindowSettings });
+await new Promise<void>((resolve, reject) => {
+  session.once("connect", () => resolve());
+  session.once("error", reject);
+});
+session.setLocalWindowSize(SESSION_WINDOW_BYTES);
+
+function download(mib: number): void {
+  const request = session.request({ ":path": `/down/${mib}` });
+  request.on("data", () => {});
+  request.once("end", () => void toParent({ type: "downloaded", at: performance.timeOrigin + performance.now() }));
+  request.end();
+}
+
+function upload(mib: number): void {
+  const started = performance.timeOrigin + performance.now();
+  const request = session.request({ ":path": "/up", ":method": "POST" });
+  request.on("data", () => {});
+  request.once("end", () => void toParent({ type: "uploaded", started }));
+  let left = mib;
+  const write = () => {
+    while (left > 0) {
+      left--;
+      if (!request.write(block)) return void request.once("drain", write);
+    }
+    request.end();
+  };
+  write();
+}
+
+const onCommand = (command: PeerCommand) => {
+  if (command.type === "down") download(command.mib);
+  else if (command.type === "up") upload(command.mib);
+  else {
+    process.off("message", onCommand);
+    session.close();
+    process.disconnect();
+  }
+};
+process.on("message", onCommand);
+process.once("disconnect", () => session.close());
+await toParent({ type: "ready" });
