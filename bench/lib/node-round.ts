@@ -1,7 +1,8 @@
 /**
  * The end-to-end figure of bench/train.ts: a real `fbm-node serve` process and a real `fbm-researcher`
  * (scripts/lib/federation.ts, loopback, port 0) running a 1-node federation of the bench model on its
- * synthetic images written as an IDX pair, and what the node reports in each `round` event: its whole
+ * synthetic images written as a gzipped IDX pair (as Fashion-MNIST ships: the node holds it in memory; a
+ * plain IDX file would be read from disk row by row), and what the node reports in each `round` event: its whole
  * round's seconds and their phases (src/ml/round-phases.ts). Validation is off (test_ratio 0), as in
  * the loop-only figure it is compared with.
  */
@@ -44,8 +45,8 @@ export async function nodeRounds(
     const data = benchData(benchModels.find((m) => m.name === "cnn")!, options.rows);
     const pixels = new Uint8Array(data.x.length);
     for (let i = 0; i < pixels.length; i++) pixels[i] = Math.min(255, Math.round(data.x[i] * 255));
-    const images = join(dir, "images.idx");
-    const labels = join(dir, "labels.idx");
+    const images = join(dir, "images.idx.gz");
+    const labels = join(dir, "labels.idx.gz");
     writeIdx(images, labels, { pixels, labels: Uint8Array.from(data.y) }, 28);
     const homes = await prepareNodes(
       dir,

@@ -152,7 +152,8 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
           : `tfjs (${choice.reason})`;
     // The kernels hold every weight: the tfjs network is not touched again this round.
     const kernels = choice.engine === "kernels" && model.nonTrainableWeights.length === 0 ? choice : undefined;
-    if (!kernels && session) {
+    // A round on tfjs drops a kept kernels session (a round that neither trains nor validates keeps it).
+    if (!kernels && session && (totalSteps > 0 || validating)) {
       session.close();
       session = undefined;
     }

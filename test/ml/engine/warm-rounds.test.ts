@@ -141,6 +141,13 @@ describe("warm rounds on the kernels", () => {
       const cold = await trainLocal({ plan, data, args });
       const first = await trainLocal({ plan, data, args, warm: { rounds, experiment: "e1" } });
       sameBits(first.params, cold.params);
+      // A round that neither trains nor validates (the node's plan check) leaves the kept session alone.
+      const checkOnly = { ...onlyValidate, testOnGlobal: false, testOnLocal: false };
+      await trainLocal({ plan, data, args: checkOnly, params: first.params, warm: { rounds, experiment: "e1" } });
+      const kept = kernelInstancesCreated();
+      const second = await trainLocal({ plan, data, args, warm: { rounds, experiment: "e1" } });
+      assert.equal(kernelInstancesCreated(), kept, "the plan check dropped the kept session");
+      sameBits(second.params, cold.params);
       const other = kernelInstancesCreated();
       await trainLocal({ plan, data, args, warm: { rounds, experiment: "e2" } });
       assert.equal(kernelInstancesCreated() - other, 2, "another experiment reused the first one's kernels");
