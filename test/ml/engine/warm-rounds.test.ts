@@ -5,8 +5,10 @@ import { selectBackend } from "../../../src/ml/backend.js";
 import { kernelInstancesCreated } from "../../../src/ml/engine/kernels.js";
 import { createWarmRounds } from "../../../src/ml/engine/warm-rounds.js";
 import { parsePlan } from "../../../src/ml/plan.js";
+import { createRng } from "../../../src/ml/rng.js";
 import { trainLocal } from "../../../src/ml/train.js";
 import type { NamedTensor } from "../../../src/ml/types.js";
+import { createGaussian } from "../../../src/privacy/dp/noise.js";
 import { logisticPlan, separableData, trainingArgs } from "../synthetic.js";
 
 before(() => selectBackend({ prefer: "cpu" }));
@@ -127,6 +129,37 @@ describe("warm rounds on the kernels", () => {
       }
     });
   }
+
+  it("restarts a kept DP-SGD runner (per-sample clipping, the round's own noise) to a cold round's bits", async () => {
+    const rounds = createWarmRounds();
+    const dpArgs = trainingArgs({
+      epochs: 2,
+      batchSize: 16,
+      dp: { mode: "local", noiseMultiplier: 0.8, clipNorm: 0.5, delta: 1e-5 },
+    });
+    // The same seeded noise and Poisson draws for both runs of a round, different ones per round.
+    const seeded = (round: number) => {
+      const noise = createRng(round);
+      return { gaussian: createGaussian(() => noise.next()), samplingUniform: createRng(round + 100).next };
+    };
+    let coldParams: NamedTensor[] | undefined;
+    let warmParams: NamedTensor[] | undefined;
+    try {
+      for (let round = 1; round <= 2; round++) {
+        const cold = await trainLocal({ plan, data, args: dpArgs, round, params: coldParams, ...seeded(round) });
+        const made = kernelInstancesCreated();
+        const warm = { rounds, experiment: "dp" };
+        const hot = await trainLocal({ plan, data, args: dpArgs, round, params: warmParams, warm, ...seeded(round) });
+        assert.equal(hot.engine, "kernels, 1 thread");
+        if (round > 1) assert.equal(kernelInstancesCreated(), made, "a warm DP round made a kernels instance");
+        sameBits(hot.params, cold.params);
+        coldParams = cold.params;
+        warmParams = hot.params;
+      }
+    } finally {
+      rounds.drop();
+    }
+  });
 
   it("an epochs round after a validation-only round, and another experiment, start their own state", async () => {
     const rounds = createWarmRounds();
