@@ -5,6 +5,7 @@ import { type TrainOptions, trainLocal } from "../src/ml/train.js";
 import type { Dataset, TrainingArgs } from "../src/ml/types.js";
 import { isQuick, numberFlag } from "./lib/flags.js";
 import { machineLine } from "./lib/machine.js";
+import { type NodeRun, nodeRounds } from "./lib/node-round.js";
 import { python, startTorch, type Timed } from "./lib/torch-process.js";
 import {
   type BenchModel,
@@ -21,6 +22,12 @@ const reps = numberFlag("reps", quick ? 3 : 5);
 const allThreads = os.availableParallelism();
 /** The issue's targets for fbm samples/s ÷ torch (1 thread) samples/s. */
 const target = { one: 0.3, all: 0.5 };
+/** The issue's end-to-end targets: node round rate ÷ loop-only rate, ÷ torch 1 thread, warm fixed cost (s). */
+const endToEnd = { loop: 0.9, torch: 1.0, fixedSeconds: 0.02 };
+/** Steps per round of the end-to-end figure (the issue's rounds), and its rounds and rows (Fashion-MNIST's). */
+const stepsPerRound: Partial<Record<BenchModel["name"], number>> = { mlp: 200, cnn: 60 };
+const nodeRoundCount = 3;
+const nodeRows = numberFlag("node-rows", quick ? 12_800 : 60_000);
 /** Seconds a timed run should last; its steps are calibrated per model and per engine (fbm, torch). */
 const runSeconds = numberFlag("seconds", quick ? 0.4 : 1.5);
 /** `--model NAME` benches that model alone. */
@@ -51,6 +58,9 @@ console.log(
       `${threadCounts.map((n) => `${threadsLabel(n)}, torch`).join(", ")}, …`,
     "  FLOP/step: forward + backward, multiply-add = 2 FLOPs, weight gradients always, input gradients",
     "  except into the input batch; bias, activations, pooling, loss, optimizer update counted as 0.",
+    `  End to end (mlp ${stepsPerRound.mlp} and cnn ${stepsPerRound.cnn} steps a round): bench/lib/node-round.ts, a real node`,
+    "  process and researcher; targets: node round rate ≥ 0.9× the loop-only rate (the all-threads row) and",
+    "  ≥ 1.0× torch 1 thread, warm round fixed cost ≤ 20 ms (rounds after the first).",
   ].join("\n"),
 );
 const load = os.loadavg()[0];
@@ -196,6 +206,64 @@ async function benchModel(model: BenchModel): Promise<void> {
     `  engine used: ${threadCounts.map((n) => `${threadsLabel(n).replace("fbm ", "")} → ${fbm.get(n)![0].engine}`).join("; ")}`,
   );
   summary.push(`${model.name.padEnd(7)} ${ratios.length > 0 ? ratios.join(", ") : "no torch figure"}`);
+  const perRound = stepsPerRound[model.name];
+  if (perRound === undefined) return;
+  // The loop-only figure at the node's thread count (its default: every core, the last row).
+  const loopRate = rateOf(fbm.get(threadCounts.at(-1)!)!, steps!);
+  let run: NodeRun;
+  try {
+    run = await nodeRounds(model, { steps: perRound, rounds: nodeRoundCount, rows: nodeRows });
+  } catch (error) {
+    console.log(`  fbm node end to end: failed (${error instanceof Error ? error.message : String(error)})`);
+    process.exitCode = 1;
+    return;
+  }
+  printNodeRun(model, run, perRound, loopRate, torchRate);
+}
+
+/**
+ * The end-to-end rows: each round as the node reported it, then the warm rounds' (all but the first)
+ * median rate and fixed cost against the loop-only and torch rates, each target met or NOT met.
+ */
+function printNodeRun(model: BenchModel, run: NodeRun, steps: number, loopRate: number, torchRate?: number): void {
+  const samples = steps * model.batchSize;
+  const ms = (s: number) => `${(s * 1000).toFixed(1)} ms`;
+  console.log(
+    `  fbm node end to end: a real \`fbm-node serve\` and researcher, ${nodeRows} rows (gzipped IDX), ${run.rounds.length} rounds` +
+      ` of ${steps} steps, test_ratio 0; ${run.engine}; the node's round seconds and phases from the round events:`,
+  );
+  for (const r of run.rounds) {
+    const p = r.phases;
+    console.log(
+      `    round ${r.round}: ${r.seconds.toFixed(3)} s, ${Math.round(samples / r.seconds).toLocaleString("en-US")} samples/s;` +
+        ` steps ${p.steps.toFixed(3)} s, fixed ${ms(r.seconds - p.steps)} (load ${ms(p.load)}, prepare ${ms(p.prepare)},` +
+        ` build ${ms(p.build)}, setup ${ms(p.setup)}, validate ${ms(p.validate)}, copy ${ms(p.copy)})`,
+    );
+  }
+  const warm = run.rounds.length > 1 ? run.rounds.slice(1) : run.rounds;
+  const round = median(warm.map((r) => r.seconds));
+  const fixed = median(warm.map((r) => r.seconds - r.phases.steps));
+  const leastFixed = Math.min(...warm.map((r) => r.seconds - r.phases.steps));
+  const rate = samples / round;
+  const stepsRate = samples / median(warm.map((r) => r.phases.steps));
+  const verdict = (ok: boolean) => (ok ? "met" : "NOT met");
+  const ratioLoop = rate / loopRate;
+  console.log(
+    `    warm rounds (${warm.map((r) => r.round).join(", ")}), medians: node round rate ${Math.round(rate).toLocaleString("en-US")} samples/s` +
+      ` = ${ratioLoop.toFixed(2)}× the loop-only ${Math.round(loopRate).toLocaleString("en-US")} (target ≥ ${endToEnd.loop}: ${verdict(ratioLoop >= endToEnd.loop)})`,
+  );
+  if (torchRate !== undefined) {
+    const ratioTorch = rate / torchRate;
+    console.log(
+      `    = ${ratioTorch.toFixed(2)}× torch 1 thread's ${Math.round(torchRate).toLocaleString("en-US")} (target ≥ ${endToEnd.torch}: ${verdict(ratioTorch >= endToEnd.torch)})`,
+    );
+  } else console.log("    torch 1 thread: no figure, no comparison");
+  console.log(
+    `    (the node's own steps phase: ${Math.round(stepsRate).toLocaleString("en-US")} samples/s; round ÷ steps phase ${(rate / stepsRate).toFixed(2)})`,
+  );
+  console.log(
+    `    round fixed cost once warm (round − steps): ${ms(fixed)}, least ${ms(leastFixed)} (target ≤ ${ms(endToEnd.fixedSeconds)}: ${verdict(fixed <= endToEnd.fixedSeconds)})`,
+  );
 }
 
 /**

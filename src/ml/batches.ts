@@ -21,9 +21,13 @@ export function splitRows(
   if (!(testRatio >= 0 && testRatio < 1)) {
     throw new InputError(`Invalid test ratio ${testRatio}: use a number from 0 up to (not including) 1`);
   }
-  const order = createRng(deriveSeed(seed, "split")).shuffle(Int32Array.from({ length: rows }, (_, i) => i));
   let testCount = Math.round(rows * testRatio);
   if (testRatio > 0 && rows >= 2) testCount = Math.min(Math.max(testCount, minTest, 1), rows - 1);
+  const all = new Int32Array(rows);
+  for (let i = 0; i < rows; i++) all[i] = i;
+  // No test rows: the sorted shuffle is every row in order (a node's every round pays this, so skip it).
+  if (testCount === 0) return { test: new Int32Array(0), train: all };
+  const order = createRng(deriveSeed(seed, "split")).shuffle(all);
   return { test: order.slice(0, testCount).sort(), train: order.slice(testCount).sort() };
 }
 

@@ -79,27 +79,8 @@ export function getParams(model: tf.LayersModel): NamedTensor[] {
 /** Loads named tensors into the model; throws InputError when names, count or shapes differ. */
 export function setParams(model: tf.LayersModel, params: NamedTensor[]): void {
   const slots = weightSlots(model);
+  checkParams(slots, params);
   const byName = new Map(params.map((p) => [p.name, p]));
-  if (byName.size !== params.length) throw new InputError("Cannot set model parameters: a tensor name appears twice");
-  const missing = slots.filter((s) => !byName.has(s.name)).map((s) => s.name);
-  const extra = params.filter((p) => !slots.some((s) => s.name === p.name)).map((p) => p.name);
-  if (missing.length > 0 || extra.length > 0) {
-    const parts = [
-      missing.length > 0 ? `missing ${missing.map((n) => `"${n}"`).join(", ")}` : "",
-      extra.length > 0 ? `unexpected ${extra.map((n) => `"${n}"`).join(", ")}` : "",
-    ].filter(Boolean);
-    throw new InputError(`Cannot set model parameters: they do not match the plan's model (${parts.join("; ")})`);
-  }
-  for (const slot of slots) {
-    const p = byName.get(slot.name)!;
-    const size = slot.shape.reduce((a, b) => a * b, 1);
-    if (p.shape.length !== slot.shape.length || p.shape.some((d, i) => d !== slot.shape[i]) || p.data.length !== size) {
-      throw new InputError(
-        `Cannot set model parameters: "${slot.name}" has shape [${p.shape.join(", ")}] ` +
-          `(${p.data.length} values), the model expects [${slot.shape.join(", ")}]`,
-      );
-    }
-  }
   for (const layer of model.layers) {
     const mine = slots.filter((s) => s.layer === layer);
     if (mine.length === 0) continue;
@@ -109,6 +90,39 @@ export function setParams(model: tf.LayersModel, params: NamedTensor[]): void {
     });
     layer.setWeights(tensors);
     tf.dispose(tensors);
+  }
+}
+
+/** The model's weights' names and shapes, in `getParams` order. */
+export function weightShapes(model: tf.LayersModel): Pick<NamedTensor, "name" | "shape">[] {
+  return weightSlots(model).map(({ name, shape }) => ({ name, shape }));
+}
+
+/**
+ * Throws InputError unless `params` are exactly the weights named in `weights` (no name twice, none
+ * missing or extra), each with its shape: what `setParams` checks, for callers that keep no model.
+ */
+export function checkParams(weights: Pick<NamedTensor, "name" | "shape">[], params: NamedTensor[]): void {
+  const byName = new Map(params.map((p) => [p.name, p]));
+  if (byName.size !== params.length) throw new InputError("Cannot set model parameters: a tensor name appears twice");
+  const missing = weights.filter((s) => !byName.has(s.name)).map((s) => s.name);
+  const extra = params.filter((p) => !weights.some((s) => s.name === p.name)).map((p) => p.name);
+  if (missing.length > 0 || extra.length > 0) {
+    const parts = [
+      missing.length > 0 ? `missing ${missing.map((n) => `"${n}"`).join(", ")}` : "",
+      extra.length > 0 ? `unexpected ${extra.map((n) => `"${n}"`).join(", ")}` : "",
+    ].filter(Boolean);
+    throw new InputError(`Cannot set model parameters: they do not match the plan's model (${parts.join("; ")})`);
+  }
+  for (const slot of weights) {
+    const p = byName.get(slot.name)!;
+    const size = slot.shape.reduce((a, b) => a * b, 1);
+    if (p.shape.length !== slot.shape.length || p.shape.some((d, i) => d !== slot.shape[i]) || p.data.length !== size) {
+      throw new InputError(
+        `Cannot set model parameters: "${slot.name}" has shape [${p.shape.join(", ")}] ` +
+          `(${p.data.length} values), the model expects [${slot.shape.join(", ")}]`,
+      );
+    }
   }
 }
 

@@ -8,9 +8,10 @@ import { currentBackend } from "./backend.js";
 import { createRowSource } from "./batches.js";
 import { dpPlanProblem } from "./dp-plan-check.js";
 import { chooseEngine } from "./engine/choose-engine.js";
-import { kernelPredictor } from "./engine/kernels-predictor.js";
-import { createKernelStepper } from "./engine/kernels-stepper.js";
-import type { Stepper } from "./engine/stepper.js";
+import { createKernelSession, flatParams, type KernelSession, namedParams } from "./engine/kernel-session.js";
+import { type KernelPredictor, kernelPredictor, predictorRows } from "./engine/kernels-predictor.js";
+import { createKernelStepper, runnerInit, runnerLayout, startRunner } from "./engine/kernels-stepper.js";
+import type { Stepper, StepperInit } from "./engine/stepper.js";
 import { createTfjsStepper } from "./engine/tfjs-stepper.js";
 import type { WarmRounds } from "./engine/warm-rounds.js";
 import { evaluateModel, evaluatePredictions } from "./evaluate.js";
@@ -18,6 +19,7 @@ import { splitSamples } from "./group-split.js";
 import { checkLabelShape, checkLabels } from "./losses.js";
 import { checkMetricNames, defaultMetrics, taskKind } from "./metrics.js";
 import { buildModel, getParams, outputUnits, setParams, trainableParamNames } from "./model.js";
+import { checkParams, weightShapes } from "./params.js";
 import type { Plan } from "./plan.js";
 import { createRng, deriveSeed } from "./rng.js";
 import { createPhaseClock } from "./round-phases.js";
@@ -93,14 +95,14 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
   clock.lap("prepare");
   const build = () => buildModel(plan, options.data.sampleShape, { seed: args.seed });
   // The network depends on the plan, the sample shape and the seed alone: a round of the same experiment
-  // with the same three reuses it.
+  // with the same three reuses it, and on the kernels its session (engine/kernel-session.ts).
   const warmKey = options.warm && JSON.stringify([options.warm.experiment, plan, options.data.sampleShape, args.seed]);
-  const { model, initial } = options.warm && warmKey ? options.warm.rounds.take(warmKey, build) : { model: build() };
+  const taken = options.warm && warmKey ? options.warm.rounds.take(warmKey, build) : { model: build() };
+  const { model, initial } = taken;
+  let session: KernelSession | undefined = taken.session;
   let keep = false;
   clock.lap("build");
-  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  let runner: Stepper | undefined;
-  let engine = "";
+  let tfjsStepper: Stepper | undefined;
   let lossSum = 0;
   let lossCount = 0;
   try {
@@ -110,31 +112,6 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
       const layer = dpPlanProblem(plan)?.message ?? "the model has weights computed from rows, not trained";
       throw new InputError(`Cannot train under dp: ${layer}`);
     }
-    // A kept network holds the last round's weights: it starts again from the sent or initial ones.
-    const start = options.params ?? initial;
-    if (start) setParams(model, start);
-    checkLabels(plan.loss, options.data.y, outputUnits(model), plan.data.classes);
-    const params = readTrainable(variables);
-    const correction = options.gradientCorrection && correctionVector(model, options.gradientCorrection);
-    clock.lap("copy");
-    // Validation is forward passes only: on the kernels when they cover the model, else tfjs's predict.
-    const predictor =
-      (args.testOnGlobal || args.testOnLocal) && split.test.length > 0
-        ? kernelPredictor({ model, plan, source, batchSize: args.batchSize })
-        : undefined;
-    const validate = async (when: boolean, weights: Float32Array) => {
-      const options = { plan, metrics, indices: split.test };
-      const result =
-        when && split.test.length > 0
-          ? predictor
-            ? await evaluatePredictions((rows) => predictor.predict(weights, rows), outputUnits(model), source, options)
-            : await evaluateModel(model, source, options)
-          : undefined;
-      clock.lap("validate");
-      return result;
-    };
-    const globalMetrics = await validate(args.testOnGlobal, params);
-
     const stepsPerEpoch = Math.ceil(split.train.length / args.batchSize);
     // DP-SGD: secret Poisson batches at q = B / N (poisson-sampling.ts), the noisy sum divided by the
     // expected batch size q·N, as Opacus does, so that the mean is post-processing of the noisy sum.
@@ -153,9 +130,10 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
           }
         : undefined;
     const totalSteps = args.updates > 0 ? args.updates : args.epochs * stepsPerEpoch;
-    const rng = createRng(deriveSeed(args.seed, "batches", options.round ?? 0));
+    const validating = (args.testOnGlobal || args.testOnLocal) && split.test.length > 0;
+    // One choice for the round's steps and its validation.
     const choice =
-      totalSteps > 0
+      totalSteps > 0 || validating
         ? chooseEngine({
             model,
             plan,
@@ -166,11 +144,36 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
             perSampleClipping: localDp !== undefined,
           })
         : ({ engine: "tfjs", reason: "no training steps" } as const);
-    engine =
-      choice.engine === "kernels"
-        ? `kernels, ${choice.threads} thread${choice.threads > 1 ? "s" : ""}`
-        : `tfjs (${choice.reason})`;
-    const init = {
+    const engine =
+      totalSteps === 0
+        ? "tfjs (no training steps)"
+        : choice.engine === "kernels"
+          ? `kernels, ${choice.threads} thread${choice.threads > 1 ? "s" : ""}`
+          : `tfjs (${choice.reason})`;
+    // The kernels hold every weight: the tfjs network is not touched again this round.
+    const kernels = choice.engine === "kernels" && model.nonTrainableWeights.length === 0 ? choice : undefined;
+    // A round on tfjs drops a kept kernels session (a round that neither trains nor validates keeps it).
+    if (!kernels && session && (totalSteps > 0 || validating)) {
+      session.close();
+      session = undefined;
+    }
+    const weights = session?.weights ?? (kernels ? weightShapes(model) : undefined);
+    // A kept network holds the last round's weights: it starts again from the sent or initial ones.
+    const start = options.params ?? initial;
+    let params: Float32Array;
+    if (weights) {
+      if (start) checkParams(weights, start);
+      params = start ? flatParams(weights, start) : readTrainable(model);
+    } else {
+      if (start) setParams(model, start);
+      params = readTrainable(model);
+    }
+    checkLabels(plan.loss, options.data.y, outputUnits(model), plan.data.classes);
+    const correction = options.gradientCorrection && correctionVector(model, options.gradientCorrection);
+    clock.lap("copy");
+
+    const rng = createRng(deriveSeed(args.seed, "batches", options.round ?? 0));
+    const init: StepperInit = {
       source: trainSource,
       params,
       plan,
@@ -182,17 +185,55 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
         : Math.min(args.batchSize, split.train.length),
       ...(localDp ? { dp: localDp } : {}),
     };
-    runner =
-      choice.engine === "kernels"
-        ? createKernelStepper(choice.spec, choice.threads, init)
-        : createTfjsStepper(model, init);
+    let predictor: KernelPredictor | undefined;
+    let stepper: Stepper | undefined;
+    if (kernels && weights) {
+      const start = runnerInit(kernels.spec, init);
+      const layout = JSON.stringify([runnerLayout(start, kernels.threads), predictorRows(args.batchSize)]);
+      if (session && session.layout !== layout) {
+        session.close();
+        session = undefined;
+      }
+      session ??= createKernelSession(layout, weights);
+      // Validation is forward passes only: on the kernels when they cover the model, else tfjs's predict.
+      if (validating) predictor = session.predictor ??= kernelPredictor(kernels, args.batchSize);
+      if (totalSteps > 0) {
+        session.runner = startRunner(start, kernels.threads, session.runner);
+        stepper = createKernelStepper(kernels.spec, session.runner, rng);
+      }
+    } else if (validating && choice.engine === "kernels") {
+      predictor = kernelPredictor(choice, args.batchSize);
+    }
     clock.lap("setup");
+    const validate = async (when: boolean, weights: Float32Array) => {
+      const options = { plan, metrics, indices: split.test };
+      const result =
+        when && split.test.length > 0
+          ? predictor
+            ? await evaluatePredictions(
+                (rows) => predictor.predict(weights, rows, source),
+                outputUnits(model),
+                source,
+                options,
+              )
+            : await evaluateModel(model, source, options)
+          : undefined;
+      clock.lap("validate");
+      return result;
+    };
+    const globalMetrics = await validate(args.testOnGlobal, params);
+
+    if (!stepper) {
+      stepper = tfjsStepper = totalSteps > 0 ? createTfjsStepper(model, init) : undefined;
+      clock.lap("setup");
+    }
     const order = Int32Array.from(split.train);
     let position = order.length;
     let epoch = 0;
     let lastReport = performance.now();
     let lastYield = lastReport;
     for (let step = 0; step < totalSteps; step++) {
+      const runner = stepper!;
       signal?.throwIfAborted();
       // Without DP, seeded shuffles (reproducible); with DP, an epoch is ⌈N / B⌉ Poisson batches.
       if (sampler ? step % stepsPerEpoch === 0 : position >= order.length) {
@@ -224,12 +265,12 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
     }
     signal?.throwIfAborted();
     clock.lap("steps");
-    const finalParams = await runner.finish();
-    writeTrainable(variables, finalParams);
+    const finalParams = stepper ? await stepper.finish() : params;
+    if (!weights && stepper) writeTrainable(model, finalParams);
     clock.lap("copy");
 
     const localMetrics = await validate(args.testOnLocal, finalParams);
-    const trained = getParams(model);
+    const trained = weights ? namedParams(weights, finalParams) : getParams(model);
     clock.lap("copy");
     keep = warmKey !== undefined;
     return {
@@ -244,14 +285,18 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
       phases: clock.phases,
     };
   } finally {
-    runner?.close();
-    if (keep && options.warm && warmKey) options.warm.rounds.keep(warmKey, model);
-    else model.dispose();
+    tfjsStepper?.close();
+    if (keep && options.warm && warmKey) options.warm.rounds.keep(warmKey, model, session);
+    else {
+      session?.close();
+      model.dispose();
+    }
   }
 }
 
 /** The model's trainable weights, flat in trainable-weight order (what the steppers start from). */
-function readTrainable(variables: tf.Variable[]): Float32Array {
+function readTrainable(model: tf.LayersModel): Float32Array {
+  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const flat = new Float32Array(variables.reduce((n, v) => n + v.size, 0));
   let at = 0;
   for (const v of variables) {
@@ -261,7 +306,8 @@ function readTrainable(variables: tf.Variable[]): Float32Array {
   return flat;
 }
 
-function writeTrainable(variables: tf.Variable[], flat: Float32Array): void {
+function writeTrainable(model: tf.LayersModel, flat: Float32Array): void {
+  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
   let at = 0;
   for (const v of variables) {
     tf.tidy(() => v.assign(tf.tensor(flat.subarray(at, at + v.size), v.shape, "float32")));

@@ -21,6 +21,10 @@ describe("splitRows", () => {
   it("keeps at least one row on each side when a ratio is given, none in test at ratio 0", () => {
     assert.deepEqual([splitRows(3, 0.01, 1).test.length, splitRows(3, 0.99, 1).train.length], [1, 1]);
     assert.equal(splitRows(10, 0, 1).test.length, 0);
+    assert.deepEqual(
+      splitRows(10, 0, 1).train,
+      Int32Array.from({ length: 10 }, (_, i) => i),
+    );
     assert.throws(() => splitRows(10, 1, 1), /test ratio 1/);
   });
 });

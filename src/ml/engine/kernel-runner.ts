@@ -16,37 +16,59 @@ export interface KernelRunner {
   takeLoss(): number;
   /** Waits for the last step and returns the trained parameters (flat, trainable-weight order). */
   finish(): Promise<Float32Array>;
+  /**
+   * Starts another round on the same network, options and threads (a node's next round, kept by
+   * kernel-session.ts): new parameters, anchor, correction, rows and noise source, optimizer state and
+   * loss from zero, so the round trains to the bits of a new runner's. Workers stay joined.
+   */
+  restart(round: RoundStart): void;
   /** Releases threads and memory; safe after a failure. */
   close(): void;
 }
 
-export interface RunnerInit {
-  spec: NetworkSpec;
-  options: TrainerOptions;
+/** What changes from one round to the next. */
+export interface RoundStart {
   source: RowSource;
   params: Float32Array;
   anchor?: Float32Array;
   correction?: Float32Array;
-  /** DP-SGD (local runner only). */
+  /** DP-SGD (local runner only; a runner made with it takes it every round, one made without never). */
   dp?: DpStep;
+}
+
+export interface RunnerInit extends RoundStart {
+  spec: NetworkSpec;
+  options: TrainerOptions;
+}
+
+/** A restart must keep the layout the runner was made for. */
+function checkRestart(init: RunnerInit, round: RoundStart): void {
+  const same = (a: unknown, b: unknown) => (a === undefined) === (b === undefined);
+  if (!same(init.dp, round.dp) || !same(init.anchor, round.anchor) || !same(init.correction, round.correction))
+    throw new Error("restart() changes what the runner was laid out for (dp, FedProx anchor, correction)");
 }
 
 /** All steps on the calling thread. */
 export function createLocalRunner(init: RunnerInit): KernelRunner {
-  const { dp } = init;
-  const trainer = createNetworkTrainer(init.spec, { ...init.options, clipping: dp !== undefined });
-  trainer.params.set(init.params);
-  if (init.anchor) trainer.anchor.set(init.anchor);
-  if (init.correction) trainer.correction.set(init.correction);
-  const labels = init.source.data.y;
+  const trainer = createNetworkTrainer(init.spec, { ...init.options, clipping: init.dp !== undefined });
+  let round: RoundStart = init;
+  const load = (next: RoundStart) => {
+    round = next;
+    trainer.params.set(next.params);
+    if (next.anchor) trainer.anchor.set(next.anchor);
+    if (next.correction) trainer.correction.set(next.correction);
+  };
+  load(init);
   const gather = (rows: Int32Array) => {
-    init.source.xInto(rows, trainer.x);
+    round.source.xInto(rows, trainer.x);
+    const labels = round.source.data.y;
     for (let r = 0; r < rows.length; r++) trainer.labels[r] = labels[rows[r]];
   };
   let loss = 0;
   return {
     threads: 1,
     step(batch, dropoutSeeds) {
+      const { dp } = round;
       if (dp) {
         // Abadi et al. 2016, Algorithm 1: clip each sample, sum, add noise, then average.
         loss += clippedSum(trainer, batch, init.options.maxRows, dp.clipNorm, dropoutSeeds, gather);
@@ -63,6 +85,12 @@ export function createLocalRunner(init: RunnerInit): KernelRunner {
       return value;
     },
     finish: async () => Float32Array.from(trainer.params),
+    restart(next) {
+      checkRestart(init, next);
+      trainer.reset();
+      load(next);
+      loss = 0;
+    },
     close() {},
   };
 }
@@ -77,15 +105,25 @@ export function createParallelRunner(init: RunnerInit, threads: number): KernelR
   if (init.dp) throw new Error("DP-SGD runs on one thread (createLocalRunner)");
   const bytes = layoutShared(undefined, init.spec, init.options, threads).bytes;
   const shared = layoutShared(new SharedArrayBuffer(bytes), init.spec, init.options, threads);
-  shared.params.set(init.params);
-  if (init.anchor) shared.anchor.set(init.anchor);
-  if (init.correction) shared.correction.set(init.correction);
   const { control } = shared;
   const rowsPerThread = Math.max(1, Math.ceil(init.options.maxRows / threads));
   const trainer = createNetworkTrainer(init.spec, { ...init.options, maxRows: rowsPerThread });
-  trainer.params.set(init.params);
-  if (init.anchor) trainer.anchor.set(init.anchor);
-  if (init.correction) trainer.correction.set(init.correction);
+  let round: RoundStart = init;
+  // Workers read the shared copies when they join, and again when `ctl.round` moves.
+  const load = (next: RoundStart) => {
+    round = next;
+    shared.params.set(next.params);
+    trainer.params.set(next.params);
+    if (next.anchor) {
+      shared.anchor.set(next.anchor);
+      trainer.anchor.set(next.anchor);
+    }
+    if (next.correction) {
+      shared.correction.set(next.correction);
+      trainer.correction.set(next.correction);
+    }
+  };
+  load(init);
   const workers = takeWorkers(threads - 1);
   const endings = workers.map((w) => w.next());
   let failure: string | undefined;
@@ -100,7 +138,6 @@ export function createParallelRunner(init: RunnerInit, threads: number): KernelR
     };
     w.worker.postMessage(join);
   }
-  const labels = init.source.data.y;
   const check = () => {
     if (Atomics.load(control, ctl.failed) !== 0)
       throw new RuntimeFailure(`A training thread failed${failure ? `: ${failure}` : ""}`);
@@ -120,7 +157,8 @@ export function createParallelRunner(init: RunnerInit, threads: number): KernelR
     step(batch, dropoutSeeds) {
       clean = false;
       const slot = steps % 2;
-      init.source.xInto(batch, shared.x[slot]);
+      round.source.xInto(batch, shared.x[slot]);
+      const labels = round.source.data.y;
       const y = shared.labels[slot];
       for (let r = 0; r < batch.length; r++) y[r] = labels[batch[r]];
       shared.seeds[slot].set(dropoutSeeds);
@@ -138,6 +176,15 @@ export function createParallelRunner(init: RunnerInit, threads: number): KernelR
       return value;
     },
     finish: async () => Float32Array.from(trainer.params),
+    restart(next) {
+      checkRestart(init, next);
+      if (next.dp) throw new Error("DP-SGD runs on one thread (createLocalRunner)");
+      check();
+      trainer.reset();
+      load(next);
+      Atomics.add(control, ctl.round, 1);
+      loss = 0;
+    },
     close() {
       if (!clean || failure || Atomics.load(control, ctl.failed) !== 0) {
         // A step that did not finish may leave workers waiting at its barrier: end them.

@@ -1,22 +1,25 @@
-import type * as tf from "@tensorflow/tfjs";
-import { currentBackend } from "../backend.js";
 import type { RowSource } from "../batches.js";
-import type { Plan } from "../plan.js";
-import { chooseEngine } from "./choose-engine.js";
+import type { EngineChoice } from "./choose-engine.js";
 import type { NetworkSpec } from "./network.js";
 import { createNetworkTrainer } from "./trainer.js";
 
 /**
  * Forward-only passes on fbm's kernels, for validation during a round: one network laid out once in its
  * own kernels instance (batches of at most `maxRows` rows, so memory is a training step's), parameters
- * copied in per call. Dropout is off, as in tfjs's `predict`.
+ * copied in per call. Dropout is off, as in tfjs's `predict`. A node keeps it between rounds
+ * (kernel-session.ts): nothing in it belongs to one round.
  */
 export interface KernelPredictor {
-  /** Model outputs for the given rows under `params` (flat, trainable-weight order), `rows × outputUnits`. */
-  predict(params: Float32Array, indices: Int32Array): Float32Array;
+  /** Rows per forward pass. */
+  readonly maxRows: number;
+  /**
+   * Model outputs for the given rows of `source` under `params` (flat, trainable-weight order),
+   * `rows × outputUnits`.
+   */
+  predict(params: Float32Array, indices: Int32Array, source: RowSource): Float32Array;
 }
 
-export function createKernelPredictor(spec: NetworkSpec, source: RowSource, maxRows: number): KernelPredictor {
+export function createKernelPredictor(spec: NetworkSpec, maxRows: number): KernelPredictor {
   const trainer = createNetworkTrainer(spec, {
     maxRows,
     // Never stepped: the optimizer only sizes state the predictor does not use.
@@ -26,7 +29,8 @@ export function createKernelPredictor(spec: NetworkSpec, source: RowSource, maxR
   });
   const units = spec.outputUnits;
   return {
-    predict(params, indices) {
+    maxRows,
+    predict(params, indices, source) {
       trainer.params.set(params);
       const out = new Float32Array(indices.length * units);
       for (let start = 0; start < indices.length; start += maxRows) {
@@ -42,18 +46,16 @@ export function createKernelPredictor(spec: NetworkSpec, source: RowSource, maxR
 /** Rows per forward pass: a training step's rows (so memory stays a step's), at most this many. */
 const mostRowsPerPass = 256;
 
+/** Rows per forward pass for validating a round of batches of `batchSize`. */
+export function predictorRows(batchSize: number): number {
+  return Math.max(1, Math.min(mostRowsPerPass, batchSize));
+}
+
 /**
- * The kernels' predictor for validating `model` during a round, or undefined where training would run on
- * tfjs (layers the kernels lack, native TensorFlow, `FBM_ENGINE=tfjs`): validation then uses tfjs too.
+ * The kernels' predictor for validating a round, or undefined where training would run on tfjs (layers
+ * the kernels lack, native TensorFlow, `FBM_ENGINE=tfjs`: `choice`, the round's one engine choice):
+ * validation then uses tfjs too.
  */
-export function kernelPredictor(options: {
-  model: tf.LayersModel;
-  plan: Plan;
-  source: RowSource;
-  batchSize: number;
-}): KernelPredictor | undefined {
-  const choice = chooseEngine({ ...options, backend: currentBackend(), threads: 1 });
-  if (choice.engine !== "kernels") return undefined;
-  const rows = Math.max(1, Math.min(mostRowsPerPass, options.batchSize));
-  return createKernelPredictor(choice.spec, options.source, rows);
+export function kernelPredictor(choice: EngineChoice, batchSize: number): KernelPredictor | undefined {
+  return choice.engine === "kernels" ? createKernelPredictor(choice.spec, predictorRows(batchSize)) : undefined;
 }

@@ -1,17 +1,12 @@
-import { createLocalRunner, createParallelRunner } from "./kernel-runner.js";
+import type { Rng } from "../rng.js";
+import { createLocalRunner, createParallelRunner, type KernelRunner, type RunnerInit } from "./kernel-runner.js";
 import type { NetworkSpec } from "./network.js";
 import type { Stepper, StepperInit } from "./stepper.js";
 import { optimizerSpec } from "./trainer.js";
 
-/**
- * Steps on fbm's kernels; the parameters move into the kernels' memory once and back once. Dropout seeds
- * come from the run's generator exactly as on the tfjs path (one per dropout layer per step), so both
- * engines see the same batches; the masks themselves are the kernels' own.
- */
-export function createKernelStepper(spec: NetworkSpec, threads: number, init: StepperInit): Stepper {
-  const { rng } = init;
-  const seeds = new Int32Array(spec.layers.filter((op) => op.kind === "dropout").length);
-  const runnerInit = {
+/** What a kernels runner is made of for `init`: the layout (spec, options) and the round's start. */
+export function runnerInit(spec: NetworkSpec, init: StepperInit): RunnerInit {
+  return {
     spec,
     source: init.source,
     params: init.params,
@@ -25,7 +20,33 @@ export function createKernelStepper(spec: NetworkSpec, threads: number, init: St
     ...(init.correction ? { correction: init.correction } : {}),
     ...(init.dp ? { dp: init.dp } : {}),
   };
-  const runner = threads > 1 ? createParallelRunner(runnerInit, threads) : createLocalRunner(runnerInit);
+}
+
+/**
+ * What a kept runner must have been made for to take this round (kernel-session.ts): the thread count,
+ * the trainer options and which per-round inputs it has slots for.
+ */
+export function runnerLayout(init: RunnerInit, threads: number): string {
+  return JSON.stringify([threads, init.options, init.dp !== undefined, init.anchor !== undefined]);
+}
+
+/** A runner for `init` on `threads` threads: `kept` restarted on it (same layout), else a new one. */
+export function startRunner(init: RunnerInit, threads: number, kept?: KernelRunner): KernelRunner {
+  if (kept) {
+    kept.restart(init);
+    return kept;
+  }
+  return threads > 1 ? createParallelRunner(init, threads) : createLocalRunner(init);
+}
+
+/**
+ * Steps on fbm's kernels; the parameters move into the kernels' memory once and back once. Dropout seeds
+ * come from the run's generator exactly as on the tfjs path (one per dropout layer per step), so both
+ * engines see the same batches; the masks themselves are the kernels' own. Closing the stepper closes
+ * the runner (a node that keeps the runner for its next round does not close it).
+ */
+export function createKernelStepper(spec: NetworkSpec, runner: KernelRunner, rng: Rng): Stepper {
+  const seeds = new Int32Array(spec.layers.filter((op) => op.kind === "dropout").length);
   return {
     step(batch) {
       for (let i = 0; i < seeds.length; i++) seeds[i] = rng.int(0x7fffffff);

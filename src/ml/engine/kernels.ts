@@ -108,8 +108,16 @@ export function kernelsModule(): WebAssembly.Module {
   return compiled;
 }
 
+let created = 0;
+
+/** Kernels instances created on this thread so far (tests count them: a warm round creates none). */
+export function kernelInstancesCreated(): number {
+  return created;
+}
+
 /** A fresh kernels instance with its own memory. */
 export function createKernelInstance(): KernelInstance {
+  created++;
   const instance = new WebAssembly.Instance(kernelsModule(), {});
   const exports = instance.exports as unknown as Kernels & { memory: WebAssembly.Memory; heapBase(): number };
   const memory = exports.memory;

@@ -18,6 +18,11 @@ export const ctl = {
   rows: 5,
   /** Set to 1 by a worker that failed (its message follows by postMessage); wakes waiters on gradsReady. */
   failed: 6,
+  /**
+   * Bumped by the main thread when a kept run starts another round (kernel-runner.ts `restart`): before its
+   * next step each worker reloads the shared parameters (anchor, correction) and resets its optimizer.
+   */
+  round: 7,
 } as const;
 export const controlSlots = 8;
 

@@ -93,6 +93,11 @@ export interface NetworkTrainer {
   addToGrads(other: Float32Array): void;
   /** Gradient terms (FedProx, SCAFFOLD, L2) and the optimizer step, in the order the tfjs path applies them. */
   applyUpdate(): void;
+  /**
+   * Starts training afresh on the same layout (a node's next round): gradients, optimizer state and step
+   * count back to a new trainer's; the parameters, anchor and correction are the caller's to set.
+   */
+  reset(): void;
 }
 
 interface LayerBuffers {
@@ -122,7 +127,10 @@ export function createNetworkTrainer(
     o.name === "adam" || o.name === "adamw" || o.name === "rmsprop" ? 2 : o.name === "sgd" && o.momentum === 0 ? 0 : 1;
   const state = [0, 1].map((i) => (i < stateCount ? f32(P) : 0));
   // tfjs's Adagrad starts its accumulator at 0.1 (ml/optimizer.ts passes that value).
-  if (o.name === "adagrad") instance.f32(state[0], P).fill(0.1);
+  const initialState = () => {
+    for (let i = 0; i < stateCount; i++) instance.f32(state[i], P).fill(o.name === "adagrad" ? 0.1 : 0);
+  };
+  if (o.name === "adagrad") initialState();
   const anchorPtr = options.fedproxMu > 0 ? f32(P) : 0;
   const correctionPtr = options.correction ? f32(P) : 0;
   const otherGrads = f32(P);
@@ -476,6 +484,11 @@ export function createNetworkTrainer(
           k.adagrad(P, o.lr, backendEpsilon, paramsPtr, gradsPtr, state[0]);
           break;
       }
+    },
+    reset() {
+      instance.f32(gradsPtr, P).fill(0);
+      initialState();
+      steps = 0;
     },
   };
 }

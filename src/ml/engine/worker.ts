@@ -6,7 +6,8 @@ import { createNetworkTrainer } from "./trainer.js";
 
 /**
  * A training thread: a participant of data-parallel steps (data-parallel-step.ts) with its own copy of
- * the network in its own kernels instance. Joins one run at a time and stays for the next.
+ * the network in its own kernels instance. Joins one run at a time (all of its rounds while the node keeps
+ * it, engine/kernel-session.ts) and stays for the next.
  */
 function join(init: WorkerInit): void {
   const shared = layoutShared(init.shared, init.spec, init.options, init.threads);
@@ -18,10 +19,19 @@ function join(init: WorkerInit): void {
   if (init.options.correction) trainer.correction.set(shared.correction);
   // A run's control block starts at generation 0; a step may already be waiting when this thread joins.
   let generation = 0;
+  let round = Atomics.load(control, ctl.round);
   for (let step = 0; ; step++) {
     Atomics.wait(control, ctl.generation, generation);
     generation = Atomics.load(control, ctl.generation);
     if (Atomics.load(control, ctl.command) === commands.release) return;
+    // A kept run's next round: the main thread wrote its parameters before this step's command.
+    if (Atomics.load(control, ctl.round) !== round) {
+      round = Atomics.load(control, ctl.round);
+      trainer.params.set(shared.params);
+      if (init.options.fedproxMu > 0) trainer.anchor.set(shared.anchor);
+      if (init.options.correction) trainer.correction.set(shared.correction);
+      trainer.reset();
+    }
     const slot = Atomics.load(control, ctl.slot);
     const rows = Atomics.load(control, ctl.rows);
     participate({ trainer, shared, index: init.index, threads: init.threads, step, slot, rows });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
-import { selectBackend } from "../../../src/ml/backend.js";
+import { currentBackend, selectBackend } from "../../../src/ml/backend.js";
 import { createRowSource } from "../../../src/ml/batches.js";
 import { chooseEngine } from "../../../src/ml/engine/choose-engine.js";
 import { createKernelPredictor, kernelPredictor } from "../../../src/ml/engine/kernels-predictor.js";
@@ -210,10 +210,10 @@ describe("validation during a round runs on the kernels with tfjs's figures", ()
     const data = separableData(40);
     const model = buildModel(plan, data.sampleShape, { seed: 1 });
     try {
-      const options = { model, plan, source: createRowSource(data), batchSize: 16 };
-      assert.ok(kernelPredictor(options), "validation left the kernels");
+      const choice = () => chooseEngine({ model, plan, backend: currentBackend(), batchSize: 16 });
+      assert.ok(kernelPredictor(choice(), 16), "validation left the kernels");
       process.env.FBM_ENGINE = "tfjs";
-      assert.equal(kernelPredictor(options), undefined);
+      assert.equal(kernelPredictor(choice(), 16), undefined);
     } finally {
       delete process.env.FBM_ENGINE;
       model.dispose();
@@ -236,7 +236,7 @@ describe("validation during a round runs on the kernels with tfjs's figures", ()
       const rows = Int32Array.from({ length: data.rows }, (_, i) => i);
       const source = createRowSource(data);
       // Batches of 16: the last one is partial.
-      const fast = createKernelPredictor(spec, source, 16).predict(params, rows);
+      const fast = createKernelPredictor(spec, 16).predict(params, rows, source);
       const reference = tf.tidy(() => (model.predict(source.x(rows)) as tf.Tensor).dataSync());
       assert.equal(fast.length, reference.length);
       const worst = Math.max(...Array.from(fast, (v, i) => Math.abs(v - reference[i])));

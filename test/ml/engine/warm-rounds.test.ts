@@ -2,9 +2,13 @@ import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { selectBackend } from "../../../src/ml/backend.js";
+import { kernelInstancesCreated } from "../../../src/ml/engine/kernels.js";
 import { createWarmRounds } from "../../../src/ml/engine/warm-rounds.js";
+import { parsePlan } from "../../../src/ml/plan.js";
+import { createRng } from "../../../src/ml/rng.js";
 import { trainLocal } from "../../../src/ml/train.js";
 import type { NamedTensor } from "../../../src/ml/types.js";
+import { createGaussian } from "../../../src/privacy/dp/noise.js";
 import { logisticPlan, separableData, trainingArgs } from "../synthetic.js";
 
 before(() => selectBackend({ prefer: "cpu" }));
@@ -63,6 +67,130 @@ describe("warm rounds", () => {
       assert.match(await dropped, /"idle"/);
     } finally {
       clearInterval(alive);
+    }
+  });
+});
+
+describe("warm rounds on the kernels", () => {
+  /** Adam (state to reset), dropout (seeds), FedProx (an anchor per round): big enough for 2 threads at batch 128. */
+  const mlp = parsePlan({
+    data: {},
+    model: [
+      { dense: { units: 300, activation: "relu" } },
+      { dropout: { rate: 0.2 } },
+      { dense: { units: 10, activation: "relu" } },
+      { dense: { units: 1, activation: "sigmoid" } },
+    ],
+    loss: "binaryCrossentropy",
+    optimizer: { name: "adam", learning_rate: 0.002 },
+  });
+  const wide = separableData(400, 200);
+  const mlpArgs = trainingArgs({
+    updates: 5,
+    batchSize: 128,
+    fedproxMu: 0.01,
+    testOnGlobal: true,
+    testOnLocal: true,
+    metrics: ["accuracy", "auc"],
+  });
+
+  for (const threads of [1, 2]) {
+    it(`restarts the kept runner and predictor, no kernels instance made, to a cold round's bits (${threads} thread${threads > 1 ? "s" : ""})`, async () => {
+      const rounds = createWarmRounds();
+      const warm = { rounds, experiment: `threads-${threads}` };
+      let coldParams: NamedTensor[] | undefined;
+      let warmParams: NamedTensor[] | undefined;
+      try {
+        for (let round = 1; round <= 3; round++) {
+          const cold = await trainLocal({ plan: mlp, data: wide, args: mlpArgs, round, params: coldParams, threads });
+          const made = kernelInstancesCreated();
+          const hot = await trainLocal({
+            plan: mlp,
+            data: wide,
+            args: mlpArgs,
+            round,
+            params: warmParams,
+            threads,
+            warm,
+          });
+          assert.equal(hot.engine, `kernels, ${threads} thread${threads > 1 ? "s" : ""}`);
+          // Round 1 lays out the runner and the predictor (a kernels instance each on this thread); later rounds none.
+          assert.equal(kernelInstancesCreated() - made, round === 1 ? 2 : 0, `round ${round}`);
+          assert.equal(rounds.builds, 1, "the kept network was rebuilt");
+          sameBits(hot.params, cold.params);
+          assert.equal(hot.trainLoss, cold.trainLoss);
+          assert.deepEqual(hot.globalMetrics, cold.globalMetrics);
+          assert.deepEqual(hot.localMetrics, cold.localMetrics);
+          coldParams = cold.params;
+          warmParams = hot.params;
+        }
+      } finally {
+        rounds.drop();
+      }
+    });
+  }
+
+  it("restarts a kept DP-SGD runner (per-sample clipping, the round's own noise) to a cold round's bits", async () => {
+    const rounds = createWarmRounds();
+    const dpArgs = trainingArgs({
+      epochs: 2,
+      batchSize: 16,
+      dp: { mode: "local", noiseMultiplier: 0.8, clipNorm: 0.5, delta: 1e-5 },
+    });
+    // The same seeded noise and Poisson draws for both runs of a round, different ones per round.
+    const seeded = (round: number) => {
+      const noise = createRng(round);
+      return { gaussian: createGaussian(() => noise.next()), samplingUniform: createRng(round + 100).next };
+    };
+    let coldParams: NamedTensor[] | undefined;
+    let warmParams: NamedTensor[] | undefined;
+    try {
+      for (let round = 1; round <= 2; round++) {
+        const cold = await trainLocal({ plan, data, args: dpArgs, round, params: coldParams, ...seeded(round) });
+        const made = kernelInstancesCreated();
+        const warm = { rounds, experiment: "dp" };
+        const hot = await trainLocal({ plan, data, args: dpArgs, round, params: warmParams, warm, ...seeded(round) });
+        assert.equal(hot.engine, "kernels, 1 thread");
+        if (round > 1) assert.equal(kernelInstancesCreated(), made, "a warm DP round made a kernels instance");
+        sameBits(hot.params, cold.params);
+        coldParams = cold.params;
+        warmParams = hot.params;
+      }
+    } finally {
+      rounds.drop();
+    }
+  });
+
+  it("an epochs round after a validation-only round, and another experiment, start their own state", async () => {
+    const rounds = createWarmRounds();
+    const plan = logisticPlan({ optimizer: { name: "adagrad", learning_rate: 0.1 } });
+    const onlyValidate = { ...args, updates: 0, epochs: 0 };
+    try {
+      const made = kernelInstancesCreated();
+      const checked = await trainLocal({ plan, data, args: onlyValidate, warm: { rounds, experiment: "e1" } });
+      assert.equal(checked.engine, "tfjs (no training steps)");
+      assert.ok(checked.globalMetrics, "no validation");
+      assert.equal(kernelInstancesCreated() - made, 1, "the predictor alone");
+      const cold = await trainLocal({ plan, data, args });
+      const first = await trainLocal({ plan, data, args, warm: { rounds, experiment: "e1" } });
+      sameBits(first.params, cold.params);
+      // A round that neither trains nor validates (the node's plan check) leaves the kept session alone.
+      const checkOnly = { ...onlyValidate, testOnGlobal: false, testOnLocal: false };
+      await trainLocal({ plan, data, args: checkOnly, params: first.params, warm: { rounds, experiment: "e1" } });
+      const kept = kernelInstancesCreated();
+      const second = await trainLocal({ plan, data, args, warm: { rounds, experiment: "e1" } });
+      assert.equal(kernelInstancesCreated(), kept, "the plan check dropped the kept session");
+      sameBits(second.params, cold.params);
+      const other = kernelInstancesCreated();
+      await trainLocal({ plan, data, args, warm: { rounds, experiment: "e2" } });
+      assert.equal(kernelInstancesCreated() - other, 2, "another experiment reused the first one's kernels");
+      assert.equal(rounds.builds, 2);
+      // e1's state went with e2's arrival: it is built and laid out again.
+      const again = await trainLocal({ plan, data, args, warm: { rounds, experiment: "e1" } });
+      assert.equal(rounds.builds, 3);
+      sameBits(again.params, cold.params);
+    } finally {
+      rounds.drop();
     }
   });
 });

@@ -1,0 +1,95 @@
+/**
+ * The end-to-end figure of bench/train.ts: a real `fbm-node serve` process and a real `fbm-researcher`
+ * (scripts/lib/federation.ts, loopback, port 0) running a 1-node federation of the bench model on its
+ * synthetic images written as a gzipped IDX pair (as Fashion-MNIST ships: the node holds it in memory; a
+ * plain IDX file would be read from disk row by row), and what the node reports in each `round` event: its whole
+ * round's seconds and their phases (src/ml/round-phases.ts). Validation is off (test_ratio 0), as in
+ * the loop-only figure it is compared with.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { prepareNodes, runFederation } from "../../scripts/lib/federation.js";
+import { writeIdx } from "../../scripts/lib/synthetic-images.js";
+import type { RoundPhases } from "../../src/ml/types.js";
+import { type BenchModel, benchData, benchModels } from "./train-models.js";
+
+/** One round as the node reported it. */
+export interface NodeRound {
+  round: number;
+  /** The node's whole round (data load to reply), by its clock. */
+  seconds: number;
+  phases: RoundPhases;
+  samples: number;
+}
+
+export interface NodeRun {
+  rounds: NodeRound[];
+  /** What the node's log says the steps ran on (its round line), e.g. "kernels, 1 thread". */
+  engine: string;
+}
+
+/**
+ * Runs `rounds` rounds of `steps` updates of `model` (mlp or cnn: 28×28 images) on one node over `rows`
+ * rows; throws with the logs when the run fails. The MLP gets a flatten layer in front (its bench data
+ * are the same 28×28 images, flattened).
+ */
+export async function nodeRounds(
+  model: BenchModel,
+  options: { steps: number; rounds: number; rows: number },
+): Promise<NodeRun> {
+  if (model.name !== "mlp" && model.name !== "cnn") throw new Error(`no end-to-end run for ${model.name}`);
+  const dir = mkdtempSync(join(tmpdir(), "fbm-bench-node-"));
+  try {
+    // The CNN's recipe: the MLP's data are the same pixels, flattened.
+    const data = benchData(benchModels.find((m) => m.name === "cnn")!, options.rows);
+    const pixels = new Uint8Array(data.x.length);
+    for (let i = 0; i < pixels.length; i++) pixels[i] = Math.min(255, Math.round(data.x[i] * 255));
+    const images = join(dir, "images.idx.gz");
+    const labels = join(dir, "labels.idx.gz");
+    writeIdx(images, labels, { pixels, labels: Uint8Array.from(data.y) }, 28);
+    const homes = await prepareNodes(
+      dir,
+      [{ name: "bench-node", datasets: [["--type", "idx", "--path", images, "--labels", labels, "--tags", "bench"]] }],
+      { planApproval: false },
+    );
+    const { data: _, ...plan } = JSON.parse(JSON.stringify(model.plan)) as Record<string, unknown> & {
+      model: unknown[];
+    };
+    const experiment = {
+      name: `bench-${model.name}`,
+      tags: ["bench"],
+      rounds: options.rounds,
+      nodes: { min: 1, wait: "5m" },
+      plan: {
+        data: { input: { height: 28, width: 28, channels: 1 } },
+        ...plan,
+        model: model.name === "mlp" ? [{ flatten: {} }, ...plan.model] : plan.model,
+      },
+      training: { updates: options.steps, batch_size: model.batchSize, test_ratio: 0, seed: 1 },
+    };
+    // JSON is YAML.
+    const file = join(dir, "experiment.yaml");
+    writeFileSync(file, JSON.stringify(experiment));
+    const run = await runFederation({
+      experiment: file,
+      homes,
+      outDir: join(dir, "runs"),
+      env: { ...process.env, FBM_LOG_LEVEL: undefined },
+    });
+    const logs = Object.values(run.nodeLogs).join("\n");
+    if (run.code !== 0) throw new Error(`the federation failed (exit ${run.code}): ${run.researcherStderr}\n${logs}`);
+    const rounds = run.events
+      .filter((e) => e.event === "round")
+      .map((e) => {
+        const node = e.nodes[0] as { seconds: number; phases?: RoundPhases; samples: number };
+        if (!node?.phases) throw new Error(`round ${e.round}: the node reported no phases`);
+        return { round: e.round as number, seconds: node.seconds, phases: node.phases, samples: node.samples };
+      });
+    const engine =
+      /\(kernels[^)]*\)|kernels, \d+ threads?|tfjs \([^)]*\)/.exec(logs)?.[0] ?? "unknown (not in the node's log)";
+    return { rounds, engine };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
