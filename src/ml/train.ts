@@ -99,6 +99,8 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
   let keep = false;
   clock.lap("build");
   const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  // Batch normalization's moving statistics: not trained by gradient, sent and averaged as any weight.
+  const stateVariables = model.nonTrainableWeights.map((w) => w.read() as tf.Variable);
   let runner: Stepper | undefined;
   let engine = "";
   let lossSum = 0;
@@ -115,6 +117,7 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
     if (start) setParams(model, start);
     checkLabels(plan.loss, options.data.y, outputUnits(model), plan.data.classes);
     const params = readTrainable(variables);
+    const state = readState(stateVariables);
     const correction = options.gradientCorrection && correctionVector(model, options.gradientCorrection);
     clock.lap("copy");
     // Validation is forward passes only: on the kernels when they cover the model, else tfjs's predict.
@@ -122,18 +125,23 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
       (args.testOnGlobal || args.testOnLocal) && split.test.length > 0
         ? kernelPredictor({ model, plan, source, batchSize: args.batchSize })
         : undefined;
-    const validate = async (when: boolean, weights: Float32Array) => {
+    const validate = async (when: boolean, weights: Float32Array, moving?: Float32Array) => {
       const options = { plan, metrics, indices: split.test };
       const result =
         when && split.test.length > 0
           ? predictor
-            ? await evaluatePredictions((rows) => predictor.predict(weights, rows), outputUnits(model), source, options)
+            ? await evaluatePredictions(
+                (rows) => predictor.predict(weights, rows, moving),
+                outputUnits(model),
+                source,
+                options,
+              )
             : await evaluateModel(model, source, options)
           : undefined;
       clock.lap("validate");
       return result;
     };
-    const globalMetrics = await validate(args.testOnGlobal, params);
+    const globalMetrics = await validate(args.testOnGlobal, params, state);
 
     const stepsPerEpoch = Math.ceil(split.train.length / args.batchSize);
     // DP-SGD: secret Poisson batches at q = B / N (poisson-sampling.ts), the noisy sum divided by the
@@ -173,6 +181,7 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
     const init = {
       source: trainSource,
       params,
+      ...(state ? { state } : {}),
       plan,
       rng,
       ...(args.fedproxMu > 0 ? { fedprox: { mu: args.fedproxMu, anchor: params.slice() } } : {}),
@@ -226,9 +235,11 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
     clock.lap("steps");
     const finalParams = await runner.finish();
     writeTrainable(variables, finalParams);
+    const finalState = runner.trainedState();
+    if (finalState) writeTrainable(stateVariables, finalState);
     clock.lap("copy");
 
-    const localMetrics = await validate(args.testOnLocal, finalParams);
+    const localMetrics = await validate(args.testOnLocal, finalParams, finalState ?? readState(stateVariables));
     const trained = getParams(model);
     clock.lap("copy");
     keep = warmKey !== undefined;
@@ -259,6 +270,11 @@ function readTrainable(variables: tf.Variable[]): Float32Array {
     at += v.size;
   }
   return flat;
+}
+
+/** The model's non-trainable weights, flat (undefined when it has none). */
+function readState(variables: tf.Variable[]): Float32Array | undefined {
+  return variables.length > 0 ? readTrainable(variables) : undefined;
 }
 
 function writeTrainable(variables: tf.Variable[], flat: Float32Array): void {

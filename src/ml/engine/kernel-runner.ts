@@ -16,6 +16,8 @@ export interface KernelRunner {
   takeLoss(): number;
   /** Waits for the last step and returns the trained parameters (flat, trainable-weight order). */
   finish(): Promise<Float32Array>;
+  /** After `finish`: the non-trainable weights (moving statistics), flat in `spec.stateSizes` order. */
+  state(): Float32Array;
   /** Releases threads and memory; safe after a failure. */
   close(): void;
 }
@@ -25,6 +27,8 @@ export interface RunnerInit {
   options: TrainerOptions;
   source: RowSource;
   params: Float32Array;
+  /** Non-trainable weights to start from (batch normalization's moving statistics), if the spec has any. */
+  state?: Float32Array;
   anchor?: Float32Array;
   correction?: Float32Array;
   /** DP-SGD (local runner only). */
@@ -36,6 +40,7 @@ export function createLocalRunner(init: RunnerInit): KernelRunner {
   const { dp } = init;
   const trainer = createNetworkTrainer(init.spec, { ...init.options, clipping: dp !== undefined });
   trainer.params.set(init.params);
+  if (init.state) trainer.state.set(init.state);
   if (init.anchor) trainer.anchor.set(init.anchor);
   if (init.correction) trainer.correction.set(init.correction);
   const labels = init.source.data.y;
@@ -63,6 +68,7 @@ export function createLocalRunner(init: RunnerInit): KernelRunner {
       return value;
     },
     finish: async () => Float32Array.from(trainer.params),
+    state: () => Float32Array.from(trainer.state),
     close() {},
   };
 }
@@ -75,6 +81,9 @@ export function createLocalRunner(init: RunnerInit): KernelRunner {
  */
 export function createParallelRunner(init: RunnerInit, threads: number): KernelRunner {
   if (init.dp) throw new Error("DP-SGD runs on one thread (createLocalRunner)");
+  // Each thread sees its slice of the batch only: batch statistics would be the slice's (choose-engine.ts).
+  if (init.spec.layers.some((op) => op.kind === "batchNorm"))
+    throw new Error("batch normalization runs on one thread (createLocalRunner)");
   const bytes = layoutShared(undefined, init.spec, init.options, threads).bytes;
   const shared = layoutShared(new SharedArrayBuffer(bytes), init.spec, init.options, threads);
   shared.params.set(init.params);
@@ -138,6 +147,7 @@ export function createParallelRunner(init: RunnerInit, threads: number): KernelR
       return value;
     },
     finish: async () => Float32Array.from(trainer.params),
+    state: () => Float32Array.from(trainer.state),
     close() {
       if (!clean || failure || Atomics.load(control, ctl.failed) !== 0) {
         // A step that did not finish may leave workers waiting at its barrier: end them.

@@ -12,8 +12,12 @@ import { createNetworkTrainer } from "./trainer.js";
  * copied in per call. Dropout is off, as in tfjs's `predict`.
  */
 export interface KernelPredictor {
-  /** Model outputs for the given rows under `params` (flat, trainable-weight order), `rows × outputUnits`. */
-  predict(params: Float32Array, indices: Int32Array): Float32Array;
+  /**
+   * Model outputs for the given rows under `params` (flat, trainable-weight order) and `state` (the
+   * non-trainable weights, batch normalization's moving statistics, when the model has any),
+   * `rows × outputUnits`.
+   */
+  predict(params: Float32Array, indices: Int32Array, state?: Float32Array): Float32Array;
 }
 
 export function createKernelPredictor(spec: NetworkSpec, source: RowSource, maxRows: number): KernelPredictor {
@@ -26,8 +30,12 @@ export function createKernelPredictor(spec: NetworkSpec, source: RowSource, maxR
   });
   const units = spec.outputUnits;
   return {
-    predict(params, indices) {
+    predict(params, indices, state) {
       trainer.params.set(params);
+      if (trainer.state.length > 0) {
+        if (state?.length !== trainer.state.length) throw new Error("predict needs the model's moving statistics");
+        trainer.state.set(state);
+      }
       const out = new Float32Array(indices.length * units);
       for (let start = 0; start < indices.length; start += maxRows) {
         const rows = indices.subarray(start, start + maxRows);

@@ -15,6 +15,7 @@ export function createKernelStepper(spec: NetworkSpec, threads: number, init: St
     spec,
     source: init.source,
     params: init.params,
+    ...(init.state ? { state: init.state } : {}),
     options: {
       maxRows: init.maxRows,
       optimizer: optimizerSpec(init.plan.optimizer),
@@ -33,6 +34,7 @@ export function createKernelStepper(spec: NetworkSpec, threads: number, init: St
     },
     takeLoss: async () => runner.takeLoss(),
     finish: () => runner.finish(),
+    trainedState: () => (spec.stateSizes ? runner.state() : undefined),
     close: () => runner.close(),
   };
 }
