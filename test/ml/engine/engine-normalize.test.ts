@@ -159,6 +159,60 @@ describe("a step with normalization on the kernels", () => {
   });
 });
 
+describe("normalization inside a graph", () => {
+  it("a residual block with batch and layer normalization: gradients, moving statistics and predictions equal tfjs's", () => {
+    const input = tf.input({ shape: [6, 6, 2] });
+    const apply = (layer: tf.layers.Layer, x: tf.SymbolicTensor | tf.SymbolicTensor[]) =>
+      layer.apply(x) as tf.SymbolicTensor;
+    const conv = apply(tf.layers.conv2d({ filters: 3, kernelSize: 3, padding: "same", useBias: false }), input);
+    // The batch-normalized tensor feeds two layers: its gradient is the sum of both.
+    const bn = apply(tf.layers.batchNormalization({ momentum: 0.7 }), conv);
+    const branch = apply(tf.layers.conv2d({ filters: 3, kernelSize: 1, activation: "relu" }), bn);
+    const ln = apply(tf.layers.layerNormalization({ epsilon: 0.01 }), branch);
+    const sum = apply(tf.layers.add(), [ln, bn]);
+    const output = apply(tf.layers.dense({ units: 3, activation: "softmax" }), apply(tf.layers.flatten(), sum));
+    const model = tf.model({ inputs: input, outputs: output });
+    const rows = 5;
+    try {
+      const spec = describeNetwork(model, "sparseCategoricalCrossentropy");
+      assert.ok(!("unsupported" in spec), JSON.stringify(spec));
+      assert.deepEqual(
+        spec.layers.map((op) => op.kind),
+        ["conv2d", "batchNorm", "conv2d", "layerNorm", "add", "dense"],
+      );
+      assert.deepEqual(spec.inputs, [[-1], [0], [1], [2], [3, 1], [4]]);
+      const trainer = createNetworkTrainer(spec, {
+        maxRows: rows,
+        optimizer: optimizerSpec({ name: "sgd", learning_rate: 0.1 }),
+        fedproxMu: 0,
+        correction: false,
+      });
+      trainer.params.set(flat(model.trainableWeights));
+      trainer.state.set(flat(model.nonTrainableWeights));
+      const x = Float32Array.from({ length: rows * spec.inputSize }, (_, i) => Math.sin(i * 0.37) * 2 + 0.3);
+      const labels = Float32Array.from([0, 2, 1, 2, 0]);
+      trainer.x.set(x);
+      trainer.labels.set(labels);
+      const lossSum = trainer.computeGradients(rows, rows);
+      const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+      const { value, grads } = tf.variableGrads(() => {
+        const p = model.apply(tf.tensor(x, [rows, 6, 6, 2]), { training: true }) as tf.Tensor;
+        return computeLoss("sparseCategoricalCrossentropy", labelTensor("sparseCategoricalCrossentropy", labels, 3), p);
+      }, variables);
+      assert.ok(Math.abs(lossSum / rows - value.dataSync()[0]) < 1e-5);
+      const expected = Float32Array.from(variables.flatMap((v) => Array.from(grads[v.name].dataSync())));
+      assertClose(trainer.grads, expected, 1e-5, "gradients");
+      assertClose(trainer.state, flat(model.nonTrainableWeights), 1e-6, "moving statistics");
+      tf.dispose([value, ...Object.values(grads)]);
+      const predicted = trainer.predict(rows);
+      const reference = tf.tidy(() => (model.predict(tf.tensor(x, [rows, 6, 6, 2])) as tf.Tensor).dataSync());
+      assertClose(predicted, reference, 1e-5, "predictions with the moving statistics");
+    } finally {
+      model.dispose();
+    }
+  });
+});
+
 describe("training with normalization: kernels and tfjs reach the same weights", () => {
   for (const [name, plan, data] of [
     ["CNN with batch and layer normalization, adam", cnnPlan, cnnData],
