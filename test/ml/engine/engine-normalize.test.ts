@@ -13,6 +13,7 @@ import { buildModel } from "../../../src/ml/model.js";
 import { getParams, paramNames, setParams } from "../../../src/ml/params.js";
 import { type Plan, parsePlan } from "../../../src/ml/plan.js";
 import { trainLocal } from "../../../src/ml/train.js";
+import { createFedAvg } from "../../../src/researcher/aggregators/fedavg.js";
 import { assertClose, trainWith } from "../../support/engines.js";
 import { relativeDifference } from "../../support/params.js";
 import { imageData, threeClassData, trainingArgs } from "../synthetic.js";
@@ -266,7 +267,9 @@ describe("moving statistics travel with the parameters", () => {
     );
     assertClose(fast, reference, 1e-5, "predictions");
     // The moving statistics make a difference: with fresh ones, tfjs predicts otherwise.
-    const fresh = getParams(buildModel(cnnPlan, [8, 8, 1], { seed: 9 }));
+    const initial = buildModel(cnnPlan, [8, 8, 1], { seed: 9 });
+    const fresh = getParams(initial);
+    initial.dispose();
     setParams(model, [
       ...round1.params.filter((p) => !p.name.includes("moving")),
       ...fresh.filter((p) => p.name.includes("moving")),
@@ -292,6 +295,58 @@ describe("moving statistics travel with the parameters", () => {
       const [fast, slow] = [a.globalMetrics!.values[metric], b.globalMetrics!.values[metric]];
       assert.ok(Math.abs(fast - slow) < 1e-5, `validation of the received parameters, ${metric}: ${fast} vs ${slow}`);
     }
+  });
+});
+
+describe("two nodes and FedAvg", () => {
+  it("averages the moving statistics with the weights, and the kernels' global model predicts as tfjs's", async () => {
+    const args = trainingArgs({ epochs: 2, batchSize: 8 });
+    const sites = [imageData(48, 8, 21), imageData(80, 8, 22)];
+    const round = async (engine: "kernels" | "tfjs") => {
+      const updates = [];
+      for (const [i, data] of sites.entries()) {
+        const result = await trainWith(engine, { plan: cnnPlan, data, args, threads: 1 });
+        assert.equal(result.engine?.startsWith(engine), true, result.engine);
+        updates.push({
+          nodeId: `n${i}`,
+          samples: result.sampleCount,
+          params: result.params.map((p) => p.data as Float32Array),
+        });
+      }
+      const named = buildModel(cnnPlan, [8, 8, 1], { seed: 1 });
+      const names = paramNames(named);
+      named.dispose();
+      const global = createFedAvg().aggregate({ round: 1, global: updates[0].params, updates, state: {} }).params;
+      return { updates, global, names };
+    };
+    const fast = await round("kernels");
+    const reference = await round("tfjs");
+    const at = fast.names.indexOf("1.batchNormalization.moving_mean");
+    const [a, b] = fast.updates.map((u) => u.params[at]);
+    const [wa, wb] = fast.updates.map((u) => u.samples);
+    assertClose(
+      fast.global[at],
+      a.map((v, i) => (v * wa + b[i] * wb) / (wa + wb)),
+      1e-6,
+      "averaged moving mean",
+    );
+    for (const [i, tensor] of fast.global.entries())
+      assertClose(tensor, reference.global[i], 1e-4, `global ${fast.names[i]}, kernels vs tfjs nodes`);
+    // The global model as the researcher sends it: into tfjs, and into the kernels' predictor.
+    const model = buildModel(cnnPlan, [8, 8, 1], { seed: 3 });
+    const shapes = getParams(model);
+    setParams(
+      model,
+      shapes.map((p, i) => ({ ...p, data: fast.global[i] })),
+    );
+    const data = imageData(30, 8, 23);
+    const rows = Int32Array.from({ length: data.rows }, (_, i) => i);
+    const source = createRowSource(data);
+    const expected = tf.tidy(() => (model.predict(source.x(rows)) as tf.Tensor).dataSync());
+    const predictor = createKernelPredictor(specOf(model, cnnPlan), source, 16);
+    const predicted = predictor.predict(flat(model.trainableWeights), rows, flat(model.nonTrainableWeights));
+    assertClose(predicted, expected, 1e-5, "predictions of the averaged model");
+    model.dispose();
   });
 });
 
