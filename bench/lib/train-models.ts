@@ -84,7 +84,8 @@ export const benchModels: BenchModel[] = [
   },
   {
     name: "cnnbn",
-    layers: "28×28×1: conv 16 3×3 relu, batchnorm, maxpool 2, conv 32 3×3 relu, batchnorm, maxpool 2, flatten, dense 10 softmax",
+    layers:
+      "28×28×1: conv 16 3×3 relu, batchnorm, maxpool 2, conv 32 3×3 relu, batchnorm, maxpool 2, flatten, dense 10 softmax",
     training: "sparseCategoricalCrossentropy, adam lr 1e-3, batch 32",
     plan: parsePlan({
       data: {},
