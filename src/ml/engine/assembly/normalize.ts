@@ -88,9 +88,23 @@ export function batchNormBackward(
   if (dx == 0) return;
   const n: f32 = <f32>rows;
   const inv: f32 = 1 / n;
+  const nv = f32x4.splat(n);
+  const invv = f32x4.splat(inv);
+  const one = f32x4.splat(1);
   for (let r = 0; r < rows; r++) {
     const at = <usize>r * bytes;
-    for (let c = 0; c < C; c++) {
+    let c = 0;
+    for (; c + 4 <= C; c += 4) {
+      const o = <usize>c << 2;
+      const g = gamma != 0 ? v128.load(gamma + o) : one;
+      const k = f32x4.mul(f32x4.mul(g, v128.load(invStd + o)), invv);
+      const d = f32x4.sub(
+        f32x4.sub(f32x4.mul(nv, v128.load(dy + at + o)), v128.load(dbeta + o)),
+        f32x4.mul(v128.load(xhat + at + o), v128.load(dgamma + o)),
+      );
+      v128.store(dx + at + o, f32x4.mul(k, d));
+    }
+    for (; c < C; c++) {
       const o = <usize>c << 2;
       const g: f32 = gamma != 0 ? load<f32>(gamma + o) : 1;
       const k = g * load<f32>(invStd + o) * inv;
