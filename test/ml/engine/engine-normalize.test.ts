@@ -218,6 +218,20 @@ describe("training with normalization: kernels and tfjs reach the same weights",
   for (const [name, plan, data] of [
     ["CNN with batch and layer normalization, adam", cnnPlan, cnnData],
     ["MLP with batch and layer normalization, sgd momentum", mlpPlan, mlpData],
+    [
+      "normalization of the input batch itself (no input gradient), rmsprop",
+      parsePlan({
+        data: {},
+        model: [
+          { batchNormalization: { momentum: 0.5 } },
+          { layerNormalization: {} },
+          { dense: { units: 3, activation: "softmax" } },
+        ],
+        loss: "sparseCategoricalCrossentropy",
+        optimizer: { name: "rmsprop", learning_rate: 0.01 },
+      }),
+      mlpData,
+    ],
   ] as const) {
     it(name, async () => {
       const metrics = ["loss", "accuracy", "auc"];
