@@ -1,5 +1,6 @@
 /**
- * The models of bench/train.ts (logistic regression, MLP 784-128-10, small CNN, small 3-D CNN) as fbm plans, the
+ * The models of bench/train.ts (logistic regression, MLP 784-128-10, small CNN, the same with batch
+ * normalization, small 3-D CNN) as fbm plans, the
  * seeded synthetic data they train on, and the arithmetic of one training step computed from the layer
  * shapes. bench/torch/train_bench.py builds the same models and data recipes in PyTorch.
  */
@@ -7,7 +8,7 @@ import { type LayerSpec, type Plan, parsePlan, planLayers } from "../../src/ml/p
 import { createRng } from "../../src/ml/rng.js";
 import type { Dataset } from "../../src/ml/types.js";
 
-export type ModelName = "logreg" | "mlp" | "cnn" | "cnn3d";
+export type ModelName = "logreg" | "mlp" | "cnn" | "cnnbn" | "cnn3d";
 
 export interface BenchModel {
   name: ModelName;
@@ -82,6 +83,30 @@ export const benchModels: BenchModel[] = [
     firstSteps: 15,
   },
   {
+    name: "cnnbn",
+    layers:
+      "28×28×1: conv 16 3×3 relu, batchnorm, maxpool 2, conv 32 3×3 relu, batchnorm, maxpool 2, flatten, dense 10 softmax",
+    training: "sparseCategoricalCrossentropy, adam lr 1e-3, batch 32",
+    plan: parsePlan({
+      data: {},
+      model: [
+        { conv2d: { filters: 16, kernelSize: 3, padding: "valid", activation: "relu" } },
+        { batchNormalization: {} },
+        { maxPooling2d: { poolSize: 2 } },
+        { conv2d: { filters: 32, kernelSize: 3, padding: "valid", activation: "relu" } },
+        { batchNormalization: {} },
+        { maxPooling2d: { poolSize: 2 } },
+        { flatten: {} },
+        { dense: { units: 10, activation: "softmax" } },
+      ],
+      loss: "sparseCategoricalCrossentropy",
+      optimizer: { name: "adam", learning_rate: 1e-3 },
+    }),
+    sampleShape: [28, 28, 1],
+    batchSize: 32,
+    firstSteps: 15,
+  },
+  {
     name: "cnn3d",
     layers: "16×16×16×1: conv3d 8 3³ relu, maxpool3d 2, conv3d 16 3³ relu, maxpool3d 2, flatten, dense 10 softmax",
     training: "sparseCategoricalCrossentropy, adam lr 1e-3, batch 16",
@@ -107,7 +132,7 @@ export const benchModels: BenchModel[] = [
 /**
  * The model's synthetic dataset, made in code from a seed (same recipe as train_bench.py):
  * logreg: features uniform in [-1, 1], label 1 when Σ (c+1)·x_c > 0;
- * mlp/cnn: 28×28 noise in [0, 0.5) plus 0.5 on image rows 2k+4..2k+6 for class k = row % 10
+ * mlp/cnn/cnnbn: 28×28 noise in [0, 0.5) plus 0.5 on image rows 2k+4..2k+6 for class k = row % 10
  * (flattened to 784 features for the mlp); cnn3d: 16³ noise in [0, 0.5) plus 0.5 on slices k+2..k+4.
  */
 export function benchData(model: BenchModel, rows = benchRows, seed = benchSeed): Dataset {

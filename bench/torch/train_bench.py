@@ -5,7 +5,7 @@ One persistent process, started by bench/train.ts, so the cost of importing torc
 answers line-based JSON on stdin/stdout:
 
   first line out:  {"ready": true, "torch": "<version>", "threads": 1, "blas": "<library>"}
-  in:   {"model": "logreg" | "mlp" | "cnn" | "cnn3d", "steps": N, "batch": B, "rows": R, "seed": S}
+  in:   {"model": "logreg" | "mlp" | "cnn" | "cnnbn" | "cnn3d", "steps": N, "batch": B, "rows": R, "seed": S}
   out:  {"samples_per_s": ..., "seconds": ..., "steps": N, "samples": N*B, "loss": <mean loss>}
   in:   {"quit": true} (or end of input) -> exits
 
@@ -90,6 +90,14 @@ def build(name):
             nn.Flatten(), nn.Linear(32 * 5 * 5, 10),
         )
         return model, nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), lr=1e-3)
+    if name == "cnnbn":
+        # Keras's batch normalization defaults: momentum 0.99 (torch counts 1 - that), epsilon 1e-3.
+        model = nn.Sequential(
+            nn.Conv2d(1, 16, 3), nn.ReLU(), nn.BatchNorm2d(16, eps=1e-3, momentum=0.01), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3), nn.ReLU(), nn.BatchNorm2d(32, eps=1e-3, momentum=0.01), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(32 * 5 * 5, 10),
+        )
+        return model, nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), lr=1e-3)
     if name == "cnn3d":
         model = nn.Sequential(
             nn.Conv3d(1, 8, 3), nn.ReLU(), nn.MaxPool3d(2),
@@ -97,7 +105,7 @@ def build(name):
             nn.Flatten(), nn.Linear(16 * 2 * 2 * 2, 10),
         )
         return model, nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), lr=1e-3)
-    raise ValueError(f'unknown model "{name}" (logreg, mlp, cnn, cnn3d)')
+    raise ValueError(f'unknown model "{name}" (logreg, mlp, cnn, cnnbn, cnn3d)')
 
 
 _data = {}

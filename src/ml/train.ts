@@ -102,7 +102,8 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
   let session: KernelSession | undefined = taken.session;
   let keep = false;
   clock.lap("build");
-  let tfjsStepper: Stepper | undefined;
+  /** Steppers this round made and closes (a kept session's runner is not one). */
+  let ownStepper: Stepper | undefined;
   let lossSum = 0;
   let lossCount = 0;
   try {
@@ -150,7 +151,9 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
         : choice.engine === "kernels"
           ? `kernels, ${choice.threads} thread${choice.threads > 1 ? "s" : ""}`
           : `tfjs (${choice.reason})`;
-    // The kernels hold every weight: the tfjs network is not touched again this round.
+    // The kernels hold every weight: the tfjs network is not touched again this round. A model with
+    // non-trainable weights (batch normalization's moving statistics) keeps them in the tfjs network
+    // between rounds: it trains on a runner of its own each round, its statistics copied in and out.
     const kernels = choice.engine === "kernels" && model.nonTrainableWeights.length === 0 ? choice : undefined;
     // A round on tfjs drops a kept kernels session (a round that neither trains nor validates keeps it).
     if (!kernels && session && (totalSteps > 0 || validating)) {
@@ -168,6 +171,7 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
       if (start) setParams(model, start);
       params = readTrainable(model);
     }
+    const state = weights ? undefined : readState(model);
     checkLabels(plan.loss, options.data.y, outputUnits(model), plan.data.classes);
     const correction = options.gradientCorrection && correctionVector(model, options.gradientCorrection);
     clock.lap("copy");
@@ -176,6 +180,7 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
     const init: StepperInit = {
       source: trainSource,
       params,
+      ...(state ? { state } : {}),
       plan,
       rng,
       ...(args.fedproxMu > 0 ? { fedprox: { mu: args.fedproxMu, anchor: params.slice() } } : {}),
@@ -201,17 +206,21 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
         session.runner = startRunner(start, kernels.threads, session.runner);
         stepper = createKernelStepper(kernels.spec, session.runner, rng);
       }
-    } else if (validating && choice.engine === "kernels") {
-      predictor = kernelPredictor(choice, args.batchSize);
+    } else if (choice.engine === "kernels") {
+      if (validating) predictor = kernelPredictor(choice, args.batchSize);
+      if (totalSteps > 0) {
+        const runner = startRunner(runnerInit(choice.spec, init), choice.threads);
+        stepper = ownStepper = createKernelStepper(choice.spec, runner, rng);
+      }
     }
     clock.lap("setup");
-    const validate = async (when: boolean, weights: Float32Array) => {
+    const validate = async (when: boolean, weights: Float32Array, moving?: Float32Array) => {
       const options = { plan, metrics, indices: split.test };
       const result =
         when && split.test.length > 0
           ? predictor
             ? await evaluatePredictions(
-                (rows) => predictor.predict(weights, rows, source),
+                (rows) => predictor.predict(weights, rows, source, moving),
                 outputUnits(model),
                 source,
                 options,
@@ -221,10 +230,10 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
       clock.lap("validate");
       return result;
     };
-    const globalMetrics = await validate(args.testOnGlobal, params);
+    const globalMetrics = await validate(args.testOnGlobal, params, state);
 
     if (!stepper) {
-      stepper = tfjsStepper = totalSteps > 0 ? createTfjsStepper(model, init) : undefined;
+      stepper = ownStepper = totalSteps > 0 ? createTfjsStepper(model, init) : undefined;
       clock.lap("setup");
     }
     const order = Int32Array.from(split.train);
@@ -267,9 +276,11 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
     clock.lap("steps");
     const finalParams = stepper ? await stepper.finish() : params;
     if (!weights && stepper) writeTrainable(model, finalParams);
+    const finalState = stepper?.trainedState();
+    if (finalState) writeState(model, finalState);
     clock.lap("copy");
 
-    const localMetrics = await validate(args.testOnLocal, finalParams);
+    const localMetrics = await validate(args.testOnLocal, finalParams, finalState ?? (state && readState(model)));
     const trained = weights ? namedParams(weights, finalParams) : getParams(model);
     clock.lap("copy");
     keep = warmKey !== undefined;
@@ -285,7 +296,7 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
       phases: clock.phases,
     };
   } finally {
-    tfjsStepper?.close();
+    ownStepper?.close();
     if (keep && options.warm && warmKey) options.warm.rounds.keep(warmKey, model, session);
     else {
       session?.close();
@@ -304,6 +315,28 @@ function readTrainable(model: tf.LayersModel): Float32Array {
     at += v.size;
   }
   return flat;
+}
+
+/** The model's non-trainable weights (moving statistics), flat; undefined when it has none. */
+function readState(model: tf.LayersModel): Float32Array | undefined {
+  const variables = model.nonTrainableWeights.map((w) => w.read() as tf.Variable);
+  if (variables.length === 0) return undefined;
+  const flat = new Float32Array(variables.reduce((n, v) => n + v.size, 0));
+  let at = 0;
+  for (const v of variables) {
+    flat.set(v.dataSync() as Float32Array, at);
+    at += v.size;
+  }
+  return flat;
+}
+
+function writeState(model: tf.LayersModel, flat: Float32Array): void {
+  const variables = model.nonTrainableWeights.map((w) => w.read() as tf.Variable);
+  let at = 0;
+  for (const v of variables) {
+    tf.tidy(() => v.assign(tf.tensor(flat.subarray(at, at + v.size), v.shape, "float32")));
+    at += v.size;
+  }
 }
 
 function writeTrainable(model: tf.LayersModel, flat: Float32Array): void {

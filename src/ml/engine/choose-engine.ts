@@ -2,7 +2,15 @@ import { availableParallelism } from "node:os";
 import type * as tf from "@tensorflow/tfjs";
 import { InputError } from "../../common/errors.js";
 import { isGraphPlan, type Plan, planLayers } from "../plan.js";
-import { describeNetwork, hasWeights, inputSize, kernelSize, type NetworkSpec, outputSize } from "./network.js";
+import {
+  describeNetwork,
+  hasWeights,
+  inputSize,
+  isNormalize,
+  kernelSize,
+  type NetworkSpec,
+  outputSize,
+} from "./network.js";
 
 /**
  * Which engine runs local training steps: fbm's kernels (WebAssembly SIMD, whole step in one module,
@@ -28,7 +36,7 @@ export function chooseEngine(options: {
   plan: Plan;
   backend: string | undefined;
   batchSize: number;
-  /** DP-SGD's per-sample clipping, which the kernels cover for dense and conv2d layers only. */
+  /** DP-SGD's per-sample clipping, which the kernels cover for dense and conv2d layers only (no normalization). */
   perSampleClipping?: boolean;
   /** Most threads to use; default: every core. */
   threads?: number;
@@ -50,7 +58,7 @@ export function chooseEngine(options: {
   if ("unsupported" in spec) return { engine: "tfjs", reason: `the kernels do not cover ${spec.unsupported}` };
   if (
     options.perSampleClipping &&
-    spec.layers.some((op) => hasWeights(op) && op.kind !== "dense" && op.kind !== "conv2d")
+    spec.layers.some((op) => (hasWeights(op) && op.kind !== "dense" && op.kind !== "conv2d") || isNormalize(op))
   )
     return { engine: "tfjs", reason: "the kernels' per-sample clipping covers dense and conv2d layers only" };
   const most = options.threads ?? availableParallelism();
@@ -58,9 +66,13 @@ export function chooseEngine(options: {
   const perStep = flopsPerSample(spec) * options.batchSize;
   const parameters = spec.tensorSizes.reduce((a, b) => a + b, 0);
   const shareable = perStep >= minFlopsPerParameter * parameters;
-  const useful = shareable
-    ? Math.max(1, Math.min(most, Math.floor(perStep / minFlopsPerThread), options.batchSize))
-    : 1;
+  // Batch normalization needs the whole batch's statistics; threads each see a slice, so such plans run on
+  // one thread (same result as tfjs, whatever the core count).
+  const batchStatistics = spec.layers.some((op) => op.kind === "batchNorm");
+  const useful =
+    shareable && !batchStatistics
+      ? Math.max(1, Math.min(most, Math.floor(perStep / minFlopsPerThread), options.batchSize))
+      : 1;
   return { engine: "kernels", spec, threads: useful };
 }
 

@@ -22,6 +22,8 @@ export interface KernelRunner {
    * loss from zero, so the round trains to the bits of a new runner's. Workers stay joined.
    */
   restart(round: RoundStart): void;
+  /** After `finish`: the non-trainable weights (moving statistics), flat in `spec.stateSizes` order. */
+  state(): Float32Array;
   /** Releases threads and memory; safe after a failure. */
   close(): void;
 }
@@ -30,6 +32,8 @@ export interface KernelRunner {
 export interface RoundStart {
   source: RowSource;
   params: Float32Array;
+  /** Non-trainable weights to start from (batch normalization's moving statistics), if the spec has any. */
+  state?: Float32Array;
   anchor?: Float32Array;
   correction?: Float32Array;
   /** DP-SGD (local runner only; a runner made with it takes it every round, one made without never). */
@@ -55,6 +59,7 @@ export function createLocalRunner(init: RunnerInit): KernelRunner {
   const load = (next: RoundStart) => {
     round = next;
     trainer.params.set(next.params);
+    if (next.state) trainer.state.set(next.state);
     if (next.anchor) trainer.anchor.set(next.anchor);
     if (next.correction) trainer.correction.set(next.correction);
   };
@@ -91,6 +96,7 @@ export function createLocalRunner(init: RunnerInit): KernelRunner {
       load(next);
       loss = 0;
     },
+    state: () => Float32Array.from(trainer.state),
     close() {},
   };
 }
@@ -103,6 +109,9 @@ export function createLocalRunner(init: RunnerInit): KernelRunner {
  */
 export function createParallelRunner(init: RunnerInit, threads: number): KernelRunner {
   if (init.dp) throw new Error("DP-SGD runs on one thread (createLocalRunner)");
+  // Each thread sees its slice of the batch only: batch statistics would be the slice's (choose-engine.ts).
+  if (init.spec.layers.some((op) => op.kind === "batchNorm"))
+    throw new Error("batch normalization runs on one thread (createLocalRunner)");
   const bytes = layoutShared(undefined, init.spec, init.options, threads).bytes;
   const shared = layoutShared(new SharedArrayBuffer(bytes), init.spec, init.options, threads);
   const { control } = shared;
@@ -185,6 +194,7 @@ export function createParallelRunner(init: RunnerInit, threads: number): KernelR
       Atomics.add(control, ctl.round, 1);
       loss = 0;
     },
+    state: () => Float32Array.from(trainer.state),
     close() {
       if (!clean || failure || Atomics.load(control, ctl.failed) !== 0) {
         // A step that did not finish may leave workers waiting at its barrier: end them.

@@ -13,10 +13,11 @@ export interface KernelPredictor {
   /** Rows per forward pass. */
   readonly maxRows: number;
   /**
-   * Model outputs for the given rows of `source` under `params` (flat, trainable-weight order),
+   * Model outputs for the given rows of `source` under `params` (flat, trainable-weight order) and
+   * `state` (the non-trainable weights, batch normalization's moving statistics, when the model has any),
    * `rows × outputUnits`.
    */
-  predict(params: Float32Array, indices: Int32Array, source: RowSource): Float32Array;
+  predict(params: Float32Array, indices: Int32Array, source: RowSource, state?: Float32Array): Float32Array;
 }
 
 export function createKernelPredictor(spec: NetworkSpec, maxRows: number): KernelPredictor {
@@ -30,8 +31,12 @@ export function createKernelPredictor(spec: NetworkSpec, maxRows: number): Kerne
   const units = spec.outputUnits;
   return {
     maxRows,
-    predict(params, indices, source) {
+    predict(params, indices, source, state) {
       trainer.params.set(params);
+      if (trainer.state.length > 0) {
+        if (state?.length !== trainer.state.length) throw new Error("predict needs the model's moving statistics");
+        trainer.state.set(state);
+      }
       const out = new Float32Array(indices.length * units);
       for (let start = 0; start < indices.length; start += maxRows) {
         const rows = indices.subarray(start, start + maxRows);

@@ -10,6 +10,7 @@ export function runnerInit(spec: NetworkSpec, init: StepperInit): RunnerInit {
     spec,
     source: init.source,
     params: init.params,
+    ...(init.state ? { state: init.state } : {}),
     options: {
       maxRows: init.maxRows,
       optimizer: optimizerSpec(init.plan.optimizer),
@@ -54,6 +55,7 @@ export function createKernelStepper(spec: NetworkSpec, runner: KernelRunner, rng
     },
     takeLoss: async () => runner.takeLoss(),
     finish: () => runner.finish(),
+    trainedState: () => (spec.stateSizes ? runner.state() : undefined),
     close: () => runner.close(),
   };
 }

@@ -44,6 +44,55 @@ export interface Kernels {
   splitChannels(d: number, ca: number, cb: number, pixels: number, da: number, db: number): void;
   add(a: number, b: number, n: number, out: number): void;
   accumulate(to: number, from: number, n: number): void;
+  /** Normalization (assembly/normalize.ts): channels-last rows of C values. */
+  channelMoments(x: number, rows: number, C: number, mean: number, variance: number): void;
+  normalize(
+    x: number,
+    rows: number,
+    C: number,
+    mean: number,
+    variance: number,
+    eps: number,
+    invStd: number,
+    gamma: number,
+    beta: number,
+    xhat: number,
+    y: number,
+  ): void;
+  batchNormBackward(
+    dy: number,
+    xhat: number,
+    rows: number,
+    C: number,
+    gamma: number,
+    invStd: number,
+    dgamma: number,
+    dbeta: number,
+    dx: number,
+  ): void;
+  movingAverage(n: number, momentum: number, moving: number, value: number): void;
+  layerNorm(
+    x: number,
+    rows: number,
+    C: number,
+    eps: number,
+    gamma: number,
+    beta: number,
+    xhat: number,
+    invStd: number,
+    y: number,
+  ): void;
+  layerNormBackward(
+    dy: number,
+    xhat: number,
+    invStd: number,
+    rows: number,
+    C: number,
+    gamma: number,
+    dgamma: number,
+    dbeta: number,
+    dx: number,
+  ): void;
   dropout(
     x: number,
     rows: number,

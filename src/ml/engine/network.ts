@@ -4,7 +4,7 @@ import type { Plan } from "../plan.js";
 /**
  * A model the fast path can train, as plain data (it crosses to worker threads): the layer shapes and
  * activations read off the built tfjs model, so both paths agree on every size. Layers the kernels do not
- * cover (batch normalization, same-padded average pooling, rarer activations) leave the model on tfjs.
+ * cover (same-padded average pooling, rarer activations) leave the model on tfjs.
  */
 export type LayerOp =
   | DenseOp
@@ -18,7 +18,9 @@ export type LayerOp =
   | ConvTransposeOp
   | UpSampleOp
   | ConcatOp
-  | AddOp;
+  | AddOp
+  | BatchNormOp
+  | LayerNormOp;
 
 export interface DenseOp {
   kind: "dense";
@@ -123,6 +125,33 @@ export interface AddOp {
   size: number;
 }
 
+/**
+ * Batch or layer normalization of channels-last values: `pixels` positions of `c` channels per sample,
+ * normalized per channel over the batch's positions (batch: with batch statistics while training, the
+ * moving ones in inference) or per position over its channels (layer), then γ·x̂ + β. Batch normalization's
+ * moving mean and variance are the model's non-trainable weights (`NetworkSpec.stateSizes`).
+ */
+export type NormalizeOp = BatchNormOp | LayerNormOp;
+
+export interface BatchNormOp extends Normalization {
+  kind: "batchNorm";
+}
+
+export interface LayerNormOp extends Normalization {
+  kind: "layerNorm";
+}
+
+interface Normalization {
+  pixels: number;
+  c: number;
+  epsilon: number;
+  /** Batch normalization: moving ← moving − (moving − batch)·(1 − momentum), as Keras. */
+  momentum: number;
+  /** γ (a trainable weight) and β (the next one), each of `c` values, when present. */
+  scale: boolean;
+  center: boolean;
+}
+
 /** Inverted dropout over `size` values per sample; its masks come from the run's seeded generator. */
 export interface DropoutOp {
   kind: "dropout";
@@ -136,8 +165,13 @@ export interface NetworkSpec {
   /** Loss code of the kernels (engine/assembly/loss-optim.ts). */
   loss: number;
   outputUnits: number;
-  /** Trainable tensor sizes in `model.trainableWeights` order (kernel, then bias, per layer). */
+  /** Trainable tensor sizes in `model.trainableWeights` order (kernel, then bias, per layer; γ then β). */
   tensorSizes: number[];
+  /**
+   * Non-trainable tensor sizes in `model.nonTrainableWeights` order: batch normalization's moving mean,
+   * then moving variance, per layer. Absent when there are none.
+   */
+  stateSizes?: number[];
   /**
    * A graph's wiring: each layer's inputs as indices into `layers` (−1: the batch), in order. Absent for a
    * sequence, where each layer takes the one before it.
@@ -173,6 +207,7 @@ export function describeNetwork(model: tf.LayersModel, loss: Plan["loss"]): Netw
   const inputShape = model.inputs[0].shape.slice(1) as number[];
   const layers: LayerOp[] = [];
   const tensorSizes: number[] = [];
+  const stateSizes: number[] = [];
   // Which op's output each tfjs layer's output is (−1: the batch); flatten only renames its input.
   const produced = new Map<string, number>();
   const inputs: number[][] = [];
@@ -290,6 +325,12 @@ export function describeNetwork(model: tf.LayersModel, loss: Plan["loss"]): Netw
         const [ca, cb] = inShapes.map((s) => s[s.length - 1]);
         layers.push({ kind: "concat", pixels: size(outShape) / (ca + cb), ca, cb });
       }
+    } else if (kind === "BatchNormalization" || kind === "LayerNormalization") {
+      const op = normalizeOp(kind, config, shape);
+      if ("unsupported" in op) return op;
+      layers.push(op);
+      tensorSizes.push(...(op.scale ? [op.c] : []), ...(op.center ? [op.c] : []));
+      if (op.kind === "batchNorm") stateSizes.push(op.c, op.c);
     } else if (kind === "Flatten") {
       produced.set(layer.name, from[0]!);
       continue;
@@ -300,7 +341,12 @@ export function describeNetwork(model: tf.LayersModel, loss: Plan["loss"]): Netw
     inputs.push(from as number[]);
     produced.set(layer.name, layers.length - 1);
   }
-  if (model.trainableWeights.length !== tensorSizes.length || model.weights.length !== tensorSizes.length) {
+  const weightSizes = (weights: tf.LayerVariable[]) => weights.map((w) => size(w.shape as number[]));
+  if (
+    weightSizes(model.trainableWeights).join() !== tensorSizes.join() ||
+    weightSizes(model.nonTrainableWeights).join() !== stateSizes.join() ||
+    model.weights.length !== tensorSizes.length + stateSizes.length
+  ) {
     return { unsupported: "weights the kernels do not know" };
   }
   if (layers.every((op) => !hasWeights(op))) return { unsupported: "a model without weights" };
@@ -317,7 +363,29 @@ export function describeNetwork(model: tf.LayersModel, loss: Plan["loss"]): Netw
     loss: lossCode,
     outputUnits: last.units,
     tensorSizes,
+    ...(stateSizes.length > 0 ? { stateSizes } : {}),
     ...(sequence ? {} : { inputs }),
+  };
+}
+
+/** A normalization layer over the last axis of a channels-last input, or why the kernels cannot run it. */
+function normalizeOp(
+  kind: "BatchNormalization" | "LayerNormalization",
+  config: Record<string, unknown>,
+  shape: number[],
+): NormalizeOp | { unsupported: string } {
+  const axes = Array.isArray(config.axis) ? config.axis : [config.axis];
+  if (axes.length !== 1 || (axes[0] !== -1 && axes[0] !== shape.length))
+    return { unsupported: "normalization over other than the last axis" };
+  const c = shape[shape.length - 1];
+  return {
+    kind: kind === "BatchNormalization" ? ("batchNorm" as const) : ("layerNorm" as const),
+    pixels: size(shape) / c,
+    c,
+    epsilon: Number(config.epsilon),
+    momentum: kind === "BatchNormalization" ? Number(config.momentum) : 0,
+    scale: config.scale !== false,
+    center: config.center !== false,
   };
 }
 
@@ -329,6 +397,10 @@ export type WeightedOp = DenseOp | Conv2dOp | Conv3dOp | ConvTransposeOp;
 
 export function hasWeights(op: LayerOp): op is WeightedOp {
   return op.kind === "dense" || op.kind === "conv2d" || op.kind === "conv3d" || op.kind === "convTranspose";
+}
+
+export function isNormalize(op: LayerOp): op is NormalizeOp {
+  return op.kind === "batchNorm" || op.kind === "layerNorm";
 }
 
 /** Kernel elements of a weighted layer (tfjs's kernel tensor). */
@@ -368,6 +440,9 @@ export function outputSize(op: LayerOp): number {
       return op.pixels * (op.ca + op.cb);
     case "add":
       return op.size;
+    case "batchNorm":
+    case "layerNorm":
+      return op.pixels * op.c;
     case "upSample":
       return op.d * op.sd * op.h * op.sh * op.w * op.sw * op.c;
   }
@@ -390,6 +465,9 @@ export function inputSize(op: LayerOp): number {
       return op.pixels * op.ca;
     case "add":
       return op.size;
+    case "batchNorm":
+    case "layerNorm":
+      return op.pixels * op.c;
     default:
       return op.d * op.h * op.w * op.c;
   }

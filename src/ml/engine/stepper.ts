@@ -14,6 +14,12 @@ export interface Stepper {
   takeLoss(): Promise<number>;
   /** Waits for the last step and returns the trained parameters (flat, trainable-weight order). */
   finish(): Promise<Float32Array>;
+  /**
+   * After `finish`: the non-trainable weights (batch normalization's moving statistics) when the engine
+   * kept them outside the model (the kernels), flat in `model.nonTrainableWeights` order; undefined when
+   * the model's own variables hold them (tfjs).
+   */
+  trainedState(): Float32Array | undefined;
   /** Releases threads, memory and tensors; safe after a failure. */
   close(): void;
 }
@@ -23,6 +29,8 @@ export interface StepperInit {
   source: RowSource;
   /** Trainable parameters to start from, flat in trainable-weight order. */
   params: Float32Array;
+  /** Non-trainable weights to start from, flat in `model.nonTrainableWeights` order (tfjs reads the model's). */
+  state?: Float32Array;
   plan: Plan;
   /** FedProx: the gradient gains mu·(w − anchor); the anchor is the global parameters (flat). */
   fedprox?: { mu: number; anchor: Float32Array };

@@ -71,6 +71,8 @@ export function createTfjsStepper(model: tf.LayersModel, init: StepperInit): Ste
       for (const [i, part] of split(trained).entries()) part.set(variables[i].dataSync() as Float32Array);
       return trained;
     },
+    // Batch normalization's layer moved its moving statistics in the model's own variables.
+    trainedState: () => undefined,
     close() {
       lossTotal.dispose();
       tf.dispose([...anchors, ...corrections]);

@@ -5,6 +5,7 @@ import {
   type Conv2dOp,
   hasWeights,
   inputSize,
+  isNormalize,
   kernelSize,
   type LayerOp,
   type MaxPoolOp,
@@ -66,6 +67,11 @@ export interface NetworkTrainer {
   /** Views into the instance's memory (stable: all memory is reserved up front). */
   readonly params: Float32Array;
   readonly grads: Float32Array;
+  /**
+   * Non-trainable weights (batch normalization's moving mean and variance), flat in `spec.stateSizes`
+   * order: `computeGradients` updates them from each batch's statistics, `predict` normalizes with them.
+   */
+  readonly state: Float32Array;
   /** The global parameters FedProx pulls towards (valid when fedproxMu > 0). */
   readonly anchor: Float32Array;
   /** SCAFFOLD's c − c_i (valid when `correction`). */
@@ -109,6 +115,14 @@ interface LayerBuffers {
   bias: number;
   gWeight: number;
   gBias: number;
+  /** Normalization: x̂ kept for the backward pass, 1/√(variance + ε) (per channel, or per position for layer). */
+  xhat: number;
+  invStd: number;
+  /** Batch normalization: the batch's mean and variance, and the moving ones in `state`. */
+  mean: number;
+  variance: number;
+  movingMean: number;
+  movingVariance: number;
 }
 
 export function createNetworkTrainer(
@@ -119,8 +133,10 @@ export function createNetworkTrainer(
   const k = instance.kernels;
   const R = options.maxRows;
   const P = spec.tensorSizes.reduce((a, b) => a + b, 0);
+  const S = (spec.stateSizes ?? []).reduce((a, b) => a + b, 0);
   const f32 = (count: number) => instance.alloc(count * 4);
   const paramsPtr = f32(P);
+  const statePtr = f32(S);
   const gradsPtr = f32(P);
   const o = options.optimizer;
   const stateCount =
@@ -144,15 +160,36 @@ export function createNetworkTrainer(
     offset += count;
     return at * 4;
   };
-  if (options.clipping && spec.layers.some((op) => hasWeights(op) && op.kind !== "dense" && op.kind !== "conv2d"))
+  if (
+    options.clipping &&
+    spec.layers.some((op) => (hasWeights(op) && op.kind !== "dense" && op.kind !== "conv2d") || isNormalize(op))
+  )
     throw new Error("per-sample clipping covers dense and conv2d layers only");
+  let stateOffset = 0;
+  const nextState = (count: number) => {
+    const at = statePtr + stateOffset * 4;
+    stateOffset += count;
+    return at;
+  };
   const layers: LayerBuffers[] = spec.layers.map((op) => {
     const weights = hasWeights(op);
-    const biasCount =
-      !weights || !op.bias ? 0 : op.kind === "dense" ? op.units : op.kind === "convTranspose" ? op.c : op.filters;
-    const w = weights ? next(kernelSize(op)) : -1;
+    const norm = isNormalize(op);
+    const biasCount = norm
+      ? op.center
+        ? op.c
+        : 0
+      : !weights || !op.bias
+        ? 0
+        : op.kind === "dense"
+          ? op.units
+          : op.kind === "convTranspose"
+            ? op.c
+            : op.filters;
+    // A normalization's γ sits where a kernel would, its β where a bias would.
+    const w = weights ? next(kernelSize(op)) : norm && op.scale ? next(op.c) : -1;
     const b = biasCount > 0 ? next(biasCount) : -1;
     const pooled = op.kind === "maxPool" || op.kind === "maxPool3d" || op.kind === "dropout";
+    const batchNorm = op.kind === "batchNorm";
     return {
       op,
       out: f32(R * outputSize(op)),
@@ -161,8 +198,16 @@ export function createNetworkTrainer(
       bias: b < 0 ? 0 : paramsPtr + b,
       gWeight: w < 0 ? 0 : gradsPtr + w,
       gBias: b < 0 ? 0 : gradsPtr + b,
+      xhat: norm ? f32(R * outputSize(op)) : 0,
+      invStd: norm ? f32(op.kind === "batchNorm" ? op.c : R * op.pixels) : 0,
+      mean: batchNorm ? f32(op.c) : 0,
+      variance: batchNorm ? f32(op.c) : 0,
+      movingMean: batchNorm ? nextState(op.c) : 0,
+      movingVariance: batchNorm ? nextState(op.c) : 0,
     };
   });
+  // γ and β gradients of normalizations without them still have to be written somewhere.
+  const normScratch = f32(2 * Math.max(0, ...spec.layers.map((op) => (isNormalize(op) ? op.c : 0))));
   const largest = Math.max(spec.inputSize, ...spec.layers.map(outputSize));
   const deltaA = f32(R * largest);
   const deltaB = f32(R * largest);
@@ -292,6 +337,53 @@ export function createNetworkTrainer(
         k.concatChannels(input, op.ca, sourceOf(l, 1), op.cb, rows * op.pixels, layer.out);
       } else if (op.kind === "add") {
         k.add(input, sourceOf(l, 1), rows * op.size, layer.out);
+      } else if (op.kind === "batchNorm") {
+        const positions = rows * op.pixels;
+        if (seeds) {
+          // Training: the batch's own statistics, which also move the moving ones (once per step, as Keras).
+          k.channelMoments(input, positions, op.c, layer.mean, layer.variance);
+          k.normalize(
+            input,
+            positions,
+            op.c,
+            layer.mean,
+            layer.variance,
+            op.epsilon,
+            layer.invStd,
+            layer.weight,
+            layer.bias,
+            layer.xhat,
+            layer.out,
+          );
+          k.movingAverage(op.c, op.momentum, layer.movingMean, layer.mean);
+          k.movingAverage(op.c, op.momentum, layer.movingVariance, layer.variance);
+        } else {
+          k.normalize(
+            input,
+            positions,
+            op.c,
+            layer.movingMean,
+            layer.movingVariance,
+            op.epsilon,
+            layer.invStd,
+            layer.weight,
+            layer.bias,
+            0,
+            layer.out,
+          );
+        }
+      } else if (op.kind === "layerNorm") {
+        k.layerNorm(
+          input,
+          rows * op.pixels,
+          op.c,
+          op.epsilon,
+          layer.weight,
+          layer.bias,
+          layer.xhat,
+          layer.invStd,
+          layer.out,
+        );
       } else if (seeds) {
         k.dropout(input, rows, op.size, op.rate, seeds[dropout++] >>> 0, rowOffset, layer.out, layer.argmax);
       } else {
@@ -392,6 +484,14 @@ export function createNetworkTrainer(
         k.upsampleBackward(delta, rows, op.d, op.h, op.w, op.c, op.sd, op.sh, op.sw, spare);
       } else if (op.kind === "dropout" && wantInput) {
         k.multiply(delta, layer.argmax, rows * op.size, spare);
+      } else if (op.kind === "batchNorm" || op.kind === "layerNorm") {
+        const dGamma = layer.gWeight || normScratch;
+        const dBeta = layer.gBias || normScratch + op.c * 4;
+        const dx = wantInput ? spare : 0;
+        const positions = rows * op.pixels;
+        if (op.kind === "batchNorm")
+          k.batchNormBackward(delta, layer.xhat, positions, op.c, layer.weight, layer.invStd, dGamma, dBeta, dx);
+        else k.layerNormBackward(delta, layer.xhat, layer.invStd, positions, op.c, layer.weight, dGamma, dBeta, dx);
       }
       if (!graph) [delta, spare] = [spare, delta];
       else route(l, rows, delta, spare);
@@ -419,6 +519,7 @@ export function createNetworkTrainer(
   return {
     params: instance.f32(paramsPtr, P),
     grads: instance.f32(gradsPtr, P),
+    state: instance.f32(statePtr, S),
     anchor: instance.f32(anchorPtr, anchorPtr ? P : 0),
     correction: instance.f32(correctionPtr, correctionPtr ? P : 0),
     x: instance.f32(xPtr, R * spec.inputSize),

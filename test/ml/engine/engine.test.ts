@@ -322,11 +322,6 @@ describe("chooseEngine()", () => {
   const tail = [{ flatten: {} }, dense(2, "softmax")];
   const table: [string, unknown[], RegExp][] = [
     [
-      "batch normalization",
-      [{ conv2d: { filters: 2, kernelSize: 3 } }, { batchNormalization: {} }, ...tail],
-      /BatchNormalization/,
-    ],
-    [
       "same-padded average pooling",
       [{ averagePooling2d: { poolSize: 2, padding: "same" } }, ...tail],
       /same-padded average pooling/,

@@ -1,0 +1,141 @@
+import { before, describe, it } from "node:test";
+import * as tf from "@tensorflow/tfjs";
+import { selectBackend } from "../../../src/ml/backend.js";
+import { createRng } from "../../../src/ml/rng.js";
+import { assertClose, place } from "../../support/engines.js";
+
+/**
+ * fbm's normalization kernels against tfjs's cpu backend: batch normalization with batch statistics
+ * (tf.moments then tf.batchNorm, as tfjs's layer trains) and layer normalization over the last axis, with
+ * their gradients (tf.grads through the statistics) on seeded random inputs.
+ */
+
+before(() => selectBackend({ prefer: "cpu" }));
+
+const rng = createRng(11);
+const random = (n: number, scale = 1, shift = 0) =>
+  Float32Array.from({ length: n }, () => (rng.next() * 2 - 1) * scale + shift);
+
+/** Rows of C channels: a dense batch (one position per sample) and image batches (batch·h·w positions). */
+const shapes = [
+  { name: "dense batch 16, 7 units", dims: [16, 7] },
+  { name: "images 3×5×4×8", dims: [3, 5, 4, 8] },
+  { name: "images 2×3×3×5", dims: [2, 3, 3, 5] },
+] as const;
+
+describe("batch normalization with batch statistics", () => {
+  for (const shape of shapes) {
+    for (const affine of [true, false]) {
+      it(`forward, x/γ/β gradients and batch moments match tfjs: ${shape.name}${affine ? "" : ", no γ or β"}`, () => {
+        const dims = [...shape.dims];
+        const C = dims[dims.length - 1];
+        const n = dims.reduce((a, b) => a * b, 1);
+        const rows = n / C;
+        const eps = 1e-3;
+        const x = random(n, 2, 0.5);
+        // Without γ and β the kernels take none (pointer 0), tfjs takes γ = 1 and β = 0: the same layer.
+        const gamma = affine ? random(C, 0.5, 1) : new Float32Array(C).fill(1);
+        const beta = affine ? random(C) : new Float32Array(C);
+        const dy = random(n);
+        const { k, ptrs } = place([x, gamma, beta, dy, C, C, C, n, n, C, C, n]);
+        const [px, pg, pb, pdy, mean, variance, invStd, xhat, y, dg, db, dx] = ptrs;
+        const kk = k.kernels;
+        kk.channelMoments(px, rows, C, mean, variance);
+        kk.normalize(px, rows, C, mean, variance, eps, invStd, affine ? pg : 0, affine ? pb : 0, xhat, y);
+        kk.batchNormBackward(pdy, xhat, rows, C, affine ? pg : 0, invStd, dg, db, dx);
+        const expected = tf.tidy(() => {
+          const axes = dims.slice(0, -1).map((_, i) => i);
+          const f = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+            const m = tf.moments(a, axes);
+            return tf.batchNorm(a, m.mean, m.variance, b, g, eps);
+          };
+          const tx = tf.tensor(x, dims);
+          const [tg, tb] = [tf.tensor1d(gamma), tf.tensor1d(beta)];
+          const grads = tf.grads(f)([tx, tg, tb], tf.tensor(dy, dims));
+          const m = tf.moments(tx, axes);
+          return {
+            y: f(tx, tg, tb).dataSync(),
+            dx: grads[0].dataSync(),
+            dg: grads[1].dataSync(),
+            db: grads[2].dataSync(),
+            mean: m.mean.dataSync(),
+            variance: m.variance.dataSync(),
+          };
+        });
+        assertClose(k.f32(mean, C), expected.mean, 1e-5, "mean");
+        assertClose(k.f32(variance, C), expected.variance, 1e-5, "variance");
+        assertClose(k.f32(y, n), expected.y, 1e-4, "output");
+        assertClose(k.f32(dx, n), expected.dx, 1e-4, "input gradient");
+        assertClose(k.f32(db, C), expected.db, 1e-4, "β gradient");
+        assertClose(k.f32(dg, C), expected.dg, 1e-4, "γ gradient");
+      });
+    }
+  }
+
+  it("updates moving statistics as Keras: moving − (moving − batch)·(1 − momentum)", () => {
+    const moving = random(9);
+    const batch = random(9, 3);
+    const { k, ptrs } = place([moving, batch]);
+    k.kernels.movingAverage(9, 0.9, ptrs[0], ptrs[1]);
+    const expected = moving.map((m, i) => m - (m - batch[i]) * (1 - 0.9));
+    assertClose(k.f32(ptrs[0], 9), expected, 1e-6, "moving average");
+  });
+});
+
+describe("layer normalization over the last axis", () => {
+  for (const shape of shapes) {
+    for (const affine of [true, false]) {
+      it(`forward, x/γ/β gradients match tfjs: ${shape.name}${affine ? "" : ", no γ or β"}`, () => {
+        const dims = [...shape.dims];
+        const C = dims[dims.length - 1];
+        const n = dims.reduce((a, b) => a * b, 1);
+        const rows = n / C;
+        const eps = 1e-3;
+        const x = random(n, 2, 0.5);
+        const gamma = affine ? random(C, 0.5, 1) : new Float32Array(C).fill(1);
+        const beta = affine ? random(C) : new Float32Array(C);
+        const dy = random(n);
+        const { k, ptrs } = place([x, gamma, beta, dy, n, rows, n, C, C, n]);
+        const [px, pg, pb, pdy, xhat, invStd, y, dg, db, dx] = ptrs;
+        k.kernels.layerNorm(px, rows, C, eps, affine ? pg : 0, affine ? pb : 0, xhat, invStd, y);
+        k.kernels.layerNormBackward(pdy, xhat, invStd, rows, C, affine ? pg : 0, dg, db, dx);
+        const expected = tf.tidy(() => {
+          const last = dims.length - 1;
+          const f = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+            const m = tf.moments(a, last, true);
+            const h = tf.mul(tf.sub(a, m.mean), tf.rsqrt(tf.add(m.variance, eps)));
+            return tf.add(tf.mul(h, g), b);
+          };
+          const tx = tf.tensor(x, dims);
+          const [tg, tb] = [tf.tensor1d(gamma), tf.tensor1d(beta)];
+          const grads = tf.grads(f)([tx, tg, tb], tf.tensor(dy, dims));
+          return {
+            y: f(tx, tg, tb).dataSync(),
+            dx: grads[0].dataSync(),
+            dg: grads[1].dataSync(),
+            db: grads[2].dataSync(),
+          };
+        });
+        assertClose(k.f32(y, n), expected.y, 1e-4, "output");
+        assertClose(k.f32(dx, n), expected.dx, 1e-4, "input gradient");
+        assertClose(k.f32(dg, C), expected.dg, 1e-4, "γ gradient");
+        assertClose(k.f32(db, C), expected.db, 1e-4, "β gradient");
+      });
+    }
+  }
+
+  it("matches tfjs's layerNormalization layer itself (its formula, not only the one above)", () => {
+    const dims = [4, 3, 2, 6];
+    const n = 4 * 3 * 2 * 6;
+    const x = random(n, 3, 1);
+    const layer = tf.layers.layerNormalization({ epsilon: 1e-3, inputShape: [3, 2, 6] });
+    const model = tf.sequential({ layers: [layer] });
+    const [gamma, beta] = [random(6, 0.5, 1), random(6)];
+    layer.setWeights([tf.tensor1d(gamma), tf.tensor1d(beta)]);
+    const { k, ptrs } = place([x, gamma, beta, n]);
+    k.kernels.layerNorm(ptrs[0], n / 6, 6, 1e-3, ptrs[1], ptrs[2], 0, 0, ptrs[3]);
+    const expected = tf.tidy(() => (model.predict(tf.tensor(x, dims)) as tf.Tensor).dataSync());
+    assertClose(k.f32(ptrs[3], n), expected, 1e-5, "output");
+    model.dispose();
+  });
+});
