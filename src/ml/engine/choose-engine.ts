@@ -1,7 +1,7 @@
 import { availableParallelism } from "node:os";
 import type * as tf from "@tensorflow/tfjs";
 import { InputError } from "../../common/errors.js";
-import { isGraphPlan, type Plan, planLayers } from "../plan.js";
+import type { Plan } from "../plan.js";
 import { describeNetwork, hasWeights, inputSize, kernelSize, type NetworkSpec, outputSize } from "./network.js";
 
 /**
@@ -42,10 +42,6 @@ export function chooseEngine(options: {
   if (forced === "tfjs") return { engine: "tfjs", reason: "FBM_ENGINE=tfjs" };
   if (options.backend === "tensorflow" && forced !== "kernels")
     return { engine: "tfjs", reason: "native TensorFlow is installed" };
-  // The kernels run sequences of trained layers; graphs and frozen layers stay on tfjs.
-  if (isGraphPlan(options.plan)) return { engine: "tfjs", reason: "graph plans train on tfjs" };
-  if (planLayers(options.plan).some((layer) => !layer.trainable))
-    return { engine: "tfjs", reason: "frozen layers train on tfjs" };
   const spec = describeNetwork(options.model, options.plan.loss);
   if ("unsupported" in spec) return { engine: "tfjs", reason: `the kernels do not cover ${spec.unsupported}` };
   if (
@@ -53,6 +49,8 @@ export function chooseEngine(options: {
     spec.layers.some((op) => hasWeights(op) && op.kind !== "dense" && op.kind !== "conv2d")
   )
     return { engine: "tfjs", reason: "the kernels' per-sample clipping covers dense and conv2d layers only" };
+  if (options.perSampleClipping && spec.frozen)
+    return { engine: "tfjs", reason: "the kernels' per-sample clipping does not cover frozen layers" };
   const most = options.threads ?? availableParallelism();
   if (!Number.isInteger(most) || most < 1) throw new InputError(`Invalid thread count ${most}: use a positive integer`);
   const perStep = flopsPerSample(spec) * options.batchSize;

@@ -143,6 +143,11 @@ export interface NetworkSpec {
    * sequence, where each layer takes the one before it.
    */
   inputs?: number[][];
+  /**
+   * Frozen layers (`trainable: false`), by index into `layers`: their kernel then bias, fixed. They are
+   * not among `tensorSizes` (the optimizer never sees them) and get no weight gradient.
+   */
+  frozen?: Record<number, Float32Array>;
 }
 
 /** Activation codes of engine/assembly/layers.ts. */
@@ -178,7 +183,10 @@ export function describeNetwork(model: tf.LayersModel, loss: Plan["loss"]): Netw
   const inputs: number[][] = [];
   // A sequential model lists no input layer among its layers: name it from the model's input.
   produced.set(model.inputs[0].sourceLayer.name, -1);
+  const frozen: Record<number, Float32Array> = {};
+  let frozenTensors = 0;
   for (const layer of model.layers) {
+    const trainedBefore = tensorSizes.length;
     const config = layer.getConfig() as Record<string, unknown>;
     const kind = layer.getClassName();
     if (kind === "InputLayer") {
@@ -297,13 +305,22 @@ export function describeNetwork(model: tf.LayersModel, loss: Plan["loss"]): Netw
       return { unsupported: `layer ${kind}` };
     }
     if (kind !== "Concatenate" && kind !== "Add" && inbound.length !== 1) return { unsupported: `layer ${kind}` };
+    if (!layer.trainable && tensorSizes.length > trainedBefore) {
+      // A frozen layer's weights travel with the description: every thread's copy holds them as they are.
+      frozenTensors += tensorSizes.length - trainedBefore;
+      tensorSizes.length = trainedBefore;
+      frozen[layers.length - 1] = Float32Array.from(layer.getWeights().flatMap((w) => Array.from(w.dataSync())));
+    }
     inputs.push(from as number[]);
     produced.set(layer.name, layers.length - 1);
   }
-  if (model.trainableWeights.length !== tensorSizes.length || model.weights.length !== tensorSizes.length) {
+  if (
+    model.trainableWeights.length !== tensorSizes.length ||
+    model.weights.length !== tensorSizes.length + frozenTensors
+  ) {
     return { unsupported: "weights the kernels do not know" };
   }
-  if (layers.every((op) => !hasWeights(op))) return { unsupported: "a model without weights" };
+  if (tensorSizes.length === 0) return { unsupported: "a model without trained weights" };
   const output = model.outputs[0].sourceLayer.name;
   if (produced.get(output) !== layers.length - 1) return { unsupported: "an output that is not the last layer" };
   const last = layers[layers.length - 1];
@@ -318,6 +335,7 @@ export function describeNetwork(model: tf.LayersModel, loss: Plan["loss"]): Netw
     outputUnits: last.units,
     tensorSizes,
     ...(sequence ? {} : { inputs }),
+    ...(frozenTensors > 0 ? { frozen } : {}),
   };
 }
 

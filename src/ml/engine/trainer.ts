@@ -136,31 +136,48 @@ export function createNetworkTrainer(
     offset += count;
     return at * 4;
   };
+  // A graph: each layer's inputs (−1: the batch).
+  const producers = spec.inputs ?? spec.layers.map((_, l) => [l - 1]);
+  if (options.clipping && spec.frozen) throw new Error("per-sample clipping does not cover frozen layers");
   if (options.clipping && spec.layers.some((op) => hasWeights(op) && op.kind !== "dense" && op.kind !== "conv2d"))
     throw new Error("per-sample clipping covers dense and conv2d layers only");
-  const layers: LayerBuffers[] = spec.layers.map((op) => {
+  const layers: LayerBuffers[] = spec.layers.map((op, l) => {
     const weights = hasWeights(op);
     const biasCount =
       !weights || !op.bias ? 0 : op.kind === "dense" ? op.units : op.kind === "convTranspose" ? op.c : op.filters;
-    const w = weights ? next(kernelSize(op)) : -1;
-    const b = biasCount > 0 ? next(biasCount) : -1;
     const pooled = op.kind === "maxPool" || op.kind === "maxPool3d" || op.kind === "dropout";
-    return {
+    const buffers = {
       op,
       out: f32(R * outputSize(op)),
       argmax: pooled ? instance.alloc(R * outputSize(op) * 4) : 0,
+    };
+    const fixed = spec.frozen?.[l];
+    if (weights && fixed) {
+      // A frozen layer: its weights in their own buffer, outside the optimizer's; no weight gradients.
+      const at = f32(fixed.length);
+      instance.f32(at, fixed.length).set(fixed);
+      return { ...buffers, weight: at, bias: biasCount > 0 ? at + kernelSize(op) * 4 : 0, gWeight: 0, gBias: 0 };
+    }
+    const w = weights ? next(kernelSize(op)) : -1;
+    const b = biasCount > 0 ? next(biasCount) : -1;
+    return {
+      ...buffers,
       weight: w < 0 ? 0 : paramsPtr + w,
       bias: b < 0 ? 0 : paramsPtr + b,
       gWeight: w < 0 ? 0 : gradsPtr + w,
       gBias: b < 0 ? 0 : gradsPtr + b,
     };
   });
+  // Which layers' outputs need a gradient: those with trained weights at or before them. Frozen layers
+  // before every trained one (a frozen encoder) take no part in the backward pass.
+  const trained = (l: number) => layers[l].gWeight !== 0;
+  const needsGrad: boolean[] = [];
+  for (const [l, from] of producers.entries()) needsGrad.push(trained(l) || from.some((p) => p >= 0 && needsGrad[p]));
   const largest = Math.max(spec.inputSize, ...spec.layers.map(outputSize));
   const deltaA = f32(R * largest);
   const deltaB = f32(R * largest);
-  // A graph: each layer's inputs (−1: the batch), and per layer a buffer where its consumers sum
-  // ∂loss/∂output (a sequence passes one gradient along two buffers instead).
-  const producers = spec.inputs ?? spec.layers.map((_, l) => [l - 1]);
+  // A graph: per layer a buffer where its consumers sum ∂loss/∂output (a sequence passes one gradient
+  // along two buffers instead).
   const gradOut = spec.inputs ? spec.layers.map((op) => f32(R * outputSize(op))) : [];
   // Where each layer's output is: its buffer, or in inference a dropout's input (passed through).
   const outputs = layers.map((layer) => layer.out);
@@ -313,10 +330,15 @@ export function createNetworkTrainer(
       [delta, spare] = [spare, delta];
     }
     for (let l = layers.length - 1; l >= 0; l--) {
+      // Nothing trained at or before this layer: no gradient to pass (in a sequence, nor before it).
+      if (!needsGrad[l]) {
+        if (graph) continue;
+        break;
+      }
       const layer = layers[l];
       const op = layer.op;
       const input = sourceOf(l, 0);
-      const wantInput = producers[l][0] >= 0;
+      const wantInput = producers[l][0] >= 0 && needsGrad[producers[l][0]];
       if (graph) {
         delta = gradOut[l];
         spare = deltaA;
@@ -325,7 +347,7 @@ export function createNetworkTrainer(
         if (l < layers.length - 1 || op.act !== activationCodes.softmax)
           k.activationBackward(delta, layer.out, rows * op.units, op.act);
         if (clip) clip.record(weightedIndex.get(l)!, weighted[weightedIndex.get(l)!], delta);
-        else {
+        else if (layer.gWeight) {
           k.gemm(op.inputs, op.units, rows, input, 1, op.inputs, delta, op.units, layer.gWeight, op.units, 0, pack);
           if (layer.bias) k.columnSums(delta, rows, op.units, layer.gBias);
         }
@@ -338,7 +360,7 @@ export function createNetworkTrainer(
         const M = rows * op.oh * op.ow;
         k.activationBackward(delta, layer.out, M * op.filters, op.act);
         if (clip) clip.record(weightedIndex.get(l)!, weighted[weightedIndex.get(l)!], delta);
-        else {
+        else if (layer.gWeight) {
           const patches = keptPatches[l] || sharedPatches;
           if (!keptPatches[l]) k.im2col(input, ...windowArgs(op, rows), patches);
           k.gemm(K, op.filters, M, patches, 1, K, delta, op.filters, layer.gWeight, op.filters, 0, pack);
@@ -357,10 +379,12 @@ export function createNetworkTrainer(
         const K = op.kd * op.kh * op.kw * op.c;
         const M = rows * op.od * op.oh * op.ow;
         k.activationBackward(delta, layer.out, M * op.filters, op.act);
-        const patches = keptPatches[l] || sharedPatches;
-        if (!keptPatches[l]) k.im2col3d(input, ...volumeArgs(op, rows), patches);
-        k.gemm(K, op.filters, M, patches, 1, K, delta, op.filters, layer.gWeight, op.filters, 0, pack);
-        if (layer.bias) k.columnSums(delta, M, op.filters, layer.gBias);
+        if (layer.gWeight) {
+          const patches = keptPatches[l] || sharedPatches;
+          if (!keptPatches[l]) k.im2col3d(input, ...volumeArgs(op, rows), patches);
+          k.gemm(K, op.filters, M, patches, 1, K, delta, op.filters, layer.gWeight, op.filters, 0, pack);
+          if (layer.bias) k.columnSums(delta, M, op.filters, layer.gBias);
+        }
         if (wantInput) {
           k.transpose(layer.weight, K, op.filters, transposed);
           k.gemm(M, K, op.filters, delta, op.filters, 1, transposed, K, patchGrads, K, 0, pack);
@@ -373,8 +397,10 @@ export function createNetworkTrainer(
         const pixels = rows * op.d * op.h * op.w;
         k.activationBackward(delta, layer.out, pixels * op.c, op.act);
         k.im2col3d(delta, ...volumeArgs(op, rows), sharedPatches);
-        k.gemm(K, op.inputs, M, sharedPatches, 1, K, input, op.inputs, layer.gWeight, op.inputs, 0, pack);
-        if (layer.bias) k.columnSums(delta, pixels, op.c, layer.gBias);
+        if (layer.gWeight) {
+          k.gemm(K, op.inputs, M, sharedPatches, 1, K, input, op.inputs, layer.gWeight, op.inputs, 0, pack);
+          if (layer.bias) k.columnSums(delta, pixels, op.c, layer.gBias);
+        }
         if (wantInput) k.gemm(M, op.inputs, K, sharedPatches, K, 1, layer.weight, op.inputs, spare, op.inputs, 0, pack);
       } else if (op.kind === "maxPool3d" && wantInput) {
         k.maxPoolBackward(delta, layer.argmax, rows * outputSize(op), spare, rows * inputSize(op));
@@ -398,12 +424,12 @@ export function createNetworkTrainer(
     if (op.kind === "concat") {
       const pixels = rows * op.pixels;
       k.splitChannels(delta, op.ca, op.cb, pixels, spare, deltaB);
-      if (a >= 0) k.accumulate(gradOut[a], spare, pixels * op.ca);
-      if (b >= 0) k.accumulate(gradOut[b], deltaB, pixels * op.cb);
+      if (a >= 0 && needsGrad[a]) k.accumulate(gradOut[a], spare, pixels * op.ca);
+      if (b >= 0 && needsGrad[b]) k.accumulate(gradOut[b], deltaB, pixels * op.cb);
     } else if (op.kind === "add") {
-      if (a >= 0) k.accumulate(gradOut[a], delta, rows * op.size);
-      if (b >= 0) k.accumulate(gradOut[b], delta, rows * op.size);
-    } else if (a >= 0) {
+      if (a >= 0 && needsGrad[a]) k.accumulate(gradOut[a], delta, rows * op.size);
+      if (b >= 0 && needsGrad[b]) k.accumulate(gradOut[b], delta, rows * op.size);
+    } else if (a >= 0 && needsGrad[a]) {
       k.accumulate(gradOut[a], spare, rows * inputSize(op));
     }
   }
