@@ -49,13 +49,14 @@ export function chooseEngine(options: {
     spec.layers.some((op) => hasWeights(op) && op.kind !== "dense" && op.kind !== "conv2d")
   )
     return { engine: "tfjs", reason: "the kernels' per-sample clipping covers dense and conv2d layers only" };
-  if (options.perSampleClipping && spec.frozen)
-    return { engine: "tfjs", reason: "the kernels' per-sample clipping does not cover frozen layers" };
+  if (options.perSampleClipping && (spec.frozen || spec.segmentation))
+    return { engine: "tfjs", reason: "the kernels' per-sample clipping covers neither frozen layers nor segmentation" };
   const most = options.threads ?? availableParallelism();
   if (!Number.isInteger(most) || most < 1) throw new InputError(`Invalid thread count ${most}: use a positive integer`);
   const perStep = flopsPerSample(spec) * options.batchSize;
   const parameters = spec.tensorSizes.reduce((a, b) => a + b, 0);
-  const shareable = perStep >= minFlopsPerParameter * parameters;
+  // Dice is one figure for the whole batch: slices' gradients do not add up to the batch's.
+  const shareable = perStep >= minFlopsPerParameter * parameters && !spec.segmentation;
   const useful = shareable
     ? Math.max(1, Math.min(most, Math.floor(perStep / minFlopsPerThread), options.batchSize))
     : 1;

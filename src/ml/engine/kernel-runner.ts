@@ -41,7 +41,9 @@ export function createLocalRunner(init: RunnerInit): KernelRunner {
   const labels = init.source.data.y;
   const gather = (rows: Int32Array) => {
     init.source.xInto(rows, trainer.x);
-    for (let r = 0; r < rows.length; r++) trainer.labels[r] = labels[rows[r]];
+    // Masks go through the source, which moves them with an augmented batch's images.
+    if (init.spec.segmentation) trainer.labels.set(init.source.y(rows));
+    else for (let r = 0; r < rows.length; r++) trainer.labels[r] = labels[rows[r]];
   };
   let loss = 0;
   return {
@@ -75,6 +77,7 @@ export function createLocalRunner(init: RunnerInit): KernelRunner {
  */
 export function createParallelRunner(init: RunnerInit, threads: number): KernelRunner {
   if (init.dp) throw new Error("DP-SGD runs on one thread (createLocalRunner)");
+  if (init.spec.segmentation) throw new Error("Dice is a whole batch's figure: segmentation runs on one thread");
   const bytes = layoutShared(undefined, init.spec, init.options, threads).bytes;
   const shared = layoutShared(new SharedArrayBuffer(bytes), init.spec, init.options, threads);
   shared.params.set(init.params);

@@ -148,6 +148,11 @@ export interface NetworkSpec {
    * not among `tensorSizes` (the optimizer never sees them) and get no weight gradient.
    */
   frozen?: Record<number, Float32Array>;
+  /**
+   * Binary segmentation: the last layer is a sigmoid convolution, one label per output value, and the loss
+   * soft Dice over the whole batch (plus the voxels' mean binary cross-entropy), computed in trainer.ts.
+   */
+  segmentation?: "dice" | "diceCrossentropy";
 }
 
 /** Activation codes of engine/assembly/layers.ts. */
@@ -160,7 +165,7 @@ export const activationCodes: Record<string, number> = {
   relu6: 5,
   elu: 6,
 };
-/** The kernels' losses; Dice (segmentation) is not among them: such plans train on tfjs. */
+/** The kernels' losses; binary segmentation's (Dice) is computed beside them, in trainer.ts. */
 const lossCodes: Partial<Record<Plan["loss"], number>> = {
   binaryCrossentropy: 0,
   categoricalCrossentropy: 1,
@@ -172,7 +177,8 @@ const lossCodes: Partial<Record<Plan["loss"], number>> = {
 
 /** The fast path's description of a built model, or the reason it stays on tfjs. */
 export function describeNetwork(model: tf.LayersModel, loss: Plan["loss"]): NetworkSpec | { unsupported: string } {
-  const lossCode = lossCodes[loss];
+  const segmentation = loss === "dice" || loss === "diceCrossentropy" ? loss : undefined;
+  const lossCode = segmentation ? lossCodes.binaryCrossentropy : lossCodes[loss];
   if (lossCode === undefined) return { unsupported: `the ${loss} loss` };
   if (model.inputs.length !== 1 || model.outputs.length !== 1) return { unsupported: "several inputs or outputs" };
   const inputShape = model.inputs[0].shape.slice(1) as number[];
@@ -324,7 +330,11 @@ export function describeNetwork(model: tf.LayersModel, loss: Plan["loss"]): Netw
   const output = model.outputs[0].sourceLayer.name;
   if (produced.get(output) !== layers.length - 1) return { unsupported: "an output that is not the last layer" };
   const last = layers[layers.length - 1];
-  if (last.kind !== "dense" || (last.act === activationCodes.softmax) !== (lossCode === 1)) {
+  if (segmentation) {
+    // Multi-class masks end in a per-voxel softmax, which the kernels' convolutions lack.
+    if (!hasWeights(last) || last.kind === "dense" || last.act !== activationCodes.sigmoid)
+      return { unsupported: "a segmentation output other than a sigmoid convolution" };
+  } else if (last.kind !== "dense" || (last.act === activationCodes.softmax) !== (lossCode === 1)) {
     return { unsupported: "a last layer other than dense (softmax exactly for the categorical losses)" };
   }
   const sequence = inputs.every((from, l) => from.length === 1 && from[0] === l - 1);
@@ -332,10 +342,11 @@ export function describeNetwork(model: tf.LayersModel, loss: Plan["loss"]): Netw
     inputSize: size(inputShape),
     layers,
     loss: lossCode,
-    outputUnits: last.units,
+    outputUnits: outputSize(last),
     tensorSizes,
     ...(sequence ? {} : { inputs }),
     ...(frozenTensors > 0 ? { frozen } : {}),
+    ...(segmentation ? { segmentation } : {}),
   };
 }
 

@@ -13,6 +13,7 @@ import {
   type Volume,
 } from "./network.js";
 import { createPerSampleClipper, type PerSampleClipper, type WeightedLayer } from "./per-sample-clip.js";
+import { segmentationLoss } from "./segmentation-loss.js";
 
 /** The optimizer as plain data, with tfjs's defaults filled in (engine/assembly/loss-optim.ts applies it). */
 export interface OptimizerSpec {
@@ -71,6 +72,7 @@ export interface NetworkTrainer {
   /** SCAFFOLD's c − c_i (valid when `correction`). */
   readonly correction: Float32Array;
   readonly x: Float32Array;
+  /** One label per row, or with `spec.segmentation` one per output value (row after row). */
   readonly labels: Float32Array;
   /** Dropout layers in the network: `computeGradients` takes one mask seed per layer per step. */
   readonly dropouts: number;
@@ -127,7 +129,9 @@ export function createNetworkTrainer(
   const correctionPtr = options.correction ? f32(P) : 0;
   const otherGrads = f32(P);
   const xPtr = f32(R * spec.inputSize);
-  const labelsPtr = f32(R);
+  // One label per row, or per output value for segmentation (a mask).
+  const labelWidth = spec.segmentation ? spec.outputUnits : 1;
+  const labelsPtr = f32(R * labelWidth);
 
   // Parameters sit in trainable-weight order; each layer's buffers point into them.
   let offset = 0;
@@ -138,7 +142,8 @@ export function createNetworkTrainer(
   };
   // A graph: each layer's inputs (−1: the batch).
   const producers = spec.inputs ?? spec.layers.map((_, l) => [l - 1]);
-  if (options.clipping && spec.frozen) throw new Error("per-sample clipping does not cover frozen layers");
+  if (options.clipping && (spec.frozen || spec.segmentation))
+    throw new Error("per-sample clipping covers neither frozen layers nor segmentation");
   if (options.clipping && spec.layers.some((op) => hasWeights(op) && op.kind !== "dense" && op.kind !== "conv2d"))
     throw new Error("per-sample clipping covers dense and conv2d layers only");
   const layers: LayerBuffers[] = spec.layers.map((op, l) => {
@@ -321,7 +326,16 @@ export function createNetworkTrainer(
     // delta holds ∂loss/∂(layer output), turned into ∂loss/∂(pre-activation) in place.
     let delta = graph ? gradOut[layers.length - 1] : deltaA;
     let spare = deltaB;
-    const loss = k.lossForward(spec.loss, last.out, labelsPtr, rows, units, divisor, spare);
+    const loss = spec.segmentation
+      ? segmentationLoss(
+          spec.segmentation,
+          instance.f32(last.out, rows * units),
+          instance.f32(labelsPtr, rows * units),
+          instance.f32(spare, rows * units),
+          rows,
+          divisor,
+        )
+      : k.lossForward(spec.loss, last.out, labelsPtr, rows, units, divisor, spare);
     if ((last.op as { act: number }).act === activationCodes.softmax) {
       k.softmaxBackward(spare, last.out, rows, units, delta);
     } else if (graph) {
@@ -440,7 +454,7 @@ export function createNetworkTrainer(
     anchor: instance.f32(anchorPtr, anchorPtr ? P : 0),
     correction: instance.f32(correctionPtr, correctionPtr ? P : 0),
     x: instance.f32(xPtr, R * spec.inputSize),
-    labels: instance.f32(labelsPtr, R),
+    labels: instance.f32(labelsPtr, R * labelWidth),
     dropouts,
     computeGradients(rows, divisor, rowOffset = 0, seeds = []) {
       if (seeds.length < dropouts) throw new Error(`computeGradients needs ${dropouts} dropout seed(s)`);

@@ -11,6 +11,7 @@ import { trainedTensors } from "../../../src/ml/frozen.js";
 import { buildModel, getParams } from "../../../src/ml/model.js";
 import { parsePlan } from "../../../src/ml/plan.js";
 import { createRng } from "../../../src/ml/rng.js";
+import type { Dataset } from "../../../src/ml/types.js";
 import { trainWith } from "../../support/engines.js";
 import { relativeDifference } from "../../support/params.js";
 import { imageData, trainingArgs } from "../synthetic.js";
@@ -235,6 +236,77 @@ describe("a frozen layer's gradients on the kernels", () => {
       const before = Float32Array.from(trainer.params);
       trainer.applyUpdate();
       assert.ok(trainer.params.some((v, i) => v !== before[i]));
+    } finally {
+      model.dispose();
+    }
+  });
+});
+
+/** Noisy 8×8 images of one bright disc at a seeded place and size; the label is the disc's mask. */
+function discData(rows: number, seed = 21): Dataset {
+  const rng = createRng(seed);
+  const n = 8;
+  const x = new Float32Array(rows * n * n);
+  const y = new Float32Array(rows * n * n);
+  for (let r = 0; r < rows; r++) {
+    const [cy, cx, radius] = [1.5 + rng.next() * 5, 1.5 + rng.next() * 5, 1 + rng.next() * 2];
+    for (let i = 0; i < n * n; i++) {
+      const inside = (Math.floor(i / n) - cy) ** 2 + ((i % n) - cx) ** 2 <= radius * radius;
+      y[r * n * n + i] = inside ? 1 : 0;
+      x[r * n * n + i] = (inside ? 0.7 : 0.2) + (rng.next() - 0.5) * 0.4;
+    }
+  }
+  return { x, y, rows, sampleShape: [n, n, 1], yShape: [n, n, 1] };
+}
+
+describe("binary segmentation on the kernels (a U-Net ending in a sigmoid convolution)", () => {
+  const data = discData(40);
+  const segUnet = [
+    conv(3, { name: "enc1" }),
+    { maxPooling2d: {} },
+    conv(4),
+    { upSampling2d: {}, name: "up" },
+    { concatenate: {}, inputs: ["up", "enc1"] },
+    conv(3),
+    { conv2d: { filters: 1, kernelSize: 1, activation: "sigmoid" } },
+  ];
+  for (const loss of ["dice", "diceCrossentropy"] as const) {
+    it(`${loss}: trains to tfjs's parameters, loss and validation Dice, on one thread`, async () => {
+      const plan = parsePlan({ data: {}, model: segUnet, loss, optimizer: { name: "adam", learning_rate: 0.02 } });
+      const args = trainingArgs({ epochs: 3, batchSize: 8, testOnGlobal: true, testOnLocal: true, metrics: ["dice"] });
+      const reference = await trainWith("tfjs", { plan, data, args });
+      const fast = await trainWith("kernels", { plan, data, args, threads: 2 });
+      assert.equal(fast.engine, "kernels, 1 thread", "Dice is a whole batch's figure: one thread");
+      assert.match(reference.engine ?? "", /^tfjs/);
+      const difference = relativeDifference(fast.params, reference.params);
+      assert.ok(difference < 1e-4, `parameters differ by ${difference}`);
+      assert.ok(
+        Math.abs(fast.trainLoss - reference.trainLoss) < 1e-4,
+        `loss ${fast.trainLoss} vs ${reference.trainLoss}`,
+      );
+      assert.ok(fast.localMetrics && reference.localMetrics);
+      assert.ok(
+        Math.abs(fast.localMetrics.values.dice - reference.localMetrics.values.dice) < 1e-4,
+        JSON.stringify([fast.localMetrics, reference.localMetrics]),
+      );
+      assert.ok(
+        fast.localMetrics.values.dice > fast.globalMetrics!.values.dice,
+        "training improved the validation Dice",
+      );
+    });
+  }
+
+  it("a multi-class mask (softmax per voxel) stays on tfjs", () => {
+    const plan = parsePlan({
+      data: {},
+      model: [...segUnet.slice(0, -1), { conv2d: { filters: 3, kernelSize: 1, activation: "softmax" } }],
+      loss: "dice",
+      optimizer: { name: "adam", learning_rate: 0.02 },
+    });
+    const model = buildModel(plan, [8, 8, 1], { seed: 1 });
+    try {
+      const choice = chooseEngine({ model, plan, backend: "cpu", batchSize: 8, env: {} });
+      assert.equal(choice.engine, "tfjs");
     } finally {
       model.dispose();
     }
