@@ -1,6 +1,6 @@
 /**
  * The models of bench/train.ts (logistic regression, MLP 784-128-10, small CNN, the same with batch
- * normalization, small 3-D CNN) as fbm plans, the
+ * normalization, small 3-D CNN, small 2-D U-Net) as fbm plans, the
  * seeded synthetic data they train on, and the arithmetic of one training step computed from the layer
  * shapes. bench/torch/train_bench.py builds the same models and data recipes in PyTorch.
  */
@@ -8,7 +8,7 @@ import { type LayerSpec, type Plan, parsePlan, planLayers } from "../../src/ml/p
 import { createRng } from "../../src/ml/rng.js";
 import type { Dataset } from "../../src/ml/types.js";
 
-export type ModelName = "logreg" | "mlp" | "cnn" | "cnnbn" | "cnn3d";
+export type ModelName = "logreg" | "mlp" | "cnn" | "cnnbn" | "cnn3d" | "unet";
 
 export interface BenchModel {
   name: ModelName;
@@ -127,13 +127,43 @@ export const benchModels: BenchModel[] = [
     batchSize: 16,
     firstSteps: 5,
   },
+  {
+    name: "unet",
+    layers:
+      "32×32×1 U-Net: conv 8, pool, conv 16, pool, conv 32, up, cat, conv 16, up, cat, conv 8 (3×3 same relu), conv 1 1×1 sigmoid",
+    training: "diceCrossentropy (binary mask), adam lr 1e-3, batch 16",
+    plan: parsePlan({
+      data: {},
+      model: [
+        { conv2d: { filters: 8, kernelSize: 3, padding: "same", activation: "relu" }, name: "enc1" },
+        { maxPooling2d: { poolSize: 2 } },
+        { conv2d: { filters: 16, kernelSize: 3, padding: "same", activation: "relu" }, name: "enc2" },
+        { maxPooling2d: { poolSize: 2 } },
+        { conv2d: { filters: 32, kernelSize: 3, padding: "same", activation: "relu" } },
+        { upSampling2d: { size: 2 }, name: "up2" },
+        { concatenate: {}, inputs: ["up2", "enc2"] },
+        { conv2d: { filters: 16, kernelSize: 3, padding: "same", activation: "relu" } },
+        { upSampling2d: { size: 2 }, name: "up1" },
+        { concatenate: {}, inputs: ["up1", "enc1"] },
+        { conv2d: { filters: 8, kernelSize: 3, padding: "same", activation: "relu" } },
+        { conv2d: { filters: 1, kernelSize: 1, activation: "sigmoid" } },
+      ],
+      loss: "diceCrossentropy",
+      optimizer: { name: "adam", learning_rate: 1e-3 },
+    }),
+    sampleShape: [32, 32, 1],
+    batchSize: 16,
+    firstSteps: 10,
+  },
 ];
 
 /**
  * The model's synthetic dataset, made in code from a seed (same recipe as train_bench.py):
  * logreg: features uniform in [-1, 1], label 1 when Σ (c+1)·x_c > 0;
  * mlp/cnn/cnnbn: 28×28 noise in [0, 0.5) plus 0.5 on image rows 2k+4..2k+6 for class k = row % 10
- * (flattened to 784 features for the mlp); cnn3d: 16³ noise in [0, 0.5) plus 0.5 on slices k+2..k+4.
+ * (flattened to 784 features for the mlp); cnn3d: 16³ noise in [0, 0.5) plus 0.5 on slices k+2..k+4;
+ * unet: 32×32 noise in [0, 0.5) plus 0.5 on a disc (centre uniform in [8, 24)², radius in [3, 8)), the
+ * disc's mask as the label.
  */
 export function benchData(model: BenchModel, rows = benchRows, seed = benchSeed): Dataset {
   const rng = createRng(seed);
@@ -151,6 +181,19 @@ export function benchData(model: BenchModel, rows = benchRows, seed = benchSeed)
       y[r] = s > 0 ? 1 : 0;
     }
     return { x, y, rows, sampleShape: model.sampleShape, features: Array.from({ length: width }, (_, i) => `f${i}`) };
+  }
+  if (model.name === "unet") {
+    const n = 32;
+    const mask = new Float32Array(rows * width);
+    for (let r = 0; r < rows; r++) {
+      const [cy, cx, radius] = [8 + rng.next() * 16, 8 + rng.next() * 16, 3 + rng.next() * 5];
+      for (let i = 0; i < width; i++) {
+        const inside = (Math.floor(i / n) - cy) ** 2 + ((i % n) - cx) ** 2 < radius * radius ? 1 : 0;
+        mask[r * width + i] = inside;
+        x[r * width + i] = rng.next() * 0.5 + 0.5 * inside;
+      }
+    }
+    return { x, y: mask, rows, sampleShape: model.sampleShape, yShape: model.sampleShape };
   }
   if (model.name === "cnn3d") {
     const slice = 16 * 16;
@@ -309,12 +352,19 @@ function layerMacs(spec: LayerSpec, input: Shape): LayerMacs {
 
 /** Per-layer multiply-adds of a plan for one sample of the given shape. */
 export function planMacs(plan: Plan, sampleShape: number[]): LayerMacs[] {
-  let shape = sampleShape;
-  return planLayers(plan).map((spec) => {
-    const m = layerMacs(spec, shape);
-    shape = m.outShape;
-    return m;
-  });
+  // A graph layer reads its `inputs` (−1: the sample); a concatenation's output joins their channels.
+  const outputs: LayerMacs[] = [];
+  for (const spec of planLayers(plan)) {
+    const shapes = spec.inputs.map((i) => (i < 0 ? sampleShape : outputs[i].outShape));
+    if (spec.name === "concatenate") {
+      const channels = shapes.reduce((n, s) => n + s[s.length - 1], 0);
+      const outShape = [...shapes[0].slice(0, -1), channels];
+      outputs.push({ layer: spec.name, outShape, weighted: false, forward: 0, weightGrad: 0, inputGrad: 0 });
+    } else if (spec.name === "add") {
+      outputs.push({ layer: spec.name, outShape: shapes[0], weighted: false, forward: 0, weightGrad: 0, inputGrad: 0 });
+    } else outputs.push(layerMacs(spec, shapes[0]));
+  }
+  return outputs;
 }
 
 /** FLOPs of one training step (forward + backward) for a batch, by the convention above. */

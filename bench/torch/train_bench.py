@@ -5,7 +5,7 @@ One persistent process, started by bench/train.ts, so the cost of importing torc
 answers line-based JSON on stdin/stdout:
 
   first line out:  {"ready": true, "torch": "<version>", "threads": 1, "blas": "<library>"}
-  in:   {"model": "logreg" | "mlp" | "cnn" | "cnnbn" | "cnn3d", "steps": N, "batch": B, "rows": R, "seed": S}
+  in:   {"model": "logreg" | "mlp" | "cnn" | "cnnbn" | "cnn3d" | "unet", "steps": N, "batch": B, "rows": R, "seed": S}
   out:  {"samples_per_s": ..., "seconds": ..., "steps": N, "samples": N*B, "loss": <mean loss>}
   in:   {"quit": true} (or end of input) -> exits
 
@@ -75,6 +75,44 @@ def banded_volumes(rows, gen):
     return x, y
 
 
+def disc_masks(rows, gen):
+    """unet data: 32x32 noise in [0, 0.5), plus 0.5 on a disc (centre in [8, 24)^2, radius in [3, 8)); the mask is the label (NCHW)."""
+    params = torch.rand(rows, 3, generator=gen)
+    cy, cx, radius = 8 + params[:, 0] * 16, 8 + params[:, 1] * 16, 3 + params[:, 2] * 5
+    grid = torch.arange(32, dtype=torch.float32)
+    d2 = (grid.view(1, 32, 1) - cy.view(-1, 1, 1)) ** 2 + (grid.view(1, 1, 32) - cx.view(-1, 1, 1)) ** 2
+    mask = (d2 < (radius ** 2).view(-1, 1, 1)).float().unsqueeze(1)
+    x = torch.rand(rows, 1, 32, 32, generator=gen) * 0.5 + 0.5 * mask
+    return x, mask
+
+
+class UNet(nn.Module):
+    """fbm's bench U-Net: two levels, nearest upsampling, concatenated skips (channels: upsampled first)."""
+
+    def __init__(self):
+        super().__init__()
+        conv = lambda cin, cout: nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.ReLU())  # noqa: E731
+        self.enc1, self.enc2, self.mid = conv(1, 8), conv(8, 16), conv(16, 32)
+        self.dec2, self.dec1 = conv(32 + 16, 16), conv(16 + 8, 8)
+        self.out = nn.Conv2d(8, 1, 1)
+        self.pool, self.up = nn.MaxPool2d(2), nn.Upsample(scale_factor=2, mode="nearest")
+
+    def forward(self, x):
+        e1 = self.enc1(x)
+        e2 = self.enc2(self.pool(e1))
+        m = self.mid(self.pool(e2))
+        d2 = self.dec2(torch.cat([self.up(m), e2], 1))
+        d1 = self.dec1(torch.cat([self.up(d2), e1], 1))
+        return torch.sigmoid(self.out(d1))
+
+
+def dice_bce(p, y):
+    """fbm's diceCrossentropy: soft Dice over the batch, smoothed by 1, plus the voxels' mean BCE."""
+    overlap = (p * y).sum()
+    dice = 1 - (2 * overlap + 1) / (p.sum() + y.sum() + 1)
+    return dice + nn.functional.binary_cross_entropy(p.clamp(1e-7, 1 - 1e-7), y)
+
+
 def build(name):
     if name == "logreg":
         model = nn.Sequential(nn.Linear(30, 1), nn.Sigmoid())
@@ -105,7 +143,10 @@ def build(name):
             nn.Flatten(), nn.Linear(16 * 2 * 2 * 2, 10),
         )
         return model, nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), lr=1e-3)
-    raise ValueError(f'unknown model "{name}" (logreg, mlp, cnn, cnnbn, cnn3d)')
+    if name == "unet":
+        model = UNet()
+        return model, dice_bce, torch.optim.Adam(model.parameters(), lr=1e-3)
+    raise ValueError(f'unknown model "{name}" (logreg, mlp, cnn, cnnbn, cnn3d, unet)')
 
 
 _data = {}
@@ -119,6 +160,8 @@ def dataset(name, rows, seed):
             _data[key] = separable(rows, 30, gen)
         elif name == "cnn3d":
             _data[key] = banded_volumes(rows, gen)
+        elif name == "unet":
+            _data[key] = disc_masks(rows, gen)
         else:
             x, y = banded_images(rows, gen)
             _data[key] = (x.reshape(rows, 784) if name == "mlp" else x.reshape(rows, 1, 28, 28)), y  # NCHW

@@ -7,10 +7,11 @@ import { createVolumeAugmenter, sliceRows } from "./augment-volume.js";
 import { currentBackend } from "./backend.js";
 import { createRowSource } from "./batches.js";
 import { dpPlanProblem } from "./dp-plan-check.js";
-import { chooseEngine } from "./engine/choose-engine.js";
+import { chooseEngine, type EngineChoice } from "./engine/choose-engine.js";
 import { createKernelSession, flatParams, type KernelSession, namedParams } from "./engine/kernel-session.js";
 import { type KernelPredictor, kernelPredictor, predictorRows } from "./engine/kernels-predictor.js";
 import { createKernelStepper, runnerInit, runnerLayout, startRunner } from "./engine/kernels-stepper.js";
+import { describeNetwork } from "./engine/network.js";
 import type { Stepper, StepperInit } from "./engine/stepper.js";
 import { createTfjsStepper } from "./engine/tfjs-stepper.js";
 import type { WarmRounds } from "./engine/warm-rounds.js";
@@ -133,7 +134,7 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
     const totalSteps = args.updates > 0 ? args.updates : args.epochs * stepsPerEpoch;
     const validating = (args.testOnGlobal || args.testOnLocal) && split.test.length > 0;
     // One choice for the round's steps and its validation.
-    const choice =
+    let choice: EngineChoice =
       totalSteps > 0 || validating
         ? chooseEngine({
             model,
@@ -171,7 +172,14 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
       if (start) setParams(model, start);
       params = readTrainable(model);
     }
-    const state = weights ? undefined : readState(model);
+    // Batch normalization's moving statistics go into the kernels beside the parameters; tfjs reads the model's.
+    const state = !weights && choice.engine === "kernels" && choice.spec.stateSizes ? readState(model) : undefined;
+    // Frozen layers' weights travel in the description (network.ts): read them once this round's are in.
+    if (!weights && choice.engine === "kernels" && choice.spec.frozen) {
+      const spec = describeNetwork(model, plan.loss);
+      if ("unsupported" in spec) throw new Error(`the kernels no longer cover the model: ${spec.unsupported}`);
+      choice = { ...choice, spec };
+    }
     checkLabels(plan.loss, options.data.y, outputUnits(model), plan.data.classes);
     const correction = options.gradientCorrection && correctionVector(model, options.gradientCorrection);
     clock.lap("copy");

@@ -124,7 +124,7 @@ describe("3D, upsampling and transposed layers", () => {
     tf.dispose([x, y, w, grad]);
   });
 
-  it("a small 3D U-Net builds, names its weights from the plan and stays on tfjs; a 3D sequence goes to the kernels", () => {
+  it("a small 3D U-Net builds, names its weights from the plan and trains on the kernels on one thread (Dice); so does a 3D sequence", () => {
     const p = plan([
       { conv3d: { filters: 2, kernel_size: 3, padding: "same", activation: "relu" }, name: "e1" },
       { maxPooling3d: {} },
@@ -138,7 +138,9 @@ describe("3D, upsampling and transposed layers", () => {
       assert.equal(model.countParams(), planCost(p, [4, 8, 8, 1]).params);
       assert.deepEqual(paramNames(model).slice(4, 6), ["3.conv3dTranspose.kernel", "3.conv3dTranspose.bias"]);
       const choice = chooseEngine({ model, plan: p, backend: "wasm", batchSize: 4, env: {} });
-      assert.deepEqual(choice, { engine: "tfjs", reason: "graph plans train on tfjs" });
+      assert.equal(choice.engine, "kernels");
+      assert.ok(choice.engine === "kernels" && choice.spec.segmentation === "dice" && choice.spec.inputs);
+      assert.equal(choice.threads, 1, "Dice is a whole batch's figure");
       const sequence = plan([{ conv3d: { filters: 1, kernel_size: 1, activation: "sigmoid" } }], "binaryCrossentropy");
       const flat = buildModel(
         plan(
@@ -148,7 +150,7 @@ describe("3D, upsampling and transposed layers", () => {
         [3, 3, 3, 1],
         { seed: 1 },
       );
-      // A sequence of 3D layers is the kernels' (engine/network.ts); only graphs stay on tfjs.
+      // A sequence of 3D layers is the kernels' too (engine/network.ts).
       assert.equal(
         chooseEngine({ model: flat, plan: sequence, backend: "wasm", batchSize: 4, env: {} }).engine,
         "kernels",

@@ -50,10 +50,6 @@ export function chooseEngine(options: {
   if (forced === "tfjs") return { engine: "tfjs", reason: "FBM_ENGINE=tfjs" };
   if (options.backend === "tensorflow" && forced !== "kernels")
     return { engine: "tfjs", reason: "native TensorFlow is installed" };
-  // The kernels run sequences of trained layers; graphs and frozen layers stay on tfjs.
-  if (isGraphPlan(options.plan)) return { engine: "tfjs", reason: "graph plans train on tfjs" };
-  if (planLayers(options.plan).some((layer) => !layer.trainable))
-    return { engine: "tfjs", reason: "frozen layers train on tfjs" };
   const spec = describeNetwork(options.model, options.plan.loss);
   if ("unsupported" in spec) return { engine: "tfjs", reason: `the kernels do not cover ${spec.unsupported}` };
   if (
@@ -61,18 +57,19 @@ export function chooseEngine(options: {
     spec.layers.some((op) => (hasWeights(op) && op.kind !== "dense" && op.kind !== "conv2d") || isNormalize(op))
   )
     return { engine: "tfjs", reason: "the kernels' per-sample clipping covers dense and conv2d layers only" };
+  if (options.perSampleClipping && (spec.frozen || spec.segmentation))
+    return { engine: "tfjs", reason: "the kernels' per-sample clipping covers neither frozen layers nor segmentation" };
   const most = options.threads ?? availableParallelism();
   if (!Number.isInteger(most) || most < 1) throw new InputError(`Invalid thread count ${most}: use a positive integer`);
   const perStep = flopsPerSample(spec) * options.batchSize;
   const parameters = spec.tensorSizes.reduce((a, b) => a + b, 0);
-  const shareable = perStep >= minFlopsPerParameter * parameters;
-  // Batch normalization needs the whole batch's statistics; threads each see a slice, so such plans run on
-  // one thread (same result as tfjs, whatever the core count).
-  const batchStatistics = spec.layers.some((op) => op.kind === "batchNorm");
-  const useful =
-    shareable && !batchStatistics
-      ? Math.max(1, Math.min(most, Math.floor(perStep / minFlopsPerThread), options.batchSize))
-      : 1;
+  // Dice is one figure for the whole batch, and batch normalization needs the whole batch's statistics:
+  // threads each see a slice, so such plans run on one thread (same result as tfjs, whatever the cores).
+  const batchStatistics = spec.segmentation !== undefined || spec.layers.some((op) => op.kind === "batchNorm");
+  const shareable = perStep >= minFlopsPerParameter * parameters && !batchStatistics;
+  const useful = shareable
+    ? Math.max(1, Math.min(most, Math.floor(perStep / minFlopsPerThread), options.batchSize))
+    : 1;
   return { engine: "kernels", spec, threads: useful };
 }
 

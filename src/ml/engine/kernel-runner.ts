@@ -66,8 +66,12 @@ export function createLocalRunner(init: RunnerInit): KernelRunner {
   load(init);
   const gather = (rows: Int32Array) => {
     round.source.xInto(rows, trainer.x);
-    const labels = round.source.data.y;
-    for (let r = 0; r < rows.length; r++) trainer.labels[r] = labels[rows[r]];
+    // Masks go through the source, which moves them with an augmented batch's images.
+    if (init.spec.segmentation) trainer.labels.set(round.source.y(rows));
+    else {
+      const labels = round.source.data.y;
+      for (let r = 0; r < rows.length; r++) trainer.labels[r] = labels[rows[r]];
+    }
   };
   let loss = 0;
   return {
@@ -112,6 +116,7 @@ export function createParallelRunner(init: RunnerInit, threads: number): KernelR
   // Each thread sees its slice of the batch only: batch statistics would be the slice's (choose-engine.ts).
   if (init.spec.layers.some((op) => op.kind === "batchNorm"))
     throw new Error("batch normalization runs on one thread (createLocalRunner)");
+  if (init.spec.segmentation) throw new Error("Dice is a whole batch's figure: segmentation runs on one thread");
   const bytes = layoutShared(undefined, init.spec, init.options, threads).bytes;
   const shared = layoutShared(new SharedArrayBuffer(bytes), init.spec, init.options, threads);
   const { control } = shared;

@@ -177,6 +177,16 @@ export interface NetworkSpec {
    * sequence, where each layer takes the one before it.
    */
   inputs?: number[][];
+  /**
+   * Frozen layers (`trainable: false`), by index into `layers`: their kernel then bias, fixed. They are
+   * not among `tensorSizes` (the optimizer never sees them) and get no weight gradient.
+   */
+  frozen?: Record<number, Float32Array>;
+  /**
+   * Binary segmentation: the last layer is a sigmoid convolution, one label per output value, and the loss
+   * soft Dice over the whole batch (plus the voxels' mean binary cross-entropy), computed in trainer.ts.
+   */
+  segmentation?: "dice" | "diceCrossentropy";
 }
 
 /** Activation codes of engine/assembly/layers.ts. */
@@ -189,7 +199,7 @@ export const activationCodes: Record<string, number> = {
   relu6: 5,
   elu: 6,
 };
-/** The kernels' losses; Dice (segmentation) is not among them: such plans train on tfjs. */
+/** The kernels' losses; binary segmentation's (Dice) is computed beside them, in trainer.ts. */
 const lossCodes: Partial<Record<Plan["loss"], number>> = {
   binaryCrossentropy: 0,
   categoricalCrossentropy: 1,
@@ -201,7 +211,8 @@ const lossCodes: Partial<Record<Plan["loss"], number>> = {
 
 /** The fast path's description of a built model, or the reason it stays on tfjs. */
 export function describeNetwork(model: tf.LayersModel, loss: Plan["loss"]): NetworkSpec | { unsupported: string } {
-  const lossCode = lossCodes[loss];
+  const segmentation = loss === "dice" || loss === "diceCrossentropy" ? loss : undefined;
+  const lossCode = segmentation ? lossCodes.binaryCrossentropy : lossCodes[loss];
   if (lossCode === undefined) return { unsupported: `the ${loss} loss` };
   if (model.inputs.length !== 1 || model.outputs.length !== 1) return { unsupported: "several inputs or outputs" };
   const inputShape = model.inputs[0].shape.slice(1) as number[];
@@ -213,7 +224,10 @@ export function describeNetwork(model: tf.LayersModel, loss: Plan["loss"]): Netw
   const inputs: number[][] = [];
   // A sequential model lists no input layer among its layers: name it from the model's input.
   produced.set(model.inputs[0].sourceLayer.name, -1);
+  const frozen: Record<number, Float32Array> = {};
+  let frozenTensors = 0;
   for (const layer of model.layers) {
+    const trainedBefore = tensorSizes.length;
     const config = layer.getConfig() as Record<string, unknown>;
     const kind = layer.getClassName();
     if (kind === "InputLayer") {
@@ -338,22 +352,36 @@ export function describeNetwork(model: tf.LayersModel, loss: Plan["loss"]): Netw
       return { unsupported: `layer ${kind}` };
     }
     if (kind !== "Concatenate" && kind !== "Add" && inbound.length !== 1) return { unsupported: `layer ${kind}` };
+    if (!layer.trainable && isNormalize(layers[layers.length - 1]))
+      return { unsupported: "a frozen normalization layer" };
+    if (!layer.trainable && tensorSizes.length > trainedBefore) {
+      // A frozen layer's weights travel with the description: every thread's copy holds them as they are.
+      frozenTensors += tensorSizes.length - trainedBefore;
+      tensorSizes.length = trainedBefore;
+      frozen[layers.length - 1] = Float32Array.from(layer.getWeights().flatMap((w) => Array.from(w.dataSync())));
+    }
     inputs.push(from as number[]);
     produced.set(layer.name, layers.length - 1);
   }
   const weightSizes = (weights: tf.LayerVariable[]) => weights.map((w) => size(w.shape as number[]));
+  // A frozen layer's weights are non-trainable too: beside moving statistics they could not be told apart.
+  if (frozenTensors > 0 && stateSizes.length > 0) return { unsupported: "frozen layers beside batch normalization" };
   if (
     weightSizes(model.trainableWeights).join() !== tensorSizes.join() ||
-    weightSizes(model.nonTrainableWeights).join() !== stateSizes.join() ||
-    model.weights.length !== tensorSizes.length + stateSizes.length
+    (frozenTensors === 0 && weightSizes(model.nonTrainableWeights).join() !== stateSizes.join()) ||
+    model.weights.length !== tensorSizes.length + stateSizes.length + frozenTensors
   ) {
     return { unsupported: "weights the kernels do not know" };
   }
-  if (layers.every((op) => !hasWeights(op))) return { unsupported: "a model without weights" };
+  if (tensorSizes.length === 0) return { unsupported: "a model without trained weights" };
   const output = model.outputs[0].sourceLayer.name;
   if (produced.get(output) !== layers.length - 1) return { unsupported: "an output that is not the last layer" };
   const last = layers[layers.length - 1];
-  if (last.kind !== "dense" || (last.act === activationCodes.softmax) !== (lossCode === 1)) {
+  if (segmentation) {
+    // Multi-class masks end in a per-voxel softmax, which the kernels' convolutions lack.
+    if (!hasWeights(last) || last.kind === "dense" || last.act !== activationCodes.sigmoid)
+      return { unsupported: "a segmentation output other than a sigmoid convolution" };
+  } else if (last.kind !== "dense" || (last.act === activationCodes.softmax) !== (lossCode === 1)) {
     return { unsupported: "a last layer other than dense (softmax exactly for the categorical losses)" };
   }
   const sequence = inputs.every((from, l) => from.length === 1 && from[0] === l - 1);
@@ -361,10 +389,12 @@ export function describeNetwork(model: tf.LayersModel, loss: Plan["loss"]): Netw
     inputSize: size(inputShape),
     layers,
     loss: lossCode,
-    outputUnits: last.units,
+    outputUnits: outputSize(last),
     tensorSizes,
     ...(stateSizes.length > 0 ? { stateSizes } : {}),
     ...(sequence ? {} : { inputs }),
+    ...(frozenTensors > 0 ? { frozen } : {}),
+    ...(segmentation ? { segmentation } : {}),
   };
 }
 

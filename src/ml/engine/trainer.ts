@@ -14,6 +14,7 @@ import {
   type Volume,
 } from "./network.js";
 import { createPerSampleClipper, type PerSampleClipper, type WeightedLayer } from "./per-sample-clip.js";
+import { segmentationLoss } from "./segmentation-loss.js";
 
 /** The optimizer as plain data, with tfjs's defaults filled in (engine/assembly/loss-optim.ts applies it). */
 export interface OptimizerSpec {
@@ -77,6 +78,7 @@ export interface NetworkTrainer {
   /** SCAFFOLD's c − c_i (valid when `correction`). */
   readonly correction: Float32Array;
   readonly x: Float32Array;
+  /** One label per row, or with `spec.segmentation` one per output value (row after row). */
   readonly labels: Float32Array;
   /** Dropout layers in the network: `computeGradients` takes one mask seed per layer per step. */
   readonly dropouts: number;
@@ -151,7 +153,9 @@ export function createNetworkTrainer(
   const correctionPtr = options.correction ? f32(P) : 0;
   const otherGrads = f32(P);
   const xPtr = f32(R * spec.inputSize);
-  const labelsPtr = f32(R);
+  // One label per row, or per output value for segmentation (a mask).
+  const labelWidth = spec.segmentation ? spec.outputUnits : 1;
+  const labelsPtr = f32(R * labelWidth);
 
   // Parameters sit in trainable-weight order; each layer's buffers point into them.
   let offset = 0;
@@ -160,6 +164,10 @@ export function createNetworkTrainer(
     offset += count;
     return at * 4;
   };
+  // A graph: each layer's inputs (−1: the batch).
+  const producers = spec.inputs ?? spec.layers.map((_, l) => [l - 1]);
+  if (options.clipping && (spec.frozen || spec.segmentation))
+    throw new Error("per-sample clipping covers neither frozen layers nor segmentation");
   if (
     options.clipping &&
     spec.layers.some((op) => (hasWeights(op) && op.kind !== "dense" && op.kind !== "conv2d") || isNormalize(op))
@@ -171,7 +179,7 @@ export function createNetworkTrainer(
     stateOffset += count;
     return at;
   };
-  const layers: LayerBuffers[] = spec.layers.map((op) => {
+  const layers: LayerBuffers[] = spec.layers.map((op, l) => {
     const weights = hasWeights(op);
     const norm = isNormalize(op);
     const biasCount = norm
@@ -185,19 +193,12 @@ export function createNetworkTrainer(
           : op.kind === "convTranspose"
             ? op.c
             : op.filters;
-    // A normalization's γ sits where a kernel would, its β where a bias would.
-    const w = weights ? next(kernelSize(op)) : norm && op.scale ? next(op.c) : -1;
-    const b = biasCount > 0 ? next(biasCount) : -1;
     const pooled = op.kind === "maxPool" || op.kind === "maxPool3d" || op.kind === "dropout";
     const batchNorm = op.kind === "batchNorm";
-    return {
+    const buffers = {
       op,
       out: f32(R * outputSize(op)),
       argmax: pooled ? instance.alloc(R * outputSize(op) * 4) : 0,
-      weight: w < 0 ? 0 : paramsPtr + w,
-      bias: b < 0 ? 0 : paramsPtr + b,
-      gWeight: w < 0 ? 0 : gradsPtr + w,
-      gBias: b < 0 ? 0 : gradsPtr + b,
       xhat: norm ? f32(R * outputSize(op)) : 0,
       invStd: norm ? f32(op.kind === "batchNorm" ? op.c : R * op.pixels) : 0,
       mean: batchNorm ? f32(op.c) : 0,
@@ -205,15 +206,37 @@ export function createNetworkTrainer(
       movingMean: batchNorm ? nextState(op.c) : 0,
       movingVariance: batchNorm ? nextState(op.c) : 0,
     };
+    // network.ts describes no frozen normalization layer.
+    const fixed = spec.frozen?.[l];
+    if (weights && fixed) {
+      // A frozen layer: its weights in their own buffer, outside the optimizer's; no weight gradients.
+      const at = f32(fixed.length);
+      instance.f32(at, fixed.length).set(fixed);
+      return { ...buffers, weight: at, bias: biasCount > 0 ? at + kernelSize(op) * 4 : 0, gWeight: 0, gBias: 0 };
+    }
+    // A normalization's γ sits where a kernel would, its β where a bias would.
+    const w = weights ? next(kernelSize(op)) : norm && op.scale ? next(op.c) : -1;
+    const b = biasCount > 0 ? next(biasCount) : -1;
+    return {
+      ...buffers,
+      weight: w < 0 ? 0 : paramsPtr + w,
+      bias: b < 0 ? 0 : paramsPtr + b,
+      gWeight: w < 0 ? 0 : gradsPtr + w,
+      gBias: b < 0 ? 0 : gradsPtr + b,
+    };
   });
   // γ and β gradients of normalizations without them still have to be written somewhere.
   const normScratch = f32(2 * Math.max(0, ...spec.layers.map((op) => (isNormalize(op) ? op.c : 0))));
+  // Which layers' outputs need a gradient: those with trained weights at or before them. Frozen layers
+  // before every trained one (a frozen encoder) take no part in the backward pass.
+  const trained = (l: number) => layers[l].gWeight !== 0 || layers[l].gBias !== 0;
+  const needsGrad: boolean[] = [];
+  for (const [l, from] of producers.entries()) needsGrad.push(trained(l) || from.some((p) => p >= 0 && needsGrad[p]));
   const largest = Math.max(spec.inputSize, ...spec.layers.map(outputSize));
   const deltaA = f32(R * largest);
   const deltaB = f32(R * largest);
-  // A graph: each layer's inputs (−1: the batch), and per layer a buffer where its consumers sum
-  // ∂loss/∂output (a sequence passes one gradient along two buffers instead).
-  const producers = spec.inputs ?? spec.layers.map((_, l) => [l - 1]);
+  // A graph: per layer a buffer where its consumers sum ∂loss/∂output (a sequence passes one gradient
+  // along two buffers instead).
   const gradOut = spec.inputs ? spec.layers.map((op) => f32(R * outputSize(op))) : [];
   // Where each layer's output is: its buffer, or in inference a dropout's input (passed through).
   const outputs = layers.map((layer) => layer.out);
@@ -404,7 +427,16 @@ export function createNetworkTrainer(
     // delta holds ∂loss/∂(layer output), turned into ∂loss/∂(pre-activation) in place.
     let delta = graph ? gradOut[layers.length - 1] : deltaA;
     let spare = deltaB;
-    const loss = k.lossForward(spec.loss, last.out, labelsPtr, rows, units, divisor, spare);
+    const loss = spec.segmentation
+      ? segmentationLoss(
+          spec.segmentation,
+          instance.f32(last.out, rows * units),
+          instance.f32(labelsPtr, rows * units),
+          instance.f32(spare, rows * units),
+          rows,
+          divisor,
+        )
+      : k.lossForward(spec.loss, last.out, labelsPtr, rows, units, divisor, spare);
     if ((last.op as { act: number }).act === activationCodes.softmax) {
       k.softmaxBackward(spare, last.out, rows, units, delta);
     } else if (graph) {
@@ -413,10 +445,15 @@ export function createNetworkTrainer(
       [delta, spare] = [spare, delta];
     }
     for (let l = layers.length - 1; l >= 0; l--) {
+      // Nothing trained at or before this layer: no gradient to pass (in a sequence, nor before it).
+      if (!needsGrad[l]) {
+        if (graph) continue;
+        break;
+      }
       const layer = layers[l];
       const op = layer.op;
       const input = sourceOf(l, 0);
-      const wantInput = producers[l][0] >= 0;
+      const wantInput = producers[l][0] >= 0 && needsGrad[producers[l][0]];
       if (graph) {
         delta = gradOut[l];
         spare = deltaA;
@@ -425,7 +462,7 @@ export function createNetworkTrainer(
         if (l < layers.length - 1 || op.act !== activationCodes.softmax)
           k.activationBackward(delta, layer.out, rows * op.units, op.act);
         if (clip) clip.record(weightedIndex.get(l)!, weighted[weightedIndex.get(l)!], delta);
-        else {
+        else if (layer.gWeight) {
           k.gemm(op.inputs, op.units, rows, input, 1, op.inputs, delta, op.units, layer.gWeight, op.units, 0, pack);
           if (layer.bias) k.columnSums(delta, rows, op.units, layer.gBias);
         }
@@ -438,7 +475,7 @@ export function createNetworkTrainer(
         const M = rows * op.oh * op.ow;
         k.activationBackward(delta, layer.out, M * op.filters, op.act);
         if (clip) clip.record(weightedIndex.get(l)!, weighted[weightedIndex.get(l)!], delta);
-        else {
+        else if (layer.gWeight) {
           const patches = keptPatches[l] || sharedPatches;
           if (!keptPatches[l]) k.im2col(input, ...windowArgs(op, rows), patches);
           k.gemm(K, op.filters, M, patches, 1, K, delta, op.filters, layer.gWeight, op.filters, 0, pack);
@@ -457,10 +494,12 @@ export function createNetworkTrainer(
         const K = op.kd * op.kh * op.kw * op.c;
         const M = rows * op.od * op.oh * op.ow;
         k.activationBackward(delta, layer.out, M * op.filters, op.act);
-        const patches = keptPatches[l] || sharedPatches;
-        if (!keptPatches[l]) k.im2col3d(input, ...volumeArgs(op, rows), patches);
-        k.gemm(K, op.filters, M, patches, 1, K, delta, op.filters, layer.gWeight, op.filters, 0, pack);
-        if (layer.bias) k.columnSums(delta, M, op.filters, layer.gBias);
+        if (layer.gWeight) {
+          const patches = keptPatches[l] || sharedPatches;
+          if (!keptPatches[l]) k.im2col3d(input, ...volumeArgs(op, rows), patches);
+          k.gemm(K, op.filters, M, patches, 1, K, delta, op.filters, layer.gWeight, op.filters, 0, pack);
+          if (layer.bias) k.columnSums(delta, M, op.filters, layer.gBias);
+        }
         if (wantInput) {
           k.transpose(layer.weight, K, op.filters, transposed);
           k.gemm(M, K, op.filters, delta, op.filters, 1, transposed, K, patchGrads, K, 0, pack);
@@ -473,8 +512,10 @@ export function createNetworkTrainer(
         const pixels = rows * op.d * op.h * op.w;
         k.activationBackward(delta, layer.out, pixels * op.c, op.act);
         k.im2col3d(delta, ...volumeArgs(op, rows), sharedPatches);
-        k.gemm(K, op.inputs, M, sharedPatches, 1, K, input, op.inputs, layer.gWeight, op.inputs, 0, pack);
-        if (layer.bias) k.columnSums(delta, pixels, op.c, layer.gBias);
+        if (layer.gWeight) {
+          k.gemm(K, op.inputs, M, sharedPatches, 1, K, input, op.inputs, layer.gWeight, op.inputs, 0, pack);
+          if (layer.bias) k.columnSums(delta, pixels, op.c, layer.gBias);
+        }
         if (wantInput) k.gemm(M, op.inputs, K, sharedPatches, K, 1, layer.weight, op.inputs, spare, op.inputs, 0, pack);
       } else if (op.kind === "maxPool3d" && wantInput) {
         k.maxPoolBackward(delta, layer.argmax, rows * outputSize(op), spare, rows * inputSize(op));
@@ -506,12 +547,12 @@ export function createNetworkTrainer(
     if (op.kind === "concat") {
       const pixels = rows * op.pixels;
       k.splitChannels(delta, op.ca, op.cb, pixels, spare, deltaB);
-      if (a >= 0) k.accumulate(gradOut[a], spare, pixels * op.ca);
-      if (b >= 0) k.accumulate(gradOut[b], deltaB, pixels * op.cb);
+      if (a >= 0 && needsGrad[a]) k.accumulate(gradOut[a], spare, pixels * op.ca);
+      if (b >= 0 && needsGrad[b]) k.accumulate(gradOut[b], deltaB, pixels * op.cb);
     } else if (op.kind === "add") {
-      if (a >= 0) k.accumulate(gradOut[a], delta, rows * op.size);
-      if (b >= 0) k.accumulate(gradOut[b], delta, rows * op.size);
-    } else if (a >= 0) {
+      if (a >= 0 && needsGrad[a]) k.accumulate(gradOut[a], delta, rows * op.size);
+      if (b >= 0 && needsGrad[b]) k.accumulate(gradOut[b], delta, rows * op.size);
+    } else if (a >= 0 && needsGrad[a]) {
       k.accumulate(gradOut[a], spare, rows * inputSize(op));
     }
   }
@@ -523,7 +564,7 @@ export function createNetworkTrainer(
     anchor: instance.f32(anchorPtr, anchorPtr ? P : 0),
     correction: instance.f32(correctionPtr, correctionPtr ? P : 0),
     x: instance.f32(xPtr, R * spec.inputSize),
-    labels: instance.f32(labelsPtr, R),
+    labels: instance.f32(labelsPtr, R * labelWidth),
     dropouts,
     computeGradients(rows, divisor, rowOffset = 0, seeds = []) {
       if (seeds.length < dropouts) throw new Error(`computeGradients needs ${dropouts} dropout seed(s)`);
