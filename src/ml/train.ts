@@ -161,8 +161,8 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
             plan,
             backend: currentBackend(),
             batchSize: args.batchSize,
-            // DP-SGD adds its noise once per step: it runs on one thread.
-            threads: localDp ? 1 : options.threads,
+            // DP-SGD's steps run on one thread, its noise on a second when allowed (noise-thread.ts).
+            threads: options.threads,
             perSampleClipping: localDp !== undefined,
           })
         : ({ engine: "tfjs", reason: "no training steps" } as const);

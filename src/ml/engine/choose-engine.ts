@@ -23,6 +23,12 @@ const minFlopsPerThread = 2e6;
  */
 const minFlopsPerParameter = 500;
 
+/**
+ * DP-SGD draws one Gaussian per parameter per step (~10 ns each); below this many parameters the noise is
+ * cheaper than handing it to another thread.
+ */
+const minNoiseThreadParameters = 10_000;
+
 export function chooseEngine(options: {
   model: tf.LayersModel;
   plan: Plan;
@@ -55,8 +61,11 @@ export function chooseEngine(options: {
     return { engine: "tfjs", reason: "the kernels' per-sample clipping covers dense and conv2d layers only" };
   const most = options.threads ?? availableParallelism();
   if (!Number.isInteger(most) || most < 1) throw new InputError(`Invalid thread count ${most}: use a positive integer`);
-  const perStep = flopsPerSample(spec) * options.batchSize;
   const parameters = spec.tensorSizes.reduce((a, b) => a + b, 0);
+  // DP-SGD: the steps on this thread, the next step's noise drawn on a second (noise-thread.ts).
+  if (options.perSampleClipping)
+    return { engine: "kernels", spec, threads: most > 1 && parameters >= minNoiseThreadParameters ? 2 : 1 };
+  const perStep = flopsPerSample(spec) * options.batchSize;
   const shareable = perStep >= minFlopsPerParameter * parameters;
   const useful = shareable
     ? Math.max(1, Math.min(most, Math.floor(perStep / minFlopsPerThread), options.batchSize))

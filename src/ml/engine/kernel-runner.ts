@@ -2,6 +2,7 @@ import { RuntimeFailure } from "../../common/errors.js";
 import type { RowSource } from "../batches.js";
 import { participate } from "./data-parallel-step.js";
 import { type DpStep, noiseAndAverage } from "./dp-step.js";
+import { startNoiseThread } from "./noise-thread.js";
 import type { NetworkSpec } from "./network.js";
 import { commands, ctl, layoutShared, type SharedLayout, type WorkerInit } from "./parallel-protocol.js";
 import { createNetworkTrainer, type TrainerOptions } from "./trainer.js";
@@ -29,6 +30,11 @@ export interface RunnerInit {
   correction?: Float32Array;
   /** DP-SGD (local runner only). */
   dp?: DpStep;
+  /**
+   * DP-SGD: draw the noise one step ahead on a training thread (noise-thread.ts). Ignored for a seeded
+   * Gaussian (tests: the draws must come from the caller's source) and without noise.
+   */
+  noiseThread?: boolean;
 }
 
 /** All steps on the calling thread. */
@@ -44,13 +50,17 @@ export function createLocalRunner(init: RunnerInit): KernelRunner {
     for (let r = 0; r < rows.length; r++) trainer.labels[r] = labels[rows[r]];
   };
   let loss = 0;
+  const std = dp ? dp.noiseMultiplier * dp.clipNorm : 0;
+  const noise =
+    dp && init.noiseThread && std > 0 && !dp.gaussian.seeded ? startNoiseThread(trainer.grads.length) : undefined;
   return {
-    threads: 1,
+    threads: noise ? 2 : 1,
     step(batch, dropoutSeeds) {
       if (dp) {
         // Abadi et al. 2016, Algorithm 1: clip each sample, sum, add noise, then average.
         loss += clippedSum(trainer, batch, init.options.maxRows, dp.clipNorm, dropoutSeeds, gather);
-        noiseAndAverage(trainer.grads, dp);
+        if (noise) noise.addTo(trainer.grads, std, 1 / dp.expectedBatch);
+        else noiseAndAverage(trainer.grads, dp);
       } else {
         gather(batch);
         loss += trainer.computeGradients(batch.length, batch.length, 0, dropoutSeeds) / batch.length;
@@ -63,7 +73,9 @@ export function createLocalRunner(init: RunnerInit): KernelRunner {
       return value;
     },
     finish: async () => Float32Array.from(trainer.params),
-    close() {},
+    close() {
+      noise?.close();
+    },
   };
 }
 

@@ -4,6 +4,8 @@ import { createCipheriv, randomBytes } from "node:crypto";
 export interface Gaussian {
   (): number;
   addTo(values: Float32Array, std: number, scale: number): void;
+  /** Draws from a caller's `uniform` (reproducible, for tests), not from node:crypto. */
+  readonly seeded: boolean;
 }
 
 /** Fills `out` with independent uniform 32-bit words. */
@@ -57,30 +59,34 @@ export function createGaussian(uniform?: () => number): Gaussian {
     return Math.abs(hz) < kn[iz] ? hz * wn[iz] : slowPath(hz, iz, word, open01);
   };
   return Object.assign(draw, {
+    seeded: uniform !== undefined,
     /**
      * The same draws as calling `draw` once per value, in the same order from the same words, with the
      * generator's state in locals: V8 keeps the closure's mutable state in a context object, and reading
      * and writing it per draw cost ~10× the ziggurat itself (a DP-SGD step of the MLP draws 101,770).
      */
     addTo(values: Float32Array, std: number, scale: number) {
+      const bound = kn;
+      const width = wn;
+      const end = words.length - 2;
       let at = w;
-      let bits = layers;
+      let bits = layers | 0;
       let left = layersLeft;
       for (let i = 0; i < values.length; i++) {
-        if (at + 2 > words.length) {
+        if (at > end) {
           fill(words);
           at = 0;
         }
         const hz = words[at++] | 0;
         if (left === 0) {
-          bits = words[at++];
+          bits = words[at++] | 0;
           left = 4;
         }
         const iz = bits & 127;
-        bits >>>= 8;
+        bits >>= 8; // the bytes taken are the low ones: the sign bits shifted in are never read
         left--;
         let x: number;
-        if (Math.abs(hz) < kn[iz]) x = hz * wn[iz];
+        if ((hz < 0 ? -hz : hz) < bound[iz]) x = hz * width[iz];
         else {
           w = at;
           x = slowPath(hz, iz, word, open01);
@@ -89,7 +95,7 @@ export function createGaussian(uniform?: () => number): Gaussian {
         values[i] = (values[i] + std * x) * scale;
       }
       w = at;
-      layers = bits;
+      layers = bits >>> 0;
       layersLeft = left;
     },
   });
