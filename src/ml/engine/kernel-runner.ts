@@ -2,8 +2,8 @@ import { RuntimeFailure } from "../../common/errors.js";
 import type { RowSource } from "../batches.js";
 import { participate } from "./data-parallel-step.js";
 import { type DpStep, noiseAndAverage } from "./dp-step.js";
-import { startNoiseThread } from "./noise-thread.js";
 import type { NetworkSpec } from "./network.js";
+import { startNoiseThread } from "./noise-thread.js";
 import { commands, ctl, layoutShared, type SharedLayout, type WorkerInit } from "./parallel-protocol.js";
 import { createNetworkTrainer, type TrainerOptions } from "./trainer.js";
 import { discardWorkers, returnWorkers, takeWorkers } from "./worker-pool.js";
@@ -52,7 +52,9 @@ export function createLocalRunner(init: RunnerInit): KernelRunner {
   let loss = 0;
   const std = dp ? dp.noiseMultiplier * dp.clipNorm : 0;
   const noise =
-    dp && init.noiseThread && std > 0 && !dp.gaussian.seeded ? startNoiseThread(trainer.grads.length) : undefined;
+    dp && init.noiseThread && std > 0 && !dp.gaussian.seeded
+      ? startNoiseThread(trainer.grads.length, dp.gaussian)
+      : undefined;
   return {
     threads: noise ? 2 : 1,
     step(batch, dropoutSeeds) {
