@@ -18,10 +18,12 @@ export type EngineChoice =
 const minFlopsPerThread = 2e6;
 /**
  * Threads exchange the whole gradient every step, so a step must carry enough arithmetic per parameter.
- * Measured on 2 cores: an MLP 784-128-10 at batch 64 (260 FLOP per parameter) gained nothing from a second
- * thread, at batch 128 (520) 1.2–1.35×; the bench CNN (9,400) 1.4–1.5×.
+ * Measured on 2 cores (kernel runners alone, 300 steps, 7 runs, a busy machine): the MLP 784-128-10 at
+ * batch 64 (260 FLOP per parameter) costs 0.72 ms of CPU a step on one thread and 0.99 ms on two (each
+ * thread 0.50): a second thread that is free gains ~1.4×; at batch 32 (130) 0.39 against 0.67 (0.33 each),
+ * too little. At batch 128 (520) 1.2–1.35× was measured before; the bench CNN (9,400) 1.4–1.5×.
  */
-const minFlopsPerParameter = 500;
+const minFlopsPerParameter = 250;
 
 /**
  * DP-SGD draws one Gaussian per parameter per step (~10 ns each); below this many parameters the noise is
