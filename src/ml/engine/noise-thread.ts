@@ -1,6 +1,6 @@
 import { RuntimeFailure } from "../../common/errors.js";
-import { createGaussian, type Gaussian } from "../../privacy/dp/noise.js";
-import { ctl } from "./parallel-protocol.js";
+import type { Gaussian } from "../../privacy/dp/noise.js";
+import { at, chunks, controlInts, layout, type NoiseInit } from "./noise-slots.js";
 import { discardWorkers, returnWorkers, takeWorkers } from "./worker-pool.js";
 
 /**
@@ -17,50 +17,6 @@ export interface NoiseThread {
   addTo(values: Float32Array, std: number, scale: number): void;
   /** Stops the helper and returns it to the pool. */
   close(): void;
-}
-
-/** Chunks per slot: small enough to balance the two threads, large enough that claiming one is cheap. */
-const chunks = 16;
-
-/** Control block (Int32). Index 6 is ctl.failed, which a worker that cannot load sets. */
-const at = {
-  /** Bumped when a slot is handed back for drawing, or to stop; the helper sleeps on it. */
-  generation: 0,
-  stop: 1,
-  /** The slot this thread consumes next: the helper fills it first. */
-  consumeNext: 2,
-  claimed: [4, 5],
-  failed: ctl.failed,
-  done: [8, 9],
-} as const;
-const controlInts = 12;
-
-/** What the helper thread receives (worker.ts hands it to `drawNoise`). */
-export interface NoiseInit {
-  noise: { size: number };
-  shared: SharedArrayBuffer;
-}
-
-function layout(shared: SharedArrayBuffer, size: number) {
-  const control = new Int32Array(shared, 0, controlInts);
-  const slots = [0, 1].map((s) => new Float32Array(shared, controlInts * 4 + s * size * 4, size));
-  const bounds = (c: number) => [Math.floor((size * c) / chunks), Math.floor((size * (c + 1)) / chunks)];
-  /** Claims and draws chunks of `slot` until none is left; returns how many this caller drew. */
-  const drawChunks = (slot: number, gaussian: Gaussian) => {
-    let drawn = 0;
-    for (;;) {
-      const c = Atomics.add(control, at.claimed[slot], 1);
-      if (c >= chunks) return drawn;
-      const [from, to] = bounds(c);
-      const z = slots[slot].subarray(from, to);
-      z.fill(0);
-      gaussian.addTo(z, 1, 1);
-      Atomics.add(control, at.done[slot], 1);
-      Atomics.notify(control, at.done[slot]);
-      drawn++;
-    }
-  };
-  return { control, slots, drawChunks };
 }
 
 /** `gaussian`: this thread's source (node:crypto, not seeded). */
@@ -104,17 +60,4 @@ export function startNoiseThread(size: number, gaussian: Gaussian): NoiseThread 
       void ending.then((m) => (m.released ? returnWorkers([worker]) : discardWorkers([worker])));
     },
   };
-}
-
-/** The helper's side: draws chunks of the slot consumed next, then of the other, until told to stop. */
-export function drawNoise(init: NoiseInit): void {
-  const { control, drawChunks } = layout(init.shared, init.noise.size);
-  const gaussian = createGaussian();
-  for (;;) {
-    const generation = Atomics.load(control, at.generation);
-    if (Atomics.load(control, at.stop) !== 0) return;
-    const first = Atomics.load(control, at.consumeNext);
-    const drawn = drawChunks(first, gaussian) + drawChunks(first ^ 1, gaussian);
-    if (drawn === 0) Atomics.wait(control, at.generation, generation);
-  }
 }

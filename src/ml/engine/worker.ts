@@ -1,7 +1,7 @@
 import { parentPort } from "node:worker_threads";
 import { participate } from "./data-parallel-step.js";
 import { createKernelInstance } from "./kernels.js";
-import { drawNoise, type NoiseInit } from "./noise-thread.js";
+import { drawNoise, type NoiseInit } from "./noise-slots.js";
 import { commands, ctl, layoutShared, type WorkerInit } from "./parallel-protocol.js";
 import { createNetworkTrainer } from "./trainer.js";
 
