@@ -141,8 +141,9 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
             plan,
             backend: currentBackend(),
             batchSize: args.batchSize,
-            // DP-SGD adds its noise once per step: it runs on one thread.
-            threads: localDp ? 1 : options.threads,
+            // DP-SGD's steps run on one thread, its noise on a second when allowed (noise-thread.ts); a
+            // seeded source (tests) or no noise keeps to one.
+            threads: localDp && (localDp.gaussian.seeded || localDp.noiseMultiplier === 0) ? 1 : options.threads,
             perSampleClipping: localDp !== undefined,
           })
         : ({ engine: "tfjs", reason: "no training steps" } as const);

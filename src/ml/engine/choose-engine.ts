@@ -26,10 +26,18 @@ export type EngineChoice =
 const minFlopsPerThread = 2e6;
 /**
  * Threads exchange the whole gradient every step, so a step must carry enough arithmetic per parameter.
- * Measured on 2 cores: an MLP 784-128-10 at batch 64 (260 FLOP per parameter) gained nothing from a second
- * thread, at batch 128 (520) 1.2–1.35×; the bench CNN (9,400) 1.4–1.5×.
+ * Measured on 2 cores (kernel runners alone, 300 steps, 7 runs, a busy machine): the MLP 784-128-10 at
+ * batch 64 (260 FLOP per parameter) costs 0.72 ms of CPU a step on one thread and 0.99 ms on two (each
+ * thread 0.50): a second thread that is free gains ~1.4×; at batch 32 (130) 0.39 against 0.67 (0.33 each),
+ * too little. At batch 128 (520) 1.2–1.35× was measured before; the bench CNN (9,400) 1.4–1.5×.
  */
-const minFlopsPerParameter = 500;
+const minFlopsPerParameter = 250;
+
+/**
+ * DP-SGD draws one Gaussian per parameter per step (~10 ns each); below this many parameters the noise is
+ * cheaper than handing it to another thread.
+ */
+const minNoiseThreadParameters = 10_000;
 
 export function chooseEngine(options: {
   model: tf.LayersModel;
@@ -61,8 +69,11 @@ export function chooseEngine(options: {
     return { engine: "tfjs", reason: "the kernels' per-sample clipping covers neither frozen layers nor segmentation" };
   const most = options.threads ?? availableParallelism();
   if (!Number.isInteger(most) || most < 1) throw new InputError(`Invalid thread count ${most}: use a positive integer`);
-  const perStep = flopsPerSample(spec) * options.batchSize;
   const parameters = spec.tensorSizes.reduce((a, b) => a + b, 0);
+  // DP-SGD: the steps on this thread, the next step's noise drawn on a second (noise-thread.ts).
+  if (options.perSampleClipping)
+    return { engine: "kernels", spec, threads: most > 1 && parameters >= minNoiseThreadParameters ? 2 : 1 };
+  const perStep = flopsPerSample(spec) * options.batchSize;
   // Dice is one figure for the whole batch, and batch normalization needs the whole batch's statistics:
   // threads each see a slice, so such plans run on one thread (same result as tfjs, whatever the cores).
   const batchStatistics = spec.segmentation !== undefined || spec.layers.some((op) => op.kind === "batchNorm");

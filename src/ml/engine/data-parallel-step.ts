@@ -32,8 +32,15 @@ export function participate(options: {
   Atomics.add(shared.control, ctl.gradsReady, 1);
   Atomics.notify(shared.control, ctl.gradsReady);
   waitAtLeast(shared.control, ctl.gradsReady, (step + 1) * threads, options.check);
-  trainer.grads.set(slots[0]);
-  for (let w = 1; w < threads; w++) trainer.addToGrads(slots[w]);
+  // The sum in participant order, slot 0 first. A participant's own gradient is already in its trainer:
+  // participant 0 starts from it; with two threads participant 1 adds slot 0 to its own (a + b = b + a
+  // exactly in IEEE arithmetic). Each saves one model-sized copy a step.
+  if (index === 0) for (let w = 1; w < threads; w++) trainer.addToGrads(slots[w]);
+  else if (threads === 2) trainer.addToGrads(slots[0]);
+  else {
+    trainer.grads.set(slots[0]);
+    for (let w = 1; w < threads; w++) trainer.addToGrads(slots[w]);
+  }
   trainer.applyUpdate();
 }
 

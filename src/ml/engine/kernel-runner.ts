@@ -3,6 +3,7 @@ import type { RowSource } from "../batches.js";
 import { participate } from "./data-parallel-step.js";
 import { type DpStep, noiseAndAverage } from "./dp-step.js";
 import type { NetworkSpec } from "./network.js";
+import { startNoiseThread } from "./noise-thread.js";
 import { commands, ctl, layoutShared, type SharedLayout, type WorkerInit } from "./parallel-protocol.js";
 import { createNetworkTrainer, type TrainerOptions } from "./trainer.js";
 import { discardWorkers, returnWorkers, takeWorkers } from "./worker-pool.js";
@@ -38,6 +39,11 @@ export interface RoundStart {
   correction?: Float32Array;
   /** DP-SGD (local runner only; a runner made with it takes it every round, one made without never). */
   dp?: DpStep;
+  /**
+   * DP-SGD: draw the noise one step ahead on a training thread (noise-thread.ts). Ignored for a seeded
+   * Gaussian (tests: the draws must come from the caller's source) and without noise.
+   */
+  noiseThread?: boolean;
 }
 
 export interface RunnerInit extends RoundStart {
@@ -74,14 +80,20 @@ export function createLocalRunner(init: RunnerInit): KernelRunner {
     }
   };
   let loss = 0;
+  const { dp } = init;
+  const noise =
+    dp && init.noiseThread && dp.noiseMultiplier * dp.clipNorm > 0 && !dp.gaussian.seeded
+      ? startNoiseThread(trainer.grads.length, dp.gaussian)
+      : undefined;
   return {
-    threads: 1,
+    threads: noise ? 2 : 1,
     step(batch, dropoutSeeds) {
       const { dp } = round;
       if (dp) {
         // Abadi et al. 2016, Algorithm 1: clip each sample, sum, add noise, then average.
         loss += clippedSum(trainer, batch, init.options.maxRows, dp.clipNorm, dropoutSeeds, gather);
-        noiseAndAverage(trainer.grads, dp);
+        if (noise) noise.addTo(trainer.grads, dp.noiseMultiplier * dp.clipNorm, 1 / dp.expectedBatch);
+        else noiseAndAverage(trainer.grads, dp);
       } else {
         gather(batch);
         loss += trainer.computeGradients(batch.length, batch.length, 0, dropoutSeeds) / batch.length;
@@ -101,7 +113,9 @@ export function createLocalRunner(init: RunnerInit): KernelRunner {
       loss = 0;
     },
     state: () => Float32Array.from(trainer.state),
-    close() {},
+    close() {
+      noise?.close();
+    },
   };
 }
 

@@ -28,7 +28,9 @@ export function runnerInit(spec: NetworkSpec, init: StepperInit): RunnerInit {
  * the trainer options and which per-round inputs it has slots for.
  */
 export function runnerLayout(init: RunnerInit, threads: number): string {
-  return JSON.stringify([threads, init.options, init.dp !== undefined, init.anchor !== undefined]);
+  // A seeded Gaussian (tests) keeps DP-SGD's noise on the step's thread: no noise thread to keep.
+  const dp = init.dp && { seeded: init.dp.gaussian.seeded };
+  return JSON.stringify([threads, init.options, dp, init.anchor !== undefined]);
 }
 
 /** A runner for `init` on `threads` threads: `kept` restarted on it (same layout), else a new one. */
@@ -37,6 +39,8 @@ export function startRunner(init: RunnerInit, threads: number, kept?: KernelRunn
     kept.restart(init);
     return kept;
   }
+  // DP-SGD's steps stay on this thread; with 2 threads a second draws its noise (noise-thread.ts).
+  if (init.dp) return createLocalRunner({ ...init, noiseThread: threads > 1 });
   return threads > 1 ? createParallelRunner(init, threads) : createLocalRunner(init);
 }
 

@@ -1,13 +1,14 @@
 import { parentPort } from "node:worker_threads";
 import { participate } from "./data-parallel-step.js";
 import { createKernelInstance } from "./kernels.js";
+import { drawNoise, type NoiseInit } from "./noise-slots.js";
 import { commands, ctl, layoutShared, type WorkerInit } from "./parallel-protocol.js";
 import { createNetworkTrainer } from "./trainer.js";
 
 /**
  * A training thread: a participant of data-parallel steps (data-parallel-step.ts) with its own copy of
- * the network in its own kernels instance. Joins one run at a time (all of its rounds while the node keeps
- * it, engine/kernel-session.ts) and stays for the next.
+ * the network in its own kernels instance, or DP-SGD's noise source one step ahead (noise-thread.ts). Joins
+ * one run at a time (all of its rounds while the node keeps it, engine/kernel-session.ts) and stays for the next.
  */
 function join(init: WorkerInit): void {
   const shared = layoutShared(init.shared, init.spec, init.options, init.threads);
@@ -46,9 +47,10 @@ function fail(shared: SharedArrayBuffer, message: string): void {
   Atomics.notify(control, ctl.gradsReady);
 }
 
-parentPort?.on("message", (init: WorkerInit) => {
+parentPort?.on("message", (init: WorkerInit | NoiseInit) => {
   try {
-    join(init);
+    if ("noise" in init) drawNoise(init);
+    else join(init);
     parentPort?.postMessage({ released: true });
   } catch (error) {
     fail(init.shared, error instanceof Error ? error.message : String(error));

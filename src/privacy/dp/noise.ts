@@ -4,6 +4,8 @@ import { createCipheriv, randomBytes } from "node:crypto";
 export interface Gaussian {
   (): number;
   addTo(values: Float32Array, std: number, scale: number): void;
+  /** Draws from a caller's `uniform` (reproducible, for tests), not from node:crypto. */
+  readonly seeded: boolean;
 }
 
 /** Fills `out` with independent uniform 32-bit words. */
@@ -57,8 +59,45 @@ export function createGaussian(uniform?: () => number): Gaussian {
     return Math.abs(hz) < kn[iz] ? hz * wn[iz] : slowPath(hz, iz, word, open01);
   };
   return Object.assign(draw, {
+    seeded: uniform !== undefined,
+    /**
+     * The same draws as calling `draw` once per value, in the same order from the same words, with the
+     * generator's state in locals: V8 keeps the closure's mutable state in a context object, and reading
+     * and writing it per draw cost ~10× the ziggurat itself (a DP-SGD step of the MLP draws 101,770).
+     */
     addTo(values: Float32Array, std: number, scale: number) {
-      for (let i = 0; i < values.length; i++) values[i] = (values[i] + std * draw()) * scale;
+      const squared = acceptSquared;
+      const width = wn;
+      const end = words.length - 2;
+      let at = w;
+      let bits = layers | 0;
+      let left = layersLeft;
+      for (let i = 0; i < values.length; i++) {
+        if (at > end) {
+          fill(words);
+          at = 0;
+        }
+        const hz = words[at++] | 0;
+        if (left === 0) {
+          bits = words[at++] | 0;
+          left = 4;
+        }
+        const iz = bits & 127;
+        bits >>= 8; // the bytes taken are the low ones: the sign bits shifted in are never read
+        left--;
+        let x: number;
+        if (hz * hz <= squared[iz])
+          x = hz * width[iz]; // |hz| < kn[iz] without a sign branch
+        else {
+          w = at;
+          x = slowPath(hz, iz, word, open01);
+          at = w;
+        }
+        values[i] = (values[i] + std * x) * scale;
+      }
+      w = at;
+      layers = bits >>> 0;
+      layersLeft = left;
     },
   });
 }
@@ -96,6 +135,16 @@ const fn = new Float64Array(128);
     wn[i] = dn / m1;
   }
 }
+
+/**
+ * The fast path's test |hz| < kn[iz] as hz² ≤ T² with T = ⌈kn⌉ − 1, the largest accepted |hz| (−1 for an
+ * empty layer): an unpredictable sign branch cost a third of the bulk loop. Exact in doubles: squaring
+ * rounds monotonically, and past T the next square is 2T + 1 larger, far above the rounding at 2^62.
+ */
+const acceptSquared = kn.map((k) => {
+  const largest = Math.ceil(k) - 1;
+  return largest < 0 ? -1 : largest * largest;
+});
 
 /** RNOR's nfix: the base strip's tail beyond r, or a wedge's rejection test, else a fresh draw. */
 function slowPath(hz: number, iz: number, word: () => number, open01: () => number): number {

@@ -376,15 +376,28 @@ describe("chooseEngine()", () => {
       loss: "sparseCategoricalCrossentropy",
       optimizer: { name: "sgd", learning_rate: 0.1 },
     });
-    const threadsFor = (p: typeof small, inputs: number, batchSize: number, threads: number) => {
+    const threadsFor = (p: typeof small, inputs: number, batchSize: number, threads: number, dp = false) => {
       const model = buildModel(p, [inputs], { seed: 1 });
-      const choice = chooseEngine({ model, plan: p, backend: "wasm", batchSize, threads, env: {} });
+      const choice = chooseEngine({
+        model,
+        plan: p,
+        backend: "wasm",
+        batchSize,
+        threads,
+        env: {},
+        perSampleClipping: dp,
+      });
       model.dispose();
       return choice.engine === "kernels" ? choice.threads : 0;
     };
     assert.equal(threadsFor(small, 30, 64, 8), 1, "a few thousand FLOP per step");
-    assert.equal(threadsFor(mlp, 784, 64, 4), 1, "about 260 FLOP per parameter: the gradient exchange would cost more");
+    assert.equal(threadsFor(mlp, 784, 64, 4), 4, "about 260 FLOP per parameter: a second thread pays");
+    assert.equal(threadsFor(mlp, 784, 32, 4), 1, "about 130 FLOP per parameter: the gradient exchange would cost more");
     assert.equal(threadsFor(mlp, 784, 256, 4), 4);
     assert.equal(threadsFor(mlp, 784, 256, 1), 1);
+    // DP-SGD: its steps on one thread, its noise on a second, for models with enough parameters.
+    assert.equal(threadsFor(mlp, 784, 64, 4, true), 2);
+    assert.equal(threadsFor(mlp, 784, 64, 1, true), 1);
+    assert.equal(threadsFor(small, 30, 64, 8, true), 1, "31 parameters: the noise is cheaper than a hand-over");
   });
 });

@@ -44,6 +44,26 @@ describe("training on worker threads", () => {
     }
   });
 
+  it("shares an MLP at batch 64 between 2 threads by default, to one thread's parameters", async () => {
+    // The shape of the bench's MLP (784-128-10, ~260 FLOP per parameter a step), on a little data.
+    const wide = parsePlan({
+      data: {},
+      model: [{ dense: { units: 128, activation: "relu" } }, { dense: { units: 10, activation: "softmax" } }],
+      loss: "sparseCategoricalCrossentropy",
+      optimizer: { name: "sgd", learning_rate: 0.05 },
+    });
+    const images = separableData(256, 784);
+    const wideArgs = trainingArgs({ epochs: 2, batchSize: 64 });
+    const one = await trainLocal({ plan: wide, data: images, args: wideArgs, threads: 1 });
+    const two = await trainLocal({ plan: wide, data: images, args: wideArgs, threads: 2 });
+    assert.equal(two.engine, "kernels, 2 threads");
+    const again = await trainLocal({ plan: wide, data: images, args: wideArgs, threads: 2 });
+    assert.deepEqual(again.params, two.params);
+    const difference = relativeDifference(two.params, one.params);
+    assert.ok(difference < 1e-5, `2 threads differ from 1 by ${difference}`);
+    assert.ok(Math.abs(two.trainLoss - one.trainLoss) < 1e-5, `loss ${two.trainLoss} vs ${one.trainLoss}`);
+  });
+
   it("trains a CNN on two threads to one thread's parameters", async () => {
     const cnn = parsePlan({
       data: { input: { height: 12, width: 12, channels: 1 } },

@@ -56,6 +56,27 @@ describe("Gaussian noise", () => {
     assert.ok(Math.abs(m.std - 1) < 0.03, `std ${m.std}`);
   });
 
+  it("adds, in bulk, exactly the draws one-at-a-time calls give from the same words (slow paths included)", () => {
+    const n = 50_000; // ~1% of draws take the slow path (wedges, the tail), and the word buffer refills
+    const one = createRng(9);
+    const bulk = createRng(9);
+    const single = createGaussian(() => one.next());
+    const expected = new Float32Array(n);
+    for (let i = 0; i < n; i++) expected[i] = (0.25 + 0.7 * single()) * 0.5;
+    const values = new Float32Array(n).fill(0.25);
+    createGaussian(() => bulk.next()).addTo(values, 0.7, 0.5);
+    assert.deepEqual(values, expected);
+    // And the state carries over: the next draws agree too.
+    const fresh = createRng(3);
+    const gaussian = createGaussian(() => fresh.next());
+    const again = createRng(3);
+    const reference = createGaussian(() => again.next());
+    const first = new Float32Array(3);
+    gaussian.addTo(first, 1, 1);
+    for (let i = 0; i < 3; i++) assert.equal(first[i], Math.fround(reference()));
+    assert.equal(gaussian(), reference());
+  });
+
   it("adds nothing at std 0", () => {
     const values = Float32Array.of(1, 2, 3);
     addGaussianNoise(values, 0, createGaussian());
