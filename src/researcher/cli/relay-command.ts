@@ -15,7 +15,10 @@ export function relayCommand(io: CliIo, globals: () => { quiet?: true; verbose?:
       .description(
         "serve nodes and answer an upstream researcher for them with one weighted update per round (FedAvg-style aggregators only)",
       )
-      .requiredOption("--upstream <url>", "the researcher this relay is a node of (https:// needs --upstream-fingerprint)")
+      .requiredOption(
+        "--upstream <url>",
+        "the researcher this relay is a node of (https:// needs --upstream-fingerprint)",
+      )
       .option("--id <id>", "the relay's node id upstream", "relay")
       .option("--name <name>", "the relay's name upstream (default: its id)")
       .option("--home <dir>", "folder of the relay's key pair upstream (created on first use)", "fbm-relay")
@@ -55,6 +58,7 @@ export function relayCommand(io: CliIo, globals: () => { quiet?: true; verbose?:
 
 function seconds(text: string, flag: string): number {
   const n = Number(text);
-  if (!Number.isFinite(n) || n <= 0) throw new InputError(`Invalid ${flag} "${text}": give a number of seconds above 0`);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new InputError(`Invalid ${flag} "${text}": give a number of seconds above 0`);
   return n * 1000;
 }

@@ -26,7 +26,11 @@ export function relayDatasetId(tags: readonly string[]): string {
  * kind, columns, target and the shape of one sample, and every node whose dataset agrees is counted
  * (rows and class counts added). Undefined when no node holds a matching dataset.
  */
-export function poolDatasets(found: Participant[], tags: readonly string[], relayName: string): RelayDataset | undefined {
+export function poolDatasets(
+  found: Participant[],
+  tags: readonly string[],
+  relayName: string,
+): RelayDataset | undefined {
   const members: Participant[] = [];
   const excluded: RelayDataset["excluded"] = [];
   const first = found[0]?.dataset;

@@ -5,11 +5,11 @@ import { parsePlan } from "../../ml/plan.js";
 import type { MetricValues, TrainResult } from "../../ml/types.js";
 import { type ReplyBody, type ReplyErrorCode, replyErrorCodes, type TrainTaskBody } from "../../wire/index.js";
 import { createRunningMean } from "../aggregators/running-mean.js";
-import type { Participant } from "../server/discover.js";
-import type { Hub } from "../server/hub.js";
 import type { NodeFailure } from "../run/events.js";
 import { pooledMetrics } from "../run/pooled-metrics.js";
 import { runTrainRound } from "../run/train-round.js";
+import type { Participant } from "../server/discover.js";
+import type { Hub } from "../server/hub.js";
 
 export interface RelayRoundInput {
   hub: Hub;

@@ -60,7 +60,9 @@ export async function runRelay(options: RelayRunOptions): Promise<void> {
     if (options.signal.aborted) return;
     const online = hub.nodes().filter((n) => n.online).length; // once: O(nodes)
     if (online < options.nodes)
-      log(`Warning: ${online} of ${options.nodes} node(s) connected within ${options.waitMs / 1000} s; connecting upstream`);
+      log(
+        `Warning: ${online} of ${options.nodes} node(s) connected within ${options.waitMs / 1000} s; connecting upstream`,
+      );
     const sessionId = randomUUID();
     const transport = await createNodeTransport({
       url: upstream,
@@ -79,7 +81,12 @@ export async function runRelay(options: RelayRunOptions): Promise<void> {
       sessionId,
       name: options.name ?? options.id,
       version: packageVersion(),
-      execute: createRelayExecutor({ hub, name: options.name ?? options.id, roundTimeoutMs: options.roundTimeoutMs, log }),
+      execute: createRelayExecutor({
+        hub,
+        name: options.name ?? options.id,
+        roundTimeoutMs: options.roundTimeoutMs,
+        log,
+      }),
       signal: options.signal,
       log,
     });
@@ -93,7 +100,9 @@ function checkUpstream(url: string): string {
   try {
     parsed = new URL(url);
   } catch {
-    throw new InputError(`Invalid --upstream "${url}": expected the researcher's URL, e.g. https://researcher.example:50051`);
+    throw new InputError(
+      `Invalid --upstream "${url}": expected the researcher's URL, e.g. https://researcher.example:50051`,
+    );
   }
   if (parsed.protocol !== "http:" && parsed.protocol !== "https:")
     throw new InputError(`Invalid --upstream "${url}": expected an http:// or https:// URL`);
