@@ -1,5 +1,5 @@
 import { trainedTensors } from "../../ml/frozen.js";
-import { poolCounts } from "../../ml/metric-counts.js";
+import { type MetricCounts, poolCounts, type ScoreRuns } from "../../ml/metric-counts.js";
 import { taskKind } from "../../ml/metrics.js";
 import { parsePlan } from "../../ml/plan.js";
 import type { MetricValues, TrainResult } from "../../ml/types.js";
@@ -129,10 +129,44 @@ function metricsOf(
   let counts: MetricValues["counts"];
   if (items.every((m) => m.counts)) {
     try {
-      counts = poolCounts(items.map((m) => m.counts!));
+      const pooled = poolCounts(items.map((m) => m.counts!));
+      counts = pooled && asOneNode(pooled);
     } catch {
       counts = undefined; // nodes disagree on the number of classes: upstream gets the weighted figures
     }
   }
   return { [key]: { values: pooled, samples, ...(counts ? { counts } : {}) } };
+}
+
+/**
+ * Pooled counts in the form one node sends: poolCounts keeps each node's score runs apart (`parts`),
+ * which does not travel; the runs are joined into disjoint ascending runs instead (overlapping runs of
+ * different nodes become one run: coarser bins, so the researcher's AUC bound widens), and `wins`, an
+ * exact count of within-node pairs only, is dropped. Confusion counts, sums and voxels stay exact.
+ */
+function asOneNode(counts: MetricCounts): MetricCounts {
+  const { parts, scores, ...rest } = counts;
+  if (!scores) return rest;
+  return { ...rest, scores: scores.map((s, k) => disjointRuns(s.positive, parts?.[k] ?? [s])) };
+}
+
+function disjointRuns(positive: number, parts: ScoreRuns[]): ScoreRuns {
+  const runs = parts
+    .flatMap((p) => p.lo.map((lo, i) => ({ lo, hi: p.hi[i], positives: p.positives[i], negatives: p.negatives[i] })))
+    .sort((a, b) => a.lo - b.lo);
+  const out: ScoreRuns = { positive, lo: [], hi: [], positives: [], negatives: [] };
+  for (const run of runs) {
+    const last = out.lo.length - 1;
+    if (last >= 0 && run.lo < out.hi[last]) {
+      out.hi[last] = Math.max(out.hi[last], run.hi);
+      out.positives[last] += run.positives;
+      out.negatives[last] += run.negatives;
+    } else {
+      out.lo.push(run.lo);
+      out.hi.push(run.hi);
+      out.positives.push(run.positives);
+      out.negatives.push(run.negatives);
+    }
+  }
+  return out;
 }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { createRouterTransport } from "@connectrpc/connect";
+import { countsProblem } from "../../../src/ml/metric-counts.js";
 import { parsePlan, planId, planJson } from "../../../src/ml/plan.js";
 import type { MetricValues } from "../../../src/ml/types.js";
 import { runPollLoop, type TaskExecutor } from "../../../src/node/serve/poll-loop.js";
@@ -77,7 +78,15 @@ function site(index: number, rows: number, refuse?: ReplyBody): TaskExecutor {
 function metrics(index: number, rows: number): MetricValues {
   const tp = index + 2;
   const confusion = [rows - tp - 1, 1, 0, tp];
-  return { values: { accuracy: (rows - 1) / rows }, samples: rows, counts: { rows, classes: 2, confusion } };
+  // Score runs that overlap from one node to the next, as real nodes' do.
+  const scores = [
+    { positive: 1, lo: [100, 40_000], hi: [200, 40_100 + index], positives: [0, tp], negatives: [rows - tp, 0] },
+  ];
+  return {
+    values: { accuracy: (rows - 1) / rows },
+    samples: rows,
+    counts: { rows, classes: 2, confusion, scores: scores.map((r) => ({ ...r, wins: tp * (rows - tp) })) },
+  };
 }
 
 function trainTask(overrides: Partial<TrainTaskBody> = {}): TrainTaskBody {
@@ -186,6 +195,12 @@ describe("fbm-researcher relay (in-memory)", () => {
       ).values;
       assert.deepEqual(viaRelay, allDirect);
       assert.equal(reply.result.globalMetrics?.samples, 30);
+      // …and the counts it sends are those of one node: disjoint score runs, which the researcher's check takes.
+      const counts = reply.result.globalMetrics?.counts;
+      assert.ok(counts);
+      assert.equal(countsProblem(counts, 30), undefined);
+      assert.deepEqual(counts.scores?.[0].lo, [100, 40_000]);
+      assert.deepEqual(counts.scores?.[0].hi, [200, 40_102]);
     });
   });
 
