@@ -124,7 +124,8 @@ describe("a relay with two nodes and one node direct, against all three direct",
 
   it("runs FedAvg through the relay: the researcher sees two nodes, the relay answering for two sites' samples", () => {
     assert.equal(direct.code, 0, direct.researcherStderr);
-    assert.equal(relayed.code, 0, `${relayed.stderr}\n--- relay:\n${relayLog}`);
+    const nodeLogs = started.flatMap((s) => Object.entries(s.logs).map(([home, log]) => `--- ${home}:\n${log}`));
+    assert.equal(relayed.code, 0, [relayed.stderr, `--- relay:\n${relayLog}`, ...nodeLogs].join("\n"));
     const directRounds = direct.events.filter((e) => e.event === "round");
     const relayRounds = relayed.events.filter((e) => e.event === "round");
     assert.equal(relayRounds.length, 3);

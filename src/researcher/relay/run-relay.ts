@@ -110,7 +110,7 @@ function checkUpstream(url: string): string {
 }
 
 /** Resolves once `count` nodes are online, after `waitMs`, or on abort (O(1) per node event: no node list copied). */
-function nodesConnected(hub: Hub, count: number, waitMs: number, signal: AbortSignal): Promise<void> {
+export function nodesConnected(hub: Hub, count: number, waitMs: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const online = new Set(hub.nodes().flatMap((n) => (n.online ? [n.nodeId] : [])));
     const done = () => {
