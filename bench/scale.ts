@@ -151,7 +151,8 @@ async function runRelayConfig(config: Config): Promise<void> {
       const { url: relayUrl } = await nextMessage<Extract<RelayEvent, { type: "listening" }>>(relay, "listening");
       for (let p = 0; p < procsPerRelay; p++) {
         const first = r * config.nodes + Math.floor((p * config.nodes) / procsPerRelay);
-        const count = Math.floor(((p + 1) * config.nodes) / procsPerRelay) - Math.floor((p * config.nodes) / procsPerRelay);
+        const count =
+          Math.floor(((p + 1) * config.nodes) / procsPerRelay) - Math.floor((p * config.nodes) / procsPerRelay);
         sims.push(forkTs(`${dir}sim-nodes.ts`, [relayUrl, String(first), String(count), String(config.features)]));
       }
     }
@@ -167,9 +168,15 @@ async function runRelayConfig(config: Config): Promise<void> {
     const trained = tasks.filter((t) => t.round <= rounds);
     const perRelay = (pick: (t: (typeof tasks)[number]) => number) => mean(trained.map(pick));
     console.log(
-      `${config.label.padEnd(10)}${config.relays} relays × ${config.nodes} nodes under one researcher: ` +
+      `${config.label.padEnd(10)} ${config.relays} relays × ${config.nodes} nodes under one researcher: ` +
         `round mean ${seconds(mean(roundMs), 3)}, worst ${seconds(Math.max(...roundMs), 3)}; ` +
-        `per relay: its round ${seconds(perRelay((t) => t.ms), 3)}, cpu ${seconds(perRelay((t) => t.cpuMs), 2)}, ` +
+        `per relay: its round ${seconds(
+          perRelay((t) => t.ms),
+          3,
+        )}, cpu ${seconds(
+          perRelay((t) => t.cpuMs),
+          2,
+        )}, ` +
         `peak rss ${mib(Math.max(...trained.map((t) => t.peakRss)))}; cpu per round: researcher ` +
         `${seconds(mean(roundEvents.map((e) => e.cpuMs)), 2)}, nodes ${seconds(simCpu / Math.max(1, roundEvents.length), 2)} ` +
         `(incl. search and approval); researcher peak rss ${mib(result.peakRss)}; ${roundEvents.length} rounds, ` +

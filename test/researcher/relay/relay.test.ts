@@ -255,6 +255,34 @@ describe("fbm-researcher relay (in-memory)", () => {
     });
   });
 
+  it("leaves a node that fails out of its update, and says so", async () => {
+    const broken: ReplyBody = { kind: "error", code: "failed", message: "disk full" };
+    await withRelay([site(0, 30), site(1, 50, broken)], async (upstream) => {
+      await send(upstream, { kind: "search", tags: ["t"] });
+      const reply = await send(upstream, trainTask());
+      assert.equal(reply.kind, "train", JSON.stringify(reply));
+      if (reply.kind !== "train") return;
+      assert.equal(reply.result.sampleCount, 30, "only site-0's samples count");
+      assert.deepEqual(
+        [...reply.result.params[0].data],
+        [...tensors()[0].data].map((v) => v + 1),
+      );
+    });
+  });
+
+  it("answers with the nodes' code when every node fails", async () => {
+    const broken: ReplyBody = { kind: "error", code: "failed", message: "disk full" };
+    await withRelay([site(0, 30, broken)], async (upstream) => {
+      await send(upstream, { kind: "search", tags: ["t"] });
+      const reply = await send(upstream, trainTask());
+      assert.equal(reply.kind, "error");
+      if (reply.kind === "error") {
+        assert.equal(reply.code, "failed");
+        assert.match(reply.message, /site-0: disk full/);
+      }
+    });
+  });
+
   it("refuses a train task for a dataset it never announced", async () => {
     await withRelay([site(0, 30)], async (upstream) => {
       const reply = await send(upstream, trainTask());
