@@ -2,13 +2,12 @@
  * Helper process of bench/scale.ts: one relay (src/researcher/relay/) as `fbm-researcher relay` runs
  * it, less the signing: the real server and hub for its simulated nodes, and the real node client and
  * poll loop upstream with the relay's executor. It serves on 127.0.0.1:0, tells the parent its url,
- * waits for `nodes` nodes, then polls the researcher at `upstream`. Reports its CPU per upstream task.
+ * waits for `nodes` nodes to list their datasets, then polls the researcher at `upstream`. Reports its CPU per upstream task.
  * Usage (from the benchmark): sim-relay.ts <upstream url> <relay id> <nodes>
  */
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { runPollLoop } from "../../src/node/serve/poll-loop.js";
-import { createRelayExecutor } from "../../src/researcher/relay/relay.js";
-import { nodesConnected } from "../../src/researcher/relay/run-relay.js";
+import { createRelayExecutor, relayFederation } from "../../src/researcher/relay/relay.js";
 import { createHub } from "../../src/researcher/server/hub.js";
 import { startServer } from "../../src/researcher/server/server.js";
 import { createResearcherClient, createWideSessionManager } from "../../src/wire/index.js";
@@ -29,9 +28,10 @@ const hub = createHub();
 // Simulated nodes do not sign their calls, nor does the relay upstream: signatures are not measured.
 const server = await startServer({ listen: "127.0.0.1:0", hub, allowUnsignedNodes: true });
 await toParent<RelayEvent>({ type: "listening", url: server.url });
-await nodesConnected(hub, Number(nodesArg), 600_000, stop.signal);
-await toParent<RelayEvent>({ type: "upstream", nodes: hub.nodes().filter((n) => n.online).length });
-const relay = createRelayExecutor({ hub, name: id, roundTimeoutMs: 600_000 });
+const federation = relayFederation(hub);
+await federation.until(() => federation.answers().length >= Number(nodesArg), 600_000, stop.signal);
+await toParent<RelayEvent>({ type: "upstream", nodes: federation.answers().length });
+const relay = createRelayExecutor({ hub, federation, name: id, roundTimeoutMs: 600_000 });
 const transport = createGrpcTransport({
   baseUrl: upstream,
   readMaxBytes: 16 * 1024 * 1024,

@@ -1,7 +1,7 @@
 import { packageVersion } from "../../common/version.js";
 import type { TaskExecutor } from "../../node/serve/poll-loop.js";
 import type { ReplyBody, TaskEnvelope } from "../../wire/index.js";
-import { discover } from "../server/discover.js";
+import { discover, type Federation } from "../server/discover.js";
 import type { Hub } from "../server/hub.js";
 import { poolDatasets, type RelayDataset, relayDatasetId } from "./relay-datasets.js";
 import { relayRefusal } from "./relay-policy.js";
@@ -14,32 +14,45 @@ export interface RelayOptions {
   name: string;
   /** How long the relay's nodes get for one round (the researcher above has its own round_timeout). */
   roundTimeoutMs: number;
-  /** How long a node behind the relay may take to answer a dataset search (default 30 s). */
-  searchTimeoutMs?: number;
+  /**
+   * The relay's nodes and all their datasets (`discover` without tags: a `list` per node as it
+   * connects); default: started here. Searches from upstream are answered from it at once.
+   */
+  federation?: Federation;
+  /** How long a search from upstream waits for nodes still answering their list (default 10 s). */
+  searchWaitMs?: number;
   log?: (line: string) => void;
+}
+
+/** Every node behind the relay asked for all its datasets as it connects (runRelay waits on it first). */
+export function relayFederation(hub: Hub, log?: (line: string) => void): Federation {
+  return discover(hub, { timeoutMs: 60_000, log });
 }
 
 /**
  * The upstream half of a relay: what it does with each task the researcher above sends it, as a
- * node's executor (the node's own poll loop runs it: src/node/serve/poll-loop.ts). A search is asked
- * of every node behind the relay and answered with one pooled dataset (relay-datasets.ts); a train
+ * node's executor (the node's own poll loop runs it: src/node/serve/poll-loop.ts). A search is answered
+ * at once from what the relay's nodes listed when they connected (a researcher gives a search 30 s,
+ * too little to ask a thousand busy nodes in turn), as one pooled dataset (relay-datasets.ts); a train
  * task runs on the nodes counted in it (relay-round.ts); what a relay cannot keep is refused with
  * `relay_unsupported` (relay-policy.ts).
  */
 export function createRelayExecutor(options: RelayOptions): TaskExecutor {
   const { hub, log } = options;
+  const federation = options.federation ?? relayFederation(hub, log);
   /** The pool announced for each dataset id, as of the last search upstream. */
   const pools = new Map<string, RelayDataset>();
 
-  async function announce(tags: string[] | undefined, experiment: string): Promise<RelayDataset | undefined> {
-    const federation = discover(hub, { tags, timeoutMs: options.searchTimeoutMs ?? 30_000, experiment, log });
-    try {
-      await federation.until(() => federation.pending() === 0, (options.searchTimeoutMs ?? 30_000) + 1000);
-      await federation.settled();
-    } finally {
-      federation.close();
-    }
-    const pool = poolDatasets(federation.participants(), tags ?? [], options.name);
+  async function announce(tags: string[] | undefined): Promise<RelayDataset | undefined> {
+    await federation.until(() => federation.pending() === 0, options.searchWaitMs ?? 10_000);
+    const found = federation.answers().flatMap((answer) => {
+      if (hub.node(answer.node)?.online !== true) return [];
+      const matching = answer.datasets.filter((d) => (tags ?? []).every((t) => d.tags.includes(t)));
+      // A node takes part with its oldest matching dataset, as with a researcher (discover.ts).
+      const dataset = matching.sort((a, b) => a.createdAt.localeCompare(b.createdAt))[0];
+      return dataset ? [{ node: answer.node, name: answer.name, dataset }] : [];
+    });
+    const pool = poolDatasets(found, tags ?? [], options.name);
     if (!pool) return undefined;
     for (const e of pool.excluded) log?.(`Node ${e.name} (${e.node}) is left out of the relay's dataset: ${e.reason}`);
     pools.set(pool.info.id, pool);
@@ -58,7 +71,7 @@ export function createRelayExecutor(options: RelayOptions): TaskExecutor {
         return { kind: "ping", version: packageVersion(), backend: "relay" };
       case "list":
       case "search": {
-        const pool = await announce(body.kind === "search" ? body.tags : undefined, task.experiment);
+        const pool = await announce(body.kind === "search" ? body.tags : undefined);
         return { kind: "datasets", datasets: pool ? [pool.info] : [] };
       }
       case "train": {

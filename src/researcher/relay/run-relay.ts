@@ -4,10 +4,10 @@ import { packageVersion } from "../../common/version.js";
 import { runPollLoop } from "../../node/serve/poll-loop.js";
 import { createNodeTransport } from "../../node/serve/transport.js";
 import { createResearcherClient } from "../../wire/index.js";
-import { createHub, type Hub } from "../server/hub.js";
+import { createHub } from "../server/hub.js";
 import { createRefusals } from "../server/refusals.js";
 import { type ResearcherTls, startServer } from "../server/server.js";
-import { createRelayExecutor } from "./relay.js";
+import { createRelayExecutor, relayFederation } from "./relay.js";
 
 export interface RelayRunOptions {
   /** The researcher above, as a node would be given it (http:// on loopback, else https:// pinned). */
@@ -56,12 +56,14 @@ export async function runRelay(options: RelayRunOptions): Promise<void> {
   try {
     log(`Relay listening on ${server.url} for nodes; upstream researcher ${upstream}`);
     options.onListening?.(server.url);
-    await nodesConnected(hub, options.nodes, options.waitMs, options.signal);
+    // Each node lists its datasets as it connects; upstream is joined once `nodes` of them answered.
+    const federation = relayFederation(hub, log);
+    await federation.until(() => federation.answers().length >= options.nodes, options.waitMs, options.signal);
     if (options.signal.aborted) return;
-    const online = hub.nodes().filter((n) => n.online).length; // once: O(nodes)
-    if (online < options.nodes)
+    const answered = federation.answers().length;
+    if (answered < options.nodes)
       log(
-        `Warning: ${online} of ${options.nodes} node(s) connected within ${options.waitMs / 1000} s; connecting upstream`,
+        `Warning: ${answered} of ${options.nodes} node(s) answered within ${options.waitMs / 1000} s; connecting upstream`,
       );
     const sessionId = randomUUID();
     const transport = await createNodeTransport({
@@ -83,6 +85,7 @@ export async function runRelay(options: RelayRunOptions): Promise<void> {
       version: packageVersion(),
       execute: createRelayExecutor({
         hub,
+        federation,
         name: options.name ?? options.id,
         roundTimeoutMs: options.roundTimeoutMs,
         log,
@@ -107,27 +110,4 @@ function checkUpstream(url: string): string {
   if (parsed.protocol !== "http:" && parsed.protocol !== "https:")
     throw new InputError(`Invalid --upstream "${url}": expected an http:// or https:// URL`);
   return url.replace(/\/+$/, "");
-}
-
-/** Resolves once `count` nodes are online, after `waitMs`, or on abort (O(1) per node event: no node list copied). */
-export function nodesConnected(hub: Hub, count: number, waitMs: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const online = new Set(hub.nodes().flatMap((n) => (n.online ? [n.nodeId] : [])));
-    const done = () => {
-      clearTimeout(timer);
-      hub.off("node", check);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const check = (event?: { state: "connected" | "lost"; node: { nodeId: string } }) => {
-      if (event?.state === "connected") online.add(event.node.nodeId);
-      else if (event) online.delete(event.node.nodeId);
-      if (online.size >= count) done();
-    };
-    const timer = setTimeout(done, waitMs);
-    hub.on("node", check);
-    signal.addEventListener("abort", done, { once: true });
-    if (signal.aborted) done();
-    else check();
-  });
 }

@@ -57,7 +57,7 @@ function dataset(index: number, rows: number): DatasetInfo {
 function site(index: number, rows: number, refuse?: ReplyBody): TaskExecutor {
   return async (task) => {
     const body = task.body;
-    if (body.kind === "search") return { kind: "datasets", datasets: [dataset(index, rows)] };
+    if (body.kind === "list") return { kind: "datasets", datasets: [dataset(index, rows)] };
     if (body.kind !== "train") return { kind: "error", code: "invalid_input", message: `no ${body.kind}` };
     if (refuse) return refuse;
     assert.equal(body.datasetId, `d${index}`, "each node trains its own dataset");
