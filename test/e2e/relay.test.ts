@@ -8,8 +8,8 @@ import {
   commandLine,
   DEADLINE_MS,
   type FederationRun,
-  nodeIdOf,
   type NodeProcesses,
+  nodeIdOf,
   prepareNodes,
   type ResearcherRun,
   researcherBin,
@@ -63,7 +63,8 @@ describe("a relay with two nodes and one node direct, against all three direct",
   before(async () => {
     const csvs = [0, 1, 2].map((i) => join(dir, `site-${i}.csv`));
     // Unequal sites, so the sample weights matter.
-    csvs.forEach((path, i) => writeTabularCsv(path, { rows: 120 + 80 * i, seed: i + 1, features: 3, noise: 0.2 }));
+    for (const [i, path] of csvs.entries())
+      writeTabularCsv(path, { rows: 120 + 80 * i, seed: i + 1, features: 3, noise: 0.2 });
     homes = await prepareNodes(
       dir,
       csvs.map((path, i) => ({
@@ -138,7 +139,10 @@ describe("a relay with two nodes and one node direct, against all three direct",
           .filter((n: { node: string }) => ids.includes(n.node))
           .reduce((s: number, n: { samples: number }) => s + n.samples, 0);
       assert.equal(samples(r, ["relay-a"]), samples(directRounds[i], siteIds.slice(0, 2)));
-      assert.ok(Math.abs(r.loss - directRounds[i].loss) < 1e-4, `round ${i + 1} loss ${r.loss} vs ${directRounds[i].loss}`);
+      assert.ok(
+        Math.abs(r.loss - directRounds[i].loss) < 1e-4,
+        `round ${i + 1} loss ${r.loss} vs ${directRounds[i].loss}`,
+      );
       assert.ok(
         Math.abs(r.metrics.global.accuracy - directRounds[i].metrics.global.accuracy) < 1e-9,
         "pooled accuracy from counts is the same",
@@ -152,7 +156,8 @@ describe("a relay with two nodes and one node direct, against all three direct",
     assert.deepEqual(Object.keys(b).sort(), Object.keys(a).sort());
     let worst = 0;
     for (const name of Object.keys(a)) {
-      for (const [k, v] of a[name].entries()) worst = Math.max(worst, Math.abs(v - b[name][k]) / Math.max(1, Math.abs(v)));
+      for (const [k, v] of a[name].entries())
+        worst = Math.max(worst, Math.abs(v - b[name][k]) / Math.max(1, Math.abs(v)));
     }
     t.diagnostic(`largest relative difference of a parameter: ${worst.toExponential(2)}`);
     assert.ok(worst < 1e-4, `largest relative difference ${worst}`);
