@@ -7,7 +7,11 @@
  * event and the next round's start (breakpoint + history writes), CPU per round of the researcher and of
  * the simulated nodes (which share the machine's cores), the researcher's peak rss, and issue 15's
  * targets where they apply. Asserts nothing.
- * Run: node --import tsx bench/scale.ts [--quick] [--only 1000x10k,100x1M] [--rounds 3] [--procs 4]
+ * `relayRxNxP` (e.g. relay2x1000x10k): R relays (bench/lib/sim-relay.ts: `fbm-researcher relay`'s
+ * server, executor and poll loop, unsigned) each with N simulated nodes, under one researcher with R
+ * nodes; it prints the researcher's round, each relay's share of it and its CPU, and no target (the
+ * issue gives none for it).
+ * Run: node --import tsx bench/scale.ts [--quick] [--only 1000x10k,100x1M,relay2x1000x10k] [--rounds 3] [--procs 4]
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -18,9 +22,13 @@ import { isQuick, numberFlag } from "./lib/flags.js";
 import { machineLine, mib, seconds } from "./lib/machine.js";
 import type { ResearcherEvent } from "./lib/scale-researcher.js";
 import type { SimEvent } from "./lib/sim-nodes.js";
+import type { RelayEvent } from "./lib/sim-relay.js";
 
 interface Config {
   label: string;
+  /** Relays between the researcher and the nodes (0: the nodes connect to the researcher). */
+  relays: number;
+  /** Simulated nodes in all (under relays: per relay). */
   nodes: number;
   /** Dense layer: features inputs → units outputs, features·units + units parameters. */
   features: number;
@@ -31,15 +39,18 @@ const sizes: Record<string, { features: number; units: number }> = {
   "10k": { features: 99, units: 100 }, // 9,900 + 100 = 10,000
   "1M": { features: 999, units: 1000 }, // 999,000 + 1,000 = 1,000,000
 };
-const all = ["10x10k", "100x10k", "1000x10k", "5000x10k", "10x1M", "100x1M"];
-const quick = ["10x10k", "100x10k", "10x1M"];
+const all = ["10x10k", "100x10k", "1000x10k", "5000x10k", "10x1M", "100x1M", "relay2x1000x10k"];
+const quick = ["10x10k", "100x10k", "10x1M", "relay2x10x10k"];
 
 const onlyAt = process.argv.indexOf("--only");
 const wanted = onlyAt >= 0 ? (process.argv[onlyAt + 1] ?? "").split(",") : isQuick() ? quick : all;
 const configs: Config[] = wanted.map((label) => {
-  const m = /^(\d+)x(10k|1M)$/.exec(label);
-  if (!m) throw new Error(`Unknown configuration "${label}": use NODESxPARAMS with PARAMS 10k or 1M, e.g. 1000x10k`);
-  return { label, nodes: Number(m[1]), ...sizes[m[2]] };
+  const m = /^(?:relay(\d+)x)?(\d+)x(10k|1M)$/.exec(label);
+  if (!m)
+    throw new Error(
+      `Unknown configuration "${label}": use NODESxPARAMS with PARAMS 10k or 1M, e.g. 1000x10k, or relayRxNODESxPARAMS`,
+    );
+  return { label, relays: Number(m[1] ?? 0), nodes: Number(m[2]), ...sizes[m[3]] };
 });
 const rounds = numberFlag("rounds", 3);
 const maxProcs = numberFlag("procs", 4);
@@ -63,6 +74,7 @@ for (const config of configs) {
 }
 
 async function runConfig(config: Config): Promise<void> {
+  if (config.relays > 0) return runRelayConfig(config);
   const out = mkdtempSync(join(tmpdir(), "fbm-scale-"));
   // The researcher runs bundled, as the executable does (its rss is the figure); the simulated nodes under tsx.
   const researcher = await forkBundled(`${dir}scale-researcher.ts`, [
@@ -99,6 +111,81 @@ async function runConfig(config: Config): Promise<void> {
   } finally {
     for (const s of sims) s.disconnect();
     await Promise.all(sims.map((s) => exited(s).catch(() => undefined)));
+    await exited(researcher).catch(() => undefined);
+    rmSync(out, { recursive: true, force: true });
+  }
+}
+
+/**
+ * R relays × N simulated nodes each under one researcher (whose experiment then has R nodes, min R):
+ * the round is the researcher's (it includes each relay's whole round below it); per relay, the mean
+ * time of its train tasks and its CPU in them.
+ */
+async function runRelayConfig(config: Config): Promise<void> {
+  const out = mkdtempSync(join(tmpdir(), "fbm-scale-"));
+  const researcher = await forkBundled(`${dir}scale-researcher.ts`, [
+    String(config.relays),
+    String(config.features),
+    String(config.units),
+    String(rounds),
+    out,
+  ]);
+  const events: Extract<ResearcherEvent, { type: "event" }>[] = [];
+  researcher.on("message", (m: ResearcherEvent) => {
+    if (m.type === "event") events.push(m);
+  });
+  const relays: ReturnType<typeof forkTs>[] = [];
+  const sims: ReturnType<typeof forkTs>[] = [];
+  const tasks: Extract<RelayEvent, { type: "task" }>[] = [];
+  try {
+    const { url } = await nextMessage<Extract<ResearcherEvent, { type: "listening" }>>(researcher, "listening");
+    const done = nextMessage<Extract<ResearcherEvent, { type: "done" }>>(researcher, "done");
+    const simCpuAtStart: number[] = [];
+    const procsPerRelay = Math.max(1, Math.min(Math.floor(maxProcs / config.relays), Math.ceil(config.nodes / 25)));
+    for (let r = 0; r < config.relays; r++) {
+      const relay = forkTs(`${dir}sim-relay.ts`, [url, `relay-${r}`, String(config.nodes)]);
+      relays.push(relay);
+      relay.on("message", (m: RelayEvent) => {
+        if (m.type === "task" && m.round > 0) tasks.push(m);
+      });
+      const { url: relayUrl } = await nextMessage<Extract<RelayEvent, { type: "listening" }>>(relay, "listening");
+      for (let p = 0; p < procsPerRelay; p++) {
+        const first = r * config.nodes + Math.floor((p * config.nodes) / procsPerRelay);
+        const count =
+          Math.floor(((p + 1) * config.nodes) / procsPerRelay) - Math.floor((p * config.nodes) / procsPerRelay);
+        sims.push(forkTs(`${dir}sim-nodes.ts`, [relayUrl, String(first), String(count), String(config.features)]));
+      }
+    }
+    await Promise.all(relays.map((r) => nextMessage<RelayEvent>(r, "upstream")));
+    simCpuAtStart.push(sims.reduce((sum, s) => sum + processCpuMs(s.pid), 0));
+    const result = await done;
+    if (result.error) throw new Error(result.error);
+    const simCpu = sims.reduce((sum, s) => sum + processCpuMs(s.pid), 0) - simCpuAtStart[0];
+    const roundEvents = events.filter((e) => e.event.event === "round");
+    const roundMs = roundEvents.map((e) => (e.event.seconds ?? 0) * 1000);
+    const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / Math.max(1, xs.length);
+    const failed = roundEvents.reduce((n, e) => n + (e.event.failed?.length ?? 0), 0);
+    const trained = tasks.filter((t) => t.round <= rounds);
+    const perRelay = (pick: (t: (typeof tasks)[number]) => number) => mean(trained.map(pick));
+    console.log(
+      `${config.label.padEnd(10)} ${config.relays} relays × ${config.nodes} nodes under one researcher: ` +
+        `round mean ${seconds(mean(roundMs), 3)}, worst ${seconds(Math.max(...roundMs), 3)}; ` +
+        `per relay: its round ${seconds(
+          perRelay((t) => t.ms),
+          3,
+        )}, cpu ${seconds(
+          perRelay((t) => t.cpuMs),
+          2,
+        )}, ` +
+        `peak rss ${mib(Math.max(...trained.map((t) => t.peakRss)))}; cpu per round: researcher ` +
+        `${seconds(mean(roundEvents.map((e) => e.cpuMs)), 2)}, nodes ${seconds(simCpu / Math.max(1, roundEvents.length), 2)} ` +
+        `(incl. search and approval); researcher peak rss ${mib(result.peakRss)}; ${roundEvents.length} rounds, ` +
+        `${failed} failures; no target set for relays (issue 29 asks for the figure)`,
+    );
+  } finally {
+    for (const s of sims) s.disconnect();
+    for (const r of relays) if (r.connected) r.disconnect();
+    await Promise.all([...sims, ...relays].map((s) => exited(s).catch(() => undefined)));
     await exited(researcher).catch(() => undefined);
     rmSync(out, { recursive: true, force: true });
   }

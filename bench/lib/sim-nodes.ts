@@ -1,7 +1,7 @@
 /**
  * Helper process of bench/scale.ts: `count` simulated nodes in one process, each with its own HTTP/2
  * connection, the real client and the real poll loop, and no tfjs. Each holds one csv dataset with
- * `features` columns plus a target, answers `search` with it and a `train` task with the parameters
+ * `features` columns plus a target, answers `search` (and a relay's `list`) with it and a `train` task with the parameters
  * it received, nudged by its index (so the aggregate is a real mean, not the model sent back).
  * Usage (from the benchmark): sim-nodes.ts <researcher url> <first index> <count> <features>
  */
@@ -44,7 +44,7 @@ function dataset(index: number): DatasetInfo {
 function executor(index: number): TaskExecutor {
   return async (task) => {
     const body = task.body;
-    if (body.kind === "search") return { kind: "datasets", datasets: [dataset(index)] };
+    if (body.kind === "search" || body.kind === "list") return { kind: "datasets", datasets: [dataset(index)] };
     if (body.kind !== "train")
       return { kind: "error", code: "invalid_input", message: `sim node ignores ${body.kind}` };
     const params = body.params.map((t) => {

@@ -60,6 +60,12 @@ export const replyErrorCodes = [
    * node's operator cancelled it (`fbm-node task cancel`, the GUI). Nothing of it is sent.
    */
   "task_cancelled",
+  /**
+   * A relay (`fbm-researcher relay`) cannot answer the task for its nodes without breaking what the
+   * task promises: secure aggregation, an aggregator that needs each update, SCAFFOLD, differential
+   * privacy accounted per node, statistics and analyses (src/researcher/relay/relay-policy.ts).
+   */
+  "relay_unsupported",
 ] as const;
 
 export type ReplyErrorCode = (typeof replyErrorCodes)[number];

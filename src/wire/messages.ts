@@ -46,6 +46,11 @@ export interface TrainTaskBody {
    * when the node infers it (SCAFFOLD from the control tensors, FedProx from fedproxMu > 0).
    */
   algorithmExtension?: AlgorithmExtension;
+  /**
+   * "weighted_mean": the researcher averages the updates weighted by their sample counts, so a relay
+   * may answer with one update for all its nodes (src/researcher/relay/). Absent: it needs each update.
+   */
+  aggregation?: "weighted_mean";
 }
 
 /** The names `algorithm_extension` carries ("" on the wire: none). */

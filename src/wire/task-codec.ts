@@ -102,6 +102,7 @@ function toKindInit(body: TaskBody, paramsHeader?: ParamsHeaderPb): MessageInitS
           secagg: body.secagg ? toMaskingInit(body.secagg) : undefined,
           preparationJson: preparationJson(body.preparation),
           algorithmExtension: body.algorithmExtension ?? "",
+          aggregation: body.aggregation ?? "",
         },
       };
     }
@@ -273,6 +274,8 @@ function toTaskBody(task: Task, params: NamedTensor[]): TaskBody {
         params,
         ...(t.secagg?.session ? { secagg: fromMasking(t.secagg) } : {}),
         ...extensionOf(t.algorithmExtension),
+        // Any other value (a later researcher's) reads as "needs each update": a relay then refuses.
+        ...(t.aggregation === "weighted_mean" ? { aggregation: "weighted_mean" as const } : {}),
       };
     }
     default:

@@ -78,6 +78,7 @@ describe("task codec", () => {
         params,
         normalization: undefined,
         algorithmExtension: "fedprox",
+        aggregation: "weighted_mean",
         preparation: {
           columns: [
             { name: "age", kind: "numeric", fill: 54.5 },

@@ -9,6 +9,7 @@ import { configCommands } from "./config-commands.js";
 import { modelCommands } from "./model-commands.js";
 import { positiveInt } from "./positive-int.js";
 import { createProgressPrinter } from "./progress-printer.js";
+import { relayCommand } from "./relay-command.js";
 import { reportCommand } from "./report-command.js";
 import { servingFromFlags, withServingFlags } from "./serving-flags.js";
 import { statsCommand } from "./stats-command.js";
@@ -133,6 +134,7 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
   program.addCommand(statsCommand(io, () => program.opts()));
   program.addCommand(analyzeCommand(io, () => program.opts()));
   program.addCommand(reportCommand(io, () => program.opts()));
+  program.addCommand(relayCommand(io, () => program.opts()));
   for (const command of modelCommands(io, () => program.opts())) program.addCommand(command);
   for (const command of trustCommands(io, () => program.opts())) program.addCommand(command);
   inheritSettings(program);

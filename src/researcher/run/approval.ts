@@ -35,6 +35,7 @@ const onError: Record<ReplyErrorCode, "wait" | "refused" | "round 1"> = {
   task_timeout: "round 1",
   task_out_of_bounds: "refused",
   task_cancelled: "round 1",
+  relay_unsupported: "refused",
 };
 
 /** What to do about one node's failure; failures on the researcher's side (a lost node, a timeout) go to round 1. */

@@ -133,6 +133,8 @@ async function plainCollect(
     ...common,
     // Replies go into the sum chunk by chunk when the exchange reads them back unchanged.
     foldChunks: exchange.foldable ? running : undefined,
+    // Only a plain weighted mean lets a relay answer for its nodes with one update (src/researcher/relay/).
+    ...(running && exchange.foldable ? { aggregation: "weighted_mean" as const } : {}),
     fold:
       running &&
       ((u) => {

@@ -21,6 +21,8 @@ export interface NodeUpdate {
 export interface RoundInput {
   /** What the nodes add to local training, told by name (the aggregator's descriptor). */
   algorithmExtension?: AlgorithmExtension;
+  /** Told to each node when the round's updates are averaged by sample count (a relay may pre-average). */
+  aggregation?: "weighted_mean";
   hub: Hub;
   experiment: string;
   participants: Participant[];
@@ -95,6 +97,7 @@ export async function runTrainRound(input: RoundInput): Promise<{ updates: NodeU
           params: input.global,
           replyTensors: input.expected,
           ...(input.algorithmExtension ? { algorithmExtension: input.algorithmExtension } : {}),
+          ...(input.aggregation ? { aggregation: input.aggregation } : {}),
         };
         const reply = await input.hub.send(participant.node, input.taskFor?.(participant, task) ?? task, {
           timeoutMs: input.timeoutMs,
