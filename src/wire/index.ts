@@ -16,6 +16,7 @@ export { decodeFeedback, encodeFeedback } from "./feedback-codec.js";
 export {
   createWideSessionManager,
   replyWindowSettings,
+  WAITING_WINDOW_BYTES,
   widenSession,
   widenWhileAdmitted,
   wideWindowSettings,

@@ -21,6 +21,7 @@ import {
   type TaskEnvelope,
   taskEnd,
   verifySignature,
+  WAITING_WINDOW_BYTES,
   WireError,
   WireLimitError,
   widenWhileAdmitted,
@@ -283,8 +284,10 @@ export function createResearcherService(hub: Hub, options: ServiceOptions = {}):
           const settled = hub.settledSignal(head.taskId);
           uncancel = cancelOn(ctx, settled);
           const room = await transfers.acquire(limit, settled);
-          // Its node may now send at full speed; until then it could send one narrow window.
-          const narrow = widenWhileAdmitted(ctx.values.get(httpStreamKey)?.session);
+          // Its node may now send at full speed; until then it could send one narrow window. A reply
+          // that fits in that window gains nothing (and two SETTINGS frames per reply cost CPU).
+          const narrow =
+            limit > WAITING_WINDOW_BYTES ? widenWhileAdmitted(ctx.values.get(httpStreamKey)?.session) : () => {};
           release = () => {
             narrow();
             room();
