@@ -3,7 +3,7 @@
  * connection, the real client and the real poll loop, and no tfjs. Each holds one csv dataset with
  * `features` columns plus a target, answers `search` (and a relay's `list`) with it and a `train` task with the parameters
  * it received, nudged by its index (so the aggregate is a real mean, not the model sent back).
- * Usage (from the benchmark): sim-nodes.ts <researcher url> <first index> <count> <features>
+ * Usage (from the benchmark): sim-nodes.ts <researcher url> <first index> <count> <features> [session|calls]
  */
 import { setMaxListeners } from "node:events";
 import { createGrpcTransport } from "@connectrpc/connect-node";
@@ -14,7 +14,7 @@ import { toParent } from "./child.js";
 /** Messages to the parent. */
 export type SimEvent = { type: "started"; count: number };
 
-const [baseUrl, firstArg, countArg, featuresArg] = process.argv.slice(2);
+const [baseUrl, firstArg, countArg, featuresArg, mode] = process.argv.slice(2);
 const first = Number(firstArg);
 const count = Number(countArg);
 const features = Number(featuresArg);
@@ -76,6 +76,7 @@ for (let i = first; i < first + count; i++) {
       log: () => {},
       waitSeconds: 20,
       heartbeatMs: 60_000,
+      sessions: mode !== "calls",
     }),
   );
 }

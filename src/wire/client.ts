@@ -1,6 +1,11 @@
 import { create } from "@bufbuild/protobuf";
-import { createClient, type Transport } from "@connectrpc/connect";
-import { GetTaskRequestSchema, ResearcherService } from "../gen/fbm/v1/researcher_pb.js";
+import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
+import {
+  GetTaskRequestSchema,
+  ResearcherService,
+  type SessionRequest,
+  SessionRequestSchema,
+} from "../gen/fbm/v1/researcher_pb.js";
 import { encodeFeedback } from "./feedback-codec.js";
 import type { FeedbackEnvelope, ReplyEnvelope, TaskEnvelope } from "./messages.js";
 import { encodeReply } from "./reply-codec.js";
@@ -27,9 +32,26 @@ export interface ResearcherClient {
       silentMs?: number;
     },
   ): AsyncGenerator<TaskEnvelope>;
+  /**
+   * One Session call for both directions (issue 29): tasks come as from `tasks` (the researcher keeps
+   * the call open for good, with an empty keep-alive chunk every poll window), and each reply goes up
+   * the same call with `reply`. A researcher that does not serve Session fails the call with
+   * Code.Unimplemented before any task: the caller then uses `tasks` and `reply`.
+   */
+  session(
+    hello: { nodeId: string; name: string; sessionId: string; version: string; waitSeconds: number },
+    options: { signal?: AbortSignal; maxBytes?: number; onOpen?: () => void; silentMs?: number },
+  ): TaskSession;
   reply(reply: ReplyEnvelope, options?: { signal?: AbortSignal; timeoutMs?: number }): Promise<void>;
   /** Sends progress or a heartbeat; `cancel`: the researcher no longer awaits this task, the node stops it. */
   feedback(feedback: FeedbackEnvelope, options?: { signal?: AbortSignal }): Promise<{ cancel: boolean }>;
+}
+
+/** An open Session: its tasks, and the way its replies go back. */
+export interface TaskSession {
+  tasks: AsyncGenerator<TaskEnvelope>;
+  /** Resolves once the reply's last chunk is handed to the call (the researcher acknowledges nothing). */
+  reply(reply: ReplyEnvelope): Promise<void>;
 }
 
 export function createResearcherClient(transport: Transport): ResearcherClient {
@@ -74,6 +96,42 @@ export function createResearcherClient(transport: Transport): ResearcherClient {
           await chunks.next().catch(() => undefined);
         }
       }
+    },
+    session(hello, options) {
+      const requests = createRequestQueue();
+      // Nobody waits for the hello to go: a call that never opens fails its tasks instead.
+      requests
+        .push(create(SessionRequestSchema, { part: { case: "hello", value: pollRequest(hello, true) } }))
+        .catch(() => undefined);
+      const cancel = new AbortController();
+      const signal = options.signal ? AbortSignal.any([options.signal, cancel.signal]) : cancel.signal;
+      const chunks = client.session(requests.iterable, { signal })[Symbol.asyncIterator]();
+      const reading = { ended: false };
+      const silentMs = options.silentMs ?? (hello.waitSeconds + 60) * 1000;
+      async function* tasks(): AsyncGenerator<TaskEnvelope> {
+        try {
+          yield* decodeTasks(watched(chunks, silentMs, cancel, reading), {
+            maxBytes: options.maxBytes,
+            onOpen: options.onOpen,
+          });
+        } finally {
+          requests.close();
+          if (!reading.ended) {
+            cancel.abort();
+            await chunks.next().catch(() => undefined);
+          }
+        }
+      }
+      return {
+        tasks: tasks(),
+        async reply(reply) {
+          const pushed: Promise<void>[] = [];
+          for (const chunk of encodeReply(reply))
+            pushed.push(requests.push(create(SessionRequestSchema, { part: { case: "reply", value: chunk } })));
+          pushed.push(requests.push(create(SessionRequestSchema, { part: { case: "replyEnd", value: {} } })));
+          await Promise.all(pushed);
+        },
+      };
     },
     async reply(reply, options = {}) {
       await client.replyTask(encodeReplyAsync(reply), { signal: options.signal, timeoutMs: options.timeoutMs });
@@ -134,4 +192,55 @@ async function* watched<T>(
 
 async function* encodeReplyAsync(reply: ReplyEnvelope) {
   yield* encodeReply(reply);
+}
+
+/**
+ * The requests of a Session call: pushed by the node, pulled by the transport as it writes them. A
+ * push resolves once its message is pulled (so a reply's caller waits while flow control holds it), or
+ * rejects once the call is over.
+ */
+function createRequestQueue() {
+  const queue: { message: SessionRequest; taken: () => void; dropped: (e: Error) => void }[] = [];
+  let wake: (() => void) | undefined;
+  let closed = false;
+  const over = () => new Error("The session with the researcher ended");
+  return {
+    push(message: SessionRequest): Promise<void> {
+      if (closed) return Promise.reject(over());
+      return new Promise<void>((taken, dropped) => {
+        queue.push({ message, taken, dropped });
+        wake?.();
+      });
+    },
+    close() {
+      closed = true;
+      for (const q of queue.splice(0)) q.dropped(over());
+      wake?.();
+    },
+    iterable: (async function* () {
+      try {
+        for (;;) {
+          const next = queue.shift();
+          if (next) {
+            next.taken();
+            yield next.message;
+            continue;
+          }
+          if (closed) return;
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+          });
+          wake = undefined;
+        }
+      } finally {
+        closed = true;
+        for (const q of queue.splice(0)) q.dropped(over());
+      }
+    })(),
+  };
+}
+
+/** The researcher does not serve that call (an older researcher, asked for a Session). */
+export function isUnimplemented(error: unknown): boolean {
+  return error instanceof ConnectError && error.code === Code.Unimplemented;
 }

@@ -3,10 +3,13 @@ export {
   FeedbackRequestSchema,
   type GetTaskRequest,
   GetTaskRequestSchema,
+  type ReplyChunk,
   ResearcherService,
+  type SessionRequest,
+  SessionRequestSchema,
 } from "../gen/fbm/v1/researcher_pb.js";
 export type * from "./analytics-messages.js";
-export { createResearcherClient, type ResearcherClient } from "./client.js";
+export { createResearcherClient, isUnimplemented, type ResearcherClient, type TaskSession } from "./client.js";
 export type * from "./clinical-messages.js";
 export { type ReplyErrorCode, readErrorCode, replyErrorCodes } from "./error-codes.js";
 export { decodeFeedback, encodeFeedback } from "./feedback-codec.js";
@@ -14,6 +17,7 @@ export { QUEUED_BYTES, writeFrame } from "./frame-writer.js";
 export {
   createWideSessionManager,
   replyWindowSettings,
+  WAITING_WINDOW_BYTES,
   widenSession,
   widenWhileAdmitted,
   wideWindowSettings,
@@ -29,11 +33,13 @@ export {
   type NonceGuard,
   SIGNATURE_HEADERS,
   type SignedCaller,
+  sessionReplyNonce,
   signingInterceptor,
   verifySignature,
 } from "./request-signing.js";
 export { CONTROL_PREFIX, DELTA_PREFIX, expectedReply, replyTensorsFor, withControl } from "./scaffold-tensors.js";
 export { MASKED_TENSOR, type SecaggMasking, type SecaggReplyBody, type SecaggTaskBody } from "./secagg-messages.js";
+export { readSessionRequests } from "./session-frames.js";
 export { decodeTask, decodeTasks, encodeTask, pollAccepted, taskEnd } from "./task-codec.js";
 export { parseTaskRequest, type TaskFrame, taskChunkFrame } from "./task-frames.js";
 export {

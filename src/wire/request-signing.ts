@@ -2,7 +2,12 @@ import { createHash, createPrivateKey, type KeyObject, randomBytes, sign, verify
 import { create, type DescMessage, type MessageShape, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { fingerprintOfDer } from "../common/certificates.js";
-import { type ReplyChunk, ReplyChunkSchema } from "../gen/fbm/v1/researcher_pb.js";
+import {
+  type ReplyChunk,
+  ReplyChunkSchema,
+  type SessionRequest,
+  SessionRequestSchema,
+} from "../gen/fbm/v1/researcher_pb.js";
 
 /**
  * Node identity without TLS: every call a node makes is signed with the key pair `fbm-node init` made
@@ -86,6 +91,39 @@ async function* sealed(chunks: AsyncIterable<ReplyChunk>, nonce: string, key: Ke
   yield create(ReplyChunkSchema, { part: { case: "seal", value: seal } });
 }
 
+/**
+ * Signs a Session call's requests: its first message (the hello) is digested into the call's signed
+ * headers (see `signingInterceptor`), and each reply on it is sealed as a ReplyTask stream is, under the
+ * nonce `<call nonce>:<reply number>` (1-based), so a reply can be neither swapped nor replayed within
+ * the session. The seal goes just before the reply's end.
+ */
+async function* sealedSession(
+  rest: AsyncIterator<SessionRequest>,
+  nonce: string,
+  key: KeyObject,
+): AsyncIterable<SessionRequest> {
+  let hash = createHash("sha256");
+  let replies = 0;
+  for (;;) {
+    const next = await rest.next();
+    if (next.done) return;
+    const part = next.value.part;
+    if (part.case === "reply") hashChunk(hash, part.value);
+    else if (part.case === "replyEnd") {
+      replies += 1;
+      const seal = sign("sha256", sealText(sessionReplyNonce(nonce, replies), hash.digest()), key);
+      hash = createHash("sha256");
+      yield create(SessionRequestSchema, { part: { case: "reply", value: { part: { case: "seal", value: seal } } } });
+    }
+    yield next.value;
+  }
+}
+
+/** The nonce a Session's `n`th reply (1-based) is sealed under. */
+export function sessionReplyNonce(callNonce: string, n: number): string {
+  return `${callNonce}:${n}`;
+}
+
 function digestOf(schema: DescMessage, messages: MessageShape<DescMessage>[]): string {
   const hash = createHash("sha256");
   for (const m of messages) hash.update(toBinary(schema, m));
@@ -112,6 +150,21 @@ export function signingInterceptor(signer: NodeSigner): Interceptor {
           yield* messages;
         })(),
       };
+    } else if (req.method.input.typeName === SessionRequestSchema.typeName) {
+      const requests = (req.message as AsyncIterable<SessionRequest>)[Symbol.asyncIterator]();
+      const first = await requests.next();
+      if (!first.done) {
+        digest = digestOf(req.method.input, [first.value]);
+        const hello = first.value;
+        const rest = sealedSession(requests, nonce, key);
+        req = {
+          ...req,
+          message: (async function* () {
+            yield hello;
+            yield* rest;
+          })(),
+        };
+      }
     } else if (req.method.input.typeName === ReplyChunkSchema.typeName) {
       req = { ...req, message: sealed(req.message as AsyncIterable<ReplyChunk>, nonce, key) };
     }

@@ -4,7 +4,9 @@ import { errorMessage } from "../../common/errors.js";
 import type { Logger } from "../../common/log.js";
 import {
   type FeedbackBody,
+  isUnimplemented,
   type ReplyBody,
+  type ReplyEnvelope,
   type ResearcherClient,
   type TaskEnvelope,
   UnreadableTaskError,
@@ -58,6 +60,12 @@ export interface PollLoopOptions {
    * (a plan awaiting approval) is then logged once, then at most once a minute. Default: `log`.
    */
   logger?: Pick<Logger, "warn" | "throttled">;
+  /**
+   * Open one Session call for tasks and replies (default true); a researcher that does not serve it is
+   * then polled with GetTask and answered with ReplyTask calls, as nodes before it did. False: always
+   * those calls (tests of mixed experiments, the scale bench's comparison).
+   */
+  sessions?: boolean;
   /** Told what the loop is doing, for `status.json` (node-status.ts). */
   status?: Pick<StatusRecorder, "connected" | "taskStarted" | "feedback" | "taskEnded">;
 }
@@ -102,23 +110,38 @@ export async function runPollLoop(options: PollLoopOptions): Promise<void> {
     version: options.version,
     waitSeconds: options.waitSeconds ?? 30,
   };
+  // Tasks and replies on one Session call, until a researcher says it does not serve it.
+  let sessions = options.sessions ?? true;
+  /** How replies travel: on the Session that brought the task, else a ReplyTask call. */
+  const replyCall = (reply: ReplyEnvelope) => client.reply(reply, { timeoutMs: 600_000 });
   while (!signal.aborted) {
     try {
-      // One call carries task after task (keep_open) until a poll window passes without one.
-      for await (const task of client.tasks(hello, {
-        signal,
-        maxBytes: options.maxParamBytes,
-        onOpen: markConnected,
-      })) {
-        markConnected();
-        await runTask(task, options, running);
+      const opened = { signal, maxBytes: options.maxParamBytes, onOpen: markConnected };
+      if (sessions) {
+        const session = client.session(hello, opened);
+        for await (const task of session.tasks) {
+          markConnected();
+          await runTask(task, options, running, session.reply);
+        }
+      } else {
+        // One call carries task after task (keep_open) until a poll window passes without one.
+        for await (const task of client.tasks(hello, opened)) {
+          markConnected();
+          await runTask(task, options, running, replyCall);
+        }
       }
       markConnected();
     } catch (error) {
       if (signal.aborted) break;
+      if (sessions && isUnimplemented(error)) {
+        log("The researcher does not serve sessions (an older version): polling it with GetTask/ReplyTask calls");
+        sessions = false;
+        continue;
+      }
       if (error instanceof UnreadableTaskError) {
-        // Polling again would not make it readable: answer it, so the researcher hears why at once.
-        await sendReply(options, error.taskId, "task", {
+        // Polling again would not make it readable: answer it, so the researcher hears why at once
+        // (on a call of its own: the session ended with the error).
+        await sendReply(options, replyCall, error.taskId, "task", {
           kind: "error",
           code: "invalid_input",
           message: `Cannot read the task: ${error.message}${error.message.includes("exceed the limit") ? PARAM_LIMIT_HINT : ""}`,
@@ -138,7 +161,12 @@ export async function runPollLoop(options: PollLoopOptions): Promise<void> {
   }
 }
 
-async function runTask(task: TaskEnvelope, options: PollLoopOptions, running: RunningTask): Promise<void> {
+async function runTask(
+  task: TaskEnvelope,
+  options: PollLoopOptions,
+  running: RunningTask,
+  send: (reply: ReplyEnvelope) => Promise<void>,
+): Promise<void> {
   const { client } = options;
   const { signal, end } = running.start(task.taskId, options.signal);
   const lostAfter = options.lostResearcherMs ?? LOST_RESEARCHER_MS;
@@ -174,17 +202,23 @@ async function runTask(task: TaskEnvelope, options: PollLoopOptions, running: Ru
   const cancelled = options.signal.aborted ? undefined : cancelledReply(signal);
   if (cancelled) body = cancelled;
   options.status?.taskEnded(task, body);
-  if (!cancelled) return sendReply(options, task.taskId, task.body.kind, body);
+  if (!cancelled) return sendReply(options, send, task.taskId, task.body.kind, body);
   const { by } = signal.reason as TaskCancelled; // cancelledReply checked it
   const round = task.body.kind === "train" ? task.body.round : undefined;
   const label = taskLabel({ kind: task.body.kind, experiment: task.experiment, round });
   options.log(`Task ${task.taskId} (${label}) cancelled by the ${by}; polling for the next task`);
   // A researcher that cancelled it, or is gone, awaits no reply; the operator's cancel is told to the researcher.
-  if (by === "operator") await sendReply(options, task.taskId, task.body.kind, body);
+  if (by === "operator") await sendReply(options, send, task.taskId, task.body.kind, body);
 }
 
 /** Sends a reply; an error's message is logged here in full and leaves redacted. */
-async function sendReply(options: PollLoopOptions, taskId: string, kind: string, body: ReplyBody): Promise<void> {
+async function sendReply(
+  options: PollLoopOptions,
+  send: (reply: ReplyEnvelope) => Promise<void>,
+  taskId: string,
+  kind: string,
+  body: ReplyBody,
+): Promise<void> {
   // The plan gate already said, once per plan and then as a reminder, which command approves it; a
   // cancel has its own line (runTask).
   if (body.kind === "error" && body.code !== "plan_not_approved" && body.code !== "task_cancelled") {
@@ -194,7 +228,7 @@ async function sendReply(options: PollLoopOptions, taskId: string, kind: string,
   }
   const sent = body.kind === "error" && options.redact ? { ...body, message: options.redact(body.message) } : body;
   try {
-    await options.client.reply({ taskId, nodeId: options.nodeId, body: sent }, { timeoutMs: 600_000 });
+    await send({ taskId, nodeId: options.nodeId, body: sent });
   } catch (error) {
     options.log(`Could not send the ${kind} reply: ${errorMessage(error)}`);
   }

@@ -14,6 +14,7 @@ import { answerMalformedRequests } from "./malformed-requests.js";
 import { createNodeAuthenticator, type NodeAuthenticator } from "./node-auth.js";
 import { loadServerTls, type ResearcherTls } from "./server-tls.js";
 import { createResearcherService, httpStreamKey, type ServiceOptions } from "./service.js";
+import { isPlainSession, serveSession } from "./session-stream.js";
 import { isPlainTaskStream, serveTaskStream } from "./task-stream.js";
 
 export type { ResearcherTls } from "./server-tls.js";
@@ -107,6 +108,7 @@ async function listen(options: ServerOptions): Promise<ResearcherServer> {
   // A node's kept-open task stream skips Connect's per-message pipeline (task-stream.ts); the rest is Connect's.
   const handler = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
     if (isPlainTaskStream(req)) void serveTaskStream(req, res, service.getTask, { readMaxBytes, contextValues });
+    else if (isPlainSession(req)) void serveSession(req, res, service.session, { readMaxBytes, contextValues });
     else connectHandler(req, res);
   };
   // Flow-control windows (wire/http2-windows.ts): a wide connection window; stream windows narrow

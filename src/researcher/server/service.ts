@@ -8,14 +8,20 @@ import {
   decodeReply,
   encodeTask,
   FeedbackRequestSchema,
+  type GetTaskRequest,
   GetTaskRequestSchema,
   type NonceGuard,
   pollAccepted,
+  type ReplyChunk,
   type ResearcherService,
+  type SessionRequest,
+  SessionRequestSchema,
   type SignedCaller,
+  sessionReplyNonce,
   type TaskEnvelope,
   taskEnd,
   verifySignature,
+  WAITING_WINDOW_BYTES,
   WireError,
   WireLimitError,
   widenWhileAdmitted,
@@ -55,6 +61,34 @@ function cancelOn(ctx: HandlerContext, signal: AbortSignal): () => void {
  * the node's next poll call costs nothing.
  */
 const KEEP_OPEN_MAX_BYTES = 1 << 20;
+
+/** How long a poll may wait, as the node asked (the hub caps it at its window). */
+function waitOf(req: GetTaskRequest): number | undefined {
+  return req.waitSeconds ? req.waitSeconds * 1000 : undefined;
+}
+
+/**
+ * One reply's chunks on a Session: `first`, then whatever follows up to its ReplyEnd (consumed, not
+ * yielded; `reading.ended` then set). A hello inside, or a session closed inside a reply, is a WireError.
+ */
+async function* oneReply(
+  first: SessionRequest,
+  incoming: AsyncIterator<SessionRequest>,
+  reading: { ended: boolean },
+): AsyncGenerator<ReplyChunk> {
+  let next: IteratorResult<SessionRequest> = { done: false, value: first };
+  for (;;) {
+    if (next.done) throw new WireError("The Session ended inside a reply");
+    const part = next.value.part;
+    if (part.case === "replyEnd") {
+      reading.ended = true;
+      return;
+    }
+    if (part.case !== "reply") throw new WireError("A Session carries something other than a reply after its hello");
+    yield part.value;
+    next = await incoming.next();
+  }
+}
 
 function parameterBytes(task: TaskEnvelope): number {
   return task.body.kind === "train" ? task.body.params.reduce((n, t) => n + t.data.byteLength, 0) : 0;
@@ -197,28 +231,132 @@ export function createResearcherService(hub: Hub, options: ServiceOptions = {}):
     }
   }
 
+  /** A poll's hello checked (ids, texts, caller): the signed caller, if signed. */
+  function checkHello(req: GetTaskRequest, ctx: HandlerContext, prove: () => SignedCaller | undefined) {
+    requireId(req.nodeId, "node id");
+    requireText(req.nodeName, "node name", 200);
+    requireText(req.sessionId, "session id", 128);
+    authorize(ctx, req.nodeId);
+    const caller = prove();
+    if (caller && caller.sessionId !== req.sessionId)
+      throw new ConnectError("The request's signed session is not its session", Code.PermissionDenied);
+    return caller;
+  }
+
+  /** Registers the node of a checked hello; a proven caller with a new session is the node restarted. */
+  function register(req: GetTaskRequest, caller: SignedCaller | undefined) {
+    const hello = {
+      nodeId: req.nodeId,
+      name: req.nodeName || req.nodeId,
+      sessionId: req.sessionId,
+      version: req.version.slice(0, 64),
+    };
+    try {
+      // A proven caller with a new session is the node restarted: its old session is retired at once.
+      hub.register(hello, { proven: caller !== undefined || options.authenticator !== undefined });
+    } catch (error) {
+      throw toConnectError(error, options.log);
+    }
+    return hello;
+  }
+
+  /** One reply's chunks (a ReplyTask call's, or one reply of a Session), checked, admitted and delivered. */
+  async function receiveReply(
+    requests: AsyncIterable<ReplyChunk>,
+    ctx: HandlerContext,
+    caller: SignedCaller | undefined,
+  ): Promise<void> {
+    let admitted: { taskId: string; nodeId: string } | undefined;
+    let release = () => {};
+    let uncancel = () => {};
+    let present = () => {};
+    try {
+      const reply = await decodeReply(checkSeal(requests, caller), {
+        maxBytes,
+        async admit(head) {
+          requireId(head.nodeId, "node id");
+          authorize(ctx, head.nodeId);
+          if (caller && caller.nodeId !== head.nodeId) {
+            throw new ConnectError(
+              `The reply is signed for node ${caller.nodeId} but names node ${head.nodeId}`,
+              Code.PermissionDenied,
+            );
+          }
+          const limit = hub.admit(head);
+          admitted = head;
+          connectedBy(ctx, head.nodeId);
+          present = hub.streaming(head.nodeId);
+          // A node that stalls mid-stream is cut off when its task settles (the round's timeout).
+          const settled = hub.settledSignal(head.taskId);
+          uncancel = cancelOn(ctx, settled);
+          const room = await transfers.acquire(limit, settled);
+          // Its node may now send at full speed; until then it could send one narrow window. A reply
+          // that fits in that window gains nothing (and two SETTINGS frames per reply cost CPU).
+          const narrow =
+            limit > WAITING_WINDOW_BYTES ? widenWhileAdmitted(ctx.values.get(httpStreamKey)?.session) : () => {};
+          release = () => {
+            narrow();
+            room();
+          };
+          return limit;
+        },
+        // Whoever sent the task may take the bytes as they arrive (a round folding replies chunk by chunk).
+        receive: (body, header) => (admitted ? hub.receiver(admitted.taskId)?.(body, header) : undefined),
+      });
+      uncancel();
+      options.onReceived?.({ rpc: "ReplyTask", value: reply });
+      hub.deliver(reply);
+    } catch (error) {
+      uncancel(); // the refusal below settles the task: the node must still hear why
+      const connectError = toConnectError(error, options.log);
+      // The node does not resend a reply: a stream that broke or lied after its head fails the task now.
+      if (admitted) hub.abandon(admitted.taskId, admitted.nodeId, `its reply was refused: ${connectError.rawMessage}`);
+      throw connectError;
+    } finally {
+      uncancel();
+      release();
+      present();
+    }
+  }
+
+  /**
+   * The replies of a Session, one after another: each one's chunks up to its ReplyEnd, sealed under
+   * the reply's own nonce when the session is signed. Returns when the node closes its side.
+   */
+  async function receiveReplies(
+    incoming: AsyncIterator<SessionRequest>,
+    ctx: HandlerContext,
+    caller: SignedCaller | undefined,
+    nodeId: string,
+  ): Promise<void> {
+    for (let n = 1; ; n++) {
+      const first = await incoming.next();
+      if (first.done) return;
+      const reading = { ended: false };
+      const chunks = oneReply(first.value, incoming, reading);
+      const sealedBy = caller && { ...caller, nonce: sessionReplyNonce(caller.nonce, n) };
+      try {
+        await receiveReply(chunks, ctx, sealedBy);
+      } catch (error) {
+        const refused = toConnectError(error, options.log);
+        // A late or repeated reply (its round timed out, say) is skipped; the session goes on.
+        if (refused.code !== Code.NotFound && refused.code !== Code.AlreadyExists) throw refused;
+        options.log?.(`Skipped a reply of node ${nodeId}: ${refused.rawMessage}`);
+        // Its remaining chunks, to its ReplyEnd (the reader stopped at the refusal).
+        for (let next = reading.ended ? undefined : await incoming.next(); next; next = await incoming.next()) {
+          if (next.done) return;
+          if (next.value.part.case === "replyEnd") break;
+        }
+      }
+    }
+  }
+
   return {
     async *getTask(req, ctx) {
-      requireId(req.nodeId, "node id");
-      requireText(req.nodeName, "node name", 200);
-      requireText(req.sessionId, "session id", 128);
-      authorize(ctx, req.nodeId);
-      const caller = proveCaller(ctx, req.nodeId, { schema: GetTaskRequestSchema, value: req });
-      if (caller && caller.sessionId !== req.sessionId)
-        throw new ConnectError("The request's signed session is not its session", Code.PermissionDenied);
-      const hello = {
-        nodeId: req.nodeId,
-        name: req.nodeName || req.nodeId,
-        sessionId: req.sessionId,
-        version: req.version.slice(0, 64),
-      };
-      const waitMs = req.waitSeconds ? req.waitSeconds * 1000 : undefined;
-      try {
-        // A proven caller with a new session is the node restarted: its old session is retired at once.
-        hub.register(hello, { proven: caller !== undefined || options.authenticator !== undefined });
-      } catch (error) {
-        throw toConnectError(error, options.log);
-      }
+      const caller = checkHello(req, ctx, () =>
+        proveCaller(ctx, req.nodeId, { schema: GetTaskRequestSchema, value: req }),
+      );
+      const hello = register(req, caller);
       connectedBy(ctx, req.nodeId);
       yield pollAccepted();
       // One task per call, or (keep_open) task after task until a poll window passes without one:
@@ -227,7 +365,7 @@ export function createResearcherService(hub: Hub, options: ServiceOptions = {}):
       while (more) {
         let task: TaskEnvelope | undefined;
         try {
-          task = await hub.nextTask(hello, { signal: ctx.signal, waitMs });
+          task = await hub.nextTask(hello, { signal: ctx.signal, waitMs: waitOf(req) });
         } catch (error) {
           throw toConnectError(error, options.log);
         }
@@ -238,60 +376,55 @@ export function createResearcherService(hub: Hub, options: ServiceOptions = {}):
       }
     },
 
+    /**
+     * Both directions on one call (issue 29): tasks go down as on a kept-open GetTask, but the call
+     * stays open for good (an empty chunk every poll window keeps it alive), and the node's replies
+     * come up on it, each checked as a ReplyTask call is (`receiveReply`). A reply refused as late or
+     * duplicate is skipped; any other broken or refused reply ends the session with its error.
+     */
+    async *session(requests, ctx) {
+      const incoming = requests[Symbol.asyncIterator]();
+      const first = await incoming.next();
+      if (first.done || first.value.part.case !== "hello")
+        throw new ConnectError("A Session starts with its hello", Code.InvalidArgument);
+      const opening = first.value;
+      const req = opening.part.value as GetTaskRequest;
+      const caller = checkHello(req, ctx, () =>
+        proveCaller(ctx, req.nodeId, { schema: SessionRequestSchema, value: opening }),
+      );
+      const hello = register(req, caller);
+      connectedBy(ctx, req.nodeId);
+      yield pollAccepted();
+      const ended = new AbortController();
+      let failure: ConnectError | undefined;
+      const replies = receiveReplies(incoming, ctx, caller, req.nodeId).catch((error: unknown) => {
+        failure = toConnectError(error, options.log);
+        ended.abort();
+      });
+      const signal = AbortSignal.any([ctx.signal, ended.signal]);
+      try {
+        for (;;) {
+          let task: TaskEnvelope | undefined;
+          try {
+            task = await hub.nextTask(hello, { signal, waitMs: waitOf(req) });
+          } catch (error) {
+            throw toConnectError(error, options.log);
+          }
+          if (failure) throw failure;
+          if (ctx.signal.aborted) return;
+          if (task) yield* sendTask(task, req.nodeId, ctx);
+          yield taskEnd();
+        }
+      } finally {
+        ended.abort();
+        void replies;
+      }
+    },
+
     async replyTask(requests, ctx) {
       authorize(ctx);
-      const caller = proveCaller(ctx, undefined);
-      let admitted: { taskId: string; nodeId: string } | undefined;
-      let release = () => {};
-      let uncancel = () => {};
-      let present = () => {};
-      try {
-        const reply = await decodeReply(checkSeal(requests, caller), {
-          maxBytes,
-          async admit(head) {
-            requireId(head.nodeId, "node id");
-            authorize(ctx, head.nodeId);
-            if (caller && caller.nodeId !== head.nodeId) {
-              throw new ConnectError(
-                `The reply is signed for node ${caller.nodeId} but names node ${head.nodeId}`,
-                Code.PermissionDenied,
-              );
-            }
-            const limit = hub.admit(head);
-            admitted = head;
-            connectedBy(ctx, head.nodeId);
-            present = hub.streaming(head.nodeId);
-            // A node that stalls mid-stream is cut off when its task settles (the round's timeout).
-            const settled = hub.settledSignal(head.taskId);
-            uncancel = cancelOn(ctx, settled);
-            const room = await transfers.acquire(limit, settled);
-            // Its node may now send at full speed; until then it could send one narrow window.
-            const narrow = widenWhileAdmitted(ctx.values.get(httpStreamKey)?.session);
-            release = () => {
-              narrow();
-              room();
-            };
-            return limit;
-          },
-          // Whoever sent the task may take the bytes as they arrive (a round folding replies chunk by chunk).
-          receive: (body, header) => (admitted ? hub.receiver(admitted.taskId)?.(body, header) : undefined),
-        });
-        uncancel();
-        options.onReceived?.({ rpc: "ReplyTask", value: reply });
-        hub.deliver(reply);
-        return {};
-      } catch (error) {
-        uncancel(); // the refusal below settles the task: the node must still hear why
-        const connectError = toConnectError(error, options.log);
-        // The node does not resend a reply: a stream that broke or lied after its head fails the task now.
-        if (admitted)
-          hub.abandon(admitted.taskId, admitted.nodeId, `its reply was refused: ${connectError.rawMessage}`);
-        throw connectError;
-      } finally {
-        uncancel();
-        release();
-        present();
-      }
+      await receiveReply(requests, ctx, proveCaller(ctx, undefined));
+      return {};
     },
 
     async feedback(req, ctx) {

@@ -78,20 +78,20 @@ export async function serveTaskStream(
   stream.end();
 }
 
-function respond(stream: ServerHttp2Stream): boolean {
+export function respond(stream: ServerHttp2Stream): boolean {
   if (stream.closed || stream.destroyed) return false;
   stream.respond({ ":status": 200, "content-type": "application/grpc+proto" }, { waitForTrailers: true });
   return true;
 }
 
-function toStatus(error: unknown): ConnectError {
+export function toStatus(error: unknown): ConnectError {
   if (error instanceof ConnectError) return error;
   if (error instanceof WireLimitError) return new ConnectError(error.message, Code.ResourceExhausted);
   if (error instanceof WireError) return new ConnectError(error.message, Code.InvalidArgument);
   return ConnectError.from(error, Code.Internal);
 }
 
-function toHeaders(headers: IncomingHttpHeaders): Headers {
+export function toHeaders(headers: IncomingHttpHeaders): Headers {
   const out = new Headers();
   for (const [name, value] of Object.entries(headers)) {
     if (name.startsWith(":") || value === undefined) continue;
@@ -141,7 +141,7 @@ function readBody(req: Http2ServerRequest, maxBytes: number): Promise<Uint8Array
  * cancelled it when its task settled) fails the write, which ends `getTask` (its `finally` requeues a
  * task not sent whole), exactly as a broken stream does under Connect.
  */
-async function write(stream: ServerHttp2Stream, frame: TaskFrame): Promise<void> {
+export async function write(stream: ServerHttp2Stream, frame: TaskFrame): Promise<void> {
   if (!(await writeFrame(stream, frame))) throw closedError();
 }
 

@@ -73,6 +73,7 @@ function loopOptions(r: ReturnType<typeof researcher>, lines: string[]) {
     execute: trainForever,
     signal: r.loop.signal,
     log: (line: string) => lines.push(line),
+    sessions: false, // the fake researcher serves tasks() and reply(), as GetTask/ReplyTask
   };
 }
 

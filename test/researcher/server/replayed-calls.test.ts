@@ -87,6 +87,7 @@ describe("signed calls cannot be replayed or re-pointed (cleartext)", () => {
       signal: stop.signal,
       log: () => {},
       waitSeconds: 1,
+      sessions: false, // these captures are of GetTask and ReplyTask calls (session.test.ts: of a Session)
       execute: async (): Promise<ReplyBody> => ({ kind: "datasets", datasets: [] }),
     });
     cleanups.push(async () => {
@@ -174,6 +175,7 @@ describe("signed calls cannot be replayed or re-pointed (cleartext)", () => {
       signal: stop.signal,
       log: () => {},
       waitSeconds: 1,
+      sessions: false, // these captures are of GetTask and ReplyTask calls (session.test.ts: of a Session)
       execute: async (): Promise<ReplyBody> => ({ kind: "datasets", datasets: [] }),
     });
     cleanups.push(async () => {

@@ -121,7 +121,7 @@ describe("researcher service (in-memory transport)", () => {
     hub.close();
   });
 
-  it("carries task after task to a polling node in one kept-open call", async () => {
+  it("carries task after task to a polling node in one kept-open call (nodes without sessions)", async () => {
     const hub = createHub({ pollWindowMs: DEADLINE_MS });
     const service = createResearcherService(hub);
     let calls = 0;
@@ -146,6 +146,7 @@ describe("researcher service (in-memory transport)", () => {
       signal: stop.signal,
       log: () => {},
       waitSeconds: DEADLINE_MS / 1000,
+      sessions: false,
     });
     try {
       await until(() => hub.nodes().some((n) => n.nodeId === "n1" && n.online), "n1 to poll");

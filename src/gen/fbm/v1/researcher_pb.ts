@@ -10,7 +10,62 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file fbm/v1/researcher.proto.
  */
 export const file_fbm_v1_researcher: GenFile = /*@__PURE__*/
-  fileDesc("ChdmYm0vdjEvcmVzZWFyY2hlci5wcm90bxIGZmJtLnYxIoIBCg5HZXRUYXNrUmVxdWVzdBIPCgdub2RlX2lkGAEgASgJEhEKCW5vZGVfbmFtZRgCIAEoCRISCgpzZXNzaW9uX2lkGAMgASgJEg8KB3ZlcnNpb24YBCABKAkSFAoMd2FpdF9zZWNvbmRzGAUgASgNEhEKCWtlZXBfb3BlbhgGIAEoCCJBCglUYXNrQ2h1bmsSHAoEdGFzaxgBIAEoCzIMLmZibS52MS5UYXNrSAASDgoEZGF0YRgCIAEoDEgAQgYKBHBhcnQi4QIKBFRhc2sSDwoHdGFza19pZBgBIAEoCRISCgpleHBlcmltZW50GAIgASgJEiAKBHBpbmcYCiABKAsyEC5mYm0udjEuUGluZ1Rhc2tIABIgCgRsaXN0GAsgASgLMhAuZmJtLnYxLkxpc3RUYXNrSAASJAoGc2VhcmNoGAwgASgLMhIuZmJtLnYxLlNlYXJjaFRhc2tIABIiCgVzdGF0cxgNIAEoCzIRLmZibS52MS5TdGF0c1Rhc2tIABIiCgV0cmFpbhgOIAEoCzIRLmZibS52MS5UcmFpblRhc2tIABIqCglhbmFseXRpY3MYDyABKAsyFS5mYm0udjEuQW5hbHl0aWNzVGFza0gAEiQKBnNlY2FnZxgQIAEoCzISLmZibS52MS5TZWNhZ2dUYXNrSAASKAoIY2xpbmljYWwYFCABKAsyFC5mYm0udjEuQ2xpbmljYWxUYXNrSABCBgoEa2luZCIKCghQaW5nVGFzayIKCghMaXN0VGFzayIaCgpTZWFyY2hUYXNrEgwKBHRhZ3MYASADKAkiTAoJU3RhdHNUYXNrEhIKCmRhdGFzZXRfaWQYASABKAkSEQoJcGxhbl9qc29uGAIgASgJEhgKEHByZXBhcmF0aW9uX2pzb24YAyABKAkiRwoKVGVuc29yU3BlYxIMCgRuYW1lGAEgASgJEg0KBXNoYXBlGAIgAygNEhwKBWR0eXBlGAMgASgOMg0uZmJtLnYxLkRUeXBlIkgKDFBhcmFtc0hlYWRlchIjCgd0ZW5zb3JzGAEgAygLMhIuZmJtLnYxLlRlbnNvclNwZWMSEwoLdG90YWxfYnl0ZXMYAiABKAQiUwoSTm9ybWFsaXphdGlvblN0YXRzEg4KBm1ldGhvZBgBIAEoCRIPCgdjb2x1bW5zGAIgAygJEg0KBXNoaWZ0GAMgAygBEg0KBXNjYWxlGAQgAygBItUBCgxUcmFpbmluZ0FyZ3MSDgoGZXBvY2hzGAEgASgNEg8KB3VwZGF0ZXMYAiABKA0SEgoKYmF0Y2hfc2l6ZRgDIAEoDRISCgp0ZXN0X3JhdGlvGAQgASgBEhYKDnRlc3Rfb25fZ2xvYmFsGAUgASgIEhUKDXRlc3Rfb25fbG9jYWwYBiABKAgSDwoHbWV0cmljcxgHIAMoCRIMCgRzZWVkGAggASgNEhIKCmZlZHByb3hfbXUYCSABKAESGgoCZHAYCiABKAsyDi5mYm0udjEuRHBBcmdzImcKBkRwQXJncxIMCgRtb2RlGAEgASgJEhgKEG5vaXNlX211bHRpcGxpZXIYAiABKAESEQoJY2xpcF9ub3JtGAMgASgBEg0KBWRlbHRhGAQgASgBEhMKC3NhbXBsZV9yYXRlGAUgASgBIikKB1ByaXZhY3kSDwoHZXBzaWxvbhgBIAEoARINCgVkZWx0YRgCIAEoASLCAgoJVHJhaW5UYXNrEhIKCmRhdGFzZXRfaWQYASABKAkSDwoHcGxhbl9pZBgCIAEoCRIRCglwbGFuX2pzb24YAyABKAkSIgoEYXJncxgEIAEoCzIULmZibS52MS5UcmFpbmluZ0FyZ3MSMQoNbm9ybWFsaXphdGlvbhgFIAEoCzIaLmZibS52MS5Ob3JtYWxpemF0aW9uU3RhdHMSDQoFcm91bmQYBiABKA0SJAoGcGFyYW1zGAcgASgLMhQuZmJtLnYxLlBhcmFtc0hlYWRlchIlCgZzZWNhZ2cYCCABKAsyFS5mYm0udjEuU2VjYWdnTWFza2luZxIYChBwcmVwYXJhdGlvbl9qc29uGAkgASgJEhsKE2FsZ29yaXRobV9leHRlbnNpb24YCiABKAkSEwoLYWdncmVnYXRpb24YCyABKAkiVAoKUmVwbHlDaHVuaxIeCgVyZXBseRgBIAEoCzINLmZibS52MS5SZXBseUgAEg4KBGRhdGEYAiABKAxIABIOCgRzZWFsGAMgASgMSABCBgoEcGFydCLtAgoFUmVwbHkSDwoHdGFza19pZBgBIAEoCRIPCgdub2RlX2lkGAIgASgJEiEKBHBpbmcYCiABKAsyES5mYm0udjEuUGluZ1JlcGx5SAASKQoIZGF0YXNldHMYCyABKAsyFS5mYm0udjEuRGF0YXNldHNSZXBseUgAEiMKBXN0YXRzGAwgASgLMhIuZmJtLnYxLlN0YXRzUmVwbHlIABIjCgV0cmFpbhgNIAEoCzISLmZibS52MS5UcmFpblJlcGx5SAASIwoFZXJyb3IYDiABKAsyEi5mYm0udjEuRXJyb3JSZXBseUgAEisKCWFuYWx5dGljcxgPIAEoCzIWLmZibS52MS5BbmFseXRpY3NSZXBseUgAEiUKBnNlY2FnZxgQIAEoCzITLmZibS52MS5TZWNhZ2dSZXBseUgAEikKCGNsaW5pY2FsGBQgASgLMhUuZmJtLnYxLkNsaW5pY2FsUmVwbHlIAEIGCgRraW5kIi0KCVBpbmdSZXBseRIPCgd2ZXJzaW9uGAEgASgJEg8KB2JhY2tlbmQYAiABKAkiJQoGQ29sdW1uEgwKBG5hbWUYASABKAkSDQoFZHR5cGUYAiABKAkiKQoKQ2xhc3NDb3VudBIMCgRuYW1lGAEgASgJEg0KBWNvdW50GAIgASgEIucBCgtEYXRhc2V0SW5mbxIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEgwKBHR5cGUYAyABKAkSDAoEdGFncxgEIAMoCRITCgtkZXNjcmlwdGlvbhgFIAEoCRINCgVzaGFwZRgGIAMoDRIfCgdjb2x1bW5zGAcgAygLMg4uZmJtLnYxLkNvbHVtbhIUCgxzYW1wbGVfY291bnQYCCABKAQSIwoHY2xhc3NlcxgJIAMoCzISLmZibS52MS5DbGFzc0NvdW50Eg4KBnRhcmdldBgKIAEoCRISCgpjcmVhdGVkX2F0GAsgASgJIjYKDURhdGFzZXRzUmVwbHkSJQoIZGF0YXNldHMYASADKAsyEy5mYm0udjEuRGF0YXNldEluZm8itwEKC0NvbHVtblN0YXRzEgwKBG5hbWUYASABKAkSDQoFY291bnQYAiABKAQSCwoDc3VtGAMgASgBEhMKC3N1bV9zcXVhcmVzGAQgASgBEgsKA21pbhgFIAEoARILCgNtYXgYBiABKAESDwoHbWlzc2luZxgHIAEoBBIpCgpjYXRlZ29yaWVzGAggAygLMhUuZmJtLnYxLkNhdGVnb3J5Q291bnQSEwoLY2F0ZWdvcmljYWwYCSABKAgiLAoNQ2F0ZWdvcnlDb3VudBIMCgRuYW1lGAEgASgJEg0KBWNvdW50GAIgASgEIjIKClN0YXRzUmVwbHkSJAoHY29sdW1ucxgBIAMoCzITLmZibS52MS5Db2x1bW5TdGF0cyKcAQoHTWV0cmljcxIrCgZ2YWx1ZXMYASADKAsyGy5mYm0udjEuTWV0cmljcy5WYWx1ZXNFbnRyeRIPCgdzYW1wbGVzGAIgASgEEiQKBmNvdW50cxgDIAEoCzIULmZibS52MS5NZXRyaWNDb3VudHMaLQoLVmFsdWVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgBOgI4ASKuAQoMTWV0cmljQ291bnRzEgwKBHJvd3MYASABKAQSDwoHY2xhc3NlcxgCIAEoDRIRCgljb25mdXNpb24YAyADKAQSIQoGc2NvcmVzGAQgAygLMhEuZmJtLnYxLlNjb3JlUnVucxIkCgRzdW1zGAUgASgLMhYuZmJtLnYxLlJlZ3Jlc3Npb25TdW1zEiMKBnZveGVscxgGIAEoCzITLmZibS52MS5Wb3hlbENvdW50cyI9CgtWb3hlbENvdW50cxIKCgJ0cBgBIAEoBBIKCgJmcBgCIAEoBBIKCgJmbhgDIAEoBBIKCgJ0bhgEIAEoBCJ3CglTY29yZVJ1bnMSEAoIcG9zaXRpdmUYASABKA0SCgoCbG8YAiADKA0SCgoCaGkYAyADKA0SEQoJcG9zaXRpdmVzGAQgAygEEhEKCW5lZ2F0aXZlcxgFIAMoBBIRCgR3aW5zGAYgASgBSACIAQFCBwoFX3dpbnMiQQoOUmVncmVzc2lvblN1bXMSCQoBeRgBIAEoARIKCgJ5MhgCIAEoARILCgNzc2UYAyABKAESCwoDc2FlGAQgASgBIpkCCgpUcmFpblJlcGx5EhQKDHNhbXBsZV9jb3VudBgBIAEoBBIXCgp0cmFpbl9sb3NzGAIgASgBSACIAQESJwoOZ2xvYmFsX21ldHJpY3MYAyABKAsyDy5mYm0udjEuTWV0cmljcxImCg1sb2NhbF9tZXRyaWNzGAQgASgLMg8uZmJtLnYxLk1ldHJpY3MSJAoGcGFyYW1zGAUgASgLMhQuZmJtLnYxLlBhcmFtc0hlYWRlchIPCgdzZWNvbmRzGAYgASgBEiAKB3ByaXZhY3kYByABKAsyDy5mYm0udjEuUHJpdmFjeRIjCgZwaGFzZXMYCCABKAsyEy5mYm0udjEuUm91bmRQaGFzZXNCDQoLX3RyYWluX2xvc3MieQoLUm91bmRQaGFzZXMSDAoEbG9hZBgBIAEoARIPCgdwcmVwYXJlGAIgASgBEg0KBWJ1aWxkGAMgASgBEg0KBXNldHVwGAQgASgBEg0KBXN0ZXBzGAUgASgBEhAKCHZhbGlkYXRlGAYgASgBEgwKBGNvcHkYByABKAEiPAoKRXJyb3JSZXBseRIMCgRjb2RlGAEgASgJEg8KB21lc3NhZ2UYAiABKAkSDwoHcGxhbl9pZBgDIAEoCSKTAQoNQW5hbHl0aWNzVGFzaxISCgpkYXRhc2V0X2lkGAEgASgJEg8KB2NvbHVtbnMYAiADKAkSJwoHc3VtbWFyeRgKIAEoCzIULmZibS52MS5TdW1tYXJ5UGhhc2VIABIrCgloaXN0b2dyYW0YCyABKAsyFi5mYm0udjEuSGlzdG9ncmFtUGhhc2VIAEIHCgVwaGFzZSIOCgxTdW1tYXJ5UGhhc2UiOwoOSGlzdG9ncmFtUGhhc2USKQoHY29sdW1ucxgBIAMoCzIYLmZibS52MS5IaXN0b2dyYW1SZXF1ZXN0IlYKEEhpc3RvZ3JhbVJlcXVlc3QSDgoGY29sdW1uGAEgASgJEgoKAmxvGAIgASgBEgoKAmhpGAMgASgBEgwKBGJpbnMYBCABKA0SDAoEZmluZRgFIAEoDSI3CgVDb3VudBIfCgRraW5kGAEgASgOMhEuZmJtLnYxLkNvdW50S2luZBINCgV2YWx1ZRgCIAEoBCI4CgpDbGFzc1RhbGx5EgwKBG5hbWUYASABKAkSHAoFY291bnQYAiABKAsyDS5mYm0udjEuQ291bnQikwIKDUNvbHVtblN1bW1hcnkSDAoEbmFtZRgBIAEoCRIcCgVjb3VudBgCIAEoCzINLmZibS52MS5Db3VudBIeCgdtaXNzaW5nGAMgASgLMg0uZmJtLnYxLkNvdW50EgsKA3N1bRgEIAEoARIMCgRtZWFuGAUgASgBEgoKAm0yGAYgASgBEgsKA21pbhgHIAEoARILCgNtYXgYCCABKAESFAoMbWluX21heF9ncmlkGAkgASgBEhAKCHJhbmdlX2xvGAogASgBEhAKCHJhbmdlX2hpGAsgASgBEiMKB2NsYXNzZXMYDCADKAsyEi5mYm0udjEuQ2xhc3NUYWxseRIWCg5oaXN0b2dyYW1fZ3JpZBgNIAEoASI0CgdGaW5lQmluEg0KBXN0YXJ0GAEgASgNEgsKA2VuZBgCIAEoDRINCgVjb3VudBgDIAEoBCJdCg9Db2x1bW5IaXN0b2dyYW0SDAoEbmFtZRgBIAEoCRIdCgZjb3VudHMYAiADKAsyDS5mYm0udjEuQ291bnQSHQoEZmluZRgDIAMoCzIPLmZibS52MS5GaW5lQmluIo0BCg5BbmFseXRpY3NSZXBseRIRCgltaW5fY291bnQYASABKA0SEQoJdG9vX3NtYWxsGAIgASgIEigKCXN1bW1hcmllcxgDIAMoCzIVLmZibS52MS5Db2x1bW5TdW1tYXJ5EisKCmhpc3RvZ3JhbXMYBCADKAsyFy5mYm0udjEuQ29sdW1uSGlzdG9ncmFtIhMKEVJlcGx5VGFza1Jlc3BvbnNlIlgKCFByb2dyZXNzEg0KBWVwb2NoGAEgASgNEgwKBHN0ZXAYAiABKA0SEwoLdG90YWxfc3RlcHMYAyABKA0SEQoEbG9zcxgEIAEoAUgAiAEBQgcKBV9sb3NzIikKB0xvZ0xpbmUSDQoFbGV2ZWwYASABKAkSDwoHbWVzc2FnZRgCIAEoCSILCglIZWFydGJlYXQiqQEKD0ZlZWRiYWNrUmVxdWVzdBIPCgdub2RlX2lkGAEgASgJEg8KB3Rhc2tfaWQYAiABKAkSJAoIcHJvZ3Jlc3MYCiABKAsyEC5mYm0udjEuUHJvZ3Jlc3NIABIeCgNsb2cYCyABKAsyDy5mYm0udjEuTG9nTGluZUgAEiYKCWhlYXJ0YmVhdBgMIAEoCzIRLmZibS52MS5IZWFydGJlYXRIAEIGCgRraW5kIiIKEEZlZWRiYWNrUmVzcG9uc2USDgoGY2FuY2VsGAEgASgIIuYBCgpTZWNhZ2dUYXNrEg8KB3Nlc3Npb24YASABKAkSNQoOYWR2ZXJ0aXNlX2tleXMYCiABKAsyGy5mYm0udjEuU2VjYWdnQWR2ZXJ0aXNlS2V5c0gAEi0KCnNoYXJlX2tleXMYCyABKAsyFy5mYm0udjEuU2VjYWdnU2hhcmVLZXlzSAASJgoGdW5tYXNrGAwgASgLMhQuZmJtLnYxLlNlY2FnZ1VubWFza0gAEjAKC2NvbnNpc3RlbmN5GA0gASgLMhkuZmJtLnYxLlNlY2FnZ0NvbnNpc3RlbmN5SABCBwoFcGhhc2UiNQoTU2VjYWdnQWR2ZXJ0aXNlS2V5cxIOCgZjb2hvcnQYASABKA0SDgoGdmVyaWZ5GAIgASgIIoUBCgpTZWNhZ2dQZWVyEg8KB25vZGVfaWQYASABKAkSDQoFaW5kZXgYAiABKA0SGQoRY2lwaGVyX3B1YmxpY19rZXkYAyABKAwSFwoPbWFza19wdWJsaWNfa2V5GAQgASgMEhEKCXNpZ25hdHVyZRgFIAEoDBIQCghpZGVudGl0eRgGIAEoDCJrCg9TZWNhZ2dTaGFyZUtleXMSIQoFcGVlcnMYASADKAsyEi5mYm0udjEuU2VjYWdnUGVlchIRCgl0aHJlc2hvbGQYAiABKA0SDgoGY29ob3J0GAMgAygJEhIKCm5laWdoYm91cnMYBCABKA0iPQoRU2VjYWdnU2VhbGVkU2hhcmUSDAoEZnJvbRgBIAEoCRIKCgJ0bxgCIAEoCRIOCgZzZWFsZWQYAyABKAwidgoMU2VjYWdnVW5tYXNrEhEKCXN1cnZpdm9ycxgBIAMoCRIPCgdkcm9wcGVkGAIgAygJEhUKDWFsbF9zdXJ2aXZvcnMYAyADKAkSKwoKc2lnbmF0dXJlcxgEIAMoCzIXLmZibS52MS5TZWNhZ2dTaWduYXR1cmUiJgoRU2VjYWdnQ29uc2lzdGVuY3kSEQoJc3Vydml2b3JzGAEgAygJIjUKD1NlY2FnZ1NpZ25hdHVyZRIPCgdub2RlX2lkGAEgASgJEhEKCXNpZ25hdHVyZRgCIAEoDCJnCg1TZWNhZ2dNYXNraW5nEg8KB3Nlc3Npb24YASABKAkSKQoGc2hhcmVzGAIgAygLMhkuZmJtLnYxLlNlY2FnZ1NlYWxlZFNoYXJlEgwKBGNsaXAYAyABKAESDAoEYml0cxgEIAEoDSK+AQoLU2VjYWdnUmVwbHkSIgoEa2V5cxgKIAEoCzISLmZibS52MS5TZWNhZ2dLZXlzSAASJgoGc2hhcmVzGAsgASgLMhQuZmJtLnYxLlNlY2FnZ1NoYXJlc0gAEioKCHJldmVhbGVkGAwgASgLMhYuZmJtLnYxLlNlY2FnZ1JldmVhbGVkSAASLgoLY29uc2lzdGVuY3kYDSABKAsyFy5mYm0udjEuU2VjYWdnU2lnbmF0dXJlSABCBwoFcGhhc2UiZQoKU2VjYWdnS2V5cxIZChFjaXBoZXJfcHVibGljX2tleRgBIAEoDBIXCg9tYXNrX3B1YmxpY19rZXkYAiABKAwSEQoJc2lnbmF0dXJlGAMgASgMEhAKCGlkZW50aXR5GAQgASgMIjkKDFNlY2FnZ1NoYXJlcxIpCgZzaGFyZXMYASADKAsyGS5mYm0udjEuU2VjYWdnU2VhbGVkU2hhcmUiMAoTU2VjYWdnUmV2ZWFsZWRTaGFyZRIKCgJvZhgBIAEoCRINCgVzaGFyZRgCIAEoDCJzCg5TZWNhZ2dSZXZlYWxlZBIwCgtzZWVkX3NoYXJlcxgBIAMoCzIbLmZibS52MS5TZWNhZ2dSZXZlYWxlZFNoYXJlEi8KCmtleV9zaGFyZXMYAiADKAsyGy5mYm0udjEuU2VjYWdnUmV2ZWFsZWRTaGFyZSL7AQoMQ2xpbmljYWxUYXNrEhIKCmRhdGFzZXRfaWQYASABKAkSEAoIcXVlcnlfaWQYAiABKAkSJgoFdGFibGUYCiABKAsyFS5mYm0udjEuQ2xpbmljYWxUYWJsZUgAEh4KA2dsbRgLIAEoCzIPLmZibS52MS5HbG1TdGVwSAASJwoHa21fY3V0cxgMIAEoCzIULmZibS52MS5TdXJ2aXZhbEN1dHNIABIrCglrbV9jb3VudHMYDSABKAsyFi5mYm0udjEuU3Vydml2YWxDb3VudHNIABIeCgNjb3gYDiABKAsyDy5mYm0udjEuQ294U3RlcEgAQgcKBXF1ZXJ5IisKDUNsaW5pY2FsVGFibGUSDAoEcm93cxgBIAEoCRIMCgRjb2xzGAIgASgJIigKBkZhY3RvchIOCgZjb2x1bW4YASABKAkSDgoGbGV2ZWxzGAIgAygJIl4KB0dsbVN0ZXASDgoGZmFtaWx5GAEgASgJEgkKAXkYAiABKAkSCQoBeBgDIAMoCRIfCgdmYWN0b3JzGAQgAygLMg4uZmJtLnYxLkZhY3RvchIMCgRiZXRhGAUgAygBIlYKDFN1cnZpdmFsQ3V0cxIMCgR0aW1lGAEgASgJEg0KBWV2ZW50GAIgASgJEg0KBWdyb3VwGAMgASgJEgwKBGdyaWQYBCABKAESDAoEY3V0cxgFIAMoDSJYCg5TdXJ2aXZhbENvdW50cxIMCgR0aW1lGAEgASgJEg0KBWV2ZW50GAIgASgJEg0KBWdyb3VwGAMgASgJEgwKBGdyaWQYBCABKAESDAoEY3V0cxgFIAMoDSKTAQoHQ294U3RlcBIMCgR0aW1lGAEgASgJEg0KBWV2ZW50GAIgASgJEgkKAXgYAyADKAkSHwoHZmFjdG9ycxgEIAMoCzIOLmZibS52MS5GYWN0b3ISDgoGc3RyYXRhGAUgASgJEgwKBHRpZXMYBiABKAkSDAoEYmV0YRgHIAMoARITCgtjb25jb3JkYW5jZRgIIAEoCCKhAgoNQ2xpbmljYWxSZXBseRIRCgltaW5fY291bnQYASABKA0SDAoEcm93cxgCIAEoBBIfCghleGNsdWRlZBgDIAEoCzINLmZibS52MS5Db3VudBIkCgV0YWJsZRgKIAEoCzITLmZibS52MS5UYWJsZUNvdW50c0gAEh4KA2dsbRgLIAEoCzIPLmZibS52MS5HbG1TdW1zSAASLAoHa21fY3V0cxgMIAEoCzIZLmZibS52MS5TdXJ2aXZhbEN1dHNSZXBseUgAEjAKCWttX2NvdW50cxgNIAEoCzIbLmZibS52MS5TdXJ2aXZhbENvdW50c1JlcGx5SAASHgoDY294GA4gASgLMg8uZmJtLnYxLkNveFN1bXNIAEIICgZyZXN1bHQiUwoLVGFibGVDb3VudHMSEgoKcm93X2xldmVscxgBIAMoCRISCgpjb2xfbGV2ZWxzGAIgAygJEhwKBWNlbGxzGAMgAygLMg0uZmJtLnYxLkNvdW50IkcKB0dsbVN1bXMSDAoEeHR3eBgBIAMoARIMCgR4dHd6GAIgAygBEhAKCGRldmlhbmNlGAMgASgBEg4KBmxvZ2xpaxgEIAEoASIhChFTdXJ2aXZhbEN1dHNSZXBseRIMCgRjdXRzGAEgAygNIkcKE1N1cnZpdmFsQ291bnRzUmVwbHkSDgoGZ3JvdXBzGAEgAygJEg4KBmV2ZW50cxgCIAMoBBIQCghjZW5zb3JlZBgDIAMoBCKLAQoHQ294U3VtcxIOCgZsb2dsaWsYASABKAESEAoIZ3JhZGllbnQYAiADKAESEwoLaW5mb3JtYXRpb24YAyADKAESDgoGZXZlbnRzGAQgASgEEhIKCmNvbmNvcmRhbnQYBSABKAQSEgoKZGlzY29yZGFudBgGIAEoBBIRCgl0aWVkX3Jpc2sYByABKAQqRQoFRFR5cGUSFgoSRF9UWVBFX1VOU1BFQ0lGSUVEEAASEgoORF9UWVBFX0ZMT0FUMzIQARIQCgxEX1RZUEVfSU5UMzIQAipuCglDb3VudEtpbmQSGgoWQ09VTlRfS0lORF9VTlNQRUNJRklFRBAAEhQKEENPVU5UX0tJTkRfRVhBQ1QQARIYChRDT1VOVF9LSU5EX0JFTE9XX01JThACEhUKEUNPVU5UX0tJTkRfSElEREVOEAMyyAEKEVJlc2VhcmNoZXJTZXJ2aWNlEjYKB0dldFRhc2sSFi5mYm0udjEuR2V0VGFza1JlcXVlc3QaES5mYm0udjEuVGFza0NodW5rMAESPAoJUmVwbHlUYXNrEhIuZmJtLnYxLlJlcGx5Q2h1bmsaGS5mYm0udjEuUmVwbHlUYXNrUmVzcG9uc2UoARI9CghGZWVkYmFjaxIXLmZibS52MS5GZWVkYmFja1JlcXVlc3QaGC5mYm0udjEuRmVlZGJhY2tSZXNwb25zZWIGcHJvdG8z");
+  fileDesc("ChdmYm0vdjEvcmVzZWFyY2hlci5wcm90bxIGZmJtLnYxIo0BCg5TZXNzaW9uUmVxdWVzdBInCgVoZWxsbxgBIAEoCzIWLmZibS52MS5HZXRUYXNrUmVxdWVzdEgAEiMKBXJlcGx5GAIgASgLMhIuZmJtLnYxLlJlcGx5Q2h1bmtIABIlCglyZXBseV9lbmQYAyABKAsyEC5mYm0udjEuUmVwbHlFbmRIAEIGCgRwYXJ0IgoKCFJlcGx5RW5kIoIBCg5HZXRUYXNrUmVxdWVzdBIPCgdub2RlX2lkGAEgASgJEhEKCW5vZGVfbmFtZRgCIAEoCRISCgpzZXNzaW9uX2lkGAMgASgJEg8KB3ZlcnNpb24YBCABKAkSFAoMd2FpdF9zZWNvbmRzGAUgASgNEhEKCWtlZXBfb3BlbhgGIAEoCCJBCglUYXNrQ2h1bmsSHAoEdGFzaxgBIAEoCzIMLmZibS52MS5UYXNrSAASDgoEZGF0YRgCIAEoDEgAQgYKBHBhcnQi4QIKBFRhc2sSDwoHdGFza19pZBgBIAEoCRISCgpleHBlcmltZW50GAIgASgJEiAKBHBpbmcYCiABKAsyEC5mYm0udjEuUGluZ1Rhc2tIABIgCgRsaXN0GAsgASgLMhAuZmJtLnYxLkxpc3RUYXNrSAASJAoGc2VhcmNoGAwgASgLMhIuZmJtLnYxLlNlYXJjaFRhc2tIABIiCgVzdGF0cxgNIAEoCzIRLmZibS52MS5TdGF0c1Rhc2tIABIiCgV0cmFpbhgOIAEoCzIRLmZibS52MS5UcmFpblRhc2tIABIqCglhbmFseXRpY3MYDyABKAsyFS5mYm0udjEuQW5hbHl0aWNzVGFza0gAEiQKBnNlY2FnZxgQIAEoCzISLmZibS52MS5TZWNhZ2dUYXNrSAASKAoIY2xpbmljYWwYFCABKAsyFC5mYm0udjEuQ2xpbmljYWxUYXNrSABCBgoEa2luZCIKCghQaW5nVGFzayIKCghMaXN0VGFzayIaCgpTZWFyY2hUYXNrEgwKBHRhZ3MYASADKAkiTAoJU3RhdHNUYXNrEhIKCmRhdGFzZXRfaWQYASABKAkSEQoJcGxhbl9qc29uGAIgASgJEhgKEHByZXBhcmF0aW9uX2pzb24YAyABKAkiRwoKVGVuc29yU3BlYxIMCgRuYW1lGAEgASgJEg0KBXNoYXBlGAIgAygNEhwKBWR0eXBlGAMgASgOMg0uZmJtLnYxLkRUeXBlIkgKDFBhcmFtc0hlYWRlchIjCgd0ZW5zb3JzGAEgAygLMhIuZmJtLnYxLlRlbnNvclNwZWMSEwoLdG90YWxfYnl0ZXMYAiABKAQiUwoSTm9ybWFsaXphdGlvblN0YXRzEg4KBm1ldGhvZBgBIAEoCRIPCgdjb2x1bW5zGAIgAygJEg0KBXNoaWZ0GAMgAygBEg0KBXNjYWxlGAQgAygBItUBCgxUcmFpbmluZ0FyZ3MSDgoGZXBvY2hzGAEgASgNEg8KB3VwZGF0ZXMYAiABKA0SEgoKYmF0Y2hfc2l6ZRgDIAEoDRISCgp0ZXN0X3JhdGlvGAQgASgBEhYKDnRlc3Rfb25fZ2xvYmFsGAUgASgIEhUKDXRlc3Rfb25fbG9jYWwYBiABKAgSDwoHbWV0cmljcxgHIAMoCRIMCgRzZWVkGAggASgNEhIKCmZlZHByb3hfbXUYCSABKAESGgoCZHAYCiABKAsyDi5mYm0udjEuRHBBcmdzImcKBkRwQXJncxIMCgRtb2RlGAEgASgJEhgKEG5vaXNlX211bHRpcGxpZXIYAiABKAESEQoJY2xpcF9ub3JtGAMgASgBEg0KBWRlbHRhGAQgASgBEhMKC3NhbXBsZV9yYXRlGAUgASgBIikKB1ByaXZhY3kSDwoHZXBzaWxvbhgBIAEoARINCgVkZWx0YRgCIAEoASLCAgoJVHJhaW5UYXNrEhIKCmRhdGFzZXRfaWQYASABKAkSDwoHcGxhbl9pZBgCIAEoCRIRCglwbGFuX2pzb24YAyABKAkSIgoEYXJncxgEIAEoCzIULmZibS52MS5UcmFpbmluZ0FyZ3MSMQoNbm9ybWFsaXphdGlvbhgFIAEoCzIaLmZibS52MS5Ob3JtYWxpemF0aW9uU3RhdHMSDQoFcm91bmQYBiABKA0SJAoGcGFyYW1zGAcgASgLMhQuZmJtLnYxLlBhcmFtc0hlYWRlchIlCgZzZWNhZ2cYCCABKAsyFS5mYm0udjEuU2VjYWdnTWFza2luZxIYChBwcmVwYXJhdGlvbl9qc29uGAkgASgJEhsKE2FsZ29yaXRobV9leHRlbnNpb24YCiABKAkSEwoLYWdncmVnYXRpb24YCyABKAkiVAoKUmVwbHlDaHVuaxIeCgVyZXBseRgBIAEoCzINLmZibS52MS5SZXBseUgAEg4KBGRhdGEYAiABKAxIABIOCgRzZWFsGAMgASgMSABCBgoEcGFydCLtAgoFUmVwbHkSDwoHdGFza19pZBgBIAEoCRIPCgdub2RlX2lkGAIgASgJEiEKBHBpbmcYCiABKAsyES5mYm0udjEuUGluZ1JlcGx5SAASKQoIZGF0YXNldHMYCyABKAsyFS5mYm0udjEuRGF0YXNldHNSZXBseUgAEiMKBXN0YXRzGAwgASgLMhIuZmJtLnYxLlN0YXRzUmVwbHlIABIjCgV0cmFpbhgNIAEoCzISLmZibS52MS5UcmFpblJlcGx5SAASIwoFZXJyb3IYDiABKAsyEi5mYm0udjEuRXJyb3JSZXBseUgAEisKCWFuYWx5dGljcxgPIAEoCzIWLmZibS52MS5BbmFseXRpY3NSZXBseUgAEiUKBnNlY2FnZxgQIAEoCzITLmZibS52MS5TZWNhZ2dSZXBseUgAEikKCGNsaW5pY2FsGBQgASgLMhUuZmJtLnYxLkNsaW5pY2FsUmVwbHlIAEIGCgRraW5kIi0KCVBpbmdSZXBseRIPCgd2ZXJzaW9uGAEgASgJEg8KB2JhY2tlbmQYAiABKAkiJQoGQ29sdW1uEgwKBG5hbWUYASABKAkSDQoFZHR5cGUYAiABKAkiKQoKQ2xhc3NDb3VudBIMCgRuYW1lGAEgASgJEg0KBWNvdW50GAIgASgEIucBCgtEYXRhc2V0SW5mbxIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEgwKBHR5cGUYAyABKAkSDAoEdGFncxgEIAMoCRITCgtkZXNjcmlwdGlvbhgFIAEoCRINCgVzaGFwZRgGIAMoDRIfCgdjb2x1bW5zGAcgAygLMg4uZmJtLnYxLkNvbHVtbhIUCgxzYW1wbGVfY291bnQYCCABKAQSIwoHY2xhc3NlcxgJIAMoCzISLmZibS52MS5DbGFzc0NvdW50Eg4KBnRhcmdldBgKIAEoCRISCgpjcmVhdGVkX2F0GAsgASgJIjYKDURhdGFzZXRzUmVwbHkSJQoIZGF0YXNldHMYASADKAsyEy5mYm0udjEuRGF0YXNldEluZm8itwEKC0NvbHVtblN0YXRzEgwKBG5hbWUYASABKAkSDQoFY291bnQYAiABKAQSCwoDc3VtGAMgASgBEhMKC3N1bV9zcXVhcmVzGAQgASgBEgsKA21pbhgFIAEoARILCgNtYXgYBiABKAESDwoHbWlzc2luZxgHIAEoBBIpCgpjYXRlZ29yaWVzGAggAygLMhUuZmJtLnYxLkNhdGVnb3J5Q291bnQSEwoLY2F0ZWdvcmljYWwYCSABKAgiLAoNQ2F0ZWdvcnlDb3VudBIMCgRuYW1lGAEgASgJEg0KBWNvdW50GAIgASgEIjIKClN0YXRzUmVwbHkSJAoHY29sdW1ucxgBIAMoCzITLmZibS52MS5Db2x1bW5TdGF0cyKcAQoHTWV0cmljcxIrCgZ2YWx1ZXMYASADKAsyGy5mYm0udjEuTWV0cmljcy5WYWx1ZXNFbnRyeRIPCgdzYW1wbGVzGAIgASgEEiQKBmNvdW50cxgDIAEoCzIULmZibS52MS5NZXRyaWNDb3VudHMaLQoLVmFsdWVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgBOgI4ASKuAQoMTWV0cmljQ291bnRzEgwKBHJvd3MYASABKAQSDwoHY2xhc3NlcxgCIAEoDRIRCgljb25mdXNpb24YAyADKAQSIQoGc2NvcmVzGAQgAygLMhEuZmJtLnYxLlNjb3JlUnVucxIkCgRzdW1zGAUgASgLMhYuZmJtLnYxLlJlZ3Jlc3Npb25TdW1zEiMKBnZveGVscxgGIAEoCzITLmZibS52MS5Wb3hlbENvdW50cyI9CgtWb3hlbENvdW50cxIKCgJ0cBgBIAEoBBIKCgJmcBgCIAEoBBIKCgJmbhgDIAEoBBIKCgJ0bhgEIAEoBCJ3CglTY29yZVJ1bnMSEAoIcG9zaXRpdmUYASABKA0SCgoCbG8YAiADKA0SCgoCaGkYAyADKA0SEQoJcG9zaXRpdmVzGAQgAygEEhEKCW5lZ2F0aXZlcxgFIAMoBBIRCgR3aW5zGAYgASgBSACIAQFCBwoFX3dpbnMiQQoOUmVncmVzc2lvblN1bXMSCQoBeRgBIAEoARIKCgJ5MhgCIAEoARILCgNzc2UYAyABKAESCwoDc2FlGAQgASgBIpkCCgpUcmFpblJlcGx5EhQKDHNhbXBsZV9jb3VudBgBIAEoBBIXCgp0cmFpbl9sb3NzGAIgASgBSACIAQESJwoOZ2xvYmFsX21ldHJpY3MYAyABKAsyDy5mYm0udjEuTWV0cmljcxImCg1sb2NhbF9tZXRyaWNzGAQgASgLMg8uZmJtLnYxLk1ldHJpY3MSJAoGcGFyYW1zGAUgASgLMhQuZmJtLnYxLlBhcmFtc0hlYWRlchIPCgdzZWNvbmRzGAYgASgBEiAKB3ByaXZhY3kYByABKAsyDy5mYm0udjEuUHJpdmFjeRIjCgZwaGFzZXMYCCABKAsyEy5mYm0udjEuUm91bmRQaGFzZXNCDQoLX3RyYWluX2xvc3MieQoLUm91bmRQaGFzZXMSDAoEbG9hZBgBIAEoARIPCgdwcmVwYXJlGAIgASgBEg0KBWJ1aWxkGAMgASgBEg0KBXNldHVwGAQgASgBEg0KBXN0ZXBzGAUgASgBEhAKCHZhbGlkYXRlGAYgASgBEgwKBGNvcHkYByABKAEiPAoKRXJyb3JSZXBseRIMCgRjb2RlGAEgASgJEg8KB21lc3NhZ2UYAiABKAkSDwoHcGxhbl9pZBgDIAEoCSKTAQoNQW5hbHl0aWNzVGFzaxISCgpkYXRhc2V0X2lkGAEgASgJEg8KB2NvbHVtbnMYAiADKAkSJwoHc3VtbWFyeRgKIAEoCzIULmZibS52MS5TdW1tYXJ5UGhhc2VIABIrCgloaXN0b2dyYW0YCyABKAsyFi5mYm0udjEuSGlzdG9ncmFtUGhhc2VIAEIHCgVwaGFzZSIOCgxTdW1tYXJ5UGhhc2UiOwoOSGlzdG9ncmFtUGhhc2USKQoHY29sdW1ucxgBIAMoCzIYLmZibS52MS5IaXN0b2dyYW1SZXF1ZXN0IlYKEEhpc3RvZ3JhbVJlcXVlc3QSDgoGY29sdW1uGAEgASgJEgoKAmxvGAIgASgBEgoKAmhpGAMgASgBEgwKBGJpbnMYBCABKA0SDAoEZmluZRgFIAEoDSI3CgVDb3VudBIfCgRraW5kGAEgASgOMhEuZmJtLnYxLkNvdW50S2luZBINCgV2YWx1ZRgCIAEoBCI4CgpDbGFzc1RhbGx5EgwKBG5hbWUYASABKAkSHAoFY291bnQYAiABKAsyDS5mYm0udjEuQ291bnQikwIKDUNvbHVtblN1bW1hcnkSDAoEbmFtZRgBIAEoCRIcCgVjb3VudBgCIAEoCzINLmZibS52MS5Db3VudBIeCgdtaXNzaW5nGAMgASgLMg0uZmJtLnYxLkNvdW50EgsKA3N1bRgEIAEoARIMCgRtZWFuGAUgASgBEgoKAm0yGAYgASgBEgsKA21pbhgHIAEoARILCgNtYXgYCCABKAESFAoMbWluX21heF9ncmlkGAkgASgBEhAKCHJhbmdlX2xvGAogASgBEhAKCHJhbmdlX2hpGAsgASgBEiMKB2NsYXNzZXMYDCADKAsyEi5mYm0udjEuQ2xhc3NUYWxseRIWCg5oaXN0b2dyYW1fZ3JpZBgNIAEoASI0CgdGaW5lQmluEg0KBXN0YXJ0GAEgASgNEgsKA2VuZBgCIAEoDRINCgVjb3VudBgDIAEoBCJdCg9Db2x1bW5IaXN0b2dyYW0SDAoEbmFtZRgBIAEoCRIdCgZjb3VudHMYAiADKAsyDS5mYm0udjEuQ291bnQSHQoEZmluZRgDIAMoCzIPLmZibS52MS5GaW5lQmluIo0BCg5BbmFseXRpY3NSZXBseRIRCgltaW5fY291bnQYASABKA0SEQoJdG9vX3NtYWxsGAIgASgIEigKCXN1bW1hcmllcxgDIAMoCzIVLmZibS52MS5Db2x1bW5TdW1tYXJ5EisKCmhpc3RvZ3JhbXMYBCADKAsyFy5mYm0udjEuQ29sdW1uSGlzdG9ncmFtIhMKEVJlcGx5VGFza1Jlc3BvbnNlIlgKCFByb2dyZXNzEg0KBWVwb2NoGAEgASgNEgwKBHN0ZXAYAiABKA0SEwoLdG90YWxfc3RlcHMYAyABKA0SEQoEbG9zcxgEIAEoAUgAiAEBQgcKBV9sb3NzIikKB0xvZ0xpbmUSDQoFbGV2ZWwYASABKAkSDwoHbWVzc2FnZRgCIAEoCSILCglIZWFydGJlYXQiqQEKD0ZlZWRiYWNrUmVxdWVzdBIPCgdub2RlX2lkGAEgASgJEg8KB3Rhc2tfaWQYAiABKAkSJAoIcHJvZ3Jlc3MYCiABKAsyEC5mYm0udjEuUHJvZ3Jlc3NIABIeCgNsb2cYCyABKAsyDy5mYm0udjEuTG9nTGluZUgAEiYKCWhlYXJ0YmVhdBgMIAEoCzIRLmZibS52MS5IZWFydGJlYXRIAEIGCgRraW5kIiIKEEZlZWRiYWNrUmVzcG9uc2USDgoGY2FuY2VsGAEgASgIIuYBCgpTZWNhZ2dUYXNrEg8KB3Nlc3Npb24YASABKAkSNQoOYWR2ZXJ0aXNlX2tleXMYCiABKAsyGy5mYm0udjEuU2VjYWdnQWR2ZXJ0aXNlS2V5c0gAEi0KCnNoYXJlX2tleXMYCyABKAsyFy5mYm0udjEuU2VjYWdnU2hhcmVLZXlzSAASJgoGdW5tYXNrGAwgASgLMhQuZmJtLnYxLlNlY2FnZ1VubWFza0gAEjAKC2NvbnNpc3RlbmN5GA0gASgLMhkuZmJtLnYxLlNlY2FnZ0NvbnNpc3RlbmN5SABCBwoFcGhhc2UiNQoTU2VjYWdnQWR2ZXJ0aXNlS2V5cxIOCgZjb2hvcnQYASABKA0SDgoGdmVyaWZ5GAIgASgIIoUBCgpTZWNhZ2dQZWVyEg8KB25vZGVfaWQYASABKAkSDQoFaW5kZXgYAiABKA0SGQoRY2lwaGVyX3B1YmxpY19rZXkYAyABKAwSFwoPbWFza19wdWJsaWNfa2V5GAQgASgMEhEKCXNpZ25hdHVyZRgFIAEoDBIQCghpZGVudGl0eRgGIAEoDCJrCg9TZWNhZ2dTaGFyZUtleXMSIQoFcGVlcnMYASADKAsyEi5mYm0udjEuU2VjYWdnUGVlchIRCgl0aHJlc2hvbGQYAiABKA0SDgoGY29ob3J0GAMgAygJEhIKCm5laWdoYm91cnMYBCABKA0iPQoRU2VjYWdnU2VhbGVkU2hhcmUSDAoEZnJvbRgBIAEoCRIKCgJ0bxgCIAEoCRIOCgZzZWFsZWQYAyABKAwidgoMU2VjYWdnVW5tYXNrEhEKCXN1cnZpdm9ycxgBIAMoCRIPCgdkcm9wcGVkGAIgAygJEhUKDWFsbF9zdXJ2aXZvcnMYAyADKAkSKwoKc2lnbmF0dXJlcxgEIAMoCzIXLmZibS52MS5TZWNhZ2dTaWduYXR1cmUiJgoRU2VjYWdnQ29uc2lzdGVuY3kSEQoJc3Vydml2b3JzGAEgAygJIjUKD1NlY2FnZ1NpZ25hdHVyZRIPCgdub2RlX2lkGAEgASgJEhEKCXNpZ25hdHVyZRgCIAEoDCJnCg1TZWNhZ2dNYXNraW5nEg8KB3Nlc3Npb24YASABKAkSKQoGc2hhcmVzGAIgAygLMhkuZmJtLnYxLlNlY2FnZ1NlYWxlZFNoYXJlEgwKBGNsaXAYAyABKAESDAoEYml0cxgEIAEoDSK+AQoLU2VjYWdnUmVwbHkSIgoEa2V5cxgKIAEoCzISLmZibS52MS5TZWNhZ2dLZXlzSAASJgoGc2hhcmVzGAsgASgLMhQuZmJtLnYxLlNlY2FnZ1NoYXJlc0gAEioKCHJldmVhbGVkGAwgASgLMhYuZmJtLnYxLlNlY2FnZ1JldmVhbGVkSAASLgoLY29uc2lzdGVuY3kYDSABKAsyFy5mYm0udjEuU2VjYWdnU2lnbmF0dXJlSABCBwoFcGhhc2UiZQoKU2VjYWdnS2V5cxIZChFjaXBoZXJfcHVibGljX2tleRgBIAEoDBIXCg9tYXNrX3B1YmxpY19rZXkYAiABKAwSEQoJc2lnbmF0dXJlGAMgASgMEhAKCGlkZW50aXR5GAQgASgMIjkKDFNlY2FnZ1NoYXJlcxIpCgZzaGFyZXMYASADKAsyGS5mYm0udjEuU2VjYWdnU2VhbGVkU2hhcmUiMAoTU2VjYWdnUmV2ZWFsZWRTaGFyZRIKCgJvZhgBIAEoCRINCgVzaGFyZRgCIAEoDCJzCg5TZWNhZ2dSZXZlYWxlZBIwCgtzZWVkX3NoYXJlcxgBIAMoCzIbLmZibS52MS5TZWNhZ2dSZXZlYWxlZFNoYXJlEi8KCmtleV9zaGFyZXMYAiADKAsyGy5mYm0udjEuU2VjYWdnUmV2ZWFsZWRTaGFyZSL7AQoMQ2xpbmljYWxUYXNrEhIKCmRhdGFzZXRfaWQYASABKAkSEAoIcXVlcnlfaWQYAiABKAkSJgoFdGFibGUYCiABKAsyFS5mYm0udjEuQ2xpbmljYWxUYWJsZUgAEh4KA2dsbRgLIAEoCzIPLmZibS52MS5HbG1TdGVwSAASJwoHa21fY3V0cxgMIAEoCzIULmZibS52MS5TdXJ2aXZhbEN1dHNIABIrCglrbV9jb3VudHMYDSABKAsyFi5mYm0udjEuU3Vydml2YWxDb3VudHNIABIeCgNjb3gYDiABKAsyDy5mYm0udjEuQ294U3RlcEgAQgcKBXF1ZXJ5IisKDUNsaW5pY2FsVGFibGUSDAoEcm93cxgBIAEoCRIMCgRjb2xzGAIgASgJIigKBkZhY3RvchIOCgZjb2x1bW4YASABKAkSDgoGbGV2ZWxzGAIgAygJIl4KB0dsbVN0ZXASDgoGZmFtaWx5GAEgASgJEgkKAXkYAiABKAkSCQoBeBgDIAMoCRIfCgdmYWN0b3JzGAQgAygLMg4uZmJtLnYxLkZhY3RvchIMCgRiZXRhGAUgAygBIlYKDFN1cnZpdmFsQ3V0cxIMCgR0aW1lGAEgASgJEg0KBWV2ZW50GAIgASgJEg0KBWdyb3VwGAMgASgJEgwKBGdyaWQYBCABKAESDAoEY3V0cxgFIAMoDSJYCg5TdXJ2aXZhbENvdW50cxIMCgR0aW1lGAEgASgJEg0KBWV2ZW50GAIgASgJEg0KBWdyb3VwGAMgASgJEgwKBGdyaWQYBCABKAESDAoEY3V0cxgFIAMoDSKTAQoHQ294U3RlcBIMCgR0aW1lGAEgASgJEg0KBWV2ZW50GAIgASgJEgkKAXgYAyADKAkSHwoHZmFjdG9ycxgEIAMoCzIOLmZibS52MS5GYWN0b3ISDgoGc3RyYXRhGAUgASgJEgwKBHRpZXMYBiABKAkSDAoEYmV0YRgHIAMoARITCgtjb25jb3JkYW5jZRgIIAEoCCKhAgoNQ2xpbmljYWxSZXBseRIRCgltaW5fY291bnQYASABKA0SDAoEcm93cxgCIAEoBBIfCghleGNsdWRlZBgDIAEoCzINLmZibS52MS5Db3VudBIkCgV0YWJsZRgKIAEoCzITLmZibS52MS5UYWJsZUNvdW50c0gAEh4KA2dsbRgLIAEoCzIPLmZibS52MS5HbG1TdW1zSAASLAoHa21fY3V0cxgMIAEoCzIZLmZibS52MS5TdXJ2aXZhbEN1dHNSZXBseUgAEjAKCWttX2NvdW50cxgNIAEoCzIbLmZibS52MS5TdXJ2aXZhbENvdW50c1JlcGx5SAASHgoDY294GA4gASgLMg8uZmJtLnYxLkNveFN1bXNIAEIICgZyZXN1bHQiUwoLVGFibGVDb3VudHMSEgoKcm93X2xldmVscxgBIAMoCRISCgpjb2xfbGV2ZWxzGAIgAygJEhwKBWNlbGxzGAMgAygLMg0uZmJtLnYxLkNvdW50IkcKB0dsbVN1bXMSDAoEeHR3eBgBIAMoARIMCgR4dHd6GAIgAygBEhAKCGRldmlhbmNlGAMgASgBEg4KBmxvZ2xpaxgEIAEoASIhChFTdXJ2aXZhbEN1dHNSZXBseRIMCgRjdXRzGAEgAygNIkcKE1N1cnZpdmFsQ291bnRzUmVwbHkSDgoGZ3JvdXBzGAEgAygJEg4KBmV2ZW50cxgCIAMoBBIQCghjZW5zb3JlZBgDIAMoBCKLAQoHQ294U3VtcxIOCgZsb2dsaWsYASABKAESEAoIZ3JhZGllbnQYAiADKAESEwoLaW5mb3JtYXRpb24YAyADKAESDgoGZXZlbnRzGAQgASgEEhIKCmNvbmNvcmRhbnQYBSABKAQSEgoKZGlzY29yZGFudBgGIAEoBBIRCgl0aWVkX3Jpc2sYByABKAQqRQoFRFR5cGUSFgoSRF9UWVBFX1VOU1BFQ0lGSUVEEAASEgoORF9UWVBFX0ZMT0FUMzIQARIQCgxEX1RZUEVfSU5UMzIQAipuCglDb3VudEtpbmQSGgoWQ09VTlRfS0lORF9VTlNQRUNJRklFRBAAEhQKEENPVU5UX0tJTkRfRVhBQ1QQARIYChRDT1VOVF9LSU5EX0JFTE9XX01JThACEhUKEUNPVU5UX0tJTkRfSElEREVOEAMyggIKEVJlc2VhcmNoZXJTZXJ2aWNlEjYKB0dldFRhc2sSFi5mYm0udjEuR2V0VGFza1JlcXVlc3QaES5mYm0udjEuVGFza0NodW5rMAESPAoJUmVwbHlUYXNrEhIuZmJtLnYxLlJlcGx5Q2h1bmsaGS5mYm0udjEuUmVwbHlUYXNrUmVzcG9uc2UoARI9CghGZWVkYmFjaxIXLmZibS52MS5GZWVkYmFja1JlcXVlc3QaGC5mYm0udjEuRmVlZGJhY2tSZXNwb25zZRI4CgdTZXNzaW9uEhYuZmJtLnYxLlNlc3Npb25SZXF1ZXN0GhEuZmJtLnYxLlRhc2tDaHVuaygBMAFiBnByb3RvMw");
+
+/**
+ * @generated from message fbm.v1.SessionRequest
+ */
+export type SessionRequest = Message<"fbm.v1.SessionRequest"> & {
+  /**
+   * @generated from oneof fbm.v1.SessionRequest.part
+   */
+  part: {
+    /**
+     * First message, once: who the node is (keep_open and wait_seconds are ignored: the session stays open).
+     *
+     * @generated from field: fbm.v1.GetTaskRequest hello = 1;
+     */
+    value: GetTaskRequest;
+    case: "hello";
+  } | {
+    /**
+     * A reply's chunks in order, as ReplyTask carries them (a signed session seals each reply: its nonce
+     * is the call's nonce, ":" and the reply's 1-based number on the session).
+     *
+     * @generated from field: fbm.v1.ReplyChunk reply = 2;
+     */
+    value: ReplyChunk;
+    case: "reply";
+  } | {
+    /**
+     * Ends the reply whose chunks came before it.
+     *
+     * @generated from field: fbm.v1.ReplyEnd reply_end = 3;
+     */
+    value: ReplyEnd;
+    case: "replyEnd";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message fbm.v1.SessionRequest.
+ * Use `create(SessionRequestSchema)` to create a new message.
+ */
+export const SessionRequestSchema: GenMessage<SessionRequest> = /*@__PURE__*/
+  messageDesc(file_fbm_v1_researcher, 0);
+
+/**
+ * @generated from message fbm.v1.ReplyEnd
+ */
+export type ReplyEnd = Message<"fbm.v1.ReplyEnd"> & {
+};
+
+/**
+ * Describes the message fbm.v1.ReplyEnd.
+ * Use `create(ReplyEndSchema)` to create a new message.
+ */
+export const ReplyEndSchema: GenMessage<ReplyEnd> = /*@__PURE__*/
+  messageDesc(file_fbm_v1_researcher, 1);
 
 /**
  * @generated from message fbm.v1.GetTaskRequest
@@ -59,7 +114,7 @@ export type GetTaskRequest = Message<"fbm.v1.GetTaskRequest"> & {
  * Use `create(GetTaskRequestSchema)` to create a new message.
  */
 export const GetTaskRequestSchema: GenMessage<GetTaskRequest> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 0);
+  messageDesc(file_fbm_v1_researcher, 2);
 
 /**
  * @generated from message fbm.v1.TaskChunk
@@ -88,7 +143,7 @@ export type TaskChunk = Message<"fbm.v1.TaskChunk"> & {
  * Use `create(TaskChunkSchema)` to create a new message.
  */
 export const TaskChunkSchema: GenMessage<TaskChunk> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 1);
+  messageDesc(file_fbm_v1_researcher, 3);
 
 /**
  * @generated from message fbm.v1.Task
@@ -163,7 +218,7 @@ export type Task = Message<"fbm.v1.Task"> & {
  * Use `create(TaskSchema)` to create a new message.
  */
 export const TaskSchema: GenMessage<Task> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 2);
+  messageDesc(file_fbm_v1_researcher, 4);
 
 /**
  * @generated from message fbm.v1.PingTask
@@ -176,7 +231,7 @@ export type PingTask = Message<"fbm.v1.PingTask"> & {
  * Use `create(PingTaskSchema)` to create a new message.
  */
 export const PingTaskSchema: GenMessage<PingTask> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 3);
+  messageDesc(file_fbm_v1_researcher, 5);
 
 /**
  * @generated from message fbm.v1.ListTask
@@ -189,7 +244,7 @@ export type ListTask = Message<"fbm.v1.ListTask"> & {
  * Use `create(ListTaskSchema)` to create a new message.
  */
 export const ListTaskSchema: GenMessage<ListTask> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 4);
+  messageDesc(file_fbm_v1_researcher, 6);
 
 /**
  * @generated from message fbm.v1.SearchTask
@@ -208,7 +263,7 @@ export type SearchTask = Message<"fbm.v1.SearchTask"> & {
  * Use `create(SearchTaskSchema)` to create a new message.
  */
 export const SearchTaskSchema: GenMessage<SearchTask> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 5);
+  messageDesc(file_fbm_v1_researcher, 7);
 
 /**
  * Federated statistics over the numeric feature columns of one dataset (for global normalization).
@@ -242,7 +297,7 @@ export type StatsTask = Message<"fbm.v1.StatsTask"> & {
  * Use `create(StatsTaskSchema)` to create a new message.
  */
 export const StatsTaskSchema: GenMessage<StatsTask> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 6);
+  messageDesc(file_fbm_v1_researcher, 8);
 
 /**
  * @generated from message fbm.v1.TensorSpec
@@ -269,7 +324,7 @@ export type TensorSpec = Message<"fbm.v1.TensorSpec"> & {
  * Use `create(TensorSpecSchema)` to create a new message.
  */
 export const TensorSpecSchema: GenMessage<TensorSpec> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 7);
+  messageDesc(file_fbm_v1_researcher, 9);
 
 /**
  * Describes the bytes that follow the header message on the stream, in order, without padding.
@@ -293,7 +348,7 @@ export type ParamsHeader = Message<"fbm.v1.ParamsHeader"> & {
  * Use `create(ParamsHeaderSchema)` to create a new message.
  */
 export const ParamsHeaderSchema: GenMessage<ParamsHeader> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 8);
+  messageDesc(file_fbm_v1_researcher, 10);
 
 /**
  * @generated from message fbm.v1.NormalizationStats
@@ -327,7 +382,7 @@ export type NormalizationStats = Message<"fbm.v1.NormalizationStats"> & {
  * Use `create(NormalizationStatsSchema)` to create a new message.
  */
 export const NormalizationStatsSchema: GenMessage<NormalizationStats> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 9);
+  messageDesc(file_fbm_v1_researcher, 11);
 
 /**
  * @generated from message fbm.v1.TrainingArgs
@@ -391,7 +446,7 @@ export type TrainingArgs = Message<"fbm.v1.TrainingArgs"> & {
  * Use `create(TrainingArgsSchema)` to create a new message.
  */
 export const TrainingArgsSchema: GenMessage<TrainingArgs> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 10);
+  messageDesc(file_fbm_v1_researcher, 12);
 
 /**
  * @generated from message fbm.v1.DpArgs
@@ -434,7 +489,7 @@ export type DpArgs = Message<"fbm.v1.DpArgs"> & {
  * Use `create(DpArgsSchema)` to create a new message.
  */
 export const DpArgsSchema: GenMessage<DpArgs> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 11);
+  messageDesc(file_fbm_v1_researcher, 13);
 
 /**
  * Privacy spent by this experiment on the dataset so far, by the node's own accountant.
@@ -458,7 +513,7 @@ export type Privacy = Message<"fbm.v1.Privacy"> & {
  * Use `create(PrivacySchema)` to create a new message.
  */
 export const PrivacySchema: GenMessage<Privacy> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 12);
+  messageDesc(file_fbm_v1_researcher, 14);
 
 /**
  * @generated from message fbm.v1.TrainTask
@@ -538,7 +593,7 @@ export type TrainTask = Message<"fbm.v1.TrainTask"> & {
  * Use `create(TrainTaskSchema)` to create a new message.
  */
 export const TrainTaskSchema: GenMessage<TrainTask> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 13);
+  messageDesc(file_fbm_v1_researcher, 15);
 
 /**
  * @generated from message fbm.v1.ReplyChunk
@@ -575,7 +630,7 @@ export type ReplyChunk = Message<"fbm.v1.ReplyChunk"> & {
  * Use `create(ReplyChunkSchema)` to create a new message.
  */
 export const ReplyChunkSchema: GenMessage<ReplyChunk> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 14);
+  messageDesc(file_fbm_v1_researcher, 16);
 
 /**
  * @generated from message fbm.v1.Reply
@@ -650,7 +705,7 @@ export type Reply = Message<"fbm.v1.Reply"> & {
  * Use `create(ReplySchema)` to create a new message.
  */
 export const ReplySchema: GenMessage<Reply> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 15);
+  messageDesc(file_fbm_v1_researcher, 17);
 
 /**
  * @generated from message fbm.v1.PingReply
@@ -672,7 +727,7 @@ export type PingReply = Message<"fbm.v1.PingReply"> & {
  * Use `create(PingReplySchema)` to create a new message.
  */
 export const PingReplySchema: GenMessage<PingReply> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 16);
+  messageDesc(file_fbm_v1_researcher, 18);
 
 /**
  * @generated from message fbm.v1.Column
@@ -694,7 +749,7 @@ export type Column = Message<"fbm.v1.Column"> & {
  * Use `create(ColumnSchema)` to create a new message.
  */
 export const ColumnSchema: GenMessage<Column> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 17);
+  messageDesc(file_fbm_v1_researcher, 19);
 
 /**
  * @generated from message fbm.v1.ClassCount
@@ -716,7 +771,7 @@ export type ClassCount = Message<"fbm.v1.ClassCount"> & {
  * Use `create(ClassCountSchema)` to create a new message.
  */
 export const ClassCountSchema: GenMessage<ClassCount> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 18);
+  messageDesc(file_fbm_v1_researcher, 20);
 
 /**
  * What a node tells about a dataset: never its path.
@@ -785,7 +840,7 @@ export type DatasetInfo = Message<"fbm.v1.DatasetInfo"> & {
  * Use `create(DatasetInfoSchema)` to create a new message.
  */
 export const DatasetInfoSchema: GenMessage<DatasetInfo> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 19);
+  messageDesc(file_fbm_v1_researcher, 21);
 
 /**
  * @generated from message fbm.v1.DatasetsReply
@@ -802,7 +857,7 @@ export type DatasetsReply = Message<"fbm.v1.DatasetsReply"> & {
  * Use `create(DatasetsReplySchema)` to create a new message.
  */
 export const DatasetsReplySchema: GenMessage<DatasetsReply> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 20);
+  messageDesc(file_fbm_v1_researcher, 22);
 
 /**
  * @generated from message fbm.v1.ColumnStats
@@ -863,7 +918,7 @@ export type ColumnStats = Message<"fbm.v1.ColumnStats"> & {
  * Use `create(ColumnStatsSchema)` to create a new message.
  */
 export const ColumnStatsSchema: GenMessage<ColumnStats> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 21);
+  messageDesc(file_fbm_v1_researcher, 23);
 
 /**
  * @generated from message fbm.v1.CategoryCount
@@ -885,7 +940,7 @@ export type CategoryCount = Message<"fbm.v1.CategoryCount"> & {
  * Use `create(CategoryCountSchema)` to create a new message.
  */
 export const CategoryCountSchema: GenMessage<CategoryCount> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 22);
+  messageDesc(file_fbm_v1_researcher, 24);
 
 /**
  * @generated from message fbm.v1.StatsReply
@@ -902,7 +957,7 @@ export type StatsReply = Message<"fbm.v1.StatsReply"> & {
  * Use `create(StatsReplySchema)` to create a new message.
  */
 export const StatsReplySchema: GenMessage<StatsReply> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 23);
+  messageDesc(file_fbm_v1_researcher, 25);
 
 /**
  * @generated from message fbm.v1.Metrics
@@ -933,7 +988,7 @@ export type Metrics = Message<"fbm.v1.Metrics"> & {
  * Use `create(MetricsSchema)` to create a new message.
  */
 export const MetricsSchema: GenMessage<Metrics> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 24);
+  messageDesc(file_fbm_v1_researcher, 26);
 
 /**
  * Confusion counts and score runs (classification) or sums (regression); see src/ml/metric-counts.ts.
@@ -981,7 +1036,7 @@ export type MetricCounts = Message<"fbm.v1.MetricCounts"> & {
  * Use `create(MetricCountsSchema)` to create a new message.
  */
 export const MetricCountsSchema: GenMessage<MetricCounts> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 25);
+  messageDesc(file_fbm_v1_researcher, 27);
 
 /**
  * @generated from message fbm.v1.VoxelCounts
@@ -1013,7 +1068,7 @@ export type VoxelCounts = Message<"fbm.v1.VoxelCounts"> & {
  * Use `create(VoxelCountsSchema)` to create a new message.
  */
 export const VoxelCountsSchema: GenMessage<VoxelCounts> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 26);
+  messageDesc(file_fbm_v1_researcher, 28);
 
 /**
  * One class's scores (one-vs-rest) as runs of fine bins [lo, hi) with their positive and negative rows.
@@ -1059,7 +1114,7 @@ export type ScoreRuns = Message<"fbm.v1.ScoreRuns"> & {
  * Use `create(ScoreRunsSchema)` to create a new message.
  */
 export const ScoreRunsSchema: GenMessage<ScoreRuns> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 27);
+  messageDesc(file_fbm_v1_researcher, 29);
 
 /**
  * @generated from message fbm.v1.RegressionSums
@@ -1091,7 +1146,7 @@ export type RegressionSums = Message<"fbm.v1.RegressionSums"> & {
  * Use `create(RegressionSumsSchema)` to create a new message.
  */
 export const RegressionSumsSchema: GenMessage<RegressionSums> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 28);
+  messageDesc(file_fbm_v1_researcher, 30);
 
 /**
  * @generated from message fbm.v1.TrainReply
@@ -1147,7 +1202,7 @@ export type TrainReply = Message<"fbm.v1.TrainReply"> & {
  * Use `create(TrainReplySchema)` to create a new message.
  */
 export const TrainReplySchema: GenMessage<TrainReply> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 29);
+  messageDesc(file_fbm_v1_researcher, 31);
 
 /**
  * @generated from message fbm.v1.RoundPhases
@@ -1194,7 +1249,7 @@ export type RoundPhases = Message<"fbm.v1.RoundPhases"> & {
  * Use `create(RoundPhasesSchema)` to create a new message.
  */
 export const RoundPhasesSchema: GenMessage<RoundPhases> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 30);
+  messageDesc(file_fbm_v1_researcher, 32);
 
 /**
  * @generated from message fbm.v1.ErrorReply
@@ -1223,7 +1278,7 @@ export type ErrorReply = Message<"fbm.v1.ErrorReply"> & {
  * Use `create(ErrorReplySchema)` to create a new message.
  */
 export const ErrorReplySchema: GenMessage<ErrorReply> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 31);
+  messageDesc(file_fbm_v1_researcher, 33);
 
 /**
  * Federated analytics (`fbm-researcher stats`) on one dataset, in two phases: a summary per column
@@ -1268,7 +1323,7 @@ export type AnalyticsTask = Message<"fbm.v1.AnalyticsTask"> & {
  * Use `create(AnalyticsTaskSchema)` to create a new message.
  */
 export const AnalyticsTaskSchema: GenMessage<AnalyticsTask> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 32);
+  messageDesc(file_fbm_v1_researcher, 34);
 
 /**
  * @generated from message fbm.v1.SummaryPhase
@@ -1281,7 +1336,7 @@ export type SummaryPhase = Message<"fbm.v1.SummaryPhase"> & {
  * Use `create(SummaryPhaseSchema)` to create a new message.
  */
 export const SummaryPhaseSchema: GenMessage<SummaryPhase> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 33);
+  messageDesc(file_fbm_v1_researcher, 35);
 
 /**
  * @generated from message fbm.v1.HistogramPhase
@@ -1298,7 +1353,7 @@ export type HistogramPhase = Message<"fbm.v1.HistogramPhase"> & {
  * Use `create(HistogramPhaseSchema)` to create a new message.
  */
 export const HistogramPhaseSchema: GenMessage<HistogramPhase> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 34);
+  messageDesc(file_fbm_v1_researcher, 36);
 
 /**
  * Equal-width bins over [lo, hi] (the last bin includes hi), each cut into `fine` equal fine bins.
@@ -1337,7 +1392,7 @@ export type HistogramRequest = Message<"fbm.v1.HistogramRequest"> & {
  * Use `create(HistogramRequestSchema)` to create a new message.
  */
 export const HistogramRequestSchema: GenMessage<HistogramRequest> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 35);
+  messageDesc(file_fbm_v1_researcher, 37);
 
 /**
  * A count as a node publishes it: its value travels only when it is exact.
@@ -1361,7 +1416,7 @@ export type Count = Message<"fbm.v1.Count"> & {
  * Use `create(CountSchema)` to create a new message.
  */
 export const CountSchema: GenMessage<Count> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 36);
+  messageDesc(file_fbm_v1_researcher, 38);
 
 /**
  * @generated from message fbm.v1.ClassTally
@@ -1383,7 +1438,7 @@ export type ClassTally = Message<"fbm.v1.ClassTally"> & {
  * Use `create(ClassTallySchema)` to create a new message.
  */
 export const ClassTallySchema: GenMessage<ClassTally> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 37);
+  messageDesc(file_fbm_v1_researcher, 39);
 
 /**
  * @generated from message fbm.v1.ColumnSummary
@@ -1472,7 +1527,7 @@ export type ColumnSummary = Message<"fbm.v1.ColumnSummary"> & {
  * Use `create(ColumnSummarySchema)` to create a new message.
  */
 export const ColumnSummarySchema: GenMessage<ColumnSummary> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 38);
+  messageDesc(file_fbm_v1_researcher, 40);
 
 /**
  * A run of fine bins [start, end) and how many values it holds (min_count or more).
@@ -1501,7 +1556,7 @@ export type FineBin = Message<"fbm.v1.FineBin"> & {
  * Use `create(FineBinSchema)` to create a new message.
  */
 export const FineBinSchema: GenMessage<FineBin> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 39);
+  messageDesc(file_fbm_v1_researcher, 41);
 
 /**
  * @generated from message fbm.v1.ColumnHistogram
@@ -1530,7 +1585,7 @@ export type ColumnHistogram = Message<"fbm.v1.ColumnHistogram"> & {
  * Use `create(ColumnHistogramSchema)` to create a new message.
  */
 export const ColumnHistogramSchema: GenMessage<ColumnHistogram> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 40);
+  messageDesc(file_fbm_v1_researcher, 42);
 
 /**
  * @generated from message fbm.v1.AnalyticsReply
@@ -1566,7 +1621,7 @@ export type AnalyticsReply = Message<"fbm.v1.AnalyticsReply"> & {
  * Use `create(AnalyticsReplySchema)` to create a new message.
  */
 export const AnalyticsReplySchema: GenMessage<AnalyticsReply> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 41);
+  messageDesc(file_fbm_v1_researcher, 43);
 
 /**
  * @generated from message fbm.v1.ReplyTaskResponse
@@ -1579,7 +1634,7 @@ export type ReplyTaskResponse = Message<"fbm.v1.ReplyTaskResponse"> & {
  * Use `create(ReplyTaskResponseSchema)` to create a new message.
  */
 export const ReplyTaskResponseSchema: GenMessage<ReplyTaskResponse> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 42);
+  messageDesc(file_fbm_v1_researcher, 44);
 
 /**
  * @generated from message fbm.v1.Progress
@@ -1613,7 +1668,7 @@ export type Progress = Message<"fbm.v1.Progress"> & {
  * Use `create(ProgressSchema)` to create a new message.
  */
 export const ProgressSchema: GenMessage<Progress> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 43);
+  messageDesc(file_fbm_v1_researcher, 45);
 
 /**
  * @generated from message fbm.v1.LogLine
@@ -1635,7 +1690,7 @@ export type LogLine = Message<"fbm.v1.LogLine"> & {
  * Use `create(LogLineSchema)` to create a new message.
  */
 export const LogLineSchema: GenMessage<LogLine> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 44);
+  messageDesc(file_fbm_v1_researcher, 46);
 
 /**
  * Sent every few seconds while a task runs, so a node busy with a long step is not taken for lost.
@@ -1650,7 +1705,7 @@ export type Heartbeat = Message<"fbm.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 45);
+  messageDesc(file_fbm_v1_researcher, 47);
 
 /**
  * @generated from message fbm.v1.FeedbackRequest
@@ -1695,7 +1750,7 @@ export type FeedbackRequest = Message<"fbm.v1.FeedbackRequest"> & {
  * Use `create(FeedbackRequestSchema)` to create a new message.
  */
 export const FeedbackRequestSchema: GenMessage<FeedbackRequest> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 46);
+  messageDesc(file_fbm_v1_researcher, 48);
 
 /**
  * @generated from message fbm.v1.FeedbackResponse
@@ -1715,7 +1770,7 @@ export type FeedbackResponse = Message<"fbm.v1.FeedbackResponse"> & {
  * Use `create(FeedbackResponseSchema)` to create a new message.
  */
 export const FeedbackResponseSchema: GenMessage<FeedbackResponse> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 47);
+  messageDesc(file_fbm_v1_researcher, 49);
 
 /**
  * Secure aggregation (Bonawitz et al., CCS 2017, section 4; SecAgg+ neighbourhoods, Bell et al., CCS 2020).
@@ -1766,7 +1821,7 @@ export type SecaggTask = Message<"fbm.v1.SecaggTask"> & {
  * Use `create(SecaggTaskSchema)` to create a new message.
  */
 export const SecaggTaskSchema: GenMessage<SecaggTask> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 48);
+  messageDesc(file_fbm_v1_researcher, 50);
 
 /**
  * @generated from message fbm.v1.SecaggAdvertiseKeys
@@ -1792,7 +1847,7 @@ export type SecaggAdvertiseKeys = Message<"fbm.v1.SecaggAdvertiseKeys"> & {
  * Use `create(SecaggAdvertiseKeysSchema)` to create a new message.
  */
 export const SecaggAdvertiseKeysSchema: GenMessage<SecaggAdvertiseKeys> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 49);
+  messageDesc(file_fbm_v1_researcher, 51);
 
 /**
  * @generated from message fbm.v1.SecaggPeer
@@ -1838,7 +1893,7 @@ export type SecaggPeer = Message<"fbm.v1.SecaggPeer"> & {
  * Use `create(SecaggPeerSchema)` to create a new message.
  */
 export const SecaggPeerSchema: GenMessage<SecaggPeer> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 50);
+  messageDesc(file_fbm_v1_researcher, 52);
 
 /**
  * @generated from message fbm.v1.SecaggShareKeys
@@ -1876,7 +1931,7 @@ export type SecaggShareKeys = Message<"fbm.v1.SecaggShareKeys"> & {
  * Use `create(SecaggShareKeysSchema)` to create a new message.
  */
 export const SecaggShareKeysSchema: GenMessage<SecaggShareKeys> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 51);
+  messageDesc(file_fbm_v1_researcher, 53);
 
 /**
  * @generated from message fbm.v1.SecaggSealedShare
@@ -1903,7 +1958,7 @@ export type SecaggSealedShare = Message<"fbm.v1.SecaggSealedShare"> & {
  * Use `create(SecaggSealedShareSchema)` to create a new message.
  */
 export const SecaggSealedShareSchema: GenMessage<SecaggSealedShare> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 52);
+  messageDesc(file_fbm_v1_researcher, 54);
 
 /**
  * @generated from message fbm.v1.SecaggUnmask
@@ -1939,7 +1994,7 @@ export type SecaggUnmask = Message<"fbm.v1.SecaggUnmask"> & {
  * Use `create(SecaggUnmaskSchema)` to create a new message.
  */
 export const SecaggUnmaskSchema: GenMessage<SecaggUnmask> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 53);
+  messageDesc(file_fbm_v1_researcher, 55);
 
 /**
  * ConsistencyCheck (verify only): the node signs the survivor set it is shown and the global model it trained.
@@ -1958,7 +2013,7 @@ export type SecaggConsistency = Message<"fbm.v1.SecaggConsistency"> & {
  * Use `create(SecaggConsistencySchema)` to create a new message.
  */
 export const SecaggConsistencySchema: GenMessage<SecaggConsistency> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 54);
+  messageDesc(file_fbm_v1_researcher, 56);
 
 /**
  * @generated from message fbm.v1.SecaggSignature
@@ -1980,7 +2035,7 @@ export type SecaggSignature = Message<"fbm.v1.SecaggSignature"> & {
  * Use `create(SecaggSignatureSchema)` to create a new message.
  */
 export const SecaggSignatureSchema: GenMessage<SecaggSignature> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 55);
+  messageDesc(file_fbm_v1_researcher, 57);
 
 /**
  * Masked input collection: the shares sealed for this node, and how to encode its update.
@@ -2014,7 +2069,7 @@ export type SecaggMasking = Message<"fbm.v1.SecaggMasking"> & {
  * Use `create(SecaggMaskingSchema)` to create a new message.
  */
 export const SecaggMaskingSchema: GenMessage<SecaggMasking> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 56);
+  messageDesc(file_fbm_v1_researcher, 58);
 
 /**
  * @generated from message fbm.v1.SecaggReply
@@ -2055,7 +2110,7 @@ export type SecaggReply = Message<"fbm.v1.SecaggReply"> & {
  * Use `create(SecaggReplySchema)` to create a new message.
  */
 export const SecaggReplySchema: GenMessage<SecaggReply> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 57);
+  messageDesc(file_fbm_v1_researcher, 59);
 
 /**
  * @generated from message fbm.v1.SecaggKeys
@@ -2089,7 +2144,7 @@ export type SecaggKeys = Message<"fbm.v1.SecaggKeys"> & {
  * Use `create(SecaggKeysSchema)` to create a new message.
  */
 export const SecaggKeysSchema: GenMessage<SecaggKeys> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 58);
+  messageDesc(file_fbm_v1_researcher, 60);
 
 /**
  * @generated from message fbm.v1.SecaggShares
@@ -2106,7 +2161,7 @@ export type SecaggShares = Message<"fbm.v1.SecaggShares"> & {
  * Use `create(SecaggSharesSchema)` to create a new message.
  */
 export const SecaggSharesSchema: GenMessage<SecaggShares> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 59);
+  messageDesc(file_fbm_v1_researcher, 61);
 
 /**
  * @generated from message fbm.v1.SecaggRevealedShare
@@ -2128,7 +2183,7 @@ export type SecaggRevealedShare = Message<"fbm.v1.SecaggRevealedShare"> & {
  * Use `create(SecaggRevealedShareSchema)` to create a new message.
  */
 export const SecaggRevealedShareSchema: GenMessage<SecaggRevealedShare> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 60);
+  messageDesc(file_fbm_v1_researcher, 62);
 
 /**
  * @generated from message fbm.v1.SecaggRevealed
@@ -2150,7 +2205,7 @@ export type SecaggRevealed = Message<"fbm.v1.SecaggRevealed"> & {
  * Use `create(SecaggRevealedSchema)` to create a new message.
  */
 export const SecaggRevealedSchema: GenMessage<SecaggRevealed> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 61);
+  messageDesc(file_fbm_v1_researcher, 63);
 
 /**
  * Clinical statistics (`fbm-researcher analyze`, README "Clinical statistics"): one query of an analysis.
@@ -2210,7 +2265,7 @@ export type ClinicalTask = Message<"fbm.v1.ClinicalTask"> & {
  * Use `create(ClinicalTaskSchema)` to create a new message.
  */
 export const ClinicalTaskSchema: GenMessage<ClinicalTask> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 62);
+  messageDesc(file_fbm_v1_researcher, 64);
 
 /**
  * Counts per level of `rows`, and of `cols` when it is not empty.
@@ -2234,7 +2289,7 @@ export type ClinicalTable = Message<"fbm.v1.ClinicalTable"> & {
  * Use `create(ClinicalTableSchema)` to create a new message.
  */
 export const ClinicalTableSchema: GenMessage<ClinicalTable> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 63);
+  messageDesc(file_fbm_v1_researcher, 65);
 
 /**
  * A categorical covariate, treatment-coded: levels[0] is the reference.
@@ -2258,7 +2313,7 @@ export type Factor = Message<"fbm.v1.Factor"> & {
  * Use `create(FactorSchema)` to create a new message.
  */
 export const FactorSchema: GenMessage<Factor> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 64);
+  messageDesc(file_fbm_v1_researcher, 66);
 
 /**
  * One IRLS iteration at beta (intercept, x in order, then each factor's non-reference levels).
@@ -2297,7 +2352,7 @@ export type GlmStep = Message<"fbm.v1.GlmStep"> & {
  * Use `create(GlmStepSchema)` to create a new message.
  */
 export const GlmStepSchema: GenMessage<GlmStep> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 65);
+  messageDesc(file_fbm_v1_researcher, 67);
 
 /**
  * The end (grid steps) of the shortest interval from cuts[0] this node allows, on a grid of `grid` time units.
@@ -2336,7 +2391,7 @@ export type SurvivalCuts = Message<"fbm.v1.SurvivalCuts"> & {
  * Use `create(SurvivalCutsSchema)` to create a new message.
  */
 export const SurvivalCutsSchema: GenMessage<SurvivalCuts> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 66);
+  messageDesc(file_fbm_v1_researcher, 68);
 
 /**
  * Events and censorings per group and interval [cuts[i], cuts[i+1]) in grid steps (the last one open).
@@ -2375,7 +2430,7 @@ export type SurvivalCounts = Message<"fbm.v1.SurvivalCounts"> & {
  * Use `create(SurvivalCountsSchema)` to create a new message.
  */
 export const SurvivalCountsSchema: GenMessage<SurvivalCounts> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 67);
+  messageDesc(file_fbm_v1_researcher, 69);
 
 /**
  * One Newton step of the Cox partial likelihood at beta, stratified by node (and by `strata`).
@@ -2431,7 +2486,7 @@ export type CoxStep = Message<"fbm.v1.CoxStep"> & {
  * Use `create(CoxStepSchema)` to create a new message.
  */
 export const CoxStepSchema: GenMessage<CoxStep> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 68);
+  messageDesc(file_fbm_v1_researcher, 70);
 
 /**
  * @generated from message fbm.v1.ClinicalReply
@@ -2493,7 +2548,7 @@ export type ClinicalReply = Message<"fbm.v1.ClinicalReply"> & {
  * Use `create(ClinicalReplySchema)` to create a new message.
  */
 export const ClinicalReplySchema: GenMessage<ClinicalReply> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 69);
+  messageDesc(file_fbm_v1_researcher, 71);
 
 /**
  * Row-major cells, row_levels x col_levels (one cell per row level when col_levels is empty).
@@ -2522,7 +2577,7 @@ export type TableCounts = Message<"fbm.v1.TableCounts"> & {
  * Use `create(TableCountsSchema)` to create a new message.
  */
 export const TableCountsSchema: GenMessage<TableCounts> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 70);
+  messageDesc(file_fbm_v1_researcher, 72);
 
 /**
  * X'WX (p x p, row-major), X'Wz, the deviance and the log-likelihood at the step's beta.
@@ -2556,7 +2611,7 @@ export type GlmSums = Message<"fbm.v1.GlmSums"> & {
  * Use `create(GlmSumsSchema)` to create a new message.
  */
 export const GlmSumsSchema: GenMessage<GlmSums> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 71);
+  messageDesc(file_fbm_v1_researcher, 73);
 
 /**
  * [end]; none when the interval from the start asked must stay open; [start] when even that holds too few.
@@ -2575,7 +2630,7 @@ export type SurvivalCutsReply = Message<"fbm.v1.SurvivalCutsReply"> & {
  * Use `create(SurvivalCutsReplySchema)` to create a new message.
  */
 export const SurvivalCutsReplySchema: GenMessage<SurvivalCutsReply> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 72);
+  messageDesc(file_fbm_v1_researcher, 74);
 
 /**
  * Group-major: events[g * intervals + i].
@@ -2604,7 +2659,7 @@ export type SurvivalCountsReply = Message<"fbm.v1.SurvivalCountsReply"> & {
  * Use `create(SurvivalCountsReplySchema)` to create a new message.
  */
 export const SurvivalCountsReplySchema: GenMessage<SurvivalCountsReply> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 73);
+  messageDesc(file_fbm_v1_researcher, 75);
 
 /**
  * Log partial likelihood, gradient and information (p x p, row-major) at the step's beta.
@@ -2655,7 +2710,7 @@ export type CoxSums = Message<"fbm.v1.CoxSums"> & {
  * Use `create(CoxSumsSchema)` to create a new message.
  */
 export const CoxSumsSchema: GenMessage<CoxSums> = /*@__PURE__*/
-  messageDesc(file_fbm_v1_researcher, 74);
+  messageDesc(file_fbm_v1_researcher, 76);
 
 /**
  * @generated from enum fbm.v1.DType
@@ -2757,6 +2812,19 @@ export const ResearcherService: GenService<{
     methodKind: "unary";
     input: typeof FeedbackRequestSchema;
     output: typeof FeedbackResponseSchema;
+  },
+  /**
+   * One call per node for both directions: the node sends its hello, then each reply's chunks; the
+   * researcher sends each task's chunks as GetTask does (an empty chunk after each task and as a
+   * keep-alive every poll window). A round then costs one stream message each way per node, not a call.
+   * Nodes that do not open it (older ones), or researchers that do not serve it, use GetTask/ReplyTask.
+   *
+   * @generated from rpc fbm.v1.ResearcherService.Session
+   */
+  session: {
+    methodKind: "bidi_streaming";
+    input: typeof SessionRequestSchema;
+    output: typeof TaskChunkSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_fbm_v1_researcher, 0);
