@@ -1,7 +1,7 @@
 import { availableParallelism } from "node:os";
 import type * as tf from "@tensorflow/tfjs";
 import { InputError } from "../../common/errors.js";
-import { isGraphPlan, type Plan, planLayers } from "../plan.js";
+import type { Plan } from "../plan.js";
 import {
   describeNetwork,
   hasWeights,
