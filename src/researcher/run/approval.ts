@@ -51,6 +51,8 @@ export interface ApprovalInput {
   planJson: string;
   /** The initial global parameters (the check is a train task, so it carries them). */
   global: NamedTensor[];
+  /** The tensors nodes send back: all but frozen layers' (frozen.ts); default `global`. */
+  trained?: NamedTensor[];
   args: TrainingArgs;
   /** How long to keep asking nodes whose operator has not decided yet (`nodes.wait`); 0: do not wait. */
   waitMs: number;
@@ -85,6 +87,7 @@ export async function awaitPlanApproval(input: ApprovalInput): Promise<void> {
       planJson: input.planJson,
       args: { ...input.args, epochs: 0, updates: 0, testOnGlobal: false, testOnLocal: false, fedproxMu: 0 },
       global: input.global,
+      expected: input.trained,
       timeoutMs: input.timeoutMs,
       signal: input.signal,
       dropParams: true, // only refusals matter: no node's model is held

@@ -1,4 +1,5 @@
 import { formatDuration } from "../../common/log.js";
+import { trainedTensors } from "../../ml/frozen.js";
 import { planId, planJson } from "../../ml/plan.js";
 import { DEFAULT_MAX_PARAMS } from "../../ml/plan-size.js";
 import type { NamedTensor } from "../../ml/types.js";
@@ -222,6 +223,7 @@ async function approvePlan(run: RunContext, nodes: Participant[], global: NamedT
     planId: plan.id,
     planJson: plan.json,
     global,
+    trained: trainedTensors(config.plan, global),
     args: { ...config.training, fedproxMu: 0 },
     waitMs: config.nodes.waitMs,
     timeoutMs: config.nodes.roundTimeoutMs,

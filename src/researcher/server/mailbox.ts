@@ -33,7 +33,7 @@ export interface Mailbox {
   send(nodeId: string, body: TaskBody, options: SendOptions & { timeoutMessage: string }): Promise<ReplyBody>;
   /** The next queued task for a node, or waits for one until `waitMs` ends or `signal` aborts. */
   next(nodeId: string, options: { signal: AbortSignal; waitMs: number }): Promise<TaskEnvelope | undefined>;
-  /** Puts back at the front a task whose sending broke, if still outstanding. */
+  /** Puts back at the front a task whose sending broke, if still outstanding (to a waiting poll at once). */
   requeue(nodeId: string, task: TaskEnvelope): void;
   /** The outstanding task a reply answers; throws HubError for an unknown, foreign or answered task. */
   answerable(reply: { taskId: string; nodeId: string }): Outstanding;
@@ -165,6 +165,9 @@ export function createMailbox(options: { answeredMemory?: number } = {}): Mailbo
 
     requeue(nodeId, task) {
       if (!outstanding.has(task.taskId)) return;
+      // The node may already be waiting again (a new session): hand it the task now.
+      const waiter = waiters.get(nodeId);
+      if (waiter) return waiter(task);
       const queue = queues.get(nodeId);
       if (queue) queue.unshift(task);
       else queues.set(nodeId, [task]);

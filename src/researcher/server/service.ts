@@ -410,6 +410,8 @@ export function createResearcherService(hub: Hub, options: ServiceOptions = {}):
           } catch (error) {
             throw toConnectError(error, options.log);
           }
+          // A task taken as the session ended goes back to the node's queue for its next session.
+          if (task && (failure || ctx.signal.aborted)) hub.requeue(req.nodeId, task);
           if (failure) throw failure;
           if (ctx.signal.aborted) return;
           if (task) yield* sendTask(task, req.nodeId, ctx);

@@ -240,6 +240,21 @@ describe("hub: task mailbox", () => {
     hub.close();
   });
 
+  it("hands a requeued task to a poll of the node already waiting (a session ended as it took the task)", async () => {
+    const hub = createHub();
+    hub.register(hello("a"));
+    const reply = hub.send("a", ping);
+    const taken = await hub.nextTask(hello("a"), { signal: never, waitMs: 1 });
+    // The node's next session waits; the old one gives the task back as it ends.
+    const waiting = hub.nextTask(hello("a"), { signal: never, waitMs: DEADLINE_MS });
+    hub.requeue("a", taken!);
+    const again = await waiting;
+    assert.equal(again?.taskId, taken?.taskId);
+    hub.deliver({ taskId: again!.taskId, nodeId: "a", body: pong });
+    assert.deepEqual(await reply, pong);
+    hub.close();
+  });
+
   it("tells a duplicate reply from an unknown task and from another node's task", async () => {
     const hub = createHub();
     hub.register(hello("a"));
