@@ -162,3 +162,36 @@ export function resampleVolume(
     }
   }
 }
+
+/**
+ * A subject's predicted volume (d × h × w × `classes` outputs, probabilities) back on its voxel grid
+ * `dims` [X, Y, Z] as a label volume: 0/1 (output ≥ 0.5) for one output per voxel, else the argmax class
+ * (the first on ties). Each voxel takes the output of the voxel it was resampled to (nearest).
+ */
+export function wholeLabelVolume(
+  outputs: Float32Array,
+  dims: [number, number, number],
+  [d, h, w]: [number, number, number],
+  classes = 1,
+): Uint8Array {
+  const [X, Y, Z] = dims;
+  const out = new Uint8Array(X * Y * Z);
+  const near = (i: number, from: number, to: number) => Math.min(to - 1, Math.floor(((i + 0.5) * to) / from));
+  for (let k = 0, v = 0; k < Z; k++) {
+    const z = near(k, Z, d);
+    for (let j = 0; j < Y; j++) {
+      const y = near(j, Y, h);
+      for (let i = 0; i < X; i++, v++) {
+        const at = ((z * h + y) * w + near(i, X, w)) * classes;
+        if (classes === 1) {
+          out[v] = outputs[at] >= 0.5 ? 1 : 0;
+          continue;
+        }
+        let best = 0;
+        for (let c = 1; c < classes; c++) if (outputs[at + c] > outputs[at + best]) best = c;
+        out[v] = best;
+      }
+    }
+  }
+  return out;
+}

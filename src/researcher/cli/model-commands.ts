@@ -121,16 +121,11 @@ export function modelCommands(io: CliIo, globals: () => { json?: true }): Comman
           }
           const p = await predictWithModel(exported.model, local.data, exported.normalization);
           if (segmentation && local.sources && options.out) {
-            const slices = exported.plan.data.slices!;
-            if (slices === "none")
-              throw new InputError(
-                "Label volumes from a whole-volume model (slices: none) are not written yet: predict with a slice model",
-              );
             const files = await writeLabelVolumes(
               options.out,
               local.sources,
               p.values,
-              { slices, crop: exported.plan.data.crop },
+              { slices: exported.plan.data.slices!, crop: exported.plan.data.crop },
               exported.sampleShape,
             );
             if (options.json || globals().json) io.stdout(`${JSON.stringify({ volumes: files })}\n`);
