@@ -278,10 +278,11 @@ const augment3d = z.strictObject({
 
 /**
  * What whole volumes (`slices: none`) refuse: 2 resample sizes (a volume needs depth too), `crop`
- * (slices only) and `augment3d` (its transforms walk slices; not yet written for volumes).
+ * (slices only) and augment3d's small `rotate` (a turn in the slice plane; flips, quarter turns, scale
+ * and shift apply to volumes).
  */
 function checkWholeVolumes(
-  data: { resample?: number[]; crop?: unknown; augment3d?: unknown },
+  data: { resample?: number[]; crop?: unknown; augment3d?: { rotate?: number } },
   ctx: z.RefinementCtx,
 ): void {
   if (data.resample?.length === 2)
@@ -296,11 +297,11 @@ function checkWholeVolumes(
       path: ["crop"],
       message: "crop cuts slices: with slices: none use resample [depth, height, width]",
     });
-  if (data.augment3d !== undefined)
+  if (data.augment3d?.rotate !== undefined)
     ctx.addIssue({
       code: "custom",
-      path: ["augment3d"],
-      message: "augment3d applies to slices, not yet to whole volumes (slices: none): remove it",
+      path: ["augment3d", "rotate"],
+      message: "rotate turns slices in their plane, not yet whole volumes (slices: none): use rotate90 or remove it",
     });
 }
 

@@ -6,6 +6,8 @@ import { after, before, describe, it } from "node:test";
 import { parse } from "yaml";
 import { niftiBytes } from "../../scripts/lib/nifti-writer.js";
 import { writeSyntheticSubjects } from "../../scripts/lib/synthetic-volumes.js";
+import { drawTransform } from "../../src/ml/augment-volume.js";
+import { createWholeVolumeAugmenter } from "../../src/ml/augment-whole-volume.js";
 import { selectBackend } from "../../src/ml/backend.js";
 import { loadMedicalVolumes, resampleVolume } from "../../src/ml/data/medical-volumes.js";
 import { splitSamples } from "../../src/ml/group-split.js";
@@ -105,7 +107,7 @@ describe("whole volumes (slices: none)", () => {
     assert.ok(fixed.y.every((v) => v === 0 || v === 1));
   });
 
-  it("validates the plan: 3 resample sizes with none, 2 with slices; no crop or augment3d; old ids unchanged", () => {
+  it("validates the plan: 3 resample sizes with none, 2 with slices; no crop or small rotate; old ids unchanged", () => {
     assert.deepEqual(volumePlan().data.resample, [8, 8, 8]);
     assert.throws(() => volumePlan({ resample: [8, 8] }), /give 3 sizes, e.g. \[16, 16, 16\]/);
     assert.throws(
@@ -113,10 +115,8 @@ describe("whole volumes (slices: none)", () => {
       /slices take \[height, width\]: give 2 sizes, or slices: none/,
     );
     assert.throws(() => volumePlan({ resample: undefined, crop: [8, 8] }), /with slices: none use resample/);
-    assert.throws(
-      () => volumePlan({ augment3d: { flip: ["x"] } }),
-      /augment3d applies to slices, not yet to whole volumes/,
-    );
+    assert.throws(() => volumePlan({ augment3d: { rotate: 10 } }), /rotate turns slices in their plane, not yet whole/);
+    assert.deepEqual(volumePlan({ augment3d: { flip: ["x"], rotate90: "xz" } }).data.augment3d?.flip, ["x"]);
     // A slice plan hashes as before: the id is that of integ's plan.ts before `none` (ad710aa).
     const slicePlan = parsePlan({
       data: { inputs: ["T1"], target: "label", slices: "axial", resample: [12, 12], intensity: "zscore" },
@@ -161,6 +161,70 @@ describe("whole volumes (slices: none)", () => {
     const local = result.localMetrics!;
     assert.ok((local.counts?.voxels?.tp ?? 0) + (local.counts?.voxels?.fn ?? 0) > 0, "the test volumes hold lesions");
     assert.ok(local.values.dice > 0.6, `dice ${local.values.dice} (engine ${result.engine})`);
+  });
+
+  it("augment3d moves a whole volume and its label alike: flips per axis, quarter turns, intensity", () => {
+    const shape = [2, 3, 4, 1];
+    const ramp = () => Float32Array.from({ length: 24 }, (_, i) => i);
+    const at = (v: Float32Array, z: number, y: number, x: number) => v[(z * 3 + y) * 4 + x];
+    // A subject whose draw flips along the axis (each flip has probability ½ per subject).
+    const flipped = (axis: "x" | "y" | "z") => {
+      for (let subject = 0; subject < 64; subject++)
+        if (drawTransform({ flip: [axis] }, { seed: 5, round: 2 }, subject).flip[axis]) return subject;
+      throw new Error("no subject drew a flip");
+    };
+    for (const [axis, check] of [
+      ["x", (v: Float32Array) => at(v, 1, 2, 0) === at(ramp(), 1, 2, 3)],
+      ["y", (v: Float32Array) => at(v, 1, 0, 1) === at(ramp(), 1, 2, 1)],
+      ["z", (v: Float32Array) => at(v, 0, 1, 1) === at(ramp(), 1, 1, 1)],
+    ] as const) {
+      const augmenter = createWholeVolumeAugmenter({ flip: [axis] }, shape, { seed: 5, round: 2 });
+      const subject = flipped(axis);
+      const x = ramp();
+      const y = ramp();
+      augmenter.batch(x, 1, [subject]);
+      augmenter.labels!(y, [subject]);
+      assert.ok(check(x), `flip ${axis}: ${[...x]}`);
+      assert.deepEqual([...y], [...x], "the label moves as the image");
+      assert.deepEqual(
+        [...x].sort((a, b) => a - b),
+        [...ramp()],
+        "a flip only moves voxels",
+      );
+    }
+    assert.throws(
+      () => createWholeVolumeAugmenter({ rotate90: "xy" }, shape, { seed: 1, round: 0 }),
+      /xy quarter turns need a square height × width \(these volumes are 2×3×4\)/,
+    );
+    // A quarter turn in the yz plane (square depth × height) and an intensity scale: voxels move, values scale.
+    const spec = { rotate90: "yz" as const, scale: 0.2 };
+    const subject = [...Array(64).keys()].find((s) => drawTransform(spec, { seed: 1, round: 0 }, s).quarter === 1)!;
+    const t = drawTransform(spec, { seed: 1, round: 0 }, subject);
+    const v = Float32Array.from({ length: 18 }, (_, i) => i);
+    createWholeVolumeAugmenter(spec, [3, 3, 2, 1], { seed: 1, round: 0 }).batch(v, 1, [subject]);
+    const back = [...v].map((a) => Math.round((a - t.shift) / t.scale));
+    // Output (z, y, x) reads (y, 2 − z, x): voxel (0, 0, 1) holds the source's (0, 2, 1) = 5.
+    assert.deepEqual([back[0], back[1], back[6]], [4, 5, 2]);
+    assert.deepEqual(
+      back.sort((a, b) => a - b),
+      Array.from({ length: 18 }, (_, i) => i),
+    );
+  });
+
+  it("trains with augment3d on whole volumes (trainLocal picks the volume augmenter)", async () => {
+    const dir = join(root, "augment");
+    writeSyntheticSubjects(dir, { subjects: 4, dims: [6, 6, 6], seed: 21 });
+    const data = await loadMedicalVolumes(dir, { inputs: ["T1"], target: "label", intensity: "zscore" }, "test");
+    const plan = volumePlan({ resample: undefined, augment3d: { flip: ["x", "y", "z"], rotate90: "xy" } });
+    const plain = volumePlan({ resample: undefined });
+    const args = trainingArgs({ epochs: 1, batchSize: 2, testRatio: 0 });
+    const a = await trainLocal({ plan, data, args });
+    const b = await trainLocal({ plan: plain, data, args });
+    // Same seed and batches: only the augmentation differs, so the trained parameters must too.
+    assert.ok(
+      a.params.some((t, i) => t.data.some((v, j) => v !== b.params[i].data[j])),
+      "augmented training gave the unaugmented parameters",
+    );
   });
 
   it("the 3D demo's experiment parses, validates and hashes", () => {
