@@ -10,6 +10,7 @@ import { drawTransform } from "../../src/ml/augment-volume.js";
 import { createWholeVolumeAugmenter } from "../../src/ml/augment-whole-volume.js";
 import { selectBackend } from "../../src/ml/backend.js";
 import { loadMedicalVolumes, resampleVolume } from "../../src/ml/data/medical-volumes.js";
+import { dpPlanProblem } from "../../src/ml/dp-plan-check.js";
 import { splitSamples } from "../../src/ml/group-split.js";
 import { buildModel, outputUnits } from "../../src/ml/model.js";
 import { parsePlan, planId } from "../../src/ml/plan.js";
@@ -137,6 +138,7 @@ describe("whole volumes (slices: none)", () => {
       model: [{ conv3d: { filters: 2, kernel_size: 1, activation: "sigmoid" } }],
     });
     assert.throws(() => planInput(wide, dataset), /last conv3d has 2 filters: a 0\/1 mask needs 1/);
+    assert.match(dpPlanProblem(volumePlan())?.message ?? "", /not yet tested on whole volumes/);
     const model = buildModel(volumePlan(), [8, 8, 8, 1], { seed: 1 });
     assert.equal(outputUnits(model), 512);
     model.dispose();
