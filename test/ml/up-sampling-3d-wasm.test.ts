@@ -2,7 +2,11 @@ import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { selectBackend } from "../../src/ml/backend.js";
+import { parsePlan } from "../../src/ml/plan.js";
+import { createRng } from "../../src/ml/rng.js";
 import { UpSampling3D } from "../../src/ml/up-sampling-3d.js";
+import { trainWith } from "../support/engines.js";
+import { trainingArgs } from "./synthetic.js";
 
 // Its own file: nodes train on tfjs's wasm backend when the kernels do not cover a plan (dp, FBM_ENGINE=tfjs),
 // and gather's gradient, which upSampling3d once used, has no wasm kernel (UnsortedSegmentSum).
@@ -30,5 +34,44 @@ describe("upSampling3d on the wasm backend", () => {
         }
     assert.deepEqual(Array.from(grad.dataSync()), want);
     tf.dispose([x, y, w, grad]);
+  });
+
+  it("a 3D U-Net on whole volumes trains on tfjs's general path (wasm) and its Dice loss falls", async () => {
+    const plan = parsePlan({
+      data: {},
+      model: [
+        { conv3d: { filters: 2, kernelSize: 3, activation: "relu", padding: "same" }, name: "e1" },
+        { maxPooling3d: {} },
+        { conv3d: { filters: 2, kernelSize: 3, activation: "relu", padding: "same" } },
+        { upSampling3d: {}, name: "up" },
+        { concatenate: {}, inputs: ["up", "e1"] },
+        { conv3d: { filters: 1, kernelSize: 1, activation: "sigmoid" } },
+      ],
+      loss: "dice",
+      optimizer: { name: "adam", learning_rate: 0.05 },
+    });
+    // Bright cubes as the lesions: the mask is the bright voxels.
+    const rng = createRng(3);
+    const rows = 6;
+    const x = new Float32Array(rows * 64);
+    const y = new Float32Array(rows * 64);
+    for (let r = 0; r < rows; r++)
+      for (let i = 0; i < 64; i++) {
+        y[r * 64 + i] = (i >> 4) % 4 >= 2 && (i >> 2) % 4 < 2 && i % 4 !== r % 4 ? 1 : 0;
+        x[r * 64 + i] = y[r * 64 + i] + 0.2 * rng.next();
+      }
+    const data = { x, y, rows, sampleShape: [4, 4, 4, 1], yShape: [4, 4, 4, 1] };
+    const first = await trainWith("tfjs", {
+      plan,
+      data,
+      args: trainingArgs({ epochs: 1, batchSize: 3, testRatio: 0 }),
+    });
+    const later = await trainWith("tfjs", {
+      plan,
+      data,
+      args: trainingArgs({ epochs: 20, batchSize: 3, testRatio: 0 }),
+    });
+    assert.match(first.engine ?? "", /^tfjs/);
+    assert.ok(later.trainLoss < first.trainLoss, `loss ${later.trainLoss} after 20 epochs, ${first.trainLoss} after 1`);
   });
 });
