@@ -17,7 +17,7 @@ import type { Dataset } from "./types.js";
 
 export type VolumeAugmentSpec = NonNullable<Plan["data"]["augment3d"]>;
 type Axis = "x" | "y" | "z";
-type Orientation = NonNullable<Plan["data"]["slices"]>;
+type Orientation = Exclude<NonNullable<Plan["data"]["slices"]>, "none">;
 
 /** Per orientation: the volume axis along slice rows, along slice columns, and across slices. */
 const sliceAxes: Record<Orientation, { rows: Axis; cols: Axis; across: Axis; plane: string }> = {
@@ -75,7 +75,7 @@ export interface SliceRows {
 
 /** A dataset's slice rows for the augmenter; InputError unless it is medical slices grouped by subject. */
 export function sliceRows(data: Dataset, plan: Pick<Plan, "data">): SliceRows {
-  if (!data.groups || !plan.data.slices || data.sampleShape.length !== 3) {
+  if (!data.groups || !plan.data.slices || plan.data.slices === "none" || data.sampleShape.length !== 3) {
     throw new InputError("plan.data.augment3d applies to medical-folder datasets (slices of subjects' volumes)");
   }
   return { sampleShape: data.sampleShape, groups: data.groups, slices: plan.data.slices };

@@ -20,7 +20,9 @@ export function dpPlanProblem(plan: Plan): { index: number; message: string; pat
       index: -1,
       path: ["plan", "data", "slices"],
       message:
-        "differential privacy protects one sample, and each subject gives many slices (ε would hold per slice, not per patient): run without dp",
+        plan.data.slices === "none"
+          ? "differential privacy is not yet tested on whole volumes (slices: none; the kernels' per-sample clipping covers dense and conv2d only): run without dp"
+          : "differential privacy protects one sample, and each subject gives many slices (ε would hold per slice, not per patient): run without dp",
     };
   }
   const layers = planLayers(plan);

@@ -41,13 +41,15 @@ export function planInput(plan: Plan, dataset: DatasetShape): { sampleShape: num
 export function sampleBound(dataset: DatasetShape & { sampleCount: number }, slices?: string): number {
   if (dataset.type !== "medical-folder") return dataset.sampleCount;
   const [subjects, x, y, z] = dataset.shape;
+  if (slices === "none") return subjects; // whole volumes: one sample per subject
   const along = slices === "axial" ? z : slices === "coronal" ? y : slices === "sagittal" ? x : Math.max(x, y, z);
   return subjects * (along ?? 0);
 }
 
 /**
  * A medical folder's slice shape [height, width, inputs]: the plan's `resample` or `crop`, else the slice of the
- * volumes' shape ([subjects, X, Y, Z]): axial Y × X, coronal Z × X, sagittal Z × Y.
+ * volumes' shape ([subjects, X, Y, Z]): axial Y × X, coronal Z × X, sagittal Z × Y. Whole volumes
+ * (`slices: none`): [depth, height, width, inputs], the plan's `resample` or Z × Y × X.
  */
 function medicalSampleShape(plan: Plan, shape: number[]): number[] {
   const { inputs, slices, target } = plan.data;
@@ -61,22 +63,24 @@ function medicalSampleShape(plan: Plan, shape: number[]): number[] {
     throw new InputError("plan.data.input, augment and features do not apply to medical-folder datasets: remove them");
   checkSegmentationOutput(plan);
   const [, x, y, z] = shape;
+  if (slices === "none") return [...(resample ?? [z, y, x]), inputs.length];
   const size = resample ?? (slices === "axial" ? [y, x] : slices === "coronal" ? [z, x] : [z, y]);
   return [size[0], size[1], inputs.length];
 }
 
 /**
- * A segmentation plan ending in conv2d must give one output per class and voxel: 1 filter (sigmoid) for a
- * 0/1 mask, `classes` filters (softmax) for a label map. Said before any node trains.
+ * A segmentation plan ending in conv2d (conv3d on whole volumes) must give one output per class and voxel:
+ * 1 filter (sigmoid) for a 0/1 mask, `classes` filters (softmax) for a label map. Said before any node trains.
  */
 function checkSegmentationOutput(plan: Plan): void {
   if (!isSegmentationLoss(plan.loss)) return;
   const last = planLayers(plan).at(-1);
   const want = plan.data.classes ?? 1;
-  if (last?.name !== "conv2d" || last.options.filters === want) return;
+  const conv = plan.data.slices === "none" ? "conv3d" : "conv2d";
+  if (last?.name !== conv || last.options.filters === want) return;
   throw new InputError(
     plan.data.classes === undefined
-      ? `The plan's last conv2d has ${last.options.filters} filters: a 0/1 mask needs 1 (sigmoid); for a label map of K classes set plan.data.classes: K`
-      : `The plan's last conv2d has ${last.options.filters} filters: plan.data.classes ${want} needs ${want} (softmax over the classes)`,
+      ? `The plan's last ${conv} has ${last.options.filters} filters: a 0/1 mask needs 1 (sigmoid); for a label map of K classes set plan.data.classes: K`
+      : `The plan's last ${conv} has ${last.options.filters} filters: plan.data.classes ${want} needs ${want} (softmax over the classes)`,
   );
 }

@@ -276,6 +276,35 @@ const augment3d = z.strictObject({
   shift: z.number().min(0).max(5).optional(),
 });
 
+/**
+ * What whole volumes (`slices: none`) refuse: 2 resample sizes (a volume needs depth too), `crop`
+ * (slices only) and augment3d's small `rotate` (a turn in the slice plane; flips, quarter turns, scale
+ * and shift apply to volumes).
+ */
+function checkWholeVolumes(
+  data: { resample?: number[]; crop?: unknown; augment3d?: { rotate?: number } },
+  ctx: z.RefinementCtx,
+): void {
+  if (data.resample?.length === 2)
+    ctx.addIssue({
+      code: "custom",
+      path: ["resample"],
+      message: "whole volumes (slices: none) resample to [depth, height, width]: give 3 sizes, e.g. [16, 16, 16]",
+    });
+  if (data.crop !== undefined)
+    ctx.addIssue({
+      code: "custom",
+      path: ["crop"],
+      message: "crop cuts slices: with slices: none use resample [depth, height, width]",
+    });
+  if (data.augment3d?.rotate !== undefined)
+    ctx.addIssue({
+      code: "custom",
+      path: ["augment3d", "rotate"],
+      message: "rotate turns slices in their plane, not yet whole volumes (slices: none): use rotate90 or remove it",
+    });
+}
+
 export const planSchema = z.strictObject({
   data: z
     .strictObject({
@@ -300,10 +329,21 @@ export const planSchema = z.strictObject({
       augment: augment.optional(),
       /** medical-folder: the input modalities, one channel each, e.g. [T1, T2] (`target` names the label modality). */
       inputs: z.array(columnName).min(1).max(16).optional(),
-      /** medical-folder: train a 2D model on slices of this orientation (axial: along z). */
-      slices: z.enum(["axial", "coronal", "sagittal"]).optional(),
-      /** medical-folder: every slice resampled to [height, width] (bilinear; labels nearest). */
-      resample: z.tuple([positiveInt(4096), positiveInt(4096)]).optional(),
+      /**
+       * medical-folder: train a 2D model on slices of this orientation (axial: along z), or with `none` a
+       * 3D model on whole volumes, one sample of [depth, height, width, inputs] per subject.
+       */
+      slices: z.enum(["axial", "coronal", "sagittal", "none"]).optional(),
+      /**
+       * medical-folder: every slice resampled to [height, width], or with `slices: none` every volume to
+       * [depth, height, width] (bilinear / trilinear; labels nearest).
+       */
+      resample: z
+        .union([
+          z.tuple([positiveInt(4096), positiveInt(4096)]),
+          z.tuple([positiveInt(1024), positiveInt(1024), positiveInt(1024)]),
+        ])
+        .optional(),
       /** medical-folder: every slice centre-cropped or padded to [height, width] (no interpolation). */
       crop: z.tuple([positiveInt(4096), positiveInt(4096)]).optional(),
       /** medical-folder: per-volume intensity scaling (zscore: mean 0, standard deviation 1). */
@@ -330,11 +370,18 @@ export const planSchema = z.strictObject({
         ctx.addIssue({ code: "custom", path: ["crop"], message: "give resample or crop, not both" });
       if (data.clip !== undefined && !(data.clip[0] < data.clip[1]))
         ctx.addIssue({ code: "custom", path: ["clip"], message: "give [low, high] percentiles with low below high" });
+      if (data.slices === "none") checkWholeVolumes(data, ctx);
+      else if (data.resample?.length === 3)
+        ctx.addIssue({
+          code: "custom",
+          path: ["resample"],
+          message: "slices take [height, width]: give 2 sizes, or slices: none to train on whole volumes",
+        });
       for (const key of ["classes", "augment3d"] as const)
         if (!medical && data[key] !== undefined)
           ctx.addIssue({ code: "custom", path: [key], message: "applies to medical images (with inputs and slices)" });
-      const plane = { axial: "xy", coronal: "xz", sagittal: "yz" }[data.slices ?? "axial"];
-      if (data.augment3d?.rotate90 && data.slices && data.augment3d.rotate90 !== plane)
+      const plane = { axial: "xy", coronal: "xz", sagittal: "yz", none: "" }[data.slices ?? "axial"];
+      if (data.augment3d?.rotate90 && data.slices && data.slices !== "none" && data.augment3d.rotate90 !== plane)
         ctx.addIssue({
           code: "custom",
           path: ["augment3d", "rotate90"],

@@ -4,6 +4,7 @@ import { createGaussian, type Gaussian } from "../privacy/dp/noise.js";
 import { createPoissonSampler, poissonBatchBound } from "../privacy/dp/poisson-sampling.js";
 import { createAugmenter } from "./augment.js";
 import { createVolumeAugmenter, sliceRows } from "./augment-volume.js";
+import { createWholeVolumeAugmenter } from "./augment-whole-volume.js";
 import { currentBackend } from "./backend.js";
 import { createRowSource } from "./batches.js";
 import { dpPlanProblem } from "./dp-plan-check.js";
@@ -84,7 +85,9 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
   const augmenter = augment
     ? createAugmenter(augment, options.data.sampleShape, draws)
     : augment3d
-      ? createVolumeAugmenter(augment3d, sliceRows(options.data, plan), draws)
+      ? plan.data.slices === "none"
+        ? createWholeVolumeAugmenter(augment3d, options.data.sampleShape, draws)
+        : createVolumeAugmenter(augment3d, sliceRows(options.data, plan), draws)
       : undefined;
   const trainSource = augmenter ? createRowSource(options.data, options.normalization, augmenter) : source;
   const split = splitSamples(

@@ -2,8 +2,9 @@ import * as tf from "@tensorflow/tfjs";
 
 /**
  * Nearest-neighbour upsampling of volumes (channels last), which tfjs lacks: Keras's UpSampling3D, each
- * voxel repeated `size` times along depth, height and width. Built from gathers, whose gradients
- * tfjs has for every rank (tile's stop at rank 5), so it trains like any other layer.
+ * voxel repeated `size` times along depth, height and width. Built from reshapes and a concatenation,
+ * whose gradients tfjs has for every rank and backend (tile's stop at rank 5, gather's miss on wasm), so it
+ * trains like any other layer.
  */
 export class UpSampling3D extends tf.layers.Layer {
   static readonly className = "UpSampling3D";
@@ -27,12 +28,15 @@ export class UpSampling3D extends tf.layers.Layer {
       for (let axis = 1; axis <= 3; axis++) {
         const factor = this.size[axis - 1];
         if (factor === 1) continue;
-        // Index i of the output reads i / factor of the input: each slice repeated `factor` times in place.
-        const indices = tf.tensor1d(
-          Array.from({ length: x.shape[axis] * factor }, (_, i) => Math.floor(i / factor)),
-          "int32",
-        );
-        x = x.gather(indices, axis);
+        // As [before, n, after]: `factor` copies side by side along the last axis, read back as
+        // [before, n·factor, after], put each slice `factor` times in place. Reshape and concat have
+        // gradients on every backend (gather's needs UnsortedSegmentSum, which tfjs's wasm backend lacks).
+        const shape = x.shape;
+        const before = shape.slice(0, axis).reduce((a, b) => a * b, 1);
+        const after = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+        const flat = x.reshape([before, shape[axis], after]);
+        const copies = tf.concat(Array<tf.Tensor>(factor).fill(flat), 2);
+        x = copies.reshape(shape.map((n, i) => (i === axis ? n * factor : n)));
       }
       return x;
     });

@@ -13,7 +13,8 @@ import type { Volume } from "./nifti.js";
  * each slice's subject is its group (the test split keeps subjects whole).
  */
 
-export type SliceOrientation = NonNullable<Plan["data"]["slices"]>;
+/** A slice orientation (`none`, whole volumes, is loaded by medical-volumes.ts). */
+export type SliceOrientation = Exclude<NonNullable<Plan["data"]["slices"]>, "none">;
 
 export interface SlicePreparation {
   inputs: string[];
@@ -161,7 +162,7 @@ export async function loadMedicalSlices(root: string, prep: SlicePreparation, co
 }
 
 /** Throws InputError unless every voxel of a label map is a class index below `classes`. */
-function checkLabelMap(label: Float32Array, classes: number, context: string): void {
+export function checkLabelMap(label: Float32Array, classes: number, context: string): void {
   const bad = label.findIndex((v) => !Number.isInteger(v) || v < 0 || v >= classes);
   if (bad >= 0) {
     throw new InputError(
@@ -264,7 +265,7 @@ function resample(
 }
 
 /** The numeric `column` of the demographics table by subject id; rows with a missing or text value are left out. */
-async function subjectValues(
+export async function subjectValues(
   table: { path: string; indexCol: string },
   column: string,
   context: string,
@@ -290,7 +291,7 @@ async function subjectValues(
   return values;
 }
 
-function concat(parts: Float32Array[]): Float32Array {
+export function concat(parts: Float32Array[]): Float32Array {
   const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
   for (const p of parts) {

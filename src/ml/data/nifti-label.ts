@@ -3,7 +3,8 @@ import { join } from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { writeFileAtomic } from "../../common/atomic-write.js";
 import { InputError } from "../../common/errors.js";
-import { labelVolume, type SlicePreparation, type SliceSource, slicePlane } from "./medical-slices.js";
+import { labelVolume, type SliceOrientation, type SliceSource, slicePlane } from "./medical-slices.js";
+import { wholeLabelVolume } from "./medical-volumes.js";
 import { isNiftiName } from "./nifti.js";
 
 /**
@@ -84,22 +85,27 @@ function madeHeader(grid: LabelGrid, top: number): Buffer {
 
 /**
  * Writes one predicted label volume per subject, `<out>/<subject>.nii.gz`, each atomically, from the
- * model's outputs on every slice of `sources` in order (`size` [h, w] per slice): one output per pixel
- * (a mask) or K (a label map, argmax). Returns the files.
+ * model's outputs on every slice of `sources` in order (`size` [h, w] per slice), or with `slices: none`
+ * on each whole volume (`size` [d, h, w]): one output per voxel (a mask) or K (a label map, argmax).
+ * Returns the files.
  */
 export async function writeLabelVolumes(
   out: string,
   sources: SliceSource[],
   outputs: Float32Array,
-  prep: Pick<SlicePreparation, "slices" | "crop">,
+  prep: { slices: SliceOrientation | "none"; crop?: [number, number] },
   size: number[],
 ): Promise<string[]> {
   const info = await stat(out).catch(() => undefined);
   if (info && !info.isDirectory())
     throw new InputError(`Cannot write label volumes to "${out}": it is a file, not a folder`);
   await mkdir(out, { recursive: true });
+  const { slices, crop } = prep;
   const [h, w] = size;
-  const pixels = sources.reduce((n, source) => n + slicePlane(source.dims, prep.slices).count * h * w, 0);
+  // Values per subject and output channel: its slices' pixels, or the whole volume's voxels.
+  const per = (source: SliceSource) =>
+    slices === "none" ? size[0] * size[1] * size[2] : slicePlane(source.dims, slices).count * h * w;
+  const pixels = sources.reduce((n, source) => n + per(source), 0);
   const classes = pixels === 0 ? 1 : outputs.length / pixels;
   if (!Number.isInteger(classes) || classes < 1) {
     throw new InputError(`Cannot write label volumes: ${outputs.length} outputs do not fit ${pixels} slice pixels`);
@@ -107,8 +113,12 @@ export async function writeLabelVolumes(
   const files: string[] = [];
   let at = 0;
   for (const source of sources) {
-    const count = slicePlane(source.dims, prep.slices).count * h * w * classes;
-    const labels = labelVolume(outputs.subarray(at, at + count), source.dims, prep, size, classes);
+    const count = per(source) * classes;
+    const part = outputs.subarray(at, at + count);
+    const labels =
+      slices === "none"
+        ? wholeLabelVolume(part, source.dims, size as [number, number, number], classes)
+        : labelVolume(part, source.dims, { slices, crop }, size, classes);
     at += count;
     const template = isNiftiName(source.path) ? await readFile(source.path) : undefined;
     const file = join(out, `${source.id}.nii.gz`);

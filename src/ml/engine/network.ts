@@ -327,6 +327,11 @@ export function describeNetwork(model: tf.LayersModel, loss: Plan["loss"]): Netw
       const [sh, sw] = pair(config.size);
       const [h, w, c] = shape;
       layers.push({ kind: "upSample", d: 1, h, w, c, sd: 1, sh, sw });
+    } else if (kind === "UpSampling3D") {
+      // fbm's own layer (up-sampling-3d.ts): nearest neighbour, channels last, by (depth, height, width).
+      const [sd, sh, sw] = tuple(config.size, 3);
+      const [d, h, w, c] = shape;
+      layers.push({ kind: "upSample", d, h, w, c, sd, sh, sw });
     } else if (kind === "Dropout") {
       if (config.noiseShape != null) return { unsupported: "dropout with a noise shape" };
       layers.push({ kind: "dropout", size: size(shape), rate: Number(config.rate) });

@@ -6,6 +6,7 @@ import { after, describe, it } from "node:test";
 import { gunzipSync } from "node:zlib";
 import { ballValues, niftiBytes } from "../../../scripts/lib/nifti-writer.js";
 import { loadMedicalSlices } from "../../../src/ml/data/medical-slices.js";
+import { loadMedicalVolumes } from "../../../src/ml/data/medical-volumes.js";
 import { readNifti } from "../../../src/ml/data/nifti.js";
 import { writeLabelVolumes } from "../../../src/ml/data/nifti-label.js";
 
@@ -70,6 +71,37 @@ describe("predicted label volumes as NIfTI", () => {
         changed.every((i) => (i >= 70 && i < 74) || (i >= 108 && i < 132)),
         `changed bytes ${changed}`,
       );
+    });
+  }
+
+  for (const resample of [undefined, [8, 12, 16] as [number, number, number]]) {
+    it(`puts whole-volume outputs (slices: none) back on the subject's grid (${resample ? "resampled 2×" : "own size"})`, async () => {
+      const dir = join(root, `volumes-${resample ? "resampled" : "own"}`);
+      const labels = [subject(join(dir, "sub-a"), 1), subject(join(dir, "sub-b"), 2)];
+      const data = await loadMedicalVolumes(dir, { inputs: ["T1"], target: "label", resample }, "t");
+      assert.deepEqual(data.sampleShape, [...(resample ?? [4, 6, 8]), 1]);
+      const files = await writeLabelVolumes(
+        join(dir, "out"),
+        data.sources,
+        data.y,
+        { slices: "none" },
+        data.sampleShape.slice(0, 3),
+      );
+      for (const [s, file] of files.entries()) {
+        const written = readNifti(readFileSync(file));
+        assert.deepEqual(written.dims, dims);
+        assert.deepEqual(Array.from(written.data), labels[s]);
+      }
+      // A label map: the argmax of K outputs per voxel.
+      const twoClass = Float32Array.from(Array.from(data.y.subarray(0, data.y.length / 2)).flatMap((v) => [1 - v, v]));
+      const [map] = await writeLabelVolumes(
+        join(dir, "out-map"),
+        data.sources.slice(0, 1),
+        twoClass,
+        { slices: "none" },
+        data.sampleShape.slice(0, 3),
+      );
+      assert.deepEqual(Array.from(readNifti(readFileSync(map)).data), labels[0]);
     });
   }
 

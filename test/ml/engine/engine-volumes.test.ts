@@ -106,6 +106,23 @@ const cases: { name: string; plan: Record<string, unknown>; data: Dataset }[] = 
       optimizer: { name: "sgd", learning_rate: 0.05, momentum: 0.9 },
     },
   },
+  {
+    name: "3-D upsampling: conv3d, upSampling3d by (1, 2, 2) and by 2, strided conv3d, adam",
+    data: volumeData(40, [2, 4, 4]),
+    plan: {
+      data: {},
+      model: [
+        { conv3d: { filters: 2, kernelSize: 2, activation: "relu", padding: "same" } },
+        { upSampling3d: { size: [1, 2, 2] } },
+        { upSampling3d: {} },
+        { conv3d: { filters: 3, kernelSize: 3, strides: 2, activation: "relu" } },
+        { flatten: {} },
+        { dense: { units: 2, activation: "softmax" } },
+      ],
+      loss: "sparseCategoricalCrossentropy",
+      optimizer: { name: "adam", learning_rate: 0.01 },
+    },
+  },
 ];
 
 describe("the kernels engine trains volumes, transposed convolutions and upsampling like tfjs", () => {

@@ -1,5 +1,6 @@
 import { resolve } from "node:path";
 import { InputError } from "../../../common/errors.js";
+import type { Plan } from "../../plan.js";
 import { grayPngUrl } from "../gray-png.js";
 import {
   inspectMedicalFolder,
@@ -7,7 +8,8 @@ import {
   medicalFolderFingerprint,
   readSubjectVolume,
 } from "../medical-folder.js";
-import { loadMedicalSlices, slicePlane } from "../medical-slices.js";
+import { loadMedicalSlices, type SlicePreparation, slicePlane } from "../medical-slices.js";
+import { loadMedicalVolumes } from "../medical-volumes.js";
 import type { DatasetKind } from "./kind.js";
 
 /**
@@ -49,7 +51,7 @@ export const medicalFolder: DatasetKind<"medical-folder"> = {
       );
     }
     // Errors name the dataset and the subject, never the folder's path (they may reach the researcher).
-    return loadMedicalSlices(
+    return loadMedical(
       entry.path,
       {
         inputs,
@@ -78,7 +80,7 @@ export const medicalFolder: DatasetKind<"medical-folder"> = {
       throw new InputError(`Cannot use medical folder "${path}": the model was not trained on medical image slices`);
     }
     const target = options.target;
-    const data = await loadMedicalSlices(
+    const data = await loadMedical(
       path,
       { inputs, slices, resample, crop, intensity, clip, classes, ...(target ? { target } : {}) },
       `Medical folder "${path}"`,
@@ -87,6 +89,26 @@ export const medicalFolder: DatasetKind<"medical-folder"> = {
   },
   claims: (probe) => probe.isDirectory && Boolean(probe.medical?.slices),
 };
+
+type Preparation = Omit<SlicePreparation, "slices" | "resample"> & {
+  slices: NonNullable<Plan["data"]["slices"]>;
+  resample?: number[];
+};
+
+/**
+ * Slices, or with `slices: none` whole volumes. The plan schema pairs `none` with 3 resample sizes and
+ * slices with 2, so the tuples are what each loader takes.
+ */
+function loadMedical(root: string, prep: Preparation, context: string) {
+  const { slices, resample, crop, ...rest } = prep;
+  if (slices === "none")
+    return loadMedicalVolumes(root, { ...rest, resample: resample as [number, number, number] | undefined }, context);
+  return loadMedicalSlices(
+    root,
+    { ...rest, slices, crop, resample: resample as [number, number] | undefined },
+    context,
+  );
+}
 
 /**
  * The GUI's preview for the node's operator only: the middle axial slice of each modality (of the first
