@@ -148,47 +148,6 @@ describe("secure aggregation with five real node processes", { timeout: 6 * DEAD
     plainFour = weightsOf(join(dir, "runs", "plain-four"));
   });
 
-  it("a frozen layer under secagg: only the trained layer's update is masked, and it gives plain fedavg within the bound", async (t) => {
-    const plain = await run("frozen-plain", experiment("frozen-plain", { min: 4, frozen: true }));
-    assert.equal(plain.code, 0, plain.stderr);
-    const trace = join(dir, "frozen-trace.jsonl");
-    const secure = await run(
-      "frozen-secagg",
-      experiment("frozen-secagg", { min: 4, frozen: true, secagg: `{clip: ${CLIP}}` }),
-      { args: ["--trace", trace] },
-    );
-    assert.equal(secure.code, 0, secure.stderr);
-    const a = tensorsOf(join(dir, "runs", "frozen-plain"));
-    const b = tensorsOf(join(dir, "runs", "frozen-secagg"));
-    // The frozen layer (4 × 2048 kernel, 2048 biases) is the seed's in both; the trained layer differs by quantization.
-    const frozen = [...a.keys()].filter((name) => name.startsWith("0."));
-    assert.equal(frozen.length, 2, [...a.keys()].join(", "));
-    for (const name of frozen) assert.deepEqual(b.get(name), a.get(name), `${name} is the seed's in both runs`);
-    const bits = Math.floor(Math.log2((2 ** 31 - 1) / (4 * 200))) + 1;
-    const bound = quantizationBound({ clip: CLIP, bits }) + 1e-5;
-    let worst = 0;
-    for (const [name, x] of a) {
-      if (frozen.includes(name)) continue;
-      const y = b.get(name)!;
-      for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i] - y[i]));
-    }
-    t.diagnostic(
-      `trained layer: largest difference from plain fedavg ${worst.toExponential(2)} (bound ${bound.toExponential(2)})`,
-    );
-    assert.ok(worst > 0 && worst <= bound, `largest difference ${worst} (bound ${bound})`);
-    const masked = readFileSync(trace, "utf8")
-      .trim()
-      .split("\n")
-      .map((l) => JSON.parse(l))
-      .filter((l) => l.value?.body?.kind === "train" && l.value.body.result.params[0]?.dtype === "int32");
-    assert.equal(masked.length, 4);
-    const contents = contentsLength({ kind: "binary", classes: 2, sets: ["global", "local"] });
-    for (const line of masked) {
-      const words = Buffer.from(line.value.body.result.params[0].data.base64, "base64").byteLength / 4;
-      assert.equal(words, 2048 + 1 + 1 + contents, "the trained layer's 2,049 values, the weight, then the contents");
-    }
-  });
-
   it("a node that demands secure aggregation refuses plain training", async () => {
     await startSlowNode();
     const result = await run("plain-five", experiment("plain-five", { min: 5 }));
@@ -277,6 +236,52 @@ describe("secure aggregation with five real node processes", { timeout: 6 * DEAD
       [2],
     );
     assert.ok(resumed.events.some((e) => e.event === "done"));
+  });
+
+  it("a frozen layer under secagg: only the trained layer's update is masked, and it gives plain fedavg within the bound", async (t) => {
+    // Last, on the four nodes: site-4 (require_secagg) would refuse the plain run, and a node refuses to
+    // put the same contribution into sums over other sets of nodes (contribution-record.ts), so these
+    // runs take their own seed and no secure run follows them.
+    if (slow) await stopAll([slow.process]);
+    slow = undefined;
+    const plain = await run("frozen-plain", experiment("frozen-plain", { min: 4, frozen: true, seed: 21 }));
+    assert.equal(plain.code, 0, plain.stderr);
+    const trace = join(dir, "frozen-trace.jsonl");
+    const secure = await run(
+      "frozen-secagg",
+      experiment("frozen-secagg", { min: 4, frozen: true, seed: 21, secagg: `{clip: ${CLIP}}` }),
+      { args: ["--trace", trace] },
+    );
+    assert.equal(secure.code, 0, secure.stderr);
+    const a = tensorsOf(join(dir, "runs", "frozen-plain"));
+    const b = tensorsOf(join(dir, "runs", "frozen-secagg"));
+    // The frozen layer (4 × 2048 kernel, 2048 biases) is the seed's in both; the trained layer differs by quantization.
+    const frozen = [...a.keys()].filter((name) => name.startsWith("0."));
+    assert.equal(frozen.length, 2, [...a.keys()].join(", "));
+    for (const name of frozen) assert.deepEqual(b.get(name), a.get(name), `${name} is the seed's in both runs`);
+    const bits = Math.floor(Math.log2((2 ** 31 - 1) / (4 * 200))) + 1;
+    const bound = quantizationBound({ clip: CLIP, bits }) + 1e-5;
+    let worst = 0;
+    for (const [name, x] of a) {
+      if (frozen.includes(name)) continue;
+      const y = b.get(name)!;
+      for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i] - y[i]));
+    }
+    t.diagnostic(
+      `trained layer: largest difference from plain fedavg ${worst.toExponential(2)} (bound ${bound.toExponential(2)})`,
+    );
+    assert.ok(worst > 0 && worst <= bound, `largest difference ${worst} (bound ${bound})`);
+    const masked = readFileSync(trace, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l))
+      .filter((l) => l.value?.body?.kind === "train" && l.value.body.result.params[0]?.dtype === "int32");
+    assert.equal(masked.length, 4);
+    const contents = contentsLength({ kind: "binary", classes: 2, sets: ["global", "local"] });
+    for (const line of masked) {
+      const words = Buffer.from(line.value.body.result.params[0].data.base64, "base64").byteLength / 4;
+      assert.equal(words, 2048 + 1 + 1 + contents, "the trained layer's 2,049 values, the weight, then the contents");
+    }
   });
 });
 
