@@ -237,19 +237,54 @@ describe("secure aggregation with five real node processes", { timeout: 6 * DEAD
     );
     assert.ok(resumed.events.some((e) => e.event === "done"));
   });
+});
+
+/**
+ * Frozen layers under secure aggregation, on four nodes of their own: a node refuses to put the same
+ * contribution into sums over other sets of nodes (contribution-record.ts), so these runs share no node
+ * with the five-node runs above.
+ */
+describe("frozen layers under secure aggregation, four real node processes", { timeout: 3 * DEADLINE_MS }, () => {
+  const dir = mkdtempSync(join(tmpdir(), "fbm-e2e-secagg-frozen-"));
+  let nodes: NodeProcesses;
+  before(async () => {
+    const homes = await prepareNodes(
+      dir,
+      [0, 1, 2, 3].map((i) => {
+        const path = join(dir, `site-${i}.csv`);
+        writeSkewedCsv(path, { rows: 200, seed: 50 + i, positiveShare: [0.2, 0.8, 0.5, 0.4][i], features: 4 });
+        return {
+          name: `site-${i}`,
+          datasets: [["--type", "csv", "--path", path, "--tags", "secagg", "--target", "label"]],
+          config: [],
+        };
+      }),
+      { planApproval: false },
+    );
+    nodes = await startNodes(homes);
+  });
+  after(async () => {
+    await nodes?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const run = (name: string, yaml: string, options: { args?: string[] } = {}) => {
+    const file = join(dir, `${name}.yaml`);
+    writeFileSync(file, yaml);
+    return runResearcher({
+      experiment: file,
+      outDir: join(dir, "runs"),
+      gate: nodes.gate,
+      researcherArgs: options.args,
+    });
+  };
 
   it("a frozen layer under secagg: only the trained layer's update is masked, and it gives plain fedavg within the bound", async (t) => {
-    // Last, on the four nodes: site-4 (require_secagg) would refuse the plain run, and a node refuses to
-    // put the same contribution into sums over other sets of nodes (contribution-record.ts), so these
-    // runs take their own seed and no secure run follows them.
-    if (slow) await stopAll([slow.process]);
-    slow = undefined;
-    const plain = await run("frozen-plain", experiment("frozen-plain", { min: 4, frozen: true, seed: 21 }));
+    const plain = await run("frozen-plain", experiment("frozen-plain", { min: 4, frozen: true }));
     assert.equal(plain.code, 0, plain.stderr);
     const trace = join(dir, "frozen-trace.jsonl");
     const secure = await run(
       "frozen-secagg",
-      experiment("frozen-secagg", { min: 4, frozen: true, seed: 21, secagg: `{clip: ${CLIP}}` }),
+      experiment("frozen-secagg", { min: 4, frozen: true, secagg: `{clip: ${CLIP}}` }),
       { args: ["--trace", trace] },
     );
     assert.equal(secure.code, 0, secure.stderr);

@@ -174,10 +174,12 @@ async function runTask(
   const lostAfter = options.lostResearcherMs ?? LOST_RESEARCHER_MS;
   /** When this task's feedback started failing without a success since. */
   let failingSince: number | undefined;
+  /** The last progress report on its way: the reply waits for it, so the researcher hears it first. */
+  let lastProgress: Promise<unknown> = Promise.resolve();
   const feedback = (body: FeedbackBody) => {
     options.status?.feedback(body);
     const sent = body.kind === "log" && options.redact ? { ...body, message: options.redact(body.message) } : body;
-    client.feedback({ nodeId: options.nodeId, taskId: task.taskId, body: sent }).then(
+    const call = client.feedback({ nodeId: options.nodeId, taskId: task.taskId, body: sent }).then(
       (answer) => {
         failingSince = undefined;
         if (answer.cancel) running.cancel("researcher", task.taskId);
@@ -188,6 +190,7 @@ async function runTask(
         if (now - failingSince >= lostAfter) running.cancel("lost researcher", task.taskId);
       },
     );
+    if (body.kind === "progress") lastProgress = call;
   };
   let body: ReplyBody;
   options.status?.taskStarted(task);
@@ -204,6 +207,8 @@ async function runTask(
   const cancelled = options.signal.aborted ? undefined : cancelledReply(signal);
   if (cancelled) body = cancelled;
   options.status?.taskEnded(task, body);
+  // Settles either way (its handlers catch), within the feedback call's 10-s timeout.
+  await lastProgress;
   if (!cancelled) return sendReply(options, send, task.taskId, task.body.kind, body);
   const { by } = signal.reason as TaskCancelled; // cancelledReply checked it
   const round = task.body.kind === "train" ? task.body.round : undefined;
