@@ -1,8 +1,8 @@
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
-import type { ConnectError, ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError, createHandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { ResearcherService, readSessionRequests, taskChunkFrame } from "../../wire/index.js";
-import { isPlainGrpc, plainCallContext, respond, type TaskStreamOptions, toStatus, write } from "./task-stream.js";
+import { respond, type TaskStreamOptions, toHeaders, toStatus, write } from "./task-stream.js";
 
 /**
  * The Session call (issue 29) over gRPC without Connect's per-message pipeline, as task-stream.ts does
@@ -17,7 +17,12 @@ const PATH = `/${ResearcherService.typeName}/${ResearcherService.method.session.
 
 /** True when this request is a Session call the pre-encoded path serves. */
 export function isPlainSession(req: Http2ServerRequest): boolean {
-  return isPlainGrpc(req, PATH);
+  const h = req.headers;
+  if (req.method !== "POST" || h[":path"] !== PATH) return false;
+  const type = h["content-type"];
+  if (type !== "application/grpc" && type !== "application/grpc+proto") return false;
+  const encoding = h["grpc-encoding"];
+  return (encoding === undefined || encoding === "identity") && h["grpc-timeout"] === undefined;
 }
 
 /** Serves one Session call (check `isPlainSession` first) with the service's `session`. */
@@ -28,7 +33,19 @@ export async function serveSession(
   options: TaskStreamOptions,
 ): Promise<void> {
   const stream = req.stream;
-  const { ctx, done } = plainCallContext(req, ResearcherService.method.session, options);
+  const cancelled = new AbortController();
+  const onClose = () => cancelled.abort(new ConnectError("The node cancelled the call", Code.Canceled));
+  stream.once("close", onClose);
+  const ctx = createHandlerContext({
+    service: ResearcherService,
+    method: ResearcherService.method.session,
+    protocolName: "grpc",
+    requestMethod: "POST",
+    url: `${req.scheme ?? "http"}://${req.authority}${PATH}`,
+    requestHeader: toHeaders(req.headers),
+    requestSignal: cancelled.signal,
+    contextValues: options.contextValues(req),
+  });
   let error: ConnectError | undefined;
   try {
     if (!respond(stream)) return;
@@ -37,7 +54,7 @@ export async function serveSession(
   } catch (caught) {
     error = toStatus(caught);
   } finally {
-    done();
+    stream.off("close", onClose);
     ctx.abort();
   }
   if (stream.closed || stream.destroyed) return;

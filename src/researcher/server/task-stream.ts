@@ -31,45 +31,12 @@ export interface TaskStreamOptions {
 
 /** True when this request is one the pre-encoded path serves. */
 export function isPlainTaskStream(req: Http2ServerRequest): boolean {
-  return isPlainGrpc(req, PATH);
-}
-
-/**
- * A POST to `path` with content type application/grpc(+proto), no compression and no deadline: the
- * only case the pre-encoded paths take (here and session-stream.ts); anything else goes through Connect.
- */
-export function isPlainGrpc(req: Http2ServerRequest, path: string): boolean {
   const h = req.headers;
-  if (req.method !== "POST" || h[":path"] !== path) return false;
+  if (req.method !== "POST" || h[":path"] !== PATH) return false;
   const type = h["content-type"];
   if (type !== "application/grpc" && type !== "application/grpc+proto") return false;
   const encoding = h["grpc-encoding"];
   return (encoding === undefined || encoding === "identity") && h["grpc-timeout"] === undefined;
-}
-
-/**
- * The handler context a call of `method` gets under Connect, for a call served here; its signal aborts
- * when the node closes the stream until `done` (the call's end) is called.
- */
-export function plainCallContext(
-  req: Http2ServerRequest,
-  method: (typeof ResearcherService.method)[keyof typeof ResearcherService.method],
-  options: TaskStreamOptions,
-) {
-  const cancelled = new AbortController();
-  const onClose = () => cancelled.abort(new ConnectError("The node cancelled the call", Code.Canceled));
-  req.stream.once("close", onClose);
-  const ctx = createHandlerContext({
-    service: ResearcherService,
-    method,
-    protocolName: "grpc",
-    requestMethod: "POST",
-    url: `${req.scheme ?? "http"}://${req.authority}/${ResearcherService.typeName}/${method.name}`,
-    requestHeader: toHeaders(req.headers),
-    requestSignal: cancelled.signal,
-    contextValues: options.contextValues(req),
-  });
-  return { ctx, done: () => req.stream.off("close", onClose) };
 }
 
 /** Serves one GetTask request (check `isPlainTaskStream` first) with the service's `getTask`. */
@@ -80,7 +47,19 @@ export async function serveTaskStream(
   options: TaskStreamOptions,
 ): Promise<void> {
   const stream = req.stream;
-  const { ctx, done } = plainCallContext(req, ResearcherService.method.getTask, options);
+  const cancelled = new AbortController();
+  const onClose = () => cancelled.abort(new ConnectError("The node cancelled the call", Code.Canceled));
+  stream.once("close", onClose);
+  const ctx = createHandlerContext({
+    service: ResearcherService,
+    method: ResearcherService.method.getTask,
+    protocolName: "grpc",
+    requestMethod: "POST",
+    url: `${req.scheme ?? "http"}://${req.authority}${PATH}`,
+    requestHeader: toHeaders(req.headers),
+    requestSignal: cancelled.signal,
+    contextValues: options.contextValues(req),
+  });
   let error: ConnectError | undefined;
   try {
     const request = parseTaskRequest(await readBody(req, options.readMaxBytes), options.readMaxBytes);
@@ -89,7 +68,7 @@ export async function serveTaskStream(
   } catch (caught) {
     error = toStatus(caught);
   } finally {
-    done();
+    stream.off("close", onClose);
     ctx.abort();
   }
   if (stream.closed || stream.destroyed) return;
