@@ -1,9 +1,7 @@
 import { InputError } from "../../common/errors.js";
 import type { Plan } from "../plan.js";
 import type { Dataset } from "../types.js";
-import { scanCsvRecords } from "./csv-scan.js";
-import { listMedicalFolder, readSubjectVolume } from "./medical-folder.js";
-import type { Volume } from "./nifti.js";
+import { checkLabelMap, readUsableSubjects, scaleIntensity, usableSubjects } from "./medical-subjects.js";
 
 /**
  * A medical folder as 2D slices for training: every slice of every subject holding the inputs and the
@@ -61,25 +59,8 @@ export const MAX_SLICE_VALUES = 2 ** 28;
  * patient identifier) nor a path. The node's operator finds it with `ls | sed -n 3p`.
  */
 export async function loadMedicalSlices(root: string, prep: SlicePreparation, context: string): Promise<SliceDataset> {
-  const subjects = await listMedicalFolder(root, "load");
-  // A target that is no subject's modality is a demographics column: one label per slice (classification).
-  const target = prep.target;
-  const perSubject =
-    target !== undefined && prep.demographics && !subjects.some((s) => s.files.has(target))
-      ? await subjectValues(prep.demographics, target, context)
-      : undefined;
-  if (perSubject && prep.classes !== undefined) {
-    throw new InputError(
-      `${context}: plan.data.classes applies to a label modality target, not the demographics column "${target}"`,
-    );
-  }
-  const wanted = perSubject || target === undefined ? [...prep.inputs] : [...prep.inputs, target];
-  const usable = subjects.filter((s) => wanted.every((m) => s.files.has(m)) && (!perSubject || perSubject.has(s.id)));
-  if (usable.length === 0) {
-    throw new InputError(
-      `${context}: no subject holds every modality the plan names (${wanted.join(", ")})${perSubject ? ` and a "${prep.target}" value` : ""}; check plan.data.inputs and plan.data.target`,
-    );
-  }
+  const selection = await usableSubjects(root, prep, context);
+  const { perSubject } = selection;
   const channels = prep.inputs.length;
   const xs: Float32Array[] = [];
   const ys: Float32Array[] = [];
@@ -89,17 +70,7 @@ export async function loadMedicalSlices(root: string, prep: SlicePreparation, co
   const mode = prep.crop ? "crop" : "bilinear";
   let size = fixed;
   let values = 0;
-  for (const subject of usable) {
-    const volumes: Volume[] = [];
-    const name = `#${subjects.indexOf(subject) + 1}`;
-    for (const m of wanted) volumes.push(await readSubjectVolume(subject, m, context, name));
-    const dims = volumes[0].dims;
-    const odd = volumes.findIndex((v) => v.dims.join() !== dims.join());
-    if (odd >= 0) {
-      throw new InputError(
-        `${context}: subject ${name} ${wanted[odd]} volume is ${volumes[odd].dims.join("×")} but its ${wanted[0]} volume is ${dims.join("×")}: the modalities of a subject must have one shape`,
-      );
-    }
+  for await (const { subject, name, volumes, dims, source } of readUsableSubjects(selection, context)) {
     const plane = slicePlane(dims, prep.slices);
     const own: [number, number] = [plane.rows, plane.cols];
     if (size === undefined) size = own;
@@ -115,10 +86,7 @@ export async function loadMedicalSlices(root: string, prep: SlicePreparation, co
         `${context}: the plan's slices would hold more than ${MAX_SLICE_VALUES} values (1 GiB) on this node: lower plan.data.resample or crop (now ${h}×${w} with ${channels} input(s))`,
       );
     }
-    const inputs = volumes.slice(0, channels).map((v) => {
-      const clipped = prep.clip ? clipPercentiles(v.data, prep.clip) : v.data;
-      return prep.intensity === "zscore" ? zscore(clipped) : clipped;
-    });
+    const inputs = volumes.slice(0, channels).map((v) => scaleIntensity(v.data, prep));
     const floors = inputs.map((data) => data.reduce((m, v) => Math.min(m, v), Number.POSITIVE_INFINITY));
     const label = perSubject ? undefined : volumes[channels]?.data;
     if (label && prep.classes !== undefined) checkLabelMap(label, prep.classes, `${context}: subject ${name}`);
@@ -143,8 +111,7 @@ export async function loadMedicalSlices(root: string, prep: SlicePreparation, co
     }
     xs.push(x);
     ys.push(y);
-    const { affine, spacing } = volumes[0];
-    sources.push({ id: subject.id, dims, path: subject.files.get(wanted[0])!, affine, spacing });
+    sources.push(source);
     for (let s = 0; s < plane.count; s++) groups.push(xs.length - 1);
   }
   const [h, w] = size!;
@@ -155,20 +122,10 @@ export async function loadMedicalSlices(root: string, prep: SlicePreparation, co
     ...(perSubject ? {} : { yShape: [h, w, 1] }),
     groups: Int32Array.from(groups),
     rows: groups.length,
-    skippedSubjects: subjects.length - usable.length,
-    subjects: usable.length,
+    skippedSubjects: selection.skipped,
+    subjects: selection.usable.length,
     sources,
   };
-}
-
-/** Throws InputError unless every voxel of a label map is a class index below `classes`. */
-export function checkLabelMap(label: Float32Array, classes: number, context: string): void {
-  const bad = label.findIndex((v) => !Number.isInteger(v) || v < 0 || v >= classes);
-  if (bad >= 0) {
-    throw new InputError(
-      `${context} label volume holds the value ${label[bad]}, not a class 0..${classes - 1} (plan.data.classes ${classes})`,
-    );
-  }
 }
 
 /** How to walk a volume's slices: count, slice rows × cols, and a reader of slice `s` (row-major). */
@@ -187,30 +144,6 @@ export function slicePlane(dims: [number, number, number], orientation: SliceOri
         for (let c = 0; c < layout.cols; c++, o++) out[o] = data[layout.at(s, r, c)];
     },
   };
-}
-
-/** (v − mean) / sd over the whole volume; a constant volume becomes 0. */
-export function zscore(data: Float32Array): Float32Array {
-  let sum = 0;
-  for (const v of data) sum += v;
-  const mean = sum / data.length;
-  let sq = 0;
-  for (const v of data) sq += (v - mean) ** 2;
-  const sd = Math.sqrt(sq / data.length);
-  return data.map((v) => (sd > 0 ? (v - mean) / sd : 0));
-}
-
-/** Each voxel clamped to the volume's `[low, high]` percentiles (linear between order statistics, as numpy). */
-export function clipPercentiles(data: Float32Array, [low, high]: [number, number]): Float32Array {
-  const sorted = Float64Array.from(data).sort();
-  const at = (p: number) => {
-    const pos = (p / 100) * (sorted.length - 1);
-    const i = Math.floor(pos);
-    return i + 1 < sorted.length ? sorted[i] + (pos - i) * (sorted[i + 1] - sorted[i]) : sorted[i];
-  };
-  const lo = at(low);
-  const hi = at(high);
-  return data.map((v) => Math.min(hi, Math.max(lo, v)));
 }
 
 /**
@@ -262,33 +195,6 @@ function resample(
       );
     }
   }
-}
-
-/** The numeric `column` of the demographics table by subject id; rows with a missing or text value are left out. */
-export async function subjectValues(
-  table: { path: string; indexCol: string },
-  column: string,
-  context: string,
-): Promise<Map<string, number>> {
-  const values = new Map<string, number>();
-  let index = -1;
-  let at = -1;
-  await scanCsvRecords(table.path, "load", {
-    header: (names) => {
-      index = names.indexOf(table.indexCol);
-      at = names.indexOf(column);
-      if (at < 0) {
-        throw new InputError(
-          `${context}: plan.data.target "${column}" is neither a modality nor a demographics column (columns: ${names.join(", ")})`,
-        );
-      }
-    },
-    record: (cells) => {
-      const value = cells[at] === "" ? Number.NaN : Number(cells[at]);
-      if (Number.isFinite(value)) values.set(cells[index], value);
-    },
-  });
-  return values;
 }
 
 export function concat(parts: Float32Array[]): Float32Array {

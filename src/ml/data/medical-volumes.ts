@@ -1,17 +1,12 @@
 import { InputError } from "../../common/errors.js";
-import { listMedicalFolder, readSubjectVolume } from "./medical-folder.js";
 import {
-  checkLabelMap,
-  clipPercentiles,
   concat,
   MAX_SLICE_VALUES,
   type SliceDataset,
   type SlicePreparation,
   type SliceSource,
-  subjectValues,
-  zscore,
 } from "./medical-slices.js";
-import type { Volume } from "./nifti.js";
+import { checkLabelMap, readUsableSubjects, scaleIntensity, usableSubjects } from "./medical-subjects.js";
 
 /**
  * A medical folder as whole volumes (`slices: none`), for 3D models: one sample of [depth, height, width,
@@ -32,41 +27,15 @@ export async function loadMedicalVolumes(
   prep: VolumePreparation,
   context: string,
 ): Promise<SliceDataset> {
-  const subjects = await listMedicalFolder(root, "load");
-  const target = prep.target;
-  const perSubject =
-    target !== undefined && prep.demographics && !subjects.some((s) => s.files.has(target))
-      ? await subjectValues(prep.demographics, target, context)
-      : undefined;
-  if (perSubject && prep.classes !== undefined) {
-    throw new InputError(
-      `${context}: plan.data.classes applies to a label modality target, not the demographics column "${target}"`,
-    );
-  }
-  const wanted = perSubject || target === undefined ? [...prep.inputs] : [...prep.inputs, target];
-  const usable = subjects.filter((s) => wanted.every((m) => s.files.has(m)) && (!perSubject || perSubject.has(s.id)));
-  if (usable.length === 0) {
-    throw new InputError(
-      `${context}: no subject holds every modality the plan names (${wanted.join(", ")})${perSubject ? ` and a "${target}" value` : ""}; check plan.data.inputs and plan.data.target`,
-    );
-  }
+  const selection = await usableSubjects(root, prep, context);
+  const { perSubject } = selection;
   const channels = prep.inputs.length;
   const xs: Float32Array[] = [];
   const ys: Float32Array[] = [];
   const sources: SliceSource[] = [];
   let size = prep.resample;
   let values = 0;
-  for (const subject of usable) {
-    const name = `#${subjects.indexOf(subject) + 1}`;
-    const volumes: Volume[] = [];
-    for (const m of wanted) volumes.push(await readSubjectVolume(subject, m, context, name));
-    const dims = volumes[0].dims;
-    const odd = volumes.findIndex((v) => v.dims.join() !== dims.join());
-    if (odd >= 0) {
-      throw new InputError(
-        `${context}: subject ${name} ${wanted[odd]} volume is ${volumes[odd].dims.join("×")} but its ${wanted[0]} volume is ${dims.join("×")}: the modalities of a subject must have one shape`,
-      );
-    }
+  for await (const { subject, name, volumes, dims, source } of readUsableSubjects(selection, context)) {
     const own: [number, number, number] = [dims[2], dims[1], dims[0]];
     if (size === undefined) size = own;
     else if (prep.resample === undefined && own.join() !== size.join()) {
@@ -83,10 +52,7 @@ export async function loadMedicalVolumes(
     }
     const x = new Float32Array(voxels * channels);
     for (let c = 0; c < channels; c++) {
-      const raw = volumes[c].data;
-      const clipped = prep.clip ? clipPercentiles(raw, prep.clip) : raw;
-      const data = prep.intensity === "zscore" ? zscore(clipped) : clipped;
-      resampleVolume(data, own, size, "trilinear", (i, v) => {
+      resampleVolume(scaleIntensity(volumes[c].data, prep), own, size, "trilinear", (i, v) => {
         x[i * channels + c] = v;
       });
     }
@@ -102,8 +68,7 @@ export async function loadMedicalVolumes(
       });
       ys.push(y);
     } else ys.push(new Float32Array(voxels)); // predict: no labels read
-    const { affine, spacing } = volumes[0];
-    sources.push({ id: subject.id, dims, path: subject.files.get(wanted[0])!, affine, spacing });
+    sources.push(source);
   }
   const [d, h, w] = size!;
   return {
@@ -111,10 +76,10 @@ export async function loadMedicalVolumes(
     y: concat(ys),
     sampleShape: [d, h, w, channels],
     ...(perSubject ? {} : { yShape: [d, h, w, 1] }),
-    groups: Int32Array.from(usable, (_, i) => i),
-    rows: usable.length,
-    skippedSubjects: subjects.length - usable.length,
-    subjects: usable.length,
+    groups: Int32Array.from(selection.usable, (_, i) => i),
+    rows: selection.usable.length,
+    skippedSubjects: selection.skipped,
+    subjects: selection.usable.length,
     sources,
   };
 }

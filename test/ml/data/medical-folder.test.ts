@@ -6,7 +6,8 @@ import { after, describe, it } from "node:test";
 import { niftiBytes } from "../../../scripts/lib/nifti-writer.js";
 import { writeSyntheticSubjects } from "../../../scripts/lib/synthetic-volumes.js";
 import { inspectMedicalFolder, medicalFolderFingerprint } from "../../../src/ml/data/medical-folder.js";
-import { clipPercentiles, loadMedicalSlices, slicePlane, zscore } from "../../../src/ml/data/medical-slices.js";
+import { loadMedicalSlices, slicePlane } from "../../../src/ml/data/medical-slices.js";
+import { clipPercentiles, zscore } from "../../../src/ml/data/medical-subjects.js";
 
 const root = mkdtempSync(join(tmpdir(), "fbm-medical-"));
 after(() => rmSync(root, { recursive: true, force: true }));
