@@ -4,16 +4,15 @@ import * as tf from "@tensorflow/tfjs";
 import { selectBackend } from "../../../src/ml/backend.js";
 import { createRowSource } from "../../../src/ml/batches.js";
 import { chooseEngine } from "../../../src/ml/engine/choose-engine.js";
-import { createLocalRunner, createParallelRunner, type KernelRunner } from "../../../src/ml/engine/kernel-runner.js";
+import { createLocalRunner, createParallelRunner } from "../../../src/ml/engine/kernel-runner.js";
 import { describeNetwork } from "../../../src/ml/engine/network.js";
-import { createNetworkTrainer, optimizerSpec } from "../../../src/ml/engine/trainer.js";
+import { optimizerSpec } from "../../../src/ml/engine/trainer.js";
 import { trainedTensors } from "../../../src/ml/frozen.js";
 import { buildModel, getParams } from "../../../src/ml/model.js";
 import { parsePlan } from "../../../src/ml/plan.js";
 import { createRng } from "../../../src/ml/rng.js";
 import type { Dataset } from "../../../src/ml/types.js";
-import { trainWith } from "../../support/engines.js";
-import { relativeDifference } from "../../support/params.js";
+import { assertTfjsGradients, trainOnBothEngines, trainSteps } from "../../support/engines.js";
 import { imageData, trainingArgs } from "../synthetic.js";
 
 /**
@@ -99,16 +98,7 @@ describe("graph plans and frozen layers train on the kernels to tfjs's parameter
         optimizer: c.optimizer,
       });
       const args = trainingArgs({ epochs: 2 });
-      const reference = await trainWith("tfjs", { plan, data, args });
-      const fast = await trainWith("kernels", { plan, data, args, threads: 1 });
-      assert.equal(fast.engine, "kernels, 1 thread");
-      assert.match(reference.engine ?? "", /^tfjs/);
-      const difference = relativeDifference(fast.params, reference.params);
-      assert.ok(difference < 1e-4, `parameters differ by ${difference}`);
-      assert.ok(
-        Math.abs(fast.trainLoss - reference.trainLoss) < 1e-4,
-        `loss ${fast.trainLoss} vs ${reference.trainLoss}`,
-      );
+      const { fast } = await trainOnBothEngines({ plan, data, args });
       const initial = buildModel(plan, data.sampleShape, { seed: args.seed });
       const start = new Map(getParams(initial).map((t) => [t.name, t.data]));
       initial.dispose();
@@ -140,20 +130,8 @@ describe("graph plans and frozen layers train on the kernels to tfjs's parameter
         params: Float32Array.from(model.trainableWeights.flatMap((w) => Array.from(w.read().dataSync()))),
         options: { maxRows: 32, optimizer: optimizerSpec(plan.optimizer), fedproxMu: 0, correction: false },
       };
-      const trained = async (runner: KernelRunner) => {
-        try {
-          for (let step = 0; step < 5; step++)
-            runner.step(
-              Int32Array.from({ length: 32 }, (_, i) => (i * 7 + step * 5) % data.rows),
-              [],
-            );
-          return await runner.finish();
-        } finally {
-          runner.close();
-        }
-      };
-      const one = await trained(createLocalRunner(init));
-      const two = await trained(createParallelRunner(init, 2));
+      const one = await trainSteps(createLocalRunner(init), 5, data.rows);
+      const two = await trainSteps(createParallelRunner(init, 2), 5, data.rows);
       assert.ok(
         one.some((v, i) => v !== init.params[i]),
         "training moved nothing",
@@ -200,39 +178,12 @@ describe("a frozen layer's gradients on the kernels", () => {
       .dense({ units: 3, activation: "softmax" })
       .apply(tf.layers.flatten().apply(sum)) as tf.SymbolicTensor;
     const model = tf.model({ inputs: input, outputs: out });
-    const rows = 4;
     try {
       const spec = describeNetwork(model, "sparseCategoricalCrossentropy");
       assert.ok(!("unsupported" in spec), JSON.stringify(spec));
       assert.deepEqual(Object.keys(spec.frozen ?? {}), ["1"]);
       assert.equal(spec.tensorSizes.length, 4, "only the trained kernels and biases");
-      const trainer = createNetworkTrainer(spec, {
-        maxRows: rows,
-        optimizer: optimizerSpec({ name: "sgd", learning_rate: 0.1 }),
-        fedproxMu: 0,
-        correction: false,
-      });
-      trainer.params.set(model.trainableWeights.flatMap((w) => Array.from(w.read().dataSync())));
-      const rng = createRng(9);
-      const x = Float32Array.from({ length: rows * spec.inputSize }, () => rng.next() * 2 - 1);
-      const labels = [0, 2, 1, 1];
-      trainer.x.set(x);
-      trainer.labels.set(labels);
-      const sum = trainer.computeGradients(rows, rows);
-      const [loss, grads] = tf.tidy(() => {
-        const { value, grads } = tf.variableGrads(() => {
-          const p = model.apply(tf.tensor(x, [rows, 5, 5, 2])) as tf.Tensor;
-          const y = tf.oneHot(tf.tensor1d(labels, "int32"), 3);
-          return tf.mean(tf.sum(tf.mul(y, tf.log(p)).neg(), 1)) as tf.Scalar;
-        });
-        const ordered = model.trainableWeights.map((w) => Array.from(grads[w.originalName].dataSync()));
-        return [value.dataSync()[0], ordered.flat()] as const;
-      });
-      assert.ok(Math.abs(sum / rows - loss) < 1e-5, `loss ${sum / rows} vs tfjs ${loss}`);
-      assert.equal(trainer.grads.length, grads.length);
-      let worst = 0;
-      for (const [i, g] of grads.entries()) worst = Math.max(worst, Math.abs(trainer.grads[i] - g));
-      assert.ok(worst < 1e-5, `gradients differ by ${worst}`);
+      const { trainer } = assertTfjsGradients(model, spec, { labels: [0, 2, 1, 1], classes: 3, seed: 9 });
       const before = Float32Array.from(trainer.params);
       trainer.applyUpdate();
       assert.ok(trainer.params.some((v, i) => v !== before[i]));
@@ -274,15 +225,9 @@ describe("binary segmentation on the kernels (a U-Net ending in a sigmoid convol
     it(`${loss}: trains to tfjs's parameters, loss and validation Dice, on one thread`, async () => {
       const plan = parsePlan({ data: {}, model: segUnet, loss, optimizer: { name: "adam", learning_rate: 0.02 } });
       const args = trainingArgs({ epochs: 3, batchSize: 8, testOnGlobal: true, testOnLocal: true, metrics: ["dice"] });
-      const reference = await trainWith("tfjs", { plan, data, args });
-      const fast = await trainWith("kernels", { plan, data, args, threads: 2 });
-      assert.equal(fast.engine, "kernels, 1 thread", "Dice is a whole batch's figure: one thread");
-      assert.match(reference.engine ?? "", /^tfjs/);
-      const difference = relativeDifference(fast.params, reference.params);
-      assert.ok(difference < 1e-4, `parameters differ by ${difference}`);
-      assert.ok(
-        Math.abs(fast.trainLoss - reference.trainLoss) < 1e-4,
-        `loss ${fast.trainLoss} vs ${reference.trainLoss}`,
+      const { fast, reference } = await trainOnBothEngines(
+        { plan, data, args },
+        { threads: 2, engine: "kernels, 1 thread", why: "Dice is a whole batch's figure: one thread" },
       );
       assert.ok(fast.localMetrics && reference.localMetrics);
       assert.ok(

@@ -4,14 +4,14 @@ import * as tf from "@tensorflow/tfjs";
 import { selectBackend } from "../../../src/ml/backend.js";
 import { createRowSource } from "../../../src/ml/batches.js";
 import { chooseEngine } from "../../../src/ml/engine/choose-engine.js";
-import { createLocalRunner, createParallelRunner, type KernelRunner } from "../../../src/ml/engine/kernel-runner.js";
+import { createLocalRunner, createParallelRunner } from "../../../src/ml/engine/kernel-runner.js";
 import { describeNetwork } from "../../../src/ml/engine/network.js";
-import { createNetworkTrainer, optimizerSpec } from "../../../src/ml/engine/trainer.js";
+import { optimizerSpec } from "../../../src/ml/engine/trainer.js";
 import { buildModel } from "../../../src/ml/model.js";
 import { parsePlan } from "../../../src/ml/plan.js";
 import { createRng } from "../../../src/ml/rng.js";
 import type { Dataset } from "../../../src/ml/types.js";
-import { trainWith } from "../../support/engines.js";
+import { assertTfjsGradients, sgdTrainer, trainOnBothEngines, trainSteps, trainWith } from "../../support/engines.js";
 import { relativeDifference } from "../../support/params.js";
 import { imageData, trainingArgs } from "../synthetic.js";
 
@@ -130,16 +130,7 @@ describe("the kernels engine trains volumes, transposed convolutions and upsampl
     it(c.name, async () => {
       const plan = parsePlan(c.plan);
       const args = trainingArgs({ epochs: 2 });
-      const reference = await trainWith("tfjs", { plan, data: c.data, args });
-      const fast = await trainWith("kernels", { plan, data: c.data, args, threads: 1 });
-      assert.equal(fast.engine, "kernels, 1 thread");
-      assert.match(reference.engine ?? "", /^tfjs/);
-      const difference = relativeDifference(fast.params, reference.params);
-      assert.ok(difference < 1e-4, `parameters differ by ${difference}`);
-      assert.ok(
-        Math.abs(fast.trainLoss - reference.trainLoss) < 1e-4,
-        `loss ${fast.trainLoss} vs ${reference.trainLoss}`,
-      );
+      const { fast } = await trainOnBothEngines({ plan, data: c.data, args });
       const initial = buildModel(plan, c.data.sampleShape, { seed: args.seed });
       const start = initial.getWeights().map((w) => w.dataSync());
       initial.dispose();
@@ -197,12 +188,7 @@ describe("conv3dTranspose on the kernels (tfjs has no gradient for it)", () => {
         spec.layers.map((op) => op.kind),
         ["convTranspose", "convTranspose", "dense"],
       );
-      const trainer = createNetworkTrainer(spec, {
-        maxRows: rows,
-        optimizer: optimizerSpec({ name: "sgd", learning_rate: 0.1 }),
-        fedproxMu: 0,
-        correction: false,
-      });
+      const trainer = sgdTrainer(spec, rows);
       const params = model.getWeights().flatMap((w) => Array.from(w.dataSync()));
       trainer.params.set(params);
       const rng = createRng(3);
@@ -257,7 +243,6 @@ describe("graphs on the kernels: skip connections through concatenate and add", 
 
   it("describes the wiring and computes tfjs's gradients of every weight", () => {
     const model = unet();
-    const rows = 4;
     try {
       const spec = describeNetwork(model, "sparseCategoricalCrossentropy");
       assert.ok(!("unsupported" in spec), JSON.stringify(spec));
@@ -267,32 +252,8 @@ describe("graphs on the kernels: skip connections through concatenate and add", 
       );
       // tfjs orders a graph's layers by depth; c1 (0) feeds the pooling and a concatenation, c2 (2) two branches.
       assert.deepEqual(spec.inputs, [[-1], [0], [1], [2], [3, 0], [4, -1], [5], [2], [6, 7], [8]]);
-      const trainer = createNetworkTrainer(spec, {
-        maxRows: rows,
-        optimizer: optimizerSpec({ name: "sgd", learning_rate: 0.1 }),
-        fedproxMu: 0,
-        correction: false,
-      });
-      trainer.params.set(model.getWeights().flatMap((w) => Array.from(w.dataSync())));
-      const rng = createRng(5);
-      const x = Float32Array.from({ length: rows * spec.inputSize }, () => rng.next() * 2 - 1);
-      const labels = [0, 2, 1, 2];
-      trainer.x.set(x);
-      trainer.labels.set(labels);
-      const sum = trainer.computeGradients(rows, rows);
-      const [loss, grads] = tf.tidy(() => {
-        const { value, grads } = tf.variableGrads(() => {
-          const p = model.apply(tf.tensor(x, [rows, 6, 6, 2])) as tf.Tensor;
-          const y = tf.oneHot(tf.tensor1d(labels, "int32"), 3);
-          return tf.mean(tf.sum(tf.mul(y, tf.log(p)).neg(), 1)) as tf.Scalar;
-        });
-        const ordered = model.trainableWeights.map((w) => Array.from(grads[w.originalName].dataSync()));
-        return [value.dataSync()[0], ordered.flat()] as const;
-      });
-      assert.ok(Math.abs(sum / rows - loss) < 1e-5, `loss ${sum / rows} vs tfjs ${loss}`);
-      let worst = 0;
-      for (const [i, g] of grads.entries()) worst = Math.max(worst, Math.abs(trainer.grads[i] - g));
-      assert.ok(worst < 1e-5, `gradients differ by ${worst}`);
+      const rows = 4;
+      const { trainer, x } = assertTfjsGradients(model, spec, { labels: [0, 2, 1, 2], classes: 3, seed: 5 });
       const predicted = trainer.predict(rows);
       const expected = tf.tidy(() => (model.predict(tf.tensor(x, [rows, 6, 6, 2])) as tf.Tensor).dataSync());
       for (const [i, v] of expected.entries()) assert.ok(Math.abs(predicted[i] - v) < 1e-5, `prediction ${i}`);
@@ -330,20 +291,8 @@ describe("a graph on worker threads", () => {
           correction: false,
         },
       };
-      const trained = async (runner: KernelRunner) => {
-        try {
-          for (let step = 0; step < 6; step++)
-            runner.step(
-              Int32Array.from({ length: 32 }, (_, i) => (i * 7 + step * 5) % 64),
-              [],
-            );
-          return await runner.finish();
-        } finally {
-          runner.close();
-        }
-      };
-      const one = await trained(createLocalRunner(init));
-      const two = await trained(createParallelRunner(init, 2));
+      const one = await trainSteps(createLocalRunner(init), 6, data.rows);
+      const two = await trainSteps(createParallelRunner(init, 2), 6, data.rows);
       let worst = 0;
       for (let i = 0; i < one.length; i++) worst = Math.max(worst, Math.abs(one[i] - two[i]));
       assert.ok(worst < 1e-5, `parameters differ by ${worst}`);

@@ -1,14 +1,12 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { once } from "node:events";
 import { before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import { selectBackend } from "../../../src/ml/backend.js";
 import { startNoiseThread } from "../../../src/ml/engine/noise-thread.js";
 import { parsePlan } from "../../../src/ml/plan.js";
 import { createRng } from "../../../src/ml/rng.js";
 import { trainLocal } from "../../../src/ml/train.js";
 import { createGaussian } from "../../../src/privacy/dp/noise.js";
+import { printedByExitingChild } from "../../support/engines.js";
 import { separableData, trainingArgs } from "../synthetic.js";
 
 before(() => selectBackend({ prefer: "cpu" }));
@@ -95,22 +93,11 @@ describe("noise on a second thread", () => {
   });
 
   it("lets the process exit after DP-SGD on 2 threads: the helper goes back to the sleeping pool", async () => {
-    const script = `
-      import { trainLocal } from ${JSON.stringify(new URL("../../../src/ml/train.ts", import.meta.url).href)};
-      import { parsePlan } from ${JSON.stringify(new URL("../../../src/ml/plan.ts", import.meta.url).href)};
-      import { separableData, trainingArgs } from ${JSON.stringify(new URL("../synthetic.ts", import.meta.url).href)};
+    const engine = await printedByExitingChild(`
       const plan = parsePlan({ data: {}, model: [{ dense: { units: 2500, activation: "relu" } }, { dense: { units: 1, activation: "sigmoid" } }], loss: "binaryCrossentropy", optimizer: { name: "sgd", learning_rate: 0.5 } });
       const dp = { mode: "local", noiseMultiplier: 1, clipNorm: 1, delta: 1e-5 };
       const result = await trainLocal({ plan, data: separableData(300), args: trainingArgs({ epochs: 1, batchSize: 64, dp }), threads: 2 });
-      console.log(result.engine);`;
-    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
-      cwd: fileURLToPath(new URL("../../..", import.meta.url)),
-      stdio: ["ignore", "pipe", "inherit"],
-    });
-    let out = "";
-    child.stdout.on("data", (chunk) => (out += chunk));
-    const [code] = await once(child, "exit");
-    assert.equal(code, 0);
-    assert.equal(out.trim(), "kernels, 2 threads");
+      console.log(result.engine);`);
+    assert.equal(engine, "kernels, 2 threads");
   });
 });

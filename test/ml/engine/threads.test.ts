@@ -1,11 +1,9 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { once } from "node:events";
 import { before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import { selectBackend } from "../../../src/ml/backend.js";
 import { parsePlan } from "../../../src/ml/plan.js";
 import { trainLocal } from "../../../src/ml/train.js";
+import { printedByExitingChild, sharedStepMlp } from "../../support/engines.js";
 import { relativeDifference } from "../../support/params.js";
 import { imageData, separableData, trainingArgs } from "../synthetic.js";
 
@@ -13,18 +11,7 @@ import { imageData, separableData, trainingArgs } from "../synthetic.js";
 
 before(() => selectBackend({ prefer: "cpu" }));
 
-/** Big enough that a step is worth sharing (choose-engine.ts), small enough to be quick. */
-const mlp = parsePlan({
-  data: {},
-  model: [
-    { dense: { units: 300, activation: "relu" } },
-    { dropout: { rate: 0.2 } },
-    { dense: { units: 10, activation: "relu" } },
-    { dense: { units: 1, activation: "sigmoid" } },
-  ],
-  loss: "binaryCrossentropy",
-  optimizer: { name: "adam", learning_rate: 0.002 },
-});
+const mlp = sharedStepMlp();
 const data = separableData(400, 200);
 const args = trainingArgs({ epochs: 3, batchSize: 128, fedproxMu: 0.01 });
 
@@ -86,21 +73,10 @@ describe("training on worker threads", () => {
   });
 
   it("lets the process exit afterwards: the sleeping threads hold nothing open", async () => {
-    const script = `
-      import { trainLocal } from ${JSON.stringify(new URL("../../../src/ml/train.ts", import.meta.url).href)};
-      import { parsePlan } from ${JSON.stringify(new URL("../../../src/ml/plan.ts", import.meta.url).href)};
-      import { separableData, trainingArgs } from ${JSON.stringify(new URL("../synthetic.ts", import.meta.url).href)};
+    const engine = await printedByExitingChild(`
       const plan = parsePlan(${JSON.stringify(mlp)});
       const result = await trainLocal({ plan, data: separableData(200, 200), args: trainingArgs({ updates: 5, batchSize: 128 }), threads: 2 });
-      console.log(result.engine);`;
-    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
-      cwd: fileURLToPath(new URL("../../..", import.meta.url)),
-      stdio: ["ignore", "pipe", "inherit"],
-    });
-    let out = "";
-    child.stdout.on("data", (chunk) => (out += chunk));
-    const [code] = await once(child, "exit");
-    assert.equal(code, 0);
-    assert.equal(out.trim(), "kernels, 2 threads");
+      console.log(result.engine);`);
+    assert.equal(engine, "kernels, 2 threads");
   });
 });

@@ -4,11 +4,11 @@ import * as tf from "@tensorflow/tfjs";
 import { selectBackend } from "../../../src/ml/backend.js";
 import { kernelInstancesCreated } from "../../../src/ml/engine/kernels.js";
 import { createWarmRounds } from "../../../src/ml/engine/warm-rounds.js";
-import { parsePlan } from "../../../src/ml/plan.js";
 import { createRng } from "../../../src/ml/rng.js";
 import { trainLocal } from "../../../src/ml/train.js";
 import type { NamedTensor } from "../../../src/ml/types.js";
 import { createGaussian } from "../../../src/privacy/dp/noise.js";
+import { sharedStepMlp } from "../../support/engines.js";
 import { logisticPlan, separableData, trainingArgs } from "../synthetic.js";
 
 before(() => selectBackend({ prefer: "cpu" }));
@@ -72,18 +72,7 @@ describe("warm rounds", () => {
 });
 
 describe("warm rounds on the kernels", () => {
-  /** Adam (state to reset), dropout (seeds), FedProx (an anchor per round): big enough for 2 threads at batch 128. */
-  const mlp = parsePlan({
-    data: {},
-    model: [
-      { dense: { units: 300, activation: "relu" } },
-      { dropout: { rate: 0.2 } },
-      { dense: { units: 10, activation: "relu" } },
-      { dense: { units: 1, activation: "sigmoid" } },
-    ],
-    loss: "binaryCrossentropy",
-    optimizer: { name: "adam", learning_rate: 0.002 },
-  });
+  const mlp = sharedStepMlp();
   const wide = separableData(400, 200);
   const mlpArgs = trainingArgs({
     updates: 5,
