@@ -319,20 +319,25 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
 
 /** The model's trainable weights, flat in trainable-weight order (what the steppers start from). */
 function readTrainable(model: tf.LayersModel): Float32Array {
-  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  const flat = new Float32Array(variables.reduce((n, v) => n + v.size, 0));
-  let at = 0;
-  for (const v of variables) {
-    flat.set(v.dataSync() as Float32Array, at);
-    at += v.size;
-  }
-  return flat;
+  return readWeights(model.trainableWeights);
 }
 
 /** The model's non-trainable weights (moving statistics), flat; undefined when it has none. */
 function readState(model: tf.LayersModel): Float32Array | undefined {
-  const variables = model.nonTrainableWeights.map((w) => w.read() as tf.Variable);
-  if (variables.length === 0) return undefined;
+  return model.nonTrainableWeights.length === 0 ? undefined : readWeights(model.nonTrainableWeights);
+}
+
+function writeTrainable(model: tf.LayersModel, flat: Float32Array): void {
+  writeWeights(model.trainableWeights, flat);
+}
+
+function writeState(model: tf.LayersModel, flat: Float32Array): void {
+  writeWeights(model.nonTrainableWeights, flat);
+}
+
+/** Weights read as one flat array, one after another in the order given. */
+function readWeights(weights: tf.LayerVariable[]): Float32Array {
+  const variables = weights.map((w) => w.read() as tf.Variable);
   const flat = new Float32Array(variables.reduce((n, v) => n + v.size, 0));
   let at = 0;
   for (const v of variables) {
@@ -342,19 +347,10 @@ function readState(model: tf.LayersModel): Float32Array | undefined {
   return flat;
 }
 
-function writeState(model: tf.LayersModel, flat: Float32Array): void {
-  const variables = model.nonTrainableWeights.map((w) => w.read() as tf.Variable);
+/** Sets weights from one flat array laid out as readWeights lays it out. */
+function writeWeights(weights: tf.LayerVariable[], flat: Float32Array): void {
   let at = 0;
-  for (const v of variables) {
-    tf.tidy(() => v.assign(tf.tensor(flat.subarray(at, at + v.size), v.shape, "float32")));
-    at += v.size;
-  }
-}
-
-function writeTrainable(model: tf.LayersModel, flat: Float32Array): void {
-  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  let at = 0;
-  for (const v of variables) {
+  for (const v of weights.map((w) => w.read() as tf.Variable)) {
     tf.tidy(() => v.assign(tf.tensor(flat.subarray(at, at + v.size), v.shape, "float32")));
     at += v.size;
   }
