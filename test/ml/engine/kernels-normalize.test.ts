@@ -1,6 +1,7 @@
 import { before, describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { selectBackend } from "../../../src/ml/backend.js";
+import type { KernelInstance } from "../../../src/ml/engine/kernels.js";
 import { createRng } from "../../../src/ml/rng.js";
 import { assertClose, place } from "../../support/engines.js";
 
@@ -23,51 +24,69 @@ const shapes = [
   { name: "images 2×3×3×5", dims: [2, 3, 3, 5] },
 ] as const;
 
+/** The ε both normalizations add to the variance here. */
+const EPS = 1e-3;
+
+/**
+ * One case's seeded input x, output gradient dy and, with `affine`, γ and β (drawn in that order). Without
+ * them the kernels take none (pointer 0), tfjs takes γ = 1 and β = 0: the same layer.
+ */
+function normalizationCase(shape: readonly number[], affine: boolean) {
+  const dims = [...shape];
+  const C = dims[dims.length - 1];
+  const n = dims.reduce((a, b) => a * b, 1);
+  const x = random(n, 2, 0.5);
+  const gamma = affine ? random(C, 0.5, 1) : new Float32Array(C).fill(1);
+  const beta = affine ? random(C) : new Float32Array(C);
+  return { dims, C, n, rows: n / C, x, gamma, beta, dy: random(n) };
+}
+
+/** The kernels' output and x/γ/β gradients at these pointers equal tfjs's of `f` (tf.grads through the statistics). */
+function assertLikeTfjs(
+  f: (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => tf.Tensor,
+  input: { dims: number[]; x: Float32Array; gamma: Float32Array; beta: Float32Array; dy: Float32Array },
+  at: { k: KernelInstance; y: number; dx: number; dg: number; db: number },
+): void {
+  const { dims, x, gamma, beta, dy } = input;
+  const expected = tf.tidy(() => {
+    const tx = tf.tensor(x, dims);
+    const [tg, tb] = [tf.tensor1d(gamma), tf.tensor1d(beta)];
+    const grads = tf.grads(f)([tx, tg, tb], tf.tensor(dy, dims));
+    return { y: f(tx, tg, tb).dataSync(), dx: grads[0].dataSync(), dg: grads[1].dataSync(), db: grads[2].dataSync() };
+  });
+  const [n, C] = [x.length, gamma.length];
+  assertClose(at.k.f32(at.y, n), expected.y, 1e-4, "output");
+  assertClose(at.k.f32(at.dx, n), expected.dx, 1e-4, "input gradient");
+  assertClose(at.k.f32(at.dg, C), expected.dg, 1e-4, "γ gradient");
+  assertClose(at.k.f32(at.db, C), expected.db, 1e-4, "β gradient");
+}
+
 describe("batch normalization with batch statistics", () => {
   for (const shape of shapes) {
     for (const affine of [true, false]) {
       it(`forward, x/γ/β gradients and batch moments match tfjs: ${shape.name}${affine ? "" : ", no γ or β"}`, () => {
-        const dims = [...shape.dims];
-        const C = dims[dims.length - 1];
-        const n = dims.reduce((a, b) => a * b, 1);
-        const rows = n / C;
-        const eps = 1e-3;
-        const x = random(n, 2, 0.5);
-        // Without γ and β the kernels take none (pointer 0), tfjs takes γ = 1 and β = 0: the same layer.
-        const gamma = affine ? random(C, 0.5, 1) : new Float32Array(C).fill(1);
-        const beta = affine ? random(C) : new Float32Array(C);
-        const dy = random(n);
+        const { dims, C, n, rows, x, gamma, beta, dy } = normalizationCase(shape.dims, affine);
         const { k, ptrs } = place([x, gamma, beta, dy, C, C, C, n, n, C, C, n]);
         const [px, pg, pb, pdy, mean, variance, invStd, xhat, y, dg, db, dx] = ptrs;
         const kk = k.kernels;
         kk.channelMoments(px, rows, C, mean, variance);
-        kk.normalize(px, rows, C, mean, variance, eps, invStd, affine ? pg : 0, affine ? pb : 0, xhat, y);
+        kk.normalize(px, rows, C, mean, variance, EPS, invStd, affine ? pg : 0, affine ? pb : 0, xhat, y);
         kk.batchNormBackward(pdy, xhat, rows, C, affine ? pg : 0, invStd, dg, db, dx);
-        const expected = tf.tidy(() => {
-          const axes = dims.slice(0, -1).map((_, i) => i);
-          const f = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
-            const m = tf.moments(a, axes);
-            return tf.batchNorm(a, m.mean, m.variance, b, g, eps);
-          };
-          const tx = tf.tensor(x, dims);
-          const [tg, tb] = [tf.tensor1d(gamma), tf.tensor1d(beta)];
-          const grads = tf.grads(f)([tx, tg, tb], tf.tensor(dy, dims));
-          const m = tf.moments(tx, axes);
-          return {
-            y: f(tx, tg, tb).dataSync(),
-            dx: grads[0].dataSync(),
-            dg: grads[1].dataSync(),
-            db: grads[2].dataSync(),
-            mean: m.mean.dataSync(),
-            variance: m.variance.dataSync(),
-          };
+        const axes = dims.slice(0, -1).map((_, i) => i);
+        const moments = tf.tidy(() => {
+          const m = tf.moments(tf.tensor(x, dims), axes);
+          return { mean: m.mean.dataSync(), variance: m.variance.dataSync() };
         });
-        assertClose(k.f32(mean, C), expected.mean, 1e-5, "mean");
-        assertClose(k.f32(variance, C), expected.variance, 1e-5, "variance");
-        assertClose(k.f32(y, n), expected.y, 1e-4, "output");
-        assertClose(k.f32(dx, n), expected.dx, 1e-4, "input gradient");
-        assertClose(k.f32(db, C), expected.db, 1e-4, "β gradient");
-        assertClose(k.f32(dg, C), expected.dg, 1e-4, "γ gradient");
+        assertClose(k.f32(mean, C), moments.mean, 1e-5, "mean");
+        assertClose(k.f32(variance, C), moments.variance, 1e-5, "variance");
+        assertLikeTfjs(
+          (a, g, b) => {
+            const m = tf.moments(a, axes);
+            return tf.batchNorm(a, m.mean, m.variance, b, g, EPS);
+          },
+          { dims, x, gamma, beta, dy },
+          { k, y, dx, dg, db },
+        );
       });
     }
   }
@@ -86,40 +105,20 @@ describe("layer normalization over the last axis", () => {
   for (const shape of shapes) {
     for (const affine of [true, false]) {
       it(`forward, x/γ/β gradients match tfjs: ${shape.name}${affine ? "" : ", no γ or β"}`, () => {
-        const dims = [...shape.dims];
-        const C = dims[dims.length - 1];
-        const n = dims.reduce((a, b) => a * b, 1);
-        const rows = n / C;
-        const eps = 1e-3;
-        const x = random(n, 2, 0.5);
-        const gamma = affine ? random(C, 0.5, 1) : new Float32Array(C).fill(1);
-        const beta = affine ? random(C) : new Float32Array(C);
-        const dy = random(n);
+        const { dims, C, n, rows, x, gamma, beta, dy } = normalizationCase(shape.dims, affine);
         const { k, ptrs } = place([x, gamma, beta, dy, n, rows, n, C, C, n]);
         const [px, pg, pb, pdy, xhat, invStd, y, dg, db, dx] = ptrs;
-        k.kernels.layerNorm(px, rows, C, eps, affine ? pg : 0, affine ? pb : 0, xhat, invStd, y);
+        k.kernels.layerNorm(px, rows, C, EPS, affine ? pg : 0, affine ? pb : 0, xhat, invStd, y);
         k.kernels.layerNormBackward(pdy, xhat, invStd, rows, C, affine ? pg : 0, dg, db, dx);
-        const expected = tf.tidy(() => {
-          const last = dims.length - 1;
-          const f = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
-            const m = tf.moments(a, last, true);
-            const h = tf.mul(tf.sub(a, m.mean), tf.rsqrt(tf.add(m.variance, eps)));
+        assertLikeTfjs(
+          (a, g, b) => {
+            const m = tf.moments(a, dims.length - 1, true);
+            const h = tf.mul(tf.sub(a, m.mean), tf.rsqrt(tf.add(m.variance, EPS)));
             return tf.add(tf.mul(h, g), b);
-          };
-          const tx = tf.tensor(x, dims);
-          const [tg, tb] = [tf.tensor1d(gamma), tf.tensor1d(beta)];
-          const grads = tf.grads(f)([tx, tg, tb], tf.tensor(dy, dims));
-          return {
-            y: f(tx, tg, tb).dataSync(),
-            dx: grads[0].dataSync(),
-            dg: grads[1].dataSync(),
-            db: grads[2].dataSync(),
-          };
-        });
-        assertClose(k.f32(y, n), expected.y, 1e-4, "output");
-        assertClose(k.f32(dx, n), expected.dx, 1e-4, "input gradient");
-        assertClose(k.f32(dg, C), expected.dg, 1e-4, "γ gradient");
-        assertClose(k.f32(db, C), expected.db, 1e-4, "β gradient");
+          },
+          { dims, x, gamma, beta, dy },
+          { k, y, dx, dg, db },
+        );
       });
     }
   }
