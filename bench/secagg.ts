@@ -22,6 +22,7 @@ import { secureRound } from "../src/researcher/run/secure-round.js";
 import { runTrainRound } from "../src/researcher/run/train-round.js";
 import { createHub } from "../src/researcher/server/hub.js";
 import { simulatedNode } from "../test/support/simulated-secagg-node.js";
+import { bareTrainArgs } from "../test/support/train-task.js";
 import { isQuick, numberFlag } from "./lib/flags.js";
 import { machineLine, mib } from "./lib/machine.js";
 import { createRssWatcher } from "./lib/memory.js";
@@ -144,17 +145,7 @@ async function measure(nodes: number, params: number, secure: boolean) {
         loss: "meanSquaredError",
         optimizer: { name: "sgd", learning_rate: 0.1 },
       }),
-      args: {
-        epochs: 1,
-        updates: 0,
-        batchSize: 1,
-        testRatio: 0,
-        testOnGlobal: false,
-        testOnLocal: false,
-        metrics: [],
-        seed: 0,
-        fedproxMu: 0,
-      },
+      args: bareTrainArgs(),
       global,
       timeoutMs: 600_000,
     };

@@ -13,6 +13,7 @@ import { fileURLToPath } from "node:url";
 import { createHub } from "../src/researcher/server/hub.js";
 import { startServer } from "../src/researcher/server/server.js";
 import type { TaskBody } from "../src/wire/index.js";
+import { bareTrainTask } from "../test/support/train-task.js";
 import { exited, forkTs, nextMessage } from "./lib/child.js";
 import type { EchoCommand, EchoEvent } from "./lib/echo-node.js";
 import { isQuick } from "./lib/flags.js";
@@ -113,25 +114,10 @@ async function roundTrip(params: Float32Array, sampler: MemorySampler) {
     sampler.reset();
     return event;
   });
-  const body: TaskBody = {
-    kind: "train",
-    datasetId: "bench",
-    planId: "bench",
-    planJson: "{}",
-    round: 1,
-    args: {
-      epochs: 1,
-      updates: 0,
-      batchSize: 1,
-      testRatio: 0,
-      testOnGlobal: false,
-      testOnLocal: false,
-      metrics: [],
-      seed: 0,
-      fedproxMu: 0,
-    },
-    params: [{ name: "kernel", shape: [params.length / 1024, 1024], dtype: "float32", data: params }],
-  };
+  const body: TaskBody = bareTrainTask(
+    [{ name: "kernel", shape: [params.length / 1024, 1024], dtype: "float32", data: params }],
+    { datasetId: "bench", planId: "bench" },
+  );
   const sent = epochMs();
   const reply = await hub.send("bench-node", body, { timeoutMs: 600_000 });
   const back = epochMs();

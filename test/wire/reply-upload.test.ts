@@ -16,6 +16,7 @@ import {
   replyChunkFrame,
   type TaskBody,
 } from "../../src/wire/index.js";
+import { bareTrainTask, vectorTensor } from "../support/train-task.js";
 import { DEADLINE_MS } from "../support/wait.js";
 
 /**
@@ -31,25 +32,7 @@ const nodeId = "node_up";
 const hello = { nodeId, name: nodeId, sessionId: "s-up", version: "t", waitSeconds: DEADLINE_MS / 1000 };
 
 const tensor = (n: number, seed: number) => new Float32Array(n).map((_, i) => ((i * 7919 + seed) % 1000) / 7);
-const task = (params: Float32Array): TaskBody => ({
-  kind: "train",
-  datasetId: "d",
-  planId: "p",
-  planJson: "{}",
-  round: 1,
-  args: {
-    epochs: 1,
-    updates: 0,
-    batchSize: 1,
-    testRatio: 0,
-    testOnGlobal: false,
-    testOnLocal: false,
-    metrics: [],
-    seed: 0,
-    fedproxMu: 0,
-  },
-  params: [{ name: "w", shape: [params.length], dtype: "float32", data: params }],
-});
+const task = (params: Float32Array): TaskBody => bareTrainTask([vectorTensor(params)]);
 
 /** Sends a task to the node and hands the node's received copy to `answer`; resolves with the hub's reply. */
 async function roundTrip(params: Float32Array, answer: (taskId: string, params: Float32Array) => Promise<void>) {

@@ -8,6 +8,7 @@ import { TaskFailure } from "../../../src/researcher/server/hub-error.js";
 import { startServer } from "../../../src/researcher/server/server.js";
 import { createResearcherService } from "../../../src/researcher/server/service.js";
 import { createResearcherClient, pollAccepted, type ReplyBody, ResearcherService } from "../../../src/wire/index.js";
+import { bareTrainTask, vectorTensor } from "../../support/train-task.js";
 import { DEADLINE_MS, until } from "../../support/wait.js";
 
 /** A poll that lasts as long as the hub lets it (its poll window), so a task sent meanwhile is never missed. */
@@ -39,25 +40,8 @@ const echo: TaskExecutor = async (task) => {
   return { kind: "ping", version: "t", backend: "cpu" };
 };
 
-const trainBody = (batchSize: number, values = 4) => ({
-  kind: "train" as const,
-  datasetId: "d",
-  planId: "p",
-  planJson: "{}",
-  round: 1,
-  args: {
-    epochs: 1,
-    updates: 0,
-    batchSize,
-    testRatio: 0,
-    testOnGlobal: false,
-    testOnLocal: false,
-    metrics: [],
-    seed: 0,
-    fedproxMu: 0,
-  },
-  params: [{ name: "w", shape: [values], dtype: "float32" as const, data: new Float32Array(values) }],
-});
+const trainBody = (batchSize: number, values = 4) =>
+  bareTrainTask([vectorTensor(new Float32Array(values))], { batchSize });
 
 describe("researcher service (in-memory transport)", () => {
   it("hands a queued task to the polling node and resolves with its reply", async () => {

@@ -9,6 +9,7 @@ import { createHub, type Hub } from "../../../src/researcher/server/hub.js";
 import { startServer } from "../../../src/researcher/server/server.js";
 import { createResearcherService } from "../../../src/researcher/server/service.js";
 import { createResearcherClient, type ResearcherClient, signingInterceptor } from "../../../src/wire/index.js";
+import { bareTrainTask, vectorTensor } from "../../support/train-task.js";
 import { DEADLINE_MS, until } from "../../support/wait.js";
 
 /**
@@ -38,25 +39,8 @@ const plusOne: TaskExecutor = async (task) => {
   };
 };
 
-const trainBody = (values: number, round: number) => ({
-  kind: "train" as const,
-  datasetId: "d",
-  planId: "p",
-  planJson: "{}",
-  round,
-  args: {
-    epochs: 1,
-    updates: 0,
-    batchSize: 8,
-    testRatio: 0,
-    testOnGlobal: false,
-    testOnLocal: false,
-    metrics: [],
-    seed: 0,
-    fedproxMu: 0,
-  },
-  params: [{ name: "w", shape: [values], dtype: "float32" as const, data: new Float32Array(values).fill(round) }],
-});
+const trainBody = (values: number, round: number) =>
+  bareTrainTask([vectorTensor(new Float32Array(values).fill(round))], { round, batchSize: 8 });
 
 describe("Session: replies on the node's kept-open call", () => {
   const cleanups: (() => Promise<void> | void)[] = [];
