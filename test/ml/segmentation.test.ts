@@ -154,6 +154,17 @@ describe("segmentation", () => {
     assert.deepEqual(splitSamples({ rows: 40 }, 0.25, 3).test.length, 10);
   });
 
+  it("holds the node's least test size (min_count) in subjects, not slices", () => {
+    // 10 subjects of 5 slices: a tiny ratio still tests 4 whole subjects (20 slices), never 4 slices.
+    const groups = Int32Array.from({ length: 50 }, (_, r) => Math.floor(r / 5));
+    const { test } = splitSamples({ rows: 50, groups }, 0.001, 3, 4);
+    assert.equal(new Set([...test].map((r) => groups[r])).size, 4);
+    assert.equal(test.length, 20);
+    // With no more subjects than min_count, all but one are tested.
+    const three = Int32Array.from({ length: 15 }, (_, r) => Math.floor(r / 5));
+    assert.equal(splitSamples({ rows: 15, groups: three }, 0.001, 3, 4).test.length, 10);
+  });
+
   it("trains a same-padded conv2d sigmoid model on axial slices to a Dice well above all-background", async () => {
     const dir = join(root, "train");
     writeSyntheticSubjects(dir, { subjects: 4, dims: [12, 12, 6], seed: 11, scale: 300, offset: 50 });
