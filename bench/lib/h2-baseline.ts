@@ -4,6 +4,7 @@ import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import { SESSION_WINDOW_BYTES, wideWindowSettings } from "../../src/wire/http2-windows.js";
 import { forkTs, nextMessage } from "./child.js";
+import { epochMs, writeBlocks } from "./h2-blocks.js";
 import type { PeerCommand, PeerEvent } from "./h2-peer.js";
 
 /**
@@ -24,7 +25,6 @@ export interface BareHttp2 {
 }
 
 const block = new Uint8Array(1 << 20).fill(1);
-const epochMs = () => performance.timeOrigin + performance.now();
 
 export async function startBareHttp2(): Promise<BareHttp2> {
   const arrived: number[] = [];
@@ -35,16 +35,8 @@ export async function startBareHttp2(): Promise<BareHttp2> {
     const path = String(headers[":path"]);
     if (path.startsWith("/down/")) {
       arrived.push(epochMs());
-      let left = Number(path.slice("/down/".length));
       stream.respond({ ":status": 200 });
-      const write = () => {
-        while (left > 0) {
-          left--;
-          if (!stream.write(block)) return void stream.once("drain", write);
-        }
-        stream.end();
-      };
-      write();
+      writeBlocks(stream, block, Number(path.slice("/down/".length)));
       return;
     }
     stream.on("data", () => {});

@@ -5,6 +5,7 @@
 import http2 from "node:http2";
 import { SESSION_WINDOW_BYTES, wideWindowSettings } from "../../src/wire/http2-windows.js";
 import { toParent } from "./child.js";
+import { epochMs, writeBlocks } from "./h2-blocks.js";
 
 /** Messages from the parent. */
 export type PeerCommand = { type: "down"; mib: number } | { type: "up"; mib: number } | { type: "stop" };
@@ -22,24 +23,16 @@ session.setLocalWindowSize(SESSION_WINDOW_BYTES);
 function download(mib: number): void {
   const request = session.request({ ":path": `/down/${mib}` });
   request.on("data", () => {});
-  request.once("end", () => void toParent({ type: "downloaded", at: performance.timeOrigin + performance.now() }));
+  request.once("end", () => void toParent({ type: "downloaded", at: epochMs() }));
   request.end();
 }
 
 function upload(mib: number): void {
-  const started = performance.timeOrigin + performance.now();
+  const started = epochMs();
   const request = session.request({ ":path": "/up", ":method": "POST" });
   request.on("data", () => {});
   request.once("end", () => void toParent({ type: "uploaded", started }));
-  let left = mib;
-  const write = () => {
-    while (left > 0) {
-      left--;
-      if (!request.write(block)) return void request.once("drain", write);
-    }
-    request.end();
-  };
-  write();
+  writeBlocks(request, block, mib);
 }
 
 const onCommand = (command: PeerCommand) => {
