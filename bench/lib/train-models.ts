@@ -32,6 +32,21 @@ export const benchSeed = 1;
 
 const sgd = (learning_rate: number) => ({ name: "sgd" as const, learning_rate });
 
+/** The small CNN's layers (cnn); with `batchNorm`, a batch normalization after each convolution (cnnbn). */
+function smallCnn(batchNorm: boolean): Record<string, unknown>[] {
+  const norm = batchNorm ? [{ batchNormalization: {} }] : [];
+  return [
+    { conv2d: { filters: 16, kernelSize: 3, padding: "valid", activation: "relu" } },
+    ...norm,
+    { maxPooling2d: { poolSize: 2 } },
+    { conv2d: { filters: 32, kernelSize: 3, padding: "valid", activation: "relu" } },
+    ...norm,
+    { maxPooling2d: { poolSize: 2 } },
+    { flatten: {} },
+    { dense: { units: 10, activation: "softmax" } },
+  ];
+}
+
 export const benchModels: BenchModel[] = [
   {
     name: "logreg",
@@ -67,14 +82,7 @@ export const benchModels: BenchModel[] = [
     training: "sparseCategoricalCrossentropy, adam lr 1e-3, batch 32",
     plan: parsePlan({
       data: {},
-      model: [
-        { conv2d: { filters: 16, kernelSize: 3, padding: "valid", activation: "relu" } },
-        { maxPooling2d: { poolSize: 2 } },
-        { conv2d: { filters: 32, kernelSize: 3, padding: "valid", activation: "relu" } },
-        { maxPooling2d: { poolSize: 2 } },
-        { flatten: {} },
-        { dense: { units: 10, activation: "softmax" } },
-      ],
+      model: smallCnn(false),
       loss: "sparseCategoricalCrossentropy",
       optimizer: { name: "adam", learning_rate: 1e-3 },
     }),
@@ -89,16 +97,7 @@ export const benchModels: BenchModel[] = [
     training: "sparseCategoricalCrossentropy, adam lr 1e-3, batch 32",
     plan: parsePlan({
       data: {},
-      model: [
-        { conv2d: { filters: 16, kernelSize: 3, padding: "valid", activation: "relu" } },
-        { batchNormalization: {} },
-        { maxPooling2d: { poolSize: 2 } },
-        { conv2d: { filters: 32, kernelSize: 3, padding: "valid", activation: "relu" } },
-        { batchNormalization: {} },
-        { maxPooling2d: { poolSize: 2 } },
-        { flatten: {} },
-        { dense: { units: 10, activation: "softmax" } },
-      ],
+      model: smallCnn(true),
       loss: "sparseCategoricalCrossentropy",
       optimizer: { name: "adam", learning_rate: 1e-3 },
     }),
