@@ -3,9 +3,9 @@ import { before, describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { selectBackend } from "../../../src/ml/backend.js";
 import { kernelInstancesCreated } from "../../../src/ml/engine/kernels.js";
-import { createWarmRounds } from "../../../src/ml/engine/warm-rounds.js";
+import { createWarmRounds, type WarmRounds } from "../../../src/ml/engine/warm-rounds.js";
 import { createRng } from "../../../src/ml/rng.js";
-import { trainLocal } from "../../../src/ml/train.js";
+import { type LocalTrainResult, trainLocal } from "../../../src/ml/train.js";
 import type { NamedTensor } from "../../../src/ml/types.js";
 import { createGaussian } from "../../../src/privacy/dp/noise.js";
 import { sharedStepMlp } from "../../support/engines.js";
@@ -16,6 +16,33 @@ before(() => selectBackend({ prefer: "cpu" }));
 const data = separableData(120);
 const plan = logisticPlan();
 const args = trainingArgs({ updates: 6, testOnGlobal: true, testOnLocal: true });
+/**
+ * `count` rounds trained twice, cold (a network built each round) and warm (kept in `warm.rounds`), each
+ * from its own previous round's parameters; `check` gets both results of a round and how many kernels
+ * instances the warm one made. The warm rounds are dropped afterwards, whatever happened.
+ */
+async function coldAndWarmRounds(
+  count: number,
+  options: (round: number) => Omit<Parameters<typeof trainLocal>[0], "round" | "params" | "warm">,
+  warm: { rounds: WarmRounds; experiment: string },
+  check: (round: number, cold: LocalTrainResult, hot: LocalTrainResult, made: number) => void,
+): Promise<void> {
+  let coldParams: NamedTensor[] | undefined;
+  let warmParams: NamedTensor[] | undefined;
+  try {
+    for (let round = 1; round <= count; round++) {
+      const cold = await trainLocal({ ...options(round), round, params: coldParams });
+      const before = kernelInstancesCreated();
+      const hot = await trainLocal({ ...options(round), round, params: warmParams, warm });
+      check(round, cold, hot, kernelInstancesCreated() - before);
+      coldParams = cold.params;
+      warmParams = hot.params;
+    }
+  } finally {
+    warm.rounds.drop();
+  }
+}
+
 const sameBits = (a: NamedTensor[], b: NamedTensor[]) =>
   assert.deepEqual(
     a.map((t) => Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength).toString("hex")),
@@ -86,36 +113,21 @@ describe("warm rounds on the kernels", () => {
   for (const threads of [1, 2]) {
     it(`restarts the kept runner and predictor, no kernels instance made, to a cold round's bits (${threads} thread${threads > 1 ? "s" : ""})`, async () => {
       const rounds = createWarmRounds();
-      const warm = { rounds, experiment: `threads-${threads}` };
-      let coldParams: NamedTensor[] | undefined;
-      let warmParams: NamedTensor[] | undefined;
-      try {
-        for (let round = 1; round <= 3; round++) {
-          const cold = await trainLocal({ plan: mlp, data: wide, args: mlpArgs, round, params: coldParams, threads });
-          const made = kernelInstancesCreated();
-          const hot = await trainLocal({
-            plan: mlp,
-            data: wide,
-            args: mlpArgs,
-            round,
-            params: warmParams,
-            threads,
-            warm,
-          });
+      await coldAndWarmRounds(
+        3,
+        () => ({ plan: mlp, data: wide, args: mlpArgs, threads }),
+        { rounds, experiment: `threads-${threads}` },
+        (round, cold, hot, made) => {
           assert.equal(hot.engine, `kernels, ${threads} thread${threads > 1 ? "s" : ""}`);
           // Round 1 lays out the runner and the predictor (a kernels instance each on this thread); later rounds none.
-          assert.equal(kernelInstancesCreated() - made, round === 1 ? 2 : 0, `round ${round}`);
+          assert.equal(made, round === 1 ? 2 : 0, `round ${round}`);
           assert.equal(rounds.builds, 1, "the kept network was rebuilt");
           sameBits(hot.params, cold.params);
           assert.equal(hot.trainLoss, cold.trainLoss);
           assert.deepEqual(hot.globalMetrics, cold.globalMetrics);
           assert.deepEqual(hot.localMetrics, cold.localMetrics);
-          coldParams = cold.params;
-          warmParams = hot.params;
-        }
-      } finally {
-        rounds.drop();
-      }
+        },
+      );
     });
   }
 
@@ -131,23 +143,16 @@ describe("warm rounds on the kernels", () => {
       const noise = createRng(round);
       return { gaussian: createGaussian(() => noise.next()), samplingUniform: createRng(round + 100).next };
     };
-    let coldParams: NamedTensor[] | undefined;
-    let warmParams: NamedTensor[] | undefined;
-    try {
-      for (let round = 1; round <= 2; round++) {
-        const cold = await trainLocal({ plan, data, args: dpArgs, round, params: coldParams, ...seeded(round) });
-        const made = kernelInstancesCreated();
-        const warm = { rounds, experiment: "dp" };
-        const hot = await trainLocal({ plan, data, args: dpArgs, round, params: warmParams, warm, ...seeded(round) });
+    await coldAndWarmRounds(
+      2,
+      (round) => ({ plan, data, args: dpArgs, ...seeded(round) }),
+      { rounds, experiment: "dp" },
+      (round, cold, hot, made) => {
         assert.equal(hot.engine, "kernels, 1 thread");
-        if (round > 1) assert.equal(kernelInstancesCreated(), made, "a warm DP round made a kernels instance");
+        if (round > 1) assert.equal(made, 0, "a warm DP round made a kernels instance");
         sameBits(hot.params, cold.params);
-        coldParams = cold.params;
-        warmParams = hot.params;
-      }
-    } finally {
-      rounds.drop();
-    }
+      },
+    );
   });
 
   it("an epochs round after a validation-only round, and another experiment, start their own state", async () => {
