@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { EventEmitter } from "node:events";
-import { describe, it } from "node:test";
-import { createHub, type Hub } from "../../../src/researcher/server/hub.js";
+import { describe, it, type TestContext } from "node:test";
+import { createHub, type Hub, type HubOptions } from "../../../src/researcher/server/hub.js";
 import { HubError, TaskFailure } from "../../../src/researcher/server/hub-error.js";
 import { createMailbox } from "../../../src/researcher/server/mailbox.js";
 import type { ReplyBody } from "../../../src/wire/index.js";
@@ -13,6 +13,30 @@ const hello = (nodeId: string, sessionId = "s1") => ({ nodeId, name: nodeId, ses
 const ping = { kind: "ping" as const };
 const pong: ReplyBody = { kind: "ping", version: "t", backend: "cpu" };
 const never = new AbortController().signal;
+
+/**
+ * A hub on a clock the test sets, its presence sweeps run by mocked timers: `sweepAt(ms)` sets the clock
+ * to `ms` and runs a second of timers (sweeps included); `setClock(ms)` sets it alone.
+ */
+function hubOnTestClock(
+  t: TestContext,
+  options: Omit<HubOptions, "now">,
+): { hub: Hub; setClock: (ms: number) => void; sweepAt: (ms: number) => void } {
+  t.mock.timers.enable({ apis: ["setInterval", "setTimeout"] });
+  let clock = 0;
+  const hub = createHub({ ...options, now: () => clock });
+  const setClock = (ms: number) => {
+    clock = ms;
+  };
+  return {
+    hub,
+    setClock,
+    sweepAt: (ms) => {
+      setClock(ms);
+      t.mock.timers.tick(1_000);
+    },
+  };
+}
 
 /** Polls once for `nodeId` and answers the task it gets with `pong`; returns the task id. */
 async function answerOnce(hub: Hub, nodeId: string): Promise<string> {
@@ -106,14 +130,11 @@ describe("hub: node presence", () => {
   });
 
   it("does not count a node waiting in a long poll as silent", async (t) => {
-    t.mock.timers.enable({ apis: ["setInterval", "setTimeout"] });
-    let clock = 0;
-    const hub = createHub({ pollWindowMs: DEADLINE_MS, lostAfterMs: 100, now: () => clock });
+    const { hub, sweepAt } = hubOnTestClock(t, { pollWindowMs: DEADLINE_MS, lostAfterMs: 100 });
     const stop = new AbortController();
     const poll = hub.nextTask(hello("waiting"), { signal: stop.signal });
     hub.register(hello("silent"));
-    clock = 10_000;
-    t.mock.timers.tick(1_000); // twenty sweeps, all while the poll is held
+    sweepAt(10_000); // twenty sweeps, all while the poll is held
     assert.equal(hub.node("waiting")?.online, true);
     assert.equal(hub.node("silent")?.online, false);
     stop.abort();
@@ -125,11 +146,11 @@ describe("hub: node presence", () => {
 describe("hub: a node whose connection closed", () => {
   /** A stand-in for an HTTP/2 session: only its close matters to presence. */
   const connection = () => Object.assign(new EventEmitter(), { closed: false });
+  /** Silence counts after a minute; a closed connection after 5 s of grace. */
+  const withGrace = { pollWindowMs: DEADLINE_MS, lostAfterMs: 60_000, closedGraceMs: 5_000 };
 
   it("is lost after the grace, not after the silence window, and its task fails", async (t) => {
-    t.mock.timers.enable({ apis: ["setInterval", "setTimeout"] });
-    let clock = 0;
-    const hub = createHub({ pollWindowMs: DEADLINE_MS, lostAfterMs: 60_000, closedGraceMs: 5_000, now: () => clock });
+    const { hub, sweepAt } = hubOnTestClock(t, withGrace);
     hub.register(hello("killed"));
     hub.register(hello("alive"));
     const killedOn = connection();
@@ -139,11 +160,9 @@ describe("hub: a node whose connection closed", () => {
     const task = hub.send("killed", ping);
     killedOn.closed = true;
     killedOn.emit("close");
-    clock = 4_000;
-    t.mock.timers.tick(1_000);
+    sweepAt(4_000);
     assert.equal(hub.node("killed")?.online, true, "still within the grace");
-    clock = 6_000;
-    t.mock.timers.tick(1_000);
+    sweepAt(6_000);
     assert.equal(hub.node("killed")?.online, false);
     assert.equal(hub.node("alive")?.online, true, "its connection is open: only silence counts");
     await assert.rejects(task, (e) => e instanceof TaskFailure && e.reason === "node_lost");
@@ -151,35 +170,29 @@ describe("hub: a node whose connection closed", () => {
   });
 
   it("is not lost when it calls again on a new connection within the grace", (t) => {
-    t.mock.timers.enable({ apis: ["setInterval", "setTimeout"] });
-    let clock = 0;
-    const hub = createHub({ pollWindowMs: DEADLINE_MS, lostAfterMs: 60_000, closedGraceMs: 5_000, now: () => clock });
+    const { hub, setClock, sweepAt } = hubOnTestClock(t, withGrace);
     hub.register(hello("blip"));
     const first = connection();
     hub.connectedBy("blip", first);
     first.closed = true;
     first.emit("close");
-    clock = 3_000;
+    setClock(3_000);
     hub.feedback({ nodeId: "blip", taskId: "x", body: { kind: "heartbeat" } });
     hub.connectedBy("blip", connection());
-    clock = 30_000;
-    t.mock.timers.tick(1_000);
+    sweepAt(30_000);
     assert.equal(hub.node("blip")?.online, true);
     hub.close();
   });
 
   it("ignores the close of a connection the node no longer calls on", (t) => {
-    t.mock.timers.enable({ apis: ["setInterval", "setTimeout"] });
-    let clock = 0;
-    const hub = createHub({ pollWindowMs: DEADLINE_MS, lostAfterMs: 60_000, closedGraceMs: 5_000, now: () => clock });
+    const { hub, sweepAt } = hubOnTestClock(t, withGrace);
     hub.register(hello("moved"));
     const old = connection();
     hub.connectedBy("moved", old);
     hub.connectedBy("moved", connection());
     old.closed = true;
     old.emit("close");
-    clock = 30_000;
-    t.mock.timers.tick(1_000);
+    sweepAt(30_000);
     assert.equal(hub.node("moved")?.online, true);
     hub.close();
   });
@@ -187,17 +200,13 @@ describe("hub: a node whose connection closed", () => {
 
 describe("hub: presence while streaming", () => {
   it("does not count a node as silent while a stream of its own runs, and does once it ends", (t) => {
-    t.mock.timers.enable({ apis: ["setInterval", "setTimeout"] });
-    let clock = 0;
-    const hub = createHub({ pollWindowMs: 50, lostAfterMs: 100, now: () => clock });
+    const { hub, sweepAt } = hubOnTestClock(t, { pollWindowMs: 50, lostAfterMs: 100 });
     hub.register(hello("uploading"));
     const done = hub.streaming("uploading");
-    clock = 10_000;
-    t.mock.timers.tick(1_000);
+    sweepAt(10_000);
     assert.equal(hub.node("uploading")?.online, true);
     done();
-    clock = 20_000;
-    t.mock.timers.tick(1_000);
+    sweepAt(20_000);
     assert.equal(hub.node("uploading")?.online, false);
     hub.close();
   });
