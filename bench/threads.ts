@@ -8,8 +8,8 @@
 import { loadavg } from "node:os";
 import { selectBackend } from "../src/ml/backend.js";
 import { createRowSource } from "../src/ml/batches.js";
-import { describeNetwork, type NetworkSpec } from "../src/ml/engine/network.js";
 import { createLocalRunner, createParallelRunner, type KernelRunner } from "../src/ml/engine/kernel-runner.js";
+import { describeNetwork, type NetworkSpec } from "../src/ml/engine/network.js";
 import { optimizerSpec } from "../src/ml/engine/trainer.js";
 import { buildModel } from "../src/ml/model.js";
 import { parsePlan } from "../src/ml/plan.js";
@@ -76,7 +76,9 @@ function median(values: number[]): number {
 }
 
 console.log(machineLine("kernels (WebAssembly SIMD)"));
-console.log(`MLP 784-128-10, SGD, kernel runners alone: ${steps} steps after ${warmup}, ${runs} runs, 1 and 2 threads alternating`);
+console.log(
+  `MLP 784-128-10, SGD, kernel runners alone: ${steps} steps after ${warmup}, ${runs} runs, 1 and 2 threads alternating`,
+);
 for (const batch of [64, 32]) {
   const figures = new Map<number, { cpu: number[]; wall: number[] }>([
     [1, { cpu: [], wall: [] }],
@@ -98,5 +100,7 @@ for (const batch of [64, 32]) {
   console.log(`batch ${batch} (load average ${load0.toFixed(2)} → ${load1.toFixed(2)}):`);
   console.log(`  ${line(1)}`);
   console.log(`  ${line(2)}`);
-  console.log(`  2 threads: ${ratio.toFixed(2)}× one thread's wall rate; CPU ×${(median(figures.get(2)!.cpu) / median(figures.get(1)!.cpu)).toFixed(2)}`);
+  console.log(
+    `  2 threads: ${ratio.toFixed(2)}× one thread's wall rate; CPU ×${(median(figures.get(2)!.cpu) / median(figures.get(1)!.cpu)).toFixed(2)}`,
+  );
 }

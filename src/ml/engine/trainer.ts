@@ -97,15 +97,79 @@ export interface NetworkTrainer {
    * a view into the instance's memory that the next call overwrites.
    */
   predict(rows: number): Float32Array;
-  /** grads += other (another thread's gradient of its slice of the batch). */
-  addToGrads(other: Float32Array): void;
-  /** Gradient terms (FedProx, SCAFFOLD, L2) and the optimizer step, in the order the tfjs path applies them. */
+  /**
+   * A participant of a data-parallel step: over its share of the parameters, participant 0's gradient
+   * becomes the sum of every participant's, in participant order (the same sum whoever computes it).
+   * Call once every participant's gradient is complete. Nothing to do on one thread.
+   */
+  reduceGrads(): void;
+  /**
+   * Gradient terms (FedProx, SCAFFOLD, L2) and the optimizer step, in the order the tfjs path applies them,
+   * over this trainer's share of the parameters (all of them on one thread), from participant 0's gradient.
+   */
   applyUpdate(): void;
   /**
-   * Starts training afresh on the same layout (a node's next round): gradients, optimizer state and step
-   * count back to a new trainer's; the parameters, anchor and correction are the caller's to set.
+   * Starts training afresh on the same layout (a node's next round): gradients, optimizer state (its share)
+   * and step count back to a new trainer's; the parameters, anchor and correction are the caller's to set.
    */
   reset(): void;
+}
+
+/**
+ * What the participants of a data-parallel step share, in one kernels memory (kernels.ts
+ * `createKernelMemory`): the parameters, moving statistics, optimizer state, FedProx anchor and SCAFFOLD
+ * correction exist once, and each participant's gradient sits where the others read it, so a step moves
+ * no model-sized copy between threads (a reduce-scatter in place: each participant sums and updates its
+ * own share). Pointers, laid out by `allocateModel`; a lone trainer lays out its own with one participant.
+ */
+export interface ModelMemory {
+  params: number;
+  /** Non-trainable weights (moving statistics), `spec.stateSizes` in all. */
+  state: number;
+  /** The optimizer's per-parameter state (0, 1 or 2 vectors). */
+  optimizer: number[];
+  /** 0 when not used. */
+  anchor: number;
+  correction: number;
+  /** Each participant's gradient; participant 0's receives the sum. */
+  grads: number[];
+}
+
+/** A trainer's part in a data-parallel step: its gradient, and the share of the parameters it updates. */
+export interface Participant {
+  model: ModelMemory;
+  index: number;
+  /** Parameters [from, to) this participant sums and updates. */
+  share: [number, number];
+}
+
+/** Optimizer state vectors per parameter. */
+function optimizerVectors(o: OptimizerSpec): number {
+  return o.name === "adam" || o.name === "adamw" || o.name === "rmsprop"
+    ? 2
+    : o.name === "sgd" && o.momentum === 0
+      ? 0
+      : 1;
+}
+
+/** Lays out a model for `participants` trainers in `instance`'s memory (nothing written: zero memory). */
+export function allocateModel(
+  spec: NetworkSpec,
+  options: TrainerOptions,
+  instance: KernelInstance,
+  participants = 1,
+): ModelMemory {
+  const P = spec.tensorSizes.reduce((a, b) => a + b, 0);
+  const S = (spec.stateSizes ?? []).reduce((a, b) => a + b, 0);
+  const f32 = (count: number) => instance.alloc(count * 4);
+  return {
+    params: f32(P),
+    state: f32(S),
+    optimizer: Array.from({ length: optimizerVectors(options.optimizer) }, () => f32(P)),
+    anchor: options.fedproxMu > 0 ? f32(P) : 0,
+    correction: options.correction ? f32(P) : 0,
+    grads: Array.from({ length: participants }, () => f32(P)),
+  };
 }
 
 interface LayerBuffers {
@@ -127,31 +191,37 @@ interface LayerBuffers {
   movingVariance: number;
 }
 
+/**
+ * A trainer with its own model, or (`participant`) one participant of a data-parallel step whose model
+ * lives in memory shared with the others (`instance` on that memory).
+ */
 export function createNetworkTrainer(
   spec: NetworkSpec,
   options: TrainerOptions,
   instance: KernelInstance = createKernelInstance(),
+  participant?: Participant,
 ): NetworkTrainer {
   const k = instance.kernels;
   const R = options.maxRows;
   const P = spec.tensorSizes.reduce((a, b) => a + b, 0);
   const S = (spec.stateSizes ?? []).reduce((a, b) => a + b, 0);
   const f32 = (count: number) => instance.alloc(count * 4);
-  const paramsPtr = f32(P);
-  const statePtr = f32(S);
-  const gradsPtr = f32(P);
+  const model = participant?.model ?? allocateModel(spec, options, instance);
+  const { params: paramsPtr, state: statePtr, anchor: anchorPtr, correction: correctionPtr } = model;
+  const gradsPtr = model.grads[participant?.index ?? 0];
+  const [from, to] = participant?.share ?? [0, P];
   const o = options.optimizer;
-  const stateCount =
-    o.name === "adam" || o.name === "adamw" || o.name === "rmsprop" ? 2 : o.name === "sgd" && o.momentum === 0 ? 0 : 1;
-  const state = [0, 1].map((i) => (i < stateCount ? f32(P) : 0));
+  // The update of this trainer's share: from participant 0's gradient (the sum), on the share's slices.
+  const shareOf = (ptr: number) => ptr + from * 4;
+  const n = to - from;
+  const sumPtr = shareOf(model.grads[0]);
+  const shareParams = shareOf(paramsPtr);
+  const state = model.optimizer.map(shareOf);
   // tfjs's Adagrad starts its accumulator at 0.1 (ml/optimizer.ts passes that value).
   const initialState = () => {
-    for (let i = 0; i < stateCount; i++) instance.f32(state[i], P).fill(o.name === "adagrad" ? 0.1 : 0);
+    for (const ptr of state) instance.f32(ptr, n).fill(o.name === "adagrad" ? 0.1 : 0);
   };
   if (o.name === "adagrad") initialState();
-  const anchorPtr = options.fedproxMu > 0 ? f32(P) : 0;
-  const correctionPtr = options.correction ? f32(P) : 0;
-  const otherGrads = f32(P);
   const xPtr = f32(R * spec.inputSize);
   // One label per row, or per output value for segmentation (a mask).
   const labelWidth = spec.segmentation ? spec.outputUnits : 1;
@@ -585,28 +655,29 @@ export function createNetworkTrainer(
       if (rows > R) throw new Error(`predict handles at most ${R} rows, got ${rows}`);
       return instance.f32(forward(rows, 0), rows * spec.outputUnits);
     },
-    addToGrads(other) {
-      instance.f32(otherGrads, P).set(other);
-      k.axpy(P, 1, otherGrads, gradsPtr);
+    reduceGrads() {
+      for (let t = 1; t < model.grads.length; t++) k.accumulate(sumPtr, shareOf(model.grads[t]), n);
     },
     applyUpdate() {
+      const gradsPtr = sumPtr;
+      const paramsPtr = shareParams;
       if (anchorPtr) {
-        k.axpy(P, options.fedproxMu, paramsPtr, gradsPtr);
-        k.axpy(P, -options.fedproxMu, anchorPtr, gradsPtr);
+        k.axpy(n, options.fedproxMu, paramsPtr, gradsPtr);
+        k.axpy(n, -options.fedproxMu, shareOf(anchorPtr), gradsPtr);
       }
-      if (correctionPtr) k.axpy(P, 1, correctionPtr, gradsPtr);
-      if (o.decay > 0 && o.name === "adamw") k.scale(P, 1 - o.lr * o.decay, paramsPtr);
-      else if (o.decay > 0) k.axpy(P, o.decay, paramsPtr, gradsPtr);
+      if (correctionPtr) k.axpy(n, 1, shareOf(correctionPtr), gradsPtr);
+      if (o.decay > 0 && o.name === "adamw") k.scale(n, 1 - o.lr * o.decay, paramsPtr);
+      else if (o.decay > 0) k.axpy(n, o.decay, paramsPtr, gradsPtr);
       steps++;
       switch (o.name) {
         case "sgd":
-          if (o.momentum) k.momentum(P, o.lr, o.momentum, paramsPtr, gradsPtr, state[0]);
-          else k.sgd(P, o.lr, paramsPtr, gradsPtr);
+          if (o.momentum) k.momentum(n, o.lr, o.momentum, paramsPtr, gradsPtr, state[0]);
+          else k.sgd(n, o.lr, paramsPtr, gradsPtr);
           break;
         case "adam":
         case "adamw":
           k.adam(
-            P,
+            n,
             o.lr,
             o.beta1,
             o.beta2,
@@ -620,10 +691,10 @@ export function createNetworkTrainer(
           );
           break;
         case "rmsprop":
-          k.rmsprop(P, o.lr, 0.9, o.momentum, o.epsilon, paramsPtr, gradsPtr, state[0], state[1]);
+          k.rmsprop(n, o.lr, 0.9, o.momentum, o.epsilon, paramsPtr, gradsPtr, state[0], state[1]);
           break;
         case "adagrad":
-          k.adagrad(P, o.lr, backendEpsilon, paramsPtr, gradsPtr, state[0]);
+          k.adagrad(n, o.lr, backendEpsilon, paramsPtr, gradsPtr, state[0]);
           break;
       }
     },

@@ -30,6 +30,7 @@ function workerSource(): string {
       const control = new Int32Array(init.shared, 0, 8);
       Atomics.store(control, ${ctl.failed}, 1);
       Atomics.notify(control, ${ctl.gradsReady});
+      Atomics.notify(control, ${ctl.updated});
     });
   });`;
 }
