@@ -3,7 +3,7 @@
  * and wall time per optimizer step of the MLP 784-128-10 with SGD, at batch 64 and 32, so the thread
  * threshold in choose-engine.ts can be set from figures. Runs alternate 1 thread / 2 threads (pairs on
  * the same machine state); medians over the runs. Prints figures, asserts nothing.
- * Run: npm run bench -- threads [--steps 300] [--runs 7]   (`--quick`: 100 steps, 3 runs)
+ * Run: npm run bench -- threads [--steps 300] [--runs 7] [--batch N]   (`--quick`: 100 steps, 3 runs)
  */
 import { loadavg } from "node:os";
 import { selectBackend } from "../src/ml/backend.js";
@@ -21,6 +21,8 @@ import { machineLine } from "./lib/machine.js";
 const quick = isQuick();
 const steps = numberFlag("steps", quick ? 100 : 300);
 const runs = numberFlag("runs", quick ? 3 : 7);
+/** Batch sizes (`--batch 16` for one more). */
+const batchSizes = process.argv.includes("--batch") ? [numberFlag("batch", 64)] : [64, 32];
 const warmup = 20;
 
 await selectBackend({ prefer: "cpu" });
@@ -79,7 +81,7 @@ console.log(machineLine("kernels (WebAssembly SIMD)"));
 console.log(
   `MLP 784-128-10, SGD, kernel runners alone: ${steps} steps after ${warmup}, ${runs} runs, 1 and 2 threads alternating`,
 );
-for (const batch of [64, 32]) {
+for (const batch of batchSizes) {
   const figures = new Map<number, { cpu: number[]; wall: number[] }>([
     [1, { cpu: [], wall: [] }],
     [2, { cpu: [], wall: [] }],
