@@ -76,10 +76,9 @@ export function chooseEngine(options: {
   if (options.perSampleClipping)
     return { engine: "kernels", spec, threads: most > 1 && parameters >= minNoiseThreadParameters ? 2 : 1 };
   const perStep = flopsPerSample(spec) * options.batchSize;
-  // Dice is one figure for the whole batch, and batch normalization needs the whole batch's statistics:
-  // threads each see a slice, so such plans run on one thread (same result as tfjs, whatever the cores).
-  const batchStatistics = spec.segmentation !== undefined || spec.layers.some((op) => op.kind === "batchNorm");
-  const shareable = perStep >= minFlopsPerParameter * parameters && !batchStatistics;
+  // Dice is one figure for the whole batch: threads each see a slice, so segmentation runs on one thread.
+  // Batch normalization's statistics are exchanged between threads (trainer.ts `batchMoments`).
+  const shareable = perStep >= minFlopsPerParameter * parameters && spec.segmentation === undefined;
   const useful = shareable
     ? Math.max(1, Math.min(most, Math.floor(perStep / minFlopsPerThread), options.batchSize))
     : 1;

@@ -51,14 +51,24 @@ export function createParticipant(init: {
   index: number;
   instance: KernelInstance;
   model: ModelMemory;
+  /** The run's control block, where batch normalization's exchanges meet. */
+  control: Int32Array;
+  check?: () => void;
 }): NetworkTrainer {
-  const { spec, options, threads, index } = init;
+  const { spec, options, threads, index, control } = init;
   const P = spec.tensorSizes.reduce((a, b) => a + b, 0);
+  let met = 0;
   const rowsPerThread = Math.max(1, Math.ceil(options.maxRows / threads));
   return createNetworkTrainer(spec, { ...options, maxRows: rowsPerThread }, init.instance, {
     model: init.model,
     index,
     share: sliceOf(P, index, threads),
+    // Every participant meets as often (the same layers, every step), so a count since joining suffices.
+    meet: () => {
+      met++;
+      arrive(control, ctl.statistics);
+      waitAtLeast(control, ctl.statistics, met * threads, init.check);
+    },
   });
 }
 

@@ -130,9 +130,6 @@ export function createLocalRunner(init: RunnerInit): KernelRunner {
  */
 export function createParallelRunner(init: RunnerInit, threads: number): KernelRunner {
   if (init.dp) throw new Error("DP-SGD runs on one thread (createLocalRunner)");
-  // Each thread sees its slice of the batch only: batch statistics would be the slice's (choose-engine.ts).
-  if (init.spec.layers.some((op) => op.kind === "batchNorm"))
-    throw new Error("batch normalization runs on one thread (createLocalRunner)");
   if (init.spec.segmentation) throw new Error("Dice is a whole batch's figure: segmentation runs on one thread");
   const bytes = layoutShared(undefined, init.spec, init.options, threads).bytes;
   const shared = layoutShared(new SharedArrayBuffer(bytes), init.spec, init.options, threads);
@@ -140,23 +137,28 @@ export function createParallelRunner(init: RunnerInit, threads: number): KernelR
   const instance = createKernelInstance();
   const model = allocateModel(init.spec, init.options, instance, threads);
   const start = instance.top();
-  const trainer = createParticipant({ spec: init.spec, options: init.options, threads, index: 0, instance, model });
+  let failure: string | undefined;
+  const check = () => {
+    if (Atomics.load(control, ctl.failed) !== 0)
+      throw new RuntimeFailure(`A training thread failed${failure ? `: ${failure}` : ""}`);
+  };
+  const trainer = createParticipant({ ...init, threads, index: 0, instance, model, control, check });
   // Every participant's trainer takes as many bytes as this one: reserve the workers' regions (the memory
   // grows now, before any worker instantiates on it).
   const region = instance.top() - start;
   const regions = instance.alloc(region * (threads - 1));
   let round: RoundStart = init;
-  // The model is everyone's: its parameters, anchor and correction are written once, here.
+  // The model is everyone's: its parameters, moving statistics, anchor and correction are written once, here.
   const load = (next: RoundStart) => {
     round = next;
     trainer.params.set(next.params);
+    if (next.state) trainer.state.set(next.state);
     if (next.anchor) trainer.anchor.set(next.anchor);
     if (next.correction) trainer.correction.set(next.correction);
   };
   load(init);
   const workers = takeWorkers(threads - 1);
   const endings = workers.map((w) => w.next());
-  let failure: string | undefined;
   for (const ending of endings) void ending.then((m) => (failure ??= m.error));
   for (const [i, w] of workers.entries()) {
     const join: WorkerInit = {
@@ -172,10 +174,6 @@ export function createParallelRunner(init: RunnerInit, threads: number): KernelR
     };
     w.worker.postMessage(join);
   }
-  const check = () => {
-    if (Atomics.load(control, ctl.failed) !== 0)
-      throw new RuntimeFailure(`A training thread failed${failure ? `: ${failure}` : ""}`);
-  };
   let steps = 0;
   let loss = 0;
   let clean = true;

@@ -71,6 +71,18 @@ export interface Kernels {
     dbeta: number,
     dx: number,
   ): void;
+  batchNormDx(
+    dy: number,
+    xhat: number,
+    rows: number,
+    C: number,
+    gamma: number,
+    invStd: number,
+    dgamma: number,
+    dbeta: number,
+    n: number,
+    dx: number,
+  ): void;
   movingAverage(n: number, momentum: number, moving: number, value: number): void;
   layerNorm(
     x: number,

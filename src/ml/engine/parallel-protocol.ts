@@ -26,8 +26,10 @@ export const ctl = {
    * wrote the round's parameters (anchor, correction): before its next step each worker resets its trainer.
    */
   round: 7,
+  /** Batch normalization's exchanges inside a step (trainer.ts `Participant.meet`), monotonic. */
+  statistics: 8,
 } as const;
-export const controlSlots = 8;
+export const controlSlots = 9;
 
 export const commands = { step: 1, release: 3 } as const;
 

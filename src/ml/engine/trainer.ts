@@ -133,6 +133,11 @@ export interface ModelMemory {
   correction: number;
   /** Each participant's gradient; participant 0's receives the sum. */
   grads: number[];
+  /**
+   * Several participants with batch normalization: each one's batch statistics (`batchNormStatistics`
+   * floats), which the others read to normalize with the whole batch's.
+   */
+  statistics: number[];
 }
 
 /** A trainer's part in a data-parallel step: its gradient, and the share of the parameters it updates. */
@@ -141,6 +146,19 @@ export interface Participant {
   index: number;
   /** Parameters [from, to) this participant sums and updates. */
   share: [number, number];
+  /** Waits until every participant called it as many times (batch normalization's exchanges). */
+  meet(): void;
+}
+
+/**
+ * Floats a participant publishes per batch normalization layer: its positions, its slice's mean and
+ * variance per channel (forward), and its slice's Σ dy and Σ dy·x̂ (backward).
+ */
+const statisticsFloats = (c: number) => 1 + 4 * c;
+
+/** Floats of one participant's batch statistics block (0 without batch normalization). */
+function batchNormStatistics(spec: NetworkSpec): number {
+  return spec.layers.reduce((n, op) => n + (op.kind === "batchNorm" ? statisticsFloats(op.c) : 0), 0);
 }
 
 /** Optimizer state vectors per parameter. */
@@ -169,6 +187,7 @@ export function allocateModel(
     anchor: options.fedproxMu > 0 ? f32(P) : 0,
     correction: options.correction ? f32(P) : 0,
     grads: Array.from({ length: participants }, () => f32(P)),
+    statistics: Array.from({ length: participants > 1 ? participants : 0 }, () => f32(batchNormStatistics(spec))),
   };
 }
 
@@ -296,7 +315,20 @@ export function createNetworkTrainer(
     };
   });
   // γ and β gradients of normalizations without them still have to be written somewhere.
-  const normScratch = f32(2 * Math.max(0, ...spec.layers.map((op) => (isNormalize(op) ? op.c : 0))));
+  const widestNorm = Math.max(0, ...spec.layers.map((op) => (isNormalize(op) ? op.c : 0)));
+  const normScratch = f32(2 * widestNorm);
+  // Participants sharing a batch: batch normalization's statistics exchange (batchMoments), per layer
+  // and participant a view of that participant's block, and the whole batch's sums of the backward pass.
+  const together = participant !== undefined && model.statistics.length > 1;
+  const normTotals = together ? f32(2 * widestNorm) : 0;
+  const batchPositions = spec.layers.map(() => 0);
+  let statisticsAt = 0;
+  const statistics = spec.layers.map((op) => {
+    if (!together || op.kind !== "batchNorm") return [];
+    const at = statisticsAt;
+    statisticsAt += statisticsFloats(op.c);
+    return model.statistics.map((block) => instance.f32(block + at * 4, statisticsFloats(op.c)));
+  });
   // Which layers' outputs need a gradient: those with trained weights at or before them. Frozen layers
   // before every trained one (a frozen encoder) take no part in the backward pass.
   const trained = (l: number) => layers[l].gWeight !== 0 || layers[l].gBias !== 0;
@@ -434,7 +466,8 @@ export function createNetworkTrainer(
         const positions = rows * op.pixels;
         if (seeds) {
           // Training: the batch's own statistics, which also move the moving ones (once per step, as Keras).
-          k.channelMoments(input, positions, op.c, layer.mean, layer.variance);
+          if (together) batchMoments(l, input, positions);
+          else k.channelMoments(input, positions, op.c, layer.mean, layer.variance);
           k.normalize(
             input,
             positions,
@@ -448,8 +481,11 @@ export function createNetworkTrainer(
             layer.xhat,
             layer.out,
           );
-          k.movingAverage(op.c, op.momentum, layer.movingMean, layer.mean);
-          k.movingAverage(op.c, op.momentum, layer.movingVariance, layer.variance);
+          // The moving statistics are the participants' one copy: participant 0 moves them.
+          if ((participant?.index ?? 0) === 0) {
+            k.movingAverage(op.c, op.momentum, layer.movingMean, layer.mean);
+            k.movingAverage(op.c, op.momentum, layer.movingVariance, layer.variance);
+          }
         } else {
           k.normalize(
             input,
@@ -600,7 +636,8 @@ export function createNetworkTrainer(
         const dBeta = layer.gBias || normScratch + op.c * 4;
         const dx = wantInput ? spare : 0;
         const positions = rows * op.pixels;
-        if (op.kind === "batchNorm")
+        if (op.kind === "batchNorm" && together) batchNormBackward(l, delta, positions, dGamma, dBeta, dx);
+        else if (op.kind === "batchNorm")
           k.batchNormBackward(delta, layer.xhat, positions, op.c, layer.weight, layer.invStd, dGamma, dBeta, dx);
         else k.layerNormBackward(delta, layer.xhat, layer.invStd, positions, op.c, layer.weight, dGamma, dBeta, dx);
       }
@@ -608,6 +645,77 @@ export function createNetworkTrainer(
       else route(l, rows, delta, spare);
     }
     return loss;
+  }
+
+  /**
+   * Batch statistics across participants (Chan, Golub & LeVeque 1979, the pairwise update of mean and
+   * M2 = n·variance, here over all participants at once): each publishes its slice's positions, mean and
+   * biased variance; after they meet, each combines them in participant order (float64), so every
+   * participant normalizes with the same whole-batch statistics.
+   */
+  function batchMoments(l: number, input: number, positions: number): void {
+    const layer = layers[l];
+    const C = (layer.op as { c: number }).c;
+    const own = statistics[l][participant!.index];
+    const mean = instance.f32(layer.mean, C);
+    const variance = instance.f32(layer.variance, C);
+    if (positions > 0) k.channelMoments(input, positions, C, layer.mean, layer.variance);
+    own[0] = positions;
+    own.set(mean, 1);
+    own.set(variance, 1 + C);
+    participant!.meet();
+    let total = 0;
+    for (const slot of statistics[l]) total += slot[0];
+    batchPositions[l] = total;
+    for (let c = 0; c < C; c++) {
+      let sum = 0;
+      for (const slot of statistics[l]) sum += slot[0] * slot[1 + c];
+      const m = sum / total;
+      let m2 = 0;
+      for (const slot of statistics[l]) {
+        const d = slot[1 + c] - m;
+        m2 += slot[0] * (slot[1 + C + c] + d * d);
+      }
+      mean[c] = m;
+      variance[c] = m2 / total;
+    }
+  }
+
+  /**
+   * Batch normalization's backward pass across participants: the slice's Σ dy and Σ dy·x̂ (dβ, dγ: these
+   * stay the participant's part of the gradient, summed with the others' in `reduceGrads`) are published;
+   * after they meet, dx uses the whole batch's sums, added in participant order.
+   */
+  function batchNormBackward(l: number, delta: number, positions: number, dGamma: number, dBeta: number, dx: number) {
+    const layer = layers[l];
+    const C = (layer.op as { c: number }).c;
+    k.batchNormBackward(delta, layer.xhat, positions, C, layer.weight, layer.invStd, dGamma, dBeta, 0);
+    const own = statistics[l][participant!.index];
+    own.set(instance.f32(dBeta, C), 1 + 2 * C);
+    own.set(instance.f32(dGamma, C), 1 + 3 * C);
+    participant!.meet();
+    if (!dx) return;
+    const sumBeta = instance.f32(normTotals, C);
+    const sumGamma = instance.f32(normTotals + C * 4, C);
+    sumBeta.fill(0);
+    sumGamma.fill(0);
+    for (const slot of statistics[l])
+      for (let c = 0; c < C; c++) {
+        sumBeta[c] += slot[1 + 2 * C + c];
+        sumGamma[c] += slot[1 + 3 * C + c];
+      }
+    k.batchNormDx(
+      delta,
+      layer.xhat,
+      positions,
+      C,
+      layer.weight,
+      layer.invStd,
+      normTotals + C * 4,
+      normTotals,
+      batchPositions[l],
+      dx,
+    );
   }
 
   /** A graph layer's input gradients into its producers' sums: its own (in `spare`), a concat's halves, an add's. */

@@ -2,7 +2,7 @@ import { parentPort } from "node:worker_threads";
 import { createParticipant, participate } from "./data-parallel-step.js";
 import { createKernelInstance } from "./kernels.js";
 import { drawNoise, type NoiseInit } from "./noise-slots.js";
-import { commands, ctl, layoutShared, type WorkerInit } from "./parallel-protocol.js";
+import { commands, controlSlots, ctl, layoutShared, type WorkerInit } from "./parallel-protocol.js";
 
 /**
  * A training thread: a participant of data-parallel steps (data-parallel-step.ts) with its own kernels
@@ -15,7 +15,7 @@ function join(init: WorkerInit): void {
   // Instantiating rewrites the module's static data below heapBase with the very bytes already there
   // (the other threads may be reading them: same values, so nothing they read changes).
   const instance = createKernelInstance({ memory: init.memory, start: init.start });
-  const trainer = createParticipant({ ...init, instance });
+  const trainer = createParticipant({ ...init, instance, control });
   if (instance.top() > init.start + init.region)
     throw new Error("a training thread's trainer outgrew the region the training thread laid out");
   // A run's control block starts at generation 0; a step may already be waiting when this thread joins.
@@ -39,7 +39,7 @@ function join(init: WorkerInit): void {
 /** Marks the run failed so the training thread stops waiting for this one. */
 function fail(shared: SharedArrayBuffer, message: string): void {
   parentPort?.postMessage({ error: message });
-  const control = new Int32Array(shared, 0, 8);
+  const control = new Int32Array(shared, 0, controlSlots);
   Atomics.store(control, ctl.failed, 1);
   Atomics.notify(control, ctl.gradsReady);
   Atomics.notify(control, ctl.updated);
