@@ -1,9 +1,10 @@
 /**
  * The kernel runners alone, on 1 thread against 2 (kernel-runner.ts): CPU (all threads of the process)
- * and wall time per optimizer step of the MLP 784-128-10 with SGD, at batch 64 and 32, so the thread
- * threshold in choose-engine.ts can be set from figures. Runs alternate 1 thread / 2 threads (pairs on
- * the same machine state); medians over the runs. Prints figures, asserts nothing.
- * Run: npm run bench -- threads [--steps 300] [--runs 7] [--batch N]   (`--quick`: 100 steps, 3 runs)
+ * and wall time per optimizer step, by default of the MLP 784-128-10 with SGD at batch 64 and 32, so the
+ * thread threshold in choose-engine.ts can be set from figures; `--model NAME` takes another of
+ * bench/train.ts's models at its own batch (cnnbn: batch normalization across threads). Runs alternate
+ * 1 thread / 2 threads (pairs on the same machine state); medians over the runs. Asserts nothing.
+ * Run: npm run bench -- threads [--model mlp] [--steps 300] [--runs 7] [--batch N]   (`--quick`: 100 steps, 3 runs)
  */
 import { loadavg } from "node:os";
 import { selectBackend } from "../src/ml/backend.js";
@@ -12,38 +13,36 @@ import { createLocalRunner, createParallelRunner, type KernelRunner } from "../s
 import { describeNetwork, type NetworkSpec } from "../src/ml/engine/network.js";
 import { optimizerSpec } from "../src/ml/engine/trainer.js";
 import { buildModel } from "../src/ml/model.js";
-import { parsePlan } from "../src/ml/plan.js";
 import { createRng } from "../src/ml/rng.js";
-import type { Dataset } from "../src/ml/types.js";
 import { isQuick, numberFlag } from "./lib/flags.js";
 import { machineLine } from "./lib/machine.js";
+import { benchData, benchModels, benchRows } from "./lib/train-models.js";
 
 const quick = isQuick();
 const steps = numberFlag("steps", quick ? 100 : 300);
 const runs = numberFlag("runs", quick ? 3 : 7);
-/** Batch sizes (`--batch 16` for one more). */
-const batchSizes = process.argv.includes("--batch") ? [numberFlag("batch", 64)] : [64, 32];
+const name = process.argv.includes("--model") ? process.argv[process.argv.indexOf("--model") + 1] : "mlp";
+const bench = benchModels.find((m) => m.name === name);
+if (!bench) throw new Error(`Unknown --model "${name}": use ${benchModels.map((m) => m.name).join(", ")}`);
+/** Batch sizes (`--batch 16` for another). */
+const batchSizes = process.argv.includes("--batch")
+  ? [numberFlag("batch", 64)]
+  : name === "mlp"
+    ? [64, 32]
+    : [bench.batchSize];
 const warmup = 20;
 
 await selectBackend({ prefer: "cpu" });
-const plan = parsePlan({
-  data: {},
-  model: [{ dense: { units: 128, activation: "relu" } }, { dense: { units: 10, activation: "softmax" } }],
-  loss: "sparseCategoricalCrossentropy",
-  optimizer: { name: "sgd", learning_rate: 0.01 },
-});
-const model = buildModel(plan, [784], { seed: 1 });
+const plan = bench.plan;
+const model = buildModel(plan, bench.sampleShape, { seed: 1 });
 const spec = describeNetwork(model, plan.loss) as NetworkSpec;
 const params = new Float32Array(spec.tensorSizes.reduce((a, b) => a + b, 0));
 const rng = createRng(3);
 for (let i = 0; i < params.length; i++) params[i] = (rng.next() - 0.5) * 0.1;
-const rows = 2048;
-const x = new Float32Array(rows * 784);
-const y = new Float32Array(rows);
-for (let i = 0; i < x.length; i++) x[i] = rng.next();
-for (let r = 0; r < rows; r++) y[r] = Math.floor(rng.next() * 10);
-const data: Dataset = { x, y, rows, sampleShape: [784], features: [] };
-const source = createRowSource(data);
+const rows = benchRows;
+// Moving means 0, moving variances 1 (the state alternates mean, variance per layer).
+const state = Float32Array.from((spec.stateSizes ?? []).flatMap((n, i) => Array(n).fill(i % 2)));
+const source = createRowSource(benchData(bench));
 
 /** CPU ms (every thread of the process) and wall ms per step, `steps` steps after a warm-up. */
 async function time(threads: number, batch: number): Promise<{ cpu: number; wall: number }> {
@@ -52,6 +51,7 @@ async function time(threads: number, batch: number): Promise<{ cpu: number; wall
     options: { maxRows: batch, optimizer: optimizerSpec(plan.optimizer), fedproxMu: 0, correction: false },
     source,
     params,
+    state,
   };
   const runner: KernelRunner = threads === 1 ? createLocalRunner(init) : createParallelRunner(init, threads);
   const batches = Array.from({ length: 16 }, (_, b) =>
@@ -79,7 +79,7 @@ function median(values: number[]): number {
 
 console.log(machineLine("kernels (WebAssembly SIMD)"));
 console.log(
-  `MLP 784-128-10, SGD, kernel runners alone: ${steps} steps after ${warmup}, ${runs} runs, 1 and 2 threads alternating`,
+  `${bench.layers}; ${bench.training}; kernel runners alone: ${steps} steps after ${warmup}, ${runs} runs, 1 and 2 threads alternating`,
 );
 for (const batch of batchSizes) {
   const figures = new Map<number, { cpu: number[]; wall: number[] }>([
