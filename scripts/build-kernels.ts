@@ -13,7 +13,12 @@ const root = fileURLToPath(new URL("..", import.meta.url));
 const source = path.join(root, "src/ml/engine/assembly/index.ts");
 const target = path.join(root, "src/ml/engine/kernels-wasm.ts");
 /** Compiler flags; changing them changes the committed module. */
-const flags = ["-O3", "--runtime", "stub", "--noAssert", "--enable", "simd", "--initialMemory", "1"];
+const flags = [
+  ...["-O3", "--runtime", "stub", "--noAssert", "--enable", "simd", "--initialMemory", "1"],
+  // One shared memory, imported, so the threads of a data-parallel run train in the same memory
+  // (kernel-runner.ts): WebAssembly threads need a maximum; 65536 pages is all of wasm32.
+  ...["--enable", "threads", "--importMemory", "--sharedMemory", "--maximumMemory", "65536"],
+];
 
 function compile(): Buffer {
   const dir = mkdtempSync(path.join(tmpdir(), "fbm-kernels-"));

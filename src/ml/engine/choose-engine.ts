@@ -25,13 +25,15 @@ export type EngineChoice =
 /** Below this much arithmetic per step and thread, handing a step to other cores costs more than it saves. */
 const minFlopsPerThread = 2e6;
 /**
- * Threads exchange the whole gradient every step, so a step must carry enough arithmetic per parameter.
- * Measured on 2 cores (kernel runners alone, 300 steps, 7 runs, a busy machine): the MLP 784-128-10 at
- * batch 64 (260 FLOP per parameter) costs 0.72 ms of CPU a step on one thread and 0.99 ms on two (each
- * thread 0.50): a second thread that is free gains ~1.4×; at batch 32 (130) 0.39 against 0.67 (0.33 each),
- * too little. At batch 128 (520) 1.2–1.35× was measured before; the bench CNN (9,400) 1.4–1.5×.
+ * Threads meet twice a step and each sums its share of every thread's gradient in place (shared kernels
+ * memory, data-parallel-step.ts): a fixed ~0.1 ms of CPU a step beside the work, so a step must carry
+ * enough arithmetic per parameter. Measured on 2 cores (`npm run bench -- threads`, kernel runners alone,
+ * 300 steps, 7 runs, load average ~15, CPU of both threads together against one thread's): the MLP
+ * 784-128-10 at batch 64 (260 FLOP per parameter) 1.07–1.10× one thread's CPU (1.24–1.29× when threads
+ * copied whole gradients), at batch 32 (130) 1.12–1.13× (was 1.35–1.50×), at batch 16 (65) 1.32×: shared
+ * from 100 up.
  */
-const minFlopsPerParameter = 250;
+const minFlopsPerParameter = 100;
 
 /**
  * DP-SGD draws one Gaussian per parameter per step (~10 ns each); below this many parameters the noise is
@@ -74,10 +76,9 @@ export function chooseEngine(options: {
   if (options.perSampleClipping)
     return { engine: "kernels", spec, threads: most > 1 && parameters >= minNoiseThreadParameters ? 2 : 1 };
   const perStep = flopsPerSample(spec) * options.batchSize;
-  // Dice is one figure for the whole batch, and batch normalization needs the whole batch's statistics:
-  // threads each see a slice, so such plans run on one thread (same result as tfjs, whatever the cores).
-  const batchStatistics = spec.segmentation !== undefined || spec.layers.some((op) => op.kind === "batchNorm");
-  const shareable = perStep >= minFlopsPerParameter * parameters && !batchStatistics;
+  // Dice is one figure for the whole batch: threads each see a slice, so segmentation runs on one thread.
+  // Batch normalization's statistics are exchanged between threads (trainer.ts `batchMoments`).
+  const shareable = perStep >= minFlopsPerParameter * parameters && spec.segmentation === undefined;
   const useful = shareable
     ? Math.max(1, Math.min(most, Math.floor(perStep / minFlopsPerThread), options.batchSize))
     : 1;

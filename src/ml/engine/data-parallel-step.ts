@@ -1,13 +1,17 @@
+import type { KernelInstance } from "./kernels.js";
+import type { NetworkSpec } from "./network.js";
 import { ctl, type SharedLayout, sliceOf } from "./parallel-protocol.js";
-import type { NetworkTrainer } from "./trainer.js";
+import { createNetworkTrainer, type ModelMemory, type NetworkTrainer, type TrainerOptions } from "./trainer.js";
 
 /**
  * One participant's part of a data-parallel step (the training thread is participant 0, each worker one
- * more): gradient of its slice of the batch, published in the step's slot; one barrier; then every
- * participant sums all slices in participant order — the very same sum everywhere — and applies the same
- * update, so the copies of the network never diverge and no parameters cross threads between steps.
- * Gradient slots alternate by step parity: a participant may start step s + 1 while a slower one still
- * reads step s's slots, but never step s + 2 (that needs everyone past step s + 1's barrier).
+ * more). Every participant's trainer lives in one shared kernels memory with the model itself
+ * (trainer.ts `ModelMemory`), so no gradient or parameter is copied between threads: each computes the
+ * gradient of its slice of the batch in place; barrier; each sums its share of the parameters' gradients
+ * over all participants, in participant order (the same sum whatever the timing), and applies the update
+ * to that share (a reduce-scatter whose gather is free: everyone reads the one set of parameters); barrier,
+ * before anyone's next forward pass reads the parameters (waited for at the start of the next step, so
+ * the training thread gathers the next batch meanwhile).
  */
 export function participate(options: {
   trainer: NetworkTrainer;
@@ -18,7 +22,7 @@ export function participate(options: {
   step: number;
   slot: number;
   rows: number;
-  /** Called while waiting at the barrier (about once a second); may throw to give up. */
+  /** Called while waiting at a barrier (about once a second); may throw to give up. */
   check?: () => void;
 }): void {
   const { trainer, shared, index, threads, step, slot, rows } = options;
@@ -26,22 +30,56 @@ export function participate(options: {
   const [from, to] = sliceOf(rows, index, threads);
   trainer.x.set(shared.x[slot].subarray(from * width, to * width));
   trainer.labels.set(shared.labels[slot].subarray(from, to));
+  waitUpdated(shared, threads, step, options.check);
   shared.loss[index] = trainer.computeGradients(to - from, rows, from, shared.seeds[slot]);
-  const slots = shared.grads[step % 2];
-  slots[index].set(trainer.grads);
-  Atomics.add(shared.control, ctl.gradsReady, 1);
-  Atomics.notify(shared.control, ctl.gradsReady);
+  arrive(shared.control, ctl.gradsReady);
   waitAtLeast(shared.control, ctl.gradsReady, (step + 1) * threads, options.check);
-  // The sum in participant order, slot 0 first. A participant's own gradient is already in its trainer:
-  // participant 0 starts from it; with two threads participant 1 adds slot 0 to its own (a + b = b + a
-  // exactly in IEEE arithmetic). Each saves one model-sized copy a step.
-  if (index === 0) for (let w = 1; w < threads; w++) trainer.addToGrads(slots[w]);
-  else if (threads === 2) trainer.addToGrads(slots[0]);
-  else {
-    trainer.grads.set(slots[0]);
-    for (let w = 1; w < threads; w++) trainer.addToGrads(slots[w]);
-  }
+  trainer.reduceGrads();
   trainer.applyUpdate();
+  arrive(shared.control, ctl.updated);
+}
+
+/**
+ * Participant `index`'s trainer in `instance` (on the run's shared kernels memory, at the participant's
+ * region): rows for its slice of a batch, its gradient and share of the parameters in `model`. Every
+ * participant's trainer takes the same number of bytes, so the training thread lays the regions out.
+ */
+export function createParticipant(init: {
+  spec: NetworkSpec;
+  options: TrainerOptions;
+  threads: number;
+  index: number;
+  instance: KernelInstance;
+  model: ModelMemory;
+  /** The run's control block, where batch normalization's exchanges meet. */
+  control: Int32Array;
+  check?: () => void;
+}): NetworkTrainer {
+  const { spec, options, threads, index, control } = init;
+  const P = spec.tensorSizes.reduce((a, b) => a + b, 0);
+  let met = 0;
+  const rowsPerThread = Math.max(1, Math.ceil(options.maxRows / threads));
+  return createNetworkTrainer(spec, { ...options, maxRows: rowsPerThread }, init.instance, {
+    model: init.model,
+    index,
+    share: sliceOf(P, index, threads),
+    // Every participant meets as often (the same layers, every step), so a count since joining suffices.
+    meet: () => {
+      met++;
+      arrive(control, ctl.statistics);
+      waitAtLeast(control, ctl.statistics, met * threads, init.check);
+    },
+  });
+}
+
+/** Waits until every participant applied its share of the first `steps` steps' updates. */
+export function waitUpdated(shared: SharedLayout, threads: number, steps: number, check?: () => void): void {
+  waitAtLeast(shared.control, ctl.updated, steps * threads, check);
+}
+
+function arrive(control: Int32Array, slot: number): void {
+  Atomics.add(control, slot, 1);
+  Atomics.notify(control, slot);
 }
 
 /** Waits until control[slot] ≥ target, spinning briefly first (partners are usually microseconds away). */

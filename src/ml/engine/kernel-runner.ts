@@ -1,11 +1,12 @@
 import { RuntimeFailure } from "../../common/errors.js";
 import type { RowSource } from "../batches.js";
-import { participate } from "./data-parallel-step.js";
+import { createParticipant, participate, waitUpdated } from "./data-parallel-step.js";
 import { type DpStep, noiseAndAverage } from "./dp-step.js";
+import { createKernelInstance } from "./kernels.js";
 import type { NetworkSpec } from "./network.js";
 import { startNoiseThread } from "./noise-thread.js";
 import { commands, ctl, layoutShared, type SharedLayout, type WorkerInit } from "./parallel-protocol.js";
-import { createNetworkTrainer, type TrainerOptions } from "./trainer.js";
+import { allocateModel, createNetworkTrainer, type TrainerOptions } from "./trainer.js";
 import { discardWorkers, returnWorkers, takeWorkers } from "./worker-pool.js";
 
 /** Local training steps on fbm's kernels, on this thread or on worker threads. */
@@ -121,40 +122,43 @@ export function createLocalRunner(init: RunnerInit): KernelRunner {
 
 /**
  * Data-parallel steps on `threads` threads: this one (participant 0) and `threads − 1` workers
- * (worker.ts). This thread gathers each batch into shared memory, wakes the workers, and takes the first
- * slice itself; all meet once per step (data-parallel-step.ts). The result depends only on the thread
- * count, never on timing.
+ * (worker.ts), all on one shared kernels memory: the model (parameters, optimizer state, anchor,
+ * correction, each participant's gradient) at its start, then one region per participant for its trainer.
+ * This thread gathers each batch into shared memory, wakes the workers, and takes the first slice itself;
+ * all meet twice per step (data-parallel-step.ts). The result depends only on the thread count, never on
+ * timing.
  */
 export function createParallelRunner(init: RunnerInit, threads: number): KernelRunner {
   if (init.dp) throw new Error("DP-SGD runs on one thread (createLocalRunner)");
-  // Each thread sees its slice of the batch only: batch statistics would be the slice's (choose-engine.ts).
-  if (init.spec.layers.some((op) => op.kind === "batchNorm"))
-    throw new Error("batch normalization runs on one thread (createLocalRunner)");
   if (init.spec.segmentation) throw new Error("Dice is a whole batch's figure: segmentation runs on one thread");
   const bytes = layoutShared(undefined, init.spec, init.options, threads).bytes;
   const shared = layoutShared(new SharedArrayBuffer(bytes), init.spec, init.options, threads);
   const { control } = shared;
-  const rowsPerThread = Math.max(1, Math.ceil(init.options.maxRows / threads));
-  const trainer = createNetworkTrainer(init.spec, { ...init.options, maxRows: rowsPerThread });
+  const instance = createKernelInstance();
+  const model = allocateModel(init.spec, init.options, instance, threads);
+  const start = instance.top();
+  let failure: string | undefined;
+  const check = () => {
+    if (Atomics.load(control, ctl.failed) !== 0)
+      throw new RuntimeFailure(`A training thread failed${failure ? `: ${failure}` : ""}`);
+  };
+  const trainer = createParticipant({ ...init, threads, index: 0, instance, model, control, check });
+  // Every participant's trainer takes as many bytes as this one: reserve the workers' regions (the memory
+  // grows now, before any worker instantiates on it).
+  const region = instance.top() - start;
+  const regions = instance.alloc(region * (threads - 1));
   let round: RoundStart = init;
-  // Workers read the shared copies when they join, and again when `ctl.round` moves.
+  // The model is everyone's: its parameters, moving statistics, anchor and correction are written once, here.
   const load = (next: RoundStart) => {
     round = next;
-    shared.params.set(next.params);
     trainer.params.set(next.params);
-    if (next.anchor) {
-      shared.anchor.set(next.anchor);
-      trainer.anchor.set(next.anchor);
-    }
-    if (next.correction) {
-      shared.correction.set(next.correction);
-      trainer.correction.set(next.correction);
-    }
+    if (next.state) trainer.state.set(next.state);
+    if (next.anchor) trainer.anchor.set(next.anchor);
+    if (next.correction) trainer.correction.set(next.correction);
   };
   load(init);
   const workers = takeWorkers(threads - 1);
   const endings = workers.map((w) => w.next());
-  let failure: string | undefined;
   for (const ending of endings) void ending.then((m) => (failure ??= m.error));
   for (const [i, w] of workers.entries()) {
     const join: WorkerInit = {
@@ -163,13 +167,13 @@ export function createParallelRunner(init: RunnerInit, threads: number): KernelR
       spec: init.spec,
       options: init.options,
       shared: shared.control.buffer as SharedArrayBuffer,
+      memory: instance.memory,
+      model,
+      start: regions + i * region,
+      region,
     };
     w.worker.postMessage(join);
   }
-  const check = () => {
-    if (Atomics.load(control, ctl.failed) !== 0)
-      throw new RuntimeFailure(`A training thread failed${failure ? `: ${failure}` : ""}`);
-  };
   let steps = 0;
   let loss = 0;
   let clean = true;
@@ -203,11 +207,16 @@ export function createParallelRunner(init: RunnerInit, threads: number): KernelR
       loss = 0;
       return value;
     },
-    finish: async () => Float32Array.from(trainer.params),
+    finish: async () => {
+      waitUpdated(shared, threads, steps, check);
+      return Float32Array.from(trainer.params);
+    },
     restart(next) {
       checkRestart(init, next);
       if (next.dp) throw new Error("DP-SGD runs on one thread (createLocalRunner)");
       check();
+      // Nobody may still be updating the parameters this writes.
+      waitUpdated(shared, threads, steps, check);
       trainer.reset();
       load(next);
       Atomics.add(control, ctl.round, 1);

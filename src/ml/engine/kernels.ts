@@ -2,7 +2,8 @@ import { kernelsWasmBase64 } from "./kernels-wasm.js";
 
 /**
  * fbm's own WebAssembly SIMD training kernels (source: ./assembly/, built by `npm run build:kernels`).
- * Each instance has its own memory; the caller lays buffers out with `alloc` and reads them through views.
+ * Each instance has its own memory, or shares one with the other threads of a data-parallel run; the
+ * caller lays buffers out with `alloc` and reads them through views.
  * Pointers are byte offsets into that memory.
  */
 export interface Kernels {
@@ -68,6 +69,18 @@ export interface Kernels {
     invStd: number,
     dgamma: number,
     dbeta: number,
+    dx: number,
+  ): void;
+  batchNormDx(
+    dy: number,
+    xhat: number,
+    rows: number,
+    C: number,
+    gamma: number,
+    invStd: number,
+    dgamma: number,
+    dbeta: number,
+    n: number,
     dx: number,
   ): void;
   movingAverage(n: number, momentum: number, moving: number, value: number): void;
@@ -138,6 +151,8 @@ export interface Kernels {
 
 export interface KernelInstance {
   readonly kernels: Kernels;
+  /** The instance's memory (shared: see `createKernelMemory`). */
+  readonly memory: WebAssembly.Memory;
   /** Reserves `bytes` (16-byte aligned), growing the memory as needed; returns the pointer. */
   alloc(bytes: number): number;
   /** Frees everything reserved since `mark` (a value `alloc` returned or `top()`); memory stays grown. */
@@ -164,15 +179,32 @@ export function kernelInstancesCreated(): number {
   return created;
 }
 
-/** A fresh kernels instance with its own memory. */
-export function createKernelInstance(): KernelInstance {
+/** Pages of 64 KiB the kernels' memory may grow to: all of wasm32 (a shared memory must name its maximum). */
+const maximumPages = 65536;
+
+/**
+ * A memory for kernels instances. Shared (a SharedArrayBuffer underneath), as the module declares it:
+ * the threads of a data-parallel run instantiate the kernels over one memory and read each other's
+ * gradients in place (kernel-runner.ts); any other instance has a memory of its own.
+ */
+export function createKernelMemory(): WebAssembly.Memory {
+  return new WebAssembly.Memory({ initial: 1, maximum: maximumPages, shared: true });
+}
+
+/**
+ * A fresh kernels instance, on a memory of its own, or on `memory` shared with other instances (other
+ * threads): then `start` is where this instance's allocations begin (the caller keeps the instances'
+ * regions apart; the module's static data below `heapBase` is the same for every instance).
+ */
+export function createKernelInstance(shared?: { memory: WebAssembly.Memory; start: number }): KernelInstance {
   created++;
-  const instance = new WebAssembly.Instance(kernelsModule(), {});
-  const exports = instance.exports as unknown as Kernels & { memory: WebAssembly.Memory; heapBase(): number };
-  const memory = exports.memory;
-  let top = exports.heapBase();
+  const memory = shared?.memory ?? createKernelMemory();
+  const instance = new WebAssembly.Instance(kernelsModule(), { env: { memory } });
+  const exports = instance.exports as unknown as Kernels & { heapBase(): number };
+  let top = Math.max(exports.heapBase(), shared?.start ?? 0);
   return {
     kernels: { ...exports },
+    memory,
     alloc(bytes) {
       const ptr = top;
       top = Math.ceil((top + bytes) / 16) * 16;

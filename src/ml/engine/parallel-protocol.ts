@@ -1,9 +1,10 @@
 import type { NetworkSpec } from "./network.js";
-import type { TrainerOptions } from "./trainer.js";
+import type { ModelMemory, TrainerOptions } from "./trainer.js";
 
 /**
- * The shared memory between the training thread and its workers: one SharedArrayBuffer, laid out by
- * `layoutShared`, with an Int32 control block driven by Atomics (no messages per step).
+ * The shared memory between the training thread and its workers: one SharedArrayBuffer for the batches,
+ * laid out by `layoutShared`, with an Int32 control block driven by Atomics (no messages per step); and
+ * one shared kernels memory (WebAssembly) where the model and every participant's trainer live.
  */
 
 /** Control slots (Int32). */
@@ -11,6 +12,8 @@ export const ctl = {
   /** Bumped by the main thread for each command; workers wait on it. */
   generation: 0,
   command: 1,
+  /** Participants that applied their share of the current step's update (monotonic). */
+  updated: 2,
   /** Participants whose gradient for the current step is in its slot (monotonic). */
   gradsReady: 3,
   /** Batch slot (0/1) and row count of the current step. */
@@ -19,12 +22,14 @@ export const ctl = {
   /** Set to 1 by a worker that failed (its message follows by postMessage); wakes waiters on gradsReady. */
   failed: 6,
   /**
-   * Bumped by the main thread when a kept run starts another round (kernel-runner.ts `restart`): before its
-   * next step each worker reloads the shared parameters (anchor, correction) and resets its optimizer.
+   * Bumped by the main thread when a kept run starts another round (kernel-runner.ts `restart`), once it
+   * wrote the round's parameters (anchor, correction): before its next step each worker resets its trainer.
    */
   round: 7,
+  /** Batch normalization's exchanges inside a step (trainer.ts `Participant.meet`), monotonic. */
+  statistics: 8,
 } as const;
-export const controlSlots = 8;
+export const controlSlots = 9;
 
 export const commands = { step: 1, release: 3 } as const;
 
@@ -35,6 +40,12 @@ export interface WorkerInit {
   spec: NetworkSpec;
   options: TrainerOptions;
   shared: SharedArrayBuffer;
+  /** The kernels memory every participant's trainer lives in, the model's place in it, and this worker's region. */
+  memory: WebAssembly.Memory;
+  model: ModelMemory;
+  start: number;
+  /** Bytes of one trainer's region (checked: the worker's trainer must fit). */
+  region: number;
 }
 
 export interface SharedLayout {
@@ -44,24 +55,17 @@ export interface SharedLayout {
   labels: [Float32Array, Float32Array];
   /** Dropout seeds of the step in each slot. */
   seeds: [Int32Array, Int32Array];
-  /** Gradient slots by step parity, then worker: grads[parity][worker]. */
-  grads: Float32Array[][];
   /** Each participant's Σ loss of its rows, per step. */
   loss: Float64Array;
-  /** Initial parameters, for every participant. */
-  params: Float32Array;
-  anchor: Float32Array;
-  correction: Float32Array;
 }
 
 /** Views over `buffer` (or, with no buffer, just the size it must have). */
 export function layoutShared(
   buffer: SharedArrayBuffer | undefined,
   spec: NetworkSpec,
-  options: TrainerOptions,
+  options: Pick<TrainerOptions, "maxRows">,
   threads: number,
 ): SharedLayout & { bytes: number } {
-  const P = spec.tensorSizes.reduce((a, b) => a + b, 0);
   let offset = 0;
   const take = <T>(make: (b: SharedArrayBuffer, at: number, n: number) => T, n: number, width: number): T => {
     offset = Math.ceil(offset / 8) * 8;
@@ -79,15 +83,14 @@ export function layoutShared(
   const dropouts = spec.layers.filter((op) => op.kind === "dropout").length;
   const i32 = (n: number) => take((b, at, len) => new Int32Array(b, at, len), n, 4);
   const seeds: [Int32Array, Int32Array] = [i32(dropouts), i32(dropouts)];
-  const grads = [0, 1].map(() => Array.from({ length: threads }, () => f32(P)));
   const loss = take((b, at, n) => new Float64Array(b, at, n), threads, 8);
-  const params = f32(P);
-  const anchor = f32(options.fedproxMu > 0 ? P : 0);
-  const correction = f32(options.correction ? P : 0);
-  return { control, x, labels, seeds, grads, loss, params, anchor, correction, bytes: offset };
+  return { control, x, labels, seeds, loss, bytes: offset };
 }
 
-/** Rows [from, to) of a batch of `rows` that worker `index` of `threads` takes. */
+/**
+ * Rows [from, to) of a batch of `rows` that worker `index` of `threads` takes (likewise its share of
+ * the parameters to sum and update).
+ */
 export function sliceOf(rows: number, index: number, threads: number): [number, number] {
   return [Math.floor((rows * index) / threads), Math.floor((rows * (index + 1)) / threads)];
 }

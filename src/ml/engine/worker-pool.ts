@@ -1,5 +1,5 @@
 import { Worker } from "node:worker_threads";
-import { ctl } from "./parallel-protocol.js";
+import { controlSlots, ctl } from "./parallel-protocol.js";
 
 /**
  * Training threads, started on first use and kept (unreferenced, asleep) for the next run, so a round of
@@ -27,9 +27,10 @@ function workerSource(): string {
     const { parentPort } = require("node:worker_threads");
     parentPort.once("message", (init) => {
       parentPort.postMessage({ error: "cannot load the training thread: " + e.message });
-      const control = new Int32Array(init.shared, 0, 8);
+      const control = new Int32Array(init.shared, 0, ${controlSlots});
       Atomics.store(control, ${ctl.failed}, 1);
       Atomics.notify(control, ${ctl.gradsReady});
+      Atomics.notify(control, ${ctl.updated});
     });
   });`;
 }

@@ -1,23 +1,23 @@
 import { parentPort } from "node:worker_threads";
-import { participate } from "./data-parallel-step.js";
+import { createParticipant, participate } from "./data-parallel-step.js";
 import { createKernelInstance } from "./kernels.js";
 import { drawNoise, type NoiseInit } from "./noise-slots.js";
-import { commands, ctl, layoutShared, type WorkerInit } from "./parallel-protocol.js";
-import { createNetworkTrainer } from "./trainer.js";
+import { commands, controlSlots, ctl, layoutShared, type WorkerInit } from "./parallel-protocol.js";
 
 /**
- * A training thread: a participant of data-parallel steps (data-parallel-step.ts) with its own copy of
- * the network in its own kernels instance, or DP-SGD's noise source one step ahead (noise-thread.ts). Joins
+ * A training thread: a participant of data-parallel steps (data-parallel-step.ts) with its own kernels
+ * instance and trainer on the run's shared kernels memory (the model there is everyone's), or DP-SGD's noise source one step ahead (noise-thread.ts). Joins
  * one run at a time (all of its rounds while the node keeps it, engine/kernel-session.ts) and stays for the next.
  */
 function join(init: WorkerInit): void {
   const shared = layoutShared(init.shared, init.spec, init.options, init.threads);
   const { control } = shared;
-  const rowsPerThread = Math.max(1, Math.ceil(init.options.maxRows / init.threads));
-  const trainer = createNetworkTrainer(init.spec, { ...init.options, maxRows: rowsPerThread }, createKernelInstance());
-  trainer.params.set(shared.params);
-  if (init.options.fedproxMu > 0) trainer.anchor.set(shared.anchor);
-  if (init.options.correction) trainer.correction.set(shared.correction);
+  // Instantiating rewrites the module's static data below heapBase with the very bytes already there
+  // (the other threads may be reading them: same values, so nothing they read changes).
+  const instance = createKernelInstance({ memory: init.memory, start: init.start });
+  const trainer = createParticipant({ ...init, instance, control });
+  if (instance.top() > init.start + init.region)
+    throw new Error("a training thread's trainer outgrew the region the training thread laid out");
   // A run's control block starts at generation 0; a step may already be waiting when this thread joins.
   let generation = 0;
   let round = Atomics.load(control, ctl.round);
@@ -25,12 +25,9 @@ function join(init: WorkerInit): void {
     Atomics.wait(control, ctl.generation, generation);
     generation = Atomics.load(control, ctl.generation);
     if (Atomics.load(control, ctl.command) === commands.release) return;
-    // A kept run's next round: the main thread wrote its parameters before this step's command.
+    // A kept run's next round: the main thread wrote its parameters (shared) before this step's command.
     if (Atomics.load(control, ctl.round) !== round) {
       round = Atomics.load(control, ctl.round);
-      trainer.params.set(shared.params);
-      if (init.options.fedproxMu > 0) trainer.anchor.set(shared.anchor);
-      if (init.options.correction) trainer.correction.set(shared.correction);
       trainer.reset();
     }
     const slot = Atomics.load(control, ctl.slot);
@@ -42,9 +39,10 @@ function join(init: WorkerInit): void {
 /** Marks the run failed so the training thread stops waiting for this one. */
 function fail(shared: SharedArrayBuffer, message: string): void {
   parentPort?.postMessage({ error: message });
-  const control = new Int32Array(shared, 0, 8);
+  const control = new Int32Array(shared, 0, controlSlots);
   Atomics.store(control, ctl.failed, 1);
   Atomics.notify(control, ctl.gradsReady);
+  Atomics.notify(control, ctl.updated);
 }
 
 parentPort?.on("message", (init: WorkerInit | NoiseInit) => {

@@ -383,7 +383,8 @@ describe("chooseEngine()", () => {
     };
     assert.equal(threadsFor(small, 30, 64, 8), 1, "a few thousand FLOP per step");
     assert.equal(threadsFor(mlp, 784, 64, 4), 4, "about 260 FLOP per parameter: a second thread pays");
-    assert.equal(threadsFor(mlp, 784, 32, 4), 1, "about 130 FLOP per parameter: the gradient exchange would cost more");
+    assert.equal(threadsFor(mlp, 784, 32, 4), 4, "about 130 FLOP per parameter: shared, no gradient is copied");
+    assert.equal(threadsFor(mlp, 784, 16, 4), 1, "about 65 FLOP per parameter: the threads' meeting would cost more");
     assert.equal(threadsFor(mlp, 784, 256, 4), 4);
     assert.equal(threadsFor(mlp, 784, 256, 1), 1);
     // DP-SGD: its steps on one thread, its noise on a second, for models with enough parameters.

@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import { selectBackend } from "../../../src/ml/backend.js";
-import { parsePlan } from "../../../src/ml/plan.js";
+import { createRowSource } from "../../../src/ml/batches.js";
+import { createLocalRunner, createParallelRunner, type RunnerInit } from "../../../src/ml/engine/kernel-runner.js";
+import { describeNetwork, type NetworkSpec } from "../../../src/ml/engine/network.js";
+import { optimizerSpec } from "../../../src/ml/engine/trainer.js";
+import { buildModel } from "../../../src/ml/model.js";
+import { type Plan, parsePlan } from "../../../src/ml/plan.js";
+import { createRng } from "../../../src/ml/rng.js";
 import { trainLocal } from "../../../src/ml/train.js";
 import { printedByExitingChild, sharedStepMlp } from "../../support/engines.js";
 import { relativeDifference } from "../../support/params.js";
@@ -70,6 +76,64 @@ describe("training on worker threads", () => {
     const two = await trainLocal({ plan: cnn, data: images, args: cnnArgs, threads: 2 });
     assert.equal(two.engine, "kernels, 2 threads");
     assert.ok(relativeDifference(two.params, one.params) < 1e-5);
+  });
+
+  it("splits the optimizer's state and update among 3 threads (momentum, Adagrad, RMSprop, AdamW; FedProx, SCAFFOLD) to 1 thread's, over two rounds", async () => {
+    // 2,001 parameters: shares of 667 each, none aligned to a SIMD vector past the first.
+    const optimizers: Plan["optimizer"][] = [
+      { name: "sgd", learning_rate: 0.05, momentum: 0.9 },
+      { name: "adagrad", learning_rate: 0.05 },
+      { name: "rmsprop", learning_rate: 0.01 },
+      { name: "adamw", learning_rate: 0.01, weight_decay: 0.01 },
+      { name: "adam", learning_rate: 0.01, weight_decay: 0.001 },
+    ];
+    const source = createRowSource(separableData(120, 50));
+    const rng = createRng(11);
+    const batches = Array.from({ length: 8 }, () =>
+      Int32Array.from({ length: 30 }, () => Math.floor(rng.next() * 120)),
+    );
+    for (const optimizer of optimizers) {
+      const plan = parsePlan({
+        data: {},
+        model: [{ dense: { units: 37, activation: "relu" } }, { dense: { units: 3, activation: "softmax" } }],
+        loss: "sparseCategoricalCrossentropy",
+        optimizer,
+      });
+      const spec = describeNetwork(buildModel(plan, [50], { seed: 3 }), plan.loss) as NetworkSpec;
+      const P = spec.tensorSizes.reduce((a, b) => a + b, 0);
+      assert.equal(P, 2001);
+      const vector = (scale: number) => Float32Array.from({ length: P }, () => (rng.next() - 0.5) * scale);
+      const init: RunnerInit = {
+        spec,
+        options: { maxRows: 30, optimizer: optimizerSpec(plan.optimizer), fedproxMu: 0.01, correction: true },
+        source,
+        params: vector(0.2),
+        anchor: vector(0.2),
+        correction: vector(0.01),
+      };
+      const second = { source, params: vector(0.2), anchor: vector(0.2), correction: vector(0.01) };
+      const train = async (threads: number) => {
+        const runner = threads === 1 ? createLocalRunner(init) : createParallelRunner(init, threads);
+        try {
+          for (const batch of batches) runner.step(batch, []);
+          const first = await runner.finish();
+          runner.restart(second);
+          for (const batch of batches) runner.step(batch, []);
+          return [first, await runner.finish()];
+        } finally {
+          runner.close();
+        }
+      };
+      const one = await train(1);
+      const three = await train(3);
+      assert.deepEqual(await train(3), three, `${optimizer.name}: 3 threads, run to run`);
+      for (const round of [0, 1]) {
+        let worst = 0;
+        for (let i = 0; i < P; i++) worst = Math.max(worst, Math.abs(three[round][i] - one[round][i]));
+        assert.ok(worst < 1e-5, `${optimizer.name}, round ${round + 1}: 3 threads differ from 1 by ${worst}`);
+        assert.notDeepEqual(three[round], round === 0 ? init.params : second.params);
+      }
+    }
   });
 
   it("lets the process exit afterwards: the sleeping threads hold nothing open", async () => {

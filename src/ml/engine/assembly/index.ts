@@ -6,7 +6,7 @@ export {
   activationBackward, avgPool, avgPoolBackward, biasActivation, col2im, columnSums, dropout, im2col, maxPool, maxPoolBackward, multiply, softmaxBackward,
 } from "./layers";
 export { accumulate, add, concatChannels, splitChannels, upsample, upsampleBackward } from "./graph-ops";
-export { batchNormBackward, channelMoments, layerNorm, layerNormBackward, movingAverage, normalize } from "./normalize";
+export { batchNormBackward, batchNormDx, channelMoments, layerNorm, layerNormBackward, movingAverage, normalize } from "./normalize";
 export { avgPool3d, avgPool3dBackward, col2im3d, im2col3d, maxPool3d } from "./volumes";
 export { adagrad, adam, axpy, lossForward, momentum, rmsprop, scale, sgd } from "./loss-optim";
 

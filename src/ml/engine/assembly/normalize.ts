@@ -85,8 +85,19 @@ export function batchNormBackward(
       store<f32>(dgamma + o, load<f32>(dgamma + o) + load<f32>(dy + at + o) * load<f32>(xhat + at + o));
     }
   }
-  if (dx == 0) return;
-  const n: f32 = <f32>rows;
+  if (dx != 0) batchNormDx(dy, xhat, rows, C, gamma, invStd, dgamma, dbeta, <f32>rows, dx);
+}
+
+/**
+ * Batch normalization's input gradient dx = γ·invStd/n · (n·dy − dβ − x̂·dγ) over `rows` positions, with
+ * dβ, dγ and n the whole batch's: this thread's rows only when threads share a batch (the sums come from
+ * every thread's `batchNormBackward`, engine/trainer.ts).
+ */
+export function batchNormDx(
+  dy: usize, xhat: usize, rows: i32, C: i32, gamma: usize, invStd: usize, dgamma: usize, dbeta: usize, n: f32,
+  dx: usize,
+): void {
+  const bytes = (<usize>C) << 2;
   const inv: f32 = 1 / n;
   const nv = f32x4.splat(n);
   const invv = f32x4.splat(inv);
