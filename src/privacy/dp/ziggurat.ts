@@ -43,20 +43,16 @@ const fn = new Float64Array(128);
 }
 
 /**
- * The rectangle test |hz| < kn[iz] as hz² ≤ T² with T = ⌈kn⌉ − 1, the largest accepted |hz| (−1 for an
- * empty layer): no branch on the sign. Exact in doubles: squaring rounds monotonically, and past T the
- * next square is 2T + 1 larger, far above the rounding at 2^62.
+ * The rectangle test |hz| < kn[iz] on integers: |hz| < ⌈kn⌉ (0 for an empty layer), compared unsigned
+ * (2^31, the magnitude of −2^31, is past every bound: all kn are below 2^31).
  */
-const accept = kn.map((k) => {
-  const largest = Math.ceil(k) - 1;
-  return largest < 0 ? -1 : largest * largest;
-});
+const bound = Uint32Array.from(kn, (k) => Math.ceil(k));
 
 /** The tables as the kernel reads them (and as a test's reference implementation may). */
-export const zigguratTables = { r, accept, width: wn, density: fn } as const;
+export const zigguratTables = { r, bound, width: wn, density: fn } as const;
 
 /** Words per refill: 64 KiB of keystream, the size node:crypto's AES-CTR produced fastest here. */
-const wordCount = 16384;
+export const wordsPerRefill = 16384;
 /** Values per kernel call: the caller's values are copied in and out through this much of the memory. */
 const chunk = 16384;
 
@@ -77,19 +73,20 @@ export function createZiggurat(fill: WordFill): Ziggurat {
   const instance = new WebAssembly.Instance(compiled, { env: { refill: () => fill(words) } });
   const k = instance.exports as unknown as ZigguratExports;
   const tablesAt = k.heapBase();
-  const wordsAt = tablesAt + 16 * Math.ceil((385 * 8) / 16);
-  const stagingAt = wordsAt + wordCount * 4;
+  const tableBytes = 257 * 8 + 128 * 4;
+  const wordsAt = tablesAt + 16 * Math.ceil(tableBytes / 16);
+  const stagingAt = wordsAt + wordsPerRefill * 4;
   const missing = stagingAt + chunk * 4 - k.memory.buffer.byteLength;
   if (missing > 0) k.memory.grow(Math.ceil(missing / 65536));
   // The memory never grows again, so these views stay valid.
-  const tables = new Float64Array(k.memory.buffer, tablesAt, 385);
-  tables.set(accept, 0);
-  tables.set(wn, 128);
-  tables.set(fn, 256);
-  tables[384] = r;
-  words = new Uint32Array(k.memory.buffer, wordsAt, wordCount);
+  const tables = new Float64Array(k.memory.buffer, tablesAt, 257);
+  tables.set(wn, 0);
+  tables.set(fn, 128);
+  tables[256] = r;
+  new Uint32Array(k.memory.buffer, tablesAt + 257 * 8, 128).set(bound);
+  words = new Uint32Array(k.memory.buffer, wordsAt, wordsPerRefill);
   const staging = new Float32Array(k.memory.buffer, stagingAt, chunk);
-  k.zigguratSetup(tablesAt, wordsAt, wordCount);
+  k.zigguratSetup(tablesAt, wordsAt, wordsPerRefill);
   return {
     draw: () => k.zigguratDraw(),
     addTo(values, std, scale) {
