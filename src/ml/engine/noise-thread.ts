@@ -7,10 +7,11 @@ import { discardWorkers, returnWorkers, takeWorkers } from "./worker-pool.js";
  * DP-SGD's Gaussian noise on two threads. The noise does not depend on the gradient, so a helper thread
  * draws it ahead: while this thread runs step s's forward pass and per-sample clipping, the helper fills
  * the noise of step s (and then s + 1) in chunks; when this thread reaches the noise it draws the chunks
- * still unclaimed itself, waits for the helper's last one, and adds std·z. Each thread draws from its own
- * node:crypto keystream with the same ziggurat (noise.ts): every value is an independent N(0, 1) draw, as on
- * one thread, so the noise scale and the privacy guarantee are unchanged; which thread drew a value varies
- * with timing, the values are fresh randomness either way. Two slots alternate by step.
+ * still unclaimed itself, waits for the helper's last one, and adds std·z. Each thread draws from
+ * node:crypto (OpenSSL keeps a DRBG per thread) with its own instance of the same ziggurat (noise.ts):
+ * every value is an independent N(0, 1) draw, as on one thread, so the noise scale and the privacy
+ * guarantee are unchanged; which thread drew a value varies with timing, the values are fresh randomness
+ * either way. Two slots alternate by step.
  */
 export interface NoiseThread {
   /** values[i] = (values[i] + std·z_i)·scale with the current slot's fresh N(0, 1) draws. */

@@ -51,7 +51,7 @@ const bound = Uint32Array.from(kn, (k) => Math.ceil(k));
 /** The tables as the kernel reads them (and as a test's reference implementation may). */
 export const zigguratTables = { r, bound, width: wn, density: fn } as const;
 
-/** Words per refill: 64 KiB of keystream, the size node:crypto's AES-CTR produced fastest here. */
+/** Words per refill: 64 KiB, the most node:crypto's randomFillSync gives in one request to OpenSSL's DRBG. */
 export const wordsPerRefill = 16384;
 /** Values per kernel call: the caller's values are copied in and out through this much of the memory. */
 const chunk = 16384;

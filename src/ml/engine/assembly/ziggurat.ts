@@ -1,7 +1,7 @@
 // AssemblyScript: standard normal draws by the ziggurat method (Marsaglia & Tsang 2000, "The Ziggurat
 // Method for Generating Random Variables", RNOR with 128 layers; exact, by rejection) over 32-bit words that
-// the TypeScript side writes into this module's memory (src/privacy/dp/ziggurat.ts: an AES-256-CTR keystream
-// from node:crypto, or a test's seeded generator). This file is a module of its own (`npm run build:kernels`
+// the TypeScript side writes into this module's memory (src/privacy/dp/noise.ts: node:crypto's CTR_DRBG on
+// AES-256, or a test's seeded generator). This file is a module of its own (`npm run build:kernels`
 // writes it to src/ml/engine/ziggurat-wasm.ts), not part of index.ts: it imports `refill`, which the
 // training kernels' instances do not provide, and DP-SGD's noise source needs none of their code.
 //
