@@ -1,6 +1,6 @@
 import { RuntimeFailure } from "../../common/errors.js";
 import type { Gaussian } from "../../privacy/dp/noise.js";
-import { at, chunks, controlInts, layout, type NoiseInit } from "./noise-slots.js";
+import { at, chunks, layout, type NoiseInit, sharedBytes } from "./noise-slots.js";
 import { discardWorkers, returnWorkers, takeWorkers } from "./worker-pool.js";
 
 /**
@@ -22,7 +22,7 @@ export interface NoiseThread {
 
 /** `gaussian`: this thread's source (node:crypto, not seeded). */
 export function startNoiseThread(size: number, gaussian: Gaussian): NoiseThread {
-  const shared = new SharedArrayBuffer(controlInts * 4 + 2 * size * 4);
+  const shared = new SharedArrayBuffer(sharedBytes(size));
   const { control, slots, drawChunks } = layout(shared, size);
   const [worker] = takeWorkers(1);
   const ending = worker.next();

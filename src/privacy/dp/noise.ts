@@ -4,7 +4,7 @@ import { createZiggurat, type WordFill } from "./ziggurat.js";
 /** A source of standard normal draws; `addTo` is the bulk form addGaussianNoise uses. */
 export interface Gaussian {
   (): number;
-  addTo(values: Float32Array, std: number, scale: number): void;
+  addTo(values: Float32Array | Float64Array, std: number, scale: number): void;
   /** Draws from a caller's `uniform` (reproducible, for tests), not from node:crypto. */
   readonly seeded: boolean;
 }

@@ -8,8 +8,8 @@ import { zigguratWasmBase64 } from "../../ml/engine/ziggurat-wasm.js";
 export interface Ziggurat {
   /** One N(0, 1) draw, in float64. */
   draw(): number;
-  /** values[i] = (values[i] + std · z_i) · scale, in float64, rounded to float32 once. */
-  addTo(values: Float32Array, std: number, scale: number): void;
+  /** values[i] = (values[i] + std · z_i) · scale, in float64 (rounded to float32 once for float32 values). */
+  addTo(values: Float32Array | Float64Array, std: number, scale: number): void;
 }
 
 /** Fills `out` with independent uniform 32-bit words (the only randomness the sampler uses). */
@@ -63,6 +63,7 @@ interface ZigguratExports {
   heapBase(): number;
   zigguratSetup(tables: number, words: number, wordCount: number): void;
   zigguratAdd(values: number, n: number, std: number, scale: number): void;
+  zigguratAdd64(values: number, n: number, std: number, scale: number): void;
   zigguratDraw(): number;
 }
 
@@ -76,7 +77,7 @@ export function createZiggurat(fill: WordFill): Ziggurat {
   const tableBytes = 257 * 8 + 128 * 4;
   const wordsAt = tablesAt + 16 * Math.ceil(tableBytes / 16);
   const stagingAt = wordsAt + wordsPerRefill * 4;
-  const missing = stagingAt + chunk * 4 - k.memory.buffer.byteLength;
+  const missing = stagingAt + chunk * 8 - k.memory.buffer.byteLength;
   if (missing > 0) k.memory.grow(Math.ceil(missing / 65536));
   // The memory never grows again, so these views stay valid.
   const tables = new Float64Array(k.memory.buffer, tablesAt, 257);
@@ -85,15 +86,19 @@ export function createZiggurat(fill: WordFill): Ziggurat {
   tables[256] = r;
   new Uint32Array(k.memory.buffer, tablesAt + 257 * 8, 128).set(bound);
   words = new Uint32Array(k.memory.buffer, wordsAt, wordsPerRefill);
-  const staging = new Float32Array(k.memory.buffer, stagingAt, chunk);
+  const staging32 = new Float32Array(k.memory.buffer, stagingAt, chunk);
+  const staging64 = new Float64Array(k.memory.buffer, stagingAt, chunk);
   k.zigguratSetup(tablesAt, wordsAt, wordsPerRefill);
   return {
     draw: () => k.zigguratDraw(),
     addTo(values, std, scale) {
+      const wide = values instanceof Float64Array;
+      const staging = wide ? staging64 : staging32;
+      const add = wide ? k.zigguratAdd64 : k.zigguratAdd;
       for (let from = 0; from < values.length; from += chunk) {
         const part = values.subarray(from, from + chunk);
         staging.set(part);
-        k.zigguratAdd(stagingAt, part.length, std, scale);
+        add(stagingAt, part.length, std, scale);
         part.set(part.length === chunk ? staging : staging.subarray(0, part.length));
       }
     },

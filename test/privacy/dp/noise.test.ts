@@ -134,10 +134,12 @@ describe("Gaussian noise", () => {
     const n = 60_000;
     const reference = referenceGaussian(createRng(21).next);
     const expected = new Float32Array(n);
+    const draws = new Float64Array(n);
     let tails = 0;
     for (let i = 0; i < n; i++) {
       const z = reference();
       if (Math.abs(z) > zigguratTables.r) tails++;
+      draws[i] = z;
       expected[i] = (-0.125 + 1.3 * z) * 0.25;
     }
     assert.ok(tails > 10, `${tails} tail draws`);
@@ -155,6 +157,12 @@ describe("Gaussian noise", () => {
     assert.equal(differing, 0, `${differing} of ${n} values differ from the reference`);
     // A single draw continues the same stream, in float64.
     assert.equal(gaussian(), reference());
+    // Float64 values (the noise thread's slots) get the draws at full precision.
+    const wide = new Float64Array(n);
+    createGaussian(createRng(21).next).addTo(wide, 1, 1);
+    differing = 0;
+    for (let i = 0; i < n; i++) if (wide[i] !== draws[i]) differing++;
+    assert.equal(differing, 0, `${differing} of ${n} float64 draws differ from the reference`);
   });
 
   it("adds nothing at std 0", () => {

@@ -16,7 +16,8 @@
 // Floating point (Mironov 2012, "On Significance of the Least Significant Bits for Differential Privacy"):
 // each value has 31 bits below its layer's edge, so within a layer the draws lie on a grid 2^-31 of the
 // edge apart, about 2^7 finer than a float32's spacing at the same magnitude; the noise is added to the
-// value and scaled in float64 and rounded to float32 once. Not an exact sampler (a discrete Gaussian would
+// value and scaled in float64 and rounded to float32 once. DP-SGD's noise thread keeps its draws in float64
+// (zigguratAdd64) for the same reason: it rounded them to float32 first before, a grid as coarse as that. Not an exact sampler (a discrete Gaussian would
 // be: Canonne, Kamath & Steinke 2020), but no coarser than the JavaScript sampler it replaces: the same
 // bits per draw, the same arithmetic.
 
@@ -59,6 +60,20 @@ function inside(hz: i32, iz: usize): bool {
 
 /** values[i] = (values[i] + std · z_i) · scale for `n` float32 values, z_i fresh N(0, 1) draws. */
 export function zigguratAdd(values: usize, n: i32, std: f64, scale: f64): void {
+  addNoise<f32>(values, n, std, scale);
+}
+
+/**
+ * The same for float64 values: DP-SGD's noise thread keeps its draws in float64 (std 1, scale 1 on zeros
+ * gives z itself), so that the step adds std · z at the draws' full precision, as on one thread.
+ */
+export function zigguratAdd64(values: usize, n: i32, std: f64, scale: f64): void {
+  addNoise<f64>(values, n, std, scale);
+}
+
+/** Both: T is the values' type (f32 or f64); the arithmetic is float64 either way. */
+@inline
+function addNoise<T>(values: usize, n: i32, std: f64, scale: f64): void {
   // The stream's position in locals: globals are memory to V8's code, and this loop is the whole cost.
   let p = at;
   let bits = layers;
@@ -88,12 +103,18 @@ export function zigguratAdd(values: usize, n: i32, std: f64, scale: f64): void {
         const wHigh = f64x2.replace_lane(f64x2.splat(load<f64>(width + (i2 << 3))), 1, load<f64>(width + (i3 << 3)));
         const xLow = f64x2.mul(f64x2.convert_low_i32x4_s(hz), wLow);
         const xHigh = f64x2.mul(f64x2.convert_low_i32x4_s(i32x4.shuffle(hz, hz, 2, 3, 0, 1)), wHigh);
-        const v = values + (<usize>i << 2);
-        const old = v128.load(v);
-        const low = f64x2.mul(f64x2.add(f64x2.promote_low_f32x4(old), f64x2.mul(stds, xLow)), scales);
-        const oldHigh = i32x4.shuffle(old, old, 2, 3, 0, 1);
-        const high = f64x2.mul(f64x2.add(f64x2.promote_low_f32x4(oldHigh), f64x2.mul(stds, xHigh)), scales);
-        v128.store(v, i32x4.shuffle(f32x4.demote_f64x2_zero(low), f32x4.demote_f64x2_zero(high), 0, 1, 4, 5));
+        if (sizeof<T>() == 4) {
+          const v = values + (<usize>i << 2);
+          const old = v128.load(v);
+          const low = f64x2.mul(f64x2.add(f64x2.promote_low_f32x4(old), f64x2.mul(stds, xLow)), scales);
+          const oldHigh = i32x4.shuffle(old, old, 2, 3, 0, 1);
+          const high = f64x2.mul(f64x2.add(f64x2.promote_low_f32x4(oldHigh), f64x2.mul(stds, xHigh)), scales);
+          v128.store(v, i32x4.shuffle(f32x4.demote_f64x2_zero(low), f32x4.demote_f64x2_zero(high), 0, 1, 4, 5));
+        } else {
+          const v = values + (<usize>i << 3);
+          v128.store(v, f64x2.mul(f64x2.add(v128.load(v), f64x2.mul(stds, xLow)), scales));
+          v128.store(v + 16, f64x2.mul(f64x2.add(v128.load(v + 16), f64x2.mul(stds, xHigh)), scales));
+        }
         p += 5;
         i += 4;
         continue;
@@ -120,8 +141,8 @@ export function zigguratAdd(values: usize, n: i32, std: f64, scale: f64): void {
       x = outside(hz, iz);
       p = at;
     }
-    const v = values + (<usize>i << 2);
-    store<f32>(v, <f32>((<f64>load<f32>(v) + std * x) * scale));
+    const v = values + (<usize>i * sizeof<T>());
+    store<T>(v, <T>((<f64>load<T>(v) + std * x) * scale));
     i++;
   }
   at = p;
