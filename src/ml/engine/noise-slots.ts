@@ -22,6 +22,9 @@ export const at = {
 } as const;
 export const controlInts = 12;
 
+/** Bytes of the shared buffer for `size` values: the control block, then two float64 slots. */
+export const sharedBytes = (size: number) => controlInts * 4 + 2 * size * 8;
+
 /** What the helper thread receives (worker.ts hands it to `drawNoise`). */
 export interface NoiseInit {
   noise: { size: number };
@@ -30,7 +33,8 @@ export interface NoiseInit {
 
 export function layout(shared: SharedArrayBuffer, size: number) {
   const control = new Int32Array(shared, 0, controlInts);
-  const slots = [0, 1].map((s) => new Float32Array(shared, controlInts * 4 + s * size * 4, size));
+  // float64 draws: the step adds std·z at the draws' full precision, as on one thread (noise.ts on Mironov).
+  const slots = [0, 1].map((s) => new Float64Array(shared, controlInts * 4 + s * size * 8, size));
   const bounds = (c: number) => [Math.floor((size * c) / chunks), Math.floor((size * (c + 1)) / chunks)];
   /** Claims and draws chunks of `slot` until none is left; returns how many this caller drew. */
   const drawChunks = (slot: number, gaussian: Gaussian) => {

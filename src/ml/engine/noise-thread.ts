@@ -1,16 +1,17 @@
 import { RuntimeFailure } from "../../common/errors.js";
 import type { Gaussian } from "../../privacy/dp/noise.js";
-import { at, chunks, controlInts, layout, type NoiseInit } from "./noise-slots.js";
+import { at, chunks, layout, type NoiseInit, sharedBytes } from "./noise-slots.js";
 import { discardWorkers, returnWorkers, takeWorkers } from "./worker-pool.js";
 
 /**
  * DP-SGD's Gaussian noise on two threads. The noise does not depend on the gradient, so a helper thread
  * draws it ahead: while this thread runs step s's forward pass and per-sample clipping, the helper fills
  * the noise of step s (and then s + 1) in chunks; when this thread reaches the noise it draws the chunks
- * still unclaimed itself, waits for the helper's last one, and adds std·z. Each thread draws from its own
- * node:crypto keystream with the same ziggurat (noise.ts): every value is an independent N(0, 1) draw, as on
- * one thread, so the noise scale and the privacy guarantee are unchanged; which thread drew a value varies
- * with timing, the values are fresh randomness either way. Two slots alternate by step.
+ * still unclaimed itself, waits for the helper's last one, and adds std·z. Each thread draws from
+ * node:crypto (OpenSSL keeps a DRBG per thread) with its own instance of the same ziggurat (noise.ts):
+ * every value is an independent N(0, 1) draw, as on one thread, so the noise scale and the privacy
+ * guarantee are unchanged; which thread drew a value varies with timing, the values are fresh randomness
+ * either way. Two slots alternate by step.
  */
 export interface NoiseThread {
   /** values[i] = (values[i] + std·z_i)·scale with the current slot's fresh N(0, 1) draws. */
@@ -21,7 +22,7 @@ export interface NoiseThread {
 
 /** `gaussian`: this thread's source (node:crypto, not seeded). */
 export function startNoiseThread(size: number, gaussian: Gaussian): NoiseThread {
-  const shared = new SharedArrayBuffer(controlInts * 4 + 2 * size * 4);
+  const shared = new SharedArrayBuffer(sharedBytes(size));
   const { control, slots, drawChunks } = layout(shared, size);
   const [worker] = takeWorkers(1);
   const ending = worker.next();

@@ -2,6 +2,57 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { createRng } from "../../../src/ml/rng.js";
 import { addGaussianNoise, createGaussian } from "../../../src/privacy/dp/noise.js";
+import { wordsPerRefill, zigguratTables } from "../../../src/privacy/dp/ziggurat.js";
+
+/**
+ * Marsaglia & Tsang's RNOR (2000) in plain JavaScript over the word stream that src/ml/engine/assembly/
+ * ziggurat.ts documents: one word per value (signed), a layer byte of a word shared by four draws, the
+ * slow path's words in order right after, a buffer of `wordsPerRefill` words whose last is skipped when a
+ * fast draw needs two. The WebAssembly sampler must give the same draws.
+ */
+function referenceGaussian(uniform: () => number): () => number {
+  const { r, bound, width, density } = zigguratTables;
+  const words = new Uint32Array(wordsPerRefill);
+  let at = words.length;
+  const refill = () => {
+    for (let i = 0; i < words.length; i++) words[i] = Math.floor(uniform() * 4294967296) >>> 0;
+    at = 0;
+  };
+  const word = () => {
+    if (at >= words.length) refill();
+    return words[at++];
+  };
+  const open01 = () => (word() + 0.5) / 4294967296;
+  let layers = 0;
+  let left = 0;
+  return () => {
+    if (at > words.length - 2) refill();
+    let hz = words[at++] | 0;
+    if (left === 0) {
+      layers = words[at++];
+      left = 4;
+    }
+    let iz = layers & 127;
+    layers >>>= 8;
+    left--;
+    for (;;) {
+      const x = hz * width[iz];
+      if (Math.abs(hz) < bound[iz]) return x;
+      if (iz === 0) {
+        let tail: number;
+        let y: number;
+        do {
+          tail = -Math.log(open01()) / r;
+          y = -Math.log(open01());
+        } while (y + y < tail * tail);
+        return hz > 0 ? r + tail : -r - tail;
+      }
+      if (density[iz] + open01() * (density[iz - 1] - density[iz]) < Math.exp(-0.5 * x * x)) return x;
+      hz = word() | 0;
+      iz = word() & 127;
+    }
+  };
+}
 
 function moments(values: ArrayLike<number>) {
   let sum = 0;
@@ -75,6 +126,43 @@ describe("Gaussian noise", () => {
     gaussian.addTo(first, 1, 1);
     for (let i = 0; i < 3; i++) assert.equal(first[i], Math.fround(reference()));
     assert.equal(gaussian(), reference());
+  });
+
+  it("draws what Marsaglia & Tsang's ziggurat gives over the same words (a JavaScript reference), in pieces of any size", () => {
+    // 60 000 draws: ~720 outside their rectangle (wedges), ~35 in the tail, 5 refills of the words, 4
+    // chunks of the values; pieces that split the four draws sharing a layer word, and one value alone.
+    const n = 60_000;
+    const reference = referenceGaussian(createRng(21).next);
+    const expected = new Float32Array(n);
+    const draws = new Float64Array(n);
+    let tails = 0;
+    for (let i = 0; i < n; i++) {
+      const z = reference();
+      if (Math.abs(z) > zigguratTables.r) tails++;
+      draws[i] = z;
+      expected[i] = (-0.125 + 1.3 * z) * 0.25;
+    }
+    assert.ok(tails > 10, `${tails} tail draws`);
+    const gaussian = createGaussian(createRng(21).next);
+    const values = new Float32Array(n).fill(-0.125);
+    const pieces = [1, 3, 2, 7, 16_384, 5, 1, 20_000];
+    let from = 0;
+    for (const size of [...pieces, n - pieces.reduce((a, b) => a + b)]) {
+      gaussian.addTo(values.subarray(from, from + size), 1.3, 0.25);
+      from += size;
+    }
+    assert.equal(from, n);
+    let differing = 0;
+    for (let i = 0; i < n; i++) if (values[i] !== expected[i]) differing++;
+    assert.equal(differing, 0, `${differing} of ${n} values differ from the reference`);
+    // A single draw continues the same stream, in float64.
+    assert.equal(gaussian(), reference());
+    // Float64 values (the noise thread's slots) get the draws at full precision.
+    const wide = new Float64Array(n);
+    createGaussian(createRng(21).next).addTo(wide, 1, 1);
+    differing = 0;
+    for (let i = 0; i < n; i++) if (wide[i] !== draws[i]) differing++;
+    assert.equal(differing, 0, `${differing} of ${n} float64 draws differ from the reference`);
   });
 
   it("adds nothing at std 0", () => {
