@@ -19,23 +19,23 @@ const modules = [
     from: "src/ml/engine/assembly/",
     target: "src/ml/engine/kernels-wasm.ts",
     name: "kernelsWasm",
+    // One shared memory, imported, so the threads of a data-parallel run train in the same memory
+    // (kernel-runner.ts): WebAssembly threads need a maximum; 65536 pages is all of wasm32.
+    extra: ["--enable", "threads", "--importMemory", "--sharedMemory", "--maximumMemory", "65536"],
   },
   {
     source: "src/ml/engine/assembly/ziggurat.ts",
     from: "src/ml/engine/assembly/ziggurat.ts",
     target: "src/ml/engine/ziggurat-wasm.ts",
     name: "zigguratWasm",
+    // Its own memory: one sampler per thread, nothing shared.
+    extra: [],
   },
 ];
-/** Compiler flags; changing them changes the committed module. */
-const flags = [
-  ...["-O3", "--runtime", "stub", "--noAssert", "--enable", "simd", "--initialMemory", "1"],
-  // One shared memory, imported, so the threads of a data-parallel run train in the same memory
-  // (kernel-runner.ts): WebAssembly threads need a maximum; 65536 pages is all of wasm32.
-  ...["--enable", "threads", "--importMemory", "--sharedMemory", "--maximumMemory", "65536"],
-];
+/** Compiler flags of every module (and each module's `extra`); changing them changes the committed modules. */
+const baseFlags = ["-O3", "--runtime", "stub", "--noAssert", "--enable", "simd", "--initialMemory", "1"];
 
-function compile(source: string): Buffer {
+function compile(source: string, flags: string[]): Buffer {
   const dir = mkdtempSync(path.join(tmpdir(), "fbm-kernels-"));
   try {
     const out = path.join(dir, "kernels.wasm");
@@ -49,7 +49,7 @@ function compile(source: string): Buffer {
   }
 }
 
-function moduleText(wasm: Buffer, from: string, name: string): string {
+function moduleText(wasm: Buffer, from: string, name: string, flags: string[]): string {
   const version = JSON.parse(readFileSync(path.join(root, "node_modules/assemblyscript/package.json"), "utf8")).version;
   const sha = createHash("sha256").update(wasm).digest("hex");
   const lines = wasm.toString("base64").match(/.{1,100}/g) ?? [];
@@ -64,8 +64,9 @@ function moduleText(wasm: Buffer, from: string, name: string): string {
 }
 
 let stale = false;
-for (const { source, from, target, name } of modules) {
-  const text = moduleText(compile(source), from, name);
+for (const { source, from, target, name, extra } of modules) {
+  const flags = [...baseFlags, ...extra];
+  const text = moduleText(compile(source, flags), from, name, flags);
   const file = path.join(root, target);
   if (process.argv.includes("--check")) {
     let committed = "";
