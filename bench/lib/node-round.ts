@@ -8,8 +8,8 @@
  */
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { nodeBin, prepareNodes, runFederation } from "../../scripts/lib/federation.js";
+import { basename, join } from "node:path";
+import { nodeBin, prepareNodes, researcherBin, runFederation } from "../../scripts/lib/federation.js";
 import { writeIdx } from "../../scripts/lib/synthetic-images.js";
 import type { Dataset, RoundPhases } from "../../src/ml/types.js";
 import { type BenchModel, benchData, benchModels } from "./train-models.js";
@@ -85,7 +85,8 @@ export async function nodeRounds(
       homes,
       outDir: join(dir, "runs"),
       env: { ...process.env, FBM_LOG_LEVEL: undefined },
-      nodeBin: nodeCommand(dir),
+      nodeBin: withNodeArgs(dir, nodeBin, "FBM_BENCH_NODE_ARGS"),
+      researcherBin: withNodeArgs(dir, researcherBin, "FBM_BENCH_RESEARCHER_ARGS"),
     });
     const logs = Object.values(run.nodeLogs).join("\n");
     if (run.code !== 0) throw new Error(`the federation failed (exit ${run.code}): ${run.researcherStderr}\n${logs}`);
@@ -105,15 +106,16 @@ export async function nodeRounds(
 }
 
 /**
- * The node's command: the repository's `fbm-node`, run with the Node.js options in `FBM_BENCH_NODE_ARGS`
- * when set (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`, which NODE_OPTIONS refuses), through a shell
- * script in `dir`, so the node process alone is profiled or run under other V8 flags.
+ * `bin` (the repository's `fbm-node` or `fbm-researcher`) run with the Node.js options in the
+ * environment variable `variable` when it is set (e.g. FBM_BENCH_NODE_ARGS="--cpu-prof
+ * --cpu-prof-dir=/tmp/prof", which NODE_OPTIONS refuses), through a shell script in `dir`, so that
+ * process alone is profiled or run under other V8 flags; undefined (the default command) otherwise.
  */
-function nodeCommand(dir: string): string | undefined {
-  const args = process.env.FBM_BENCH_NODE_ARGS;
+function withNodeArgs(dir: string, bin: string, variable: string): string | undefined {
+  const args = process.env[variable];
   if (!args) return undefined;
-  const script = join(dir, "fbm-node.sh");
-  writeFileSync(script, `#!/bin/sh\nexec "${process.execPath}" ${args} "${nodeBin}" "$@"\n`);
+  const script = join(dir, `${basename(bin)}.sh`);
+  writeFileSync(script, `#!/bin/sh\nexec "${process.execPath}" ${args} "${bin}" "$@"\n`);
   chmodSync(script, 0o755);
   return script;
 }

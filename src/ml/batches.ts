@@ -3,7 +3,7 @@ import { InputError } from "../common/errors.js";
 import type { Augmenter } from "./augment.js";
 import { positionScaling } from "./normalize.js";
 import { createRng, deriveSeed } from "./rng.js";
-import { checkDataset, labelWidth, rowReader, rowWidth } from "./rows.js";
+import { checkDataset, labelWidth, readRowInto, rowWidth } from "./rows.js";
 import type { Dataset, Normalization } from "./types.js";
 
 /** Row selection and batch tensors: the dataset stays one flat array; batches are gathered (and scaled) on demand. */
@@ -51,10 +51,9 @@ export function createRowSource(data: Dataset, normalization?: Normalization, au
   checkDataset(data, { labels: "optional" });
   const width = rowWidth(data);
   const scaling = normalization && normalization.method !== "none" ? positionScaling(data, normalization) : undefined;
-  const read = rowReader(data);
   function xInto(indices: ArrayLike<number>, out: Float32Array): void {
     const at = (r: number) => augmenter?.source?.(indices[r]) ?? indices[r];
-    for (let r = 0; r < indices.length; r++) read(at(r), out, r * width);
+    for (let r = 0; r < indices.length; r++) readRowInto(data, at(r), out, r * width);
     augmenter?.batch(out, indices.length, indices);
     if (scaling) {
       for (let r = 0; r < indices.length; r++) {

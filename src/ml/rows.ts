@@ -25,48 +25,21 @@ export function checkDataset(data: Dataset, options: { labels: "required" | "opt
   }
 }
 
-/** Copies one row's values, as float32 in their final scale, into `out` at `offset` (see `rowReader`). */
-export type RowReader = (row: number, out: Float32Array, offset: number) => void;
-
-/** Each dataset's reader, made on first use (a dataset's values never change once loaded). */
-const readers = new WeakMap<Dataset, RowReader>();
-
 /**
  * Copies one row's values, as float32 in their final scale (`xScale` applied), into `out` at
  * `offset`, whether the dataset holds them in memory or reads them from disk.
  */
 export function readRowInto(data: Dataset, row: number, out: Float32Array, offset: number): void {
-  let read = readers.get(data);
-  if (!read) {
-    read = rowReader(data);
-    readers.set(data, read);
-  }
-  read(row, out, offset);
-}
-
-/**
- * A row reader specialized once for how `data` holds its values. Training gathers every batch through
- * it, on the training thread while the other threads wait (engine/kernel-runner.ts), so it matters:
- * byte pixels (idx, images) go through a 256-entry table of their scaled values — the same float32 as
- * `byte * xScale`, about 4× faster than that product per value (a 64-row batch of 28×28 images: ~250
- * against ~60 µs on a loaded 2-core Xeon) — and float32 values at scale 1 are one block copy a row.
- */
-export function rowReader(data: Dataset): RowReader {
   if (data.readRow) {
-    const readRow = data.readRow;
-    return (row, out, offset) => readRow.call(data, row, out, offset);
+    data.readRow(row, out, offset);
+    return;
   }
   const width = rowWidth(data);
+  const from = row * width;
   const k = data.xScale ?? 1;
-  const x = data.x;
-  if (x instanceof Float32Array) {
-    if (k === 1) return (row, out, offset) => out.set(x.subarray(row * width, (row + 1) * width), offset);
-    return (row, out, offset) => {
-      for (let c = 0, from = row * width; c < width; c++) out[offset + c] = x[from + c] * k;
-    };
+  if (k === 1 && data.x instanceof Float32Array) {
+    out.set(data.x.subarray(from, from + width), offset);
+  } else {
+    for (let c = 0; c < width; c++) out[offset + c] = data.x[from + c] * k;
   }
-  const scaled = Float32Array.from({ length: 256 }, (_, v) => v * k);
-  return (row, out, offset) => {
-    for (let c = 0, from = row * width; c < width; c++) out[offset + c] = scaled[x[from + c]];
-  };
 }
