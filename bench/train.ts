@@ -49,7 +49,8 @@ console.log(
   [
     `train: trainLocal (src/ml/train.ts), seeded synthetic data made in code, ${benchRows} samples, testRatio 0,`,
     "  no validation. Time: wall clock around one trainLocal call (model build, the steps, reading the",
-    "  weights back), after one untimed warm-up call per configuration (compile, worker start excluded).",
+    "  weights back), after one untimed warm-up call per configuration (compile, worker start excluded);",
+    "  cpu s: this process's CPU seconds in that call, every thread (median), steadier under load.",
     `  Steps: sized per model and engine so a run lasts about ${runSeconds} s (untimed calibration runs of fbm`,
     "  at 1 thread, whose steps the all-threads row reuses, and of torch); samples/s compare across them.",
     `  Threads: trainLocal option \`threads\` = 1 and = os.availableParallelism() = ${allThreads}; an engine`,
@@ -100,6 +101,7 @@ const columns: [string, number][] = [
   ["steps", 9],
   ["median s", 10],
   ["min s", 9],
+  ["cpu s", 8],
   ["samples/s", 11],
   ["ms/step", 9],
   ["GFLOP/s", 9],
@@ -187,6 +189,7 @@ async function benchModel(model: BenchModel): Promise<void> {
         String(runSteps),
         med.toFixed(3),
         Math.min(...runs.map((r) => r.seconds)).toFixed(3),
+        runs[0].cpuSeconds === undefined ? "" : median(runs.map((r) => r.cpuSeconds!)).toFixed(3),
         Math.round(rate).toLocaleString("en-US"),
         ((med / runSteps) * 1000).toFixed(med / runSteps < 1e-3 ? 3 : 2),
         gflops((flops.total * runSteps) / med / 1e9),
@@ -329,9 +332,12 @@ async function fbmRun(model: BenchModel, data: Dataset, steps: number, threads: 
   // Typed so that it compiles with and without `threads` in TrainOptions; an engine without it ignores it.
   const options: TrainOptions & { threads?: number } = { plan: model.plan, data, args, threads };
   const started = performance.now();
+  const cpu = process.cpuUsage();
   const result = await trainLocal(options);
+  const used = process.cpuUsage(cpu);
   return {
     seconds: (performance.now() - started) / 1000,
+    cpuSeconds: (used.user + used.system) / 1e6,
     loss: result.trainLoss,
     engine: (result as { engine?: string }).engine,
   };
