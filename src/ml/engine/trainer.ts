@@ -484,7 +484,11 @@ export function createNetworkTrainer(
         else if (layer.gWeight) {
           const patches = keptPatches[l] || sharedPatches;
           if (!keptPatches[l]) k.im2col(input, ...windowArgs(op, rows), patches);
-          k.gemm(K, op.filters, M, patches, 1, K, delta, op.filters, layer.gWeight, op.filters, 0, pack);
+          if (transposedFilterGradient(op)) {
+            // Few filters: (patchesᵀ·delta)ᵀ = deltaᵀ·patches, K columns wide, both read in order; then turned.
+            k.gemm(op.filters, K, M, delta, 1, op.filters, patches, K, transposed, K, 0, pack);
+            k.transpose(transposed, op.filters, K, layer.gWeight);
+          } else k.gemm(K, op.filters, M, patches, 1, K, delta, op.filters, layer.gWeight, op.filters, 0, pack);
           if (layer.bias) k.columnSums(delta, M, op.filters, layer.gBias);
         }
         if (wantInput && byFullConvolution(op)) {
@@ -658,6 +662,16 @@ export function createNetworkTrainer(
  */
 export function byFullConvolution(op: Conv2dOp): boolean {
   return op.sh === 1 && op.sw === 1 && op.filters < op.c;
+}
+
+/**
+ * Whether a conv2d layer's filter gradient is computed transposed (deltaᵀ·patches, then turned): with 16
+ * filters or fewer, patchesᵀ·delta is a product only that many columns wide whose left operand is read
+ * across its rows, one cache line per term; transposed, it is kh·kw·c columns wide (a multiple of 8 here,
+ * the multiply's block) with both operands read in order.
+ */
+export function transposedFilterGradient(op: Conv2dOp): boolean {
+  return op.filters <= 16 && (op.kh * op.kw * op.c) % 8 === 0;
 }
 
 /**

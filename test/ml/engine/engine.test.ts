@@ -6,7 +6,12 @@ import { createRowSource } from "../../../src/ml/batches.js";
 import { chooseEngine } from "../../../src/ml/engine/choose-engine.js";
 import { createKernelPredictor, kernelPredictor } from "../../../src/ml/engine/kernels-predictor.js";
 import { describeNetwork } from "../../../src/ml/engine/network.js";
-import { byFullConvolution, createNetworkTrainer, optimizerSpec } from "../../../src/ml/engine/trainer.js";
+import {
+  byFullConvolution,
+  createNetworkTrainer,
+  optimizerSpec,
+  transposedFilterGradient,
+} from "../../../src/ml/engine/trainer.js";
 import { computeLoss, labelTensor } from "../../../src/ml/losses.js";
 import { taskKind } from "../../../src/ml/metrics.js";
 import { buildModel } from "../../../src/ml/model.js";
@@ -320,13 +325,13 @@ describe("a CNN's gradients", () => {
     assertGradientsMatchTfjs(cases[6].plan, imageData(5));
   });
 
-  it("equal tfjs's through convolutions with fewer filters than input channels (input gradient by full convolution)", () => {
+  it("equal tfjs's through convolutions with few filters (input gradient by full convolution, filter gradient transposed)", () => {
     // Non-square windows, same and valid padding: a wrongly turned filter or pad shows in the first layer's gradient.
     const plan = {
       data: {},
       model: [
-        { conv2d: { filters: 6, kernelSize: 3, padding: "same", activation: "relu" } },
-        { conv2d: { filters: 3, kernelSize: [3, 2], padding: "same", activation: "relu" } },
+        { conv2d: { filters: 8, kernelSize: 3, padding: "same", activation: "relu" } },
+        { conv2d: { filters: 4, kernelSize: [3, 2], padding: "same", activation: "relu" } },
         { conv2d: { filters: 2, kernelSize: [2, 3], padding: "valid", activation: "tanh" } },
         { flatten: {} },
         { dense: { units: 2, activation: "softmax" } },
@@ -337,8 +342,8 @@ describe("a CNN's gradients", () => {
     const convs = describeNetwork(buildModel(parsePlan(plan), [7, 7, 1], { seed: 3 }), "sparseCategoricalCrossentropy");
     assert.ok(!("unsupported" in convs));
     assert.deepEqual(
-      convs.layers.map((op) => op.kind === "conv2d" && byFullConvolution(op)),
-      [false, true, true, false],
+      convs.layers.map((op) => op.kind === "conv2d" && [byFullConvolution(op), transposedFilterGradient(op)]),
+      [[false, false], [true, true], [true, true], false],
     );
     assertGradientsMatchTfjs(plan, imageData(4, 7));
   });
