@@ -6,12 +6,12 @@
  * round's seconds and their phases (src/ml/round-phases.ts). Validation is off (test_ratio 0), as in
  * the loop-only figure it is compared with.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { prepareNodes, runFederation } from "../../scripts/lib/federation.js";
+import { basename, join } from "node:path";
+import { nodeBin, prepareNodes, researcherBin, runFederation } from "../../scripts/lib/federation.js";
 import { writeIdx } from "../../scripts/lib/synthetic-images.js";
-import type { RoundPhases } from "../../src/ml/types.js";
+import type { Dataset, RoundPhases } from "../../src/ml/types.js";
 import { type BenchModel, benchData, benchModels } from "./train-models.js";
 
 /** One round as the node reported it. */
@@ -30,6 +30,18 @@ export interface NodeRun {
 }
 
 /**
+ * The end-to-end run's rows as its node holds them once loaded: the CNN's synthetic 28×28 images (the
+ * MLP's are the same pixels, flattened) as bytes read at `xScale` 1/255, as the IDX loader keeps them
+ * (src/ml/data/idx.ts), in `model`'s sample shape. bench/train.ts also times the loop alone on them.
+ */
+export function nodeData(model: BenchModel, rows: number): Dataset {
+  const data = benchData(benchModels.find((m) => m.name === "cnn")!, rows);
+  const pixels = new Uint8Array(data.x.length);
+  for (let i = 0; i < pixels.length; i++) pixels[i] = Math.min(255, Math.round(data.x[i] * 255));
+  return { x: pixels, xScale: 1 / 255, y: data.y, rows, sampleShape: model.sampleShape };
+}
+
+/**
  * Runs `rounds` rounds of `steps` updates of `model` (mlp or cnn: 28×28 images) on one node over `rows`
  * rows; throws with the logs when the run fails. The MLP gets a flatten layer in front (its bench data
  * are the same 28×28 images, flattened).
@@ -41,13 +53,10 @@ export async function nodeRounds(
   if (model.name !== "mlp" && model.name !== "cnn") throw new Error(`no end-to-end run for ${model.name}`);
   const dir = mkdtempSync(join(tmpdir(), "fbm-bench-node-"));
   try {
-    // The CNN's recipe: the MLP's data are the same pixels, flattened.
-    const data = benchData(benchModels.find((m) => m.name === "cnn")!, options.rows);
-    const pixels = new Uint8Array(data.x.length);
-    for (let i = 0; i < pixels.length; i++) pixels[i] = Math.min(255, Math.round(data.x[i] * 255));
+    const data = nodeData(model, options.rows);
     const images = join(dir, "images.idx.gz");
     const labels = join(dir, "labels.idx.gz");
-    writeIdx(images, labels, { pixels, labels: Uint8Array.from(data.y) }, 28);
+    writeIdx(images, labels, { pixels: data.x as Uint8Array, labels: Uint8Array.from(data.y) }, 28);
     const homes = await prepareNodes(
       dir,
       [{ name: "bench-node", datasets: [["--type", "idx", "--path", images, "--labels", labels, "--tags", "bench"]] }],
@@ -76,6 +85,8 @@ export async function nodeRounds(
       homes,
       outDir: join(dir, "runs"),
       env: { ...process.env, FBM_LOG_LEVEL: undefined },
+      nodeBin: withNodeArgs(dir, nodeBin, "FBM_BENCH_NODE_ARGS"),
+      researcherBin: withNodeArgs(dir, researcherBin, "FBM_BENCH_RESEARCHER_ARGS"),
     });
     const logs = Object.values(run.nodeLogs).join("\n");
     if (run.code !== 0) throw new Error(`the federation failed (exit ${run.code}): ${run.researcherStderr}\n${logs}`);
@@ -92,4 +103,19 @@ export async function nodeRounds(
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * `bin` (the repository's `fbm-node` or `fbm-researcher`) run with the Node.js options in the
+ * environment variable `variable` when it is set (e.g. FBM_BENCH_NODE_ARGS="--cpu-prof
+ * --cpu-prof-dir=/tmp/prof", which NODE_OPTIONS refuses), through a shell script in `dir`, so that
+ * process alone is profiled or run under other V8 flags; undefined (the default command) otherwise.
+ */
+function withNodeArgs(dir: string, bin: string, variable: string): string | undefined {
+  const args = process.env[variable];
+  if (!args) return undefined;
+  const script = join(dir, `${basename(bin)}.sh`);
+  writeFileSync(script, `#!/bin/sh\nexec "${process.execPath}" ${args} "${bin}" "$@"\n`);
+  chmodSync(script, 0o755);
+  return script;
 }

@@ -17,6 +17,8 @@ export interface Timed {
   loss: number;
   /** What trainLocal ran the steps on, e.g. "kernels, 2 threads" (threads is a cap, not a demand). */
   engine?: string;
+  /** fbm runs: CPU seconds of this process (every thread) during the run, steadier than wall time under load. */
+  cpuSeconds?: number;
 }
 
 export interface TorchInfo {

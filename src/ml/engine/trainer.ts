@@ -357,7 +357,10 @@ export function createNetworkTrainer(
         : 0;
   const largestPatches = Math.max(0, ...spec.layers.map(patchesOf));
   const sharedPatches = largestPatches > 0 ? f32(largestPatches) : 0;
-  const patchGrads = largestPatches > 0 ? f32(largestPatches) : 0;
+  // The input gradient's scratch: a patch gradient for col2im, or the output gradient's patches.
+  const inputGradPatches = (op: LayerOp) =>
+    op.kind === "conv2d" && byFullConvolution(op) ? R * op.h * op.w * op.kh * op.kw * op.filters : patchesOf(op);
+  const patchGrads = largestPatches > 0 ? f32(Math.max(...spec.layers.map(inputGradPatches))) : 0;
   const keptPatches = spec.layers.map((op) =>
     op.kind !== "convTranspose" && patchesOf(op) > 0 && patchesOf(op) <= keepPatchesUpTo ? f32(patchesOf(op)) : 0,
   );
@@ -391,6 +394,9 @@ export function createNetworkTrainer(
 
   const windowArgs = (op: Conv2dOp | MaxPoolOp, rows: number) =>
     [rows, op.h, op.w, op.c, op.kh, op.kw, op.sh, op.sw, op.pt, op.pl, op.oh, op.ow] as const;
+  /** The window over a conv2d's output gradient whose patches make its input gradient (byFullConvolution). */
+  const fullWindowArgs = (op: Conv2dOp, rows: number) =>
+    [rows, op.oh, op.ow, op.filters, op.kh, op.kw, 1, 1, op.kh - 1 - op.pt, op.kw - 1 - op.pl, op.h, op.w] as const;
   const volumeArgs = (op: Volume, rows: number) =>
     [
       rows,
@@ -584,10 +590,22 @@ export function createNetworkTrainer(
         else if (layer.gWeight) {
           const patches = keptPatches[l] || sharedPatches;
           if (!keptPatches[l]) k.im2col(input, ...windowArgs(op, rows), patches);
-          k.gemm(K, op.filters, M, patches, 1, K, delta, op.filters, layer.gWeight, op.filters, 0, pack);
+          if (transposedFilterGradient(op)) {
+            // Few filters: (patchesᵀ·delta)ᵀ = deltaᵀ·patches, K columns wide, both read in order; then turned.
+            k.gemm(op.filters, K, M, delta, 1, op.filters, patches, K, transposed, K, 0, pack);
+            k.transpose(transposed, op.filters, K, layer.gWeight);
+          } else k.gemm(K, op.filters, M, patches, 1, K, delta, op.filters, layer.gWeight, op.filters, 0, pack);
           if (layer.bias) k.columnSums(delta, M, op.filters, layer.gBias);
         }
-        if (wantInput) {
+        if (wantInput && byFullConvolution(op)) {
+          // The input gradient is the output gradient convolved (stride 1, "full" padding) with the
+          // filters turned 180° and their in/out channels swapped: one product of K = kh·kw·filters
+          // straight into the input's shape, no kh·kw·c-wide patch gradient and no col2im.
+          rotateFilters(instance, op, layer.weight, transposed);
+          const F = op.kh * op.kw * op.filters;
+          k.im2col(delta, ...fullWindowArgs(op, rows), patchGrads);
+          k.gemm(rows * op.h * op.w, op.c, F, patchGrads, F, 1, transposed, op.c, spare, op.c, 0, pack);
+        } else if (wantInput) {
           k.transpose(layer.weight, K, op.filters, transposed);
           k.gemm(M, K, op.filters, delta, op.filters, 1, transposed, K, patchGrads, K, 0, pack);
           k.col2im(patchGrads, ...windowArgs(op, rows), spare);
@@ -812,4 +830,44 @@ export function createNetworkTrainer(
       steps = 0;
     },
   };
+}
+
+/**
+ * Whether a conv2d layer's input gradient is computed as a convolution of its output gradient
+ * (rotateFilters) rather than as a patch gradient summed back by col2im: for stride 1 (a strided one
+ * would need a dilated output gradient) and fewer filters than input channels, where the patch
+ * gradient — kh·kw·c values per output position, from a product whose inner dimension is only the
+ * filter count — is the wider of the two (a U-Net's decoder after a concatenation, issue 28).
+ */
+export function byFullConvolution(op: Conv2dOp): boolean {
+  return op.sh === 1 && op.sw === 1 && op.filters < op.c;
+}
+
+/**
+ * Whether a conv2d layer's filter gradient is computed transposed (deltaᵀ·patches, then turned): with 16
+ * filters or fewer, patchesᵀ·delta is a product only that many columns wide whose left operand is read
+ * across its rows, one cache line per term; transposed, it is kh·kw·c columns wide (a multiple of 8 here,
+ * the multiply's block) with both operands read in order.
+ */
+export function transposedFilterGradient(op: Conv2dOp): boolean {
+  return op.filters <= 16 && (op.kh * op.kw * op.c) % 8 === 0;
+}
+
+/**
+ * Filters [kh, kw, c, filters] (HWIO) turned 180° with in and out channels swapped, [kh, kw, filters, c],
+ * written at `to`: the filters of the convolution that maps an output gradient to the input gradient.
+ */
+function rotateFilters(instance: KernelInstance, op: Conv2dOp, from: number, to: number): void {
+  const { kh, kw, c, filters } = op;
+  const w = instance.f32(from, kh * kw * c * filters);
+  const rotated = instance.f32(to, kh * kw * c * filters);
+  for (let i = 0; i < kh; i++) {
+    for (let j = 0; j < kw; j++) {
+      const source = ((kh - 1 - i) * kw + (kw - 1 - j)) * c * filters;
+      const target = (i * kw + j) * filters * c;
+      for (let ch = 0; ch < c; ch++) {
+        for (let f = 0; f < filters; f++) rotated[target + f * c + ch] = w[source + ch * filters + f];
+      }
+    }
+  }
 }

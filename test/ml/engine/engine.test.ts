@@ -6,7 +6,12 @@ import { createRowSource } from "../../../src/ml/batches.js";
 import { chooseEngine } from "../../../src/ml/engine/choose-engine.js";
 import { createKernelPredictor, kernelPredictor } from "../../../src/ml/engine/kernels-predictor.js";
 import { describeNetwork } from "../../../src/ml/engine/network.js";
-import { createNetworkTrainer, optimizerSpec } from "../../../src/ml/engine/trainer.js";
+import {
+  byFullConvolution,
+  createNetworkTrainer,
+  optimizerSpec,
+  transposedFilterGradient,
+} from "../../../src/ml/engine/trainer.js";
 import { computeLoss, labelTensor } from "../../../src/ml/losses.js";
 import { taskKind } from "../../../src/ml/metrics.js";
 import { buildModel } from "../../../src/ml/model.js";
@@ -266,44 +271,72 @@ describe("dropout on the kernels", () => {
   });
 });
 
+/** Asserts that the kernels' loss and gradient of every trainable weight equal tfjs's (cpu) on `data`. */
+function assertGradientsMatchTfjs(planJson: Record<string, unknown>, data: Dataset): void {
+  const plan = parsePlan(planJson);
+  const model = buildModel(plan, data.sampleShape, { seed: 3 });
+  const spec = describeNetwork(model, plan.loss);
+  assert.ok(!("unsupported" in spec));
+  const trainer = createNetworkTrainer(spec, {
+    maxRows: data.rows,
+    optimizer: optimizerSpec(plan.optimizer),
+    fedproxMu: 0,
+    correction: false,
+  });
+  let at = 0;
+  for (const w of model.trainableWeights) {
+    const values = w.read().dataSync() as Float32Array;
+    trainer.params.set(values, at);
+    at += values.length;
+  }
+  trainer.x.set(data.x as Float32Array);
+  trainer.labels.set(data.y);
+  const lossSum = trainer.computeGradients(data.rows, data.rows);
+  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const { value, grads } = tf.variableGrads(() => {
+    const y = labelTensor(plan.loss, data.y, 2);
+    const x = tf.tensor(data.x, [data.rows, ...data.sampleShape]);
+    return computeLoss(plan.loss, y, model.apply(x, { training: true }) as tf.Tensor);
+  }, variables);
+  assert.ok(Math.abs(lossSum / data.rows - value.dataSync()[0]) < 1e-5);
+  at = 0;
+  for (const v of variables) {
+    const expected = grads[v.name].dataSync();
+    const actual = trainer.grads.subarray(at, at + expected.length);
+    for (let i = 0; i < expected.length; i++)
+      assert.ok(Math.abs(actual[i] - expected[i]) < 1e-5, `${v.name}[${i}]: ${actual[i]} vs ${expected[i]}`);
+    at += expected.length;
+  }
+  tf.dispose([value, ...Object.values(grads)]);
+  model.dispose();
+}
+
 describe("a CNN's gradients", () => {
   it("equal tfjs's (cpu) for every trainable weight", () => {
-    const plan = parsePlan(cases[6].plan);
-    const data = imageData(5);
-    const model = buildModel(plan, [6, 6, 1], { seed: 3 });
-    const spec = describeNetwork(model, plan.loss);
-    assert.ok(!("unsupported" in spec));
-    const trainer = createNetworkTrainer(spec, {
-      maxRows: 5,
-      optimizer: optimizerSpec(plan.optimizer),
-      fedproxMu: 0,
-      correction: false,
-    });
-    let at = 0;
-    for (const w of model.trainableWeights) {
-      const values = w.read().dataSync() as Float32Array;
-      trainer.params.set(values, at);
-      at += values.length;
-    }
-    trainer.x.set(data.x as Float32Array);
-    trainer.labels.set(data.y);
-    const lossSum = trainer.computeGradients(5, 5);
-    const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
-    const { value, grads } = tf.variableGrads(() => {
-      const y = labelTensor(plan.loss, data.y, 2);
-      return computeLoss(plan.loss, y, model.apply(tf.tensor(data.x, [5, 6, 6, 1]), { training: true }) as tf.Tensor);
-    }, variables);
-    assert.ok(Math.abs(lossSum / 5 - value.dataSync()[0]) < 1e-5);
-    at = 0;
-    for (const v of variables) {
-      const expected = grads[v.name].dataSync();
-      const actual = trainer.grads.subarray(at, at + expected.length);
-      for (let i = 0; i < expected.length; i++)
-        assert.ok(Math.abs(actual[i] - expected[i]) < 1e-5, `${v.name}[${i}]: ${actual[i]} vs ${expected[i]}`);
-      at += expected.length;
-    }
-    tf.dispose([value, ...Object.values(grads)]);
-    model.dispose();
+    assertGradientsMatchTfjs(cases[6].plan, imageData(5));
+  });
+
+  it("equal tfjs's through convolutions with few filters (input gradient by full convolution, filter gradient transposed)", () => {
+    // Non-square windows, same and valid padding: a wrongly turned filter or pad shows in the first layer's gradient.
+    const plan = {
+      data: {},
+      model: [
+        { conv2d: { filters: 8, kernelSize: 3, padding: "same", activation: "relu" } },
+        { conv2d: { filters: 4, kernelSize: [3, 2], padding: "same", activation: "relu" } },
+        { conv2d: { filters: 2, kernelSize: [2, 3], padding: "valid", activation: "tanh" } },
+        { flatten: {} },
+        { dense: { units: 2, activation: "softmax" } },
+      ],
+      loss: "sparseCategoricalCrossentropy",
+      optimizer: { name: "sgd", learning_rate: 0.1 },
+    };
+    const convs = describeNetwork(buildModel(parsePlan(plan), [7, 7, 1], { seed: 3 }), "sparseCategoricalCrossentropy");
+    assert.ok(!("unsupported" in convs));
+    assert.deepEqual(
+      convs.layers.map((op) => op.kind === "conv2d" && [byFullConvolution(op), transposedFilterGradient(op)]),
+      [[false, false], [true, true], [true, true], false],
+    );
+    assertGradientsMatchTfjs(plan, imageData(4, 7));
   });
 });
 
