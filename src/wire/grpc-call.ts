@@ -71,6 +71,8 @@ export async function openStream(
   req.signal.throwIfAborted();
   const url = new URL(req.url);
   const stream = await sessions.request("POST", url.pathname + url.search, toNodeHeaders(req.header), {});
+  // A reset stream's error says no more than its code, which the readers report; unheard it would crash.
+  stream.on("error", () => {});
   const onAbort = () => {
     const reason = ConnectError.from(req.signal.reason);
     stream.close(reason.code === Code.Canceled ? h2.NGHTTP2_CANCEL : h2.NGHTTP2_INTERNAL_ERROR);

@@ -23,8 +23,8 @@ export {
   wideWindowSettings,
 } from "./http2-windows.js";
 export * from "./messages.js";
-export { decodeReply, encodeReply, type ReplyHead, type ReplyReceiver } from "./reply-codec.js";
 export { createNodeGrpcTransport, type PlainGrpcOptions, withPlainGrpc } from "./plain-grpc.js";
+export { decodeReply, encodeReply, type ReplyHead, type ReplyReceiver } from "./reply-codec.js";
 export { replyChunkFrame, sessionRequestFrame } from "./reply-upload.js";
 export {
   checkSeal,

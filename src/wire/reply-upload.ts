@@ -73,9 +73,7 @@ export async function writeRequests(
 
 /** A data chunk as its header bytes and its own bytes (no copy); any other chunk serialized. */
 export function replyChunkFrame(yielded: unknown): readonly Uint8Array[] {
-  const chunk: ReplyChunk = isMessage(yielded, ReplyChunkSchema)
-    ? yielded
-    : create(ReplyChunkSchema, yielded as never);
+  const chunk: ReplyChunk = isMessage(yielded, ReplyChunkSchema) ? yielded : create(ReplyChunkSchema, yielded as never);
   if (chunk.part.case === "data" && !chunk.$unknown?.length)
     return [dataFrameHeader(ReplyChunkSchema.field.data.number, chunk.part.value.byteLength), chunk.part.value];
   return [messageFrame(toBinary(ReplyChunkSchema, chunk))];

@@ -17,8 +17,14 @@ export interface PullOptions<T> {
   broken(error: Error | undefined): Error;
   highWaterBytes: number;
   /**
-   * The consumer stopped pulling before the end (`return`): by default the rest of the stream is read
-   * and dropped (so the peer is never left blocked on a paused stream); a caller that can cancel does.
+   * "close": the end is taken when the stream closes after its readable side ended, not at that end (a
+   * client HTTP/2 stream reset by its peer ends first and tells its reset code only on close).
+   */
+  endOn?: "end" | "close";
+  /**
+   * The consumer stopped pulling before the end (`return`), or the stream failed: by default the rest
+   * of the stream is read and dropped (so the peer is never left blocked on a paused stream); a caller
+   * that can cancel the stream does.
    */
   stop?: () => void;
 }
@@ -47,6 +53,7 @@ export function pullItems<T>(stream: Readable, options: PullOptions<T>): AsyncIt
     if (failure || ended) return;
     failure = error;
     detach();
+    abandon();
     if (waiter) {
       const w = waiter;
       waiter = undefined;
@@ -80,6 +87,11 @@ export function pullItems<T>(stream: Readable, options: PullOptions<T>): AsyncIt
   const onError = (error: Error) => fail(options.broken(error));
   const onClose = () => {
     if (!stream.readableEnded) fail(options.broken(undefined));
+    else if (options.endOn === "close") onEnd();
+  };
+  const abandon = () => {
+    if (options.stop) options.stop();
+    else stream.resume();
   };
   const detach = () => {
     stream.off("data", onData);
@@ -88,7 +100,7 @@ export function pullItems<T>(stream: Readable, options: PullOptions<T>): AsyncIt
     stream.off("close", onClose);
   };
   stream.on("data", onData);
-  stream.once("end", onEnd);
+  if (options.endOn !== "close") stream.once("end", onEnd);
   stream.once("error", onError);
   stream.once("close", onClose);
 
@@ -118,10 +130,7 @@ export function pullItems<T>(stream: Readable, options: PullOptions<T>): AsyncIt
       const stopped = !ended && !failure;
       ended = true;
       queue.length = 0;
-      if (stopped) {
-        if (options.stop) options.stop();
-        else stream.resume();
-      }
+      if (stopped) abandon();
       return Promise.resolve({ value: undefined, done: true });
     },
     [Symbol.asyncIterator]() {

@@ -4,8 +4,8 @@ import { create, type DescMessage, fromBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, type StreamRequest, type StreamResponse } from "@connectrpc/connect";
 import { validateResponse, validateTrailer } from "@connectrpc/connect/protocol-grpc";
 import { type TaskChunk, TaskChunkSchema } from "../gen/fbm/v1/researcher_pb.js";
-import { createFrameReader, type FrameEvent } from "./grpc-frames.js";
 import { closedError, openStream, type PlainGrpcOptions, toWebHeaders } from "./grpc-call.js";
+import { createFrameReader, type FrameEvent } from "./grpc-frames.js";
 import { writeRequests } from "./reply-upload.js";
 import { pullItems } from "./stream-pull.js";
 import { WireError, WireLimitError } from "./wire-error.js";
@@ -35,7 +35,8 @@ export async function downloadTasks<I extends DescMessage, O extends DescMessage
     writeError = error;
     stream.close(h2.NGHTTP2_CANCEL);
   });
-  const broken = () => (writeError === undefined ? closedError(stream, req.signal, "task") : ConnectError.from(writeError));
+  const broken = () =>
+    writeError === undefined ? closedError(stream, req.signal, "task") : ConnectError.from(writeError);
   let header: Headers;
   try {
     let status: number;
@@ -66,6 +67,8 @@ export async function downloadTasks<I extends DescMessage, O extends DescMessage
     },
     end: () => {
       release();
+      // A reset stream also ends (Node ends its readable side on RST_STREAM): that is a broken call.
+      if (stream.rstCode !== h2.NGHTTP2_NO_ERROR) throw broken();
       try {
         reader.end();
       } catch (error) {
@@ -82,6 +85,7 @@ export async function downloadTasks<I extends DescMessage, O extends DescMessage
       if (!stream.closed) stream.close(h2.NGHTTP2_CANCEL);
     },
     highWaterBytes: TASK_HIGH_WATER_BYTES,
+    endOn: "close",
   });
   return { ...req, header, trailer, message } as unknown as StreamResponse<I, O>;
 }
