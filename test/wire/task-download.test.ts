@@ -25,6 +25,7 @@ type Script = (stream: http2.ServerHttp2Stream) => void;
 let script: Script = () => {};
 let server: http2.Http2Server;
 let client: ResearcherClient;
+let sessions: ReturnType<typeof createWideSessionManager>;
 const readMaxBytes = 64 * 1024;
 const hello = { nodeId: "n1", name: "n1", sessionId: "s", version: "t", waitSeconds: 30 };
 
@@ -62,11 +63,11 @@ before(async () => {
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  client = createResearcherClient(
-    createNodeGrpcTransport({ baseUrl, readMaxBytes, sessionManager: createWideSessionManager(baseUrl) }),
-  );
+  sessions = createWideSessionManager(baseUrl);
+  client = createResearcherClient(createNodeGrpcTransport({ baseUrl, readMaxBytes, sessionManager: sessions }));
 });
 after(async () => {
+  sessions.abort(); // the node's connection, which would keep the server open
   await new Promise<void>((resolve) => server.close(() => resolve()));
 });
 
