@@ -13,6 +13,7 @@ import {
   type ResearcherClient,
   taskChunkFrame,
 } from "../../src/wire/index.js";
+import { until } from "../support/wait.js";
 
 /**
  * The node's task stream read without Connect (wire/task-download.ts) against a scripted researcher on
@@ -124,6 +125,22 @@ describe("the node's task stream without Connect", () => {
         what,
       );
     }
+  });
+
+  it("a reply on a Session whose stream is gone fails instead of waiting for a call nobody reads", async () => {
+    // A researcher killed while the node runs a task: the node reads nothing of the call meanwhile,
+    // so only its reply can notice that the connection is gone.
+    const bytes = taskFrames(8);
+    script = (stream) => {
+      stream.respond(ok);
+      stream.write(bytes, () => setImmediate(() => stream.session?.destroy()));
+    };
+    const session = client.session(hello, {});
+    assert.equal((await session.tasks.next()).value?.taskId, "t1"); // and the stream is not read again
+    await until(() => sessions.state() === "closed" || sessions.state() === "error", "the connection closed");
+    const params = [{ name: "w", shape: [4], dtype: "float32" as const, data: new Float32Array(4) }];
+    const body = { kind: "train" as const, result: { params, sampleCount: 1, trainLoss: 0, seconds: 0 } };
+    await assert.rejects(session.reply({ taskId: "t1", nodeId: "n1", body }), /session .* ended/);
   });
 
   it("a stream reset by the researcher fails the call; the node's abort resets it", async () => {
