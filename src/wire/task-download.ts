@@ -30,6 +30,12 @@ export async function downloadTasks<I extends DescMessage, O extends DescMessage
   frameOf: (request: unknown) => readonly Uint8Array[],
 ): Promise<StreamResponse<I, O>> {
   const { stream, release } = await openStream(options.sessionManager, req);
+  // Listened for at once: the response's headers, data and trailers can arrive in one read, and the
+  // trailers event would pass while the headers are being awaited (data waits in the stream).
+  const trailer = new Headers();
+  stream.on("trailers", (headers) => {
+    for (const [name, value] of toWebHeaders(headers)) trailer.set(name, value);
+  });
   let writeError: unknown;
   void writeRequests(stream, req.message as AsyncIterable<unknown>, frameOf).catch((error: unknown) => {
     writeError = error;
@@ -48,10 +54,6 @@ export async function downloadTasks<I extends DescMessage, O extends DescMessage
     if (!stream.closed) stream.close(h2.NGHTTP2_CANCEL);
     throw error;
   }
-  const trailer = new Headers();
-  stream.on("trailers", (headers) => {
-    for (const [name, value] of toWebHeaders(headers)) trailer.set(name, value);
-  });
   const reader = createFrameReader({
     maxBytes: options.readMaxBytes,
     what: "A task chunk",
