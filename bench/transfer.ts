@@ -37,7 +37,7 @@ const epochMs = () => performance.timeOrigin + performance.now();
 
 console.log(machineLine("not used (no training)"));
 console.log(
-  "transfer: researcher (this process) → GetTask stream → node process (echo) → ReplyTask stream → researcher; " +
+  "transfer: researcher (this process) → Session call (tasks down, replies up) → node process (echo) → researcher; " +
     "h2c on 127.0.0.1, gRPC protocol, 1 MiB chunks; one float32 tensor [N, 1024]",
 );
 

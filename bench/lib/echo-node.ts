@@ -2,11 +2,11 @@
  * Helper process of bench/transfer.ts: a node that polls the researcher with the real client and
  * poll loop, and answers each train task with the parameters it received (no training). It tells the
  * parent when a task has fully arrived (with its memory peak while receiving), and its peak since then on request.
+ * It polls on a Session call, as nodes will run.
  * Usage (from the benchmark): echo-node.ts <researcher url>
  */
-import { createGrpcTransport } from "@connectrpc/connect-node";
 import { runPollLoop, type TaskExecutor } from "../../src/node/serve/poll-loop.js";
-import { createResearcherClient, createWideSessionManager, withReplyUpload } from "../../src/wire/index.js";
+import { createNodeGrpcTransport, createResearcherClient, createWideSessionManager } from "../../src/wire/index.js";
 import { toParent } from "./child.js";
 import { createMemorySampler, type MemoryFigures } from "./memory.js";
 
@@ -21,13 +21,8 @@ export type EchoEvent =
 const baseUrl = process.argv[2];
 // The node's own limit on one message and its transport (src/node/serve/transport.ts), unsigned.
 const readMaxBytes = 16 * 1024 * 1024;
-const sessionManager = createWideSessionManager(baseUrl);
 const client = createResearcherClient(
-  withReplyUpload(createGrpcTransport({ baseUrl, readMaxBytes, sessionManager }), {
-    baseUrl,
-    sessionManager,
-    readMaxBytes,
-  }),
+  createNodeGrpcTransport({ baseUrl, readMaxBytes, sessionManager: createWideSessionManager(baseUrl) }),
 );
 const sampler = createMemorySampler({ intervalMs: 50 });
 const stop = new AbortController();
@@ -71,6 +66,8 @@ await runPollLoop({
   signal: stop.signal,
   log: () => {},
   waitSeconds: 5,
+  // How nodes will run (issue 29): tasks and replies on one Session call.
+  sessions: true,
 });
 sampler.stop();
 process.off("message", onCommand);

@@ -23,8 +23,9 @@ export {
   wideWindowSettings,
 } from "./http2-windows.js";
 export * from "./messages.js";
+export { createNodeGrpcTransport, type PlainGrpcOptions, withPlainGrpc } from "./plain-grpc.js";
 export { decodeReply, encodeReply, type ReplyHead, type ReplyReceiver } from "./reply-codec.js";
-export { replyChunkFrame, withReplyUpload } from "./reply-upload.js";
+export { replyChunkFrame, sessionRequestFrame } from "./reply-upload.js";
 export {
   checkSeal,
   createNonceGuard,
@@ -41,7 +42,7 @@ export { CONTROL_PREFIX, DELTA_PREFIX, expectedReply, replyTensorsFor, withContr
 export { MASKED_TENSOR, type SecaggMasking, type SecaggReplyBody, type SecaggTaskBody } from "./secagg-messages.js";
 export { readSessionRequests } from "./session-frames.js";
 export { decodeTask, decodeTasks, encodeTask, pollAccepted, taskEnd } from "./task-codec.js";
-export { parseTaskRequest, type TaskFrame, taskChunkFrame } from "./task-frames.js";
+export { dataFrameHeader, parseTaskRequest, type TaskFrame, taskChunkFrame } from "./task-frames.js";
 export {
   DEFAULT_CHUNK_BYTES,
   fromBytes,

@@ -1,84 +1,40 @@
-import type { ClientHttp2Stream, IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http2";
+import type { ClientHttp2Stream } from "node:http2";
 import { constants as h2 } from "node:http2";
 import { create, type DescMessage, fromBinary, isMessage, type MessageShape, toBinary } from "@bufbuild/protobuf";
+import { Code, ConnectError, type StreamRequest, type StreamResponse } from "@connectrpc/connect";
+import { validateResponse, validateTrailer } from "@connectrpc/connect/protocol-grpc";
 import {
-  Code,
-  ConnectError,
-  createContextValues,
-  type Interceptor,
-  type StreamRequest,
-  type StreamResponse,
-  type Transport,
-} from "@connectrpc/connect";
-import { createMethodUrl, runStreamingCall } from "@connectrpc/connect/protocol";
-import { requestHeader, validateResponse, validateTrailer } from "@connectrpc/connect/protocol-grpc";
-import type { Http2SessionManager } from "@connectrpc/connect-node";
-import { type ReplyChunk, ReplyChunkSchema, ResearcherService } from "../gen/fbm/v1/researcher_pb.js";
+  type ReplyChunk,
+  ReplyChunkSchema,
+  type SessionRequest,
+  SessionRequestSchema,
+} from "../gen/fbm/v1/researcher_pb.js";
 import { writeFrame } from "./frame-writer.js";
+import { closedError, openStream, type PlainGrpcOptions, toWebHeaders } from "./grpc-call.js";
 import { dataFrameHeader, messageFrame } from "./task-frames.js";
 
 /**
  * The node's reply upload (ReplyTask, a client stream of parameter chunks) without Connect's request
- * pipeline. Under Connect each 1 MiB chunk was serialized (a fresh copy), enveloped (a second copy) and
- * written only once the previous chunk's write had completed, so the connection idled for an event-loop
- * turn per chunk. Here a data chunk goes out as its few header bytes plus the tensor's own bytes, with
- * up to a few MiB queued (wire/frame-writer.ts). Everything else stays Connect's: the interceptors (the
- * request signature and the seal over the chunks, request-signing.ts), the deadline and abort signal
- * (runStreamingCall), the gRPC headers, and the response's validation; the HTTP/2 stream comes from the
- * transport's own session manager. Only gRPC without compression is sent this way, which is what
- * `fbm-node` speaks; every other call goes to the wrapped transport.
+ * pipeline (routed here by plain-grpc.ts). Under Connect each 1 MiB chunk was serialized (a fresh copy),
+ * enveloped (a second copy) and written only once the previous chunk's write had completed, so the
+ * connection idled for an event-loop turn per chunk. Here a data chunk goes out as its few header bytes
+ * plus the tensor's own bytes, with up to a few MiB queued (wire/frame-writer.ts); the Session call's
+ * requests are written the same way (`writeRequests`, task-download.ts).
  */
-export function withReplyUpload(
-  transport: Transport,
-  options: { baseUrl: string; sessionManager: Http2SessionManager; interceptors?: Interceptor[]; readMaxBytes: number },
-): Transport {
-  const replyTask = ResearcherService.method.replyTask;
-  return {
-    unary: (...args) => transport.unary(...args),
-    stream(method, signal, timeoutMs, header, input, contextValues) {
-      if (method.parent.typeName !== ResearcherService.typeName || method.name !== replyTask.name)
-        return transport.stream(method, signal, timeoutMs, header, input, contextValues);
-      return runStreamingCall({
-        interceptors: options.interceptors,
-        signal,
-        timeoutMs,
-        req: {
-          stream: true,
-          service: method.parent,
-          method,
-          requestMethod: "POST",
-          url: createMethodUrl(options.baseUrl, method),
-          header: requestHeader(true, timeoutMs, header),
-          contextValues: contextValues ?? createContextValues(),
-          message: input,
-        },
-        next: (req) => upload(options.sessionManager, req, options.readMaxBytes),
-      });
-    },
-  };
-}
-
-/** One ReplyTask call on a stream of the session manager: the chunks written, the one response read. */
-async function upload<I extends DescMessage, O extends DescMessage>(
-  sessions: Http2SessionManager,
+export async function uploadReply<I extends DescMessage, O extends DescMessage>(
+  options: PlainGrpcOptions,
   req: StreamRequest<I, O>,
-  readMaxBytes: number,
 ): Promise<StreamResponse<I, O>> {
-  req.signal.throwIfAborted();
-  const url = new URL(req.url);
-  const stream = await sessions.request("POST", url.pathname + url.search, toNodeHeaders(req.header), {});
-  const onAbort = () => {
-    const reason = ConnectError.from(req.signal.reason);
-    stream.close(reason.code === Code.Canceled ? h2.NGHTTP2_CANCEL : h2.NGHTTP2_INTERNAL_ERROR);
-  };
-  req.signal.addEventListener("abort", onAbort, { once: true });
+  const { stream, release } = await openStream(options.sessionManager, req);
   try {
-    const response = readResponse(stream, readMaxBytes);
+    const response = readResponse(stream, options.readMaxBytes, req.signal);
     // A refusal can end the call while chunks are still being written: the response says why.
-    const written = writeChunks(stream, req.message as AsyncIterable<unknown>).catch((error: unknown) => {
-      stream.close(h2.NGHTTP2_CANCEL);
-      throw error;
-    });
+    const written = writeRequests(stream, req.message as AsyncIterable<unknown>, replyChunkFrame).catch(
+      (error: unknown) => {
+        stream.close(h2.NGHTTP2_CANCEL);
+        throw error;
+      },
+    );
     const [{ status, header, body, trailer }] = await Promise.all([response, written]).catch(async (error) => {
       // The response's own error (a gRPC status) says more than a write cut short by it.
       const answered = await response.catch(() => undefined);
@@ -98,23 +54,47 @@ async function upload<I extends DescMessage, O extends DescMessage>(
       })(),
     } as StreamResponse<I, O>;
   } finally {
-    req.signal.removeEventListener("abort", onAbort);
+    release();
   }
 }
 
-async function writeChunks(stream: ClientHttp2Stream, chunks: AsyncIterable<unknown>): Promise<void> {
-  for await (const yielded of chunks) {
-    const chunk = isMessage(yielded, ReplyChunkSchema) ? yielded : create(ReplyChunkSchema, yielded as never);
-    if (!(await writeFrame(stream, replyChunkFrame(chunk)))) return; // closed: the response tells why
-  }
+/**
+ * Writes a call's requests (each as `frameOf` makes it), then ends the stream; stops early, without
+ * error, when the stream closes (the response tells why).
+ */
+export async function writeRequests(
+  stream: ClientHttp2Stream,
+  requests: AsyncIterable<unknown>,
+  frameOf: (request: unknown) => readonly Uint8Array[],
+): Promise<void> {
+  for await (const request of requests) if (!(await writeFrame(stream, frameOf(request)))) return;
   if (!stream.closed && !stream.destroyed) stream.end();
 }
 
 /** A data chunk as its header bytes and its own bytes (no copy); any other chunk serialized. */
-export function replyChunkFrame(chunk: ReplyChunk): readonly Uint8Array[] {
+export function replyChunkFrame(yielded: unknown): readonly Uint8Array[] {
+  const chunk: ReplyChunk = isMessage(yielded, ReplyChunkSchema) ? yielded : create(ReplyChunkSchema, yielded as never);
   if (chunk.part.case === "data" && !chunk.$unknown?.length)
     return [dataFrameHeader(ReplyChunkSchema.field.data.number, chunk.part.value.byteLength), chunk.part.value];
   return [messageFrame(toBinary(ReplyChunkSchema, chunk))];
+}
+
+const REPLY_DATA_PATH = [SessionRequestSchema.field.reply.number, ReplyChunkSchema.field.data.number];
+
+/** A Session request: a reply's data chunk as its header bytes and its own bytes, any other serialized. */
+export function sessionRequestFrame(yielded: unknown): readonly Uint8Array[] {
+  const request: SessionRequest = isMessage(yielded, SessionRequestSchema)
+    ? yielded
+    : create(SessionRequestSchema, yielded as never);
+  const part = request.part;
+  if (
+    part.case === "reply" &&
+    part.value.part.case === "data" &&
+    !request.$unknown?.length &&
+    !part.value.$unknown?.length
+  )
+    return [dataFrameHeader(REPLY_DATA_PATH, part.value.part.value.byteLength), part.value.part.value];
+  return [messageFrame(toBinary(SessionRequestSchema, request))];
 }
 
 interface RawResponse {
@@ -125,7 +105,7 @@ interface RawResponse {
 }
 
 /** The response: its status and headers, its body (a small message; refused past `maxBytes`), its trailers. */
-function readResponse(stream: ClientHttp2Stream, maxBytes: number): Promise<RawResponse> {
+function readResponse(stream: ClientHttp2Stream, maxBytes: number, signal: AbortSignal): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     let status = 0;
     let header = new Headers();
@@ -149,17 +129,9 @@ function readResponse(stream: ClientHttp2Stream, maxBytes: number): Promise<RawR
     stream.once("end", () => resolve({ status, header, body: Buffer.concat(parts), trailer }));
     stream.once("error", (error) => reject(ConnectError.from(error, Code.Unavailable)));
     stream.once("close", () => {
-      if (status === 0 || !stream.readableEnded)
-        reject(new ConnectError(`The ReplyTask stream closed (HTTP/2 code ${stream.rstCode})`, codeOfReset(stream)));
+      if (status === 0 || !stream.readableEnded) reject(closedError(stream, signal, "ReplyTask"));
     });
   });
-}
-
-function codeOfReset(stream: ClientHttp2Stream): Code {
-  if (stream.rstCode === h2.NGHTTP2_CANCEL) return Code.Canceled;
-  if (stream.rstCode === h2.NGHTTP2_REFUSED_STREAM) return Code.Unavailable;
-  if (stream.rstCode === h2.NGHTTP2_ENHANCE_YOUR_CALM) return Code.ResourceExhausted;
-  return Code.Internal;
 }
 
 /** The one message of a unary-response body (uncompressed gRPC); a body of none is an empty message. */
@@ -171,22 +143,4 @@ function parseOne<O extends DescMessage>(schema: O, body: Uint8Array): MessageSh
     throw new ConnectError("protocol error: the response is not exactly one message", Code.Internal);
   if (view.getUint8(0) !== 0) throw new ConnectError("protocol error: a compressed or flagged response", Code.Internal);
   return fromBinary(schema, body.subarray(5));
-}
-
-function toNodeHeaders(headers: Headers): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = {};
-  headers.forEach((value, name) => {
-    out[name] = value;
-  });
-  return out;
-}
-
-function toWebHeaders(headers: IncomingHttpHeaders): Headers {
-  const out = new Headers();
-  for (const [name, value] of Object.entries(headers)) {
-    if (name.startsWith(":") || value === undefined) continue;
-    if (Array.isArray(value)) for (const v of value) out.append(name, v);
-    else out.set(name, String(value));
-  }
-  return out;
 }

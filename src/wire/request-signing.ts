@@ -104,18 +104,23 @@ async function* sealedSession(
 ): AsyncIterable<SessionRequest> {
   let hash = createHash("sha256");
   let replies = 0;
-  for (;;) {
-    const next = await rest.next();
-    if (next.done) return;
-    const part = next.value.part;
-    if (part.case === "reply") hashChunk(hash, part.value);
-    else if (part.case === "replyEnd") {
-      replies += 1;
-      const seal = sign("sha256", sealText(sessionReplyNonce(nonce, replies), hash.digest()), key);
-      hash = createHash("sha256");
-      yield create(SessionRequestSchema, { part: { case: "reply", value: { part: { case: "seal", value: seal } } } });
+  try {
+    for (;;) {
+      const next = await rest.next();
+      if (next.done) return;
+      const part = next.value.part;
+      if (part.case === "reply") hashChunk(hash, part.value);
+      else if (part.case === "replyEnd") {
+        replies += 1;
+        const seal = sign("sha256", sealText(sessionReplyNonce(nonce, replies), hash.digest()), key);
+        hash = createHash("sha256");
+        yield create(SessionRequestSchema, { part: { case: "reply", value: { part: { case: "seal", value: seal } } } });
+      }
+      yield next.value;
     }
-    yield next.value;
+  } finally {
+    // The call stopped taking requests (its stream closed): so does the source, whose queued replies fail.
+    await rest.return?.();
   }
 }
 

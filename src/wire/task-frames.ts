@@ -40,11 +40,19 @@ export function taskChunkFrame(yielded: MessageInitShape<typeof TaskChunkSchema>
 }
 
 /**
- * The gRPC prefix and field header of a message whose only field is the bytes field `fieldNumber` of
- * `length` bytes: followed by those bytes, exactly what the generated code writes for it.
+ * The gRPC prefix and field header of a message whose only field is the bytes field `path` of `length`
+ * bytes: followed by those bytes, exactly what the generated code writes for it. `path` is a field
+ * number, or the field numbers from the outer message in when the bytes field is inside a message field
+ * (a Session request's reply data: [reply, data]), each level a length-delimited field of the next.
  */
-export function dataFrameHeader(fieldNumber: number, length: number): Uint8Array {
-  const field = [...varint((fieldNumber << 3) | 2), ...varint(length)]; // wire type 2: length-delimited
+export function dataFrameHeader(path: number | readonly number[], length: number): Uint8Array {
+  const fields = typeof path === "number" ? [path] : path;
+  let field: number[] = [];
+  let size = length;
+  for (let i = fields.length - 1; i >= 0; i--) {
+    field = [...varint((fields[i] << 3) | 2), ...varint(size), ...field]; // wire type 2: length-delimited
+    size = length + field.length;
+  }
   const header = new Uint8Array(5 + field.length);
   new DataView(header.buffer).setUint32(1, field.length + length);
   header.set(field, 5);

@@ -1,9 +1,8 @@
 import type { SecureClientSessionOptions } from "node:http2";
 import type { Interceptor, Transport } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
 import { InputError } from "../../common/errors.js";
 import { isLoopbackHost } from "../../common/loopback.js";
-import { createWideSessionManager, signingInterceptor, withReplyUpload } from "../../wire/index.js";
+import { createNodeGrpcTransport, createWideSessionManager, signingInterceptor } from "../../wire/index.js";
 import { ensureNodeIdentity } from "../identity/identity.js";
 import { pinnedConnection } from "../identity/pinned-tls.js";
 import { pinHelp, pinnedFingerprint } from "../identity/researcher-pin.js";
@@ -72,12 +71,11 @@ export async function createNodeTransport(options: {
   return replyingTransport(options.url, interceptors, createWideSessionManager(options.url, nodeOptions));
 }
 
-/** Connect's gRPC transport, with the reply upload written by wire/reply-upload.ts on the same sessions. */
+/** Connect's gRPC transport, with the task stream and the reply upload on plain paths (wire/plain-grpc.ts). */
 function replyingTransport(
   baseUrl: string,
   interceptors: Interceptor[],
   sessionManager: ReturnType<typeof createWideSessionManager>,
 ): Transport {
-  const transport = createGrpcTransport({ baseUrl, readMaxBytes: READ_MAX_BYTES, interceptors, sessionManager });
-  return withReplyUpload(transport, { baseUrl, sessionManager, interceptors, readMaxBytes: READ_MAX_BYTES });
+  return createNodeGrpcTransport({ baseUrl, sessionManager, interceptors, readMaxBytes: READ_MAX_BYTES });
 }
