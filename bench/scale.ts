@@ -98,7 +98,10 @@ async function runConfig(config: Config): Promise<void> {
     simCpu = now;
   });
   try {
-    const { url } = await nextMessage<Extract<ResearcherEvent, { type: "listening" }>>(researcher, "listening");
+    const { url, rss: idleRss } = await nextMessage<Extract<ResearcherEvent, { type: "listening" }>>(
+      researcher,
+      "listening",
+    );
     const done = nextMessage<Extract<ResearcherEvent, { type: "done" }>>(researcher, "done");
     const started = epochMs();
     const procs = Math.min(maxProcs, Math.ceil(config.nodes / 25));
@@ -119,6 +122,13 @@ async function runConfig(config: Config): Promise<void> {
     const result = await done;
     if (result.error) throw new Error(result.error);
     report(config, started, events, result.peakRss);
+    const { heapUsed, arrayBuffers, external } = result.peaks;
+    const ready = events.find((e) => e.event.event === "datasets");
+    console.log(
+      `${"".padEnd(10)}researcher rss: listening ${mib(idleRss)}, peak until ready ${ready ? mib(ready.rss) : "never"}; ` +
+        `peaks (sampled every 20 ms): heapUsed ${mib(heapUsed)}, ` +
+        `arrayBuffers ${mib(arrayBuffers)}, external ${mib(external)}`,
+    );
   } finally {
     for (const s of sims) s.disconnect();
     await Promise.all(sims.map((s) => exited(s).catch(() => undefined)));
