@@ -7,8 +7,6 @@
  */
 
 import { appendFileSync } from "node:fs";
-import { join } from "node:path";
-import { writeHeapSnapshot } from "node:v8";
 import { type Experiment, experimentSchema } from "../../src/researcher/run/config.js";
 import { createExperiment } from "../../src/researcher/run/experiment.js";
 import { createHub } from "../../src/researcher/server/hub.js";
@@ -72,12 +70,10 @@ let firstConnected = false;
 try {
   for await (const event of createExperiment(config, { hub, outDir, log: () => {} }).run()) {
     // Of the node events, only the first connection is reported (where "connect → ready" starts).
-    if (trace && event.event !== "progress") appendFileSync(trace, `${JSON.stringify({ at: epochMs(), event: event.event })}\n`);
+    if (trace && event.event !== "progress")
+      appendFileSync(trace, `${JSON.stringify({ at: epochMs(), event: event.event })}\n`);
     if (event.event === "progress" || (event.event === "node" && firstConnected)) continue;
     if (event.event === "node") firstConnected = true;
-    // BENCH_HEAP_SNAPSHOT_DIR: a heap snapshot once every node is found (what each connected node costs).
-    if (event.event === "datasets" && process.env.BENCH_HEAP_SNAPSHOT_DIR)
-      writeHeapSnapshot(join(process.env.BENCH_HEAP_SNAPSHOT_DIR, `researcher-${nodes}-ready.heapsnapshot`));
     const { seconds, failed, nodes: replied } = event as { seconds?: number; failed?: unknown[]; nodes?: unknown[] };
     await toParent<ResearcherEvent>({
       type: "event",
