@@ -13,6 +13,10 @@
  * issue gives none for it).
  * `--calls` makes the simulated nodes use a GetTask/ReplyTask call pair per task instead of one Session
  * call each (issue 29's comparison).
+ * Memory: besides the peak rss it prints the researcher's rss when listening and until ready, and the
+ * peaks of heapUsed/arrayBuffers/external; BENCH_MEM_TRACE=<file> writes its process.memoryUsage()
+ * every 50 ms with the events' times, BENCH_BUNDLED_ARGS passes Node/V8 flags to the researcher alone
+ * (e.g. --max-semi-space-size=2), BENCH_TRANSFER_MIB runs it with another transfer budget.
  * Run: node --import tsx bench/scale.ts [--quick] [--only 1000x10k,100x1M,relay2x1000x10k] [--rounds 3] [--procs 4] [--calls]
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";

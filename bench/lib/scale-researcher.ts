@@ -11,6 +11,7 @@ import { type Experiment, experimentSchema } from "../../src/researcher/run/conf
 import { createExperiment } from "../../src/researcher/run/experiment.js";
 import { createHub } from "../../src/researcher/server/hub.js";
 import { startServer } from "../../src/researcher/server/server.js";
+import { createTransferBudget } from "../../src/researcher/server/transfer-budget.js";
 import { toParent } from "./child.js";
 import { createMemorySampler, createRssWatcher, type MemoryFigures } from "./memory.js";
 
@@ -62,7 +63,14 @@ const traceTimer =
   setInterval(() => appendFileSync(trace, `${JSON.stringify({ at: epochMs(), ...process.memoryUsage() })}\n`), 50);
 const hub = createHub();
 // Simulated nodes do not sign their calls (no key pairs for thousands of them): signatures are not measured.
-const server = await startServer({ listen: "127.0.0.1:0", hub, allowUnsignedNodes: true });
+// BENCH_TRANSFER_MIB: another transfer budget (server/transfer-budget.ts) than the default, to compare.
+const budgetMiB = Number(process.env.BENCH_TRANSFER_MIB);
+const server = await startServer({
+  listen: "127.0.0.1:0",
+  hub,
+  allowUnsignedNodes: true,
+  ...(budgetMiB > 0 ? { transfers: createTransferBudget(budgetMiB * 2 ** 20) } : {}),
+});
 await toParent<ResearcherEvent>({ type: "listening", url: server.url, rss: process.memoryUsage.rss() });
 let error: string | undefined;
 let cpu = process.cpuUsage();
