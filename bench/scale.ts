@@ -13,6 +13,10 @@
  * issue gives none for it).
  * `--calls` makes the simulated nodes use a GetTask/ReplyTask call pair per task instead of one Session
  * call each (issue 29's comparison).
+ * Memory: besides the peak rss it prints the researcher's rss when listening and until ready, and the
+ * peaks of heapUsed/arrayBuffers/external; BENCH_MEM_TRACE=<file> writes its process.memoryUsage()
+ * every 50 ms with the events' times, BENCH_BUNDLED_ARGS passes Node/V8 flags to the researcher alone
+ * (e.g. --max-semi-space-size=2), BENCH_TRANSFER_MIB runs it with another transfer budget.
  * Run: node --import tsx bench/scale.ts [--quick] [--only 1000x10k,100x1M,relay2x1000x10k] [--rounds 3] [--procs 4] [--calls]
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -98,7 +102,10 @@ async function runConfig(config: Config): Promise<void> {
     simCpu = now;
   });
   try {
-    const { url } = await nextMessage<Extract<ResearcherEvent, { type: "listening" }>>(researcher, "listening");
+    const { url, rss: idleRss } = await nextMessage<Extract<ResearcherEvent, { type: "listening" }>>(
+      researcher,
+      "listening",
+    );
     const done = nextMessage<Extract<ResearcherEvent, { type: "done" }>>(researcher, "done");
     const started = epochMs();
     const procs = Math.min(maxProcs, Math.ceil(config.nodes / 25));
@@ -119,6 +126,13 @@ async function runConfig(config: Config): Promise<void> {
     const result = await done;
     if (result.error) throw new Error(result.error);
     report(config, started, events, result.peakRss);
+    const { heapUsed, arrayBuffers, external } = result.peaks;
+    const ready = events.find((e) => e.event.event === "datasets");
+    console.log(
+      `${"".padEnd(10)}researcher rss: listening ${mib(idleRss)}, peak until ready ${ready ? mib(ready.rss) : "never"}; ` +
+        `peaks (sampled every 20 ms): heapUsed ${mib(heapUsed)}, ` +
+        `arrayBuffers ${mib(arrayBuffers)}, external ${mib(external)}`,
+    );
   } finally {
     for (const s of sims) s.disconnect();
     await Promise.all(sims.map((s) => exited(s).catch(() => undefined)));

@@ -24,7 +24,8 @@ let bundleDir: string | undefined;
 /**
  * Starts `file` (a .ts path) bundled by esbuild as the executables are, under plain node with an IPC
  * channel: a process whose memory and CPU are measured should run the code as it ships. Each file is
- * bundled once per benchmark run, into a temp folder removed at exit. BENCH_CHILD_ARGS apply as in forkTs.
+ * bundled once per benchmark run, into a temp folder removed at exit. BENCH_CHILD_ARGS apply as in forkTs,
+ * and BENCH_BUNDLED_ARGS to bundled helpers only (e.g. V8 heap flags for the researcher alone).
  */
 export async function forkBundled(file: string, args: string[] = []): Promise<ChildProcess> {
   let bundle = bundles.get(file);
@@ -39,7 +40,9 @@ export async function forkBundled(file: string, args: string[] = []): Promise<Ch
     bundles.set(file, bundle);
   }
   return fork(bundle, args, {
-    execArgv: process.env.BENCH_CHILD_ARGS?.split(" ").filter(Boolean) ?? [],
+    execArgv: [process.env.BENCH_CHILD_ARGS, process.env.BENCH_BUNDLED_ARGS].flatMap(
+      (flags) => flags?.split(" ").filter(Boolean) ?? [],
+    ),
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
 }

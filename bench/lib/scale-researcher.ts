@@ -6,12 +6,14 @@
  * Usage (from the benchmark): scale-researcher.ts <nodes> <features> <units> <rounds> <out dir>
  */
 
+import { appendFileSync } from "node:fs";
 import { type Experiment, experimentSchema } from "../../src/researcher/run/config.js";
 import { createExperiment } from "../../src/researcher/run/experiment.js";
 import { createHub } from "../../src/researcher/server/hub.js";
 import { startServer } from "../../src/researcher/server/server.js";
+import { createTransferBudget } from "../../src/researcher/server/transfer-budget.js";
 import { toParent } from "./child.js";
-import { createRssWatcher } from "./memory.js";
+import { createMemorySampler, createRssWatcher, type MemoryFigures } from "./memory.js";
 
 /** Messages to the parent; `at` is epoch milliseconds, comparable across processes. */
 export type ResearcherEvent =
@@ -24,7 +26,13 @@ export type ResearcherEvent =
       /** Researcher CPU time (user + system, ms) since the previous event. */
       cpuMs: number;
     }
-  | { type: "done"; peakRss: number; error?: string };
+  | {
+      type: "done";
+      peakRss: number;
+      /** Peaks of process.memoryUsage() sampled on the event loop: where the rss goes (heap, buffers). */
+      peaks: MemoryFigures;
+      error?: string;
+    };
 
 const [nodesArg, featuresArg, unitsArg, roundsArg, outDir] = process.argv.slice(2);
 const nodes = Number(nodesArg);
@@ -47,9 +55,22 @@ const config = experimentSchema.parse({
 void featuresArg; // the nodes' datasets decide the input width; passed for the record
 
 const watcher = await createRssWatcher({ intervalMs: 5 });
+const sampler = createMemorySampler({ intervalMs: 20 });
+// BENCH_MEM_TRACE=<file>: process.memoryUsage() every 50 ms and each event's time, one JSON line each (where a round's memory goes).
+const trace = process.env.BENCH_MEM_TRACE;
+const traceTimer =
+  trace &&
+  setInterval(() => appendFileSync(trace, `${JSON.stringify({ at: epochMs(), ...process.memoryUsage() })}\n`), 50);
 const hub = createHub();
 // Simulated nodes do not sign their calls (no key pairs for thousands of them): signatures are not measured.
-const server = await startServer({ listen: "127.0.0.1:0", hub, allowUnsignedNodes: true });
+// BENCH_TRANSFER_MIB: another transfer budget (server/transfer-budget.ts) than the default, to compare.
+const budgetMiB = Number(process.env.BENCH_TRANSFER_MIB);
+const server = await startServer({
+  listen: "127.0.0.1:0",
+  hub,
+  allowUnsignedNodes: true,
+  ...(budgetMiB > 0 ? { transfers: createTransferBudget(budgetMiB * 2 ** 20) } : {}),
+});
 await toParent<ResearcherEvent>({ type: "listening", url: server.url, rss: process.memoryUsage.rss() });
 let error: string | undefined;
 let cpu = process.cpuUsage();
@@ -57,6 +78,8 @@ let firstConnected = false;
 try {
   for await (const event of createExperiment(config, { hub, outDir, log: () => {} }).run()) {
     // Of the node events, only the first connection is reported (where "connect → ready" starts).
+    if (trace && event.event !== "progress")
+      appendFileSync(trace, `${JSON.stringify({ at: epochMs(), event: event.event })}\n`);
     if (event.event === "progress" || (event.event === "node" && firstConnected)) continue;
     if (event.event === "node") firstConnected = true;
     const { seconds, failed, nodes: replied } = event as { seconds?: number; failed?: unknown[]; nodes?: unknown[] };
@@ -83,6 +106,7 @@ function cpuSince(): number {
   cpu = process.cpuUsage();
   return (used.user + used.system) / 1000;
 }
-await toParent<ResearcherEvent>({ type: "done", peakRss: watcher.peak(), error });
+await toParent<ResearcherEvent>({ type: "done", peakRss: watcher.peak(), peaks: sampler.stop(), error });
 await watcher.stop();
+if (traceTimer) clearInterval(traceTimer);
 process.disconnect();

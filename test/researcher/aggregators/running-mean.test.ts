@@ -24,6 +24,22 @@ describe("createRunningMean", () => {
     assert.deepEqual([...r.params[1]], [Math.fround(1.6)]);
   });
 
+  it("divides a large sum without a model-sized JS array (the mean of 1M × 2 parameters stays out of the heap)", () => {
+    // TypedArray.from(sum, mapFn) first lists every value as a JS number: ~35 MiB of heap per million
+    // parameters at a round's end (and seconds of CPU), where the mean itself is 4 MiB of ArrayBuffer.
+    const mean = createRunningMean([1_000_000, 1_000_000]);
+    mean.addRun(0, 0, new Float32Array(1_000_000).fill(3), 2);
+    mean.addRun(1, 999_999, f(5), 2);
+    mean.commit(2);
+    const before = process.memoryUsage().heapUsed;
+    const r = mean.result();
+    const grown = process.memoryUsage().heapUsed - before;
+    assert.ok(grown < 8 * 2 ** 20, `result() grew the heap by ${(grown / 2 ** 20).toFixed(1)} MiB`);
+    assert.equal(r.params[0][999_999], 3);
+    assert.equal(r.params[1][999_999], 5);
+    assert.equal(r.params[1][0], 0);
+  });
+
   for (const name of ["fedavg", "fedavgm", "fedadam", "fedyogi", "fedadagrad"] as const) {
     it(`gives ${name} the same result as the full list of updates (it is foldable)`, () => {
       const aggregator = createAggregator(
