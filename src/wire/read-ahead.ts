@@ -54,6 +54,8 @@ export function readAhead<T>(
       return ended;
     },
     async next() {
+      // Past the end (its result already taken): done, as an ended iterator is.
+      if (ended && buffered.length === 0) return { done: true, value: undefined };
       read();
       while (buffered.length === 0)
         await new Promise<void>((resolve) => {

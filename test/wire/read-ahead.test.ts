@@ -53,5 +53,6 @@ describe("readAhead: a response stream's end seen while its consumer is busy", (
     assert.deepEqual(ends, [broken]);
     assert.equal(ahead.ended, true);
     await assert.rejects(ahead.next(), broken);
+    assert.deepEqual(await ahead.next(), { done: true, value: undefined }, "past the end: done, not a wait");
   });
 });
