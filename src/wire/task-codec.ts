@@ -1,4 +1,4 @@
-import { create, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { canonicalJson } from "../common/canonical-json.js";
 import {
   type DpArgs as DpArgsPb,
@@ -7,7 +7,6 @@ import {
   type TaskChunk,
   TaskChunkSchema,
   TaskSchema,
-  TrainTaskSchema,
 } from "../gen/fbm/v1/researcher_pb.js";
 import { parsePreparation, type TablePreparation } from "../ml/table-prep.js";
 import type { DpArgs, NamedTensor } from "../ml/types.js";
@@ -16,7 +15,7 @@ import { fromClinicalTask, toClinicalTaskInit } from "./clinical-codec.js";
 import { type AlgorithmExtension, algorithmExtensions, type TaskBody, type TaskEnvelope } from "./messages.js";
 import { fromHeaderPb, readHeadedStream, toHeaderPb } from "./params-codec.js";
 import { fromMasking, fromSecaggTask, toMaskingInit, toSecaggTaskInit } from "./secagg-codec.js";
-import { presetTrainHeadFrame, taskChunkFrame } from "./task-frames.js";
+import { taskChunkFrame } from "./task-frames.js";
 import { DEFAULT_CHUNK_BYTES, fromChunks, type ParamsAssembler, toChunks, toParamsHeader } from "./tensor-bytes.js";
 import { UnreadableTaskError, WireError } from "./wire-error.js";
 
@@ -34,51 +33,12 @@ export function* encodeTask(envelope: TaskEnvelope, chunkBytes = DEFAULT_CHUNK_B
   });
   const head = create(TaskChunkSchema, { part: { case: "task", value: task } });
   try {
-    // Kept: the pre-encoded task stream writes these bytes.
-    if (envelope.body.kind === "train" && params) {
-      const body = envelope.body;
-      presetTrainHeadFrame(head, { ...envelope, datasetId: body.datasetId }, sharedTrainBytes(body, params.header));
-    } else taskChunkFrame(head);
+    taskChunkFrame(head); // kept: the pre-encoded task stream writes these bytes
   } catch (error) {
     throw new WireError(error instanceof Error ? error.message : String(error));
   }
   yield head;
   if (params) yield* params.chunks;
-}
-
-type TrainBody = Extract<TaskBody, { kind: "train" }>;
-
-/** What a round's train tasks share but their dataset id: the fields `sharedTrainBytes` compares. */
-const sharedFields = [
-  "planId",
-  "planJson",
-  "args",
-  "normalization",
-  "preparation",
-  "round",
-  "secagg",
-  "algorithmExtension",
-  "aggregation",
-] as const satisfies readonly (keyof TrainBody)[];
-
-const trainBytes = new WeakMap<readonly NamedTensor[], { body: TrainBody; bytes: Uint8Array }>();
-
-/**
- * A round's train task serialized once for all its nodes, dataset id left out (each node's is added
- * in task-frames.ts): the round gives every node the same parameter list and the same plan, argument,
- * normalization… values (by identity), so the bytes are kept per parameter list and reused while those
- * are the same values; a task that differs (secure aggregation's masking, say) is serialized anew.
- */
-function sharedTrainBytes(body: TrainBody, header: ParamsHeaderPb): Uint8Array {
-  const cached = trainBytes.get(body.params);
-  if (cached && sharedFields.every((field) => cached.body[field] === body[field])) return cached.bytes;
-  const kind = toKindInit({ ...body, datasetId: "" }, header);
-  const bytes = toBinary(
-    TrainTaskSchema,
-    create(TrainTaskSchema, kind?.value as MessageInitShape<typeof TrainTaskSchema>),
-  );
-  trainBytes.set(body.params, { body, bytes });
-  return bytes;
 }
 
 /**

@@ -4,8 +4,6 @@ import {
   GetTaskRequestSchema,
   type TaskChunk,
   TaskChunkSchema,
-  TaskSchema,
-  TrainTaskSchema,
 } from "../gen/fbm/v1/researcher_pb.js";
 import { WireError, WireLimitError } from "./wire-error.js";
 
@@ -39,49 +37,6 @@ export function taskChunkFrame(yielded: MessageInitShape<typeof TaskChunkSchema>
     frames.set(chunk, frame);
   }
   return frame;
-}
-
-/**
- * The frame of a train task's head whose TrainTask fields but `dataset_id` (`shared`: plan, arguments,
- * round, parameter header, …, serialized once per round for every node) are already bytes: per node
- * only its task id, experiment and dataset id are encoded, by hand, around the shared run (kept as its
- * own run of the frame, not copied). Protobuf reads a message's fields in any order, so the bytes
- * decode with the generated code to the head `chunk` (`test/wire/task-frames.test.ts` checks that);
- * `chunk` is given that frame, so the task stream writes it instead of serializing the head again.
- */
-export function presetTrainHeadFrame(
-  chunk: TaskChunk,
-  ids: { taskId: string; experiment: string; datasetId: string },
-  shared: Uint8Array,
-): TaskFrame {
-  const datasetId = stringField(TrainTaskSchema.field.datasetId.number, ids.datasetId);
-  const trainLength = shared.byteLength + datasetId.byteLength;
-  const task = [
-    ...stringField(TaskSchema.field.taskId.number, ids.taskId),
-    ...stringField(TaskSchema.field.experiment.number, ids.experiment),
-    ...varint((TaskSchema.field.train.number << 3) | 2),
-    ...varint(trainLength),
-  ];
-  const taskLength = task.length + trainLength;
-  const chunkField = [...varint((TaskChunkSchema.field.task.number << 3) | 2), ...varint(taskLength)];
-  const head = new Uint8Array(5 + chunkField.length + task.length);
-  new DataView(head.buffer).setUint32(1, chunkField.length + taskLength);
-  head.set(chunkField, 5);
-  head.set(task, 5 + chunkField.length);
-  const frame: TaskFrame = [head, shared, datasetId];
-  frames.set(chunk, frame);
-  return frame;
-}
-
-/** A string field as the generated code writes it (nothing for the empty string, proto3's default). */
-function stringField(fieldNumber: number, value: string): Uint8Array {
-  if (value === "") return new Uint8Array(0);
-  const text = Buffer.from(value, "utf8");
-  const prefix = [...varint((fieldNumber << 3) | 2), ...varint(text.byteLength)];
-  const out = new Uint8Array(prefix.length + text.byteLength);
-  out.set(prefix);
-  out.set(text, prefix.length);
-  return out;
 }
 
 /**
