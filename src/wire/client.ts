@@ -51,7 +51,10 @@ export interface ResearcherClient {
 /** An open Session: its tasks, and the way its replies go back. */
 export interface TaskSession {
   tasks: AsyncGenerator<TaskEnvelope>;
-  /** Resolves once the reply's last chunk is handed to the call (the researcher acknowledges nothing). */
+  /**
+   * Resolves once the reply's last chunk is handed to the call (the researcher acknowledges nothing);
+   * rejects as soon as the call ends or breaks, also while the caller is not reading `tasks`.
+   */
   reply(reply: ReplyEnvelope): Promise<void>;
 }
 
