@@ -40,7 +40,9 @@ export async function serveSession(
   let error: ConnectError | undefined;
   try {
     if (!respond(stream)) return;
-    const requests = readSessionRequests(req, options.readMaxBytes);
+    // From the HTTP/2 stream itself, not the compatibility request that would copy each chunk into a stream
+    // of its own (it starts reading the stream only once it is read itself, so it never is).
+    const requests = readSessionRequests(stream, options.readMaxBytes);
     for await (const chunk of session(requests, ctx)) await write(stream, taskChunkFrame(chunk));
   } catch (caught) {
     error = toStatus(caught);
