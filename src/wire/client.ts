@@ -8,6 +8,7 @@ import {
 } from "../gen/fbm/v1/researcher_pb.js";
 import { encodeFeedback } from "./feedback-codec.js";
 import type { FeedbackEnvelope, ReplyEnvelope, TaskEnvelope } from "./messages.js";
+import { readAhead } from "./read-ahead.js";
 import { encodeReply } from "./reply-codec.js";
 import { decodeTask, decodeTasks } from "./task-codec.js";
 
@@ -50,7 +51,10 @@ export interface ResearcherClient {
 /** An open Session: its tasks, and the way its replies go back. */
 export interface TaskSession {
   tasks: AsyncGenerator<TaskEnvelope>;
-  /** Resolves once the reply's last chunk is handed to the call (the researcher acknowledges nothing). */
+  /**
+   * Resolves once the reply's last chunk is handed to the call (the researcher acknowledges nothing);
+   * rejects as soon as the call ends or breaks, also while the caller is not reading `tasks`.
+   */
   reply(reply: ReplyEnvelope): Promise<void>;
 }
 
@@ -105,20 +109,24 @@ export function createResearcherClient(transport: Transport): ResearcherClient {
         .catch(() => undefined);
       const cancel = new AbortController();
       const signal = options.signal ? AbortSignal.any([options.signal, cancel.signal]) : cancel.signal;
-      const chunks = client.session(requests.iterable, { signal })[Symbol.asyncIterator]();
-      const reading = { ended: false };
+      // The call's end is read as it happens, also while the node runs a task and reads no task chunk:
+      // it fails the replies still queued on the call at once (read-ahead.ts says why that matters).
+      const chunks = readAhead(client.session(requests.iterable, { signal })[Symbol.asyncIterator](), {
+        keepReading: (chunk) => chunk.part.case === undefined,
+        onEnd: () => requests.close(),
+      });
       const silentMs = options.silentMs ?? (hello.waitSeconds + 60) * 1000;
       async function* tasks(): AsyncGenerator<TaskEnvelope> {
         try {
-          yield* decodeTasks(watched(chunks, silentMs, cancel, reading), {
+          yield* decodeTasks(watched(chunks, silentMs, cancel, { ended: false }), {
             maxBytes: options.maxBytes,
             onOpen: options.onOpen,
           });
         } finally {
           requests.close();
-          if (!reading.ended) {
+          if (!chunks.ended) {
             cancel.abort();
-            await chunks.next().catch(() => undefined);
+            await chunks.settle();
           }
         }
       }

@@ -61,11 +61,11 @@ export interface PollLoopOptions {
    */
   logger?: Pick<Logger, "warn" | "throttled">;
   /**
-   * Open one Session call for tasks and replies; a researcher that does not serve it is then polled
-   * with GetTask and answered with ReplyTask calls, as nodes before it did. Default false: a node whose
-   * researcher was killed mid-round once hung with its reply queued on the dead Session (nobody reads
-   * the call's end while the task runs), so Sessions are opt-in (tests, the scale bench) until a reply
-   * fails as soon as its call does.
+   * Open one Session call for tasks and replies (default true); false polls with GetTask and answers
+   * with ReplyTask calls, as nodes before Session did, and so does a node whose researcher answers the
+   * Session Unimplemented (an older one). A reply fails as soon as its Session ends, also while the task
+   * runs (the client reads the call's end then, wire/read-ahead.ts), and the loop reconnects: a node
+   * whose researcher is killed mid-round does not wait on a dead call.
    */
   sessions?: boolean;
   /** Told what the loop is doing, for `status.json` (node-status.ts). */
@@ -112,8 +112,8 @@ export async function runPollLoop(options: PollLoopOptions): Promise<void> {
     version: options.version,
     waitSeconds: options.waitSeconds ?? 30,
   };
-  // Tasks and replies on one Session call (opt-in), until a researcher says it does not serve it.
-  let sessions = options.sessions ?? false;
+  // Tasks and replies on one Session call, until a researcher says it does not serve it.
+  let sessions = options.sessions ?? true;
   /** How replies travel: on the Session that brought the task, else a ReplyTask call. */
   const replyCall = (reply: ReplyEnvelope) => client.reply(reply, { timeoutMs: 600_000 });
   while (!signal.aborted) {

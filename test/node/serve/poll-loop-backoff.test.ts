@@ -9,14 +9,17 @@ describe("poll loop: reconnecting to a researcher that is down", () => {
     const controller = new AbortController();
     const delays: number[] = [];
     const lines: string[] = [];
-    const client = {
-      tasks: () => ({
-        [Symbol.asyncIterator]: () => ({
-          next: async () => {
-            throw new Error("connect ECONNREFUSED 127.0.0.1:50051");
-          },
-        }),
+    const refused = () => ({
+      [Symbol.asyncIterator]: () => ({
+        next: async () => {
+          throw new Error("connect ECONNREFUSED 127.0.0.1:50051");
+        },
       }),
+    });
+    // The node opens a Session by default; a refused connection fails it like a poll.
+    const client = {
+      tasks: refused,
+      session: () => ({ tasks: refused(), reply: async () => undefined }),
     } as unknown as ResearcherClient;
     try {
       await runPollLoop({
@@ -45,6 +48,6 @@ describe("poll loop: reconnecting to a researcher that is down", () => {
     );
     assert.equal(delays[19], 5_000);
     assert.equal(lines.filter((l) => l.includes("not reachable")).length, 1, "said once per outage");
-    assert.match(lines[0], /retrying with backoff up to 5 s/);
+    assert.match(lines[0], /ECONNREFUSED.*retrying with backoff up to 5 s/);
   });
 });
