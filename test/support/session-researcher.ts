@@ -1,5 +1,6 @@
 import { createHub } from "../../src/researcher/server/hub.js";
 import { startServer } from "../../src/researcher/server/server.js";
+import { bareTrainTask, vectorTensor } from "./train-task.js";
 
 /**
  * A researcher process for test/e2e/session-reconnect.test.ts, which SIGKILLs it: the real server on
@@ -14,29 +15,9 @@ hub.on("node", ({ state, node }) => {
   if (state !== "connected") return;
   say({ sent: node.nodeId });
   hub
-    .send(
-      node.nodeId,
-      {
-        kind: "train",
-        datasetId: "d",
-        planId: "p",
-        planJson: "{}",
-        round: 1,
-        args: {
-          epochs: 1,
-          updates: 0,
-          batchSize: 8,
-          testRatio: 0,
-          testOnGlobal: false,
-          testOnLocal: false,
-          metrics: [],
-          seed: 0,
-          fedproxMu: 0,
-        },
-        params: [{ name: "w", shape: [values], dtype: "float32", data: new Float32Array(values) }],
-      },
-      { timeoutMs: 600_000 },
-    )
+    .send(node.nodeId, bareTrainTask([vectorTensor(new Float32Array(values))], { batchSize: 8 }), {
+      timeoutMs: 600_000,
+    })
     .then(
       () => say({ reply: node.nodeId }),
       (error: unknown) => say({ failed: node.nodeId, error: String(error) }),
