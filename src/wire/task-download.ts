@@ -41,9 +41,23 @@ export async function downloadTasks<I extends DescMessage, O extends DescMessage
     writeError = error;
     stream.close(h2.NGHTTP2_CANCEL);
   });
-  const broken = () =>
-    writeError === undefined ? closedError(stream, req.signal, "task") : ConnectError.from(writeError);
-  let header: Headers;
+  let header = new Headers();
+  /**
+   * Why the call broke off. A call whose trailers came with an error status ended with it, even if the
+   * stream was reset after them: a researcher refusing a Session (its requests still open) sends the
+   * refusal, then RST_STREAM CANCEL (server.ts, stopUnreadRequests), and the node must hear the refusal.
+   */
+  const broken = () => {
+    const status = trailer.get("grpc-status");
+    if (status !== null && status !== "0") {
+      try {
+        validateTrailer(trailer, header);
+      } catch (error) {
+        return ConnectError.from(error);
+      }
+    }
+    return writeError === undefined ? closedError(stream, req.signal, "task") : ConnectError.from(writeError);
+  };
   try {
     let status: number;
     ({ status, header } = await responseHead(stream, broken));

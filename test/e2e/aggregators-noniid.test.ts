@@ -101,14 +101,18 @@ describe("aggregators on non-IID data with real node processes", { timeout: 3 * 
    * A Byzantine node is still a node: it signs its calls with its own key, announces a dataset like the
    * others, sends harmless statistics and answers train tasks with `train`'s result.
    */
+  let attackers = 0;
   async function startAttacker(
     signal: AbortSignal,
     train: (params: NamedTensor[]) => { params: NamedTensor[]; sampleCount: number },
   ): Promise<void> {
-    const pair = await generateKeyPair({ commonName: "attacker" });
+    // Each attacker is a node of its own (its own key, so its own node id): a call of the last attacker's,
+    // held by the gate while it was shut, can reach the next run's researcher and bind its id there.
+    const nodeId = `attacker-${++attackers}`;
+    const pair = await generateKeyPair({ commonName: nodeId });
     const signer = signingInterceptor({
-      nodeId: "attacker",
-      sessionId: "attacker-1",
+      nodeId,
+      sessionId: `${nodeId}-session`,
       certPem: pair.cert,
       keyPem: pair.key,
     });
@@ -116,8 +120,8 @@ describe("aggregators on non-IID data with real node processes", { timeout: 3 * 
     void runPollLoop({
       client,
       researcherUrl: "",
-      nodeId: "attacker",
-      sessionId: "attacker-1",
+      nodeId,
+      sessionId: `${nodeId}-session`,
       name: "attacker",
       version: "0",
       signal,

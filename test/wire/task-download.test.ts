@@ -106,6 +106,24 @@ describe("the node's task stream without Connect", () => {
     await assert.rejects(session.tasks.next(), (e: unknown) => isUnimplemented(e));
   });
 
+  it("a Session refused in its trailers and then reset fails with the trailers' status, not the reset", async () => {
+    // What the researcher does to a node not on its allow-list: the head, the refusal in the trailers, and
+    // (the node's requests still open) RST_STREAM CANCEL a moment later (server.ts, stopUnreadRequests).
+    script = (stream) => {
+      stream.respond(ok, { waitForTrailers: true });
+      stream.once("wantTrailers", () => {
+        stream.sendTrailers(trailers(Code.Unauthenticated, "not on the allow-list"));
+        setImmediate(() => stream.close(http2.constants.NGHTTP2_CANCEL));
+      });
+      stream.end();
+    };
+    const session = client.session(hello, {});
+    await assert.rejects(
+      session.tasks.next(),
+      (e: unknown) => e instanceof ConnectError && e.code === Code.Unauthenticated && /allow-list/.test(e.message),
+    );
+  });
+
   it("refuses a message over the node's limit, a compressed one, a malformed one, and a stream cut short", async () => {
     const cases: [string, Buffer, RegExp, Code][] = [
       ["over the limit", frameOf(new Uint8Array(readMaxBytes + 1)), /larger than 65536/, Code.ResourceExhausted],
