@@ -109,7 +109,12 @@ describe("cancelling a running task", { timeout: 3 * DEADLINE_MS }, () => {
         outDir: join(dir, "runs-op"),
         gate: nodes.gate,
         onEvent: (e) => {
-          if (e.event === "progress") cancel ??= fbmNode("--home", home, "task", "cancel");
+          // status.json is rewritten at most every 300 ms, so the node's first progress report can reach the
+          // researcher before the file names the task: cancel once it does, as an operator reading it would.
+          if (e.event === "progress")
+            cancel ??= until(() => /"current"/.test(statusOf(home)), "status.json to show the task").then(() =>
+              fbmNode("--home", home, "task", "cancel"),
+            );
         },
       });
       const said = (await cancel!).stderr;

@@ -88,7 +88,9 @@ export function createStatusRecorder(path: string, options: { researcher: string
         round: round(task),
         startedAt: new Date().toISOString(),
       };
-      changed();
+      // At once, not within WRITE_EVERY_MS: `fbm-node task cancel` reads the running task from the file.
+      clearTimeout(timer);
+      flush();
     },
     feedback(body) {
       if (body.kind !== "progress" || !status.current) return;
