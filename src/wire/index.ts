@@ -14,6 +14,7 @@ export type * from "./clinical-messages.js";
 export { type ReplyErrorCode, readErrorCode, replyErrorCodes } from "./error-codes.js";
 export { decodeFeedback, encodeFeedback } from "./feedback-codec.js";
 export { QUEUED_BYTES, writeFrame } from "./frame-writer.js";
+export { toWebHeaders } from "./grpc-call.js";
 export {
   createWideSessionManager,
   replyWindowSettings,

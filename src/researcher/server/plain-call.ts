@@ -1,8 +1,15 @@
-import type { Http2ServerRequest, Http2ServerResponse, IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
+import type { Http2ServerRequest, Http2ServerResponse, ServerHttp2Stream } from "node:http2";
 import type { DescMethod } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ContextValues, createHandlerContext, type HandlerContext } from "@connectrpc/connect";
 import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
-import { ResearcherService, type TaskFrame, WireError, WireLimitError, writeFrame } from "../../wire/index.js";
+import {
+  ResearcherService,
+  type TaskFrame,
+  toWebHeaders,
+  WireError,
+  WireLimitError,
+  writeFrame,
+} from "../../wire/index.js";
 
 /**
  * What the researcher's calls served without Connect's per-message pipeline share (GetTask in
@@ -54,7 +61,7 @@ export function plainCallContext(
     protocolName: "grpc",
     requestMethod: "POST",
     url: `${req.scheme ?? "http"}://${req.authority}${methodPath(method)}`,
-    requestHeader: toHeaders(req.headers),
+    requestHeader: toWebHeaders(req.headers),
     requestSignal: cancelled.signal,
     contextValues: options.contextValues(req),
   });
@@ -90,16 +97,6 @@ export function toStatus(error: unknown): ConnectError {
   if (error instanceof WireLimitError) return new ConnectError(error.message, Code.ResourceExhausted);
   if (error instanceof WireError) return new ConnectError(error.message, Code.InvalidArgument);
   return ConnectError.from(error, Code.Internal);
-}
-
-function toHeaders(headers: IncomingHttpHeaders): Headers {
-  const out = new Headers();
-  for (const [name, value] of Object.entries(headers)) {
-    if (name.startsWith(":") || value === undefined) continue;
-    if (Array.isArray(value)) for (const v of value) out.append(name, v);
-    else out.set(name, value);
-  }
-  return out;
 }
 
 /**
