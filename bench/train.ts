@@ -5,7 +5,7 @@ import { type TrainOptions, trainLocal } from "../src/ml/train.js";
 import type { Dataset, TrainingArgs } from "../src/ml/types.js";
 import { isQuick, numberFlag } from "./lib/flags.js";
 import { machineLine } from "./lib/machine.js";
-import { type NodeRun, nodeData, nodeRounds } from "./lib/node-round.js";
+import { type NodeRound, type NodeRun, nodeData, nodeRounds } from "./lib/node-round.js";
 import { python, startTorch, type Timed } from "./lib/torch-process.js";
 import {
   type BenchModel,
@@ -24,9 +24,12 @@ const allThreads = os.availableParallelism();
 const target = { one: 0.3, all: 0.5 };
 /** The issue's end-to-end targets: node round rate ÷ loop-only rate, ÷ torch 1 thread, warm fixed cost (s). */
 const endToEnd = { loop: 0.9, torch: 1.0, fixedSeconds: 0.02 };
-/** Steps per round of the end-to-end figure (the issue's rounds), and its rounds and rows (Fashion-MNIST's). */
+/**
+ * Steps per round of the end-to-end figure (the issue's rounds), and its rounds (`--rounds N`: more warm
+ * rounds give a median that one slow round does not move) and rows (Fashion-MNIST's).
+ */
 const stepsPerRound: Partial<Record<BenchModel["name"], number>> = { mlp: 200, cnn: 60 };
-const nodeRoundCount = 3;
+const nodeRoundCount = numberFlag("rounds", 3);
 const nodeRows = numberFlag("node-rows", quick ? 12_800 : 60_000);
 /** Seconds a timed run should last; its steps are calibrated per model and per engine (fbm, torch). */
 const runSeconds = numberFlag("seconds", quick ? 0.4 : 1.5);
@@ -59,9 +62,10 @@ console.log(
       `${threadCounts.map((n) => `${threadsLabel(n)}, torch`).join(", ")}, …`,
     "  FLOP/step: forward + backward, multiply-add = 2 FLOPs, weight gradients always, input gradients",
     "  except into the input batch; bias, activations, pooling, loss, optimizer update counted as 0.",
-    `  End to end (mlp ${stepsPerRound.mlp} and cnn ${stepsPerRound.cnn} steps a round): bench/lib/node-round.ts, a real node`,
-    "  process and researcher; targets: node round rate ≥ 0.9× the loop-only rate and ≥ 1.0× torch 1 thread,",
-    "  warm round fixed cost ≤ 20 ms (rounds after the first). The loop-only rate compared with is the",
+    `  End to end (mlp ${stepsPerRound.mlp} and cnn ${stepsPerRound.cnn} steps a round, ${nodeRoundCount} rounds, \`--rounds N\`): bench/lib/node-round.ts,`,
+    "  a real node process and researcher; targets: node round rate ≥ 0.9× the loop-only rate and ≥ 1.0× torch",
+    "  1 thread, warm round fixed cost ≤ 20 ms (rounds after the first; medians, and their spread: lowest ·",
+    "  quartile · median · quartile · highest; the node's CPU per round from its log). The loop-only rate is the",
     `  "u8" row: trainLocal at all threads on the node's own rows (the same ${nodeRows} images as bytes read`,
     "  at scale 1/255, as the node's IDX loader holds them), so the ratio is the round's cost alone; its",
     "  ratio to the all-threads row (4,096 float rows) is the cost of gathering batches from those rows.",
@@ -223,7 +227,11 @@ async function benchModel(model: BenchModel): Promise<void> {
   if (perRound === undefined) return;
   // The loop-only figures at the node's thread count (its default: every core): on the node's rows, and
   // on the bench's 4,096 float rows (the all-threads row).
-  const loop = { nodeRows: rateOf(onNodeRows, steps!), benchRows: rateOf(fbm.get(threadCounts.at(-1)!)!, steps!) };
+  const loop = {
+    nodeRows: rateOf(onNodeRows, steps!),
+    benchRows: rateOf(fbm.get(threadCounts.at(-1)!)!, steps!),
+    cpuPerStep: median(onNodeRows.map((r) => r.cpuSeconds!)) / steps!,
+  };
   let run: NodeRun;
   try {
     run = await nodeRounds(model, { steps: perRound, rounds: nodeRoundCount, rows: nodeRows });
@@ -243,7 +251,7 @@ function printNodeRun(
   model: BenchModel,
   run: NodeRun,
   steps: number,
-  loop: { nodeRows: number; benchRows: number },
+  loop: { nodeRows: number; benchRows: number; cpuPerStep: number },
   torchRate?: number,
 ): void {
   const samples = steps * model.batchSize;
@@ -255,7 +263,7 @@ function printNodeRun(
   for (const r of run.rounds) {
     const p = r.phases;
     console.log(
-      `    round ${r.round}: ${r.seconds.toFixed(3)} s, ${Math.round(samples / r.seconds).toLocaleString("en-US")} samples/s;` +
+      `    round ${r.round}: ${r.seconds.toFixed(3)} s${r.cpuSeconds === undefined ? "" : ` (cpu ${r.cpuSeconds.toFixed(2)} s)`}, ${Math.round(samples / r.seconds).toLocaleString("en-US")} samples/s;` +
         ` steps ${p.steps.toFixed(3)} s, fixed ${ms(r.seconds - p.steps)} (load ${ms(p.load)}, prepare ${ms(p.prepare)},` +
         ` build ${ms(p.build)}, setup ${ms(p.setup)}, validate ${ms(p.validate)}, copy ${ms(p.copy)})`,
     );
@@ -269,14 +277,33 @@ function printNodeRun(
   const verdict = (ok: boolean) => (ok ? "met" : "NOT met");
   const ratioLoop = rate / loop.nodeRows;
   const count = (n: number) => Math.round(n).toLocaleString("en-US");
+  const rates = warm.map((r) => samples / r.seconds);
+  const stepRates = warm.map((r) => samples / r.phases.steps);
   console.log(
-    `    warm rounds (${warm.map((r) => r.round).join(", ")}), medians: node round rate ${count(rate)} samples/s` +
+    `    warm rounds (${rounds(warm)}), medians: node round rate ${count(rate)} samples/s` +
       ` = ${ratioLoop.toFixed(2)}× the loop-only ${count(loop.nodeRows)} on the node's rows (target ≥ ${endToEnd.loop}: ${verdict(ratioLoop >= endToEnd.loop)})`,
+  );
+  console.log(
+    `    spread over the warm rounds: round rate ${spread(rates, count)}` +
+      ` (${spread(
+        rates.map((r) => r / loop.nodeRows),
+        (n) => n.toFixed(2),
+      )}× the loop);` +
+      ` steps phase ${spread(stepRates, count)} samples/s`,
   );
   console.log(
     `    (${(rate / loop.benchRows).toFixed(2)}× the loop-only ${count(loop.benchRows)} on ${benchRows} float rows; the loop alone` +
       ` on the node's rows runs at ${(loop.nodeRows / loop.benchRows).toFixed(2)}× that: the batch gather's cost)`,
   );
+  const cpus = warm.flatMap((r) => (r.cpuSeconds === undefined ? [] : [r.cpuSeconds]));
+  if (cpus.length > 0) {
+    const perStep = median(cpus) / steps;
+    console.log(
+      `    node CPU a warm round (its process, every thread): ${spread(cpus, (n) => n.toFixed(3))} s; median` +
+        ` ${(perStep * 1000).toFixed(2)} ms a step = ${(perStep / loop.cpuPerStep).toFixed(2)}× the loop's` +
+        ` ${(loop.cpuPerStep * 1000).toFixed(2)} ms (cpu s of the u8 row ÷ its steps)`,
+    );
+  }
   if (torchRate !== undefined) {
     const ratioTorch = rate / torchRate;
     console.log(
@@ -289,6 +316,22 @@ function printNodeRun(
   console.log(
     `    round fixed cost once warm (round − steps): ${ms(fixed)}, least ${ms(leastFixed)} (target ≤ ${ms(endToEnd.fixedSeconds)}: ${verdict(fixed <= endToEnd.fixedSeconds)})`,
   );
+}
+
+/** "2, 3, 4" or, past five rounds, "2–9". */
+function rounds(list: NodeRound[]): string {
+  return list.length <= 5 ? list.map((r) => r.round).join(", ") : `${list[0].round}–${list.at(-1)!.round}`;
+}
+
+/** "lowest · lower quartile · median · upper quartile · highest" of `values`, each formatted. */
+function spread(values: number[], format: (n: number) => string): string {
+  const s = [...values].sort((a, b) => a - b);
+  const at = (q: number) => {
+    const i = q * (s.length - 1);
+    const lo = Math.floor(i);
+    return s[lo] + (s[Math.ceil(i)] - s[lo]) * (i - lo);
+  };
+  return [0, 0.25, 0.5, 0.75, 1].map((q) => format(at(q))).join(" · ");
 }
 
 /**

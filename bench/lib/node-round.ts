@@ -21,6 +21,11 @@ export interface NodeRound {
   seconds: number;
   phases: RoundPhases;
   samples: number;
+  /**
+   * The node process's CPU seconds over the round (every thread), from its log line; steadier than
+   * `seconds` when other processes share the machine.
+   */
+  cpuSeconds?: number;
 }
 
 export interface NodeRun {
@@ -95,7 +100,14 @@ export async function nodeRounds(
       .map((e) => {
         const node = e.nodes[0] as { seconds: number; phases?: RoundPhases; samples: number };
         if (!node?.phases) throw new Error(`round ${e.round}: the node reported no phases`);
-        return { round: e.round as number, seconds: node.seconds, phases: node.phases, samples: node.samples };
+        const cpu = new RegExp(`Round ${e.round}: trained on .* ([\\d.]+) s of CPU`).exec(logs)?.[1];
+        return {
+          round: e.round as number,
+          seconds: node.seconds,
+          phases: node.phases,
+          samples: node.samples,
+          ...(cpu === undefined ? {} : { cpuSeconds: Number(cpu) }),
+        };
       });
     const engine =
       /\(kernels[^)]*\)|kernels, \d+ threads?|tfjs \([^)]*\)/.exec(logs)?.[0] ?? "unknown (not in the node's log)";
