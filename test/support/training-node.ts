@@ -39,6 +39,8 @@ export interface TrainingNode {
   }): Promise<{ reply: ReplyBody; feedback: FeedbackBody[] }>;
   /** Runs one stats task (the column statistics a researcher asks before round 1). */
   stats(request: { plan: Plan; preparation?: TablePreparation }): Promise<ReplyBody>;
+  /** The node's log lines so far. */
+  readonly logs: string[];
   close(): Promise<void>;
 }
 
@@ -72,6 +74,7 @@ export async function createTrainingNode(
     await describeDataset({ type: "csv", path, tags: ["t"], target: csv.header.at(-1), name: "patients" }),
   );
   const ledger = await createPrivacyLedger({ path: join(dir, "privacy.json") });
+  const logs: string[] = [];
   const runtime = {
     catalogue,
     loader: createDatasetLoader(),
@@ -83,12 +86,13 @@ export async function createTrainingNode(
     nodeId: "node_test",
     authorizePlan: options.gate?.(catalogue) ?? (async () => undefined),
     limits: options.limits,
-    log: () => {},
+    log: (line: string) => logs.push(line),
     analytics: { minCount: 1, minMax: true },
   } satisfies NodeRuntime;
   const execute = createExecutor(runtime);
   const features = csv.header.length - 1;
   return {
+    logs,
     async train({ plan, args, round = 1, experiment = "attack", preparation }) {
       const json = planJson(plan);
       const width = preparation ? preparedFeatures(preparation).length : (plan.data.features?.length ?? features);
