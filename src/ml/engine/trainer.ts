@@ -355,14 +355,36 @@ export function createNetworkTrainer(
       : op.kind === "conv3d" || op.kind === "convTranspose"
         ? R * op.od * op.oh * op.ow * op.kd * op.kh * op.kw * op.c
         : 0;
-  const largestPatches = Math.max(0, ...spec.layers.map(patchesOf));
+  // Direct convolutions (directConvolution) read a zero-padded copy of their input instead, kept per layer
+  // for the filter gradient; their patches are built only for DP-SGD's per-sample gradients.
+  const direct = (op: LayerOp) => op.kind === "conv2d" && directConvolution(op);
+  const largestPatches = Math.max(0, ...spec.layers.map((op) => (direct(op) && !options.clipping ? 0 : patchesOf(op))));
   const sharedPatches = largestPatches > 0 ? f32(largestPatches) : 0;
   // The input gradient's scratch: a patch gradient for col2im, or the output gradient's patches.
   const inputGradPatches = (op: LayerOp) =>
-    op.kind === "conv2d" && byFullConvolution(op) ? R * op.h * op.w * op.kh * op.kw * op.filters : patchesOf(op);
-  const patchGrads = largestPatches > 0 ? f32(Math.max(...spec.layers.map(inputGradPatches))) : 0;
+    op.kind !== "conv2d"
+      ? patchesOf(op)
+      : !byFullConvolution(op)
+        ? direct(op)
+          ? R * op.oh * op.ow * op.kh * op.kw * op.c
+          : patchesOf(op)
+        : directFullConvolution(op)
+          ? 0
+          : R * op.h * op.w * op.kh * op.kw * op.filters;
+  const largestPatchGrads = Math.max(0, ...spec.layers.map(inputGradPatches));
+  const patchGrads = largestPatchGrads > 0 ? f32(largestPatchGrads) : 0;
   const keptPatches = spec.layers.map((op) =>
-    op.kind !== "convTranspose" && patchesOf(op) > 0 && patchesOf(op) <= keepPatchesUpTo ? f32(patchesOf(op)) : 0,
+    op.kind !== "convTranspose" && !direct(op) && patchesOf(op) > 0 && patchesOf(op) <= keepPatchesUpTo
+      ? f32(patchesOf(op))
+      : 0,
+  );
+  const padded = spec.layers.map((op) => (op.kind === "conv2d" && direct(op) ? f32(R * paddedSize(op)) : 0));
+  // The output gradient, padded for a direct full convolution (the input gradient of directFullConvolution).
+  const paddedGrads = f32(
+    Math.max(
+      0,
+      ...spec.layers.map((op) => (op.kind === "conv2d" && directFullConvolution(op) ? R * fullPaddedSize(op) : 0)),
+    ),
   );
   const pack = f32(256 * 8);
   const transposed = f32(Math.max(1, ...spec.layers.map((op) => (hasWeights(op) ? kernelSize(op) : 0))));
@@ -417,6 +439,9 @@ export function createNetworkTrainer(
       op.oh,
       op.ow,
     ] as const;
+  /** A direct convolution's padded input, window, strides and output, as convForward and its gradient take them. */
+  const directArgs = (op: Conv2dOp, rows: number) =>
+    [rows, ...paddedShape(op), op.c, op.kh, op.kw, op.sh, op.sw, op.oh, op.ow] as const;
   const unpaddedArgs = (op: Volume, rows: number) =>
     [rows, op.d, op.h, op.w, op.c, op.kd, op.kh, op.kw, op.sd, op.sh, op.sw, op.od, op.oh, op.ow] as const;
 
@@ -435,9 +460,14 @@ export function createNetworkTrainer(
       } else if (op.kind === "conv2d") {
         const K = op.kh * op.kw * op.c;
         const M = rows * op.oh * op.ow;
-        const patches = keptPatches[l] || sharedPatches;
-        k.im2col(input, ...windowArgs(op, rows), patches);
-        k.gemm(M, op.filters, K, patches, K, 1, layer.weight, op.filters, layer.out, op.filters, 0, pack);
+        if (direct(op)) {
+          k.padImage(input, rows, op.h, op.w, op.c, op.pt, op.pl, ...paddedShape(op), padded[l]);
+          k.convForward(padded[l], ...directArgs(op, rows), layer.weight, op.filters, layer.out);
+        } else {
+          const patches = keptPatches[l] || sharedPatches;
+          k.im2col(input, ...windowArgs(op, rows), patches);
+          k.gemm(M, op.filters, K, patches, K, 1, layer.weight, op.filters, layer.out, op.filters, 0, pack);
+        }
         k.biasActivation(layer.out, M, op.filters, layer.bias, op.act);
       } else if (op.kind === "maxPool") {
         k.maxPool(input, ...windowArgs(op, rows), layer.out, layer.argmax);
@@ -587,7 +617,10 @@ export function createNetworkTrainer(
         const M = rows * op.oh * op.ow;
         k.activationBackward(delta, layer.out, M * op.filters, op.act);
         if (clip) clip.record(weightedIndex.get(l)!, weighted[weightedIndex.get(l)!], delta);
-        else if (layer.gWeight) {
+        else if (layer.gWeight && direct(op)) {
+          k.convFilterGradient(padded[l], ...directArgs(op, rows), delta, op.filters, layer.gWeight);
+          if (layer.bias) k.columnSums(delta, M, op.filters, layer.gBias);
+        } else if (layer.gWeight) {
           const patches = keptPatches[l] || sharedPatches;
           if (!keptPatches[l]) k.im2col(input, ...windowArgs(op, rows), patches);
           if (transposedFilterGradient(op)) {
@@ -597,7 +630,13 @@ export function createNetworkTrainer(
           } else k.gemm(K, op.filters, M, patches, 1, K, delta, op.filters, layer.gWeight, op.filters, 0, pack);
           if (layer.bias) k.columnSums(delta, M, op.filters, layer.gBias);
         }
-        if (wantInput && byFullConvolution(op)) {
+        if (wantInput && directFullConvolution(op)) {
+          // As below, as a direct convolution of the padded output gradient: no patches at all.
+          rotateFilters(instance, op, layer.weight, transposed);
+          const [hp, wp] = fullPaddedShape(op);
+          k.padImage(delta, rows, op.oh, op.ow, op.filters, op.kh - 1 - op.pt, op.kw - 1 - op.pl, hp, wp, paddedGrads);
+          k.convForward(paddedGrads, rows, hp, wp, op.filters, op.kh, op.kw, 1, 1, op.h, op.w, transposed, op.c, spare);
+        } else if (wantInput && byFullConvolution(op)) {
           // The input gradient is the output gradient convolved (stride 1, "full" padding) with the
           // filters turned 180° and their in/out channels swapped: one product of K = kh·kw·filters
           // straight into the input's shape, no kh·kw·c-wide patch gradient and no col2im.
@@ -841,6 +880,43 @@ export function createNetworkTrainer(
  */
 export function byFullConvolution(op: Conv2dOp): boolean {
   return op.sh === 1 && op.sw === 1 && op.filters < op.c;
+}
+
+/**
+ * Whether a conv2d layer runs as a direct convolution (assembly/direct-conv.ts: no patch matrix, a 6 × 8
+ * register block reading each window from a zero-padded copy of the input): for 8 or 16 filters, where
+ * the patch matrix is many times the input's size and the multiply's blocks are narrow (issue 28).
+ */
+export function directConvolution(op: Conv2dOp): boolean {
+  return op.filters % 8 === 0 && op.filters <= 16;
+}
+
+/**
+ * Whether a conv2d layer's full-convolution input gradient (byFullConvolution) runs as a direct
+ * convolution too: its filters are the layer's input channels, so those must be a multiple of 8.
+ */
+export function directFullConvolution(op: Conv2dOp): boolean {
+  return byFullConvolution(op) && op.c % 8 === 0;
+}
+
+/** The height and width of a direct convolution's zero-padded input: exactly what its windows cover. */
+function paddedShape(op: Conv2dOp): [number, number] {
+  return [(op.oh - 1) * op.sh + op.kh, (op.ow - 1) * op.sw + op.kw];
+}
+
+function paddedSize(op: Conv2dOp): number {
+  const [hp, wp] = paddedShape(op);
+  return hp * wp * op.c;
+}
+
+/** The output gradient's padded height and width for the full convolution (stride 1) back to the input. */
+function fullPaddedShape(op: Conv2dOp): [number, number] {
+  return [op.h + op.kh - 1, op.w + op.kw - 1];
+}
+
+function fullPaddedSize(op: Conv2dOp): number {
+  const [hp, wp] = fullPaddedShape(op);
+  return hp * wp * op.filters;
 }
 
 /**
