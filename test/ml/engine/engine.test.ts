@@ -9,6 +9,8 @@ import { describeNetwork } from "../../../src/ml/engine/network.js";
 import {
   byFullConvolution,
   createNetworkTrainer,
+  directConvolution,
+  directFullConvolution,
   optimizerSpec,
   transposedFilterGradient,
 } from "../../../src/ml/engine/trainer.js";
@@ -335,6 +337,31 @@ describe("a CNN's gradients", () => {
     assert.deepEqual(
       convs.layers.map((op) => op.kind === "conv2d" && [byFullConvolution(op), transposedFilterGradient(op)]),
       [[false, false], [true, true], [true, true], false],
+    );
+    assertGradientsMatchTfjs(plan, imageData(4, 7));
+  });
+
+  it("equal tfjs's through direct convolutions (8 or 16 filters: no patches, forward, filter and input gradients)", () => {
+    // Same and valid padding, non-square windows, a stride of 2 (a padded input cut short of the image),
+    // rows of 7 outputs (a last block overlapping the one before) and of 3 (window by window).
+    const plan = {
+      data: {},
+      model: [
+        { conv2d: { filters: 16, kernelSize: 3, padding: "same", activation: "relu" } },
+        { conv2d: { filters: 8, kernelSize: [3, 2], padding: "same", activation: "tanh" } },
+        { conv2d: { filters: 8, kernelSize: [2, 3], strides: 2, padding: "valid", activation: "relu" } },
+        { conv2d: { filters: 8, kernelSize: 3, padding: "valid", activation: "elu" } },
+        { flatten: {} },
+        { dense: { units: 2, activation: "softmax" } },
+      ],
+      loss: "sparseCategoricalCrossentropy",
+      optimizer: { name: "sgd", learning_rate: 0.1 },
+    };
+    const convs = describeNetwork(buildModel(parsePlan(plan), [7, 7, 1], { seed: 3 }), "sparseCategoricalCrossentropy");
+    assert.ok(!("unsupported" in convs));
+    assert.deepEqual(
+      convs.layers.map((op) => op.kind === "conv2d" && [directConvolution(op), directFullConvolution(op)]),
+      [[true, false], [true, true], [true, false], [true, false], false],
     );
     assertGradientsMatchTfjs(plan, imageData(4, 7));
   });
