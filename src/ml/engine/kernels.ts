@@ -115,6 +115,33 @@ export interface Kernels {
     dbeta: number,
     dx: number,
   ): void;
+  /** Group normalization per (sample, group): samples, positions per sample, channels, groups, then as layerNorm. */
+  groupNorm(
+    x: number,
+    samples: number,
+    pixels: number,
+    C: number,
+    G: number,
+    eps: number,
+    gamma: number,
+    beta: number,
+    xhat: number,
+    invStd: number,
+    y: number,
+  ): void;
+  groupNormBackward(
+    dy: number,
+    xhat: number,
+    invStd: number,
+    samples: number,
+    pixels: number,
+    C: number,
+    G: number,
+    gamma: number,
+    dgamma: number,
+    dbeta: number,
+    dx: number,
+  ): void;
   dropout(
     x: number,
     rows: number,

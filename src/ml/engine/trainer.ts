@@ -289,7 +289,8 @@ export function createNetworkTrainer(
       out: f32(R * outputSize(op)),
       argmax: pooled ? instance.alloc(R * outputSize(op) * 4) : 0,
       xhat: norm ? f32(R * outputSize(op)) : 0,
-      invStd: norm ? f32(op.kind === "batchNorm" ? op.c : R * op.pixels) : 0,
+      // Per channel (batch), per position (layer) or per sample and group (group).
+      invStd: norm ? f32(op.kind === "batchNorm" ? op.c : op.kind === "groupNorm" ? R * op.groups : R * op.pixels) : 0,
       mean: batchNorm ? f32(op.c) : 0,
       variance: batchNorm ? f32(op.c) : 0,
       movingMean: batchNorm ? nextState(op.c) : 0,
@@ -549,6 +550,20 @@ export function createNetworkTrainer(
           layer.invStd,
           layer.out,
         );
+      } else if (op.kind === "groupNorm") {
+        k.groupNorm(
+          input,
+          rows,
+          op.pixels,
+          op.c,
+          op.groups,
+          op.epsilon,
+          layer.weight,
+          layer.bias,
+          layer.xhat,
+          layer.invStd,
+          layer.out,
+        );
       } else if (seeds) {
         k.dropout(input, rows, op.size, op.rate, seeds[dropout++] >>> 0, rowOffset, layer.out, layer.argmax);
       } else {
@@ -688,6 +703,23 @@ export function createNetworkTrainer(
         k.upsampleBackward(delta, rows, op.d, op.h, op.w, op.c, op.sd, op.sh, op.sw, spare);
       } else if (op.kind === "dropout" && wantInput) {
         k.multiply(delta, layer.argmax, rows * op.size, spare);
+      } else if (op.kind === "groupNorm") {
+        const dGamma = layer.gWeight || normScratch;
+        const dBeta = layer.gBias || normScratch + op.c * 4;
+        const dx = wantInput ? spare : 0;
+        k.groupNormBackward(
+          delta,
+          layer.xhat,
+          layer.invStd,
+          rows,
+          op.pixels,
+          op.c,
+          op.groups,
+          layer.weight,
+          dGamma,
+          dBeta,
+          dx,
+        );
       } else if (op.kind === "batchNorm" || op.kind === "layerNorm") {
         const dGamma = layer.gWeight || normScratch;
         const dBeta = layer.gBias || normScratch + op.c * 4;
