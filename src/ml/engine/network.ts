@@ -196,6 +196,11 @@ export interface NetworkSpec {
   segmentation?: "dice" | "diceCrossentropy";
 }
 
+/** Labels per row: one, or with `segmentation` one per output value (a mask). */
+export function labelWidth(spec: NetworkSpec): number {
+  return spec.segmentation ? spec.outputUnits : 1;
+}
+
 /** Activation codes of engine/assembly/layers.ts. */
 export const activationCodes: Record<string, number> = {
   linear: 0,

@@ -8,13 +8,14 @@ import {
   isNormalize,
   kernelSize,
   type LayerOp,
+  labelWidth,
   type MaxPoolOp,
   type NetworkSpec,
   outputSize,
   type Volume,
 } from "./network.js";
 import { createPerSampleClipper, type PerSampleClipper, type WeightedLayer } from "./per-sample-clip.js";
-import { segmentationLoss } from "./segmentation-loss.js";
+import { type SegmentationSums, segmentationLoss } from "./segmentation-loss.js";
 
 /** The optimizer as plain data, with tfjs's defaults filled in (engine/assembly/loss-optim.ts applies it). */
 export interface OptimizerSpec {
@@ -80,6 +81,9 @@ export interface NetworkTrainer {
   readonly x: Float32Array;
   /** One label per row, or with `spec.segmentation` one per output value (row after row). */
   readonly labels: Float32Array;
+  /** Floats of x and of labels per row (a thread takes its slice of a shared batch by them). */
+  readonly inputWidth: number;
+  readonly labelWidth: number;
   /** Dropout layers in the network: `computeGradients` takes one mask seed per layer per step. */
   readonly dropouts: number;
   /**
@@ -134,8 +138,8 @@ export interface ModelMemory {
   /** Each participant's gradient; participant 0's receives the sum. */
   grads: number[];
   /**
-   * Several participants with batch normalization: each one's batch statistics (`batchNormStatistics`
-   * floats), which the others read to normalize with the whole batch's.
+   * Several participants with batch normalization or a Dice loss: each one's block of batch statistics
+   * (`exchangeFloats`), which the others read to go on with the whole batch's.
    */
   statistics: number[];
 }
@@ -156,9 +160,13 @@ export interface Participant {
  */
 const statisticsFloats = (c: number) => 1 + 4 * c;
 
-/** Floats of one participant's batch statistics block (0 without batch normalization). */
-function batchNormStatistics(spec: NetworkSpec): number {
-  return spec.layers.reduce((n, op) => n + (op.kind === "batchNorm" ? statisticsFloats(op.c) : 0), 0);
+/** Floats a participant publishes for a Dice loss, at its block's start: its rows, Σ p·y, Σ p + Σ y (float64). */
+const segmentationFloats = 6;
+
+/** Floats of one participant's batch statistics block (0 without batch normalization or Dice). */
+function exchangeFloats(spec: NetworkSpec): number {
+  const dice = spec.segmentation ? segmentationFloats : 0;
+  return spec.layers.reduce((n, op) => n + (op.kind === "batchNorm" ? statisticsFloats(op.c) : 0), dice);
 }
 
 /** Optimizer state vectors per parameter. */
@@ -187,7 +195,7 @@ export function allocateModel(
     anchor: options.fedproxMu > 0 ? f32(P) : 0,
     correction: options.correction ? f32(P) : 0,
     grads: Array.from({ length: participants }, () => f32(P)),
-    statistics: Array.from({ length: participants > 1 ? participants : 0 }, () => f32(batchNormStatistics(spec))),
+    statistics: Array.from({ length: participants > 1 ? participants : 0 }, () => f32(exchangeFloats(spec))),
   };
 }
 
@@ -243,8 +251,7 @@ export function createNetworkTrainer(
   if (o.name === "adagrad") initialState();
   const xPtr = f32(R * spec.inputSize);
   // One label per row, or per output value for segmentation (a mask).
-  const labelWidth = spec.segmentation ? spec.outputUnits : 1;
-  const labelsPtr = f32(R * labelWidth);
+  const labelsPtr = f32(R * labelWidth(spec));
 
   // Parameters sit in trainable-weight order; each layer's buffers point into them.
   let offset = 0;
@@ -323,7 +330,12 @@ export function createNetworkTrainer(
   const together = participant !== undefined && model.statistics.length > 1;
   const normTotals = together ? f32(2 * widestNorm) : 0;
   const batchPositions = spec.layers.map(() => 0);
-  let statisticsAt = 0;
+  // Dice's sums, each participant's at its block's start (8-byte aligned: blocks are 16-byte aligned).
+  const diceSums =
+    together && spec.segmentation
+      ? model.statistics.map((block) => new Float64Array(instance.memory.buffer, block, 3))
+      : [];
+  let statisticsAt = spec.segmentation ? segmentationFloats : 0;
   const statistics = spec.layers.map((op) => {
     if (!together || op.kind !== "batchNorm") return [];
     const at = statisticsAt;
@@ -592,6 +604,7 @@ export function createNetworkTrainer(
           instance.f32(spare, rows * units),
           rows,
           divisor,
+          together ? combineSums : undefined,
         )
       : k.lossForward(spec.loss, last.out, labelsPtr, rows, units, divisor, spare);
     if ((last.op as { act: number }).act === activationCodes.softmax) {
@@ -807,6 +820,22 @@ export function createNetworkTrainer(
     );
   }
 
+  /**
+   * Dice across participants: each publishes its slice's sums; after they meet, each adds everyone's in
+   * participant order (float64), so every participant goes on with the same whole-batch figures.
+   */
+  function combineSums(slice: SegmentationSums): SegmentationSums {
+    diceSums[participant!.index].set([slice.rows, slice.overlap, slice.total]);
+    participant!.meet();
+    const batch = { rows: 0, overlap: 0, total: 0 };
+    for (const [rows, overlap, total] of diceSums) {
+      batch.rows += rows;
+      batch.overlap += overlap;
+      batch.total += total;
+    }
+    return batch;
+  }
+
   /** A graph layer's input gradients into its producers' sums: its own (in `spare`), a concat's halves, an add's. */
   function route(l: number, rows: number, delta: number, spare: number): void {
     const op = layers[l].op;
@@ -831,7 +860,9 @@ export function createNetworkTrainer(
     anchor: instance.f32(anchorPtr, anchorPtr ? P : 0),
     correction: instance.f32(correctionPtr, correctionPtr ? P : 0),
     x: instance.f32(xPtr, R * spec.inputSize),
-    labels: instance.f32(labelsPtr, R * labelWidth),
+    labels: instance.f32(labelsPtr, R * labelWidth(spec)),
+    inputWidth: spec.inputSize,
+    labelWidth: labelWidth(spec),
     dropouts,
     computeGradients(rows, divisor, rowOffset = 0, seeds = []) {
       if (seeds.length < dropouts) throw new Error(`computeGradients needs ${dropouts} dropout seed(s)`);
