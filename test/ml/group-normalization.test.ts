@@ -143,6 +143,21 @@ describe("group normalization on the kernels", () => {
     ["on images, γ and β, then groups of 4 channels", imagePlan({ groups: 3, epsilon: 0.01 }), [5, 5, 1]],
     ["on images without γ or β", imagePlan({ groups: 2, center: false, scale: false }), [5, 5, 1]],
     [
+      "on volumes",
+      parsePlan({
+        data: {},
+        model: [
+          { conv3d: { filters: 4, kernelSize: 2, activation: "relu" } },
+          { groupNormalization: { groups: 2 } },
+          { flatten: {} },
+          { dense: { units: 2, activation: "softmax" } },
+        ],
+        loss: "sparseCategoricalCrossentropy",
+        optimizer: sgd,
+      }),
+      [4, 4, 3, 1],
+    ],
+    [
       "on dense layers, and on the input batch itself",
       parsePlan({
         data: {},
