@@ -58,6 +58,11 @@ export interface TrainerOptions {
   correction: boolean;
   /** DP-SGD: lay out what `computeClippedGradients` needs (per-sample-clip.ts). */
   clipping?: boolean;
+  /**
+   * Floats of convolution patches or padded input a layer keeps from the forward pass for its filter
+   * gradient (default `keepPatchesUpTo`); larger ones share one buffer, rebuilt in the backward pass.
+   */
+  keepUpTo?: number;
 }
 
 /**
@@ -371,6 +376,7 @@ export function createNetworkTrainer(
   // Direct convolutions (directConvolution) read a zero-padded copy of their input instead, kept per layer
   // for the filter gradient; their patches are built only for DP-SGD's per-sample gradients.
   const direct = (op: LayerOp) => op.kind === "conv2d" && directConvolution(op);
+  const keepUpTo = options.keepUpTo ?? keepPatchesUpTo;
   const largestPatches = Math.max(0, ...spec.layers.map((op) => (direct(op) && !options.clipping ? 0 : patchesOf(op))));
   const sharedPatches = largestPatches > 0 ? f32(largestPatches) : 0;
   // The input gradient's scratch: a patch gradient for col2im, or the output gradient's patches.
@@ -387,11 +393,15 @@ export function createNetworkTrainer(
   const largestPatchGrads = Math.max(0, ...spec.layers.map(inputGradPatches));
   const patchGrads = largestPatchGrads > 0 ? f32(largestPatchGrads) : 0;
   const keptPatches = spec.layers.map((op) =>
-    op.kind !== "convTranspose" && !direct(op) && patchesOf(op) > 0 && patchesOf(op) <= keepPatchesUpTo
+    op.kind !== "convTranspose" && !direct(op) && patchesOf(op) > 0 && patchesOf(op) <= keepUpTo
       ? f32(patchesOf(op))
       : 0,
   );
-  const padded = spec.layers.map((op) => (op.kind === "conv2d" && direct(op) ? f32(R * paddedSize(op)) : 0));
+  // As patches: each layer keeps its own when small, else they share one, padded again in the backward pass.
+  const paddedOf = (op: LayerOp) => (op.kind === "conv2d" && direct(op) ? R * paddedSize(op) : 0);
+  const padded = spec.layers.map((op) => (paddedOf(op) > 0 && paddedOf(op) <= keepUpTo ? f32(paddedOf(op)) : 0));
+  const largestShared = Math.max(0, ...spec.layers.map((op, l) => (padded[l] ? 0 : paddedOf(op))));
+  const sharedPadded = largestShared > 0 ? f32(largestShared) : 0;
   // The output gradient, padded for a direct full convolution (the input gradient of directFullConvolution).
   const paddedGrads = f32(
     Math.max(
@@ -474,8 +484,9 @@ export function createNetworkTrainer(
         const K = op.kh * op.kw * op.c;
         const M = rows * op.oh * op.ow;
         if (direct(op)) {
-          k.padImage(input, rows, op.h, op.w, op.c, op.pt, op.pl, ...paddedShape(op), padded[l]);
-          k.convForward(padded[l], ...directArgs(op, rows), layer.weight, op.filters, layer.out);
+          const xp = padded[l] || sharedPadded;
+          k.padImage(input, rows, op.h, op.w, op.c, op.pt, op.pl, ...paddedShape(op), xp);
+          k.convForward(xp, ...directArgs(op, rows), layer.weight, op.filters, layer.out);
         } else {
           const patches = keptPatches[l] || sharedPatches;
           k.im2col(input, ...windowArgs(op, rows), patches);
@@ -646,7 +657,9 @@ export function createNetworkTrainer(
         k.activationBackward(delta, layer.out, M * op.filters, op.act);
         if (clip) clip.record(weightedIndex.get(l)!, weighted[weightedIndex.get(l)!], delta);
         else if (layer.gWeight && direct(op)) {
-          k.convFilterGradient(padded[l], ...directArgs(op, rows), delta, op.filters, layer.gWeight);
+          const xp = padded[l] || sharedPadded;
+          if (!padded[l]) k.padImage(input, rows, op.h, op.w, op.c, op.pt, op.pl, ...paddedShape(op), xp);
+          k.convFilterGradient(xp, ...directArgs(op, rows), delta, op.filters, layer.gWeight);
           if (layer.bias) k.columnSums(delta, M, op.filters, layer.gBias);
         } else if (layer.gWeight) {
           const patches = keptPatches[l] || sharedPatches;
