@@ -380,16 +380,13 @@ export function createNetworkTrainer(
   const largestPatches = Math.max(0, ...spec.layers.map((op) => (direct(op) && !options.clipping ? 0 : patchesOf(op))));
   const sharedPatches = largestPatches > 0 ? f32(largestPatches) : 0;
   // The input gradient's scratch: a patch gradient for col2im, or the output gradient's patches.
+  // (None for a direct full convolution: it pads the output gradient instead, into paddedGrads.)
   const inputGradPatches = (op: LayerOp) =>
-    op.kind !== "conv2d"
+    op.kind !== "conv2d" || !byFullConvolution(op)
       ? patchesOf(op)
-      : !byFullConvolution(op)
-        ? direct(op)
-          ? R * op.oh * op.ow * op.kh * op.kw * op.c
-          : patchesOf(op)
-        : directFullConvolution(op)
-          ? 0
-          : R * op.h * op.w * op.kh * op.kw * op.filters;
+      : directFullConvolution(op)
+        ? 0
+        : R * op.h * op.w * op.kh * op.kw * op.filters;
   const largestPatchGrads = Math.max(0, ...spec.layers.map(inputGradPatches));
   const patchGrads = largestPatchGrads > 0 ? f32(largestPatchGrads) : 0;
   const keptPatches = spec.layers.map((op) =>
