@@ -1,5 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { errorMessage, InputError } from "../common/errors.js";
+import { GroupNormalization, type GroupNormalizationArgs } from "./group-normalization.js";
 import { isGraphPlan, isSegmentationLoss, type LayerSpec, type Plan, planLayers } from "./plan.js";
 import { checkPlanShapes } from "./plan-size.js";
 import { deriveSeed } from "./rng.js";
@@ -185,6 +186,8 @@ function createLayer(spec: LayerSpec, index: number, seed: number, inputShape?: 
       return tf.layers.batchNormalization({ ...o, ...base } as Args<typeof tf.layers.batchNormalization>);
     case "layerNormalization":
       return tf.layers.layerNormalization({ ...o, ...base } as Args<typeof tf.layers.layerNormalization>);
+    case "groupNormalization":
+      return new GroupNormalization({ ...o, ...base } as GroupNormalizationArgs);
     default:
       throw new InputError(`Cannot build the model: layer "${String(spec.name)}" is not allowed`);
   }

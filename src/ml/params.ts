@@ -19,6 +19,7 @@ const layerKinds: Record<string, string> = {
   Flatten: "flatten",
   BatchNormalization: "batchNormalization",
   LayerNormalization: "layerNormalization",
+  GroupNormalization: "groupNormalization",
   Conv3D: "conv3d",
   Conv2DTranspose: "conv2dTranspose",
   Conv3DTranspose: "conv3dTranspose",

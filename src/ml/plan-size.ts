@@ -173,6 +173,14 @@ function layerCost(
       if (shape.length > 3) return `normalizes samples of up to 3 axes in tfjs, not volumes like ${dims(shape)}`;
       // gamma, beta and (batch) the moving mean and variance
       return { shape, params: (name === "batchNormalization" ? 4 : 2) * last, forward: 5 * size(shape) };
+    case "groupNormalization": {
+      // Keras's default of 32 groups; each group holds channels ÷ groups consecutive channels.
+      const groups = (options.groups as number | undefined) ?? 32;
+      if (last % groups !== 0)
+        return `has groups: ${groups}, which does not divide its ${last} channels (input ${dims(shape)}): choose a divisor of ${last}`;
+      const affine = (options.scale === false ? 0 : 1) + (options.center === false ? 0 : 1);
+      return { shape, params: affine * last, forward: 5 * size(shape) };
+    }
     case "dropout":
       return { shape, params: 0, forward: size(shape) };
     case "concatenate": {

@@ -83,6 +83,14 @@ const layerOptions = {
   }),
   // Normalizes each sample over its last axis: no statistics across samples, so it trains under DP-SGD.
   layerNormalization: z.strictObject({ epsilon: z.number().gt(0).optional() }),
+  // Per sample too, over each group of `groups` consecutive channels (Keras 3's GroupNormalization; groups
+  // must divide the channels, checked against the samples' shape in plan-size.ts).
+  groupNormalization: z.strictObject({
+    groups: z.number().int().positive().optional(),
+    epsilon: z.number().gt(0).optional(),
+    center: z.boolean().optional(),
+    scale: z.boolean().optional(),
+  }),
 } as const;
 
 export type LayerName = keyof typeof layerOptions;

@@ -85,7 +85,8 @@ export function assertTfjsGradients(
       const y = tf.oneHot(tf.tensor1d(batch.labels, "int32"), batch.classes);
       return tf.mean(tf.sum(tf.mul(y, tf.log(p)).neg(), 1)) as tf.Scalar;
     });
-    const ordered = model.trainableWeights.map((w) => Array.from(grads[w.originalName].dataSync()));
+    // By the variable's unique name: a second model of the same plan names its variables "…_1".
+    const ordered = model.trainableWeights.map((w) => Array.from(grads[w.name].dataSync()));
     return [value.dataSync()[0], ordered.flat()] as const;
   });
   assert.ok(Math.abs(sum / rows - loss) < 1e-5, `loss ${sum / rows} vs tfjs ${loss}`);

@@ -76,9 +76,9 @@ export function chooseEngine(options: {
   if (options.perSampleClipping)
     return { engine: "kernels", spec, threads: most > 1 && parameters >= minNoiseThreadParameters ? 2 : 1 };
   const perStep = flopsPerSample(spec) * options.batchSize;
-  // Dice is one figure for the whole batch: threads each see a slice, so segmentation runs on one thread.
-  // Batch normalization's statistics are exchanged between threads (trainer.ts `batchMoments`).
-  const shareable = perStep >= minFlopsPerParameter * parameters && spec.segmentation === undefined;
+  // Batch normalization's statistics and Dice's sums are exchanged between threads (trainer.ts
+  // `batchMoments`, `combineSums`).
+  const shareable = perStep >= minFlopsPerParameter * parameters;
   const useful = shareable
     ? Math.max(1, Math.min(most, Math.floor(perStep / minFlopsPerThread), options.batchSize))
     : 1;

@@ -26,10 +26,10 @@ export function participate(options: {
   check?: () => void;
 }): void {
   const { trainer, shared, index, threads, step, slot, rows } = options;
-  const width = trainer.x.length / Math.max(1, trainer.labels.length);
   const [from, to] = sliceOf(rows, index, threads);
-  trainer.x.set(shared.x[slot].subarray(from * width, to * width));
-  trainer.labels.set(shared.labels[slot].subarray(from, to));
+  const { inputWidth, labelWidth } = trainer;
+  trainer.x.set(shared.x[slot].subarray(from * inputWidth, to * inputWidth));
+  trainer.labels.set(shared.labels[slot].subarray(from * labelWidth, to * labelWidth));
   waitUpdated(shared, threads, step, options.check);
   shared.loss[index] = trainer.computeGradients(to - from, rows, from, shared.seeds[slot]);
   arrive(shared.control, ctl.gradsReady);
@@ -51,7 +51,7 @@ export function createParticipant(init: {
   index: number;
   instance: KernelInstance;
   model: ModelMemory;
-  /** The run's control block, where batch normalization's exchanges meet. */
+  /** The run's control block, where batch normalization's and Dice's exchanges meet. */
   control: Int32Array;
   check?: () => void;
 }): NetworkTrainer {

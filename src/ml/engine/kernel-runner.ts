@@ -52,6 +52,19 @@ export interface RunnerInit extends RoundStart {
   options: TrainerOptions;
 }
 
+/**
+ * A batch's labels into `into`: one per row, or a segmentation's masks, which go through the source (it
+ * moves them with an augmented batch's images).
+ */
+function gatherLabels(spec: NetworkSpec, source: RowSource, rows: Int32Array, into: Float32Array): void {
+  if (spec.segmentation) {
+    into.set(source.y(rows));
+    return;
+  }
+  const labels = source.data.y;
+  for (let r = 0; r < rows.length; r++) into[r] = labels[rows[r]];
+}
+
 /** A restart must keep the layout the runner was made for. */
 function checkRestart(init: RunnerInit, round: RoundStart): void {
   const same = (a: unknown, b: unknown) => (a === undefined) === (b === undefined);
@@ -73,12 +86,7 @@ export function createLocalRunner(init: RunnerInit): KernelRunner {
   load(init);
   const gather = (rows: Int32Array) => {
     round.source.xInto(rows, trainer.x);
-    // Masks go through the source, which moves them with an augmented batch's images.
-    if (init.spec.segmentation) trainer.labels.set(round.source.y(rows));
-    else {
-      const labels = round.source.data.y;
-      for (let r = 0; r < rows.length; r++) trainer.labels[r] = labels[rows[r]];
-    }
+    gatherLabels(init.spec, round.source, rows, trainer.labels);
   };
   let loss = 0;
   const { dp } = init;
@@ -130,7 +138,6 @@ export function createLocalRunner(init: RunnerInit): KernelRunner {
  */
 export function createParallelRunner(init: RunnerInit, threads: number): KernelRunner {
   if (init.dp) throw new Error("DP-SGD runs on one thread (createLocalRunner)");
-  if (init.spec.segmentation) throw new Error("Dice is a whole batch's figure: segmentation runs on one thread");
   const bytes = layoutShared(undefined, init.spec, init.options, threads).bytes;
   const shared = layoutShared(new SharedArrayBuffer(bytes), init.spec, init.options, threads);
   const { control } = shared;
@@ -190,9 +197,7 @@ export function createParallelRunner(init: RunnerInit, threads: number): KernelR
       clean = false;
       const slot = steps % 2;
       round.source.xInto(batch, shared.x[slot]);
-      const labels = round.source.data.y;
-      const y = shared.labels[slot];
-      for (let r = 0; r < batch.length; r++) y[r] = labels[batch[r]];
+      gatherLabels(init.spec, round.source, batch, shared.labels[slot]);
       shared.seeds[slot].set(dropoutSeeds);
       Atomics.store(control, ctl.slot, slot);
       Atomics.store(control, ctl.rows, batch.length);

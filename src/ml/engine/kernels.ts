@@ -29,6 +29,15 @@ export interface Kernels {
   im2col(x: number, ...shape: number[]): void;
   col2im(dcols: number, ...shape: number[]): void;
   maxPool(x: number, ...shapeAndOutputs: number[]): void;
+  /**
+   * Direct convolution for a multiple of 8 filters (assembly/direct-conv.ts): the input zero-padded
+   * (batch, H, W, C, top, left, padded height and width), then the forward pass and the filter gradient
+   * over it (padded input, batch, Hp, Wp, C, kh, kw, strides, output size, then weights or output
+   * gradient, filters, output).
+   */
+  padImage(x: number, ...shapeAndOutput: number[]): void;
+  convForward(xp: number, ...shapeAndOutput: number[]): void;
+  convFilterGradient(xp: number, ...shapeAndOutput: number[]): void;
   avgPool(x: number, ...shapeAndOutput: number[]): void;
   avgPoolBackward(dy: number, ...shapeAndOutput: number[]): void;
   maxPoolBackward(dy: number, argmax: number, outputs: number, dx: number, inputs: number): void;
@@ -101,6 +110,33 @@ export interface Kernels {
     invStd: number,
     rows: number,
     C: number,
+    gamma: number,
+    dgamma: number,
+    dbeta: number,
+    dx: number,
+  ): void;
+  /** Group normalization per (sample, group): samples, positions per sample, channels, groups, then as layerNorm. */
+  groupNorm(
+    x: number,
+    samples: number,
+    pixels: number,
+    C: number,
+    G: number,
+    eps: number,
+    gamma: number,
+    beta: number,
+    xhat: number,
+    invStd: number,
+    y: number,
+  ): void;
+  groupNormBackward(
+    dy: number,
+    xhat: number,
+    invStd: number,
+    samples: number,
+    pixels: number,
+    C: number,
+    G: number,
     gamma: number,
     dgamma: number,
     dbeta: number,

@@ -20,7 +20,8 @@ export type LayerOp =
   | ConcatOp
   | AddOp
   | BatchNormOp
-  | LayerNormOp;
+  | LayerNormOp
+  | GroupNormOp;
 
 export interface DenseOp {
   kind: "dense";
@@ -131,7 +132,7 @@ export interface AddOp {
  * moving ones in inference) or per position over its channels (layer), then γ·x̂ + β. Batch normalization's
  * moving mean and variance are the model's non-trainable weights (`NetworkSpec.stateSizes`).
  */
-export type NormalizeOp = BatchNormOp | LayerNormOp;
+export type NormalizeOp = BatchNormOp | LayerNormOp | GroupNormOp;
 
 export interface BatchNormOp extends Normalization {
   kind: "batchNorm";
@@ -139,6 +140,12 @@ export interface BatchNormOp extends Normalization {
 
 export interface LayerNormOp extends Normalization {
   kind: "layerNorm";
+}
+
+/** Group normalization (group-normalization.ts): per sample, over each group of c ÷ groups consecutive channels. */
+export interface GroupNormOp extends Normalization {
+  kind: "groupNorm";
+  groups: number;
 }
 
 interface Normalization {
@@ -187,6 +194,11 @@ export interface NetworkSpec {
    * soft Dice over the whole batch (plus the voxels' mean binary cross-entropy), computed in trainer.ts.
    */
   segmentation?: "dice" | "diceCrossentropy";
+}
+
+/** Labels per row: one, or with `segmentation` one per output value (a mask). */
+export function labelWidth(spec: NetworkSpec): number {
+  return spec.segmentation ? spec.outputUnits : 1;
 }
 
 /** Activation codes of engine/assembly/layers.ts. */
@@ -350,6 +362,21 @@ export function describeNetwork(model: tf.LayersModel, loss: Plan["loss"]): Netw
       layers.push(op);
       tensorSizes.push(...(op.scale ? [op.c] : []), ...(op.center ? [op.c] : []));
       if (op.kind === "batchNorm") stateSizes.push(op.c, op.c);
+    } else if (kind === "GroupNormalization") {
+      // fbm's own layer (group-normalization.ts): channels last, γ then β when present.
+      const c = shape[shape.length - 1];
+      const op: GroupNormOp = {
+        kind: "groupNorm",
+        pixels: size(shape) / c,
+        c,
+        groups: Number(config.groups),
+        epsilon: Number(config.epsilon),
+        momentum: 0,
+        scale: config.scale !== false,
+        center: config.center !== false,
+      };
+      layers.push(op);
+      tensorSizes.push(...(op.scale ? [c] : []), ...(op.center ? [c] : []));
     } else if (kind === "Flatten") {
       produced.set(layer.name, from[0]!);
       continue;
@@ -435,7 +462,7 @@ export function hasWeights(op: LayerOp): op is WeightedOp {
 }
 
 export function isNormalize(op: LayerOp): op is NormalizeOp {
-  return op.kind === "batchNorm" || op.kind === "layerNorm";
+  return op.kind === "batchNorm" || op.kind === "layerNorm" || op.kind === "groupNorm";
 }
 
 /** Kernel elements of a weighted layer (tfjs's kernel tensor). */
@@ -477,6 +504,7 @@ export function outputSize(op: LayerOp): number {
       return op.size;
     case "batchNorm":
     case "layerNorm":
+    case "groupNorm":
       return op.pixels * op.c;
     case "upSample":
       return op.d * op.sd * op.h * op.sh * op.w * op.sw * op.c;
@@ -502,6 +530,7 @@ export function inputSize(op: LayerOp): number {
       return op.size;
     case "batchNorm":
     case "layerNorm":
+    case "groupNorm":
       return op.pixels * op.c;
     default:
       return op.d * op.h * op.w * op.c;

@@ -1,4 +1,4 @@
-import type { NetworkSpec } from "./network.js";
+import { labelWidth, type NetworkSpec } from "./network.js";
 import type { ModelMemory, TrainerOptions } from "./trainer.js";
 
 /**
@@ -26,7 +26,7 @@ export const ctl = {
    * wrote the round's parameters (anchor, correction): before its next step each worker resets its trainer.
    */
   round: 7,
-  /** Batch normalization's exchanges inside a step (trainer.ts `Participant.meet`), monotonic. */
+  /** Batch normalization's and Dice's exchanges inside a step (trainer.ts `Participant.meet`), monotonic. */
   statistics: 8,
 } as const;
 export const controlSlots = 9;
@@ -79,7 +79,10 @@ export function layoutShared(
     f32(options.maxRows * spec.inputSize),
     f32(options.maxRows * spec.inputSize),
   ];
-  const labels: [Float32Array, Float32Array] = [f32(options.maxRows), f32(options.maxRows)];
+  const labels: [Float32Array, Float32Array] = [
+    f32(options.maxRows * labelWidth(spec)),
+    f32(options.maxRows * labelWidth(spec)),
+  ];
   const dropouts = spec.layers.filter((op) => op.kind === "dropout").length;
   const i32 = (n: number) => take((b, at, len) => new Int32Array(b, at, len), n, 4);
   const seeds: [Int32Array, Int32Array] = [i32(dropouts), i32(dropouts)];

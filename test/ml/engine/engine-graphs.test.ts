@@ -12,7 +12,7 @@ import { buildModel, getParams } from "../../../src/ml/model.js";
 import { parsePlan } from "../../../src/ml/plan.js";
 import { createRng } from "../../../src/ml/rng.js";
 import type { Dataset } from "../../../src/ml/types.js";
-import { assertTfjsGradients, trainOnBothEngines, trainSteps } from "../../support/engines.js";
+import { assertClose, assertTfjsGradients, trainOnBothEngines, trainSteps } from "../../support/engines.js";
 import { imageData, trainingArgs } from "../synthetic.js";
 
 /**
@@ -227,7 +227,7 @@ describe("binary segmentation on the kernels (a U-Net ending in a sigmoid convol
       const args = trainingArgs({ epochs: 3, batchSize: 8, testOnGlobal: true, testOnLocal: true, metrics: ["dice"] });
       const { fast, reference } = await trainOnBothEngines(
         { plan, data, args },
-        { threads: 2, engine: "kernels, 1 thread", why: "Dice is a whole batch's figure: one thread" },
+        { threads: 2, engine: "kernels, 1 thread", why: "a step this small stays on one thread" },
       );
       assert.ok(fast.localMetrics && reference.localMetrics);
       assert.ok(
@@ -240,6 +240,56 @@ describe("binary segmentation on the kernels (a U-Net ending in a sigmoid convol
       );
     });
   }
+
+  it("Dice on 2 and 3 threads (the batch's sums exchanged): 1 thread's parameters, a kept runner's next round too", async () => {
+    // Batches of 10 rows (slices of 3 and 4 on 3 threads) and a last one of 2: a thread with no rows still meets.
+    for (const loss of ["dice", "diceCrossentropy"] as const) {
+      const plan = parsePlan({ data: {}, model: segUnet, loss, optimizer: { name: "adam", learning_rate: 0.02 } });
+      const model = buildModel(plan, [8, 8, 1], { seed: 5 });
+      const spec = describeNetwork(model, plan.loss);
+      assert.ok(!("unsupported" in spec) && spec.segmentation === loss);
+      const params = Float32Array.from(model.trainableWeights.flatMap((w) => Array.from(w.read().dataSync())));
+      model.dispose();
+      const batches = [
+        ...Array.from({ length: 3 }, (_, b) => Int32Array.from({ length: 10 }, (_, i) => b * 10 + i)),
+        Int32Array.of(30, 31),
+      ];
+      const init = {
+        spec,
+        options: { maxRows: 10, optimizer: optimizerSpec(plan.optimizer), fedproxMu: 0, correction: false },
+        source: createRowSource(data),
+        params,
+      };
+      const train = async (threads: number) => {
+        const runner = threads === 1 ? createLocalRunner(init) : createParallelRunner(init, threads);
+        try {
+          const rounds: Float32Array[] = [];
+          let losses = 0;
+          for (const round of [0, 1]) {
+            if (round === 1) runner.restart({ ...init, params: rounds[0] });
+            for (const batch of batches) runner.step(batch, []);
+            rounds.push(await runner.finish());
+            losses += runner.takeLoss();
+          }
+          return { rounds, losses, threads: runner.threads };
+        } finally {
+          runner.close();
+        }
+      };
+      const one = await train(1);
+      assert.ok(
+        one.rounds[1].some((v, i) => v !== params[i]),
+        "training moved the parameters",
+      );
+      for (const threads of [2, 3]) {
+        const many = await train(threads);
+        assert.equal(many.threads, threads);
+        for (const [round, values] of many.rounds.entries())
+          assertClose(values, one.rounds[round], 1e-5, `${loss}, ${threads} threads, round ${round + 1}`);
+        assert.ok(Math.abs(many.losses - one.losses) < 1e-5, `${loss}: loss ${many.losses} vs ${one.losses}`);
+      }
+    }
+  });
 
   it("a multi-class mask (softmax per voxel) stays on tfjs", () => {
     const plan = parsePlan({

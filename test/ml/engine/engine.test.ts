@@ -9,6 +9,8 @@ import { describeNetwork } from "../../../src/ml/engine/network.js";
 import {
   byFullConvolution,
   createNetworkTrainer,
+  directConvolution,
+  directFullConvolution,
   optimizerSpec,
   transposedFilterGradient,
 } from "../../../src/ml/engine/trainer.js";
@@ -271,8 +273,11 @@ describe("dropout on the kernels", () => {
   });
 });
 
-/** Asserts that the kernels' loss and gradient of every trainable weight equal tfjs's (cpu) on `data`. */
-function assertGradientsMatchTfjs(planJson: Record<string, unknown>, data: Dataset): void {
+/**
+ * Asserts that the kernels' loss and gradient of every trainable weight equal tfjs's (cpu) on `data`;
+ * `keepUpTo` 0 makes every convolution rebuild its patches or padded input in the backward pass.
+ */
+function assertGradientsMatchTfjs(planJson: Record<string, unknown>, data: Dataset, keepUpTo?: number): void {
   const plan = parsePlan(planJson);
   const model = buildModel(plan, data.sampleShape, { seed: 3 });
   const spec = describeNetwork(model, plan.loss);
@@ -282,6 +287,7 @@ function assertGradientsMatchTfjs(planJson: Record<string, unknown>, data: Datas
     optimizer: optimizerSpec(plan.optimizer),
     fedproxMu: 0,
     correction: false,
+    keepUpTo,
   });
   let at = 0;
   for (const w of model.trainableWeights) {
@@ -337,6 +343,34 @@ describe("a CNN's gradients", () => {
       [[false, false], [true, true], [true, true], false],
     );
     assertGradientsMatchTfjs(plan, imageData(4, 7));
+    assertGradientsMatchTfjs(plan, imageData(4, 7), 0);
+  });
+
+  it("equal tfjs's through direct convolutions (8 or 16 filters: no patches, forward, filter and input gradients)", () => {
+    // Same and valid padding, non-square windows, a stride of 2 (a padded input cut short of the image),
+    // rows of 7 outputs (a last block overlapping the one before) and of 3 (window by window).
+    const plan = {
+      data: {},
+      model: [
+        { conv2d: { filters: 16, kernelSize: 3, padding: "same", activation: "relu" } },
+        { conv2d: { filters: 8, kernelSize: [3, 2], padding: "same", activation: "tanh" } },
+        { conv2d: { filters: 8, kernelSize: [2, 3], strides: 2, padding: "valid", activation: "relu" } },
+        { conv2d: { filters: 8, kernelSize: 3, padding: "valid", activation: "elu" } },
+        { flatten: {} },
+        { dense: { units: 2, activation: "softmax" } },
+      ],
+      loss: "sparseCategoricalCrossentropy",
+      optimizer: { name: "sgd", learning_rate: 0.1 },
+    };
+    const convs = describeNetwork(buildModel(parsePlan(plan), [7, 7, 1], { seed: 3 }), "sparseCategoricalCrossentropy");
+    assert.ok(!("unsupported" in convs));
+    assert.deepEqual(
+      convs.layers.map((op) => op.kind === "conv2d" && [directConvolution(op), directFullConvolution(op)]),
+      [[true, false], [true, true], [true, false], [true, false], false],
+    );
+    assertGradientsMatchTfjs(plan, imageData(4, 7));
+    // Padded inputs too large to keep: one shared buffer, padded again in the backward pass.
+    assertGradientsMatchTfjs(plan, imageData(4, 7), 0);
   });
 });
 

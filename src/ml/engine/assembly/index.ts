@@ -5,8 +5,11 @@ export { gemm, transpose } from "./gemm";
 export {
   activationBackward, avgPool, avgPoolBackward, biasActivation, col2im, columnSums, dropout, im2col, maxPool, maxPoolBackward, multiply, softmaxBackward,
 } from "./layers";
+export { convFilterGradient, convForward, padImage } from "./direct-conv";
 export { accumulate, add, concatChannels, splitChannels, upsample, upsampleBackward } from "./graph-ops";
-export { batchNormBackward, batchNormDx, channelMoments, layerNorm, layerNormBackward, movingAverage, normalize } from "./normalize";
+export {
+  batchNormBackward, batchNormDx, channelMoments, groupNorm, groupNormBackward, layerNorm, layerNormBackward, movingAverage, normalize,
+} from "./normalize";
 export { avgPool3d, avgPool3dBackward, col2im3d, im2col3d, maxPool3d } from "./volumes";
 export { adagrad, adam, axpy, lossForward, momentum, rmsprop, scale, sgd } from "./loss-optim";
 

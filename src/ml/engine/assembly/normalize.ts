@@ -200,6 +200,120 @@ export function layerNormBackward(
   }
 }
 
+/**
+ * Group normalization (Wu & He 2018, as Keras 3's GroupNormalization): each of `samples` samples holds
+ * `pixels` positions of C channels, cut into G groups of C/G consecutive channels; each (sample, group) is
+ * normalized over its pixels·C/G values with their own mean and biased variance (two passes, ε inside the
+ * square root), then y = γ·x̂ + β per channel (0: none). x̂ is kept in `xhat` and 1/√(variance + ε) per
+ * (sample, group) in `invStd`, both unless 0 (inference).
+ */
+export function groupNorm(
+  x: usize, samples: i32, pixels: i32, C: i32, G: i32, eps: f32, gamma: usize, beta: usize, xhat: usize,
+  invStd: usize, y: usize,
+): void {
+  const bytes = (<usize>C) << 2;
+  const per = C / G;
+  const inv: f32 = 1 / <f32>(pixels * per);
+  for (let s = 0; s < samples; s++) {
+    const base = <usize>s * <usize>pixels * bytes;
+    for (let g = 0; g < G; g++) {
+      const first = base + (<usize>(g * per) << 2);
+      let sum: f32 = 0;
+      for (let p = 0; p < pixels; p++) sum += sumFloats(x + first + <usize>p * bytes, per);
+      const mean = sum * inv;
+      let squares: f32 = 0;
+      for (let p = 0; p < pixels; p++) {
+        const row = x + first + <usize>p * bytes;
+        for (let c = 0; c < per; c++) {
+          const d = load<f32>(row + (<usize>c << 2)) - mean;
+          squares += d * d;
+        }
+      }
+      const sd: f32 = 1 / Mathf.sqrt(squares * inv + eps);
+      if (invStd != 0) store<f32>(invStd + ((<usize>s * <usize>G + <usize>g) << 2), sd);
+      const channel = <usize>(g * per) << 2;
+      for (let p = 0; p < pixels; p++) {
+        const at = first + <usize>p * bytes;
+        for (let c = 0; c < per; c++) {
+          const o = <usize>c << 2;
+          const h = (load<f32>(x + at + o) - mean) * sd;
+          if (xhat != 0) store<f32>(xhat + at + o, h);
+          const gv: f32 = gamma != 0 ? load<f32>(gamma + channel + o) : 1;
+          const bv: f32 = beta != 0 ? load<f32>(beta + channel + o) : 0;
+          store<f32>(y + at + o, h * gv + bv);
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Group normalization's backward pass: dβ = Σ dy and dγ = Σ dy·x̂ per channel over every sample and
+ * position (scratch for missing ones), and unless dx is 0, per (sample, group) of N = pixels·C/G values with
+ * g = γ·dy: dx = invStd/N · (N·g − Σ g − x̂·Σ g·x̂), layer normalization's formula over a group.
+ */
+export function groupNormBackward(
+  dy: usize, xhat: usize, invStd: usize, samples: i32, pixels: i32, C: i32, G: i32, gamma: usize, dgamma: usize,
+  dbeta: usize, dx: usize,
+): void {
+  const bytes = (<usize>C) << 2;
+  memory.fill(dgamma, 0, bytes);
+  memory.fill(dbeta, 0, bytes);
+  const rows = samples * pixels;
+  for (let r = 0; r < rows; r++) {
+    const at = <usize>r * bytes;
+    addRow(dbeta, dy + at, C);
+    let c = 0;
+    for (; c + 4 <= C; c += 4) {
+      const o = <usize>c << 2;
+      v128.store(dgamma + o, f32x4.add(v128.load(dgamma + o), f32x4.mul(v128.load(dy + at + o), v128.load(xhat + at + o))));
+    }
+    for (; c < C; c++) {
+      const o = <usize>c << 2;
+      store<f32>(dgamma + o, load<f32>(dgamma + o) + load<f32>(dy + at + o) * load<f32>(xhat + at + o));
+    }
+  }
+  if (dx == 0) return;
+  const per = C / G;
+  const n: f32 = <f32>(pixels * per);
+  for (let s = 0; s < samples; s++) {
+    const base = <usize>s * <usize>pixels * bytes;
+    for (let g = 0; g < G; g++) {
+      const channel = <usize>(g * per) << 2;
+      const first = base + channel;
+      let a: f32 = 0;
+      let b: f32 = 0;
+      for (let p = 0; p < pixels; p++) {
+        const at = first + <usize>p * bytes;
+        for (let c = 0; c < per; c++) {
+          const o = <usize>c << 2;
+          const gd = gamma != 0 ? load<f32>(dy + at + o) * load<f32>(gamma + channel + o) : load<f32>(dy + at + o);
+          a += gd;
+          b += gd * load<f32>(xhat + at + o);
+        }
+      }
+      const k = load<f32>(invStd + ((<usize>s * <usize>G + <usize>g) << 2)) / n;
+      for (let p = 0; p < pixels; p++) {
+        const at = first + <usize>p * bytes;
+        for (let c = 0; c < per; c++) {
+          const o = <usize>c << 2;
+          const gd = gamma != 0 ? load<f32>(dy + at + o) * load<f32>(gamma + channel + o) : load<f32>(dy + at + o);
+          store<f32>(dx + at + o, k * (n * gd - a - load<f32>(xhat + at + o) * b));
+        }
+      }
+    }
+  }
+}
+
+/** Σ of n floats. */
+// @ts-ignore: decorator
+@inline
+function sumFloats(from: usize, n: i32): f32 {
+  let sum: f32 = 0;
+  for (let i = 0; i < n; i++) sum += load<f32>(from + (<usize>i << 2));
+  return sum;
+}
+
 /** to[c] += row[c] for C floats. */
 // @ts-ignore: decorator
 @inline
