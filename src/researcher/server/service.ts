@@ -449,7 +449,7 @@ export function createResearcherService(hub: Hub, options: ServiceOptions = {}):
    */
   async function* session(source: SessionRequestSource, ctx: HandlerContext): AsyncGenerator<TaskChunk> {
     const opening = await source.first();
-    if (!opening || opening.part.case !== "hello")
+    if (opening?.part.case !== "hello")
       throw new ConnectError("A Session starts with its hello", Code.InvalidArgument);
     const req = opening.part.value;
     const caller = checkHello(req, ctx, () =>
