@@ -44,18 +44,15 @@ export const httpStreamKey = createContextKey<Pick<ServerHttp2Stream, "close" | 
   description: "fbm http2 stream",
 });
 
-/** Cancels the call's HTTP/2 stream once `signal` aborts (its task settled); returns the undo. */
-function cancelOn(ctx: HandlerContext, signal: AbortSignal): () => void {
+/** Cancels the call's HTTP/2 stream once task `taskId` settles (at once if it has); returns the undo. */
+function cancelOn(ctx: HandlerContext, hub: Hub, taskId: string): () => void {
   const stream = ctx.values.get(httpStreamKey);
   if (!stream) return () => {};
-  const cancel = () => stream.close(h2.NGHTTP2_CANCEL);
-  if (signal.aborted) {
-    cancel();
-    return () => {};
-  }
-  signal.addEventListener("abort", cancel, { once: true });
-  return () => signal.removeEventListener("abort", cancel);
+  return hub.onSettled(taskId, () => stream.close(h2.NGHTTP2_CANCEL));
 }
+
+/** Why a reply waiting for room stops waiting: its task settled. One shared value (no stack trace per reply). */
+const SETTLED = Object.freeze(new Error("The task is settled"));
 
 /**
  * A kept-open stream ends after a task carrying more parameter bytes than this. Its Connect and HTTP/2
@@ -206,7 +203,7 @@ export function createResearcherService(hub: Hub, options: ServiceOptions = {}):
    */
   async function* sendTask(task: TaskEnvelope, nodeId: string, ctx: HandlerContext) {
     const chunks = encodeTask(task);
-    const uncancel = cancelOn(ctx, hub.settledSignal(task.taskId));
+    const uncancel = cancelOn(ctx, hub, task.taskId);
     const present = hub.streaming(nodeId);
     let sent = false;
     try {
@@ -291,8 +288,7 @@ export function createResearcherService(hub: Hub, options: ServiceOptions = {}):
       connectedBy(ctx, head.nodeId);
       present = hub.streaming(head.nodeId);
       // A node that stalls mid-stream is cut off when its task settles (the round's timeout).
-      const settled = hub.settledSignal(head.taskId);
-      uncancel = cancelOn(ctx, settled);
+      uncancel = cancelOn(ctx, hub, head.taskId);
       const admitted_ = (room: () => void) => {
         // Its node may now send at full speed; until then it could send one narrow window. A reply
         // that fits in that window gains nothing (and two SETTINGS frames per reply cost CPU).
@@ -306,7 +302,11 @@ export function createResearcherService(hub: Hub, options: ServiceOptions = {}):
       };
       // Room at once (the usual case) needs no promise: the stream is read on without a pause.
       const room = transfers.tryAcquire(limit);
-      return room ? admitted_(room) : transfers.acquire(limit, settled).then(admitted_);
+      if (room) return admitted_(room);
+      // Waiting: a task that settles meanwhile (the round's timeout) stops the wait.
+      const stop = new AbortController();
+      const unstop = hub.onSettled(head.taskId, () => stop.abort(SETTLED));
+      return transfers.acquire(limit, stop.signal).finally(unstop).then(admitted_);
     };
     const intake = createReplyIntake({
       maxBytes,
@@ -449,8 +449,7 @@ export function createResearcherService(hub: Hub, options: ServiceOptions = {}):
    */
   async function* session(source: SessionRequestSource, ctx: HandlerContext): AsyncGenerator<TaskChunk> {
     const opening = await source.first();
-    if (opening?.part.case !== "hello")
-      throw new ConnectError("A Session starts with its hello", Code.InvalidArgument);
+    if (opening?.part.case !== "hello") throw new ConnectError("A Session starts with its hello", Code.InvalidArgument);
     const req = opening.part.value;
     const caller = checkHello(req, ctx, () =>
       proveCaller(ctx, req.nodeId, { schema: SessionRequestSchema, value: opening }),
