@@ -157,7 +157,8 @@ export interface ReplyHead {
  * Takes an admitted reply's parameter bytes as they arrive instead of assembling them whole (the
  * researcher folds them into a running sum). It sees the reply as far as its head tells (a train
  * reply's params still empty) and the tensors' header; undefined: assemble the reply as usual.
- * The chunks it is given are its to keep (each arrives in a buffer of its own).
+ * The chunks it is given are its to keep: pieces of the bytes in any cutting (a Session's arrive as the
+ * HTTP/2 stream delivered them, views of read buffers nothing else writes; Connect's as whole chunks).
  */
 export type ReplyReceiver = (body: ReplyBody, header: ParamsHeader) => ParamsAssembler | undefined;
 
