@@ -144,8 +144,8 @@ export async function openRunFolder(outDir: string, name: string, options: RunFo
   /**
    * TensorBoard files kept open from one round's append to the next: at a thousand nodes, opening,
    * appending to and closing every node's file each round was ~5% of the researcher's CPU (a profile
-   * of `npm run bench -- scale`). At most KEPT_OPEN_MAX of them (file descriptors beside each node's
-   * socket); the others are opened for each append, as before.
+   * of `npm run bench -- scale`). About KEPT_OPEN_MAX of them (file descriptors beside each node's
+   * socket; the cap is checked per batch of APPENDS_AT_ONCE); the others are opened for each append.
    */
   const kept = new Map<string, Promise<FileHandle>>();
   const keep = (name: string, header: Uint8Array) => {
