@@ -16,8 +16,11 @@ import { WireError, WireLimitError } from "./wire-error.js";
 export type FrameEvent =
   /** A whole message's bytes. */
   | { kind: "message"; bytes: Uint8Array }
-  /** Bytes of a data-only message's field; `last` on its final piece (a message of 0 data bytes has one, empty). */
-  | { kind: "data"; bytes: Uint8Array; last: boolean };
+  /**
+   * Bytes of a data-only message's field, `size` bytes in all; `last` on its final piece (a message of
+   * 0 data bytes has one, empty).
+   */
+  | { kind: "data"; bytes: Uint8Array; last: boolean; size: number };
 
 export interface FrameReader {
   /** Parses `chunk`, passing each message (or data piece) to `emit` in order; throws WireError/WireLimitError. */
@@ -47,6 +50,7 @@ export function createFrameReader(options: {
   let length = 0; // the current message's length
   let left = 0; // bytes of the current message (or data field) still to come
   let message: Uint8Array | undefined;
+  let size = 0; // the current data field's length
 
   /** The next message's prefix comes next. */
   const toPrefix = () => {
@@ -72,9 +76,10 @@ export function createFrameReader(options: {
   /** Data-only message: its field header of `h` bytes is read; false when no data bytes follow. */
   const startData = (h: number): boolean => {
     left = length - h;
+    size = left;
     state = "data";
     if (left > 0) return true;
-    emit({ kind: "data", bytes: new Uint8Array(0), last: true });
+    emit({ kind: "data", bytes: new Uint8Array(0), last: true, size });
     toPrefix();
     return false;
   };
@@ -159,7 +164,7 @@ export function createFrameReader(options: {
               const rest = head.subarray(h);
               left -= rest.byteLength;
               if (left === 0) toPrefix();
-              emit({ kind: "data", bytes: rest, last: left === 0 });
+              emit({ kind: "data", bytes: rest, last: left === 0, size });
             }
             break;
           }
@@ -169,7 +174,7 @@ export function createFrameReader(options: {
             const bytes = chunk.subarray(at, at + n);
             at += n;
             if (left === 0) toPrefix();
-            emit({ kind: "data", bytes, last: left === 0 });
+            emit({ kind: "data", bytes, last: left === 0, size });
             break;
           }
           case "message":

@@ -25,14 +25,24 @@ export {
 } from "./http2-windows.js";
 export * from "./messages.js";
 export { createNodeGrpcTransport, type PlainGrpcOptions, withPlainGrpc } from "./plain-grpc.js";
-export { decodeReply, encodeReply, type ReplyHead, type ReplyReceiver } from "./reply-codec.js";
+export {
+  createReplyIntake,
+  decodeReply,
+  encodeReply,
+  type ReplyHead,
+  type ReplyIntake,
+  type ReplyReadOptions,
+  type ReplyReceiver,
+} from "./reply-codec.js";
 export { replyChunkFrame, sessionRequestFrame } from "./reply-upload.js";
 export {
   checkSeal,
   createNonceGuard,
+  createSealCheck,
   MAX_CLOCK_SKEW_MS,
   type NodeSigner,
   type NonceGuard,
+  type SealCheck,
   SIGNATURE_HEADERS,
   type SignedCaller,
   sessionReplyNonce,
@@ -41,7 +51,12 @@ export {
 } from "./request-signing.js";
 export { CONTROL_PREFIX, DELTA_PREFIX, expectedReply, replyTensorsFor, withControl } from "./scaffold-tensors.js";
 export { MASKED_TENSOR, type SecaggMasking, type SecaggReplyBody, type SecaggTaskBody } from "./secagg-messages.js";
-export { readSessionRequests } from "./session-frames.js";
+export {
+  readSessionRequests,
+  type SessionRequestSink,
+  type SessionRequestSource,
+  sessionRequestsOf,
+} from "./session-frames.js";
 export { decodeTask, decodeTasks, encodeTask, pollAccepted, taskEnd } from "./task-codec.js";
 export { dataFrameHeader, parseTaskRequest, type TaskFrame, taskChunkFrame } from "./task-frames.js";
 export {

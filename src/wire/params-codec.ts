@@ -33,31 +33,68 @@ export function fromHeaderPb(pb: ParamsHeaderPb | undefined): ParamsHeader {
   };
 }
 
+/** The options of a headed stream's reader (see `createHeadedReader`). */
+export interface HeadedReadOptions<M> {
+  maxBytes?: number;
+  /** May take the data instead of the whole-payload assembly (`fromChunks`); the tensors are then whatever its `finish` returns. */
+  sinkFor?: (message: M, header: ParamsHeader) => ParamsAssembler | undefined;
+}
+
 /**
- * Reads a stream of `{header message, data, data, …}` parts: the first part must be the header
- * message, every later one data. Returns the message and its tensors, or undefined for an empty stream.
- * `headerOf` may wait (a reply waiting for room to be received): the stream is not read meanwhile.
- * `sinkFor` may take the data instead of the whole-payload assembly (`fromChunks`); the tensors
- * returned are then whatever its `finish` returns.
+ * Reads a stream of `{header message, data, data, …}` parts pushed to it as they arrive: the first
+ * part must be the header message, every later one data. `headerOf` may wait (a reply waiting for room
+ * to be received): `message` then returns its promise, and the caller pushes nothing more (reads
+ * nothing more of its stream) until it settles.
  */
+export interface HeadedReader<M> {
+  message(message: M): Promise<void> | undefined;
+  /** Data bytes, in any pieces (a piece is the assembler's to keep). */
+  data(bytes: Uint8Array): void;
+  /** The stream ended: the message and its tensors, or undefined for an empty stream. */
+  end(): { message: M; params: NamedTensor[] } | undefined;
+}
+
+export function createHeadedReader<M>(
+  headerOf: (message: M) => ParamsHeader | Promise<ParamsHeader>,
+  options: HeadedReadOptions<M> = {},
+): HeadedReader<M> {
+  let message: M | undefined;
+  let assembler: ParamsAssembler | undefined;
+  const start = (m: M, header: ParamsHeader) => {
+    assembler = options.sinkFor?.(m, header) ?? fromChunks(header, options);
+  };
+  return {
+    message(m) {
+      if (message !== undefined) throw new WireError("Stream carries a second header message");
+      message = m;
+      const header = headerOf(m);
+      if (!(header instanceof Promise)) {
+        start(m, header);
+        return undefined;
+      }
+      return header.then((h) => start(m, h));
+    },
+    data(bytes) {
+      if (!assembler) throw new WireError("Stream sent data before its header message");
+      assembler.push(bytes);
+    },
+    end() {
+      if (message === undefined || !assembler) return undefined;
+      return { message, params: assembler.finish() };
+    },
+  };
+}
+
+/** `createHeadedReader` over an async stream of parts. Returns the message and its tensors, or undefined for an empty stream. */
 export async function readHeadedStream<M>(
   parts: AsyncIterable<{ kind: "message"; message: M } | { kind: "data"; data: Uint8Array }>,
   headerOf: (message: M) => ParamsHeader | Promise<ParamsHeader>,
-  options: { maxBytes?: number; sinkFor?: (message: M, header: ParamsHeader) => ParamsAssembler | undefined } = {},
+  options: HeadedReadOptions<M> = {},
 ): Promise<{ message: M; params: NamedTensor[] } | undefined> {
-  let message: M | undefined;
-  let assembler: ParamsAssembler | undefined;
+  const reader = createHeadedReader(headerOf, options);
   for await (const part of parts) {
-    if (part.kind === "message") {
-      if (message !== undefined) throw new WireError("Stream carries a second header message");
-      message = part.message;
-      const header = await headerOf(message);
-      assembler = options.sinkFor?.(message, header) ?? fromChunks(header, options);
-    } else {
-      if (!assembler) throw new WireError("Stream sent data before its header message");
-      assembler.push(part.data);
-    }
+    if (part.kind === "data") reader.data(part.data);
+    else await reader.message(part.message);
   }
-  if (message === undefined || !assembler) return undefined;
-  return { message, params: assembler.finish() };
+  return reader.end();
 }

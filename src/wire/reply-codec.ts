@@ -14,7 +14,8 @@ import { fromAnalyticsReply, toAnalyticsReplyInit } from "./analytics-codec.js";
 import { fromClinicalReply, toClinicalReplyInit } from "./clinical-codec.js";
 import { readErrorCode } from "./error-codes.js";
 import type { ReplyBody, ReplyEnvelope } from "./messages.js";
-import { fromHeaderPb, readHeadedStream, toHeaderPb } from "./params-codec.js";
+import { createHeadedReader, fromHeaderPb, toHeaderPb } from "./params-codec.js";
+import { createSealCheck, type SignedCaller } from "./request-signing.js";
 import { fromSecaggReply, toSecaggReplyInit } from "./secagg-codec.js";
 import {
   DEFAULT_CHUNK_BYTES,
@@ -156,50 +157,86 @@ export interface ReplyHead {
  * Takes an admitted reply's parameter bytes as they arrive instead of assembling them whole (the
  * researcher folds them into a running sum). It sees the reply as far as its head tells (a train
  * reply's params still empty) and the tensors' header; undefined: assemble the reply as usual.
- * The chunks it is given are its to keep (each arrives in a buffer of its own).
+ * The chunks it is given are its to keep: pieces of the bytes in any cutting (a Session's arrive as the
+ * HTTP/2 stream delivered them, views of read buffers nothing else writes; Connect's as whole chunks).
  */
 export type ReplyReceiver = (body: ReplyBody, header: ParamsHeader) => ParamsAssembler | undefined;
 
+/** How a reply is read: see `createReplyIntake`. */
+export interface ReplyReadOptions {
+  maxBytes?: number;
+  admit?: (head: ReplyHead) => number | Promise<number>;
+  receive?: ReplyReceiver;
+  /** A signed call's caller: the reply must end with its seal (request-signing.ts); none: a seal is dropped. */
+  caller?: SignedCaller;
+}
+
 /**
- * The reply carried by a ReplyTask request stream. `admit` sees the reply's head before any parameter
- * bytes are read: it may throw to refuse the reply, and returns the most parameter bytes it accepts
- * (or a promise of it: the stream is not read until it settles). `receive` then may take the bytes.
+ * One reply's chunks pushed as they arrive (a ReplyTask call's, or one reply of a Session), without an
+ * async generator per chunk. `admit` sees the reply's head before any parameter bytes are read: it may
+ * throw to refuse the reply, and returns the most parameter bytes it accepts, or a promise of it:
+ * `chunk` then returns a promise, and the caller pushes nothing more (reads nothing more of its
+ * stream) until it settles. `receive` then may take the bytes. `dataPiece` takes a data chunk in the
+ * pieces its stream delivered (views the receiver may keep: no copy); `end` returns the reply.
  */
-export async function decodeReply(
-  stream: AsyncIterable<ReplyChunk>,
-  options: {
-    maxBytes?: number;
-    admit?: (head: ReplyHead) => number | Promise<number>;
-    receive?: ReplyReceiver;
-  } = {},
-): Promise<ReplyEnvelope> {
-  const headerOf = async (reply: Reply): Promise<ParamsHeader> => {
+export interface ReplyIntake {
+  chunk(chunk: ReplyChunk): Promise<void> | undefined;
+  /** A piece of a data chunk of `size` bytes in all; `first` on its first piece. */
+  dataPiece(piece: Uint8Array, size: number, first: boolean): void;
+  end(): ReplyEnvelope;
+}
+
+export function createReplyIntake(options: ReplyReadOptions = {}): ReplyIntake {
+  const headerOf = (reply: Reply): ParamsHeader | Promise<ParamsHeader> => {
     const params = fromHeaderPb(reply.kind.case === "train" ? reply.kind.value.params : undefined);
     const kind = reply.kind.case === undefined ? "unknown" : reply.kind.case;
-    const limit = await options.admit?.({ taskId: reply.taskId, nodeId: reply.nodeId, kind, params });
-    if (limit !== undefined && params.totalBytes > limit) {
-      throw new WireLimitError(
-        `The reply announces ${params.totalBytes} parameter bytes; at most ${limit} are accepted for this task`,
-      );
-    }
-    return params;
+    const limit = options.admit?.({ taskId: reply.taskId, nodeId: reply.nodeId, kind, params });
+    const checked = (n: number | undefined) => {
+      if (n !== undefined && params.totalBytes > n) {
+        throw new WireLimitError(
+          `The reply announces ${params.totalBytes} parameter bytes; at most ${n} are accepted for this task`,
+        );
+      }
+      return params;
+    };
+    return limit instanceof Promise ? limit.then(checked) : checked(limit);
   };
   const receive = options.receive;
-  const read = await readHeadedStream(parts(stream), headerOf, {
+  const seal = createSealCheck(options.caller);
+  const reader = createHeadedReader(headerOf, {
     maxBytes: options.maxBytes,
     sinkFor: receive && ((reply, header) => receive(toReplyBody(reply, []), header)),
   });
-  if (!read) throw new WireError("Reply stream is empty");
-  const { message: reply, params } = read;
-  return { taskId: reply.taskId, nodeId: reply.nodeId, body: toReplyBody(reply, params) };
+  return {
+    chunk(chunk) {
+      if (!seal.chunk(chunk)) return undefined;
+      if (chunk.part.case === "reply") return reader.message(chunk.part.value);
+      if (chunk.part.case !== "data") throw new WireError("Reply stream carries an empty chunk");
+      reader.data(chunk.part.value);
+      return undefined;
+    },
+    dataPiece(piece, size, first) {
+      seal.dataPiece(piece, size, first);
+      reader.data(piece);
+    },
+    end() {
+      seal.end();
+      const read = reader.end();
+      if (!read) throw new WireError("Reply stream is empty");
+      const { message: reply, params } = read;
+      return { taskId: reply.taskId, nodeId: reply.nodeId, body: toReplyBody(reply, params) };
+    },
+  };
 }
 
-async function* parts(stream: AsyncIterable<ReplyChunk>) {
-  for await (const chunk of stream) {
-    if (chunk.part.case === "reply") yield { kind: "message" as const, message: chunk.part.value };
-    else if (chunk.part.case === "data") yield { kind: "data" as const, data: chunk.part.value };
-    else throw new WireError("Reply stream carries an empty chunk");
-  }
+/** The reply carried by a stream of chunks (a ReplyTask request stream): `createReplyIntake` over it. */
+export async function decodeReply(
+  stream: AsyncIterable<ReplyChunk>,
+  options: ReplyReadOptions = {},
+): Promise<ReplyEnvelope> {
+  const intake = createReplyIntake(options);
+  for await (const chunk of stream) await intake.chunk(chunk);
+  return intake.end();
 }
 
 function toReplyBody(reply: Reply, params: NamedTensor[]): ReplyBody {

@@ -22,7 +22,7 @@ import {
  * so captured headers cannot be replayed: `createNonceGuard`) and digest is the sha256 of the request
  * message(s), or "stream" for client-streaming calls. A client stream (ReplyTask) ends with a seal: a
  * last chunk signing `fbm-reply-v1 \n <nonce> \n <sha256 of every chunk before it>`, so its head (task
- * id, node id) and body cannot be swapped under the call's signed headers (`createSealChecker`).
+ * id, node id) and body cannot be swapped under the call's signed headers (`createSealCheck`).
  */
 
 export const SIGNATURE_HEADERS = {
@@ -74,10 +74,15 @@ function sealText(nonce: string, digest: Buffer): Buffer {
 /** What a seal covers of one chunk: its kind, its length and its bytes (a data chunk's without a copy). */
 function hashChunk(hash: ReturnType<typeof createHash>, chunk: ReplyChunk): void {
   const bytes = chunk.part.case === "data" ? chunk.part.value : toBinary(ReplyChunkSchema, chunk);
+  hash.update(chunkHead(chunk.part.case === "data", bytes.byteLength)).update(bytes);
+}
+
+/** What a seal hashes before a chunk's bytes: 1 for a data chunk (0 otherwise), then its length (u64, big-endian). */
+function chunkHead(data: boolean, length: number): Buffer {
   const head = Buffer.alloc(9);
-  head.writeUInt8(chunk.part.case === "data" ? 1 : 0);
-  head.writeBigUInt64BE(BigInt(bytes.byteLength), 1);
-  hash.update(head).update(bytes);
+  head.writeUInt8(data ? 1 : 0);
+  head.writeBigUInt64BE(BigInt(length), 1);
+  return head;
 }
 
 /** Signs a client stream: passes its chunks through, then appends the seal (see the module comment). */
@@ -259,30 +264,61 @@ export function createNonceGuard(windowMs = 2 * MAX_CLOCK_SKEW_MS): NonceGuard {
 }
 
 /**
- * Checks a signed client stream's seal as its chunks pass: yields every chunk but the seal, and throws
- * Unauthenticated when the seal does not sign exactly the chunks before it under the call's nonce and
- * key, or when the stream ends without one. Without a caller (unsigned: mutual TLS, in-memory tests)
- * a seal is only dropped.
+ * A signed reply's seal, checked as its chunks pass (pushed, no async iteration): `chunk` takes each
+ * whole chunk and says whether to pass it on (every chunk but the seal), `dataPiece` takes a data
+ * chunk in pieces as the stream delivered them (hashed as the whole chunk would be), `end` the reply's
+ * end. Throws Unauthenticated when the seal does not sign exactly the chunks before it under the call's
+ * nonce and key, when anything follows it, or when the reply ends without one. Without a caller
+ * (unsigned: mutual TLS, in-memory tests) a seal is only dropped and nothing is hashed.
  */
-export async function* checkSeal(
-  chunks: AsyncIterable<ReplyChunk>,
-  caller: SignedCaller | undefined,
-): AsyncIterable<ReplyChunk> {
-  const hash = createHash("sha256");
+export interface SealCheck {
+  chunk(chunk: ReplyChunk): boolean;
+  /** A piece of a data chunk of `size` bytes in all; `first` on its first piece (pieces in order). */
+  dataPiece(piece: Uint8Array, size: number, first: boolean): void;
+  end(): void;
+}
+
+export function createSealCheck(caller: SignedCaller | undefined): SealCheck {
+  // Only a signed reply is hashed (a hash per reply was ~2% of the researcher's CPU at 1,000 unsigned nodes).
+  const hash = caller && createHash("sha256");
   const refuse = (why: string): never => {
     throw new ConnectError(`Refused a signed reply: ${why}`, Code.Unauthenticated);
   };
   let sealed = false;
-  for await (const chunk of chunks) {
-    if (sealed) refuse("it carries more after its seal");
-    if (chunk.part.case === "seal") {
-      sealed = true;
-      if (caller && !verify("sha256", sealText(caller.nonce, hash.digest()), caller.publicKey, chunk.part.value))
-        refuse("its seal does not sign what it carried under this call's signature");
-      continue;
-    }
-    if (caller) hashChunk(hash, chunk);
-    yield chunk;
-  }
-  if (caller && !sealed) refuse("it ended without its seal (cut short or not this node's)");
+  return {
+    chunk(chunk) {
+      if (sealed) refuse("it carries more after its seal");
+      if (chunk.part.case === "seal") {
+        sealed = true;
+        if (
+          caller &&
+          hash &&
+          !verify("sha256", sealText(caller.nonce, hash.digest()), caller.publicKey, chunk.part.value)
+        )
+          refuse("its seal does not sign what it carried under this call's signature");
+        return false;
+      }
+      if (hash) hashChunk(hash, chunk);
+      return true;
+    },
+    dataPiece(piece, size, first) {
+      if (first && sealed) refuse("it carries more after its seal");
+      if (!hash) return;
+      if (first) hash.update(chunkHead(true, size));
+      hash.update(piece);
+    },
+    end() {
+      if (caller && !sealed) refuse("it ended without its seal (cut short or not this node's)");
+    },
+  };
+}
+
+/** The seal check over a stream of chunks: yields every chunk but the seal (see createSealCheck). */
+export async function* checkSeal(
+  chunks: AsyncIterable<ReplyChunk>,
+  caller: SignedCaller | undefined,
+): AsyncIterable<ReplyChunk> {
+  const seal = createSealCheck(caller);
+  for await (const chunk of chunks) if (seal.chunk(chunk)) yield chunk;
+  seal.end();
 }

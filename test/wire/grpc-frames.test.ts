@@ -15,6 +15,7 @@ import {
   encodeTask,
   pollAccepted,
   readSessionRequests,
+  type SessionRequestSink,
   sessionRequestFrame,
   WireError,
   WireLimitError,
@@ -165,11 +166,44 @@ const sessionRequests = (): SessionRequest[] => [
   create(SessionRequestSchema, { part: { case: "replyEnd", value: {} } }),
 ];
 
+/**
+ * A sink that collects what it is fed: whole requests, and each data chunk's pieces joined back into
+ * the request they came in (checking each piece's size and first flag), so it compares with what was sent.
+ */
+function collector(out: SessionRequest[]): SessionRequestSink {
+  let pieces: Uint8Array[] = [];
+  let size = 0;
+  let received = 0;
+  return {
+    request(request) {
+      out.push(request);
+      return undefined;
+    },
+    dataPiece(piece, total, first) {
+      assert.equal(first, pieces.length === 0, "first on a data chunk's first piece only");
+      if (first) size = total;
+      assert.equal(total, size);
+      pieces.push(piece);
+      received += piece.byteLength;
+      if (received < size) return;
+      const data = concat(pieces);
+      pieces = [];
+      received = 0;
+      out.push(
+        create(SessionRequestSchema, { part: { case: "reply", value: { part: { case: "data", value: data } } } }),
+      );
+    },
+  };
+}
+
 async function readAll(chunks: readonly Uint8Array[], maxBytes = 1 << 24): Promise<SessionRequest[]> {
   const body = new PassThrough();
+  const source = readSessionRequests(body, maxBytes);
   const read = (async () => {
     const out: SessionRequest[] = [];
-    for await (const request of readSessionRequests(body, maxBytes)) out.push(request);
+    const first = await source.first();
+    if (first) out.push(first);
+    await source.feed(collector(out));
     return out;
   })();
   for (const chunk of chunks) body.write(chunk);
@@ -189,19 +223,37 @@ test("Session requests written by the node's framer read back as the generated c
   }
 });
 
-test("a Session request body is paused while a parsed request waits to be pulled", async () => {
+test("a Session request body is paused while the sink waits (a reply waiting for room), and read on after", async () => {
   const body = new PassThrough();
-  const requests = readSessionRequests(body, 1 << 20);
-  const first = requests.next();
+  const source = readSessionRequests(body, 1 << 20);
   const frames = sessionRequests().map((r) => framed(SessionRequestSchema, r));
-  body.write(concat(frames.slice(0, 2)));
-  assert.ok(!(await first).done);
+  body.write(concat(frames.slice(0, 3)));
+  assert.equal((await source.first())?.part.case, "hello");
+  const out: SessionRequest[] = [];
+  let room = () => {};
+  const waited = new Promise<void>((resolve) => (room = resolve));
+  const sink = collector(out);
+  const fed = source.feed({
+    request(request) {
+      sink.request(request);
+      return request.part.case === "reply" && request.part.value.part.case === "reply" ? waited : undefined;
+    },
+    dataPiece: sink.dataPiece,
+  });
   await new Promise((resolve) => setImmediate(resolve));
-  assert.ok(body.isPaused(), "the second request is parsed and not pulled: reading stops");
-  assert.ok(!(await requests.next()).done);
-  assert.ok(!body.isPaused(), "pulled: reading goes on");
-  body.end();
-  assert.ok((await requests.next()).done);
+  assert.deepEqual(
+    out.map((r) => r.part.case),
+    ["reply"],
+    "the reply's head is delivered, its data waits",
+  );
+  assert.ok(body.isPaused(), "the sink waits: reading stops");
+  room();
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(out.length, 2, "the data chunk parsed before is delivered once the sink is ready");
+  assert.ok(!body.isPaused(), "reading goes on");
+  body.end(concat(frames.slice(3)));
+  await fed;
+  assert.equal(out.length, sessionRequests().length - 1);
 });
 
 test("a bad Session request body fails clearly: over the limit, malformed, cut short, broken off", async () => {
@@ -214,7 +266,7 @@ test("a bad Session request body fails clearly: over the limit, malformed, cut s
     return e instanceof WireError && /ended inside a Session request/.test(e.message);
   });
   const body = new PassThrough();
-  const reading = readSessionRequests(body, 1 << 20).next();
+  const reading = readSessionRequests(body, 1 << 20).feed(collector([]));
   body.write(frame.subarray(0, 8));
   body.destroy();
   await assert.rejects(reading, /broke off/);

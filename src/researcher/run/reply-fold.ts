@@ -44,7 +44,10 @@ export function foldReply(
   let problem: string | undefined;
   let samples = 0;
   let header: ParamsHeader | undefined;
-  /** The chunks folded so far, kept to take them back (Connect gives each its own buffer: no copy). */
+  /**
+   * The bytes folded so far, kept to take them back: the pieces a Session's stream delivered (views of
+   * its read buffers) or Connect's decoded chunks, as they came (no copy).
+   */
   let chunks: Uint8Array[] = [];
   /** Values folded so far, in stream order (folding stops at the first non-finite value). */
   let folded = 0;

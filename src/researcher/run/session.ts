@@ -181,6 +181,7 @@ async function startRun(config: Experiment, options: ExperimentOptions, emit: (e
     hub.off("node", onNode);
     hub.off("feedback", onFeedback);
     await server?.close();
+    await folder.close();
   };
   return { run, close };
 }

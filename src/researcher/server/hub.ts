@@ -74,10 +74,11 @@ export interface Hub extends EventEmitter<HubEvents> {
   /** A copy of one node's record, O(1); undefined for a node never seen. */
   node(nodeId: string): NodeRecord | undefined;
   /**
-   * Aborts once the task is no longer outstanding (answered, failed, timed out, stopped), so a stream
-   * still sending or receiving it stops holding its memory; already aborted for an unknown task.
+   * Calls `stop` once the task is no longer outstanding (answered, failed, timed out, stopped), so a
+   * stream still sending or receiving it stops holding its memory; at once for a task not outstanding.
+   * Returns the undo.
    */
-  settledSignal(taskId: string): AbortSignal;
+  onSettled(taskId: string, stop: () => void): () => void;
   close(): void;
 }
 
@@ -126,7 +127,6 @@ export function createHub(options: HubOptions = {}): Hub {
           "each retiring the last one's tasks: look for a node restarting in a loop, or two homes sharing one identity",
       ),
   });
-  const aborted = AbortSignal.abort();
   let closed = false;
 
   const refuseWhenClosed = () => {
@@ -230,8 +230,11 @@ export function createHub(options: HubOptions = {}): Hub {
       return record && { ...record };
     },
 
-    settledSignal(taskId: string): AbortSignal {
-      return mailbox.get(taskId)?.settled ?? aborted;
+    onSettled(taskId: string, stop: () => void): () => void {
+      const entry = mailbox.get(taskId);
+      if (entry) return entry.onSettled(stop);
+      stop();
+      return () => {};
     },
 
     close(): void {

@@ -108,7 +108,7 @@ async function listen(options: ServerOptions): Promise<ResearcherServer> {
   // A node's kept-open task stream skips Connect's per-message pipeline (task-stream.ts); the rest is Connect's.
   const handler = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
     if (isPlainTaskStream(req)) void serveTaskStream(req, res, service.getTask, { readMaxBytes, contextValues });
-    else if (isPlainSession(req)) void serveSession(req, res, service.session, { readMaxBytes, contextValues });
+    else if (isPlainSession(req)) void serveSession(req, res, service.plainSession, { readMaxBytes, contextValues });
     else connectHandler(req, res);
   };
   // Flow-control windows (wire/http2-windows.ts): a wide connection window; stream windows narrow

@@ -1,11 +1,11 @@
 import { constants as h2, type ServerHttp2Stream } from "node:http2";
 import { Code, ConnectError, createContextKey, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { errorMessage, errorStack } from "../../common/errors.js";
+import type { TaskChunk } from "../../gen/fbm/v1/researcher_pb.js";
 import {
-  checkSeal,
   createNonceGuard,
+  createReplyIntake,
   decodeFeedback,
-  decodeReply,
   encodeTask,
   FeedbackRequestSchema,
   type GetTaskRequest,
@@ -13,11 +13,14 @@ import {
   type NonceGuard,
   pollAccepted,
   type ReplyChunk,
+  type ReplyHead,
   type ResearcherService,
-  type SessionRequest,
   SessionRequestSchema,
+  type SessionRequestSink,
+  type SessionRequestSource,
   type SignedCaller,
   sessionReplyNonce,
+  sessionRequestsOf,
   type TaskEnvelope,
   taskEnd,
   verifySignature,
@@ -41,18 +44,15 @@ export const httpStreamKey = createContextKey<Pick<ServerHttp2Stream, "close" | 
   description: "fbm http2 stream",
 });
 
-/** Cancels the call's HTTP/2 stream once `signal` aborts (its task settled); returns the undo. */
-function cancelOn(ctx: HandlerContext, signal: AbortSignal): () => void {
+/** Cancels the call's HTTP/2 stream once task `taskId` settles (at once if it has); returns the undo. */
+function cancelOn(ctx: HandlerContext, hub: Hub, taskId: string): () => void {
   const stream = ctx.values.get(httpStreamKey);
   if (!stream) return () => {};
-  const cancel = () => stream.close(h2.NGHTTP2_CANCEL);
-  if (signal.aborted) {
-    cancel();
-    return () => {};
-  }
-  signal.addEventListener("abort", cancel, { once: true });
-  return () => signal.removeEventListener("abort", cancel);
+  return hub.onSettled(taskId, () => stream.close(h2.NGHTTP2_CANCEL));
 }
+
+/** Why a reply waiting for room stops waiting: its task settled. One shared value (no stack trace per reply). */
+const SETTLED = Object.freeze(new Error("The task is settled"));
 
 /**
  * A kept-open stream ends after a task carrying more parameter bytes than this. Its Connect and HTTP/2
@@ -65,29 +65,6 @@ const KEEP_OPEN_MAX_BYTES = 1 << 20;
 /** How long a poll may wait, as the node asked (the hub caps it at its window). */
 function waitOf(req: GetTaskRequest): number | undefined {
   return req.waitSeconds ? req.waitSeconds * 1000 : undefined;
-}
-
-/**
- * One reply's chunks on a Session: `first`, then whatever follows up to its ReplyEnd (consumed, not
- * yielded; `reading.ended` then set). A hello inside, or a session closed inside a reply, is a WireError.
- */
-async function* oneReply(
-  first: SessionRequest,
-  incoming: AsyncIterator<SessionRequest>,
-  reading: { ended: boolean },
-): AsyncGenerator<ReplyChunk> {
-  let next: IteratorResult<SessionRequest> = { done: false, value: first };
-  for (;;) {
-    if (next.done) throw new WireError("The Session ended inside a reply");
-    const part = next.value.part;
-    if (part.case === "replyEnd") {
-      reading.ended = true;
-      return;
-    }
-    if (part.case !== "reply") throw new WireError("A Session carries something other than a reply after its hello");
-    yield part.value;
-    next = await incoming.next();
-  }
 }
 
 function parameterBytes(task: TaskEnvelope): number {
@@ -146,7 +123,27 @@ function requireText(value: string, what: string, max: number): void {
   if (value.length > max) throw new ConnectError(`The ${what} is longer than ${max} characters`, Code.InvalidArgument);
 }
 
-export function createResearcherService(hub: Hub, options: ServiceOptions = {}): ServiceImpl<typeof ResearcherService> {
+/** One reply being received: see `openReply` in createResearcherService. */
+interface ReplyInProgress {
+  /** A whole chunk; a promise while the reply waits for room (push nothing more until it settles). */
+  chunk(chunk: ReplyChunk): Promise<void> | undefined;
+  /** A piece of a data chunk as the stream delivered it (see wire's SessionRequestSink). */
+  dataPiece(piece: Uint8Array, size: number, first: boolean): void;
+  /** Its end: the reply is delivered to the hub. */
+  end(): void;
+  /** It cannot go on (its stream broke or ended inside it): fails its task if admitted; the error to end the call with. */
+  fail(error: unknown): ConnectError;
+}
+
+/**
+ * The service, plus the Session as server/session-stream.ts serves it over plain gRPC: its requests
+ * pushed from the request body as they are parsed (wire/session-frames.ts) instead of pulled.
+ */
+export type ResearcherServiceImpl = ServiceImpl<typeof ResearcherService> & {
+  plainSession(source: SessionRequestSource, ctx: HandlerContext): AsyncGenerator<TaskChunk>;
+};
+
+export function createResearcherService(hub: Hub, options: ServiceOptions = {}): ResearcherServiceImpl {
   const maxBytes = options.maxParamBytes ?? 2 ** 31;
   const transfers = options.transfers ?? createTransferBudget();
   const nonces = options.signatures?.nonces ?? createNonceGuard();
@@ -206,7 +203,7 @@ export function createResearcherService(hub: Hub, options: ServiceOptions = {}):
    */
   async function* sendTask(task: TaskEnvelope, nodeId: string, ctx: HandlerContext) {
     const chunks = encodeTask(task);
-    const uncancel = cancelOn(ctx, hub.settledSignal(task.taskId));
+    const uncancel = cancelOn(ctx, hub, task.taskId);
     const present = hub.streaming(nodeId);
     let sent = false;
     try {
@@ -260,94 +257,238 @@ export function createResearcherService(hub: Hub, options: ServiceOptions = {}):
     return hello;
   }
 
-  /** One reply's chunks (a ReplyTask call's, or one reply of a Session), checked, admitted and delivered. */
+  /**
+   * One reply being received (a ReplyTask call's, or one reply of a Session): its chunks pushed as
+   * they arrive (wire's createReplyIntake: no async generator per chunk), checked, admitted, and
+   * delivered at its end. Any throw is a ConnectError, the reply's task failed first if it was admitted.
+   */
+  function openReply(ctx: HandlerContext, caller: SignedCaller | undefined): ReplyInProgress {
+    let admitted: { taskId: string; nodeId: string } | undefined;
+    let release = () => {};
+    let uncancel = () => {};
+    let present = () => {};
+    let closed = false;
+    const close = () => {
+      closed = true;
+      uncancel();
+      release();
+      present();
+    };
+    const admit = (head: ReplyHead): number | Promise<number> => {
+      requireId(head.nodeId, "node id");
+      authorize(ctx, head.nodeId);
+      if (caller && caller.nodeId !== head.nodeId) {
+        throw new ConnectError(
+          `The reply is signed for node ${caller.nodeId} but names node ${head.nodeId}`,
+          Code.PermissionDenied,
+        );
+      }
+      const limit = hub.admit(head);
+      admitted = head;
+      connectedBy(ctx, head.nodeId);
+      present = hub.streaming(head.nodeId);
+      // A node that stalls mid-stream is cut off when its task settles (the round's timeout).
+      uncancel = cancelOn(ctx, hub, head.taskId);
+      const admitted_ = (room: () => void) => {
+        // Its node may now send at full speed; until then it could send one narrow window. A reply
+        // that fits in that window gains nothing (and two SETTINGS frames per reply cost CPU).
+        const narrow =
+          limit > WAITING_WINDOW_BYTES ? widenWhileAdmitted(ctx.values.get(httpStreamKey)?.session) : () => {};
+        release = () => {
+          narrow();
+          room();
+        };
+        return limit;
+      };
+      // Room at once (the usual case) needs no promise: the stream is read on without a pause.
+      const room = transfers.tryAcquire(limit);
+      if (room) return admitted_(room);
+      // Waiting: a task that settles meanwhile (the round's timeout) stops the wait.
+      const stop = new AbortController();
+      const unstop = hub.onSettled(head.taskId, () => stop.abort(SETTLED));
+      return transfers.acquire(limit, stop.signal).finally(unstop).then(admitted_);
+    };
+    const intake = createReplyIntake({
+      maxBytes,
+      admit,
+      // Whoever sent the task may take the bytes as they arrive (a round folding replies chunk by chunk).
+      receive: (body, header) => (admitted ? hub.receiver(admitted.taskId)?.(body, header) : undefined),
+      caller,
+    });
+    const fail = (error: unknown): ConnectError => {
+      const connectError = toConnectError(error, options.log);
+      if (closed) return connectError;
+      uncancel(); // the refusal below settles the task: the node must still hear why
+      // The node does not resend a reply: a stream that broke or lied after its head fails the task now.
+      if (admitted) hub.abandon(admitted.taskId, admitted.nodeId, `its reply was refused: ${connectError.rawMessage}`);
+      close();
+      return connectError;
+    };
+    const guarded = <T>(work: () => T): T => {
+      try {
+        return work();
+      } catch (error) {
+        throw fail(error);
+      }
+    };
+    return {
+      chunk: (chunk) =>
+        guarded(() =>
+          intake.chunk(chunk)?.catch((error: unknown) => {
+            throw fail(error);
+          }),
+        ),
+      dataPiece: (piece, size, first) => guarded(() => intake.dataPiece(piece, size, first)),
+      end() {
+        guarded(() => {
+          const reply = intake.end();
+          uncancel();
+          options.onReceived?.({ rpc: "ReplyTask", value: reply });
+          hub.deliver(reply);
+        });
+        close();
+      },
+      fail,
+    };
+  }
+
+  /** A ReplyTask call's reply: its request stream pushed into `openReply`. */
   async function receiveReply(
     requests: AsyncIterable<ReplyChunk>,
     ctx: HandlerContext,
     caller: SignedCaller | undefined,
   ): Promise<void> {
-    let admitted: { taskId: string; nodeId: string } | undefined;
-    let release = () => {};
-    let uncancel = () => {};
-    let present = () => {};
+    const reply = openReply(ctx, caller);
     try {
-      const reply = await decodeReply(checkSeal(requests, caller), {
-        maxBytes,
-        async admit(head) {
-          requireId(head.nodeId, "node id");
-          authorize(ctx, head.nodeId);
-          if (caller && caller.nodeId !== head.nodeId) {
-            throw new ConnectError(
-              `The reply is signed for node ${caller.nodeId} but names node ${head.nodeId}`,
-              Code.PermissionDenied,
-            );
-          }
-          const limit = hub.admit(head);
-          admitted = head;
-          connectedBy(ctx, head.nodeId);
-          present = hub.streaming(head.nodeId);
-          // A node that stalls mid-stream is cut off when its task settles (the round's timeout).
-          const settled = hub.settledSignal(head.taskId);
-          uncancel = cancelOn(ctx, settled);
-          const room = await transfers.acquire(limit, settled);
-          // Its node may now send at full speed; until then it could send one narrow window. A reply
-          // that fits in that window gains nothing (and two SETTINGS frames per reply cost CPU).
-          const narrow =
-            limit > WAITING_WINDOW_BYTES ? widenWhileAdmitted(ctx.values.get(httpStreamKey)?.session) : () => {};
-          release = () => {
-            narrow();
-            room();
-          };
-          return limit;
-        },
-        // Whoever sent the task may take the bytes as they arrive (a round folding replies chunk by chunk).
-        receive: (body, header) => (admitted ? hub.receiver(admitted.taskId)?.(body, header) : undefined),
-      });
-      uncancel();
-      options.onReceived?.({ rpc: "ReplyTask", value: reply });
-      hub.deliver(reply);
+      for await (const chunk of requests) await reply.chunk(chunk);
     } catch (error) {
-      uncancel(); // the refusal below settles the task: the node must still hear why
-      const connectError = toConnectError(error, options.log);
-      // The node does not resend a reply: a stream that broke or lied after its head fails the task now.
-      if (admitted) hub.abandon(admitted.taskId, admitted.nodeId, `its reply was refused: ${connectError.rawMessage}`);
-      throw connectError;
-    } finally {
-      uncancel();
-      release();
-      present();
+      throw reply.fail(error);
     }
+    reply.end();
   }
 
   /**
-   * The replies of a Session, one after another: each one's chunks up to its ReplyEnd, sealed under
-   * the reply's own nonce when the session is signed. Returns when the node closes its side.
+   * The replies of a Session after its hello, taken as its requests are parsed: each one's chunks up to
+   * its ReplyEnd, sealed under the reply's own nonce when the session is signed. A reply refused as
+   * late or duplicate is skipped (its remaining chunks, to its ReplyEnd, are dropped) and the session
+   * goes on; any other refused reply throws, which ends the session. `close` when the requests end or
+   * break: a reply they cut short fails.
    */
-  async function receiveReplies(
-    incoming: AsyncIterator<SessionRequest>,
+  function sessionReplies(
     ctx: HandlerContext,
     caller: SignedCaller | undefined,
     nodeId: string,
-  ): Promise<void> {
-    for (let n = 1; ; n++) {
-      const first = await incoming.next();
-      if (first.done) return;
-      const reading = { ended: false };
-      const chunks = oneReply(first.value, incoming, reading);
-      const sealedBy = caller && { ...caller, nonce: sessionReplyNonce(caller.nonce, n) };
-      try {
-        await receiveReply(chunks, ctx, sealedBy);
-      } catch (error) {
-        const refused = toConnectError(error, options.log);
-        // A late or repeated reply (its round timed out, say) is skipped; the session goes on.
-        if (refused.code !== Code.NotFound && refused.code !== Code.AlreadyExists) throw refused;
-        options.log?.(`Skipped a reply of node ${nodeId}: ${refused.rawMessage}`);
-        // Its remaining chunks, to its ReplyEnd (the reader stopped at the refusal).
-        for (let next = reading.ended ? undefined : await incoming.next(); next; next = await incoming.next()) {
-          if (next.done) return;
-          if (next.value.part.case === "replyEnd") break;
+  ): SessionRequestSink & { close(error?: unknown): void } {
+    let n = 0;
+    let current: ReplyInProgress | undefined;
+    let skipping = false;
+    const open = () => {
+      if (current) return current;
+      n++;
+      current = openReply(ctx, caller && { ...caller, nonce: sessionReplyNonce(caller.nonce, n) });
+      return current;
+    };
+    /** The current reply was refused (`refusal` a ConnectError); `atEnd`: by its ReplyEnd, nothing of it is left. */
+    const refused = (refusal: unknown, atEnd: boolean) => {
+      current = undefined;
+      const error = toConnectError(refusal, options.log);
+      // A late or repeated reply (its round timed out, say) is skipped; the session goes on.
+      if (error.code !== Code.NotFound && error.code !== Code.AlreadyExists) throw error;
+      options.log?.(`Skipped a reply of node ${nodeId}: ${error.rawMessage}`);
+      skipping = !atEnd;
+    };
+    return {
+      request(request) {
+        const part = request.part;
+        if (skipping) {
+          if (part.case === "replyEnd") skipping = false;
+          return undefined;
         }
+        const reply = open();
+        if (part.case === "replyEnd") {
+          current = undefined;
+          try {
+            reply.end();
+          } catch (error) {
+            refused(error, true);
+          }
+          return undefined;
+        }
+        if (part.case !== "reply") {
+          throw reply.fail(new WireError("A Session carries something other than a reply after its hello"));
+        }
+        try {
+          return reply.chunk(part.value)?.catch((error: unknown) => refused(error, false));
+        } catch (error) {
+          refused(error, false);
+          return undefined;
+        }
+      },
+      dataPiece(piece, size, first) {
+        if (skipping) return;
+        try {
+          open().dataPiece(piece, size, first);
+        } catch (error) {
+          refused(error, false);
+        }
+      },
+      close(error) {
+        const reply = current;
+        current = undefined;
+        if (error !== undefined) throw reply ? reply.fail(error) : toConnectError(error, options.log);
+        if (reply) throw reply.fail(new WireError("The Session ended inside a reply"));
+      },
+    };
+  }
+
+  /**
+   * Both directions on one call (issue 29): tasks go down as on a kept-open GetTask, but the call
+   * stays open for good (an empty chunk every poll window keeps it alive), and the node's replies
+   * come up on it, each checked as a ReplyTask call is (`openReply`), pushed from `source` as they
+   * are parsed (`sessionReplies`).
+   */
+  async function* session(source: SessionRequestSource, ctx: HandlerContext): AsyncGenerator<TaskChunk> {
+    const opening = await source.first();
+    if (opening?.part.case !== "hello") throw new ConnectError("A Session starts with its hello", Code.InvalidArgument);
+    const req = opening.part.value;
+    const caller = checkHello(req, ctx, () =>
+      proveCaller(ctx, req.nodeId, { schema: SessionRequestSchema, value: opening }),
+    );
+    const hello = register(req, caller);
+    connectedBy(ctx, req.nodeId);
+    yield pollAccepted();
+    const ended = new AbortController();
+    let failure: ConnectError | undefined;
+    const replies = sessionReplies(ctx, caller, req.nodeId);
+    const fed = source
+      .feed(replies)
+      .then(
+        () => replies.close(),
+        (error: unknown) => replies.close(error),
+      )
+      .catch((error: unknown) => {
+        failure = toConnectError(error, options.log);
+        ended.abort();
+      });
+    const signal = AbortSignal.any([ctx.signal, ended.signal]);
+    try {
+      for (;;) {
+        let task: TaskEnvelope | undefined;
+        try {
+          task = await hub.nextTask(hello, { signal, waitMs: waitOf(req) });
+        } catch (error) {
+          throw toConnectError(error, options.log);
+        }
+        // A task taken as the session ended goes back to the node's queue for its next session.
+        if (task && (failure || ctx.signal.aborted)) hub.requeue(req.nodeId, task);
+        if (failure) throw failure;
+        if (ctx.signal.aborted) return;
+        if (task) yield* sendTask(task, req.nodeId, ctx);
+        yield taskEnd();
       }
+    } finally {
+      ended.abort();
+      void fed;
     }
   }
 
@@ -376,58 +517,16 @@ export function createResearcherService(hub: Hub, options: ServiceOptions = {}):
       }
     },
 
-    /**
-     * Both directions on one call (issue 29): tasks go down as on a kept-open GetTask, but the call
-     * stays open for good (an empty chunk every poll window keeps it alive), and the node's replies
-     * come up on it, each checked as a ReplyTask call is (`receiveReply`). A reply refused as late or
-     * duplicate is skipped; any other broken or refused reply ends the session with its error.
-     */
-    async *session(requests, ctx) {
-      const incoming = requests[Symbol.asyncIterator]();
-      const first = await incoming.next();
-      if (first.done || first.value.part.case !== "hello")
-        throw new ConnectError("A Session starts with its hello", Code.InvalidArgument);
-      const opening = first.value;
-      const req = opening.part.value as GetTaskRequest;
-      const caller = checkHello(req, ctx, () =>
-        proveCaller(ctx, req.nodeId, { schema: SessionRequestSchema, value: opening }),
-      );
-      const hello = register(req, caller);
-      connectedBy(ctx, req.nodeId);
-      yield pollAccepted();
-      const ended = new AbortController();
-      let failure: ConnectError | undefined;
-      const replies = receiveReplies(incoming, ctx, caller, req.nodeId).catch((error: unknown) => {
-        failure = toConnectError(error, options.log);
-        ended.abort();
-      });
-      const signal = AbortSignal.any([ctx.signal, ended.signal]);
-      try {
-        for (;;) {
-          let task: TaskEnvelope | undefined;
-          try {
-            task = await hub.nextTask(hello, { signal, waitMs: waitOf(req) });
-          } catch (error) {
-            throw toConnectError(error, options.log);
-          }
-          // A task taken as the session ended goes back to the node's queue for its next session.
-          if (task && (failure || ctx.signal.aborted)) hub.requeue(req.nodeId, task);
-          if (failure) throw failure;
-          if (ctx.signal.aborted) return;
-          if (task) yield* sendTask(task, req.nodeId, ctx);
-          yield taskEnd();
-        }
-      } finally {
-        ended.abort();
-        void replies;
-      }
-    },
+    /** The Session over Connect (gRPC-Web, the Connect protocol, in-memory transports): its whole requests pushed. */
+    session: (requests, ctx) => session(sessionRequestsOf(requests), ctx),
 
     async replyTask(requests, ctx) {
       authorize(ctx);
       await receiveReply(requests, ctx, proveCaller(ctx, undefined));
       return {};
     },
+
+    plainSession: session,
 
     async feedback(req, ctx) {
       requireId(req.nodeId, "node id");

@@ -1,5 +1,5 @@
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
-import type { ConnectError, ServiceImpl } from "@connectrpc/connect";
+import type { ConnectError } from "@connectrpc/connect";
 import { ResearcherService, readSessionRequests, taskChunkFrame } from "../../wire/index.js";
 import {
   finish,
@@ -11,14 +11,15 @@ import {
   toStatus,
   write,
 } from "./plain-call.js";
+import type { ResearcherServiceImpl } from "./service.js";
 
 /**
  * The Session call (issue 29) over gRPC without Connect's per-message pipeline, as task-stream.ts does
  * for GetTask (plain-call.ts: what both share): the service's own `session` (service.ts, every check
- * of it) runs as under Connect, its requests parsed from the HTTP/2 stream as they arrive
- * (wire/session-frames.ts, pulled one at a time, so flow control holds a reply the researcher is not
- * reading) and each chunk it yields written as pre-encoded bytes (a round's parameter chunks
- * serialized once for every node).
+ * of it) runs as under Connect, its requests parsed from the HTTP/2 stream as they arrive and pushed
+ * to it (wire/session-frames.ts: no async iteration per request; the body is paused while a reply
+ * waits for room, so flow control holds it) and each chunk it yields written as pre-encoded bytes (a
+ * round's parameter chunks serialized once for every node).
  */
 
 const PATH = methodPath(ResearcherService.method.session);
@@ -28,11 +29,11 @@ export function isPlainSession(req: Http2ServerRequest): boolean {
   return isPlainGrpc(req, PATH);
 }
 
-/** Serves one Session call (check `isPlainSession` first) with the service's `session`. */
+/** Serves one Session call (check `isPlainSession` first) with the service's `plainSession`. */
 export async function serveSession(
   req: Http2ServerRequest,
   res: Http2ServerResponse,
-  session: ServiceImpl<typeof ResearcherService>["session"],
+  session: ResearcherServiceImpl["plainSession"],
   options: PlainCallOptions,
 ): Promise<void> {
   const stream = req.stream;

@@ -7,6 +7,8 @@
 export interface TransferBudget {
   /** Waits for `bytes` of room (a transfer larger than the whole budget runs alone); resolves with its release. */
   acquire(bytes: number, signal?: AbortSignal): Promise<() => void>;
+  /** `bytes` of room now, as `acquire` would grant it at once (its release), or undefined when it would wait. */
+  tryAcquire(bytes: number): (() => void) | undefined;
   readonly inFlight: number;
   readonly waiting: number;
 }
@@ -42,11 +44,16 @@ export function createTransferBudget(maxBytes = DEFAULT_TRANSFER_BUDGET): Transf
     };
   }
 
+  const tryAcquire = (bytes: number) =>
+    bytes <= 0 ? () => {} : queue.length === 0 && fits(bytes) ? take(bytes) : undefined;
+
   return {
+    tryAcquire,
     acquire(bytes, signal) {
       if (bytes <= 0) return Promise.resolve(() => {});
       signal?.throwIfAborted();
-      if (queue.length === 0 && fits(bytes)) return Promise.resolve(take(bytes));
+      const now = tryAcquire(bytes);
+      if (now) return Promise.resolve(now);
       return new Promise((resolve, reject) => {
         const entry = {
           bytes,

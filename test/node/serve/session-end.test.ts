@@ -42,13 +42,17 @@ async function startStub(): Promise<Stub> {
     stream.respond({ ":status": 200, "content-type": "application/grpc+proto" });
     const ping = encodeTask({ taskId: `ping-${n}`, experiment: "e", body: { kind: "ping" } });
     for (const chunk of [pollAccepted(), ...ping]) for (const part of taskChunkFrame(chunk)) stream.write(part);
-    void (async () => {
-      for await (const request of readSessionRequests(stream, 1 << 21)) {
-        // The first session's researcher dies as the node's reply is on its way, half of it read.
-        if (n === 0 && request.part.case === "reply") stream.session?.destroy();
-        if (request.part.case === "replyEnd") stub.replies.push(n);
-      }
-    })().catch(() => undefined);
+    readSessionRequests(stream, 1 << 21)
+      .feed({
+        request(request) {
+          // The first session's researcher dies as the node's reply is on its way, half of it read.
+          if (n === 0 && request.part.case === "reply") stream.session?.destroy();
+          if (request.part.case === "replyEnd") stub.replies.push(n);
+          return undefined;
+        },
+        dataPiece() {},
+      })
+      .catch(() => undefined);
   });
   stub.server.listen(0, "127.0.0.1");
   await once(stub.server, "listening");

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -116,6 +116,43 @@ describe("run folder", () => {
         e instanceof InputError &&
         /^Cannot write the TensorBoard files in .*side\/tensorboard: a file stands in the way; fix: /.test(e.message),
     );
+  });
+
+  it("keeps the TensorBoard files open between rounds (same bytes), reopens one replaced whole, closes them all on close", async () => {
+    const folder = await openRunFolder(dir, "open-files", { resume: false });
+    const tensorboard = join(folder.dir, "tensorboard");
+    /** This process's open files under the run's TensorBoard folder (Linux: /proc/self/fd). */
+    const open = () =>
+      readdirSync("/proc/self/fd")
+        .map((fd) => {
+          try {
+            return readlinkSync(`/proc/self/fd/${fd}`);
+          } catch {
+            return "";
+          }
+        })
+        .filter((target) => target.startsWith(tensorboard))
+        .sort();
+    const round = (n: number) =>
+      new Map(
+        ["a", "b"].map((run) => [
+          `tensorboard/${run}/events`,
+          { header: Uint8Array.of(9), bytes: Uint8Array.of(n, n) },
+        ]),
+      );
+    await folder.appendFiles(round(1));
+    await folder.appendFiles(round(2));
+    const files = [join(tensorboard, "a", "events"), join(tensorboard, "b", "events")];
+    assert.deepEqual(open(), files);
+    for (const f of files) assert.deepEqual([...readFileSync(f)], [9, 1, 1, 2, 2]);
+    // Rebuilt whole (a resume): the old file is closed, the next append goes to the new one.
+    await folder.writeFiles(new Map([["tensorboard/a/events", Uint8Array.of(9, 7)]]));
+    assert.deepEqual(open(), [files[1]]);
+    await folder.appendFiles(round(3));
+    assert.deepEqual([...readFileSync(files[0])], [9, 7, 3, 3]);
+    assert.deepEqual([...readFileSync(files[1])], [9, 1, 1, 2, 2, 3, 3]);
+    await folder.close();
+    assert.deepEqual(open(), []);
   });
 
   it("is private whatever the umask: folders 0700, files 0600 (breakpoint, history, model, trace)", async () => {

@@ -297,17 +297,23 @@ describe("hub: task mailbox", () => {
     hub.close();
   });
 
-  it("aborts a task's settled signal when it is answered, and gives an aborted one for unknown tasks", async () => {
+  it("calls a task's settled watchers when it is answered (not those undone), and at once for unknown tasks", async () => {
     const hub = createHub();
     hub.register(hello("a"));
     const pending = hub.send("a", ping);
     const task = await hub.nextTask(hello("a"), { signal: never, waitMs: 1 });
-    const settled = hub.settledSignal(task!.taskId);
-    assert.equal(settled.aborted, false);
+    const calls: string[] = [];
+    hub.onSettled(task!.taskId, () => calls.push("sending"));
+    const undo = hub.onSettled(task!.taskId, () => calls.push("undone"));
+    hub.onSettled(task!.taskId, () => calls.push("receiving"));
+    undo();
+    assert.equal(calls.length, 0);
     hub.deliver({ taskId: task!.taskId, nodeId: "a", body: pong });
     await pending;
-    assert.equal(settled.aborted, true);
-    assert.equal(hub.settledSignal("made-up").aborted, true);
+    assert.deepEqual(calls, ["sending", "receiving"]);
+    hub.onSettled(task!.taskId, () => calls.push("settled already"));
+    hub.onSettled("made-up", () => calls.push("unknown"));
+    assert.deepEqual(calls, ["sending", "receiving", "settled already", "unknown"]);
     hub.close();
   });
 

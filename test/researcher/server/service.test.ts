@@ -7,6 +7,7 @@ import { createHub } from "../../../src/researcher/server/hub.js";
 import { TaskFailure } from "../../../src/researcher/server/hub-error.js";
 import { startServer } from "../../../src/researcher/server/server.js";
 import { createResearcherService } from "../../../src/researcher/server/service.js";
+import { createTransferBudget } from "../../../src/researcher/server/transfer-budget.js";
 import { createResearcherClient, pollAccepted, type ReplyBody, ResearcherService } from "../../../src/wire/index.js";
 import { bareTrainTask, vectorTensor } from "../../support/train-task.js";
 import { DEADLINE_MS, until } from "../../support/wait.js";
@@ -386,6 +387,42 @@ describe("researcher server (real HTTP/2 on port 0)", () => {
     const back = reply.result.params[0].data;
     assert.equal(back.length, big.length);
     assert.equal(back[123_456], (123_456 % 1000) * 2);
+    stop.abort();
+    await loop;
+  });
+
+  it("stops a Session reply waiting for room when its task times out, and serves the node on", async () => {
+    const hub = createHub({ pollWindowMs: 1000 });
+    const transfers = createTransferBudget(1024);
+    const server = await startServer({ listen: "127.0.0.1:0", hub, allowUnsignedNodes: true, transfers });
+    cleanups.push(() => server.close());
+    const client = createResearcherClient(createGrpcTransport({ baseUrl: server.url }));
+    const stop = new AbortController();
+    const loop = runPollLoop({
+      client,
+      researcherUrl: server.url,
+      nodeId: "n1",
+      name: "n1",
+      version: "t",
+      execute: echo,
+      signal: stop.signal,
+      log: () => {},
+      waitSeconds: 1,
+    });
+    await until(() => hub.nodes().some((n) => n.online), "n1 to poll");
+    const held = await transfers.acquire(1024); // no room: the reply (4,000 bytes) waits
+    const timedOut = hub.send("n1", trainBody(1, 1000), { timeoutMs: 1500 });
+    await until(() => transfers.waiting === 1, "the reply to wait for room");
+    await assert.rejects(timedOut, (e: unknown) => e instanceof TaskFailure && e.reason === "timeout");
+    await until(() => transfers.waiting === 0, "the settled task's reply to stop waiting");
+    held();
+    assert.equal(transfers.inFlight, 0);
+    // The node's session was cancelled with its task; it reconnects and answers the next one.
+    assert.deepEqual(await hub.send("n1", { kind: "ping" }, { timeoutMs: DEADLINE_MS }), {
+      kind: "ping",
+      version: "t",
+      backend: "cpu",
+    });
     stop.abort();
     await loop;
   });
