@@ -171,6 +171,7 @@ export function createParallelRunner(init: RunnerInit, threads: number): KernelR
       model,
       start: regions + i * region,
       region,
+      variant: instance.variant,
     };
     w.worker.postMessage(join);
   }
