@@ -1,6 +1,6 @@
 import { RuntimeFailure } from "../../common/errors.js";
 import type { RowSource } from "../batches.js";
-import { createParticipant, participate, waitUpdated } from "./data-parallel-step.js";
+import { createParticipant, createWaits, participate, waitUpdated } from "./data-parallel-step.js";
 import { type DpStep, noiseAndAverage } from "./dp-step.js";
 import { createKernelInstance } from "./kernels.js";
 import type { NetworkSpec } from "./network.js";
@@ -142,7 +142,8 @@ export function createParallelRunner(init: RunnerInit, threads: number): KernelR
     if (Atomics.load(control, ctl.failed) !== 0)
       throw new RuntimeFailure(`A training thread failed${failure ? `: ${failure}` : ""}`);
   };
-  const trainer = createParticipant({ ...init, threads, index: 0, instance, model, control, check });
+  const waits = createWaits();
+  const trainer = createParticipant({ ...init, threads, index: 0, instance, model, control, waits, check });
   // Every participant's trainer takes as many bytes as this one: reserve the workers' regions (the memory
   // grows now, before any worker instantiates on it).
   const region = instance.top() - start;
@@ -198,7 +199,7 @@ export function createParallelRunner(init: RunnerInit, threads: number): KernelR
       Atomics.store(control, ctl.slot, slot);
       Atomics.store(control, ctl.rows, batch.length);
       post(commands.step);
-      participate({ trainer, shared, index: 0, threads, step: steps, slot, rows: batch.length, check });
+      participate({ trainer, shared, index: 0, threads, step: steps, slot, rows: batch.length, waits, check });
       loss += collectLoss(shared, threads) / batch.length;
       steps++;
       clean = true;
@@ -209,7 +210,7 @@ export function createParallelRunner(init: RunnerInit, threads: number): KernelR
       return value;
     },
     finish: async () => {
-      waitUpdated(shared, threads, steps, check);
+      waitUpdated(shared, threads, steps, waits.updated, check);
       return Float32Array.from(trainer.params);
     },
     restart(next) {
@@ -217,7 +218,7 @@ export function createParallelRunner(init: RunnerInit, threads: number): KernelR
       if (next.dp) throw new Error("DP-SGD runs on one thread (createLocalRunner)");
       check();
       // Nobody may still be updating the parameters this writes.
-      waitUpdated(shared, threads, steps, check);
+      waitUpdated(shared, threads, steps, waits.updated, check);
       trainer.reset();
       load(next);
       Atomics.add(control, ctl.round, 1);
