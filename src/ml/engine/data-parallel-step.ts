@@ -24,13 +24,15 @@ export function participate(options: {
   slot: number;
   rows: number;
   waits: ParticipantWaits;
+  /** This participant's rows are already in its trainer (the training thread gathers its own there). */
+  gathered?: boolean;
   /** Called while waiting at a barrier (about once a second); may throw to give up. */
   check?: () => void;
 }): void {
   const { trainer, shared, index, threads, step, slot, rows, waits } = options;
   const width = trainer.x.length / Math.max(1, trainer.labels.length);
   const [from, to] = sliceOf(rows, index, threads);
-  trainer.x.set(shared.x[slot].subarray(from * width, to * width));
+  if (!options.gathered) trainer.x.set(shared.x[slot].subarray(from * width, to * width));
   trainer.labels.set(shared.labels[slot].subarray(from, to));
   waitUpdated(shared, threads, step, waits.updated, options.check);
   shared.loss[index] = trainer.computeGradients(to - from, rows, from, shared.seeds[slot]);

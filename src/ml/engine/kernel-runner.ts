@@ -5,7 +5,7 @@ import { type DpStep, noiseAndAverage } from "./dp-step.js";
 import { createKernelInstance } from "./kernels.js";
 import type { NetworkSpec } from "./network.js";
 import { startNoiseThread } from "./noise-thread.js";
-import { commands, ctl, layoutShared, type SharedLayout, type WorkerInit } from "./parallel-protocol.js";
+import { commands, ctl, layoutShared, type SharedLayout, sliceOf, type WorkerInit } from "./parallel-protocol.js";
 import { allocateModel, createNetworkTrainer, type TrainerOptions } from "./trainer.js";
 import { discardWorkers, returnWorkers, takeWorkers } from "./worker-pool.js";
 
@@ -191,15 +191,32 @@ export function createParallelRunner(init: RunnerInit, threads: number): KernelR
     step(batch, dropoutSeeds) {
       clean = false;
       const slot = steps % 2;
-      round.source.xInto(batch, shared.x[slot]);
       const labels = round.source.data.y;
       const y = shared.labels[slot];
       for (let r = 0; r < batch.length; r++) y[r] = labels[batch[r]];
       shared.seeds[slot].set(dropoutSeeds);
       Atomics.store(control, ctl.slot, slot);
       Atomics.store(control, ctl.rows, batch.length);
+      // The workers' rows first, so they start while this thread gathers its own straight into its trainer
+      // (its previous step's forward pass is over); a source that gathers whole batches only, in one go.
+      const own = sliceOf(batch.length, 0, threads)[1];
+      const split = round.source.rowwise === true;
+      if (split) round.source.xInto(batch.subarray(own), shared.x[slot].subarray(own * init.spec.inputSize));
+      else round.source.xInto(batch, shared.x[slot]);
       post(commands.step);
-      participate({ trainer, shared, index: 0, threads, step: steps, slot, rows: batch.length, waits, check });
+      if (split) round.source.xInto(batch.subarray(0, own), trainer.x);
+      participate({
+        trainer,
+        shared,
+        index: 0,
+        threads,
+        step: steps,
+        slot,
+        rows: batch.length,
+        waits,
+        gathered: split,
+        check,
+      });
       loss += collectLoss(shared, threads) / batch.length;
       steps++;
       clean = true;
