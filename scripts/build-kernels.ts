@@ -1,6 +1,7 @@
 // npm run build:kernels — compiles fbm's WebAssembly modules (AssemblyScript, src/ml/engine/assembly/) and
 // writes each, base64-encoded, into a TypeScript file, so the bundlers and the single executables carry
-// them with no file of their own: the training kernels (index.ts → kernels-wasm.ts) and DP's Gaussian
+// them with no file of their own: the training kernels (index.ts → kernels-wasm.ts, and with relaxed SIMD
+// → kernels-relaxed-wasm.ts) and DP's Gaussian
 // sampler (ziggurat.ts → ziggurat-wasm.ts, a module of its own: it imports the function that refills its
 // random words).
 // `--check` rebuilds into memory and exits 1 if a committed module differs (CI runs it).
@@ -13,15 +14,27 @@ import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 /** Each module: its AssemblyScript entry, what its header names as the source, the generated file, its names. */
+/**
+ * The training kernels' memory: one shared memory, imported, so the threads of a data-parallel run train in
+ * the same memory (kernel-runner.ts): WebAssembly threads need a maximum; 65536 pages is all of wasm32.
+ */
+const sharedMemory = ["--enable", "threads", "--importMemory", "--sharedMemory", "--maximumMemory", "65536"];
 const modules = [
   {
     source: "src/ml/engine/assembly/index.ts",
     from: "src/ml/engine/assembly/",
     target: "src/ml/engine/kernels-wasm.ts",
     name: "kernelsWasm",
-    // One shared memory, imported, so the threads of a data-parallel run train in the same memory
-    // (kernel-runner.ts): WebAssembly threads need a maximum; 65536 pages is all of wasm32.
-    extra: ["--enable", "threads", "--importMemory", "--sharedMemory", "--maximumMemory", "65536"],
+    extra: sharedMemory,
+  },
+  {
+    // The same kernels with relaxed SIMD: the matrix multiply's micro-kernels use f32x4.relaxed_madd
+    // (assembly/gemm.ts `madd`). kernels.ts loads it where the runtime validates it, else the one above.
+    source: "src/ml/engine/assembly/index.ts",
+    from: "src/ml/engine/assembly/",
+    target: "src/ml/engine/kernels-relaxed-wasm.ts",
+    name: "kernelsRelaxedWasm",
+    extra: [...sharedMemory, "--enable", "relaxed-simd"],
   },
   {
     source: "src/ml/engine/assembly/ziggurat.ts",

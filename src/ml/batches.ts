@@ -38,6 +38,12 @@ export interface RowSource {
   x(indices: ArrayLike<number>): tf.Tensor;
   /** The same values written into `out` (row after row) instead of a new tensor. */
   xInto(indices: ArrayLike<number>, out: Float32Array): void;
+  /**
+   * Whether each row's values depend on that row alone, so a batch may be gathered in parts, in any order
+   * (kernel-runner.ts gathers the training threads' rows first). Not with an augmenter: it draws a batch's
+   * transforms in one sequence.
+   */
+  readonly rowwise?: boolean;
   /** y of the given rows as a flat array (`labelWidth` values per row: one, or a mask). */
   y(indices: ArrayLike<number>): Float32Array;
 }
@@ -63,6 +69,7 @@ export function createRowSource(data: Dataset, normalization?: Normalization, au
   }
   return {
     data,
+    rowwise: augmenter === undefined,
     x(indices) {
       const out = new Float32Array(indices.length * width);
       xInto(indices, out);

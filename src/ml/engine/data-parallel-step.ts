@@ -1,6 +1,7 @@
 import type { KernelInstance } from "./kernels.js";
 import type { NetworkSpec } from "./network.js";
 import { ctl, type SharedLayout, sliceOf } from "./parallel-protocol.js";
+import { createSpinBudget, type SpinBudget, waitFor } from "./spin-wait.js";
 import { createNetworkTrainer, type ModelMemory, type NetworkTrainer, type TrainerOptions } from "./trainer.js";
 
 /**
@@ -22,18 +23,21 @@ export function participate(options: {
   step: number;
   slot: number;
   rows: number;
+  waits: ParticipantWaits;
+  /** This participant's rows are already in its trainer (the training thread gathers its own there). */
+  gathered?: boolean;
   /** Called while waiting at a barrier (about once a second); may throw to give up. */
   check?: () => void;
 }): void {
-  const { trainer, shared, index, threads, step, slot, rows } = options;
+  const { trainer, shared, index, threads, step, slot, rows, waits } = options;
   const [from, to] = sliceOf(rows, index, threads);
   const { inputWidth, labelWidth } = trainer;
-  trainer.x.set(shared.x[slot].subarray(from * inputWidth, to * inputWidth));
+  if (!options.gathered) trainer.x.set(shared.x[slot].subarray(from * inputWidth, to * inputWidth));
   trainer.labels.set(shared.labels[slot].subarray(from * labelWidth, to * labelWidth));
-  waitUpdated(shared, threads, step, options.check);
+  waitUpdated(shared, threads, step, waits.updated, options.check);
   shared.loss[index] = trainer.computeGradients(to - from, rows, from, shared.seeds[slot]);
   arrive(shared.control, ctl.gradsReady);
-  waitAtLeast(shared.control, ctl.gradsReady, (step + 1) * threads, options.check);
+  waitAtLeast(shared.control, ctl.gradsReady, (step + 1) * threads, waits.grads, options.check);
   trainer.reduceGrads();
   trainer.applyUpdate();
   arrive(shared.control, ctl.updated);
@@ -53,6 +57,7 @@ export function createParticipant(init: {
   model: ModelMemory;
   /** The run's control block, where batch normalization's and Dice's exchanges meet. */
   control: Int32Array;
+  waits: ParticipantWaits;
   check?: () => void;
 }): NetworkTrainer {
   const { spec, options, threads, index, control } = init;
@@ -67,14 +72,38 @@ export function createParticipant(init: {
     meet: () => {
       met++;
       arrive(control, ctl.statistics);
-      waitAtLeast(control, ctl.statistics, met * threads, init.check);
+      waitAtLeast(control, ctl.statistics, met * threads, init.waits.statistics, init.check);
     },
   });
 }
 
 /** Waits until every participant applied its share of the first `steps` steps' updates. */
-export function waitUpdated(shared: SharedLayout, threads: number, steps: number, check?: () => void): void {
-  waitAtLeast(shared.control, ctl.updated, steps * threads, check);
+export function waitUpdated(
+  shared: SharedLayout,
+  threads: number,
+  steps: number,
+  budget: SpinBudget,
+  check?: () => void,
+): void {
+  waitAtLeast(shared.control, ctl.updated, steps * threads, budget, check);
+}
+
+/** A participant's spin budgets (spin-wait.ts), one per place it waits: each learns its own waits. */
+export interface ParticipantWaits {
+  /** A worker waiting for the training thread's next command. */
+  command: SpinBudget;
+  updated: SpinBudget;
+  grads: SpinBudget;
+  statistics: SpinBudget;
+}
+
+export function createWaits(): ParticipantWaits {
+  return {
+    command: createSpinBudget(),
+    updated: createSpinBudget(),
+    grads: createSpinBudget(),
+    statistics: createSpinBudget(),
+  };
 }
 
 function arrive(control: Int32Array, slot: number): void {
@@ -82,13 +111,13 @@ function arrive(control: Int32Array, slot: number): void {
   Atomics.notify(control, slot);
 }
 
-/** Waits until control[slot] ≥ target, spinning briefly first (partners are usually microseconds away). */
-export function waitAtLeast(control: Int32Array, slot: number, target: number, check?: () => void): void {
-  for (let spin = 0; spin < 2000; spin++) if (Atomics.load(control, slot) >= target) return;
-  for (;;) {
-    const seen = Atomics.load(control, slot);
-    if (seen >= target) return;
-    check?.();
-    Atomics.wait(control, slot, seen, 1000);
-  }
+/** Waits until control[slot] ≥ target, spinning first while that has been paying (spin-wait.ts). */
+export function waitAtLeast(
+  control: Int32Array,
+  slot: number,
+  target: number,
+  budget: SpinBudget,
+  check?: () => void,
+): void {
+  waitFor(control, slot, (seen) => seen >= target, budget, check);
 }

@@ -1,11 +1,11 @@
 import { RuntimeFailure } from "../../common/errors.js";
 import type { RowSource } from "../batches.js";
-import { createParticipant, participate, waitUpdated } from "./data-parallel-step.js";
+import { createParticipant, createWaits, participate, waitUpdated } from "./data-parallel-step.js";
 import { type DpStep, noiseAndAverage } from "./dp-step.js";
 import { createKernelInstance } from "./kernels.js";
 import type { NetworkSpec } from "./network.js";
 import { startNoiseThread } from "./noise-thread.js";
-import { commands, ctl, layoutShared, type SharedLayout, type WorkerInit } from "./parallel-protocol.js";
+import { commands, ctl, layoutShared, type SharedLayout, sliceOf, type WorkerInit } from "./parallel-protocol.js";
 import { allocateModel, createNetworkTrainer, type TrainerOptions } from "./trainer.js";
 import { discardWorkers, returnWorkers, takeWorkers } from "./worker-pool.js";
 
@@ -149,7 +149,8 @@ export function createParallelRunner(init: RunnerInit, threads: number): KernelR
     if (Atomics.load(control, ctl.failed) !== 0)
       throw new RuntimeFailure(`A training thread failed${failure ? `: ${failure}` : ""}`);
   };
-  const trainer = createParticipant({ ...init, threads, index: 0, instance, model, control, check });
+  const waits = createWaits();
+  const trainer = createParticipant({ ...init, threads, index: 0, instance, model, control, waits, check });
   // Every participant's trainer takes as many bytes as this one: reserve the workers' regions (the memory
   // grows now, before any worker instantiates on it).
   const region = instance.top() - start;
@@ -178,6 +179,7 @@ export function createParallelRunner(init: RunnerInit, threads: number): KernelR
       model,
       start: regions + i * region,
       region,
+      variant: instance.variant,
     };
     w.worker.postMessage(join);
   }
@@ -196,13 +198,30 @@ export function createParallelRunner(init: RunnerInit, threads: number): KernelR
     step(batch, dropoutSeeds) {
       clean = false;
       const slot = steps % 2;
-      round.source.xInto(batch, shared.x[slot]);
       gatherLabels(init.spec, round.source, batch, shared.labels[slot]);
       shared.seeds[slot].set(dropoutSeeds);
       Atomics.store(control, ctl.slot, slot);
       Atomics.store(control, ctl.rows, batch.length);
+      // The workers' rows first, so they start while this thread gathers its own straight into its trainer
+      // (its previous step's forward pass is over); a source that gathers whole batches only, in one go.
+      const own = sliceOf(batch.length, 0, threads)[1];
+      const split = round.source.rowwise === true;
+      if (split) round.source.xInto(batch.subarray(own), shared.x[slot].subarray(own * init.spec.inputSize));
+      else round.source.xInto(batch, shared.x[slot]);
       post(commands.step);
-      participate({ trainer, shared, index: 0, threads, step: steps, slot, rows: batch.length, check });
+      if (split) round.source.xInto(batch.subarray(0, own), trainer.x);
+      participate({
+        trainer,
+        shared,
+        index: 0,
+        threads,
+        step: steps,
+        slot,
+        rows: batch.length,
+        waits,
+        gathered: split,
+        check,
+      });
       loss += collectLoss(shared, threads) / batch.length;
       steps++;
       clean = true;
@@ -213,7 +232,7 @@ export function createParallelRunner(init: RunnerInit, threads: number): KernelR
       return value;
     },
     finish: async () => {
-      waitUpdated(shared, threads, steps, check);
+      waitUpdated(shared, threads, steps, waits.updated, check);
       return Float32Array.from(trainer.params);
     },
     restart(next) {
@@ -221,7 +240,7 @@ export function createParallelRunner(init: RunnerInit, threads: number): KernelR
       if (next.dp) throw new Error("DP-SGD runs on one thread (createLocalRunner)");
       check();
       // Nobody may still be updating the parameters this writes.
-      waitUpdated(shared, threads, steps, check);
+      waitUpdated(shared, threads, steps, waits.updated, check);
       trainer.reset();
       load(next);
       Atomics.add(control, ctl.round, 1);

@@ -1,3 +1,6 @@
+import { setFlagsFromString } from "node:v8";
+import { InputError } from "../../common/errors.js";
+import { kernelsRelaxedWasmBase64 } from "./kernels-relaxed-wasm.js";
 import { kernelsWasmBase64 } from "./kernels-wasm.js";
 
 /**
@@ -187,6 +190,8 @@ export interface Kernels {
 
 export interface KernelInstance {
   readonly kernels: Kernels;
+  /** The build it runs (the workers of a data-parallel run take the training thread's). */
+  readonly variant: KernelsVariant;
   /** The instance's memory (shared: see `createKernelMemory`). */
   readonly memory: WebAssembly.Memory;
   /** Reserves `bytes` (16-byte aligned), growing the memory as needed; returns the pointer. */
@@ -200,12 +205,58 @@ export interface KernelInstance {
   i32(ptr: number, length: number): Int32Array;
 }
 
-let compiled: WebAssembly.Module | undefined;
+/**
+ * The two builds of the kernels (scripts/build-kernels.ts): `relaxed-simd` multiplies matrices with fused
+ * multiply-adds (f32x4.relaxed_madd, assembly/gemm.ts), `simd` with a multiply and an add. Each gives the
+ * same results run after run and on any thread count; the two differ by float rounding.
+ */
+export type KernelsVariant = "relaxed-simd" | "simd";
 
-/** The compiled kernels module (compiled once per thread, from the bytes embedded in kernels-wasm.ts). */
-export function kernelsModule(): WebAssembly.Module {
-  compiled ??= new WebAssembly.Module(Buffer.from(kernelsWasmBase64, "base64"));
-  return compiled;
+const variantBytes: Record<KernelsVariant, string> = {
+  "relaxed-simd": kernelsRelaxedWasmBase64,
+  simd: kernelsWasmBase64,
+};
+let chosen: KernelsVariant | undefined;
+const compiled = new Map<KernelsVariant, WebAssembly.Module>();
+
+/**
+ * The build this process trains with: `relaxed-simd` where the runtime accepts it, unless `FBM_KERNELS=simd`
+ * asks for the plain one. Node 20's V8 has relaxed SIMD behind a flag, which is process-wide and read when
+ * a module is validated or compiled, so setting it here (before the first kernels module is compiled) turns
+ * it on for every thread; later runtimes ship it and accept the module as it is. The flag changes nothing
+ * for a module that does not use relaxed SIMD. Decided once per thread; the workers of a data-parallel run
+ * instantiate the training thread's build whatever they would choose (WorkerInit.variant), so every
+ * participant of a step computes alike.
+ */
+export function kernelsVariant(): KernelsVariant {
+  if (chosen) return chosen;
+  const forced = process.env.FBM_KERNELS?.trim();
+  if (forced && forced !== "simd" && forced !== "relaxed-simd")
+    throw new InputError(`Unknown kernels build "${forced}" (FBM_KERNELS): use relaxed-simd or simd`);
+  chosen = forced === "simd" ? "simd" : relaxedSimdAvailable() ? "relaxed-simd" : "simd";
+  return chosen;
+}
+
+/** Whether this runtime validates the relaxed-SIMD build, turning V8's flag on first if it has one. */
+function relaxedSimdAvailable(): boolean {
+  const bytes = Buffer.from(variantBytes["relaxed-simd"], "base64");
+  if (WebAssembly.validate(bytes)) return true;
+  setFlagsFromString("--experimental-wasm-relaxed-simd");
+  return WebAssembly.validate(bytes);
+}
+
+/**
+ * A compiled kernels module (compiled once per thread and build, from the bytes embedded in
+ * kernels-wasm.ts / kernels-relaxed-wasm.ts); by default the build `kernelsVariant` chose.
+ */
+export function kernelsModule(variant: KernelsVariant = kernelsVariant()): WebAssembly.Module {
+  let module = compiled.get(variant);
+  if (!module) {
+    if (variant === "relaxed-simd" && !relaxedSimdAvailable()) throw new Error("This runtime has no relaxed SIMD");
+    module = new WebAssembly.Module(Buffer.from(variantBytes[variant], "base64"));
+    compiled.set(variant, module);
+  }
+  return module;
 }
 
 let created = 0;
@@ -232,14 +283,18 @@ export function createKernelMemory(): WebAssembly.Memory {
  * threads): then `start` is where this instance's allocations begin (the caller keeps the instances'
  * regions apart; the module's static data below `heapBase` is the same for every instance).
  */
-export function createKernelInstance(shared?: { memory: WebAssembly.Memory; start: number }): KernelInstance {
+export function createKernelInstance(
+  shared?: { memory: WebAssembly.Memory; start: number },
+  variant: KernelsVariant = kernelsVariant(),
+): KernelInstance {
   created++;
   const memory = shared?.memory ?? createKernelMemory();
-  const instance = new WebAssembly.Instance(kernelsModule(), { env: { memory } });
+  const instance = new WebAssembly.Instance(kernelsModule(variant), { env: { memory } });
   const exports = instance.exports as unknown as Kernels & { heapBase(): number };
   let top = Math.max(exports.heapBase(), shared?.start ?? 0);
   return {
     kernels: { ...exports },
+    variant,
     memory,
     alloc(bytes) {
       const ptr = top;

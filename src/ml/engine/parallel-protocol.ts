@@ -1,3 +1,4 @@
+import type { KernelsVariant } from "./kernels.js";
 import { labelWidth, type NetworkSpec } from "./network.js";
 import type { ModelMemory, TrainerOptions } from "./trainer.js";
 
@@ -46,6 +47,8 @@ export interface WorkerInit {
   start: number;
   /** Bytes of one trainer's region (checked: the worker's trainer must fit). */
   region: number;
+  /** The kernels build the training thread runs: every participant runs the same one. */
+  variant: KernelsVariant;
 }
 
 export interface SharedLayout {

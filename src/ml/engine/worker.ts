@@ -1,8 +1,9 @@
 import { parentPort } from "node:worker_threads";
-import { createParticipant, participate } from "./data-parallel-step.js";
+import { createParticipant, createWaits, participate } from "./data-parallel-step.js";
 import { createKernelInstance } from "./kernels.js";
 import { drawNoise, type NoiseInit } from "./noise-slots.js";
 import { commands, controlSlots, ctl, layoutShared, type WorkerInit } from "./parallel-protocol.js";
+import { waitFor } from "./spin-wait.js";
 
 /**
  * A training thread: a participant of data-parallel steps (data-parallel-step.ts) with its own kernels
@@ -14,15 +15,18 @@ function join(init: WorkerInit): void {
   const { control } = shared;
   // Instantiating rewrites the module's static data below heapBase with the very bytes already there
   // (the other threads may be reading them: same values, so nothing they read changes).
-  const instance = createKernelInstance({ memory: init.memory, start: init.start });
-  const trainer = createParticipant({ ...init, instance, control });
+  const instance = createKernelInstance({ memory: init.memory, start: init.start }, init.variant);
+  const waits = createWaits();
+  const trainer = createParticipant({ ...init, instance, control, waits });
   if (instance.top() > init.start + init.region)
     throw new Error("a training thread's trainer outgrew the region the training thread laid out");
   // A run's control block starts at generation 0; a step may already be waiting when this thread joins.
   let generation = 0;
   let round = Atomics.load(control, ctl.round);
   for (let step = 0; ; step++) {
-    Atomics.wait(control, ctl.generation, generation);
+    const last = generation;
+    // The next command usually follows within microseconds, while the training thread gathers the batch.
+    waitFor(control, ctl.generation, (seen) => seen !== last, waits.command, undefined, Number.POSITIVE_INFINITY);
     generation = Atomics.load(control, ctl.generation);
     if (Atomics.load(control, ctl.command) === commands.release) return;
     // A kept run's next round: the main thread wrote its parameters (shared) before this step's command.
@@ -32,7 +36,7 @@ function join(init: WorkerInit): void {
     }
     const slot = Atomics.load(control, ctl.slot);
     const rows = Atomics.load(control, ctl.rows);
-    participate({ trainer, shared, index: init.index, threads: init.threads, step, slot, rows });
+    participate({ trainer, shared, index: init.index, threads: init.threads, step, slot, rows, waits });
   }
 }
 

@@ -136,6 +136,47 @@ describe("training on worker threads", () => {
     }
   });
 
+  it("gathers the workers' rows first and its own straight into its trainer, to the bits of a whole-batch gather", async () => {
+    const plan = parsePlan({
+      data: {},
+      model: [{ dense: { units: 16, activation: "relu" } }, { dense: { units: 3, activation: "softmax" } }],
+      loss: "sparseCategoricalCrossentropy",
+      optimizer: { name: "sgd", learning_rate: 0.1 },
+    });
+    const spec = describeNetwork(buildModel(plan, [50], { seed: 4 }), plan.loss) as NetworkSpec;
+    const rng = createRng(12);
+    const params = Float32Array.from({ length: spec.tensorSizes.reduce((a, b) => a + b, 0) }, () => rng.next() - 0.5);
+    const batches = Array.from({ length: 6 }, () =>
+      Int32Array.from({ length: 30 }, () => Math.floor(rng.next() * 120)),
+    );
+    const rowSource = createRowSource(separableData(120, 50));
+    const train = async (rowwise: boolean) => {
+      const gathers: number[] = [];
+      const source = {
+        ...rowSource,
+        rowwise,
+        xInto: (rows: ArrayLike<number>, out: Float32Array) => {
+          gathers.push(rows.length);
+          rowSource.xInto(rows, out);
+        },
+      };
+      const options = { maxRows: 30, optimizer: optimizerSpec(plan.optimizer), fedproxMu: 0, correction: false };
+      const runner = createParallelRunner({ spec, options, source, params }, 3);
+      try {
+        for (const batch of batches) runner.step(batch, []);
+        return { params: await runner.finish(), gathers };
+      } finally {
+        runner.close();
+      }
+    };
+    const parts = await train(true);
+    const whole = await train(false);
+    assert.deepEqual(parts.gathers.slice(0, 2), [20, 10], "the two workers' 20 rows, then its own 10");
+    assert.deepEqual(whole.gathers.slice(0, 1), [30]);
+    assert.deepEqual(parts.params, whole.params);
+    assert.notDeepEqual(parts.params, params);
+  });
+
   it("lets the process exit afterwards: the sleeping threads hold nothing open", async () => {
     const engine = await printedByExitingChild(`
       const plan = parsePlan(${JSON.stringify(mlp)});

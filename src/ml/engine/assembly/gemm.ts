@@ -5,6 +5,20 @@
 const KC = 256;
 
 /**
+ * c + a·b on four lanes. The kernels are built twice (scripts/build-kernels.ts): with relaxed SIMD this is
+ * f32x4.relaxed_madd, one fused multiply-add where the CPU has FMA (V8 emits vfmadd on x64 with FMA3,
+ * a multiply and an add elsewhere), which doubles the micro-kernels' arithmetic per instruction; the plain
+ * SIMD build (runtimes without relaxed SIMD) keeps the multiply and the add. Either way one build gives one
+ * result on one machine: the choice is made at compile time, not per call.
+ */
+// @ts-ignore: decorator
+@inline
+function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(c, f32x4.mul(a, b));
+}
+
+/**
  * C[M,N] = beta·C + A·B, beta 0 or 1. A's element (i, k) is at a + 4·(i·ars + k·acs), so A can be read
  * transposed in place (ars = 1, acs = rows); B and C are row-major with leading dimensions ldb, ldc.
  * `pack` is scratch for KC × 8 floats. K is cut into passes of KC; in each pass every 8-column sliver of
@@ -75,17 +89,17 @@ function block4x8(K: i32, a: usize, aRow: usize, aCol: usize, b: usize, bRow: us
     const b0 = v128.load(bk);
     const b1 = v128.load(bk, 16);
     const x0 = v128.load32_splat(a + ak);
-    c00 = f32x4.add(c00, f32x4.mul(x0, b0));
-    c01 = f32x4.add(c01, f32x4.mul(x0, b1));
+    c00 = madd(x0, b0, c00);
+    c01 = madd(x0, b1, c01);
     const x1 = v128.load32_splat(a1 + ak);
-    c10 = f32x4.add(c10, f32x4.mul(x1, b0));
-    c11 = f32x4.add(c11, f32x4.mul(x1, b1));
+    c10 = madd(x1, b0, c10);
+    c11 = madd(x1, b1, c11);
     const x2 = v128.load32_splat(a2 + ak);
-    c20 = f32x4.add(c20, f32x4.mul(x2, b0));
-    c21 = f32x4.add(c21, f32x4.mul(x2, b1));
+    c20 = madd(x2, b0, c20);
+    c21 = madd(x2, b1, c21);
     const x3 = v128.load32_splat(a3 + ak);
-    c30 = f32x4.add(c30, f32x4.mul(x3, b0));
-    c31 = f32x4.add(c31, f32x4.mul(x3, b1));
+    c30 = madd(x3, b0, c30);
+    c31 = madd(x3, b1, c31);
     ak += aCol;
     bk += bRow;
   }
@@ -111,10 +125,10 @@ function block4x4(K: i32, a: usize, aRow: usize, aCol: usize, b: usize, bRow: us
   let bk = b;
   for (let k = 0; k < K; k++) {
     const b0 = v128.load(bk);
-    c0 = f32x4.add(c0, f32x4.mul(v128.load32_splat(a + ak), b0));
-    c1 = f32x4.add(c1, f32x4.mul(v128.load32_splat(a1 + ak), b0));
-    c2 = f32x4.add(c2, f32x4.mul(v128.load32_splat(a2 + ak), b0));
-    c3 = f32x4.add(c3, f32x4.mul(v128.load32_splat(a3 + ak), b0));
+    c0 = madd(v128.load32_splat(a + ak), b0, c0);
+    c1 = madd(v128.load32_splat(a1 + ak), b0, c1);
+    c2 = madd(v128.load32_splat(a2 + ak), b0, c2);
+    c3 = madd(v128.load32_splat(a3 + ak), b0, c3);
     ak += aCol;
     bk += bRow;
   }
@@ -139,8 +153,8 @@ function block1x8(K: i32, a: usize, aCol: usize, b: usize, bRow: usize, c: usize
   let bk = b;
   for (let k = 0; k < K; k++) {
     const x = v128.load32_splat(a + ak);
-    c0 = f32x4.add(c0, f32x4.mul(x, v128.load(bk)));
-    c1 = f32x4.add(c1, f32x4.mul(x, v128.load(bk, 16)));
+    c0 = madd(x, v128.load(bk), c0);
+    c1 = madd(x, v128.load(bk, 16), c1);
     ak += aCol;
     bk += bRow;
   }

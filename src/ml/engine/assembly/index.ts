@@ -1,5 +1,6 @@
 // AssemblyScript entry of fbm's training kernels: `npm run build:kernels` compiles this folder to
-// WebAssembly SIMD and writes src/ml/engine/kernels-wasm.ts. Memory is laid out by the TypeScript side;
+// WebAssembly SIMD and writes src/ml/engine/kernels-wasm.ts (and, with relaxed SIMD's fused multiply-add
+// in the matrix multiply, kernels-relaxed-wasm.ts). Memory is laid out by the TypeScript side;
 // nothing here allocates.
 export { gemm, transpose } from "./gemm";
 export {
