@@ -4,8 +4,11 @@
 // 16 columns wide; here each output position reads its window straight from the zero-padded input
 // (kh runs of kw·c contiguous floats), whose rows stay in L1, and the register block is 6 positions × 8
 // filters (12 f32x4 accumulators, 6 splats and 2 loads per 12 multiply-adds, against 4 + 2 per 8 for
-// the multiply's 4 × 8 block). The filter gradient is the same sum turned round: 6 kernel values × 8
-// filters accumulated over the positions of one output row at a time, both operands read in order.
+// the multiply's 4 × 8 block), each a `madd` (fused in the relaxed-SIMD build, as in gemm.ts). The filter
+// gradient is the same sum turned round: 6 kernel values × 8 filters accumulated over the positions of one
+// output row at a time, both operands read in order.
+
+import { madd } from "./gemm";
 
 /**
  * xp[b, h + PT, w + PL, c] = x[b, h, w, c] where that falls inside [Hp, Wp], 0 elsewhere: the input as a
@@ -93,28 +96,28 @@ function forwardRow6x8(
       const b1 = v128.load(wk, 16);
       let a = q;
       let x = v128.load32_splat(a);
-      c00 = f32x4.add(c00, f32x4.mul(x, b0));
-      c01 = f32x4.add(c01, f32x4.mul(x, b1));
+      c00 = madd(x, b0, c00);
+      c01 = madd(x, b1, c01);
       a += step;
       x = v128.load32_splat(a);
-      c10 = f32x4.add(c10, f32x4.mul(x, b0));
-      c11 = f32x4.add(c11, f32x4.mul(x, b1));
+      c10 = madd(x, b0, c10);
+      c11 = madd(x, b1, c11);
       a += step;
       x = v128.load32_splat(a);
-      c20 = f32x4.add(c20, f32x4.mul(x, b0));
-      c21 = f32x4.add(c21, f32x4.mul(x, b1));
+      c20 = madd(x, b0, c20);
+      c21 = madd(x, b1, c21);
       a += step;
       x = v128.load32_splat(a);
-      c30 = f32x4.add(c30, f32x4.mul(x, b0));
-      c31 = f32x4.add(c31, f32x4.mul(x, b1));
+      c30 = madd(x, b0, c30);
+      c31 = madd(x, b1, c31);
       a += step;
       x = v128.load32_splat(a);
-      c40 = f32x4.add(c40, f32x4.mul(x, b0));
-      c41 = f32x4.add(c41, f32x4.mul(x, b1));
+      c40 = madd(x, b0, c40);
+      c41 = madd(x, b1, c41);
       a += step;
       x = v128.load32_splat(a);
-      c50 = f32x4.add(c50, f32x4.mul(x, b0));
-      c51 = f32x4.add(c51, f32x4.mul(x, b1));
+      c50 = madd(x, b0, c50);
+      c51 = madd(x, b1, c51);
       wk += wRow;
     }
   }
@@ -141,8 +144,8 @@ function forward1x8(p: usize, KH: i32, span: i32, kernelRow: usize, w: usize, wR
     const o = <usize>kh * kernelRow;
     for (let t: usize = o, end = o + bytes; t < end; t += 4) {
       const x = v128.load32_splat(p + t);
-      c0 = f32x4.add(c0, f32x4.mul(x, v128.load(wk)));
-      c1 = f32x4.add(c1, f32x4.mul(x, v128.load(wk, 16)));
+      c0 = madd(x, v128.load(wk), c0);
+      c1 = madd(x, v128.load(wk, 16), c1);
       wk += wRow;
     }
   }
@@ -202,23 +205,23 @@ function gradient6x8(n: i32, x: usize, step: usize, d: usize, dRow: usize, out: 
     const b0 = v128.load(dp);
     const b1 = v128.load(dp, 16);
     let v = v128.load32_splat(xp);
-    c00 = f32x4.add(c00, f32x4.mul(v, b0));
-    c01 = f32x4.add(c01, f32x4.mul(v, b1));
+    c00 = madd(v, b0, c00);
+    c01 = madd(v, b1, c01);
     v = v128.load32_splat(xp, 4);
-    c10 = f32x4.add(c10, f32x4.mul(v, b0));
-    c11 = f32x4.add(c11, f32x4.mul(v, b1));
+    c10 = madd(v, b0, c10);
+    c11 = madd(v, b1, c11);
     v = v128.load32_splat(xp, 8);
-    c20 = f32x4.add(c20, f32x4.mul(v, b0));
-    c21 = f32x4.add(c21, f32x4.mul(v, b1));
+    c20 = madd(v, b0, c20);
+    c21 = madd(v, b1, c21);
     v = v128.load32_splat(xp, 12);
-    c30 = f32x4.add(c30, f32x4.mul(v, b0));
-    c31 = f32x4.add(c31, f32x4.mul(v, b1));
+    c30 = madd(v, b0, c30);
+    c31 = madd(v, b1, c31);
     v = v128.load32_splat(xp, 16);
-    c40 = f32x4.add(c40, f32x4.mul(v, b0));
-    c41 = f32x4.add(c41, f32x4.mul(v, b1));
+    c40 = madd(v, b0, c40);
+    c41 = madd(v, b1, c41);
     v = v128.load32_splat(xp, 20);
-    c50 = f32x4.add(c50, f32x4.mul(v, b0));
-    c51 = f32x4.add(c51, f32x4.mul(v, b1));
+    c50 = madd(v, b0, c50);
+    c51 = madd(v, b1, c51);
     xp += step;
     dp += dRow;
   }
@@ -238,8 +241,8 @@ function gradient1x8(n: i32, x: usize, step: usize, d: usize, dRow: usize, out: 
   let dp = d;
   for (let p = 0; p < n; p++) {
     const v = v128.load32_splat(xp);
-    c0 = f32x4.add(c0, f32x4.mul(v, v128.load(dp)));
-    c1 = f32x4.add(c1, f32x4.mul(v, v128.load(dp, 16)));
+    c0 = madd(v, v128.load(dp), c0);
+    c1 = madd(v, v128.load(dp, 16), c1);
     xp += step;
     dp += dRow;
   }
