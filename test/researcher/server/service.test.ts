@@ -8,7 +8,14 @@ import { TaskFailure } from "../../../src/researcher/server/hub-error.js";
 import { startServer } from "../../../src/researcher/server/server.js";
 import { createResearcherService } from "../../../src/researcher/server/service.js";
 import { createTransferBudget } from "../../../src/researcher/server/transfer-budget.js";
-import { createResearcherClient, pollAccepted, type ReplyBody, ResearcherService } from "../../../src/wire/index.js";
+import {
+  createResearcherClient,
+  encodeTask,
+  pollAccepted,
+  type ReplyBody,
+  ResearcherService,
+  taskEnd,
+} from "../../../src/wire/index.js";
 import { bareTrainTask, vectorTensor } from "../../support/train-task.js";
 import { DEADLINE_MS, until } from "../../support/wait.js";
 
@@ -165,6 +172,33 @@ describe("researcher service (in-memory transport)", () => {
     );
     const tasks = createResearcherClient(silent).tasks(hello("n1"), { silentMs: 200 });
     await assert.rejects(tasks.next(), /sent nothing for 0.2 s/);
+  });
+
+  it("counts only the node's waits as silence: chunks steadily under the limit and a slow reader keep the call", async () => {
+    const silentMs = 400;
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    const steady = createRouterTransport(({ service }) =>
+      service(ResearcherService, {
+        async *getTask(_req, ctx) {
+          yield pollAccepted();
+          // 800 ms of keep-alives 100 ms apart: twice the limit in all, each gap a quarter of it.
+          for (let i = 0; i < 8; i++) {
+            await sleep(100);
+            yield taskEnd();
+          }
+          for (const chunk of encodeTask({ taskId: "t1", experiment: "e", body: { kind: "ping" } })) yield chunk;
+          for (const chunk of encodeTask({ taskId: "t2", experiment: "e", body: { kind: "ping" } })) yield chunk;
+          await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve)); // then nothing
+        },
+      }),
+    );
+    const tasks = createResearcherClient(steady).tasks(hello("n1"), { silentMs });
+    assert.equal((await tasks.next()).value?.taskId, "t1");
+    await sleep(1.5 * silentMs); // the node busy with its task: not silence, and t2 is there already
+    assert.equal((await tasks.next()).value?.taskId, "t2");
+    const started = performance.now();
+    await assert.rejects(tasks.next(), /sent nothing for 0.4 s/);
+    assert.ok(performance.now() - started >= silentMs - 5, "the silence is counted from the wait's start");
   });
 
   it("ends an idle poll empty when the window passes", async () => {
