@@ -3,7 +3,7 @@ import type { TablePreparation } from "../../ml/table-prep.js";
 import type { Normalization } from "../../ml/types.js";
 import type { AggregatorConfig, AggregatorState } from "../aggregators/index.js";
 import type { Experiment } from "./config.js";
-import { decodeParams, encodeParams } from "./params-json.js";
+import { decodeParams, type encodeParams, jsonWithParams } from "./params-json.js";
 import type { RunInputs, TrainingState } from "./run-context.js";
 import type { RunFolder } from "./run-folder.js";
 import { tensorboardAppends, tensorboardFiles } from "./tensorboard.js";
@@ -99,18 +99,20 @@ export async function writeBreakpoint(
     ),
     folder.writeState(
       {
-        version: 2,
-        planId,
-        round: training.round,
-        params: encodeParams(training.global),
-        aggregatorState: training.aggregatorState,
-        normalization: inputs.normalization,
-        preparation: inputs.preparation,
-        sampleShape: inputs.sampleShape,
-        features: inputs.features,
-        historyLines: training.history.length,
-        ...(Object.keys(overrides).length > 0 ? { overrides } : {}),
-      } satisfies Breakpoint,
+        // The parameters' base64 is made piece by piece as the file is written (jsonWithParams).
+        json: jsonWithParams(training.global, {
+          version: 2,
+          planId,
+          round: training.round,
+          aggregatorState: training.aggregatorState,
+          normalization: inputs.normalization,
+          preparation: inputs.preparation,
+          sampleShape: inputs.sampleShape,
+          features: inputs.features,
+          historyLines: training.history.length,
+          ...(Object.keys(overrides).length > 0 ? { overrides } : {}),
+        } satisfies Omit<Breakpoint, "params">),
+      },
       { after: journaled },
     ),
   ]);
