@@ -5,7 +5,7 @@ import type { AggregatorConfig, AggregatorState } from "../aggregators/index.js"
 import type { Experiment } from "./config.js";
 import { decodeParams, type encodeParams, jsonWithParams } from "./params-json.js";
 import type { RunInputs, TrainingState } from "./run-context.js";
-import type { RunFolder } from "./run-folder.js";
+import { jsonPieces, type RunFolder } from "./run-folder.js";
 import { tensorboardAppends, tensorboardFiles } from "./tensorboard.js";
 
 /**
@@ -98,9 +98,9 @@ export async function writeBreakpoint(
       added > 0 ? folder.appendFiles(tensorboardAppends(training.history, added)) : undefined,
     ),
     folder.writeState(
-      {
-        // The parameters' base64 is made piece by piece as the file is written (jsonWithParams).
-        json: jsonWithParams(training.global, {
+      // The parameters' base64 is made piece by piece as the file is written (jsonWithParams).
+      jsonPieces(
+        jsonWithParams(training.global, {
           version: 2,
           planId,
           round: training.round,
@@ -112,7 +112,7 @@ export async function writeBreakpoint(
           historyLines: training.history.length,
           ...(Object.keys(overrides).length > 0 ? { overrides } : {}),
         } satisfies Omit<Breakpoint, "params">),
-      },
+      ),
       { after: journaled },
     ),
   ]);

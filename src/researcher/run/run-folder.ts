@@ -19,7 +19,7 @@ export interface RunFolder {
   readState<T>(): Promise<T | undefined>;
   /**
    * Replaces state.json atomically; with `after`, only once that has succeeded (see writeFileAtomic).
-   * `state` is a value, or its JSON text in pieces (`{ json }`: params-json.ts's jsonWithParams).
+   * `state` is a value, or its JSON text in pieces (`jsonPieces`).
    */
   writeState(state: unknown, options?: { after?: Promise<unknown> }): Promise<void>;
   /** Replaces history.jsonl with these lines (atomically). */
@@ -175,7 +175,7 @@ export async function openRunFolder(outDir: string, name: string, options: RunFo
       }
     },
     async writeState(state, options) {
-      await write("state.json", isJsonPieces(state) ? state.json : JSON.stringify(state), options?.after);
+      await write("state.json", isJsonPieces(state) ? state[PIECES] : JSON.stringify(state), options?.after);
       if (replacing) swapped ??= takePlace();
       await swapped;
     },
@@ -315,11 +315,18 @@ async function checkWritable(dir: string): Promise<void> {
   }
 }
 
-/** A value's JSON text given in pieces, for writeState. */
+const PIECES = Symbol("JSON text in pieces");
+
+/** A value's JSON text given in pieces (params-json.ts's jsonWithParams), for writeState. */
 export interface JsonPieces {
-  json: Iterable<string>;
+  readonly [PIECES]: Iterable<string>;
+}
+
+/** Marks `pieces` as JSON text for writeState (a state value of its own is serialized whole). */
+export function jsonPieces(pieces: Iterable<string>): JsonPieces {
+  return { [PIECES]: pieces };
 }
 
 function isJsonPieces(value: unknown): value is JsonPieces {
-  return typeof value === "object" && value !== null && Symbol.iterator in Object((value as { json?: unknown }).json);
+  return typeof value === "object" && value !== null && PIECES in value;
 }
