@@ -58,8 +58,8 @@ export interface FederatedExperiment {
  * `plan.init` model and writes the exported one, and the seeded initializers draw their numbers in JS
  * on every backend, so the weights are the same bits. The wasm backend would keep its 16 MiB wasm
  * memory (grown to hold the largest model it built, never given back) and 5–6 MiB of buffers for the
- * whole run: at 1M parameters the cpu backend left 13–16 MiB less rss (20 MiB less external memory) after round 0's weights
- * (README "Scale", Memory).
+ * whole run: at 1M parameters the cpu backend left 13–16 MiB less rss (20 MiB less external memory)
+ * after round 0's weights (README "Scale", Memory).
  */
 export const RESEARCHER_BACKEND = "cpu";
 
