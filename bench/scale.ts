@@ -122,7 +122,8 @@ async function runConfig(config: Config): Promise<void> {
         ]),
       );
     }
-    await Promise.all(sims.map((s) => nextMessage<SimEvent>(s, "started")));
+    // The simulated nodes say "started" once all are connected: a researcher that dies first ends the wait.
+    await Promise.race([Promise.all(sims.map((s) => nextMessage<SimEvent>(s, "started"))), done]);
     const result = await done;
     if (result.error) throw new Error(result.error);
     report(config, started, events, result.peakRss);

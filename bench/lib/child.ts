@@ -25,7 +25,8 @@ let bundleDir: string | undefined;
  * Starts `file` (a .ts path) bundled by esbuild as the executables are, under plain node with an IPC
  * channel: a process whose memory and CPU are measured should run the code as it ships. Each file is
  * bundled once per benchmark run, into a temp folder removed at exit. BENCH_CHILD_ARGS apply as in forkTs,
- * and BENCH_BUNDLED_ARGS to bundled helpers only (e.g. V8 heap flags for the researcher alone).
+ * and BENCH_BUNDLED_ARGS to bundled helpers only (e.g. V8 heap flags for the researcher alone), and so
+ * does BENCH_BUNDLED_ENV ("NAME=value NAME2=value": e.g. glibc's MALLOC_MMAP_THRESHOLD_, read at start).
  */
 export async function forkBundled(file: string, args: string[] = []): Promise<ChildProcess> {
   let bundle = bundles.get(file);
@@ -44,7 +45,14 @@ export async function forkBundled(file: string, args: string[] = []): Promise<Ch
       (flags) => flags?.split(" ").filter(Boolean) ?? [],
     ),
     stdio: ["ignore", "inherit", "inherit", "ipc"],
+    env: { ...process.env, ...bundledEnv() },
   });
+}
+
+/** BENCH_BUNDLED_ENV as variables: space-separated NAME=value pairs. */
+function bundledEnv(): Record<string, string> {
+  const pairs = process.env.BENCH_BUNDLED_ENV?.split(" ").filter(Boolean) ?? [];
+  return Object.fromEntries(pairs.map((pair) => [pair.slice(0, pair.indexOf("=")), pair.slice(pair.indexOf("=") + 1)]));
 }
 
 /** The next message from `child` of the given `type`; rejects when the child exits first. */

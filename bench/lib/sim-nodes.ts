@@ -3,6 +3,10 @@
  * connection, the real client and the real poll loop, and no tfjs. Each holds one csv dataset with
  * `features` columns plus a target, answers `search` (and a relay's `list`) with it and a `train` task with the parameters
  * it received, nudged by its index (so the aggregate is a real mean, not the model sent back).
+ * Nodes start in waves of WAVE: a wave's loops start once every node of the one before has its call
+ * open, so a process of 1,250 nodes does not open 1,250 connections at once (under load their
+ * handshakes then outlast the researcher's 10 s for a first call, and they reconnect over and over:
+ * 5,000 nodes never all registered within 600 s). What each node then does is the real node's.
  * Usage (from the benchmark): sim-nodes.ts <researcher url> <first index> <count> <features> [session|calls]
  */
 import { setMaxListeners } from "node:events";
@@ -56,29 +60,56 @@ function executor(index: number): TaskExecutor {
   };
 }
 
-const loops: Promise<void>[] = [];
-for (let i = first; i < first + count; i++) {
+/** Nodes whose connections are being opened at once, per process. */
+const WAVE = 50;
+
+/** Starts node `i`'s poll loop; `opened` is called once its first call is open. */
+function startNode(i: number, opened: () => void): Promise<void> {
   const id = `sim-${String(i).padStart(5, "0")}`;
   const transport = createGrpcTransport({
     baseUrl,
     readMaxBytes: 16 * 1024 * 1024,
     sessionManager: createWideSessionManager(baseUrl),
   });
-  loops.push(
-    runPollLoop({
-      client: createResearcherClient(transport),
-      researcherUrl: baseUrl,
-      nodeId: id,
-      name: id,
-      version: "bench",
-      execute: executor(i),
-      signal: stop.signal,
-      log: () => {},
-      waitSeconds: 20,
-      heartbeatMs: 60_000,
-      sessions: mode !== "calls",
-    }),
-  );
+  let first = true;
+  const status = {
+    connected(yes: boolean) {
+      if (yes && first) {
+        first = false;
+        opened();
+      }
+    },
+    taskStarted() {},
+    feedback() {},
+    taskEnded() {},
+  };
+  return runPollLoop({
+    client: createResearcherClient(transport),
+    researcherUrl: baseUrl,
+    nodeId: id,
+    name: id,
+    version: "bench",
+    execute: executor(i),
+    signal: stop.signal,
+    log: () => {},
+    waitSeconds: 20,
+    heartbeatMs: 60_000,
+    sessions: mode !== "calls",
+    status,
+  });
+}
+
+const loops: Promise<void>[] = [];
+for (let wave = first; wave < first + count && !stop.signal.aborted; wave += WAVE) {
+  const size = Math.min(WAVE, first + count - wave);
+  await new Promise<void>((resolve) => {
+    let open = 0;
+    const opened = () => {
+      if (++open === size) resolve();
+    };
+    for (let i = wave; i < wave + size; i++) loops.push(startNode(i, opened));
+    stop.signal.addEventListener("abort", () => resolve(), { once: true });
+  });
 }
 await toParent<SimEvent>({ type: "started", count });
 await Promise.all(loops);

@@ -7,11 +7,12 @@ import { namingFile } from "./errors.js";
  * Replaces `path` with `content` atomically: writes a temp file in the same folder, fsyncs it, renames
  * it over the target, then fsyncs the folder. Readers see the old file or the new one, never a mix;
  * a crash leaves at most a stray `.<name>.<hex>.tmp` file, never a truncated target. With `renameAfter`
- * the rename waits for that promise (and does not happen if it rejects).
+ * the rename waits for that promise (and does not happen if it rejects). `content` may come in pieces
+ * (an iterable, pulled one piece at a time), so a large text need never be one string.
  */
 export async function writeFileAtomic(
   path: string,
-  content: string | Uint8Array,
+  content: string | Uint8Array | Iterable<string | Uint8Array>,
   options: { renameAfter?: Promise<unknown> } = {},
 ): Promise<void> {
   const dir = dirname(path);
@@ -20,7 +21,9 @@ export async function writeFileAtomic(
   try {
     const file = await open(temp, "wx", 0o600).catch(namingFile(path));
     try {
-      await file.writeFile(content).catch(namingFile(path));
+      // A file handle's writeFile writes from where the last one stopped: pieces follow each other.
+      const pieces = typeof content === "string" || content instanceof Uint8Array ? [content] : content;
+      for (const piece of pieces) await file.writeFile(piece).catch(namingFile(path));
       await file.sync().catch(namingFile(path));
     } finally {
       await file.close();

@@ -53,7 +53,7 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
       const logger = createLogger({ write: io.stderr, ...logSettings(options) });
       const maxParams = positiveInt(options.maxParams, "--max-params");
       const { loadExperiment } = await import("../run/config.js");
-      const { createExperiment, preflight } = await import("../run/experiment.js");
+      const { createExperiment, preflight, RESEARCHER_BACKEND } = await import("../run/experiment.js");
       const { selectBackend } = await import("../../ml/backend.js");
       const config = await loadExperiment(file);
       const { parseListen } = await import("../server/server.js");
@@ -62,7 +62,7 @@ export function createResearcherCli(io: CliIo = processIo): Command<any, any, an
       await preflight(config, { maxParams, outDir: options.out, resume: options.resume === true, overwrite });
       const json = program.opts().json === true;
       const print = createProgressPrinter(io.stderr, { isTty: io.isTty, columns: io.columns, logger });
-      await selectBackend({ log: json ? undefined : logger.info });
+      await selectBackend({ prefer: RESEARCHER_BACKEND, log: json ? undefined : logger.info });
       await withStopSignal(io.signal, async (signal) => {
         const experiment = createExperiment(config, {
           ...serving,

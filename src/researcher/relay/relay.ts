@@ -46,7 +46,7 @@ export function createRelayExecutor(options: RelayOptions): TaskExecutor {
   async function announce(tags: string[] | undefined): Promise<RelayDataset | undefined> {
     await federation.until(() => federation.pending() === 0, options.searchWaitMs ?? 10_000);
     const found = federation.answers().flatMap((answer) => {
-      if (hub.node(answer.node)?.online !== true) return [];
+      if (!hub.isOnline(answer.node)) return [];
       const matching = answer.datasets.filter((d) => (tags ?? []).every((t) => d.tags.includes(t)));
       // A node takes part with its oldest matching dataset, as with a researcher (discover.ts).
       const dataset = matching.sort((a, b) => a.createdAt.localeCompare(b.createdAt))[0];
@@ -82,7 +82,7 @@ export function createRelayExecutor(options: RelayOptions): TaskExecutor {
             code: "invalid_input",
             message: `relay ${options.name} has announced no dataset ${body.datasetId} (expected ${relayDatasetId([])}…): search first`,
           };
-        const members = pool.members.filter((m) => hub.node(m.node)?.online === true);
+        const members = pool.members.filter((m) => hub.isOnline(m.node));
         return relayTrainRound({
           hub,
           task: body,

@@ -3,9 +3,9 @@ import type { TablePreparation } from "../../ml/table-prep.js";
 import type { Normalization } from "../../ml/types.js";
 import type { AggregatorConfig, AggregatorState } from "../aggregators/index.js";
 import type { Experiment } from "./config.js";
-import { decodeParams, encodeParams } from "./params-json.js";
+import { decodeParams, type encodeParams, jsonWithParams } from "./params-json.js";
 import type { RunInputs, TrainingState } from "./run-context.js";
-import type { RunFolder } from "./run-folder.js";
+import { jsonPieces, type RunFolder } from "./run-folder.js";
 import { tensorboardAppends, tensorboardFiles } from "./tensorboard.js";
 
 /**
@@ -98,19 +98,21 @@ export async function writeBreakpoint(
       added > 0 ? folder.appendFiles(tensorboardAppends(training.history, added)) : undefined,
     ),
     folder.writeState(
-      {
-        version: 2,
-        planId,
-        round: training.round,
-        params: encodeParams(training.global),
-        aggregatorState: training.aggregatorState,
-        normalization: inputs.normalization,
-        preparation: inputs.preparation,
-        sampleShape: inputs.sampleShape,
-        features: inputs.features,
-        historyLines: training.history.length,
-        ...(Object.keys(overrides).length > 0 ? { overrides } : {}),
-      } satisfies Breakpoint,
+      // The parameters' base64 is made piece by piece as the file is written (jsonWithParams).
+      jsonPieces(
+        jsonWithParams(training.global, {
+          version: 2,
+          planId,
+          round: training.round,
+          aggregatorState: training.aggregatorState,
+          normalization: inputs.normalization,
+          preparation: inputs.preparation,
+          sampleShape: inputs.sampleShape,
+          features: inputs.features,
+          historyLines: training.history.length,
+          ...(Object.keys(overrides).length > 0 ? { overrides } : {}),
+        } satisfies Omit<Breakpoint, "params">),
+      ),
       { after: journaled },
     ),
   ]);

@@ -52,6 +52,17 @@ export interface FederatedExperiment {
   exportModel(dir?: string): Promise<string>;
 }
 
+/**
+ * The tfjs backend the researcher picks (unless `FBM_BACKEND` says otherwise, or the caller selected one
+ * first): pure-JS cpu. The researcher trains nothing; tfjs only builds round 0's seeded weights, reads a
+ * `plan.init` model and writes the exported one, and the seeded initializers draw their numbers in JS
+ * on every backend, so the weights are the same bits. The wasm backend would keep its 16 MiB wasm
+ * memory (grown to hold the largest model it built, never given back) and 5–6 MiB of buffers for the
+ * whole run: at 1M parameters the cpu backend left 13–16 MiB less rss (20 MiB less external memory)
+ * after round 0's weights (README "Scale", Memory).
+ */
+export const RESEARCHER_BACKEND = "cpu";
+
 export function createExperiment(config: Experiment, options: ExperimentOptions = {}): FederatedExperiment {
   let current = config;
   let changed: BreakpointOverrides = {};
@@ -80,7 +91,7 @@ export function createExperiment(config: Experiment, options: ExperimentOptions 
   const start = () => {
     // The tfjs backend as the CLI picks it (prod mode: no "install tfjs-node" banner in a user's notebook),
     // unless the user called selectBackend first.
-    starting ??= selectBackend()
+    starting ??= selectBackend({ prefer: RESEARCHER_BACKEND })
       .then(() => openSession(current, options, emit))
       .then((opened) => {
         session = opened;

@@ -17,7 +17,10 @@ export interface RunFolder {
   modelDir: string;
   /** The saved breakpoint, if any. */
   readState<T>(): Promise<T | undefined>;
-  /** Replaces state.json atomically; with `after`, only once that has succeeded (see writeFileAtomic). */
+  /**
+   * Replaces state.json atomically; with `after`, only once that has succeeded (see writeFileAtomic).
+   * `state` is a value, or its JSON text in pieces (`jsonPieces`).
+   */
   writeState(state: unknown, options?: { after?: Promise<unknown> }): Promise<void>;
   /** Replaces history.jsonl with these lines (atomically). */
   writeHistory(lines: unknown[]): Promise<void>;
@@ -182,7 +185,7 @@ export async function openRunFolder(outDir: string, name: string, options: RunFo
       }),
     );
   };
-  const write = (name: string, content: string | Uint8Array, after?: Promise<unknown>) =>
+  const write = (name: string, content: string | Uint8Array | Iterable<string>, after?: Promise<unknown>) =>
     tracked(async () => writeFileAtomic(await prepare(name), content, { renameAfter: after }));
   const append = (name: string, bytes: string | Uint8Array, options: { header?: Uint8Array; sync: boolean }) =>
     tracked(() => appendNow(name, bytes, options));
@@ -218,7 +221,7 @@ export async function openRunFolder(outDir: string, name: string, options: RunFo
       }
     },
     async writeState(state, options) {
-      await write("state.json", JSON.stringify(state), options?.after);
+      await write("state.json", isJsonPieces(state) ? state[PIECES] : JSON.stringify(state), options?.after);
       if (replacing) swapped ??= takePlace();
       await swapped;
     },
@@ -372,4 +375,20 @@ async function checkWritable(dir: string): Promise<void> {
     )
       break;
   }
+}
+
+const PIECES = Symbol("JSON text in pieces");
+
+/** A value's JSON text given in pieces (params-json.ts's jsonWithParams), for writeState. */
+export interface JsonPieces {
+  readonly [PIECES]: Iterable<string>;
+}
+
+/** Marks `pieces` as JSON text for writeState (a state value of its own is serialized whole). */
+export function jsonPieces(pieces: Iterable<string>): JsonPieces {
+  return { [PIECES]: pieces };
+}
+
+function isJsonPieces(value: unknown): value is JsonPieces {
+  return typeof value === "object" && value !== null && PIECES in value;
 }

@@ -102,7 +102,7 @@ export function discover(hub: Hub, options: DiscoverOptions): Federation {
   const federation: Federation = {
     answers: () => [...answers.values()],
     // O(participants): one lookup per node, never a copy of the node list per participant.
-    participants: () => [...found.values()].filter((p) => hub.node(p.node)?.online === true),
+    participants: () => [...found.values()].filter((p) => hub.isOnline(p.node)),
     pending: () => searches.size,
     onChange(listener) {
       listeners.add(listener);

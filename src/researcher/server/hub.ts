@@ -74,6 +74,12 @@ export interface Hub extends EventEmitter<HubEvents> {
   /** A copy of one node's record, O(1); undefined for a node never seen. */
   node(nodeId: string): NodeRecord | undefined;
   /**
+   * Whether a node is online, O(1) and without copying its record: what a roster asks of every
+   * participant each time it counts them (with a copy each, 5,000 nodes spent ~12 s of the researcher's
+   * CPU counting while they registered).
+   */
+  isOnline(nodeId: string): boolean;
+  /**
    * Calls `stop` once the task is no longer outstanding (answered, failed, timed out, stopped), so a
    * stream still sending or receiving it stops holding its memory; at once for a task not outstanding.
    * Returns the undo.
@@ -228,6 +234,10 @@ export function createHub(options: HubOptions = {}): Hub {
     node(nodeId: string): NodeRecord | undefined {
       const record = presence.get(nodeId);
       return record && { ...record };
+    },
+
+    isOnline(nodeId: string): boolean {
+      return presence.get(nodeId)?.online === true;
     },
 
     onSettled(taskId: string, stop: () => void): () => void {

@@ -4,13 +4,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { InputError } from "../../../src/common/errors.js";
-import { selectBackend } from "../../../src/ml/backend.js";
+import { chooseBackend, selectBackend } from "../../../src/ml/backend.js";
 import { saveModel } from "../../../src/ml/export.js";
 import { trainedTensors, withFrozen } from "../../../src/ml/frozen.js";
 import { weightsDigest } from "../../../src/ml/init-digest.js";
 import { buildModel, getParams } from "../../../src/ml/model.js";
 import { parsePlan, planId } from "../../../src/ml/plan.js";
 import { loadExperiment } from "../../../src/researcher/run/config.js";
+import { RESEARCHER_BACKEND } from "../../../src/researcher/run/experiment.js";
 import { initialParams } from "../../../src/researcher/run/plan-init.js";
 
 before(() => selectBackend({ prefer: "cpu" }));
@@ -109,5 +110,40 @@ describe("plan.init and trainable: false", () => {
     );
     // Under secure aggregation only the trained tensors' update is masked (test/e2e/secure-aggregation).
     await loadExperiment(experiment("g.yaml", layers(2, true), ["nodes: {min: 3}", "secagg: {}"]));
+  });
+});
+
+// The researcher builds round 0 on the cpu backend (RESEARCHER_BACKEND) to keep no wasm memory for the
+// run: the seeded initializers must give the same bits there as on the wasm backend nodes train on.
+describe("round 0's weights on the researcher's backend", () => {
+  after(() => chooseBackend({ prefer: "cpu" }));
+
+  it("are the same bits on the cpu and the wasm backends, for every seeded initializer", async () => {
+    assert.equal(RESEARCHER_BACKEND, "cpu");
+    const initializers = ["glorotUniform", "glorotNormal", "heUniform", "heNormal", "leCunUniform", "leCunNormal"];
+    const plan = parsePlan({
+      data: { target: "y", normalize: "none" },
+      model: [
+        { conv2d: { filters: 3, kernelSize: 3, kernelInitializer: initializers[0] } },
+        { flatten: {} },
+        ...initializers.slice(1).map((name) => ({ dense: { units: 5, kernelInitializer: name } })),
+      ],
+      loss: "meanSquaredError",
+      optimizer: { name: "sgd", learning_rate: 0.1 },
+    });
+    const built = (backend: string) =>
+      chooseBackend({ prefer: backend }).then(() => {
+        const model = buildModel(plan, [6, 6, 1], { seed: 7 });
+        try {
+          return getParams(model);
+        } finally {
+          model.dispose();
+        }
+      });
+    const cpu = await built("cpu");
+    const wasm = await built("wasm");
+    assert.equal(cpu.length, 12); // one conv2d and five dense layers, kernel and bias each
+    assert.equal(weightsDigest(cpu), weightsDigest(wasm));
+    assert.ok(cpu.every((t) => t.data.some((v) => v !== 0) || t.name.endsWith("bias")));
   });
 });

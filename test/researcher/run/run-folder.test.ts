@@ -8,13 +8,29 @@ import { InputError } from "../../../src/common/errors.js";
 import { saveModel } from "../../../src/ml/export.js";
 import { buildModel, getParams } from "../../../src/ml/model.js";
 import { parsePlan } from "../../../src/ml/plan.js";
-import { openRunFolder } from "../../../src/researcher/run/run-folder.js";
+import { jsonPieces, openRunFolder } from "../../../src/researcher/run/run-folder.js";
 import { createTrace } from "../../../src/researcher/server/trace.js";
 
 const dir = mkdtempSync(join(tmpdir(), "fbm-run-folder-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("run folder", () => {
+  it("writes state.json from JSON text in pieces, pulled one after another; any other value whole", async () => {
+    const folder = await openRunFolder(dir, "pieces", { resume: false });
+    const pulled: number[] = [];
+    function* text() {
+      for (const [i, piece] of ['{"round":', "3", ',"json":"x"}'].entries()) {
+        pulled.push(i);
+        yield piece;
+      }
+    }
+    await folder.writeState(jsonPieces(text()));
+    assert.deepEqual(pulled, [0, 1, 2]);
+    assert.equal(readFileSync(join(folder.dir, "state.json"), "utf8"), '{"round":3,"json":"x"}');
+    await folder.writeState({ round: 4, json: "y" });
+    assert.deepEqual(await (await openRunFolder(dir, "pieces", { resume: true })).readState(), { round: 4, json: "y" });
+  });
+
   it("is created on the first write, replaced atomically, and refused without --resume once it holds a run", async () => {
     const folder = await openRunFolder(dir, "study", { resume: false });
     assert.equal(existsSync(folder.dir), false);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import { discover } from "../../../src/researcher/server/discover.js";
 import { createHub, type Hub } from "../../../src/researcher/server/hub.js";
 import type { DatasetInfo, TaskBody } from "../../../src/wire/index.js";
@@ -83,5 +83,33 @@ describe("discover()", () => {
     );
     federation.close();
     hub.close();
+  });
+});
+
+describe("discover() at scale", () => {
+  it("counts participants without copying node records (hub.node): a roster counts them every 20 ms while thousands register", async () => {
+    const hub = createHub();
+    const federation = discover(hub, { tags: ["heart"], timeoutMs: DEADLINE_MS });
+    after(() => {
+      federation.close();
+      hub.close();
+    });
+    for (const id of ["a", "b", "c"]) {
+      hub.register(hello(id));
+      await answer(hub, id, [dataset(`d-${id}`, "2026-01-01")]);
+    }
+    let copies = 0;
+    const node = hub.node.bind(hub);
+    hub.node = (nodeId) => {
+      copies++;
+      return node(nodeId);
+    };
+    assert.deepEqual(
+      federation.participants().map((p) => p.node),
+      ["a", "b", "c"],
+    );
+    assert.equal(copies, 0);
+    assert.equal(hub.isOnline("a"), true);
+    assert.equal(hub.isOnline("nobody"), false);
   });
 });
