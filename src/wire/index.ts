@@ -71,4 +71,4 @@ export {
   toParamsHeader,
   type ValueRun,
 } from "./tensor-bytes.js";
-export { UnreadableTaskError, WireError, WireLimitError } from "./wire-error.js";
+export { UnreadableTaskError, WireError, WireLimitError, wireErrorStatus } from "./wire-error.js";

@@ -1,14 +1,14 @@
 import type { ClientHttp2Stream } from "node:http2";
 import { constants as h2 } from "node:http2";
 import { create, type DescMessage, fromBinary } from "@bufbuild/protobuf";
-import { Code, ConnectError, type StreamRequest, type StreamResponse } from "@connectrpc/connect";
+import { ConnectError, type StreamRequest, type StreamResponse } from "@connectrpc/connect";
 import { validateResponse, validateTrailer } from "@connectrpc/connect/protocol-grpc";
 import { type TaskChunk, TaskChunkSchema } from "../gen/fbm/v1/researcher_pb.js";
 import { closedError, openStream, type PlainGrpcOptions, toWebHeaders } from "./grpc-call.js";
 import { createFrameReader, type FrameEvent } from "./grpc-frames.js";
 import { writeRequests } from "./reply-upload.js";
 import { pullItems } from "./stream-pull.js";
-import { WireError, WireLimitError } from "./wire-error.js";
+import { WireError, wireErrorStatus } from "./wire-error.js";
 
 /**
  * The node's task stream (the responses of GetTask and Session: TaskChunks) read without Connect's
@@ -138,7 +138,5 @@ function toTaskChunk(event: FrameEvent): TaskChunk {
 
 /** The frame reader's errors as the call's: over the limit is ResourceExhausted, as under Connect. */
 function toConnectError(error: unknown): unknown {
-  if (error instanceof WireLimitError) return new ConnectError(error.message, Code.ResourceExhausted);
-  if (error instanceof WireError) return new ConnectError(error.message, Code.InvalidArgument);
-  return error;
+  return wireErrorStatus(error) ?? error;
 }

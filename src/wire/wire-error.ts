@@ -1,3 +1,5 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+
 /** Malformed or inconsistent data from a peer: a truncated stream, a header that lies, a bad shape. */
 export class WireError extends Error {
   override name = "WireError";
@@ -17,4 +19,15 @@ export class UnreadableTaskError extends WireError {
   ) {
     super(message);
   }
+}
+
+/**
+ * The gRPC status a wire error stands for: ResourceExhausted past a limit, InvalidArgument for anything
+ * malformed; undefined for an error that is not the wire's. The researcher answers with it and the node
+ * fails its call with it, so both ends name a bad stream alike.
+ */
+export function wireErrorStatus(error: unknown): ConnectError | undefined {
+  if (error instanceof WireLimitError) return new ConnectError(error.message, Code.ResourceExhausted);
+  if (error instanceof WireError) return new ConnectError(error.message, Code.InvalidArgument);
+  return undefined;
 }

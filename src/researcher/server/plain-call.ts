@@ -2,14 +2,7 @@ import type { Http2ServerRequest, Http2ServerResponse, ServerHttp2Stream } from 
 import type { DescMethod } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ContextValues, createHandlerContext, type HandlerContext } from "@connectrpc/connect";
 import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
-import {
-  ResearcherService,
-  type TaskFrame,
-  toWebHeaders,
-  WireError,
-  WireLimitError,
-  writeFrame,
-} from "../../wire/index.js";
+import { ResearcherService, type TaskFrame, toWebHeaders, wireErrorStatus, writeFrame } from "../../wire/index.js";
 
 /**
  * What the researcher's calls served without Connect's per-message pipeline share (GetTask in
@@ -94,9 +87,7 @@ export function finish(res: Http2ServerResponse, error: ConnectError | undefined
 /** The gRPC status a thrown error ends the call with. */
 export function toStatus(error: unknown): ConnectError {
   if (error instanceof ConnectError) return error;
-  if (error instanceof WireLimitError) return new ConnectError(error.message, Code.ResourceExhausted);
-  if (error instanceof WireError) return new ConnectError(error.message, Code.InvalidArgument);
-  return ConnectError.from(error, Code.Internal);
+  return wireErrorStatus(error) ?? ConnectError.from(error, Code.Internal);
 }
 
 /**

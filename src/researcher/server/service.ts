@@ -26,8 +26,8 @@ import {
   verifySignature,
   WAITING_WINDOW_BYTES,
   WireError,
-  WireLimitError,
   widenWhileAdmitted,
+  wireErrorStatus,
 } from "../../wire/index.js";
 import type { Hub } from "./hub.js";
 import { HubError, type HubErrorReason } from "./hub-error.js";
@@ -107,8 +107,8 @@ const codeOf: Record<HubErrorReason, Code> = {
 function toConnectError(error: unknown, log?: (line: string) => void): ConnectError {
   if (error instanceof ConnectError) return error;
   if (error instanceof HubError) return new ConnectError(error.message, codeOf[error.reason]);
-  if (error instanceof WireLimitError) return new ConnectError(error.message, Code.ResourceExhausted);
-  if (error instanceof WireError) return new ConnectError(error.message, Code.InvalidArgument);
+  const wire = wireErrorStatus(error);
+  if (wire) return wire;
   log?.(`internal error: ${errorStack(error)}`);
   return new ConnectError("Internal error", Code.Internal);
 }
