@@ -41,9 +41,25 @@ export function readRowInto(data: Dataset, row: number, out: Float32Array, offse
     out.set(data.x.subarray(from, from + width), offset);
     return;
   }
-  const words = data.x instanceof Uint8Array && width % 4 === 0 ? wordsOf(data.x) : undefined;
-  if (words) readBytesByWords(words, from >> 2, width >> 2, k, out, offset);
+  if (data.x instanceof Uint8Array) bytesToFloats(data.x, from, width, k, out, offset);
   else for (let c = 0; c < width; c++) out[offset + c] = data.x[from + c] * k;
+}
+
+/**
+ * `count` bytes from `from` times k into `out` at `offset`, as float32 (the byte times k in float64,
+ * rounded once on the store): by words where they are 4-byte aligned (readBytesByWords), else byte by byte.
+ */
+export function bytesToFloats(
+  bytes: Uint8Array,
+  from: number,
+  count: number,
+  k: number,
+  out: Float32Array,
+  offset: number,
+): void {
+  const words = from % 4 === 0 && count % 4 === 0 ? wordsOf(bytes) : undefined;
+  if (words) readBytesByWords(words, from >> 2, count >> 2, k, out, offset);
+  else for (let c = 0; c < count; c++) out[offset + c] = bytes[from + c] * k;
 }
 
 /** Whether a Uint32Array over bytes holds byte i at bits 8·(i mod 4) (every platform but big-endian ones). */
