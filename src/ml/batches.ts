@@ -44,6 +44,12 @@ export interface RowSource {
    * transforms in one sequence.
    */
   readonly rowwise?: boolean;
+  /**
+   * Set when each row is just the dataset's bytes times `scale` (no normalization, augmentation or rows
+   * read from disk): a training thread may then take its rows as bytes and convert them itself
+   * (kernel-runner.ts), to the same float32s as `xInto`'s (rows.ts bytesToFloats).
+   */
+  readonly bytes?: { values: Uint8Array; scale: number };
   /** y of the given rows as a flat array (`labelWidth` values per row: one, or a mask). */
   y(indices: ArrayLike<number>): Float32Array;
 }
@@ -67,9 +73,11 @@ export function createRowSource(data: Dataset, normalization?: Normalization, au
       }
     }
   }
+  const plainBytes = !augmenter && !scaling && !data.readRow && data.x instanceof Uint8Array;
   return {
     data,
     rowwise: augmenter === undefined,
+    ...(plainBytes ? { bytes: { values: data.x as Uint8Array, scale: data.xScale ?? 1 } } : {}),
     x(indices) {
       const out = new Float32Array(indices.length * width);
       xInto(indices, out);

@@ -85,6 +85,30 @@ describe("createRowSource", () => {
     tf.dispose([plain, scaled]);
   });
 
+  it("gathers byte rows to the same float32s as byte × xScale, by words or byte by byte", () => {
+    // Every byte value, in rows 8 wide (read four bytes a load) and 7 wide (byte by byte), from a
+    // 4-byte-aligned array and from one starting at an odd offset (byte by byte too).
+    const buffer = new Uint8Array(4 + 8 * 64);
+    for (let i = 0; i < buffer.length; i++) buffer[i] = (i * 37 + 11) & 255;
+    for (const [x, width] of [
+      [buffer.subarray(4), 8],
+      [buffer.subarray(4, 4 + 7 * 64), 7],
+      [buffer.subarray(1, 1 + 8 * 64), 8],
+    ] as const) {
+      for (const xScale of [1 / 255, 1, 0.1]) {
+        const rows = x.length / width;
+        const data = { x, xScale, y: new Float32Array(rows), rows, sampleShape: [width] };
+        const indices = Int32Array.from([rows - 1, 0, 5, 5, 17]);
+        const out = new Float32Array(indices.length * width);
+        createRowSource(data).xInto(indices, out);
+        const expected = Float32Array.from(
+          [...indices].flatMap((r) => [...x.subarray(r * width, (r + 1) * width)].map((v) => v * xScale)),
+        );
+        assert.deepEqual(out, expected, `width ${width}, offset ${x.byteOffset}, scale ${xScale}`);
+      }
+    }
+  });
+
   it("rejects a dataset whose sizes do not agree", () => {
     assert.throws(
       () => createRowSource({ x: new Float32Array(5), y: new Float32Array(2), rows: 2, sampleShape: [2] }),

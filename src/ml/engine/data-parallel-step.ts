@@ -1,3 +1,4 @@
+import { bytesToFloats } from "../rows.js";
 import type { KernelInstance } from "./kernels.js";
 import type { NetworkSpec } from "./network.js";
 import { ctl, type SharedLayout, sliceOf } from "./parallel-protocol.js";
@@ -32,7 +33,11 @@ export function participate(options: {
   const { trainer, shared, index, threads, step, slot, rows, waits } = options;
   const [from, to] = sliceOf(rows, index, threads);
   const { inputWidth, labelWidth } = trainer;
-  if (!options.gathered) trainer.x.set(shared.x[slot].subarray(from * inputWidth, to * inputWidth));
+  if (options.gathered) {
+    // Its rows are in its trainer already.
+  } else if (Atomics.load(shared.control, ctl.bytes) === 1)
+    bytesToFloats(shared.bytes[slot], from * inputWidth, (to - from) * inputWidth, shared.scale[slot], trainer.x, 0);
+  else trainer.x.set(shared.x[slot].subarray(from * inputWidth, to * inputWidth));
   trainer.labels.set(shared.labels[slot].subarray(from * labelWidth, to * labelWidth));
   waitUpdated(shared, threads, step, waits.updated, options.check);
   shared.loss[index] = trainer.computeGradients(to - from, rows, from, shared.seeds[slot]);

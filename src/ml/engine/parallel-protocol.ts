@@ -29,8 +29,10 @@ export const ctl = {
   round: 7,
   /** Batch normalization's and Dice's exchanges inside a step (trainer.ts `Participant.meet`), monotonic. */
   statistics: 8,
+  /** 1 when the current step's workers' rows are in `bytes` (times `scale`), 0 when in `x`. */
+  bytes: 9,
 } as const;
-export const controlSlots = 9;
+export const controlSlots = 10;
 
 export const commands = { step: 1, release: 3 } as const;
 
@@ -56,6 +58,12 @@ export interface SharedLayout {
   /** Two batch slots each of x and labels (the main thread fills one while workers read the other). */
   x: [Float32Array, Float32Array];
   labels: [Float32Array, Float32Array];
+  /**
+   * The same slots' rows as bytes, when the source's rows are bytes times a scale (batches.ts `bytes`):
+   * the training thread copies the workers' bytes there and each worker converts its own rows.
+   */
+  bytes: [Uint8Array, Uint8Array];
+  scale: Float64Array;
   /** Dropout seeds of the step in each slot. */
   seeds: [Int32Array, Int32Array];
   /** Each participant's Σ loss of its rows, per step. */
@@ -68,7 +76,7 @@ export function layoutShared(
   spec: NetworkSpec,
   options: Pick<TrainerOptions, "maxRows">,
   threads: number,
-): SharedLayout & { bytes: number } {
+): SharedLayout & { size: number } {
   let offset = 0;
   const take = <T>(make: (b: SharedArrayBuffer, at: number, n: number) => T, n: number, width: number): T => {
     offset = Math.ceil(offset / 8) * 8;
@@ -86,11 +94,14 @@ export function layoutShared(
     f32(options.maxRows * labelWidth(spec)),
     f32(options.maxRows * labelWidth(spec)),
   ];
+  const u8 = (n: number) => take((b, at, len) => new Uint8Array(b, at, len), n, 1);
+  const bytes: [Uint8Array, Uint8Array] = [u8(options.maxRows * spec.inputSize), u8(options.maxRows * spec.inputSize)];
+  const scale = take((b, at, n) => new Float64Array(b, at, n), 2, 8);
   const dropouts = spec.layers.filter((op) => op.kind === "dropout").length;
   const i32 = (n: number) => take((b, at, len) => new Int32Array(b, at, len), n, 4);
   const seeds: [Int32Array, Int32Array] = [i32(dropouts), i32(dropouts)];
   const loss = take((b, at, n) => new Float64Array(b, at, n), threads, 8);
-  return { control, x, labels, seeds, loss, bytes: offset };
+  return { control, x, labels, bytes, scale, seeds, loss, size: offset };
 }
 
 /**

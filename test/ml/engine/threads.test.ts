@@ -177,6 +177,56 @@ describe("training on worker threads", () => {
     assert.notDeepEqual(parts.params, params);
   });
 
+  it("hands the workers byte rows as bytes, which they convert to the bits of the float rows", async () => {
+    const plan = parsePlan({
+      data: {},
+      model: [{ dense: { units: 16, activation: "relu" } }, { dense: { units: 3, activation: "softmax" } }],
+      loss: "sparseCategoricalCrossentropy",
+      optimizer: { name: "sgd", learning_rate: 0.1 },
+    });
+    const spec = describeNetwork(buildModel(plan, [52], { seed: 4 }), plan.loss) as NetworkSpec;
+    const rng = createRng(13);
+    const params = Float32Array.from({ length: spec.tensorSizes.reduce((a, b) => a + b, 0) }, () => rng.next() - 0.5);
+    const batches = Array.from({ length: 6 }, () =>
+      Int32Array.from({ length: 30 }, () => Math.floor(rng.next() * 120)),
+    );
+    const bytes = Uint8Array.from({ length: 120 * 52 }, () => Math.floor(rng.next() * 256));
+    const y = Float32Array.from({ length: 120 }, () => Math.floor(rng.next() * 3));
+    const scale = 1 / 255;
+    const byteRows = createRowSource({ x: bytes, xScale: scale, y, rows: 120, sampleShape: [52] });
+    const floatRows = createRowSource({
+      x: Float32Array.from(bytes, (v) => v * scale),
+      y,
+      rows: 120,
+      sampleShape: [52],
+    });
+    assert.ok(byteRows.bytes && !floatRows.bytes);
+    const train = async (rowSource: typeof byteRows) => {
+      const gathers: number[] = [];
+      const source = {
+        ...rowSource,
+        xInto: (rows: ArrayLike<number>, out: Float32Array) => {
+          gathers.push(rows.length);
+          rowSource.xInto(rows, out);
+        },
+      };
+      const options = { maxRows: 30, optimizer: optimizerSpec(plan.optimizer), fedproxMu: 0, correction: false };
+      const runner = createParallelRunner({ spec, options, source, params }, 3);
+      try {
+        for (const batch of batches) runner.step(batch, []);
+        return { params: await runner.finish(), gathers };
+      } finally {
+        runner.close();
+      }
+    };
+    const asBytes = await train(byteRows);
+    const asFloats = await train(floatRows);
+    assert.deepEqual(asBytes.gathers.slice(0, 2), [10, 10], "only its own 10 rows gathered as floats, step after step");
+    assert.deepEqual(asFloats.gathers.slice(0, 2), [20, 10]);
+    assert.deepEqual(asBytes.params, asFloats.params);
+    assert.notDeepEqual(asBytes.params, params);
+  });
+
   it("lets the process exit afterwards: the sleeping threads hold nothing open", async () => {
     const engine = await printedByExitingChild(`
       const plan = parsePlan(${JSON.stringify(mlp)});
