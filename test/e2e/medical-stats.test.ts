@@ -16,6 +16,7 @@ import { niftiBytes } from "../../scripts/lib/nifti-writer.js";
 import { writeSyntheticSubjects } from "../../scripts/lib/synthetic-volumes.js";
 import { readNifti } from "../../src/ml/data/nifti.js";
 import type { StatsResult } from "../../src/researcher/stats/stats-result.js";
+import { printedNumbers } from "../support/printed-numbers.js";
 
 /** `fbm-researcher stats ARGS --json` on port 0, the nodes' gate opened to it once it listens. */
 async function stats(
@@ -127,7 +128,7 @@ describe("fbm-researcher stats on medical folders", { timeout: 3 * DEADLINE_MS }
     }
     // Nothing about one subject: no subject id, no single age.
     assert.ok(!/sub-\d|ghost/.test(first.stdout));
-    const printed = new Set((first.stdout.match(/-?\d+(\.\d+)?(e[-+]?\d+)?/g) ?? []).map(Number));
+    const printed = printedNumbers(first.stdout);
     assert.deepEqual(
       ages.filter((a) => printed.has(a)),
       [],

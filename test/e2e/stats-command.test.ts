@@ -16,6 +16,7 @@ import { fineIndex } from "../../src/ml/stats/histogram-grid.js";
 import { gridCell, gridStep } from "../../src/node/analytics/node-grid.js";
 import { FINE_BINS } from "../../src/researcher/stats/agree-grid.js";
 import type { StatsResult } from "../../src/researcher/stats/stats-result.js";
+import { printedNumbers } from "../support/printed-numbers.js";
 
 /** Rows of age (4 decimals), ldl (3 decimals) and a 0/1 label, different at each site. */
 function siteRows(rows: number, seed: number): number[][] {
@@ -236,7 +237,7 @@ describe("fbm-researcher stats", { timeout: 3 * DEADLINE_MS }, () => {
     assert.ok(!run.stdout.includes("rarecat"), "a rare category's name stays on its node");
 
     // No row-level value: no age or ldl of beta or gamma (which keep stats_minmax false) anywhere in the output.
-    const printed = new Set((run.stdout.match(/-?\d+(\.\d+)?(e[-+]?\d+)?/g) ?? []).map(Number));
+    const printed = printedNumbers(run.stdout);
     const secret = [...data.beta, ...data.gamma].flatMap((r) => r.slice(0, 2));
     assert.deepEqual(
       secret.filter((v) => printed.has(v)),
