@@ -91,7 +91,7 @@ export async function nodeRounds(
       outDir: join(dir, "runs"),
       env: { ...process.env, FBM_LOG_LEVEL: undefined },
       nodeBin: withNodeArgs(dir, nodeBin, "FBM_BENCH_NODE_ARGS"),
-      researcherBin: withNodeArgs(dir, researcherBin, "FBM_BENCH_RESEARCHER_ARGS"),
+      researcherBin: withNodeArgs(dir, researcherBin, "FBM_BENCH_RESEARCHER_ARGS", process.env.FBM_BENCH_RESEARCHER_NICE),
     });
     const logs = Object.values(run.nodeLogs).join("\n");
     if (run.code !== 0) throw new Error(`the federation failed (exit ${run.code}): ${run.researcherStderr}\n${logs}`);
@@ -122,12 +122,16 @@ export async function nodeRounds(
  * environment variable `variable` when it is set (e.g. FBM_BENCH_NODE_ARGS="--cpu-prof
  * --cpu-prof-dir=/tmp/prof", which NODE_OPTIONS refuses), through a shell script in `dir`, so that
  * process alone is profiled or run under other V8 flags; undefined (the default command) otherwise.
+ * `nice` (FBM_BENCH_RESEARCHER_NICE, e.g. 19) runs that process at that niceness: in this bench the
+ * researcher shares the node's cores, and its work between rounds (aggregation, history, breakpoint)
+ * spills into the node's next round; in a federation it runs at another site.
  */
-function withNodeArgs(dir: string, bin: string, variable: string): string | undefined {
+function withNodeArgs(dir: string, bin: string, variable: string, nice?: string): string | undefined {
   const args = process.env[variable];
-  if (!args) return undefined;
+  if (!args && !nice) return undefined;
   const script = join(dir, `${basename(bin)}.sh`);
-  writeFileSync(script, `#!/bin/sh\nexec "${process.execPath}" ${args} "${bin}" "$@"\n`);
+  const prefix = nice ? `nice -n ${Number(nice)} ` : "";
+  writeFileSync(script, `#!/bin/sh\nexec ${prefix}"${process.execPath}" ${args ?? ""} "${bin}" "$@"\n`);
   chmodSync(script, 0o755);
   return script;
 }
