@@ -91,7 +91,12 @@ export async function nodeRounds(
       outDir: join(dir, "runs"),
       env: { ...process.env, FBM_LOG_LEVEL: undefined },
       nodeBin: withNodeArgs(dir, nodeBin, "FBM_BENCH_NODE_ARGS"),
-      researcherBin: withNodeArgs(dir, researcherBin, "FBM_BENCH_RESEARCHER_ARGS", process.env.FBM_BENCH_RESEARCHER_NICE),
+      researcherBin: withNodeArgs(
+        dir,
+        researcherBin,
+        "FBM_BENCH_RESEARCHER_ARGS",
+        process.env.FBM_BENCH_RESEARCHER_NICE,
+      ),
     });
     const logs = Object.values(run.nodeLogs).join("\n");
     if (run.code !== 0) throw new Error(`the federation failed (exit ${run.code}): ${run.researcherStderr}\n${logs}`);
