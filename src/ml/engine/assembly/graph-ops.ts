@@ -1,7 +1,7 @@
 // AssemblyScript: the operations a graph of layers adds to a sequence: nearest upsampling, channel
 // concatenation and elementwise addition, forward and backward (channels last, row-major).
 
-import { addFloats } from "./volumes";
+import { addFloats } from "./floats";
 
 /**
  * Nearest-neighbour upsampling of NDHWC volumes by (SD, SH, SW): y[b, d, h, w, c] = x[b, d/SD, h/SH,

@@ -1,5 +1,7 @@
 // AssemblyScript: activations, bias, convolution patches and pooling, forward and backward (NHWC, row-major).
 
+import { addFloats, copyFloats } from "./floats";
+
 /** Activation codes shared with the TypeScript side (engine/network.ts). */
 const LINEAR = 0;
 const RELU = 1;
@@ -14,17 +16,7 @@ export function biasActivation(y: usize, rows: i32, cols: i32, bias: usize, act:
   const n = <usize>cols;
   for (let r = 0; r < rows; r++) {
     const row = y + ((<usize>r * n) << 2);
-    if (bias != 0) {
-      let c = 0;
-      for (; c + 4 <= cols; c += 4) {
-        const o = <usize>c << 2;
-        v128.store(row + o, f32x4.add(v128.load(row + o), v128.load(bias + o)));
-      }
-      for (; c < cols; c++) {
-        const o = <usize>c << 2;
-        store<f32>(row + o, load<f32>(row + o) + load<f32>(bias + o));
-      }
-    }
+    if (bias != 0) addFloats(row, bias, cols);
     if (act == SOFTMAX) softmaxRow(row, cols);
   }
   if (act != SOFTMAX && act != LINEAR) activate(y, rows * cols, act);
@@ -161,20 +153,6 @@ export function im2col(
   }
 }
 
-/** Copies n floats; short runs (a few channels) by hand, where memory.copy's call would dominate. */
-// @ts-ignore: decorator
-@inline
-function copyFloats(to: usize, from: usize, n: i32): void {
-  if (n > 64) {
-    memory.copy(to, from, <usize>n << 2);
-    return;
-  }
-  let i: usize = 0;
-  const bytes = <usize>n << 2;
-  for (; i + 16 <= bytes; i += 16) v128.store(to + i, v128.load(from + i));
-  for (; i < bytes; i += 4) store<f32>(to + i, load<f32>(from + i));
-}
-
 /** The adjoint of im2col: dx (zeroed first) accumulates every patch gradient at its input position. */
 export function col2im(
   dcols: usize, batch: i32, H: i32, W: i32, C: i32,
@@ -192,18 +170,7 @@ export function col2im(
           const ih = oh * SH + kh - PT;
           for (let kw = 0; kw < KW; kw++) {
             const iw = ow * SW + kw - PL;
-            if (ih >= 0 && ih < H && iw >= 0 && iw < W) {
-              const dst = xb + ((<usize>(ih * W + iw) * <usize>C) << 2);
-              let c = 0;
-              for (; c + 4 <= C; c += 4) {
-                const o = <usize>c << 2;
-                v128.store(dst + o, f32x4.add(v128.load(dst + o), v128.load(src + o)));
-              }
-              for (; c < C; c++) {
-                const o = <usize>c << 2;
-                store<f32>(dst + o, load<f32>(dst + o) + load<f32>(src + o));
-              }
-            }
+            if (ih >= 0 && ih < H && iw >= 0 && iw < W) addFloats(xb + ((<usize>(ih * W + iw) * <usize>C) << 2), src, C);
             src += rowBytes;
           }
         }

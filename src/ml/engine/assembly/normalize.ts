@@ -2,12 +2,14 @@
 // of images is `rows` = batch·pixels positions of C channels; a dense layer's batch has one position each.
 // Formulas follow tfjs's layers (biased variance, ε inside the square root, γ·x̂ + β).
 
+import { addFloats } from "./floats";
+
 /** mean[c] and biased variance[c] over the rows (two passes: the variance of x − mean, as tf.moments). */
 export function channelMoments(x: usize, rows: i32, C: i32, mean: usize, variance: usize): void {
   const bytes = (<usize>C) << 2;
   memory.fill(mean, 0, bytes);
   memory.fill(variance, 0, bytes);
-  for (let r = 0; r < rows; r++) addRow(mean, x + <usize>r * bytes, C);
+  for (let r = 0; r < rows; r++) addFloats(mean, x + <usize>r * bytes, C);
   const inv: f32 = 1 / <f32>rows;
   scaleRow(mean, C, inv);
   for (let r = 0; r < rows; r++) {
@@ -73,7 +75,7 @@ export function batchNormBackward(
   memory.fill(dbeta, 0, bytes);
   for (let r = 0; r < rows; r++) {
     const at = <usize>r * bytes;
-    addRow(dbeta, dy + at, C);
+    addFloats(dbeta, dy + at, C);
     let c = 0;
     for (; c + 4 <= C; c += 4) {
       const o = <usize>c << 2;
@@ -178,7 +180,7 @@ export function layerNormBackward(
   const n: f32 = <f32>C;
   for (let r = 0; r < rows; r++) {
     const at = <usize>r * bytes;
-    addRow(dbeta, dy + at, C);
+    addFloats(dbeta, dy + at, C);
     let a: f32 = 0;
     let b: f32 = 0;
     for (let c = 0; c < C; c++) {
@@ -262,7 +264,7 @@ export function groupNormBackward(
   const rows = samples * pixels;
   for (let r = 0; r < rows; r++) {
     const at = <usize>r * bytes;
-    addRow(dbeta, dy + at, C);
+    addFloats(dbeta, dy + at, C);
     let c = 0;
     for (; c + 4 <= C; c += 4) {
       const o = <usize>c << 2;
@@ -312,21 +314,6 @@ function sumFloats(from: usize, n: i32): f32 {
   let sum: f32 = 0;
   for (let i = 0; i < n; i++) sum += load<f32>(from + (<usize>i << 2));
   return sum;
-}
-
-/** to[c] += row[c] for C floats. */
-// @ts-ignore: decorator
-@inline
-function addRow(to: usize, row: usize, C: i32): void {
-  let c = 0;
-  for (; c + 4 <= C; c += 4) {
-    const o = <usize>c << 2;
-    v128.store(to + o, f32x4.add(v128.load(to + o), v128.load(row + o)));
-  }
-  for (; c < C; c++) {
-    const o = <usize>c << 2;
-    store<f32>(to + o, load<f32>(to + o) + load<f32>(row + o));
-  }
 }
 
 /** v[c] *= s for C floats. */
