@@ -70,23 +70,7 @@ export function normalize(
 export function batchNormBackward(
   dy: usize, xhat: usize, rows: i32, C: i32, gamma: usize, invStd: usize, dgamma: usize, dbeta: usize, dx: usize,
 ): void {
-  const bytes = (<usize>C) << 2;
-  memory.fill(dgamma, 0, bytes);
-  memory.fill(dbeta, 0, bytes);
-  for (let r = 0; r < rows; r++) {
-    const at = <usize>r * bytes;
-    addFloats(dbeta, dy + at, C);
-    let c = 0;
-    for (; c + 4 <= C; c += 4) {
-      const o = <usize>c << 2;
-      const p = f32x4.mul(v128.load(dy + at + o), v128.load(xhat + at + o));
-      v128.store(dgamma + o, f32x4.add(v128.load(dgamma + o), p));
-    }
-    for (; c < C; c++) {
-      const o = <usize>c << 2;
-      store<f32>(dgamma + o, load<f32>(dgamma + o) + load<f32>(dy + at + o) * load<f32>(xhat + at + o));
-    }
-  }
+  channelSums(dy, xhat, rows, C, dgamma, dbeta);
   if (dx != 0) batchNormDx(dy, xhat, rows, C, gamma, invStd, dgamma, dbeta, <f32>rows, dx);
 }
 
@@ -258,24 +242,9 @@ export function groupNormBackward(
   dy: usize, xhat: usize, invStd: usize, samples: i32, pixels: i32, C: i32, G: i32, gamma: usize, dgamma: usize,
   dbeta: usize, dx: usize,
 ): void {
-  const bytes = (<usize>C) << 2;
-  memory.fill(dgamma, 0, bytes);
-  memory.fill(dbeta, 0, bytes);
-  const rows = samples * pixels;
-  for (let r = 0; r < rows; r++) {
-    const at = <usize>r * bytes;
-    addFloats(dbeta, dy + at, C);
-    let c = 0;
-    for (; c + 4 <= C; c += 4) {
-      const o = <usize>c << 2;
-      v128.store(dgamma + o, f32x4.add(v128.load(dgamma + o), f32x4.mul(v128.load(dy + at + o), v128.load(xhat + at + o))));
-    }
-    for (; c < C; c++) {
-      const o = <usize>c << 2;
-      store<f32>(dgamma + o, load<f32>(dgamma + o) + load<f32>(dy + at + o) * load<f32>(xhat + at + o));
-    }
-  }
+  channelSums(dy, xhat, samples * pixels, C, dgamma, dbeta);
   if (dx == 0) return;
+  const bytes = (<usize>C) << 2;
   const per = C / G;
   const n: f32 = <f32>(pixels * per);
   for (let s = 0; s < samples; s++) {
@@ -303,6 +272,32 @@ export function groupNormBackward(
           store<f32>(dx + at + o, k * (n * gd - a - load<f32>(xhat + at + o) * b));
         }
       }
+    }
+  }
+}
+
+/**
+ * The per-channel sums of a normalization's backward pass over `rows` rows of C channels: dβ = Σ dy and
+ * dγ = Σ dy·x̂ (overwritten; batch and group normalization share them, each then forms its own dx).
+ */
+// @ts-ignore: decorator
+@inline
+function channelSums(dy: usize, xhat: usize, rows: i32, C: i32, dgamma: usize, dbeta: usize): void {
+  const bytes = (<usize>C) << 2;
+  memory.fill(dgamma, 0, bytes);
+  memory.fill(dbeta, 0, bytes);
+  for (let r = 0; r < rows; r++) {
+    const at = <usize>r * bytes;
+    addFloats(dbeta, dy + at, C);
+    let c = 0;
+    for (; c + 4 <= C; c += 4) {
+      const o = <usize>c << 2;
+      const p = f32x4.mul(v128.load(dy + at + o), v128.load(xhat + at + o));
+      v128.store(dgamma + o, f32x4.add(v128.load(dgamma + o), p));
+    }
+    for (; c < C; c++) {
+      const o = <usize>c << 2;
+      store<f32>(dgamma + o, load<f32>(dgamma + o) + load<f32>(dy + at + o) * load<f32>(xhat + at + o));
     }
   }
 }
