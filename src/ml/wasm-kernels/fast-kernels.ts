@@ -28,6 +28,13 @@ import { createKernelInstance, type KernelInstance } from "../engine/kernels.js"
 
 let scratch: KernelInstance | undefined;
 
+/** What tfjs hands a kernel function: its inputs by name, the backend and the op's attributes. */
+interface KernelArgs<Inputs, Attrs> {
+  inputs: Inputs;
+  backend: BackendWasm;
+  attrs: Attrs;
+}
+
 /** Copies inputs in, runs `work` with their pointers and an output pointer, copies the output out. */
 function onKernels(
   backend: BackendWasm,
@@ -58,11 +65,7 @@ const originalConfig = getKernel(BatchMatMul, "wasm");
 const original = originalConfig?.kernelFunc;
 
 /** BatchMatMul with a transposed operand (the backward pass of every dense layer); plain ones stay on XNNPACK. */
-function batchMatMul(args: {
-  inputs: { a: TensorInfo; b: TensorInfo };
-  backend: BackendWasm;
-  attrs: BatchMatMulAttrs;
-}): TensorInfo {
+function batchMatMul(args: KernelArgs<{ a: TensorInfo; b: TensorInfo }, BatchMatMulAttrs>): TensorInfo {
   const {
     inputs: { a, b },
     backend,
@@ -102,16 +105,20 @@ function batchMatMul(args: {
   });
 }
 
-function convInfo(
+/**
+ * A convolution gradient's geometry (NHWC only) and its patch matrix: M rows (one per output pixel), K
+ * columns (one per kernel tap and channel).
+ */
+function convGeometry(
   kernel: string,
   xShape: number[],
   filterShape: number[],
   attrs: Conv2DBackpropFilterAttrs | Conv2DBackpropInputAttrs,
-) {
+): { info: backend_util.Conv2DInfo; K: number; M: number } {
   const dataFormat = backend_util.convertConv2DDataFormat(attrs.dataFormat);
   if (dataFormat !== "channelsLast")
     throw new Error(`${kernel} on the wasm backend supports NHWC only, not "${attrs.dataFormat}"`);
-  return backend_util.computeConv2DInfo(
+  const info = backend_util.computeConv2DInfo(
     xShape as [number, number, number, number],
     filterShape as [number, number, number, number],
     attrs.strides,
@@ -121,8 +128,14 @@ function convInfo(
     false,
     dataFormat,
   );
+  return {
+    info,
+    K: info.filterHeight * info.filterWidth * info.inChannels,
+    M: info.batchSize * info.outHeight * info.outWidth,
+  };
 }
 
+/** A window's geometry as im2col, col2im and maxPool take it (a pooling's info has the same fields). */
 function windowArgs(info: backend_util.Conv2DInfo): number[] {
   return [
     info.batchSize,
@@ -140,27 +153,13 @@ function windowArgs(info: backend_util.Conv2DInfo): number[] {
   ];
 }
 
-/** The patch matrix of a convolution: M rows (one per output pixel), K columns (one per kernel tap and channel). */
-function patchSizes(info: backend_util.Conv2DInfo): { K: number; M: number } {
-  return {
-    K: info.filterHeight * info.filterWidth * info.inChannels,
-    M: info.batchSize * info.outHeight * info.outWidth,
-  };
-}
-
 /** dW = patches(x)ᵀ · dy. */
-function conv2DBackpropFilter(args: {
-  inputs: { x: TensorInfo; dy: TensorInfo };
-  backend: BackendWasm;
-  attrs: Conv2DBackpropFilterAttrs;
-}): TensorInfo {
-  const {
-    inputs: { x, dy },
-    backend,
-    attrs,
-  } = args;
-  const info = convInfo(Conv2DBackpropFilter, x.shape, attrs.filterShape, attrs);
-  const { K, M } = patchSizes(info);
+function conv2DBackpropFilter({
+  inputs: { x, dy },
+  backend,
+  attrs,
+}: KernelArgs<{ x: TensorInfo; dy: TensorInfo }, Conv2DBackpropFilterAttrs>): TensorInfo {
+  const { info, K, M } = convGeometry(Conv2DBackpropFilter, x.shape, attrs.filterShape, attrs);
   return onKernels(backend, [x, dy], info.filterShape, (k, [px, pdy], out, pack) => {
     const patches = k.alloc(4 * M * K);
     k.kernels.im2col(px, ...windowArgs(info), patches);
@@ -169,18 +168,12 @@ function conv2DBackpropFilter(args: {
 }
 
 /** dx = col2im(dy · Wᵀ). */
-function conv2DBackpropInput(args: {
-  inputs: { dy: TensorInfo; filter: TensorInfo };
-  backend: BackendWasm;
-  attrs: Conv2DBackpropInputAttrs;
-}): TensorInfo {
-  const {
-    inputs: { dy, filter },
-    backend,
-    attrs,
-  } = args;
-  const info = convInfo(Conv2DBackpropInput, attrs.inputShape, filter.shape, attrs);
-  const { K, M } = patchSizes(info);
+function conv2DBackpropInput({
+  inputs: { dy, filter },
+  backend,
+  attrs,
+}: KernelArgs<{ dy: TensorInfo; filter: TensorInfo }, Conv2DBackpropInputAttrs>): TensorInfo {
+  const { info, K, M } = convGeometry(Conv2DBackpropInput, attrs.inputShape, filter.shape, attrs);
   return onKernels(backend, [dy, filter], attrs.inputShape, (k, [pdy, pw], out, pack) => {
     const wt = k.alloc(4 * K * info.outChannels);
     const dcols = k.alloc(4 * M * K);
@@ -195,16 +188,11 @@ function conv2DBackpropInput(args: {
  * Gradient of maxPool: each dy value goes to the first (row-major) maximum of its window, as on the cpu
  * backend (tfjs-backend-wasm 4.22's own kernel routes nothing from a window whose maximum is ≤ 0).
  */
-function maxPoolGrad(args: {
-  inputs: { dy: TensorInfo; input: TensorInfo };
-  backend: BackendWasm;
-  attrs: MaxPoolGradAttrs;
-}): TensorInfo {
-  const {
-    inputs: { dy, input },
-    backend,
-    attrs,
-  } = args;
+function maxPoolGrad({
+  inputs: { dy, input },
+  backend,
+  attrs,
+}: KernelArgs<{ dy: TensorInfo; input: TensorInfo }, MaxPoolGradAttrs>): TensorInfo {
   const info = backend_util.computePool2DInfo(
     input.shape as [number, number, number, number],
     attrs.filterSize,
@@ -218,23 +206,7 @@ function maxPoolGrad(args: {
   return onKernels(backend, [input, dy], input.shape, (k, [px, pdy], out) => {
     const y = k.alloc(4 * outputs);
     const argmax = k.alloc(4 * outputs);
-    k.kernels.maxPool(
-      px,
-      info.batchSize,
-      info.inHeight,
-      info.inWidth,
-      info.inChannels,
-      info.filterHeight,
-      info.filterWidth,
-      info.strideHeight,
-      info.strideWidth,
-      info.padInfo.top,
-      info.padInfo.left,
-      info.outHeight,
-      info.outWidth,
-      y,
-      argmax,
-    );
+    k.kernels.maxPool(px, ...windowArgs(info), y, argmax);
     k.kernels.maxPoolBackward(pdy, argmax, outputs, out, inputs);
   });
 }
