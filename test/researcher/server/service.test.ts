@@ -2,10 +2,10 @@ import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import { Code, ConnectError, createRouterTransport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { runPollLoop, type TaskExecutor } from "../../../src/node/serve/poll-loop.js";
+import { type PollLoopOptions, runPollLoop, type TaskExecutor } from "../../../src/node/serve/poll-loop.js";
 import { createHub } from "../../../src/researcher/server/hub.js";
 import { TaskFailure } from "../../../src/researcher/server/hub-error.js";
-import { startServer } from "../../../src/researcher/server/server.js";
+import { type ResearcherServer, type ServerOptions, startServer } from "../../../src/researcher/server/server.js";
 import { createResearcherService } from "../../../src/researcher/server/service.js";
 import { createTransferBudget } from "../../../src/researcher/server/transfer-budget.js";
 import {
@@ -13,6 +13,7 @@ import {
   encodeTask,
   pollAccepted,
   type ReplyBody,
+  type ResearcherClient,
   ResearcherService,
   taskEnd,
 } from "../../../src/wire/index.js";
@@ -51,22 +52,36 @@ const echo: TaskExecutor = async (task) => {
 const trainBody = (batchSize: number, values = 4) =>
   bareTrainTask([vectorTensor(new Float32Array(values))], { batchSize });
 
+/**
+ * Node n1's poll loop (version "t", echoing tasks, a silent log, 1 s waits) through `client` until `signal`
+ * aborts; `options` replace any of these.
+ */
+function pollAsN1(
+  client: ResearcherClient,
+  researcherUrl: string,
+  signal: AbortSignal,
+  options: Partial<PollLoopOptions> = {},
+): Promise<void> {
+  return runPollLoop({
+    client,
+    researcherUrl,
+    nodeId: "n1",
+    name: "n1",
+    version: "t",
+    execute: echo,
+    signal,
+    log: () => {},
+    waitSeconds: 1,
+    ...options,
+  });
+}
+
 describe("researcher service (in-memory transport)", () => {
   it("hands a queued task to the polling node and resolves with its reply", async () => {
     const hub = createHub({ pollWindowMs: 1000 });
     const client = memoryClient(hub);
     const stop = new AbortController();
-    const loop = runPollLoop({
-      client,
-      researcherUrl: "mem",
-      nodeId: "n1",
-      name: "n1",
-      version: "t",
-      execute: echo,
-      signal: stop.signal,
-      log: () => {},
-      waitSeconds: 1,
-    });
+    const loop = pollAsN1(client, "mem", stop.signal);
     await until(() => hub.nodes().some((n) => n.nodeId === "n1" && n.online), "n1 to poll");
     const reply = await hub.send("n1", { kind: "ping" }, { timeoutMs: DEADLINE_MS });
     assert.deepEqual(reply, { kind: "ping", version: "t", backend: "cpu" });
@@ -81,15 +96,8 @@ describe("researcher service (in-memory transport)", () => {
     const stop = new AbortController();
     let executed = 0;
     const lines: string[] = [];
-    const loop = runPollLoop({
-      client,
-      researcherUrl: "mem",
-      nodeId: "n1",
-      name: "n1",
-      version: "t",
-      signal: stop.signal,
+    const loop = pollAsN1(client, "mem", stop.signal, {
       log: (l) => lines.push(l),
-      waitSeconds: 1,
       backoff: { initialMs: 5, maxMs: 10 },
       execute: async (t, c) => {
         executed++;
@@ -128,15 +136,7 @@ describe("researcher service (in-memory transport)", () => {
       createRouterTransport(({ service: route }) => route(ResearcherService, counted)),
     );
     const stop = new AbortController();
-    const loop = runPollLoop({
-      client,
-      researcherUrl: "mem",
-      nodeId: "n1",
-      name: "n1",
-      version: "t",
-      execute: echo,
-      signal: stop.signal,
-      log: () => {},
+    const loop = pollAsN1(client, "mem", stop.signal, {
       waitSeconds: DEADLINE_MS / 1000,
       sessions: false,
     });
@@ -265,16 +265,8 @@ describe("researcher service (in-memory transport)", () => {
       await new Promise<void>((done) => (finish = done));
       return { kind: "ping", version: "t", backend: "cpu" };
     };
-    const loop = runPollLoop({
-      client,
-      researcherUrl: "mem",
-      nodeId: "n1",
-      name: "n1",
-      version: "t",
+    const loop = pollAsN1(client, "mem", stop.signal, {
       execute: slow,
-      signal: stop.signal,
-      log: () => {},
-      waitSeconds: 1,
       heartbeatMs: 40,
     });
     try {
@@ -304,16 +296,9 @@ describe("researcher service (in-memory transport)", () => {
       await new Promise((done) => context.signal.addEventListener("abort", done, { once: true }));
       return { kind: "error", code: "task_cancelled", message: String(context.signal.reason) };
     };
-    const loop = runPollLoop({
-      client,
-      researcherUrl: "mem",
-      nodeId: "n1",
-      name: "n1",
-      version: "t",
+    const loop = pollAsN1(client, "mem", stop.signal, {
       execute: endless,
-      signal: stop.signal,
       log: (line) => lines.push(line),
-      waitSeconds: 1,
       heartbeatMs: 20,
     });
     try {
@@ -354,22 +339,22 @@ describe("researcher server (real HTTP/2 on port 0)", () => {
     for (const c of cleanups.reverse()) await c();
   });
 
+  /** A server for `hub` on a free loopback port, closed after the tests, and a client of it. */
+  async function serve(
+    hub: ServerOptions["hub"],
+    options: Partial<ServerOptions> = {},
+  ): Promise<{ server: ResearcherServer; client: ResearcherClient }> {
+    const server = await startServer({ listen: "127.0.0.1:0", hub, allowUnsignedNodes: true, ...options });
+    cleanups.push(() => server.close());
+    return { server, client: createResearcherClient(createGrpcTransport({ baseUrl: server.url })) };
+  }
+
   it("a node that cannot read a task (parameters over its limit) answers it with an error reply", async () => {
     const hub = createHub({ pollWindowMs: 1000 });
-    const server = await startServer({ listen: "127.0.0.1:0", hub, allowUnsignedNodes: true });
-    cleanups.push(() => server.close());
-    const client = createResearcherClient(createGrpcTransport({ baseUrl: server.url }));
+    const { client } = await serve(hub);
     const stop = new AbortController();
     let executed = 0;
-    const loop = runPollLoop({
-      client,
-      researcherUrl: "mem",
-      nodeId: "n1",
-      name: "n1",
-      version: "t",
-      signal: stop.signal,
-      log: () => {},
-      waitSeconds: 1,
+    const loop = pollAsN1(client, "mem", stop.signal, {
       maxParamBytes: 64,
       execute: async (t, c) => {
         executed++;
@@ -394,21 +379,9 @@ describe("researcher server (real HTTP/2 on port 0)", () => {
 
   it("streams a multi-chunk train task out and the node's parameters back", async () => {
     const hub = createHub({ pollWindowMs: 1000 });
-    const server = await startServer({ listen: "127.0.0.1:0", hub, allowUnsignedNodes: true });
-    cleanups.push(() => server.close());
-    const client = createResearcherClient(createGrpcTransport({ baseUrl: server.url }));
+    const { server, client } = await serve(hub);
     const stop = new AbortController();
-    const loop = runPollLoop({
-      client,
-      researcherUrl: server.url,
-      nodeId: "n1",
-      name: "n1",
-      version: "t",
-      execute: echo,
-      signal: stop.signal,
-      log: () => {},
-      waitSeconds: 1,
-    });
+    const loop = pollAsN1(client, server.url, stop.signal);
     await until(() => hub.nodes().some((n) => n.online), "n1 to poll");
     const big = new Float32Array(700_000).map((_, i) => i % 1000);
     const reply = await hub.send(
@@ -428,21 +401,9 @@ describe("researcher server (real HTTP/2 on port 0)", () => {
   it("stops a Session reply waiting for room when its task times out, and serves the node on", async () => {
     const hub = createHub({ pollWindowMs: 1000 });
     const transfers = createTransferBudget(1024);
-    const server = await startServer({ listen: "127.0.0.1:0", hub, allowUnsignedNodes: true, transfers });
-    cleanups.push(() => server.close());
-    const client = createResearcherClient(createGrpcTransport({ baseUrl: server.url }));
+    const { server, client } = await serve(hub, { transfers });
     const stop = new AbortController();
-    const loop = runPollLoop({
-      client,
-      researcherUrl: server.url,
-      nodeId: "n1",
-      name: "n1",
-      version: "t",
-      execute: echo,
-      signal: stop.signal,
-      log: () => {},
-      waitSeconds: 1,
-    });
+    const loop = pollAsN1(client, server.url, stop.signal);
     await until(() => hub.nodes().some((n) => n.online), "n1 to poll");
     const held = await transfers.acquire(1024); // no room: the reply (4,000 bytes) waits
     const timedOut = hub.send("n1", trainBody(1, 1000), { timeoutMs: 1500 });
@@ -472,14 +433,7 @@ describe("researcher server (real HTTP/2 on port 0)", () => {
     const lines: string[] = [];
     const stop = new AbortController();
     const client = createResearcherClient(createGrpcTransport({ baseUrl: url }));
-    const loop = runPollLoop({
-      client,
-      researcherUrl: url,
-      nodeId: "n1",
-      name: "n1",
-      version: "t",
-      execute: echo,
-      signal: stop.signal,
+    const loop = pollAsN1(client, url, stop.signal, {
       log: (l) => lines.push(l),
       waitSeconds: (10 * DEADLINE_MS) / 1000,
       backoff: { initialMs: 20, maxMs: 80 },
