@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import { selectBackend } from "../../../src/ml/backend.js";
-import { createRowSource } from "../../../src/ml/batches.js";
+import { createRowSource, type RowSource } from "../../../src/ml/batches.js";
 import { createLocalRunner, createParallelRunner, type RunnerInit } from "../../../src/ml/engine/kernel-runner.js";
 import { describeNetwork, type NetworkSpec } from "../../../src/ml/engine/network.js";
 import { optimizerSpec } from "../../../src/ml/engine/trainer.js";
@@ -137,40 +137,10 @@ describe("training on worker threads", () => {
   });
 
   it("gathers the workers' rows first and its own straight into its trainer, to the bits of a whole-batch gather", async () => {
-    const plan = parsePlan({
-      data: {},
-      model: [{ dense: { units: 16, activation: "relu" } }, { dense: { units: 3, activation: "softmax" } }],
-      loss: "sparseCategoricalCrossentropy",
-      optimizer: { name: "sgd", learning_rate: 0.1 },
-    });
-    const spec = describeNetwork(buildModel(plan, [50], { seed: 4 }), plan.loss) as NetworkSpec;
-    const rng = createRng(12);
-    const params = Float32Array.from({ length: spec.tensorSizes.reduce((a, b) => a + b, 0) }, () => rng.next() - 0.5);
-    const batches = Array.from({ length: 6 }, () =>
-      Int32Array.from({ length: 30 }, () => Math.floor(rng.next() * 120)),
-    );
+    const { params, train } = gatherCase(50, 12);
     const rowSource = createRowSource(separableData(120, 50));
-    const train = async (rowwise: boolean) => {
-      const gathers: number[] = [];
-      const source = {
-        ...rowSource,
-        rowwise,
-        xInto: (rows: ArrayLike<number>, out: Float32Array) => {
-          gathers.push(rows.length);
-          rowSource.xInto(rows, out);
-        },
-      };
-      const options = { maxRows: 30, optimizer: optimizerSpec(plan.optimizer), fedproxMu: 0, correction: false };
-      const runner = createParallelRunner({ spec, options, source, params }, 3);
-      try {
-        for (const batch of batches) runner.step(batch, []);
-        return { params: await runner.finish(), gathers };
-      } finally {
-        runner.close();
-      }
-    };
-    const parts = await train(true);
-    const whole = await train(false);
+    const parts = await train(rowSource, { rowwise: true });
+    const whole = await train(rowSource, { rowwise: false });
     assert.deepEqual(parts.gathers.slice(0, 2), [20, 10], "the two workers' 20 rows, then its own 10");
     assert.deepEqual(whole.gathers.slice(0, 1), [30]);
     assert.deepEqual(parts.params, whole.params);
@@ -178,18 +148,7 @@ describe("training on worker threads", () => {
   });
 
   it("hands the workers byte rows as bytes, which they convert to the bits of the float rows", async () => {
-    const plan = parsePlan({
-      data: {},
-      model: [{ dense: { units: 16, activation: "relu" } }, { dense: { units: 3, activation: "softmax" } }],
-      loss: "sparseCategoricalCrossentropy",
-      optimizer: { name: "sgd", learning_rate: 0.1 },
-    });
-    const spec = describeNetwork(buildModel(plan, [52], { seed: 4 }), plan.loss) as NetworkSpec;
-    const rng = createRng(13);
-    const params = Float32Array.from({ length: spec.tensorSizes.reduce((a, b) => a + b, 0) }, () => rng.next() - 0.5);
-    const batches = Array.from({ length: 6 }, () =>
-      Int32Array.from({ length: 30 }, () => Math.floor(rng.next() * 120)),
-    );
+    const { rng, params, train } = gatherCase(52, 13);
     const bytes = Uint8Array.from({ length: 120 * 52 }, () => Math.floor(rng.next() * 256));
     const y = Float32Array.from({ length: 120 }, () => Math.floor(rng.next() * 3));
     const scale = 1 / 255;
@@ -201,24 +160,6 @@ describe("training on worker threads", () => {
       sampleShape: [52],
     });
     assert.ok(byteRows.bytes && !floatRows.bytes);
-    const train = async (rowSource: typeof byteRows) => {
-      const gathers: number[] = [];
-      const source = {
-        ...rowSource,
-        xInto: (rows: ArrayLike<number>, out: Float32Array) => {
-          gathers.push(rows.length);
-          rowSource.xInto(rows, out);
-        },
-      };
-      const options = { maxRows: 30, optimizer: optimizerSpec(plan.optimizer), fedproxMu: 0, correction: false };
-      const runner = createParallelRunner({ spec, options, source, params }, 3);
-      try {
-        for (const batch of batches) runner.step(batch, []);
-        return { params: await runner.finish(), gathers };
-      } finally {
-        runner.close();
-      }
-    };
     const asBytes = await train(byteRows);
     const asFloats = await train(floatRows);
     assert.deepEqual(asBytes.gathers.slice(0, 2), [10, 10], "only its own 10 rows gathered as floats, step after step");
@@ -235,3 +176,42 @@ describe("training on worker threads", () => {
     assert.equal(engine, "kernels, 2 threads");
   });
 });
+
+/**
+ * The gather tests' case: a 16-relu / 3-softmax classifier of `inputs` features (sgd 0.1), random
+ * parameters and six batches of 30 of 120 rows drawn from seed `seed` (`rng` draws on after them), and
+ * `train`, which runs the batches on 3 threads over a row source (with `extra` fields) and records the
+ * row count of every gather into floats (each `xInto`).
+ */
+function gatherCase(inputs: number, seed: number) {
+  const plan = parsePlan({
+    data: {},
+    model: [{ dense: { units: 16, activation: "relu" } }, { dense: { units: 3, activation: "softmax" } }],
+    loss: "sparseCategoricalCrossentropy",
+    optimizer: { name: "sgd", learning_rate: 0.1 },
+  });
+  const spec = describeNetwork(buildModel(plan, [inputs], { seed: 4 }), plan.loss) as NetworkSpec;
+  const rng = createRng(seed);
+  const params = Float32Array.from({ length: spec.tensorSizes.reduce((a, b) => a + b, 0) }, () => rng.next() - 0.5);
+  const batches = Array.from({ length: 6 }, () => Int32Array.from({ length: 30 }, () => Math.floor(rng.next() * 120)));
+  const train = async (rowSource: RowSource, extra: Partial<RowSource> = {}) => {
+    const gathers: number[] = [];
+    const source = {
+      ...rowSource,
+      ...extra,
+      xInto: (rows: ArrayLike<number>, out: Float32Array) => {
+        gathers.push(rows.length);
+        rowSource.xInto(rows, out);
+      },
+    };
+    const options = { maxRows: 30, optimizer: optimizerSpec(plan.optimizer), fedproxMu: 0, correction: false };
+    const runner = createParallelRunner({ spec, options, source, params }, 3);
+    try {
+      for (const batch of batches) runner.step(batch, []);
+      return { params: await runner.finish(), gathers };
+    } finally {
+      runner.close();
+    }
+  };
+  return { rng, params, train };
+}
