@@ -33,114 +33,98 @@ after(() => delete process.env.FBM_ENGINE);
 
 const dense = (units: number, activation?: string) => ({ dense: { units, ...(activation ? { activation } : {}) } });
 const image = { input: { height: 6, width: 6, channels: 1 } };
+/** A plan: `model` trained with `loss` and `optimizer`; `data` its data section (images declare their input). */
+const planOf = (model: unknown[], loss: string, optimizer: Record<string, unknown>, data = {}) => ({
+  data,
+  model,
+  loss,
+  optimizer,
+});
 const cases: { name: string; plan: Record<string, unknown>; data: Dataset; extra?: Record<string, number> }[] = [
   {
     name: "relu/sigmoid, binary cross-entropy, sgd",
     data: separableData(200),
-    plan: {
-      data: {},
-      model: [dense(8, "relu"), dense(1, "sigmoid")],
-      loss: "binaryCrossentropy",
-      optimizer: { name: "sgd", learning_rate: 0.1 },
-    },
+    plan: planOf([dense(8, "relu"), dense(1, "sigmoid")], "binaryCrossentropy", { name: "sgd", learning_rate: 0.1 }),
   },
   {
     name: "tanh/softmax, sparse categorical cross-entropy, adam",
     data: threeClassData(200),
-    plan: {
-      data: {},
-      model: [dense(8, "tanh"), dense(3, "softmax")],
-      loss: "sparseCategoricalCrossentropy",
-      optimizer: { name: "adam", learning_rate: 0.01 },
-    },
+    plan: planOf([dense(8, "tanh"), dense(3, "softmax")], "sparseCategoricalCrossentropy", {
+      name: "adam",
+      learning_rate: 0.01,
+    }),
   },
   {
     name: "elu/linear, mean squared error, sgd momentum, FedProx",
     data: linearData(200),
     extra: { fedproxMu: 0.1 },
-    plan: {
-      data: {},
-      model: [dense(4, "elu"), dense(1)],
-      loss: "meanSquaredError",
-      optimizer: { name: "sgd", learning_rate: 0.05, momentum: 0.9 },
-    },
+    plan: planOf([dense(4, "elu"), dense(1)], "meanSquaredError", { name: "sgd", learning_rate: 0.05, momentum: 0.9 }),
   },
   {
     name: "sigmoid/linear, huber, rmsprop",
     data: linearData(200),
-    plan: {
-      data: {},
-      model: [dense(4, "sigmoid"), dense(1)],
-      loss: "huberLoss",
-      optimizer: { name: "rmsprop", learning_rate: 0.01 },
-    },
+    plan: planOf([dense(4, "sigmoid"), dense(1)], "huberLoss", { name: "rmsprop", learning_rate: 0.01 }),
   },
   {
     name: "relu6/linear, mean absolute error, adagrad",
     data: linearData(200),
-    plan: {
-      data: {},
-      model: [dense(4, "relu6"), dense(1)],
-      loss: "meanAbsoluteError",
-      optimizer: { name: "adagrad", learning_rate: 0.1 },
-    },
+    plan: planOf([dense(4, "relu6"), dense(1)], "meanAbsoluteError", { name: "adagrad", learning_rate: 0.1 }),
   },
   {
     name: "no bias, sgd with L2 weight decay",
     data: separableData(200),
-    plan: {
-      data: {},
-      model: [{ dense: { units: 6, activation: "relu", useBias: false } }, dense(1, "sigmoid")],
-      loss: "binaryCrossentropy",
-      optimizer: { name: "sgd", learning_rate: 0.1, weight_decay: 0.01 },
-    },
+    plan: planOf(
+      [{ dense: { units: 6, activation: "relu", useBias: false } }, dense(1, "sigmoid")],
+      "binaryCrossentropy",
+      { name: "sgd", learning_rate: 0.1, weight_decay: 0.01 },
+    ),
   },
   {
     name: "CNN: conv same + max pool + strided conv, categorical cross-entropy, adamw",
     data: imageData(60),
-    plan: {
-      data: image,
-      model: [
+    plan: planOf(
+      [
         { conv2d: { filters: 3, kernelSize: 3, activation: "relu", padding: "same" } },
         { maxPooling2d: { poolSize: 2 } },
         { conv2d: { filters: 4, kernelSize: 2, strides: 2, activation: "relu" } },
         { flatten: {} },
         dense(2, "softmax"),
       ],
-      loss: "categoricalCrossentropy",
-      optimizer: { name: "adamw", learning_rate: 0.01 },
-    },
+      "categoricalCrossentropy",
+      { name: "adamw", learning_rate: 0.01 },
+      image,
+    ),
   },
   {
     name: "CNN: valid conv, overlapping same-padded pooling (window 3, stride 2), sgd",
     data: imageData(40, 7),
-    plan: {
-      data: { input: { height: 7, width: 7, channels: 1 } },
-      model: [
+    plan: planOf(
+      [
         { conv2d: { filters: 2, kernelSize: 2, activation: "tanh" } },
         { maxPooling2d: { poolSize: 3, strides: 2, padding: "same" } },
         { flatten: {} },
         dense(2, "softmax"),
       ],
-      loss: "sparseCategoricalCrossentropy",
-      optimizer: { name: "sgd", learning_rate: 0.2 },
-    },
+      "sparseCategoricalCrossentropy",
+      { name: "sgd", learning_rate: 0.2 },
+      { input: { height: 7, width: 7, channels: 1 } },
+    ),
   },
   {
     name: "CNN: average pooling and global average pooling, rmsprop",
     data: imageData(40, 8),
-    plan: {
-      data: { input: { height: 8, width: 8, channels: 1 } },
-      model: [
+    plan: planOf(
+      [
         { conv2d: { filters: 4, kernelSize: 3, activation: "relu" } },
         { averagePooling2d: { poolSize: 2 } },
         { conv2d: { filters: 5, kernelSize: 2, activation: "elu" } },
         { globalAveragePooling2d: {} },
         dense(2, "softmax"),
       ],
-      loss: "sparseCategoricalCrossentropy",
-      optimizer: { name: "rmsprop", learning_rate: 0.01 },
-    },
+      "sparseCategoricalCrossentropy",
+      { name: "rmsprop", learning_rate: 0.01 },
+      { input: { height: 8, width: 8, channels: 1 } },
+    ),
   },
 ];
 
@@ -219,12 +203,12 @@ describe("validation during a round runs on the kernels with tfjs's figures", ()
   });
 
   it("passes dropout through at inference, as tfjs's predict does", () => {
-    const plan = parsePlan({
-      data: {},
-      model: [dense(16, "relu"), { dropout: { rate: 0.5 } }, dense(3, "softmax")],
-      loss: "sparseCategoricalCrossentropy",
-      optimizer: { name: "sgd", learning_rate: 0.1 },
-    });
+    const plan = parsePlan(
+      planOf([dense(16, "relu"), { dropout: { rate: 0.5 } }, dense(3, "softmax")], "sparseCategoricalCrossentropy", {
+        name: "sgd",
+        learning_rate: 0.1,
+      }),
+    );
     const data = threeClassData(50);
     const model = buildModel(plan, data.sampleShape, { seed: 3 });
     try {
@@ -247,12 +231,12 @@ describe("validation during a round runs on the kernels with tfjs's figures", ()
 
 describe("dropout on the kernels", () => {
   const withDropout = (rate: number) =>
-    parsePlan({
-      data: {},
-      model: [dense(16, "relu"), { dropout: { rate } }, dense(1, "sigmoid")],
-      loss: "binaryCrossentropy",
-      optimizer: { name: "sgd", learning_rate: 0.2 },
-    });
+    parsePlan(
+      planOf([dense(16, "relu"), { dropout: { rate } }, dense(1, "sigmoid")], "binaryCrossentropy", {
+        name: "sgd",
+        learning_rate: 0.2,
+      }),
+    );
 
   it("at rate 0 trains exactly like tfjs's path (same batches, identity masks)", async () => {
     const args = trainingArgs({ epochs: 3 });
@@ -324,18 +308,17 @@ describe("a CNN's gradients", () => {
 
   it("equal tfjs's through convolutions with few filters (input gradient by full convolution, filter gradient transposed)", () => {
     // Non-square windows, same and valid padding: a wrongly turned filter or pad shows in the first layer's gradient.
-    const plan = {
-      data: {},
-      model: [
+    const plan = planOf(
+      [
         { conv2d: { filters: 8, kernelSize: 3, padding: "same", activation: "relu" } },
         { conv2d: { filters: 4, kernelSize: [3, 2], padding: "same", activation: "relu" } },
         { conv2d: { filters: 2, kernelSize: [2, 3], padding: "valid", activation: "tanh" } },
         { flatten: {} },
         { dense: { units: 2, activation: "softmax" } },
       ],
-      loss: "sparseCategoricalCrossentropy",
-      optimizer: { name: "sgd", learning_rate: 0.1 },
-    };
+      "sparseCategoricalCrossentropy",
+      { name: "sgd", learning_rate: 0.1 },
+    );
     const convs = describeNetwork(buildModel(parsePlan(plan), [7, 7, 1], { seed: 3 }), "sparseCategoricalCrossentropy");
     assert.ok(!("unsupported" in convs));
     assert.deepEqual(
@@ -349,9 +332,8 @@ describe("a CNN's gradients", () => {
   it("equal tfjs's through direct convolutions (8 or 16 filters: no patches, forward, filter and input gradients)", () => {
     // Same and valid padding, non-square windows, a stride of 2 (a padded input cut short of the image),
     // rows of 7 outputs (a last block overlapping the one before) and of 3 (window by window).
-    const plan = {
-      data: {},
-      model: [
+    const plan = planOf(
+      [
         { conv2d: { filters: 16, kernelSize: 3, padding: "same", activation: "relu" } },
         { conv2d: { filters: 8, kernelSize: [3, 2], padding: "same", activation: "tanh" } },
         { conv2d: { filters: 8, kernelSize: [2, 3], strides: 2, padding: "valid", activation: "relu" } },
@@ -359,9 +341,9 @@ describe("a CNN's gradients", () => {
         { flatten: {} },
         { dense: { units: 2, activation: "softmax" } },
       ],
-      loss: "sparseCategoricalCrossentropy",
-      optimizer: { name: "sgd", learning_rate: 0.1 },
-    };
+      "sparseCategoricalCrossentropy",
+      { name: "sgd", learning_rate: 0.1 },
+    );
     const convs = describeNetwork(buildModel(parsePlan(plan), [7, 7, 1], { seed: 3 }), "sparseCategoricalCrossentropy");
     assert.ok(!("unsupported" in convs));
     assert.deepEqual(
@@ -422,18 +404,13 @@ describe("chooseEngine()", () => {
   });
 
   it("uses more threads only when a step has enough arithmetic to share, per step and per parameter", () => {
-    const small = parsePlan({
-      data: {},
-      model: [dense(1, "sigmoid")],
-      loss: "binaryCrossentropy",
-      optimizer: { name: "sgd", learning_rate: 0.1 },
-    });
-    const mlp = parsePlan({
-      data: {},
-      model: [dense(256, "relu"), dense(10, "softmax")],
-      loss: "sparseCategoricalCrossentropy",
-      optimizer: { name: "sgd", learning_rate: 0.1 },
-    });
+    const small = parsePlan(planOf([dense(1, "sigmoid")], "binaryCrossentropy", { name: "sgd", learning_rate: 0.1 }));
+    const mlp = parsePlan(
+      planOf([dense(256, "relu"), dense(10, "softmax")], "sparseCategoricalCrossentropy", {
+        name: "sgd",
+        learning_rate: 0.1,
+      }),
+    );
     const threadsFor = (p: typeof small, inputs: number, batchSize: number, threads: number, dp = false) => {
       const model = buildModel(p, [inputs], { seed: 1 });
       const choice = chooseEngine({
