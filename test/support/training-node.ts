@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sha256Hex } from "../../src/common/canonical-json.js";
@@ -7,19 +7,12 @@ import { type Plan, parsePlan, planJson } from "../../src/ml/plan.js";
 import type { TablePreparation } from "../../src/ml/table-prep.js";
 import { preparedFeatures } from "../../src/ml/table-prep.js";
 import type { TrainingArgs } from "../../src/ml/types.js";
-import { type Catalogue, createCatalogue } from "../../src/node/catalogue/catalogue.js";
-import { describeDataset } from "../../src/node/catalogue/dataset-draft.js";
-import { createDatasetLoader } from "../../src/node/catalogue/dataset-loader.js";
+import type { Catalogue } from "../../src/node/catalogue/catalogue.js";
 import { createExecutor, type NodeRuntime } from "../../src/node/executors/index.js";
 import type { TaskLimits } from "../../src/node/plans/task-limits.js";
 import { createPrivacyLedger } from "../../src/node/privacy/privacy-ledger.js";
-import {
-  decodeReply,
-  encodeReply,
-  type FeedbackBody,
-  type ReplyBody,
-  type TrainTaskBody,
-} from "../../src/wire/index.js";
+import type { FeedbackBody, ReplyBody, TrainTaskBody } from "../../src/wire/index.js";
+import { csvCatalogue, csvText, offTheWire, testRuntime } from "./executor-node.js";
 
 /**
  * A node as the researcher meets it, without the network: one CSV dataset in the catalogue, a real
@@ -67,29 +60,21 @@ export async function createTrainingNode(
   } = {},
 ): Promise<TrainingNode> {
   const dir = mkdtempSync(join(tmpdir(), "fbm-attack-"));
-  const path = join(dir, "patients.csv");
-  writeFileSync(path, `${[csv.header.join(","), ...csv.rows.map((r) => r.join(","))].join("\n")}\n`);
-  const catalogue = await createCatalogue({ path: join(dir, "catalogue.json") });
-  const entry = await catalogue.addDataset(
-    await describeDataset({ type: "csv", path, tags: ["t"], target: csv.header.at(-1), name: "patients" }),
-  );
+  const { catalogue, entry } = await csvCatalogue(dir, "patients.csv", csvText(csv.header, csv.rows), {
+    name: "patients",
+    target: csv.header.at(-1),
+  });
   const ledger = await createPrivacyLedger({ path: join(dir, "privacy.json") });
   const logs: string[] = [];
-  const runtime = {
-    catalogue,
-    loader: createDatasetLoader(),
-    version: "test",
-    backend: "cpu",
-    controls: undefined as never,
-    privacy: { ledger, maxEpsilon: "none", delta: 1e-5 },
-    secagg: undefined as never,
-    nodeId: "node_test",
-    authorizePlan: options.gate?.(catalogue) ?? (async () => undefined),
-    limits: options.limits,
-    log: (line: string) => logs.push(line),
-    analytics: { minCount: 1, minMax: true },
-  } satisfies NodeRuntime;
-  const execute = createExecutor(runtime);
+  const execute = createExecutor(
+    testRuntime(catalogue, {
+      privacy: { ledger, maxEpsilon: "none", delta: 1e-5 },
+      authorizePlan: options.gate?.(catalogue) ?? (async () => undefined),
+      limits: options.limits,
+      log: (line: string) => logs.push(line),
+      analytics: { minCount: 1, minMax: true },
+    }),
+  );
   const features = csv.header.length - 1;
   return {
     logs,
@@ -114,10 +99,7 @@ export async function createTrainingNode(
         { taskId: "t", experiment, body },
         { signal: new AbortController().signal, feedback: (f) => feedback.push(f) },
       );
-      async function* chunks() {
-        yield* encodeReply({ taskId: "t", nodeId: "n", body: reply });
-      }
-      return { reply: (await decodeReply(chunks())).body, feedback };
+      return { reply: await offTheWire(reply), feedback };
     },
     async stats({ plan, preparation }) {
       const body = { kind: "stats" as const, datasetId: entry.id, planJson: planJson(plan), preparation };
@@ -125,10 +107,7 @@ export async function createTrainingNode(
         { taskId: "s", experiment: "attack", body },
         { signal: new AbortController().signal, feedback: () => {} },
       );
-      async function* chunks() {
-        yield* encodeReply({ taskId: "s", nodeId: "n", body: reply });
-      }
-      return (await decodeReply(chunks())).body;
+      return offTheWire(reply, "s");
     },
     async close() {
       await ledger.close();

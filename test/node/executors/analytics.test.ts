@@ -4,12 +4,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { writeIdx } from "../../../scripts/lib/synthetic-images.js";
-import { createCatalogue, type DatasetEntry } from "../../../src/node/catalogue/catalogue.js";
+import { createCatalogue } from "../../../src/node/catalogue/catalogue.js";
 import { describeDataset } from "../../../src/node/catalogue/dataset-draft.js";
-import { createDatasetLoader } from "../../../src/node/catalogue/dataset-loader.js";
-import { createExecutor, type NodeRuntime } from "../../../src/node/executors/index.js";
+import { createExecutor } from "../../../src/node/executors/index.js";
 import { TaskCancelled } from "../../../src/node/serve/task-cancel.js";
-import { decodeReply, encodeReply, type ReplyBody, type TaskBody } from "../../../src/wire/index.js";
+import type { ReplyBody, TaskBody } from "../../../src/wire/index.js";
+import { csvCatalogue, csvText, offTheWire, testRuntime } from "../../support/executor-node.js";
 
 const root = mkdtempSync(join(tmpdir(), "fbm-analytics-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -23,36 +23,21 @@ async function node(
   target?: string,
 ) {
   const dir = mkdtempSync(join(root, `n${n++}-`));
-  const path = join(dir, "data.csv");
-  writeFileSync(path, `${[header.join(","), ...rows.map((r) => r.join(","))].join("\n")}\n`);
-  const catalogue = await createCatalogue({ path: join(dir, "catalogue.json") });
-  const entry = await catalogue.addDataset(
-    await describeDataset({ type: "csv", path, tags: ["t"], target, name: "data" }),
-  );
+  const { catalogue, entry, path } = await csvCatalogue(dir, "data.csv", csvText(header, rows), {
+    name: "data",
+    target,
+  });
   const logs: string[] = [];
-  const runtime = {
-    catalogue,
-    loader: createDatasetLoader(),
-    version: "test",
-    backend: "cpu",
-    controls: undefined as never,
-    privacy: undefined as never,
-    secagg: undefined as never,
-    nodeId: "node_test",
-    authorizePlan: async () => undefined,
-    log: (line: string) => logs.push(line),
-    analytics: { minCount: policy.minCount ?? 10, minMax: policy.minMax ?? false },
-  } satisfies NodeRuntime;
-  const execute = createExecutor(runtime);
+  const execute = createExecutor(
+    testRuntime(catalogue, {
+      log: (line: string) => logs.push(line),
+      analytics: { minCount: policy.minCount ?? 10, minMax: policy.minMax ?? false },
+    }),
+  );
   /** Runs a task and returns the reply as the researcher would read it off the wire. */
-  const run = async (body: TaskBody, signal = new AbortController().signal): Promise<ReplyBody> => {
-    const reply = await execute({ taskId: "t", experiment: "stats", body }, { signal, feedback: () => {} });
-    async function* chunks() {
-      yield* encodeReply({ taskId: "t", nodeId: "n", body: reply });
-    }
-    return (await decodeReply(chunks())).body;
-  };
-  return { entry: entry as DatasetEntry, run, logs, path };
+  const run = async (body: TaskBody, signal = new AbortController().signal): Promise<ReplyBody> =>
+    offTheWire(await execute({ taskId: "t", experiment: "stats", body }, { signal, feedback: () => {} }));
+  return { entry, run, logs, path };
 }
 
 /** Every number anywhere in a value. */
@@ -216,19 +201,7 @@ describe("analytics tasks on the node", () => {
         tags: ["t"],
       }),
     );
-    const execute = createExecutor({
-      catalogue,
-      loader: createDatasetLoader(),
-      version: "test",
-      backend: "cpu",
-      controls: undefined as never,
-      privacy: undefined as never,
-      secagg: undefined as never,
-      nodeId: "node_test",
-      authorizePlan: async () => undefined,
-      log: () => {},
-      analytics: { minCount: 10, minMax: false },
-    });
+    const execute = createExecutor(testRuntime(catalogue));
     const context = { signal: new AbortController().signal, feedback: () => {} };
     const summary = await execute(
       {

@@ -1,15 +1,13 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { createCatalogue } from "../../../src/node/catalogue/catalogue.js";
-import { describeDataset } from "../../../src/node/catalogue/dataset-draft.js";
-import { createDatasetLoader } from "../../../src/node/catalogue/dataset-loader.js";
 import { gateTable } from "../../../src/node/clinical/disclosure-gate.js";
 import { MAX_CLINICAL_ITERATIONS } from "../../../src/node/executors/clinical.js";
-import { createExecutor, type NodeRuntime } from "../../../src/node/executors/index.js";
-import { type ClinicalQuery, decodeReply, encodeReply, type ReplyBody } from "../../../src/wire/index.js";
+import { createExecutor } from "../../../src/node/executors/index.js";
+import type { ClinicalQuery, ReplyBody } from "../../../src/wire/index.js";
+import { csvCatalogue, csvText, offTheWire, testRuntime } from "../../support/executor-node.js";
 
 const root = mkdtempSync(join(tmpdir(), "fbm-clinical-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -18,35 +16,18 @@ let n = 0;
 /** A node holding one csv (header + rows) with the given min_count; `ask` sends a clinical query over the wire codec. */
 async function node(header: string[], rows: (string | number)[][], minCount: number) {
   const dir = mkdtempSync(join(root, `n${n++}-`));
-  const path = join(dir, "data.csv");
-  writeFileSync(path, `${[header.join(","), ...rows.map((r) => r.join(","))].join("\n")}\n`);
-  const catalogue = await createCatalogue({ path: join(dir, "catalogue.json") });
-  const entry = await catalogue.addDataset(await describeDataset({ type: "csv", path, tags: ["t"], name: "data" }));
+  const { catalogue, entry } = await csvCatalogue(dir, "data.csv", csvText(header, rows), { name: "data" });
   const logs: string[] = [];
-  const runtime = {
-    catalogue,
-    loader: createDatasetLoader(),
-    version: "test",
-    backend: "cpu",
-    controls: undefined as never,
-    privacy: undefined as never,
-    secagg: undefined as never,
-    nodeId: "node_test",
-    authorizePlan: async () => undefined,
-    log: (line: string) => logs.push(line),
-    analytics: { minCount, minMax: false },
-  } satisfies NodeRuntime;
-  const execute = createExecutor(runtime);
-  const ask = async (query: ClinicalQuery, queryId = "q1"): Promise<ReplyBody> => {
-    const reply = await execute(
-      { taskId: "t", experiment: "analyze", body: { kind: "clinical", datasetId: entry.id, queryId, query } },
-      { signal: new AbortController().signal, feedback: () => {} },
+  const execute = createExecutor(
+    testRuntime(catalogue, { log: (line: string) => logs.push(line), analytics: { minCount, minMax: false } }),
+  );
+  const ask = async (query: ClinicalQuery, queryId = "q1"): Promise<ReplyBody> =>
+    offTheWire(
+      await execute(
+        { taskId: "t", experiment: "analyze", body: { kind: "clinical", datasetId: entry.id, queryId, query } },
+        { signal: new AbortController().signal, feedback: () => {} },
+      ),
     );
-    async function* chunks() {
-      yield* encodeReply({ taskId: "t", nodeId: "n", body: reply });
-    }
-    return (await decodeReply(chunks())).body;
-  };
   return { ask, logs };
 }
 
