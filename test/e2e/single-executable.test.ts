@@ -19,6 +19,7 @@ import { buildExecutables, exeSuffix, repo, targets } from "../../scripts/lib/se
 import { executablesAreFresh } from "../../scripts/lib/sea-fresh.js";
 import { writeTabularCsv } from "../../scripts/lib/synthetic.js";
 import { makeImages, writeIdx } from "../../scripts/lib/synthetic-images.js";
+import { datasetAdd } from "../support/dataset-add.js";
 
 /** Every folder from `dir` up to the root. */
 function ancestors(dir: string): string[] {
@@ -112,20 +113,7 @@ describe("the single executables, copied alone into an empty folder outside the 
     homes.forEach((home, i) => {
       const csv = join(dir, `site-${i}.csv`);
       writeTabularCsv(csv, { rows: 200, seed: i + 1, features: 4, noise: 0 });
-      run(fbmNode, [
-        "--home",
-        home,
-        "dataset",
-        "add",
-        "--type",
-        "csv",
-        "--path",
-        csv,
-        "--tags",
-        "sea-csv",
-        "--target",
-        "label",
-      ]);
+      run(fbmNode, datasetAdd(home, { type: "csv", path: csv, tags: "sea-csv", target: "label" }));
     });
     const experiment = join(dir, "tabular.yaml");
     writeFileSync(
@@ -176,20 +164,7 @@ describe("the single executables, copied alone into an empty folder outside the 
       const images = join(dir, `site-${i}-images.idx${i === 0 ? ".gz" : ""}`);
       const labels = join(dir, `site-${i}-labels.idx${i === 0 ? ".gz" : ""}`);
       writeIdx(images, labels, makeImages({ count: 120, size, seed: 20 + i }), size);
-      run(fbmNode, [
-        "--home",
-        home,
-        "dataset",
-        "add",
-        "--type",
-        "idx",
-        "--path",
-        images,
-        "--labels",
-        labels,
-        "--tags",
-        "sea-idx",
-      ]);
+      run(fbmNode, datasetAdd(home, { type: "idx", path: images, labels, tags: "sea-idx" }));
     });
     const experiment = join(dir, "cnn.yaml");
     writeFileSync(

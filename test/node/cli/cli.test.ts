@@ -8,6 +8,7 @@ import { probeBackend } from "../../../src/ml/backend-probe.js";
 import type { DatasetEntry } from "../../../src/node/catalogue/catalogue.js";
 import { readableKeys } from "../../../src/node/config/node-config.js";
 import { nodeCli } from "../../support/cli.js";
+import { datasetAdd } from "../../support/dataset-add.js";
 
 const root = mkdtempSync(join(tmpdir(), "fbm-cli-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -28,7 +29,7 @@ describe("fbm-node CLI", () => {
     const init = await run("init", "--home", home, "--name", "site-a", "--json");
     assert.equal(init.code, 0, init.stderr);
     assert.match(JSON.parse(init.stdout).node_id, /^node_[0-9a-f]{12}$/);
-    const add = await run("dataset", "add", "--home", home, "--type", "csv", "--path", good, "--tags", "heart,site-a");
+    const add = await run(...datasetAdd(home, { type: "csv", path: good, tags: "heart,site-a" }));
     assert.equal(add.code, 0, add.stderr);
   });
 
@@ -191,23 +192,15 @@ describe("fbm-node CLI", () => {
   it("dataset add / list / show / rm round trip with --json", async () => {
     const path = file("more.csv", "x,y\n0.5,1\n1.5,0\n");
     const added = await run(
-      "dataset",
-      "add",
-      "--home",
-      home,
-      "--type",
-      "csv",
-      "--path",
-      path,
-      "--tags",
-      "more",
-      "--name",
-      "More",
-      "--description",
-      "two rows",
-      "--target",
-      "y",
-      "--json",
+      ...datasetAdd(home, {
+        type: "csv",
+        path,
+        tags: "more",
+        name: "More",
+        description: "two rows",
+        target: "y",
+        json: true,
+      }),
     );
     assert.equal(added.code, 0, added.stderr);
     const entry = JSON.parse(added.stdout) as DatasetEntry;
@@ -283,21 +276,7 @@ describe("fbm-node CLI", () => {
     };
     const images = idxFile("imgs-idx3-ubyte", 0x803, [2, 1, 3], [0, 1, 2, 3, 4, 5]);
     const labels = idxFile("lbls-idx1-ubyte", 0x801, [2], [7, 7]);
-    const idx = await run(
-      "dataset",
-      "add",
-      "--home",
-      home,
-      "--type",
-      "idx",
-      "--path",
-      images,
-      "--labels",
-      labels,
-      "--tags",
-      "digits",
-      "--json",
-    );
+    const idx = await run(...datasetAdd(home, { type: "idx", path: images, labels, tags: "digits", json: true }));
     assert.equal(idx.code, 0, idx.stderr);
     const idxEntry = JSON.parse(idx.stdout) as DatasetEntry;
     assert.deepEqual(
@@ -311,19 +290,7 @@ describe("fbm-node CLI", () => {
       mkdirSync(join(dir, cls), { recursive: true });
       writeFileSync(join(dir, cls, "1.png"), PNG.sync.write(new PNG({ width: 3, height: 2 })));
     }
-    const img = await run(
-      "dataset",
-      "add",
-      "--home",
-      home,
-      "--type",
-      "images",
-      "--path",
-      dir,
-      "--tags",
-      "xray",
-      "--json",
-    );
+    const img = await run(...datasetAdd(home, { type: "images", path: dir, tags: "xray", json: true }));
     assert.equal(img.code, 0, img.stderr);
     const imgEntry = JSON.parse(img.stdout) as DatasetEntry;
     assert.deepEqual(

@@ -12,6 +12,7 @@ import type { NodeStatus } from "../../../src/node/serve/node-status.js";
 import { createRunningTask, TaskCancelled } from "../../../src/node/serve/task-cancel.js";
 import { launchBrowser } from "../../support/browser.js";
 import { nodeCli } from "../../support/cli.js";
+import { datasetAdd } from "../../support/dataset-add.js";
 
 const plan = (units: number) =>
   JSON.stringify({
@@ -54,25 +55,7 @@ describe("GUI plan review in a browser", () => {
     writeFileSync(bc, "a,b,y\n1,2,0\n4,5,1\n7,8,0\n");
     const add = async (path: string, name: string, tags: string) =>
       JSON.parse(
-        (
-          await nodeCli(
-            "--home",
-            home,
-            "dataset",
-            "add",
-            "--type",
-            "csv",
-            "--path",
-            path,
-            "--tags",
-            tags,
-            "--name",
-            name,
-            "--target",
-            "y",
-            "--json",
-          )
-        ).stdout,
+        (await nodeCli(...datasetAdd(home, { type: "csv", path, tags, name, target: "y", json: true }))).stdout,
       ).id as string;
     await add(wide, "wide", "other");
     const bcId = await add(bc, "bc", "breast-cancer");
@@ -82,40 +65,14 @@ describe("GUI plan review in a browser", () => {
     const cells = (site: string) => [...names.map((_, i) => String(i)), site].join(",");
     writeFileSync(table, `${[...names, "site"].join(",")}\n${cells("lyon")}\n${cells("nice")}\n${cells("lyon")}\n`);
     previewIds.table = (
-      await nodeCli(
-        "--home",
-        home,
-        "dataset",
-        "add",
-        "--type",
-        "csv",
-        "--path",
-        table,
-        "--tags",
-        "wide-table",
-        "--json",
-      )
+      await nodeCli(...datasetAdd(home, { type: "csv", path: table, tags: "wide-table", json: true }))
     ).stdout;
     const images = join(dir, "digits-idx3-ubyte");
     const labels = join(dir, "digits-idx1-ubyte");
     writeIdx(images, 0x803, [3, 2, 2], [0, 255, 255, 0, 10, 20, 30, 40, 1, 2, 3, 4]);
     writeIdx(labels, 0x801, [3], [1, 0, 1]);
     previewIds.idx = (
-      await nodeCli(
-        "--home",
-        home,
-        "dataset",
-        "add",
-        "--type",
-        "idx",
-        "--path",
-        images,
-        "--labels",
-        labels,
-        "--tags",
-        "digits",
-        "--json",
-      )
+      await nodeCli(...datasetAdd(home, { type: "idx", path: images, labels, tags: "digits", json: true }))
     ).stdout;
     const registry = await createPlanRegistry({ path: homePaths(home).plans });
     const from = { experiment: "study", researcher: "http://r:1", dataset: bcId };

@@ -10,6 +10,7 @@ import { createPlanRegistry } from "../../../src/node/plans/plan-registry.js";
 import { createPrivacyLedger } from "../../../src/node/privacy/privacy-ledger.js";
 import { computeRdp } from "../../../src/privacy/dp/rdp.js";
 import { nodeCli } from "../../support/cli.js";
+import { datasetAdd } from "../../support/dataset-add.js";
 
 const planJson = JSON.stringify({
   data: { target: "y" },
@@ -77,20 +78,7 @@ describe("the GUI's HTTP API (in-process server on port 0)", () => {
     const bad = await api("POST", "/api/datasets", { type: "csv", path: csv, tags: "t", target: "nope" });
     assert.equal(bad.status, 400);
     assert.match((await bad.json()).error, /no column "nope" \(columns: a, b, y\)/);
-    const cli = await nodeCli(
-      "--home",
-      home,
-      "dataset",
-      "add",
-      "--type",
-      "csv",
-      "--path",
-      csv,
-      "--tags",
-      "t",
-      "--target",
-      "nope",
-    );
+    const cli = await nodeCli(...datasetAdd(home, { type: "csv", path: csv, tags: "t", target: "nope" }));
     assert.equal(
       cli.stderr,
       `Error: ${(await (await api("POST", "/api/datasets", { type: "csv", path: csv, tags: "t", target: "nope" })).json()).error}\n`,
