@@ -1,3 +1,4 @@
+import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { selectBackend } from "../../../src/ml/backend.js";
@@ -122,6 +123,26 @@ describe("layer normalization over the last axis", () => {
       });
     }
   }
+
+  it("equals group normalization with one group per position, to the bit (normalize.ts keeps both for speed)", () => {
+    for (const shape of shapes) {
+      for (const affine of [true, false]) {
+        const { C, n, rows, x, gamma, beta, dy } = normalizationCase(shape.dims, affine);
+        const { k, ptrs } = place([x, gamma, beta, dy, n, rows, n, C, C, n, n, rows, n, C, C, n]);
+        const [px, pg, pb, pdy] = ptrs;
+        const [g, b] = affine ? [pg, pb] : [0, 0];
+        const [layer, group] = [ptrs.slice(4, 10), ptrs.slice(10, 16)];
+        k.kernels.layerNorm(px, rows, C, EPS, g, b, layer[0], layer[1], layer[2]);
+        k.kernels.layerNormBackward(pdy, layer[0], layer[1], rows, C, g, layer[3], layer[4], layer[5]);
+        k.kernels.groupNorm(px, rows, 1, C, 1, EPS, g, b, group[0], group[1], group[2]);
+        k.kernels.groupNormBackward(pdy, group[0], group[1], rows, 1, C, 1, g, group[3], group[4], group[5]);
+        for (const [i, what] of ["x̂", "1/σ", "output", "γ gradient", "β gradient", "input gradient"].entries()) {
+          const length = [n, rows, n, C, C, n][i];
+          assert.deepEqual(k.f32(group[i], length), k.f32(layer[i], length), `${shape.name}: ${what}`);
+        }
+      }
+    }
+  });
 
   it("matches tfjs's layerNormalization layer itself (its formula, not only the one above)", () => {
     const dims = [4, 3, 2, 6];

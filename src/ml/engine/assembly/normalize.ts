@@ -124,6 +124,9 @@ export function movingAverage(n: i32, momentum: f32, moving: usize, value: usize
 /**
  * Layer normalization of each row over its C channels: y = γ·x̂ + β (γ, β per channel, 0 for none), with
  * x̂ kept in `xhat` and each row's 1/√(variance + ε) in `invStd` (both unless 0: inference).
+ * It is groupNorm with one group per position (samples = rows, pixels = 1, G = 1), to the bit, forward and
+ * backward; it keeps its own loops because that group path ran 10–30% slower on layer norm's shapes
+ * (forward + backward, C = 7 to 128, rows 64 to 12544: mostly the forward pass).
  */
 export function layerNorm(
   x: usize, rows: i32, C: i32, eps: f32, gamma: usize, beta: usize, xhat: usize, invStd: usize, y: usize,
