@@ -1,16 +1,9 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import {
-  DEADLINE_MS,
-  type NodeProcesses,
-  prepareNodes,
-  researcherBin,
-  startNodes,
-} from "../../scripts/lib/federation.js";
+import { DEADLINE_MS, type NodeProcesses, prepareNodes, startNodes } from "../../scripts/lib/federation.js";
 import type {
   AnalyzeResult,
   CoxResult,
@@ -19,32 +12,11 @@ import type {
   KmResult,
 } from "../../src/researcher/analyze/analyze-result.js";
 import { clinicalCsv, clinicalRows } from "../support/clinical-rows.js";
+import { type CommandResult, runResearcherCommand } from "../support/researcher-command.js";
 
 /** `fbm-researcher analyze FILE ARGS` on port 0, the nodes' gate opened to it once it listens. */
-async function analyze(
-  nodes: NodeProcesses,
-  file: string,
-  args: string[],
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const researcher = spawn(
-    process.execPath,
-    [researcherBin, "analyze", file, "--listen", "127.0.0.1:0", "--wait", String(DEADLINE_MS / 1000), ...args],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
-  const deadline = setTimeout(() => researcher.kill("SIGKILL"), DEADLINE_MS + 60_000);
-  let stdout = "";
-  let stderr = "";
-  researcher.stdout!.on("data", (d) => (stdout += d));
-  researcher.stderr!.on("data", (d) => {
-    stderr += d;
-    const url = /Listening on (\S+);/.exec(stderr)?.[1];
-    if (url) nodes.gate.open(url);
-  });
-  const code = await new Promise<number | null>((done) => researcher.on("exit", done));
-  clearTimeout(deadline);
-  nodes.gate.shut();
-  return { code, stdout, stderr };
-}
+const analyze = (nodes: NodeProcesses, file: string, args: string[]): Promise<CommandResult> =>
+  runResearcherCommand(nodes, ["analyze", file], args);
 
 /** R's pooled fits of the same rows (see test/researcher/analyze/glm-fit.test.ts and cox-fit.test.ts for how they were made). */
 const R_BINOMIAL = [-4.4768674229419103, 0.0525762620783227, 0.8882546462752419, 0.543999817351024, 1.3340295068499775];

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { DEADLINE_MS, prepareNodes, researcherBin, startNodes } from "../../scripts/lib/federation.js";
+import { DEADLINE_MS, prepareNodes, startNodes } from "../../scripts/lib/federation.js";
 import { writeTabularCsv } from "../../scripts/lib/synthetic.js";
+import { runResearcherCommand } from "../support/researcher-command.js";
 
 describe("fbm-researcher datasets", { timeout: 3 * DEADLINE_MS }, () => {
   const dir = mkdtempSync(join(tmpdir(), "fbm-e2e-ds-"));
@@ -25,43 +25,15 @@ describe("fbm-researcher datasets", { timeout: 3 * DEADLINE_MS }, () => {
     ]);
     // The nodes run first, behind a gate the researcher's address is given to once it listens.
     const nodes = await startNodes(homes);
-    let stdout = "";
-    let stderr = "";
-    let code: number | null;
-    try {
-      const researcher = spawn(
-        process.execPath,
-        [
-          researcherBin,
-          "datasets",
-          "--tags",
-          "x,heart",
-          "--listen",
-          "127.0.0.1:0",
-          "--wait",
-          String(DEADLINE_MS / 1000),
-          "--nodes",
-          "3",
-          "--json",
-        ],
-        { stdio: ["ignore", "pipe", "pipe"] },
-      );
-      const deadline = setTimeout(() => researcher.kill("SIGKILL"), DEADLINE_MS + 60_000);
-      researcher.stdout!.on("data", (d) => (stdout += d));
-      researcher.stderr!.on("data", (d) => {
-        stderr += d;
-        const url = /Listening on (\S+);/.exec(stderr)?.[1];
-        if (url) nodes.gate.open(url);
-      });
-      code = await new Promise<number | null>((done) => researcher.on("exit", done));
-      clearTimeout(deadline);
-    } finally {
-      await nodes.stop();
-    }
+    const { code, stdout, stderr } = await runResearcherCommand(
+      nodes,
+      ["datasets", "--tags", "x,heart"],
+      ["--nodes", "3", "--json"],
+    ).finally(() => nodes.stop());
     assert.equal(code, 0, stderr);
 
-    const result = JSON.parse(stdout) as { name: string; datasets: { name: string; tags: string[] }[] }[];
-    const byNode = Object.fromEntries(result.map((n) => [n.name, n.datasets.map((d) => d.name)]));
+    const listed = JSON.parse(stdout) as { name: string; datasets: { name: string; tags: string[] }[] }[];
+    const byNode = Object.fromEntries(listed.map((n) => [n.name, n.datasets.map((d) => d.name)]));
     assert.deepEqual(byNode, { alpha: ["alpha-heart"], beta: ["beta-heart"], gamma: [] });
     assert.ok(!stdout.includes("secret-location"), "no dataset path in the output");
     assert.ok(!/"path"/.test(stdout), "no path field in the output");

@@ -1,47 +1,19 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import {
-  DEADLINE_MS,
-  fbmNode,
-  type NodeProcesses,
-  prepareNodes,
-  researcherBin,
-  startNodes,
-} from "../../scripts/lib/federation.js";
+import { DEADLINE_MS, fbmNode, type NodeProcesses, prepareNodes, startNodes } from "../../scripts/lib/federation.js";
 import { niftiBytes } from "../../scripts/lib/nifti-writer.js";
 import { writeSyntheticSubjects } from "../../scripts/lib/synthetic-volumes.js";
 import { readNifti } from "../../src/ml/data/nifti.js";
 import type { StatsResult } from "../../src/researcher/stats/stats-result.js";
 import { printedNumbers } from "../support/printed-numbers.js";
+import { type CommandResult, runResearcherCommand } from "../support/researcher-command.js";
 
 /** `fbm-researcher stats ARGS --json` on port 0, the nodes' gate opened to it once it listens. */
-async function stats(
-  nodes: NodeProcesses,
-  args: string[],
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const researcher = spawn(
-    process.execPath,
-    [researcherBin, "stats", "--listen", "127.0.0.1:0", "--wait", String(DEADLINE_MS / 1000), "--json", ...args],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
-  const deadline = setTimeout(() => researcher.kill("SIGKILL"), DEADLINE_MS + 60_000);
-  let stdout = "";
-  let stderr = "";
-  researcher.stdout!.on("data", (d) => (stdout += d));
-  researcher.stderr!.on("data", (d) => {
-    stderr += d;
-    const url = /Listening on (\S+);/.exec(stderr)?.[1];
-    if (url) nodes.gate.open(url);
-  });
-  const code = await new Promise<number | null>((done) => researcher.on("exit", done));
-  clearTimeout(deadline);
-  nodes.gate.shut();
-  return { code, stdout, stderr };
-}
+const stats = (nodes: NodeProcesses, args: string[]): Promise<CommandResult> =>
+  runResearcherCommand(nodes, ["stats"], ["--json", ...args]);
 
 const dims: [number, number, number] = [6, 6, 3];
 

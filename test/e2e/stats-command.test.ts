@@ -1,22 +1,16 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import {
-  DEADLINE_MS,
-  type NodeProcesses,
-  prepareNodes,
-  researcherBin,
-  startNodes,
-} from "../../scripts/lib/federation.js";
+import { DEADLINE_MS, type NodeProcesses, prepareNodes, startNodes } from "../../scripts/lib/federation.js";
 import { createRng } from "../../src/ml/rng.js";
 import { fineIndex } from "../../src/ml/stats/histogram-grid.js";
 import { gridCell, gridStep } from "../../src/node/analytics/node-grid.js";
 import { FINE_BINS } from "../../src/researcher/stats/agree-grid.js";
 import type { StatsResult } from "../../src/researcher/stats/stats-result.js";
 import { printedNumbers } from "../support/printed-numbers.js";
+import { type CommandResult, runResearcherCommand } from "../support/researcher-command.js";
 
 /** Rows of age (4 decimals), ldl (3 decimals) and a 0/1 label, different at each site. */
 function siteRows(rows: number, seed: number): number[][] {
@@ -42,31 +36,8 @@ function extraColumns(rows: number, seed: number, options: { rareOnes?: number; 
 }
 
 /** `fbm-researcher stats ARGS` on port 0, the nodes' gate opened to it once it listens. */
-async function stats(
-  nodes: NodeProcesses,
-  args: string[],
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const researcher = spawn(
-    process.execPath,
-    [researcherBin, "stats", "--listen", "127.0.0.1:0", "--wait", String(DEADLINE_MS / 1000), ...args],
-    {
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
-  const deadline = setTimeout(() => researcher.kill("SIGKILL"), DEADLINE_MS + 60_000);
-  let stdout = "";
-  let stderr = "";
-  researcher.stdout!.on("data", (d) => (stdout += d));
-  researcher.stderr!.on("data", (d) => {
-    stderr += d;
-    const url = /Listening on (\S+);/.exec(stderr)?.[1];
-    if (url) nodes.gate.open(url);
-  });
-  const code = await new Promise<number | null>((done) => researcher.on("exit", done));
-  clearTimeout(deadline);
-  nodes.gate.shut();
-  return { code, stdout, stderr };
-}
+const stats = (nodes: NodeProcesses, args: string[]): Promise<CommandResult> =>
+  runResearcherCommand(nodes, ["stats"], args);
 
 /** pandas' default quantile. */
 function quantile(sorted: number[], q: number): number {
