@@ -57,7 +57,7 @@ export function normalize(
       const o = <usize>c << 2;
       const h = (load<f32>(x + at + o) - load<f32>(mean + o)) * load<f32>(invStd + o);
       if (xhat != 0) store<f32>(xhat + at + o, h);
-      store<f32>(y + at + o, (gamma != 0 ? h * load<f32>(gamma + o) : h) + (beta != 0 ? load<f32>(beta + o) : 0));
+      store<f32>(y + at + o, affine(h, gamma, beta, o));
     }
   }
 }
@@ -149,7 +149,7 @@ export function layerNorm(
       const o = <usize>c << 2;
       const h = (load<f32>(x + at + o) - mean) * s;
       if (xhat != 0) store<f32>(xhat + at + o, h);
-      store<f32>(y + at + o, (gamma != 0 ? h * load<f32>(gamma + o) : h) + (beta != 0 ? load<f32>(beta + o) : 0));
+      store<f32>(y + at + o, affine(h, gamma, beta, o));
     }
   }
 }
@@ -175,7 +175,7 @@ export function layerNormBackward(
       const d = load<f32>(dy + at + o);
       const h = load<f32>(xhat + at + o);
       store<f32>(dgamma + o, load<f32>(dgamma + o) + d * h);
-      const g = gamma != 0 ? d * load<f32>(gamma + o) : d;
+      const g = scaled(d, gamma, o);
       a += g;
       b += g * h;
     }
@@ -183,7 +183,7 @@ export function layerNormBackward(
     const k = load<f32>(invStd + (<usize>r << 2)) / n;
     for (let c = 0; c < C; c++) {
       const o = <usize>c << 2;
-      const g = gamma != 0 ? load<f32>(dy + at + o) * load<f32>(gamma + o) : load<f32>(dy + at + o);
+      const g = scaled(load<f32>(dy + at + o), gamma, o);
       store<f32>(dx + at + o, k * (n * g - a - load<f32>(xhat + at + o) * b));
     }
   }
@@ -227,9 +227,7 @@ export function groupNorm(
           const o = <usize>c << 2;
           const h = (load<f32>(x + at + o) - mean) * sd;
           if (xhat != 0) store<f32>(xhat + at + o, h);
-          const gv: f32 = gamma != 0 ? load<f32>(gamma + channel + o) : 1;
-          const bv: f32 = beta != 0 ? load<f32>(beta + channel + o) : 0;
-          store<f32>(y + at + o, h * gv + bv);
+          store<f32>(y + at + o, affine(h, gamma, beta, channel + o));
         }
       }
     }
@@ -255,13 +253,14 @@ export function groupNormBackward(
     for (let g = 0; g < G; g++) {
       const channel = <usize>(g * per) << 2;
       const first = base + channel;
+      const gammaG = gamma != 0 ? gamma + channel : 0; // the group's γ (0: none)
       let a: f32 = 0;
       let b: f32 = 0;
       for (let p = 0; p < pixels; p++) {
         const at = first + <usize>p * bytes;
         for (let c = 0; c < per; c++) {
           const o = <usize>c << 2;
-          const gd = gamma != 0 ? load<f32>(dy + at + o) * load<f32>(gamma + channel + o) : load<f32>(dy + at + o);
+          const gd = scaled(load<f32>(dy + at + o), gammaG, o);
           a += gd;
           b += gd * load<f32>(xhat + at + o);
         }
@@ -271,7 +270,7 @@ export function groupNormBackward(
         const at = first + <usize>p * bytes;
         for (let c = 0; c < per; c++) {
           const o = <usize>c << 2;
-          const gd = gamma != 0 ? load<f32>(dy + at + o) * load<f32>(gamma + channel + o) : load<f32>(dy + at + o);
+          const gd = scaled(load<f32>(dy + at + o), gammaG, o);
           store<f32>(dx + at + o, k * (n * gd - a - load<f32>(xhat + at + o) * b));
         }
       }
@@ -303,6 +302,20 @@ function channelSums(dy: usize, xhat: usize, rows: i32, C: i32, dgamma: usize, d
       store<f32>(dgamma + o, load<f32>(dgamma + o) + load<f32>(dy + at + o) * load<f32>(xhat + at + o));
     }
   }
+}
+
+/** γ·x̂ + β for the channel at byte offset `o` (γ or β 0: none, i.e. 1 or 0). */
+// @ts-ignore: decorator
+@inline
+function affine(h: f32, gamma: usize, beta: usize, o: usize): f32 {
+  return (gamma != 0 ? h * load<f32>(gamma + o) : h) + (beta != 0 ? load<f32>(beta + o) : 0);
+}
+
+/** γ·d for the channel at byte offset `o` (γ 0: none, d itself). */
+// @ts-ignore: decorator
+@inline
+function scaled(d: f32, gamma: usize, o: usize): f32 {
+  return gamma != 0 ? d * load<f32>(gamma + o) : d;
 }
 
 /** Σ of n floats. */
