@@ -211,25 +211,15 @@ function maxPoolGrad({
   });
 }
 
-export const maxPoolGradConfig: KernelConfig = {
-  kernelName: MaxPoolGrad,
-  backendName: "wasm",
-  kernelFunc: maxPoolGrad as unknown as KernelFunc,
-};
+/** A wasm-backend kernel registration for one of the functions above (tfjs types them by its generic KernelFunc). */
+function wasmKernel<Args>(kernelName: string, kernelFunc: (args: Args) => TensorInfo): KernelConfig {
+  return { kernelName, backendName: "wasm", kernelFunc: kernelFunc as unknown as KernelFunc };
+}
 
+export const maxPoolGradConfig: KernelConfig = wasmKernel(MaxPoolGrad, maxPoolGrad);
 export const batchMatMulConfig: KernelConfig = {
-  kernelName: BatchMatMul,
-  backendName: "wasm",
-  kernelFunc: batchMatMul as unknown as KernelFunc,
+  ...wasmKernel(BatchMatMul, batchMatMul),
   ...(originalConfig?.setupFunc ? { setupFunc: originalConfig.setupFunc } : {}),
 };
-export const conv2DBackpropFilterConfig: KernelConfig = {
-  kernelName: Conv2DBackpropFilter,
-  backendName: "wasm",
-  kernelFunc: conv2DBackpropFilter as unknown as KernelFunc,
-};
-export const conv2DBackpropInputConfig: KernelConfig = {
-  kernelName: Conv2DBackpropInput,
-  backendName: "wasm",
-  kernelFunc: conv2DBackpropInput as unknown as KernelFunc,
-};
+export const conv2DBackpropFilterConfig: KernelConfig = wasmKernel(Conv2DBackpropFilter, conv2DBackpropFilter);
+export const conv2DBackpropInputConfig: KernelConfig = wasmKernel(Conv2DBackpropInput, conv2DBackpropInput);
