@@ -5,7 +5,7 @@ import { currentBackend, selectBackend } from "../../../src/ml/backend.js";
 import { createRowSource } from "../../../src/ml/batches.js";
 import { chooseEngine } from "../../../src/ml/engine/choose-engine.js";
 import { createKernelPredictor, kernelPredictor } from "../../../src/ml/engine/kernels-predictor.js";
-import { describeNetwork } from "../../../src/ml/engine/network.js";
+import { describeNetwork, type NetworkSpec } from "../../../src/ml/engine/network.js";
 import {
   byFullConvolution,
   createNetworkTrainer,
@@ -302,27 +302,32 @@ function assertGradientsMatchTfjs(planJson: Record<string, unknown>, data: Datas
 }
 
 describe("a CNN's gradients", () => {
+  /** A plan of `model` on 7×7×1 images (sgd, sparse categorical cross-entropy) and its layers as the engine describes them. */
+  function cnnOf7x7(model: Record<string, unknown>[]): {
+    plan: ReturnType<typeof planOf>;
+    layers: NetworkSpec["layers"];
+  } {
+    const plan = planOf(model, "sparseCategoricalCrossentropy", { name: "sgd", learning_rate: 0.1 });
+    const spec = describeNetwork(buildModel(parsePlan(plan), [7, 7, 1], { seed: 3 }), "sparseCategoricalCrossentropy");
+    assert.ok(!("unsupported" in spec));
+    return { plan, layers: spec.layers };
+  }
+
   it("equal tfjs's (cpu) for every trainable weight", () => {
     assertGradientsMatchTfjs(cases[6].plan, imageData(5));
   });
 
   it("equal tfjs's through convolutions with few filters (input gradient by full convolution, filter gradient transposed)", () => {
     // Non-square windows, same and valid padding: a wrongly turned filter or pad shows in the first layer's gradient.
-    const plan = planOf(
-      [
-        { conv2d: { filters: 8, kernelSize: 3, padding: "same", activation: "relu" } },
-        { conv2d: { filters: 4, kernelSize: [3, 2], padding: "same", activation: "relu" } },
-        { conv2d: { filters: 2, kernelSize: [2, 3], padding: "valid", activation: "tanh" } },
-        { flatten: {} },
-        { dense: { units: 2, activation: "softmax" } },
-      ],
-      "sparseCategoricalCrossentropy",
-      { name: "sgd", learning_rate: 0.1 },
-    );
-    const convs = describeNetwork(buildModel(parsePlan(plan), [7, 7, 1], { seed: 3 }), "sparseCategoricalCrossentropy");
-    assert.ok(!("unsupported" in convs));
+    const { plan, layers } = cnnOf7x7([
+      { conv2d: { filters: 8, kernelSize: 3, padding: "same", activation: "relu" } },
+      { conv2d: { filters: 4, kernelSize: [3, 2], padding: "same", activation: "relu" } },
+      { conv2d: { filters: 2, kernelSize: [2, 3], padding: "valid", activation: "tanh" } },
+      { flatten: {} },
+      { dense: { units: 2, activation: "softmax" } },
+    ]);
     assert.deepEqual(
-      convs.layers.map((op) => op.kind === "conv2d" && [byFullConvolution(op), transposedFilterGradient(op)]),
+      layers.map((op) => op.kind === "conv2d" && [byFullConvolution(op), transposedFilterGradient(op)]),
       [[false, false], [true, true], [true, true], false],
     );
     assertGradientsMatchTfjs(plan, imageData(4, 7));
@@ -332,22 +337,16 @@ describe("a CNN's gradients", () => {
   it("equal tfjs's through direct convolutions (8 or 16 filters: no patches, forward, filter and input gradients)", () => {
     // Same and valid padding, non-square windows, a stride of 2 (a padded input cut short of the image),
     // rows of 7 outputs (a last block overlapping the one before) and of 3 (window by window).
-    const plan = planOf(
-      [
-        { conv2d: { filters: 16, kernelSize: 3, padding: "same", activation: "relu" } },
-        { conv2d: { filters: 8, kernelSize: [3, 2], padding: "same", activation: "tanh" } },
-        { conv2d: { filters: 8, kernelSize: [2, 3], strides: 2, padding: "valid", activation: "relu" } },
-        { conv2d: { filters: 8, kernelSize: 3, padding: "valid", activation: "elu" } },
-        { flatten: {} },
-        { dense: { units: 2, activation: "softmax" } },
-      ],
-      "sparseCategoricalCrossentropy",
-      { name: "sgd", learning_rate: 0.1 },
-    );
-    const convs = describeNetwork(buildModel(parsePlan(plan), [7, 7, 1], { seed: 3 }), "sparseCategoricalCrossentropy");
-    assert.ok(!("unsupported" in convs));
+    const { plan, layers } = cnnOf7x7([
+      { conv2d: { filters: 16, kernelSize: 3, padding: "same", activation: "relu" } },
+      { conv2d: { filters: 8, kernelSize: [3, 2], padding: "same", activation: "tanh" } },
+      { conv2d: { filters: 8, kernelSize: [2, 3], strides: 2, padding: "valid", activation: "relu" } },
+      { conv2d: { filters: 8, kernelSize: 3, padding: "valid", activation: "elu" } },
+      { flatten: {} },
+      { dense: { units: 2, activation: "softmax" } },
+    ]);
     assert.deepEqual(
-      convs.layers.map((op) => op.kind === "conv2d" && [directConvolution(op), directFullConvolution(op)]),
+      layers.map((op) => op.kind === "conv2d" && [directConvolution(op), directFullConvolution(op)]),
       [[true, false], [true, true], [true, false], [true, false], false],
     );
     assertGradientsMatchTfjs(plan, imageData(4, 7));
