@@ -45,6 +45,27 @@ describe("the single executables, copied alone into an empty folder outside the 
   };
   const run = (bin: string, args: string[]) => cli(bin, args, { env, cwd: dir });
   const homes = [join(dir, "hospital-a"), join(dir, "hospital-b")];
+  /**
+   * The experiment `lines` (written to NAME.yaml) run by the copied fbm-researcher with both homes' copied
+   * fbm-node; asserts it exited 0 and returns its result and everyone's logs.
+   */
+  const federate = async (name: string, lines: string[]) => {
+    const experiment = join(dir, `${name}.yaml`);
+    writeFileSync(experiment, lines.join("\n"));
+    mkdirSync(join(dir, "runs"), { recursive: true });
+    const result = await runFederation({
+      experiment,
+      homes,
+      outDir: join(dir, "runs"),
+      env,
+      cwd: dir,
+      nodeBin: fbmNode,
+      researcherBin: fbmResearcher,
+    });
+    const logs = result.researcherStderr + Object.values(result.nodeLogs).join("\n");
+    assert.equal(result.code, 0, logs);
+    return { result, logs };
+  };
 
   before(async () => {
     const dist = join(repo, "dist");
@@ -115,33 +136,18 @@ describe("the single executables, copied alone into an empty folder outside the 
       writeTabularCsv(csv, { rows: 200, seed: i + 1, features: 4, noise: 0 });
       run(fbmNode, datasetAdd(home, { type: "csv", path: csv, tags: "sea-csv", target: "label" }));
     });
-    const experiment = join(dir, "tabular.yaml");
-    writeFileSync(
-      experiment,
-      [
-        "name: tabular",
-        "tags: [sea-csv]",
-        "rounds: 2",
-        "nodes: {min: 2, wait: 5m}",
-        "plan:",
-        "  data: {target: label, normalize: standard}",
-        "  model: [{dense: {units: 8, activation: relu}}, {dense: {units: 1, activation: sigmoid}}]",
-        "  loss: binaryCrossentropy",
-        "  optimizer: {name: adam, learning_rate: 0.05}",
-        "training: {epochs: 2, batch_size: 16, test_ratio: 0.25, metrics: [accuracy], seed: 3}",
-      ].join("\n"),
-    );
-    const result = await runFederation({
-      experiment,
-      homes,
-      outDir: join(dir, "runs"),
-      env,
-      cwd: dir,
-      nodeBin: fbmNode,
-      researcherBin: fbmResearcher,
-    });
-    const logs = result.researcherStderr + Object.values(result.nodeLogs).join("\n");
-    assert.equal(result.code, 0, logs);
+    const { result, logs } = await federate("tabular", [
+      "name: tabular",
+      "tags: [sea-csv]",
+      "rounds: 2",
+      "nodes: {min: 2, wait: 5m}",
+      "plan:",
+      "  data: {target: label, normalize: standard}",
+      "  model: [{dense: {units: 8, activation: relu}}, {dense: {units: 1, activation: sigmoid}}]",
+      "  loss: binaryCrossentropy",
+      "  optimizer: {name: adam, learning_rate: 0.05}",
+      "training: {epochs: 2, batch_size: 16, test_ratio: 0.25, metrics: [accuracy], seed: 3}",
+    ]);
     assert.deepEqual(
       result.events.filter((e) => e.event === "round").map((e) => e.nodes.length),
       [2, 2],
@@ -166,38 +172,22 @@ describe("the single executables, copied alone into an empty folder outside the 
       writeIdx(images, labels, makeImages({ count: 120, size, seed: 20 + i }), size);
       run(fbmNode, datasetAdd(home, { type: "idx", path: images, labels, tags: "sea-idx" }));
     });
-    const experiment = join(dir, "cnn.yaml");
-    writeFileSync(
-      experiment,
-      [
-        "name: cnn",
-        "tags: [sea-idx]",
-        "rounds: 2",
-        "nodes: {min: 2, wait: 5m}",
-        "plan:",
-        `  data: {input: {height: ${size}, width: ${size}, channels: 1}}`,
-        "  model:",
-        "    - conv2d: {filters: 16, kernelSize: 3, activation: relu, padding: same}",
-        "    - maxPooling2d: {poolSize: 2}",
-        "    - flatten: {}",
-        "    - dense: {units: 3, activation: softmax}",
-        "  loss: sparseCategoricalCrossentropy",
-        "  optimizer: {name: adam, learning_rate: 0.02}",
-        "training: {epochs: 2, batch_size: 32, test_ratio: 0.25, metrics: [accuracy], seed: 5}",
-      ].join("\n"),
-    );
-    mkdirSync(join(dir, "runs"), { recursive: true });
-    const result = await runFederation({
-      experiment,
-      homes,
-      outDir: join(dir, "runs"),
-      env,
-      cwd: dir,
-      nodeBin: fbmNode,
-      researcherBin: fbmResearcher,
-    });
-    const logs = result.researcherStderr + Object.values(result.nodeLogs).join("\n");
-    assert.equal(result.code, 0, logs);
+    const { result, logs } = await federate("cnn", [
+      "name: cnn",
+      "tags: [sea-idx]",
+      "rounds: 2",
+      "nodes: {min: 2, wait: 5m}",
+      "plan:",
+      `  data: {input: {height: ${size}, width: ${size}, channels: 1}}`,
+      "  model:",
+      "    - conv2d: {filters: 16, kernelSize: 3, activation: relu, padding: same}",
+      "    - maxPooling2d: {poolSize: 2}",
+      "    - flatten: {}",
+      "    - dense: {units: 3, activation: softmax}",
+      "  loss: sparseCategoricalCrossentropy",
+      "  optimizer: {name: adam, learning_rate: 0.02}",
+      "training: {epochs: 2, batch_size: 32, test_ratio: 0.25, metrics: [accuracy], seed: 5}",
+    ]);
     assert.deepEqual(
       result.events.filter((e) => e.event === "round").map((e) => e.round),
       [1, 2],
