@@ -6,13 +6,16 @@
  * node:http2 between this process and a helper process (bench/lib/h2-baseline.ts: the same topology and
  * windows, nothing but the bytes); the best of `--repeat N` runs (default 3) of each leg is compared, and
  * each leg is printed with its ratio to bare and met / NOT met against the target, 0.8×.
+ * Both receivers assemble the parameters into buffers kept from one transfer to the next (wire/buffer-pool.ts:
+ * the researcher's replies with `assembleInto`, the echo node's tasks with the poll loop's `taskBuffers`);
+ * `--fresh` receives into a fresh buffer each time instead, as `fbm-node serve` and the run loop still do.
  * Asserts nothing about time.
- * Run: node --import tsx bench/transfer.ts [--quick] [--repeat N]
+ * Run: node --import tsx bench/transfer.ts [--quick] [--repeat N] [--fresh]
  */
 import { fileURLToPath } from "node:url";
 import { createHub } from "../src/researcher/server/hub.js";
 import { startServer } from "../src/researcher/server/server.js";
-import type { TaskBody } from "../src/wire/index.js";
+import { assembleInto, createBufferPool, type TaskBody } from "../src/wire/index.js";
 import { bareTrainTask } from "../test/support/train-task.js";
 import { exited, forkTs, nextMessage } from "./lib/child.js";
 import type { EchoCommand, EchoEvent } from "./lib/echo-node.js";
@@ -29,6 +32,10 @@ import {
 } from "./lib/memory.js";
 
 const sizesMiB = isQuick() ? [1, 16, 64] : [1, 16, 64, 256];
+/** `--fresh`: every transfer received into a fresh buffer (no pools), as a real node and run loop do now. */
+const fresh = process.argv.includes("--fresh");
+/** The researcher's reply buffers, one per size, kept between runs. */
+const replyBuffers = fresh ? undefined : createBufferPool({ maxBuffers: sizesMiB.length + 1 });
 const repeat = repeatFlag();
 /** The target: each leg at least this fraction of bare node:http2's rate. */
 const TARGET_RATIO = 0.8;
@@ -38,7 +45,10 @@ const epochMs = () => performance.timeOrigin + performance.now();
 console.log(machineLine("not used (no training)"));
 console.log(
   "transfer: researcher (this process) → Session call (tasks down, replies up) → node process (echo) → researcher; " +
-    "h2c on 127.0.0.1, gRPC protocol, 1 MiB chunks; one float32 tensor [N, 1024]",
+    "h2c on 127.0.0.1, gRPC protocol, 1 MiB chunks; one float32 tensor [N, 1024]; " +
+    (fresh
+      ? "each transfer received into fresh buffers (--fresh)"
+      : "received into buffers kept between transfers (node: taskBuffers, researcher: assembleInto)"),
 );
 
 const copy = copyRates();
@@ -53,7 +63,7 @@ const bare = await startBareHttp2();
 
 const hub = createHub({ pollWindowMs: 5_000 });
 const server = await startServer({ listen: "127.0.0.1:0", hub, allowUnsignedNodes: true }); // the echo node does not sign
-const node = forkTs(helper, [server.url]);
+const node = forkTs(helper, [server.url, ...(fresh ? ["--fresh"] : [])]);
 const command = (c: EchoCommand) => node.send(c);
 try {
   await until(() => hub.nodes().some((n) => n.online), 60_000);
@@ -119,7 +129,10 @@ async function roundTrip(params: Float32Array, sampler: MemorySampler) {
     { datasetId: "bench", planId: "bench" },
   );
   const sent = epochMs();
-  const reply = await hub.send("bench-node", body, { timeoutMs: 600_000 });
+  const reply = await hub.send("bench-node", body, {
+    timeoutMs: 600_000,
+    ...(replyBuffers ? { receive: assembleInto(replyBuffers) } : {}),
+  });
   const back = epochMs();
   const researcherBack = sampler.peak();
   const cpuTotal = cpuMs(process.cpuUsage(cpuFrom));
@@ -129,6 +142,7 @@ async function roundTrip(params: Float32Array, sampler: MemorySampler) {
   if (echoed.length !== params.length || echoed[params.length - 1] !== params[params.length - 1]) {
     throw new Error("The echoed parameters differ from the ones sent");
   }
+  replyBuffers?.release(echoed.buffer);
   return {
     outMs: arrived - sent,
     backMs: back - arrived,
