@@ -20,7 +20,7 @@ import { bareTrainTask } from "../test/support/train-task.js";
 import { exited, forkTs, nextMessage } from "./lib/child.js";
 import type { EchoCommand, EchoEvent } from "./lib/echo-node.js";
 import { isQuick } from "./lib/flags.js";
-import { startBareHttp2 } from "./lib/h2-baseline.js";
+import { type BareLeg, startBareHttp2 } from "./lib/h2-baseline.js";
 import { machineLine, mib, seconds } from "./lib/machine.js";
 import {
   copyRates,
@@ -74,14 +74,14 @@ try {
     const params = new Float32Array(size * 2 ** 18);
     for (let i = 0; i < params.length; i++) params[i] = i % 1000;
     let best: Awaited<ReturnType<typeof roundTrip>> | undefined;
-    let bareOut = Number.POSITIVE_INFINITY;
-    let bareBack = Number.POSITIVE_INFINITY;
+    let bareOut: BareLeg | undefined;
+    let bareBack: BareLeg | undefined;
     let baseline = current();
     let nodeBack = baseline;
     for (let run = 0; run < repeat; run++) {
       // Bare and fbm alternate, so a machine that gets busier slows both.
-      bareOut = Math.min(bareOut, await bare.out(size));
-      bareBack = Math.min(bareBack, await bare.back(size));
+      bareOut = leastOf(bareOut, await bare.out(size));
+      bareBack = leastOf(bareBack, await bare.back(size));
       forceGc();
       baseline = current();
       command({ type: "reset" });
@@ -100,7 +100,7 @@ try {
         totalMs: Math.min(figures.totalMs, best?.totalMs ?? Number.POSITIVE_INFINITY),
       };
     }
-    report(size, best!, { outMs: bareOut * 1000, backMs: bareBack * 1000 }, baseline, nodeBack);
+    report(size, best!, { out: bareOut!, back: bareBack! }, baseline, nodeBack);
   }
   sampler.stop();
 } finally {
@@ -161,10 +161,11 @@ function cpuMs(used: NodeJS.CpuUsage): number {
 function report(
   size: number,
   r: Awaited<ReturnType<typeof roundTrip>>,
-  bareMs: { outMs: number; backMs: number },
+  bareLegs: { out: BareLeg; back: BareLeg },
   baseline: MemoryFigures,
   nodeBack: MemoryFigures,
 ): void {
+  const bareMs = { outMs: bareLegs.out.seconds * 1000, backMs: bareLegs.back.seconds * 1000 };
   const rate = (ms: number) => size / (ms / 1000);
   const leg = (ms: number, bareLegMs: number) => {
     const ratio = rate(ms) / rate(bareLegMs);
@@ -185,10 +186,20 @@ function report(
     `${pad}CPU per MiB (least of the runs): out researcher ${perMiB(r.cpu.researcherOut)} + node ${perMiB(r.cpu.nodeOut)}; ` +
       `back node ${perMiB(r.cpu.nodeBack)} + researcher ${perMiB(r.cpu.researcherBack)}`,
   );
+  const { out, back } = bareLegs;
+  console.log(
+    `${pad}bare http2 CPU per MiB (least of the runs): out sender ${perMiB(out.senderCpuMs)} + receiver ${perMiB(out.receiverCpuMs)}; ` +
+      `back sender ${perMiB(back.senderCpuMs)} + receiver ${perMiB(back.receiverCpuMs)}`,
+  );
 }
 
-function minOf<T extends Record<string, number>>(a: T, b: T): T {
-  return Object.fromEntries(Object.keys(a).map((k) => [k, Math.min(a[k], b[k])])) as T;
+/** Each figure of a bare leg at its least over the runs (time and CPU apart, as for fbm's legs). */
+function leastOf(a: BareLeg | undefined, b: BareLeg): BareLeg {
+  return a ? minOf(a, b) : b;
+}
+
+function minOf<T extends { [K in keyof T]: number }>(a: T, b: T): T {
+  return Object.fromEntries(Object.keys(a).map((k) => [k, Math.min(a[k as keyof T], b[k as keyof T])])) as T;
 }
 
 /** `--repeat N`: runs of each leg, the best counted (default 3). */

@@ -17,14 +17,28 @@ import type { PeerCommand, PeerEvent } from "./h2-peer.js";
  * byte read.
  */
 export interface BareHttp2 {
-  /** Seconds for `mib` MiB server → client. */
-  out(mib: number): Promise<number>;
-  /** Seconds for `mib` MiB client → server. */
-  back(mib: number): Promise<number>;
+  /** `mib` MiB server → client. */
+  out(mib: number): Promise<BareLeg>;
+  /** `mib` MiB client → server. */
+  back(mib: number): Promise<BareLeg>;
   close(): Promise<void>;
 }
 
+/**
+ * One leg: its seconds, and the CPU milliseconds (user + system) of each process while it ran (this
+ * process's includes whatever else it runs: in the transfer bench, an idle researcher).
+ */
+export interface BareLeg {
+  seconds: number;
+  senderCpuMs: number;
+  receiverCpuMs: number;
+}
+
 const block = new Uint8Array(1 << 20).fill(1);
+const cpuSince = (from: NodeJS.CpuUsage) => {
+  const used = process.cpuUsage(from);
+  return (used.user + used.system) / 1000;
+};
 
 export async function startBareHttp2(): Promise<BareHttp2> {
   const arrived: number[] = [];
@@ -54,17 +68,21 @@ export async function startBareHttp2(): Promise<BareHttp2> {
   await nextMessage<Extract<PeerEvent, { type: "ready" }>>(peer, "ready");
   return {
     async out(mib) {
+      const cpu = process.cpuUsage();
       const done = nextMessage<Extract<PeerEvent, { type: "downloaded" }>>(peer, "downloaded");
       send({ type: "down", mib });
-      const { at } = await done;
-      return (at - (arrived.shift() ?? Number.NaN)) / 1000;
+      const { at, cpuMs } = await done;
+      const seconds = (at - (arrived.shift() ?? Number.NaN)) / 1000;
+      return { seconds, senderCpuMs: cpuSince(cpu), receiverCpuMs: cpuMs };
     },
     async back(mib) {
+      const cpu = process.cpuUsage();
       const read = new Promise<number>((resolve) => uploaded.push(resolve));
       const done = nextMessage<Extract<PeerEvent, { type: "uploaded" }>>(peer, "uploaded");
       send({ type: "up", mib });
-      const { started } = await done;
-      return ((await read) - started) / 1000;
+      const { started, cpuMs } = await done;
+      const seconds = ((await read) - started) / 1000;
+      return { seconds, senderCpuMs: cpuMs, receiverCpuMs: cpuSince(cpu) };
     },
     async close() {
       const exit = new Promise<void>((resolve) => peer.once("exit", () => resolve()));

@@ -9,8 +9,14 @@ import { epochMs, writeBlocks } from "./h2-blocks.js";
 
 /** Messages from the parent. */
 export type PeerCommand = { type: "down"; mib: number } | { type: "up"; mib: number } | { type: "stop" };
-/** Messages to the parent; `at` is epoch milliseconds (performance.timeOrigin + now). */
-export type PeerEvent = { type: "ready" } | { type: "downloaded"; at: number } | { type: "uploaded"; started: number };
+/**
+ * Messages to the parent; `at` is epoch milliseconds (performance.timeOrigin + now); `cpuMs` this process's
+ * CPU (user + system) from the command to the transfer's end.
+ */
+export type PeerEvent =
+  | { type: "ready" }
+  | { type: "downloaded"; at: number; cpuMs: number }
+  | { type: "uploaded"; started: number; cpuMs: number };
 
 const block = new Uint8Array(1 << 20).fill(2);
 const session = http2.connect(process.argv[2], { settings: wideWindowSettings });
@@ -20,18 +26,25 @@ await new Promise<void>((resolve, reject) => {
 });
 session.setLocalWindowSize(SESSION_WINDOW_BYTES);
 
+const cpuSince = (from: NodeJS.CpuUsage) => {
+  const used = process.cpuUsage(from);
+  return (used.user + used.system) / 1000;
+};
+
 function download(mib: number): void {
+  const cpu = process.cpuUsage();
   const request = session.request({ ":path": `/down/${mib}` });
   request.on("data", () => {});
-  request.once("end", () => void toParent({ type: "downloaded", at: epochMs() }));
+  request.once("end", () => void toParent({ type: "downloaded", at: epochMs(), cpuMs: cpuSince(cpu) }));
   request.end();
 }
 
 function upload(mib: number): void {
   const started = epochMs();
+  const cpu = process.cpuUsage();
   const request = session.request({ ":path": "/up", ":method": "POST" });
   request.on("data", () => {});
-  request.once("end", () => void toParent({ type: "uploaded", started }));
+  request.once("end", () => void toParent({ type: "uploaded", started, cpuMs: cpuSince(cpu) }));
   writeBlocks(request, block, mib);
 }
 
