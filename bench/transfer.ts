@@ -8,11 +8,14 @@
  * each leg is printed with its ratio to bare and met / NOT met against the target, 0.8×, and each process's CPU
  * per MiB beside bare's. An extra bare pair, the receiver copying the bytes into one reused buffer instead of
  * dropping them, is printed to explain the gap (it is not the yardstick).
- * Both receivers assemble the parameters into buffers kept from one transfer to the next (wire/buffer-pool.ts:
- * the researcher's replies with `assembleInto`, the echo node's tasks with the poll loop's `taskBuffers`);
- * `--fresh` receives into a fresh buffer each time instead, as `fbm-node serve` and the run loop still do.
+ * By default both receivers assemble each transfer's parameters into a fresh buffer, as the product does:
+ * `fbm-node serve` does not set the poll loop's `taskBuffers`, and the run loop either folds views of the
+ * reply stream's pieces (foldable aggregators, no assembly) or has each reply assembled into a fresh buffer.
+ * `--pooled` measures what receive buffers kept between transfers would give (wire/buffer-pool.ts: the echo
+ * node's tasks with `taskBuffers`, the researcher's replies with `assembleInto`), a path no product process
+ * takes yet; its lines are labelled so.
  * Asserts nothing about time.
- * Run: node --import tsx bench/transfer.ts [--quick] [--repeat N] [--fresh]
+ * Run: node --import tsx bench/transfer.ts [--quick] [--repeat N] [--pooled]
  */
 import { fileURLToPath } from "node:url";
 import { createHub } from "../src/researcher/server/hub.js";
@@ -21,7 +24,7 @@ import { assembleInto, createBufferPool, type TaskBody } from "../src/wire/index
 import { bareTrainTask } from "../test/support/train-task.js";
 import { exited, forkTs, nextMessage } from "./lib/child.js";
 import type { EchoCommand, EchoEvent } from "./lib/echo-node.js";
-import { isQuick } from "./lib/flags.js";
+import { hasFlag, isQuick } from "./lib/flags.js";
 import { type BareLeg, startBareHttp2 } from "./lib/h2-baseline.js";
 import { machineLine, mib, seconds } from "./lib/machine.js";
 import {
@@ -34,10 +37,15 @@ import {
 } from "./lib/memory.js";
 
 const sizesMiB = isQuick() ? [1, 16, 64] : [1, 16, 64, 256];
-/** `--fresh`: every transfer received into a fresh buffer (no pools), as a real node and run loop do now. */
-const fresh = process.argv.includes("--fresh");
-/** The researcher's reply buffers, one per size, kept between runs. */
-const replyBuffers = fresh ? undefined : createBufferPool({ maxBuffers: sizesMiB.length + 1 });
+/**
+ * `--pooled`: receive buffers kept between transfers on both sides, an opt-in the product does not take
+ * (default: fresh buffers, as `fbm-node serve` and the run loop receive).
+ */
+const pooled = hasFlag("pooled");
+/** Printed beside every figure of a `--pooled` run, so it is not read as the product's. */
+const POOLED_LABEL = "(receive buffers kept; not yet used by fbm-node serve)";
+/** The researcher's reply buffers, one per size, kept between runs (`--pooled` only). */
+const replyBuffers = pooled ? createBufferPool({ maxBuffers: sizesMiB.length + 1 }) : undefined;
 const repeat = repeatFlag();
 /** The target: each leg at least this fraction of bare node:http2's rate. */
 const TARGET_RATIO = 0.8;
@@ -48,9 +56,9 @@ console.log(machineLine("not used (no training)"));
 console.log(
   "transfer: researcher (this process) → Session call (tasks down, replies up) → node process (echo) → researcher; " +
     "h2c on 127.0.0.1, gRPC protocol, 1 MiB chunks; one float32 tensor [N, 1024]; " +
-    (fresh
-      ? "each transfer received into fresh buffers (--fresh)"
-      : "received into buffers kept between transfers (node: taskBuffers, researcher: assembleInto)"),
+    (pooled
+      ? `received into buffers kept between transfers (node: taskBuffers, researcher: assembleInto) ${POOLED_LABEL}`
+      : "each transfer received into fresh buffers, as fbm-node serve and the run loop receive"),
 );
 
 const copy = copyRates();
@@ -65,7 +73,7 @@ const bare = await startBareHttp2();
 
 const hub = createHub({ pollWindowMs: 5_000 });
 const server = await startServer({ listen: "127.0.0.1:0", hub, allowUnsignedNodes: true }); // the echo node does not sign
-const node = forkTs(helper, [server.url, ...(fresh ? ["--fresh"] : [])]);
+const node = forkTs(helper, [server.url, ...(pooled ? ["--pooled"] : [])]);
 const command = (c: EchoCommand) => node.send(c);
 try {
   await until(() => hub.nodes().some((n) => n.online), 60_000);
@@ -180,17 +188,19 @@ function report(
   };
   const mem = (m: MemoryFigures) => `rss ${mib(m.rss)} / arrayBuffers ${mib(m.arrayBuffers)}`;
   const pad = " ".repeat(9);
+  // fbm's figures of a --pooled run carry the label on their lines; bare's are the same either way.
+  const label = pooled ? ` ${POOLED_LABEL}` : "";
   console.log(
-    `${`${size} MiB`.padEnd(9)}round trip ${seconds(r.totalMs, 3)}; out ${leg(r.outMs, bareMs.outMs)}; back ${leg(r.backMs, bareMs.backMs)}`,
+    `${`${size} MiB`.padEnd(9)}round trip ${seconds(r.totalMs, 3)}; out ${leg(r.outMs, bareMs.outMs)}; back ${leg(r.backMs, bareMs.backMs)}${label}`,
   );
   console.log(
-    `${pad}researcher: before ${mem(baseline)} (the model included); peak sending ${mem(r.researcherOut)}; peak receiving ${mem(r.researcherBack)}`,
+    `${pad}researcher: before ${mem(baseline)} (the model included); peak sending ${mem(r.researcherOut)}; peak receiving ${mem(r.researcherBack)}${label}`,
   );
-  console.log(`${pad}node:       peak receiving ${mem(r.nodeOut)}; peak sending back ${mem(nodeBack)}`);
+  console.log(`${pad}node:       peak receiving ${mem(r.nodeOut)}; peak sending back ${mem(nodeBack)}${label}`);
   const perMiB = (ms: number) => `${(ms / size).toFixed(1)} ms`;
   console.log(
     `${pad}CPU per MiB (least of the runs): out researcher ${perMiB(r.cpu.researcherOut)} + node ${perMiB(r.cpu.nodeOut)}; ` +
-      `back node ${perMiB(r.cpu.nodeBack)} + researcher ${perMiB(r.cpu.researcherBack)}`,
+      `back node ${perMiB(r.cpu.nodeBack)} + researcher ${perMiB(r.cpu.researcherBack)}${label}`,
   );
   const bareCpu = (label: string, out: BareLeg, back: BareLeg) =>
     console.log(
