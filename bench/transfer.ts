@@ -5,19 +5,27 @@
  * peak memory of both processes during each transfer. Each size is also sent both ways over bare
  * node:http2 between this process and a helper process (bench/lib/h2-baseline.ts: the same topology and
  * windows, nothing but the bytes); the best of `--repeat N` runs (default 3) of each leg is compared, and
- * each leg is printed with its ratio to bare and met / NOT met against the target, 0.8×.
+ * each leg is printed with its ratio to bare and met / NOT met against the target, 0.8×, and each process's CPU
+ * per MiB beside bare's. An extra bare pair, the receiver copying the bytes into one reused buffer instead of
+ * dropping them, is printed to explain the gap (it is not the yardstick).
+ * By default both receivers assemble each transfer's parameters into a fresh buffer, as the product does:
+ * `fbm-node serve` does not set the poll loop's `taskBuffers`, and the run loop either folds views of the
+ * reply stream's pieces (foldable aggregators, no assembly) or has each reply assembled into a fresh buffer.
+ * `--pooled` measures what receive buffers kept between transfers would give (wire/buffer-pool.ts: the echo
+ * node's tasks with `taskBuffers`, the researcher's replies with `assembleInto`), a path no product process
+ * takes yet; its lines are labelled so.
  * Asserts nothing about time.
- * Run: node --import tsx bench/transfer.ts [--quick] [--repeat N]
+ * Run: node --import tsx bench/transfer.ts [--quick] [--repeat N] [--pooled]
  */
 import { fileURLToPath } from "node:url";
 import { createHub } from "../src/researcher/server/hub.js";
 import { startServer } from "../src/researcher/server/server.js";
-import type { TaskBody } from "../src/wire/index.js";
+import { assembleInto, createBufferPool, type TaskBody } from "../src/wire/index.js";
 import { bareTrainTask } from "../test/support/train-task.js";
 import { exited, forkTs, nextMessage } from "./lib/child.js";
 import type { EchoCommand, EchoEvent } from "./lib/echo-node.js";
-import { isQuick } from "./lib/flags.js";
-import { startBareHttp2 } from "./lib/h2-baseline.js";
+import { hasFlag, isQuick } from "./lib/flags.js";
+import { type BareLeg, startBareHttp2 } from "./lib/h2-baseline.js";
 import { machineLine, mib, seconds } from "./lib/machine.js";
 import {
   copyRates,
@@ -29,6 +37,15 @@ import {
 } from "./lib/memory.js";
 
 const sizesMiB = isQuick() ? [1, 16, 64] : [1, 16, 64, 256];
+/**
+ * `--pooled`: receive buffers kept between transfers on both sides, an opt-in the product does not take
+ * (default: fresh buffers, as `fbm-node serve` and the run loop receive).
+ */
+const pooled = hasFlag("pooled");
+/** Printed beside every figure of a `--pooled` run, so it is not read as the product's. */
+const POOLED_LABEL = "(receive buffers kept; not yet used by fbm-node serve)";
+/** The researcher's reply buffers, one per size, kept between runs (`--pooled` only). */
+const replyBuffers = pooled ? createBufferPool({ maxBuffers: sizesMiB.length + 1 }) : undefined;
 const repeat = repeatFlag();
 /** The target: each leg at least this fraction of bare node:http2's rate. */
 const TARGET_RATIO = 0.8;
@@ -38,7 +55,10 @@ const epochMs = () => performance.timeOrigin + performance.now();
 console.log(machineLine("not used (no training)"));
 console.log(
   "transfer: researcher (this process) → Session call (tasks down, replies up) → node process (echo) → researcher; " +
-    "h2c on 127.0.0.1, gRPC protocol, 1 MiB chunks; one float32 tensor [N, 1024]",
+    "h2c on 127.0.0.1, gRPC protocol, 1 MiB chunks; one float32 tensor [N, 1024]; " +
+    (pooled
+      ? `received into buffers kept between transfers (node: taskBuffers, researcher: assembleInto) ${POOLED_LABEL}`
+      : "each transfer received into fresh buffers, as fbm-node serve and the run loop receive"),
 );
 
 const copy = copyRates();
@@ -53,7 +73,7 @@ const bare = await startBareHttp2();
 
 const hub = createHub({ pollWindowMs: 5_000 });
 const server = await startServer({ listen: "127.0.0.1:0", hub, allowUnsignedNodes: true }); // the echo node does not sign
-const node = forkTs(helper, [server.url]);
+const node = forkTs(helper, [server.url, ...(pooled ? ["--pooled"] : [])]);
 const command = (c: EchoCommand) => node.send(c);
 try {
   await until(() => hub.nodes().some((n) => n.online), 60_000);
@@ -64,14 +84,18 @@ try {
     const params = new Float32Array(size * 2 ** 18);
     for (let i = 0; i < params.length; i++) params[i] = i % 1000;
     let best: Awaited<ReturnType<typeof roundTrip>> | undefined;
-    let bareOut = Number.POSITIVE_INFINITY;
-    let bareBack = Number.POSITIVE_INFINITY;
+    let bareOut: BareLeg | undefined;
+    let bareBack: BareLeg | undefined;
+    let keptOut: BareLeg | undefined;
+    let keptBack: BareLeg | undefined;
     let baseline = current();
     let nodeBack = baseline;
     for (let run = 0; run < repeat; run++) {
       // Bare and fbm alternate, so a machine that gets busier slows both.
-      bareOut = Math.min(bareOut, await bare.out(size));
-      bareBack = Math.min(bareBack, await bare.back(size));
+      bareOut = leastOf(bareOut, await bare.out(size));
+      bareBack = leastOf(bareBack, await bare.back(size));
+      keptOut = leastOf(keptOut, await bare.out(size, true));
+      keptBack = leastOf(keptBack, await bare.back(size, true));
       forceGc();
       baseline = current();
       command({ type: "reset" });
@@ -90,7 +114,7 @@ try {
         totalMs: Math.min(figures.totalMs, best?.totalMs ?? Number.POSITIVE_INFINITY),
       };
     }
-    report(size, best!, { outMs: bareOut * 1000, backMs: bareBack * 1000 }, baseline, nodeBack);
+    report(size, best!, { out: bareOut!, back: bareBack!, keptOut: keptOut!, keptBack: keptBack! }, baseline, nodeBack);
   }
   sampler.stop();
 } finally {
@@ -119,7 +143,10 @@ async function roundTrip(params: Float32Array, sampler: MemorySampler) {
     { datasetId: "bench", planId: "bench" },
   );
   const sent = epochMs();
-  const reply = await hub.send("bench-node", body, { timeoutMs: 600_000 });
+  const reply = await hub.send("bench-node", body, {
+    timeoutMs: 600_000,
+    ...(replyBuffers ? { receive: assembleInto(replyBuffers) } : {}),
+  });
   const back = epochMs();
   const researcherBack = sampler.peak();
   const cpuTotal = cpuMs(process.cpuUsage(cpuFrom));
@@ -129,6 +156,7 @@ async function roundTrip(params: Float32Array, sampler: MemorySampler) {
   if (echoed.length !== params.length || echoed[params.length - 1] !== params[params.length - 1]) {
     throw new Error("The echoed parameters differ from the ones sent");
   }
+  replyBuffers?.release(echoed.buffer);
   return {
     outMs: arrived - sent,
     backMs: back - arrived,
@@ -147,10 +175,11 @@ function cpuMs(used: NodeJS.CpuUsage): number {
 function report(
   size: number,
   r: Awaited<ReturnType<typeof roundTrip>>,
-  bareMs: { outMs: number; backMs: number },
+  bareLegs: { out: BareLeg; back: BareLeg; keptOut: BareLeg; keptBack: BareLeg },
   baseline: MemoryFigures,
   nodeBack: MemoryFigures,
 ): void {
+  const bareMs = { outMs: bareLegs.out.seconds * 1000, backMs: bareLegs.back.seconds * 1000 };
   const rate = (ms: number) => size / (ms / 1000);
   const leg = (ms: number, bareLegMs: number) => {
     const ratio = rate(ms) / rate(bareLegMs);
@@ -159,22 +188,42 @@ function report(
   };
   const mem = (m: MemoryFigures) => `rss ${mib(m.rss)} / arrayBuffers ${mib(m.arrayBuffers)}`;
   const pad = " ".repeat(9);
+  // fbm's figures of a --pooled run carry the label on their lines; bare's are the same either way.
+  const label = pooled ? ` ${POOLED_LABEL}` : "";
   console.log(
-    `${`${size} MiB`.padEnd(9)}round trip ${seconds(r.totalMs, 3)}; out ${leg(r.outMs, bareMs.outMs)}; back ${leg(r.backMs, bareMs.backMs)}`,
+    `${`${size} MiB`.padEnd(9)}round trip ${seconds(r.totalMs, 3)}; out ${leg(r.outMs, bareMs.outMs)}; back ${leg(r.backMs, bareMs.backMs)}${label}`,
   );
   console.log(
-    `${pad}researcher: before ${mem(baseline)} (the model included); peak sending ${mem(r.researcherOut)}; peak receiving ${mem(r.researcherBack)}`,
+    `${pad}researcher: before ${mem(baseline)} (the model included); peak sending ${mem(r.researcherOut)}; peak receiving ${mem(r.researcherBack)}${label}`,
   );
-  console.log(`${pad}node:       peak receiving ${mem(r.nodeOut)}; peak sending back ${mem(nodeBack)}`);
+  console.log(`${pad}node:       peak receiving ${mem(r.nodeOut)}; peak sending back ${mem(nodeBack)}${label}`);
   const perMiB = (ms: number) => `${(ms / size).toFixed(1)} ms`;
   console.log(
     `${pad}CPU per MiB (least of the runs): out researcher ${perMiB(r.cpu.researcherOut)} + node ${perMiB(r.cpu.nodeOut)}; ` +
-      `back node ${perMiB(r.cpu.nodeBack)} + researcher ${perMiB(r.cpu.researcherBack)}`,
+      `back node ${perMiB(r.cpu.nodeBack)} + researcher ${perMiB(r.cpu.researcherBack)}${label}`,
   );
+  const bareCpu = (label: string, out: BareLeg, back: BareLeg) =>
+    console.log(
+      `${pad}${label} CPU per MiB (least of the runs): out sender ${perMiB(out.senderCpuMs)} + receiver ${perMiB(out.receiverCpuMs)}; ` +
+        `back sender ${perMiB(back.senderCpuMs)} + receiver ${perMiB(back.receiverCpuMs)}`,
+    );
+  bareCpu("bare http2", bareLegs.out, bareLegs.back);
+  // Not the yardstick: how far a receiver that must keep the bytes (one copy, into memory touched before) gets.
+  const { keptOut, keptBack } = bareLegs;
+  console.log(
+    `${pad}bare, keeping the bytes in one reused buffer (explanatory, not the yardstick): out ${rate(keptOut.seconds * 1000).toFixed(1)} MiB/s, ` +
+      `back ${rate(keptBack.seconds * 1000).toFixed(1)} MiB/s`,
+  );
+  bareCpu("bare keeping the bytes,", keptOut, keptBack);
 }
 
-function minOf<T extends Record<string, number>>(a: T, b: T): T {
-  return Object.fromEntries(Object.keys(a).map((k) => [k, Math.min(a[k], b[k])])) as T;
+/** Each figure of a bare leg at its least over the runs (time and CPU apart, as for fbm's legs). */
+function leastOf(a: BareLeg | undefined, b: BareLeg): BareLeg {
+  return a ? minOf(a, b) : b;
+}
+
+function minOf<T extends { [K in keyof T]: number }>(a: T, b: T): T {
+  return Object.fromEntries(Object.keys(a).map((k) => [k, Math.min(a[k as keyof T], b[k as keyof T])])) as T;
 }
 
 /** `--repeat N`: runs of each leg, the best counted (default 3). */

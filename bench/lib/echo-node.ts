@@ -3,10 +3,17 @@
  * poll loop, and answers each train task with the parameters it received (no training). It tells the
  * parent when a task has fully arrived (with its memory peak while receiving), and its peak since then on request.
  * It polls on a Session call, as nodes will run.
- * Usage (from the benchmark): echo-node.ts <researcher url>
+ * It receives each task into a fresh buffer, as `fbm-node serve` does; given `--pooled`, into buffers kept
+ * between tasks (the poll loop's `taskBuffers`: it keeps nothing of a task once its echo is sent).
+ * Usage (from the benchmark): echo-node.ts <researcher url> [--pooled]
  */
 import { runPollLoop, type TaskExecutor } from "../../src/node/serve/poll-loop.js";
-import { createNodeGrpcTransport, createResearcherClient, createWideSessionManager } from "../../src/wire/index.js";
+import {
+  createExperimentBuffers,
+  createNodeGrpcTransport,
+  createResearcherClient,
+  createWideSessionManager,
+} from "../../src/wire/index.js";
 import { toParent } from "./child.js";
 import { createMemorySampler, type MemoryFigures } from "./memory.js";
 
@@ -68,6 +75,7 @@ await runPollLoop({
   waitSeconds: 5,
   // How nodes will run (issue 29): tasks and replies on one Session call.
   sessions: true,
+  ...(process.argv.includes("--pooled") ? { taskBuffers: createExperimentBuffers() } : {}),
 });
 sampler.stop();
 process.off("message", onCommand);

@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import { SESSION_WINDOW_BYTES, wideWindowSettings } from "../../src/wire/http2-windows.js";
 import { forkTs, nextMessage } from "./child.js";
-import { epochMs, writeBlocks } from "./h2-blocks.js";
+import { epochMs, receiveBlocks, writeBlocks } from "./h2-blocks.js";
 import type { PeerCommand, PeerEvent } from "./h2-peer.js";
 
 /**
@@ -17,14 +17,28 @@ import type { PeerCommand, PeerEvent } from "./h2-peer.js";
  * byte read.
  */
 export interface BareHttp2 {
-  /** Seconds for `mib` MiB server → client. */
-  out(mib: number): Promise<number>;
-  /** Seconds for `mib` MiB client → server. */
-  back(mib: number): Promise<number>;
+  /** `mib` MiB server → client; `keep`: the receiver copies them into a reused buffer (h2-blocks.ts). */
+  out(mib: number, keep?: boolean): Promise<BareLeg>;
+  /** `mib` MiB client → server; `keep` as for `out`. */
+  back(mib: number, keep?: boolean): Promise<BareLeg>;
   close(): Promise<void>;
 }
 
+/**
+ * One leg: its seconds, and the CPU milliseconds (user + system) of each process while it ran (this
+ * process's includes whatever else it runs: in the transfer bench, an idle researcher).
+ */
+export interface BareLeg {
+  seconds: number;
+  senderCpuMs: number;
+  receiverCpuMs: number;
+}
+
 const block = new Uint8Array(1 << 20).fill(1);
+const cpuSince = (from: NodeJS.CpuUsage) => {
+  const used = process.cpuUsage(from);
+  return (used.user + used.system) / 1000;
+};
 
 export async function startBareHttp2(): Promise<BareHttp2> {
   const arrived: number[] = [];
@@ -39,7 +53,8 @@ export async function startBareHttp2(): Promise<BareHttp2> {
       writeBlocks(stream, block, Number(path.slice("/down/".length)));
       return;
     }
-    stream.on("data", () => {});
+    const [, , mib, keep] = path.split("/"); // /up/<mib>[/keep]
+    stream.on("data", receiveBlocks(Number(mib), keep === "keep"));
     stream.once("end", () => {
       uploaded.shift()?.(epochMs());
       stream.respond({ ":status": 200 });
@@ -53,18 +68,22 @@ export async function startBareHttp2(): Promise<BareHttp2> {
   const send = (c: PeerCommand) => peer.send(c);
   await nextMessage<Extract<PeerEvent, { type: "ready" }>>(peer, "ready");
   return {
-    async out(mib) {
+    async out(mib, keep = false) {
+      const cpu = process.cpuUsage();
       const done = nextMessage<Extract<PeerEvent, { type: "downloaded" }>>(peer, "downloaded");
-      send({ type: "down", mib });
-      const { at } = await done;
-      return (at - (arrived.shift() ?? Number.NaN)) / 1000;
+      send({ type: "down", mib, keep });
+      const { at, cpuMs } = await done;
+      const seconds = (at - (arrived.shift() ?? Number.NaN)) / 1000;
+      return { seconds, senderCpuMs: cpuSince(cpu), receiverCpuMs: cpuMs };
     },
-    async back(mib) {
+    async back(mib, keep = false) {
+      const cpu = process.cpuUsage();
       const read = new Promise<number>((resolve) => uploaded.push(resolve));
       const done = nextMessage<Extract<PeerEvent, { type: "uploaded" }>>(peer, "uploaded");
-      send({ type: "up", mib });
-      const { started } = await done;
-      return ((await read) - started) / 1000;
+      send({ type: "up", mib, keep });
+      const { started, cpuMs } = await done;
+      const seconds = ((await read) - started) / 1000;
+      return { seconds, senderCpuMs: cpuMs, receiverCpuMs: cpuSince(cpu) };
     },
     async close() {
       const exit = new Promise<void>((resolve) => peer.once("exit", () => resolve()));

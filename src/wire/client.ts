@@ -6,6 +6,7 @@ import {
   type SessionRequest,
   SessionRequestSchema,
 } from "../gen/fbm/v1/researcher_pb.js";
+import type { ExperimentBuffers } from "./buffer-pool.js";
 import { encodeFeedback } from "./feedback-codec.js";
 import type { FeedbackEnvelope, ReplyEnvelope, TaskEnvelope } from "./messages.js";
 import { readAhead } from "./read-ahead.js";
@@ -41,7 +42,17 @@ export interface ResearcherClient {
    */
   session(
     hello: { nodeId: string; name: string; sessionId: string; version: string; waitSeconds: number },
-    options: { signal?: AbortSignal; maxBytes?: number; onOpen?: () => void; silentMs?: number },
+    options: {
+      signal?: AbortSignal;
+      maxBytes?: number;
+      onOpen?: () => void;
+      silentMs?: number;
+      /**
+       * Where the tasks' parameters are assembled (buffer-pool.ts): the caller gives each task's buffer
+       * back once nothing reads its tensors and its reply's bytes have left (see the poll loop's `taskBuffers`).
+       */
+      buffers?: ExperimentBuffers;
+    },
   ): TaskSession;
   reply(reply: ReplyEnvelope, options?: { signal?: AbortSignal; timeoutMs?: number }): Promise<void>;
   /** Sends progress or a heartbeat; `cancel`: the researcher no longer awaits this task, the node stops it. */
@@ -121,6 +132,7 @@ export function createResearcherClient(transport: Transport): ResearcherClient {
           yield* decodeTasks(watched(chunks, silentMs, cancel, { ended: false }), {
             maxBytes: options.maxBytes,
             onOpen: options.onOpen,
+            buffers: options.buffers,
           });
         } finally {
           requests.close();

@@ -9,6 +9,13 @@ export {
   SessionRequestSchema,
 } from "../gen/fbm/v1/researcher_pb.js";
 export type * from "./analytics-messages.js";
+export {
+  type BufferPool,
+  type BufferPoolOptions,
+  createBufferPool,
+  createExperimentBuffers,
+  type ExperimentBuffers,
+} from "./buffer-pool.js";
 export { createResearcherClient, isUnimplemented, type ResearcherClient, type TaskSession } from "./client.js";
 export type * from "./clinical-messages.js";
 export { type ReplyErrorCode, readErrorCode, replyErrorCodes } from "./error-codes.js";
@@ -26,6 +33,7 @@ export {
 export * from "./messages.js";
 export { createNodeGrpcTransport, type PlainGrpcOptions, withPlainGrpc } from "./plain-grpc.js";
 export {
+  assembleInto,
   createReplyIntake,
   decodeReply,
   encodeReply,

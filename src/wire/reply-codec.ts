@@ -11,6 +11,7 @@ import {
 import type { MetricCounts } from "../ml/metric-counts.js";
 import type { MetricValues, NamedTensor, RoundPhases } from "../ml/types.js";
 import { fromAnalyticsReply, toAnalyticsReplyInit } from "./analytics-codec.js";
+import type { BufferPool } from "./buffer-pool.js";
 import { fromClinicalReply, toClinicalReplyInit } from "./clinical-codec.js";
 import { readErrorCode } from "./error-codes.js";
 import type { ReplyBody, ReplyEnvelope } from "./messages.js";
@@ -19,6 +20,7 @@ import { createSealCheck, type SignedCaller } from "./request-signing.js";
 import { fromSecaggReply, toSecaggReplyInit } from "./secagg-codec.js";
 import {
   DEFAULT_CHUNK_BYTES,
+  fromChunks,
   type ParamsAssembler,
   type ParamsHeader,
   toChunks,
@@ -161,6 +163,16 @@ export interface ReplyHead {
  * HTTP/2 stream delivered them, views of read buffers nothing else writes; Connect's as whole chunks).
  */
 export type ReplyReceiver = (body: ReplyBody, header: ParamsHeader) => ParamsAssembler | undefined;
+
+/**
+ * A receiver that assembles each reply's parameters whole, as the intake does by default, but into a
+ * buffer of `pool` (buffer-pool.ts) instead of a fresh one: the sender gives it back (`pool.release`
+ * of any tensor's `data.buffer`) once it is done with the reply's tensors, and the next round's reply
+ * of that size is written into memory already touched.
+ */
+export function assembleInto(pool: BufferPool): ReplyReceiver {
+  return (_body, header) => fromChunks(header, { buffer: (n) => pool.take(n) });
+}
 
 /** How a reply is read: see `createReplyIntake`. */
 export interface ReplyReadOptions {

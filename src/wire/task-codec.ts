@@ -11,6 +11,7 @@ import {
 import { parsePreparation, type TablePreparation } from "../ml/table-prep.js";
 import type { DpArgs, NamedTensor } from "../ml/types.js";
 import { fromAnalyticsTask, toAnalyticsTaskInit } from "./analytics-codec.js";
+import type { ExperimentBuffers } from "./buffer-pool.js";
 import { fromClinicalTask, toClinicalTaskInit } from "./clinical-codec.js";
 import { type AlgorithmExtension, algorithmExtensions, type TaskBody, type TaskEnvelope } from "./messages.js";
 import { fromHeaderPb, readHeadedStream, toHeaderPb } from "./params-codec.js";
@@ -144,8 +145,9 @@ export async function decodeTask(
  */
 export async function* decodeTasks(
   stream: AsyncIterable<TaskChunk>,
-  options: { maxBytes?: number; onOpen?: () => void } = {},
+  options: { maxBytes?: number; onOpen?: () => void; buffers?: ExperimentBuffers } = {},
 ): AsyncGenerator<TaskEnvelope> {
+  const { maxBytes, buffers } = options;
   let task: Task | undefined;
   let assembler: ParamsAssembler | undefined;
   let total = 0;
@@ -161,7 +163,9 @@ export async function* decodeTasks(
         unread = task.taskId;
         const header = fromHeaderPb(task.kind.case === "train" ? task.kind.value.params : undefined);
         total = header.totalBytes;
-        assembler = fromChunks(header, options);
+        // A task's parameters go into its experiment's pool when the caller keeps one (buffer-pool.ts).
+        const pool = buffers?.of(task.experiment);
+        assembler = fromChunks(header, { maxBytes, buffer: pool && ((n) => pool.take(n)) });
       } else {
         if (!assembler) throw new WireError("Stream sent data before its header message");
         assembler.push(part.data);

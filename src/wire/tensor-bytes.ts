@@ -109,9 +109,23 @@ export interface ParamsAssembler {
   readonly received: number;
 }
 
-export function fromChunks(header: ParamsHeader, options: { maxBytes?: number } = {}): ParamsAssembler {
+/** How `fromChunks` assembles: the size limit, and where its buffer comes from. */
+export interface AssembleOptions {
+  maxBytes?: number;
+  /**
+   * The buffer for the whole payload, of exactly `bytes` bytes, starting at its ArrayBuffer's offset 0
+   * (a BufferPool's `take`, buffer-pool.ts); it may hold old bytes: every one is written before `finish`
+   * succeeds. Default: a fresh buffer.
+   */
+  buffer?: (bytes: number) => Uint8Array;
+}
+
+export function fromChunks(header: ParamsHeader, options: AssembleOptions = {}): ParamsAssembler {
   const expected = toCheckedTotal(header, options.maxBytes);
-  const buffer = new Uint8Array(expected);
+  const buffer = options.buffer ? options.buffer(expected) : new Uint8Array(expected);
+  if (buffer.byteLength !== expected || buffer.byteOffset !== 0) {
+    throw new Error(`fromChunks: a buffer of ${expected} bytes at offset 0 was asked for, got ${buffer.byteLength}`);
+  }
   let received = 0;
   return {
     get received() {
@@ -274,7 +288,8 @@ function toCheckedTotal(header: ParamsHeader, maxBytes = Number.MAX_SAFE_INTEGER
 
 /**
  * The tensors as views into the reassembled buffer (no second copy of the model) on little-endian
- * hosts; the buffer is fresh and every tensor starts at a multiple of 4 bytes, so views are aligned.
+ * hosts; the buffer starts its ArrayBuffer (fromChunks checks) and every tensor starts at a multiple of 4
+ * bytes, so views are aligned.
  */
 function splitTensors(header: ParamsHeader, buffer: Uint8Array): NamedTensor[] {
   let offset = 0;

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { setTimeout as wait } from "node:timers/promises";
 import { errorMessage } from "../../common/errors.js";
 import type { Logger } from "../../common/log.js";
+import type { ExperimentBuffers } from "../../wire/buffer-pool.js";
 import {
   type FeedbackBody,
   isUnimplemented,
@@ -68,6 +69,14 @@ export interface PollLoopOptions {
    * whose researcher is killed mid-round does not wait on a dead call.
    */
   sessions?: boolean;
+  /**
+   * Receive each task's parameters into buffers kept from one round to the next (wire/buffer-pool.ts,
+   * Session calls only): a task's buffer is given back once its reply has been handed to the call. Only
+   * for executors that keep nothing of a task's tensors past their reply (the transfer bench's echo
+   * node): `fbm-node serve` does not set it, since tfjs's cpu backend and warm models (ml/engine/warm-rounds.ts)
+   * may hold views of them, and up to 4 MiB of a reply can still be queued on the call when it is handed.
+   */
+  taskBuffers?: ExperimentBuffers;
   /** Told what the loop is doing, for `status.json` (node-status.ts). */
   status?: Pick<StatusRecorder, "connected" | "taskStarted" | "feedback" | "taskEnded">;
 }
@@ -120,10 +129,12 @@ export async function runPollLoop(options: PollLoopOptions): Promise<void> {
     try {
       const opened = { signal, maxBytes: options.maxParamBytes, onOpen: markConnected };
       if (sessions) {
-        const session = client.session(hello, opened);
+        const buffers = options.taskBuffers;
+        const session = client.session(hello, { ...opened, buffers });
         for await (const task of session.tasks) {
           markConnected();
           await runTask(task, options, running, session.reply);
+          if (buffers && task.body.kind === "train") releaseParams(buffers, task.experiment, task.body.params);
         }
       } else {
         // One call carries task after task (keep_open) until a poll window passes without one.
@@ -239,6 +250,16 @@ async function sendReply(
   } catch (error) {
     options.log(`Could not send the ${kind} reply: ${errorMessage(error)}`);
   }
+}
+
+/** Gives a task's parameter buffer back to its experiment's pool (every tensor is a view of the one buffer). */
+function releaseParams(
+  buffers: ExperimentBuffers,
+  experiment: string,
+  params: readonly { data: ArrayBufferView }[],
+): void {
+  const pool = buffers.of(experiment);
+  for (const p of params) pool.release(p.data.buffer);
 }
 
 function jitter(ms: number): number {

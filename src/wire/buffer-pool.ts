@@ -1,0 +1,95 @@
+/**
+ * Receive buffers that live from one round to the next (issue 29, streaming). A receiver that copies a
+ * task's or a reply's parameters into a fresh buffer every round pays for the kernel's first touch of
+ * every page of it (on the 2-core VM the benches run on, 0.5–1.5 ms per MiB: most of what receiving
+ * costs beyond bare node:http2); a buffer taken back after a round is written again without faults.
+ *
+ * A buffer is handed out for exactly the bytes a stream's head announces and still holds its previous
+ * round's bytes: the assembler that fills it (`fromChunks` in tensor-bytes.ts) writes every byte in order
+ * and fails a stream that ends short, so a whole result never shows bytes of an earlier round. Only the
+ * owner of what was built on a buffer knows when nothing reads it any more: it gives it back with
+ * `release` (a buffer this pool did not hand out, or one given back already, is ignored). Bounded:
+ * at most `maxBuffers` free buffers and `maxBytes` bytes are kept, the oldest dropped first.
+ */
+export interface BufferPool {
+  /** A buffer of `bytes` bytes: a given-back one of that size if any (its old bytes in it), else fresh. */
+  take(bytes: number): Uint8Array;
+  /** Gives back the buffer a `take` returned (any view of it); false when it was not out from this pool. */
+  release(buffer: ArrayBufferLike): boolean;
+  /** Drops every free buffer (the experiment ended); buffers still out are ignored when given back. */
+  clear(): void;
+  /** Bytes kept free now. */
+  readonly keptBytes: number;
+}
+
+export interface BufferPoolOptions {
+  /** Free buffers kept at most (default 2: the current round's and the next's). */
+  maxBuffers?: number;
+  /** Free bytes kept at most (default 256 MiB). */
+  maxBytes?: number;
+}
+
+export function createBufferPool(options: BufferPoolOptions = {}): BufferPool {
+  const maxBuffers = options.maxBuffers ?? 2;
+  const maxBytes = options.maxBytes ?? 256 << 20;
+  /** Free buffers, oldest first. */
+  let free: ArrayBuffer[] = [];
+  /** Buffers handed out and not given back, of this pool's current generation (`clear` starts a new one). */
+  let out = new WeakSet<ArrayBufferLike>();
+  let keptBytes = 0;
+  return {
+    take(bytes) {
+      const at = free.findIndex((b) => b.byteLength === bytes);
+      const buffer = at >= 0 ? free.splice(at, 1)[0] : new ArrayBuffer(bytes);
+      if (at >= 0) keptBytes -= bytes;
+      out.add(buffer);
+      return new Uint8Array(buffer);
+    },
+    release(buffer) {
+      if (!out.has(buffer)) return false;
+      out.delete(buffer);
+      if (buffer.byteLength > maxBytes) return true;
+      free.push(buffer as ArrayBuffer);
+      keptBytes += buffer.byteLength;
+      while (free.length > maxBuffers || keptBytes > maxBytes) keptBytes -= (free.shift() as ArrayBuffer).byteLength;
+      return true;
+    },
+    clear() {
+      free = [];
+      out = new WeakSet();
+      keptBytes = 0;
+    },
+    get keptBytes() {
+      return keptBytes;
+    },
+  };
+}
+
+/**
+ * One pool per experiment, for one experiment at a time (a node works for one at a time): asking for
+ * another experiment's pool drops the previous one's buffers, as the end of an experiment does.
+ */
+export interface ExperimentBuffers {
+  /** The pool of `experiment` (dropping another experiment's). */
+  of(experiment: string): BufferPool;
+  /** Drops `experiment`'s pool (its experiment ended). */
+  end(experiment: string): void;
+}
+
+export function createExperimentBuffers(options: BufferPoolOptions = {}): ExperimentBuffers {
+  let current: { experiment: string; pool: BufferPool } | undefined;
+  return {
+    of(experiment) {
+      if (current?.experiment !== experiment) {
+        current?.pool.clear();
+        current = { experiment, pool: createBufferPool(options) };
+      }
+      return current.pool;
+    },
+    end(experiment) {
+      if (current?.experiment !== experiment) return;
+      current.pool.clear();
+      current = undefined;
+    },
+  };
+}
