@@ -7,6 +7,7 @@
  */
 
 import { appendFileSync } from "node:fs";
+import { capYoungGeneration, youngGenerationBytes } from "../../src/common/young-generation.js";
 import { type Experiment, experimentSchema } from "../../src/researcher/run/config.js";
 import { createExperiment } from "../../src/researcher/run/experiment.js";
 import { createHub } from "../../src/researcher/server/hub.js";
@@ -54,13 +55,24 @@ const config = experimentSchema.parse({
 }) as Experiment;
 void featuresArg; // the nodes' datasets decide the input width; passed for the record
 
+// As the executable does (src/researcher/cli/main.ts); BENCH_SEMI_SPACE_MIB=0 leaves V8's default, to compare.
+const semiSpaceMiB = process.env.BENCH_SEMI_SPACE_MIB;
+if (semiSpaceMiB !== "0") capYoungGeneration(semiSpaceMiB ? Number(semiSpaceMiB) : undefined);
 const watcher = await createRssWatcher({ intervalMs: 5 });
 const sampler = createMemorySampler({ intervalMs: 20 });
-// BENCH_MEM_TRACE=<file>: process.memoryUsage() every 50 ms and each event's time, one JSON line each (where a round's memory goes).
+// BENCH_MEM_TRACE=<file>: process.memoryUsage() and the young generation's size every 50 ms and each event's time, one JSON
+// line each (where a round's memory goes).
 const trace = process.env.BENCH_MEM_TRACE;
 const traceTimer =
   trace &&
-  setInterval(() => appendFileSync(trace, `${JSON.stringify({ at: epochMs(), ...process.memoryUsage() })}\n`), 50);
+  setInterval(
+    () =>
+      appendFileSync(
+        trace,
+        `${JSON.stringify({ at: epochMs(), ...process.memoryUsage(), young: youngGenerationBytes() })}\n`,
+      ),
+    50,
+  );
 const hub = createHub();
 // Simulated nodes do not sign their calls (no key pairs for thousands of them): signatures are not measured.
 // BENCH_TRANSFER_MIB: another transfer budget (server/transfer-budget.ts) than the default, to compare.
