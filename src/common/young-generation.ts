@@ -20,8 +20,10 @@ export type ReleaseYoungGeneration = () => void;
  * only when the heap is made, and Node 20's single executable cannot pass flags to itself (sea-config
  * has no execArgv before Node 24); an environment variable the user must set would not be the default.
  * V8 reads `--semi-space-growth-factor` at each growth instead, so after every collection the factor is
- * set so that the next growth lands on the cap (×2 and more below it, ×1, no growth, at it). Several
- * growths between two collections' entries could overshoot it; none was seen at the researcher.
+ * set so that the next growth lands on the cap (×2 and more below it, ×1, no growth, at it). Entries
+ * come after the synchronous work that caused them, so two growths within one stretch of it would
+ * overshoot the cap: the factor starts at 1, and a growth needs a survival rate that long stretches
+ * seldom repeat after start-up.
  * V8 may still shrink the young generation when a process idles; it then grows back up to the cap.
  */
 export function capYoungGeneration(semiSpaceMiB: number = RESEARCHER_SEMI_SPACE_MIB): ReleaseYoungGeneration {
@@ -33,7 +35,9 @@ export function capYoungGeneration(semiSpaceMiB: number = RESEARCHER_SEMI_SPACE_
     // Set every time, not only when it changes: starting a worker thread puts V8's flags back to their defaults.
     setFlagsFromString(`--semi-space-growth-factor=${factor}`);
   };
-  steer();
+  // No growth until the first collection's entry arrives: entries are delivered after the synchronous work that
+  // caused them, and a long stretch of it (loading the program's modules) grew 2 → 8 MiB semi-spaces under factor 2.
+  setFlagsFromString("--semi-space-growth-factor=1");
   // One entry per collection, delivered after it: the only moment the young generation's size changes.
   const observer = new PerformanceObserver(steer);
   observer.observe({ entryTypes: ["gc"] });
