@@ -1,6 +1,5 @@
 import { PerformanceObserver } from "node:perf_hooks";
 import { getHeapSpaceStatistics, setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 import type { Worker } from "node:worker_threads";
 
 /**
@@ -55,30 +54,4 @@ export function capYoungGeneration(semiSpaceMiB: number = RESEARCHER_SEMI_SPACE_
 /** Bytes of V8's young generation (both semi-spaces) as now committed. */
 export function youngGenerationBytes(): number {
   return getHeapSpaceStatistics().find((space) => space.space_name === "new_space")?.space_size ?? 0;
-}
-
-/** V8's `gc` function (`--expose-gc`), made once: the flag set at run time shows it in new contexts only. */
-let exposedGc: ((options: { type: "minor" | "major" }) => void) | undefined;
-
-/**
- * A young-generation collection (a scavenge) each time the bytes it is told of reach `everyBytes`.
- * Received replies are views of Node's socket read buffers, freed only when V8 collects the views; V8
- * schedules that by its heap, which a reply's bytes hardly grow (a view is a few dozen bytes, its buffer
- * 16–64 KiB outside the heap), so at 100 nodes × 1M parameters tens of MiB of finished replies' buffers
- * waited at each moment, and malloc kept their high-water mark as rss. A scavenge after every 16 MiB of
- * replies frees them while they are young: 194 MiB peak against 201–214 without (README "Scale", Memory),
- * at a scavenge's cost (~1 ms with 4 MiB semi-spaces) per 16 MiB received.
- */
-export function scavengeEvery(everyBytes: number): (bytes: number) => void {
-  let since = 0;
-  return (bytes) => {
-    since += bytes;
-    if (since < everyBytes) return;
-    since = 0;
-    if (!exposedGc) {
-      setFlagsFromString("--expose-gc");
-      exposedGc = runInNewContext("gc");
-    }
-    exposedGc?.({ type: "minor" });
-  };
 }

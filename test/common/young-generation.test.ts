@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
-import { constants, PerformanceObserver } from "node:perf_hooks";
 import { test } from "node:test";
 import { Worker } from "node:worker_threads";
-import { capYoungGeneration, scavengeEvery, youngGenerationBytes } from "../../src/common/young-generation.js";
+import { capYoungGeneration, youngGenerationBytes } from "../../src/common/young-generation.js";
 
 const MiB = 2 ** 20;
 
@@ -41,34 +40,4 @@ test("the young generation stays at the cap under churn, after a worker thread s
   // Without the cap the same churn grows it further (V8's own limit is 16 MiB a semi-space): the cap did it.
   const free = await churn();
   assert.ok(free > 2 * 2 * MiB, `V8's default growth, got ${free / MiB} MiB`);
-});
-
-test("scavengeEvery runs a young-generation collection once the bytes told reach the amount, and counts again", {
-  timeout: 20_000,
-}, async () => {
-  const scavenges: number[] = [];
-  const observer = new PerformanceObserver((list) => {
-    for (const entry of list.getEntries()) {
-      if ((entry.detail as { kind?: number } | undefined)?.kind === constants.NODE_PERFORMANCE_GC_MINOR)
-        scavenges.push(entry.startTime);
-    }
-  });
-  observer.observe({ entryTypes: ["gc"] });
-  try {
-    const done = scavengeEvery(16 * MiB);
-    const nextScavenge = async (after: number) => {
-      // Entries arrive after the collection, on the event loop: wait for one that began after `after`.
-      while (!scavenges.some((at) => at >= after)) await new Promise((resolve) => setTimeout(resolve, 10));
-    };
-    done(10 * MiB);
-    let told = performance.now();
-    done(6 * MiB); // 16 MiB: one scavenge now
-    await nextScavenge(told);
-    done(8 * MiB);
-    told = performance.now();
-    done(8 * MiB); // 16 MiB again since the last
-    await nextScavenge(told);
-  } finally {
-    observer.disconnect();
-  }
 });

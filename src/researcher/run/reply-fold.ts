@@ -1,4 +1,3 @@
-import { scavengeEvery } from "../../common/young-generation.js";
 import type { TrainResult } from "../../ml/types.js";
 import {
   type ParamsAssembler,
@@ -32,9 +31,6 @@ export interface ReplyFold {
   takeBack(): void;
 }
 
-/** After every 16 MiB of replies folded or dropped, their socket buffers are collected while young (see scavengeEvery). */
-const replyBytesDone = scavengeEvery(16 * 2 ** 20);
-
 /** `running` undefined: the values are only checked as they arrive, then dropped (nothing to take back). */
 export function foldReply(
   running: RunningMean | undefined,
@@ -55,8 +51,6 @@ export function foldReply(
   let chunks: Uint8Array[] = [];
   /** Values folded so far, in stream order (folding stops at the first non-finite value). */
   let folded = 0;
-  /** Bytes received, told to `replyBytesDone` when the reply ends. */
-  let received = 0;
 
   const add: ValueRun = (tensor, start, values) => {
     if (problem !== undefined) return;
@@ -111,7 +105,6 @@ export function foldReply(
         if (closed) throw new WireError("The reply's task is no longer waiting for it");
         // Kept before it is read: a value found non-finite in it takes back the values before it.
         if (problem === undefined && running) chunks.push(chunk);
-        received += chunk.byteLength;
         reader.push(chunk);
       },
       finish: () => reader.finish(),
@@ -131,13 +124,11 @@ export function foldReply(
       closed = true;
       chunks = [];
       running?.commit(samples);
-      replyBytesDone(received);
     },
     takeBack() {
       if (closed) return;
       closed = true;
       subtractFolded();
-      replyBytesDone(received);
     },
   };
 }
