@@ -7,7 +7,8 @@ import type { Worker } from "node:worker_threads";
  * 64-bit). A server's allocations are short-lived and come in bursts (a round's replies), so V8 grows
  * its young generation to the maximum within seconds: 32 MiB of heap committed and touched for good,
  * which at 100 nodes × 1M parameters was ~20 MiB of the researcher's peak rss (README "Scale", Memory).
- * 4 MiB semi-spaces measured as low a peak as smaller ones for less CPU (see the README's figures).
+ * 4 MiB was measured (rss at ready 125 MiB instead of 143–147, heapTotal 50–56 instead of 72–79, ~12%
+ * more researcher CPU at 1M); smaller caps were not measured here (2 MiB, as a flag, cost ~10% CPU before).
  */
 export const RESEARCHER_SEMI_SPACE_MIB = 4;
 
