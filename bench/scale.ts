@@ -16,7 +16,8 @@
  * Memory: besides the peak rss it prints the researcher's rss when listening and until ready, and the
  * peaks of heapUsed/arrayBuffers/external; BENCH_MEM_TRACE=<file> writes its process.memoryUsage()
  * every 50 ms with the events' times, BENCH_BUNDLED_ARGS passes Node/V8 flags to the researcher alone
- * (e.g. --max-semi-space-size=2), BENCH_TRANSFER_MIB runs it with another transfer budget.
+ * (e.g. --max-semi-space-size=2), BENCH_TRANSFER_MIB runs it with another transfer budget, BENCH_SEMI_SPACE_MIB
+ * another cap on its young generation (0: V8's default; src/common/young-generation.ts).
  * Run: node --import tsx bench/scale.ts [--quick] [--only 1000x10k,100x1M,relay2x1000x10k] [--rounds 3] [--procs 4] [--calls]
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";

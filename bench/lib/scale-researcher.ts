@@ -7,11 +7,8 @@
  */
 
 import { appendFileSync } from "node:fs";
-import { type Experiment, experimentSchema } from "../../src/researcher/run/config.js";
-import { createExperiment } from "../../src/researcher/run/experiment.js";
-import { createHub } from "../../src/researcher/server/hub.js";
-import { startServer } from "../../src/researcher/server/server.js";
-import { createTransferBudget } from "../../src/researcher/server/transfer-budget.js";
+import { capYoungGeneration, youngGenerationBytes } from "../../src/common/young-generation.js";
+import type { Experiment } from "../../src/researcher/run/config.js";
 import { toParent } from "./child.js";
 import { createMemorySampler, createRssWatcher, type MemoryFigures } from "./memory.js";
 
@@ -38,6 +35,18 @@ const [nodesArg, featuresArg, unitsArg, roundsArg, outDir] = process.argv.slice(
 const nodes = Number(nodesArg);
 const epochMs = () => performance.timeOrigin + performance.now();
 
+// The rss watcher's thread first (a worker starting resets V8's flags; the executable starts none), then the young
+// generation's cap, then the researcher's modules, as the executable loads them (src/researcher/cli/main.ts caps it first
+// thing); BENCH_SEMI_SPACE_MIB=0 leaves V8's default, to compare.
+const watcher = await createRssWatcher({ intervalMs: 5 });
+const semiSpaceMiB = process.env.BENCH_SEMI_SPACE_MIB;
+if (semiSpaceMiB !== "0") capYoungGeneration(semiSpaceMiB ? Number(semiSpaceMiB) : undefined);
+const { experimentSchema } = await import("../../src/researcher/run/config.js");
+const { createExperiment } = await import("../../src/researcher/run/experiment.js");
+const { createHub } = await import("../../src/researcher/server/hub.js");
+const { startServer } = await import("../../src/researcher/server/server.js");
+const { createTransferBudget } = await import("../../src/researcher/server/transfer-budget.js");
+
 const config = experimentSchema.parse({
   name: "scale",
   tags: ["scale"],
@@ -54,13 +63,20 @@ const config = experimentSchema.parse({
 }) as Experiment;
 void featuresArg; // the nodes' datasets decide the input width; passed for the record
 
-const watcher = await createRssWatcher({ intervalMs: 5 });
 const sampler = createMemorySampler({ intervalMs: 20 });
-// BENCH_MEM_TRACE=<file>: process.memoryUsage() every 50 ms and each event's time, one JSON line each (where a round's memory goes).
+// BENCH_MEM_TRACE=<file>: process.memoryUsage() and the young generation's size every 50 ms and each event's time, one JSON
+// line each (where a round's memory goes).
 const trace = process.env.BENCH_MEM_TRACE;
 const traceTimer =
   trace &&
-  setInterval(() => appendFileSync(trace, `${JSON.stringify({ at: epochMs(), ...process.memoryUsage() })}\n`), 50);
+  setInterval(
+    () =>
+      appendFileSync(
+        trace,
+        `${JSON.stringify({ at: epochMs(), ...process.memoryUsage(), young: youngGenerationBytes() })}\n`,
+      ),
+    50,
+  );
 const hub = createHub();
 // Simulated nodes do not sign their calls (no key pairs for thousands of them): signatures are not measured.
 // BENCH_TRANSFER_MIB: another transfer budget (server/transfer-budget.ts) than the default, to compare.

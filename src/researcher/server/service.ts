@@ -87,7 +87,7 @@ export interface ServiceOptions {
   signatures?: { bindings: KeyBindings; required: boolean; nonces?: NonceGuard };
   /** Cleartext with an allow-list: the signing key (not a TLS certificate) must be on it and own the node id. */
   signerAllowList?: NodeAuthenticator;
-  /** Parameter bytes received at once across all replies (default 64 MiB); see transfer-budget.ts. */
+  /** Parameter bytes received at once across all replies (default 32 MiB); see transfer-budget.ts. */
   transfers?: TransferBudget;
   /** Signed calls refused (bad clock, bad signature), logged once per node (default: a new log over `log`). */
   refusals?: Refusals;
