@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { getHeapStatistics } from "node:v8";
 import { describe, it } from "node:test";
+import { getHeapStatistics } from "node:v8";
 import { createIdleCollector } from "../../../src/node/serve/idle-gc.js";
 import { runPollLoop } from "../../../src/node/serve/poll-loop.js";
 import type { ReplyEnvelope, ResearcherClient, TaskEnvelope } from "../../../src/wire/index.js";
@@ -48,7 +48,11 @@ describe("garbage collection between a node's rounds", () => {
     const loop = new AbortController();
     const order: string[] = [];
     let polls = 0;
-    const task: TaskEnvelope = { taskId: "t1", experiment: "e", body: { kind: "train", round: 1 } as TaskEnvelope["body"] };
+    const task: TaskEnvelope = {
+      taskId: "t1",
+      experiment: "e",
+      body: { kind: "train", round: 1 } as TaskEnvelope["body"],
+    };
     const client = {
       async *tasks() {
         polls++;
