@@ -98,6 +98,17 @@ export function checkLabelShape(loss: LossName, data: Pick<Dataset, "yShape">): 
 }
 
 /**
+ * The index of the first value of `y` for which `test` holds, or -1: `y.findIndex(test)` without its cost.
+ * The builtin calls `test` with every float boxed as a new heap number (~1 MiB of garbage a call at
+ * 60,000 labels, on every round of a node: it ran into the next round's steps as a collection); a loop
+ * lets the optimizer inline `test` and keep the values unboxed.
+ */
+function firstWhere(y: Float32Array, test: (v: number) => boolean): number {
+  for (let i = 0; i < y.length; i++) if (test(y[i])) return i;
+  return -1;
+}
+
+/**
  * Throws InputError when labels do not fit the loss and the model's output units (`classes`: a
  * multi-class segmentation's plan.data.classes, one softmax output per class and voxel).
  */
@@ -108,7 +119,7 @@ export function checkLabels(loss: LossName, y: Float32Array, units: number, clas
         `Cannot train: ${loss} with plan.data.classes ${classes} needs ${classes} outputs per label voxel (a last conv2d with ${classes} filters and softmax); the model has ${units} outputs per sample for ${y.length} labels`,
       );
     }
-    const bad = y.findIndex((v) => !Number.isInteger(v) || v < 0 || v >= classes);
+    const bad = firstWhere(y, (v) => !Number.isInteger(v) || v < 0 || v >= classes);
     if (bad >= 0)
       throw new InputError(
         `Cannot train: label voxel ${bad + 1} is ${y[bad]}, not a class 0..${classes - 1} (plan.data.classes ${classes})`,
@@ -121,7 +132,7 @@ export function checkLabels(loss: LossName, y: Float32Array, units: number, clas
         `Cannot train: ${loss} needs one output per label voxel; the model has ${units} outputs per sample, which do not divide the ${y.length} labels`,
       );
     }
-    const bad = y.findIndex((v) => v !== 0 && v !== 1);
+    const bad = firstWhere(y, (v) => v !== 0 && v !== 1);
     if (bad >= 0) throw new InputError(`Cannot train: ${loss} needs 0/1 masks, label voxel ${bad + 1} is ${y[bad]}`);
     return;
   }
@@ -134,11 +145,11 @@ export function checkLabels(loss: LossName, y: Float32Array, units: number, clas
   if (!loss.endsWith("Crossentropy")) {
     if (units !== 1)
       throw new InputError(`Cannot train: ${loss} needs a last layer with 1 unit, the model has ${units}`);
-    const bad = y.findIndex((v) => !Number.isFinite(v));
+    const bad = firstWhere(y, (v) => !Number.isFinite(v));
     if (bad >= 0) throw new InputError(`Cannot train: the target on row ${bad + 1} is not a finite number (${y[bad]})`);
     return;
   }
-  const bad = y.findIndex((v) => !Number.isInteger(v) || v < 0 || v >= rowClasses);
+  const bad = firstWhere(y, (v) => !Number.isInteger(v) || v < 0 || v >= rowClasses);
   if (bad >= 0) {
     throw new InputError(
       `Cannot train: label ${y[bad]} on row ${bad + 1} is not a class index below ${rowClasses} ` +

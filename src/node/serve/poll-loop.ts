@@ -79,6 +79,11 @@ export interface PollLoopOptions {
   taskBuffers?: ExperimentBuffers;
   /** Told what the loop is doing, for `status.json` (node-status.ts). */
   status?: Pick<StatusRecorder, "connected" | "taskStarted" | "feedback" | "taskEnded">;
+  /**
+   * Called once a task's reply has gone, while the node waits for the next task: `fbm-node serve`
+   * collects its garbage there rather than during the next round's steps (idle-gc.ts).
+   */
+  afterTask?: () => void;
 }
 
 /** Said after a task refused for its parameter bytes (see paramBytesLimit in task-limits.ts). */
@@ -220,7 +225,11 @@ async function runTask(
   options.status?.taskEnded(task, body);
   // Settles either way (its handlers catch), within the feedback call's 10-s timeout.
   await lastProgress;
-  if (!cancelled) return sendReply(options, send, task.taskId, task.body.kind, body);
+  if (!cancelled) {
+    await sendReply(options, send, task.taskId, task.body.kind, body);
+    options.afterTask?.();
+    return;
+  }
   const { by } = signal.reason as TaskCancelled; // cancelledReply checked it
   const round = task.body.kind === "train" ? task.body.round : undefined;
   const label = taskLabel({ kind: task.body.kind, experiment: task.experiment, round });

@@ -21,6 +21,7 @@ import { createRedactor } from "../privacy/redact.js";
 import { createSecaggPeers } from "../privacy/secagg-peers.js";
 import { watchCancelRequests } from "./cancel-request.js";
 import { watchConfig } from "./config-watch.js";
+import { createIdleCollector } from "./idle-gc.js";
 import { createStatusRecorder } from "./node-status.js";
 import { runPollLoop } from "./poll-loop.js";
 import { notifySystemdReady } from "./readiness.js";
@@ -149,6 +150,7 @@ async function serveHome(home: Awaited<ReturnType<typeof loadHome>>, options: Se
       logger,
       status,
       running,
+      afterTask: createIdleCollector().afterTask,
       ...testLostResearcher(),
       redact: createRedactor(home.dir, () => catalogue.listDatasets()),
       // Read on every poll, so a live change of max_params applies to the next task.
