@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
-import { runPollLoop } from "../../src/node/serve/poll-loop.js";
 import { createHub } from "../../src/researcher/server/hub.js";
 import { startServer } from "../../src/researcher/server/server.js";
 import {
@@ -11,6 +10,7 @@ import {
   createResearcherClient,
   createWideSessionManager,
 } from "../../src/wire/index.js";
+import { pollAsN1 } from "../support/poll-node.js";
 import { bareTrainTask, vectorTensor } from "../support/train-task.js";
 import { DEADLINE_MS, until } from "../support/wait.js";
 
@@ -40,15 +40,7 @@ describe("pooled receive buffers over a real Session", () => {
     );
     const taskBuffers: ArrayBufferLike[] = [];
     const stop = new AbortController();
-    const loop = runPollLoop({
-      client,
-      researcherUrl: server.url,
-      nodeId: "n1",
-      name: "n1",
-      version: "t",
-      signal: stop.signal,
-      log: () => {},
-      waitSeconds: 1,
+    const loop = pollAsN1(client, server.url, stop.signal, {
       sessions: true,
       taskBuffers: createExperimentBuffers(),
       // Echoes the task's own tensors (views of its pooled buffer): the reply is written from them.

@@ -2,10 +2,10 @@ import assert from "node:assert/strict";
 import { connect, type Socket } from "node:net";
 import { after, describe, it } from "node:test";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { runPollLoop } from "../../../src/node/serve/poll-loop.js";
 import { createHub } from "../../../src/researcher/server/hub.js";
 import { startServer } from "../../../src/researcher/server/server.js";
 import { createResearcherClient } from "../../../src/wire/index.js";
+import { pollAsN1 } from "../../support/poll-node.js";
 import { DEADLINE_MS, until } from "../../support/wait.js";
 
 const closed = (socket: Socket) => new Promise<void>((resolve) => socket.once("close", () => resolve()));
@@ -26,17 +26,11 @@ describe("connection limits at the researcher", { timeout: DEADLINE_MS }, () => 
     });
     cleanups.push(() => server.close());
     const stop = new AbortController();
-    const loop = runPollLoop({
-      client: createResearcherClient(createGrpcTransport({ baseUrl: server.url })),
-      researcherUrl: server.url,
-      nodeId: "n1",
-      name: "n1",
-      version: "t",
-      signal: stop.signal,
-      log: () => {},
-      waitSeconds: 1,
-      execute: async () => ({ kind: "ping", version: "t", backend: "cpu" }),
-    });
+    const loop = pollAsN1(
+      createResearcherClient(createGrpcTransport({ baseUrl: server.url })),
+      server.url,
+      stop.signal,
+    );
     cleanups.push(async () => {
       stop.abort();
       await loop;

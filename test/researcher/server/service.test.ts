@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import { Code, ConnectError, createRouterTransport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { type PollLoopOptions, runPollLoop, type TaskExecutor } from "../../../src/node/serve/poll-loop.js";
+import type { PollLoopOptions, TaskExecutor } from "../../../src/node/serve/poll-loop.js";
 import { createHub } from "../../../src/researcher/server/hub.js";
 import { TaskFailure } from "../../../src/researcher/server/hub-error.js";
 import { type ResearcherServer, type ServerOptions, startServer } from "../../../src/researcher/server/server.js";
@@ -17,6 +17,7 @@ import {
   ResearcherService,
   taskEnd,
 } from "../../../src/wire/index.js";
+import { pollAsN1 as pollAs } from "../../support/poll-node.js";
 import { bareTrainTask, vectorTensor } from "../../support/train-task.js";
 import { DEADLINE_MS, until } from "../../support/wait.js";
 
@@ -56,24 +57,14 @@ const trainBody = (batchSize: number, values = 4) =>
  * Node n1's poll loop (version "t", echoing tasks, a silent log, 1 s waits) through `client` until `signal`
  * aborts; `options` replace any of these.
  */
+/** The shared poll loop as n1 (test/support/poll-node.ts), answering with `echo` unless told otherwise. */
 function pollAsN1(
   client: ResearcherClient,
   researcherUrl: string,
   signal: AbortSignal,
   options: Partial<PollLoopOptions> = {},
 ): Promise<void> {
-  return runPollLoop({
-    client,
-    researcherUrl,
-    nodeId: "n1",
-    name: "n1",
-    version: "t",
-    execute: echo,
-    signal,
-    log: () => {},
-    waitSeconds: 1,
-    ...options,
-  });
+  return pollAs(client, researcherUrl, signal, { execute: echo, ...options });
 }
 
 describe("researcher service (in-memory transport)", () => {
