@@ -62,32 +62,6 @@ export function bytesToFloats(
   else for (let c = 0; c < count; c++) out[offset + c] = bytes[from + c] * k;
 }
 
-/**
- * Rows `batch[first…]` of `values` (`width` bytes each) into `into`, each at its place in the batch (row r
- * at r·width): the bytes a training thread hands its workers (kernel-runner.ts). By 32-bit words when both
- * sides are 4-byte aligned, else byte by byte: no view is made, where a `set(subarray(…))` per row left
- * ~0.6 MiB of views a round of 200 steps (issue 28).
- */
-export function copyByteRows(
-  values: Uint8Array,
-  batch: Int32Array,
-  first: number,
-  width: number,
-  into: Uint8Array,
-): void {
-  const aligned = width % 4 === 0;
-  const from = aligned ? wordsOf(values) : undefined;
-  const to = aligned ? wordsOf(into) : undefined;
-  const words = width >> 2;
-  for (let r = first; r < batch.length; r++) {
-    if (from && to) {
-      for (let w = 0, src = batch[r] * words, dst = r * words; w < words; w++) to[dst + w] = from[src + w];
-    } else {
-      for (let c = 0, src = batch[r] * width, dst = r * width; c < width; c++) into[dst + c] = values[src + c];
-    }
-  }
-}
-
 /** Whether a Uint32Array over bytes holds byte i at bits 8·(i mod 4) (every platform but big-endian ones). */
 const littleEndian = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
 /** The 32-bit view of each byte array read by words (undefined: not 4-byte aligned, or big-endian). */

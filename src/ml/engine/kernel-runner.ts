@@ -1,6 +1,5 @@
 import { RuntimeFailure } from "../../common/errors.js";
 import type { RowSource } from "../batches.js";
-import { copyByteRows } from "../rows.js";
 import { createParticipant, createWaits, participate, waitUpdated } from "./data-parallel-step.js";
 import { type DpStep, noiseAndAverage } from "./dp-step.js";
 import { createKernelInstance } from "./kernels.js";
@@ -298,6 +297,12 @@ function clippedSum(
   }
   if (total) trainer.grads.set(total);
   return loss / batch.length;
+}
+
+/** Rows `batch[first…]`'s bytes into `into`, each at its place in the batch (row r at r·width). */
+function copyByteRows(values: Uint8Array, batch: Int32Array, first: number, width: number, into: Uint8Array): void {
+  for (let r = first; r < batch.length; r++)
+    into.set(values.subarray(batch[r] * width, (batch[r] + 1) * width), r * width);
 }
 
 function collectLoss(shared: SharedLayout, threads: number): number {
