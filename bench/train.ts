@@ -240,7 +240,17 @@ async function benchModel(model: BenchModel): Promise<void> {
     process.exitCode = 1;
     return;
   }
-  printNodeRun(model, run, perRound, loop, torchRate);
+  // The loop again right after the node's rounds: a machine that slowed down for a minute (another VM on the
+  // host, a neighbour's job) slows the loop as much as the node, and only a figure after the run shows it.
+  const after: Timed[] = [];
+  for (let rep = 0; rep < 2; rep++) after.push(await fbmRun(model, nodeRowsData!, steps!, allThreads));
+  printNodeRun(
+    model,
+    run,
+    perRound,
+    { ...loop, cpuPerStepAfter: median(after.map((r) => r.cpuSeconds!)) / steps! },
+    torchRate,
+  );
 }
 
 /**
@@ -251,7 +261,7 @@ function printNodeRun(
   model: BenchModel,
   run: NodeRun,
   steps: number,
-  loop: { nodeRows: number; benchRows: number; cpuPerStep: number },
+  loop: { nodeRows: number; benchRows: number; cpuPerStep: number; cpuPerStepAfter: number },
   torchRate?: number,
 ): void {
   const samples = steps * model.batchSize;
@@ -301,7 +311,8 @@ function printNodeRun(
     console.log(
       `    node CPU a warm round (its process, every thread): ${spread(cpus, (n) => n.toFixed(3))} s; median` +
         ` ${(perStep * 1000).toFixed(2)} ms a step = ${(perStep / loop.cpuPerStep).toFixed(2)}× the loop's` +
-        ` ${(loop.cpuPerStep * 1000).toFixed(2)} ms (cpu s of the u8 row ÷ its steps)`,
+        ` ${(loop.cpuPerStep * 1000).toFixed(2)} ms (cpu s of the u8 row ÷ its steps); the loop right after the` +
+        ` node's rounds: ${(loop.cpuPerStepAfter * 1000).toFixed(2)} ms a step (${(loop.cpuPerStepAfter / loop.cpuPerStep).toFixed(2)}× before)`,
     );
   }
   if (torchRate !== undefined) {
