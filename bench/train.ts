@@ -5,7 +5,7 @@ import { type TrainOptions, trainLocal } from "../src/ml/train.js";
 import type { Dataset, TrainingArgs } from "../src/ml/types.js";
 import { isQuick, numberFlag } from "./lib/flags.js";
 import { machineLine } from "./lib/machine.js";
-import { type NodeRound, type NodeRun, nodeData, nodeRounds } from "./lib/node-round.js";
+import { type NodeRound, type NodeRun, nodeData, nodeRounds, stepsPerRound } from "./lib/node-round.js";
 import { python, startTorch, type Timed } from "./lib/torch-process.js";
 import {
   type BenchModel,
@@ -25,10 +25,9 @@ const target = { one: 0.3, all: 0.5 };
 /** The issue's end-to-end targets: node round rate ÷ loop-only rate, ÷ torch 1 thread, warm fixed cost (s). */
 const endToEnd = { loop: 0.9, torch: 1.0, fixedSeconds: 0.02 };
 /**
- * Steps per round of the end-to-end figure (the issue's rounds), and its rounds (`--rounds N`: more warm
- * rounds give a median that one slow round does not move) and rows (Fashion-MNIST's).
+ * The end-to-end figure's rounds (`--rounds N`: more warm rounds give a median that one slow round does not
+ * move) and rows (Fashion-MNIST's); its steps per round are node-round.ts `stepsPerRound`.
  */
-const stepsPerRound: Partial<Record<BenchModel["name"], number>> = { mlp: 200, cnn: 60 };
 const nodeRoundCount = numberFlag("rounds", 3);
 const nodeRows = numberFlag("node-rows", quick ? 12_800 : 60_000);
 /** Seconds a timed run should last; its steps are calibrated per model and per engine (fbm, torch). */

@@ -14,6 +14,9 @@ import { writeIdx } from "../../scripts/lib/synthetic-images.js";
 import type { Dataset, RoundPhases } from "../../src/ml/types.js";
 import { type BenchModel, benchData, benchModels } from "./train-models.js";
 
+/** Steps per round of the end-to-end runs (the rounds), for the models that have one. */
+export const stepsPerRound: Partial<Record<BenchModel["name"], number>> = { mlp: 200, cnn: 60 };
+
 /** One round as the node reported it. */
 export interface NodeRound {
   round: number;
