@@ -11,6 +11,7 @@ import { createRunningMean } from "../aggregators/running-mean.js";
 import type { Experiment } from "./config.js";
 import type { ExperimentEvent, NodeFailure } from "./events.js";
 import { pooledMetrics } from "./pooled-metrics.js";
+import { createTakeBackBuffers } from "./reply-fold.js";
 import { type RoundPrivacy, roundPrivacy } from "./round-privacy.js";
 import type { RunContext, RunInputs, TrainingState } from "./run-context.js";
 import type { SecaggConfig } from "./secagg-config.js";
@@ -70,6 +71,7 @@ export async function federatedRound(
     trained: global,
     timeoutMs: config.nodes.roundTimeoutMs,
     signal,
+    takeBack: (run.takeBack ??= createTakeBackBuffers(global.reduce((n, t) => n + t.data.length * 4, 0))),
     ...(nodeArgs.extension ? { algorithmExtension: nodeArgs.extension } : {}),
   };
   const { updates, failures, aggregated, pooled } = config.secagg

@@ -1,5 +1,7 @@
 import type { TrainResult } from "../../ml/types.js";
 import {
+  type BufferPool,
+  createBufferPool,
   type ParamsAssembler,
   type ParamsHeader,
   type ReplyReceiver,
@@ -10,6 +12,7 @@ import {
 } from "../../wire/index.js";
 import type { RunningMean } from "../aggregators/running-mean.js";
 import { firstNonFinite } from "../server/reply-check.js";
+import { DEFAULT_TRANSFER_BUDGET } from "../server/transfer-budget.js";
 
 /**
  * One train reply folded into the round's running mean chunk by chunk, as its bytes arrive, instead
@@ -37,18 +40,19 @@ export function foldReply(
   options: {
     /** Why a reply's head (sample count, metric counts, its tensors) rules it out, or undefined. */
     headProblem: (result: TrainResult, tensors: readonly TensorSpec[]) => string | undefined;
+    /** Where the folded bytes are kept until commit or take-back (default: a pool of this reply's own). */
+    takeBack?: BufferPool;
   },
 ): ReplyFold {
+  const pool = options.takeBack ?? createBufferPool({ maxBuffers: 0 });
   let folding = false;
   let closed = false;
   let problem: string | undefined;
   let samples = 0;
   let header: ParamsHeader | undefined;
-  /**
-   * The bytes folded so far, kept to take them back: the pieces a Session's stream delivered (views of
-   * its read buffers) or Connect's decoded chunks, as they came (no copy).
-   */
-  let chunks: Uint8Array[] = [];
+  /** A copy of the bytes pushed so far (`kept` of them), to take them back; from `pool`, given back when done. */
+  let copy: Uint8Array | undefined;
+  let kept = 0;
   /** Values folded so far, in stream order (folding stops at the first non-finite value). */
   let folded = 0;
 
@@ -82,12 +86,14 @@ export function foldReply(
         running.addRun(tensor, start, values.subarray(0, n), -samples);
         left -= n;
       });
-      for (const chunk of chunks) {
-        if (left <= 0) break;
-        replay.push(chunk);
-      }
+      if (copy) replay.push(copy.subarray(0, kept));
     }
-    chunks = [];
+    release();
+  }
+
+  function release(): void {
+    if (copy) pool.release(copy.buffer);
+    copy = undefined;
   }
 
   const receive: ReplyReceiver = (body, announced) => {
@@ -96,6 +102,7 @@ export function foldReply(
     folding = true;
     samples = body.result.sampleCount;
     header = announced;
+    if (running) copy = pool.take(announced.totalBytes);
     const reader = readValues(announced, add);
     const sink: ParamsAssembler = {
       get received() {
@@ -103,8 +110,12 @@ export function foldReply(
       },
       push(chunk) {
         if (closed) throw new WireError("The reply's task is no longer waiting for it");
-        // Kept before it is read: a value found non-finite in it takes back the values before it.
-        if (problem === undefined && running) chunks.push(chunk);
+        // Kept before it is read: a value found non-finite in it takes back the values before it. A
+        // piece past the announced size is not kept: the reader refuses it before reading any of it.
+        if (copy && kept + chunk.length <= copy.length) {
+          copy.set(chunk, kept);
+          kept += chunk.length;
+        }
         reader.push(chunk);
       },
       finish: () => reader.finish(),
@@ -122,7 +133,7 @@ export function foldReply(
     },
     commit() {
       closed = true;
-      chunks = [];
+      release();
       running?.commit(samples);
     },
     takeBack() {
@@ -131,4 +142,15 @@ export function foldReply(
       subtractFolded();
     },
   };
+}
+
+/**
+ * The take-back storage of an experiment's folds, reused from one round to the next. Bounded by the
+ * transfer budget (`budgetBytes`, default the researcher's): the replies being received at once hold
+ * at most that much, so it keeps that much free plus one model-sized reply (a reply that commits just
+ * after the next one was admitted).
+ */
+export function createTakeBackBuffers(modelBytes: number, budgetBytes = DEFAULT_TRANSFER_BUDGET): BufferPool {
+  const bytes = Math.max(budgetBytes, modelBytes) + modelBytes;
+  return createBufferPool({ maxBytes: bytes, maxBuffers: Math.ceil(bytes / Math.max(1, modelBytes)) });
 }
