@@ -52,6 +52,7 @@ export async function federatedRound(
   const dp = config.dp;
   const central = dp?.mode === "central";
   const sampleRate = chosen.length / Math.max(1, roster.participants().length);
+  run.takeBack ??= createTakeBackBuffers(global.reduce((n, t) => n + t.data.length * 4, 0));
   const common = {
     hub: run.hub,
     experiment: config.name,
@@ -71,7 +72,7 @@ export async function federatedRound(
     trained: global,
     timeoutMs: config.nodes.roundTimeoutMs,
     signal,
-    takeBack: (run.takeBack ??= createTakeBackBuffers(global.reduce((n, t) => n + t.data.length * 4, 0))),
+    takeBack: run.takeBack,
     ...(nodeArgs.extension ? { algorithmExtension: nodeArgs.extension } : {}),
   };
   const { updates, failures, aggregated, pooled } = config.secagg
