@@ -103,7 +103,7 @@ describe("take-back storage of folded replies", () => {
   it("takes back exactly the values before a non-finite one found half-way, from a reused buffer", () => {
     const running = createRunningMean([48, 16]);
     const pool = createBufferPool({ maxBuffers: 1 });
-    pool.release(pool.take(N * 4)); // a used buffer is waiting, its bytes those of an earlier reply
+    pool.release(pool.take(N * 4).buffer); // a used buffer is waiting, its bytes those of an earlier reply
     const poisoned = values(3);
     poisoned[50] = Number.NaN; // in the bias, after the whole kernel was folded
     const fold = foldReply(running, { headProblem: () => undefined, takeBack: pool });
