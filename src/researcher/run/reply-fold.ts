@@ -13,6 +13,10 @@ import {
 import type { RunningMean } from "../aggregators/running-mean.js";
 import { firstNonFinite } from "../server/reply-check.js";
 import { DEFAULT_TRANSFER_BUDGET } from "../server/transfer-budget.js";
+import { createYoungSweep, type YoungSweep } from "./young-sweep.js";
+
+/** One for the process: what it paces is the process's garbage, whichever reply it came in. */
+let sweep: YoungSweep | undefined;
 
 /**
  * One train reply folded into the round's running mean chunk by chunk, as its bytes arrive, instead
@@ -117,6 +121,8 @@ export function foldReply(
           kept += chunk.length;
         }
         reader.push(chunk);
+        sweep ??= createYoungSweep();
+        sweep(chunk.length);
       },
       finish: () => reader.finish(),
     };
