@@ -21,7 +21,7 @@
  * Run: node --import tsx bench/transfer.ts [--quick] [--repeat N] [--pooled]
  */
 import { fileURLToPath } from "node:url";
-import { createRunningMean } from "../src/researcher/aggregators/running-mean.js";
+import { type RunningMean, reuseRunningMean } from "../src/researcher/aggregators/running-mean.js";
 import { createTakeBackBuffers, foldReply } from "../src/researcher/run/reply-fold.js";
 import { createHub } from "../src/researcher/server/hub.js";
 import { startServer } from "../src/researcher/server/server.js";
@@ -93,6 +93,8 @@ try {
     let assembled: AssembledBack | undefined;
     /** The take-back storage an experiment keeps for its folds (reply-fold.ts), reused from run to run. */
     const takeBack = createTakeBackBuffers(params.byteLength);
+    /** The running mean an experiment keeps from round to round, reset for each echo (running-mean.ts). */
+    const keep: { running?: RunningMean } = {};
     let bareOut: BareLeg | undefined;
     let bareBack: BareLeg | undefined;
     let keptOut: BareLeg | undefined;
@@ -109,7 +111,7 @@ try {
       baseline = current();
       command({ type: "reset" });
       sampler.reset();
-      const figures = await roundTrip(params, sampler, { fold: takeBack });
+      const figures = await roundTrip(params, sampler, { fold: takeBack, keep });
       command({ type: "report" });
       const peaks = await nextMessage<Extract<EchoEvent, { type: "peaks" }>>(node, "peaks");
       nodeBack = peaks.peak;
@@ -167,7 +169,11 @@ interface AssembledBack {
  * aggregator's replies (its take-back copy in `how.fold`); otherwise it is assembled whole (into a
  * `--pooled` buffer or a fresh one).
  */
-async function roundTrip(params: Float32Array, sampler: MemorySampler, how: { fold?: BufferPool } = {}) {
+async function roundTrip(
+  params: Float32Array,
+  sampler: MemorySampler,
+  how: { fold?: BufferPool; keep?: { running?: RunningMean } } = {},
+) {
   let researcherOut: MemoryFigures | undefined;
   let cpuOut = 0;
   const cpuFrom = process.cpuUsage();
@@ -182,8 +188,9 @@ async function roundTrip(params: Float32Array, sampler: MemorySampler, how: { fo
     { datasetId: "bench", planId: "bench" },
   );
   const sent = epochMs();
-  // Made before the task goes out, as plainCollect makes the round's sum before its tasks.
-  const running = how.fold && createRunningMean([params.length]);
+  // Reset before the task goes out, as plainCollect does for the round's sum before its tasks.
+  const running = how.fold ? reuseRunningMean(how.keep?.running, [params.length]) : undefined;
+  if (how.keep && running) how.keep.running = running;
   const fold = how.fold && foldReply(running, { headProblem: () => undefined, takeBack: how.fold });
   const receive = fold ? fold.receive : replyBuffers ? assembleInto(replyBuffers) : undefined;
   const reply = await hub.send("bench-node", body, { timeoutMs: 600_000, ...(receive ? { receive } : {}) });

@@ -7,7 +7,7 @@ import { noisyMean } from "../../privacy/dp/central.js";
 import { createGaussian } from "../../privacy/dp/noise.js";
 import { plainExchange } from "../aggregators/exchange.js";
 import type { Aggregator, AggregatorState } from "../aggregators/index.js";
-import { createRunningMean } from "../aggregators/running-mean.js";
+import { type RunningMean, reuseRunningMean } from "../aggregators/running-mean.js";
 import type { Experiment } from "./config.js";
 import type { ExperimentEvent, NodeFailure } from "./events.js";
 import { pooledMetrics } from "./pooled-metrics.js";
@@ -78,7 +78,7 @@ export async function federatedRound(
   const { updates, failures, aggregated, pooled } = config.secagg
     ? await secureCollect(common, config.secagg, run, aggregator, previous.aggregatorState)
     : {
-        ...(await plainCollect(common, aggregator, previous.aggregatorState, central ? dp : undefined)),
+        ...(await plainCollect(common, aggregator, previous.aggregatorState, central ? dp : undefined, run)),
         pooled: undefined,
       };
   // Secure rounds report each failure as it happens (secureCollect), as a stopped round must too.
@@ -117,11 +117,20 @@ async function plainCollect(
   input: RoundCommon & { trained: NamedTensor[] },
   aggregator: Aggregator,
   state: AggregatorState,
-  central?: DpArgs,
+  central: DpArgs | undefined,
+  /** Keeps the running mean from one round to the next. */
+  keep: { running?: RunningMean },
 ) {
   const exchange = aggregator.exchange ?? plainExchange;
   const { trained: global, ...common } = input;
-  const running = aggregator.foldable && !central ? createRunningMean(global.map((t) => t.data.length)) : undefined;
+  let running: RunningMean | undefined;
+  if (aggregator.foldable && !central) {
+    running = reuseRunningMean(
+      keep.running,
+      global.map((t) => t.data.length),
+    );
+    keep.running = running;
+  }
   const read = (u: NodeUpdate) =>
     exchange.read(
       {

@@ -62,14 +62,19 @@ export function foldReply(
 
   const add: ValueRun = (tensor, start, values) => {
     if (problem !== undefined) return;
-    const at = firstNonFinite(values);
+    // Float32 values (a model's) are checked and added in one pass; the values before a non-finite one count as folded.
+    const at =
+      running && values instanceof Float32Array
+        ? running.addFinite(tensor, start, values, samples)
+        : firstNonFinite(values);
     if (at >= 0) {
+      if (running && values instanceof Float32Array) folded += at;
       problem = `tensor "${header?.tensors[tensor].name}" contains ${values[at]}`;
       subtractFolded();
       return;
     }
     if (!running) return;
-    running.addRun(tensor, start, values, samples);
+    if (!(values instanceof Float32Array)) running.addRun(tensor, start, values, samples);
     folded += values.length;
   };
 
@@ -116,11 +121,16 @@ export function foldReply(
         if (closed) throw new WireError("The reply's task is no longer waiting for it");
         // Kept before it is read: a value found non-finite in it takes back the values before it. A
         // piece past the announced size is not kept: the reader refuses it before reading any of it.
+        // The values are read from the copy: it starts at the reply's first byte, so every whole value
+        // in it is 4-byte aligned and read in place (a piece of a socket buffer seldom is: it would be
+        // copied again into the reader's scratch).
+        let piece = chunk;
         if (copy && kept + chunk.length <= copy.length) {
           copy.set(chunk, kept);
+          piece = copy.subarray(kept, kept + chunk.length);
           kept += chunk.length;
         }
-        reader.push(chunk);
+        reader.push(piece);
         sweep ??= createYoungSweep();
         sweep(chunk.length);
       },
