@@ -8,9 +8,12 @@
  * each leg is printed with its ratio to bare and met / NOT met against the target, 0.8×, and each process's CPU
  * per MiB beside bare's. An extra bare pair, the receiver copying the bytes into one reused buffer instead of
  * dropping them, is printed to explain the gap (it is not the yardstick).
- * By default both receivers assemble each transfer's parameters into a fresh buffer, as the product does:
- * `fbm-node serve` does not set the poll loop's `taskBuffers`, and the run loop either folds views of the
- * reply stream's pieces (foldable aggregators, no assembly) or has each reply assembled into a fresh buffer.
+ * By default the node assembles each task's parameters into a fresh buffer, as `fbm-node serve` does (it
+ * does not set the poll loop's `taskBuffers`). The researcher receives each echo twice per run, both
+ * printed, each labelled: as the run loop does with a foldable aggregator (fedavg, the default, and the
+ * others that fold: train-round.ts → reply-fold.ts, the reply folded into a RunningMean chunk by chunk
+ * with its take-back copy, nothing assembled; the "back" leg and its ratio), and assembled whole into a
+ * fresh buffer (`hub.send` with no receiver: robust aggregators, scaffold, central DP, secure aggregation).
  * `--pooled` measures what receive buffers kept between transfers would give (wire/buffer-pool.ts: the echo
  * node's tasks with `taskBuffers`, the researcher's replies with `assembleInto`), a path no product process
  * takes yet; its lines are labelled so.
@@ -18,9 +21,11 @@
  * Run: node --import tsx bench/transfer.ts [--quick] [--repeat N] [--pooled]
  */
 import { fileURLToPath } from "node:url";
+import { type RunningMean, reuseRunningMean } from "../src/researcher/aggregators/running-mean.js";
+import { createTakeBackBuffers, foldReply } from "../src/researcher/run/reply-fold.js";
 import { createHub } from "../src/researcher/server/hub.js";
 import { startServer } from "../src/researcher/server/server.js";
-import { assembleInto, createBufferPool, type TaskBody } from "../src/wire/index.js";
+import { assembleInto, type BufferPool, createBufferPool, type TaskBody } from "../src/wire/index.js";
 import { bareTrainTask } from "../test/support/train-task.js";
 import { exited, forkTs, nextMessage } from "./lib/child.js";
 import type { EchoCommand, EchoEvent } from "./lib/echo-node.js";
@@ -84,6 +89,12 @@ try {
     const params = new Float32Array(size * 2 ** 18);
     for (let i = 0; i < params.length; i++) params[i] = i % 1000;
     let best: Awaited<ReturnType<typeof roundTrip>> | undefined;
+    /** The assembled path's back leg: least time, CPU and peak over the runs. */
+    let assembled: AssembledBack | undefined;
+    /** The take-back storage an experiment keeps for its folds (reply-fold.ts), reused from run to run. */
+    const takeBack = createTakeBackBuffers(params.byteLength);
+    /** The running mean an experiment keeps from round to round, reset for each echo (running-mean.ts). */
+    const keep: { running?: RunningMean } = {};
     let bareOut: BareLeg | undefined;
     let bareBack: BareLeg | undefined;
     let keptOut: BareLeg | undefined;
@@ -100,7 +111,7 @@ try {
       baseline = current();
       command({ type: "reset" });
       sampler.reset();
-      const figures = await roundTrip(params, sampler);
+      const figures = await roundTrip(params, sampler, { fold: takeBack, keep });
       command({ type: "report" });
       const peaks = await nextMessage<Extract<EchoEvent, { type: "peaks" }>>(node, "peaks");
       nodeBack = peaks.peak;
@@ -113,8 +124,26 @@ try {
         backMs: Math.min(figures.backMs, best?.backMs ?? Number.POSITIVE_INFINITY),
         totalMs: Math.min(figures.totalMs, best?.totalMs ?? Number.POSITIVE_INFINITY),
       };
+      // The same echo received by the assembly instead of the fold (its out leg is the same path again, not counted).
+      forceGc();
+      command({ type: "reset" });
+      sampler.reset();
+      const whole = await roundTrip(params, sampler, {});
+      command({ type: "report" });
+      await nextMessage<Extract<EchoEvent, { type: "peaks" }>>(node, "peaks");
+      const back = { ms: whole.backMs, cpuMs: whole.cpu.researcherBack, peak: whole.researcherBack };
+      assembled = assembled
+        ? { ms: Math.min(assembled.ms, back.ms), cpuMs: Math.min(assembled.cpuMs, back.cpuMs), peak: back.peak }
+        : back;
     }
-    report(size, best!, { out: bareOut!, back: bareBack!, keptOut: keptOut!, keptBack: keptBack! }, baseline, nodeBack);
+    report(
+      size,
+      best!,
+      { out: bareOut!, back: bareBack!, keptOut: keptOut!, keptBack: keptBack! },
+      baseline,
+      nodeBack,
+      assembled!,
+    );
   }
   sampler.stop();
 } finally {
@@ -128,7 +157,23 @@ try {
  * One train task out and its echo back. Times use the wall clock both processes share; the researcher's
  * peak is split at the moment the node reports the task complete.
  */
-async function roundTrip(params: Float32Array, sampler: MemorySampler) {
+/** The researcher's receive side of an echo's back leg when the reply is assembled whole. */
+interface AssembledBack {
+  ms: number;
+  cpuMs: number;
+  peak: MemoryFigures;
+}
+
+/**
+ * `how.fold`: the echo is folded into a fresh RunningMean as train-round.ts folds a foldable
+ * aggregator's replies (its take-back copy in `how.fold`); otherwise it is assembled whole (into a
+ * `--pooled` buffer or a fresh one).
+ */
+async function roundTrip(
+  params: Float32Array,
+  sampler: MemorySampler,
+  how: { fold?: BufferPool; keep?: { running?: RunningMean } } = {},
+) {
   let researcherOut: MemoryFigures | undefined;
   let cpuOut = 0;
   const cpuFrom = process.cpuUsage();
@@ -143,20 +188,26 @@ async function roundTrip(params: Float32Array, sampler: MemorySampler) {
     { datasetId: "bench", planId: "bench" },
   );
   const sent = epochMs();
-  const reply = await hub.send("bench-node", body, {
-    timeoutMs: 600_000,
-    ...(replyBuffers ? { receive: assembleInto(replyBuffers) } : {}),
-  });
+  // Reset before the task goes out, as plainCollect does for the round's sum before its tasks.
+  const running = how.fold ? reuseRunningMean(how.keep?.running, [params.length]) : undefined;
+  if (how.keep && running) how.keep.running = running;
+  const fold = how.fold && foldReply(running, { headProblem: () => undefined, takeBack: how.fold });
+  const receive = fold ? fold.receive : replyBuffers ? assembleInto(replyBuffers) : undefined;
+  const reply = await hub.send("bench-node", body, { timeoutMs: 600_000, ...(receive ? { receive } : {}) });
+  if (fold?.folding && !fold.problem) fold.commit();
   const back = epochMs();
   const researcherBack = sampler.peak();
   const cpuTotal = cpuMs(process.cpuUsage(cpuFrom));
   const { at: arrived, peak: nodeOut, cpuMs: nodeCpuOut } = await received;
   if (reply.kind !== "train") throw new Error(`Expected a train reply, got ${reply.kind}`);
-  const echoed = reply.result.params[0].data;
+  if (fold && (!fold.folding || fold.problem))
+    throw new Error(`The echo was not folded: ${fold.problem ?? "not taken"}`);
+  // Folded with weight 1 (the echo's sample count), the mean is the echo.
+  const echoed = running ? running.result().params[0] : reply.result.params[0].data;
   if (echoed.length !== params.length || echoed[params.length - 1] !== params[params.length - 1]) {
     throw new Error("The echoed parameters differ from the ones sent");
   }
-  replyBuffers?.release(echoed.buffer);
+  if (!running) replyBuffers?.release(echoed.buffer);
   return {
     outMs: arrived - sent,
     backMs: back - arrived,
@@ -178,6 +229,7 @@ function report(
   bareLegs: { out: BareLeg; back: BareLeg; keptOut: BareLeg; keptBack: BareLeg },
   baseline: MemoryFigures,
   nodeBack: MemoryFigures,
+  assembled: AssembledBack,
 ): void {
   const bareMs = { outMs: bareLegs.out.seconds * 1000, backMs: bareLegs.back.seconds * 1000 };
   const rate = (ms: number) => size / (ms / 1000);
@@ -191,16 +243,23 @@ function report(
   // fbm's figures of a --pooled run carry the label on their lines; bare's are the same either way.
   const label = pooled ? ` ${POOLED_LABEL}` : "";
   console.log(
-    `${`${size} MiB`.padEnd(9)}round trip ${seconds(r.totalMs, 3)}; out ${leg(r.outMs, bareMs.outMs)}; back ${leg(r.backMs, bareMs.backMs)}${label}`,
+    `${`${size} MiB`.padEnd(9)}round trip ${seconds(r.totalMs, 3)}; out ${leg(r.outMs, bareMs.outMs)}${label}; ` +
+      `back, folded as the run loop folds (fedavg and the other foldable aggregators) ${leg(r.backMs, bareMs.backMs)}`,
   );
   console.log(
-    `${pad}researcher: before ${mem(baseline)} (the model included); peak sending ${mem(r.researcherOut)}; peak receiving ${mem(r.researcherBack)}${label}`,
+    `${pad}back, assembled whole (robust aggregators, scaffold, central DP, secure aggregation) ` +
+      `${leg(assembled.ms, bareMs.backMs)}${label}`,
+  );
+  console.log(
+    `${pad}researcher: before ${mem(baseline)} (the model included); peak sending ${mem(r.researcherOut)}; ` +
+      `peak receiving folded ${mem(r.researcherBack)}, assembled ${mem(assembled.peak)}${label}`,
   );
   console.log(`${pad}node:       peak receiving ${mem(r.nodeOut)}; peak sending back ${mem(nodeBack)}${label}`);
   const perMiB = (ms: number) => `${(ms / size).toFixed(1)} ms`;
   console.log(
     `${pad}CPU per MiB (least of the runs): out researcher ${perMiB(r.cpu.researcherOut)} + node ${perMiB(r.cpu.nodeOut)}; ` +
-      `back node ${perMiB(r.cpu.nodeBack)} + researcher ${perMiB(r.cpu.researcherBack)}${label}`,
+      `back node ${perMiB(r.cpu.nodeBack)} + researcher folding ${perMiB(r.cpu.researcherBack)} ` +
+      `(assembling ${perMiB(assembled.cpuMs)})${label}`,
   );
   const bareCpu = (label: string, out: BareLeg, back: BareLeg) =>
     console.log(

@@ -27,6 +27,11 @@ export function createFedProx(options: { mu: number }): Aggregator {
 function weightedAverage(name: string, input: AggregateInput): AggregateOutput {
   checkUpdates(name, input);
   const weights = sampleWeights(name, input.round, input.updates);
+  // One update (the run loop's running mean, which folded every reply): its weight is s/s = 1 and 1·x
+  // is x exactly, so the result is a copy of it (callers own what aggregate returns). Summing it again
+  // took a float64 and a float32 model-sized array at each round's end, where the researcher's rss
+  // peaks at 100 × 1M (README "Scale", Memory).
+  if (input.updates.length === 1) return { params: input.updates[0].params.map((p) => p.slice()), state: {} };
   const params = toFloat32(
     weightedSum(
       input.updates.map((u) => u.params),

@@ -7,10 +7,11 @@ import { noisyMean } from "../../privacy/dp/central.js";
 import { createGaussian } from "../../privacy/dp/noise.js";
 import { plainExchange } from "../aggregators/exchange.js";
 import type { Aggregator, AggregatorState } from "../aggregators/index.js";
-import { createRunningMean } from "../aggregators/running-mean.js";
+import { type RunningMean, reuseRunningMean } from "../aggregators/running-mean.js";
 import type { Experiment } from "./config.js";
 import type { ExperimentEvent, NodeFailure } from "./events.js";
 import { pooledMetrics } from "./pooled-metrics.js";
+import { createTakeBackBuffers } from "./reply-fold.js";
 import { type RoundPrivacy, roundPrivacy } from "./round-privacy.js";
 import type { RunContext, RunInputs, TrainingState } from "./run-context.js";
 import type { SecaggConfig } from "./secagg-config.js";
@@ -51,6 +52,7 @@ export async function federatedRound(
   const dp = config.dp;
   const central = dp?.mode === "central";
   const sampleRate = chosen.length / Math.max(1, roster.participants().length);
+  run.takeBack ??= createTakeBackBuffers(global.reduce((n, t) => n + t.data.length * 4, 0));
   const common = {
     hub: run.hub,
     experiment: config.name,
@@ -70,12 +72,13 @@ export async function federatedRound(
     trained: global,
     timeoutMs: config.nodes.roundTimeoutMs,
     signal,
+    takeBack: run.takeBack,
     ...(nodeArgs.extension ? { algorithmExtension: nodeArgs.extension } : {}),
   };
   const { updates, failures, aggregated, pooled } = config.secagg
     ? await secureCollect(common, config.secagg, run, aggregator, previous.aggregatorState)
     : {
-        ...(await plainCollect(common, aggregator, previous.aggregatorState, central ? dp : undefined)),
+        ...(await plainCollect(common, aggregator, previous.aggregatorState, central ? dp : undefined, run)),
         pooled: undefined,
       };
   // Secure rounds report each failure as it happens (secureCollect), as a stopped round must too.
@@ -114,11 +117,20 @@ async function plainCollect(
   input: RoundCommon & { trained: NamedTensor[] },
   aggregator: Aggregator,
   state: AggregatorState,
-  central?: DpArgs,
+  central: DpArgs | undefined,
+  /** Keeps the running mean from one round to the next. */
+  keep: { running?: RunningMean },
 ) {
   const exchange = aggregator.exchange ?? plainExchange;
   const { trained: global, ...common } = input;
-  const running = aggregator.foldable && !central ? createRunningMean(global.map((t) => t.data.length)) : undefined;
+  let running: RunningMean | undefined;
+  if (aggregator.foldable && !central) {
+    running = reuseRunningMean(
+      keep.running,
+      global.map((t) => t.data.length),
+    );
+    keep.running = running;
+  }
   const read = (u: NodeUpdate) =>
     exchange.read(
       {

@@ -10,6 +10,9 @@ export async function finishRun(run: RunContext, inputs: RunInputs, training: Tr
   const { config, roster } = run;
   const { global } = training;
   run.round = training.round + 1;
+  // The rounds are over: the folds' take-back storage (up to the transfer budget) is not kept through the export.
+  run.takeBack?.clear();
+  run.takeBack = undefined;
   const participants = roster.participants();
   let metrics: Record<string, number> | undefined;
   let aucError: number | undefined;

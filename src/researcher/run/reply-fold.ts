@@ -1,5 +1,7 @@
 import type { TrainResult } from "../../ml/types.js";
 import {
+  type BufferPool,
+  createBufferPool,
   type ParamsAssembler,
   type ParamsHeader,
   type ReplyReceiver,
@@ -10,6 +12,11 @@ import {
 } from "../../wire/index.js";
 import type { RunningMean } from "../aggregators/running-mean.js";
 import { firstNonFinite } from "../server/reply-check.js";
+import { DEFAULT_TRANSFER_BUDGET } from "../server/transfer-budget.js";
+import { createYoungSweep, type YoungSweep } from "./young-sweep.js";
+
+/** One for the process: what it paces is the process's garbage, whichever reply it came in. */
+let sweep: YoungSweep | undefined;
 
 /**
  * One train reply folded into the round's running mean chunk by chunk, as its bytes arrive, instead
@@ -37,31 +44,37 @@ export function foldReply(
   options: {
     /** Why a reply's head (sample count, metric counts, its tensors) rules it out, or undefined. */
     headProblem: (result: TrainResult, tensors: readonly TensorSpec[]) => string | undefined;
+    /** Where the folded bytes are kept until commit or take-back (default: a pool of this reply's own). */
+    takeBack?: BufferPool;
   },
 ): ReplyFold {
+  const pool = options.takeBack ?? createBufferPool({ maxBuffers: 0 });
   let folding = false;
   let closed = false;
   let problem: string | undefined;
   let samples = 0;
   let header: ParamsHeader | undefined;
-  /**
-   * The bytes folded so far, kept to take them back: the pieces a Session's stream delivered (views of
-   * its read buffers) or Connect's decoded chunks, as they came (no copy).
-   */
-  let chunks: Uint8Array[] = [];
+  /** A copy of the bytes pushed so far (`kept` of them), to take them back; from `pool`, given back when done. */
+  let copy: Uint8Array | undefined;
+  let kept = 0;
   /** Values folded so far, in stream order (folding stops at the first non-finite value). */
   let folded = 0;
 
   const add: ValueRun = (tensor, start, values) => {
     if (problem !== undefined) return;
-    const at = firstNonFinite(values);
+    // Float32 values (a model's) are checked and added in one pass; the values before a non-finite one count as folded.
+    const at =
+      running && values instanceof Float32Array
+        ? running.addFinite(tensor, start, values, samples)
+        : firstNonFinite(values);
     if (at >= 0) {
+      if (running && values instanceof Float32Array) folded += at;
       problem = `tensor "${header?.tensors[tensor].name}" contains ${values[at]}`;
       subtractFolded();
       return;
     }
     if (!running) return;
-    running.addRun(tensor, start, values, samples);
+    if (!(values instanceof Float32Array)) running.addRun(tensor, start, values, samples);
     folded += values.length;
   };
 
@@ -82,12 +95,14 @@ export function foldReply(
         running.addRun(tensor, start, values.subarray(0, n), -samples);
         left -= n;
       });
-      for (const chunk of chunks) {
-        if (left <= 0) break;
-        replay.push(chunk);
-      }
+      if (copy) replay.push(copy.subarray(0, kept));
     }
-    chunks = [];
+    release();
+  }
+
+  function release(): void {
+    if (copy) pool.release(copy.buffer);
+    copy = undefined;
   }
 
   const receive: ReplyReceiver = (body, announced) => {
@@ -96,6 +111,7 @@ export function foldReply(
     folding = true;
     samples = body.result.sampleCount;
     header = announced;
+    if (running) copy = pool.take(announced.totalBytes);
     const reader = readValues(announced, add);
     const sink: ParamsAssembler = {
       get received() {
@@ -103,9 +119,20 @@ export function foldReply(
       },
       push(chunk) {
         if (closed) throw new WireError("The reply's task is no longer waiting for it");
-        // Kept before it is read: a value found non-finite in it takes back the values before it.
-        if (problem === undefined && running) chunks.push(chunk);
-        reader.push(chunk);
+        // Kept before it is read: a value found non-finite in it takes back the values before it. A
+        // piece past the announced size is not kept: the reader refuses it before reading any of it.
+        // The values are read from the copy: it starts at the reply's first byte, so every whole value
+        // in it is 4-byte aligned and read in place (a piece of a socket buffer seldom is: it would be
+        // copied again into the reader's scratch).
+        let piece = chunk;
+        if (copy && kept + chunk.length <= copy.length) {
+          copy.set(chunk, kept);
+          piece = copy.subarray(kept, kept + chunk.length);
+          kept += chunk.length;
+        }
+        reader.push(piece);
+        sweep ??= createYoungSweep();
+        sweep(chunk.length);
       },
       finish: () => reader.finish(),
     };
@@ -122,7 +149,7 @@ export function foldReply(
     },
     commit() {
       closed = true;
-      chunks = [];
+      release();
       running?.commit(samples);
     },
     takeBack() {
@@ -131,4 +158,15 @@ export function foldReply(
       subtractFolded();
     },
   };
+}
+
+/**
+ * The take-back storage of an experiment's folds, reused from one round to the next. Bounded by the
+ * transfer budget (`budgetBytes`, default the researcher's): the replies being received at once hold
+ * at most that much, so it keeps that much free plus one model-sized reply (a reply that commits just
+ * after the next one was admitted).
+ */
+export function createTakeBackBuffers(modelBytes: number, budgetBytes = DEFAULT_TRANSFER_BUDGET): BufferPool {
+  const bytes = Math.max(budgetBytes, modelBytes) + modelBytes;
+  return createBufferPool({ maxBytes: bytes, maxBuffers: Math.ceil(bytes / Math.max(1, modelBytes)) });
 }

@@ -1,6 +1,8 @@
 import type { TablePreparation } from "../../ml/table-prep.js";
 import type { NamedTensor, Normalization } from "../../ml/types.js";
+import type { BufferPool } from "../../wire/index.js";
 import type { AggregatorState } from "../aggregators/index.js";
+import type { RunningMean } from "../aggregators/running-mean.js";
 import type { Hub } from "../server/hub.js";
 import type { Experiment } from "./config.js";
 import type { ExperimentEvent } from "./events.js";
@@ -21,6 +23,10 @@ export interface RunContext {
   round: number;
   /** Node id → identity fingerprint its signed requests proved (server/key-bindings.ts); secagg checks keys against it. */
   identities?: () => Record<string, string>;
+  /** Where folded replies keep their bytes until they count (reply-fold.ts), reused from round to round; made by the first round. */
+  takeBack?: BufferPool;
+  /** The folded rounds' running mean, reset and reused from round to round (running-mean.ts, `reuseRunningMean`). */
+  running?: RunningMean;
 }
 
 /** What every node's data goes through, fixed once the first nodes are known. */

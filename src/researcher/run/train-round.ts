@@ -3,13 +3,13 @@ import { countsProblem } from "../../ml/metric-counts.js";
 import { sampleBound } from "../../ml/plan-input.js";
 import type { TablePreparation } from "../../ml/table-prep.js";
 import type { NamedTensor, Normalization, TrainingArgs, TrainResult } from "../../ml/types.js";
-import type { AlgorithmExtension, TensorSpec, TrainTaskBody } from "../../wire/index.js";
+import type { AlgorithmExtension, BufferPool, TensorSpec, TrainTaskBody } from "../../wire/index.js";
 import type { RunningMean } from "../aggregators/running-mean.js";
 import type { Hub } from "../server/hub.js";
 import { TaskFailure } from "../server/hub-error.js";
 import { firstNonFinite, tensorsProblem } from "../server/reply-check.js";
 import type { FailureCode, NodeFailure } from "./events.js";
-import { foldReply } from "./reply-fold.js";
+import { createTakeBackBuffers, foldReply } from "./reply-fold.js";
 import type { Participant } from "./roster.js";
 
 /** One node's successful local training. */
@@ -48,6 +48,11 @@ export interface RoundInput {
    */
   foldChunks?: RunningMean;
   /**
+   * Where folded replies keep their bytes until they count (reply-fold.ts): a pool the experiment keeps
+   * from round to round (default: one for this round).
+   */
+  takeBack?: BufferPool;
+  /**
    * The replies' parameters are not needed (the approval check, the final evaluation): they are
    * checked as they arrive, like folded ones, and dropped; the updates come back without params.
    */
@@ -70,6 +75,8 @@ export async function runTrainRound(input: RoundInput): Promise<{ updates: NodeU
   const updates: NodeUpdate[] = [];
   const failures: NodeFailure[] = [];
   const slices = planSlices(input.planJson);
+  const expectedBytes = (input.expected ?? input.global).reduce((n, t) => n + t.data.length * 4, 0);
+  const takeBack = input.foldChunks ? (input.takeBack ?? createTakeBackBuffers(expectedBytes)) : undefined;
   await Promise.all(
     input.participants.map(async (participant) => {
       const maxSamples = sampleBound(participant.dataset, slices) || undefined;
@@ -78,6 +85,7 @@ export async function runTrainRound(input: RoundInput): Promise<{ updates: NodeU
         input.foldChunks || input.dropParams
           ? foldReply(input.foldChunks, {
               headProblem: (result, tensors) => checkHead(result, tensors, expected, maxSamples),
+              takeBack,
             })
           : undefined;
       const fail = (code: FailureCode, message: string) => {

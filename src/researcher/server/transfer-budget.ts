@@ -15,10 +15,9 @@ export interface TransferBudget {
 
 /**
  * Default bytes in flight: 32 MiB, a fixed cap rather than a multiple of the model. A reply being
- * received holds up to its own size (a folded reply keeps its chunks until it is whole, to take them
- * back if it goes wrong; see run/reply-fold.ts), so this is the receive side's memory whatever the
- * node count, and as much again of the socket read buffers those chunks were views of waits for V8's
- * collector once the replies are whole (malloc then keeps the high-water mark: README "Scale", Memory).
+ * received holds up to its own size (a folded reply keeps a copy of its bytes until it is whole, to
+ * take them back if it goes wrong, in take-back storage bounded by this budget; see run/reply-fold.ts),
+ * so this is the receive side's memory whatever the node count.
  * It lets 8 replies of a 1M-parameter model, or 800 of a 10k one, arrive at once. It was 64 MiB:
  * 100 nodes × 1M peaked 200–204 MiB of rss at 32 against 212–270 at 64 (issue 29, loaded 2-core
  * machine); an earlier pair of runs had 32 MiB's rounds 10–20% slower at that size, a waiting reply

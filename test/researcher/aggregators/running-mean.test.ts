@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { createAggregator } from "../../../src/researcher/aggregators/index.js";
-import { createRunningMean } from "../../../src/researcher/aggregators/running-mean.js";
+import { createRunningMean, reuseRunningMean } from "../../../src/researcher/aggregators/running-mean.js";
 
 const f = (...v: number[]) => Float32Array.from(v);
 
@@ -73,5 +73,31 @@ describe("createRunningMean", () => {
     ] as const) {
       assert.notEqual(createAggregator(config).foldable, true, config.name);
     }
+  });
+});
+
+describe("reuseRunningMean", () => {
+  it("resets the previous round's mean of the same shape: nothing of its updates is left", () => {
+    const first = createRunningMean([3, 1]);
+    first.add([f(1, 2, 3), f(4)], 10);
+    first.addRun(0, 1, f(100), 5); // a part never committed
+    const kept = first.result().params;
+    const next = reuseRunningMean(first, [3, 1]);
+    assert.equal(next, first, "the same sums, zeroed");
+    assert.equal(next.count, 0);
+    next.add([f(2, 4, 6), f(8)], 2);
+    assert.deepEqual(
+      next.result().params.map((p) => [...p]),
+      [[2, 4, 6], [8]],
+    );
+    assert.equal(next.result().samples, 2);
+    assert.deepEqual([...kept[0]], [1, 2 + 50, 3], "an earlier result is its own copy");
+  });
+
+  it("makes a new one for another shape", () => {
+    const first = createRunningMean([3, 1]);
+    assert.notEqual(reuseRunningMean(first, [3, 2]), first);
+    assert.notEqual(reuseRunningMean(first, [3]), first);
+    assert.deepEqual(reuseRunningMean(undefined, [2]).lengths, [2]);
   });
 });

@@ -95,6 +95,11 @@ function spyOn(mean: RunningMean): RunningMean & { added: number; takenBack: num
     else spy.takenBack += values.length;
     mean.addRun(tensor, start, values, weight);
   };
+  spy.addFinite = (tensor, start, values, weight) => {
+    const at = mean.addFinite(tensor, start, values, weight);
+    spy.added += at >= 0 ? at : values.length;
+    return at;
+  };
   return spy;
 }
 
@@ -173,11 +178,11 @@ describe("folding replies chunk by chunk", () => {
   });
 
   it("took back exactly what it had folded of the replies that went wrong", () => {
-    // A run holding a non-finite value is not folded. Folded then taken back: broken 4 values, nan 2
-    // (its first chunk), inf 6 (the bias's run [6, 7] holds it), short 6, long 8, odd 6 (runs [0],
-    // [1..3], [4], [5]; then [6, 7] holds the NaN). Never folded: count (its head fails) and error (no
-    // parameters). The valid three: 3 × 8.
-    assert.equal(running.takenBack, 4 + 2 + 6 + 6 + 8 + 6);
+    // A run is folded up to its first non-finite value. Folded then taken back: broken 4 values, nan 3
+    // (its first chunk, then value 2 of the run [2, 3] that holds it), inf 7 (the bias's run [6, 7]
+    // holds it at 7), short 6, long 8, odd 7 (runs [0], [1..3], [4], [5], then 6 of [6, 7]). Never
+    // folded: count (its head fails) and error (no parameters). The valid three: 3 × 8.
+    assert.equal(running.takenBack, 4 + 3 + 7 + 6 + 8 + 7);
     assert.equal(running.added, running.takenBack + 3 * 8);
   });
 
