@@ -8,19 +8,22 @@
  * each leg is printed with its ratio to bare and met / NOT met against the target, 0.8×, and each process's CPU
  * per MiB beside bare's. An extra bare pair, the receiver copying the bytes into one reused buffer instead of
  * dropping them, is printed to explain the gap (it is not the yardstick).
- * By default both receivers assemble each transfer's parameters into a fresh buffer, as the product does:
- * `fbm-node serve` does not set the poll loop's `taskBuffers`, and the run loop either folds views of the
- * reply stream's pieces (foldable aggregators, no assembly) or has each reply assembled into a fresh buffer.
- * `--pooled` measures what receive buffers kept between transfers would give (wire/buffer-pool.ts: the echo
- * node's tasks with `taskBuffers`, the researcher's replies with `assembleInto`), a path no product process
- * takes yet; its lines are labelled so.
+ * The node receives as `fbm-node serve` does on the kernels path (bench/lib/echo-node.ts): each task into
+ * its experiment's kept buffer (the poll loop's `taskBuffers`), its values then copied into memory of its
+ * own (as `flatParams` does; timed apart, in neither leg) and the buffer given back; `--fresh` receives
+ * each task into a fresh buffer instead, as a round whose buffer is adopted out (tfjs, SCAFFOLD, secure
+ * aggregation, central DP). The researcher assembles each reply into a fresh buffer, as the run loop
+ * does when it assembles (foldable aggregators fold views of the reply stream's pieces instead);
+ * `--pooled` receives the replies into buffers kept between transfers (`assembleInto`), a path no
+ * product process takes yet; its lines are labelled so.
  * Asserts nothing about time.
- * Run: node --import tsx bench/transfer.ts [--quick] [--repeat N] [--pooled]
+ * Run: node --import tsx bench/transfer.ts [--quick] [--repeat N] [--fresh] [--pooled]
  */
 import { fileURLToPath } from "node:url";
 import { createHub } from "../src/researcher/server/hub.js";
 import { startServer } from "../src/researcher/server/server.js";
 import { assembleInto, createBufferPool, type TaskBody } from "../src/wire/index.js";
+import { traceTransfer } from "../src/wire/transfer-trace.js";
 import { bareTrainTask } from "../test/support/train-task.js";
 import { exited, forkTs, nextMessage } from "./lib/child.js";
 import type { EchoCommand, EchoEvent } from "./lib/echo-node.js";
@@ -38,12 +41,14 @@ import {
 
 const sizesMiB = isQuick() ? [1, 16, 64] : [1, 16, 64, 256];
 /**
- * `--pooled`: receive buffers kept between transfers on both sides, an opt-in the product does not take
- * (default: fresh buffers, as `fbm-node serve` and the run loop receive).
+ * `--pooled`: the researcher's reply buffers kept between transfers, an opt-in the run loop does not take
+ * (default: fresh buffers, as the run loop assembles).
  */
 const pooled = hasFlag("pooled");
+/** `--fresh`: the node receives each task into a fresh buffer (default: its experiment's kept buffer). */
+const freshTasks = hasFlag("fresh");
 /** Printed beside every figure of a `--pooled` run, so it is not read as the product's. */
-const POOLED_LABEL = "(receive buffers kept; not yet used by fbm-node serve)";
+const POOLED_LABEL = "(researcher's reply buffers kept; not used by the run loop)";
 /** The researcher's reply buffers, one per size, kept between runs (`--pooled` only). */
 const replyBuffers = pooled ? createBufferPool({ maxBuffers: sizesMiB.length + 1 }) : undefined;
 const repeat = repeatFlag();
@@ -56,9 +61,12 @@ console.log(machineLine("not used (no training)"));
 console.log(
   "transfer: researcher (this process) → Session call (tasks down, replies up) → node process (echo) → researcher; " +
     "h2c on 127.0.0.1, gRPC protocol, 1 MiB chunks; one float32 tensor [N, 1024]; " +
+    (freshTasks
+      ? "node: each task received into a fresh buffer (as fbm-node serve for a round whose buffer is adopted out: tfjs, SCAFFOLD, secure aggregation, central DP); "
+      : "node: each task received into its experiment's kept buffer, copied into its own memory and given back (as fbm-node serve on the kernels path); ") +
     (pooled
-      ? `received into buffers kept between transfers (node: taskBuffers, researcher: assembleInto) ${POOLED_LABEL}`
-      : "each transfer received into fresh buffers, as fbm-node serve and the run loop receive"),
+      ? `researcher: replies received into buffers kept between transfers (assembleInto) ${POOLED_LABEL}`
+      : "researcher: each reply assembled into a fresh buffer, as the run loop assembles"),
 );
 
 const copy = copyRates();
@@ -73,7 +81,7 @@ const bare = await startBareHttp2();
 
 const hub = createHub({ pollWindowMs: 5_000 });
 const server = await startServer({ listen: "127.0.0.1:0", hub, allowUnsignedNodes: true }); // the echo node does not sign
-const node = forkTs(helper, [server.url, ...(pooled ? ["--pooled"] : [])]);
+const node = forkTs(helper, [server.url, ...(freshTasks ? ["--fresh"] : [])]);
 const command = (c: EchoCommand) => node.send(c);
 try {
   await until(() => hub.nodes().some((n) => n.online), 60_000);
@@ -112,6 +120,7 @@ try {
         outMs: Math.min(figures.outMs, best?.outMs ?? Number.POSITIVE_INFINITY),
         backMs: Math.min(figures.backMs, best?.backMs ?? Number.POSITIVE_INFINITY),
         totalMs: Math.min(figures.totalMs, best?.totalMs ?? Number.POSITIVE_INFINITY),
+        copyMs: Math.min(figures.copyMs, best?.copyMs ?? Number.POSITIVE_INFINITY),
       };
     }
     report(size, best!, { out: bareOut!, back: bareBack!, keptOut: keptOut!, keptBack: keptBack! }, baseline, nodeBack);
@@ -143,6 +152,7 @@ async function roundTrip(params: Float32Array, sampler: MemorySampler) {
     { datasetId: "bench", planId: "bench" },
   );
   const sent = epochMs();
+  traceTransfer(`researcher: hub.send ${params.byteLength} bytes`);
   const reply = await hub.send("bench-node", body, {
     timeoutMs: 600_000,
     ...(replyBuffers ? { receive: assembleInto(replyBuffers) } : {}),
@@ -150,7 +160,7 @@ async function roundTrip(params: Float32Array, sampler: MemorySampler) {
   const back = epochMs();
   const researcherBack = sampler.peak();
   const cpuTotal = cpuMs(process.cpuUsage(cpuFrom));
-  const { at: arrived, peak: nodeOut, cpuMs: nodeCpuOut } = await received;
+  const { at: arrived, peak: nodeOut, cpuMs: nodeCpuOut, copiedAt, copyCpuMs } = await received;
   if (reply.kind !== "train") throw new Error(`Expected a train reply, got ${reply.kind}`);
   const echoed = reply.result.params[0].data;
   if (echoed.length !== params.length || echoed[params.length - 1] !== params[params.length - 1]) {
@@ -159,12 +169,20 @@ async function roundTrip(params: Float32Array, sampler: MemorySampler) {
   replyBuffers?.release(echoed.buffer);
   return {
     outMs: arrived - sent,
-    backMs: back - arrived,
+    // From the end of the node's copy (the kernels path's, at the start of training: neither leg).
+    backMs: back - copiedAt,
+    copyMs: copiedAt - arrived,
     totalMs: back - sent,
     researcherOut: researcherOut!,
     researcherBack,
     nodeOut,
-    cpu: { researcherOut: cpuOut, nodeOut: nodeCpuOut, researcherBack: cpuTotal - cpuOut, nodeBack: 0 },
+    cpu: {
+      researcherOut: cpuOut,
+      nodeOut: nodeCpuOut,
+      researcherBack: cpuTotal - cpuOut,
+      nodeBack: 0,
+      nodeCopy: copyCpuMs,
+    },
   };
 }
 
@@ -207,6 +225,10 @@ function report(
       `${pad}${label} CPU per MiB (least of the runs): out sender ${perMiB(out.senderCpuMs)} + receiver ${perMiB(out.receiverCpuMs)}; ` +
         `back sender ${perMiB(back.senderCpuMs)} + receiver ${perMiB(back.receiverCpuMs)}`,
     );
+  console.log(
+    `${pad}node's copy into its own memory (as flatParams; neither leg${freshTasks ? "" : ", its buffer given back after it"}): ` +
+      `${seconds(r.copyMs, 3)}, CPU ${perMiB(r.cpu.nodeCopy)} per MiB (least of the runs)`,
+  );
   bareCpu("bare http2", bareLegs.out, bareLegs.back);
   // Not the yardstick: how far a receiver that must keep the bytes (one copy, into memory touched before) gets.
   const { keptOut, keptBack } = bareLegs;

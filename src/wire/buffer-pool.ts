@@ -93,3 +93,41 @@ export function createExperimentBuffers(options: BufferPoolOptions = {}): Experi
     },
   };
 }
+
+/**
+ * One task's (or reply's) pooled buffer, from the moment it is filled until its owner settles it: given
+ * back once its values have been copied into memory the owner keeps (`release`), or adopted out of the
+ * pool for good when whoever reads it may keep views of it (`adopt`: the pool never sees it again, the
+ * next round takes a fresh buffer). Either settles it, once: a `release` after `adopt` (a late caller,
+ * a path that kept a view after all) is ignored, so a buffer that may still be read never comes back.
+ */
+export interface BufferLease {
+  /** Gives the buffer back to the pool; true when this call did (false: settled already, or none). */
+  release(): boolean;
+  /** Settles the buffer without giving it back (also after a release: then it changes nothing). */
+  adopt(): void;
+  /** Whether neither has been called yet. */
+  readonly open: boolean;
+}
+
+/**
+ * The lease of the buffer `views` share (every tensor a `fromChunks` assembly returns is a view of its one
+ * buffer); no views, or views of a buffer `pool` did not hand out: a lease that releases nothing.
+ */
+export function leaseOf(pool: BufferPool, views: readonly { data: ArrayBufferView }[]): BufferLease {
+  const buffer = views[0]?.data.buffer;
+  let open = true;
+  return {
+    release() {
+      if (!open) return false;
+      open = false;
+      return buffer !== undefined && pool.release(buffer);
+    },
+    adopt() {
+      open = false;
+    },
+    get open() {
+      return open;
+    },
+  };
+}

@@ -10,11 +10,13 @@ export {
 } from "../gen/fbm/v1/researcher_pb.js";
 export type * from "./analytics-messages.js";
 export {
+  type BufferLease,
   type BufferPool,
   type BufferPoolOptions,
   createBufferPool,
   createExperimentBuffers,
   type ExperimentBuffers,
+  leaseOf,
 } from "./buffer-pool.js";
 export { createResearcherClient, isUnimplemented, type ResearcherClient, type TaskSession } from "./client.js";
 export type * from "./clinical-messages.js";

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { packageVersion } from "../../common/version.js";
 import { selectBackend } from "../../ml/backend.js";
 import { createWarmRounds } from "../../ml/engine/warm-rounds.js";
-import { createResearcherClient } from "../../wire/index.js";
+import { createExperimentBuffers, createResearcherClient } from "../../wire/index.js";
 import { createDatasetLoader } from "../catalogue/dataset-loader.js";
 import { homePaths, loadHome } from "../config/home.js";
 import type { NodeConfig } from "../config/node-config.js";
@@ -151,6 +151,9 @@ async function serveHome(home: Awaited<ReturnType<typeof loadHome>>, options: Se
       status,
       running,
       afterTask: createIdleCollector().afterTask,
+      // A train task's parameters are received into its experiment's kept buffers; one goes back to the
+      // pool only where the executor has copied its values (executors/train.ts, `paramsCopied`).
+      taskBuffers: createExperimentBuffers(),
       ...testLostResearcher(),
       redact: createRedactor(home.dir, () => catalogue.listDatasets()),
       // Read on every poll, so a live change of max_params applies to the next task.
