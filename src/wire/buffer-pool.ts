@@ -76,21 +76,36 @@ export interface ExperimentBuffers {
   end(experiment: string): void;
 }
 
-export function createExperimentBuffers(options: BufferPoolOptions = {}): ExperimentBuffers {
+export interface ExperimentBuffersOptions extends BufferPoolOptions {
+  /**
+   * Drops the pool's buffers after this long without a take or a give-back (default: never): a node
+   * whose experiment ended, which it is never told, does not hold a model-sized buffer for good.
+   */
+  idleMs?: number;
+}
+
+export function createExperimentBuffers(options: ExperimentBuffersOptions = {}): ExperimentBuffers {
   let current: { experiment: string; pool: BufferPool } | undefined;
+  let idle: NodeJS.Timeout | undefined;
+  const end = (experiment: string) => {
+    if (current?.experiment !== experiment) return;
+    current.pool.clear();
+    current = undefined;
+  };
   return {
     of(experiment) {
       if (current?.experiment !== experiment) {
         current?.pool.clear();
         current = { experiment, pool: createBufferPool(options) };
       }
+      if (options.idleMs !== undefined) {
+        clearTimeout(idle);
+        idle = setTimeout(() => end(experiment), options.idleMs);
+        idle.unref();
+      }
       return current.pool;
     },
-    end(experiment) {
-      if (current?.experiment !== experiment) return;
-      current.pool.clear();
-      current = undefined;
-    },
+    end,
   };
 }
 

@@ -16,6 +16,7 @@ export {
   createBufferPool,
   createExperimentBuffers,
   type ExperimentBuffers,
+  type ExperimentBuffersOptions,
   leaseOf,
 } from "./buffer-pool.js";
 export { createResearcherClient, isUnimplemented, type ResearcherClient, type TaskSession } from "./client.js";

@@ -17,6 +17,7 @@ import {
 } from "../../src/wire/index.js";
 import { fromChunks, toParamsHeader } from "../../src/wire/tensor-bytes.js";
 import { bareTrainTask } from "../support/train-task.js";
+import { until } from "../support/wait.js";
 
 const tensor = (values: number[]) => [
   { name: "w", shape: [values.length], dtype: "float32" as const, data: new Float32Array(values) },
@@ -218,6 +219,17 @@ describe("poll loop: taskBuffers", () => {
     assert.notEqual(seen[2], seen[1], "t2's buffer was adopted out: t3 got a fresh one");
     late?.();
     assert.equal(buffers.of("e").keptBytes, 0, "a release after the task ended is ignored");
+  });
+});
+
+describe("experiment buffers: idleMs", () => {
+  it("drops the pool's buffers after idleMs without a take or a give-back", async () => {
+    const buffers = createExperimentBuffers({ idleMs: 20 });
+    const pool = buffers.of("e");
+    pool.release(pool.take(8).buffer);
+    assert.equal(pool.keptBytes, 8);
+    await until(() => pool.keptBytes === 0, "the idle pool to be dropped");
+    assert.notEqual(buffers.of("e"), pool, "a new pool after the drop");
   });
 });
 
