@@ -8,17 +8,19 @@
  * each leg is printed with its ratio to bare and met / NOT met against the target, 0.8×, and each process's CPU
  * per MiB beside bare's. An extra bare pair, the receiver copying the bytes into one reused buffer instead of
  * dropping them, is printed to explain the gap (it is not the yardstick).
- * By default the node assembles each task's parameters into a fresh buffer, as `fbm-node serve` does (it
- * does not set the poll loop's `taskBuffers`). The researcher receives each echo twice per run, both
- * printed, each labelled: as the run loop does with a foldable aggregator (fedavg, the default, and the
- * others that fold: train-round.ts → reply-fold.ts, the reply folded into a RunningMean chunk by chunk
- * with its take-back copy, nothing assembled; the "back" leg and its ratio), and assembled whole into a
- * fresh buffer (`hub.send` with no receiver: robust aggregators, scaffold, central DP, secure aggregation).
- * `--pooled` measures what receive buffers kept between transfers would give (wire/buffer-pool.ts: the echo
- * node's tasks with `taskBuffers`, the researcher's replies with `assembleInto`), a path no product process
- * takes yet; its lines are labelled so.
+ * The node receives as `fbm-node serve` does on the kernels path (bench/lib/echo-node.ts): each task into
+ * its experiment's kept buffer (the poll loop's `taskBuffers`), its values then copied into memory of its
+ * own (as `flatParams` does; timed apart, in neither leg) and the buffer given back; `--fresh` receives
+ * each task into a fresh buffer instead, as a round whose buffer is adopted out (tfjs, SCAFFOLD, secure
+ * aggregation, central DP). The researcher receives each echo twice per run, both printed, each labelled:
+ * as the run loop does with a foldable aggregator (fedavg, the default, and the others that fold:
+ * train-round.ts → reply-fold.ts, the reply folded into a RunningMean chunk by chunk with its take-back
+ * copy, nothing assembled; the "back" leg and its ratio), and assembled whole into a fresh buffer
+ * (`hub.send` with no receiver: robust aggregators, scaffold, central DP, secure aggregation).
+ * `--pooled` receives the replies into buffers kept between transfers (`assembleInto`), a path no
+ * product process takes yet; its lines are labelled so.
  * Asserts nothing about time.
- * Run: node --import tsx bench/transfer.ts [--quick] [--repeat N] [--pooled]
+ * Run: node --import tsx bench/transfer.ts [--quick] [--repeat N] [--fresh] [--pooled]
  */
 import { fileURLToPath } from "node:url";
 import { type RunningMean, reuseRunningMean } from "../src/researcher/aggregators/running-mean.js";
@@ -26,6 +28,7 @@ import { createTakeBackBuffers, foldReply } from "../src/researcher/run/reply-fo
 import { createHub } from "../src/researcher/server/hub.js";
 import { startServer } from "../src/researcher/server/server.js";
 import { assembleInto, type BufferPool, createBufferPool, type TaskBody } from "../src/wire/index.js";
+import { traceTransfer } from "../src/wire/transfer-trace.js";
 import { bareTrainTask } from "../test/support/train-task.js";
 import { exited, forkTs, nextMessage } from "./lib/child.js";
 import type { EchoCommand, EchoEvent } from "./lib/echo-node.js";
@@ -43,12 +46,14 @@ import {
 
 const sizesMiB = isQuick() ? [1, 16, 64] : [1, 16, 64, 256];
 /**
- * `--pooled`: receive buffers kept between transfers on both sides, an opt-in the product does not take
- * (default: fresh buffers, as `fbm-node serve` and the run loop receive).
+ * `--pooled`: the researcher's reply buffers kept between transfers, an opt-in the run loop does not take
+ * (default: fresh buffers, as the run loop assembles).
  */
 const pooled = hasFlag("pooled");
+/** `--fresh`: the node receives each task into a fresh buffer (default: its experiment's kept buffer). */
+const freshTasks = hasFlag("fresh");
 /** Printed beside every figure of a `--pooled` run, so it is not read as the product's. */
-const POOLED_LABEL = "(receive buffers kept; not yet used by fbm-node serve)";
+const POOLED_LABEL = "(researcher's reply buffers kept; not used by the run loop)";
 /** The researcher's reply buffers, one per size, kept between runs (`--pooled` only). */
 const replyBuffers = pooled ? createBufferPool({ maxBuffers: sizesMiB.length + 1 }) : undefined;
 const repeat = repeatFlag();
@@ -61,9 +66,13 @@ console.log(machineLine("not used (no training)"));
 console.log(
   "transfer: researcher (this process) → Session call (tasks down, replies up) → node process (echo) → researcher; " +
     "h2c on 127.0.0.1, gRPC protocol, 1 MiB chunks; one float32 tensor [N, 1024]; " +
+    (freshTasks
+      ? "node: each task received into a fresh buffer (as fbm-node serve for a round whose buffer is adopted out: tfjs, SCAFFOLD, secure aggregation, central DP); "
+      : "node: each task received into its experiment's kept buffer, copied into its own memory and given back (as fbm-node serve on the kernels path); ") +
+    "researcher: each echo folded into a running mean as the run loop folds (the back leg), then again assembled whole " +
     (pooled
-      ? `received into buffers kept between transfers (node: taskBuffers, researcher: assembleInto) ${POOLED_LABEL}`
-      : "each transfer received into fresh buffers, as fbm-node serve and the run loop receive"),
+      ? `into buffers kept between transfers (assembleInto) ${POOLED_LABEL}`
+      : "into a fresh buffer, as the run loop assembles for the aggregators that do not fold"),
 );
 
 const copy = copyRates();
@@ -78,7 +87,7 @@ const bare = await startBareHttp2();
 
 const hub = createHub({ pollWindowMs: 5_000 });
 const server = await startServer({ listen: "127.0.0.1:0", hub, allowUnsignedNodes: true }); // the echo node does not sign
-const node = forkTs(helper, [server.url, ...(pooled ? ["--pooled"] : [])]);
+const node = forkTs(helper, [server.url, ...(freshTasks ? ["--fresh"] : [])]);
 const command = (c: EchoCommand) => node.send(c);
 try {
   await until(() => hub.nodes().some((n) => n.online), 60_000);
@@ -123,6 +132,7 @@ try {
         outMs: Math.min(figures.outMs, best?.outMs ?? Number.POSITIVE_INFINITY),
         backMs: Math.min(figures.backMs, best?.backMs ?? Number.POSITIVE_INFINITY),
         totalMs: Math.min(figures.totalMs, best?.totalMs ?? Number.POSITIVE_INFINITY),
+        copyMs: Math.min(figures.copyMs, best?.copyMs ?? Number.POSITIVE_INFINITY),
       };
       // The same echo received by the assembly instead of the fold (its out leg is the same path again, not counted).
       forceGc();
@@ -193,12 +203,13 @@ async function roundTrip(
   if (how.keep && running) how.keep.running = running;
   const fold = how.fold && foldReply(running, { headProblem: () => undefined, takeBack: how.fold });
   const receive = fold ? fold.receive : replyBuffers ? assembleInto(replyBuffers) : undefined;
+  traceTransfer(`researcher: hub.send ${params.byteLength} bytes`);
   const reply = await hub.send("bench-node", body, { timeoutMs: 600_000, ...(receive ? { receive } : {}) });
   if (fold?.folding && !fold.problem) fold.commit();
   const back = epochMs();
   const researcherBack = sampler.peak();
   const cpuTotal = cpuMs(process.cpuUsage(cpuFrom));
-  const { at: arrived, peak: nodeOut, cpuMs: nodeCpuOut } = await received;
+  const { at: arrived, peak: nodeOut, cpuMs: nodeCpuOut, copiedAt, copyCpuMs } = await received;
   if (reply.kind !== "train") throw new Error(`Expected a train reply, got ${reply.kind}`);
   if (fold && (!fold.folding || fold.problem))
     throw new Error(`The echo was not folded: ${fold.problem ?? "not taken"}`);
@@ -210,12 +221,20 @@ async function roundTrip(
   if (!running) replyBuffers?.release(echoed.buffer);
   return {
     outMs: arrived - sent,
-    backMs: back - arrived,
+    // From the end of the node's copy (the kernels path's, at the start of training: neither leg).
+    backMs: back - copiedAt,
+    copyMs: copiedAt - arrived,
     totalMs: back - sent,
     researcherOut: researcherOut!,
     researcherBack,
     nodeOut,
-    cpu: { researcherOut: cpuOut, nodeOut: nodeCpuOut, researcherBack: cpuTotal - cpuOut, nodeBack: 0 },
+    cpu: {
+      researcherOut: cpuOut,
+      nodeOut: nodeCpuOut,
+      researcherBack: cpuTotal - cpuOut,
+      nodeBack: 0,
+      nodeCopy: copyCpuMs,
+    },
   };
 }
 
@@ -266,6 +285,10 @@ function report(
       `${pad}${label} CPU per MiB (least of the runs): out sender ${perMiB(out.senderCpuMs)} + receiver ${perMiB(out.receiverCpuMs)}; ` +
         `back sender ${perMiB(back.senderCpuMs)} + receiver ${perMiB(back.receiverCpuMs)}`,
     );
+  console.log(
+    `${pad}node's copy into its own memory (as flatParams; neither leg${freshTasks ? "" : ", its buffer given back after it"}): ` +
+      `${seconds(r.copyMs, 3)}, CPU ${perMiB(r.cpu.nodeCopy)} per MiB (least of the runs)`,
+  );
   bareCpu("bare http2", bareLegs.out, bareLegs.back);
   // Not the yardstick: how far a receiver that must keep the bytes (one copy, into memory touched before) gets.
   const { keptOut, keptBack } = bareLegs;

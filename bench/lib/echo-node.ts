@@ -2,10 +2,13 @@
  * Helper process of bench/transfer.ts: a node that polls the researcher with the real client and
  * poll loop, and answers each train task with the parameters it received (no training). It tells the
  * parent when a task has fully arrived (with its memory peak while receiving), and its peak since then on request.
- * It polls on a Session call, as nodes will run.
- * It receives each task into a fresh buffer, as `fbm-node serve` does; given `--pooled`, into buffers kept
- * between tasks (the poll loop's `taskBuffers`: it keeps nothing of a task once its echo is sent).
- * Usage (from the benchmark): echo-node.ts <researcher url> [--pooled]
+ * It polls on a Session call, as nodes run.
+ * It receives as `fbm-node serve` does on the kernels path: each task into its experiment's kept buffer
+ * (the poll loop's `taskBuffers`), its values copied into memory of the node's own (a fresh array, as
+ * `flatParams` does), the buffer given back there (`paramsCopied`), and the copy echoed. Given `--fresh`,
+ * each task is received into a fresh buffer, as a round whose buffer was adopted out is (tfjs, SCAFFOLD,
+ * secure aggregation, central DP, an echo of the task's own tensors).
+ * Usage (from the benchmark): echo-node.ts <researcher url> [--fresh]
  */
 import { runPollLoop, type TaskExecutor } from "../../src/node/serve/poll-loop.js";
 import {
@@ -21,8 +24,12 @@ import { createMemorySampler, type MemoryFigures } from "./memory.js";
 export type EchoCommand = { type: "reset" } | { type: "report" } | { type: "stop" };
 /** Messages to the parent; `at` is epoch milliseconds (performance.timeOrigin + now), comparable across processes. */
 /** `cpuMs`: this process's CPU (user + system) while the task arrived, and while the echo went back. */
+/**
+ * `copiedAt`/`copyCpuMs`: when the copy into the node's own memory was done and what it cost (it is
+ * neither leg: the kernels path makes it at the start of training).
+ */
 export type EchoEvent =
-  | { type: "received"; at: number; peak: MemoryFigures; cpuMs: number }
+  | { type: "received"; at: number; peak: MemoryFigures; cpuMs: number; copiedAt: number; copyCpuMs: number }
   | { type: "peaks"; peak: MemoryFigures; cpuMs: number };
 
 const baseUrl = process.argv[2];
@@ -41,15 +48,23 @@ const cpuSince = () => {
   return (used.user + used.system) / 1000;
 };
 
-const echo: TaskExecutor = async (task) => {
+const echo: TaskExecutor = async (task, context) => {
   const at = performance.timeOrigin + performance.now();
   // The peak while the task arrived; from here on, the peak while the echo goes back.
   const peak = sampler.peak();
-  sampler.reset();
-  await toParent({ type: "received", at, peak, cpuMs: cpuSince() });
-  if (task.body.kind !== "train")
+  const cpuMs = cpuSince();
+  if (task.body.kind !== "train") {
+    await toParent({ type: "received", at, peak, cpuMs, copiedAt: at, copyCpuMs: 0 });
     return { kind: "error", code: "invalid_input", message: `echo node ignores ${task.body.kind} tasks` };
-  return { kind: "train", result: { params: task.body.params, sampleCount: 1, trainLoss: 0, seconds: 0 } };
+  }
+  // As the kernels path: the values copied into the node's own memory, then the task's buffer given back.
+  const params = task.body.params.map((p) => ({ ...p, shape: [...p.shape], data: p.data.slice() }));
+  context.paramsCopied?.();
+  const copiedAt = performance.timeOrigin + performance.now();
+  const copyCpuMs = cpuSince();
+  sampler.reset();
+  await toParent({ type: "received", at, peak, cpuMs, copiedAt, copyCpuMs });
+  return { kind: "train", result: { params, sampleCount: 1, trainLoss: 0, seconds: 0 } };
 };
 
 const onCommand = (command: EchoCommand) => {
@@ -75,7 +90,7 @@ await runPollLoop({
   waitSeconds: 5,
   // How nodes will run (issue 29): tasks and replies on one Session call.
   sessions: true,
-  ...(process.argv.includes("--pooled") ? { taskBuffers: createExperimentBuffers() } : {}),
+  ...(process.argv.includes("--fresh") ? {} : { taskBuffers: createExperimentBuffers() }),
 });
 sampler.stop();
 process.off("message", onCommand);

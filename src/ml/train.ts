@@ -53,6 +53,12 @@ export interface TrainOptions {
   testSplit?: { seed: number; minRows: number };
   /** Keeps the built network for the experiment's next round (engine/warm-rounds.ts). */
   warm?: { rounds: WarmRounds; experiment: string };
+  /**
+   * Told once `params`' values have been copied into memory of this round's own (the kernels path's flat
+   * parameters, right after `flatParams`), after which training never reads `params` again; not called on
+   * the tfjs path (its cpu backend keeps the typed arrays it is given, and a warm network keeps them).
+   */
+  onParamsCopied?: () => void;
 }
 
 /** What `trainLocal` returns: the loss is always there; the node decides whether it leaves (executors/train.ts). */
@@ -172,6 +178,7 @@ export async function trainLocal(options: TrainOptions): Promise<LocalTrainResul
     if (weights) {
       if (start) checkParams(weights, start);
       params = start ? flatParams(weights, start) : readTrainable(model);
+      if (start && start === options.params) options.onParamsCopied?.();
     } else {
       if (start) setParams(model, start);
       params = readTrainable(model);

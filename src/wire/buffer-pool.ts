@@ -76,20 +76,73 @@ export interface ExperimentBuffers {
   end(experiment: string): void;
 }
 
-export function createExperimentBuffers(options: BufferPoolOptions = {}): ExperimentBuffers {
+export interface ExperimentBuffersOptions extends BufferPoolOptions {
+  /**
+   * Drops the pool's buffers after this long without a take or a give-back (default: never): a node
+   * whose experiment ended, which it is never told, does not hold a model-sized buffer for good.
+   */
+  idleMs?: number;
+}
+
+export function createExperimentBuffers(options: ExperimentBuffersOptions = {}): ExperimentBuffers {
   let current: { experiment: string; pool: BufferPool } | undefined;
+  let idle: NodeJS.Timeout | undefined;
+  const end = (experiment: string) => {
+    if (current?.experiment !== experiment) return;
+    current.pool.clear();
+    current = undefined;
+  };
   return {
     of(experiment) {
       if (current?.experiment !== experiment) {
         current?.pool.clear();
         current = { experiment, pool: createBufferPool(options) };
       }
+      if (options.idleMs !== undefined) {
+        clearTimeout(idle);
+        idle = setTimeout(() => end(experiment), options.idleMs);
+        idle.unref();
+      }
       return current.pool;
     },
-    end(experiment) {
-      if (current?.experiment !== experiment) return;
-      current.pool.clear();
-      current = undefined;
+    end,
+  };
+}
+
+/**
+ * One task's (or reply's) pooled buffer, from the moment it is filled until its owner settles it: given
+ * back once its values have been copied into memory the owner keeps (`release`), or adopted out of the
+ * pool for good when whoever reads it may keep views of it (`adopt`: the pool never sees it again, the
+ * next round takes a fresh buffer). Either settles it, once: a `release` after `adopt` (a late caller,
+ * a path that kept a view after all) is ignored, so a buffer that may still be read never comes back.
+ */
+export interface BufferLease {
+  /** Gives the buffer back to the pool; true when this call did (false: settled already, or none). */
+  release(): boolean;
+  /** Settles the buffer without giving it back (also after a release: then it changes nothing). */
+  adopt(): void;
+  /** Whether neither has been called yet. */
+  readonly open: boolean;
+}
+
+/**
+ * The lease of the buffer `views` share (every tensor a `fromChunks` assembly returns is a view of its one
+ * buffer); no views, or views of a buffer `pool` did not hand out: a lease that releases nothing.
+ */
+export function leaseOf(pool: BufferPool, views: readonly { data: ArrayBufferView }[]): BufferLease {
+  const buffer = views[0]?.data.buffer;
+  let open = true;
+  return {
+    release() {
+      if (!open) return false;
+      open = false;
+      return buffer !== undefined && pool.release(buffer);
+    },
+    adopt() {
+      open = false;
+    },
+    get open() {
+      return open;
     },
   };
 }

@@ -10,11 +10,14 @@ export {
 } from "../gen/fbm/v1/researcher_pb.js";
 export type * from "./analytics-messages.js";
 export {
+  type BufferLease,
   type BufferPool,
   type BufferPoolOptions,
   createBufferPool,
   createExperimentBuffers,
   type ExperimentBuffers,
+  type ExperimentBuffersOptions,
+  leaseOf,
 } from "./buffer-pool.js";
 export { createResearcherClient, isUnimplemented, type ResearcherClient, type TaskSession } from "./client.js";
 export type * from "./clinical-messages.js";

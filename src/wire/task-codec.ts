@@ -18,6 +18,7 @@ import { fromHeaderPb, readHeadedStream, toHeaderPb } from "./params-codec.js";
 import { fromMasking, fromSecaggTask, toMaskingInit, toSecaggTaskInit } from "./secagg-codec.js";
 import { taskChunkFrame } from "./task-frames.js";
 import { DEFAULT_CHUNK_BYTES, fromChunks, type ParamsAssembler, toChunks, toParamsHeader } from "./tensor-bytes.js";
+import { traceTransfer } from "./transfer-trace.js";
 import { UnreadableTaskError, WireError } from "./wire-error.js";
 
 /**
@@ -165,12 +166,15 @@ export async function* decodeTasks(
         total = header.totalBytes;
         // A task's parameters go into its experiment's pool when the caller keeps one (buffer-pool.ts).
         const pool = buffers?.of(task.experiment);
+        traceTransfer("node: task head");
         assembler = fromChunks(header, { maxBytes, buffer: pool && ((n) => pool.take(n)) });
       } else {
         if (!assembler) throw new WireError("Stream sent data before its header message");
+        if (assembler.received === 0) traceTransfer("node: first data");
         assembler.push(part.data);
       }
       if (task && assembler && assembler.received === total) {
+        traceTransfer("node: assembled");
         const envelope = {
           taskId: task.taskId,
           experiment: task.experiment,

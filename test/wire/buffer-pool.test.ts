@@ -9,6 +9,7 @@ import {
   decodeTasks,
   encodeReply,
   encodeTask,
+  leaseOf,
   type ReplyEnvelope,
   type ResearcherClient,
   type TaskEnvelope,
@@ -16,6 +17,7 @@ import {
 } from "../../src/wire/index.js";
 import { fromChunks, toParamsHeader } from "../../src/wire/tensor-bytes.js";
 import { bareTrainTask } from "../support/train-task.js";
+import { until } from "../support/wait.js";
 
 const tensor = (values: number[]) => [
   { name: "w", shape: [values.length], dtype: "float32" as const, data: new Float32Array(values) },
@@ -164,19 +166,17 @@ describe("assembling into a reused buffer", () => {
 });
 
 describe("poll loop: taskBuffers", () => {
-  it("passes the pool to the Session and gives each train task's buffer back once its reply is sent", async () => {
+  it("passes the pool to the Session; a task's buffer goes back only when its executor says its values are copied", async () => {
     const buffers = createExperimentBuffers();
     const controller = new AbortController();
     const events: string[] = [];
     let given: unknown;
+    const tasks = [trainTask("t1", "e", [1, 2]), trainTask("t2", "e", [3, 4]), trainTask("t3", "e", [5, 6])];
     const client = {
       session: (_hello: unknown, options: { buffers?: unknown }) => {
         given = options.buffers;
         return {
-          tasks: decodeTasks(
-            stream([...encodeTask(trainTask("t1", "e", [1, 2]), 8), ...encodeTask(trainTask("t2", "e", [3, 4]), 8)]),
-            { buffers },
-          ),
+          tasks: decodeTasks(stream(tasks.flatMap((t) => [...encodeTask(t, 8)])), { buffers }),
           reply: async (reply: ReplyEnvelope) => {
             events.push(`reply ${reply.taskId}, kept ${buffers.of("e").keptBytes}`);
           },
@@ -184,17 +184,21 @@ describe("poll loop: taskBuffers", () => {
       },
     } as unknown as ResearcherClient;
     const seen: ArrayBufferLike[] = [];
+    let late: (() => void) | undefined;
     await runPollLoop({
       client,
       researcherUrl: "http://127.0.0.1:1",
       nodeId: "n1",
       name: "n1",
       version: "test",
-      execute: async (task) => {
+      execute: async (task, context) => {
         const data = (task.body as TrainTaskBody).params[0].data;
         seen.push(data.buffer);
         events.push(`run ${task.taskId}: ${[...data]}`);
-        if (task.taskId === "t2") controller.abort();
+        // t1 copies its values and gives the buffer back; t2 keeps a view (as tfjs would), and says so too late.
+        if (task.taskId === "t1") context.paramsCopied?.();
+        if (task.taskId === "t2") late = context.paramsCopied;
+        if (task.taskId === "t3") controller.abort();
         return { kind: "error", code: "internal", message: "echo" };
       },
       signal: controller.signal,
@@ -203,8 +207,44 @@ describe("poll loop: taskBuffers", () => {
       taskBuffers: buffers,
     });
     assert.equal(given, buffers);
-    // Given back after its reply, not before: the reply's chunks are views of it.
-    assert.deepEqual(events, ["run t1: 1,2", "reply t1, kept 0", "run t2: 3,4", "reply t2, kept 0"]);
-    assert.equal(seen[1], seen[0], "t2 was received into t1's buffer, given back after t1's reply");
+    assert.deepEqual(events, [
+      "run t1: 1,2",
+      "reply t1, kept 8",
+      "run t2: 3,4",
+      "reply t2, kept 0",
+      "run t3: 5,6",
+      "reply t3, kept 0",
+    ]);
+    assert.equal(seen[1], seen[0], "t2 was received into t1's buffer, given back by t1's executor");
+    assert.notEqual(seen[2], seen[1], "t2's buffer was adopted out: t3 got a fresh one");
+    late?.();
+    assert.equal(buffers.of("e").keptBytes, 0, "a release after the task ended is ignored");
+  });
+});
+
+describe("experiment buffers: idleMs", () => {
+  it("drops the pool's buffers after idleMs without a take or a give-back", async () => {
+    const buffers = createExperimentBuffers({ idleMs: 20 });
+    const pool = buffers.of("e");
+    pool.release(pool.take(8).buffer);
+    assert.equal(pool.keptBytes, 8);
+    await until(() => pool.keptBytes === 0, "the idle pool to be dropped");
+    assert.notEqual(buffers.of("e"), pool, "a new pool after the drop");
+  });
+});
+
+describe("leaseOf", () => {
+  it("settles once: released, or adopted out for good", () => {
+    const pool = createBufferPool();
+    const views = [{ data: new Float32Array(pool.take(8).buffer) }];
+    const adopted = leaseOf(pool, views);
+    adopted.adopt();
+    assert.equal(adopted.release(), false);
+    assert.equal(pool.keptBytes, 0);
+    const released = leaseOf(pool, views);
+    assert.equal(released.release(), true);
+    assert.equal(released.release(), false, "twice is once");
+    assert.equal(pool.keptBytes, 8);
+    assert.equal(leaseOf(pool, []).release(), false, "no views: nothing to give back");
   });
 });

@@ -43,11 +43,14 @@ describe("pooled receive buffers over a real Session", () => {
     const loop = pollAsN1(client, server.url, stop.signal, {
       sessions: true,
       taskBuffers: createExperimentBuffers(),
-      // Echoes the task's own tensors (views of its pooled buffer): the reply is written from them.
-      execute: async (task) => {
+      // As the kernels path (and the transfer bench's echo node): the values copied into memory of its
+      // own, the task's buffer given back there, the copy echoed.
+      execute: async (task, context) => {
         if (task.body.kind !== "train") return { kind: "ping", version: "t", backend: "cpu" };
         taskBuffers.push(task.body.params[0].data.buffer);
-        return { kind: "train", result: { params: task.body.params, sampleCount: 1, trainLoss: 0, seconds: 0 } };
+        const params = task.body.params.map((p) => ({ ...p, data: p.data.slice() }));
+        context.paramsCopied?.();
+        return { kind: "train", result: { params, sampleCount: 1, trainLoss: 0, seconds: 0 } };
       },
     });
     cleanups.push(async () => {

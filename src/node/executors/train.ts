@@ -11,7 +11,7 @@ import type { PrivacySpent } from "../../ml/types.js";
 import { clipUpdate, leastSecaggClip, noiseShareStd } from "../../privacy/dp/central.js";
 import { addGaussianNoise, createGaussian } from "../../privacy/dp/noise.js";
 import { scaleOf } from "../../privacy/secagg/fixed-point.js";
-import type { ReplyBody, TrainTaskBody } from "../../wire/index.js";
+import type { AlgorithmExtension, ReplyBody, TrainTaskBody } from "../../wire/index.js";
 import { discloseMetrics, roundCount } from "../analytics/disclosure.js";
 import { ownCategories } from "../catalogue/own-categories.js";
 import { realSampleShape } from "../plans/plan-gate.js";
@@ -32,7 +32,7 @@ import { dpPlanRefusal, releaseUnderDp } from "./dp-release.js";
 import type { NodeRuntime } from "./runtime.js";
 import { scaffoldExtension } from "./scaffold.js";
 import { secaggExtension } from "./secagg.js";
-import { plainExtension, proximalArgs, taskExtension } from "./train-extension.js";
+import { plainExtension, proximalArgs, type TrainExtension, taskExtension } from "./train-extension.js";
 
 /** Checks the plan the researcher sent: its id is its hash, and it passes the node's own validation. */
 export function checkPlan(planId: string, planJson: string): Plan {
@@ -191,6 +191,7 @@ export async function executeTrain(
   }
   let lastSent = 0;
   const result = await trainLocal({
+    ...paramsCopied(task, extension, algorithm, context),
     plan,
     data,
     params: extension.model,
@@ -255,6 +256,39 @@ export async function executeTrain(
     }
   }
   return { kind: "train", result: reply };
+}
+
+/**
+ * When a train task's parameter buffer may go back to the poll loop's pool (`taskBuffers`, wire/buffer-pool.ts),
+ * as `trainLocal`'s `onParamsCopied`. Every place a task's parameter arrays (`task.params`, views of that
+ * one buffer) flow to in src/node/** and src/ml/**, and why giving it back there is safe:
+ * - `weightsDigest` (plan.init check, above): reads them before training, keeps nothing.
+ * - the check-only reply (`trainedTensors(plan, extension.model)`, above): the reply carries the task's
+ *   own tensors, and its chunks are views of them until they have left: it returns before `trainLocal`,
+ *   so it never releases (the poll loop adopts the buffer out).
+ * - `scaffoldExtension`, `secaggExtension`: keep the model to build their reply (the update is trained −
+ *   sent, the masked input, the control variates): never released.
+ * - central DP: `clipUpdate(extension.model, …)` reads the sent model after training: never released.
+ * - `trainLocal` on the tfjs path (`setParams`: tfjs's cpu backend keeps the typed arrays it is given, and
+ *   a warm network, ml/engine/warm-rounds.ts, keeps them into the next round): never released.
+ * - `trainLocal` on the kernels path (including a validation-only round on a kept kernels session):
+ *   `flatParams` copies every value into the round's own flat array, and nothing reads `params` after it
+ *   (the trained tensors are `namedParams` copies, FedProx's anchor a copy of the flat array): released
+ *   there, before the steps. The plain reply (`plainExtension`, `releaseUnderDp`, `trainedTensors`) reads
+ *   only the trained copies.
+ * - the poll loop, node status and GUI read the task's id, kind and experiment only.
+ * So: only plain rounds (no extension beyond FedProx, no central DP) pass it on; the rest never call it.
+ */
+function paramsCopied(
+  task: TrainTaskBody,
+  extension: TrainExtension,
+  algorithm: AlgorithmExtension | undefined,
+  context: TaskContext,
+): { onParamsCopied?: () => void } {
+  const plain = extension.model === task.params && (algorithm === undefined || algorithm === "fedprox");
+  return plain && context.paramsCopied && task.args.dp?.mode !== "central" && !task.secagg
+    ? { onParamsCopied: context.paramsCopied }
+    : {};
 }
 
 /**

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { setTimeout as wait } from "node:timers/promises";
 import { errorMessage } from "../../common/errors.js";
 import type { Logger } from "../../common/log.js";
-import type { ExperimentBuffers } from "../../wire/buffer-pool.js";
+import { type ExperimentBuffers, leaseOf } from "../../wire/buffer-pool.js";
 import {
   type FeedbackBody,
   isUnimplemented,
@@ -25,6 +25,14 @@ export interface TaskContext {
   signal: AbortSignal;
   /** Best-effort progress/log to the researcher; never throws. */
   feedback: (body: FeedbackBody) => void;
+  /**
+   * Present when a train task's parameters were received into a buffer kept between rounds (the poll
+   * loop's `taskBuffers`): call it once their values have been copied into memory the executor owns and
+   * nothing will read the task's tensors again, the reply included; the next round is then received into
+   * the same buffer. Never called (any path that may keep a view: tfjs, an echo of the task's tensors,
+   * secure aggregation, SCAFFOLD, central DP), the buffer is adopted out of the pool when the task ends.
+   */
+  paramsCopied?: () => void;
 }
 
 export type TaskExecutor = (task: TaskEnvelope, context: TaskContext) => Promise<ReplyBody>;
@@ -70,11 +78,12 @@ export interface PollLoopOptions {
    */
   sessions?: boolean;
   /**
-   * Receive each task's parameters into buffers kept from one round to the next (wire/buffer-pool.ts,
-   * Session calls only): a task's buffer is given back once its reply has been handed to the call. Only
-   * for executors that keep nothing of a task's tensors past their reply (the transfer bench's echo
-   * node): `fbm-node serve` does not set it, since tfjs's cpu backend and warm models (ml/engine/warm-rounds.ts)
-   * may hold views of them, and up to 4 MiB of a reply can still be queued on the call when it is handed.
+   * Receive each train task's parameters into buffers kept from one round to the next
+   * (wire/buffer-pool.ts, Session calls only), so the copy out of the stream goes into memory already
+   * touched instead of paying a page fault per 4 KiB every round (`fbm-node serve` sets it). A task's
+   * buffer goes back to the pool only when its executor calls `paramsCopied` (TaskContext); otherwise it
+   * is adopted out when the task's reply has been handed over, and the next task gets a fresh one. Where
+   * a task's parameter arrays flow and why each is safe: see `paramsCopied` in executors/train.ts.
    */
   taskBuffers?: ExperimentBuffers;
   /** Told what the loop is doing, for `status.json` (node-status.ts). */
@@ -138,8 +147,15 @@ export async function runPollLoop(options: PollLoopOptions): Promise<void> {
         const session = client.session(hello, { ...opened, buffers });
         for await (const task of session.tasks) {
           markConnected();
-          await runTask(task, options, running, session.reply);
-          if (buffers && task.body.kind === "train") releaseParams(buffers, task.experiment, task.body.params);
+          const lease =
+            buffers && task.body.kind === "train" ? leaseOf(buffers.of(task.experiment), task.body.params) : undefined;
+          try {
+            await runTask(task, options, running, session.reply, lease && (() => void lease.release()));
+          } finally {
+            // Not given back by its executor: something may still hold a view of it (the reply's chunks,
+            // a tfjs tensor), so the pool forgets it.
+            lease?.adopt();
+          }
         }
       } else {
         // One call carries task after task (keep_open) until a poll window passes without one.
@@ -184,6 +200,7 @@ async function runTask(
   options: PollLoopOptions,
   running: RunningTask,
   send: (reply: ReplyEnvelope) => Promise<void>,
+  paramsCopied?: () => void,
 ): Promise<void> {
   const { client } = options;
   const { signal, end } = running.start(task.taskId, options.signal);
@@ -212,7 +229,7 @@ async function runTask(
   options.status?.taskStarted(task);
   const heartbeat = setInterval(() => feedback({ kind: "heartbeat" }), options.heartbeatMs ?? 10_000);
   try {
-    body = await options.execute(task, { signal, feedback });
+    body = await options.execute(task, { signal, feedback, ...(paramsCopied ? { paramsCopied } : {}) });
   } catch (error) {
     body = { kind: "error", code: options.signal.aborted ? "node_stopping" : "internal", message: errorMessage(error) };
   } finally {
@@ -259,16 +276,6 @@ async function sendReply(
   } catch (error) {
     options.log(`Could not send the ${kind} reply: ${errorMessage(error)}`);
   }
-}
-
-/** Gives a task's parameter buffer back to its experiment's pool (every tensor is a view of the one buffer). */
-function releaseParams(
-  buffers: ExperimentBuffers,
-  experiment: string,
-  params: readonly { data: ArrayBufferView }[],
-): void {
-  const pool = buffers.of(experiment);
-  for (const p of params) pool.release(p.data.buffer);
 }
 
 function jitter(ms: number): number {
