@@ -14,11 +14,11 @@
 import os from "node:os";
 import { createWarmRounds } from "../src/ml/engine/warm-rounds.js";
 import { trainLocal } from "../src/ml/train.js";
-import type { NamedTensor, TrainingArgs } from "../src/ml/types.js";
+import type { NamedTensor } from "../src/ml/types.js";
 import { numberFlag } from "./lib/flags.js";
 import { machineLine } from "./lib/machine.js";
 import { nodeData, nodeRounds, stepsPerRound } from "./lib/node-round.js";
-import { benchModels, benchSeed } from "./lib/train-models.js";
+import { benchModels, stepArgs } from "./lib/train-models.js";
 
 const argv = process.argv;
 const only = argv.includes("--model") ? argv[argv.indexOf("--model") + 1] : undefined;
@@ -58,17 +58,7 @@ const list = (values: number[]) => values.map((v) => v.toFixed(2)).join(" ");
 for (const model of models) {
   const steps = stepsPerRound[model.name]!;
   const data = nodeData(model, rows);
-  const args: TrainingArgs = {
-    epochs: 0,
-    updates: steps,
-    batchSize: model.batchSize,
-    testRatio: 0,
-    testOnGlobal: false,
-    testOnLocal: false,
-    metrics: [],
-    seed: benchSeed,
-    fedproxMu: 0,
-  };
+  const args = stepArgs(model, steps);
   /** CPU seconds of each round of an in-process series, each from the last one's parameters. */
   const inProcess = async (): Promise<number[]> => {
     const warm = createWarmRounds();

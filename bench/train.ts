@@ -2,7 +2,7 @@ import os from "node:os";
 import { selectBackend } from "../src/ml/backend.js";
 import { createKernelInstance } from "../src/ml/engine/kernels.js";
 import { type TrainOptions, trainLocal } from "../src/ml/train.js";
-import type { Dataset, TrainingArgs } from "../src/ml/types.js";
+import type { Dataset } from "../src/ml/types.js";
 import { isQuick, numberFlag } from "./lib/flags.js";
 import { machineLine } from "./lib/machine.js";
 import { type NodeRound, type NodeRun, nodeData, nodeRounds, stepsPerRound } from "./lib/node-round.js";
@@ -12,8 +12,8 @@ import {
   benchData,
   benchModels,
   benchRows,
-  benchSeed,
   flopParts,
+  stepArgs,
   stepFlops,
 } from "./lib/train-models.js";
 
@@ -371,17 +371,7 @@ function roundSteps(steps: number): number {
 
 /** One timed trainLocal call: `steps` updates at `threads` threads, wall clock around the call. */
 async function fbmRun(model: BenchModel, data: Dataset, steps: number, threads: number): Promise<Timed> {
-  const args: TrainingArgs = {
-    epochs: 0,
-    updates: steps,
-    batchSize: model.batchSize,
-    testRatio: 0,
-    testOnGlobal: false,
-    testOnLocal: false,
-    metrics: [],
-    seed: benchSeed,
-    fedproxMu: 0,
-  };
+  const args = stepArgs(model, steps);
   // Typed so that it compiles with and without `threads` in TrainOptions; an engine without it ignores it.
   const options: TrainOptions & { threads?: number } = { plan: model.plan, data, args, threads };
   const started = performance.now();

@@ -6,7 +6,7 @@
  */
 import { type LayerSpec, type Plan, parsePlan, planLayers } from "../../src/ml/plan.js";
 import { createRng } from "../../src/ml/rng.js";
-import type { Dataset } from "../../src/ml/types.js";
+import type { Dataset, TrainingArgs } from "../../src/ml/types.js";
 
 export type ModelName = "logreg" | "mlp" | "cnn" | "cnnbn" | "cnn3d" | "unet";
 
@@ -29,6 +29,21 @@ export interface BenchModel {
 /** Rows of every synthetic dataset: a multiple of every batch size, so every batch is full. */
 export const benchRows = 4096;
 export const benchSeed = 1;
+
+/** `steps` updates of `model`'s batch, no validation, no metrics: a timed run's training arguments. */
+export function stepArgs(model: BenchModel, steps: number): TrainingArgs {
+  return {
+    epochs: 0,
+    updates: steps,
+    batchSize: model.batchSize,
+    testRatio: 0,
+    testOnGlobal: false,
+    testOnLocal: false,
+    metrics: [],
+    seed: benchSeed,
+    fedproxMu: 0,
+  };
+}
 
 const sgd = (learning_rate: number) => ({ name: "sgd" as const, learning_rate });
 

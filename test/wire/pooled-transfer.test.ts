@@ -1,16 +1,7 @@
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
-import { createHub } from "../../src/researcher/server/hub.js";
-import { startServer } from "../../src/researcher/server/server.js";
-import {
-  assembleInto,
-  createBufferPool,
-  createExperimentBuffers,
-  createNodeGrpcTransport,
-  createResearcherClient,
-  createWideSessionManager,
-} from "../../src/wire/index.js";
-import { pollAsN1 } from "../support/poll-node.js";
+import { assembleInto, createBufferPool, createExperimentBuffers } from "../../src/wire/index.js";
+import { pollAsN1, startLoopbackResearcher } from "../support/poll-node.js";
 import { bareTrainTask, vectorTensor } from "../support/train-task.js";
 import { DEADLINE_MS, until } from "../support/wait.js";
 
@@ -28,16 +19,7 @@ describe("pooled receive buffers over a real Session", () => {
   });
 
   it("reuses the node's task buffer and the researcher's reply buffer across rounds, each round with its own bytes", async () => {
-    const hub = createHub({ pollWindowMs: 1000 });
-    const server = await startServer({ listen: "127.0.0.1:0", hub, allowUnsignedNodes: true });
-    cleanups.push(() => server.close());
-    const client = createResearcherClient(
-      createNodeGrpcTransport({
-        baseUrl: server.url,
-        readMaxBytes: 16 << 20,
-        sessionManager: createWideSessionManager(server.url),
-      }),
-    );
+    const { hub, server, client } = await startLoopbackResearcher(cleanups);
     const taskBuffers: ArrayBufferLike[] = [];
     const stop = new AbortController();
     const loop = pollAsN1(client, server.url, stop.signal, {

@@ -10,19 +10,14 @@ import { parsePlan, planJson } from "../../../src/ml/plan.js";
 import type { NamedTensor, TrainingArgs } from "../../../src/ml/types.js";
 import { createExecutor, type NodeRuntime } from "../../../src/node/executors/index.js";
 import { createPrivacyLedger } from "../../../src/node/privacy/privacy-ledger.js";
-import { createHub } from "../../../src/researcher/server/hub.js";
-import { startServer } from "../../../src/researcher/server/server.js";
 import {
   createExperimentBuffers,
-  createNodeGrpcTransport,
-  createResearcherClient,
-  createWideSessionManager,
   type ExperimentBuffers,
   type ReplyBody,
   type TrainTaskBody,
 } from "../../../src/wire/index.js";
 import { csvCatalogue, csvText, offTheWire, testRuntime } from "../../support/executor-node.js";
-import { pollAsN1 } from "../../support/poll-node.js";
+import { pollAsN1, startLoopbackResearcher } from "../../support/poll-node.js";
 import { DEADLINE_MS, until } from "../../support/wait.js";
 
 /**
@@ -144,16 +139,7 @@ describe("fbm-node serve: task parameters received into kept buffers", () => {
    */
   async function threeRounds(args: TrainingArgs) {
     const { pooled, fresh, datasetId } = await runtimes();
-    const hub = createHub({ pollWindowMs: 1000 });
-    const server = await startServer({ listen: "127.0.0.1:0", hub, allowUnsignedNodes: true });
-    cleanups.push(() => server.close());
-    const client = createResearcherClient(
-      createNodeGrpcTransport({
-        baseUrl: server.url,
-        readMaxBytes: 16 << 20,
-        sessionManager: createWideSessionManager(server.url),
-      }),
-    );
+    const { hub, server, client } = await startLoopbackResearcher(cleanups);
     const execute = createExecutor(pooled);
     const received: ArrayBufferLike[] = [];
     const given: ArrayBufferLike[] = [];
