@@ -1,5 +1,5 @@
-import { getHeapStatistics, setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
+import { getHeapStatistics } from "node:v8";
+import { v8Collect } from "../../common/v8-gc.js";
 
 /**
  * Garbage collection between a node's rounds, while it waits for the next task (issue 28).
@@ -26,7 +26,7 @@ export interface IdleCollectorOptions {
   growthBytes?: number;
   /** The used heap in bytes (default V8's used_heap_size). */
   heapUsed?: () => number;
-  /** A full, synchronous collection (default V8's, see `fullCollection`). */
+  /** A full, synchronous collection (default V8's, common/v8-gc.ts). */
   collect?: () => void;
 }
 
@@ -39,7 +39,7 @@ export function createIdleCollector(options: IdleCollectorOptions = {}): IdleCol
   return {
     afterTask() {
       if (heapUsed() - baseline < growth) return;
-      collect ??= fullCollection();
+      collect ??= v8Collect();
       collect();
       collections++;
       baseline = heapUsed();
@@ -48,14 +48,4 @@ export function createIdleCollector(options: IdleCollectorOptions = {}): IdleCol
       return collections;
     },
   };
-}
-
-/**
- * V8's full collection without `--expose-gc` on the command line (which the single executables and
- * `npx` cannot pass): the flag set at run time exposes `gc` to contexts made afterwards, not to this
- * one's global object, so nothing else in the process sees it.
- */
-function fullCollection(): () => void {
-  setFlagsFromString("--expose-gc");
-  return runInNewContext("gc") as () => void;
 }

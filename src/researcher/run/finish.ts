@@ -1,3 +1,4 @@
+import { v8Collect } from "../../common/v8-gc.js";
 import { saveModel } from "../../ml/export.js";
 import { taskKind } from "../../ml/metrics.js";
 import type { DoneEvent, NodeFailure } from "./events.js";
@@ -10,9 +11,13 @@ export async function finishRun(run: RunContext, inputs: RunInputs, training: Tr
   const { config, roster } = run;
   const { global } = training;
   run.round = training.round + 1;
-  // The rounds are over: the folds' take-back storage (up to the transfer budget) is not kept through the export.
-  run.takeBack?.clear();
-  run.takeBack = undefined;
+  // The rounds are over: the folds' take-back storage (up to the transfer budget) is not kept through the
+  // export, and is collected before it, so the export's buffers reuse its memory instead of adding to it.
+  if (run.takeBack) {
+    run.takeBack.clear();
+    run.takeBack = undefined;
+    v8Collect()();
+  }
   const participants = roster.participants();
   let metrics: Record<string, number> | undefined;
   let aucError: number | undefined;
