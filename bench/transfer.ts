@@ -101,7 +101,7 @@ try {
     /** The assembled path's back leg: least time, CPU and peak over the runs. */
     let assembled: AssembledBack | undefined;
     /** The take-back storage an experiment keeps for its folds (reply-fold.ts), reused from run to run. */
-    const takeBack = createTakeBackBuffers(params.byteLength);
+    const takeBack = createTakeBackBuffers([{ data: params }]);
     /** The running mean an experiment keeps from round to round, reset for each echo (running-mean.ts). */
     const keep: { running?: RunningMean } = {};
     let bareOut: BareLeg | undefined;

@@ -9,7 +9,7 @@
 // deadlocks), seen once in a CI run, 0.7 s of CPU into a file that passes alone. The retry is said on
 // stderr; a file that times out again, or any other failure, fails the run.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -58,7 +58,8 @@ function run(runArgs) {
     ],
     { stdio: "inherit" },
   );
-  return { status: result.status ?? 1, ...topLevelFailures(readFileSync(tap, "utf8")) };
+  // No TAP when the runner itself could not start: its status says so.
+  return { status: result.status ?? 1, ...topLevelFailures(existsSync(tap) ? readFileSync(tap, "utf8") : "") };
 }
 
 /**

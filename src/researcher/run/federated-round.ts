@@ -52,7 +52,7 @@ export async function federatedRound(
   const dp = config.dp;
   const central = dp?.mode === "central";
   const sampleRate = chosen.length / Math.max(1, roster.participants().length);
-  run.takeBack ??= createTakeBackBuffers(global.reduce((n, t) => n + t.data.length * 4, 0));
+  run.takeBack ??= createTakeBackBuffers(global);
   const common = {
     hub: run.hub,
     experiment: config.name,

@@ -161,12 +161,16 @@ export function foldReply(
 }
 
 /**
- * The take-back storage of an experiment's folds, reused from one round to the next. Bounded by the
+ * The take-back storage of an experiment's folds of `model`-shaped replies, reused from one round to the next. Bounded by the
  * transfer budget (`budgetBytes`, default the researcher's): the replies being received at once hold
  * at most that much, so it keeps that much free plus one model-sized reply (a reply that commits just
  * after the next one was admitted).
  */
-export function createTakeBackBuffers(modelBytes: number, budgetBytes = DEFAULT_TRANSFER_BUDGET): BufferPool {
+export function createTakeBackBuffers(
+  model: readonly { data: ArrayBufferView }[],
+  budgetBytes = DEFAULT_TRANSFER_BUDGET,
+): BufferPool {
+  const modelBytes = model.reduce((n, t) => n + t.data.byteLength, 0);
   const bytes = Math.max(budgetBytes, modelBytes) + modelBytes;
   return createBufferPool({ maxBytes: bytes, maxBuffers: Math.ceil(bytes / Math.max(1, modelBytes)) });
 }

@@ -75,8 +75,9 @@ export async function runTrainRound(input: RoundInput): Promise<{ updates: NodeU
   const updates: NodeUpdate[] = [];
   const failures: NodeFailure[] = [];
   const slices = planSlices(input.planJson);
-  const expectedBytes = (input.expected ?? input.global).reduce((n, t) => n + t.data.length * 4, 0);
-  const takeBack = input.foldChunks ? (input.takeBack ?? createTakeBackBuffers(expectedBytes)) : undefined;
+  const takeBack = input.foldChunks
+    ? (input.takeBack ?? createTakeBackBuffers(input.expected ?? input.global))
+    : undefined;
   await Promise.all(
     input.participants.map(async (participant) => {
       const maxSamples = sampleBound(participant.dataset, slices) || undefined;

@@ -66,7 +66,7 @@ const sums = (running: ReturnType<typeof createRunningMean>) => running.result()
 describe("take-back storage of folded replies", () => {
   it("keeps a copy: a pushed piece overwritten after the push does not change what is taken back", () => {
     const running = createRunningMean([48, 16]);
-    const pool = spyPool(createTakeBackBuffers(N * 4));
+    const pool = spyPool(createTakeBackBuffers([{ data: new Float32Array(N) }]));
     const fold = foldReply(running, { headProblem: () => undefined, takeBack: pool });
     const sink = fold.receive(body(10), header);
     assert.ok(sink);
@@ -80,7 +80,7 @@ describe("take-back storage of folded replies", () => {
 
   it("reuses a committed reply's buffer for the next reply, and a take-back replays only the new reply's bytes", () => {
     const running = createRunningMean([48, 16]);
-    const pool = spyPool(createTakeBackBuffers(N * 4));
+    const pool = spyPool(createTakeBackBuffers([{ data: new Float32Array(N) }]));
     const first = foldReply(running, { headProblem: () => undefined, takeBack: pool });
     const a = values(1);
     pushCut(first.receive(body(10), header)!, a, [64]);
@@ -117,7 +117,7 @@ describe("take-back storage of folded replies", () => {
 
   it("bounds what it keeps free by the transfer budget plus one reply", () => {
     const model = 4 << 20;
-    const pool = createTakeBackBuffers(model, 32 << 20);
+    const pool = createTakeBackBuffers([{ data: new Uint8Array(model) }], 32 << 20);
     const out = Array.from({ length: 12 }, () => pool.take(model));
     for (const b of out) pool.release(b.buffer);
     assert.equal(pool.keptBytes, 36 << 20);
