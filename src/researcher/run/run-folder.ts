@@ -47,8 +47,11 @@ export interface RunFolder {
   writeJson(name: string, value: unknown): Promise<void>;
   /** `node-keys.json`: node id → fingerprint of the key it signs with, bound at first sight. */
   readNodeKeys(): Promise<Record<string, string>>;
-  /** Replaces node-keys.json (in the background: a failure is logged by the caller's next write). */
-  writeNodeKeys(keys: Record<string, string>): void;
+  /**
+   * Replaces node-keys.json in the background (a failure is logged by the caller's next write). The
+   * promise settles, never rejecting, once this map is on disk; the run need not wait for it.
+   */
+  writeNodeKeys(keys: Record<string, string>): Promise<void>;
 }
 
 export interface RunFolderOptions {
@@ -295,6 +298,7 @@ export async function openRunFolder(outDir: string, name: string, options: RunFo
       keysWritten = keysWritten
         .then(() => write("node-keys.json", `${JSON.stringify(keys, null, 2)}\n`))
         .catch(() => undefined);
+      return keysWritten;
     },
   };
 }

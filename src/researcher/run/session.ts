@@ -127,7 +127,7 @@ async function startRun(config: Experiment, options: ExperimentOptions, emit: (e
   // Node ids are bound to keys for the life of the run, across --resume: recorded in the run folder.
   const keyBindings = createKeyBindings({
     initial: await folder.readNodeKeys(),
-    onBind: (_id, _fp, all) => folder.writeNodeKeys(all),
+    onBind: (_id, _fp, all) => void folder.writeNodeKeys(all),
     log,
     ...(options.allowList || options.tls ? {} : { firstUse: { runDir: folder.dir } }),
   });

@@ -51,7 +51,7 @@ describe("run folder", () => {
     await old.writeHistory([{ round: 5 }]);
     await mkdir(old.modelDir);
     await writeFile(join(old.modelDir, "model.json"), "{}");
-    old.writeNodeKeys({ n1: "fp" });
+    await old.writeNodeKeys({ n1: "fp" });
 
     const fresh = await openRunFolder(dir, "again", { resume: false, overwrite: true });
     assert.equal(await fresh.readState(), undefined, "nothing to continue from");
@@ -72,14 +72,14 @@ describe("run folder", () => {
     const old = await openRunFolder(dir, "kept", { resume: false });
     await old.writeState({ round: 7 });
     await old.writeHistory([{ round: 7 }]);
-    old.writeNodeKeys({ n1: "old-fp" });
+    await old.writeNodeKeys({ n1: "old-fp" });
     await old.writeJson("done.json", { event: "done", rounds: 7 });
     const before = () => readdirSync(old.dir).sort();
     const oldFiles = before();
 
     // The new run binds a node and writes its settings, then fails before round 1.
     const failed = await openRunFolder(dir, "kept", { resume: false, overwrite: true });
-    failed.writeNodeKeys({ n2: "new-fp" });
+    await failed.writeNodeKeys({ n2: "new-fp" });
     await failed.writeJson("experiment.json", { name: "kept" });
     await failed.appendHistory([{ round: 1 }]);
     assert.deepEqual(before(), oldFiles, "the finished run is untouched");
