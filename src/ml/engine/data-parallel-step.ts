@@ -102,12 +102,14 @@ export interface ParticipantWaits {
   statistics: SpinBudget;
 }
 
-export function createWaits(): ParticipantWaits {
+/** The budgets of a participant of the run whose control block is `control` (its `ownCores` slot sets the regime). */
+export function createWaits(control: Int32Array): ParticipantWaits {
+  const ownCores = () => Atomics.load(control, ctl.ownCores) === 1;
   return {
-    command: createSpinBudget(),
-    updated: createSpinBudget(),
-    grads: createSpinBudget(),
-    statistics: createSpinBudget(),
+    command: createSpinBudget(ownCores),
+    updated: createSpinBudget(ownCores),
+    grads: createSpinBudget(ownCores),
+    statistics: createSpinBudget(ownCores),
   };
 }
 

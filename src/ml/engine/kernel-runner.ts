@@ -6,6 +6,7 @@ import { createKernelInstance } from "./kernels.js";
 import type { NetworkSpec } from "./network.js";
 import { startNoiseThread } from "./noise-thread.js";
 import { commands, ctl, layoutShared, type SharedLayout, sliceOf, type WorkerInit } from "./parallel-protocol.js";
+import { createCoreWatch } from "./spin-wait.js";
 import { allocateModel, createNetworkTrainer, type TrainerOptions } from "./trainer.js";
 import { discardWorkers, returnWorkers, takeWorkers } from "./worker-pool.js";
 
@@ -149,7 +150,12 @@ export function createParallelRunner(init: RunnerInit, threads: number): KernelR
     if (Atomics.load(control, ctl.failed) !== 0)
       throw new RuntimeFailure(`A training thread failed${failure ? `: ${failure}` : ""}`);
   };
-  const waits = createWaits();
+  const waits = createWaits(control);
+  // The threads start on the long spin (the default thread count is one per core); the watch moves them off
+  // it while other work holds cores (spin-wait.ts). A window starts with a round's first step.
+  Atomics.store(control, ctl.ownCores, 1);
+  const watch = createCoreWatch(threads, (own) => Atomics.store(control, ctl.ownCores, own ? 1 : 0));
+  let watching = false;
   const trainer = createParticipant({ ...init, threads, index: 0, instance, model, control, waits, check });
   // Every participant's trainer takes as many bytes as this one: reserve the workers' regions (the memory
   // grows now, before any worker instantiates on it).
@@ -197,6 +203,8 @@ export function createParallelRunner(init: RunnerInit, threads: number): KernelR
     threads,
     step(batch, dropoutSeeds) {
       clean = false;
+      if (!watching) watch.restart();
+      watching = true;
       const slot = steps % 2;
       gatherLabels(init.spec, round.source, batch, shared.labels[slot]);
       shared.seeds[slot].set(dropoutSeeds);
@@ -232,6 +240,7 @@ export function createParallelRunner(init: RunnerInit, threads: number): KernelR
       });
       loss += collectLoss(shared, threads) / batch.length;
       steps++;
+      watch.step();
       clean = true;
     },
     takeLoss() {
@@ -252,6 +261,7 @@ export function createParallelRunner(init: RunnerInit, threads: number): KernelR
       trainer.reset();
       load(next);
       Atomics.add(control, ctl.round, 1);
+      watching = false;
       loss = 0;
     },
     state: () => Float32Array.from(trainer.state),

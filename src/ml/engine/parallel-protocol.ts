@@ -31,8 +31,13 @@ export const ctl = {
   statistics: 8,
   /** 1 when the current step's workers' rows are in `bytes` (times `scale`), 0 when in `x`. */
   bytes: 9,
+  /**
+   * 1 while the training threads each have a core of their own, 0 while they share the cores with other
+   * work: the training thread measures it (spin-wait.ts `createCoreWatch`), every participant's waits read it.
+   */
+  ownCores: 10,
 } as const;
-export const controlSlots = 10;
+export const controlSlots = 11;
 
 export const commands = { step: 1, release: 3 } as const;
 

@@ -16,7 +16,7 @@ function join(init: WorkerInit): void {
   // Instantiating rewrites the module's static data below heapBase with the very bytes already there
   // (the other threads may be reading them: same values, so nothing they read changes).
   const instance = createKernelInstance({ memory: init.memory, start: init.start }, init.variant);
-  const waits = createWaits();
+  const waits = createWaits(control);
   const trainer = createParticipant({ ...init, instance, control, waits });
   if (instance.top() > init.start + init.region)
     throw new Error("a training thread's trainer outgrew the region the training thread laid out");
