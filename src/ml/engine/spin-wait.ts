@@ -12,7 +12,7 @@
  *   Firecracker VM whose guest does not poll (cpuidle `haltpoll`, `guest_halt_poll_ns` 0), a thread that
  *   sleeps halts its vCPU, and waking it took 0.1–1 ms, worst after the machine idled: 200 MLP steps right
  *   after a 150-ms pause ran at 0.63 ms a step against 0.58 back to back with the ~60-µs spin, and at 0.51
- *   and 0.52 with this one (bench/scratch experiments in issue 28's note; a node idles between every round).
+ *   and 0.52 with this one (`npm run bench -- pause`; a node idles between every round).
  * * **Shared cores** (other processes hold cores): each place a thread waits keeps its own budget, learnt
  *   from its recent waits: a sleep that ended within `shortMs` means a little more spinning would have
  *   caught it, so the budget grows back (up to `maxSpins`, ~60 µs); a longer one means the partner was far,
