@@ -12,12 +12,9 @@
  * keeps a V8 trace apart from the node's log.)
  */
 import os from "node:os";
-import { createWarmRounds } from "../src/ml/engine/warm-rounds.js";
-import { trainLocal } from "../src/ml/train.js";
-import type { NamedTensor } from "../src/ml/types.js";
 import { numberFlag } from "./lib/flags.js";
 import { machineLine } from "./lib/machine.js";
-import { nodeData, nodeRounds, stepsPerRound } from "./lib/node-round.js";
+import { chainedRounds, nodeData, nodeRounds, stepsPerRound } from "./lib/node-round.js";
 import { benchModels, stepArgs } from "./lib/train-models.js";
 
 const argv = process.argv;
@@ -61,26 +58,17 @@ for (const model of models) {
   const args = stepArgs(model, steps);
   /** CPU seconds of each round of an in-process series, each from the last one's parameters. */
   const inProcess = async (): Promise<number[]> => {
-    const warm = createWarmRounds();
+    const chain = chainedRounds(model, data, args);
     const cpus: number[] = [];
-    let params: NamedTensor[] | undefined;
     try {
       for (let round = 1; round <= rounds; round++) {
         const started = process.cpuUsage();
-        const result = await trainLocal({
-          plan: model.plan,
-          data,
-          args,
-          round,
-          params,
-          warm: { rounds: warm, experiment: "bench" },
-        });
+        await chain.next();
         const used = process.cpuUsage(started);
         cpus.push((used.user + used.system) / 1e6);
-        params = result.params;
       }
     } finally {
-      warm.drop();
+      chain.drop();
     }
     return cpus;
   };

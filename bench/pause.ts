@@ -13,12 +13,9 @@
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { Worker } from "node:worker_threads";
-import { createWarmRounds } from "../src/ml/engine/warm-rounds.js";
-import { trainLocal } from "../src/ml/train.js";
-import type { NamedTensor } from "../src/ml/types.js";
 import { isQuick, numberFlag } from "./lib/flags.js";
 import { machineLine } from "./lib/machine.js";
-import { nodeData } from "./lib/node-round.js";
+import { chainedRounds, nodeData } from "./lib/node-round.js";
 import { benchModels, stepArgs } from "./lib/train-models.js";
 
 const bursts = numberFlag("bursts", isQuick() ? 6 : 16);
@@ -104,30 +101,18 @@ for (const [name, values] of plain) console.log(`  ${name.padEnd(36)} ${quartile
 const model = benchModels.find((m) => m.name === "mlp")!;
 const data = nodeData(model, 60_000);
 const args = stepArgs(model, steps);
-const warm = createWarmRounds();
+const chain = chainedRounds(model, data, args, 2);
 const rounds = new Map<string, number[]>();
 const shares = new Map<string, number[]>();
-let params: NamedTensor[] | undefined;
-let round = 0;
 try {
   for (let b = 0; b < bursts + 1; b++) {
     for (const paused of [false, true]) {
       if (paused) await pause();
-      round++;
       const cpu = process.cpuUsage();
       const started = performance.now();
-      const result = await trainLocal({
-        plan: model.plan,
-        data,
-        args,
-        round,
-        params,
-        threads: 2,
-        warm: { rounds: warm, experiment: "bench" },
-      });
+      const result = await chain.next();
       const used = process.cpuUsage(cpu);
       const wall = performance.now() - started;
-      params = result.params;
       const name = paused ? `after ${pauseMs} ms` : "back to back";
       if (b === 0) continue;
       rounds.set(name, [...(rounds.get(name) ?? []), ((result.phases?.steps ?? 0) * 1000) / steps]);
@@ -135,7 +120,7 @@ try {
     }
   }
 } finally {
-  warm.drop();
+  chain.drop();
   busy?.kill();
 }
 console.log(`\n2. the MLP's ${steps}-step rounds, 2 threads, chained in this process (steps phase; CPU ÷ wall × 2)`);

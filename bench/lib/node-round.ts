@@ -11,7 +11,9 @@ import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { nodeBin, prepareNodes, researcherBin, runFederation } from "../../scripts/lib/federation.js";
 import { writeIdx } from "../../scripts/lib/synthetic-images.js";
-import type { Dataset, RoundPhases } from "../../src/ml/types.js";
+import { createWarmRounds } from "../../src/ml/engine/warm-rounds.js";
+import { type LocalTrainResult, trainLocal } from "../../src/ml/train.js";
+import type { Dataset, NamedTensor, RoundPhases, TrainingArgs } from "../../src/ml/types.js";
 import { type BenchModel, benchData, benchModels } from "./train-models.js";
 
 /** Steps per round of the end-to-end runs (the issue's rounds), for the models that have one. */
@@ -47,6 +49,39 @@ export function nodeData(model: BenchModel, rows: number): Dataset {
   const pixels = new Uint8Array(data.x.length);
   for (let i = 0; i < pixels.length; i++) pixels[i] = Math.min(255, Math.round(data.x[i] * 255));
   return { x: pixels, xScale: 1 / 255, y: data.y, rows, sampleShape: model.sampleShape };
+}
+
+/**
+ * A node's warm rounds in this process, without the wire: each `next()` is one `trainLocal` round of
+ * `model` on `data`, from the previous round's parameters, on the kept engine (warm rounds), as a 1-node
+ * federation's are. `drop()` ends the kept engine.
+ */
+export function chainedRounds(
+  model: BenchModel,
+  data: Dataset,
+  args: TrainingArgs,
+  threads?: number,
+): { next(): Promise<LocalTrainResult>; drop(): void } {
+  const warm = createWarmRounds();
+  let params: NamedTensor[] | undefined;
+  let round = 0;
+  return {
+    async next() {
+      round++;
+      const result = await trainLocal({
+        plan: model.plan,
+        data,
+        args,
+        round,
+        params,
+        ...(threads === undefined ? {} : { threads }),
+        warm: { rounds: warm, experiment: "bench" },
+      });
+      params = result.params;
+      return result;
+    },
+    drop: () => warm.drop(),
+  };
 }
 
 /**
