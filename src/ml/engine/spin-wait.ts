@@ -20,7 +20,7 @@
  *   ~1 ms here instead cost 1.8× a step with one busy process beside the MLP's two threads.
  */
 
-/** The longest learnt spin (shared cores), in `Atomics.load`s: about 60 µs at the ~15 ns a load took on a 2-core Xeon VM. */
+/** The longest learnt spin (shared cores), in `Atomics.load`s: ~60 µs at ~15 ns a load on a 2-core Xeon VM. */
 export const maxSpins = 4096;
 /** The spin while the training threads have cores of their own: about 1 ms at that pace. */
 export const ownCoreSpins = 65536;

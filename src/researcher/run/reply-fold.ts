@@ -161,10 +161,10 @@ export function foldReply(
 }
 
 /**
- * The take-back storage of an experiment's folds of `model`-shaped replies, reused from one round to the next. Bounded by the
- * transfer budget (`budgetBytes`, default the researcher's): the replies being received at once hold
- * at most that much, so it keeps that much free plus one model-sized reply (a reply that commits just
- * after the next one was admitted).
+ * The take-back storage of an experiment's folds of `model`-shaped replies, reused from one round to the
+ * next. Bounded by the transfer budget (`budgetBytes`, default the researcher's): the replies being
+ * received at once hold at most that much, so it keeps that much free plus one model-sized reply (a reply
+ * that commits just after the next one was admitted).
  */
 export function createTakeBackBuffers(
   model: readonly { data: ArrayBufferView }[],
